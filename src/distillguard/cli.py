@@ -1,0 +1,81 @@
+"""The ``distillguard`` command. Each stage registers its own sub-commands.
+
+A stage exposes ``register(app: typer.Typer) -> None`` in ``distillguard.<stage>.cli``.
+Every :class:`DistillguardError` becomes one clear line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import __version__
+from .errors import DistillguardError
+from .policy import Policy
+
+STAGE_CLIS: tuple[str, ...] = (
+    "distillguard.sim.cli",  # simulate
+    "distillguard.engines.cli",  # detect
+    "distillguard.bench.cli",  # bench, bench-suite
+    "distillguard.online.cli",  # serve, replay, appeal, audit
+    "distillguard.console.cli",  # console
+)
+
+app = typer.Typer(
+    name="distillguard",
+    help="Find and stop distillation attacks on LLM APIs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+policy_app = typer.Typer(help="Show and check policy files.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@policy_app.command("show")
+def policy_show(
+    path: Optional[Path] = typer.Argument(None, help="policy YAML; defaults when omitted"),
+) -> None:
+    """Print the effective policy (defaults merged with PATH) as YAML."""
+    pol = Policy.load(path)
+    typer.echo(f"# policy version {pol.version} from {pol.source}")
+    typer.echo(pol.to_yaml())
+
+
+@policy_app.command("check")
+def policy_check(path: Path = typer.Argument(..., help="policy YAML to validate")) -> None:
+    """Validate a policy file; exit 2 with the first problem."""
+    pol = Policy.load(path)
+    typer.echo(f"ok: {path} (policy version {pol.version})")
+
+
+def _register_stages() -> None:
+    for mod_name in STAGE_CLIS:
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod_name:
+                raise
+            continue
+        mod.register(app)
+
+
+_register_stages()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=True)
+    except DistillguardError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)

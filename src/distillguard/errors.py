@@ -1,0 +1,29 @@
+"""Every error distillguard raises, catchable by category (DB-API style).
+
+Bad *records* are data, not exceptions: ingest quarantines them. Exceptions are for bad
+arguments, configuration and files; the CLI turns them into one clear line and exit code 2.
+"""
+
+
+class DistillguardError(Exception):
+    """Base of every distillguard error."""
+
+
+class InvalidParameterError(DistillguardError, ValueError, TypeError):
+    """A parameter, option or policy value is outside what it allows."""
+
+
+class InvalidInputError(DistillguardError, ValueError):
+    """An input file or folder cannot be used at all (missing, unreadable, wrong format)."""
+
+
+class NotFittedError(DistillguardError, ValueError, AttributeError):
+    """An estimator was used before ``fit``."""
+
+
+class ScenarioError(InvalidParameterError):
+    """A simulator scenario file is invalid."""
+
+
+class PolicyError(InvalidParameterError):
+    """A policy file is invalid; a bad policy never replaces a good one."""

@@ -1,0 +1,35 @@
+"""Shared fixtures: the real corpora (skipped with a clear message when absent) and a tiny
+simulated data set built once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from distillguard.corpora import find_corpora
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CORPORA = REPO.parent / "shared" / "corpora"
+
+
+@pytest.fixture(scope="session")
+def corpora_dir() -> Path:
+    """``../shared/corpora``; tests that need real text skip when it is missing."""
+    path = SHARED_CORPORA if SHARED_CORPORA.is_dir() else find_corpora()
+    if path is None or not Path(path).is_dir():
+        pytest.skip(
+            f"real corpora not found at {SHARED_CORPORA}: these tests need ../shared/corpora "
+            "(see the project README)"
+        )
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``tiny`` simulator preset (seed 7), with real corpora when present."""
+    from distillguard.sim import simulate
+
+    out = tmp_path_factory.mktemp("tiny")
+    simulate("tiny", out=out, seed=7, progress=False)
+    return out
