@@ -1,1 +1,66 @@
-"""sim stage."""
+"""Simulated LLM-API traffic with ground truth: the measuring stick for every detector.
+
+``simulate(scenario, out, seed)`` writes a request log (``requests.jsonl.gz`` or Parquet), the
+account table (``accounts.csv``), ground truth (``labels.csv``, ``request_labels.csv``), the
+effective ``scenario.yaml`` and ``sim_summary.json``, exactly as ``shared/spec/CONTRACT.md``
+specifies. Output is deterministic for a seed and corpora, and written chunk by chunk.
+
+Benign population (personas ``casual``, ``developer``, ``student``): heavy-tailed (lognormal)
+activity per account; sessions placed by a diurnal and a weekly cycle in each account's own
+time zone; multi-turn sessions that carry earlier turns and assistant replies; real prompts
+(ShareGPT, OASST2, HH-RLHF, AlpacaEval; role prompts as system prompts); residential, mobile,
+corporate, VPN and cloud addresses; browser and SDK user agents; many countries, sign-up
+routes and verification levels; a model catalogue with a new model released mid-period that
+accounts adopt gradually.
+
+Hard-benign personas (:data:`HARD_BENIGN_PERSONAS`), legitimate but attacker-like:
+
+- ``eval_runner``: runs GSM8K/HumanEval once per model with step-by-step prompt formats, at
+  high concurrency from cloud servers, including the new model within hours of release;
+- ``agentic_power_user``: a coding agent with a fixed system prompt and tools, long fast
+  tool loops, very high volume, cloud dev boxes;
+- ``enterprise_batch``: one fixed template over thousands of documents at night, keys in
+  rotation, several accounts sharing one organisation and card;
+- ``university_class``: students behind one campus /24 asking about the same weekly problems
+  at class hours (education sign-ups, no card);
+- ``app_platform``: many end-user sessions through a few accounts with one system prompt.
+
+Attack campaigns (:data:`CAMPAIGN_TYPES`), several per run, each labelled by ``campaign_id``:
+
+- ``reasoning_harvest``: chain-of-thought elicitation in many languages, rubric grading with
+  real judge templates, rewrites of sensitive questions; shared payment instruments;
+  round-robin timing across accounts; hosting/VPN addresses;
+- ``agentic_harvest``: tool-use coding trajectories over several access routes;
+- ``hydra``: thousands of low-volume accounts, rotating residential-proxy addresses, varied
+  user agents, paraphrased templates, about half its traffic moved to the new model within a
+  day of release, and genuine customer traffic mixed into some accounts (``request_labels``
+  marks those requests ``is_attack=0``);
+- ``careful``: a few aged accounts with human-like sessions, hours and phrasing.
+
+Attack text is real task text (GSM8K, HumanEval, GPTeacher, T0, Self-Instruct) wrapped in
+several wordings per campaign. Without ``../shared/corpora`` (or with ``use_corpora=False``) a
+built-in template generator stands in. The log is not globally time-sorted: chunks of accounts
+(mixed across personas) are each sorted by time.
+"""
+
+from __future__ import annotations
+
+from .run import simulate
+from .scenario import (
+    BENIGN_PERSONAS,
+    CAMPAIGN_TYPES,
+    HARD_BENIGN_PERSONAS,
+    PRESETS,
+    Scenario,
+    load_scenario,
+)
+
+__all__ = [
+    "BENIGN_PERSONAS",
+    "CAMPAIGN_TYPES",
+    "HARD_BENIGN_PERSONAS",
+    "PRESETS",
+    "Scenario",
+    "load_scenario",
+    "simulate",
+]

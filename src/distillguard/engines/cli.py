@@ -1,0 +1,129 @@
+"""``distillguard detect``: request logs in, findings out (embedded DuckDB or Apache Spark)."""
+
+from __future__ import annotations
+
+import shutil
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import DistillguardError, InvalidInputError, InvalidParameterError
+from ..ingest import DEFAULT_STORE
+from ..policy import Policy
+
+
+class EngineName(str, Enum):
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+def _spark_detect() -> Any:
+    """``distillguard.engines.spark.detect``, with a clear error when Spark cannot run."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError as exc:
+        raise DistillguardError(
+            "--engine spark needs PySpark: pip install 'distillguard[spark]' (or use --engine duckdb)"
+        ) from exc
+    if shutil.which("java") is None and not _java_home():
+        raise DistillguardError(
+            "--engine spark needs a Java runtime (17+): install one or set JAVA_HOME "
+            "(or use --engine duckdb)"
+        )
+    try:
+        from . import spark
+    except ImportError as exc:
+        raise DistillguardError(f"the Spark engine cannot be loaded: {exc}") from exc
+    fn = getattr(spark, "detect", None)
+    if fn is None:
+        raise DistillguardError("the Spark engine (distillguard.engines.spark) has no detect()")
+    return fn
+
+
+def _java_home() -> bool:
+    import os
+
+    home = os.environ.get("JAVA_HOME")
+    return bool(home) and Path(home, "bin", "java").exists()
+
+
+def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
+    """The short end-of-run table: requests, verdicts, clusters, top clusters, output folder."""
+    console = console or Console()
+    c = summary.get("counts", {})
+    t = Table(title="distillguard detect", show_header=True, header_style="bold")
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    t.add_row("requests accepted (this run)", f"{c.get('requests_accepted', 0):,}")
+    t.add_row("requests quarantined (this run)", f"{c.get('requests_quarantined', 0):,}")
+    t.add_row("files read / skipped", f"{c.get('files_read', 0)} / {c.get('files_skipped', 0)}")
+    t.add_row("requests in store", f"{c.get('requests_in_store', 0):,}")
+    by = summary.get("accounts_by_verdict", {})
+    t.add_row("accounts", f"{c.get('accounts', 0):,}")
+    for v, style in (("attack", "red"), ("review", "yellow"), ("benign", "green")):
+        t.add_row(f"  [{style}]{v}[/{style}]", f"{by.get(v, 0):,}")
+    t.add_row("clusters (attack)", f"{c.get('clusters', 0):,} ({c.get('clusters_attack', 0):,})")
+    t.add_row("flagged requests", f"{c.get('flagged_requests', 0):,}")
+    console.print(t)
+    top = summary.get("top_clusters") or []
+    if top:
+        tt = Table(title="top clusters", header_style="bold")
+        for col in ("cluster", "accounts", "risk", "verdict", "capabilities"):
+            tt.add_column(col)
+        for row in top:
+            tt.add_row(str(row["cluster_id"]), str(row["n_accounts"]), f"{row['risk']:.2f}",
+                       row["verdict"], str(row.get("capabilities") or ""))
+        console.print(tt)
+    q = summary.get("quarantine", {}).get("this_run") or {}
+    if q:
+        console.print("quarantined: " + ", ".join(f"{k} {v}" for k, v in q.items()))
+    secs = summary.get("timings_s", {}).get("total")
+    console.print(f"findings in [bold]{summary.get('out')}[/bold]"
+                  + (f" ({secs:.1f} s)" if secs is not None else ""))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``detect`` to the ``distillguard`` command."""
+
+    @app.command("detect")
+    def detect_cmd(
+        logs: list[Path] = typer.Argument(..., help="request log files or folders (JSONL, .gz, Parquet)"),
+        out: Path = typer.Option(..., "--out", help="folder for accounts.csv, clusters.csv, requests.parquet, report.html, summary.json"),
+        accounts: Path | None = typer.Option(None, "--accounts", help="account table (CSV, JSONL or Parquet)"),
+        store: Path = typer.Option(DEFAULT_STORE, "--store", help="store folder; kept between runs (incremental)"),
+        policy: Path | None = typer.Option(None, "--policy", help="policy YAML (thresholds, weights, signals)"),
+        no_content_retention: bool = typer.Option(False, "--no-content-retention", help="keep only derived features, never prompt text"),
+        redact: bool = typer.Option(False, "--redact", help="hide example prompts in report.html"),
+        engine: EngineName = typer.Option(EngineName.duckdb, "--engine", help="duckdb (embedded) or spark"),
+        master: str | None = typer.Option(None, "--master", help="Spark master URL (with --engine spark), e.g. local[2]"),
+        memory_limit: str = typer.Option("1GB", "--memory-limit", help="DuckDB memory limit; beyond it DuckDB spills to the store"),
+        no_progress: bool = typer.Option(False, "--no-progress", help="no progress bars"),
+    ) -> None:
+        """Find harvesting accounts and coordinated clusters in request logs."""
+        for p in logs:
+            if not p.exists():
+                raise InvalidInputError(f"input not found: {p}")
+        if accounts is not None and not accounts.is_file():
+            raise InvalidInputError(f"account table not found: {accounts}")
+        if out.exists() and not out.is_dir():
+            raise InvalidInputError(f"--out {out} exists and is a file, not a folder")
+        if store.exists() and not store.is_dir():
+            raise InvalidInputError(f"--store {store} exists and is a file, not a folder")
+        if master is not None and engine is not EngineName.spark:
+            raise InvalidParameterError("--master only applies with --engine spark")
+        pol = Policy.load(policy)
+        kwargs: dict[str, Any] = dict(
+            logs=list(logs), out=out, accounts=accounts, store=store, policy=pol,
+            retain_content=not no_content_retention, progress=not no_progress, redact=redact,
+        )
+        if engine is EngineName.spark:
+            summary = _spark_detect()(**kwargs, master=master)
+        else:
+            from .embedded import detect
+
+            summary = detect(**kwargs, memory_limit=memory_limit)
+        print_summary(summary)

@@ -1,0 +1,243 @@
+"""Check the scoring tables against the output contract, then write the output files.
+
+``validate_outputs`` runs before anything is written: if an upstream stage broke the contract
+(a missing column, a risk outside [0, 1], an unknown verdict, an account seen in the input
+without a row, a row twice) it raises :class:`OutputContractError` naming the table and the
+problem, and no half-valid findings are left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .. import contract
+from ..errors import DistillguardError
+from .base import Engine
+
+NUMERIC = ("DOUBLE", "FLOAT", "REAL", "DECIMAL", "INTEGER", "BIGINT", "SMALLINT", "TINYINT",
+           "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT")
+INTEGER = ("INTEGER", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER",
+           "USMALLINT", "UTINYINT")
+STRING = ("VARCHAR",)
+
+# Expected column kinds of the out_* tables; ``cluster_id`` may be text or an integer id.
+EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
+    "out_accounts": {
+        "account_id": STRING,
+        "risk": NUMERIC,
+        "verdict": STRING,
+        "cluster_id": STRING + INTEGER,
+        "reasons": STRING,
+    },
+    "out_clusters": {
+        "cluster_id": STRING + INTEGER,
+        "n_accounts": INTEGER,
+        "risk": NUMERIC,
+        "verdict": STRING,
+        "capabilities": STRING,
+        "reasons": STRING,
+    },
+    "out_requests": {
+        "request_id": STRING,
+        "account_id": STRING,
+        "risk": NUMERIC,
+        "signals": STRING,
+    },
+}
+ORDER = {
+    "out_accounts": contract.OUTPUT_ACCOUNT_COLUMNS,
+    "out_clusters": contract.OUTPUT_CLUSTER_COLUMNS,
+    "out_requests": contract.OUTPUT_REQUEST_COLUMNS,
+}
+
+
+class OutputContractError(DistillguardError):
+    """An upstream stage produced findings that break the output contract (a bug, not input)."""
+
+
+def _rows(engine: Engine, sql: str) -> list[dict[str, Any]]:
+    return engine.fetch_arrow(sql).to_pylist()
+
+
+def _scalar(engine: Engine, sql: str) -> Any:
+    t = engine.fetch_arrow(sql)
+    return t.column(0)[0].as_py() if t.num_rows else None
+
+
+def _columns(engine: Engine, table: str) -> list[tuple[str, str]]:
+    t = engine.fetch_arrow(f"SELECT * FROM {table} LIMIT 0")
+    from_arrow = {
+        "string": "VARCHAR", "large_string": "VARCHAR", "double": "DOUBLE", "float": "FLOAT",
+        "int64": "BIGINT", "int32": "INTEGER", "int16": "SMALLINT", "int8": "TINYINT",
+        "uint64": "UBIGINT", "uint32": "UINTEGER", "uint16": "USMALLINT", "uint8": "UTINYINT",
+        "null": "NULL",
+    }
+    out = []
+    for f in t.schema:
+        name = str(f.type)
+        kind = "DECIMAL" if name.startswith("decimal") else from_arrow.get(name, name.upper())
+        out.append((f.name, kind))
+    return out
+
+
+def validate_outputs(engine: Engine) -> dict[str, int]:
+    """Check ``out_accounts``, ``out_clusters``, ``out_requests``; return their row counts.
+
+    Raises :class:`OutputContractError` on the first violation.
+    """
+    def fail(table: str, msg: str) -> None:
+        raise OutputContractError(f"scoring produced an invalid {table}: {msg}")
+
+    for table, expected in EXPECTED.items():
+        if not engine.has_table(table):
+            fail(table, "the table is missing")
+        cols = _columns(engine, table)
+        names = tuple(c for c, _ in cols)
+        if names != ORDER[table]:
+            fail(table, f"columns {list(names)}, expected exactly {list(ORDER[table])}")
+        for name, kind in cols:
+            if kind != "NULL" and kind not in expected[name]:
+                fail(table, f"column {name} has type {kind}, expected one of {expected[name]}")
+        bad = _scalar(
+            engine,
+            f"SELECT count(*) FROM {table} WHERE risk IS NULL OR NOT (risk >= 0 AND risk <= 1)",
+        )
+        if bad:
+            fail(table, f"{bad} row(s) with risk NULL or outside [0, 1]")
+        if "verdict" in expected:
+            allowed = ", ".join(f"'{v}'" for v in contract.VERDICTS)
+            rows = _rows(
+                engine,
+                f"SELECT DISTINCT verdict FROM {table} WHERE verdict IS NULL "
+                f"OR verdict NOT IN ({allowed}) LIMIT 5",
+            )
+            if rows:
+                fail(table, f"verdicts {[r['verdict'] for r in rows]} not in {contract.VERDICTS}")
+        key = ORDER[table][0]
+        dup = _rows(
+            engine,
+            f"SELECT {key} AS k, count(*) AS n FROM {table} GROUP BY {key} "
+            f"HAVING count(*) > 1 OR {key} IS NULL LIMIT 3",
+        )
+        if dup:
+            fail(table, f"{key} NULL or repeated: {dup}")
+
+    # exactly one accounts.csv row for every account seen in the input
+    missing = _rows(
+        engine,
+        "SELECT DISTINCT r.account_id FROM requests r "
+        "WHERE r.account_id NOT IN (SELECT account_id FROM out_accounts) LIMIT 5",
+    )
+    if missing:
+        fail("out_accounts", f"no row for account(s) seen in the input, e.g. {missing}")
+    known = "SELECT account_id FROM requests"
+    if engine.has_table("accounts"):
+        known += " UNION SELECT account_id FROM accounts"
+    extra = _rows(
+        engine,
+        f"SELECT account_id FROM out_accounts WHERE account_id NOT IN ({known}) LIMIT 5",
+    )
+    if extra:
+        fail("out_accounts", f"rows for accounts never seen in the input, e.g. {extra}")
+
+    # clusters: every referenced cluster exists and n_accounts matches its members
+    orphan = _rows(
+        engine,
+        "SELECT DISTINCT CAST(cluster_id AS VARCHAR) AS c FROM out_accounts "
+        "WHERE cluster_id IS NOT NULL AND CAST(cluster_id AS VARCHAR) <> '' "
+        "AND CAST(cluster_id AS VARCHAR) NOT IN "
+        "(SELECT CAST(cluster_id AS VARCHAR) FROM out_clusters) LIMIT 5",
+    )
+    if orphan:
+        fail("out_accounts", f"cluster_id(s) {orphan} missing from out_clusters")
+    mismatch = _rows(
+        engine,
+        "SELECT CAST(c.cluster_id AS VARCHAR) AS cluster_id, c.n_accounts, "
+        "coalesce(m.n, 0) AS members FROM out_clusters c LEFT JOIN ("
+        "  SELECT CAST(cluster_id AS VARCHAR) AS cid, count(*) AS n FROM out_accounts"
+        "  WHERE cluster_id IS NOT NULL GROUP BY 1) m ON m.cid = CAST(c.cluster_id AS VARCHAR) "
+        "WHERE c.n_accounts IS NULL OR c.n_accounts <> coalesce(m.n, 0) LIMIT 3",
+    )
+    if mismatch:
+        fail("out_clusters", f"n_accounts differs from the accounts in the cluster: {mismatch}")
+
+    # request-level rows point at stored requests of the same account
+    stray = _scalar(
+        engine,
+        "SELECT count(*) FROM out_requests o WHERE NOT EXISTS (SELECT 1 FROM requests r "
+        "WHERE r.request_id = o.request_id AND r.account_id = o.account_id)",
+    )
+    if stray:
+        fail("out_requests", f"{stray} row(s) whose (request_id, account_id) is not in the input")
+
+    return {
+        t: int(_scalar(engine, f"SELECT count(*) FROM {t}") or 0) for t in EXPECTED
+    }
+
+
+def _sql_path(p: Path) -> str:
+    return "'" + str(p).replace("'", "''") + "'"
+
+
+def write_outputs(engine: Engine, out: Path) -> dict[str, Path]:
+    """Write accounts.csv, clusters.csv and requests.parquet from the out_* tables.
+
+    Needs a DuckDB engine (``engine.con``); files are written under a temporary name and
+    renamed, so a reader never sees half a file.
+    """
+    con = getattr(engine, "con", None)
+    if con is None:
+        raise DistillguardError("write_outputs needs the embedded DuckDB engine")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    acc_cols = ", ".join(
+        "CAST(round(risk, 6) AS DOUBLE) AS risk" if c == "risk"
+        else "coalesce(CAST(cluster_id AS VARCHAR), '') AS cluster_id" if c == "cluster_id"
+        else c
+        for c in contract.OUTPUT_ACCOUNT_COLUMNS
+    )
+    clu_cols = ", ".join(
+        "CAST(round(risk, 6) AS DOUBLE) AS risk" if c == "risk"
+        else "CAST(cluster_id AS VARCHAR) AS cluster_id" if c == "cluster_id"
+        else "CAST(n_accounts AS BIGINT) AS n_accounts" if c == "n_accounts"
+        else c
+        for c in contract.OUTPUT_CLUSTER_COLUMNS
+    )
+    req_cols = ", ".join(
+        "CAST(risk AS DOUBLE) AS risk" if c == "risk" else c
+        for c in contract.OUTPUT_REQUEST_COLUMNS
+    )
+    jobs = {
+        "accounts.csv": (
+            f"SELECT {acc_cols} FROM out_accounts ORDER BY risk DESC, account_id",
+            "(HEADER, DELIMITER ',')",
+        ),
+        "clusters.csv": (
+            f"SELECT {clu_cols} FROM out_clusters ORDER BY risk DESC, cluster_id",
+            "(HEADER, DELIMITER ',')",
+        ),
+        "requests.parquet": (
+            f"SELECT {req_cols} FROM out_requests ORDER BY risk DESC, request_id",
+            "(FORMAT parquet, COMPRESSION zstd)",
+        ),
+    }
+    written: dict[str, Path] = {}
+    for name, (sql, opts) in jobs.items():
+        dest = out / name
+        tmp = out / f".{name}.tmp"
+        con.execute(f"COPY ({sql}) TO {_sql_path(tmp)} {opts}")
+        os.replace(tmp, dest)
+        written[name] = dest
+    return written
+
+
+def write_summary(summary: dict[str, Any], out: Path) -> Path:
+    """``summary.json`` (atomic write)."""
+    dest = Path(out) / "summary.json"
+    tmp = Path(out) / ".summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, dest)
+    return dest

@@ -1,0 +1,173 @@
+"""Distributed template grouping: the embedded ``signals.TemplateIndex`` rules on Spark.
+
+Same tables, same ids (``docs/ARCHITECTURE.md``): ``templates(skeleton_hash, template_id)`` and
+``template_bands(band_key, template_id)``, carried forward between runs in the store.
+
+For the skeletons of ``requests`` not yet in ``templates``:
+
+1. explode each new skeleton's LSH band keys: ``(band_key, node)``;
+2. add the existing templates that own one of those band keys (``template_bands``), as nodes
+   with negative ids so they never collide with a skeleton hash;
+3. every band key is a bucket; a bucket with 2..``max_bucket`` members becomes a **star**
+   (each member linked to the bucket's smallest member): n - 1 edges, never n(n-1)/2;
+4. connected components of the star edges (large-star / small-star, :mod:`.graph`);
+5. a component that holds existing templates keeps the smallest of their ids (the others are
+   merged into it); a new component takes its smallest skeleton hash; a skeleton in no star
+   is its own template.
+
+This is exactly ``TemplateIndex.update`` when the new skeletons fit in one of its chunks
+(250,000 distinct skeletons per run); beyond that the embedded index processes hash-modulo
+chunks one after another and can, rarely, keep two near-duplicate groups apart that this
+global computation joins.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from .graph import connected_components
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame
+
+    from .engine import SparkEngine
+
+NODE_TYPE = "decimal(21,0)"  # skeleton hashes (uint64) and negated template ids
+
+
+def _max_bucket(policy: Any, max_bucket: int | None) -> int:
+    from ...errors import InvalidParameterError
+    from ...signals.base import _signals_section
+
+    mb = max_bucket if max_bucket is not None else _signals_section(policy).max_bucket
+    if isinstance(mb, bool) or not isinstance(mb, int) or mb < 2:
+        raise InvalidParameterError(
+            f"template max_bucket must be an integer in [2, inf]; got {mb!r}"
+        )
+    return mb
+
+
+def update_templates(
+    engine: SparkEngine,
+    templates: DataFrame | None,
+    bands: DataFrame | None,
+    policy: Any = None,
+    max_bucket: int | None = None,
+) -> tuple[DataFrame, DataFrame, dict[str, Any]]:
+    """New ``(templates, template_bands)`` DataFrames from the ``requests`` view and the
+    previous index (None on a first run); nothing is written. Returns statistics with the keys
+    of ``TemplateIndex.update``."""
+    from pyspark.sql import functions as F
+
+    t0 = time.perf_counter()
+    spark = engine.spark
+    mb = _max_bucket(policy, max_bucket)
+    hash_t = "decimal(20,0)"
+    if templates is None:
+        templates = spark.createDataFrame([], f"skeleton_hash {hash_t}, template_id {hash_t}")
+    if bands is None:
+        bands = spark.createDataFrame([], f"band_key {hash_t}, template_id {hash_t}")
+
+    req = engine.table("requests")
+    new = (
+        req.where(
+            F.col("skeleton_hash").isNotNull()
+            & (F.col("skeleton_hash") != 0)
+            & F.col("lsh_bands").isNotNull()
+            & (F.size("lsh_bands") > 0)
+        )
+        .groupBy("skeleton_hash")
+        .agg(F.first("lsh_bands").alias("lsh_bands"))
+        .join(templates.select("skeleton_hash"), "skeleton_hash", "left_anti")
+        .localCheckpoint(eager=True)
+    )
+    n_new = new.count()
+    stats: dict[str, Any] = {
+        "new_skeletons": int(n_new),
+        "chunks": 1 if n_new else 0,
+        "buckets": 0,
+        "buckets_ignored": 0,
+        "star_edges": 0,
+        "joined_existing": 0,
+        "new_templates": 0,
+        "merged_templates": 0,
+    }
+    if n_new:
+        node = F.col("skeleton_hash").cast(NODE_TYPE)
+        cb = new.select(node.alias("node"), F.explode("lsh_bands").alias("band_key")).distinct()
+        keys = cb.select("band_key").distinct()
+        # Existing templates owning one of the new band keys: node = -(template_id + 1).
+        ct = bands.join(keys, "band_key").select(
+            "band_key", (-(F.col("template_id").cast(NODE_TYPE)) - 1).alias("node")
+        )
+        cm = cb.unionByName(ct.select("node", "band_key")).distinct()
+        buckets = cm.groupBy("band_key").agg(
+            F.count("*").alias("n"), F.min("node").alias("hub")
+        ).localCheckpoint(eager=True)
+        b = buckets.agg(
+            F.sum(F.when(F.col("n") >= 2, 1).otherwise(0)).alias("b"),
+            F.sum(F.when(F.col("n") > mb, 1).otherwise(0)).alias("ignored"),
+        ).first()
+        stats["buckets"] = int(b["b"] or 0)
+        stats["buckets_ignored"] = int(b["ignored"] or 0)
+        star = (
+            cm.join(buckets.where((F.col("n") >= 2) & (F.col("n") <= mb)), "band_key")
+            .where(F.col("node") != F.col("hub"))
+            .select(F.col("node").alias("src"), F.col("hub").alias("dst"))
+            .distinct()
+            .localCheckpoint(eager=True)
+        )
+        stats["star_edges"] = int(star.count())
+        comp = connected_components(star)  # node, component
+        # Component id: smallest existing template id, else smallest new skeleton hash.
+        is_tpl = F.col("node") < 0
+        tpl_id = (-F.col("node") - 1).cast(hash_t)
+        per_comp = comp.groupBy("component").agg(
+            F.min(F.when(is_tpl, tpl_id)).alias("best_tpl"),
+            F.min(F.when(~is_tpl, F.col("node").cast(hash_t))).alias("best_new"),
+        )
+        per_comp = per_comp.select(
+            "component",
+            F.coalesce("best_tpl", "best_new").alias("final"),
+            F.col("best_tpl").isNotNull().alias("has_tpl"),
+        )
+        labelled = comp.join(per_comp, "component").localCheckpoint(eager=True)
+        new_nodes = labelled.where(F.col("node") >= 0)
+        stats["joined_existing"] = int(new_nodes.where("has_tpl").count())
+        stats["new_templates"] = int(
+            new_nodes.where(~F.col("has_tpl")).select("component").distinct().count()
+        ) + int(n_new - new_nodes.count())  # + singletons (in no star)
+        assign = new.select(
+            F.col("skeleton_hash"), F.col("skeleton_hash").cast(NODE_TYPE).alias("node")
+        ).join(new_nodes.select("node", "final"), "node", "left")
+        assign = assign.select(
+            "skeleton_hash", F.coalesce("final", F.col("skeleton_hash")).cast(hash_t)
+            .alias("template_id")
+        )
+        remap = (
+            labelled.where(is_tpl)
+            .select(tpl_id.alias("old_id"), F.col("final").alias("new_id"))
+            .where(F.col("old_id") != F.col("new_id"))
+            .localCheckpoint(eager=True)
+        )
+        stats["merged_templates"] = int(remap.count())
+
+        def apply(df: DataFrame) -> DataFrame:
+            joined = df.join(F.broadcast(remap), df.template_id == remap.old_id, "left")
+            return joined.select(
+                *[c for c in df.columns if c != "template_id"],
+                F.coalesce("new_id", "template_id").cast(hash_t).alias("template_id"),
+            )
+
+        templates = apply(templates).unionByName(assign.select("skeleton_hash", "template_id"))
+        new_bands = (
+            new.select(F.col("skeleton_hash"), F.explode("lsh_bands").alias("band_key"))
+            .join(assign, "skeleton_hash")
+            .select(F.col("band_key").cast(hash_t).alias("band_key"), "template_id")
+        )
+        bands = apply(bands).unionByName(new_bands).distinct()
+    stats["seconds"] = round(time.perf_counter() - t0, 3)
+    return templates.select("skeleton_hash", "template_id"), bands.select(
+        "band_key", "template_id"
+    ), stats

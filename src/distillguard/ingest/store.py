@@ -1,0 +1,526 @@
+"""The embedded store: one DuckDB file in a folder the user names, filled incrementally.
+
+``Store(path).ingest(paths)`` reads request logs (and optionally the account table), validates
+every record in SQL, quarantines the bad ones with line number and reason, derives the text
+features (``distillguard.signals.featurize``) batch by batch, and appends to ``requests``.
+
+Crash safety: one file is one transaction (its batches, its quarantine rows and its
+``ingested_files`` row), so a crash never loses an accepted file nor counts one twice.
+Incremental: a file whose size and content fingerprint are already in ``ingested_files`` is
+skipped; request ids already stored are quarantined as ``duplicate_request_id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import contract
+from ..engines.base import DuckDBEngine
+from ..errors import DistillguardError, InvalidInputError, InvalidParameterError
+from . import readers, validate
+
+DEFAULT_STORE = Path("./distillguard-data")
+FINGERPRINT_BYTES = 1 << 20  # bytes hashed at each end of a file
+CONTENT_COLUMNS = ("prompt_text", "system_text")  # NULL under --no-content-retention
+
+_MEMORY_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+
+
+@dataclass
+class IngestResult:
+    """What one ``Store.ingest`` call did."""
+
+    files_read: int = 0
+    files_skipped: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    accounts_accepted: int = 0
+    accounts_quarantined: int = 0
+    skipped_paths: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files_read": self.files_read,
+            "files_skipped": self.files_skipped,
+            "accepted": self.accepted,
+            "quarantined": self.quarantined,
+            "by_reason": dict(sorted(self.by_reason.items())),
+            "seconds": round(self.seconds, 3),
+            "accounts_accepted": self.accounts_accepted,
+            "accounts_quarantined": self.accounts_quarantined,
+            "skipped_paths": list(self.skipped_paths),
+        }
+
+
+def fingerprint(path: Path) -> tuple[int, str]:
+    """``(size, sha256 of size + first and last MiB)``: cheap, and any append changes it."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as fh:
+        h.update(fh.read(FINGERPRINT_BYTES))
+        if size > FINGERPRINT_BYTES:
+            fh.seek(max(size - FINGERPRINT_BYTES, FINGERPRINT_BYTES))
+            h.update(fh.read(FINGERPRINT_BYTES))
+    return size, h.hexdigest()
+
+
+def _featurizer(policy: Any = None) -> Callable[[pa.Table], pa.Table]:
+    """``signals.featurize`` bound to ``policy`` (which selects the text signals)."""
+    try:
+        from ..signals import featurize
+    except ImportError as exc:
+        raise DistillguardError(
+            f"the text featurizer distillguard.signals.featurize is not available: {exc}"
+        ) from exc
+
+    def run(batch: pa.Table) -> pa.Table:
+        out = featurize(batch, policy=policy)
+        return pa.Table.from_batches([out]) if isinstance(out, pa.RecordBatch) else out
+
+    return run
+
+
+class StoreEngine(DuckDBEngine):
+    """``DuckDBEngine`` on the store's connection.
+
+    ``has_table`` fetches its whole (one-row) result: with duckdb 2.0 a result left half-read
+    by ``fetchone()`` blocks every later query on the connection.
+    """
+
+    def has_table(self, name: str) -> bool:
+        rows = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchall()
+        return bool(rows and rows[0][0])
+
+
+class Store:
+    """A DuckDB store on ``path/store.duckdb``; ``con`` is the connection, ``engine`` wraps it.
+
+    Parameters
+    ----------
+    path : folder of the store (created when missing).
+    memory_limit : DuckDB ``memory_limit``; beyond it DuckDB spills to ``path/tmp``.
+    threads : DuckDB worker threads (``None``: DuckDB's default, one per core).
+    """
+
+    def __init__(
+        self, path: Path = DEFAULT_STORE, memory_limit: str = "1GB", threads: int | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.memory_limit = memory_limit
+        self.threads = threads
+        if not _MEMORY_RE.match(str(memory_limit)):
+            raise InvalidParameterError(
+                f"memory_limit must be a size such as '1GB' or '512MB'; got {memory_limit!r}"
+            )
+        if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
+            raise InvalidParameterError(f"threads must be a positive integer; got {threads!r}")
+        if self.path.exists() and not self.path.is_dir():
+            raise InvalidInputError(f"store path {self.path} exists and is not a folder")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            (self.path / "tmp").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot create store folder {self.path}: {exc}") from exc
+        try:
+            self.con = duckdb.connect(str(self.path / "store.duckdb"))
+        except duckdb.IOException as exc:
+            raise InvalidInputError(
+                f"cannot open store {self.path / 'store.duckdb'} (is another distillguard "
+                f"process using it?): {exc}"
+            ) from exc
+        self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self.con.execute(f"SET temp_directory = '{(self.path / 'tmp').resolve()}'")
+        if threads is not None:
+            self.con.execute(f"SET threads = {int(threads)}")
+        # Time parsing in validation must not depend on the machine's zone.
+        self.con.execute("SET TimeZone = 'UTC'")
+        for macro in validate.MACROS:
+            self.con.execute(macro)
+        self._vcon: duckdb.DuckDBPyConnection | None = None
+        self._current_source = ""
+        self._truncated = 0
+        self._create_tables()
+        self.engine = StoreEngine(self.con)
+
+    # ---- schema --------------------------------------------------------------------------
+    def _create_tables(self) -> None:
+        con = self.con
+        con.register("__dg_empty", contract.STORED_REQUEST_SCHEMA.empty_table())
+        try:
+            con.execute("CREATE TABLE IF NOT EXISTS requests AS SELECT * FROM __dg_empty")
+        finally:
+            con.unregister("__dg_empty")
+        cols = [r[0] for r in con.execute("DESCRIBE requests").fetchall()]
+        if cols != contract.STORED_REQUEST_SCHEMA.names:
+            raise InvalidInputError(
+                f"store {self.path} holds a requests table with other columns than this "
+                "version writes; use a new --store folder"
+            )
+        acc_cols = ", ".join(f"{n} {t}" for n, t in validate.ACCOUNT_COLUMNS)
+        con.execute(f"CREATE TABLE IF NOT EXISTS accounts ({acc_cols})")
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS quarantine "
+            "(source_file VARCHAR, line BIGINT, reason VARCHAR, raw VARCHAR)"
+        )
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS ingested_files (path VARCHAR, kind VARCHAR, "
+            "size BIGINT, mtime DOUBLE, fingerprint VARCHAR, rows_accepted BIGINT, "
+            "rows_quarantined BIGINT, ingested_at TIMESTAMP)"
+        )
+
+    # ---- ingest --------------------------------------------------------------------------
+    def ingest(
+        self,
+        paths: list[Path] | tuple[Path, ...],
+        accounts: Path | None = None,
+        retain_content: bool = True,
+        progress: Any = None,
+        policy: Any = None,
+    ) -> IngestResult:
+        """Add request logs (files or folders) and optionally an account table to the store.
+
+        ``progress`` is a Rich ``Progress`` (see ``distillguard.progress``) or ``None``;
+        ``policy`` (a ``Policy``) selects the text signals, defaults when ``None``.
+        ``retain_content=False`` stores prompt and system text as NULL (only derived features
+        are kept), drops unknown fields and keeps no raw text of quarantined records.
+        """
+        t0 = time.perf_counter()
+        files = readers.discover(list(paths))
+        acc_file = None
+        if accounts is not None:
+            accounts = Path(accounts)
+            if not accounts.is_file():
+                raise InvalidInputError(f"account table not found: {accounts}")
+            acc_file = readers.sniff(accounts)
+        featurize = _featurizer(policy)
+        result = IngestResult()
+        total = sum(f.path.stat().st_size for f in files) + (
+            acc_file.path.stat().st_size if acc_file else 0
+        )
+        task = progress.add_task("ingest", total=total) if progress is not None else None
+
+        def advance(n: int) -> None:
+            if task is not None:
+                progress.advance(task, n)
+
+        for f in files:
+            size, fp = fingerprint(f.path)
+            if self._already(fp, size, "requests"):
+                result.files_skipped += 1
+                result.skipped_paths.append(str(f.path))
+                advance(size)
+                continue
+            acc, bad, reasons = self._ingest_file(
+                f, size, fp, "requests", retain_content, advance, featurize
+            )
+            result.files_read += 1
+            result.accepted += acc
+            result.quarantined += bad
+            for k, v in reasons.items():
+                result.by_reason[k] = result.by_reason.get(k, 0) + v
+        if acc_file is not None:
+            size, fp = fingerprint(acc_file.path)
+            if self._already(fp, size, "accounts"):
+                result.files_skipped += 1
+                result.skipped_paths.append(str(acc_file.path))
+                advance(size)
+            else:
+                acc, bad, reasons = self._ingest_file(
+                    acc_file, size, fp, "accounts", retain_content, advance, featurize
+                )
+                result.accounts_accepted += acc
+                result.accounts_quarantined += bad
+                for k, v in reasons.items():
+                    key = f"account:{k}"
+                    result.by_reason[key] = result.by_reason.get(key, 0) + v
+        self.write_quarantine_mirror()
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    def _already(self, fp: str, size: int, kind: str) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM ingested_files WHERE fingerprint = ? AND size = ? AND kind = ?",
+            [fp, size, kind],
+        ).fetchall()
+        return bool(row and row[0][0])
+
+    def _ingest_file(
+        self,
+        f: readers.InputFile,
+        size: int,
+        fp: str,
+        kind: str,
+        retain_content: bool,
+        advance: Callable[[int], None],
+        featurize: Callable[[pa.Table], pa.Table],
+    ) -> tuple[int, int, Counter[str]]:
+        """One file in one transaction: accepted rows, quarantine rows, ingested_files row."""
+        con = self.con
+        source = str(f.path)
+        self._current_source = source
+        accepted = quarantined = 0
+        self._truncated = 0
+        reasons: Counter[str] = Counter()
+        if kind == "requests":
+            # Repeated ids (in the batch or the store) are found by _mark_duplicates.
+            sql = validate.request_sql(
+                "__dg_raw", source, retain_content, None, within_batch_dedup=False
+            )
+            time_cols: tuple[str, ...] = ("ts",)
+        else:
+            sql = validate.account_sql("__dg_raw", source)
+            time_cols = ("created_at",)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for raw in self._records(f, advance, time_cols):
+                res = self._validate(sql, raw, retain_content)
+                if kind == "requests":
+                    res = self._mark_duplicates(res, raw, retain_content)
+                ok = pc.is_null(res.column("reason"))
+                good = res.filter(ok)
+                bad = res.filter(pc.invert(ok))
+                if good.num_rows:
+                    if kind == "requests":
+                        self._insert_requests(good, retain_content, featurize)
+                    else:
+                        self._upsert_accounts(good)
+                if bad.num_rows:
+                    self._insert_quarantine(bad)
+                    for item in pc.value_counts(bad.column("reason")).to_pylist():
+                        reasons[item["values"]] += item["counts"]
+                accepted += good.num_rows
+                quarantined += bad.num_rows
+            if self._truncated:
+                quarantined += self._truncated
+                reasons["truncated_file"] += self._truncated
+            st = f.path.stat()
+            con.execute(
+                "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+                [str(f.path.resolve()), kind, size, st.st_mtime, fp, accepted, quarantined],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return accepted, quarantined, reasons
+
+    def _records(
+        self, f: readers.InputFile, advance: Callable[[int], None], time_cols: tuple[str, ...]
+    ) -> Iterator[pa.Table]:
+        """Raw batches; a file that breaks off (a truncated .gz) ends in one quarantine row.
+
+        The lines before the break are kept, the run goes on with the next file, and the
+        break is counted as ``truncated_file`` at the first line that could not be read.
+        """
+        try:
+            yield from readers.iter_records(f, advance, time_cols)
+        except readers.TruncatedFileError as exc:
+            self._insert_quarantine(pa.table({
+                "source_file": [str(f.path)], "source_line": [exc.line_no],
+                "reason": ["truncated_file"], "raw": [str(exc.cause)[:500]],
+            }))
+            self._truncated += 1
+
+    def _validator(self) -> duckdb.DuckDBPyConnection:
+        """A second connection (a cursor on the store) for validation.
+
+        A failing query aborts a DuckDB transaction, and validation sees arbitrary input; on
+        its own connection an unexpected error costs one record, never the file's transaction.
+        A cursor shares the store's buffer pool, so ``memory_limit`` caps both.
+        """
+        if self._vcon is None:
+            vcon = self.con.cursor()
+            vcon.execute("SET TimeZone = 'UTC'")
+            for macro in validate.MACROS:
+                vcon.execute(macro)
+            self._vcon = vcon
+        return self._vcon
+
+    def _validate(self, sql: str, raw: pa.Table, retain_content: bool) -> pa.Table:
+        """Run the validation SQL on a batch; on an engine error, bisect down to the record.
+
+        A record that makes DuckDB itself fail (a case the SQL does not foresee) is
+        quarantined as ``unparseable_record``; the rest of its batch is validated normally.
+        """
+        vcon = self._validator()
+        vcon.register("__dg_raw", raw)
+        try:
+            return vcon.sql(sql).to_arrow_table()
+        except duckdb.Error as exc:
+            if raw.num_rows > 1:
+                half = raw.num_rows // 2
+                return pa.concat_tables([
+                    self._validate(sql, raw.slice(0, half), retain_content),
+                    self._validate(sql, raw.slice(half), retain_content),
+                ])
+            empty = vcon.sql(sql.replace("FROM __dg_raw", "FROM __dg_raw LIMIT 0")).to_arrow_table()
+            row = {name: [None] for name in empty.column_names}
+            row["source_file"] = [self._current_source]
+            row["source_line"] = [raw.column("line_no")[0].as_py()]
+            row["reason"] = [f"unparseable_record:{type(exc).__name__}"]
+            row["raw"] = [
+                raw.column("line")[0].as_py() if retain_content else validate.RAW_NOT_RETAINED
+            ]
+            return pa.table(row, schema=empty.schema)
+        finally:
+            vcon.unregister("__dg_raw")
+
+    def _mark_duplicates(self, res: pa.Table, raw: pa.Table, retain_content: bool) -> pa.Table:
+        """Quarantine accepted rows whose request_id came earlier in the batch or is already
+        stored (earlier runs, files, or batches of this file: the open transaction sees its
+        own inserts). Works on the narrow ``(request_id, source_line)`` table only."""
+        ok = pc.is_null(res.column("reason"))
+        ids = res.filter(ok).select(["request_id", "source_line"])
+        if ids.num_rows == 0:
+            return res
+        self.con.register("__dg_ids", ids)
+        try:
+            # Build side is the batch (small); the store's id column is only scanned.
+            dup_lines = self.con.sql(
+                "SELECT b.source_line FROM (SELECT request_id, source_line, row_number() OVER "
+                "(PARTITION BY request_id ORDER BY source_line) AS rn FROM __dg_ids) b "
+                "WHERE b.rn > 1 OR b.request_id IN (SELECT DISTINCT r.request_id FROM requests r "
+                "SEMI JOIN __dg_ids i ON r.request_id = i.request_id)"
+            ).to_arrow_table().column(0)
+        finally:
+            self.con.unregister("__dg_ids")
+        if len(dup_lines) == 0:
+            return res
+        is_dup = pc.and_(
+            ok, pc.fill_null(pc.is_in(res.column("source_line"), value_set=dup_lines), False)
+        )
+        reason = pc.if_else(is_dup, "duplicate_request_id", res.column("reason"))
+        if retain_content:
+            # The record's text, looked up by line number in the raw batch.
+            pos = pc.index_in(res.column("source_line"), value_set=raw.column("line_no"))
+            text = pc.take(raw.column("line"), pos).cast(res.schema.field("raw").type)
+            new_raw = pc.if_else(is_dup, text, res.column("raw"))
+        else:
+            new_raw = pc.if_else(is_dup, validate.RAW_NOT_RETAINED, res.column("raw"))
+        res = res.set_column(res.schema.get_field_index("reason"), "reason", reason)
+        return res.set_column(res.schema.get_field_index("raw"), "raw", new_raw)
+
+    def _insert_requests(
+        self, good: pa.Table, retain_content: bool, featurize: Callable[[pa.Table], pa.Table]
+    ) -> None:
+        normalised = good.select(contract.NORMALIZED_REQUEST_SCHEMA.names).cast(
+            contract.NORMALIZED_REQUEST_SCHEMA
+        )
+        feats = featurize(normalised)
+        missing = [n for n in contract.STORED_REQUEST_SCHEMA.names if n not in feats.column_names]
+        if missing:
+            raise DistillguardError(
+                f"distillguard.signals.featurize did not return the columns {missing}"
+            )
+        stored = feats.select(contract.STORED_REQUEST_SCHEMA.names)
+        try:
+            stored = stored.cast(contract.STORED_REQUEST_SCHEMA)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise DistillguardError(
+                f"distillguard.signals.featurize returned columns of the wrong type: {exc}"
+            ) from exc
+        if not retain_content:
+            # Features are derived above; the text itself never reaches the store.
+            for name in CONTENT_COLUMNS:
+                i = stored.schema.get_field_index(name)
+                stored = stored.set_column(
+                    i, stored.schema.field(i), pa.nulls(stored.num_rows, pa.string())
+                )
+        self.con.register("__dg_batch", stored)
+        try:
+            self.con.execute("INSERT INTO requests SELECT * FROM __dg_batch")
+        finally:
+            self.con.unregister("__dg_batch")
+
+    def _upsert_accounts(self, good: pa.Table) -> None:
+        names = [n for n, _ in validate.ACCOUNT_COLUMNS]
+        self.con.register("__dg_acc", good.select(names))
+        try:
+            # A newer account table replaces what an earlier run stored for the same account.
+            self.con.execute(
+                "DELETE FROM accounts WHERE account_id IN (SELECT account_id FROM __dg_acc)"
+            )
+            self.con.execute(f"INSERT INTO accounts SELECT {', '.join(names)} FROM __dg_acc")
+        finally:
+            self.con.unregister("__dg_acc")
+
+    def _insert_quarantine(self, bad: pa.Table) -> None:
+        q = pa.table(
+            {
+                "source_file": bad.column("source_file"),
+                "line": bad.column("source_line"),
+                "reason": bad.column("reason"),
+                "raw": bad.column("raw"),
+            }
+        )
+        self.con.register("__dg_q", q)
+        try:
+            self.con.execute("INSERT INTO quarantine SELECT * FROM __dg_q")
+        finally:
+            self.con.unregister("__dg_q")
+
+    # ---- views -------------------------------------------------------------------------
+    def write_quarantine_mirror(self) -> Path:
+        """Rewrite ``quarantine.jsonl`` from the table (atomic rename: never half-written)."""
+        dest = self.path / "quarantine.jsonl"
+        tmp = self.path / "quarantine.jsonl.tmp"
+        self.con.execute(
+            f"COPY (SELECT * FROM quarantine ORDER BY source_file, line) TO "
+            f"{validate._literal(str(tmp))} (FORMAT json)"
+        )
+        os.replace(tmp, dest)
+        return dest
+
+    def counts(self) -> dict[str, Any]:
+        """Totals in the store: requests, accounts seen, quarantined records by reason."""
+        n_req, n_acc = self.con.execute(
+            "SELECT count(*), count(DISTINCT account_id) FROM requests"
+        ).fetchall()[0]
+        by_reason = dict(
+            self.con.execute(
+                "SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY reason"
+            ).fetchall()
+        )
+        n_files = self.con.execute("SELECT count(*) FROM ingested_files").fetchall()[0][0]
+        return {
+            "requests": int(n_req),
+            "accounts_seen": int(n_acc),
+            "account_table_rows": int(
+                self.con.execute("SELECT count(*) FROM accounts").fetchall()[0][0]
+            ),
+            "quarantined": int(sum(by_reason.values())),
+            "quarantined_by_reason": {k: int(v) for k, v in by_reason.items()},
+            "files_ingested": int(n_files),
+        }
+
+    def close(self) -> None:
+        """Checkpoint and close the connections."""
+        if self._vcon is not None:
+            self._vcon.close()
+            self._vcon = None
+        try:
+            self.con.execute("CHECKPOINT")
+        finally:
+            self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,236 @@
+"""ASGI middleware for OpenAI-compatible proxies built on Starlette / FastAPI.
+
+::
+
+    from distillguard.online.asgi import DistillguardMiddleware
+    from distillguard.online.guard import LocalGuard, RemoteGuard
+
+    app.add_middleware(DistillguardMiddleware, guard=RemoteGuard(url, token, timeout_ms=25))
+
+For each ``POST`` to a chat/completions path it builds a contract record from the body and
+the caller (``account_resolver``; by default the ``X-Account-Id`` header), asks the guard and
+enforces the answer: ``block`` / ``challenge`` → 403, ``rate_limit`` → 429 with
+``Retry-After``, both as OpenAI-style error bodies; ``degrade`` → the request is served but
+reasoning fields are withheld from the answer (JSON and server-sent-event streams);
+``allow`` / ``log`` pass. After the response, usage and status go to the guard as an event
+and, for a local guard, the full scoring runs off the hot path.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from .guard import LocalGuard, RemoteGuard
+from .normalize import RecordError
+from .service import chat_body_to_record
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+REASONING_FIELDS: tuple[str, ...] = ("reasoning_content", "reasoning", "reasoning_details", "thinking")
+DEFAULT_PATHS: tuple[str, ...] = ("/v1/chat/completions", "/chat/completions", "/v1/completions",
+                                  "/v1/responses")
+
+
+def header_account_resolver(scope: Scope, headers: Mapping[str, str]) -> str | None:
+    """Default: the account id in ``X-Account-Id`` (set by the auth layer in front)."""
+    return headers.get("x-account-id")
+
+
+def strip_reasoning(payload: Any) -> Any:
+    """Remove reasoning fields from an OpenAI chat response / stream chunk (in place)."""
+    if isinstance(payload, dict):
+        for choice in payload.get("choices") or []:
+            if isinstance(choice, dict):
+                for part in ("message", "delta"):
+                    msg = choice.get(part)
+                    if isinstance(msg, dict):
+                        for f in REASONING_FIELDS:
+                            msg.pop(f, None)
+        usage = payload.get("usage")
+        if isinstance(usage, dict):
+            details = usage.get("completion_tokens_details")
+            if isinstance(details, dict):
+                details.pop("reasoning_tokens", None)
+    return payload
+
+
+def _openai_error(status: int, kind: str, message: str, decision: Mapping[str, Any]) -> tuple[bytes, list]:
+    body = json.dumps({"error": {"message": message, "type": kind, "code": decision.get("action"),
+                                 "param": None, "request_id": decision.get("request_id")}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"x-distillguard-action", str(decision.get("action")).encode())]
+    if status == 429:
+        retry = decision.get("retry_after_s") or 1
+        headers.append((b"retry-after", str(max(1, int(round(float(retry))))).encode()))
+    return body, headers
+
+
+class DistillguardMiddleware:
+    """Pure ASGI middleware: score, enforce, then report usage (see module docstring)."""
+
+    def __init__(self, app: Callable, guard: LocalGuard | RemoteGuard,
+                 account_resolver: Callable[[Scope, Mapping[str, str]], str | None] = header_account_resolver,
+                 paths: Iterable[str] = DEFAULT_PATHS, max_body_bytes: int = 1 << 20) -> None:
+        self.app = app
+        self.guard = guard
+        self.account_resolver = account_resolver
+        self.paths = frozenset(paths)
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        # Read the whole body (bounded) so it can be scored and then replayed to the app.
+        chunks, size, more = [], 0, True
+        while more:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await self._send_error(send, 413, "invalid_request_error",
+                                       f"request body over {self.max_body_bytes} bytes", {"action": "reject"})
+                return
+            chunks.append(chunk)
+            more = msg.get("more_body", False)
+        body = b"".join(chunks)
+        replay = self._replayer(body, receive)
+        account = self.account_resolver(scope, headers)
+        try:
+            payload = json.loads(body) if body else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            payload = None
+        if not account or not isinstance(payload, dict):
+            # Not scoreable (no account, not JSON): the upstream answers as it would anyway.
+            await self.app(scope, replay, send)
+            return
+        client = scope.get("client") or (None, None)
+        try:
+            record = chat_body_to_record(
+                payload, account, request_id=headers.get("x-request-id"),
+                ip=headers.get("x-forwarded-for", "").split(",")[0].strip() or client[0],
+                user_agent=headers.get("user-agent"), org_id=headers.get("x-org-id"))
+        except RecordError:
+            await self.app(scope, replay, send)
+            return
+        t0 = time.perf_counter()
+        decision = await self.guard.check(record)
+        self.guard.metrics.observe("distillguard_hook_seconds", "in-gateway decision latency",
+                                   time.perf_counter() - t0, integration="asgi")
+        action = decision.get("action", "allow")
+        if action in ("block", "challenge", "rate_limit"):
+            status = 429 if action == "rate_limit" else 403
+            kind = {"block": "access_blocked", "challenge": "verification_required",
+                    "rate_limit": "rate_limit_exceeded"}[action]
+            msg = {"block": "This account's access has been suspended under the provider's usage policy.",
+                   "challenge": "Additional account verification is required before continuing.",
+                   "rate_limit": "Rate limit exceeded for this account; retry later."}[action]
+            await self._send_error(send, status, kind, msg, decision)
+            self.guard.spawn(self.guard.observe(record))
+            return
+        captured: dict[str, Any] = {"status": 0, "body": [], "stream": False}
+        degrade = action == "degrade"
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            nonlocal degrade, action
+            if message["type"] == "http.response.start":
+                # The model has answered: the full decision (with this request's own signals)
+                # is normally ready by now and may ask to degrade the answer.
+                if not degrade and await self.guard.late_action(record["request_id"]) == "degrade":
+                    degrade, action = True, "degrade"
+                captured["status"] = message["status"]
+                hdrs = [(k, v) for k, v in message.get("headers", [])]
+                ctype = next((v for k, v in hdrs if k.lower() == b"content-type"), b"")
+                captured["stream"] = b"event-stream" in ctype
+                hdrs.append((b"x-distillguard-action", action.encode()))
+                if degrade and not captured["stream"]:
+                    # The body will change length: hold the start until we have it.
+                    captured["start"] = {**message, "headers": [
+                        (k, v) for k, v in hdrs if k.lower() != b"content-length"]}
+                    return
+                await send({**message, "headers": hdrs})
+                return
+            if message["type"] == "http.response.body":
+                chunk = message.get("body", b"")
+                if captured["stream"]:
+                    if degrade:
+                        chunk = self._degrade_sse(chunk)
+                    captured["body"].append(chunk)
+                    await send({**message, "body": chunk})
+                    return
+                captured["body"].append(chunk)
+                if degrade:
+                    if message.get("more_body", False):
+                        return
+                    raw = b"".join(captured["body"])
+                    try:
+                        out = json.dumps(strip_reasoning(json.loads(raw))).encode()
+                    except (json.JSONDecodeError, UnicodeDecodeError):
+                        out = raw
+                    start = captured.pop("start")
+                    start["headers"].append((b"content-length", str(len(out)).encode()))
+                    start["headers"].append((b"x-distillguard-degraded", b"reasoning-withheld"))
+                    await send(start)
+                    await send({"type": "http.response.body", "body": out, "more_body": False})
+                    return
+                await send(message)
+                return
+            await send(message)
+
+        await self.app(scope, replay, send_wrapper)
+        self.guard.spawn(self._after(record, captured))
+
+    async def _after(self, record: dict[str, Any], captured: dict[str, Any]) -> None:
+        """Off the hot path: learn the request, then report usage and status."""
+        await self.guard.observe(record)
+        event: dict[str, Any] = {"request_id": record["request_id"], "account_id": record["account_id"],
+                                 "status": int(captured["status"] or 0)}
+        if not captured["stream"]:
+            try:
+                usage = json.loads(b"".join(captured["body"])).get("usage") or {}
+                for src, dst in (("prompt_tokens", "input_tokens"), ("completion_tokens", "output_tokens")):
+                    if isinstance(usage.get(src), int):
+                        event[dst] = usage[src]
+            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+                pass
+        await self.guard.events([event])
+
+    @staticmethod
+    def _degrade_sse(chunk: bytes) -> bytes:
+        out = []
+        for line in chunk.split(b"\n"):
+            if line.startswith(b"data: ") and line[6:].strip() not in (b"[DONE]", b""):
+                try:
+                    line = b"data: " + json.dumps(strip_reasoning(json.loads(line[6:]))).encode()
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    pass
+            out.append(line)
+        return b"\n".join(out)
+
+    @staticmethod
+    def _replayer(body: bytes, receive: Receive) -> Receive:
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+    @staticmethod
+    async def _send_error(send: Send, status: int, kind: str, message: str,
+                          decision: Mapping[str, Any]) -> None:
+        body, headers = _openai_error(status, kind, message, decision)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})

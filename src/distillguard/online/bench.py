@@ -1,0 +1,350 @@
+"""The online section of ``make bench``: ``run(out_dir) -> markdown``.
+
+Measures, with bounded counts and time, loopback only:
+
+1. the in-process hook (what the ASGI middleware and the LiteLLM pre-call hook run per
+   request): p50 / p99 of the O(1) precheck and of ``assess`` (validate + precheck + queue
+   the full scoring), with the background learner running;
+2. ``POST /v1/score`` of a real ``distillguard serve`` (subprocess, one worker) under
+   ``wrk`` (Debian package) or, when wrk is missing, a multi-process httpx client;
+3. state memory per active account with 100,000 accounts (in-process; Redis at 10,000);
+4. a replay of a simulated data set (``data_dir``, default: the suite's cached ``medium``)
+   through the online path with no batch results loaded: time-to-detect, harvest requests
+   served before action, and recall at the batch detector's benign FPR (``batch_dir``: the
+   detector's findings; default: found under the suite's results).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .replay import render_markdown, replay
+from .scorer import OnlineScorer
+from .state import MemoryState
+from .verdicts import AccountVerdict, ClusterVerdict
+
+TOKEN = "bench-token"
+T0 = 1_767_225_600_000
+PROMPTS = (
+    "Think step by step and show all of your internal reasoning. Problem {i}: what is {i} * 17?",
+    "Can you help me plan a birthday party for my niece {i}? She likes dinosaurs.",
+    "Rate the following answer on a rubric from 1 to 10 and justify: answer {i}.",
+    "Write a Python function that returns the {i}th Fibonacci number.",
+)
+
+
+def _record(i: int, n_accounts: int) -> dict[str, Any]:
+    acct = f"acct-{i % n_accounts}"
+    return {"request_id": f"bench-{i}", "ts": T0 + i * 10, "account_id": acct, "model": "m",
+            "messages": [{"role": "user", "content": PROMPTS[i % len(PROMPTS)].format(i=i)}],
+            "ip": f"10.{i % 7}.{i % 11}.{i % 13}", "user_agent": "bench/1.0"}
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def bench_hook(n: int = 20000, n_accounts: int = 2000) -> dict[str, float]:
+    """p50/p99 (µs) of precheck and assess on a scorer with a warm verdict cache and state."""
+    with tempfile.TemporaryDirectory() as d:
+        s = OnlineScorer(Path(d), load_results=False)
+        # A verdict cache the size of a real one: 10k accounts, 1% in attack clusters.
+        for k in range(10000):
+            cid = f"c{k % 20}" if k % 100 == 0 else None
+            s.cache.accounts[f"acct-{k}"] = AccountVerdict(0.9 if cid else 0.05,
+                                                           "attack" if cid else "benign", cid, "")
+        for c in range(20):
+            s.cache.clusters[f"c{c}"] = ClusterVerdict(5, 0.9, "attack", "math", "")
+        s.score_rows([_norm(_record(i, n_accounts)) for i in range(n_accounts)])  # warm state
+        pre, ass = [], []
+        pc = time.perf_counter_ns
+        for i in range(n):
+            acct = f"acct-{i % n_accounts}"
+            t = pc()
+            s.precheck(acct, f"p{i}")
+            pre.append((pc() - t) / 1000)
+        recs = [_record(n_accounts + i, n_accounts) for i in range(n // 4)]
+        for r in recs:
+            t = pc()
+            s.assess(r)
+            ass.append((pc() - t) / 1000)
+        s.learner().wait_idle(120)
+        s.close()
+    return {"precheck_p50_us": _pct(pre, 0.5), "precheck_p99_us": _pct(pre, 0.99),
+            "assess_p50_us": _pct(ass, 0.5), "assess_p99_us": _pct(ass, 0.99),
+            "n_precheck": len(pre), "n_assess": len(ass)}
+
+
+def _norm(rec: dict[str, Any]) -> dict[str, Any]:
+    from .normalize import normalize_record
+
+    return normalize_record(rec)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_server(data: Path, port: int) -> subprocess.Popen:
+    import httpx
+
+    exe = Path(sys.executable).parent / "distillguard"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "distillguard"]
+    proc = subprocess.Popen(cmd + ["serve", "--port", str(port), "--token", TOKEN, "--data", str(data)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError("distillguard serve did not start within 60 s")
+
+
+_WRK_LUA = """
+local i = 0
+request = function()
+  i = i + 1
+  local acct = "acct-" .. (i %% %d)
+  local body = string.format('{"request_id":"w%%d-%%d","ts":%d,"account_id":"%%s","model":"m",'
+    .. '"messages":[{"role":"user","content":"Think step by step about problem %%d"}],'
+    .. '"ip":"10.0.0.%%d"}', math.random(1e9), i, acct, i, i %% 250)
+  return wrk.format("POST", "/v1/score", {["Content-Type"]="application/json",
+    ["Authorization"]="Bearer %s"}, body)
+end
+"""
+
+
+def _parse_wrk(out: str) -> dict[str, float]:
+    res: dict[str, float] = {}
+    units = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            res["req_per_s"] = float(parts[1])
+        elif len(parts) == 2 and parts[0] in ("50%", "75%", "90%", "99%"):
+            val = parts[1]
+            unit = next(u for u in ("us", "ms", "s") if val.endswith(u))
+            res[f"p{parts[0][:-1]}_ms"] = float(val[: -len(unit)]) * units[unit]
+        elif "requests in" in line:
+            res["requests"] = float(parts[0])
+        elif line.strip().startswith("Non-2xx"):
+            res["non_2xx"] = float(parts[-1])
+    return res
+
+
+def _httpx_worker(args: tuple[str, int, float, int]) -> list[float]:
+    import httpx
+
+    url, seed, seconds, n_accounts = args
+    lat = []
+    with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        end = time.time() + seconds
+        i = seed * 10_000_000
+        while time.time() < end:
+            t = time.perf_counter()
+            c.post(f"{url}/v1/score", json=_record(i, n_accounts))
+            lat.append((time.perf_counter() - t) * 1000)
+            i += 1
+    return lat
+
+
+def bench_http(seconds: float = 8.0, connections: tuple[int, ...] = (4, 16),
+               n_accounts: int = 5000) -> dict[str, Any]:
+    """POST /v1/score over loopback under wrk (or multi-process httpx); req/s and latency."""
+    out: dict[str, Any] = {"runs": []}
+    with tempfile.TemporaryDirectory() as d:
+        port = _free_port()
+        proc = _start_server(Path(d), port)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wrk = shutil.which("wrk")
+            out["tool"] = "wrk" if wrk else "httpx (2 processes)"
+            if wrk:
+                script = Path(d) / "score.lua"
+                script.write_text(_WRK_LUA % (n_accounts, T0, TOKEN))
+                for c in connections:
+                    r = subprocess.run([wrk, "-t2", f"-c{c}", f"-d{int(seconds)}s", "--latency",
+                                        "-s", str(script), url], capture_output=True, text=True,
+                                       timeout=seconds + 30)
+                    res = _parse_wrk(r.stdout)
+                    res["connections"] = c
+                    out["runs"].append(res)
+            else:
+                from concurrent.futures import ProcessPoolExecutor
+
+                with ProcessPoolExecutor(2) as ex:
+                    lats = list(ex.map(_httpx_worker, [(url, k, seconds, n_accounts) for k in range(2)]))
+                allv = [x for lat in lats for x in lat]
+                out["runs"].append({"connections": 2, "req_per_s": len(allv) / seconds,
+                                    "p50_ms": _pct(allv, 0.5), "p99_ms": _pct(allv, 0.99)})
+            import httpx
+
+            m = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
+            out["learn_dropped"] = sum(float(x.split()[-1]) for x in m.splitlines()
+                                       if x.startswith("distillguard_learn_dropped_total"))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    return out
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def bench_memory(n_accounts: int = 100_000, per_account: int = 3, redis_accounts: int = 10_000) -> dict[str, Any]:
+    """Bytes of online state per active account (in-process at 100k, Redis at 10k)."""
+    rng = random.Random(1)
+    gc.collect()
+    before = _rss_bytes()
+    st = MemoryState()
+    caps = ("math", "code", "chat", "agentic")
+    for k in range(per_account):
+        for a in range(n_accounts):
+            st.observe(f"acct-{a:06d}", {
+                "ts_ms": T0 + k * 60_000 + a, "ip": f"10.{a % 250}.{k}.{rng.randint(0, 9)}",
+                "user_agent": f"sdk/{a % 5}", "template": rng.getrandbits(63),
+                "capability": caps[(a + k) % 4], "sig_cot": 0.9 if a % 10 == 0 else 0.0,
+                "n_user_turns": 1})
+    gc.collect()
+    rss = _rss_bytes() - before
+    out: dict[str, Any] = {"accounts": st.n_accounts(), "requests_per_account": per_account,
+                           "rss_bytes_per_account": rss / n_accounts,
+                           "deep_size_bytes_per_account": st.memory_bytes() / n_accounts}
+    del st
+    gc.collect()
+    exe = shutil.which("redis-server")
+    if exe and redis_accounts:
+        from .state import RedisState
+
+        port = _free_port()
+        proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                try:
+                    rs = RedisState(f"redis://127.0.0.1:{port}/0")
+                    break
+                except Exception:
+                    time.sleep(0.05)
+            base = int(rs.r.info("memory")["used_memory"])
+            for k in range(per_account):
+                for a in range(redis_accounts):
+                    rs.observe(f"acct-{a:06d}", {
+                        "ts_ms": T0 + k * 60_000 + a, "ip": f"10.{a % 250}.{k}.1",
+                        "user_agent": f"sdk/{a % 5}", "template": a * 7 + k,
+                        "capability": caps[(a + k) % 4], "sig_cot": 0.0, "n_user_turns": 1})
+            used = int(rs.r.info("memory")["used_memory"]) - base
+            out["redis_accounts"] = redis_accounts
+            out["redis_bytes_per_account"] = used / redis_accounts
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    return out
+
+
+def _find_data(out_dir: Path) -> tuple[Path | None, Path | None]:
+    """The suite's cached medium data set and the distillguard findings on it, if present."""
+    root = out_dir.resolve().parent.parent
+    data = sorted((root / "data").glob("medium-s*")) if (root / "data").is_dir() else []
+    data_dir = data[0] if data else None
+    batch = None
+    if data_dir is not None:
+        res = root / "results" / data_dir.name
+        cands = sorted(p.parent for p in res.rglob("accounts.csv") if "distillguard" in str(p)) \
+            if res.is_dir() else []
+        batch = cands[0] if cands else None
+    return data_dir, batch
+
+
+def bench_replay(data_dir: Path, batch_dir: Path | None, out_dir: Path) -> tuple[dict[str, Any], str]:
+    logs = sorted(data_dir.glob("requests*.jsonl*")) or sorted(data_dir.glob("requests*.parquet"))
+    if not logs:
+        raise FileNotFoundError(f"no requests.jsonl[.gz] or .parquet in {data_dir}")
+    rep = replay(logs, None, speed=0.0, labels=data_dir / "labels.csv", batch_results=batch_dir,
+                 progress=False)
+    d = rep.to_dict()
+    (out_dir / "replay.json").write_text(json.dumps(d, indent=2))
+    return d, render_markdown(rep)
+
+
+def run(out_dir: Path, data_dir: Path | None = None, batch_dir: Path | None = None,
+        http_seconds: float = 8.0) -> str:
+    """Run every online benchmark (bounded) and return the markdown section."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["## Online enforcement", ""]
+    results: dict[str, Any] = {}
+
+    hook = bench_hook()
+    results["hook"] = hook
+    lines += [
+        "In-process hook (ASGI middleware / LiteLLM pre-call hook path), scorer in the gateway "
+        "process, 10k-account verdict cache, warm state (`distillguard.online.bench.bench_hook`):", "",
+        "| path | p50 | p99 | calls |", "|---|---|---|---|",
+        f"| precheck (O(1): verdict cache, actions, last features, token bucket) | "
+        f"{hook['precheck_p50_us']:.0f} µs | {hook['precheck_p99_us']:.0f} µs | {hook['n_precheck']:,} |",
+        f"| assess (validate record + precheck + queue full scoring; learner running) | "
+        f"{hook['assess_p50_us']:.0f} µs | {hook['assess_p99_us']:.0f} µs | {hook['n_assess']:,} |", ""]
+
+    http = bench_http(http_seconds)
+    results["http"] = http
+    lines += [f"`POST /v1/score` over loopback, `distillguard serve` (1 uvicorn worker, in-memory "
+              f"state, background featurization), load from {http['tool']}, {http_seconds:.0f} s per run:",
+              "", "| connections | req/s | p50 | p99 | non-2xx |", "|---|---|---|---|---|"]
+    for r in http["runs"]:
+        lines.append(f"| {r.get('connections')} | {r.get('req_per_s', 0):,.0f} | "
+                     f"{r.get('p50_ms', float('nan')):.2f} ms | {r.get('p99_ms', float('nan')):.2f} ms | "
+                     f"{int(r.get('non_2xx', 0))} |")
+    lines += [f"\nRows the background learner had to drop (queue full): {int(http.get('learn_dropped', 0))}.", ""]
+
+    mem = bench_memory()
+    results["memory"] = mem
+    lines += [f"State memory per active account ({mem['accounts']:,} accounts, "
+              f"{mem['requests_per_account']} requests each): "
+              f"{mem['rss_bytes_per_account']:,.0f} B RSS ({mem['deep_size_bytes_per_account']:,.0f} B deep size)"
+              + (f"; in Redis {mem['redis_bytes_per_account']:,.0f} B per account at "
+                 f"{mem['redis_accounts']:,} accounts." if "redis_bytes_per_account" in mem else "."), ""]
+
+    if data_dir is None:
+        data_dir, found_batch = _find_data(out_dir)
+        batch_dir = batch_dir or found_batch
+    if data_dir is not None:
+        t = time.perf_counter()
+        rep, md = bench_replay(Path(data_dir), batch_dir, out_dir)
+        results["replay"] = rep
+        lines += [f"Replay of `{data_dir}` through the online path, no batch results loaded "
+                  f"(`distillguard replay {data_dir}/requests.jsonl.gz"
+                  + (f" --batch {batch_dir}" if batch_dir else "") + f"`, {time.perf_counter() - t:.0f} s):", "", md, ""]
+        s = rep.get("summary") or {}
+        if s.get("online_vs_batch_recall") is not None:
+            lines.append(f"Online recall reaches {s['online_vs_batch_recall']:.0%} of the batch "
+                         f"detector's at the same benign FPR ({s['batch_fpr']}).")
+    else:
+        lines.append("Replay: no simulated data set found (pass `data_dir`).")
+    (out_dir / "online_bench.json").write_text(json.dumps(results, indent=2, default=str))
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m distillguard.online.bench OUT [DATA [BATCH]]
+    args = [Path(a) for a in sys.argv[1:]]
+    print(run(args[0], *(args[1:3])))

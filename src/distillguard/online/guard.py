@@ -1,0 +1,153 @@
+"""What a gateway integration talks to: a local (in-process) or remote (HTTP) guard.
+
+Both answer ``check(record) -> decision dict`` (the ``/v1/score`` answer), take
+``observe(record)`` off the hot path and ``events(list)`` after the fact.
+
+- :class:`LocalGuard` runs the :class:`~distillguard.online.scorer.OnlineScorer` in the
+  gateway's process: ``check`` validates the record and makes the O(1) decision (verdict
+  cache, persisted actions, the account's last features, token buckets) and queues the full
+  scoring (text signals, state update) on a background thread; ``late_action`` reads that
+  full decision once the model has answered, so ``degrade`` can use the request's own signals.
+- :class:`RemoteGuard` calls a ``distillguard serve`` over HTTP with a deadline
+  (``timeout_ms``). When the scorer is slow, down or answers 5xx the gateway keeps serving:
+  ``fail_mode="open"`` allows the request and counts ``distillguard_fail_open_total`` (alert
+  on it); ``fail_mode="closed"`` answers ``block``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from ..errors import InvalidParameterError
+from .metrics import Metrics
+from .scorer import Decision, OnlineScorer
+
+
+def _fallback(record: Mapping[str, Any], fail_mode: str, why: str) -> dict[str, Any]:
+    action = "allow" if fail_mode == "open" else "block"
+    return Decision(request_id=str(record.get("request_id", "")),
+                    account_id=str(record.get("account_id", "")), action=action, risk=0.0,
+                    account_risk=0.0, cluster_id=None, source=f"fail_{fail_mode}",
+                    reasons=[f"scorer unavailable ({why}); fail-{fail_mode}"]).to_dict()
+
+
+class LocalGuard:
+    """In-process guard around an OnlineScorer (``full_inline`` scores before answering)."""
+
+    def __init__(self, scorer: OnlineScorer, full_inline: bool = False, late_wait_s: float = 0.0) -> None:
+        self.scorer = scorer
+        self.full_inline = full_inline
+        self.late_wait_s = late_wait_s
+        self.metrics = scorer.metrics
+        self._tasks: set[asyncio.Task] = set()
+
+    async def check(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        if self.full_inline:
+            return self.scorer.score(record).to_dict()
+        return self.scorer.assess(record).to_dict()
+
+    async def late_action(self, request_id: str) -> str | None:
+        """The full (background) decision's action for a request, waiting up to ``late_wait_s``."""
+        d = await self.scorer.wait_full_decision(request_id, self.late_wait_s)
+        return None if d is None else d.action
+
+    async def observe(self, record: Mapping[str, Any]) -> None:
+        """Nothing left to do: ``check`` queued the full scoring already."""
+        return None
+
+    async def events(self, events: list[Mapping[str, Any]]) -> None:
+        try:
+            self.scorer.learn_events(list(events))
+        except Exception as exc:
+            self.metrics.counter("distillguard_observe_errors_total", "background scoring errors",
+                                 reason=type(exc).__name__)
+
+    def spawn(self, coro: Any) -> None:
+        """Run a coroutine in the background, keeping a reference so it is not collected."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for background work (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class RemoteGuard:
+    """HTTP client of a ``distillguard serve`` with a deadline and fail-open/closed."""
+
+    def __init__(self, url: str, token: str, timeout_ms: float = 25.0, fail_mode: str = "open",
+                 metrics: Metrics | None = None, client: httpx.AsyncClient | None = None) -> None:
+        if fail_mode not in ("open", "closed"):
+            raise InvalidParameterError(f"fail_mode must be 'open' or 'closed'; got {fail_mode!r}")
+        if timeout_ms <= 0:
+            raise InvalidParameterError(f"timeout_ms must be > 0; got {timeout_ms}")
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_ms / 1000.0
+        self.fail_mode = fail_mode
+        self.metrics = metrics or Metrics()
+        self._client = client or httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {token}"},
+            limits=httpx.Limits(max_keepalive_connections=32, max_connections=64))
+        self._tasks: set[asyncio.Task] = set()
+
+    async def check(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        try:
+            r = await asyncio.wait_for(self._client.post(f"{self.url}/v1/score", json=dict(record)),
+                                       timeout=self.timeout_s)
+        except (asyncio.TimeoutError, httpx.TimeoutException):
+            return self._fail("timeout", record)
+        except httpx.HTTPError as exc:
+            return self._fail(type(exc).__name__, record)
+        finally:
+            self.metrics.observe("distillguard_guard_seconds", "gateway-side scorer call latency",
+                                 time.perf_counter() - t0)
+        if r.status_code == 200:
+            return r.json()
+        if 400 <= r.status_code < 500 and r.status_code not in (401, 403):
+            # The record itself is bad: not a scorer outage. Let it through but count it.
+            self.metrics.counter("distillguard_guard_rejected_total", "records the scorer refused",
+                                 code=str(r.status_code))
+            return _fallback(record, "open", f"record refused: HTTP {r.status_code}")
+        return self._fail(f"HTTP {r.status_code}", record)
+
+    def _fail(self, why: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        name = "distillguard_fail_open_total" if self.fail_mode == "open" else "distillguard_fail_closed_total"
+        self.metrics.counter(name, "gateway requests decided without the scorer", reason=why.split(":")[0])
+        return _fallback(record, self.fail_mode, why)
+
+    async def observe(self, record: Mapping[str, Any]) -> None:
+        """Nothing to do: ``/v1/score`` already learned the request."""
+        return None
+
+    async def late_action(self, request_id: str) -> str | None:
+        """Not available remotely: degrade comes from the ``/v1/score`` answer."""
+        return None
+
+    async def events(self, events: list[Mapping[str, Any]]) -> None:
+        try:
+            await asyncio.wait_for(self._client.post(f"{self.url}/v1/events", json=list(events)),
+                                   timeout=max(self.timeout_s * 4, 0.5))
+        except (asyncio.TimeoutError, httpx.HTTPError) as exc:
+            self.metrics.counter("distillguard_events_dropped_total", "usage events not delivered",
+                                 reason=type(exc).__name__)
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        await self.drain()
+        await self._client.aclose()

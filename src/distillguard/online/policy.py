@@ -1,0 +1,367 @@
+"""The ``online`` policy section: rules that map conditions to actions, and how to enforce.
+
+A rule reads features of the request, the account's online state and the batch verdicts, and
+names an action and a scope::
+
+    online:
+      shadow: false
+      rules:
+        - name: known-attack-cluster
+          when: {cluster_verdict: attack}
+          action: block
+          scope: cluster
+        - name: bursty-harvest
+          when: {online_risk: {">=": 0.6}}
+          action: rate_limit
+          scope: account
+          rate_per_s: 0.2
+          burst: 10
+          expires_s: 3600
+
+``when`` is a mapping of feature → value (equality) or feature → {op: value} with ops
+``>= > <= < == != in not_in``; every condition must hold. All matching rules are considered
+and the most severe action wins (block > challenge > rate_limit > degrade > log > allow).
+``request`` scope acts on this request only; ``account`` and ``cluster`` scope persist the
+action (with ``expires_s``) so every later request of the account / any cluster member gets it.
+Everything is validated when the policy loads; :class:`PolicyHolder` keeps the last good
+policy when a reload fails.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import PolicyError
+from ..policy import Check, Interval, Options, Policy, param, section
+from .actions import ACTION_ALIASES, ACTIONS, SCOPES, SEVERITY
+
+# Features a rule may test, with their kind (for validating the value a rule compares with).
+FEATURES: dict[str, str] = {
+    # the request itself
+    "request_risk": "number",
+    "sig_cot": "number",
+    "sig_rubric": "number",
+    "sig_synth": "number",
+    "sig_format": "number",
+    "sig_rewrite": "number",
+    "n_signals": "number",
+    "capability": "string",
+    "script": "string",
+    "prompt_chars": "number",
+    "n_user_turns": "number",
+    "model": "string",
+    "access_route": "string",
+    "template_attack_share": "number",  # share of a matched batch template's traffic from attack accounts
+    "known_template": "bool",
+    # the account, online (sliding window unless named total)
+    "online_risk": "number",
+    "n_window": "number",
+    "n_total": "number",
+    "req_per_min": "number",
+    "distinct_ips": "number",
+    "distinct_uas": "number",
+    "template_share": "number",
+    "capability_share": "number",
+    "signal_rate": "number",
+    "gap_cv": "number",
+    "error_rate": "number",
+    # the batch detector's verdicts (verdict cache)
+    "verdict": "string",  # benign / review / attack / unknown
+    "batch_risk": "number",
+    "in_cluster": "bool",
+    "cluster_verdict": "string",
+    "cluster_risk": "number",
+    "cluster_size": "number",
+    # combined
+    "risk": "number",
+    "account_risk": "number",
+}
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "in": lambda a, b: a in b,
+    "not_in": lambda a, b: a not in b,
+}
+
+_RULE_KEYS = {"name", "when", "action", "scope", "expires_s", "rate_per_s", "burst", "params"}
+
+DEFAULT_RULES: list[dict[str, Any]] = [
+    {"name": "known-attack-cluster", "when": {"cluster_verdict": "attack"},
+     "action": "block", "scope": "cluster", "expires_s": 7 * 86400},
+    {"name": "known-attack-account", "when": {"verdict": "attack"},
+     "action": "block", "scope": "account", "expires_s": 7 * 86400},
+    {"name": "batch-review", "when": {"verdict": "review"},
+     "action": "degrade", "scope": "request"},
+    {"name": "online-high-risk", "when": {"online_risk": {">=": 0.8}},
+     "action": "challenge", "scope": "account", "expires_s": 86400},
+    {"name": "online-elevated-risk", "when": {"online_risk": {">=": 0.6}},
+     "action": "rate_limit", "scope": "account", "rate_per_s": 0.05, "burst": 10,
+     "expires_s": 3600},
+    {"name": "online-suspicious", "when": {"online_risk": {">=": 0.4}},
+     "action": "degrade", "scope": "request"},
+    {"name": "attack-template", "when": {"template_attack_share": {">=": 0.8}},
+     "action": "degrade", "scope": "request"},
+    {"name": "harvest-request", "when": {"request_risk": {">=": 0.8}},
+     "action": "degrade", "scope": "request"},
+    {"name": "reasoning-elicitation", "when": {"sig_cot": {">=": 0.5}},
+     "action": "log", "scope": "request"},
+]
+
+# Noisy-OR weights of the online evidence (scorer.online_risk): the most one piece can add.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "signals": 0.8,  # share of requests where a harvesting signal fired (batch harvest_share)
+    "volume": 0.15,  # requests in the window against volume_ref
+    "template": 0.2,  # one template dominates the account's prompts
+    "capability": 0.05,  # one capability dominates
+    "timing": 0.3,  # machine-regular inter-arrival times (low gap CV)
+    "spread": 0.15,  # many IPs for one account
+    "ip_churn": 0.35,  # a new IP for nearly every request (rotating proxies)
+    "ua_spread": 0.1,  # several user agents for one account
+    "reasoning": 0.1,  # most requests ask for reasoning
+    "attack_template": 0.9,  # prompts match templates of known attack accounts
+}
+
+
+def _is_str_list(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) and x for x in v)
+
+
+def _is_rule_list(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(r, Mapping) for r in v)
+
+
+def _is_weights(v: Any) -> bool:
+    return (isinstance(v, Mapping) and set(v) <= set(DEFAULT_WEIGHTS)
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1
+                    for x in v.values()))
+
+
+@section("online")
+@dataclass(frozen=True)
+class OnlinePolicy:
+    """How the scoring service turns online risk and batch verdicts into actions."""
+
+    shadow: bool = param(False, Check(lambda v: isinstance(v, bool), "true or false"),
+                         "record what would be done, enforce nothing")
+    fail_mode: str = param("open", Options(("open", "closed")),
+                           "what gateways do when the scorer is down or slow")
+    request_signals: str = param("background", Options(("background", "inline")),
+                                 "POST /v1/score: featurize after answering (fast) or before")
+    timeout_ms: float = param(25.0, Interval(1, 60000), "scorer deadline before fail_mode applies")
+    max_body_bytes: int = param(262144, Interval(1024, 64 * 2**20, integer=True),
+                                "largest accepted request body")
+    max_batch_events: int = param(5000, Interval(1, 100000, integer=True),
+                                  "largest batch POST /v1/events accepts")
+    log_prompt_text: bool = param(False, Check(lambda v: isinstance(v, bool), "true or false"),
+                                  "write prompt text into audit evidence (off: hashes only)")
+    window_s: int = param(3600, Interval(60, 7 * 86400, integer=True), "sliding window length")
+    bucket_s: int = param(60, Interval(1, 3600, integer=True), "sliding window bucket")
+    volume_ref: float = param(600.0, Interval(1, None),
+                              "requests per window that count as full volume risk")
+    min_requests: int = param(5, Interval(1, 10000, integer=True),
+                              "account requests before account-level online risk counts fully")
+    weights: dict = param(dict(DEFAULT_WEIGHTS), Check(_is_weights,
+                          f"a mapping of {sorted(DEFAULT_WEIGHTS)} to numbers in [0, 1]"))
+    allow_accounts: list = param([], Check(_is_str_list, "a list of account ids"),
+                                 "verified customers: never restricted")
+    allow_orgs: list = param([], Check(_is_str_list, "a list of org ids"),
+                             "verified organisations: never restricted")
+    default_expires_s: float = param(86400.0, Interval(1, None),
+                                     "expiry of persisted actions whose rule names none")
+    audit_coalesce_s: float = param(60.0, Interval(0, 86400),
+                                    "one audit entry per account, rule and interval for request-scope actions")
+    refresh_s: float = param(2.0, Interval(0.05, 3600),
+                             "how often to pick up actions written by other processes")
+    rules: list = param(list(DEFAULT_RULES), Check(_is_rule_list, "a list of rule mappings"))
+
+    def validate(self) -> None:
+        """Cross-field checks: bucket vs window, and every rule compiled once."""
+        if self.window_s % self.bucket_s:
+            raise PolicyError(
+                f"Policy.online.window_s ({self.window_s}) must be a multiple of bucket_s ({self.bucket_s})"
+            )
+        if self.window_s // self.bucket_s > 1440:
+            raise PolicyError("Policy.online: window_s / bucket_s must be at most 1440 buckets")
+        names = set()
+        for i, raw in enumerate(self.rules):
+            rule = compile_rule(raw, i)
+            if rule.name in names:
+                raise PolicyError(f"Policy.online.rules[{i}]: duplicate rule name {rule.name!r}")
+            names.add(rule.name)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One compiled rule: ``matches(features)`` is a fast AND of the conditions."""
+
+    name: str
+    action: str
+    scope: str
+    conditions: tuple[tuple[str, str, Any], ...]
+    expires_s: float | None
+    rate_per_s: float | None
+    burst: float | None
+    params: Mapping[str, Any]
+
+    def matches(self, features: Mapping[str, Any]) -> bool:
+        for feat, op, value in self.conditions:
+            got = features.get(feat)
+            if got is None:
+                return False
+            try:
+                if not _OPS[op](got, value):
+                    return False
+            except TypeError:
+                return False
+        return True
+
+    @property
+    def severity(self) -> int:
+        return SEVERITY[self.action]
+
+
+def _check_value(where: str, feat: str, op: str, value: Any) -> None:
+    kind = FEATURES[feat]
+    values = value if op in ("in", "not_in") else [value]
+    if op in ("in", "not_in") and not isinstance(value, list):
+        raise PolicyError(f"{where}: {feat} {op} needs a list; got {value!r}")
+    for v in values:
+        ok = {
+            "number": isinstance(v, (int, float)) and not isinstance(v, bool),
+            "string": isinstance(v, str),
+            "bool": isinstance(v, bool),
+        }[kind]
+        if not ok:
+            raise PolicyError(f"{where}: {feat} is a {kind}; cannot compare with {v!r}")
+    if kind != "number" and op in (">=", ">", "<=", "<"):
+        raise PolicyError(f"{where}: {feat} is a {kind}; {op} needs a number feature")
+
+
+def compile_rule(raw: Mapping[str, Any], i: int) -> Rule:
+    """Validate one rule mapping and compile it; errors name the rule and the key."""
+    where = f"Policy.online.rules[{i}]"
+    if not isinstance(raw, Mapping):
+        raise PolicyError(f"{where} must be a mapping; got {raw!r}")
+    unknown = sorted(set(raw) - _RULE_KEYS)
+    if unknown:
+        raise PolicyError(f"{where} has unknown key(s) {unknown}; allowed: {sorted(_RULE_KEYS)}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise PolicyError(f"{where}.name must be a non-empty string; got {name!r}")
+    where = f"Policy.online.rules[{i}] ({name})"
+    action = raw.get("action")
+    if not isinstance(action, str):
+        raise PolicyError(f"{where}.action must be a string")
+    action = ACTION_ALIASES.get(action, action)
+    if action not in ACTIONS:
+        raise PolicyError(f"{where}.action must be one of {', '.join(ACTIONS)}; got {raw.get('action')!r}")
+    scope = raw.get("scope", "request")
+    if scope not in SCOPES:
+        raise PolicyError(f"{where}.scope must be one of {', '.join(SCOPES)}; got {scope!r}")
+    when = raw.get("when")
+    if not isinstance(when, Mapping) or not when:
+        raise PolicyError(f"{where}.when must be a non-empty mapping of feature: condition")
+    conds: list[tuple[str, str, Any]] = []
+    for feat, cond in when.items():
+        if feat not in FEATURES:
+            raise PolicyError(f"{where}.when: unknown feature {feat!r}; known: {sorted(FEATURES)}")
+        pairs = cond.items() if isinstance(cond, Mapping) else [("==", cond)]
+        for op, value in pairs:
+            if op not in _OPS:
+                raise PolicyError(f"{where}.when.{feat}: unknown operator {op!r}; use one of {list(_OPS)}")
+            _check_value(f"{where}.when.{feat}", feat, op, value)
+            conds.append((feat, op, tuple(value) if isinstance(value, list) else value))
+    expires = raw.get("expires_s")
+    if expires is not None and (isinstance(expires, bool) or not isinstance(expires, (int, float)) or expires <= 0):
+        raise PolicyError(f"{where}.expires_s must be a positive number of seconds; got {expires!r}")
+    rate, burst = raw.get("rate_per_s"), raw.get("burst")
+    if action == "rate_limit":
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+            raise PolicyError(f"{where}: rate_limit needs rate_per_s > 0; got {rate!r}")
+        if isinstance(burst, bool) or not isinstance(burst, (int, float)) or burst < 1:
+            raise PolicyError(f"{where}: rate_limit needs burst >= 1; got {burst!r}")
+        if scope == "request":
+            raise PolicyError(f"{where}: rate_limit needs scope account or cluster (a bucket per subject)")
+    elif rate is not None or burst is not None:
+        raise PolicyError(f"{where}: rate_per_s and burst only apply to action rate_limit")
+    params = raw.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise PolicyError(f"{where}.params must be a mapping")
+    return Rule(name=name, action=action, scope=scope, conditions=tuple(conds),
+                expires_s=None if expires is None else float(expires),
+                rate_per_s=None if rate is None else float(rate),
+                burst=None if burst is None else float(burst), params=dict(params))
+
+
+def compile_rules(online: OnlinePolicy) -> list[Rule]:
+    """The section's rules, compiled, most severe first (ties keep file order)."""
+    rules = [compile_rule(r, i) for i, r in enumerate(online.rules)]
+    return sorted(rules, key=lambda r: -r.severity)
+
+
+class PolicyHolder:
+    """The live policy with hot reload: a failed reload keeps the last good policy.
+
+    ``reload()`` re-reads the file; ``maybe_reload()`` does so only when its mtime changed
+    (cheap enough to call every few seconds).
+    """
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = None if path is None else Path(path)
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+        self._mtime = self._stat()
+        self.policy = Policy.load(self.path)  # the first load must succeed: raise otherwise
+        self.rules = compile_rules(self.policy.online)
+        self.reloads = 0
+        self.failed_reloads = 0
+
+    @property
+    def online(self) -> OnlinePolicy:
+        return self.policy.online
+
+    @property
+    def version(self) -> str:
+        return self.policy.version
+
+    def _stat(self) -> float | None:
+        if self.path is None:
+            return None
+        try:
+            return os.stat(self.path).st_mtime
+        except OSError:
+            return None
+
+    def reload(self) -> tuple[bool, str]:
+        """Validate and swap in the file's policy; on any error keep the current one."""
+        with self._lock:
+            self._mtime = self._stat()
+            try:
+                pol = Policy.load(self.path)
+                rules = compile_rules(pol.online)
+            except PolicyError as exc:
+                self.last_error = str(exc)
+                self.failed_reloads += 1
+                return False, f"policy not reloaded, keeping version {self.policy.version}: {exc}"
+            old = self.policy.version
+            self.policy, self.rules = pol, rules
+            self.last_error = None
+            self.reloads += 1
+            return True, f"policy reloaded: version {old} -> {pol.version}"
+
+    def maybe_reload(self) -> tuple[bool, str] | None:
+        """Reload when the file changed since the last attempt; None when unchanged."""
+        if self.path is None or self._stat() == self._mtime:
+            return None
+        return self.reload()

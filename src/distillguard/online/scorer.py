@@ -1,0 +1,677 @@
+"""The online scorer: score a request against its account's state, then learn from it.
+
+River's loop (STYLE.md): ``score`` reads the request's text features (the same
+``distillguard.signals.featurize`` as the batch path, on a batch of one), the account's online
+state and the cached batch verdicts, turns them into features, lets the policy's rules pick an
+action, then updates the state. Persisted actions (account / cluster scope), the allow-list and
+token buckets are applied here; every action is audited.
+
+Two entry points for gateways:
+
+- :meth:`OnlineScorer.score` — full scoring of one record (``POST /v1/score``, replay);
+- :meth:`OnlineScorer.precheck` — the in-process hot path: O(1) dict lookups of the verdict
+  cache, persisted actions and the account's last features, plus a token bucket; the full
+  :meth:`score` then runs off the hot path (after the response).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import queue
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..evidence import Evidence
+from .actions import SEVERITY, ActionStore
+from .audit import AuditLog
+from .metrics import Metrics
+from .normalize import normalize_record, rows_to_batch
+from .policy import PolicyHolder, Rule
+from .state import SIGNALS, make_state
+from .verdicts import VerdictCache
+
+RESTRICTIVE: frozenset[str] = frozenset({"degrade", "rate_limit", "challenge", "block"})
+
+
+@dataclass
+class Decision:
+    """What the gateway should do with one request, and why."""
+
+    request_id: str
+    account_id: str
+    action: str  # enforced: allow, log, challenge, rate_limit, degrade, block
+    risk: float
+    account_risk: float
+    cluster_id: str | None
+    reasons: list[str] = field(default_factory=list)
+    rule: str | None = None
+    scope: str | None = None
+    shadow: bool = False
+    would_action: str | None = None  # the policy's choice (differs from action in shadow mode)
+    action_id: int | None = None
+    retry_after_s: float | None = None
+    policy_version: str = ""
+    source: str = "score"  # score, precheck, fail_open, fail_closed
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["risk"] = round(self.risk, 4)
+        d["account_risk"] = round(self.account_risk, 4)
+        return d
+
+
+def _fallback_text_features(rows: list[dict]) -> list[dict]:
+    """Without the signals stage: no signal scores, exact-prompt hashes as the template key."""
+    out = []
+    for r in rows:
+        norm = " ".join((r.get("prompt_text") or "").lower().split())
+        h = int.from_bytes(hashlib.blake2b(norm.encode(), digest_size=8).digest(), "little")
+        out.append({**{f"sig_{s}": 0.0 for s in SIGNALS}, "signal_hits": "", "capability": "other",
+                    "script": "latin", "prompt_hash": h, "system_hash": 0, "skeleton_hash": h,
+                    "lsh_bands": []})
+    return out
+
+
+def text_features(rows: list[dict], policy: Any = None) -> tuple[list[dict], bool]:
+    """The batch featurizer on these rows (one Arrow batch); ``(features, available)``."""
+    try:
+        from ..signals import featurize
+    except ImportError:
+        return _fallback_text_features(rows), False
+    from ..contract import TEXT_FEATURE_SCHEMA
+
+    batch = featurize(rows_to_batch(rows), policy=policy)
+    cols = {name: batch.column(name).to_pylist() for name in TEXT_FEATURE_SCHEMA.names}
+    return [{k: v[i] for k, v in cols.items()} for i in range(len(rows))], True
+
+
+class OnlineScorer:
+    """Per-account online state + verdict cache + policy + actions + audit, in one object.
+
+    Parameters
+    ----------
+    data_dir : folder holding ``store.duckdb`` (batch results), ``audit.jsonl`` and
+        ``actions.sqlite``; created when missing.
+    policy_path : YAML policy (defaults when None); hot-reloadable.
+    state : ``memory`` or a ``redis://`` URL.
+    shadow : force shadow mode on (True) or off (False); None follows the policy.
+    load_results : load the batch verdict cache from ``data_dir`` (replay can start empty).
+    featurize_process : background featurization in a separate process (the service).
+    """
+
+    def __init__(self, data_dir: Path | str, policy_path: Path | str | None = None,
+                 state: str = "memory", shadow: bool | None = None,
+                 load_results: bool = True, metrics: Metrics | None = None,
+                 featurize_process: bool = False) -> None:
+        self.data_dir = Path(data_dir)
+        self.featurize_process = featurize_process
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.policy = PolicyHolder(policy_path)
+        self.shadow_override = shadow
+        on = self.policy.online
+        self.state = make_state(state, on.window_s, on.bucket_s)
+        self.cache = VerdictCache.load(self.data_dir) if load_results else VerdictCache()
+        # Group commit: policy actions can be many per second (see AuditLog).
+        self.audit = AuditLog(self.data_dir / "audit.jsonl", fsync_interval_s=1.0)
+        self.actions = ActionStore(self.data_dir / "actions.sqlite", self.audit)
+        self.metrics = metrics or Metrics()
+        self._active: dict[str, list[dict]] = {}
+        self._allowed: set[str] = set()
+        self._generation = -1
+        self._checked_at = 0.0
+        # account → (features of its last fully scored request, account-level reasons)
+        self._last: dict[str, tuple[dict[str, Any], list[str]]] = {}
+        self._audited: dict[tuple[str, str], tuple[float, int]] = {}
+        self.text_features_available = True
+        self._learner: Learner | None = None
+        self._recent: OrderedDict[str, Decision] = OrderedDict()  # request_id → full decision
+        self.refresh_actions(force=True)
+        m = self.metrics
+        m.gauge("distillguard_state_accounts", "accounts with online state", self.state.n_accounts)
+        m.gauge("distillguard_active_actions", "active persisted actions",
+                lambda: sum(len(v) for v in self._active.values()))
+        m.gauge("distillguard_verdict_cache_accounts", "accounts in the verdict cache",
+                lambda: len(self.cache.accounts))
+        m.gauge("distillguard_shadow_mode", "1 when only recording", lambda: float(self.shadow))
+
+    # ---- configuration --------------------------------------------------------------------
+    @property
+    def shadow(self) -> bool:
+        if self.shadow_override is not None:
+            return self.shadow_override
+        return bool(self.policy.online.shadow)
+
+    def reload_policy(self) -> tuple[bool, str]:
+        ok, msg = self.policy.reload()
+        self.metrics.counter("distillguard_policy_reloads_total", "policy reload attempts",
+                             result="ok" if ok else "rejected")
+        self.audit.append("policy_reload" if ok else "policy_reload_rejected", "policy",
+                          str(self.policy.path), "admin", msg, policy_version=self.policy.version)
+        return ok, msg
+
+    def reload_results(self) -> dict[str, Any]:
+        """Swap in the latest batch results; on error the old cache stays (and it raises)."""
+        cache = VerdictCache.load(self.data_dir)
+        self.cache = cache
+        self._last.clear()  # cached features carry old verdicts
+        self.metrics.counter("distillguard_results_reloads_total", "verdict cache reloads")
+        return cache.summary()
+
+    def refresh_actions(self, force: bool = False) -> None:
+        """Re-read active actions when another writer changed them (checked every refresh_s)."""
+        now = time.monotonic()
+        if not force and now - self._checked_at < self.policy.online.refresh_s:
+            return
+        self._checked_at = now
+        gen = self.actions.generation()
+        if gen == self._generation and not force:
+            return
+        active: dict[str, list[dict]] = {}
+        allowed: set[str] = set()
+        for a in self.actions.active():
+            if a["action"] == "allow":
+                if a["subject_kind"] == "account":
+                    allowed.add(a["subject_id"])
+                continue
+            active.setdefault(_subject_key(a["subject_kind"], a["subject_id"]), []).append(a)
+        self._active, self._allowed, self._generation = active, allowed, gen
+
+    # ---- scoring ----------------------------------------------------------------------------
+    def score(self, record: Mapping[str, Any]) -> Decision:
+        """Validate, featurize and score one contract record (raises RecordError on bad input)."""
+        t0 = time.perf_counter()
+        row = normalize_record(record)
+        feats, ok = text_features([row], self.policy.policy)
+        self.text_features_available = ok
+        row.update(feats[0])
+        d = self.decide(row)
+        self.metrics.observe("distillguard_score_seconds", "full scoring latency",
+                             time.perf_counter() - t0, path="score")
+        return d
+
+    def score_rows(self, rows: list[dict]) -> list[Decision]:
+        """Score already-normalised rows in order (replay): one featurize call for all."""
+        feats, ok = text_features(rows, self.policy.policy)
+        self.text_features_available = ok
+        out = []
+        for row, f in zip(rows, feats, strict=True):
+            row.update(f)
+            out.append(self.decide(row))
+        return out
+
+    def online_risk(self, f: Mapping[str, float]) -> tuple[float, list[Evidence]]:
+        """Account risk from online features alone, with the evidence behind it.
+
+        Each piece of evidence ``e`` in [0, 1] (scaled by how many requests back it) enters a
+        noisy-OR with its policy weight ``w``: ``risk = 1 - prod(1 - w * e)``; one strong
+        piece is enough, several weak ones add up.
+        """
+        on = self.policy.online
+        w = on.weights
+        n = f["n_total"]
+        conf = n / (n + on.min_requests)  # few requests: shares are noisy, trust them less
+        many = n >= 2 * on.min_requests
+        parts = {
+            "signals": (min(1.0, f["signal_rate"] / 0.3) * conf,
+                        f"{f['signal_rate']:.0%} of its requests carry harvesting signals"),
+            "volume": (min(1.0, f["n_window"] / on.volume_ref),
+                       f"{f['n_window']:.0f} requests in the last {on.window_s // 60} min"),
+            "template": (max(0.0, f["template_share"] - 0.3) / 0.7 * conf if many else 0.0,
+                         f"one prompt template is {f['template_share']:.0%} of its traffic"),
+            "capability": (max(0.0, f["capability_share"] - 0.7) / 0.3 * conf if many else 0.0,
+                           f"one capability is {f['capability_share']:.0%} of its traffic"),
+            "timing": (max(0.0, 1.0 - f["gap_cv"] / 0.5) * conf if f["gap_cv"] >= 0 and many else 0.0,
+                       f"machine-regular timing (gap CV {f['gap_cv']:.2f})"),
+            "spread": (min(1.0, max(0.0, f["distinct_ips"] - 3) / 12),
+                       f"{f['distinct_ips']:.0f} distinct IPs"),
+            # A new address for (nearly) every request: rotating proxies, not a person moving.
+            "ip_churn": (max(0.0, min(1.0, f["distinct_ips"] / n) - 0.8) / 0.2 * conf if n >= 6 else 0.0,
+                         f"{f['distinct_ips']:.0f} distinct IPs in {n:.0f} requests"),
+            "ua_spread": (min(1.0, max(0.0, f["distinct_uas"] - 2) / 3) * conf,
+                          f"{f['distinct_uas']:.0f} distinct user agents"),
+            "reasoning": (max(0.0, f["reasoning_share"] - 0.5) / 0.5 * conf if many else 0.0,
+                          f"{f['reasoning_share']:.0%} of its requests ask for reasoning"),
+            "attack_template": (min(1.0, f["attack_template_share"] / 0.5),
+                                f"{f['attack_template_share']:.0%} of its prompts match templates "
+                                "of known attack accounts"),
+        }
+        keep = 1.0
+        ev = []
+        for k, (v, summary) in parts.items():
+            c = w.get(k, 0.0) * v
+            if c > 0:
+                keep *= 1.0 - c
+                ev.append(Evidence(f"online:{k}", round(c, 4), summary))
+        return 1.0 - keep, ev
+
+    def decide(self, row: dict[str, Any]) -> Decision:
+        """Score one normalised + featurized row, then learn it; apply the policy."""
+        acct = row["account_id"]
+        tid = self.cache.match_template(row.get("skeleton_hash"), row.get("lsh_bands"))
+        t_share, t_cluster = self.cache.template_attack.get(tid, (0.0, None)) if tid else (0.0, None)
+        row["template"] = tid if tid is not None else row.get("skeleton_hash")
+        row["template_attack_share"] = t_share
+        af = self.state.observe(acct, row)
+        online_risk, ev = self.online_risk(af)
+        sig = {s: float(row.get("sig_" + s) or 0.0) for s in SIGNALS}
+        request_risk = max(sig.values())
+        hits = row.get("signal_hits") or ""
+        if request_risk > 0:
+            ev.append(Evidence("request:signals", round(request_risk, 4),
+                               f"request signals: {hits or 'none'}", (row["request_id"],)))
+        if t_share >= 0.5:
+            ev.append(Evidence("request:attack_template", round(t_share, 4),
+                               f"prompt matches template {tid}, {t_share:.0%} of whose traffic is "
+                               f"from attack accounts" + (f" (cluster {t_cluster})" if t_cluster else ""),
+                               (row["request_id"],)))
+        features = self._features(row, af, online_risk, request_risk, sig, tid, t_share, ev)
+        account_ev = [e.summary for e in sorted(ev, key=lambda e: e.weight, reverse=True)
+                      if not e.source.startswith("request:")][:3]
+        self._last[acct] = (features, account_ev)
+        d = self._enforce(row, features, ev, source="score")
+        self._remember(d)
+        return d
+
+    def _features(self, row: Mapping[str, Any], af: Mapping[str, float], online_risk: float,
+                  request_risk: float, sig: Mapping[str, float], tid: str | None,
+                  t_share: float, ev: list[Evidence]) -> dict[str, Any]:
+        av = self.cache.account(row["account_id"])
+        cid = av.cluster_id if av else None
+        cv = self.cache.cluster(cid)
+        batch_risk = av.risk if av else 0.0
+        cluster_risk = cv.risk if cv else 0.0
+        account_risk = max(batch_risk, online_risk,
+                           cluster_risk if cv is not None and cv.verdict == "attack" else 0.0)
+        if av is not None and av.verdict != "benign":
+            ev.append(Evidence("batch:account", av.risk, f"batch verdict {av.verdict}: {av.reasons}"))
+        if cv is not None and cv.verdict != "benign":
+            ev.append(Evidence("batch:cluster", cv.risk,
+                               f"member of {cv.verdict} cluster {cid} ({cv.n_accounts} accounts)"))
+        return {
+            **{f"sig_{s}": v for s, v in sig.items()},
+            "request_risk": request_risk,
+            "n_signals": float(sum(1 for v in sig.values() if v >= self.state.hit_threshold)),
+            "capability": row.get("capability") or "other",
+            "script": row.get("script") or "latin",
+            "prompt_chars": row.get("prompt_chars") or 0,
+            "n_user_turns": row.get("n_user_turns") or 1,
+            "model": row.get("model"),
+            "access_route": row.get("access_route") or "direct",
+            "template_attack_share": t_share,
+            "known_template": tid is not None,
+            "online_risk": online_risk,
+            **{k: af[k] for k in ("n_window", "n_total", "req_per_min", "distinct_ips",
+                                  "distinct_uas", "template_share", "capability_share",
+                                  "signal_rate", "gap_cv", "error_rate")},
+            "verdict": av.verdict if av else "unknown",
+            "batch_risk": batch_risk,
+            "in_cluster": cid is not None,
+            "cluster_id": cid,
+            "cluster_verdict": cv.verdict if cv else "none",
+            "cluster_risk": cluster_risk,
+            "cluster_size": float(cv.n_accounts) if cv else 0.0,
+            "account_risk": account_risk,
+            "risk": 1.0 - (1.0 - account_risk) * (1.0 - 0.5 * request_risk),
+            "org_id": row.get("org_id"),
+        }
+
+    # ---- the fast path: decide now, learn in the background ----------------------------------
+    def assess(self, record: Mapping[str, Any]) -> Decision:
+        """Validate, decide from cached knowledge (O(1)), and queue the full scoring.
+
+        The request's own text features reach the account state a few milliseconds later
+        (micro-batched through the featurizer in a background thread); its full decision is
+        kept for :meth:`full_decision` (gateways apply ``degrade`` from it after the model
+        answered).
+        """
+        t0 = time.perf_counter()
+        row = normalize_record(record)
+        d = self.precheck(row["account_id"], row["request_id"], org_id=row.get("org_id"),
+                          ts_ms=row["ts_ms"], observe=False)
+        self.learner().put(row)
+        self.metrics.observe("distillguard_score_seconds", "full scoring latency",
+                             time.perf_counter() - t0, path="assess")
+        return d
+
+    def learn(self, record: Mapping[str, Any]) -> None:
+        """Validate and queue a record for background scoring, without deciding anything now."""
+        self.learner().put(normalize_record(record))
+
+    def learner(self) -> Learner:
+        if self._learner is None:
+            self._learner = Learner(self, process=self.featurize_process)
+        return self._learner
+
+    def full_decision(self, request_id: str, timeout_s: float = 0.0) -> Decision | None:
+        """The background (full) decision of a request, waiting up to ``timeout_s`` for it."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            d = self._recent.get(request_id)
+            if d is not None or time.monotonic() >= deadline:
+                return d
+            time.sleep(0.002)
+
+    async def wait_full_decision(self, request_id: str, timeout_s: float) -> Decision | None:
+        """:meth:`full_decision` for async callers: polls without blocking the event loop."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            d = self._recent.get(request_id)
+            if d is not None or time.monotonic() >= deadline:
+                return d
+            await asyncio.sleep(0.002)
+
+    def _remember(self, d: Decision) -> None:
+        self._recent[d.request_id] = d
+        while len(self._recent) > 10000:
+            self._recent.popitem(last=False)
+
+    # ---- the hot path -----------------------------------------------------------------------
+    def precheck(self, account_id: str, request_id: str = "", org_id: str | None = None,
+                 ts_ms: int | None = None, observe: bool = True) -> Decision:
+        """O(1) decision from cached knowledge only: no text work, no state update."""
+        t0 = time.perf_counter()
+        self.refresh_actions()
+        last = self._last.get(account_id)
+        if last is not None:
+            features = dict(last[0])
+            features.update(request_risk=0.0, template_attack_share=0.0, known_template=False,
+                            **{f"sig_{s}": 0.0 for s in SIGNALS}, n_signals=0.0)
+            features["risk"] = features["account_risk"]
+        else:
+            av = self.cache.account(account_id)
+            cid = av.cluster_id if av else None
+            cv = self.cache.cluster(cid)
+            account_risk = max(av.risk if av else 0.0,
+                               cv.risk if cv is not None and cv.verdict == "attack" else 0.0)
+            features = {"verdict": av.verdict if av else "unknown",
+                        "batch_risk": av.risk if av else 0.0, "in_cluster": cid is not None,
+                        "cluster_id": cid, "cluster_verdict": cv.verdict if cv else "none",
+                        "cluster_risk": cv.risk if cv else 0.0,
+                        "cluster_size": float(cv.n_accounts) if cv else 0.0,
+                        "account_risk": account_risk, "risk": account_risk}
+        features["org_id"] = org_id
+        row = {"request_id": request_id, "account_id": account_id, "org_id": org_id,
+               "ts_ms": ts_ms if ts_ms is not None else int(time.time() * 1000)}
+        d = self._enforce(row, features, [], source="precheck")
+        if last is not None:
+            d.reasons = last[1] + d.reasons
+        if observe:
+            self.metrics.observe("distillguard_score_seconds", "full scoring latency",
+                                 time.perf_counter() - t0, path="precheck")
+        return d
+
+    # ---- enforcement --------------------------------------------------------------------------
+    def _enforce(self, row: Mapping[str, Any], features: dict[str, Any], ev: list[Evidence],
+                 source: str) -> Decision:
+        self.refresh_actions()
+        on = self.policy.online
+        acct = row["account_id"]
+        cid = features.get("cluster_id")
+        d = Decision(request_id=row["request_id"], account_id=acct, action="allow",
+                     risk=float(features.get("risk", 0.0)),
+                     account_risk=float(features.get("account_risk", 0.0)), cluster_id=cid,
+                     policy_version=self.policy.version, source=source)
+        ev_sorted = sorted(ev, key=lambda e: e.weight, reverse=True)
+        d.reasons = [e.summary for e in ev_sorted[:4]]
+        org = features.get("org_id")
+        if acct in self._allowed or acct in on.allow_accounts or (org and org in on.allow_orgs):
+            d.rule, d.would_action = "allow-list", "allow"
+            d.reasons = ["account is on the allow-list (verified customer)"] + d.reasons
+            self._count(d)
+            return d
+        # Candidates: persisted actions on the account or its cluster, then matching rules.
+        cands: list[tuple[int, str, str, str, dict, Rule | None, dict | None]] = []
+        now_s = time.time()
+        for key in (_subject_key("account", acct), _subject_key("cluster", cid) if cid else None):
+            for a in self._active.get(key, ()) if key else ():
+                if a["expires_at"] is not None and a["expires_at"] <= now_s:
+                    continue  # expired since the last refresh
+                cands.append((SEVERITY[a["action"]], a["action"], f"action:{a['id']}",
+                              a["subject_kind"], a["params"], None, a))
+        for rule in self.policy.rules:
+            if rule.matches(features):
+                scope = rule.scope if (rule.scope != "cluster" or cid) else "account"
+                params = dict(rule.params)
+                if rule.action == "rate_limit":
+                    params.update(rate_per_s=rule.rate_per_s, burst=rule.burst)
+                cands.append((rule.severity, rule.action, rule.name, scope, params, rule, None))
+        cands.sort(key=lambda c: -c[0])
+        chosen = None
+        for _sev, action, name, scope, params, rule, persisted in cands:
+            if action == "rate_limit":
+                subject = cid if scope == "cluster" and cid else acct
+                rate = float(params.get("rate_per_s", 1.0))
+                burst = float(params.get("burst", 10.0))
+                if self.state.take_token(f"{scope}:{subject}", rate, burst, now_s):
+                    continue  # within the limit: the next candidate decides
+                d.retry_after_s = round(1.0 / rate, 3)
+            chosen = (action, name, scope, params, rule, persisted)
+            break
+        if chosen is None:
+            self._count(d)
+            return d
+        action, name, scope, params, rule, persisted = chosen
+        d.would_action, d.rule, d.scope, d.params = action, name, scope, dict(params)
+        if persisted is not None:
+            d.action_id = persisted["id"]
+            d.reasons = [f"active {action} on {scope} since "
+                         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(persisted['created_at']))}: "
+                         f"{persisted['reason']}"] + d.reasons
+        d.action = "allow" if self.shadow else action
+        d.shadow = self.shadow
+        if rule is not None:
+            self._record(d, row, features, ev_sorted, rule, scope)
+        self._count(d)
+        return d
+
+    def _count(self, d: Decision) -> None:
+        self.metrics.counter("distillguard_decisions_total", "decisions by enforced action",
+                             action=d.action, source=d.source)
+        if d.would_action and d.would_action != "allow":
+            self.metrics.counter("distillguard_actions_total", "policy actions by type and scope",
+                                 action=d.would_action, scope=d.scope or "request",
+                                 shadow=str(d.shadow).lower())
+
+    def _evidence(self, row: Mapping[str, Any], ev: list[Evidence]) -> list[dict]:
+        out = [e.to_dict() for e in ev[:8]]
+        if self.policy.online.log_prompt_text and row.get("prompt_text"):
+            out.append({"source": "request:prompt", "weight": 0.0,
+                        "summary": str(row["prompt_text"])[:500], "refs": [row["request_id"]]})
+        elif row.get("prompt_hash") is not None:
+            out.append({"source": "request:prompt_hash", "weight": 0.0,
+                        "summary": f"prompt hash {row['prompt_hash']}", "refs": [row["request_id"]]})
+        return out
+
+    def _record(self, d: Decision, row: Mapping[str, Any], features: Mapping[str, Any],
+                ev: list[Evidence], rule: Rule, scope: str) -> None:
+        """Persist account/cluster actions once; audit request actions (coalesced)."""
+        on = self.policy.online
+        acct = d.account_id
+        subject = d.cluster_id if scope == "cluster" and d.cluster_id else acct
+        reason = f"rule {rule.name}: " + ("; ".join(d.reasons[:3]) or "conditions met")
+        if scope in ("account", "cluster") and not self.shadow:
+            expires = time.time() + (rule.expires_s or on.default_expires_s)
+            d.action_id = self.actions.apply(
+                scope, subject, rule.action, actor="policy", reason=reason, expires_at=expires,
+                params=d.params, evidence=self._evidence(row, ev), rule=rule.name,
+                policy_version=self.policy.version)
+            # The next request of the subject sees it at once (the periodic refresh re-reads
+            # the whole table and picks up other writers).
+            key = _subject_key(scope, subject)
+            self._active = {**self._active, key: [{
+                "id": d.action_id, "subject_kind": scope, "subject_id": subject,
+                "action": rule.action, "actor": "policy", "reason": reason,
+                "created_at": time.time(), "expires_at": expires, "params": d.params,
+                "status": "active"}, *self._active.get(key, ())]}
+            return
+        key = (subject, rule.name + (":shadow" if self.shadow else ""))
+        now = time.time()
+        last = self._audited.get(key)
+        if last is not None and now - last[0] < on.audit_coalesce_s:
+            self._audited[key] = (last[0], last[1] + 1)
+            return
+        coalesced = last[1] if last else 0
+        self._audited[key] = (now, 0)
+        self.audit.append(
+            ("shadow:" if self.shadow else "") + rule.action, scope, subject, actor="policy",
+            reason=reason, evidence=self._evidence(row, ev), rule=rule.name,
+            policy_version=self.policy.version,
+            extra={"request_id": d.request_id, "account_id": acct, "risk": round(d.risk, 4),
+                   "shadow": self.shadow, "coalesced_since_last": coalesced})
+
+    # ---- events and appeals -----------------------------------------------------------------
+    def learn_events(self, events: list[Mapping[str, Any]]) -> int:
+        """After-the-fact usage/status events feed the account state."""
+        return self.state.learn_events(list(events))
+
+    def appeal(self, account_id: str, actor: str, reason: str, allow: bool = True,
+               expires_s: float | None = None) -> dict[str, Any]:
+        """Reverse every active action on the account (audited); optionally allow-list it."""
+        reversed_ids = []
+        for a in self.actions.active(account_id):
+            if a["action"] != "allow":
+                self.actions.reverse(a["id"], actor=actor, reason=reason)
+                reversed_ids.append(a["id"])
+        allow_id = None
+        if allow:
+            allow_id = self.actions.allow(account_id, actor=actor, reason=f"appeal: {reason}",
+                                          expires_at=None if expires_s is None else time.time() + expires_s)
+        self.refresh_actions(force=True)
+        self._last.pop(account_id, None)
+        return {"account_id": account_id, "reversed": reversed_ids, "allow_action_id": allow_id}
+
+    def close(self) -> None:
+        if self._learner is not None:
+            self._learner.stop()
+        self.actions.close()
+
+
+_WORKER_POLICY: dict[str, Any] = {}
+
+
+def _featurize_in_worker(cols: dict[str, list], policy: dict[str, Any], version: str) -> dict[str, list]:
+    """Runs in the featurizer process: text columns in, feature columns out."""
+    import pyarrow as pa
+
+    from ..contract import TEXT_FEATURE_SCHEMA
+    from ..policy import Policy
+    from ..signals import featurize
+
+    pol = _WORKER_POLICY.get(version)
+    if pol is None:
+        _WORKER_POLICY.clear()
+        pol = _WORKER_POLICY[version] = Policy.from_dict(policy, "<scorer>")
+    table = pa.table({"prompt_text": pa.array(cols["prompt_text"], pa.string()),
+                      "system_text": pa.array(cols["system_text"], pa.string()),
+                      "tools": pa.array(cols["tools"], pa.list_(pa.string()))})
+    out = featurize(table, policy=pol)
+    return {name: out.column(name).to_pylist() for name in TEXT_FEATURE_SCHEMA.names}
+
+
+def _warm_worker() -> bool:
+    from ..signals import featurize  # noqa: F401  (import once, before the first batch)
+
+    return True
+
+
+class Learner:
+    """Background thread: micro-batches queued rows through the featurizer, then ``decide``.
+
+    The featurizer has a fixed cost per call, so rows that arrive together are featurized
+    together (up to ``max_batch`` rows, waiting at most ``max_wait_s`` for more). With
+    ``process=True`` the featurizer runs in a separate process, so its CPU time (and the GIL
+    it holds) never stalls the event loop answering requests; only the cheap per-row
+    ``decide`` runs in this process.
+    """
+
+    def __init__(self, scorer: OnlineScorer, max_batch: int = 256, max_wait_s: float = 0.002,
+                 process: bool = False) -> None:
+        self.scorer = scorer
+        self.max_batch, self.max_wait_s = max_batch, max_wait_s
+        self.pool = None
+        if process:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            try:
+                self.pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
+                self.pool.submit(_warm_worker).result(timeout=120)
+            except Exception:  # no subprocesses here: featurize in this process instead
+                self.pool = None
+        self.q: queue.Queue[dict | None] = queue.Queue(maxsize=100000)
+        # Short GIL switch interval: the event loop thread answers between featurizer calls.
+        if sys.getswitchinterval() > 0.001:
+            sys.setswitchinterval(0.001)
+        scorer.metrics.gauge("distillguard_learn_queue", "rows waiting for background scoring",
+                             self.q.qsize)
+        self._thread = threading.Thread(target=self._run, name="distillguard-learner", daemon=True)
+        self._thread.start()
+
+    def put(self, row: dict) -> None:
+        try:
+            self.q.put_nowait(row)
+        except queue.Full:  # shed learning, never the gateway's request
+            self.scorer.metrics.counter("distillguard_learn_dropped_total",
+                                        "rows not learned (queue full)")
+
+    def _run(self) -> None:
+        while True:
+            row = self.q.get()
+            if row is None:
+                self.q.task_done()
+                return
+            batch = [row]
+            deadline = time.monotonic() + self.max_wait_s
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self.q.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self.q.task_done()
+                    self.q.put(None)
+                    break
+                batch.append(nxt)
+            try:
+                if self.pool is not None:
+                    pol = self.scorer.policy
+                    cols = {k: [r.get(k) for r in batch] for k in ("prompt_text", "system_text", "tools")}
+                    feats = self.pool.submit(_featurize_in_worker, cols, pol.policy.to_dict(),
+                                             pol.version).result()
+                    for i, row in enumerate(batch):
+                        row.update({k: v[i] for k, v in feats.items()})
+                        self.scorer.decide(row)
+                else:
+                    self.scorer.score_rows(batch)
+            except Exception as exc:  # keep learning whatever one batch did
+                self.scorer.metrics.counter("distillguard_observe_errors_total",
+                                            "background scoring errors", reason=type(exc).__name__)
+            for _ in batch:
+                self.q.task_done()
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """Block until every queued row was learned (tests, replay, shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while self.q.unfinished_tasks:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
+        return True
+
+    def stop(self) -> None:
+        self.q.put(None)
+        self._thread.join(timeout=5)
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _subject_key(kind: str, sid: str | None) -> str:
+    return f"{kind}:{sid}"

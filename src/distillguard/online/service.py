@@ -1,0 +1,356 @@
+"""The scoring service (FastAPI): ``distillguard serve``.
+
+Endpoints (``Authorization: Bearer <token>`` or ``X-API-Key``; admin ones need the admin token):
+
+- ``POST /v1/score`` — one contract request record → ``{risk, action, reasons, account_risk,
+  cluster_id, …}``. 422 names the bad field; 413 when the body is over ``max_body_bytes``.
+  By default (``request_signals: background``) the decision uses the verdict cache, the
+  account's state and persisted actions, and the request is featurized and learned a few ms
+  later in a background micro-batch; ``?sync=true`` (or ``request_signals: inline``) scores
+  the request's own text signals before answering.
+- ``POST /v1/check`` — the plain HTTP contract for any gateway (nginx ``auth_request``, Envoy
+  ``ext_authz``, Kong): account in ``X-Account-Id``; with an OpenAI-style chat body it is
+  scored in full, without one it is an O(1) precheck. Answers 200 (allow / log / degrade),
+  403 (block / challenge) or 429 (rate_limit, with ``Retry-After``), and ``X-Distillguard-*``
+  headers.
+- ``POST /v1/events`` — after-the-fact usage / status events, in batches.
+- ``GET /healthz`` (no auth), ``GET /metrics`` (Prometheus text).
+- Admin: ``POST /v1/admin/appeal``, ``/v1/admin/policy/reload``, ``/v1/admin/results/reload``,
+  ``/v1/admin/actions`` (apply), ``GET /v1/admin/actions``, ``GET /v1/admin/audit/verify``.
+
+Prompt text is never logged; the audit log holds hashes unless ``log_prompt_text`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from ..errors import DistillguardError, InvalidInputError
+from .normalize import RecordError
+from .scorer import Decision, OnlineScorer
+
+# HTTP status a gateway should answer with, per enforced action (for /v1/check).
+ACTION_STATUS: dict[str, int] = {"allow": 200, "log": 200, "degrade": 200, "rate_limit": 429,
+                                 "challenge": 403, "block": 403}
+
+
+class HTTPProblem(Exception):
+    """An error answered as ``{"error": {"code", "message"}}`` with a status code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _problem(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _token_of(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The request body as JSON, refusing more than ``limit`` bytes (413) and bad JSON (400)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise HTTPProblem(413, "body_too_large", f"request body over {limit} bytes")
+        except ValueError:
+            raise HTTPProblem(400, "bad_request", "invalid Content-Length") from None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPProblem(413, "body_too_large", f"request body over {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body:
+        raise HTTPProblem(422, "invalid_record", "request body is empty; send a JSON object")
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HTTPProblem(400, "invalid_json", f"body is not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}") from None
+
+
+def chat_body_to_record(body: dict[str, Any], account_id: str, request_id: str | None = None,
+                        ip: str | None = None, user_agent: str | None = None,
+                        org_id: str | None = None, api_key_id: str | None = None) -> dict[str, Any]:
+    """An OpenAI-compatible chat request body → a contract request record."""
+    if not isinstance(body, dict):
+        raise RecordError("body", "must be a JSON object (an OpenAI chat request)")
+    rec: dict[str, Any] = {
+        "request_id": request_id or body.get("request_id") or uuid.uuid4().hex,
+        "ts": int(time.time() * 1000),
+        "account_id": account_id,
+        "model": body.get("model") or "unknown",
+        "messages": body.get("messages"),
+    }
+    if rec["messages"] is None and isinstance(body.get("prompt"), str):
+        rec["messages"] = [{"role": "user", "content": body["prompt"]}]
+    for k, v in (("ip", ip), ("user_agent", user_agent), ("org_id", org_id),
+                 ("api_key_id", api_key_id)):
+        if v:
+            rec[k] = v
+    for k in ("max_tokens", "temperature", "stream", "system"):
+        if body.get(k) is not None:
+            rec[k] = body[k]
+    if body.get("max_completion_tokens") is not None and "max_tokens" not in rec:
+        rec["max_tokens"] = body["max_completion_tokens"]
+    effort = body.get("reasoning_effort")
+    reasoning = body.get("reasoning")
+    if effort is None and isinstance(reasoning, dict):
+        effort = reasoning.get("effort") or reasoning.get("budget_tokens")
+    elif effort is None and isinstance(reasoning, (str, int)) and not isinstance(reasoning, bool):
+        effort = reasoning
+    if effort is not None:
+        rec["reasoning"] = str(effort)
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        rec["tools"] = [str((t.get("function") or {}).get("name") or t.get("name") or "tool")
+                        if isinstance(t, dict) else str(t) for t in tools]
+    return rec
+
+
+def _validate_events(payload: Any, max_events: int) -> list[dict[str, Any]]:
+    events = payload.get("events") if isinstance(payload, dict) else payload
+    if not isinstance(events, list):
+        raise HTTPProblem(422, "invalid_events", "send a JSON list of events or {\"events\": [...]}")
+    if len(events) > max_events:
+        raise HTTPProblem(413, "too_many_events", f"{len(events)} events; at most {max_events} per batch")
+    out = []
+    for i, ev in enumerate(events):
+        if not isinstance(ev, dict):
+            raise HTTPProblem(422, "invalid_events", f"events[{i}]: must be an object")
+        if not isinstance(ev.get("account_id"), str) or not ev["account_id"]:
+            raise HTTPProblem(422, "invalid_events", f"events[{i}].account_id: required string")
+        for k in ("input_tokens", "output_tokens", "reasoning_tokens", "status"):
+            v = ev.get(k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise HTTPProblem(422, "invalid_events", f"events[{i}].{k}: must be a non-negative integer")
+        out.append(ev)
+    return out
+
+
+def create_app(scorer: OnlineScorer, api_token: str, admin_token: str | None = None,
+               watch_interval_s: float = 2.0) -> FastAPI:
+    """The FastAPI app around one :class:`OnlineScorer`; ``api_token`` is required."""
+    if not api_token:
+        raise InvalidInputError("the scoring API needs a token (--token or DISTILLGUARD_API_TOKEN)")
+    metrics = scorer.metrics
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async def watch() -> None:
+            # Pick up policy file edits and actions written by other processes (the console).
+            while True:
+                await asyncio.sleep(watch_interval_s)
+                try:
+                    res = scorer.policy.maybe_reload()
+                    if res is not None:
+                        metrics.counter("distillguard_policy_reloads_total", "policy reload attempts",
+                                        result="ok" if res[0] else "rejected")
+                    scorer.refresh_actions()
+                except Exception:  # the watcher must never die; next tick retries
+                    metrics.counter("distillguard_watch_errors_total", "background refresh errors")
+
+        task = asyncio.create_task(watch())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    app = FastAPI(title="distillguard scoring service", lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.scorer = scorer
+
+    @app.exception_handler(HTTPProblem)
+    async def _problem_handler(request: Request, exc: HTTPProblem) -> JSONResponse:
+        metrics.counter("distillguard_http_errors_total", "4xx/5xx answers", code=str(exc.status))
+        return _problem(exc.status, exc.code, exc.message)
+
+    def auth(request: Request, admin: bool = False) -> str:
+        tok = _token_of(request)
+        if not tok:
+            raise HTTPProblem(401, "unauthorized", "missing token: send Authorization: Bearer <token>")
+        if admin:
+            if admin_token and hmac.compare_digest(tok, admin_token):
+                return "admin"
+            if hmac.compare_digest(tok, api_token):
+                raise HTTPProblem(403, "forbidden", "this endpoint needs the admin token")
+            raise HTTPProblem(401, "unauthorized", "invalid token")
+        if hmac.compare_digest(tok, api_token) or (admin_token and hmac.compare_digest(tok, admin_token)):
+            return "api"
+        raise HTTPProblem(401, "unauthorized", "invalid token")
+
+    def fail(exc: Exception, request_id: str, account_id: str) -> JSONResponse:
+        """Scorer trouble (e.g. Redis down): answer per fail_mode, and raise the alert metric."""
+        mode = scorer.policy.online.fail_mode
+        metrics.counter("distillguard_fail_open_total" if mode == "open" else "distillguard_fail_closed_total",
+                        "requests answered without a score", reason=type(exc).__name__)
+        if mode == "closed":
+            return _problem(503, "scorer_unavailable", f"scoring failed ({type(exc).__name__}); fail-closed")
+        d = Decision(request_id=request_id, account_id=account_id, action="allow", risk=0.0,
+                     account_risk=0.0, cluster_id=None, source="fail_open",
+                     reasons=[f"scorer error ({type(exc).__name__}); fail-open"],
+                     policy_version=scorer.policy.version)
+        return JSONResponse(d.to_dict())
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "policy_version": scorer.policy.version, "shadow": scorer.shadow,
+                "state": scorer.state.kind, "fail_mode": scorer.policy.online.fail_mode,
+                "text_features": scorer.text_features_available,
+                "policy_error": scorer.policy.last_error, "results": scorer.cache.summary()}
+
+    @app.get("/metrics")
+    async def metrics_endpoint(request: Request) -> PlainTextResponse:
+        auth(request)
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.post("/v1/score")
+    async def score(request: Request, sync: bool = False) -> Response:
+        t0 = time.perf_counter()
+        auth(request)
+        on = scorer.policy.online
+        body = await read_json(request, on.max_body_bytes)
+        try:
+            if sync or on.request_signals == "inline":
+                d = scorer.score(body)
+            else:
+                d = scorer.assess(body)
+        except RecordError as exc:
+            raise HTTPProblem(422, "invalid_record", str(exc)) from None
+        except DistillguardError as exc:
+            raise HTTPProblem(422, "invalid_record", str(exc)) from None
+        except Exception as exc:
+            rid = body.get("request_id", "") if isinstance(body, dict) else ""
+            acct = body.get("account_id", "") if isinstance(body, dict) else ""
+            return fail(exc, str(rid), str(acct))
+        metrics.observe("distillguard_http_seconds", "HTTP handler latency",
+                        time.perf_counter() - t0, endpoint="/v1/score")
+        return JSONResponse(d.to_dict())
+
+    @app.api_route("/v1/check", methods=["GET", "POST"])
+    async def check(request: Request, learn_only: bool = False) -> Response:
+        t0 = time.perf_counter()
+        auth(request)
+        h = request.headers
+        acct = h.get("x-account-id")
+        if not acct:
+            raise HTTPProblem(422, "invalid_record", "X-Account-Id header is required")
+        rid = h.get("x-request-id") or uuid.uuid4().hex
+        body = None
+        if int(h.get("content-length") or 0) > 0 or h.get("transfer-encoding"):
+            body = await read_json(request, scorer.policy.online.max_body_bytes)
+        try:
+            if isinstance(body, dict) and ("messages" in body or "prompt" in body):
+                rec = chat_body_to_record(body, acct, rid, ip=h.get("x-client-ip") or h.get("x-forwarded-for"),
+                                          user_agent=h.get("x-client-user-agent"),
+                                          org_id=h.get("x-org-id"), api_key_id=h.get("x-api-key-id"))
+                if learn_only:  # a mirrored copy (nginx `mirror`): learn it, decide nothing
+                    scorer.learn(rec)
+                    return Response(status_code=204)
+                inline = scorer.policy.online.request_signals == "inline"
+                d = scorer.score(rec) if inline else scorer.assess(rec)
+            else:
+                d = scorer.precheck(acct, rid, org_id=h.get("x-org-id"))
+        except DistillguardError as exc:
+            raise HTTPProblem(422, "invalid_record", str(exc)) from None
+        except Exception as exc:
+            return fail(exc, rid, acct)
+        metrics.observe("distillguard_http_seconds", "HTTP handler latency",
+                        time.perf_counter() - t0, endpoint="/v1/check")
+        headers = {"X-Distillguard-Action": d.action, "X-Distillguard-Risk": f"{d.risk:.4f}",
+                   "X-Distillguard-Rule": d.rule or ""}
+        if d.retry_after_s is not None and d.action == "rate_limit":
+            headers["Retry-After"] = str(max(1, int(round(d.retry_after_s))))
+        return JSONResponse(d.to_dict(), status_code=ACTION_STATUS[d.action], headers=headers)
+
+    @app.post("/v1/events")
+    async def events(request: Request) -> dict[str, Any]:
+        auth(request)
+        on = scorer.policy.online
+        payload = await read_json(request, on.max_body_bytes * 16)
+        evs = _validate_events(payload, on.max_batch_events)
+        try:
+            n = scorer.learn_events(evs)
+        except Exception as exc:
+            metrics.counter("distillguard_fail_open_total", "requests answered without a score",
+                            reason=type(exc).__name__)
+            raise HTTPProblem(503, "state_unavailable", f"could not record events: {type(exc).__name__}") from None
+        metrics.counter("distillguard_events_total", "after-the-fact events learned", value=n)
+        return {"accepted": n}
+
+    # ---- admin ------------------------------------------------------------------------------
+    @app.post("/v1/admin/appeal")
+    async def appeal(request: Request) -> dict[str, Any]:
+        auth(request, admin=True)
+        body = await read_json(request, 65536)
+        if not isinstance(body, dict) or not body.get("account_id") or not body.get("reason"):
+            raise HTTPProblem(422, "invalid_request", "send {account_id, reason[, actor, allow]}")
+        return scorer.appeal(str(body["account_id"]), actor=str(body.get("actor") or "admin-api"),
+                             reason=str(body["reason"]), allow=bool(body.get("allow", True)))
+
+    @app.post("/v1/admin/policy/reload")
+    async def policy_reload(request: Request) -> JSONResponse:
+        auth(request, admin=True)
+        ok, msg = scorer.reload_policy()
+        return JSONResponse({"ok": ok, "message": msg, "policy_version": scorer.policy.version},
+                            status_code=200 if ok else 422)
+
+    @app.post("/v1/admin/results/reload")
+    async def results_reload(request: Request) -> JSONResponse:
+        auth(request, admin=True)
+        try:
+            summary = scorer.reload_results()
+        except DistillguardError as exc:
+            return _problem(422, "results_not_reloaded", f"keeping the old verdict cache: {exc}")
+        return JSONResponse({"ok": True, "results": summary})
+
+    @app.post("/v1/admin/actions")
+    async def apply_action(request: Request) -> dict[str, Any]:
+        auth(request, admin=True)
+        b = await read_json(request, 65536)
+        if not isinstance(b, dict):
+            raise HTTPProblem(422, "invalid_request", "send a JSON object")
+        try:
+            exp = b.get("expires_s")
+            aid = scorer.actions.apply(
+                str(b.get("subject_kind", "account")), str(b.get("subject_id") or ""),
+                str(b.get("action") or ""), actor=str(b.get("actor") or "admin-api"),
+                reason=str(b.get("reason") or ""),
+                expires_at=None if exp is None else time.time() + float(exp),
+                params=b.get("params") or {})
+        except (DistillguardError, TypeError, ValueError) as exc:
+            raise HTTPProblem(422, "invalid_request", str(exc)) from None
+        scorer.refresh_actions(force=True)
+        return {"action_id": aid}
+
+    @app.get("/v1/admin/actions")
+    async def list_actions(request: Request, subject_id: str | None = None) -> dict[str, Any]:
+        auth(request, admin=True)
+        return {"active": scorer.actions.active(subject_id)}
+
+    @app.get("/v1/admin/audit/verify")
+    async def audit_verify(request: Request) -> dict[str, Any]:
+        auth(request, admin=True)
+        r = scorer.audit.verify()
+        return {"ok": r.ok, "n_entries": r.n_entries, "first_bad_seq": r.first_bad_seq,
+                "message": r.message}
+
+    return app

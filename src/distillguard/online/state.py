@@ -1,0 +1,621 @@
+"""Per-account online state: River-style small objects with ``update``/``get``/``merge``.
+
+The batch detector aggregates an account's whole log in SQL (``accounts/definitions.py``);
+online, the same quantities are kept incrementally, one request at a time:
+
+- :class:`WindowCount` — sliding-window request counts in time buckets;
+- :class:`GapStats` — inter-arrival gap mean / variance (Welford; merge = Chan et al.);
+- :class:`DistinctCount` — distinct IPs / user agents: exact for a handful, then a
+  ``datasketch.HyperLogLog`` (merge = register max);
+- :class:`TopShare` — concentration of templates or capabilities (bounded space-saving
+  counter; ``get`` is the top value's share, as ``*_top_share`` in the batch path);
+- :class:`AccountState` — all of the above plus request-signal counts; ``features()`` derives
+  the feature names the online policy reads (``FEATURES`` in ``online/policy.py``).
+
+Two stores hold them: :class:`MemoryState` (in-process, default) and :class:`RedisState`
+(``--state redis://…``: one Lua script per request does the whole update atomically, HLLs are
+``PFADD`` keys, so replicas share state). Both derive features with the same
+:func:`derive_features` from the same raw aggregates.
+
+>>> a, b = WindowCount(60, 10), WindowCount(60, 10)
+>>> a.update(0); a.update(30); b.update(59)
+>>> a.merge(b).get(59)
+3
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from datasketch import HyperLogLog
+
+SIGNALS: tuple[str, ...] = ("cot", "rubric", "synth", "format", "rewrite")
+_EXACT_DISTINCT = 8  # keep up to this many distinct values exactly before switching to HLL
+_HLL_P = 8  # 256 registers: ~6.5% standard error, 256 bytes per sketch
+_TOP_K = 16
+
+
+def _h64(value: str) -> int:
+    return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+class WindowCount:
+    """Counts in ``bucket_s`` buckets; ``get(t)`` sums the last ``n_buckets`` buckets."""
+
+    __slots__ = ("bucket_s", "n_buckets", "buckets")
+
+    def __init__(self, bucket_s: int = 60, n_buckets: int = 60) -> None:
+        self.bucket_s = bucket_s
+        self.n_buckets = n_buckets
+        self.buckets: dict[int, int] = {}
+
+    def update(self, t_s: float, n: int = 1) -> None:
+        b = int(t_s // self.bucket_s)
+        self.buckets[b] = self.buckets.get(b, 0) + n
+        if len(self.buckets) > self.n_buckets + 1:
+            self._prune(b)
+
+    def _prune(self, current: int) -> None:
+        lo = current - self.n_buckets + 1
+        for k in [k for k in self.buckets if k < lo]:
+            del self.buckets[k]
+
+    def get(self, t_s: float) -> int:
+        lo = int(t_s // self.bucket_s) - self.n_buckets + 1
+        return sum(c for b, c in self.buckets.items() if b >= lo)
+
+    def merge(self, other: WindowCount) -> WindowCount:
+        for b, c in other.buckets.items():
+            self.buckets[b] = self.buckets.get(b, 0) + c
+        if self.buckets:
+            self._prune(max(self.buckets))
+        return self
+
+
+class GapStats:
+    """Inter-arrival gaps (ms): count, mean and M2 (Welford), plus first/last timestamp."""
+
+    __slots__ = ("first", "last", "n", "mean", "m2")
+
+    def __init__(self) -> None:
+        self.first: int | None = None
+        self.last: int | None = None
+        self.n = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+
+    def update(self, ts_ms: int) -> None:
+        if self.last is None:
+            self.first = self.last = ts_ms
+            return
+        if ts_ms < self.last:  # out-of-order arrival: keep the extent, skip the gap
+            self.first = min(self.first or ts_ms, ts_ms)
+            return
+        gap = float(ts_ms - self.last)
+        self.last = ts_ms
+        self.n += 1
+        d = gap - self.mean
+        self.mean += d / self.n
+        self.m2 += d * (gap - self.mean)
+
+    def get(self) -> dict[str, float]:
+        sd = math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
+        return {"gap_mean_ms": self.mean, "gap_sd_ms": sd,
+                "gap_cv": sd / self.mean if self.mean > 0 else 0.0, "n_gaps": self.n}
+
+    def merge(self, other: GapStats) -> GapStats:
+        if other.n:
+            n = self.n + other.n
+            d = other.mean - self.mean
+            self.m2 += other.m2 + d * d * self.n * other.n / n
+            self.mean += d * other.n / n
+            self.n = n
+        for ts in (other.first, other.last):
+            if ts is not None:
+                self.first = ts if self.first is None else min(self.first, ts)
+                self.last = ts if self.last is None else max(self.last, ts)
+        return self
+
+
+class DistinctCount:
+    """Distinct values: an exact set of 64-bit hashes while small, then a HyperLogLog."""
+
+    __slots__ = ("exact", "hll")
+
+    def __init__(self) -> None:
+        self.exact: set[int] | None = set()
+        self.hll: HyperLogLog | None = None
+
+    def update(self, value: str | None) -> None:
+        if not value:
+            return
+        h = _h64(value)
+        if self.exact is not None:
+            self.exact.add(h)
+            if len(self.exact) > _EXACT_DISTINCT:
+                self._to_hll()
+        else:
+            self.hll.update(h.to_bytes(8, "little"))
+
+    def _to_hll(self) -> None:
+        hll = HyperLogLog(p=_HLL_P)
+        for h in self.exact or ():
+            hll.update(h.to_bytes(8, "little"))
+        self.hll, self.exact = hll, None
+
+    def get(self) -> int:
+        return len(self.exact) if self.exact is not None else int(round(self.hll.count()))
+
+    def merge(self, other: DistinctCount) -> DistinctCount:
+        if self.exact is not None and other.exact is not None:
+            self.exact |= other.exact
+            if len(self.exact) > _EXACT_DISTINCT:
+                self._to_hll()
+            return self
+        if self.exact is not None:
+            self._to_hll()
+        if other.exact is not None:
+            for h in other.exact:
+                self.hll.update(h.to_bytes(8, "little"))
+        else:
+            self.hll.merge(other.hll)
+        return self
+
+
+class TopShare:
+    """Bounded counts of categorical values (space-saving); ``get()`` = top share."""
+
+    __slots__ = ("counts", "n")
+
+    def __init__(self) -> None:
+        self.counts: dict[Any, int] = {}
+        self.n = 0
+
+    def update(self, value: Any, n: int = 1) -> None:
+        if value is None:
+            return
+        self.n += n
+        c = self.counts
+        if value in c or len(c) < _TOP_K:
+            c[value] = c.get(value, 0) + n
+        else:  # evict the smallest and inherit its count (space-saving over-estimate)
+            low = min(c, key=c.__getitem__)
+            c[value] = c.pop(low) + n
+
+    def get(self) -> float:
+        return max(self.counts.values()) / self.n if self.n else 0.0
+
+    def merge(self, other: TopShare) -> TopShare:
+        for v, c in other.counts.items():
+            self.update(v, c)  # adds to n as well
+        return self
+
+
+class AccountState:
+    """Everything the online path knows about one account, updated per request / event."""
+
+    __slots__ = ("window", "gaps", "ips", "uas", "templates", "caps", "n", "hits", "sig_hits",
+                 "sum_harvest", "reasoning", "multi_turn", "atpl", "atpl_max", "n_events",
+                 "n_errors", "in_tokens", "out_tokens")
+
+    def __init__(self, bucket_s: int = 60, n_buckets: int = 60) -> None:
+        self.window = WindowCount(bucket_s, n_buckets)
+        self.gaps = GapStats()
+        self.ips = DistinctCount()
+        self.uas = DistinctCount()
+        self.templates = TopShare()
+        self.caps = TopShare()
+        self.n = 0
+        self.hits = 0  # requests where any signal fired
+        self.sig_hits = [0, 0, 0, 0, 0]
+        self.sum_harvest = 0.0
+        self.reasoning = 0
+        self.multi_turn = 0
+        self.atpl = 0  # requests matching a template used by known attack accounts
+        self.atpl_max = 0.0
+        self.n_events = 0
+        self.n_errors = 0
+        self.in_tokens = 0
+        self.out_tokens = 0
+
+    def update(self, x: Mapping[str, Any], hit_threshold: float = 0.5) -> None:
+        """Learn one request (a normalised row plus its text features)."""
+        ts = int(x["ts_ms"])
+        self.n += 1
+        self.window.update(ts / 1000.0)
+        self.gaps.update(ts)
+        self.ips.update(x.get("ip"))
+        self.uas.update(x.get("user_agent"))
+        self.templates.update(x.get("template"))
+        self.caps.update(x.get("capability") or "other")
+        harvest = 0.0
+        any_hit = False
+        for i, s in enumerate(SIGNALS):
+            v = float(x.get("sig_" + s) or 0.0)
+            harvest = max(harvest, v)
+            if v >= hit_threshold:
+                self.sig_hits[i] += 1
+                any_hit = True
+        self.hits += any_hit
+        self.sum_harvest += harvest
+        r = x.get("reasoning")
+        if (x.get("reasoning_tokens") or 0) > 0 or (
+            r is not None and str(r).lower() not in ("", "none", "0", "off", "false", "disabled")):
+            self.reasoning += 1
+        self.multi_turn += (x.get("n_user_turns") or 1) > 1
+        share = float(x.get("template_attack_share") or 0.0)
+        if share >= 0.5:
+            self.atpl += 1
+        self.atpl_max = max(self.atpl_max, share)
+
+    def learn_event(self, ev: Mapping[str, Any]) -> None:
+        """Learn an after-the-fact event: usage and status of a served request."""
+        self.n_events += 1
+        self.in_tokens += int(ev.get("input_tokens") or 0)
+        self.out_tokens += int(ev.get("output_tokens") or 0)
+        status = ev.get("status")
+        if status is not None and int(status) >= 400:
+            self.n_errors += 1
+
+    def raw(self, now_ms: int) -> dict[str, float]:
+        """The raw aggregates :func:`derive_features` reads (same keys as the Redis hash)."""
+        g = self.gaps
+        return {
+            "n": self.n, "n_window": self.window.get(now_ms / 1000.0), "hits": self.hits,
+            **{f"h_{s}": self.sig_hits[i] for i, s in enumerate(SIGNALS)},
+            "sum_harvest": self.sum_harvest, "reasoning": self.reasoning,
+            "multi_turn": self.multi_turn, "atpl": self.atpl, "atpl_max": self.atpl_max,
+            "gap_n": g.n, "gap_mean": g.mean, "gap_m2": g.m2,
+            "first": g.first or now_ms, "last": g.last or now_ms,
+            "distinct_ips": self.ips.get(), "distinct_uas": self.uas.get(),
+            "template_share": self.templates.get(), "capability_share": self.caps.get(),
+            "n_events": self.n_events, "n_errors": self.n_errors,
+            "in_tokens": self.in_tokens, "out_tokens": self.out_tokens,
+        }
+
+    def merge(self, other: AccountState) -> AccountState:
+        """Fold another partial state of the same account into this one (returns self)."""
+        self.window.merge(other.window)
+        self.gaps.merge(other.gaps)
+        self.ips.merge(other.ips)
+        self.uas.merge(other.uas)
+        self.templates.merge(other.templates)
+        self.caps.merge(other.caps)
+        for name in ("n", "hits", "sum_harvest", "reasoning", "multi_turn", "atpl", "n_events",
+                     "n_errors", "in_tokens", "out_tokens"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.sig_hits = [a + b for a, b in zip(self.sig_hits, other.sig_hits, strict=True)]
+        self.atpl_max = max(self.atpl_max, other.atpl_max)
+        return self
+
+
+def derive_features(raw: Mapping[str, float], window_s: float) -> dict[str, float]:
+    """Raw aggregates → the account features (names as in the batch ``account_features``)."""
+    n = max(float(raw["n"]), 1.0)
+    gap_n = float(raw["gap_n"])
+    sd = math.sqrt(float(raw["gap_m2"]) / (gap_n - 1)) if gap_n > 1 else 0.0
+    mean = float(raw["gap_mean"])
+    span_min = max((float(raw["last"]) - float(raw["first"])) / 60000.0, 1.0)
+    in_tok = float(raw["in_tokens"])
+    return {
+        "n_total": float(raw["n"]),
+        "n_window": float(raw["n_window"]),
+        "req_per_min": float(raw["n_window"]) / max(min(window_s / 60.0, span_min), 1.0),
+        "signal_rate": float(raw["hits"]) / n,  # = batch harvest_share
+        "mean_harvest": float(raw["sum_harvest"]) / n,
+        **{f"{s}_share": float(raw[f"h_{s}"]) / n for s in SIGNALS},
+        "reasoning_share": float(raw["reasoning"]) / n,
+        "multi_turn_share": float(raw["multi_turn"]) / n,
+        "attack_template_share": float(raw["atpl"]) / n,
+        "attack_template_max": float(raw["atpl_max"]),
+        "gap_mean_ms": mean,
+        "gap_sd_ms": sd,
+        "gap_cv": sd / mean if mean > 0 and gap_n > 1 else -1.0,  # -1: not enough gaps yet
+        "distinct_ips": float(raw["distinct_ips"]),
+        "distinct_uas": float(raw["distinct_uas"]),
+        "template_share": float(raw["template_share"]),
+        "capability_share": float(raw["capability_share"]),
+        "error_rate": float(raw["n_errors"]) / max(float(raw["n_events"]), 1.0),
+        "out_in_ratio": float(raw["out_tokens"]) / in_tok if in_tok > 0 else 0.0,
+    }
+
+
+def _deep_size(obj: Any, seen: set[int] | None = None) -> int:
+    """Approximate bytes held by ``obj`` (slots, dicts, lists, sets, numpy buffers)."""
+    seen = seen if seen is not None else set()
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        size += sum(_deep_size(k, seen) + _deep_size(v, seen) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        size += sum(_deep_size(v, seen) for v in obj)
+    elif hasattr(obj, "reg"):  # datasketch HyperLogLog registers
+        size += obj.reg.nbytes
+    if hasattr(obj, "__slots__"):
+        size += sum(_deep_size(getattr(obj, s), seen) for s in obj.__slots__ if hasattr(obj, s))
+    return size
+
+
+class TokenBuckets:
+    """In-process token buckets keyed by subject (account or cluster)."""
+
+    def __init__(self) -> None:
+        self._b: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str, rate: float, burst: float, now_s: float) -> bool:
+        tokens, last = self._b.get(key, (burst, now_s))
+        tokens = min(burst, tokens + max(0.0, now_s - last) * rate)
+        ok = tokens >= 1.0
+        self._b[key] = (tokens - 1.0 if ok else tokens, now_s)
+        return ok
+
+    def __len__(self) -> int:
+        return len(self._b)
+
+
+class MemoryState:
+    """In-process state: a dict of :class:`AccountState` (default backend)."""
+
+    kind = "memory"
+
+    def __init__(self, window_s: int = 3600, bucket_s: int = 60, hit_threshold: float = 0.5) -> None:
+        self.window_s, self.bucket_s, self.hit_threshold = window_s, bucket_s, hit_threshold
+        self.accounts: dict[str, AccountState] = {}
+        self.buckets = TokenBuckets()
+        self._lock = threading.Lock()
+
+    def _get(self, account_id: str) -> AccountState:
+        st = self.accounts.get(account_id)
+        if st is None:
+            st = self.accounts[account_id] = AccountState(self.bucket_s, self.window_s // self.bucket_s)
+        return st
+
+    def observe(self, account_id: str, x: Mapping[str, Any]) -> dict[str, float]:
+        """Learn one request and return the account's features after it."""
+        with self._lock:
+            st = self._get(account_id)
+            st.update(x, self.hit_threshold)
+            raw = st.raw(int(x["ts_ms"]))
+        return derive_features(raw, self.window_s)
+
+    def peek(self, account_id: str, now_ms: int) -> dict[str, float] | None:
+        with self._lock:
+            st = self.accounts.get(account_id)
+            raw = None if st is None else st.raw(now_ms)
+        return None if raw is None else derive_features(raw, self.window_s)
+
+    def learn_events(self, events: list[Mapping[str, Any]]) -> int:
+        with self._lock:
+            for ev in events:
+                self._get(str(ev["account_id"])).learn_event(ev)
+        return len(events)
+
+    def take_token(self, key: str, rate: float, burst: float, now_s: float) -> bool:
+        with self._lock:
+            return self.buckets.take(key, rate, burst, now_s)
+
+    def n_accounts(self) -> int:
+        return len(self.accounts)
+
+    def memory_bytes(self, sample: int = 2000) -> int:
+        """Estimated bytes of all account states (deep size of a sample, scaled)."""
+        with self._lock:
+            items = list(self.accounts.items())
+        if not items:
+            return 0
+        step = max(1, len(items) // sample)
+        part = items[::step]
+        per = sum(_deep_size(k) + _deep_size(v) for k, v in part) / len(part)
+        return int(per * len(items) + sys.getsizeof(self.accounts))
+
+    def clear(self) -> None:
+        with self._lock:
+            self.accounts.clear()
+
+
+# One round trip per request: update every aggregate of the account and return them.
+# KEYS: 1 hash, 2 window hash, 3 templates, 4 capabilities, 5 ip HLL, 6 ua HLL
+# ARGV: ts_ms, bucket, n_buckets, template, capability, ip, ua, hit flags (5), harvest,
+#       reasoning(0/1), multi(0/1), atpl(0/1), atpl_share, ttl_s, topk
+_OBSERVE_LUA = """
+local h, w, t, c, ip, ua = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local ts = tonumber(ARGV[1]); local b = tonumber(ARGV[2]); local nb = tonumber(ARGV[3])
+redis.call('HINCRBY', h, 'n', 1)
+local last = tonumber(redis.call('HGET', h, 'last') or '-1')
+if last < 0 then
+  redis.call('HSET', h, 'first', ts, 'last', ts)
+elseif ts >= last then
+  local gap = ts - last
+  local n = tonumber(redis.call('HGET', h, 'gap_n') or '0') + 1
+  local mean = tonumber(redis.call('HGET', h, 'gap_mean') or '0')
+  local m2 = tonumber(redis.call('HGET', h, 'gap_m2') or '0')
+  local d = gap - mean
+  mean = mean + d / n
+  m2 = m2 + d * (gap - mean)
+  redis.call('HSET', h, 'gap_n', n, 'gap_mean', tostring(mean), 'gap_m2', tostring(m2), 'last', ts)
+else
+  local first = tonumber(redis.call('HGET', h, 'first'))
+  if ts < first then redis.call('HSET', h, 'first', ts) end
+end
+redis.call('HINCRBY', w, b, 1)
+if redis.call('HLEN', w) > nb + 1 then
+  local ks = redis.call('HKEYS', w)
+  for _, k in ipairs(ks) do if tonumber(k) <= b - nb then redis.call('HDEL', w, k) end end
+end
+local topk = tonumber(ARGV[19])
+local function top(key, v)
+  if v == '' then return end
+  if redis.call('HEXISTS', key, v) == 1 or redis.call('HLEN', key) < topk then
+    redis.call('HINCRBY', key, v, 1)
+  end
+  redis.call('HINCRBY', key, '__n', 1)
+end
+top(t, ARGV[4]); top(c, ARGV[5])
+if ARGV[6] ~= '' then redis.call('PFADD', ip, ARGV[6]) end
+if ARGV[7] ~= '' then redis.call('PFADD', ua, ARGV[7]) end
+local names = {'h_cot', 'h_rubric', 'h_synth', 'h_format', 'h_rewrite'}
+local any = 0
+for i = 1, 5 do
+  if ARGV[7 + i] == '1' then redis.call('HINCRBY', h, names[i], 1); any = 1 end
+end
+redis.call('HINCRBY', h, 'hits', any)
+redis.call('HINCRBYFLOAT', h, 'sum_harvest', ARGV[13])
+redis.call('HINCRBY', h, 'reasoning', tonumber(ARGV[14]))
+redis.call('HINCRBY', h, 'multi_turn', tonumber(ARGV[15]))
+redis.call('HINCRBY', h, 'atpl', tonumber(ARGV[16]))
+local amax = tonumber(redis.call('HGET', h, 'atpl_max') or '0')
+if tonumber(ARGV[17]) > amax then redis.call('HSET', h, 'atpl_max', ARGV[17]) end
+local ttl = tonumber(ARGV[18])
+for _, k in ipairs({h, w, t, c, ip, ua}) do redis.call('EXPIRE', k, ttl) end
+return 1
+"""
+
+_TOKEN_LUA = """
+local key = KEYS[1]
+local rate = tonumber(ARGV[1]); local burst = tonumber(ARGV[2]); local now = tonumber(ARGV[3])
+local v = redis.call('HMGET', key, 'tokens', 'ts')
+local tokens = tonumber(v[1]) or burst
+local last = tonumber(v[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - last) * rate)
+local ok = 0
+if tokens >= 1 then tokens = tokens - 1; ok = 1 end
+redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('EXPIRE', key, math.ceil(burst / rate) + 60)
+return ok
+"""
+
+
+class RedisState:
+    """Shared state in Redis (``redis://host:port/db``): several replicas see one account."""
+
+    kind = "redis"
+
+    def __init__(self, url: str, window_s: int = 3600, bucket_s: int = 60,
+                 hit_threshold: float = 0.5, prefix: str = "dg:", ttl_s: int = 7 * 86400) -> None:
+        import redis
+
+        self.window_s, self.bucket_s, self.hit_threshold = window_s, bucket_s, hit_threshold
+        self.prefix, self.ttl_s = prefix, ttl_s
+        self.url = url
+        self.r = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self.r.ping()
+        self._observe = self.r.register_script(_OBSERVE_LUA)
+        self._token = self.r.register_script(_TOKEN_LUA)
+
+    def _keys(self, account_id: str) -> list[str]:
+        p = self.prefix
+        return [f"{p}a:{account_id}", f"{p}w:{account_id}", f"{p}t:{account_id}",
+                f"{p}c:{account_id}", f"{p}ip:{account_id}", f"{p}ua:{account_id}"]
+
+    def observe(self, account_id: str, x: Mapping[str, Any]) -> dict[str, float]:
+        ts = int(x["ts_ms"])
+        sigs = [float(x.get("sig_" + s) or 0.0) for s in SIGNALS]
+        r = x.get("reasoning")
+        reasoning = int((x.get("reasoning_tokens") or 0) > 0 or (
+            r is not None and str(r).lower() not in ("", "none", "0", "off", "false", "disabled")))
+        share = float(x.get("template_attack_share") or 0.0)
+        tpl = x.get("template")
+        args = [ts, ts // 1000 // self.bucket_s, self.window_s // self.bucket_s,
+                "" if tpl is None else str(tpl), x.get("capability") or "other",
+                x.get("ip") or "", x.get("user_agent") or "",
+                *["1" if v >= self.hit_threshold else "0" for v in sigs],
+                repr(max(sigs)), reasoning, int((x.get("n_user_turns") or 1) > 1),
+                int(share >= 0.5), repr(share), self.ttl_s, 16]
+        keys = self._keys(account_id)
+        pipe = self.r.pipeline(transaction=False)
+        self._observe(keys=keys, args=args, client=pipe)
+        self._read(pipe, keys)
+        res = pipe.execute()
+        return derive_features(self._raw(res[1:], ts), self.window_s)
+
+    def _read(self, pipe: Any, keys: list[str]) -> None:
+        pipe.hgetall(keys[0])
+        pipe.hgetall(keys[1])
+        pipe.hgetall(keys[2])
+        pipe.hgetall(keys[3])
+        pipe.pfcount(keys[4])
+        pipe.pfcount(keys[5])
+
+    def _raw(self, res: list[Any], now_ms: int) -> dict[str, float]:
+        h = {k.decode(): float(v) for k, v in res[0].items()}
+        lo = now_ms // 1000 // self.bucket_s - self.window_s // self.bucket_s + 1
+        n_window = sum(int(v) for k, v in res[1].items() if int(k) >= lo)
+
+        def share(d: dict) -> float:
+            d = {k.decode(): int(v) for k, v in d.items()}
+            n = d.pop("__n", 0)
+            return max(d.values()) / n if n and d else 0.0
+
+        raw = {k: h.get(k, 0.0) for k in (
+            "n", "hits", "h_cot", "h_rubric", "h_synth", "h_format", "h_rewrite", "sum_harvest",
+            "reasoning", "multi_turn", "atpl", "atpl_max", "gap_n", "gap_mean", "gap_m2",
+            "n_events", "n_errors", "in_tokens", "out_tokens")}
+        raw.update(first=h.get("first", now_ms), last=h.get("last", now_ms), n_window=n_window,
+                   distinct_ips=res[4], distinct_uas=res[5], template_share=share(res[2]),
+                   capability_share=share(res[3]))
+        return raw
+
+    def peek(self, account_id: str, now_ms: int) -> dict[str, float] | None:
+        keys = self._keys(account_id)
+        pipe = self.r.pipeline(transaction=False)
+        self._read(pipe, keys)
+        res = pipe.execute()
+        if not res[0]:
+            return None
+        return derive_features(self._raw(res, now_ms), self.window_s)
+
+    def learn_events(self, events: list[Mapping[str, Any]]) -> int:
+        pipe = self.r.pipeline(transaction=False)
+        for ev in events:
+            key = f"{self.prefix}a:{ev['account_id']}"
+            pipe.hincrby(key, "n_events", 1)
+            pipe.hincrby(key, "in_tokens", int(ev.get("input_tokens") or 0))
+            pipe.hincrby(key, "out_tokens", int(ev.get("output_tokens") or 0))
+            status = ev.get("status")
+            pipe.hincrby(key, "n_errors", int(status is not None and int(status) >= 400))
+        pipe.execute()
+        return len(events)
+
+    def take_token(self, key: str, rate: float, burst: float, now_s: float) -> bool:
+        return bool(self._token(keys=[f"{self.prefix}tb:{key}"], args=[rate, burst, repr(now_s)]))
+
+    def n_accounts(self) -> int:
+        return sum(1 for _ in self.r.scan_iter(match=f"{self.prefix}a:*", count=1000))
+
+    def memory_bytes(self, sample: int = 200) -> int:
+        """Estimated bytes in Redis for all account keys (MEMORY USAGE of a sample, scaled)."""
+        keys = list(self.r.scan_iter(match=f"{self.prefix}a:*", count=1000))
+        if not keys:
+            return 0
+        part = keys[:: max(1, len(keys) // sample)]
+        per = 0
+        for k in part:
+            acct = k.decode()[len(self.prefix) + 2:]
+            per += sum(self.r.memory_usage(x) or 0 for x in self._keys(acct))
+        return int(per / len(part) * len(keys))
+
+    def clear(self) -> None:
+        for k in self.r.scan_iter(match=f"{self.prefix}*", count=1000):
+            self.r.delete(k)
+
+
+def make_state(spec: str, window_s: int = 3600, bucket_s: int = 60,
+               hit_threshold: float = 0.5) -> MemoryState | RedisState:
+    """``memory`` or ``redis://host:port/db`` → a state store."""
+    from ..errors import InvalidParameterError
+
+    if spec in ("memory", "", None):
+        return MemoryState(window_s, bucket_s, hit_threshold)
+    if spec.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            return RedisState(spec, window_s, bucket_s, hit_threshold)
+        except Exception as exc:  # connection refused, bad URL: one clear line
+            raise InvalidParameterError(f"--state {spec}: cannot connect to Redis: {exc}") from exc
+    raise InvalidParameterError(f"--state must be 'memory' or a redis:// URL; got {spec!r}")

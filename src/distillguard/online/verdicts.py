@@ -1,0 +1,163 @@
+"""The verdict cache: the latest batch results, in memory, for O(1) lookups per request.
+
+Loads from the store ``detect --store DIR`` wrote (``DIR/store.duckdb``, opened read-only):
+``out_accounts``, ``out_clusters``, ``templates`` and ``template_bands``; and, when the
+``requests`` table is there, which templates are used by attack-verdict accounts (so a new
+account of a known network is recognised by its prompts at once). A findings folder
+(``accounts.csv`` / ``clusters.csv``) is accepted as a fallback. ``VerdictCache.load`` builds
+a new object; the service swaps it in atomically, so a failed reload keeps the old one.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInputError
+
+
+@dataclass(frozen=True, slots=True)
+class AccountVerdict:
+    risk: float
+    verdict: str
+    cluster_id: str | None
+    reasons: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterVerdict:
+    n_accounts: int
+    risk: float
+    verdict: str
+    capabilities: str
+    reasons: str
+
+
+@dataclass
+class VerdictCache:
+    """Account and cluster verdicts plus the template index, as plain dicts."""
+
+    accounts: dict[str, AccountVerdict] = field(default_factory=dict)
+    clusters: dict[str, ClusterVerdict] = field(default_factory=dict)
+    templates: dict[int, str] = field(default_factory=dict)  # skeleton_hash → template_id
+    bands: dict[int, str] = field(default_factory=dict)  # LSH band key → template_id
+    template_attack: dict[str, tuple[float, str | None]] = field(default_factory=dict)
+    source: str = "<empty>"
+    loaded_at: float = field(default_factory=time.time)
+
+    # ---- lookups (hot path) ---------------------------------------------------------------
+    def account(self, account_id: str) -> AccountVerdict | None:
+        return self.accounts.get(account_id)
+
+    def cluster(self, cluster_id: str | None) -> ClusterVerdict | None:
+        return None if cluster_id is None else self.clusters.get(cluster_id)
+
+    def match_template(self, skeleton_hash: int | None, bands: Iterable[int] | None) -> str | None:
+        """The batch template a request belongs to: exact skeleton first, then any LSH band."""
+        if skeleton_hash is not None:
+            tid = self.templates.get(int(skeleton_hash))
+            if tid is not None:
+                return tid
+        if not self.bands:
+            return None
+        for b in bands or ():
+            tid = self.bands.get(int(b))
+            if tid is not None:
+                return tid
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        n_attack = sum(1 for v in self.accounts.values() if v.verdict == "attack")
+        return {"source": self.source, "loaded_at": self.loaded_at, "accounts": len(self.accounts),
+                "attack_accounts": n_attack, "clusters": len(self.clusters),
+                "templates": len(self.templates), "attack_templates": sum(
+                    1 for s, _ in self.template_attack.values() if s >= 0.5)}
+
+    # ---- loading --------------------------------------------------------------------------
+    @classmethod
+    def load(cls, data_dir: Path | str | None) -> VerdictCache:
+        """From ``DIR/store.duckdb``, else ``DIR/accounts.csv`` (+ ``clusters.csv``); empty when None."""
+        if data_dir is None:
+            return cls()
+        d = Path(data_dir)
+        if not d.is_dir():
+            raise InvalidInputError(f"--data {d}: not a folder")
+        if (d / "store.duckdb").exists():
+            return cls._from_duckdb(d / "store.duckdb")
+        if (d / "accounts.csv").exists():
+            return cls._from_csv(d)
+        return cls(source=f"{d} (no store.duckdb or accounts.csv yet)")
+
+    @classmethod
+    def _from_duckdb(cls, path: Path) -> VerdictCache:
+        import duckdb
+
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error as exc:
+            raise InvalidInputError(f"cannot open {path} read-only: {exc}") from exc
+        try:
+            tables = {r[0] for r in con.execute(
+                "SELECT table_name FROM information_schema.tables").fetchall()}
+            out = cls(source=str(path))
+            if "out_accounts" in tables:
+                for aid, risk, verdict, cid, reasons in con.execute(
+                        "SELECT account_id, risk, verdict, cluster_id, reasons FROM out_accounts").fetchall():
+                    out.accounts[str(aid)] = AccountVerdict(
+                        float(risk or 0.0), str(verdict or "benign"),
+                        None if cid in (None, "") else str(cid), str(reasons or ""))
+            if "out_clusters" in tables:
+                for cid, n, risk, verdict, caps, reasons in con.execute(
+                        "SELECT cluster_id, n_accounts, risk, verdict, capabilities, reasons"
+                        " FROM out_clusters").fetchall():
+                    out.clusters[str(cid)] = ClusterVerdict(
+                        int(n or 0), float(risk or 0.0), str(verdict or "benign"),
+                        str(caps or ""), str(reasons or ""))
+            if "templates" in tables:
+                out.templates = {int(h): str(t) for h, t in con.execute(
+                    "SELECT skeleton_hash, template_id FROM templates").fetchall() if h is not None}
+            if "template_bands" in tables:
+                out.bands = {int(b): str(t) for b, t in con.execute(
+                    "SELECT band_key, template_id FROM template_bands").fetchall() if b is not None}
+            if {"requests", "templates", "out_accounts"} <= tables:
+                # Which templates attack accounts use, and the cluster most of that traffic is
+                # from: one GROUP BY over the stored requests, done once per load.
+                rows = con.execute("""
+                    WITH r AS (
+                      SELECT CAST(t.template_id AS VARCHAR) AS tid, o.verdict, o.cluster_id
+                      FROM requests q JOIN templates t ON q.skeleton_hash = t.skeleton_hash
+                      LEFT JOIN out_accounts o ON q.account_id = o.account_id)
+                    SELECT tid, avg(CASE WHEN verdict = 'attack' THEN 1.0 ELSE 0.0 END) AS share,
+                           mode(CASE WHEN verdict = 'attack' THEN cluster_id END) AS cid
+                    FROM r GROUP BY tid HAVING count(*) >= 3""").fetchall()
+                out.template_attack = {
+                    str(t): (float(s), None if c in (None, "") else str(c)) for t, s, c in rows}
+            return out
+        except duckdb.Error as exc:
+            raise InvalidInputError(f"{path}: cannot read batch results: {exc}") from exc
+        finally:
+            con.close()
+
+    @classmethod
+    def _from_csv(cls, d: Path) -> VerdictCache:
+        out = cls(source=str(d / "accounts.csv"))
+        try:
+            with open(d / "accounts.csv", newline="", encoding="utf-8") as fh:
+                for row in csv.DictReader(fh):
+                    out.accounts[row["account_id"]] = AccountVerdict(
+                        float(row.get("risk") or 0.0), row.get("verdict") or "benign",
+                        row.get("cluster_id") or None, row.get("reasons") or "")
+            if (d / "clusters.csv").exists():
+                with open(d / "clusters.csv", newline="", encoding="utf-8") as fh:
+                    for row in csv.DictReader(fh):
+                        out.clusters[row["cluster_id"]] = ClusterVerdict(
+                            int(float(row.get("n_accounts") or 0)), float(row.get("risk") or 0.0),
+                            row.get("verdict") or "benign", row.get("capabilities") or "",
+                            row.get("reasons") or "")
+        except (KeyError, ValueError) as exc:
+            raise InvalidInputError(f"{d}: findings CSV does not match the contract: {exc}") from exc
+        return out

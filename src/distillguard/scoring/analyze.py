@@ -1,0 +1,627 @@
+"""``analyze``: from the ``requests`` table to evidence-backed verdicts.
+
+Stages (each timed, each shown as a progress task):
+IP intelligence → account fingerprints → account–key graph → Leiden clusters →
+cluster and account risk → evidence, reasons and the ``out_*`` tables.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..accounts.fingerprint import AccountFingerprinter
+from ..accounts.ipintel import IpIntel, default_range_files, enrich_ips
+from ..coordination.cluster import LeidenClusterer
+from ..coordination.graph import EdgeBuilder
+from ..engines.base import Engine
+from ..evidence import Evidence
+from ..policy import Policy, default_policy
+from ..progress import stage
+from . import definitions as d
+from .scorer import AccountScorer, ClusterScorer, account_strengths, col, scol
+
+OUT_ACCOUNTS_SCHEMA = pa.schema(
+    [
+        ("account_id", pa.string()),
+        ("risk", pa.float64()),
+        ("verdict", pa.string()),
+        ("cluster_id", pa.string()),
+        ("reasons", pa.string()),
+    ]
+)
+OUT_CLUSTERS_SCHEMA = pa.schema(
+    [
+        ("cluster_id", pa.string()),
+        ("n_accounts", pa.int64()),
+        ("risk", pa.float64()),
+        ("verdict", pa.string()),
+        ("capabilities", pa.string()),
+        ("reasons", pa.string()),
+    ]
+)
+EVIDENCE_SCHEMA = pa.schema(
+    [
+        ("subject_kind", pa.string()),
+        ("subject_id", pa.string()),
+        ("source", pa.string()),
+        ("weight", pa.float64()),
+        ("summary", pa.string()),
+        ("refs", pa.list_(pa.string())),
+    ]
+)
+SIGNAL_LABELS = {
+    "cot": "ask for step-by-step reasoning traces",
+    "rubric": "ask for rubric grading (model as judge)",
+    "synth": "ask for synthetic training data",
+    "format": "ask for training-data output formats",
+    "rewrite": "rewrite sensitive questions",
+}
+KIND_LABELS = {
+    "ip": "an IP address",
+    "prefix24_ua": "an IP /24 range with the same user agent",
+    "asn_ua": "a network (ASN) with the same user agent",
+    "payment": "a payment method",
+    "template": "a prompt template",
+    "system_prompt": "a system prompt",
+    "template_window": "the same template in the same time window",
+    "pivot": "a synchronised switch to the new model",
+}
+TEMPLATE_WEIGHT = 0.9  # a campaign-template request inherits 90% of its cluster's risk
+REQUEST_FLOOR = 0.3  # request risk scale for a zero-risk account (see scoring.definitions)
+
+
+@dataclass
+class Findings:
+    """What ``analyze`` produced: table names, counts, estimator parameters, timings."""
+
+    tables: dict[str, str]
+    counts: dict[str, int]
+    params: dict[str, dict[str, Any]]
+    timings: dict[str, float] = field(default_factory=dict)
+    new_model: str | None = None
+    policy_version: str = ""
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+@contextmanager
+def _timed(timings: dict, name: str, progress: Any) -> Iterator[None]:
+    t0 = time.perf_counter()
+    ctx = stage(progress, name) if progress is not None else nullcontext()
+    with ctx:
+        yield
+    timings[name] = round(time.perf_counter() - t0, 4)
+
+
+def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) -> Findings:
+    """Score every account of ``requests``; write ip_intel, account_features, graph_edges,
+    cluster_members, evidence, out_accounts, out_clusters and out_requests."""
+    policy = policy if policy is not None else default_policy()
+    pol = policy.scoring
+    timings: dict[str, float] = {}
+
+    with _timed(timings, "ip intelligence", progress):
+        files = tuple(pol.ip_range_files) + (
+            default_range_files() if pol.use_corpora_ip_lists else ()
+        )
+        intel = IpIntel(range_files=files).fit()
+        n_new_ips = enrich_ips(engine, intel)
+    with _timed(timings, "account fingerprints", progress):
+        fp = AccountFingerprinter(
+            signal_threshold=pol.signal_threshold,
+            pivot_min_delay_days=pol.pivot_min_delay_days,
+            pivot_window_hours=pol.pivot_window_hours,
+        ).fit(engine)
+    with _timed(timings, "coordination graph", progress):
+        eb = EdgeBuilder(
+            kind_weights=dict(pol.edge_weights),
+            c=pol.fraudar_c,
+            window_minutes=pol.window_minutes,
+            pivot_max_delay_hours=pol.pivot_window_hours,
+        ).fit(engine)
+    with _timed(timings, "leiden clusters", progress):
+        cl = LeidenClusterer(
+            objective=pol.leiden_objective,
+            resolution=pol.leiden_resolution,
+            seed=pol.seed,
+            min_cluster_size=pol.min_cluster_size,
+            min_attachment=pol.min_attachment,
+            min_strength=pol.min_strength,
+            core_share=pol.core_share,
+        ).fit(eb.edges_)
+        engine.register_arrow("cluster_members", cl.labels())
+    with _timed(timings, "risk", progress):
+        features = fp.features_
+        ids = features.column("account_id").combine_chunks()
+        base = account_strengths(features, pol.signal_weights)
+        cs = ClusterScorer(
+            bias=pol.cluster_bias,
+            weights=dict(pol.cluster_weights),
+            size_saturation=pol.size_saturation,
+        ).fit(cl.members_, ids, base, eb.edges_)
+        acc_cluster, acc_cluster_risk = _account_clusters(
+            ids, cl.members_, cs.clusters_, pol.coordination_saturation
+        )
+        strengths = account_strengths(features, pol.signal_weights, acc_cluster_risk)
+        sc = AccountScorer(
+            bias=pol.account_bias,
+            weights=dict(pol.account_weights),
+            review_threshold=pol.review_threshold,
+            attack_threshold=pol.attack_threshold,
+        ).fit(strengths)
+    with _timed(timings, "evidence and outputs", progress):
+        counts = _write_outputs(engine, pol, fp, eb, cl, cs, sc, ids, acc_cluster, strengths)
+    counts["new_ips"] = n_new_ips
+    counts["graph_edges"] = eb.edges_.num_rows
+    return Findings(
+        tables={
+            "accounts": "out_accounts",
+            "clusters": "out_clusters",
+            "requests": "out_requests",
+            "evidence": "evidence",
+            "account_features": "account_features",
+            "graph_edges": "graph_edges",
+            "cluster_members": "cluster_members",
+            "ip_intel": "ip_intel",
+        },
+        counts=counts,
+        params={
+            "IpIntel": intel.get_params(),
+            "AccountFingerprinter": fp.get_params(),
+            "EdgeBuilder": eb.get_params(),
+            "LeidenClusterer": cl.get_params(),
+            "ClusterScorer": cs.get_params(),
+            "AccountScorer": sc.get_params(),
+        },
+        timings=timings,
+        new_model=fp.new_model_,
+        policy_version=policy.version,
+    )
+
+
+def _account_clusters(
+    ids: pa.Array, members: pa.Table, clusters: pa.Table, saturation: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per account (aligned with ``ids``): its cluster id ('' when none) and its coordination
+    strength: the cluster's risk, scaled down for members only loosely bound to the cluster
+    (in-cluster edge weight below ``saturation``)."""
+    cid = np.full(len(ids), "", dtype=object)
+    risk = np.zeros(len(ids))
+    if members.num_rows == 0:
+        return cid, risk
+    pos = np.asarray(
+        pc.index_in(members.column("account_id"), value_set=ids).to_numpy(zero_copy_only=False),
+        float,
+    )
+    ok = ~np.isnan(pos)
+    mc = np.asarray(members.column("cluster_id").to_pylist(), dtype=object)[ok]
+    cid[pos[ok].astype(np.int64)] = mc
+    cr = dict(
+        zip(
+            clusters.column("cluster_id").to_pylist(),
+            clusters.column("risk").to_pylist(),
+            strict=True,
+        )
+    )
+    bound = np.clip(
+        np.asarray(members.column("strength").to_numpy(zero_copy_only=False), float)[ok]
+        / saturation,
+        0,
+        1,
+    )
+    risk[pos[ok].astype(np.int64)] = np.array([cr.get(c, 0.0) for c in mc]) * bound
+    return cid, risk
+
+
+def _account_evidence(
+    i: int,
+    f: dict[str, np.ndarray],
+    contrib: dict[str, np.ndarray],
+    risk: float,
+    cluster: str,
+    cluster_info: dict,
+    share_info: dict,
+    new_model: str | None,
+) -> list[Evidence]:
+    """The evidence of account ``i`` in words, weighted by its share of the risk."""
+    pos = {k: float(v[i]) for k, v in contrib.items() if v[i] > 0.05}
+    total = sum(pos.values()) or 1.0
+    n = int(f["n_requests"][i])
+    out = []
+    for k, c in pos.items():
+        if k == "harvest_content":
+            parts = [
+                f"{_pct(f[s + '_share'][i])} {SIGNAL_LABELS[s]}"
+                for s in ("cot", "rubric", "synth", "format", "rewrite")
+                if f[s + "_share"][i] >= 0.05
+            ]
+            text = f"{_pct(f['harvest_share'][i])} of {n:,} requests carry harvest signals ({', '.join(parts)})"
+        elif k == "harvest_variety":
+            text = "combines several kinds of harvest prompt in one account"
+        elif k == "coordinated_cluster":
+            size, crisk = cluster_info.get(cluster, (0, 0.0))
+            text = f"member of coordinated cluster {cluster} ({size} accounts, cluster risk {crisk:.2f})"
+            if share_info.get(i):
+                kind, m = share_info[i]
+                text += f"; shares {KIND_LABELS.get(kind, kind)} with {m - 1} other accounts in it"
+        elif k == "anonymised_ips":
+            text = f"{_pct(f['vpn_share'][i] + f['tor_share'][i] + f['proxy_share'][i])} of requests from VPN, Tor or proxy IPs"
+        elif k == "datacenter_ips":
+            text = f"{_pct(f['datacenter_share'][i])} data-centre IPs"
+        elif k == "ip_rotation":
+            text = (
+                f"rotates networks like a proxy pool: {int(f['n_asns'][i]):,} networks (ASNs), "
+                f"{int(f['n_ips'][i]):,} IPs over {n:,} requests"
+            )
+        elif k == "payment_ring":
+            text = f"its payment method also pays for {int(f['card_owners'][i]) - 1:,} unrelated accounts"
+        elif k == "weak_verification":
+            text = f"weak sign-up verification ({f['verification'][i] or 'unknown'}, route {f['signup_route'][i] or 'unknown'})"
+        elif k == "new_account":
+            text = f"first request {f['account_age_days'][i]:.1f} days after sign-up"
+        elif k == "machine_timing":
+            text = f"machine-regular timing (CV of inter-arrival gaps {f['cv_gaps'][i]:.2f})"
+        elif k == "model_pivot":
+            text = f"moved {_pct(f['pivot_share'][i])} of its traffic to the new model {new_model} within 24 h of its release"
+        elif k == "template_concentration":
+            text = f"{_pct(f['tpl_top_share'][i])} of requests use one prompt template"
+        else:
+            continue
+        out.append(Evidence(source=f"account:{k}", weight=round(risk * c / total, 4), summary=text))
+    return sorted(out, key=lambda e: e.weight, reverse=True)
+
+
+def _write_outputs(engine, pol, fp, eb, cl, cs, sc, ids, acc_cluster, strengths) -> dict[str, int]:  # noqa: ANN001
+    features = fp.features_
+    n_acc = features.num_rows
+    num = (
+        "n_requests",
+        "cot_share",
+        "rubric_share",
+        "synth_share",
+        "format_share",
+        "rewrite_share",
+        "harvest_share",
+        "vpn_share",
+        "tor_share",
+        "proxy_share",
+        "datacenter_share",
+        "n_ips",
+        "cv_gaps",
+        "pivot_share",
+        "tpl_top_share",
+        "n_asns",
+        "card_owners",
+    )
+    f: dict[str, np.ndarray] = {k: col(features, k) for k in num}
+    f["account_age_days"] = col(features, "account_age_days", fill=np.nan)
+    f["verification"] = scol(features, "verification")
+    f["signup_route"] = scol(features, "signup_route")
+    risk, verdict = sc.risk_, sc.verdict_
+
+    clusters = cs.clusters_
+    cl_risk = dict(
+        zip(
+            clusters.column("cluster_id").to_pylist(),
+            clusters.column("risk").to_pylist(),
+            strict=True,
+        )
+    )
+    cl_size = dict(
+        zip(
+            clusters.column("cluster_id").to_pylist(),
+            clusters.column("n_accounts").to_pylist(),
+            strict=True,
+        )
+    )
+    cluster_info = {c: (cl_size[c], cl_risk[c]) for c in cl_risk}
+
+    # For each clustered account: the key it shares with the most fellow members.
+    share_info: dict[int, tuple[str, int]] = {}
+    keys = cl.cluster_keys_
+    if keys.num_rows and cl.members_.num_rows:
+        j = (
+            eb.edges_.select(["account_id", "key_kind", "key", "weight"])
+            .join(cl.members_.select(["account_id", "cluster_id"]), "account_id", join_type="inner")
+            .join(
+                keys.select(["cluster_id", "key_kind", "key", "n_members"]),
+                ["cluster_id", "key_kind", "key"],
+                join_type="inner",
+            )
+        )
+        j = j.sort_by([("account_id", "ascending"), ("weight", "descending")])
+        pos = {a: i for i, a in enumerate(ids.to_pylist())}
+        seen: set[str] = set()
+        for a, kind, m in zip(
+            j.column("account_id").to_pylist(),
+            j.column("key_kind").to_pylist(),
+            j.column("n_members").to_pylist(),
+            strict=True,
+        ):
+            if a not in seen:  # a loop over accounts' shared keys, not requests
+                seen.add(a)
+                share_info[pos[a]] = (kind, int(m))
+
+    # Example requests behind flagged accounts.
+    flagged = np.flatnonzero(verdict != "benign")
+    flagged_ids = pa.array([ids[int(i)].as_py() for i in flagged], pa.string())
+    engine.register_arrow("flagged_accounts", pa.table({"account_id": flagged_ids}))
+    ex = engine.fetch_arrow(d.EXAMPLE_REQUESTS.format(max_refs=int(pol.max_refs)))
+    examples: dict[str, list[str]] = {}
+    for a, r in zip(
+        ex.column("account_id").to_pylist(), ex.column("request_id").to_pylist(), strict=True
+    ):
+        examples.setdefault(a, []).append(r)
+    members_by_cluster: dict[str, list[str]] = {}
+    for a, c in zip(
+        cl.members_.column("account_id").to_pylist(),
+        cl.members_.column("cluster_id").to_pylist(),
+        strict=True,
+    ):
+        members_by_cluster.setdefault(c, []).append(a)
+
+    ev_rows: list[dict] = []
+    reasons = []
+    id_list = ids.to_pylist()
+    flagged_set = set(flagged.tolist())
+    for i in range(n_acc):  # one loop over accounts (not requests)
+        evs = _account_evidence(
+            i,
+            f,
+            sc.contributions_,
+            float(risk[i]),
+            acc_cluster[i],
+            cluster_info,
+            share_info,
+            fp.new_model_,
+        )
+        reasons.append(
+            "; ".join(e.summary for e in evs[: pol.max_reasons])
+            or "no harvest or coordination evidence"
+        )
+        if i in flagged_set:
+            aid = id_list[i]
+            for e in evs:
+                refs = (
+                    members_by_cluster.get(acc_cluster[i], [])[: pol.max_refs]
+                    if e.source == "account:coordinated_cluster"
+                    else examples.get(aid, [])
+                )
+                ev_rows.append(
+                    {
+                        "subject_kind": "account",
+                        "subject_id": aid,
+                        "source": e.source,
+                        "weight": e.weight,
+                        "summary": e.summary,
+                        "refs": list(refs),
+                    }
+                )
+
+    out_accounts = pa.table(
+        {
+            "account_id": ids,
+            "risk": pa.array(np.round(risk, 6)),
+            "verdict": pa.array(verdict.tolist(), pa.string()),
+            "cluster_id": pa.array([c or None for c in acc_cluster], pa.string()),
+            "reasons": pa.array(reasons, pa.string()),
+        },
+        schema=OUT_ACCOUNTS_SCHEMA,
+    )
+    engine.register_arrow("out_accounts", out_accounts)
+
+    # Clusters: risk, verdict, capability mix, reasons and evidence.
+    caps = engine.fetch_arrow(d.CLUSTER_CAPABILITIES + " ORDER BY cluster_id, n DESC, capability")
+    cap_mix: dict[str, list[tuple[str, int]]] = {}
+    for c, cap, n in zip(
+        caps.column("cluster_id").to_pylist(),
+        caps.column("capability").to_pylist(),
+        caps.column("n").to_pylist(),
+        strict=True,
+    ):
+        cap_mix.setdefault(c, []).append((cap, n))
+    harvest_by_cluster = _cluster_harvest(ids, cl.members_, f)
+    c_rows = []
+    for r in clusters.to_pylist():  # one loop over clusters
+        c = r["cluster_id"]
+        mix = cap_mix.get(c, [])
+        tot = sum(n for _, n in mix) or 1
+        capabilities = ", ".join(f"{cap} {_pct(n / tot)}" for cap, n in mix[:4])
+        evs = _cluster_evidence(
+            r, keys, members_by_cluster.get(c, []), harvest_by_cluster.get(c, 0.0), pol
+        )
+        v = sc.verdicts(np.array([r["risk"]]))[0]
+        c_rows.append(
+            {
+                "cluster_id": c,
+                "n_accounts": int(r["n_accounts"]),
+                "risk": round(float(r["risk"]), 6),
+                "verdict": v,
+                "capabilities": capabilities,
+                "reasons": "; ".join(e.summary for e in evs[: pol.max_reasons]),
+            }
+        )
+        for e in evs:
+            ev_rows.append(
+                {
+                    "subject_kind": "cluster",
+                    "subject_id": c,
+                    "source": e.source,
+                    "weight": e.weight,
+                    "summary": e.summary,
+                    "refs": list(e.refs),
+                }
+            )
+    engine.register_arrow("out_clusters", pa.Table.from_pylist(c_rows, schema=OUT_CLUSTERS_SCHEMA))
+    engine.register_arrow("evidence", pa.Table.from_pylist(ev_rows, schema=EVIDENCE_SCHEMA))
+
+    # Requests: campaign templates of each cluster: shared by >= 10% of its members (at least 2)
+    # and characteristic of it (most accounts using the template are members), so a popular
+    # template its members also send as genuine customer traffic does not mark those requests.
+    tpl = keys.filter(pc.equal(keys.column("key_kind"), "template")) if keys.num_rows else keys
+    t_rows = []
+    for c, key, m, deg in zip(
+        tpl.column("cluster_id").to_pylist(),
+        tpl.column("key").to_pylist(),
+        tpl.column("n_members").to_pylist(),
+        tpl.column("deg").to_pylist(),
+        strict=True,
+    ):
+        if m >= max(2, 0.1 * cl_size.get(c, 0)) and m >= 0.5 * deg:
+            t_rows.append({"cluster_id": c, "template": key, "risk": float(cl_risk.get(c, 0.0))})
+    engine.register_arrow(
+        "cluster_templates",
+        pa.Table.from_pylist(
+            t_rows,
+            schema=pa.schema(
+                [("cluster_id", pa.string()), ("template", pa.string()), ("risk", pa.float64())]
+            ),
+        ),
+    )
+    engine.register_arrow(
+        "score_accounts",
+        out_accounts.select(["account_id", "risk", "verdict", "cluster_id"])
+        .append_column("rotation", pa.array(_address_rotation(features)))
+        .append_column("pivot", pa.array(strengths["model_pivot"])),
+    )
+    sw = {
+        s: float(pol.signal_weights.get(s, 0.0))
+        for s in ("cot", "rubric", "synth", "format", "rewrite")
+    }
+    engine.create_table(
+        "out_requests",
+        d.REQUEST_SCORES.format(
+            floor=REQUEST_FLOOR,
+            w_template=TEMPLATE_WEIGHT,
+            thr=float(pol.signal_threshold),
+            w_ip_once=0.7,
+            w_net_once=0.3,
+            followup=0.3,
+            w_pivot=0.5,
+            new_model=str(fp.new_model_ or "").replace("'", "''"),
+            **{f"w_{k}": v for k, v in sw.items()},
+        ),
+    )
+    n_req = engine.fetch_arrow("SELECT count(*) AS n FROM out_requests").column("n")[0].as_py()
+    return {
+        "accounts": n_acc,
+        "attack": int(np.sum(verdict == "attack")),
+        "review": int(np.sum(verdict == "review")),
+        "clusters": cl.n_clusters_,
+        "requests_scored": int(n_req),
+        "evidence": len(ev_rows),
+    }
+
+
+def _address_rotation(features: pa.Table) -> np.ndarray:
+    """How strongly an account hops between addresses (0 below 30% new IPs per request, 1 from
+    70%), for accounts with at least 5 requests; used to mark its one-off-address requests."""
+    n = col(features, "n_requests")
+    return np.where(n >= 5, np.clip((col(features, "ips_per_request") - 0.3) / 0.4, 0, 1), 0.0)
+
+
+def _cluster_harvest(
+    ids: pa.Array, members: pa.Table, f: dict[str, np.ndarray]
+) -> dict[str, float]:
+    """Request-weighted share of harvest requests over each cluster's members."""
+    pos = {a: i for i, a in enumerate(ids.to_pylist())}
+    num: dict[str, float] = {}
+    den: dict[str, float] = {}
+    for a, c in zip(
+        members.column("account_id").to_pylist(),
+        members.column("cluster_id").to_pylist(),
+        strict=True,
+    ):
+        i = pos[a]
+        num[c] = num.get(c, 0.0) + f["harvest_share"][i] * f["n_requests"][i]
+        den[c] = den.get(c, 0.0) + f["n_requests"][i]
+    return {c: num[c] / den[c] for c in num if den[c] > 0}
+
+
+def _cluster_evidence(
+    r: dict, keys: pa.Table, members: list[str], harvest: float, pol: Any
+) -> list[Evidence]:
+    """Shared indicators (kind, how many members share them) and the members' content."""
+    c, size, risk = r["cluster_id"], int(r["n_accounts"]), float(r["risk"])
+    items: list[tuple[float, str, str]] = []
+    if keys.num_rows:
+        ck = keys.filter(pc.equal(keys.column("cluster_id"), c))
+        by_kind: dict[str, tuple[int, int, float]] = {}
+        for kind, m, w in zip(
+            ck.column("key_kind").to_pylist(),
+            ck.column("n_members").to_pylist(),
+            ck.column("weight").to_pylist(),
+            strict=True,
+        ):
+            best, count, tw = by_kind.get(kind, (0, 0, 0.0))
+            by_kind[kind] = (max(best, m), count + 1, tw + w)
+        for kind, (best, count, tw) in by_kind.items():
+            more = f" ({count:,} shared {kind.replace('_', ' ')} keys)" if count > 1 else ""
+            items.append(
+                (
+                    tw,
+                    f"graph:shared_{kind}",
+                    f"{best} of {size} accounts share {KIND_LABELS.get(kind, kind)}{more}",
+                )
+            )
+    if harvest >= 0.05:
+        items.append(
+            (
+                r["s_harvest_content"] * 5.0,
+                "cluster:harvest_content",
+                f"{_pct(harvest)} of the members' requests carry harvest signals",
+            )
+        )
+    if r["s_weak_verification"] >= 0.3:
+        items.append(
+            (
+                r["s_weak_verification"],
+                "cluster:weak_verification",
+                f"members weakly verified (mean weakness {r['s_weak_verification']:.2f})",
+            )
+        )
+    if r["s_new_accounts"] >= 0.3:
+        items.append(
+            (
+                r["s_new_accounts"],
+                "cluster:new_accounts",
+                "most members started right after sign-up",
+            )
+        )
+    if r["s_payment_ring"] >= 0.1:
+        items.append(
+            (
+                r["s_payment_ring"] * 2.0,
+                "cluster:payment_ring",
+                "members pay with cards shared across unrelated accounts",
+            )
+        )
+    if r["s_ip_rotation"] >= 0.2:
+        items.append(
+            (r["s_ip_rotation"], "cluster:ip_rotation", "members rotate through proxy networks")
+        )
+    if r["s_anonymised_ips"] >= 0.2:
+        items.append(
+            (
+                r["s_anonymised_ips"],
+                "cluster:anonymised_ips",
+                f"{_pct(r['s_anonymised_ips'])} of traffic via VPN/Tor/proxy",
+            )
+        )
+    total = sum(w for w, _, _ in items) or 1.0
+    refs = tuple(members[: pol.max_refs])
+    evs = [
+        Evidence(source=s, weight=round(risk * w / total, 4), summary=t, refs=refs)
+        for w, s, t in items
+    ]
+    return sorted(evs, key=lambda e: e.weight, reverse=True)

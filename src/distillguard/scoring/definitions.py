@@ -1,0 +1,71 @@
+"""Request-level scoring as a named SQL string (DuckDB/Spark common subset).
+
+A request's risk combines what its own text shows (noisy-OR of the weighted ``sig_*`` scores),
+whether it uses a template its coordinated cluster shares (the campaign's templates), and the
+risk of the account that sent it. In a mixed account (a reseller carrying both harvest and
+genuine customer traffic) the genuine requests carry neither signals nor campaign templates, so
+they stay low while the harvest requests score high.
+
+Inputs: ``request_keys`` (with the sig_* columns), ``score_accounts``
+(account_id, risk, verdict, cluster_id, rotation, pivot: the account's evidence strengths) and ``cluster_templates`` (cluster_id, template, risk).
+"""
+
+from __future__ import annotations
+
+REQUEST_SCORES = """
+SELECT request_id, account_id,
+  (1.0 - (1.0 - p_text) * (1.0 - p_tpl) * (1.0 - p_infra) * (1.0 - p_pivot))
+    * ({floor} + (1.0 - {floor}) * acc_risk) AS risk,
+  CASE WHEN cluster_tpl IS NULL THEN signal_hits
+       WHEN signal_hits IS NULL OR signal_hits = '' THEN concat('campaign_template:', cluster_tpl)
+       ELSE concat(signal_hits, '|campaign_template:', cluster_tpl) END AS signals
+FROM (
+  SELECT k.request_id AS request_id, k.account_id AS account_id, k.signal_hits AS signal_hits,
+    1.0 - (1.0 - {w_cot} * k.sig_cot) * (1.0 - {w_rubric} * k.sig_rubric)
+        * (1.0 - {w_synth} * k.sig_synth) * (1.0 - {w_format} * k.sig_format)
+        * (1.0 - {w_rewrite} * k.sig_rewrite) AS p_text,
+    coalesce(ct.risk, 0.0) * {w_template} AS p_tpl,
+    -- In an account that rotates through proxy networks, a request from an address (or a
+    -- network) the account used only once is a proxy-pool request; a turn of a conversation
+    -- (a later user turn, or one of several requests of one client session) is the
+    -- customer's own traffic far more often.
+    coalesce(a.rotation, 0.0)
+      * ({w_ip_once} * (CASE WHEN k.ip_uses = 1 THEN 1.0 ELSE 0.0 END)
+         + {w_net_once} * (CASE WHEN k.net_uses = 1 THEN 1.0 ELSE 0.0 END))
+      * (CASE WHEN k.n_user_turns > 1 OR k.session_n > 1 THEN {followup} ELSE 1.0 END) AS p_infra,
+    -- In an account that pivoted to the new model at once, its new-model requests.
+    CASE WHEN k.model = '{new_model}' THEN {w_pivot} * coalesce(a.pivot, 0.0) ELSE 0.0 END AS p_pivot,
+    coalesce(a.risk, 0.0) AS acc_risk,
+    ct.cluster_id AS cluster_tpl,
+    k.harvest AS harvest,
+    a.verdict AS verdict
+  FROM (
+    SELECT request_id, account_id, signal_hits, sig_cot, sig_rubric, sig_synth, sig_format,
+           sig_rewrite, template, harvest, model, n_user_turns,
+           count(*) OVER (PARTITION BY account_id, ip) AS ip_uses,
+           count(*) OVER (PARTITION BY account_id, coalesce(asn, prefix, ip)) AS net_uses,
+           CASE WHEN session_id IS NULL THEN 1
+                ELSE count(*) OVER (PARTITION BY account_id, session_id) END AS session_n
+    FROM request_keys
+  ) k
+  LEFT JOIN score_accounts a ON k.account_id = a.account_id
+  LEFT JOIN cluster_templates ct ON a.cluster_id = ct.cluster_id AND k.template = ct.template
+) x
+WHERE harvest >= {thr} OR cluster_tpl IS NOT NULL OR verdict <> 'benign'
+"""
+
+# Example requests behind each flagged account's evidence: strongest signals first.
+EXAMPLE_REQUESTS = """
+SELECT account_id, request_id FROM (
+  SELECT k.account_id AS account_id, k.request_id AS request_id,
+         row_number() OVER (PARTITION BY k.account_id ORDER BY k.harvest DESC, k.ts_ms, k.request_id) AS rn
+  FROM request_keys k JOIN flagged_accounts f ON k.account_id = f.account_id
+) x WHERE rn <= {max_refs}
+"""
+
+# The capability mix of each cluster's traffic.
+CLUSTER_CAPABILITIES = """
+SELECT m.cluster_id AS cluster_id, k.capability AS capability, count(*) AS n
+FROM request_keys k JOIN cluster_members m ON k.account_id = m.account_id
+GROUP BY m.cluster_id, k.capability
+"""

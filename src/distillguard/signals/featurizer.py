@@ -1,0 +1,205 @@
+"""``featurize``: normalised request rows in, the same rows plus the text features out.
+
+An Arrow batch function (RecordBatch or Table in, same kind out) so the same code runs in the
+DuckDB pipeline, per request in the online scorer (a batch of one) and inside Spark's
+``mapInArrow``. Large inputs are processed in chunks of about :data:`CHUNK_BYTES` of text so
+temporary numpy arrays stay small; there is no Python loop per row except for batches of at
+most ``SMALL_BATCH`` rows (see :mod:`distillguard.signals.base`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..contract import TEXT_FEATURE_SCHEMA
+from ..errors import InvalidInputError
+from .base import (
+    CLIP_HEAD,
+    CLIP_TAIL,
+    SignalRegistry,
+    _signals_section,
+    clip,
+    join_names,
+    prepare_text,
+)
+from .capability import Capability
+from .policy import SignalsPolicy
+from .script import detect_script
+from .sketch import segment_hashes, sketch, splitmix64, text_hash
+from .textops import string_buffers
+
+CHUNK_BYTES = 32_000_000  # RE2 compiles each pattern once per chunk: keep chunks large
+CHUNK_ROWS = 65_536
+FEATURE_COLUMNS: tuple[str, ...] = tuple(TEXT_FEATURE_SCHEMA.names)
+_SCORE_COLUMNS = ("sig_cot", "sig_rubric", "sig_synth", "sig_format", "sig_rewrite")
+
+_REGISTRY_CACHE: dict[str, SignalRegistry] = {}
+_REGISTRY_BY_ID: dict[int, tuple[SignalsPolicy, SignalRegistry]] = {}
+_CAPABILITY = Capability()
+
+
+def _section_key(sec: SignalsPolicy) -> str:
+    return json.dumps(dataclasses.asdict(sec), sort_keys=True)
+
+
+def default_registry(sec: SignalsPolicy) -> SignalRegistry:
+    """``SignalRegistry.default`` for this section, built once per distinct section."""
+    hit = _REGISTRY_BY_ID.get(id(sec))
+    if hit is not None and hit[0] is sec:  # the same section object: no re-keying per call
+        return hit[1]
+    key = _section_key(sec)
+    reg = _REGISTRY_CACHE.get(key)
+    if reg is None:
+        reg = SignalRegistry.default(sec)
+        if len(_REGISTRY_CACHE) > 16:
+            _REGISTRY_CACHE.clear()
+        _REGISTRY_CACHE[key] = reg
+    if len(_REGISTRY_BY_ID) > 16:
+        _REGISTRY_BY_ID.clear()
+    _REGISTRY_BY_ID[id(sec)] = (sec, reg)
+    return reg
+
+
+def _column(table: pa.Table, name: str, typ: pa.DataType) -> pa.Array:
+    if name not in table.column_names:
+        return pa.nulls(table.num_rows, typ)
+    col = table.column(name)
+    col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_null(col.type):
+        return pa.nulls(table.num_rows, typ)
+    return col
+
+
+def _features(table: pa.Table, registry: SignalRegistry, sec: SignalsPolicy) -> dict[str, Any]:
+    n = table.num_rows
+    prompt = _column(table, "prompt_text", pa.string())
+    system = _column(table, "system_text", pa.string())
+    tools = _column(table, "tools", pa.list_(pa.string()))
+    if pa.types.is_large_string(prompt.type):
+        prompt = prompt.cast(pa.string())
+    if pa.types.is_large_string(system.type):
+        system = system.cast(pa.string())
+
+    # System prompt and prompt scanned together: an instruction may sit in either.
+    # (fill_null first: pyarrow 26 drops all-null rows under null_handling="skip")
+    both = pc.binary_join_element_wise(pc.fill_null(clip(system, 1500, 500), ""),
+                                       pc.fill_null(clip(prompt), ""), "\n")
+    prepared = prepare_text(both, clip_text=False)  # both parts are clipped already
+    out: dict[str, Any] = {c: np.zeros(n, dtype=np.float32) for c in _SCORE_COLUMNS}
+    fired_cols, fired_names = [], []
+    for sig in registry:
+        col = sig.score_prepared(prepared)
+        if sig.column in out:
+            out[sig.column] = col.scores
+        if col.matrix is not None:
+            fired_cols.append(col.matrix & sig.fires(col)[:, None])
+            fired_names.extend(f"{sig.name}:{p.name}" for p in sig.PATTERNS)
+    if fired_cols:
+        hits = join_names(np.hstack(fired_cols), fired_names, "|")
+    else:
+        hits = pa.nulls(n, pa.string())
+    out["signal_hits"] = hits
+
+    no_system = system.null_count == n or not pc.any(pc.greater(pc.utf8_length(system), 0)).as_py()
+    prompt_prepared = prepared if no_system else prepare_text(prompt)
+    out["capability"] = _CAPABILITY.score_prepared(prompt_prepared, tools=tools).labels
+    out["script"] = detect_script(clip(prepared, 300, 100), clip_text=False)
+    out["prompt_hash"] = _prompt_hash(prompt, prompt_prepared)
+    out["system_hash"] = text_hash(system)
+    sk = sketch(prompt, num_perm=sec.num_perm, bands=sec.bands, rows=sec.rows,
+                shingle_size=sec.shingle_size, window_tokens=sec.window_tokens,
+                edge_tokens=sec.edge_tokens)
+    out["skeleton_hash"] = sk.skeleton_hash
+    out["lsh_bands"] = sk.lsh_bands
+    return out
+
+
+def _prompt_hash(prompt: pa.Array, prepared: pa.Array) -> np.ndarray:
+    """Hash of the normalised prompt (lower-cased, whitespace collapsed). Prompts longer than
+    the scan window are hashed on their head and tail plus their length."""
+    h = segment_hashes(*string_buffers(prepared))
+    nchar = pc.fill_null(pc.utf8_length(prompt), 0).to_numpy(zero_copy_only=False)
+    long_ = nchar > CLIP_HEAD + CLIP_TAIL
+    if long_.any():
+        h[long_] = splitmix64(h[long_] ^ nchar[long_].astype(np.uint64))
+        h[long_ & (h == 0)] = 1
+    return h
+
+
+def _chunks(table: pa.Table) -> list[pa.Table]:
+    """Slices of ``table`` with at most CHUNK_ROWS rows and about CHUNK_BYTES of text."""
+    n = table.num_rows
+    if n <= 1024:
+        return [table]
+    lengths = np.zeros(n, dtype=np.int64)
+    for name in ("prompt_text", "system_text"):
+        if name in table.column_names and not pa.types.is_null(table.schema.field(name).type):
+            lengths += pc.fill_null(pc.binary_length(table.column(name)), 0).to_numpy()
+    cum = np.cumsum(lengths)
+    bounds = [0]
+    while bounds[-1] < n:
+        start = bounds[-1]
+        base = cum[start - 1] if start else 0
+        stop = int(np.searchsorted(cum, base + CHUNK_BYTES, side="right"))
+        stop = min(max(stop, start + 1), start + CHUNK_ROWS, n)
+        bounds.append(stop)
+    return [table.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def featurize(
+    batch: pa.RecordBatch | pa.Table,
+    registry: SignalRegistry | None = None,
+    policy: Any = None,
+) -> pa.RecordBatch | pa.Table:
+    """Append the columns of ``contract.TEXT_FEATURE_SCHEMA`` to normalised request rows.
+
+    Reads ``prompt_text`` (required), ``system_text`` and ``tools`` (optional). ``registry``
+    defaults to the signals the policy enables; a disabled score signal yields 0.0. Existing
+    feature columns are replaced. Deterministic across processes and machines.
+
+    >>> import pyarrow as pa
+    >>> out = featurize(pa.table({"prompt_text": ["Let's think step by step: 2+2?"]}))
+    >>> out.column("capability").to_pylist(), out.column("sig_cot").to_pylist()[0] > 0.5
+    (['math'], True)
+    """
+    sec = _signals_section(policy)
+    if registry is None:
+        registry = default_registry(sec)
+    elif not isinstance(registry, SignalRegistry):
+        raise InvalidInputError(f"registry must be a SignalRegistry; got {type(registry).__name__}")
+    is_batch = isinstance(batch, pa.RecordBatch)
+    if is_batch:
+        table = pa.Table.from_batches([batch])
+    elif isinstance(batch, pa.Table):
+        table = batch
+    else:
+        raise InvalidInputError(
+            f"featurize needs a pyarrow RecordBatch or Table; got {type(batch).__name__}"
+        )
+    if "prompt_text" not in table.column_names:
+        raise InvalidInputError(
+            "featurize needs a 'prompt_text' column (contract.NORMALIZED_REQUEST_SCHEMA); "
+            f"got columns {table.column_names}"
+        )
+    keep = [c for c in table.column_names if c not in FEATURE_COLUMNS]
+    table = table.select(keep)
+    parts: dict[str, list] = {c: [] for c in FEATURE_COLUMNS}
+    for chunk in _chunks(table):
+        feats = _features(chunk, registry, sec)
+        for field in TEXT_FEATURE_SCHEMA:
+            parts[field.name].append(pa.array(feats[field.name], type=field.type)
+                                     if not isinstance(feats[field.name], pa.Array)
+                                     else feats[field.name].cast(field.type))
+    for field in TEXT_FEATURE_SCHEMA:
+        col = pa.chunked_array(parts[field.name], type=field.type)
+        table = table.append_column(field, col)
+    if is_batch:
+        return table.combine_chunks().to_batches()[0] if table.num_rows else \
+            pa.RecordBatch.from_pylist([], schema=table.schema)
+    return table

@@ -1,0 +1,132 @@
+"""Rubric grading: the model used as a reward model or judge.
+
+Preference data for RLHF/DPO is harvested with judge prompts: "act as an impartial judge",
+"which response is better, A or B", "score the answer from 1 to 10 using this rubric", output
+"[[A]]". Real templates (alpaca_eval, MT-Bench style) are in
+``../shared/corpora/templates/rubric_grading.jsonl.gz``. A user asking to "rate my essay out of
+10" is a weak hint alone; comparing two model outputs or judging "the response" is strong.
+"""
+
+from __future__ import annotations
+
+from .base import Phrase, TextSignal
+
+_NUM = "[0-9]+"
+
+
+class RubricGrading(TextSignal):
+    """Requests that use the model as a grader / reward model.
+
+    Budget: ~3 µs per request at 50k-row batches, ~40 µs for a batch of one. Accuracy
+    measured on: the 35 real judge templates of templates/rubric_grading.jsonl.gz with real
+    alpaca_eval instructions and responses filled in, plus judge instructions in zh, ja, ko,
+    ru, es, de, fr, pt, ar (fire ≥ 95%), and benign sharegpt, alpaca_eval, hh_rlhf and oasst2
+    prompts (bounds asserted in tests/signals/test_rubric_grading.py).
+    """
+
+    name = "rubric_grading"
+    version = "1"
+    column = "sig_rubric"
+    PATTERNS = (
+        Phrase(
+            "judge_role",
+            0.8,
+            {
+                "en": r"\bimpartial (judge|evaluator|grader)|act as (an? )?(impartial |fair |expert "
+                r"|strict )?(judge|grader|evaluator|reward model)|reward model|(you are|as) an? "
+                r"(expert |strict |fair )?(judge|grader|evaluator) (of|for|evaluating)"
+                r"|llm[- ]as[- ]a[- ]judge|preference (data|label|labels|annotation)",
+                "zh": "公正的(评委|裁判|评判者)|作为(一名|一个)?(评委|裁判|评审|评估者)|奖励模型|偏好(数据|标注)",
+                "ja": "公平な(審査員|評価者|ジャッジ)|(審査員|評価者|ジャッジ)として|報酬モデル",
+                "ko": "공정한 (심사위원|평가자|심판)|(심사위원|평가자|채점자)(로서|로|의 역할)|보상 모델",
+                "ru": "беспристрастн[а-я]* (судь|оценщик|эксперт)|(в роли|в качестве) (судьи|оценщика|"
+                "эксперта-оценщика)|модел[а-я]* вознаграждени",
+                "es": "juez imparcial|evaluador imparcial|actúa como (un )?(juez|evaluador|calificador)"
+                "|modelo de recompensa",
+                "de": "unparteiische[rn]? (richter|bewerter|gutachter)|(agiere|fungiere|handle) als "
+                "(ein )?(richter|bewerter|gutachter)|belohnungsmodell|reward-modell",
+                "fr": "juge impartial|évaluateur impartial|(agis|agissez) (comme|en tant que) "
+                "(un )?(juge|évaluateur|correcteur)|modèle de récompense",
+                "pt": "juiz imparcial|avaliador imparcial|(atue|aja) como (um )?(juiz|avaliador)"
+                "|modelo de recompensa",
+                "ar": "حكم محايد|مقيّم محايد|نموذج المكافأة|بصفتك (حكما|مقيما)",
+            },
+        ),
+        Phrase(
+            "compare_responses",
+            0.8,
+            {
+                "en": r"\b(assistant|response|output|answer|model|completion|candidate) \(?a\)? "
+                r"(and|or|vs\.?|versus) (assistant |response |output |answer |model |completion |"
+                r"candidate )?\(?b\)?|which (of the (two|following) )?(response|answer|output|"
+                r"completion)s? (is|was) (better|best|more helpful|preferred)|\[\[a\]\]|"
+                r"\[\[b\]\]|output \(a\)|preferred output|select the (best )?output"
+                r"|leaderboard|(rank|ranks|ranking) (the )?(models|responses|outputs)"
+                r"|\bassistants? (1|one) and (assistant )?(2|two)\b|(two|both) ai assistants",
+                "zh": "(回答|回复|答案|助手|模型)a(和|与|或|还是|跟)(回答|回复|答案|助手|模型)?b"
+                "|哪个(回答|回复|答案|输出)更好|哪一个(回答|回复)更",
+                "ja": "(回答|応答|アシスタント)a(と|または|か)(回答|応答|アシスタント)?b"
+                "|どちらの(回答|応答|出力)(が|の方が)(優れ|良い|よい)",
+                "ko": "(답변|응답|어시스턴트) ?a(와|과|또는|와 ?b)|어느 (답변|응답)이 더 (나은|좋은)"
+                "|어떤 (답변|응답)이 더 (나은|좋은)",
+                "ru": "(ответ|ассистент|модель)[а-я]* a (и|или) (ответ[а-я]* |ассистент[а-я]* )?b"
+                "|как(ой|ая) (из )?(двух )?(ответ|модел)[а-я]* (лучше|предпочтительнее)",
+                "es": "(respuesta|asistente|modelo) a (y|o|vs\\.?) (respuesta |asistente |modelo )?b"
+                "|(qué|cuál) respuesta es (mejor|preferible)",
+                "de": "(antwort|assistent|modell) a (und|oder|vs\\.?) (antwort |assistent |modell )?b"
+                "|welche (der beiden )?antwort ist besser",
+                "fr": "(réponse|assistant|modèle) a (et|ou|vs\\.?) (réponse |assistant |modèle )?b"
+                "|quelle réponse est (la )?meilleure",
+                "pt": "(resposta|assistente|modelo) a (e|ou|vs\\.?) (resposta |assistente |modelo )?b"
+                "|qual resposta é (melhor|preferível)",
+                "ar": "(الإجابة|المساعد) (أ|a) (و|أو) (الإجابة |المساعد )?(ب|b)|أي الإجابتين أفضل",
+            },
+        ),
+        Phrase(
+            "grade_response",
+            0.6,
+            {
+                "en": r"\b(evaluate|assess|judge|grade|rate|score) (the )?(quality of )?(the |this |"
+                r"each |both |their |following )?(ai |assistant'?s? |model'?s? |chatbot'?s? )?"
+                r"(response|responses|answer|answers|output|outputs|completion|completions)"
+                r"( provided| given| generated| below| above)?"
+                r"|final verdict|(rating|score): \[\[|\b(rate|evaluate|assess|judge) the "
+                r"(helpfulness|accuracy|relevance|correctness|harmlessness|factuality|coherence)",
+                "zh": "(评估|评价|评判|打分|评分)(以下|这个|该|两个|每个)?(ai|助手|模型)?的?(回答|回复|答案|输出)"
+                "|(对|给)(以下|下面|下列|这个|该|每个)?的?(回答|回复|答案|输出)(进行)?(打分|评分|评估)",
+                "ja": "(回答|応答|出力)を(評価|採点)|(回答|応答)の(品質|質)を評価",
+                "ko": "(답변|응답|출력)(을|를) (평가|채점)|(답변|응답)의 (품질|질)을 평가",
+                "ru": "оцени[а-я]* (качество )?(ответ|отклик|вывод)|(поставь|выстави)[а-я]* оценку ответ",
+                "es": "(evalúa|evalúe|califica|califique|puntúa|puntúe) (la calidad de )?(la|las|esta|"
+                "cada) respuesta",
+                "de": "(bewerte|bewerten sie|beurteile|benote) (die qualität )?(der |die |diese |jede )"
+                "antwort",
+                "fr": "(évalue|évaluez|note|notez|juge|jugez) (la qualité de )?(la|les|cette|chaque) "
+                "réponse",
+                "pt": "(avalie|avaliar|classifique|pontue) (a qualidade d)?(a|as|esta|cada) resposta",
+                "ar": "(قيّم|قيم|قم بتقييم) (جودة )?(الإجابة|الرد|الاستجابة)",
+            },
+        ),
+        Phrase(
+            "rubric_scale",
+            0.45,
+            {
+                "en": rf"\brubric|(scoring|grading|evaluation|assessment) (criteria|guidelines|"
+                rf"rubric|scale|rules)|on a (scale|score) (of|from) {_NUM} (to|-) {_NUM}"
+                rf"|(score|rate|grade) (it |them |each |the )?(on a scale )?(of |from |between )"
+                rf"{_NUM} (to|and|-) {_NUM}|likert",
+                "zh": f"评分标准|评估标准|评价标准|打分标准|评分细则|(从|在){_NUM}(到|至|-){_NUM}分"
+                f"|{_NUM}(到|至|-){_NUM}分(之间|的?范围|打分|评分)",
+                "ja": f"採点基準|評価基準|ルーブリック|{_NUM}(から|〜|~|-){_NUM}(の|点)(で|段階)",
+                "ko": f"채점 ?기준|평가 ?기준|루브릭|{_NUM}(에서|점에서|~|-) ?{_NUM}점",
+                "ru": f"критери[а-я]* оценк|по шкале от {_NUM} до {_NUM}|рубрик",
+                "es": f"criterios de evaluación|rúbrica|en una escala (de|del) {_NUM} (a|al) {_NUM}",
+                "de": f"bewertungskriterien|bewertungsschema|bewertungsraster|auf einer skala von "
+                f"{_NUM} bis {_NUM}",
+                "fr": f"critères d'évaluation|grille d'évaluation|barème|sur une échelle de {_NUM} à "
+                f"{_NUM}",
+                "pt": f"critérios de avaliação|rubrica|em uma escala de {_NUM} a {_NUM}",
+                "ar": f"معايير التقييم|على مقياس من {_NUM} إلى {_NUM}",
+            },
+        ),
+    )

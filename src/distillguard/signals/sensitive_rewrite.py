@@ -1,0 +1,151 @@
+"""Rewrites of sensitive questions.
+
+To harvest answers a model would refuse, or to launder refusal-prone prompts into a data set,
+attackers ask the model to rephrase requests "so it passes a content filter", "in neutral /
+academic terms", or wrap them in fiction and research framing. A plain "rewrite this
+paragraph" is ordinary editing and stays a weak hint.
+"""
+
+from __future__ import annotations
+
+from .base import Phrase, TextSignal
+
+_REWRITE_EN = r"(rephrase|rewrite|reword|reformulate|paraphrase|restate|recast|disguise)"
+
+
+class SensitiveRewrite(TextSignal):
+    """Requests to launder a sensitive question past safety filters.
+
+    Budget: ~3 µs per request at 50k-row batches, ~40 µs for a batch of one. Accuracy
+    measured on: real hh_rlhf red-team questions wrapped in filter-evasion and reframing
+    instructions in en, zh, ja, ko, ru, es, de, fr, pt, ar, and benign sharegpt, alpaca_eval,
+    hh_rlhf and oasst2 prompts (bounds asserted in tests/signals/test_sensitive_rewrite.py).
+    """
+
+    name = "sensitive_rewrite"
+    version = "1"
+    column = "sig_rewrite"
+    PATTERNS = (
+        Phrase(
+            "filter_evasion",
+            0.85,
+            {
+                "en": r"\b(pass(es|ing)?|bypass(es|ing)?|evad(e|es|ing)|avoid(s|ing)?|"
+                r"get(s|ting)? (past|around|through)|slip(s|ping)? (past|through)|"
+                r"circumvent(s|ing)?|sneak(s|ing)? past|fool(s|ing)?|trick(s|ing)?|"
+                r"dodg(e|es|ing)|beat(s|ing)?) (the |a |an |any |all |your |"
+                r"their )?(ai |automated |content |safety |moderation |openai |keyword |spam )*"
+                r"(filter|filters|moderation|detection|detector|classifier|safety checks?|"
+                r"guardrails|censorship)|without (triggering|tripping|setting off|being "
+                r"(flagged|detected|blocked)|getting (flagged|blocked)) (by )?(the |any |a )?"
+                r"(filter|filters|safety|refusal|moderation|content policy|detector|alarms)?"
+                r"|(not|won'?t|wouldn'?t|never) (be |get )?(flagged|refused|blocked|censored) "
+                r"(by|as)|jailbreak|\bdan mode",
+                "zh": "(绕过|规避|避开|躲过|通过|骗过)(内容|安全|ai)?(审核|过滤|过滤器|检测|审查|安全机制)"
+                "|不(会)?被(审核|过滤|拦截|检测|屏蔽)|越狱",
+                "ja": "(フィルター|検閲|モデレーション|安全(対策|機能)?)(を|に)?(回避|すり抜け|通過|突破)"
+                "|(フィルター|検閲)に(引っかからない|かからない)|ジェイルブレイク|脱獄",
+                "ko": "(필터|검열|모더레이션|안전 ?장치)(를|을)? ?(우회|통과|피하|회피)"
+                "|(필터|검열)에 (걸리지|안 걸리)|탈옥",
+                "ru": "(обойти|обхода|обхода|обойди|обмануть|пройти) (контент[а-я]* |модерац[а-я]* )?"
+                "(фильтр|модерац|цензур|защит|проверк)|(чтобы|так,? чтобы) (не )?(заблокировал|"
+                "не (сработал|заметил|пометил))|джейлбрейк",
+                "es": "(evitar|evadir|pasar|burlar|saltar|esquivar|engañar) (el |los |al )?"
+                "(filtro|filtros|moderación|censura|sistema de detección)|sin (activar|que "
+                "detecte) (el|los) filtro|jailbreak",
+                "de": "(filter|moderation|zensur|sicherheitsfilter|inhaltsfilter)[a-zäöü]* "
+                "(zu )?(umgehen|umgeht|austricksen|passieren|überlisten)|(umgehe|umgeh|trickse) (den|die) "
+                "(filter|moderation|zensur)|nicht (blockiert|erkannt|markiert) wird",
+                "fr": "(contourner|éviter|tromper|passer|déjouer) (le |les |la )?(filtre|filtres|"
+                "modération|censure|détection)|sans (déclencher|être détecté)",
+                "pt": "(burlar|contornar|passar (pelo|pelos)|enganar|evitar) (o |os |a )?(filtro|"
+                "filtros|moderação|censura|detecção)|sem (acionar|ser detectad)",
+                "ar": "(تجاوز|تخطي|الالتفاف على|خداع) (الفلتر|الفلاتر|الرقابة|المرشح|نظام الإشراف)",
+            },
+        ),
+        Phrase(
+            "neutral_reframe",
+            0.6,
+            {
+                "en": rf"{_REWRITE_EN} (the following|this|my|the) (request|question|prompt|query|"
+                r"instruction|message)s? (in|into|using|with|to (sound|be|seem|look)) "
+                r"(more )?(neutral|academic|scientific|clinical|technical|euphemistic|innocuous|"
+                r"harmless|benign|innocent|professional|hypothetical|indirect)"
+                r"|(in|into|using) (neutral|academic|clinical|euphemistic|innocuous|"
+                r"harmless|benign|innocent|innocent-sounding|harmless-sounding|coded|veiled) "
+                r"(terms|language|wording|phrasing|tone|euphemisms)"
+                r"|so (that )?(it|this|the (request|question|prompt)) (sounds|seems|looks|appears) "
+                r"(harmless|innocent|benign|legitimate|academic|neutral)",
+                "zh": "(改写|重写|换个说法|改述|重新表述|转述).{0,30}(中性|学术|委婉|无害|专业|隐晦)的?"
+                "(语言|措辞|说法|方式|表述)|用(中性|学术|委婉|隐晦|无害)的?(语言|措辞|说法|方式|表述)",
+                "ja": "(中立的|学術的|婉曲的|無害)な(表現|言い方|言葉|用語)(で|に)",
+                "ko": "(중립적|학술적|완곡한|무해한|전문적) ?(인 )?(표현|용어|언어|말투)(으로|로)",
+                "ru": "(нейтральн|академическ|научн|эвфемистическ|безобидн)[а-я]* (термин|формулировк|"
+                "язык|выражени|стил)",
+                "es": "(en|con) (términos|lenguaje|palabras) (neutrales|neutros|académicos|"
+                "eufemísticos|inocentes|inofensivos)",
+                "de": "(in|mit) (neutralen|akademischen|harmlosen|wissenschaftlichen|verhüllenden) "
+                "(begriffen|worten|formulierungen)|harmlos (klingt|klingend)",
+                "fr": "(en|avec des) (termes|mots|langage) (neutres|académiques|euphémiques|"
+                "inoffensifs|anodins)|(semble|paraisse) (anodin|inoffensif)",
+                "pt": "(em|com) (termos|linguagem|palavras) (neutros|neutras|acadêmicos|acadêmicas|"
+                "eufemísticos|inofensivos|inofensivas)|pareça (inofensivo|inocente)",
+                "ar": "(بعبارات|بلغة|بمصطلحات) (محايدة|أكاديمية|علمية|مهذبة)",
+            },
+        ),
+        Phrase(
+            "fiction_research_frame",
+            0.45,
+            {
+                "en": r"(for|in) (a|my|our|the) (novel|story|screenplay|movie script|fiction|"
+                r"research paper|thesis|dissertation|academic paper|red[- ]team(ing)? exercise)"
+                r"( [a-z']+){0,4}[,:]? (explain|describe|detail|write|tell|show|list|give)( me)? (exactly |in "
+                r"detail )?(how|the steps|step|what)|purely (for )?(educational|academic|research|"
+                r"hypothetical|informational) purposes|(hypothetically|in a hypothetical "
+                r"(world|scenario)),? (how|what|explain|describe)|(pretend|imagine) (that )?"
+                r"(you are|you're) (an? )?(ai |assistant |model )?(without|with no|free of) "
+                r"(any )?(restrictions|filters|rules|guidelines|limits)|ignore (all |any )?"
+                r"(your |the |previous |prior |earlier )+(instructions|rules|guidelines|"
+                r"restrictions|safety)",
+                "zh": "(仅|只|纯粹)(用于|为了|出于)(研究|教育|学术|学习)(目的)?|(为了|为)(写|创作)?(一部|我的)?"
+                "(小说|剧本|故事)[,，]?(详细)?(解释|描述|说明|写出)|假设(你|你是)(一个)?没有(任何)?(限制|规则)"
+                "|忽略(之前|以上|所有|你的)+(的)?(指令|规则|限制)",
+                "ja": "(研究|教育|学術)(目的|のため)(で|に|だけ)|(小説|物語|脚本)のために.{0,10}(説明|描写)"
+                "|制限のない(ai|アシスタント)|(以前|これまで|すべて)の(指示|ルール)を無視",
+                "ko": "(연구|교육|학술) ?목적(으로|으로만)|(소설|이야기|대본)(을|를)? 위해.{0,10}(설명|묘사)"
+                "|제한(이)? 없는 (ai|어시스턴트)|(이전|모든) (지시|규칙)(을|를)? 무시",
+                "ru": "(в|для|исключительно в) (исследовательских|образовательных|научных|учебных) "
+                "целях|для (моего |своего )?(романа|рассказа|сценария)|игнорируй[а-я]* (все |"
+                "предыдущие |прошлые )+(инструкц|правил)|без (каких-либо )?ограничений",
+                "es": "con fines (educativos|académicos|de investigación|hipotéticos)|para (una|mi) "
+                "(novela|historia|guion|investigación),? (explica|describe|detalla)|ignora (todas "
+                "|las )*(instrucciones|reglas) (anteriores|previas)|sin (ninguna )?restricci",
+                "de": "zu (forschungs|bildungs|lehr)zwecken|(für einen|für meinen) (roman|"
+                "thriller|krimi|film)[,:]? (erkläre|beschreibe)|ignoriere (alle )?(vorherigen |"
+                "bisherigen )?(anweisungen|regeln)|ohne (jegliche )?einschränkungen",
+                "fr": "à des fins (éducatives|de recherche|académiques|pédagogiques)|pour (un|mon) "
+                "(roman|scénario|récit),? (explique|décris|détaille)|ignore(z)? (toutes )?(les |"
+                "tes |vos )?(instructions|règles) précédentes|sans (aucune )?restriction",
+                "pt": "para fins (educacionais|acadêmicos|de pesquisa|educativos)|para (um|o meu|meu) "
+                "(romance|roteiro|livro),? (explique|descreva|detalhe)|ignore (todas )?(as )?"
+                "(instruções|regras) anteriores|sem (nenhuma )?restriç",
+                "ar": "لأغراض (بحثية|تعليمية|أكاديمية)|تجاهل (جميع )?التعليمات السابقة",
+            },
+        ),
+        Phrase(
+            "rewrite_request",
+            0.2,
+            {
+                "en": rf"{_REWRITE_EN} (the following|this|my|the) (request|question|prompt|query)",
+                "zh": "(改写|重写|改述|重新表述)(这个|以下|下面的?)(请求|问题|提示)",
+                "ja": "(この|次の|以下の)(質問|依頼|プロンプト)を(言い換え|書き換え)",
+                "ko": "(이|다음) (질문|요청|프롬프트)(을|를) (바꿔|다시 써|재작성)",
+                "ru": "(перефразируй|переформулируй|перепиши)[а-я]* (этот |следующий )?(вопрос|запрос)",
+                "es": "(reformula|reescribe|parafrasea) (esta|la siguiente) (pregunta|solicitud|petición)",
+                "de": "(formuliere|schreibe) (diese|die folgende) (frage|anfrage) (um|neu)",
+                "fr": "(reformule|réécris|paraphrase)(z)? (cette|la) (question|demande|requête)",
+                "pt": "(reformule|reescreva|parafraseie) (esta|a seguinte) (pergunta|solicitação)",
+                "ar": "أعد صياغة (هذا|هذه|السؤال|الطلب)",
+            },
+        ),
+    )

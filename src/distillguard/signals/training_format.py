@@ -1,0 +1,99 @@
+"""Training-data output formats.
+
+Harvested answers are wanted in a shape a fine-tuning script eats directly: JSONL with
+``instruction``/``input``/``output`` keys, OpenAI ``messages`` arrays, Alpaca or ShareGPT
+format, "output as JSON with fields prompt and completion". Asking for JSON alone is common in
+benign developer traffic and is only a weak hint; training-record keys are strong.
+"""
+
+from __future__ import annotations
+
+from .base import Phrase, TextSignal
+
+_Q = "[\"'`]"  # a key may be quoted with ", ' or `
+_KEYS_IN = "(instruction|prompt|input|question|query|user|human)"
+_KEYS_OUT = "(output|completion|response|answer|assistant|gpt|chosen|rejected)"
+
+
+class TrainingFormat(TextSignal):
+    """Requests for output in a training-record format.
+
+    Budget: ~3 µs per request at 50k-row batches, ~40 µs for a batch of one. Accuracy
+    measured on: real task text (gsm8k, gpteacher codegen) wrapped in format instructions in
+    en, zh, ja, ko, ru, es, de, fr, pt, ar, and benign sharegpt, alpaca_eval, hh_rlhf and oasst2
+    prompts (bounds asserted in tests/signals/test_training_format.py).
+    """
+
+    name = "training_format"
+    version = "1"
+    column = "sig_format"
+    PATTERNS = (
+        Phrase(
+            "record_keys",
+            0.8,
+            {
+                "any": rf"{_Q}{_KEYS_IN}{_Q} ?: ?.{{0,400}}{_Q}{_KEYS_OUT}{_Q} ?:"
+                rf"|{_Q}messages{_Q} ?: ?\[|{_Q}role{_Q} ?: ?{_Q}(user|assistant|system){_Q}"
+                rf"|{_Q}from{_Q} ?: ?{_Q}(human|gpt|user|assistant){_Q}"
+                rf"|{_Q}conversations{_Q} ?: ?\[|{_Q}chosen{_Q} ?:.{{0,400}}{_Q}rejected{_Q} ?:",
+            },
+        ),
+        Phrase(
+            "dataset_format",
+            0.8,
+            {
+                "en": r"\bjsonl\b|json ?lines|(alpaca|sharegpt|chatml|openai fine-?tuning|"
+                r"dolly|oasst|vicuna|ultrachat)[- ](format|style|schema|template)"
+                r"|(format|formatted) (it |them |the data |the output |everything )?(as|in|like) "
+                r"(the )?(alpaca|sharegpt|chatml)|<\|im_start\|>|(prompt|instruction)[/ ,-]+"
+                r"(completion|response|output) (pairs|format|records)",
+                "zh": "jsonl|(alpaca|sharegpt|chatml)(格式|风格)|(每行一个|一行一个)(json|对象|样本)",
+                "ja": "jsonl|(alpaca|sharegpt|chatml)(形式|フォーマット)|1行に1つの(json|オブジェクト)",
+                "ko": "jsonl|(alpaca|sharegpt|chatml) ?(형식|포맷)|한 줄에 하나의? ?(json|객체)",
+                "ru": "jsonl|(формат[а-я]*|стил[а-я]*) (alpaca|sharegpt|chatml)|(по )?одн[а-я]* "
+                "(json[- ]?)?объект[а-я]* (на|в) (строк|кажд)",
+                "es": "jsonl|formato (alpaca|sharegpt|chatml)|un objeto (json )?por línea",
+                "de": "jsonl|(alpaca|sharegpt|chatml)-format|ein (json-)?objekt pro zeile",
+                "fr": "jsonl|format (alpaca|sharegpt|chatml)|un objet (json )?par ligne",
+                "pt": "jsonl|formato (alpaca|sharegpt|chatml)|um objeto (json )?por linha",
+                "ar": "jsonl|تنسيق (alpaca|sharegpt)",
+            },
+        ),
+        Phrase(
+            "named_fields",
+            0.6,
+            {
+                "en": rf"(fields|keys|columns|properties|attributes) ({_Q}?[a-z_]+{_Q}?,? (and )?)"
+                rf"{{0,3}}{_Q}?{_KEYS_IN}{_Q}?,? (and )?({_Q}?[a-z_]+{_Q}?,? (and )?){{0,3}}"
+                rf"{_Q}?{_KEYS_OUT}{_Q}?|{_KEYS_IN} and {_KEYS_OUT} (fields|keys)",
+                "zh": f"(字段|键|key)(为|是|包括|包含|:|：)?.{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
+                "ja": f"(フィールド|キー|項目).{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
+                "ko": f"(필드|키|항목).{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
+                "ru": f"(пол[а-я]*|ключ[а-я]*) .{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
+                "es": f"(campos|claves) .{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
+                "de": f"(felder|feldern|schlüssel|schlüsseln) .{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
+                "fr": f"(champs|clés) .{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
+                "pt": f"(campos|chaves) .{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
+                "ar": f"(حقول|مفاتيح) .{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
+            },
+        ),
+        Phrase(
+            "json_output",
+            0.3,
+            {
+                "en": r"(output|format|return|respond|reply|answer|give|provide|write) (it |them |"
+                r"the result |the results |the data |everything |your answer |the answer |each "
+                r"[a-z]+ )?(as|in|using) (a |an |valid |strict |proper )?json\b"
+                r"|json (array|object|list) (of|with)",
+                "zh": "(以|用|按)json(格式)?(输出|返回|回答|给出)|输出(为)?json(格式)?",
+                "ja": "json(形式|フォーマット)で(出力|返|回答|答え)",
+                "ko": "json ?(형식|포맷)으로 (출력|반환|답|작성)",
+                "ru": "в (формате|виде) json|json[- ]?(формат[а-я]*)",
+                "es": "en formato json|como json|devuelve.{0,20}json",
+                "de": "(im|als) json(-format)?|json-format",
+                "fr": "(au|en) format json|en json",
+                "pt": "(em|no) formato json|como json",
+                "ar": "بتنسيق json|بصيغة json",
+            },
+        ),
+    )

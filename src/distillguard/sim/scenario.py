@@ -1,0 +1,402 @@
+"""Scenario: everything a simulation run is made of, loaded from one YAML file.
+
+A scenario names the period, the model catalogue (with a model released mid-period), the
+benign population, the hard-benign personas and the attack campaigns. Presets are scenario
+files in ``sim/presets``. Every key is validated when loaded; an unknown key, a wrong type
+or a negative size raises :class:`~distillguard.errors.ScenarioError` naming the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ScenarioError
+
+PRESET_DIR = Path(__file__).with_name("presets")
+PRESETS: tuple[str, ...] = ("tiny", "small", "medium", "large")
+
+BENIGN_PERSONAS: tuple[str, ...] = ("casual", "developer", "student")
+HARD_BENIGN_PERSONAS: tuple[str, ...] = (
+    "eval_runner",
+    "agentic_power_user",
+    "enterprise_batch",
+    "university_class",
+    "app_platform",
+)
+CAMPAIGN_TYPES: tuple[str, ...] = ("reasoning_harvest", "agentic_harvest", "hydra", "careful")
+CAPABILITIES: tuple[str, ...] = ("math", "code", "nlp", "general")
+TIMINGS: tuple[str, ...] = ("round_robin", "burst", "human")
+PROXIES: tuple[str, ...] = ("hosting", "residential", "stable")
+UA_MODES: tuple[str, ...] = ("sdk", "agent", "browser", "varied")
+LANGUAGES: tuple[str, ...] = ("en", "zh", "ru", "es", "de", "fr", "ja", "ko", "pt", "ar")
+
+# Defaults for each campaign type; a scenario's ``tactics`` overrides any of them.
+TACTIC_DEFAULTS: dict[str, dict[str, Any]] = {
+    "reasoning_harvest": dict(
+        cot=0.7, rubric=0.15, sensitive_rewrite=0.08, payment_sharing=6.0, timing="round_robin",
+        routes=["direct"], proxy="hosting", user_agents="sdk", wordings=6, pivot_share=0.25,
+        pivot_hours=36.0, mixed_accounts=0.0, mixed_share=0.0, tools=False, operator_tz=8.0, followups=0.0,
+    ),
+    "agentic_harvest": dict(
+        cot=0.35, rubric=0.0, sensitive_rewrite=0.0, payment_sharing=4.0, timing="burst",
+        routes=["direct", "cloud:aws-bedrock", "cloud:gcp-vertex", "reseller:tokenbridge"], proxy="hosting",
+        user_agents="agent", wordings=5, pivot_share=0.3, pivot_hours=24.0, mixed_accounts=0.0,
+        mixed_share=0.0, tools=True, operator_tz=8.0, followups=0.0,
+    ),
+    "hydra": dict(
+        cot=0.25, rubric=0.05, sensitive_rewrite=0.02, payment_sharing=12.0, timing="burst",
+        routes=["direct", "reseller:routerhub", "reseller:apimart"], proxy="residential", user_agents="varied",
+        wordings=40, pivot_share=0.5, pivot_hours=10.0, mixed_accounts=0.15, mixed_share=0.35, tools=False,
+        operator_tz=8.0, followups=0.0,
+    ),
+    "careful": dict(
+        cot=0.3, rubric=0.0, sensitive_rewrite=0.0, payment_sharing=1.0, timing="human", routes=["direct"],
+        proxy="stable", user_agents="browser", wordings=6, pivot_share=0.1, pivot_hours=72.0, mixed_accounts=0.0,
+        mixed_share=0.0, tools=False, operator_tz=-5.0, followups=0.35,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the catalogue. ``released_day`` set: released mid-period (a new model)."""
+
+    name: str
+    share: float = 1.0
+    reasoning: bool = False
+    released_day: float | None = None
+    adoption: float = 0.3
+
+
+@dataclass(frozen=True)
+class BenignSpec:
+    """The ordinary benign population."""
+
+    accounts: int = 200
+    requests_median: float = 5.0
+    requests_sigma: float = 1.6
+    max_requests: int = 5000
+    mix: dict[str, float] = field(default_factory=lambda: {"casual": 0.62, "developer": 0.28, "student": 0.10})
+    mean_session_turns: float = 2.2
+    vpn_share: float = 0.04
+    cloud_share: float = 0.03
+    new_signups: float = 0.06
+
+
+@dataclass(frozen=True)
+class PersonaSpec:
+    """A hard-benign persona: ``accounts`` accounts sending ``requests`` requests in total."""
+
+    accounts: int
+    requests: int
+    end_users: int = 0
+    keys: int = 3
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """One attack campaign."""
+
+    id: str
+    type: str
+    accounts: int
+    requests: int
+    capability: tuple[str, ...]
+    languages: tuple[str, ...]
+    start_day: float
+    end_day: float | None
+    tactics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A complete, validated simulation scenario."""
+
+    name: str
+    description: str
+    start: dt.datetime
+    days: float
+    models: tuple[ModelSpec, ...]
+    benign: BenignSpec
+    hard_benign: dict[str, PersonaSpec]
+    campaigns: tuple[CampaignSpec, ...]
+    source: str = "<dict>"
+
+    # ---- derived -----------------------------------------------------------------------
+    @property
+    def new_model(self) -> ModelSpec | None:
+        """The model released mid-period (the first one with ``released_day``), if any."""
+        return next((m for m in self.models if m.released_day is not None), None)
+
+    def planned_requests(self) -> int:
+        """Roughly how many requests the run will write (for the progress bar)."""
+        b = self.benign
+        import math
+
+        mean = b.requests_median * math.exp(b.requests_sigma**2 / 2)
+        total = int(b.accounts * min(mean, b.max_requests))
+        total += sum(p.requests for p in self.hard_benign.values())
+        for c in self.campaigns:
+            extra = c.tactics["mixed_accounts"] * c.tactics["mixed_share"] / max(1e-9, 1 - c.tactics["mixed_share"])
+            total += int(c.requests * (1 + extra))
+        return total
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as in the YAML file (defaults filled in)."""
+        d = {
+            "name": self.name,
+            "description": self.description,
+            "period": {"start": self.start.isoformat(), "days": self.days},
+            "models": [{k: v for k, v in asdict(m).items() if v is not None} for m in self.models],
+            "benign": asdict(self.benign),
+            "hard_benign": {k: asdict(v) for k, v in self.hard_benign.items()},
+            "campaigns": [],
+        }
+        for c in self.campaigns:
+            cd = asdict(c)
+            cd["capability"] = list(c.capability)
+            cd["languages"] = list(c.languages)
+            if cd["end_day"] is None:
+                del cd["end_day"]
+            d["campaigns"].append(cd)
+        return d
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "<dict>") -> Scenario:
+        """Validate ``data`` (as parsed from YAML) and build a scenario."""
+        return _parse(data, source)
+
+
+# ---- loading ------------------------------------------------------------------------------
+def load_scenario(scenario: str | Path | Scenario | dict) -> Scenario:
+    """A preset name (tiny, small, medium, large), a YAML path, a dict or a Scenario."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, dict):
+        return Scenario.from_dict(scenario)
+    if not isinstance(scenario, (str, Path)):
+        raise ScenarioError(f"scenario must be a preset name, a YAML path or a Scenario; got {type(scenario).__name__}")
+    text = str(scenario)
+    if isinstance(scenario, str) and text in PRESETS:
+        path = PRESET_DIR / f"{text}.yaml"
+    else:
+        path = Path(scenario)
+        if not path.is_file():
+            if path.suffix in (".yaml", ".yml") or "/" in text:
+                raise ScenarioError(f"scenario file not found: {path}")
+            raise ScenarioError(f"unknown preset {text!r}; choose one of {', '.join(PRESETS)} or give a YAML file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ScenarioError(f"scenario {path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"scenario {path}: cannot read: {exc}") from None
+    return Scenario.from_dict(data, str(path))
+
+
+class _V:
+    """Small validator: every message names the file and the key path."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, where: str, msg: str) -> None:
+        raise ScenarioError(f"scenario {self.source}: {where} {msg}")
+
+    def mapping(self, where: str, value: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
+        if not isinstance(value, dict):
+            self.fail(where, f"must be a mapping; got {type(value).__name__}")
+        unknown = [k for k in value if k not in allowed]
+        if unknown:
+            self.fail(where, f"has unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
+        for k in required:
+            if k not in value:
+                self.fail(where, f"is missing the required key {k!r}")
+        return value
+
+    def integer(self, where: str, value: Any, lo: int = 0, hi: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(where, f"must be an integer >= {lo}; got {value!r}")
+        if value < lo or (hi is not None and value > hi):
+            rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+            self.fail(where, f"must be an integer {rng}; got {value}")
+        return int(value)
+
+    def number(self, where: str, value: Any, lo: float = 0.0, hi: float | None = None, lo_open: bool = False) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(where, f"must be a number; got {value!r}")
+        bad = value <= lo if lo_open else value < lo
+        if bad or (hi is not None and value > hi):
+            lo_s = f"> {lo}" if lo_open else f">= {lo}"
+            self.fail(where, f"must be a number {lo_s}" + (f" and <= {hi}" if hi is not None else "") + f"; got {value}")
+        return float(value)
+
+    def choice(self, where: str, value: Any, options: tuple[str, ...]) -> str:
+        if value not in options:
+            self.fail(where, f"must be one of {', '.join(options)}; got {value!r}")
+        return str(value)
+
+    def str_list(self, where: str, value: Any, options: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value or not all(isinstance(x, str) for x in value):
+            self.fail(where, f"must be a non-empty list of strings; got {value!r}")
+        if options is not None:
+            for x in value:
+                self.choice(where, x, options)
+        return tuple(value)
+
+
+def _parse(data: Any, source: str) -> Scenario:
+    v = _V(source)
+    top = v.mapping("top level", data, ("name", "description", "period", "models", "benign", "hard_benign", "campaigns"), ("period", "models"))
+    period = v.mapping("period", top["period"], ("start", "days"), ("start", "days"))
+    start = period["start"]
+    if isinstance(start, dt.date) and not isinstance(start, dt.datetime):
+        start = dt.datetime(start.year, start.month, start.day)
+    if isinstance(start, str):
+        try:
+            start = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
+        except ValueError:
+            v.fail("period.start", f"must be an ISO 8601 time such as 2026-03-02T00:00:00+00:00; got {start!r}")
+    if not isinstance(start, dt.datetime):
+        v.fail("period.start", f"must be an ISO 8601 time; got {start!r}")
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=dt.timezone.utc)
+    start = start.astimezone(dt.timezone.utc)
+    days = v.number("period.days", period["days"], 0.0, 366.0, lo_open=True)
+
+    models_raw = top["models"]
+    if not isinstance(models_raw, list) or not models_raw:
+        v.fail("models", "must be a non-empty list")
+    models = []
+    names = set()
+    for i, m in enumerate(models_raw):
+        w = f"models[{i}]"
+        v.mapping(w, m, ("name", "share", "reasoning", "released_day", "adoption"), ("name",))
+        if not isinstance(m["name"], str) or not m["name"]:
+            v.fail(f"{w}.name", f"must be a non-empty string; got {m['name']!r}")
+        if m["name"] in names:
+            v.fail(f"{w}.name", f"repeats the model {m['name']!r}")
+        names.add(m["name"])
+        rel = m.get("released_day")
+        if rel is not None:
+            rel = v.number(f"{w}.released_day", rel, 0.0, days)
+        reasoning = m.get("reasoning", False)
+        if not isinstance(reasoning, bool):
+            v.fail(f"{w}.reasoning", f"must be true or false; got {reasoning!r}")
+        models.append(ModelSpec(
+            name=m["name"], share=v.number(f"{w}.share", m.get("share", 1.0)), reasoning=reasoning,
+            released_day=rel, adoption=v.number(f"{w}.adoption", m.get("adoption", 0.3), 0.0, 1.0),
+        ))
+    if sum(m.share for m in models if m.released_day is None) <= 0:
+        v.fail("models", "need at least one model available from the start with share > 0")
+
+    b = v.mapping("benign", top.get("benign", {}) or {}, tuple(BenignSpec.__dataclass_fields__))
+    mix = b.get("mix", BenignSpec().mix)
+    v.mapping("benign.mix", mix, BENIGN_PERSONAS)
+    mix = {k: v.number(f"benign.mix.{k}", x) for k, x in mix.items()}
+    if sum(mix.values()) <= 0:
+        v.fail("benign.mix", "must give a positive share to at least one persona")
+    d = BenignSpec()
+    benign = BenignSpec(
+        accounts=v.integer("benign.accounts", b.get("accounts", d.accounts)),
+        requests_median=v.number("benign.requests_median", b.get("requests_median", d.requests_median), 0.0, lo_open=True),
+        requests_sigma=v.number("benign.requests_sigma", b.get("requests_sigma", d.requests_sigma), 0.0, 4.0),
+        max_requests=v.integer("benign.max_requests", b.get("max_requests", d.max_requests), 1),
+        mix=mix,
+        mean_session_turns=v.number("benign.mean_session_turns", b.get("mean_session_turns", d.mean_session_turns), 1.0, 6.0),
+        vpn_share=v.number("benign.vpn_share", b.get("vpn_share", d.vpn_share), 0.0, 1.0),
+        cloud_share=v.number("benign.cloud_share", b.get("cloud_share", d.cloud_share), 0.0, 1.0),
+        new_signups=v.number("benign.new_signups", b.get("new_signups", d.new_signups), 0.0, 1.0),
+    )
+
+    hb_raw = v.mapping("hard_benign", top.get("hard_benign", {}) or {}, HARD_BENIGN_PERSONAS)
+    hard = {}
+    for name, p in hb_raw.items():
+        w = f"hard_benign.{name}"
+        v.mapping(w, p, ("accounts", "requests", "end_users", "keys"), ("accounts", "requests"))
+        acc = v.integer(f"{w}.accounts", p["accounts"])
+        req = v.integer(f"{w}.requests", p["requests"])
+        if acc and req < acc:
+            v.fail(f"{w}.requests", f"must be at least accounts ({acc}); got {req}")
+        hard[name] = PersonaSpec(acc, req, v.integer(f"{w}.end_users", p.get("end_users", 0)), v.integer(f"{w}.keys", p.get("keys", 3), 1))
+
+    camps_raw = top.get("campaigns", []) or []
+    if not isinstance(camps_raw, list):
+        v.fail("campaigns", "must be a list")
+    camps = []
+    ids = set()
+    for i, c in enumerate(camps_raw):
+        w = f"campaigns[{i}]"
+        v.mapping(w, c, ("id", "type", "accounts", "requests", "capability", "languages", "start_day", "end_day", "tactics"), ("id", "type", "accounts", "requests"))
+        cid = c["id"]
+        if not isinstance(cid, str) or not cid or "," in cid:
+            v.fail(f"{w}.id", f"must be a non-empty string without commas; got {cid!r}")
+        if cid in ids:
+            v.fail(f"{w}.id", f"repeats the campaign id {cid!r}")
+        ids.add(cid)
+        ctype = v.choice(f"{w}.type", c["type"], CAMPAIGN_TYPES)
+        acc = v.integer(f"{w}.accounts", c["accounts"], 1)
+        req = v.integer(f"{w}.requests", c["requests"], 1)
+        if req < acc:
+            v.fail(f"{w}.requests", f"must be at least accounts ({acc}); got {req}")
+        default_caps = ("code",) if ctype == "agentic_harvest" else ("math", "general", "nlp", "code")
+        caps = v.str_list(f"{w}.capability", c.get("capability", list(default_caps)), CAPABILITIES)
+        langs = v.str_list(f"{w}.languages", c.get("languages", ["en"]), LANGUAGES)
+        sday = v.number(f"{w}.start_day", c.get("start_day", 0.0), 0.0, days)
+        eday = c.get("end_day")
+        if eday is not None:
+            eday = v.number(f"{w}.end_day", eday, 0.0, days)
+            if eday <= sday:
+                v.fail(f"{w}.end_day", f"must be after start_day ({sday}); got {eday}")
+        defaults = TACTIC_DEFAULTS[ctype]
+        t_raw = v.mapping(f"{w}.tactics", c.get("tactics", {}) or {}, tuple(defaults))
+        tactics = dict(defaults)
+        for k, x in t_raw.items():
+            tw = f"{w}.tactics.{k}"
+            if k in ("cot", "rubric", "sensitive_rewrite", "pivot_share", "mixed_accounts", "followups"):
+                tactics[k] = v.number(tw, x, 0.0, 1.0)
+            elif k == "mixed_share":
+                tactics[k] = v.number(tw, x, 0.0, 0.95)
+            elif k in ("payment_sharing", "pivot_hours"):
+                tactics[k] = v.number(tw, x, 1.0 if k == "payment_sharing" else 0.0)
+            elif k == "operator_tz":
+                tactics[k] = v.number(tw, x, -12.0, 14.0)
+            elif k == "wordings":
+                tactics[k] = v.integer(tw, x, 1, 500)
+            elif k == "timing":
+                tactics[k] = v.choice(tw, x, TIMINGS)
+            elif k == "proxy":
+                tactics[k] = v.choice(tw, x, PROXIES)
+            elif k == "user_agents":
+                tactics[k] = v.choice(tw, x, UA_MODES)
+            elif k == "tools":
+                if not isinstance(x, bool):
+                    v.fail(tw, f"must be true or false; got {x!r}")
+                tactics[k] = x
+            elif k == "routes":
+                routes = list(v.str_list(tw, x))
+                for r in routes:
+                    if not (r == "direct" or (r.startswith(("cloud:", "reseller:")) and len(r.split(":", 1)[1]) > 0)):
+                        v.fail(tw, f"entries must be direct, cloud:<platform> or reseller:<name>; got {r!r}")
+                tactics[k] = routes
+        if tactics["cot"] + tactics["rubric"] + tactics["sensitive_rewrite"] > 1.0 + 1e-9:
+            v.fail(f"{w}.tactics", "cot + rubric + sensitive_rewrite must not exceed 1")
+        camps.append(CampaignSpec(cid, ctype, acc, req, caps, langs, sday, eday, tactics))
+
+    name = top.get("name", Path(source).stem if source != "<dict>" else "custom")
+    desc = top.get("description", "")
+    if not isinstance(name, str) or not isinstance(desc, str):
+        v.fail("name/description", "must be strings")
+    return Scenario(name, desc, start, days, tuple(models), benign, hard, tuple(camps), source)

@@ -1,0 +1,87 @@
+"""Offline IP intelligence: kinds, prefixes, range files, graceful degradation, incremental."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from distillguard.accounts.ipintel import IpIntel, enrich_ips
+from distillguard.engines.base import DuckDBEngine
+from distillguard.errors import InvalidParameterError, NotFittedError
+
+
+@pytest.fixture(scope="module")
+def intel():
+    return IpIntel().fit()
+
+
+@pytest.mark.parametrize(
+    "ip, kind, prefix",
+    [
+        ("52.95.110.1", "datacenter", "52.95.110.0/24"),  # AWS: a cloud machine
+        ("81.2.69.160", "residential", "81.2.69.0/24"),  # a UK home ISP
+        ("10.1.2.3", "reserved", "10.1.2.0/24"),
+        ("not-an-ip", "invalid", None),
+        ("2a03:2880:f12f::1", "datacenter", "2a03:2880:f12f::/48"),  # v6 prefix is /48
+    ],
+)
+def test_kinds_and_prefixes(intel, ip, kind, prefix):
+    row = intel.transform([ip]).to_pylist()[0]
+    assert row["ip_kind"] == kind
+    assert row["prefix"] == prefix
+
+
+def test_country_and_asn_from_geoip(intel):
+    row = intel.transform(["52.95.110.1"]).to_pylist()[0]
+    assert row["country"] == "US"
+    assert "AMAZON" in row["asn"]
+    assert "geoip2fast" in intel.sources_ and "iporigin" in intel.sources_
+
+
+def test_range_files_mark_proxies_and_most_hiding_kind_wins(tmp_path):
+    proxies = tmp_path / "proxies.txt"
+    proxies.write_text("# residential proxy exits\n95.100.0.0/16\n95.100.4.0/24\nbad line\n")
+    dc = tmp_path / "dc.txt"
+    dc.write_text("95.100.4.0/22\n")
+    intel = IpIntel(use_origin=False, range_files=(f"proxy={proxies}", f"datacenter={dc}")).fit()
+    kinds = (
+        intel.transform(["95.100.4.9", "95.100.200.1", "95.101.0.1"]).column("ip_kind").to_pylist()
+    )
+    assert kinds == ["proxy", "proxy", "residential"]
+
+
+def test_degrades_without_sources():
+    intel = IpIntel(use_geoip=False, use_origin=False).fit()
+    row = intel.transform(["52.95.110.1"]).to_pylist()[0]
+    assert row["ip_kind"] == "residential" and row["country"] is None and row["asn"] is None
+    assert intel.sources_ == []
+
+
+def test_missing_range_file_is_skipped_and_bad_spec_is_an_error(tmp_path):
+    intel = IpIntel(use_geoip=False, range_files=(f"vpn={tmp_path / 'absent.txt'}",)).fit()
+    assert intel.sources_ == ["iporigin"]
+    with pytest.raises(InvalidParameterError, match="kind=path"):
+        IpIntel(range_files=("cloud:/x",)).fit()
+
+
+def test_not_fitted():
+    with pytest.raises(NotFittedError):
+        IpIntel().transform(["1.1.1.1"])
+
+
+def test_enrich_is_incremental(lt):
+    engine = DuckDBEngine()
+    rows = [
+        {"account_id": "a", "ts_ms": lt.T0 + i, "ip": ip}
+        for i, ip in enumerate(["52.95.110.1", "81.2.69.160", "52.95.110.1", None])
+    ]
+    engine.register_arrow("requests", lt.requests_table(rows))
+    intel = IpIntel(use_geoip=False).fit()
+    assert enrich_ips(engine, intel) == 2
+    assert enrich_ips(engine, intel) == 0  # nothing new: no lookups
+    more = rows + [{"account_id": "b", "ts_ms": lt.T0 + 9, "ip": "176.10.99.200"}]
+    engine.register_arrow("requests", lt.requests_table(more))
+    assert enrich_ips(engine, intel) == 1
+    got = engine.fetch_arrow("SELECT ip, ip_kind FROM ip_intel ORDER BY ip").to_pylist()
+    assert [r["ip"] for r in got] == ["176.10.99.200", "52.95.110.1", "81.2.69.160"]
+    assert isinstance(engine.fetch_arrow("SELECT * FROM ip_intel"), pa.Table)

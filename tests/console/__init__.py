@@ -1,0 +1,1 @@
+"""Tests of the analyst console and report.html."""

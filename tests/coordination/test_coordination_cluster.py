@@ -1,0 +1,108 @@
+"""Leiden clusters: campaigns come out whole and pure; benign crowds and lone accounts do not."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pyarrow as pa
+import pytest
+
+from distillguard.coordination.cluster import LeidenClusterer
+from distillguard.errors import InvalidParameterError, NotFittedError
+
+
+def star(groups: dict[str, tuple[list[str], list[str], float]]) -> pa.Table:
+    """Edges: for each group, every account links to every key with the given weight."""
+    rows = []
+    for _, (accounts, keys, w) in groups.items():
+        rows += [
+            {"account_id": a, "key_kind": "template", "key": k, "weight": w}
+            for a in accounts
+            for k in keys
+        ]
+    return pa.Table.from_pylist(rows)
+
+
+def test_two_campaigns_and_a_weakly_attached_benign_account():
+    campaign_a = [f"a{i}" for i in range(8)]
+    campaign_b = [f"b{i}" for i in range(6)]
+    edges = star({"A": (campaign_a, ["tA1", "tA2"], 0.5), "B": (campaign_b, ["tB"], 0.5)})
+    # A benign account touches campaign A's template once but most of its weight is elsewhere.
+    extra = pa.Table.from_pylist(
+        [
+            {"account_id": "benign", "key_kind": "template", "key": "tA1", "weight": 0.02},
+            {"account_id": "benign", "key_kind": "ip", "key": "home", "weight": 0.5},
+            {"account_id": "neighbour", "key_kind": "ip", "key": "home", "weight": 0.5},
+        ]
+    )
+    cl = LeidenClusterer().fit(pa.concat_tables([edges, extra]))
+    got = dict(
+        zip(
+            cl.members_.column("account_id").to_pylist(),
+            cl.members_.column("cluster_id").to_pylist(),
+            strict=True,
+        )
+    )
+    assert len({got[a] for a in campaign_a}) == 1 and len({got[b] for b in campaign_b}) == 1
+    assert got["a0"] != got["b0"]
+    assert "benign" not in got and "neighbour" not in got  # a pair is below min_cluster_size
+    assert cl.n_clusters_ == 2
+    assert got["a0"] == "C1"  # biggest cluster first
+    keys = cl.cluster_keys_.to_pylist()
+    assert {
+        (k["cluster_id"], k["key"], k["n_members"]) for k in keys if k["cluster_id"] == "C1"
+    } == {("C1", "tA1", 8), ("C1", "tA2", 8)}
+
+
+def test_min_strength_drops_popular_key_crowds():
+    crowd = [f"u{i}" for i in range(50)]
+    # 50 accounts whose only shared key is a popular prompt, each at a tiny weight.
+    edges = star({"hi": (crowd, ["hi"], 0.02)})
+    assert LeidenClusterer().fit(edges).n_clusters_ == 0
+    assert LeidenClusterer(min_strength=0.0).fit(edges).n_clusters_ == 1
+
+
+def test_fixed_seed_same_clusters_and_cpm_option(lt):
+    _, engine, _ = lt.analyzed(0)
+    edges = engine.fetch_arrow("SELECT * FROM graph_edges ORDER BY key_kind, key, account_id")
+    a = LeidenClusterer(seed=3).fit(edges).members_
+    b = LeidenClusterer(seed=3).fit(edges).members_
+    assert a.equals(b)
+    cpm = LeidenClusterer(objective="CPM", resolution=0.01).fit(edges)
+    assert cpm.n_clusters_ >= 1
+
+
+def test_campaigns_recovered_pure_on_labelled_traffic(lt):
+    traffic, engine, _ = lt.analyzed(0)
+    label = {r["account_id"]: r["campaign_id"] or r["persona"] for r in traffic.labels}
+    members = engine.fetch_arrow("SELECT * FROM cluster_members").to_pylist()
+    by_cluster: dict[str, Counter] = {}
+    for m in members:
+        by_cluster.setdefault(m["cluster_id"], Counter())[label[m["account_id"]]] += 1
+    for camp, size in (("campA", 15), ("campB", 10), ("campC", 60), ("campD", 5)):
+        pure = sum(c[camp] for c in by_cluster.values() if c[camp] / sum(c.values()) >= 0.95)
+        assert pure >= 0.9 * size, (camp, by_cluster)
+    # No benign account sits in a cluster that is mostly attack accounts.
+    for c in by_cluster.values():
+        attack = sum(v for k, v in c.items() if k.startswith("camp"))
+        assert attack == 0 or attack == sum(c.values())
+
+
+def test_estimator_contract():
+    cl = LeidenClusterer()
+    assert cl.get_params()["objective"] == "modularity"
+    with pytest.raises(NotFittedError):
+        cl.labels()
+    edges = star({"A": ([f"a{i}" for i in range(4)], ["k"], 1.0)})
+    before = edges.to_pylist()
+    assert cl.fit(edges) is cl
+    assert edges.to_pylist() == before
+    assert cl.labels().column_names == ["account_id", "cluster_id"]
+    empty = LeidenClusterer().fit(edges.slice(0, 0))
+    assert empty.n_clusters_ == 0 and empty.members_.num_rows == 0
+    with pytest.raises(InvalidParameterError, match="objective"):
+        LeidenClusterer(objective="louvain").fit(edges)
+    with pytest.raises(InvalidParameterError, match="lacks column"):
+        LeidenClusterer().fit(edges.drop_columns(["weight"]))
+    with pytest.raises(InvalidParameterError, match="min_cluster_size"):
+        LeidenClusterer(min_cluster_size=1).fit(edges)

@@ -1,0 +1,128 @@
+"""Every bad record is quarantined with its line number and reason; the run goes on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from distillguard.ingest import Store
+from distillguard.ingest.validate import RAW_NOT_RETAINED
+
+BAD_CASES = [
+    # (line text or record overrides, expected reason)
+    ("{not json at all", "invalid_json"),
+    ("[1, 2, 3]", "wrong_type:record"),
+    ({"request_id": None}, "missing_field:request_id"),
+    ({"account_id": ""}, "missing_field:account_id"),
+    ({"model": None}, "missing_field:model"),
+    ({"messages": None}, "missing_field:messages"),
+    ({"ts": None}, "missing_field:ts"),
+    ({"ts": "2024-05-01 12:00:00"}, "bad_timestamp"),  # no offset
+    ({"ts": "yesterday"}, "bad_timestamp"),
+    ({"ts": 1_714_564_800}, "bad_timestamp"),  # epoch seconds, not ms
+    ({"request_id": 12345}, "wrong_type:request_id"),
+    ({"max_tokens": "lots"}, "wrong_type:max_tokens"),
+    ({"stream": "yes"}, "wrong_type:stream"),
+    ({"input_tokens": 1.5}, "wrong_type:input_tokens"),
+    ({"tools": "search"}, "wrong_type:tools"),
+    ({"ip": 17}, "wrong_type:ip"),
+    ({"messages": "hello"}, "bad_messages"),
+    ({"messages": []}, "bad_messages"),
+    ({"messages": [{"content": "no role"}]}, "bad_messages"),
+    ({"messages": [{"role": "user", "content": 42}]}, "bad_messages"),
+]
+
+
+def test_each_reason_with_line_number_and_the_run_continues(tmp_path, make_log, rec):
+    lines: list = [rec(0)]
+    expected: dict[int, str] = {}
+    for k, (case, reason) in enumerate(BAD_CASES, start=1):
+        lines.append(case if isinstance(case, str) else rec(k, **case))
+        expected[len(lines)] = reason
+    lines.append(rec(999))
+    lines.append(rec(0, messages=[{"role": "user", "content": "same id again"}]))  # duplicate
+    expected[len(lines)] = "duplicate_request_id"
+    log = make_log("mixed.jsonl", lines)
+
+    with Store(tmp_path / "store") as st:
+        res = st.ingest([log])
+        got = dict(st.con.execute("SELECT line, reason FROM quarantine").fetchall())
+        stored = {r[0] for r in st.con.execute("SELECT request_id FROM requests").fetchall()}
+        raw_dup = st.con.execute(
+            "SELECT raw FROM quarantine WHERE reason = 'duplicate_request_id'"
+        ).fetchall()[0][0]
+
+    assert got == expected
+    assert stored == {"req-0", "req-999"}
+    assert res.accepted == 2 and res.quarantined == len(expected)
+    assert res.accepted + res.quarantined == len(lines)  # nothing silently vanishes
+    assert sum(res.by_reason.values()) == res.quarantined
+    assert "same id again" in raw_dup
+    mirror = [json.loads(x) for x in (tmp_path / "store" / "quarantine.jsonl").read_text().splitlines()]
+    assert {m["line"]: m["reason"] for m in mirror} == expected
+
+
+def test_blank_lines_keep_line_numbers(tmp_path, make_log, rec):
+    log = make_log("blank.jsonl", [rec(1), "", "   ", "{oops", rec(2)])
+    with Store(tmp_path / "s") as st:
+        res = st.ingest([log])
+        q = st.con.execute("SELECT line, reason FROM quarantine").fetchall()
+        lines = st.con.execute("SELECT source_line FROM requests ORDER BY 1").fetchall()
+    assert q == [(4, "invalid_json")]
+    assert [x[0] for x in lines] == [1, 5]
+    assert res.accepted + res.quarantined == 3  # non-blank lines
+
+
+def test_accepted_plus_quarantined_equals_lines_per_file(tmp_path, make_log, rec):
+    a = make_log("a.jsonl", [rec(i) for i in range(30)] + ["{bad"] * 5)
+    b = make_log("b.jsonl.gz", [rec(100 + i) for i in range(20)] + ['{"x": 1}'] * 3)
+    with Store(tmp_path / "s") as st:
+        st.ingest([a, b])
+        rows = st.con.execute(
+            "SELECT path, rows_accepted, rows_quarantined FROM ingested_files ORDER BY path"
+        ).fetchall()
+    assert [(Path(p).name, acc, q) for p, acc, q in rows] == [("a.jsonl", 30, 5), ("b.jsonl.gz", 20, 3)]
+
+
+def test_no_content_retention_keeps_only_reason_and_line(tmp_path, make_log, rec):
+    log = make_log("x.jsonl", [rec(1), '{"request_id": "secret-prompt-text", "ts": ', rec(1)])
+    with Store(tmp_path / "s") as st:
+        st.ingest([log], retain_content=False)
+        rows = st.con.execute("SELECT line, reason, raw FROM quarantine ORDER BY line").fetchall()
+    assert rows == [
+        (2, "invalid_json", RAW_NOT_RETAINED),
+        (3, "duplicate_request_id", RAW_NOT_RETAINED),
+    ]
+
+
+@pytest.mark.parametrize(
+    "ts, expected_ms",
+    [
+        ("2024-05-01T12:00:00Z", 1_714_564_800_000),
+        ("2024-05-01T14:00:00.250+02:00", 1_714_564_800_250),
+        ("2024-05-01t12:00:00z", 1_714_564_800_000),
+        (1_714_564_800_123, 1_714_564_800_123),
+    ],
+)
+def test_timestamps_normalise_to_epoch_ms_utc(tmp_path, make_log, rec, ts, expected_ms):
+    log = make_log("t.jsonl", [rec(1, ts=ts)])
+    with Store(tmp_path / "s") as st:
+        st.ingest([log])
+        assert st.con.execute("SELECT ts_ms FROM requests").fetchall() == [(expected_ms,)]
+
+
+def test_truncated_gzip_keeps_earlier_lines_and_goes_on(tmp_path, make_log, rec):
+    full = make_log("full.jsonl.gz", [rec(i) for i in range(2000)])
+    data = full.read_bytes()
+    cut = tmp_path / "logs" / "cut.jsonl.gz"
+    cut.write_bytes(data[: len(data) // 2])  # a log rotation that broke off
+    full.unlink()
+    after = make_log("next.jsonl", [rec(5000)])
+    with Store(tmp_path / "s") as st:
+        res = st.ingest([cut, after])
+        q = st.con.execute("SELECT line, reason FROM quarantine").fetchall()
+    assert res.files_read == 2 and res.by_reason == {"truncated_file": 1}
+    assert len(q) == 1 and q[0][1] == "truncated_file"
+    assert 0 < res.accepted - 1 < 2000 and q[0][0] == res.accepted  # next line after the kept ones

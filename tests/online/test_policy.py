@@ -1,0 +1,99 @@
+"""The online policy section: validation before loading, and hot reload that keeps a good policy."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from distillguard.errors import PolicyError
+from distillguard.online.policy import DEFAULT_RULES, PolicyHolder, compile_rules
+from distillguard.policy import Policy
+
+
+def test_defaults_load_and_compile() -> None:
+    pol = Policy.load(None)
+    rules = compile_rules(pol.online)
+    assert len(rules) == len(DEFAULT_RULES)
+    assert rules[0].action == "block"  # most severe first
+    assert pol.online.fail_mode == "open" and not pol.online.shadow
+
+
+RULE = {"name": "r", "when": {"online_risk": {">=": 0.5}}, "action": "block", "scope": "account"}
+
+
+@pytest.mark.parametrize(
+    ("online", "message"),
+    [
+        ({"fail_mode": "sideways"}, "fail_mode must be one of 'open', 'closed'"),
+        ({"timeout_ms": 0}, "timeout_ms must be a float in [1, 60000]"),
+        ({"shadow": "yes"}, "shadow must be true or false"),
+        ({"window_s": 3600, "bucket_s": 7}, "must be a multiple of bucket_s"),
+        ({"weights": {"vibes": 0.3}}, "weights must be a mapping of"),
+        ({"nonsense": 1}, "unknown key(s) ['nonsense']"),
+        ({"rules": [{**RULE, "action": "nuke"}]}, "action must be one of"),
+        ({"rules": [{**RULE, "scope": "planet"}]}, "scope must be one of"),
+        ({"rules": [{**RULE, "when": {"moon_phase": 1}}]}, "unknown feature 'moon_phase'"),
+        ({"rules": [{**RULE, "when": {"online_risk": {"~=": 1}}}]}, "unknown operator '~='"),
+        ({"rules": [{**RULE, "when": {"online_risk": "high"}}]}, "online_risk is a number"),
+        ({"rules": [{**RULE, "when": {"verdict": {">=": 1}}}]}, "verdict is a string"),
+        ({"rules": [{**RULE, "action": "rate_limit"}]}, "rate_limit needs rate_per_s > 0"),
+        ({"rules": [{**RULE, "action": "rate_limit", "rate_per_s": 1, "burst": 5, "scope": "request"}]},
+         "rate_limit needs scope account or cluster"),
+        ({"rules": [{**RULE, "burst": 3}]}, "only apply to action rate_limit"),
+        ({"rules": [{**RULE, "expires_s": -5}]}, "expires_s must be a positive number"),
+        ({"rules": [RULE, RULE]}, "duplicate rule name 'r'"),
+        ({"rules": [{**RULE, "colour": "red"}]}, "unknown key(s) ['colour']"),
+        ({"rules": [{k: v for k, v in RULE.items() if k != "when"}]}, "when must be a non-empty mapping"),
+    ],
+)
+def test_bad_policies_are_refused_with_a_clear_message(online: dict, message: str) -> None:
+    with pytest.raises(PolicyError) as exc:
+        Policy.from_dict({"online": online})
+    assert message in str(exc.value)
+
+
+def test_suspend_alias_and_list_operators_compile() -> None:
+    pol = Policy.from_dict({"online": {"rules": [
+        {"name": "a", "when": {"verdict": {"in": ["attack", "review"]}, "batch_risk": {">": 0.5}},
+         "action": "suspend", "scope": "cluster"}]}})
+    (rule,) = compile_rules(pol.online)
+    assert rule.action == "block"
+    assert rule.matches({"verdict": "review", "batch_risk": 0.6})
+    assert not rule.matches({"verdict": "benign", "batch_risk": 0.9})
+    assert not rule.matches({"verdict": "review"})  # a missing feature never matches
+
+
+def test_hot_reload_keeps_the_good_policy(write_policy: Callable[[dict], Path]) -> None:
+    path = write_policy({"shadow": True, "rules": [RULE]})
+    holder = PolicyHolder(path)
+    good = holder.version
+    assert holder.online.shadow and [r.name for r in holder.rules] == ["r"]
+
+    assert holder.maybe_reload() is None  # unchanged file: nothing to do
+
+    path.write_text("online: {rules: [{name: x, when: {online_risk: high}, action: block}]}\n")
+    os.utime(path, (os.path.getatime(path), os.path.getmtime(path) + 5))
+    ok, msg = holder.maybe_reload()
+    assert not ok and "keeping version " + good in msg and "online_risk is a number" in msg
+    assert holder.version == good and holder.failed_reloads == 1 and holder.last_error
+
+    path.write_text(":\n  - not yaml: [")
+    ok, msg = holder.reload()
+    assert not ok and "not valid YAML" in msg and holder.version == good
+
+    new = {"online": {"shadow": False, "rules": [{**RULE, "action": "challenge"}]}}
+    import yaml
+
+    path.write_text(yaml.safe_dump(new))
+    ok, msg = holder.reload()
+    assert ok and holder.version != good and holder.rules[0].action == "challenge"
+    assert not holder.online.shadow and holder.last_error is None
+
+
+def test_first_load_of_a_bad_file_fails(write_policy: Callable[[dict], Path]) -> None:
+    path = write_policy({"fail_mode": "maybe"})
+    with pytest.raises(PolicyError, match="fail_mode"):
+        PolicyHolder(path)
