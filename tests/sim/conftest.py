@@ -38,7 +38,11 @@ def tiny(tiny_data: Path) -> dict:
     for r in records:
         lab = labels.get(r["account_id"], {})
         r["_persona"] = lab.get("persona")
-        r["_attack"] = req_labels[r["request_id"]]["is_attack"] == "1" if r["request_id"] in req_labels else None
+        r["_attack"] = (
+            req_labels[r["request_id"]]["is_attack"] == "1"
+            if r["request_id"] in req_labels
+            else None
+        )
         r["_campaign"] = req_labels.get(r["request_id"], {}).get("campaign_id")
     return {
         "dir": tiny_data,
@@ -49,7 +53,6 @@ def tiny(tiny_data: Path) -> dict:
         "request_label_rows": read_csv(tiny_data / "request_labels.csv"),
         "summary": json.loads((tiny_data / "sim_summary.json").read_text()),
     }
-
 
 
 def _type_ok(value: object, kind: str) -> bool:
@@ -99,7 +102,9 @@ def problems(rec: dict) -> list[str]:
     for f, kind in OPTIONAL_REQUEST_FIELDS.items():
         if f in rec and rec[f] is not None and not _type_ok(rec[f], kind):
             out.append(f"{f} has wrong type {type(rec[f]).__name__}")
-    if "access_route" in rec and not (rec["access_route"] == "direct" or rec["access_route"].startswith(ACCESS_ROUTE_PREFIXES[1:])):
+    if "access_route" in rec and not (
+        rec["access_route"] == "direct" or rec["access_route"].startswith(ACCESS_ROUTE_PREFIXES[1:])
+    ):
         out.append(f"bad access_route {rec['access_route']!r}")
     if "country" in rec and not (len(rec["country"]) == 2 and rec["country"].isupper()):
         out.append(f"bad country {rec['country']!r}")

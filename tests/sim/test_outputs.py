@@ -21,6 +21,7 @@ def read_csv(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
 
+
 FILES = ("requests.jsonl.gz", "accounts.csv", "labels.csv", "request_labels.csv", "scenario.yaml")
 
 
@@ -76,4 +77,6 @@ def test_parquet_output(tmp_path: Path, tiny_data: Path):
     jl = {r["request_id"]: r for r in read_log(tiny_data / "requests.jsonl.gz")}
     for rec in table.slice(0, 200).to_pylist():
         ref = jl[rec["request_id"]]
-        assert rec["messages"] == ref["messages"] and rec["ip"] == ref["ip"] and rec["ts"] == ref["ts"]
+        assert (
+            rec["messages"] == ref["messages"] and rec["ip"] == ref["ip"] and rec["ts"] == ref["ts"]
+        )

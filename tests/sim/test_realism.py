@@ -60,7 +60,9 @@ def test_labels_are_consistent(tiny):
     assert len(tiny["label_rows"]) == len(labels)  # one row per account
     assert set(labels) == {r["account_id"] for r in records}
     assert len(tiny["request_label_rows"]) == len(records)
-    assert {r["request_id"] for r in tiny["request_label_rows"]} == {r["request_id"] for r in records}
+    assert {r["request_id"] for r in tiny["request_label_rows"]} == {
+        r["request_id"] for r in records
+    }
     attack_req = Counter(r["account_id"] for r in records if r["_attack"])
     benign_req = Counter(r["account_id"] for r in records if not r["_attack"])
     for acc, lab in labels.items():
@@ -151,14 +153,20 @@ def test_new_model_release_and_hydra_pivot(tiny):
     before = [r for r in tiny["records"] if _ts(r) < release]
     assert before and not any(r["model"] == new for r in before)
     after = release + dt.timedelta(hours=24)
-    hydra = [r for r in tiny["records"] if r["_persona"] == "hydra" and r["_attack"] and _ts(r) >= after]
+    hydra = [
+        r for r in tiny["records"] if r["_persona"] == "hydra" and r["_attack"] and _ts(r) >= after
+    ]
     benign = [r for r in tiny["records"] if r["_persona"] in ORDINARY and _ts(r) >= after]
     h_share = sum(r["model"] == new for r in hydra) / len(hydra)
     b_share = sum(r["model"] == new for r in benign) / len(benign)
     assert 0.35 <= h_share <= 0.65, h_share
     assert 0.02 <= b_share < h_share - 0.15, (b_share, h_share)
     # The pivot happens within a day of release: hydra already uses the new model then.
-    first_day = [r for r in tiny["records"] if r["_persona"] == "hydra" and r["_attack"] and release <= _ts(r) < after]
+    first_day = [
+        r
+        for r in tiny["records"]
+        if r["_persona"] == "hydra" and r["_attack"] and release <= _ts(r) < after
+    ]
     assert sum(r["model"] == new for r in first_day) >= 0.2 * len(first_day)
     # Eval runners benchmark the new model within hours of release (a benign look-alike).
     ev = [r for r in tiny["records"] if r["_persona"] == "eval_runner" and r["model"] == new]
@@ -172,14 +180,20 @@ def test_hard_benign_personas_look_like_attackers(tiny):
         by[r["_persona"]].append(r)
     # Eval runner: step-by-step prompting over benchmark items, each item once per model.
     ev = by["eval_runner"]
-    assert all(("step by step" in _last_user(r) or "ANSWER" in _last_user(r)) if "def " not in _last_user(r) else
-               "function" in _last_user(r) for r in ev)
+    assert all(
+        ("step by step" in _last_user(r) or "ANSWER" in _last_user(r))
+        if "def " not in _last_user(r)
+        else "function" in _last_user(r)
+        for r in ev
+    )
     per_model = Counter((r["account_id"], r["model"], _last_user(r)) for r in ev)
     assert max(per_model.values()) == 1
     # Agentic power users: fixed agent system prompt, tools, long tool loops.
     ag = by["agentic_power_user"]
     assert all(r.get("tools") for r in ag)
-    assert len({(r["account_id"], r.get("system")) for r in ag}) == len({r["account_id"] for r in ag})
+    assert len({(r["account_id"], r.get("system")) for r in ag}) == len(
+        {r["account_id"] for r in ag}
+    )
     assert np.mean([len(r["messages"]) for r in ag]) > 6
     assert any(m["role"] == "tool" for r in ag for m in r["messages"])
     # Enterprise batch: one template over many documents, several keys per account.
@@ -194,7 +208,11 @@ def test_hard_benign_personas_look_like_attackers(tiny):
     cl = by["university_class"]
     nets = Counter(str(ipaddress.ip_network(r["ip"] + "/24", strict=False)) for r in cl)
     campus, n_campus = nets.most_common(1)[0]
-    accounts_on_campus = {r["account_id"] for r in cl if str(ipaddress.ip_network(r["ip"] + "/24", strict=False)) == campus}
+    accounts_on_campus = {
+        r["account_id"]
+        for r in cl
+        if str(ipaddress.ip_network(r["ip"] + "/24", strict=False)) == campus
+    }
     assert len(accounts_on_campus) >= 0.6 * len({r["account_id"] for r in cl})
     # App platform: many end-user sessions through a few accounts.
     ap = by["app_platform"]
@@ -228,12 +246,19 @@ def test_attack_campaign_tactics(tiny):
     cards = {r["payment_fingerprint"] for r in rh}
     assert len(cards) < len(rh_acc)
     prompts = [_last_user(r) for r in rh]
-    assert sum(bool(re.search(r"step by step|reasoning|chain of thought|一步|шаг", p, re.I)) for p in prompts) > 0.5 * len(prompts)
-    assert any("{output_1}" not in p and ("Assistant A" in p or "output" in p.lower()) for p in prompts)
+    assert sum(
+        bool(re.search(r"step by step|reasoning|chain of thought|一步|шаг", p, re.I))
+        for p in prompts
+    ) > 0.5 * len(prompts)
+    assert any(
+        "{output_1}" not in p and ("Assistant A" in p or "output" in p.lower()) for p in prompts
+    )
     assert {_script(p) for p in prompts} >= {"latin", "cjk", "cyrillic"}
     # Round-robin: consecutive requests of the campaign come from different accounts.
     rh_sorted = sorted(rh, key=_ts)
-    switches = sum(a["account_id"] != b["account_id"] for a, b in zip(rh_sorted, rh_sorted[1:], strict=False))
+    switches = sum(
+        a["account_id"] != b["account_id"] for a, b in zip(rh_sorted, rh_sorted[1:], strict=False)
+    )
     assert switches > 0.9 * (len(rh_sorted) - 1)
     # Agentic harvest: tools and several access routes.
     ag = by["agentic_harvest"]
@@ -248,20 +273,33 @@ def test_attack_campaign_tactics(tiny):
     # Attack accounts lean on education/research/startup sign-ups with weak verification.
     att = [a for a in tiny["accounts"] if labels[a["account_id"]]["is_attack"] == "1"]
     ben = [a for a in tiny["accounts"] if labels[a["account_id"]]["is_attack"] == "0"]
-    promo = lambda rows: np.mean([a["signup_route"] in ("education", "research", "startup") for a in rows])  # noqa: E731
+
+    def promo(rows: list[dict]) -> float:
+        return float(
+            np.mean([a["signup_route"] in ("education", "research", "startup") for a in rows])
+        )
+
     assert promo(att) > promo(ben) + 0.3
     # ... but no single field separates them: attackers share UAs, models and countries with benign.
     ben_uas = {r["user_agent"] for r in recs if not r["_attack"]}
     att_uas = {r["user_agent"] for r in recs if r["_attack"]}
     assert len(att_uas & ben_uas) >= 10
-    assert {r["model"] for r in recs if r["_attack"]} <= {r["model"] for r in recs if not r["_attack"]}
+    assert {r["model"] for r in recs if r["_attack"]} <= {
+        r["model"] for r in recs if not r["_attack"]
+    }
     assert any(a["signup_route"] == "standard" for a in att)
 
 
-def test_benign_addresses_geolocate_to_their_country(tiny):
+def test_addresses_geolocate_to_their_recorded_country(tiny):
+    """Residential, mobile, corporate, campus, hosting and proxy addresses all carry the country
+    an offline GeoIP table gives them (as a provider's own log would)."""
     from geoip2fast import GeoIP2Fast
 
     geo = GeoIP2Fast()
-    recs = [r for r in tiny["records"] if r["_persona"] == "casual"][:400]
-    hits = sum(geo.lookup(r["ip"]).country_code == r["country"] for r in recs)
-    assert hits >= 0.8 * len(recs), hits / len(recs)
+    by = defaultdict(lambda: [0, 0])
+    for r in tiny["records"]:
+        by[r["_persona"]][0] += geo.lookup(r["ip"]).country_code == r["country"]
+        by[r["_persona"]][1] += 1
+    total = sum(h for h, _ in by.values()) / sum(n for _, n in by.values())
+    assert total >= 0.9, total
+    assert all(h / n >= 0.8 for h, n in by.values()), dict(by)

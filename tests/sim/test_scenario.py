@@ -47,7 +47,11 @@ BAD = [
     ("campaigns.1.requests", 2, "campaigns[1].requests must be at least accounts"),
     ("campaigns.2.languages", ["klingon"], "campaigns[2].languages must be one of"),
     ("campaigns.2.tactics", {"pivot_share": 1.5}, "campaigns[2].tactics.pivot_share"),
-    ("campaigns.2.tactics", {"routes": ["carrier-pigeon"]}, "direct, cloud:<platform> or reseller:<name>"),
+    (
+        "campaigns.2.tactics",
+        {"routes": ["carrier-pigeon"]},
+        "direct, cloud:<platform> or reseller:<name>",
+    ),
     ("campaigns.2.tactics", {"magic": True}, "unknown key 'magic'"),
     ("campaigns.1.id", "rh-01", "repeats the campaign id"),
     ("hard_benign.eval_runner", {"accounts": 2}, "missing the required key 'requests'"),
@@ -68,7 +72,12 @@ def test_presets_load_and_have_the_promised_sizes():
     for name in PRESETS:
         sc = load_scenario(name)
         assert sc.new_model is not None and 0 < sc.new_model.released_day < sc.days
-        assert {c.type for c in sc.campaigns} == {"reasoning_harvest", "agentic_harvest", "hydra", "careful"}
+        assert {c.type for c in sc.campaigns} == {
+            "reasoning_harvest",
+            "agentic_harvest",
+            "hydra",
+            "careful",
+        }
         assert len(sc.hard_benign) == 5
         sizes[name] = sc.planned_requests()
     assert 4_000 <= sizes["tiny"] <= 7_000
@@ -115,7 +124,11 @@ def test_bad_arguments(tmp_path: Path):
 def test_cli_errors_are_one_line_exit_2(args, message, tmp_path: Path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("period: {start: 2026-01-01, days: 3\n")
-    args = [str(bad) if a == "BADYAML" else a for a in args] + ["--out", str(tmp_path / "o"), "--no-progress"]
+    args = [str(bad) if a == "BADYAML" else a for a in args] + [
+        "--out",
+        str(tmp_path / "o"),
+        "--no-progress",
+    ]
     with pytest.raises(SystemExit) as exc:
         main(args)
     assert exc.value.code == 2
@@ -132,11 +145,19 @@ def _variant(**changes) -> dict:
 EDGE = {
     "no campaigns": _variant(campaigns=[]),
     "no new model": _variant(models=BASE["models"][:3]),
-    "half a weekend day": _variant(period={"start": "2026-03-07T00:00:00Z", "days": 0.5},
-                                   models=[{"name": "m1"}, {"name": "m2", "released_day": 0.2}]),
-    "one-account campaigns": _variant(campaigns=[dict(c, accounts=1, requests=1) for c in BASE["campaigns"]]),
-    "campaigns at the very end": _variant(campaigns=[dict(BASE["campaigns"][2], start_day=6.5),
-                                                     dict(BASE["campaigns"][0], start_day=6.9, end_day=7)]),
+    "half a weekend day": _variant(
+        period={"start": "2026-03-07T00:00:00Z", "days": 0.5},
+        models=[{"name": "m1"}, {"name": "m2", "released_day": 0.2}],
+    ),
+    "one-account campaigns": _variant(
+        campaigns=[dict(c, accounts=1, requests=1) for c in BASE["campaigns"]]
+    ),
+    "campaigns at the very end": _variant(
+        campaigns=[
+            dict(BASE["campaigns"][2], start_day=6.5),
+            dict(BASE["campaigns"][0], start_day=6.9, end_day=7),
+        ]
+    ),
 }
 
 

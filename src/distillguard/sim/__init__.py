@@ -9,7 +9,8 @@ Benign population (personas ``casual``, ``developer``, ``student``): heavy-taile
 activity per account; sessions placed by a diurnal and a weekly cycle in each account's own
 time zone; multi-turn sessions that carry earlier turns and assistant replies; real prompts
 (ShareGPT, OASST2, HH-RLHF, AlpacaEval; role prompts as system prompts); residential, mobile,
-corporate, VPN and cloud addresses; browser and SDK user agents; many countries, sign-up
+corporate (colleagues share an office /24), VPN and cloud addresses, each recorded with the
+country an offline GeoIP table gives it; browser and SDK user agents; many countries, sign-up
 routes and verification levels; a model catalogue with a new model released mid-period that
 accounts adopt gradually.
 
@@ -31,10 +32,10 @@ Attack campaigns (:data:`CAMPAIGN_TYPES`), several per run, each labelled by ``c
   real judge templates, rewrites of sensitive questions; shared payment instruments;
   round-robin timing across accounts; hosting/VPN addresses;
 - ``agentic_harvest``: tool-use coding trajectories over several access routes;
-- ``hydra``: thousands of low-volume accounts, rotating residential-proxy addresses, varied
-  user agents, paraphrased templates, about half its traffic moved to the new model within a
-  day of release, and genuine customer traffic mixed into some accounts (``request_labels``
-  marks those requests ``is_attack=0``);
+- ``hydra``: thousands of low-volume accounts (many on free education/research credits, with
+  no card), rotating residential-proxy addresses, varied user agents, paraphrased templates,
+  about half its traffic moved to the new model within a day of release, and genuine customer
+  traffic mixed into some accounts (``request_labels`` marks those requests ``is_attack=0``);
 - ``careful``: a few aged accounts with human-like sessions, hours and phrasing.
 
 Attack text is real task text (GSM8K, HumanEval, GPTeacher, T0, Self-Instruct) wrapped in

@@ -22,23 +22,221 @@ from .text import TextBank, esc
 
 # JSON literals for a few optional fields (index -1 = field absent).
 TEMPS: tuple[str, ...] = ("0", "0.2", "0.3", "0.5", "0.7", "0.8", "1", "1.0")
-REASONING: tuple[str, ...] = ('"low"', '"medium"', '"high"', "1024", "4096", "8192", "16000", "32000")
+REASONING: tuple[str, ...] = (
+    '"low"',
+    '"medium"',
+    '"high"',
+    "1024",
+    "4096",
+    "8192",
+    "16000",
+    "32000",
+)
 MAX_TOKENS: tuple[int, ...] = (256, 512, 1024, 2048, 4096, 8192, 16000, 32000)
 
 # Local-hour activity profiles (relative weights for hours 0..23) and weekday weights (Mon..Sun).
 PROFILES: dict[str, np.ndarray] = {
-    "consumer": np.array([2, 1.2, .8, .55, .45, .55, 1.1, 2.1, 3, 3.5, 3.8, 4, 4.2, 4, 3.9, 3.9, 4, 4.3, 4.8, 5.4, 5.8, 5.6, 4.6, 3.2]),
-    "work": np.array([.4, .25, .2, .2, .25, .4, .9, 2, 4.2, 5.6, 6, 5.8, 4.8, 5.4, 5.8, 5.6, 5, 3.8, 2.4, 1.8, 1.6, 1.4, 1, .7]),
-    "evening": np.array([2.2, 1.2, .6, .3, .2, .3, .6, 1.2, 1.8, 2, 2.2, 2.4, 2.6, 2.8, 3.2, 3.8, 4.4, 4.8, 5, 5.4, 5.8, 5.6, 4.6, 3.4]),
-    "long_work": np.array([1, .6, .4, .3, .3, .5, 1.2, 2.4, 4, 5, 5.5, 5.5, 5, 5.4, 5.6, 5.5, 5.2, 4.6, 3.8, 3.4, 3.2, 2.8, 2.2, 1.5]),
-    "platform": np.array([2.6, 2, 1.6, 1.4, 1.4, 1.6, 2.2, 3, 3.6, 4, 4.2, 4.3, 4.4, 4.3, 4.2, 4.2, 4.3, 4.5, 4.8, 5, 5, 4.8, 4.2, 3.4]),
-    "batch": np.array([6, 7, 7, 7, 6, 3, .4, .2, .2, .2, .2, .2, .2, .2, .2, .2, .2, .2, .2, .2, .3, .5, 1.5, 4]),
-    "operator": np.array([2.4, 2.2, 2, 2, 2, 2.1, 2.4, 2.8, 3, 3.1, 3.1, 3.1, 3, 3.1, 3.1, 3.1, 3, 3, 3, 2.9, 2.9, 2.8, 2.7, 2.5]),
+    "consumer": np.array(
+        [
+            2,
+            1.2,
+            0.8,
+            0.55,
+            0.45,
+            0.55,
+            1.1,
+            2.1,
+            3,
+            3.5,
+            3.8,
+            4,
+            4.2,
+            4,
+            3.9,
+            3.9,
+            4,
+            4.3,
+            4.8,
+            5.4,
+            5.8,
+            5.6,
+            4.6,
+            3.2,
+        ]
+    ),
+    "work": np.array(
+        [
+            0.4,
+            0.25,
+            0.2,
+            0.2,
+            0.25,
+            0.4,
+            0.9,
+            2,
+            4.2,
+            5.6,
+            6,
+            5.8,
+            4.8,
+            5.4,
+            5.8,
+            5.6,
+            5,
+            3.8,
+            2.4,
+            1.8,
+            1.6,
+            1.4,
+            1,
+            0.7,
+        ]
+    ),
+    "evening": np.array(
+        [
+            2.2,
+            1.2,
+            0.6,
+            0.3,
+            0.2,
+            0.3,
+            0.6,
+            1.2,
+            1.8,
+            2,
+            2.2,
+            2.4,
+            2.6,
+            2.8,
+            3.2,
+            3.8,
+            4.4,
+            4.8,
+            5,
+            5.4,
+            5.8,
+            5.6,
+            4.6,
+            3.4,
+        ]
+    ),
+    "long_work": np.array(
+        [
+            1,
+            0.6,
+            0.4,
+            0.3,
+            0.3,
+            0.5,
+            1.2,
+            2.4,
+            4,
+            5,
+            5.5,
+            5.5,
+            5,
+            5.4,
+            5.6,
+            5.5,
+            5.2,
+            4.6,
+            3.8,
+            3.4,
+            3.2,
+            2.8,
+            2.2,
+            1.5,
+        ]
+    ),
+    "platform": np.array(
+        [
+            2.6,
+            2,
+            1.6,
+            1.4,
+            1.4,
+            1.6,
+            2.2,
+            3,
+            3.6,
+            4,
+            4.2,
+            4.3,
+            4.4,
+            4.3,
+            4.2,
+            4.2,
+            4.3,
+            4.5,
+            4.8,
+            5,
+            5,
+            4.8,
+            4.2,
+            3.4,
+        ]
+    ),
+    "batch": np.array(
+        [
+            6,
+            7,
+            7,
+            7,
+            6,
+            3,
+            0.4,
+            0.2,
+            0.2,
+            0.2,
+            0.2,
+            0.2,
+            0.2,
+            0.2,
+            0.2,
+            0.2,
+            0.2,
+            0.2,
+            0.2,
+            0.2,
+            0.3,
+            0.5,
+            1.5,
+            4,
+        ]
+    ),
+    "operator": np.array(
+        [
+            2.4,
+            2.2,
+            2,
+            2,
+            2,
+            2.1,
+            2.4,
+            2.8,
+            3,
+            3.1,
+            3.1,
+            3.1,
+            3,
+            3.1,
+            3.1,
+            3.1,
+            3,
+            3,
+            3,
+            2.9,
+            2.9,
+            2.8,
+            2.7,
+            2.5,
+        ]
+    ),
 }
 WEEKLY: dict[str, np.ndarray] = {
-    "consumer": np.array([1, 1, 1, 1, .95, .85, .9]),
-    "work": np.array([1, 1, 1, 1, .9, .25, .2]),
-    "evening": np.array([1, 1, 1, .9, .7, .6, .95]),
+    "consumer": np.array([1, 1, 1, 1, 0.95, 0.85, 0.9]),
+    "work": np.array([1, 1, 1, 1, 0.9, 0.25, 0.2]),
+    "evening": np.array([1, 1, 1, 0.9, 0.7, 0.6, 0.95]),
     "flat": np.ones(7),
     "weekdays": np.array([1, 1, 1, 1, 1, 0, 0]),
 }
@@ -101,7 +299,9 @@ class Context:
         self.n_days = int(np.ceil(scenario.days))
         first_weekday = scenario.start.weekday()
         self.day_weekday = (first_weekday + np.arange(self.n_days)) % 7
-        self.agent_scripts = scripts.build_scripts(bank.answers.get("code", pa.array([], pa.string())))
+        self.agent_scripts = scripts.build_scripts(
+            bank.answers.get("code", pa.array([], pa.string()))
+        )
         self.script_steps = 40
         self.n_scripts = len(self.agent_scripts) // self.script_steps
         self.followups = self._chains(wordings.FOLLOWUPS)
@@ -113,23 +313,33 @@ class Context:
             "harvest": pa.array([esc(s) for s in scripts.HARVEST_SYSTEMS]),
             "enterprise": pa.array([esc(s) for s in scripts.ENTERPRISE_SYSTEMS]),
         }
-        self.enterprise = [tuple(esc(p) for p in wordings.split(t)) for t in scripts.ENTERPRISE_TEMPLATES]
-        self.campaign_words = {ci: self._campaign_wordings(ci) for ci in range(len(scenario.campaigns))}
-        self.proxy_countries = np.array([[c.code for c in COUNTRIES].index(code) for code, _ in PROXY_COUNTRIES])
+        self.enterprise = [
+            tuple(esc(p) for p in wordings.split(t)) for t in scripts.ENTERPRISE_TEMPLATES
+        ]
+        self.campaign_words = {
+            ci: self._campaign_wordings(ci) for ci in range(len(scenario.campaigns))
+        }
+        self.proxy_countries = np.array(
+            [[c.code for c in COUNTRIES].index(code) for code, _ in PROXY_COUNTRIES]
+        )
         w = np.array([w for _, w in PROXY_COUNTRIES])
         self.proxy_p = w / w.sum()
         # Round-robin spacing per campaign: the campaign's requests evenly over its window.
         self.rr: dict[int, tuple[int, int, float]] = {}
         for ci, c in enumerate(scenario.campaigns):
             s = self.start_ms + int(c.start_day * DAY_MS)
-            e = self.start_ms + int((c.end_day if c.end_day is not None else scenario.days) * DAY_MS)
+            e = self.start_ms + int(
+                (c.end_day if c.end_day is not None else scenario.days) * DAY_MS
+            )
             members = plan.group == next(g.index for g in plan.groups if g.campaign_index == ci)
             max_n = int(plan.n_req[members].max()) if members.any() else 1
             self.rr[ci] = (s, e, (e - s) / max(1, max_n * c.accounts))
 
     def _chains(self, texts: tuple[str, ...], kmax: int = 6) -> pa.Array:
         """Follow-up chains: index ``s * kmax + k`` holds follow-ups 1..k starting at ``s``."""
-        reply = esc("Sure, here's more detail on that. The key step is to keep track of what changes and why; the rest follows directly.")
+        reply = esc(
+            "Sure, here's more detail on that. The key step is to keep track of what changes and why; the rest follows directly."
+        )
         out = []
         for s in range(len(texts)):
             for k in range(kmax):
@@ -137,7 +347,9 @@ class Context:
                 for j in range(1, k + 1):
                     if j > 1:
                         parts.append(',{"role":"assistant","content":"' + reply + '"}')
-                    parts.append(',{"role":"user","content":"' + esc(texts[(s + j - 1) % len(texts)]) + '"}')
+                    parts.append(
+                        ',{"role":"user","content":"' + esc(texts[(s + j - 1) % len(texts)]) + '"}'
+                    )
                 out.append("".join(parts))
         return pa.array(out, pa.string())
 
@@ -159,7 +371,11 @@ class Context:
         elif c.type == "careful":
             plain = sample(list(wordings.CAREFUL), n)
         else:
-            plain = ["Answer the following question in detail.\n\n{task}", "{task}", "{task}\n\nGive a complete answer."]
+            plain = [
+                "Answer the following question in detail.\n\n{task}",
+                "{task}",
+                "{task}\n\nGive a complete answer.",
+            ]
         cot_pool = wordings.pick(wordings.COT, langs if c.type != "careful" else ["en"])
         # At least one chain-of-thought wording per language, then fill up to ``n``.
         cot = [w for lang in langs for w in wordings.COT.get(lang, ())[:1]]
@@ -167,14 +383,27 @@ class Context:
         cot = cot[: max(n, len(langs))]
         sens = wordings.pick(wordings.SENSITIVE_REWRITE, langs)
         out = {}
-        for name, ws in (("plain", plain), ("cot", cot), ("sensitive", sens), ("rubric", list(wordings.RUBRIC_FRAMES))):
+        for name, ws in (
+            ("plain", plain),
+            ("cot", cot),
+            ("sensitive", sens),
+            ("rubric", list(wordings.RUBRIC_FRAMES)),
+        ):
             pre, post = zip(*(wordings.split(w) for w in ws), strict=True)
             out[name] = (pa.array([esc(p) for p in pre]), pa.array([esc(p) for p in post]))
         return out
 
     # ---- time --------------------------------------------------------------------------
-    def session_starts(self, rng: np.random.Generator, acct: np.ndarray, profile: str, weekly: str,
-                       tz: np.ndarray | None = None, lo_ms: np.ndarray | None = None, hi_ms: np.ndarray | None = None) -> np.ndarray:
+    def session_starts(
+        self,
+        rng: np.random.Generator,
+        acct: np.ndarray,
+        profile: str,
+        weekly: str,
+        tz: np.ndarray | None = None,
+        lo_ms: np.ndarray | None = None,
+        hi_ms: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Session start times: a day (weekly cycle) and a local hour (diurnal cycle) in the
         account's own time zone, restricted to ``[lo_ms, hi_ms)`` (default: after sign-up)."""
         n = len(acct)
@@ -205,7 +434,9 @@ class Context:
         return ts
 
     @staticmethod
-    def sessions(rng: np.random.Generator, acct_rows: np.ndarray, mean_len: float, max_len: int = 12):
+    def sessions(
+        rng: np.random.Generator, acct_rows: np.ndarray, mean_len: float, max_len: int = 12
+    ):
         """Split each account's rows (contiguous) into sessions: ``(sess, pos, first_row)``."""
         n = len(acct_rows)
         new = rng.random(n) < 1.0 / mean_len
@@ -218,15 +449,21 @@ class Context:
         # Cap session length: a row past ``max_len`` starts a new session.
         over = pos >= max_len
         if over.any():
-            new |= (pos % max_len == 0)
+            new |= pos % max_len == 0
             sess = np.cumsum(new) - 1
             first = idx[new]
             pos = idx - first[sess]
         return sess, pos, first
 
     @staticmethod
-    def within(rng: np.random.Generator, sess: np.ndarray, pos: np.ndarray, start: np.ndarray,
-               median_s: float, sigma: float) -> np.ndarray:
+    def within(
+        rng: np.random.Generator,
+        sess: np.ndarray,
+        pos: np.ndarray,
+        start: np.ndarray,
+        median_s: float,
+        sigma: float,
+    ) -> np.ndarray:
         """Row times: session start plus cumulative think/step times inside the session."""
         gaps = (rng.lognormal(np.log(median_s * 1000.0), sigma, size=len(sess))).astype(np.int64)
         gaps[pos == 0] = 0
@@ -236,8 +473,15 @@ class Context:
         return start[sess] + (csum - base)
 
     # ---- models, addresses, usage ----------------------------------------------------------
-    def models(self, rng: np.random.Generator, acct: np.ndarray, ts: np.ndarray, prefer: str = "base",
-               new_share: float | None = None, sess: np.ndarray | None = None) -> np.ndarray:
+    def models(
+        self,
+        rng: np.random.Generator,
+        acct: np.ndarray,
+        ts: np.ndarray,
+        prefer: str = "base",
+        new_share: float | None = None,
+        sess: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Model per row; with ``sess`` one model per session (people rarely switch mid-chat)."""
         if sess is not None and len(sess):
             first = np.searchsorted(sess, np.arange(int(sess[-1]) + 1))
@@ -246,7 +490,10 @@ class Context:
         n = len(acct)
         if prefer == "reasoning":
             pool = np.array(t.reasoning_models + t.plain_models)
-            w = np.array([0.65 / len(t.reasoning_models)] * len(t.reasoning_models) + [0.35 / len(t.plain_models)] * len(t.plain_models))
+            w = np.array(
+                [0.65 / len(t.reasoning_models)] * len(t.reasoning_models)
+                + [0.35 / len(t.plain_models)] * len(t.plain_models)
+            )
             m = pool[rng.choice(len(pool), size=n, p=w / w.sum())]
         elif prefer == "plain":
             m = np.array(t.plain_models)[rng.integers(0, len(t.plain_models), size=n)]
@@ -254,11 +501,15 @@ class Context:
             m = np.array(t.base_models)[rng.choice(len(t.base_models), size=n, p=t.base_p)]
         if t.new_model >= 0:
             share = t.new_adoption if new_share is None else new_share
-            on_new = (ts >= np.maximum(self.plan.adopt_ms[acct], t.release_ms)) & (rng.random(n) < share)
+            on_new = (ts >= np.maximum(self.plan.adopt_ms[acct], t.release_ms)) & (
+                rng.random(n) < share
+            )
             m = np.where(on_new, t.new_model, m)
         return m
 
-    def home_ips(self, rng: np.random.Generator, acct: np.ndarray, p_home: float) -> tuple[np.ndarray, np.ndarray]:
+    def home_ips(
+        self, rng: np.random.Generator, acct: np.ndarray, p_home: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Each row from the account's home/main address or its alternate (mobile, office, cloud)."""
         p = self.plan
         use_home = rng.random(len(acct)) < p_home
@@ -268,22 +519,29 @@ class Context:
         if mobile.any():
             ip[mobile] = self.ips.by_country(rng, p.country[acct][mobile], mobile=True)
         country = p.country[acct].copy()
-        # Hosting / VPN exits sit in a handful of hosting countries.
+        # Hosting / VPN exits are recorded with the country GeoIP gives their address.
         hosted = ((p.ip_mode[acct] == 1) & use_home) | ((p.ip_mode[acct] == 2) & ~use_home)
         if hosted.any():
-            hc = np.array([[c.code for c in COUNTRIES].index(x) for x in ("US", "NL", "DE", "SG", "GB")])
-            country[hosted] = hc[(p.home_ip[acct][hosted].astype(np.int64) >> 8) % len(hc)]
+            country[hosted] = self.ips.country_of(ip[hosted], country[hosted])
         return ip, country
 
     @staticmethod
-    def usage(rng: np.random.Generator, rows: Rows, out_median: float, out_sigma: float, rsn_median: float,
-              p429: float = 0.004) -> None:
+    def usage(
+        rng: np.random.Generator,
+        rows: Rows,
+        out_median: float,
+        out_sigma: float,
+        rsn_median: float,
+        p429: float = 0.004,
+    ) -> None:
         n = len(rows)
         out = np.maximum(1, rng.lognormal(np.log(out_median), out_sigma, size=n)).astype(np.int64)
         rsn = np.full(n, -1, dtype=np.int64)
         if rows.reasoning is not None:
             has = rows.reasoning >= 0
-            rsn[has] = np.maximum(0, rng.lognormal(np.log(rsn_median), 0.8, size=int(has.sum()))).astype(np.int64)
+            rsn[has] = np.maximum(
+                0, rng.lognormal(np.log(rsn_median), 0.8, size=int(has.sum()))
+            ).astype(np.int64)
         u = rng.random(n)
         status = np.full(n, 200, dtype=np.int64)
         status[u < p429] = 429
@@ -292,11 +550,28 @@ class Context:
         ok = status == 200
         out = np.where(ok, out, 0)
         rsn = np.where(ok | (rsn < 0), rsn, 0)
-        lat = np.where(ok, 250 + out * rng.uniform(9, 22, size=n) + np.maximum(rsn, 0) * 8, rng.uniform(20, 400, size=n))
-        rows.out_tok, rows.rsn_tok, rows.status, rows.latency = out, rsn, status, lat.astype(np.int64)
+        lat = np.where(
+            ok,
+            250 + out * rng.uniform(9, 22, size=n) + np.maximum(rsn, 0) * 8,
+            rng.uniform(20, 400, size=n),
+        )
+        rows.out_tok, rows.rsn_tok, rows.status, rows.latency = (
+            out,
+            rsn,
+            status,
+            lat.astype(np.int64),
+        )
 
-    def settings(self, rng: np.random.Generator, rows: Rows, sdk_rows: np.ndarray, temps: tuple[int, ...],
-                 max_tok: tuple[int, ...], rsn_choices: tuple[int, ...], stream_p: float) -> None:
+    def settings(
+        self,
+        rng: np.random.Generator,
+        rows: Rows,
+        sdk_rows: np.ndarray,
+        temps: tuple[int, ...],
+        max_tok: tuple[int, ...],
+        rsn_choices: tuple[int, ...],
+        stream_p: float,
+    ) -> None:
         """Sampling settings: SDK clients set max_tokens/temperature; browsers mostly do not."""
         n = len(rows)
         mt = np.array(max_tok)[rng.integers(0, len(max_tok), size=n)]
@@ -309,7 +584,9 @@ class Context:
         rows.stream = np.where(sdk_rows, (rng.random(n) < stream_p).astype(np.int64), 1)
 
     # ---- text ----------------------------------------------------------------------------
-    def tasks(self, rng: np.random.Generator, caps: tuple[str, ...], n: int, seq: np.ndarray | None = None):
+    def tasks(
+        self, rng: np.random.Generator, caps: tuple[str, ...], n: int, seq: np.ndarray | None = None
+    ):
         """Task text and reference answer per row (escaped), from the capability pools."""
         cap_i = rng.integers(0, len(caps), size=n)
         out_t: list[pa.Array] = []
@@ -320,21 +597,37 @@ class Context:
             if len(rows) == 0:
                 continue
             pool_t, pool_a = self.bank.tasks[cap], self.bank.answers[cap]
-            idx = (seq[rows] if seq is not None else rng.integers(0, len(pool_t), size=len(rows))) % len(pool_t)
+            idx = (
+                seq[rows] if seq is not None else rng.integers(0, len(pool_t), size=len(rows))
+            ) % len(pool_t)
             out_t.append(_take(pool_t, idx))
             out_a.append(_take(pool_a, idx))
             order.append(rows)
         inv = np.argsort(np.concatenate(order), kind="stable")
-        return pa.concat_arrays(out_t).take(pa.array(inv)), pa.concat_arrays(out_a).take(pa.array(inv))
+        return pa.concat_arrays(out_t).take(pa.array(inv)), pa.concat_arrays(out_a).take(
+            pa.array(inv)
+        )
 
-    def wrapped(self, rng: np.random.Generator, pre: pa.Array, post: pa.Array, task: pa.Array,
-                w: np.ndarray | None = None) -> pa.Array:
+    def wrapped(
+        self,
+        rng: np.random.Generator,
+        pre: pa.Array,
+        post: pa.Array,
+        task: pa.Array,
+        w: np.ndarray | None = None,
+    ) -> pa.Array:
         if w is None:
             w = rng.integers(0, len(pre), size=len(task))
         return pc.binary_join_element_wise(_take(pre, w), task, _take(post, w), "")
 
-    def with_followups(self, first_user: pa.Array, answer: pa.Array, pos: np.ndarray, chain_start: np.ndarray,
-                       chains: pa.Array) -> pa.Array:
+    def with_followups(
+        self,
+        first_user: pa.Array,
+        answer: pa.Array,
+        pos: np.ndarray,
+        chain_start: np.ndarray,
+        chains: pa.Array,
+    ) -> pa.Array:
         """First user turn, then (for later turns) the answer and the follow-up chain."""
         kmax = 6
         pos = np.minimum(pos, kmax - 1)
@@ -345,7 +638,9 @@ class Context:
 
 
 # ---- helpers --------------------------------------------------------------------------------
-def expand(units_acct: np.ndarray, units_n: np.ndarray, units_off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def expand(
+    units_acct: np.ndarray, units_n: np.ndarray, units_off: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-row account and index within the account's request sequence."""
     acct = np.repeat(units_acct, units_n)
     starts = np.repeat(np.cumsum(units_n) - units_n, units_n)
@@ -369,15 +664,27 @@ def _keys(rng: np.random.Generator, plan: Plan, acct: np.ndarray) -> np.ndarray:
 
 
 # ---- benign personas ----------------------------------------------------------------------
-def gen_benign(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator, persona: str | None = None) -> Rows:
+def gen_benign(
+    ctx: Context,
+    g: Group,
+    acct: np.ndarray,
+    i: np.ndarray,
+    rng: np.random.Generator,
+    persona: str | None = None,
+) -> Rows:
     """Ordinary users: casual chat, developers, students (and genuine traffic of mixed accounts)."""
     persona = persona or g.kind
     p, bank = ctx.plan, ctx.bank
-    mean_len = {"casual": ctx.scenario.benign.mean_session_turns, "developer": 1.9, "student": 1.6}[persona]
+    mean_len = {"casual": ctx.scenario.benign.mean_session_turns, "developer": 1.9, "student": 1.6}[
+        persona
+    ]
     sess, pos, first = ctx.sessions(rng, acct, mean_len)
     s_acct = acct[first]
-    profile, weekly, gap = {"casual": ("consumer", "consumer", 50.0), "developer": ("work", "work", 70.0),
-                            "student": ("evening", "evening", 60.0)}[persona]
+    profile, weekly, gap = {
+        "casual": ("consumer", "consumer", 50.0),
+        "developer": ("work", "work", 70.0),
+        "student": ("evening", "evening", 60.0),
+    }[persona]
     start = ctx.session_starts(rng, s_acct, profile, weekly)
     ts = ctx.within(rng, sess, pos, start, gap, 0.9)
     n = len(acct)
@@ -385,9 +692,13 @@ def gen_benign(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.
     if persona == "student":
         t_text, t_ans = ctx.tasks(rng, ("math", "general", "code"), len(first))
         pre, post = zip(*(wordings.split(w) for w in wordings.STUDENT), strict=True)
-        first_user = ctx.wrapped(rng, pa.array([esc(x) for x in pre]), pa.array([esc(x) for x in post]), t_text)
+        first_user = ctx.wrapped(
+            rng, pa.array([esc(x) for x in pre]), pa.array([esc(x) for x in post]), t_text
+        )
         chain_start = rng.integers(0, len(wordings.FOLLOWUPS), size=len(first))
-        msgs = ctx.with_followups(_take(first_user, sess), _take(t_ans, sess), pos, chain_start[sess], ctx.followups)
+        msgs = ctx.with_followups(
+            _take(first_user, sess), _take(t_ans, sess), pos, chain_start[sess], ctx.followups
+        )
     else:
         use_code = np.zeros(len(first), dtype=bool)
         if persona == "developer":
@@ -424,7 +735,9 @@ def gen_benign(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.
     tools = np.full(n, -1, dtype=np.int64)
     if persona == "developer":
         t = rng.random(n) < 0.12
-        tools[t] = scripts.APP_TOOLSETS[rng.integers(0, len(scripts.APP_TOOLSETS), size=int(t.sum()))]
+        tools[t] = scripts.APP_TOOLSETS[
+            rng.integers(0, len(scripts.APP_TOOLSETS), size=int(t.sum()))
+        ]
     rows.tools = tools
     ctx.settings(rng, rows, sdk, (0, 1, 4, 6), (0, 1, 2, 3, 4), (0, 1, 2, 3, 4), 0.5)
     ctx.usage(rng, rows, 320 if persona != "developer" else 450, 0.8, 900)
@@ -435,7 +748,9 @@ def gen_benign(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.
 EVAL_RUN = 164  # one benchmark pass (HumanEval has 164 problems; GSM8K runs use as many)
 
 
-def gen_eval_runner(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator) -> Rows:
+def gen_eval_runner(
+    ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator
+) -> Rows:
     """Public benchmarks run once per model with step-by-step prompting, at high concurrency.
 
     Run ``r`` of an account evaluates one (benchmark, model) combination; the second run is the
@@ -461,7 +776,9 @@ def gen_eval_runner(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng
         bench[new_run] = (salt[new_run] + r_run[new_run] // len(combos)) % 2
         r_model[new_run] = t.new_model
         later = r_run[new_run] // len(combos)  # repeat passes on the new model come days later
-        start[new_run] = t.release_ms + ((rr.uniform(1, 10, size=int(new_run.sum())) + 30 * later) * HOUR_MS).astype(np.int64)
+        start[new_run] = t.release_ms + (
+            (rr.uniform(1, 10, size=int(new_run.sum())) + 30 * later) * HOUR_MS
+        ).astype(np.int64)
         start[new_run] = np.minimum(start[new_run], max(t.release_ms, ctx.end_ms - HOUR_MS))
     gaps = rng.lognormal(np.log(900.0), 0.6, size=n).astype(np.int64)
     ts = start[inv] + _cum_within(gaps, inv)
@@ -478,15 +795,19 @@ def gen_eval_runner(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng
         tx = _take(pool, item % len(pool))
         pre = pa.array([esc(wordings.split(w)[0]) for w in bank_w])
         post = pa.array([esc(wordings.split(w)[1]) for w in bank_w])
-        fmt = (p.key_base[acct[rows_b]].astype(np.int64) >> 3) % len(bank_w)  # one format per account
+        fmt = (p.key_base[acct[rows_b]].astype(np.int64) >> 3) % len(
+            bank_w
+        )  # one format per account
         msgs_parts.append(_user(ctx.wrapped(rng, pre, post, tx, fmt)))
         order.append(rows_b)
-    msgs = pa.concat_arrays(msgs_parts).take(pa.array(np.argsort(np.concatenate(order), kind="stable")))
+    msgs = pa.concat_arrays(msgs_parts).take(
+        pa.array(np.argsort(np.concatenate(order), kind="stable"))
+    )
     rows = Rows(acct=acct, ts=ts, msgs=msgs)
     rows.model = r_model[inv]
     srv = ctx.ips.hosting(rr, len(uniq))
     rows.ip = srv[inv]
-    rows.country = p.country[acct]
+    rows.country = ctx.ips.country_of(rows.ip, p.country[acct])
     rows.ua = p.ua1[acct]
     rows.key = _keys(rng, p, acct)
     rows.route = p.route[acct]
@@ -498,7 +819,9 @@ def gen_eval_runner(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng
     return rows
 
 
-def gen_agentic_power(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator) -> Rows:
+def gen_agentic_power(
+    ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator
+) -> Rows:
     """Coding-agent power users: fixed agent system prompt, tools, long fast loops, cloud boxes."""
     p = ctx.plan
     n = len(acct)
@@ -525,7 +848,9 @@ def gen_agentic_power(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, r
     return rows
 
 
-def gen_enterprise(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator) -> Rows:
+def gen_enterprise(
+    ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator
+) -> Rows:
     """Nightly batch jobs: one fixed template over thousands of documents, keys in rotation."""
     p = ctx.plan
     n = len(acct)
@@ -545,8 +870,10 @@ def gen_enterprise(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng:
     rows = Rows(acct=acct, ts=ts, msgs=msgs)
     rows.system = _take(ctx.systems["enterprise"], tmpl % 2)
     rows.model = np.full(n, ctx.tables.plain_models[0])
-    rows.ip = np.where(rng.random(n) < 0.8, p.home_ip[acct], p.alt_ip[acct]).astype(np.uint32)
-    rows.country = p.country[acct]
+    office = rng.random(n) < 0.8
+    rows.ip = np.where(office, p.home_ip[acct], p.alt_ip[acct]).astype(np.uint32)
+    rows.country = p.country[acct].copy()
+    rows.country[~office] = ctx.ips.country_of(rows.ip[~office], rows.country[~office])
     rows.ua = p.ua1[acct]
     rows.key = i % p.n_keys[acct]  # round-robin over the job's keys
     rows.route = p.route[acct]
@@ -558,7 +885,9 @@ def gen_enterprise(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng:
     return rows
 
 
-def gen_class(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator) -> Rows:
+def gen_class(
+    ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator
+) -> Rows:
     """A university class: one campus /24, the week's assignment, at class and homework hours."""
     p = ctx.plan
     n = len(acct)
@@ -576,7 +905,9 @@ def gen_class(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.r
     d = class_days[rng.integers(0, len(class_days), size=k)]
     local = d * 24 + 10 + rng.random(k) * 1.5
     start[in_class] = ctx.start_ms + ((local - tz[in_class]) * HOUR_MS).astype(np.int64)
-    start[~in_class] = ctx.session_starts(rng, s_acct[~in_class], "evening", "evening", tz=tz[~in_class])
+    start[~in_class] = ctx.session_starts(
+        rng, s_acct[~in_class], "evening", "evening", tz=tz[~in_class]
+    )
     start = np.clip(start, np.maximum(p.created_ms[s_acct], ctx.start_ms), ctx.end_ms - 1)
     ts = ctx.within(rng, sess, pos, start, 55.0, 0.7)
     # The week's problem set: a handful of shared items everyone asks about.
@@ -586,9 +917,13 @@ def gen_class(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.r
     caps = ("math", "code")
     t_text, t_ans = ctx.tasks(rng, caps, ns, seq=item)
     pre, post = zip(*(wordings.split(w) for w in wordings.CLASS_WORDINGS), strict=True)
-    first_user = ctx.wrapped(rng, pa.array([esc(x) for x in pre]), pa.array([esc(x) for x in post]), t_text)
+    first_user = ctx.wrapped(
+        rng, pa.array([esc(x) for x in pre]), pa.array([esc(x) for x in post]), t_text
+    )
     chain = rng.integers(0, len(wordings.FOLLOWUPS), size=ns)
-    msgs = ctx.with_followups(_take(first_user, sess), _take(t_ans, sess), pos, chain[sess], ctx.followups)
+    msgs = ctx.with_followups(
+        _take(first_user, sess), _take(t_ans, sess), pos, chain[sess], ctx.followups
+    )
     rows = Rows(acct=acct, ts=ts, msgs=msgs, sess=sess)
     campus = in_class[sess]
     rows.ip = np.where(campus, p.home_ip[acct], p.alt_ip[acct]).astype(np.uint32)
@@ -602,14 +937,20 @@ def gen_class(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.r
     return rows
 
 
-def gen_app_platform(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator) -> Rows:
+def gen_app_platform(
+    ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator
+) -> Rows:
     """An app serving many end users through a few accounts: one system prompt, many sessions."""
     p = ctx.plan
     n = len(acct)
     sess, pos, first = ctx.sessions(rng, acct, 2.4, max_len=10)
     ns = len(first)
     # End users live in many time zones; the platform's traffic is the sum of their days.
-    c = rng.choice(len(COUNTRIES), size=ns, p=np.array([x.weight for x in COUNTRIES]) / sum(x.weight for x in COUNTRIES))
+    c = rng.choice(
+        len(COUNTRIES),
+        size=ns,
+        p=np.array([x.weight for x in COUNTRIES]) / sum(x.weight for x in COUNTRIES),
+    )
     tz = np.array([COUNTRIES[x].tz[0] for x in c])
     start = ctx.session_starts(rng, acct[first], "consumer", "consumer", tz=tz)
     ts = ctx.within(rng, sess, pos, start, 35.0, 0.8)
@@ -621,7 +962,7 @@ def gen_app_platform(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rn
     rows.model = ctx.models(rng, acct, ts, prefer="plain", sess=sess)
     srv = np.stack([p.home_ip[acct], p.alt_ip[acct]], axis=1)
     rows.ip = srv[np.arange(n), rng.integers(0, 2, size=n)].astype(np.uint32)
-    rows.country = np.full(n, [x.code for x in COUNTRIES].index("US"))
+    rows.country = ctx.ips.country_of(rows.ip, np.full(n, [x.code for x in COUNTRIES].index("US")))
     rows.ua = p.ua1[acct]
     rows.key = _keys(rng, p, acct)
     rows.route = p.route[acct]
@@ -633,7 +974,9 @@ def gen_app_platform(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rn
 
 
 # ---- attack campaigns -----------------------------------------------------------------------
-def _attack_text(ctx: Context, g: Group, rng: np.random.Generator, n: int) -> tuple[pa.Array, pa.Array, np.ndarray]:
+def _attack_text(
+    ctx: Context, g: Group, rng: np.random.Generator, n: int
+) -> tuple[pa.Array, pa.Array, np.ndarray]:
     """User content per row by tactic (CoT wording, rubric grading, sensitive rewrite, plain
     paraphrase) over real task text; returns (content, answer, tactic code)."""
     c = g.campaign
@@ -643,7 +986,9 @@ def _attack_text(ctx: Context, g: Group, rng: np.random.Generator, n: int) -> tu
     tactic = np.full(n, 3)  # 3 plain
     tactic[u < t["cot"]] = 0
     tactic[(u >= t["cot"]) & (u < t["cot"] + t["rubric"])] = 1
-    tactic[(u >= t["cot"] + t["rubric"]) & (u < t["cot"] + t["rubric"] + t["sensitive_rewrite"])] = 2
+    tactic[
+        (u >= t["cot"] + t["rubric"]) & (u < t["cot"] + t["rubric"] + t["sensitive_rewrite"])
+    ] = 2
     task, ans = ctx.tasks(rng, c.capability, n)
     parts, order = [], []
     for code, name in ((0, "cot"), (3, "plain")):
@@ -668,12 +1013,16 @@ def _attack_text(ctx: Context, g: Group, rng: np.random.Generator, n: int) -> tu
     return pa.concat_arrays(parts).take(pa.array(inv)), ans, tactic
 
 
-def _attack_common(ctx: Context, g: Group, rows: Rows, rng: np.random.Generator, prefer: str) -> None:
+def _attack_common(
+    ctx: Context, g: Group, rows: Rows, rng: np.random.Generator, prefer: str
+) -> None:
     p = ctx.plan
     acct = rows.acct
     n = len(rows)
     t = g.campaign.tactics
-    rows.model = ctx.models(rng, acct, rows.ts, prefer=prefer, new_share=g.params["pivot_share"], sess=rows.sess)
+    rows.model = ctx.models(
+        rng, acct, rows.ts, prefer=prefer, new_share=g.params["pivot_share"], sess=rows.sess
+    )
     if t["proxy"] == "residential":
         # Rotating residential proxies: a fresh address (and often country) per request.
         c = ctx.proxy_countries[rng.choice(len(ctx.proxy_countries), size=n, p=ctx.proxy_p)]
@@ -684,29 +1033,36 @@ def _attack_common(ctx: Context, g: Group, rows: Rows, rng: np.random.Generator,
         rows.ip, rows.country = ip, c
     elif t["proxy"] == "hosting":
         rows.ip = np.where(rng.random(n) < 0.7, p.home_ip[acct], p.alt_ip[acct]).astype(np.uint32)
-        hc = np.array([[x.code for x in COUNTRIES].index(k) for k in ("US", "SG", "JP", "NL", "DE")])
-        rows.country = hc[(rows.ip.astype(np.int64) >> 8) % len(hc)]
+        rows.country = ctx.ips.country_of(rows.ip, p.country[acct])
     else:
         rows.ip, rows.country = ctx.home_ips(rng, acct, 0.7)
     if t["user_agents"] == "varied":
         pick = rng.random(n)
         ua = np.where(pick < 0.45, p.ua1[acct], p.ua2[acct])
         fresh = pick > 0.8
-        ua[fresh] = np.where(rng.random(int(fresh.sum())) < 0.6, ctx.tables.browser(rng, int(fresh.sum())), ctx.tables.sdk(rng, int(fresh.sum())))
+        ua[fresh] = np.where(
+            rng.random(int(fresh.sum())) < 0.6,
+            ctx.tables.browser(rng, int(fresh.sum())),
+            ctx.tables.sdk(rng, int(fresh.sum())),
+        )
         rows.ua = ua
     else:
         rows.ua = np.where(rng.random(n) < 0.9, p.ua1[acct], p.ua2[acct])
     rows.key = _keys(rng, p, acct)
     routes = np.array([ctx.tables.route_index[r] for r in t["routes"]])
     if g.kind == "agentic_harvest":
-        rows.route = routes[rng.integers(0, len(routes), size=n)]  # several access routes per account
+        rows.route = routes[
+            rng.integers(0, len(routes), size=n)
+        ]  # several access routes per account
     else:
         rows.route = p.route[acct]
     rows.attack = np.ones(n, dtype=bool)
     rows.campaign = np.full(n, g.campaign_index)
 
 
-def gen_reasoning_harvest(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator) -> Rows:
+def gen_reasoning_harvest(
+    ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator
+) -> Rows:
     """Reasoning-trace harvest: CoT elicitation, rubric grading, sensitive rewrites; accounts
     share payment instruments and take turns (round-robin) on one request stream."""
     p = ctx.plan
@@ -726,8 +1082,15 @@ def gen_reasoning_harvest(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarra
     return rows
 
 
-def _burst_times(ctx: Context, g: Group, acct: np.ndarray, rng: np.random.Generator, mean_len: float,
-                 gap_s: float, life_days: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _burst_times(
+    ctx: Context,
+    g: Group,
+    acct: np.ndarray,
+    rng: np.random.Generator,
+    mean_len: float,
+    gap_s: float,
+    life_days: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bursts of requests inside each account's short active life (hydra, agentic harvest)."""
     p = ctx.plan
     c = g.campaign
@@ -735,37 +1098,53 @@ def _burst_times(ctx: Context, g: Group, acct: np.ndarray, rng: np.random.Genera
     e = ctx.start_ms + int((c.end_day if c.end_day is not None else ctx.scenario.days) * DAY_MS)
     sess, pos, first = ctx.sessions(rng, acct, mean_len, max_len=8)
     # Each account's life window is a pure function of the account (stable across units).
-    a_rng = p.key_base[acct[first]].astype(np.float64)
-    u1 = (a_rng % 1_000_003) / 1_000_003
-    u2 = (a_rng % 999_983) / 999_983
+    kb = p.key_base[acct[first]].astype(np.uint64)
+    u1 = (kb % np.uint64(1_000_003)).astype(np.float64) / 1_000_003
+    u2 = (kb % np.uint64(999_983)).astype(np.float64) / 999_983
+    u3 = (kb % np.uint64(7_919)).astype(np.float64) / 7_919
     life = ((life_days[0] + u2 * (life_days[1] - life_days[0])) * DAY_MS).astype(np.int64)
     life = np.minimum(life, e - s)
     w_start = s + (u1 * np.maximum(1, e - s - life)).astype(np.int64)
     rel = ctx.tables.release_ms
     if c.type == "hydra" and s < rel < e:
         # About 40% of the network is spun up in the day after the new model's release.
-        late = ((a_rng % 7_919) / 7_919) < 0.4
+        late = u3 < 0.4
         w_start = np.where(late, rel + (u1 * min(20 * HOUR_MS, e - rel)).astype(np.int64), w_start)
     w_start = np.minimum(np.maximum(w_start, p.created_ms[acct[first]]), e - HOUR_MS)
     life = np.clip(np.minimum(life, e - w_start), HOUR_MS, None)
-    start = ctx.session_starts(rng, acct[first], "operator", "flat", tz=np.full(len(first), c.tactics["operator_tz"]),
-                               lo_ms=w_start, hi_ms=w_start + life)
+    start = ctx.session_starts(
+        rng,
+        acct[first],
+        "operator",
+        "flat",
+        tz=np.full(len(first), c.tactics["operator_tz"]),
+        lo_ms=w_start,
+        hi_ms=w_start + life,
+    )
     ts = ctx.within(rng, sess, pos, start, gap_s, 0.9)
     return ts, sess, pos
 
 
-def gen_agentic_harvest(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator) -> Rows:
+def gen_agentic_harvest(
+    ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator
+) -> Rows:
     """Agentic / coding harvest: tool-use trajectories over coding tasks, several access routes."""
     n = len(acct)
     ts, sess, pos = _burst_times(ctx, g, acct, rng, 2.5, 4.0, (2.0, 6.0))
     first = np.nonzero(pos == 0)[0]
     content, ans, tactic = _attack_text(ctx, g, rng, len(first))
     script = rng.integers(0, ctx.n_scripts, size=len(first))
-    hist = _take(ctx.agent_scripts, script[sess] * ctx.script_steps + np.minimum(pos, ctx.script_steps - 1))
+    hist = _take(
+        ctx.agent_scripts, script[sess] * ctx.script_steps + np.minimum(pos, ctx.script_steps - 1)
+    )
     msgs = pc.binary_join_element_wise(_user(_take(content, sess)), hist, "")
     rows = Rows(acct=acct, ts=ts, msgs=msgs, sess=sess)
-    rows.system = _take(ctx.systems["agent"], rng.integers(0, len(scripts.AGENT_SYSTEMS), size=len(first))[sess])
-    rows.tools = scripts.AGENT_TOOLSETS[rng.integers(0, len(scripts.AGENT_TOOLSETS), size=len(first))[sess]]
+    rows.system = _take(
+        ctx.systems["agent"], rng.integers(0, len(scripts.AGENT_SYSTEMS), size=len(first))[sess]
+    )
+    rows.tools = scripts.AGENT_TOOLSETS[
+        rng.integers(0, len(scripts.AGENT_TOOLSETS), size=len(first))[sess]
+    ]
     if not g.campaign.tactics["tools"]:
         rows.tools = np.full(n, -1)
     _attack_common(ctx, g, rows, rng, "reasoning")
@@ -774,7 +1153,9 @@ def gen_agentic_harvest(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray,
     return rows
 
 
-def gen_hydra(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator) -> Rows:
+def gen_hydra(
+    ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator
+) -> Rows:
     """Hydra: thousands of low-volume accounts, proxies, varied UAs, paraphrased templates, a
     pivot to the new model after its release."""
     n = len(acct)
@@ -787,7 +1168,9 @@ def gen_hydra(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.r
     return rows
 
 
-def gen_careful(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator) -> Rows:
+def gen_careful(
+    ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator
+) -> Rows:
     """A small careful campaign: human-like sessions, hours and phrasing; aged accounts."""
     n = len(acct)
     t = g.campaign.tactics
@@ -798,7 +1181,9 @@ def gen_careful(ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np
     ts = ctx.within(rng, sess, pos, start, 110.0, 0.7)
     content, ans, tactic = _attack_text(ctx, g, rng, len(first))
     chain = rng.integers(0, len(wordings.CAREFUL_FOLLOWUPS), size=len(first))
-    msgs = ctx.with_followups(_take(content, sess), _take(ans, sess), pos, chain[sess], ctx.careful_followups)
+    msgs = ctx.with_followups(
+        _take(content, sess), _take(ans, sess), pos, chain[sess], ctx.careful_followups
+    )
     rows = Rows(acct=acct, ts=ts, msgs=msgs, sess=sess)
     _attack_common(ctx, g, rows, rng, "base")
     ctx.settings(rng, rows, np.zeros(n, dtype=bool), (4,), (2,), (1, 2), 0.5)

@@ -6,6 +6,7 @@ Request generation then walks the units in chunks, so the run never holds the wh
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass, field
 
@@ -22,36 +23,148 @@ HOUR_MS = 3_600_000
 UNIT_ROWS = 16_400  # heavy accounts are generated in units of this many requests (a multiple of
 # the eval-run and batch-job lengths, so runs and jobs never straddle two units)
 
-_CONSUMER_MAIL = (("gmail.com", 45), ("outlook.com", 12), ("yahoo.com", 6), ("icloud.com", 7), ("hotmail.com", 4),
-                  ("proton.me", 3), ("qq.com", 2), ("naver.com", 2), ("gmx.de", 2), ("yandex.ru", 1), ("mail.ru", 1),
-                  ("163.com", 1), ("tutamail.com", 0.3))
-_ATTACK_MAIL = (("gmail.com", 22), ("outlook.com", 8), ("proton.me", 9), ("qq.com", 4), ("163.com", 4), ("tutamail.com", 3),
-                ("mail.ustc.edu.cn", 3), ("alumni.nus.edu.sg", 2), ("stu.pku.edu.cn", 3), ("kaist.ac.kr", 2), ("hust.edu.cn", 2))
-_UNIS = ("berkeley.edu", "stanford.edu", "umich.edu", "illinois.edu", "northwestern.edu", "tum.de", "ucl.ac.uk", "utoronto.ca",
-         "nus.edu.sg", "u-tokyo.ac.jp", "snu.ac.kr", "unam.mx", "usp.br", "iitb.ac.in", "mail.ustc.edu.cn", "stu.pku.edu.cn",
-         "kaist.ac.kr", "alumni.nus.edu.sg", "hust.edu.cn")
-_WORDS = ("acme", "nimbus", "vertex", "lumen", "orbit", "quanta", "harbor", "cedar", "pixel", "atlas", "north", "ember", "nova",
-          "delta", "sprout", "kite", "maple", "zenith", "copper", "falcon", "tidal", "prism", "river", "summit")
+_CONSUMER_MAIL = (
+    ("gmail.com", 45),
+    ("outlook.com", 12),
+    ("yahoo.com", 6),
+    ("icloud.com", 7),
+    ("hotmail.com", 4),
+    ("proton.me", 3),
+    ("qq.com", 2),
+    ("naver.com", 2),
+    ("gmx.de", 2),
+    ("yandex.ru", 1),
+    ("mail.ru", 1),
+    ("163.com", 1),
+    ("tutamail.com", 0.3),
+)
+_ATTACK_MAIL = (
+    ("gmail.com", 22),
+    ("outlook.com", 8),
+    ("proton.me", 9),
+    ("qq.com", 4),
+    ("163.com", 4),
+    ("tutamail.com", 3),
+    ("mail.ustc.edu.cn", 3),
+    ("alumni.nus.edu.sg", 2),
+    ("stu.pku.edu.cn", 3),
+    ("kaist.ac.kr", 2),
+    ("hust.edu.cn", 2),
+)
+_UNIS = (
+    "berkeley.edu",
+    "stanford.edu",
+    "umich.edu",
+    "illinois.edu",
+    "northwestern.edu",
+    "tum.de",
+    "ucl.ac.uk",
+    "utoronto.ca",
+    "nus.edu.sg",
+    "u-tokyo.ac.jp",
+    "snu.ac.kr",
+    "unam.mx",
+    "usp.br",
+    "iitb.ac.in",
+    "mail.ustc.edu.cn",
+    "stu.pku.edu.cn",
+    "kaist.ac.kr",
+    "alumni.nus.edu.sg",
+    "hust.edu.cn",
+)
+_WORDS = (
+    "acme",
+    "nimbus",
+    "vertex",
+    "lumen",
+    "orbit",
+    "quanta",
+    "harbor",
+    "cedar",
+    "pixel",
+    "atlas",
+    "north",
+    "ember",
+    "nova",
+    "delta",
+    "sprout",
+    "kite",
+    "maple",
+    "zenith",
+    "copper",
+    "falcon",
+    "tidal",
+    "prism",
+    "river",
+    "summit",
+)
 _TLDS = ("com", "io", "ai", "co", "dev", "net", "de", "co.uk")
 
 # Sign-up routes and verification: attackers lean on education/research/startup credits with
 # weak verification; benign accounts mostly sign up normally. Both overlap on purpose.
 SIGNUP_P = {
-    "benign": ((("standard", 0.74), ("startup", 0.09), ("education", 0.08), ("research", 0.04), ("enterprise", 0.05)),
-               (("email", 0.46), ("phone", 0.30), ("id", 0.08), ("business", 0.08), ("none", 0.08))),
-    "attack": ((("standard", 0.18), ("startup", 0.30), ("education", 0.30), ("research", 0.22)),
-               (("none", 0.34), ("email", 0.46), ("phone", 0.16), ("id", 0.04))),
-    "careful": ((("standard", 0.7), ("startup", 0.3)), (("phone", 0.5), ("id", 0.3), ("email", 0.2))),
+    "benign": (
+        (
+            ("standard", 0.74),
+            ("startup", 0.09),
+            ("education", 0.08),
+            ("research", 0.04),
+            ("enterprise", 0.05),
+        ),
+        (("email", 0.46), ("phone", 0.30), ("id", 0.08), ("business", 0.08), ("none", 0.08)),
+    ),
+    "attack": (
+        (("standard", 0.18), ("startup", 0.30), ("education", 0.30), ("research", 0.22)),
+        (("none", 0.34), ("email", 0.46), ("phone", 0.16), ("id", 0.04)),
+    ),
+    "careful": (
+        (("standard", 0.7), ("startup", 0.3)),
+        (("phone", 0.5), ("id", 0.3), ("email", 0.2)),
+    ),
     "enterprise": ((("enterprise", 1.0),), (("business", 1.0),)),
     "education": ((("education", 1.0),), (("email", 0.8), ("id", 0.2))),
-    "research": ((("research", 0.5), ("enterprise", 0.3), ("standard", 0.2)), (("business", 0.5), ("id", 0.3), ("email", 0.2))),
+    "research": (
+        (("research", 0.5), ("enterprise", 0.3), ("standard", 0.2)),
+        (("business", 0.5), ("id", 0.3), ("email", 0.2)),
+    ),
     "platform": ((("startup", 0.6), ("enterprise", 0.4)), (("business", 0.8), ("id", 0.2))),
-    "power": ((("standard", 0.6), ("startup", 0.3), ("enterprise", 0.1)), (("phone", 0.4), ("id", 0.3), ("email", 0.3))),
+    "power": (
+        (("standard", 0.6), ("startup", 0.3), ("enterprise", 0.1)),
+        (("phone", 0.4), ("id", 0.3), ("email", 0.3)),
+    ),
 }
-ATTACK_COUNTRIES = (("US", 0.28), ("SG", 0.14), ("HK", 0.08), ("JP", 0.08), ("MY", 0.06), ("GB", 0.06), ("DE", 0.05),
-                    ("KR", 0.05), ("TW", 0.05), ("CA", 0.05), ("AU", 0.05), ("NL", 0.05))
-PROXY_COUNTRIES = (("US", 0.34), ("GB", 0.07), ("DE", 0.07), ("BR", 0.07), ("IN", 0.07), ("FR", 0.05), ("CA", 0.05),
-                   ("JP", 0.05), ("MX", 0.05), ("ES", 0.04), ("IT", 0.04), ("PL", 0.03), ("ID", 0.03), ("VN", 0.02), ("TR", 0.02))
+ATTACK_COUNTRIES = (
+    ("US", 0.28),
+    ("SG", 0.14),
+    ("HK", 0.08),
+    ("JP", 0.08),
+    ("MY", 0.06),
+    ("GB", 0.06),
+    ("DE", 0.05),
+    ("KR", 0.05),
+    ("TW", 0.05),
+    ("CA", 0.05),
+    ("AU", 0.05),
+    ("NL", 0.05),
+)
+_NOT_ISO = frozenset({"EU", "AP", "A1", "A2", "O1", "XK", "ZZ"})
+PROXY_COUNTRIES = (
+    ("US", 0.34),
+    ("GB", 0.07),
+    ("DE", 0.07),
+    ("BR", 0.07),
+    ("IN", 0.07),
+    ("FR", 0.05),
+    ("CA", 0.05),
+    ("JP", 0.05),
+    ("MX", 0.05),
+    ("ES", 0.04),
+    ("IT", 0.04),
+    ("PL", 0.03),
+    ("ID", 0.03),
+    ("VN", 0.02),
+    ("TR", 0.02),
+)
 
 
 @dataclass
@@ -124,7 +237,11 @@ class Tables:
         self.uas += list(geo.EVAL_USER_AGENTS)
         self.eval_hi = len(self.uas)
         self.browser_p = bank.browser_p
-        routes = ["direct"] + [f"cloud:{p}" for p in geo.CLOUD_PLATFORMS] + [f"reseller:{r}" for r in geo.RESELLERS]
+        routes = (
+            ["direct"]
+            + [f"cloud:{p}" for p in geo.CLOUD_PLATFORMS]
+            + [f"reseller:{r}" for r in geo.RESELLERS]
+        )
         for c in scenario.campaigns:
             for r in c.tactics["routes"]:
                 if r not in routes:
@@ -133,7 +250,9 @@ class Tables:
         self.route_index = {r: i for i, r in enumerate(routes)}
         self.models = [m.name for m in scenario.models]
         self.base_models = [i for i, m in enumerate(scenario.models) if m.released_day is None]
-        self.base_p = np.array([scenario.models[i].share for i in self.base_models], dtype=np.float64)
+        self.base_p = np.array(
+            [scenario.models[i].share for i in self.base_models], dtype=np.float64
+        )
         self.base_p /= self.base_p.sum()
         self.reasoning = np.array([m.reasoning for m in scenario.models])
         nm = scenario.new_model
@@ -142,12 +261,18 @@ class Tables:
         start_ms = int(scenario.start.timestamp() * 1000)
         self.release_ms = start_ms + int(nm.released_day * DAY_MS) if nm else 2**62
         # Which base model is "small", "standard", "reasoning" for persona preferences.
-        order = sorted(self.base_models, key=lambda i: (self.reasoning[i], scenario.models[i].share), reverse=False)
+        order = sorted(
+            self.base_models,
+            key=lambda i: (self.reasoning[i], scenario.models[i].share),
+            reverse=False,
+        )
         self.reasoning_models = [i for i in self.base_models if self.reasoning[i]] or order[-1:]
         self.plain_models = [i for i in self.base_models if not self.reasoning[i]] or order[:1]
 
     def browser(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return self.browser_lo + rng.choice(self.browser_hi - self.browser_lo, size=n, p=self.browser_p)
+        return self.browser_lo + rng.choice(
+            self.browser_hi - self.browser_lo, size=n, p=self.browser_p
+        )
 
     def sdk(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.integers(self.sdk_lo, self.sdk_hi, size=n)
@@ -196,9 +321,53 @@ class IpSampler:
         self.res = [geo.parse_cidrs(c.residential) for c in COUNTRIES]
         self.mob = [geo.parse_cidrs(c.mobile) for c in COUNTRIES]
         codes = [c.code for c in COUNTRIES]
-        self.corp = [geo.parse_cidrs(geo.CORPORATE_BLOCKS[c]) if c in geo.CORPORATE_BLOCKS else self.res[i]
-                     for i, c in enumerate(codes)]
+        self.corp = [
+            geo.parse_cidrs(geo.CORPORATE_BLOCKS[c]) if c in geo.CORPORATE_BLOCKS else self.res[i]
+            for i, c in enumerate(codes)
+        ]
         self.campus = {codes.index(c): geo.parse_cidrs(b) for c, b in geo.CAMPUS_BLOCKS.items()}
+        # Country codes of request rows: the simulated countries first, then any other country
+        # an offline GeoIP lookup of a hosting/VPN address returns (appended as discovered).
+        self.codes: list[str] = list(codes)
+        self._code_index = {c: i for i, c in enumerate(codes)}
+        self._geo_cache: dict[int, int] = {}
+        try:
+            from geoip2fast import GeoIP2Fast
+
+            self._geo = GeoIP2Fast()
+        except Exception:  # the lookup is a nicety: without it rows keep their default country
+            self._geo = None
+
+    def country_of(self, ips: np.ndarray, default: np.ndarray) -> np.ndarray:
+        """Country (index into ``codes``) of each address by offline GeoIP, as a provider's
+        log would record it; ``default`` where the address is unknown."""
+        out = np.asarray(default, dtype=np.int64).copy()
+        if len(ips) == 0 or self._geo is None:
+            return out
+        uniq, inv = np.unique(ips, return_inverse=True)
+        found = np.empty(len(uniq), dtype=np.int64)
+        for j, ip in enumerate(uniq):  # distinct addresses only (hosting/VPN pools are small)
+            key = int(ip)
+            idx = self._geo_cache.get(key)
+            if idx is None:
+                code = self._geo.lookup(str(ipaddress.IPv4Address(key))).country_code
+                idx = -1
+                # Skip GeoIP pseudo-codes (EU, AP, anonymous proxies): not ISO 3166-1 countries.
+                if (
+                    isinstance(code, str)
+                    and len(code) == 2
+                    and code.isalpha()
+                    and code.upper() not in _NOT_ISO
+                ):
+                    code = code.upper()
+                    if code not in self._code_index:
+                        self._code_index[code] = len(self.codes)
+                        self.codes.append(code)
+                    idx = self._code_index[code]
+                self._geo_cache[key] = idx
+            found[j] = idx
+        hit = found[inv]
+        return np.where(hit >= 0, hit, out)
 
     def _clean(self, rng: np.random.Generator, ranges: np.ndarray, n: int) -> np.ndarray:
         ips = sample_in_ranges(rng, ranges, n)
@@ -209,7 +378,9 @@ class IpSampler:
             ips[bad] = sample_in_ranges(rng, ranges, int(bad.sum()))
         return ips
 
-    def by_country(self, rng: np.random.Generator, country: np.ndarray, mobile: bool = False) -> np.ndarray:
+    def by_country(
+        self, rng: np.random.Generator, country: np.ndarray, mobile: bool = False
+    ) -> np.ndarray:
         """One address per row in the row's country (residential or mobile blocks)."""
         out = np.zeros(len(country), dtype=np.uint32)
         pools = self.mob if mobile else self.res
@@ -238,7 +409,9 @@ class IpSampler:
         return sample_in_ranges(rng, self.vpn if len(self.vpn) else self.dc, n)
 
 
-def _lognormal_counts(rng: np.random.Generator, n: int, total: int, sigma: float, lo: int = 1) -> np.ndarray:
+def _lognormal_counts(
+    rng: np.random.Generator, n: int, total: int, sigma: float, lo: int = 1
+) -> np.ndarray:
     """``n`` positive counts summing to ``total`` with lognormal spread."""
     if n == 0:
         return np.zeros(0, dtype=np.int64)
@@ -264,25 +437,69 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
     start_ms = int(scenario.start.timestamp() * 1000)
     period_ms = int(scenario.days * DAY_MS)
     groups: list[Group] = []
-    cols: dict[str, list] = {k: [] for k in (
-        "group", "member", "n_req", "n_mixed", "created_ms", "country", "tz", "home_ip", "alt_ip", "ip_mode", "ua1", "ua2",
-        "style", "route", "adopt_ms", "n_keys", "flag", "org_id", "payment", "signup_route", "verification", "email_domain")}
+    cols: dict[str, list] = {
+        k: []
+        for k in (
+            "group",
+            "member",
+            "n_req",
+            "n_mixed",
+            "created_ms",
+            "country",
+            "tz",
+            "home_ip",
+            "alt_ip",
+            "ip_mode",
+            "ua1",
+            "ua2",
+            "style",
+            "route",
+            "adopt_ms",
+            "n_keys",
+            "flag",
+            "org_id",
+            "payment",
+            "signup_route",
+            "verification",
+            "email_domain",
+        )
+    }
     taken: set[str] = set()
     country_w = np.array([c.weight for c in COUNTRIES])
     country_w /= country_w.sum()
     code_index = {c.code: i for i, c in enumerate(COUNTRIES)}
 
-    def add(group: Group, n: int, n_req: np.ndarray, *, signup: str, country: np.ndarray | None = None,
-            created: np.ndarray | None = None, ip_mode: np.ndarray | None = None, ua1: np.ndarray | None = None,
-            ua2: np.ndarray | None = None, style: np.ndarray | None = None, route: np.ndarray | None = None,
-            adopt: np.ndarray | None = None, n_keys: np.ndarray | None = None, flag: np.ndarray | None = None,
-            org: list[str] | None = None, payment: list[str] | None = None, email: list[str] | None = None,
-            home: np.ndarray | None = None, alt: np.ndarray | None = None, n_mixed: np.ndarray | None = None) -> None:
+    def add(
+        group: Group,
+        n: int,
+        n_req: np.ndarray,
+        *,
+        signup: str,
+        country: np.ndarray | None = None,
+        created: np.ndarray | None = None,
+        ip_mode: np.ndarray | None = None,
+        ua1: np.ndarray | None = None,
+        ua2: np.ndarray | None = None,
+        style: np.ndarray | None = None,
+        route: np.ndarray | None = None,
+        adopt: np.ndarray | None = None,
+        n_keys: np.ndarray | None = None,
+        flag: np.ndarray | None = None,
+        org: list[str] | None = None,
+        payment: list[str] | None = None,
+        email: list[str] | None = None,
+        home: np.ndarray | None = None,
+        alt: np.ndarray | None = None,
+        n_mixed: np.ndarray | None = None,
+    ) -> None:
         if n == 0:
             return
         if country is None:
             country = rng.choice(len(COUNTRIES), size=n, p=country_w)
-        tz = np.array([COUNTRIES[c].tz[int(rng.integers(len(COUNTRIES[c].tz)))] for c in country], dtype=np.float64)
+        tz = np.array(
+            [COUNTRIES[c].tz[int(rng.integers(len(COUNTRIES[c].tz)))] for c in country],
+            dtype=np.float64,
+        )
         if created is None:
             created = start_ms - (rng.lognormal(np.log(200), 0.9, size=n) * DAY_MS).astype(np.int64)
         routes_p, verif_p = SIGNUP_P[signup]
@@ -294,21 +511,31 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
         cols["country"] += list(country)
         cols["tz"] += list(tz)
         cols["home_ip"] += list(home if home is not None else ips.by_country(rng, country))
-        cols["alt_ip"] += list(alt if alt is not None else ips.by_country(rng, country, mobile=True))
+        cols["alt_ip"] += list(
+            alt if alt is not None else ips.by_country(rng, country, mobile=True)
+        )
         cols["ip_mode"] += list(ip_mode if ip_mode is not None else np.zeros(n, dtype=np.int64))
         cols["ua1"] += list(ua1 if ua1 is not None else tables.sdk(rng, n))
         cols["ua2"] += list(ua2 if ua2 is not None else tables.sdk(rng, n))
         cols["style"] += list(style if style is not None else rng.integers(0, 2, size=n))
         cols["route"] += list(route if route is not None else np.zeros(n, dtype=np.int64))
         cols["adopt_ms"] += list(adopt if adopt is not None else np.full(n, 2**62, dtype=np.int64))
-        cols["n_keys"] += list(n_keys if n_keys is not None else 1 + (rng.random(n) < 0.25).astype(np.int64))
+        cols["n_keys"] += list(
+            n_keys if n_keys is not None else 1 + (rng.random(n) < 0.25).astype(np.int64)
+        )
         cols["flag"] += list(flag if flag is not None else np.zeros(n, dtype=np.int64))
         cols["org_id"] += org if org is not None else _hex(rng, n, 10, "org_", taken)
         cols["payment"] += payment if payment is not None else _hex(rng, n, 16, "pf_", taken)
         cols["signup_route"] += _choice(rng, routes_p, n)
         cols["verification"] += _choice(rng, verif_p, n)
-        cols["email_domain"] += email if email is not None else [
-            d if d != "company" else _company_domain(rng) for d in _choice(rng, _CONSUMER_MAIL + (("company", 18),), n)]
+        cols["email_domain"] += (
+            email
+            if email is not None
+            else [
+                d if d != "company" else _company_domain(rng)
+                for d in _choice(rng, _CONSUMER_MAIL + (("company", 18),), n)
+            ]
+        )
 
     def adopt_after(n: int, mean_hours: float, never: float) -> np.ndarray:
         out = tables.release_ms + (rng.exponential(mean_hours, size=n) * HOUR_MS).astype(np.int64)
@@ -326,7 +553,12 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
         groups.append(g)
         if n == 0:
             continue
-        n_req = np.minimum(b.max_requests, np.maximum(1, np.round(rng.lognormal(np.log(b.requests_median), b.requests_sigma, size=n)))).astype(np.int64)
+        n_req = np.minimum(
+            b.max_requests,
+            np.maximum(
+                1, np.round(rng.lognormal(np.log(b.requests_median), b.requests_sigma, size=n))
+            ),
+        ).astype(np.int64)
         created = start_ms - (rng.lognormal(np.log(250), 1.0, size=n) * DAY_MS).astype(np.int64)
         new = rng.random(n) < b.new_signups
         created[new] = start_ms + (rng.random(int(new.sum())) * period_ms * 0.8).astype(np.int64)
@@ -345,7 +577,9 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
         r = rng.random(n)
         route[r < 0.05] = 1 + rng.integers(0, len(geo.CLOUD_PLATFORMS), size=int((r < 0.05).sum()))
         res = (r >= 0.05) & (r < 0.07)
-        route[res] = 1 + len(geo.CLOUD_PLATFORMS) + rng.integers(0, len(geo.RESELLERS), size=int(res.sum()))
+        route[res] = (
+            1 + len(geo.CLOUD_PLATFORMS) + rng.integers(0, len(geo.RESELLERS), size=int(res.sum()))
+        )
         has_system = rng.random(n) < {"casual": 0.15, "developer": 0.4, "student": 0.05}[persona]
         country = rng.choice(len(COUNTRIES), size=n, p=country_w)
         home = ips.by_country(rng, country)
@@ -360,17 +594,42 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
             rows_c = np.nonzero(corp_rows & (country == c))[0]
             k = len(rows_c)
             offices = ips.corporate(rng, np.full(max(1, k // 6), c)) & np.uint32(0xFFFFFF00)
-            alt[rows_c] = offices[rng.integers(0, len(offices), size=k)] + rng.integers(2, 254, size=k).astype(np.uint32)
+            alt[rows_c] = offices[rng.integers(0, len(offices), size=k)] + rng.integers(
+                2, 254, size=k
+            ).astype(np.uint32)
         signup = "benign"
         email = None
         if persona == "student":
-            email = [d if d != "uni" else _UNIS[int(rng.integers(len(_UNIS)))] for d in _choice(rng, _CONSUMER_MAIL + (("uni", 60),), n)]
-        add(g, n, n_req, signup=signup, country=country, created=created, ip_mode=mode, ua1=ua1, ua2=ua2, route=route,
-            adopt=adopt_after(n, 60.0, 0.45), flag=(is_browser.astype(np.int64) | (has_system.astype(np.int64) << 1)),
-            home=home, alt=alt, email=email)
+            email = [
+                d if d != "uni" else _UNIS[int(rng.integers(len(_UNIS)))]
+                for d in _choice(rng, _CONSUMER_MAIL + (("uni", 60),), n)
+            ]
+        add(
+            g,
+            n,
+            n_req,
+            signup=signup,
+            country=country,
+            created=created,
+            ip_mode=mode,
+            ua1=ua1,
+            ua2=ua2,
+            route=route,
+            adopt=adopt_after(n, 60.0, 0.45),
+            flag=(is_browser.astype(np.int64) | (has_system.astype(np.int64) << 1)),
+            home=home,
+            alt=alt,
+            email=email,
+        )
 
     # ---- hard-benign personas ---------------------------------------------------------------
-    for persona in ("eval_runner", "agentic_power_user", "enterprise_batch", "university_class", "app_platform"):
+    for persona in (
+        "eval_runner",
+        "agentic_power_user",
+        "enterprise_batch",
+        "university_class",
+        "app_platform",
+    ):
         g = Group(len(groups), persona, persona)
         groups.append(g)
         spec = scenario.hard_benign.get(persona)
@@ -381,47 +640,111 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
         if persona == "eval_runner":
             n_req = _lognormal_counts(rng, n, spec.requests, 0.4, lo=20)
             country = rng.choice(len(COUNTRIES), size=n, p=country_w)
-            add(g, n, n_req, signup="research", ip_mode=np.full(n, 2), ua1=tables.eval_ua(rng, n), ua2=tables.eval_ua(rng, n),
-                style=np.zeros(n, dtype=np.int64), adopt=adopt_after(n, 6.0, 0.0), home=ips.hosting(rng, n),
-                alt=ips.corporate(rng, country), country=country, email=[_company_domain(rng) for _ in range(n)])
+            add(
+                g,
+                n,
+                n_req,
+                signup="research",
+                ip_mode=np.full(n, 2),
+                ua1=tables.eval_ua(rng, n),
+                ua2=tables.eval_ua(rng, n),
+                style=np.zeros(n, dtype=np.int64),
+                adopt=adopt_after(n, 6.0, 0.0),
+                home=ips.hosting(rng, n),
+                alt=ips.corporate(rng, country),
+                country=country,
+                email=[_company_domain(rng) for _ in range(n)],
+            )
         elif persona == "agentic_power_user":
             n_req = _lognormal_counts(rng, n, spec.requests, 0.7, lo=50)
-            add(g, n, n_req, signup="power", ip_mode=np.full(n, 2), ua1=tables.agent(rng, n), ua2=tables.sdk(rng, n),
-                style=np.ones(n, dtype=np.int64), adopt=adopt_after(n, 10.0, 0.1), n_keys=rng.integers(1, 4, size=n),
-                flag=rng.integers(0, 4, size=n), alt=ips.hosting(rng, n))
+            add(
+                g,
+                n,
+                n_req,
+                signup="power",
+                ip_mode=np.full(n, 2),
+                ua1=tables.agent(rng, n),
+                ua2=tables.sdk(rng, n),
+                style=np.ones(n, dtype=np.int64),
+                adopt=adopt_after(n, 10.0, 0.1),
+                n_keys=rng.integers(1, 4, size=n),
+                flag=rng.integers(0, 4, size=n),
+                alt=ips.hosting(rng, n),
+            )
         elif persona == "enterprise_batch":
             n_req = _lognormal_counts(rng, n, spec.requests, 0.3, lo=20)
-            org = _hex(rng, 1, 10, "org_", taken) * n  # one organisation, one card, several accounts and keys
+            org = (
+                _hex(rng, 1, 10, "org_", taken) * n
+            )  # one organisation, one card, several accounts and keys
             pay = _hex(rng, 1, 16, "pf_", taken) * n
             ent_country = code_index["US"] if rng.random() < 0.6 else code_index["DE"]
             corp = ips.corporate(rng, np.array([ent_country]))
             dom = _company_domain(rng)
-            add(g, n, n_req, signup="enterprise", ip_mode=np.full(n, 3), ua1=np.full(n, tables.sdk_lo + 14),
-                ua2=np.full(n, tables.sdk_lo), style=np.zeros(n, dtype=np.int64), n_keys=np.full(n, spec.keys),
-                org=org, payment=pay, email=[dom] * n, home=np.repeat(corp, n), alt=ips.hosting(rng, n),
+            add(
+                g,
+                n,
+                n_req,
+                signup="enterprise",
+                ip_mode=np.full(n, 3),
+                ua1=np.full(n, tables.sdk_lo + 14),
+                ua2=np.full(n, tables.sdk_lo),
+                style=np.zeros(n, dtype=np.int64),
+                n_keys=np.full(n, spec.keys),
+                org=org,
+                payment=pay,
+                email=[dom] * n,
+                home=np.repeat(corp, n),
+                alt=ips.hosting(rng, n),
                 country=np.full(n, ent_country),
-                flag=rng.integers(0, len(ENTERPRISE_TEMPLATES), size=n))
+                flag=rng.integers(0, len(ENTERPRISE_TEMPLATES), size=n),
+            )
         elif persona == "university_class":
             n_req = _lognormal_counts(rng, n, spec.requests, 0.8, lo=2)
-            cidx = int(rng.choice([code_index["US"], code_index["GB"], code_index["DE"], code_index["CA"]]))
+            cidx = int(
+                rng.choice([code_index["US"], code_index["GB"], code_index["DE"], code_index["CA"]])
+            )
             uni = _UNIS[int(rng.integers(len(_UNIS)))]
             campus = ips.campus_net(rng, cidx)
             g.params["campus"] = int(campus)
             g.params["tz"] = float(COUNTRIES[cidx].tz[0])
             country = np.full(n, cidx)
             browser = rng.random(n) < 0.8
-            add(g, n, n_req, signup="education", country=country, ip_mode=np.full(n, 4),
-                ua1=np.where(browser, tables.browser(rng, n), tables.sdk(rng, n)), ua2=tables.browser(rng, n),
-                payment=[""] * n, email=[uni] * n, created=start_ms - (rng.uniform(10, 60, size=n) * DAY_MS).astype(np.int64),
-                home=campus + rng.integers(2, 254, size=n).astype(np.uint32), alt=ips.by_country(rng, country),
-                flag=browser.astype(np.int64))
+            add(
+                g,
+                n,
+                n_req,
+                signup="education",
+                country=country,
+                ip_mode=np.full(n, 4),
+                ua1=np.where(browser, tables.browser(rng, n), tables.sdk(rng, n)),
+                ua2=tables.browser(rng, n),
+                payment=[""] * n,
+                email=[uni] * n,
+                created=start_ms - (rng.uniform(10, 60, size=n) * DAY_MS).astype(np.int64),
+                home=campus + rng.integers(2, 254, size=n).astype(np.uint32),
+                alt=ips.by_country(rng, country),
+                flag=browser.astype(np.int64),
+            )
         elif persona == "app_platform":
             n_req = _lognormal_counts(rng, n, spec.requests, 0.6, lo=50)
-            add(g, n, n_req, signup="platform", ip_mode=np.full(n, 2), ua1=tables.sdk(rng, n), ua2=tables.sdk(rng, n),
-                home=ips.hosting(rng, n), alt=ips.hosting(rng, n), n_keys=rng.integers(2, 5, size=n),
-                flag=rng.integers(0, 5, size=n), email=[_company_domain(rng) for _ in range(n)],
-                route=np.where(rng.random(n) < 0.3, 1 + rng.integers(0, len(geo.CLOUD_PLATFORMS), size=n), 0),
-                adopt=adopt_after(n, 72.0, 0.5))
+            add(
+                g,
+                n,
+                n_req,
+                signup="platform",
+                ip_mode=np.full(n, 2),
+                ua1=tables.sdk(rng, n),
+                ua2=tables.sdk(rng, n),
+                home=ips.hosting(rng, n),
+                alt=ips.hosting(rng, n),
+                n_keys=rng.integers(2, 5, size=n),
+                flag=rng.integers(0, 5, size=n),
+                email=[_company_domain(rng) for _ in range(n)],
+                route=np.where(
+                    rng.random(n) < 0.3, 1 + rng.integers(0, len(geo.CLOUD_PLATFORMS), size=n), 0
+                ),
+                adopt=adopt_after(n, 72.0, 0.5),
+            )
 
     # ---- attack campaigns -------------------------------------------------------------------
     att_codes = np.array([code_index[c] for c, _ in ATTACK_COUNTRIES])
@@ -433,7 +756,9 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
         groups.append(g)
         n = c.accounts
         crng = np.random.default_rng([seed, 2, ci])
-        sigma = {"reasoning_harvest": 0.15, "agentic_harvest": 0.5, "hydra": 0.6, "careful": 0.5}[c.type]
+        sigma = {"reasoning_harvest": 0.15, "agentic_harvest": 0.5, "hydra": 0.6, "careful": 0.5}[
+            c.type
+        ]
         n_req = _lognormal_counts(crng, n, c.requests, sigma, lo=1)
         n_mixed = np.zeros(n, dtype=np.int64)
         routes = [tables.route_index[r] for r in t["routes"]]
@@ -445,7 +770,9 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
             p_mix *= t["mixed_accounts"] / max(1e-9, float(p_mix.mean()))
             mixed = crng.random(n) < np.minimum(p_mix, 0.95)
             ratio = t["mixed_share"] / (1 - t["mixed_share"])
-            n_mixed[mixed] = np.maximum(1, np.round(n_req[mixed] * ratio * crng.uniform(0.5, 1.5, size=int(mixed.sum())))).astype(np.int64)
+            n_mixed[mixed] = np.maximum(
+                1, np.round(n_req[mixed] * ratio * crng.uniform(0.5, 1.5, size=int(mixed.sum())))
+            ).astype(np.int64)
         n_pay = max(1, int(math.ceil(n / t["payment_sharing"])))
         pays = _hex(crng, n_pay, 16, "pf_", taken)
         payment = [pays[i] for i in crng.integers(0, n_pay, size=n)] if n_pay < n else pays[:n]
@@ -460,7 +787,10 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
             # Bulk sign-ups shortly before (or during) the campaign's activity.
             created = s_ms - (crng.uniform(0.2, 20, size=n) * DAY_MS).astype(np.int64)
             signup = "attack"
-            email = [d if d != "startup" else _company_domain(crng) for d in _choice(crng, _ATTACK_MAIL + (("startup", 14),), n)]
+            email = [
+                d if d != "startup" else _company_domain(crng)
+                for d in _choice(crng, _ATTACK_MAIL + (("startup", 14),), n)
+            ]
         mode = t["user_agents"]
         if mode == "sdk":
             ua1, ua2 = tables.sdk(crng, n), tables.sdk(crng, n)
@@ -475,14 +805,42 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
         home = alt = None
         if t["proxy"] == "hosting":
             # A campaign rents a handful of servers/VPN exits; accounts share them.
-            pool = np.concatenate([ips.hosting(crng, max(2, n // 3)), ips.vpn_ips(crng, max(1, n // 6))])
+            pool = np.concatenate(
+                [ips.hosting(crng, max(2, n // 3)), ips.vpn_ips(crng, max(1, n // 6))]
+            )
             home = pool[crng.integers(0, len(pool), size=n)]
             alt = pool[crng.integers(0, len(pool), size=n)]
-        pivot = tables.release_ms + int(t["pivot_hours"] * HOUR_MS) + (crng.uniform(-0.3, 0.3, size=n) * t["pivot_hours"] * HOUR_MS).astype(np.int64)
+        pivot = (
+            tables.release_ms
+            + int(t["pivot_hours"] * HOUR_MS)
+            + (crng.uniform(-0.3, 0.3, size=n) * t["pivot_hours"] * HOUR_MS).astype(np.int64)
+        )
         g.params["pivot_share"] = t["pivot_share"]
-        add(g, n, n_req, signup=signup, country=country, created=created, ip_mode=np.full(n, ip_mode), ua1=ua1, ua2=ua2,
-            route=route, adopt=pivot, payment=payment, email=email, home=home, alt=alt, n_mixed=n_mixed,
-            n_keys=1 + (crng.random(n) < 0.3).astype(np.int64))
+        add(
+            g,
+            n,
+            n_req,
+            signup=signup,
+            country=country,
+            created=created,
+            ip_mode=np.full(n, ip_mode),
+            ua1=ua1,
+            ua2=ua2,
+            route=route,
+            adopt=pivot,
+            payment=payment,
+            email=email,
+            home=home,
+            alt=alt,
+            n_mixed=n_mixed,
+            n_keys=1 + (crng.random(n) < 0.3).astype(np.int64),
+        )
+        if c.type == "hydra":
+            # Hydras farm free education/research credits: many such accounts have no card.
+            first = len(cols["payment"]) - n
+            for j in range(first, len(cols["payment"])):  # a loop over the campaign's accounts
+                if cols["signup_route"][j] in ("education", "research") and crng.random() < 0.6:
+                    cols["payment"][j] = ""
 
     n_acc = len(cols["group"])
     ids = _hex(rng, n_acc, 12, "acct_", taken)
@@ -502,15 +860,38 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
                 ug.append(genuine)
                 off += k
     perm = rng.permutation(len(ua))  # file order mixes personas and campaigns
-    arr = lambda k, dt=np.int64: np.array(cols[k], dtype=dt)  # noqa: E731
-    return Plan(
-        groups=groups, account_id=ids, org_id=cols["org_id"], payment=cols["payment"],
-        signup_route=cols["signup_route"], verification=cols["verification"], email_domain=cols["email_domain"],
-        group=arr("group"), member=arr("member"), n_req=n_req_a, n_mixed=n_mix_a, created_ms=arr("created_ms"),
-        country=arr("country"), tz=arr("tz", np.float64), home_ip=arr("home_ip", np.uint32), alt_ip=arr("alt_ip", np.uint32),
-        ip_mode=arr("ip_mode"), ua1=arr("ua1"), ua2=arr("ua2"), style=arr("style"), route=arr("route"),
-        adopt_ms=arr("adopt_ms"), n_keys=arr("n_keys"), key_base=key_base, flag=arr("flag"),
-        unit_acct=np.array(ua, dtype=np.int64)[perm], unit_n=np.array(un, dtype=np.int64)[perm],
-        unit_off=np.array(uo, dtype=np.int64)[perm], unit_genuine=np.array(ug, dtype=np.int64)[perm],
-    )
 
+    def arr(k: str, dt: type = np.int64) -> np.ndarray:
+        return np.array(cols[k], dtype=dt)
+
+    return Plan(
+        groups=groups,
+        account_id=ids,
+        org_id=cols["org_id"],
+        payment=cols["payment"],
+        signup_route=cols["signup_route"],
+        verification=cols["verification"],
+        email_domain=cols["email_domain"],
+        group=arr("group"),
+        member=arr("member"),
+        n_req=n_req_a,
+        n_mixed=n_mix_a,
+        created_ms=arr("created_ms"),
+        country=arr("country"),
+        tz=arr("tz", np.float64),
+        home_ip=arr("home_ip", np.uint32),
+        alt_ip=arr("alt_ip", np.uint32),
+        ip_mode=arr("ip_mode"),
+        ua1=arr("ua1"),
+        ua2=arr("ua2"),
+        style=arr("style"),
+        route=arr("route"),
+        adopt_ms=arr("adopt_ms"),
+        n_keys=arr("n_keys"),
+        key_base=key_base,
+        flag=arr("flag"),
+        unit_acct=np.array(ua, dtype=np.int64)[perm],
+        unit_n=np.array(un, dtype=np.int64)[perm],
+        unit_off=np.array(uo, dtype=np.int64)[perm],
+        unit_genuine=np.array(ug, dtype=np.int64)[perm],
+    )

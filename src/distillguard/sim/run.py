@@ -90,7 +90,6 @@ class _Accounts:
         self.uas = pa.array([esc(u) for u in tables.uas], pa.string())
         self.routes = pa.array(tables.routes, pa.string())
         self.models = pa.array(tables.models, pa.string())
-        self.countries = pa.array(list(COUNTRY_CODES), pa.string())
 
 
 def _fill(rows: Rows, rng: np.random.Generator, plan) -> Rows:
@@ -118,19 +117,42 @@ def _fill(rows: Rows, rng: np.random.Generator, plan) -> Rows:
 
 def _concat(parts: list[Rows]) -> dict:
     cols: dict = {}
-    for name in ("acct", "ts", "model", "ip", "country", "ua", "key", "route", "tools", "max_tokens", "temp", "reasoning",
-                 "stream", "out_tok", "rsn_tok", "status", "latency", "attack", "campaign"):
+    for name in (
+        "acct",
+        "ts",
+        "model",
+        "ip",
+        "country",
+        "ua",
+        "key",
+        "route",
+        "tools",
+        "max_tokens",
+        "temp",
+        "reasoning",
+        "stream",
+        "out_tok",
+        "rsn_tok",
+        "status",
+        "latency",
+        "attack",
+        "campaign",
+    ):
         cols[name] = np.concatenate([np.asarray(getattr(r, name)) for r in parts])
     cols["msgs"] = pa.concat_arrays([r.msgs.cast(pa.string()) for r in parts])
     cols["system"] = pa.concat_arrays([r.system.cast(pa.string()) for r in parts])
-    sess = [r.sess_id if r.sess_id is not None else np.zeros(len(r), dtype=np.uint64) for r in parts]
+    sess = [
+        r.sess_id if r.sess_id is not None else np.zeros(len(r), dtype=np.uint64) for r in parts
+    ]
     has = [np.full(len(r), r.sess_id is not None) for r in parts]
     cols["sess"] = np.concatenate(sess)
     cols["has_sess"] = np.concatenate(has)
     return cols
 
 
-def _assemble(cols: dict, acc: _Accounts, plan, rid: np.ndarray, parquet: bool) -> tuple[pa.Array, pa.Array]:
+def _assemble(
+    cols: dict, acc: _Accounts, plan, rid: np.ndarray, parquet: bool, codes: list[str]
+) -> tuple[pa.Array, pa.Array]:
     """JSON lines (with trailing newline) and request ids for one sorted chunk."""
     acct = cols["acct"]
     a_idx = pa.array(acct)
@@ -143,42 +165,67 @@ def _assemble(cols: dict, acc: _Accounts, plan, rid: np.ndarray, parquet: bool) 
     sys = cols["system"]
     as_msg = pa.array((style == 0) & pc.is_valid(sys).to_numpy(zero_copy_only=False))
     sys_msg = _frag('{"role":"system","content":"', sys, '"},')
-    msgs = pc.binary_join_element_wise(pc.if_else(as_msg, sys_msg, pa.scalar("", pa.string())), cols["msgs"], "")
+    msgs = pc.binary_join_element_wise(
+        pc.if_else(as_msg, sys_msg, pa.scalar("", pa.string())), cols["msgs"], ""
+    )
     sys_field = pc.if_else(as_msg, pa.scalar(None, pa.string()), sys)
-    in_tok = (pc.binary_length(msgs).to_numpy() + pc.fill_null(pc.binary_length(sys_field), 0).to_numpy()) // 4 + 3
+    in_tok = (
+        pc.binary_length(msgs).to_numpy() + pc.fill_null(pc.binary_length(sys_field), 0).to_numpy()
+    ) // 4 + 3
     key_num = splitmix64(plan.key_base[acct] + cols["key"].astype(np.uint64))
     sess = pc.if_else(pa.array(cols["has_sess"]), hex16(cols["sess"]), pa.scalar(None, pa.string()))
     reasoning = _lit(cols["reasoning"], REASONING)
     if parquet:
-        reasoning = pc.binary_join_element_wise('"', pc.replace_substring(reasoning, '"', ""), '"', "")
+        reasoning = pc.binary_join_element_wise(
+            '"', pc.replace_substring(reasoning, '"', ""), '"', ""
+        )
     temp = _lit(cols["temp"], TEMPS)
     maxt = _lit(cols["max_tokens"], tuple(str(m) for m in MAX_TOKENS))
     stream = _lit(cols["stream"], ("false", "true"))
     parts = [
-        '{"request_id":"', rid_s,
-        '","ts":"', ts_s,
-        '+00:00","account_id":"', acc.ids.take(a_idx),
-        '","model":"', acc.models.take(pa.array(cols["model"])),
-        '","messages":[', msgs, "]",
+        '{"request_id":"',
+        rid_s,
+        '","ts":"',
+        ts_s,
+        '+00:00","account_id":"',
+        acc.ids.take(a_idx),
+        '","model":"',
+        acc.models.take(pa.array(cols["model"])),
+        '","messages":[',
+        msgs,
+        "]",
         _frag(',"system":"', sys_field, '"'),
-        ',"org_id":"', acc.orgs.take(a_idx),
-        '","api_key_id":"key_', hex16(key_num), '"',
+        ',"org_id":"',
+        acc.orgs.take(a_idx),
+        '","api_key_id":"key_',
+        hex16(key_num),
+        '"',
         _frag(',"session_id":"sess_', sess, '"'),
-        ',"ip":"', ip_strings(cols["ip"]),
-        '","user_agent":"', acc.uas.take(pa.array(cols["ua"])),
-        '","country":"', acc.countries.take(pa.array(cols["country"])), '"',
+        ',"ip":"',
+        ip_strings(cols["ip"]),
+        '","user_agent":"',
+        acc.uas.take(pa.array(cols["ua"])),
+        '","country":"',
+        pa.array(codes, pa.string()).take(pa.array(cols["country"])),
+        '"',
         _frag(',"payment_fingerprint":"', acc.payment.take(a_idx), '"'),
-        ',"access_route":"', acc.routes.take(pa.array(cols["route"])), '"',
+        ',"access_route":"',
+        acc.routes.take(pa.array(cols["route"])),
+        '"',
         _frag(',"tools":', _lit(cols["tools"], TOOLSETS_JSON)),
         _frag(',"max_tokens":', maxt),
         _frag(',"temperature":', temp),
         _frag(',"reasoning":', reasoning),
         _frag(',"stream":', stream),
-        ',"input_tokens":', _num(in_tok),
-        ',"output_tokens":', _num(cols["out_tok"]),
+        ',"input_tokens":',
+        _num(in_tok),
+        ',"output_tokens":',
+        _num(cols["out_tok"]),
         _frag(',"reasoning_tokens":', _num(cols["rsn_tok"])),
-        ',"status":', _num(cols["status"]),
-        ',"latency_ms":', _num(cols["latency"]),
+        ',"status":',
+        _num(cols["status"]),
+        ',"latency_ms":',
+        _num(cols["latency"]),
         "}\n",
     ]
     lines = pc.binary_join_element_wise(*parts, "", null_handling="replace", null_replacement="")
@@ -189,19 +236,40 @@ def _assemble(cols: dict, acc: _Accounts, plan, rid: np.ndarray, parquet: bool) 
 def _buffer(lines: pa.Array) -> memoryview:
     """The concatenated bytes of a string array: a zero-copy view of its data buffer."""
     lines = lines.cast(pa.large_string()) if lines.type != pa.large_string() else lines
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64, count=len(lines) + 1, offset=lines.offset * 8)
-    return memoryview(lines.buffers()[2])[int(offsets[0]):int(offsets[-1])]
+    offsets = np.frombuffer(
+        lines.buffers()[1], dtype=np.int64, count=len(lines) + 1, offset=lines.offset * 8
+    )
+    return memoryview(lines.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
 
 
-PARQUET_SCHEMA = pa.schema([
-    ("request_id", pa.string()), ("ts", pa.string()), ("account_id", pa.string()), ("model", pa.string()),
-    ("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
-    ("system", pa.string()), ("org_id", pa.string()), ("api_key_id", pa.string()), ("session_id", pa.string()),
-    ("ip", pa.string()), ("user_agent", pa.string()), ("country", pa.string()), ("payment_fingerprint", pa.string()),
-    ("access_route", pa.string()), ("tools", pa.list_(pa.string())), ("max_tokens", pa.int64()),
-    ("temperature", pa.float64()), ("reasoning", pa.string()), ("stream", pa.bool_()), ("input_tokens", pa.int64()),
-    ("output_tokens", pa.int64()), ("reasoning_tokens", pa.int64()), ("status", pa.int64()), ("latency_ms", pa.int64()),
-])
+PARQUET_SCHEMA = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("ts", pa.string()),
+        ("account_id", pa.string()),
+        ("model", pa.string()),
+        ("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+        ("system", pa.string()),
+        ("org_id", pa.string()),
+        ("api_key_id", pa.string()),
+        ("session_id", pa.string()),
+        ("ip", pa.string()),
+        ("user_agent", pa.string()),
+        ("country", pa.string()),
+        ("payment_fingerprint", pa.string()),
+        ("access_route", pa.string()),
+        ("tools", pa.list_(pa.string())),
+        ("max_tokens", pa.int64()),
+        ("temperature", pa.float64()),
+        ("reasoning", pa.string()),
+        ("stream", pa.bool_()),
+        ("input_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+        ("reasoning_tokens", pa.int64()),
+        ("status", pa.int64()),
+        ("latency_ms", pa.int64()),
+    ]
+)
 
 
 def simulate(
@@ -221,7 +289,9 @@ def simulate(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidParameterError(f"simulate: seed must be an integer >= 0; got {seed!r}")
     if fmt not in FORMATS:
-        raise InvalidParameterError(f"simulate: fmt must be one of {', '.join(FORMATS)}; got {fmt!r}")
+        raise InvalidParameterError(
+            f"simulate: fmt must be one of {', '.join(FORMATS)}; got {fmt!r}"
+        )
     sc = load_scenario(scenario)
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -232,7 +302,9 @@ def simulate(
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise InvalidParameterError(f"simulate: cannot write to the output folder {out}: {exc.strerror or exc}") from None
+        raise InvalidParameterError(
+            f"simulate: cannot write to the output folder {out}: {exc.strerror or exc}"
+        ) from None
     t0 = time.perf_counter()
     seed = int(seed)
     bank = load_bank(Path(corpora) if corpora is not None else None, use_corpora)
@@ -258,7 +330,11 @@ def simulate(
     camp_ids = pa.array([c.id for c in sc.campaigns] or [""], pa.string())
 
     raw = open(tmp_path, "wb")
-    gz = None if parquet else gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0)
+    gz = (
+        None
+        if parquet
+        else gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0)
+    )
     pw = None
     # zlib releases the GIL: compress chunk k on a writer thread while chunk k+1 is generated.
     # At most one write is in flight, so memory stays at about two chunks.
@@ -267,10 +343,20 @@ def simulate(
     labels_fh = open(lab_path, "wb")
     labels_fh.write((",".join(REQUEST_LABEL_FIELDS) + "\n").encode())
     try:
-        with make_progress(progress) as bar, stage(bar, f"simulating {sc.name} (seed {seed})", total=total_planned) as task:
+        with (
+            make_progress(progress) as bar,
+            stage(bar, f"simulating {sc.name} (seed {seed})", total=total_planned) as task,
+        ):
             units = np.arange(len(plan.unit_acct))
             csum = np.cumsum(plan.unit_n)
-            bounds = np.searchsorted(csum, np.arange(CHUNK_ROWS, int(csum[-1]) + CHUNK_ROWS, CHUNK_ROWS), side="left") + 1 if len(csum) else np.array([], dtype=np.int64)
+            bounds = (
+                np.searchsorted(
+                    csum, np.arange(CHUNK_ROWS, int(csum[-1]) + CHUNK_ROWS, CHUNK_ROWS), side="left"
+                )
+                + 1
+                if len(csum)
+                else np.array([], dtype=np.int64)
+            )
             bounds = np.unique(np.clip(bounds, 0, len(units)))
             lo = 0
             for chunk_no, hi in enumerate(bounds):
@@ -300,12 +386,17 @@ def simulate(
                 for k, v in list(cols.items()):
                     cols[k] = v.take(pa.array(order)) if isinstance(v, pa.Array) else v[order]
                 n = len(order)
-                rid = splitmix64(np.arange(written, written + n, dtype=np.uint64) ^ np.uint64(seed * 0x2545F4914F6CDD1D % 2**63))
-                lines, rid_s = _assemble(cols, acc, plan, rid, parquet)
+                rid = splitmix64(
+                    np.arange(written, written + n, dtype=np.uint64)
+                    ^ np.uint64(seed * 0x2545F4914F6CDD1D % 2**63)
+                )
+                lines, rid_s = _assemble(cols, acc, plan, rid, parquet, ctx.ips.codes)
                 if parquet:
                     tbl = pajson.read_json(
                         io.BytesIO(_buffer(lines)),
-                        parse_options=pajson.ParseOptions(explicit_schema=PARQUET_SCHEMA, unexpected_field_behavior="error"),
+                        parse_options=pajson.ParseOptions(
+                            explicit_schema=PARQUET_SCHEMA, unexpected_field_behavior="error"
+                        ),
                         read_options=pajson.ReadOptions(block_size=1 << 26),
                     ).select(PARQUET_SCHEMA.names)
                     if pw is None:
@@ -318,19 +409,32 @@ def simulate(
                 att = cols["attack"]
                 camp = cols["campaign"]
                 lab = pc.binary_join_element_wise(
-                    rid_s, ",", pa.array(np.where(att, "1", "0")), ",",
-                    pc.fill_null(_lit(np.where(att, camp, -1), camp_ids), ""), "\n", "")
+                    rid_s,
+                    ",",
+                    pa.array(np.where(att, "1", "0")),
+                    ",",
+                    pc.fill_null(_lit(np.where(att, camp, -1), camp_ids), ""),
+                    "\n",
+                    "",
+                )
                 labels_fh.write(_buffer(lab))
                 # Summary counters (numpy over the chunk).
                 counts_attack += int(att.sum())
                 np.add.at(acct_attack_req, cols["acct"][att], 1)
                 np.add.at(acct_benign_req, cols["acct"][~att], 1)
-                for gi, c in zip(*np.unique(plan.group[cols["acct"]], return_counts=True), strict=True):
+                for gi, c in zip(
+                    *np.unique(plan.group[cols["acct"]], return_counts=True), strict=True
+                ):
                     per_group_req[plan.groups[int(gi)].kind] += int(c)
                 for ci, c in zip(*np.unique(camp[att], return_counts=True), strict=True):
                     per_campaign_req[sc.campaigns[int(ci)].id] += int(c)
                 if tables.new_model >= 0:
-                    hyd = np.array([plan.groups[int(x)].kind == "hydra" for x in range(len(plan.groups))])[plan.group[cols["acct"]]] & att
+                    hyd = (
+                        np.array(
+                            [plan.groups[int(x)].kind == "hydra" for x in range(len(plan.groups))]
+                        )[plan.group[cols["acct"]]]
+                        & att
+                    )
                     after = hyd & (cols["ts"] >= tables.release_ms + 24 * 3_600_000)
                     new_model_hydra[0] += int((after & (cols["model"] == tables.new_model)).sum())
                     new_model_hydra[1] += int(after.sum())
@@ -357,8 +461,18 @@ def simulate(
         for a in range(plan.n_accounts):  # one row per account (small)
             if not seen[a]:
                 continue
-            w.writerow([plan.account_id[a], created[a] + "+00:00", plan.signup_route[a], plan.verification[a],
-                        plan.email_domain[a], plan.payment[a], COUNTRY_CODES[int(plan.country[a])], plan.org_id[a]])
+            w.writerow(
+                [
+                    plan.account_id[a],
+                    created[a] + "+00:00",
+                    plan.signup_route[a],
+                    plan.verification[a],
+                    plan.email_domain[a],
+                    plan.payment[a],
+                    COUNTRY_CODES[int(plan.country[a])],
+                    plan.org_id[a],
+                ]
+            )
     persona_counts: Counter = Counter()
     campaign_accounts: Counter = Counter()
     mixed_accounts = 0
@@ -378,7 +492,9 @@ def simulate(
                 if acct_benign_req[a] > 0:
                     mixed_accounts += 1
                     per_campaign_benign[cid] += int(acct_benign_req[a])
-    (out / "scenario.yaml").write_text(f"# effective scenario (source: {sc.source})\n" + sc.to_yaml(), encoding="utf-8")
+    (out / "scenario.yaml").write_text(
+        f"# effective scenario (source: {sc.source})\n" + sc.to_yaml(), encoding="utf-8"
+    )
     seconds = time.perf_counter() - t0
     summary = {
         "scenario": sc.name,
@@ -392,13 +508,24 @@ def simulate(
         "mixed_accounts": mixed_accounts,
         "accounts_per_persona": dict(sorted(persona_counts.items())),
         "requests_per_persona": dict(sorted(per_group_req.items())),
-        "campaigns": {c.id: {"type": c.type, "accounts": campaign_accounts.get(c.id, 0),
-                             "attack_requests": per_campaign_req.get(c.id, 0),
-                             "genuine_requests_in_mixed_accounts": per_campaign_benign.get(c.id, 0)}
-                      for c in sc.campaigns},
+        "campaigns": {
+            c.id: {
+                "type": c.type,
+                "accounts": campaign_accounts.get(c.id, 0),
+                "attack_requests": per_campaign_req.get(c.id, 0),
+                "genuine_requests_in_mixed_accounts": per_campaign_benign.get(c.id, 0),
+            }
+            for c in sc.campaigns
+        },
         "new_model": sc.new_model.name if sc.new_model else None,
-        "new_model_release": (np.datetime_as_string(np.datetime64(tables.release_ms, "ms"), unit="s") + "+00:00") if sc.new_model else None,
-        "hydra_new_model_share_after_24h": (new_model_hydra[0] / new_model_hydra[1]) if new_model_hydra[1] else None,
+        "new_model_release": (
+            np.datetime_as_string(np.datetime64(tables.release_ms, "ms"), unit="s") + "+00:00"
+        )
+        if sc.new_model
+        else None,
+        "hydra_new_model_share_after_24h": (new_model_hydra[0] / new_model_hydra[1])
+        if new_model_hydra[1]
+        else None,
         "period": {"start": sc.start.isoformat(), "days": sc.days},
         "time_sorted": False,
         "text_source": bank.source,

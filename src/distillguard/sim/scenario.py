@@ -36,28 +36,95 @@ UA_MODES: tuple[str, ...] = ("sdk", "agent", "browser", "varied")
 LANGUAGES: tuple[str, ...] = ("en", "zh", "ru", "es", "de", "fr", "ja", "ko", "pt", "ar")
 
 # Defaults for each campaign type; a scenario's ``tactics`` overrides any of them.
+#   cot, rubric, sensitive_rewrite  shares of requests with chain-of-thought wording, rubric
+#                                   grading (real judge templates), rewrites of sensitive
+#                                   questions; the rest use the campaign's plain wordings
+#   wordings                        how many distinct wordings (hydra: paraphrases) per campaign
+#   payment_sharing                 accounts per payment instrument (1 = no sharing)
+#   timing                          round_robin (one stream dealt across accounts), burst
+#                                   (short account lives, bursts of requests) or human
+#   routes                          access routes the campaign's accounts use
+#   proxy                           hosting (rented servers / VPN exits shared by accounts),
+#                                   residential (rotating residential proxies) or stable (home)
+#   user_agents                     sdk, agent, browser or varied (browser + SDK, rotating)
+#   pivot_share, pivot_hours        share of traffic moved to the new model, hours after release
+#   mixed_accounts, mixed_share     share of accounts that also carry genuine customer traffic,
+#                                   and the genuine share of those accounts' requests
+#   tools                           declare tools (agentic harvest)
+#   operator_tz                     UTC offset of the operators' working hours
+#   followups                       share of sessions with follow-up turns (careful)
 TACTIC_DEFAULTS: dict[str, dict[str, Any]] = {
     "reasoning_harvest": dict(
-        cot=0.7, rubric=0.15, sensitive_rewrite=0.08, payment_sharing=6.0, timing="round_robin",
-        routes=["direct"], proxy="hosting", user_agents="sdk", wordings=6, pivot_share=0.25,
-        pivot_hours=36.0, mixed_accounts=0.0, mixed_share=0.0, tools=False, operator_tz=8.0, followups=0.0,
+        cot=0.7,
+        rubric=0.15,
+        sensitive_rewrite=0.08,
+        payment_sharing=6.0,
+        timing="round_robin",
+        routes=["direct"],
+        proxy="hosting",
+        user_agents="sdk",
+        wordings=6,
+        pivot_share=0.25,
+        pivot_hours=36.0,
+        mixed_accounts=0.0,
+        mixed_share=0.0,
+        tools=False,
+        operator_tz=8.0,
+        followups=0.0,
     ),
     "agentic_harvest": dict(
-        cot=0.35, rubric=0.0, sensitive_rewrite=0.0, payment_sharing=4.0, timing="burst",
-        routes=["direct", "cloud:aws-bedrock", "cloud:gcp-vertex", "reseller:tokenbridge"], proxy="hosting",
-        user_agents="agent", wordings=5, pivot_share=0.3, pivot_hours=24.0, mixed_accounts=0.0,
-        mixed_share=0.0, tools=True, operator_tz=8.0, followups=0.0,
+        cot=0.35,
+        rubric=0.0,
+        sensitive_rewrite=0.0,
+        payment_sharing=4.0,
+        timing="burst",
+        routes=["direct", "cloud:aws-bedrock", "cloud:gcp-vertex", "reseller:tokenbridge"],
+        proxy="hosting",
+        user_agents="agent",
+        wordings=5,
+        pivot_share=0.3,
+        pivot_hours=24.0,
+        mixed_accounts=0.0,
+        mixed_share=0.0,
+        tools=True,
+        operator_tz=8.0,
+        followups=0.0,
     ),
     "hydra": dict(
-        cot=0.25, rubric=0.05, sensitive_rewrite=0.02, payment_sharing=12.0, timing="burst",
-        routes=["direct", "reseller:routerhub", "reseller:apimart"], proxy="residential", user_agents="varied",
-        wordings=40, pivot_share=0.5, pivot_hours=10.0, mixed_accounts=0.15, mixed_share=0.35, tools=False,
-        operator_tz=8.0, followups=0.0,
+        cot=0.25,
+        rubric=0.05,
+        sensitive_rewrite=0.02,
+        payment_sharing=12.0,
+        timing="burst",
+        routes=["direct", "reseller:routerhub", "reseller:apimart"],
+        proxy="residential",
+        user_agents="varied",
+        wordings=40,
+        pivot_share=0.5,
+        pivot_hours=10.0,
+        mixed_accounts=0.15,
+        mixed_share=0.35,
+        tools=False,
+        operator_tz=8.0,
+        followups=0.0,
     ),
     "careful": dict(
-        cot=0.3, rubric=0.0, sensitive_rewrite=0.0, payment_sharing=1.0, timing="human", routes=["direct"],
-        proxy="stable", user_agents="browser", wordings=6, pivot_share=0.1, pivot_hours=72.0, mixed_accounts=0.0,
-        mixed_share=0.0, tools=False, operator_tz=-5.0, followups=0.35,
+        cot=0.3,
+        rubric=0.0,
+        sensitive_rewrite=0.0,
+        payment_sharing=1.0,
+        timing="human",
+        routes=["direct"],
+        proxy="stable",
+        user_agents="browser",
+        wordings=6,
+        pivot_share=0.1,
+        pivot_hours=72.0,
+        mixed_accounts=0.0,
+        mixed_share=0.0,
+        tools=False,
+        operator_tz=-5.0,
+        followups=0.35,
     ),
 }
 
@@ -81,7 +148,9 @@ class BenignSpec:
     requests_median: float = 5.0
     requests_sigma: float = 1.6
     max_requests: int = 5000
-    mix: dict[str, float] = field(default_factory=lambda: {"casual": 0.62, "developer": 0.28, "student": 0.10})
+    mix: dict[str, float] = field(
+        default_factory=lambda: {"casual": 0.62, "developer": 0.28, "student": 0.10}
+    )
     mean_session_turns: float = 2.2
     vpn_share: float = 0.04
     cloud_share: float = 0.03
@@ -142,7 +211,11 @@ class Scenario:
         total = int(b.accounts * min(mean, b.max_requests))
         total += sum(p.requests for p in self.hard_benign.values())
         for c in self.campaigns:
-            extra = c.tactics["mixed_accounts"] * c.tactics["mixed_share"] / max(1e-9, 1 - c.tactics["mixed_share"])
+            extra = (
+                c.tactics["mixed_accounts"]
+                * c.tactics["mixed_share"]
+                / max(1e-9, 1 - c.tactics["mixed_share"])
+            )
             total += int(c.requests * (1 + extra))
         return total
 
@@ -183,7 +256,9 @@ def load_scenario(scenario: str | Path | Scenario | dict) -> Scenario:
     if isinstance(scenario, dict):
         return Scenario.from_dict(scenario)
     if not isinstance(scenario, (str, Path)):
-        raise ScenarioError(f"scenario must be a preset name, a YAML path or a Scenario; got {type(scenario).__name__}")
+        raise ScenarioError(
+            f"scenario must be a preset name, a YAML path or a Scenario; got {type(scenario).__name__}"
+        )
     text = str(scenario)
     if isinstance(scenario, str) and text in PRESETS:
         path = PRESET_DIR / f"{text}.yaml"
@@ -192,13 +267,17 @@ def load_scenario(scenario: str | Path | Scenario | dict) -> Scenario:
         if not path.is_file():
             if path.suffix in (".yaml", ".yml") or "/" in text:
                 raise ScenarioError(f"scenario file not found: {path}")
-            raise ScenarioError(f"unknown preset {text!r}; choose one of {', '.join(PRESETS)} or give a YAML file")
+            raise ScenarioError(
+                f"unknown preset {text!r}; choose one of {', '.join(PRESETS)} or give a YAML file"
+            )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise ScenarioError(f"scenario {path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        raise ScenarioError(
+            f"scenario {path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"scenario {path}: cannot read: {exc}") from None
     return Scenario.from_dict(data, str(path))
@@ -213,7 +292,9 @@ class _V:
     def fail(self, where: str, msg: str) -> None:
         raise ScenarioError(f"scenario {self.source}: {where} {msg}")
 
-    def mapping(self, where: str, value: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
+    def mapping(
+        self, where: str, value: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()
+    ) -> dict:
         if not isinstance(value, dict):
             self.fail(where, f"must be a mapping; got {type(value).__name__}")
         unknown = [k for k in value if k not in allowed]
@@ -232,13 +313,25 @@ class _V:
             self.fail(where, f"must be an integer {rng}; got {value}")
         return int(value)
 
-    def number(self, where: str, value: Any, lo: float = 0.0, hi: float | None = None, lo_open: bool = False) -> float:
+    def number(
+        self,
+        where: str,
+        value: Any,
+        lo: float = 0.0,
+        hi: float | None = None,
+        lo_open: bool = False,
+    ) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.fail(where, f"must be a number; got {value!r}")
         bad = value <= lo if lo_open else value < lo
         if bad or (hi is not None and value > hi):
             lo_s = f"> {lo}" if lo_open else f">= {lo}"
-            self.fail(where, f"must be a number {lo_s}" + (f" and <= {hi}" if hi is not None else "") + f"; got {value}")
+            self.fail(
+                where,
+                f"must be a number {lo_s}"
+                + (f" and <= {hi}" if hi is not None else "")
+                + f"; got {value}",
+            )
         return float(value)
 
     def choice(self, where: str, value: Any, options: tuple[str, ...]) -> str:
@@ -246,7 +339,9 @@ class _V:
             self.fail(where, f"must be one of {', '.join(options)}; got {value!r}")
         return str(value)
 
-    def str_list(self, where: str, value: Any, options: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    def str_list(
+        self, where: str, value: Any, options: tuple[str, ...] | None = None
+    ) -> tuple[str, ...]:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not value or not all(isinstance(x, str) for x in value):
@@ -259,7 +354,12 @@ class _V:
 
 def _parse(data: Any, source: str) -> Scenario:
     v = _V(source)
-    top = v.mapping("top level", data, ("name", "description", "period", "models", "benign", "hard_benign", "campaigns"), ("period", "models"))
+    top = v.mapping(
+        "top level",
+        data,
+        ("name", "description", "period", "models", "benign", "hard_benign", "campaigns"),
+        ("period", "models"),
+    )
     period = v.mapping("period", top["period"], ("start", "days"), ("start", "days"))
     start = period["start"]
     if isinstance(start, dt.date) and not isinstance(start, dt.datetime):
@@ -268,7 +368,10 @@ def _parse(data: Any, source: str) -> Scenario:
         try:
             start = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
         except ValueError:
-            v.fail("period.start", f"must be an ISO 8601 time such as 2026-03-02T00:00:00+00:00; got {start!r}")
+            v.fail(
+                "period.start",
+                f"must be an ISO 8601 time such as 2026-03-02T00:00:00+00:00; got {start!r}",
+            )
     if not isinstance(start, dt.datetime):
         v.fail("period.start", f"must be an ISO 8601 time; got {start!r}")
     if start.tzinfo is None:
@@ -295,10 +398,15 @@ def _parse(data: Any, source: str) -> Scenario:
         reasoning = m.get("reasoning", False)
         if not isinstance(reasoning, bool):
             v.fail(f"{w}.reasoning", f"must be true or false; got {reasoning!r}")
-        models.append(ModelSpec(
-            name=m["name"], share=v.number(f"{w}.share", m.get("share", 1.0)), reasoning=reasoning,
-            released_day=rel, adoption=v.number(f"{w}.adoption", m.get("adoption", 0.3), 0.0, 1.0),
-        ))
+        models.append(
+            ModelSpec(
+                name=m["name"],
+                share=v.number(f"{w}.share", m.get("share", 1.0)),
+                reasoning=reasoning,
+                released_day=rel,
+                adoption=v.number(f"{w}.adoption", m.get("adoption", 0.3), 0.0, 1.0),
+            )
+        )
     if sum(m.share for m in models if m.released_day is None) <= 0:
         v.fail("models", "need at least one model available from the start with share > 0")
 
@@ -311,11 +419,17 @@ def _parse(data: Any, source: str) -> Scenario:
     d = BenignSpec()
     benign = BenignSpec(
         accounts=v.integer("benign.accounts", b.get("accounts", d.accounts)),
-        requests_median=v.number("benign.requests_median", b.get("requests_median", d.requests_median), 0.0, lo_open=True),
-        requests_sigma=v.number("benign.requests_sigma", b.get("requests_sigma", d.requests_sigma), 0.0, 4.0),
+        requests_median=v.number(
+            "benign.requests_median", b.get("requests_median", d.requests_median), 0.0, lo_open=True
+        ),
+        requests_sigma=v.number(
+            "benign.requests_sigma", b.get("requests_sigma", d.requests_sigma), 0.0, 4.0
+        ),
         max_requests=v.integer("benign.max_requests", b.get("max_requests", d.max_requests), 1),
         mix=mix,
-        mean_session_turns=v.number("benign.mean_session_turns", b.get("mean_session_turns", d.mean_session_turns), 1.0, 6.0),
+        mean_session_turns=v.number(
+            "benign.mean_session_turns", b.get("mean_session_turns", d.mean_session_turns), 1.0, 6.0
+        ),
         vpn_share=v.number("benign.vpn_share", b.get("vpn_share", d.vpn_share), 0.0, 1.0),
         cloud_share=v.number("benign.cloud_share", b.get("cloud_share", d.cloud_share), 0.0, 1.0),
         new_signups=v.number("benign.new_signups", b.get("new_signups", d.new_signups), 0.0, 1.0),
@@ -330,7 +444,12 @@ def _parse(data: Any, source: str) -> Scenario:
         req = v.integer(f"{w}.requests", p["requests"])
         if acc and req < acc:
             v.fail(f"{w}.requests", f"must be at least accounts ({acc}); got {req}")
-        hard[name] = PersonaSpec(acc, req, v.integer(f"{w}.end_users", p.get("end_users", 0)), v.integer(f"{w}.keys", p.get("keys", 3), 1))
+        hard[name] = PersonaSpec(
+            acc,
+            req,
+            v.integer(f"{w}.end_users", p.get("end_users", 0)),
+            v.integer(f"{w}.keys", p.get("keys", 3), 1),
+        )
 
     camps_raw = top.get("campaigns", []) or []
     if not isinstance(camps_raw, list):
@@ -339,7 +458,22 @@ def _parse(data: Any, source: str) -> Scenario:
     ids = set()
     for i, c in enumerate(camps_raw):
         w = f"campaigns[{i}]"
-        v.mapping(w, c, ("id", "type", "accounts", "requests", "capability", "languages", "start_day", "end_day", "tactics"), ("id", "type", "accounts", "requests"))
+        v.mapping(
+            w,
+            c,
+            (
+                "id",
+                "type",
+                "accounts",
+                "requests",
+                "capability",
+                "languages",
+                "start_day",
+                "end_day",
+                "tactics",
+            ),
+            ("id", "type", "accounts", "requests"),
+        )
         cid = c["id"]
         if not isinstance(cid, str) or not cid or "," in cid:
             v.fail(f"{w}.id", f"must be a non-empty string without commas; got {cid!r}")
@@ -351,7 +485,9 @@ def _parse(data: Any, source: str) -> Scenario:
         req = v.integer(f"{w}.requests", c["requests"], 1)
         if req < acc:
             v.fail(f"{w}.requests", f"must be at least accounts ({acc}); got {req}")
-        default_caps = ("code",) if ctype == "agentic_harvest" else ("math", "general", "nlp", "code")
+        default_caps = (
+            ("code",) if ctype == "agentic_harvest" else ("math", "general", "nlp", "code")
+        )
         caps = v.str_list(f"{w}.capability", c.get("capability", list(default_caps)), CAPABILITIES)
         langs = v.str_list(f"{w}.languages", c.get("languages", ["en"]), LANGUAGES)
         sday = v.number(f"{w}.start_day", c.get("start_day", 0.0), 0.0, days)
@@ -365,7 +501,14 @@ def _parse(data: Any, source: str) -> Scenario:
         tactics = dict(defaults)
         for k, x in t_raw.items():
             tw = f"{w}.tactics.{k}"
-            if k in ("cot", "rubric", "sensitive_rewrite", "pivot_share", "mixed_accounts", "followups"):
+            if k in (
+                "cot",
+                "rubric",
+                "sensitive_rewrite",
+                "pivot_share",
+                "mixed_accounts",
+                "followups",
+            ):
                 tactics[k] = v.number(tw, x, 0.0, 1.0)
             elif k == "mixed_share":
                 tactics[k] = v.number(tw, x, 0.0, 0.95)
@@ -388,8 +531,14 @@ def _parse(data: Any, source: str) -> Scenario:
             elif k == "routes":
                 routes = list(v.str_list(tw, x))
                 for r in routes:
-                    if not (r == "direct" or (r.startswith(("cloud:", "reseller:")) and len(r.split(":", 1)[1]) > 0)):
-                        v.fail(tw, f"entries must be direct, cloud:<platform> or reseller:<name>; got {r!r}")
+                    if not (
+                        r == "direct"
+                        or (r.startswith(("cloud:", "reseller:")) and len(r.split(":", 1)[1]) > 0)
+                    ):
+                        v.fail(
+                            tw,
+                            f"entries must be direct, cloud:<platform> or reseller:<name>; got {r!r}",
+                        )
                 tactics[k] = routes
         if tactics["cot"] + tactics["rubric"] + tactics["sensitive_rewrite"] > 1.0 + 1e-9:
             v.fail(f"{w}.tactics", "cot + rubric + sensitive_rewrite must not exceed 1")

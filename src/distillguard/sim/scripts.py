@@ -28,8 +28,10 @@ APP_SYSTEMS: tuple[str, ...] = (
     "You are Ask Ada, a general-purpose assistant in a messaging app. Be helpful, safe and concise.",
 )
 DEV_SYSTEMS: tuple[str, ...] = (
-    "You are a helpful coding assistant.", "You are an expert Python developer. Answer with code first, then a short explanation.",
-    "You are a senior engineer. Be precise and concise.", "You are a helpful assistant.",
+    "You are a helpful coding assistant.",
+    "You are an expert Python developer. Answer with code first, then a short explanation.",
+    "You are a senior engineer. Be precise and concise.",
+    "You are a helpful assistant.",
 )
 HARVEST_SYSTEMS: tuple[str, ...] = (
     "You are an expert problem solver. Always explain your reasoning thoroughly before answering.",
@@ -43,28 +45,56 @@ ENTERPRISE_TEMPLATES: tuple[str, ...] = (
     "Translate the following text into German, keeping the formatting. Output only the translation.\n\n{task}",
 )
 ENTERPRISE_SYSTEMS: tuple[str, ...] = (
-    "You are a document-processing service. Output valid JSON only.", "You are an assistant for the operations team of a logistics company.",
+    "You are a document-processing service. Output valid JSON only.",
+    "You are an assistant for the operations team of a logistics company.",
 )
 
 TOOLSETS: tuple[tuple[str, ...], ...] = (
     ("bash", "read_file", "write_file", "edit_file", "grep", "glob"),
     ("bash", "str_replace_editor", "view_file", "run_tests"),
     ("shell", "read", "write", "search", "web_fetch"),
-    ("execute_command", "read_file", "write_to_file", "replace_in_file", "list_files", "search_files"),
-    ("get_weather",), ("search_web", "fetch_url"), ("lookup_order", "create_ticket"), ("sql_query",),
-    ("calculator",), ("get_stock_price", "get_news"),
+    (
+        "execute_command",
+        "read_file",
+        "write_to_file",
+        "replace_in_file",
+        "list_files",
+        "search_files",
+    ),
+    ("get_weather",),
+    ("search_web", "fetch_url"),
+    ("lookup_order", "create_ticket"),
+    ("sql_query",),
+    ("calculator",),
+    ("get_stock_price", "get_news"),
 )
 TOOLSETS_JSON = pa.array([json.dumps(list(t)) for t in TOOLSETS], pa.string())
 AGENT_TOOLSETS = np.array([0, 1, 2, 3])
 APP_TOOLSETS = np.array([4, 5, 6, 7, 8, 9])
 
 _ACTIONS = (
-    ("Let me look at the project structure first.", "glob", "src/\n  app/__init__.py\n  app/main.py\n  app/utils.py\ntests/\n  test_main.py\npyproject.toml\nREADME.md"),
+    (
+        "Let me look at the project structure first.",
+        "glob",
+        "src/\n  app/__init__.py\n  app/main.py\n  app/utils.py\ntests/\n  test_main.py\npyproject.toml\nREADME.md",
+    ),
     ("I'll read the main module.", "read_file", None),
-    ("Searching for where this function is used.", "grep", "app/main.py:42:    result = parse_input(raw)\napp/utils.py:10:def parse_input(raw: str) -> dict:\ntests/test_main.py:7:    assert parse_input('a=1') == {'a': '1'}"),
+    (
+        "Searching for where this function is used.",
+        "grep",
+        "app/main.py:42:    result = parse_input(raw)\napp/utils.py:10:def parse_input(raw: str) -> dict:\ntests/test_main.py:7:    assert parse_input('a=1') == {'a': '1'}",
+    ),
     ("Now I'll apply the change.", "edit_file", "Applied 1 edit to app/utils.py (+12 -3)."),
-    ("Running the test suite.", "bash", "============ test session starts ============\ncollected 14 items\n\ntests/test_main.py ......F.......\n\nFAILED tests/test_main.py::test_empty - AssertionError: assert {} == None\n======= 1 failed, 13 passed in 0.61s ======="),
-    ("The empty-input case fails; fixing it.", "edit_file", "Applied 1 edit to app/utils.py (+2 -1)."),
+    (
+        "Running the test suite.",
+        "bash",
+        "============ test session starts ============\ncollected 14 items\n\ntests/test_main.py ......F.......\n\nFAILED tests/test_main.py::test_empty - AssertionError: assert {} == None\n======= 1 failed, 13 passed in 0.61s =======",
+    ),
+    (
+        "The empty-input case fails; fixing it.",
+        "edit_file",
+        "Applied 1 edit to app/utils.py (+2 -1).",
+    ),
     ("Re-running the tests.", "bash", "============ 14 passed in 0.58s ============"),
     ("Let me check the types.", "bash", "Success: no issues found in 6 source files"),
     ("I'll write the new file.", "write_file", "Wrote 1 file: app/feature.py (58 lines)."),
@@ -72,7 +102,9 @@ _ACTIONS = (
 )
 
 
-def build_scripts(code_answers: pa.Array, n_scripts: int = 16, n_steps: int = 40, window: int = 6) -> pa.Array:
+def build_scripts(
+    code_answers: pa.Array, n_scripts: int = 16, n_steps: int = 40, window: int = 6
+) -> pa.Array:
     """Escaped message JSON for (script, step): the last ``window`` steps before ``step``.
 
     Index ``script * n_steps + step``; step 0 is empty (the first request has only the task).
@@ -85,12 +117,22 @@ def build_scripts(code_answers: pa.Array, n_scripts: int = 16, n_steps: int = 40
         for _k in range(n_steps):
             say, tool, result = _ACTIONS[int(rng.integers(len(_ACTIONS)))]
             if result is None:
-                raw = json.loads('"' + answers[int(rng.integers(len(answers)))] + '"') if answers else "def main():\n    pass"
+                raw = (
+                    json.loads('"' + answers[int(rng.integers(len(answers)))] + '"')
+                    if answers
+                    else "def main():\n    pass"
+                )
                 result = esc(raw[:600])
             else:
                 result = esc(result)
             call = esc(f"{say}\n[tool call: {tool}]")
-            steps.append('{"role":"assistant","content":"' + call + '"},{"role":"tool","content":"' + result + '"}')
+            steps.append(
+                '{"role":"assistant","content":"'
+                + call
+                + '"},{"role":"tool","content":"'
+                + result
+                + '"}'
+            )
         for k in range(n_steps):
             lo = max(0, k - window)
             out.append(("," + ",".join(steps[lo:k])) if k else "")

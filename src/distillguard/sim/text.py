@@ -24,7 +24,10 @@ from .geo import FALLBACK_DATACENTER, FALLBACK_VPN, parse_cidrs
 MAX_TURN_CHARS = 2000
 MAX_TURNS = 6
 MAX_REPLY_CHARS = 700
-_CODE_RE = re.compile(r"```|\bdef |\bfunction\b|\bclass |python|javascript|typescript|\bsql\b|\bcode\b|error|bug|compile|regex|\bapi\b|java\b|c\+\+|golang|rust\b", re.I)
+_CODE_RE = re.compile(
+    r"```|\bdef |\bfunction\b|\bclass |python|javascript|typescript|\bsql\b|\bcode\b|error|bug|compile|regex|\bapi\b|java\b|c\+\+|golang|rust\b",
+    re.I,
+)
 _REPLY_BODIES = (
     "Here are the main points to consider:\n\n1. Start with the core idea and make sure the basics are clear.\n2. Look at the most common cases first.\n3. Then handle the exceptions.\n\nLet me know if you want me to go deeper on any of these.",
     "Good question. In short, it depends on your goals, but a sensible approach is to begin small, measure what happens, and adjust. I can give a more specific plan if you share more details.",
@@ -69,7 +72,11 @@ def _load_corpora(root: Path) -> dict:
     for r in _records(root, "benign/oasst2_users.jsonl.gz"):
         turns = [_clean(t.get("text")) for t in (r.get("turns") or []) if t.get("text")]
         # oasst2 "turns" interleave authors; only the conversation owner's turns are user turns.
-        own = [_clean(t.get("text")) for t in (r.get("turns") or []) if t.get("user_id") == r.get("user_id") and t.get("text")]
+        own = [
+            _clean(t.get("text"))
+            for t in (r.get("turns") or [])
+            if t.get("user_id") == r.get("user_id") and t.get("text")
+        ]
         turns = own or turns or [_clean(r.get("text"))]
         chats.append(turns[:MAX_TURNS])
     for r in _records(root, "benign/hh_rlhf_test.jsonl.gz"):
@@ -83,8 +90,16 @@ def _load_corpora(root: Path) -> dict:
     code_chats = [c for c in chats if _CODE_RE.search(c[0])]
 
     def task_pool(rel: str, answer_key: str, stride: int = 1) -> list[tuple[str, str]]:
-        return [(_clean(r["text"], 3000), _clean(r.get(answer_key) or r.get("response") or r.get("answer") or "", MAX_REPLY_CHARS))
-                for r in _records(root, rel, stride) if r.get("text")]
+        return [
+            (
+                _clean(r["text"], 3000),
+                _clean(
+                    r.get(answer_key) or r.get("response") or r.get("answer") or "", MAX_REPLY_CHARS
+                ),
+            )
+            for r in _records(root, rel, stride)
+            if r.get("text")
+        ]
 
     gpteacher = task_pool("tasks/gpteacher_codegen.jsonl.gz", "response")
     humaneval = task_pool("tasks/humaneval.jsonl.gz", "answer")
@@ -96,13 +111,29 @@ def _load_corpora(root: Path) -> dict:
     }
     # gpteacher instructions are also what benign developers ask, raw (no wrapper).
     code_chats += [[t] for t, _ in gpteacher[::2]]
-    systems = [_clean(r["text"], 1500) for r in _records(root, "benign/awesome_chatgpt_prompts.jsonl.gz") if r.get("text")]
-    rubric = [r["text"] for r in _records(root, "templates/rubric_grading.jsonl.gz") if "{instruction}" in r.get("text", "")]
+    systems = [
+        _clean(r["text"], 1500)
+        for r in _records(root, "benign/awesome_chatgpt_prompts.jsonl.gz")
+        if r.get("text")
+    ]
+    rubric = [
+        r["text"]
+        for r in _records(root, "templates/rubric_grading.jsonl.gz")
+        if "{instruction}" in r.get("text", "")
+    ]
     hh = _records(root, "benign/hh_rlhf_test.jsonl.gz")
     sensitive = [_clean(r["text"]) for r in hh if r.get("text")]
-    docs = [_clean(r.get("response"), 3000) for r in _records(root, "benign/alpaca_eval_prompts.jsonl.gz") if r.get("response")]
+    docs = [
+        _clean(r.get("response"), 3000)
+        for r in _records(root, "benign/alpaca_eval_prompts.jsonl.gz")
+        if r.get("response")
+    ]
     docs += [t for c in chats for t in c[:1] if len(t) > 600][:3000]
-    uas = [r for r in _records(root, "infra/user_agents.jsonl.gz") if r.get("device") in ("desktop", "mobile", "tablet")]
+    uas = [
+        r
+        for r in _records(root, "infra/user_agents.jsonl.gz")
+        if r.get("device") in ("desktop", "mobile", "tablet")
+    ]
     pools = {
         "chats": chats,
         "code_chats": code_chats,
@@ -115,8 +146,12 @@ def _load_corpora(root: Path) -> dict:
         "docs": docs,
         "browser_uas": [r["text"] for r in uas],
         "browser_weights": [float(r.get("percent") or 0.001) + 1e-4 for r in uas],
-        "datacenter": (root / "infra/datacenter_ipv4.txt").read_text().splitlines() if (root / "infra/datacenter_ipv4.txt").exists() else None,
-        "vpn": (root / "infra/vpn_ipv4.txt").read_text().splitlines() if (root / "infra/vpn_ipv4.txt").exists() else None,
+        "datacenter": (root / "infra/datacenter_ipv4.txt").read_text().splitlines()
+        if (root / "infra/datacenter_ipv4.txt").exists()
+        else None,
+        "vpn": (root / "infra/vpn_ipv4.txt").read_text().splitlines()
+        if (root / "infra/vpn_ipv4.txt").exists()
+        else None,
         "source": str(root),
     }
     # Fill any pool the corpora lack from the built-in generator.
@@ -144,7 +179,9 @@ class _ConvPool:
     def __init__(self, convs: list[list[str]], first_replies: dict[int, str], salt: int):
         order = sorted(range(len(convs)), key=lambda i: (len(convs[i]), i))
         self.turns = [[esc(t) for t in convs[i]] for i in order]
-        self.first_reply = {new: esc(first_replies[old]) for new, old in enumerate(order) if old in first_replies}
+        self.first_reply = {
+            new: esc(first_replies[old]) for new, old in enumerate(order) if old in first_replies
+        }
         self.n_turns = np.array([len(t) for t in self.turns], dtype=np.int64)
         self.first_with = np.searchsorted(self.n_turns, np.arange(MAX_TURNS + 2))
         self.salt = salt
@@ -160,7 +197,12 @@ class _ConvPool:
         if i == 0 and c in self.first_reply:
             return self.first_reply[c]
         snip = esc(json.loads('"' + self.turns[c][i] + '"')[:80])
-        return "Sure, here is my answer to \\\"" + snip + "…\\\".\\n\\n" + esc(_REPLY_BODIES[(c * 7 + i * 3 + self.salt) % len(_REPLY_BODIES)])
+        return (
+            'Sure, here is my answer to \\"'
+            + snip
+            + '…\\".\\n\\n'
+            + esc(_REPLY_BODIES[(c * 7 + i * 3 + self.salt) % len(_REPLY_BODIES)])
+        )
 
     def messages(self, c: int, k: int) -> str:
         """JSON of user turns ``0..k`` of conversation ``c`` with the assistant turns between."""
@@ -190,9 +232,15 @@ class TextBank:
         self.answers: dict[str, pa.Array] = {}
         for cap, items in pools["tasks"].items():
             self.tasks[cap] = pa.array([esc(t) for t, _ in items], pa.string())
-            self.answers[cap] = pa.array([esc(a or "The answer follows from the steps above.") for _, a in items], pa.string())
+            self.answers[cap] = pa.array(
+                [esc(a or "The answer follows from the steps above.") for _, a in items],
+                pa.string(),
+            )
         # Public benchmarks the eval runners run (GSM8K, HumanEval), in their original order.
-        self.eval_tasks = {cap: pa.array([esc(t) for t, _ in items], pa.string()) for cap, items in pools["eval"].items()}
+        self.eval_tasks = {
+            cap: pa.array([esc(t) for t, _ in items], pa.string())
+            for cap, items in pools["eval"].items()
+        }
         self.rubric = [_split_rubric(t) for t in pools["rubric"]]
         self.sensitive = pa.array([esc(s) for s in pools["sensitive"]], pa.string())
         self.docs = pa.array([esc(s) for s in pools["docs"]], pa.string())
@@ -236,7 +284,9 @@ class TextBank:
             pieces.append(pc.binary_join_element_wise(*parts, ""))
             idx_all.append(rows)
         if pieces:
-            joined = pa.concat_arrays([p if isinstance(p, pa.Array) else p.combine_chunks() for p in pieces])
+            joined = pa.concat_arrays(
+                [p if isinstance(p, pa.Array) else p.combine_chunks() for p in pieces]
+            )
             order = np.argsort(np.concatenate(idx_all), kind="stable")
             out = joined.take(pa.array(order))
         return out
