@@ -296,3 +296,49 @@ def test_estimator_contract(lt):
     engine.register_arrow("requests", table)
     assert fp.fit(engine) is fp
     assert engine.fetch_arrow("SELECT * FROM requests").equals(table)  # input not mutated
+
+
+def test_payment_ring_counts_owners_not_accounts(lt):
+    rows = [
+        {"account_id": a, "ts_ms": lt.T0}
+        for a in ("r1", "r2", "r3", "r4", "e1", "e2", "e3", "solo")
+    ]
+    accounts = [
+        {"account_id": a, "payment_fingerprint": "ring-card", "org_id": None}
+        for a in ("r1", "r2", "r3", "r4")
+    ]
+    accounts += [
+        {"account_id": a, "payment_fingerprint": "corp-card", "org_id": "acme"}
+        for a in ("e1", "e2", "e3")
+    ]
+    accounts += [{"account_id": "solo", "payment_fingerprint": "own-card", "org_id": None}]
+    accounts += [
+        {"account_id": "r5", "payment_fingerprint": "ring-card", "org_id": None}
+    ]  # signed up, no traffic yet
+    f, _, _ = features(lt, rows, accounts)
+    assert (
+        f["r1"]["card_owners"] == 5 and f["r1"]["card_accounts"] == 5
+    )  # four unrelated accounts and r5
+    assert f["e1"]["card_owners"] == 1 and f["e1"]["card_accounts"] == 3  # one organisation
+    assert f["solo"]["card_owners"] == 1
+
+
+def test_sql_is_in_the_common_dialect():
+    import re
+
+    for has_templates in (True, False):
+        for name, sql in AccountFingerprinter().sql(has_templates).items():
+            assert "\\" not in sql, name
+            for banned in (
+                "list_",
+                "array_",
+                "unnest",
+                "::",
+                "epoch(",
+                "to_timestamp",
+                "UBIGINT",
+                "VARCHAR",
+                "{",
+            ):
+                assert banned.lower() not in sql.lower(), (name, banned)
+            assert not re.search(r"count\\(\\s*DISTINCT[^)]*\\)\\s*OVER", sql, re.I), name

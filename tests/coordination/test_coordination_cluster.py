@@ -106,3 +106,34 @@ def test_estimator_contract():
         LeidenClusterer().fit(edges.drop_columns(["weight"]))
     with pytest.raises(InvalidParameterError, match="min_cluster_size"):
         LeidenClusterer(min_cluster_size=1).fit(edges)
+
+
+def test_core_keys_keep_out_accounts_bound_only_by_rare_side_keys():
+    campaign = [f"a{i}" for i in range(10)]
+    rows = [
+        {"account_id": a, "key_kind": "payment", "key": "card", "weight": 0.6} for a in campaign
+    ]
+    # A benign user who happens to send three rare prompts that three campaign accounts also sent.
+    rows += [
+        {"account_id": "user", "key_kind": "template", "key": f"t{i}", "weight": 0.15}
+        for i in range(3)
+    ]
+    rows += [
+        {"account_id": campaign[i], "key_kind": "template", "key": f"t{i}", "weight": 0.05}
+        for i in range(3)
+    ]
+    edges = pa.Table.from_pylist(rows)
+    strict = LeidenClusterer().fit(edges)
+    members = set(strict.members_.column("account_id").to_pylist())
+    assert members == set(campaign)
+    core = {(k["key"], k["n_members"]) for k in strict.cluster_keys_.to_pylist()}
+    assert core == {("card", 10)}
+
+
+def test_function_wrappers(lt):
+    from distillguard.coordination import find_clusters
+
+    edges = star({"A": ([f"a{i}" for i in range(4)], ["k"], 1.0)})
+    assert find_clusters(edges).to_pylist() == [
+        {"account_id": f"a{i}", "cluster_id": "C1"} for i in range(4)
+    ]

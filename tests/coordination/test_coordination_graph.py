@@ -201,3 +201,22 @@ def test_sql_stays_in_the_common_dialect():
     assert "no list/array functions" in DIALECT_RULES
     assert set(EDGE_KINDS) == set(d.EDGE_KIND_SQL)
     assert not re.search(r"count\(\s*DISTINCT[^)]*\)\s*OVER", sql, re.I)  # Spark forbids it
+
+
+def test_synchronised_window_of_a_popular_template_counts_less(lt):
+    rows = []
+    for i in range(40):  # a popular prompt everyone sends at some point
+        rows += [{"account_id": f"u{i}", "ts_ms": lt.T0 + i * 3 * H, "skeleton_hash": 1}]
+        rows += [{"account_id": f"u{i}", "ts_ms": lt.T0 + i * 3 * H + 1, "skeleton_hash": 1000 + i}]
+    for a in ("s1", "s2", "u0"):  # two campaign accounts on a rare template + a popular-prompt pair
+        rows += [
+            {"account_id": a, "ts_ms": lt.T0 + 5 * 24 * H, "skeleton_hash": 7 if a != "u0" else 1}
+        ]
+    rows += [{"account_id": "s3", "ts_ms": lt.T0 + 5 * 24 * H, "skeleton_hash": 1}]
+    edges, _ = edges_for(lt, rows, kinds=("template", "template_window"))
+    win = {(e["account_id"], e["key"]): e for e in edges if e["key_kind"] == "template_window"}
+    rare = next(e for (a, k), e in win.items() if a == "s1" and k.startswith("7@"))
+    popular = next(e for (a, k), e in win.items() if a == "s3" and k.startswith("1@"))
+    assert rare["deg"] == popular["deg"] == 2 and rare["share"] == popular["share"]
+    # Same window degree, but the popular template's window is discounted by its popularity.
+    assert popular["weight"] == pytest.approx(rare["weight"] * np.log(7) / np.log(41 + 5))

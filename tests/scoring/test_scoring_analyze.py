@@ -168,3 +168,40 @@ def test_works_without_account_table_and_incrementally(lt):
     )
     out = rows(engine, "out_accounts")
     assert len(out) == len({r["account_id"] for r in out})
+
+
+def test_payment_ring_is_a_reason(run):
+    _, engine, _ = run
+    out = {r["account_id"]: r for r in rows(engine, "out_accounts")}
+    ev = [e for e in rows(engine, "evidence") if e["subject_id"] == "atkC30"]
+    assert any(
+        e["source"] == "account:payment_ring" and "unrelated accounts" in e["summary"] for e in ev
+    )
+    assert out["ent0"]["verdict"] == "benign"  # one organisation sharing its card is normal
+
+
+def test_empty_and_single_request_logs(lt):
+    engine = DuckDBEngine()
+    engine.register_arrow("requests", lt.requests_table([]))
+    assert analyze(engine).counts["accounts"] == 0
+    assert rows(engine, "out_accounts") == [] and rows(engine, "out_requests") == []
+    engine.register_arrow("requests", lt.requests_table([{"account_id": "a", "ts_ms": lt.T0}]))
+    out = rows(engine, "out_accounts")
+    analyze(engine)
+    out = rows(engine, "out_accounts")
+    assert [(r["account_id"], r["verdict"], r["cluster_id"]) for r in out] == [
+        ("a", "benign", None)
+    ]
+
+
+def test_progress_tasks_one_per_stage(lt):
+    from distillguard.progress import make_progress
+
+    traffic = lt.build(3, n_benign=10, scale=0.1)
+    engine = DuckDBEngine()
+    lt.load(engine, traffic)
+    progress = make_progress(enabled=False)
+    with progress:
+        findings = analyze(engine, progress=progress)
+    assert [t.description for t in progress.tasks] == list(findings.timings)
+    assert all(t.finished for t in progress.tasks)

@@ -135,6 +135,33 @@ class AccountFingerprinter(Estimator):
         check_range(self, "pivot_window_hours", self.pivot_window_hours, 0.01, None)
         check_range(self, "pivot_min_requests", self.pivot_min_requests, 1, None)
 
+    def sql(self, has_templates: bool = True) -> dict[str, str]:
+        """The per-request aggregation this fingerprinter runs, table name → SQL, in order
+        (``explain``; the Spark engine runs the same strings). The model-pivot query depends on
+        the data (the newest model) and is rendered in ``fit``."""
+        out = {
+            "request_keys": d.render(
+                d.REQUEST_KEYS,
+                thr=float(self.signal_threshold),
+                template_expr=d.TEMPLATE_EXPR_WITH_INDEX
+                if has_templates
+                else d.TEMPLATE_EXPR_NO_INDEX,
+                template_join=d.TEMPLATE_JOIN_WITH_INDEX if has_templates else "",
+            ),
+            "account_base": d.ACCOUNT_BASE,
+            "account_gaps": d.ACCOUNT_GAPS,
+            "account_hourly": d.ACCOUNT_HOURLY,
+            "account_payment": d.ACCOUNT_PAYMENT,
+        }
+        for table, name, col, k in (
+            ("account_hod", "hod", d.HOUR_OF_DAY_EXPR, 24),
+            ("account_cap", "cap", "capability", 6),
+            ("account_tpl", "tpl", "template", 1000),
+            ("account_mt", "mt", "max_tokens", 1000),
+        ):
+            out[table] = d.render(d.ACCOUNT_ENTROPY, name=name, col=col, k=k)
+        return out
+
     def fit(self, engine: Engine) -> AccountFingerprinter:
         """Run the definitions on ``engine`` and write table ``account_features``."""
         self._validate()
@@ -145,27 +172,8 @@ class AccountFingerprinter(Estimator):
 
             engine.register_arrow("ip_intel", IP_INTEL_SCHEMA.empty_table())
         engine.register_arrow("account_meta", account_meta(engine))
-        has_tpl = table_exists(engine, "templates")
-        engine.create_table(
-            "request_keys",
-            d.render(
-                d.REQUEST_KEYS,
-                thr=float(self.signal_threshold),
-                template_expr=d.TEMPLATE_EXPR_WITH_INDEX if has_tpl else d.TEMPLATE_EXPR_NO_INDEX,
-                template_join=d.TEMPLATE_JOIN_WITH_INDEX if has_tpl else "",
-            ),
-        )
-        engine.create_table("account_base", d.ACCOUNT_BASE)
-        engine.create_table("account_gaps", d.ACCOUNT_GAPS)
-        engine.create_table("account_hourly", d.ACCOUNT_HOURLY)
-        engine.create_table("account_payment", d.ACCOUNT_PAYMENT)
-        for table, name, col, k in (
-            ("account_hod", "hod", d.HOUR_OF_DAY_EXPR, 24),
-            ("account_cap", "cap", "capability", 6),
-            ("account_tpl", "tpl", "template", 1000),
-            ("account_mt", "mt", "max_tokens", 1000),
-        ):
-            engine.create_table(table, d.render(d.ACCOUNT_ENTROPY, name=name, col=col, k=k))
+        for table, sql in self.sql(has_templates=table_exists(engine, "templates")).items():
+            engine.create_table(table, sql)
 
         period = engine.fetch_arrow(d.PERIOD).to_pylist()[0]
         start, end = period["start_ms"], period["end_ms"]

@@ -132,6 +132,30 @@ class EdgeBuilder(Estimator):
         engine.register_arrow("graph_edges", self.edges_.select(GRAPH_EDGES_SCHEMA.names))
         return self
 
+    def _window_popularity(
+        self, raw: pa.Table, kinds: pa.ChunkedArray, deg: np.ndarray
+    ) -> np.ndarray:
+        """Per edge: 1, or for template_window edges ln(2 + c) / ln(deg(template) + c)."""
+        factor = np.ones(raw.num_rows)
+        is_win = np.asarray(pc.equal(kinds, "template_window").to_numpy(zero_copy_only=False), bool)
+        if not is_win.any():
+            return factor
+        is_tpl = np.asarray(pc.equal(kinds, "template").to_numpy(zero_copy_only=False), bool)
+        keys = raw.column("key")
+        tpl_keys = pc.filter(keys, pa.array(is_tpl))
+        tpl_deg = deg[is_tpl]
+        win_keys = pc.filter(keys, pa.array(is_win))
+        parent = pc.list_element(pc.split_pattern(win_keys, "@", max_splits=1), 0)
+        pos = pc.index_in(parent, value_set=tpl_keys).to_numpy(zero_copy_only=False)
+        pos = np.asarray(pos, dtype=float)
+        parent_deg = np.where(
+            np.isnan(pos),
+            2.0,
+            tpl_deg[np.nan_to_num(pos).astype(np.int64)] if len(tpl_deg) else 2.0,
+        )
+        factor[is_win] = np.log(2.0 + self.c) / np.log(np.maximum(parent_deg, 2.0) + self.c)
+        return factor
+
     def weight(self, raw: pa.Table) -> pa.Table:
         """Add ``share`` and ``weight`` to rows of (account_id, key_kind, key, n, n_requests, deg)."""
         weights = self._weights()
@@ -147,6 +171,9 @@ class EdgeBuilder(Estimator):
         for kind, w in weights.items():
             kw[np.asarray(pc.equal(kinds, kind).to_numpy(zero_copy_only=False), bool)] = w
         weight = kw * share**self.share_power / np.log(deg + self.c)
+        # SynchroTrap on a popular template: sending "hi" in the same hour as a campaign is no
+        # coincidence worth a link, so a window key also pays for its template's popularity.
+        weight *= self._window_popularity(raw, kinds, deg)
         keep = weight > 0
         out = pa.table(
             {

@@ -66,7 +66,8 @@ class DuckDBEngine:
             self.con.unregister("__dg_arrow_tmp")
 
     def has_table(self, name: str) -> bool:
-        row = self.con.execute(
+        # fetchall, not fetchone: a half-read result would block the next query.
+        rows = self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchone()
-        return bool(row and row[0])
+        ).fetchall()
+        return bool(rows and rows[0][0])

@@ -90,6 +90,11 @@ class Findings:
     policy_version: str = ""
 
 
+def _n(count: int, noun: str) -> str:
+    """``1 other account`` / ``3 other accounts``."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
@@ -138,6 +143,8 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
             min_attachment=pol.min_attachment,
             min_strength=pol.min_strength,
             core_share=pol.core_share,
+            core_min=pol.core_min,
+            n_iterations=pol.leiden_iterations,
         ).fit(eb.edges_)
         engine.register_arrow("cluster_members", cl.labels())
     with _timed(timings, "risk", progress):
@@ -251,9 +258,10 @@ def _account_evidence(
         elif k == "coordinated_cluster":
             size, crisk = cluster_info.get(cluster, (0, 0.0))
             text = f"member of coordinated cluster {cluster} ({size} accounts, cluster risk {crisk:.2f})"
-            if share_info.get(i):
-                kind, m = share_info[i]
-                text += f"; shares {KIND_LABELS.get(kind, kind)} with {m - 1} other accounts in it"
+            kind, m = share_info.get(i, ("", 0))
+            # The card is already its own reason when it is a payment ring.
+            if kind and not (kind == "payment" and "payment_ring" in pos):
+                text += f"; shares {KIND_LABELS.get(kind, kind)} with {_n(m - 1, 'other account')} in it"
         elif k == "anonymised_ips":
             text = f"{_pct(f['vpn_share'][i] + f['tor_share'][i] + f['proxy_share'][i])} of requests from VPN, Tor or proxy IPs"
         elif k == "datacenter_ips":
@@ -264,7 +272,7 @@ def _account_evidence(
                 f"{int(f['n_ips'][i]):,} IPs over {n:,} requests"
             )
         elif k == "payment_ring":
-            text = f"its payment method also pays for {int(f['card_owners'][i]) - 1:,} unrelated accounts"
+            text = f"its payment method also pays for {_n(int(f['card_owners'][i]) - 1, 'unrelated account')}"
         elif k == "weak_verification":
             text = f"weak sign-up verification ({f['verification'][i] or 'unknown'}, route {f['signup_route'][i] or 'unknown'})"
         elif k == "new_account":
@@ -431,6 +439,7 @@ def _write_outputs(engine, pol, fp, eb, cl, cs, sc, ids, acc_cluster, strengths)
     ):
         cap_mix.setdefault(c, []).append((cap, n))
     harvest_by_cluster = _cluster_harvest(ids, cl.members_, f)
+    kind_summary = _kind_summary(keys)
     c_rows = []
     for r in clusters.to_pylist():  # one loop over clusters
         c = r["cluster_id"]
@@ -438,7 +447,7 @@ def _write_outputs(engine, pol, fp, eb, cl, cs, sc, ids, acc_cluster, strengths)
         tot = sum(n for _, n in mix) or 1
         capabilities = ", ".join(f"{cap} {_pct(n / tot)}" for cap, n in mix[:4])
         evs = _cluster_evidence(
-            r, keys, members_by_cluster.get(c, []), harvest_by_cluster.get(c, 0.0), pol
+            r, kind_summary, members_by_cluster.get(c, []), harvest_by_cluster.get(c, 0.0), pol
         )
         v = sc.verdicts(np.array([r["risk"]]))[0]
         c_rows.append(
@@ -548,32 +557,38 @@ def _cluster_harvest(
     return {c: num[c] / den[c] for c in num if den[c] > 0}
 
 
+def _kind_summary(keys: pa.Table) -> dict[str, dict[str, tuple[int, int, float]]]:
+    """cluster → key kind → (most members sharing one key, number of keys, total weight)."""
+    out: dict[str, dict[str, tuple[int, int, float]]] = {}
+    if keys.num_rows == 0:
+        return out
+    g = keys.group_by(["cluster_id", "key_kind"]).aggregate(
+        [("n_members", "max"), ("key", "count"), ("weight", "sum")]
+    )
+    for c, kind, best, count, tw in zip(*(g.column(i).to_pylist() for i in range(5)), strict=True):
+        out.setdefault(c, {})[kind] = (int(best), int(count), float(tw))
+    return out
+
+
 def _cluster_evidence(
-    r: dict, keys: pa.Table, members: list[str], harvest: float, pol: Any
+    r: dict,
+    kind_summary: dict[str, dict[str, tuple[int, int, float]]],
+    members: list[str],
+    harvest: float,
+    pol: Any,
 ) -> list[Evidence]:
     """Shared indicators (kind, how many members share them) and the members' content."""
     c, size, risk = r["cluster_id"], int(r["n_accounts"]), float(r["risk"])
     items: list[tuple[float, str, str]] = []
-    if keys.num_rows:
-        ck = keys.filter(pc.equal(keys.column("cluster_id"), c))
-        by_kind: dict[str, tuple[int, int, float]] = {}
-        for kind, m, w in zip(
-            ck.column("key_kind").to_pylist(),
-            ck.column("n_members").to_pylist(),
-            ck.column("weight").to_pylist(),
-            strict=True,
-        ):
-            best, count, tw = by_kind.get(kind, (0, 0, 0.0))
-            by_kind[kind] = (max(best, m), count + 1, tw + w)
-        for kind, (best, count, tw) in by_kind.items():
-            more = f" ({count:,} shared {kind.replace('_', ' ')} keys)" if count > 1 else ""
-            items.append(
-                (
-                    tw,
-                    f"graph:shared_{kind}",
-                    f"{best} of {size} accounts share {KIND_LABELS.get(kind, kind)}{more}",
-                )
+    for kind, (best, count, tw) in kind_summary.get(c, {}).items():
+        more = f" ({count:,} shared {kind.replace('_', ' ')} keys)" if count > 1 else ""
+        items.append(
+            (
+                tw,
+                f"graph:shared_{kind}",
+                f"{best} of {size} accounts share {KIND_LABELS.get(kind, kind)}{more}",
             )
+        )
     if harvest >= 0.05:
         items.append(
             (

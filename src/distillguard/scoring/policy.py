@@ -135,6 +135,12 @@ class ScoringPolicy:
         0.5, Interval(0, 1), "share of an account's edge weight inside its cluster"
     )
     min_strength: float = param(0.3, Interval(0, None), "in-cluster edge weight an account needs")
+    core_min: int = param(
+        3,
+        Interval(2, None, integer=True),
+        "most accounts a key needs to bind members, however big the cluster",
+    )
+    leiden_iterations: int = param(4, Interval(1, 100, integer=True), "Leiden iterations")
     core_share: float = param(
         0.2,
         Interval(0, 1),
