@@ -195,3 +195,14 @@ def test_actions_on_unknown_subjects_are_refused(client_as, app):
                              "action": "delete_everything", "reason": "x", "csrf_token": csrf})
     assert r.status_code == 400
     assert app.state.actions.active() == []
+
+
+def test_bench_reports_page_times(store_dir, tmp_path):
+    from distillguard.console.bench import run
+
+    md = run(tmp_path, store_dir, repeat=2)
+    assert md.startswith("## Analyst console: page render time")
+    for page in ("queue (flagged, first page)", "cluster page, riskiest cluster", "account page"):
+        line = next(ln for ln in md.splitlines() if ln.startswith(f"| {page}"))
+        assert float(line.split("|")[2]) > 0 and "failed" not in line
+    assert (store_dir / "console.sqlite").exists() is False  # the measured store is only read

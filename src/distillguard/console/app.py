@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import DistillguardError, InvalidParameterError
 from ..online.actions import ActionStore
@@ -95,12 +96,14 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
     async def _login_required(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse("/login?next=" + quote(exc.next_url, safe=""), status_code=303)
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException) -> Response:
+    @app.exception_handler(StarletteHTTPException)  # also unknown routes (404) and 405s
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         sess = db.session(request.cookies.get(SESSION_COOKIE))
         return HTMLResponse(
-            env.get_template("error.html.j2").render(
-                user=sess, csrf=sess["csrf"] if sess else "", status=exc.status_code,
+            env.get_template("error.html").render(
+                user=sess,
+                csrf=sess["csrf"] if sess else "",
+                status=exc.status_code,
                 message=str(exc.detail),
             ),
             status_code=exc.status_code,
@@ -110,7 +113,7 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
     async def _dg_error(request: Request, exc: DistillguardError) -> Response:
         sess = db.session(request.cookies.get(SESSION_COOKIE))
         return HTMLResponse(
-            env.get_template("error.html.j2").render(
+            env.get_template("error.html").render(
                 user=sess, csrf=sess["csrf"] if sess else "", status=400, message=str(exc)
             ),
             status_code=400,
@@ -132,20 +135,24 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
     def page(name: str, sess: dict | None, **ctx: Any) -> HTMLResponse:
         return HTMLResponse(
             env.get_template(name).render(
-                user=sess, csrf=sess["csrf"] if sess else "", can_act=bool(
-                    sess and has_role(sess["role"], "analyst")
-                ), **ctx,
+                user=sess,
+                csrf=sess["csrf"] if sess else "",
+                can_act=bool(sess and has_role(sess["role"], "analyst")),
+                **ctx,
             )
         )
 
     def can_see_text(sess: dict, kind: str, subject_id: str) -> bool:
         # Viewers never see prompt text; analysts only after an audited reveal.
-        return has_role(sess["role"], "analyst") and db.can_reveal(sess["username"], kind, subject_id)
+        return has_role(sess["role"], "analyst") and db.can_reveal(
+            sess["username"], kind, subject_id
+        )
 
     @app.get("/static/plotly.min.js")
     def static_plotly() -> Response:
         return Response(
-            plotly_js(), media_type="application/javascript",
+            plotly_js(),
+            media_type="application/javascript",
             headers={"Cache-Control": "public, max-age=86400"},
         )
 
@@ -158,9 +165,16 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
     def login_form(request: Request, next: str = "/queue", error: str = "") -> Response:
         nonce = secrets.token_urlsafe(16)
         token = login_signer.dumps(nonce)
-        resp = page("login.html.j2", None, login_token=token, next=_safe_next(next), error=error)
-        resp.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", max_age=3600, path="/login")
+        resp = page("login.html", None, login_token=token, next=_safe_next(next), error=error)
+        resp.set_cookie(
+            LOGIN_COOKIE,
+            nonce,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            max_age=3600,
+            path="/login",
+        )
         return resp
 
     @app.post("/login")
@@ -186,8 +200,15 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
             )
         cookie, _ = db.new_session(user["username"])
         resp = RedirectResponse(_safe_next(next), status_code=303)
-        resp.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", max_age=SESSION_TTL_S, path="/")
+        resp.set_cookie(
+            SESSION_COOKIE,
+            cookie,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            max_age=SESSION_TTL_S,
+            path="/",
+        )
         resp.delete_cookie(LOGIN_COOKIE, path="/login")
         return resp
 
@@ -223,14 +244,21 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
         params = {k: v for k, v in f.__dict__.items() if v and k != "after"}
         next_url = "/queue?" + urlencode({**params, "after": q["next"]}) if q["next"] else None
         return page(
-            "queue.html.j2", sess, q=q, f=f, verdicts=VERDICT_FILTERS, statuses=CASE_STATUSES,
-            next_url=next_url, first_url="/queue?" + urlencode(params) if f.after else None,
+            "queue.html",
+            sess,
+            q=q,
+            f=f,
+            verdicts=VERDICT_FILTERS,
+            statuses=CASE_STATUSES,
+            next_url=next_url,
+            first_url="/queue?" + urlencode(params) if f.after else None,
         )
 
     # ---- cluster ------------------------------------------------------------------------------
     @app.get("/cluster/{cluster_id}")
     def cluster_page(request: Request, cluster_id: str, msg: str = "") -> Response:
         sess = require(request)
+        reveal = can_see_text(sess, "cluster", cluster_id)
         cur = store.cursor()
         try:
             sch = queries.Schema(cur)
@@ -256,26 +284,35 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
                     plots.capability_figure(queries.capability_mix(cur, sch, [cluster_id])),
                     div_id="cluster-capability",
                 ),
-                "examples": queries.example_prompts(cur, sch, msql, margs, limit=8),
+                "examples": queries.example_prompts(
+                    cur, sch, msql, margs, limit=8, with_text=reveal
+                ),
                 "evidence": queries.evidence_for(cur, sch, "cluster", cluster_id),
                 "members": member_rows,
             }
         finally:
             cur.close()
-        reveal = can_see_text(sess, "cluster", cluster_id)
         ctx["examples"] = [redact_prompt(e, not reveal) for e in ctx["examples"]]
         member_ids = {m["account_id"] for m in ctx["members"]}
         batches = _active_batches(actions.active(), cluster_id, member_ids)
         return page(
-            "cluster.html.j2", sess, **ctx, revealed=reveal, status=db.status("cluster", cluster_id),
-            statuses=CASE_STATUSES, actions_menu=CONSOLE_ACTIONS, batches=batches,
-            history=audit_view.entries(cluster_id, limit=30), msg=msg,
+            "cluster.html",
+            sess,
+            **ctx,
+            revealed=reveal,
+            status=db.status("cluster", cluster_id),
+            statuses=CASE_STATUSES,
+            actions_menu=CONSOLE_ACTIONS,
+            batches=batches,
+            history=audit_view.entries(cluster_id, limit=30),
+            msg=msg,
         )
 
     # ---- account ------------------------------------------------------------------------------
     @app.get("/account/{account_id}")
     def account_page(request: Request, account_id: str, msg: str = "") -> Response:
         sess = require(request)
+        reveal = can_see_text(sess, "account", account_id)
         cur = store.cursor()
         try:
             sch = queries.Schema(cur)
@@ -293,24 +330,32 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
                     div_id="account-volume",
                 ),
                 "fingerprint": plots.fig_html(plots.fingerprint_figure(pct), div_id="account-fp")
-                if pct else None,
+                if pct
+                else None,
                 "percentiles": pct,
                 "capabilities": queries.account_capability_mix(cur, sch, account_id),
                 "evidence": queries.evidence_for(cur, sch, "account", account_id),
                 "linked": queries.linked_accounts(cur, sch, account_id),
-                "examples": queries.account_requests(cur, sch, account_id, limit=10),
+                "examples": queries.account_requests(
+                    cur, sch, account_id, limit=10, with_text=reveal
+                ),
             }
         finally:
             cur.close()
-        reveal = can_see_text(sess, "account", account_id)
         ctx["examples"] = [redact_prompt(e, not reveal) for e in ctx["examples"]]
         return page(
-            "account.html.j2", sess, **ctx, revealed=reveal,
-            status=db.status("account", account_id), statuses=CASE_STATUSES,
-            actions_menu=CONSOLE_ACTIONS, active=actions.active(account_id),
+            "account.html",
+            sess,
+            **ctx,
+            revealed=reveal,
+            status=db.status("account", account_id),
+            statuses=CASE_STATUSES,
+            actions_menu=CONSOLE_ACTIONS,
+            active=actions.active(account_id),
             history=actions.history(account_id),
             audit_entries=audit_view.entries(account_id, limit=30),
-            allowed=actions.is_allowed(account_id), msg=msg,
+            allowed=actions.is_allowed(account_id),
+            msg=msg,
         )
 
     # ---- reveal, status ----------------------------------------------------------------------
@@ -327,8 +372,14 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
         _check_subject(subject_kind)
         if not reason.strip():
             raise HTTPException(400, "revealing prompts needs a reason")
-        audit.append("reveal_prompts", subject_kind, subject_id, sess["username"], reason.strip(),
-                     extra={"via": "console", "ttl_s": 900})
+        audit.append(
+            "reveal_prompts",
+            subject_kind,
+            subject_id,
+            sess["username"],
+            reason.strip(),
+            extra={"via": "console", "ttl_s": 900},
+        )
         db.grant_reveal(sess["username"], subject_kind, subject_id)
         if db.status(subject_kind, subject_id) == "new":
             db.set_status(subject_kind, subject_id, "in review", sess["username"])
@@ -366,8 +417,13 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
 
     @app.get("/act")
     def act_preview(
-        request: Request, subject_kind: str, subject_id: str, action: str,
-        reason: str = "", hours: str = "", rpm: str = "",
+        request: Request,
+        subject_kind: str,
+        subject_id: str,
+        action: str,
+        reason: str = "",
+        hours: str = "",
+        rpm: str = "",
     ) -> Response:
         sess = require(request, "analyst")
         _check_subject(subject_kind)
@@ -379,9 +435,17 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
             if a["subject_id"] in set(accts):
                 active.setdefault(a["subject_id"], []).append(a["action"])
         return page(
-            "act_preview.html.j2", sess, subject_kind=subject_kind, subject_id=subject_id,
-            action=action, action_label=CONSOLE_ACTIONS[action]["label"], accounts=accts,
-            active=active, reason=reason, hours=hours, rpm=rpm,
+            "act_preview.html",
+            sess,
+            subject_kind=subject_kind,
+            subject_id=subject_id,
+            action=action,
+            action_label=CONSOLE_ACTIONS[action]["label"],
+            accounts=accts,
+            active=active,
+            reason=reason,
+            hours=hours,
+            rpm=rpm,
         )
 
     @app.post("/act")
@@ -406,9 +470,17 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
         if subject_kind == "cluster" and confirm != "yes":
             # Bulk actions always go through the preview first.
             return RedirectResponse(
-                "/act?" + urlencode({"subject_kind": subject_kind, "subject_id": subject_id,
-                                     "action": action, "reason": reason, "hours": hours,
-                                     "rpm": rpm}),
+                "/act?"
+                + urlencode(
+                    {
+                        "subject_kind": subject_kind,
+                        "subject_id": subject_id,
+                        "action": action,
+                        "reason": reason,
+                        "hours": hours,
+                        "rpm": rpm,
+                    }
+                ),
                 status_code=303,
             )
         expires_at = None
@@ -425,16 +497,29 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
             try:
                 rate = float(rpm) if rpm.strip() else DEFAULT_RPM
             except ValueError as exc:
-                raise InvalidParameterError(f"rate must be requests per minute; got {rpm!r}") from exc
+                raise InvalidParameterError(
+                    f"rate must be requests per minute; got {rpm!r}"
+                ) from exc
             if rate <= 0:
                 raise InvalidParameterError(f"rate must be positive; got {rpm!r}")
-        n = apply_action(subject_kind, subject_id, action, sess["username"], reason.strip(),
-                         expires_at, rate)
-        return _back(subject_kind, subject_id,
-                     f"{CONSOLE_ACTIONS[action]['label']}: applied to {n} account(s)")
+        n = apply_action(
+            subject_kind, subject_id, action, sess["username"], reason.strip(), expires_at, rate
+        )
+        return _back(
+            subject_kind,
+            subject_id,
+            f"{CONSOLE_ACTIONS[action]['label']}: applied to {n} account(s)",
+        )
 
-    def apply_action(subject_kind: str, subject_id: str, action: str, actor: str, reason: str,
-                     expires_at: float | None, rpm: float | None = None) -> int:
+    def apply_action(
+        subject_kind: str,
+        subject_id: str,
+        action: str,
+        actor: str,
+        reason: str,
+        expires_at: float | None,
+        rpm: float | None = None,
+    ) -> int:
         accts = targets(subject_kind, subject_id)
         batch = secrets.token_hex(6)
         params: dict[str, Any] = {"console_action": action, "batch": batch, "via": "console"}
@@ -445,15 +530,29 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
             params["cluster_id"] = subject_id
         store_action = CONSOLE_ACTIONS[action]["store"]
         for acc in accts:
-            actions.apply("account", acc, store_action, actor, reason,
-                          expires_at=None if action == "dismiss" else expires_at, params=params)
+            actions.apply(
+                "account",
+                acc,
+                store_action,
+                actor,
+                reason,
+                expires_at=None if action == "dismiss" else expires_at,
+                params=params,
+            )
             if action == "dismiss":
                 actions.label(acc, "false_positive", actor)
         if subject_kind == "cluster":
-            audit.append(f"bulk_{action}", "cluster", subject_id, actor, reason,
-                         extra={"batch": batch, "n_accounts": len(accts), "via": "console"})
-        db.set_status(subject_kind, subject_id,
-                      "dismissed" if action == "dismiss" else "actioned", actor)
+            audit.append(
+                f"bulk_{action}",
+                "cluster",
+                subject_id,
+                actor,
+                reason,
+                extra={"batch": batch, "n_accounts": len(accts), "via": "console"},
+            )
+        db.set_status(
+            subject_kind, subject_id, "dismissed" if action == "dismiss" else "actioned", actor
+        )
         return len(accts)
 
     @app.post("/appeal")
@@ -481,15 +580,22 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
         for aid in ids:
             actions.reverse(aid, sess["username"], reason.strip())
         if subject_kind == "cluster":
-            audit.append("appeal", "cluster", subject_id, sess["username"], reason.strip(),
-                         extra={"batch": batch, "n_reversed": len(ids), "via": "console"})
+            audit.append(
+                "appeal",
+                "cluster",
+                subject_id,
+                sess["username"],
+                reason.strip(),
+                extra={"batch": batch, "n_reversed": len(ids), "via": "console"},
+            )
         db.set_status(subject_kind, subject_id, "in review", sess["username"])
         return _back(subject_kind, subject_id, f"appeal upheld: {len(ids)} action(s) reversed")
 
     # ---- export -------------------------------------------------------------------------------
     @app.get("/export/{subject_kind}/{subject_id}")
-    def export(request: Request, subject_kind: str, subject_id: str,
-               format: str = "html") -> Response:
+    def export(
+        request: Request, subject_kind: str, subject_id: str, format: str = "html"
+    ) -> Response:
         sess = require(request, "analyst")
         _check_subject(subject_kind)
         if format not in ("html", "pdf"):
@@ -498,13 +604,20 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
         cur = store.cursor()
         try:
             sch = queries.Schema(cur)
-            exists = (queries.cluster_row(cur, sch, subject_id) if subject_kind == "cluster"
-                      else queries.account_row(cur, sch, subject_id))
+            exists = (
+                queries.cluster_row(cur, sch, subject_id)
+                if subject_kind == "cluster"
+                else queries.account_row(cur, sch, subject_id)
+            )
             if exists is None:
                 raise HTTPException(404, f"no {subject_kind} {subject_id!r} in the store")
             html = build_report_html(
-                cur, {"case": f"{subject_kind} {subject_id}", "exported_by": sess["username"],
-                      "prompts": "redacted" if redact else "included (revealed, audited)"},
+                cur,
+                {
+                    "case": f"{subject_kind} {subject_id}",
+                    "exported_by": sess["username"],
+                    "prompts": "redacted" if redact else "included (revealed, audited)",
+                },
                 redact=redact,
                 cluster_ids=[subject_id] if subject_kind == "cluster" else [],
                 account_ids=[subject_id] if subject_kind == "account" else None,
@@ -516,8 +629,14 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
         disposition = {"Content-Disposition": f'attachment; filename="{fname}"'}
         if format == "pdf":
             body = html_to_pdf(html)
-        audit.append("export_case", subject_kind, subject_id, sess["username"],
-                     "case report exported", extra={"redacted": redact, "format": format})
+        audit.append(
+            "export_case",
+            subject_kind,
+            subject_id,
+            sess["username"],
+            "case report exported",
+            extra={"redacted": redact, "format": format},
+        )
         if format == "pdf":
             return Response(body, media_type="application/pdf", headers=disposition)
         return HTMLResponse(html, headers=disposition)
@@ -527,13 +646,13 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
     def audit_page(request: Request, subject: str = "") -> Response:
         sess = require(request)
         entries = audit_view.entries(subject or None, limit=300)
-        return page("audit.html.j2", sess, entries=entries, verify=audit.verify(), subject=subject)
+        return page("audit.html", sess, entries=entries, verify=audit.verify(), subject=subject)
 
     # ---- users (admin) ------------------------------------------------------------------------
     @app.get("/admin/users")
     def users_page(request: Request, msg: str = "") -> Response:
         sess = require(request, "admin")
-        return page("users.html.j2", sess, users=db.users(), roles=ROLES, msg=msg)
+        return page("users.html", sess, users=db.users(), roles=ROLES, msg=msg)
 
     @app.post("/admin/users")
     def add_user(
@@ -546,10 +665,17 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
         sess = require(request, "admin")
         check_csrf(sess, csrf_token)
         db.add_user(username, password, role, created_by=sess["username"])
-        audit.append("add_user", "user", username, sess["username"], f"created with role {role}",
-                     extra={"role": role, "via": "console"})
-        return RedirectResponse("/admin/users?" + urlencode({"msg": f"user {username} added"}),
-                                status_code=303)
+        audit.append(
+            "add_user",
+            "user",
+            username,
+            sess["username"],
+            f"created with role {role}",
+            extra={"role": role, "via": "console"},
+        )
+        return RedirectResponse(
+            "/admin/users?" + urlencode({"msg": f"user {username} added"}), status_code=303
+        )
 
     return app
 
@@ -571,10 +697,18 @@ def _active_batches(active: list[dict], cluster_id: str, member_ids: set[str]) -
         if p.get("cluster_id") != cluster_id and a["subject_id"] not in member_ids:
             continue
         key = p.get("batch") or f"action-{a['id']}"
-        b = out.setdefault(key, {"batch": p.get("batch", ""), "action_id": a["id"],
-                                 "action": p.get("console_action", a["action"]),
-                                 "actor": a["actor"], "reason": a["reason"],
-                                 "created_at": a["created_at"], "n": 0})
+        b = out.setdefault(
+            key,
+            {
+                "batch": p.get("batch", ""),
+                "action_id": a["id"],
+                "action": p.get("console_action", a["action"]),
+                "actor": a["actor"],
+                "reason": a["reason"],
+                "created_at": a["created_at"],
+                "n": 0,
+            },
+        )
         b["n"] += 1
     return sorted(out.values(), key=lambda b: -b["created_at"])
 

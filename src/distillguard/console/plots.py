@@ -26,7 +26,14 @@ CATEGORY_COLORS: dict[str, str] = {
     "other": "#7f7f7f",
 }
 _PALETTE = (
-    "#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d",
+    "#4c78a8",
+    "#f58518",
+    "#54a24b",
+    "#e45756",
+    "#72b7b2",
+    "#b279a2",
+    "#eeca3b",
+    "#9d755d",
 )
 # Plain white styling set directly: a named plotly template is deep-copied into every
 # figure, which cost ~70 ms per figure here.
@@ -83,7 +90,11 @@ def cluster_graph_figure(graph: dict, title: str = "", seed: int = 1) -> go.Figu
     for cat, (xs, ys) in sorted(by_cat.items()):
         fig.add_trace(
             go.Scatter(
-                x=xs, y=ys, mode="lines", name=cat, hoverinfo="skip",
+                x=xs,
+                y=ys,
+                mode="lines",
+                name=cat,
+                hoverinfo="skip",
                 line={"color": CATEGORY_COLORS.get(cat, "#7f7f7f"), "width": 1.2},
             )
         )
@@ -118,9 +129,7 @@ def cluster_graph_figure(graph: dict, title: str = "", seed: int = 1) -> go.Figu
                 y=[xy[na + j][1] for j in range(len(keys))],
                 mode="markers",
                 name="shared keys",
-                text=[
-                    f"{k['key_kind']}: {str(k['key'])[:60]}<br>{k['n']} accounts" for k in keys
-                ],
+                text=[f"{k['key_kind']}: {str(k['key'])[:60]}<br>{k['n']} accounts" for k in keys],
                 hoverinfo="text",
                 marker={
                     "symbol": "diamond",
@@ -153,13 +162,24 @@ def volume_figure(volume: list[dict], title: str = "Requests per hour by model")
         ys.append(int(r["n"]))
     fig = go.Figure()
     for i, (model, (xs, ys)) in enumerate(sorted(series.items())):
+        # Hourly bars stacked by model: a pivot shows as one colour giving way to another.
         fig.add_trace(
-            go.Scatter(
-                x=xs, y=ys, name=model, mode="lines+markers", marker={"size": 4},
-                line={"color": _PALETTE[i % len(_PALETTE)], "shape": "hv"},
+            go.Bar(
+                x=xs,
+                y=ys,
+                name=model,
+                marker={"color": _PALETTE[i % len(_PALETTE)]},
+                hovertemplate=f"{model}: %{{y}} requests<br>%{{x}}<extra></extra>",
             )
         )
-    fig.update_layout(title=title, height=300, yaxis_title="requests / hour", **_LAYOUT)
+    fig.update_layout(
+        title=title,
+        height=300,
+        yaxis_title="requests / hour",
+        barmode="stack",
+        bargap=0.05,
+        **_LAYOUT,
+    )
     return fig
 
 
@@ -169,7 +189,10 @@ def clusters_volume_figure(volume: list[dict], cluster_ids: list[str]) -> go.Fig
     if not ids:
         return volume_figure([], title="No request volume")
     fig = make_subplots(
-        rows=len(ids), cols=1, shared_xaxes=True, vertical_spacing=0.04,
+        rows=len(ids),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.04,
         subplot_titles=[f"cluster {c}" for c in ids],
     )
     models = sorted({str(r["model"]) for r in volume})
@@ -184,10 +207,16 @@ def clusters_volume_figure(volume: list[dict], cluster_ids: list[str]) -> go.Fig
         for m, (xs, ys) in sorted(series.items()):
             fig.add_trace(
                 go.Scatter(
-                    x=xs, y=ys, name=m, legendgroup=m, showlegend=row == 1,
-                    mode="lines", line={"color": color[m], "shape": "hv"},
+                    x=xs,
+                    y=ys,
+                    name=m,
+                    legendgroup=m,
+                    showlegend=row == 1,
+                    mode="lines",
+                    line={"color": color[m], "shape": "hv"},
                 ),
-                row=row, col=1,
+                row=row,
+                col=1,
             )
     fig.update_layout(
         title="Requests per hour by model (top clusters)", height=140 + 150 * len(ids), **_LAYOUT
@@ -204,28 +233,40 @@ def capability_figure(mix: list[dict], title: str = "Capability mix") -> go.Figu
     caps = sorted({r["capability"] for r in mix})
     fig = go.Figure()
     for i, cap in enumerate(caps):
-        share = {r["cluster_id"]: int(r["n"]) / max(totals[r["cluster_id"]], 1)
-                 for r in mix if r["capability"] == cap}
+        share = {
+            r["cluster_id"]: int(r["n"]) / max(totals[r["cluster_id"]], 1)
+            for r in mix
+            if r["capability"] == cap
+        }
         fig.add_trace(
             go.Bar(
-                y=clusters, x=[100 * share.get(c, 0.0) for c in clusters], name=cap,
-                orientation="h", marker={"color": _PALETTE[i % len(_PALETTE)]},
+                y=clusters,
+                x=[100 * share.get(c, 0.0) for c in clusters],
+                name=cap,
+                orientation="h",
+                marker={"color": _PALETTE[i % len(_PALETTE)]},
                 hovertemplate=f"{cap}: %{{x:.0f}}%<extra>%{{y}}</extra>",
             )
         )
     fig.update_layout(
-        title=title, barmode="stack", height=120 + 28 * max(len(clusters), 1),
-        xaxis_title="% of requests", yaxis={"type": "category", "autorange": "reversed"},
+        title=title,
+        barmode="stack",
+        height=120 + 28 * max(len(clusters), 1),
+        xaxis_title="% of requests",
+        yaxis={"type": "category", "autorange": "reversed"},
         **_LAYOUT,
     )
     return fig
 
 
-def fingerprint_figure(percentiles: list[dict], title: str = "Fingerprint vs population") -> go.Figure:
+def fingerprint_figure(
+    percentiles: list[dict], title: str = "Fingerprint vs population"
+) -> go.Figure:
     """Where the account sits on each feature: its percentile among all accounts."""
     feats = [p for p in percentiles if p["percentile"] is not None]
-    colors = ["#d62728" if p["percentile"] >= 95 or p["percentile"] <= 5 else "#4c78a8"
-              for p in feats]
+    colors = [
+        "#d62728" if p["percentile"] >= 95 or p["percentile"] <= 5 else "#4c78a8" for p in feats
+    ]
     fig = go.Figure(
         go.Bar(
             y=[p["feature"] for p in feats],
@@ -239,7 +280,8 @@ def fingerprint_figure(percentiles: list[dict], title: str = "Fingerprint vs pop
     )
     fig.add_vline(x=50, line_dash="dot", line_color="#999")
     fig.update_layout(
-        title=title, height=120 + 20 * max(len(feats), 1),
+        title=title,
+        height=120 + 20 * max(len(feats), 1),
         xaxis={"range": [0, 112], "title": "percentile among all accounts"},
         yaxis={"autorange": "reversed", "automargin": True, "tickfont": {"size": 10}},
         **_LAYOUT,
@@ -249,12 +291,18 @@ def fingerprint_figure(percentiles: list[dict], title: str = "Fingerprint vs pop
 
 def quarantine_figure(by_reason: list[dict]) -> go.Figure:
     fig = go.Figure(
-        go.Bar(x=[r["n"] for r in by_reason], y=[r["reason"] for r in by_reason],
-               orientation="h", marker={"color": "#9d755d"})
+        go.Bar(
+            x=[r["n"] for r in by_reason],
+            y=[r["reason"] for r in by_reason],
+            orientation="h",
+            marker={"color": "#9d755d"},
+        )
     )
     fig.update_layout(
-        title="Quarantined records by reason", height=120 + 26 * max(len(by_reason), 1),
-        yaxis={"autorange": "reversed"}, **_LAYOUT,
+        title="Quarantined records by reason",
+        height=120 + 26 * max(len(by_reason), 1),
+        yaxis={"autorange": "reversed"},
+        **_LAYOUT,
     )
     return fig
 

@@ -63,7 +63,9 @@ class Schema:
         return self.columns.get(table, set())
 
 
-def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> list[dict]:
+def rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
+) -> list[dict]:
     """Run ``sql`` and return every row as a dict."""
     cur = con.execute(sql, list(params or []))
     names = [d[0] for d in cur.description]
@@ -199,7 +201,10 @@ def shared_indicators(
 
 
 def network_summary(
-    con: duckdb.DuckDBPyConnection, schema: Schema, account_sql: str, params: Sequence[Any],
+    con: duckdb.DuckDBPyConnection,
+    schema: Schema,
+    account_sql: str,
+    params: Sequence[Any],
     limit: int = 12,
 ) -> list[dict]:
     """Requests by /24, ASN and IP kind for a set of accounts (needs ``ip_intel``)."""
@@ -207,8 +212,11 @@ def network_summary(
     if not ipc or "ip" not in ipc or not schema.has("requests", "ip"):
         return []
     # Column names differ a little between store versions; show whichever are there.
-    pick = [c for c in ("prefix", "prefix24", "asn", "asn_org", "provider", "ip_kind", "kind",
-                        "country") if c in ipc]
+    pick = [
+        c
+        for c in ("prefix", "prefix24", "asn", "asn_org", "provider", "ip_kind", "kind", "country")
+        if c in ipc
+    ]
     if not pick:
         return []
     sel = ", ".join(f"i.{c}" for c in pick)
@@ -286,36 +294,73 @@ def account_capability_mix(
     )
 
 
-def _examples_select(schema: Schema) -> tuple[str, str, str]:
-    """(select list, dedup partition, template join) shared by the example-prompt queries.
-    The template id is joined after ranking, onto the few rows kept."""
+def _rank_sql(schema: Schema) -> tuple[str, str]:
+    """(score expression, dedup partition) for picking example requests."""
     rc = schema.cols("requests")
-    score = signal_score_sql(schema, "r")
-    text = "r.prompt_text" if "prompt_text" in rc else "NULL::VARCHAR"
-    nchars = "r.prompt_chars" if "prompt_chars" in rc else f"length({text})"
+    part = "r.skeleton_hash" if "skeleton_hash" in rc else "r.request_id"
+    return signal_score_sql(schema, "r"), part
+
+
+def _fetch_examples(
+    con: duckdb.DuckDBPyConnection, schema: Schema, picked: list[dict], with_text: bool = True
+) -> list[dict]:
+    """Full rows (text, model, template...) for a few picked requests, in picked order.
+
+    Picking reads only light columns over the subject's requests; the heavy text column is
+    then read by ``rowid`` for a handful of rows, which skips straight to their vectors
+    (a filter on ``request_id`` would decompress most of the text column on a cold cache).
+    Without ``with_text`` (prompts redacted anyway) the text column is not touched at all."""
+    if not picked:
+        return []
+    rc = schema.cols("requests")
+    has_text = "prompt_text" in rc
+    text = "r.prompt_text" if has_text and with_text else "NULL::VARCHAR"
+    # Whether text was retained is only known when it is read: ``IS NULL`` on the text
+    # column costs as much as reading it, so redacted views leave it unknown (NULL).
+    missing = (
+        "(r.prompt_text IS NULL)"
+        if has_text and with_text
+        else ("NULL::BOOLEAN" if has_text else "true")
+    )
+    nchars = (
+        "r.prompt_chars"
+        if "prompt_chars" in rc
+        else ("length(r.prompt_text)" if has_text else "NULL::INTEGER")
+    )
     hits = "r.signal_hits" if "signal_hits" in rc else "NULL::VARCHAR"
     cap = "r.capability" if "capability" in rc else "NULL::VARCHAR"
     skel = "r.skeleton_hash" if "skeleton_hash" in rc else "NULL::UBIGINT"
-    part = "r.skeleton_hash" if "skeleton_hash" in rc else "r.request_id"
-    tpl_join, tpl = "", "NULL::VARCHAR"
-    if "skeleton_hash" in rc and schema.has("templates", "template_id"):
-        tpl_join = (
-            "LEFT JOIN (SELECT skeleton_hash, any_value(CAST(template_id AS VARCHAR)) AS tid "
-            "FROM templates WHERE skeleton_hash IN (SELECT skeleton_hash FROM picked) "
-            "GROUP BY skeleton_hash) t ON t.skeleton_hash = picked.skeleton_hash"
+    rids = [int(p["rid"]) for p in picked]
+    found = rows(
+        con,
+        f"SELECT r.rowid AS rid, r.request_id, r.account_id, r.ts_ms, r.model, "
+        f"{cap} AS capability, {hits} AS signal_hits, {text} AS prompt_text, "
+        f"{nchars} AS prompt_chars, {missing} AS text_missing, {skel} AS skeleton_hash "
+        "FROM requests r "
+        f"WHERE r.rowid IN ({', '.join('?' * len(rids))})",
+        rids,
+    )
+    tids: dict[Any, str] = {}
+    skels = sorted({f["skeleton_hash"] for f in found if f["skeleton_hash"] is not None})
+    if skels and schema.has("templates", "template_id"):
+        tids = dict(
+            con.execute(
+                "SELECT skeleton_hash, any_value(CAST(template_id AS VARCHAR)) FROM templates "
+                f"WHERE skeleton_hash IN ({', '.join('?' * len(skels))}) GROUP BY skeleton_hash",
+                skels,
+            ).fetchall()
         )
-        tpl = "t.tid"
-    select = (
-        f"r.request_id, r.account_id, r.ts_ms, r.model, {cap} AS capability, "
-        f"{hits} AS signal_hits, {text} AS prompt_text, {nchars} AS prompt_chars, "
-        f"{skel} AS skeleton_hash, {score} AS score"
-    )
-    outer = (
-        "SELECT picked.request_id, picked.account_id, picked.ts_ms, picked.model, "
-        "picked.capability, picked.signal_hits, picked.prompt_text, picked.prompt_chars, "
-        f"{tpl} AS template_id, picked.score FROM picked {tpl_join}"
-    )
-    return select, part, outer
+    by_rid = {f["rid"]: f for f in found}
+    out = []
+    for p in picked:
+        f = by_rid.get(p["rid"])
+        if f is not None:
+            f = {k: v for k, v in f.items() if k not in ("rid", "skeleton_hash")} | {
+                "template_id": tids.get(f["skeleton_hash"]),
+                "score": p["score"],
+            }
+            out.append(f)
+    return out
 
 
 def example_prompts(
@@ -324,42 +369,48 @@ def example_prompts(
     account_sql: str,
     params: Sequence[Any],
     limit: int = 6,
+    with_text: bool = True,
 ) -> list[dict]:
     """The most signal-heavy requests of a set of accounts, one per prompt skeleton, so the
-    examples show the different templates instead of six copies of one."""
+    examples show the different templates instead of six copies of one. ``with_text=False``
+    leaves ``prompt_text`` out (cheaper; for redacted views)."""
     if not schema.has("requests"):
         return []
-    select, part, outer = _examples_select(schema)
-    return rows(
+    score, part = _rank_sql(schema)
+    picked = rows(
         con,
-        f"WITH picked AS (SELECT {select} FROM requests r "
+        f"SELECT r.rowid AS rid, r.request_id, {score} AS score FROM requests r "
         f"WHERE r.account_id IN ({account_sql}) "
-        f"QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY score DESC, r.request_id) = 1 "
-        "ORDER BY score DESC, r.request_id LIMIT ?) "
-        f"{outer} ORDER BY picked.score DESC, picked.request_id",
+        f"QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {score} DESC, r.request_id) = 1 "
+        "ORDER BY score DESC, r.request_id LIMIT ?",
         [*params, int(limit)],
     )
+    return _fetch_examples(con, schema, picked, with_text)
 
 
 def examples_by_account(
-    con: duckdb.DuckDBPyConnection, schema: Schema, account_ids: list[str], per_account: int = 2
+    con: duckdb.DuckDBPyConnection,
+    schema: Schema,
+    account_ids: list[str],
+    per_account: int = 2,
+    with_text: bool = True,
 ) -> dict[str, list[dict]]:
     """Top example prompts (distinct skeletons) of several accounts in one scan."""
     if not account_ids or not schema.has("requests"):
         return {}
-    select, part, outer = _examples_select(schema)
-    found = rows(
+    score, part = _rank_sql(schema)
+    picked = rows(
         con,
-        f"WITH picked AS (SELECT * FROM (SELECT {select} FROM requests r "
-        "WHERE list_contains(?, r.account_id) "
+        f"SELECT rid, request_id, account_id, score FROM (SELECT r.rowid AS rid, r.request_id, "
+        f"r.account_id, {score} AS score FROM requests r WHERE list_contains(?, r.account_id) "
         f"QUALIFY row_number() OVER (PARTITION BY r.account_id, {part} "
-        "ORDER BY score DESC, r.request_id) = 1) "
-        "QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY score DESC, request_id) "
-        f"<= ?) {outer} ORDER BY picked.account_id, picked.score DESC, picked.request_id",
+        f"ORDER BY {score} DESC, r.request_id) = 1) "
+        "QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY score DESC, request_id) <= ? "
+        "ORDER BY account_id, score DESC, request_id",
         [list(account_ids), int(per_account)],
     )
     out: dict[str, list[dict]] = {a: [] for a in account_ids}
-    for r in found:
+    for r in _fetch_examples(con, schema, picked, with_text):
         out[r["account_id"]].append(r)
     return out
 
@@ -388,7 +439,10 @@ def account_row(con: duckdb.DuckDBPyConnection, schema: Schema, account_id: str)
 
 
 def evidence_for(
-    con: duckdb.DuckDBPyConnection, schema: Schema, subject_kind: str, subject_id: str,
+    con: duckdb.DuckDBPyConnection,
+    schema: Schema,
+    subject_kind: str,
+    subject_id: str,
     limit: int = 20,
 ) -> list[dict]:
     if not schema.has("evidence"):
@@ -425,7 +479,8 @@ def fingerprint_percentiles(
         return []
     me = rows(
         con,
-        "SELECT " + ", ".join(f'CAST("{c}" AS DOUBLE) AS "{c}"' for c in numeric)
+        "SELECT "
+        + ", ".join(f'CAST("{c}" AS DOUBLE) AS "{c}"' for c in numeric)
         + " FROM account_features WHERE account_id = ? LIMIT 1",
         [account_id],
     )
@@ -458,7 +513,10 @@ def _is_timestamp_column(name: str) -> bool:
 
 
 def linked_accounts(
-    con: duckdb.DuckDBPyConnection, schema: Schema, account_id: str, limit: int = 20,
+    con: duckdb.DuckDBPyConnection,
+    schema: Schema,
+    account_id: str,
+    limit: int = 20,
     max_key_degree: int = 5000,
 ) -> list[dict]:
     """Accounts sharing graph keys with this one, strongest shared weight first. Keys shared by
@@ -480,16 +538,18 @@ def linked_accounts(
 
 
 def account_requests(
-    con: duckdb.DuckDBPyConnection, schema: Schema, account_id: str, limit: int = 20
+    con: duckdb.DuckDBPyConnection,
+    schema: Schema,
+    account_id: str,
+    limit: int = 20,
+    with_text: bool = True,
 ) -> list[dict]:
     """The account's most signal-heavy requests (for the account page's example table)."""
-    return example_prompts(con, schema, "SELECT ?", [account_id], limit=limit)
+    return example_prompts(con, schema, "SELECT ?", [account_id], limit=limit, with_text=with_text)
 
 
 # ---- quarantine ---------------------------------------------------------------------------------
-def quarantine_summary(
-    con: duckdb.DuckDBPyConnection, schema: Schema, examples: int = 5
-) -> dict:
+def quarantine_summary(con: duckdb.DuckDBPyConnection, schema: Schema, examples: int = 5) -> dict:
     """Counts by reason and the first few quarantined records."""
     if not schema.has("quarantine"):
         return {"total": 0, "by_reason": [], "examples": []}
@@ -509,7 +569,9 @@ def store_counts(con: duckdb.DuckDBPyConnection, schema: Schema) -> dict:
     if schema.has("requests"):
         out["requests"] = scalar(con, "SELECT count(*) FROM requests")
     if schema.has("out_accounts"):
-        by = dict(con.execute("SELECT verdict, count(*) FROM out_accounts GROUP BY verdict").fetchall())
+        by = dict(
+            con.execute("SELECT verdict, count(*) FROM out_accounts GROUP BY verdict").fetchall()
+        )
         out["accounts"] = sum(by.values())
         for verdict in ("attack", "review", "benign"):
             out[f"accounts_{verdict}"] = by.get(verdict, 0)

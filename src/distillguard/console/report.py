@@ -41,7 +41,7 @@ def environment() -> jinja2.Environment:
     """The Jinja2 environment of the report and the console (autoescaping on)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=jinja2.select_autoescape(("html", "j2")),
+        autoescape=jinja2.select_autoescape(("html",)),
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -73,16 +73,20 @@ def format_num(v: Any, digits: int = 2) -> str:
 
 
 def redact_prompt(row: dict, redact: bool) -> dict:
-    """Replace ``prompt_text`` by a placeholder when redacting or when it was not retained."""
+    """Replace ``prompt_text`` by a placeholder when redacting or when it was not retained
+    (``text_missing``, set by queries that skip reading the text, says which)."""
     out = dict(row)
     text = row.get("prompt_text")
     n = row.get("prompt_chars")
     if n is None and text is not None:
         n = len(text)
-    if text is None:
+    missing = row.get("text_missing", text is None)
+    if missing is None:  # text not read (redacted view): retained or not, it stays hidden
+        missing = False
+    if missing:
         out["prompt_text"] = None
-        out["prompt_placeholder"] = f"[not retained · {n or '?'} chars]"
-    elif redact:
+        out["prompt_placeholder"] = f"[not retained · {n if n is not None else '?'} chars]"
+    elif redact or text is None:
         out["prompt_text"] = None
         out["prompt_placeholder"] = f"[redacted · {n} chars]"
     else:
@@ -138,21 +142,31 @@ def build_report_html(
     if account_ids is None:
         top = queries.top_accounts(con, schema, limit=MAX_TOP_ACCOUNTS)
         if cluster_ids is not None:
-            top = [a for cid in ids for a in queries.members(con, schema, cid, limit=MAX_TOP_ACCOUNTS)]
+            top = [
+                a for cid in ids for a in queries.members(con, schema, cid, limit=MAX_TOP_ACCOUNTS)
+            ]
             top = top[:MAX_TOP_ACCOUNTS]
             for a in top:
                 a.setdefault("cluster_id", None)
     else:
         top = [r for r in (queries.account_row(con, schema, a) for a in account_ids) if r]
     examples = queries.examples_by_account(
-        con, schema, [a["account_id"] for a in top], per_account=EXAMPLES_PER_ACCOUNT
+        con,
+        schema,
+        [a["account_id"] for a in top],
+        per_account=EXAMPLES_PER_ACCOUNT,
+        with_text=not redact,
     )
     accounts = [
         {**a, "examples": [redact_prompt(e, redact) for e in examples.get(a["account_id"], [])]}
         for a in top
     ]
 
-    quarantine = queries.quarantine_summary(con, schema, examples=5) if cluster_ids is None and account_ids is None else None
+    quarantine = (
+        queries.quarantine_summary(con, schema, examples=5)
+        if cluster_ids is None and account_ids is None
+        else None
+    )
     qfig = None
     if quarantine and quarantine["by_reason"]:
         qfig = Markup(plots.fig_html(plots.quarantine_figure(quarantine["by_reason"])))
@@ -162,21 +176,25 @@ def build_report_html(
                 if "raw" in e:
                     e["raw"] = f"[redacted · {len(str(e['raw'] or ''))} chars]"
 
-    return environment().get_template("report.html.j2").render(
-        title=title,
-        generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        plotly_js=Markup(plotly_js()),
-        counts=queries.store_counts(con, schema),
-        summary=_flat_summary(summary or {}),
-        clusters=clusters,
-        campaigns=campaigns,
-        timeline=timeline,
-        capability=capability,
-        accounts=accounts,
-        quarantine=quarantine,
-        quarantine_fig=qfig,
-        redact=redact,
-        case=cluster_ids is not None or account_ids is not None,
+    return (
+        environment()
+        .get_template("report.html")
+        .render(
+            title=title,
+            generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            plotly_js=Markup(plotly_js()),
+            counts=queries.store_counts(con, schema),
+            summary=_flat_summary(summary or {}),
+            clusters=clusters,
+            campaigns=campaigns,
+            timeline=timeline,
+            capability=capability,
+            accounts=accounts,
+            quarantine=quarantine,
+            quarantine_fig=qfig,
+            redact=redact,
+            case=cluster_ids is not None or account_ids is not None,
+        )
     )
 
 
@@ -203,4 +221,4 @@ def _flat_summary(summary: dict, prefix: str = "", depth: int = 0) -> list[tuple
             out += _flat_summary(v, prefix=f"{key}.", depth=depth + 1)
         elif isinstance(v, (str, int, float, bool)) or v is None:
             out.append((key, format_num(v) if isinstance(v, float) else str(v)))
-    return out[:40]
+    return out[:80]
