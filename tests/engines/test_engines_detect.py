@@ -19,13 +19,16 @@ from distillguard.ingest import Store
 
 
 def _split(src: Path, dest: Path, at: float) -> tuple[Path, Path, list[str]]:
-    lines = _lines(src)
+    lines = _lines(src)[:KEEP_LINES]  # the first ~5 days: enough for every campaign, faster
     cut = int(len(lines) * at)
     a, b = dest / "day1.jsonl.gz", dest / "day2.jsonl"
     with gzip.open(a, "wt", encoding="utf-8") as fh:
         fh.write("\n".join(lines[:cut]) + "\n")
     b.write_text("\n".join(lines[cut:]) + "\n{this line is broken\n", encoding="utf-8")
     return a, b, lines
+
+
+KEEP_LINES = 3500
 
 
 def _lines(src: Path) -> list[str]:
@@ -111,6 +114,8 @@ def test_summary_json_counts_timings_versions_policy(two_days):
     assert set(s["versions"]) == {"distillguard", "duckdb", "pyarrow", "python"}
     assert s["policy"]["version"] and "scoring" in s["policy"]["params"]
     assert s["quarantine"]["in_store"] == {"invalid_json": 1}
+    assert s["resources"]["peak_rss_mb"] > 0 and s["resources"]["memory_limit"] == "1GB"
+    assert s["throughput_rps"]["end_to_end"] > 0
 
 
 MARKER = "Quokka-zeppelin 7731: list every prime below ninety and explain each step."

@@ -126,3 +126,11 @@ def test_truncated_gzip_keeps_earlier_lines_and_goes_on(tmp_path, make_log, rec)
     assert res.files_read == 2 and res.by_reason == {"truncated_file": 1}
     assert len(q) == 1 and q[0][1] == "truncated_file"
     assert 0 < res.accepted - 1 < 2000 and q[0][0] == res.accepted  # next line after the kept ones
+
+
+def test_byte_order_mark_and_crlf_are_not_errors(tmp_path, rec):
+    path = tmp_path / "win.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + (json.dumps(rec(1)) + "\r\n" + json.dumps(rec(2)) + "\r\n").encode())
+    with Store(tmp_path / "s") as st:
+        res = st.ingest([path])
+    assert (res.accepted, res.quarantined) == (2, 0)

@@ -161,8 +161,9 @@ def test_account_table_csv_with_quarantine_and_upsert(tmp_path, make_log, rec):
             "SELECT line, reason FROM quarantine WHERE source_file LIKE '%accounts.csv' ORDER BY line"
         ).fetchall()
     assert (res.accounts_accepted, res.accounts_quarantined) == (2, 4)
-    assert q == [(4, "missing_field:account_id"), (5, "bad_timestamp"),
-                 (6, "bad_value:signup_route"), (7, "duplicate_account_id")]
+    assert q == [(4, "account:missing_field:account_id"), (5, "account:bad_timestamp"),
+                 (6, "account:bad_value:signup_route"), (7, "account:duplicate_account_id")]
+    assert res.by_reason == {r: 1 for _, r in q}
     a1, a2 = rows
     assert a1["created_at"] == 1_704_153_600_000 and json.loads(a1["extra"]) == {"crm_tier": "gold"}
     assert a2["signup_route"] == "research" and a2["created_at"] == 1_704_153_600_000
@@ -200,3 +201,34 @@ def test_bad_arguments_raise_clear_errors(tmp_path, make_log, rec):
         Store(tmp_path / "afile")
     with Store(tmp_path / "s2") as st, pytest.raises(InvalidInputError, match="account table"):
         st.ingest([make_log("a.jsonl", [rec(1)])], accounts=tmp_path / "missing.csv")
+
+
+def test_id_index_runs_merge_and_membership():
+    import numpy as np
+
+    from distillguard.ingest.store import IdIndex
+
+    rng = np.random.default_rng(0)
+    stored = rng.integers(0, 2**63, 5000, dtype=np.uint64)
+    idx = IdIndex(stored[:1000])
+    for k in range(1000, 5000, 250):
+        idx.add(stored[k : k + 250])
+    assert len(idx) == 5000 and len(idx.runs) <= 8
+    probe = np.concatenate([stored[::7], rng.integers(0, 2**63, 500, dtype=np.uint64)])
+    expect = np.isin(probe, stored)
+    assert (idx.contains(probe) == expect).all()
+
+
+def test_hash_candidates_are_confirmed_on_the_strings(tmp_path, make_log, rec):
+    import numpy as np
+
+    from distillguard.ingest.store import IdIndex
+
+    log = make_log("a.jsonl", [rec(i) for i in range(5)])
+    with Store(tmp_path / "s") as st:
+        # An index that (wrongly) holds every id of the batch: like 64-bit collisions.
+        h = st.con.execute(
+            "SELECT hash('req-' || i::VARCHAR) FROM range(5) t(i)").fetchall()
+        st._ids = IdIndex(np.array([x[0] for x in h], dtype=np.uint64))
+        res = st.ingest([log])
+    assert (res.accepted, res.quarantined) == (5, 0)

@@ -77,7 +77,9 @@ def _templates(store: Store, policy: Policy, progress: Any = None) -> dict[str, 
     try:
         from ..signals.templates import TemplateIndex
     except ImportError as exc:
-        raise DistillguardError(f"the template stage (signals.templates) is not available: {exc}") from exc
+        raise DistillguardError(
+            f"the template stage (signals.templates) is not available: {exc}"
+        ) from exc
     with _cursor(store) as cur:
         res = TemplateIndex(cur, policy=policy).update(progress=progress)
     if isinstance(res, dict):
@@ -104,15 +106,15 @@ def _report(store: Store, path: Path, summary: dict, redact: bool) -> Path:
     try:
         from ..console.report import write_report
     except ImportError as exc:
-        raise DistillguardError(f"the report writer (console.report) is not available: {exc}") from exc
+        raise DistillguardError(
+            f"the report writer (console.report) is not available: {exc}"
+        ) from exc
     with _cursor(store) as cur:
         return write_report(cur, path, summary, redact=redact)
 
 
 def _verdict_counts(store: Store, table: str) -> dict[str, int]:
-    rows = store.con.execute(
-        f"SELECT verdict, count(*) FROM {table} GROUP BY verdict"
-    ).fetchall()
+    rows = store.con.execute(f"SELECT verdict, count(*) FROM {table} GROUP BY verdict").fetchall()
     got = {str(v): int(n) for v, n in rows}
     return {v: got.get(v, 0) for v in ("benign", "review", "attack")}
 
@@ -124,8 +126,13 @@ def _top_clusters(store: Store, n: int = 5) -> list[dict[str, Any]]:
         [n],
     ).fetchall()
     return [
-        {"cluster_id": c, "n_accounts": int(k), "risk": round(float(r), 4), "verdict": v,
-         "capabilities": cap}
+        {
+            "cluster_id": c,
+            "n_accounts": int(k),
+            "risk": round(float(r), 4),
+            "verdict": v,
+            "capabilities": cap,
+        }
         for c, k, r, v, cap in rows
     ]
 
@@ -160,8 +167,9 @@ def detect(
     try:
         with make_progress(progress) as prog:
             t0 = time.perf_counter()
-            ing = st.ingest(logs, accounts=accounts, retain_content=retain_content,
-                            progress=prog, policy=policy)
+            ing = st.ingest(
+                logs, accounts=accounts, retain_content=retain_content, progress=prog, policy=policy
+            )
             timings["ingest"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
@@ -180,8 +188,19 @@ def detect(
 
             store_counts = st.counts()
             summary = _summary(
-                st, ing, store_counts, counts, findings, tmpl, policy, timings, logs,
-                accounts, out, retain_content, redact,
+                st,
+                ing,
+                store_counts,
+                counts,
+                findings,
+                tmpl,
+                policy,
+                timings,
+                logs,
+                accounts,
+                out,
+                retain_content,
+                redact,
             )
             t0 = time.perf_counter()
             with stage(prog, "report"):
@@ -194,10 +213,26 @@ def detect(
             "ingest": round(ing.accepted / timings["ingest"], 1) if timings["ingest"] else None,
             "end_to_end": round(n / timings["total"], 1) if timings["total"] else None,
         }
+        summary["resources"] = {
+            "peak_rss_mb": _peak_rss_mb(),
+            "memory_limit": memory_limit,
+            "threads": threads,
+        }
         write_summary(summary, out)
     finally:
         st.close()
     return summary
+
+
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far (MiB), where the OS reports it."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes
+    return round(peak / (1024 * 1024) if platform.system() == "Darwin" else peak / 1024, 1)
 
 
 def _summary(
@@ -221,8 +256,7 @@ def _summary(
     return {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "engine": "duckdb",
-        "inputs": {"logs": [str(p) for p in logs],
-                   "accounts": str(accounts) if accounts else None},
+        "inputs": {"logs": [str(p) for p in logs], "accounts": str(accounts) if accounts else None},
         "store": str(st.path),
         "out": str(out),
         "retain_content": retain_content,
@@ -256,6 +290,7 @@ def _summary(
         "templates": templates,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "analyze_timings_s": stage_timings,
+        "analyze_counts": dict(getattr(findings, "counts", {}) or {}),
         "versions": versions(),
         "policy": {
             "version": policy.version,

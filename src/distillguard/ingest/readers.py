@@ -10,7 +10,6 @@ Python loop per record, and memory stays bounded by the block size.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import zlib
 from collections.abc import Callable, Iterator
@@ -146,8 +145,10 @@ def _split_lines(block: bytes) -> pa.Array:
         # Rare: bytes that are not UTF-8. Replace them so the record is still quarantined
         # (as invalid_json or kept with U+FFFD) instead of failing the whole file.
         text = block.decode("utf-8", errors="replace").encode("utf-8")
-        return pc.split_pattern(pa.array([text], pa.large_binary()), b"\n").flatten().cast(
-            pa.large_string()
+        return (
+            pc.split_pattern(pa.array([text], pa.large_binary()), b"\n")
+            .flatten()
+            .cast(pa.large_string())
         )
 
 
@@ -163,9 +164,31 @@ def _emit(lines: pa.Array, first_no: int) -> Iterator[pa.Table]:
         yield tbl.slice(off, BATCH_ROWS)
 
 
-def iter_jsonl(
-    f: InputFile, on_bytes: Callable[[int], None] | None = None
-) -> Iterator[pa.Table]:
+def _gunzip(fh: io.BufferedReader) -> Iterator[bytes]:
+    """Decompressed pieces of a gzip stream (several members allowed).
+
+    Unlike ``gzip.GzipFile.read``, which drops what it decompressed when the stream breaks
+    off, every byte before the break is yielded; then ``EOFError`` / ``zlib.error``.
+    """
+    d = zlib.decompressobj(wbits=31)
+    started = False
+    while True:
+        chunk = fh.read(READ_BYTES)
+        if not chunk:
+            break
+        while chunk:
+            if d.eof:  # next member of a multi-member file
+                d = zlib.decompressobj(wbits=31)
+            out = d.decompress(chunk)
+            started = True
+            if out:
+                yield out
+            chunk = d.unused_data if d.eof else b""
+    if started and not d.eof:
+        raise EOFError("compressed file ended before the end-of-stream marker")
+
+
+def iter_jsonl(f: InputFile, on_bytes: Callable[[int], None] | None = None) -> Iterator[pa.Table]:
     """Batches of ``(line, line_no)`` from a JSON Lines file, plain or gzip; blank lines skipped."""
     try:
         raw = open(f.path, "rb")  # noqa: SIM115 - closed below
@@ -173,19 +196,21 @@ def iter_jsonl(
         raise InvalidInputError(f"cannot read {f.path}: {exc.strerror or exc}") from exc
     with raw:
         counted = io.BufferedReader(_Counting(raw, on_bytes), buffer_size=1 << 20)
-        stream = gzip.GzipFile(fileobj=counted) if f.gzip else counted
+        pieces = _gunzip(counted) if f.gzip else iter(lambda: counted.read(READ_BYTES), b"")
         line_no = 1
         buf = bytearray()
         broken: BaseException | None = None
         while True:
-            # Small reads into a block buffer: a file that breaks off mid-way still yields
+            # Small pieces into a block buffer: a file that breaks off mid-way still yields
             # every complete line decompressed before the break.
             try:
-                piece = stream.read(READ_BYTES)
-            except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+                piece = next(pieces, b"")
+            except (OSError, EOFError, zlib.error) as exc:
                 broken, piece = exc, b""
             if piece:
                 buf += piece
+                if line_no == 1 and buf[:3] == b"\xef\xbb\xbf":
+                    del buf[:3]  # a UTF-8 byte-order mark (Windows exports) is not a record
                 if len(buf) < BLOCK_BYTES:
                     continue
             cut = buf.rfind(b"\n")
@@ -215,12 +240,15 @@ def _table_to_json_lines(tbl: pa.Table, first_no: int, time_cols: tuple[str, ...
     con = duckdb.connect()
     try:
         con.register("__dg_rows", tbl)
-        lines = con.sql("SELECT to_json(__dg_rows)::VARCHAR AS line FROM __dg_rows").to_arrow_table()
+        lines = con.sql(
+            "SELECT to_json(__dg_rows)::VARCHAR AS line FROM __dg_rows"
+        ).to_arrow_table()
     finally:
         con.close()
     nos = pa.array(range(first_no, first_no + tbl.num_rows), pa.int64())
-    return pa.table({"line": lines.column(0).cast(pa.large_string()), "line_no": nos},
-                    schema=RAW_SCHEMA)
+    return pa.table(
+        {"line": lines.column(0).cast(pa.large_string()), "line_no": nos}, schema=RAW_SCHEMA
+    )
 
 
 def iter_parquet(

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -94,6 +95,41 @@ def _featurizer(policy: Any = None) -> Callable[[pa.Table], pa.Table]:
     return run
 
 
+class IdIndex:
+    """The 64-bit hashes of every stored request_id, as a few sorted numpy runs.
+
+    Checking a batch for ids already in the store costs ``O(batch · log n)`` instead of a
+    scan of the store's id column per batch (which made ingest quadratic in the store size).
+    Runs are merged like a binary counter, so there are ``O(log n)`` of them; 5M ids take
+    40 MB. A hash match is only a candidate: the caller confirms it against the strings.
+    """
+
+    def __init__(self, hashes: np.ndarray) -> None:
+        self.runs: list[np.ndarray] = [np.sort(hashes.astype(np.uint64))] if len(hashes) else []
+
+    def contains(self, h: np.ndarray) -> np.ndarray:
+        """Boolean mask: which of ``h`` are (probably) stored."""
+        found = np.zeros(len(h), dtype=bool)
+        for run in self.runs:
+            pos = np.searchsorted(run, h)
+            pos[pos == len(run)] = len(run) - 1
+            found |= run[pos] == h
+        return found
+
+    def add(self, h: np.ndarray) -> None:
+        """Add a batch of hashes (ids just inserted)."""
+        if len(h) == 0:
+            return
+        self.runs.append(np.sort(h.astype(np.uint64)))
+        while len(self.runs) > 1 and len(self.runs[-2]) <= 2 * len(self.runs[-1]):
+            b = self.runs.pop()
+            a = self.runs.pop()
+            self.runs.append(np.sort(np.concatenate([a, b]), kind="stable"))
+
+    def __len__(self) -> int:
+        return int(sum(len(r) for r in self.runs))
+
+
 class StoreEngine(DuckDBEngine):
     """``DuckDBEngine`` on the store's connection.
 
@@ -153,6 +189,7 @@ class Store:
         for macro in validate.MACROS:
             self.con.execute(macro)
         self._vcon: duckdb.DuckDBPyConnection | None = None
+        self._ids: IdIndex | None = None  # loaded on first use, dropped on rollback
         self._current_source = ""
         self._truncated = 0
         self._create_tables()
@@ -246,9 +283,8 @@ class Store:
                 )
                 result.accounts_accepted += acc
                 result.accounts_quarantined += bad
-                for k, v in reasons.items():
-                    key = f"account:{k}"
-                    result.by_reason[key] = result.by_reason.get(key, 0) + v
+                for k, v in reasons.items():  # already prefixed "account:"
+                    result.by_reason[k] = result.by_reason.get(k, 0) + v
         self.write_quarantine_mirror()
         result.seconds = time.perf_counter() - t0
         return result
@@ -288,7 +324,8 @@ class Store:
             time_cols = ("created_at",)
         con.execute("BEGIN TRANSACTION")
         try:
-            for raw in self._records(f, advance, time_cols):
+            truncated = "truncated_file" if kind == "requests" else "account:truncated_file"
+            for raw in self._records(f, advance, time_cols, truncated):
                 res = self._validate(sql, raw, retain_content)
                 if kind == "requests":
                     res = self._mark_duplicates(res, raw, retain_content)
@@ -308,7 +345,7 @@ class Store:
                 quarantined += bad.num_rows
             if self._truncated:
                 quarantined += self._truncated
-                reasons["truncated_file"] += self._truncated
+                reasons[truncated] += self._truncated
             st = f.path.stat()
             con.execute(
                 "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
@@ -317,11 +354,16 @@ class Store:
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
+            self._ids = None  # it may hold hashes of rows that were just rolled back
             raise
         return accepted, quarantined, reasons
 
     def _records(
-        self, f: readers.InputFile, advance: Callable[[int], None], time_cols: tuple[str, ...]
+        self,
+        f: readers.InputFile,
+        advance: Callable[[int], None],
+        time_cols: tuple[str, ...],
+        reason: str = "truncated_file",
     ) -> Iterator[pa.Table]:
         """Raw batches; a file that breaks off (a truncated .gz) ends in one quarantine row.
 
@@ -331,10 +373,16 @@ class Store:
         try:
             yield from readers.iter_records(f, advance, time_cols)
         except readers.TruncatedFileError as exc:
-            self._insert_quarantine(pa.table({
-                "source_file": [str(f.path)], "source_line": [exc.line_no],
-                "reason": ["truncated_file"], "raw": [str(exc.cause)[:500]],
-            }))
+            self._insert_quarantine(
+                pa.table(
+                    {
+                        "source_file": [str(f.path)],
+                        "source_line": [exc.line_no],
+                        "reason": [reason],
+                        "raw": [str(exc.cause)[:500]],
+                    }
+                )
+            )
             self._truncated += 1
 
     def _validator(self) -> duckdb.DuckDBPyConnection:
@@ -365,10 +413,12 @@ class Store:
         except duckdb.Error as exc:
             if raw.num_rows > 1:
                 half = raw.num_rows // 2
-                return pa.concat_tables([
-                    self._validate(sql, raw.slice(0, half), retain_content),
-                    self._validate(sql, raw.slice(half), retain_content),
-                ])
+                return pa.concat_tables(
+                    [
+                        self._validate(sql, raw.slice(0, half), retain_content),
+                        self._validate(sql, raw.slice(half), retain_content),
+                    ]
+                )
             empty = vcon.sql(sql.replace("FROM __dg_raw", "FROM __dg_raw LIMIT 0")).to_arrow_table()
             row = {name: [None] for name in empty.column_names}
             row["source_file"] = [self._current_source]
@@ -381,25 +431,56 @@ class Store:
         finally:
             vcon.unregister("__dg_raw")
 
+    def _id_index(self) -> IdIndex:
+        if self._ids is None:
+            h = self.con.sql("SELECT hash(request_id) AS h FROM requests").to_arrow_table()
+            self._ids = IdIndex(h.column(0).to_numpy())
+        return self._ids
+
     def _mark_duplicates(self, res: pa.Table, raw: pa.Table, retain_content: bool) -> pa.Table:
         """Quarantine accepted rows whose request_id came earlier in the batch or is already
-        stored (earlier runs, files, or batches of this file: the open transaction sees its
-        own inserts). Works on the narrow ``(request_id, source_line)`` table only."""
+        stored (earlier runs, files, or batches of this file).
+
+        Works on the narrow ``(request_id, source_line)`` table: repeats inside the batch by a
+        window, the store through :class:`IdIndex` (hash candidates confirmed on the strings).
+        """
         ok = pc.is_null(res.column("reason"))
         ids = res.filter(ok).select(["request_id", "source_line"])
         if ids.num_rows == 0:
             return res
-        self.con.register("__dg_ids", ids)
+        # Hashes and in-batch repeats on the validation cursor: it is outside the file's
+        # transaction, so DuckDB does not keep the Arrow batch alive until the commit.
+        vcon = self._validator()
+        vcon.register("__dg_ids", ids)
         try:
-            # Build side is the batch (small); the store's id column is only scanned.
-            dup_lines = self.con.sql(
-                "SELECT b.source_line FROM (SELECT request_id, source_line, row_number() OVER "
-                "(PARTITION BY request_id ORDER BY source_line) AS rn FROM __dg_ids) b "
-                "WHERE b.rn > 1 OR b.request_id IN (SELECT DISTINCT r.request_id FROM requests r "
-                "SEMI JOIN __dg_ids i ON r.request_id = i.request_id)"
-            ).to_arrow_table().column(0)
+            t = vcon.sql(
+                "SELECT source_line, hash(request_id) AS h, row_number() OVER "
+                "(PARTITION BY request_id ORDER BY source_line) > 1 AS again FROM __dg_ids"
+            ).to_arrow_table()
         finally:
-            self.con.unregister("__dg_ids")
+            vcon.unregister("__dg_ids")
+        index = self._id_index()
+        h = t.column("h").to_numpy()
+        cand = index.contains(h)
+        stored = pa.array(np.zeros(t.num_rows, dtype=bool))
+        if cand.any():
+            # Confirm the candidates on the strings (a 64-bit collision is not a duplicate).
+            # Rare (real repeats), so the Arrow kept alive by the transaction stays small.
+            cand_lines = pa.array(t.column("source_line").to_numpy()[cand])
+            cand_ids = ids.filter(pc.is_in(ids.column("source_line"), value_set=cand_lines))
+            self.con.register("__dg_cand", cand_ids)
+            try:
+                confirmed = self.con.sql(
+                    "SELECT c.source_line FROM __dg_cand c WHERE c.request_id IN ("
+                    "SELECT r.request_id FROM requests r WHERE hash(r.request_id) IN "
+                    "(SELECT hash(request_id) FROM __dg_cand))"
+                ).to_arrow_table().column(0)
+            finally:
+                self.con.unregister("__dg_cand")
+            stored = pc.is_in(t.column("source_line"), value_set=confirmed)
+        dup_mask = pc.or_(t.column("again"), stored)
+        index.add(h[~np.asarray(dup_mask)])  # the rows about to be inserted
+        dup_lines = t.column("source_line").filter(dup_mask)
         if len(dup_lines) == 0:
             return res
         is_dup = pc.and_(
@@ -442,11 +523,15 @@ class Store:
                 stored = stored.set_column(
                     i, stored.schema.field(i), pa.nulls(stored.num_rows, pa.string())
                 )
-        self.con.register("__dg_batch", stored)
-        try:
-            self.con.execute("INSERT INTO requests SELECT * FROM __dg_batch")
-        finally:
-            self.con.unregister("__dg_batch")
+        self._append("requests", stored)
+
+    def _append(self, table: str, rows: pa.Table) -> None:
+        """Append Arrow rows inside the open transaction.
+
+        Not ``register`` + ``INSERT``: DuckDB then keeps every registered Arrow table alive
+        until the transaction commits, so memory would grow with the size of the file.
+        """
+        self.con.from_arrow(rows).insert_into(table)
 
     def _upsert_accounts(self, good: pa.Table) -> None:
         names = [n for n, _ in validate.ACCOUNT_COLUMNS]
@@ -469,11 +554,7 @@ class Store:
                 "raw": bad.column("raw"),
             }
         )
-        self.con.register("__dg_q", q)
-        try:
-            self.con.execute("INSERT INTO quarantine SELECT * FROM __dg_q")
-        finally:
-            self.con.unregister("__dg_q")
+        self._append("quarantine", q)
 
     # ---- views -------------------------------------------------------------------------
     def write_quarantine_mirror(self) -> Path:

@@ -22,9 +22,7 @@ from .. import contract
 TS_MIN_MS = 946_684_800_000
 TS_MAX_MS = 4_102_444_800_000
 # RFC 3339 with a mandatory offset (``Z`` or ``±hh:mm``); no backslashes (see DIALECT_RULES).
-RFC3339 = (
-    "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
-)
+RFC3339 = "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 RAW_NOT_RETAINED = "<not retained: --no-content-retention>"
 
 REQUEST_FIELDS: tuple[str, ...] = contract.REQUIRED_REQUEST_FIELDS + tuple(
@@ -142,7 +140,13 @@ def request_sql(
 ) -> str:
     """The validation query over ``raw_table(line, line_no)``.
 
-    Columns: ``contract.NORMALIZED_REQUEST_SCHEMA``, then ``reason`` and ``raw``. ``dedup_against`` names the table of already-stored requests.
+    Columns: ``contract.NORMALIZED_REQUEST_SCHEMA``, then ``reason`` and ``raw`` (the record's
+    text for quarantined rows, a marker when content is not retained). ``dedup_against``
+    names a table of already-stored requests to check ids against (``None``: don't).
+    ``within_batch_dedup=False`` leaves repeated ids inside the batch to the caller (the
+    embedded store does it on the narrow id column): the query is then a pure streaming
+    projection, no window and no sort, which keeps its memory small. The Spark engine runs
+    this same query per Arrow batch.
     """
     paths = ", ".join(f"'$.{f}'" for f in REQUEST_FIELDS)
     ext = ", ".join(f"v[{i + 1}] AS v_{f}" for i, f in enumerate(REQUEST_FIELDS))
@@ -151,7 +155,9 @@ def request_sql(
 
     checks = ["WHEN NOT ok THEN 'invalid_json'", "WHEN jt <> 'OBJECT' THEN 'wrong_type:record'"]
     for f in contract.REQUIRED_REQUEST_FIELDS:
-        blank = f" OR (t_{f} = 'VARCHAR' AND trim(v_{f}->>'$') = '')" if f in _STRING_REQUIRED else ""
+        blank = (
+            f" OR (t_{f} = 'VARCHAR' AND trim(v_{f}->>'$') = '')" if f in _STRING_REQUIRED else ""
+        )
         checks.append(f"WHEN NOT ({_present(f)}){blank} THEN 'missing_field:{f}'")
     checks.append("WHEN ts_ms IS NULL THEN 'bad_timestamp'")
     for f in _STRING_REQUIRED:
@@ -167,10 +173,24 @@ def request_sql(
 
     optional_cols = []
     for f in (
-        "org_id", "api_key_id", "session_id", "ip", "user_agent", "country",
-        "payment_fingerprint", "access_route", "tools", "max_tokens", "temperature",
-        "reasoning", "stream", "input_tokens", "output_tokens", "reasoning_tokens",
-        "status", "latency_ms",
+        "org_id",
+        "api_key_id",
+        "session_id",
+        "ip",
+        "user_agent",
+        "country",
+        "payment_fingerprint",
+        "access_route",
+        "tools",
+        "max_tokens",
+        "temperature",
+        "reasoning",
+        "stream",
+        "input_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "status",
+        "latency_ms",
     ):
         kind = contract.OPTIONAL_REQUEST_FIELDS[f]
         optional_cols.append(f"{_value(f, kind, _SQL_TYPES.get(f, 'VARCHAR'))} AS {f}")
@@ -201,11 +221,11 @@ def request_sql(
 
     return f"""
 WITH p AS NOT MATERIALIZED (
-  SELECT line_no, line, json_valid(line) AS ok FROM {raw_table}
+  -- one parse tells valid JSON (a type) from invalid (NULL)
+  SELECT line_no, line, try(json_type(line)) AS jt FROM {raw_table}
 ), e AS NOT MATERIALIZED (
-  SELECT line_no, line, ok,
-         CASE WHEN ok THEN json_type(line) END AS jt,
-         CASE WHEN ok AND json_type(line) = 'OBJECT' THEN json_extract(line, [{paths}]) END AS v
+  SELECT line_no, line, jt IS NOT NULL AS ok, jt,
+         CASE WHEN jt = 'OBJECT' THEN json_extract(line, [{paths}]) END AS v
   FROM p
 ), x AS NOT MATERIALIZED (
   SELECT line_no, line, ok, jt, {ext} FROM e
@@ -289,12 +309,20 @@ ACCOUNT_COLUMNS: tuple[tuple[str, str], ...] = (
 def account_sql(raw_table: str, source_file: str) -> str:
     """Validation of account-table records (CSV rows arrive as JSON objects of strings).
 
-    Reasons: ``invalid_json``, ``wrong_type:record``, ``missing_field:account_id``,
-    ``bad_timestamp`` (``created_at``), ``wrong_type:<field>``, ``bad_value:<field>`` (a
-    ``signup_route`` / ``verification`` outside the contract's list), ``duplicate_account_id``.
+    Reasons, each prefixed ``account:`` so they never mix with request reasons:
+    ``invalid_json``, ``wrong_type:record``, ``missing_field:account_id``, ``bad_timestamp``
+    (``created_at``), ``wrong_type:<field>``, ``bad_value:<field>`` (a ``signup_route`` /
+    ``verification`` outside the contract's list), ``duplicate_account_id``.
     """
-    strings = ("account_id", "signup_route", "verification", "email_domain",
-               "payment_fingerprint", "country", "org_id")
+    strings = (
+        "account_id",
+        "signup_route",
+        "verification",
+        "email_domain",
+        "payment_fingerprint",
+        "country",
+        "org_id",
+    )
     fields = ("account_id", "created_at") + strings[1:]
     paths = ", ".join(f"'$.{f}'" for f in fields)
     ext = ", ".join(f"v[{i + 1}] AS v_{f}" for i, f in enumerate(fields))
@@ -363,8 +391,8 @@ SELECT s_account_id AS account_id, created_at_ms AS created_at,
        CASE WHEN reason0 IS NULL THEN nullif(json_merge_patch(line, '{known_nulls}')::VARCHAR, '{{}}')
        END AS extra,
        {_literal(source_file)} AS source_file, line_no AS source_line,
-       CASE WHEN reason0 IS NOT NULL THEN reason0 WHEN rn > 1 THEN 'duplicate_account_id' END
-           AS reason,
+       'account:' || CASE WHEN reason0 IS NOT NULL THEN reason0
+                          WHEN rn > 1 THEN 'duplicate_account_id' END AS reason,
        line AS raw
 FROM n ORDER BY line_no
 """
