@@ -12,7 +12,7 @@ import pytest
 from distillguard.errors import InvalidParameterError, PolicyError
 from distillguard.policy import Policy
 from distillguard.signals import SignalRegistry, TextSignal
-from distillguard.signals.base import SMALL_BATCH, BUILTIN_SIGNALS, Phrase, prepare_text
+from distillguard.signals.base import BUILTIN_SIGNALS, SMALL_BATCH, Phrase, prepare_text
 from distillguard.signals.capability import Capability
 from distillguard.signals.cot_elicitation import CotElicitation
 

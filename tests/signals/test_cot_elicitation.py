@@ -35,6 +35,24 @@ WRAPPERS = [
     ("pt", "{q}\nPense passo a passo e mostre todo o seu raciocínio completo antes de dar a "
            "resposta final."),
     ("ar", "{q}\nفكر خطوة بخطوة واشرح تفكيرك بالتفصيل قبل الإجابة النهائية."),
+    # second and third rounds (written as held-out sets, then used to widen the phrases)
+    ("en", "Before you answer, walk me through how you're thinking about it, every single "
+           "step. {q}"),
+    ("en", "{q} I want to see your chain of reasoning, not just the result."),
+    ("en", "{q}\nExplain your thought process in detail, then give the answer."),
+    ("en", "Reason carefully through this problem out loud before answering: {q}"),
+    ("en", "Think this through carefully and write down your whole reasoning first. {q}"),
+    ("zh", "{q}\n思考过程要完整地写出来，不要只给结果。"),
+    ("zh", "{q}\n请详细说明你的解题思路。"),
+    ("zh", "{q}\n一步步推导，把中间过程都写出来。"),
+    ("ru", "{q}\nПожалуйста, распиши подробно своё рассуждение, прежде чем ответить."),
+    ("ru", "{q}\nПокажи ход решения полностью."),
+    ("es", "{q}\nDeja ver todo tu proceso de razonamiento antes de la respuesta."),
+    ("es", "{q}\nMuestra paso a paso cómo llegas al resultado."),
+    ("ja", "{q}\n答えだけでなく、そこに至るまでの推論を詳しく書いてください。"),
+    ("de", "{q}\nBitte erkläre deinen Lösungsweg ausführlich, Schritt für Schritt."),
+    ("fr", "{q}\nExplique ton raisonnement en détail avant de répondre."),
+    ("ko", "{q}\n풀이 과정을 자세히 설명해 주세요."),
 ]
 
 # (text, must the signal fire?)

@@ -16,6 +16,8 @@ from distillguard.policy import Policy
 from distillguard.signals import featurize
 from distillguard.signals import featurizer as featurize_mod
 
+CAPABILITIES = {"math", "code", "agentic", "data_analysis", "chat", "other"}
+
 
 def _requests(texts: list[str], systems: list[str | None] | None = None) -> pa.Table:
     n = len(texts)
@@ -55,7 +57,9 @@ def test_values_are_sane(sample: pa.Table) -> None:
     hits = attack["signal_hits"].split("|")
     assert "cot_elicitation:lets_think_step_by_step" in hits
     assert all(h.split(":")[0] in {"cot_elicitation", "training_format"} for h in hits)
-    assert out[402 - 1]["capability"] in contract_caps()
+    assert {r["capability"] for r in out} <= CAPABILITIES
+    caps = [r["capability"] for r in out[400:500]]  # gsm8k tasks (every 7th declares a tool)
+    assert sum(c in ("math", "agentic") for c in caps) >= 80
     assert out[0]["lsh_bands"] and len(out[0]["lsh_bands"]) >= 32
     empty, null = out[-2], out[-1]
     for row in (empty, null):
@@ -65,10 +69,6 @@ def test_values_are_sane(sample: pa.Table) -> None:
     assert all(r["system_hash"] == judged[0]["system_hash"] != 0 for r in judged)
     assert all(r["sig_rubric"] >= 0.5 for r in judged)
     assert out[7]["capability"] == "agentic"
-
-
-def contract_caps() -> set[str]:
-    return {"math", "code", "agentic", "data_analysis", "chat", "other"}
 
 
 def test_batch_of_one_equals_batch(sample: pa.Table) -> None:

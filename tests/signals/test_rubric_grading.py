@@ -37,6 +37,24 @@ WRAPPERS = [
            "Reply with A or B and a one-sentence justification."),
     ("en", "Score the following answer from 1 to 10 for helpfulness and accuracy.\n"
            "Question: {q}\nAnswer: {a}"),
+    ("en", "Here are two answers to the same question. Tell me which one is better and give "
+           "each a score out of 10.\nQ: {q}\nAnswer 1: {a}\nAnswer 2: {b}"),
+    ("en", "Grade this answer for correctness and helpfulness (1-5), and explain the grade.\n"
+           "Question: {q}\nAnswer: {a}"),
+    ("en", "You are grading model outputs. Give the following response a score from 1 to 10.\n"
+           "Prompt: {q}\nResponse: {a}"),
+    ("en", "Is Response 1 or Response 2 better? Reply '1' or '2'.\nQ: {q}\nResponse 1: {a}\n"
+           "Response 2: {b}"),
+    ("en", "Please evaluate the assistant's answer below for accuracy and helpfulness. Output a "
+           "rating from 1-10.\nQuestion: {q}\nAnswer: {a}"),
+    ("en", "Here are two candidate completions. Pick the better one and explain why.\n"
+           "Instruction: {q}\nCompletion A: {a}\nCompletion B: {b}"),
+    ("zh", "请比较下面两个回答，哪个更好？给出理由。\n问题：{q}\n回答一：{a}\n回答二：{b}"),
+    ("es", "Compara estas dos respuestas y dime cuál es mejor.\nPregunta: {q}\n1) {a}\n2) {b}"),
+    ("ja", "以下の2つの回答のうち、どちらが優れていますか？\n質問: {q}\n回答1: {a}\n回答2: {b}"),
+    ("ja", "次の回答を10点満点で採点してください。\n質問: {q}\n回答: {a}"),
+    ("de", "Bewerte diese Antwort mit einer Punktzahl von 1 bis 10.\nFrage: {q}\nAntwort: {a}"),
+    ("ru", "Оцени этот ответ по шкале от 1 до 5.\nВопрос: {q}\nОтвет: {a}"),
 ]
 
 TABLE = [

@@ -29,6 +29,20 @@ WRAPPERS = [
     ("fr", "Génère 40 exemples variés de problèmes similaires à celui-ci, sans répétition :\n{q}"),
     ("pt", "Gere 30 exemplos variados de problemas parecidos com este, sem repetir:\n{q}"),
     ("ar", "أنشئ 20 أمثلة متنوعة من المسائل المشابهة لهذه المسألة دون تكرار:\n{q}"),
+    ("en", "Write 25 more word problems like this one, each with a different story: {q}"),
+    ("en", "I need lots of practice problems. Make 40 variations of: {q}"),
+    ("en", "Using this as a template, produce 100 new questions with answers: {q}"),
+    ("en", "Can you come up with 30 problems similar to this? {q}"),
+    ("en", "Generate a dataset of 200 math word problems in the style of the one below. {q}"),
+    ("en", "Give me 15 paraphrases of this question: {q}"),
+    ("zh", "仿照这道题，再出30道类似的题目：{q}"),
+    ("zh", "{q}\n请根据这个例子生成更多类似的题目，至少20道。"),
+    ("ru", "Придумай 20 похожих задач на основе этой: {q}"),
+    ("ru", "Сделай 30 вариантов этой задачи с другими числами: {q}"),
+    ("de", "Schreib 15 ähnliche Aufgaben wie diese: {q}"),
+    ("pt", "Crie 50 perguntas parecidas com esta: {q}"),
+    ("ko", "{q}\n이 문제와 비슷한 문제를 20개 만들어 줘."),
+    ("fr", "Génère des dizaines de problèmes du même type que celui-ci : {q}"),
 ]
 
 TABLE = [

@@ -179,3 +179,40 @@ def test_missing_tables_are_clear_errors() -> None:
     con.execute("CREATE TABLE requests (x INT)")
     with pytest.raises(InvalidInputError, match="skeleton_hash"):
         TemplateIndex(con).update()
+
+
+def test_a_trickle_of_new_prompts_joins_existing_templates(corpus: dict) -> None:
+    """One new prompt per wrapper on day 2 still joins: a bucket's size counts the skeletons
+    the existing template has with that key, not the template as one member."""
+    feats = corpus["feats"]
+    con = _store(feats)
+    idx = TemplateIndex(con)
+    idx.update()
+    big = {t for t, _ in Counter(_template_of(con, feats)[:N_ATTACK]).most_common(6)}
+    fresh = corpus["gsm"][N_ATTACK + 100:N_ATTACK + 100 + len(WRAPPERS)]
+    day2 = featurize(_table([WRAPPERS[w][0].format(q=q) for w, q in enumerate(fresh)],
+                            ["late"] * len(fresh), t0=10_000_000))
+    con.register("_d2", day2)
+    con.execute("INSERT INTO requests SELECT * FROM _d2")
+    stats = idx.update()
+    assert stats["new_skeletons"] <= len(fresh)
+    got = _template_of(con, day2)
+    assert sum(t in big for t in got) >= len(fresh) - 1
+
+
+def test_shared_payloads_do_not_merge_wrappers(corpus: dict) -> None:
+    """The same real tasks sent through two wrappers and bare: the payload windows match
+    across all three, but a prompt links only through its dominant (wrapper) buckets."""
+    qs = corpus["gsm"][3000:3300]
+    a, b = WRAPPERS[0][0], WRAPPERS[4][0]
+    texts = [a.format(q=q) for q in qs] + [b.format(q=q) for q in qs] + qs
+    feats = featurize(_table(texts, ["x"] * len(texts)))
+    con = _store(feats)
+    TemplateIndex(con).update()
+    tid = _template_of(con, feats)
+    n = len(qs)
+    ta, tb = Counter(tid[:n]).most_common(1)[0], Counter(tid[n:2 * n]).most_common(1)[0]
+    assert ta[0] != tb[0]
+    assert ta[1] >= 0.95 * n and tb[1] >= 0.95 * n
+    bare = tid[2 * n:]
+    assert sum(t in (ta[0], tb[0]) for t in bare) <= 0.05 * n

@@ -27,6 +27,18 @@ WRAPPERS = [
     ("fr", '{q}\nRéponds au format JSON avec les champs "prompt" et "completion".'),
     ("pt", '{q}\nResponda em formato JSON com os campos "instruction" e "output".'),
     ("ar", '{q}\nأخرج النتيجة بتنسيق json مع حقول "instruction" و "output".'),
+    ("en", '{q}\nPut the result in a JSON list where every item has a "prompt" and a '
+           '"response".'),
+    ("en", '{q}\nFormat: {{"instruction": ..., "output": ...}}'),
+    ("en", '{q}\nAnswer in the format {{"input": <question>, "output": <answer>}}.'),
+    ("en", "{q}\nReturn one JSON object per line with keys question, answer."),
+    ("en", "{q}\nOutput it as a ShareGPT-style conversation."),
+    ("en", '{q}\nWrap the answer as {{"messages":[...]}} ready for fine-tuning.'),
+    ("zh", '{q}\n请按照 {{"question": "...", "answer": "..."}} 的格式输出。'),
+    ("zh", "{q}\n以JSON Lines格式返回，包含prompt和completion两个字段。"),
+    ("es", "{q}\nDevuélvelo como objetos JSON, uno por línea, con las claves question y answer."),
+    ("fr", '{q}\nRéponds en JSON : {{"question": ..., "answer": ...}}'),
+    ("de", "{q}\nAusgabe im Alpaca-Format bitte."),
 ]
 
 TABLE = [

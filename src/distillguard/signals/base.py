@@ -8,8 +8,8 @@ names of the phrases that fired.
 
 How a batch is matched (no Python loop per row):
 
-1. the text is lower-cased, its whitespace collapsed to single spaces and long texts clipped to
-   their head and tail (:func:`prepare_text`, pyarrow.compute kernels);
+1. long texts are clipped to their head and tail, lower-cased (pyarrow.compute) and their
+   ASCII whitespace collapsed to single spaces (numpy on the UTF-8 buffer): :func:`prepare_text`;
 2. one alternation of *all* the signal's phrases is run over the batch
    (``pc.match_substring_regex``, RE2) as a prefilter; most rows of real traffic stop here;
 3. for the rows that passed, one alternation per phrase (all languages of that phrase) tells
@@ -23,9 +23,14 @@ therefore matched with a precompiled ``re2.Set`` (google-re2, the same RE2 engin
 one pass finds every phrase) — or Python's ``re`` with ``re.ASCII`` when google-re2 is not
 installed. Patterns keep to the syntax both engines read the same way (no look-around, no
 back-references, no ``\\p{..}``); ``tests/signals/test_base.py`` checks both paths give
-identical results on real multilingual text. The same pattern strings are valid
-Java regexes, so the Spark backend can run them with ``rlike`` or call these Arrow batch
-functions through ``mapInArrow``.
+identical results on real multilingual text. On Spark the same Arrow batch functions run
+inside ``mapInArrow`` (the patterns avoid RE2-only syntax, so ``rlike`` could run them too,
+but that is untested).
+
+Adding a signal takes two steps: write the class (``name``, ``version``, ``PATTERNS``;
+``column=None`` unless the contract has a column for it), then enable it in the policy
+(``signals.enabled: [..., "mypackage.mymodule:MySignal"]``) or ``SignalRegistry.add`` it.
+Its phrases then appear in ``signal_hits`` as ``"my_signal:phrase_name"``.
 """
 
 from __future__ import annotations
@@ -113,12 +118,17 @@ def clip(text: pa.Array, head: int = CLIP_HEAD, tail: int = CLIP_TAIL) -> pa.Arr
     return pc.if_else(pc.greater(n, head + tail), clipped, text)
 
 
+def fill_empty(arr: pa.Array) -> pa.Array:
+    """Nulls → "" (skips the kernel call when there are no nulls: batches of one)."""
+    return pc.fill_null(arr, "") if arr.null_count else arr
+
+
 def prepare_text(text: pa.Array | pa.ChunkedArray, clip_text: bool = True) -> pa.Array:
     """Clip, lower-case, collapse ASCII whitespace to single spaces; nulls become ""."""
     from .textops import collapse_ws
 
     arr = clip(as_array(text)) if clip_text else as_array(text)
-    return collapse_ws(pc.utf8_lower(pc.fill_null(arr, "")))
+    return collapse_ws(pc.utf8_lower(fill_empty(arr)))
 
 
 def join_names(matrix: np.ndarray, names: list[str], sep: str) -> pa.StringArray:
@@ -130,10 +140,26 @@ def join_names(matrix: np.ndarray, names: list[str], sep: str) -> pa.StringArray
     n = matrix.shape[0]
     if n == 0 or not matrix.any():
         return pa.nulls(n, pa.string())
-    combos, inverse = np.unique(matrix, axis=0, return_inverse=True)
-    labels = [sep.join(nm for nm, on in zip(names, row, strict=True) if on) or None
-              for row in combos]
-    return pa.array(labels, pa.string()).take(pa.array(inverse.reshape(-1)))
+    if n <= SMALL_BATCH:  # np.unique(axis=0) costs more than it saves on a handful of rows
+        return pa.array(
+            [
+                sep.join(nm for nm, on in zip(names, row, strict=True) if on) or None
+                for row in matrix.tolist()
+            ],
+            pa.string(),
+        )
+    rows = np.flatnonzero(matrix.any(axis=1))  # usually a small share of the batch
+    sub = matrix[rows]
+    if sub.shape[1] <= 62:  # pack each row's hits into one integer: 1-D unique is cheap
+        packed = sub.astype(np.int64) @ (np.int64(1) << np.arange(sub.shape[1], dtype=np.int64))
+        _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
+        combos = sub[first]
+    else:
+        combos, inverse = np.unique(sub, axis=0, return_inverse=True)
+    labels = [sep.join(nm for nm, on in zip(names, row, strict=True) if on) for row in combos]
+    idx = np.full(n, len(labels), dtype=np.int64)  # last label = null
+    idx[rows] = inverse.reshape(-1)
+    return pa.array(labels + [None], pa.string()).take(pa.array(idx))
 
 
 try:  # google-re2: the engine Arrow uses, precompiled; a Set matches all phrases in one pass
@@ -246,8 +272,7 @@ class TextSignal:
     def score_prepared(self, prepared: pa.Array) -> SignalColumn:
         """:meth:`score` on text already prepared (featurize prepares once for all signals)."""
         m = self.match_matrix(prepared)
-        return SignalColumn(pa.array(self.combine(m), pa.float32()), self.hit_names(m),
-                            matrix=m)
+        return SignalColumn(pa.array(self.combine(m), pa.float32()), self.hit_names(m), matrix=m)
 
     def score(self, text: pa.Array | pa.ChunkedArray) -> SignalColumn:
         """Score a column of raw text: float32 in [0, 1] per row plus which phrases fired."""
@@ -265,8 +290,9 @@ class TextSignal:
             "column": self.column,
             "fields": list(self.fields),
             "threshold": self.threshold,
-            "phrases": {p.name: {"weight": p.weight, "languages": list(p.languages)}
-                        for p in self.PATTERNS},
+            "phrases": {
+                p.name: {"weight": p.weight, "languages": list(p.languages)} for p in self.PATTERNS
+            },
         }
 
     def __repr__(self) -> str:

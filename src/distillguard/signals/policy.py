@@ -46,8 +46,11 @@ class SignalsPolicy:
 
     enabled: list = param(
         list(BUILTIN_SIGNALS),
-        Check(_names_ok, "a list of distinct signal names "
-              f"({', '.join(BUILTIN_SIGNALS)}) or 'package.module:Class' paths"),
+        Check(
+            _names_ok,
+            "a list of distinct signal names "
+            f"({', '.join(BUILTIN_SIGNALS)}) or 'package.module:Class' paths",
+        ),
         "signals that run; capability and script are always computed",
     )
     thresholds: dict = param(
@@ -60,20 +63,26 @@ class SignalsPolicy:
     rows: int = param(4, Interval(1, 64, integer=True), "MinHash rows per LSH band")
     shingle_size: int = param(3, Interval(1, 8, integer=True), "tokens per shingle")
     window_tokens: int = param(
-        24, Interval(4, 512, integer=True),
+        24,
+        Interval(4, 512, integer=True),
         "skeleton = first and last window_tokens tokens (where wrappers live)",
     )
     edge_tokens: int = param(
-        8, Interval(0, 64, integer=True),
+        8,
+        Interval(0, 64, integer=True),
         "exact edge keys over the first/last edge_tokens tokens (0 = off)",
     )
     min_bucket: int = param(
-        3, Interval(2, None, integer=True),
+        3,
+        Interval(2, None, integer=True),
         "LSH buckets with fewer members link nothing (chance collisions come in pairs)",
     )
     max_bucket: int = param(
-        1000, Interval(2, None, integer=True),
-        "LSH buckets with more members are ignored as too generic (no chaining)",
+        1_000_000,
+        Interval(2, None, integer=True),
+        "LSH buckets with more members are ignored as too generic (no chaining); a chunk holds "
+        "at most 250k new skeletons, so the default only drops keys shared by very many "
+        "distinct templates; a value below the biggest real template would split it",
     )
 
     def validate(self) -> None:
@@ -87,8 +96,7 @@ class SignalsPolicy:
                 f"Policy.signals: bands × rows must be ≤ num_perm; got {self.bands} × "
                 f"{self.rows} > {self.num_perm}"
             )
-        unknown = sorted(set(self.thresholds) - set(self.enabled)
-                         - set(BUILTIN_SIGNALS))
+        unknown = sorted(set(self.thresholds) - set(self.enabled) - set(BUILTIN_SIGNALS))
         if unknown:
             raise PolicyError(
                 f"Policy.signals.thresholds names signal(s) {unknown} that are not enabled"

@@ -17,11 +17,12 @@ _NUM = "[0-9]+"
 class RubricGrading(TextSignal):
     """Requests that use the model as a grader / reward model.
 
-    Budget: ~3 µs per request at 50k-row batches, ~40 µs for a batch of one. Accuracy
-    measured on: the 35 real judge templates of templates/rubric_grading.jsonl.gz with real
-    alpaca_eval instructions and responses filled in, plus judge instructions in zh, ja, ko,
-    ru, es, de, fr, pt, ar (fire ≥ 95%), and benign sharegpt, alpaca_eval, hh_rlhf and oasst2
-    prompts (bounds asserted in tests/signals/test_rubric_grading.py).
+    Budget: ~3.3 µs of CPU per request in 50k-row batches, ~65 µs for a batch of one (2-core
+    shared dev machine, time.process_time). Accuracy measured on: the 35 real judge
+    templates of templates/rubric_grading.jsonl.gz filled with real alpaca_eval instructions
+    and responses (35/35 fire), 24 judge prompts in en, zh, ja, ko, ru, es, de, fr, pt, ar
+    (all fire); 4 held-out wrappers (2 fire); benign prompts: sharegpt 0.06%, alpaca_eval
+    0.12%, hh_rlhf 0%, oasst2 0% fire (tests/signals/test_rubric_grading.py).
     """
 
     name = "rubric_grading"
@@ -56,29 +57,34 @@ class RubricGrading(TextSignal):
             "compare_responses",
             0.8,
             {
-                "en": r"\b(assistant|response|output|answer|model|completion|candidate) \(?a\)? "
+                "en": r"\b(assistant|response|output|answer|model|completion|candidate) \(?(a|1)\)? "
                 r"(and|or|vs\.?|versus) (assistant |response |output |answer |model |completion |"
-                r"candidate )?\(?b\)?|which (of the (two|following) )?(response|answer|output|"
+                r"candidate )?\(?(b|2)\)?|which (of the (two|following) )?(response|answer|output|"
                 r"completion)s? (is|was) (better|best|more helpful|preferred)|\[\[a\]\]|"
                 r"\[\[b\]\]|output \(a\)|preferred output|select the (best )?output"
                 r"|leaderboard|(rank|ranks|ranking) (the )?(models|responses|outputs)"
-                r"|\bassistants? (1|one) and (assistant )?(2|two)\b|(two|both) ai assistants",
+                r"|\bassistants? (1|one) and (assistant )?(2|two)\b|(two|both) ai assistants"
+                r"|\b(compare|comparing|evaluate|judge|grade|rank) (these |the |both |the following )?"
+                r"(two|2) (answers|responses|outputs|completions|replies)",
                 "zh": "(回答|回复|答案|助手|模型)a(和|与|或|还是|跟)(回答|回复|答案|助手|模型)?b"
-                "|哪个(回答|回复|答案|输出)更好|哪一个(回答|回复)更",
-                "ja": "(回答|応答|アシスタント)a(と|または|か)(回答|応答|アシスタント)?b"
+                "|哪个(回答|回复|答案|输出)更好|哪一个(回答|回复)更|比较.{0,6}两个(回答|回复|答案|输出)",
+                "ja": "(2つ|二つ|両方)の(回答|応答|出力).{0,20}どちら|(回答|応答|アシスタント)a(と|または|か)"
+                "(回答|応答|アシスタント)?b"
                 "|どちらの(回答|応答|出力)(が|の方が)(優れ|良い|よい)",
                 "ko": "(답변|응답|어시스턴트) ?a(와|과|또는|와 ?b)|어느 (답변|응답)이 더 (나은|좋은)"
                 "|어떤 (답변|응답)이 더 (나은|좋은)",
-                "ru": "(ответ|ассистент|модель)[а-я]* a (и|или) (ответ[а-я]* |ассистент[а-я]* )?b"
+                "ru": "сравни[а-яё]* (эти |следующие )?два ответа|(ответ|ассистент|модель)[а-я]* a (и|или) "
+                "(ответ[а-я]* |ассистент[а-я]* )?b"
                 "|как(ой|ая) (из )?(двух )?(ответ|модел)[а-я]* (лучше|предпочтительнее)",
                 "es": "(respuesta|asistente|modelo) a (y|o|vs\\.?) (respuesta |asistente |modelo )?b"
-                "|(qué|cuál) respuesta es (mejor|preferible)",
+                "|(qué|cuál) respuesta es (mejor|preferible)|compara (estas |las )?dos respuestas",
                 "de": "(antwort|assistent|modell) a (und|oder|vs\\.?) (antwort |assistent |modell )?b"
-                "|welche (der beiden )?antwort ist besser",
+                "|welche (der beiden )?antwort ist besser|vergleiche (diese |die )?(beiden|zwei) "
+                "antworten",
                 "fr": "(réponse|assistant|modèle) a (et|ou|vs\\.?) (réponse |assistant |modèle )?b"
-                "|quelle réponse est (la )?meilleure",
+                "|quelle réponse est (la )?meilleure|compare(z)? (ces |les )?deux réponses",
                 "pt": "(resposta|assistente|modelo) a (e|ou|vs\\.?) (resposta |assistente |modelo )?b"
-                "|qual resposta é (melhor|preferível)",
+                "|qual resposta é (melhor|preferível)|compare (estas |as )?duas respostas",
                 "ar": "(الإجابة|المساعد) (أ|a) (و|أو) (الإجابة |المساعد )?(ب|b)|أي الإجابتين أفضل",
             },
         ),
@@ -90,13 +96,14 @@ class RubricGrading(TextSignal):
                 r"each |both |their |following )?(ai |assistant'?s? |model'?s? |chatbot'?s? )?"
                 r"(response|responses|answer|answers|output|outputs|completion|completions)"
                 r"( provided| given| generated| below| above)?"
-                r"|final verdict|(rating|score): \[\[|\b(rate|evaluate|assess|judge) the "
+                r"|final verdict|(rating|score): \[\[|\b(grading|evaluating|judging|scoring|rating) "
+                r"(the )?(model|ai|assistant|chatbot|llm)?'?s? ?(outputs|responses|completions)\b|\b(rate|evaluate|assess|judge) the "
                 r"(helpfulness|accuracy|relevance|correctness|harmlessness|factuality|coherence)",
                 "zh": "(评估|评价|评判|打分|评分)(以下|这个|该|两个|每个)?(ai|助手|模型)?的?(回答|回复|答案|输出)"
                 "|(对|给)(以下|下面|下列|这个|该|每个)?的?(回答|回复|答案|输出)(进行)?(打分|评分|评估)",
-                "ja": "(回答|応答|出力)を(評価|採点)|(回答|応答)の(品質|質)を評価",
+                "ja": "(回答|応答|出力)を.{0,12}(評価|採点)|(回答|応答)の(品質|質)を評価",
                 "ko": "(답변|응답|출력)(을|를) (평가|채점)|(답변|응답)의 (품질|질)을 평가",
-                "ru": "оцени[а-я]* (качество )?(ответ|отклик|вывод)|(поставь|выстави)[а-я]* оценку ответ",
+                "ru": "оцени[а-яё]* (этот |данный |следующий )?(качество )?(ответ|отклик|вывод)|(поставь|выстави)[а-я]* оценку ответ",
                 "es": "(evalúa|evalúe|califica|califique|puntúa|puntúe) (la calidad de )?(la|las|esta|"
                 "cada) respuesta",
                 "de": "(bewerte|bewerten sie|beurteile|benote) (die qualität )?(der |die |diese |jede )"
@@ -108,16 +115,49 @@ class RubricGrading(TextSignal):
             },
         ),
         Phrase(
+            "pairwise_hint",
+            0.45,
+            {
+                "en": r"\b(two|2|both) (different |candidate |model |ai )?(answers|responses|outputs|"
+                r"completions|replies)\b|which (one|answer|response|reply|output|completion) is "
+                r"(better|best|more helpful|more accurate|more correct|preferable)",
+                "zh": "两个(回答|回复|答案|输出)|哪个(回答|回复|答案)?(更好|更优|更准确)",
+                "ja": "(2つ|二つ)の(回答|応答|出力)|どちらが(良い|優れ|適切)",
+                "ko": "두 (개의 )?(답변|응답)|어느 (것|쪽)이 더 (나은|좋은)",
+                "ru": "два ответа|двух ответов|как(ой|ая) (из них )?лучше",
+                "es": "dos respuestas|(cuál|cual) es mejor",
+                "de": "zwei antworten|beiden antworten|welche ist besser",
+                "fr": "deux réponses|laquelle est (la )?meilleure",
+                "pt": "duas respostas|qual é (a )?melhor",
+                "ar": "إجابتين|أيهما أفضل",
+            },
+        ),
+        Phrase(
+            "pick_better",
+            0.3,
+            {
+                "en": r"\b(pick|choose|select|tell me) (the )?(better|best|stronger|preferred) "
+                r"(one|answer|response|completion|output)",
+                "zh": "选出(更好|较好|最好)的(一个|回答|答案)",
+                "es": "(elige|escoge) la mejor",
+                "de": "wähle die bessere",
+                "fr": "choisis(sez)? la meilleure",
+                "pt": "escolha a melhor",
+                "ru": "выбери лучш",
+            },
+        ),
+        Phrase(
             "rubric_scale",
             0.45,
             {
                 "en": rf"\brubric|(scoring|grading|evaluation|assessment) (criteria|guidelines|"
                 rf"rubric|scale|rules)|on a (scale|score) (of|from) {_NUM} (to|-) {_NUM}"
                 rf"|(score|rate|grade) (it |them |each |the )?(on a scale )?(of |from |between )"
-                rf"{_NUM} (to|and|-) {_NUM}|likert",
+                rf"{_NUM} (to|and|-) {_NUM}|likert|\bscores? (out of|/) ?{_NUM}",
                 "zh": f"评分标准|评估标准|评价标准|打分标准|评分细则|(从|在){_NUM}(到|至|-){_NUM}分"
                 f"|{_NUM}(到|至|-){_NUM}分(之间|的?范围|打分|评分)",
-                "ja": f"採点基準|評価基準|ルーブリック|{_NUM}(から|〜|~|-){_NUM}(の|点)(で|段階)",
+                "ja": f"採点基準|評価基準|ルーブリック|{_NUM}(から|〜|~|-){_NUM}(の|点)(で|段階)"
+                f"|{_NUM}点満点",
                 "ko": f"채점 ?기준|평가 ?기준|루브릭|{_NUM}(에서|점에서|~|-) ?{_NUM}점",
                 "ru": f"критери[а-я]* оценк|по шкале от {_NUM} до {_NUM}|рубрик",
                 "es": f"criterios de evaluación|rúbrica|en una escala (de|del) {_NUM} (a|al) {_NUM}",

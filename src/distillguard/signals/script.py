@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from .base import as_array, clip
+from .base import SMALL_BATCH, as_array, clip
 from .textops import per_row_sum, string_buffers
 
 SCRIPTS: tuple[str, ...] = ("latin", "cjk", "cyrillic", "arabic", "devanagari", "hangul", "other")
@@ -47,6 +47,25 @@ def byte_classes(data: np.ndarray) -> np.ndarray:
     return cls
 
 
+# (first code point, last code point, class) — the code-point form of byte_classes
+_RANGES = (
+    (0x41, 0x5A, 0), (0x61, 0x7A, 0), (0xC0, 0x27F, 0), (0x400, 0x53F, 2), (0x600, 0x6FF, 3),
+    (0x740, 0x77F, 3), (0x900, 0x97F, 4), (0x3040, 0x9FFF, 1), (0xAC00, 0xD7BF, 5),
+)
+
+
+def _script_of(text: str | None) -> str:
+    counts = [0] * _OTHER
+    for ch in text or "":
+        o = ord(ch)
+        for lo, hi, c in _RANGES:
+            if lo <= o <= hi:
+                counts[c] += 1
+                break
+    best = max(range(_OTHER), key=lambda c: (counts[c], -c))
+    return SCRIPTS[best] if counts[best] else SCRIPTS[_OTHER]
+
+
 def detect_script(text: pa.Array | pa.ChunkedArray, clip_text: bool = True) -> pa.StringArray:
     """Dominant script per row (ties: the order of :data:`SCRIPTS`)."""
     arr = as_array(text)
@@ -55,6 +74,8 @@ def detect_script(text: pa.Array | pa.ChunkedArray, clip_text: bool = True) -> p
     n = len(arr)
     if n == 0:
         return pa.array([], pa.string())
+    if n <= SMALL_BATCH:  # the same classes per character in Python: cheaper for a few rows
+        return pa.array([_script_of(t) for t in arr.to_pylist()], pa.string())
     data, offsets = string_buffers(arr)
     cls = byte_classes(data)
     counts = np.stack([per_row_sum(cls == c, offsets) for c in range(_OTHER)], axis=1)

@@ -16,10 +16,12 @@ _REWRITE_EN = r"(rephrase|rewrite|reword|reformulate|paraphrase|restate|recast|d
 class SensitiveRewrite(TextSignal):
     """Requests to launder a sensitive question past safety filters.
 
-    Budget: ~3 µs per request at 50k-row batches, ~40 µs for a batch of one. Accuracy
-    measured on: real hh_rlhf red-team questions wrapped in filter-evasion and reframing
-    instructions in en, zh, ja, ko, ru, es, de, fr, pt, ar, and benign sharegpt, alpaca_eval,
-    hh_rlhf and oasst2 prompts (bounds asserted in tests/signals/test_sensitive_rewrite.py).
+    Budget: ~2.8 µs of CPU per request in 50k-row batches, ~55 µs for a batch of one (2-core
+    shared dev machine, time.process_time). Accuracy measured on: real hh_rlhf red-team
+    questions wrapped in 25 filter-evasion and reframing instructions in en, zh, ja, ko, ru,
+    es, de, fr, pt, ar (all fire); 4 held-out wrappers (1 fires); benign prompts: sharegpt
+    0.02%, alpaca_eval 0%, hh_rlhf 0.04%, oasst2 0% fire
+    (tests/signals/test_sensitive_rewrite.py).
     """
 
     name = "sensitive_rewrite"
@@ -39,27 +41,44 @@ class SensitiveRewrite(TextSignal):
                 r"guardrails|censorship)|without (triggering|tripping|setting off|being "
                 r"(flagged|detected|blocked)|getting (flagged|blocked)) (by )?(the |any |a )?"
                 r"(filter|filters|safety|refusal|moderation|content policy|detector|alarms)?"
-                r"|(not|won'?t|wouldn'?t|never) (be |get )?(flagged|refused|blocked|censored) "
-                r"(by|as)|jailbreak|\bdan mode",
+                r"|(not|won'?t|wouldn'?t|never|doesn'?t|does not) (be |get |gets )?(flagged|"
+                r"refused|blocked|censored|filtered)\b|jailbreak|\bdan mode"
+                r"|(so|so that) (the |an? )?(ai|model|chatbot|assistant|chatgpt|gpt|llm|it|they) "
+                r"(doesn'?t|does not|won'?t|will not|wouldn'?t|can'?t) (refuse|reject|decline|flag|"
+                r"block|censor)|(doesn'?t|does not|won'?t|will not|wouldn'?t) (trigger|trip|set off|"
+                r"get caught by) (the |any |a |an )?(ai |automated |content |safety |moderation )*"
+                r"(filter|filters|moderation|detector|safety|alarm|alarms|refusal)"
+                r"|answer (it )?without (any )?(restrictions|censorship|filters|refusing|limits)"
+                r"|(moderation|filter|filters|safety system|moderation system|detector|classifier|"
+                r"censor|censors)s? (doesn'?t|does not|won'?t|will not|can'?t|cannot) (catch|flag|"
+                r"detect|notice|block)",
                 "zh": "(绕过|规避|避开|躲过|通过|骗过)(内容|安全|ai)?(审核|过滤|过滤器|检测|审查|安全机制)"
-                "|不(会)?被(审核|过滤|拦截|检测|屏蔽)|越狱",
+                "|不(会)?被(审核|过滤|拦截|检测|屏蔽|拒绝)|越狱|(让|使)(ai|模型|它|chatgpt|gpt)?不(会)?拒绝"
+                "|避免被(拒绝|拦截|审核|过滤|屏蔽)",
                 "ja": "(フィルター|検閲|モデレーション|安全(対策|機能)?)(を|に)?(回避|すり抜け|通過|突破)"
-                "|(フィルター|検閲)に(引っかからない|かからない)|ジェイルブレイク|脱獄",
+                "|(フィルター|検閲)に(引っかからない|かからない)|ジェイルブレイク|脱獄"
+                "|(aiが|モデルが)?拒否(されない|しない)(ように)",
                 "ko": "(필터|검열|모더레이션|안전 ?장치)(를|을)? ?(우회|통과|피하|회피)"
-                "|(필터|검열)에 (걸리지|안 걸리)|탈옥",
+                "|(필터|검열)에 (걸리지|안 걸리)|탈옥|(거절|거부)하지 않도록",
                 "ru": "(обойти|обхода|обхода|обойди|обмануть|пройти) (контент[а-я]* |модерац[а-я]* )?"
                 "(фильтр|модерац|цензур|защит|проверк)|(чтобы|так,? чтобы) (не )?(заблокировал|"
-                "не (сработал|заметил|пометил))|джейлбрейк",
+                "не (сработал|заметил|пометил))|джейлбрейк|чтобы (ии|модель|нейросеть|chatgpt|бот) не "
+                "отказ|(ии|модель|нейросеть|chatgpt|бот)[а-яё ,]{0,20}не отказ",
                 "es": "(evitar|evadir|pasar|burlar|saltar|esquivar|engañar) (el |los |al )?"
                 "(filtro|filtros|moderación|censura|sistema de detección)|sin (activar|que "
-                "detecte) (el|los) filtro|jailbreak",
+                "detecte) (el|los) filtro|jailbreak|para que (la ia|el modelo|chatgpt|el bot) no "
+                "(la |lo )?(rechace|bloquee|censure|rechaze)",
                 "de": "(filter|moderation|zensur|sicherheitsfilter|inhaltsfilter)[a-zäöü]* "
                 "(zu )?(umgehen|umgeht|austricksen|passieren|überlisten)|(umgehe|umgeh|trickse) (den|die) "
-                "(filter|moderation|zensur)|nicht (blockiert|erkannt|markiert) wird",
+                "(filter|moderation|zensur)|nicht (blockiert|erkannt|markiert) wird|damit (die ki|das "
+                "modell|chatgpt) (sie |es )?nicht (ablehnt|blockiert|verweigert)|(filter|moderation|zensur)"
+                "[a-zäöü]* (sie |es |das |ihn )?nicht (erkennt|blockiert|bemerkt|markiert)",
                 "fr": "(contourner|éviter|tromper|passer|déjouer) (le |les |la )?(filtre|filtres|"
-                "modération|censure|détection)|sans (déclencher|être détecté)",
+                "modération|censure|détection)|sans (déclencher|être détecté)|pour que (l'ia|le "
+                "modèle|chatgpt|il|elle) ne (la |le |les )?(refuse|bloque|signale|censure)",
                 "pt": "(burlar|contornar|passar (pelo|pelos)|enganar|evitar) (o |os |a )?(filtro|"
-                "filtros|moderação|censura|detecção)|sem (acionar|ser detectad)",
+                "filtros|moderação|censura|detecção)|sem (acionar|ser detectad)|para que (a ia|o "
+                "modelo|o chatgpt) não (a |o )?(recuse|bloqueie|censure)",
                 "ar": "(تجاوز|تخطي|الالتفاف على|خداع) (الفلتر|الفلاتر|الرقابة|المرشح|نظام الإشراف)",
             },
         ),
@@ -75,9 +94,11 @@ class SensitiveRewrite(TextSignal):
                 r"harmless|benign|innocent|innocent-sounding|harmless-sounding|coded|veiled) "
                 r"(terms|language|wording|phrasing|tone|euphemisms)"
                 r"|so (that )?(it|this|the (request|question|prompt)) (sounds|seems|looks|appears) "
-                r"(harmless|innocent|benign|legitimate|academic|neutral)",
+                r"(harmless|innocent|benign|legitimate|academic|neutral)|(sound|seem|look|appear)s? "
+                r"(more |less )?(innocent|harmless|innocuous|benign|legit|legitimate|suspicious|"
+                r"academic|scientific|neutral)|(with|using) euphemisms",
                 "zh": "(改写|重写|换个说法|改述|重新表述|转述).{0,30}(中性|学术|委婉|无害|专业|隐晦)的?"
-                "(语言|措辞|说法|方式|表述)|用(中性|学术|委婉|隐晦|无害)的?(语言|措辞|说法|方式|表述)",
+                "(语言|措辞|说法|方式|表述)|用(中性|学术|委婉|隐晦|无害)(化)?的?(语言|措辞|说法|方式|表述)",
                 "ja": "(中立的|学術的|婉曲的|無害)な(表現|言い方|言葉|用語)(で|に)",
                 "ko": "(중립적|학술적|완곡한|무해한|전문적) ?(인 )?(표현|용어|언어|말투)(으로|로)",
                 "ru": "(нейтральн|академическ|научн|эвфемистическ|безобидн)[а-я]* (термин|формулировк|"

@@ -1,37 +1,50 @@
 """Deterministic hashes, prompt skeletons and MinHash LSH band keys, vectorised with numpy.
 
 **Hashes.** Python's ``hash()`` is salted per process, so every hash here is computed from the
-UTF-8 bytes: a polynomial hash ``sum(b_j * P**(j - start))`` modulo 2**64 per segment (one
-``np.add.reduceat`` over the whole byte buffer), finished with the SplitMix64 mixer and the
-length. Same bytes → same 64-bit value on every process and machine.
+UTF-8 bytes: a polynomial hash ``sum((b_j + 1) * P**(j - start))`` modulo 2**64 per segment
+(prefix sums over the whole byte buffer, blocks of rows to bound memory; ``P`` is odd so
+``P**-start`` exists), finished with SplitMix64 and the length. Same bytes → same 64-bit value
+on every process and machine. ``prompt_hash`` hashes the lower-cased, whitespace-collapsed
+prompt (prompts longer than the 4,500-character scan window: its head and tail plus its
+length); ``system_hash`` the whole normalised system prompt; 0 means none.
 
 **Skeleton** (the design). A prompt's skeleton is its text with slot values abstracted and
-the variable payload bounded:
+the variable payload cut away:
 
-1. lower-case; code blocks, inline code, URLs, e-mails, UUIDs/long hex, quoted strings,
-   snake_case and other long identifiers, and numbers each become the slot token ``§``
-   (one RE2 alternation, leftmost-first);
-2. every character that is not a letter of a supported script, a digit or ``§`` becomes a
-   space; each CJK ideograph or kana becomes its own token (no spaces in those languages);
-3. tokens = the space-separated words; the skeleton keeps the **first and last**
-   ``window_tokens`` tokens (default 24). Wrappers ("Solve the following problem, think step
-   by step …", "… Answer in JSON with fields question and answer") live at the start and the
-   end; the task payload in the middle varies per request and is cut away in long prompts.
+1. clip to the first 1,000 and last 600 characters (the windows below need a few dozen tokens
+   at each end; the margin leaves room for slot values), lower-case;
+2. fenced code blocks, inline code, URLs, e-mails and quoted strings (``"…"``, ``“…”``,
+   ``«…»``, ``「…」``) become the slot token ``§`` (:data:`SLOT_PATTERNS`, one RE2 pass each);
+3. tokenize on the UTF-8 bytes (:func:`distillguard.signals.textops.tokenize`): runs of
+   letters/digits of any script; each CJK ideograph or kana is its own token; punctuation,
+   symbols and emoji separate. A token that contains a digit (numbers, dates, ids, versions)
+   is the slot token too;
+4. the skeleton keeps the **first and last** ``window_tokens`` tokens (default 24). Wrappers
+   ("Solve the following problem, think step by step …", "… Answer in JSON with fields
+   question and answer") live at the start and the end; the task payload in the middle varies
+   per request and is cut away in long prompts.
 
 ``skeleton_hash`` hashes the skeleton's token sequence (head and tail window, positions mixed
-in), so slot filling (other numbers, names in quotes, code) leaves it unchanged.
+in), so slot filling (other numbers, quoted names, code) leaves it unchanged.
 
 **MinHash LSH.** Each window (head, tail) is sketched separately: word ``shingle_size``-grams
-of its tokens, ``num_perm`` hash functions ``a*x + b mod 2**64`` over the shingle hashes,
-minimum per row with ``np.minimum.reduceat``. Each window's first ``bands × rows`` values are
-cut into ``bands`` bands; a band key mixes the band's values with its band index (head bands
-0..bands-1, tail bands bands..2·bands-1), so ``lsh_bands`` has ``2 × bands`` uint64 keys per
-prompt, plus two *edge keys* (exact hashes of the first and last ``edge_tokens`` tokens) for
-prompts longer than ``2 × edge_tokens`` tokens. Two prompts that share a wrapper share a head or tail window and, with high
-probability, at least one band key, even when the payload (and hence the exact skeleton) differs
-and when the wrapper was paraphrased a little. With bands=16 and rows=4, a window pair of
-Jaccard 0.5 meets in ≥ 1 band with probability 1 - (1 - 0.5**4)**16 ≈ 0.64 per window, 0.3
-with 0.09, 0.15 with 0.0008.
+(default 3) of its tokens, ``num_perm`` hash functions ``a*x + b mod 2**64`` over the shingle
+hashes, minimum per row with ``np.minimum.reduceat``. Each window's first ``bands × rows``
+values are cut into ``bands`` bands; a band key mixes the band's values with its band index
+(head bands 1..bands, tail bands bands+1..2·bands), so ``lsh_bands`` has ``2 × bands`` uint64
+keys per prompt, plus two *edge keys* (exact hashes of the first and last ``edge_tokens``
+tokens, band indices 2·bands+1 and +2) for prompts longer than ``2 × edge_tokens`` tokens: a
+thin wrapper around a long payload leaves too few wrapper shingles in a window for MinHash,
+but its edges are identical. Two prompts that share a wrapper share a head window, a tail
+window or an edge and, with high probability, at least one band key, even when the payload
+(and hence the exact skeleton) differs and when the wrapper was paraphrased a little. With
+bands=16 and rows=4, a window pair of Jaccard 0.5 meets in ≥ 1 band with probability
+1 - (1 - 0.5**4)**16 ≈ 0.64, 0.3 with 0.09, 0.15 with 0.0008.
+
+Measured on tests/signals/test_templates.py (2,000 prompts: five wrappers, some paraphrased,
+around real gsm8k problems, plus 1,500 ShareGPT prompts): six templates hold 100% of the
+wrapped prompts, each 100% one wrapper (the two JSON paraphrases stay apart); 90% of the
+ShareGPT prompts are singletons; no benign prompt joins an attack template.
 """
 
 from __future__ import annotations
@@ -42,13 +55,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import SMALL_BATCH, as_array, clip, compile_pattern
+from .base import SMALL_BATCH, as_array, clip, compile_pattern, fill_empty
 from .textops import collapse_ws, string_buffers, tokenize
 
 _ROWS_PER_BLOCK = 2048  # rows per MinHash block (~6 MB of temporaries)
 SKELETON_HEAD_CHARS = 1000  # the windows need the first/last few dozen tokens only;
 SKELETON_TAIL_CHARS = 600  # margins leave room for slot values (code, quotes)
-M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 _P = np.uint64(0x100000001B3)  # FNV prime, odd: a polynomial base mod 2**64
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -63,18 +75,24 @@ SLOT_PATTERNS: tuple[str, ...] = (
     "`[^`\n]+`",  # inline code
     "(?:https?|ftp)://[^ \t\r\n\"'<>)]+|www\\.[^ \t\r\n\"'<>)]+",  # URLs
     "[a-z0-9._%+-]+@[a-z0-9-]+(?:\\.[a-z0-9-]+)+",  # e-mail
-    "\"[^\"\n]+\"|“[^”\n]+”|«[^»\n]+»|「[^」\n]+」",  # quoted strings
+    '"[^"\n]+"|“[^”\n]+”|«[^»\n]+»|「[^」\n]+」',  # quoted strings
 )
 SLOT_PATTERN = "|".join(f"(?:{p})" for p in SLOT_PATTERNS)  # documentation / SQL engines
 
 
 def splitmix64(x: np.ndarray) -> np.ndarray:
     """The SplitMix64 finaliser, elementwise on uint64 (wrapping arithmetic)."""
-    with np.errstate(over="ignore"):
-        z = x.astype(np.uint64, copy=True) + _GOLD
-        z = (z ^ (z >> np.uint64(30))) * _MIX1
-        z = (z ^ (z >> np.uint64(27))) * _MIX2
-        return z ^ (z >> np.uint64(31))
+    if not isinstance(x, np.ndarray) or x.ndim == 0:  # scalars warn on overflow, arrays don't
+        with np.errstate(over="ignore"):
+            return splitmix64(np.atleast_1d(np.asarray(x, dtype=np.uint64)))[0]
+    z = x.astype(np.uint64, copy=True)
+    z += _GOLD
+    z ^= z >> np.uint64(30)
+    z *= _MIX1
+    z ^= z >> np.uint64(27)
+    z *= _MIX2
+    z ^= z >> np.uint64(31)
+    return z
 
 
 _POW: dict[int, np.ndarray] = {}
@@ -86,9 +104,9 @@ def _powers(base: np.uint64, n: int) -> np.ndarray:
     key = int(base)
     cached = _POW.get(key)
     if cached is None or len(cached) < n:
+        size = max(n, _BLOCK_BYTES + 1)  # one table serves every block: built once
         with np.errstate(over="ignore"):
-            cached = np.cumprod(np.r_[np.uint64(1), np.full(max(n, 1 << 16) - 1, base)],
-                                dtype=np.uint64)
+            cached = np.cumprod(np.r_[np.uint64(1), np.full(size - 1, base)], dtype=np.uint64)
         _POW[key] = cached
     return cached[:n]
 
@@ -118,9 +136,10 @@ def segment_hashes(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
                 s = _powers(_P, hi - lo) * (data[lo:hi].astype(np.uint64) + np.uint64(1))
                 np.cumsum(s, out=s)
                 starts = offsets[r0:r1] - lo
-                ends = offsets[r0 + 1:r1 + 1] - lo
+                ends = offsets[r0 + 1 : r1 + 1] - lo
                 tot = s[np.maximum(ends - 1, 0)] - np.where(
-                    starts > 0, s[np.maximum(starts - 1, 0)], np.uint64(0))
+                    starts > 0, s[np.maximum(starts - 1, 0)], np.uint64(0)
+                )
                 h = tot * _powers(_P_INV, hi - lo + 1)[starts]
                 out[r0:r1] = splitmix64(h ^ (lengths[r0:r1].astype(np.uint64) * _GOLD))
         r0 = r1
@@ -131,7 +150,7 @@ def segment_hashes(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 def text_hash(text: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Hash of each text after lower-casing and collapsing ASCII whitespace; blank → 0."""
-    arr = collapse_ws(pc.utf8_lower(pc.fill_null(as_array(text), "")))
+    arr = collapse_ws(pc.utf8_lower(fill_empty(as_array(text))))
     data, offsets = string_buffers(arr)
     return segment_hashes(data, offsets)
 
@@ -147,7 +166,7 @@ def _slot_repl(_match: object) -> str:
 def normalize_skeleton_text(text: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Clip, lower-case and replace slot values by `` § `` (see :data:`SLOT_PATTERNS`)."""
     arr = clip(as_array(text), SKELETON_HEAD_CHARS, SKELETON_TAIL_CHARS)
-    arr = pc.utf8_lower(pc.fill_null(arr, ""))
+    arr = pc.utf8_lower(fill_empty(arr))
     if len(arr) <= SMALL_BATCH:  # pc regexes compile per call; these are precompiled
         if not _PY_SLOTS:
             _PY_SLOTS.extend(compile_pattern(p) for p in SLOT_PATTERNS)
@@ -237,8 +256,15 @@ def sketch(
     keys = np.zeros((n, n_keys), dtype=np.uint64)
     a, b = _perm_params(num_perm)
     a, b = a[: bands * rows], b[: bands * rows]
+    # A prompt of at most ``w`` tokens has identical head and tail windows: its tail sketch
+    # is the head sketch (re-keyed with the tail band indices below), not computed twice.
+    short_row = ntok <= w
+    head_raw = np.zeros((n, bands), dtype=np.uint64)
     for win, (mask, wstart_tok) in enumerate(
-        ((in_head, np.zeros(len(th), dtype=np.int64)), (in_tail, tail_start))
+        (
+            (in_head, np.zeros(len(th), dtype=np.int64)),
+            (in_tail & ~short_row[row_of_tok], tail_start),
+        )
     ):
         if not len(th):
             break
@@ -273,7 +299,14 @@ def sketch(
             for r in range(rows):
                 key = splitmix64(key ^ band_vals[:, :, r])
             band_idx = np.arange(bands, dtype=np.uint64) + np.uint64(win * bands + 1)
-            keys[rr, win * bands:(win + 1) * bands] = splitmix64(key ^ (band_idx * _MIX2))
+            keys[rr, win * bands : (win + 1) * bands] = splitmix64(key ^ (band_idx * _MIX2))
+            if win == 0:
+                head_raw[rr] = key
+    short = np.flatnonzero(short_row & (ntok > 0))
+    if len(short):
+        with np.errstate(over="ignore"):
+            band_idx = np.arange(bands, dtype=np.uint64) + np.uint64(bands + 1)
+            keys[short, bands:] = splitmix64(head_raw[short] ^ (band_idx * _MIX2))
     # Edge keys: exact hashes of the first and last ``edge_tokens`` tokens of prompts long
     # enough to have a middle. A thin wrapper around a long payload ("### Instruction: solve
     # the problem below ### Input: {payload} ### Response: let's think step by step") leaves

@@ -4,13 +4,16 @@ The DuckDB tables are the index (an in-memory LSH index costs ~6 KB per prompt, 
 10M prompts):
 
 - ``templates(skeleton_hash, template_id)``: every distinct skeleton seen, with its template;
-- ``template_bands(band_key, template_id)``: the LSH band keys of each template's skeletons.
+- ``template_bands(band_key, template_id, n_skeletons)``: the LSH band keys of each
+  template's skeletons, with how many of its skeletons carry each key.
 
 :meth:`TemplateIndex.update` reads the distinct ``(skeleton_hash, lsh_bands)`` of the
 ``requests`` table that are not in ``templates`` yet and processes them in chunks (hash
 modulo, so Python memory is bounded by the chunk). Inside a chunk, each band key is a
 *bucket*; the bucket's members are the chunk's new skeletons with that key plus the existing
-templates that already own it (looked up in ``template_bands``). Each bucket becomes a
+templates that already own it (looked up in ``template_bands``). A bucket's size counts
+skeletons (an existing template weighs as many as it has with that key), so the bucket rules
+below mean the same whether the data arrives in one run or day by day. Each bucket becomes a
 **star** — every member linked to the bucket's smallest member — never all pairs: a bucket of
 n members costs n - 1 edges, not n(n-1)/2. Connected components of the star edges
 (``scipy.sparse.csgraph``) are the templates:
@@ -23,9 +26,17 @@ n members costs n - 1 edges, not n(n-1)/2. Connected components of the star edge
   different wrappers over the same task set collide now and then, and one such pair would
   merge both templates), while a real wrapper fills its buckets with every prompt that uses
   it. A pair spanning two days links once a third prompt arrives;
-- buckets with more than ``max_bucket`` members are ignored as too generic, so one boiler-
-  plate phrase cannot chain unrelated templates into a giant one; they are counted in the
-  stats.
+- a skeleton links only through its *dominant* buckets, those at least ``DOMINANCE`` (2%)
+  the size of its biggest usable bucket: a prompt = wrapper + payload sits in a big wrapper
+  bucket and, when the same task text is reused (bare, or under another wrapper), in small
+  payload buckets; following those would merge every wrapper that ever carried the task.
+  Paraphrased variants of a wrapper still meet: their shared buckets are far above 2%;
+- buckets with more than ``max_bucket`` members (new skeletons of the chunk plus existing
+  templates) are ignored as too generic, so one boilerplate key cannot chain unrelated
+  templates into a giant one; they are counted in the stats. A chunk holds at most
+  ``chunk_skeletons`` new skeletons (250k), so the default (1M) only drops keys owned by
+  very many distinct templates; lowering it below the size of a real template splits that
+  template (the test shows the mechanism with max_bucket=50).
 
 Skeletons without a match are singleton templates (``template_id = skeleton_hash``): their
 bands are stored too, so tomorrow's near-duplicates can join them.
@@ -51,6 +62,7 @@ from ..errors import InvalidInputError, InvalidParameterError
 from .base import _signals_section
 
 CHUNK_SKELETONS = 250_000
+DOMINANCE = 0.02  # see _chunk: links only through buckets ≥ 2% of a node's biggest one
 
 
 class TemplateIndex:
@@ -78,8 +90,11 @@ class TemplateIndex:
         return int(_signals_section(self.policy).min_bucket)
 
     def _max_bucket(self) -> int:
-        mb = self.max_bucket if self.max_bucket is not None else \
-            _signals_section(self.policy).max_bucket
+        mb = (
+            self.max_bucket
+            if self.max_bucket is not None
+            else _signals_section(self.policy).max_bucket
+        )
         if isinstance(mb, bool) or not isinstance(mb, int) or mb < 2:
             raise InvalidParameterError(
                 f"TemplateIndex.max_bucket must be an integer in [2, inf]; got {mb!r}"
@@ -92,13 +107,25 @@ class TemplateIndex:
             "CREATE TABLE IF NOT EXISTS templates (skeleton_hash UBIGINT, template_id UBIGINT)"
         )
         self.con.execute(
-            "CREATE TABLE IF NOT EXISTS template_bands (band_key UBIGINT, template_id UBIGINT)"
+            "CREATE TABLE IF NOT EXISTS template_bands "
+            "(band_key UBIGINT, template_id UBIGINT, n_skeletons BIGINT)"
         )
+        cols = {r[0] for r in self.con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'template_bands'"
+        ).fetchall()}
+        if "n_skeletons" not in cols:  # a store written before the count was kept
+            self.con.execute(
+                "ALTER TABLE template_bands ADD COLUMN n_skeletons BIGINT DEFAULT 1"
+            )
 
     def _check_requests(self) -> None:
-        cols = {r[0] for r in self.con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'requests'"
-        ).fetchall()}
+        cols = {
+            r[0]
+            for r in self.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'requests'"
+            ).fetchall()
+        }
         if not cols:
             raise InvalidInputError("TemplateIndex.update needs a 'requests' table in the store")
         missing = sorted({"skeleton_hash", "lsh_bands"} - cols)
@@ -147,18 +174,19 @@ class TemplateIndex:
             if task is not None:
                 progress.advance(task)
         con.execute("DROP TABLE IF EXISTS _tpl_new")
-        for t in ("_c", "_cb", "_ct", "_cm", "_cbk", "_cl", "_remap"):
+        for t in ("_c", "_cb", "_ct", "_cm", "_cbk", "_cl", "_remap", "_merged", "_nb"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
-        row = con.execute(
-            "SELECT count(*), count(DISTINCT template_id) FROM templates"
-        ).fetchall()[0]
+        row = con.execute("SELECT count(*), count(DISTINCT template_id) FROM templates").fetchall()[
+            0
+        ]
         stats["skeletons_total"] = int(row[0])
         stats["templates_total"] = int(row[1])
         stats["seconds"] = round(time.perf_counter() - t0, 3)
         return stats
 
-    def _chunk(self, i: int, n_chunks: int, min_bucket: int, max_bucket: int,
-               stats: dict[str, Any]) -> None:
+    def _chunk(
+        self, i: int, n_chunks: int, min_bucket: int, max_bucket: int, stats: dict[str, Any]
+    ) -> None:
         con = self.con
         con.execute(
             f"""
@@ -184,18 +212,23 @@ class TemplateIndex:
                   WHERE tb.band_key IN (SELECT band_key FROM _cb))
             """
         )
+        # members of each bucket; an existing template weighs as many skeletons as it has
+        # with that key, so a bucket's size is the same as if everything ran in one batch
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE _cm AS
-            SELECT node, band_key FROM _cb
-            UNION
-            SELECT t.node, tb.band_key FROM template_bands tb JOIN _ct t USING (template_id)
+            SELECT node, band_key, 1::BIGINT AS w FROM _cb
+            UNION ALL
+            SELECT t.node, tb.band_key, sum(coalesce(tb.n_skeletons, 1))::BIGINT AS w
+            FROM template_bands tb JOIN _ct t USING (template_id)
             WHERE tb.band_key IN (SELECT band_key FROM _cb)
+            GROUP BY t.node, tb.band_key
             """
         )
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _cbk AS "
-            "SELECT band_key, count(*) AS n, min(node) AS hub FROM _cm GROUP BY band_key"
+            "SELECT band_key, sum(w) AS n, count(*) AS nodes, min(node) AS hub "
+            "FROM _cm GROUP BY band_key"
         )
         b = con.execute(
             f"SELECT count(*) FILTER (WHERE n >= {min_bucket}), "
@@ -204,10 +237,24 @@ class TemplateIndex:
         ).fetchall()[0]
         stats["buckets"] += int(b[0])
         stats["buckets_ignored"] += int(b[1])
+        # A node links only through its dominant buckets: one at least DOMINANCE × the size of
+        # its biggest usable bucket. A prompt = wrapper + payload sits in a big wrapper bucket
+        # and in small payload buckets (the same task text reused elsewhere); following the
+        # small ones would merge every wrapper that ever carried that task.
         edges = con.sql(
             f"""
-            SELECT DISTINCT m.node, k.hub FROM _cm m JOIN _cbk k USING (band_key)
-            WHERE k.n BETWEEN {min_bucket} AND {max_bucket} AND m.node <> k.hub
+            WITH ok AS (
+                SELECT m.node, m.band_key, k.n,
+                       max(k.n) OVER (PARTITION BY m.node) AS top
+                FROM _cm m JOIN _cbk k USING (band_key)
+                WHERE k.n BETWEEN {min_bucket} AND {max_bucket} AND k.nodes >= 2
+            ), kept AS (
+                SELECT node, band_key FROM ok WHERE n >= {DOMINANCE} * top
+            ), hubs AS (
+                SELECT band_key, min(node) AS hub, count(*) AS c FROM kept GROUP BY band_key
+            )
+            SELECT DISTINCT kept.node, hubs.hub FROM kept JOIN hubs USING (band_key)
+            WHERE hubs.c >= 2 AND kept.node <> hubs.hub
             """
         ).to_arrow_table()
         n_tpl = con.execute("SELECT count(*) FROM _ct").fetchall()[0][0]
@@ -215,8 +262,7 @@ class TemplateIndex:
         src = edges.column("node").to_numpy().astype(np.int64)
         dst = edges.column("hub").to_numpy().astype(np.int64)
         stats["star_edges"] += len(src)
-        graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)),
-                           shape=(n_nodes, n_nodes))
+        graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n_nodes, n_nodes))
         _, labels = connected_components(graph, directed=False)
 
         # ids per node: skeleton hash for new nodes, template id for existing-template nodes
@@ -243,10 +289,12 @@ class TemplateIndex:
         stats["joined_existing"] += int(has_tpl[labels[new_nodes]].sum())
         new_comps = np.unique(labels[new_nodes][~has_tpl[labels[new_nodes]]])
         stats["new_templates"] += len(new_comps)
-        assign = pa.table({
-            "node": pa.array(new_nodes, pa.int64()),
-            "template_id": pa.array(final[:m], pa.uint64()),
-        })
+        assign = pa.table(
+            {
+                "node": pa.array(new_nodes, pa.int64()),
+                "template_id": pa.array(final[:m], pa.uint64()),
+            }
+        )
         con.register("_assign", assign)
         try:
             con.execute(
@@ -261,8 +309,12 @@ class TemplateIndex:
             new = final[is_tpl]
             moved = old != new
             if moved.any():
-                remap = pa.table({"old_id": pa.array(old[moved], pa.uint64()),
-                                  "new_id": pa.array(new[moved], pa.uint64())})
+                remap = pa.table(
+                    {
+                        "old_id": pa.array(old[moved], pa.uint64()),
+                        "new_id": pa.array(new[moved], pa.uint64()),
+                    }
+                )
                 stats["merged_templates"] += int(moved.sum())
                 con.register("_remap_arrow", remap)
                 try:
@@ -277,13 +329,44 @@ class TemplateIndex:
                     "UPDATE template_bands SET template_id = r.new_id FROM _remap r "
                     "WHERE template_bands.template_id = r.old_id"
                 )
+                # one row per (band, template) again, with the counts summed
+                con.execute(
+                    """
+                    CREATE OR REPLACE TEMP TABLE _merged AS
+                    SELECT band_key, template_id, sum(n_skeletons)::BIGINT AS n_skeletons
+                    FROM template_bands
+                    WHERE template_id IN (SELECT DISTINCT new_id FROM _remap)
+                    GROUP BY band_key, template_id
+                    """
+                )
+                con.execute(
+                    "DELETE FROM template_bands "
+                    "WHERE template_id IN (SELECT DISTINCT new_id FROM _remap)"
+                )
+                con.execute("INSERT INTO template_bands SELECT * FROM _merged")
         con.execute("INSERT INTO templates SELECT skeleton_hash, template_id FROM _cl")
         con.execute(
             """
+            CREATE OR REPLACE TEMP TABLE _nb AS
+            SELECT b.band_key, l.template_id, count(*)::BIGINT AS n_skeletons
+            FROM _cb b JOIN _cl l USING (node) GROUP BY b.band_key, l.template_id
+            """
+        )
+        con.execute(
+            """
+            UPDATE template_bands SET n_skeletons = template_bands.n_skeletons + nb.n_skeletons
+            FROM _nb nb
+            WHERE template_bands.band_key = nb.band_key
+              AND template_bands.template_id = nb.template_id
+            """
+        )
+        con.execute(
+            """
             INSERT INTO template_bands
-            SELECT DISTINCT b.band_key, l.template_id FROM _cb b JOIN _cl l USING (node)
+            SELECT nb.band_key, nb.template_id, nb.n_skeletons FROM _nb nb
             WHERE NOT EXISTS (SELECT 1 FROM template_bands tb
-                              WHERE tb.band_key = b.band_key AND tb.template_id = l.template_id)
+                              WHERE tb.band_key = nb.band_key
+                                AND tb.template_id = nb.template_id)
             """
         )
 
@@ -296,8 +379,12 @@ class TemplateIndex:
             "WHERE table_name IN ('templates', 'requests')"
         ).fetchall()[0][0]
         if has < 2:
-            return TemplateLookup(np.zeros(0, np.uint64), np.zeros(0, np.uint64),
-                                  np.zeros(0, np.uint64), np.zeros(0, np.uint64))
+            return TemplateLookup(
+                np.zeros(0, np.uint64),
+                np.zeros(0, np.uint64),
+                np.zeros(0, np.uint64),
+                np.zeros(0, np.uint64),
+            )
         big = (
             "SELECT t.template_id FROM requests r JOIN templates t USING (skeleton_hash) "
             f"GROUP BY t.template_id HAVING count(*) >= {int(min_requests)}"
@@ -312,8 +399,10 @@ class TemplateIndex:
             f"WHERE template_id IN ({big}) GROUP BY band_key ORDER BY band_key"
         ).to_arrow_table()
         return TemplateLookup(
-            sk.column("skeleton_hash").to_numpy(), sk.column("template_id").to_numpy(),
-            bd.column("band_key").to_numpy(), bd.column("template_id").to_numpy(),
+            sk.column("skeleton_hash").to_numpy(),
+            sk.column("template_id").to_numpy(),
+            bd.column("band_key").to_numpy(),
+            bd.column("template_id").to_numpy(),
         )
 
 
@@ -321,8 +410,13 @@ class TemplateLookup:
     """In-memory template matcher for the online scorer: sorted numpy arrays (16 bytes per
     skeleton and per band key of non-singleton templates), binary search per key."""
 
-    def __init__(self, skeletons: np.ndarray, skeleton_tpl: np.ndarray,
-                 bands: np.ndarray, band_tpl: np.ndarray) -> None:
+    def __init__(
+        self,
+        skeletons: np.ndarray,
+        skeleton_tpl: np.ndarray,
+        bands: np.ndarray,
+        band_tpl: np.ndarray,
+    ) -> None:
         self.skeletons = np.ascontiguousarray(skeletons, dtype=np.uint64)
         self.skeleton_tpl = np.ascontiguousarray(skeleton_tpl, dtype=np.uint64)
         self.bands = np.ascontiguousarray(bands, dtype=np.uint64)
@@ -333,8 +427,7 @@ class TemplateLookup:
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.skeletons, self.skeleton_tpl, self.bands,
-                                      self.band_tpl))
+        return sum(a.nbytes for a in (self.skeletons, self.skeleton_tpl, self.bands, self.band_tpl))
 
     def match(self, skeleton_hash: int, lsh_bands: Any) -> int | None:
         """The template of a skeleton: exact skeleton first, else the template owning most of

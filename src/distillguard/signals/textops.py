@@ -8,11 +8,17 @@ blocks are treated specially, so results are identical on every machine.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow as pa
 
 _WS = np.zeros(256, dtype=bool)
 _WS[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20]] = True
+
+_ASCII_WS = "\t\n\x0b\x0c\r "
+_WS_RUN = re.compile("[\t\n\x0b\x0c\r ]+")
+SMALL_ROWS = 16  # = base.SMALL_BATCH (not imported: base imports this module)
 
 # Character kinds for the tokenizer.
 SEP, WORD, CJK = 0, 1, 2
@@ -67,6 +73,9 @@ def per_row_sum(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 def collapse_ws(arr: pa.Array) -> pa.StringArray:
     """Runs of ASCII whitespace → one space; leading/trailing whitespace removed; nulls → ""."""
+    if len(arr) <= SMALL_ROWS:  # numpy's per-call overhead dominates a handful of rows
+        return pa.array([_WS_RUN.sub(" ", t).strip(_ASCII_WS) if t else ""
+                         for t in arr.to_pylist()], pa.string())
     data, offsets = string_buffers(arr)
     n = len(offsets) - 1
     if len(data) == 0:

@@ -18,10 +18,11 @@ _KEYS_OUT = "(output|completion|response|answer|assistant|gpt|chosen|rejected)"
 class TrainingFormat(TextSignal):
     """Requests for output in a training-record format.
 
-    Budget: ~3 µs per request at 50k-row batches, ~40 µs for a batch of one. Accuracy
-    measured on: real task text (gsm8k, gpteacher codegen) wrapped in format instructions in
-    en, zh, ja, ko, ru, es, de, fr, pt, ar, and benign sharegpt, alpaca_eval, hh_rlhf and oasst2
-    prompts (bounds asserted in tests/signals/test_training_format.py).
+    Budget: ~7.3 µs of CPU per request in 50k-row batches, ~45 µs for a batch of one (2-core
+    shared dev machine, time.process_time). Accuracy measured on: real gsm8k and gpteacher-
+    codegen tasks wrapped in 24 format instructions in en, zh, ja, ko, ru, es, de, fr, pt,
+    ar (all fire); 4 held-out wrappers (3 fire); benign prompts: sharegpt 0.03%, alpaca_eval
+    0%, hh_rlhf 0%, oasst2 0% fire (tests/signals/test_training_format.py).
     """
 
     name = "training_format"
@@ -32,10 +33,10 @@ class TrainingFormat(TextSignal):
             "record_keys",
             0.8,
             {
-                "any": rf"{_Q}{_KEYS_IN}{_Q} ?: ?.{{0,400}}{_Q}{_KEYS_OUT}{_Q} ?:"
+                "any": rf"{_Q}{_KEYS_IN}{_Q} ?: ?.*{_Q}{_KEYS_OUT}{_Q} ?:"
                 rf"|{_Q}messages{_Q} ?: ?\[|{_Q}role{_Q} ?: ?{_Q}(user|assistant|system){_Q}"
                 rf"|{_Q}from{_Q} ?: ?{_Q}(human|gpt|user|assistant){_Q}"
-                rf"|{_Q}conversations{_Q} ?: ?\[|{_Q}chosen{_Q} ?:.{{0,400}}{_Q}rejected{_Q} ?:",
+                rf"|{_Q}conversations{_Q} ?: ?\[|{_Q}chosen{_Q} ?:.*{_Q}rejected{_Q} ?:",
             },
         ),
         Phrase(
@@ -65,12 +66,15 @@ class TrainingFormat(TextSignal):
             {
                 "en": rf"(fields|keys|columns|properties|attributes) ({_Q}?[a-z_]+{_Q}?,? (and )?)"
                 rf"{{0,3}}{_Q}?{_KEYS_IN}{_Q}?,? (and )?({_Q}?[a-z_]+{_Q}?,? (and )?){{0,3}}"
-                rf"{_Q}?{_KEYS_OUT}{_Q}?|{_KEYS_IN} and {_KEYS_OUT} (fields|keys)",
-                "zh": f"(字段|键|key)(为|是|包括|包含|:|：)?.{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
+                rf"{_Q}?{_KEYS_OUT}{_Q}?|{_KEYS_IN} and {_KEYS_OUT} (fields|keys)"
+                rf"|(has|have|with|contains|containing) (a |an )?{_Q}{_KEYS_IN}{_Q},? (and|,) "
+                rf"(a |an )?{_Q}{_KEYS_OUT}{_Q}",
+                "zh": f"(字段|键|key)(为|是|包括|包含|:|：)?.{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}"
+                f"|(按照|按|以|用).{{0,4}}{_Q}{_KEYS_IN}{_Q}.{{0,30}}{_Q}{_KEYS_OUT}{_Q}.{{0,10}}格式",
                 "ja": f"(フィールド|キー|項目).{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
                 "ko": f"(필드|키|항목).{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
                 "ru": f"(пол[а-я]*|ключ[а-я]*) .{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
-                "es": f"(campos|claves) .{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
+                "es": f"(campos|claves|llaves) .{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
                 "de": f"(felder|feldern|schlüssel|schlüsseln) .{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
                 "fr": f"(champs|clés) .{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
                 "pt": f"(campos|chaves) .{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
@@ -84,7 +88,7 @@ class TrainingFormat(TextSignal):
                 "en": r"(output|format|return|respond|reply|answer|give|provide|write) (it |them |"
                 r"the result |the results |the data |everything |your answer |the answer |each "
                 r"[a-z]+ )?(as|in|using) (a |an |valid |strict |proper )?json\b"
-                r"|json (array|object|list) (of|with)",
+                r"|json (array|object|list) (of|with|where)|json (list|array)",
                 "zh": "(以|用|按)json(格式)?(输出|返回|回答|给出)|输出(为)?json(格式)?",
                 "ja": "json(形式|フォーマット)で(出力|返|回答|答え)",
                 "ko": "json ?(형식|포맷)으로 (출력|반환|답|작성)",
