@@ -44,5 +44,29 @@ def test_suite_on_cached_data(tmp_path: Path, bench_data: Path) -> None:
 
 
 def test_optional_section_missing_module(tmp_path: Path) -> None:
-    text = optional_section("Nothing", "distillguard.no_such_stage.bench", tmp_path)
+    text = optional_section("Nothing", "distillguard.no_such_stage.bench", tmp_path, timeout=120)
     assert text.startswith("## Nothing") and "Not measured" in text
+
+
+def test_scaling_section_from_bench_results(tmp_path: Path) -> None:
+    def res(n: int, secs: float, mib: float) -> dict:
+        run = {"ok": True, "seconds": secs, "peak_rss_mib": mib}
+        return {
+            "n_requests": n,
+            "baseline": {"scan_seconds": secs / 4},
+            "detectors": {"distillguard": {"run": run}},
+        }
+
+    from distillguard.bench.suite import scaling_section
+
+    text = scaling_section(
+        tmp_path,
+        1,
+        {
+            "small": res(50_000, 10.0, 500),
+            "medium": res(500_000, 50.0, 900),
+            "large": res(5_000_000, 400.0, 1800),
+        },
+    )
+    assert "| large | 5,000,000 | 400.0 | 12,500 | 100.00 | 4.0× | 1800 |" in text
+    assert "distillguard simulate --preset PRESET --seed 1" in text

@@ -109,7 +109,8 @@ def test_real_litellm_proxy_end_to_end(store_dir: Path, write_policy: Callable, 
     with serve(fake_openai_upstream.app) as up:
         env = {**os.environ, "UPSTREAM_API_BASE": f"{up.url}/v1", "LITELLM_MASTER_KEY": "sk-test",
                "DISTILLGUARD_DATA": str(store_dir), "DISTILLGUARD_POLICY": str(policy),
-               "LITELLM_LOG": "ERROR", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+               "LITELLM_LOG": "ERROR", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+               "DISTILLGUARD_LATE_WAIT_S": "10"}
         log = open(tmp_path / "proxy.log", "w")
         proc = subprocess.Popen([str(exe), "--config", "config.yaml", "--port", str(port),
                                  "--host", "127.0.0.1"], cwd=proxy_dir, env=env, stdout=log, stderr=log)

@@ -84,7 +84,7 @@ def test_agrees_with_batch_ingest(tmp_path: Path) -> None:
     store = store_mod.Store(tmp_path / "store")
     store.ingest([log])
     cols = [f.name for f in NORMALIZED_REQUEST_SCHEMA if f.name not in ("source_file", "source_line", "extra")]
-    got = {r["request_id"]: r for r in store.con.execute(
+    got = {r["request_id"]: r for r in store.con.sql(
         f"SELECT {', '.join(cols)}, extra FROM requests").to_arrow_table().to_pylist()}
     quarantined = {json.loads(raw)["request_id"] for (raw,) in store.con.execute(
         "SELECT raw FROM quarantine").fetchall()}

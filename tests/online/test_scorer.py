@@ -136,7 +136,7 @@ def test_online_state_alone_escalates_a_harvester(tmp_path: Path, record: Rec) -
     topics = ["gardening", "a cover letter", "tax forms", "a birthday poem", "pasta sauce",
               "learning Spanish", "a bike repair", "moving house"]
     benign, t = [], 0
-    for i in range(40):
+    for _ in range(40):
         t += rng.randint(30, 4000)
         text = f"hi! could you help me with {rng.choice(topics)}? {'thanks' * rng.randint(0, 2)}"
         benign.append(s.score(record(t, account="b", text=text)).action)

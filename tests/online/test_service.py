@@ -162,3 +162,53 @@ def test_fail_open_and_fail_closed_when_state_is_down(tmp_path: Path, write_poli
         assert "distillguard_fail_open_total" in c.get(f"{so.url}/metrics", headers=H).text
         r = c.post(f"{sc.url}/v1/score?sync=true", json=record(), headers=H)
         assert r.status_code == 503 and "fail-closed" in r.json()["error"]["message"]
+
+
+def test_serve_cli_needs_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from distillguard.cli import app
+    from distillguard.errors import InvalidParameterError
+
+    monkeypatch.delenv("DISTILLGUARD_API_TOKEN", raising=False)
+    res = CliRunner().invoke(app, ["serve", "--data", str(tmp_path)])
+    assert isinstance(res.exception, InvalidParameterError) and "needs a token" in str(res.exception)
+
+
+def test_serve_command_runs_a_real_server(store_dir: Path, record: Rec) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import free_port
+
+    port = free_port()
+    exe = Path(sys.executable).parent / "distillguard"
+    env = {"DISTILLGUARD_API_TOKEN": API, "DISTILLGUARD_ADMIN_TOKEN": ADMIN, "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([str(exe), "serve", "--port", str(port), "--data", str(store_dir)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.time() < deadline, "serve did not start"
+                time.sleep(0.2)
+        r = httpx.post(f"{url}/v1/score", json=record(0, account="hydra-1"), headers=H)
+        assert r.status_code == 200 and r.json()["action"] == "block"  # default policy, known cluster
+        r = httpx.post(f"{url}/v1/admin/appeal", json={"account_id": "hydra-1", "reason": "ok"}, headers=HA)
+        assert r.status_code == 200
+        # the fast path queued the request; the featurizer process learned it
+        for _ in range(150):
+            m = httpx.get(f"{url}/metrics", headers=H).text
+            if "distillguard_state_accounts 1" in m:
+                break
+            time.sleep(0.1)
+        assert "distillguard_state_accounts 1" in m
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -2,7 +2,7 @@
 
 Environment: DISTILLGUARD_DATA (batch results + audit + actions; default ./distillguard-data),
 DISTILLGUARD_POLICY (optional YAML), DISTILLGUARD_STATE (memory or redis://… shared by
-replicas).
+replicas), DISTILLGUARD_LATE_WAIT_S (post-call wait for the full decision, default 0.05).
 
 The account is the key's user_id / team_id / hashed key (virtual keys need LiteLLM's
 database); this example also honours the OpenAI ``user`` field, which is handy with a
@@ -27,4 +27,7 @@ proxy_handler_instance = DistillguardLiteLLM(
                  os.environ.get("DISTILLGUARD_POLICY") or None,
                  state=os.environ.get("DISTILLGUARD_STATE", "memory")),
     account_resolver=account_of,
+    # How long the post-call hook waits for the request's full decision (degrade). A real
+    # model takes longer than the background scoring; a fake instant upstream may not.
+    late_wait_s=float(os.environ.get("DISTILLGUARD_LATE_WAIT_S", "0.05")),
 )

@@ -11,9 +11,11 @@ into ``OUT/BENCHMARKS.generated.md`` with the command that reproduces each figur
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import json
 import math
+import multiprocessing
 import shlex
 import time
 import traceback
@@ -34,6 +36,7 @@ OPTIONAL_SECTIONS: tuple[tuple[str, str], ...] = (
 SCALING_PRESETS: tuple[str, ...] = ("small", "medium", "large")
 TEXT_PEERS: tuple[str, ...] = ("prada", "mmd")
 DONE_MARKER = ".bench-complete"
+SECTION_TIMEOUT_S = 3600.0
 
 
 def simulate_command(preset: str, seed: int | str, out: Path) -> str:
@@ -61,24 +64,62 @@ def ensure_data(preset: str, seed: int, out: Path) -> Path:
     return data
 
 
-def optional_section(title: str, module: str, out_dir: Path) -> str:
-    """Markdown of one optional section, or a note saying why it is missing."""
+def _section_child(module: str, out_dir: str, result_path: str) -> None:
+    """Child side of :func:`optional_section`: import, run, write the markdown or the error."""
+    path = Path(result_path)
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
-        return f"## {title}\n\nNot measured: `{module}` is not available ({exc}).\n"
+        path.write_text(json.dumps({"missing": f"`{module}` is not available ({exc})"}))
+        return
     fn = getattr(mod, "run", None)
     if fn is None:
-        return f"## {title}\n\nNot measured: `{module}` has no `run(out_dir)`.\n"
-    out_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"missing": f"`{module}` has no `run(out_dir)`"}))
+        return
     try:
-        text = fn(out_dir)
+        path.write_text(json.dumps({"text": str(fn(Path(out_dir)))}))
     except Exception as exc:  # one broken section must not lose the others' figures
-        (out_dir / "error.txt").write_text(traceback.format_exc())
-        return (
-            f"## {title}\n\nFailed: {type(exc).__name__}: {exc} (trace in `{out_dir}/error.txt`).\n"
+        path.write_text(
+            json.dumps({"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()})
         )
-    return str(text).rstrip() + "\n"
+
+
+def optional_section(
+    title: str, module: str, out_dir: Path, timeout: float | None = SECTION_TIMEOUT_S
+) -> str:
+    """Markdown of one optional section, or a note saying why it is missing.
+
+    The section runs in a spawned child with a timeout, so a slow or crashing stage cannot
+    stall or take down ``make bench``, and its memory stays out of the suite's process.
+    """
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package is missing
+        found = False
+    if not found:
+        return f"## {title}\n\nNot measured: `{module}` is not available.\n"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result_path = out_dir / "section.json"
+    result_path.unlink(missing_ok=True)
+    ctx = multiprocessing.get_context("spawn")
+    proc = ctx.Process(target=_section_child, args=(module, str(out_dir), str(result_path)))
+    proc.start()
+    proc.join(timeout)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(10)
+        return (
+            f"## {title}\n\nNot measured: `{module}.run` did not finish within {timeout:.0f} s.\n"
+        )
+    if not result_path.exists():
+        return f"## {title}\n\nFailed: the section's process exited with code {proc.exitcode}.\n"
+    res = json.loads(result_path.read_text())
+    if "missing" in res:
+        return f"## {title}\n\nNot measured: {res['missing']}.\n"
+    if "error" in res:
+        (out_dir / "error.txt").write_text(res.get("trace", ""))
+        return f"## {title}\n\nFailed: {res['error']} (trace in `{out_dir}/error.txt`).\n"
+    return res["text"].rstrip() + "\n"
 
 
 def _fmt(x: Any, fmt: str) -> str:
@@ -137,7 +178,7 @@ def scaling_section(out: Path, seed: int, results: dict[str, dict]) -> str:
         "## Scaling: `distillguard detect` from small to large",
         "",
         "Each run is a fresh child process on a fresh store; peak MiB is its peak RSS. "
-        f"Data: `{simulate_command('<preset>', seed, out / 'data' / '<preset>-s' + str(seed))}`; "
+        f"Data: `{simulate_command('PRESET', seed, out / 'data' / f'PRESET-s{seed}')}`; "
         "run: `distillguard bench DATA --detector distillguard`.",
         "",
         "| " + " | ".join(header) + " |",
@@ -202,7 +243,7 @@ def run_suite(
                     text_peers,
                     embedder="minilm",
                     out=res_dir / "minilm",
-                    first_days=first_days,
+                    first_days=None,  # early detection is covered by the hashing pass
                     isolate=isolate,
                 )
                 parts.append(

@@ -30,6 +30,7 @@ import pyarrow as pa
 from .. import __version__
 from ..errors import DistillguardError, InvalidInputError
 from ..ingest import DEFAULT_STORE, Store, discover
+from ..ingest.parallel import check_workers
 from ..ingest.store import StoreEngine
 from ..policy import Policy, default_policy
 from ..progress import make_progress, stage
@@ -148,12 +149,15 @@ def detect(
     redact: bool = False,
     memory_limit: str = "1GB",
     threads: int | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Run the whole embedded pipeline; write the five output files into ``out``.
 
     Returns the summary (also written as ``summary.json``). Bad records never stop the run;
     bad arguments (missing inputs, an ``out`` that is a file, ...) raise
     :class:`~distillguard.errors.InvalidInputError` before any work starts.
+    ``workers`` processes compute the text features during ingest (``None``: one per core;
+    small inputs stay in-process); outputs do not depend on it.
     """
     t_start = time.perf_counter()
     logs = [Path(p) for p in logs]
@@ -162,13 +166,19 @@ def detect(
         raise InvalidInputError(f"account table not found: {accounts}")
     out = check_out_dir(out)
     policy = policy if policy is not None else default_policy()
+    workers = check_workers(workers)
     timings: dict[str, float] = {}
     st = Store(Path(store), memory_limit=memory_limit, threads=threads)
     try:
         with make_progress(progress) as prog:
             t0 = time.perf_counter()
             ing = st.ingest(
-                logs, accounts=accounts, retain_content=retain_content, progress=prog, policy=policy
+                logs,
+                accounts=accounts,
+                retain_content=retain_content,
+                progress=prog,
+                policy=policy,
+                workers=workers,
             )
             timings["ingest"] = time.perf_counter() - t0
 
@@ -217,6 +227,9 @@ def detect(
             "peak_rss_mb": _peak_rss_mb(),
             "memory_limit": memory_limit,
             "threads": threads,
+            "workers": workers,
+            # featurize processes: their CPU is not in this process's figures
+            "featurize": ing.featurize,
         }
         write_summary(summary, out)
     finally:

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from .. import contract
 from ..engines.base import DuckDBEngine
 from ..errors import DistillguardError, InvalidInputError, InvalidParameterError
-from . import readers, validate
+from . import parallel, readers, validate
 
 DEFAULT_STORE = Path("./distillguard-data")
 FINGERPRINT_BYTES = 1 << 20  # bytes hashed at each end of a file
@@ -52,6 +52,7 @@ class IngestResult:
     accounts_accepted: int = 0
     accounts_quarantined: int = 0
     skipped_paths: list[str] = field(default_factory=list)
+    featurize: dict[str, Any] = field(default_factory=dict)  # workers, their CPU and RSS
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,22 +78,6 @@ def fingerprint(path: Path) -> tuple[int, str]:
             fh.seek(max(size - FINGERPRINT_BYTES, FINGERPRINT_BYTES))
             h.update(fh.read(FINGERPRINT_BYTES))
     return size, h.hexdigest()
-
-
-def _featurizer(policy: Any = None) -> Callable[[pa.Table], pa.Table]:
-    """``signals.featurize`` bound to ``policy`` (which selects the text signals)."""
-    try:
-        from ..signals import featurize
-    except ImportError as exc:
-        raise DistillguardError(
-            f"the text featurizer distillguard.signals.featurize is not available: {exc}"
-        ) from exc
-
-    def run(batch: pa.Table) -> pa.Table:
-        out = featurize(batch, policy=policy)
-        return pa.Table.from_batches([out]) if isinstance(out, pa.RecordBatch) else out
-
-    return run
 
 
 class IdIndex:
@@ -192,6 +177,8 @@ class Store:
         self._ids: IdIndex | None = None  # loaded on first use, dropped on rollback
         self._current_source = ""
         self._truncated = 0
+        self._retain_content = True
+        self._pipeline: parallel.FeaturePipeline | None = None
         self._create_tables()
         self.engine = StoreEngine(self.con)
 
@@ -229,6 +216,7 @@ class Store:
         retain_content: bool = True,
         progress: Any = None,
         policy: Any = None,
+        workers: int | None = 1,
     ) -> IngestResult:
         """Add request logs (files or folders) and optionally an account table to the store.
 
@@ -236,6 +224,9 @@ class Store:
         ``policy`` (a ``Policy``) selects the text signals, defaults when ``None``.
         ``retain_content=False`` stores prompt and system text as NULL (only derived features
         are kept), drops unknown fields and keeps no raw text of quarantined records.
+        ``workers`` processes compute the text features (``None``: one per core); inputs
+        under ``parallel.POOL_MIN_BYTES`` and ``workers=1`` stay in this process. The stored
+        rows are identical whatever the worker count.
         """
         t0 = time.perf_counter()
         files = readers.discover(list(paths))
@@ -245,11 +236,32 @@ class Store:
             if not accounts.is_file():
                 raise InvalidInputError(f"account table not found: {accounts}")
             acc_file = readers.sniff(accounts)
-        featurize = _featurizer(policy)
+        workers = parallel.check_workers(workers)
         result = IngestResult()
-        total = sum(f.path.stat().st_size for f in files) + (
-            acc_file.path.stat().st_size if acc_file else 0
-        )
+        request_bytes = sum(f.path.stat().st_size for f in files)
+        total = request_bytes + (acc_file.path.stat().st_size if acc_file else 0)
+        if request_bytes < parallel.POOL_MIN_BYTES:
+            workers = 1  # starting worker processes costs more than it saves
+        with parallel.FeaturePipeline(self._store_featurized, policy, workers) as pipe:
+            self._pipeline = pipe
+            try:
+                self._ingest_all(files, acc_file, retain_content, progress, total, result)
+            finally:
+                self._pipeline = None
+            result.featurize = pipe.usage()
+        self.write_quarantine_mirror()
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    def _ingest_all(
+        self,
+        files: list[readers.InputFile],
+        acc_file: readers.InputFile | None,
+        retain_content: bool,
+        progress: Any,
+        total: int,
+        result: IngestResult,
+    ) -> None:
         task = progress.add_task("ingest", total=total) if progress is not None else None
 
         def advance(n: int) -> None:
@@ -264,7 +276,7 @@ class Store:
                 advance(size)
                 continue
             acc, bad, reasons = self._ingest_file(
-                f, size, fp, "requests", retain_content, advance, featurize
+                f, size, fp, "requests", retain_content, advance
             )
             result.files_read += 1
             result.accepted += acc
@@ -279,15 +291,12 @@ class Store:
                 advance(size)
             else:
                 acc, bad, reasons = self._ingest_file(
-                    acc_file, size, fp, "accounts", retain_content, advance, featurize
+                    acc_file, size, fp, "accounts", retain_content, advance
                 )
                 result.accounts_accepted += acc
                 result.accounts_quarantined += bad
                 for k, v in reasons.items():  # already prefixed "account:"
                     result.by_reason[k] = result.by_reason.get(k, 0) + v
-        self.write_quarantine_mirror()
-        result.seconds = time.perf_counter() - t0
-        return result
 
     def _already(self, fp: str, size: int, kind: str) -> bool:
         row = self.con.execute(
@@ -304,7 +313,6 @@ class Store:
         kind: str,
         retain_content: bool,
         advance: Callable[[int], None],
-        featurize: Callable[[pa.Table], pa.Table],
     ) -> tuple[int, int, Counter[str]]:
         """One file in one transaction: accepted rows, quarantine rows, ingested_files row."""
         con = self.con
@@ -312,6 +320,7 @@ class Store:
         self._current_source = source
         accepted = quarantined = 0
         self._truncated = 0
+        self._retain_content = retain_content
         reasons: Counter[str] = Counter()
         if kind == "requests":
             # Repeated ids (in the batch or the store) are found by _mark_duplicates.
@@ -334,7 +343,7 @@ class Store:
                 bad = res.filter(pc.invert(ok))
                 if good.num_rows:
                     if kind == "requests":
-                        self._insert_requests(good, retain_content, featurize)
+                        self._insert_requests(good)
                     else:
                         self._upsert_accounts(good)
                 if bad.num_rows:
@@ -346,6 +355,7 @@ class Store:
             if self._truncated:
                 quarantined += self._truncated
                 reasons[truncated] += self._truncated
+            self._flush()  # every row of the file is in before the commit
             st = f.path.stat()
             con.execute(
                 "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
@@ -353,6 +363,8 @@ class Store:
             )
             con.execute("COMMIT")
         except BaseException:
+            if self._pipeline is not None:
+                self._pipeline.discard()
             con.execute("ROLLBACK")
             self._ids = None  # it may hold hashes of rows that were just rolled back
             raise
@@ -464,6 +476,7 @@ class Store:
         cand = index.contains(h)
         stored = pa.array(np.zeros(t.num_rows, dtype=bool))
         if cand.any():
+            self._flush()  # rows of earlier batches may still be in the workers
             # Confirm the candidates on the strings (a 64-bit collision is not a duplicate).
             # Rare (real repeats), so the Arrow kept alive by the transaction stays small.
             cand_lines = pa.array(t.column("source_line").to_numpy()[cand])
@@ -497,26 +510,38 @@ class Store:
         res = res.set_column(res.schema.get_field_index("reason"), "reason", reason)
         return res.set_column(res.schema.get_field_index("raw"), "raw", new_raw)
 
-    def _insert_requests(
-        self, good: pa.Table, retain_content: bool, featurize: Callable[[pa.Table], pa.Table]
-    ) -> None:
+    def _flush(self) -> None:
+        """Insert every batch still being featurized (in order)."""
+        if self._pipeline is not None:
+            self._pipeline.flush()
+
+    def _insert_requests(self, good: pa.Table) -> None:
+        """Queue accepted rows for featurize; ``_store_featurized`` appends them."""
         normalised = good.select(contract.NORMALIZED_REQUEST_SCHEMA.names).cast(
             contract.NORMALIZED_REQUEST_SCHEMA
         )
-        feats = featurize(normalised)
-        missing = [n for n in contract.STORED_REQUEST_SCHEMA.names if n not in feats.column_names]
+        if self._pipeline is None:
+            raise DistillguardError("Store._insert_requests runs inside Store.ingest only")
+        self._pipeline.submit(normalised)
+
+    def _store_featurized(self, normalised: pa.Table, feats: pa.Table) -> None:
+        """Append normalised rows with their feature columns to ``requests``."""
+        missing = [n for n in parallel.FEATURE_NAMES if n not in feats.column_names]
         if missing:
             raise DistillguardError(
                 f"distillguard.signals.featurize did not return the columns {missing}"
             )
-        stored = feats.select(contract.STORED_REQUEST_SCHEMA.names)
+        stored = normalised
+        for name in parallel.FEATURE_NAMES:
+            stored = stored.append_column(name, feats.column(name))
+        stored = stored.select(contract.STORED_REQUEST_SCHEMA.names)
         try:
             stored = stored.cast(contract.STORED_REQUEST_SCHEMA)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise DistillguardError(
                 f"distillguard.signals.featurize returned columns of the wrong type: {exc}"
             ) from exc
-        if not retain_content:
+        if not self._retain_content:
             # Features are derived above; the text itself never reaches the store.
             for name in CONTENT_COLUMNS:
                 i = stored.schema.get_field_index(name)

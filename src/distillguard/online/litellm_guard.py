@@ -101,10 +101,11 @@ class DistillguardLiteLLM(CustomLogger):
     @classmethod
     def from_env(cls) -> DistillguardLiteLLM:
         """Build from ``DISTILLGUARD_DATA`` (default ./distillguard-data), ``DISTILLGUARD_POLICY``,
-        ``DISTILLGUARD_STATE`` (memory or redis://…)."""
+        ``DISTILLGUARD_STATE`` (memory or redis://…), ``DISTILLGUARD_LATE_WAIT_S``."""
         return cls(OnlineScorer(Path(os.environ.get("DISTILLGUARD_DATA", "distillguard-data")),
                                 os.environ.get("DISTILLGUARD_POLICY") or None,
-                                state=os.environ.get("DISTILLGUARD_STATE", "memory")))
+                                state=os.environ.get("DISTILLGUARD_STATE", "memory")),
+                   late_wait_s=float(os.environ.get("DISTILLGUARD_LATE_WAIT_S", "0.05")))
 
     # ---- hot path ---------------------------------------------------------------------------
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict,

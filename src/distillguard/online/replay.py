@@ -28,8 +28,10 @@ from typing import Any
 from ..errors import InvalidInputError
 from ..progress import make_progress, stage
 from .normalize import RecordError, normalize_record
-from .scorer import RESTRICTIVE, OnlineScorer
+from .scorer import RESTRICTIVE, OnlineScorer, _featurize_in_worker, text_features
 from .verdicts import VerdictCache
+
+ACCOUNT_LEVEL = frozenset({"rate_limit", "challenge", "block"})
 
 
 def iter_records(path: Path) -> Iterator[dict[str, Any]]:
@@ -53,6 +55,45 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
                     continue  # ingest quarantines these; replay skips them
 
 
+def split_log(logs: list[Path], fraction: float, out_dir: Path) -> tuple[Path, Path, int]:
+    """Split logs at ``fraction`` of their time span into ``before.jsonl.gz`` / ``after.jsonl.gz``.
+
+    For warm-start evaluations: run the batch detector on *before*, then replay *after* with
+    those results loaded, as a deployment that runs ``detect`` nightly would see it.
+    Returns the two paths and the cut time (epoch ms).
+    """
+    from .normalize import parse_ts
+
+    if not 0 < fraction < 1:
+        raise InvalidInputError(f"fraction must be in (0, 1); got {fraction}")
+    lo, hi = None, None
+    for log in logs:
+        for rec in iter_records(Path(log)):
+            try:
+                t = parse_ts(rec.get("ts"))
+            except RecordError:
+                continue
+            lo = t if lo is None else min(lo, t)
+            hi = t if hi is None else max(hi, t)
+    if lo is None:
+        raise InvalidInputError("no record with a valid ts to split on")
+    cut = int(lo + fraction * (hi - lo))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    before, after = out_dir / "before.jsonl.gz", out_dir / "after.jsonl.gz"
+    with (
+        gzip.open(before, "wt", encoding="utf-8") as fb,
+        gzip.open(after, "wt", encoding="utf-8") as fa,
+    ):
+        for log in logs:
+            for rec in iter_records(Path(log)):
+                try:
+                    early = parse_ts(rec.get("ts")) < cut
+                except RecordError:
+                    early = False
+                (fb if early else fa).write(json.dumps(rec) + "\n")
+    return before, after, cut
+
+
 def find_labels(log: Path) -> Path | None:
     for cand in (log.parent / "labels.csv", log.parent.parent / "labels.csv"):
         if cand.exists():
@@ -65,7 +106,10 @@ def read_labels(path: Path) -> dict[str, tuple[int, str]]:
     out = {}
     with open(path, newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
-            out[row["account_id"]] = (int(float(row.get("is_attack") or 0)), row.get("campaign_id") or "")
+            out[row["account_id"]] = (
+                int(float(row.get("is_attack") or 0)),
+                row.get("campaign_id") or "",
+            )
     return out
 
 
@@ -76,6 +120,7 @@ class AccountTrack:
     acted_at_ts: int | None = None
     acted_at_n: int | None = None
     first_action: str | None = None
+    account_action_ts: int | None = None  # first rate_limit / challenge / block
     served: int = 0
     served_before_action: int = 0
     max_risk: float = 0.0
@@ -93,22 +138,48 @@ class ReplayReport:
     summary: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n_requests": self.n_requests, "n_rejected": self.n_rejected,
-                "n_accounts": self.n_accounts, "seconds": round(self.seconds, 3),
-                "requests_per_s": round(self.n_requests / self.seconds, 1) if self.seconds else None,
-                "actions": self.actions, "campaigns": self.campaigns, "summary": self.summary}
+        return {
+            "n_requests": self.n_requests,
+            "n_rejected": self.n_rejected,
+            "n_accounts": self.n_accounts,
+            "seconds": round(self.seconds, 3),
+            "requests_per_s": round(self.n_requests / self.seconds, 1) if self.seconds else None,
+            "actions": self.actions,
+            "campaigns": self.campaigns,
+            "summary": self.summary,
+            "accounts": {
+                a: {
+                    "requests": t.n,
+                    "max_risk": round(t.max_risk, 4),
+                    "first_action": t.first_action,
+                    "acted_at_request": t.acted_at_n,
+                    "served_before_action": t.served_before_action,
+                }
+                for a, t in self.accounts.items()
+            },
+        }
 
 
-def replay(logs: list[Path], data_dir: Path | None = None, speed: float = 0.0,
-           policy: Path | None = None, state: str = "memory", labels: Path | None = None,
-           use_results: bool = False, batch_results: Path | None = None, chunk: int = 512,
-           progress: bool = True) -> ReplayReport:
+def replay(
+    logs: list[Path],
+    data_dir: Path | None = None,
+    speed: float = 0.0,
+    policy: Path | None = None,
+    state: str = "memory",
+    labels: Path | None = None,
+    use_results: bool = False,
+    batch_results: Path | None = None,
+    chunk: int = 2048,
+    progress: bool = True,
+    parallel: bool = True,
+) -> ReplayReport:
     """Feed ``logs`` through a fresh :class:`OnlineScorer` in time order; see module docstring.
 
     ``data_dir`` holds the scorer's audit log and actions (a temporary folder when None);
     ``use_results`` loads its batch verdict cache first (off by default: a replay measures
     what the online path finds on its own). ``batch_results`` (a store or findings folder)
-    enables the recall-at-same-FPR comparison.
+    enables the recall-at-same-FPR comparison. ``parallel`` featurizes the next chunk in a
+    second process while this one decides the current chunk (decisions stay in time order).
     """
     if speed < 0:
         raise InvalidInputError(f"--speed must be >= 0; got {speed}")
@@ -118,6 +189,7 @@ def replay(logs: list[Path], data_dir: Path | None = None, speed: float = 0.0,
         data_dir = Path(tmp.name)
     try:
         scorer = OnlineScorer(data_dir, policy, state=state, load_results=use_results)
+        scorer.event_time = True  # rate limits follow the log's clock, whatever the speed
         rows: list[dict[str, Any]] = []
         rejected = 0
         for log in logs:
@@ -133,15 +205,23 @@ def replay(logs: list[Path], data_dir: Path | None = None, speed: float = 0.0,
         tracks = rep.accounts
         t0 = time.perf_counter()
         ts0 = rows[0]["ts_ms"]
+        parts = [rows[i : i + chunk] for i in range(0, len(rows), chunk)]
+        featurizer = _Featurizer(scorer, parallel and len(parts) > 2)
         with make_progress(progress) as prog, stage(prog, "replay", total=len(rows)) as task:
-            for start in range(0, len(rows), chunk):
-                part = rows[start:start + chunk]
+            featurizer.submit(parts[0])
+            for k, part in enumerate(parts):
+                feats = featurizer.result()
+                if k + 1 < len(parts):
+                    featurizer.submit(parts[k + 1])  # featurize ahead while this chunk decides
                 if speed > 0:
                     due = (part[0]["ts_ms"] - ts0) / 1000.0 / speed
                     lag = due - (time.perf_counter() - t0)
                     if lag > 0:
                         time.sleep(lag)
-                decisions = scorer.score_rows(part)
+                decisions = []
+                for row, f in zip(part, feats, strict=True):
+                    row.update(f)
+                    decisions.append(scorer.decide(row))
                 for row, d in zip(part, decisions, strict=True):
                     act = d.would_action or d.action
                     rep.actions[act] = rep.actions.get(act, 0) + 1
@@ -152,11 +232,14 @@ def replay(logs: list[Path], data_dir: Path | None = None, speed: float = 0.0,
                     tr.max_risk = max(tr.max_risk, d.account_risk)
                     if act in RESTRICTIVE and tr.acted_at_ts is None:
                         tr.acted_at_ts, tr.acted_at_n, tr.first_action = row["ts_ms"], tr.n, act
+                    if act in ACCOUNT_LEVEL and tr.account_action_ts is None:
+                        tr.account_action_ts = row["ts_ms"]
                     if act in ("allow", "log"):
                         tr.served += 1
                         if tr.acted_at_ts is None:
                             tr.served_before_action += 1
                 prog.update(task, advance=len(part))
+        featurizer.close()
         rep.seconds = time.perf_counter() - t0
         rep.n_accounts = len(tracks)
         label_path = labels or find_labels(Path(logs[0]))
@@ -169,15 +252,59 @@ def replay(logs: list[Path], data_dir: Path | None = None, speed: float = 0.0,
             tmp.cleanup()
 
 
-def _measure(rep: ReplayReport, rows: list[dict[str, Any]], labels: dict[str, tuple[int, str]],
-             batch_results: Path | None) -> None:
+class _Featurizer:
+    """Text features of a chunk, computed in a worker process one chunk ahead (or inline)."""
+
+    def __init__(self, scorer: OnlineScorer, parallel: bool) -> None:
+        self.scorer = scorer
+        self.pool = None
+        self._pending: Any = None
+        if parallel:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            try:
+                self.pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
+            except OSError:
+                self.pool = None
+
+    def submit(self, part: list[dict[str, Any]]) -> None:
+        if self.pool is None:
+            self._pending = part
+            return
+        pol = self.scorer.policy
+        cols = {k: [r.get(k) for r in part] for k in ("prompt_text", "system_text", "tools")}
+        self._pending = self.pool.submit(
+            _featurize_in_worker, cols, pol.policy.to_dict(), pol.version
+        )
+
+    def result(self) -> list[dict[str, Any]]:
+        if self.pool is None:
+            feats, ok = text_features(self._pending, self.scorer.policy.policy)
+            self.scorer.text_features_available = ok
+            return feats
+        cols = self._pending.result()
+        n = len(next(iter(cols.values())))
+        return [{k: v[i] for k, v in cols.items()} for i in range(n)]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+
+def _measure(
+    rep: ReplayReport,
+    rows: list[dict[str, Any]],
+    labels: dict[str, tuple[int, str]],
+    batch_results: Path | None,
+) -> None:
     tracks = rep.accounts
     camp_rows: dict[str, list[int]] = {}
     for r in rows:
         lab = labels.get(r["account_id"])
         if lab and lab[0] and lab[1]:
             camp_rows.setdefault(lab[1], []).append(r["ts_ms"])
-    shares, served_before, served_total = [], 0, 0
+    shares, shares_acct, served_before, served_total = [], [], 0, 0
     for cid, ts_list in camp_rows.items():
         members = [a for a, (att, c) in labels.items() if att and c == cid and a in tracks]
         acted = [tracks[a].acted_at_ts for a in members if tracks[a].acted_at_ts is not None]
@@ -186,25 +313,45 @@ def _measure(rep: ReplayReport, rows: list[dict[str, Any]], labels: dict[str, tu
         before = n if first is None else sum(1 for t in ts_list if t < first)
         share = before / n if n else 1.0
         n_acted = sum(1 for a in members if tracks[a].acted_at_ts is not None)
+        strong = [
+            tracks[a].account_action_ts for a in members if tracks[a].account_action_ts is not None
+        ]
+        first_strong = min(strong) if strong else None
+        share_acct = (
+            1.0 if first_strong is None else sum(1 for t in ts_list if t < first_strong) / n
+        )
+        shares_acct.append(share_acct)
         sb = sum(tracks[a].served_before_action for a in members)
         served_before += sb
         served_total += sum(tracks[a].served for a in members)
         shares.append(share)
         rep.campaigns[cid] = {
-            "accounts": len(members), "accounts_acted_on": n_acted, "requests": n,
-            "first_action_after_s": None if first is None else round((first - min(ts_list)) / 1000, 1),
-            "share_before_first_action": round(share, 4), "served_before_action": sb}
+            "accounts": len(members),
+            "accounts_acted_on": n_acted,
+            "requests": n,
+            "first_action_after_s": None
+            if first is None
+            else round((first - min(ts_list)) / 1000, 1),
+            "share_before_first_action": round(share, 4),
+            "served_before_action": sb,
+            "share_before_first_account_action": round(share_acct, 4),
+        }
     attack = [a for a, (att, _) in labels.items() if att and a in tracks]
     benign = [a for a, (att, _) in labels.items() if not att and a in tracks]
     acted_attack = sum(1 for a in attack if tracks[a].acted_at_ts is not None)
     acted_benign = sum(1 for a in benign if tracks[a].acted_at_ts is not None)
     s: dict[str, Any] = {
-        "attack_accounts": len(attack), "benign_accounts": len(benign),
-        "attack_accounts_acted_on": acted_attack, "benign_accounts_acted_on": acted_benign,
+        "attack_accounts": len(attack),
+        "benign_accounts": len(benign),
+        "attack_accounts_acted_on": acted_attack,
+        "benign_accounts_acted_on": acted_benign,
         "online_action_recall": round(acted_attack / len(attack), 4) if attack else None,
         "online_action_fpr": round(acted_benign / len(benign), 4) if benign else None,
         "campaigns": len(camp_rows),
         "median_share_before_first_action": round(statistics.median(shares), 4) if shares else None,
+        "median_share_before_first_account_action": round(statistics.median(shares_acct), 4)
+        if shares_acct
+        else None,
         "harvest_served_before_action": served_before,
         "harvest_served_total": served_total,
         "harvest_requests_total": sum(len(v) for v in camp_rows.values()),
@@ -214,51 +361,97 @@ def _measure(rep: ReplayReport, rows: list[dict[str, Any]], labels: dict[str, tu
     rep.summary = s
 
 
-def compare_with_batch(tracks: dict[str, AccountTrack], labels: dict[str, tuple[int, str]],
-                       cache: VerdictCache) -> dict[str, Any]:
-    """Online recall at the batch detector's benign FPR (batch flag = verdict ``attack``)."""
+FPR_POINTS: tuple[float, ...] = (0.001, 0.01)
+
+
+def _recall_at_fpr(attack: list[float], benign: list[float], fpr: float) -> tuple[float, float]:
+    """Recall when at most floor(fpr * n_benign) benign accounts score strictly above the
+    threshold (the bench harness's definition); returns (recall, threshold)."""
+    ben = sorted(benign, reverse=True)
+    k = int(fpr * len(ben) + 1e-9)
+    thr = ben[k] if k < len(ben) else -1.0
+    return sum(1 for r in attack if r > thr) / len(attack), thr
+
+
+def compare_with_batch(
+    tracks: dict[str, AccountTrack], labels: dict[str, tuple[int, str]], cache: VerdictCache
+) -> dict[str, Any]:
+    """Online vs batch attack recall at the same benign FPR, over the replayed accounts.
+
+    Both rank accounts by risk (online: the highest account risk the replay reached; batch:
+    ``risk`` of its findings) and flag at the FPR budgets of the bench harness (0.1 %, 1 %)
+    and at the batch detector's own ``attack``-verdict FPR.
+    """
     accts = [a for a in labels if a in tracks]
     attack = [a for a in accts if labels[a][0]]
     benign = [a for a in accts if not labels[a][0]]
     if not attack or not benign or not cache.accounts:
-        return {"batch_comparison": "unavailable (needs labels with both classes and batch results)"}
+        return {
+            "batch_comparison": "unavailable (needs labels with both classes and batch results)"
+        }
+
+    def brisk(a: str) -> float:
+        v = cache.accounts.get(a)
+        return v.risk if v is not None else 0.0
 
     def flagged(a: str) -> bool:
         v = cache.accounts.get(a)
         return v is not None and v.verdict == "attack"
 
-    b_recall = sum(map(flagged, attack)) / len(attack)
-    b_fpr = sum(map(flagged, benign)) / len(benign)
-    # Highest online recall whose benign FPR does not exceed the batch FPR.
-    ben = sorted((tracks[a].max_risk for a in benign), reverse=True)
-    allowed_fp = int(b_fpr * len(benign) + 1e-9)
-    thr = ben[allowed_fp] if allowed_fp < len(ben) else -1.0  # strictly above this risk
-    o_recall = sum(1 for a in attack if tracks[a].max_risk > thr) / len(attack)
-    o_fpr = sum(1 for r in ben if r > thr) / len(benign)
-    return {"batch_recall": round(b_recall, 4), "batch_fpr": round(b_fpr, 4),
-            "online_recall_at_batch_fpr": round(o_recall, 4), "online_fpr": round(o_fpr, 4),
-            "online_risk_threshold": round(thr, 4),
-            "online_vs_batch_recall": round(o_recall / b_recall, 4) if b_recall else None}
+    out: dict[str, Any] = {
+        "batch_recall": round(sum(map(flagged, attack)) / len(attack), 4),
+        "batch_fpr": round(sum(map(flagged, benign)) / len(benign), 4),
+    }
+    on_a = [tracks[a].max_risk for a in attack]
+    on_b = [tracks[a].max_risk for a in benign]
+    ba_a = [brisk(a) for a in attack]
+    ba_b = [brisk(a) for a in benign]
+    points = [("verdict", out["batch_fpr"])] + [(f"{f * 100:g}%", f) for f in FPR_POINTS]
+    for name, fpr in points:
+        o, thr = _recall_at_fpr(on_a, on_b, fpr)
+        b = (
+            sum(map(flagged, attack)) / len(attack)
+            if name == "verdict"
+            else _recall_at_fpr(ba_a, ba_b, fpr)[0]
+        )
+        out[f"at_fpr_{name}"] = {
+            "fpr": fpr,
+            "online_recall": round(o, 4),
+            "batch_recall": round(b, 4),
+            "online_threshold": round(thr, 4),
+            "ratio": round(o / b, 4) if b else None,
+        }
+    head = out["at_fpr_1%"]
+    out["online_recall_at_batch_fpr"] = out["at_fpr_verdict"]["online_recall"]
+    out["online_vs_batch_recall"] = head["ratio"]  # headline: the harness's 1 % FPR point
+    return out
 
 
 def render_markdown(rep: ReplayReport) -> str:
     """The replay report as a short markdown block."""
     d = rep.to_dict()
-    lines = [f"- replayed {d['n_requests']:,} requests of {d['n_accounts']:,} accounts in "
-             f"{d['seconds']:.1f} s ({d['requests_per_s'] or 0:,.0f} req/s), {d['n_rejected']} rejected",
-             "- actions: " + ", ".join(f"{k} {v:,}" for k, v in sorted(d["actions"].items()))]
+    lines = [
+        f"- replayed {d['n_requests']:,} requests of {d['n_accounts']:,} accounts in "
+        f"{d['seconds']:.1f} s ({d['requests_per_s'] or 0:,.0f} req/s), {d['n_rejected']} rejected",
+        "- actions: " + ", ".join(f"{k} {v:,}" for k, v in sorted(d["actions"].items())),
+    ]
     s = d["summary"]
     if s:
         lines += [
             f"- attack accounts acted on: {s['attack_accounts_acted_on']}/{s['attack_accounts']}"
             f" (benign acted on: {s['benign_accounts_acted_on']}/{s['benign_accounts']})",
             f"- median share of a campaign's requests before its first action: "
-            f"{s['median_share_before_first_action']}",
+            f"{s['median_share_before_first_action']} (any restricting action); "
+            f"{s['median_share_before_first_account_action']} (first rate_limit / challenge / block)",
             f"- harvest requests served before action: {s['harvest_served_before_action']:,} of "
             f"{s['harvest_requests_total']:,}",
         ]
-        if "online_recall_at_batch_fpr" in s:
-            lines.append(f"- recall at the batch FPR ({s['batch_fpr']}): online "
-                         f"{s['online_recall_at_batch_fpr']} vs batch {s['batch_recall']} "
-                         f"(ratio {s['online_vs_batch_recall']})")
+        for key in ("at_fpr_0.1%", "at_fpr_1%", "at_fpr_verdict"):
+            if key in s:
+                p = s[key]
+                label = "the batch verdicts' FPR" if key == "at_fpr_verdict" else key[7:] + " FPR"
+                lines.append(
+                    f"- recall at {label} ({p['fpr']:.2%}): online {p['online_recall']:.3f} "
+                    f"vs batch {p['batch_recall']:.3f} (ratio {p['ratio']})"
+                )
     return "\n".join(lines)

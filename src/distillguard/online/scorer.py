@@ -38,6 +38,21 @@ from .state import SIGNALS, make_state
 from .verdicts import VerdictCache
 
 RESTRICTIVE: frozenset[str] = frozenset({"degrade", "rate_limit", "challenge", "block"})
+# Features precheck always needs from an account's last full score.
+_PRECHECK_BASE: frozenset[str] = frozenset(
+    {
+        "account_risk",
+        "risk",
+        "cluster_id",
+        "verdict",
+        "batch_risk",
+        "in_cluster",
+        "cluster_verdict",
+        "cluster_risk",
+        "cluster_size",
+        "online_risk",
+    }
+)
 
 
 @dataclass
@@ -74,9 +89,18 @@ def _fallback_text_features(rows: list[dict]) -> list[dict]:
     for r in rows:
         norm = " ".join((r.get("prompt_text") or "").lower().split())
         h = int.from_bytes(hashlib.blake2b(norm.encode(), digest_size=8).digest(), "little")
-        out.append({**{f"sig_{s}": 0.0 for s in SIGNALS}, "signal_hits": "", "capability": "other",
-                    "script": "latin", "prompt_hash": h, "system_hash": 0, "skeleton_hash": h,
-                    "lsh_bands": []})
+        out.append(
+            {
+                **{f"sig_{s}": 0.0 for s in SIGNALS},
+                "signal_hits": "",
+                "capability": "other",
+                "script": "latin",
+                "prompt_hash": h,
+                "system_hash": 0,
+                "skeleton_hash": h,
+                "lsh_bands": [],
+            }
+        )
     return out
 
 
@@ -107,10 +131,16 @@ class OnlineScorer:
     featurize_process : background featurization in a separate process (the service).
     """
 
-    def __init__(self, data_dir: Path | str, policy_path: Path | str | None = None,
-                 state: str = "memory", shadow: bool | None = None,
-                 load_results: bool = True, metrics: Metrics | None = None,
-                 featurize_process: bool = False) -> None:
+    def __init__(
+        self,
+        data_dir: Path | str,
+        policy_path: Path | str | None = None,
+        state: str = "memory",
+        shadow: bool | None = None,
+        load_results: bool = True,
+        metrics: Metrics | None = None,
+        featurize_process: bool = False,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.featurize_process = featurize_process
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -128,18 +158,29 @@ class OnlineScorer:
         self._generation = -1
         self._checked_at = 0.0
         # account → (features of its last fully scored request, account-level reasons)
-        self._last: dict[str, tuple[dict[str, Any], list[str]]] = {}
+        # (bounded LRU; only the features the rules read, see _compact)
+        self._last: OrderedDict[str, tuple[dict[str, Any], list[str]]] = OrderedDict()
+        self.max_cached_accounts = 200_000
+        self._keep: tuple[str, frozenset[str]] = ("", frozenset())
         self._audited: dict[tuple[str, str], tuple[float, int]] = {}
         self.text_features_available = True
+        # Token buckets run on wall time live; a replay sets this so they run on log time.
+        self.event_time = False
         self._learner: Learner | None = None
         self._recent: OrderedDict[str, Decision] = OrderedDict()  # request_id → full decision
         self.refresh_actions(force=True)
         m = self.metrics
         m.gauge("distillguard_state_accounts", "accounts with online state", self.state.n_accounts)
-        m.gauge("distillguard_active_actions", "active persisted actions",
-                lambda: sum(len(v) for v in self._active.values()))
-        m.gauge("distillguard_verdict_cache_accounts", "accounts in the verdict cache",
-                lambda: len(self.cache.accounts))
+        m.gauge(
+            "distillguard_active_actions",
+            "active persisted actions",
+            lambda: sum(len(v) for v in self._active.values()),
+        )
+        m.gauge(
+            "distillguard_verdict_cache_accounts",
+            "accounts in the verdict cache",
+            lambda: len(self.cache.accounts),
+        )
         m.gauge("distillguard_shadow_mode", "1 when only recording", lambda: float(self.shadow))
 
     # ---- configuration --------------------------------------------------------------------
@@ -151,10 +192,19 @@ class OnlineScorer:
 
     def reload_policy(self) -> tuple[bool, str]:
         ok, msg = self.policy.reload()
-        self.metrics.counter("distillguard_policy_reloads_total", "policy reload attempts",
-                             result="ok" if ok else "rejected")
-        self.audit.append("policy_reload" if ok else "policy_reload_rejected", "policy",
-                          str(self.policy.path), "admin", msg, policy_version=self.policy.version)
+        self.metrics.counter(
+            "distillguard_policy_reloads_total",
+            "policy reload attempts",
+            result="ok" if ok else "rejected",
+        )
+        self.audit.append(
+            "policy_reload" if ok else "policy_reload_rejected",
+            "policy",
+            str(self.policy.path),
+            "admin",
+            msg,
+            policy_version=self.policy.version,
+        )
         return ok, msg
 
     def reload_results(self) -> dict[str, Any]:
@@ -193,8 +243,12 @@ class OnlineScorer:
         self.text_features_available = ok
         row.update(feats[0])
         d = self.decide(row)
-        self.metrics.observe("distillguard_score_seconds", "full scoring latency",
-                             time.perf_counter() - t0, path="score")
+        self.metrics.observe(
+            "distillguard_score_seconds",
+            "full scoring latency",
+            time.perf_counter() - t0,
+            path="score",
+        )
         return d
 
     def score_rows(self, rows: list[dict]) -> list[Decision]:
@@ -220,28 +274,48 @@ class OnlineScorer:
         conf = n / (n + on.min_requests)  # few requests: shares are noisy, trust them less
         many = n >= 2 * on.min_requests
         parts = {
-            "signals": (min(1.0, f["signal_rate"] / 0.3) * conf,
-                        f"{f['signal_rate']:.0%} of its requests carry harvesting signals"),
-            "volume": (min(1.0, f["n_window"] / on.volume_ref),
-                       f"{f['n_window']:.0f} requests in the last {on.window_s // 60} min"),
-            "template": (max(0.0, f["template_share"] - 0.3) / 0.7 * conf if many else 0.0,
-                         f"one prompt template is {f['template_share']:.0%} of its traffic"),
-            "capability": (max(0.0, f["capability_share"] - 0.7) / 0.3 * conf if many else 0.0,
-                           f"one capability is {f['capability_share']:.0%} of its traffic"),
-            "timing": (max(0.0, 1.0 - f["gap_cv"] / 0.5) * conf if f["gap_cv"] >= 0 and many else 0.0,
-                       f"machine-regular timing (gap CV {f['gap_cv']:.2f})"),
-            "spread": (min(1.0, max(0.0, f["distinct_ips"] - 3) / 12),
-                       f"{f['distinct_ips']:.0f} distinct IPs"),
+            "signals": (
+                min(1.0, f["signal_rate"] / 0.3) * conf,
+                f"{f['signal_rate']:.0%} of its requests carry harvesting signals",
+            ),
+            "volume": (
+                min(1.0, f["n_window"] / on.volume_ref),
+                f"{f['n_window']:.0f} requests in the last {on.window_s // 60} min",
+            ),
+            "template": (
+                max(0.0, f["template_share"] - 0.3) / 0.7 * conf if many else 0.0,
+                f"one prompt template is {f['template_share']:.0%} of its traffic",
+            ),
+            "capability": (
+                max(0.0, f["capability_share"] - 0.7) / 0.3 * conf if many else 0.0,
+                f"one capability is {f['capability_share']:.0%} of its traffic",
+            ),
+            "timing": (
+                max(0.0, 1.0 - f["gap_cv"] / 0.5) * conf if f["gap_cv"] >= 0 and many else 0.0,
+                f"machine-regular timing (gap CV {f['gap_cv']:.2f})",
+            ),
+            "spread": (
+                min(1.0, max(0.0, f["distinct_ips"] - 3) / 12),
+                f"{f['distinct_ips']:.0f} distinct IPs",
+            ),
             # A new address for (nearly) every request: rotating proxies, not a person moving.
-            "ip_churn": (max(0.0, min(1.0, f["distinct_ips"] / n) - 0.8) / 0.2 * conf if n >= 6 else 0.0,
-                         f"{f['distinct_ips']:.0f} distinct IPs in {n:.0f} requests"),
-            "ua_spread": (min(1.0, max(0.0, f["distinct_uas"] - 2) / 3) * conf,
-                          f"{f['distinct_uas']:.0f} distinct user agents"),
-            "reasoning": (max(0.0, f["reasoning_share"] - 0.5) / 0.5 * conf if many else 0.0,
-                          f"{f['reasoning_share']:.0%} of its requests ask for reasoning"),
-            "attack_template": (min(1.0, f["attack_template_share"] / 0.5),
-                                f"{f['attack_template_share']:.0%} of its prompts match templates "
-                                "of known attack accounts"),
+            "ip_churn": (
+                max(0.0, min(1.0, f["distinct_ips"] / n) - 0.8) / 0.2 * conf if n >= 6 else 0.0,
+                f"{f['distinct_ips']:.0f} distinct IPs in {n:.0f} requests",
+            ),
+            "ua_spread": (
+                min(1.0, max(0.0, f["distinct_uas"] - 2) / 3) * conf,
+                f"{f['distinct_uas']:.0f} distinct user agents",
+            ),
+            "reasoning": (
+                max(0.0, f["reasoning_share"] - 0.5) / 0.5 * conf if many else 0.0,
+                f"{f['reasoning_share']:.0%} of its requests ask for reasoning",
+            ),
+            "attack_template": (
+                min(1.0, f["attack_template_share"] / 0.5),
+                f"{f['attack_template_share']:.0%} of its prompts match templates "
+                "of known attack accounts",
+            ),
         }
         keep = 1.0
         ev = []
@@ -256,7 +330,9 @@ class OnlineScorer:
         """Score one normalised + featurized row, then learn it; apply the policy."""
         acct = row["account_id"]
         tid = self.cache.match_template(row.get("skeleton_hash"), row.get("lsh_bands"))
-        t_share, t_cluster = self.cache.template_attack.get(tid, (0.0, None)) if tid else (0.0, None)
+        t_share, t_cluster = (
+            self.cache.template_attack.get(tid, (0.0, None)) if tid else (0.0, None)
+        )
         row["template"] = tid if tid is not None else row.get("skeleton_hash")
         row["template_attack_share"] = t_share
         af = self.state.observe(acct, row)
@@ -265,36 +341,71 @@ class OnlineScorer:
         request_risk = max(sig.values())
         hits = row.get("signal_hits") or ""
         if request_risk > 0:
-            ev.append(Evidence("request:signals", round(request_risk, 4),
-                               f"request signals: {hits or 'none'}", (row["request_id"],)))
+            ev.append(
+                Evidence(
+                    "request:signals",
+                    round(request_risk, 4),
+                    f"request signals: {hits or 'none'}",
+                    (row["request_id"],),
+                )
+            )
         if t_share >= 0.5:
-            ev.append(Evidence("request:attack_template", round(t_share, 4),
-                               f"prompt matches template {tid}, {t_share:.0%} of whose traffic is "
-                               f"from attack accounts" + (f" (cluster {t_cluster})" if t_cluster else ""),
-                               (row["request_id"],)))
+            ev.append(
+                Evidence(
+                    "request:attack_template",
+                    round(t_share, 4),
+                    f"prompt matches template {tid}, {t_share:.0%} of whose traffic is "
+                    f"from attack accounts" + (f" (cluster {t_cluster})" if t_cluster else ""),
+                    (row["request_id"],),
+                )
+            )
         features = self._features(row, af, online_risk, request_risk, sig, tid, t_share, ev)
-        account_ev = [e.summary for e in sorted(ev, key=lambda e: e.weight, reverse=True)
-                      if not e.source.startswith("request:")][:3]
-        self._last[acct] = (features, account_ev)
+        account_ev = [
+            e.summary
+            for e in sorted(ev, key=lambda e: e.weight, reverse=True)
+            if not e.source.startswith("request:")
+        ][:3]
+        self._last[acct] = (self._compact(features), account_ev)
+        self._last.move_to_end(acct)
+        if len(self._last) > self.max_cached_accounts:
+            self._last.popitem(last=False)
         d = self._enforce(row, features, ev, source="score")
         self._remember(d)
         return d
 
-    def _features(self, row: Mapping[str, Any], af: Mapping[str, float], online_risk: float,
-                  request_risk: float, sig: Mapping[str, float], tid: str | None,
-                  t_share: float, ev: list[Evidence]) -> dict[str, Any]:
+    def _features(
+        self,
+        row: Mapping[str, Any],
+        af: Mapping[str, float],
+        online_risk: float,
+        request_risk: float,
+        sig: Mapping[str, float],
+        tid: str | None,
+        t_share: float,
+        ev: list[Evidence],
+    ) -> dict[str, Any]:
         av = self.cache.account(row["account_id"])
         cid = av.cluster_id if av else None
         cv = self.cache.cluster(cid)
         batch_risk = av.risk if av else 0.0
         cluster_risk = cv.risk if cv else 0.0
-        account_risk = max(batch_risk, online_risk,
-                           cluster_risk if cv is not None and cv.verdict == "attack" else 0.0)
+        account_risk = max(
+            batch_risk,
+            online_risk,
+            cluster_risk if cv is not None and cv.verdict == "attack" else 0.0,
+        )
         if av is not None and av.verdict != "benign":
-            ev.append(Evidence("batch:account", av.risk, f"batch verdict {av.verdict}: {av.reasons}"))
+            ev.append(
+                Evidence("batch:account", av.risk, f"batch verdict {av.verdict}: {av.reasons}")
+            )
         if cv is not None and cv.verdict != "benign":
-            ev.append(Evidence("batch:cluster", cv.risk,
-                               f"member of {cv.verdict} cluster {cid} ({cv.n_accounts} accounts)"))
+            ev.append(
+                Evidence(
+                    "batch:cluster",
+                    cv.risk,
+                    f"member of {cv.verdict} cluster {cid} ({cv.n_accounts} accounts)",
+                )
+            )
         return {
             **{f"sig_{s}": v for s, v in sig.items()},
             "request_risk": request_risk,
@@ -308,9 +419,21 @@ class OnlineScorer:
             "template_attack_share": t_share,
             "known_template": tid is not None,
             "online_risk": online_risk,
-            **{k: af[k] for k in ("n_window", "n_total", "req_per_min", "distinct_ips",
-                                  "distinct_uas", "template_share", "capability_share",
-                                  "signal_rate", "gap_cv", "error_rate")},
+            **{
+                k: af[k]
+                for k in (
+                    "n_window",
+                    "n_total",
+                    "req_per_min",
+                    "distinct_ips",
+                    "distinct_uas",
+                    "template_share",
+                    "capability_share",
+                    "signal_rate",
+                    "gap_cv",
+                    "error_rate",
+                )
+            },
             "verdict": av.verdict if av else "unknown",
             "batch_risk": batch_risk,
             "in_cluster": cid is not None,
@@ -323,6 +446,15 @@ class OnlineScorer:
             "org_id": row.get("org_id"),
         }
 
+    def _compact(self, features: dict[str, Any]) -> dict[str, Any]:
+        """The account-level features the current rules read (what precheck needs later)."""
+        version = self.policy.version
+        if self._keep[0] != version:
+            used = {feat for rule in self.policy.rules for feat, _, _ in rule.conditions}
+            self._keep = (version, frozenset(used | _PRECHECK_BASE))
+        keep = self._keep[1]
+        return {k: v for k, v in features.items() if k in keep}
+
     # ---- the fast path: decide now, learn in the background ----------------------------------
     def assess(self, record: Mapping[str, Any]) -> Decision:
         """Validate, decide from cached knowledge (O(1)), and queue the full scoring.
@@ -334,11 +466,20 @@ class OnlineScorer:
         """
         t0 = time.perf_counter()
         row = normalize_record(record)
-        d = self.precheck(row["account_id"], row["request_id"], org_id=row.get("org_id"),
-                          ts_ms=row["ts_ms"], observe=False)
+        d = self.precheck(
+            row["account_id"],
+            row["request_id"],
+            org_id=row.get("org_id"),
+            ts_ms=row["ts_ms"],
+            observe=False,
+        )
         self.learner().put(row)
-        self.metrics.observe("distillguard_score_seconds", "full scoring latency",
-                             time.perf_counter() - t0, path="assess")
+        self.metrics.observe(
+            "distillguard_score_seconds",
+            "full scoring latency",
+            time.perf_counter() - t0,
+            path="assess",
+        )
         return d
 
     def learn(self, record: Mapping[str, Any]) -> None:
@@ -374,51 +515,84 @@ class OnlineScorer:
             self._recent.popitem(last=False)
 
     # ---- the hot path -----------------------------------------------------------------------
-    def precheck(self, account_id: str, request_id: str = "", org_id: str | None = None,
-                 ts_ms: int | None = None, observe: bool = True) -> Decision:
+    def precheck(
+        self,
+        account_id: str,
+        request_id: str = "",
+        org_id: str | None = None,
+        ts_ms: int | None = None,
+        observe: bool = True,
+    ) -> Decision:
         """O(1) decision from cached knowledge only: no text work, no state update."""
         t0 = time.perf_counter()
         self.refresh_actions()
         last = self._last.get(account_id)
         if last is not None:
             features = dict(last[0])
-            features.update(request_risk=0.0, template_attack_share=0.0, known_template=False,
-                            **{f"sig_{s}": 0.0 for s in SIGNALS}, n_signals=0.0)
+            features.update(
+                request_risk=0.0,
+                template_attack_share=0.0,
+                known_template=False,
+                **{f"sig_{s}": 0.0 for s in SIGNALS},
+                n_signals=0.0,
+            )
             features["risk"] = features["account_risk"]
         else:
             av = self.cache.account(account_id)
             cid = av.cluster_id if av else None
             cv = self.cache.cluster(cid)
-            account_risk = max(av.risk if av else 0.0,
-                               cv.risk if cv is not None and cv.verdict == "attack" else 0.0)
-            features = {"verdict": av.verdict if av else "unknown",
-                        "batch_risk": av.risk if av else 0.0, "in_cluster": cid is not None,
-                        "cluster_id": cid, "cluster_verdict": cv.verdict if cv else "none",
-                        "cluster_risk": cv.risk if cv else 0.0,
-                        "cluster_size": float(cv.n_accounts) if cv else 0.0,
-                        "account_risk": account_risk, "risk": account_risk}
+            account_risk = max(
+                av.risk if av else 0.0,
+                cv.risk if cv is not None and cv.verdict == "attack" else 0.0,
+            )
+            features = {
+                "verdict": av.verdict if av else "unknown",
+                "batch_risk": av.risk if av else 0.0,
+                "in_cluster": cid is not None,
+                "cluster_id": cid,
+                "cluster_verdict": cv.verdict if cv else "none",
+                "cluster_risk": cv.risk if cv else 0.0,
+                "cluster_size": float(cv.n_accounts) if cv else 0.0,
+                "account_risk": account_risk,
+                "risk": account_risk,
+            }
         features["org_id"] = org_id
-        row = {"request_id": request_id, "account_id": account_id, "org_id": org_id,
-               "ts_ms": ts_ms if ts_ms is not None else int(time.time() * 1000)}
+        row = {
+            "request_id": request_id,
+            "account_id": account_id,
+            "org_id": org_id,
+            "ts_ms": ts_ms if ts_ms is not None else int(time.time() * 1000),
+        }
         d = self._enforce(row, features, [], source="precheck")
         if last is not None:
             d.reasons = last[1] + d.reasons
         if observe:
-            self.metrics.observe("distillguard_score_seconds", "full scoring latency",
-                                 time.perf_counter() - t0, path="precheck")
+            self.metrics.observe(
+                "distillguard_score_seconds",
+                "full scoring latency",
+                time.perf_counter() - t0,
+                path="precheck",
+            )
         return d
 
     # ---- enforcement --------------------------------------------------------------------------
-    def _enforce(self, row: Mapping[str, Any], features: dict[str, Any], ev: list[Evidence],
-                 source: str) -> Decision:
+    def _enforce(
+        self, row: Mapping[str, Any], features: dict[str, Any], ev: list[Evidence], source: str
+    ) -> Decision:
         self.refresh_actions()
         on = self.policy.online
         acct = row["account_id"]
         cid = features.get("cluster_id")
-        d = Decision(request_id=row["request_id"], account_id=acct, action="allow",
-                     risk=float(features.get("risk", 0.0)),
-                     account_risk=float(features.get("account_risk", 0.0)), cluster_id=cid,
-                     policy_version=self.policy.version, source=source)
+        d = Decision(
+            request_id=row["request_id"],
+            account_id=acct,
+            action="allow",
+            risk=float(features.get("risk", 0.0)),
+            account_risk=float(features.get("account_risk", 0.0)),
+            cluster_id=cid,
+            policy_version=self.policy.version,
+            source=source,
+        )
         ev_sorted = sorted(ev, key=lambda e: e.weight, reverse=True)
         d.reasons = [e.summary for e in ev_sorted[:4]]
         org = features.get("org_id")
@@ -434,8 +608,17 @@ class OnlineScorer:
             for a in self._active.get(key, ()) if key else ():
                 if a["expires_at"] is not None and a["expires_at"] <= now_s:
                     continue  # expired since the last refresh
-                cands.append((SEVERITY[a["action"]], a["action"], f"action:{a['id']}",
-                              a["subject_kind"], a["params"], None, a))
+                cands.append(
+                    (
+                        SEVERITY[a["action"]],
+                        a["action"],
+                        f"action:{a['id']}",
+                        a["subject_kind"],
+                        a["params"],
+                        None,
+                        a,
+                    )
+                )
         for rule in self.policy.rules:
             if rule.matches(features):
                 scope = rule.scope if (rule.scope != "cluster" or cid) else "account"
@@ -445,12 +628,17 @@ class OnlineScorer:
                 cands.append((rule.severity, rule.action, rule.name, scope, params, rule, None))
         cands.sort(key=lambda c: -c[0])
         chosen = None
+        taken: set[str] = set()
         for _sev, action, name, scope, params, rule, persisted in cands:
             if action == "rate_limit":
                 subject = cid if scope == "cluster" and cid else acct
+                if f"{scope}:{subject}" in taken:
+                    continue  # one token per bucket per request
                 rate = float(params.get("rate_per_s", 1.0))
                 burst = float(params.get("burst", 10.0))
-                if self.state.take_token(f"{scope}:{subject}", rate, burst, now_s):
+                t_bucket = row["ts_ms"] / 1000.0 if self.event_time else now_s
+                taken.add(f"{scope}:{subject}")
+                if self.state.take_token(f"{scope}:{subject}", rate, burst, t_bucket):
                     continue  # within the limit: the next candidate decides
                 d.retry_after_s = round(1.0 / rate, 3)
             chosen = (action, name, scope, params, rule, persisted)
@@ -462,9 +650,11 @@ class OnlineScorer:
         d.would_action, d.rule, d.scope, d.params = action, name, scope, dict(params)
         if persisted is not None:
             d.action_id = persisted["id"]
-            d.reasons = [f"active {action} on {scope} since "
-                         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(persisted['created_at']))}: "
-                         f"{persisted['reason']}"] + d.reasons
+            d.reasons = [
+                f"active {action} on {scope} since "
+                f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(persisted['created_at']))}: "
+                f"{persisted['reason']}"
+            ] + d.reasons
         d.action = "allow" if self.shadow else action
         d.shadow = self.shadow
         if rule is not None:
@@ -473,25 +663,52 @@ class OnlineScorer:
         return d
 
     def _count(self, d: Decision) -> None:
-        self.metrics.counter("distillguard_decisions_total", "decisions by enforced action",
-                             action=d.action, source=d.source)
+        self.metrics.counter(
+            "distillguard_decisions_total",
+            "decisions by enforced action",
+            action=d.action,
+            source=d.source,
+        )
         if d.would_action and d.would_action != "allow":
-            self.metrics.counter("distillguard_actions_total", "policy actions by type and scope",
-                                 action=d.would_action, scope=d.scope or "request",
-                                 shadow=str(d.shadow).lower())
+            self.metrics.counter(
+                "distillguard_actions_total",
+                "policy actions by type and scope",
+                action=d.would_action,
+                scope=d.scope or "request",
+                shadow=str(d.shadow).lower(),
+            )
 
     def _evidence(self, row: Mapping[str, Any], ev: list[Evidence]) -> list[dict]:
         out = [e.to_dict() for e in ev[:8]]
         if self.policy.online.log_prompt_text and row.get("prompt_text"):
-            out.append({"source": "request:prompt", "weight": 0.0,
-                        "summary": str(row["prompt_text"])[:500], "refs": [row["request_id"]]})
+            out.append(
+                {
+                    "source": "request:prompt",
+                    "weight": 0.0,
+                    "summary": str(row["prompt_text"])[:500],
+                    "refs": [row["request_id"]],
+                }
+            )
         elif row.get("prompt_hash") is not None:
-            out.append({"source": "request:prompt_hash", "weight": 0.0,
-                        "summary": f"prompt hash {row['prompt_hash']}", "refs": [row["request_id"]]})
+            out.append(
+                {
+                    "source": "request:prompt_hash",
+                    "weight": 0.0,
+                    "summary": f"prompt hash {row['prompt_hash']}",
+                    "refs": [row["request_id"]],
+                }
+            )
         return out
 
-    def _record(self, d: Decision, row: Mapping[str, Any], features: Mapping[str, Any],
-                ev: list[Evidence], rule: Rule, scope: str) -> None:
+    def _record(
+        self,
+        d: Decision,
+        row: Mapping[str, Any],
+        features: Mapping[str, Any],
+        ev: list[Evidence],
+        rule: Rule,
+        scope: str,
+    ) -> None:
         """Persist account/cluster actions once; audit request actions (coalesced)."""
         on = self.policy.online
         acct = d.account_id
@@ -500,17 +717,38 @@ class OnlineScorer:
         if scope in ("account", "cluster") and not self.shadow:
             expires = time.time() + (rule.expires_s or on.default_expires_s)
             d.action_id = self.actions.apply(
-                scope, subject, rule.action, actor="policy", reason=reason, expires_at=expires,
-                params=d.params, evidence=self._evidence(row, ev), rule=rule.name,
-                policy_version=self.policy.version)
+                scope,
+                subject,
+                rule.action,
+                actor="policy",
+                reason=reason,
+                expires_at=expires,
+                params=d.params,
+                evidence=self._evidence(row, ev),
+                rule=rule.name,
+                policy_version=self.policy.version,
+            )
             # The next request of the subject sees it at once (the periodic refresh re-reads
             # the whole table and picks up other writers).
             key = _subject_key(scope, subject)
-            self._active = {**self._active, key: [{
-                "id": d.action_id, "subject_kind": scope, "subject_id": subject,
-                "action": rule.action, "actor": "policy", "reason": reason,
-                "created_at": time.time(), "expires_at": expires, "params": d.params,
-                "status": "active"}, *self._active.get(key, ())]}
+            self._active = {
+                **self._active,
+                key: [
+                    {
+                        "id": d.action_id,
+                        "subject_kind": scope,
+                        "subject_id": subject,
+                        "action": rule.action,
+                        "actor": "policy",
+                        "reason": reason,
+                        "created_at": time.time(),
+                        "expires_at": expires,
+                        "params": d.params,
+                        "status": "active",
+                    },
+                    *self._active.get(key, ()),
+                ],
+            }
             return
         key = (subject, rule.name + (":shadow" if self.shadow else ""))
         now = time.time()
@@ -520,20 +758,41 @@ class OnlineScorer:
             return
         coalesced = last[1] if last else 0
         self._audited[key] = (now, 0)
+        if len(self._audited) > 100_000:  # forget quiet subjects
+            self._audited = {
+                k: v for k, v in self._audited.items() if now - v[0] < on.audit_coalesce_s
+            }
         self.audit.append(
-            ("shadow:" if self.shadow else "") + rule.action, scope, subject, actor="policy",
-            reason=reason, evidence=self._evidence(row, ev), rule=rule.name,
+            ("shadow:" if self.shadow else "") + rule.action,
+            scope,
+            subject,
+            actor="policy",
+            reason=reason,
+            evidence=self._evidence(row, ev),
+            rule=rule.name,
             policy_version=self.policy.version,
-            extra={"request_id": d.request_id, "account_id": acct, "risk": round(d.risk, 4),
-                   "shadow": self.shadow, "coalesced_since_last": coalesced})
+            extra={
+                "request_id": d.request_id,
+                "account_id": acct,
+                "risk": round(d.risk, 4),
+                "shadow": self.shadow,
+                "coalesced_since_last": coalesced,
+            },
+        )
 
     # ---- events and appeals -----------------------------------------------------------------
     def learn_events(self, events: list[Mapping[str, Any]]) -> int:
         """After-the-fact usage/status events feed the account state."""
         return self.state.learn_events(list(events))
 
-    def appeal(self, account_id: str, actor: str, reason: str, allow: bool = True,
-               expires_s: float | None = None) -> dict[str, Any]:
+    def appeal(
+        self,
+        account_id: str,
+        actor: str,
+        reason: str,
+        allow: bool = True,
+        expires_s: float | None = None,
+    ) -> dict[str, Any]:
         """Reverse every active action on the account (audited); optionally allow-list it."""
         reversed_ids = []
         for a in self.actions.active(account_id):
@@ -542,8 +801,12 @@ class OnlineScorer:
                 reversed_ids.append(a["id"])
         allow_id = None
         if allow:
-            allow_id = self.actions.allow(account_id, actor=actor, reason=f"appeal: {reason}",
-                                          expires_at=None if expires_s is None else time.time() + expires_s)
+            allow_id = self.actions.allow(
+                account_id,
+                actor=actor,
+                reason=f"appeal: {reason}",
+                expires_at=None if expires_s is None else time.time() + expires_s,
+            )
         self.refresh_actions(force=True)
         self._last.pop(account_id, None)
         return {"account_id": account_id, "reversed": reversed_ids, "allow_action_id": allow_id}
@@ -557,7 +820,9 @@ class OnlineScorer:
 _WORKER_POLICY: dict[str, Any] = {}
 
 
-def _featurize_in_worker(cols: dict[str, list], policy: dict[str, Any], version: str) -> dict[str, list]:
+def _featurize_in_worker(
+    cols: dict[str, list], policy: dict[str, Any], version: str
+) -> dict[str, list]:
     """Runs in the featurizer process: text columns in, feature columns out."""
     import pyarrow as pa
 
@@ -569,9 +834,13 @@ def _featurize_in_worker(cols: dict[str, list], policy: dict[str, Any], version:
     if pol is None:
         _WORKER_POLICY.clear()
         pol = _WORKER_POLICY[version] = Policy.from_dict(policy, "<scorer>")
-    table = pa.table({"prompt_text": pa.array(cols["prompt_text"], pa.string()),
-                      "system_text": pa.array(cols["system_text"], pa.string()),
-                      "tools": pa.array(cols["tools"], pa.list_(pa.string()))})
+    table = pa.table(
+        {
+            "prompt_text": pa.array(cols["prompt_text"], pa.string()),
+            "system_text": pa.array(cols["system_text"], pa.string()),
+            "tools": pa.array(cols["tools"], pa.list_(pa.string())),
+        }
+    )
     out = featurize(table, policy=pol)
     return {name: out.column(name).to_pylist() for name in TEXT_FEATURE_SCHEMA.names}
 
@@ -592,8 +861,13 @@ class Learner:
     ``decide`` runs in this process.
     """
 
-    def __init__(self, scorer: OnlineScorer, max_batch: int = 256, max_wait_s: float = 0.002,
-                 process: bool = False) -> None:
+    def __init__(
+        self,
+        scorer: OnlineScorer,
+        max_batch: int = 256,
+        max_wait_s: float = 0.002,
+        process: bool = False,
+    ) -> None:
         self.scorer = scorer
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
         self.pool = None
@@ -603,15 +877,16 @@ class Learner:
 
             try:
                 self.pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
-                self.pool.submit(_warm_worker).result(timeout=120)
-            except Exception:  # no subprocesses here: featurize in this process instead
+                self.pool.submit(_warm_worker)  # import the featurizer now, not on the first batch
+            except OSError:  # no subprocesses here: featurize in this process instead
                 self.pool = None
         self.q: queue.Queue[dict | None] = queue.Queue(maxsize=100000)
         # Short GIL switch interval: the event loop thread answers between featurizer calls.
         if sys.getswitchinterval() > 0.001:
             sys.setswitchinterval(0.001)
-        scorer.metrics.gauge("distillguard_learn_queue", "rows waiting for background scoring",
-                             self.q.qsize)
+        scorer.metrics.gauge(
+            "distillguard_learn_queue", "rows waiting for background scoring", self.q.qsize
+        )
         self._thread = threading.Thread(target=self._run, name="distillguard-learner", daemon=True)
         self._thread.start()
 
@@ -619,8 +894,9 @@ class Learner:
         try:
             self.q.put_nowait(row)
         except queue.Full:  # shed learning, never the gateway's request
-            self.scorer.metrics.counter("distillguard_learn_dropped_total",
-                                        "rows not learned (queue full)")
+            self.scorer.metrics.counter(
+                "distillguard_learn_dropped_total", "rows not learned (queue full)"
+            )
 
     def _run(self) -> None:
         while True:
@@ -643,17 +919,26 @@ class Learner:
             try:
                 if self.pool is not None:
                     pol = self.scorer.policy
-                    cols = {k: [r.get(k) for r in batch] for k in ("prompt_text", "system_text", "tools")}
-                    feats = self.pool.submit(_featurize_in_worker, cols, pol.policy.to_dict(),
-                                             pol.version).result()
+                    cols = {
+                        k: [r.get(k) for r in batch]
+                        for k in ("prompt_text", "system_text", "tools")
+                    }
+                    feats = self.pool.submit(
+                        _featurize_in_worker, cols, pol.policy.to_dict(), pol.version
+                    ).result()
                     for i, row in enumerate(batch):
                         row.update({k: v[i] for k, v in feats.items()})
                         self.scorer.decide(row)
                 else:
                     self.scorer.score_rows(batch)
             except Exception as exc:  # keep learning whatever one batch did
-                self.scorer.metrics.counter("distillguard_observe_errors_total",
-                                            "background scoring errors", reason=type(exc).__name__)
+                self.scorer.metrics.counter(
+                    "distillguard_observe_errors_total",
+                    "background scoring errors",
+                    reason=type(exc).__name__,
+                )
+                if type(exc).__name__ == "BrokenProcessPool":
+                    self.pool = None  # the featurizer process died: featurize in-process
             for _ in batch:
                 self.q.task_done()
 

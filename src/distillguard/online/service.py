@@ -40,8 +40,14 @@ from .normalize import RecordError
 from .scorer import Decision, OnlineScorer
 
 # HTTP status a gateway should answer with, per enforced action (for /v1/check).
-ACTION_STATUS: dict[str, int] = {"allow": 200, "log": 200, "degrade": 200, "rate_limit": 429,
-                                 "challenge": 403, "block": 403}
+ACTION_STATUS: dict[str, int] = {
+    "allow": 200,
+    "log": 200,
+    "degrade": 200,
+    "rate_limit": 429,
+    "challenge": 403,
+    "block": 403,
+}
 
 
 class HTTPProblem(Exception):
@@ -84,12 +90,22 @@ async def read_json(request: Request, limit: int) -> Any:
     try:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPProblem(400, "invalid_json", f"body is not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}") from None
+        raise HTTPProblem(
+            400,
+            "invalid_json",
+            f"body is not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}",
+        ) from None
 
 
-def chat_body_to_record(body: dict[str, Any], account_id: str, request_id: str | None = None,
-                        ip: str | None = None, user_agent: str | None = None,
-                        org_id: str | None = None, api_key_id: str | None = None) -> dict[str, Any]:
+def chat_body_to_record(
+    body: dict[str, Any],
+    account_id: str,
+    request_id: str | None = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    org_id: str | None = None,
+    api_key_id: str | None = None,
+) -> dict[str, Any]:
     """An OpenAI-compatible chat request body → a contract request record."""
     if not isinstance(body, dict):
         raise RecordError("body", "must be a JSON object (an OpenAI chat request)")
@@ -102,8 +118,12 @@ def chat_body_to_record(body: dict[str, Any], account_id: str, request_id: str |
     }
     if rec["messages"] is None and isinstance(body.get("prompt"), str):
         rec["messages"] = [{"role": "user", "content": body["prompt"]}]
-    for k, v in (("ip", ip), ("user_agent", user_agent), ("org_id", org_id),
-                 ("api_key_id", api_key_id)):
+    for k, v in (
+        ("ip", ip),
+        ("user_agent", user_agent),
+        ("org_id", org_id),
+        ("api_key_id", api_key_id),
+    ):
         if v:
             rec[k] = v
     for k in ("max_tokens", "temperature", "stream", "system"):
@@ -121,17 +141,23 @@ def chat_body_to_record(body: dict[str, Any], account_id: str, request_id: str |
         rec["reasoning"] = str(effort)
     tools = body.get("tools")
     if isinstance(tools, list):
-        rec["tools"] = [str((t.get("function") or {}).get("name") or t.get("name") or "tool")
-                        if isinstance(t, dict) else str(t) for t in tools]
+        rec["tools"] = [
+            str((t.get("function") or {}).get("name") or t.get("name") or "tool")
+            if isinstance(t, dict)
+            else str(t)
+            for t in tools
+        ]
     return rec
 
 
 def _validate_events(payload: Any, max_events: int) -> list[dict[str, Any]]:
     events = payload.get("events") if isinstance(payload, dict) else payload
     if not isinstance(events, list):
-        raise HTTPProblem(422, "invalid_events", "send a JSON list of events or {\"events\": [...]}")
+        raise HTTPProblem(422, "invalid_events", 'send a JSON list of events or {"events": [...]}')
     if len(events) > max_events:
-        raise HTTPProblem(413, "too_many_events", f"{len(events)} events; at most {max_events} per batch")
+        raise HTTPProblem(
+            413, "too_many_events", f"{len(events)} events; at most {max_events} per batch"
+        )
     out = []
     for i, ev in enumerate(events):
         if not isinstance(ev, dict):
@@ -141,13 +167,19 @@ def _validate_events(payload: Any, max_events: int) -> list[dict[str, Any]]:
         for k in ("input_tokens", "output_tokens", "reasoning_tokens", "status"):
             v = ev.get(k)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-                raise HTTPProblem(422, "invalid_events", f"events[{i}].{k}: must be a non-negative integer")
+                raise HTTPProblem(
+                    422, "invalid_events", f"events[{i}].{k}: must be a non-negative integer"
+                )
         out.append(ev)
     return out
 
 
-def create_app(scorer: OnlineScorer, api_token: str, admin_token: str | None = None,
-               watch_interval_s: float = 2.0) -> FastAPI:
+def create_app(
+    scorer: OnlineScorer,
+    api_token: str,
+    admin_token: str | None = None,
+    watch_interval_s: float = 2.0,
+) -> FastAPI:
     """The FastAPI app around one :class:`OnlineScorer`; ``api_token`` is required."""
     if not api_token:
         raise InvalidInputError("the scoring API needs a token (--token or DISTILLGUARD_API_TOKEN)")
@@ -162,8 +194,11 @@ def create_app(scorer: OnlineScorer, api_token: str, admin_token: str | None = N
                 try:
                     res = scorer.policy.maybe_reload()
                     if res is not None:
-                        metrics.counter("distillguard_policy_reloads_total", "policy reload attempts",
-                                        result="ok" if res[0] else "rejected")
+                        metrics.counter(
+                            "distillguard_policy_reloads_total",
+                            "policy reload attempts",
+                            result="ok" if res[0] else "rejected",
+                        )
                     scorer.refresh_actions()
                 except Exception:  # the watcher must never die; next tick retries
                     metrics.counter("distillguard_watch_errors_total", "background refresh errors")
@@ -174,8 +209,13 @@ def create_app(scorer: OnlineScorer, api_token: str, admin_token: str | None = N
         finally:
             task.cancel()
 
-    app = FastAPI(title="distillguard scoring service", lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="distillguard scoring service",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.scorer = scorer
 
     @app.exception_handler(HTTPProblem)
@@ -186,36 +226,58 @@ def create_app(scorer: OnlineScorer, api_token: str, admin_token: str | None = N
     def auth(request: Request, admin: bool = False) -> str:
         tok = _token_of(request)
         if not tok:
-            raise HTTPProblem(401, "unauthorized", "missing token: send Authorization: Bearer <token>")
+            raise HTTPProblem(
+                401, "unauthorized", "missing token: send Authorization: Bearer <token>"
+            )
         if admin:
             if admin_token and hmac.compare_digest(tok, admin_token):
                 return "admin"
             if hmac.compare_digest(tok, api_token):
                 raise HTTPProblem(403, "forbidden", "this endpoint needs the admin token")
             raise HTTPProblem(401, "unauthorized", "invalid token")
-        if hmac.compare_digest(tok, api_token) or (admin_token and hmac.compare_digest(tok, admin_token)):
+        if hmac.compare_digest(tok, api_token) or (
+            admin_token and hmac.compare_digest(tok, admin_token)
+        ):
             return "api"
         raise HTTPProblem(401, "unauthorized", "invalid token")
 
     def fail(exc: Exception, request_id: str, account_id: str) -> JSONResponse:
         """Scorer trouble (e.g. Redis down): answer per fail_mode, and raise the alert metric."""
         mode = scorer.policy.online.fail_mode
-        metrics.counter("distillguard_fail_open_total" if mode == "open" else "distillguard_fail_closed_total",
-                        "requests answered without a score", reason=type(exc).__name__)
+        metrics.counter(
+            "distillguard_fail_open_total" if mode == "open" else "distillguard_fail_closed_total",
+            "requests answered without a score",
+            reason=type(exc).__name__,
+        )
         if mode == "closed":
-            return _problem(503, "scorer_unavailable", f"scoring failed ({type(exc).__name__}); fail-closed")
-        d = Decision(request_id=request_id, account_id=account_id, action="allow", risk=0.0,
-                     account_risk=0.0, cluster_id=None, source="fail_open",
-                     reasons=[f"scorer error ({type(exc).__name__}); fail-open"],
-                     policy_version=scorer.policy.version)
+            return _problem(
+                503, "scorer_unavailable", f"scoring failed ({type(exc).__name__}); fail-closed"
+            )
+        d = Decision(
+            request_id=request_id,
+            account_id=account_id,
+            action="allow",
+            risk=0.0,
+            account_risk=0.0,
+            cluster_id=None,
+            source="fail_open",
+            reasons=[f"scorer error ({type(exc).__name__}); fail-open"],
+            policy_version=scorer.policy.version,
+        )
         return JSONResponse(d.to_dict())
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "policy_version": scorer.policy.version, "shadow": scorer.shadow,
-                "state": scorer.state.kind, "fail_mode": scorer.policy.online.fail_mode,
-                "text_features": scorer.text_features_available,
-                "policy_error": scorer.policy.last_error, "results": scorer.cache.summary()}
+        return {
+            "status": "ok",
+            "policy_version": scorer.policy.version,
+            "shadow": scorer.shadow,
+            "state": scorer.state.kind,
+            "fail_mode": scorer.policy.online.fail_mode,
+            "text_features": scorer.text_features_available,
+            "policy_error": scorer.policy.last_error,
+            "results": scorer.cache.summary(),
+        }
 
     @app.get("/metrics")
     async def metrics_endpoint(request: Request) -> PlainTextResponse:
@@ -241,8 +303,12 @@ def create_app(scorer: OnlineScorer, api_token: str, admin_token: str | None = N
             rid = body.get("request_id", "") if isinstance(body, dict) else ""
             acct = body.get("account_id", "") if isinstance(body, dict) else ""
             return fail(exc, str(rid), str(acct))
-        metrics.observe("distillguard_http_seconds", "HTTP handler latency",
-                        time.perf_counter() - t0, endpoint="/v1/score")
+        metrics.observe(
+            "distillguard_http_seconds",
+            "HTTP handler latency",
+            time.perf_counter() - t0,
+            endpoint="/v1/score",
+        )
         return JSONResponse(d.to_dict())
 
     @app.api_route("/v1/check", methods=["GET", "POST"])
@@ -259,9 +325,15 @@ def create_app(scorer: OnlineScorer, api_token: str, admin_token: str | None = N
             body = await read_json(request, scorer.policy.online.max_body_bytes)
         try:
             if isinstance(body, dict) and ("messages" in body or "prompt" in body):
-                rec = chat_body_to_record(body, acct, rid, ip=h.get("x-client-ip") or h.get("x-forwarded-for"),
-                                          user_agent=h.get("x-client-user-agent"),
-                                          org_id=h.get("x-org-id"), api_key_id=h.get("x-api-key-id"))
+                rec = chat_body_to_record(
+                    body,
+                    acct,
+                    rid,
+                    ip=h.get("x-client-ip") or h.get("x-forwarded-for"),
+                    user_agent=h.get("x-client-user-agent"),
+                    org_id=h.get("x-org-id"),
+                    api_key_id=h.get("x-api-key-id"),
+                )
                 if learn_only:  # a mirrored copy (nginx `mirror`): learn it, decide nothing
                     scorer.learn(rec)
                     return Response(status_code=204)
@@ -273,10 +345,17 @@ def create_app(scorer: OnlineScorer, api_token: str, admin_token: str | None = N
             raise HTTPProblem(422, "invalid_record", str(exc)) from None
         except Exception as exc:
             return fail(exc, rid, acct)
-        metrics.observe("distillguard_http_seconds", "HTTP handler latency",
-                        time.perf_counter() - t0, endpoint="/v1/check")
-        headers = {"X-Distillguard-Action": d.action, "X-Distillguard-Risk": f"{d.risk:.4f}",
-                   "X-Distillguard-Rule": d.rule or ""}
+        metrics.observe(
+            "distillguard_http_seconds",
+            "HTTP handler latency",
+            time.perf_counter() - t0,
+            endpoint="/v1/check",
+        )
+        headers = {
+            "X-Distillguard-Action": d.action,
+            "X-Distillguard-Risk": f"{d.risk:.4f}",
+            "X-Distillguard-Rule": d.rule or "",
+        }
         if d.retry_after_s is not None and d.action == "rate_limit":
             headers["Retry-After"] = str(max(1, int(round(d.retry_after_s))))
         return JSONResponse(d.to_dict(), status_code=ACTION_STATUS[d.action], headers=headers)
@@ -290,9 +369,14 @@ def create_app(scorer: OnlineScorer, api_token: str, admin_token: str | None = N
         try:
             n = scorer.learn_events(evs)
         except Exception as exc:
-            metrics.counter("distillguard_fail_open_total", "requests answered without a score",
-                            reason=type(exc).__name__)
-            raise HTTPProblem(503, "state_unavailable", f"could not record events: {type(exc).__name__}") from None
+            metrics.counter(
+                "distillguard_fail_open_total",
+                "requests answered without a score",
+                reason=type(exc).__name__,
+            )
+            raise HTTPProblem(
+                503, "state_unavailable", f"could not record events: {type(exc).__name__}"
+            ) from None
         metrics.counter("distillguard_events_total", "after-the-fact events learned", value=n)
         return {"accepted": n}
 
@@ -303,21 +387,28 @@ def create_app(scorer: OnlineScorer, api_token: str, admin_token: str | None = N
         body = await read_json(request, 65536)
         if not isinstance(body, dict) or not body.get("account_id") or not body.get("reason"):
             raise HTTPProblem(422, "invalid_request", "send {account_id, reason[, actor, allow]}")
-        return scorer.appeal(str(body["account_id"]), actor=str(body.get("actor") or "admin-api"),
-                             reason=str(body["reason"]), allow=bool(body.get("allow", True)))
+        return scorer.appeal(
+            str(body["account_id"]),
+            actor=str(body.get("actor") or "admin-api"),
+            reason=str(body["reason"]),
+            allow=bool(body.get("allow", True)),
+        )
 
     @app.post("/v1/admin/policy/reload")
     async def policy_reload(request: Request) -> JSONResponse:
         auth(request, admin=True)
         ok, msg = scorer.reload_policy()
-        return JSONResponse({"ok": ok, "message": msg, "policy_version": scorer.policy.version},
-                            status_code=200 if ok else 422)
+        return JSONResponse(
+            {"ok": ok, "message": msg, "policy_version": scorer.policy.version},
+            status_code=200 if ok else 422,
+        )
 
     @app.post("/v1/admin/results/reload")
     async def results_reload(request: Request) -> JSONResponse:
         auth(request, admin=True)
         try:
-            summary = scorer.reload_results()
+            # Reading a large store takes a while: keep answering requests meanwhile.
+            summary = await asyncio.to_thread(scorer.reload_results)
         except DistillguardError as exc:
             return _problem(422, "results_not_reloaded", f"keeping the old verdict cache: {exc}")
         return JSONResponse({"ok": True, "results": summary})
@@ -331,11 +422,14 @@ def create_app(scorer: OnlineScorer, api_token: str, admin_token: str | None = N
         try:
             exp = b.get("expires_s")
             aid = scorer.actions.apply(
-                str(b.get("subject_kind", "account")), str(b.get("subject_id") or ""),
-                str(b.get("action") or ""), actor=str(b.get("actor") or "admin-api"),
+                str(b.get("subject_kind", "account")),
+                str(b.get("subject_id") or ""),
+                str(b.get("action") or ""),
+                actor=str(b.get("actor") or "admin-api"),
                 reason=str(b.get("reason") or ""),
                 expires_at=None if exp is None else time.time() + float(exp),
-                params=b.get("params") or {})
+                params=b.get("params") or {},
+            )
         except (DistillguardError, TypeError, ValueError) as exc:
             raise HTTPProblem(422, "invalid_request", str(exc)) from None
         scorer.refresh_actions(force=True)
@@ -350,7 +444,11 @@ def create_app(scorer: OnlineScorer, api_token: str, admin_token: str | None = N
     async def audit_verify(request: Request) -> dict[str, Any]:
         auth(request, admin=True)
         r = scorer.audit.verify()
-        return {"ok": r.ok, "n_entries": r.n_entries, "first_bad_seq": r.first_bad_seq,
-                "message": r.message}
+        return {
+            "ok": r.ok,
+            "n_entries": r.n_entries,
+            "first_bad_seq": r.first_bad_seq,
+            "message": r.message,
+        }
 
     return app

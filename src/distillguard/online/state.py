@@ -29,6 +29,7 @@ import hashlib
 import math
 import sys
 import threading
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -105,8 +106,12 @@ class GapStats:
 
     def get(self) -> dict[str, float]:
         sd = math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
-        return {"gap_mean_ms": self.mean, "gap_sd_ms": sd,
-                "gap_cv": sd / self.mean if self.mean > 0 else 0.0, "n_gaps": self.n}
+        return {
+            "gap_mean_ms": self.mean,
+            "gap_sd_ms": sd,
+            "gap_cv": sd / self.mean if self.mean > 0 else 0.0,
+            "n_gaps": self.n,
+        }
 
     def merge(self, other: GapStats) -> GapStats:
         if other.n:
@@ -149,7 +154,11 @@ class DistinctCount:
         self.hll, self.exact = hll, None
 
     def get(self) -> int:
-        return len(self.exact) if self.exact is not None else int(round(self.hll.count()))
+        if self.exact is not None:
+            return len(self.exact)
+        with warnings.catch_warnings():  # small-range estimates: fine for a risk feature
+            warnings.simplefilter("ignore")
+            return int(round(self.hll.count()))
 
     def merge(self, other: DistinctCount) -> DistinctCount:
         if self.exact is not None and other.exact is not None:
@@ -199,9 +208,26 @@ class TopShare:
 class AccountState:
     """Everything the online path knows about one account, updated per request / event."""
 
-    __slots__ = ("window", "gaps", "ips", "uas", "templates", "caps", "n", "hits", "sig_hits",
-                 "sum_harvest", "reasoning", "multi_turn", "atpl", "atpl_max", "n_events",
-                 "n_errors", "in_tokens", "out_tokens")
+    __slots__ = (
+        "window",
+        "gaps",
+        "ips",
+        "uas",
+        "templates",
+        "caps",
+        "n",
+        "hits",
+        "sig_hits",
+        "sum_harvest",
+        "reasoning",
+        "multi_turn",
+        "atpl",
+        "atpl_max",
+        "n_events",
+        "n_errors",
+        "in_tokens",
+        "out_tokens",
+    )
 
     def __init__(self, bucket_s: int = 60, n_buckets: int = 60) -> None:
         self.window = WindowCount(bucket_s, n_buckets)
@@ -245,7 +271,8 @@ class AccountState:
         self.sum_harvest += harvest
         r = x.get("reasoning")
         if (x.get("reasoning_tokens") or 0) > 0 or (
-            r is not None and str(r).lower() not in ("", "none", "0", "off", "false", "disabled")):
+            r is not None and str(r).lower() not in ("", "none", "0", "off", "false", "disabled")
+        ):
             self.reasoning += 1
         self.multi_turn += (x.get("n_user_turns") or 1) > 1
         share = float(x.get("template_attack_share") or 0.0)
@@ -266,16 +293,28 @@ class AccountState:
         """The raw aggregates :func:`derive_features` reads (same keys as the Redis hash)."""
         g = self.gaps
         return {
-            "n": self.n, "n_window": self.window.get(now_ms / 1000.0), "hits": self.hits,
+            "n": self.n,
+            "n_window": self.window.get(now_ms / 1000.0),
+            "hits": self.hits,
             **{f"h_{s}": self.sig_hits[i] for i, s in enumerate(SIGNALS)},
-            "sum_harvest": self.sum_harvest, "reasoning": self.reasoning,
-            "multi_turn": self.multi_turn, "atpl": self.atpl, "atpl_max": self.atpl_max,
-            "gap_n": g.n, "gap_mean": g.mean, "gap_m2": g.m2,
-            "first": g.first or now_ms, "last": g.last or now_ms,
-            "distinct_ips": self.ips.get(), "distinct_uas": self.uas.get(),
-            "template_share": self.templates.get(), "capability_share": self.caps.get(),
-            "n_events": self.n_events, "n_errors": self.n_errors,
-            "in_tokens": self.in_tokens, "out_tokens": self.out_tokens,
+            "sum_harvest": self.sum_harvest,
+            "reasoning": self.reasoning,
+            "multi_turn": self.multi_turn,
+            "atpl": self.atpl,
+            "atpl_max": self.atpl_max,
+            "gap_n": g.n,
+            "gap_mean": g.mean,
+            "gap_m2": g.m2,
+            "first": g.first or now_ms,
+            "last": g.last or now_ms,
+            "distinct_ips": self.ips.get(),
+            "distinct_uas": self.uas.get(),
+            "template_share": self.templates.get(),
+            "capability_share": self.caps.get(),
+            "n_events": self.n_events,
+            "n_errors": self.n_errors,
+            "in_tokens": self.in_tokens,
+            "out_tokens": self.out_tokens,
         }
 
     def merge(self, other: AccountState) -> AccountState:
@@ -286,8 +325,18 @@ class AccountState:
         self.uas.merge(other.uas)
         self.templates.merge(other.templates)
         self.caps.merge(other.caps)
-        for name in ("n", "hits", "sum_harvest", "reasoning", "multi_turn", "atpl", "n_events",
-                     "n_errors", "in_tokens", "out_tokens"):
+        for name in (
+            "n",
+            "hits",
+            "sum_harvest",
+            "reasoning",
+            "multi_turn",
+            "atpl",
+            "n_events",
+            "n_errors",
+            "in_tokens",
+            "out_tokens",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.sig_hits = [a + b for a, b in zip(self.sig_hits, other.sig_hits, strict=True)]
         self.atpl_max = max(self.atpl_max, other.atpl_max)
@@ -365,7 +414,9 @@ class MemoryState:
 
     kind = "memory"
 
-    def __init__(self, window_s: int = 3600, bucket_s: int = 60, hit_threshold: float = 0.5) -> None:
+    def __init__(
+        self, window_s: int = 3600, bucket_s: int = 60, hit_threshold: float = 0.5
+    ) -> None:
         self.window_s, self.bucket_s, self.hit_threshold = window_s, bucket_s, hit_threshold
         self.accounts: dict[str, AccountState] = {}
         self.buckets = TokenBuckets()
@@ -374,7 +425,9 @@ class MemoryState:
     def _get(self, account_id: str) -> AccountState:
         st = self.accounts.get(account_id)
         if st is None:
-            st = self.accounts[account_id] = AccountState(self.bucket_s, self.window_s // self.bucket_s)
+            st = self.accounts[account_id] = AccountState(
+                self.bucket_s, self.window_s // self.bucket_s
+            )
         return st
 
     def observe(self, account_id: str, x: Mapping[str, Any]) -> dict[str, float]:
@@ -497,8 +550,15 @@ class RedisState:
 
     kind = "redis"
 
-    def __init__(self, url: str, window_s: int = 3600, bucket_s: int = 60,
-                 hit_threshold: float = 0.5, prefix: str = "dg:", ttl_s: int = 7 * 86400) -> None:
+    def __init__(
+        self,
+        url: str,
+        window_s: int = 3600,
+        bucket_s: int = 60,
+        hit_threshold: float = 0.5,
+        prefix: str = "dg:",
+        ttl_s: int = 7 * 86400,
+    ) -> None:
         import redis
 
         self.window_s, self.bucket_s, self.hit_threshold = window_s, bucket_s, hit_threshold
@@ -511,23 +571,45 @@ class RedisState:
 
     def _keys(self, account_id: str) -> list[str]:
         p = self.prefix
-        return [f"{p}a:{account_id}", f"{p}w:{account_id}", f"{p}t:{account_id}",
-                f"{p}c:{account_id}", f"{p}ip:{account_id}", f"{p}ua:{account_id}"]
+        return [
+            f"{p}a:{account_id}",
+            f"{p}w:{account_id}",
+            f"{p}t:{account_id}",
+            f"{p}c:{account_id}",
+            f"{p}ip:{account_id}",
+            f"{p}ua:{account_id}",
+        ]
 
     def observe(self, account_id: str, x: Mapping[str, Any]) -> dict[str, float]:
         ts = int(x["ts_ms"])
         sigs = [float(x.get("sig_" + s) or 0.0) for s in SIGNALS]
         r = x.get("reasoning")
-        reasoning = int((x.get("reasoning_tokens") or 0) > 0 or (
-            r is not None and str(r).lower() not in ("", "none", "0", "off", "false", "disabled")))
+        reasoning = int(
+            (x.get("reasoning_tokens") or 0) > 0
+            or (
+                r is not None
+                and str(r).lower() not in ("", "none", "0", "off", "false", "disabled")
+            )
+        )
         share = float(x.get("template_attack_share") or 0.0)
         tpl = x.get("template")
-        args = [ts, ts // 1000 // self.bucket_s, self.window_s // self.bucket_s,
-                "" if tpl is None else str(tpl), x.get("capability") or "other",
-                x.get("ip") or "", x.get("user_agent") or "",
-                *["1" if v >= self.hit_threshold else "0" for v in sigs],
-                repr(max(sigs)), reasoning, int((x.get("n_user_turns") or 1) > 1),
-                int(share >= 0.5), repr(share), self.ttl_s, 16]
+        args = [
+            ts,
+            ts // 1000 // self.bucket_s,
+            self.window_s // self.bucket_s,
+            "" if tpl is None else str(tpl),
+            x.get("capability") or "other",
+            x.get("ip") or "",
+            x.get("user_agent") or "",
+            *["1" if v >= self.hit_threshold else "0" for v in sigs],
+            repr(max(sigs)),
+            reasoning,
+            int((x.get("n_user_turns") or 1) > 1),
+            int(share >= 0.5),
+            repr(share),
+            self.ttl_s,
+            16,
+        ]
         keys = self._keys(account_id)
         pipe = self.r.pipeline(transaction=False)
         self._observe(keys=keys, args=args, client=pipe)
@@ -553,13 +635,39 @@ class RedisState:
             n = d.pop("__n", 0)
             return max(d.values()) / n if n and d else 0.0
 
-        raw = {k: h.get(k, 0.0) for k in (
-            "n", "hits", "h_cot", "h_rubric", "h_synth", "h_format", "h_rewrite", "sum_harvest",
-            "reasoning", "multi_turn", "atpl", "atpl_max", "gap_n", "gap_mean", "gap_m2",
-            "n_events", "n_errors", "in_tokens", "out_tokens")}
-        raw.update(first=h.get("first", now_ms), last=h.get("last", now_ms), n_window=n_window,
-                   distinct_ips=res[4], distinct_uas=res[5], template_share=share(res[2]),
-                   capability_share=share(res[3]))
+        raw = {
+            k: h.get(k, 0.0)
+            for k in (
+                "n",
+                "hits",
+                "h_cot",
+                "h_rubric",
+                "h_synth",
+                "h_format",
+                "h_rewrite",
+                "sum_harvest",
+                "reasoning",
+                "multi_turn",
+                "atpl",
+                "atpl_max",
+                "gap_n",
+                "gap_mean",
+                "gap_m2",
+                "n_events",
+                "n_errors",
+                "in_tokens",
+                "out_tokens",
+            )
+        }
+        raw.update(
+            first=h.get("first", now_ms),
+            last=h.get("last", now_ms),
+            n_window=n_window,
+            distinct_ips=res[4],
+            distinct_uas=res[5],
+            template_share=share(res[2]),
+            capability_share=share(res[3]),
+        )
         return raw
 
     def peek(self, account_id: str, now_ms: int) -> dict[str, float] | None:
@@ -597,7 +705,7 @@ class RedisState:
         part = keys[:: max(1, len(keys) // sample)]
         per = 0
         for k in part:
-            acct = k.decode()[len(self.prefix) + 2:]
+            acct = k.decode()[len(self.prefix) + 2 :]
             per += sum(self.r.memory_usage(x) or 0 for x in self._keys(acct))
         return int(per / len(part) * len(keys))
 
@@ -606,8 +714,9 @@ class RedisState:
             self.r.delete(k)
 
 
-def make_state(spec: str, window_s: int = 3600, bucket_s: int = 60,
-               hit_threshold: float = 0.5) -> MemoryState | RedisState:
+def make_state(
+    spec: str, window_s: int = 3600, bucket_s: int = 60, hit_threshold: float = 0.5
+) -> MemoryState | RedisState:
     """``memory`` or ``redis://host:port/db`` → a state store."""
     from ..errors import InvalidParameterError
 

@@ -23,7 +23,7 @@ class CotElicitation(TextSignal):
     """
 
     name = "cot_elicitation"
-    version = "1"
+    version = "2"
     column = "sig_cot"
     PATTERNS = (
         Phrase(
@@ -161,6 +161,118 @@ class CotElicitation(TextSignal):
                 "fr": "pas seulement (la réponse|le résultat)|pas juste (la réponse|le résultat)",
                 "pt": "não (apenas|só) (a resposta|o resultado)",
                 "ar": "ليس فقط (الإجابة|النتيجة)",
+            },
+        ),
+        # v2: flexible word order and gaps, more languages (it, tr, hi, vi, id). Weights are
+        # set so one gap phrase alone does not fire on a how-to request but two concepts do.
+        Phrase(
+            "show_reasoning_gap",
+            0.55,
+            {
+                "en": r"\b(show|explain|lay out|spell out|write out|write down|walk me through|"
+                r"detail|expose|present|include|display|document|articulate|describe|reveal|"
+                r"give me|share|produce|provide|keep|preserve)\b.{0,40}\b(your|all|every|each|"
+                r"all the|full|whole|complete|entire|intermediate|detailed)\b.{0,25}\b(reasoning|"
+                r"thought process|thinking|logic|derivation|deductions?|inferences?|intermediate "
+                r"(steps|results|calculations|work)|chain of (thought|logic)|rationale)\b"
+                r"|how you (think|thought|reason|reasoned|arrived|got|figured|worked|solved|reached)"
+                r"\b.{0,30}\b(answer|result|solution|conclusion|it out|this|it)\b",
+                "zh": "(展示|写出|给出|说明|列出|写清楚|详细|完整|保留|呈现|展现|讲清楚).{0,10}"
+                "(推导|推理|思考|计算|解题|分析|论证|思维)(过程|步骤|链|思路)"
+                "|每一步.{0,12}(理由|原因|依据|推理|思考)|(思考|推理|推导)(的)?(每一步|全过程|细节)",
+                "ja": "(考え|思考|推論|推理|理由|考え方|途中式|導出|計算過程)(の過程)?を.{0,16}"
+                "(書き出|書いて|説明|示し|示して|見せ|記述|残し|明記)|(どのように|どうやって).{0,16}"
+                "(考え|たどり着|至っ|導い)",
+                "ko": "(생각|추론|사고|풀이|논리|계산|추리)(의 과정|과정)?(을|를)? ?.{0,16}(설명|보여|써|적어|"
+                "서술|작성|밝혀)|어떻게 .{0,20}(결론|답|결과)에 (도달|이르)",
+                "ru": "(опиши|объясни|покажи|распиши|изложи|приведи|запиши|выпиши)[а-яё]*.{0,30}"
+                "(как (ты )?(думаешь|рассуждаешь|решаешь|пришёл|пришел|получил)|ход[а-яё]* (мысл|"
+                "рассужд|решени)|промежуточн[а-яё]* (шаг|вычислен|результат)|рассужден|логик)",
+                "es": "(muestra|explica|detalla|expón|describe|escribe|incluye|deja ver)[a-z]*\\b"
+                ".{0,30}(razonamiento|proceso de pensamiento|pasos? intermedios?|lógica|cómo "
+                "(piensas|razonas|llegas|llegaste))|razona(r)? en voz alta|pasos intermedios",
+                "de": "(zeige|zeig|erkläre|erklär|beschreibe|lege|leg|schreibe|schreib|dokumentiere)"
+                "\\b.{0,30}(gedankengang|überlegungen|denkprozess|argumentation|zwischenschritte|"
+                "rechenschritte|lösungsweg|wie du (denkst|vorgehst|darauf kommst))|zwischenschritte"
+                "|laut (nach)?denken|denk laut",
+                "fr": "(montre|expose|explique|détaille|décris|présente|écris|rédige)[a-z]*\\b"
+                ".{0,30}(raisonnement|réflexion|démarche|étapes intermédiaires|cheminement|comment "
+                "tu (penses|raisonnes|arrives))|étapes intermédiaires|à voix haute",
+                "pt": "(mostre|mostra|explique|explica|detalhe|descreva|escreva|exponha)\\b.{0,30}"
+                "(raciocínio|processo de pensamento|passos intermediários|lógica|como (você )?"
+                "(pensa|chegou|chega))|passos intermediários|em voz alta",
+                "it": "(mostra|spiega|illustra|descrivi|esponi|scrivi|dettaglia)\\b.{0,30}"
+                "(ragionamento|processo di pensiero|passaggi intermedi|logica|come (sei arrivato|"
+                "arrivi|pensi))|passaggi intermedi|ad alta voce",
+                "tr": "akıl yürüt|düşünce (süreci|sürecini|zinciri)|ara adım|nasıl düşündüğ"
+                "|(mantığını|düşünceni|düşüncelerini) (göster|açıkla|yaz)",
+                "hi": "(सोच|तर्क|विचार प्रक्रिया|चिंतन|हल करने की प्रक्रिया).{0,20}(समझा|दिखा|लिख|बता)",
+                "vi": "(quá trình|chuỗi) (suy nghĩ|suy luận|lập luận)|(trình bày|giải thích|"
+                "cho thấy|viết ra).{0,20}(lập luận|suy luận|cách (suy nghĩ|giải))",
+                "id": "proses (berpikir|penalaran)|(tunjukkan|jelaskan|tuliskan|uraikan).{0,20}"
+                "(penalaran|cara berpikir|langkah(-langkah)? (berpikir|penyelesaian))",
+                "ar": "(اشرح|وضح|اعرض|أظهر|اكتب|بيّن|بين).{0,20}(تفكيرك|استدلالك|منطقك|طريقة "
+                "تفكيرك|الخطوات الوسيطة)",
+            },
+        ),
+        Phrase(
+            "before_answering",
+            0.4,
+            {
+                "en": r"\b(before|prior to) (giving|providing|stating|writing|presenting|"
+                r"outputting|reporting|answering|responding|replying|you answer|you respond|you "
+                r"reply|you give|you state|committing to)\b|\bthen (state|give|write|provide|"
+                r"output|report) (the|your) (final )?(answer|result)|final (answer|result) "
+                r"(on|in|at) the (last|final|end)|\\boxed|followed by (the|your|a) (final )?"
+                r"(answer|result)|(the|your) final (answer|result) (last|at the end)",
+                "zh": "(回答|作答|给出答案|答题|回复)(之前|前)|最后(再)?(用|以|给出|写出|输出|给)"
+                "|最终(答案|结果)",
+                "ja": "(回答|答え|解答)(する|を出す|を書く|る)前に|最後に.{0,10}(答え|回答|解答)"
+                "|最終的な(答え|回答|解答)",
+                "ko": "(답|답변|대답|정답)(을|를|하기|을 말하기|을 제시하기|을 내기)? ?(전에|앞서)"
+                "|최종 ?(답|답변|정답|결과)|마지막에 .{0,10}(답|결과)",
+                "ru": "(прежде чем|перед тем,? как) (ответить|отвечать|дать ответ)|перед ответом"
+                "|(только )?(потом|затем|после этого) (дай|напиши|приведи|укажи) (окончательн[а-я]* )?"
+                "ответ|окончательн[а-я]* ответ|итогов[а-я]* ответ",
+                "es": "antes de (responder|contestar|dar (la|tu) respuesta)|respuesta final",
+                "de": "bevor (du|sie) (antwortest|antworten|die antwort)|endgültige antwort"
+                "|finale antwort",
+                "fr": "avant de (répondre|donner (la|ta|votre) réponse)|réponse finale",
+                "pt": "antes de (responder|dar (a|sua) resposta)|resposta final",
+                "it": "prima (di rispondere|di dare la risposta|della risposta)|risposta finale",
+                "tr": "(cevab|yanıt)[a-zıöüşçğ]* (vermeden|yazmadan) önce|nihai (cevap|yanıt)"
+                "|son (cevab|yanıt)",
+                "hi": "उत्तर देने से पहले|अंतिम उत्तर|जवाब देने से पहले",
+                "vi": "trước khi (đưa ra|trả lời|cho)|câu trả lời cuối cùng|đáp án cuối cùng",
+                "id": "sebelum (memberikan|menjawab|memberi)|jawaban akhir",
+                "ar": "قبل (الإجابة|أن تجيب|إعطاء الإجابة)|الإجابة النهائية",
+            },
+        ),
+        Phrase(
+            "think_carefully",
+            0.3,
+            {
+                "en": r"\b(think|reason) (carefully|hard|deeply|thoroughly|methodically|it "
+                r"through|this through|through (this|the problem|it|each))|\bwork (through|out) "
+                r"(the|this) problem|\b(methodically|systematically|rigorously)\b"
+                r"|(every|each) (stage|step|inference|deduction)",
+                "zh": "仔细(思考|分析|推理)|认真(思考|分析)|先分析|逐一|每一步",
+                "ja": "(よく|じっくり|慎重に|丁寧に)(考え|推論|検討)|ステップごとに|段階ごとに|一つずつ"
+                "|順を追って",
+                "ko": "(신중하게|차근차근|꼼꼼하게|천천히) (생각|추론|분석)|하나씩|단계마다|단계적으로",
+                "ru": "(тщательно|внимательно|подробно|последовательно) (подумай|обдумай|разбери|"
+                "проанализируй)|каждый шаг|каждом шаге",
+                "es": "piensa (con cuidado|detenidamente|cuidadosamente)|razona|cada paso",
+                "de": "denke? (sorgfältig|gründlich|genau) nach|jeden schritt|jedem schritt",
+                "fr": "réfléchis(sez)? (bien|soigneusement|attentivement)|raisonne|chaque étape",
+                "pt": "pense (com cuidado|cuidadosamente)|raciocine|cada passo",
+                "it": "ragiona|passo dopo passo|passo per passo|pensa (attentamente|con cura)"
+                "|ogni passaggio",
+                "tr": "adım adım|dikkatlice düşün|her adım",
+                "hi": "चरण दर चरण|कदम दर कदम|स्टेप बाय स्टेप|ध्यान से सोच",
+                "vi": "từng bước|suy nghĩ (kỹ|cẩn thận)",
+                "id": "langkah demi langkah|langkah per langkah|pikirkan (dengan )?(baik|hati-hati)",
+                "ar": "فكر (بعناية|جيدا)|كل خطوة",
             },
         ),
         Phrase(

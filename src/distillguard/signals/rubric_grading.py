@@ -26,7 +26,7 @@ class RubricGrading(TextSignal):
     """
 
     name = "rubric_grading"
-    version = "1"
+    version = "2"
     column = "sig_rubric"
     PATTERNS = (
         Phrase(
@@ -132,6 +132,99 @@ class RubricGrading(TextSignal):
                 "ar": "إجابتين|أيهما أفضل",
             },
         ),
+        # v2: flexible order and gaps, labelled candidate slots, more languages. A user asking
+        # to "rate my essay 1 to 10" stays below the threshold: it takes a graded *response*
+        # plus a scale, or two candidates, or a judge role.
+        Phrase(
+            "grade_response_gap",
+            0.45,
+            {
+                "en": r"\b(evaluate|assess|judge|grade|rate|score|critique|compare)\b.{0,40}"
+                r"\b(responses?|answers?|repl(y|ies)|outputs?|completions?|generations?|"
+                r"assistant'?s? (message|turn|reply))\b",
+                "zh": "(评估|评价|评判|打分|评分|比较|对比|审阅|判断).{0,16}(回答|回复|答案|输出|响应)"
+                "|(回答|回复|答案|输出|响应).{0,16}(评估|评价|评判|打分|评分|进行比较)",
+                "ja": "(回答|応答|出力|返答).{0,20}(評価|採点|比較|判定|点数)",
+                "ko": "(답변|응답|출력|대답).{0,20}(평가|채점|비교|점수)",
+                "ru": "(оцени|сравни|проверь|проанализируй|ранжируй)[а-яё]*.{0,30}ответ",
+                "es": "(evalúa|evalúe|califica|puntúa|compara|juzga|valora)\\b.{0,30}respuestas?",
+                "de": "(beurteile|bewerte|benote|vergleiche|prüfe|begutachte)\\b.{0,30}antwort",
+                "fr": "(évalue|évaluez|note|notez|compare|comparez|juge|jugez)\\b.{0,30}réponses?",
+                "pt": "(avalie|avalia|classifique|pontue|compare|julgue|dê uma nota)\\b.{0,30}"
+                "respostas?|nota.{0,20}resposta",
+                "it": "(valuta|giudica|confronta|assegna un punteggio)\\b.{0,30}rispost[ae]",
+                "tr": "(cevab|yanıt)[a-zıöüşçğ]*.{0,30}(değerlendir|puanla|karşılaştır)",
+                "vi": "(đánh giá|chấm điểm|so sánh).{0,20}(câu trả lời|phản hồi)",
+                "id": "(nilai|evaluasi|bandingkan|beri skor).{0,20}(jawaban|respons)",
+                "hi": "(उत्तर|जवाब).{0,20}(मूल्यांकन|अंक|तुलना)",
+                "ar": "(قيّم|قيم|قارن).{0,20}(الإجابة|الإجابات|الرد|الردود)",
+            },
+        ),
+        Phrase(
+            "justify_verdict",
+            0.3,
+            {
+                "en": r"\b(with|and) (a |your |brief |short )?(justification|rationale|"
+                r"explanation for (the|your) (score|rating|grade|choice))|justify (your|the) "
+                r"(score|rating|grade|choice|verdict)|output only (a|the|one) (number|score|"
+                r"letter|label)|(give|assign|output|provide) (it )?(a|the) (score|rating|grade)",
+                "zh": "(并|并且)?(给出|说明|写出)(简要|简短)?(的)?(理由|原因)|只输出(分数|数字|字母)",
+                "ja": "理由を(述べ|書い|説明)|(点数|スコア)をつけ",
+                "ko": "이유를 (쓰|설명|적)|점수를 (매기|주)",
+                "ru": "обоснуй|с обоснованием|поставь[а-яё]* оценку|одной буквой",
+                "es": "justifica|con (una )?justificación|asigna una (puntuación|nota)",
+                "de": "begründe|mit begründung|vergib eine (note|punktzahl)",
+                "fr": "justifie|avec (une )?justification|attribue une note",
+                "pt": "justifique|com justificativa|atribua uma nota|dê uma nota",
+                "it": "giustifica|con (una )?motivazione|assegna un voto",
+                "tr": "gerekçe|puan ver",
+                "vi": "giải thích lý do|cho điểm",
+                "id": "berikan alasan|beri (nilai|skor)",
+            },
+        ),
+        Phrase(
+            "candidate_slots",
+            0.5,
+            {
+                "any": r"(^| )(response|answer|reply|output|completion|assistant|candidate|"
+                r"回答|回复|答案|応答|답변|응답|ответ|respuesta|resposta|réponse|antwort|risposta|"
+                r"cevap|yanıt) ?[\[(]?(1|a|一)[\])]?[:：] .{1,}(response|answer|reply|output|"
+                r"completion|assistant|candidate|回答|回复|答案|応答|답변|응답|ответ|respuesta|"
+                r"resposta|réponse|antwort|risposta|cevap|yanıt) ?[\[(]?(2|b|二)[\])]?[:：] "
+                r"|which (reply|response|answer|output|completion)\b.{0,40}\b(prefer|better|"
+                r"preferred|wins?)|human (annotator|rater|evaluator|labeler)s?|(annotator|rater)s? "
+                r"would prefer|'?(first|second)'? or '?(first|second)'?",
+                "zh": "哪个(回答|回复|答案)?.{0,10}(更好|更优|更佳)|(更好|更优)的(一个|回答)",
+                "ja": "(どちら|どっち).{0,20}(優れ|良い|よい|適切)|より(優れ|良い)(ている)?(方|ほう)",
+                "ko": "(어느|어떤) (쪽|것|답변|응답).{0,10}(더 나은|더 좋은|우수)",
+                "ru": "как(ой|ая|ое) из (них|двух|ответов).{0,20}лучше",
+                "es": "(cuál|qué) (de las dos )?respuesta.{0,20}mejor",
+                "de": "welche (der (beiden|zwei) )?antwort.{0,20}besser",
+                "fr": "quelle (réponse|est la).{0,20}meilleure",
+                "pt": "qual (das duas )?resposta.{0,20}melhor",
+                "it": "quale (delle due )?risposta.{0,20}migliore",
+            },
+        ),
+        Phrase(
+            "grader_role",
+            0.6,
+            {
+                "en": r"\byou are (an? )?(expert |strict |careful |impartial |fair |helpful )?"
+                r"(evaluator|grader|judge|annotator|rater|reviewer of (ai|model|assistant))"
+                r"|\b(act|serve|acting) as (an? )?(expert |strict |careful )?(evaluator|grader|"
+                r"annotator|rater)\b",
+                "zh": "你是(一名|一个|一位)?(专业的|公正的|严格的)?(评估员|评审员|评分员|评委|裁判|标注员)",
+                "ja": "あなたは.{0,10}(評価者|採点者|審査員|アノテーター)",
+                "ko": "당신은 .{0,10}(평가자|채점자|심사위원)",
+                "ru": "ты [а-яё ]{0,20}(оценщик|эксперт-оценщик|асессор|разметчик)",
+                "es": "eres un (evaluador|calificador|juez)",
+                "de": "du bist (ein )?[a-zäöü ]{0,20}(bewerter|gutachter|prüfer)",
+                "fr": "tu es un (évaluateur|correcteur|juge)|vous êtes un (évaluateur|correcteur|juge)",
+                "pt": "(você é|és) um (avaliador|juiz|corretor)",
+                "it": "sei un (valutatore|giudice|correttore)",
+                "tr": "sen bir (değerlendirici|hakem)",
+            },
+        ),
         Phrase(
             "pick_better",
             0.3,
@@ -150,6 +243,7 @@ class RubricGrading(TextSignal):
             "rubric_scale",
             0.45,
             {
+                "any": rf"(满分|点満点|점 만점|{_NUM} ?(から|〜|~|-|到|至|에서) ?{_NUM} ?(分|点|점))",
                 "en": rf"\brubric|(scoring|grading|evaluation|assessment) (criteria|guidelines|"
                 rf"rubric|scale|rules)|on a (scale|score) (of|from) {_NUM} (to|-) {_NUM}"
                 rf"|(score|rate|grade) (it |them |each |the )?(on a scale )?(of |from |between )"
@@ -158,14 +252,22 @@ class RubricGrading(TextSignal):
                 f"|{_NUM}(到|至|-){_NUM}分(之间|的?范围|打分|评分)",
                 "ja": f"採点基準|評価基準|ルーブリック|{_NUM}(から|〜|~|-){_NUM}(の|点)(で|段階)"
                 f"|{_NUM}点満点",
-                "ko": f"채점 ?기준|평가 ?기준|루브릭|{_NUM}(에서|점에서|~|-) ?{_NUM}점",
-                "ru": f"критери[а-я]* оценк|по шкале от {_NUM} до {_NUM}|рубрик",
-                "es": f"criterios de evaluación|rúbrica|en una escala (de|del) {_NUM} (a|al) {_NUM}",
-                "de": f"bewertungskriterien|bewertungsschema|bewertungsraster|auf einer skala von "
-                f"{_NUM} bis {_NUM}",
-                "fr": f"critères d'évaluation|grille d'évaluation|barème|sur une échelle de {_NUM} à "
-                f"{_NUM}",
-                "pt": f"critérios de avaliação|rubrica|em uma escala de {_NUM} a {_NUM}",
+                "ko": f"채점 ?기준|평가 ?기준|루브릭|{_NUM}(에서|점에서|~|-) ?{_NUM}점|{_NUM}점(에서|부터) ?"
+                f"{_NUM}점",
+                "ru": f"критери[а-я]* оценк|по шкале от {_NUM} до {_NUM}|рубрик|(оценк|балл)[а-яё]* от "
+                f"{_NUM} до {_NUM}",
+                "es": f"criterios de evaluación|rúbrica|(en una escala|puntuación|nota) (de|del) {_NUM} "
+                f"(a|al) {_NUM}",
+                "de": f"bewertungskriterien|bewertungsschema|bewertungsraster|(auf einer skala|note|"
+                f"punkte?n?) von {_NUM} bis {_NUM}",
+                "fr": f"critères d'évaluation|grille d'évaluation|barème|(sur une échelle|note|"
+                f"[eé]value[a-z]*[^.]{{0,40}}) de {_NUM} à {_NUM}",
+                "pt": f"critérios de avaliação|rubrica|(em uma escala|nota) de {_NUM} a {_NUM}",
+                "it": f"criteri di valutazione|griglia di valutazione|(su una scala|voto|punteggio) "
+                f"da {_NUM} a {_NUM}",
+                "tr": f"değerlendirme kriterleri|{_NUM} ile {_NUM} arasında (bir )?puan",
+                "vi": f"tiêu chí (đánh giá|chấm điểm)|thang điểm|từ {_NUM} đến {_NUM} điểm",
+                "id": f"kriteria penilaian|rubrik|skala {_NUM} (sampai|hingga|-) {_NUM}",
                 "ar": f"معايير التقييم|على مقياس من {_NUM} إلى {_NUM}",
             },
         ),

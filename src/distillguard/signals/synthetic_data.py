@@ -44,7 +44,7 @@ class SyntheticData(TextSignal):
     """
 
     name = "synthetic_data"
-    version = "1"
+    version = "2"
     column = "sig_synth"
     PATTERNS = (
         Phrase(
@@ -140,6 +140,15 @@ class SyntheticData(TextSignal):
                 f"|{_PT_V} {_MANY} (novos |novas |diferentes |outros |outras )*(exemplos|perguntas|"
                 "problemas|exercícios|pares|diálogos|instruções|variações)",
                 "ar": f"{_AR_V} {_MANY} (أمثلة|سؤال|أسئلة|مسائل|مسألة|حوارات)",
+                "it": f"(genera|crea|scrivi|produci|dammi|generi|crei|scriva) {_MANY} (nuovi |nuove |"
+                "altri |altre |diversi |diverse )*(esempi|domande|problemi|esercizi|coppie|dialoghi|"
+                "istruzioni|varianti)",
+                "tr": f"{_MANY} (adet |tane )?(yeni |farklı |benzer |çeşitli )*(soru|örnek|problem|"
+                "alıştırma|diyalog|talimat)",
+                "vi": f"(tạo|viết|sinh|đưa ra|cho tôi) (ra )?{_MANY} (bài|câu|ví dụ|mẫu|đoạn hội thoại)",
+                "id": f"(buat|buatkan|hasilkan|tuliskan|berikan) {_MANY} (soal|contoh|pertanyaan|"
+                "data|percakapan|instruksi)",
+                "hi": f"{_MANY} (नए |नये |अलग-अलग |विभिन्न )*(प्रश्न|सवाल|उदाहरण|समस्याएं|समस्याएँ)",
             },
         ),
         Phrase(
@@ -155,6 +164,89 @@ class SyntheticData(TextSignal):
                 "fr": f"{_FR_V} {_MANY} ",
                 "pt": f"{_PT_V} {_MANY} ",
                 "ar": f"{_AR_V} {_MANY} ",
+            },
+        ),
+        # v2: flexible order, number words, seed-expansion wording and more languages.
+        Phrase(
+            "expand_from_seed",
+            0.4,
+            {
+                "en": r"\bseed (tasks?|examples?|prompts?|questions?|instructions?)\b|(modell?ed|based"
+                r"|patterned) (closely )?(on|after) (this|these|the (following|above|given)) "
+                r"(example|problem|question|task|prompt|seed|one)s?\b|in the (style|format|spirit) of (this|these|the (following|above|given))"
+                r" (example|problem|question|task|prompt)s?|(using|use|take|treat) (this|these|the "
+                r"(following|above|problem below|example below|example|problem)) as (a |an )?"
+                r"(template|seed|model|example|starting point)|(change|changing|vary|varying|swap|"
+                r"swapping) (the )?(names and numbers|numbers and names|names|numbers)\b"
+                r"|similar in (difficulty|style|format|structure)",
+                "zh": "(参考|仿照|模仿|根据|基于|以).{0,12}(这道题|这个例子|以下|下面|上面|示例|例题|种子)"
+                ".{0,20}(出|生成|编写|写|设计|创建|构造)|(改变|替换|更换)(人名|名字|数字|数值)",
+                "ja": "(例題|問題|例|サンプル)を(もとに|元に|参考に|ベースに).{0,30}(作成|生成|作って|"
+                "書いて)|(名前|数字|数値)を(変え|入れ替え)",
+                "ko": "(문제|예시|예제|샘플)(을|를)? (바탕으로|참고하여|참고해서|기반으로).{0,30}(만들|생성|작성)"
+                "|(비슷한|유사한) .{0,12}(문제|질문|예시|예제) ?[0-9]+개",
+                "ru": "(на основе|по образцу|по аналогии с) (этой|этого|данной|следующей|примера)"
+                ".{0,40}(придумай|создай|сгенерируй|составь|напиши)|(ещё|еще) [1-9][0-9]+ (похожих|"
+                "аналогичных|новых)",
+                "es": "(basad[oa]s? en|a partir de|inspirad[oa]s? en) (este|esta|el siguiente|"
+                "la siguiente) (ejemplo|problema|pregunta).{0,40}(genera|crea|escribe)"
+                "|(problemas|preguntas|ejemplos) (nuevos |nuevas )?(parecidos|similares)",
+                "de": "(basierend auf|nach dem vorbild|anhand) (dieses|dieser|des folgenden|der "
+                "folgenden).{0,40}(erstelle|generiere|schreibe)|ähnliche (aufgaben|fragen|beispiele)",
+                "fr": "(à partir de|en (te|vous) basant sur|sur le modèle de) (cet|cette|l'|ce)"
+                ".{0,40}(génère|crée|écris|produis)|jeu de données|(questions|problèmes|"
+                "exemples) (similaires|semblables)",
+                "pt": "(com base n|a partir d)(este|esta|o seguinte|a seguinte).{0,40}(gere|crie|"
+                "escreva)|(problemas|perguntas|exemplos) "
+                "(semelhantes|parecid[oa]s|similares)",
+                "it": "(sulla base di|a partire da|prendendo spunto da) (questo|questa|il seguente|"
+                "la seguente).{0,40}(genera|crea|scrivi)|(problemi|domande|esempi) (simili|analoghi)",
+                "tr": "benzer (sorular|örnekler|problemler)",
+                "vi": "(bài toán|câu hỏi|ví dụ) (mới )?tương tự",
+                "id": "(soal|pertanyaan|contoh) (baru )?(yang )?(mirip|serupa)",
+                "hi": "(समान|मिलते-जुलते) (प्रश्न|सवाल|उदाहरण)",
+                "ar": "(أسئلة|مسائل|أمثلة) مشابهة",
+            },
+        ),
+        Phrase(
+            "many_items_gap",
+            0.45,
+            {
+                "en": r"\b(generate|create|produce|write|make|give me|come up with|brainstorm|"
+                r"draft|compose|synthesi[sz]e|output)\b.{0,30}\b([1-9][0-9]+|twenty|thirty|forty|"
+                r"fifty|sixty|seventy|eighty|ninety|hundred|a hundred|dozens|hundreds|thousands|"
+                r"many|lots of|a large (number|set|batch) of)\b.{0,30}" + _ITEMS_EN
+                + r"|\bat least [1-9][0-9]+\b|(twenty|thirty|forty|fifty|sixty|a hundred|one "
+                r"hundred) (new |more |additional |different |similar |diverse )*" + _ITEMS_EN
+                + r"|\b(new|more|similar|additional|novel|fresh) (tasks|problems|questions|"
+                r"examples|prompts|instructions|exercises) (that are|which are|like (this|these|"
+                r"the (one|ones) (above|below)))",
+                "zh": "(再|另外|额外)?(出|生成|编写|写|设计|创建|构造|编)([1-9][0-9]+|[二三四五六七八九]?十|几十|上百|百)"
+                "(道|个|条|组|份)",
+                "ja": "[1-9][0-9]+(個|件|問|組|題|つ)の?.{0,20}(作成|生成|作って|書いて|考えて)",
+                "ko": "[1-9][0-9]+개.{0,20}(만들|생성|작성|써)",
+                "ru": "(придумай|создай|сгенерируй|составь|напиши)[а-яё]* (ещё |еще )?[1-9][0-9]+",
+            },
+        ),
+        Phrase(
+            "with_answers",
+            0.25,
+            {
+                "en": r"\b(with|along with|including|plus|and) (their |the |its |worked |"
+                r"step-by-step )?(answers|solutions|responses|answer keys)\b",
+                "zh": "(附上|附带|并给出|并附|以及|和)(对应的|相应的)?(答案|解答|解析)",
+                "ja": "(解答|答え|回答)(も|付き|を付け)|とその(解答|答え)",
+                "ko": "(정답|답|해설)(도|과|와) ?함께|정답 ?포함",
+                "ru": "с (решениями|ответами)|и (решениями|ответами)",
+                "es": "con (sus )?(respuestas|soluciones)",
+                "de": "mit (den )?(lösungen|antworten)",
+                "fr": "avec (leurs )?(réponses|solutions)",
+                "pt": "com (as )?(respostas|soluções)",
+                "it": "con (le )?(risposte|soluzioni)",
+                "tr": "(cevapları|çözümleri)yle",
+                "vi": "kèm (theo )?(lời giải|đáp án)",
+                "id": "beserta (jawaban|pembahasan)",
+                "ar": "مع (الإجابات|الحلول)",
             },
         ),
         Phrase(

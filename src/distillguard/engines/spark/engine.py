@@ -119,9 +119,14 @@ def from_spark_arrow(table: pa.Table, unsigned: set[str] | frozenset[str]) -> pa
         new = typ
         if field.name in unsigned and typ in (pa.int64(), HASH_TYPE):
             new = pa.uint64()
-        elif field.name in unsigned and pa.types.is_list(typ) and typ.value_type in (
-            pa.int64(),
-            HASH_TYPE,
+        elif (
+            field.name in unsigned
+            and pa.types.is_list(typ)
+            and typ.value_type
+            in (
+                pa.int64(),
+                HASH_TYPE,
+            )
         ):
             new = pa.list_(pa.uint64())
         elif pa.types.is_decimal(typ):
@@ -141,15 +146,24 @@ class SparkEngine:
     spark : SparkSession
         The session (see :func:`~distillguard.engines.spark.session.spark_session`).
     warehouse : path or URI, optional
-        Where ``create_table`` writes each table as Parquet (``<warehouse>/<name>/<version>``).
-        Without it, tables are eager local checkpoints (lineage cut, kept by the executors).
+        Where tables are written as Parquet (``<warehouse>/<name>/<version>``).
+    persist : names, optional
+        Which tables go to the warehouse (default: all). The others are eager local
+        checkpoints (lineage cut, kept by the executors): intermediate tables of one run do
+        not need a durable copy, tables carried to the next run or read by the lake do.
     """
 
     name = "spark"
 
-    def __init__(self, spark: SparkSession, warehouse: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        spark: SparkSession,
+        warehouse: str | Path | None = None,
+        persist: frozenset[str] | set[str] | tuple[str, ...] | None = None,
+    ) -> None:
         self.spark = spark
         self.warehouse = warehouse
+        self.persist = frozenset(persist) if persist is not None else None
         self.unsigned: set[str] = set(HASH_COLUMNS)
         self._paths: dict[str, str] = {}
 
@@ -190,7 +204,8 @@ class SparkEngine:
         if not _NAME.match(name):
             raise ValueError(f"table name must be an identifier; got {name!r}")
         bad = [c for c in df.columns if _PARQUET_BAD_NAME.search(c)]
-        if self.warehouse is not None and not bad:
+        durable = self.persist is None or name in self.persist
+        if self.warehouse is not None and durable and not bad:
             path = f"{str(self.warehouse).rstrip('/')}/{name}/{uuid.uuid4().hex[:12]}"
             df.write.mode("overwrite").parquet(path)
             out = self.spark.read.parquet(path)

@@ -52,6 +52,47 @@ def _duckdb():
     return _CON
 
 
+def _request_sql(validate: Any, source: str, retain_content: bool) -> str:
+    """The embedded validation SQL; duplicates are left to the global Spark window (as the
+    embedded store leaves them to its id index) when the SQL offers that switch."""
+    import inspect
+
+    if "within_batch_dedup" in inspect.signature(validate.request_sql).parameters:
+        return validate.request_sql("__dg_raw", source, retain_content, None,
+                                    within_batch_dedup=False)
+    return validate.request_sql("__dg_raw", source, retain_content, None)
+
+
+class _Validator:
+    """Runs the validation SQL with the embedded store's own ``Store._validate`` (which
+    bisects a batch down to a record that makes DuckDB itself fail and quarantines it as
+    ``unparseable_record``), on this worker's connection."""
+
+    def __init__(self, con: Any, source: str) -> None:
+        self._con = con
+        self._current_source = source
+
+    def _validator(self) -> Any:
+        return self._con
+
+    def run(self, sql: str, raw: pa.Table, retain_content: bool) -> pa.Table:
+        from ...ingest.store import Store
+
+        method = getattr(Store, "_validate", None)
+        if method is None:
+            self._con.register("__dg_raw", raw)
+            try:
+                return self._con.sql(sql).to_arrow_table()
+            finally:
+                self._con.unregister("__dg_raw")
+        return method(self, sql, raw, retain_content)
+
+    def _validate(self, sql: str, raw: pa.Table, retain_content: bool) -> pa.Table:
+        from ...ingest.store import Store
+
+        return Store._validate(self, sql, raw, retain_content)  # type: ignore[arg-type]
+
+
 def spark_staged_schema():  # -> pyspark StructType
     """The Spark schema of staged rows (hashes as DECIMAL(20,0), see ``engine``)."""
     from pyspark.sql.pandas.types import from_arrow_schema
@@ -75,12 +116,8 @@ def validate_table(raw: pa.Table, retain_content: bool, featurize=None) -> pa.Ta
     for name in files:  # a loop over the (few) files in a batch, not over records
         sub = raw.filter(pc.equal(raw.column("source_file"), name))
         order = sub.column("file_order")[0].as_py()
-        sql = validate.request_sql("__dg_raw", str(name), retain_content, None)
-        con.register("__dg_raw", sub.select(["line", "line_no"]))
-        try:
-            res = con.sql(sql).to_arrow_table()
-        finally:
-            con.unregister("__dg_raw")
+        sql = _request_sql(validate, str(name), retain_content)
+        res = _Validator(con, str(name)).run(sql, sub.select(["line", "line_no"]), retain_content)
         parts.append(_stage(res, order, retain_content, featurize))
     if not parts:
         return STAGED_SCHEMA.empty_table()
@@ -139,14 +176,29 @@ _FEATURIZERS: dict[str, Any] = {}
 
 
 def _worker_featurizer(policy: Any):
-    """The embedded store's featurizer (``signals.featurize`` with the policy's registry),
-    built once per worker process and policy."""
-    from ...ingest.store import _featurizer
-
+    """The embedded store's featurizer: normalised rows in, the same rows plus the text
+    feature columns out (``ingest.parallel.features``, i.e. ``signals.featurize`` with the
+    policy), cached per worker process and policy."""
     key = getattr(policy, "version", None) or "default"
     fz = _FEATURIZERS.get(key)
     if fz is None:
-        fz = _FEATURIZERS[key] = _featurizer(policy)
+        try:
+            from ...ingest.parallel import features
+        except ImportError:  # an older ingest: the featurizer itself
+            from ...signals import featurize
+
+            def features(t: pa.Table, p: Any = None) -> pa.Table:
+                out = featurize(t, policy=p)
+                return pa.Table.from_batches([out]) if isinstance(out, pa.RecordBatch) else out
+
+        def fz(normalised: pa.Table, _p: Any = policy) -> pa.Table:
+            feats = features(normalised, _p)
+            out = normalised
+            for name in contract.TEXT_FEATURE_SCHEMA.names:
+                out = out.append_column(name, feats.column(name))
+            return out
+
+        _FEATURIZERS[key] = fz
     return fz
 
 
@@ -163,4 +215,9 @@ def validate_and_featurize(
             spark_ready, _ = to_spark_arrow(staged)
             yield from spark_ready.to_batches()
 
-    return raw.select("line", "line_no", "source_file", "file_order").mapInArrow(run, schema)
+    raw = raw.select("line", "line_no", "source_file", "file_order")
+    # A single large .gz file is one partition; spread its records so every core featurizes.
+    cores = raw.sparkSession.sparkContext.defaultParallelism
+    if raw.rdd.getNumPartitions() < cores:
+        raw = raw.repartition(cores)
+    return raw.mapInArrow(run, schema)

@@ -17,16 +17,14 @@
 from __future__ import annotations
 
 import os
-import platform
+import re
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from ... import __version__
 from ...errors import DistillguardError, InvalidInputError
 from ...ingest import DEFAULT_STORE
 from ...policy import Policy, default_policy
@@ -39,8 +37,17 @@ from .templates import update_templates
 
 # Tables an analysis leaves in the store and the report reads.
 REPORT_TABLES: tuple[str, ...] = (
-    "out_accounts", "out_clusters", "out_requests", "evidence", "cluster_members",
-    "graph_edges", "account_features",
+    "out_accounts",
+    "out_clusters",
+    "out_requests",
+    "evidence",
+    "cluster_members",
+    "graph_edges",
+    "account_features",
+)
+# Tables kept in the store as Parquet: carried to the next run, or findings for the lake.
+PERSISTED_TABLES: frozenset[str] = frozenset(
+    ("ip_intel", "templates", "template_bands", "account_features", *REPORT_TABLES)
 )
 # Requests copied into the report's embedded database: those of flagged or clustered accounts.
 REPORT_MAX_REQUESTS = 2_000_000
@@ -53,6 +60,14 @@ def _default_master() -> str | None:
 
 def _is_uri(p: str) -> bool:
     return "://" in p or p.startswith("dbfs:")
+
+
+def _as_location(p: str | Path) -> str:
+    """A path or URI as text; repairs a URI that went through ``Path`` (``s3a:/b`` → ``s3a://b``)."""
+    text = str(p)
+    if isinstance(p, Path):
+        text = re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]+):/(?!/)", r"\1://", text)
+    return text
 
 
 @contextmanager
@@ -86,7 +101,8 @@ def detect(
     from ..embedded import check_out_dir
 
     t_start = time.perf_counter()
-    logs = [str(p) for p in logs]
+    logs = [_as_location(p) for p in logs]
+    store = _as_location(store)
     if not logs:
         raise InvalidInputError("no input logs given")
     for p in logs:
@@ -99,7 +115,7 @@ def detect(
     if spark is None:
         spark = spark_session(master if master else _default_master())
     st = SparkStore(spark, store)
-    engine = SparkEngine(spark, warehouse=st.uri("tables"))
+    engine = SparkEngine(spark, warehouse=st.uri("tables"), persist=PERSISTED_TABLES)
     timings: dict[str, float] = {}
     with make_progress(progress) as prog:
         with _timed(timings, "ingest"), stage(prog, "ingest (spark)"):
@@ -128,8 +144,23 @@ def detect(
             report_con = _report_db(engine, st)
             _write_outputs(report_con, out)
         store_counts = st.counts()
-        summary = _summary(engine, st, ing, store_counts, counts, findings, tmpl, policy,
-                           timings, logs, accounts, out, retain_content, redact)
+        summary = _summary(
+            engine,
+            st,
+            report_con,
+            ing,
+            store_counts,
+            counts,
+            findings,
+            tmpl,
+            policy,
+            timings,
+            logs,
+            accounts,
+            out,
+            retain_content,
+            redact,
+        )
         with _timed(timings, "report"), stage(prog, "report"):
             _report(report_con, out / "report.html", summary, redact)
         report_con.close()
@@ -140,7 +171,15 @@ def detect(
         "ingest": round(ing.accepted / timings["ingest"], 1) if timings["ingest"] else None,
         "end_to_end": round(n / timings["total"], 1) if timings["total"] else None,
     }
+    from ..embedded import _peak_rss_mb
     from ..outputs import write_summary
+
+    summary["resources"] = {
+        "peak_rss_mb": _peak_rss_mb(),
+        "jvm_peak_rss_mb": jvm_peak_rss_mb(spark),
+        "memory_limit": spark.conf.get("spark.driver.memory", None),
+        "threads": summary["spark"]["cores"],
+    }
 
     write_summary(summary, out)
     return summary
@@ -170,24 +209,43 @@ def _analyze(engine: SparkEngine, policy: Policy, progress: Any, max_driver_edge
 
 
 def _report_db(engine: SparkEngine, st: SparkStore) -> Any:
-    """An in-memory DuckDB with the findings and the requests behind them, for the writers and
-    the report (both read a DuckDB connection). Small by construction: one row per account,
-    cluster, edge or flagged request, plus the requests of flagged or clustered accounts."""
+    """An in-memory DuckDB with the findings and what the report shows about them, for the
+    output writer and the report (both read a DuckDB connection). ``out_*``, ``evidence``,
+    ``cluster_members`` and ``accounts`` are copied whole (one row per account or cluster);
+    requests, graph edges, features, templates and IPs only for flagged or clustered accounts,
+    which keeps the copy small however large the lake is."""
     import duckdb
 
     con = duckdb.connect()
-    tables = [t for t in REPORT_TABLES if engine.has_table(t)]
-    for extra in ("ip_intel", "accounts", "templates"):
-        if engine.has_table(extra):
-            tables.append(extra)
-    for name in tables:
-        _load(con, name, engine.fetch_arrow(f"SELECT * FROM {name}"))
-    req = engine.fetch_arrow(
-        "SELECT r.* FROM requests r WHERE r.account_id IN (SELECT account_id FROM out_accounts "
-        "WHERE verdict <> 'benign' OR cluster_id IS NOT NULL) "
-        f"LIMIT {REPORT_MAX_REQUESTS}"
+    engine.create_table(
+        "report_accounts",
+        "SELECT account_id FROM out_accounts WHERE verdict <> 'benign' OR cluster_id IS NOT NULL",
     )
-    _load(con, "requests", req)
+    sel = "account_id IN (SELECT account_id FROM report_accounts)"
+    queries = {
+        "out_accounts": "SELECT * FROM out_accounts",
+        "out_clusters": "SELECT * FROM out_clusters",
+        "out_requests": "SELECT * FROM out_requests",
+        "evidence": "SELECT * FROM evidence",
+        "cluster_members": "SELECT * FROM cluster_members",
+        "accounts": "SELECT * FROM accounts",
+        "graph_edges": f"SELECT * FROM graph_edges WHERE {sel}",
+        "account_features": f"SELECT * FROM account_features WHERE {sel}",
+    }
+    for name, sql in queries.items():
+        if engine.has_table(name):
+            _load(con, name, engine.fetch_arrow(sql))
+    engine.create_table(
+        "report_requests", f"SELECT * FROM requests WHERE {sel} LIMIT {REPORT_MAX_REQUESTS}"
+    )
+    _load(con, "requests", engine.fetch_arrow("SELECT * FROM report_requests"))
+    if engine.has_table("templates"):
+        _load(con, "templates", engine.fetch_arrow(
+            "SELECT * FROM templates WHERE skeleton_hash IN "
+            "(SELECT skeleton_hash FROM report_requests)"))
+    if engine.has_table("ip_intel"):
+        _load(con, "ip_intel", engine.fetch_arrow(
+            "SELECT * FROM ip_intel WHERE ip IN (SELECT ip FROM report_requests)"))
     q = st.read("quarantine")
     if q is not None:
         _load(con, "quarantine", q.limit(100_000).toArrow())
@@ -213,99 +271,78 @@ def _report(con: Any, path: Path, summary: dict, redact: bool) -> Path:
     try:
         from ...console.report import write_report
     except ImportError as exc:
-        raise DistillguardError(f"the report writer (console.report) is not available: {exc}") from exc
+        raise DistillguardError(
+            f"the report writer (console.report) is not available: {exc}"
+        ) from exc
     return write_report(con, path, summary, redact=redact)
 
 
-def _verdict_counts(engine: SparkEngine, table: str) -> dict[str, int]:
-    t = engine.fetch_arrow(f"SELECT verdict, count(*) AS n FROM {table} GROUP BY verdict")
-    got = {str(r["verdict"]): int(r["n"]) for r in t.to_pylist()}
-    return {v: got.get(v, 0) for v in ("benign", "review", "attack")}
-
-
-def _top_clusters(engine: SparkEngine, n: int = 5) -> list[dict[str, Any]]:
-    t = engine.fetch_arrow(
-        "SELECT CAST(cluster_id AS STRING) AS cluster_id, n_accounts, risk, verdict, "
-        f"capabilities FROM out_clusters ORDER BY risk DESC, n_accounts DESC LIMIT {int(n)}"
-    )
-    return [
-        {"cluster_id": r["cluster_id"], "n_accounts": int(r["n_accounts"]),
-         "risk": round(float(r["risk"]), 4), "verdict": r["verdict"],
-         "capabilities": r["capabilities"]}
-        for r in t.to_pylist()
-    ]
-
-
-def versions(spark: Any) -> dict[str, str]:
-    """Versions recorded in ``summary.json``."""
-    import duckdb
-
-    return {
-        "distillguard": __version__,
-        "duckdb": duckdb.__version__,
-        "pyarrow": pa.__version__,
-        "python": platform.python_version(),
-        "spark": str(spark.version),
-    }
+def jvm_peak_rss_mb(spark: Any) -> float | None:
+    """Peak resident memory of the local Spark JVM (driver + local executors), MiB; None when
+    the JVM is not a child of this process (cluster mode) or the OS does not report it."""
+    try:
+        pid = spark.sparkContext._gateway.proc.pid  # noqa: SLF001 - set only in local launches
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (AttributeError, OSError, ValueError):
+        return None
+    return None
 
 
 def _summary(
-    engine: SparkEngine, st: SparkStore, ing: Any, store_counts: dict[str, Any],
-    out_counts: dict[str, int], findings: Any, templates: dict[str, Any], policy: Policy,
-    timings: dict[str, float], logs: list[str], accounts: Path | None, out: Path,
-    retain_content: bool, redact: bool,
+    engine: SparkEngine,
+    st: SparkStore,
+    report_con: Any,
+    ing: Any,
+    store_counts: dict[str, Any],
+    out_counts: dict[str, int],
+    findings: Any,
+    templates: dict[str, Any],
+    policy: Policy,
+    timings: dict[str, float],
+    logs: list[str],
+    accounts: Path | None,
+    out: Path,
+    retain_content: bool,
+    redact: bool,
 ) -> dict[str, Any]:
-    acc_verdicts = _verdict_counts(engine, "out_accounts")
-    clu_verdicts = _verdict_counts(engine, "out_clusters")
+    """The embedded engine's summary (same code, same keys) plus a ``spark`` section.
+
+    The embedded ``_summary`` reads verdict counts and top clusters from a DuckDB store; the
+    report database holds the same ``out_*`` tables, so it stands in for the store.
+    """
+    from types import SimpleNamespace
+
+    from .. import embedded
+
+    shim = SimpleNamespace(con=report_con, path=Path(st.path))
+    summary = embedded._summary(
+        shim,
+        ing,
+        store_counts,
+        out_counts,
+        findings,
+        templates,
+        policy,
+        timings,
+        [Path(p) if not _is_uri(p) else p for p in logs],
+        accounts,
+        out,
+        retain_content,
+        redact,
+    )
     sc = engine.spark.sparkContext
-    return {
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "engine": "spark",
-        "spark": {
-            "master": sc.master,
-            "cores": local_cores(sc.master) or sc.defaultParallelism,
-            "shuffle_partitions": engine.spark.conf.get("spark.sql.shuffle.partitions"),
-            "version": str(engine.spark.version),
-        },
-        "inputs": {"logs": list(logs), "accounts": str(accounts) if accounts else None},
-        "store": st.path,
-        "out": str(out),
-        "retain_content": retain_content,
-        "redact": redact,
-        "counts": {
-            "requests_accepted": ing.accepted,
-            "requests_quarantined": ing.quarantined,
-            "files_read": ing.files_read,
-            "files_skipped": ing.files_skipped,
-            "requests_in_store": store_counts["requests"],
-            "quarantined_in_store": store_counts["quarantined"],
-            "accounts": out_counts["out_accounts"],
-            "accounts_attack": acc_verdicts["attack"],
-            "accounts_review": acc_verdicts["review"],
-            "accounts_benign": acc_verdicts["benign"],
-            "clusters": out_counts["out_clusters"],
-            "clusters_attack": clu_verdicts["attack"],
-            "flagged_requests": out_counts["out_requests"],
-            "account_table_rows": store_counts["account_table_rows"],
-            "templates": templates.get("templates_total") if templates else None,
-        },
-        "accounts_by_verdict": acc_verdicts,
-        "clusters_by_verdict": clu_verdicts,
-        "top_clusters": _top_clusters(engine),
-        "quarantine": {
-            "this_run": dict(sorted(ing.by_reason.items())),
-            "in_store": store_counts["quarantined_by_reason"],
-            "file": st.uri("quarantine"),
-        },
-        "ingest": ing.to_dict(),
-        "templates": templates,
-        "timings_s": {k: round(v, 3) for k, v in timings.items()},
-        "analyze_timings_s": dict(getattr(findings, "timings", {}) or {}),
-        "versions": versions(engine.spark),
-        "policy": {
-            "version": policy.version,
-            "source": policy.source,
-            "params": policy.to_dict(),
-            "estimators": getattr(findings, "params", {}),
-        },
+    summary["engine"] = "spark"
+    summary["inputs"]["logs"] = list(logs)
+    summary["store"] = st.path
+    summary["quarantine"]["file"] = st.uri("quarantine")
+    summary.setdefault("versions", {})["spark"] = str(engine.spark.version)
+    summary["spark"] = {
+        "master": sc.master,
+        "cores": local_cores(sc.master) or sc.defaultParallelism,
+        "shuffle_partitions": engine.spark.conf.get("spark.sql.shuffle.partitions"),
+        "version": str(engine.spark.version),
     }
+    return summary

@@ -170,7 +170,7 @@ class SparkStore:
         new.write.mode("append").partitionBy("day").parquet(self.uri("requests"))
 
         dups = accepted.where(F.col("_dup")).select("source_file", "source_line")
-        if retain_content:
+        if retain_content and not dups.isEmpty():
             # Rare rows: fetch their raw text back from the input instead of carrying every
             # accepted record's text through staging.
             raw_lines = raw.select(
@@ -178,7 +178,8 @@ class SparkStore:
             )
             dups = dups.join(raw_lines, ["source_file", "source_line"], "left")
         else:
-            dups = dups.withColumn("raw", F.lit(not_retained))
+            raw_text = F.lit(None if retain_content else not_retained).cast("string")
+            dups = dups.withColumn("raw", raw_text)
         dups = dups.select(
             "source_file",
             F.col("source_line").alias("line"),
@@ -192,16 +193,24 @@ class SparkStore:
         if not quarantine.isEmpty():
             quarantine.write.mode("append").parquet(self.uri("quarantine"))
 
-        # Per-file and per-reason counts: small results.
-        ok_by_file = {
-            r["source_file"]: r["count"]
-            for r in accepted.where(~F.col("_dup")).groupBy("source_file").count().collect()
-        }
-        bad_by_file = {
-            r["source_file"]: r["count"] for r in quarantine.groupBy("source_file").count().collect()
-        }
-        for r in quarantine.groupBy("reason").count().collect():
-            result.by_reason[r["reason"]] = result.by_reason.get(r["reason"], 0) + int(r["count"])
+        # Per-file and per-reason counts in one small job (reason NULL = accepted).
+        tally = (
+            accepted.where(~F.col("_dup"))
+            .select("source_file", F.lit(None).cast("string").alias("reason"))
+            .unionByName(quarantine.select("source_file", "reason"))
+            .groupBy("source_file", "reason")
+            .count()
+            .collect()
+        )
+        ok_by_file: dict[str, int] = {}
+        bad_by_file: dict[str, int] = {}
+        for r in tally:
+            n = int(r["count"])
+            if r["reason"] is None:
+                ok_by_file[r["source_file"]] = ok_by_file.get(r["source_file"], 0) + n
+            else:
+                bad_by_file[r["source_file"]] = bad_by_file.get(r["source_file"], 0) + n
+                result.by_reason[r["reason"]] = result.by_reason.get(r["reason"], 0) + n
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         rows = []
         for name, (size, mtime, fp) in meta.items():
@@ -282,8 +291,18 @@ class SparkStore:
         st = p.stat()
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.spark.createDataFrame(
-            [(str(p.resolve()), "accounts", size, st.st_mtime, fp, good.num_rows, bad.num_rows,
-              now)],
+            [
+                (
+                    str(p.resolve()),
+                    "accounts",
+                    size,
+                    st.st_mtime,
+                    fp,
+                    good.num_rows,
+                    bad.num_rows,
+                    now,
+                )
+            ],
             INGESTED_SCHEMA,
         ).write.mode("append").parquet(self.uri("ingested_files"))
 
@@ -309,8 +328,12 @@ class SparkStore:
         hp = jvm.org.apache.hadoop.fs.Path(s.uri)
         st = hp.getFileSystem(conf).getFileStatus(hp)
         if s.fmt == "delta":
-            # A Delta table changes in place: its version decides what is new.
-            return 0, float(st.getModificationTime()) / 1000.0, f"delta:{s.uri}:{time.time()}"
+            # A Delta table changes in place: its latest commit (version) decides what is new.
+            log = jvm.org.apache.hadoop.fs.Path(s.uri.rstrip("/") + "/_delta_log")
+            commits = [str(x.getPath().getName()) for x in log.getFileSystem(conf).listStatus(log)]
+            version = max((int(c.split(".")[0]) for c in commits
+                           if c.endswith(".json") and c.split(".")[0].isdigit()), default=-1)
+            return version, float(st.getModificationTime()) / 1000.0, f"delta:{s.uri}@{version}"
         size = int(st.getLen())
         mtime = float(st.getModificationTime()) / 1000.0
         return size, mtime, f"{s.uri}|{size}|{int(mtime)}"

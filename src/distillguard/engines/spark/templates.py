@@ -8,7 +8,8 @@ For the skeletons of ``requests`` not yet in ``templates``:
 1. explode each new skeleton's LSH band keys: ``(band_key, node)``;
 2. add the existing templates that own one of those band keys (``template_bands``), as nodes
    with negative ids so they never collide with a skeleton hash;
-3. every band key is a bucket; a bucket with 2..``max_bucket`` members becomes a **star**
+3. every band key is a bucket; a bucket with ``min_bucket``..``max_bucket`` members (the
+   policy's ``signals`` section) becomes a **star**
    (each member linked to the bucket's smallest member): n - 1 edges, never n(n-1)/2;
 4. connected components of the star edges (large-star / small-star, :mod:`.graph`);
 5. a component that holds existing templates keeps the smallest of their ids (the others are
@@ -34,18 +35,52 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine import SparkEngine
 
 NODE_TYPE = "decimal(21,0)"  # skeleton hashes (uint64) and negated template ids
+DRIVER_MAX_STAR_EDGES = 5_000_000
 
 
-def _max_bucket(policy: Any, max_bucket: int | None) -> int:
+def _driver_components(spark: Any, star: DataFrame) -> DataFrame:
+    """``(node, component)`` for the star edges, computed on the driver; component = the
+    smallest node, as :func:`.graph.connected_components` labels it."""
+    from decimal import Decimal
+
+    import numpy as np
+    import pyarrow as pa
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as cc
+
+    edges = star.toArrow()
+    src = np.array([int(x) for x in edges.column("src").to_pylist()], dtype=object)
+    dst = np.array([int(x) for x in edges.column("dst").to_pylist()], dtype=object)
+    nodes, inv = np.unique(np.concatenate([src, dst]), return_inverse=True)
+    n = len(nodes)
+    m = len(src)
+    graph = coo_matrix((np.ones(m, dtype=np.int8), (inv[:m], inv[m:])), shape=(n, n))
+    _, lab = cc(graph, directed=False)
+    # nodes are sorted, so the first node seen per label is the component's minimum
+    first = np.full(lab.max() + 1 if n else 0, n, dtype=np.int64)
+    np.minimum.at(first, lab, np.arange(n))
+    comp = nodes[first[lab]]
+    table = pa.table(
+        {
+            "node": pa.array([Decimal(int(x)) for x in nodes], pa.decimal128(21, 0)),
+            "component": pa.array([Decimal(int(x)) for x in comp], pa.decimal128(21, 0)),
+        }
+    )
+    return spark.createDataFrame(table)
+
+
+def _bucket_bounds(policy: Any, max_bucket: int | None) -> tuple[int, int]:
+    """``(min_bucket, max_bucket)`` from the policy's signals section, as TemplateIndex."""
     from ...errors import InvalidParameterError
     from ...signals.base import _signals_section
 
-    mb = max_bucket if max_bucket is not None else _signals_section(policy).max_bucket
+    sec = _signals_section(policy)
+    mb = max_bucket if max_bucket is not None else sec.max_bucket
     if isinstance(mb, bool) or not isinstance(mb, int) or mb < 2:
         raise InvalidParameterError(
             f"template max_bucket must be an integer in [2, inf]; got {mb!r}"
         )
-    return mb
+    return int(getattr(sec, "min_bucket", 2)), mb
 
 
 def update_templates(
@@ -54,15 +89,21 @@ def update_templates(
     bands: DataFrame | None,
     policy: Any = None,
     max_bucket: int | None = None,
+    driver_max_edges: int = DRIVER_MAX_STAR_EDGES,
 ) -> tuple[DataFrame, DataFrame, dict[str, Any]]:
     """New ``(templates, template_bands)`` DataFrames from the ``requests`` view and the
     previous index (None on a first run); nothing is written. Returns statistics with the keys
-    of ``TemplateIndex.update``."""
+    of ``TemplateIndex.update``.
+
+    Up to ``driver_max_edges`` star edges, their components are found on the driver
+    (``scipy.sparse.csgraph``, 16 bytes per edge: 5M edges is 80 MB); above, by large-star /
+    small-star on the executors. Both give the same labels (the component's minimum node).
+    """
     from pyspark.sql import functions as F
 
     t0 = time.perf_counter()
     spark = engine.spark
-    mb = _max_bucket(policy, max_bucket)
+    lo, mb = _bucket_bounds(policy, max_bucket)
     hash_t = "decimal(20,0)"
     if templates is None:
         templates = spark.createDataFrame([], f"skeleton_hash {hash_t}, template_id {hash_t}")
@@ -102,24 +143,30 @@ def update_templates(
             "band_key", (-(F.col("template_id").cast(NODE_TYPE)) - 1).alias("node")
         )
         cm = cb.unionByName(ct.select("node", "band_key")).distinct()
-        buckets = cm.groupBy("band_key").agg(
-            F.count("*").alias("n"), F.min("node").alias("hub")
-        ).localCheckpoint(eager=True)
+        buckets = (
+            cm.groupBy("band_key")
+            .agg(F.count("*").alias("n"), F.min("node").alias("hub"))
+            .localCheckpoint(eager=True)
+        )
         b = buckets.agg(
-            F.sum(F.when(F.col("n") >= 2, 1).otherwise(0)).alias("b"),
+            F.sum(F.when(F.col("n") >= lo, 1).otherwise(0)).alias("b"),
             F.sum(F.when(F.col("n") > mb, 1).otherwise(0)).alias("ignored"),
         ).first()
         stats["buckets"] = int(b["b"] or 0)
         stats["buckets_ignored"] = int(b["ignored"] or 0)
         star = (
-            cm.join(buckets.where((F.col("n") >= 2) & (F.col("n") <= mb)), "band_key")
+            cm.join(buckets.where((F.col("n") >= lo) & (F.col("n") <= mb)), "band_key")
             .where(F.col("node") != F.col("hub"))
             .select(F.col("node").alias("src"), F.col("hub").alias("dst"))
             .distinct()
             .localCheckpoint(eager=True)
         )
-        stats["star_edges"] = int(star.count())
-        comp = connected_components(star)  # node, component
+        n_star = int(star.count())
+        stats["star_edges"] = n_star
+        if n_star <= driver_max_edges:
+            comp = _driver_components(spark, star)
+        else:
+            comp = connected_components(star)  # node, component
         # Component id: smallest existing template id, else smallest new skeleton hash.
         is_tpl = F.col("node") < 0
         tpl_id = (-F.col("node") - 1).cast(hash_t)
@@ -142,8 +189,8 @@ def update_templates(
             F.col("skeleton_hash"), F.col("skeleton_hash").cast(NODE_TYPE).alias("node")
         ).join(new_nodes.select("node", "final"), "node", "left")
         assign = assign.select(
-            "skeleton_hash", F.coalesce("final", F.col("skeleton_hash")).cast(hash_t)
-            .alias("template_id")
+            "skeleton_hash",
+            F.coalesce("final", F.col("skeleton_hash")).cast(hash_t).alias("template_id"),
         )
         remap = (
             labelled.where(is_tpl)
@@ -168,6 +215,8 @@ def update_templates(
         )
         bands = apply(bands).unionByName(new_bands).distinct()
     stats["seconds"] = round(time.perf_counter() - t0, 3)
-    return templates.select("skeleton_hash", "template_id"), bands.select(
-        "band_key", "template_id"
-    ), stats
+    return (
+        templates.select("skeleton_hash", "template_id"),
+        bands.select("band_key", "template_id"),
+        stats,
+    )

@@ -1,0 +1,102 @@
+"""Spark ingest = the embedded ingest: same accepted rows, same quarantine (line, reason)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from distillguard.engines.spark.session import missing_requirements
+
+_MISSING = missing_requirements()
+pytestmark = [
+    pytest.mark.spark,
+    pytest.mark.skipif(_MISSING is not None, reason=f"Spark tests skipped: {_MISSING}"),
+]
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from distillguard.engines.spark.session import spark_session
+
+    return spark_session("local[2]", shuffle_partitions=4)
+
+
+def _rec(i: int, acc: str) -> dict:
+    return {
+        "request_id": f"r{i}", "ts": 1_767_225_600_000 + i * 1000, "account_id": acc,
+        "model": "m1", "ip": f"10.0.{i % 3}.{i % 7}", "max_tokens": 512,
+        "messages": [{"role": "system", "content": "You are a grader."},
+                     {"role": "user", "content": f"Let's think step by step: {i}+{i}?"}],
+    }
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three files in a Hive-style lake layout: JSONL with every kind of bad record, CRLF and a
+    blank line; gzip JSONL repeating ids of the first file; Parquet."""
+    root = tmp_path_factory.mktemp("lake")
+    (root / "day=1").mkdir()
+    (root / "day=2").mkdir()
+    lines = [json.dumps(_rec(i, f"a{i % 5}")) for i in range(30)]
+    lines[3] = "{not json"
+    lines[5] = json.dumps({k: v for k, v in _rec(5, "a1").items() if k != "model"})
+    r = _rec(7, "a2")
+    r["ts"] = "yesterday"
+    lines[7] = json.dumps(r)
+    r = _rec(9, "a2")
+    r["max_tokens"] = "big"
+    lines[9] = json.dumps(r)
+    r = _rec(11, "a2")
+    r["ts"] = "2026-01-01T10:00:00+02:00"
+    r["messages"][1]["content"] = [{"type": "text", "text": "Grade this answer: 7/10"}]
+    lines[11] = json.dumps(r) + "\r"
+    lines[12] = json.dumps(_rec(10, "a3"))  # duplicate id inside the file
+    lines.insert(20, "")
+    (root / "day=1" / "a.jsonl").write_text("\n".join(lines) + "\n")
+    again = [json.dumps(_rec(i, f"a{i % 4}")) for i in range(26, 40)]  # 26..29 repeat
+    with gzip.open(root / "day=2" / "b.jsonl.gz", "wt") as fh:
+        fh.write("\n".join(again) + "\n")
+    pq.write_table(pa.Table.from_pylist([_rec(i, f"b{i % 3}") for i in range(40, 52)]),
+                   root / "day=2" / "c.parquet")
+    return root
+
+
+def test_ingest_matches_embedded_store(spark, logs, tmp_path):
+    from distillguard.engines.spark.store import SparkStore
+    from distillguard.ingest import Store
+
+    emb = Store(tmp_path / "emb")
+    want = emb.ingest([logs])
+    want_q = sorted(emb.con.execute("SELECT source_file, line, reason FROM quarantine").fetchall())
+    want_ids = sorted(r[0] for r in emb.con.execute("SELECT request_id FROM requests").fetchall())
+    want_feats = emb.con.execute(
+        "SELECT request_id, sig_cot, capability, CAST(skeleton_hash AS VARCHAR) "
+        "FROM requests ORDER BY request_id").fetchall()
+    emb.close()
+
+    st = SparkStore(spark, tmp_path / "spk")
+    got = st.ingest([logs])
+    assert (got.accepted, got.quarantined, got.by_reason) == (
+        want.accepted, want.quarantined, want.by_reason)
+    assert got.by_reason["duplicate_request_id"] == 5  # 1 inside a file, 4 across files
+    q = st.read("quarantine")
+    got_q = sorted((r["source_file"], r["line"], r["reason"]) for r in q.collect())
+    assert got_q == want_q
+    req = st.requests()
+    assert sorted(r["request_id"] for r in req.select("request_id").collect()) == want_ids
+    got_feats = [
+        (r[0], r[1], r[2], r[3]) for r in req.selectExpr(
+            "request_id", "sig_cot", "capability", "CAST(skeleton_hash AS STRING)"
+        ).orderBy("request_id").collect()
+    ]
+    assert got_feats == want_feats
+
+    # Incremental: the same files again are skipped, nothing is added.
+    second = st.ingest([logs])
+    assert second.files_read == 0 and second.files_skipped == 3
+    assert st.counts()["requests"] == want.accepted

@@ -1,0 +1,84 @@
+"""Featurize in worker processes: same stored rows, same order, duplicates still caught."""
+
+from __future__ import annotations
+
+import pytest
+
+from distillguard.corpora import load_texts
+from distillguard.errors import InvalidParameterError
+from distillguard.ingest import Store, parallel, readers
+
+WRAPPERS = (
+    "{q}",
+    "Solve the following problem. Let's think step by step and show your reasoning.\n\n{q}",
+    'Answer in JSON with fields "question" and "answer": {q}',
+)
+
+
+def _rows(st: Store) -> list[tuple]:
+    # rowid order = insertion order: the pool must keep it
+    return st.con.sql("SELECT * FROM requests ORDER BY rowid").fetchall()
+
+
+@pytest.fixture
+def real_log(make_log, rec, corpora_dir):
+    """120 requests around real gsm8k problems and ShareGPT prompts, some wrapped."""
+    texts = load_texts("tasks/gsm8k_train.jsonl.gz", corpora_dir, 60)
+    texts += load_texts("benign/sharegpt.jsonl.gz", corpora_dir, 60)
+    lines = []
+    for i, t in enumerate(texts):
+        msgs = [{"role": "user", "content": WRAPPERS[i % 3].format(q=t)}]
+        if i % 4 == 0:
+            msgs.insert(0, {"role": "system", "content": "You are a careful math tutor."})
+        lines.append(rec(i, account=f"a{i % 7}", messages=msgs))
+    return make_log("real.jsonl.gz", lines)
+
+
+def test_workers_store_identical_rows_in_the_same_order(tmp_path, real_log, monkeypatch):
+    monkeypatch.setattr(readers, "BATCH_ROWS", 50)  # several batches per file
+    with Store(tmp_path / "one") as st:
+        r1 = st.ingest([real_log], workers=1)
+        one = _rows(st)
+    monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "TASK_ROWS", 23)  # many small tasks: the in-flight bound
+    with Store(tmp_path / "two") as st:
+        r2 = st.ingest([real_log], workers=2)
+        two = _rows(st)
+    assert r1.accepted == r2.accepted == len(one) == 120
+    assert one == two
+
+
+def test_duplicates_across_batches_in_flight_are_quarantined(tmp_path, make_log, rec, monkeypatch):
+    monkeypatch.setattr(readers, "BATCH_ROWS", 10)
+    monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
+    # ids 0..29, then 5 of them again while earlier batches may still be in the workers
+    log = make_log("d.jsonl", [rec(i) for i in range(30)] + [rec(i) for i in (3, 12, 25, 40, 41)])
+    with Store(tmp_path / "s") as st:
+        res = st.ingest([log], workers=2)
+        n = st.con.execute("SELECT count(*), count(DISTINCT request_id) FROM requests").fetchall()
+    assert (res.accepted, res.quarantined) == (32, 3)
+    assert res.by_reason == {"duplicate_request_id": 3}
+    assert n == [(32, 32)]
+
+
+def test_small_inputs_stay_in_process(tmp_path, make_log, rec):
+    log = make_log("s.jsonl", [rec(i) for i in range(5)])
+    seen = []
+    real = parallel.FeaturePipeline.__init__
+
+    def spy(self, *a, **k):
+        real(self, *a, **k)
+        seen.append(self.parallel)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(parallel.FeaturePipeline, "__init__", spy)
+        with Store(tmp_path / "s") as st:
+            assert st.ingest([log], workers=2).accepted == 5
+    assert seen == [False]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_bad_worker_count_is_a_clear_error(tmp_path, make_log, rec, bad):
+    log = make_log("s.jsonl", [rec(1)])
+    with Store(tmp_path / "s") as st, pytest.raises(InvalidParameterError, match="workers"):
+        st.ingest([log], workers=bad)
