@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the servers and runtimes the tests use for real, only where missing.
+# Installs the servers and runtimes the tests and benchmarks use for real, only where missing:
+# redis-server, Chromium (browser tests), a Java runtime (Spark), wrk (load generator).
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

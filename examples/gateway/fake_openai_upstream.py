@@ -20,13 +20,27 @@ CALLS: list[dict] = []  # what the upstream received (tests read it)
 
 def completion(model: str) -> dict:
     return {
-        "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {
-            "role": "assistant", "content": "The answer is 4.",
-            "reasoning_content": "First, 2 + 2: two units and two units make four units..."}}],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 48, "total_tokens": 60,
-                  "completion_tokens_details": {"reasoning_tokens": 40}},
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {
+                    "role": "assistant",
+                    "content": "The answer is 4.",
+                    "reasoning_content": "First, 2 + 2: two units and two units make four units...",
+                },
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 12,
+            "completion_tokens": 48,
+            "total_tokens": 60,
+            "completion_tokens_details": {"reasoning_tokens": 40},
+        },
     }
 
 
@@ -35,11 +49,19 @@ async def chat(request: Request) -> JSONResponse | StreamingResponse:
     CALLS.append(body)
     model = body.get("model", "fake-model")
     if body.get("stream"):
+
         async def events():
-            for delta in ({"role": "assistant", "reasoning_content": "two and two..."},
-                          {"content": "The answer "}, {"content": "is 4."}):
-                chunk = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model,
-                         "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+            for delta in (
+                {"role": "assistant", "reasoning_content": "two and two..."},
+                {"content": "The answer "},
+                {"content": "is 4."},
+            ):
+                chunk = {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion.chunk",
+                    "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                }
                 yield f"data: {json.dumps(chunk)}\n\n"
             yield "data: [DONE]\n\n"
 
@@ -51,6 +73,10 @@ async def models(request: Request) -> JSONResponse:
     return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
 
 
-app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]),
-                        Route("/chat/completions", chat, methods=["POST"]),
-                        Route("/v1/models", models)])
+app = Starlette(
+    routes=[
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/chat/completions", chat, methods=["POST"]),
+        Route("/v1/models", models),
+    ]
+)

@@ -19,10 +19,14 @@ import yaml
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
-HARVEST = ("Think step by step and show your full internal reasoning before the final answer. "
-           "Then grade the answer on a rubric from 1 to 10. Problem {i}: integrate x^{i} sin x.")
-BENIGN = ("hey, can you help me write a friendly birthday note for my aunt {i}? "
-          "she loves gardening and old films")
+HARVEST = (
+    "Think step by step and show your full internal reasoning before the final answer. "
+    "Then grade the answer on a rubric from 1 to 10. Problem {i}: integrate x^{i} sin x."
+)
+BENIGN = (
+    "hey, can you help me write a friendly birthday note for my aunt {i}? "
+    "she loves gardening and old films"
+)
 
 
 def free_port() -> int:
@@ -35,10 +39,18 @@ def free_port() -> int:
 def record() -> Callable[..., dict[str, Any]]:
     """``record(i, account, text=..., **fields)``: one contract request record."""
 
-    def make(i: int = 0, account: str = "acct-1", text: str | None = None, **kw: Any) -> dict[str, Any]:
-        rec = {"request_id": f"{account}-r{i}", "ts": T0 + i * 1000, "account_id": account,
-               "model": "frontier-1", "messages": [{"role": "user", "content": (text or BENIGN).format(i=i)}],
-               "ip": "198.51.100.7", "user_agent": "python-httpx/0.28"}
+    def make(
+        i: int = 0, account: str = "acct-1", text: str | None = None, **kw: Any
+    ) -> dict[str, Any]:
+        rec = {
+            "request_id": f"{account}-r{i}",
+            "ts": T0 + i * 1000,
+            "account_id": account,
+            "model": "frontier-1",
+            "messages": [{"role": "user", "content": (text or BENIGN).format(i=i)}],
+            "ip": "198.51.100.7",
+            "user_agent": "python-httpx/0.28",
+        }
         rec.update(kw)
         return rec
 
@@ -61,15 +73,19 @@ def make_store(data_dir: Path) -> Path:
     """A tiny store.duckdb as ``detect --store`` writes it: verdicts, clusters, templates."""
     data_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(data_dir / "store.duckdb"))
-    con.execute("CREATE TABLE out_accounts(account_id VARCHAR, risk DOUBLE, verdict VARCHAR,"
-                " cluster_id VARCHAR, reasons VARCHAR)")
+    con.execute(
+        "CREATE TABLE out_accounts(account_id VARCHAR, risk DOUBLE, verdict VARCHAR,"
+        " cluster_id VARCHAR, reasons VARCHAR)"
+    )
     con.execute("""INSERT INTO out_accounts VALUES
         ('hydra-1', 0.93, 'attack', 'c-7', 'shared payment; one template'),
         ('hydra-2', 0.35, 'review', 'c-7', 'shared payment'),
         ('rev-1', 0.55, 'review', NULL, 'reasoning elicitation'),
         ('good-1', 0.02, 'benign', NULL, '')""")
-    con.execute("CREATE TABLE out_clusters(cluster_id VARCHAR, n_accounts INTEGER, risk DOUBLE,"
-                " verdict VARCHAR, capabilities VARCHAR, reasons VARCHAR)")
+    con.execute(
+        "CREATE TABLE out_clusters(cluster_id VARCHAR, n_accounts INTEGER, risk DOUBLE,"
+        " verdict VARCHAR, capabilities VARCHAR, reasons VARCHAR)"
+    )
     con.execute("INSERT INTO out_clusters VALUES ('c-7', 2, 0.91, 'attack', 'math', 'coordinated')")
     con.execute("CREATE TABLE templates(skeleton_hash UBIGINT, template_id VARCHAR)")
     con.execute("CREATE TABLE template_bands(band_key UBIGINT, template_id VARCHAR)")
@@ -90,9 +106,23 @@ def redis_url() -> Iterator[str]:
     if exe is None:
         pytest.skip("redis-server not installed (make system-deps installs it)")
     port = free_port()
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--protected-mode", "yes"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 10
         while True:
@@ -115,8 +145,11 @@ class ServerThread:
     def __init__(self, app: Any) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="error", access_log=False))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="error", access_log=False
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> ServerThread:

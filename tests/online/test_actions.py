@@ -20,12 +20,20 @@ def store(tmp_path: Path) -> ActionStore:
 
 @pytest.mark.parametrize("action", ACTIONS)
 @pytest.mark.parametrize("scope", ["request", "account", "cluster"])
-def test_every_action_and_scope_is_stored_and_audited(store: ActionStore, action: str, scope: str) -> None:
+def test_every_action_and_scope_is_stored_and_audited(
+    store: ActionStore, action: str, scope: str
+) -> None:
     aid = store.apply(scope, "s-1", action, actor="analyst", reason="test", params={"k": 1})
     act = store.active("s-1")
-    assert [(a["id"], a["action"], a["subject_kind"], a["params"]) for a in act] == [(aid, action, scope, {"k": 1})]
+    assert [(a["id"], a["action"], a["subject_kind"], a["params"]) for a in act] == [
+        (aid, action, scope, {"k": 1})
+    ]
     entry = store.audit.entries("s-1")[-1]
-    assert (entry["action"], entry["subject_kind"], entry["extra"]["action_id"]) == (action, scope, aid)
+    assert (entry["action"], entry["subject_kind"], entry["extra"]["action_id"]) == (
+        action,
+        scope,
+        aid,
+    )
 
 
 def test_suspend_is_block_and_unknowns_are_refused(store: ActionStore) -> None:
@@ -41,8 +49,9 @@ def test_suspend_is_block_and_unknowns_are_refused(store: ActionStore) -> None:
 
 
 def test_expiry_and_reversal(store: ActionStore) -> None:
-    short = store.apply("account", "a", "rate_limit", actor="policy", reason="burst",
-                        expires_at=time.time() + 0.2)
+    short = store.apply(
+        "account", "a", "rate_limit", actor="policy", reason="burst", expires_at=time.time() + 0.2
+    )
     keep = store.apply("account", "a", "challenge", actor="policy", reason="risk")
     assert {a["id"] for a in store.active("a")} == {short, keep}
     time.sleep(0.25)
@@ -53,7 +62,11 @@ def test_expiry_and_reversal(store: ActionStore) -> None:
     hist = {h["id"]: h["status"] for h in store.history("a")}
     assert hist == {short: "expired", keep: "reversed"}
     last = store.audit.entries("a")[-1]
-    assert (last["action"], last["extra"]["reversed_action"], last["reason"]) == ("reverse", "challenge", "appeal upheld")
+    assert (last["action"], last["extra"]["reversed_action"], last["reason"]) == (
+        "reverse",
+        "challenge",
+        "appeal upheld",
+    )
     with pytest.raises(InvalidParameterError, match="already reversed"):
         store.reverse(keep, actor="analyst", reason="again")
     with pytest.raises(InvalidParameterError, match="no action"):
@@ -78,8 +91,19 @@ def test_cli_appeal_reverses_and_allows(tmp_path: Path) -> None:
     store = ActionStore(tmp_path / "actions.sqlite", AuditLog(tmp_path / "audit.jsonl"))
     store.apply("account", "acct-9", "block", actor="policy", reason="rule")
     store.apply("account", "acct-9", "degrade", actor="policy", reason="rule")
-    res = CliRunner().invoke(app, ["appeal", "acct-9", "--reason", "customer verified",
-                                   "--data", str(tmp_path), "--actor", "ana"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "appeal",
+            "acct-9",
+            "--reason",
+            "customer verified",
+            "--data",
+            str(tmp_path),
+            "--actor",
+            "ana",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "reversed 2 action(s)" in res.output
     assert [a["action"] for a in store.active("acct-9")] == ["allow"]

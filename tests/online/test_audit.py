@@ -15,9 +15,17 @@ from distillguard.online.audit import GENESIS_HASH, AuditLog, entry_hash
 def _fill(path: Path, n: int = 5) -> AuditLog:
     log = AuditLog(path)
     for i in range(n):
-        log.append("block", "account", f"a{i % 2}", actor="policy", reason=f"rule r{i}",
-                   evidence=[{"source": "signal:cot", "weight": 0.8, "summary": "x", "refs": []}],
-                   rule=f"r{i}", policy_version="v1", extra={"i": i})
+        log.append(
+            "block",
+            "account",
+            f"a{i % 2}",
+            actor="policy",
+            reason=f"rule r{i}",
+            evidence=[{"source": "signal:cot", "weight": 0.8, "summary": "x", "refs": []}],
+            rule=f"r{i}",
+            policy_version="v1",
+            extra={"i": i},
+        )
     return log
 
 

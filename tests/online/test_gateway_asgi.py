@@ -25,15 +25,30 @@ import fake_openai_upstream  # noqa: E402
 from asgi_proxy import create_proxy  # noqa: E402
 
 RULES = [
-    {"name": "bad-cluster", "when": {"cluster_verdict": "attack"}, "action": "block", "scope": "cluster"},
-    {"name": "review", "when": {"verdict": "review", "in_cluster": False}, "action": "rate_limit",
-     "scope": "account", "rate_per_s": 0.01, "burst": 1},
+    {
+        "name": "bad-cluster",
+        "when": {"cluster_verdict": "attack"},
+        "action": "block",
+        "scope": "cluster",
+    },
+    {
+        "name": "review",
+        "when": {"verdict": "review", "in_cluster": False},
+        "action": "rate_limit",
+        "scope": "account",
+        "rate_per_s": 0.01,
+        "burst": 1,
+    },
     {"name": "harvest", "when": {"sig_cot": {">=": 0.5}}, "action": "degrade", "scope": "request"},
 ]
 
 
 def chat(text: str = "hello there", stream: bool = False) -> dict[str, Any]:
-    return {"model": "fake-model", "stream": stream, "messages": [{"role": "user", "content": text}]}
+    return {
+        "model": "fake-model",
+        "stream": stream,
+        "messages": [{"role": "user", "content": text}],
+    }
 
 
 def proxy_client(app: Any) -> httpx.AsyncClient:
@@ -54,29 +69,46 @@ def test_local_guard_enforces_every_action(store_dir: Path, write_policy: Callab
         async with proxy_client(app) as c:
             fake_openai_upstream.CALLS.clear()
             # allow: passes through untouched, reasoning included
-            r = await c.post("/v1/chat/completions", json=chat(), headers={"X-Account-Id": "good-1"})
+            r = await c.post(
+                "/v1/chat/completions", json=chat(), headers={"X-Account-Id": "good-1"}
+            )
             assert r.status_code == 200 and r.headers["x-distillguard-action"] == "allow"
             assert "reasoning_content" in r.json()["choices"][0]["message"]
             # block: a known attack cluster member never reaches the upstream
             n = len(fake_openai_upstream.CALLS)
-            r = await c.post("/v1/chat/completions", json=chat(), headers={"X-Account-Id": "hydra-2"})
+            r = await c.post(
+                "/v1/chat/completions", json=chat(), headers={"X-Account-Id": "hydra-2"}
+            )
             assert r.status_code == 403 and r.json()["error"]["type"] == "access_blocked"
             assert len(fake_openai_upstream.CALLS) == n
             # rate_limit: burst 1, then 429 with Retry-After
-            r1 = await c.post("/v1/chat/completions", json=chat(), headers={"X-Account-Id": "rev-1"})
-            r2 = await c.post("/v1/chat/completions", json=chat(), headers={"X-Account-Id": "rev-1"})
+            r1 = await c.post(
+                "/v1/chat/completions", json=chat(), headers={"X-Account-Id": "rev-1"}
+            )
+            r2 = await c.post(
+                "/v1/chat/completions", json=chat(), headers={"X-Account-Id": "rev-1"}
+            )
             assert r1.status_code == 200 and r2.status_code == 429
-            assert r2.json()["error"]["type"] == "rate_limit_exceeded" and int(r2.headers["retry-after"]) >= 1
+            assert (
+                r2.json()["error"]["type"] == "rate_limit_exceeded"
+                and int(r2.headers["retry-after"]) >= 1
+            )
             # degrade: decided by the full (background) scoring of this very request while the
             # upstream answered; the reasoning is withheld from the answer
-            r = await c.post("/v1/chat/completions", json=chat(HARVEST.format(i=1)),
-                             headers={"X-Account-Id": "new-1", "x-request-id": "req-degrade"})
+            r = await c.post(
+                "/v1/chat/completions",
+                json=chat(HARVEST.format(i=1)),
+                headers={"X-Account-Id": "new-1", "x-request-id": "req-degrade"},
+            )
             assert r.status_code == 200 and r.headers["x-distillguard-action"] == "degrade"
             msg = r.json()["choices"][0]["message"]
             assert msg["content"] == "The answer is 4." and "reasoning_content" not in msg
             # streaming answers are degraded chunk by chunk
-            r = await c.post("/v1/chat/completions", json=chat(HARVEST.format(i=3), stream=True),
-                             headers={"X-Account-Id": "new-1", "x-request-id": "req-stream"})
+            r = await c.post(
+                "/v1/chat/completions",
+                json=chat(HARVEST.format(i=3), stream=True),
+                headers={"X-Account-Id": "new-1", "x-request-id": "req-stream"},
+            )
             assert r.status_code == 200 and r.headers["x-distillguard-action"] == "degrade"
             assert "reasoning_content" not in r.text and "is 4." in r.text
             await guard.drain()
@@ -86,21 +118,33 @@ def test_local_guard_enforces_every_action(store_dir: Path, write_policy: Callab
     # usage events reached the account state (off the hot path)
     feats = scorer.state.peek("good-1", 1_900_000_000_000)
     assert feats is not None and feats["out_in_ratio"] == pytest.approx(4.0)
-    assert scorer.metrics.value("distillguard_actions_total", action="block", scope="cluster",
-                                shadow="false") >= 1
+    assert (
+        scorer.metrics.value(
+            "distillguard_actions_total", action="block", scope="cluster", shadow="false"
+        )
+        >= 1
+    )
     assert "distillguard_hook_seconds_bucket" in scorer.metrics.render()
 
 
-def test_degrade_strips_reasoning_from_json_answers(store_dir: Path, write_policy: Callable) -> None:
+def test_degrade_strips_reasoning_from_json_answers(
+    store_dir: Path, write_policy: Callable
+) -> None:
     # The batch verdict 'review' → degrade on the O(1) path: deterministic.
-    scorer = OnlineScorer(store_dir, write_policy({"rules": [
-        {"name": "review", "when": {"verdict": "review"}, "action": "degrade"}]}))
+    scorer = OnlineScorer(
+        store_dir,
+        write_policy(
+            {"rules": [{"name": "review", "when": {"verdict": "review"}, "action": "degrade"}]}
+        ),
+    )
     app = create_proxy("http://upstream", LocalGuard(scorer), transport=UPSTREAM)
 
     async def run() -> tuple[httpx.Response, httpx.Response]:
         async with proxy_client(app) as c:
             a = await c.post("/v1/chat/completions", json=chat(), headers={"X-Account-Id": "rev-1"})
-            b = await c.post("/v1/chat/completions", json=chat(stream=True), headers={"X-Account-Id": "rev-1"})
+            b = await c.post(
+                "/v1/chat/completions", json=chat(stream=True), headers={"X-Account-Id": "rev-1"}
+            )
             return a, b
 
     a, b = asyncio.run(run())
@@ -119,7 +163,9 @@ def test_oversized_and_unscoreable_requests(store_dir: Path) -> None:
 
     async def run() -> list[httpx.Response]:
         async with proxy_client(app) as c:
-            big = await c.post("/v1/chat/completions", json=chat("x" * 4000), headers={"X-Account-Id": "a"})
+            big = await c.post(
+                "/v1/chat/completions", json=chat("x" * 4000), headers={"X-Account-Id": "a"}
+            )
             anon = await c.post("/v1/chat/completions", json=chat())  # no account: passed through
             return [big, anon]
 
@@ -128,16 +174,21 @@ def test_oversized_and_unscoreable_requests(store_dir: Path) -> None:
     assert anon.status_code == 200 and "x-distillguard-action" not in anon.headers
 
 
-def test_remote_guard_through_a_real_scorer(store_dir: Path, write_policy: Callable, serve: Callable) -> None:
+def test_remote_guard_through_a_real_scorer(
+    store_dir: Path, write_policy: Callable, serve: Callable
+) -> None:
     scorer = OnlineScorer(store_dir, write_policy({"rules": RULES}))
     with serve(create_app(scorer, "tok")) as srv:
+
         async def run() -> list[int]:
             guard = RemoteGuard(srv.url, "tok", timeout_ms=2000)
             app = create_proxy("http://upstream", guard, transport=UPSTREAM)
             async with proxy_client(app) as c:
                 out = []
                 for acct in ("good-1", "hydra-1", "rev-1", "rev-1"):
-                    r = await c.post("/v1/chat/completions", json=chat(), headers={"X-Account-Id": acct})
+                    r = await c.post(
+                        "/v1/chat/completions", json=chat(), headers={"X-Account-Id": acct}
+                    )
                     out.append(r.status_code)
                 await guard.aclose()
                 return out
@@ -180,6 +231,7 @@ class Blackhole:
 def test_scorer_timeout_fails_open_or_closed(mode: str) -> None:
     hole = Blackhole()
     try:
+
         async def run() -> tuple[httpx.Response, RemoteGuard]:
             guard = RemoteGuard(hole.url, "tok", timeout_ms=50, fail_mode=mode)
             app = create_proxy("http://upstream", guard, transport=UPSTREAM)
@@ -192,7 +244,10 @@ def test_scorer_timeout_fails_open_or_closed(mode: str) -> None:
     finally:
         hole.close()
     if mode == "open":
-        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "The answer is 4."
+        assert (
+            r.status_code == 200
+            and r.json()["choices"][0]["message"]["content"] == "The answer is 4."
+        )
         assert guard.metrics.value("distillguard_fail_open_total", reason="timeout") == 1
         assert "distillguard_fail_open_total" in guard.metrics.render()
     else:

@@ -11,16 +11,32 @@ import pytest
 from distillguard.contract import NORMALIZED_REQUEST_SCHEMA
 from distillguard.online.normalize import RecordError, normalize_record, rows_to_batch
 
-OK = {"request_id": "r1", "ts": "2026-03-02T10:00:00.250+01:00", "account_id": "a1", "model": "m",
-      "messages": [{"role": "system", "content": "You are terse."},
-                   {"role": "user", "content": "first"},
-                   {"role": "assistant", "content": "ok"},
-                   {"role": "user", "content": [{"type": "text", "text": "second"},
-                                                {"type": "image_url", "image_url": {"url": "x"}},
-                                                {"type": "text", "text": "part"}]}],
-      "tools": ["search", {"type": "function", "function": {"name": "calc"}}],
-      "max_tokens": 512, "reasoning": 8000, "stream": False, "status": 200.0,
-      "ip": "203.0.113.9", "custom_field": {"a": 1}}
+OK = {
+    "request_id": "r1",
+    "ts": "2026-03-02T10:00:00.250+01:00",
+    "account_id": "a1",
+    "model": "m",
+    "messages": [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "ok"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "second"},
+                {"type": "image_url", "image_url": {"url": "x"}},
+                {"type": "text", "text": "part"},
+            ],
+        },
+    ],
+    "tools": ["search", {"type": "function", "function": {"name": "calc"}}],
+    "max_tokens": 512,
+    "reasoning": 8000,
+    "stream": False,
+    "status": 200.0,
+    "ip": "203.0.113.9",
+    "custom_field": {"a": 1},
+}
 
 
 def test_normalised_fields() -> None:
@@ -29,7 +45,9 @@ def test_normalised_fields() -> None:
     assert row["prompt_text"] == "second\npart" and row["prompt_chars"] == 11
     assert row["system_text"] == "You are terse."
     assert (row["n_messages"], row["n_user_turns"]) == (4, 2)
-    assert row["tools"] == ["search", "calc"] and row["reasoning"] == "8000" and row["status"] == 200
+    assert (
+        row["tools"] == ["search", "calc"] and row["reasoning"] == "8000" and row["status"] == 200
+    )
     assert json.loads(row["extra"]) == {"custom_field": {"a": 1}}
     batch = rows_to_batch([row])
     assert batch.schema == NORMALIZED_REQUEST_SCHEMA and batch.num_rows == 1
@@ -70,11 +88,25 @@ def test_agrees_with_batch_ingest(tmp_path: Path) -> None:
     store_mod = pytest.importorskip("distillguard.ingest.store")
     recs = [
         OK,
-        {**OK, "request_id": "r2", "ts": 1772442000999, "system": "Field system prompt",
-         "messages": [{"role": "user", "content": "only"}], "access_route": "cloud:aws"},
+        {
+            **OK,
+            "request_id": "r2",
+            "ts": 1772442000999,
+            "system": "Field system prompt",
+            "messages": [{"role": "user", "content": "only"}],
+            "access_route": "cloud:aws",
+        },
         {**OK, "request_id": "r3", "messages": [{"role": "assistant", "content": "no user"}]},
-        {**OK, "request_id": "r4", "ts": "2026-03-02T10:00:00Z", "country": "DE",
-         "messages": [{"role": "developer", "content": "dev rules"}, {"role": "user", "content": None}]},
+        {
+            **OK,
+            "request_id": "r4",
+            "ts": "2026-03-02T10:00:00Z",
+            "country": "DE",
+            "messages": [
+                {"role": "developer", "content": "dev rules"},
+                {"role": "user", "content": None},
+            ],
+        },
         {**OK, "request_id": "bad1", "ts": "yesterday"},
         {**OK, "request_id": "bad2", "max_tokens": "lots"},
         {k: v for k, v in OK.items() if k != "model"} | {"request_id": "bad3"},
@@ -83,11 +115,21 @@ def test_agrees_with_batch_ingest(tmp_path: Path) -> None:
     log.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
     store = store_mod.Store(tmp_path / "store")
     store.ingest([log])
-    cols = [f.name for f in NORMALIZED_REQUEST_SCHEMA if f.name not in ("source_file", "source_line", "extra")]
-    got = {r["request_id"]: r for r in store.con.sql(
-        f"SELECT {', '.join(cols)}, extra FROM requests").to_arrow_table().to_pylist()}
-    quarantined = {json.loads(raw)["request_id"] for (raw,) in store.con.execute(
-        "SELECT raw FROM quarantine").fetchall()}
+    cols = [
+        f.name
+        for f in NORMALIZED_REQUEST_SCHEMA
+        if f.name not in ("source_file", "source_line", "extra")
+    ]
+    got = {
+        r["request_id"]: r
+        for r in store.con.sql(f"SELECT {', '.join(cols)}, extra FROM requests")
+        .to_arrow_table()
+        .to_pylist()
+    }
+    quarantined = {
+        json.loads(raw)["request_id"]
+        for (raw,) in store.con.execute("SELECT raw FROM quarantine").fetchall()
+    }
     store.close()
     for rec in recs:
         try:

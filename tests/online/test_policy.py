@@ -40,13 +40,28 @@ RULE = {"name": "r", "when": {"online_risk": {">=": 0.5}}, "action": "block", "s
         ({"rules": [{**RULE, "when": {"online_risk": "high"}}]}, "online_risk is a number"),
         ({"rules": [{**RULE, "when": {"verdict": {">=": 1}}}]}, "verdict is a string"),
         ({"rules": [{**RULE, "action": "rate_limit"}]}, "rate_limit needs rate_per_s > 0"),
-        ({"rules": [{**RULE, "action": "rate_limit", "rate_per_s": 1, "burst": 5, "scope": "request"}]},
-         "rate_limit needs scope account or cluster"),
+        (
+            {
+                "rules": [
+                    {
+                        **RULE,
+                        "action": "rate_limit",
+                        "rate_per_s": 1,
+                        "burst": 5,
+                        "scope": "request",
+                    }
+                ]
+            },
+            "rate_limit needs scope account or cluster",
+        ),
         ({"rules": [{**RULE, "burst": 3}]}, "only apply to action rate_limit"),
         ({"rules": [{**RULE, "expires_s": -5}]}, "expires_s must be a positive number"),
         ({"rules": [RULE, RULE]}, "duplicate rule name 'r'"),
         ({"rules": [{**RULE, "colour": "red"}]}, "unknown key(s) ['colour']"),
-        ({"rules": [{k: v for k, v in RULE.items() if k != "when"}]}, "when must be a non-empty mapping"),
+        (
+            {"rules": [{k: v for k, v in RULE.items() if k != "when"}]},
+            "when must be a non-empty mapping",
+        ),
     ],
 )
 def test_bad_policies_are_refused_with_a_clear_message(online: dict, message: str) -> None:
@@ -56,9 +71,20 @@ def test_bad_policies_are_refused_with_a_clear_message(online: dict, message: st
 
 
 def test_suspend_alias_and_list_operators_compile() -> None:
-    pol = Policy.from_dict({"online": {"rules": [
-        {"name": "a", "when": {"verdict": {"in": ["attack", "review"]}, "batch_risk": {">": 0.5}},
-         "action": "suspend", "scope": "cluster"}]}})
+    pol = Policy.from_dict(
+        {
+            "online": {
+                "rules": [
+                    {
+                        "name": "a",
+                        "when": {"verdict": {"in": ["attack", "review"]}, "batch_risk": {">": 0.5}},
+                        "action": "suspend",
+                        "scope": "cluster",
+                    }
+                ]
+            }
+        }
+    )
     (rule,) = compile_rules(pol.online)
     assert rule.action == "block"
     assert rule.matches({"verdict": "review", "batch_risk": 0.6})

@@ -25,11 +25,24 @@ Rec = Callable[..., dict[str, Any]]
 
 @pytest.fixture
 def scorer(store_dir: Path, write_policy: Callable) -> OnlineScorer:
-    return OnlineScorer(store_dir, write_policy({
-        "max_body_bytes": 4096, "max_batch_events": 10,
-        "rules": [{"name": "bad-cluster", "when": {"cluster_verdict": "attack"}, "action": "block",
-                   "scope": "cluster"},
-                  {"name": "harvest", "when": {"sig_cot": {">=": 0.5}}, "action": "degrade"}]}))
+    return OnlineScorer(
+        store_dir,
+        write_policy(
+            {
+                "max_body_bytes": 4096,
+                "max_batch_events": 10,
+                "rules": [
+                    {
+                        "name": "bad-cluster",
+                        "when": {"cluster_verdict": "attack"},
+                        "action": "block",
+                        "scope": "cluster",
+                    },
+                    {"name": "harvest", "when": {"sig_cot": {">=": 0.5}}, "action": "degrade"},
+                ],
+            }
+        ),
+    )
 
 
 def test_token_is_required(scorer: OnlineScorer) -> None:
@@ -38,7 +51,10 @@ def test_token_is_required(scorer: OnlineScorer) -> None:
 
 
 def test_service_end_to_end(scorer: OnlineScorer, serve: Callable, record: Rec) -> None:
-    with serve(create_app(scorer, API, ADMIN)) as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
+    with (
+        serve(create_app(scorer, API, ADMIN)) as srv,
+        httpx.Client(base_url=srv.url, timeout=10) as c,
+    ):
         # healthz needs no token; everything else does
         assert c.get("/healthz").json()["results"]["accounts"] == 4
         assert c.post("/v1/score", json=record()).status_code == 401
@@ -55,25 +71,43 @@ def test_service_end_to_end(scorer: OnlineScorer, serve: Callable, record: Rec) 
         # full scoring with the request's own signals (?sync=true)
         r = c.post("/v1/score?sync=true", json=record(1, account="new-1", text=HARVEST), headers=H)
         assert r.json()["action"] == "degrade" and r.json()["source"] == "score"
-        assert c.post("/v1/score", json=record(2, account="good-1"), headers=H).json()["action"] == "allow"
+        assert (
+            c.post("/v1/score", json=record(2, account="good-1"), headers=H).json()["action"]
+            == "allow"
+        )
 
         # validation: 422 names the field, 400 for broken JSON, 413 over the size limit
         bad = record()
         del bad["account_id"]
         r = c.post("/v1/score", json=bad, headers=H)
-        assert r.status_code == 422 and "account_id: required field is missing" in r.json()["error"]["message"]
+        assert (
+            r.status_code == 422
+            and "account_id: required field is missing" in r.json()["error"]["message"]
+        )
         r = c.post("/v1/score", json={**record(), "ts": "yesterday"}, headers=H)
         assert r.status_code == 422 and "ts:" in r.json()["error"]["message"]
         r = c.post("/v1/score", json={**record(), "max_tokens": "lots"}, headers=H)
-        assert r.status_code == 422 and "max_tokens: must be a number" in r.json()["error"]["message"]
-        r = c.post("/v1/score", content=b"{not json", headers={**H, "content-type": "application/json"})
+        assert (
+            r.status_code == 422 and "max_tokens: must be a number" in r.json()["error"]["message"]
+        )
+        r = c.post(
+            "/v1/score", content=b"{not json", headers={**H, "content-type": "application/json"}
+        )
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
         r = c.post("/v1/score", json=record(text="x" * 5000), headers=H)
         assert r.status_code == 413
 
         # events in batches, validated and bounded
-        evs = [{"account_id": "good-1", "request_id": f"r{i}", "input_tokens": 10,
-                "output_tokens": 400, "status": 200} for i in range(5)]
+        evs = [
+            {
+                "account_id": "good-1",
+                "request_id": f"r{i}",
+                "input_tokens": 10,
+                "output_tokens": 400,
+                "status": 200,
+            }
+            for i in range(5)
+        ]
         assert c.post("/v1/events", json={"events": evs}, headers=H).json() == {"accepted": 5}
         r = c.post("/v1/events", json=[{"account_id": "a", "output_tokens": -1}], headers=H)
         assert r.status_code == 422 and "output_tokens" in r.json()["error"]["message"]
@@ -90,13 +124,29 @@ def test_service_end_to_end(scorer: OnlineScorer, serve: Callable, record: Rec) 
         # admin endpoints: 401 without a token, 403 with the API token
         assert c.post("/v1/admin/policy/reload").status_code == 401
         assert c.post("/v1/admin/policy/reload", headers=H).status_code == 403
-        r = c.post("/v1/admin/appeal", json={"account_id": "hydra-1", "reason": "verified"}, headers=HA)
+        r = c.post(
+            "/v1/admin/appeal", json={"account_id": "hydra-1", "reason": "verified"}, headers=HA
+        )
         assert r.status_code == 200 and r.json()["allow_action_id"]
-        assert c.post("/v1/score", json=record(5, account="hydra-1"), headers=H).json()["action"] == "allow"
-        r = c.post("/v1/admin/actions", json={"subject_kind": "account", "subject_id": "good-1",
-                                              "action": "suspend", "reason": "analyst"}, headers=HA)
+        assert (
+            c.post("/v1/score", json=record(5, account="hydra-1"), headers=H).json()["action"]
+            == "allow"
+        )
+        r = c.post(
+            "/v1/admin/actions",
+            json={
+                "subject_kind": "account",
+                "subject_id": "good-1",
+                "action": "suspend",
+                "reason": "analyst",
+            },
+            headers=HA,
+        )
         assert r.status_code == 200
-        assert c.post("/v1/score", json=record(6, account="good-1"), headers=H).json()["action"] == "block"
+        assert (
+            c.post("/v1/score", json=record(6, account="good-1"), headers=H).json()["action"]
+            == "block"
+        )
         r = c.post("/v1/admin/actions", json={"subject_id": "x", "action": "explode"}, headers=HA)
         assert r.status_code == 422
         assert c.get("/v1/admin/audit/verify", headers=HA).json()["ok"] is True
@@ -109,8 +159,9 @@ def test_service_end_to_end(scorer: OnlineScorer, serve: Callable, record: Rec) 
         assert "distillguard_state_accounts " in m and "distillguard_http_seconds_bucket" in m
 
 
-def test_policy_reload_over_the_api_keeps_a_good_policy(store_dir: Path, write_policy: Callable,
-                                                        serve: Callable) -> None:
+def test_policy_reload_over_the_api_keeps_a_good_policy(
+    store_dir: Path, write_policy: Callable, serve: Callable
+) -> None:
     path = write_policy({"rules": []})
     s = OnlineScorer(store_dir, path)
     with serve(create_app(s, API, ADMIN)) as srv, httpx.Client(base_url=srv.url) as c:
@@ -128,18 +179,36 @@ def test_policy_reload_over_the_api_keeps_a_good_policy(store_dir: Path, write_p
 
 
 @pytest.mark.redis
-def test_two_instances_share_state_through_redis(tmp_path: Path, write_policy: Callable,
-                                                 redis_url: str, record: Rec, serve: Callable) -> None:
-    pol = write_policy({"rules": [{"name": "busy", "when": {"n_total": {">=": 6}}, "action": "challenge",
-                                   "scope": "request"}]})
+def test_two_instances_share_state_through_redis(
+    tmp_path: Path, write_policy: Callable, redis_url: str, record: Rec, serve: Callable
+) -> None:
+    pol = write_policy(
+        {
+            "rules": [
+                {
+                    "name": "busy",
+                    "when": {"n_total": {">=": 6}},
+                    "action": "challenge",
+                    "scope": "request",
+                }
+            ]
+        }
+    )
     a = OnlineScorer(tmp_path / "a", pol, state=redis_url)
     b = OnlineScorer(tmp_path / "b", pol, state=redis_url)
-    with serve(create_app(a, API)) as sa, serve(create_app(b, API)) as sb, \
-            httpx.Client(timeout=10) as c:
+    with (
+        serve(create_app(a, API)) as sa,
+        serve(create_app(b, API)) as sb,
+        httpx.Client(timeout=10) as c,
+    ):
         seen = []
         for i in range(8):  # alternate replicas: each sees only half the traffic itself
             url = (sa if i % 2 == 0 else sb).url
-            seen.append(c.post(f"{url}/v1/score?sync=true", json=record(i, account="shared"), headers=H).json())
+            seen.append(
+                c.post(
+                    f"{url}/v1/score?sync=true", json=record(i, account="shared"), headers=H
+                ).json()
+            )
         assert [d["action"] for d in seen] == ["allow"] * 5 + ["challenge"] * 3
         fa = a.state.peek("shared", 1_767_225_700_000)
         fb = b.state.peek("shared", 1_767_225_700_000)
@@ -147,18 +216,27 @@ def test_two_instances_share_state_through_redis(tmp_path: Path, write_policy: C
 
 
 @pytest.mark.redis
-def test_fail_open_and_fail_closed_when_state_is_down(tmp_path: Path, write_policy: Callable,
-                                                      redis_url: str, record: Rec, serve: Callable) -> None:
+def test_fail_open_and_fail_closed_when_state_is_down(
+    tmp_path: Path, write_policy: Callable, redis_url: str, record: Rec, serve: Callable
+) -> None:
     import redis
 
     s_open = OnlineScorer(tmp_path / "o", write_policy({}, "open.yaml"), state=redis_url)
-    s_closed = OnlineScorer(tmp_path / "c", write_policy({"fail_mode": "closed"}, "closed.yaml"),
-                            state=redis_url)
+    s_closed = OnlineScorer(
+        tmp_path / "c", write_policy({"fail_mode": "closed"}, "closed.yaml"), state=redis_url
+    )
     redis.Redis.from_url(redis_url).shutdown(nosave=True)  # the state backend dies
-    with serve(create_app(s_open, API)) as so, serve(create_app(s_closed, API)) as sc, \
-            httpx.Client(timeout=10) as c:
+    with (
+        serve(create_app(s_open, API)) as so,
+        serve(create_app(s_closed, API)) as sc,
+        httpx.Client(timeout=10) as c,
+    ):
         r = c.post(f"{so.url}/v1/score?sync=true", json=record(), headers=H)
-        assert r.status_code == 200 and r.json()["source"] == "fail_open" and r.json()["action"] == "allow"
+        assert (
+            r.status_code == 200
+            and r.json()["source"] == "fail_open"
+            and r.json()["action"] == "allow"
+        )
         assert "distillguard_fail_open_total" in c.get(f"{so.url}/metrics", headers=H).text
         r = c.post(f"{sc.url}/v1/score?sync=true", json=record(), headers=H)
         assert r.status_code == 503 and "fail-closed" in r.json()["error"]["message"]
@@ -172,7 +250,9 @@ def test_serve_cli_needs_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.delenv("DISTILLGUARD_API_TOKEN", raising=False)
     res = CliRunner().invoke(app, ["serve", "--data", str(tmp_path)])
-    assert isinstance(res.exception, InvalidParameterError) and "needs a token" in str(res.exception)
+    assert isinstance(res.exception, InvalidParameterError) and "needs a token" in str(
+        res.exception
+    )
 
 
 def test_serve_command_runs_a_real_server(store_dir: Path, record: Rec) -> None:
@@ -184,9 +264,17 @@ def test_serve_command_runs_a_real_server(store_dir: Path, record: Rec) -> None:
 
     port = free_port()
     exe = Path(sys.executable).parent / "distillguard"
-    env = {"DISTILLGUARD_API_TOKEN": API, "DISTILLGUARD_ADMIN_TOKEN": ADMIN, "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen([str(exe), "serve", "--port", str(port), "--data", str(store_dir)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        "DISTILLGUARD_API_TOKEN": API,
+        "DISTILLGUARD_ADMIN_TOKEN": ADMIN,
+        "PATH": "/usr/bin:/bin",
+    }
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--port", str(port), "--data", str(store_dir)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.time() + 60
@@ -199,8 +287,12 @@ def test_serve_command_runs_a_real_server(store_dir: Path, record: Rec) -> None:
                 assert time.time() < deadline, "serve did not start"
                 time.sleep(0.2)
         r = httpx.post(f"{url}/v1/score", json=record(0, account="hydra-1"), headers=H)
-        assert r.status_code == 200 and r.json()["action"] == "block"  # default policy, known cluster
-        r = httpx.post(f"{url}/v1/admin/appeal", json={"account_id": "hydra-1", "reason": "ok"}, headers=HA)
+        assert (
+            r.status_code == 200 and r.json()["action"] == "block"
+        )  # default policy, known cluster
+        r = httpx.post(
+            f"{url}/v1/admin/appeal", json={"account_id": "hydra-1", "reason": "ok"}, headers=HA
+        )
         assert r.status_code == 200
         # the fast path queued the request; the featurizer process learned it
         for _ in range(150):

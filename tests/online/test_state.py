@@ -84,12 +84,24 @@ def _rows(n: int, account: str = "a", seed: int = 0) -> list[dict]:
     out, ts = [], T0
     for i in range(n):
         ts += rng.randint(500, 5000)
-        out.append({"ts_ms": ts, "account_id": account, "ip": f"10.0.0.{rng.randint(0, 3)}",
-                    "user_agent": "sdk/1", "template": rng.choice(["t1", "t1", "t2"]),
-                    "capability": rng.choice(["math", "code"]), "sig_cot": rng.random(),
-                    "sig_rubric": 0.0, "sig_synth": 0.0, "sig_format": 0.0, "sig_rewrite": 0.0,
-                    "n_user_turns": 1, "reasoning": "high" if i % 3 == 0 else None,
-                    "template_attack_share": 0.9 if i % 4 == 0 else 0.0})
+        out.append(
+            {
+                "ts_ms": ts,
+                "account_id": account,
+                "ip": f"10.0.0.{rng.randint(0, 3)}",
+                "user_agent": "sdk/1",
+                "template": rng.choice(["t1", "t1", "t2"]),
+                "capability": rng.choice(["math", "code"]),
+                "sig_cot": rng.random(),
+                "sig_rubric": 0.0,
+                "sig_synth": 0.0,
+                "sig_format": 0.0,
+                "sig_rewrite": 0.0,
+                "n_user_turns": 1,
+                "reasoning": "high" if i % 3 == 0 else None,
+                "template_attack_share": 0.9 if i % 4 == 0 else 0.0,
+            }
+        )
     return out
 
 
@@ -105,8 +117,17 @@ def test_account_state_merge_equals_sequential_counts() -> None:
     now = rows[-1]["ts_ms"]
     fw = derive_features(whole.raw(now), 3600)
     fm = derive_features(a.merge(b).raw(now), 3600)
-    for k in ("n_total", "n_window", "signal_rate", "mean_harvest", "reasoning_share",
-              "attack_template_share", "distinct_ips", "template_share", "capability_share"):
+    for k in (
+        "n_total",
+        "n_window",
+        "signal_rate",
+        "mean_harvest",
+        "reasoning_share",
+        "attack_template_share",
+        "distinct_ips",
+        "template_share",
+        "capability_share",
+    ):
         assert fm[k] == pytest.approx(fw[k]), k
 
 
@@ -119,10 +140,18 @@ def test_redis_state_matches_memory_state(redis_url: str) -> None:
         fr = red.observe("acct-x", r)
     for k, v in fm.items():
         assert fr[k] == pytest.approx(v, rel=1e-6, abs=1e-6), k
-    mem.learn_events([{"account_id": "acct-x", "input_tokens": 100, "output_tokens": 900, "status": 200},
-                      {"account_id": "acct-x", "status": 500}])
-    red.learn_events([{"account_id": "acct-x", "input_tokens": 100, "output_tokens": 900, "status": 200},
-                      {"account_id": "acct-x", "status": 500}])
+    mem.learn_events(
+        [
+            {"account_id": "acct-x", "input_tokens": 100, "output_tokens": 900, "status": 200},
+            {"account_id": "acct-x", "status": 500},
+        ]
+    )
+    red.learn_events(
+        [
+            {"account_id": "acct-x", "input_tokens": 100, "output_tokens": 900, "status": 200},
+            {"account_id": "acct-x", "status": 500},
+        ]
+    )
     now = T0 + 10**7
     pm, pr = mem.peek("acct-x", now), red.peek("acct-x", now)
     assert pr["out_in_ratio"] == pytest.approx(pm["out_in_ratio"]) == pytest.approx(9.0)

@@ -23,9 +23,11 @@ def account_of(user_api_key_dict, data: dict) -> str | None:
 
 
 proxy_handler_instance = DistillguardLiteLLM(
-    OnlineScorer(Path(os.environ.get("DISTILLGUARD_DATA", "distillguard-data")),
-                 os.environ.get("DISTILLGUARD_POLICY") or None,
-                 state=os.environ.get("DISTILLGUARD_STATE", "memory")),
+    OnlineScorer(
+        Path(os.environ.get("DISTILLGUARD_DATA", "distillguard-data")),
+        os.environ.get("DISTILLGUARD_POLICY") or None,
+        state=os.environ.get("DISTILLGUARD_STATE", "memory"),
+    ),
     account_resolver=account_of,
     # How long the post-call hook waits for the request's full decision (degrade). A real
     # model takes longer than the background scoring; a fake instant upstream may not.

@@ -139,8 +139,16 @@ class ActionStore:
             cur = self._con.execute(
                 "INSERT INTO actions(subject_kind, subject_id, action, actor, reason, created_at,"
                 " expires_at, params) VALUES (?,?,?,?,?,?,?,?)",
-                (subject_kind, str(subject_id), act, actor, reason, now, expires_at,
-                 json.dumps(params or {}, sort_keys=True)),
+                (
+                    subject_kind,
+                    str(subject_id),
+                    act,
+                    actor,
+                    reason,
+                    now,
+                    expires_at,
+                    json.dumps(params or {}, sort_keys=True),
+                ),
             )
             self._bump()
             self._con.commit()
@@ -149,9 +157,17 @@ class ActionStore:
             extra = {"action_id": action_id, "expires_at": expires_at, "params": params or {}}
             if action != act:
                 extra["requested_action"] = action
-            self.audit.append(act, subject_kind, str(subject_id), actor, reason,
-                              evidence=evidence, rule=rule, policy_version=policy_version,
-                              extra=extra)
+            self.audit.append(
+                act,
+                subject_kind,
+                str(subject_id),
+                actor,
+                reason,
+                evidence=evidence,
+                rule=rule,
+                policy_version=policy_version,
+                extra=extra,
+            )
         return action_id
 
     def reverse(self, action_id: int, actor: str, reason: str) -> None:
@@ -159,7 +175,9 @@ class ActionStore:
         if not reason:
             raise InvalidParameterError("a reversal needs a reason")
         with self._lock:
-            row = self._con.execute("SELECT * FROM actions WHERE id = ?", (int(action_id),)).fetchone()
+            row = self._con.execute(
+                "SELECT * FROM actions WHERE id = ?", (int(action_id),)
+            ).fetchone()
             if row is None:
                 raise InvalidParameterError(f"no action with id {action_id}")
             if row["reversed_at"] is not None:
@@ -171,11 +189,18 @@ class ActionStore:
             self._bump()
             self._con.commit()
         if self.audit is not None:
-            self.audit.append("reverse", row["subject_kind"], row["subject_id"], actor, reason,
-                              extra={"action_id": int(action_id), "reversed_action": row["action"]})
+            self.audit.append(
+                "reverse",
+                row["subject_kind"],
+                row["subject_id"],
+                actor,
+                reason,
+                extra={"action_id": int(action_id), "reversed_action": row["action"]},
+            )
 
-    def allow(self, account_id: str, actor: str, reason: str,
-              expires_at: float | None = None) -> int:
+    def allow(
+        self, account_id: str, actor: str, reason: str, expires_at: float | None = None
+    ) -> int:
         """Put an account on the allow-list (a verified customer); returns the action id."""
         return self.apply("account", account_id, "allow", actor, reason, expires_at=expires_at)
 
@@ -191,16 +216,24 @@ class ActionStore:
             self._con.commit()
             label_id = int(cur.lastrowid)
         if self.audit is not None:
-            self.audit.append("label", "account", str(account_id), actor, f"labelled {label}",
-                              extra={"label": label, "label_id": label_id})
+            self.audit.append(
+                "label",
+                "account",
+                str(account_id),
+                actor,
+                f"labelled {label}",
+                extra={"label": label, "label_id": label_id},
+            )
         return label_id
 
     # ---- reading ------------------------------------------------------------------------
     def active(self, subject_id: str | None = None) -> list[dict]:
         """Unexpired, unreversed actions (of one subject, or all), newest first."""
         now = time.time()
-        sql = ("SELECT * FROM actions WHERE reversed_at IS NULL"
-               " AND (expires_at IS NULL OR expires_at > ?)")
+        sql = (
+            "SELECT * FROM actions WHERE reversed_at IS NULL"
+            " AND (expires_at IS NULL OR expires_at > ?)"
+        )
         args: list[Any] = [now]
         if subject_id is not None:
             sql += " AND subject_id = ?"
@@ -212,8 +245,10 @@ class ActionStore:
 
     def is_allowed(self, account_id: str) -> bool:
         """True when the account has an active ``allow`` action."""
-        return any(a["action"] == "allow" and a["subject_kind"] == "account"
-                   for a in self.active(account_id))
+        return any(
+            a["action"] == "allow" and a["subject_kind"] == "account"
+            for a in self.active(account_id)
+        )
 
     def history(self, subject_id: str) -> list[dict]:
         """Every action (incl. expired and reversed) and label of a subject, oldest first."""
@@ -226,9 +261,17 @@ class ActionStore:
             ).fetchall()
         out = [_row(r) for r in acts]
         out += [
-            {"kind": "label", "id": r["id"], "subject_kind": "account",
-             "subject_id": r["account_id"], "action": "label", "label": r["label"],
-             "actor": r["actor"], "created_at": r["created_at"], "status": "recorded"}
+            {
+                "kind": "label",
+                "id": r["id"],
+                "subject_kind": "account",
+                "subject_id": r["account_id"],
+                "action": "label",
+                "label": r["label"],
+                "actor": r["actor"],
+                "created_at": r["created_at"],
+                "status": "recorded",
+            }
             for r in labs
         ]
         out.sort(key=lambda d: d["created_at"])
@@ -246,8 +289,9 @@ class ActionStore:
     def generation(self) -> int:
         """A counter bumped by every write, so readers know when to refresh a cached copy."""
         with self._lock:
-            return int(self._con.execute(
-                "SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+            return int(
+                self._con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
+            )
 
     def _bump(self) -> None:
         self._con.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")

@@ -31,9 +31,18 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-REASONING_FIELDS: tuple[str, ...] = ("reasoning_content", "reasoning", "reasoning_details", "thinking")
-DEFAULT_PATHS: tuple[str, ...] = ("/v1/chat/completions", "/chat/completions", "/v1/completions",
-                                  "/v1/responses")
+REASONING_FIELDS: tuple[str, ...] = (
+    "reasoning_content",
+    "reasoning",
+    "reasoning_details",
+    "thinking",
+)
+DEFAULT_PATHS: tuple[str, ...] = (
+    "/v1/chat/completions",
+    "/chat/completions",
+    "/v1/completions",
+    "/v1/responses",
+)
 
 
 def header_account_resolver(scope: Scope, headers: Mapping[str, str]) -> str | None:
@@ -59,11 +68,25 @@ def strip_reasoning(payload: Any) -> Any:
     return payload
 
 
-def _openai_error(status: int, kind: str, message: str, decision: Mapping[str, Any]) -> tuple[bytes, list]:
-    body = json.dumps({"error": {"message": message, "type": kind, "code": decision.get("action"),
-                                 "param": None, "request_id": decision.get("request_id")}}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"x-distillguard-action", str(decision.get("action")).encode())]
+def _openai_error(
+    status: int, kind: str, message: str, decision: Mapping[str, Any]
+) -> tuple[bytes, list]:
+    body = json.dumps(
+        {
+            "error": {
+                "message": message,
+                "type": kind,
+                "code": decision.get("action"),
+                "param": None,
+                "request_id": decision.get("request_id"),
+            }
+        }
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-distillguard-action", str(decision.get("action")).encode()),
+    ]
     if status == 429:
         retry = decision.get("retry_after_s") or 1
         headers.append((b"retry-after", str(max(1, int(round(float(retry))))).encode()))
@@ -73,9 +96,16 @@ def _openai_error(status: int, kind: str, message: str, decision: Mapping[str, A
 class DistillguardMiddleware:
     """Pure ASGI middleware: score, enforce, then report usage (see module docstring)."""
 
-    def __init__(self, app: Callable, guard: LocalGuard | RemoteGuard,
-                 account_resolver: Callable[[Scope, Mapping[str, str]], str | None] = header_account_resolver,
-                 paths: Iterable[str] = DEFAULT_PATHS, max_body_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        app: Callable,
+        guard: LocalGuard | RemoteGuard,
+        account_resolver: Callable[
+            [Scope, Mapping[str, str]], str | None
+        ] = header_account_resolver,
+        paths: Iterable[str] = DEFAULT_PATHS,
+        max_body_bytes: int = 1 << 20,
+    ) -> None:
         self.app = app
         self.guard = guard
         self.account_resolver = account_resolver
@@ -83,10 +113,16 @@ class DistillguardMiddleware:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") not in self.paths:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") != "POST"
+            or scope.get("path") not in self.paths
+        ):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
         # Read the whole body (bounded) so it can be scored and then replayed to the app.
         chunks, size, more = [], 0, True
         while more:
@@ -96,8 +132,13 @@ class DistillguardMiddleware:
             chunk = msg.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                await self._send_error(send, 413, "invalid_request_error",
-                                       f"request body over {self.max_body_bytes} bytes", {"action": "reject"})
+                await self._send_error(
+                    send,
+                    413,
+                    "invalid_request_error",
+                    f"request body over {self.max_body_bytes} bytes",
+                    {"action": "reject"},
+                )
                 return
             chunks.append(chunk)
             more = msg.get("more_body", False)
@@ -115,24 +156,37 @@ class DistillguardMiddleware:
         client = scope.get("client") or (None, None)
         try:
             record = chat_body_to_record(
-                payload, account, request_id=headers.get("x-request-id"),
+                payload,
+                account,
+                request_id=headers.get("x-request-id"),
                 ip=headers.get("x-forwarded-for", "").split(",")[0].strip() or client[0],
-                user_agent=headers.get("user-agent"), org_id=headers.get("x-org-id"))
+                user_agent=headers.get("user-agent"),
+                org_id=headers.get("x-org-id"),
+            )
         except RecordError:
             await self.app(scope, replay, send)
             return
         t0 = time.perf_counter()
         decision = await self.guard.check(record)
-        self.guard.metrics.observe("distillguard_hook_seconds", "in-gateway decision latency",
-                                   time.perf_counter() - t0, integration="asgi")
+        self.guard.metrics.observe(
+            "distillguard_hook_seconds",
+            "in-gateway decision latency",
+            time.perf_counter() - t0,
+            integration="asgi",
+        )
         action = decision.get("action", "allow")
         if action in ("block", "challenge", "rate_limit"):
             status = 429 if action == "rate_limit" else 403
-            kind = {"block": "access_blocked", "challenge": "verification_required",
-                    "rate_limit": "rate_limit_exceeded"}[action]
-            msg = {"block": "This account's access has been suspended under the provider's usage policy.",
-                   "challenge": "Additional account verification is required before continuing.",
-                   "rate_limit": "Rate limit exceeded for this account; retry later."}[action]
+            kind = {
+                "block": "access_blocked",
+                "challenge": "verification_required",
+                "rate_limit": "rate_limit_exceeded",
+            }[action]
+            msg = {
+                "block": "This account's access has been suspended under the provider's usage policy.",
+                "challenge": "Additional account verification is required before continuing.",
+                "rate_limit": "Rate limit exceeded for this account; retry later.",
+            }[action]
             await self._send_error(send, status, kind, msg, decision)
             self.guard.spawn(self.guard.observe(record))
             return
@@ -153,8 +207,10 @@ class DistillguardMiddleware:
                 hdrs.append((b"x-distillguard-action", action.encode()))
                 if degrade and not captured["stream"]:
                     # The body will change length: hold the start until we have it.
-                    captured["start"] = {**message, "headers": [
-                        (k, v) for k, v in hdrs if k.lower() != b"content-length"]}
+                    captured["start"] = {
+                        **message,
+                        "headers": [(k, v) for k, v in hdrs if k.lower() != b"content-length"],
+                    }
                     return
                 await send({**message, "headers": hdrs})
                 return
@@ -191,12 +247,18 @@ class DistillguardMiddleware:
     async def _after(self, record: dict[str, Any], captured: dict[str, Any]) -> None:
         """Off the hot path: learn the request, then report usage and status."""
         await self.guard.observe(record)
-        event: dict[str, Any] = {"request_id": record["request_id"], "account_id": record["account_id"],
-                                 "status": int(captured["status"] or 0)}
+        event: dict[str, Any] = {
+            "request_id": record["request_id"],
+            "account_id": record["account_id"],
+            "status": int(captured["status"] or 0),
+        }
         if not captured["stream"]:
             try:
                 usage = json.loads(b"".join(captured["body"])).get("usage") or {}
-                for src, dst in (("prompt_tokens", "input_tokens"), ("completion_tokens", "output_tokens")):
+                for src, dst in (
+                    ("prompt_tokens", "input_tokens"),
+                    ("completion_tokens", "output_tokens"),
+                ):
                     if isinstance(usage.get(src), int):
                         event[dst] = usage[src]
             except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
@@ -229,8 +291,9 @@ class DistillguardMiddleware:
         return replay
 
     @staticmethod
-    async def _send_error(send: Send, status: int, kind: str, message: str,
-                          decision: Mapping[str, Any]) -> None:
+    async def _send_error(
+        send: Send, status: int, kind: str, message: str, decision: Mapping[str, Any]
+    ) -> None:
         body, headers = _openai_error(status, kind, message, decision)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -155,12 +155,13 @@ class AuditLog:
                     e = json.loads(line)
                 except json.JSONDecodeError:
                     return VerifyResult(
-                        False, n, expected_seq, f"line {lineno}: not valid JSON (entry {expected_seq})"
+                        False,
+                        n,
+                        expected_seq,
+                        f"line {lineno}: not valid JSON (entry {expected_seq})",
                     )
                 if not isinstance(e, dict) or "hash" not in e:
-                    return VerifyResult(
-                        False, n, expected_seq, f"line {lineno}: entry has no hash"
-                    )
+                    return VerifyResult(False, n, expected_seq, f"line {lineno}: entry has no hash")
                 if e.get("seq") != expected_seq:
                     return VerifyResult(
                         False,
@@ -171,12 +172,16 @@ class AuditLog:
                     )
                 if e.get("prev_hash") != prev:
                     return VerifyResult(
-                        False, n, expected_seq,
+                        False,
+                        n,
+                        expected_seq,
                         f"entry {expected_seq}: prev_hash does not match entry {expected_seq - 1}",
                     )
                 if entry_hash(prev, e) != e["hash"]:
                     return VerifyResult(
-                        False, n, expected_seq,
+                        False,
+                        n,
+                        expected_seq,
                         f"entry {expected_seq}: hash mismatch (entry content was changed)",
                     )
                 prev = e["hash"]

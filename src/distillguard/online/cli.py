@@ -24,9 +24,15 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", help="bind address"),
         port: int = typer.Option(8300, help="port"),
         token: str | None = typer.Option(None, help="API token (else DISTILLGUARD_API_TOKEN)"),
-        data: Path = typer.Option(DEFAULT_DATA, "--data", help="store written by detect --store; audit and actions live here"),
+        data: Path = typer.Option(
+            DEFAULT_DATA,
+            "--data",
+            help="store written by detect --store; audit and actions live here",
+        ),
         policy: Path | None = typer.Option(None, help="policy YAML (hot-reloaded on change)"),
-        state: str = typer.Option("memory", help="'memory' or redis://host:port/db (shared by replicas)"),
+        state: str = typer.Option(
+            "memory", help="'memory' or redis://host:port/db (shared by replicas)"
+        ),
         shadow: bool = typer.Option(False, "--shadow", help="only record what would be done"),
         log_level: str = typer.Option("warning", help="uvicorn log level"),
     ) -> None:
@@ -38,35 +44,53 @@ def register(app: typer.Typer) -> None:
 
         api_token = token or os.environ.get("DISTILLGUARD_API_TOKEN")
         if not api_token:
-            raise InvalidParameterError("the scoring API needs a token: --token or DISTILLGUARD_API_TOKEN")
+            raise InvalidParameterError(
+                "the scoring API needs a token: --token or DISTILLGUARD_API_TOKEN"
+            )
         admin = os.environ.get("DISTILLGUARD_ADMIN_TOKEN")
-        scorer = OnlineScorer(data, policy, state=state, shadow=True if shadow else None,
-                              featurize_process=True)
+        scorer = OnlineScorer(
+            data, policy, state=state, shadow=True if shadow else None, featurize_process=True
+        )
         scorer.learner()  # start the featurizer process before the first request
         app_ = create_app(scorer, api_token, admin)
-        typer.echo(f"distillguard serve on http://{host}:{port}  policy {scorer.policy.version}"
-                   f"  state {scorer.state.kind}  results {scorer.cache.summary()['accounts']} accounts"
-                   + ("  SHADOW" if scorer.shadow else "") + ("" if admin else "  (admin API off: no DISTILLGUARD_ADMIN_TOKEN)"),
-                   err=True)
+        typer.echo(
+            f"distillguard serve on http://{host}:{port}  policy {scorer.policy.version}"
+            f"  state {scorer.state.kind}  results {scorer.cache.summary()['accounts']} accounts"
+            + ("  SHADOW" if scorer.shadow else "")
+            + ("" if admin else "  (admin API off: no DISTILLGUARD_ADMIN_TOKEN)"),
+            err=True,
+        )
         uvicorn.run(app_, host=host, port=port, log_level=log_level, access_log=False)
 
     @app.command("replay")
     def replay_cmd(
         logs: list[Path] = typer.Argument(..., help="request log(s): JSONL, .jsonl.gz or Parquet"),
         speed: float = typer.Option(0.0, help="log-time speed-up (0 = as fast as possible)"),
-        data: Path | None = typer.Option(None, "--data", help="scorer data dir (a temp dir when omitted)"),
+        data: Path | None = typer.Option(
+            None, "--data", help="scorer data dir (a temp dir when omitted)"
+        ),
         policy: Path | None = typer.Option(None, help="policy YAML"),
         state: str = typer.Option("memory", help="'memory' or redis://…"),
         labels: Path | None = typer.Option(None, help="labels.csv (default: beside the log)"),
         use_results: bool = typer.Option(False, help="preload batch verdicts from --data"),
-        batch: Path | None = typer.Option(None, help="batch results (store or findings dir) to compare recall with"),
+        batch: Path | None = typer.Option(
+            None, help="batch results (store or findings dir) to compare recall with"
+        ),
         out: Path | None = typer.Option(None, help="write the full report as JSON here"),
     ) -> None:
         """Feed a log through the online path in time order; report time-to-detect."""
         from .replay import render_markdown, replay
 
-        rep = replay(logs, data, speed=speed, policy=policy, state=state, labels=labels,
-                     use_results=use_results, batch_results=batch)
+        rep = replay(
+            logs,
+            data,
+            speed=speed,
+            policy=policy,
+            state=state,
+            labels=labels,
+            use_results=use_results,
+            batch_results=batch,
+        )
         typer.echo(render_markdown(rep))
         if out is not None:
             out.write_text(json.dumps(rep.to_dict(), indent=2))
@@ -75,7 +99,9 @@ def register(app: typer.Typer) -> None:
     def appeal(
         account: str = typer.Argument(..., help="account id"),
         reason: str = typer.Option(..., help="why the actions are reversed"),
-        data: Path = typer.Option(DEFAULT_DATA, "--data", help="data dir (actions.sqlite, audit.jsonl)"),
+        data: Path = typer.Option(
+            DEFAULT_DATA, "--data", help="data dir (actions.sqlite, audit.jsonl)"
+        ),
         actor: str | None = typer.Option(None, help="who decides (default: the OS user)"),
         allow: bool = typer.Option(True, help="also allow-list the account"),
     ) -> None:
@@ -95,8 +121,10 @@ def register(app: typer.Typer) -> None:
                 reversed_ids.append(a["id"])
         allow_id = store.allow(account, actor=who, reason=f"appeal: {reason}") if allow else None
         store.close()
-        typer.echo(f"{account}: reversed {len(reversed_ids)} action(s) {reversed_ids}"
-                   + (f"; allow-listed (action {allow_id})" if allow_id else ""))
+        typer.echo(
+            f"{account}: reversed {len(reversed_ids)} action(s) {reversed_ids}"
+            + (f"; allow-listed (action {allow_id})" if allow_id else "")
+        )
 
     @audit_app.command("verify")
     def audit_verify(

@@ -30,16 +30,24 @@ from .scorer import Decision, OnlineScorer
 
 def _fallback(record: Mapping[str, Any], fail_mode: str, why: str) -> dict[str, Any]:
     action = "allow" if fail_mode == "open" else "block"
-    return Decision(request_id=str(record.get("request_id", "")),
-                    account_id=str(record.get("account_id", "")), action=action, risk=0.0,
-                    account_risk=0.0, cluster_id=None, source=f"fail_{fail_mode}",
-                    reasons=[f"scorer unavailable ({why}); fail-{fail_mode}"]).to_dict()
+    return Decision(
+        request_id=str(record.get("request_id", "")),
+        account_id=str(record.get("account_id", "")),
+        action=action,
+        risk=0.0,
+        account_risk=0.0,
+        cluster_id=None,
+        source=f"fail_{fail_mode}",
+        reasons=[f"scorer unavailable ({why}); fail-{fail_mode}"],
+    ).to_dict()
 
 
 class LocalGuard:
     """In-process guard around an OnlineScorer (``full_inline`` scores before answering)."""
 
-    def __init__(self, scorer: OnlineScorer, full_inline: bool = False, late_wait_s: float = 0.0) -> None:
+    def __init__(
+        self, scorer: OnlineScorer, full_inline: bool = False, late_wait_s: float = 0.0
+    ) -> None:
         self.scorer = scorer
         self.full_inline = full_inline
         self.late_wait_s = late_wait_s
@@ -64,8 +72,11 @@ class LocalGuard:
         try:
             self.scorer.learn_events(list(events))
         except Exception as exc:
-            self.metrics.counter("distillguard_observe_errors_total", "background scoring errors",
-                                 reason=type(exc).__name__)
+            self.metrics.counter(
+                "distillguard_observe_errors_total",
+                "background scoring errors",
+                reason=type(exc).__name__,
+            )
 
     def spawn(self, coro: Any) -> None:
         """Run a coroutine in the background, keeping a reference so it is not collected."""
@@ -82,8 +93,15 @@ class LocalGuard:
 class RemoteGuard:
     """HTTP client of a ``distillguard serve`` with a deadline and fail-open/closed."""
 
-    def __init__(self, url: str, token: str, timeout_ms: float = 25.0, fail_mode: str = "open",
-                 metrics: Metrics | None = None, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        timeout_ms: float = 25.0,
+        fail_mode: str = "open",
+        metrics: Metrics | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
         if fail_mode not in ("open", "closed"):
             raise InvalidParameterError(f"fail_mode must be 'open' or 'closed'; got {fail_mode!r}")
         if timeout_ms <= 0:
@@ -94,33 +112,47 @@ class RemoteGuard:
         self.metrics = metrics or Metrics()
         self._client = client or httpx.AsyncClient(
             headers={"Authorization": f"Bearer {token}"},
-            limits=httpx.Limits(max_keepalive_connections=32, max_connections=64))
+            limits=httpx.Limits(max_keepalive_connections=32, max_connections=64),
+        )
         self._tasks: set[asyncio.Task] = set()
 
     async def check(self, record: Mapping[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         try:
-            r = await asyncio.wait_for(self._client.post(f"{self.url}/v1/score", json=dict(record)),
-                                       timeout=self.timeout_s)
+            r = await asyncio.wait_for(
+                self._client.post(f"{self.url}/v1/score", json=dict(record)), timeout=self.timeout_s
+            )
         except (asyncio.TimeoutError, httpx.TimeoutException):
             return self._fail("timeout", record)
         except httpx.HTTPError as exc:
             return self._fail(type(exc).__name__, record)
         finally:
-            self.metrics.observe("distillguard_guard_seconds", "gateway-side scorer call latency",
-                                 time.perf_counter() - t0)
+            self.metrics.observe(
+                "distillguard_guard_seconds",
+                "gateway-side scorer call latency",
+                time.perf_counter() - t0,
+            )
         if r.status_code == 200:
             return r.json()
         if 400 <= r.status_code < 500 and r.status_code not in (401, 403):
             # The record itself is bad: not a scorer outage. Let it through but count it.
-            self.metrics.counter("distillguard_guard_rejected_total", "records the scorer refused",
-                                 code=str(r.status_code))
+            self.metrics.counter(
+                "distillguard_guard_rejected_total",
+                "records the scorer refused",
+                code=str(r.status_code),
+            )
             return _fallback(record, "open", f"record refused: HTTP {r.status_code}")
         return self._fail(f"HTTP {r.status_code}", record)
 
     def _fail(self, why: str, record: Mapping[str, Any]) -> dict[str, Any]:
-        name = "distillguard_fail_open_total" if self.fail_mode == "open" else "distillguard_fail_closed_total"
-        self.metrics.counter(name, "gateway requests decided without the scorer", reason=why.split(":")[0])
+        name = (
+            "distillguard_fail_open_total"
+            if self.fail_mode == "open"
+            else "distillguard_fail_closed_total"
+        )
+        self.metrics.counter(
+            name, "gateway requests decided without the scorer", reason=why.split(":")[0]
+        )
         return _fallback(record, self.fail_mode, why)
 
     async def observe(self, record: Mapping[str, Any]) -> None:
@@ -133,11 +165,16 @@ class RemoteGuard:
 
     async def events(self, events: list[Mapping[str, Any]]) -> None:
         try:
-            await asyncio.wait_for(self._client.post(f"{self.url}/v1/events", json=list(events)),
-                                   timeout=max(self.timeout_s * 4, 0.5))
+            await asyncio.wait_for(
+                self._client.post(f"{self.url}/v1/events", json=list(events)),
+                timeout=max(self.timeout_s * 4, 0.5),
+            )
         except (asyncio.TimeoutError, httpx.HTTPError) as exc:
-            self.metrics.counter("distillguard_events_dropped_total", "usage events not delivered",
-                                 reason=type(exc).__name__)
+            self.metrics.counter(
+                "distillguard_events_dropped_total",
+                "usage events not delivered",
+                reason=type(exc).__name__,
+            )
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -35,16 +35,32 @@ from ..errors import InvalidInputError
 _KNOWN = set(REQUIRED_REQUEST_FIELDS) | set(OPTIONAL_REQUEST_FIELDS)
 _STRING_FIELDS = ("request_id", "account_id", "model")
 # Optional fields stored under the same name, with the Arrow type of the normalised column.
-_PASS_THROUGH = ("org_id", "api_key_id", "session_id", "ip", "user_agent", "country",
-                 "payment_fingerprint", "access_route", "tools", "max_tokens", "temperature",
-                 "stream", "input_tokens", "output_tokens", "reasoning_tokens", "status",
-                 "latency_ms")
+_PASS_THROUGH = (
+    "org_id",
+    "api_key_id",
+    "session_id",
+    "ip",
+    "user_agent",
+    "country",
+    "payment_fingerprint",
+    "access_route",
+    "tools",
+    "max_tokens",
+    "temperature",
+    "stream",
+    "input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "status",
+    "latency_ms",
+)
 # Same bounds and RFC 3339 shape as the batch validator (``ingest/validate.py``): an integer
 # outside [2000, 2100) is most likely epoch seconds or microseconds, not milliseconds.
 _MIN_EPOCH_MS = 946_684_800_000
 _MAX_EPOCH_MS = 4_102_444_800_000
 _RFC3339 = re.compile(
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$")
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
 
 
 class RecordError(InvalidInputError):
@@ -118,14 +134,21 @@ def _check_optional(name: str, value: Any) -> Any:
         for v in value:
             if isinstance(v, Mapping):
                 fn = v.get("function")
-                v = v.get("name") if isinstance(v.get("name"), str) else (
-                    fn.get("name") if isinstance(fn, Mapping) else None)
+                v = (
+                    v.get("name")
+                    if isinstance(v.get("name"), str)
+                    else (fn.get("name") if isinstance(fn, Mapping) else None)
+                )
             if not isinstance(v, str):
                 raise RecordError(name, "must be a list of strings (tool names)")
             names.append(v)
         return names
     elif kind == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
             raise RecordError(name, f"must be a number; got {value!r}")
         return float(value)
     elif kind == "integer":
@@ -143,8 +166,9 @@ def _check_optional(name: str, value: Any) -> Any:
     return value
 
 
-def normalize_record(record: Mapping[str, Any], source_file: str = "api",
-                     source_line: int | None = None) -> dict[str, Any]:
+def normalize_record(
+    record: Mapping[str, Any], source_file: str = "api", source_line: int | None = None
+) -> dict[str, Any]:
     """Validate one contract record and return its normalised row (a plain dict)."""
     if not isinstance(record, Mapping):
         raise RecordError("record", "must be a JSON object")
@@ -176,8 +200,12 @@ def normalize_record(record: Mapping[str, Any], source_file: str = "api",
             system_parts.append(text)
         if msg.get("content") is not None and not isinstance(msg.get("content"), (str, list)):
             raise RecordError(f"messages[{i}].content", "must be a string or a list of parts")
-    row: dict[str, Any] = {"request_id": record["request_id"], "ts_ms": ts_ms,
-                           "account_id": record["account_id"], "model": record["model"]}
+    row: dict[str, Any] = {
+        "request_id": record["request_id"],
+        "ts_ms": ts_ms,
+        "account_id": record["account_id"],
+        "model": record["model"],
+    }
     for name in _PASS_THROUGH:
         row[name] = _check_optional(name, record.get(name))
     row["reasoning"] = _check_optional("reasoning", record.get("reasoning"))
@@ -185,7 +213,9 @@ def normalize_record(record: Mapping[str, Any], source_file: str = "api",
     _check_optional("response_text", record.get("response_text"))
     route = row["access_route"]
     if route is not None and not (route == "direct" or route.startswith(ACCESS_ROUTE_PREFIXES[1:])):
-        raise RecordError("access_route", f"must be direct, cloud:<platform> or reseller:<name>; got {route!r}")
+        raise RecordError(
+            "access_route", f"must be direct, cloud:<platform> or reseller:<name>; got {route!r}"
+        )
     row["n_messages"] = len(messages)
     row["n_user_turns"] = n_user
     row["prompt_text"] = prompt_text if prompt_text is not None else ""

@@ -97,25 +97,66 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 _RULE_KEYS = {"name", "when", "action", "scope", "expires_s", "rate_per_s", "burst", "params"}
 
 DEFAULT_RULES: list[dict[str, Any]] = [
-    {"name": "known-attack-cluster", "when": {"cluster_verdict": "attack"},
-     "action": "block", "scope": "cluster", "expires_s": 7 * 86400},
-    {"name": "known-attack-account", "when": {"verdict": "attack"},
-     "action": "block", "scope": "account", "expires_s": 7 * 86400},
-    {"name": "batch-review", "when": {"verdict": "review"},
-     "action": "degrade", "scope": "request"},
-    {"name": "online-high-risk", "when": {"online_risk": {">=": 0.7}},
-     "action": "challenge", "scope": "account", "expires_s": 86400},
-    {"name": "online-elevated-risk", "when": {"online_risk": {">=": 0.5}},
-     "action": "rate_limit", "scope": "account", "rate_per_s": 0.02, "burst": 5,
-     "expires_s": 3600},
-    {"name": "online-suspicious", "when": {"online_risk": {">=": 0.35}},
-     "action": "degrade", "scope": "request"},
-    {"name": "attack-template", "when": {"template_attack_share": {">=": 0.8}},
-     "action": "degrade", "scope": "request"},
-    {"name": "harvest-request", "when": {"request_risk": {">=": 0.8}},
-     "action": "degrade", "scope": "request"},
-    {"name": "reasoning-elicitation", "when": {"sig_cot": {">=": 0.5}},
-     "action": "log", "scope": "request"},
+    {
+        "name": "known-attack-cluster",
+        "when": {"cluster_verdict": "attack"},
+        "action": "block",
+        "scope": "cluster",
+        "expires_s": 7 * 86400,
+    },
+    {
+        "name": "known-attack-account",
+        "when": {"verdict": "attack"},
+        "action": "block",
+        "scope": "account",
+        "expires_s": 7 * 86400,
+    },
+    {
+        "name": "batch-review",
+        "when": {"verdict": "review"},
+        "action": "degrade",
+        "scope": "request",
+    },
+    {
+        "name": "online-high-risk",
+        "when": {"online_risk": {">=": 0.7}},
+        "action": "challenge",
+        "scope": "account",
+        "expires_s": 86400,
+    },
+    {
+        "name": "online-elevated-risk",
+        "when": {"online_risk": {">=": 0.5}},
+        "action": "rate_limit",
+        "scope": "account",
+        "rate_per_s": 0.02,
+        "burst": 5,
+        "expires_s": 3600,
+    },
+    {
+        "name": "online-suspicious",
+        "when": {"online_risk": {">=": 0.35}},
+        "action": "degrade",
+        "scope": "request",
+    },
+    {
+        "name": "attack-template",
+        "when": {"template_attack_share": {">=": 0.8}},
+        "action": "degrade",
+        "scope": "request",
+    },
+    {
+        "name": "harvest-request",
+        "when": {"request_risk": {">=": 0.8}},
+        "action": "degrade",
+        "scope": "request",
+    },
+    {
+        "name": "reasoning-elicitation",
+        "when": {"sig_cot": {">=": 0.5}},
+        "action": "log",
+        "scope": "request",
+    },
 ]
 
 # Noisy-OR weights of the online evidence (scorer.online_risk): the most one piece can add.
@@ -142,9 +183,14 @@ def _is_rule_list(v: Any) -> bool:
 
 
 def _is_weights(v: Any) -> bool:
-    return (isinstance(v, Mapping) and set(v) <= set(DEFAULT_WEIGHTS)
-            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1
-                    for x in v.values()))
+    return (
+        isinstance(v, Mapping)
+        and set(v) <= set(DEFAULT_WEIGHTS)
+        and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1
+            for x in v.values()
+        )
+    )
 
 
 @section("online")
@@ -152,37 +198,62 @@ def _is_weights(v: Any) -> bool:
 class OnlinePolicy:
     """How the scoring service turns online risk and batch verdicts into actions."""
 
-    shadow: bool = param(False, Check(lambda v: isinstance(v, bool), "true or false"),
-                         "record what would be done, enforce nothing")
-    fail_mode: str = param("open", Options(("open", "closed")),
-                           "what gateways do when the scorer is down or slow")
-    request_signals: str = param("background", Options(("background", "inline")),
-                                 "POST /v1/score: featurize after answering (fast) or before")
+    shadow: bool = param(
+        False,
+        Check(lambda v: isinstance(v, bool), "true or false"),
+        "record what would be done, enforce nothing",
+    )
+    fail_mode: str = param(
+        "open", Options(("open", "closed")), "what gateways do when the scorer is down or slow"
+    )
+    request_signals: str = param(
+        "background",
+        Options(("background", "inline")),
+        "POST /v1/score: featurize after answering (fast) or before",
+    )
     timeout_ms: float = param(25.0, Interval(1, 60000), "scorer deadline before fail_mode applies")
-    max_body_bytes: int = param(262144, Interval(1024, 64 * 2**20, integer=True),
-                                "largest accepted request body")
-    max_batch_events: int = param(5000, Interval(1, 100000, integer=True),
-                                  "largest batch POST /v1/events accepts")
-    log_prompt_text: bool = param(False, Check(lambda v: isinstance(v, bool), "true or false"),
-                                  "write prompt text into audit evidence (off: hashes only)")
+    max_body_bytes: int = param(
+        262144, Interval(1024, 64 * 2**20, integer=True), "largest accepted request body"
+    )
+    max_batch_events: int = param(
+        5000, Interval(1, 100000, integer=True), "largest batch POST /v1/events accepts"
+    )
+    log_prompt_text: bool = param(
+        False,
+        Check(lambda v: isinstance(v, bool), "true or false"),
+        "write prompt text into audit evidence (off: hashes only)",
+    )
     window_s: int = param(3600, Interval(60, 7 * 86400, integer=True), "sliding window length")
     bucket_s: int = param(60, Interval(1, 3600, integer=True), "sliding window bucket")
-    volume_ref: float = param(600.0, Interval(1, None),
-                              "requests per window that count as full volume risk")
-    min_requests: int = param(5, Interval(1, 10000, integer=True),
-                              "account requests before account-level online risk counts fully")
-    weights: dict = param(dict(DEFAULT_WEIGHTS), Check(_is_weights,
-                          f"a mapping of {sorted(DEFAULT_WEIGHTS)} to numbers in [0, 1]"))
-    allow_accounts: list = param([], Check(_is_str_list, "a list of account ids"),
-                                 "verified customers: never restricted")
-    allow_orgs: list = param([], Check(_is_str_list, "a list of org ids"),
-                             "verified organisations: never restricted")
-    default_expires_s: float = param(86400.0, Interval(1, None),
-                                     "expiry of persisted actions whose rule names none")
-    audit_coalesce_s: float = param(60.0, Interval(0, 86400),
-                                    "one audit entry per account, rule and interval for request-scope actions")
-    refresh_s: float = param(2.0, Interval(0.05, 3600),
-                             "how often to pick up actions written by other processes")
+    volume_ref: float = param(
+        600.0, Interval(1, None), "requests per window that count as full volume risk"
+    )
+    min_requests: int = param(
+        5,
+        Interval(1, 10000, integer=True),
+        "account requests before account-level online risk counts fully",
+    )
+    weights: dict = param(
+        dict(DEFAULT_WEIGHTS),
+        Check(_is_weights, f"a mapping of {sorted(DEFAULT_WEIGHTS)} to numbers in [0, 1]"),
+    )
+    allow_accounts: list = param(
+        [], Check(_is_str_list, "a list of account ids"), "verified customers: never restricted"
+    )
+    allow_orgs: list = param(
+        [], Check(_is_str_list, "a list of org ids"), "verified organisations: never restricted"
+    )
+    default_expires_s: float = param(
+        86400.0, Interval(1, None), "expiry of persisted actions whose rule names none"
+    )
+    audit_coalesce_s: float = param(
+        60.0,
+        Interval(0, 86400),
+        "one audit entry per account, rule and interval for request-scope actions",
+    )
+    refresh_s: float = param(
+        2.0, Interval(0.05, 3600), "how often to pick up actions written by other processes"
+    )
     rules: list = param(list(DEFAULT_RULES), Check(_is_rule_list, "a list of rule mappings"))
 
     def validate(self) -> None:
@@ -265,7 +336,9 @@ def compile_rule(raw: Mapping[str, Any], i: int) -> Rule:
         raise PolicyError(f"{where}.action must be a string")
     action = ACTION_ALIASES.get(action, action)
     if action not in ACTIONS:
-        raise PolicyError(f"{where}.action must be one of {', '.join(ACTIONS)}; got {raw.get('action')!r}")
+        raise PolicyError(
+            f"{where}.action must be one of {', '.join(ACTIONS)}; got {raw.get('action')!r}"
+        )
     scope = raw.get("scope", "request")
     if scope not in SCOPES:
         raise PolicyError(f"{where}.scope must be one of {', '.join(SCOPES)}; got {scope!r}")
@@ -279,12 +352,18 @@ def compile_rule(raw: Mapping[str, Any], i: int) -> Rule:
         pairs = cond.items() if isinstance(cond, Mapping) else [("==", cond)]
         for op, value in pairs:
             if op not in _OPS:
-                raise PolicyError(f"{where}.when.{feat}: unknown operator {op!r}; use one of {list(_OPS)}")
+                raise PolicyError(
+                    f"{where}.when.{feat}: unknown operator {op!r}; use one of {list(_OPS)}"
+                )
             _check_value(f"{where}.when.{feat}", feat, op, value)
             conds.append((feat, op, tuple(value) if isinstance(value, list) else value))
     expires = raw.get("expires_s")
-    if expires is not None and (isinstance(expires, bool) or not isinstance(expires, (int, float)) or expires <= 0):
-        raise PolicyError(f"{where}.expires_s must be a positive number of seconds; got {expires!r}")
+    if expires is not None and (
+        isinstance(expires, bool) or not isinstance(expires, (int, float)) or expires <= 0
+    ):
+        raise PolicyError(
+            f"{where}.expires_s must be a positive number of seconds; got {expires!r}"
+        )
     rate, burst = raw.get("rate_per_s"), raw.get("burst")
     if action == "rate_limit":
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
@@ -292,16 +371,24 @@ def compile_rule(raw: Mapping[str, Any], i: int) -> Rule:
         if isinstance(burst, bool) or not isinstance(burst, (int, float)) or burst < 1:
             raise PolicyError(f"{where}: rate_limit needs burst >= 1; got {burst!r}")
         if scope == "request":
-            raise PolicyError(f"{where}: rate_limit needs scope account or cluster (a bucket per subject)")
+            raise PolicyError(
+                f"{where}: rate_limit needs scope account or cluster (a bucket per subject)"
+            )
     elif rate is not None or burst is not None:
         raise PolicyError(f"{where}: rate_per_s and burst only apply to action rate_limit")
     params = raw.get("params") or {}
     if not isinstance(params, Mapping):
         raise PolicyError(f"{where}.params must be a mapping")
-    return Rule(name=name, action=action, scope=scope, conditions=tuple(conds),
-                expires_s=None if expires is None else float(expires),
-                rate_per_s=None if rate is None else float(rate),
-                burst=None if burst is None else float(burst), params=dict(params))
+    return Rule(
+        name=name,
+        action=action,
+        scope=scope,
+        conditions=tuple(conds),
+        expires_s=None if expires is None else float(expires),
+        rate_per_s=None if rate is None else float(rate),
+        burst=None if burst is None else float(burst),
+        params=dict(params),
+    )
 
 
 def compile_rules(online: OnlinePolicy) -> list[Rule]:

@@ -136,6 +136,7 @@ class ReplayReport:
     accounts: dict[str, AccountTrack] = field(default_factory=dict)
     campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
+    truncated_at_ms: int | None = None  # set when max_seconds stopped the replay early
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,12 +148,14 @@ class ReplayReport:
             "actions": self.actions,
             "campaigns": self.campaigns,
             "summary": self.summary,
+            "truncated_at_ms": self.truncated_at_ms,
             "accounts": {
                 a: {
                     "requests": t.n,
                     "max_risk": round(t.max_risk, 4),
                     "first_action": t.first_action,
                     "acted_at_request": t.acted_at_n,
+                    "account_level_action": t.account_action_ts is not None,
                     "served_before_action": t.served_before_action,
                 }
                 for a, t in self.accounts.items()
@@ -172,6 +175,7 @@ def replay(
     chunk: int = 2048,
     progress: bool = True,
     parallel: bool = True,
+    max_seconds: float | None = None,
 ) -> ReplayReport:
     """Feed ``logs`` through a fresh :class:`OnlineScorer` in time order; see module docstring.
 
@@ -180,6 +184,7 @@ def replay(
     what the online path finds on its own). ``batch_results`` (a store or findings folder)
     enables the recall-at-same-FPR comparison. ``parallel`` featurizes the next chunk in a
     second process while this one decides the current chunk (decisions stay in time order).
+    ``max_seconds`` stops early; the report then covers the log up to ``truncated_at_ms``.
     """
     if speed < 0:
         raise InvalidInputError(f"--speed must be >= 0; got {speed}")
@@ -209,7 +214,11 @@ def replay(
         featurizer = _Featurizer(scorer, parallel and len(parts) > 2)
         with make_progress(progress) as prog, stage(prog, "replay", total=len(rows)) as task:
             featurizer.submit(parts[0])
+            done = 0
             for k, part in enumerate(parts):
+                if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                    rep.truncated_at_ms = part[0]["ts_ms"]  # out of time: measure what was seen
+                    break
                 feats = featurizer.result()
                 if k + 1 < len(parts):
                     featurizer.submit(parts[k + 1])  # featurize ahead while this chunk decides
@@ -238,8 +247,12 @@ def replay(
                         tr.served += 1
                         if tr.acted_at_ts is None:
                             tr.served_before_action += 1
+                done += len(part)
                 prog.update(task, advance=len(part))
         featurizer.close()
+        if done < len(rows):
+            rows = rows[:done]
+            rep.n_requests = done
         rep.seconds = time.perf_counter() - t0
         rep.n_accounts = len(tracks)
         label_path = labels or find_labels(Path(logs[0]))
@@ -340,11 +353,15 @@ def _measure(
     benign = [a for a, (att, _) in labels.items() if not att and a in tracks]
     acted_attack = sum(1 for a in attack if tracks[a].acted_at_ts is not None)
     acted_benign = sum(1 for a in benign if tracks[a].acted_at_ts is not None)
+    strong_attack = sum(1 for a in attack if tracks[a].account_action_ts is not None)
+    strong_benign = sum(1 for a in benign if tracks[a].account_action_ts is not None)
     s: dict[str, Any] = {
         "attack_accounts": len(attack),
         "benign_accounts": len(benign),
         "attack_accounts_acted_on": acted_attack,
         "benign_accounts_acted_on": acted_benign,
+        "attack_accounts_account_action": strong_attack,
+        "benign_accounts_account_action": strong_benign,
         "online_action_recall": round(acted_attack / len(attack), 4) if attack else None,
         "online_action_fpr": round(acted_benign / len(benign), 4) if benign else None,
         "campaigns": len(camp_rows),
@@ -435,11 +452,19 @@ def render_markdown(rep: ReplayReport) -> str:
         f"{d['seconds']:.1f} s ({d['requests_per_s'] or 0:,.0f} req/s), {d['n_rejected']} rejected",
         "- actions: " + ", ".join(f"{k} {v:,}" for k, v in sorted(d["actions"].items())),
     ]
+    if d.get("truncated_at_ms") is not None:
+        lines.append(
+            f"- stopped early (time budget) at log time {d['truncated_at_ms']} ms: "
+            "the figures cover the log up to there"
+        )
     s = d["summary"]
     if s:
         lines += [
             f"- attack accounts acted on: {s['attack_accounts_acted_on']}/{s['attack_accounts']}"
-            f" (benign acted on: {s['benign_accounts_acted_on']}/{s['benign_accounts']})",
+            f" (benign acted on: {s['benign_accounts_acted_on']}/{s['benign_accounts']}); with an "
+            "account-level action (rate_limit / challenge / block): "
+            f"{s['attack_accounts_account_action']}/{s['attack_accounts']} attack, "
+            f"{s['benign_accounts_account_action']}/{s['benign_accounts']} benign",
             f"- median share of a campaign's requests before its first action: "
             f"{s['median_share_before_first_action']} (any restricting action); "
             f"{s['median_share_before_first_account_action']} (first rate_limit / challenge / block)",

@@ -72,10 +72,15 @@ class VerdictCache:
 
     def summary(self) -> dict[str, Any]:
         n_attack = sum(1 for v in self.accounts.values() if v.verdict == "attack")
-        return {"source": self.source, "loaded_at": self.loaded_at, "accounts": len(self.accounts),
-                "attack_accounts": n_attack, "clusters": len(self.clusters),
-                "templates": len(self.templates), "attack_templates": sum(
-                    1 for s, _ in self.template_attack.values() if s >= 0.5)}
+        return {
+            "source": self.source,
+            "loaded_at": self.loaded_at,
+            "accounts": len(self.accounts),
+            "attack_accounts": n_attack,
+            "clusters": len(self.clusters),
+            "templates": len(self.templates),
+            "attack_templates": sum(1 for s, _ in self.template_attack.values() if s >= 0.5),
+        }
 
     # ---- loading --------------------------------------------------------------------------
     @classmethod
@@ -101,28 +106,49 @@ class VerdictCache:
         except duckdb.Error as exc:
             raise InvalidInputError(f"cannot open {path} read-only: {exc}") from exc
         try:
-            tables = {r[0] for r in con.execute(
-                "SELECT table_name FROM information_schema.tables").fetchall()}
+            tables = {
+                r[0]
+                for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+            }
             out = cls(source=str(path))
             if "out_accounts" in tables:
                 for aid, risk, verdict, cid, reasons in con.execute(
-                        "SELECT account_id, risk, verdict, cluster_id, reasons FROM out_accounts").fetchall():
+                    "SELECT account_id, risk, verdict, cluster_id, reasons FROM out_accounts"
+                ).fetchall():
                     out.accounts[str(aid)] = AccountVerdict(
-                        float(risk or 0.0), str(verdict or "benign"),
-                        None if cid in (None, "") else str(cid), str(reasons or ""))
+                        float(risk or 0.0),
+                        str(verdict or "benign"),
+                        None if cid in (None, "") else str(cid),
+                        str(reasons or ""),
+                    )
             if "out_clusters" in tables:
                 for cid, n, risk, verdict, caps, reasons in con.execute(
-                        "SELECT cluster_id, n_accounts, risk, verdict, capabilities, reasons"
-                        " FROM out_clusters").fetchall():
+                    "SELECT cluster_id, n_accounts, risk, verdict, capabilities, reasons"
+                    " FROM out_clusters"
+                ).fetchall():
                     out.clusters[str(cid)] = ClusterVerdict(
-                        int(n or 0), float(risk or 0.0), str(verdict or "benign"),
-                        str(caps or ""), str(reasons or ""))
+                        int(n or 0),
+                        float(risk or 0.0),
+                        str(verdict or "benign"),
+                        str(caps or ""),
+                        str(reasons or ""),
+                    )
             if "templates" in tables:
-                out.templates = {int(h): str(t) for h, t in con.execute(
-                    "SELECT skeleton_hash, template_id FROM templates").fetchall() if h is not None}
+                out.templates = {
+                    int(h): str(t)
+                    for h, t in con.execute(
+                        "SELECT skeleton_hash, template_id FROM templates"
+                    ).fetchall()
+                    if h is not None
+                }
             if "template_bands" in tables:
-                out.bands = {int(b): str(t) for b, t in con.execute(
-                    "SELECT band_key, template_id FROM template_bands").fetchall() if b is not None}
+                out.bands = {
+                    int(b): str(t)
+                    for b, t in con.execute(
+                        "SELECT band_key, template_id FROM template_bands"
+                    ).fetchall()
+                    if b is not None
+                }
             if {"requests", "templates", "out_accounts"} <= tables:
                 # Which templates attack accounts use, and the cluster most of that traffic is
                 # from: one GROUP BY over the stored requests, done once per load.
@@ -135,7 +161,8 @@ class VerdictCache:
                            mode(CASE WHEN verdict = 'attack' THEN cluster_id END) AS cid
                     FROM r GROUP BY tid HAVING count(*) >= 3""").fetchall()
                 out.template_attack = {
-                    str(t): (float(s), None if c in (None, "") else str(c)) for t, s, c in rows}
+                    str(t): (float(s), None if c in (None, "") else str(c)) for t, s, c in rows
+                }
             return out
         except duckdb.Error as exc:
             raise InvalidInputError(f"{path}: cannot read batch results: {exc}") from exc
@@ -149,15 +176,23 @@ class VerdictCache:
             with open(d / "accounts.csv", newline="", encoding="utf-8") as fh:
                 for row in csv.DictReader(fh):
                     out.accounts[row["account_id"]] = AccountVerdict(
-                        float(row.get("risk") or 0.0), row.get("verdict") or "benign",
-                        row.get("cluster_id") or None, row.get("reasons") or "")
+                        float(row.get("risk") or 0.0),
+                        row.get("verdict") or "benign",
+                        row.get("cluster_id") or None,
+                        row.get("reasons") or "",
+                    )
             if (d / "clusters.csv").exists():
                 with open(d / "clusters.csv", newline="", encoding="utf-8") as fh:
                     for row in csv.DictReader(fh):
                         out.clusters[row["cluster_id"]] = ClusterVerdict(
-                            int(float(row.get("n_accounts") or 0)), float(row.get("risk") or 0.0),
-                            row.get("verdict") or "benign", row.get("capabilities") or "",
-                            row.get("reasons") or "")
+                            int(float(row.get("n_accounts") or 0)),
+                            float(row.get("risk") or 0.0),
+                            row.get("verdict") or "benign",
+                            row.get("capabilities") or "",
+                            row.get("reasons") or "",
+                        )
         except (KeyError, ValueError) as exc:
-            raise InvalidInputError(f"{d}: findings CSV does not match the contract: {exc}") from exc
+            raise InvalidInputError(
+                f"{d}: findings CSV does not match the contract: {exc}"
+            ) from exc
         return out
