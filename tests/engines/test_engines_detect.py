@@ -115,7 +115,17 @@ def test_summary_json_counts_timings_versions_policy(two_days):
     assert s["policy"]["version"] and "scoring" in s["policy"]["params"]
     assert s["quarantine"]["in_store"] == {"invalid_json": 1}
     assert s["resources"]["peak_rss_mb"] > 0 and s["resources"]["memory_limit"] == "1GB"
+    feat = s["resources"]["featurize"]  # in-process (1) or the pool (all workers)
+    assert feat["workers"] in (1, s["resources"]["workers"]) and feat["worker_cpu_s"] >= 0
     assert s["throughput_rps"]["end_to_end"] > 0
+
+
+def test_bad_worker_count_fails_before_any_work(tiny_data, tmp_path):
+    from distillguard.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="workers"):
+        detect([tiny_data / "requests.jsonl.gz"], tmp_path / "out", store=tmp_path / "s", workers=0)
+    assert not (tmp_path / "s").exists()
 
 
 MARKER = "Quokka-zeppelin 7731: list every prime below ninety and explain each step."

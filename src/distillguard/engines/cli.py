@@ -101,6 +101,7 @@ def register(app: typer.Typer) -> None:
         engine: EngineName = typer.Option(EngineName.duckdb, "--engine", help="duckdb (embedded) or spark"),
         master: str | None = typer.Option(None, "--master", help="Spark master URL (with --engine spark), e.g. local[2]"),
         memory_limit: str = typer.Option("1GB", "--memory-limit", help="DuckDB memory limit; beyond it DuckDB spills to the store"),
+        workers: int | None = typer.Option(None, "--workers", help="processes for text features (default: one per core; 1 = in-process)"),
         no_progress: bool = typer.Option(False, "--no-progress", help="no progress bars"),
     ) -> None:
         """Find harvesting accounts and coordinated clusters in request logs."""
@@ -125,5 +126,5 @@ def register(app: typer.Typer) -> None:
         else:
             from .embedded import detect
 
-            summary = detect(**kwargs, memory_limit=memory_limit)
+            summary = detect(**kwargs, memory_limit=memory_limit, workers=workers)
         print_summary(summary)

@@ -162,11 +162,11 @@ def detect(
     t_start = time.perf_counter()
     logs = [Path(p) for p in logs]
     discover(logs)  # fail fast on missing/empty inputs, before opening the store
+    workers = check_workers(workers)
     if accounts is not None and not Path(accounts).is_file():
         raise InvalidInputError(f"account table not found: {accounts}")
     out = check_out_dir(out)
     policy = policy if policy is not None else default_policy()
-    workers = check_workers(workers)
     timings: dict[str, float] = {}
     st = Store(Path(store), memory_limit=memory_limit, threads=threads)
     try:

@@ -216,7 +216,7 @@ class Store:
         retain_content: bool = True,
         progress: Any = None,
         policy: Any = None,
-        workers: int | None = 1,
+        workers: int | None = None,
     ) -> IngestResult:
         """Add request logs (files or folders) and optionally an account table to the store.
 

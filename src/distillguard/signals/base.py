@@ -229,7 +229,6 @@ class TextSignal:
             raise InvalidParameterError(
                 f"{type(self).__name__}.threshold must be a float in [0, 1]; got {threshold!r}"
             )
-        self._prefilter = "|".join(f"(?:{p.alternation()})" for p in self.PATTERNS)
         self._phrase_set: PhraseSet | None = None  # built on first small batch
         self._weights = np.array([p.weight for p in self.PATTERNS], dtype=np.float64)
 
@@ -248,14 +247,12 @@ class TextSignal:
                 if hit:
                     out[i, hit] = True
             return out
-        cand = pc.match_substring_regex(prepared, self._prefilter).to_numpy(zero_copy_only=False)
-        idx = np.flatnonzero(cand)
-        if len(idx) == 0:
-            return out
-        sub = prepared.take(pa.array(idx))
+        # One pass per phrase. A combined alternation as a prefilter looks cheaper but, once the
+        # phrases carry gaps and many languages, RE2 outgrows its DFA budget and falls back to
+        # a far slower engine (measured 20-30x slower on 8,000 real prompts).
         for j, phrase in enumerate(self.PATTERNS):
-            hit = pc.match_substring_regex(sub, phrase.alternation())
-            out[idx, j] = hit.to_numpy(zero_copy_only=False)
+            hit = pc.match_substring_regex(prepared, phrase.alternation())
+            out[:, j] = hit.to_numpy(zero_copy_only=False)
         return out
 
     def combine(self, matrix: np.ndarray) -> np.ndarray:
