@@ -83,7 +83,6 @@ class LeidenClusterer(Estimator):
         min_strength: float = 0.3,
         core_share: float = 0.2,
         core_min: int = 3,
-        split_modularity: float = 0.3,
     ) -> None:
         self.objective = objective
         self.resolution = resolution
@@ -95,7 +94,6 @@ class LeidenClusterer(Estimator):
         self.min_strength = min_strength
         self.core_share = core_share
         self.core_min = core_min
-        self.split_modularity = split_modularity
 
     def _validate(self) -> None:
         if self.objective not in ("modularity", "CPM"):
@@ -109,7 +107,6 @@ class LeidenClusterer(Estimator):
         check_range(self, "min_strength", self.min_strength, 0.0, None)
         check_range(self, "core_share", self.core_share, 0.0, 1.0)
         check_range(self, "core_min", self.core_min, 2, None)
-        check_range(self, "split_modularity", self.split_modularity, 0.0, 1.0)
         if not isinstance(self.n_iterations, int) or self.n_iterations == 0:
             raise InvalidParameterError(
                 f"LeidenClusterer.n_iterations must be a non-zero integer; got {self.n_iterations!r}"
@@ -150,7 +147,6 @@ class LeidenClusterer(Estimator):
                 random.setstate(state)
             membership = np.asarray(part.membership, np.int64)
             self.quality_ = float(part.quality)
-            membership = self._split(membership, a_idx, n_acc + k_idx, weight)
         else:
             membership = np.zeros(0, np.int64)
             self.quality_ = 0.0
@@ -207,64 +203,6 @@ class LeidenClusterer(Estimator):
         self.n_clusters_ = len(order)
         self.cluster_keys_ = self._cluster_keys(edges, members)
         return self
-
-    def _split(
-        self, membership: np.ndarray, src: np.ndarray, dst: np.ndarray, weight: np.ndarray
-    ) -> np.ndarray:
-        """Split communities that are several campaigns joined by a few shared keys.
-
-        Modularity's resolution limit: two dense groups joined by some shared keys (two labs
-        sending the same public "think step by step" wrapper, each with its own cards,
-        networks and other templates) merge whenever their link is large against the product
-        of their volumes over the *whole* graph's weight, so the more benign traffic around
-        them, the more readily they merge. Re-running Leiden (modularity, γ = 1) on the
-        community's own subgraph compares the groups with that subgraph only, which does not
-        depend on the rest of the graph. The split is kept when the sub-partition's modularity
-        reaches ``split_modularity`` (0.3, the usual mark of real community structure): a
-        single campaign whose accounts use its keys uniformly scores well below it and stays
-        whole. A loop over communities, not accounts.
-        """
-        if self.split_modularity >= 1.0 or not len(membership):
-            return membership
-        out = membership.copy()
-        next_id = int(membership.max()) + 1
-        inside = membership[src] == membership[dst]
-        comm_of_edge = membership[src]
-        n_acc_in = np.bincount(
-            membership[np.unique(src)], minlength=next_id
-        )  # accounts per community
-        big = np.flatnonzero(n_acc_in >= 2 * self.min_cluster_size)
-        for c in big:
-            sel = inside & (comm_of_edge == c)
-            if sel.sum() < 2 * self.min_cluster_size:
-                continue
-            nodes, local = np.unique(np.concatenate([src[sel], dst[sel]]), return_inverse=True)
-            k = int(sel.sum())
-            sub = ig.Graph(n=len(nodes), edges=np.column_stack([local[:k], local[k:]]).tolist())
-            state = random.getstate()
-            ig.set_random_number_generator(random.Random(self.seed))
-            try:
-                part = sub.community_leiden(
-                    objective_function="modularity",
-                    weights=weight[sel].tolist(),
-                    resolution=1.0,
-                    beta=self.beta,
-                    n_iterations=self.n_iterations,
-                )
-            finally:
-                ig.set_random_number_generator(random)
-                random.setstate(state)
-            if part.quality < self.split_modularity or len(part) < 2:
-                continue
-            sub_m = np.asarray(part.membership, np.int64)
-            # the biggest part keeps the id; the others get new ones
-            keep = int(np.bincount(sub_m).argmax())
-            new = np.where(sub_m == keep, c, next_id + sub_m)
-            out[nodes] = new
-            next_id += int(sub_m.max()) + 1
-        # compact ids
-        _, out = np.unique(out, return_inverse=True)
-        return out.astype(np.int64)
 
     @staticmethod
     def _cluster_keys(edges: pa.Table, members: pa.Table) -> pa.Table:

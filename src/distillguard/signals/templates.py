@@ -62,7 +62,7 @@ from ..errors import InvalidInputError, InvalidParameterError
 from .base import _signals_section
 
 CHUNK_SKELETONS = 250_000
-DOMINANCE = 0.5  # see _chunk: links only through buckets ≥ half of a node's biggest one
+DOMINANCE = 0.02  # see _chunk: links only through buckets ≥ 2% of a node's biggest one
 
 
 class TemplateIndex:
