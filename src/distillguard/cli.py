@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -44,7 +43,7 @@ def version() -> None:
 
 @policy_app.command("show")
 def policy_show(
-    path: Optional[Path] = typer.Argument(None, help="policy YAML; defaults when omitted"),
+    path: Path | None = typer.Argument(None, help="policy YAML; defaults when omitted"),
 ) -> None:
     """Print the effective policy (defaults merged with PATH) as YAML."""
     pol = Policy.load(path)
