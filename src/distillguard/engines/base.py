@@ -21,6 +21,9 @@ DIALECT_RULES = """
 - windows: lag/lead/row_number OVER (PARTITION BY ... ORDER BY ...)
 - no list/array functions in SQL: list work happens in Arrow batch functions
 - no backslashes in string literals (Spark unescapes them, DuckDB does not)
+- sorting a nullable column: say NULLS FIRST / NULLS LAST (Spark puts NULLs first on ASC)
+- floor() is BIGINT in Spark and DOUBLE in DuckDB: CAST it
+- x / 0 is inf in DuckDB 2.0 and NULL in Spark: divide by nullif(d, 0)
 """
 
 

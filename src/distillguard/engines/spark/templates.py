@@ -8,9 +8,11 @@ For the skeletons of ``requests`` not yet in ``templates``:
 1. explode each new skeleton's LSH band keys: ``(band_key, node)``;
 2. add the existing templates that own one of those band keys (``template_bands``), as nodes
    with negative ids so they never collide with a skeleton hash;
-3. every band key is a bucket; a bucket with ``min_bucket``..``max_bucket`` members (the
-   policy's ``signals`` section) becomes a **star**
-   (each member linked to the bucket's smallest member): n - 1 edges, never n(n-1)/2;
+3. every band key is a bucket whose size counts skeletons (an existing template weighs as many
+   as it has with that key, ``template_bands.n_skeletons``); a node links only through its
+   usable buckets (``min_bucket``..``max_bucket`` skeletons, ≥ 2 nodes) that are at least
+   ``DOMINANCE`` × its biggest one, and each such bucket becomes a **star** (each member
+   linked to the bucket's smallest member): n - 1 edges, never n(n-1)/2;
 4. connected components of the star edges (large-star / small-star, :mod:`.graph`);
 5. a component that holds existing templates keeps the smallest of their ids (the others are
    merged into it); a new component takes its smallest skeleton hash; a skeleton in no star
@@ -104,11 +106,19 @@ def update_templates(
     t0 = time.perf_counter()
     spark = engine.spark
     lo, mb = _bucket_bounds(policy, max_bucket)
+    try:
+        from ...signals.templates import DOMINANCE as dominance
+    except ImportError:  # an index without the dominance rule
+        dominance = 0.0
     hash_t = "decimal(20,0)"
     if templates is None:
         templates = spark.createDataFrame([], f"skeleton_hash {hash_t}, template_id {hash_t}")
     if bands is None:
-        bands = spark.createDataFrame([], f"band_key {hash_t}, template_id {hash_t}")
+        bands = spark.createDataFrame(
+            [], f"band_key {hash_t}, template_id {hash_t}, n_skeletons long"
+        )
+    if "n_skeletons" not in bands.columns:  # an index written before the counts existed
+        bands = bands.withColumn("n_skeletons", F.lit(1).cast("long"))
 
     req = engine.table("requests")
     new = (
@@ -138,24 +148,40 @@ def update_templates(
         node = F.col("skeleton_hash").cast(NODE_TYPE)
         cb = new.select(node.alias("node"), F.explode("lsh_bands").alias("band_key")).distinct()
         keys = cb.select("band_key").distinct()
-        # Existing templates owning one of the new band keys: node = -(template_id + 1).
-        ct = bands.join(keys, "band_key").select(
-            "band_key", (-(F.col("template_id").cast(NODE_TYPE)) - 1).alias("node")
+        # Existing templates owning one of the new band keys: node = -(template_id + 1), and
+        # each weighs as many skeletons as it has with that key, so a bucket's size is the
+        # same whether the data arrives in one run or day by day.
+        ct = (
+            bands.join(keys, "band_key")
+            .groupBy("band_key", "template_id")
+            .agg(F.sum(F.coalesce("n_skeletons", F.lit(1))).alias("w"))
+            .select("band_key", (-(F.col("template_id").cast(NODE_TYPE)) - 1).alias("node"),
+                    F.col("w").cast("long").alias("w"))
         )
-        cm = cb.unionByName(ct.select("node", "band_key")).distinct()
-        buckets = (
-            cm.groupBy("band_key")
-            .agg(F.count("*").alias("n"), F.min("node").alias("hub"))
-            .localCheckpoint(eager=True)
-        )
+        cm = cb.withColumn("w", F.lit(1).cast("long")).unionByName(ct)
+        buckets = cm.groupBy("band_key").agg(
+            F.sum("w").alias("n"), F.count("*").alias("nodes")
+        ).localCheckpoint(eager=True)
         b = buckets.agg(
             F.sum(F.when(F.col("n") >= lo, 1).otherwise(0)).alias("b"),
             F.sum(F.when(F.col("n") > mb, 1).otherwise(0)).alias("ignored"),
         ).first()
         stats["buckets"] = int(b["b"] or 0)
         stats["buckets_ignored"] = int(b["ignored"] or 0)
+        # A node links only through its dominant buckets (≥ DOMINANCE × its biggest usable
+        # one): following small payload buckets would merge every wrapper that carried a task.
+        from pyspark.sql import Window
+
+        usable = cm.join(
+            buckets.where((F.col("n") >= lo) & (F.col("n") <= mb) & (F.col("nodes") >= 2)),
+            "band_key",
+        ).withColumn("top", F.max("n").over(Window.partitionBy("node")))
+        kept = usable.where(F.col("n") >= F.lit(dominance) * F.col("top")).select(
+            "node", "band_key"
+        )
+        hubs = kept.groupBy("band_key").agg(F.min("node").alias("hub"), F.count("*").alias("c"))
         star = (
-            cm.join(buckets.where((F.col("n") >= lo) & (F.col("n") <= mb)), "band_key")
+            kept.join(hubs.where(F.col("c") >= 2), "band_key")
             .where(F.col("node") != F.col("hub"))
             .select(F.col("node").alias("src"), F.col("hub").alias("dst"))
             .distinct()
@@ -210,10 +236,18 @@ def update_templates(
         templates = apply(templates).unionByName(assign.select("skeleton_hash", "template_id"))
         new_bands = (
             new.select(F.col("skeleton_hash"), F.explode("lsh_bands").alias("band_key"))
+            .distinct()
             .join(assign, "skeleton_hash")
-            .select(F.col("band_key").cast(hash_t).alias("band_key"), "template_id")
+            .groupBy(F.col("band_key").cast(hash_t).alias("band_key"), "template_id")
+            .agg(F.count("*").cast("long").alias("n_skeletons"))
         )
-        bands = apply(bands).unionByName(new_bands).distinct()
+        # One row per (band, template), skeleton counts summed over merges and new skeletons.
+        bands = (
+            apply(bands).select("band_key", "template_id", "n_skeletons")
+            .unionByName(new_bands)
+            .groupBy("band_key", "template_id")
+            .agg(F.sum("n_skeletons").cast("long").alias("n_skeletons"))
+        )
     stats["seconds"] = round(time.perf_counter() - t0, 3)
     return (
         templates.select("skeleton_hash", "template_id"),
