@@ -159,7 +159,10 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
         acc_cluster, acc_cluster_risk = _account_clusters(
             ids, cl.members_, cs.clusters_, pol.coordination_saturation
         )
-        strengths = account_strengths(features, pol.signal_weights, acc_cluster_risk)
+        affinity, affinity_info = _template_affinity(
+            engine, ids, features, cl.members_, cs.clusters_, pol
+        )
+        strengths = account_strengths(features, pol.signal_weights, acc_cluster_risk, affinity)
         sc = AccountScorer(
             bias=pol.account_bias,
             weights=dict(pol.account_weights),
@@ -167,7 +170,9 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
             attack_threshold=pol.attack_threshold,
         ).fit(strengths)
     with _timed(timings, "evidence and outputs", progress):
-        counts = _write_outputs(engine, pol, fp, eb, cl, cs, sc, ids, acc_cluster, strengths)
+        counts = _write_outputs(
+            engine, pol, fp, eb, cl, cs, sc, ids, acc_cluster, strengths, affinity_info
+        )
     counts["new_ips"] = n_new_ips
     counts["graph_edges"] = eb.edges_.num_rows
     return Findings(
@@ -230,6 +235,64 @@ def _account_clusters(
     return cid, risk
 
 
+def _template_affinity(
+    engine: Engine,
+    ids: pa.Array,
+    features: pa.Table,
+    members: pa.Table,
+    clusters: pa.Table,
+    pol: Any,
+) -> tuple[np.ndarray, dict[int, tuple[str, float, list[str]]]]:
+    """Per account outside attack clusters: the share of its requests on prompt templates
+    characteristic of an attack cluster (``definitions.ATTACK_TEMPLATES``), shrunk for small
+    accounts (n/(n+2)); and, for accounts with any, (cluster, share, sample request ids).
+
+    Registers ``attack_members`` and ``attack_templates``. It raises risk only: the account is
+    not made a cluster member, since sharing a few templates is weaker than the graph's bond."""
+    strength = np.zeros(len(ids))
+    info: dict[int, tuple[str, float, list[str]]] = {}
+    risk = np.asarray(clusters.column("risk").to_numpy(zero_copy_only=False), float)
+    attack = clusters.filter(pa.array(risk >= pol.attack_threshold)).select(["cluster_id", "risk"])
+    am = members.select(["account_id", "cluster_id"]).join(attack, "cluster_id", join_type="inner")
+    engine.register_arrow(
+        "attack_members",
+        pa.table(
+            {
+                "account_id": am.column("account_id").cast(pa.string()),
+                "cluster_id": am.column("cluster_id").cast(pa.string()),
+                "risk": am.column("risk").cast(pa.float64()),
+            }
+        ),
+    )
+    engine.create_table(
+        "attack_templates",
+        d.ATTACK_TEMPLATES.format(
+            min_accounts=int(pol.affinity_min_accounts), min_share=float(pol.affinity_min_share)
+        ),
+    )
+    rows = engine.fetch_arrow(d.TEMPLATE_AFFINITY.format(max_refs=int(pol.max_refs)))
+    if rows.num_rows == 0:
+        return strength, info
+    pos = {a: i for i, a in enumerate(ids.to_pylist())}
+    n = col(features, "n_requests")
+    by_acc: dict[str, tuple[int, dict[str, int], list[str]]] = {}
+    for a, c, r, na, nc in zip(
+        *(rows.column(k).to_pylist() for k in rows.column_names), strict=True
+    ):
+        tot, per, refs = by_acc.setdefault(a, (int(na), {}, []))  # a loop over sampled refs
+        per[c] = int(nc)
+        refs.append(r)
+    for a, (tot, per, refs) in by_acc.items():  # one loop over accounts
+        i = pos.get(a)
+        if i is None or n[i] <= 0:
+            continue
+        share = min(tot / n[i], 1.0)
+        strength[i] = share * n[i] / (n[i] + 2.0)
+        best = max(sorted(per), key=lambda c: per[c])
+        info[i] = (best, share, refs)
+    return strength, info
+
+
 def _account_evidence(
     i: int,
     f: dict[str, np.ndarray],
@@ -239,6 +302,7 @@ def _account_evidence(
     cluster_info: dict,
     share_info: dict,
     new_model: str | None,
+    affinity_info: dict | None = None,
 ) -> list[Evidence]:
     """The evidence of account ``i`` in words, weighted by its share of the risk."""
     pos = {k: float(v[i]) for k, v in contrib.items() if v[i] > 0.05}
@@ -283,13 +347,21 @@ def _account_evidence(
             text = f"moved {_pct(f['pivot_share'][i])} of its traffic to the new model {new_model} within 24 h of its release"
         elif k == "template_concentration":
             text = f"{_pct(f['tpl_top_share'][i])} of requests use one prompt template"
+        elif k == "attack_template_affinity" and affinity_info and i in affinity_info:
+            c_id, share, _ = affinity_info[i]
+            text = (
+                f"{_pct(share)} of its requests use prompt templates characteristic of "
+                f"coordinated cluster {c_id} (attack)"
+            )
         else:
             continue
         out.append(Evidence(source=f"account:{k}", weight=round(risk * c / total, 4), summary=text))
     return sorted(out, key=lambda e: e.weight, reverse=True)
 
 
-def _write_outputs(engine, pol, fp, eb, cl, cs, sc, ids, acc_cluster, strengths) -> dict[str, int]:  # noqa: ANN001
+def _write_outputs(  # noqa: ANN001
+    engine, pol, fp, eb, cl, cs, sc, ids, acc_cluster, strengths, affinity_info=None
+) -> dict[str, int]:
     features = fp.features_
     n_acc = features.num_rows
     num = (
@@ -392,6 +464,7 @@ def _write_outputs(engine, pol, fp, eb, cl, cs, sc, ids, acc_cluster, strengths)
             cluster_info,
             share_info,
             fp.new_model_,
+            affinity_info,
         )
         reasons.append(
             "; ".join(e.summary for e in evs[: pol.max_reasons])
@@ -400,11 +473,15 @@ def _write_outputs(engine, pol, fp, eb, cl, cs, sc, ids, acc_cluster, strengths)
         if i in flagged_set:
             aid = id_list[i]
             for e in evs:
-                refs = (
-                    members_by_cluster.get(acc_cluster[i], [])[: pol.max_refs]
-                    if e.source == "account:coordinated_cluster"
-                    else examples.get(aid, [])
-                )
+                if e.source == "account:coordinated_cluster":
+                    refs = members_by_cluster.get(acc_cluster[i], [])[: pol.max_refs]
+                elif e.source == "account:attack_template_affinity" and affinity_info:
+                    # Its requests on the campaign's templates, then members of that cluster
+                    # (the cluster id itself is in the summary; refs are request/account ids).
+                    c_id, _, req_ids = affinity_info.get(i, ("", 0.0, []))
+                    refs = [*req_ids, *members_by_cluster.get(c_id, [])][: pol.max_refs]
+                else:
+                    refs = examples.get(aid, [])
                 ev_rows.append(
                     {
                         "subject_kind": "account",
@@ -501,7 +578,8 @@ def _write_outputs(engine, pol, fp, eb, cl, cs, sc, ids, acc_cluster, strengths)
         "score_accounts",
         out_accounts.select(["account_id", "risk", "verdict", "cluster_id"])
         .append_column("rotation", pa.array(_address_rotation(features)))
-        .append_column("pivot", pa.array(strengths["model_pivot"])),
+        .append_column("pivot", pa.array(strengths["model_pivot"]))
+        .append_column("affinity", pa.array(strengths["attack_template_affinity"])),
     )
     sw = {
         s: float(pol.signal_weights.get(s, 0.0))

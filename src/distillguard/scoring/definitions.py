@@ -7,7 +7,9 @@ genuine customer traffic) the genuine requests carry neither signals nor campaig
 they stay low while the harvest requests score high.
 
 Inputs: ``request_keys`` (with the sig_* columns), ``score_accounts``
-(account_id, risk, verdict, cluster_id, rotation, pivot: the account's evidence strengths) and ``cluster_templates`` (cluster_id, template, risk).
+(account_id, risk, verdict, cluster_id, rotation, pivot, affinity: the account's evidence
+strengths), ``cluster_templates`` (cluster_id, template, risk) and ``attack_templates``
+(template, cluster_id, risk: templates characteristic of attack clusters).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ FROM (
     1.0 - (1.0 - {w_cot} * k.sig_cot) * (1.0 - {w_rubric} * k.sig_rubric)
         * (1.0 - {w_synth} * k.sig_synth) * (1.0 - {w_format} * k.sig_format)
         * (1.0 - {w_rewrite} * k.sig_rewrite) AS p_text,
-    coalesce(ct.risk, 0.0) * {w_template} AS p_tpl,
+    -- Its own cluster's campaign templates, or (for an account outside attack clusters that
+    -- leans on them) templates characteristic of an attack cluster.
+    coalesce(ct.risk, atp.risk, 0.0) * {w_template} AS p_tpl,
     -- In an account that rotates through proxy networks, a request from an address (or a
     -- network) the account used only once is a proxy-pool request; a turn of a conversation
     -- (a later user turn, or one of several requests of one client session) is the
@@ -36,7 +40,7 @@ FROM (
     -- In an account that pivoted to the new model at once, its new-model requests.
     CASE WHEN k.model = '{new_model}' THEN {w_pivot} * coalesce(a.pivot, 0.0) ELSE 0.0 END AS p_pivot,
     coalesce(a.risk, 0.0) AS acc_risk,
-    ct.cluster_id AS cluster_tpl,
+    coalesce(ct.cluster_id, atp.cluster_id) AS cluster_tpl,
     k.harvest AS harvest,
     a.verdict AS verdict
   FROM (
@@ -50,6 +54,7 @@ FROM (
   ) k
   LEFT JOIN score_accounts a ON k.account_id = a.account_id
   LEFT JOIN cluster_templates ct ON a.cluster_id = ct.cluster_id AND k.template = ct.template
+  LEFT JOIN attack_templates atp ON a.affinity > 0 AND k.template = atp.template
 ) x
 WHERE harvest >= {thr} OR cluster_tpl IS NOT NULL OR verdict <> 'benign'
 """
@@ -68,4 +73,42 @@ CLUSTER_CAPABILITIES = """
 SELECT m.cluster_id AS cluster_id, k.capability AS capability, count(*) AS n
 FROM request_keys k JOIN cluster_members m ON k.account_id = m.account_id
 GROUP BY m.cluster_id, k.capability
+"""
+
+# Templates characteristic of attack clusters: used by at least {min_accounts} accounts, at
+# least {min_share} of them members of attack-verdict clusters (``attack_members``:
+# account_id, cluster_id, risk). A popular template a benign crowd also sends fails the share
+# test however many attackers use it. The cluster named is the one with most users of it.
+ATTACK_TEMPLATES = """
+SELECT template, cluster_id, risk, deg, n_attack FROM (
+  SELECT t.template AS template, c.cluster_id AS cluster_id, c.risk AS risk, t.deg AS deg,
+         t.n_attack AS n_attack,
+         row_number() OVER (PARTITION BY t.template ORDER BY c.n DESC, c.cluster_id) AS rn
+  FROM (
+    SELECT u.template AS template, count(*) AS deg, count(m.cluster_id) AS n_attack
+    FROM (SELECT DISTINCT account_id, template FROM request_keys WHERE template IS NOT NULL) u
+    LEFT JOIN attack_members m ON u.account_id = m.account_id
+    GROUP BY u.template
+  ) t
+  JOIN (
+    SELECT u.template AS template, m.cluster_id AS cluster_id, max(m.risk) AS risk, count(*) AS n
+    FROM (SELECT DISTINCT account_id, template FROM request_keys WHERE template IS NOT NULL) u
+    JOIN attack_members m ON u.account_id = m.account_id
+    GROUP BY u.template, m.cluster_id
+  ) c ON t.template = c.template
+  WHERE t.deg >= {min_accounts} AND t.n_attack >= {min_share} * t.deg
+) x WHERE rn = 1
+"""
+
+# Per account outside attack clusters: its requests on those templates (n_affine), how many
+# point to each cluster (n_cluster), and up to {max_refs} of the request ids (refs).
+TEMPLATE_AFFINITY = """
+SELECT account_id, cluster_id, request_id, n_affine, n_cluster FROM (
+  SELECT k.account_id AS account_id, a.cluster_id AS cluster_id, k.request_id AS request_id,
+         count(*) OVER (PARTITION BY k.account_id) AS n_affine,
+         count(*) OVER (PARTITION BY k.account_id, a.cluster_id) AS n_cluster,
+         row_number() OVER (PARTITION BY k.account_id ORDER BY k.ts_ms, k.request_id) AS rn
+  FROM request_keys k JOIN attack_templates a ON k.template = a.template
+  WHERE k.account_id NOT IN (SELECT account_id FROM attack_members)
+) x WHERE rn <= {max_refs}
 """

@@ -27,6 +27,7 @@ ACCOUNT_EVIDENCE: tuple[str, ...] = (
     "machine_timing",  # inter-arrival gaps more regular than human traffic
     "model_pivot",  # moved its traffic to the newly released model at once
     "template_concentration",  # most traffic on one template, with harvest content
+    "attack_template_affinity",  # share of requests on templates characteristic of attack clusters
 )
 CLUSTER_EVIDENCE: tuple[str, ...] = (
     "harvest_content",  # mean member harvest strength
@@ -95,9 +96,20 @@ class ScoringPolicy:
             "machine_timing": 0.5,
             "model_pivot": 1.0,
             "template_concentration": 0.8,
+            "attack_template_affinity": 15.0,
         },
         _weights_check(ACCOUNT_EVIDENCE),
         "log-odds each account evidence adds at full strength",
+    )
+    # Most (not all) users: a campaign template is also sent by the campaign's own accounts
+    # that the graph could not bind (they are what this evidence is for).
+    affinity_min_share: float = param(
+        0.5,
+        Interval(0.5, 1),
+        "share of a template's accounts in attack clusters for it to mark a campaign template",
+    )
+    affinity_min_accounts: int = param(
+        3, Interval(2, None, integer=True), "fewest accounts using a campaign template"
     )
     cluster_bias: float = param(-4.0, Interval(-20, 20), "log-odds of a cluster with no evidence")
     cluster_weights: dict = param(

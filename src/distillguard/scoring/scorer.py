@@ -59,9 +59,15 @@ def content_strength(features: pa.Table, signal_weights: dict[str, float]) -> np
 
 
 def account_strengths(
-    features: pa.Table, signal_weights: dict[str, float], cluster_risk: np.ndarray | None = None
+    features: pa.Table,
+    signal_weights: dict[str, float],
+    cluster_risk: np.ndarray | None = None,
+    template_affinity: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Strength in [0, 1] of every account evidence (``policy.ACCOUNT_EVIDENCE``), per account."""
+    """Strength in [0, 1] of every account evidence (``policy.ACCOUNT_EVIDENCE``), per account.
+
+    ``cluster_risk`` and ``template_affinity`` come from the clusters (see ``analyze``); before
+    clusters are scored they are zero."""
     n = col(features, "n_requests")
     content = content_strength(features, signal_weights)
     kinds = sum(
@@ -102,6 +108,9 @@ def account_strengths(
         ),
         "model_pivot": np.where(pivot_ok, col(features, "pivot_share"), 0.0),
         "template_concentration": np.where(n >= 10, col(features, "tpl_top_share") * content, 0.0),
+        "attack_template_affinity": np.zeros(len(n))
+        if template_affinity is None
+        else np.clip(np.asarray(template_affinity, float), 0, 1),
     }
     return s
 
