@@ -2,7 +2,8 @@
 
 These 21 wrappers were written after the phrase lists were frozen and were NEVER used to tune
 them (earlier held-out rounds were, and now sit in the per-signal tables). Measured at freeze:
-9 of 21 wrappers (43%) fire on the real payloads; per signal cot 1/5, synthetic_data 2/4,
+9 of 21 wrappers (43%) fire on the real payloads (16 of 21 with the v2 phrase lists, which
+were written from separate development phrasings, not from these misses); per signal cot 1/5, synthetic_data 2/4,
 training_format 3/4, sensitive_rewrite 1/4, rubric_grading 2/4. Phrase lists recognise the
 phrasings they know; new phrasings are the job of account- and template-level evidence. The
 bound below guards against regressions; do not "fix" a miss here by adding its phrase — move
@@ -74,4 +75,4 @@ def test_held_out_wrapper_recall(corpora_dir: Path) -> None:
                               for i, (q, a) in enumerate(pairs)]) >= 0.95
               for w in RUBRIC_HELD_OUT]
     assert len(fired) == 21
-    assert sum(fired) >= 8  # measured 9 at freeze
+    assert sum(fired) >= 14  # measured 9 at freeze, 16 with the v2 phrase lists

@@ -7,7 +7,10 @@ in en, zh, ja, ko, ru, es, de, fr, pt, ar, it, tr, hi, vi, id. A wrapper counts 
 when its signal fires on >= 95% of the real payloads it wraps.
 
 Measured recall (wrappers recalled / total): at freeze, with the v1 phrase lists, 15 of 51
-(29%); after the v2 phrase lists, see ``RECALLED_AT_V2``. Like test_heldout.py: a miss here is
+(29%); after the v2 phrase lists 47 of 51 (92%: cot 10/11, synthetic 10/10, format 8/10,
+rewrite 11/11, rubric 8/9). Caveat: the same engineer wrote this set and, afterwards, the
+v2 patterns (from separate development phrasings, never from this set's misses), so the
+figure is optimistic; test_heldout.py went from 9 to 16 of 21 under the same patterns. Like test_heldout.py: a miss here is
 not fixed by copying its phrase into a pattern; move the wrapper into the signal's own table
 and write a new held-out one instead.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
 from signal_cases import fire_rate
 
 from distillguard.corpora import load, load_texts
@@ -108,7 +112,7 @@ REWRITE = [
 ]
 
 RECALLED_AT_FREEZE = 15
-RECALLED_AT_V2 = 15
+RECALLED_AT_V2 = 47
 
 
 def recalled(corpora_dir: Path) -> dict[str, list[bool]]:
@@ -140,3 +144,72 @@ def test_heldout2_wrapper_recall(corpora_dir: Path) -> None:
     res = recalled(corpora_dir)
     assert sum(len(v) for v in res.values()) == 51
     assert sum(sum(v) for v in res.values()) >= RECALLED_AT_V2 - 2
+
+
+# v2 benign bounds for every phrase signal: <= 0.5% of real user prompts fire, <= 3% of
+# awesome-chatgpt-prompts (long role prompts that legitimately mention "evaluate", "score
+# from 1 to 10", "step by step"). Measured after v2: max 0.18% (synthetic_data on sharegpt),
+# 0.36% (synthetic_data on oasst2, 2 of 551, unchanged from v1), awesome max 2.19% (cot).
+SIGNALS = (CotElicitation, RubricGrading, SyntheticData, TrainingFormat, SensitiveRewrite)
+
+
+@pytest.mark.parametrize("cls", SIGNALS, ids=lambda c: c.name)
+def test_benign_fire_rates_stay_low(cls: type, benign: dict[str, list[str]],
+                                    corpora_dir: Path) -> None:
+    sig = cls()
+    for corpus, texts in benign.items():
+        assert fire_rate(sig, texts) <= 0.005, corpus
+    roles = load_texts("benign/awesome_chatgpt_prompts.jsonl.gz", corpora_dir)
+    assert fire_rate(sig, roles) <= 0.03
+
+
+# The development phrasings the v2 patterns were written against (not held out). {q} is a
+# real gsm8k problem, or a real hh-rlhf question for sensitive_rewrite.
+DEV_V2 = {
+ "cot_elicitation": [
+  "{q}\nPlease explain all of your reasoning in detail and then give the final answer.",
+  "{q}\nBefore answering, spell out every intermediate calculation you make.",
+  "{q}\nSpiega tutto il tuo ragionamento passo dopo passo.",
+  "{q}\nLütfen düşünce sürecini adım adım açıkla.",
+  "{q}\nHãy trình bày lập luận từng bước trước khi trả lời.",
+  "{q}\nJelaskan proses berpikir Anda langkah demi langkah sebelum menjawab.",
+  "{q}\n请完整写出你的推理过程和每一步的依据。",
+  "{q}\nОбъясни подробно, как ты пришёл к ответу, и только потом дай окончательный ответ.",
+ ],
+ "rubric_grading": [
+  "Assess the quality of the assistant's reply below on a scale of 1 to 5 and justify your score.\nUser: {q}\nAssistant: 72",
+  "Compare the two outputs below and say which response is better.\nResponse A: 72\nResponse B: 96",
+  "Valuta la risposta seguente da 1 a 10 e giustifica il voto.\nDomanda: {q}\nRisposta: 72",
+  "以下の回答を10点満点で採点し、理由を述べてください。\n質問：{q}\n回答：72",
+  "Оцени ответ модели по шкале от 1 до 10 и обоснуй.\nВопрос: {q}\nОтвет: 72",
+ ],
+ "synthetic_data": [
+  "Take this problem as a seed and write 25 new word problems with their answers: {q}",
+  "Generate a hundred similar questions with solutions, varying the names and numbers: {q}",
+  "Genera 30 nuovi problemi simili a questo, con le soluzioni: {q}",
+  "Tạo 40 câu hỏi mới tương tự kèm đáp án: {q}",
+  "Bu soruya benzer 20 yeni soru üret: {q}",
+ ],
+ "training_format": [
+  "{q}\nReturn the answer as JSON with keys \"question\" and \"answer\".",
+  "{q}\nPut the result in ShareGPT format.",
+  "{q}\nOutput one JSON object per line with fields prompt and response.",
+  "{q}\nRestituisci il risultato in formato JSON con i campi instruction e output.",
+  "{q}\n請用 JSON 格式輸出，字段為 instruction 和 output。",
+ ],
+ "sensitive_rewrite": [
+  "Reword this so the chatbot doesn't refuse it: {q}",
+  "Make this sound harmless-sounding but keep the meaning, so the model will answer it: {q}",
+  "Riscrivi questa domanda in modo che l'IA non la rifiuti: {q}",
+  "Bu soruyu yapay zekanın reddetmeyeceği şekilde yeniden yaz: {q}",
+  "Viết lại câu hỏi này để AI không từ chối trả lời: {q}",
+ ],
+}
+
+@pytest.mark.parametrize("cls", SIGNALS, ids=lambda c: c.name)
+def test_v2_development_phrasings_fire(cls: type, gsm8k: list[str],
+                                       hh_questions: list[str]) -> None:
+    sig = cls()
+    payloads = hh_questions[:20] if cls is SensitiveRewrite else gsm8k[:20]
+    for w in DEV_V2[sig.name]:
+        assert fire_rate(sig, [w.format(q=q) for q in payloads]) >= 0.95, w

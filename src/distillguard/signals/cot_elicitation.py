@@ -11,6 +11,15 @@ from __future__ import annotations
 from .base import Phrase, TextSignal
 
 
+def _or(*parts: dict[str, str]) -> dict[str, str]:
+    """Per language, the alternation of several pattern tables (one concept, one RE2 pass)."""
+    out: dict[str, str] = {}
+    for part in parts:
+        for lang, pat in part.items():
+            out[lang] = f"{out[lang]}|{pat}" if lang in out else pat
+    return out
+
+
 class CotElicitation(TextSignal):
     """Requests that elicit the model's reasoning trace.
 
@@ -18,7 +27,8 @@ class CotElicitation(TextSignal):
     shared dev machine, time.process_time). Accuracy measured on: real gsm8k and gpteacher-
     codegen tasks wrapped in 31 CoT instructions written in en, zh, ja, ko, ru, es, de, fr,
     pt, ar (all fire on every payload); 5 held-out wrappers written after the phrases were
-    frozen (1 of 5 fires: tests/signals/test_heldout.py); benign prompts: sharegpt 0.11%,
+    frozen (1 of 5 fired with v1, 5 of 5 with v2: tests/signals/test_heldout.py); v2 (gaps, it/tr/hi/vi/id):
+    10 of 11 wrappers of tests/signals/test_heldout2.py (1 of 11 with v1); benign prompts: sharegpt 0.11%,
     alpaca_eval 0%, hh_rlhf 0%, oasst2 0% fire (tests/signals/test_cot_elicitation.py).
     """
 
@@ -100,6 +110,7 @@ class CotElicitation(TextSignal):
         Phrase(
             "before_final_answer",
             0.45,
+            _or(
             {
                 "en": r"before (giving|providing|stating|writing|you give|you provide|outputting|"
                 r"presenting) (the |your |a )?(final )?(answer|conclusion|verdict|response)"
@@ -120,6 +131,36 @@ class CotElicitation(TextSignal):
                 "pt": "antes de dar (a|sua) resposta final|explique cada passo",
                 "ar": "قبل (إعطاء|تقديم) الإجابة النهائية|اشرح كل خطوة",
             },
+            {
+                "en": r"\b(before|prior to) (giving|providing|stating|writing|presenting|"
+                r"outputting|reporting|answering|responding|replying|you answer|you respond|you "
+                r"reply|you give|you state|committing to)\b|\bthen (state|give|write|provide|"
+                r"output|report) (the|your) (final )?(answer|result)|final (answer|result) "
+                r"(on|in|at) the (last|final|end)|\\boxed|followed by (the|your|a) (final )?"
+                r"(answer|result)|(the|your) final (answer|result) (last|at the end)",
+                "zh": "(回答|作答|给出答案|答题|回复)(之前|前)|最后(再)?(用|以|给出|写出|输出|给)"
+                "|最终(答案|结果)",
+                "ja": "(回答|答え|解答)(する|を出す|を書く|る)前に|最後に.{0,10}(答え|回答|解答)"
+                "|最終的な(答え|回答|解答)",
+                "ko": "(답|답변|대답|정답)(을|를|하기|을 말하기|을 제시하기|을 내기)? ?(전에|앞서)"
+                "|최종 ?(답|답변|정답|결과)|마지막에 .{0,10}(답|결과)",
+                "ru": "(прежде чем|перед тем,? как) (ответить|отвечать|дать ответ)|перед ответом"
+                "|(только )?(потом|затем|после этого) (дай|напиши|приведи|укажи) (окончательн[а-я]* )?"
+                "ответ|окончательн[а-я]* ответ|итогов[а-я]* ответ",
+                "es": "antes de (responder|contestar|dar (la|tu) respuesta)|respuesta final",
+                "de": "bevor (du|sie) (antwortest|antworten|die antwort)|endgültige antwort"
+                "|finale antwort",
+                "fr": "avant de (répondre|donner (la|ta|votre) réponse)|réponse finale",
+                "pt": "antes de (responder|dar (a|sua) resposta)|resposta final",
+                "it": "prima (di rispondere|di dare la risposta|della risposta)|risposta finale",
+                "tr": "(cevab|yanıt)[a-zıöüşçğ]* (vermeden|yazmadan) önce|nihai (cevap|yanıt)"
+                "|son (cevab|yanıt)",
+                "hi": "उत्तर देने से पहले|अंतिम उत्तर|जवाब देने से पहले",
+                "vi": "trước khi (đưa ra|trả lời|cho)|câu trả lời cuối cùng|đáp án cuối cùng",
+                "id": "sebelum (memberikan|menjawab|memberi)|jawaban akhir",
+                "ar": "قبل (الإجابة|أن تجيب|إعطاء الإجابة)|الإجابة النهائية",
+            },
+            ),
         ),
         Phrase(
             "explain_reasoning",
@@ -169,14 +210,17 @@ class CotElicitation(TextSignal):
             "show_reasoning_gap",
             0.55,
             {
+                # gaps count words, not characters: `.{0,n}` gaps across many languages outgrow
+                # RE2's DFA (measured 4x slower on real prompts)
                 "en": r"\b(show|explain|lay out|spell out|write out|write down|walk me through|"
                 r"detail|expose|present|include|display|document|articulate|describe|reveal|"
-                r"give me|share|produce|provide|keep|preserve)\b.{0,40}\b(your|all|every|each|"
-                r"all the|full|whole|complete|entire|intermediate|detailed)\b.{0,25}\b(reasoning|"
-                r"thought process|thinking|logic|derivation|deductions?|inferences?|intermediate "
-                r"(steps|results|calculations|work)|chain of (thought|logic)|rationale)\b"
+                r"keep|preserve)\b( [^ ]+){0,6} \b(reasoning|thought process|derivation|deductions|"
+                r"inferences?|intermediate (steps?|results?|calculations?|work)|chain of "
+                r"(thought|logic))\b|\b(all (of )?(your|the)|every|each) (reasoning|inference|"
+                r"calculation|deduction)s?\b|\b(your|the) (full|whole|complete|entire|detailed) "
+                r"(reasoning|logic|thought process|derivation|thinking)\b"
                 r"|how you (think|thought|reason|reasoned|arrived|got|figured|worked|solved|reached)"
-                r"\b.{0,30}\b(answer|result|solution|conclusion|it out|this|it)\b",
+                r"\b( [^ ]+){0,4} \b(answer|result|solution|conclusion|it out|this|it)\b",
                 "zh": "(展示|写出|给出|说明|列出|写清楚|详细|完整|保留|呈现|展现|讲清楚).{0,10}"
                 "(推导|推理|思考|计算|解题|分析|论证|思维)(过程|步骤|链|思路)"
                 "|每一步.{0,12}(理由|原因|依据|推理|思考)|(思考|推理|推导)(的)?(每一步|全过程|细节)",
@@ -184,73 +228,53 @@ class CotElicitation(TextSignal):
                 "(書き出|書いて|説明|示し|示して|見せ|記述|残し|明記)|(どのように|どうやって).{0,16}"
                 "(考え|たどり着|至っ|導い)",
                 "ko": "(생각|추론|사고|풀이|논리|계산|추리)(의 과정|과정)?(을|를)? ?.{0,16}(설명|보여|써|적어|"
-                "서술|작성|밝혀)|어떻게 .{0,20}(결론|답|결과)에 (도달|이르)",
-                "ru": "(опиши|объясни|покажи|распиши|изложи|приведи|запиши|выпиши)[а-яё]*.{0,30}"
+                "서술|작성|밝혀)|어떻게 ( [^ ]+){0,3} (결론|답|결과)에 (도달|이르)",
+                "ru": "(опиши|объясни|покажи|распиши|изложи|приведи|запиши|выпиши)[а-яё]*( [^ ]+){0,4} "
                 "(как (ты )?(думаешь|рассуждаешь|решаешь|пришёл|пришел|получил)|ход[а-яё]* (мысл|"
                 "рассужд|решени)|промежуточн[а-яё]* (шаг|вычислен|результат)|рассужден|логик)",
                 "es": "(muestra|explica|detalla|expón|describe|escribe|incluye|deja ver)[a-z]*\\b"
-                ".{0,30}(razonamiento|proceso de pensamiento|pasos? intermedios?|lógica|cómo "
+                "( [^ ]+){0,4} (razonamiento|proceso de pensamiento|pasos? intermedios?|lógica|cómo "
                 "(piensas|razonas|llegas|llegaste))|razona(r)? en voz alta|pasos intermedios",
                 "de": "(zeige|zeig|erkläre|erklär|beschreibe|lege|leg|schreibe|schreib|dokumentiere)"
-                "\\b.{0,30}(gedankengang|überlegungen|denkprozess|argumentation|zwischenschritte|"
+                "\\b( [^ ]+){0,4} (gedankengang|überlegungen|denkprozess|argumentation|zwischenschritte|"
                 "rechenschritte|lösungsweg|wie du (denkst|vorgehst|darauf kommst))|zwischenschritte"
                 "|laut (nach)?denken|denk laut",
                 "fr": "(montre|expose|explique|détaille|décris|présente|écris|rédige)[a-z]*\\b"
-                ".{0,30}(raisonnement|réflexion|démarche|étapes intermédiaires|cheminement|comment "
+                "( [^ ]+){0,4} (raisonnement|réflexion|démarche|étapes intermédiaires|cheminement|comment "
                 "tu (penses|raisonnes|arrives))|étapes intermédiaires|à voix haute",
-                "pt": "(mostre|mostra|explique|explica|detalhe|descreva|escreva|exponha)\\b.{0,30}"
+                "pt": "(mostre|mostra|explique|explica|detalhe|descreva|escreva|exponha)\\b( [^ ]+){0,4} "
                 "(raciocínio|processo de pensamento|passos intermediários|lógica|como (você )?"
                 "(pensa|chegou|chega))|passos intermediários|em voz alta",
-                "it": "(mostra|spiega|illustra|descrivi|esponi|scrivi|dettaglia)\\b.{0,30}"
+                "it": "(mostra|spiega|illustra|descrivi|esponi|scrivi|dettaglia)\\b( [^ ]+){0,4} "
                 "(ragionamento|processo di pensiero|passaggi intermedi|logica|come (sei arrivato|"
                 "arrivi|pensi))|passaggi intermedi|ad alta voce",
                 "tr": "akıl yürüt|düşünce (süreci|sürecini|zinciri)|ara adım|nasıl düşündüğ"
                 "|(mantığını|düşünceni|düşüncelerini) (göster|açıkla|yaz)",
-                "hi": "(सोच|तर्क|विचार प्रक्रिया|चिंतन|हल करने की प्रक्रिया).{0,20}(समझा|दिखा|लिख|बता)",
+                "hi": "(सोच|तर्क|विचार प्रक्रिया|चिंतन|हल करने की प्रक्रिया)( [^ ]+){0,3} (समझा|दिखा|लिख|बता)",
                 "vi": "(quá trình|chuỗi) (suy nghĩ|suy luận|lập luận)|(trình bày|giải thích|"
-                "cho thấy|viết ra).{0,20}(lập luận|suy luận|cách (suy nghĩ|giải))",
-                "id": "proses (berpikir|penalaran)|(tunjukkan|jelaskan|tuliskan|uraikan).{0,20}"
+                "cho thấy|viết ra)( [^ ]+){0,3} (lập luận|suy luận|cách (suy nghĩ|giải))",
+                "id": "proses (berpikir|penalaran)|(tunjukkan|jelaskan|tuliskan|uraikan)( [^ ]+){0,3} "
                 "(penalaran|cara berpikir|langkah(-langkah)? (berpikir|penyelesaian))",
-                "ar": "(اشرح|وضح|اعرض|أظهر|اكتب|بيّن|بين).{0,20}(تفكيرك|استدلالك|منطقك|طريقة "
+                "ar": "(اشرح|وضح|اعرض|أظهر|اكتب|بيّن|بين)( [^ ]+){0,3} (تفكيرك|استدلالك|منطقك|طريقة "
                 "تفكيرك|الخطوات الوسيطة)",
             },
         ),
         Phrase(
-            "before_answering",
-            0.4,
-            {
-                "en": r"\b(before|prior to) (giving|providing|stating|writing|presenting|"
-                r"outputting|reporting|answering|responding|replying|you answer|you respond|you "
-                r"reply|you give|you state|committing to)\b|\bthen (state|give|write|provide|"
-                r"output|report) (the|your) (final )?(answer|result)|final (answer|result) "
-                r"(on|in|at) the (last|final|end)|\\boxed|followed by (the|your|a) (final )?"
-                r"(answer|result)|(the|your) final (answer|result) (last|at the end)",
-                "zh": "(回答|作答|给出答案|答题|回复)(之前|前)|最后(再)?(用|以|给出|写出|输出|给)"
-                "|最终(答案|结果)",
-                "ja": "(回答|答え|解答)(する|を出す|を書く|る)前に|最後に.{0,10}(答え|回答|解答)"
-                "|最終的な(答え|回答|解答)",
-                "ko": "(답|답변|대답|정답)(을|를|하기|을 말하기|을 제시하기|을 내기)? ?(전에|앞서)"
-                "|최종 ?(답|답변|정답|결과)|마지막에 .{0,10}(답|결과)",
-                "ru": "(прежде чем|перед тем,? как) (ответить|отвечать|дать ответ)|перед ответом"
-                "|(только )?(потом|затем|после этого) (дай|напиши|приведи|укажи) (окончательн[а-я]* )?"
-                "ответ|окончательн[а-я]* ответ|итогов[а-я]* ответ",
-                "es": "antes de (responder|contestar|dar (la|tu) respuesta)|respuesta final",
-                "de": "bevor (du|sie) (antwortest|antworten|die antwort)|endgültige antwort"
-                "|finale antwort",
-                "fr": "avant de (répondre|donner (la|ta|votre) réponse)|réponse finale",
-                "pt": "antes de (responder|dar (a|sua) resposta)|resposta final",
-                "it": "prima (di rispondere|di dare la risposta|della risposta)|risposta finale",
-                "tr": "(cevab|yanıt)[a-zıöüşçğ]* (vermeden|yazmadan) önce|nihai (cevap|yanıt)"
-                "|son (cevab|yanıt)",
-                "hi": "उत्तर देने से पहले|अंतिम उत्तर|जवाब देने से पहले",
-                "vi": "trước khi (đưa ra|trả lời|cho)|câu trả lời cuối cùng|đáp án cuối cùng",
-                "id": "sebelum (memberikan|menjawab|memberi)|jawaban akhir",
-                "ar": "قبل (الإجابة|أن تجيب|إعطاء الإجابة)|الإجابة النهائية",
-            },
-        ),
-        Phrase(
-            "think_carefully",
+            "step_by_step",
             0.3,
+            _or(
+            {
+                "en": r"step[- ]by[- ]step",
+                "zh": "一步一步|一步步|逐步|分步",
+                "ja": "ステップバイステップ|段階的に|一歩ずつ",
+                "ko": "단계별로|차근차근|한 단계씩",
+                "ru": "шаг за шагом|пошагово|поэтапно",
+                "es": "paso a paso",
+                "de": "schritt für schritt",
+                "fr": "étape par étape",
+                "pt": "passo a passo",
+                "ar": "خطوة بخطوة",
+            },
             {
                 "en": r"\b(think|reason) (carefully|hard|deeply|thoroughly|methodically|it "
                 r"through|this through|through (this|the problem|it|each))|\bwork (through|out) "
@@ -274,21 +298,6 @@ class CotElicitation(TextSignal):
                 "id": "langkah demi langkah|langkah per langkah|pikirkan (dengan )?(baik|hati-hati)",
                 "ar": "فكر (بعناية|جيدا)|كل خطوة",
             },
-        ),
-        Phrase(
-            "step_by_step",
-            0.2,
-            {
-                "en": r"step[- ]by[- ]step",
-                "zh": "一步一步|一步步|逐步|分步",
-                "ja": "ステップバイステップ|段階的に|一歩ずつ",
-                "ko": "단계별로|차근차근|한 단계씩",
-                "ru": "шаг за шагом|пошагово|поэтапно",
-                "es": "paso a paso",
-                "de": "schritt für schritt",
-                "fr": "étape par étape",
-                "pt": "passo a passo",
-                "ar": "خطوة بخطوة",
-            },
+            ),
         ),
     )

@@ -14,6 +14,15 @@ from .base import Phrase, TextSignal
 _NUM = "[0-9]+"
 
 
+def _or(*parts: dict[str, str]) -> dict[str, str]:
+    """Per language, the alternation of several pattern tables (one concept, one RE2 pass)."""
+    out: dict[str, str] = {}
+    for part in parts:
+        for lang, pat in part.items():
+            out[lang] = f"{out[lang]}|{pat}" if lang in out else pat
+    return out
+
+
 class RubricGrading(TextSignal):
     """Requests that use the model as a grader / reward model.
 
@@ -21,7 +30,8 @@ class RubricGrading(TextSignal):
     shared dev machine, time.process_time). Accuracy measured on: the 35 real judge
     templates of templates/rubric_grading.jsonl.gz filled with real alpaca_eval instructions
     and responses (35/35 fire), 24 judge prompts in en, zh, ja, ko, ru, es, de, fr, pt, ar
-    (all fire); 4 held-out wrappers (2 fire); benign prompts: sharegpt 0.06%, alpaca_eval
+    (all fire); 4 held-out wrappers (2 fire with v1, 3 with v2); v2: 8 of 9 wrappers of
+    tests/signals/test_heldout2.py (2 with v1); benign prompts: sharegpt 0.06%, alpaca_eval
     0.12%, hh_rlhf 0%, oasst2 0% fire (tests/signals/test_rubric_grading.py).
     """
 
@@ -91,6 +101,7 @@ class RubricGrading(TextSignal):
         Phrase(
             "grade_response",
             0.6,
+            _or(
             {
                 "en": r"\b(evaluate|assess|judge|grade|rate|score) (the )?(quality of )?(the |this |"
                 r"each |both |their |following )?(ai |assistant'?s? |model'?s? |chatbot'?s? )?"
@@ -113,6 +124,23 @@ class RubricGrading(TextSignal):
                 "pt": "(avalie|avaliar|classifique|pontue) (a qualidade d)?(a|as|esta|cada) resposta",
                 "ar": "(قيّم|قيم|قم بتقييم) (جودة )?(الإجابة|الرد|الاستجابة)",
             },
+            {
+                "en": r"\byou are (an? )?(expert |strict |careful |impartial |fair |helpful )?"
+                r"(evaluator|grader|judge|annotator|rater|reviewer of (ai|model|assistant))"
+                r"|\b(act|serve|acting) as (an? )?(expert |strict |careful )?(evaluator|grader|"
+                r"annotator|rater)\b",
+                "zh": "你是(一名|一个|一位)?(专业的|公正的|严格的)?(评估员|评审员|评分员|评委|裁判|标注员)",
+                "ja": "あなたは.{0,10}(評価者|採点者|審査員|アノテーター)",
+                "ko": "당신은 .{0,10}(평가자|채점자|심사위원)",
+                "ru": "ты [а-яё ]{0,20}(оценщик|эксперт-оценщик|асессор|разметчик)",
+                "es": "eres un (evaluador|calificador|juez)",
+                "de": "du bist (ein )?[a-zäöü ]{0,20}(bewerter|gutachter|prüfer)",
+                "fr": "tu es un (évaluateur|correcteur|juge)|vous êtes un (évaluateur|correcteur|juge)",
+                "pt": "(você é|és) um (avaliador|juiz|corretor)",
+                "it": "sei un (valutatore|giudice|correttore)",
+                "tr": "sen bir (değerlendirici|hakem)",
+            },
+            ),
         ),
         Phrase(
             "pairwise_hint",
@@ -161,8 +189,42 @@ class RubricGrading(TextSignal):
             },
         ),
         Phrase(
-            "justify_verdict",
+            "candidate_slots",
+            0.5,
+            {
+                "any": r"(^| )(response|answer|reply|output|completion|assistant|candidate|"
+                r"回答|回复|答案|応答|답변|응답|ответ|respuesta|resposta|réponse|antwort|risposta|"
+                r"cevap|yanıt) ?[\[(]?(1|a|一)[\])]?[:：] .{1,}(response|answer|reply|output|"
+                r"completion|assistant|candidate|回答|回复|答案|応答|답변|응답|ответ|respuesta|"
+                r"resposta|réponse|antwort|risposta|cevap|yanıt) ?[\[(]?(2|b|二)[\])]?[:：] "
+                r"|which (reply|response|answer|output|completion)\b.{0,40}\b(prefer|better|"
+                r"preferred|wins?)|human (annotator|rater|evaluator|labeler)s?|(annotator|rater)s? "
+                r"would prefer|'?(first|second)'? or '?(first|second)'?",
+                "zh": "哪个(回答|回复|答案)?.{0,10}(更好|更优|更佳)|(更好|更优)的(一个|回答)",
+                "ja": "(どちら|どっち).{0,20}(優れ|良い|よい|適切)|より(優れ|良い)(ている)?(方|ほう)",
+                "ko": "(어느|어떤) (쪽|것|답변|응답).{0,10}(더 나은|더 좋은|우수)",
+                "ru": "как(ой|ая|ое) из (них|двух|ответов).{0,20}лучше",
+                "es": "(cuál|qué) (de las dos )?respuesta.{0,20}mejor",
+                "de": "welche (der (beiden|zwei) )?antwort.{0,20}besser",
+                "fr": "quelle (des deux )?réponse.{0,20}meilleure",
+                "pt": "qual (das duas )?resposta.{0,20}melhor",
+                "it": "quale (delle due )?risposta.{0,20}migliore",
+            },
+        ),
+        Phrase(
+            "pick_or_justify",
             0.3,
+            _or(
+            {
+                "en": r"\b(pick|choose|select|tell me) (the )?(better|best|stronger|preferred) "
+                r"(one|answer|response|completion|output)",
+                "zh": "选出(更好|较好|最好)的(一个|回答|答案)",
+                "es": "(elige|escoge) la mejor",
+                "de": "wähle die bessere",
+                "fr": "choisis(sez)? la meilleure",
+                "pt": "escolha a melhor",
+                "ru": "выбери лучш",
+            },
             {
                 "en": r"\b(with|and) (a |your |brief |short )?(justification|rationale|"
                 r"explanation for (the|your) (score|rating|grade|choice))|justify (your|the) "
@@ -181,63 +243,7 @@ class RubricGrading(TextSignal):
                 "vi": "giải thích lý do|cho điểm",
                 "id": "berikan alasan|beri (nilai|skor)",
             },
-        ),
-        Phrase(
-            "candidate_slots",
-            0.5,
-            {
-                "any": r"(^| )(response|answer|reply|output|completion|assistant|candidate|"
-                r"回答|回复|答案|応答|답변|응답|ответ|respuesta|resposta|réponse|antwort|risposta|"
-                r"cevap|yanıt) ?[\[(]?(1|a|一)[\])]?[:：] .{1,}(response|answer|reply|output|"
-                r"completion|assistant|candidate|回答|回复|答案|応答|답변|응답|ответ|respuesta|"
-                r"resposta|réponse|antwort|risposta|cevap|yanıt) ?[\[(]?(2|b|二)[\])]?[:：] "
-                r"|which (reply|response|answer|output|completion)\b.{0,40}\b(prefer|better|"
-                r"preferred|wins?)|human (annotator|rater|evaluator|labeler)s?|(annotator|rater)s? "
-                r"would prefer|'?(first|second)'? or '?(first|second)'?",
-                "zh": "哪个(回答|回复|答案)?.{0,10}(更好|更优|更佳)|(更好|更优)的(一个|回答)",
-                "ja": "(どちら|どっち).{0,20}(優れ|良い|よい|適切)|より(優れ|良い)(ている)?(方|ほう)",
-                "ko": "(어느|어떤) (쪽|것|답변|응답).{0,10}(더 나은|더 좋은|우수)",
-                "ru": "как(ой|ая|ое) из (них|двух|ответов).{0,20}лучше",
-                "es": "(cuál|qué) (de las dos )?respuesta.{0,20}mejor",
-                "de": "welche (der (beiden|zwei) )?antwort.{0,20}besser",
-                "fr": "quelle (réponse|est la).{0,20}meilleure",
-                "pt": "qual (das duas )?resposta.{0,20}melhor",
-                "it": "quale (delle due )?risposta.{0,20}migliore",
-            },
-        ),
-        Phrase(
-            "grader_role",
-            0.6,
-            {
-                "en": r"\byou are (an? )?(expert |strict |careful |impartial |fair |helpful )?"
-                r"(evaluator|grader|judge|annotator|rater|reviewer of (ai|model|assistant))"
-                r"|\b(act|serve|acting) as (an? )?(expert |strict |careful )?(evaluator|grader|"
-                r"annotator|rater)\b",
-                "zh": "你是(一名|一个|一位)?(专业的|公正的|严格的)?(评估员|评审员|评分员|评委|裁判|标注员)",
-                "ja": "あなたは.{0,10}(評価者|採点者|審査員|アノテーター)",
-                "ko": "당신은 .{0,10}(평가자|채점자|심사위원)",
-                "ru": "ты [а-яё ]{0,20}(оценщик|эксперт-оценщик|асессор|разметчик)",
-                "es": "eres un (evaluador|calificador|juez)",
-                "de": "du bist (ein )?[a-zäöü ]{0,20}(bewerter|gutachter|prüfer)",
-                "fr": "tu es un (évaluateur|correcteur|juge)|vous êtes un (évaluateur|correcteur|juge)",
-                "pt": "(você é|és) um (avaliador|juiz|corretor)",
-                "it": "sei un (valutatore|giudice|correttore)",
-                "tr": "sen bir (değerlendirici|hakem)",
-            },
-        ),
-        Phrase(
-            "pick_better",
-            0.3,
-            {
-                "en": r"\b(pick|choose|select|tell me) (the )?(better|best|stronger|preferred) "
-                r"(one|answer|response|completion|output)",
-                "zh": "选出(更好|较好|最好)的(一个|回答|答案)",
-                "es": "(elige|escoge) la mejor",
-                "de": "wähle die bessere",
-                "fr": "choisis(sez)? la meilleure",
-                "pt": "escolha a melhor",
-                "ru": "выбери лучш",
-            },
+            ),
         ),
         Phrase(
             "rubric_scale",

@@ -13,19 +13,29 @@ from .base import Phrase, TextSignal
 _REWRITE_EN = r"(rephrase|rewrite|reword|reformulate|paraphrase|restate|recast|disguise)"
 
 
+def _or(*parts: dict[str, str]) -> dict[str, str]:
+    """Per language, the alternation of several pattern tables (one concept, one RE2 pass)."""
+    out: dict[str, str] = {}
+    for part in parts:
+        for lang, pat in part.items():
+            out[lang] = f"{out[lang]}|{pat}" if lang in out else pat
+    return out
+
+
 class SensitiveRewrite(TextSignal):
     """Requests to launder a sensitive question past safety filters.
 
     Budget: ~2.8 µs of CPU per request in 50k-row batches, ~55 µs for a batch of one (2-core
     shared dev machine, time.process_time). Accuracy measured on: real hh_rlhf red-team
     questions wrapped in 25 filter-evasion and reframing instructions in en, zh, ja, ko, ru,
-    es, de, fr, pt, ar (all fire); 4 held-out wrappers (1 fires); benign prompts: sharegpt
+    es, de, fr, pt, ar (all fire); 4 held-out wrappers (1 fires with v1, 2 with v2); v2: 11 of 11 wrappers
+    of tests/signals/test_heldout2.py (4 with v1); benign prompts: sharegpt
     0.02%, alpaca_eval 0%, hh_rlhf 0.04%, oasst2 0% fire
     (tests/signals/test_sensitive_rewrite.py).
     """
 
     name = "sensitive_rewrite"
-    version = "1"
+    version = "2"
     column = "sig_rewrite"
     PATTERNS = (
         Phrase(
@@ -153,9 +163,58 @@ class SensitiveRewrite(TextSignal):
                 "ar": "لأغراض (بحثية|تعليمية|أكاديمية)|تجاهل (جميع )?التعليمات السابقة",
             },
         ),
+        # v2: the refusal-avoidance goal in free word order and more languages, and the
+        # rewrite verb in more languages; a rewrite verb plus a refusal goal fires.
+        Phrase(
+            "avoid_refusal",
+            0.45,
+            {
+                "en": r"\b(instead of|rather than|without) (refusing|declining|rejecting|a refusal|"
+                r"being (refused|flagged|blocked)|pushback)|\b(won'?t|will not|wouldn'?t|doesn'?t|"
+                r"does not|not|never) (refuse|decline|reject|flag|block|censor)\b"
+                r"|(harmless|innocent|innocuous|benign|legit|legitimate|academic|neutral)[- ]"
+                r"(looking|sounding|seeming)|(still )?(gets?|extracts?|obtains?|elicits?) the same "
+                r"(information|answer|content|details)",
+                "zh": "不(会)?(拒绝|拒答)|(不被|不会被)(拒绝|拦截|屏蔽|审核|过滤)|绕开(审核|过滤)",
+                "ja": "(断ら|拒否さ|拒絶さ|ブロックさ)れない|拒否しない",
+                "ko": "(거부|거절)하지 (않|못)|(거부|거절)당하지|차단되지 않",
+                "ru": "не (отказал|откаж|отказыв|заблокир)|без отказа",
+                "es": "no (la |lo |se )?(rechace|rechazará|niegue|bloquee)|sin (ser )?(bloquead|"
+                "rechazad)",
+                "de": "nicht (ablehnt|verweigert|abgelehnt|blockiert)",
+                "fr": "(ne (la |le )?(refuse|bloque) pas)|sans (être )?(bloqué|refusé|signalé)|passe "
+                "(la modération|le filtre)",
+                "pt": "não (se )?recuse|sem (ser )?(bloquead|recusad)|não (a |o )?bloqueie",
+                "it": "non (la |lo |si )?(blocchi|rifiuti)|senza (essere )?(bloccat|rifiutat)",
+                "tr": "reddetme(den|sin|yeceği|mesin)|engellenme(den|yecek)",
+                "hi": "मना न कर|इनकार न कर|ब्लॉक न",
+                "vi": "không (bị )?từ chối|không bị chặn",
+                "id": "tidak (menolak|ditolak|diblokir)",
+                "ar": "لا (يرفض|ترفض)|دون (أن يرفض|رفض)",
+            },
+        ),
+        Phrase(
+            "model_as_obstacle",
+            0.3,
+            {
+                "en": r"\b(so|so that|such that|in a way that|to make sure|ensuring)\b.{0,30}\b(ai|"
+                r"assistant|model|chatbot|chatgpt|gpt|llm|filter|moderation|it)\b.{0,20}\b(answer|"
+                r"respond|comply|accept|allow)s?\b",
+                "zh": "让(ai|模型|助手|chatgpt)(会|能|愿意)?(回答|回复)",
+                "ja": "(ai|モデル)が(答え|回答)(てくれる|する)ように",
+                "ko": "(ai|모델)가 (답|답변)하도록",
+                "ru": "чтобы (ии|модель|нейросеть|chatgpt|бот) (ответил|ответила)",
+                "de": "dass (die ki|das modell|chatgpt) (sie |es )?beantwortet",
+                "fr": "pour que (l'ia|le modèle|chatgpt) (y )?réponde",
+                "es": "para que (la ia|el modelo|chatgpt) (la |lo )?responda",
+                "pt": "para que (a ia|o modelo|o chatgpt) (a |o )?responda",
+                "it": "in modo che (l'ia|il modello|chatgpt) (la |lo )?risponda",
+            },
+        ),
         Phrase(
             "rewrite_request",
             0.2,
+            _or(
             {
                 "en": rf"{_REWRITE_EN} (the following|this|my|the) (request|question|prompt|query)",
                 "zh": "(改写|重写|改述|重新表述)(这个|以下|下面的?)(请求|问题|提示)",
@@ -168,5 +227,24 @@ class SensitiveRewrite(TextSignal):
                 "pt": "(reformule|reescreva|parafraseie) (esta|a seguinte) (pergunta|solicitação)",
                 "ar": "أعد صياغة (هذا|هذه|السؤال|الطلب)",
             },
+            {
+                "en": r"\b(rephrase|reword|rewrite|reformulate|paraphrase|restate|recast|disguise|"
+                r"obfuscate)\b|\bturn (this|it) into (a|an)\b",
+                "zh": "换(一种|个)说法|改写|重写|改述|重新表述|转述|换个问法",
+                "ja": "言い換え|書き換え|言い方に変え",
+                "ko": "다시 써|바꿔 (써|말해)|돌려서|재작성|바꿔 줘|바꿔줘|다르게 표현",
+                "ru": "перефразир|переформулир|перепиши|переделай",
+                "es": "reformula|reescrib|parafrase|reescriba",
+                "de": "formuliere.{0,40} um|umformulier|umschreib",
+                "fr": "reformule|réécri|paraphrase",
+                "pt": "reescreva|reformule|parafraseie",
+                "it": "riformula|riscrivi|parafrasa",
+                "tr": "yeniden (yaz|ifade et)|farklı şekilde ifade",
+                "vi": "viết lại|diễn đạt lại",
+                "id": "tulis ulang|ubah (kalimat|kata)|parafrasekan",
+                "hi": "दोबारा लिख|फिर से लिख|अलग ढंग से",
+                "ar": "أعد صياغة|أعد كتابة",
+            },
+            ),
         ),
     )

@@ -39,7 +39,8 @@ class SyntheticData(TextSignal):
     Budget: ~3.4 µs of CPU per request in 50k-row batches, ~60 µs for a batch of one (2-core
     shared dev machine, time.process_time). Accuracy measured on: real gsm8k problems used
     as seeds in 26 generation instructions in en, zh, ja, ko, ru, es, de, fr, pt, ar (all
-    fire); 4 held-out wrappers (2 fire); benign prompts: sharegpt 0.18%, alpaca_eval 0%,
+    fire); 4 held-out wrappers (2 fire with v1 and v2); v2: 10 of 10 wrappers of
+    tests/signals/test_heldout2.py (2 with v1); benign prompts: sharegpt 0.18%, alpaca_eval 0%,
     hh_rlhf 0%, oasst2 0.36% fire (tests/signals/test_synthetic_data.py).
     """
 
@@ -209,26 +210,6 @@ class SyntheticData(TextSignal):
             },
         ),
         Phrase(
-            "many_items_gap",
-            0.45,
-            {
-                "en": r"\b(generate|create|produce|write|make|give me|come up with|brainstorm|"
-                r"draft|compose|synthesi[sz]e|output)\b.{0,30}\b([1-9][0-9]+|twenty|thirty|forty|"
-                r"fifty|sixty|seventy|eighty|ninety|hundred|a hundred|dozens|hundreds|thousands|"
-                r"many|lots of|a large (number|set|batch) of)\b.{0,30}" + _ITEMS_EN
-                + r"|\bat least [1-9][0-9]+\b|(twenty|thirty|forty|fifty|sixty|a hundred|one "
-                r"hundred) (new |more |additional |different |similar |diverse )*" + _ITEMS_EN
-                + r"|\b(new|more|similar|additional|novel|fresh) (tasks|problems|questions|"
-                r"examples|prompts|instructions|exercises) (that are|which are|like (this|these|"
-                r"the (one|ones) (above|below)))",
-                "zh": "(再|另外|额外)?(出|生成|编写|写|设计|创建|构造|编)([1-9][0-9]+|[二三四五六七八九]?十|几十|上百|百)"
-                "(道|个|条|组|份)",
-                "ja": "[1-9][0-9]+(個|件|問|組|題|つ)の?.{0,20}(作成|生成|作って|書いて|考えて)",
-                "ko": "[1-9][0-9]+개.{0,20}(만들|생성|작성|써)",
-                "ru": "(придумай|создай|сгенерируй|составь|напиши)[а-яё]* (ещё |еще )?[1-9][0-9]+",
-            },
-        ),
-        Phrase(
             "with_answers",
             0.25,
             {
@@ -247,6 +228,26 @@ class SyntheticData(TextSignal):
                 "vi": "kèm (theo )?(lời giải|đáp án)",
                 "id": "beserta (jawaban|pembahasan)",
                 "ar": "مع (الإجابات|الحلول)",
+            },
+        ),
+        Phrase(
+            "many_items_gap",
+            0.45,
+            {
+                "en": r"\b(generate|create|produce|write|make|give me|come up with|brainstorm|"
+                r"draft|compose|synthesi[sz]e|output)( [^ ]+){0,4} ([1-9][0-9]+|twenty|thirty|forty|"
+                r"fifty|sixty|seventy|eighty|ninety|hundred|a hundred|dozens|hundreds|thousands|"
+                r"many|lots of|a large (number|set|batch) of)\b( [^ ]+){0,3} " + _ITEMS_EN
+                + r"|\bat least [1-9][0-9]+\b|(twenty|thirty|forty|fifty|sixty|a hundred|one "
+                r"hundred) (new |more |additional |different |similar |diverse )*" + _ITEMS_EN
+                + r"|\b(new|more|similar|additional|novel|fresh) (tasks|problems|questions|"
+                r"examples|prompts|instructions|exercises) (that are|which are|like (this|these|"
+                r"the (one|ones) (above|below)))",
+                "zh": "(再|另外|额外)?(出|生成|编写|写|设计|创建|构造|编)([1-9][0-9]+|[二三四五六七八九]?十|几十|上百|百)"
+                "(道|个|条|组|份)",
+                "ja": "[1-9][0-9]+(個|件|問|組|題|つ)の?.{0,20}(作成|生成|作って|書いて|考えて)",
+                "ko": "[1-9][0-9]+개.{0,20}(만들|생성|작성|써)",
+                "ru": "(придумай|создай|сгенерируй|составь|напиши)[а-яё]* (ещё |еще )?[1-9][0-9]+",
             },
         ),
         Phrase(

@@ -15,18 +15,28 @@ _KEYS_IN = "(instruction|prompt|input|question|query|user|human)"
 _KEYS_OUT = "(output|completion|response|answer|assistant|gpt|chosen|rejected)"
 
 
+def _or(*parts: dict[str, str]) -> dict[str, str]:
+    """Per language, the alternation of several pattern tables (one concept, one RE2 pass)."""
+    out: dict[str, str] = {}
+    for part in parts:
+        for lang, pat in part.items():
+            out[lang] = f"{out[lang]}|{pat}" if lang in out else pat
+    return out
+
+
 class TrainingFormat(TextSignal):
     """Requests for output in a training-record format.
 
     Budget: ~7.3 µs of CPU per request in 50k-row batches, ~45 µs for a batch of one (2-core
     shared dev machine, time.process_time). Accuracy measured on: real gsm8k and gpteacher-
     codegen tasks wrapped in 24 format instructions in en, zh, ja, ko, ru, es, de, fr, pt,
-    ar (all fire); 4 held-out wrappers (3 fire); benign prompts: sharegpt 0.03%, alpaca_eval
+    ar (all fire); 4 held-out wrappers (3 fire with v1, 4 with v2); v2: 8 of 10 wrappers of
+    tests/signals/test_heldout2.py (6 with v1); benign prompts: sharegpt 0.03%, alpaca_eval
     0%, hh_rlhf 0%, oasst2 0% fire (tests/signals/test_training_format.py).
     """
 
     name = "training_format"
-    version = "1"
+    version = "2"
     column = "sig_format"
     PATTERNS = (
         Phrase(
@@ -42,6 +52,8 @@ class TrainingFormat(TextSignal):
         Phrase(
             "dataset_format",
             0.8,
+            _or(
+            _or(
             {
                 "en": r"\bjsonl\b|json ?lines|(alpaca|sharegpt|chatml|openai fine-?tuning|"
                 r"dolly|oasst|vicuna|ultrachat)[- ](format|style|schema|template)"
@@ -59,10 +71,37 @@ class TrainingFormat(TextSignal):
                 "pt": "jsonl|formato (alpaca|sharegpt|chatml)|um objeto (json )?por linha",
                 "ar": "jsonl|تنسيق (alpaca|sharegpt)",
             },
+            {
+                "any": r"(alpaca|sharegpt|chatml|dolly|vicuna|oasst|ultrachat|openai (fine-?tuning|"
+                r"chat)|fine-?tuning|sft)\W{0,3}.{0,20}(format|style|schema|template|形式|格式|"
+                r"フォーマット|형식|포맷|формат|formato|formatı)|(format|formato|формат[а-я]*|"
+                r"形式|格式) .{0,12}(alpaca|sharegpt|chatml|openai fine-?tuning)"
+                r"|json ?lines|jsonlines|ndjson|conversations.{0,20}from.{0,20}value",
+            },
+            ),
+            {
+                "en": r"\bone (json |jsonl )?(object|record|example|sample|item|pair|entry) per "
+                r"line|(each|every) (example|sample|record|pair|item) (on|in) (its own|a separate|"
+                r"a single|one) line",
+                "zh": "每行一(个|条)|一行一(个|条)",
+                "ja": "1行(に|ごとに)1(つ|件)",
+                "ko": "한 줄에 (하나|한 개)",
+                "ru": "по одно(му|й) (на|в) строк|кажд[а-я]* (пример|запис)[а-я]* (на|в) отдельн",
+                "es": "un (ejemplo|objeto|registro) por línea",
+                "de": "ein (beispiel|objekt|datensatz) pro zeile",
+                "fr": "un (exemple|objet|enregistrement) par ligne",
+                "pt": "um (exemplo|objeto|registro) por linha",
+                "it": "un (esempio|oggetto|record) per riga",
+                "tr": "her satırda bir",
+                "vi": "mỗi dòng một",
+                "id": "satu (contoh|objek) per baris",
+            },
+            ),
         ),
         Phrase(
             "named_fields",
             0.6,
+            _or(
             {
                 "en": rf"(fields|keys|columns|properties|attributes) ({_Q}?[a-z_]+{_Q}?,? (and )?)"
                 rf"{{0,3}}{_Q}?{_KEYS_IN}{_Q}?,? (and )?({_Q}?[a-z_]+{_Q}?,? (and )?){{0,3}}"
@@ -80,7 +119,24 @@ class TrainingFormat(TextSignal):
                 "pt": f"(campos|chaves) .{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
                 "ar": f"(حقول|مفاتيح) .{{0,20}}{_KEYS_IN}.{{0,30}}{_KEYS_OUT}",
             },
+            {
+                "any": r"json.{0,40}(keys?|fields?|columns|properties|attributes|字段|键|キー|"
+                r"フィールド|키|필드|ключ|пол[яе]|campos|claves|chaves|champs|clés|feldern|felder|"
+                r"schlüssel|campi|chiavi|alan|trường|kolom).{0,25}"
+                r"(instruction|prompt|input|question|query|pregunta|pergunta|frage|вопрос|问题|"
+                r"質問|질문|soru|domanda|câu hỏi|pertanyaan)"
+                r".{0,25}(output|completion|response|answer|respuesta|resposta|réponse|antwort|"
+                r"ответ|答案|回答|解答|답변|cevap|yanıt|risposta|câu trả lời|jawaban)"
+                r"|(instruction|prompt|input|question)[^a-z]{1,12}(output|completion|response|"
+                r"answer)[^a-z]{0,12}.{0,30}(json|jsonl)"
+                r"|(keys?|fields?|字段|キー|필드|ключ[а-я]*|campos|chaves|champs|felder[n]?|campi|"
+                r"alan[a-zı]*) .{0,12}(instruction|prompt|input|question)\b.{0,20}\b(output|"
+                r"completion|response|answer)\b",
+            },
+            ),
         ),
+        # v2: keys named in prose with gaps and in other languages, dataset formats named
+        # loosely ("OpenAI fine-tuning format", "ShareGPT format"), more languages.
         Phrase(
             "json_output",
             0.3,
@@ -98,6 +154,11 @@ class TrainingFormat(TextSignal):
                 "fr": "(au|en) format json|en json",
                 "pt": "(em|no) formato json|como json",
                 "ar": "بتنسيق json|بصيغة json",
+                "it": "in formato json|come json",
+                "tr": "json (formatında|biçiminde)",
+                "vi": "(dưới dạng|định dạng) json",
+                "id": "(dalam )?format json",
+                "hi": "json (प्रारूप|फ़ॉर्मेट|फॉर्मेट)",
             },
         ),
     )
