@@ -209,6 +209,15 @@ class PhraseSet:
         return [j for j, r in enumerate(self._res) if r.search(text)]
 
 
+def merge_patterns(*parts: dict[str, str]) -> dict[str, str]:
+    """Per language, the alternation of several pattern tables (one concept, one RE2 pass)."""
+    out: dict[str, str] = {}
+    for part in parts:
+        for lang, pat in part.items():
+            out[lang] = f"{out[lang]}|{pat}" if lang in out else pat
+    return out
+
+
 class TextSignal:
     """Base class: a named, versioned detector over request text.
 

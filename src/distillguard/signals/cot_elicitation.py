@@ -8,16 +8,7 @@ step); asking for the model's *own* reasoning, thought process or trace is stron
 
 from __future__ import annotations
 
-from .base import Phrase, TextSignal
-
-
-def _or(*parts: dict[str, str]) -> dict[str, str]:
-    """Per language, the alternation of several pattern tables (one concept, one RE2 pass)."""
-    out: dict[str, str] = {}
-    for part in parts:
-        for lang, pat in part.items():
-            out[lang] = f"{out[lang]}|{pat}" if lang in out else pat
-    return out
+from .base import Phrase, TextSignal, merge_patterns
 
 
 class CotElicitation(TextSignal):
@@ -110,7 +101,7 @@ class CotElicitation(TextSignal):
         Phrase(
             "before_final_answer",
             0.45,
-            _or(
+            merge_patterns(
             {
                 "en": r"before (giving|providing|stating|writing|you give|you provide|outputting|"
                 r"presenting) (the |your |a )?(final )?(answer|conclusion|verdict|response)"
@@ -262,7 +253,7 @@ class CotElicitation(TextSignal):
         Phrase(
             "step_by_step",
             0.3,
-            _or(
+            merge_patterns(
             {
                 "en": r"step[- ]by[- ]step",
                 "zh": "一步一步|一步步|逐步|分步",

@@ -9,18 +9,9 @@ Preference data for RLHF/DPO is harvested with judge prompts: "act as an imparti
 
 from __future__ import annotations
 
-from .base import Phrase, TextSignal
+from .base import Phrase, TextSignal, merge_patterns
 
 _NUM = "[0-9]+"
-
-
-def _or(*parts: dict[str, str]) -> dict[str, str]:
-    """Per language, the alternation of several pattern tables (one concept, one RE2 pass)."""
-    out: dict[str, str] = {}
-    for part in parts:
-        for lang, pat in part.items():
-            out[lang] = f"{out[lang]}|{pat}" if lang in out else pat
-    return out
 
 
 class RubricGrading(TextSignal):
@@ -101,7 +92,7 @@ class RubricGrading(TextSignal):
         Phrase(
             "grade_response",
             0.6,
-            _or(
+            merge_patterns(
             {
                 "en": r"\b(evaluate|assess|judge|grade|rate|score) (the )?(quality of )?(the |this |"
                 r"each |both |their |following )?(ai |assistant'?s? |model'?s? |chatbot'?s? )?"
@@ -214,7 +205,7 @@ class RubricGrading(TextSignal):
         Phrase(
             "pick_or_justify",
             0.3,
-            _or(
+            merge_patterns(
             {
                 "en": r"\b(pick|choose|select|tell me) (the )?(better|best|stronger|preferred) "
                 r"(one|answer|response|completion|output)",

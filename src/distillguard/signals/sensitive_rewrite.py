@@ -8,18 +8,9 @@ paragraph" is ordinary editing and stays a weak hint.
 
 from __future__ import annotations
 
-from .base import Phrase, TextSignal
+from .base import Phrase, TextSignal, merge_patterns
 
 _REWRITE_EN = r"(rephrase|rewrite|reword|reformulate|paraphrase|restate|recast|disguise)"
-
-
-def _or(*parts: dict[str, str]) -> dict[str, str]:
-    """Per language, the alternation of several pattern tables (one concept, one RE2 pass)."""
-    out: dict[str, str] = {}
-    for part in parts:
-        for lang, pat in part.items():
-            out[lang] = f"{out[lang]}|{pat}" if lang in out else pat
-    return out
 
 
 class SensitiveRewrite(TextSignal):
@@ -214,7 +205,7 @@ class SensitiveRewrite(TextSignal):
         Phrase(
             "rewrite_request",
             0.2,
-            _or(
+            merge_patterns(
             {
                 "en": rf"{_REWRITE_EN} (the following|this|my|the) (request|question|prompt|query)",
                 "zh": "(改写|重写|改述|重新表述)(这个|以下|下面的?)(请求|问题|提示)",

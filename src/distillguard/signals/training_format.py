@@ -8,20 +8,11 @@ benign developer traffic and is only a weak hint; training-record keys are stron
 
 from __future__ import annotations
 
-from .base import Phrase, TextSignal
+from .base import Phrase, TextSignal, merge_patterns
 
 _Q = "[\"'`]"  # a key may be quoted with ", ' or `
 _KEYS_IN = "(instruction|prompt|input|question|query|user|human)"
 _KEYS_OUT = "(output|completion|response|answer|assistant|gpt|chosen|rejected)"
-
-
-def _or(*parts: dict[str, str]) -> dict[str, str]:
-    """Per language, the alternation of several pattern tables (one concept, one RE2 pass)."""
-    out: dict[str, str] = {}
-    for part in parts:
-        for lang, pat in part.items():
-            out[lang] = f"{out[lang]}|{pat}" if lang in out else pat
-    return out
 
 
 class TrainingFormat(TextSignal):
@@ -52,8 +43,8 @@ class TrainingFormat(TextSignal):
         Phrase(
             "dataset_format",
             0.8,
-            _or(
-            _or(
+            merge_patterns(
+            merge_patterns(
             {
                 "en": r"\bjsonl\b|json ?lines|(alpaca|sharegpt|chatml|openai fine-?tuning|"
                 r"dolly|oasst|vicuna|ultrachat)[- ](format|style|schema|template)"
@@ -101,7 +92,7 @@ class TrainingFormat(TextSignal):
         Phrase(
             "named_fields",
             0.6,
-            _or(
+            merge_patterns(
             {
                 "en": rf"(fields|keys|columns|properties|attributes) ({_Q}?[a-z_]+{_Q}?,? (and )?)"
                 rf"{{0,3}}{_Q}?{_KEYS_IN}{_Q}?,? (and )?({_Q}?[a-z_]+{_Q}?,? (and )?){{0,3}}"
