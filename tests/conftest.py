@@ -3,6 +3,8 @@ simulated data set built once per test session."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,3 +35,18 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny")
     simulate("tiny", out=out, seed=7, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def lt():
+    """The detector's own labelled traffic generator (tests/scoring/labelled_traffic.py):
+    build, analyzed, requests_table, constants. Shared by accounts, coordination and scoring."""
+    name = "dg_labelled_traffic"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).resolve().parent / "scoring" / "labelled_traffic.py"
+        )
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
