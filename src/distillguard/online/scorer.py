@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import queue
 import sys
 import threading
@@ -851,6 +852,22 @@ def _warm_worker() -> bool:
     return True
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: exit when the scorer's process is gone.
+
+    A scorer killed without ``close()`` (SIGKILL, a crashed gateway) would otherwise leave its
+    featurizer process orphaned and blocked on its queue forever.
+    """
+    import os
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="distillguard-parent-watch", daemon=True).start()
+
+
 class Learner:
     """Background thread: micro-batches queued rows through the featurizer, then ``decide``.
 
@@ -876,7 +893,12 @@ class Learner:
             from concurrent.futures import ProcessPoolExecutor
 
             try:
-                self.pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
+                self.pool = ProcessPoolExecutor(
+                    1,
+                    mp_context=mp.get_context("spawn"),
+                    initializer=_exit_with_parent,
+                    initargs=(os.getpid(),),
+                )
                 self.pool.submit(_warm_worker)  # import the featurizer now, not on the first batch
             except OSError:  # no subprocesses here: featurize in this process instead
                 self.pool = None
