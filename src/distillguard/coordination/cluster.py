@@ -44,6 +44,42 @@ CLUSTER_MEMBERS_SCHEMA = pa.schema(
 )
 
 
+def label_clusters(
+    names: np.ndarray,
+    comm: np.ndarray,
+    ok: np.ndarray,
+    attach: np.ndarray,
+    inside: np.ndarray,
+    min_cluster_size: int,
+) -> tuple[pa.Table, int]:
+    """The ``cluster_members`` table from any community assignment, and the cluster count.
+
+    Keeps accounts marked ``ok`` in communities with at least ``min_cluster_size`` of them, and
+    gives stable ids: biggest cluster first, ties by smallest member id. Shared by the driver
+    (Leiden) and the distributed (components) paths so both name clusters the same way.
+    """
+    _, dense = np.unique(comm, return_inverse=True)
+    dense = dense.reshape(-1)
+    sizes = np.bincount(dense[ok], minlength=int(dense.max()) + 1 if len(dense) else 0)
+    ok = ok & (sizes[dense] >= min_cluster_size) if len(dense) else ok
+    order = sorted(
+        {int(c) for c in dense[ok]},
+        key=lambda c: (-int(sizes[c]), min(names[ok & (dense == c)])),
+    )
+    label = {c: f"C{i + 1}" for i, c in enumerate(order)}
+    idx = np.flatnonzero(ok)
+    members = pa.table(
+        {
+            "account_id": pa.array(names[idx].tolist(), pa.string()),
+            "cluster_id": pa.array([label[int(c)] for c in dense[idx]], pa.string()),
+            "attachment": pa.array(attach[idx]),
+            "strength": pa.array(inside[idx]),
+        },
+        schema=CLUSTER_MEMBERS_SCHEMA,
+    ).sort_by([("cluster_id", "ascending"), ("account_id", "ascending")])
+    return members, len(order)
+
+
 class LeidenClusterer(Estimator):
     """Cluster accounts with igraph's ``community_leiden`` on the star graph.
 
@@ -179,28 +215,12 @@ class LeidenClusterer(Estimator):
         core = (pair_count >= need)[pair_inv] if len(weight) else np.zeros(0, bool)
         ok, inside, attach = bound(weight * core)
         ok &= cand
-        sizes = np.bincount(comm[ok], minlength=int(comm.max()) + 1 if n_acc else 0)
-        ok &= sizes[comm] >= self.min_cluster_size if n_acc else ok
         names = np.asarray(acc.dictionary.to_pylist(), dtype=object)
-
-        # Stable ids: biggest cluster first, ties by smallest member id.
-        order = sorted(
-            {int(c) for c in comm[ok]},
-            key=lambda c: (-int(sizes[c]), min(names[ok & (comm == c)])),
+        members, n_clusters = label_clusters(
+            names, comm, ok, attach, inside, self.min_cluster_size
         )
-        label = {c: f"C{i + 1}" for i, c in enumerate(order)}
-        idx = np.flatnonzero(ok)
-        members = pa.table(
-            {
-                "account_id": pa.array(names[idx].tolist(), pa.string()),
-                "cluster_id": pa.array([label[int(c)] for c in comm[idx]], pa.string()),
-                "attachment": pa.array(attach[idx]),
-                "strength": pa.array(inside[idx]),
-            },
-            schema=CLUSTER_MEMBERS_SCHEMA,
-        ).sort_by([("cluster_id", "ascending"), ("account_id", "ascending")])
         self.members_ = members
-        self.n_clusters_ = len(order)
+        self.n_clusters_ = n_clusters
         self.cluster_keys_ = self._cluster_keys(edges, members)
         return self
 

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...coordination.cluster import CLUSTER_MEMBERS_SCHEMA, LeidenClusterer
+from ...coordination.cluster import LeidenClusterer, label_clusters
 from .graph import connected_components
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -121,27 +121,10 @@ class CrossoverClusterer:
         attach = np.divide(inside, total, out=np.zeros(n_acc), where=total > 0)
         lc = self.leiden
         ok = (attach >= lc.min_attachment) & (inside >= lc.min_strength)
-        _, dense = np.unique(comm, return_inverse=True)
-        sizes = np.bincount(dense[ok], minlength=int(dense.max()) + 1 if n_acc else 0)
-        ok &= sizes[dense] >= lc.min_cluster_size if n_acc else ok
         names = np.asarray(acc.dictionary.to_pylist(), dtype=object)
-        order = sorted(
-            {int(c) for c in dense[ok]},
-            key=lambda c: (-int(sizes[c]), min(names[ok & (dense == c)])),
+        lc.members_, lc.n_clusters_ = label_clusters(
+            names, comm, ok, attach, inside, lc.min_cluster_size
         )
-        label = {c: f"C{i + 1}" for i, c in enumerate(order)}
-        idx = np.flatnonzero(ok)
-        lc.members_ = pa.table(
-            {
-                "account_id": pa.array(names[idx].tolist(), pa.string()),
-                "cluster_id": pa.array([label[int(c)] for c in dense[idx]], pa.string()),
-                "attachment": pa.array(attach[idx]),
-                "strength": pa.array(inside[idx]),
-            },
-            schema=CLUSTER_MEMBERS_SCHEMA,
-        ).sort_by([("cluster_id", "ascending"), ("account_id", "ascending")])
-        lc.n_clusters_ = len(order)
-
 
 @contextmanager
 def use_crossover_clusterer(
