@@ -30,7 +30,7 @@ from ...ingest import DEFAULT_STORE
 from ...policy import Policy, default_policy
 from ...progress import make_progress, stage
 from .cluster import DEFAULT_MAX_DRIVER_EDGES, use_crossover_clusterer
-from .engine import SparkEngine
+from .engine import HASH_TYPE, SparkEngine
 from .session import local_cores, spark_session
 from .store import SparkStore
 from .templates import update_templates
@@ -210,13 +210,27 @@ def _analyze(engine: SparkEngine, policy: Policy, progress: Any, max_driver_edge
 
 def _report_db(engine: SparkEngine, st: SparkStore) -> Any:
     """An in-memory DuckDB with the findings and what the report shows about them, for the
-    output writer and the report (both read a DuckDB connection). ``out_*``, ``evidence``,
-    ``cluster_members`` and ``accounts`` are copied whole (one row per account or cluster);
-    requests, graph edges, features, templates and IPs only for flagged or clustered accounts,
-    which keeps the copy small however large the lake is."""
+    output writer and the report (both read a DuckDB connection).
+
+    When the store is on this machine every table is written by Spark as Parquet and loaded
+    by DuckDB into a database file beside it, so nothing large passes through the JVM's heap
+    (collecting the flagged accounts' requests with their text ran a 1 GiB local driver out
+    of memory on the medium preset) or sits in Python's memory. On a lake URI the tables are
+    collected as Arrow into an in-memory database instead. ``out_*``, ``evidence``, ``cluster_members`` and ``accounts``
+    are copied whole (one row per account, cluster or request); requests, graph edges,
+    features, templates and IPs only for flagged or clustered accounts."""
     import duckdb
 
-    con = duckdb.connect()
+    folder = _local_folder(engine.warehouse)
+    if folder is None:
+        con = duckdb.connect()
+    else:
+        db = folder / "_report" / "report.duckdb"
+        db.parent.mkdir(parents=True, exist_ok=True)
+        for old in (db, db.with_name(db.name + ".wal")):
+            old.unlink(missing_ok=True)
+        con = duckdb.connect(str(db))
+        con.execute("SET memory_limit = '1GB'")
     engine.create_table(
         "report_accounts",
         "SELECT account_id FROM out_accounts WHERE verdict <> 'benign' OR cluster_id IS NOT NULL",
@@ -234,22 +248,66 @@ def _report_db(engine: SparkEngine, st: SparkStore) -> Any:
     }
     for name, sql in queries.items():
         if engine.has_table(name):
-            _load(con, name, engine.fetch_arrow(sql))
-    engine.create_table(
-        "report_requests", f"SELECT * FROM requests WHERE {sel} LIMIT {REPORT_MAX_REQUESTS}"
-    )
-    _load(con, "requests", engine.fetch_arrow("SELECT * FROM report_requests"))
+            _attach(con, engine, name, sql)
+    # A LIMIT gathers its rows into one task; only the collected (remote) copy needs a cap.
+    cap = "" if _local_folder(engine.warehouse) else f" LIMIT {REPORT_MAX_REQUESTS}"
+    engine.create_table("report_requests", f"SELECT * FROM requests WHERE {sel}{cap}")
+    _attach(con, engine, "requests", "SELECT * FROM report_requests")
     if engine.has_table("templates"):
-        _load(con, "templates", engine.fetch_arrow(
-            "SELECT * FROM templates WHERE skeleton_hash IN "
-            "(SELECT skeleton_hash FROM report_requests)"))
+        _attach(con, engine, "templates",
+                "SELECT * FROM templates WHERE skeleton_hash IN "
+                "(SELECT skeleton_hash FROM report_requests)")
     if engine.has_table("ip_intel"):
-        _load(con, "ip_intel", engine.fetch_arrow(
-            "SELECT * FROM ip_intel WHERE ip IN (SELECT ip FROM report_requests)"))
+        _attach(con, engine, "ip_intel",
+                "SELECT * FROM ip_intel WHERE ip IN (SELECT ip FROM report_requests)")
     q = st.read("quarantine")
     if q is not None:
         _load(con, "quarantine", q.limit(100_000).toArrow())
     return con
+
+
+def _attach(con: Any, engine: SparkEngine, name: str, sql: str) -> None:
+    """Table ``name`` in the report database, loaded from Parquet Spark wrote on this
+    machine (hash columns back to UBIGINT, other decimals to DOUBLE, as ``fetch_arrow``
+    does), else from a collected Arrow copy."""
+    folder = _local_folder(engine.warehouse)
+    if folder is None:
+        _load(con, name, engine.fetch_arrow(sql))
+        return
+    path = folder / "_report" / name
+    df = engine.sql(sql)
+    df.write.mode("overwrite").parquet(str(path))
+    casts = []
+    for field in df.schema.fields:
+        typ = field.dataType.simpleString()
+        q = f'"{field.name}"'
+        if field.name in engine.unsigned and typ == HASH_TYPE_SPARK:
+            casts.append(f"CAST({q} AS UBIGINT) AS {q}")
+        elif field.name in engine.unsigned and typ == f"array<{HASH_TYPE_SPARK}>":
+            casts.append(f"CAST({q} AS UBIGINT[]) AS {q}")
+        elif typ.startswith("decimal"):
+            casts.append(f"CAST({q} AS DOUBLE) AS {q}")
+    replace = f" REPLACE ({', '.join(casts)})" if casts else ""
+    glob = str(path / "*.parquet").replace("'", "''")
+    con.execute(
+        f"CREATE OR REPLACE TABLE {name} AS SELECT *{replace} "
+        f"FROM read_parquet('{glob}', union_by_name = true)"
+    )
+
+
+HASH_TYPE_SPARK = f"decimal({HASH_TYPE.precision},{HASH_TYPE.scale})"  # Spark's name for it
+
+
+def _local_folder(warehouse: Any) -> Path | None:
+    """The warehouse as a local folder, or None when it is a remote URI (or unset)."""
+    if warehouse is None:
+        return None
+    text = str(warehouse)
+    if text.startswith("file:"):
+        text = "/" + text[len("file:"):].lstrip("/")
+    if _is_uri(text):
+        return None
+    return Path(text)
 
 
 def _load(con: Any, name: str, table: pa.Table) -> None:

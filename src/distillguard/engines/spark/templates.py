@@ -36,23 +36,43 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .engine import SparkEngine
 
-NODE_TYPE = "decimal(21,0)"  # skeleton hashes (uint64) and negated template ids
 DRIVER_MAX_STAR_EDGES = 5_000_000
+HASH_T = "decimal(20,0)"  # how the store holds a uint64 hash (see ``engine``)
+
+
+def as_long(expr: str) -> str:
+    """SQL for the int64 with the same 64 bits as the uint64 hash ``expr``.
+
+    Spark keeps DECIMAL(20,0) values as Java ``BigDecimal`` objects (precision > 18), which
+    makes every shuffle, hash and comparison on them slow; the grouping works on these longs
+    and maps back to the stored hashes only for its result. The map is one-to-one, so equal
+    keys and components are exactly those of the hashes."""
+    return (
+        f"CAST(CASE WHEN {expr} >= 9223372036854775808BD "
+        f"THEN {expr} - 18446744073709551616BD ELSE {expr} END AS BIGINT)"
+    )
+
+
+def from_long(expr: str) -> str:
+    """SQL for the stored hash (DECIMAL(20,0)) of the int64 ``expr`` made by :func:`as_long`."""
+    return (
+        f"CAST(CASE WHEN {expr} < 0 THEN CAST({expr} AS {HASH_T}) + 18446744073709551616BD "
+        f"ELSE CAST({expr} AS {HASH_T}) END AS {HASH_T})"
+    )
 
 
 def _driver_components(spark: Any, star: DataFrame) -> DataFrame:
-    """``(node, component)`` for the star edges, computed on the driver; component = the
-    smallest node, as :func:`.graph.connected_components` labels it."""
-    from decimal import Decimal
-
+    """``(node, component)`` for the star edges (int64 nodes), computed on the driver with
+    ``scipy.sparse.csgraph``; component = the smallest node, as
+    :func:`.graph.connected_components` labels it."""
     import numpy as np
     import pyarrow as pa
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components as cc
 
     edges = star.toArrow()
-    src = np.array([int(x) for x in edges.column("src").to_pylist()], dtype=object)
-    dst = np.array([int(x) for x in edges.column("dst").to_pylist()], dtype=object)
+    src = edges.column("src").to_numpy()
+    dst = edges.column("dst").to_numpy()
     nodes, inv = np.unique(np.concatenate([src, dst]), return_inverse=True)
     n = len(nodes)
     m = len(src)
@@ -61,14 +81,10 @@ def _driver_components(spark: Any, star: DataFrame) -> DataFrame:
     # nodes are sorted, so the first node seen per label is the component's minimum
     first = np.full(lab.max() + 1 if n else 0, n, dtype=np.int64)
     np.minimum.at(first, lab, np.arange(n))
-    comp = nodes[first[lab]]
-    table = pa.table(
-        {
-            "node": pa.array([Decimal(int(x)) for x in nodes], pa.decimal128(21, 0)),
-            "component": pa.array([Decimal(int(x)) for x in comp], pa.decimal128(21, 0)),
-        }
-    )
-    return spark.createDataFrame(table)
+    table = pa.table({"node": pa.array(nodes, pa.int64()),
+                      "component": pa.array(nodes[first[lab]], pa.int64())})
+    return spark.createDataFrame(table) if n else spark.createDataFrame(
+        [], "node long, component long")
 
 
 def _bucket_bounds(policy: Any, max_bucket: int | None) -> tuple[int, int]:
@@ -110,7 +126,7 @@ def update_templates(
         from ...signals.templates import DOMINANCE as dominance
     except ImportError:  # an index without the dominance rule
         dominance = 0.0
-    hash_t = "decimal(20,0)"
+    hash_t = HASH_T
     if templates is None:
         templates = spark.createDataFrame([], f"skeleton_hash {hash_t}, template_id {hash_t}")
     if bands is None:
@@ -128,9 +144,15 @@ def update_templates(
             & F.col("lsh_bands").isNotNull()
             & (F.size("lsh_bands") > 0)
         )
-        .groupBy("skeleton_hash")
-        .agg(F.first("lsh_bands").alias("lsh_bands"))
-        .join(templates.select("skeleton_hash"), "skeleton_hash", "left_anti")
+        .select(
+            F.expr(as_long("skeleton_hash")).alias("node"),
+            "skeleton_hash",
+            F.expr(f"transform(lsh_bands, b -> {as_long('b')})").alias("bands"),
+        )
+        .groupBy("node")
+        .agg(F.first("skeleton_hash").alias("skeleton_hash"), F.first("bands").alias("bands"))
+        .join(templates.select(F.expr(as_long("skeleton_hash")).alias("node")), "node",
+              "left_anti")
         .localCheckpoint(eager=True)
     )
     n_new = new.count()
@@ -145,21 +167,24 @@ def update_templates(
         "merged_templates": 0,
     }
     if n_new:
-        node = F.col("skeleton_hash").cast(NODE_TYPE)
-        cb = new.select(node.alias("node"), F.explode("lsh_bands").alias("band_key")).distinct()
-        keys = cb.select("band_key").distinct()
-        # Existing templates owning one of the new band keys: node = -(template_id + 1), and
-        # each weighs as many skeletons as it has with that key, so a bucket's size is the
-        # same whether the data arrives in one run or day by day.
-        ct = (
-            bands.join(keys, "band_key")
-            .groupBy("band_key", "template_id")
-            .agg(F.sum(F.coalesce("n_skeletons", F.lit(1))).alias("w"))
-            .select("band_key", (-(F.col("template_id").cast(NODE_TYPE)) - 1).alias("node"),
-                    F.col("w").cast("long").alias("w"))
+        cb = new.select("node", F.explode("bands").alias("band")).distinct().localCheckpoint(
+            eager=True
         )
-        cm = cb.withColumn("w", F.lit(1).cast("long")).unionByName(ct)
-        buckets = cm.groupBy("band_key").agg(
+        keys = cb.select("band").distinct()
+        # Existing templates owning one of the new band keys, as nodes of their own (a
+        # template id is the hash of a skeleton already indexed, so it never equals a new
+        # skeleton's); each weighs as many skeletons as it has with that key, so a bucket's
+        # size is the same whether the data arrives in one run or day by day.
+        ct = (
+            bands.withColumn("band", F.expr(as_long("band_key")))
+            .join(keys, "band")
+            .groupBy("band", "template_id")
+            .agg(F.sum(F.coalesce("n_skeletons", F.lit(1))).cast("long").alias("w"))
+            .withColumn("node", F.expr(as_long("template_id")))
+            .localCheckpoint(eager=True)
+        )
+        cm = cb.withColumn("w", F.lit(1).cast("long")).unionByName(ct.select("band", "node", "w"))
+        buckets = cm.groupBy("band").agg(
             F.sum("w").alias("n"), F.count("*").alias("nodes")
         ).localCheckpoint(eager=True)
         b = buckets.agg(
@@ -174,14 +199,12 @@ def update_templates(
 
         usable = cm.join(
             buckets.where((F.col("n") >= lo) & (F.col("n") <= mb) & (F.col("nodes") >= 2)),
-            "band_key",
+            "band",
         ).withColumn("top", F.max("n").over(Window.partitionBy("node")))
-        kept = usable.where(F.col("n") >= F.lit(dominance) * F.col("top")).select(
-            "node", "band_key"
-        )
-        hubs = kept.groupBy("band_key").agg(F.min("node").alias("hub"), F.count("*").alias("c"))
+        kept = usable.where(F.col("n") >= F.lit(dominance) * F.col("top")).select("node", "band")
+        hubs = kept.groupBy("band").agg(F.min("node").alias("hub"), F.count("*").alias("c"))
         star = (
-            kept.join(hubs.where(F.col("c") >= 2), "band_key")
+            kept.join(hubs.where(F.col("c") >= 2), "band")
             .where(F.col("node") != F.col("hub"))
             .select(F.col("node").alias("src"), F.col("hub").alias("dst"))
             .distinct()
@@ -193,35 +216,43 @@ def update_templates(
             comp = _driver_components(spark, star)
         else:
             comp = connected_components(star)  # node, component
+        # Back to hashes: which star nodes are templates, and their stored ids.
+        node_info = new.select(
+            "node", F.col("skeleton_hash").alias("hash"), F.lit(False).alias("is_tpl")
+        ).unionByName(
+            ct.select("node", F.col("template_id").cast(hash_t).alias("hash"),
+                      F.lit(True).alias("is_tpl")).distinct()
+        )
+        labelled = comp.join(node_info, "node")
         # Component id: smallest existing template id, else smallest new skeleton hash.
-        is_tpl = F.col("node") < 0
-        tpl_id = (-F.col("node") - 1).cast(hash_t)
-        per_comp = comp.groupBy("component").agg(
-            F.min(F.when(is_tpl, tpl_id)).alias("best_tpl"),
-            F.min(F.when(~is_tpl, F.col("node").cast(hash_t))).alias("best_new"),
+        per_comp = labelled.groupBy("component").agg(
+            F.min(F.when(F.col("is_tpl"), F.col("hash"))).alias("best_tpl"),
+            F.min(F.when(~F.col("is_tpl"), F.col("hash"))).alias("best_new"),
         )
         per_comp = per_comp.select(
             "component",
             F.coalesce("best_tpl", "best_new").alias("final"),
             F.col("best_tpl").isNotNull().alias("has_tpl"),
         )
-        labelled = comp.join(per_comp, "component").localCheckpoint(eager=True)
-        new_nodes = labelled.where(F.col("node") >= 0)
+        labelled = labelled.join(per_comp, "component").localCheckpoint(eager=True)
+        new_nodes = labelled.where(~F.col("is_tpl"))
         stats["joined_existing"] = int(new_nodes.where("has_tpl").count())
         stats["new_templates"] = int(
             new_nodes.where(~F.col("has_tpl")).select("component").distinct().count()
         ) + int(n_new - new_nodes.count())  # + singletons (in no star)
-        assign = new.select(
-            F.col("skeleton_hash"), F.col("skeleton_hash").cast(NODE_TYPE).alias("node")
-        ).join(new_nodes.select("node", "final"), "node", "left")
+        assign = new.select("skeleton_hash", "node").join(
+            new_nodes.select("node", "final"), "node", "left"
+        )
         assign = assign.select(
             "skeleton_hash",
+            "node",
             F.coalesce("final", F.col("skeleton_hash")).cast(hash_t).alias("template_id"),
-        )
+        ).localCheckpoint(eager=True)
         remap = (
-            labelled.where(is_tpl)
-            .select(tpl_id.alias("old_id"), F.col("final").alias("new_id"))
+            labelled.where(F.col("is_tpl"))
+            .select(F.col("hash").alias("old_id"), F.col("final").alias("new_id"))
             .where(F.col("old_id") != F.col("new_id"))
+            .distinct()
             .localCheckpoint(eager=True)
         )
         stats["merged_templates"] = int(remap.count())
@@ -235,11 +266,14 @@ def update_templates(
 
         templates = apply(templates).unionByName(assign.select("skeleton_hash", "template_id"))
         new_bands = (
-            new.select(F.col("skeleton_hash"), F.explode("lsh_bands").alias("band_key"))
-            .distinct()
-            .join(assign, "skeleton_hash")
-            .groupBy(F.col("band_key").cast(hash_t).alias("band_key"), "template_id")
+            cb.join(assign.select("node", F.expr(as_long("template_id")).alias("tid")), "node")
+            .groupBy("band", "tid")
             .agg(F.count("*").cast("long").alias("n_skeletons"))
+            .select(
+                F.expr(from_long("band")).alias("band_key"),
+                F.expr(from_long("tid")).alias("template_id"),
+                "n_skeletons",
+            )
         )
         # One row per (band, template), skeleton counts summed over merges and new skeletons.
         bands = (
@@ -250,7 +284,7 @@ def update_templates(
         )
     stats["seconds"] = round(time.perf_counter() - t0, 3)
     return (
-        templates.select("skeleton_hash", "template_id"),
+        templates.select("skeleton_hash", F.col("template_id").cast(hash_t)),
         bands.select("band_key", "template_id"),
         stats,
     )
