@@ -70,3 +70,12 @@ def test_scaling_section_from_bench_results(tmp_path: Path) -> None:
     )
     assert "| large | 5,000,000 | 400.0 | 12,500 | 100.00 | 4.0× | 1800 |" in text
     assert "distillguard simulate --preset PRESET --seed 1" in text
+
+
+def test_section_timeout_read_from_the_module_without_importing_it() -> None:
+    from distillguard.bench.suite import SECTION_TIMEOUT_S, section_timeout
+
+    # The Spark section declares its own (large on both engines takes about an hour).
+    assert section_timeout("distillguard.engines.spark.bench") > SECTION_TIMEOUT_S
+    assert section_timeout("distillguard.online.bench") == SECTION_TIMEOUT_S
+    assert section_timeout("distillguard.no_such_module") == SECTION_TIMEOUT_S

@@ -30,7 +30,13 @@ PROMPTS = (
 def spark():
     from distillguard.engines.spark.session import spark_session
 
-    return spark_session("local[2]", shuffle_partitions=4)
+    session = spark_session("local[2]", shuffle_partitions=4)
+    # The JVM is shared by the whole test run: start from no temp views, or an ``ip_intel``
+    # left by another module's pipeline run would be extended instead of built.
+    for table in session.catalog.listTables():
+        if table.isTemporary:
+            session.catalog.dropTempView(table.name)
+    return session
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import inspect
 import json
 import math
 import multiprocessing
+import os
 import shlex
 import time
 import traceback
@@ -120,6 +121,23 @@ def optional_section(
         (out_dir / "error.txt").write_text(res.get("trace", ""))
         return f"## {title}\n\nFailed: {res['error']} (trace in `{out_dir}/error.txt`).\n"
     return res["text"].rstrip() + "\n"
+
+
+def section_timeout(module: str) -> float:
+    """A section's own ``SECTION_TIMEOUT_S`` (read without importing it, so a broken stage
+    cannot break the suite), else the default."""
+    import ast
+
+    try:
+        spec = importlib.util.find_spec(module)
+        source = Path(spec.origin).read_text() if spec and spec.origin else ""
+        for node in ast.parse(source).body:
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                    and getattr(node.targets[0], "id", None) == "SECTION_TIMEOUT_S"):
+                return float(ast.literal_eval(node.value))
+    except (ImportError, OSError, SyntaxError, ValueError, TypeError):
+        pass
+    return SECTION_TIMEOUT_S
 
 
 def _fmt(x: Any, fmt: str) -> str:
@@ -251,8 +269,13 @@ def run_suite(
                         mres, title=f"Preset `{preset}`, seed {seed}: text peers with MiniLM"
                     )
                 )
+    # Sections reuse the data sets simulated above instead of simulating their own.
+    os.environ.setdefault("DISTILLGUARD_BENCH_DATA", str(out / "data"))
     for title, module in sections:
-        parts.append(optional_section(title, module, out / "sections" / module.rsplit(".", 2)[-2]))
+        parts.append(
+            optional_section(title, module, out / "sections" / module.rsplit(".", 2)[-2],
+                             timeout=section_timeout(module))
+        )
     if not skip_large:
         parts.append(scaling_section(out, seed_list[0], by_preset_seed))
     else:

@@ -96,11 +96,32 @@ def _inputs(data_dir: Path) -> tuple[list[Path], Path | None]:
     return logs, acc if acc.is_file() else None
 
 
-def measure(engine: str, master: str | None, data_dir: Path, work: Path) -> dict[str, Any]:
-    """Run one engine in a child process on ``data_dir``; wall time, peak memory, summary."""
+def pin_command(cmd: list[str], cpus: int | None) -> tuple[list[str], bool]:
+    """``cmd`` run on CPUs ``0..cpus-1`` only (``taskset``), and whether it is pinned.
+
+    Without pinning, ``local[1]`` is not one core: the JVM's garbage collector, shuffle and
+    Arrow threads and the Python worker spread over every core of the machine, so a
+    1 → 2 core comparison would measure the scheduler, not Spark."""
+    import shutil
+
+    if not cpus or shutil.which("taskset") is None or (os.cpu_count() or 1) < cpus:
+        return cmd, False
+    return ["taskset", "-c", f"0-{cpus - 1}", *cmd], True
+
+
+def measure(
+    engine: str, master: str | None, data_dir: Path, work: Path, cpus: int | None = None
+) -> dict[str, Any]:
+    """Run one engine in a child process on ``data_dir`` (on ``cpus`` CPUs when given);
+    wall time, peak memory, summary."""
     logs, acc = _inputs(data_dir)
     tag = engine if master is None else f"{engine}-{master.replace('[', '').replace(']', '')}"
     out, store = work / f"out_{tag}", work / f"store_{tag}"
+    for old in (out, store):  # a fresh store: the whole log is ingested, not skipped
+        if old.exists():
+            import shutil
+
+            shutil.rmtree(old)
     cmd = [
         sys.executable,
         "-m",
@@ -117,6 +138,7 @@ def measure(engine: str, master: str | None, data_dir: Path, work: Path) -> dict
         str(acc or ""),
         *[str(p) for p in logs],
     ]
+    cmd, pinned = pin_command(cmd, cpus)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with _PeakSampler(proc.pid) as sampler:
@@ -126,13 +148,14 @@ def measure(engine: str, master: str | None, data_dir: Path, work: Path) -> dict
         tail = "\n".join(err.strip().splitlines()[-5:])
         raise RuntimeError(f"{tag} run failed ({proc.returncode}): {tail}")
     summary = json.loads((out / "summary.json").read_text())
-    cores = 2 if master is None else int(summary.get("spark", {}).get("cores") or 1)
+    cores = cpus or (2 if master is None else int(summary.get("spark", {}).get("cores") or 1))
     n = int(summary["counts"]["requests_in_store"])
     return {
         "tag": tag,
         "engine": engine,
         "master": master,
         "cores": cores,
+        "pinned": pinned,
         "requests": n,
         "wall_s": wall,
         "detect_s": float(summary["timings_s"]["total"]),
@@ -212,90 +235,154 @@ def projection(rps_per_core: float) -> dict[str, Any]:
     }
 
 
-def run(out_dir: Path, data_dir: Path | None = None, preset: str = "medium") -> str:
-    """Both engines on the same data; returns the markdown section for BENCHMARKS.md."""
+def compare(
+    out_dir: Path, data_dir: Path, scaling: bool = True, cmd: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Both engines on ``data_dir`` in one run (and Spark on one pinned core when
+    ``scaling``); the markdown and the measured figures."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if data_dir is None:
-        from ...sim import simulate
-
-        data_dir = out_dir / f"data-{preset}"
-        if not (data_dir / "sim_summary.json").is_file():
-            simulate(preset, out=data_dir, seed=1, progress=False)
     data_dir = Path(data_dir)
     runs = [
-        measure("duckdb", None, data_dir, out_dir),
-        measure("spark", "local[2]", data_dir, out_dir),
-        measure("spark", "local[1]", data_dir, out_dir),
+        measure("duckdb", None, data_dir, out_dir, cpus=2),
+        measure("spark", "local[2]", data_dir, out_dir, cpus=2),
     ]
-    duck, s2, s1 = runs
-    eff = (s1["wall_s"] / s2["wall_s"]) / 2
+    if scaling:
+        runs.append(measure("spark", "local[1]", data_dir, out_dir, cpus=1))
+    duck, s2 = runs[0], runs[1]
     agree = agreement(duck["out"], s2["out"])
-    proj = projection(s2["rps_per_core"])
+    cmd = cmd or f"python -m distillguard.engines.spark.bench {out_dir} {data_dir}" + (
+        "" if scaling else " --no-scaling"
+    )
     lines = [
-        "## Spark engine",
+        f"### `{data_dir.name}`: {duck['requests']:,} requests",
         "",
-        f"Data: `{data_dir}` ({duck['requests']:,} requests). Each engine ran in its own "
-        "process; peak memory is the whole process tree (driver, JVM, Python workers).",
+        f"`{cmd}`. Each engine ran in its own process on a fresh store; peak memory is the "
+        "whole process tree (driver, JVM, Python workers) sampled every 0.2 s; `cores` are the "
+        "CPUs the process tree was pinned to with `taskset`.",
         "",
         "| engine | cores | wall time (s) | requests/s | requests/s per core | peak memory (MiB) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
+        pin = "" if r["pinned"] else " (not pinned)"
         lines.append(
-            f"| {r['tag']} | {r['cores']} | {r['wall_s']:.1f} | {r['rps']:,.0f} | "
+            f"| {r['tag']} | {r['cores']}{pin} | {r['wall_s']:.1f} | {r['rps']:,.0f} | "
             f"{r['rps_per_core']:,.0f} | {r['peak_mb']:,.0f} |"
         )
-    stage_names = sorted(set(s2["timings"]) | set(duck["timings"]))
+    stage_names = [k for k in ("ingest", "templates", "analyze", "outputs", "report", "total")
+                   if k in s2["timings"] or k in duck["timings"]]
     lines += [
         "",
-        "Stage times (s): "
+        "Stage times (s), duckdb / spark local[2]: "
         + "; ".join(
             f"{k} {duck['timings'].get(k, 0):.1f} / {s2['timings'].get(k, 0):.1f}"
             for k in stage_names
         )
-        + " (duckdb / spark local[2]).",
+        + f". Spark / DuckDB wall time: {s2['wall_s'] / duck['wall_s']:.1f}×.",
         "",
     ]
+    eff = None
+    if scaling:
+        s1 = runs[2]
+        eff = (s1["wall_s"] / s2["wall_s"]) / 2
+        lines += [
+            f"**Scaling 1 → 2 cores (local mode, pinned):** {s1['wall_s']:.1f} s → "
+            f"{s2['wall_s']:.1f} s, speed-up {s1['wall_s'] / s2['wall_s']:.2f}×, efficiency "
+            f"{eff:.0%} (target ≥ 80%: {'met' if eff >= 0.8 else 'not met'}).",
+            "",
+        ]
     lines += [
-        f"**Scaling 1 → 2 cores (local mode):** {s1['wall_s']:.1f} s → {s2['wall_s']:.1f} s, "
-        f"speed-up {s1['wall_s'] / s2['wall_s']:.2f}×, efficiency {eff:.0%} (target ≥ 80%). "
-        "Fixed costs (JVM start, per-job scheduling, driver-side scoring) do not shrink with "
-        "cores, so efficiency rises with data size.",
-        "",
         f"**Agreement (duckdb vs spark local[2]):** verdicts {agree['verdict_agreement']:.2%} of "
-        f"{agree['accounts']:,} accounts (target ≥ 99%), cluster adjusted Rand index "
-        f"{agree['ari']:.3f}, risk within 0.02 for {agree['risk_within_0_02']:.2%} "
-        f"(max difference {agree['risk_max_abs_diff']:.3f}).",
+        f"{agree['accounts']:,} accounts (target ≥ 99%: "
+        f"{'met' if agree['verdict_agreement'] >= 0.99 else 'not met'}), cluster adjusted Rand "
+        f"index {agree['ari']:.3f}, risk within 0.02 for {agree['risk_within_0_02']:.2%} "
+        f"(max difference {agree['risk_max_abs_diff']:.3f}); accounts on one side only: "
+        f"{agree['only_one_side']}.",
     ]
     if agree["differences"]:
-        lines += ["", "| account | duckdb | spark | why |", "|---|---|---|---|"]
+        why: dict[str, int] = {}
+        for d in agree["differences"]:
+            why[d["why"]] = why.get(d["why"], 0) + 1
+        lines += ["", f"The {len(agree['differences'])} accounts whose verdicts differ: "
+                  + "; ".join(f"{n} — {w}" for w, n in sorted(why.items(), key=lambda x: -x[1]))
+                  + ". The first 20:", "",
+                  "| account | duckdb | spark | why |", "|---|---|---|---|"]
         lines += [
             f"| {d['account_id']} | {d['duckdb']} | {d['spark']} | {d['why']} |"
             for d in agree["differences"][:20]
         ]
-    lines += [
-        "",
-        "Why they can differ at all: ingest, text features and templates run the same code "
-        "(the embedded validation SQL and `signals.featurize` inside `mapInArrow`; the "
-        "templates are identical), and the account SQL is the same text. What remains is "
-        "floating-point summation order in Spark's partial aggregates and the order of the "
-        "edge list handed to Leiden, which can move a borderline account between "
-        "communities.",
-        "",
-        f"**Projection to 1B requests/day** at {s2['rps_per_core']:,.0f} requests/s per core "
-        f"(spark local[2], end to end): {proj['cores']:,.0f} executor cores to process a "
-        f"day's partition within {BATCH_WINDOW_H:g} h ({proj['need_rps']:,.0f} requests/s), "
-        f"or {proj['cores_24h']:,.0f} cores running all day. Assumptions: the per-core rate "
-        "of local mode holds per executor core (text features and validation are per-row "
-        "Python work that scales out; the shuffles are small); "
+    lines.append("")
+    figures = {"runs": runs, "agreement": agree, "efficiency": eff}
+    (out_dir / "figures.json").write_text(json.dumps(
+        {"runs": [{k: v for k, v in r.items() if k != "out"} for r in runs],
+         "agreement": {k: v for k, v in agree.items() if k != "differences"},
+         "efficiency": eff}, indent=2))
+    return "\n".join(lines), figures
+
+
+def projection_text(rps_per_core: float, source: str) -> str:
+    proj = projection(rps_per_core)
+    return (
+        f"**Projection to 1B requests/day** at {rps_per_core:,.0f} requests/s per core "
+        f"({source}, end to end): {proj['cores']:,.0f} executor cores to process a day's "
+        f"partition within {BATCH_WINDOW_H:g} h ({proj['need_rps']:,.0f} requests/s), or "
+        f"{proj['cores_24h']:,.0f} cores running all day. Assumptions: the per-core rate of "
+        "local mode holds per executor core (text features and validation are per-row Python "
+        "work that scales out; the shuffles carry account-level rows, not text); "
         f"{HEADROOM:.0%} of the time for skew, stragglers and network shuffles; the account "
         "graph stays under the driver crossover (50M edges) or uses the distributed "
         "components; the daily run reads only that day's partition (incremental). The "
-        "machine measured here is 2 shared cores, so the rate is a lower bound.",
-        "",
-    ]
-    text = "\n".join(lines)
+        "machine measured here has 2 shared cores, so the rate is a lower bound.\n"
+    )
+
+
+WHY_DIFFER = (
+    "Why the engines can differ at all: ingest, text features and templates run the same code "
+    "(the embedded validation SQL and `signals.featurize` inside `mapInArrow`; template "
+    "grouping follows the same rules and gives the same templates), and the account SQL is "
+    "the same text. What remains is floating-point summation order in Spark's partial "
+    "aggregates and the order of the edge list handed to Leiden, which can move a borderline "
+    "account between communities.\n"
+)
+
+# How long ``make bench`` lets this section run: large on both engines takes about an hour
+# on 2 cores.
+SECTION_TIMEOUT_S = 14_400.0  # 4 h
+
+
+def run(
+    out_dir: Path,
+    data_dir: Path | None = None,
+    scaling: bool = True,
+    presets: tuple[str, ...] = ("medium", "large"),
+) -> str:
+    """The markdown section for BENCHMARKS.md.
+
+    With ``data_dir``: both engines on that data set. Without (``make bench``): ``medium``
+    with the 1 → 2 core scaling and the agreement target, then ``large`` on both engines;
+    data sets come from ``$DISTILLGUARD_BENCH_DATA`` (the suite's ``data`` folder) or are
+    simulated into ``out_dir/data``."""
+    out_dir = Path(out_dir)
+    parts = ["## Spark engine", ""]
+    last: dict[str, Any] | None = None
+    if data_dir is not None:
+        text, last = compare(out_dir, Path(data_dir), scaling=scaling)
+        parts.append(text)
+    else:
+        from ...bench.suite import ensure_data
+
+        root = Path(os.environ.get("DISTILLGUARD_BENCH_DATA") or out_dir / "data")
+        for preset in presets:
+            data = ensure_data(preset, 1, root)
+            text, last = compare(out_dir / preset, data, scaling=scaling and preset == presets[0])
+            parts.append(text)
+    parts.append(WHY_DIFFER)
+    if last is not None:
+        s2 = last["runs"][1]
+        parts.append(projection_text(s2["rps_per_core"], f"spark local[2] on {s2['requests']:,} "
+                                     "requests"))
+    text = "\n".join(parts)
     (out_dir / "spark_bench.md").write_text(text)
     return text
 
@@ -337,8 +424,28 @@ def _one(argv: list[str]) -> None:
         )
 
 
+def main(argv: list[str]) -> int:
+    """``python -m distillguard.engines.spark.bench OUT_DIR [DATA_DIR] [--no-scaling]``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        prog="python -m distillguard.engines.spark.bench",
+        description="Both engines on the same data in one run (BENCHMARKS.md §5).",
+    )
+    ap.add_argument("out_dir", type=Path)
+    ap.add_argument("data_dir", type=Path, nargs="?", default=None,
+                    help="a simulated data set; default: medium and large (simulated once)")
+    ap.add_argument("--no-scaling", action="store_true",
+                    help="skip the Spark local[1] run (the 1 → 2 core scaling)")
+    a = ap.parse_args(argv)
+    if a.data_dir is not None and not a.data_dir.is_dir():
+        ap.error(f"data set not found: {a.data_dir}")
+    print(run(a.out_dir, a.data_dir, scaling=not a.no_scaling))
+    return 0
+
+
 if __name__ == "__main__":
     if "--one" in sys.argv:
         _one(sys.argv[1:])
     else:
-        print(run(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None))
+        sys.exit(main(sys.argv[1:]))

@@ -152,24 +152,31 @@ class SparkStore:
         from pyspark.sql import functions as F
 
         accepted = staged.where(F.col("reason").isNull())
+        # Duplicates are found on a narrow projection (id and position), so the rows with
+        # their text are never shuffled or sorted: a later occurrence of an id in this run,
+        # or an id already in the store. Usually none, and the anti-join below is a broadcast.
+        keys = accepted.select("request_id", "source_file", "source_line", "file_order")
         w = Window.partitionBy("request_id").orderBy("file_order", "source_line")
-        accepted = accepted.withColumn("_rn", F.row_number().over(w))
+        dup_keys = (
+            keys.withColumn("_rn", F.row_number().over(w))
+            .where(F.col("_rn") > 1)
+            .select("source_file", "source_line")
+        )
         stored = self.requests()
         if stored is not None:
-            old = stored.select(F.col("request_id").alias("_old_id")).distinct()
-            accepted = accepted.join(old, accepted.request_id == old._old_id, "left")
-            dup = (F.col("_rn") > 1) | F.col("_old_id").isNotNull()
-        else:
-            dup = F.col("_rn") > 1
-        accepted = accepted.withColumn("_dup", dup).localCheckpoint(eager=True)
+            old = stored.select("request_id")
+            dup_keys = dup_keys.unionByName(
+                keys.join(old, "request_id", "left_semi").select("source_file", "source_line")
+            )
+        dup_keys = dup_keys.distinct().localCheckpoint(eager=True)
 
-        new = accepted.where(~F.col("_dup")).select(
+        new = accepted.join(dup_keys, ["source_file", "source_line"], "left_anti").select(
             *contract.STORED_REQUEST_SCHEMA.names,
             F.floor(F.col("ts_ms") / DAY_MS).cast("long").alias("day"),
         )
         new.write.mode("append").partitionBy("day").parquet(self.uri("requests"))
 
-        dups = accepted.where(F.col("_dup")).select("source_file", "source_line")
+        dups = dup_keys
         if retain_content and not dups.isEmpty():
             # Rare rows: fetch their raw text back from the input instead of carrying every
             # accepted record's text through staging.
@@ -195,8 +202,7 @@ class SparkStore:
 
         # Per-file and per-reason counts in one small job (reason NULL = accepted).
         tally = (
-            accepted.where(~F.col("_dup"))
-            .select("source_file", F.lit(None).cast("string").alias("reason"))
+            new.select("source_file", F.lit(None).cast("string").alias("reason"))
             .unionByName(quarantine.select("source_file", "reason"))
             .groupBy("source_file", "reason")
             .count()

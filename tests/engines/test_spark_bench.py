@@ -1,0 +1,65 @@
+"""The Spark benchmark's helpers: CPU pinning, the agreement figures and the projection."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from distillguard.engines.spark import bench
+
+HEADER = ["account_id", "verdict", "risk", "cluster_id"]
+
+
+def _accounts(path: Path, rows: list[tuple[str, str, float, str]]) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / "accounts.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(HEADER)
+        w.writerows(rows)
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset (util-linux) is missing")
+def test_pinned_child_runs_on_one_cpu() -> None:
+    cmd, pinned = bench.pin_command(
+        [sys.executable, "-c", "import os; print(len(os.sched_getaffinity(0)))"], 1
+    )
+    assert pinned and cmd[:3] == ["taskset", "-c", "0-0"]
+    assert subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip() == "1"
+
+
+def test_no_pinning_when_the_machine_has_fewer_cpus() -> None:
+    cmd, pinned = bench.pin_command(["true"], (os.cpu_count() or 1) + 1)
+    assert (cmd, pinned) == (["true"], False)
+    assert bench.pin_command(["true"], None) == (["true"], False)
+
+
+def test_agreement_counts_and_explains_differences(tmp_path: Path) -> None:
+    _accounts(tmp_path / "a", [("a1", "attack", 0.95, "c1"), ("a2", "attack", 0.92, "c1"),
+                               ("b1", "benign", 0.10, ""), ("b2", "review", 0.51, "")])
+    _accounts(tmp_path / "b", [("a1", "attack", 0.95, "c9"), ("a2", "attack", 0.92, "c9"),
+                               ("b1", "benign", 0.10, ""), ("b2", "benign", 0.49, "")])
+    res = bench.agreement(tmp_path / "a", tmp_path / "b")
+    assert res["accounts"] == 4 and res["verdict_agreement"] == 0.75
+    assert res["ari"] == 1.0  # cluster names differ, membership does not
+    assert [d["account_id"] for d in res["differences"]] == ["b2"]
+    assert "threshold" in res["differences"][0]["why"]
+
+
+def test_projection_scales_inversely_with_the_per_core_rate() -> None:
+    slow, fast = bench.projection(500.0), bench.projection(1000.0)
+    assert slow["cores"] == pytest.approx(2 * fast["cores"])
+    # 1e9 requests in a 6 h window at 1,000 requests/s per core, with 30% headroom
+    assert fast["cores"] == pytest.approx(1e9 / (6 * 3600) / 1000 * 1.3)
+
+
+def test_cli_rejects_a_missing_data_set(tmp_path: Path) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "distillguard.engines.spark.bench", str(tmp_path / "out"),
+         str(tmp_path / "nope")], capture_output=True, text=True)
+    assert res.returncode == 2 and "data set not found" in res.stderr
