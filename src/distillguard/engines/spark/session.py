@@ -39,6 +39,11 @@ BASE_CONF: dict[str, str] = {
 }
 
 
+# Local-mode shuffle partitions: ~5 MB each for the largest shuffle of the `large` preset
+# (14M band keys); adaptive execution coalesces them when the data is small.
+LOCAL_SHUFFLE_PARTITIONS = 64
+
+
 def missing_requirements() -> str | None:
     """Why the Spark engine cannot start here (no pyspark, no Java), or None when it can."""
     try:
@@ -88,14 +93,18 @@ def spark_session(
     master: str | None = "local[2]",
     app_name: str = "distillguard",
     conf: dict[str, Any] | None = None,
-    driver_memory: str = "1g",
+    driver_memory: str = "2g",
     shuffle_partitions: int | None = None,
 ) -> SparkSession:
     """Get or create the SparkSession distillguard runs on.
 
     ``master=None`` leaves the master to ``spark-submit`` (cluster use). In local mode the
-    Python workers use this interpreter, shuffles use ``2 × cores`` partitions unless given,
-    and the driver memory is modest (``1g``) because the data lives in Spark, not in Python.
+    Python workers use this interpreter and the one JVM is driver and executor at once: its
+    heap (``2g``) holds every task's aggregation buffers. Shuffles use
+    :data:`LOCAL_SHUFFLE_PARTITIONS` unless given, and adaptive execution merges the small
+    ones, so small data still runs as a few tasks. (With ``2 × cores`` partitions and a 1 GiB
+    heap the `large` preset's template aggregation spilled so often that reading the spill
+    files back ran the heap out.)
     Raises :class:`DistillguardError` with one clear line when pyspark or Java is missing.
     """
     problem = missing_requirements()
@@ -116,7 +125,7 @@ def spark_session(
     settings = dict(BASE_CONF)
     settings["spark.driver.memory"] = driver_memory
     settings["spark.sql.shuffle.partitions"] = str(
-        shuffle_partitions if shuffle_partitions else (2 * cores if cores else 200)
+        shuffle_partitions if shuffle_partitions else (LOCAL_SHUFFLE_PARTITIONS if cores else 200)
     )
     if cores is not None:
         settings["spark.default.parallelism"] = str(cores)
