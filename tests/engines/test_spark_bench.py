@@ -63,3 +63,30 @@ def test_cli_rejects_a_missing_data_set(tmp_path: Path) -> None:
         [sys.executable, "-m", "distillguard.engines.spark.bench", str(tmp_path / "out"),
          str(tmp_path / "nope")], capture_output=True, text=True)
     assert res.returncode == 2 and "data set not found" in res.stderr
+
+
+def test_reuse_returns_an_earlier_measurement_of_the_same_data_only(tmp_path: Path) -> None:
+    import json
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "requests.jsonl").write_text("")
+    work = tmp_path / "work"
+    work.mkdir()
+    earlier = {"tag": "spark-local2", "wall_s": 12.5, "out": str(work / "out_spark-local2"),
+               "data_dir": str(data.resolve()), "cpus": 2}
+    (work / "measured_spark-local2.json").write_text(json.dumps(earlier))
+    got = bench.measure("spark", "local[2]", data, work, cpus=2, reuse=True)
+    assert got["reused"] and got["wall_s"] == 12.5 and got["out"] == work / "out_spark-local2"
+    # Another data set is never answered from the cache (it would run the engine instead).
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "requests.jsonl").write_text("")
+    earlier.update(tag="duckdb", data_dir=str(other.resolve()))
+    (work / "measured_duckdb.json").write_text(json.dumps(earlier))
+    try:
+        ran = bench.measure("duckdb", None, data, work, cpus=2, reuse=True)
+    except RuntimeError as exc:  # it ran, and an empty log may be refused
+        assert "duckdb run failed" in str(exc)
+    else:
+        assert not ran.get("reused") and ran["wall_s"] != 12.5

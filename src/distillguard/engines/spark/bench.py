@@ -110,13 +110,26 @@ def pin_command(cmd: list[str], cpus: int | None) -> tuple[list[str], bool]:
 
 
 def measure(
-    engine: str, master: str | None, data_dir: Path, work: Path, cpus: int | None = None
+    engine: str,
+    master: str | None,
+    data_dir: Path,
+    work: Path,
+    cpus: int | None = None,
+    reuse: bool = False,
 ) -> dict[str, Any]:
     """Run one engine in a child process on ``data_dir`` (on ``cpus`` CPUs when given);
-    wall time, peak memory, summary."""
+    wall time, peak memory, summary. The figures are also kept in ``work/measured_<tag>.json``;
+    with ``reuse`` an earlier measurement of the same engine on the same data is returned
+    instead of running again (to finish a run in which another engine failed)."""
     logs, acc = _inputs(data_dir)
     tag = engine if master is None else f"{engine}-{master.replace('[', '').replace(']', '')}"
     out, store = work / f"out_{tag}", work / f"store_{tag}"
+    cache = work / f"measured_{tag}.json"
+    if reuse and cache.is_file():
+        old = json.loads(cache.read_text())
+        if old.get("data_dir") == str(Path(data_dir).resolve()) and old.get("cpus") == cpus:
+            return {**old, "out": Path(old["out"]), "reused": True}
+    cache.unlink(missing_ok=True)
     for old in (out, store):  # a fresh store: the whole log is ingested, not skipped
         if old.exists():
             import shutil
@@ -150,7 +163,7 @@ def measure(
     summary = json.loads((out / "summary.json").read_text())
     cores = cpus or (2 if master is None else int(summary.get("spark", {}).get("cores") or 1))
     n = int(summary["counts"]["requests_in_store"])
-    return {
+    result = {
         "tag": tag,
         "engine": engine,
         "master": master,
@@ -165,6 +178,10 @@ def measure(
         "timings": summary["timings_s"],
         "out": out,
     }
+    cache.write_text(json.dumps(
+        {**result, "out": str(out), "data_dir": str(Path(data_dir).resolve()), "cpus": cpus},
+        indent=2))
+    return result
 
 
 def _read_accounts(path: Path) -> dict[str, dict[str, str]]:
@@ -236,7 +253,11 @@ def projection(rps_per_core: float) -> dict[str, Any]:
 
 
 def compare(
-    out_dir: Path, data_dir: Path, scaling: bool = True, cmd: str | None = None
+    out_dir: Path,
+    data_dir: Path,
+    scaling: bool = True,
+    cmd: str | None = None,
+    reuse: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """Both engines on ``data_dir`` in one run (and Spark on one pinned core when
     ``scaling``); the markdown and the measured figures."""
@@ -244,11 +265,11 @@ def compare(
     out_dir.mkdir(parents=True, exist_ok=True)
     data_dir = Path(data_dir)
     runs = [
-        measure("duckdb", None, data_dir, out_dir, cpus=2),
-        measure("spark", "local[2]", data_dir, out_dir, cpus=2),
+        measure("duckdb", None, data_dir, out_dir, cpus=2, reuse=reuse),
+        measure("spark", "local[2]", data_dir, out_dir, cpus=2, reuse=reuse),
     ]
     if scaling:
-        runs.append(measure("spark", "local[1]", data_dir, out_dir, cpus=1))
+        runs.append(measure("spark", "local[1]", data_dir, out_dir, cpus=1, reuse=reuse))
     duck, s2 = runs[0], runs[1]
     agree = agreement(duck["out"], s2["out"])
     cmd = cmd or f"python -m distillguard.engines.spark.bench {out_dir} {data_dir}" + (
@@ -265,11 +286,14 @@ def compare(
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
-        pin = "" if r["pinned"] else " (not pinned)"
+        pin = ("" if r["pinned"] else " (not pinned)") + (" ²" if r.get("reused") else "")
         lines.append(
             f"| {r['tag']} | {r['cores']}{pin} | {r['wall_s']:.1f} | {r['rps']:,.0f} | "
             f"{r['rps_per_core']:,.0f} | {r['peak_mb']:,.0f} |"
         )
+    if any(r.get("reused") for r in runs):
+        lines += ["", "² measured earlier into the same folder and reused (`--reuse`), after "
+                  "another engine's run failed."]
     stage_names = [k for k in ("ingest", "templates", "analyze", "outputs", "report", "total")
                    if k in s2["timings"] or k in duck["timings"]]
     lines += [
@@ -356,6 +380,7 @@ def run(
     data_dir: Path | None = None,
     scaling: bool = True,
     presets: tuple[str, ...] = ("medium", "large"),
+    reuse: bool = False,
 ) -> str:
     """The markdown section for BENCHMARKS.md.
 
@@ -367,7 +392,7 @@ def run(
     parts = ["## Spark engine", ""]
     last: dict[str, Any] | None = None
     if data_dir is not None:
-        text, last = compare(out_dir, Path(data_dir), scaling=scaling)
+        text, last = compare(out_dir, Path(data_dir), scaling=scaling, reuse=reuse)
         parts.append(text)
     else:
         from ...bench.suite import ensure_data
@@ -375,7 +400,8 @@ def run(
         root = Path(os.environ.get("DISTILLGUARD_BENCH_DATA") or out_dir / "data")
         for preset in presets:
             data = ensure_data(preset, 1, root)
-            text, last = compare(out_dir / preset, data, scaling=scaling and preset == presets[0])
+            text, last = compare(out_dir / preset, data, reuse=reuse,
+                                 scaling=scaling and preset == presets[0])
             parts.append(text)
     parts.append(WHY_DIFFER)
     if last is not None:
@@ -437,10 +463,12 @@ def main(argv: list[str]) -> int:
                     help="a simulated data set; default: medium and large (simulated once)")
     ap.add_argument("--no-scaling", action="store_true",
                     help="skip the Spark local[1] run (the 1 → 2 core scaling)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse engine runs already measured on the same data in OUT_DIR")
     a = ap.parse_args(argv)
     if a.data_dir is not None and not a.data_dir.is_dir():
         ap.error(f"data set not found: {a.data_dir}")
-    print(run(a.out_dir, a.data_dir, scaling=not a.no_scaling))
+    print(run(a.out_dir, a.data_dir, scaling=not a.no_scaling, reuse=a.reuse))
     return 0
 
 
