@@ -90,3 +90,14 @@ def test_reuse_returns_an_earlier_measurement_of_the_same_data_only(tmp_path: Pa
         assert "duckdb run failed" in str(exc)
     else:
         assert not ran.get("reused") and ran["wall_s"] != 12.5
+
+
+def test_lake_data_is_simulated_once_as_parquet(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    data = bench.lake_data("tiny", tmp_path)
+    assert data.name == "tiny-s1-parquet"
+    first = (data / "requests.parquet").stat().st_mtime_ns
+    assert pq.ParquetFile(data / "requests.parquet").metadata.num_rows > 1000
+    assert bench.lake_data("tiny", tmp_path) == data
+    assert (data / "requests.parquet").stat().st_mtime_ns == first  # reused, not rewritten

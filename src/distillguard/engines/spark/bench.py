@@ -375,6 +375,19 @@ WHY_DIFFER = (
 SECTION_TIMEOUT_S = 14_400.0  # 4 h
 
 
+def lake_data(preset: str, root: Path, seed: int = 1) -> Path:
+    """``root/<preset>-s<seed>-parquet``: the preset as one Parquet file (the lake's format,
+    split by row groups, so both engines read it in parallel; a single ``.jsonl.gz`` is one
+    unsplittable stream for Spark). Simulated once, then reused."""
+    from ...sim import simulate
+
+    data = Path(root) / f"{preset}-s{seed}-parquet"
+    if not (data / "sim_summary.json").is_file() or not (data / "requests.parquet").is_file():
+        data.mkdir(parents=True, exist_ok=True)
+        simulate(preset, out=data, seed=seed, fmt="parquet", progress=False)
+    return data
+
+
 def run(
     out_dir: Path,
     data_dir: Path | None = None,
@@ -385,9 +398,9 @@ def run(
     """The markdown section for BENCHMARKS.md.
 
     With ``data_dir``: both engines on that data set. Without (``make bench``): ``medium``
-    with the 1 → 2 core scaling and the agreement target, then ``large`` on both engines;
-    data sets come from ``$DISTILLGUARD_BENCH_DATA`` (the suite's ``data`` folder) or are
-    simulated into ``out_dir/data``."""
+    with the 1 → 2 core scaling and the agreement target, then ``large`` on both engines,
+    each as Parquet (:func:`lake_data`) under ``$DISTILLGUARD_BENCH_DATA`` (the suite's
+    ``data`` folder) or ``out_dir/data``."""
     out_dir = Path(out_dir)
     parts = ["## Spark engine", ""]
     last: dict[str, Any] | None = None
@@ -395,11 +408,9 @@ def run(
         text, last = compare(out_dir, Path(data_dir), scaling=scaling, reuse=reuse)
         parts.append(text)
     else:
-        from ...bench.suite import ensure_data
-
         root = Path(os.environ.get("DISTILLGUARD_BENCH_DATA") or out_dir / "data")
         for preset in presets:
-            data = ensure_data(preset, 1, root)
+            data = lake_data(preset, root)
             text, last = compare(out_dir / preset, data, reuse=reuse,
                                  scaling=scaling and preset == presets[0])
             parts.append(text)
