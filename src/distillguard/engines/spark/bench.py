@@ -353,7 +353,7 @@ def projection_text(rps_per_core: float, source: str) -> str:
         f"partition within {BATCH_WINDOW_H:g} h ({proj['need_rps']:,.0f} requests/s), or "
         f"{proj['cores_24h']:,.0f} cores running all day. Assumptions: the per-core rate of "
         "local mode holds per executor core (text features and validation are per-row Python "
-        "work that scales out; the shuffles carry account-level rows, not text); "
+        "work that scales out; the shuffles carry narrow request keys and account rows, not text); "
         f"{HEADROOM:.0%} of the time for skew, stragglers and network shuffles; the account "
         "graph stays under the driver crossover (50M edges) or uses the distributed "
         "components; the daily run reads only that day's partition (incremental). The "
