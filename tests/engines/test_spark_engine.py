@@ -27,19 +27,6 @@ PROMPTS = (
 
 
 @pytest.fixture(scope="module")
-def spark():
-    from distillguard.engines.spark.session import spark_session
-
-    session = spark_session("local[2]", shuffle_partitions=4)
-    # The JVM is shared by the whole test run: start from no temp views, or an ``ip_intel``
-    # left by another module's pipeline run would be extended instead of built.
-    for table in session.catalog.listTables():
-        if table.isTemporary:
-            session.catalog.dropTempView(table.name)
-    return session
-
-
-@pytest.fixture(scope="module")
 def requests_table() -> pa.Table:
     """~300 featurized requests from 10 accounts over 3 days, 2 models, shared IPs."""
     from distillguard.signals import featurize

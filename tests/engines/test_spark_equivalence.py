@@ -30,13 +30,6 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def spark():
-    from distillguard.engines.spark.session import spark_session
-
-    return spark_session("local[2]", shuffle_partitions=4)
-
-
-@pytest.fixture(scope="module")
 def both(tiny_data: Path, spark, tmp_path_factory: pytest.TempPathFactory):
     from distillguard.engines import spark as spark_engine
     from distillguard.engines.embedded import detect as embedded_detect

@@ -15,14 +15,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from distillguard.engines.spark.session import spark_session
-
-    # Reuses the process's active session, so the whole test run starts one JVM.
-    return spark_session("local[2]", shuffle_partitions=4)
-
-
 def _igraph_partition(n: int, edges: list[tuple[int, int]]) -> dict[int, int]:
     import igraph as ig
 

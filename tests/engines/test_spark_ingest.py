@@ -19,13 +19,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from distillguard.engines.spark.session import spark_session
-
-    return spark_session("local[2]", shuffle_partitions=4)
-
-
 def _rec(i: int, acc: str) -> dict:
     return {
         "request_id": f"r{i}", "ts": 1_767_225_600_000 + i * 1000, "account_id": acc,
