@@ -34,7 +34,7 @@ from ..ingest.parallel import check_workers
 from ..ingest.store import StoreEngine
 from ..policy import Policy, default_policy
 from ..progress import make_progress, stage
-from .outputs import validate_outputs, write_outputs, write_summary
+from .outputs import record_timings, validate_outputs, write_outputs, write_summary
 
 
 def check_out_dir(out: Path) -> Path:
@@ -217,12 +217,7 @@ def detect(
                 _report(st, out / "report.html", summary, redact)
             timings["report"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_start
-        summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
-        n = store_counts["requests"]
-        summary["throughput_rps"] = {
-            "ingest": round(ing.accepted / timings["ingest"], 1) if timings["ingest"] else None,
-            "end_to_end": round(n / timings["total"], 1) if timings["total"] else None,
-        }
+        record_timings(summary, timings, ing.accepted, store_counts["requests"])
         summary["resources"] = {
             "peak_rss_mb": _peak_rss_mb(),
             "memory_limit": memory_limit,

@@ -234,6 +234,18 @@ def write_outputs(engine: Engine, out: Path) -> dict[str, Path]:
     return written
 
 
+def record_timings(
+    summary: dict[str, Any], timings: dict[str, float], accepted: int, stored: int
+) -> None:
+    """``timings_s`` and ``throughput_rps`` of a run's summary (the same keys on every engine):
+    ingest rate over the requests accepted this run, end to end over all stored requests."""
+    summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    summary["throughput_rps"] = {
+        "ingest": round(accepted / timings["ingest"], 1) if timings["ingest"] else None,
+        "end_to_end": round(stored / timings["total"], 1) if timings["total"] else None,
+    }
+
+
 def write_summary(summary: dict[str, Any], out: Path) -> Path:
     """``summary.json`` (atomic write)."""
     dest = Path(out) / "summary.json"

@@ -165,15 +165,10 @@ def detect(
             _report(report_con, out / "report.html", summary, redact)
         report_con.close()
     timings["total"] = time.perf_counter() - t_start
-    summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
-    n = store_counts["requests"]
-    summary["throughput_rps"] = {
-        "ingest": round(ing.accepted / timings["ingest"], 1) if timings["ingest"] else None,
-        "end_to_end": round(n / timings["total"], 1) if timings["total"] else None,
-    }
     from ..embedded import _peak_rss_mb
-    from ..outputs import write_summary
+    from ..outputs import record_timings, write_summary
 
+    record_timings(summary, timings, ing.accepted, store_counts["requests"])
     summary["resources"] = {
         "peak_rss_mb": _peak_rss_mb(),
         "jvm_peak_rss_mb": jvm_peak_rss_mb(spark),
@@ -248,17 +243,17 @@ def _report_db(engine: SparkEngine, st: SparkStore) -> Any:
     }
     for name, sql in queries.items():
         if engine.has_table(name):
-            _attach(con, engine, name, sql)
+            _attach(con, engine, folder, name, sql)
     # A LIMIT gathers its rows into one task; only the collected (remote) copy needs a cap.
-    cap = "" if _local_folder(engine.warehouse) else f" LIMIT {REPORT_MAX_REQUESTS}"
+    cap = "" if folder is not None else f" LIMIT {REPORT_MAX_REQUESTS}"
     engine.create_table("report_requests", f"SELECT * FROM requests WHERE {sel}{cap}")
-    _attach(con, engine, "requests", "SELECT * FROM report_requests")
+    _attach(con, engine, folder, "requests", "SELECT * FROM report_requests")
     if engine.has_table("templates"):
-        _attach(con, engine, "templates",
+        _attach(con, engine, folder, "templates",
                 "SELECT * FROM templates WHERE skeleton_hash IN "
                 "(SELECT skeleton_hash FROM report_requests)")
     if engine.has_table("ip_intel"):
-        _attach(con, engine, "ip_intel",
+        _attach(con, engine, folder, "ip_intel",
                 "SELECT * FROM ip_intel WHERE ip IN (SELECT ip FROM report_requests)")
     q = st.read("quarantine")
     if q is not None:
@@ -266,11 +261,10 @@ def _report_db(engine: SparkEngine, st: SparkStore) -> Any:
     return con
 
 
-def _attach(con: Any, engine: SparkEngine, name: str, sql: str) -> None:
+def _attach(con: Any, engine: SparkEngine, folder: Path | None, name: str, sql: str) -> None:
     """Table ``name`` in the report database, loaded from Parquet Spark wrote on this
     machine (hash columns back to UBIGINT, other decimals to DOUBLE, as ``fetch_arrow``
     does), else from a collected Arrow copy."""
-    folder = _local_folder(engine.warehouse)
     if folder is None:
         _load(con, name, engine.fetch_arrow(sql))
         return
