@@ -124,3 +124,9 @@ def problems(rec: dict) -> list[str]:
 def contract_problems():
     """``problems(record) -> list[str]``: every way a record breaks the contract."""
     return problems
+
+
+@pytest.fixture(scope="session")
+def readers() -> tuple:
+    """``(read_log, read_csv)`` for tests that simulate their own data sets."""
+    return read_log, read_csv

@@ -78,7 +78,8 @@ def test_labels_are_consistent(tiny):
             assert r["_campaign"] == ""
     mixed = [a for a, lab in labels.items() if lab["is_attack"] == "1" and benign_req[a] > 0]
     assert len(mixed) >= 2  # hydra accounts that also carry genuine customer traffic
-    assert all(labels[a]["persona"] == "hydra" for a in mixed)
+    # Cover traffic: hydra resold capacity and the adaptive campaign's genuine-looking half.
+    assert all(labels[a]["persona"] in ("hydra", "adaptive") for a in mixed)
     assert tiny["summary"]["mixed_accounts"] == len(mixed)
 
 
@@ -298,6 +299,9 @@ def test_addresses_geolocate_to_their_recorded_country(tiny):
     geo = GeoIP2Fast()
     by = defaultdict(lambda: [0, 0])
     for r in tiny["records"]:
+        if "ip" not in r:  # only a cloud marketplace hides the client
+            assert r["access_route"].startswith("cloud:"), r["request_id"]
+            continue
         by[r["_persona"]][0] += geo.lookup(r["ip"]).country_code == r["country"]
         by[r["_persona"]][1] += 1
     total = sum(h for h, _ in by.values()) / sum(n for _, n in by.values())

@@ -36,6 +36,15 @@ def register(app: typer.Typer) -> None:
             False, "--builtin-text", help="use the built-in text generator even if corpora exist"
         ),
         no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
+        world: str = typer.Option(
+            "preset",
+            "--world",
+            help="preset: the preset's fixed world; random: a new world drawn for --seed "
+            "from the priors file (population, tactics, wordings all redrawn)",
+        ),
+        priors: Path | None = typer.Option(
+            None, "--priors", help="priors YAML for --world random (default: sim/priors.yaml)"
+        ),
     ) -> None:
         """Simulate benign, hard-benign and attack traffic into OUT (contract files + labels)."""
         from . import simulate
@@ -46,8 +55,17 @@ def register(app: typer.Typer) -> None:
             )
         if seed < 0:
             raise InvalidParameterError(f"simulate: --seed must be >= 0; got {seed}")
+        if world not in ("preset", "random"):
+            raise InvalidParameterError(f"simulate: --world must be preset or random; got {world!r}")
+        chosen = preset if preset is not None else scenario
+        if world == "random":
+            from .world import Priors, draw_scenario
+
+            if preset is None:
+                raise InvalidParameterError("simulate: --world random needs --preset (its size)")
+            chosen = draw_scenario(preset, seed, Priors.load(priors))
         summary = simulate(
-            preset if preset is not None else scenario,
+            chosen,
             out=out,
             seed=seed,
             corpora=corpora,

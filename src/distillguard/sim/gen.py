@@ -283,6 +283,22 @@ def _take(arr: pa.Array, idx: np.ndarray) -> pa.Array:
     return arr.take(pa.array(np.asarray(idx, dtype=np.int64)))
 
 
+def grammar_wordings(
+    rng: np.random.Generator, intent: str, langs: tuple[str, ...] | list[str], n: int
+) -> list[str]:
+    """``n`` wordings of ``intent`` spread over ``langs`` (English where a language is not
+    covered by the grammar)."""
+    from . import grammar
+
+    langs = [x if x in grammar.LANGS else "en" for x in langs] or ["en"]
+    per = np.bincount(rng.integers(0, len(langs), size=max(n, len(langs))), minlength=len(langs))
+    per = np.maximum(per, 1)
+    out: list[str] = []
+    for lang, k in zip(langs, per, strict=True):
+        out += grammar.wordings(intent, lang, rng, int(k))
+    return list(dict.fromkeys(out))
+
+
 class Context:
     """Everything the generators share for one run."""
 
@@ -354,6 +370,8 @@ class Context:
         return pa.array(out, pa.string())
 
     def _campaign_wordings(self, ci: int) -> dict[str, tuple[pa.Array, pa.Array]]:
+        if self.scenario.world.grammar_seed is not None:
+            return self._grammar_wordings(ci)
         c = self.scenario.campaigns[ci]
         rng = np.random.default_rng([self.seed, 3, ci])
         n = c.tactics["wordings"]
@@ -392,6 +410,37 @@ class Context:
             pre, post = zip(*(wordings.split(w) for w in ws), strict=True)
             out[name] = (pa.array([esc(p) for p in pre]), pa.array([esc(p) for p in post]))
         return out
+
+    def _grammar_wordings(self, ci: int) -> dict[str, tuple[pa.Array, pa.Array]]:
+        """A random world's wordings: drawn from the combinatorial grammar, new per world."""
+        c = self.scenario.campaigns[ci]
+        rng = np.random.default_rng([self.scenario.world.grammar_seed, 3, ci])
+        n = c.tactics["wordings"]
+        plain_intent = "agent" if c.type in ("agentic_harvest",) else "plain"
+        if c.type in ("hydra", "slow_drip", "adaptive"):
+            plain_intent = "cot" if c.type == "adaptive" else "plain"
+        out = {}
+        for name, intent, k in (
+            ("plain", plain_intent, n),
+            ("cot", "cot", n),
+            ("sensitive", "sensitive", max(2, n // 3)),
+            ("rubric", "rubric", max(2, n // 3)),
+        ):
+            ws = grammar_wordings(rng, intent, c.languages, k)
+            pre, post = zip(*(wordings.split(w) for w in ws), strict=True)
+            out[name] = (pa.array([esc(p) for p in pre]), pa.array([esc(p) for p in post]))
+        return out
+
+    def persona_wordings(self, intent: str, key: int, n: int) -> tuple[pa.Array, pa.Array]:
+        """Wordings of a hard-benign persona (grammar in random worlds, else fixed lists)."""
+        seed = self.scenario.world.grammar_seed
+        if seed is None and intent == "benign_stepwise":
+            ws = list(wordings.STUDENT)  # the presets' students keep their fixed phrasings
+        else:
+            rng = np.random.default_rng([seed or 0, 4, key])
+            ws = grammar_wordings(rng, intent, ("en",), n)
+        pre, post = zip(*(wordings.split(w) for w in ws), strict=True)
+        return pa.array([esc(p) for p in pre]), pa.array([esc(p) for p in post])
 
     # ---- time --------------------------------------------------------------------------
     def session_starts(
@@ -691,10 +740,8 @@ def gen_benign(
     length = np.bincount(sess)
     if persona == "student":
         t_text, t_ans = ctx.tasks(rng, ("math", "general", "code"), len(first))
-        pre, post = zip(*(wordings.split(w) for w in wordings.STUDENT), strict=True)
-        first_user = ctx.wrapped(
-            rng, pa.array([esc(x) for x in pre]), pa.array([esc(x) for x in post]), t_text
-        )
+        pre, post = ctx.persona_wordings("benign_stepwise", g.index, 40)
+        first_user = ctx.wrapped(rng, pre, post, t_text)
         chain_start = rng.integers(0, len(wordings.FOLLOWUPS), size=len(first))
         msgs = ctx.with_followups(
             _take(first_user, sess), _take(t_ans, sess), pos, chain_start[sess], ctx.followups
@@ -975,7 +1022,7 @@ def gen_app_platform(
 
 # ---- attack campaigns -----------------------------------------------------------------------
 def _attack_text(
-    ctx: Context, g: Group, rng: np.random.Generator, n: int
+    ctx: Context, g: Group, rng: np.random.Generator, n: int, seq: np.ndarray | None = None
 ) -> tuple[pa.Array, pa.Array, np.ndarray]:
     """User content per row by tactic (CoT wording, rubric grading, sensitive rewrite, plain
     paraphrase) over real task text; returns (content, answer, tactic code)."""
@@ -989,7 +1036,7 @@ def _attack_text(
     tactic[
         (u >= t["cot"] + t["rubric"]) & (u < t["cot"] + t["rubric"] + t["sensitive_rewrite"])
     ] = 2
-    task, ans = ctx.tasks(rng, c.capability, n)
+    task, ans = ctx.tasks(rng, c.capability, n, seq=seq)
     parts, order = [], []
     for code, name in ((0, "cot"), (3, "plain")):
         r = np.nonzero(tactic == code)[0]
@@ -1030,7 +1077,10 @@ def _attack_common(
         mob = rng.random(n) < 0.2  # some proxy pools are mobile-carrier exits
         if mob.any():
             ip[mob] = ctx.ips.by_country(rng, c[mob], mobile=True)
-        rows.ip, rows.country = ip, c
+        rows.ip, rows.country = _sticky(ip, c, acct, rows.ts, t.get("rotation_minutes", 0.0))
+    elif t["proxy"] == "none":
+        # Through a cloud marketplace: the provider sees the platform, not the client.
+        rows.ip, rows.country = np.zeros(n, dtype=np.uint32), p.country[acct].copy()
     elif t["proxy"] == "hosting":
         rows.ip = np.where(rng.random(n) < 0.7, p.home_ip[acct], p.alt_ip[acct]).astype(np.uint32)
         rows.country = ctx.ips.country_of(rows.ip, p.country[acct])
@@ -1058,6 +1108,18 @@ def _attack_common(
         rows.route = p.route[acct]
     rows.attack = np.ones(n, dtype=bool)
     rows.campaign = np.full(n, g.campaign_index)
+
+
+def _sticky(
+    ip: np.ndarray, country: np.ndarray, acct: np.ndarray, ts: np.ndarray, minutes: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sticky proxy sessions: an account keeps one exit for ``minutes`` (0: new per request)."""
+    if minutes <= 0 or len(ip) == 0:
+        return ip, country
+    window = ts // int(minutes * 60_000)
+    key = acct.astype(np.int64) * 10_000_019 + window
+    _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    return ip[first][inv], country[first][inv]
 
 
 def gen_reasoning_harvest(

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import geo
 from .geo import COUNTRIES, sample_in_ranges
-from .scenario import BENIGN_PERSONAS, CampaignSpec, Scenario
+from .scenario import BENIGN_PERSONAS, HARD_BENIGN_PERSONAS, CampaignSpec, Scenario
 from .scripts import ENTERPRISE_TEMPLATES
 from .text import TextBank
 
@@ -165,6 +165,33 @@ PROXY_COUNTRIES = (
     ("VN", 0.02),
     ("TR", 0.02),
 )
+
+
+CAMPAIGN_SIGMA = {  # spread of requests per account (lognormal sigma)
+    "reasoning_harvest": 0.15,
+    "agentic_harvest": 0.5,
+    "hydra": 0.6,
+    "careful": 0.5,
+    "shard": 0.1,
+    "slow_drip": 0.3,
+    "cloud_route": 0.5,
+    "adaptive": 0.4,
+}
+
+
+def _signup_probabilities(scenario: Scenario) -> dict:
+    """``SIGNUP_P`` with the world's redrawn route and verification weights."""
+    w = scenario.world
+    out = dict(SIGNUP_P)
+    routes, verif = out["attack"]
+    if w.attack_routes:
+        routes = tuple(w.attack_routes.items())
+    if w.attack_verification:
+        verif = tuple(w.attack_verification.items())
+    out["attack"] = (routes, verif)
+    if w.benign_routes:
+        out["benign"] = (tuple(w.benign_routes.items()), out["benign"][1])
+    return out
 
 
 @dataclass
@@ -465,6 +492,7 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
         )
     }
     taken: set[str] = set()
+    signup_p = _signup_probabilities(scenario)
     country_w = np.array([c.weight for c in COUNTRIES])
     country_w /= country_w.sum()
     code_index = {c.code: i for i, c in enumerate(COUNTRIES)}
@@ -502,7 +530,9 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
         )
         if created is None:
             created = start_ms - (rng.lognormal(np.log(200), 0.9, size=n) * DAY_MS).astype(np.int64)
-        routes_p, verif_p = SIGNUP_P[signup]
+        routes_p, verif_p = signup_p[signup]
+        if signup not in ("attack", "careful"):
+            tz = tz + scenario.world.diurnal_shift  # a world whose users keep other hours
         cols["group"] += [group.index] * n
         cols["member"] += list(range(n))
         cols["n_req"] += list(n_req)
@@ -623,13 +653,7 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
         )
 
     # ---- hard-benign personas ---------------------------------------------------------------
-    for persona in (
-        "eval_runner",
-        "agentic_power_user",
-        "enterprise_batch",
-        "university_class",
-        "app_platform",
-    ):
+    for persona in HARD_BENIGN_PERSONAS:
         g = Group(len(groups), persona, persona)
         groups.append(g)
         spec = scenario.hard_benign.get(persona)
@@ -746,9 +770,71 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
                 adopt=adopt_after(n, 72.0, 0.5),
             )
 
+        elif persona == "leaderboard_operator":
+            # One organisation, one card, many API keys as accounts: suites run in parallel.
+            n_req = _lognormal_counts(rng, n, spec.requests, 0.3, lo=20)
+            add(
+                g,
+                n,
+                n_req,
+                signup="research",
+                ip_mode=np.full(n, 2),
+                ua1=tables.eval_ua(rng, n),
+                ua2=tables.eval_ua(rng, n),
+                style=np.zeros(n, dtype=np.int64),
+                adopt=adopt_after(n, 4.0, 0.0),
+                home=ips.hosting(rng, n),
+                alt=ips.hosting(rng, n),
+                org=_hex(rng, 1, 10, "org_", taken) * n,
+                payment=_hex(rng, 1, 16, "pf_", taken) * n,
+                email=[_company_domain(rng)] * n,
+                n_keys=np.full(n, spec.keys),
+            )
+        elif persona == "labelling_vendor":
+            # Annotators behind one office NAT, one vendor card, rubric grading all day.
+            n_req = _lognormal_counts(rng, n, spec.requests, 0.5, lo=5)
+            cidx = int(rng.choice([code_index[c] for c in ("IN", "PH", "US", "PL", "BR")]))
+            nat = ips.corporate(rng, np.array([cidx]))
+            browser = rng.random(n) < 0.7
+            add(
+                g,
+                n,
+                n_req,
+                signup="platform",
+                country=np.full(n, cidx),
+                ip_mode=np.full(n, 3),
+                ua1=np.where(browser, tables.browser(rng, n), tables.sdk(rng, n)),
+                ua2=tables.browser(rng, n),
+                home=np.repeat(nat, n),
+                alt=np.repeat(nat, n),
+                org=_hex(rng, 1, 10, "org_", taken) * n,
+                payment=_hex(rng, 1, 16, "pf_", taken) * n,
+                email=[_company_domain(rng)] * n,
+                flag=browser.astype(np.int64),
+            )
+        elif persona == "research_synthetic":
+            n_req = _lognormal_counts(rng, n, spec.requests, 0.5, lo=20)
+            add(
+                g,
+                n,
+                n_req,
+                signup="research",
+                ip_mode=np.full(n, 2),
+                ua1=tables.sdk(rng, n),
+                ua2=tables.sdk(rng, n),
+                home=ips.hosting(rng, n),
+                alt=ips.corporate(rng, rng.choice(len(COUNTRIES), size=n, p=country_w)),
+                email=[_UNIS[int(rng.integers(len(_UNIS)))]] * n,
+                adopt=adopt_after(n, 12.0, 0.2),
+            )
+
     # ---- attack campaigns -------------------------------------------------------------------
-    att_codes = np.array([code_index[c] for c, _ in ATTACK_COUNTRIES])
-    att_w = np.array([w for _, w in ATTACK_COUNTRIES])
+    attack_countries = ATTACK_COUNTRIES
+    if scenario.world.attack_countries:
+        known = [c for c in scenario.world.attack_countries if c in code_index]
+        attack_countries = tuple((c, 1.0) for c in known) or ATTACK_COUNTRIES
+    att_codes = np.array([code_index[c] for c, _ in attack_countries])
+    att_w = np.array([w for _, w in attack_countries])
     att_w /= att_w.sum()
     for ci, c in enumerate(scenario.campaigns):
         t = c.tactics
@@ -756,9 +842,7 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
         groups.append(g)
         n = c.accounts
         crng = np.random.default_rng([seed, 2, ci])
-        sigma = {"reasoning_harvest": 0.15, "agentic_harvest": 0.5, "hydra": 0.6, "careful": 0.5}[
-            c.type
-        ]
+        sigma = CAMPAIGN_SIGMA[c.type]
         n_req = _lognormal_counts(crng, n, c.requests, sigma, lo=1)
         n_mixed = np.zeros(n, dtype=np.int64)
         routes = [tables.route_index[r] for r in t["routes"]]
@@ -778,14 +862,19 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
         payment = [pays[i] for i in crng.integers(0, n_pay, size=n)] if n_pay < n else pays[:n]
         country = att_codes[crng.choice(len(att_codes), size=n, p=att_w)]
         s_ms = start_ms + int(c.start_day * DAY_MS)
-        if c.type == "careful":
-            country = np.full(n, code_index["US"])
+        if c.type in ("careful", "adaptive"):
+            if c.type == "careful":
+                country = np.full(n, code_index["US"])
             created = start_ms - (crng.uniform(90, 400, size=n) * DAY_MS).astype(np.int64)
             signup = "careful"
             email = _choice(crng, _CONSUMER_MAIL[:6], n)
         else:
-            # Bulk sign-ups shortly before (or during) the campaign's activity.
+            # Bulk sign-ups shortly before (or during) the campaign's activity; some bought.
             created = s_ms - (crng.uniform(0.2, 20, size=n) * DAY_MS).astype(np.int64)
+            aged = crng.random(n) < t["aged_share"]
+            created[aged] = s_ms - (crng.uniform(60, 700, size=int(aged.sum())) * DAY_MS).astype(
+                np.int64
+            )
             signup = "attack"
             email = [
                 d if d != "startup" else _company_domain(crng)
@@ -801,7 +890,7 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
         else:
             ua1 = np.where(crng.random(n) < 0.6, tables.browser(crng, n), tables.sdk(crng, n))
             ua2 = np.where(crng.random(n) < 0.6, tables.browser(crng, n), tables.sdk(crng, n))
-        ip_mode = {"hosting": 2, "residential": 0, "stable": 0}[t["proxy"]]
+        ip_mode = {"hosting": 2, "residential": 0, "stable": 0, "none": 2}[t["proxy"]]
         home = alt = None
         if t["proxy"] == "hosting":
             # A campaign rents a handful of servers/VPN exits; accounts share them.
@@ -835,6 +924,10 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
             n_mixed=n_mixed,
             n_keys=1 + (crng.random(n) < 0.3).astype(np.int64),
         )
+        if t["proxy"] == "none":
+            # Billed by the cloud marketplace: no card of the provider's own.
+            first = len(cols["payment"]) - n
+            cols["payment"][first:] = [""] * n
         if c.type == "hydra":
             # Hydras farm free education/research credits: many such accounts have no card.
             first = len(cols["payment"]) - n
@@ -842,6 +935,12 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
                 if cols["signup_route"][j] in ("education", "research") and crng.random() < 0.6:
                     cols["payment"][j] = ""
 
+    if scenario.world.cloud_hides_client:
+        # Billed through the marketplace: no card of ours on any cloud-route account.
+        cloud = {tables.route_index[r] for r in tables.routes if r.startswith("cloud:")}
+        cols["payment"] = [
+            "" if r in cloud else pay for r, pay in zip(cols["route"], cols["payment"], strict=True)
+        ]
     n_acc = len(cols["group"])
     ids = _hex(rng, n_acc, 12, "acct_", taken)
     key_base = rng.integers(0, 2**62, size=n_acc, dtype=np.int64).astype(np.uint64)

@@ -33,6 +33,7 @@ from .geo import COUNTRY_CODES, ip_strings
 from .plan import Tables, build_plan
 from .scenario import Scenario, load_scenario
 from .scripts import TOOLSETS_JSON
+from .styles import STYLE_GENERATORS
 from .text import esc, load_bank
 
 CHUNK_ROWS = 40_000
@@ -92,6 +93,14 @@ class _Accounts:
         self.models = pa.array(tables.models, pa.string())
 
 
+ALL_GENERATORS = {**GENERATORS, **STYLE_GENERATORS}
+
+
+def _ip_or_null(ips: np.ndarray) -> pa.Array:
+    """Dotted quads; address 0 (no client IP known) becomes null, so the field is left out."""
+    return pc.if_else(pa.array(ips == 0), pa.scalar(None, pa.string()), ip_strings(ips))
+
+
 def _fill(rows: Rows, rng: np.random.Generator, plan) -> Rows:
     """Defaults for fields a generator did not set; session numbers made globally unique."""
     n = len(rows)
@@ -112,6 +121,15 @@ def _fill(rows: Rows, rng: np.random.Generator, plan) -> Rows:
     else:
         base = np.uint64(int(rng.integers(0, 2**62)))
         rows.sess_id = splitmix64(rows.sess.astype(np.uint64) + base)
+    return rows
+
+
+def _hide_cloud_clients(rows: Rows, ctx: Context) -> Rows:
+    """Cloud marketplaces forward requests from their own servers: where the world says so, a
+    cloud-route request carries no client IP (address 0 is written as an absent ``ip``)."""
+    if ctx.scenario.world.cloud_hides_client:
+        cloud = np.array([r.startswith("cloud:") for r in ctx.tables.routes])[rows.route]
+        rows.ip = np.where(cloud, 0, rows.ip).astype(np.uint32)
     return rows
 
 
@@ -201,9 +219,8 @@ def _assemble(
         hex16(key_num),
         '"',
         _frag(',"session_id":"sess_', sess, '"'),
-        ',"ip":"',
-        ip_strings(cols["ip"]),
-        '","user_agent":"',
+        _frag(',"ip":"', _ip_or_null(cols["ip"]), '"'),
+        ',"user_agent":"',
         acc.uas.take(pa.array(cols["ua"])),
         '","country":"',
         pa.array(codes, pa.string()).take(pa.array(cols["country"])),
@@ -379,8 +396,8 @@ def simulate(
                         if genuine:
                             rows = gen_benign(ctx, g, a, i, rng, persona="casual")
                         else:
-                            rows = GENERATORS[g.kind](ctx, g, a, i, rng)
-                        parts.append(_fill(rows, rng, plan))
+                            rows = ALL_GENERATORS[g.kind](ctx, g, a, i, rng)
+                        parts.append(_hide_cloud_clients(_fill(rows, rng, plan), ctx))
                 cols = _concat(parts)
                 order = np.lexsort((cols["acct"], cols["ts"]))
                 for k, v in list(cols.items()):

@@ -27,11 +27,23 @@ HARD_BENIGN_PERSONAS: tuple[str, ...] = (
     "enterprise_batch",
     "university_class",
     "app_platform",
+    "leaderboard_operator",
+    "labelling_vendor",
+    "research_synthetic",
 )
-CAMPAIGN_TYPES: tuple[str, ...] = ("reasoning_harvest", "agentic_harvest", "hydra", "careful")
+CAMPAIGN_TYPES: tuple[str, ...] = (
+    "reasoning_harvest",
+    "agentic_harvest",
+    "hydra",
+    "careful",
+    "shard",
+    "slow_drip",
+    "cloud_route",
+    "adaptive",
+)
 CAPABILITIES: tuple[str, ...] = ("math", "code", "nlp", "general")
-TIMINGS: tuple[str, ...] = ("round_robin", "burst", "human")
-PROXIES: tuple[str, ...] = ("hosting", "residential", "stable")
+TIMINGS: tuple[str, ...] = ("round_robin", "burst", "human", "drip")
+PROXIES: tuple[str, ...] = ("hosting", "residential", "stable", "none")
 UA_MODES: tuple[str, ...] = ("sdk", "agent", "browser", "varied")
 LANGUAGES: tuple[str, ...] = ("en", "zh", "ru", "es", "de", "fr", "ja", "ko", "pt", "ar")
 
@@ -42,17 +54,22 @@ LANGUAGES: tuple[str, ...] = ("en", "zh", "ru", "es", "de", "fr", "ja", "ko", "p
 #   wordings                        how many distinct wordings (hydra: paraphrases) per campaign
 #   payment_sharing                 accounts per payment instrument (1 = no sharing)
 #   timing                          round_robin (one stream dealt across accounts), burst
-#                                   (short account lives, bursts of requests) or human
+#                                   (short account lives, bursts of requests), human, or
+#                                   drip (1-5 requests a day per account)
 #   routes                          access routes the campaign's accounts use
 #   proxy                           hosting (rented servers / VPN exits shared by accounts),
-#                                   residential (rotating residential proxies) or stable (home)
+#                                   residential (rotating residential proxies), stable (home)
+#                                   or none (cloud marketplace: no client IP reaches us)
 #   user_agents                     sdk, agent, browser or varied (browser + SDK, rotating)
 #   pivot_share, pivot_hours        share of traffic moved to the new model, hours after release
 #   mixed_accounts, mixed_share     share of accounts that also carry genuine customer traffic,
 #                                   and the genuine share of those accounts' requests
 #   tools                           declare tools (agentic harvest)
 #   operator_tz                     UTC offset of the operators' working hours
-#   followups                       share of sessions with follow-up turns (careful)
+#   followups                       share of sessions with follow-up turns (careful, adaptive)
+#   rotation_minutes                how long a residential proxy exit is kept (0: new per request)
+#   jitter                          timing jitter as a share of the pacing interval
+#   aged_share                      share of accounts bought or aged (signed up months before)
 TACTIC_DEFAULTS: dict[str, dict[str, Any]] = {
     "reasoning_harvest": dict(
         cot=0.7,
@@ -71,6 +88,9 @@ TACTIC_DEFAULTS: dict[str, dict[str, Any]] = {
         tools=False,
         operator_tz=8.0,
         followups=0.0,
+        rotation_minutes=0.0,
+        jitter=0.25,
+        aged_share=0.0,
     ),
     "agentic_harvest": dict(
         cot=0.35,
@@ -89,6 +109,9 @@ TACTIC_DEFAULTS: dict[str, dict[str, Any]] = {
         tools=True,
         operator_tz=8.0,
         followups=0.0,
+        rotation_minutes=0.0,
+        jitter=0.25,
+        aged_share=0.0,
     ),
     "hydra": dict(
         cot=0.25,
@@ -107,6 +130,9 @@ TACTIC_DEFAULTS: dict[str, dict[str, Any]] = {
         tools=False,
         operator_tz=8.0,
         followups=0.0,
+        rotation_minutes=0.0,
+        jitter=0.25,
+        aged_share=0.0,
     ),
     "careful": dict(
         cot=0.3,
@@ -125,6 +151,98 @@ TACTIC_DEFAULTS: dict[str, dict[str, Any]] = {
         tools=False,
         operator_tz=-5.0,
         followups=0.35,
+        rotation_minutes=0.0,
+        jitter=0.25,
+        aged_share=0.0,
+    ),
+    # Many accounts, each a disjoint slice of one task pool, all with one job's parameters.
+    "shard": dict(
+        cot=0.5,
+        rubric=0.1,
+        sensitive_rewrite=0.0,
+        payment_sharing=3.0,
+        timing="round_robin",
+        routes=["direct"],
+        proxy="hosting",
+        user_agents="sdk",
+        wordings=1,
+        pivot_share=0.3,
+        pivot_hours=24.0,
+        mixed_accounts=0.0,
+        mixed_share=0.0,
+        tools=False,
+        operator_tz=8.0,
+        followups=0.0,
+        rotation_minutes=0.0,
+        jitter=0.25,
+        aged_share=0.0,
+    ),
+    # Thousands of accounts, 1-5 requests a day each, over rotating residential exits.
+    "slow_drip": dict(
+        cot=0.35,
+        rubric=0.05,
+        sensitive_rewrite=0.02,
+        payment_sharing=1.0,
+        timing="drip",
+        routes=["direct", "reseller:routerhub"],
+        proxy="residential",
+        user_agents="varied",
+        wordings=60,
+        pivot_share=0.4,
+        pivot_hours=24.0,
+        mixed_accounts=0.0,
+        mixed_share=0.0,
+        tools=False,
+        operator_tz=8.0,
+        followups=0.0,
+        rotation_minutes=30.0,
+        jitter=0.5,
+        aged_share=0.0,
+    ),
+    # Through cloud marketplaces: no client IP and no payment fingerprint reach the provider.
+    "cloud_route": dict(
+        cot=0.5,
+        rubric=0.1,
+        sensitive_rewrite=0.05,
+        payment_sharing=1.0,
+        timing="burst",
+        routes=["cloud:aws-bedrock", "cloud:gcp-vertex", "cloud:azure-foundry"],
+        proxy="none",
+        user_agents="sdk",
+        wordings=10,
+        pivot_share=0.3,
+        pivot_hours=24.0,
+        mixed_accounts=0.0,
+        mixed_share=0.0,
+        tools=False,
+        operator_tz=8.0,
+        followups=0.0,
+        rotation_minutes=0.0,
+        jitter=0.25,
+        aged_share=0.0,
+    ),
+    # Knows the default detector: jittered human-like timing, rotating user agents and egress,
+    # every prompt paraphrased, half the traffic genuine-looking cover, never a shared card.
+    "adaptive": dict(
+        cot=0.3,
+        rubric=0.05,
+        sensitive_rewrite=0.02,
+        payment_sharing=1.0,
+        timing="human",
+        routes=["direct"],
+        proxy="residential",
+        user_agents="varied",
+        wordings=300,
+        pivot_share=0.2,
+        pivot_hours=72.0,
+        mixed_accounts=1.0,
+        mixed_share=0.5,
+        tools=False,
+        operator_tz=1.0,
+        followups=0.3,
+        rotation_minutes=90.0,
+        jitter=0.9,
+        aged_share=0.0,
     ),
 }
 
@@ -182,6 +300,26 @@ class CampaignSpec:
     tactics: dict[str, Any]
 
 
+SIGNUP_ROUTES: tuple[str, ...] = ("standard", "startup", "education", "research", "enterprise")
+VERIFICATIONS: tuple[str, ...] = ("none", "email", "phone", "id", "business")
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """What a random world redraws that a preset keeps fixed (see ``sim/priors.yaml``).
+
+    Every field's default reproduces the presets exactly, so a scenario without ``world``
+    simulates as before."""
+
+    grammar_seed: int | None = None  # wordings drawn from sim.grammar instead of fixed lists
+    attack_routes: dict[str, float] | None = None  # sign-up routes of campaign accounts
+    attack_verification: dict[str, float] | None = None
+    benign_routes: dict[str, float] | None = None
+    cloud_hides_client: bool = False  # cloud-route requests carry no client IP or card
+    diurnal_shift: float = 0.0  # hours added to every benign account's local clock
+    attack_countries: tuple[str, ...] | None = None  # exit countries of hosted campaigns
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A complete, validated simulation scenario."""
@@ -195,6 +333,7 @@ class Scenario:
     hard_benign: dict[str, PersonaSpec]
     campaigns: tuple[CampaignSpec, ...]
     source: str = "<dict>"
+    world: WorldSpec = field(default_factory=WorldSpec)
 
     # ---- derived -----------------------------------------------------------------------
     @property
@@ -237,6 +376,11 @@ class Scenario:
             if cd["end_day"] is None:
                 del cd["end_day"]
             d["campaigns"].append(cd)
+        if self.world != WorldSpec():
+            w = {k: v for k, v in asdict(self.world).items() if v is not None}
+            if "attack_countries" in w:
+                w["attack_countries"] = list(w["attack_countries"])
+            d["world"] = w
         return d
 
     def to_yaml(self) -> str:
@@ -357,7 +501,7 @@ def _parse(data: Any, source: str) -> Scenario:
     top = v.mapping(
         "top level",
         data,
-        ("name", "description", "period", "models", "benign", "hard_benign", "campaigns"),
+        ("name", "description", "period", "models", "benign", "hard_benign", "campaigns", "world"),
         ("period", "models"),
     )
     period = v.mapping("period", top["period"], ("start", "days"), ("start", "days"))
@@ -512,6 +656,10 @@ def _parse(data: Any, source: str) -> Scenario:
                 tactics[k] = v.number(tw, x, 0.0, 1.0)
             elif k == "mixed_share":
                 tactics[k] = v.number(tw, x, 0.0, 0.95)
+            elif k in ("jitter", "aged_share"):
+                tactics[k] = v.number(tw, x, 0.0, 1.0)
+            elif k == "rotation_minutes":
+                tactics[k] = v.number(tw, x, 0.0, 10_000.0)
             elif k in ("payment_sharing", "pivot_hours"):
                 tactics[k] = v.number(tw, x, 1.0 if k == "payment_sharing" else 0.0)
             elif k == "operator_tz":
@@ -544,8 +692,37 @@ def _parse(data: Any, source: str) -> Scenario:
             v.fail(f"{w}.tactics", "cot + rubric + sensitive_rewrite must not exceed 1")
         camps.append(CampaignSpec(cid, ctype, acc, req, caps, langs, sday, eday, tactics))
 
+    world = _parse_world(v, top.get("world") or {})
     name = top.get("name", Path(source).stem if source != "<dict>" else "custom")
     desc = top.get("description", "")
     if not isinstance(name, str) or not isinstance(desc, str):
         v.fail("name/description", "must be strings")
-    return Scenario(name, desc, start, days, tuple(models), benign, hard, tuple(camps), source)
+    return Scenario(
+        name, desc, start, days, tuple(models), benign, hard, tuple(camps), source, world
+    )
+
+
+def _parse_world(v: _V, raw: Any) -> WorldSpec:
+    w = v.mapping("world", raw, tuple(WorldSpec.__dataclass_fields__))
+    out: dict[str, Any] = {}
+    for key, options in (
+        ("attack_routes", SIGNUP_ROUTES),
+        ("benign_routes", SIGNUP_ROUTES),
+        ("attack_verification", VERIFICATIONS),
+    ):
+        if key in w:
+            m = v.mapping(f"world.{key}", w[key], options)
+            out[key] = {k: v.number(f"world.{key}.{k}", x) for k, x in m.items()}
+            if sum(out[key].values()) <= 0:
+                v.fail(f"world.{key}", "must give a positive weight to at least one entry")
+    if "grammar_seed" in w:
+        out["grammar_seed"] = v.integer("world.grammar_seed", w["grammar_seed"])
+    if "cloud_hides_client" in w:
+        if not isinstance(w["cloud_hides_client"], bool):
+            v.fail("world.cloud_hides_client", f"must be true or false; got {w['cloud_hides_client']!r}")
+        out["cloud_hides_client"] = w["cloud_hides_client"]
+    if "diurnal_shift" in w:
+        out["diurnal_shift"] = v.number("world.diurnal_shift", w["diurnal_shift"], -12.0, 12.0)
+    if "attack_countries" in w:
+        out["attack_countries"] = v.str_list("world.attack_countries", w["attack_countries"])
+    return WorldSpec(**out)
