@@ -963,10 +963,14 @@ def gen_class(
     item = base * 13 + week * 8 + rng.integers(0, 8, size=ns)
     caps = ("math", "code")
     t_text, t_ans = ctx.tasks(rng, caps, ns, seq=item)
-    pre, post = zip(*(wordings.split(w) for w in wordings.CLASS_WORDINGS), strict=True)
-    first_user = ctx.wrapped(
-        rng, pa.array([esc(x) for x in pre]), pa.array([esc(x) for x in post]), t_text
-    )
+    if ctx.scenario.world.grammar_seed is None:
+        pre, post = zip(*(wordings.split(w) for w in wordings.CLASS_WORDINGS), strict=True)
+        pre, post = pa.array([esc(x) for x in pre]), pa.array([esc(x) for x in post])
+    else:
+        # A random world's class: the course's own phrasing, often "show every step".
+        intent = "cot" if (int(g.params["campus"]) >> 3) % 2 else "benign_stepwise"
+        pre, post = ctx.persona_wordings(intent, g.index, 6)
+    first_user = ctx.wrapped(rng, pre, post, t_text)
     chain = rng.integers(0, len(wordings.FOLLOWUPS), size=ns)
     msgs = ctx.with_followups(
         _take(first_user, sess), _take(t_ans, sess), pos, chain[sess], ctx.followups

@@ -179,6 +179,22 @@ CAMPAIGN_SIGMA = {  # spread of requests per account (lognormal sigma)
 }
 
 
+def _share_benign_cards(rng: np.random.Generator, share: float, cols: dict, groups: list) -> None:
+    """Families, agencies and small teams: groups of 2-5 ordinary accounts of different
+    owners paying with one card (benign payment rings, as providers see them)."""
+    if share <= 0:
+        return
+    ordinary = {g.index for g in groups if g.kind in BENIGN_PERSONAS}
+    pool = [j for j, gi in enumerate(cols["group"]) if gi in ordinary and cols["payment"][j]]
+    chosen = [pool[i] for i in rng.permutation(len(pool))[: int(share * len(pool))]]
+    j = 0
+    while j < len(chosen) - 1:  # a loop over small groups
+        k = int(rng.integers(2, 6))
+        for a in chosen[j + 1 : j + k]:
+            cols["payment"][a] = cols["payment"][chosen[j]]
+        j += k
+
+
 def _signup_probabilities(scenario: Scenario) -> dict:
     """``SIGNUP_P`` with the world's redrawn route and verification weights."""
     w = scenario.world
@@ -935,6 +951,7 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
                 if cols["signup_route"][j] in ("education", "research") and crng.random() < 0.6:
                     cols["payment"][j] = ""
 
+    _share_benign_cards(rng, scenario.world.benign_card_sharing, cols, groups)
     if scenario.world.cloud_hides_client:
         # Billed through the marketplace: no card of ours on any cloud-route account.
         cloud = {tables.route_index[r] for r in tables.routes if r.startswith("cloud:")}

@@ -318,6 +318,7 @@ class WorldSpec:
     cloud_hides_client: bool = False  # cloud-route requests carry no client IP or card
     diurnal_shift: float = 0.0  # hours added to every benign account's local clock
     attack_countries: tuple[str, ...] | None = None  # exit countries of hosted campaigns
+    benign_card_sharing: float = 0.0  # share of ordinary accounts paying with a shared card
 
 
 @dataclass(frozen=True)
@@ -723,6 +724,14 @@ def _parse_world(v: _V, raw: Any) -> WorldSpec:
         out["cloud_hides_client"] = w["cloud_hides_client"]
     if "diurnal_shift" in w:
         out["diurnal_shift"] = v.number("world.diurnal_shift", w["diurnal_shift"], -12.0, 12.0)
+    if "benign_card_sharing" in w:
+        out["benign_card_sharing"] = v.number(
+            "world.benign_card_sharing", w["benign_card_sharing"], 0.0, 1.0
+        )
+    if "benign_card_sharing" in w:
+        out["benign_card_sharing"] = v.number(
+            "world.benign_card_sharing", w["benign_card_sharing"], 0.0, 1.0
+        )
     if "attack_countries" in w:
         out["attack_countries"] = v.str_list("world.attack_countries", w["attack_countries"])
     return WorldSpec(**out)

@@ -254,5 +254,6 @@ def _world(pr: Priors, rng: np.random.Generator, seed: int) -> dict:
         "benign_routes": pr.draw("benign.routes", rng),
         "cloud_hides_client": True,  # marketplaces never forward the client (cloud_route)
         "diurnal_shift": round(pr.draw("benign.diurnal_shift", rng), 2),
+        "benign_card_sharing": round(pr.draw("benign.card_sharing", rng), 4),
         "attack_countries": rng.permutation(pool)[: min(n_c, len(pool))].tolist(),
     }
