@@ -19,7 +19,8 @@ from .policy import Policy
 STAGE_CLIS: tuple[str, ...] = (
     "distillguard.sim.cli",  # simulate
     "distillguard.engines.cli",  # detect
-    "distillguard.bench.cli",  # bench, bench-suite
+    "distillguard.bench.cli",  # bench, bench-suite, bench-transfer, train
+    "distillguard.scoring.cli",  # learn
     "distillguard.online.cli",  # serve, replay, appeal, audit
     "distillguard.console.cli",  # console
 )

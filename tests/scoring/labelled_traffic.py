@@ -388,21 +388,25 @@ def load(engine, traffic: Traffic) -> None:
 _CACHE: dict = {}
 
 
-def analyzed(seed: int = 0):
+def analyzed(seed: int = 0, risk_model: str = "none"):
     """(traffic, engine, findings) for ``build(seed)`` after ``analyze``; built once per session.
 
+    ``risk_model`` as in the policy: ``none`` (the hand-set weights these fixtures were written
+    for) or ``builtin`` (the learned model, for which this traffic is an unseen world).
     Callers must only read from the engine.
     """
-    if seed not in _CACHE:
+    key = (seed, risk_model)
+    if key not in _CACHE:
         from distillguard.engines.base import DuckDBEngine
+        from distillguard.policy import Policy
         from distillguard.scoring import analyze
 
         traffic = build(seed)
         engine = DuckDBEngine()
         load(engine, traffic)
-        findings = analyze(engine)
-        _CACHE[seed] = (traffic, engine, findings)
-    return _CACHE[seed]
+        findings = analyze(engine, Policy.from_dict({"scoring": {"risk_model": risk_model}}))
+        _CACHE[key] = (traffic, engine, findings)
+    return _CACHE[key]
 
 
 def requests_table(rows: list[dict]) -> pa.Table:

@@ -26,6 +26,8 @@ from ..evidence import Evidence
 from ..policy import Policy, default_policy
 from ..progress import stage
 from . import definitions as d
+from .model import LearnedAccountScorer, model_inputs
+from .model import resolve as resolve_model
 from .scorer import AccountScorer, ClusterScorer, account_strengths, col, scol
 
 OUT_ACCOUNTS_SCHEMA = pa.schema(
@@ -163,12 +165,9 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
             engine, ids, features, cl.members_, cs.clusters_, pol
         )
         strengths = account_strengths(features, pol.signal_weights, acc_cluster_risk, affinity)
-        sc = AccountScorer(
-            bias=pol.account_bias,
-            weights=dict(pol.account_weights),
-            review_threshold=pol.review_threshold,
-            attack_threshold=pol.attack_threshold,
-        ).fit(strengths)
+        inputs = model_inputs(features, strengths, _cluster_sizes(acc_cluster))
+        engine.register_arrow("model_inputs", inputs)
+        sc = _account_scorer(pol, strengths, inputs)
     with _timed(timings, "evidence and outputs", progress):
         counts = _write_outputs(
             engine, pol, fp, eb, cl, cs, sc, ids, acc_cluster, strengths, affinity_info
@@ -182,6 +181,7 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
             "requests": "out_requests",
             "evidence": "evidence",
             "account_features": "account_features",
+            "model_inputs": "model_inputs",
             "graph_edges": "graph_edges",
             "cluster_members": "cluster_members",
             "ip_intel": "ip_intel",
@@ -199,6 +199,27 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
         new_model=fp.new_model_,
         policy_version=policy.version,
     )
+
+
+def _account_scorer(pol: Any, strengths: dict, inputs: pa.Table) -> Any:
+    """The policy's risk model (learned, or the hand-set weights when ``risk_model: none``)."""
+    model = resolve_model(pol.risk_model)
+    if model is not None:
+        return LearnedAccountScorer(model, pol.review_threshold, pol.attack_threshold).fit(inputs)
+    return AccountScorer(
+        bias=pol.account_bias,
+        weights=dict(pol.account_weights),
+        review_threshold=pol.review_threshold,
+        attack_threshold=pol.attack_threshold,
+    ).fit(strengths)
+
+
+def _cluster_sizes(acc_cluster: np.ndarray) -> np.ndarray:
+    """Per account, the size of its cluster (0 when unclustered)."""
+    ids, inv, counts = np.unique(acc_cluster.astype(str), return_inverse=True, return_counts=True)
+    size = counts[inv].astype(float)
+    size[acc_cluster == ""] = 0.0
+    return size
 
 
 def _account_clusters(
@@ -353,6 +374,12 @@ def _account_evidence(
                 f"{_pct(share)} of its requests use prompt templates characteristic of "
                 f"coordinated cluster {c_id} (attack)"
             )
+        elif k == "abused_signup_route":
+            text = f"signed up on the {f['signup_route'][i] or 'unknown'} route, often abused for credits"
+        elif k == "task_likeness":
+            text = "single-shot prompts that read like items of a task set, not a conversation"
+        elif k == "activity_profile":
+            text = f"activity unusual for accounts of its volume in this deployment ({n:,} requests)"
         else:
             continue
         out.append(Evidence(source=f"account:{k}", weight=round(risk * c / total, 4), summary=text))

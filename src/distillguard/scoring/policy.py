@@ -69,6 +69,12 @@ def _unit_weights_check(names: tuple[str, ...]) -> Check:
 class ScoringPolicy:
     """Thresholds, evidence weights and clustering settings of the batch detector."""
 
+    risk_model: str = param(
+        "builtin",
+        Check(lambda v: isinstance(v, str) and bool(v), "builtin, none or a model manifest path"),
+        "learned account risk model: builtin (shipped, trained on random worlds), none (the "
+        "hand-set weights below), or the path of a risk-model.json from `distillguard train`",
+    )
     review_threshold: float = param(
         0.5, Interval(0, 1), "risk at or above which a verdict is review"
     )

@@ -1,0 +1,121 @@
+"""The evidence catalog: every piece of account evidence, in one place.
+
+Each entry names the evidence, the account features it reads (the learned risk model's
+inputs are grouped by evidence through ``inputs``), its direction (+1 raises risk, -1 lowers
+it, 0 either way, e.g. volume), the prior log-odds weight of the hand-set scorer, and the
+words a reviewer reads. ``scoring.model`` derives its monotone constraints and its reasons
+from here; ``scoring.policy`` its default weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EvidenceSpec:
+    name: str
+    inputs: tuple[tuple[str, int], ...]  # (account feature, direction), ranked in-deployment
+    direction: int  # +1 raises risk, -1 lowers it, 0 learned either way
+    prior_weight: float  # log-odds at full strength in the hand-set scorer
+    label: str  # what a reviewer reads
+
+
+CATALOG: tuple[EvidenceSpec, ...] = (
+    EvidenceSpec(
+        "harvest_content",
+        (
+            ("harvest_share", 1),
+            ("mean_harvest", 1),
+            ("cot_share", 1),
+            ("rubric_share", 1),
+            ("synth_share", 1),
+            ("format_share", 1),
+            ("rewrite_share", 1),
+            ("reasoning_share", 1),
+        ),
+        1,
+        3.0,
+        "requests carry harvest signals",
+    ),
+    EvidenceSpec("harvest_variety", (), 1, 1.0, "several kinds of harvest prompt"),
+    EvidenceSpec("coordinated_cluster", (("cluster_size", 1),), 1, 4.0, "coordinated cluster"),
+    EvidenceSpec(
+        "anonymised_ips",
+        (("vpn_share", 1), ("tor_share", 1), ("proxy_share", 1)),
+        1,
+        1.5,
+        "VPN, Tor or proxy IPs",
+    ),
+    EvidenceSpec("datacenter_ips", (("datacenter_share", 1),), 1, 0.7, "data-centre IPs"),
+    EvidenceSpec(
+        "ip_rotation",
+        (("ips_per_request", 1), ("asns_per_request", 1), ("n_prefixes", 0)),
+        1,
+        1.5,
+        "rotating networks",
+    ),
+    EvidenceSpec(
+        "payment_ring",
+        (("card_owners", 1), ("card_accounts", 1)),
+        1,
+        4.0,
+        "payment shared with unrelated accounts",
+    ),
+    EvidenceSpec("weak_verification", (), 1, 1.0, "weak sign-up verification"),
+    EvidenceSpec("new_account", (("account_age_days", -1),), 1, 0.7, "new account"),
+    EvidenceSpec("strong_verification", (), -1, -1.5, "strong verification"),
+    EvidenceSpec("established_account", (), -1, -0.5, "established account"),
+    EvidenceSpec(
+        "machine_timing",
+        (("cv_gaps", -1), ("hod_entropy", 1), ("hod_top_share", -1)),
+        1,
+        0.5,
+        "machine-regular timing",
+    ),
+    EvidenceSpec("model_pivot", (("pivot_share", 1),), 1, 1.0, "synchronised model pivot"),
+    EvidenceSpec(
+        "template_concentration",
+        (("tpl_top_share", 1), ("templates_per_request", -1), ("cap_top_share", 1)),
+        1,
+        0.8,
+        "prompt-template concentration",
+    ),
+    EvidenceSpec(
+        "attack_template_affinity", (), 1, 15.0, "templates characteristic of an attack cluster"
+    ),
+    EvidenceSpec(
+        "abused_signup_route",
+        (("abused_route", 1),),
+        1,
+        0.0,
+        "signed up on an often-abused route (education, research, startup)",
+    ),
+    EvidenceSpec(
+        "task_likeness",
+        (("multi_turn_share", -1), ("mean_user_turns", -1), ("out_in_ratio", 1)),
+        1,
+        0.0,
+        "prompts look like task-set items, not conversation",
+    ),
+    EvidenceSpec(
+        "activity_profile",
+        (("n_requests", 0), ("rate_per_active_hour", 0), ("active_days", 0)),
+        0,
+        0.0,
+        "activity unusual for its cohort",
+    ),
+)
+BY_NAME = {e.name: e for e in CATALOG}
+HAND_SET = tuple(e.name for e in CATALOG if e.prior_weight != 0.0)
+ABUSED_ROUTES = ("education", "research", "startup")
+
+
+def feature_columns() -> tuple[str, ...]:
+    """Every account feature some evidence reads, in catalog order."""
+    return tuple(dict.fromkeys(c for e in CATALOG for c, _ in e.inputs))
+
+
+def direction_of(column: str) -> int:
+    """+1 / -1 where more of the feature can only raise / lower risk, else 0."""
+    return next(d for e in CATALOG for c, d in e.inputs if c == column)

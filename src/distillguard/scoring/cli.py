@@ -1,0 +1,47 @@
+"""``distillguard learn``: adapt the risk model to the operator's own labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``learn`` to the distillguard CLI."""
+
+    @app.command("learn")
+    def learn_cmd(
+        store: Path = typer.Option(Path("distillguard-data"), "--store", help="the detect store"),
+        labels: list[Path] | None = typer.Option(
+            None, "--labels", help="CSV with account_id and label (attack/benign); repeatable"
+        ),
+        from_console: bool = typer.Option(
+            True,
+            "--from-console/--no-console",
+            help="also use the console's confirm/dismiss decisions",
+        ),
+        base: str = typer.Option("builtin", "--base", help="model to adapt: builtin or a manifest"),
+        out: Path | None = typer.Option(
+            None, "--out", help="model manifest to write (default STORE/risk-model.json)"
+        ),
+    ) -> None:
+        """Adapt the risk model to this deployment's labelled accounts (positive-only works)."""
+        from ..errors import InvalidInputError
+        from ..scoring.learn import console_labels, learn, read_label_csv
+        from ..scoring.model import BUILTIN
+
+        given: dict[str, int] = console_labels(store) if from_console else {}
+        for path in labels or []:
+            given.update(read_label_csv(path))
+        if not given:
+            raise InvalidInputError(
+                "learn: no labels (give --labels FILE or confirm/dismiss cases in the console)"
+            )
+        path, counts = learn(store, given, BUILTIN if base == "builtin" else Path(base), out)
+        typer.echo(
+            f"adapted on {counts['attack']} attack and {counts['benign']} benign accounts "
+            f"({counts['unlabelled']} unlabelled; {counts['labels_for_unknown_accounts']} labels "
+            "named accounts not in the store)"
+        )
+        typer.echo(f"wrote {path}; use it with a policy line  scoring: {{risk_model: {path}}}")

@@ -1,0 +1,114 @@
+"""Learning from the operator: the deployment's own labels adapt the risk model.
+
+Labels come from CSV files (``account_id`` and ``label`` or ``is_attack``) and from the
+console's decisions in the store (a dismissal is a benign label; an unreversed account block
+by a person, or an ``attack`` label, is an attack label). ``learn`` fits the model's
+deployment adapter (:meth:`RiskModel.adapt`) on them and writes a new model manifest.
+"""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from .model import BUILTIN, RiskModel, align
+
+ATTACK_WORDS = frozenset({"1", "attack", "confirmed", "true", "yes", "distiller"})
+BENIGN_WORDS = frozenset({"0", "benign", "false_positive", "dismissed", "false", "no"})
+
+
+def read_label_csv(path: Path) -> dict[str, int]:
+    """``account_id → 1 / 0`` from a CSV; an unknown label is an error naming its line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"labels file not found: {path}")
+    out: dict[str, int] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        cols = set(reader.fieldnames or ())
+        key = "label" if "label" in cols else "is_attack" if "is_attack" in cols else None
+        if "account_id" not in cols or key is None:
+            raise InvalidInputError(
+                f"{path}: needs the columns account_id and label (or is_attack); got {sorted(cols)}"
+            )
+        for line, row in enumerate(reader, start=2):
+            value = (row[key] or "").strip().lower()
+            if value in ATTACK_WORDS:
+                out[row["account_id"]] = 1
+            elif value in BENIGN_WORDS:
+                out[row["account_id"]] = 0
+            else:
+                raise InvalidInputError(
+                    f"{path}:{line}: label {row[key]!r} is neither attack nor benign "
+                    f"(use one of {sorted(ATTACK_WORDS | BENIGN_WORDS)})"
+                )
+    return out
+
+
+def console_labels(store: Path) -> dict[str, int]:
+    """The console's decisions in ``store/actions.sqlite`` as labels (latest wins)."""
+    db = Path(store) / "actions.sqlite"
+    if not db.is_file():
+        return {}
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        blocks = con.execute(
+            "SELECT subject_id, created_at FROM actions WHERE subject_kind = 'account' "
+            "AND action = 'block' AND reversed_at IS NULL AND actor NOT LIKE 'policy%'"
+        ).fetchall()
+        labels = con.execute("SELECT account_id, label, created_at FROM labels").fetchall()
+    finally:
+        con.close()
+    events = [(t, a, 1) for a, t in blocks]
+    for a, label, t in labels:
+        value = label.strip().lower()
+        if value in ATTACK_WORDS or value in BENIGN_WORDS:
+            events.append((t, a, 1 if value in ATTACK_WORDS else 0))
+    return {a: y for _, a, y in sorted(events)}
+
+
+def learn(
+    store: Path, labels: dict[str, int], base: str | Path = BUILTIN, out: Path | None = None
+) -> tuple[Path, dict[str, int]]:
+    """Adapt the model ``base`` to the labelled accounts of ``store``; returns the new
+    manifest (default ``store/risk-model.json``) and counts of what was used."""
+    import duckdb
+
+    db = Path(store) / "store.duckdb"
+    if not db.is_file():
+        raise InvalidInputError(f"{store} is not a distillguard store (run detect first)")
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        has = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'model_inputs'"
+        ).fetchall()[0][0]
+        if not has:
+            raise InvalidInputError(f"{store} has no model_inputs table (run detect again)")
+        inputs = con.sql("SELECT * FROM model_inputs").to_arrow_table()
+    finally:
+        con.close()
+    ids = inputs.column("account_id").to_pylist()
+    y = np.array([labels.get(a, -1) for a in ids])
+    unknown = len(set(labels) - set(ids))
+    model = RiskModel.load(base)
+    model.adapt(align(inputs, model.names_), y)
+    out = Path(out) if out is not None else Path(store) / "risk-model.json"
+    extra = {
+        "adapted_on": {
+            "store": str(store),
+            "attack": int((y == 1).sum()),
+            "benign": int((y == 0).sum()),
+        }
+    }
+    model.save(out, {**{k: v for k, v in model.manifest_.items() if k == "worlds"}, **extra})
+    counts = {
+        "attack": int((y == 1).sum()),
+        "benign": int((y == 0).sum()),
+        "unlabelled": int((y == -1).sum()),
+        "labels_for_unknown_accounts": unknown,
+    }
+    return out, counts

@@ -1,0 +1,391 @@
+"""The learned risk model: evidence relative to its own deployment, combined by a model trained
+on random worlds only.
+
+Why relative: a hand-set weight on "12 requests an hour" or "40% data-centre IPs" encodes the
+one world it was tuned in. Ranked within the deployment (and within the account's volume
+cohort) the same evidence reads "busier than 99% of this provider's accounts", which is
+what carries over to a provider we never saw.
+
+Inputs per account (``model_inputs``): every hand-set evidence strength (``ev:``), and every
+feature the catalog names as a percentile in the deployment (``pct:``) and within the
+account's volume cohort (``coh:``). A histogram gradient-boosting classifier, monotone in the
+inputs whose direction is known, is fitted on random train worlds; Platt
+calibration is fitted on out-of-world predictions (each world predicted by a model that did
+not see it). Reasons come from per-evidence contributions: the drop in risk when an evidence
+group's inputs are set to the deployment's median.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..accounts._base import Estimator
+from ..errors import InvalidInputError, NotFittedError
+from .catalog import ABUSED_ROUTES, BY_NAME, CATALOG, HAND_SET, direction_of, feature_columns
+
+MODEL_DIR = Path(__file__).with_name("models")
+BUILTIN = MODEL_DIR / "risk-model.json"
+FORMAT_VERSION = 1
+N_COHORTS = 4
+
+
+# ---- inputs ---------------------------------------------------------------------------------
+def percentile(x: np.ndarray) -> np.ndarray:
+    """Mid-rank percentile in (0, 1) of each value among the finite ones; NaN stays NaN."""
+    from scipy.stats import rankdata
+
+    out = np.full(len(x), np.nan)
+    ok = np.isfinite(x)
+    if ok.any():
+        out[ok] = (rankdata(x[ok], method="average") - 0.5) / ok.sum()
+    return out
+
+
+def volume_cohort(n_requests: np.ndarray) -> np.ndarray:
+    """Cohort 0..3: the account's volume quartile in its own deployment."""
+    return np.minimum((percentile(np.log1p(n_requests)) * N_COHORTS).astype(int), N_COHORTS - 1)
+
+
+def model_inputs(
+    features: pa.Table, strengths: dict[str, np.ndarray], cluster_size: np.ndarray
+) -> pa.Table:
+    """One row per account: ``account_id`` and every model input (see the module docstring)."""
+    n = features.num_rows
+
+    def num(name: str) -> np.ndarray:
+        if name == "cluster_size":
+            return np.asarray(cluster_size, float)
+        if name == "abused_route":
+            route = np.asarray(pc.fill_null(features.column("signup_route"), "").to_pylist())
+            return np.isin(route, ABUSED_ROUTES).astype(float)
+        if name not in features.column_names:
+            return np.full(n, np.nan)
+        return np.asarray(features.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False))
+
+    cols: dict[str, Any] = {"account_id": features.column("account_id")}
+    for name in HAND_SET:
+        cols[f"ev:{name}"] = np.asarray(strengths.get(name, np.zeros(n)), float)
+    cohort = volume_cohort(np.nan_to_num(num("n_requests")))
+    for c in feature_columns():
+        x = num(c)
+        cols[f"pct:{c}"] = percentile(x)
+        coh = np.full(n, np.nan)
+        for k in range(N_COHORTS):  # four cohorts
+            m = cohort == k
+            coh[m] = percentile(x[m])
+        cols[f"coh:{c}"] = coh
+    return pa.table(cols)
+
+
+def input_names() -> list[str]:
+    """The model inputs of this catalog, in the order :func:`model_inputs` writes them."""
+    names = [f"ev:{name}" for name in HAND_SET]
+    for c in feature_columns():
+        names += [f"pct:{c}", f"coh:{c}"]
+    return names
+
+
+def evidence_of(input_name: str) -> str:
+    """The catalog evidence an input belongs to (``ev:x`` → x; ``pct:col`` → the reader)."""
+    kind, _, name = input_name.partition(":")
+    if kind == "ev":
+        return name
+    return next(e.name for e in CATALOG if name in (c for c, _ in e.inputs))
+
+
+# ---- the model ------------------------------------------------------------------------------
+class RiskModel(Estimator):
+    """Calibrated account risk from :func:`model_inputs`.
+
+    Parameters
+    ----------
+    max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization :
+        of scikit-learn's ``HistGradientBoostingClassifier``.
+    random_state : int.
+
+    Attributes
+    ----------
+    names_ : input names; booster_ : the fitted classifier; calibrator_ : Platt map
+    from raw log-odds to risk, fitted on out-of-world predictions; trained_on_ : world names.
+    """
+
+    def __init__(
+        self,
+        max_iter: int = 250,
+        learning_rate: float = 0.06,
+        max_leaf_nodes: int = 15,
+        min_samples_leaf: int = 30,
+        l2_regularization: float = 1.0,
+        random_state: int = 0,
+    ) -> None:
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.random_state = random_state
+
+    def _booster(self, names: list[str]):
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        # Monotone in every input whose direction is known: a model that may not learn "less
+        # harvest content is more suspicious" cannot fit that artifact of its train worlds.
+        mono = [
+            BY_NAME[n[3:]].direction if n.startswith("ev:") else direction_of(n[4:]) for n in names
+        ]
+        return HistGradientBoostingClassifier(
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization,
+            monotonic_cst=mono,
+            random_state=self.random_state,
+        )
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray, names: list[str]) -> RiskModel:
+        """Fit on accounts of several worlds (``groups``: the world of each row)."""
+        from sklearn.linear_model import LogisticRegression
+
+        X, y, groups = np.asarray(X, float), np.asarray(y, int), np.asarray(groups)
+        worlds = np.unique(groups)
+        if len(worlds) < 2:
+            raise InvalidInputError("RiskModel.fit needs accounts from at least two worlds")
+        oof = np.zeros(len(y))
+        for w in worlds:  # leave one world out: calibration sees only unseen-world scores
+            held = groups == w
+            b = self._booster(names).fit(X[~held], y[~held])
+            oof[held] = b.predict_proba(X[held])[:, 1]
+        # Platt scaling on the log-odds: strictly monotone, so calibration never ties a benign
+        # account with the attackers ranked above it (isotonic steps do).
+        self.calibrator_ = LogisticRegression(C=1.0).fit(_logit(oof)[:, None], y)
+        self.booster_ = self._booster(names).fit(X, y)
+        self.names_ = list(names)
+        self.trained_on_ = [str(w) for w in worlds]
+        self.n_train_ = int(len(y))
+        return self
+
+    def predict_risk(self, X: np.ndarray) -> np.ndarray:
+        self._check_fitted("booster_")
+        X = np.asarray(X, float)
+        if len(X) == 0:  # an empty deployment (scikit-learn refuses zero rows)
+            return np.zeros(0)
+        raw = self.booster_.predict_proba(X)[:, 1]
+        adapter = getattr(self, "adapter_", None)
+        if adapter is not None:
+            return adapter.predict_proba(self._adapter_inputs(X, raw))[:, 1]
+        return self.calibrator_.predict_proba(_logit(raw)[:, None])[:, 1]
+
+    def _adapter_inputs(self, X: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        """The deployment adapter reads the model's log-odds and the evidence strengths."""
+        ev = [j for j, n in enumerate(self.names_) if n.startswith("ev:")]
+        return np.column_stack([_logit(raw), np.nan_to_num(X[:, ev])])
+
+    def adapt(self, X: np.ndarray, labels: np.ndarray) -> RiskModel:
+        """Refit the last stage on the deployment's own labels (1 attack, 0 benign, -1 none).
+
+        A small, strongly regularised logistic regression over the model's log-odds and the
+        evidence strengths: with a few dozen labels it moves the deployment's threshold and
+        re-weights its evidence; the booster learned on random worlds stays as it is.
+        Positive-only labels (PU): unlabelled accounts stand in for benign ones, each weighted
+        by how benign the current model thinks it is."""
+        from sklearn.linear_model import LogisticRegression
+
+        self._check_fitted("booster_")
+        X, labels = np.asarray(X, float), np.asarray(labels, int)
+        pos, neg = labels == 1, labels == 0
+        if not pos.any():
+            raise InvalidInputError("learn needs at least one account labelled attack")
+        raw = self.booster_.predict_proba(X)[:, 1]
+        rows, y, w = np.nonzero(pos)[0], np.ones(int(pos.sum())), np.ones(int(pos.sum()))
+        if neg.any():
+            rows = np.r_[rows, np.nonzero(neg)[0]]
+            y, w = np.r_[y, np.zeros(int(neg.sum()))], np.r_[w, np.ones(int(neg.sum()))]
+        else:
+            unl = np.nonzero(labels == -1)[0]
+            p = self.calibrator_.predict_proba(_logit(raw[unl])[:, None])[:, 1]
+            rows, y, w = np.r_[rows, unl], np.r_[y, np.zeros(len(unl))], np.r_[w, 1.0 - p]
+        self.adapter_ = LogisticRegression(C=0.3, class_weight="balanced", max_iter=1000).fit(
+            self._adapter_inputs(X[rows], raw[rows]), y, sample_weight=w
+        )
+        self.n_adapted_ = int(len(rows))
+        return self
+
+    def contributions(self, X: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Per evidence, the risk lost when its inputs are set to the deployment's median
+        (only for ``rows``; others 0). Positive parts only: what raised the risk."""
+        X = np.asarray(X, float)
+        base = self.predict_risk(X[rows]) if len(rows) else np.zeros(0)
+        with warnings.catch_warnings():  # an input missing for every account stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            median = np.nanmedian(np.where(np.isfinite(X), X, np.nan), axis=0)
+        groups: dict[str, list[int]] = {}
+        for j, name in enumerate(self.names_):
+            groups.setdefault(evidence_of(name), []).append(j)
+        out = {}
+        for ev, idx in groups.items():  # one batch prediction per evidence group
+            contrib = np.zeros(len(X))
+            if len(rows):
+                Xo = X[rows].copy()
+                Xo[:, idx] = median[idx]
+                contrib[rows] = np.maximum(base - self.predict_risk(Xo), 0.0)
+            out[ev] = contrib
+        return out
+
+    # ---- artifact ---------------------------------------------------------------------------
+    def save(self, manifest: Path, extra: dict | None = None) -> Path:
+        """``manifest`` (JSON: version, inputs, training worlds) + the pickled estimators."""
+        import sklearn
+
+        self._check_fitted("booster_")
+        manifest = Path(manifest)
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        blob = manifest.with_suffix(".pkl")
+        blob.write_bytes(
+            pickle.dumps(
+                {
+                    "booster": self.booster_,
+                    "calibrator": self.calibrator_,
+                    "adapter": getattr(self, "adapter_", None),
+                }
+            )
+        )
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "estimator": "HistGradientBoostingClassifier + Platt scaling (LogisticRegression)",
+            "sklearn_version": sklearn.__version__,
+            "params": self.get_params(),
+            "inputs": self.names_,
+            "trained_on": self.trained_on_,
+            "n_train_accounts": self.n_train_,
+            "weights_file": blob.name,
+            **(extra or {}),
+        }
+        manifest.write_text(json.dumps(meta, indent=2) + "\n")
+        return manifest
+
+    @classmethod
+    def load(cls, manifest: str | Path) -> RiskModel:
+        manifest = Path(manifest)
+        if not manifest.is_file():
+            raise InvalidInputError(
+                f"risk model {manifest} not found (build one with `distillguard train`)"
+            )
+        try:
+            meta = json.loads(manifest.read_text())
+            blob = pickle.loads((manifest.parent / meta["weights_file"]).read_bytes())
+        except (OSError, ValueError, KeyError, pickle.UnpicklingError) as exc:
+            raise InvalidInputError(f"risk model {manifest} is unreadable: {exc}") from None
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise InvalidInputError(
+                f"risk model {manifest} has format {meta.get('format_version')}; "
+                f"this version reads {FORMAT_VERSION} (rebuild it with `distillguard train`)"
+            )
+        model = cls(**meta["params"])
+        model.booster_, model.calibrator_ = blob["booster"], blob["calibrator"]
+        model.adapter_ = blob.get("adapter")
+        model.names_, model.trained_on_ = meta["inputs"], meta["trained_on"]
+        model.n_train_ = meta["n_train_accounts"]
+        model.manifest_ = meta
+        return model
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def resolve(setting: str) -> RiskModel | None:
+    """The policy's ``risk_model`` setting as a model (``none``: the hand-set scorer)."""
+    if setting == "none":
+        return None
+    path = BUILTIN if setting == "builtin" else Path(setting)
+    if setting == "builtin" and not path.is_file():
+        return None  # a source tree before `distillguard train` was run: hand-set weights
+    return RiskModel.load(path)
+
+
+def align(inputs: pa.Table, names: list[str]) -> np.ndarray:
+    """The model's input matrix from a ``model_inputs`` table (missing inputs are NaN)."""
+    n = inputs.num_rows
+    cols = [
+        np.asarray(inputs.column(c).to_numpy(zero_copy_only=False), float)
+        if c in inputs.column_names
+        else np.full(n, np.nan)
+        for c in names
+    ]
+    return np.column_stack(cols) if cols else np.zeros((n, 0))
+
+
+class LearnedAccountScorer(Estimator):
+    """Risk and verdict from a :class:`RiskModel`; the same attributes as ``AccountScorer``."""
+
+    def __init__(
+        self,
+        model: RiskModel | None = None,
+        review_threshold: float = 0.5,
+        attack_threshold: float = 0.9,
+    ) -> None:
+        self.model = model
+        self.review_threshold = review_threshold
+        self.attack_threshold = attack_threshold
+
+    def fit(self, inputs: pa.Table) -> LearnedAccountScorer:
+        if self.model is None:
+            raise NotFittedError("LearnedAccountScorer needs a fitted RiskModel")
+        X = align(inputs, self.model.names_)
+        self.risk_ = self.model.predict_risk(X)
+        self.verdict_ = self.verdicts(self.risk_)
+        flagged = np.nonzero(self.risk_ >= 0.5 * self.review_threshold)[0]
+        self.contributions_ = self.model.contributions(X, flagged)
+        self.weights_ = {e: BY_NAME[e].prior_weight for e in self.contributions_}
+        return self
+
+    def verdicts(self, risk: np.ndarray) -> np.ndarray:
+        return np.where(
+            risk >= self.attack_threshold,
+            "attack",
+            np.where(risk >= self.review_threshold, "review", "benign"),
+        ).astype(object)
+
+    def get_params(self) -> dict[str, Any]:
+        params = super().get_params()
+        params["model"] = getattr(self.model, "manifest_", {}).get("trained_on", "in memory")
+        return params
+
+
+# ---- training -------------------------------------------------------------------------------
+def training_table(worlds: list[Path], findings: list[Path]) -> tuple[np.ndarray, ...]:
+    """``(X, y, groups, names)`` from each world's labels and its ``model_inputs.parquet``."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    tables, ys, gs = [], [], []
+    for world, f in zip(worlds, findings, strict=True):
+        path = Path(f) / "model_inputs.parquet"
+        if not path.is_file():
+            raise InvalidInputError(f"{path} missing: run detect with model inputs kept")
+        t = pq.read_table(path)
+        labels = pacsv.read_csv(Path(world) / "labels.csv").select(["account_id", "is_attack"])
+        t = t.join(labels, "account_id", join_type="inner")
+        tables.append(t)
+        ys.append(np.asarray(t.column("is_attack").to_numpy(), int))
+        gs.append(np.full(t.num_rows, Path(world).name, dtype=object))
+    names = input_names()
+    X = np.vstack([align(t, names) for t in tables])
+    return X, np.concatenate(ys), np.concatenate(gs), names
+
+
+def fit_risk_model(worlds: list[Path], findings: list[Path], out: Path) -> Path:
+    """Fit a :class:`RiskModel` on labelled worlds and save it as ``out`` (a manifest)."""
+    X, y, groups, names = training_table(worlds, findings)
+    model = RiskModel().fit(X, y, groups, names)
+    return model.save(out, {"worlds": [str(w) for w in worlds]})

@@ -1,0 +1,216 @@
+"""The learned risk model: relative inputs, monotone fit, calibration, reasons, artifact, and
+adaptation to an operator's labels (``learn``)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from distillguard.errors import InvalidInputError
+from distillguard.scoring.catalog import CATALOG, HAND_SET, feature_columns
+from distillguard.scoring.learn import console_labels, read_label_csv
+from distillguard.scoring.model import (
+    RiskModel,
+    align,
+    input_names,
+    model_inputs,
+    percentile,
+    resolve,
+    volume_cohort,
+)
+
+
+def test_percentile_is_relative_to_the_deployment():
+    assert np.allclose(percentile(np.array([1.0, 2.0, 3.0, 4.0])), [0.125, 0.375, 0.625, 0.875])
+    # The same account reads the same in a world where every number is ten times larger.
+    x = np.array([3.0, 1.0, 7.0, np.nan, 5.0])
+    assert np.allclose(percentile(x), percentile(10 * x), equal_nan=True)
+    assert np.isnan(percentile(x)[3])
+    assert set(volume_cohort(np.arange(100.0))) == {0, 1, 2, 3}
+
+
+def _features(n: int, rng: np.random.Generator) -> pa.Table:
+    cols = {"account_id": [f"a{i}" for i in range(n)], "signup_route": ["standard"] * n}
+    for c in feature_columns():
+        if c not in ("cluster_size", "abused_route"):
+            cols[c] = rng.random(n)
+    cols["n_requests"] = rng.integers(1, 500, n).astype(float)
+    return pa.table(cols)
+
+
+def test_model_inputs_have_every_catalog_input():
+    rng = np.random.default_rng(0)
+    f = _features(50, rng)
+    strengths = {e: rng.random(50) for e in HAND_SET}
+    t = model_inputs(f, strengths, np.zeros(50))
+    assert t.column_names == ["account_id", *input_names()]
+    assert all(0 < v < 1 for v in t.column("pct:harvest_share").to_pylist())
+    # Every input belongs to one catalog evidence, so reasons can name it.
+    names = {e.name for e in CATALOG}
+    from distillguard.scoring.model import evidence_of
+
+    assert {evidence_of(n) for n in input_names()} <= names
+
+
+def _world(rng: np.random.Generator, n: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
+    """Toy worlds: attackers have more harvest content; everything else is noise."""
+    names = input_names()
+    X = rng.random((n, len(names)))
+    y = rng.random(n) < 0.2
+    j = names.index("ev:harvest_content")
+    X[:, j] = np.where(y, 0.5 + 0.5 * rng.random(n), 0.6 * rng.random(n)) * shift
+    return X, y.astype(int)
+
+
+@pytest.fixture(scope="module")
+def fitted() -> RiskModel:
+    rng = np.random.default_rng(1)
+    parts = [_world(rng, 400, s) for s in (1.0, 0.9, 1.1)]
+    X = np.vstack([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    groups = np.repeat(["w1", "w2", "w3"], 400)
+    return RiskModel(max_iter=60).fit(X, y, groups, input_names())
+
+
+def test_fit_calibrates_out_of_world_and_ranks(fitted):
+    X, y = _world(np.random.default_rng(9), 500, 1.0)
+    risk = fitted.predict_risk(X)
+    assert ((risk >= 0) & (risk <= 1)).all()
+    assert risk[y == 1].mean() > 0.6 > 0.3 > risk[y == 0].mean()
+    assert fitted.trained_on_ == ["w1", "w2", "w3"]
+    assert len(fitted.predict_risk(np.zeros((0, X.shape[1])))) == 0
+
+
+def test_monotone_in_evidence_with_a_known_direction(fitted):
+    X, _ = _world(np.random.default_rng(2), 50, 1.0)
+    j = input_names().index("ev:harvest_content")
+    lo, hi = X.copy(), X.copy()
+    lo[:, j], hi[:, j] = 0.1, 0.9
+    assert (fitted.predict_risk(hi) >= fitted.predict_risk(lo) - 1e-12).all()
+
+
+def test_reasons_come_from_contributions(fitted):
+    X, y = _world(np.random.default_rng(3), 200, 1.0)
+    rows = np.nonzero(y == 1)[0]
+    contrib = fitted.contributions(X, rows)
+    top = {max(contrib, key=lambda e, i=i: contrib[e][i]) for i in rows}
+    assert top == {"harvest_content"}
+    assert all((contrib[e][np.setdiff1d(np.arange(len(X)), rows)] == 0).all() for e in contrib)
+
+
+def test_artifact_round_trip(fitted, tmp_path: Path):
+    path = fitted.save(tmp_path / "m.json", {"worlds": ["w1"]})
+    again = RiskModel.load(path)
+    X, _ = _world(np.random.default_rng(4), 30, 1.0)
+    assert np.allclose(again.predict_risk(X), fitted.predict_risk(X))
+    assert resolve(str(path)).names_ == fitted.names_
+    assert resolve("none") is None
+    with pytest.raises(InvalidInputError, match="not found"):
+        RiskModel.load(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text('{"format_version": 99, "weights_file": "m.pkl"}')
+    with pytest.raises(InvalidInputError):
+        RiskModel.load(tmp_path / "bad.json")
+
+
+def test_builtin_model_is_shipped_and_reads_the_catalog():
+    model = resolve("builtin")
+    assert model is not None, "the builtin model is missing: run `distillguard train`"
+    assert model.names_ == input_names()
+    assert len(model.trained_on_) >= 8
+
+
+def test_adapt_to_positive_only_labels_moves_the_labelled_kind_up(fitted):
+    """A deployment whose attackers the model ranks low: labelling a few lifts the rest."""
+    rng = np.random.default_rng(5)
+    X, _ = _world(rng, 300, 1.0)
+    names = input_names()
+    j = names.index("ev:payment_ring")
+    hidden = np.arange(30)  # attackers showing only a payment ring the model never saw
+    X[:, j] = 0.0
+    X[hidden, j] = 1.0
+    before = fitted.predict_risk(X)
+    labels = np.full(300, -1)
+    labels[hidden[:10]] = 1  # the operator confirms ten of them
+    adapted = RiskModel.load(fitted.save(Path("/tmp") / f"dg-adapt-{id(fitted)}.json"))
+    adapted.adapt(X, labels)
+    after = adapted.predict_risk(X)
+    rest = hidden[10:]
+    others = np.arange(30, 300)
+    assert np.median(after[rest]) > np.quantile(after[others], 0.9)
+    assert np.median(before[rest]) < np.quantile(before[others], 0.9)
+    with pytest.raises(InvalidInputError, match="at least one account labelled attack"):
+        adapted.adapt(X, np.full(300, -1))
+
+
+def test_label_csv(tmp_path: Path):
+    p = tmp_path / "l.csv"
+    p.write_text("account_id,label\na,attack\nb,benign\nc,false_positive\nd,1\n")
+    assert read_label_csv(p) == {"a": 1, "b": 0, "c": 0, "d": 1}
+    p.write_text("account_id,label\na,maybe\n")
+    with pytest.raises(InvalidInputError, match=r"l.csv:2: label 'maybe'"):
+        read_label_csv(p)
+    p.write_text("who,label\na,attack\n")
+    with pytest.raises(InvalidInputError, match="needs the columns account_id"):
+        read_label_csv(p)
+
+
+def test_console_decisions_become_labels(tmp_path: Path):
+    from distillguard.online.actions import ActionStore
+
+    store = ActionStore(tmp_path / "actions.sqlite")
+    store.apply("account", "acc-1", "block", actor="analyst:ann", reason="confirmed")
+    store.label("acc-2", "false_positive", "analyst:ann")
+    store.label("acc-3", "attack", "analyst:bob")
+    store.close()
+    assert console_labels(tmp_path) == {"acc-1": 1, "acc-2": 0, "acc-3": 1}
+    assert console_labels(tmp_path / "nowhere") == {}
+    con = sqlite3.connect(tmp_path / "actions.sqlite")
+    assert con.execute("SELECT count(*) FROM labels").fetchone()[0] == 2
+    con.close()
+
+
+def test_align_fills_missing_inputs_with_nan():
+    t = pa.table({"account_id": ["a"], "ev:harvest_content": [0.5]})
+    X = align(t, ["ev:harvest_content", "pct:cv_gaps"])
+    assert X[0, 0] == 0.5 and np.isnan(X[0, 1])
+
+
+@pytest.fixture(scope="module")
+def unseen(lt):
+    """The scoring tests' hand-written traffic: a world the learned model never saw."""
+    traffic, engine, _ = lt.analyzed(0, risk_model="builtin")
+    label = {r["account_id"]: r for r in traffic.labels}
+    out = engine.fetch_arrow("SELECT account_id, risk, verdict, reasons FROM out_accounts")
+    return label, out.to_pylist()
+
+
+def test_learned_model_ranks_an_unseen_world(unseen):
+    from sklearn.metrics import roc_auc_score
+
+    from distillguard.bench.metrics import recall_at_fpr
+
+    label, out = unseen
+    y = np.array([bool(label[r["account_id"]]["is_attack"]) for r in out])
+    risk = np.array([r["risk"] for r in out])
+    assert roc_auc_score(y, risk) >= 0.97
+    assert recall_at_fpr(y, risk, 0.01)["recall"] >= 0.85
+    for camp in ("campA", "campB", "campC", "campD"):
+        members = [r for r in out if label[r["account_id"]]["campaign_id"] == camp]
+        assert np.mean([r["verdict"] != "benign" for r in members]) >= 0.8, camp
+    flagged = [r for r in out if r["verdict"] != "benign"]
+    assert all(r["reasons"] for r in flagged)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: on this unseen world the learned model gives most of a university "
+    "class (campus network, step-by-step homework, education route) an attack verdict",
+)
+def test_learned_model_leaves_hard_benign_unattacked_in_an_unseen_world(unseen):
+    label, out = unseen
+    hard = [r for r in out if label[r["account_id"]]["persona"] not in ("benign", "attack")]
+    assert np.mean([r["verdict"] == "attack" for r in hard]) <= 0.005
