@@ -84,3 +84,68 @@ def register(app: typer.Typer) -> None:
             also_minilm=minilm,
         )
         typer.echo(f"wrote {path}")
+
+    @app.command("bench-transfer")
+    def bench_transfer(
+        size: str = typer.Option("small", "--size", help="world size: tiny, small, medium, large"),
+        train_worlds: str = typer.Option("1-8", "--train-worlds", help="seeds the model learns on"),
+        test_worlds: str = typer.Option("101-104", "--test-worlds", help="seeds it is measured on"),
+        holdout_kind: str | None = typer.Option(
+            None, "--holdout-kind", help="remove this campaign kind from every train world"
+        ),
+        out: Path = typer.Option(Path("bench-results/transfer"), "--out", help="results folder"),
+        data_root: Path | None = typer.Option(
+            None, "--data-root", help="where worlds are simulated and reused (default OUT/worlds)"
+        ),
+        peer: list[str] | None = typer.Option(
+            None, "--peer", help="peer detectors to run on the test worlds (default: all)"
+        ),
+        first_days: float | None = typer.Option(
+            None, "--first-days", help="also score the peers on the first N days"
+        ),
+        no_peers: bool = typer.Option(False, "--no-peers", help="run no peer detector"),
+        label_budgets: str = typer.Option(
+            "10,50,200", "--label-budgets", help="operator labels per test world to adapt with"
+        ),
+    ) -> None:
+        """Train on random worlds, measure on unseen ones, beside the peers."""
+        from .peers import PEERS
+        from .transfer import TransferConfig, parse_worlds, run_transfer
+
+        cfg = TransferConfig(
+            size=size,
+            train_worlds=parse_worlds(train_worlds, "--train-worlds"),
+            test_worlds=parse_worlds(test_worlds, "--test-worlds"),
+            holdout_kind=holdout_kind,
+            out=out,
+            data_root=data_root,
+            peers=[] if no_peers else list(peer) if peer else list(PEERS),
+            first_days=first_days,
+            label_budgets=tuple(parse_worlds(label_budgets, "--label-budgets"))
+            if label_budgets
+            else (),
+        )
+        run_transfer(cfg)
+        typer.echo((out / "transfer.md").read_text())
+        typer.echo(f"wrote {out / 'transfer.json'}, {out / 'transfer.md'}, {out / 'transfer.html'}")
+
+    @app.command("train")
+    def train(
+        size: str = typer.Option(
+            "tiny,small", "--size", help="world sizes, comma-separated: tiny, small, medium, large"
+        ),
+        worlds: str = typer.Option("1-8", "--worlds", help="random-world seeds to train on"),
+        out: Path = typer.Option(
+            None, "--out", help="model manifest to write (default: the shipped builtin model)"
+        ),
+        data_root: Path = typer.Option(
+            Path("bench-results/train-worlds"), "--data-root", help="where worlds are kept"
+        ),
+    ) -> None:
+        """Build the learned risk model from random worlds (reproducible: same seeds, same model)."""
+        from ..scoring.model import BUILTIN
+        from .transfer import parse_worlds, train_risk_model
+
+        sizes = [x.strip() for x in size.split(",") if x.strip()]
+        path = train_risk_model(sizes, parse_worlds(worlds, "--worlds"), data_root, out or BUILTIN)
+        typer.echo(f"wrote {path}")

@@ -1,0 +1,535 @@
+"""The transfer benchmark: measure on random worlds the detector was never tuned on.
+
+``run_transfer`` simulates train and test worlds (``sim.world``), fits whatever the detector
+learns on the train worlds only (:mod:`distillguard.scoring.model`), then scores the detector
+and the peers on the test worlds. It reports test-world metrics beside in-world (train-world)
+ones, per campaign kind and per hard-benign persona. ``holdout_kind`` removes one campaign
+kind from every train world (leave-one-kind-out): the test worlds still have it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import InvalidParameterError
+from ..progress import make_progress, stage
+from .harness import run_bench
+from .metrics import account_metrics, load_accounts
+from .peers import PEERS
+
+DONE = ".transfer-done"
+FPRS = (0.001, 0.01)
+LEARNED = "distillguard"  # the learned risk model, fitted on the train worlds
+HAND_SET = "distillguard-handset"  # the hand-set weights (risk_model: none), nothing learned
+SIZES = ("tiny", "small", "medium", "large")
+
+
+def parse_worlds(text: str, what: str) -> list[int]:
+    """``"1-8"``, ``"1,3,5"`` or ``"101-104,110"`` as a sorted list of seeds (or counts)."""
+    seeds: set[int] = set()
+    try:
+        for part in str(text).split(","):
+            lo, _, hi = part.strip().partition("-")
+            a, b = int(lo), int(hi or lo)
+            if a < 0 or b < a:
+                raise ValueError
+            seeds.update(range(a, b + 1))
+    except ValueError:
+        raise InvalidParameterError(
+            f"{what} must be seeds like 1-8 or 1,3,5 (non-negative, lo <= hi); got {text!r}"
+        ) from None
+    return sorted(seeds)
+
+
+@dataclass
+class TransferConfig:
+    """What one transfer run measures (validated by :func:`check_config`)."""
+
+    size: str = "small"
+    train_worlds: list[int] = field(default_factory=lambda: list(range(1, 9)))
+    test_worlds: list[int] = field(default_factory=lambda: list(range(101, 105)))
+    holdout_kind: str | None = None
+    out: Path = Path("bench-results/transfer")
+    data_root: Path | None = None  # worlds are simulated once here and reused
+    peers: list[str] = field(default_factory=lambda: list(PEERS))
+    first_days: float | None = None
+    label_budgets: tuple[int, ...] = ()  # operator labels per test world (see scoring.model)
+
+    def command(self) -> str:
+        parts = ["distillguard", "bench-transfer", "--size", self.size]
+        parts += ["--train-worlds", _ranges(self.train_worlds)]
+        parts += ["--test-worlds", _ranges(self.test_worlds)]
+        if self.holdout_kind:
+            parts += ["--holdout-kind", self.holdout_kind]
+        if self.first_days:
+            parts += ["--first-days", f"{self.first_days:g}"]
+        return shlex.join(parts + ["--out", str(self.out)])
+
+
+def _ranges(seeds: list[int]) -> str:
+    if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 1:
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
+def check_config(cfg: TransferConfig) -> None:
+    from ..sim.scenario import CAMPAIGN_TYPES
+
+    if cfg.size not in SIZES:
+        raise InvalidParameterError(f"--size must be one of {', '.join(SIZES)}; got {cfg.size!r}")
+    if not cfg.train_worlds or not cfg.test_worlds:
+        raise InvalidParameterError("--train-worlds and --test-worlds must name at least one seed")
+    shared = set(cfg.train_worlds) & set(cfg.test_worlds)
+    if shared:
+        raise InvalidParameterError(
+            f"train and test worlds must differ; both name seed {min(shared)}"
+        )
+    if cfg.holdout_kind is not None and cfg.holdout_kind not in CAMPAIGN_TYPES:
+        raise InvalidParameterError(
+            f"--holdout-kind must be one of {', '.join(CAMPAIGN_TYPES)}; got {cfg.holdout_kind!r}"
+        )
+    unknown = [p for p in cfg.peers if p not in PEERS]
+    if unknown:
+        raise InvalidParameterError(f"unknown peer {unknown[0]!r}; choose from {', '.join(PEERS)}")
+
+
+# ---- worlds ---------------------------------------------------------------------------------
+def ensure_world(root: Path, size: str, seed: int, holdout: str | None = None) -> Path:
+    """The random world ``seed`` (without campaign kind ``holdout``), simulated once."""
+    from ..sim import simulate
+    from ..sim.scenario import Scenario
+    from ..sim.world import draw_scenario
+
+    name = f"{size}-w{seed}" + (f"-no-{holdout}" if holdout else "")
+    path = root / name
+    if (path / DONE).exists():
+        return path
+    sc = draw_scenario(size, seed)
+    if holdout:
+        data = sc.to_dict()
+        data["campaigns"] = [c for c in data["campaigns"] if c["type"] != holdout]
+        sc = Scenario.from_dict(data, source=f"{sc.source} without {holdout}")
+    simulate(sc, out=path, seed=seed, progress=False)
+    (path / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    return path
+
+
+def campaign_kinds(world: Path) -> dict[str, str]:
+    """``campaign_id → kind`` from the world's ``sim_summary.json``."""
+    summary = json.loads((world / "sim_summary.json").read_text())
+    return {cid: c["type"] for cid, c in summary.get("campaigns", {}).items()}
+
+
+def detect_world(world: Path, out: Path, model_path: Path | None) -> Path:
+    """``distillguard detect`` on one world with the given risk model; returns the findings."""
+    import shutil
+    import tempfile
+
+    from ..engines.embedded import detect
+    from ..policy import Policy
+
+    policy = Policy.from_dict({"scoring": {"risk_model": str(model_path or "none")}})
+    done = Path(out) / ".detect-done"
+    if done.is_file() and done.read_text() == f"{policy.version} {model_fingerprint(model_path)}":
+        return out  # the same world, detected with the same policy and model: reuse it
+    store = Path(tempfile.mkdtemp(prefix="dg-transfer-store-"))
+    try:
+        logs = sorted(world.glob("requests.*"))
+        detect(
+            logs, out, accounts=world / "accounts.csv", store=store, policy=policy, progress=False
+        )
+        export_model_inputs(store, out)
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
+    done.write_text(f"{policy.version} {model_fingerprint(model_path)}")
+    return out
+
+
+def model_fingerprint(model_path: Path | None) -> str:
+    """A model's content hash (its weights), so a retrained model is never reused by mistake."""
+    import hashlib
+
+    if model_path is None:
+        return "none"
+    blob = Path(model_path).with_suffix(".pkl")
+    return hashlib.sha256(blob.read_bytes()).hexdigest()[:16] if blob.is_file() else "missing"
+
+
+def export_model_inputs(store: Path, out: Path) -> Path:
+    """The store's ``model_inputs`` table as ``OUT/model_inputs.parquet`` (training data)."""
+    import duckdb
+
+    target = Path(out) / "model_inputs.parquet"
+    con = duckdb.connect(str(Path(store) / "store.duckdb"), read_only=True)
+    try:
+        con.execute(
+            f"COPY model_inputs TO '{str(target).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)"
+        )
+    finally:
+        con.close()
+    return target
+
+
+def rescore(findings: Path, model_path: Path, out: Path) -> Path:
+    """The accounts of a hand-set ``detect`` run rescored by the learned model from its saved
+    inputs (cheaper than detecting again: nothing before the risk model changes)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from ..policy import default_policy
+    from ..scoring.model import LearnedAccountScorer, RiskModel
+
+    pol = default_policy().scoring
+    inputs = pq.read_table(Path(findings) / "model_inputs.parquet")
+    sc = LearnedAccountScorer(
+        RiskModel.load(model_path), pol.review_threshold, pol.attack_threshold
+    )
+    sc.fit(inputs)
+    old = pacsv.read_csv(Path(findings) / "accounts.csv").select(["account_id", "cluster_id"])
+    new = pa.table(
+        {"account_id": inputs.column("account_id"), "risk": sc.risk_, "verdict": sc.verdict_}
+    ).join(old, "account_id", join_type="left outer")
+    out.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(new, out / "accounts.csv")
+    return out
+
+
+def labelled_recall(findings: Path, world: Path, model_path: Path, k: int) -> dict[str, Any]:
+    """The model adapted to ``k`` operator labels: the top ``k`` of the review queue (highest
+    risk) with their true labels. Metrics on the accounts the operator did not label."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from ..scoring.model import RiskModel, align
+
+    inputs = pq.read_table(Path(findings) / "model_inputs.parquet")
+    truth = pacsv.read_csv(world / "labels.csv").select(["account_id", "is_attack"])
+    inputs = inputs.join(truth, "account_id", join_type="inner")
+    y = np.asarray(inputs.column("is_attack").to_numpy(), int)
+    model = RiskModel.load(model_path)
+    X = align(inputs, model.names_)
+    top = np.argsort(-model.predict_risk(X), kind="stable")[:k]
+    labels = np.full(len(y), -1)
+    labels[top] = y[top]
+    rest = np.setdiff1d(np.arange(len(y)), top)
+    if (labels == 1).any():
+        model.adapt(X, labels)
+    risk = model.predict_risk(X)
+    from .metrics import recall_at_fpr
+
+    res = {f"recall_at_fpr_{f * 100:g}%": recall_at_fpr(y[rest] == 1, risk[rest], f) for f in FPRS}
+    return {
+        **res,
+        "roc_auc": float("nan"),
+        "pr_auc": float("nan"),
+        "attack_precision": float("nan"),
+        "attack_recall": float("nan"),
+        "attack_fpr": float("nan"),
+        "personas": {},
+        "kinds": {},
+        "labels": k,
+    }
+
+
+# ---- metrics --------------------------------------------------------------------------------
+def world_metrics(findings: Path, world: Path) -> dict[str, Any]:
+    """Account metrics of one detector on one world, with campaigns folded into kinds."""
+    m = account_metrics(load_accounts(findings / "accounts.csv", world / "labels.csv"))
+    m["kinds"] = fold_kinds(m["campaigns"], campaign_kinds(world))
+    return m
+
+
+def fold_kinds(campaigns: dict[str, dict], kinds: dict[str, str]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for cid, c in campaigns.items():
+        k = out.setdefault(kinds.get(cid, "?"), {"n": 0, "flagged": 0.0, "attack": 0.0})
+        k["n"] += c["n"]
+        k["flagged"] += c["found_flagged"] * c["n"]
+        k["attack"] += c["found_attack"] * c["n"]
+    return out
+
+
+def _mean(xs: list[float]) -> float:
+    x = np.asarray([v for v in xs if v is not None], float)
+    x = x[~np.isnan(x)]
+    return float(x.mean()) if len(x) else float("nan")
+
+
+def _min(xs: list[float]) -> float:
+    x = np.asarray(xs, float)
+    x = x[~np.isnan(x)]
+    return float(x.min()) if len(x) else float("nan")
+
+
+def aggregate(per_world: list[dict[str, Any]]) -> dict[str, Any]:
+    """Means (and worst case) over worlds; kinds and personas pooled over accounts."""
+    ok = [m for m in per_world if "error" not in m]
+    if not ok:
+        return {"error": "; ".join(m["error"] for m in per_world) or "no worlds"}
+    rec = [m["recall_at_fpr_0.1%"]["recall"] for m in ok]
+    rec1 = [m["recall_at_fpr_1%"]["recall"] for m in ok]
+    res: dict[str, Any] = {
+        "n_worlds": len(ok),
+        "recall_at_0.1%_fpr": _mean(rec),
+        "recall_at_0.1%_fpr_min": _min(rec),
+        "recall_at_1%_fpr": _mean(rec1),
+        "roc_auc": _mean([m["roc_auc"] for m in ok]),
+        "pr_auc": _mean([m["pr_auc"] for m in ok]),
+        "attack_precision": _mean([m["attack_precision"] for m in ok]),
+        "attack_recall": _mean([m["attack_recall"] for m in ok]),
+        "attack_fpr": _mean([m["attack_fpr"] for m in ok]),
+    }
+    kinds: dict[str, dict] = {}
+    personas: dict[str, dict] = {}
+    for m in ok:
+        for k, v in m.get("kinds", {}).items():
+            acc = kinds.setdefault(k, {"n": 0, "flagged": 0.0, "attack": 0.0})
+            for key in acc:
+                acc[key] += v[key]
+        for p, v in m["personas"].items():
+            acc = personas.setdefault(p, {"n": 0, "attack": 0.0, "flagged": 0.0})
+            acc["n"] += v["n"]
+            acc["attack"] += v["attack_fpr"] * v["n"]
+            acc["flagged"] += v["flag_fpr"] * v["n"]
+    res["kinds"] = {
+        k: {"n": v["n"], "found": v["flagged"] / v["n"], "attack": v["attack"] / v["n"]}
+        for k, v in sorted(kinds.items())
+        if v["n"]
+    }
+    res["personas"] = {
+        p: {"n": v["n"], "attack_fpr": v["attack"] / v["n"], "flag_fpr": v["flagged"] / v["n"]}
+        for p, v in sorted(personas.items())
+        if v["n"]
+    }
+    mixed = [m["mixed"] for m in ok if m.get("mixed")]
+    if mixed:
+        res["mixed_request_recall"] = _mean([x["recall"] for x in mixed])
+        res["mixed_request_precision"] = _mean([x["precision"] for x in mixed])
+    early = [m["early"] for m in ok if m.get("early") and "error" not in m["early"]]
+    if early:
+        res["early_flagged"] = _mean([e["flagged_of_all"] for e in early])
+    return res
+
+
+def train_risk_model(sizes: list[str], seeds: list[int], root: Path, out: Path) -> Path:
+    """Simulate (or reuse) the worlds ``seeds`` at each size, detect with hand-set weights to
+    get the model inputs, and fit the risk model: the one command behind the shipped model.
+    Several sizes teach it deployments of several sizes (percentiles of 200 accounts are
+    coarser than of 20,000)."""
+    from ..scoring.model import fit_risk_model
+
+    bad = [s for s in sizes if s not in SIZES]
+    if bad or not sizes:
+        raise InvalidParameterError(f"--size must be one of {', '.join(SIZES)}; got {bad or sizes}")
+    if len(seeds) < 2:
+        raise InvalidParameterError("train needs at least two worlds (calibration is out-of-world)")
+    prog = make_progress(True)
+    with prog, stage(prog, "train: worlds", total=len(seeds) * len(sizes)) as task:
+        worlds, findings = [], []
+        for size in sizes:
+            for s in seeds:
+                w = ensure_world(Path(root), size, s)
+                worlds.append(w)
+                findings.append(detect_world(w, Path(root) / "findings" / w.name, None))
+                prog.advance(task)
+    return fit_risk_model(worlds, findings, Path(out))
+
+
+# ---- the run --------------------------------------------------------------------------------
+def run_transfer(cfg: TransferConfig, progress: bool = True) -> dict[str, Any]:
+    """Simulate, train on train worlds, measure on test worlds; writes transfer.{json,md,html}."""
+    from ..scoring.model import fit_risk_model
+
+    check_config(cfg)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    root = Path(cfg.data_root) if cfg.data_root else out / "worlds"
+    result: dict[str, Any] = {
+        "command": cfg.command(),
+        "size": cfg.size,
+        "train_worlds": cfg.train_worlds,
+        "test_worlds": cfg.test_worlds,
+        "holdout_kind": cfg.holdout_kind,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    prog = make_progress(progress)
+    with prog:
+        n_worlds = len(cfg.train_worlds) + len(cfg.test_worlds)
+        with stage(prog, "transfer: simulating worlds", total=n_worlds) as task:
+            train = []
+            for s in cfg.train_worlds:
+                train.append(ensure_world(root, cfg.size, s, cfg.holdout_kind))
+                prog.advance(task)
+            test = []
+            for s in cfg.test_worlds:
+                test.append(ensure_world(root, cfg.size, s))
+                prog.advance(task)
+        with stage(prog, "transfer: features of the train worlds", total=len(train)) as task:
+            train_findings = []
+            for w in train:
+                train_findings.append(detect_world(w, out / "train" / w.name, None))
+                prog.advance(task)
+        with stage(prog, "transfer: fitting the risk model on the train worlds"):
+            model_path = fit_risk_model(train, train_findings, out / "risk-model.json")
+        result["model"] = str(model_path)
+        with stage(prog, "transfer: in-world (train) scores", total=len(train)) as task:
+            in_world = []
+            for w, f in zip(train, train_findings, strict=True):
+                scored = rescore(f, model_path, out / "in-world" / w.name)
+                in_world.append(world_metrics(scored, w))
+                prog.advance(task)
+        with stage(prog, "transfer: test worlds", total=len(test)) as task:
+            per_det: dict[str, list[dict]] = {
+                LEARNED: [],
+                HAND_SET: [],
+                **{p: [] for p in cfg.peers},
+            }
+            for w in test:
+                _test_world(cfg, w, out, model_path, per_det)
+                prog.advance(task)
+    result["in_world"] = {"distillguard": aggregate(in_world)}
+    result["test"] = {name: aggregate(ms) for name, ms in per_det.items()}
+    result["per_world"] = {name: ms for name, ms in per_det.items()}
+    write_report(result, out)
+    return result
+
+
+def _test_world(
+    cfg: TransferConfig, world: Path, out: Path, model_path: Path, per_det: dict[str, list]
+) -> None:
+    findings = detect_world(world, out / "test" / world.name / "distillguard", model_path)
+    for k in cfg.label_budgets:
+        per_det.setdefault(f"{LEARNED} +{k} labels", []).append(
+            labelled_recall(findings, world, model_path, k)
+        )
+    bench = run_bench(
+        world,
+        detectors=list(cfg.peers) or [LEARNED],  # an empty list would mean every detector
+        findings=findings,
+        out=out / "test" / world.name / "bench",
+        first_days=cfg.first_days,
+        progress=False,
+    )
+    kinds = campaign_kinds(world)
+    hand = detect_world(world, out / "test" / world.name / HAND_SET, None)
+    per_det[HAND_SET].append(world_metrics(hand, world))
+    for name, entry in bench["detectors"].items():
+        if "metrics" not in entry:
+            per_det[name].append({"error": entry.get("error", "no metrics")})
+            continue
+        m = dict(entry["metrics"])
+        m["kinds"] = fold_kinds(m["campaigns"], kinds)
+        m["mixed"] = entry.get("mixed")
+        m["early"] = entry.get("early")
+        per_det[name].append(m)
+
+
+# ---- report ---------------------------------------------------------------------------------
+def _p(x: Any) -> str:
+    return "—" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{100 * x:.1f}%"
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"Transfer: {result['size']} worlds, train {_ranges(result['train_worlds'])}, "
+        f"test {_ranges(result['test_worlds'])}"
+        + (f", leave-one-kind-out: {result['holdout_kind']}" if result["holdout_kind"] else ""),
+        "",
+        f"`{result['command']}`",
+        "",
+        "| detector | where | recall @0.1% FPR (mean / worst) | recall @1% FPR | ROC-AUC | PR-AUC | attack P / R | attack FPR |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    rows = [("distillguard", "in-world (train)", result["in_world"]["distillguard"])]
+    rows += [(name, "test worlds", agg) for name, agg in result["test"].items()]
+    for name, where, a in rows:
+        if "error" in a:
+            lines.append(f"| {name} | {where} | error: {a['error'][:80]} | | | | | |")
+            continue
+        lines.append(
+            f"| {name} | {where} | {_p(a['recall_at_0.1%_fpr'])} / {_p(a['recall_at_0.1%_fpr_min'])} "
+            f"| {_p(a['recall_at_1%_fpr'])} | {a['roc_auc']:.3f} | {a['pr_auc']:.3f} "
+            f"| {_p(a['attack_precision'])} / {_p(a['attack_recall'])} | {_p(a['attack_fpr'])} |"
+        )
+    lines += ["", _kind_table(result), "", _persona_table(result)]
+    dg = result["test"].get("distillguard", {})
+    if "mixed_request_recall" in dg:
+        lines += [
+            "",
+            f"Request level in mixed accounts (test worlds): recall {_p(dg['mixed_request_recall'])}, "
+            f"precision {_p(dg['mixed_request_precision'])}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _kind_table(result: dict[str, Any]) -> str:
+    names = [n for n, a in result["test"].items() if "kinds" in a]
+    kinds = sorted({k for n in names for k in result["test"][n]["kinds"]})
+    head = "| campaign kind | distillguard in-world found / attack | " + " | ".join(
+        f"{n} test found" if n != "distillguard" else "distillguard test found / attack"
+        for n in names
+    )
+    lines = [head + " |", "|---" * (len(names) + 2) + "|"]
+    inw = result["in_world"]["distillguard"].get("kinds", {})
+    for k in kinds:
+        cells = [k]
+        iw = inw.get(k)
+        cells.append(f"{_p(iw['found'])} / {_p(iw['attack'])}" if iw else "(held out)")
+        for n in names:
+            v = result["test"][n]["kinds"].get(k)
+            if v is None:
+                cells.append("—")
+            elif n == "distillguard":
+                cells.append(f"{_p(v['found'])} / {_p(v['attack'])}")
+            else:
+                cells.append(_p(v["found"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _persona_table(result: dict[str, Any]) -> str:
+    dg = result["test"].get("distillguard", {})
+    lines = ["| persona (test worlds) | accounts | `attack` FPR | flagged (attack or review) |"]
+    lines.append("|---|---|---|---|")
+    for p, v in dg.get("personas", {}).items():
+        lines.append(f"| {p} | {v['n']} | {_p(v['attack_fpr'])} | {_p(v['flag_fpr'])} |")
+    return "\n".join(lines)
+
+
+def write_report(result: dict[str, Any], out: Path) -> None:
+    (out / "transfer.json").write_text(json.dumps(result, indent=2, default=_jsonable) + "\n")
+    (out / "transfer.md").write_text(render_markdown(result))
+    _write_plot(result, out / "transfer.html")
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    return str(x)
+
+
+def _write_plot(result: dict[str, Any], path: Path) -> None:
+    """Per campaign kind: share found, in-world against test worlds, beside each peer."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    series = [("distillguard in-world", result["in_world"]["distillguard"])]
+    series += [(f"{n} test", a) for n, a in result["test"].items()]
+    kinds = sorted({k for _, a in series for k in a.get("kinds", {})})
+    for name, agg in series:
+        ks = agg.get("kinds", {})
+        fig.add_bar(name=name, x=kinds, y=[ks.get(k, {}).get("found", 0.0) for k in kinds])
+    fig.update_layout(
+        title="Campaign accounts found (attack or review): train worlds vs unseen test worlds",
+        barmode="group",
+        yaxis={"tickformat": ".0%", "range": [0, 1]},
+    )
+    fig.write_html(str(path), include_plotlyjs=True, full_html=True)
