@@ -44,7 +44,17 @@ test: venv system-deps
 lint: venv
 	$(BIN)/ruff check src tests
 
+KINDS := reasoning_harvest agentic_harvest hydra careful shard slow_drip cloud_route adaptive
+
+# Transfer first: the figures that count are measured on random worlds nothing was tuned on.
 bench: venv
+	$(BIN)/distillguard bench-transfer --size small --train-worlds 1-8 --test-worlds 101-104 \
+		--data-root bench-results/worlds --out bench-results/transfer-small
+	for k in $(KINDS); do \
+		$(BIN)/distillguard bench-transfer --size tiny --train-worlds 1-8 --test-worlds 101-104 \
+			--holdout-kind $$k --no-peers --label-budgets "" --data-root bench-results/worlds \
+			--out bench-results/transfer-loko-$$k || exit 1; \
+	done
 	$(BIN)/distillguard bench-suite --out bench-results
 
 clean:
