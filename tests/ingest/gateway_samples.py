@@ -377,3 +377,16 @@ def write_sample(name: str, records: list[Rec], folder: Path) -> tuple[list[Path
     else:
         files = [_jsonl(folder / f"{name}.jsonl", native)]
     return files, _jsonl(folder.parent / f"{folder.name}-reference" / "reference.jsonl", refs)
+
+
+def rec_for_tests(i: int = 1) -> Rec:
+    """One contract record with every field the builders read."""
+    return {
+        "request_id": f"req-{i}", "ts": 1_714_564_800_000 + i, "account_id": f"acct-{i}",
+        "model": "gpt-4o", "messages": [{"role": "system", "content": "You are helpful."},
+                                        {"role": "user", "content": "Explain tides."}],
+        "org_id": "org-1", "api_key_id": "key-1", "session_id": "sess-1", "ip": "198.51.100.7",
+        "user_agent": "openai-python/1.40.0", "country": "DE", "max_tokens": 800,
+        "stream": False, "input_tokens": 30, "output_tokens": 400, "status": 200,
+        "latency_ms": 900,
+    }

@@ -162,10 +162,19 @@ def map_record(fmt: LogFormat, record: Any) -> dict[str, Any]:
     return out
 
 
+def has_path(record: Any, path: str) -> bool:
+    """True when the keys of ``path`` exist, even holding null or "" (an empty CSV cell)."""
+    *parents, last = path.split("/")
+    parent = get_path(record, "/".join(parents)) if parents else record
+    if isinstance(parent, str):
+        parent = _as_json(parent)
+    return parent is not _MISSING and _step(parent, last) is not _MISSING
+
+
 def matches(fmt: LogFormat, record: Any) -> bool:
     """True when ``record`` carries every path of one of the format's ``detect`` groups."""
     return isinstance(record, dict) and any(
-        all(get_path(record, p) is not _MISSING for p in group) for group in fmt.detect
+        all(has_path(record, p) for p in group) for group in fmt.detect
     )
 
 

@@ -1,0 +1,67 @@
+"""The format table: every mapping targets contract fields, cites its source, and each
+format's real record is recognised as that format and no other."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from gateway_samples import BUILDERS, otlp_document, rec_for_tests
+
+from distillguard import contract
+from distillguard.ingest import formats
+
+CONTRACT_FIELDS = set(contract.REQUIRED_REQUEST_FIELDS) | set(contract.OPTIONAL_REQUEST_FIELDS)
+
+
+@pytest.mark.parametrize("fmt", formats.FORMATS, ids=lambda f: f.name)
+def test_mappings_target_contract_fields_and_cite_a_source(fmt):
+    assert set(fmt.fields) <= CONTRACT_FIELDS
+    assert fmt.source and fmt.detect
+    for paths in fmt.fields.values():
+        for path in paths:
+            for t in path.split("|")[1:]:
+                assert t in formats.TRANSFORMS, path
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_each_native_record_is_detected_as_its_format(name):
+    native, _ = BUILDERS[name](rec_for_tests())
+    if name == "openai_batch":
+        native = native[0]
+    if name == "otel_genai":
+        native = otlp_document([native])
+    assert formats.detect(native).name == name
+
+
+def test_contract_record_is_the_contract():
+    assert formats.detect(rec_for_tests()).name == "contract"
+    assert formats.detect({"something": "else"}).name == "contract"  # validation reports it
+
+
+def test_paths_walk_json_text_lists_and_transforms():
+    rec = {"a": json.dumps({"b": [{"c": "x"}, {"c": "y"}]}), "n": "42", "s": "hi",
+           "tools": [{"type": "function", "function": {"name": "search"}}, {"name": "calc"}]}
+    assert formats.get_path(rec, "a/b/1/c") == "y"
+    assert formats.get_path(rec, "n|int") == 42
+    assert formats.get_path(rec, "s|user") == [{"role": "user", "content": "hi"}]
+    assert formats.get_path(rec, "tools|names") == ["search", "calc"]
+    assert formats.get_path(rec, "a/b/9/c") is formats._MISSING
+    assert formats.has_path({"api_key": None}, "api_key")
+
+
+def test_map_record_coerces_ids_and_text_blocks():
+    fmt = formats.BY_NAME["anthropic"]
+    native = {"timestamp": 1_714_564_800, "request": {
+        "model": "claude", "max_tokens": 10, "metadata": {"user_id": 12345},
+        "system": [{"type": "text", "text": "Be terse."}],
+        "messages": [{"role": "user", "content": "hi"}]},
+        "response": {"id": "msg_1", "type": "message"}}
+    out = formats.map_record(fmt, native)
+    assert out["account_id"] == "12345" and out["system"] == "Be terse."
+    assert out["source_format"] == "anthropic"
+
+
+def test_unknown_format_name_lists_the_known_ones():
+    with pytest.raises(ValueError, match="kong"):
+        formats.get("splunk")
