@@ -65,3 +65,18 @@ def test_map_record_coerces_ids_and_text_blocks():
 def test_unknown_format_name_lists_the_known_ones():
     with pytest.raises(ValueError, match="kong"):
         formats.get("splunk")
+
+
+def test_csv_text_is_read_as_the_contract_types():
+    """A CSV export holds every value as text: numbers and booleans are converted, a value
+    that is not one is left out rather than quarantining the record."""
+    row = {"request_id": "r1", "request_created_at": "2024-05-01 12:00:00",
+           "response_status": "200", "request_user_id": "u1", "request_model": "gpt-4o",
+           "delay_ms": "812.5", "prompt_tokens": "82", "completion_tokens": "n/a",
+           "request_body": json.dumps({"messages": [{"role": "user", "content": "hi"}],
+                                       "stream": "true"})}
+    out = formats.map_record(formats.BY_NAME["helicone"], row)
+    assert out["status"] == 200 and out["latency_ms"] == 812.5 and out["input_tokens"] == 82
+    assert "output_tokens" not in out
+    assert out["stream"] is True
+    assert out["messages"] == [{"role": "user", "content": "hi"}]

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from ..contract import OPTIONAL_REQUEST_FIELDS
 from ..errors import InvalidParameterError
 
 Fields = dict[str, tuple[str, ...]]
@@ -41,7 +43,6 @@ class LogFormat:
     fields: Fields
     unwrap: Callable[[Any], Iterable[Any]] | None = None
     explodes: bool = False  # one stored document holds many records: number the records
-    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 # ---- path interpreter ------------------------------------------------------------------------
@@ -57,13 +58,17 @@ def _step(value: Any, key: str) -> Any:
     return _MISSING
 
 
+@lru_cache(maxsize=64)
+def _parse(text: str) -> Any:
+    # Several paths walk into the same JSON text (a stored request body): parse it once.
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def _as_json(v: Any) -> Any:
-    if isinstance(v, str):
-        try:
-            return json.loads(v)
-        except ValueError:
-            return v
-    return v
+    return _parse(v) if isinstance(v, str) and v.lstrip()[:1] in ("{", "[") else v
 
 
 def _as_int(v: Any) -> Any:
@@ -147,14 +152,34 @@ def get_path(record: Any, path: str) -> Any:
     return value
 
 
+def _as_kind(v: Any, kind: str) -> Any:
+    """A number or boolean written as text (CSV exports, OTLP int64) as the contract's type."""
+    if not isinstance(v, str):
+        return v
+    text = v.strip()
+    if kind in ("integer", "number", "string|integer"):
+        try:
+            num = float(text)
+        except ValueError:
+            return v if kind == "string|integer" else _MISSING
+        return int(num) if num.is_integer() and kind != "number" else num
+    if kind == "bool":
+        return {"true": True, "false": False}.get(text.lower(), _MISSING)
+    return v
+
+
 def map_record(fmt: LogFormat, record: Any) -> dict[str, Any]:
     """A contract record from one source record (absent fields stay absent)."""
-    out: dict[str, Any] = dict(fmt.defaults)
+    out: dict[str, Any] = {}
     for target, paths in fmt.fields.items():
         for path in paths:
             value = get_path(record, path)
-            if target in STRING_FIELDS and value is not _MISSING:
+            if value is _MISSING:
+                continue
+            if target in STRING_FIELDS:
                 value = _as_text(value)
+            elif target in OPTIONAL_REQUEST_FIELDS:
+                value = _as_kind(value, OPTIONAL_REQUEST_FIELDS[target])
             if value is not _MISSING and value != "":
                 out[target] = value
                 break

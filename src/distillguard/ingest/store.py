@@ -213,6 +213,8 @@ class Store:
         self._truncated = 0
         self._retain_content = True
         self._assume_tz = "UTC"
+        self._assumed = 0  # this file's records whose time had no offset
+        self._metadata_only = False  # this file has no prompt text at all
         self._pipeline: parallel.FeaturePipeline | None = None
         self._create_tables()
         self.engine = StoreEngine(self.con)
@@ -401,15 +403,11 @@ class Store:
         try:
             truncated = "truncated_file" if kind == "requests" else "account:truncated_file"
             for raw in self._records(f, advance, time_cols, truncated):
-                res = self._validate(sql, raw, retain_content)
                 if kind == "requests":
-                    if accepted + quarantined == 0 and _no_text_at_all(res):
-                        # An access log: behaviour, infrastructure and coordination only.
-                        self._metadata_only = True
-                        sql = self._request_sql(source, retain_content, require_text=False)
-                        res = self._validate(sql, raw, retain_content)
-                    res = self._mark_duplicates(res, raw, retain_content)
-                    self._assumed += int(pc.sum(res.column("ts_assumed_tz")).as_py() or 0)
+                    first = accepted + quarantined == 0
+                    res, sql = self._validate_requests(sql, raw, source, retain_content, first)
+                else:
+                    res = self._validate(sql, raw, retain_content)
                 ok = pc.is_null(res.column("reason"))
                 good = res.filter(ok)
                 bad = res.filter(pc.invert(ok))
@@ -441,6 +439,24 @@ class Store:
             self._ids = None  # it may hold hashes of rows that were just rolled back
             raise
         return accepted, quarantined, reasons
+
+    def _validate_requests(
+        self, sql: str, raw: pa.Table, source: str, retain_content: bool, first: bool
+    ) -> tuple[pa.Table, str]:
+        """Validate a batch of requests: (rows with reasons, the SQL for the next batches).
+
+        When the file's first batch has no prompt text at all, the file is an access log:
+        it is read metadata-only (behaviour, infrastructure, coordination evidence) instead
+        of quarantining every record as ``no_text``.
+        """
+        res = self._validate(sql, raw, retain_content)
+        if first and _no_text_at_all(res):
+            self._metadata_only = True
+            sql = self._request_sql(source, retain_content, require_text=False)
+            res = self._validate(sql, raw, retain_content)
+        res = self._mark_duplicates(res, raw, retain_content)
+        self._assumed += int(pc.sum(res.column("ts_assumed_tz")).as_py() or 0)
+        return res, sql
 
     def _request_sql(self, source: str, retain_content: bool, require_text: bool) -> str:
         return validate.request_sql(
