@@ -152,3 +152,16 @@ def test_spendlogs_csv_and_parquet_exports(tmp_path, capsys):
     assert summary["formats"] == {"litellm_spendlogs": 2}
     assert summary["counts"]["requests_accepted"] == 16
     assert summary["counts"]["requests_quarantined"] == 0
+
+
+def test_otlp_json_lines_under_a_json_name(tmp_path, capsys):
+    """The OTel collector's file exporter writes one OTLP/JSON document per line, named .json."""
+    from gateway_samples import otel_span, otlp_document
+
+    docs = [otlp_document([otel_span(rec(i))[0] for i in range(k, k + 5)]) for k in (0, 5)]
+    path = tmp_path / "otel-traces.json"
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    code, msg, summary = _detect(tmp_path, capsys, str(path))
+    assert code == 0, msg
+    assert summary["formats"] == {"otel_genai": 1}
+    assert summary["counts"]["requests_accepted"] == 10

@@ -80,3 +80,33 @@ def test_csv_text_is_read_as_the_contract_types():
     assert "output_tokens" not in out
     assert out["stream"] is True
     assert out["messages"] == [{"role": "user", "content": "hi"}]
+
+
+def test_otel_user_message_events_and_resource_user():
+    """semconv 1.28–1.36: the prompt as ``gen_ai.user.message`` / ``gen_ai.system.message``
+    events; the user on the resource."""
+    span = {"spanId": "ab12", "startTimeUnixNano": "1714564800000000000",
+            "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}}],
+            "events": [{"name": "gen_ai.user.message",
+                        "attributes": [{"key": "content", "value": {"stringValue": "Explain"}}]}]}
+    doc = {"resourceSpans": [{"resource": {"attributes": [
+        {"key": "user.id", "value": {"stringValue": "u-9"}}]},
+        "scopeSpans": [{"spans": [span]}]}]}
+    fmt = formats.detect(doc)
+    assert fmt.name == "otel_genai"
+    (rec,) = [formats.map_record(fmt, r) for r in formats.records_of(fmt, doc)]
+    assert rec["account_id"] == "u-9" and rec["request_id"] == "ab12"
+    assert rec["messages"] == [{"role": "user", "content": "Explain"}]
+    assert rec["ts"] == 1_714_564_800_000_000_000  # OTLP int64 text read as a number
+
+
+def test_langfuse_trace_download_yields_its_generations():
+    doc = {"id": "t1", "userId": "u-1", "sessionId": "s-1", "observations": [
+        {"id": "o1", "traceId": "t1", "type": "SPAN", "startTime": "2024-05-01T12:00:00Z"},
+        {"id": "o2", "traceId": "t1", "type": "GENERATION", "startTime": "2024-05-01T12:00:01Z",
+         "model": "gpt-4o", "input": [{"role": "user", "content": "hi"}]}]}
+    fmt = formats.detect(doc)
+    assert fmt.name == "langfuse"
+    recs = [formats.map_record(fmt, r) for r in formats.records_of(fmt, doc)]
+    assert [r["request_id"] for r in recs] == ["o2"]
+    assert recs[0]["account_id"] == "u-1" and recs[0]["session_id"] == "s-1"
