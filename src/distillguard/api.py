@@ -131,15 +131,14 @@ def detect(
     ``out`` also writes the output files (``report.html``, CSVs) there. Raises
     :class:`~distillguard.errors.NoRecordsError` when no record is usable.
     """
-    from .engines.cli import _source
     from .engines.embedded import detect as run
+    from .ingest.postgres import resolve_source
 
     pol = policy if isinstance(policy, Policy) else Policy.load(policy)
     with tempfile.TemporaryDirectory(prefix="distillguard-") as tmp:
         work = Path(tmp)
         store_dir = Path(store) if store is not None else work / "store"
-        logs = [p if isinstance(p, Path) else _source(str(p), store_dir)
-                for p in _sources(source, work)]
+        logs = [resolve_source(p, store_dir) for p in _sources(source, work)]
         out_dir = Path(out) if out is not None else work / "out"
         summary = run(
             logs, out=out_dir, accounts=Path(accounts) if accounts else None, store=store_dir,

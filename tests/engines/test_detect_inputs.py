@@ -165,3 +165,19 @@ def test_otlp_json_lines_under_a_json_name(tmp_path, capsys):
     assert code == 0, msg
     assert summary["formats"] == {"otel_genai": 1}
     assert summary["counts"]["requests_accepted"] == 10
+
+
+def test_contract_csv_with_numbers_and_json_messages(tmp_path, capsys):
+    rows = [rec(i) for i in range(6)]
+    path = tmp_path / "requests.csv"
+    fields = list(rows[0])
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "messages": json.dumps(r["messages"])})
+    code, msg, summary = _detect(tmp_path, capsys, str(path))
+    assert code == 0, msg
+    assert summary["formats"] == {"contract": 1}
+    assert summary["counts"]["requests_accepted"] == 6
+    assert summary["counts"]["requests_quarantined"] == 0

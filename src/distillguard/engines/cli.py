@@ -14,6 +14,7 @@ from rich.table import Table
 from ..errors import DistillguardError, InvalidInputError, InvalidParameterError
 from ..ingest import DEFAULT_STORE
 from ..ingest.formats import NAMES as FORMAT_NAMES
+from ..ingest.postgres import is_database_url, resolve_source
 from ..policy import Policy
 
 
@@ -94,19 +95,6 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
                   + (f" ({secs:.1f} s)" if secs is not None else ""))
 
 
-def _source(arg: str, store: Path) -> Path:
-    """A log path; a ``postgresql://`` URL is first exported from the database into the
-    store folder (incrementally, see ``ingest.postgres``) and the export is read."""
-    if arg.startswith(("postgresql://", "postgres://")):
-        from ..ingest.postgres import export_table
-
-        return export_table(arg, Path(store))
-    p = Path(arg)
-    if not p.exists():
-        raise InvalidInputError(f"input not found: {p}")
-    return p
-
-
 def register(app: typer.Typer) -> None:
     """Add ``detect`` to the ``distillguard`` command."""
 
@@ -128,9 +116,13 @@ def register(app: typer.Typer) -> None:
         assume_tz: str = typer.Option("UTC", "--assume-tz", help="time zone of timestamps written without an offset (counted in the summary)"),
     ) -> None:
         """Find harvesting accounts and coordinated clusters in request logs."""
-        if engine is EngineName.spark and (log_format != "auto" or assume_tz != "UTC"):
-            raise InvalidParameterError("--format and --assume-tz apply to --engine duckdb only")
-        sources = [_source(p, store) for p in logs]
+        if engine is EngineName.spark and (
+            log_format != "auto" or assume_tz != "UTC" or any(map(is_database_url, logs))
+        ):
+            raise InvalidParameterError(
+                "--format, --assume-tz and postgresql:// sources apply to --engine duckdb only"
+            )
+        sources = [resolve_source(p, store) for p in logs]
         if accounts is not None and not accounts.is_file():
             raise InvalidInputError(f"account table not found: {accounts}")
         if out.exists() and not out.is_dir():

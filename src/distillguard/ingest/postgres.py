@@ -56,6 +56,21 @@ class TableSource:
         return f"{self.schema}.{self.table}"
 
 
+def is_database_url(arg: str) -> bool:
+    return str(arg).startswith(("postgresql://", "postgres://"))
+
+
+def resolve_source(arg: str | Path, store: Path) -> Path:
+    """A log path as given; a ``postgresql://`` URL is first exported into the store folder
+    (incrementally) and the export is what is read."""
+    if is_database_url(str(arg)):
+        return export_table(str(arg), Path(store))
+    path = Path(arg)
+    if not path.exists():
+        raise InvalidInputError(f"input not found: {path}")
+    return path
+
+
 def parse_url(url: str) -> TableSource:
     """The table, watermark and key a URL names; clear errors for a missing table."""
     parts = urlsplit(url)

@@ -332,8 +332,36 @@ def iter_parquet(
             on_bytes(int(size * tbl.num_rows / nrows))
 
 
-def iter_csv(f: InputFile, on_bytes: Callable[[int], None] | None = None) -> Iterator[pa.Table]:
-    """Batches from a small CSV table (the account table): every column read as text."""
+_NUMBER = r"^\s*-?[0-9]+([.][0-9]*)?([eE][-+]?[0-9]+)?\s*$"
+_CSV_KINDS = {"number": pa.float64(), "integer": pa.int64(), "bool": pa.bool_()}
+
+
+def _typed_contract_columns(tbl: pa.Table) -> pa.Table:
+    """A contract CSV's number and boolean columns as numbers and booleans (CSV holds only
+    text), column by column and only where every cell reads as one: otherwise the column
+    stays text and its records are quarantined as ``wrong_type:<field>``, never guessed."""
+    from ..contract import OPTIONAL_REQUEST_FIELDS
+
+    for name, kind in OPTIONAL_REQUEST_FIELDS.items():
+        if kind not in _CSV_KINDS or name not in tbl.column_names:
+            continue
+        col = tbl.column(name)
+        if kind == "bool":
+            ok = pc.is_in(pc.utf8_lower(col), pa.array(["true", "false"]))
+        else:
+            ok = pc.match_substring_regex(col, _NUMBER)
+        if pc.all(pc.fill_null(ok, True)).as_py():
+            typed = pc.equal(pc.utf8_lower(col), "true") if kind == "bool" else col.cast(
+                pa.float64()).cast(_CSV_KINDS[kind], safe=kind == "integer")
+            tbl = tbl.set_column(tbl.schema.get_field_index(name), name, typed)
+    return tbl
+
+
+def iter_csv(
+    f: InputFile, on_bytes: Callable[[int], None] | None = None, typed: bool = False
+) -> Iterator[pa.Table]:
+    """Batches from a CSV table, every column read as text (the validation decides what is a
+    number or a time); ``typed`` reads a contract request log's numbers and booleans."""
     try:
         with open(f.path, newline="", encoding="utf-8", errors="replace") as fh:
             header = next(csv.reader(fh), [])
@@ -346,6 +374,8 @@ def iter_csv(f: InputFile, on_bytes: Callable[[int], None] | None = None) -> Ite
         )
     except (OSError, pa.ArrowInvalid) as exc:
         raise InvalidInputError(f"{f.path}: not a readable CSV file: {exc}") from exc
+    if typed:
+        tbl = _typed_contract_columns(tbl)
     if on_bytes is not None:
         on_bytes(f.path.stat().st_size)
     for off in range(0, max(tbl.num_rows, 1), BATCH_ROWS):
@@ -389,8 +419,8 @@ def _raw_batches(
 ) -> Iterator[pa.Table]:
     if f.fmt == "parquet":
         return iter_parquet(f, on_bytes, time_cols)
-    if f.fmt == "csv":
-        return iter_csv(f, on_bytes)
+    if f.fmt == "csv":  # request logs in contract form carry numbers; gateway formats map them
+        return iter_csv(f, on_bytes, typed=f.log_format == "contract" and "ts" in time_cols)
     if f.fmt == "json":
         return iter_json_doc(f, on_bytes)
     return iter_jsonl(f, on_bytes)
