@@ -181,3 +181,16 @@ def test_contract_csv_with_numbers_and_json_messages(tmp_path, capsys):
     assert summary["formats"] == {"contract": 1}
     assert summary["counts"]["requests_accepted"] == 6
     assert summary["counts"]["requests_quarantined"] == 0
+
+
+def test_langfuse_export_starting_with_a_span_row(tmp_path, capsys):
+    from gateway_samples import langfuse
+
+    span = {"id": "span-1", "traceId": "t", "type": "SPAN", "startTime": "2024-05-01T12:00:00Z",
+            "name": "retrieve"}
+    rows = [span] + [langfuse(rec(i))[0] for i in range(6)]
+    code, msg, summary = _detect(tmp_path, capsys, str(_jsonl(tmp_path / "obs.jsonl", rows)))
+    assert code == 0, msg
+    assert summary["formats"] == {"langfuse": 1}
+    assert summary["counts"]["requests_accepted"] == 6
+    assert summary["counts"]["requests_quarantined"] == 0

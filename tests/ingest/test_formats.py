@@ -110,3 +110,17 @@ def test_langfuse_trace_download_yields_its_generations():
     recs = [formats.map_record(fmt, r) for r in formats.records_of(fmt, doc)]
     assert [r["request_id"] for r in recs] == ["o2"]
     assert recs[0]["account_id"] == "u-1" and recs[0]["session_id"] == "s-1"
+
+
+def test_only_model_calls_are_records():
+    """Spans and observations that are not model calls (HTTP handlers, tools) are not
+    requests: they are left out, not quarantined."""
+    tool = {"spanId": "t1", "attributes": [
+        {"key": "gen_ai.operation.name", "value": {"stringValue": "execute_tool"}}]}
+    chat = {"spanId": "c1", "attributes": [
+        {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}}]}
+    doc = {"resourceSpans": [{"scopeSpans": [{"spans": [tool, chat]}]}]}
+    assert [s["spanId"] for s in formats.otlp_spans(doc)] == ["c1"]
+    rows = [{"id": "a", "type": "SPAN"}, {"id": "b", "type": "GENERATION"}]
+    fmt = formats.BY_NAME["langfuse"]
+    assert [r["id"] for row in rows for r in formats.records_of(fmt, row)] == ["b"]

@@ -227,8 +227,9 @@ def otlp_spans(doc: Any) -> Iterator[dict[str, Any]]:
 
     Span events keep their name and attributes (the older prompt events live there); the
     resource's attributes (``service.name``, ``user.id`` set process-wide) are under
-    ``resource``. A span that is not a GenAI span is still yielded; it simply maps to a
-    record without a model and is quarantined for it.
+    ``resource``. Only model calls are requests: spans without ``gen_ai.request.model``
+    (HTTP handlers, tool executions, agent steps sharing the trace) are not records of the
+    request log and are left out.
     """
     if not isinstance(doc, dict) or "resourceSpans" not in doc:
         yield doc
@@ -244,18 +245,24 @@ def otlp_spans(doc: Any) -> Iterator[dict[str, Any]]:
                     for e in span.get("events") or []
                 }
                 flat["resource"] = resource
-                yield flat
+                if "gen_ai.request.model" in flat["attributes"]:
+                    yield flat
+
+
+def _is_generation(obs: Any) -> bool:
+    # Langfuse observations are SPAN / EVENT / GENERATION (and agent/tool types); only a
+    # generation is a model call.
+    return isinstance(obs, dict) and obs.get("type", "GENERATION") == "GENERATION"
 
 
 def langfuse_observations(doc: Any) -> Iterator[Any]:
-    """Generation observations of a Langfuse export: rows as-is, or a trace download's list."""
+    """Generation observations of a Langfuse export (rows, or a trace download's list)."""
     if isinstance(doc, dict) and isinstance(doc.get("observations"), list):
         trace = {k: doc.get(k) for k in ("userId", "sessionId")}
-        for obs in doc["observations"]:
-            if isinstance(obs, dict) and obs.get("type", "GENERATION") == "GENERATION":
-                yield {**{k: v for k, v in trace.items() if v is not None}, **obs}
-        return
-    yield doc
+        for obs in filter(_is_generation, doc["observations"]):
+            yield {**{k: v for k, v in trace.items() if v is not None}, **obs}
+    elif _is_generation(doc) or not isinstance(doc, dict):
+        yield doc
 
 
 def litellm_payload(doc: Any) -> Iterator[Any]:
@@ -579,13 +586,16 @@ def records_of(fmt: LogFormat, doc: Any) -> Iterable[Any]:
     return fmt.unwrap(doc) if fmt.unwrap is not None else (doc,)
 
 
-def detect(doc: Any) -> LogFormat:
-    """The first format whose ``detect`` paths the document (or its first record) carries.
+def detect(*docs: Any) -> LogFormat:
+    """The first format (in ``FORMATS`` order) whose ``detect`` paths a record of one of the
+    documents carries; several documents because the first may hold no request (a Langfuse
+    export starting with a SPAN row).
 
     Falls back to the contract: its validation then says what is missing.
     """
     for fmt in FORMATS:
-        first = next(iter(records_of(fmt, doc)), None)
-        if matches(fmt, first):
-            return fmt
+        for doc in docs:
+            first = next(iter(records_of(fmt, doc)), None)
+            if matches(fmt, first):
+                return fmt
     return BY_NAME["contract"]

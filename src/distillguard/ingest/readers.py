@@ -53,6 +53,7 @@ NOT_LOGS: tuple[str, ...] = (
 BLOCK_BYTES = 8 * 1024 * 1024  # bytes decompressed and split at a time
 READ_BYTES = 1024 * 1024  # bytes asked of the (de)compressor at a time
 BATCH_ROWS = 50_000  # records validated, featurized and inserted at a time
+DETECT_DOCS = 20  # records read to recognise a file's log format
 
 RAW_SCHEMA = pa.schema([("line", pa.large_string()), ("line_no", pa.int64())])
 
@@ -147,13 +148,13 @@ def discover(paths: list[Path] | tuple[Path, ...], log_format: str = "auto") -> 
 
 
 def _detect(f: InputFile) -> str:
-    """The log format of a file's first record; ``contract`` when it cannot be read (the
+    """The log format of a file's first records; ``contract`` when it cannot be read (the
     read itself then reports the problem)."""
     try:
-        first = next(_iter_docs(f, limit=1), None)
+        docs = list(_iter_docs(f, limit=DETECT_DOCS))
     except (OSError, ValueError, EOFError, zlib.error, pa.ArrowException, InvalidInputError):
         return "contract"
-    return formats.detect(first).name if first is not None else "contract"
+    return formats.detect(*docs).name
 
 
 def _is_batch_output(f: InputFile) -> bool:
