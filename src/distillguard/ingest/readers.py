@@ -47,7 +47,7 @@ LOG_SUFFIXES: tuple[str, ...] = (
 # Files a simulator, a store or ``detect`` writes next to logs; never request logs when a
 # folder is walked.
 NOT_LOGS: tuple[str, ...] = (
-    "accounts", "labels", "request_labels", "quarantine", "summary", "clusters", "measured",
+    "accounts", "labels", "request_labels", "quarantine", "summary", "sim_summary", "clusters",
 )
 
 BLOCK_BYTES = 8 * 1024 * 1024  # bytes decompressed and split at a time
