@@ -304,7 +304,7 @@ def langfuse(r: Rec) -> tuple[Rec, Rec]:
     return native, _ref(r, "session_id", "max_tokens")
 
 
-# ---- Kong ai-proxy through file-log (kong/llm/drivers/shared.lua log_entry_keys) -------------
+# ---- Kong ai-proxy through file-log (developer.konghq.com/ai-gateway/ai-audit-log-reference) ---
 def kong(r: Rec) -> tuple[Rec, Rec]:
     ms = ts_ms(r)
     body = {"model": r["model"], "messages": r["messages"]}
@@ -320,17 +320,19 @@ def kong(r: Rec) -> tuple[Rec, Rec]:
         "client_ip": r.get("ip"), "started_at": ms,
         "consumer": {"id": r["account_id"], "username": f"user-{r['account_id']}"},
         "route": {"name": "openai-chat"}, "service": {"name": "openai"},
-        "ai": {"proxy": {
-            "payload": {"request": json.dumps(body),
-                        "response": json.dumps(_chat_completion(r, ms // 1000))},
-            "meta": {"plugin_id": "6e7c40f6-ce96-48e4-a366-d109c169e444",
-                     "provider_name": "openai", "request_model": r["model"],
-                     "response_model": r["model"], "llm_latency": lat - 40},
-            "usage": {"prompt_tokens": r.get("input_tokens"),
-                      "completion_tokens": r.get("output_tokens"),
-                      "total_tokens": r.get("input_tokens", 0) + r.get("output_tokens", 0),
-                      "time_per_token": 12, "cost": 0.002},
-        }},
+        "ai": {
+            "payload": {"request": json.dumps(body)},
+            "ai-proxy": {
+                "payload": {"response": json.dumps(_chat_completion(r, ms // 1000))},
+                "meta": {"plugin_id": "6e7c40f6-ce96-48e4-a366-d109c169e444",
+                         "provider_name": "openai", "request_model": r["model"],
+                         "response_model": r["model"], "llm_latency": lat - 40},
+                "usage": {"prompt_token": r.get("input_tokens"),
+                          "completion_token": r.get("output_tokens"),
+                          "total_tokens": r.get("input_tokens", 0) + r.get("output_tokens", 0),
+                          "time_per_token": 12, "cost": 0.002},
+            },
+        },
     }
     return native, _ref(r, "ip", "user_agent", "latency_ms", "max_tokens",
                         status=r.get("status", 200))

@@ -124,3 +124,20 @@ def test_only_model_calls_are_records():
     rows = [{"id": "a", "type": "SPAN"}, {"id": "b", "type": "GENERATION"}]
     fmt = formats.BY_NAME["langfuse"]
     assert [r["id"] for row in rows for r in formats.records_of(fmt, row)] == ["b"]
+
+
+def test_kong_later_layout_request_under_the_plugin():
+    """Later Kong releases put the request under the plugin's payload and name usage keys in
+    the plural (kong/llm/drivers/shared.lua)."""
+    entry = {"started_at": 1_714_564_800_000, "consumer": {"id": "c-1"},
+             "request": {"id": "k-1", "headers": {"user-agent": "curl/8"}},
+             "ai": {"proxy": {
+                 "payload": {"request": json.dumps({"model": "gpt-4o", "messages": [
+                     {"role": "user", "content": "hi"}]})},
+                 "meta": {"request_model": "gpt-4o", "provider_name": "openai"},
+                 "usage": {"prompt_tokens": 5, "completion_tokens": 7}}}}
+    fmt = formats.detect(entry)
+    assert fmt.name == "kong"
+    out = formats.map_record(fmt, entry)
+    assert out["messages"] == [{"role": "user", "content": "hi"}]
+    assert (out["input_tokens"], out["output_tokens"], out["account_id"]) == (5, 7, "c-1")

@@ -7,7 +7,9 @@ The mapped record is a contract record as JSON text; ``ingest.validate`` then ch
 any other (times in any epoch unit or ISO form, messages as a list or a JSON string, text in
 ``content`` or OTel ``parts``), so nothing here decides what is valid.
 
-Path syntax: ``a/b/0/c`` walks objects and list indexes; ``a|json`` parses a JSON string
+Path syntax: ``a/b/0/c`` walks objects and list indexes (JSON text on the way is parsed);
+``*`` is any child (the first one under which the rest of the path exists, for containers
+named after a plugin instance); ``a|json`` parses a JSON string
 found there (database columns and OTel attributes hold JSON as text); ``|user`` wraps a plain
 string as one user message; ``|int`` reads an integer from a digit string (OTLP/JSON writes
 int64 as text); ``|names`` keeps the names of a list of tool declarations.
@@ -137,14 +139,31 @@ def _as_text(v: Any) -> Any:
     return _MISSING
 
 
+def _walk(value: Any, keys: list[str], keep_null: bool) -> Any:
+    """Follow ``keys`` from ``value``; ``*`` tries each child in order (first that resolves).
+    ``keep_null`` returns a present-but-null last value as ``None`` instead of missing."""
+    if not keys:
+        return value
+    if isinstance(value, str):
+        value = _as_json(value)
+    key, rest = keys[0], keys[1:]
+    if key == "*":
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            found = _walk(child, rest, keep_null)
+            if found is not _MISSING:
+                return found
+        return _MISSING
+    nxt = _step(value, key)
+    if nxt is _MISSING or (nxt is None and not (keep_null and not rest)):
+        return _MISSING
+    return _walk(nxt, rest, keep_null)
+
+
 def get_path(record: Any, path: str) -> Any:
     """The value at ``path`` (see the module docstring), or ``_MISSING``."""
     where, *transforms = path.split("|")
-    value = record
-    for key in where.split("/"):
-        value = _step(_as_json(value) if isinstance(value, str) else value, key)
-        if value is _MISSING or value is None:
-            return _MISSING
+    value = _walk(record, where.split("/"), keep_null=False)
     for t in transforms:
         if value is _MISSING:
             break
@@ -189,11 +208,7 @@ def map_record(fmt: LogFormat, record: Any) -> dict[str, Any]:
 
 def has_path(record: Any, path: str) -> bool:
     """True when the keys of ``path`` exist, even holding null or "" (an empty CSV cell)."""
-    *parents, last = path.split("/")
-    parent = get_path(record, "/".join(parents)) if parents else record
-    if isinstance(parent, str):
-        parent = _as_json(parent)
-    return parent is not _MISSING and _step(parent, last) is not _MISSING
+    return _walk(record, path.split("/"), keep_null=True) is not _MISSING
 
 
 def matches(fmt: LogFormat, record: Any) -> bool:
@@ -541,29 +556,34 @@ FORMATS: tuple[LogFormat, ...] = (
     ),
     LogFormat(
         name="kong",
-        title="Kong AI Gateway ai-proxy, via the file-log plugin",
-        # Kong/kong kong/llm/drivers/shared.lua log_entry_keys: ai.<plugin>.payload.request,
-        # meta.request_model / response_model / provider_name / llm_latency,
-        # usage.prompt_tokens / completion_tokens (with ``logging.log_payloads`` /
-        # ``log_statistics``); the file-log entry itself: started_at (epoch ms), client_ip,
-        # consumer, request.id, request.headers, response.status, latencies.request.
-        source="https://developer.konghq.com/plugins/ai-proxy/#log-formats",
-        detect=(("ai/proxy", "started_at"),),
+        title="Kong AI Gateway (ai-proxy, ai-proxy-advanced) through a log plugin (file-log)",
+        # developer.konghq.com/ai-gateway/ai-audit-log-reference: ai.payload.request,
+        # ai.<plugin>.payload.response, ai.<plugin>.usage.prompt_token / completion_token,
+        # ai.<plugin>.meta.request_model / response_model / provider_name / llm_latency (the
+        # request body needs ``logging.log_payloads``). Kong/kong kong/llm/drivers/shared.lua:
+        # <plugin> is the plugin's name; later releases write usage.prompt_tokens and
+        # <plugin>.payload.request. The file-log entry itself (developer.konghq.com/plugins/
+        # file-log): started_at (epoch ms), client_ip, consumer, request.id, request.headers,
+        # response.status, latencies.request.
+        source="https://developer.konghq.com/ai-gateway/ai-audit-log-reference/",
+        detect=(("ai/*/meta/request_model", "started_at"), ("ai/*/usage", "started_at")),
         fields={
             "request_id": ("request/id", "request/headers/x-kong-request-id"),
             "ts": ("started_at",),
             "account_id": ("consumer/id", "consumer/username", "authenticated_entity/id"),
-            "model": ("ai/proxy/meta/request_model", "ai/proxy/payload/request/model"),
-            "messages": ("ai/proxy/payload/request/messages|msgs",),
+            "model": ("ai/*/meta/request_model", "ai/payload/request/model",
+                      "ai/*/payload/request/model"),
+            "messages": ("ai/payload/request/messages|msgs", "ai/*/payload/request/messages|msgs"),
             "ip": ("client_ip",),
             "user_agent": ("request/headers/user-agent",),
             "status": ("response/status",),
             "latency_ms": ("latencies/request",),
-            "input_tokens": ("ai/proxy/usage/prompt_tokens",),
-            "output_tokens": ("ai/proxy/usage/completion_tokens",),
-            "max_tokens": ("ai/proxy/payload/request/max_tokens",),
-            "temperature": ("ai/proxy/payload/request/temperature",),
-            "response_text": ("ai/proxy/payload/response/choices/0/message/content",),
+            "input_tokens": ("ai/*/usage/prompt_tokens", "ai/*/usage/prompt_token"),
+            "output_tokens": ("ai/*/usage/completion_tokens", "ai/*/usage/completion_token"),
+            "max_tokens": ("ai/payload/request/max_tokens", "ai/*/payload/request/max_tokens"),
+            "temperature": ("ai/payload/request/temperature",
+                            "ai/*/payload/request/temperature"),
+            "response_text": ("ai/*/payload/response/choices/0/message/content",),
         },
     ),
 )
