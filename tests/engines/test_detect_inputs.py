@@ -194,3 +194,27 @@ def test_langfuse_export_starting_with_a_span_row(tmp_path, capsys):
     assert summary["formats"] == {"langfuse": 1}
     assert summary["counts"]["requests_accepted"] == 6
     assert summary["counts"]["requests_quarantined"] == 0
+
+
+def test_helicone_export_tool_csv(tmp_path, capsys):
+    """``npx @helicone/export --format csv --include-body``: its own column list, bodies as
+    JSON text, and no request_id column (the response id identifies the request)."""
+    from gateway_samples import helicone
+
+    cols = ["response_id", "response_created_at", "response_status", "request_created_at",
+            "request_body", "request_properties", "request_user_id", "model", "prompt_tokens",
+            "completion_tokens", "latency", "cost"]
+    path = tmp_path / "output.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh, quoting=csv.QUOTE_ALL)
+        w.writerow(cols)
+        for i in range(6):
+            native = helicone(rec(i))[0]
+            native.update(model=native["request_model"], latency=native["delay_ms"], cost=0.002)
+            w.writerow([json.dumps(native[c]) if isinstance(native[c], dict) else native[c]
+                        for c in cols])
+    code, msg, summary = _detect(tmp_path, capsys, str(path))
+    assert code == 0, msg
+    assert summary["formats"] == {"helicone": 1}
+    assert summary["counts"]["requests_accepted"] == 6
+    assert summary["counts"]["requests_quarantined"] == 0

@@ -509,18 +509,23 @@ FORMATS: tuple[LogFormat, ...] = (
         title="Helicone request export (npx @helicone/export, /v1/request/query)",
         # Helicone/helicone: HeliconeRequest (request_id, request_created_at, request_body,
         # request_user_id, request_model, response_status, delay_ms, prompt_tokens,
-        # completion_tokens, country_code, response_body).
+        # completion_tokens, country_code, response_body); the export tool's CSV
+        # (examples/export/typescript/index.ts) has response_id, request_created_at,
+        # request_body, request_user_id, model, prompt_tokens, completion_tokens, latency.
         source="https://docs.helicone.ai/rest/request/post-v1requestquery-clickhouse",
-        detect=(("request_id", "request_created_at", "response_status"),),
+        detect=(
+            ("request_id", "request_created_at", "response_status"),
+            ("response_id", "request_created_at", "response_status", "request_body"),
+        ),
         fields={
-            "request_id": ("request_id",),
+            "request_id": ("request_id", "response_id"),
             "ts": ("request_created_at",),
             "account_id": ("request_user_id", "helicone_user", "key_name"),
             "model": ("request_model", "model", "request_body/model"),
             "messages": ("request_body/messages|msgs",),
             "country": ("country_code",),
             "status": ("response_status",),
-            "latency_ms": ("delay_ms",),
+            "latency_ms": ("delay_ms", "latency"),
             "input_tokens": ("prompt_tokens",),
             "output_tokens": ("completion_tokens",),
             "max_tokens": ("request_body/max_tokens",),
