@@ -218,3 +218,13 @@ def test_helicone_export_tool_csv(tmp_path, capsys):
     assert summary["formats"] == {"helicone": 1}
     assert summary["counts"]["requests_accepted"] == 6
     assert summary["counts"]["requests_quarantined"] == 0
+
+
+def test_formats_command_lists_every_format(capsys):
+    from distillguard.ingest.formats import NAMES
+
+    with pytest.raises(SystemExit) as exc:
+        main(["formats"])
+    out = capsys.readouterr().out
+    assert exc.value.code in (0, None)
+    assert all(name in out for name in NAMES)

@@ -96,7 +96,19 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``detect`` to the ``distillguard`` command."""
+    """Add ``detect`` and ``formats`` to the ``distillguard`` command."""
+
+    @app.command("formats")
+    def formats_cmd() -> None:
+        """List the log formats detect reads (--format NAME) and the documents they follow."""
+        from ..ingest.formats import FORMATS
+
+        t = Table(title="log formats", header_style="bold")
+        for col in ("--format", "what", "field names from"):
+            t.add_column(col)
+        for f in FORMATS:
+            t.add_row(f.name, f.title, f.source)
+        Console(width=160).print(t)
 
     @app.command("detect")
     def detect_cmd(

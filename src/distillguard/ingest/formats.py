@@ -414,7 +414,9 @@ FORMATS: tuple[LogFormat, ...] = (
             "temperature": ("request/temperature",),
             "reasoning": ("request/reasoning/effort",),
             "stream": ("request/stream",),
-            "response_text": ("response/output_text", "response/output/0/content/0/text"),
+            # ``output_text`` is the SDKs' convenience; the raw response holds output items
+            # (a reasoning item may come first).
+            "response_text": ("response/output_text", "response/output/*/content/0/text"),
             "input_tokens": ("response/usage/input_tokens",),
             "output_tokens": ("response/usage/output_tokens",),
             "reasoning_tokens": ("response/usage/output_tokens_details/reasoning_tokens",),
