@@ -79,10 +79,12 @@ def test_partly_quarantined_exits_0_with_a_one_line_warning(tmp_path, capsys):
 
 def test_access_log_without_text_runs_metadata_only(tmp_path, capsys):
     rows = [rec(i, messages=None) for i in range(40)]  # an access log: no prompts at all
+    rows.append(rec(99, messages=None, ts="not a time"))  # still quarantined for its time
     code, msg, summary = _detect(tmp_path, capsys, str(_jsonl(tmp_path / "access.jsonl", rows)))
     assert code == 0 and "Traceback" not in msg  # the old IndexError
     assert summary["mode"] == "metadata-only" and summary["ingest"]["metadata_only"]
     assert summary["counts"]["requests_accepted"] == 40
+    assert summary["quarantine"]["this_run"] == {"bad_timestamp": 1}
     assert "metadata-only run" in msg
     assert "Metadata-only run" in (tmp_path / "out" / "report.html").read_text()
 

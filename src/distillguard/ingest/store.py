@@ -109,9 +109,11 @@ def check_tz(con: duckdb.DuckDBPyConnection, tz: str) -> str:
 
 
 def _no_text_at_all(res: pa.Table) -> bool:
-    """True when a batch holds records and none has prompt text, and text is all they miss."""
-    reasons = res.column("reason")
-    return res.num_rows > 0 and pc.all(pc.equal(pc.fill_null(reasons, ""), "no_text")).as_py()
+    """True when no record of a batch has prompt text: none accepted, some short of text only
+    (records quarantined for another reason, a bad time, say nothing about text)."""
+    reasons = pc.fill_null(res.column("reason"), "")
+    accepted = pc.sum(pc.equal(reasons, "")).as_py() or 0
+    return accepted == 0 and bool(pc.any(pc.equal(reasons, "no_text")).as_py())
 
 
 class IdIndex:
