@@ -109,11 +109,11 @@ def check_tz(con: duckdb.DuckDBPyConnection, tz: str) -> str:
 
 
 def _no_text_at_all(res: pa.Table) -> bool:
-    """True when no record of a batch has prompt text: none accepted, some short of text only
-    (records quarantined for another reason, a bad time, say nothing about text)."""
-    reasons = pc.fill_null(res.column("reason"), "")
-    accepted = pc.sum(pc.equal(reasons, "")).as_py() or 0
-    return accepted == 0 and bool(pc.any(pc.equal(reasons, "no_text")).as_py())
+    """True when no record of a batch carries user text (accepted or not) and some were
+    quarantined for lacking it: the log is an access log."""
+    any_text = pc.any(pc.fill_null(res.column("has_text"), False)).as_py()
+    no_text = pc.any(pc.equal(pc.fill_null(res.column("reason"), ""), "no_text")).as_py()
+    return bool(no_text) and not any_text
 
 
 class IdIndex:

@@ -188,8 +188,9 @@ def request_sql(
     """The validation query over ``raw_table(line, line_no)``.
 
     Columns: ``contract.NORMALIZED_REQUEST_SCHEMA``, then ``reason``, ``raw`` (the record's
-    text for quarantined rows, a marker when content is not retained) and ``ts_assumed_tz``
-    (the time had no offset and was read in ``assume_tz``). ``require_text=False`` is the
+    text for quarantined rows, a marker when content is not retained), ``ts_assumed_tz``
+    (the time had no offset and was read in ``assume_tz``) and ``has_text`` (the record
+    carries user text, whether or not it is accepted). ``require_text=False`` is the
     metadata-only mode of an access log: a record without any prompt text is accepted (its
     text columns NULL) instead of quarantined as ``no_text``. ``dedup_against``
     names a table of already-stored requests to check ids against (``None``: don't).
@@ -307,6 +308,14 @@ WITH p AS NOT MATERIALIZED (
   SELECT *, CASE WHEN reason0 IS NULL AND n_user > 0 THEN
                  nullif(dg_msg_text(msgs[last_user]), '') END AS prompt0
   FROM ru
+), rt AS NOT MATERIALIZED (
+  -- Whether the record carries user text at all, whatever else is wrong with it: a log in
+  -- which none does is an access log (metadata-only), not a log of text-less records.
+  SELECT *, CASE WHEN reason0 IS NULL THEN prompt0 IS NOT NULL
+                 ELSE coalesce(list_bool_or(list_transform(msgs, lambda dg_m:
+                     dg_m->>'$.role' = 'user' AND nullif(dg_msg_text(dg_m), '') IS NOT NULL)),
+                     false) END AS has_text
+  FROM rp
 ), n AS NOT MATERIALIZED (
   SELECT
       CASE WHEN reason0 IS NULL THEN v_request_id->>'$' END AS request_id,
@@ -329,8 +338,9 @@ WITH p AS NOT MATERIALIZED (
       line_no,
       line,
       ts_assumed,
+      has_text,
       coalesce(reason0, {no_text}) AS reason
-  FROM rp
+  FROM rt
 )
 SELECT
   n.request_id, n.ts_ms, n.account_id, n.model, n.org_id, n.api_key_id, n.session_id, n.ip,
@@ -345,7 +355,8 @@ SELECT
        WHEN {dup_cond} THEN 'duplicate_request_id'
   END AS reason,
   CASE WHEN n.reason IS NOT NULL OR {dup_cond} THEN {raw} END AS raw,
-  n.reason IS NULL AND coalesce(n.ts_assumed, false) AS ts_assumed_tz
+  n.reason IS NULL AND coalesce(n.ts_assumed, false) AS ts_assumed_tz,
+  n.has_text
 FROM n {dup_join}
 {order}
 """
