@@ -451,7 +451,11 @@ class Store:
         it is read metadata-only (behaviour, infrastructure, coordination evidence) instead
         of quarantining every record as ``no_text``.
         """
-        res = self._validate(sql, raw, retain_content)
+        if first:  # also says which records carry text at all
+            res = self._validate(self._request_sql(source, retain_content, True, True), raw,
+                                 retain_content)
+        else:
+            res = self._validate(sql, raw, retain_content)
         if first and _no_text_at_all(res):
             self._metadata_only = True
             sql = self._request_sql(source, retain_content, require_text=False)
@@ -460,10 +464,12 @@ class Store:
         self._assumed += int(pc.sum(res.column("ts_assumed_tz")).as_py() or 0)
         return res, sql
 
-    def _request_sql(self, source: str, retain_content: bool, require_text: bool) -> str:
+    def _request_sql(
+        self, source: str, retain_content: bool, require_text: bool, detect_text: bool = False
+    ) -> str:
         return validate.request_sql(
             "__dg_raw", source, retain_content, None, within_batch_dedup=False,
-            assume_tz=self._assume_tz, require_text=require_text,
+            assume_tz=self._assume_tz, require_text=require_text, detect_text=detect_text,
         )
 
     def _records(

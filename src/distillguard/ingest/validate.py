@@ -28,11 +28,6 @@ from .. import contract
 # means the epoch unit was misread.
 TS_MIN_MS = 946_684_800_000
 TS_MAX_MS = 4_102_444_800_000
-# ISO 8601 date-time, ``T`` or a space, optional fraction, optional offset (``Z``, ``±hh:mm``,
-# ``±hhmm``); no backslashes (see DIALECT_RULES).
-ISO_TIME = "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)?$"
-ISO_OFFSET = "([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
-EPOCH_TEXT = "^-?[0-9]{9,19}([.][0-9]+)?$"
 RAW_NOT_RETAINED = "<not retained: --no-content-retention>"
 
 REQUEST_FIELDS: tuple[str, ...] = contract.REQUIRED_REQUEST_FIELDS + tuple(
@@ -90,24 +85,24 @@ MACROS: tuple[str, ...] = (
     """CREATE OR REPLACE TEMP MACRO dg_epoch_ms(x) AS TRY_CAST(CASE
         WHEN abs(x) < 1e11 THEN x * 1e3 WHEN abs(x) < 1e14 THEN x
         WHEN abs(x) < 1e17 THEN x / 1e3 ELSE x / 1e6 END AS BIGINT)""",
-    # ISO 8601 text → ms; without an offset the wall-clock time is read in zone ``tz``.
-    f"""CREATE OR REPLACE TEMP MACRO dg_iso_ms(s, tz) AS CASE
-        WHEN regexp_matches(s, '{ISO_OFFSET}')
-            THEN epoch_ms(TRY_CAST(upper(replace(s, ',', '.')) AS TIMESTAMPTZ))
-        ELSE epoch_ms(timezone(tz, TRY_CAST(upper(replace(s, ',', '.')) AS TIMESTAMP)))
-        END""",
-    # Epoch ms from any accepted time (see the module docstring); NULL when none or out of range.
-    f"""CREATE OR REPLACE TEMP MACRO dg_ts_ms(v, t, tz) AS dg_ts_in_range(CASE
-        WHEN t IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN dg_epoch_ms(TRY_CAST(v AS DOUBLE))
-        WHEN t = 'VARCHAR' AND regexp_full_match(v->>'$', '{EPOCH_TEXT}')
-            THEN dg_epoch_ms(TRY_CAST(v->>'$' AS DOUBLE))
-        WHEN t = 'VARCHAR' AND regexp_full_match(trim(v->>'$'), '{ISO_TIME}')
-            THEN dg_iso_ms(trim(v->>'$'), tz)
+    # What a ``ts`` is: 'num' (a JSON number), 'num_text' (a number as text), 'iso_tz' /
+    # 'iso_local' (other text, with or without an offset after the date: Z, +hh, -hh). No
+    # regex: the casts below are the validation (a text neither reads as is NULL).
+    """CREATE OR REPLACE TEMP MACRO dg_ts_kind(t, s) AS CASE
+        WHEN t IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN 'num'
+        WHEN t <> 'VARCHAR' THEN NULL
+        WHEN TRY_CAST(s AS DOUBLE) IS NOT NULL THEN 'num_text'
+        WHEN strpos(translate(upper(substr(s, 11)), '+-', 'ZZ'), 'Z') > 0 THEN 'iso_tz'
+        ELSE 'iso_local' END""",
+    # Epoch ms of a ``ts`` of that kind (``s`` its trimmed text); an ISO time without an
+    # offset is wall-clock time in zone ``tz``. NULL when none or out of range.
+    """CREATE OR REPLACE TEMP MACRO dg_ts_ms(v, s, kind, tz) AS dg_ts_in_range(CASE kind
+        WHEN 'num' THEN dg_epoch_ms(TRY_CAST(v AS DOUBLE))
+        WHEN 'num_text' THEN dg_epoch_ms(TRY_CAST(s AS DOUBLE))
+        WHEN 'iso_tz' THEN epoch_ms(TRY_CAST(upper(replace(s, ',', '.')) AS TIMESTAMPTZ))
+        WHEN 'iso_local'
+            THEN epoch_ms(timezone(tz, TRY_CAST(upper(replace(s, ',', '.')) AS TIMESTAMP)))
         END)""",
-    # True when ``ts`` is ISO text without an offset (read in the assumed zone).
-    f"""CREATE OR REPLACE TEMP MACRO dg_ts_assumed(v, t) AS t = 'VARCHAR'
-        AND regexp_full_match(trim(v->>'$'), '{ISO_TIME}')
-        AND NOT regexp_matches(trim(v->>'$'), '{ISO_OFFSET}')""",
 )
 
 
@@ -184,13 +179,15 @@ def request_sql(
     within_batch_dedup: bool = True,
     assume_tz: str = "UTC",
     require_text: bool = True,
+    detect_text: bool = False,
 ) -> str:
     """The validation query over ``raw_table(line, line_no)``.
 
     Columns: ``contract.NORMALIZED_REQUEST_SCHEMA``, then ``reason``, ``raw`` (the record's
     text for quarantined rows, a marker when content is not retained), ``ts_assumed_tz``
-    (the time had no offset and was read in ``assume_tz``) and ``has_text`` (the record
-    carries user text, whether or not it is accepted). ``require_text=False`` is the
+    (the time had no offset and was read in ``assume_tz``) and ``has_text`` (with
+    ``detect_text``: the record carries user text, whether or not it is accepted; the store
+    asks for it on a file's first batch only, to tell an access log). ``require_text=False`` is the
     metadata-only mode of an access log: a record without any prompt text is accepted (its
     text columns NULL) instead of quarantined as ``no_text``. ``dedup_against``
     names a table of already-stored requests to check ids against (``None``: don't).
@@ -255,6 +252,12 @@ def request_sql(
         else "NULL::VARCHAR"
     )
     raw = "n.line" if retain_content else f"'{RAW_NOT_RETAINED}'"
+    has_text = (
+        "CASE WHEN reason0 IS NULL THEN prompt0 IS NOT NULL ELSE coalesce(list_bool_or("
+        "list_transform(msgs, lambda dg_m: dg_m->>'$.role' = 'user' AND "
+        "nullif(dg_msg_text(dg_m), '') IS NOT NULL)), false) END"
+        if detect_text else "NULL::BOOLEAN"
+    )
     # A record without prompt text: quarantined, unless the log has no text at all.
     no_text = "CASE WHEN prompt0 IS NULL THEN 'no_text' END" if require_text else "NULL"
     empty_prompt = "''" if require_text else "NULL"
@@ -287,12 +290,15 @@ WITH p AS NOT MATERIALIZED (
   SELECT line_no, line, ok, jt, {ext} FROM e
 ), y AS NOT MATERIALIZED (
   SELECT *, {types} FROM x
+), y0 AS NOT MATERIALIZED (
+  SELECT *, dg_ts_kind(t_ts, ts_txt) AS ts_kind
+  FROM (SELECT *, CASE WHEN t_ts = 'VARCHAR' THEN trim(v_ts->>'$') END AS ts_txt FROM y)
 ), z AS NOT MATERIALIZED (
   SELECT *,
-         dg_ts_ms(v_ts, t_ts, {_literal(assume_tz)}) AS ts_ms,
-         dg_ts_assumed(v_ts, t_ts) AS ts_assumed,
+         dg_ts_ms(v_ts, ts_txt, ts_kind, {_literal(assume_tz)}) AS ts_ms,
+         ts_kind = 'iso_local' AS ts_assumed,
          dg_msgs(v_messages, t_messages) AS msgs
-  FROM y
+  FROM y0
 ), r AS NOT MATERIALIZED (
   SELECT *, {reason} AS reason0 FROM z
 ), rl AS NOT MATERIALIZED (
@@ -304,17 +310,24 @@ WITH p AS NOT MATERIALIZED (
   SELECT *, len(list_filter(roles, lambda dg_r: dg_r = 'user')) AS n_user,
          len(roles) + 1 - list_position(list_reverse(roles), 'user') AS last_user
   FROM rl
-), rp AS NOT MATERIALIZED (
-  SELECT *, CASE WHEN reason0 IS NULL AND n_user > 0 THEN
-                 nullif(dg_msg_text(msgs[last_user]), '') END AS prompt0
+), rc AS NOT MATERIALIZED (
+  SELECT *, CASE WHEN reason0 IS NULL AND n_user > 0 THEN msgs[last_user] END AS last_msg
   FROM ru
+), rp0 AS NOT MATERIALIZED (
+  SELECT *, nullif(dg_content_text(json_extract(last_msg, '$.content')), '') AS content0
+  FROM rc
+), rp AS NOT MATERIALIZED (
+  -- OTel GenAI ``parts`` are looked at only when ``content`` has no text (CASE evaluates
+  -- its branch on those rows alone).
+  SELECT *, CASE WHEN content0 IS NOT NULL THEN content0
+                 WHEN last_msg IS NOT NULL
+                     THEN nullif(dg_content_text(json_extract(last_msg, '$.parts')), '')
+            END AS prompt0
+  FROM rp0
 ), rt AS NOT MATERIALIZED (
   -- Whether the record carries user text at all, whatever else is wrong with it: a log in
   -- which none does is an access log (metadata-only), not a log of text-less records.
-  SELECT *, CASE WHEN reason0 IS NULL THEN prompt0 IS NOT NULL
-                 ELSE coalesce(list_bool_or(list_transform(msgs, lambda dg_m:
-                     dg_m->>'$.role' = 'user' AND nullif(dg_msg_text(dg_m), '') IS NOT NULL)),
-                     false) END AS has_text
+  SELECT *, {has_text} AS has_text
   FROM rp
 ), n AS NOT MATERIALIZED (
   SELECT
