@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the servers and runtimes the tests and benchmarks use for real, only where missing:
-# redis-server, Chromium (browser tests), a Java runtime (Spark), wrk (load generator).
+# redis-server, Chromium (browser tests), a Java runtime (Spark), wrk (load generator),
+# PostgreSQL (the postgresql:// source is tested against a real server the test starts).
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+  || need+=(postgresql)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -1,7 +1,8 @@
 """The ``distillguard`` command. Each stage registers its own sub-commands.
 
 A stage exposes ``register(app: typer.Typer) -> None`` in ``distillguard.<stage>.cli``.
-Every :class:`DistillguardError` becomes one clear line on stderr and exit code 2.
+Every :class:`DistillguardError` becomes one clear line on stderr and its exit code (2, or 3
+when the input held no usable record).
 """
 
 from __future__ import annotations
@@ -78,4 +79,4 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, standalone_mode=True)
     except DistillguardError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)

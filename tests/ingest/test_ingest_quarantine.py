@@ -17,11 +17,13 @@ BAD_CASES = [
     ({"request_id": None}, "missing_field:request_id"),
     ({"account_id": ""}, "missing_field:account_id"),
     ({"model": None}, "missing_field:model"),
-    ({"messages": None}, "missing_field:messages"),
+    ({"messages": None}, "no_text"),  # the log has text elsewhere: this record lacks it
+    ({"messages": [{"role": "system", "content": "only a system prompt"}]}, "no_text"),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "no_text"),
     ({"ts": None}, "missing_field:ts"),
-    ({"ts": "2024-05-01 12:00:00"}, "bad_timestamp"),  # no offset
     ({"ts": "yesterday"}, "bad_timestamp"),
-    ({"ts": 1_714_564_800}, "bad_timestamp"),  # epoch seconds, not ms
+    ({"ts": 1_714_564}, "bad_timestamp"),  # 1970: no unit puts it in 2000–2100
+    ({"ts": "2024-13-45T12:00:00Z"}, "bad_timestamp"),
     ({"request_id": 12345}, "wrong_type:request_id"),
     ({"max_tokens": "lots"}, "wrong_type:max_tokens"),
     ({"stream": "yes"}, "wrong_type:stream"),
@@ -29,6 +31,7 @@ BAD_CASES = [
     ({"tools": "search"}, "wrong_type:tools"),
     ({"ip": 17}, "wrong_type:ip"),
     ({"messages": "hello"}, "bad_messages"),
+    ({"messages": "[{\"role\": 1}]"}, "bad_messages"),  # a JSON string holding bad messages
     ({"messages": []}, "bad_messages"),
     ({"messages": [{"content": "no role"}]}, "bad_messages"),
     ({"messages": [{"role": "user", "content": 42}]}, "bad_messages"),
@@ -134,3 +137,58 @@ def test_byte_order_mark_and_crlf_are_not_errors(tmp_path, rec):
     with Store(tmp_path / "s") as st:
         res = st.ingest([path])
     assert (res.accepted, res.quarantined) == (2, 0)
+
+
+# Every way a gateway writes the same instant, 2024-05-01T12:00:00Z (BASE_MS).
+TIME_FORMS = [
+    (1_714_564_800, False),  # epoch seconds
+    (1_714_564_800.0, False),  # epoch seconds as a float (LiteLLM startTime)
+    (1_714_564_800_000, False),  # ms
+    (1_714_564_800_000_000, False),  # µs
+    (1_714_564_800_000_000_000, False),  # ns
+    ("1714564800000000000", False),  # ns as a digit string (OTLP/JSON int64)
+    ("2024-05-01T12:00:00Z", False),
+    ("2024-05-01T14:00:00+02:00", False),
+    ("2024-05-01T14:00:00+0200", False),
+    ("2024-05-01T12:00:00.000000000Z", False),  # nanosecond fraction
+    ("2024-05-01 12:00:00", True),  # no offset: assumed UTC, counted
+    ("2024-05-01T12:00:00.000", True),
+]
+
+
+@pytest.mark.parametrize("ts, assumed", TIME_FORMS)
+def test_time_forms_are_read_as_the_same_instant(tmp_path, make_log, rec, ts, assumed):
+    log = make_log("t.jsonl", [rec(0, ts=ts)])
+    with Store(tmp_path / "s") as st:
+        res = st.ingest([log])
+        got = st.con.execute("SELECT ts_ms FROM requests").fetchall()
+    assert res.accepted == 1, res.by_reason
+    assert got == [(1_714_564_800_000,)]
+    assert res.ts_assumed_tz == (1 if assumed else 0)
+
+
+def test_assume_tz_reads_offsetless_times_in_that_zone(tmp_path, make_log, rec):
+    log = make_log("t.jsonl", [rec(0, ts="2024-05-01 08:00:00")])  # 08:00 in New York = 12:00Z
+    with Store(tmp_path / "s") as st:
+        res = st.ingest([log], assume_tz="America/New_York")
+        got = st.con.execute("SELECT ts_ms FROM requests").fetchall()
+    assert got == [(1_714_564_800_000,)] and res.ts_assumed_tz == 1
+
+
+MESSAGE_FORMS = [
+    [{"role": "user", "content": "Explain photosynthesis"}],
+    json.dumps([{"role": "user", "content": "Explain photosynthesis"}]),  # a JSON string
+    [{"role": "user", "content": [{"type": "text", "text": "Explain photosynthesis"}]}],
+    [{"role": "user", "parts": [{"type": "text", "content": "Explain photosynthesis"}]}],  # OTel
+    [{"role": "user", "content": [{"type": "input_text", "text": "Explain photosynthesis"}]}],
+]
+
+
+@pytest.mark.parametrize("messages", MESSAGE_FORMS)
+def test_message_forms_give_the_prompt_text(tmp_path, make_log, rec, messages):
+    log = make_log("m.jsonl", [rec(0, messages=messages)])
+    with Store(tmp_path / "s") as st:
+        res = st.ingest([log])
+        got = st.con.execute("SELECT prompt_text, n_user_turns FROM requests").fetchall()
+    assert res.accepted == 1, res.by_reason
+    assert got == [("Explain photosynthesis", 1)]

@@ -103,3 +103,14 @@ def test_small_and_large_batch_paths_agree(benign: dict[str, list[str]], gsm8k: 
                            for i in range(0, len(prepared), SMALL_BATCH)])
         assert big.any(), sig.name
         assert (big == small).all(), sig.name
+
+
+def test_collapse_ws_of_a_batch_with_only_whitespace():
+    """A batch without prompt text (an access log) joins prompt and system as bare newlines;
+    it used to raise IndexError."""
+    import pyarrow as pa
+
+    from distillguard.signals.textops import collapse_ws
+
+    out = collapse_ws(pa.array(["\n", " ", "\t\n"] * 20, pa.string()))
+    assert out.to_pylist() == [""] * 60

@@ -193,6 +193,7 @@ def build_report_html(
             quarantine=quarantine,
             quarantine_fig=qfig,
             redact=redact,
+            metadata_only=(summary or {}).get("mode") == "metadata-only",
             case=cluster_ids is not None or account_ids is not None,
         )
     )

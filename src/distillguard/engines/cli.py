@@ -13,6 +13,8 @@ from rich.table import Table
 
 from ..errors import DistillguardError, InvalidInputError, InvalidParameterError
 from ..ingest import DEFAULT_STORE
+from ..ingest.formats import NAMES as FORMAT_NAMES
+from ..ingest.postgres import is_database_url, resolve_source
 from ..policy import Policy
 
 
@@ -78,6 +80,13 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
             tt.add_row(str(row["cluster_id"]), str(row["n_accounts"]), f"{row['risk']:.2f}",
                        row["verdict"], str(row.get("capabilities") or ""))
         console.print(tt)
+    if summary.get("formats"):
+        console.print("formats: " + ", ".join(f"{k} ({v} files)" for k, v in summary["formats"].items()))
+    if summary.get("counts", {}).get("ts_assumed_tz"):
+        console.print(f"times without an offset read as {summary.get('assume_tz')}: "
+                      f"{summary['counts']['ts_assumed_tz']:,}")
+    if summary.get("mode") == "metadata-only":
+        console.print(f"[bold]metadata-only run[/bold]: {summary.get('mode_note')}")
     q = summary.get("quarantine", {}).get("this_run") or {}
     if q:
         console.print("quarantined: " + ", ".join(f"{k} {v}" for k, v in q.items()))
@@ -87,11 +96,23 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``detect`` to the ``distillguard`` command."""
+    """Add ``detect`` and ``formats`` to the ``distillguard`` command."""
+
+    @app.command("formats")
+    def formats_cmd() -> None:
+        """List the log formats detect reads (--format NAME) and the documents they follow."""
+        from ..ingest.formats import FORMATS
+
+        t = Table(title="log formats", header_style="bold")
+        for col in ("--format", "what", "field names from"):
+            t.add_column(col)
+        for f in FORMATS:
+            t.add_row(f.name, f.title, f.source)
+        Console(width=160).print(t)
 
     @app.command("detect")
     def detect_cmd(
-        logs: list[Path] = typer.Argument(..., help="request log files or folders (JSONL, .gz, Parquet)"),
+        logs: list[str] = typer.Argument(..., help="request log files or folders (JSONL, .json, .gz, Parquet, CSV), or postgresql://…/db?table=NAME"),
         out: Path = typer.Option(..., "--out", help="folder for accounts.csv, clusters.csv, requests.parquet, report.html, summary.json"),
         accounts: Path | None = typer.Option(None, "--accounts", help="account table (CSV, JSONL or Parquet)"),
         store: Path = typer.Option(DEFAULT_STORE, "--store", help="store folder; kept between runs (incremental)"),
@@ -103,11 +124,17 @@ def register(app: typer.Typer) -> None:
         memory_limit: str = typer.Option("1GB", "--memory-limit", help="DuckDB memory limit; beyond it DuckDB spills to the store"),
         workers: int | None = typer.Option(None, "--workers", help="processes for text features (default: one per core; 1 = in-process)"),
         no_progress: bool = typer.Option(False, "--no-progress", help="no progress bars"),
+        log_format: str = typer.Option("auto", "--format", help=f"log format: auto (recognised per file) or one of {', '.join(FORMAT_NAMES)}"),
+        assume_tz: str = typer.Option("UTC", "--assume-tz", help="time zone of timestamps written without an offset (counted in the summary)"),
     ) -> None:
         """Find harvesting accounts and coordinated clusters in request logs."""
-        for p in logs:
-            if not p.exists():
-                raise InvalidInputError(f"input not found: {p}")
+        if engine is EngineName.spark and (
+            log_format != "auto" or assume_tz != "UTC" or any(map(is_database_url, logs))
+        ):
+            raise InvalidParameterError(
+                "--format, --assume-tz and postgresql:// sources apply to --engine duckdb only"
+            )
+        sources = [resolve_source(p, store) for p in logs]
         if accounts is not None and not accounts.is_file():
             raise InvalidInputError(f"account table not found: {accounts}")
         if out.exists() and not out.is_dir():
@@ -118,13 +145,17 @@ def register(app: typer.Typer) -> None:
             raise InvalidParameterError("--master only applies with --engine spark")
         pol = Policy.load(policy)
         kwargs: dict[str, Any] = dict(
-            logs=list(logs), out=out, accounts=accounts, store=store, policy=pol,
+            logs=sources, out=out, accounts=accounts, store=store, policy=pol,
             retain_content=not no_content_retention, progress=not no_progress, redact=redact,
         )
         if engine is EngineName.spark:
             summary = _spark_detect()(**kwargs, master=master)
         else:
-            from .embedded import detect
+            from .embedded import detect, quarantine_warning
 
-            summary = detect(**kwargs, memory_limit=memory_limit, workers=workers)
+            summary = detect(**kwargs, memory_limit=memory_limit, workers=workers,
+                             log_format=log_format, assume_tz=assume_tz)
+            warning = quarantine_warning(summary)
+            if warning:
+                typer.secho(warning, fg=typer.colors.YELLOW, err=True)
         print_summary(summary)

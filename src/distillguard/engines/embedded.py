@@ -28,7 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from .. import __version__
-from ..errors import DistillguardError, InvalidInputError
+from ..errors import DistillguardError, InvalidInputError, NoRecordsError
 from ..ingest import DEFAULT_STORE, Store, discover
 from ..ingest.parallel import check_workers
 from ..ingest.store import StoreEngine
@@ -150,6 +150,8 @@ def detect(
     memory_limit: str = "1GB",
     threads: int | None = None,
     workers: int | None = None,
+    log_format: str = "auto",
+    assume_tz: str = "UTC",
 ) -> dict[str, Any]:
     """Run the whole embedded pipeline; write the five output files into ``out``.
 
@@ -157,11 +159,13 @@ def detect(
     bad arguments (missing inputs, an ``out`` that is a file, ...) raise
     :class:`~distillguard.errors.InvalidInputError` before any work starts.
     ``workers`` processes compute the text features during ingest (``None``: one per core;
-    small inputs stay in-process); outputs do not depend on it.
+    small inputs stay in-process); outputs do not depend on it. ``log_format`` (``auto`` or a
+    name of ``ingest.formats``) and ``assume_tz`` (the zone of times without an offset) go to
+    :meth:`Store.ingest`.
     """
     t_start = time.perf_counter()
     logs = [Path(p) for p in logs]
-    discover(logs)  # fail fast on missing/empty inputs, before opening the store
+    discover(logs, log_format)  # fail fast on missing/empty inputs, before opening the store
     workers = check_workers(workers)
     if accounts is not None and not Path(accounts).is_file():
         raise InvalidInputError(f"account table not found: {accounts}")
@@ -179,8 +183,11 @@ def detect(
                 progress=prog,
                 policy=policy,
                 workers=workers,
+                log_format=log_format,
+                assume_tz=assume_tz,
             )
             timings["ingest"] = time.perf_counter() - t0
+            check_accepted(ing, st.path)
 
             t0 = time.perf_counter()
             tmpl = _templates(st, policy, prog)
@@ -232,6 +239,59 @@ def detect(
     return summary
 
 
+def top_reasons(by_reason: dict[str, int], n: int = 3) -> str:
+    """``"no_text 60, bad_timestamp 40"``: the most frequent quarantine reasons."""
+    top = sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    return ", ".join(f"{k} {v:,}" for k, v in top)
+
+
+def check_accepted(ing: Any, store: Path) -> None:
+    """Raise :class:`NoRecordsError` (exit 3) when this run read files but accepted nothing.
+
+    Files skipped as already ingested are not a failure: an incremental run re-scores the
+    store.
+    """
+    if ing.accepted or ing.files_skipped:
+        return
+    if not ing.quarantined:
+        raise NoRecordsError("no request records in the input (empty files?)")
+    raise NoRecordsError(
+        f"no request accepted: all {ing.quarantined:,} records quarantined "
+        f"({top_reasons(ing.by_reason)}); see {Path(store) / 'quarantine.jsonl'}"
+    )
+
+
+def quarantine_warning(summary: dict[str, Any]) -> str | None:
+    """One line for a partly quarantined run, or ``None``."""
+    c = summary.get("counts", {})
+    bad, good = c.get("requests_quarantined", 0), c.get("requests_accepted", 0)
+    if not bad:
+        return None
+    q = summary.get("quarantine", {})
+    return (
+        f"warning: {bad:,} of {bad + good:,} records quarantined "
+        f"({top_reasons(q.get('this_run') or {})}); see {q.get('file')}"
+    )
+
+
+MODE_NOTES: dict[str, str] = {
+    "full": "prompt text present: text, behaviour, infrastructure and coordination evidence",
+    "metadata-only": (
+        "no prompt text in the store (access logs): behaviour, infrastructure and "
+        "coordination evidence only; no text signals, templates or capability mix"
+    ),
+}
+
+
+def run_mode(con: duckdb.DuckDBPyConnection) -> str:
+    """``metadata-only`` when no stored request carries prompt text (``prompt_chars`` is
+    kept even without content retention), else ``full``."""
+    n, with_text = con.execute(
+        "SELECT count(*), count(prompt_chars) FROM requests"
+    ).fetchall()[0]
+    return "metadata-only" if n and not with_text else "full"
+
+
 def _peak_rss_mb() -> float | None:
     """This process's peak resident memory so far (MiB), where the OS reports it."""
     try:
@@ -261,9 +321,12 @@ def _summary(
     acc_verdicts = _verdict_counts(st, "out_accounts")
     clu_verdicts = _verdict_counts(st, "out_clusters")
     stage_timings = dict(getattr(findings, "timings", {}) or {})
+    mode = run_mode(st.con)
     return {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "engine": "duckdb",
+        "mode": mode,
+        "mode_note": MODE_NOTES[mode],
         "inputs": {"logs": [str(p) for p in logs], "accounts": str(accounts) if accounts else None},
         "store": str(st.path),
         "out": str(out),
@@ -285,7 +348,10 @@ def _summary(
             "flagged_requests": out_counts["out_requests"],
             "account_table_rows": store_counts["account_table_rows"],
             "new_templates": templates.get("new_templates") if templates else None,
+            "ts_assumed_tz": ing.ts_assumed_tz,
         },
+        "assume_tz": ing.assume_tz,
+        "formats": dict(sorted(ing.formats.items())),
         "accounts_by_verdict": acc_verdicts,
         "clusters_by_verdict": clu_verdicts,
         "top_clusters": _top_clusters(st),

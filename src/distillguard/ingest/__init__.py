@@ -1,4 +1,8 @@
-"""ingest stage: read request logs (JSONL, .gz, Parquet), validate, quarantine, store.
+"""ingest stage: read request logs, validate, quarantine, store.
+
+Files: JSON Lines (.gz), Parquet, CSV, .json documents; records in the contract or in a
+gateway's own format (``formats``: LiteLLM, OpenAI, Anthropic, OTel GenAI, Helicone, Langfuse,
+Kong), and PostgreSQL tables read incrementally (``postgres``).
 
 >>> from distillguard.ingest import Store          # doctest: +SKIP
 >>> store = Store("./distillguard-data")           # doctest: +SKIP

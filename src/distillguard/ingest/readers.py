@@ -1,16 +1,24 @@
 """Find input files and read them as bounded Arrow batches of raw records.
 
-Every format ends up as the same two columns, ``line`` (the record as JSON text) and
-``line_no`` (1-based line in a JSON Lines file, 1-based row in a Parquet file), so one SQL
-validation (``ingest.validate``) serves all of them and a bad record can always be located.
-Lines are split with ``pyarrow.compute.split_pattern`` on whole blocks of bytes: there is no
+Every file ends up as the same two columns, ``line`` (the record as JSON text) and
+``line_no`` (1-based line in a JSON Lines file, 1-based row in a Parquet or CSV file,
+1-based element of a ``.json`` array), so one SQL validation (``ingest.validate``) serves all
+of them and a bad record can always be located. Lines are split with
+``pyarrow.compute.split_pattern`` on whole blocks of bytes: for the contract there is no
 Python loop per record, and memory stays bounded by the block size.
+
+A gateway's own log format (``ingest.formats``: LiteLLM, OpenAI, OTel GenAI, ...) is
+recognised from the file's first record and mapped onto contract records batch by batch, in
+Python (one ``json.loads`` per record); formats whose documents hold several records (OTLP
+batches of spans, a Langfuse trace) number their records 1, 2, ... instead of lines.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
+import json
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +30,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import InvalidInputError
+from . import formats
 
 # Extensions read when a folder is walked. A file named explicitly is read whatever its name:
 # its format is then sniffed from its first bytes.
@@ -31,13 +40,20 @@ LOG_SUFFIXES: tuple[str, ...] = (
     ".ndjson",
     ".ndjson.gz",
     ".parquet",
-)  # not ``.json``: folders hold summaries and configs as JSON documents, not JSON Lines
-# Files a simulator or a store writes next to logs; never request logs when a folder is walked.
-NOT_LOGS: tuple[str, ...] = ("accounts", "labels", "request_labels", "quarantine")
+    ".json",
+    ".json.gz",
+    ".csv",
+)
+# Files a simulator, a store or ``detect`` writes next to logs; never request logs when a
+# folder is walked.
+NOT_LOGS: tuple[str, ...] = (
+    "accounts", "labels", "request_labels", "quarantine", "summary", "sim_summary", "clusters",
+)
 
 BLOCK_BYTES = 8 * 1024 * 1024  # bytes decompressed and split at a time
 READ_BYTES = 1024 * 1024  # bytes asked of the (de)compressor at a time
 BATCH_ROWS = 50_000  # records validated, featurized and inserted at a time
+DETECT_DOCS = 20  # records read to recognise a file's log format
 
 RAW_SCHEMA = pa.schema([("line", pa.large_string()), ("line_no", pa.int64())])
 
@@ -54,22 +70,29 @@ class TruncatedFileError(InvalidInputError):
 
 @dataclass(frozen=True)
 class InputFile:
-    """One file to read and its format: ``jsonl`` (plain or gzip), ``parquet`` or ``csv``."""
+    """One file to read: its container (``jsonl`` plain or gzip, ``json`` document,
+    ``parquet``, ``csv``), the log format of its records (``ingest.formats``) and, for an
+    OpenAI Batch input file, the output files whose lines are joined to it on ``custom_id``."""
 
     path: Path
     fmt: str
     gzip: bool = False
+    log_format: str = "contract"
+    companions: tuple[Path, ...] = ()
 
 
 def sniff(path: Path) -> InputFile:
-    """Decide a file's format from its first bytes (Parquet magic, gzip magic), else JSONL."""
+    """Decide a file's container from its first bytes (Parquet magic, gzip magic) and name."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(4)
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    name = path.name.lower()
     if head == b"PAR1":
         return InputFile(path, "parquet")
+    if name.endswith((".json", ".json.gz")):
+        return InputFile(path, "json", gzip=head[:2] == b"\x1f\x8b")
     if head[:2] == b"\x1f\x8b":
         return InputFile(path, "jsonl", gzip=True)
     if path.suffix.lower() == ".csv":
@@ -87,12 +110,15 @@ def _is_log_name(path: Path) -> bool:
     return stem not in NOT_LOGS
 
 
-def discover(paths: list[Path] | tuple[Path, ...]) -> list[InputFile]:
+def discover(paths: list[Path] | tuple[Path, ...], log_format: str = "auto") -> list[InputFile]:
     """Files to read, in order: given files as-is, folders walked recursively and sorted.
 
-    Raises :class:`InvalidInputError` for a missing path, an unreadable file or a folder
-    without any log file in it.
+    ``log_format`` is ``auto`` (each file's format recognised from its first record) or a
+    name of ``ingest.formats`` for every file. Raises :class:`InvalidInputError` for a
+    missing path, an unreadable file or a folder without any log file in it.
     """
+    if log_format != "auto":
+        formats.get(log_format)  # an unknown name fails before any file is read
     if not paths:
         raise InvalidInputError("no input logs given")
     out: list[InputFile] = []
@@ -115,8 +141,42 @@ def discover(paths: list[Path] | tuple[Path, ...]) -> list[InputFile]:
             if key in seen:
                 continue
             seen.add(key)
-            out.append(sniff(f))
-    return out
+            f_in = sniff(f)
+            name = log_format if log_format != "auto" else _detect(f_in)
+            out.append(InputFile(f_in.path, f_in.fmt, f_in.gzip, name))
+    return _join_batch_files(out)
+
+
+def _detect(f: InputFile) -> str:
+    """The log format of a file's first records; ``contract`` when it cannot be read (the
+    read itself then reports the problem)."""
+    try:
+        docs = list(_iter_docs(f, limit=DETECT_DOCS))
+    except (OSError, ValueError, EOFError, zlib.error, pa.ArrowException, InvalidInputError):
+        return "contract"
+    return formats.detect(*docs).name
+
+
+def _is_batch_output(f: InputFile) -> bool:
+    if f.log_format != "openai_batch":
+        return False
+    first = next(_iter_docs(f, limit=1), None)
+    return isinstance(first, dict) and "response" in first and "body" not in first
+
+
+def _join_batch_files(files: list[InputFile]) -> list[InputFile]:
+    """OpenAI Batch output files are read with the input files of the same run (their
+    requests' text is in the input, their time and usage in the output)."""
+    outputs = [f for f in files if _is_batch_output(f)]
+    inputs = [f for f in files if f.log_format == "openai_batch" and f not in outputs]
+    if not outputs or not inputs:
+        return files
+    joined = tuple(f.path for f in outputs)
+    return [
+        InputFile(f.path, f.fmt, f.gzip, f.log_format, joined) if f in inputs else f
+        for f in files
+        if f not in outputs
+    ]
 
 
 class _Counting(io.RawIOBase):
@@ -232,9 +292,10 @@ def _table_to_json_lines(tbl: pa.Table, first_no: int, time_cols: tuple[str, ...
     """Arrow rows → JSON text per row, so Parquet goes through the same validation as JSONL."""
     import duckdb
 
-    # Typed timestamps have no offset in JSON; as epoch ms they are unambiguous (UTC).
-    for name in time_cols:
-        if name in tbl.column_names and pa.types.is_timestamp(tbl.schema.field(name).type):
+    # Typed timestamps have no offset in JSON; as epoch ms they are unambiguous (UTC). Every
+    # timestamp column, not just ``ts``: a gateway's table names its time its own way.
+    for name in tbl.column_names:
+        if pa.types.is_timestamp(tbl.schema.field(name).type):
             col = tbl.column(name).cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64())
             tbl = tbl.set_column(tbl.schema.get_field_index(name), name, col)
     con = duckdb.connect()
@@ -272,8 +333,36 @@ def iter_parquet(
             on_bytes(int(size * tbl.num_rows / nrows))
 
 
-def iter_csv(f: InputFile, on_bytes: Callable[[int], None] | None = None) -> Iterator[pa.Table]:
-    """Batches from a small CSV table (the account table): every column read as text."""
+_NUMBER = r"^\s*-?[0-9]+([.][0-9]*)?([eE][-+]?[0-9]+)?\s*$"
+_CSV_KINDS = {"number": pa.float64(), "integer": pa.int64(), "bool": pa.bool_()}
+
+
+def _typed_contract_columns(tbl: pa.Table) -> pa.Table:
+    """A contract CSV's number and boolean columns as numbers and booleans (CSV holds only
+    text), column by column and only where every cell reads as one: otherwise the column
+    stays text and its records are quarantined as ``wrong_type:<field>``, never guessed."""
+    from ..contract import OPTIONAL_REQUEST_FIELDS
+
+    for name, kind in OPTIONAL_REQUEST_FIELDS.items():
+        if kind not in _CSV_KINDS or name not in tbl.column_names:
+            continue
+        col = tbl.column(name)
+        if kind == "bool":
+            ok = pc.is_in(pc.utf8_lower(col), pa.array(["true", "false"]))
+        else:
+            ok = pc.match_substring_regex(col, _NUMBER)
+        if pc.all(pc.fill_null(ok, True)).as_py():
+            typed = pc.equal(pc.utf8_lower(col), "true") if kind == "bool" else col.cast(
+                pa.float64()).cast(_CSV_KINDS[kind], safe=kind == "integer")
+            tbl = tbl.set_column(tbl.schema.get_field_index(name), name, typed)
+    return tbl
+
+
+def iter_csv(
+    f: InputFile, on_bytes: Callable[[int], None] | None = None, typed: bool = False
+) -> Iterator[pa.Table]:
+    """Batches from a CSV table, every column read as text (the validation decides what is a
+    number or a time); ``typed`` reads a contract request log's numbers and booleans."""
     try:
         with open(f.path, newline="", encoding="utf-8", errors="replace") as fh:
             header = next(csv.reader(fh), [])
@@ -286,6 +375,8 @@ def iter_csv(f: InputFile, on_bytes: Callable[[int], None] | None = None) -> Ite
         )
     except (OSError, pa.ArrowInvalid) as exc:
         raise InvalidInputError(f"{f.path}: not a readable CSV file: {exc}") from exc
+    if typed:
+        tbl = _typed_contract_columns(tbl)
     if on_bytes is not None:
         on_bytes(f.path.stat().st_size)
     for off in range(0, max(tbl.num_rows, 1), BATCH_ROWS):
@@ -295,14 +386,116 @@ def iter_csv(f: InputFile, on_bytes: Callable[[int], None] | None = None) -> Ite
             yield _table_to_json_lines(part, off + 2, ())
 
 
+def iter_json_doc(f: InputFile, on_bytes: Callable[[int], None] | None = None) -> Iterator[pa.Table]:
+    """Batches from a ``.json`` file: the elements of a top-level array (``line_no`` is the
+    element), one record for an object, and JSON Lines when the file is not one document
+    (OTel collectors write JSON Lines under ``.json``)."""
+    try:
+        doc = _load_json_doc(f)
+    except ValueError:
+        yield from iter_jsonl(f, on_bytes)
+        return
+    if on_bytes is not None:
+        on_bytes(f.path.stat().st_size)
+    items = doc if isinstance(doc, list) else [doc]
+    for off in range(0, len(items), BATCH_ROWS):
+        part = items[off : off + BATCH_ROWS]
+        lines = pa.array([json.dumps(x, ensure_ascii=False) for x in part], pa.large_string())
+        nos = pa.array(range(off + 1, off + 1 + len(part)), pa.int64())
+        yield pa.table({"line": lines, "line_no": nos}, schema=RAW_SCHEMA)
+
+
+def _load_json_doc(f: InputFile) -> object:
+    try:
+        opener = gzip.open if f.gzip else open
+        with opener(f.path, "rb") as fh:
+            data = fh.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise TruncatedFileError(f.path, 1, exc) from exc
+    return json.loads(data.decode("utf-8-sig", errors="replace"))
+
+
+def _raw_batches(
+    f: InputFile, on_bytes: Callable[[int], None] | None, time_cols: tuple[str, ...]
+) -> Iterator[pa.Table]:
+    if f.fmt == "parquet":
+        return iter_parquet(f, on_bytes, time_cols)
+    if f.fmt == "csv":  # request logs in contract form carry numbers; gateway formats map them
+        return iter_csv(f, on_bytes, typed=f.log_format == "contract" and "ts" in time_cols)
+    if f.fmt == "json":
+        return iter_json_doc(f, on_bytes)
+    return iter_jsonl(f, on_bytes)
+
+
+def _iter_docs(f: InputFile, limit: int) -> Iterator[object]:
+    """The first ``limit`` stored documents of a file, parsed (for format detection)."""
+    n = 0
+    for batch in _raw_batches(f, None, ()):
+        for line in batch.column("line").to_pylist():
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
+            n += 1
+            if n >= limit:
+                return
+
+
+def _batch_outputs(paths: tuple[Path, ...]) -> dict[str, object]:
+    """``custom_id`` → output line of the OpenAI Batch output files."""
+    joined: dict[str, object] = {}
+    for p in paths:
+        for batch in iter_jsonl(sniff(p)):
+            for line in batch.column("line").to_pylist():
+                try:
+                    out = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(out, dict) and isinstance(out.get("custom_id"), str):
+                    joined[out["custom_id"]] = out
+    return joined
+
+
+def map_batches(f: InputFile, batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """Raw batches of a gateway format → raw batches of contract records (``ingest.formats``).
+
+    A line that is not JSON passes through unchanged, so validation quarantines it as
+    ``invalid_json`` at its own line.
+    """
+    fmt = formats.get(f.log_format)
+    outputs = _batch_outputs(f.companions) if f.companions else {}
+    ordinal = 0
+    for batch in batches:
+        lines: list[str] = []
+        nos: list[int] = []
+        raw = zip(batch.column("line").to_pylist(), batch.column("line_no").to_pylist(), strict=True)
+        for line, no in raw:
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                lines.append(line)
+                nos.append(no)
+                continue
+            for rec in formats.records_of(fmt, doc):
+                if outputs and isinstance(rec, dict) and rec.get("custom_id") in outputs:
+                    rec = {**rec, "output": outputs[rec["custom_id"]]}
+                ordinal += 1
+                lines.append(json.dumps(formats.map_record(fmt, rec), ensure_ascii=False))
+                nos.append(ordinal if fmt.explodes else no)
+        if lines:
+            yield pa.table(
+                {"line": pa.array(lines, pa.large_string()), "line_no": pa.array(nos, pa.int64())},
+                schema=RAW_SCHEMA,
+            )
+
+
 def iter_records(
     f: InputFile,
     on_bytes: Callable[[int], None] | None = None,
     time_cols: tuple[str, ...] = ("ts",),
 ) -> Iterator[pa.Table]:
-    """Raw-record batches from any supported file."""
-    if f.fmt == "parquet":
-        return iter_parquet(f, on_bytes, time_cols)
-    if f.fmt == "csv":
-        return iter_csv(f, on_bytes)
-    return iter_jsonl(f, on_bytes)
+    """Raw-record batches from any supported file, as contract records."""
+    batches = _raw_batches(f, on_bytes, time_cols)
+    if f.log_format == "contract":
+        return batches
+    return map_batches(f, batches)

@@ -53,6 +53,17 @@ class IngestResult:
     accounts_quarantined: int = 0
     skipped_paths: list[str] = field(default_factory=list)
     featurize: dict[str, Any] = field(default_factory=dict)  # workers, their CPU and RSS
+    ts_assumed_tz: int = 0  # accepted records whose time had no offset (read in assume_tz)
+    assume_tz: str = "UTC"
+    formats: dict[str, int] = field(default_factory=dict)  # files read per log format
+    metadata_only_files: list[str] = field(default_factory=list)  # logs without prompt text
+    unreadable_files: list[dict[str, str]] = field(default_factory=list)  # path, reason
+
+    @property
+    def metadata_only(self) -> bool:
+        """True when every file read carried no prompt text (access logs): the run has
+        behaviour, infrastructure and coordination evidence only."""
+        return bool(self.metadata_only_files) and len(self.metadata_only_files) == self.files_read
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +76,12 @@ class IngestResult:
             "accounts_accepted": self.accounts_accepted,
             "accounts_quarantined": self.accounts_quarantined,
             "skipped_paths": list(self.skipped_paths),
+            "ts_assumed_tz": self.ts_assumed_tz,
+            "assume_tz": self.assume_tz,
+            "formats": dict(sorted(self.formats.items())),
+            "metadata_only": self.metadata_only,
+            "metadata_only_files": list(self.metadata_only_files),
+            "unreadable_files": list(self.unreadable_files),
         }
 
 
@@ -78,6 +95,25 @@ def fingerprint(path: Path) -> tuple[int, str]:
             fh.seek(max(size - FINGERPRINT_BYTES, FINGERPRINT_BYTES))
             h.update(fh.read(FINGERPRINT_BYTES))
     return size, h.hexdigest()
+
+
+def check_tz(con: duckdb.DuckDBPyConnection, tz: str) -> str:
+    """``tz`` when DuckDB knows the zone (IANA names, ``UTC``); else a clear error."""
+    try:
+        con.execute("SELECT timezone(?, TIMESTAMP '2024-01-01 00:00:00')", [tz]).fetchall()
+    except duckdb.Error as exc:
+        raise InvalidParameterError(
+            f"--assume-tz must be an IANA time zone such as UTC or Europe/Paris; got {tz!r}"
+        ) from exc
+    return tz
+
+
+def _no_text_at_all(res: pa.Table) -> bool:
+    """True when no record of a batch carries user text (accepted or not) and some were
+    quarantined for lacking it: the log is an access log."""
+    any_text = pc.any(pc.fill_null(res.column("has_text"), False)).as_py()
+    no_text = pc.any(pc.equal(pc.fill_null(res.column("reason"), ""), "no_text")).as_py()
+    return bool(no_text) and not any_text
 
 
 class IdIndex:
@@ -178,6 +214,9 @@ class Store:
         self._current_source = ""
         self._truncated = 0
         self._retain_content = True
+        self._assume_tz = "UTC"
+        self._assumed = 0  # this file's records whose time had no offset
+        self._metadata_only = False  # this file has no prompt text at all
         self._pipeline: parallel.FeaturePipeline | None = None
         self._create_tables()
         self.engine = StoreEngine(self.con)
@@ -217,6 +256,8 @@ class Store:
         progress: Any = None,
         policy: Any = None,
         workers: int | None = None,
+        log_format: str = "auto",
+        assume_tz: str = "UTC",
     ) -> IngestResult:
         """Add request logs (files or folders) and optionally an account table to the store.
 
@@ -226,10 +267,12 @@ class Store:
         are kept), drops unknown fields and keeps no raw text of quarantined records.
         ``workers`` processes compute the text features (``None``: one per core); inputs
         under ``parallel.POOL_MIN_BYTES`` and ``workers=1`` stay in this process. The stored
-        rows are identical whatever the worker count.
+        rows are identical whatever the worker count. ``log_format`` is ``auto`` or a name of
+        ``ingest.formats``; ``assume_tz`` is the IANA zone of times written without an offset.
         """
         t0 = time.perf_counter()
-        files = readers.discover(list(paths))
+        self._assume_tz = check_tz(self.con, assume_tz)
+        files = readers.discover(list(paths), log_format)
         acc_file = None
         if accounts is not None:
             accounts = Path(accounts)
@@ -237,7 +280,7 @@ class Store:
                 raise InvalidInputError(f"account table not found: {accounts}")
             acc_file = readers.sniff(accounts)
         workers = parallel.check_workers(workers)
-        result = IngestResult()
+        result = IngestResult(assume_tz=self._assume_tz)
         request_bytes = sum(f.path.stat().st_size for f in files)
         total = request_bytes + (acc_file.path.stat().st_size if acc_file else 0)
         if request_bytes < parallel.POOL_MIN_BYTES:
@@ -275,12 +318,20 @@ class Store:
                 result.skipped_paths.append(str(f.path))
                 advance(size)
                 continue
-            acc, bad, reasons = self._ingest_file(
-                f, size, fp, "requests", retain_content, advance
-            )
+            try:
+                acc, bad, reasons = self._ingest_file(
+                    f, size, fp, "requests", retain_content, advance
+                )
+            except (InvalidInputError, OSError) as exc:
+                self._quarantine_file(f, exc, result)
+                continue
             result.files_read += 1
             result.accepted += acc
             result.quarantined += bad
+            result.formats[f.log_format] = result.formats.get(f.log_format, 0) + 1
+            result.ts_assumed_tz += self._assumed
+            if self._metadata_only:
+                result.metadata_only_files.append(str(f.path))
             for k, v in reasons.items():
                 result.by_reason[k] = result.by_reason.get(k, 0) + v
         if acc_file is not None:
@@ -297,6 +348,25 @@ class Store:
                 result.accounts_quarantined += bad
                 for k, v in reasons.items():  # already prefixed "account:"
                     result.by_reason[k] = result.by_reason.get(k, 0) + v
+
+    def _quarantine_file(self, f: readers.InputFile, exc: BaseException, result: IngestResult) -> None:
+        """A file that cannot be read at all (corrupt Parquet, broken gzip header) is one
+        quarantine row with the reason; it is not marked as ingested, so a repaired copy is
+        read next time, and the other files of the run are still read."""
+        reason = "unreadable_file"
+        self._insert_quarantine(
+            pa.table(
+                {
+                    "source_file": [str(f.path)],
+                    "source_line": pa.array([0], pa.int64()),
+                    "reason": [reason],
+                    "raw": [str(exc)[:500]],
+                }
+            )
+        )
+        result.quarantined += 1
+        result.by_reason[reason] = result.by_reason.get(reason, 0) + 1
+        result.unreadable_files.append({"path": str(f.path), "reason": str(exc)[:200]})
 
     def _already(self, fp: str, size: int, kind: str) -> bool:
         row = self.con.execute(
@@ -322,11 +392,11 @@ class Store:
         self._truncated = 0
         self._retain_content = retain_content
         reasons: Counter[str] = Counter()
+        self._assumed = 0
+        self._metadata_only = False
         if kind == "requests":
             # Repeated ids (in the batch or the store) are found by _mark_duplicates.
-            sql = validate.request_sql(
-                "__dg_raw", source, retain_content, None, within_batch_dedup=False
-            )
+            sql = self._request_sql(source, retain_content, require_text=True)
             time_cols: tuple[str, ...] = ("ts",)
         else:
             sql = validate.account_sql("__dg_raw", source)
@@ -335,9 +405,11 @@ class Store:
         try:
             truncated = "truncated_file" if kind == "requests" else "account:truncated_file"
             for raw in self._records(f, advance, time_cols, truncated):
-                res = self._validate(sql, raw, retain_content)
                 if kind == "requests":
-                    res = self._mark_duplicates(res, raw, retain_content)
+                    first = accepted + quarantined == 0
+                    res, sql = self._validate_requests(sql, raw, source, retain_content, first)
+                else:
+                    res = self._validate(sql, raw, retain_content)
                 ok = pc.is_null(res.column("reason"))
                 good = res.filter(ok)
                 bad = res.filter(pc.invert(ok))
@@ -369,6 +441,36 @@ class Store:
             self._ids = None  # it may hold hashes of rows that were just rolled back
             raise
         return accepted, quarantined, reasons
+
+    def _validate_requests(
+        self, sql: str, raw: pa.Table, source: str, retain_content: bool, first: bool
+    ) -> tuple[pa.Table, str]:
+        """Validate a batch of requests: (rows with reasons, the SQL for the next batches).
+
+        When the file's first batch has no prompt text at all, the file is an access log:
+        it is read metadata-only (behaviour, infrastructure, coordination evidence) instead
+        of quarantining every record as ``no_text``.
+        """
+        if first:  # also says which records carry text at all
+            res = self._validate(self._request_sql(source, retain_content, True, True), raw,
+                                 retain_content)
+        else:
+            res = self._validate(sql, raw, retain_content)
+        if first and _no_text_at_all(res):
+            self._metadata_only = True
+            sql = self._request_sql(source, retain_content, require_text=False)
+            res = self._validate(sql, raw, retain_content)
+        res = self._mark_duplicates(res, raw, retain_content)
+        self._assumed += int(pc.sum(res.column("ts_assumed_tz")).as_py() or 0)
+        return res, sql
+
+    def _request_sql(
+        self, source: str, retain_content: bool, require_text: bool, detect_text: bool = False
+    ) -> str:
+        return validate.request_sql(
+            "__dg_raw", source, retain_content, None, within_batch_dedup=False,
+            assume_tz=self._assume_tz, require_text=require_text, detect_text=detect_text,
+        )
 
     def _records(
         self,

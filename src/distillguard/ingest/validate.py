@@ -7,7 +7,14 @@ exactly one reason code, the first problem found in this order:
 
 ``invalid_json`` · ``wrong_type:record`` (a JSON value that is not an object) ·
 ``missing_field:<name>`` · ``bad_timestamp`` · ``wrong_type:<field>`` · ``bad_messages`` ·
-``duplicate_request_id`` (the same id earlier in the input or already in the store).
+``no_text`` (no prompt text anywhere in the record) · ``duplicate_request_id`` (the same id
+earlier in the input or already in the store).
+
+Times are epoch seconds, milliseconds, microseconds or nanoseconds (told apart by magnitude,
+as numbers or digit strings) or ISO 8601 with ``T`` or a space; an ISO time without an offset
+is read in ``assume_tz`` and flagged in ``ts_assumed_tz``. ``messages`` may be a list or a JSON
+string holding one (database exports); a message's text is its string ``content``, the text
+parts of a ``content`` list, or the text ``parts`` of OpenTelemetry GenAI messages.
 
 Each JSON record is parsed once by ``json_extract`` with the list of every contract path; the
 per-field checks then work on the small extracted values.
@@ -17,12 +24,10 @@ from __future__ import annotations
 
 from .. import contract
 
-# Timestamps outside [2000-01-01, 2100-01-01) are rejected: an integer there is most likely
-# epoch seconds or microseconds, not the milliseconds the contract asks for.
+# Times outside [2000-01-01, 2100-01-01) are rejected: no API log is older, and a value there
+# means the epoch unit was misread.
 TS_MIN_MS = 946_684_800_000
 TS_MAX_MS = 4_102_444_800_000
-# RFC 3339 with a mandatory offset (``Z`` or ``±hh:mm``); no backslashes (see DIALECT_RULES).
-RFC3339 = "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 RAW_NOT_RETAINED = "<not retained: --no-content-retention>"
 
 REQUEST_FIELDS: tuple[str, ...] = contract.REQUIRED_REQUEST_FIELDS + tuple(
@@ -32,37 +37,72 @@ _STRING_REQUIRED = ("request_id", "account_id", "model")
 
 # Temporary macros (per connection, never written into the store file).
 MACROS: tuple[str, ...] = (
-    # Text of a message's content: a string, or the text parts of a list of parts.
+    # Text of a message's content: a string, or the text parts of a list of parts. A part's
+    # text is ``text`` (OpenAI, Anthropic) or, for ``type: text``, ``content`` (OTel GenAI).
     """CREATE OR REPLACE TEMP MACRO dg_content_text(c) AS CASE json_type(c)
         WHEN 'VARCHAR' THEN c->>'$'
-        WHEN 'ARRAY' THEN array_to_string(list_filter(list_transform(CAST(c AS JSON[]),
+        WHEN 'ARRAY' THEN nullif(array_to_string(list_filter(list_transform(CAST(c AS JSON[]),
             lambda dg_p: CASE WHEN json_type(dg_p) = 'VARCHAR' THEN dg_p->>'$'
                               WHEN json_type(dg_p, '$.text') = 'VARCHAR' THEN dg_p->>'$.text'
-                         END), lambda dg_t: dg_t IS NOT NULL), chr(10))
+                              WHEN dg_p->>'$.type' = 'text'
+                                   AND json_type(dg_p, '$.content') = 'VARCHAR'
+                                  THEN dg_p->>'$.content'
+                         END), lambda dg_t: dg_t IS NOT NULL), chr(10)), '')
         END""",
-    # A well-formed message: an object with a string role and string/list/null content.
+    # A message's text: its content, else its OTel GenAI ``parts``.
+    """CREATE OR REPLACE TEMP MACRO dg_msg_text(m) AS coalesce(
+        dg_content_text(json_extract(m, '$.content')), dg_content_text(json_extract(m, '$.parts')))""",
+    # A list of parts: objects or strings.
+    """CREATE OR REPLACE TEMP MACRO dg_parts_ok(c) AS coalesce(list_bool_and(list_transform(
+        CAST(c AS JSON[]), lambda dg_p: json_type(dg_p) IN ('OBJECT', 'VARCHAR'))), true)""",
+    # A well-formed message: an object with a string role and string/list/null content (or,
+    # for OTel GenAI messages, a list of parts).
     """CREATE OR REPLACE TEMP MACRO dg_msg_ok(m) AS CASE
         WHEN json_type(m) <> 'OBJECT' THEN false
         WHEN json_type(m, '$.role') IS DISTINCT FROM 'VARCHAR' THEN false
+        WHEN json_type(m, '$.parts') = 'ARRAY'
+             AND coalesce(json_type(m, '$.content'), 'NULL') = 'NULL'
+            THEN dg_parts_ok(json_extract(m, '$.parts'))
         WHEN coalesce(json_type(m, '$.content'), 'NULL') IN ('VARCHAR', 'NULL') THEN true
-        WHEN json_type(m, '$.content') = 'ARRAY' THEN coalesce(list_bool_and(list_transform(
-            CAST(json_extract(m, '$.content') AS JSON[]),
-            lambda dg_p: json_type(dg_p) IN ('OBJECT', 'VARCHAR'))), true)
+        WHEN json_type(m, '$.content') = 'ARRAY' THEN dg_parts_ok(json_extract(m, '$.content'))
         ELSE false END""",
+    # ``messages`` as a list, or as a JSON string holding a list (every database export).
+    """CREATE OR REPLACE TEMP MACRO dg_msgs(v, t) AS CASE
+        WHEN t = 'ARRAY' THEN CAST(v AS JSON[])
+        WHEN t = 'VARCHAR' AND json_type(try(json(v->>'$'))) = 'ARRAY'
+            THEN CAST(json(v->>'$') AS JSON[])
+        END""",
     # A tool declaration's name: a string, or an object with name / function.name.
     """CREATE OR REPLACE TEMP MACRO dg_tool_name(x) AS coalesce(
         CASE WHEN json_type(x) = 'VARCHAR' THEN x->>'$' END,
         CASE WHEN json_type(x, '$.name') = 'VARCHAR' THEN x->>'$.name' END,
         CASE WHEN json_type(x, '$.function.name') = 'VARCHAR' THEN x->>'$.function.name' END)""",
-    # Epoch ms from RFC 3339 text or integer epoch ms; NULL when neither or out of range.
-    # (No subquery: a scalar subquery in a macro becomes a join per batch.)
+    # (No subquery in these: a scalar subquery in a macro becomes a join per batch.)
     f"""CREATE OR REPLACE TEMP MACRO dg_ts_in_range(ms) AS
         CASE WHEN ms BETWEEN {TS_MIN_MS} AND {TS_MAX_MS - 1} THEN ms END""",
-    f"""CREATE OR REPLACE TEMP MACRO dg_ts_ms(v, t) AS CASE
-        WHEN t IN ('BIGINT', 'UBIGINT') THEN dg_ts_in_range(TRY_CAST(v AS BIGINT))
-        WHEN t = 'VARCHAR' AND regexp_full_match(v->>'$', '{RFC3339}')
-            THEN dg_ts_in_range(epoch_ms(TRY_CAST(upper(v->>'$') AS TIMESTAMPTZ)))
-        END""",
+    # An epoch number in s, ms, µs or ns → ms. Today is ~1.7e9 s, 1.7e12 ms, 1.7e15 µs,
+    # 1.7e18 ns, so the magnitude tells the unit for any time in 2000–2100.
+    """CREATE OR REPLACE TEMP MACRO dg_epoch_ms(x) AS TRY_CAST(CASE
+        WHEN abs(x) < 1e11 THEN x * 1e3 WHEN abs(x) < 1e14 THEN x
+        WHEN abs(x) < 1e17 THEN x / 1e3 ELSE x / 1e6 END AS BIGINT)""",
+    # What a ``ts`` is: 'num' (a JSON number), 'num_text' (a number as text), 'iso_tz' /
+    # 'iso_local' (other text, with or without an offset after the date: Z, +hh, -hh). No
+    # regex: the casts below are the validation (a text neither reads as is NULL).
+    """CREATE OR REPLACE TEMP MACRO dg_ts_kind(t, s) AS CASE
+        WHEN t IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN 'num'
+        WHEN t <> 'VARCHAR' THEN NULL
+        WHEN TRY_CAST(s AS DOUBLE) IS NOT NULL THEN 'num_text'
+        WHEN strpos(translate(upper(substr(s, 11)), '+-', 'ZZ'), 'Z') > 0 THEN 'iso_tz'
+        ELSE 'iso_local' END""",
+    # Epoch ms of a ``ts`` of that kind (``s`` its trimmed text); an ISO time without an
+    # offset is wall-clock time in zone ``tz``. NULL when none or out of range.
+    """CREATE OR REPLACE TEMP MACRO dg_ts_ms(v, s, kind, tz) AS dg_ts_in_range(CASE kind
+        WHEN 'num' THEN dg_epoch_ms(TRY_CAST(v AS DOUBLE))
+        WHEN 'num_text' THEN dg_epoch_ms(TRY_CAST(s AS DOUBLE))
+        WHEN 'iso_tz' THEN epoch_ms(TRY_CAST(upper(replace(s, ',', '.')) AS TIMESTAMPTZ))
+        WHEN 'iso_local'
+            THEN epoch_ms(timezone(tz, TRY_CAST(upper(replace(s, ',', '.')) AS TIMESTAMP)))
+        END)""",
 )
 
 
@@ -137,11 +177,19 @@ def request_sql(
     retain_content: bool,
     dedup_against: str | None,
     within_batch_dedup: bool = True,
+    assume_tz: str = "UTC",
+    require_text: bool = True,
+    detect_text: bool = False,
 ) -> str:
     """The validation query over ``raw_table(line, line_no)``.
 
-    Columns: ``contract.NORMALIZED_REQUEST_SCHEMA``, then ``reason`` and ``raw`` (the record's
-    text for quarantined rows, a marker when content is not retained). ``dedup_against``
+    Columns: ``contract.NORMALIZED_REQUEST_SCHEMA``, then ``reason``, ``raw`` (the record's
+    text for quarantined rows, a marker when content is not retained), ``ts_assumed_tz``
+    (the time had no offset and was read in ``assume_tz``) and ``has_text`` (with
+    ``detect_text``: the record carries user text, whether or not it is accepted; the store
+    asks for it on a file's first batch only, to tell an access log). ``require_text=False`` is the
+    metadata-only mode of an access log: a record without any prompt text is accepted (its
+    text columns NULL) instead of quarantined as ``no_text``. ``dedup_against``
     names a table of already-stored requests to check ids against (``None``: don't).
     ``within_batch_dedup=False`` leaves repeated ids inside the batch to the caller (the
     embedded store does it on the narrow id column): the query is then a pure streaming
@@ -155,6 +203,8 @@ def request_sql(
 
     checks = ["WHEN NOT ok THEN 'invalid_json'", "WHEN jt <> 'OBJECT' THEN 'wrong_type:record'"]
     for f in contract.REQUIRED_REQUEST_FIELDS:
+        if f == "messages":
+            continue  # no messages at all is no_text (below), or metadata-only
         blank = (
             f" OR (t_{f} = 'VARCHAR' AND trim(v_{f}->>'$') = '')" if f in _STRING_REQUIRED else ""
         )
@@ -165,8 +215,8 @@ def request_sql(
     for f, kind in contract.OPTIONAL_REQUEST_FIELDS.items():
         checks.append(f"WHEN {_present(f)} AND NOT ({_type_ok(f, kind)}) THEN 'wrong_type:{f}'")
     checks.append(
-        "WHEN t_messages <> 'ARRAY' OR len(msgs) = 0"
-        " OR NOT coalesce(list_bool_and(list_transform(msgs, lambda dg_m: dg_msg_ok(dg_m))), false)"
+        f"WHEN {_present('messages')} AND (msgs IS NULL OR len(msgs) = 0"
+        " OR NOT coalesce(list_bool_and(list_transform(msgs, lambda dg_m: dg_msg_ok(dg_m))), false))"
         " THEN 'bad_messages'"
     )
     reason = "CASE " + "\n      ".join(checks) + " END"
@@ -202,6 +252,15 @@ def request_sql(
         else "NULL::VARCHAR"
     )
     raw = "n.line" if retain_content else f"'{RAW_NOT_RETAINED}'"
+    has_text = (
+        "CASE WHEN reason0 IS NULL THEN prompt0 IS NOT NULL ELSE coalesce(list_bool_or("
+        "list_transform(msgs, lambda dg_m: dg_m->>'$.role' = 'user' AND "
+        "nullif(dg_msg_text(dg_m), '') IS NOT NULL)), false) END"
+        if detect_text else "NULL::BOOLEAN"
+    )
+    # A record without prompt text: quarantined, unless the log has no text at all.
+    no_text = "CASE WHEN prompt0 IS NULL THEN 'no_text' END" if require_text else "NULL"
+    empty_prompt = "''" if require_text else "NULL"
     dup_join = ""
     dup_cond = "false"
     order = ""
@@ -231,11 +290,15 @@ WITH p AS NOT MATERIALIZED (
   SELECT line_no, line, ok, jt, {ext} FROM e
 ), y AS NOT MATERIALIZED (
   SELECT *, {types} FROM x
+), y0 AS NOT MATERIALIZED (
+  SELECT *, dg_ts_kind(t_ts, ts_txt) AS ts_kind
+  FROM (SELECT *, CASE WHEN t_ts = 'VARCHAR' THEN trim(v_ts->>'$') END AS ts_txt FROM y)
 ), z AS NOT MATERIALIZED (
   SELECT *,
-         dg_ts_ms(v_ts, t_ts) AS ts_ms,
-         CASE WHEN t_messages = 'ARRAY' THEN CAST(v_messages AS JSON[]) END AS msgs
-  FROM y
+         dg_ts_ms(v_ts, ts_txt, ts_kind, {_literal(assume_tz)}) AS ts_ms,
+         ts_kind = 'iso_local' AS ts_assumed,
+         dg_msgs(v_messages, t_messages) AS msgs
+  FROM y0
 ), r AS NOT MATERIALIZED (
   SELECT *, {reason} AS reason0 FROM z
 ), rl AS NOT MATERIALIZED (
@@ -247,6 +310,25 @@ WITH p AS NOT MATERIALIZED (
   SELECT *, len(list_filter(roles, lambda dg_r: dg_r = 'user')) AS n_user,
          len(roles) + 1 - list_position(list_reverse(roles), 'user') AS last_user
   FROM rl
+), rc AS NOT MATERIALIZED (
+  SELECT *, CASE WHEN reason0 IS NULL AND n_user > 0 THEN msgs[last_user] END AS last_msg
+  FROM ru
+), rp0 AS NOT MATERIALIZED (
+  SELECT *, nullif(dg_content_text(json_extract(last_msg, '$.content')), '') AS content0
+  FROM rc
+), rp AS NOT MATERIALIZED (
+  -- OTel GenAI ``parts`` are looked at only when ``content`` has no text (CASE evaluates
+  -- its branch on those rows alone).
+  SELECT *, CASE WHEN content0 IS NOT NULL THEN content0
+                 WHEN last_msg IS NOT NULL
+                     THEN nullif(dg_content_text(json_extract(last_msg, '$.parts')), '')
+            END AS prompt0
+  FROM rp0
+), rt AS NOT MATERIALIZED (
+  -- Whether the record carries user text at all, whatever else is wrong with it: a log in
+  -- which none does is an access log (metadata-only), not a log of text-less records.
+  SELECT *, {has_text} AS has_text
+  FROM rp
 ), n AS NOT MATERIALIZED (
   SELECT
       CASE WHEN reason0 IS NULL THEN v_request_id->>'$' END AS request_id,
@@ -254,23 +336,24 @@ WITH p AS NOT MATERIALIZED (
       CASE WHEN reason0 IS NULL THEN v_account_id->>'$' END AS account_id,
       CASE WHEN reason0 IS NULL THEN v_model->>'$' END AS model,
       {optional_sql},
-      CASE WHEN reason0 IS NULL THEN CAST(len(msgs) AS INTEGER) END AS n_messages,
-      CASE WHEN reason0 IS NULL THEN CAST(n_user AS INTEGER) END AS n_user_turns,
-      CASE WHEN reason0 IS NULL THEN coalesce(CASE WHEN n_user > 0 THEN
-          dg_content_text(json_extract(msgs[last_user], '$.content')) END, '') END AS prompt_text,
+      CASE WHEN reason0 IS NULL THEN CAST(coalesce(len(msgs), 0) AS INTEGER) END AS n_messages,
+      CASE WHEN reason0 IS NULL THEN CAST(coalesce(n_user, 0) AS INTEGER) END AS n_user_turns,
+      prompt0 AS prompt_text,
       CASE WHEN reason0 IS NULL THEN coalesce(
           CASE WHEN t_system = 'VARCHAR' AND v_system->>'$' <> '' THEN v_system->>'$' END,
           CASE WHEN list_has_any(roles, ['system', 'developer']) THEN
           nullif(array_to_string(list_transform(list_filter(msgs,
               lambda dg_m, dg_i: roles[dg_i] IN ('system', 'developer')),
-              lambda dg_m: dg_content_text(json_extract(dg_m, '$.content'))), chr(10)), '')
+              lambda dg_m: dg_msg_text(dg_m)), chr(10)), '')
           END)
       END AS system_text,
       CASE WHEN reason0 IS NULL THEN {extra} END AS extra,
       line_no,
       line,
-      reason0 AS reason
-  FROM ru
+      ts_assumed,
+      has_text,
+      coalesce(reason0, {no_text}) AS reason
+  FROM rt
 )
 SELECT
   n.request_id, n.ts_ms, n.account_id, n.model, n.org_id, n.api_key_id, n.session_id, n.ip,
@@ -278,13 +361,15 @@ SELECT
   n.temperature, n.reasoning, n.stream, n.input_tokens, n.output_tokens, n.reasoning_tokens,
   n.status, n.latency_ms, n.n_messages, n.n_user_turns,
   CAST(length(n.prompt_text) AS INTEGER) AS prompt_chars,
-  n.prompt_text, n.system_text, n.extra,
+  coalesce(n.prompt_text, {empty_prompt}) AS prompt_text, n.system_text, n.extra,
   {_literal(source_file)} AS source_file,
   n.line_no AS source_line,
   CASE WHEN n.reason IS NOT NULL THEN n.reason
        WHEN {dup_cond} THEN 'duplicate_request_id'
   END AS reason,
-  CASE WHEN n.reason IS NOT NULL OR {dup_cond} THEN {raw} END AS raw
+  CASE WHEN n.reason IS NOT NULL OR {dup_cond} THEN {raw} END AS raw,
+  n.reason IS NULL AND coalesce(n.ts_assumed, false) AS ts_assumed_tz,
+  n.has_text
 FROM n {dup_join}
 {order}
 """

@@ -87,6 +87,8 @@ def collapse_ws(arr: pa.Array) -> pa.StringArray:
     prev_nonws[offsets[:-1][offsets[:-1] < offsets[1:]]] = False  # row start
     keep = nonws | prev_nonws  # a whitespace byte is kept only as the first of its run
     out = data[keep]
+    if not nonws.any():  # only whitespace (a batch without prompt text): nothing to index
+        return pa.array([""] * n, pa.string())
     out[~nonws[keep]] = 0x20
     k = np.zeros(len(data) + 1, dtype=_idx_dtype(len(data)))
     np.cumsum(keep.view(np.uint8), out=k[1:])

@@ -120,8 +120,11 @@ def plan_sources(spark: SparkSession, paths: list[str] | tuple[str, ...]) -> lis
         for d in [p for p in local if p.is_dir() and (p / "_delta_log").is_dir()]:
             out.append(Source(str(d.resolve()), "delta", str(d)))
         rest = [p for p in local if not (p.is_dir() and (p / "_delta_log").is_dir())]
+        named = {p.resolve() for p in rest if p.is_file()}
         for f in discover(rest) if rest else []:
             fmt = "parquet" if f.fmt == "parquet" else "jsonl" if f.fmt == "jsonl" else f.fmt
+            if fmt not in ("parquet", "jsonl") and f.path.resolve() not in named:
+                continue  # .json / .csv in a folder: read by the embedded engine only
             if fmt not in ("parquet", "jsonl"):
                 raise InvalidInputError(f"{f.path}: request logs must be JSON Lines or Parquet")
             out.append(Source(str(f.path.resolve()), fmt, str(f.path)))

@@ -1,0 +1,57 @@
+"""Every gateway format: each record accepted with its text, account, time and model, and a
+detect run on it flags the same harvest requests as the same data in contract form."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from gateway_samples import BUILDERS, write_sample
+
+from distillguard.engines.embedded import detect
+from distillguard.ingest import Store
+
+STORED = "request_id, ts_ms, account_id, model, prompt_text, system_text, n_messages, n_user_turns"
+
+
+@pytest.fixture(scope="module")
+def harvest(tiny_data: Path) -> tuple[list[dict], set[str]]:
+    """The tiny simulated preset in contract form, and its attack request ids."""
+    with gzip.open(tiny_data / "requests.jsonl.gz", "rt", encoding="utf-8") as fh:
+        records = [json.loads(line) for line in fh]
+    with open(tiny_data / "request_labels.csv", newline="") as fh:
+        attack = {row["request_id"] for row in csv.DictReader(fh) if row["is_attack"] == "1"}
+    return records, attack
+
+
+def _run(logs: list[Path], base: Path) -> tuple[dict, list[tuple], set[str]]:
+    summary = detect(logs, out=base / "out", store=base / "store", progress=False, workers=1)
+    with Store(base / "store") as st:
+        rows = st.con.execute(f"SELECT {STORED} FROM requests ORDER BY request_id").fetchall()
+    flagged = set(pq.read_table(base / "out" / "requests.parquet").column("request_id").to_pylist())
+    return summary, rows, flagged
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_format_matches_contract_form(tmp_path, harvest, name):
+    records, attack = harvest
+    files, reference = write_sample(name, records, tmp_path / "native")
+
+    got, rows, flagged = _run(files, tmp_path / "a")
+    want, ref_rows, ref_flagged = _run([reference], tmp_path / "b")
+
+    counts = got["counts"]
+    assert counts["requests_accepted"] == len(records), got["quarantine"]["this_run"]
+    assert counts["requests_quarantined"] == 0
+    assert got["formats"] == {name: 1}
+    assert want["formats"] == {"contract": 1}
+    assert got["mode"] == "full"
+    assert rows == ref_rows  # same text, account, time, model, turns per request
+    assert all(r[4] for r in rows)  # every record has its prompt text
+    assert flagged == ref_flagged
+    assert flagged & attack  # and the harvest requests are among them
