@@ -3,7 +3,9 @@
 Endpoints (``Authorization: Bearer <token>`` or ``X-API-Key``; admin ones need the admin token):
 
 - ``POST /v1/score`` — one contract request record → ``{risk, action, reasons, account_risk,
-  cluster_id, …}``. 422 names the bad field; 413 when the body is over ``max_body_bytes``.
+  cluster_id, …}``. 422 names the bad field — unless the account already has a block, which
+  is answered first. A body over ``max_body_bytes`` (up to ``OVERSIZE_FACTOR`` times that) is
+  scored on the head and tail of its texts; only beyond that is it refused (413).
   By default (``request_signals: background``) the decision uses the verdict cache, the
   account's state and persisted actions, and the request is featurized and learned a few ms
   later in a background micro-batch; ``?sync=true`` (or ``request_signals: inline``) scores
@@ -36,8 +38,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ..errors import DistillguardError, InvalidInputError
-from .normalize import RecordError
+from .normalize import RecordError, bound_record
 from .scorer import Decision, OnlineScorer
+
+# Bodies up to this many times max_body_bytes are read and cut to a bounded head and tail
+# (a padded prompt must not turn into a refusal, which a fail-open gateway would allow).
+OVERSIZE_FACTOR = 8
 
 # HTTP status a gateway should answer with, per enforced action (for /v1/check).
 ACTION_STATUS: dict[str, int] = {
@@ -69,8 +75,8 @@ def _token_of(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The request body as JSON, refusing more than ``limit`` bytes (413) and bad JSON (400)."""
+async def read_bytes(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes (413) and an empty one (422)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -87,6 +93,11 @@ async def read_json(request: Request, limit: int) -> Any:
     body = b"".join(chunks)
     if not body:
         raise HTTPProblem(422, "invalid_record", "request body is empty; send a JSON object")
+    return body
+
+
+def parse_json(body: bytes) -> Any:
+    """``body`` as JSON, or a 400 naming what is wrong with it."""
     try:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -95,6 +106,11 @@ async def read_json(request: Request, limit: int) -> Any:
             "invalid_json",
             f"body is not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}",
         ) from None
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The request body as JSON, refusing more than ``limit`` bytes (413) and bad JSON (400)."""
+    return parse_json(await read_bytes(request, limit))
 
 
 def chat_body_to_record(
@@ -148,6 +164,13 @@ def chat_body_to_record(
             for t in tools
         ]
     return rec
+
+
+def _ids(body: Any) -> tuple[Any, Any]:
+    """``(account_id, request_id)`` of a record body, whatever their types (None if absent)."""
+    if not isinstance(body, dict):
+        return None, None
+    return body.get("account_id"), body.get("request_id")
 
 
 def _validate_events(payload: Any, max_events: int) -> list[dict[str, Any]]:
@@ -284,21 +307,42 @@ def create_app(
         auth(request)
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
+    def known_block(account: Any, request_id: Any) -> Decision | None:
+        """A block or challenge the account already has (persisted or from the verdict cache)."""
+        if not isinstance(account, str) or not account.strip():
+            return None
+        d = scorer.precheck(account, request_id if isinstance(request_id, str) else "")
+        return d if d.action in ("block", "challenge") else None
+
+    async def read_record(request: Request) -> Any:
+        """A record or chat body; an oversized one is cut to a bounded head and tail."""
+        limit = scorer.policy.online.max_body_bytes
+        raw = await read_bytes(request, limit * OVERSIZE_FACTOR)
+        body = parse_json(raw)
+        if len(raw) > limit and isinstance(body, dict):
+            body, _ = bound_record(body, limit)
+            metrics.counter(
+                "distillguard_truncated_total", "oversized records scored on head and tail"
+            )
+        return body
+
     @app.post("/v1/score")
     async def score(request: Request, sync: bool = False) -> Response:
         t0 = time.perf_counter()
         auth(request)
         on = scorer.policy.online
-        body = await read_json(request, on.max_body_bytes)
+        body = await read_record(request)
         try:
             if sync or on.request_signals == "inline":
                 d = scorer.score(body)
             else:
                 d = scorer.assess(body)
-        except RecordError as exc:
-            raise HTTPProblem(422, "invalid_record", str(exc)) from None
         except DistillguardError as exc:
-            raise HTTPProblem(422, "invalid_record", str(exc)) from None
+            # A bad record does not lift a block the account already has.
+            known = known_block(*_ids(body))
+            if known is None:
+                raise HTTPProblem(422, "invalid_record", str(exc)) from None
+            d = known
         except Exception as exc:
             rid = body.get("request_id", "") if isinstance(body, dict) else ""
             acct = body.get("account_id", "") if isinstance(body, dict) else ""
@@ -320,9 +364,14 @@ def create_app(
         if not acct:
             raise HTTPProblem(422, "invalid_record", "X-Account-Id header is required")
         rid = h.get("x-request-id") or uuid.uuid4().hex
-        body = None
-        if int(h.get("content-length") or 0) > 0 or h.get("transfer-encoding"):
-            body = await read_json(request, scorer.policy.online.max_body_bytes)
+        try:
+            body = await read_check_body(request)
+        except HTTPProblem:
+            # A body we cannot read does not lift a block the account already has.
+            d = known_block(acct, rid)
+            if d is None:
+                raise
+            return check_answer(d, t0)
         try:
             if isinstance(body, dict) and ("messages" in body or "prompt" in body):
                 rec = chat_body_to_record(
@@ -342,9 +391,22 @@ def create_app(
             else:
                 d = scorer.precheck(acct, rid, org_id=h.get("x-org-id"))
         except DistillguardError as exc:
-            raise HTTPProblem(422, "invalid_record", str(exc)) from None
+            d = known_block(acct, rid)
+            if d is None:
+                raise HTTPProblem(422, "invalid_record", str(exc)) from None
         except Exception as exc:
             return fail(exc, rid, acct)
+        return check_answer(d, t0)
+
+    async def read_check_body(request: Request) -> Any:
+        """The optional chat body of /v1/check, bounded like /v1/score's records."""
+        h = request.headers
+        if h.get("content-length") in (None, "0") and not h.get("transfer-encoding"):
+            return None
+        return await read_record(request)
+
+    def check_answer(d: Decision, t0: float) -> JSONResponse:
+        """The /v1/check answer: a status per action and ``X-Distillguard-*`` headers."""
         metrics.observe(
             "distillguard_http_seconds",
             "HTTP handler latency",
