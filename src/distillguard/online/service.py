@@ -35,11 +35,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import DistillguardError, InvalidInputError
+from . import api_schema
 from .normalize import RecordError, bound_record
 from .scorer import Decision, OnlineScorer
+from .strict_json import JSONRejected, loads_strict
 
 # Bodies up to this many times max_body_bytes are read and cut to a bounded head and tail
 # (a padded prompt must not turn into a refusal, which a fail-open gateway would allow).
@@ -97,15 +101,11 @@ async def read_bytes(request: Request, limit: int) -> bytes:
 
 
 def parse_json(body: bytes) -> Any:
-    """``body`` as JSON, or a 400 naming what is wrong with it."""
+    """``body`` as strict JSON (see :mod:`.strict_json`), or a 400 naming what is wrong."""
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPProblem(
-            400,
-            "invalid_json",
-            f"body is not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}",
-        ) from None
+        return loads_strict(body)
+    except JSONRejected as exc:
+        raise HTTPProblem(400, exc.code, str(exc)) from None
 
 
 async def read_json(request: Request, limit: int) -> Any:
@@ -166,11 +166,88 @@ def chat_body_to_record(
     return rec
 
 
+_DOCS_PAGE = """<!doctype html>
+<html><head><title>distillguard scoring service</title><meta charset="utf-8">
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+</head><body><div id="ui"></div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({dom_id: "#ui", spec: __SPEC__});</script>
+</body></html>"""
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document, with the bearer-token scheme every endpoint needs."""
+    doc = app.openapi()
+    doc.setdefault("components", {})["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer"}
+    }
+    doc["security"] = [{"bearer": []}]
+    return doc
+
+
+class CountErrors:
+    """ASGI wrapper counting every 4xx/5xx answer, whoever produced it, by status code."""
+
+    def __init__(self, app: Any, metrics: Any) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        async def counting_send(message: dict) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                self.metrics.counter(
+                    "distillguard_http_errors_total",
+                    "4xx/5xx answers",
+                    code=str(message["status"]),
+                )
+            await send(message)
+
+        await self.app(scope, receive, counting_send if scope["type"] == "http" else send)
+
+
+def install_error_handlers(app: FastAPI, metrics: Any) -> None:
+    """Every error is ``{"error": {"code", "message"}}`` JSON, and every one is counted.
+
+    4xx answers are counted by :class:`CountErrors`; an unexpected exception is answered by
+    Starlette's outermost middleware, outside it, so its handler counts the 500 itself.
+    """
+
+    @app.exception_handler(HTTPProblem)
+    async def _problem_handler(request: Request, exc: HTTPProblem) -> JSONResponse:
+        return _problem(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = (exc.errors() or [{}])[0]
+        where = ".".join(str(x) for x in first.get("loc", ()) if x not in ("query", "body"))
+        return _problem(400, "invalid_parameter", f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _problem(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _crash_handler(request: Request, exc: Exception) -> JSONResponse:
+        metrics.counter("distillguard_http_errors_total", "4xx/5xx answers", code="500")
+        return _problem(500, "internal_error", f"unexpected {type(exc).__name__}")
+
+    app.add_middleware(CountErrors, metrics=metrics)
+
+
 def _ids(body: Any) -> tuple[Any, Any]:
     """``(account_id, request_id)`` of a record body, whatever their types (None if absent)."""
     if not isinstance(body, dict):
         return None, None
     return body.get("account_id"), body.get("request_id")
+
+
+# Upper bounds of event fields: more would be a client bug or an attempt to skew the state.
+_EVENT_BOUNDS: dict[str, int] = {
+    "input_tokens": 10**8,
+    "output_tokens": 10**8,
+    "reasoning_tokens": 10**8,
+    "status": 999,
+}
 
 
 def _validate_events(payload: Any, max_events: int) -> list[dict[str, Any]]:
@@ -187,11 +264,13 @@ def _validate_events(payload: Any, max_events: int) -> list[dict[str, Any]]:
             raise HTTPProblem(422, "invalid_events", f"events[{i}]: must be an object")
         if not isinstance(ev.get("account_id"), str) or not ev["account_id"]:
             raise HTTPProblem(422, "invalid_events", f"events[{i}].account_id: required string")
-        for k in ("input_tokens", "output_tokens", "reasoning_tokens", "status"):
+        for k, top in _EVENT_BOUNDS.items():
             v = ev.get(k)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            if v is not None and (
+                isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= top
+            ):
                 raise HTTPProblem(
-                    422, "invalid_events", f"events[{i}].{k}: must be a non-negative integer"
+                    422, "invalid_events", f"events[{i}].{k}: must be an integer in [0, {top}]"
                 )
         out.append(ev)
     return out
@@ -241,10 +320,7 @@ def create_app(
     )
     app.state.scorer = scorer
 
-    @app.exception_handler(HTTPProblem)
-    async def _problem_handler(request: Request, exc: HTTPProblem) -> JSONResponse:
-        metrics.counter("distillguard_http_errors_total", "4xx/5xx answers", code=str(exc.status))
-        return _problem(exc.status, exc.code, exc.message)
+    install_error_handlers(app, metrics)
 
     def auth(request: Request, admin: bool = False) -> str:
         tok = _token_of(request)
@@ -326,7 +402,7 @@ def create_app(
             )
         return body
 
-    @app.post("/v1/score")
+    @app.post("/v1/score", openapi_extra=api_schema.body(api_schema.RECORD))
     async def score(request: Request, sync: bool = False) -> Response:
         t0 = time.perf_counter()
         auth(request)
@@ -355,7 +431,12 @@ def create_app(
         )
         return JSONResponse(d.to_dict())
 
-    @app.api_route("/v1/check", methods=["GET", "POST"])
+    @app.get("/v1/check", operation_id="check_get")
+    @app.post(
+        "/v1/check",
+        operation_id="check_post",
+        openapi_extra=api_schema.body(api_schema.CHAT, False),
+    )
     async def check(request: Request, learn_only: bool = False) -> Response:
         t0 = time.perf_counter()
         auth(request)
@@ -422,7 +503,7 @@ def create_app(
             headers["Retry-After"] = str(max(1, int(round(d.retry_after_s))))
         return JSONResponse(d.to_dict(), status_code=ACTION_STATUS[d.action], headers=headers)
 
-    @app.post("/v1/events")
+    @app.post("/v1/events", openapi_extra=api_schema.body(api_schema.EVENTS))
     async def events(request: Request) -> dict[str, Any]:
         auth(request)
         on = scorer.policy.online
@@ -443,7 +524,7 @@ def create_app(
         return {"accepted": n}
 
     # ---- admin ------------------------------------------------------------------------------
-    @app.post("/v1/admin/appeal")
+    @app.post("/v1/admin/appeal", openapi_extra=api_schema.body(api_schema.APPEAL))
     async def appeal(request: Request) -> dict[str, Any]:
         auth(request, admin=True)
         body = await read_json(request, 65536)
@@ -475,7 +556,7 @@ def create_app(
             return _problem(422, "results_not_reloaded", f"keeping the old verdict cache: {exc}")
         return JSONResponse({"ok": True, "results": summary})
 
-    @app.post("/v1/admin/actions")
+    @app.post("/v1/admin/actions", openapi_extra=api_schema.body(api_schema.ACTION))
     async def apply_action(request: Request) -> dict[str, Any]:
         auth(request, admin=True)
         b = await read_json(request, 65536)
@@ -501,6 +582,18 @@ def create_app(
     async def list_actions(request: Request, subject_id: str | None = None) -> dict[str, Any]:
         auth(request, admin=True)
         return {"active": scorer.actions.active(subject_id)}
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi_json(request: Request) -> JSONResponse:
+        auth(request, admin=True)
+        return JSONResponse(openapi_document(app))
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        auth(request, admin=True)
+        # The spec is embedded: the browser's own fetch of /openapi.json would carry no token.
+        spec = json.dumps(openapi_document(app)).replace("</", "<\\/")
+        return HTMLResponse(_DOCS_PAGE.replace("__SPEC__", spec))
 
     @app.get("/v1/admin/audit/verify")
     async def audit_verify(request: Request) -> dict[str, Any]:
