@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from distillguard.online.scorer import OnlineScorer
 from distillguard.online.service import create_app
@@ -89,7 +90,11 @@ def test_numbers_out_of_bounds_and_bad_parameters_are_json_4xx(
     r = client.get("/v1/nowhere", headers=H)
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     assert errors(scorer, 422) == errors(scorer, 400) == errors(scorer, 404) == 1
-    assert 'distillguard_http_errors_total{code="404"}' in client.get("/metrics", headers=H).text
+    text = client.get("/metrics", headers=H).text
+    assert 'distillguard_http_errors_total{code="404"} 1.0' in text
+    # the exposition is produced by prometheus-client and parses back
+    names = {f.name for f in text_string_to_metric_families(text)}
+    assert {"distillguard_http_errors", "distillguard_state_accounts"} <= names
 
 
 def test_openapi_and_docs_need_the_admin_token(client: httpx.Client) -> None:

@@ -41,6 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import DistillguardError, InvalidInputError
 from . import api_schema
+from .metrics import CONTENT_TYPE
 from .normalize import RecordError, bound_record
 from .scorer import Decision, OnlineScorer
 from .strict_json import JSONRejected, loads_strict
@@ -381,7 +382,7 @@ def create_app(
     @app.get("/metrics")
     async def metrics_endpoint(request: Request) -> PlainTextResponse:
         auth(request)
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE)
 
     def known_block(account: Any, request_id: Any) -> Decision | None:
         """A block or challenge the account already has (persisted or from the verdict cache)."""
