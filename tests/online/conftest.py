@@ -35,6 +35,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(autouse=True)
+def _audit_key_from_the_data_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests use the default key and checkpoint files in their own data folder."""
+    for name in (
+        "DISTILLGUARD_AUDIT_KEY",
+        "DISTILLGUARD_AUDIT_KEY_FILE",
+        "DISTILLGUARD_AUDIT_CHECKPOINTS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def record() -> Callable[..., dict[str, Any]]:
     """``record(i, account, text=..., **fields)``: one contract request record."""
