@@ -5,7 +5,8 @@ record with every column of ``contract.NORMALIZED_REQUEST_SCHEMA`` plus ``reason
 the record is accepted) and ``raw``. A record is never dropped: it is either accepted or carries
 exactly one reason code, the first problem found in this order:
 
-``invalid_json`` · ``wrong_type:record`` (a JSON value that is not an object) ·
+``invalid_utf8`` (bytes that are not UTF-8, even inside ids) · ``invalid_json`` ·
+``wrong_type:record`` (a JSON value that is not an object) ·
 ``missing_field:<name>`` · ``bad_timestamp`` · ``wrong_type:<field>`` · ``bad_messages`` ·
 ``duplicate_request_id`` (the same id earlier in the input or already in the store).
 
@@ -24,6 +25,9 @@ TS_MAX_MS = 4_102_444_800_000
 # RFC 3339 with a mandatory offset (``Z`` or ``±hh:mm``); no backslashes (see DIALECT_RULES).
 RFC3339 = "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 RAW_NOT_RETAINED = "<not retained: --no-content-retention>"
+# Put by the reader before a line that is not UTF-8 (its bytes backslash-escaped after it);
+# never the start of valid JSON, so only such lines get the reason ``invalid_utf8``.
+INVALID_UTF8_MARK = "\uffffinvalid_utf8:"
 
 REQUEST_FIELDS: tuple[str, ...] = contract.REQUIRED_REQUEST_FIELDS + tuple(
     contract.OPTIONAL_REQUEST_FIELDS
@@ -153,7 +157,11 @@ def request_sql(
     types = ", ".join(f"json_type(v_{f}) AS t_{f}" for f in REQUEST_FIELDS)
     known_nulls = "{" + ", ".join(f'"{f}": null' for f in REQUEST_FIELDS) + "}"
 
-    checks = ["WHEN NOT ok THEN 'invalid_json'", "WHEN jt <> 'OBJECT' THEN 'wrong_type:record'"]
+    checks = [
+        f"WHEN NOT ok AND starts_with(line, '{INVALID_UTF8_MARK}') THEN 'invalid_utf8'",
+        "WHEN NOT ok THEN 'invalid_json'",
+        "WHEN jt <> 'OBJECT' THEN 'wrong_type:record'",
+    ]
     for f in contract.REQUIRED_REQUEST_FIELDS:
         blank = (
             f" OR (t_{f} = 'VARCHAR' AND trim(v_{f}->>'$') = '')" if f in _STRING_REQUIRED else ""
@@ -201,7 +209,9 @@ def request_sql(
         if retain_content
         else "NULL::VARCHAR"
     )
-    raw = "n.line" if retain_content else f"'{RAW_NOT_RETAINED}'"
+    raw = (
+        f"replace(n.line, '{INVALID_UTF8_MARK}', '')" if retain_content else f"'{RAW_NOT_RETAINED}'"
+    )
     dup_join = ""
     dup_cond = "false"
     order = ""
