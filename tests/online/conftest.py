@@ -70,11 +70,15 @@ def record() -> Callable[..., dict[str, Any]]:
 
 @pytest.fixture
 def write_policy(tmp_path: Path) -> Callable[[dict], Path]:
-    """Write an ``online`` policy section (merged into a file) and return its path."""
+    """Write an ``online`` policy section (merged into a file) and return its path.
+
+    Tests exercise enforcement, so ``shadow`` is false unless the section says otherwise
+    (the shipped default is shadow mode).
+    """
 
     def write(online: dict, name: str = "policy.yaml") -> Path:
         p = tmp_path / name
-        p.write_text(yaml.safe_dump({"online": online}))
+        p.write_text(yaml.safe_dump({"online": {"shadow": False, **online}}))
         return p
 
     return write
