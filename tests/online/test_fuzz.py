@@ -128,3 +128,27 @@ def test_no_input_gives_a_5xx(client: TestClient) -> None:
         if path.endswith("/reload"):
             continue  # reloads read files, not the request: nothing to fuzz
         probe(client, method, path, schema)
+
+
+header_bytes = st.binary(max_size=24).filter(lambda b: not set(b) & {0, 10, 13})
+
+
+@settings(
+    max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
+@given(token=header_bytes, account=header_bytes, request_id=header_bytes)
+def test_no_header_gives_a_5xx(
+    client: TestClient, token: bytes, account: bytes, request_id: bytes
+) -> None:
+    """Tokens, account and request ids with any bytes (a non-ASCII token was a 500)."""
+    for auth in (token, b"Bearer " + token, b"Bearer " + ADMIN.encode()):
+        headers = [
+            (b"authorization", auth),
+            (b"x-account-id", account),
+            (b"x-request-id", request_id),
+            (b"x-api-key", token),
+        ]
+        r = client.post("/v1/check", content=b"", headers=headers)
+        assert r.status_code < 500, (headers, r.text[:300])
+        r = client.post("/v1/score", content=b"{}", headers=headers)
+        assert r.status_code < 500, (headers, r.text[:300])

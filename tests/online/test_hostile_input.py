@@ -97,6 +97,13 @@ def test_numbers_out_of_bounds_and_bad_parameters_are_json_4xx(
     assert {"distillguard_http_errors", "distillguard_state_accounts"} <= names
 
 
+def test_a_token_with_non_ascii_bytes_is_a_401(scorer: OnlineScorer, client: httpx.Client) -> None:
+    r = client.post("/v1/score", content=b"{}", headers=[(b"authorization", b"Bearer \xff\xfe")])
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    r = client.get("/openapi.json", headers=[(b"x-api-key", b"\xe9t\xe9")])
+    assert r.status_code == 401 and errors(scorer, 401) == 2
+
+
 def test_openapi_and_docs_need_the_admin_token(client: httpx.Client) -> None:
     assert client.get("/openapi.json").status_code == 401
     assert client.get("/openapi.json", headers=H).status_code == 403

@@ -80,6 +80,12 @@ def _token_of(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
+def _same_token(given: str, expected: str) -> bool:
+    """Constant-time comparison; as bytes, since a header may hold any latin-1 character
+    (``hmac.compare_digest`` raises TypeError on non-ASCII strings: that was a 500)."""
+    return hmac.compare_digest(given.encode("latin-1", "replace"), expected.encode("utf-8"))
+
+
 async def read_bytes(request: Request, limit: int) -> bytes:
     """The request body, refusing more than ``limit`` bytes (413) and an empty one (422)."""
     declared = request.headers.get("content-length")
@@ -330,14 +336,12 @@ def create_app(
                 401, "unauthorized", "missing token: send Authorization: Bearer <token>"
             )
         if admin:
-            if admin_token and hmac.compare_digest(tok, admin_token):
+            if admin_token and _same_token(tok, admin_token):
                 return "admin"
-            if hmac.compare_digest(tok, api_token):
+            if _same_token(tok, api_token):
                 raise HTTPProblem(403, "forbidden", "this endpoint needs the admin token")
             raise HTTPProblem(401, "unauthorized", "invalid token")
-        if hmac.compare_digest(tok, api_token) or (
-            admin_token and hmac.compare_digest(tok, admin_token)
-        ):
+        if _same_token(tok, api_token) or (admin_token and _same_token(tok, admin_token)):
             return "api"
         raise HTTPProblem(401, "unauthorized", "invalid token")
 
