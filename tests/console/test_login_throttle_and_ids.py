@@ -123,3 +123,10 @@ def test_an_id_with_a_slash_can_be_reviewed_and_acted_on(odd_app) -> None:
     assert c.get(r.headers["location"]).status_code == 200
     assert [a["subject_id"] for a in odd_app.state.actions.active()] == [ODD_ID]
     assert c.get(f"/export/account/{encoded}").status_code == 200
+
+
+def test_a_non_ascii_csrf_token_is_a_403_not_a_500(app) -> None:
+    c = TestClient(app)
+    login(c, "analyst")
+    r = c.post("/logout", data={"csrf_token": "é" * 10}, follow_redirects=False)
+    assert r.status_code == 403

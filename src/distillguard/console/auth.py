@@ -69,7 +69,9 @@ class ConsoleDB:
                     (secrets.token_hex(32),),
                 )
             self._con.commit()
-            secret = self._con.execute("SELECT value FROM settings WHERE key='secret'").fetchone()[0]
+            secret = self._con.execute("SELECT value FROM settings WHERE key='secret'").fetchone()[
+                0
+            ]
         self.signer = URLSafeTimedSerializer(secret, salt="distillguard-console-session")
 
     def close(self) -> None:
@@ -190,7 +192,8 @@ class ConsoleDB:
 
     def status(self, case_kind: str, case_id: str) -> str:
         rows = self._q(
-            "SELECT status FROM case_status WHERE case_kind = ? AND case_id = ?", (case_kind, case_id)
+            "SELECT status FROM case_status WHERE case_kind = ? AND case_id = ?",
+            (case_kind, case_id),
         )
         return rows[0][0] if rows else "new"
 
@@ -223,8 +226,13 @@ def has_role(role: str, needed: str) -> bool:
 
 
 def same_token(a: str | None, b: str | None) -> bool:
-    """Constant-time comparison of two CSRF tokens (False when either is missing)."""
-    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+    """Constant-time comparison of two CSRF tokens (False when either is missing).
+
+    As bytes: ``hmac.compare_digest`` raises TypeError on non-ASCII strings (a 500).
+    """
+    if not a or not b:
+        return False
+    return hmac.compare_digest(str(a).encode("utf-8", "replace"), str(b).encode("utf-8", "replace"))
 
 
 @lru_cache(maxsize=1)
