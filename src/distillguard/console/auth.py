@@ -69,9 +69,7 @@ class ConsoleDB:
                     (secrets.token_hex(32),),
                 )
             self._con.commit()
-            secret = self._con.execute("SELECT value FROM settings WHERE key='secret'").fetchone()[
-                0
-            ]
+            secret = self._con.execute("SELECT value FROM settings WHERE key='secret'").fetchone()[0]
         self.signer = URLSafeTimedSerializer(secret, salt="distillguard-console-session")
 
     def close(self) -> None:
@@ -192,8 +190,7 @@ class ConsoleDB:
 
     def status(self, case_kind: str, case_id: str) -> str:
         rows = self._q(
-            "SELECT status FROM case_status WHERE case_kind = ? AND case_id = ?",
-            (case_kind, case_id),
+            "SELECT status FROM case_status WHERE case_kind = ? AND case_id = ?", (case_kind, case_id)
         )
         return rows[0][0] if rows else "new"
 
