@@ -279,6 +279,37 @@ def _start_proxy(proxy_dir: Path, env: dict, port: int, log_path: Path) -> subpr
         time.sleep(0.5)
 
 
+def _sdk_through_the_proxy(base: str, data: Path) -> None:
+    """The SDK path: an application calls the proxy with litellm and scores on its side."""
+    scorer = OnlineScorer(data)
+    guard = DistillguardLiteLLM(scorer)
+
+    async def run() -> None:
+        litellm.callbacks = [guard]
+        try:
+            for i in range(2):
+                r = await litellm.acompletion(
+                    model="openai/fake-model",
+                    api_base=f"{base}/v1",
+                    api_key="sk-good",
+                    messages=_msg(HARVEST.format(i=i)),
+                    metadata={"distillguard_account_id": "sdk-acct"},
+                )
+                assert r.choices[0].message.content == "The answer is 4."
+            for _ in range(100):  # success loggers run as background tasks
+                f = scorer.state.peek("sdk-acct", 1_900_000_000_000)
+                if f and f["n_total"] == 2:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            litellm.callbacks = []
+
+    asyncio.run(run())
+    f = scorer.state.peek("sdk-acct", 1_900_000_000_000)
+    assert f["n_total"] == 2 and f["signal_rate"] == 1.0 and f["out_in_ratio"] > 0
+    scorer.close()
+
+
 @pytest.mark.slow
 def test_real_litellm_proxy_with_the_guardrail(
     store_dir: Path, write_policy: Callable, serve: Callable, tmp_path: Path
@@ -336,6 +367,7 @@ def test_real_litellm_proxy_with_the_guardrail(
             assert degraded.status_code == 200, degraded.text
             msg = degraded.json()["choices"][0]["message"]
             assert msg["content"] == "The answer is 4." and not msg.get("reasoning_content")
+            _sdk_through_the_proxy(base, tmp_path / "sdk-data")
         finally:
             proc.terminate()
             try:
