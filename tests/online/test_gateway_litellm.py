@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -232,7 +233,7 @@ def test_log_success_event_through_the_litellm_sdk(store_dir: Path, serve: Calla
                         break
                     await asyncio.sleep(0.05)
             finally:
-                litellm.callbacks = []
+                _unregister(guard)
 
         asyncio.run(run())
     f = scorer.state.peek("sdk-acct", 1_900_000_000_000)
@@ -279,6 +280,12 @@ def _start_proxy(proxy_dir: Path, env: dict, port: int, log_path: Path) -> subpr
         time.sleep(0.5)
 
 
+def _unregister(guard: Any) -> None:
+    """Take a callback out of every list LiteLLM copied it into (it keeps one per class)."""
+    litellm.callbacks = []
+    litellm.logging_callback_manager.remove_callback_from_all_lists(guard)
+
+
 def _sdk_through_the_proxy(base: str, data: Path) -> None:
     """The SDK path: an application calls the proxy with litellm and scores on its side."""
     scorer = OnlineScorer(data)
@@ -296,13 +303,14 @@ def _sdk_through_the_proxy(base: str, data: Path) -> None:
                     metadata={"distillguard_account_id": "sdk-acct"},
                 )
                 assert r.choices[0].message.content == "The answer is 4."
-            for _ in range(100):  # success loggers run as background tasks
+            deadline = time.time() + 60  # success loggers run as background tasks
+            while time.time() < deadline:
                 f = scorer.state.peek("sdk-acct", 1_900_000_000_000)
                 if f and f["n_total"] == 2:
                     break
                 await asyncio.sleep(0.05)
         finally:
-            litellm.callbacks = []
+            _unregister(guard)
 
     asyncio.run(run())
     f = scorer.state.peek("sdk-acct", 1_900_000_000_000)
