@@ -45,7 +45,15 @@ def completion(model: str) -> dict:
 
 
 async def chat(request: Request) -> JSONResponse | StreamingResponse:
-    body = await request.json()
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):  # as OpenAI does: a 400, not a crash
+        return JSONResponse(
+            {"error": {"message": "request body is not a JSON object", "type": "invalid_request"}},
+            status_code=400,
+        )
     CALLS.append(body)
     model = body.get("model", "fake-model")
     if body.get("stream"):

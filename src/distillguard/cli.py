@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 
 import typer
+import yaml
 
 from . import __version__
-from .errors import DistillguardError
+from .errors import DistillguardError, InvalidParameterError
 from .policy import Policy
 
 STAGE_CLIS: tuple[str, ...] = (
@@ -58,6 +59,33 @@ def policy_check(path: Path = typer.Argument(..., help="policy YAML to validate"
     """Validate a policy file; exit 2 with the first problem."""
     pol = Policy.load(path)
     typer.echo(f"ok: {path} (policy version {pol.version})")
+
+
+@policy_app.command("init")
+def policy_init(
+    path: Path = typer.Argument(Path("policy.yaml"), help="where to write the policy"),
+    enforce: bool = typer.Option(
+        False, "--enforce", help="switch enforcement on (shadow: false); default: shadow mode"
+    ),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing file"),
+) -> None:
+    """Write the default policy to PATH, in shadow mode unless --enforce."""
+    if path.exists() and not force:
+        raise InvalidParameterError(f"{path} exists; pass --force to overwrite it")
+    data = yaml.safe_load(Policy.load(None).to_yaml())
+    data["online"]["shadow"] = not enforce
+    mode = (
+        "ENFORCING: rules act on traffic"
+        if enforce
+        else "SHADOW: actions are recorded (audit, metrics), nothing is enforced"
+    )
+    header = (
+        f"# distillguard policy ({mode}).\n"
+        "# Check it with `distillguard policy check`; see README \"Rolling out enforcement\".\n"
+    )
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False))
+    pol = Policy.load(path)  # what we wrote must load
+    typer.echo(f"wrote {path} (policy version {pol.version}): {mode}")
 
 
 def _register_stages() -> None:

@@ -192,3 +192,41 @@ def test_message_forms_give_the_prompt_text(tmp_path, make_log, rec, messages):
         got = st.con.execute("SELECT prompt_text, n_user_turns FROM requests").fetchall()
     assert res.accepted == 1, res.by_reason
     assert got == [("Explain photosynthesis", 1)]
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_invalid_utf8_is_quarantined_not_replaced(tmp_path, rec, gz: bool) -> None:
+    """Two ids that differ only in invalid bytes must not both become 'acct-\ufffd'."""
+    import gzip
+
+    def line(i: int, account: bytes) -> bytes:
+        text = json.dumps(rec(i, account="ACCOUNT")).encode()
+        return text.replace(b'"ACCOUNT"', b'"' + account + b'"')
+
+    body = (
+        b"\n".join(
+            [
+                line(0, b"acct-ok"),
+                line(1, b"acct-\xff"),
+                line(2, b"acct-\xfe"),
+                line(3, b"acct-ok").replace(b'"req-3"', b'"req-\xc3"'),  # a cut multi-byte char
+                line(4, b"acct-ok"),
+            ]
+        )
+        + b"\n"
+    )
+    path = tmp_path / ("bytes.jsonl.gz" if gz else "bytes.jsonl")
+    path.write_bytes(gzip.compress(body) if gz else body)
+    with Store(tmp_path / "store") as st:
+        res = st.ingest([path])
+        got = st.con.execute("SELECT line, reason, raw FROM quarantine ORDER BY line").fetchall()
+        accounts = {r[0] for r in st.con.execute("SELECT account_id FROM requests").fetchall()}
+    assert [(n, reason) for n, reason, _ in got] == [
+        (2, "invalid_utf8"),
+        (3, "invalid_utf8"),
+        (4, "invalid_utf8"),
+    ]
+    assert (
+        "acct-\\xff" in got[0][2] and "\ufffd" not in got[0][2] and "invalid_utf8:" not in got[0][2]
+    )
+    assert accounts == {"acct-ok"} and res.accepted == 2 and res.quarantined == 3

@@ -35,6 +35,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(autouse=True)
+def _audit_key_from_the_data_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests use the default key and checkpoint files in their own data folder."""
+    for name in (
+        "DISTILLGUARD_AUDIT_KEY",
+        "DISTILLGUARD_AUDIT_KEY_FILE",
+        "DISTILLGUARD_AUDIT_CHECKPOINTS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def record() -> Callable[..., dict[str, Any]]:
     """``record(i, account, text=..., **fields)``: one contract request record."""
@@ -59,11 +70,15 @@ def record() -> Callable[..., dict[str, Any]]:
 
 @pytest.fixture
 def write_policy(tmp_path: Path) -> Callable[[dict], Path]:
-    """Write an ``online`` policy section (merged into a file) and return its path."""
+    """Write an ``online`` policy section (merged into a file) and return its path.
+
+    Tests exercise enforcement, so ``shadow`` is false unless the section says otherwise
+    (the shipped default is shadow mode).
+    """
 
     def write(online: dict, name: str = "policy.yaml") -> Path:
         p = tmp_path / name
-        p.write_text(yaml.safe_dump({"online": online}))
+        p.write_text(yaml.safe_dump({"online": {"shadow": False, **online}}))
         return p
 
     return write

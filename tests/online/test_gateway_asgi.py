@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from distillguard.online.asgi import api_key_account_resolver, key_account
 from distillguard.online.guard import LocalGuard, RemoteGuard
 from distillguard.online.scorer import OnlineScorer
 from distillguard.online.service import create_app
@@ -156,22 +157,88 @@ def test_degrade_strips_reasoning_from_json_answers(
     assert "reasoning_content" not in b.text and "The answer " in b.text and "[DONE]" in b.text
 
 
-def test_oversized_and_unscoreable_requests(store_dir: Path) -> None:
+def test_oversized_requests_are_refused(store_dir: Path) -> None:
     scorer = OnlineScorer(store_dir)
     app = create_proxy("http://upstream", LocalGuard(scorer), transport=UPSTREAM)
     app.max_body_bytes = 2048
 
-    async def run() -> list[httpx.Response]:
+    async def run() -> httpx.Response:
         async with proxy_client(app) as c:
-            big = await c.post(
+            return await c.post(
                 "/v1/chat/completions", json=chat("x" * 4000), headers={"X-Account-Id": "a"}
             )
-            anon = await c.post("/v1/chat/completions", json=chat())  # no account: passed through
-            return [big, anon]
 
-    big, anon = asyncio.run(run())
-    assert big.status_code == 413
-    assert anon.status_code == 200 and "x-distillguard-action" not in anon.headers
+    assert asyncio.run(run()).status_code == 413
+
+
+def test_requests_without_an_account_are_scored_by_key_or_address(
+    store_dir: Path, write_policy: Callable
+) -> None:
+    scorer = OnlineScorer(store_dir, write_policy({"rules": RULES}))
+    key = "sk-caller-1"
+    scorer.actions.apply("account", key_account(key), "block", actor="analyst", reason="abuse")
+    # httpx's ASGI transport connects from 127.0.0.1
+    scorer.actions.apply("account", "ip:127.0.0.1", "block", actor="analyst", reason="abuse")
+    scorer.refresh_actions(force=True)
+    app = create_proxy("http://upstream", LocalGuard(scorer), transport=UPSTREAM)
+
+    async def run() -> list[httpx.Response]:
+        async with proxy_client(app) as c:
+            by_key = await c.post(
+                "/v1/chat/completions", json=chat(), headers={"Authorization": f"Bearer {key}"}
+            )
+            by_ip = await c.post("/v1/chat/completions", json=chat())
+            return [by_key, by_ip]
+
+    by_key, by_ip = asyncio.run(run())
+    assert by_key.status_code == 403 and by_ip.status_code == 403  # not passed silently
+    m = scorer.metrics
+    assert m.value("distillguard_unidentified_total", integration="asgi", by="key") == 1
+    assert m.value("distillguard_unidentified_total", integration="asgi", by="ip") == 1
+
+
+def test_the_api_key_can_be_the_authenticated_identity(
+    store_dir: Path, write_policy: Callable
+) -> None:
+    scorer = OnlineScorer(store_dir, write_policy({"rules": RULES}))
+    app = create_proxy("http://upstream", LocalGuard(scorer), transport=UPSTREAM)
+    app.account_resolver = api_key_account_resolver
+    scorer.actions.apply("account", key_account("sk-2"), "block", actor="a", reason="abuse")
+    scorer.refresh_actions(force=True)
+
+    async def run() -> list[int]:
+        async with proxy_client(app) as c:
+            out = []
+            for k in ("sk-2", "sk-3"):
+                # a client-set X-Account-Id does not matter when the key is the identity
+                h = {"Authorization": f"Bearer {k}", "X-Account-Id": "good-1"}
+                out.append(
+                    (await c.post("/v1/chat/completions", json=chat(), headers=h)).status_code
+                )
+            return out
+
+    assert asyncio.run(run()) == [403, 200]
+    assert (
+        scorer.metrics.value("distillguard_unidentified_total", integration="asgi", by="key") == 0
+    )
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("open", 400), ("closed", 403)])
+def test_a_body_that_is_not_json_is_decided_not_waved_on(
+    store_dir: Path, write_policy: Callable, mode: str, expected: int
+) -> None:
+    scorer = OnlineScorer(store_dir, write_policy({"rules": RULES, "fail_mode": mode}))
+    app = create_proxy("http://upstream", LocalGuard(scorer), transport=UPSTREAM)
+
+    async def run(account: str) -> int:
+        async with proxy_client(app) as c:
+            r = await c.post(
+                "/v1/chat/completions", content=b"{oops", headers={"X-Account-Id": account}
+            )
+            return r.status_code
+
+    assert asyncio.run(run("hydra-1")) == 403  # a known block applies whatever the body
+    assert asyncio.run(run("good-1")) == expected  # open: the upstream's own 400
 
 
 def test_remote_guard_through_a_real_scorer(

@@ -18,7 +18,36 @@ def test_defaults_load_and_compile() -> None:
     rules = compile_rules(pol.online)
     assert len(rules) == len(DEFAULT_RULES)
     assert rules[0].action == "block"  # most severe first
-    assert pol.online.fail_mode == "open" and not pol.online.shadow
+    assert pol.online.fail_mode == "open"
+    assert pol.online.shadow  # the shipped default records, and enforces nothing
+
+
+def test_a_first_start_with_defaults_enforces_nothing(store_dir: Path, record) -> None:
+    from distillguard.online.scorer import OnlineScorer
+
+    s = OnlineScorer(store_dir)  # no policy file: the shipped defaults
+    d = s.score(record(0, account="hydra-1"))  # a member of a known attack cluster
+    assert d.action == "allow" and d.shadow and d.would_action == "block"
+    assert s.actions.active() == []  # no week-long block persisted
+    s.close()
+
+
+def test_policy_init_writes_shadow_unless_enforce(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from distillguard.cli import app
+
+    runner = CliRunner()
+    shadow, enforce = tmp_path / "shadow.yaml", tmp_path / "enforce.yaml"
+    r = runner.invoke(app, ["policy", "init", str(shadow)])
+    assert r.exit_code == 0 and "SHADOW" in r.output
+    assert Policy.load(shadow).online.shadow
+    r = runner.invoke(app, ["policy", "init", str(enforce), "--enforce"])
+    assert r.exit_code == 0 and "ENFORCING" in r.output
+    assert not Policy.load(enforce).online.shadow
+    assert Policy.load(enforce).online.rules == Policy.load(None).online.rules
+    again = runner.invoke(app, ["policy", "init", str(enforce)])
+    assert again.exit_code != 0 and "--force" in str(again.exception)
 
 
 RULE = {"name": "r", "when": {"online_risk": {">=": 0.5}}, "action": "block", "scope": "account"}

@@ -213,7 +213,7 @@ def test_appeal_reverses_and_is_audited(
 
 
 def test_online_state_alone_escalates_a_harvester(tmp_path: Path, record: Rec) -> None:
-    s = OnlineScorer(tmp_path / "data")  # default policy, no batch results
+    s = OnlineScorer(tmp_path / "data", shadow=False)  # default rules, no batch results
     actions = [
         s.score(record(i, account="h", text=HARVEST, ip=f"203.0.113.{i % 20}")).action
         for i in range(40)

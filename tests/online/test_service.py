@@ -94,7 +94,10 @@ def test_service_end_to_end(scorer: OnlineScorer, serve: Callable, record: Rec) 
             "/v1/score", content=b"{not json", headers={**H, "content-type": "application/json"}
         )
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+        # over max_body_bytes: scored on head and tail; over 8 times that: refused
         r = c.post("/v1/score", json=record(text="x" * 5000), headers=H)
+        assert r.status_code == 200 and r.json()["action"] == "allow"
+        r = c.post("/v1/score", json=record(text="x" * 40000), headers=H)
         assert r.status_code == 413
 
         # events in batches, validated and bounded

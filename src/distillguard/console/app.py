@@ -32,6 +32,7 @@ from .auth import CASE_STATUSES, ROLES, SESSION_TTL_S, ConsoleDB, has_role, same
 from .cases import VERDICT_FILTERS, QueueFilter, StoreReader
 from .pdf import html_to_pdf
 from .report import build_report_html, environment, plotly_js, redact_prompt
+from .throttle import LoginThrottle
 
 SESSION_COOKIE = "dg_session"
 LOGIN_COOKIE = "dg_login"
@@ -73,10 +74,12 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
     actions = ActionStore(data_dir / "actions.sqlite", audit=audit)
     audit_view = AuditView(audit.path)
     login_signer = URLSafeTimedSerializer(db.signer.secret_key, salt="distillguard-login-csrf")
+    throttle = LoginThrottle(data_dir / "console.sqlite")
     env = environment()
 
     app = FastAPI(title="distillguard console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store, app.state.db, app.state.audit, app.state.actions = store, db, audit, actions
+    app.state.throttle = throttle
     if warm:
         threading.Thread(target=_warm, args=(store,), daemon=True, name="dg-warm").start()
 
@@ -107,6 +110,7 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
                 message=str(exc.detail),
             ),
             status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(DistillguardError)
@@ -122,7 +126,9 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
     def require(request: Request, role: str = "viewer") -> dict:
         sess = db.session(request.cookies.get(SESSION_COOKIE))
         if sess is None:
-            path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            # The path as sent (ids stay percent-encoded: an id may hold '/', '?' or '#').
+            raw = request.scope.get("raw_path") or request.url.path.encode()
+            path = raw.decode("latin-1") + (f"?{request.url.query}" if request.url.query else "")
             raise LoginRequired(path if request.method == "GET" else "/queue")
         if not has_role(sess["role"], role):
             raise HTTPException(403, f"this needs the {role} role; you are {sess['role']}")
@@ -191,13 +197,32 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
             nonce = None
         if nonce is None or not same_token(nonce, request.cookies.get(LOGIN_COOKIE)):
             raise HTTPException(403, "invalid or missing CSRF token on the login form; reload it")
+        keys = _throttle_keys(request, username)
+        wait = throttle.retry_after(keys, time.time())
+        if wait > 0:  # refused before the password is even checked
+            raise HTTPException(
+                429,
+                f"too many failed logins; try again in {int(wait) + 1} s",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
         user = db.authenticate(username, password)
         if user is None:
-            time.sleep(0.2)  # blunts online guessing a little more than argon2 alone
+            for key in throttle.failure(keys, time.time()):
+                kind, _, who = key.partition(":")
+                audit.append(
+                    "login_lockout",
+                    kind,
+                    who,
+                    actor="console",
+                    reason=f"{throttle.lock_after}+ failed logins; locked for "
+                    f"{int(throttle.lockout_s)} s",
+                    extra={"client": keys[0].partition(":")[2], "username": username[:64]},
+                )
             return RedirectResponse(
                 "/login?" + urlencode({"error": "wrong username or password", "next": next}),
                 status_code=303,
             )
+        throttle.success(keys)
         cookie, _ = db.new_session(user["username"])
         resp = RedirectResponse(_safe_next(next), status_code=303)
         resp.set_cookie(
@@ -255,7 +280,7 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
         )
 
     # ---- cluster ------------------------------------------------------------------------------
-    @app.get("/cluster/{cluster_id}")
+    @app.get("/cluster/{cluster_id:path}")
     def cluster_page(request: Request, cluster_id: str, msg: str = "") -> Response:
         sess = require(request)
         reveal = can_see_text(sess, "cluster", cluster_id)
@@ -309,7 +334,7 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
         )
 
     # ---- account ------------------------------------------------------------------------------
-    @app.get("/account/{account_id}")
+    @app.get("/account/{account_id:path}")
     def account_page(request: Request, account_id: str, msg: str = "") -> Response:
         sess = require(request)
         reveal = can_see_text(sess, "account", account_id)
@@ -592,7 +617,7 @@ def create_app(data_dir: Path | str, warm: bool = False) -> FastAPI:
         return _back(subject_kind, subject_id, f"appeal upheld: {len(ids)} action(s) reversed")
 
     # ---- export -------------------------------------------------------------------------------
-    @app.get("/export/{subject_kind}/{subject_id}")
+    @app.get("/export/{subject_kind}/{subject_id:path}")
     def export(
         request: Request, subject_kind: str, subject_id: str, format: str = "html"
     ) -> Response:
@@ -711,6 +736,15 @@ def _active_batches(active: list[dict], cluster_id: str, member_ids: set[str]) -
         )
         b["n"] += 1
     return sorted(out.values(), key=lambda b: -b["created_at"])
+
+
+def _throttle_keys(request: Request, username: str) -> list[str]:
+    """Failure counters for a login attempt: the client's address and the username.
+
+    The address is the TCP peer: a forwarded-for header is the client's to choose.
+    """
+    client = request.client.host if request.client else "unknown"
+    return [f"client:{client}", f"user:{(username or '').strip().lower()[:64]}"]
 
 
 def _check_subject(kind: str) -> None:

@@ -223,8 +223,13 @@ def has_role(role: str, needed: str) -> bool:
 
 
 def same_token(a: str | None, b: str | None) -> bool:
-    """Constant-time comparison of two CSRF tokens (False when either is missing)."""
-    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+    """Constant-time comparison of two CSRF tokens (False when either is missing).
+
+    As bytes: ``hmac.compare_digest`` raises TypeError on non-ASCII strings (a 500).
+    """
+    if not a or not b:
+        return False
+    return hmac.compare_digest(str(a).encode("utf-8", "replace"), str(b).encode("utf-8", "replace"))
 
 
 @lru_cache(maxsize=1)

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from ..errors import InvalidInputError
+from .report import url_segment
 
 REPEAT = 7
 TARGET_S = 1.0
@@ -112,12 +113,12 @@ def measure(store_dir: Path, scratch: Path, source: str, repeat: int = REPEAT) -
                  ("queue (all verdicts, capability filter)", "/queue?verdict=all&capability=code")]
         if top:
             pages.append((f"cluster page, riskiest cluster ({top[0]['n_accounts']} accounts)",
-                          f"/cluster/{top[0]['cluster_id']}"))
+                          f"/cluster/{url_segment(top[0]['cluster_id'])}"))
         if biggest and (not top or biggest[0]["cluster_id"] != top[0]["cluster_id"]):
             pages.append((f"cluster page, largest cluster ({biggest[0]['n_accounts']} accounts)",
-                          f"/cluster/{biggest[0]['cluster_id']}"))
+                          f"/cluster/{url_segment(biggest[0]['cluster_id'])}"))
         if acc:
-            pages.append(("account page", f"/account/{acc[0]['account_id']}"))
+            pages.append(("account page", f"/account/{url_segment(acc[0]['account_id'])}"))
         results = [(name, *_median_ms(client, url, repeat)) for name, url in pages]
         client.close()
     finally:

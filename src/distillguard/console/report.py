@@ -12,6 +12,7 @@ import datetime as _dt
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import duckdb
 import jinja2
@@ -47,7 +48,16 @@ def environment() -> jinja2.Environment:
     )
     env.filters["ts"] = format_ts
     env.filters["num"] = format_num
+    env.filters["idurl"] = url_segment
     return env
+
+
+def url_segment(value: Any) -> str:
+    """An id as one URL path segment: every reserved character, '/' included, escaped.
+
+    (Jinja's ``urlencode`` keeps '/', which turned ``team/a`` into two path segments.)
+    """
+    return quote(str(value), safe="")
 
 
 def format_ts(ms: Any) -> str:

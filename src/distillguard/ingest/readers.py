@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from ..errors import InvalidInputError
 from . import formats
+from .validate import INVALID_UTF8_MARK
 
 # Extensions read when a folder is walked. A file named explicitly is read whatever its name:
 # its format is then sniffed from its first bytes.
@@ -197,19 +198,22 @@ class _Counting(io.RawIOBase):
 
 
 def _split_lines(block: bytes) -> pa.Array:
-    """Split a block of complete lines into a string array (invalid UTF-8 replaced)."""
+    """Split a block of complete lines into a string array; lines that are not UTF-8 are
+    marked with ``INVALID_UTF8_MARK`` (their bytes backslash-escaped) for quarantine."""
     parts = pc.split_pattern(pa.array([block], pa.large_binary()), b"\n").flatten()
     try:
         return parts.cast(pa.large_string())
     except pa.ArrowInvalid:
-        # Rare: bytes that are not UTF-8. Replace them so the record is still quarantined
-        # (as invalid_json or kept with U+FFFD) instead of failing the whole file.
-        text = block.decode("utf-8", errors="replace").encode("utf-8")
-        return (
-            pc.split_pattern(pa.array([text], pa.large_binary()), b"\n")
-            .flatten()
-            .cast(pa.large_string())
-        )
+        # Rare: bytes that are not UTF-8. Replacing them with U+FFFD would let distinct raw
+        # ids collide; the line is quarantined as ``invalid_utf8`` instead.
+        return pa.array([_utf8_or_marked(line) for line in block.split(b"\n")], pa.large_string())
+
+
+def _utf8_or_marked(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return INVALID_UTF8_MARK + line.decode("utf-8", errors="backslashreplace")
 
 
 def _emit(lines: pa.Array, first_no: int) -> Iterator[pa.Table]:

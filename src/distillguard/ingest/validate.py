@@ -5,7 +5,8 @@ record with every column of ``contract.NORMALIZED_REQUEST_SCHEMA`` plus ``reason
 the record is accepted) and ``raw``. A record is never dropped: it is either accepted or carries
 exactly one reason code, the first problem found in this order:
 
-``invalid_json`` · ``wrong_type:record`` (a JSON value that is not an object) ·
+``invalid_utf8`` (bytes that are not UTF-8, even inside ids) · ``invalid_json`` ·
+``wrong_type:record`` (a JSON value that is not an object) ·
 ``missing_field:<name>`` · ``bad_timestamp`` · ``wrong_type:<field>`` · ``bad_messages`` ·
 ``no_text`` (no prompt text anywhere in the record) · ``duplicate_request_id`` (the same id
 earlier in the input or already in the store).
@@ -29,6 +30,9 @@ from .. import contract
 TS_MIN_MS = 946_684_800_000
 TS_MAX_MS = 4_102_444_800_000
 RAW_NOT_RETAINED = "<not retained: --no-content-retention>"
+# Put by the reader before a line that is not UTF-8 (its bytes backslash-escaped after it);
+# never the start of valid JSON, so only such lines get the reason ``invalid_utf8``.
+INVALID_UTF8_MARK = "\uffffinvalid_utf8:"
 
 REQUEST_FIELDS: tuple[str, ...] = contract.REQUIRED_REQUEST_FIELDS + tuple(
     contract.OPTIONAL_REQUEST_FIELDS
@@ -201,7 +205,11 @@ def request_sql(
     types = ", ".join(f"json_type(v_{f}) AS t_{f}" for f in REQUEST_FIELDS)
     known_nulls = "{" + ", ".join(f'"{f}": null' for f in REQUEST_FIELDS) + "}"
 
-    checks = ["WHEN NOT ok THEN 'invalid_json'", "WHEN jt <> 'OBJECT' THEN 'wrong_type:record'"]
+    checks = [
+        f"WHEN NOT ok AND starts_with(line, '{INVALID_UTF8_MARK}') THEN 'invalid_utf8'",
+        "WHEN NOT ok THEN 'invalid_json'",
+        "WHEN jt <> 'OBJECT' THEN 'wrong_type:record'",
+    ]
     for f in contract.REQUIRED_REQUEST_FIELDS:
         if f == "messages":
             continue  # no messages at all is no_text (below), or metadata-only
@@ -251,7 +259,9 @@ def request_sql(
         if retain_content
         else "NULL::VARCHAR"
     )
-    raw = "n.line" if retain_content else f"'{RAW_NOT_RETAINED}'"
+    raw = (
+        f"replace(n.line, '{INVALID_UTF8_MARK}', '')" if retain_content else f"'{RAW_NOT_RETAINED}'"
+    )
     has_text = (
         "CASE WHEN reason0 IS NULL THEN prompt0 IS NOT NULL ELSE coalesce(list_bool_or("
         "list_transform(msgs, lambda dg_m: dg_m->>'$.role' = 'user' AND "

@@ -20,10 +20,12 @@ it when :meth:`ActionStore.generation` changes (another process, e.g. the consol
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +137,7 @@ class ActionStore:
         now = time.time()
         if expires_at is not None and expires_at <= now:
             raise InvalidParameterError(f"expires_at must be in the future; got {expires_at}")
-        with self._lock:
+        with self._lock, self._audited_write() as audit:
             cur = self._con.execute(
                 "INSERT INTO actions(subject_kind, subject_id, action, actor, reason, created_at,"
                 " expires_at, params) VALUES (?,?,?,?,?,?,?,?)",
@@ -151,13 +153,11 @@ class ActionStore:
                 ),
             )
             self._bump()
-            self._con.commit()
             action_id = int(cur.lastrowid)
-        if self.audit is not None:
             extra = {"action_id": action_id, "expires_at": expires_at, "params": params or {}}
             if action != act:
                 extra["requested_action"] = action
-            self.audit.append(
+            audit(
                 act,
                 subject_kind,
                 str(subject_id),
@@ -182,21 +182,21 @@ class ActionStore:
                 raise InvalidParameterError(f"no action with id {action_id}")
             if row["reversed_at"] is not None:
                 raise InvalidParameterError(f"action {action_id} was already reversed")
-            self._con.execute(
-                "UPDATE actions SET reversed_at = ?, reversed_by = ?, reverse_reason = ? WHERE id = ?",
-                (time.time(), actor, reason, int(action_id)),
-            )
-            self._bump()
-            self._con.commit()
-        if self.audit is not None:
-            self.audit.append(
-                "reverse",
-                row["subject_kind"],
-                row["subject_id"],
-                actor,
-                reason,
-                extra={"action_id": int(action_id), "reversed_action": row["action"]},
-            )
+            with self._audited_write() as audit:
+                self._con.execute(
+                    "UPDATE actions SET reversed_at = ?, reversed_by = ?, reverse_reason = ?"
+                    " WHERE id = ?",
+                    (time.time(), actor, reason, int(action_id)),
+                )
+                self._bump()
+                audit(
+                    "reverse",
+                    row["subject_kind"],
+                    row["subject_id"],
+                    actor,
+                    reason,
+                    extra={"action_id": int(action_id), "reversed_action": row["action"]},
+                )
 
     def allow(
         self, account_id: str, actor: str, reason: str, expires_at: float | None = None
@@ -208,15 +208,13 @@ class ActionStore:
         """Record an analyst label (e.g. ``attack``, ``benign``) for an account; audited."""
         if not label:
             raise InvalidParameterError("label must be a non-empty string")
-        with self._lock:
+        with self._lock, self._audited_write() as audit:
             cur = self._con.execute(
                 "INSERT INTO labels(account_id, label, actor, created_at) VALUES (?,?,?,?)",
                 (str(account_id), str(label), actor, time.time()),
             )
-            self._con.commit()
             label_id = int(cur.lastrowid)
-        if self.audit is not None:
-            self.audit.append(
+            audit(
                 "label",
                 "account",
                 str(account_id),
@@ -292,6 +290,42 @@ class ActionStore:
             return int(
                 self._con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
             )
+
+    @contextlib.contextmanager
+    def _audited_write(self) -> Iterator[Callable[..., None]]:
+        """One SQLite transaction whose commit waits for its audit entry.
+
+        The caller writes rows, then calls the yielded ``audit(...)`` (``AuditLog.append``'s
+        arguments). If the entry cannot be written the rows are rolled back: an action never
+        exists unaudited. If the commit itself fails after the entry was written, an
+        ``action_aborted`` entry says so, so the log never claims an action that is not there.
+        Call with ``self._lock`` held.
+        """
+        written: list[dict] = []
+
+        def audit(*args: Any, **kw: Any) -> None:
+            if self.audit is not None:
+                written.append(self.audit.append(*args, **kw))
+
+        try:
+            yield audit
+        except BaseException:
+            self._con.rollback()
+            raise
+        try:
+            self._con.commit()
+        except sqlite3.Error as exc:
+            self._con.rollback()
+            for e in written:
+                self.audit.append(  # type: ignore[union-attr]
+                    "action_aborted",
+                    e["subject_kind"],
+                    e["subject_id"],
+                    "distillguard",
+                    f"not committed ({type(exc).__name__}): entry {e['seq']} did not take effect",
+                    extra={"aborted_seq": e["seq"]},
+                )
+            raise
 
     def _bump(self) -> None:
         self._con.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")

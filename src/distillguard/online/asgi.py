@@ -8,8 +8,17 @@
     app.add_middleware(DistillguardMiddleware, guard=RemoteGuard(url, token, timeout_ms=25))
 
 For each ``POST`` to a chat/completions path it builds a contract record from the body and
-the caller (``account_resolver``; by default the ``X-Account-Id`` header), asks the guard and
-enforces the answer: ``block`` / ``challenge`` → 403, ``rate_limit`` → 429 with
+the caller, asks the guard and enforces the answer.
+
+**Identity** comes from a configured *authenticated* source, ``account_resolver``: by default
+the ``X-Account-Id`` header, which the gateway's auth layer must set (and strip from client
+requests); :func:`api_key_account_resolver` uses a hash of the caller's API key instead. A
+request that source does not identify is **not** passed through: it is scored under a hash
+of its API key, else its client address (``key:…`` / ``ip:…``), logged, and counted in
+``distillguard_unidentified_total{integration="asgi", by=…}``. A body that is not a JSON
+object is decided too (the account's known block, else the guard's fail mode), not waved on.
+
+Enforcement: ``block`` / ``challenge`` → 403, ``rate_limit`` → 429 with
 ``Retry-After``, both as OpenAI-style error bodies; ``degrade`` → the request is served but
 reasoning fields are withheld from the answer (JSON and server-sent-event streams);
 ``allow`` / ``log`` pass. After the response, usage and status go to the guard as an event
@@ -18,15 +27,17 @@ and, for a local guard, the full scoring runs off the hot path.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from .guard import LocalGuard, RemoteGuard
-from .normalize import RecordError
 from .service import chat_body_to_record
 
+log = logging.getLogger(__name__)
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -47,7 +58,26 @@ DEFAULT_PATHS: tuple[str, ...] = (
 
 def header_account_resolver(scope: Scope, headers: Mapping[str, str]) -> str | None:
     """Default: the account id in ``X-Account-Id`` (set by the auth layer in front)."""
-    return headers.get("x-account-id")
+    return headers.get("x-account-id") or None
+
+
+def api_key_of(headers: Mapping[str, str]) -> str | None:
+    """The caller's API key (``Authorization: Bearer …`` or ``X-API-Key``), if any."""
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer ") and auth[7:].strip():
+        return auth[7:].strip()
+    return headers.get("x-api-key") or None
+
+
+def key_account(key: str) -> str:
+    """A stable account id for an API key that never reveals the key."""
+    return "key:" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+
+
+def api_key_account_resolver(scope: Scope, headers: Mapping[str, str]) -> str | None:
+    """The account is the caller's API key (hashed): for proxies that authenticate keys."""
+    key = api_key_of(headers)
+    return key_account(key) if key else None
 
 
 def strip_reasoning(payload: Any) -> Any:
@@ -144,28 +174,21 @@ class DistillguardMiddleware:
             more = msg.get("more_body", False)
         body = b"".join(chunks)
         replay = self._replayer(body, receive)
-        account = self.account_resolver(scope, headers)
+        account = self.identify(scope, headers)
         try:
             payload = json.loads(body) if body else None
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             payload = None
-        if not account or not isinstance(payload, dict):
-            # Not scoreable (no account, not JSON): the upstream answers as it would anyway.
-            await self.app(scope, replay, send)
-            return
         client = scope.get("client") or (None, None)
-        try:
-            record = chat_body_to_record(
-                payload,
-                account,
-                request_id=headers.get("x-request-id"),
-                ip=headers.get("x-forwarded-for", "").split(",")[0].strip() or client[0],
-                user_agent=headers.get("user-agent"),
-                org_id=headers.get("x-org-id"),
-            )
-        except RecordError:
-            await self.app(scope, replay, send)
-            return
+        # Not a JSON object: still decided (known block, else the guard's fail mode).
+        record = chat_body_to_record(
+            payload if isinstance(payload, dict) else {},
+            account,
+            request_id=headers.get("x-request-id"),
+            ip=headers.get("x-forwarded-for", "").split(",")[0].strip() or client[0],
+            user_agent=headers.get("user-agent"),
+            org_id=headers.get("x-org-id"),
+        )
         t0 = time.perf_counter()
         decision = await self.guard.check(record)
         self.guard.metrics.observe(
@@ -243,6 +266,23 @@ class DistillguardMiddleware:
 
         await self.app(scope, replay, send_wrapper)
         self.guard.spawn(self._after(record, captured))
+
+    def identify(self, scope: Scope, headers: Mapping[str, str]) -> str:
+        """The authenticated account, else the API key's hash, else the client address."""
+        account = self.account_resolver(scope, headers)
+        if account:
+            return str(account)
+        key = api_key_of(headers)
+        client = (scope.get("client") or ("unknown",))[0]
+        account, by = (key_account(key), "key") if key else (f"ip:{client}", "ip")
+        self.guard.metrics.counter(
+            "distillguard_unidentified_total",
+            "requests without an authenticated identity",
+            integration="asgi",
+            by=by,
+        )
+        log.warning("request to %s without an account; scored as %s", scope.get("path"), account)
+        return account
 
     async def _after(self, record: dict[str, Any], captured: dict[str, Any]) -> None:
         """Off the hot path: learn the request, then report usage and status."""

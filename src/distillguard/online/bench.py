@@ -66,7 +66,7 @@ def _pct(xs: list[float], q: float) -> float:
 def bench_hook(n: int = 20000, n_accounts: int = 2000) -> dict[str, float]:
     """p50/p99 (µs) of precheck and assess on a scorer with a warm verdict cache and state."""
     with tempfile.TemporaryDirectory() as d:
-        s = OnlineScorer(Path(d), load_results=False)
+        s = OnlineScorer(Path(d), shadow=False, load_results=False)  # time the enforcing path
         # A verdict cache the size of a real one: 10k accounts, 1% in attack clusters.
         for k in range(10000):
             cid = f"c{k % 20}" if k % 100 == 0 else None

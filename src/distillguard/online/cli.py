@@ -129,14 +129,65 @@ def register(app: typer.Typer) -> None:
     @audit_app.command("verify")
     def audit_verify(
         data: Path = typer.Option(DEFAULT_DATA, "--data", help="data dir holding audit.jsonl"),
+        checkpoint: Path | None = typer.Option(
+            None, help="an exported checkpoint to compare with (default: the checkpoint file)"
+        ),
     ) -> None:
-        """Re-walk the hash chain; exit 1 when an entry was changed, removed or reordered."""
+        """Re-walk the keyed chain and compare its head with the last signed checkpoint.
+
+        Exit 1 when an entry was changed, removed or reordered, the log was truncated, or the
+        log, the data folder, the key or the checkpoint is missing.
+        """
         from .audit import AuditLog
 
-        res = AuditLog(data / "audit.jsonl").verify()
-        typer.echo(("ok: " if res.ok else "TAMPERED: ") + res.message)
+        cp = None
+        if checkpoint is not None:
+            try:
+                cp = json.loads(checkpoint.read_text())
+            except (OSError, ValueError) as exc:
+                typer.echo(f"FAILED: checkpoint {checkpoint}: {exc}")
+                raise typer.Exit(1) from None
+        res = AuditLog(data / "audit.jsonl").verify(checkpoint=cp)
+        typer.echo(("ok: " if res.ok else "FAILED: ") + res.message)
         if not res.ok:
             raise typer.Exit(1)
+
+    @audit_app.command("repair")
+    def audit_repair(
+        data: Path = typer.Option(DEFAULT_DATA, "--data", help="data dir holding audit.jsonl"),
+    ) -> None:
+        """Move a damaged tail aside (kept as audit.jsonl.damaged-*) and audit the repair.
+
+        Safe while the service runs: appends are locked, and enforcement does not wait.
+        """
+        from .audit import AuditLog
+
+        if not (data / "audit.jsonl").is_file():
+            raise InvalidInputError(f"{data / 'audit.jsonl'}: no audit log")
+        log_ = AuditLog(data / "audit.jsonl")
+        entry = log_.repair()
+        if entry is None:
+            typer.echo("nothing to repair")
+            return
+        x = entry["extra"]
+        typer.echo(
+            f"ALERT: moved {x['bytes']} damaged bytes after entry {x['after_seq']} "
+            f"to {x['set_aside']} (sha256 {x['sha256'][:16]}…); recorded as entry {entry['seq']}"
+        )
+
+    @audit_app.command("checkpoint")
+    def audit_checkpoint(
+        data: Path = typer.Option(DEFAULT_DATA, "--data", help="data dir holding audit.jsonl"),
+        out: Path | None = typer.Option(None, help="write it here (default: print it)"),
+    ) -> None:
+        """Export the newest signed checkpoint (count, head hash), to keep somewhere else."""
+        from .audit import AuditLog
+
+        text = json.dumps(AuditLog(data / "audit.jsonl").export_checkpoint(), sort_keys=True)
+        if out is None:
+            typer.echo(text)
+        else:
+            out.write_text(text + "\n")
 
     @audit_app.command("show")
     def audit_show(

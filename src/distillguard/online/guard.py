@@ -9,9 +9,20 @@ Both answer ``check(record) -> decision dict`` (the ``/v1/score`` answer), take
   scoring (text signals, state update) on a background thread; ``late_action`` reads that
   full decision once the model has answered, so ``degrade`` can use the request's own signals.
 - :class:`RemoteGuard` calls a ``distillguard serve`` over HTTP with a deadline
-  (``timeout_ms``). When the scorer is slow, down or answers 5xx the gateway keeps serving:
-  ``fail_mode="open"`` allows the request and counts ``distillguard_fail_open_total`` (alert
-  on it); ``fail_mode="closed"`` answers ``block``.
+  (``timeout_ms``).
+
+Fail-mode semantics, the same for both guards: any answer other than a decision — a timeout,
+a refused connection, a 5xx, *and* a 4xx (the scorer refused the record, or our token) — is a
+scorer failure, and ``fail_mode`` decides: ``"open"`` allows the request and counts
+``distillguard_fail_open_total`` (alert on it); ``"closed"`` answers ``block``. A 4xx is not
+"the client's fault, let it through": an attacker controls the record, so treating a refusal
+as an allow would let them choose the outcome. Two things come before that:
+
+- a block (or challenge) already known for the account — from an earlier answer of the
+  scorer (remote) or its verdict cache and persisted actions (local) — is applied first,
+  before any size or parse check;
+- an oversized record is cut to a bounded head and tail of each text
+  (:func:`~distillguard.online.normalize.bound_record`) and scored, never refused.
 """
 
 from __future__ import annotations
@@ -25,7 +36,11 @@ import httpx
 
 from ..errors import InvalidParameterError
 from .metrics import Metrics
+from .normalize import RecordError, bound_record
 from .scorer import Decision, OnlineScorer
+
+# Actions that stop the request; a known one for the account is applied before anything else.
+RESTRICTING: frozenset[str] = frozenset({"block", "challenge"})
 
 
 def _fallback(record: Mapping[str, Any], fail_mode: str, why: str) -> dict[str, Any]:
@@ -55,9 +70,30 @@ class LocalGuard:
         self._tasks: set[asyncio.Task] = set()
 
     async def check(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        if self.full_inline:
-            return self.scorer.score(record).to_dict()
-        return self.scorer.assess(record).to_dict()
+        """The decision for ``record``; a bad record or a scorer error never means allow."""
+        account = record.get("account_id")
+        try:
+            if self.full_inline:
+                return self.scorer.score(record).to_dict()
+            return self.scorer.assess(record).to_dict()
+        except RecordError as exc:
+            # The record is bad, but the account may be known: its block still applies.
+            if isinstance(account, str) and account.strip():
+                known = self.scorer.precheck(account, str(record.get("request_id") or ""))
+                if known.action in RESTRICTING:
+                    return known.to_dict()
+            return self._fail(f"record refused: {exc.field}", record)
+        except Exception as exc:  # a scorer that cannot decide: fail_mode decides
+            return self._fail(type(exc).__name__, record)
+
+    def _fail(self, why: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        mode = self.scorer.policy.online.fail_mode
+        self.metrics.counter(
+            f"distillguard_fail_{mode}_total",
+            "gateway requests decided without the scorer",
+            reason=why.split(":")[0],
+        )
+        return _fallback(record, mode, why)
 
     async def late_action(self, request_id: str) -> str | None:
         """The full (background) decision's action for a request, waiting up to ``late_wait_s``."""
@@ -101,6 +137,8 @@ class RemoteGuard:
         fail_mode: str = "open",
         metrics: Metrics | None = None,
         client: httpx.AsyncClient | None = None,
+        max_body_bytes: int = 262144,
+        known_ttl_s: float = 60.0,
     ) -> None:
         if fail_mode not in ("open", "closed"):
             raise InvalidParameterError(f"fail_mode must be 'open' or 'closed'; got {fail_mode!r}")
@@ -110,6 +148,11 @@ class RemoteGuard:
         self.timeout_s = timeout_ms / 1000.0
         self.fail_mode = fail_mode
         self.metrics = metrics or Metrics()
+        # Keep a margin under the scorer's max_body_bytes for JSON escaping differences.
+        self.max_body_bytes = int(max_body_bytes * 0.9)
+        self.known_ttl_s = known_ttl_s
+        # account → (decision, monotonic expiry): blocks the scorer told us about.
+        self._known: dict[str, tuple[dict[str, Any], float]] = {}
         self._client = client or httpx.AsyncClient(
             headers={"Authorization": f"Bearer {token}"},
             limits=httpx.Limits(max_keepalive_connections=32, max_connections=64),
@@ -117,10 +160,19 @@ class RemoteGuard:
         self._tasks: set[asyncio.Task] = set()
 
     async def check(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The scorer's decision; a known block first; any failure decided by fail_mode."""
+        known = self._known_block(record.get("account_id"))
+        if known is not None:
+            return {**known, "request_id": str(record.get("request_id", "")), "source": "known"}
+        body, cut = bound_record(record, self.max_body_bytes)
+        if cut:
+            self.metrics.counter(
+                "distillguard_guard_truncated_total", "oversized records scored on head and tail"
+            )
         t0 = time.perf_counter()
         try:
             r = await asyncio.wait_for(
-                self._client.post(f"{self.url}/v1/score", json=dict(record)), timeout=self.timeout_s
+                self._client.post(f"{self.url}/v1/score", json=body), timeout=self.timeout_s
             )
         except (asyncio.TimeoutError, httpx.TimeoutException):
             return self._fail("timeout", record)
@@ -132,17 +184,38 @@ class RemoteGuard:
                 "gateway-side scorer call latency",
                 time.perf_counter() - t0,
             )
-        if r.status_code == 200:
-            return r.json()
-        if 400 <= r.status_code < 500 and r.status_code not in (401, 403):
-            # The record itself is bad: not a scorer outage. Let it through but count it.
-            self.metrics.counter(
-                "distillguard_guard_rejected_total",
-                "records the scorer refused",
-                code=str(r.status_code),
-            )
-            return _fallback(record, "open", f"record refused: HTTP {r.status_code}")
-        return self._fail(f"HTTP {r.status_code}", record)
+        if r.status_code != 200:
+            return self._fail(f"HTTP {r.status_code}", record)
+        try:
+            decision = r.json()
+            action = decision["action"]
+        except (ValueError, KeyError, TypeError):
+            return self._fail("bad answer", record)
+        self._remember(decision, action)
+        return decision
+
+    def _known_block(self, account: Any) -> dict[str, Any] | None:
+        if not isinstance(account, str):
+            return None
+        hit = self._known.get(account)
+        if hit is None:
+            return None
+        if hit[1] <= time.monotonic():
+            self._known.pop(account, None)
+            return None
+        return hit[0]
+
+    def _remember(self, decision: dict[str, Any], action: str) -> None:
+        """Keep account/cluster blocks for ``known_ttl_s``; forget them on any other answer."""
+        account = decision.get("account_id")
+        if not isinstance(account, str):
+            return
+        if action in RESTRICTING and decision.get("scope") in ("account", "cluster"):
+            if len(self._known) >= 100_000:  # bounded: drop the oldest entry
+                self._known.pop(next(iter(self._known)))
+            self._known[account] = (decision, time.monotonic() + self.known_ttl_s)
+        else:
+            self._known.pop(account, None)
 
     def _fail(self, why: str, record: Mapping[str, Any]) -> dict[str, Any]:
         name = (

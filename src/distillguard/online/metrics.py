@@ -1,18 +1,26 @@
-"""Prometheus text-format metrics without a client library: counters, gauges, histograms.
+"""Prometheus metrics through ``prometheus-client``: counters, gauges, latency histograms.
 
-Small and lock-free enough for one event loop; ``render()`` writes exposition format 0.0.4.
+A thin facade so call sites stay one line (``metrics.counter(name, doc, **labels)``): each
+:class:`Metrics` owns its own ``CollectorRegistry`` (several scorers in one process, e.g. in
+tests, do not collide), creates a series the first time it is named, and renders the
+standard exposition format — label values are escaped by the library, not by hand.
 
 >>> m = Metrics()
->>> m.counter("dg_actions_total", "actions", action="block")
->>> "dg_actions_total{action=\\"block\\"} 1" in m.render()
+>>> m.counter("dg_actions_total", "actions", action='bl"ock')
+>>> 'dg_actions_total{action="bl\\\\"ock"} 1.0' in m.render()
 True
+>>> m.value("dg_actions_total", action='bl"ock')
+1.0
 """
 
 from __future__ import annotations
 
-import bisect
+import math
 import threading
 from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # Latency buckets in seconds: 50 µs … 1 s.
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -31,95 +39,56 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     1.0,
 )
 
-
-_LABEL_CACHE: dict[tuple, str] = {}
-
-
-def _labels(labels: dict[str, str]) -> str:
-    if not labels:
-        return ""
-    key = tuple(labels.items())
-    got = _LABEL_CACHE.get(key)
-    if got is not None:
-        return got
-    if len(_LABEL_CACHE) > 10000:
-        _LABEL_CACHE.clear()
-    _LABEL_CACHE[key] = _render_labels(labels)
-    return _LABEL_CACHE[key]
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def _render_labels(labels: dict[str, str]) -> str:
-    inner = ",".join(f'{k}="{str(v)}"'.replace("\n", " ") for k, v in sorted(labels.items()))
-    return "{" + inner + "}"
+def _safe(source: Callable[[], float]) -> Callable[[], float]:
+    """A gauge source that fails reads as NaN instead of breaking ``/metrics``."""
+
+    def read() -> float:
+        try:
+            return float(source())
+        except Exception:
+            return math.nan
+
+    return read
 
 
 class Metrics:
-    """A registry of named series; gauges may be callables read at render time."""
+    """Named series in a private registry; gauges may be callables read at scrape time."""
 
     def __init__(self) -> None:
-        self._help: dict[str, tuple[str, str]] = {}
-        self._counters: dict[tuple[str, str], float] = {}
-        self._gauges: dict[tuple[str, str], float | Callable[[], float]] = {}
-        self._hist: dict[tuple[str, str], list] = {}
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._series: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def _declare(self, name: str, kind: str, doc: str) -> None:
-        if name not in self._help:
-            self._help[name] = (kind, doc)
+    def _get(self, kind: type, name: str, doc: str, labels: dict[str, str], **kw: Any) -> Any:
+        series = self._series.get(name)
+        if series is None:
+            with self._lock:
+                series = self._series.get(name)
+                if series is None:
+                    series = kind(name, doc, sorted(labels), registry=self.registry, **kw)
+                    self._series[name] = series
+        return series.labels(**{k: str(v) for k, v in labels.items()}) if labels else series
 
     def counter(self, name: str, doc: str, value: float = 1.0, **labels: str) -> None:
-        self._declare(name, "counter", doc)
-        key = (name, _labels(labels))
-        with self._lock:
-            self._counters[key] = self._counters.get(key, 0.0) + value
+        self._get(Counter, name, doc, labels).inc(value)
 
     def gauge(self, name: str, doc: str, value: float | Callable[[], float], **labels: str) -> None:
-        self._declare(name, "gauge", doc)
-        self._gauges[(name, _labels(labels))] = value
+        g = self._get(Gauge, name, doc, labels)
+        if callable(value):
+            g.set_function(_safe(value))
+        else:
+            g.set(value)
 
     def observe(self, name: str, doc: str, seconds: float, **labels: str) -> None:
-        self._declare(name, "histogram", doc)
-        key = (name, _labels(labels))
-        with self._lock:
-            h = self._hist.get(key)
-            if h is None:
-                h = self._hist[key] = [[0] * (len(LATENCY_BUCKETS) + 1), 0.0, 0]
-            h[0][bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
-            h[1] += seconds
-            h[2] += 1
+        self._get(Histogram, name, doc, labels, buckets=LATENCY_BUCKETS).observe(seconds)
 
     def value(self, name: str, **labels: str) -> float:
-        """A counter's current value (0 when never incremented)."""
-        return self._counters.get((name, _labels(labels)), 0.0)
+        """A counter's or gauge's current value (0 when never set)."""
+        got = self.registry.get_sample_value(name, {k: str(v) for k, v in labels.items()})
+        return 0.0 if got is None else float(got)
 
     def render(self) -> str:
-        lines: list[str] = []
-        for name, (kind, doc) in sorted(self._help.items()):
-            lines.append(f"# HELP {name} {doc}")
-            lines.append(f"# TYPE {name} {kind}")
-            if kind == "counter":
-                for (n, lab), v in sorted(self._counters.items()):
-                    if n == name:
-                        lines.append(f"{n}{lab} {v:g}")
-            elif kind == "gauge":
-                for (n, lab), v in sorted(self._gauges.items(), key=lambda kv: kv[0]):
-                    if n == name:
-                        try:
-                            val = float(v() if callable(v) else v)
-                        except Exception:  # a gauge source that fails must not break /metrics
-                            continue
-                        lines.append(f"{n}{lab} {val:g}")
-            else:
-                for (n, lab), (counts, total, count) in sorted(self._hist.items()):
-                    if n != name:
-                        continue
-                    base = lab[1:-1] if lab else ""
-                    cum = 0
-                    for le, c in zip(list(LATENCY_BUCKETS) + ["+Inf"], counts, strict=True):
-                        cum += c
-                        le_s = le if isinstance(le, str) else f"{le:g}"
-                        sep = "," if base else ""
-                        lines.append(f'{n}_bucket{{{base}{sep}le="{le_s}"}} {cum}')
-                    lines.append(f"{n}_sum{lab} {total:.9g}")
-                    lines.append(f"{n}_count{lab} {count}")
-        return "\n".join(lines) + "\n"
+        return generate_latest(self.registry).decode("utf-8")

@@ -233,3 +233,72 @@ def rows_to_batch(rows: list[dict[str, Any]]) -> pa.RecordBatch:
     """Normalised rows → one Arrow batch with ``contract.NORMALIZED_REQUEST_SCHEMA``."""
     cols = [pa.array([r.get(f.name) for r in rows], type=f.type) for f in NORMALIZED_REQUEST_SCHEMA]
     return pa.RecordBatch.from_arrays(cols, schema=NORMALIZED_REQUEST_SCHEMA)
+
+
+# Oversized records are scored on a bounded head and tail of each text rather than refused:
+# a refusal is a failure to decide, and a padded prompt must not buy an allow.
+TRUNCATION_MARK = "\n[…]\n"
+_MIN_KEEP_CHARS = 64
+_MAX_KEPT_MESSAGES = 64
+
+
+def _cut(text: str, keep: int) -> str:
+    """``text`` reduced to its first and last ``keep // 2`` characters around a marker."""
+    if len(text) <= keep:
+        return text
+    half = max(1, keep // 2)
+    return text[:half] + TRUNCATION_MARK + text[-half:]
+
+
+def _cut_content(content: Any, keep: int) -> Any:
+    if isinstance(content, str):
+        return _cut(content, keep)
+    if isinstance(content, list):
+        out = []
+        for part in content:
+            if isinstance(part, str):
+                out.append(_cut(part, keep))
+            elif isinstance(part, Mapping) and isinstance(part.get("text"), str):
+                out.append({**part, "text": _cut(part["text"], keep)})
+            else:
+                out.append(part)
+        return out
+    return content
+
+
+def _json_size(obj: Any) -> int:
+    return len(json.dumps(obj, separators=(",", ":"), default=str).encode("utf-8"))
+
+
+def bound_record(record: Mapping[str, Any], max_bytes: int) -> tuple[dict[str, Any], bool]:
+    """``record`` cut down to at most about ``max_bytes`` of JSON; True when it was cut.
+
+    Long texts keep their head and tail (where instructions and output formats usually sit),
+    a very long conversation keeps its first and last messages, and the cut is marked in
+    ``extra`` so evidence shows it. Non-text fields are left as they are; if those alone
+    exceed the budget the caller still gets a smaller record and decides what to do.
+    """
+    rec = dict(record)
+    if _json_size(rec) <= max_bytes:
+        return rec, False
+    messages = rec.get("messages")
+    if isinstance(messages, list) and len(messages) > _MAX_KEPT_MESSAGES:
+        half = _MAX_KEPT_MESSAGES // 2
+        messages = messages[:half] + messages[-half:]
+    keep = max(_MIN_KEEP_CHARS, max_bytes // 2)
+    while True:
+        if isinstance(messages, list):
+            rec["messages"] = [
+                {**m, "content": _cut_content(m.get("content"), keep)}
+                if isinstance(m, Mapping)
+                else m
+                for m in messages
+            ]
+        for name in ("system", "response_text"):
+            if isinstance(record.get(name), str):
+                rec[name] = _cut(record[name], keep)
+        if _json_size(rec) <= max_bytes or keep <= _MIN_KEEP_CHARS:
+            break
+        keep = max(_MIN_KEEP_CHARS, keep // 2)
+    rec["distillguard_truncated"] = True
+    return rec, True

@@ -4,7 +4,7 @@ A rule reads features of the request, the account's online state and the batch v
 names an action and a scope::
 
     online:
-      shadow: false
+      shadow: false      # the default is true: record only, until you opt in
       rules:
         - name: known-attack-cluster
           when: {cluster_verdict: attack}
@@ -198,10 +198,12 @@ def _is_weights(v: Any) -> bool:
 class OnlinePolicy:
     """How the scoring service turns online risk and batch verdicts into actions."""
 
+    # On by default: a first start must not enforce week-long blocks from batch verdicts
+    # nobody has reviewed yet. `distillguard policy init --enforce` writes shadow: false.
     shadow: bool = param(
-        False,
+        True,
         Check(lambda v: isinstance(v, bool), "true or false"),
-        "record what would be done, enforce nothing",
+        "record what would be done, enforce nothing (the default until you opt in)",
     )
     fail_mode: str = param(
         "open", Options(("open", "closed")), "what gateways do when the scorer is down or slow"

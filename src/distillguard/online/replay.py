@@ -193,7 +193,9 @@ def replay(
         tmp = tempfile.TemporaryDirectory(prefix="distillguard-replay-")
         data_dir = Path(tmp.name)
     try:
-        scorer = OnlineScorer(data_dir, policy, state=state, load_results=use_results)
+        # A replay measures what the policy would do, so it enforces whatever the policy's
+        # shadow setting (nothing leaves this process).
+        scorer = OnlineScorer(data_dir, policy, state=state, shadow=False, load_results=use_results)
         scorer.event_time = True  # rate limits follow the log's clock, whatever the speed
         rows: list[dict[str, Any]] = []
         rejected = 0

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import logging
 import os
 import queue
+import sqlite3
 import sys
 import threading
 import time
@@ -29,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import DistillguardError
 from ..evidence import Evidence
 from .actions import SEVERITY, ActionStore
 from .audit import AuditLog
@@ -37,6 +41,8 @@ from .normalize import normalize_record, rows_to_batch
 from .policy import PolicyHolder, Rule
 from .state import SIGNALS, make_state
 from .verdicts import VerdictCache
+
+log = logging.getLogger(__name__)
 
 RESTRICTIVE: frozenset[str] = frozenset({"degrade", "rate_limit", "challenge", "block"})
 # Features precheck always needs from an account's last full score.
@@ -150,10 +156,12 @@ class OnlineScorer:
         on = self.policy.online
         self.state = make_state(state, on.window_s, on.bucket_s)
         self.cache = VerdictCache.load(self.data_dir) if load_results else VerdictCache()
-        # Group commit: policy actions can be many per second (see AuditLog).
-        self.audit = AuditLog(self.data_dir / "audit.jsonl", fsync_interval_s=1.0)
-        self.actions = ActionStore(self.data_dir / "actions.sqlite", self.audit)
         self.metrics = metrics or Metrics()
+        # Group commit: policy actions can be many per second (see AuditLog).
+        self.audit = AuditLog(
+            self.data_dir / "audit.jsonl", fsync_interval_s=1.0, on_alert=self._audit_alert
+        )
+        self.actions = ActionStore(self.data_dir / "actions.sqlite", self.audit)
         self._active: dict[str, list[dict]] = {}
         self._allowed: set[str] = set()
         self._generation = -1
@@ -183,6 +191,11 @@ class OnlineScorer:
             lambda: len(self.cache.accounts),
         )
         m.gauge("distillguard_shadow_mode", "1 when only recording", lambda: float(self.shadow))
+
+    def _audit_alert(self, kind: str, details: dict) -> None:
+        """The audit log repaired itself or found entries missing: page someone."""
+        self.metrics.counter("distillguard_audit_alerts_total", "audit log alerts", kind=kind)
+        log.warning("audit log %s: %s", kind, json.dumps(details, default=str))
 
     # ---- configuration --------------------------------------------------------------------
     @property
@@ -717,18 +730,28 @@ class OnlineScorer:
         reason = f"rule {rule.name}: " + ("; ".join(d.reasons[:3]) or "conditions met")
         if scope in ("account", "cluster") and not self.shadow:
             expires = time.time() + (rule.expires_s or on.default_expires_s)
-            d.action_id = self.actions.apply(
-                scope,
-                subject,
-                rule.action,
-                actor="policy",
-                reason=reason,
-                expires_at=expires,
-                params=d.params,
-                evidence=self._evidence(row, ev),
-                rule=rule.name,
-                policy_version=self.policy.version,
-            )
+            try:
+                d.action_id = self.actions.apply(
+                    scope,
+                    subject,
+                    rule.action,
+                    actor="policy",
+                    reason=reason,
+                    expires_at=expires,
+                    params=d.params,
+                    evidence=self._evidence(row, ev),
+                    rule=rule.name,
+                    policy_version=self.policy.version,
+                )
+            except (OSError, sqlite3.Error, DistillguardError) as exc:
+                # Not persisted (neither row nor entry), but this request is still decided by
+                # the rule; the next one matches it again and retries.
+                self.metrics.counter(
+                    "distillguard_audit_errors_total",
+                    "actions not persisted because the audit or action store failed",
+                    reason=type(exc).__name__,
+                )
+                return
             # The next request of the subject sees it at once (the periodic refresh re-reads
             # the whole table and picks up other writers).
             key = _subject_key(scope, subject)
@@ -763,7 +786,7 @@ class OnlineScorer:
             self._audited = {
                 k: v for k, v in self._audited.items() if now - v[0] < on.audit_coalesce_s
             }
-        self.audit.append(
+        self._append_audit(
             ("shadow:" if self.shadow else "") + rule.action,
             scope,
             subject,
@@ -780,6 +803,17 @@ class OnlineScorer:
                 "coalesced_since_last": coalesced,
             },
         )
+
+    def _append_audit(self, *args: Any, **kw: Any) -> None:
+        """An audit entry for a request-scope action; a failure is counted, never raised."""
+        try:
+            self.audit.append(*args, **kw)
+        except (OSError, DistillguardError) as exc:
+            self.metrics.counter(
+                "distillguard_audit_errors_total",
+                "actions not persisted because the audit or action store failed",
+                reason=type(exc).__name__,
+            )
 
     # ---- events and appeals -----------------------------------------------------------------
     def learn_events(self, events: list[Mapping[str, Any]]) -> int:

@@ -3,7 +3,9 @@
 Endpoints (``Authorization: Bearer <token>`` or ``X-API-Key``; admin ones need the admin token):
 
 - ``POST /v1/score`` — one contract request record → ``{risk, action, reasons, account_risk,
-  cluster_id, …}``. 422 names the bad field; 413 when the body is over ``max_body_bytes``.
+  cluster_id, …}``. 422 names the bad field — unless the account already has a block, which
+  is answered first. A body over ``max_body_bytes`` (up to ``OVERSIZE_FACTOR`` times that) is
+  scored on the head and tail of its texts; only beyond that is it refused (413).
   By default (``request_signals: background``) the decision uses the verdict cache, the
   account's state and persisted actions, and the request is featurized and learned a few ms
   later in a background micro-batch; ``?sync=true`` (or ``request_signals: inline``) scores
@@ -33,11 +35,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import DistillguardError, InvalidInputError
-from .normalize import RecordError
+from . import api_schema
+from .metrics import CONTENT_TYPE
+from .normalize import RecordError, bound_record
 from .scorer import Decision, OnlineScorer
+from .strict_json import JSONRejected, loads_strict
+
+# Bodies up to this many times max_body_bytes are read and cut to a bounded head and tail
+# (a padded prompt must not turn into a refusal, which a fail-open gateway would allow).
+OVERSIZE_FACTOR = 8
 
 # HTTP status a gateway should answer with, per enforced action (for /v1/check).
 ACTION_STATUS: dict[str, int] = {
@@ -69,8 +80,14 @@ def _token_of(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The request body as JSON, refusing more than ``limit`` bytes (413) and bad JSON (400)."""
+def _same_token(given: str, expected: str) -> bool:
+    """Constant-time comparison; as bytes, since a header may hold any latin-1 character
+    (``hmac.compare_digest`` raises TypeError on non-ASCII strings: that was a 500)."""
+    return hmac.compare_digest(given.encode("latin-1", "replace"), expected.encode("utf-8"))
+
+
+async def read_bytes(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes (413) and an empty one (422)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -87,14 +104,20 @@ async def read_json(request: Request, limit: int) -> Any:
     body = b"".join(chunks)
     if not body:
         raise HTTPProblem(422, "invalid_record", "request body is empty; send a JSON object")
+    return body
+
+
+def parse_json(body: bytes) -> Any:
+    """``body`` as strict JSON (see :mod:`.strict_json`), or a 400 naming what is wrong."""
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPProblem(
-            400,
-            "invalid_json",
-            f"body is not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}",
-        ) from None
+        return loads_strict(body)
+    except JSONRejected as exc:
+        raise HTTPProblem(400, exc.code, str(exc)) from None
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The request body as JSON, refusing more than ``limit`` bytes (413) and bad JSON (400)."""
+    return parse_json(await read_bytes(request, limit))
 
 
 def chat_body_to_record(
@@ -150,6 +173,90 @@ def chat_body_to_record(
     return rec
 
 
+_DOCS_PAGE = """<!doctype html>
+<html><head><title>distillguard scoring service</title><meta charset="utf-8">
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+</head><body><div id="ui"></div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({dom_id: "#ui", spec: __SPEC__});</script>
+</body></html>"""
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document, with the bearer-token scheme every endpoint needs."""
+    doc = app.openapi()
+    doc.setdefault("components", {})["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer"}
+    }
+    doc["security"] = [{"bearer": []}]
+    return doc
+
+
+class CountErrors:
+    """ASGI wrapper counting every 4xx/5xx answer, whoever produced it, by status code."""
+
+    def __init__(self, app: Any, metrics: Any) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        async def counting_send(message: dict) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                self.metrics.counter(
+                    "distillguard_http_errors_total",
+                    "4xx/5xx answers",
+                    code=str(message["status"]),
+                )
+            await send(message)
+
+        await self.app(scope, receive, counting_send if scope["type"] == "http" else send)
+
+
+def install_error_handlers(app: FastAPI, metrics: Any) -> None:
+    """Every error is ``{"error": {"code", "message"}}`` JSON, and every one is counted.
+
+    4xx answers are counted by :class:`CountErrors`; an unexpected exception is answered by
+    Starlette's outermost middleware, outside it, so its handler counts the 500 itself.
+    """
+
+    @app.exception_handler(HTTPProblem)
+    async def _problem_handler(request: Request, exc: HTTPProblem) -> JSONResponse:
+        return _problem(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = (exc.errors() or [{}])[0]
+        where = ".".join(str(x) for x in first.get("loc", ()) if x not in ("query", "body"))
+        return _problem(400, "invalid_parameter", f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _problem(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _crash_handler(request: Request, exc: Exception) -> JSONResponse:
+        metrics.counter("distillguard_http_errors_total", "4xx/5xx answers", code="500")
+        return _problem(500, "internal_error", f"unexpected {type(exc).__name__}")
+
+    app.add_middleware(CountErrors, metrics=metrics)
+
+
+def _ids(body: Any) -> tuple[Any, Any]:
+    """``(account_id, request_id)`` of a record body, whatever their types (None if absent)."""
+    if not isinstance(body, dict):
+        return None, None
+    return body.get("account_id"), body.get("request_id")
+
+
+# Upper bounds of event fields: more would be a client bug or an attempt to skew the state.
+_EVENT_BOUNDS: dict[str, int] = {
+    "input_tokens": 10**8,
+    "output_tokens": 10**8,
+    "reasoning_tokens": 10**8,
+    "status": 999,
+}
+
+
 def _validate_events(payload: Any, max_events: int) -> list[dict[str, Any]]:
     events = payload.get("events") if isinstance(payload, dict) else payload
     if not isinstance(events, list):
@@ -164,11 +271,13 @@ def _validate_events(payload: Any, max_events: int) -> list[dict[str, Any]]:
             raise HTTPProblem(422, "invalid_events", f"events[{i}]: must be an object")
         if not isinstance(ev.get("account_id"), str) or not ev["account_id"]:
             raise HTTPProblem(422, "invalid_events", f"events[{i}].account_id: required string")
-        for k in ("input_tokens", "output_tokens", "reasoning_tokens", "status"):
+        for k, top in _EVENT_BOUNDS.items():
             v = ev.get(k)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            if v is not None and (
+                isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= top
+            ):
                 raise HTTPProblem(
-                    422, "invalid_events", f"events[{i}].{k}: must be a non-negative integer"
+                    422, "invalid_events", f"events[{i}].{k}: must be an integer in [0, {top}]"
                 )
         out.append(ev)
     return out
@@ -218,10 +327,7 @@ def create_app(
     )
     app.state.scorer = scorer
 
-    @app.exception_handler(HTTPProblem)
-    async def _problem_handler(request: Request, exc: HTTPProblem) -> JSONResponse:
-        metrics.counter("distillguard_http_errors_total", "4xx/5xx answers", code=str(exc.status))
-        return _problem(exc.status, exc.code, exc.message)
+    install_error_handlers(app, metrics)
 
     def auth(request: Request, admin: bool = False) -> str:
         tok = _token_of(request)
@@ -230,14 +336,12 @@ def create_app(
                 401, "unauthorized", "missing token: send Authorization: Bearer <token>"
             )
         if admin:
-            if admin_token and hmac.compare_digest(tok, admin_token):
+            if admin_token and _same_token(tok, admin_token):
                 return "admin"
-            if hmac.compare_digest(tok, api_token):
+            if _same_token(tok, api_token):
                 raise HTTPProblem(403, "forbidden", "this endpoint needs the admin token")
             raise HTTPProblem(401, "unauthorized", "invalid token")
-        if hmac.compare_digest(tok, api_token) or (
-            admin_token and hmac.compare_digest(tok, admin_token)
-        ):
+        if _same_token(tok, api_token) or (admin_token and _same_token(tok, admin_token)):
             return "api"
         raise HTTPProblem(401, "unauthorized", "invalid token")
 
@@ -282,23 +386,44 @@ def create_app(
     @app.get("/metrics")
     async def metrics_endpoint(request: Request) -> PlainTextResponse:
         auth(request)
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE)
 
-    @app.post("/v1/score")
+    def known_block(account: Any, request_id: Any) -> Decision | None:
+        """A block or challenge the account already has (persisted or from the verdict cache)."""
+        if not isinstance(account, str) or not account.strip():
+            return None
+        d = scorer.precheck(account, request_id if isinstance(request_id, str) else "")
+        return d if d.action in ("block", "challenge") else None
+
+    async def read_record(request: Request) -> Any:
+        """A record or chat body; an oversized one is cut to a bounded head and tail."""
+        limit = scorer.policy.online.max_body_bytes
+        raw = await read_bytes(request, limit * OVERSIZE_FACTOR)
+        body = parse_json(raw)
+        if len(raw) > limit and isinstance(body, dict):
+            body, _ = bound_record(body, limit)
+            metrics.counter(
+                "distillguard_truncated_total", "oversized records scored on head and tail"
+            )
+        return body
+
+    @app.post("/v1/score", openapi_extra=api_schema.body(api_schema.RECORD))
     async def score(request: Request, sync: bool = False) -> Response:
         t0 = time.perf_counter()
         auth(request)
         on = scorer.policy.online
-        body = await read_json(request, on.max_body_bytes)
+        body = await read_record(request)
         try:
             if sync or on.request_signals == "inline":
                 d = scorer.score(body)
             else:
                 d = scorer.assess(body)
-        except RecordError as exc:
-            raise HTTPProblem(422, "invalid_record", str(exc)) from None
         except DistillguardError as exc:
-            raise HTTPProblem(422, "invalid_record", str(exc)) from None
+            # A bad record does not lift a block the account already has.
+            known = known_block(*_ids(body))
+            if known is None:
+                raise HTTPProblem(422, "invalid_record", str(exc)) from None
+            d = known
         except Exception as exc:
             rid = body.get("request_id", "") if isinstance(body, dict) else ""
             acct = body.get("account_id", "") if isinstance(body, dict) else ""
@@ -311,7 +436,12 @@ def create_app(
         )
         return JSONResponse(d.to_dict())
 
-    @app.api_route("/v1/check", methods=["GET", "POST"])
+    @app.get("/v1/check", operation_id="check_get")
+    @app.post(
+        "/v1/check",
+        operation_id="check_post",
+        openapi_extra=api_schema.body(api_schema.CHAT, False),
+    )
     async def check(request: Request, learn_only: bool = False) -> Response:
         t0 = time.perf_counter()
         auth(request)
@@ -320,9 +450,14 @@ def create_app(
         if not acct:
             raise HTTPProblem(422, "invalid_record", "X-Account-Id header is required")
         rid = h.get("x-request-id") or uuid.uuid4().hex
-        body = None
-        if int(h.get("content-length") or 0) > 0 or h.get("transfer-encoding"):
-            body = await read_json(request, scorer.policy.online.max_body_bytes)
+        try:
+            body = await read_check_body(request)
+        except HTTPProblem:
+            # A body we cannot read does not lift a block the account already has.
+            d = known_block(acct, rid)
+            if d is None:
+                raise
+            return check_answer(d, t0)
         try:
             if isinstance(body, dict) and ("messages" in body or "prompt" in body):
                 rec = chat_body_to_record(
@@ -342,9 +477,22 @@ def create_app(
             else:
                 d = scorer.precheck(acct, rid, org_id=h.get("x-org-id"))
         except DistillguardError as exc:
-            raise HTTPProblem(422, "invalid_record", str(exc)) from None
+            d = known_block(acct, rid)
+            if d is None:
+                raise HTTPProblem(422, "invalid_record", str(exc)) from None
         except Exception as exc:
             return fail(exc, rid, acct)
+        return check_answer(d, t0)
+
+    async def read_check_body(request: Request) -> Any:
+        """The optional chat body of /v1/check, bounded like /v1/score's records."""
+        h = request.headers
+        if h.get("content-length") in (None, "0") and not h.get("transfer-encoding"):
+            return None
+        return await read_record(request)
+
+    def check_answer(d: Decision, t0: float) -> JSONResponse:
+        """The /v1/check answer: a status per action and ``X-Distillguard-*`` headers."""
         metrics.observe(
             "distillguard_http_seconds",
             "HTTP handler latency",
@@ -360,7 +508,7 @@ def create_app(
             headers["Retry-After"] = str(max(1, int(round(d.retry_after_s))))
         return JSONResponse(d.to_dict(), status_code=ACTION_STATUS[d.action], headers=headers)
 
-    @app.post("/v1/events")
+    @app.post("/v1/events", openapi_extra=api_schema.body(api_schema.EVENTS))
     async def events(request: Request) -> dict[str, Any]:
         auth(request)
         on = scorer.policy.online
@@ -381,7 +529,7 @@ def create_app(
         return {"accepted": n}
 
     # ---- admin ------------------------------------------------------------------------------
-    @app.post("/v1/admin/appeal")
+    @app.post("/v1/admin/appeal", openapi_extra=api_schema.body(api_schema.APPEAL))
     async def appeal(request: Request) -> dict[str, Any]:
         auth(request, admin=True)
         body = await read_json(request, 65536)
@@ -413,7 +561,7 @@ def create_app(
             return _problem(422, "results_not_reloaded", f"keeping the old verdict cache: {exc}")
         return JSONResponse({"ok": True, "results": summary})
 
-    @app.post("/v1/admin/actions")
+    @app.post("/v1/admin/actions", openapi_extra=api_schema.body(api_schema.ACTION))
     async def apply_action(request: Request) -> dict[str, Any]:
         auth(request, admin=True)
         b = await read_json(request, 65536)
@@ -439,6 +587,18 @@ def create_app(
     async def list_actions(request: Request, subject_id: str | None = None) -> dict[str, Any]:
         auth(request, admin=True)
         return {"active": scorer.actions.active(subject_id)}
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi_json(request: Request) -> JSONResponse:
+        auth(request, admin=True)
+        return JSONResponse(openapi_document(app))
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        auth(request, admin=True)
+        # The spec is embedded: the browser's own fetch of /openapi.json would carry no token.
+        spec = json.dumps(openapi_document(app)).replace("</", "<\\/")
+        return HTMLResponse(_DOCS_PAGE.replace("__SPEC__", spec))
 
     @app.get("/v1/admin/audit/verify")
     async def audit_verify(request: Request) -> dict[str, Any]:
