@@ -88,6 +88,9 @@ def register(app: typer.Typer) -> None:
     @app.command("bench-transfer")
     def bench_transfer(
         size: str = typer.Option("small", "--size", help="world size: tiny, small, medium, large"),
+        train_size: str | None = typer.Option(
+            None, "--train-size", help="size of the train worlds (default: --size)"
+        ),
         train_worlds: str = typer.Option("1-8", "--train-worlds", help="seeds the model learns on"),
         test_worlds: str = typer.Option("101-104", "--test-worlds", help="seeds it is measured on"),
         holdout_kind: str | None = typer.Option(
@@ -114,6 +117,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = TransferConfig(
             size=size,
+            train_size=train_size,
             train_worlds=parse_worlds(train_worlds, "--train-worlds"),
             test_worlds=parse_worlds(test_worlds, "--test-worlds"),
             holdout_kind=holdout_kind,

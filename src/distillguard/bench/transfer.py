@@ -53,7 +53,8 @@ def parse_worlds(text: str, what: str) -> list[int]:
 class TransferConfig:
     """What one transfer run measures (validated by :func:`check_config`)."""
 
-    size: str = "small"
+    size: str = "small"  # of the test worlds
+    train_size: str | None = None  # of the train worlds (default: ``size``)
     train_worlds: list[int] = field(default_factory=lambda: list(range(1, 9)))
     test_worlds: list[int] = field(default_factory=lambda: list(range(101, 105)))
     holdout_kind: str | None = None
@@ -65,6 +66,8 @@ class TransferConfig:
 
     def command(self) -> str:
         parts = ["distillguard", "bench-transfer", "--size", self.size]
+        if self.train_size and self.train_size != self.size:
+            parts += ["--train-size", self.train_size]
         parts += ["--train-worlds", _ranges(self.train_worlds)]
         parts += ["--test-worlds", _ranges(self.test_worlds)]
         if self.holdout_kind:
@@ -83,8 +86,9 @@ def _ranges(seeds: list[int]) -> str:
 def check_config(cfg: TransferConfig) -> None:
     from ..sim.scenario import CAMPAIGN_TYPES
 
-    if cfg.size not in SIZES:
-        raise InvalidParameterError(f"--size must be one of {', '.join(SIZES)}; got {cfg.size!r}")
+    for flag, size in (("--size", cfg.size), ("--train-size", cfg.train_size or cfg.size)):
+        if size not in SIZES:
+            raise InvalidParameterError(f"{flag} must be one of {', '.join(SIZES)}; got {size!r}")
     if not cfg.train_worlds or not cfg.test_worlds:
         raise InvalidParameterError("--train-worlds and --test-worlds must name at least one seed")
     shared = set(cfg.train_worlds) & set(cfg.test_worlds)
@@ -216,7 +220,8 @@ def labelled_recall(findings: Path, world: Path, model_path: Path, k: int) -> di
     y = np.asarray(inputs.column("is_attack").to_numpy(), int)
     model = RiskModel.load(model_path)
     X = align(inputs, model.names_)
-    top = np.argsort(-model.predict_risk(X), kind="stable")[:k]
+    before = model.predict_risk(X)
+    top = np.argsort(-before, kind="stable")[:k]
     labels = np.full(len(y), -1)
     labels[top] = y[top]
     rest = np.setdiff1d(np.arange(len(y)), top)
@@ -226,6 +231,7 @@ def labelled_recall(findings: Path, world: Path, model_path: Path, k: int) -> di
     from .metrics import recall_at_fpr
 
     res = {f"recall_at_fpr_{f * 100:g}%": recall_at_fpr(y[rest] == 1, risk[rest], f) for f in FPRS}
+    res["before"] = recall_at_fpr(y[rest] == 1, before[rest], 0.001)["recall"]
     return {
         **res,
         "roc_auc": float("nan"),
@@ -237,6 +243,21 @@ def labelled_recall(findings: Path, world: Path, model_path: Path, k: int) -> di
         "kinds": {},
         "labels": k,
     }
+
+
+def early_detection_of(world: Path, out: Path, model_path: Path, days: float) -> dict[str, Any]:
+    """``detect`` on the first ``days`` of the world alone: which campaign accounts it flags."""
+    from .metrics import early_detection
+    from .runner import slice_first_days
+
+    sliced, active = slice_first_days(sorted(world.glob("requests.*")), days, out / "world")
+    for name in ("accounts.csv", "labels.csv"):
+        link = sliced.parent / name
+        if not link.exists():
+            link.symlink_to((world / name).resolve())
+    findings = detect_world(sliced.parent, out / "findings", model_path)
+    table = load_accounts(findings / "accounts.csv", world / "labels.csv")
+    return {"days": days, **early_detection(table, active)}
 
 
 # ---- metrics --------------------------------------------------------------------------------
@@ -309,6 +330,8 @@ def aggregate(per_world: list[dict[str, Any]]) -> dict[str, Any]:
         for p, v in sorted(personas.items())
         if v["n"]
     }
+    if any("before" in m for m in ok):  # operator-label rows: the same accounts, unadapted
+        res["recall_at_0.1%_fpr_before"] = _mean([m.get("before") for m in ok])
     mixed = [m["mixed"] for m in ok if m.get("mixed")]
     if mixed:
         res["mixed_request_recall"] = _mean([x["recall"] for x in mixed])
@@ -316,6 +339,7 @@ def aggregate(per_world: list[dict[str, Any]]) -> dict[str, Any]:
     early = [m["early"] for m in ok if m.get("early") and "error" not in m["early"]]
     if early:
         res["early_flagged"] = _mean([e["flagged_of_all"] for e in early])
+        res["early_flagged_of_active"] = _mean([e.get("flagged_of_active") for e in early])
     return res
 
 
@@ -358,6 +382,7 @@ def run_transfer(cfg: TransferConfig, progress: bool = True) -> dict[str, Any]:
         "train_worlds": cfg.train_worlds,
         "test_worlds": cfg.test_worlds,
         "holdout_kind": cfg.holdout_kind,
+        "first_days": cfg.first_days,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     prog = make_progress(progress)
@@ -366,7 +391,7 @@ def run_transfer(cfg: TransferConfig, progress: bool = True) -> dict[str, Any]:
         with stage(prog, "transfer: simulating worlds", total=n_worlds) as task:
             train = []
             for s in cfg.train_worlds:
-                train.append(ensure_world(root, cfg.size, s, cfg.holdout_kind))
+                train.append(ensure_world(root, cfg.train_size or cfg.size, s, cfg.holdout_kind))
                 prog.advance(task)
             test = []
             for s in cfg.test_worlds:
@@ -410,6 +435,11 @@ def _test_world(
         per_det.setdefault(f"{LEARNED} +{k} labels", []).append(
             labelled_recall(findings, world, model_path, k)
         )
+    early = None
+    if cfg.first_days:
+        early = early_detection_of(
+            world, out / "test" / world.name / "early", model_path, cfg.first_days
+        )
     bench = run_bench(
         world,
         detectors=list(cfg.peers) or [LEARNED],  # an empty list would mean every detector
@@ -428,7 +458,7 @@ def _test_world(
         m = dict(entry["metrics"])
         m["kinds"] = fold_kinds(m["campaigns"], kinds)
         m["mixed"] = entry.get("mixed")
-        m["early"] = entry.get("early")
+        m["early"] = early if name == LEARNED else entry.get("early")
         per_det[name].append(m)
 
 
@@ -449,7 +479,11 @@ def render_markdown(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     rows = [("distillguard", "in-world (train)", result["in_world"]["distillguard"])]
-    rows += [(name, "test worlds", agg) for name, agg in result["test"].items()]
+    rows += [
+        (name, "test worlds", agg)
+        for name, agg in result["test"].items()
+        if "recall_at_0.1%_fpr_before" not in agg  # label rows have their own lines
+    ]
     for name, where, a in rows:
         if "error" in a:
             lines.append(f"| {name} | {where} | error: {a['error'][:80]} | | | | | |")
@@ -459,6 +493,7 @@ def render_markdown(result: dict[str, Any]) -> str:
             f"| {_p(a['recall_at_1%_fpr'])} | {a['roc_auc']:.3f} | {a['pr_auc']:.3f} "
             f"| {_p(a['attack_precision'])} / {_p(a['attack_recall'])} | {_p(a['attack_fpr'])} |"
         )
+    lines += _label_lines(result)
     lines += ["", _kind_table(result), "", _persona_table(result)]
     dg = result["test"].get("distillguard", {})
     if "mixed_request_recall" in dg:
@@ -467,11 +502,37 @@ def render_markdown(result: dict[str, Any]) -> str:
             f"Request level in mixed accounts (test worlds): recall {_p(dg['mixed_request_recall'])}, "
             f"precision {_p(dg['mixed_request_precision'])}.",
         ]
+    if "early_flagged_of_active" in dg:
+        lines += [
+            "",
+            f"Early detection (a run on the first {result.get('first_days', 2):g} days alone): "
+            f"{_p(dg['early_flagged_of_active'])} of the campaign accounts active then are "
+            f"flagged ({_p(dg['early_flagged'])} of all campaign accounts).",
+        ]
     return "\n".join(lines) + "\n"
 
 
+def _label_lines(result: dict[str, Any]) -> list[str]:
+    """Operator labels: recall on the accounts left unlabelled, before and after adapting."""
+    rows = [(n, a) for n, a in result["test"].items() if "recall_at_0.1%_fpr_before" in a]
+    if not rows:
+        return []
+    out = [
+        "",
+        "Operator labels (the top of the review queue, labelled truthfully; recall at 0.1% "
+        "FPR on the accounts left unlabelled, before → after `learn`):",
+        "",
+    ]
+    for name, a in rows:
+        out.append(
+            f"- {name.split('+')[-1].strip()}: {_p(a['recall_at_0.1%_fpr_before'])} → "
+            f"{_p(a['recall_at_0.1%_fpr'])}"
+        )
+    return out
+
+
 def _kind_table(result: dict[str, Any]) -> str:
-    names = [n for n, a in result["test"].items() if "kinds" in a]
+    names = [n for n, a in result["test"].items() if a.get("kinds")]
     kinds = sorted({k for n in names for k in result["test"][n]["kinds"]})
     head = "| campaign kind | distillguard in-world found / attack | " + " | ".join(
         f"{n} test found" if n != "distillguard" else "distillguard test found / attack"

@@ -205,14 +205,14 @@ class RiskModel(Estimator):
         if not pos.any():
             raise InvalidInputError("learn needs at least one account labelled attack")
         raw = self.booster_.predict_proba(X)[:, 1]
-        rows, y, w = np.nonzero(pos)[0], np.ones(int(pos.sum())), np.ones(int(pos.sum()))
-        if neg.any():
-            rows = np.r_[rows, np.nonzero(neg)[0]]
-            y, w = np.r_[y, np.zeros(int(neg.sum()))], np.r_[w, np.ones(int(neg.sum()))]
-        else:
-            unl = np.nonzero(labels == -1)[0]
-            p = self.calibrator_.predict_proba(_logit(raw[unl])[:, None])[:, 1]
-            rows, y, w = np.r_[rows, unl], np.r_[y, np.zeros(len(unl))], np.r_[w, 1.0 - p]
+        # Labelled accounts count fully; every unlabelled one stands in for a benign account,
+        # weighted by how benign the model thinks it is (PU learning: a review queue's labels
+        # are mostly attacks, so the benign side must come from the population).
+        unl = labels == -1
+        p_unl = self.calibrator_.predict_proba(_logit(raw[unl])[:, None])[:, 1]
+        rows = np.r_[np.nonzero(pos | neg)[0], np.nonzero(unl)[0]]
+        y = np.r_[pos[pos | neg].astype(int), np.zeros(int(unl.sum()), dtype=int)]
+        w = np.r_[np.ones(int((pos | neg).sum())), 1.0 - p_unl]
         self.adapter_ = LogisticRegression(C=0.3, class_weight="balanced", max_iter=1000).fit(
             self._adapter_inputs(X[rows], raw[rows]), y, sample_weight=w
         )
