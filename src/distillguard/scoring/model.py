@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from ..accounts._base import Estimator
 from ..errors import InvalidInputError, NotFittedError
 from .catalog import ABUSED_ROUTES, BY_NAME, CATALOG, HAND_SET, direction_of, feature_columns
+from .scorer import verdicts
 
 MODEL_DIR = Path(__file__).with_name("models")
 BUILTIN = MODEL_DIR / "risk-model.json"
@@ -350,11 +351,7 @@ class LearnedAccountScorer(Estimator):
         return self
 
     def verdicts(self, risk: np.ndarray) -> np.ndarray:
-        return np.where(
-            risk >= self.attack_threshold,
-            "attack",
-            np.where(risk >= self.review_threshold, "review", "benign"),
-        ).astype(object)
+        return verdicts(risk, self.review_threshold, self.attack_threshold)
 
     def get_params(self) -> dict[str, Any]:
         params = super().get_params()

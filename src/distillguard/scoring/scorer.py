@@ -269,8 +269,13 @@ class AccountScorer(Estimator):
 
     def verdicts(self, risk: np.ndarray) -> np.ndarray:
         """benign / review / attack for each risk."""
-        return np.where(
-            risk >= self.attack_threshold,
-            "attack",
-            np.where(risk >= self.review_threshold, "review", "benign"),
-        ).astype(object)
+        return verdicts(risk, self.review_threshold, self.attack_threshold)
+
+
+def verdicts(risk: np.ndarray, review_threshold: float, attack_threshold: float) -> np.ndarray:
+    """benign / review / attack for each risk: one rule for every risk model."""
+    return np.where(
+        risk >= attack_threshold,
+        "attack",
+        np.where(risk >= review_threshold, "review", "benign"),
+    ).astype(object)

@@ -26,6 +26,7 @@ from .gen import (
     _attack_common,
     _attack_text,
     _burst_times,
+    _cum_within,
     _keys,
     _take,
     _user,
@@ -163,12 +164,7 @@ def gen_research_synthetic(
     uniq, inv = np.unique(key, return_inverse=True)
     start = ctx.session_starts(rng, uniq // 10_000, "long_work", "work")
     gaps = rng.lognormal(np.log(4000.0), 0.5, size=n).astype(np.int64)
-    order = np.argsort(inv, kind="stable")
-    within = np.empty(n, dtype=np.int64)
-    cs = np.cumsum(gaps[order])
-    firsts = np.searchsorted(inv[order], inv[order], side="left")
-    within[order] = cs - cs[firsts]
-    ts = start[inv] + within
+    ts = start[inv] + _cum_within(gaps, inv)
     pre, post = ctx.persona_wordings("synthetic", g.index, 8)
     tasks, _ = ctx.tasks(rng, ("general", "nlp", "math"), n)
     rows = Rows(acct=acct, ts=ts, msgs=_user(ctx.wrapped(rng, pre, post, tasks)))
