@@ -157,6 +157,12 @@ def detect_world(world: Path, out: Path, model_path: Path | None) -> Path:
     return out
 
 
+def handset_findings(root: Path, world: Path) -> Path:
+    """Where the hand-set detection of a world is kept: beside the worlds, so every transfer
+    run and ``train`` over the same world reuses it (it depends on the world alone)."""
+    return Path(root) / "findings" / world.name / HAND_SET
+
+
 def model_fingerprint(model_path: Path | None) -> str:
     """A model's content hash (its weights), so a retrained model is never reused by mistake."""
     import hashlib
@@ -362,7 +368,7 @@ def train_risk_model(sizes: list[str], seeds: list[int], root: Path, out: Path) 
             for s in seeds:
                 w = ensure_world(Path(root), size, s)
                 worlds.append(w)
-                findings.append(detect_world(w, Path(root) / "findings" / w.name, None))
+                findings.append(detect_world(w, handset_findings(Path(root), w), None))
                 prog.advance(task)
     return fit_risk_model(worlds, findings, Path(out))
 
@@ -400,7 +406,7 @@ def run_transfer(cfg: TransferConfig, progress: bool = True) -> dict[str, Any]:
         with stage(prog, "transfer: features of the train worlds", total=len(train)) as task:
             train_findings = []
             for w in train:
-                train_findings.append(detect_world(w, out / "train" / w.name, None))
+                train_findings.append(detect_world(w, handset_findings(root, w), None))
                 prog.advance(task)
         with stage(prog, "transfer: fitting the risk model on the train worlds"):
             model_path = fit_risk_model(train, train_findings, out / "risk-model.json")
@@ -449,7 +455,7 @@ def _test_world(
         progress=False,
     )
     kinds = campaign_kinds(world)
-    hand = detect_world(world, out / "test" / world.name / HAND_SET, None)
+    hand = detect_world(world, handset_findings(world.parent, world), None)
     per_det[HAND_SET].append(world_metrics(hand, world))
     for name, entry in bench["detectors"].items():
         if "metrics" not in entry:
