@@ -126,16 +126,22 @@ def test_agrees_with_batch_ingest(tmp_path: Path) -> None:
         .to_arrow_table()
         .to_pylist()
     }
-    quarantined = {
-        json.loads(raw)["request_id"]
-        for (raw,) in store.con.execute("SELECT raw FROM quarantine").fetchall()
+    reasons = {
+        json.loads(raw)["request_id"]: reason
+        for (raw, reason) in store.con.execute("SELECT raw, reason FROM quarantine").fetchall()
     }
+    quarantined = set(reasons)
     store.close()
     for rec in recs:
         try:
             online = normalize_record(rec)
         except RecordError:
             assert rec["request_id"] in quarantined, rec["request_id"]
+            continue
+        if reasons.get(rec["request_id"]) == "no_text":
+            # Batch quarantines a record without prompt text; a gateway must still decide the
+            # request, so online scores it on its metadata (an empty prompt).
+            assert online["prompt_text"] == "", rec["request_id"]
             continue
         batch = got[rec["request_id"]]
         for c in cols:
@@ -145,4 +151,5 @@ def test_agrees_with_batch_ingest(tmp_path: Path) -> None:
             else:
                 assert b == o, (rec["request_id"], c, b, o)
         assert json.loads(batch["extra"] or "{}") == json.loads(online["extra"] or "{}")
-    assert quarantined == {"bad1", "bad2", "bad3"}
+    assert quarantined == {"bad1", "bad2", "bad3", "r3", "r4"}
+    assert {reasons["r3"], reasons["r4"]} == {"no_text"}

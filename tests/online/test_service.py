@@ -267,13 +267,16 @@ def test_serve_command_runs_a_real_server(store_dir: Path, record: Rec) -> None:
 
     port = free_port()
     exe = Path(sys.executable).parent / "distillguard"
+    # The shipped policy starts in shadow mode; this server enforces, as after a rollout.
+    policy = store_dir / "enforce.yaml"
+    subprocess.run([str(exe), "policy", "init", str(policy), "--enforce"], check=True)
     env = {
         "DISTILLGUARD_API_TOKEN": API,
         "DISTILLGUARD_ADMIN_TOKEN": ADMIN,
         "PATH": "/usr/bin:/bin",
     }
     proc = subprocess.Popen(
-        [str(exe), "serve", "--port", str(port), "--data", str(store_dir)],
+        [str(exe), "serve", "--port", str(port), "--data", str(store_dir), "--policy", str(policy)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -292,7 +295,7 @@ def test_serve_command_runs_a_real_server(store_dir: Path, record: Rec) -> None:
         r = httpx.post(f"{url}/v1/score", json=record(0, account="hydra-1"), headers=H)
         assert (
             r.status_code == 200 and r.json()["action"] == "block"
-        )  # default policy, known cluster
+        )  # enforcing policy, known cluster
         r = httpx.post(
             f"{url}/v1/admin/appeal", json={"account_id": "hydra-1", "reason": "ok"}, headers=HA
         )
