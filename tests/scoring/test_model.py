@@ -214,3 +214,15 @@ def test_learned_model_leaves_hard_benign_unattacked_in_an_unseen_world(unseen):
     label, out = unseen
     hard = [r for r in out if label[r["account_id"]]["persona"] not in ("benign", "attack")]
     assert np.mean([r["verdict"] == "attack" for r in hard]) <= 0.005
+
+
+def test_alert_volume_per_threshold_is_reported(lt):
+    _, engine, findings = lt.analyzed(0, risk_model="builtin")
+    volume = findings.counts["alert_volume"]
+    assert list(volume) == ["0.5", "0.7", "0.8", "0.9", "0.95", "0.99"]
+    counts = list(volume.values())
+    assert counts == sorted(counts, reverse=True)
+    n_review = engine.fetch_arrow(
+        "SELECT count(*) AS n FROM out_accounts WHERE verdict <> 'benign'"
+    ).column("n")[0].as_py()
+    assert volume["0.5"] == n_review  # the default review threshold

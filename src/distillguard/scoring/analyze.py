@@ -174,6 +174,7 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
         )
     counts["new_ips"] = n_new_ips
     counts["graph_edges"] = eb.edges_.num_rows
+    counts["alert_volume"] = alert_volume(sc.risk_)
     return Findings(
         tables={
             "accounts": "out_accounts",
@@ -199,6 +200,15 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
         new_model=fp.new_model_,
         policy_version=policy.version,
     )
+
+
+ALERT_THRESHOLDS: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def alert_volume(risk: np.ndarray) -> dict[str, int]:
+    """How many accounts each risk threshold would put in front of a reviewer: what an
+    operator needs to pick thresholds from the deployment's own distribution."""
+    return {f"{t:g}": int((np.asarray(risk) >= t).sum()) for t in ALERT_THRESHOLDS}
 
 
 def _account_scorer(pol: Any, strengths: dict, inputs: pa.Table) -> Any:
