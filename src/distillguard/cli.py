@@ -25,6 +25,7 @@ STAGE_CLIS: tuple[str, ...] = (
     "distillguard.scoring.cli",  # learn
     "distillguard.online.cli",  # serve, replay, appeal, audit
     "distillguard.console.cli",  # console
+    "distillguard.sharing.cli",  # export stix|misp, import stix, taxii push|pull
 )
 
 app = typer.Typer(
