@@ -66,8 +66,7 @@ def export_misp(
     event = build_event(campaigns, indicators, key, tlp=tlp)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(event.to_json(indent=2))
-    typer.echo(f"wrote {out}: MISP event with {len(event.attributes)} attributes, "
-               f"{len(event.objects)} objects")
+    typer.echo(f"wrote {out}: MISP event with {len(event.attributes)} attributes (TLP:{tlp.upper()})")
 
 
 @import_app.command("stix")
