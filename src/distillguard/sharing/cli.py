@@ -88,10 +88,38 @@ def import_stix(
         typer.echo(line)
 
 
+def bench_share(
+    out: Path = typer.Option(..., "--out", help="folder for the worlds, runs and results"),
+    preset: str = typer.Option("tiny", "--preset", help="world size: tiny or small"),
+    pairs: list[str] = typer.Option(["11:12"], "--pair", help="SEED_A:SEED_B (repeatable)"),
+    share: float = typer.Option(0.5, "--share", help="share of each B campaign on A's infrastructure"),
+    days: str = typer.Option("1,2,3", "--days", help="cutoffs: B's first N days, comma-separated"),
+) -> None:
+    """Measure the sharing round trip: B's campaigns found alone vs with A's bundle."""
+    import json
+
+    from ..errors import InvalidParameterError
+    from .roundtrip import markdown, run_pair
+
+    try:
+        seeds = [tuple(int(x) for x in p.split(":")) for p in pairs]
+        cutoffs = [float(d) for d in days.split(",") if d.strip()]
+    except ValueError as exc:
+        raise InvalidParameterError(f"--pair SEED_A:SEED_B and --days N,N,...: {exc}") from exc
+    if any(len(s) != 2 for s in seeds) or not cutoffs:
+        raise InvalidParameterError("--pair takes SEED_A:SEED_B and --days at least one number")
+    results = [run_pair(preset, a, b, share, cutoffs, out / f"{preset}-{a}-{b}") for a, b in seeds]
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    table = markdown(results)
+    (out / "results.md").write_text(table)
+    typer.echo(table)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``export`` and ``import`` (and ``taxii``) to the ``distillguard`` command."""
+    """Add ``export``, ``import``, ``bench-share`` (and ``taxii``) to ``distillguard``."""
     app.add_typer(export_app, name="export")
     app.add_typer(import_app, name="import")
+    app.command("bench-share")(bench_share)
     try:
         from .taxii import taxii_app
     except ImportError:
