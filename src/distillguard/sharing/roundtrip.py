@@ -116,10 +116,16 @@ def _write_requests(src: Path, dst: Path, moved: dict[str, Infra]) -> None:
         for r in _requests(src):
             inf = moved.get(r["account_id"])
             if inf is not None:
-                r["ip"] = _pick(inf.ips, str(r.get("ip"))) or r.get("ip")
-                r["user_agent"] = _pick(inf.uas, str(r.get("user_agent"))) or r.get("user_agent")
-                r["payment_fingerprint"] = _pick(inf.payments, r["account_id"])
+                _set(r, "ip", _pick(inf.ips, str(r.get("ip"))))
+                _set(r, "user_agent", _pick(inf.uas, str(r.get("user_agent"))))
+                _set(r, "payment_fingerprint", _pick(inf.payments, r["account_id"]))
             out.write(json.dumps(r) + "\n")
+
+
+def _set(record: dict, field: str, value: str | None) -> None:
+    """Replace a field when A's campaign had such a value (a cloud-routed one has no IPs)."""
+    if value is not None:
+        record[field] = value
 
 
 def first_days(world: Path, days: float, out: Path) -> Path:
