@@ -67,11 +67,15 @@ def campaign_infra(world: Path) -> dict[str, Infra]:
     return {c: Infra(*(sorted(x for x in s if x) for s in v)) for c, v in sorted(sets.items())}
 
 
-def share_infrastructure(a: Path, b: Path, out: Path, share: float) -> dict[str, list[str]]:
-    """Write world B' into ``out``; returns, per B campaign, its accounts moved onto A's infra."""
+def share_infrastructure(
+    a: Path, b: Path, out: Path, share: float, only: set[str] | None = None
+) -> dict[str, list[str]]:
+    """Write world B' into ``out``; returns, per B campaign, its accounts moved onto A's infra.
+
+    ``only``: the A campaigns B's campaigns may borrow from (those A found and shared)."""
     if not 0 < share <= 1:
         raise InvalidParameterError(f"--share must be in (0, 1]; got {share}")
-    infra_a = campaign_infra(a)
+    infra_a = {c: i for c, i in campaign_infra(a).items() if only is None or c in only}
     if not infra_a:
         raise InvalidParameterError(f"world {a} has no attack campaign to share")
     labels = _csv(b / "labels.csv")
@@ -182,6 +186,19 @@ def _detect(world: Path, store: Path, out: Path) -> None:
             os.environ[ENV_KEY] = saved
 
 
+def shared_campaigns(world: Path, store: Path, clusters: set[str]) -> set[str]:
+    """A's true campaigns behind the clusters it exported (the intel that exists to share)."""
+    import duckdb
+
+    labels = {r["account_id"]: r["campaign_id"] for r in _csv(world / "labels.csv")}
+    con = duckdb.connect(str(store / "store.duckdb"), read_only=True)
+    try:
+        rows = con.execute("SELECT account_id, cluster_id FROM cluster_members").fetchall()
+    finally:
+        con.close()
+    return {labels[a] for a, c in rows if c in clusters and labels.get(a)}
+
+
 def run_pair(preset: str, seed_a: int, seed_b: int, share: float, days: list[float],
              root: Path) -> dict:
     """One (A, B) pair: simulate, detect A, export, build B', detect B' alone and with intel."""
@@ -199,7 +216,8 @@ def run_pair(preset: str, seed_a: int, seed_b: int, share: float, days: list[flo
     _detect(root / "a", root / "a-store", root / "a-findings")
     campaigns, indicators = collect_indicators(root / "a-findings", key)
     write_bundle(build_bundle(campaigns, indicators, key), root / "a-bundle.json")
-    moved = share_infrastructure(root / "a", root / "b", root / "b-shared", share)
+    shared_a = shared_campaigns(root / "a", root / "a-store", {c.cluster_id for c in campaigns})
+    moved = share_infrastructure(root / "a", root / "b", root / "b-shared", share, shared_a)
     parsed = parse_bundle(load_bundle(root / "a-bundle.json"))
     rows = []
     for d in days:
@@ -214,7 +232,8 @@ def run_pair(preset: str, seed_a: int, seed_b: int, share: float, days: list[flo
             row[mode] = score(root / f"b-{mode}-{d:g}", root / "b-shared" / "labels.csv", moved)
         rows.append(row)
     return {"preset": preset, "seed_a": seed_a, "seed_b": seed_b, "share": share,
-            "exported": {"campaigns": len(campaigns), "indicators": len(indicators)},
+            "exported": {"campaigns": len(campaigns), "indicators": len(indicators),
+                         "true_campaigns_behind_them": sorted(shared_a)},
             "rows": rows}
 
 
