@@ -195,9 +195,10 @@ def match_accounts(engine: Engine, key: SharingKey | None) -> pa.Table:
     Needs the embedded engine (the store's DuckDB connection); other engines get no matches."""
     con = getattr(engine, "con", None)
     empty = SHARED_MATCHES_SCHEMA.empty_table()
-    if con is None or not engine.has_table("shared_indicators"):
-        table = empty
-    else:
+    if con is None:  # Spark: nothing registered, the shared_intel edges are not built
+        return empty
+    table = empty
+    if engine.has_table("shared_indicators"):
         rows = _match(con, key)
         table = pa.Table.from_pylist(rows, schema=SHARED_MATCHES_SCHEMA) if rows else empty
     engine.register_arrow("shared_matches", table)
