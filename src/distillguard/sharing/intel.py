@@ -32,6 +32,11 @@ SHARED_MATCHES_SCHEMA = pa.schema([
     ("account_id", pa.string()), ("campaign_ref", pa.string()), ("producer", pa.string()),
     ("kinds", pa.string()), ("n", pa.int64()), ("strength", pa.float64()),
 ])
+# How specific a match of each kind is, whoever shared it: a card or an IP names an operator,
+# a network with a common user agent (asn_ua) or an e-mail domain is shared with customers, so
+# alone it must not reach review (cap x 0.5 < review threshold at the defaults).
+KIND_SPECIFICITY = {"payment": 1.0, "ip": 0.9, "prefix24_ua": 0.8, "template": 0.8,
+                    "email_domain": 0.6, "asn_ua": 0.5}
 # Kinds matched per request (n = matching requests) or per account (the whole account).
 _REQUEST_KIND_SQL = {
     "ip": "rk.ip = si.value",
@@ -137,6 +142,7 @@ def _template_bands(con: duckdb.DuckDBPyConnection) -> pa.Table:
 
 
 def _match_sql(with_templates: bool) -> str:
+    specificity = ", ".join(f"('{k}', {v})" for k, v in KIND_SPECIFICITY.items())
     parts = [
         f"SELECT rk.account_id, si.indicator_id, count(*) AS n FROM request_keys rk "
         f"JOIN shared_indicators si ON si.kind = '{kind}' AND {cond} "
@@ -168,9 +174,11 @@ def _match_sql(with_templates: bool) -> str:
 SELECT x.account_id, si.campaign_ref, any_value(si.producer) AS producer,
        string_agg(DISTINCT si.kind, ',' ORDER BY si.kind) AS kinds,
        least(max(x.n), any_value(b.n_requests)) AS n,
-       max(si.confidence / 100.0 * least(1.0, x.n * 1.0 / greatest(b.n_requests, 1))) AS strength
+       max(si.confidence / 100.0 * k.specificity
+           * least(1.0, x.n * 1.0 / greatest(b.n_requests, 1))) AS strength
 FROM ({' UNION ALL '.join(parts)}) x
 JOIN shared_indicators si USING (indicator_id)
+JOIN (VALUES {specificity}) k(kind, specificity) ON si.kind = k.kind
 JOIN account_base b USING (account_id)
 GROUP BY x.account_id, si.campaign_ref
 ORDER BY x.account_id, si.campaign_ref

@@ -160,7 +160,10 @@ def score(findings: Path, labels: Path, campaigns: dict[str, list[str]]) -> dict
         n_active, n_flagged = n_active + len(active), n_flagged + len(hit)
         n_attack += sum(verdict[a] == "attack" for a in active)
         found += bool(active) and len(hit) >= 0.5 * len(active)
+    moved = [a for accts in campaigns.values() for a in accts if a in verdict]
     return {
+        "shared_accounts": len(moved),
+        "shared_flagged": sum(a in flagged for a in moved) / max(len(moved), 1),
         "campaigns": len(campaigns), "campaigns_found": int(found),
         "campaign_accounts": n_active, "recall_flagged": n_flagged / max(n_active, 1),
         "recall_attack": n_attack / max(n_active, 1),
@@ -213,6 +216,7 @@ def run_pair(preset: str, seed_a: int, seed_b: int, share: float, days: list[flo
         if not (root / name / "labels.csv").is_file():
             simulate(draw_scenario(preset, seed, Priors.load(None)), out=root / name, seed=seed,
                      progress=False)
+    shutil.rmtree(root / "a-store", ignore_errors=True)  # a fresh run, never an increment
     _detect(root / "a", root / "a-store", root / "a-findings")
     campaigns, indicators = collect_indicators(root / "a-findings", key)
     write_bundle(build_bundle(campaigns, indicators, key), root / "a-bundle.json")
@@ -239,14 +243,16 @@ def run_pair(preset: str, seed_a: int, seed_b: int, share: float, days: list[flo
 
 def markdown(results: list[dict]) -> str:
     """The BENCHMARKS.md table: one line per pair and cutoff, alone → with the partner's intel."""
-    head = ("| worlds (A → B) | days of B | campaigns found | campaign accounts flagged | "
-            "as attack | benign flagged | benign attack |\n|---|---|---|---|---|---|---|\n")
+    head = ("| worlds (A → B) | days of B | accounts on A's infrastructure flagged | "
+            "campaigns found | campaign accounts flagged | as attack | benign flagged | "
+            "benign attack |\n|---|---|---|---|---|---|---|---|\n")
     lines = []
     for res in results:
         for row in res["rows"]:
             a, w = row["alone"], row["with_intel"]
             lines.append(
                 f"| {res['preset']} {res['seed_a']} → {res['seed_b']} | {row['days']:g} | "
+                f"{a['shared_flagged']:.1%} → **{w['shared_flagged']:.1%}** of {a['shared_accounts']} | "
                 f"{a['campaigns_found']} → **{w['campaigns_found']}** of {a['campaigns']} | "
                 f"{a['recall_flagged']:.1%} → **{w['recall_flagged']:.1%}** | "
                 f"{a['recall_attack']:.1%} → {w['recall_attack']:.1%} | "
