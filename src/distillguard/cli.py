@@ -26,6 +26,7 @@ STAGE_CLIS: tuple[str, ...] = (
     "distillguard.online.cli",  # serve, replay, appeal, audit
     "distillguard.console.cli",  # console
     "distillguard.sharing.cli",  # export stix|misp, import stix, taxii push|pull
+    "distillguard.signup.cli",  # signup-bench
 )
 
 app = typer.Typer(

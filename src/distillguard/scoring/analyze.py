@@ -133,6 +133,7 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
             pivot_min_delay_days=pol.pivot_min_delay_days,
             pivot_window_hours=pol.pivot_window_hours,
         ).fit(engine)
+    _signup_scores(engine)
     with _timed(timings, "shared intelligence", progress):
         matches = match_accounts(engine, _sharing_key(engine))
     if matches.num_rows:
@@ -175,6 +176,21 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
         new_model=fp.new_model_,
         policy_version=policy.version,
     )
+
+
+def _signup_scores(engine: Engine) -> None:
+    """Table ``signup_scores`` (``signups.csv``): each account's risk at sign-up, when the
+    account table was given; the same scorer as ``POST /v1/signup``."""
+    from ..signup.risk import signup_table
+
+    if not engine.has_table("account_meta"):
+        return
+    meta = engine.fetch_arrow(
+        "SELECT account_id, created_ms, signup_route, verification, email_domain, "
+        "payment_fingerprint FROM account_meta"
+    ).to_pylist()
+    if meta:
+        engine.register_arrow("signup_scores", pa.Table.from_pylist(signup_table(meta)))
 
 
 @dataclass

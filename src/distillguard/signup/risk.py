@@ -23,6 +23,7 @@ Evidence (strengths in [0, 1]; ``risk = sigmoid(bias + sum(weight * strength))``
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -82,6 +83,16 @@ class SignupRisk:
         return {"account_id": self.account_id, "risk": round(self.risk, 4),
                 "reasons": self.reasons,
                 "evidence": {k: round(v, 3) for k, v in self.strengths.items() if v}}
+
+
+@functools.lru_cache(maxsize=1)
+def _disposable() -> frozenset[str]:
+    """The disposable-email-domains blocklist (empty without the ``signup`` extra)."""
+    try:
+        from disposable_email_domains import blocklist
+    except ImportError:
+        return frozenset()
+    return frozenset(blocklist)
 
 
 def _burst(n_recent: int, start: int = 1, full: int = 4) -> float:
@@ -145,7 +156,7 @@ class SignupScorer(Estimator):
             "domain": domain,
             "card": str(acc.get("payment_fingerprint") or ""),
             "prefix": ip.rsplit(".", 1)[0] if ip.count(".") == 3 else "",
-            "cohort": f"{acc.get('country') or ''}|{acc.get('signup_route') or ''}",
+            "cohort": f"{acc['country']}|{acc.get('signup_route') or ''}" if acc.get("country") else "",
         }
 
     def _popular(self, domain: str) -> bool:
@@ -171,8 +182,7 @@ class SignupScorer(Estimator):
         domain, card = keys["domain"], keys["card"]
         recent = self._recent(float(acc.get("created_ms") or 0), keys)
         verification = str(acc.get("verification") or "").lower()
-        from disposable_email_domains import blocklist
-
+        blocklist = _disposable()
         domain_n = self.domain_count_.get(domain, 0)
         return {
             "abused_route": float(str(acc.get("signup_route") or "") in ABUSED_ROUTES),
@@ -183,7 +193,7 @@ class SignupScorer(Estimator):
             "domain_burst": 0.0 if not domain or self._popular(domain) else _burst(recent["domain"], 2),
             "card_burst": _burst(recent["card"]) if card else 0.0,
             "prefix_burst": _burst(recent["prefix"], 2) if keys["prefix"] else 0.0,
-            "cohort_burst": _burst(recent["cohort"], 3, 8),
+            "cohort_burst": _burst(recent["cohort"], 3, 8) if keys["cohort"] else 0.0,
             "card_reuse": min(1.0, len(self.card_accounts_.get(card, ())) / 2) if card else 0.0,
             "flagged_card": float(bool(card) and card in self.flagged_cards_),
             "flagged_domain": float(bool(domain) and not self._popular(domain)
@@ -260,3 +270,15 @@ def route_action(route: str, risk: float, thresholds: dict | None = None) -> str
     if risk >= review:
         return "manual_review"
     return "step_up" if risk >= step_up else "allow"
+
+
+def signup_table(accounts: list[dict]) -> list[dict]:
+    """The batch form: every account scored at its sign-up (prequential), with its action."""
+    out = []
+    route = {a.get("account_id"): str(a.get("signup_route") or "standard") for a in accounts}
+    for res in SignupScorer().score_history(accounts):
+        r = route.get(res.account_id, "standard")
+        out.append({"account_id": res.account_id, "signup_route": r, "signup_risk": res.risk,
+                    "signup_action": route_action(r, res.risk),
+                    "signup_reasons": "; ".join(res.reasons)})
+    return out
