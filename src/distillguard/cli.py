@@ -27,6 +27,7 @@ STAGE_CLIS: tuple[str, ...] = (
     "distillguard.console.cli",  # console
     "distillguard.sharing.cli",  # export stix|misp, import stix, taxii push|pull
     "distillguard.signup.cli",  # signup-bench
+    "distillguard.countermeasures.cli",  # canary check, watermark detect, watermark-bench
 )
 
 app = typer.Typer(

@@ -38,7 +38,7 @@ PAIRS: tuple[tuple[str, str], ...] = (
     ("center", "centre"), ("toward", "towards"), ("amongst", "among"), ("whilst", "while"),
     ("e.g.", "for example"), ("i.e.", "that is,"), ("okay", "OK"),
 )
-_FORMS = {f: (i, j) for i, pair in enumerate(PAIRS) for j, f in enumerate(pair)}
+_FORMS = {f.lower(): (i, j) for i, pair in enumerate(PAIRS) for j, f in enumerate(pair)}
 _ALT = "|".join(sorted((re.escape(f) for f in _FORMS), key=len, reverse=True))
 SITE = re.compile(rf"(?<![\w'])({_ALT})(?![\w'])", re.IGNORECASE)
 PREV_WORD = re.compile(r"(\w+)\W*$")
@@ -79,22 +79,26 @@ class Watermark:
 
     def _sites(self, text: str):
         for m in SITE.finditer(text):
-            pair, form = _FORMS[m.group(1).lower()] if m.group(1).lower() in _FORMS else (None, None)
-            if pair is None:
-                continue
+            pair, form = _FORMS[m.group(1).lower()]
             prev = PREV_WORD.search(text, 0, m.start())
             yield m, pair, form, prev.group(1) if prev else ""
 
     def apply(self, text: str) -> str:
-        """The same text with each site in its keyed form."""
-        out, last = [], 0
-        for m, pair, form, prev in self._sites(text):
-            want = self._choice(prev, pair)
-            out.append(text[last:m.start()])
-            out.append(m.group(1) if want == form else _case_like(m.group(1), PAIRS[pair][want]))
-            last = m.end()
-        out.append(text[last:])
-        return "".join(out)
+        """The same text with each site in its keyed form.
+
+        Left to right on the text being rewritten, so each choice sees the previous word as the
+        detector will (a rewritten site is the context of the next one)."""
+        pos = 0
+        while True:
+            m = SITE.search(text, pos)
+            if m is None:
+                return text
+            pair, form = _FORMS[m.group(1).lower()]
+            prev = PREV_WORD.search(text, 0, m.start())
+            want = self._choice(prev.group(1) if prev else "", pair)
+            new = m.group(1) if want == form else _case_like(m.group(1), PAIRS[pair][want])
+            text = text[: m.start()] + new + text[m.end():]
+            pos = m.start() + len(new)
 
     def detect(self, text: str) -> Detection:
         """Sites, agreements with the key, and the one-sided binomial p-value."""
