@@ -51,6 +51,8 @@ def test_degraded_answers_are_capped_marked_and_traceable(store_dir: Path, write
     hit = check_canaries([answer], registry)
     assert [x["account_id"] for x in hit["reproduced"]] == ["rev-1"]
     assert "distillguard_countermeasures_total" in scorer.metrics.render()
+    audit = (store_dir / "audit.jsonl").read_text()
+    assert "degrade_transform" in audit and "max_tokens_cap" in audit and "canary" in audit
 
     ok = asyncio.run(ask("good-1"))  # not degraded: untouched
     assert "DG-" not in ok.json()["choices"][0]["message"]["content"]
@@ -60,3 +62,35 @@ def test_degraded_answers_are_capped_marked_and_traceable(store_dir: Path, write
     after = asyncio.run(ask("rev-1"))
     assert "x-distillguard-degraded" not in after.headers
     assert "DG-" not in after.json()["choices"][0]["message"]["content"]
+
+
+def test_litellm_post_call_marks_degraded_answers(store_dir: Path, write_policy: Callable):
+    import litellm
+    from litellm.proxy._types import UserAPIKeyAuth
+
+    from distillguard.online.litellm_guard import DistillguardLiteLLM
+
+    scorer = OnlineScorer(
+        store_dir,
+        write_policy({"rules": [{"name": "review", "when": {"verdict": "review"},
+                                 "action": "degrade"}]}),
+    )
+    guard = DistillguardLiteLLM(scorer, late_wait_s=5.0)
+    registry = store_dir / "canaries.jsonl"
+    guard.enforcer.countermeasures = Countermeasures(Watermark(KEY), CanaryIssuer(KEY, registry), 128)
+
+    async def run():
+        data = {"model": "m", "max_tokens": 2048, "litellm_call_id": "call-9",
+                "messages": [{"role": "user", "content": "what is 2 + 2?"}]}
+        user = UserAPIKeyAuth(user_id="rev-1")
+        out = await guard.async_pre_call_hook(user, None, data, "completion")
+        resp = litellm.ModelResponse(**fake_openai_upstream.completion("m"))
+        resp = await guard.async_post_call_success_hook(out, user, resp)
+        return out, resp
+
+    out, resp = asyncio.run(run())
+    assert out["max_tokens"] == 128
+    content = resp.choices[0].message.content
+    assert content.startswith("The answer is 4.") and "DG-" in content
+    assert check_canaries([content], registry)["reproduced"][0]["account_id"] == "rev-1"
+    assert "degrade_transform" in (store_dir / "audit.jsonl").read_text()

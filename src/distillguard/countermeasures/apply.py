@@ -64,20 +64,33 @@ class Countermeasures:
         return changed
 
     def transform_response(self, payload: Any, account_id: str) -> list[str]:
-        """Watermark and plant a canary in each answer (in place); the transformations done."""
+        """Watermark and plant a canary in each answer (in place); the transformations done.
+
+        ``payload`` is the JSON object or LiteLLM's ``ModelResponse`` (attributes, same names)."""
         done: list[str] = []
-        if not isinstance(payload, dict):
-            return done
-        for choice in payload.get("choices") or []:
-            msg = choice.get("message") if isinstance(choice, dict) else None
-            if not isinstance(msg, dict) or not isinstance(msg.get("content"), str):
+        for choice in _field(payload, "choices") or []:
+            msg = _field(choice, "message")
+            content = _field(msg, "content") if msg is not None else None
+            if not isinstance(content, str):
                 continue
             if self.watermark is not None:
-                msg["content"] = self.watermark.apply(msg["content"])
+                content = self.watermark.apply(content)
                 done.append("watermark")
             if self.canaries is not None:
-                msg["content"] = self.canaries.embed(msg["content"], account_id)
+                content = self.canaries.embed(content, account_id)
                 done.append("canary")
+            _assign(msg, "content", content)
         if done:
             log.info("degrade countermeasures for %s: %s", account_id, ",".join(sorted(set(done))))
         return sorted(set(done))
+
+
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def _assign(obj: Any, name: str, value: Any) -> None:
+    if isinstance(obj, dict):
+        obj[name] = value
+    else:
+        setattr(obj, name, value)

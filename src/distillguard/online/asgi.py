@@ -222,6 +222,7 @@ class DistillguardMiddleware:
         if degrade and cm is not None and isinstance(payload, dict) and cm.cap_request(payload):
             replay = self._replayer(json.dumps(payload).encode(), receive)
             self._count("max_tokens_cap")
+            self._audit(account, ["max_tokens_cap"])
 
         async def send_wrapper(message: dict[str, Any]) -> None:
             nonlocal degrade, action
@@ -267,6 +268,7 @@ class DistillguardMiddleware:
                         out = raw
                     for what in done[1:]:
                         self._count(what)
+                    self._audit(record["account_id"], done)
                     start = captured.pop("start")
                     start["headers"].append((b"content-length", str(len(out)).encode()))
                     start["headers"].append((b"x-distillguard-degraded", ",".join(done).encode()))
@@ -317,6 +319,14 @@ class DistillguardMiddleware:
             except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
                 pass
         await self.guard.events([event])
+
+    def _audit(self, account: str, kinds: list[str]) -> None:
+        """A local guard audits each transformation (a remote one: its scoring service's
+        decision to degrade is audited there)."""
+        scorer = getattr(self.guard, "scorer", None)
+        if scorer is not None:
+            scorer.audit.append("degrade_transform", "account", account, "gateway",
+                                ",".join(kinds), policy_version=scorer.policy.version)
 
     def _count(self, what: str) -> None:
         self.guard.metrics.counter(
