@@ -8,7 +8,9 @@
 - *student*: a word-bigram model trained on 2,000 watermarked (or clean) answers, its samples
   tested as one body of text: does the mark survive training?
 - *false positives*: clean human and model text (ShareGPT, HH-RLHF, OASST2 prompts, clean
-  answers) at alpha = 0.01.
+  answers) at alpha = 0.01;
+- *canaries*: the same bigram student trained on answers carrying canaries: which codes it
+  reproduces, and the chance probability ``canary check`` reports.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
+from .canary import CanaryIssuer, check_canaries
 from .watermark import _FORMS, PAIRS, SITE, Watermark, _case_like
 
 ALPHA = 0.01
@@ -76,7 +79,22 @@ def _rates(wm: Watermark, texts: list[str]) -> dict:
             "median_p": sorted(d.p_value for d in dets)[len(dets) // 2] if dets else None}
 
 
-def measure(corpora: Path, key: bytes, seed: int = 0) -> dict:
+def canary_student(answers: list[str], key: bytes, workdir: Path, rng: random.Random) -> dict:
+    """Plant one canary in each of 600 answers (60 accounts), train the bigram student on them,
+    and check its 20,000 sampled words for the codes."""
+    registry = workdir / "canaries.jsonl"
+    registry.unlink(missing_ok=True)
+    issuer = CanaryIssuer(key, registry)
+    planted = [issuer.embed(t, f"acct-{i % 60}") for i, t in enumerate(answers[:600])]
+    sample = bigram_student(planted, 20_000, rng)
+    res = check_canaries([sample], registry)
+    clean = check_canaries([bigram_student(answers[:600], 20_000, rng)], registry)
+    return {"issued": res["issued"], "student_reproduced": len(res["reproduced"]),
+            "log10_p_chance": res["log10_p_chance"],
+            "clean_student_reproduced": len(clean["reproduced"])}
+
+
+def measure(corpora: Path, key: bytes, seed: int = 0, workdir: Path | None = None) -> dict:
     """Every figure of the section, on the corpora folder."""
     rng = random.Random(seed)
     wm = Watermark(key)
@@ -99,4 +117,5 @@ def measure(corpora: Path, key: bytes, seed: int = 0) -> dict:
         "student_trained_on_watermarked": wm.detect(student_wm).to_dict(),
         "student_trained_on_clean": wm.detect(student_clean).to_dict(),
         "held_out_watermarked_body": wm.detect("\n".join(held)).to_dict(),
+        "canaries": canary_student(answers, key, workdir or Path("."), rng),
     }

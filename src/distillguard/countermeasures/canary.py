@@ -67,13 +67,20 @@ class CanaryIssuer:
                     yield json.loads(line)
 
 
-def chance_probability(hits: int, candidates: int, issued: int) -> float:
-    """Upper bound on P(``hits`` or more issued codes among ``candidates`` code-shaped strings
-    that owe nothing to our answers): C(candidates, hits) * (issued / 2**40) ** hits."""
+def chance_log10(hits: int, candidates: int, issued: int) -> float:
+    """log10 of the upper bound on P(``hits`` or more issued codes among ``candidates``
+    code-shaped strings that owe nothing to our answers): C(candidates, hits) * (issued/2**40)**hits.
+    In logs, because a student that reproduces dozens of codes underflows a float."""
     if hits <= 0:
-        return 1.0
-    p_one = issued / 2.0**CODE_BITS
-    return min(1.0, math.comb(max(candidates, hits), hits) * p_one**hits)
+        return 0.0
+    n = max(candidates, hits)
+    log_comb = (math.lgamma(n + 1) - math.lgamma(hits + 1) - math.lgamma(n - hits + 1)) / math.log(10)
+    return min(0.0, log_comb + hits * math.log10(max(issued, 1) / 2.0**CODE_BITS))
+
+
+def chance_probability(hits: int, candidates: int, issued: int) -> float:
+    """The bound of :func:`chance_log10` as a probability (0.0 below float range)."""
+    return 10.0 ** chance_log10(hits, candidates, issued)
 
 
 def check_canaries(outputs: list[str], registry: Path) -> dict:
@@ -95,4 +102,5 @@ def check_canaries(outputs: list[str], registry: Path) -> dict:
                 found[code] = {**issued[code], "output": i}
     return {"issued": len(issued), "outputs": len(outputs), "code_like_strings": candidates,
             "reproduced": sorted(found.values(), key=lambda r: r["n"]),
-            "p_chance": chance_probability(len(found), candidates, len(issued))}
+            "p_chance": chance_probability(len(found), candidates, len(issued)),
+            "log10_p_chance": round(chance_log10(len(found), candidates, len(issued)), 1)}

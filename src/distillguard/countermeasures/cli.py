@@ -72,8 +72,10 @@ def canary_check(
     if not registry.is_file():
         raise InvalidInputError(f"no canaries issued: {registry} not found")
     res = check_canaries(read_outputs(outputs), registry)
+    chance = (f"{res['p_chance']:.3g}" if res["p_chance"] > 1e-300
+              else f"1e{res['log10_p_chance']:.0f}")
     typer.echo(f"{len(res['reproduced'])} of {res['issued']} issued canaries reproduced in "
-               f"{res['outputs']} outputs (chance probability <= {res['p_chance']:.3g})")
+               f"{res['outputs']} outputs (chance probability <= {chance})")
     for r in res["reproduced"]:
         typer.echo(f"  DG-{r['code']}  issued to {r['account_id']}  (output #{r['output']})")
 
@@ -100,8 +102,8 @@ def watermark_bench(
 
     if not (corpora / "benign").is_dir():
         raise InvalidInputError(f"{corpora}/benign not found (the real corpora are needed)")
-    res = measure(corpora, b"distillguard-watermark-bench-k1")
     out.parent.mkdir(parents=True, exist_ok=True)
+    res = measure(corpora, b"distillguard-watermark-bench-k1", workdir=out.parent)
     out.write_text(json.dumps(res, indent=2))
     typer.echo(json.dumps(res, indent=2))
 
