@@ -194,3 +194,12 @@ def test_export_needs_a_key(partner_run, tmp_path, capsys, monkeypatch):
                       str(tmp_path / "b.json")], capsys)
     assert code == 2 and "no sharing key" in msg
     assert not (tmp_path / "b.json").exists()
+
+
+def test_a_named_key_file_must_exist(partner_run, key_file, store_copy, tmp_path, capsys):
+    b = tmp_path / "b.json"
+    _export(partner_run, key_file, b, capsys)
+    code, msg = _run(["import", "stix", str(b), "--store", str(store_copy),
+                      "--key-file", str(tmp_path / "missing.key")], capsys)
+    assert code == 2 and "sharing key file not found" in msg
+    assert _shared_count(store_copy) == 0

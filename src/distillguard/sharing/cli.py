@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ..errors import InvalidParameterError
 from ..ingest import DEFAULT_STORE
 from .keys import SharingKey
 
@@ -82,8 +83,10 @@ def import_stix(
     parsed = parse_bundle(load_bundle(bundle))  # raises before anything is written
     try:
         key = SharingKey.load(key_file)
-    except Exception:  # no key: plain indicators still work, HMAC-ed ones cannot match
-        key = None
+    except InvalidParameterError:
+        if key_file is not None:  # a key file was named: it must be usable
+            raise
+        key = None  # no key: plain indicators still match, HMAC-ed ones cannot
     for line in import_bundle(parsed, store, key).lines():
         typer.echo(line)
 
@@ -98,7 +101,6 @@ def bench_share(
     """Measure the sharing round trip: B's campaigns found alone vs with A's bundle."""
     import json
 
-    from ..errors import InvalidParameterError
     from .roundtrip import markdown, run_pair
 
     try:

@@ -59,11 +59,15 @@ def campaign_infra(world: Path) -> dict[str, Infra]:
         c = labels.get(r["account_id"])
         if c:
             ips, uas, pays, _ = sets[c]
-            ips.add(r.get("ip")), uas.add(r.get("user_agent")), pays.add(r.get("payment_fingerprint"))
+            ips.add(r.get("ip"))
+            uas.add(r.get("user_agent"))
+            pays.add(r.get("payment_fingerprint"))
     for a in _csv(world / "accounts.csv"):
         c = labels.get(a["account_id"])
         if c:
-            sets[c][2].add(a.get("payment_fingerprint")), sets[c][3].add(a.get("email_domain"))
+            _, _, pays, domains = sets[c]
+            pays.add(a.get("payment_fingerprint"))
+            domains.add(a.get("email_domain"))
     return {c: Infra(*(sorted(x for x in s if x) for s in v)) for c, v in sorted(sets.items())}
 
 

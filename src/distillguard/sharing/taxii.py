@@ -114,6 +114,8 @@ def pull_cmd(
     try:
         key = SharingKey.load(key_file)
     except DistillguardError:
+        if key_file is not None:  # a key file was named: it must be usable
+            raise
         key = None
     for line in import_bundle(parsed, store, key).lines():
         typer.echo(line)

@@ -133,7 +133,7 @@ class SignupScorer(Estimator):
         self.n_ = 0
         self.domain_count_: dict[str, int] = defaultdict(int)
         self.card_accounts_: dict[str, set[str]] = defaultdict(set)
-        self.recent_: deque[tuple[float, dict[str, str]]] = deque()
+        self.recent_: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self.flagged_: set[str] = set()
         self.flagged_cards_: set[str] = set()
         self.flagged_domains_: dict[str, int] = defaultdict(int)
@@ -164,15 +164,15 @@ class SignupScorer(Estimator):
                 and self.domain_count_[domain] > self.popular_domain_share * self.n_)
 
     def _recent(self, now_ms: float, keys: dict[str, str]) -> dict[str, int]:
-        """Other sign-ups inside the window sharing each key."""
+        """Other sign-ups inside the window sharing each key (one deque per key value, so a
+        sign-up costs O(1) amortised however busy the window is)."""
         horizon = now_ms - self.window_hours * 3_600_000
-        while self.recent_ and self.recent_[0][0] < horizon:
-            self.recent_.popleft()
-        counts = dict.fromkeys(keys, 0)
-        for ts, other in self.recent_:
-            if ts <= now_ms:
-                for k, v in keys.items():
-                    counts[k] += bool(v) and other.get(k) == v
+        counts = {}
+        for k, v in keys.items():
+            times = self.recent_.get((k, v)) if v else None
+            while times and times[0] < horizon:
+                times.popleft()
+            counts[k] = sum(1 for t in times if t <= now_ms) if times else 0
         return counts
 
     def strengths(self, acc: dict) -> dict[str, float]:
@@ -220,7 +220,10 @@ class SignupScorer(Estimator):
             self.domain_count_[keys["domain"]] += 1
         if keys["card"]:
             self.card_accounts_[keys["card"]].add(aid)
-        self.recent_.append((float(acc.get("created_ms") or 0), keys))
+        ts = float(acc.get("created_ms") or 0)
+        for k, v in keys.items():
+            if v:
+                self.recent_[(k, v)].append(ts)
         self.owner_[aid] = (keys["domain"], keys["card"])
         if aid in self.flagged_:
             self._flag_keys(aid)
