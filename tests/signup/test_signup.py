@@ -133,3 +133,20 @@ def test_detect_writes_signups_csv(tiny_data, tmp_path):
     assert all(0 <= float(r["signup_risk"]) <= 1 for r in rows)
     with (tmp_path / "f" / "accounts.csv").open() as fh:  # the contract's columns, unchanged
         assert next(csv.reader(fh)) == ["account_id", "risk", "verdict", "cluster_id", "reasons"]
+
+
+def test_policy_sets_the_route_thresholds(tmp_path):
+    from distillguard.errors import PolicyError
+    from distillguard.policy import Policy
+
+    table = Policy.load(None).signup.table()
+    assert table["education"] == (0.3, 0.7) and table["standard"] == (0.5, 0.85)
+    p = tmp_path / "p.yaml"
+    p.write_text(yaml.safe_dump({"signup": {"route_thresholds": {"standard": [0.9, 0.95]}}}))
+    assert route_action("education", 0.5, Policy.load(p).signup.table()) == "allow"
+    p.write_text(yaml.safe_dump({"signup": {"route_thresholds": {"standard": [0.9, 0.5]}}}))
+    with pytest.raises(PolicyError, match="step_up must not exceed"):
+        Policy.load(p)
+    p.write_text(yaml.safe_dump({"signup": {"route_thresholds": {"education": [0.1, 0.2]}}}))
+    with pytest.raises(PolicyError):
+        Policy.load(p)  # 'standard' is required: the fallback of unlisted routes

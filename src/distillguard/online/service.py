@@ -538,7 +538,9 @@ def create_app(
             from ..signup.online import SignupService
 
             flagged = {a for a, v in scorer.cache.accounts.items() if v.verdict != "benign"}
-            service = app.state.signup = SignupService(scorer.data_dir, flagged)
+            service = app.state.signup = SignupService(
+                scorer.data_dir, flagged, scorer.policy.policy.signup.table()
+            )
         try:
             out = service.assess(body)
         except DistillguardError as exc:

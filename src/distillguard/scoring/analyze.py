@@ -133,7 +133,7 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
             pivot_min_delay_days=pol.pivot_min_delay_days,
             pivot_window_hours=pol.pivot_window_hours,
         ).fit(engine)
-    _signup_scores(engine)
+    _signup_scores(engine, policy.signup.table())
     with _timed(timings, "shared intelligence", progress):
         matches = match_accounts(engine, _sharing_key(engine))
     if matches.num_rows:
@@ -178,7 +178,7 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
     )
 
 
-def _signup_scores(engine: Engine) -> None:
+def _signup_scores(engine: Engine, thresholds: dict) -> None:
     """Table ``signup_scores`` (``signups.csv``): each account's risk at sign-up, when the
     account table was given; the same scorer as ``POST /v1/signup``."""
     from ..signup.risk import signup_table
@@ -190,7 +190,9 @@ def _signup_scores(engine: Engine) -> None:
         "payment_fingerprint FROM account_meta"
     ).to_pylist()
     if meta:
-        engine.register_arrow("signup_scores", pa.Table.from_pylist(signup_table(meta)))
+        engine.register_arrow(
+            "signup_scores", pa.Table.from_pylist(signup_table(meta, thresholds))
+        )
 
 
 @dataclass

@@ -40,7 +40,9 @@ def _store_accounts(data_dir: Path) -> list[dict]:
 class SignupService:
     """One scorer, its lock, and the IP intelligence; ``assess`` answers one sign-up."""
 
-    def __init__(self, data_dir: Path, flagged: set[str]) -> None:
+    def __init__(self, data_dir: Path, flagged: set[str],
+                 thresholds: dict[str, tuple[float, float]] | None = None) -> None:
+        self.thresholds = thresholds
         rows = _store_accounts(data_dir)
         for r in rows:
             created = r.get("created_at")
@@ -71,5 +73,5 @@ class SignupService:
             res = self.scorer.score_one(acc)
             self.scorer.learn_one(acc)
         route = str(acc.get("signup_route") or "standard")
-        return {**res.to_dict(), "route": route, "action": route_action(route, res.risk),
+        return {**res.to_dict(), "route": route, "action": route_action(route, res.risk, self.thresholds),
                 "ip_kind": acc["ip_kind"]}

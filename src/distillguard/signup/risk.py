@@ -256,7 +256,8 @@ class SignupScorer(Estimator):
 
 
 # Per route: (risk from which to step up verification, risk from which to send to manual
-# review). The routes attackers farm for credits get stricter defaults.
+# review). The routes attackers farm for credits get stricter defaults. The policy's
+# ``signup.route_thresholds`` (signup/policy.py) overrides them.
 ROUTE_THRESHOLDS: dict[str, tuple[float, float]] = {
     "standard": (0.5, 0.85),
     "enterprise": (0.6, 0.9),
@@ -275,13 +276,13 @@ def route_action(route: str, risk: float, thresholds: dict | None = None) -> str
     return "step_up" if risk >= step_up else "allow"
 
 
-def signup_table(accounts: list[dict]) -> list[dict]:
+def signup_table(accounts: list[dict], thresholds: dict | None = None) -> list[dict]:
     """The batch form: every account scored at its sign-up (prequential), with its action."""
     out = []
     route = {a.get("account_id"): str(a.get("signup_route") or "standard") for a in accounts}
     for res in SignupScorer().score_history(accounts):
         r = route.get(res.account_id, "standard")
         out.append({"account_id": res.account_id, "signup_route": r, "signup_risk": res.risk,
-                    "signup_action": route_action(r, res.risk),
+                    "signup_action": route_action(r, res.risk, thresholds),
                     "signup_reasons": "; ".join(res.reasons)})
     return out
