@@ -169,7 +169,11 @@ def collect_indicators(
 ) -> tuple[list[Campaign], list[SharedIndicator]]:
     """The campaigns of a detect run and their characteristic indicators."""
     campaigns = read_campaigns(findings, min_verdict)
-    con = duckdb.connect(str(_store_of(findings, store) / "store.duckdb"), read_only=True)
+    path = _store_of(findings, store) / "store.duckdb"
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:  # e.g. a detect run holds the store's lock
+        raise InvalidInputError(f"cannot open {path} read-only: {exc}") from exc
     try:
         return campaigns, _collect(con, campaigns, key, min_share, with_prompts)
     finally:

@@ -91,7 +91,10 @@ def import_bundle(parsed: ParsedBundle, store: Path, key: SharingKey | None) -> 
         for i in parsed.indicators
     ]
     table = pa.Table.from_pylist(rows, schema=SHARED_INDICATORS_SCHEMA)
-    con = duckdb.connect(str(store / "store.duckdb"))
+    try:
+        con = duckdb.connect(str(store / "store.duckdb"))
+    except duckdb.Error as exc:  # e.g. a detect run holds the store's lock
+        raise InvalidInputError(f"cannot open the store {store}: {exc}") from exc
     try:
         con.execute("BEGIN")
         con.register("_dg_new_intel", table)
