@@ -25,6 +25,9 @@ STAGE_CLIS: tuple[str, ...] = (
     "distillguard.scoring.cli",  # learn
     "distillguard.online.cli",  # serve, replay, appeal, audit
     "distillguard.console.cli",  # console
+    "distillguard.sharing.cli",  # export stix|misp, import stix, taxii push|pull
+    "distillguard.signup.cli",  # signup-bench
+    "distillguard.countermeasures.cli",  # canary check, watermark detect, watermark-bench
 )
 
 app = typer.Typer(

@@ -27,6 +27,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "distillguard.signals.policy",
     "distillguard.scoring.policy",
     "distillguard.online.policy",
+    "distillguard.signup.policy",
 )
 
 _SECTIONS: dict[str, type] = {}

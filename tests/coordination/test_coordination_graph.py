@@ -199,7 +199,7 @@ def test_sql_stays_in_the_common_dialect():
     ):
         assert banned.lower() not in sql.lower(), banned
     assert "no list/array functions" in DIALECT_RULES
-    assert set(EDGE_KINDS) == set(d.EDGE_KIND_SQL)
+    assert set(EDGE_KINDS) | set(d.OPTIONAL_KINDS) == set(d.EDGE_KIND_SQL)
     assert not re.search(r"count\(\s*DISTINCT[^)]*\)\s*OVER", sql, re.I)  # Spark forbids it
 
 

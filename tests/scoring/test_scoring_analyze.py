@@ -38,6 +38,7 @@ def test_output_tables_have_exactly_the_contract_columns(run):
     assert set(findings.timings) == {
         "ip intelligence",
         "account fingerprints",
+        "shared intelligence",
         "coordination graph",
         "leiden clusters",
         "risk",

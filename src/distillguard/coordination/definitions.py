@@ -53,7 +53,13 @@ FROM account_features
 WHERE pivot_first_new_ts IS NOT NULL AND pivot_share >= {pivot_min_share}
   AND pivot_delay_hours <= {pivot_max_delay_h}
   AND pivot_window_requests >= {pivot_min_requests}""",
+    # A partner's campaign (sharing.intel.match_accounts): accounts matching its indicators.
+    "shared_intel": """
+SELECT account_id, 'shared_intel' AS key_kind, campaign_ref AS key, n
+FROM shared_matches""",
 }
+# Kinds built only when asked for (their input table exists only then).
+OPTIONAL_KINDS: tuple[str, ...] = ("shared_intel",)
 
 # Collapse duplicates (payment seen in requests and in the account table), attach the account's
 # volume and the key's degree (number of accounts using it). Keys used by one account only link

@@ -25,7 +25,8 @@ from ..engines.base import Engine
 from ..errors import InvalidParameterError
 from . import definitions as d
 
-EDGE_KINDS: tuple[str, ...] = tuple(d.EDGE_KIND_SQL)
+EDGE_KINDS: tuple[str, ...] = tuple(k for k in d.EDGE_KIND_SQL if k not in d.OPTIONAL_KINDS)
+ALL_EDGE_KINDS: tuple[str, ...] = tuple(d.EDGE_KIND_SQL)
 DEFAULT_KIND_WEIGHTS: dict[str, float] = {
     "ip": 1.0,
     "prefix24_ua": 0.6,
@@ -35,6 +36,7 @@ DEFAULT_KIND_WEIGHTS: dict[str, float] = {
     "system_prompt": 0.4,
     "template_window": 1.0,
     "pivot": 0.8,
+    "shared_intel": 1.0,
 }
 GRAPH_EDGES_SCHEMA = pa.schema(
     [
@@ -97,12 +99,12 @@ class EdgeBuilder(Estimator):
         return weights
 
     def _validate(self) -> None:
-        unknown = sorted(set(self.kinds) - set(EDGE_KINDS))
+        unknown = sorted(set(self.kinds) - set(ALL_EDGE_KINDS))
         if unknown or not self.kinds:
             raise InvalidParameterError(
-                f"EdgeBuilder.kinds must be a non-empty subset of {list(EDGE_KINDS)}; got {self.kinds!r}"
+                f"EdgeBuilder.kinds must be a non-empty subset of {list(ALL_EDGE_KINDS)}; got {self.kinds!r}"
             )
-        bad = sorted(set(self.kind_weights or {}) - set(EDGE_KINDS))
+        bad = sorted(set(self.kind_weights or {}) - set(ALL_EDGE_KINDS))
         if bad:
             raise InvalidParameterError(f"EdgeBuilder.kind_weights has unknown kinds {bad}")
         check_range(self, "c", self.c, 1.0 + 1e-9, None)  # ln(deg + c) > 0 for deg >= 0

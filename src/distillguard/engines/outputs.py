@@ -224,6 +224,13 @@ def write_outputs(engine: Engine, out: Path) -> dict[str, Path]:
             "(FORMAT parquet, COMPRESSION zstd)",
         ),
     }
+    if engine.has_table("signup_scores"):  # an account table was given (sign-up risk)
+        jobs["signups.csv"] = (
+            "SELECT account_id, signup_route, CAST(round(signup_risk, 4) AS DOUBLE) AS "
+            "signup_risk, signup_action, signup_reasons FROM signup_scores "
+            "ORDER BY signup_risk DESC, account_id",
+            "(HEADER, DELIMITER ',')",
+        )
     written: dict[str, Path] = {}
     for name, (sql, opts) in jobs.items():
         dest = out / name

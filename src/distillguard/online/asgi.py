@@ -135,12 +135,15 @@ class DistillguardMiddleware:
         ] = header_account_resolver,
         paths: Iterable[str] = DEFAULT_PATHS,
         max_body_bytes: int = 1 << 20,
+        countermeasures: Any = None,
     ) -> None:
         self.app = app
         self.guard = guard
         self.account_resolver = account_resolver
         self.paths = frozenset(paths)
         self.max_body_bytes = max_body_bytes
+        # countermeasures.apply.Countermeasures: token cap, watermark, canaries on degrade
+        self.countermeasures = countermeasures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -215,6 +218,11 @@ class DistillguardMiddleware:
             return
         captured: dict[str, Any] = {"status": 0, "body": [], "stream": False}
         degrade = action == "degrade"
+        cm = self.countermeasures
+        if degrade and cm is not None and isinstance(payload, dict) and cm.cap_request(payload):
+            replay = self._replayer(json.dumps(payload).encode(), receive)
+            self._count("max_tokens_cap")
+            self._audit(account, ["max_tokens_cap"])
 
         async def send_wrapper(message: dict[str, Any]) -> None:
             nonlocal degrade, action
@@ -250,13 +258,20 @@ class DistillguardMiddleware:
                     if message.get("more_body", False):
                         return
                     raw = b"".join(captured["body"])
+                    done = ["reasoning-withheld"]
                     try:
-                        out = json.dumps(strip_reasoning(json.loads(raw))).encode()
+                        answer = strip_reasoning(json.loads(raw))
+                        if cm is not None:
+                            done += cm.transform_response(answer, record["account_id"])
+                        out = json.dumps(answer).encode()
                     except (json.JSONDecodeError, UnicodeDecodeError):
                         out = raw
+                    for what in done[1:]:
+                        self._count(what)
+                    self._audit(record["account_id"], done)
                     start = captured.pop("start")
                     start["headers"].append((b"content-length", str(len(out)).encode()))
-                    start["headers"].append((b"x-distillguard-degraded", b"reasoning-withheld"))
+                    start["headers"].append((b"x-distillguard-degraded", ",".join(done).encode()))
                     await send(start)
                     await send({"type": "http.response.body", "body": out, "more_body": False})
                     return
@@ -304,6 +319,19 @@ class DistillguardMiddleware:
             except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
                 pass
         await self.guard.events([event])
+
+    def _audit(self, account: str, kinds: list[str]) -> None:
+        """A local guard audits each transformation (a remote one: its scoring service's
+        decision to degrade is audited there)."""
+        scorer = getattr(self.guard, "scorer", None)
+        if scorer is not None:
+            scorer.audit.append("degrade_transform", "account", account, "gateway",
+                                ",".join(kinds), policy_version=scorer.policy.version)
+
+    def _count(self, what: str) -> None:
+        self.guard.metrics.counter(
+            "distillguard_countermeasures_total", "degraded responses transformed", kind=what
+        )
 
     @staticmethod
     def _degrade_sse(chunk: bytes) -> bytes:

@@ -187,10 +187,18 @@ class Enforcer:
         scorer: OnlineScorer,
         account_resolver: AccountResolver = default_account_resolver,
         late_wait_s: float = 0.05,
+        countermeasures: Any = None,
     ) -> None:
         self.scorer = scorer
         self.account_resolver = account_resolver
         self.late_wait_s = late_wait_s
+        # countermeasures.apply.Countermeasures on degrade; from the environment by default
+        # (watermark and canaries only when a key is set, see README "Response countermeasures")
+        if countermeasures is None:
+            from ..countermeasures.apply import Countermeasures
+
+            countermeasures = Countermeasures.from_env(scorer.data_dir)
+        self.countermeasures = countermeasures
         # request id → what a hook decided: kept here, not in the request's metadata, which
         # the client can write
         self._seen: OrderedDict[str, _Seen] = OrderedDict()
@@ -235,6 +243,8 @@ class Enforcer:
         )
         self._annotate(data, account, rid, d)
         _refuse(d)
+        if d.action == "degrade" and self.countermeasures.cap_request(data):
+            self._transformed(account, ["max_tokens_cap"])
         return data
 
     async def during_call(self, user_api_key_dict: Any, data: dict) -> None:
@@ -279,7 +289,18 @@ class Enforcer:
             action = late.action if late is not None else action
         if action == "degrade":
             _strip_reasoning(response)
+            self._transformed(seen.account, ["reasoning_withheld",
+                                             *self.countermeasures.transform_response(response, seen.account)])
         return response
+
+    def _transformed(self, account: str, kinds: list[str]) -> None:
+        """Count and audit what was done to a degraded exchange (an appeal stops it)."""
+        for kind in kinds:
+            self.scorer.metrics.counter(
+                "distillguard_countermeasures_total", "degraded responses transformed", kind=kind
+            )
+        self.scorer.audit.append("degrade_transform", "account", account, "gateway",
+                                 ",".join(kinds), policy_version=self.scorer.policy.version)
 
     def log_success(self, kwargs: dict, response_obj: Any) -> None:
         """Usage into the account state; calls no hook saw (SDK use) are scored in full."""

@@ -528,6 +528,29 @@ def create_app(
         metrics.counter("distillguard_events_total", "after-the-fact events learned", value=n)
         return {"accepted": n}
 
+    @app.post("/v1/signup")
+    async def signup(request: Request) -> dict[str, Any]:
+        """Score a new account at creation: allow, step_up or manual_review (per route)."""
+        auth(request)
+        body = await read_json(request, 65536)
+        service = getattr(app.state, "signup", None)
+        if service is None:
+            from ..signup.online import SignupService
+
+            flagged = {a for a, v in scorer.cache.accounts.items() if v.verdict != "benign"}
+            service = app.state.signup = SignupService(
+                scorer.data_dir, flagged, scorer.policy.policy.signup.table()
+            )
+        try:
+            out = service.assess(body)
+        except DistillguardError as exc:
+            raise HTTPProblem(422, "invalid_signup", str(exc)) from None
+        if out["action"] != "allow":
+            scorer.audit.append(f"signup_{out['action']}", "account", out["account_id"],
+                                "signup", "; ".join(out["reasons"]),
+                                policy_version=scorer.policy.version)
+        return out
+
     # ---- admin ------------------------------------------------------------------------------
     @app.post("/v1/admin/appeal", openapi_extra=api_schema.body(api_schema.APPEAL))
     async def appeal(request: Request) -> dict[str, Any]:

@@ -20,11 +20,14 @@ import pyarrow.compute as pc
 from ..accounts.fingerprint import AccountFingerprinter
 from ..accounts.ipintel import IpIntel, default_range_files, enrich_ips
 from ..coordination.cluster import LeidenClusterer
-from ..coordination.graph import EdgeBuilder
+from ..coordination.graph import EDGE_KINDS, EdgeBuilder
 from ..engines.base import Engine
+from ..errors import DistillguardError
 from ..evidence import Evidence
 from ..policy import Policy, default_policy
 from ..progress import stage
+from ..sharing.intel import match_accounts
+from ..sharing.keys import SharingKey
 from . import definitions as d
 from .model import LearnedAccountScorer, model_inputs
 from .model import resolve as resolve_model
@@ -75,6 +78,7 @@ KIND_LABELS = {
     "system_prompt": "a system prompt",
     "template_window": "the same template in the same time window",
     "pivot": "a synchronised switch to the new model",
+    "shared_intel": "a partner's shared campaign indicators",
 }
 TEMPLATE_WEIGHT = 0.9  # a campaign-template request inherits 90% of its cluster's risk
 REQUEST_FLOOR = 0.3  # request risk scale for a zero-risk account (see scoring.definitions)
@@ -129,8 +133,91 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
             pivot_min_delay_days=pol.pivot_min_delay_days,
             pivot_window_hours=pol.pivot_window_hours,
         ).fit(engine)
+    _signup_scores(engine, policy.signup.table())
+    with _timed(timings, "shared intelligence", progress):
+        matches = match_accounts(engine, _sharing_key(engine))
+    if matches.num_rows:
+        # Shared intel must never make an attack on its own: score once without it first.
+        local = _coordinate_and_score(engine, pol, fp, timings, progress, shared=False)
+    run = _coordinate_and_score(engine, pol, fp, timings, progress, shared=matches.num_rows > 0)
+    eb, cl, cs, sc, ids = run.eb, run.cl, run.cs, run.sc, run.ids
+    acc_cluster, strengths, affinity_info = run.acc_cluster, run.strengths, run.affinity_info
+    if matches.num_rows:
+        apply_shared_intel(sc, cs, cl, ids, matches, local, pol.shared_intel_cap)
+    with _timed(timings, "evidence and outputs", progress):
+        counts = _write_outputs(
+            engine, pol, fp, eb, cl, cs, sc, ids, acc_cluster, strengths, affinity_info
+        )
+    counts["new_ips"] = n_new_ips
+    counts["shared_intel_accounts"] = len(set(matches.column("account_id").to_pylist()))
+    counts["graph_edges"] = eb.edges_.num_rows
+    counts["alert_volume"] = alert_volume(sc.risk_)
+    return Findings(
+        tables={
+            "accounts": "out_accounts",
+            "clusters": "out_clusters",
+            "requests": "out_requests",
+            "evidence": "evidence",
+            "account_features": "account_features",
+            "model_inputs": "model_inputs",
+            "graph_edges": "graph_edges",
+            "cluster_members": "cluster_members",
+            "ip_intel": "ip_intel",
+        },
+        counts=counts,
+        params={
+            "IpIntel": intel.get_params(),
+            "AccountFingerprinter": fp.get_params(),
+            "EdgeBuilder": eb.get_params(),
+            "LeidenClusterer": cl.get_params(),
+            "ClusterScorer": cs.get_params(),
+            "AccountScorer": sc.get_params(),
+        },
+        timings=timings,
+        new_model=fp.new_model_,
+        policy_version=policy.version,
+    )
+
+
+def _signup_scores(engine: Engine, thresholds: dict) -> None:
+    """Table ``signup_scores`` (``signups.csv``): each account's risk at sign-up, when the
+    account table was given; the same scorer as ``POST /v1/signup``."""
+    from ..signup.risk import signup_table
+
+    if not engine.has_table("account_meta"):
+        return
+    meta = engine.fetch_arrow(
+        "SELECT account_id, created_ms, signup_route, verification, email_domain, "
+        "payment_fingerprint FROM account_meta"
+    ).to_pylist()
+    if meta:
+        engine.register_arrow(
+            "signup_scores", pa.Table.from_pylist(signup_table(meta, thresholds))
+        )
+
+
+@dataclass
+class _Scored:
+    """One pass of graph → clusters → risk."""
+
+    eb: Any
+    cl: Any
+    cs: Any
+    sc: Any
+    ids: pa.Array
+    acc_cluster: np.ndarray
+    strengths: dict
+    affinity_info: dict
+
+
+def _coordinate_and_score(
+    engine: Engine, pol: Any, fp: Any, timings: dict, progress: Any, shared: bool
+) -> _Scored:
+    """Graph, Leiden clusters and account risk; with the ``shared_intel`` edges when asked."""
+    kinds = EDGE_KINDS + (("shared_intel",) if shared else ())
     with _timed(timings, "coordination graph", progress):
         eb = EdgeBuilder(
+            kinds=kinds,
             kind_weights=dict(pol.edge_weights),
             c=pol.fraudar_c,
             window_minutes=pol.window_minutes,
@@ -168,38 +255,65 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
         inputs = model_inputs(features, strengths, _cluster_sizes(acc_cluster))
         engine.register_arrow("model_inputs", inputs)
         sc = _account_scorer(pol, strengths, inputs)
-    with _timed(timings, "evidence and outputs", progress):
-        counts = _write_outputs(
-            engine, pol, fp, eb, cl, cs, sc, ids, acc_cluster, strengths, affinity_info
-        )
-    counts["new_ips"] = n_new_ips
-    counts["graph_edges"] = eb.edges_.num_rows
-    counts["alert_volume"] = alert_volume(sc.risk_)
-    return Findings(
-        tables={
-            "accounts": "out_accounts",
-            "clusters": "out_clusters",
-            "requests": "out_requests",
-            "evidence": "evidence",
-            "account_features": "account_features",
-            "model_inputs": "model_inputs",
-            "graph_edges": "graph_edges",
-            "cluster_members": "cluster_members",
-            "ip_intel": "ip_intel",
-        },
-        counts=counts,
-        params={
-            "IpIntel": intel.get_params(),
-            "AccountFingerprinter": fp.get_params(),
-            "EdgeBuilder": eb.get_params(),
-            "LeidenClusterer": cl.get_params(),
-            "ClusterScorer": cs.get_params(),
-            "AccountScorer": sc.get_params(),
-        },
-        timings=timings,
-        new_model=fp.new_model_,
-        policy_version=policy.version,
-    )
+    return _Scored(eb, cl, cs, sc, ids, acc_cluster, strengths, affinity_info)
+
+
+def _sharing_key(engine: Engine) -> Any:
+    """The sharing group's key from the environment, or None (HMAC-ed intel cannot match)."""
+    if not engine.has_table("shared_indicators"):
+        return None
+    try:
+        return SharingKey.load()
+    except DistillguardError:
+        return None
+
+
+def apply_shared_intel(
+    sc: Any, cs: Any, cl: Any, ids: pa.Array, matches: pa.Table, local: _Scored, cap: float
+) -> None:
+    """Lift accounts matching a partner's indicators, never past ``cap`` (< attack).
+
+    An account is ``attack`` only when the pass without shared intel (``local``) said so;
+    otherwise its risk is at most ``cap``: the lifted risk of the shared pass, or
+    ``cap × strength`` of its strongest match. Clusters are capped alike unless a member is a
+    local attack. The lift is recorded as the ``shared_intel`` contribution (its reason)."""
+    r0 = np.asarray(local.sc.risk_, float)
+    r1 = np.asarray(sc.risk_, float)
+    pos = {a: i for i, a in enumerate(ids.to_pylist())}
+    s = np.zeros(len(r0))
+    text = np.full(len(r0), "", dtype=object)
+    for a, st, producer, kinds in zip(
+        *(matches.column(k).to_pylist() for k in ("account_id", "strength", "producer", "kinds")),
+        strict=True,
+    ):  # a loop over matched accounts
+        i = pos[a]
+        if float(st or 0.0) >= s[i]:
+            s[i] = float(st or 0.0)
+            text[i] = f"matches {producer}'s shared campaign indicators ({kinds.replace(',', ', ')})"
+    local_attack = r0 >= sc.attack_threshold
+    lifted = np.maximum(r0, np.minimum(np.maximum(r1, cap * s), cap))
+    risk = np.where(local_attack, np.maximum(r0, r1), lifted)
+    sc.risk_ = risk
+    sc.verdict_ = sc.verdicts(risk)
+    sc.contributions_ = dict(sc.contributions_)
+    sc.contributions_["shared_intel"] = np.where(s > 0, np.maximum(risk - r0, 0.0) * 4.0, 0.0)
+    sc.shared_text_ = text
+    attack_members = set(np.asarray(ids.to_pylist(), dtype=object)[local_attack].tolist())
+    _cap_clusters(cs, cl.members_, attack_members, cap)
+
+
+def _cap_clusters(cs: Any, members: pa.Table, attack_members: set, cap: float) -> None:
+    """A cluster without a locally-attack member keeps its risk under ``cap``."""
+    if cs.clusters_.num_rows == 0:
+        return
+    with_attack = {c for a, c in zip(members.column("account_id").to_pylist(),
+                                     members.column("cluster_id").to_pylist(), strict=True)
+                   if a in attack_members}
+    risk = [r if c in with_attack else min(r, cap) for c, r in zip(
+        cs.clusters_.column("cluster_id").to_pylist(),
+        cs.clusters_.column("risk").to_pylist(), strict=True)]
+    i = cs.clusters_.column_names.index("risk")
+    cs.clusters_ = cs.clusters_.set_column(i, "risk", pa.array(risk, pa.float64()))
 
 
 ALERT_THRESHOLDS: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
@@ -388,6 +502,8 @@ def _account_evidence(
             text = f"signed up on the {f['signup_route'][i] or 'unknown'} route, often abused for credits"
         elif k == "task_likeness":
             text = "single-shot prompts that read like items of a task set, not a conversation"
+        elif k == "shared_intel" and "shared_intel" in f:
+            text = f"{f['shared_intel'][i]} (capped: never an attack on its own)"
         elif k == "activity_profile":
             text = f"activity unusual for accounts of its volume in this deployment ({n:,} requests)"
         else:
@@ -424,6 +540,8 @@ def _write_outputs(  # noqa: ANN001
     f["account_age_days"] = col(features, "account_age_days", fill=np.nan)
     f["verification"] = scol(features, "verification")
     f["signup_route"] = scol(features, "signup_route")
+    if hasattr(sc, "shared_text_"):
+        f["shared_intel"] = sc.shared_text_
     risk, verdict = sc.risk_, sc.verdict_
 
     clusters = cs.clusters_

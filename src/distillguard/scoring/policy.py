@@ -188,12 +188,19 @@ class ScoringPolicy:
                     "system_prompt",
                     "template_window",
                     "pivot",
+                    "shared_intel",
                 }
                 and all(isinstance(x, (int, float)) and x >= 0 for x in v.values())
             ),
             "a mapping from edge kinds to non-negative numbers",
         ),
         "weight of each kind of shared key",
+    )
+    shared_intel_cap: float = param(
+        0.75,
+        Interval(0, 1),
+        "highest risk a partner's shared indicators can lift an account to (below "
+        "attack_threshold: shared intel alone never makes an attack verdict)",
     )
     fraudar_c: float = param(
         5.0, Interval(1.01, None), "c in FRAUDAR's 1/ln(deg + c) key weighting"
@@ -230,4 +237,9 @@ class ScoringPolicy:
             raise PolicyError(
                 "Policy.scoring.review_threshold must not exceed attack_threshold; got "
                 f"{self.review_threshold} > {self.attack_threshold}"
+            )
+        if self.shared_intel_cap >= self.attack_threshold:
+            raise PolicyError(
+                "Policy.scoring.shared_intel_cap must be below attack_threshold (shared intel "
+                f"alone never makes an attack); got {self.shared_intel_cap} >= {self.attack_threshold}"
             )

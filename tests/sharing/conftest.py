@@ -1,0 +1,37 @@
+"""One detect run over the tiny world, shared by the sharing tests (a partner's findings)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+KEY = "sharing-group-secret-0123456789"
+OTHER_KEY = "a-different-groups-secret-987654"
+
+
+@pytest.fixture(scope="session")
+def partner_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """detect over the tiny world: its data, store and findings folders."""
+    from distillguard.engines.embedded import detect
+
+    root = tmp_path_factory.mktemp("partner")
+    detect([tiny_data / "requests.jsonl.gz"], out=root / "findings",
+           accounts=tiny_data / "accounts.csv", store=root / "store", progress=False, workers=1)
+    return {"data": tiny_data, "store": root / "store", "findings": root / "findings"}
+
+
+@pytest.fixture
+def store_copy(partner_run: dict[str, Path], tmp_path: Path) -> Path:
+    """A copy of the partner run's store, to import into without touching the original."""
+    dst = tmp_path / "store"
+    shutil.copytree(partner_run["store"], dst)
+    return dst
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    p = tmp_path / "sharing.key"
+    p.write_text(KEY + "\n")
+    return p
