@@ -385,4 +385,4 @@ def fit_risk_model(worlds: list[Path], findings: list[Path], out: Path) -> Path:
     """Fit a :class:`RiskModel` on labelled worlds and save it as ``out`` (a manifest)."""
     X, y, groups, names = training_table(worlds, findings)
     model = RiskModel().fit(X, y, groups, names)
-    return model.save(out, {"worlds": [str(w) for w in worlds]})
+    return model.save(out, {"worlds": [Path(w).name for w in worlds]})
