@@ -785,7 +785,6 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
                 ),
                 adopt=adopt_after(n, 72.0, 0.5),
             )
-
         elif persona == "leaderboard_operator":
             # One organisation, one card, many API keys as accounts: suites run in parallel.
             n_req = _lognormal_counts(rng, n, spec.requests, 0.3, lo=20)
