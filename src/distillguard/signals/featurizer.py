@@ -37,6 +37,7 @@ from .base import (
     CLIP_HEAD,
     CLIP_TAIL,
     SignalRegistry,
+    TextSignal,
     _signals_section,
     clip,
     fill_empty,
@@ -44,6 +45,7 @@ from .base import (
     prepare_text,
 )
 from .capability import Capability
+from .multimatch import matcher_for
 from .policy import SignalsPolicy
 from .script import detect_script
 from .sketch import segment_hashes, sketch, splitmix64, text_hash
@@ -107,10 +109,15 @@ def _features(table: pa.Table, registry: SignalRegistry, sec: SignalsPolicy) -> 
         fill_empty(clip(system, 1500, 500)), fill_empty(clip(prompt)), "\n"
     )
     prepared = prepare_text(both, clip_text=False)  # both parts are clipped already
+    no_system = system.null_count == n or not pc.any(pc.greater(pc.utf8_length(system), 0)).as_py()
+    # One multi-pattern pass for every signal's phrases, and capability's too when it reads
+    # the same text (no system prompt); each signal then takes its own columns.
+    signals = list(registry) + ([_CAPABILITY] if no_system else [])
+    matrices = _split(matcher_for(_alternations(signals)).match(prepared), signals)
     out: dict[str, Any] = {c: np.zeros(n, dtype=np.float32) for c in _SCORE_COLUMNS}
     fired_cols, fired_names = [], []
     for sig in registry:
-        col = sig.score_prepared(prepared)
+        col = sig.score_matrix(matrices[sig.name])
         if sig.column in out:
             out[sig.column] = col.scores
         if col.matrix is not None:
@@ -122,9 +129,11 @@ def _features(table: pa.Table, registry: SignalRegistry, sec: SignalsPolicy) -> 
         hits = pa.nulls(n, pa.string())
     out["signal_hits"] = hits
 
-    no_system = system.null_count == n or not pc.any(pc.greater(pc.utf8_length(system), 0)).as_py()
     prompt_prepared = prepared if no_system else prepare_text(prompt)
-    out["capability"] = _CAPABILITY.score_prepared(prompt_prepared, tools=tools).labels
+    cap = _CAPABILITY.score_prepared(
+        prompt_prepared, tools=tools, matrix=matrices.get(_CAPABILITY.name)
+    )
+    out["capability"] = cap.labels
     out["script"] = detect_script(clip(prepared, 300, 100), clip_text=False)
     out["prompt_hash"] = _prompt_hash(prompt, prompt_prepared)
     out["system_hash"] = np.zeros(n, dtype=np.uint64) if no_system else text_hash(system)
@@ -139,6 +148,20 @@ def _features(table: pa.Table, registry: SignalRegistry, sec: SignalsPolicy) -> 
     )
     out["skeleton_hash"] = sk.skeleton_hash
     out["lsh_bands"] = sk.lsh_bands
+    return out
+
+
+def _alternations(signals: list[TextSignal]) -> tuple[str, ...]:
+    return tuple(pat for sig in signals for pat in sig.alternations())
+
+
+def _split(matrix: np.ndarray, signals: list[TextSignal]) -> dict[str, np.ndarray]:
+    """Per signal name, its phrases' columns of a combined match matrix."""
+    out, j = {}, 0
+    for sig in signals:
+        k = len(sig.PATTERNS)
+        out[sig.name] = matrix[:, j : j + k]
+        j += k
     return out
 
 
