@@ -109,34 +109,28 @@ def _features(table: pa.Table, registry: SignalRegistry, sec: SignalsPolicy) -> 
         fill_empty(clip(system, 1500, 500)), fill_empty(clip(prompt)), "\n"
     )
     prepared = prepare_text(both, clip_text=False)  # both parts are clipped already
-    no_system = system.null_count == n or not pc.any(pc.greater(pc.utf8_length(system), 0)).as_py()
-    # One multi-pattern pass for every signal's phrases, and capability's too when it reads
-    # the same text (no system prompt); each signal then takes its own columns.
-    signals = list(registry) + ([_CAPABILITY] if no_system else [])
+    sys_rows = np.flatnonzero(_has_text(system))
+    # Capability and the prompt hash read the prompt alone. Where there is no system
+    # prompt the joined text already is the prepared prompt (its leading "\n" collapses
+    # away), so only the rows with one are prepared, and matched, again.
+    prompt_sys = prepare_text(prompt.take(pa.array(sys_rows))) if len(sys_rows) else None
+    prompt_prepared = _replace_rows(prepared, sys_rows, prompt_sys)
+
+    # One multi-pattern pass for every signal's phrases and capability's; each signal then
+    # takes its own columns.
+    signals = [*registry, _CAPABILITY]
     matrices = _split(matcher_for(_alternations(signals)).match(prepared), signals)
     out: dict[str, Any] = {c: np.zeros(n, dtype=np.float32) for c in _SCORE_COLUMNS}
-    fired_cols, fired_names = [], []
-    for sig in registry:
-        col = sig.score_matrix(matrices[sig.name])
-        if sig.column in out:
-            out[sig.column] = col.scores
-        if col.matrix is not None:
-            fired_cols.append(col.matrix & sig.fires(col)[:, None])
-            fired_names.extend(f"{sig.name}:{p.name}" for p in sig.PATTERNS)
-    if fired_cols:
-        hits = join_names(np.hstack(fired_cols), fired_names, "|")
-    else:
-        hits = pa.nulls(n, pa.string())
-    out["signal_hits"] = hits
-
-    prompt_prepared = prepared if no_system else prepare_text(prompt)
-    cap = _CAPABILITY.score_prepared(
-        prompt_prepared, tools=tools, matrix=matrices.get(_CAPABILITY.name)
-    )
+    out["signal_hits"] = _signal_columns(registry, matrices[:-1], out, n)
+    cap_matrix = matrices[-1]
+    if prompt_sys is not None:
+        cap_matrix = cap_matrix.copy()
+        cap_matrix[sys_rows] = _CAPABILITY.match_matrix(prompt_sys)
+    cap = _CAPABILITY.score_prepared(prompt_prepared, tools=tools, matrix=cap_matrix)
     out["capability"] = cap.labels
     out["script"] = detect_script(clip(prepared, 300, 100), clip_text=False)
     out["prompt_hash"] = _prompt_hash(prompt, prompt_prepared)
-    out["system_hash"] = np.zeros(n, dtype=np.uint64) if no_system else text_hash(system)
+    out["system_hash"] = text_hash(system) if len(sys_rows) else np.zeros(n, dtype=np.uint64)
     sk = sketch(
         prompt,
         num_perm=sec.num_perm,
@@ -151,18 +145,47 @@ def _features(table: pa.Table, registry: SignalRegistry, sec: SignalsPolicy) -> 
     return out
 
 
+def _has_text(arr: pa.Array) -> np.ndarray:
+    """Rows holding a non-empty string."""
+    if arr.null_count == len(arr):
+        return np.zeros(len(arr), dtype=bool)
+    return pc.fill_null(pc.greater(pc.utf8_length(arr), 0), False).to_numpy(zero_copy_only=False)
+
+
+def _replace_rows(base: pa.Array, rows: np.ndarray, values: pa.Array | None) -> pa.Array:
+    """``base`` with its ``rows`` replaced by ``values`` (in order)."""
+    if values is None or not len(rows):
+        return base
+    idx = np.arange(len(base), dtype=np.int64)
+    idx[rows] = len(base) + np.arange(len(rows))
+    return pa.concat_arrays([base, values]).take(pa.array(idx))
+
+
 def _alternations(signals: list[TextSignal]) -> tuple[str, ...]:
     return tuple(pat for sig in signals for pat in sig.alternations())
 
 
-def _split(matrix: np.ndarray, signals: list[TextSignal]) -> dict[str, np.ndarray]:
-    """Per signal name, its phrases' columns of a combined match matrix."""
-    out, j = {}, 0
-    for sig in signals:
-        k = len(sig.PATTERNS)
-        out[sig.name] = matrix[:, j : j + k]
-        j += k
-    return out
+def _split(matrix: np.ndarray, signals: list[TextSignal]) -> list[np.ndarray]:
+    """Per signal, in order, its phrases' columns of a combined match matrix."""
+    ends = np.cumsum([len(sig.PATTERNS) for sig in signals])
+    return [matrix[:, a:b] for a, b in zip(np.r_[0, ends[:-1]], ends, strict=True)]
+
+
+def _signal_columns(
+    registry: SignalRegistry, matrices: list[np.ndarray], out: dict[str, Any], n: int
+) -> pa.StringArray:
+    """Fill each registered signal's score column in ``out``; return ``signal_hits``: the
+    phrases of the signals that fired, as ``"signal:phrase"`` joined by ``"|"``."""
+    fired_cols, fired_names = [], []
+    for sig, matrix in zip(registry, matrices, strict=True):
+        col = sig.score_matrix(matrix)
+        if sig.column in out:
+            out[sig.column] = col.scores
+        fired_cols.append(matrix & sig.fires(col)[:, None])
+        fired_names.extend(f"{sig.name}:{p.name}" for p in sig.PATTERNS)
+    if not fired_cols:
+        return pa.nulls(n, pa.string())
+    return join_names(np.hstack(fired_cols), fired_names, "|")
 
 
 def _prompt_hash(prompt: pa.Array, prepared: pa.Array) -> np.ndarray:
