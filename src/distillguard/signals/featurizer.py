@@ -53,6 +53,8 @@ from .textops import string_buffers
 
 CHUNK_BYTES = 8_000_000  # RE2 compiles each pattern once per chunk; ~300 MB peak per chunk
 CHUNK_ROWS = 65_536
+SMALL_DISTINCT = 64  # batches up to this size are featurized row by row, repeats or not
+DISTINCT_SHARE = 0.9  # featurize distinct inputs only when they are at most 90% of the rows
 FEATURE_COLUMNS: tuple[str, ...] = tuple(TEXT_FEATURE_SCHEMA.names)
 _SCORE_COLUMNS = ("sig_cot", "sig_rubric", "sig_synth", "sig_format", "sig_rewrite")
 
@@ -201,6 +203,47 @@ def _prompt_hash(prompt: pa.Array, prepared: pa.Array) -> np.ndarray:
     return h
 
 
+def _input_key(table: pa.Table) -> np.ndarray:
+    """Per row, an id of everything the features read: the prompt, the system prompt and
+    whether tools were declared (equal ids ⇔ equal inputs; dictionary codes, no hashing).
+    A chunk holds at most CHUNK_ROWS rows, so the mixed codes stay below 2**35."""
+    key = np.zeros(table.num_rows, dtype=np.int64)
+    for name in ("prompt_text", "system_text"):
+        col = _column(table, name, pa.string())
+        if col.null_count == len(col):
+            continue
+        codes = pc.dictionary_encode(col, null_encoding="encode")
+        key = key * (len(codes.dictionary) + 1) + codes.indices.to_numpy(zero_copy_only=False)
+    tools = _column(table, "tools", pa.list_(pa.string()))
+    if tools.null_count != len(tools):
+        lengths = pc.fill_null(pc.list_value_length(tools), 0).to_numpy(zero_copy_only=False)
+        key = key * 2 + (lengths > 0)
+    return key
+
+
+def _distinct_features(
+    table: pa.Table, registry: SignalRegistry, sec: SignalsPolicy
+) -> dict[str, Any]:
+    """:func:`_features` of each distinct input once, spread back to every row.
+
+    Features are a function of the row's input alone (see :func:`_input_key`), and real
+    and simulated logs repeat prompts (retries, templated campaigns, shared eval sets):
+    a quarter of the rows of the simulator's presets are repeats.
+    """
+    n = table.num_rows
+    if n <= SMALL_DISTINCT:
+        return _features(table, registry, sec)
+    _, first, inverse = np.unique(_input_key(table), return_index=True, return_inverse=True)
+    if len(first) > DISTINCT_SHARE * n:  # too few repeats to pay for the gathers
+        return _features(table, registry, sec)
+    feats = _features(table.take(pa.array(first)), registry, sec)
+    back = pa.array(inverse.reshape(-1))
+    return {
+        k: v.take(back) if isinstance(v, pa.Array) else v[inverse.reshape(-1)]
+        for k, v in feats.items()
+    }
+
+
 def _chunks(table: pa.Table) -> list[pa.Table]:
     """Slices of ``table`` with at most CHUNK_ROWS rows and about CHUNK_BYTES of text."""
     n = table.num_rows
@@ -260,7 +303,7 @@ def featurize(
     table = table.select(keep)
     parts: dict[str, list] = {c: [] for c in FEATURE_COLUMNS}
     for chunk in _chunks(table):
-        feats = _features(chunk, registry, sec)
+        feats = _distinct_features(chunk, registry, sec)
         for field in TEXT_FEATURE_SCHEMA:
             v = feats[field.name]
             if not isinstance(v, pa.Array):
