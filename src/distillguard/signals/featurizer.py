@@ -2,23 +2,24 @@
 
 An Arrow batch function (RecordBatch or Table in, same kind out), so one definition runs in
 the DuckDB pipeline, per request in the online scorer (a batch of one) and on Spark through
-``mapInArrow`` (issue 3, item 9: portability): every step is a ``pyarrow.compute`` kernel or
-numpy over the UTF-8 buffers, with no Python loop per row except for batches of at most
-``SMALL_BATCH`` rows, where precompiled RE2 sets replace per-call regex compilation. All hashes
-are computed from bytes (never Python's salted ``hash()``), so values agree across processes,
-machines and engines.
+``mapInArrow`` (issue 3, item 9: portability): phrase matching is one Hyperscan pass per
+text over all signals (:mod:`.multimatch`), everything else a ``pyarrow.compute`` kernel or
+numpy over the UTF-8 buffers. All hashes are computed from bytes (never Python's salted
+``hash()``), so values agree across processes, machines and engines.
 
-Per batch: the system prompt and prompt (each clipped to its head and tail) are lower-cased and
-whitespace-collapsed once and every registered signal scores that text; capability reads the
-prompt and ``tools``; script reads the first 300 and last 100 characters; ``prompt_hash``,
+Per chunk: each distinct input (prompt, system prompt, tools declared or not) is featurized
+once and its features spread to its repeats. The system prompt and prompt (each clipped to
+its head and tail) are lower-cased and whitespace-collapsed once, and one multi-pattern pass
+over that text tells every registered signal and capability which of their phrases occur;
+capability reads the prompt alone, so rows with a system prompt are prepared and matched
+again on the prompt. Script reads the first 300 and last 100 characters; ``prompt_hash``,
 ``system_hash``, ``skeleton_hash`` and ``lsh_bands`` come from :mod:`.sketch`.
 
-Throughput (2-core machine shared with seven other jobs, load average ~14): 50,000 real
-prompts (ShareGPT + gsm8k, 30.7 MB) take ~6.8 s of CPU (~7,300 rows per CPU-second; ~2,000
-rows/s wall under that load); a batch of one takes ~2-3 ms of CPU. Large inputs are processed
-in chunks of up to :data:`CHUNK_BYTES` (8 MB) of text: RE2 compiles each pattern once per
-chunk, and temporaries peak at ~300 MB per chunk (peak RSS ~590 MB for the 50k run, 290 MB
-of it the loaded corpora); MinHash works in blocks of 2,048 rows inside a chunk.
+Throughput (2-core machine shared with other jobs, load average ~7-9; issue 15): the 53,185
+requests of the ``small`` preset take ~2.9-3.1 s of CPU (~17,000-18,000 rows per
+CPU-second; 8,450 before issue 15, when each phrase was its own RE2 pass); a batch of one
+takes ~1.6-1.8 ms of CPU. Large inputs are processed in chunks of up to :data:`CHUNK_BYTES`
+(8 MB) of text (temporaries ~300 MB per chunk); MinHash works in cache-sized blocks.
 """
 
 from __future__ import annotations
