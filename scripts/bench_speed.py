@@ -53,6 +53,8 @@ def measure(data: Path, label: str) -> dict[str, Any]:
         "featurize": s["resources"]["featurize"],
         "accounts_attack": s["counts"]["accounts_attack"],
         "accounts_review": s["counts"]["accounts_review"],
+        "clusters": s["counts"]["clusters"],
+        "templates": {k: s["templates"].get(k) for k in ("new_skeletons", "chunks", "templates_total")},
     }
 
 
