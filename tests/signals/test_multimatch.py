@@ -75,3 +75,15 @@ def test_empty_inputs() -> None:
     m = multimatch.matcher_for(("abc",))
     assert m.match(pa.array([], pa.string())).shape == (0, 1)
     assert PhraseMatcher(()).match(pa.array(["abc"])).shape == (1, 0)
+
+
+def test_threads_match_concurrently(prepared: pa.Array) -> None:
+    """Each thread scans with its own scratch space (one is not shareable)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    text = pa.concat_arrays([prepared] * 10)  # long scans: the threads overlap
+    matcher = PhraseMatcher(Capability().alternations())
+    want = matcher.match(text)
+    with ThreadPoolExecutor(4) as pool:  # a shared scratch raised ScratchInUseError here
+        results = list(pool.map(lambda _: matcher.match(text), range(8)))
+    assert all((got == want).all() for got in results)

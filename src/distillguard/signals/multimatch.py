@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,9 @@ class PhraseMatcher:
         self.patterns = tuple(patterns)
         self._db: Any = None
         self._set: Any = None
+        # Hyperscan's scratch space serves one scan at a time: one per thread (the online
+        # service featurizes on its request path and in a background learner thread).
+        self._local = threading.local()
         if not self.patterns:
             return
         if _hs is not None:
@@ -130,12 +134,18 @@ class PhraseMatcher:
             rows.append(row)
             ids.append(pid)
 
-        scan = self._db.scan
+        scan, scratch = self._db.scan, self._scratch()
         for i in range(len(offsets) - 1):
             lo, hi = offsets[i], offsets[i + 1]
             if hi > lo:
-                scan(buf[lo:hi], match_event_handler=on_match, context=i)
+                scan(buf[lo:hi], match_event_handler=on_match, context=i, scratch=scratch)
         return rows, ids
+
+    def _scratch(self) -> Any:
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = _hs.Scratch(self._db)
+        return scratch
 
 
 @lru_cache(maxsize=32)
