@@ -13,7 +13,8 @@ Spark engine does (``engines/spark/templates.py``), so both engines give the sam
 (issue 15: hash-modulo chunks of 250k skeletons split near-duplicate groups on ``large`` that
 the global pass joins). The buckets, stars and dominance rules are DuckDB SQL (spilling under
 the store's memory limit); Python holds only the star edges and a few numbers per skeleton for
-the connected components (~50 bytes per new skeleton). Each band key is a
+the connected components (~100 bytes per new skeleton by count, not yet measured on
+``large``). Each band key is a
 *bucket*; the bucket's members are the new skeletons with that key plus the existing
 templates that already own it (looked up in ``template_bands``). A bucket's size counts
 skeletons (an existing template weighs as many as it has with that key), so the bucket rules
