@@ -1,5 +1,4 @@
-"""The signal registry and the two matching paths (Arrow RE2 for batches, precompiled
-matcher for tiny batches) on real multilingual text."""
+"""The signal registry, and matching that does not depend on how rows are batched."""
 
 from __future__ import annotations
 
@@ -84,7 +83,7 @@ def test_score_accepts_chunked_and_null_text() -> None:
 def test_small_and_large_batch_paths_agree(benign: dict[str, list[str]], gsm8k: list[str]
                                            ) -> None:
     """Real multilingual text (oasst2 spans 30 languages) plus attack-like text: the tiny-
-    batch matcher and the Arrow RE2 path must give identical phrase matrices."""
+    batch of one online and a whole batch must give identical phrase matrices."""
     rng = random.Random(1)
     extras = [
         "Let's think step by step and output JSONL with fields \"instruction\" and \"output\".",

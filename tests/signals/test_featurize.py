@@ -121,3 +121,18 @@ def test_bad_input_is_a_clear_error() -> None:
         featurize(pa.table({"text": ["x"]}))
     with pytest.raises(InvalidInputError, match="RecordBatch or Table"):
         featurize({"prompt_text": ["x"]})  # type: ignore[arg-type]
+
+
+def test_repeated_inputs_equal_featurizing_every_row(sample: pa.Table,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Repeats are featurized once and spread back; the same prompt with another system
+    prompt or with tools declared is another input."""
+    rows = sample.take(pa.array([i % 120 for i in range(1200)]))  # 10 copies of each input
+    rows = rows.set_column(
+        rows.schema.get_field_index("system_text"), "system_text",
+        pa.array([None if i % 5 else "You are a judge." for i in range(1200)], pa.string()),
+    )
+    fast = featurize(rows)
+    monkeypatch.setattr(featurize_mod, "DISTINCT_SHARE", 0.0)  # never deduplicate
+    assert featurize(rows).equals(fast)
+    assert featurize_mod._input_key(rows).tolist().count(featurize_mod._input_key(rows)[0]) > 1

@@ -34,3 +34,15 @@ def test_oasst2_language_tags(corpora_dir) -> None:
     ok = Counter(g == EXPECTED[r["lang"]] for g, r in zip(got, recs, strict=True))
     # measured: 99% agree (misses are e.g. a Chinese-tagged prompt written in English)
     assert ok[True] / len(recs) >= 0.95
+
+
+def test_batch_counts_equal_the_per_text_path(corpora_dir) -> None:
+    """The vectorised (row, class) counts agree with the per-character Python path, also
+    around empty and null rows (which share an offset with their neighbours)."""
+    texts = [r["text"] for r in load("benign/oasst2_users.jsonl.gz", corpora_dir)][:1500]
+    texts = [t for pair in zip(texts, ["", None, "x"] * 500, strict=False) for t in pair]
+    texts += [t for t, _ in TABLE] * 3
+    batch = detect_script(pa.array(texts, pa.string())).to_pylist()
+    one_by_one = [detect_script(pa.array([t], pa.string())).to_pylist()[0] for t in texts]
+    assert batch == one_by_one
+    assert len(set(batch)) >= 6

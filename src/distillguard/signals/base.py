@@ -6,26 +6,22 @@ written as one regular expression per language). :meth:`TextSignal.score` scores
 column at once and returns a :class:`SignalColumn`: a float32 score in [0, 1] per row and the
 names of the phrases that fired.
 
-How a batch is matched (no Python loop per row):
+How a batch is matched (no Python regex loop per row):
 
 1. long texts are clipped to their head and tail, lower-cased (pyarrow.compute) and their
    ASCII whitespace collapsed to single spaces (numpy on the UTF-8 buffer): :func:`prepare_text`;
-2. one alternation of *all* the signal's phrases is run over the batch
-   (``pc.match_substring_regex``, RE2) as a prefilter; most rows of real traffic stop here;
-3. for the rows that passed, one alternation per phrase (all languages of that phrase) tells
-   which phrases fired;
-4. the score is the noisy-OR of the fired phrases' weights: ``1 - prod(1 - w)``, so several
+2. every phrase (the alternation of its languages) is one pattern of a single Hyperscan
+   database (:mod:`.multimatch`), which tells in one pass per text which phrases occur;
+   ``featurize`` scans once for all registered signals together and hands each signal its
+   columns (:meth:`TextSignal.score_matrix`);
+3. the score is the noisy-OR of the fired phrases' weights: ``1 - prod(1 - w)``, so several
    weak hints add up while a single strong phrase is enough.
 
-``pc.match_substring_regex`` compiles its pattern on every call (0.1-30 ms for these
-alternations), which dominates a batch of one. Batches of at most :data:`SMALL_BATCH` rows are
-therefore matched with a precompiled ``re2.Set`` (google-re2, the same RE2 engine Arrow uses:
-one pass finds every phrase) — or Python's ``re`` with ``re.ASCII`` when google-re2 is not
-installed. Patterns keep to the syntax both engines read the same way (no look-around, no
-back-references, no ``\\p{..}``); ``tests/signals/test_base.py`` checks both paths give
-identical results on real multilingual text. On Spark the same Arrow batch functions run
-inside ``mapInArrow`` (the patterns avoid RE2-only syntax, so ``rlike`` could run them too,
-but that is untested).
+Patterns keep to the syntax RE2 and Hyperscan read the same way (no look-around, no
+back-references, no lazy quantifiers, no ``\\p{..}``, ``^`` only as the start of the text);
+``tests/signals/test_multimatch.py`` checks the matrices equal RE2's
+(``pc.match_substring_regex``, one pass per phrase: the reference) on simulated and real
+multilingual text. On Spark the same Arrow batch functions run inside ``mapInArrow``.
 
 Adding a signal takes two steps: write the class (``name``, ``version``, ``PATTERNS``;
 ``column=None`` unless the contract has a column for it), then enable it in the policy
@@ -47,7 +43,7 @@ import pyarrow.compute as pc
 
 from ..errors import InvalidParameterError
 
-# Batches up to this many rows use the precompiled Python ``re`` path (see module doc).
+# Batches up to this many rows take per-row Python paths where numpy set-up costs more.
 SMALL_BATCH = 16
 # Texts longer than HEAD + TAIL characters are scanned on their first HEAD and last TAIL
 # characters: instructions sit at the start or the end of a prompt, and this bounds the cost
@@ -238,31 +234,18 @@ class TextSignal:
             raise InvalidParameterError(
                 f"{type(self).__name__}.threshold must be a float in [0, 1]; got {threshold!r}"
             )
-        self._phrase_set: PhraseSet | None = None  # built on first small batch
         self._weights = np.array([p.weight for p in self.PATTERNS], dtype=np.float64)
 
     # ---- matching ---------------------------------------------------------------------------
+    def alternations(self) -> tuple[str, ...]:
+        """One pattern per phrase (all its languages), in ``PATTERNS`` order."""
+        return tuple(p.alternation() for p in self.PATTERNS)
+
     def match_matrix(self, prepared: pa.Array) -> np.ndarray:
         """Boolean matrix rows × phrases on text already passed through :func:`prepare_text`."""
-        n, k = len(prepared), len(self.PATTERNS)
-        out = np.zeros((n, k), dtype=bool)
-        if n == 0 or k == 0:
-            return out
-        if n <= SMALL_BATCH:
-            if self._phrase_set is None:
-                self._phrase_set = PhraseSet([p.alternation() for p in self.PATTERNS])
-            for i, t in enumerate(prepared.to_pylist()):
-                hit = self._phrase_set.match(t)
-                if hit:
-                    out[i, hit] = True
-            return out
-        # One pass per phrase. A combined alternation as a prefilter looks cheaper but, once the
-        # phrases carry gaps and many languages, RE2 outgrows its DFA budget and falls back to
-        # a far slower engine (measured 20-30x slower on 8,000 real prompts).
-        for j, phrase in enumerate(self.PATTERNS):
-            hit = pc.match_substring_regex(prepared, phrase.alternation())
-            out[:, j] = hit.to_numpy(zero_copy_only=False)
-        return out
+        from .multimatch import matcher_for
+
+        return matcher_for(self.alternations()).match(prepared)
 
     def combine(self, matrix: np.ndarray) -> np.ndarray:
         """Noisy-OR of the weights of the phrases that fired, as float32."""
@@ -275,10 +258,16 @@ class TextSignal:
         """Per row, the fired phrase names joined by ``","`` (null when none)."""
         return join_names(matrix, [p.name for p in self.PATTERNS], ",")
 
+    def score_matrix(self, matrix: np.ndarray) -> SignalColumn:
+        """The column for a match matrix (rows × this signal's phrases) computed elsewhere:
+        featurize matches all signals' phrases in one pass."""
+        return SignalColumn(
+            pa.array(self.combine(matrix), pa.float32()), self.hit_names(matrix), matrix=matrix
+        )
+
     def score_prepared(self, prepared: pa.Array) -> SignalColumn:
         """:meth:`score` on text already prepared (featurize prepares once for all signals)."""
-        m = self.match_matrix(prepared)
-        return SignalColumn(pa.array(self.combine(m), pa.float32()), self.hit_names(m), matrix=m)
+        return self.score_matrix(self.match_matrix(prepared))
 
     def score(self, text: pa.Array | pa.ChunkedArray) -> SignalColumn:
         """Score a column of raw text: float32 in [0, 1] per row plus which phrases fired."""

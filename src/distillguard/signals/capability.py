@@ -190,9 +190,11 @@ class Capability(TextSignal):
         prepared: pa.Array,
         tools: pa.Array | pa.ChunkedArray | None = None,
         raw: pa.Array | None = None,
+        matrix: np.ndarray | None = None,
     ) -> SignalColumn:
+        """``score`` on prepared text; ``matrix`` (rows × phrases) when already matched."""
         n = len(prepared)
-        m = self.match_matrix(prepared)
+        m = self.match_matrix(prepared) if matrix is None else matrix
         cats = [p.name.split(".", 1)[0] for p in self.PATTERNS]
         totals = np.zeros((n, len(_PRIORITY)), dtype=np.float64)
         for j, cat in enumerate(cats):

@@ -2,23 +2,24 @@
 
 An Arrow batch function (RecordBatch or Table in, same kind out), so one definition runs in
 the DuckDB pipeline, per request in the online scorer (a batch of one) and on Spark through
-``mapInArrow`` (issue 3, item 9: portability): every step is a ``pyarrow.compute`` kernel or
-numpy over the UTF-8 buffers, with no Python loop per row except for batches of at most
-``SMALL_BATCH`` rows, where precompiled RE2 sets replace per-call regex compilation. All hashes
-are computed from bytes (never Python's salted ``hash()``), so values agree across processes,
-machines and engines.
+``mapInArrow`` (issue 3, item 9: portability): phrase matching is one Hyperscan pass per
+text over all signals (:mod:`.multimatch`), everything else a ``pyarrow.compute`` kernel or
+numpy over the UTF-8 buffers. All hashes are computed from bytes (never Python's salted
+``hash()``), so values agree across processes, machines and engines.
 
-Per batch: the system prompt and prompt (each clipped to its head and tail) are lower-cased and
-whitespace-collapsed once and every registered signal scores that text; capability reads the
-prompt and ``tools``; script reads the first 300 and last 100 characters; ``prompt_hash``,
+Per chunk: each distinct input (prompt, system prompt, tools declared or not) is featurized
+once and its features spread to its repeats. The system prompt and prompt (each clipped to
+its head and tail) are lower-cased and whitespace-collapsed once, and one multi-pattern pass
+over that text tells every registered signal and capability which of their phrases occur;
+capability reads the prompt alone, so rows with a system prompt are prepared and matched
+again on the prompt. Script reads the first 300 and last 100 characters; ``prompt_hash``,
 ``system_hash``, ``skeleton_hash`` and ``lsh_bands`` come from :mod:`.sketch`.
 
-Throughput (2-core machine shared with seven other jobs, load average ~14): 50,000 real
-prompts (ShareGPT + gsm8k, 30.7 MB) take ~6.8 s of CPU (~7,300 rows per CPU-second; ~2,000
-rows/s wall under that load); a batch of one takes ~2-3 ms of CPU. Large inputs are processed
-in chunks of up to :data:`CHUNK_BYTES` (8 MB) of text: RE2 compiles each pattern once per
-chunk, and temporaries peak at ~300 MB per chunk (peak RSS ~590 MB for the 50k run, 290 MB
-of it the loaded corpora); MinHash works in blocks of 2,048 rows inside a chunk.
+Throughput (2-core machine shared with other jobs, load average ~7-9; issue 15): the 53,185
+requests of the ``small`` preset take ~2.9-3.1 s of CPU (~17,000-18,000 rows per
+CPU-second; 8,450 before issue 15, when each phrase was its own RE2 pass); a batch of one
+takes ~1.6-1.8 ms of CPU. Large inputs are processed in chunks of up to :data:`CHUNK_BYTES`
+(8 MB) of text (temporaries ~300 MB per chunk); MinHash works in cache-sized blocks.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .base import (
     CLIP_HEAD,
     CLIP_TAIL,
     SignalRegistry,
+    TextSignal,
     _signals_section,
     clip,
     fill_empty,
@@ -44,6 +46,7 @@ from .base import (
     prepare_text,
 )
 from .capability import Capability
+from .multimatch import matcher_for
 from .policy import SignalsPolicy
 from .script import detect_script
 from .sketch import segment_hashes, sketch, splitmix64, text_hash
@@ -51,6 +54,8 @@ from .textops import string_buffers
 
 CHUNK_BYTES = 8_000_000  # RE2 compiles each pattern once per chunk; ~300 MB peak per chunk
 CHUNK_ROWS = 65_536
+SMALL_DISTINCT = 64  # batches up to this size are featurized row by row, repeats or not
+DISTINCT_SHARE = 0.9  # featurize distinct inputs only when they are at most 90% of the rows
 FEATURE_COLUMNS: tuple[str, ...] = tuple(TEXT_FEATURE_SCHEMA.names)
 _SCORE_COLUMNS = ("sig_cot", "sig_rubric", "sig_synth", "sig_format", "sig_rewrite")
 
@@ -107,27 +112,28 @@ def _features(table: pa.Table, registry: SignalRegistry, sec: SignalsPolicy) -> 
         fill_empty(clip(system, 1500, 500)), fill_empty(clip(prompt)), "\n"
     )
     prepared = prepare_text(both, clip_text=False)  # both parts are clipped already
-    out: dict[str, Any] = {c: np.zeros(n, dtype=np.float32) for c in _SCORE_COLUMNS}
-    fired_cols, fired_names = [], []
-    for sig in registry:
-        col = sig.score_prepared(prepared)
-        if sig.column in out:
-            out[sig.column] = col.scores
-        if col.matrix is not None:
-            fired_cols.append(col.matrix & sig.fires(col)[:, None])
-            fired_names.extend(f"{sig.name}:{p.name}" for p in sig.PATTERNS)
-    if fired_cols:
-        hits = join_names(np.hstack(fired_cols), fired_names, "|")
-    else:
-        hits = pa.nulls(n, pa.string())
-    out["signal_hits"] = hits
+    sys_rows = np.flatnonzero(_has_text(system))
+    # Capability and the prompt hash read the prompt alone. Where there is no system
+    # prompt the joined text already is the prepared prompt (its leading "\n" collapses
+    # away), so only the rows with one are prepared, and matched, again.
+    prompt_sys = prepare_text(prompt.take(pa.array(sys_rows))) if len(sys_rows) else None
+    prompt_prepared = _replace_rows(prepared, sys_rows, prompt_sys)
 
-    no_system = system.null_count == n or not pc.any(pc.greater(pc.utf8_length(system), 0)).as_py()
-    prompt_prepared = prepared if no_system else prepare_text(prompt)
-    out["capability"] = _CAPABILITY.score_prepared(prompt_prepared, tools=tools).labels
+    # One multi-pattern pass for every signal's phrases and capability's; each signal then
+    # takes its own columns.
+    signals = [*registry, _CAPABILITY]
+    matrices = _split(matcher_for(_alternations(signals)).match(prepared), signals)
+    out: dict[str, Any] = {c: np.zeros(n, dtype=np.float32) for c in _SCORE_COLUMNS}
+    out["signal_hits"] = _signal_columns(registry, matrices[:-1], out, n)
+    cap_matrix = matrices[-1]
+    if prompt_sys is not None:
+        cap_matrix = cap_matrix.copy()
+        cap_matrix[sys_rows] = _CAPABILITY.match_matrix(prompt_sys)
+    cap = _CAPABILITY.score_prepared(prompt_prepared, tools=tools, matrix=cap_matrix)
+    out["capability"] = cap.labels
     out["script"] = detect_script(clip(prepared, 300, 100), clip_text=False)
     out["prompt_hash"] = _prompt_hash(prompt, prompt_prepared)
-    out["system_hash"] = np.zeros(n, dtype=np.uint64) if no_system else text_hash(system)
+    out["system_hash"] = text_hash(system) if len(sys_rows) else np.zeros(n, dtype=np.uint64)
     sk = sketch(
         prompt,
         num_perm=sec.num_perm,
@@ -142,6 +148,49 @@ def _features(table: pa.Table, registry: SignalRegistry, sec: SignalsPolicy) -> 
     return out
 
 
+def _has_text(arr: pa.Array) -> np.ndarray:
+    """Rows holding a non-empty string."""
+    if arr.null_count == len(arr):
+        return np.zeros(len(arr), dtype=bool)
+    return pc.fill_null(pc.greater(pc.utf8_length(arr), 0), False).to_numpy(zero_copy_only=False)
+
+
+def _replace_rows(base: pa.Array, rows: np.ndarray, values: pa.Array | None) -> pa.Array:
+    """``base`` with its ``rows`` replaced by ``values`` (in order)."""
+    if values is None or not len(rows):
+        return base
+    idx = np.arange(len(base), dtype=np.int64)
+    idx[rows] = len(base) + np.arange(len(rows))
+    return pa.concat_arrays([base, values]).take(pa.array(idx))
+
+
+def _alternations(signals: list[TextSignal]) -> tuple[str, ...]:
+    return tuple(pat for sig in signals for pat in sig.alternations())
+
+
+def _split(matrix: np.ndarray, signals: list[TextSignal]) -> list[np.ndarray]:
+    """Per signal, in order, its phrases' columns of a combined match matrix."""
+    ends = np.cumsum([len(sig.PATTERNS) for sig in signals])
+    return [matrix[:, a:b] for a, b in zip(np.r_[0, ends[:-1]], ends, strict=True)]
+
+
+def _signal_columns(
+    registry: SignalRegistry, matrices: list[np.ndarray], out: dict[str, Any], n: int
+) -> pa.StringArray:
+    """Fill each registered signal's score column in ``out``; return ``signal_hits``: the
+    phrases of the signals that fired, as ``"signal:phrase"`` joined by ``"|"``."""
+    fired_cols, fired_names = [], []
+    for sig, matrix in zip(registry, matrices, strict=True):
+        col = sig.score_matrix(matrix)
+        if sig.column in out:
+            out[sig.column] = col.scores
+        fired_cols.append(matrix & sig.fires(col)[:, None])
+        fired_names.extend(f"{sig.name}:{p.name}" for p in sig.PATTERNS)
+    if not fired_cols:
+        return pa.nulls(n, pa.string())
+    return join_names(np.hstack(fired_cols), fired_names, "|")
+
+
 def _prompt_hash(prompt: pa.Array, prepared: pa.Array) -> np.ndarray:
     """Hash of the normalised prompt (lower-cased, whitespace collapsed). Prompts longer than
     the scan window are hashed on their head and tail plus their length."""
@@ -153,6 +202,47 @@ def _prompt_hash(prompt: pa.Array, prepared: pa.Array) -> np.ndarray:
         h[long_] = splitmix64(h[long_] ^ nchar[long_].astype(np.uint64))
         h[long_ & (h == 0)] = 1
     return h
+
+
+def _input_key(table: pa.Table) -> np.ndarray:
+    """Per row, an id of everything the features read: the prompt, the system prompt and
+    whether tools were declared (equal ids ⇔ equal inputs; dictionary codes, no hashing).
+    A chunk holds at most CHUNK_ROWS rows, so the mixed codes stay below 2**35."""
+    key = np.zeros(table.num_rows, dtype=np.int64)
+    for name in ("prompt_text", "system_text"):
+        col = _column(table, name, pa.string())
+        if col.null_count == len(col):
+            continue
+        codes = pc.dictionary_encode(col, null_encoding="encode")
+        key = key * (len(codes.dictionary) + 1) + codes.indices.to_numpy(zero_copy_only=False)
+    tools = _column(table, "tools", pa.list_(pa.string()))
+    if tools.null_count != len(tools):
+        lengths = pc.fill_null(pc.list_value_length(tools), 0).to_numpy(zero_copy_only=False)
+        key = key * 2 + (lengths > 0)
+    return key
+
+
+def _distinct_features(
+    table: pa.Table, registry: SignalRegistry, sec: SignalsPolicy
+) -> dict[str, Any]:
+    """:func:`_features` of each distinct input once, spread back to every row.
+
+    Features are a function of the row's input alone (see :func:`_input_key`), and real
+    and simulated logs repeat prompts (retries, templated campaigns, shared eval sets):
+    a quarter of the rows of the simulator's presets are repeats.
+    """
+    n = table.num_rows
+    if n <= SMALL_DISTINCT:
+        return _features(table, registry, sec)
+    _, first, inverse = np.unique(_input_key(table), return_index=True, return_inverse=True)
+    if len(first) > DISTINCT_SHARE * n:  # too few repeats to pay for the gathers
+        return _features(table, registry, sec)
+    feats = _features(table.take(pa.array(first)), registry, sec)
+    back = pa.array(inverse.reshape(-1))
+    return {
+        k: v.take(back) if isinstance(v, pa.Array) else v[inverse.reshape(-1)]
+        for k, v in feats.items()
+    }
 
 
 def _chunks(table: pa.Table) -> list[pa.Table]:
@@ -214,7 +304,7 @@ def featurize(
     table = table.select(keep)
     parts: dict[str, list] = {c: [] for c in FEATURE_COLUMNS}
     for chunk in _chunks(table):
-        feats = _features(chunk, registry, sec)
+        feats = _distinct_features(chunk, registry, sec)
         for field in TEXT_FEATURE_SCHEMA:
             v = feats[field.name]
             if not isinstance(v, pa.Array):

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from .base import SMALL_BATCH, as_array, clip
-from .textops import per_row_sum, string_buffers
+from .textops import string_buffers
 
 SCRIPTS: tuple[str, ...] = ("latin", "cjk", "cyrillic", "arabic", "devanagari", "hangul", "other")
 _OTHER = len(SCRIPTS) - 1
@@ -78,7 +78,10 @@ def detect_script(text: pa.Array | pa.ChunkedArray, clip_text: bool = True) -> p
         return pa.array([_script_of(t) for t in arr.to_pylist()], pa.string())
     data, offsets = string_buffers(arr)
     cls = byte_classes(data)
-    counts = np.stack([per_row_sum(cls == c, offsets) for c in range(_OTHER)], axis=1)
+    # one bincount over (row, class) of the letters, not one pass per class
+    pos = np.flatnonzero((cls >= 0) & (cls < _OTHER))
+    row = np.searchsorted(offsets, pos, side="right") - 1  # empty rows share an offset
+    counts = np.bincount(row * _OTHER + cls[pos], minlength=n * _OTHER).reshape(n, _OTHER)
     best = counts.argmax(axis=1)
     best[counts.max(axis=1) == 0] = _OTHER
     return pa.DictionaryArray.from_arrays(pa.array(best.astype(np.int32)),

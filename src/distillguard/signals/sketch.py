@@ -58,7 +58,7 @@ import pyarrow.compute as pc
 from .base import SMALL_BATCH, as_array, clip, compile_pattern, fill_empty
 from .textops import collapse_ws, string_buffers, tokenize
 
-_ROWS_PER_BLOCK = 2048  # rows per MinHash block (~6 MB of temporaries)
+_SHINGLES_PER_BLOCK = 1024  # shingles per MinHash block: 512 KB buffers, in L2 (measured best)
 SKELETON_HEAD_CHARS = 1000  # the windows need the first/last few dozen tokens only;
 SKELETON_TAIL_CHARS = 600  # margins leave room for slot values (code, quotes)
 _P = np.uint64(0x100000001B3)  # FNV prime, odd: a polynomial base mod 2**64
@@ -216,6 +216,37 @@ def _perm_params(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
     return a, seeds[num_perm:]
 
 
+def minhash(shingles: np.ndarray, first: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per group of consecutive shingles (group g starts at ``first[g]``), the minimum over
+    its shingles of ``h = x*a + b; h ^ (h >> 32)`` for every permutation ``(a, b)``.
+
+    Works in blocks of about :data:`_SHINGLES_PER_BLOCK` shingles with two reused buffers:
+    the (shingles × permutations) temporaries stay in the CPU cache and no fresh pages are
+    faulted in per block (fresh ~20 MB temporaries made this 2× slower).
+    """
+    n_groups, n_perm = len(first), len(a)
+    mins = np.empty((n_groups, n_perm), dtype=np.uint64)
+    bounds = np.r_[first, len(shingles)]
+    cap = max(_SHINGLES_PER_BLOCK, int(np.diff(bounds).max(initial=0)))
+    buf = np.empty((cap, n_perm), dtype=np.uint64)
+    tmp = np.empty((cap, n_perm), dtype=np.uint64)
+    shift = np.uint64(32)
+    g0 = 0
+    with np.errstate(over="ignore"):
+        while g0 < n_groups:
+            g1 = int(np.searchsorted(bounds, bounds[g0] + cap, side="right")) - 1
+            g1 = min(max(g1, g0 + 1), n_groups)
+            lo, hi = bounds[g0], bounds[g1]
+            h, t = buf[: hi - lo], tmp[: hi - lo]
+            np.multiply(shingles[lo:hi, None], a[None, :], out=h)
+            h += b[None, :]
+            np.right_shift(h, shift, out=t)
+            h ^= t
+            mins[g0:g1] = np.minimum.reduceat(h, first[g0:g1] - lo, axis=0)
+            g0 = g1
+    return mins
+
+
 def sketch(
     text: pa.Array | pa.ChunkedArray,
     *,
@@ -285,16 +316,7 @@ def sketch(
             # shingles are in row order; one min per row via reduceat
             first = np.flatnonzero(np.r_[True, rows_of_sh[1:] != rows_of_sh[:-1]])
             rr = rows_of_sh[first]
-            mins = np.empty((len(first), len(a)), dtype=np.uint64)
-            bounds = np.r_[first, len(sh)]
-            # blocks of rows keep the (shingles × permutations) matrix small
-            for g0 in range(0, len(first), _ROWS_PER_BLOCK):
-                g1 = min(g0 + _ROWS_PER_BLOCK, len(first))
-                lo, hi = bounds[g0], bounds[g1]
-                hv = sh[lo:hi, None] * a[None, :] + b[None, :]
-                hv ^= hv >> np.uint64(32)
-                mins[g0:g1] = np.minimum.reduceat(hv, first[g0:g1] - lo, axis=0)
-            band_vals = mins.reshape(len(rr), bands, rows)
+            band_vals = minhash(sh, first, a, b).reshape(len(rr), bands, rows)
             key = np.zeros((len(rr), bands), dtype=np.uint64)
             for r in range(rows):
                 key = splitmix64(key ^ band_vals[:, :, r])

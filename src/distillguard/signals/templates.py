@@ -8,9 +8,14 @@ The DuckDB tables are the index (an in-memory LSH index costs ~6 KB per prompt, 
   template's skeletons, with how many of its skeletons carry each key.
 
 :meth:`TemplateIndex.update` reads the distinct ``(skeleton_hash, lsh_bands)`` of the
-``requests`` table that are not in ``templates`` yet and processes them in chunks (hash
-modulo, so Python memory is bounded by the chunk). Inside a chunk, each band key is a
-*bucket*; the bucket's members are the chunk's new skeletons with that key plus the existing
+``requests`` table that are not in ``templates`` yet and groups them all in one pass, as the
+Spark engine does (``engines/spark/templates.py``), so both engines give the same templates
+(issue 15: hash-modulo chunks of 250k skeletons split near-duplicate groups on ``large`` that
+the global pass joins). The buckets, stars and dominance rules are DuckDB SQL (spilling under
+the store's memory limit); Python holds only the star edges and a few numbers per skeleton for
+the connected components (~100 bytes per new skeleton by count, not yet measured on
+``large``). Each band key is a
+*bucket*; the bucket's members are the new skeletons with that key plus the existing
 templates that already own it (looked up in ``template_bands``). A bucket's size counts
 skeletons (an existing template weighs as many as it has with that key), so the bucket rules
 below mean the same whether the data arrives in one run or day by day. Each bucket becomes a
@@ -31,12 +36,11 @@ n members costs n - 1 edges, not n(n-1)/2. Connected components of the star edge
   bucket and, when the same task text is reused (bare, or under another wrapper), in small
   payload buckets; following those would merge every wrapper that ever carried the task.
   Paraphrased variants of a wrapper still meet: their shared buckets are far above 2%;
-- buckets with more than ``max_bucket`` members (new skeletons of the chunk plus existing
+- buckets with more than ``max_bucket`` members (new skeletons plus existing
   templates) are ignored as too generic, so one boilerplate key cannot chain unrelated
-  templates into a giant one; they are counted in the stats. A chunk holds at most
-  ``chunk_skeletons`` new skeletons (250k), so the default (1M) only drops keys owned by
-  very many distinct templates; lowering it below the size of a real template splits that
-  template (the test shows the mechanism with max_bucket=50).
+  templates into a giant one; they are counted in the stats. The default (1M) only drops
+  keys carried by very many skeletons; lowering it below the size of a real template splits
+  that template (the test shows the mechanism with max_bucket=50).
 
 Skeletons without a match are singleton templates (``template_id = skeleton_hash``): their
 bands are stored too, so tomorrow's near-duplicates can join them.
@@ -48,7 +52,6 @@ templates seen in at least ``min_requests`` requests (one-off prompts stay on di
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -61,8 +64,7 @@ from scipy.sparse.csgraph import connected_components
 from ..errors import InvalidInputError, InvalidParameterError
 from .base import _signals_section
 
-CHUNK_SKELETONS = 250_000
-DOMINANCE = 0.02  # see _chunk: links only through buckets ≥ 2% of a node's biggest one
+DOMINANCE = 0.02  # see _group: links only through buckets ≥ 2% of a node's biggest one
 
 
 class TemplateIndex:
@@ -70,20 +72,17 @@ class TemplateIndex:
 
     Parameters: ``con`` a DuckDB connection with a ``requests`` table holding
     ``skeleton_hash`` and ``lsh_bands`` (``contract.TEXT_FEATURE_SCHEMA``); ``max_bucket``
-    (default: the policy's ``signals.max_bucket``); ``chunk_skeletons`` distinct skeletons
-    per chunk.
+    (default: the policy's ``signals.max_bucket``).
     """
 
     def __init__(
         self,
         con: duckdb.DuckDBPyConnection,
         max_bucket: int | None = None,
-        chunk_skeletons: int = CHUNK_SKELETONS,
         policy: Any = None,
     ) -> None:
         self.con = con
         self.max_bucket = max_bucket
-        self.chunk_skeletons = chunk_skeletons
         self.policy = policy
 
     def _min_bucket(self) -> int:
@@ -164,13 +163,10 @@ class TemplateIndex:
             "new_templates": 0,
             "merged_templates": 0,
         }
-        n_chunks = max(1, math.ceil(n_new / self.chunk_skeletons)) if n_new else 0
-        task = None
-        if progress is not None and n_chunks:
-            task = progress.add_task("templates", total=n_chunks)
-        for i in range(n_chunks):
-            self._chunk(i, n_chunks, min_bucket, max_bucket, stats)
-            stats["chunks"] += 1
+        if n_new:
+            task = progress.add_task("templates", total=1) if progress is not None else None
+            self._group(min_bucket, max_bucket, stats)
+            stats["chunks"] = 1  # one global pass (the key stays for readers of summary.json)
             if task is not None:
                 progress.advance(task)
         con.execute("DROP TABLE IF EXISTS _tpl_new")
@@ -184,16 +180,15 @@ class TemplateIndex:
         stats["seconds"] = round(time.perf_counter() - t0, 3)
         return stats
 
-    def _chunk(
-        self, i: int, n_chunks: int, min_bucket: int, max_bucket: int, stats: dict[str, Any]
-    ) -> None:
+    def _group(self, min_bucket: int, max_bucket: int, stats: dict[str, Any]) -> None:
+        """Group every new skeleton (``_tpl_new``) with each other and existing templates."""
         con = self.con
         con.execute(
-            f"""
+            """
             CREATE OR REPLACE TEMP TABLE _c AS
             SELECT skeleton_hash, lsh_bands, (row_number() OVER (ORDER BY skeleton_hash) - 1)
                    AS node
-            FROM _tpl_new WHERE skeleton_hash % {n_chunks} = {i}
+            FROM _tpl_new
             """
         )
         m = con.execute("SELECT count(*) FROM _c").fetchall()[0][0]
@@ -203,7 +198,7 @@ class TemplateIndex:
             "CREATE OR REPLACE TEMP TABLE _cb AS "
             "SELECT DISTINCT node, unnest(lsh_bands) AS band_key FROM _c"
         )
-        # existing templates that own one of the chunk's band keys become nodes m, m+1, ...
+        # existing templates that own one of the new band keys become nodes m, m+1, ...
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _ct AS

@@ -104,36 +104,53 @@ def collapse_ws(arr: pa.Array) -> pa.StringArray:
     return from_buffers(out, new_off)
 
 
+# Kind of each byte value where the lead byte alone decides: ASCII letters and digits are
+# WORD, other ASCII is SEP; U+2000..U+2FFF punctuation, symbols, arrows, math, box drawing
+# (E2 ..) is SEP; CJK ideographs (E4..E9 ..) are CJK; 4-byte characters (emoji, other
+# symbols) are SEP. Continuation bytes get their character's kind later.
+_KIND = np.full(256, WORD, dtype=np.int8)
+_KIND[:0x80] = SEP
+_KIND[0x30:0x3A] = WORD
+_KIND[0x41:0x5B] = WORD
+_KIND[0x61:0x7B] = WORD
+_KIND[0xE2] = SEP
+_KIND[0xE4:0xEA] = CJK
+_KIND[0xF0:] = SEP
+# Lead bytes whose kind depends on the next byte(s): rare outside their scripts, so they are
+# fixed up on their positions only (see _special_kinds).
+_SPECIAL = np.zeros(256, dtype=bool)
+_SPECIAL[[0xC2, 0xC3, 0xD8, 0xE0, 0xE3, 0xEF]] = True
+
+
+def _special_kinds(lead: np.ndarray, nxt: np.ndarray, nxt2: np.ndarray) -> np.ndarray:
+    """Kinds of the characters whose lead byte is in ``_SPECIAL``."""
+    kind = np.full(len(lead), WORD, dtype=np.int8)
+    # Latin-1 punctuation and symbols U+0080..U+00BF except § (C2 A7), × and ÷
+    kind[(lead == 0xC2) & (nxt != 0xA7)] = SEP
+    kind[(lead == 0xC3) & ((nxt == 0x97) | (nxt == 0xB7))] = SEP
+    # Arabic comma, semicolon, question mark; Devanagari danda
+    kind[(lead == 0xD8) & ((nxt == 0x8C) | (nxt == 0x9B) | (nxt == 0x9F))] = SEP
+    kind[(lead == 0xE0) & (nxt == 0xA5) & ((nxt2 == 0xA4) | (nxt2 == 0xA5))] = SEP
+    # U+3000..U+303F CJK punctuation; kana and CJK ideographs are one token per character
+    kind[(lead == 0xE3) & (nxt == 0x80)] = SEP
+    kind[(lead == 0xE3) & (nxt >= 0x81)] = CJK
+    # fullwidth forms, specials
+    kind[(lead == 0xEF) & ((nxt == 0xBC) | (nxt == 0xBD) | (nxt == 0xBF))] = SEP
+    return kind
+
+
 def char_kinds(data: np.ndarray) -> np.ndarray:
     """Tokenizer kind (SEP, WORD, CJK) of the character starting at each byte (continuation
-    bytes get the kind of their character)."""
+    bytes get the kind of their character).
+
+    One table lookup per byte, then fix-ups on the few lead bytes that need the next byte
+    (the former mask-per-rule version made ~15 passes over the buffer)."""
     n = len(data)
-    nxt = np.zeros(n, dtype=np.uint8)
-    nxt2 = np.zeros(n, dtype=np.uint8)
-    if n > 1:
-        nxt[:-1] = data[1:]
-    if n > 2:
-        nxt2[:-2] = data[2:]
-    kind = np.full(n, WORD, dtype=np.int8)
-    ascii_ = data < 0x80
-    alnum = ((data >= 0x30) & (data <= 0x39)) | ((data >= 0x61) & (data <= 0x7A)) | (
-        (data >= 0x41) & (data <= 0x5A))
-    kind[ascii_ & ~alnum] = SEP
-    # Latin-1 punctuation and symbols U+0080..U+00BF except § (C2 A7), × and ÷
-    kind[(data == 0xC2) & (nxt != 0xA7)] = SEP
-    kind[(data == 0xC3) & ((nxt == 0x97) | (nxt == 0xB7))] = SEP
-    # Arabic comma, semicolon, question mark; Devanagari danda
-    kind[(data == 0xD8) & ((nxt == 0x8C) | (nxt == 0x9B) | (nxt == 0x9F))] = SEP
-    kind[(data == 0xE0) & (nxt == 0xA5) & ((nxt2 == 0xA4) | (nxt2 == 0xA5))] = SEP
-    # U+2000..U+2FFF punctuation, symbols, arrows, math, box drawing
-    kind[data == 0xE2] = SEP
-    # U+3000..U+303F CJK punctuation; kana and CJK ideographs are one token per character
-    kind[(data == 0xE3) & (nxt == 0x80)] = SEP
-    kind[(data == 0xE3) & (nxt >= 0x81)] = CJK
-    kind[(data >= 0xE4) & (data <= 0xE9)] = CJK
-    # fullwidth forms, specials, emoji and other 4-byte symbols
-    kind[(data == 0xEF) & ((nxt == 0xBC) | (nxt == 0xBD) | (nxt == 0xBF))] = SEP
-    kind[data >= 0xF0] = SEP
+    kind = _KIND[data]
+    pos = np.flatnonzero(_SPECIAL[data])
+    if len(pos):
+        padded = np.concatenate([data, np.zeros(2, dtype=np.uint8)])  # past the end reads 0
+        kind[pos] = _special_kinds(data[pos], padded[pos + 1], padded[pos + 2])
     # continuation bytes inherit the kind of their lead byte
     start = (data & 0xC0) != 0x80
     char_id = np.cumsum(start.view(np.uint8), dtype=_idx_dtype(n)) - 1

@@ -18,10 +18,9 @@ For the skeletons of ``requests`` not yet in ``templates``:
    merged into it); a new component takes its smallest skeleton hash; a skeleton in no star
    is its own template.
 
-This is exactly ``TemplateIndex.update`` when the new skeletons fit in one of its chunks
-(250,000 distinct skeletons per run); beyond that the embedded index processes hash-modulo
-chunks one after another and can, rarely, keep two near-duplicate groups apart that this
-global computation joins.
+This is exactly ``TemplateIndex.update``: both engines group all new skeletons in one global
+pass (the embedded index used hash-modulo chunks of 250,000 skeletons until issue 15, which
+kept near-duplicate groups apart on ``large`` that this computation joins).
 """
 
 from __future__ import annotations
