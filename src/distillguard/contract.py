@@ -75,6 +75,8 @@ OUTPUT_FILES: tuple[str, ...] = (
     "report.html",
     "summary.json",
 )
+# Written when ``detect`` is given an account table (sign-up risk per account).
+OPTIONAL_OUTPUT_FILES: tuple[str, ...] = ("signups.csv",)
 
 # ---- The normalised request table every engine stores -------------------------------------
 # Ingest turns each valid log record into one row of this schema. ``ts_ms`` is epoch

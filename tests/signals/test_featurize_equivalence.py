@@ -24,14 +24,14 @@ from distillguard.ingest import Store
 from distillguard.signals import featurize, featurizer, multimatch
 
 RECORDED = {
-    "tiny-7": {
-        "rows": 6238, "input": "3bc0c130aeb69888", "sig_cot": "77dcb20f410e9c5c",
-        "sig_rubric": "724a3f1fdba9819d", "sig_synth": "b880b342c9185726",
-        "sig_format": "8cbf9a9ba9c6d908", "sig_rewrite": "8d657bfb47ea9a00",
-        "signal_hits": "a4694f36039d79f1", "capability": "eb306f6ddaaf225c",
-        "script": "7106c3d041f30a75", "prompt_hash": "06f7d6ad09fde1ef",
-        "system_hash": "4404f236f4467a84", "skeleton_hash": "b6ed50bd3b3091d3",
-        "lsh_bands": "d71ff9b935d30248",
+    "tiny-7": {  # re-recorded with the pre-issue-15 featurizer (0e5a254) on today's tiny-7
+        "rows": 6238, "input": "f56b973a00c92b1c", "sig_cot": "8214c47313d83892",
+        "sig_rubric": "724a3f1fdba9819d", "sig_synth": "37400f4bf430eca8",
+        "sig_format": "e9eb547b30b8c001", "sig_rewrite": "8d657bfb47ea9a00",
+        "signal_hits": "d792c03b45892e88", "capability": "1974b60366d0345a",
+        "script": "7106c3d041f30a75", "prompt_hash": "a5ab42a2777db85c",
+        "system_hash": "4404f236f4467a84", "skeleton_hash": "44180e9c66125d5d",
+        "lsh_bands": "193fa44db24bcddb",
     },
     "random-3": {
         "rows": 6511, "input": "b816a379472e25ee", "sig_cot": "287afdb394e4d362",
