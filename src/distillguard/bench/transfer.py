@@ -159,7 +159,9 @@ def detect_world(world: Path, out: Path, model_path: Path | None) -> Path:
 
 def handset_findings(root: Path, world: Path) -> Path:
     """Where the hand-set detection of a world is kept: beside the worlds, so every transfer
-    run and ``train`` over the same world reuses it (it depends on the world alone)."""
+    run and ``train`` over the same world reuses it (it depends on the world alone). The
+    cache is keyed by policy and model, not by code: remove the folder after changing the
+    detector itself."""
     return Path(root) / "findings" / world.name / HAND_SET
 
 
