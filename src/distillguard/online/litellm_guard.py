@@ -289,8 +289,13 @@ class Enforcer:
             action = late.action if late is not None else action
         if action == "degrade":
             _strip_reasoning(response)
-            self._transformed(seen.account, ["reasoning_withheld",
-                                             *self.countermeasures.transform_response(response, seen.account)])
+            self._transformed(
+                seen.account,
+                [
+                    "reasoning_withheld",
+                    *self.countermeasures.transform_response(response, seen.account),
+                ],
+            )
         return response
 
     def _transformed(self, account: str, kinds: list[str]) -> None:
@@ -299,8 +304,14 @@ class Enforcer:
             self.scorer.metrics.counter(
                 "distillguard_countermeasures_total", "degraded responses transformed", kind=kind
             )
-        self.scorer.audit.append("degrade_transform", "account", account, "gateway",
-                                 ",".join(kinds), policy_version=self.scorer.policy.version)
+        self.scorer.audit.append(
+            "degrade_transform",
+            "account",
+            account,
+            "gateway",
+            ",".join(kinds),
+            policy_version=self.scorer.policy.version,
+        )
 
     def log_success(self, kwargs: dict, response_obj: Any) -> None:
         """Usage into the account state; calls no hook saw (SDK use) are scored in full."""
@@ -349,7 +360,33 @@ class Enforcer:
         }
 
 
-class DistillguardGuardrail(CustomGuardrail):
+class _EnforcerHooks:
+    """The LiteLLM hooks both integrations share, each handing over to ``self.enforcer``."""
+
+    enforcer: Enforcer
+
+    async def async_pre_call_hook(
+        self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any
+    ) -> dict | None:
+        return self.enforcer.pre_call(user_api_key_dict, data)
+
+    async def async_post_call_success_hook(
+        self, data: dict, user_api_key_dict: Any, response: Any
+    ) -> Any:
+        return await self.enforcer.post_call(data, response)
+
+    async def async_log_success_event(
+        self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        self.enforcer.log_success(kwargs, response_obj)
+
+    async def async_log_failure_event(
+        self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        self.enforcer.log_failure(kwargs)
+
+
+class DistillguardGuardrail(_EnforcerHooks, CustomGuardrail):
     """A LiteLLM guardrail (``guardrails:`` in config.yaml); see the module docstring."""
 
     def __init__(
@@ -374,33 +411,13 @@ class DistillguardGuardrail(CustomGuardrail):
         self.enforcer = Enforcer(scorer or scorer_from_env(), account_resolver, wait)
         self.scorer = self.enforcer.scorer
 
-    async def async_pre_call_hook(
-        self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any
-    ) -> dict | None:
-        return self.enforcer.pre_call(user_api_key_dict, data)
-
     async def async_moderation_hook(
         self, data: dict, user_api_key_dict: Any, call_type: Any
     ) -> None:
         await self.enforcer.during_call(user_api_key_dict, data)
 
-    async def async_post_call_success_hook(
-        self, data: dict, user_api_key_dict: Any, response: Any
-    ) -> Any:
-        return await self.enforcer.post_call(data, response)
 
-    async def async_log_success_event(
-        self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any
-    ) -> None:
-        self.enforcer.log_success(kwargs, response_obj)
-
-    async def async_log_failure_event(
-        self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any
-    ) -> None:
-        self.enforcer.log_failure(kwargs)
-
-
-class DistillguardLiteLLM(CustomLogger):
+class DistillguardLiteLLM(_EnforcerHooks, CustomLogger):
     """A LiteLLM callback (``litellm_settings: callbacks:``, or ``litellm.callbacks`` in the
     SDK): pre-call decision, post-call degrade, usage after the call."""
 
@@ -420,23 +437,3 @@ class DistillguardLiteLLM(CustomLogger):
         return cls(
             scorer_from_env(), late_wait_s=float(os.environ.get("DISTILLGUARD_LATE_WAIT_S", "0.05"))
         )
-
-    async def async_pre_call_hook(
-        self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any
-    ) -> dict | None:
-        return self.enforcer.pre_call(user_api_key_dict, data)
-
-    async def async_post_call_success_hook(
-        self, data: dict, user_api_key_dict: Any, response: Any
-    ) -> Any:
-        return await self.enforcer.post_call(data, response)
-
-    async def async_log_success_event(
-        self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any
-    ) -> None:
-        self.enforcer.log_success(kwargs, response_obj)
-
-    async def async_log_failure_event(
-        self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any
-    ) -> None:
-        self.enforcer.log_failure(kwargs)
