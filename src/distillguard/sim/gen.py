@@ -283,6 +283,12 @@ def _take(arr: pa.Array, idx: np.ndarray) -> pa.Array:
     return arr.take(pa.array(np.asarray(idx, dtype=np.int64)))
 
 
+def split_arrays(ws: list[str] | tuple[str, ...]) -> tuple[pa.Array, pa.Array]:
+    """The escaped text before and after each wording's ``{task}`` slot, as two arrays."""
+    pre, post = zip(*(wordings.split(w) for w in ws), strict=True)
+    return pa.array([esc(x) for x in pre]), pa.array([esc(x) for x in post])
+
+
 def grammar_wordings(
     rng: np.random.Generator, intent: str, langs: tuple[str, ...] | list[str], n: int
 ) -> list[str]:
@@ -407,8 +413,7 @@ class Context:
             ("sensitive", sens),
             ("rubric", list(wordings.RUBRIC_FRAMES)),
         ):
-            pre, post = zip(*(wordings.split(w) for w in ws), strict=True)
-            out[name] = (pa.array([esc(p) for p in pre]), pa.array([esc(p) for p in post]))
+            out[name] = split_arrays(ws)
         return out
 
     def _grammar_wordings(self, ci: int) -> dict[str, tuple[pa.Array, pa.Array]]:
@@ -427,8 +432,7 @@ class Context:
             ("rubric", "rubric", max(2, n // 3)),
         ):
             ws = grammar_wordings(rng, intent, c.languages, k)
-            pre, post = zip(*(wordings.split(w) for w in ws), strict=True)
-            out[name] = (pa.array([esc(p) for p in pre]), pa.array([esc(p) for p in post]))
+            out[name] = split_arrays(ws)
         return out
 
     def persona_wordings(self, intent: str, key: int, n: int) -> tuple[pa.Array, pa.Array]:
@@ -439,8 +443,7 @@ class Context:
         else:
             rng = np.random.default_rng([seed or 0, 4, key])
             ws = grammar_wordings(rng, intent, ("en",), n)
-        pre, post = zip(*(wordings.split(w) for w in ws), strict=True)
-        return pa.array([esc(p) for p in pre]), pa.array([esc(p) for p in post])
+        return split_arrays(ws)
 
     # ---- time --------------------------------------------------------------------------
     def session_starts(
@@ -964,8 +967,7 @@ def gen_class(
     caps = ("math", "code")
     t_text, t_ans = ctx.tasks(rng, caps, ns, seq=item)
     if ctx.scenario.world.grammar_seed is None:
-        pre, post = zip(*(wordings.split(w) for w in wordings.CLASS_WORDINGS), strict=True)
-        pre, post = pa.array([esc(x) for x in pre]), pa.array([esc(x) for x in post])
+        pre, post = split_arrays(wordings.CLASS_WORDINGS)
     else:
         # A random world's class: the course's own phrasing, often "show every step".
         intent = "cot" if (int(g.params["campus"]) >> 3) % 2 else "benign_stepwise"
