@@ -11,8 +11,8 @@ feature the catalog names as a percentile in the deployment (``pct:``) and withi
 account's volume cohort (``coh:``). A histogram gradient-boosting classifier, monotone in the
 inputs whose direction is known, is fitted on random train worlds; Platt
 calibration is fitted on out-of-world predictions (each world predicted by a model that did
-not see it). Reasons come from per-evidence contributions: the drop in risk when an evidence
-group's inputs are set to the deployment's median.
+not see it). Reasons come from per-evidence contributions: the drop in log-odds of risk when
+an evidence group's inputs are set to the deployment's median.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ def percentile(x: np.ndarray) -> np.ndarray:
     out = np.full(len(x), np.nan)
     ok = np.isfinite(x)
     if ok.any():
-        out[ok] = (rankdata(x[ok], method="average") - 0.5) / ok.sum()
+        # Rounded first: an engine's parallel sums differ in the last bits from run to run,
+        # and equal accounts must stay tied (mid-rank), not be ordered by float noise.
+        out[ok] = (rankdata(np.round(x[ok], 9), method="average") - 0.5) / ok.sum()
     return out
 
 
@@ -191,6 +193,17 @@ class RiskModel(Estimator):
             return adapter.predict_proba(self._adapter_inputs(X, raw))[:, 1]
         return self.calibrator_.predict_proba(_logit(raw)[:, None])[:, 1]
 
+    def log_odds(self, X: np.ndarray) -> np.ndarray:
+        """The calibrated risk as log-odds, unclipped: ``predict_risk`` is its sigmoid."""
+        self._check_fitted("booster_")
+        with threadpool_limits(limits=1, user_api="openmp"):
+            margin = self.booster_.decision_function(np.asarray(X, float))
+        adapter = getattr(self, "adapter_", None)
+        if adapter is not None:
+            ev = [j for j, n in enumerate(self.names_) if n.startswith("ev:")]
+            return adapter.decision_function(np.column_stack([margin, np.nan_to_num(X[:, ev])]))
+        return self.calibrator_.decision_function(margin[:, None])
+
     def _adapter_inputs(self, X: np.ndarray, raw: np.ndarray) -> np.ndarray:
         """The deployment adapter reads the model's log-odds and the evidence strengths."""
         ev = [j for j, n in enumerate(self.names_) if n.startswith("ev:")]
@@ -227,10 +240,15 @@ class RiskModel(Estimator):
         return self
 
     def contributions(self, X: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
-        """Per evidence, the risk lost when its inputs are set to the deployment's median
-        (only for ``rows``; others 0). Positive parts only: what raised the risk."""
+        """Per evidence, the log-odds of risk lost when its inputs are set to the deployment's
+        median (only for ``rows``; others 0). Positive parts only: what raised the risk.
+
+        Log-odds, not probability: where several pieces of evidence each suffice, removing
+        one leaves the risk near 1 and a probability drop would credit none of them (an
+        `attack` verdict whose reasons said "no evidence"). Log-odds are also the hand-set
+        scorer's unit (weight × strength), so one reason threshold serves both."""
         X = np.asarray(X, float)
-        base = self.predict_risk(X[rows]) if len(rows) else np.zeros(0)
+        base = self.log_odds(X[rows]) if len(rows) else np.zeros(0)
         with warnings.catch_warnings():  # an input missing for every account stays NaN
             warnings.simplefilter("ignore", RuntimeWarning)
             median = np.nanmedian(np.where(np.isfinite(X), X, np.nan), axis=0)
@@ -243,7 +261,7 @@ class RiskModel(Estimator):
             if len(rows):
                 Xo = X[rows].copy()
                 Xo[:, idx] = median[idx]
-                contrib[rows] = np.maximum(base - self.predict_risk(Xo), 0.0)
+                contrib[rows] = np.maximum(base - self.log_odds(Xo), 0.0)
             out[ev] = contrib
         return out
 
