@@ -119,14 +119,22 @@ NORMALIZED_REQUEST_SCHEMA = pa.schema(
     ]
 )
 
+# The harvest signals scored per request (column ``sig_<name>``, float32 in [0, 1]) and what a
+# reviewer reads for each. The one list every layer (featurizer, account SQL, scoring, online
+# state, console) derives its signal columns from.
+HARVEST_SIGNALS: dict[str, str] = {
+    "cot": "ask for step-by-step reasoning traces",  # chain-of-thought elicitation
+    "rubric": "ask for rubric grading (model as judge)",  # the model as reward model
+    "synth": "ask for synthetic training data",
+    "format": "ask for training-data output formats",
+    "rewrite": "rewrite sensitive questions",
+}
+SIGNAL_COLUMNS: tuple[str, ...] = tuple(f"sig_{s}" for s in HARVEST_SIGNALS)
+
 # Columns the text featurizer (``distillguard.signals.featurize``) appends to each batch.
 TEXT_FEATURE_SCHEMA = pa.schema(
     [
-        ("sig_cot", pa.float32()),  # chain-of-thought / reasoning-trace elicitation
-        ("sig_rubric", pa.float32()),  # rubric grading: the model as reward model
-        ("sig_synth", pa.float32()),  # instructions to generate synthetic data
-        ("sig_format", pa.float32()),  # training-data output formats
-        ("sig_rewrite", pa.float32()),  # rewrites of sensitive questions
+        *((c, pa.float32()) for c in SIGNAL_COLUMNS),
         ("signal_hits", pa.string()),  # "cot_elicitation:step by step|rubric_grading:score 1-10"
         ("capability", pa.string()),  # math, code, agentic, data_analysis, chat, other
         ("script", pa.string()),  # dominant writing system: latin, cjk, cyrillic, arabic, ...

@@ -13,8 +13,9 @@ from typing import Any
 
 import duckdb
 
+from ..contract import SIGNAL_COLUMNS
+
 HOUR_MS = 3_600_000
-SIGNAL_COLUMNS = ("sig_cot", "sig_rubric", "sig_synth", "sig_format", "sig_rewrite")
 
 # Graph edge kinds grouped into the evidence classes reviewers read (issue 5: infrastructure,
 # template, timing, payment). Unknown kinds fall into "other" rather than failing.

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from ..accounts.fingerprint import AccountFingerprinter
 from ..accounts.ipintel import IpIntel, default_range_files, enrich_ips
+from ..contract import HARVEST_SIGNALS
 from ..coordination.cluster import LeidenClusterer
 from ..coordination.graph import EDGE_KINDS, EdgeBuilder
 from ..engines.base import Engine
@@ -31,6 +32,7 @@ from ..sharing.keys import SharingKey
 from . import definitions as d
 from .model import LearnedAccountScorer, model_inputs
 from .model import resolve as resolve_model
+from .policy import SIGNALS
 from .scorer import AccountScorer, ClusterScorer, account_strengths, col, scol
 
 OUT_ACCOUNTS_SCHEMA = pa.schema(
@@ -62,13 +64,6 @@ EVIDENCE_SCHEMA = pa.schema(
         ("refs", pa.list_(pa.string())),
     ]
 )
-SIGNAL_LABELS = {
-    "cot": "ask for step-by-step reasoning traces",
-    "rubric": "ask for rubric grading (model as judge)",
-    "synth": "ask for synthetic training data",
-    "format": "ask for training-data output formats",
-    "rewrite": "rewrite sensitive questions",
-}
 KIND_LABELS = {
     "ip": "an IP address",
     "prefix24_ua": "an IP /24 range with the same user agent",
@@ -457,8 +452,8 @@ def _account_evidence(
     for k, c in pos.items():
         if k == "harvest_content":
             parts = [
-                f"{_pct(f[s + '_share'][i])} {SIGNAL_LABELS[s]}"
-                for s in ("cot", "rubric", "synth", "format", "rewrite")
+                f"{_pct(f[s + '_share'][i])} {label}"
+                for s, label in HARVEST_SIGNALS.items()
                 if f[s + "_share"][i] >= 0.05
             ]
             text = f"{_pct(f['harvest_share'][i])} of {n:,} requests carry harvest signals ({', '.join(parts)})"
@@ -519,11 +514,7 @@ def _write_outputs(  # noqa: ANN001
     n_acc = features.num_rows
     num = (
         "n_requests",
-        "cot_share",
-        "rubric_share",
-        "synth_share",
-        "format_share",
-        "rewrite_share",
+        *(f"{s}_share" for s in SIGNALS),
         "harvest_share",
         "vpn_share",
         "tor_share",
@@ -736,10 +727,7 @@ def _write_outputs(  # noqa: ANN001
         .append_column("pivot", pa.array(strengths["model_pivot"]))
         .append_column("affinity", pa.array(strengths["attack_template_affinity"])),
     )
-    sw = {
-        s: float(pol.signal_weights.get(s, 0.0))
-        for s in ("cot", "rubric", "synth", "format", "rewrite")
-    }
+    sw = {s: float(pol.signal_weights.get(s, 0.0)) for s in SIGNALS}
     engine.create_table(
         "out_requests",
         d.REQUEST_SCORES.format(

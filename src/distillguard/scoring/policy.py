@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..contract import HARVEST_SIGNALS
 from ..errors import PolicyError
 from ..policy import Check, Interval, Options, param, section
 
@@ -39,7 +40,7 @@ CLUSTER_EVIDENCE: tuple[str, ...] = (
     "payment_ring",  # mean member payment-ring strength
     "ip_rotation",  # mean member proxy rotation
 )
-SIGNALS: tuple[str, ...] = ("cot", "rubric", "synth", "format", "rewrite")
+SIGNALS: tuple[str, ...] = tuple(HARVEST_SIGNALS)
 
 
 def _weights_check(names: tuple[str, ...]) -> Check:

@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..contract import TEXT_FEATURE_SCHEMA
+from ..contract import SIGNAL_COLUMNS, TEXT_FEATURE_SCHEMA
 from ..errors import InvalidInputError
 from .base import (
     CLIP_HEAD,
@@ -57,7 +57,7 @@ CHUNK_ROWS = 65_536
 SMALL_DISTINCT = 64  # batches up to this size are featurized row by row, repeats or not
 DISTINCT_SHARE = 0.9  # featurize distinct inputs only when they are at most 90% of the rows
 FEATURE_COLUMNS: tuple[str, ...] = tuple(TEXT_FEATURE_SCHEMA.names)
-_SCORE_COLUMNS = ("sig_cot", "sig_rubric", "sig_synth", "sig_format", "sig_rewrite")
+_SCORE_COLUMNS = SIGNAL_COLUMNS
 
 _REGISTRY_CACHE: dict[str, SignalRegistry] = {}
 _REGISTRY_BY_ID: dict[int, tuple[SignalsPolicy, SignalRegistry]] = {}
