@@ -441,16 +441,75 @@ class _V:
         return tuple(value)
 
 
+_TOP_KEYS = (
+    "name",
+    "description",
+    "period",
+    "models",
+    "benign",
+    "hard_benign",
+    "campaigns",
+    "world",
+)
+_MODEL_KEYS = ("name", "share", "reasoning", "released_day", "adoption")
+_CAMPAIGN_KEYS = (
+    "id",
+    "type",
+    "accounts",
+    "requests",
+    "capability",
+    "languages",
+    "start_day",
+    "end_day",
+    "tactics",
+)
+_UNIT_TACTICS = (
+    "cot",
+    "rubric",
+    "sensitive_rewrite",
+    "pivot_share",
+    "mixed_accounts",
+    "followups",
+    "jitter",
+    "aged_share",
+)
+# (lo, hi) of the numeric tactics; None: no upper bound.
+_TACTIC_RANGES: dict[str, tuple[float, float | None]] = {
+    **{k: (0.0, 1.0) for k in _UNIT_TACTICS},
+    "mixed_share": (0.0, 0.95),
+    "rotation_minutes": (0.0, 10_000.0),
+    "payment_sharing": (1.0, None),
+    "pivot_hours": (0.0, None),
+    "operator_tz": (-12.0, 14.0),
+}
+_TACTIC_CHOICES = {"timing": TIMINGS, "proxy": PROXIES, "user_agents": UA_MODES}
+
+
 def _parse(data: Any, source: str) -> Scenario:
+    # Sections in file order, so the first error reported is the first one in the file.
     v = _V(source)
-    top = v.mapping(
-        "top level",
-        data,
-        ("name", "description", "period", "models", "benign", "hard_benign", "campaigns", "world"),
-        ("period", "models"),
-    )
-    period = v.mapping("period", top["period"], ("start", "days"), ("start", "days"))
-    start = period["start"]
+    top = v.mapping("top level", data, _TOP_KEYS, ("period", "models"))
+    start, days = _parse_period(v, top["period"])
+    models = _parse_models(v, top["models"], days)
+    benign = _parse_benign(v, top.get("benign", {}) or {})
+    hard = _parse_hard_benign(v, top.get("hard_benign", {}) or {})
+    camps = _parse_campaigns(v, top.get("campaigns", []) or [], days)
+    world = _parse_world(v, top.get("world") or {})
+    name = top.get("name", Path(source).stem if source != "<dict>" else "custom")
+    desc = top.get("description", "")
+    if not isinstance(name, str) or not isinstance(desc, str):
+        v.fail("name/description", "must be strings")
+    return Scenario(name, desc, start, days, models, benign, hard, camps, source, world)
+
+
+def _parse_period(v: _V, raw: Any) -> tuple[dt.datetime, float]:
+    period = v.mapping("period", raw, ("start", "days"), ("start", "days"))
+    start = _parse_start(v, period["start"])
+    return start, v.number("period.days", period["days"], 0.0, 366.0, lo_open=True)
+
+
+def _parse_start(v: _V, start: Any) -> dt.datetime:
+    """The period's start in UTC; a date or a naive time is taken as UTC."""
     if isinstance(start, dt.date) and not isinstance(start, dt.datetime):
         start = dt.datetime(start.year, start.month, start.day)
     if isinstance(start, str):
@@ -465,201 +524,167 @@ def _parse(data: Any, source: str) -> Scenario:
         v.fail("period.start", f"must be an ISO 8601 time; got {start!r}")
     if start.tzinfo is None:
         start = start.replace(tzinfo=dt.timezone.utc)
-    start = start.astimezone(dt.timezone.utc)
-    days = v.number("period.days", period["days"], 0.0, 366.0, lo_open=True)
+    return start.astimezone(dt.timezone.utc)
 
-    models_raw = top["models"]
-    if not isinstance(models_raw, list) or not models_raw:
+
+def _parse_models(v: _V, raw: Any, days: float) -> tuple[ModelSpec, ...]:
+    if not isinstance(raw, list) or not raw:
         v.fail("models", "must be a non-empty list")
-    models = []
-    names = set()
-    for i, m in enumerate(models_raw):
-        w = f"models[{i}]"
-        v.mapping(w, m, ("name", "share", "reasoning", "released_day", "adoption"), ("name",))
-        if not isinstance(m["name"], str) or not m["name"]:
-            v.fail(f"{w}.name", f"must be a non-empty string; got {m['name']!r}")
-        if m["name"] in names:
-            v.fail(f"{w}.name", f"repeats the model {m['name']!r}")
-        names.add(m["name"])
-        rel = m.get("released_day")
-        if rel is not None:
-            rel = v.number(f"{w}.released_day", rel, 0.0, days)
-        reasoning = m.get("reasoning", False)
-        if not isinstance(reasoning, bool):
-            v.fail(f"{w}.reasoning", f"must be true or false; got {reasoning!r}")
-        models.append(
-            ModelSpec(
-                name=m["name"],
-                share=v.number(f"{w}.share", m.get("share", 1.0)),
-                reasoning=reasoning,
-                released_day=rel,
-                adoption=v.number(f"{w}.adoption", m.get("adoption", 0.3), 0.0, 1.0),
-            )
-        )
+    names: set[str] = set()
+    models = tuple(_parse_model(v, f"models[{i}]", m, days, names) for i, m in enumerate(raw))
     if sum(m.share for m in models if m.released_day is None) <= 0:
         v.fail("models", "need at least one model available from the start with share > 0")
+    return models
 
-    b = v.mapping("benign", top.get("benign", {}) or {}, tuple(BenignSpec.__dataclass_fields__))
-    mix = b.get("mix", BenignSpec().mix)
-    v.mapping("benign.mix", mix, BENIGN_PERSONAS)
-    mix = {k: v.number(f"benign.mix.{k}", x) for k, x in mix.items()}
-    if sum(mix.values()) <= 0:
-        v.fail("benign.mix", "must give a positive share to at least one persona")
+
+def _parse_model(v: _V, w: str, m: Any, days: float, names: set[str]) -> ModelSpec:
+    """One catalogue entry; ``names`` collects the names seen so far (no repeats)."""
+    v.mapping(w, m, _MODEL_KEYS, ("name",))
+    if not isinstance(m["name"], str) or not m["name"]:
+        v.fail(f"{w}.name", f"must be a non-empty string; got {m['name']!r}")
+    if m["name"] in names:
+        v.fail(f"{w}.name", f"repeats the model {m['name']!r}")
+    names.add(m["name"])
+    rel = m.get("released_day")
+    if rel is not None:
+        rel = v.number(f"{w}.released_day", rel, 0.0, days)
+    reasoning = m.get("reasoning", False)
+    if not isinstance(reasoning, bool):
+        v.fail(f"{w}.reasoning", f"must be true or false; got {reasoning!r}")
+    return ModelSpec(
+        name=m["name"],
+        share=v.number(f"{w}.share", m.get("share", 1.0)),
+        reasoning=reasoning,
+        released_day=rel,
+        adoption=v.number(f"{w}.adoption", m.get("adoption", 0.3), 0.0, 1.0),
+    )
+
+
+def _parse_benign(v: _V, raw: Any) -> BenignSpec:
+    b = v.mapping("benign", raw, tuple(BenignSpec.__dataclass_fields__))
     d = BenignSpec()
-    benign = BenignSpec(
+    mix = _parse_mix(v, b.get("mix", d.mix))
+
+    def number(key: str, lo: float = 0.0, hi: float | None = 1.0, **kw: bool) -> float:
+        return v.number(f"benign.{key}", b.get(key, getattr(d, key)), lo, hi, **kw)
+
+    return BenignSpec(
         accounts=v.integer("benign.accounts", b.get("accounts", d.accounts)),
-        requests_median=v.number(
-            "benign.requests_median", b.get("requests_median", d.requests_median), 0.0, lo_open=True
-        ),
-        requests_sigma=v.number(
-            "benign.requests_sigma", b.get("requests_sigma", d.requests_sigma), 0.0, 4.0
-        ),
+        requests_median=number("requests_median", hi=None, lo_open=True),
+        requests_sigma=number("requests_sigma", hi=4.0),
         max_requests=v.integer("benign.max_requests", b.get("max_requests", d.max_requests), 1),
         mix=mix,
-        mean_session_turns=v.number(
-            "benign.mean_session_turns", b.get("mean_session_turns", d.mean_session_turns), 1.0, 6.0
-        ),
-        vpn_share=v.number("benign.vpn_share", b.get("vpn_share", d.vpn_share), 0.0, 1.0),
-        cloud_share=v.number("benign.cloud_share", b.get("cloud_share", d.cloud_share), 0.0, 1.0),
-        new_signups=v.number("benign.new_signups", b.get("new_signups", d.new_signups), 0.0, 1.0),
+        mean_session_turns=number("mean_session_turns", 1.0, 6.0),
+        vpn_share=number("vpn_share"),
+        cloud_share=number("cloud_share"),
+        new_signups=number("new_signups"),
     )
 
-    hb_raw = v.mapping("hard_benign", top.get("hard_benign", {}) or {}, HARD_BENIGN_PERSONAS)
-    hard = {}
-    for name, p in hb_raw.items():
-        w = f"hard_benign.{name}"
-        v.mapping(w, p, ("accounts", "requests", "end_users", "keys"), ("accounts", "requests"))
-        acc = v.integer(f"{w}.accounts", p["accounts"])
-        req = v.integer(f"{w}.requests", p["requests"])
-        if acc and req < acc:
-            v.fail(f"{w}.requests", f"must be at least accounts ({acc}); got {req}")
-        hard[name] = PersonaSpec(
-            acc,
-            req,
-            v.integer(f"{w}.end_users", p.get("end_users", 0)),
-            v.integer(f"{w}.keys", p.get("keys", 3), 1),
-        )
 
-    camps_raw = top.get("campaigns", []) or []
-    if not isinstance(camps_raw, list):
+def _parse_mix(v: _V, raw: Any) -> dict[str, float]:
+    v.mapping("benign.mix", raw, BENIGN_PERSONAS)
+    mix = {k: v.number(f"benign.mix.{k}", x) for k, x in raw.items()}
+    if sum(mix.values()) <= 0:
+        v.fail("benign.mix", "must give a positive share to at least one persona")
+    return mix
+
+
+def _parse_hard_benign(v: _V, raw: Any) -> dict[str, PersonaSpec]:
+    hb_raw = v.mapping("hard_benign", raw, HARD_BENIGN_PERSONAS)
+    return {name: _parse_persona(v, f"hard_benign.{name}", p) for name, p in hb_raw.items()}
+
+
+def _parse_persona(v: _V, w: str, p: Any) -> PersonaSpec:
+    v.mapping(w, p, ("accounts", "requests", "end_users", "keys"), ("accounts", "requests"))
+    acc = v.integer(f"{w}.accounts", p["accounts"])
+    req = v.integer(f"{w}.requests", p["requests"])
+    if acc and req < acc:
+        v.fail(f"{w}.requests", f"must be at least accounts ({acc}); got {req}")
+    return PersonaSpec(
+        acc,
+        req,
+        v.integer(f"{w}.end_users", p.get("end_users", 0)),
+        v.integer(f"{w}.keys", p.get("keys", 3), 1),
+    )
+
+
+def _parse_campaigns(v: _V, raw: Any, days: float) -> tuple[CampaignSpec, ...]:
+    if not isinstance(raw, list):
         v.fail("campaigns", "must be a list")
-    camps = []
-    ids = set()
-    for i, c in enumerate(camps_raw):
-        w = f"campaigns[{i}]"
-        v.mapping(
-            w,
-            c,
-            (
-                "id",
-                "type",
-                "accounts",
-                "requests",
-                "capability",
-                "languages",
-                "start_day",
-                "end_day",
-                "tactics",
-            ),
-            ("id", "type", "accounts", "requests"),
-        )
-        cid = c["id"]
-        if not isinstance(cid, str) or not cid or "," in cid:
-            v.fail(f"{w}.id", f"must be a non-empty string without commas; got {cid!r}")
-        if cid in ids:
-            v.fail(f"{w}.id", f"repeats the campaign id {cid!r}")
-        ids.add(cid)
-        ctype = v.choice(f"{w}.type", c["type"], CAMPAIGN_TYPES)
-        acc = v.integer(f"{w}.accounts", c["accounts"], 1)
-        req = v.integer(f"{w}.requests", c["requests"], 1)
-        if req < acc:
-            v.fail(f"{w}.requests", f"must be at least accounts ({acc}); got {req}")
-        default_caps = (
-            ("code",) if ctype == "agentic_harvest" else ("math", "general", "nlp", "code")
-        )
-        caps = v.str_list(f"{w}.capability", c.get("capability", list(default_caps)), CAPABILITIES)
-        langs = v.str_list(f"{w}.languages", c.get("languages", ["en"]), LANGUAGES)
-        sday = v.number(f"{w}.start_day", c.get("start_day", 0.0), 0.0, days)
-        eday = c.get("end_day")
-        if eday is not None:
-            eday = v.number(f"{w}.end_day", eday, 0.0, days)
-            if eday <= sday:
-                v.fail(f"{w}.end_day", f"must be after start_day ({sday}); got {eday}")
-        defaults = TACTIC_DEFAULTS[ctype]
-        t_raw = v.mapping(f"{w}.tactics", c.get("tactics", {}) or {}, tuple(defaults))
-        tactics = dict(defaults)
-        for k, x in t_raw.items():
-            tw = f"{w}.tactics.{k}"
-            if k in (
-                "cot",
-                "rubric",
-                "sensitive_rewrite",
-                "pivot_share",
-                "mixed_accounts",
-                "followups",
-            ):
-                tactics[k] = v.number(tw, x, 0.0, 1.0)
-            elif k == "mixed_share":
-                tactics[k] = v.number(tw, x, 0.0, 0.95)
-            elif k in ("jitter", "aged_share"):
-                tactics[k] = v.number(tw, x, 0.0, 1.0)
-            elif k == "rotation_minutes":
-                tactics[k] = v.number(tw, x, 0.0, 10_000.0)
-            elif k in ("payment_sharing", "pivot_hours"):
-                tactics[k] = v.number(tw, x, 1.0 if k == "payment_sharing" else 0.0)
-            elif k == "operator_tz":
-                tactics[k] = v.number(tw, x, -12.0, 14.0)
-            elif k == "wordings":
-                tactics[k] = v.integer(tw, x, 1, 500)
-            elif k == "timing":
-                tactics[k] = v.choice(tw, x, TIMINGS)
-            elif k == "proxy":
-                tactics[k] = v.choice(tw, x, PROXIES)
-            elif k == "user_agents":
-                tactics[k] = v.choice(tw, x, UA_MODES)
-            elif k == "tools":
-                if not isinstance(x, bool):
-                    v.fail(tw, f"must be true or false; got {x!r}")
-                tactics[k] = x
-            elif k == "routes":
-                routes = list(v.str_list(tw, x))
-                for r in routes:
-                    if not (
-                        r == "direct"
-                        or (r.startswith(("cloud:", "reseller:")) and len(r.split(":", 1)[1]) > 0)
-                    ):
-                        v.fail(
-                            tw,
-                            f"entries must be direct, cloud:<platform> or reseller:<name>; got {r!r}",
-                        )
-                tactics[k] = routes
-        if tactics["cot"] + tactics["rubric"] + tactics["sensitive_rewrite"] > 1.0 + 1e-9:
-            v.fail(f"{w}.tactics", "cot + rubric + sensitive_rewrite must not exceed 1")
-        camps.append(CampaignSpec(cid, ctype, acc, req, caps, langs, sday, eday, tactics))
+    ids: set[str] = set()
+    return tuple(_parse_campaign(v, f"campaigns[{i}]", c, days, ids) for i, c in enumerate(raw))
 
-    world = _parse_world(v, top.get("world") or {})
-    name = top.get("name", Path(source).stem if source != "<dict>" else "custom")
-    desc = top.get("description", "")
-    if not isinstance(name, str) or not isinstance(desc, str):
-        v.fail("name/description", "must be strings")
-    return Scenario(
-        name, desc, start, days, tuple(models), benign, hard, tuple(camps), source, world
-    )
+
+def _parse_campaign(v: _V, w: str, c: Any, days: float, ids: set[str]) -> CampaignSpec:
+    """One campaign; ``ids`` collects the ids seen so far (no repeats)."""
+    v.mapping(w, c, _CAMPAIGN_KEYS, ("id", "type", "accounts", "requests"))
+    cid = c["id"]
+    if not isinstance(cid, str) or not cid or "," in cid:
+        v.fail(f"{w}.id", f"must be a non-empty string without commas; got {cid!r}")
+    if cid in ids:
+        v.fail(f"{w}.id", f"repeats the campaign id {cid!r}")
+    ids.add(cid)
+    ctype = v.choice(f"{w}.type", c["type"], CAMPAIGN_TYPES)
+    acc = v.integer(f"{w}.accounts", c["accounts"], 1)
+    req = v.integer(f"{w}.requests", c["requests"], 1)
+    if req < acc:
+        v.fail(f"{w}.requests", f"must be at least accounts ({acc}); got {req}")
+    default_caps = ("code",) if ctype == "agentic_harvest" else ("math", "general", "nlp", "code")
+    caps = v.str_list(f"{w}.capability", c.get("capability", list(default_caps)), CAPABILITIES)
+    langs = v.str_list(f"{w}.languages", c.get("languages", ["en"]), LANGUAGES)
+    sday, eday = _parse_active_days(v, w, c, days)
+    tactics = _parse_tactics(v, f"{w}.tactics", c.get("tactics", {}) or {}, ctype)
+    return CampaignSpec(cid, ctype, acc, req, caps, langs, sday, eday, tactics)
+
+
+def _parse_active_days(v: _V, w: str, c: dict, days: float) -> tuple[float, float | None]:
+    sday = v.number(f"{w}.start_day", c.get("start_day", 0.0), 0.0, days)
+    eday = c.get("end_day")
+    if eday is not None:
+        eday = v.number(f"{w}.end_day", eday, 0.0, days)
+        if eday <= sday:
+            v.fail(f"{w}.end_day", f"must be after start_day ({sday}); got {eday}")
+    return sday, eday
+
+
+def _parse_tactics(v: _V, w: str, raw: Any, ctype: str) -> dict[str, Any]:
+    """The campaign type's default tactics, overridden by the validated ``raw`` ones."""
+    defaults = TACTIC_DEFAULTS[ctype]
+    tactics = dict(defaults)
+    for k, x in v.mapping(w, raw, tuple(defaults)).items():
+        tactics[k] = _parse_tactic(v, f"{w}.{k}", k, x)
+    if tactics["cot"] + tactics["rubric"] + tactics["sensitive_rewrite"] > 1.0 + 1e-9:
+        v.fail(w, "cot + rubric + sensitive_rewrite must not exceed 1")
+    return tactics
+
+
+def _parse_tactic(v: _V, tw: str, k: str, x: Any) -> Any:
+    if k in _TACTIC_RANGES:
+        lo, hi = _TACTIC_RANGES[k]
+        return v.number(tw, x, lo, hi)
+    if k in _TACTIC_CHOICES:
+        return v.choice(tw, x, _TACTIC_CHOICES[k])
+    if k == "wordings":
+        return v.integer(tw, x, 1, 500)
+    if k == "tools":
+        if not isinstance(x, bool):
+            v.fail(tw, f"must be true or false; got {x!r}")
+        return x
+    return _parse_routes(v, tw, x)  # the only tactic left: routes
+
+
+def _parse_routes(v: _V, tw: str, x: Any) -> list[str]:
+    routes = list(v.str_list(tw, x))
+    for r in routes:
+        named = r.startswith(("cloud:", "reseller:")) and len(r.split(":", 1)[1]) > 0
+        if not (r == "direct" or named):
+            v.fail(tw, f"entries must be direct, cloud:<platform> or reseller:<name>; got {r!r}")
+    return routes
 
 
 def _parse_world(v: _V, raw: Any) -> WorldSpec:
     w = v.mapping("world", raw, tuple(WorldSpec.__dataclass_fields__))
-    out: dict[str, Any] = {}
-    for key, options in (
-        ("attack_routes", SIGNUP_ROUTES),
-        ("benign_routes", SIGNUP_ROUTES),
-        ("attack_verification", VERIFICATIONS),
-    ):
-        if key in w:
-            m = v.mapping(f"world.{key}", w[key], options)
-            out[key] = {k: v.number(f"world.{key}.{k}", x) for k, x in m.items()}
-            if sum(out[key].values()) <= 0:
-                v.fail(f"world.{key}", "must give a positive weight to at least one entry")
+    out: dict[str, Any] = _parse_world_weights(v, w)
     if "grammar_seed" in w:
         out["grammar_seed"] = v.integer("world.grammar_seed", w["grammar_seed"])
     if "cloud_hides_client" in w:
@@ -675,10 +700,22 @@ def _parse_world(v: _V, raw: Any) -> WorldSpec:
         out["benign_card_sharing"] = v.number(
             "world.benign_card_sharing", w["benign_card_sharing"], 0.0, 1.0
         )
-    if "benign_card_sharing" in w:
-        out["benign_card_sharing"] = v.number(
-            "world.benign_card_sharing", w["benign_card_sharing"], 0.0, 1.0
-        )
     if "attack_countries" in w:
         out["attack_countries"] = v.str_list("world.attack_countries", w["attack_countries"])
     return WorldSpec(**out)
+
+
+def _parse_world_weights(v: _V, w: dict) -> dict[str, dict[str, float]]:
+    """The world's sign-up route and verification weights that are given."""
+    out = {}
+    for key, options in (
+        ("attack_routes", SIGNUP_ROUTES),
+        ("benign_routes", SIGNUP_ROUTES),
+        ("attack_verification", VERIFICATIONS),
+    ):
+        if key in w:
+            m = v.mapping(f"world.{key}", w[key], options)
+            out[key] = {k: v.number(f"world.{key}.{k}", x) for k, x in m.items()}
+            if sum(out[key].values()) <= 0:
+                v.fail(f"world.{key}", "must give a positive weight to at least one entry")
+    return out
