@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from . import geo
 from .geo import COUNTRIES, sample_in_ranges
-from .scenario import BENIGN_PERSONAS, HARD_BENIGN_PERSONAS, CampaignSpec, Scenario
+from .scenario import (
+    BENIGN_PERSONAS,
+    HARD_BENIGN_PERSONAS,
+    CampaignSpec,
+    PersonaSpec,
+    Scenario,
+)
 from .scripts import ENTERPRISE_TEMPLATES
 from .text import TextBank
 
@@ -473,141 +481,224 @@ def _lognormal_counts(
     return raw
 
 
+_ACCOUNT_COLUMNS = (
+    "group",
+    "member",
+    "n_req",
+    "n_mixed",
+    "created_ms",
+    "country",
+    "tz",
+    "home_ip",
+    "alt_ip",
+    "ip_mode",
+    "ua1",
+    "ua2",
+    "style",
+    "route",
+    "adopt_ms",
+    "n_keys",
+    "flag",
+    "org_id",
+    "payment",
+    "signup_route",
+    "verification",
+    "email_domain",
+)
+NEVER_MS = 2**62  # an adoption time after any simulated period
+
+
 def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) -> Plan:
     """Every account of the run, deterministic for ``(scenario, seed)``."""
-    rng = np.random.default_rng([seed, 1])
-    ips = IpSampler(bank)
-    start_ms = int(scenario.start.timestamp() * 1000)
-    period_ms = int(scenario.days * DAY_MS)
-    groups: list[Group] = []
-    cols: dict[str, list] = {
-        k: []
-        for k in (
-            "group",
-            "member",
-            "n_req",
-            "n_mixed",
-            "created_ms",
-            "country",
-            "tz",
-            "home_ip",
-            "alt_ip",
-            "ip_mode",
-            "ua1",
-            "ua2",
-            "style",
-            "route",
-            "adopt_ms",
-            "n_keys",
-            "flag",
-            "org_id",
-            "payment",
-            "signup_route",
-            "verification",
-            "email_domain",
-        )
-    }
-    taken: set[str] = set()
-    signup_p = _signup_probabilities(scenario)
-    country_w = np.array([c.weight for c in COUNTRIES])
-    country_w /= country_w.sum()
-    code_index = {c.code: i for i, c in enumerate(COUNTRIES)}
+    # The phases draw from one random stream: their order is part of the output.
+    planner = _Planner(scenario, tables, bank, seed)
+    planner.plan_benign_population()
+    planner.plan_hard_benign()
+    planner.plan_campaigns()
+    planner.share_cards()
+    return planner.finish()
 
-    def add(
-        group: Group,
-        n: int,
-        n_req: np.ndarray,
-        *,
-        signup: str,
-        country: np.ndarray | None = None,
-        created: np.ndarray | None = None,
-        ip_mode: np.ndarray | None = None,
-        ua1: np.ndarray | None = None,
-        ua2: np.ndarray | None = None,
-        style: np.ndarray | None = None,
-        route: np.ndarray | None = None,
-        adopt: np.ndarray | None = None,
-        n_keys: np.ndarray | None = None,
-        flag: np.ndarray | None = None,
-        org: list[str] | None = None,
-        payment: list[str] | None = None,
-        email: list[str] | None = None,
-        home: np.ndarray | None = None,
-        alt: np.ndarray | None = None,
-        n_mixed: np.ndarray | None = None,
-    ) -> None:
+
+class _Planner:
+    """Accumulates the account columns, group by group, from one seeded random stream."""
+
+    def __init__(self, scenario: Scenario, tables: Tables, bank: TextBank, seed: int):
+        self.scenario = scenario
+        self.tables = tables
+        self.seed = seed
+        self.rng = np.random.default_rng([seed, 1])
+        self.ips = IpSampler(bank)
+        self.start_ms = int(scenario.start.timestamp() * 1000)
+        self.period_ms = int(scenario.days * DAY_MS)
+        self.groups: list[Group] = []
+        self.cols: dict[str, list] = {k: [] for k in _ACCOUNT_COLUMNS}
+        self.taken: set[str] = set()  # ids, organisations and cards drawn so far (all distinct)
+        self.signup_p = _signup_probabilities(scenario)
+        self.country_w = np.array([c.weight for c in COUNTRIES])
+        self.country_w /= self.country_w.sum()
+        self.code_index = {c.code: i for i, c in enumerate(COUNTRIES)}
+
+    def new_group(self, kind: str, **kw: Any) -> Group:
+        g = Group(len(self.groups), kind, kind, **kw)
+        self.groups.append(g)
+        return g
+
+    def random_countries(self, n: int) -> np.ndarray:
+        return self.rng.choice(len(COUNTRIES), size=n, p=self.country_w)
+
+    def adopt_after(self, n: int, mean_hours: float, never: float) -> np.ndarray:
+        """When each account moves to the new model: hours after release, or ``never``."""
+        rng = self.rng
+        delay = (rng.exponential(mean_hours, size=n) * HOUR_MS).astype(np.int64)
+        out = self.tables.release_ms + delay
+        out[rng.random(n) < never] = NEVER_MS
+        return out
+
+    def new_org(self) -> str:
+        return _hex(self.rng, 1, 10, "org_", self.taken)[0]
+
+    def new_card(self) -> str:
+        return _hex(self.rng, 1, 16, "pf_", self.taken)[0]
+
+    # ---- appending accounts -----------------------------------------------------------------
+    def add(self, group: Group, n: int, n_req: np.ndarray, *, signup: str, **given: Any) -> None:
+        """Append ``n`` accounts of ``group``. ``given`` holds columns by ``_ACCOUNT_COLUMNS``
+        name (``created``, ``home``, ``alt``, ``adopt``, ``org``, ``email`` for short); the
+        rest are drawn, always in the same order so the random stream stays put."""
         if n == 0:
             return
-        if country is None:
-            country = rng.choice(len(COUNTRIES), size=n, p=country_w)
+        country, tz, created = self._where_and_since(n, signup, given)
+        cols = self.cols
+        cols["group"] += [group.index] * n
+        cols["member"] += list(range(n))
+        cols["n_req"] += list(n_req)
+        cols["n_mixed"] += list(_given(given, "n_mixed", lambda: np.zeros(n, dtype=np.int64)))
+        cols["created_ms"] += list(created)
+        cols["country"] += list(country)
+        cols["tz"] += list(tz)
+        self._add_network(n, country, given)
+        self._add_clients(n, given)
+        self._add_billing(n, signup, given)
+
+    def _where_and_since(
+        self, n: int, signup: str, given: dict
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Country, UTC offset and sign-up time of each new account."""
+        rng = self.rng
+        country = _given(given, "country", lambda: self.random_countries(n))
         tz = np.array(
             [COUNTRIES[c].tz[int(rng.integers(len(COUNTRIES[c].tz)))] for c in country],
             dtype=np.float64,
         )
-        if created is None:
-            created = start_ms - (rng.lognormal(np.log(200), 0.9, size=n) * DAY_MS).astype(np.int64)
-        routes_p, verif_p = signup_p[signup]
+        created = _given(
+            given,
+            "created",
+            lambda: (
+                self.start_ms - (rng.lognormal(np.log(200), 0.9, size=n) * DAY_MS).astype(np.int64)
+            ),
+        )
         if signup not in ("attack", "careful"):
-            tz = tz + scenario.world.diurnal_shift  # a world whose users keep other hours
-        cols["group"] += [group.index] * n
-        cols["member"] += list(range(n))
-        cols["n_req"] += list(n_req)
-        cols["n_mixed"] += list(n_mixed if n_mixed is not None else np.zeros(n, dtype=np.int64))
-        cols["created_ms"] += list(created)
-        cols["country"] += list(country)
-        cols["tz"] += list(tz)
-        cols["home_ip"] += list(home if home is not None else ips.by_country(rng, country))
+            tz = tz + self.scenario.world.diurnal_shift  # a world whose users keep other hours
+        return country, tz, created
+
+    def _add_network(self, n: int, country: np.ndarray, given: dict) -> None:
+        rng, cols = self.rng, self.cols
+        cols["home_ip"] += list(_given(given, "home", lambda: self.ips.by_country(rng, country)))
         cols["alt_ip"] += list(
-            alt if alt is not None else ips.by_country(rng, country, mobile=True)
+            _given(given, "alt", lambda: self.ips.by_country(rng, country, mobile=True))
         )
-        cols["ip_mode"] += list(ip_mode if ip_mode is not None else np.zeros(n, dtype=np.int64))
-        cols["ua1"] += list(ua1 if ua1 is not None else tables.sdk(rng, n))
-        cols["ua2"] += list(ua2 if ua2 is not None else tables.sdk(rng, n))
-        cols["style"] += list(style if style is not None else rng.integers(0, 2, size=n))
-        cols["route"] += list(route if route is not None else np.zeros(n, dtype=np.int64))
-        cols["adopt_ms"] += list(adopt if adopt is not None else np.full(n, 2**62, dtype=np.int64))
+        cols["ip_mode"] += list(_given(given, "ip_mode", lambda: np.zeros(n, dtype=np.int64)))
+
+    def _add_clients(self, n: int, given: dict) -> None:
+        rng, cols, tables = self.rng, self.cols, self.tables
+        cols["ua1"] += list(_given(given, "ua1", lambda: tables.sdk(rng, n)))
+        cols["ua2"] += list(_given(given, "ua2", lambda: tables.sdk(rng, n)))
+        cols["style"] += list(_given(given, "style", lambda: rng.integers(0, 2, size=n)))
+        cols["route"] += list(_given(given, "route", lambda: np.zeros(n, dtype=np.int64)))
+        cols["adopt_ms"] += list(
+            _given(given, "adopt", lambda: np.full(n, NEVER_MS, dtype=np.int64))
+        )
         cols["n_keys"] += list(
-            n_keys if n_keys is not None else 1 + (rng.random(n) < 0.25).astype(np.int64)
+            _given(given, "n_keys", lambda: 1 + (rng.random(n) < 0.25).astype(np.int64))
         )
-        cols["flag"] += list(flag if flag is not None else np.zeros(n, dtype=np.int64))
-        cols["org_id"] += org if org is not None else _hex(rng, n, 10, "org_", taken)
-        cols["payment"] += payment if payment is not None else _hex(rng, n, 16, "pf_", taken)
+        cols["flag"] += list(_given(given, "flag", lambda: np.zeros(n, dtype=np.int64)))
+
+    def _add_billing(self, n: int, signup: str, given: dict) -> None:
+        rng, cols, taken = self.rng, self.cols, self.taken
+        routes_p, verif_p = self.signup_p[signup]
+        cols["org_id"] += _given(given, "org", lambda: _hex(rng, n, 10, "org_", taken))
+        cols["payment"] += _given(given, "payment", lambda: _hex(rng, n, 16, "pf_", taken))
         cols["signup_route"] += _choice(rng, routes_p, n)
         cols["verification"] += _choice(rng, verif_p, n)
-        cols["email_domain"] += (
-            email
-            if email is not None
-            else [
-                d if d != "company" else _company_domain(rng)
-                for d in _choice(rng, _CONSUMER_MAIL + (("company", 18),), n)
-            ]
+        cols["email_domain"] += _given(
+            given, "email", lambda: _mail_domains(rng, _CONSUMER_MAIL, "company", 18, n)
         )
 
-    def adopt_after(n: int, mean_hours: float, never: float) -> np.ndarray:
-        out = tables.release_ms + (rng.exponential(mean_hours, size=n) * HOUR_MS).astype(np.int64)
-        out[rng.random(n) < never] = 2**62
-        return out
-
     # ---- ordinary benign population ---------------------------------------------------------
-    b = scenario.benign
-    mix_total = sum(b.mix.values())
-    counts = {p: int(round(b.accounts * b.mix.get(p, 0.0) / mix_total)) for p in BENIGN_PERSONAS}
-    counts[max(counts, key=counts.get)] += b.accounts - sum(counts.values())
-    for persona in BENIGN_PERSONAS:
-        n = counts[persona]
-        g = Group(len(groups), persona, persona)
-        groups.append(g)
-        if n == 0:
-            continue
+    def plan_benign_population(self) -> None:
+        b = self.scenario.benign
+        mix_total = sum(b.mix.values())
+        counts = {
+            p: int(round(b.accounts * b.mix.get(p, 0.0) / mix_total)) for p in BENIGN_PERSONAS
+        }
+        counts[max(counts, key=counts.get)] += b.accounts - sum(counts.values())
+        for persona in BENIGN_PERSONAS:
+            g = self.new_group(persona)
+            if counts[persona]:
+                self.plan_benign_persona(g, counts[persona])
+
+    def plan_benign_persona(self, g: Group, n: int) -> None:
+        """``n`` ordinary accounts of the persona ``g.kind`` (casual, developer, student)."""
+        b, rng, persona = self.scenario.benign, self.rng, g.kind
         n_req = np.minimum(
             b.max_requests,
             np.maximum(
                 1, np.round(rng.lognormal(np.log(b.requests_median), b.requests_sigma, size=n))
             ),
         ).astype(np.int64)
-        created = start_ms - (rng.lognormal(np.log(250), 1.0, size=n) * DAY_MS).astype(np.int64)
+        created = self._benign_signups(n)
+        mode = self._benign_ip_modes(persona, n)
+        is_browser, ua1, ua2 = self._benign_clients(persona, n)
+        route = self._benign_routes(n)
+        has_system = rng.random(n) < {"casual": 0.15, "developer": 0.4, "student": 0.05}[persona]
+        country = self.random_countries(n)
+        home, alt = self._benign_addresses(country, mode)
+        email = None
+        if persona == "student":
+            email = _mail_domains(rng, _CONSUMER_MAIL, "uni", 60, n)
+        self.add(
+            g,
+            n,
+            n_req,
+            signup="benign",
+            country=country,
+            created=created,
+            ip_mode=mode,
+            ua1=ua1,
+            ua2=ua2,
+            route=route,
+            adopt=self.adopt_after(n, 60.0, 0.45),
+            flag=(is_browser.astype(np.int64) | (has_system.astype(np.int64) << 1)),
+            home=home,
+            alt=alt,
+            email=email,
+        )
+
+    def _benign_signups(self, n: int) -> np.ndarray:
+        """Sign-up times: mostly long before the period, some new during it."""
+        rng, b = self.rng, self.scenario.benign
+        created = self.start_ms - (rng.lognormal(np.log(250), 1.0, size=n) * DAY_MS).astype(
+            np.int64
+        )
         new = rng.random(n) < b.new_signups
-        created[new] = start_ms + (rng.random(int(new.sum())) * period_ms * 0.8).astype(np.int64)
+        created[new] = self.start_ms + (rng.random(int(new.sum())) * self.period_ms * 0.8).astype(
+            np.int64
+        )
+        return created
+
+    def _benign_ip_modes(self, persona: str, n: int) -> np.ndarray:
+        """0 home, 1 VPN, 2 cloud, 3 corporate (developers in offices)."""
+        rng, b = self.rng, self.scenario.benign
         mode = np.zeros(n, dtype=np.int64)
         u = rng.random(n)
         mode[u < b.vpn_share] = 1
@@ -615,10 +706,20 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
         mode[(u >= b.vpn_share) & (u < b.vpn_share + cloud_p)] = 2
         if persona == "developer":
             mode[(mode == 0) & (rng.random(n) < 0.35)] = 3
+        return mode
+
+    def _benign_clients(self, persona: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Whether the main client is a browser, and the two user agents."""
+        rng, tables = self.rng, self.tables
         browser_p = {"casual": 0.55, "developer": 0.15, "student": 0.75}[persona]
         is_browser = rng.random(n) < browser_p
         ua1 = np.where(is_browser, tables.browser(rng, n), tables.sdk(rng, n))
         ua2 = np.where(rng.random(n) < 0.7, tables.browser(rng, n), tables.sdk(rng, n))
+        return is_browser, ua1, ua2
+
+    def _benign_routes(self, n: int) -> np.ndarray:
+        """Mostly direct; 5% through a cloud platform, 2% through a reseller."""
+        rng = self.rng
         route = np.zeros(n, dtype=np.int64)
         r = rng.random(n)
         route[r < 0.05] = 1 + rng.integers(0, len(geo.CLOUD_PLATFORMS), size=int((r < 0.05).sum()))
@@ -626,8 +727,13 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
         route[res] = (
             1 + len(geo.CLOUD_PLATFORMS) + rng.integers(0, len(geo.RESELLERS), size=int(res.sum()))
         )
-        has_system = rng.random(n) < {"casual": 0.15, "developer": 0.4, "student": 0.05}[persona]
-        country = rng.choice(len(COUNTRIES), size=n, p=country_w)
+        return route
+
+    def _benign_addresses(
+        self, country: np.ndarray, mode: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Home and second address per account, by its IP mode."""
+        rng, ips = self.rng, self.ips
         home = ips.by_country(rng, country)
         vpn_rows = mode == 1
         home[vpn_rows] = ips.vpn_ips(rng, int(vpn_rows.sum()))
@@ -643,285 +749,324 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
             alt[rows_c] = offices[rng.integers(0, len(offices), size=k)] + rng.integers(
                 2, 254, size=k
             ).astype(np.uint32)
-        signup = "benign"
-        email = None
-        if persona == "student":
-            email = [
-                d if d != "uni" else _UNIS[int(rng.integers(len(_UNIS)))]
-                for d in _choice(rng, _CONSUMER_MAIL + (("uni", 60),), n)
-            ]
-        add(
+        return home, alt
+
+    # ---- hard-benign personas ---------------------------------------------------------------
+    def plan_hard_benign(self) -> None:
+        for persona in HARD_BENIGN_PERSONAS:
+            g = self.new_group(persona)
+            spec = self.scenario.hard_benign.get(persona)
+            if spec is None or spec.accounts == 0:
+                continue
+            g.params["spec"] = spec
+            planner = self._hard_benign_planners().get(persona)
+            if planner is not None:
+                planner(g, spec.accounts, spec)
+
+    def _hard_benign_planners(self) -> dict[str, Callable[[Group, int, PersonaSpec], None]]:
+        return {
+            "eval_runner": self._plan_eval_runner,
+            "agentic_power_user": self._plan_agentic_power_user,
+            "enterprise_batch": self._plan_enterprise_batch,
+            "university_class": self._plan_university_class,
+            "app_platform": self._plan_app_platform,
+            "leaderboard_operator": self._plan_leaderboard_operator,
+            "labelling_vendor": self._plan_labelling_vendor,
+            "research_synthetic": self._plan_research_synthetic,
+        }
+
+    def _plan_eval_runner(self, g: Group, n: int, spec: PersonaSpec) -> None:
+        rng, tables, ips = self.rng, self.tables, self.ips
+        n_req = _lognormal_counts(rng, n, spec.requests, 0.4, lo=20)
+        country = self.random_countries(n)
+        self.add(
             g,
             n,
             n_req,
-            signup=signup,
+            signup="research",
+            ip_mode=np.full(n, 2),
+            ua1=tables.eval_ua(rng, n),
+            ua2=tables.eval_ua(rng, n),
+            style=np.zeros(n, dtype=np.int64),
+            adopt=self.adopt_after(n, 6.0, 0.0),
+            home=ips.hosting(rng, n),
+            alt=ips.corporate(rng, country),
             country=country,
-            created=created,
-            ip_mode=mode,
-            ua1=ua1,
-            ua2=ua2,
-            route=route,
-            adopt=adopt_after(n, 60.0, 0.45),
-            flag=(is_browser.astype(np.int64) | (has_system.astype(np.int64) << 1)),
-            home=home,
-            alt=alt,
-            email=email,
+            email=[_company_domain(rng) for _ in range(n)],
         )
 
-    # ---- hard-benign personas ---------------------------------------------------------------
-    for persona in HARD_BENIGN_PERSONAS:
-        g = Group(len(groups), persona, persona)
-        groups.append(g)
-        spec = scenario.hard_benign.get(persona)
-        if spec is None or spec.accounts == 0:
-            continue
-        g.params["spec"] = spec
-        n = spec.accounts
-        if persona == "eval_runner":
-            n_req = _lognormal_counts(rng, n, spec.requests, 0.4, lo=20)
-            country = rng.choice(len(COUNTRIES), size=n, p=country_w)
-            add(
-                g,
-                n,
-                n_req,
-                signup="research",
-                ip_mode=np.full(n, 2),
-                ua1=tables.eval_ua(rng, n),
-                ua2=tables.eval_ua(rng, n),
-                style=np.zeros(n, dtype=np.int64),
-                adopt=adopt_after(n, 6.0, 0.0),
-                home=ips.hosting(rng, n),
-                alt=ips.corporate(rng, country),
-                country=country,
-                email=[_company_domain(rng) for _ in range(n)],
-            )
-        elif persona == "agentic_power_user":
-            n_req = _lognormal_counts(rng, n, spec.requests, 0.7, lo=50)
-            add(
-                g,
-                n,
-                n_req,
-                signup="power",
-                ip_mode=np.full(n, 2),
-                ua1=tables.agent(rng, n),
-                ua2=tables.sdk(rng, n),
-                style=np.ones(n, dtype=np.int64),
-                adopt=adopt_after(n, 10.0, 0.1),
-                n_keys=rng.integers(1, 4, size=n),
-                flag=rng.integers(0, 4, size=n),
-                alt=ips.hosting(rng, n),
-            )
-        elif persona == "enterprise_batch":
-            n_req = _lognormal_counts(rng, n, spec.requests, 0.3, lo=20)
-            org = (
-                _hex(rng, 1, 10, "org_", taken) * n
-            )  # one organisation, one card, several accounts and keys
-            pay = _hex(rng, 1, 16, "pf_", taken) * n
-            ent_country = code_index["US"] if rng.random() < 0.6 else code_index["DE"]
-            corp = ips.corporate(rng, np.array([ent_country]))
-            dom = _company_domain(rng)
-            add(
-                g,
-                n,
-                n_req,
-                signup="enterprise",
-                ip_mode=np.full(n, 3),
-                ua1=np.full(n, tables.sdk_lo + 14),
-                ua2=np.full(n, tables.sdk_lo),
-                style=np.zeros(n, dtype=np.int64),
-                n_keys=np.full(n, spec.keys),
-                org=org,
-                payment=pay,
-                email=[dom] * n,
-                home=np.repeat(corp, n),
-                alt=ips.hosting(rng, n),
-                country=np.full(n, ent_country),
-                flag=rng.integers(0, len(ENTERPRISE_TEMPLATES), size=n),
-            )
-        elif persona == "university_class":
-            n_req = _lognormal_counts(rng, n, spec.requests, 0.8, lo=2)
-            cidx = int(
-                rng.choice([code_index["US"], code_index["GB"], code_index["DE"], code_index["CA"]])
-            )
-            uni = _UNIS[int(rng.integers(len(_UNIS)))]
-            campus = ips.campus_net(rng, cidx)
-            g.params["campus"] = int(campus)
-            g.params["tz"] = float(COUNTRIES[cidx].tz[0])
-            country = np.full(n, cidx)
-            browser = rng.random(n) < 0.8
-            add(
-                g,
-                n,
-                n_req,
-                signup="education",
-                country=country,
-                ip_mode=np.full(n, 4),
-                ua1=np.where(browser, tables.browser(rng, n), tables.sdk(rng, n)),
-                ua2=tables.browser(rng, n),
-                payment=[""] * n,
-                email=[uni] * n,
-                created=start_ms - (rng.uniform(10, 60, size=n) * DAY_MS).astype(np.int64),
-                home=campus + rng.integers(2, 254, size=n).astype(np.uint32),
-                alt=ips.by_country(rng, country),
-                flag=browser.astype(np.int64),
-            )
-        elif persona == "app_platform":
-            n_req = _lognormal_counts(rng, n, spec.requests, 0.6, lo=50)
-            add(
-                g,
-                n,
-                n_req,
-                signup="platform",
-                ip_mode=np.full(n, 2),
-                ua1=tables.sdk(rng, n),
-                ua2=tables.sdk(rng, n),
-                home=ips.hosting(rng, n),
-                alt=ips.hosting(rng, n),
-                n_keys=rng.integers(2, 5, size=n),
-                flag=rng.integers(0, 5, size=n),
-                email=[_company_domain(rng) for _ in range(n)],
-                route=np.where(
-                    rng.random(n) < 0.3, 1 + rng.integers(0, len(geo.CLOUD_PLATFORMS), size=n), 0
-                ),
-                adopt=adopt_after(n, 72.0, 0.5),
-            )
-        elif persona == "leaderboard_operator":
-            # One organisation, one card, many API keys as accounts: suites run in parallel.
-            n_req = _lognormal_counts(rng, n, spec.requests, 0.3, lo=20)
-            add(
-                g,
-                n,
-                n_req,
-                signup="research",
-                ip_mode=np.full(n, 2),
-                ua1=tables.eval_ua(rng, n),
-                ua2=tables.eval_ua(rng, n),
-                style=np.zeros(n, dtype=np.int64),
-                adopt=adopt_after(n, 4.0, 0.0),
-                home=ips.hosting(rng, n),
-                alt=ips.hosting(rng, n),
-                org=_hex(rng, 1, 10, "org_", taken) * n,
-                payment=_hex(rng, 1, 16, "pf_", taken) * n,
-                email=[_company_domain(rng)] * n,
-                n_keys=np.full(n, spec.keys),
-            )
-        elif persona == "labelling_vendor":
-            # Annotators behind one office NAT, one vendor card, rubric grading all day.
-            n_req = _lognormal_counts(rng, n, spec.requests, 0.5, lo=5)
-            cidx = int(rng.choice([code_index[c] for c in ("IN", "PH", "US", "PL", "BR")]))
-            nat = ips.corporate(rng, np.array([cidx]))
-            browser = rng.random(n) < 0.7
-            add(
-                g,
-                n,
-                n_req,
-                signup="platform",
-                country=np.full(n, cidx),
-                ip_mode=np.full(n, 3),
-                ua1=np.where(browser, tables.browser(rng, n), tables.sdk(rng, n)),
-                ua2=tables.browser(rng, n),
-                home=np.repeat(nat, n),
-                alt=np.repeat(nat, n),
-                org=_hex(rng, 1, 10, "org_", taken) * n,
-                payment=_hex(rng, 1, 16, "pf_", taken) * n,
-                email=[_company_domain(rng)] * n,
-                flag=browser.astype(np.int64),
-            )
-        elif persona == "research_synthetic":
-            n_req = _lognormal_counts(rng, n, spec.requests, 0.5, lo=20)
-            add(
-                g,
-                n,
-                n_req,
-                signup="research",
-                ip_mode=np.full(n, 2),
-                ua1=tables.sdk(rng, n),
-                ua2=tables.sdk(rng, n),
-                home=ips.hosting(rng, n),
-                alt=ips.corporate(rng, rng.choice(len(COUNTRIES), size=n, p=country_w)),
-                email=[_UNIS[int(rng.integers(len(_UNIS)))]] * n,
-                adopt=adopt_after(n, 12.0, 0.2),
-            )
+    def _plan_agentic_power_user(self, g: Group, n: int, spec: PersonaSpec) -> None:
+        rng, tables = self.rng, self.tables
+        n_req = _lognormal_counts(rng, n, spec.requests, 0.7, lo=50)
+        self.add(
+            g,
+            n,
+            n_req,
+            signup="power",
+            ip_mode=np.full(n, 2),
+            ua1=tables.agent(rng, n),
+            ua2=tables.sdk(rng, n),
+            style=np.ones(n, dtype=np.int64),
+            adopt=self.adopt_after(n, 10.0, 0.1),
+            n_keys=rng.integers(1, 4, size=n),
+            flag=rng.integers(0, 4, size=n),
+            alt=self.ips.hosting(rng, n),
+        )
+
+    def _plan_enterprise_batch(self, g: Group, n: int, spec: PersonaSpec) -> None:
+        # One organisation, one card, several accounts and keys.
+        rng, tables, ips = self.rng, self.tables, self.ips
+        n_req = _lognormal_counts(rng, n, spec.requests, 0.3, lo=20)
+        org, pay = self.new_org(), self.new_card()
+        country = self.code_index["US"] if rng.random() < 0.6 else self.code_index["DE"]
+        corp = ips.corporate(rng, np.array([country]))
+        dom = _company_domain(rng)
+        self.add(
+            g,
+            n,
+            n_req,
+            signup="enterprise",
+            ip_mode=np.full(n, 3),
+            ua1=np.full(n, tables.sdk_lo + 14),
+            ua2=np.full(n, tables.sdk_lo),
+            style=np.zeros(n, dtype=np.int64),
+            n_keys=np.full(n, spec.keys),
+            org=[org] * n,
+            payment=[pay] * n,
+            email=[dom] * n,
+            home=np.repeat(corp, n),
+            alt=ips.hosting(rng, n),
+            country=np.full(n, country),
+            flag=rng.integers(0, len(ENTERPRISE_TEMPLATES), size=n),
+        )
+
+    def _plan_university_class(self, g: Group, n: int, spec: PersonaSpec) -> None:
+        # One course on one campus network; the students mostly use a browser.
+        rng, tables, ips = self.rng, self.tables, self.ips
+        n_req = _lognormal_counts(rng, n, spec.requests, 0.8, lo=2)
+        cidx = int(rng.choice([self.code_index[c] for c in ("US", "GB", "DE", "CA")]))
+        uni = _UNIS[int(rng.integers(len(_UNIS)))]
+        campus = ips.campus_net(rng, cidx)
+        g.params["campus"] = int(campus)
+        g.params["tz"] = float(COUNTRIES[cidx].tz[0])
+        country = np.full(n, cidx)
+        browser = rng.random(n) < 0.8
+        self.add(
+            g,
+            n,
+            n_req,
+            signup="education",
+            country=country,
+            ip_mode=np.full(n, 4),
+            ua1=np.where(browser, tables.browser(rng, n), tables.sdk(rng, n)),
+            ua2=tables.browser(rng, n),
+            payment=[""] * n,
+            email=[uni] * n,
+            created=self.start_ms - (rng.uniform(10, 60, size=n) * DAY_MS).astype(np.int64),
+            home=campus + rng.integers(2, 254, size=n).astype(np.uint32),
+            alt=ips.by_country(rng, country),
+            flag=browser.astype(np.int64),
+        )
+
+    def _plan_app_platform(self, g: Group, n: int, spec: PersonaSpec) -> None:
+        rng, tables, ips = self.rng, self.tables, self.ips
+        n_req = _lognormal_counts(rng, n, spec.requests, 0.6, lo=50)
+        self.add(
+            g,
+            n,
+            n_req,
+            signup="platform",
+            ip_mode=np.full(n, 2),
+            ua1=tables.sdk(rng, n),
+            ua2=tables.sdk(rng, n),
+            home=ips.hosting(rng, n),
+            alt=ips.hosting(rng, n),
+            n_keys=rng.integers(2, 5, size=n),
+            flag=rng.integers(0, 5, size=n),
+            email=[_company_domain(rng) for _ in range(n)],
+            route=np.where(
+                rng.random(n) < 0.3, 1 + rng.integers(0, len(geo.CLOUD_PLATFORMS), size=n), 0
+            ),
+            adopt=self.adopt_after(n, 72.0, 0.5),
+        )
+
+    def _plan_leaderboard_operator(self, g: Group, n: int, spec: PersonaSpec) -> None:
+        # One organisation, one card, many API keys as accounts: suites run in parallel.
+        rng, tables, ips = self.rng, self.tables, self.ips
+        n_req = _lognormal_counts(rng, n, spec.requests, 0.3, lo=20)
+        self.add(
+            g,
+            n,
+            n_req,
+            signup="research",
+            ip_mode=np.full(n, 2),
+            ua1=tables.eval_ua(rng, n),
+            ua2=tables.eval_ua(rng, n),
+            style=np.zeros(n, dtype=np.int64),
+            adopt=self.adopt_after(n, 4.0, 0.0),
+            home=ips.hosting(rng, n),
+            alt=ips.hosting(rng, n),
+            org=[self.new_org()] * n,
+            payment=[self.new_card()] * n,
+            email=[_company_domain(rng)] * n,
+            n_keys=np.full(n, spec.keys),
+        )
+
+    def _plan_labelling_vendor(self, g: Group, n: int, spec: PersonaSpec) -> None:
+        # Annotators behind one office NAT, one vendor card, rubric grading all day.
+        rng, tables = self.rng, self.tables
+        n_req = _lognormal_counts(rng, n, spec.requests, 0.5, lo=5)
+        cidx = int(rng.choice([self.code_index[c] for c in ("IN", "PH", "US", "PL", "BR")]))
+        nat = self.ips.corporate(rng, np.array([cidx]))
+        browser = rng.random(n) < 0.7
+        self.add(
+            g,
+            n,
+            n_req,
+            signup="platform",
+            country=np.full(n, cidx),
+            ip_mode=np.full(n, 3),
+            ua1=np.where(browser, tables.browser(rng, n), tables.sdk(rng, n)),
+            ua2=tables.browser(rng, n),
+            home=np.repeat(nat, n),
+            alt=np.repeat(nat, n),
+            org=[self.new_org()] * n,
+            payment=[self.new_card()] * n,
+            email=[_company_domain(rng)] * n,
+            flag=browser.astype(np.int64),
+        )
+
+    def _plan_research_synthetic(self, g: Group, n: int, spec: PersonaSpec) -> None:
+        rng, tables, ips = self.rng, self.tables, self.ips
+        n_req = _lognormal_counts(rng, n, spec.requests, 0.5, lo=20)
+        self.add(
+            g,
+            n,
+            n_req,
+            signup="research",
+            ip_mode=np.full(n, 2),
+            ua1=tables.sdk(rng, n),
+            ua2=tables.sdk(rng, n),
+            home=ips.hosting(rng, n),
+            alt=ips.corporate(rng, self.random_countries(n)),
+            email=[_UNIS[int(rng.integers(len(_UNIS)))]] * n,
+            adopt=self.adopt_after(n, 12.0, 0.2),
+        )
 
     # ---- attack campaigns -------------------------------------------------------------------
-    attack_countries = ATTACK_COUNTRIES
-    if scenario.world.attack_countries:
-        known = [c for c in scenario.world.attack_countries if c in code_index]
-        attack_countries = tuple((c, 1.0) for c in known) or ATTACK_COUNTRIES
-    att_codes = np.array([code_index[c] for c, _ in attack_countries])
-    att_w = np.array([w for _, w in attack_countries])
-    att_w /= att_w.sum()
-    for ci, c in enumerate(scenario.campaigns):
-        t = c.tactics
-        g = Group(len(groups), c.type, c.type, campaign=c, campaign_index=ci)
-        groups.append(g)
-        n = c.accounts
-        crng = np.random.default_rng([seed, 2, ci])
-        sigma = CAMPAIGN_SIGMA[c.type]
-        n_req = _lognormal_counts(crng, n, c.requests, sigma, lo=1)
-        n_mixed = np.zeros(n, dtype=np.int64)
-        routes = [tables.route_index[r] for r in t["routes"]]
-        route = np.array(routes)[crng.integers(0, len(routes), size=n)]
-        if t["mixed_accounts"] > 0 and t["mixed_share"] > 0:
-            # Resold capacity carries genuine customers: reseller-route accounts mix more often.
-            resold = np.array([tables.routes[r].startswith("reseller:") for r in route])
-            p_mix = np.where(resold, 2.0, 0.5) * t["mixed_accounts"]
-            p_mix *= t["mixed_accounts"] / max(1e-9, float(p_mix.mean()))
-            mixed = crng.random(n) < np.minimum(p_mix, 0.95)
-            ratio = t["mixed_share"] / (1 - t["mixed_share"])
-            n_mixed[mixed] = np.maximum(
-                1, np.round(n_req[mixed] * ratio * crng.uniform(0.5, 1.5, size=int(mixed.sum())))
-            ).astype(np.int64)
-        n_pay = max(1, int(math.ceil(n / t["payment_sharing"])))
-        pays = _hex(crng, n_pay, 16, "pf_", taken)
-        payment = [pays[i] for i in crng.integers(0, n_pay, size=n)] if n_pay < n else pays[:n]
-        country = att_codes[crng.choice(len(att_codes), size=n, p=att_w)]
-        s_ms = start_ms + int(c.start_day * DAY_MS)
-        if c.type in ("careful", "adaptive"):
-            if c.type == "careful":
-                country = np.full(n, code_index["US"])
-            created = start_ms - (crng.uniform(90, 400, size=n) * DAY_MS).astype(np.int64)
-            signup = "careful"
-            email = _choice(crng, _CONSUMER_MAIL[:6], n)
-        else:
-            # Bulk sign-ups shortly before (or during) the campaign's activity; some bought.
-            created = s_ms - (crng.uniform(0.2, 20, size=n) * DAY_MS).astype(np.int64)
-            aged = crng.random(n) < t["aged_share"]
-            created[aged] = s_ms - (crng.uniform(60, 700, size=int(aged.sum())) * DAY_MS).astype(
-                np.int64
-            )
-            signup = "attack"
-            email = [
-                d if d != "startup" else _company_domain(crng)
-                for d in _choice(crng, _ATTACK_MAIL + (("startup", 14),), n)
+    def plan_campaigns(self) -> None:
+        countries = self._attack_countries()
+        for ci, c in enumerate(self.scenario.campaigns):
+            g = self.new_group(c.type, campaign=c, campaign_index=ci)
+            _CampaignPlanner(self, g, c, countries).plan()
+
+    def _attack_countries(self) -> tuple[np.ndarray, np.ndarray]:
+        """Country indexes the operators sign up from, and their weights."""
+        attack_countries = ATTACK_COUNTRIES
+        world = self.scenario.world
+        if world.attack_countries:
+            known = [c for c in world.attack_countries if c in self.code_index]
+            attack_countries = tuple((c, 1.0) for c in known) or ATTACK_COUNTRIES
+        codes = np.array([self.code_index[c] for c, _ in attack_countries])
+        weights = np.array([w for _, w in attack_countries])
+        return codes, weights / weights.sum()
+
+    # ---- the whole population -----------------------------------------------------------------
+    def share_cards(self) -> None:
+        """Cards shared by benign families and teams, and cards hidden by cloud billing."""
+        cols, tables = self.cols, self.tables
+        _share_benign_cards(self.rng, self.scenario.world.benign_card_sharing, cols, self.groups)
+        if self.scenario.world.cloud_hides_client:
+            # Billed through the marketplace: no card of ours on any cloud-route account.
+            cloud = {tables.route_index[r] for r in tables.routes if r.startswith("cloud:")}
+            cols["payment"] = [
+                "" if r in cloud else pay
+                for r, pay in zip(cols["route"], cols["payment"], strict=True)
             ]
-        mode = t["user_agents"]
-        if mode == "sdk":
-            ua1, ua2 = tables.sdk(crng, n), tables.sdk(crng, n)
-        elif mode == "agent":
-            ua1, ua2 = tables.agent(crng, n), tables.sdk(crng, n)
-        elif mode == "browser":
-            ua1, ua2 = tables.browser(crng, n), tables.browser(crng, n)
-        else:
-            ua1 = np.where(crng.random(n) < 0.6, tables.browser(crng, n), tables.sdk(crng, n))
-            ua2 = np.where(crng.random(n) < 0.6, tables.browser(crng, n), tables.sdk(crng, n))
-        ip_mode = {"hosting": 2, "residential": 0, "stable": 0, "none": 2}[t["proxy"]]
-        home = alt = None
-        if t["proxy"] == "hosting":
-            # A campaign rents a handful of servers/VPN exits; accounts share them.
-            pool = np.concatenate(
-                [ips.hosting(crng, max(2, n // 3)), ips.vpn_ips(crng, max(1, n // 6))]
-            )
-            home = pool[crng.integers(0, len(pool), size=n)]
-            alt = pool[crng.integers(0, len(pool), size=n)]
-        pivot = (
-            tables.release_ms
-            + int(t["pivot_hours"] * HOUR_MS)
-            + (crng.uniform(-0.3, 0.3, size=n) * t["pivot_hours"] * HOUR_MS).astype(np.int64)
+
+    def finish(self) -> Plan:
+        """The plan: account ids, key seeds and the shuffled work units."""
+        cols, rng = self.cols, self.rng
+        n_acc = len(cols["group"])
+        ids = _hex(rng, n_acc, 12, "acct_", self.taken)
+        key_base = rng.integers(0, 2**62, size=n_acc, dtype=np.int64).astype(np.uint64)
+        n_req = np.array(cols["n_req"], dtype=np.int64)
+        n_mixed = np.array(cols["n_mixed"], dtype=np.int64)
+        units = _work_units(n_req, n_mixed)
+        perm = rng.permutation(len(units[0]))  # file order mixes personas and campaigns
+
+        def arr(k: str, dt: type = np.int64) -> np.ndarray:
+            return np.array(cols[k], dtype=dt)
+
+        return Plan(
+            groups=self.groups,
+            account_id=ids,
+            org_id=cols["org_id"],
+            payment=cols["payment"],
+            signup_route=cols["signup_route"],
+            verification=cols["verification"],
+            email_domain=cols["email_domain"],
+            group=arr("group"),
+            member=arr("member"),
+            n_req=n_req,
+            n_mixed=n_mixed,
+            created_ms=arr("created_ms"),
+            country=arr("country"),
+            tz=arr("tz", np.float64),
+            home_ip=arr("home_ip", np.uint32),
+            alt_ip=arr("alt_ip", np.uint32),
+            ip_mode=arr("ip_mode"),
+            ua1=arr("ua1"),
+            ua2=arr("ua2"),
+            style=arr("style"),
+            route=arr("route"),
+            adopt_ms=arr("adopt_ms"),
+            n_keys=arr("n_keys"),
+            key_base=key_base,
+            flag=arr("flag"),
+            unit_acct=units[0][perm],
+            unit_n=units[1][perm],
+            unit_off=units[2][perm],
+            unit_genuine=units[3][perm],
         )
-        g.params["pivot_share"] = t["pivot_share"]
-        add(
-            g,
+
+
+class _CampaignPlanner:
+    """The accounts of one attack campaign, drawn from the campaign's own random stream (so a
+    campaign's accounts do not change when another campaign is added)."""
+
+    def __init__(
+        self,
+        planner: _Planner,
+        group: Group,
+        c: CampaignSpec,
+        countries: tuple[np.ndarray, np.ndarray],
+    ):
+        self.planner = planner
+        self.tables = planner.tables
+        self.group = group
+        self.campaign = c
+        self.tactics = c.tactics
+        self.n = c.accounts
+        self.countries = countries
+        self.rng = np.random.default_rng([planner.seed, 2, group.campaign_index])
+
+    def plan(self) -> None:
+        c, t, n, crng, p = self.campaign, self.tactics, self.n, self.rng, self.planner
+        n_req = _lognormal_counts(crng, n, c.requests, CAMPAIGN_SIGMA[c.type], lo=1)
+        route = self._routes()
+        n_mixed = self._mixed_counts(n_req, route)
+        payment = self._cards()
+        codes, weights = self.countries
+        country = codes[crng.choice(len(codes), size=n, p=weights)]
+        country, created, signup, email = self._signups(country)
+        ua1, ua2 = self._clients()
+        home, alt = self._addresses()
+        pivot = self._pivot_times()
+        self.group.params["pivot_share"] = t["pivot_share"]
+        ip_mode = {"hosting": 2, "residential": 0, "stable": 0, "none": 2}[t["proxy"]]
+        p.add(
+            self.group,
             n,
             n_req,
             signup=signup,
@@ -939,74 +1084,126 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
             n_mixed=n_mixed,
             n_keys=1 + (crng.random(n) < 0.3).astype(np.int64),
         )
-        if t["proxy"] == "none":
+        self._drop_cards()
+
+    def _routes(self) -> np.ndarray:
+        routes = [self.tables.route_index[r] for r in self.tactics["routes"]]
+        return np.array(routes)[self.rng.integers(0, len(routes), size=self.n)]
+
+    def _mixed_counts(self, n_req: np.ndarray, route: np.ndarray) -> np.ndarray:
+        """Genuine customer requests per account (mixed accounts only)."""
+        t, n, crng = self.tactics, self.n, self.rng
+        n_mixed = np.zeros(n, dtype=np.int64)
+        if t["mixed_accounts"] > 0 and t["mixed_share"] > 0:
+            # Resold capacity carries genuine customers: reseller-route accounts mix more often.
+            resold = np.array([self.tables.routes[r].startswith("reseller:") for r in route])
+            p_mix = np.where(resold, 2.0, 0.5) * t["mixed_accounts"]
+            p_mix *= t["mixed_accounts"] / max(1e-9, float(p_mix.mean()))
+            mixed = crng.random(n) < np.minimum(p_mix, 0.95)
+            ratio = t["mixed_share"] / (1 - t["mixed_share"])
+            n_mixed[mixed] = np.maximum(
+                1, np.round(n_req[mixed] * ratio * crng.uniform(0.5, 1.5, size=int(mixed.sum())))
+            ).astype(np.int64)
+        return n_mixed
+
+    def _cards(self) -> list[str]:
+        """One card per ``payment_sharing`` accounts."""
+        n, crng = self.n, self.rng
+        n_pay = max(1, int(math.ceil(n / self.tactics["payment_sharing"])))
+        pays = _hex(crng, n_pay, 16, "pf_", self.planner.taken)
+        return [pays[i] for i in crng.integers(0, n_pay, size=n)] if n_pay < n else pays[:n]
+
+    def _signups(self, country: np.ndarray) -> tuple[np.ndarray, np.ndarray, str, list[str]]:
+        """Country, sign-up time, sign-up kind and mail domain of each account."""
+        c, n, crng, start_ms = self.campaign, self.n, self.rng, self.planner.start_ms
+        if c.type in ("careful", "adaptive"):
+            if c.type == "careful":
+                country = np.full(n, self.planner.code_index["US"])
+            created = start_ms - (crng.uniform(90, 400, size=n) * DAY_MS).astype(np.int64)
+            return country, created, "careful", _choice(crng, _CONSUMER_MAIL[:6], n)
+        # Bulk sign-ups shortly before (or during) the campaign's activity; some bought.
+        s_ms = start_ms + int(c.start_day * DAY_MS)
+        created = s_ms - (crng.uniform(0.2, 20, size=n) * DAY_MS).astype(np.int64)
+        aged = crng.random(n) < self.tactics["aged_share"]
+        created[aged] = s_ms - (crng.uniform(60, 700, size=int(aged.sum())) * DAY_MS).astype(
+            np.int64
+        )
+        return country, created, "attack", _mail_domains(crng, _ATTACK_MAIL, "startup", 14, n)
+
+    def _clients(self) -> tuple[np.ndarray, np.ndarray]:
+        tables, n, crng = self.tables, self.n, self.rng
+        mode = self.tactics["user_agents"]
+        if mode == "sdk":
+            return tables.sdk(crng, n), tables.sdk(crng, n)
+        if mode == "agent":
+            return tables.agent(crng, n), tables.sdk(crng, n)
+        if mode == "browser":
+            return tables.browser(crng, n), tables.browser(crng, n)
+        ua1 = np.where(crng.random(n) < 0.6, tables.browser(crng, n), tables.sdk(crng, n))
+        ua2 = np.where(crng.random(n) < 0.6, tables.browser(crng, n), tables.sdk(crng, n))
+        return ua1, ua2
+
+    def _addresses(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Home and second address from a rented pool, or None: drawn like anyone's."""
+        if self.tactics["proxy"] != "hosting":
+            return None, None
+        # A campaign rents a handful of servers/VPN exits; accounts share them.
+        ips, n, crng = self.planner.ips, self.n, self.rng
+        pool = np.concatenate(
+            [ips.hosting(crng, max(2, n // 3)), ips.vpn_ips(crng, max(1, n // 6))]
+        )
+        return pool[crng.integers(0, len(pool), size=n)], pool[crng.integers(0, len(pool), size=n)]
+
+    def _pivot_times(self) -> np.ndarray:
+        """When each account moves to the new model: about ``pivot_hours`` after release."""
+        hours = self.tactics["pivot_hours"]
+        spread = self.rng.uniform(-0.3, 0.3, size=self.n) * hours * HOUR_MS
+        return self.tables.release_ms + int(hours * HOUR_MS) + spread.astype(np.int64)
+
+    def _drop_cards(self) -> None:
+        """Accounts billed elsewhere have no card of ours."""
+        cols, n = self.planner.cols, self.n
+        first = len(cols["payment"]) - n
+        if self.tactics["proxy"] == "none":
             # Billed by the cloud marketplace: no card of the provider's own.
-            first = len(cols["payment"]) - n
             cols["payment"][first:] = [""] * n
-        if c.type == "hydra":
+        if self.campaign.type == "hydra":
             # Hydras farm free education/research credits: many such accounts have no card.
-            first = len(cols["payment"]) - n
             for j in range(first, len(cols["payment"])):  # a loop over the campaign's accounts
-                if cols["signup_route"][j] in ("education", "research") and crng.random() < 0.6:
+                if cols["signup_route"][j] in ("education", "research") and self.rng.random() < 0.6:
                     cols["payment"][j] = ""
 
-    _share_benign_cards(rng, scenario.world.benign_card_sharing, cols, groups)
-    if scenario.world.cloud_hides_client:
-        # Billed through the marketplace: no card of ours on any cloud-route account.
-        cloud = {tables.route_index[r] for r in tables.routes if r.startswith("cloud:")}
-        cols["payment"] = [
-            "" if r in cloud else pay for r, pay in zip(cols["route"], cols["payment"], strict=True)
-        ]
-    n_acc = len(cols["group"])
-    ids = _hex(rng, n_acc, 12, "acct_", taken)
-    key_base = rng.integers(0, 2**62, size=n_acc, dtype=np.int64).astype(np.uint64)
-    # Work units: heavy accounts split; genuine traffic of mixed accounts as its own unit.
-    n_req_a = np.array(cols["n_req"], dtype=np.int64)
-    n_mix_a = np.array(cols["n_mixed"], dtype=np.int64)
+
+def _given(given: dict, key: str, draw: Callable[[], Any]) -> Any:
+    """``given[key]`` when given (not None), else a fresh draw."""
+    value = given.get(key)
+    return value if value is not None else draw()
+
+
+def _mail_domains(
+    rng: np.random.Generator, pairs: tuple, own: str, weight: float, n: int
+) -> list[str]:
+    """Mail domains from ``pairs`` plus ``own`` (weight ``weight``): an own domain of the
+    account's company (or university for ``uni``)."""
+    draw_own = _company_domain if own != "uni" else _university
+    return [d if d != own else draw_own(rng) for d in _choice(rng, pairs + ((own, weight),), n)]
+
+
+def _university(rng: np.random.Generator) -> str:
+    return _UNIS[int(rng.integers(len(_UNIS)))]
+
+
+def _work_units(
+    n_req: np.ndarray, n_mixed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Account, size, offset and genuine bit of each work unit: heavy accounts split, genuine
+    traffic of mixed accounts as its own unit."""
     ua, un, uo, ug = [], [], [], []
-    for a in range(n_acc):  # a loop over accounts
-        for n_total, genuine in ((int(n_req_a[a]), 0), (int(n_mix_a[a]), 1)):
-            off = 0
-            while off < n_total:
-                k = min(UNIT_ROWS, n_total - off)
+    for a in range(len(n_req)):  # a loop over accounts
+        for n_total, genuine in ((int(n_req[a]), 0), (int(n_mixed[a]), 1)):
+            for off in range(0, n_total, UNIT_ROWS):
                 ua.append(a)
-                un.append(k)
+                un.append(min(UNIT_ROWS, n_total - off))
                 uo.append(off)
                 ug.append(genuine)
-                off += k
-    perm = rng.permutation(len(ua))  # file order mixes personas and campaigns
-
-    def arr(k: str, dt: type = np.int64) -> np.ndarray:
-        return np.array(cols[k], dtype=dt)
-
-    return Plan(
-        groups=groups,
-        account_id=ids,
-        org_id=cols["org_id"],
-        payment=cols["payment"],
-        signup_route=cols["signup_route"],
-        verification=cols["verification"],
-        email_domain=cols["email_domain"],
-        group=arr("group"),
-        member=arr("member"),
-        n_req=n_req_a,
-        n_mixed=n_mix_a,
-        created_ms=arr("created_ms"),
-        country=arr("country"),
-        tz=arr("tz", np.float64),
-        home_ip=arr("home_ip", np.uint32),
-        alt_ip=arr("alt_ip", np.uint32),
-        ip_mode=arr("ip_mode"),
-        ua1=arr("ua1"),
-        ua2=arr("ua2"),
-        style=arr("style"),
-        route=arr("route"),
-        adopt_ms=arr("adopt_ms"),
-        n_keys=arr("n_keys"),
-        key_base=key_base,
-        flag=arr("flag"),
-        unit_acct=np.array(ua, dtype=np.int64)[perm],
-        unit_n=np.array(un, dtype=np.int64)[perm],
-        unit_off=np.array(uo, dtype=np.int64)[perm],
-        unit_genuine=np.array(ug, dtype=np.int64)[perm],
-    )
+    return tuple(np.array(x, dtype=np.int64) for x in (ua, un, uo, ug))  # type: ignore[return-value]
