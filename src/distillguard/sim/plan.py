@@ -776,7 +776,7 @@ class _Planner:
         }
 
     def _plan_eval_runner(self, g: Group, n: int, spec: PersonaSpec) -> None:
-        rng, tables, ips = self.rng, self.tables, self.ips
+        rng, ips = self.rng, self.ips
         n_req = _lognormal_counts(rng, n, spec.requests, 0.4, lo=20)
         country = self.random_countries(n)
         self.add(
@@ -784,15 +784,23 @@ class _Planner:
             n,
             n_req,
             signup="research",
-            ip_mode=np.full(n, 2),
-            ua1=tables.eval_ua(rng, n),
-            ua2=tables.eval_ua(rng, n),
-            style=np.zeros(n, dtype=np.int64),
-            adopt=self.adopt_after(n, 6.0, 0.0),
-            home=ips.hosting(rng, n),
+            **self._eval_harness(n, adopt_hours=6.0),
             alt=ips.corporate(rng, country),
             country=country,
             email=[_company_domain(rng) for _ in range(n)],
+        )
+
+    def _eval_harness(self, n: int, adopt_hours: float) -> dict[str, Any]:
+        """Evaluation suites run from hosted servers: eval user agents, system prompt in the
+        messages, the new model adopted within hours by every account."""
+        rng = self.rng
+        return dict(
+            ip_mode=np.full(n, 2),
+            ua1=self.tables.eval_ua(rng, n),
+            ua2=self.tables.eval_ua(rng, n),
+            style=np.zeros(n, dtype=np.int64),
+            adopt=self.adopt_after(n, adopt_hours, 0.0),
+            home=self.ips.hosting(rng, n),
         )
 
     def _plan_agentic_power_user(self, g: Group, n: int, spec: PersonaSpec) -> None:
@@ -892,19 +900,14 @@ class _Planner:
 
     def _plan_leaderboard_operator(self, g: Group, n: int, spec: PersonaSpec) -> None:
         # One organisation, one card, many API keys as accounts: suites run in parallel.
-        rng, tables, ips = self.rng, self.tables, self.ips
+        rng, ips = self.rng, self.ips
         n_req = _lognormal_counts(rng, n, spec.requests, 0.3, lo=20)
         self.add(
             g,
             n,
             n_req,
             signup="research",
-            ip_mode=np.full(n, 2),
-            ua1=tables.eval_ua(rng, n),
-            ua2=tables.eval_ua(rng, n),
-            style=np.zeros(n, dtype=np.int64),
-            adopt=self.adopt_after(n, 4.0, 0.0),
-            home=ips.hosting(rng, n),
+            **self._eval_harness(n, adopt_hours=4.0),
             alt=ips.hosting(rng, n),
             org=[self.new_org()] * n,
             payment=[self.new_card()] * n,
