@@ -506,6 +506,25 @@ _ACCOUNT_COLUMNS = (
     "email_domain",
 )
 NEVER_MS = 2**62  # an adoption time after any simulated period
+# Columns a group may give ``_Planner.add`` (short names: ``home`` is ``home_ip`` ...).
+_GIVEN_COLUMNS = (
+    "country",
+    "created",
+    "home",
+    "alt",
+    "ip_mode",
+    "ua1",
+    "ua2",
+    "style",
+    "route",
+    "adopt",
+    "n_keys",
+    "flag",
+    "org",
+    "payment",
+    "email",
+    "n_mixed",
+)
 
 
 def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) -> Plan:
@@ -562,9 +581,11 @@ class _Planner:
 
     # ---- appending accounts -----------------------------------------------------------------
     def add(self, group: Group, n: int, n_req: np.ndarray, *, signup: str, **given: Any) -> None:
-        """Append ``n`` accounts of ``group``. ``given`` holds columns by ``_ACCOUNT_COLUMNS``
-        name (``created``, ``home``, ``alt``, ``adopt``, ``org``, ``email`` for short); the
+        """Append ``n`` accounts of ``group``. ``given`` holds some of ``_GIVEN_COLUMNS``; the
         rest are drawn, always in the same order so the random stream stays put."""
+        unknown = set(given) - set(_GIVEN_COLUMNS)
+        if unknown:  # a misspelt column would otherwise be drawn silently
+            raise TypeError(f"add: unknown account columns {sorted(unknown)}")
         if n == 0:
             return
         country, tz, created = self._where_and_since(n, signup, given)
