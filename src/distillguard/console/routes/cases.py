@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from .. import plots, queries
 from ..auth import CASE_STATUSES
 from ..casework import CONSOLE_ACTIONS, active_batches
-from ..context import Console
+from ..context import Console, ConsoleContext
 from ..report import redact_prompt
 from ..session import Viewer
 
@@ -21,20 +21,12 @@ router = APIRouter()
 def cluster_page(sess: Viewer, console: Console, cluster_id: str, msg: str = "") -> Response:
     reveal = console.can_see_text(sess, "cluster", cluster_id)
     with console.store.cursor() as cur:
-        ctx = _cluster_findings(cur, cluster_id, reveal)
-    ctx["examples"] = [redact_prompt(e, not reveal) for e in ctx["examples"]]
-    member_ids = {m["account_id"] for m in ctx["members"]}
-    return console.page(
-        "cluster.html",
-        sess,
-        **ctx,
-        revealed=reveal,
-        status=console.db.status("cluster", cluster_id),
-        statuses=CASE_STATUSES,
-        actions_menu=CONSOLE_ACTIONS,
+        findings = _cluster_findings(cur, cluster_id, reveal)
+    member_ids = {m["account_id"] for m in findings["members"]}
+    return _case_page(
+        console, sess, "cluster", cluster_id, findings, reveal, msg,
         batches=active_batches(console.actions.active(), cluster_id, member_ids),
         history=console.audit_view.entries(cluster_id, limit=30),
-        msg=msg,
     )
 
 
@@ -73,21 +65,39 @@ def _cluster_findings(cur: Any, cluster_id: str, reveal: bool) -> dict[str, Any]
 def account_page(sess: Viewer, console: Console, account_id: str, msg: str = "") -> Response:
     reveal = console.can_see_text(sess, "account", account_id)
     with console.store.cursor() as cur:
-        ctx = _account_findings(cur, account_id, reveal)
-    ctx["examples"] = [redact_prompt(e, not reveal) for e in ctx["examples"]]
+        findings = _account_findings(cur, account_id, reveal)
     actions = console.actions
-    return console.page(
-        "account.html",
-        sess,
-        **ctx,
-        revealed=reveal,
-        status=console.db.status("account", account_id),
-        statuses=CASE_STATUSES,
-        actions_menu=CONSOLE_ACTIONS,
+    return _case_page(
+        console, sess, "account", account_id, findings, reveal, msg,
         active=actions.active(account_id),
         history=actions.history(account_id),
         audit_entries=console.audit_view.entries(account_id, limit=30),
         allowed=actions.is_allowed(account_id),
+    )
+
+
+def _case_page(
+    console: ConsoleContext,
+    sess: dict,
+    kind: str,
+    subject_id: str,
+    findings: dict[str, Any],
+    reveal: bool,
+    msg: str,
+    **extra: Any,
+) -> Response:
+    """``{kind}.html``: the findings (example prompts redacted unless revealed), the case's
+    status and the action menu, plus the page's ``extra`` context."""
+    findings["examples"] = [redact_prompt(e, not reveal) for e in findings["examples"]]
+    return console.page(
+        f"{kind}.html",
+        sess,
+        **findings,
+        **extra,
+        revealed=reveal,
+        status=console.db.status(kind, subject_id),
+        statuses=CASE_STATUSES,
+        actions_menu=CONSOLE_ACTIONS,
         msg=msg,
     )
 

@@ -31,15 +31,7 @@ def login_form(
     nonce = secrets.token_urlsafe(16)
     token = console.login_signer.dumps(nonce)
     resp = console.page("login.html", None, login_token=token, next=safe_next(next), error=error)
-    resp.set_cookie(
-        LOGIN_COOKIE,
-        nonce,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        max_age=LOGIN_TOKEN_TTL_S,
-        path="/login",
-    )
+    _set_strict_cookie(resp, request, LOGIN_COOKIE, nonce, LOGIN_TOKEN_TTL_S, path="/login")
     return resp
 
 
@@ -102,17 +94,24 @@ def _start_session(
     """A new session for ``username``: its cookie, and a redirect to where they were going."""
     cookie, _ = console.db.new_session(username)
     resp = RedirectResponse(safe_next(next), status_code=303)
+    _set_strict_cookie(resp, request, SESSION_COOKIE, cookie, SESSION_TTL_S, path="/")
+    resp.delete_cookie(LOGIN_COOKIE, path="/login")
+    return resp
+
+
+def _set_strict_cookie(
+    resp: Response, request: Request, name: str, value: str, max_age: int, path: str
+) -> None:
+    """An HttpOnly, SameSite=Strict cookie (Secure when served over https)."""
     resp.set_cookie(
-        SESSION_COOKIE,
-        cookie,
+        name,
+        value,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
-        max_age=SESSION_TTL_S,
-        path="/",
+        max_age=max_age,
+        path=path,
     )
-    resp.delete_cookie(LOGIN_COOKIE, path="/login")
-    return resp
 
 
 @router.post("/logout")
