@@ -8,6 +8,7 @@ Every state-changing form declares :data:`ViewerForm`, :data:`AnalystForm` or
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Annotated
 
 from fastapi import Depends, Form, HTTPException, Request
@@ -34,6 +35,7 @@ def _requested_path(request: Request) -> str:
     return raw.decode("latin-1") + (f"?{request.url.query}" if request.url.query else "")
 
 
+@cache  # one dependency per role, so FastAPI runs it once per request however often it is used
 def signed_in(role: str) -> Callable[..., dict]:
     """Dependency factory: the session of a user with at least ``role``.
 
@@ -51,6 +53,7 @@ def signed_in(role: str) -> Callable[..., dict]:
     return session_with_role
 
 
+@cache
 def csrf_protected(role: str) -> Callable[..., dict]:
     """Dependency factory for a state-changing form: :func:`signed_in` plus the session's
     CSRF token, which the form must send back as ``csrf_token`` (else 403)."""
