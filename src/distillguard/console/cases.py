@@ -265,6 +265,15 @@ def _parse_cursor(after: str) -> tuple[float, str, str]:
         raise InvalidParameterError(f"bad page cursor {after!r}") from exc
 
 
+# QueueFilter fields that filter by their value as given (unset: no filter).
+_EQUALITY_FILTERS: tuple[tuple[str, str], ...] = (
+    ("capability", "list_contains(caps, ?)"),
+    ("route", "list_contains(routes, ?)"),
+    ("status", "status = ?"),
+    ("kind", "case_kind = ?"),
+)
+
+
 def _where(f: QueueFilter, include_verdict: bool) -> tuple[str, list[Any]]:
     parts, args = ["true"], []
     if include_verdict:
@@ -273,18 +282,11 @@ def _where(f: QueueFilter, include_verdict: bool) -> tuple[str, list[Any]]:
         elif f.verdict != "all":
             parts.append("verdict = ?")
             args.append(f.verdict)
-    if f.capability:
-        parts.append("list_contains(caps, ?)")
-        args.append(f.capability)
-    if f.route:
-        parts.append("list_contains(routes, ?)")
-        args.append(f.route)
-    if f.status:
-        parts.append("status = ?")
-        args.append(f.status)
-    if f.kind:
-        parts.append("case_kind = ?")
-        args.append(f.kind)
+    for field, condition in _EQUALITY_FILTERS:
+        value = getattr(f, field)
+        if value:
+            parts.append(condition)
+            args.append(value)
     if f.since:
         parts.append("last_ts >= ?")
         args.append(_day_ms(f.since, "since"))

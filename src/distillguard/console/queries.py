@@ -16,6 +16,10 @@ import duckdb
 from ..contract import SIGNAL_COLUMNS
 
 HOUR_MS = 3_600_000
+# What a cluster row shows, wherever clusters are listed.
+_CLUSTER_COLUMNS = (
+    "CAST(cluster_id AS VARCHAR) AS cluster_id, n_accounts, risk, verdict, capabilities, reasons"
+)
 
 # Graph edge kinds grouped into the evidence classes reviewers read (issue 5: infrastructure,
 # template, timing, payment). Unknown kinds fall into "other" rather than failing.
@@ -101,8 +105,7 @@ def cluster_row(con: duckdb.DuckDBPyConnection, schema: Schema, cluster_id: str)
         return None
     out = rows(
         con,
-        "SELECT CAST(cluster_id AS VARCHAR) AS cluster_id, n_accounts, risk, verdict, "
-        "capabilities, reasons FROM out_clusters WHERE CAST(cluster_id AS VARCHAR) = ?",
+        f"SELECT {_CLUSTER_COLUMNS} FROM out_clusters WHERE CAST(cluster_id AS VARCHAR) = ?",
         [cluster_id],
     )
     return out[0] if out else None
@@ -114,8 +117,7 @@ def top_clusters(con: duckdb.DuckDBPyConnection, schema: Schema, limit: int = 20
         return []
     return rows(
         con,
-        "SELECT CAST(cluster_id AS VARCHAR) AS cluster_id, n_accounts, risk, verdict, "
-        "capabilities, reasons FROM out_clusters "
+        f"SELECT {_CLUSTER_COLUMNS} FROM out_clusters "
         "ORDER BY (verdict = 'benign'), risk DESC, cluster_id LIMIT ?",
         [int(limit)],
     )
