@@ -1,10 +1,12 @@
 """Drive the console in Debian's headless Chromium over a store written by the real
 pipeline (``detect`` on the ``tiny`` preset): log in, open the queue, open the top cluster,
-suspend it (after the preview), reverse the action by appeal, check the audit log. Keeps
-screenshots of the main pages in docs/screenshots/."""
+suspend it (after the preview), reverse the action by appeal, check the audit log. Takes
+screenshots of the main pages: into the test's temporary folder, or into docs/screenshots/
+with DISTILLGUARD_UPDATE_SCREENSHOTS=1 (a test run must not rewrite tracked files)."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
@@ -18,7 +20,7 @@ from distillguard.online.audit import AuditLog
 from .conftest import PASSWORDS
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOC_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -75,8 +77,15 @@ def _watch(page) -> list[str]:
     return errors
 
 
-def test_review_act_appeal_audit(server, browser, real_data_dir, real_app):
-    SHOTS.mkdir(parents=True, exist_ok=True)
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    update = os.environ.get("DISTILLGUARD_UPDATE_SCREENSHOTS") == "1"
+    folder = DOC_SHOTS if update else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_review_act_appeal_audit(server, browser, real_data_dir, real_app, shots):
     page = browser.new_page(viewport={"width": 1360, "height": 900})
     errors = _watch(page)
 
@@ -92,7 +101,7 @@ def test_review_act_appeal_audit(server, browser, real_data_dir, real_app):
     rows = page.locator("#queue tr")
     assert rows.count() > 3
     assert "cluster" in page.inner_text("#queue")
-    page.screenshot(path=str(SHOTS / "queue.png"))
+    page.screenshot(path=str(shots / "queue.png"))
 
     # Open the top cluster: graph, timeline and capability mix render.
     page.locator("#queue a[href^='/cluster/']").first.click()
@@ -104,7 +113,7 @@ def test_review_act_appeal_audit(server, browser, real_data_dir, real_app):
     assert page.locator("#indicators tr").count() > 1
     assert page.locator("#examples .redacted").count() > 0  # prompts redacted by default
     n_members = page.locator("#members tr").count() - 1
-    page.screenshot(path=str(SHOTS / "cluster.png"), full_page=True)
+    page.screenshot(path=str(shots / "cluster.png"), full_page=True)
 
     # Suspend the whole cluster: the preview lists every member before anything happens.
     page.select_option("#act-form select[name=action]", "suspend")
@@ -133,7 +142,7 @@ def test_review_act_appeal_audit(server, browser, real_data_dir, real_app):
     page.wait_for_selector("#account-fp .main-svg")
     page.wait_for_selector("#account-volume .main-svg")
     assert "block" in page.inner_text("#history")
-    page.screenshot(path=str(SHOTS / "account.png"), full_page=True)
+    page.screenshot(path=str(shots / "account.png"), full_page=True)
 
     # Appeal: reverse the bulk action from the cluster page.
     page.goto(cluster_url)
@@ -158,7 +167,7 @@ def test_review_act_appeal_audit(server, browser, real_data_dir, real_app):
     page.close()
 
 
-def test_report_screenshot(browser, detected):
+def test_report_screenshot(browser, detected, shots):
     root, _ = detected
     report = root / "findings" / "report.html"
     page = browser.new_page(viewport={"width": 1360, "height": 900})
@@ -168,6 +177,6 @@ def test_report_screenshot(browser, detected):
     assert page.locator("#timeline .main-svg").count() > 0
     assert page.locator("#capabilities .main-svg").count() > 0
     assert re.search(r"\d", page.inner_text("#quarantine h2"))
-    page.screenshot(path=str(SHOTS / "report.png"))
+    page.screenshot(path=str(shots / "report.png"))
     assert errors == [], errors
     page.close()
