@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import contract
 from ..errors import DistillguardError
+from ..scoring.reference import FILE_NAME as RISK_REFERENCE_FILE
 from .base import Engine
 
 NUMERIC = ("DOUBLE", "FLOAT", "REAL", "DECIMAL", "INTEGER", "BIGINT", "SMALLINT", "TINYINT",
@@ -238,7 +239,19 @@ def write_outputs(engine: Engine, out: Path) -> dict[str, Path]:
         con.execute(f"COPY ({sql}) TO {_sql_path(tmp)} {opts}")
         os.replace(tmp, dest)
         written[name] = dest
+    if engine.has_table("risk_reference"):  # the deployment online scoring ranks against
+        written[RISK_REFERENCE_FILE] = _write_reference(engine, out)
     return written
+
+
+def _write_reference(engine: Engine, out: Path) -> Path:
+    """``risk_reference.json``: the ``risk_reference`` table's one JSON document."""
+    text = _scalar(engine, "SELECT reference FROM risk_reference LIMIT 1") or "{}"
+    dest = out / RISK_REFERENCE_FILE
+    tmp = out / f".{RISK_REFERENCE_FILE}.tmp"
+    tmp.write_text(text + "\n", encoding="utf-8")
+    os.replace(tmp, dest)
+    return dest
 
 
 def record_timings(

@@ -30,7 +30,7 @@ from ..progress import stage
 from ..sharing.intel import match_accounts
 from ..sharing.keys import SharingKey
 from . import definitions as d
-from .model import LearnedAccountScorer, model_inputs
+from .model import LearnedAccountScorer, deployment_reference, model_inputs
 from .model import resolve as resolve_model
 from .policy import SIGNALS
 from .scorer import AccountScorer, ClusterScorer, account_strengths, col, scol
@@ -247,8 +247,12 @@ def _coordinate_and_score(
             engine, ids, features, cl.members_, cs.clusters_, pol
         )
         strengths = account_strengths(features, pol.signal_weights, acc_cluster_risk, affinity)
-        inputs = model_inputs(features, strengths, _cluster_sizes(acc_cluster))
+        sizes = _cluster_sizes(acc_cluster)
+        inputs = model_inputs(features, strengths, sizes)
         engine.register_arrow("model_inputs", inputs)
+        # What online ranks one account against (risk_reference.json beside the findings).
+        reference = deployment_reference(features, sizes, inputs)
+        engine.register_arrow("risk_reference", pa.table({"reference": [reference.to_json()]}))
         sc = _account_scorer(pol, strengths, inputs)
     return _Scored(eb, cl, cs, sc, ids, acc_cluster, strengths, affinity_info)
 

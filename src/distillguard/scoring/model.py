@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 from ..accounts._base import Estimator
 from ..errors import InvalidInputError, NotFittedError
 from .catalog import ABUSED_ROUTES, BY_NAME, CATALOG, HAND_SET, direction_of, feature_columns
+from .reference import DeploymentReference
 from .scorer import verdicts
 
 MODEL_DIR = Path(__file__).with_name("models")
@@ -58,10 +59,8 @@ def volume_cohort(n_requests: np.ndarray) -> np.ndarray:
     return np.minimum((percentile(np.log1p(n_requests)) * N_COHORTS).astype(int), N_COHORTS - 1)
 
 
-def model_inputs(
-    features: pa.Table, strengths: dict[str, np.ndarray], cluster_size: np.ndarray
-) -> pa.Table:
-    """One row per account: ``account_id`` and every model input (see the module docstring)."""
+def input_features(features: pa.Table, cluster_size: np.ndarray) -> dict[str, np.ndarray]:
+    """Every account feature the catalog names, as float arrays (NaN where unknown)."""
     n = features.num_rows
 
     def num(name: str) -> np.ndarray:
@@ -74,12 +73,35 @@ def model_inputs(
             return np.full(n, np.nan)
         return np.asarray(features.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False))
 
+    return {c: num(c) for c in ("n_requests", *feature_columns())}
+
+
+def model_inputs(
+    features: pa.Table,
+    strengths: dict[str, np.ndarray],
+    cluster_size: np.ndarray,
+    reference: DeploymentReference | None = None,
+) -> pa.Table:
+    """One row per account: ``account_id`` and every model input (see the module docstring).
+
+    Percentiles are among these accounts, or read against ``reference`` (a deployment
+    published by batch) when given: how one account is scored online."""
+    n = features.num_rows
+    raw = input_features(features, cluster_size)
     cols: dict[str, Any] = {"account_id": features.column("account_id")}
     for name in HAND_SET:
         cols[f"ev:{name}"] = np.asarray(strengths.get(name, np.zeros(n)), float)
-    cohort = volume_cohort(np.nan_to_num(num("n_requests")))
+    log_volume = np.log1p(np.nan_to_num(raw["n_requests"]))
+    if reference is None:
+        cohort = volume_cohort(np.nan_to_num(raw["n_requests"]))
+    else:
+        cohort = reference.cohort(log_volume)
     for c in feature_columns():
-        x = num(c)
+        x = raw[c]
+        if reference is not None:
+            cols[f"pct:{c}"] = reference.percentile(c, x)
+            cols[f"coh:{c}"] = reference.percentile(c, x, cohort)
+            continue
         cols[f"pct:{c}"] = percentile(x)
         coh = np.full(n, np.nan)
         for k in range(N_COHORTS):  # four cohorts
@@ -87,6 +109,19 @@ def model_inputs(
             coh[m] = percentile(x[m])
         cols[f"coh:{c}"] = coh
     return pa.table(cols)
+
+
+def deployment_reference(
+    features: pa.Table, cluster_size: np.ndarray, inputs: pa.Table
+) -> DeploymentReference:
+    """The distributions :func:`model_inputs` ranked these accounts against (batch publishes
+    them as ``risk_reference.json`` so one account can be ranked the same way online)."""
+    raw = input_features(features, cluster_size)
+    n_req = np.nan_to_num(raw["n_requests"])
+    columns = {c: raw[c] for c in feature_columns()}
+    return DeploymentReference.fit(
+        columns, volume_cohort(n_req), np.log1p(n_req), inputs, N_COHORTS
+    )
 
 
 def input_names() -> list[str]:
@@ -103,6 +138,14 @@ def evidence_of(input_name: str) -> str:
     if kind == "ev":
         return name
     return next(e.name for e in CATALOG if name in (c for c, _ in e.inputs))
+
+
+def evidence_groups(names: list[str]) -> dict[str, list[int]]:
+    """Evidence → the positions of its inputs in ``names`` (contributions are per group)."""
+    groups: dict[str, list[int]] = {}
+    for j, name in enumerate(names):
+        groups.setdefault(evidence_of(name), []).append(j)
+    return groups
 
 
 # ---- the model ------------------------------------------------------------------------------
@@ -252,11 +295,8 @@ class RiskModel(Estimator):
         with warnings.catch_warnings():  # an input missing for every account stays NaN
             warnings.simplefilter("ignore", RuntimeWarning)
             median = np.nanmedian(np.where(np.isfinite(X), X, np.nan), axis=0)
-        groups: dict[str, list[int]] = {}
-        for j, name in enumerate(self.names_):
-            groups.setdefault(evidence_of(name), []).append(j)
         out = {}
-        for ev, idx in groups.items():  # one batch prediction per evidence group
+        for ev, idx in evidence_groups(self.names_).items():  # one batch prediction per evidence group
             contrib = np.zeros(len(X))
             if len(rows):
                 Xo = X[rows].copy()

@@ -240,6 +240,7 @@ def _report_db(engine: SparkEngine, st: SparkStore) -> Any:
         "accounts": "SELECT * FROM accounts",
         "graph_edges": f"SELECT * FROM graph_edges WHERE {sel}",
         "account_features": f"SELECT * FROM account_features WHERE {sel}",
+        "risk_reference": "SELECT * FROM risk_reference",
     }
     for name, sql in queries.items():
         if engine.has_table(name):
