@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import importlib
 import json
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -97,6 +98,11 @@ def _copy(v: Any) -> Any:
     return json.loads(json.dumps(v))
 
 
+class PolicyDeprecationWarning(UserWarning):
+    """A policy file still carries a setting that no longer has any effect (shown, not hidden
+    like DeprecationWarning: the reader is an operator, not a developer)."""
+
+
 def section(name: str) -> Callable[[type], type]:
     """Register a frozen dataclass as the policy section ``name``."""
 
@@ -120,12 +126,26 @@ def _load_sections() -> dict[str, type]:
     return _SECTIONS
 
 
+def _drop_deprecated(name: str, values: dict[str, Any], deprecated: Mapping[str, str]) -> None:
+    """Remove settings a section no longer reads, with one warning that names them all."""
+    old = sorted(k for k in values if k in deprecated)
+    if not old:
+        return
+    for key in old:
+        del values[key]
+    why = "; ".join(dict.fromkeys(deprecated[k] for k in old))
+    keys = ", ".join(f"Policy.{name}.{k}" for k in old)
+    verb = "is" if len(old) == 1 else "are"
+    warnings.warn(f"{keys} {verb} deprecated: {why}", PolicyDeprecationWarning, stacklevel=4)
+
+
 def build_section(name: str, values: Mapping[str, Any] | None) -> Any:
     """Validate ``values`` against section ``name`` and build it; unknown keys are errors."""
     cls = _load_sections().get(name)
     if cls is None:
         raise PolicyError(f"unknown policy section {name!r}; known: {sorted(_SECTIONS)}")
     values = dict(values or {})
+    _drop_deprecated(name, values, getattr(cls, "deprecated", {}))
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:

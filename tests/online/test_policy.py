@@ -10,7 +10,7 @@ import pytest
 
 from distillguard.errors import PolicyError
 from distillguard.online.policy import DEFAULT_RULES, PolicyHolder, compile_rules
-from distillguard.policy import Policy
+from distillguard.policy import Policy, PolicyDeprecationWarning
 
 
 def test_defaults_load_and_compile() -> None:
@@ -60,7 +60,7 @@ RULE = {"name": "r", "when": {"online_risk": {">=": 0.5}}, "action": "block", "s
         ({"timeout_ms": 0}, "timeout_ms must be a float in [1, 60000]"),
         ({"shadow": "yes"}, "shadow must be true or false"),
         ({"window_s": 3600, "bucket_s": 7}, "must be a multiple of bucket_s"),
-        ({"weights": {"vibes": 0.3}}, "weights must be a mapping of"),
+        ({"risk_every": 0}, "risk_every must be"),
         ({"nonsense": 1}, "unknown key(s) ['nonsense']"),
         ({"rules": [{**RULE, "action": "nuke"}]}, "action must be one of"),
         ({"rules": [{**RULE, "scope": "planet"}]}, "scope must be one of"),
@@ -152,3 +152,21 @@ def test_first_load_of_a_bad_file_fails(write_policy: Callable[[dict], Path]) ->
     path = write_policy({"fail_mode": "maybe"})
     with pytest.raises(PolicyError, match="fail_mode"):
         PolicyHolder(path)
+
+
+def test_old_noisy_or_settings_load_with_one_deprecation_warning(
+    write_policy: Callable[[dict], Path],
+) -> None:
+    path = write_policy(
+        {"weights": {"signals": 0.8, "volume": 0.15}, "volume_ref": 600, "min_requests": 5}
+    )
+    with pytest.warns(PolicyDeprecationWarning) as caught:
+        holder = PolicyHolder(path)
+    assert len(caught) == 1
+    text = str(caught[0].message)
+    for key in ("weights", "volume_ref", "min_requests"):
+        assert f"Policy.online.{key}" in text
+    assert "scoring.risk_model" in text
+    assert not hasattr(holder.online, "weights")
+    # The same file without them is the same policy: they are ignored, not half-applied.
+    assert holder.version == Policy.from_dict({"online": {"shadow": False}}).version

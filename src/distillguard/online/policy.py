@@ -35,7 +35,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import PolicyError
 from ..policy import Check, Interval, Options, Policy, param, section
@@ -159,21 +159,6 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
 ]
 
-# Noisy-OR weights of the online evidence (scorer.online_risk): the most one piece can add.
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "signals": 0.8,  # share of requests where a harvesting signal fired (batch harvest_share)
-    "volume": 0.15,  # requests in the window against volume_ref
-    "template": 0.2,  # one template dominates the account's prompts
-    "capability": 0.05,  # one capability dominates
-    "timing": 0.3,  # machine-regular inter-arrival times (low gap CV)
-    "spread": 0.15,  # many IPs for one account
-    "ip_churn": 0.35,  # a new IP for nearly every request (rotating proxies)
-    "ua_spread": 0.1,  # several user agents for one account
-    "reasoning": 0.1,  # most requests ask for reasoning
-    "attack_template": 0.9,  # prompts match templates of known attack accounts
-}
-
-
 def _is_str_list(v: Any) -> bool:
     return isinstance(v, list) and all(isinstance(x, str) and x for x in v)
 
@@ -182,21 +167,17 @@ def _is_rule_list(v: Any) -> bool:
     return isinstance(v, list) and all(isinstance(r, Mapping) for r in v)
 
 
-def _is_weights(v: Any) -> bool:
-    return (
-        isinstance(v, Mapping)
-        and set(v) <= set(DEFAULT_WEIGHTS)
-        and all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1
-            for x in v.values()
-        )
-    )
-
-
 @section("online")
 @dataclass(frozen=True)
 class OnlinePolicy:
     """How the scoring service turns online risk and batch verdicts into actions."""
+
+    # Settings of the removed noisy-OR online risk: accepted with a warning, then ignored.
+    deprecated: ClassVar[dict[str, str]] = {
+        key: "online risk is now the batch risk model (scoring.risk_model) on one account; "
+        "this setting is ignored, remove it"
+        for key in ("weights", "volume_ref", "min_requests")
+    }
 
     # On by default: a first start must not enforce week-long blocks from batch verdicts
     # nobody has reviewed yet. `distillguard policy init --enforce` writes shadow: false.
@@ -227,17 +208,11 @@ class OnlinePolicy:
     )
     window_s: int = param(3600, Interval(60, 7 * 86400, integer=True), "sliding window length")
     bucket_s: int = param(60, Interval(1, 3600, integer=True), "sliding window bucket")
-    volume_ref: float = param(
-        600.0, Interval(1, None), "requests per window that count as full volume risk"
-    )
-    min_requests: int = param(
-        5,
+    risk_every: int = param(
+        8,
         Interval(1, 10000, integer=True),
-        "account requests before account-level online risk counts fully",
-    )
-    weights: dict = param(
-        dict(DEFAULT_WEIGHTS),
-        Check(_is_weights, f"a mapping of {sorted(DEFAULT_WEIGHTS)} to numbers in [0, 1]"),
+        "requests of an account between two evaluations of its online risk (the risk model "
+        "of scoring.risk_model; young accounts are evaluated on every request)",
     )
     allow_accounts: list = param(
         [], Check(_is_str_list, "a list of account ids"), "verified customers: never restricted"

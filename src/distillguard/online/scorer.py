@@ -39,6 +39,7 @@ from .audit import AuditLog
 from .metrics import Metrics
 from .normalize import normalize_record, rows_to_batch
 from .policy import PolicyHolder, Rule
+from .risk import OnlineRisk
 from .state import SIGNALS, make_state
 from .verdicts import VerdictCache
 
@@ -177,6 +178,7 @@ class OnlineScorer:
         self.event_time = False
         self._learner: Learner | None = None
         self._recent: OrderedDict[str, Decision] = OrderedDict()  # request_id → full decision
+        self._risk: tuple[str, OnlineRisk] | None = None  # (policy version, its risk model)
         self.refresh_actions(force=True)
         m = self.metrics
         m.gauge("distillguard_state_accounts", "accounts with online state", self.state.n_accounts)
@@ -226,6 +228,8 @@ class OnlineScorer:
         cache = VerdictCache.load(self.data_dir)
         self.cache = cache
         self._last.clear()  # cached features carry old verdicts
+        if self._risk is not None:
+            self._risk[1].forget()  # cached risks were ranked against the old reference
         self.metrics.counter("distillguard_results_reloads_total", "verdict cache reloads")
         return cache.summary()
 
@@ -275,70 +279,21 @@ class OnlineScorer:
             out.append(self.decide(row))
         return out
 
-    def online_risk(self, f: Mapping[str, float]) -> tuple[float, list[Evidence]]:
-        """Account risk from online features alone, with the evidence behind it.
+    def online_risk(
+        self, account_id: str, features: Mapping[str, float]
+    ) -> tuple[float, list[Evidence]]:
+        """Account risk from the batch risk model on this account alone (``online.risk``),
+        with the evidence that raised it."""
+        got = self._account_risk().assess(account_id, features, self.cache)
+        return got.risk, list(got.evidence)
 
-        Each piece of evidence ``e`` in [0, 1] (scaled by how many requests back it) enters a
-        noisy-OR with its policy weight ``w``: ``risk = 1 - prod(1 - w * e)``; one strong
-        piece is enough, several weak ones add up.
-        """
-        on = self.policy.online
-        w = on.weights
-        n = f["n_total"]
-        conf = n / (n + on.min_requests)  # few requests: shares are noisy, trust them less
-        many = n >= 2 * on.min_requests
-        parts = {
-            "signals": (
-                min(1.0, f["signal_rate"] / 0.3) * conf,
-                f"{f['signal_rate']:.0%} of its requests carry harvesting signals",
-            ),
-            "volume": (
-                min(1.0, f["n_window"] / on.volume_ref),
-                f"{f['n_window']:.0f} requests in the last {on.window_s // 60} min",
-            ),
-            "template": (
-                max(0.0, f["template_share"] - 0.3) / 0.7 * conf if many else 0.0,
-                f"one prompt template is {f['template_share']:.0%} of its traffic",
-            ),
-            "capability": (
-                max(0.0, f["capability_share"] - 0.7) / 0.3 * conf if many else 0.0,
-                f"one capability is {f['capability_share']:.0%} of its traffic",
-            ),
-            "timing": (
-                max(0.0, 1.0 - f["gap_cv"] / 0.5) * conf if f["gap_cv"] >= 0 and many else 0.0,
-                f"machine-regular timing (gap CV {f['gap_cv']:.2f})",
-            ),
-            "spread": (
-                min(1.0, max(0.0, f["distinct_ips"] - 3) / 12),
-                f"{f['distinct_ips']:.0f} distinct IPs",
-            ),
-            # A new address for (nearly) every request: rotating proxies, not a person moving.
-            "ip_churn": (
-                max(0.0, min(1.0, f["distinct_ips"] / n) - 0.8) / 0.2 * conf if n >= 6 else 0.0,
-                f"{f['distinct_ips']:.0f} distinct IPs in {n:.0f} requests",
-            ),
-            "ua_spread": (
-                min(1.0, max(0.0, f["distinct_uas"] - 2) / 3) * conf,
-                f"{f['distinct_uas']:.0f} distinct user agents",
-            ),
-            "reasoning": (
-                max(0.0, f["reasoning_share"] - 0.5) / 0.5 * conf if many else 0.0,
-                f"{f['reasoning_share']:.0%} of its requests ask for reasoning",
-            ),
-            "attack_template": (
-                min(1.0, f["attack_template_share"] / 0.5),
-                f"{f['attack_template_share']:.0%} of its prompts match templates "
-                "of known attack accounts",
-            ),
-        }
-        keep = 1.0
-        ev = []
-        for k, (v, summary) in parts.items():
-            c = w.get(k, 0.0) * v
-            if c > 0:
-                keep *= 1.0 - c
-                ev.append(Evidence(f"online:{k}", round(c, 4), summary))
-        return 1.0 - keep, ev
+    def _account_risk(self) -> OnlineRisk:
+        """The policy's risk model, rebuilt when the policy changed (its ``risk_model``)."""
+        version = self.policy.version
+        if self._risk is None or self._risk[0] != version:
+            pol = self.policy.policy
+            self._risk = (version, OnlineRisk(pol.scoring, pol.online.risk_every))
+        return self._risk[1]
 
     def decide(self, row: dict[str, Any]) -> Decision:
         """Score one normalised + featurized row, then learn it; apply the policy."""
@@ -349,8 +304,10 @@ class OnlineScorer:
         )
         row["template"] = tid if tid is not None else row.get("skeleton_hash")
         row["template_attack_share"] = t_share
+        for k, v in self.cache.ip(row.get("ip")).items():  # batch's IP intelligence
+            row.setdefault(k, v)
         af = self.state.observe(acct, row)
-        online_risk, ev = self.online_risk(af)
+        online_risk, ev = self.online_risk(acct, af)
         sig = {s: float(row.get("sig_" + s) or 0.0) for s in SIGNALS}
         request_risk = max(sig.values())
         hits = row.get("signal_hits") or ""

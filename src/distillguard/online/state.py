@@ -36,6 +36,9 @@ from typing import Any
 from datasketch import HyperLogLog
 
 SIGNALS: tuple[str, ...] = ("cot", "rubric", "synth", "format", "rewrite")
+IP_KINDS: tuple[str, ...] = ("datacenter", "vpn", "tor", "proxy")  # the batch *_share kinds
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
 _EXACT_DISTINCT = 8  # keep up to this many distinct values exactly before switching to HLL
 _HLL_P = 8  # 256 registers: ~6.5% standard error, 256 bytes per sketch
 _TOP_K = 16
@@ -205,6 +208,31 @@ class TopShare:
         return self
 
 
+class ActiveCount:
+    """Distinct time periods (hours, days) with activity, counted as requests arrive: exact
+    for requests in time order (a late request from an earlier period is not counted)."""
+
+    __slots__ = ("period_ms", "last", "n")
+
+    def __init__(self, period_ms: int) -> None:
+        self.period_ms = period_ms
+        self.last: int | None = None
+        self.n = 0
+
+    def update(self, ts_ms: int) -> None:
+        p = ts_ms // self.period_ms
+        if self.last is None or p > self.last:
+            self.n += 1
+            self.last = p
+
+    def merge(self, other: ActiveCount) -> ActiveCount:
+        """Fold another partial state: periods may overlap, so the sum is an upper bound."""
+        if other.last is not None:
+            self.n += other.n - (self.last == other.last)
+            self.last = other.last if self.last is None else max(self.last, other.last)
+        return self
+
+
 class AccountState:
     """Everything the online path knows about one account, updated per request / event."""
 
@@ -227,6 +255,17 @@ class AccountState:
         "n_errors",
         "in_tokens",
         "out_tokens",
+        "sum_turns",
+        "hod",
+        "tpls",
+        "hours",
+        "days",
+        "intel_n",
+        "kinds",
+        "asns",
+        "prefixes",
+        "req_in",
+        "req_out",
     )
 
     def __init__(self, bucket_s: int = 60, n_buckets: int = 60) -> None:
@@ -248,6 +287,17 @@ class AccountState:
         self.n_errors = 0
         self.in_tokens = 0
         self.out_tokens = 0
+        self.sum_turns = 0
+        self.hod = [0] * 24  # requests per UTC hour of day
+        self.tpls = DistinctCount()
+        self.hours = ActiveCount(HOUR_MS)
+        self.days = ActiveCount(DAY_MS)
+        self.intel_n = 0  # requests whose IP had intelligence (kind, ASN, prefix)
+        self.kinds = [0] * len(IP_KINDS)
+        self.asns = DistinctCount()
+        self.prefixes = DistinctCount()
+        self.req_in = 0  # tokens reported on the request records themselves
+        self.req_out = 0
 
     def update(self, x: Mapping[str, Any], hit_threshold: float = 0.5) -> None:
         """Learn one request (a normalised row plus its text features)."""
@@ -275,6 +325,20 @@ class AccountState:
         ):
             self.reasoning += 1
         self.multi_turn += (x.get("n_user_turns") or 1) > 1
+        self.sum_turns += int(x.get("n_user_turns") or 1)
+        self.hod[(ts // HOUR_MS) % 24] += 1
+        self.tpls.update(None if x.get("template") is None else str(x.get("template")))
+        self.hours.update(ts)
+        self.days.update(ts)
+        if x.get("ip_kind"):
+            self.intel_n += 1
+            kind = str(x["ip_kind"])
+            if kind in IP_KINDS:
+                self.kinds[IP_KINDS.index(kind)] += 1
+            self.asns.update(x.get("asn"))
+            self.prefixes.update(x.get("prefix"))
+        self.req_in += int(x.get("input_tokens") or 0)
+        self.req_out += int(x.get("output_tokens") or 0)
         share = float(x.get("template_attack_share") or 0.0)
         if share >= 0.5:
             self.atpl += 1
@@ -315,6 +379,17 @@ class AccountState:
             "n_errors": self.n_errors,
             "in_tokens": self.in_tokens,
             "out_tokens": self.out_tokens,
+            "sum_turns": self.sum_turns,
+            **{f"hod_{h}": c for h, c in enumerate(self.hod)},
+            "distinct_templates": self.tpls.get(),
+            "active_hours": self.hours.n,
+            "active_days": self.days.n,
+            "intel_n": self.intel_n,
+            **{f"k_{k}": c for k, c in zip(IP_KINDS, self.kinds, strict=True)},
+            "distinct_asns": self.asns.get(),
+            "distinct_prefixes": self.prefixes.get(),
+            "req_in": self.req_in,
+            "req_out": self.req_out,
         }
 
     def merge(self, other: AccountState) -> AccountState:
@@ -325,7 +400,18 @@ class AccountState:
         self.uas.merge(other.uas)
         self.templates.merge(other.templates)
         self.caps.merge(other.caps)
+        self.tpls.merge(other.tpls)
+        self.asns.merge(other.asns)
+        self.prefixes.merge(other.prefixes)
+        self.hours.merge(other.hours)
+        self.days.merge(other.days)
+        self.hod = [a + b for a, b in zip(self.hod, other.hod, strict=True)]
+        self.kinds = [a + b for a, b in zip(self.kinds, other.kinds, strict=True)]
         for name in (
+            "sum_turns",
+            "intel_n",
+            "req_in",
+            "req_out",
             "n",
             "hits",
             "sum_harvest",
@@ -350,7 +436,6 @@ def derive_features(raw: Mapping[str, float], window_s: float) -> dict[str, floa
     sd = math.sqrt(float(raw["gap_m2"]) / (gap_n - 1)) if gap_n > 1 else 0.0
     mean = float(raw["gap_mean"])
     span_min = max((float(raw["last"]) - float(raw["first"])) / 60000.0, 1.0)
-    in_tok = float(raw["in_tokens"])
     return {
         "n_total": float(raw["n"]),
         "n_window": float(raw["n_window"]),
@@ -370,7 +455,62 @@ def derive_features(raw: Mapping[str, float], window_s: float) -> dict[str, floa
         "template_share": float(raw["template_share"]),
         "capability_share": float(raw["capability_share"]),
         "error_rate": float(raw["n_errors"]) / max(float(raw["n_events"]), 1.0),
-        "out_in_ratio": float(raw["out_tokens"]) / in_tok if in_tok > 0 else 0.0,
+        **account_features(raw),
+    }
+
+
+def account_features(raw: Mapping[str, float]) -> dict[str, float]:
+    """Raw aggregates → the batch ``account_features`` of one account, under the batch names
+    and definitions (``accounts/definitions.py``); NaN for what online state cannot know
+    (IP intelligence when no request had any)."""
+    n = max(float(raw["n"]), 1.0)
+    gap_n, mean = float(raw["gap_n"]), float(raw["gap_mean"])
+    sd = math.sqrt(float(raw["gap_m2"]) / (gap_n - 1)) if gap_n > 1 else 0.0
+    hod = [float(raw.get(f"hod_{h}", 0.0)) for h in range(24)]
+    total = sum(hod) or 1.0
+    probs = [c / total for c in hod if c > 0]
+    intel = float(raw.get("intel_n", 0.0)) > 0
+    req_in, ev_in = float(raw.get("req_in", 0.0)), float(raw["in_tokens"])
+    tok_in, tok_out = (
+        (req_in, float(raw.get("req_out", 0.0))) if req_in > 0 else (ev_in, float(raw["out_tokens"]))
+    )
+    hours = max(float(raw.get("active_hours", 0.0)), 1.0)
+
+    def per_request(key: str) -> float:
+        return float(raw.get(key, 0.0)) / n if intel else math.nan
+
+    return {
+        "n_requests": float(raw["n"]),
+        "first_ts": float(raw["first"]),
+        "last_ts": float(raw["last"]),
+        "span_hours": (float(raw["last"]) - float(raw["first"])) / HOUR_MS,
+        "active_hours": float(raw.get("active_hours", 0.0)),
+        "active_days": float(raw.get("active_days", 0.0)),
+        "rate_per_active_hour": float(raw["n"]) / hours,
+        "harvest_share": float(raw["hits"]) / n,
+        "mean_harvest": float(raw["sum_harvest"]) / n,
+        **{f"{s}_share": float(raw[f"h_{s}"]) / n for s in SIGNALS},
+        "reasoning_share": float(raw["reasoning"]) / n,
+        "multi_turn_share": float(raw["multi_turn"]) / n,
+        "mean_user_turns": float(raw.get("sum_turns", n)) / n,
+        "out_in_ratio": tok_out / tok_in if tok_in > 0 else 0.0,
+        "n_ips": float(raw["distinct_ips"]),
+        "n_uas": float(raw["distinct_uas"]),
+        "n_templates": float(raw.get("distinct_templates", 0.0)),
+        "ips_per_request": float(raw["distinct_ips"]) / n,
+        "templates_per_request": float(raw.get("distinct_templates", 0.0)) / n,
+        "n_asns": float(raw.get("distinct_asns", 0.0)) if intel else math.nan,
+        "n_prefixes": float(raw.get("distinct_prefixes", 0.0)) if intel else math.nan,
+        "asns_per_request": per_request("distinct_asns"),
+        **{f"{k}_share": per_request(f"k_{k}") for k in IP_KINDS},
+        "gap_mean_ms": mean,
+        "gap_sd_ms": sd,
+        "cv_gaps": sd / mean if mean > 0 else 0.0,
+        "burstiness": (sd - mean) / (sd + mean) if sd + mean > 0 else 0.0,
+        "hod_entropy": -sum(p * math.log(p) for p in probs) / math.log(24),
+        "hod_top_share": max(probs, default=0.0),
+        "tpl_top_share": float(raw["template_share"]),
+        "cap_top_share": float(raw["capability_share"]),
     }
 
 
@@ -474,11 +614,15 @@ class MemoryState:
 
 
 # One round trip per request: update every aggregate of the account and return them.
-# KEYS: 1 hash, 2 window hash, 3 templates, 4 capabilities, 5 ip HLL, 6 ua HLL
+# KEYS: 1 hash, 2 window hash, 3 templates, 4 capabilities, 5 ip HLL, 6 ua HLL,
+#       7 template HLL, 8 ASN HLL, 9 prefix HLL
 # ARGV: ts_ms, bucket, n_buckets, template, capability, ip, ua, hit flags (5), harvest,
-#       reasoning(0/1), multi(0/1), atpl(0/1), atpl_share, ttl_s, topk
+#       reasoning(0/1), multi(0/1), atpl(0/1), atpl_share, ttl_s, topk,
+#       hour index, day index, hour of day, user turns, ip kind, asn, prefix,
+#       input tokens, output tokens
 _OBSERVE_LUA = """
 local h, w, t, c, ip, ua = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local tp, asn, pfx = KEYS[7], KEYS[8], KEYS[9]
 local ts = tonumber(ARGV[1]); local b = tonumber(ARGV[2]); local nb = tonumber(ARGV[3])
 redis.call('HINCRBY', h, 'n', 1)
 local last = tonumber(redis.call('HGET', h, 'last') or '-1')
@@ -525,8 +669,28 @@ redis.call('HINCRBY', h, 'multi_turn', tonumber(ARGV[15]))
 redis.call('HINCRBY', h, 'atpl', tonumber(ARGV[16]))
 local amax = tonumber(redis.call('HGET', h, 'atpl_max') or '0')
 if tonumber(ARGV[17]) > amax then redis.call('HSET', h, 'atpl_max', ARGV[17]) end
+local function active(field, lastf, p)
+  local prev = tonumber(redis.call('HGET', h, lastf) or '-1')
+  if prev < 0 or p > prev then
+    redis.call('HINCRBY', h, field, 1)
+    redis.call('HSET', h, lastf, p)
+  end
+end
+active('active_hours', 'last_hour', tonumber(ARGV[20]))
+active('active_days', 'last_day', tonumber(ARGV[21]))
+redis.call('HINCRBY', h, 'hod_' .. ARGV[22], 1)
+redis.call('HINCRBY', h, 'sum_turns', tonumber(ARGV[23]))
+if ARGV[4] ~= '' then redis.call('PFADD', tp, ARGV[4]) end
+if ARGV[24] ~= '' then
+  redis.call('HINCRBY', h, 'intel_n', 1)
+  redis.call('HINCRBY', h, 'k_' .. ARGV[24], 1)
+  if ARGV[25] ~= '' then redis.call('PFADD', asn, ARGV[25]) end
+  if ARGV[26] ~= '' then redis.call('PFADD', pfx, ARGV[26]) end
+end
+redis.call('HINCRBY', h, 'req_in', tonumber(ARGV[27]))
+redis.call('HINCRBY', h, 'req_out', tonumber(ARGV[28]))
 local ttl = tonumber(ARGV[18])
-for _, k in ipairs({h, w, t, c, ip, ua}) do redis.call('EXPIRE', k, ttl) end
+for _, k in ipairs({h, w, t, c, ip, ua, tp, asn, pfx}) do redis.call('EXPIRE', k, ttl) end
 return 1
 """
 
@@ -578,6 +742,9 @@ class RedisState:
             f"{p}c:{account_id}",
             f"{p}ip:{account_id}",
             f"{p}ua:{account_id}",
+            f"{p}tp:{account_id}",
+            f"{p}asn:{account_id}",
+            f"{p}pfx:{account_id}",
         ]
 
     def observe(self, account_id: str, x: Mapping[str, Any]) -> dict[str, float]:
@@ -609,6 +776,15 @@ class RedisState:
             repr(share),
             self.ttl_s,
             16,
+            ts // HOUR_MS,
+            ts // DAY_MS,
+            (ts // HOUR_MS) % 24,
+            int(x.get("n_user_turns") or 1),
+            str(x.get("ip_kind") or ""),
+            str(x.get("asn") or ""),
+            str(x.get("prefix") or ""),
+            int(x.get("input_tokens") or 0),
+            int(x.get("output_tokens") or 0),
         ]
         keys = self._keys(account_id)
         pipe = self.r.pipeline(transaction=False)
@@ -622,8 +798,8 @@ class RedisState:
         pipe.hgetall(keys[1])
         pipe.hgetall(keys[2])
         pipe.hgetall(keys[3])
-        pipe.pfcount(keys[4])
-        pipe.pfcount(keys[5])
+        for k in keys[4:]:
+            pipe.pfcount(k)
 
     def _raw(self, res: list[Any], now_ms: int) -> dict[str, float]:
         h = {k.decode(): float(v) for k, v in res[0].items()}
@@ -657,6 +833,14 @@ class RedisState:
                 "n_errors",
                 "in_tokens",
                 "out_tokens",
+                "sum_turns",
+                "active_hours",
+                "active_days",
+                "intel_n",
+                "req_in",
+                "req_out",
+                *(f"hod_{i}" for i in range(24)),
+                *(f"k_{k}" for k in IP_KINDS),
             )
         }
         raw.update(
@@ -665,6 +849,9 @@ class RedisState:
             n_window=n_window,
             distinct_ips=res[4],
             distinct_uas=res[5],
+            distinct_templates=res[6],
+            distinct_asns=res[7],
+            distinct_prefixes=res[8],
             template_share=share(res[2]),
             capability_share=share(res[3]),
         )

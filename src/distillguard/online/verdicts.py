@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInputError
+from ..scoring.reference import FILE_NAME as REFERENCE_FILE
+from ..scoring.reference import DeploymentReference
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +48,23 @@ class VerdictCache:
     templates: dict[int, str] = field(default_factory=dict)  # skeleton_hash → template_id
     bands: dict[int, str] = field(default_factory=dict)  # LSH band key → template_id
     template_attack: dict[str, tuple[float, str | None]] = field(default_factory=dict)
+    # What batch knows that one request does not: sign-up facts per account (created_ms,
+    # signup_route, verification, card_owners, card_accounts), IP intelligence per address
+    # (prefix, asn, ip_kind), and the deployment the risk model ranks accounts in.
+    meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ip_intel: dict[str, tuple[str | None, str | None, str | None]] = field(default_factory=dict)
+    reference: DeploymentReference | None = None
     source: str = "<empty>"
     loaded_at: float = field(default_factory=time.time)
 
     # ---- lookups (hot path) ---------------------------------------------------------------
     def account(self, account_id: str) -> AccountVerdict | None:
         return self.accounts.get(account_id)
+
+    def ip(self, ip: str | None) -> dict[str, str | None]:
+        """``prefix``, ``asn`` and ``ip_kind`` of an address batch looked up (else empty)."""
+        info = self.ip_intel.get(ip) if ip else None
+        return {} if info is None else dict(zip(("prefix", "asn", "ip_kind"), info, strict=True))
 
     def cluster(self, cluster_id: str | None) -> ClusterVerdict | None:
         return None if cluster_id is None else self.clusters.get(cluster_id)
@@ -80,6 +93,7 @@ class VerdictCache:
             "clusters": len(self.clusters),
             "templates": len(self.templates),
             "attack_templates": sum(1 for s, _ in self.template_attack.values() if s >= 0.5),
+            "risk_reference_accounts": self.reference.n_accounts if self.reference else 0,
         }
 
     # ---- loading --------------------------------------------------------------------------
@@ -163,6 +177,7 @@ class VerdictCache:
                 out.template_attack = {
                     str(t): (float(s), None if c in (None, "") else str(c)) for t, s, c in rows
                 }
+            _load_context(con, tables, out)
             return out
         except duckdb.Error as exc:
             raise InvalidInputError(f"{path}: cannot read batch results: {exc}") from exc
@@ -195,4 +210,41 @@ class VerdictCache:
             raise InvalidInputError(
                 f"{d}: findings CSV does not match the contract: {exc}"
             ) from exc
+        if (d / REFERENCE_FILE).exists():
+            out.reference = DeploymentReference.load(d / REFERENCE_FILE)
         return out
+
+
+def _columns(con: Any, table: str) -> set[str]:
+    return {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+
+
+_META_COLUMNS = ("created_ms", "signup_route", "verification", "card_owners", "card_accounts")
+
+
+def _load_context(con: Any, tables: set[str], out: VerdictCache) -> None:
+    """Account facts, IP intelligence and the risk reference a detect run left in the store."""
+    if "account_features" in tables:
+        have = _columns(con, "account_features")
+        cols = [c for c in _META_COLUMNS if c in have]
+        if cols:
+            rows = con.execute(f"SELECT account_id, {', '.join(cols)} FROM account_features")
+            out.meta = {
+                str(r[0]): dict(zip(cols, r[1:], strict=True)) for r in rows.fetchall()
+            }
+    if "cluster_members" in tables and "strength" in _columns(con, "cluster_members"):
+        for aid, strength in con.execute(
+            "SELECT account_id, strength FROM cluster_members"
+        ).fetchall():  # how tightly each member is bound to its cluster
+            out.meta.setdefault(str(aid), {})["cluster_strength"] = strength
+    if "ip_intel" in tables:
+        out.ip_intel = {
+            str(ip): (prefix, asn, kind)
+            for ip, prefix, asn, kind in con.execute(
+                "SELECT ip, prefix, asn, ip_kind FROM ip_intel"
+            ).fetchall()
+        }
+    if "risk_reference" in tables:
+        row = con.execute("SELECT reference FROM risk_reference LIMIT 1").fetchone()
+        if row and row[0]:
+            out.reference = DeploymentReference.from_json(row[0], f"{out.source}: risk_reference")

@@ -74,10 +74,13 @@ class CompiledRiskModel:
         left, right = self.left.ravel(), self.right.ravel()
         base = pos.copy()
         for _ in range(self.depth):
+            at_leaf = leaf[pos]
+            if at_leaf.all():  # most trees are shallower than the deepest
+                break
             x = xs[row_off + feature[pos]]
             go_left = np.where(np.isnan(x), nan_left[pos], x <= threshold[pos])
             nxt = base + np.where(go_left, left[pos], right[pos])
-            pos = np.where(leaf[pos], pos, nxt)
+            pos = np.where(at_leaf, pos, nxt)
         return _expit(self.baseline + self.value.ravel()[pos].sum(axis=1))
 
     def predict_risk(self, X: np.ndarray) -> np.ndarray:

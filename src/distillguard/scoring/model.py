@@ -25,14 +25,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from threadpoolctl import threadpool_limits
 
 from ..accounts._base import Estimator
 from ..errors import InvalidInputError, NotFittedError
 from .catalog import ABUSED_ROUTES, BY_NAME, CATALOG, HAND_SET, direction_of, feature_columns
 from .reference import DeploymentReference
-from .scorer import verdicts
+from .scorer import Columns, has_column, n_rows, scol, verdicts
 
 MODEL_DIR = Path(__file__).with_name("models")
 BUILTIN = MODEL_DIR / "risk-model.json"
@@ -59,43 +58,45 @@ def volume_cohort(n_requests: np.ndarray) -> np.ndarray:
     return np.minimum((percentile(np.log1p(n_requests)) * N_COHORTS).astype(int), N_COHORTS - 1)
 
 
-def input_features(features: pa.Table, cluster_size: np.ndarray) -> dict[str, np.ndarray]:
+def input_features(features: Columns, cluster_size: np.ndarray) -> dict[str, np.ndarray]:
     """Every account feature the catalog names, as float arrays (NaN where unknown)."""
-    n = features.num_rows
+    n = n_rows(features)
 
     def num(name: str) -> np.ndarray:
         if name == "cluster_size":
             return np.asarray(cluster_size, float)
         if name == "abused_route":
-            route = np.asarray(pc.fill_null(features.column("signup_route"), "").to_pylist())
-            return np.isin(route, ABUSED_ROUTES).astype(float)
-        if name not in features.column_names:
+            return np.isin(scol(features, "signup_route"), ABUSED_ROUTES).astype(float)
+        if not has_column(features, name):
             return np.full(n, np.nan)
-        return np.asarray(features.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False))
+        if isinstance(features, pa.Table):
+            return np.asarray(
+                features.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
+            )
+        return np.asarray(features[name], float)
 
     return {c: num(c) for c in ("n_requests", *feature_columns())}
 
 
-def model_inputs(
-    features: pa.Table,
+def model_input_columns(
+    features: Columns,
     strengths: dict[str, np.ndarray],
     cluster_size: np.ndarray,
     reference: DeploymentReference | None = None,
-) -> pa.Table:
-    """One row per account: ``account_id`` and every model input (see the module docstring).
+) -> dict[str, np.ndarray]:
+    """Every model input (see the module docstring) as one array per input name.
 
     Percentiles are among these accounts, or read against ``reference`` (a deployment
     published by batch) when given: how one account is scored online."""
-    n = features.num_rows
+    n = n_rows(features)
     raw = input_features(features, cluster_size)
-    cols: dict[str, Any] = {"account_id": features.column("account_id")}
+    cols: dict[str, np.ndarray] = {}
     for name in HAND_SET:
         cols[f"ev:{name}"] = np.asarray(strengths.get(name, np.zeros(n)), float)
-    log_volume = np.log1p(np.nan_to_num(raw["n_requests"]))
     if reference is None:
         cohort = volume_cohort(np.nan_to_num(raw["n_requests"]))
     else:
-        cohort = reference.cohort(log_volume)
+        cohort = reference.cohort(np.log1p(np.nan_to_num(raw["n_requests"])))
     for c in feature_columns():
         x = raw[c]
         if reference is not None:
@@ -108,17 +109,34 @@ def model_inputs(
             m = cohort == k
             coh[m] = percentile(x[m])
         cols[f"coh:{c}"] = coh
-    return pa.table(cols)
+    return cols
+
+
+def model_inputs(
+    features: pa.Table,
+    strengths: dict[str, np.ndarray],
+    cluster_size: np.ndarray,
+    reference: DeploymentReference | None = None,
+) -> pa.Table:
+    """One row per account: ``account_id`` and every model input (:func:`model_input_columns`)."""
+    cols = model_input_columns(features, strengths, cluster_size, reference)
+    return pa.table({"account_id": features.column("account_id"), **cols})
 
 
 def deployment_reference(
-    features: pa.Table, cluster_size: np.ndarray, inputs: pa.Table
+    features: Columns, cluster_size: np.ndarray, inputs: pa.Table | dict[str, np.ndarray]
 ) -> DeploymentReference:
     """The distributions :func:`model_inputs` ranked these accounts against (batch publishes
     them as ``risk_reference.json`` so one account can be ranked the same way online)."""
     raw = input_features(features, cluster_size)
     n_req = np.nan_to_num(raw["n_requests"])
     columns = {c: raw[c] for c in feature_columns()}
+    if isinstance(inputs, pa.Table):
+        inputs = {
+            c: inputs.column(c).to_numpy(zero_copy_only=False)
+            for c in inputs.column_names
+            if c != "account_id"
+        }
     return DeploymentReference.fit(
         columns, volume_cohort(n_req), np.log1p(n_req), inputs, N_COHORTS
     )
