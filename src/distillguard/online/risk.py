@@ -49,6 +49,7 @@ from ..scoring.scorer import AccountScorer, account_strengths
 from .verdicts import VerdictCache
 
 DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
 MIN_RESERVOIR = 200  # accounts before the live reservoir is a deployment to rank against
 RESERVOIR_SIZE = 5000
 RESERVOIR_REBUILD = 500  # reservoir updates between two rebuilt references
@@ -62,7 +63,7 @@ class AccountRisk:
     risk: float
     evidence: tuple[Evidence, ...]
     n_requests: float
-    reference: str  # batch, reservoir or none
+    reference: str  # ranked against: batch, reservoir, none; or hand-set (no percentiles)
 
 
 def account_row(
@@ -96,6 +97,18 @@ def as_columns(rows: list[Mapping[str, Any]]) -> dict[str, np.ndarray]:
         else np.array([r.get(k, math.nan) for r in rows], dtype=float)
         for k in keys
     }
+
+
+def pivot_flags(row: Mapping[str, Any], reference: DeploymentReference | None) -> dict[str, bool]:
+    """Whether a request falls in the release window of batch's newly released model, and
+    whether it uses that model (the state counts them as ``ACCOUNT_PIVOT`` does)."""
+    pivot = reference.pivot if reference is not None else None
+    if not pivot:
+        return {"pivot_window": False, "pivot_new": False, "new_model": False}
+    new = row.get("model") == pivot["model"]
+    start = int(pivot["release_ms"])
+    in_window = start <= int(row["ts_ms"]) < start + int(pivot["window_ms"])
+    return {"pivot_window": in_window, "pivot_new": in_window and new, "new_model": new}
 
 
 class Reservoir:
@@ -181,7 +194,7 @@ class OnlineRisk:
             if last is not None and not self._stale(last, n):
                 self._cache.move_to_end(account_id)
                 return last
-        got = self._evaluate(account_id, features, cache)
+        got = self.evaluate(account_id, features, cache)
         with self._lock:
             self._cache[account_id] = got
             self._cache.move_to_end(account_id)
@@ -200,6 +213,11 @@ class OnlineRisk:
         """The one-row features and the cluster facts batch knows of the account."""
         meta = cache.meta.get(account_id)
         row = account_row(features, meta)
+        pivot = cache.reference.pivot if cache.reference is not None else None
+        first_new = float(features.get("pivot_first_new_ts", math.nan))
+        row["pivot_delay_hours"] = (
+            (first_new - pivot["release_ms"]) / HOUR_MS if pivot else math.nan
+        )
         av = cache.account(account_id)
         cv = cache.cluster(av.cluster_id if av else None)
         size = float(cv.n_accounts) if cv else 0.0
@@ -209,12 +227,13 @@ class OnlineRisk:
         coord = cv.risk * bound if cv else 0.0
         in_attack = cv is not None and cv.risk >= self.scoring.attack_threshold
         n = max(float(features.get("n_requests", 0.0)), 0.0)
-        share = float(features.get("attack_template_share", 0.0))
-        affinity = 0.0 if in_attack else share * n / (n + 2.0)
+        share = float(features.get("campaign_template_share", 0.0))
+        affinity = 0.0 if in_attack else min(share, 1.0) * n / (n + 2.0)  # as batch's
         return row, size, coord, affinity
 
-    def _evaluate(self, account_id: str, features: Mapping[str, float], cache: VerdictCache
-                  ) -> AccountRisk:
+    def evaluate(self, account_id: str, features: Mapping[str, float], cache: VerdictCache
+                 ) -> AccountRisk:
+        """The account's risk from ``features`` now (no cache)."""
         row, size, coord, affinity = self._context(account_id, features, cache)
         table = as_columns([row])
         weights = dict(self.scoring.signal_weights)
@@ -222,7 +241,7 @@ class OnlineRisk:
         n = float(features.get("n_requests", 0.0))
         if self.model is None:
             risk, contrib = self._hand_set(strengths)
-            return AccountRisk(risk, _evidence(contrib, risk), n, "none")
+            return AccountRisk(risk, _evidence(contrib, risk), n, "hand-set")
         with self._lock:
             if cache.reference is None:
                 self.reservoir.offer(account_id, row, size, coord, affinity)

@@ -39,7 +39,7 @@ from .audit import AuditLog
 from .metrics import Metrics
 from .normalize import normalize_record, rows_to_batch
 from .policy import PolicyHolder, Rule
-from .risk import OnlineRisk
+from .risk import AccountRisk, OnlineRisk, pivot_flags
 from .state import SIGNALS, make_state
 from .verdicts import VerdictCache
 
@@ -287,6 +287,14 @@ class OnlineScorer:
         got = self._account_risk().assess(account_id, features, self.cache)
         return got.risk, list(got.evidence)
 
+    def account_risk(self, account_id: str, now_ms: int | None = None) -> AccountRisk | None:
+        """The account's online risk now, evaluated afresh from its state (None: unseen)."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        features = self.state.peek(account_id, now)
+        if features is None:
+            return None
+        return self._account_risk().evaluate(account_id, features, self.cache)
+
     def _account_risk(self) -> OnlineRisk:
         """The policy's risk model, rebuilt when the policy changed (its ``risk_model``)."""
         version = self.policy.version
@@ -306,6 +314,8 @@ class OnlineScorer:
         row["template_attack_share"] = t_share
         for k, v in self.cache.ip(row.get("ip")).items():  # batch's IP intelligence
             row.setdefault(k, v)
+        row["campaign_template"] = str(row["template"]) in self.cache.campaign_templates
+        row.update(pivot_flags(row, self.cache.reference))
         af = self.state.observe(acct, row)
         online_risk, ev = self.online_risk(acct, af)
         sig = {s: float(row.get("sig_" + s) or 0.0) for s in SIGNALS}

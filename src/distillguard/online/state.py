@@ -266,6 +266,10 @@ class AccountState:
         "prefixes",
         "req_in",
         "req_out",
+        "campaign",
+        "pivot_window",
+        "pivot_new",
+        "first_new",
     )
 
     def __init__(self, bucket_s: int = 60, n_buckets: int = 60) -> None:
@@ -298,6 +302,10 @@ class AccountState:
         self.prefixes = DistinctCount()
         self.req_in = 0  # tokens reported on the request records themselves
         self.req_out = 0
+        self.campaign = 0  # requests on a template characteristic of a batch attack cluster
+        self.pivot_window = 0  # requests in the release window of batch's new model
+        self.pivot_new = 0  # of which on the new model
+        self.first_new: int | None = None  # first request on the new model
 
     def update(self, x: Mapping[str, Any], hit_threshold: float = 0.5) -> None:
         """Learn one request (a normalised row plus its text features)."""
@@ -339,6 +347,11 @@ class AccountState:
             self.prefixes.update(x.get("prefix"))
         self.req_in += int(x.get("input_tokens") or 0)
         self.req_out += int(x.get("output_tokens") or 0)
+        self.campaign += bool(x.get("campaign_template"))
+        self.pivot_window += bool(x.get("pivot_window"))
+        self.pivot_new += bool(x.get("pivot_new"))
+        if x.get("new_model") and (self.first_new is None or ts < self.first_new):
+            self.first_new = ts
         share = float(x.get("template_attack_share") or 0.0)
         if share >= 0.5:
             self.atpl += 1
@@ -390,6 +403,10 @@ class AccountState:
             "distinct_prefixes": self.prefixes.get(),
             "req_in": self.req_in,
             "req_out": self.req_out,
+            "campaign": self.campaign,
+            "pivot_window": self.pivot_window,
+            "pivot_new": self.pivot_new,
+            "first_new": math.nan if self.first_new is None else self.first_new,
         }
 
     def merge(self, other: AccountState) -> AccountState:
@@ -407,7 +424,12 @@ class AccountState:
         self.days.merge(other.days)
         self.hod = [a + b for a, b in zip(self.hod, other.hod, strict=True)]
         self.kinds = [a + b for a, b in zip(self.kinds, other.kinds, strict=True)]
+        if other.first_new is not None:
+            self.first_new = min(self.first_new or other.first_new, other.first_new)
         for name in (
+            "pivot_window",
+            "pivot_new",
+            "campaign",
             "sum_turns",
             "intel_n",
             "req_in",
@@ -475,6 +497,7 @@ def account_features(raw: Mapping[str, float]) -> dict[str, float]:
         (req_in, float(raw.get("req_out", 0.0))) if req_in > 0 else (ev_in, float(raw["out_tokens"]))
     )
     hours = max(float(raw.get("active_hours", 0.0)), 1.0)
+    pivot_n = float(raw.get("pivot_window", 0.0))
 
     def per_request(key: str) -> float:
         return float(raw.get(key, 0.0)) / n if intel else math.nan
@@ -511,6 +534,12 @@ def account_features(raw: Mapping[str, float]) -> dict[str, float]:
         "hod_top_share": max(probs, default=0.0),
         "tpl_top_share": float(raw["template_share"]),
         "cap_top_share": float(raw["capability_share"]),
+        # not a batch column: what batch's template affinity counts (its campaign templates)
+        "campaign_template_share": float(raw.get("campaign", 0.0)) / n,
+        "pivot_window_requests": pivot_n,
+        "pivot_new_requests": float(raw.get("pivot_new", 0.0)),
+        "pivot_share": float(raw.get("pivot_new", 0.0)) / pivot_n if pivot_n > 0 else 0.0,
+        "pivot_first_new_ts": float(raw.get("first_new", math.nan)),
     }
 
 
@@ -619,7 +648,8 @@ class MemoryState:
 # ARGV: ts_ms, bucket, n_buckets, template, capability, ip, ua, hit flags (5), harvest,
 #       reasoning(0/1), multi(0/1), atpl(0/1), atpl_share, ttl_s, topk,
 #       hour index, day index, hour of day, user turns, ip kind, asn, prefix,
-#       input tokens, output tokens
+#       input tokens, output tokens, campaign template (0/1), in the new model's release
+#       window (0/1), in it on the new model (0/1), on the new model (0/1)
 _OBSERVE_LUA = """
 local h, w, t, c, ip, ua = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local tp, asn, pfx = KEYS[7], KEYS[8], KEYS[9]
@@ -689,6 +719,13 @@ if ARGV[24] ~= '' then
 end
 redis.call('HINCRBY', h, 'req_in', tonumber(ARGV[27]))
 redis.call('HINCRBY', h, 'req_out', tonumber(ARGV[28]))
+redis.call('HINCRBY', h, 'campaign', tonumber(ARGV[29]))
+redis.call('HINCRBY', h, 'pivot_window', tonumber(ARGV[30]))
+redis.call('HINCRBY', h, 'pivot_new', tonumber(ARGV[31]))
+if ARGV[32] == '1' then
+  local fn = tonumber(redis.call('HGET', h, 'first_new') or '-1')
+  if fn < 0 or ts < fn then redis.call('HSET', h, 'first_new', ts) end
+end
 local ttl = tonumber(ARGV[18])
 for _, k in ipairs({h, w, t, c, ip, ua, tp, asn, pfx}) do redis.call('EXPIRE', k, ttl) end
 return 1
@@ -785,6 +822,10 @@ class RedisState:
             str(x.get("prefix") or ""),
             int(x.get("input_tokens") or 0),
             int(x.get("output_tokens") or 0),
+            int(bool(x.get("campaign_template"))),
+            int(bool(x.get("pivot_window"))),
+            int(bool(x.get("pivot_new"))),
+            "1" if x.get("new_model") else "0",
         ]
         keys = self._keys(account_id)
         pipe = self.r.pipeline(transaction=False)
@@ -839,6 +880,9 @@ class RedisState:
                 "intel_n",
                 "req_in",
                 "req_out",
+                "campaign",
+                "pivot_window",
+                "pivot_new",
                 *(f"hod_{i}" for i in range(24)),
                 *(f"k_{k}" for k in IP_KINDS),
             )
@@ -849,6 +893,7 @@ class RedisState:
             n_window=n_window,
             distinct_ips=res[4],
             distinct_uas=res[5],
+            first_new=h.get("first_new", math.nan),
             distinct_templates=res[6],
             distinct_asns=res[7],
             distinct_prefixes=res[8],

@@ -54,6 +54,7 @@ class VerdictCache:
     meta: dict[str, dict[str, Any]] = field(default_factory=dict)
     ip_intel: dict[str, tuple[str | None, str | None, str | None]] = field(default_factory=dict)
     reference: DeploymentReference | None = None
+    campaign_templates: frozenset[str] = frozenset()  # batch's templates of attack clusters
     source: str = "<empty>"
     loaded_at: float = field(default_factory=time.time)
 
@@ -244,6 +245,10 @@ def _load_context(con: Any, tables: set[str], out: VerdictCache) -> None:
                 "SELECT ip, prefix, asn, ip_kind FROM ip_intel"
             ).fetchall()
         }
+    if "attack_templates" in tables:  # scoring.definitions.ATTACK_TEMPLATES of the run
+        out.campaign_templates = frozenset(
+            str(t) for (t,) in con.execute("SELECT template FROM attack_templates").fetchall()
+        )
     if "risk_reference" in tables:
         row = con.execute("SELECT reference FROM risk_reference LIMIT 1").fetchone()
         if row and row[0]:

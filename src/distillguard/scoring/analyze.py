@@ -252,9 +252,22 @@ def _coordinate_and_score(
         engine.register_arrow("model_inputs", inputs)
         # What online ranks one account against (risk_reference.json beside the findings).
         reference = deployment_reference(features, sizes, inputs)
+        reference.data["pivot"] = _pivot_context(fp)
         engine.register_arrow("risk_reference", pa.table({"reference": [reference.to_json()]}))
         sc = _account_scorer(pol, strengths, inputs)
     return _Scored(eb, cl, cs, sc, ids, acc_cluster, strengths, affinity_info)
+
+
+def _pivot_context(fp: Any) -> dict[str, Any] | None:
+    """The newly released model and its pivot window: online counts an account's pivot
+    against the same release."""
+    if fp.new_model_ is None:
+        return None
+    return {
+        "model": str(fp.new_model_),
+        "release_ms": int(fp.release_ms_),
+        "window_ms": int(fp.pivot_window_hours * 3_600_000),
+    }
 
 
 def _sharing_key(engine: Engine) -> Any:

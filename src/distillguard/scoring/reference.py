@@ -166,6 +166,11 @@ class DeploymentReference:
     def n_accounts(self) -> int:
         return int(self.data["n_accounts"])
 
+    @property
+    def pivot(self) -> dict[str, Any] | None:
+        """The newly released model batch found (model, release_ms, window_ms), or None."""
+        return self.data.get("pivot")
+
     def cohort(self, log_volume: np.ndarray) -> np.ndarray:
         """The batch's volume cohort of each ``log1p(n_requests)``: the highest cohort whose
         smallest member it reaches (exactly the batch cohort for a value batch saw)."""
