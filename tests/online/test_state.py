@@ -171,3 +171,94 @@ def test_memory_state_size_estimate() -> None:
             mem.observe(f"acct-{i}", r)
     per = mem.memory_bytes() / mem.n_accounts()
     assert 500 < per < 20000
+
+
+def _intel_rows(n: int, seed: int = 0) -> list[dict]:
+    """Requests over several hours and days, with IP intelligence on most of them."""
+    rng = random.Random(seed)
+    out, ts = [], T0
+    for i in range(n):
+        ts += rng.randint(60_000, 3 * 3_600_000)
+        kind = rng.choice(["datacenter", "vpn", "residential", None])
+        out.append(
+            {
+                "ts_ms": ts,
+                "account_id": "acct-i",
+                "ip": f"10.0.{i % 3}.{rng.randint(0, 5)}",
+                "ip_kind": kind,
+                "asn": None if kind is None else f"AS{rng.randint(1, 4)}",
+                "prefix": None if kind is None else f"10.0.{i % 3}.0/24",
+                "template": rng.choice(["t1", "t2", "t3"]),
+                "capability": "math",
+                "sig_cot": 0.9 if i % 2 else 0.0,
+                "n_user_turns": rng.choice([1, 1, 3]),
+                "input_tokens": 100,
+                "output_tokens": rng.randint(100, 900),
+                "model": "m-new" if i > n // 2 else "m-old",
+                "pivot_window": i > n // 3,
+                "pivot_new": i > n // 2,
+                "new_model": i > n // 2,
+                "campaign_template": i % 4 == 0,
+            }
+        )
+    return out
+
+
+def test_account_features_follow_the_batch_definitions() -> None:
+    rows = _intel_rows(40)
+    mem = MemoryState()
+    for r in rows:
+        f = mem.observe("acct-i", r)
+    n = len(rows)
+    hours = {r["ts_ms"] // 3_600_000 for r in rows}
+    hod = np.bincount([(r["ts_ms"] // 3_600_000) % 24 for r in rows], minlength=24) / n
+    gaps = np.diff([r["ts_ms"] for r in rows]).astype(float)
+    assert f["n_requests"] == n
+    assert f["active_hours"] == len(hours)
+    assert f["active_days"] == len({r["ts_ms"] // 86_400_000 for r in rows})
+    assert f["rate_per_active_hour"] == pytest.approx(n / len(hours))
+    assert f["cv_gaps"] == pytest.approx(gaps.std(ddof=1) / gaps.mean())
+    p = hod[hod > 0]
+    assert f["hod_entropy"] == pytest.approx(-(p * np.log(p)).sum() / np.log(24))
+    assert f["hod_top_share"] == pytest.approx(p.max())
+    assert f["mean_user_turns"] == pytest.approx(np.mean([r["n_user_turns"] for r in rows]))
+    assert f["out_in_ratio"] == pytest.approx(sum(r["output_tokens"] for r in rows) / (100 * n))
+    assert f["datacenter_share"] == pytest.approx(sum(r["ip_kind"] == "datacenter" for r in rows) / n)
+    assert f["tor_share"] == 0.0  # intel present, no Tor: a real zero, not unknown
+    assert f["asns_per_request"] == pytest.approx(len({r["asn"] for r in rows if r["asn"]}) / n)
+    assert f["templates_per_request"] == pytest.approx(3 / n)
+    assert f["pivot_share"] == pytest.approx(
+        sum(r["pivot_new"] for r in rows) / sum(r["pivot_window"] for r in rows)
+    )
+    assert f["pivot_first_new_ts"] == min(r["ts_ms"] for r in rows if r["new_model"])
+    # Without IP intelligence the network features are unknown (NaN), never a made-up zero.
+    bare = MemoryState()
+    for r in _rows(10):
+        g = bare.observe("a", r)
+    assert np.isnan(g["datacenter_share"]) and np.isnan(g["asns_per_request"])
+
+
+def test_online_row_covers_every_catalog_feature() -> None:
+    from distillguard.online.risk import account_row
+    from distillguard.scoring.catalog import feature_columns
+
+    mem = MemoryState()
+    for r in _intel_rows(30):
+        f = mem.observe("acct-i", r)
+    row = account_row(f, {"created_ms": T0 - 86_400_000, "signup_route": "education"})
+    assert set(feature_columns()) <= set(row)
+    assert row["account_age_days"] == pytest.approx(1.0 + (f["first_ts"] - T0) / 86_400_000)
+    unknown = {c for c in feature_columns() if isinstance(row[c], float) and np.isnan(row[c])}
+    # Only what batch alone knows: cluster size, payment sharing, and the sign-up route flag
+    # (computed from signup_route by model_inputs).
+    assert unknown <= {"cluster_size", "card_owners", "card_accounts", "abused_route"}
+
+
+@pytest.mark.redis
+def test_redis_account_features_match_memory(redis_url: str) -> None:
+    mem, red = MemoryState(), RedisState(redis_url, prefix="t9:")
+    for r in _intel_rows(40, seed=4):
+        fm = mem.observe("acct-i", r)
+        fr = red.observe("acct-i", r)
+    for k, v in fm.items():
+        assert fr[k] == pytest.approx(v, rel=1e-6, abs=1e-6, nan_ok=True), k
