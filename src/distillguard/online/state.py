@@ -9,8 +9,10 @@ online, the same quantities are kept incrementally, one request at a time:
   ``datasketch.HyperLogLog`` (merge = register max);
 - :class:`TopShare` — concentration of templates or capabilities (bounded space-saving
   counter; ``get`` is the top value's share, as ``*_top_share`` in the batch path);
-- :class:`AccountState` — all of the above plus request-signal counts; ``features()`` derives
-  the feature names the online policy reads (``FEATURES`` in ``online/policy.py``).
+- :class:`AccountState` — all of the above plus request-signal counts; :func:`derive_features`
+  derives the features the online policy reads (``FEATURES`` in ``online/policy.py``) and,
+  through :func:`account_features`, the batch ``account_features`` of the account under the
+  batch names (what the risk model reads, see ``online/risk.py``).
 
 Two stores hold them: :class:`MemoryState` (in-process, default) and :class:`RedisState`
 (``--state redis://…``: one Lua script per request does the whole update atomically, HLLs are
