@@ -100,6 +100,50 @@ def bench_hook(n: int = 20000, n_accounts: int = 2000) -> dict[str, float]:
     }
 
 
+def bench_scoring(n: int = 10000, n_accounts: int = 1000) -> dict[str, float]:
+    """p50/p99 (µs) of the full scoring of one featurized request (``decide``: state update,
+    account risk, rules), no batch results (the risk ranks against the live reservoir once it
+    fills); and of the shipped risk model on one account, scikit-learn vs numpy trees."""
+    import numpy as np
+
+    from .scorer import text_features
+
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as d:
+        s = OnlineScorer(Path(d), shadow=True, load_results=False)
+        rows = [_norm(_record(i, n_accounts)) for i in range(n)]
+        feats, _ = text_features(rows, s.policy.policy)
+        for r, f in zip(rows, feats, strict=True):
+            r.update(f)
+        s.decide(dict(rows[0]))  # imports and the model load, outside the timing
+        s.state.clear()
+        lat = []
+        pc = time.perf_counter_ns
+        for r in rows:
+            t = pc()
+            s.decide(r)
+            lat.append((pc() - t) / 1000)
+        s.close()
+    out.update(decide_p50_us=_pct(lat, 0.5), decide_p99_us=_pct(lat, 0.99), n_decide=len(lat))
+    from ..scoring.compiled import CompiledRiskModel
+    from ..scoring.model import resolve
+
+    model = resolve("builtin")
+    if model is not None:
+        x = np.random.default_rng(0).random((1, len(model.names_)))
+        fast = CompiledRiskModel(model)
+        for name, fn in (("sklearn", model.predict_risk), ("numpy", fast.predict_risk)):
+            fn(x)
+            times = []
+            for _ in range(300):
+                t = pc()
+                fn(x)
+                times.append((pc() - t) / 1000)
+            out[f"model_{name}_p50_us"] = _pct(times, 0.5)
+            out[f"model_{name}_p99_us"] = _pct(times, 0.99)
+    return out
+
+
 def _norm(rec: dict[str, Any]) -> dict[str, Any]:
     from .normalize import normalize_record
 
@@ -478,6 +522,26 @@ def run(
         f"{hook['assess_p50_us']:.0f} µs | {hook['assess_p99_us']:.0f} µs | {hook['n_assess']:,} |",
         "",
     ]
+
+    sc = bench_scoring()
+    results["scoring"] = sc
+    lines += [
+        "Full scoring of one featurized request in process (`decide`: state update, account "
+        "risk from the batch risk model on one account, rules; "
+        "`distillguard.online.bench.bench_scoring`), and the risk model on one account:",
+        "",
+        "| path | p50 | p99 |",
+        "|---|---|---|",
+        f"| decide ({sc['n_decide']:,} requests, 1,000 accounts) | {sc['decide_p50_us']:.0f} µs | "
+        f"{sc['decide_p99_us']:.0f} µs |",
+    ]
+    for name in ("sklearn", "numpy"):
+        if f"model_{name}_p50_us" in sc:
+            lines.append(
+                f"| risk model, one row, {name} | {sc[f'model_{name}_p50_us']:.0f} µs | "
+                f"{sc[f'model_{name}_p99_us']:.0f} µs |"
+            )
+    lines.append("")
 
     http = bench_http(http_seconds)
     results["http"] = http

@@ -18,8 +18,9 @@ Which deployment the percentiles are read against, in order:
 
 One evaluation costs about 1 ms (the numpy trees ~0.1 ms, the one-row evidence strengths and
 percentiles most of the rest, the reasons ~0.5 ms when the risk is high enough to show them);
-it is cached per account and recomputed after a material change (``_stale``: half as many
-requests again, at most ``recompute_every`` requests later) and after a results reload.
+it is cached per account and recomputed after a material change (``_stale``: twice as many
+requests as at the last evaluation, at most ``recompute_every`` requests later) and after a
+results reload.
 """
 
 from __future__ import annotations
@@ -159,6 +160,7 @@ class OnlineRisk:
         self.recompute_every = recompute_every
         model = resolve(scoring.risk_model)
         self.model = None if model is None else CompiledRiskModel(model)
+        self.groups = {} if model is None else evidence_groups(self.model.names)
         self.reservoir = Reservoir()
         self._reservoir_ref: DeploymentReference | None = None
         self._reservoir_at = 0
@@ -203,10 +205,10 @@ class OnlineRisk:
         return got
 
     def _stale(self, last: AccountRisk, n: float) -> bool:
-        """A material change: ``recompute_every`` more requests, or half as many again as at
-        the last evaluation (a young account's shares still move with every request)."""
+        """A material change: ``recompute_every`` more requests, or, while the account is
+        young, twice as many as at the last evaluation (1, 2, 4, 8, then every k)."""
         since = n - last.n_requests
-        return since >= min(self.recompute_every, max(1.0, 0.5 * last.n_requests)) or since < 0
+        return since >= min(self.recompute_every, max(1.0, last.n_requests)) or since < 0
 
     def _context(self, account_id: str, features: Mapping[str, float], cache: VerdictCache
                  ) -> tuple[dict[str, Any], float, float, float]:
@@ -271,7 +273,7 @@ class OnlineRisk:
         (as ``RiskModel.contributions``), in one evaluation of all the variants."""
         names = self.model.names
         median = reference.medians(names)
-        groups = evidence_groups(names)
+        groups = self.groups
         variants = np.repeat(X, len(groups), axis=0)
         for i, idx in enumerate(groups.values()):
             variants[i, idx] = median[idx]
