@@ -114,32 +114,41 @@ def pivot_flags(row: Mapping[str, Any], reference: DeploymentReference | None) -
 
 class Reservoir:
     """A bounded uniform sample of online accounts' latest feature rows (reservoir sampling
-    over accounts); the deployment to rank against when batch published none."""
+    over accounts); the deployment to rank against when batch published none. Rows are kept
+    as float arrays in one column order (~1 kB an account)."""
 
     def __init__(self, size: int = RESERVOIR_SIZE, seed: int = 0) -> None:
         self.size = size
-        self.rows: dict[str, tuple[dict[str, Any], float, float, float]] = {}
+        self.keys: tuple[str, ...] = ()
+        self.rows: dict[str, tuple[np.ndarray, tuple, float, float, float]] = {}
         self.seen = 0
         self.updates = 0
         self._rng = random.Random(seed)
 
-    def offer(self, account_id: str, row: dict[str, Any], size: float, coord: float,
-              affinity: float) -> None:
+    def offer(
+        self, account_id: str, row: Mapping[str, Any], size: float, coord: float, affinity: float
+    ) -> None:
         if account_id not in self.rows:
             self.seen += 1
             if len(self.rows) >= self.size:
-                j = self._rng.randrange(self.seen)
-                if j >= self.size:
+                if self._rng.randrange(self.seen) >= self.size:
                     return
                 del self.rows[self._rng.choice(list(self.rows))]
-        self.rows[account_id] = (row, size, coord, affinity)
+        if not self.keys:
+            self.keys = tuple(k for k in row if k not in _STRING_FEATURES)
+        values = np.array([row.get(k, math.nan) for k in self.keys], float)
+        strings = tuple(row.get(k) for k in _STRING_FEATURES)
+        self.rows[account_id] = (values, strings, size, coord, affinity)
         self.updates += 1
 
     def reference(self, signal_weights: Mapping[str, float]) -> DeploymentReference:
         """The batch reference of these accounts: ``model_inputs`` ranks them among themselves."""
-        ids = list(self.rows)
-        table = as_columns([self.rows[a][0] for a in ids])
-        size, coord, aff = (np.array([self.rows[a][i] for a in ids]) for i in (1, 2, 3))
+        kept = list(self.rows.values())
+        values = np.vstack([r[0] for r in kept])
+        table: dict[str, np.ndarray] = {k: values[:, j] for j, k in enumerate(self.keys)}
+        for j, k in enumerate(_STRING_FEATURES):
+            table[k] = np.array([r[1][j] for r in kept], dtype=object)
+        size, coord, aff = (np.array([r[i] for r in kept], float) for i in (2, 3, 4))
         strengths = account_strengths(table, dict(signal_weights), coord, aff)
         inputs = model_input_columns(table, strengths, size)
         return deployment_reference(table, size, inputs)
