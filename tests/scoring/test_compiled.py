@@ -30,6 +30,7 @@ def test_compiled_trees_match_scikit_learn(builtin) -> None:
     assert np.allclose(fast.raw_proba(X), builtin.booster_.predict_proba(X)[:, 1], atol=1e-12)
     assert np.allclose(fast.predict_risk(X), builtin.predict_risk(X), atol=1e-12)
     assert np.allclose(fast.predict_risk(X[:1]), builtin.predict_risk(X[:1]), atol=1e-12)
+    assert np.allclose(fast.log_odds(X), builtin.log_odds(X), atol=1e-9)  # reasons' unit
 
 
 def test_compiled_model_follows_a_deployment_adapter(builtin) -> None:
@@ -42,4 +43,5 @@ def test_compiled_model_follows_a_deployment_adapter(builtin) -> None:
     model.adapt(X, labels)
     fast = CompiledRiskModel(model)
     assert np.allclose(fast.predict_risk(X), model.predict_risk(X), atol=1e-12)
+    assert np.allclose(fast.log_odds(X), model.log_odds(X), atol=1e-9)
     assert not np.allclose(fast.predict_risk(X), CompiledRiskModel(builtin).predict_risk(X))

@@ -263,7 +263,7 @@ class OnlineRisk:
         risk = float(self.model.predict_risk(X)[0])
         contrib = {}
         if risk >= 0.5 * self.scoring.review_threshold:  # reasons only where a reviewer looks
-            contrib = self._contributions(X, risk, reference)
+            contrib = self._contributions(X, reference)
         return AccountRisk(risk, _evidence(contrib, risk), n, kind)
 
     def _hand_set(self, strengths: dict[str, np.ndarray]) -> tuple[float, dict[str, float]]:
@@ -275,24 +275,23 @@ class OnlineRisk:
         ).fit(strengths)
         return float(sc.risk_[0]), {k: float(v[0]) for k, v in sc.contributions_.items()}
 
-    def _contributions(
-        self, X: np.ndarray, risk: float, reference: DeploymentReference
-    ) -> dict[str, float]:
-        """Per evidence, the risk lost when its inputs are set to the deployment's median
-        (as ``RiskModel.contributions``), in one evaluation of all the variants."""
+    def _contributions(self, X: np.ndarray, reference: DeploymentReference) -> dict[str, float]:
+        """Per evidence, the log-odds of risk lost when its inputs are set to the deployment's
+        median (as ``RiskModel.contributions``), in one evaluation of all the variants."""
         names = self.model.names
         median = reference.medians(names)
         groups = self.groups
         variants = np.repeat(X, len(groups), axis=0)
         for i, idx in enumerate(groups.values()):
             variants[i, idx] = median[idx]
-        drop = risk - self.model.predict_risk(variants)
+        drop = self.model.log_odds(X)[0] - self.model.log_odds(variants)
         return {ev: max(float(d), 0.0) for ev, d in zip(groups, drop, strict=True)}
 
 
 def _evidence(contrib: Mapping[str, float], risk: float) -> tuple[Evidence, ...]:
-    """The evidence that raised the risk, worded with the catalog's labels."""
-    pos = {k: v for k, v in contrib.items() if v > 0 and k in BY_NAME}
+    """The evidence that raised the risk (by more than 0.05 log-odds, batch's reason
+    threshold), worded with the catalog's labels."""
+    pos = {k: v for k, v in contrib.items() if v > 0.05 and k in BY_NAME}
     total = sum(pos.values()) or 1.0
     return tuple(
         Evidence(f"online:{k}", round(risk * v / total, 4), BY_NAME[k].label)

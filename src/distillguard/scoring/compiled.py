@@ -63,6 +63,10 @@ class CompiledRiskModel:
 
     def raw_proba(self, X: np.ndarray) -> np.ndarray:
         """The boosted trees' probability (scikit-learn's ``predict_proba[:, 1]``)."""
+        return _expit(self.margin(X))
+
+    def margin(self, X: np.ndarray) -> np.ndarray:
+        """The boosted trees' raw log-odds (scikit-learn's ``decision_function``)."""
         X = np.asarray(X, float)
         n_trees, width = self.feature.shape
         # Flat indices: node ids of every (row, tree) into the raveled tree arrays.
@@ -81,7 +85,7 @@ class CompiledRiskModel:
             go_left = np.where(np.isnan(x), nan_left[pos], x <= threshold[pos])
             nxt = base + np.where(go_left, left[pos], right[pos])
             pos = np.where(at_leaf, pos, nxt)
-        return _expit(self.baseline + self.value.ravel()[pos].sum(axis=1))
+        return self.baseline + self.value.ravel()[pos].sum(axis=1)
 
     def predict_risk(self, X: np.ndarray) -> np.ndarray:
         """Calibrated risk, as ``RiskModel.predict_risk``."""
@@ -93,3 +97,13 @@ class CompiledRiskModel:
             return _expit(z + intercept)
         a, b = self.cal
         return _expit(a * _logit(raw) + b)
+
+    def log_odds(self, X: np.ndarray) -> np.ndarray:
+        """The calibrated risk as log-odds, as ``RiskModel.log_odds`` (reasons are drops in it)."""
+        X = np.asarray(X, float)
+        margin = self.margin(X)
+        if self.adapter is not None:
+            coef, intercept = self.adapter
+            return np.column_stack([margin, np.nan_to_num(X[:, self.ev_cols])]) @ coef + intercept
+        a, b = self.cal
+        return a * margin + b

@@ -28,11 +28,13 @@ from ..errors import InvalidInputError
 FORMAT_VERSION = 1
 MAX_POINTS = 129
 FILE_NAME = "risk_reference.json"
+ROUND = 9  # decimals, as scoring.model.percentile
 
 
 def _distribution(x: np.ndarray) -> dict[str, Any]:
-    """The points of the finite values of ``x`` (see the module docstring)."""
-    v = np.sort(np.asarray(x, float)[np.isfinite(x)])
+    """The points of the finite values of ``x`` (see the module docstring), rounded as
+    ``scoring.model.percentile`` rounds them (float noise must not break ties)."""
+    v = np.sort(np.round(np.asarray(x, float)[np.isfinite(x)], ROUND))
     if len(v) == 0:
         return {"n": 0, "values": [], "below": [], "upto": []}
     pts = np.unique(v)
@@ -60,6 +62,7 @@ def _read_one(dist: dict[str, Any], x: float) -> float:
     pts, below, upto = dist["values"], dist["below"], dist["upto"]
     if not pts or not math.isfinite(x):
         return math.nan
+    x = float(np.round(x, ROUND))  # as the vector path rounds
     i = bisect.bisect_left(pts, x)
     if i < len(pts) and pts[i] == x:
         return (below[i] + upto[i]) / 2.0
@@ -79,7 +82,7 @@ def _read(points: Points, x: np.ndarray) -> np.ndarray:
     if len(pts) == 0:
         return out
     ok = np.isfinite(x)
-    xv = x[ok]
+    xv = np.round(x[ok], ROUND)
     i = np.searchsorted(pts, xv, "left")
     hi = np.minimum(i, len(pts) - 1)
     lo = np.maximum(i - 1, 0)
