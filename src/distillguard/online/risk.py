@@ -30,7 +30,7 @@ import random
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,7 @@ HOUR_MS = 3_600_000
 MIN_RESERVOIR = 200  # accounts before the live reservoir is a deployment to rank against
 RESERVOIR_SIZE = 5000
 RESERVOIR_REBUILD = 500  # reservoir updates between two rebuilt references
+REASONS_TOLERANCE = 0.02  # risk change below which an account's reasons are not recomputed
 _STRING_FEATURES = ("signup_route", "verification")
 
 
@@ -65,6 +66,7 @@ class AccountRisk:
     evidence: tuple[Evidence, ...]
     n_requests: float
     reference: str  # ranked against: batch, reservoir, none; or hand-set (no percentiles)
+    contributions: Mapping[str, float] = field(default_factory=dict)  # log-odds, per evidence
 
 
 def account_row(
@@ -205,7 +207,7 @@ class OnlineRisk:
             if last is not None and not self._stale(last, n):
                 self._cache.move_to_end(account_id)
                 return last
-        got = self.evaluate(account_id, features, cache)
+        got = self.evaluate(account_id, features, cache, previous=last)
         with self._lock:
             self._cache[account_id] = got
             self._cache.move_to_end(account_id)
@@ -242,9 +244,16 @@ class OnlineRisk:
         affinity = 0.0 if in_attack else min(share, 1.0) * n / (n + 2.0)  # as batch's
         return row, size, coord, affinity
 
-    def evaluate(self, account_id: str, features: Mapping[str, float], cache: VerdictCache
-                 ) -> AccountRisk:
-        """The account's risk from ``features`` now (no cache)."""
+    def evaluate(
+        self,
+        account_id: str,
+        features: Mapping[str, float],
+        cache: VerdictCache,
+        previous: AccountRisk | None = None,
+    ) -> AccountRisk:
+        """The account's risk from ``features`` now. The reasons of ``previous`` (the last
+        evaluation) are kept while the risk moved less than ``REASONS_TOLERANCE``: they cost
+        more than the risk itself."""
         row, size, coord, affinity = self._context(account_id, features, cache)
         table = as_columns([row])
         weights = dict(self.scoring.signal_weights)
@@ -252,7 +261,7 @@ class OnlineRisk:
         n = float(features.get("n_requests", 0.0))
         if self.model is None:
             risk, contrib = self._hand_set(strengths)
-            return AccountRisk(risk, _evidence(contrib, risk), n, "hand-set")
+            return AccountRisk(risk, _evidence(contrib, risk), n, "hand-set", contrib)
         with self._lock:
             if cache.reference is None:
                 self.reservoir.offer(account_id, row, size, coord, affinity)
@@ -261,10 +270,14 @@ class OnlineRisk:
         nan = np.full(1, np.nan)
         X = np.column_stack([inputs.get(name, nan) for name in self.model.names])
         risk = float(self.model.predict_risk(X)[0])
-        contrib = {}
-        if risk >= 0.5 * self.scoring.review_threshold:  # reasons only where a reviewer looks
+        contrib: Mapping[str, float] = {}
+        shown = 0.5 * self.scoring.review_threshold  # reasons only where a reviewer looks
+        same_side = previous is not None and (previous.risk >= shown) == (risk >= shown)
+        if same_side and abs(previous.risk - risk) < REASONS_TOLERANCE:
+            contrib = previous.contributions
+        elif risk >= shown:
             contrib = self._contributions(X, reference)
-        return AccountRisk(risk, _evidence(contrib, risk), n, kind)
+        return AccountRisk(risk, _evidence(contrib, risk), n, kind, contrib)
 
     def _hand_set(self, strengths: dict[str, np.ndarray]) -> tuple[float, dict[str, float]]:
         sc = AccountScorer(
