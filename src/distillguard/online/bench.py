@@ -144,6 +144,44 @@ def bench_scoring(n: int = 10000, n_accounts: int = 1000) -> dict[str, float]:
     return out
 
 
+def bench_agreement(log: Path, store: Path, state: str = "memory") -> dict[str, Any]:
+    """Batch vs online risk of the same accounts: ``log`` (the requests ``detect`` read) is
+    replayed in time order through the online path with ``store``'s results loaded, then each
+    account's online risk is compared with its batch risk."""
+    import duckdb
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from ..scoring.scorer import verdicts
+    from .replay import iter_records
+
+    rows = sorted((_norm(r) for r in iter_records(Path(log))), key=lambda r: (r["ts_ms"], r["request_id"]))
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copy(Path(store) / "store.duckdb", Path(d) / "store.duckdb")
+        s = OnlineScorer(Path(d), shadow=True, state=state)
+        for i in range(0, len(rows), 512):
+            s.score_rows(rows[i : i + 512])
+        con = duckdb.connect(str(Path(d) / "store.duckdb"), read_only=True)
+        batch = dict(con.execute("SELECT account_id, risk FROM out_accounts").fetchall())
+        con.close()
+        now = rows[-1]["ts_ms"]
+        online = {a: s.account_risk(a, now) for a in batch}
+        s.close()
+    ids = [a for a, r in online.items() if r is not None]
+    on = np.array([online[a].risk for a in ids])
+    ba = np.array([batch[a] for a in ids], float)
+    diff = np.abs(on - ba)
+    return {
+        "accounts": len(ids),
+        "mean_abs_diff": float(diff.mean()),
+        "p95_abs_diff": float(np.quantile(diff, 0.95)),
+        "max_abs_diff": float(diff.max()),
+        "within_0.05": float((diff <= 0.05).mean()),
+        "spearman": float(spearmanr(on, ba).statistic),
+        "verdict_agreement": float((verdicts(on, 0.5, 0.9) == verdicts(ba, 0.5, 0.9)).mean()),
+    }
+
+
 def _norm(rec: dict[str, Any]) -> dict[str, Any]:
     from .normalize import normalize_record
 
