@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..contract import SIGNAL_COLUMNS
 from ..errors import PolicyError
 from ..policy import Check, Interval, Options, Policy, param, section
 from .actions import ACTION_ALIASES, ACTIONS, SCOPES, SEVERITY
@@ -45,11 +46,7 @@ from .actions import ACTION_ALIASES, ACTIONS, SCOPES, SEVERITY
 FEATURES: dict[str, str] = {
     # the request itself
     "request_risk": "number",
-    "sig_cot": "number",
-    "sig_rubric": "number",
-    "sig_synth": "number",
-    "sig_format": "number",
-    "sig_rewrite": "number",
+    **dict.fromkeys(SIGNAL_COLUMNS, "number"),
     "n_signals": "number",
     "capability": "string",
     "script": "string",

@@ -37,7 +37,9 @@ from typing import Any
 
 from datasketch import HyperLogLog
 
-SIGNALS: tuple[str, ...] = ("cot", "rubric", "synth", "format", "rewrite")
+from ..contract import HARVEST_SIGNALS
+
+SIGNALS: tuple[str, ...] = tuple(HARVEST_SIGNALS)
 IP_KINDS: tuple[str, ...] = ("datacenter", "vpn", "tor", "proxy")  # the batch *_share kinds
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -678,7 +680,7 @@ if redis.call('HLEN', w) > nb + 1 then
   local ks = redis.call('HKEYS', w)
   for _, k in ipairs(ks) do if tonumber(k) <= b - nb then redis.call('HDEL', w, k) end end
 end
-local topk = tonumber(ARGV[19])
+local topk = tonumber(ARGV[15])
 local function top(key, v)
   if v == '' then return end
   if redis.call('HEXISTS', key, v) == 1 or redis.call('HLEN', key) < topk then
@@ -689,18 +691,17 @@ end
 top(t, ARGV[4]); top(c, ARGV[5])
 if ARGV[6] ~= '' then redis.call('PFADD', ip, ARGV[6]) end
 if ARGV[7] ~= '' then redis.call('PFADD', ua, ARGV[7]) end
-local names = {'h_cot', 'h_rubric', 'h_synth', 'h_format', 'h_rewrite'}
 local any = 0
-for i = 1, 5 do
-  if ARGV[7 + i] == '1' then redis.call('HINCRBY', h, names[i], 1); any = 1 end
+for name in string.gmatch(ARGV[8], '[^,]+') do  -- the harvest signals this request hit
+  redis.call('HINCRBY', h, 'h_' .. name, 1); any = 1
 end
 redis.call('HINCRBY', h, 'hits', any)
-redis.call('HINCRBYFLOAT', h, 'sum_harvest', ARGV[13])
-redis.call('HINCRBY', h, 'reasoning', tonumber(ARGV[14]))
-redis.call('HINCRBY', h, 'multi_turn', tonumber(ARGV[15]))
-redis.call('HINCRBY', h, 'atpl', tonumber(ARGV[16]))
+redis.call('HINCRBYFLOAT', h, 'sum_harvest', ARGV[9])
+redis.call('HINCRBY', h, 'reasoning', tonumber(ARGV[10]))
+redis.call('HINCRBY', h, 'multi_turn', tonumber(ARGV[11]))
+redis.call('HINCRBY', h, 'atpl', tonumber(ARGV[12]))
 local amax = tonumber(redis.call('HGET', h, 'atpl_max') or '0')
-if tonumber(ARGV[17]) > amax then redis.call('HSET', h, 'atpl_max', ARGV[17]) end
+if tonumber(ARGV[13]) > amax then redis.call('HSET', h, 'atpl_max', ARGV[13]) end
 local function active(field, lastf, p)
   local prev = tonumber(redis.call('HGET', h, lastf) or '-1')
   if prev < 0 or p > prev then
@@ -708,27 +709,27 @@ local function active(field, lastf, p)
     redis.call('HSET', h, lastf, p)
   end
 end
-active('active_hours', 'last_hour', tonumber(ARGV[20]))
-active('active_days', 'last_day', tonumber(ARGV[21]))
-redis.call('HINCRBY', h, 'hod_' .. ARGV[22], 1)
-redis.call('HINCRBY', h, 'sum_turns', tonumber(ARGV[23]))
+active('active_hours', 'last_hour', tonumber(ARGV[16]))
+active('active_days', 'last_day', tonumber(ARGV[17]))
+redis.call('HINCRBY', h, 'hod_' .. ARGV[18], 1)
+redis.call('HINCRBY', h, 'sum_turns', tonumber(ARGV[19]))
 if ARGV[4] ~= '' then redis.call('PFADD', tp, ARGV[4]) end
-if ARGV[24] ~= '' then
+if ARGV[20] ~= '' then
   redis.call('HINCRBY', h, 'intel_n', 1)
-  redis.call('HINCRBY', h, 'k_' .. ARGV[24], 1)
-  if ARGV[25] ~= '' then redis.call('PFADD', asn, ARGV[25]) end
-  if ARGV[26] ~= '' then redis.call('PFADD', pfx, ARGV[26]) end
+  redis.call('HINCRBY', h, 'k_' .. ARGV[20], 1)
+  if ARGV[21] ~= '' then redis.call('PFADD', asn, ARGV[21]) end
+  if ARGV[22] ~= '' then redis.call('PFADD', pfx, ARGV[22]) end
 end
-redis.call('HINCRBY', h, 'req_in', tonumber(ARGV[27]))
-redis.call('HINCRBY', h, 'req_out', tonumber(ARGV[28]))
-redis.call('HINCRBY', h, 'campaign', tonumber(ARGV[29]))
-redis.call('HINCRBY', h, 'pivot_window', tonumber(ARGV[30]))
-redis.call('HINCRBY', h, 'pivot_new', tonumber(ARGV[31]))
-if ARGV[32] == '1' then
+redis.call('HINCRBY', h, 'req_in', tonumber(ARGV[23]))
+redis.call('HINCRBY', h, 'req_out', tonumber(ARGV[24]))
+redis.call('HINCRBY', h, 'campaign', tonumber(ARGV[25]))
+redis.call('HINCRBY', h, 'pivot_window', tonumber(ARGV[26]))
+redis.call('HINCRBY', h, 'pivot_new', tonumber(ARGV[27]))
+if ARGV[28] == '1' then
   local fn = tonumber(redis.call('HGET', h, 'first_new') or '-1')
   if fn < 0 or ts < fn then redis.call('HSET', h, 'first_new', ts) end
 end
-local ttl = tonumber(ARGV[18])
+local ttl = tonumber(ARGV[14])
 for _, k in ipairs({h, w, t, c, ip, ua, tp, asn, pfx}) do redis.call('EXPIRE', k, ttl) end
 return 1
 """
@@ -807,7 +808,7 @@ class RedisState:
             x.get("capability") or "other",
             x.get("ip") or "",
             x.get("user_agent") or "",
-            *["1" if v >= self.hit_threshold else "0" for v in sigs],
+            ",".join(s for s, v in zip(SIGNALS, sigs, strict=True) if v >= self.hit_threshold),
             repr(max(sigs)),
             reasoning,
             int((x.get("n_user_turns") or 1) > 1),
@@ -859,11 +860,7 @@ class RedisState:
             for k in (
                 "n",
                 "hits",
-                "h_cot",
-                "h_rubric",
-                "h_synth",
-                "h_format",
-                "h_rewrite",
+                *(f"h_{s}" for s in SIGNALS),
                 "sum_harvest",
                 "reasoning",
                 "multi_turn",
