@@ -39,6 +39,9 @@ SELECT
   coalesce(r.input_tokens, 0) AS input_tokens,
   coalesce(r.output_tokens, 0) AS output_tokens,
   coalesce(r.max_tokens, -1.0) AS max_tokens,
+  r.temperature AS temperature,
+  CASE WHEN r.stream IS NULL THEN NULL WHEN r.stream THEN 'true' ELSE 'false' END AS stream,
+  lower(r.reasoning) AS reasoning_setting,
   CASE WHEN coalesce(r.reasoning_tokens, 0) > 0 THEN 1
        WHEN r.reasoning IS NULL THEN 0
        WHEN lower(r.reasoning) IN ('', 'none', '0', 'off', 'false', 'disabled') THEN 0
