@@ -74,7 +74,7 @@ class Lockstep(EvidenceUnit):
         action: str = "model_capability",
         max_block: int = 200,
         min_shared: int = 2,
-        min_jaccard: float = 0.3,
+        min_jaccard: float = 0.1,
     ) -> None:
         self.name = name
         self.bucket_minutes = bucket_minutes
