@@ -37,6 +37,9 @@ class EvidenceUnit(Estimator):
     name: str = ""
     columns: dict[str, float | None] = {}
 
+    def __init__(self) -> None:  # no parameters (so ``get_params`` is ``{}``)
+        pass
+
     def _validate(self) -> None:
         """Check parameters (subclasses with numeric parameters override)."""
 
