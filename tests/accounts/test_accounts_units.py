@@ -33,8 +33,7 @@ def unit_rows(lt, unit, rows, accounts=None, intel=None):
 # ---- proxy rotation ---------------------------------------------------------------------------
 def _residential(ips):
     return [
-        {"ip": ip, "prefix": ip.rsplit(".", 1)[0] + ".0/24", "ip_kind": "residential"}
-        for ip in ips
+        {"ip": ip, "prefix": ip.rsplit(".", 1)[0] + ".0/24", "ip_kind": "residential"} for ip in ips
     ]
 
 
@@ -42,7 +41,12 @@ def test_rotation_fires_on_a_proxy_pool_not_on_a_commuter(lt):
     pool = [f"10.{i}.{i % 7}.{i}" for i in range(30)]  # a new /24 per request
     uas = ["Mozilla/5.0 A", "python-httpx/0.27", "Mozilla/5.0 B"]
     proxy = [
-        {"account_id": "proxy", "ts_ms": lt.T0 + i * 60_000, "ip": pool[i], "user_agent": uas[i % 3]}
+        {
+            "account_id": "proxy",
+            "ts_ms": lt.T0 + i * 60_000,
+            "ip": pool[i],
+            "user_agent": uas[i % 3],
+        }
         for i in range(30)
     ]
     # A person: home in the evening, office by day, one browser throughout.
@@ -96,8 +100,14 @@ def test_signup_burst_counts_a_bulk_registration_not_a_trickle(lt):
         for i in range(12)
     ]
     # Same day as the burst, another sign-up path: in the window, not in the burst.
-    other = [{"account_id": "o", "created_at": start // 1000, "signup_route": "enterprise",
-              "verification": "business"}]
+    other = [
+        {
+            "account_id": "o",
+            "created_at": start // 1000,
+            "signup_route": "enterprise",
+            "verification": "business",
+        }
+    ]
     accounts = burst + trickle + other
     rows = [{"account_id": a["account_id"], "ts_ms": lt.T0} for a in accounts]
     f = unit_rows(lt, "signup_burst", rows, accounts)
@@ -128,8 +138,13 @@ def _harness(account, n, t0, **settings):
 
 
 def test_shared_parameters_one_harness_many_keys_vs_browser_defaults(lt):
-    job = {"max_tokens": 4096.0, "temperature": 0.6, "reasoning": "high", "stream": False,
-           "user_agent": "python-httpx/0.27"}
+    job = {
+        "max_tokens": 4096.0,
+        "temperature": 0.6,
+        "reasoning": "high",
+        "stream": False,
+        "user_agent": "python-httpx/0.27",
+    }
     rows = []
     for k in range(6):  # six keys of one job
         rows += _harness(f"job{k}", 10, lt.T0, **job)
@@ -137,8 +152,13 @@ def test_shared_parameters_one_harness_many_keys_vs_browser_defaults(lt):
         rows += _harness(f"web{k}", 10, lt.T0, stream=True, user_agent="Mozilla/5.0 X")
     # A developer who tunes settings per request.
     rows += [
-        {"account_id": "dev", "ts_ms": lt.T0 + i, "max_tokens": 256.0 * (1 + i % 4),
-         "temperature": 0.1 * (i % 5), "user_agent": "python-httpx/0.27"}
+        {
+            "account_id": "dev",
+            "ts_ms": lt.T0 + i,
+            "max_tokens": 256.0 * (1 + i % 4),
+            "temperature": 0.1 * (i % 5),
+            "user_agent": "python-httpx/0.27",
+        }
         for i in range(20)
     ]
     f = unit_rows(lt, "shared_parameters", rows)
@@ -154,6 +174,24 @@ def test_shared_parameters_system_prompt_splits_tuples(lt):
     rows += _harness("c", 5, lt.T0, system_hash=22, **base)
     f = unit_rows(lt, "shared_parameters", rows)
     assert f["a"]["param_tuple_peers"] == 1 and f["c"]["param_tuple_peers"] == 0
+
+
+# ---- conversation shape -----------------------------------------------------------------------
+
+
+def test_sessions_per_request_single_shot_vs_conversation(lt):
+    rows = [{"account_id": "tasks", "ts_ms": lt.T0 + i, "session_id": f"t{i}"} for i in range(10)]
+    rows += [
+        {"account_id": "chat", "ts_ms": lt.T0 + i, "session_id": f"c{i // 5}"} for i in range(10)
+    ]
+    rows += [{"account_id": "nosess", "ts_ms": lt.T0}]
+    engine = DuckDBEngine()
+    engine.register_arrow("requests", lt.requests_table(rows))
+    fp = AccountFingerprinter(units=()).fit(engine)
+    f = {r["account_id"]: r for r in fp.features_.to_pylist()}
+    assert f["tasks"]["sessions_per_request"] == 1.0
+    assert f["chat"]["sessions_per_request"] == 0.2
+    assert f["nosess"]["sessions_per_request"] is None
 
 
 # ---- the registry -----------------------------------------------------------------------------

@@ -28,12 +28,22 @@ def test_campaign_in_lockstep_vs_people_at_their_own_hours(lt):
     for k in range(5):  # five keys of one operator, the same hours on the same days
         for d in range(6):
             for h in (3, 9, 15):
-                rows.append({"account_id": f"c{k}", "ts_ms": lt.T0 + d * D + h * H + k * 60_000,
-                             "capability": "math"})
+                rows.append(
+                    {
+                        "account_id": f"c{k}",
+                        "ts_ms": lt.T0 + d * D + h * H + k * 60_000,
+                        "capability": "math",
+                    }
+                )
     for k in range(5):  # five people, each at their own hours, on the same model and task kind
         for d in range(6):
-            rows.append({"account_id": f"p{k}", "ts_ms": lt.T0 + d * D + (10 + 2 * k) * H + d * H,
-                         "capability": "math"})
+            rows.append(
+                {
+                    "account_id": f"p{k}",
+                    "ts_ms": lt.T0 + d * D + (10 + 2 * k) * H + d * H,
+                    "capability": "math",
+                }
+            )
     f, _ = lockstep(lt, rows)
     assert f["c0"]["lockstep_peers"] == 4 and f["c0"]["lockstep_jaccard"] == pytest.approx(1.0)
     assert all(f[f"p{k}"]["lockstep_peers"] == 0 for k in range(5))
@@ -68,8 +78,10 @@ def test_blocks_larger_than_max_block_form_no_pairs(lt):
 
 def test_one_shared_bucket_is_a_coincidence(lt):
     rows = [{"account_id": a, "ts_ms": lt.T0 + 5 * H, "capability": "math"} for a in "xy"]
-    rows += [{"account_id": a, "ts_ms": lt.T0 + (6 + i) * D, "capability": "math"}
-             for i, a in enumerate("xy")]
+    rows += [
+        {"account_id": a, "ts_ms": lt.T0 + (6 + i) * D, "capability": "math"}
+        for i, a in enumerate("xy")
+    ]
     f, _ = lockstep(lt, rows)  # min_shared = 2
     assert f["x"]["lockstep_peers"] == 0 and f["x"]["lockstep_jaccard"] == 0.0
 
@@ -89,9 +101,52 @@ def test_daily_template_lockstep_names_its_columns(lt):
 
 @pytest.mark.parametrize(
     "params",
-    [{"action": "ip"}, {"bucket_minutes": 0}, {"max_block": 1}, {"min_jaccard": 2.0},
-     {"name": "drop table"}],
+    [
+        {"action": "ip"},
+        {"bucket_minutes": 0},
+        {"max_block": 1},
+        {"min_jaccard": 2.0},
+        {"name": "drop table"},
+    ],
 )
 def test_lockstep_rejects_bad_parameters(params):
     with pytest.raises(InvalidParameterError):
         Lockstep(**params).fit(DuckDBEngine())
+
+
+# ---- coverage complementarity (a shard's disjoint slices of one pool) -----------------------
+def _complement(lt, rows):
+    from distillguard.coordination.complementarity import CoverageComplementarity
+
+    engine = DuckDBEngine()
+    engine.register_arrow("requests", lt.requests_table(rows))
+    AccountFingerprinter(units=()).fit(engine)
+    unit = CoverageComplementarity().fit(engine)
+    feats = unit.join(pa.table({"account_id": sorted({r["account_id"] for r in rows})}))
+    return {r["account_id"]: r for r in feats.to_pylist()}
+
+
+def test_shard_slices_are_exclusive_a_class_repeats_its_problems(lt):
+    rows = [  # four keys, one template, items 0-39 dealt in disjoint slices of ten
+        {
+            "account_id": f"k{m}",
+            "ts_ms": lt.T0 + i,
+            "skeleton_hash": 500,
+            "prompt_hash": 1000 + m * 10 + i,
+        }
+        for m in range(4)
+        for i in range(10)
+    ]
+    rows += [  # five students, one worksheet template, the same eight problems each
+        {"account_id": f"s{m}", "ts_ms": lt.T0 + i, "skeleton_hash": 600, "prompt_hash": 2000 + i}
+        for m in range(5)
+        for i in range(8)
+    ]
+    rows += [  # a lone user of a template nobody else uses: no pool
+        {"account_id": "solo", "ts_ms": lt.T0 + i, "skeleton_hash": 700, "prompt_hash": 3000 + i}
+        for i in range(10)
+    ]
+    f = _complement(lt, rows)
+    assert f["k0"]["pool_exclusive_share"] == 1.0 and f["k0"]["pool_accounts"] == 4
+    assert f["s0"]["pool_exclusive_share"] == 0.0 and f["s0"]["pool_repeated_share"] == 1.0
+    assert f["solo"]["pool_exclusive_share"] == 0.0 and f["solo"]["pool_accounts"] == 0

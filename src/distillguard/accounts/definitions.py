@@ -31,6 +31,7 @@ SELECT
   r.user_agent AS ua,
   r.payment_fingerprint AS payment,
   {template_expr} AS template,
+  CAST(r.prompt_hash AS STRING) AS item,
   CASE WHEN r.system_hash IS NULL OR r.system_hash = 0 THEN NULL
        ELSE CAST(r.system_hash AS STRING) END AS sys_key,
   coalesce(r.capability, 'other') AS capability,

@@ -241,6 +241,11 @@ class AccountFingerprinter(Estimator):
             "templates_per_request": _f(t, "n_templates") / np.maximum(n, 1.0),
             "ips_per_request": _f(t, "n_ips") / np.maximum(n, 1.0),
             "asns_per_request": _f(t, "n_asns") / np.maximum(n, 1.0),
+            # 1: every request opens a conversation of its own (single-shot task items);
+            # missing when the log carries no session ids.
+            "sessions_per_request": np.where(
+                _f(t, "n_sessions") > 0, _f(t, "n_sessions") / np.maximum(n, 1.0), np.nan
+            ),
             "pivot_share": pivot_share,
             "pivot_delay_hours": pivot_delay_h,
             "account_age_days": age_days,

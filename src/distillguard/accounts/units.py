@@ -115,6 +115,12 @@ def _lockstep_daily() -> EvidenceUnit:
     return Lockstep(name="lockstep_daily", bucket_minutes=1440, action="template")
 
 
+def _complementarity() -> EvidenceUnit:
+    from ..coordination.complementarity import CoverageComplementarity
+
+    return CoverageComplementarity()
+
+
 # The default units, by name (lazy: coordination imports accounts).
 UNITS: dict[str, Callable[[], EvidenceUnit]] = {
     "proxy_rotation": _rotation,
@@ -122,6 +128,7 @@ UNITS: dict[str, Callable[[], EvidenceUnit]] = {
     "shared_parameters": _shared_parameters,
     "lockstep": _lockstep,
     "lockstep_daily": _lockstep_daily,
+    "coverage_complementarity": _complementarity,
 }
 DEFAULT_UNITS: tuple[str, ...] = tuple(UNITS)
 

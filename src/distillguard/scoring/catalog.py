@@ -93,7 +93,12 @@ CATALOG: tuple[EvidenceSpec, ...] = (
     ),
     EvidenceSpec(
         "task_likeness",
-        (("multi_turn_share", -1), ("mean_user_turns", -1), ("out_in_ratio", 1)),
+        (
+            ("multi_turn_share", -1),
+            ("mean_user_turns", -1),
+            ("out_in_ratio", 1),
+            ("sessions_per_request", 1),
+        ),
         1,
         0.0,
         "prompts look like task-set items, not conversation",
@@ -128,6 +133,13 @@ CATALOG: tuple[EvidenceSpec, ...] = (
         1,
         0.0,
         "sends the same request settings as other accounts, like one harness",
+    ),
+    EvidenceSpec(
+        "coverage_complementarity",
+        (("pool_exclusive_share", 1), ("pool_repeated_share", 0), ("pool_accounts", 1)),
+        1,
+        0.0,
+        "draws its own slice of a task pool shared with other accounts, never an item twice",
     ),
     EvidenceSpec(
         "signup_burst",
