@@ -75,7 +75,9 @@ def test_rotation_is_missing_without_an_ip_not_zero(lt):
     rows += [{"account_id": "once", "ts_ms": lt.T0, "ip": "192.0.2.1", "user_agent": "x/1"}]
     f = unit_rows(lt, "proxy_rotation", rows)
     assert f["cloud"]["ip_switch_share"] is None and f["once"]["ip_switch_share"] is None
-    assert f["cloud"]["ip_ua_pairs_per_request"] == 0.0
+    assert f["cloud"]["ip_ua_pairs_per_request"] is None
+    assert f["cloud"]["residential_prefixes_per_request"] is None
+    assert f["once"]["ip_ua_pairs_per_request"] == 1.0
 
 
 # ---- sign-up bursts -------------------------------------------------------------------------
@@ -162,9 +164,9 @@ def test_shared_parameters_one_harness_many_keys_vs_browser_defaults(lt):
         for i in range(20)
     ]
     f = unit_rows(lt, "shared_parameters", rows)
-    assert f["job0"]["param_tuple_peers"] == 5 and f["job0"]["param_tuple_top_share"] == 1.0
+    assert f["job0"]["param_tuple_peers"] == 5
     assert f["web0"]["param_tuple_peers"] == 0  # defaults shared by everyone say nothing
-    assert f["dev"]["param_tuple_peers"] == 0 and f["dev"]["param_tuple_top_share"] <= 0.1
+    assert f["dev"]["param_tuple_peers"] == 0
 
 
 def test_shared_parameters_system_prompt_splits_tuples(lt):

@@ -25,12 +25,11 @@ FROM (
 GROUP BY account_id, tuple, explicit
 """
 
-# Each account's most used tuple (ties: the smaller tuple string) and its share of requests.
+# Each account's most used tuple (ties: the smaller tuple string).
 PARAM_DOMINANT = """
-SELECT account_id, tuple, explicit, c * 1.0 / n AS top_share
+SELECT account_id, tuple, explicit
 FROM (
-  SELECT account_id, tuple, explicit, c,
-         sum(c) OVER (PARTITION BY account_id) AS n,
+  SELECT account_id, tuple, explicit,
          row_number() OVER (PARTITION BY account_id ORDER BY c DESC, tuple) AS rk
   FROM param_tuples
 ) r
@@ -39,8 +38,7 @@ WHERE rk = 1
 
 ACCOUNT_PARAM_TUPLE = """
 SELECT p.account_id AS account_id,
-  CASE WHEN p.explicit = 1 THEN g.n - 1 ELSE 0 END AS param_tuple_peers,
-  p.top_share AS param_tuple_top_share
+  CASE WHEN p.explicit = 1 THEN g.n - 1 ELSE 0 END AS param_tuple_peers
 FROM param_dominant p
 JOIN (SELECT tuple, count(*) AS n FROM param_dominant GROUP BY tuple) g ON p.tuple = g.tuple
 """
@@ -48,11 +46,14 @@ JOIN (SELECT tuple, count(*) AS n FROM param_dominant GROUP BY tuple) g ON p.tup
 
 class SharedParameters(EvidenceUnit):
     """Per account: how many other accounts have the same dominant, explicitly set parameter
-    tuple (``param_tuple_peers``), and the share of its requests on that tuple
-    (``param_tuple_top_share``: 1 for a fixed harness configuration)."""
+    tuple (``param_tuple_peers``).
+
+    How consistently one account keeps its settings is left out on purpose: it is the
+    attacker's to choose either way, and a campaign that varies its settings would read as
+    benign to a monotone model."""
 
     name = "shared_parameters"
-    columns = {"param_tuple_peers": 0.0, "param_tuple_top_share": None}
+    columns = {"param_tuple_peers": 0.0}
 
     def sql(self) -> dict[str, str]:
         return {

@@ -20,8 +20,10 @@ SELECT account_id,
     * 1.0 / nullif(sum(CASE WHEN prev_ua IS NOT NULL AND ua IS NOT NULL THEN 1 ELSE 0 END), 0)
     AS ua_switch_share,
   count(DISTINCT CASE WHEN ip IS NOT NULL AND ua IS NOT NULL THEN concat(ip, '|', ua) END)
-    * 1.0 / count(*) AS ip_ua_pairs_per_request,
-  count(DISTINCT CASE WHEN ip_kind = 'residential' THEN prefix END) * 1.0 / count(*)
+    * 1.0 / nullif(sum(CASE WHEN ip IS NOT NULL AND ua IS NOT NULL THEN 1 ELSE 0 END), 0)
+    AS ip_ua_pairs_per_request,
+  count(DISTINCT CASE WHEN ip IS NOT NULL AND ip_kind = 'residential' THEN prefix END)
+    * 1.0 / nullif(sum(CASE WHEN ip IS NOT NULL THEN 1 ELSE 0 END), 0)
     AS residential_prefixes_per_request
 FROM (
   SELECT account_id, ip, ua, prefix, ip_kind,
@@ -37,16 +39,18 @@ class ProxyRotation(EvidenceUnit):
     """Per account: IP and user-agent switch shares between consecutive requests, distinct
     IP–UA pairs per request, distinct residential /24s per request.
 
-    Shares are missing (not 0) for an account with one request or no IP / user agent (a cloud
-    marketplace forwards none): no evidence either way.
+    Every column is missing (not 0) for an account without a client IP (a cloud marketplace
+    forwards none), the switch shares also for an account with one request: no evidence
+    either way. (A 0 would rank such an account as the least rotating of the deployment, and
+    the monotone risk model would read that as evidence of innocence.)
     """
 
     name = "proxy_rotation"
     columns = {
         "ip_switch_share": None,
         "ua_switch_share": None,
-        "ip_ua_pairs_per_request": 0.0,
-        "residential_prefixes_per_request": 0.0,
+        "ip_ua_pairs_per_request": None,
+        "residential_prefixes_per_request": None,
     }
 
     def sql(self) -> dict[str, str]:

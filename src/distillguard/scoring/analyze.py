@@ -518,8 +518,9 @@ def _account_evidence(
             )
         elif k == "shared_parameters":
             text = (
-                f"{_pct(f['param_tuple_top_share'][i])} of requests use one settings tuple that "
-                f"{_n(int(f['param_tuple_peers'][i]), 'other account')} also use most"
+                "its usual request settings (max_tokens, temperature, reasoning, stream, system "
+                f"prompt, client) are also the usual ones of "
+                f"{_n(int(f['param_tuple_peers'][i]), 'other account')}"
             )
         elif k == "signup_burst":
             text = (
@@ -562,7 +563,6 @@ def _write_outputs(  # noqa: ANN001
         "residential_prefixes_per_request",
         "lockstep_peers",
         "lockstep_daily_peers",
-        "param_tuple_top_share",
         "param_tuple_peers",
         "signup_burst_peers",
     )
