@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -70,14 +71,24 @@ def test_rotation_fires_on_a_proxy_pool_not_on_a_commuter(lt):
     assert c["residential_prefixes_per_request"] == pytest.approx(2 / 30)
 
 
-def test_rotation_is_missing_without_an_ip_not_zero(lt):
+def test_rotation_without_an_ip_is_the_deployments_median_not_zero(lt):
     rows = [{"account_id": "cloud", "ts_ms": lt.T0 + i} for i in range(5)]  # no client IP
     rows += [{"account_id": "once", "ts_ms": lt.T0, "ip": "192.0.2.1", "user_agent": "x/1"}]
+    rows += [  # three accounts with IPs: switch shares 0, 0.5 and 1
+        {
+            "account_id": f"a{k}",
+            "ts_ms": lt.T0 + i,
+            "ip": f"192.0.2.{i if k == 2 else (i // 2 if k == 1 else 9)}",
+            "user_agent": "x/1",
+        }
+        for k in range(3)
+        for i in range(3)
+    ]
     f = unit_rows(lt, "proxy_rotation", rows)
-    assert f["cloud"]["ip_switch_share"] is None and f["once"]["ip_switch_share"] is None
-    assert f["cloud"]["ip_ua_pairs_per_request"] is None
-    assert f["cloud"]["residential_prefixes_per_request"] is None
-    assert f["once"]["ip_ua_pairs_per_request"] == 1.0
+    assert [f[f"a{k}"]["ip_switch_share"] for k in range(3)] == [0.0, 0.5, 1.0]
+    assert f["cloud"]["ip_switch_share"] == 0.5 and f["once"]["ip_switch_share"] == 0.5
+    pairs = sorted(f[a]["ip_ua_pairs_per_request"] for a in ("a0", "a1", "a2", "once"))
+    assert f["cloud"]["ip_ua_pairs_per_request"] == pytest.approx(np.median(pairs))
 
 
 # ---- sign-up bursts -------------------------------------------------------------------------

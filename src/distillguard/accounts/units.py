@@ -22,12 +22,16 @@ from ..engines.base import Engine
 from ..errors import InvalidParameterError
 from ._base import Estimator
 
+MEDIAN = "median"
+
 
 class EvidenceUnit(Estimator):
     """Base class: ``sql()`` → tables in order, the last one the result; ``fit`` runs them.
 
-    Subclasses set ``name`` and ``columns`` (feature → value for an account the result has
-    no row for; ``None`` keeps it missing, e.g. when the account table was not given).
+    Subclasses set ``name`` and ``columns``: feature → value for an account without data
+    (no result row, or NULL): a number; ``None`` keeps it missing (e.g. no account table);
+    ``MEDIAN`` gives it the deployment's median, i.e. no evidence either way to a model that
+    ranks features within the deployment.
 
     Attributes
     ----------
@@ -35,7 +39,7 @@ class EvidenceUnit(Estimator):
     """
 
     name: str = ""
-    columns: dict[str, float | None] = {}
+    columns: dict[str, float | str | None] = {}
 
     def __init__(self) -> None:  # no parameters (so ``get_params`` is ``{}``)
         pass
@@ -46,7 +50,7 @@ class EvidenceUnit(Estimator):
     def sql(self) -> dict[str, str]:
         raise NotImplementedError
 
-    def output_columns(self) -> dict[str, float | None]:
+    def output_columns(self) -> dict[str, float | str | None]:
         return dict(self.columns)
 
     def fit(self, engine: Engine) -> EvidenceUnit:
@@ -70,10 +74,21 @@ class EvidenceUnit(Estimator):
         for name, fill in self.output_columns().items():
             raw = self.table_.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
             values = np.asarray(raw, float)[idx] if len(raw) else np.full(len(idx), np.nan)
-            values = np.where(found, values, np.nan if fill is None else fill)
+            values = np.where(found, values, np.nan)
+            values = np.where(np.isnan(values), _fill_value(values, fill), values)
             arr = pa.array(np.where(np.isnan(values), None, values).tolist(), pa.float64())
             features = features.append_column(name, arr)
         return features
+
+
+def _fill_value(values: np.ndarray, fill: float | str | None) -> float:
+    """The value for accounts without data (see ``EvidenceUnit``)."""
+    if fill is None:
+        return np.nan
+    if fill == MEDIAN:
+        known = values[~np.isnan(values)]
+        return float(np.median(known)) if len(known) else np.nan
+    return float(fill)
 
 
 def check_positive_int(owner: object, name: str, value: object, low: int = 1) -> None:
