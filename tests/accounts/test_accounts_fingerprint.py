@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 
 from distillguard.accounts.fingerprint import AccountFingerprinter
+from distillguard.accounts.units import DEFAULT_UNITS
 from distillguard.engines.base import DuckDBEngine
 from distillguard.errors import InvalidInputError, InvalidParameterError, NotFittedError
 
@@ -284,6 +285,7 @@ def test_estimator_contract(lt):
         "pivot_min_delay_days": 1.0,
         "pivot_window_hours": 24.0,
         "pivot_min_requests": 20,
+        "units": DEFAULT_UNITS,
     }
     with pytest.raises(NotFittedError):
         fp.transform()

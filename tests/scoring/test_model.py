@@ -210,11 +210,6 @@ def test_learned_model_ranks_an_unseen_world(unseen):
     assert all(r["reasons"] and "no harvest" not in r["reasons"] for r in flagged)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: on this unseen world the learned model gives most of a university "
-    "class (campus network, step-by-step homework, education route) an attack verdict",
-)
 def test_learned_model_leaves_hard_benign_unattacked_in_an_unseen_world(unseen):
     label, out = unseen
     hard = [r for r in out if label[r["account_id"]]["persona"] not in ("benign", "attack")]

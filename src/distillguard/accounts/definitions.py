@@ -31,6 +31,7 @@ SELECT
   r.user_agent AS ua,
   r.payment_fingerprint AS payment,
   {template_expr} AS template,
+  CAST(r.prompt_hash AS STRING) AS item,
   CASE WHEN r.system_hash IS NULL OR r.system_hash = 0 THEN NULL
        ELSE CAST(r.system_hash AS STRING) END AS sys_key,
   coalesce(r.capability, 'other') AS capability,
@@ -39,6 +40,9 @@ SELECT
   coalesce(r.input_tokens, 0) AS input_tokens,
   coalesce(r.output_tokens, 0) AS output_tokens,
   coalesce(r.max_tokens, -1.0) AS max_tokens,
+  r.temperature AS temperature,
+  CASE WHEN r.stream IS NULL THEN NULL WHEN r.stream THEN 'true' ELSE 'false' END AS stream,
+  lower(r.reasoning) AS reasoning_setting,
   CASE WHEN coalesce(r.reasoning_tokens, 0) > 0 THEN 1
        WHEN r.reasoning IS NULL THEN 0
        WHEN lower(r.reasoning) IN ('', 'none', '0', 'off', 'false', 'disabled') THEN 0

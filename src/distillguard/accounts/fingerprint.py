@@ -17,6 +17,7 @@ from ..engines.base import Engine
 from ..errors import InvalidInputError
 from . import definitions as d
 from ._base import Estimator, check_range, table_exists
+from .units import DEFAULT_UNITS, make_unit
 
 ACCOUNT_META_SCHEMA = pa.schema(
     [
@@ -108,6 +109,7 @@ class AccountFingerprinter(Estimator):
         long after the start of the data.
     pivot_window_hours : the window after release in which a pivot share is measured.
     pivot_min_requests : a new model needs this many requests to count as released.
+    units : evidence units (``accounts.units.UNITS``) whose columns are appended.
 
     Attributes
     ----------
@@ -123,17 +125,21 @@ class AccountFingerprinter(Estimator):
         pivot_min_delay_days: float = 1.0,
         pivot_window_hours: float = 24.0,
         pivot_min_requests: int = 20,
+        units: tuple[str, ...] = DEFAULT_UNITS,
     ) -> None:
         self.signal_threshold = signal_threshold
         self.pivot_min_delay_days = pivot_min_delay_days
         self.pivot_window_hours = pivot_window_hours
         self.pivot_min_requests = pivot_min_requests
+        self.units = units
 
     def _validate(self) -> None:
         check_range(self, "signal_threshold", self.signal_threshold, 0.0, 1.0)
         check_range(self, "pivot_min_delay_days", self.pivot_min_delay_days, 0.0, None)
         check_range(self, "pivot_window_hours", self.pivot_window_hours, 0.01, None)
         check_range(self, "pivot_min_requests", self.pivot_min_requests, 1, None)
+        for name in self.units:
+            make_unit(name)  # an unknown name is an InvalidParameterError here
 
     def sql(self, has_templates: bool = True) -> dict[str, str]:
         """The per-request aggregation this fingerprinter runs, table name → SQL, in order
@@ -201,7 +207,10 @@ class AccountFingerprinter(Estimator):
             ),
         )
         raw = engine.fetch_arrow(d.ACCOUNT_FEATURES + " ORDER BY b.account_id")
-        self.features_ = self._derive(raw)
+        features = self._derive(raw)
+        for name in self.units:  # a handful of units, each a few SQL statements
+            features = make_unit(name).fit(engine).join(features)
+        self.features_ = features
         engine.register_arrow("account_features", self.features_)
         return self
 
@@ -232,6 +241,11 @@ class AccountFingerprinter(Estimator):
             "templates_per_request": _f(t, "n_templates") / np.maximum(n, 1.0),
             "ips_per_request": _f(t, "n_ips") / np.maximum(n, 1.0),
             "asns_per_request": _f(t, "n_asns") / np.maximum(n, 1.0),
+            # 1: every request opens a conversation of its own (single-shot task items);
+            # missing when the log carries no session ids.
+            "sessions_per_request": np.where(
+                _f(t, "n_sessions") > 0, _f(t, "n_sessions") / np.maximum(n, 1.0), np.nan
+            ),
             "pivot_share": pivot_share,
             "pivot_delay_hours": pivot_delay_h,
             "account_age_days": age_days,

@@ -516,6 +516,29 @@ def _account_evidence(
             text = "single-shot prompts that read like items of a task set, not a conversation"
         elif k == "shared_intel" and "shared_intel" in f:
             text = f"{f['shared_intel'][i]} (capped: never an attack on its own)"
+        elif k == "client_churn":
+            text = (
+                f"changes IP on {_pct(f['ip_switch_share'][i])} and user agent on "
+                f"{_pct(f['ua_switch_share'][i])} of consecutive requests, across "
+                f"{_n(int(round(f['residential_prefixes_per_request'][i] * n)), 'residential /24')}"
+            )
+        elif k == "lockstep":
+            peers = int(max(f["lockstep_peers"][i], f["lockstep_daily_peers"][i]))
+            text = (
+                f"acts in lockstep with {_n(peers, 'other account')} (same model and task kind "
+                "in the same hours, or the same templates on the same days)"
+            )
+        elif k == "shared_parameters":
+            text = (
+                "its usual request settings (max_tokens, temperature, reasoning, stream, system "
+                f"prompt, client) are also the usual ones of "
+                f"{_n(int(f['param_tuple_peers'][i]), 'other account')}"
+            )
+        elif k == "signup_burst":
+            text = (
+                f"signed up within a day of {_n(int(f['signup_burst_peers'][i]), 'other account')} "
+                "on the same route and verification"
+            )
         elif k == "activity_profile":
             text = f"activity unusual for accounts of its volume in this deployment ({n:,} requests)"
         else:
@@ -543,6 +566,13 @@ def _write_outputs(  # noqa: ANN001
         "tpl_top_share",
         "n_asns",
         "card_owners",
+        "ip_switch_share",
+        "ua_switch_share",
+        "residential_prefixes_per_request",
+        "lockstep_peers",
+        "lockstep_daily_peers",
+        "param_tuple_peers",
+        "signup_burst_peers",
     )
     f: dict[str, np.ndarray] = {k: col(features, k) for k in num}
     f["account_age_days"] = col(features, "account_age_days", fill=np.nan)
