@@ -249,9 +249,15 @@ def test_online_row_covers_every_catalog_feature() -> None:
     assert set(feature_columns()) <= set(row)
     assert row["account_age_days"] == pytest.approx(1.0 + (f["first_ts"] - T0) / 86_400_000)
     unknown = {c for c in feature_columns() if isinstance(row[c], float) and np.isnan(row[c])}
-    # Only what batch alone knows: cluster size, payment sharing, and the sign-up route flag
-    # (computed from signup_route by model_inputs).
-    assert unknown <= {"cluster_size", "card_owners", "card_accounts", "abused_route"}
+    # Only what batch alone knows: cluster size, the sign-up route flag (computed from
+    # signup_route by model_inputs), and the features online reads from batch's results
+    # (payment sharing and the cross-account evidence units).
+    from distillguard.online.verdicts import batch_only_features
+
+    assert {"card_owners", "lockstep_peers", "signup_burst_peers"} <= set(batch_only_features())
+    assert unknown <= {"cluster_size", "abused_route", *batch_only_features()}
+    meta = {"created_ms": T0, **dict.fromkeys(batch_only_features(), 3.0)}
+    assert all(account_row(f, meta)[c] == 3.0 for c in batch_only_features())
 
 
 @pytest.mark.redis

@@ -89,7 +89,8 @@ def test_json_round_trip_and_clear_errors(tmp_path) -> None:
     back = DeploymentReference.load(path)
     x = features.column(feature_columns()[0]).to_numpy(zero_copy_only=False)
     assert np.allclose(back.percentile(feature_columns()[0], x), ref.percentile(feature_columns()[0], x), equal_nan=True)
-    assert path.stat().st_size < 400_000
+    # Bounded per feature (129 points, overall and per cohort), not by the deployment's size.
+    assert path.stat().st_size < 10_000 * len(feature_columns())
     path.write_text('{"format_version": 99}')
     with pytest.raises(InvalidInputError, match="format 99"):
         DeploymentReference.load(path)

@@ -13,8 +13,9 @@ Which deployment the percentiles are read against, in order:
 1. the reference batch published with its results (``risk_reference``, loaded with them);
 2. without one, a bounded reservoir of this process's own online accounts, once it holds
    ``MIN_RESERVOIR`` accounts (rebuilt as it fills);
-3. otherwise none: percentiles are NaN, which the model reads as missing inputs, so the risk
-   rests on the evidence strengths alone.
+3. otherwise none: there is no population to rank the account in, and the hand-set weights
+   score it, as batch does for a deployment of fewer than ``MIN_POPULATION`` accounts (the
+   model reads all-missing percentiles as a population it never saw).
 
 One evaluation costs about 1 ms (the numpy trees ~0.1 ms, the one-row evidence strengths and
 percentiles most of the rest, the reasons ~0.5 ms when the risk is high enough to show them);
@@ -72,14 +73,20 @@ class AccountRisk:
 def account_row(
     features: Mapping[str, float], meta: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    """The one-row ``account_features`` of an account: online features plus batch facts."""
+    """The one-row ``account_features`` of an account: online features plus batch facts.
+
+    What the online state does not compute (payment sharing, and the cross-account evidence
+    units: lockstep, sign-up bursts, shared parameters, pool coverage) is batch's value for an
+    account batch saw, and missing for a new one."""
     row: dict[str, Any] = {c: math.nan for c in feature_columns()}
     row.update({k: float(v) for k, v in features.items() if isinstance(v, (int, float))})
     meta = meta or {}
     for k in _STRING_FEATURES:
         row[k] = None if meta.get(k) is None else str(meta[k])
-    for k in ("card_owners", "card_accounts"):
-        row[k] = math.nan if meta.get(k) is None else float(meta[k])
+    for k in feature_columns():
+        v = meta.get(k)
+        if isinstance(row.get(k), float) and math.isnan(row[k]) and v is not None:
+            row[k] = float(v)
     created = meta.get("created_ms")
     first = features.get("first_ts")
     row["account_age_days"] = (
@@ -266,6 +273,9 @@ class OnlineRisk:
             if cache.reference is None:
                 self.reservoir.offer(account_id, row, size, coord, affinity)
             reference, kind = self.reference(cache)
+        if kind == "none":
+            risk, contrib = self._hand_set(strengths)
+            return AccountRisk(risk, _evidence(contrib, risk), n, "hand-set", contrib)
         inputs = model_input_columns(table, strengths, np.array([size]), reference)
         nan = np.full(1, np.nan)
         X = np.column_stack([inputs.get(name, nan) for name in self.model.names])

@@ -14,6 +14,7 @@ import csv
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -220,14 +221,26 @@ def _columns(con: Any, table: str) -> set[str]:
     return {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
 
 
-_META_COLUMNS = ("created_ms", "signup_route", "verification", "card_owners", "card_accounts")
+_META_COLUMNS = ("created_ms", "signup_route", "verification")
+
+
+@cache
+def batch_only_features() -> tuple[str, ...]:
+    """Catalog features the online state does not compute (cross-account evidence, payment
+    sharing): online reads batch's values of them (``risk.account_row``)."""
+    from ..scoring.catalog import feature_columns
+    from .state import MemoryState
+
+    online = MemoryState().observe("probe", {"ts_ms": 0, "account_id": "probe"})
+    derived = {"cluster_size", "abused_route", "account_age_days"}  # from other batch facts
+    return tuple(c for c in feature_columns() if c not in online and c not in derived)
 
 
 def _load_context(con: Any, tables: set[str], out: VerdictCache) -> None:
     """Account facts, IP intelligence and the risk reference a detect run left in the store."""
     if "account_features" in tables:
         have = _columns(con, "account_features")
-        cols = [c for c in _META_COLUMNS if c in have]
+        cols = [c for c in (*_META_COLUMNS, *batch_only_features()) if c in have]
         if cols:
             rows = con.execute(f"SELECT account_id, {', '.join(cols)} FROM account_features")
             out.meta = {

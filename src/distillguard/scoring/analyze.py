@@ -30,7 +30,7 @@ from ..progress import stage
 from ..sharing.intel import match_accounts
 from ..sharing.keys import SharingKey
 from . import definitions as d
-from .model import LearnedAccountScorer, deployment_reference, model_inputs
+from .model import MIN_POPULATION, LearnedAccountScorer, deployment_reference, model_inputs
 from .model import resolve as resolve_model
 from .policy import SIGNALS
 from .scorer import AccountScorer, ClusterScorer, account_strengths, col, scol
@@ -338,9 +338,10 @@ def alert_volume(risk: np.ndarray) -> dict[str, int]:
 
 
 def _account_scorer(pol: Any, strengths: dict, inputs: pa.Table) -> Any:
-    """The policy's risk model (learned, or the hand-set weights when ``risk_model: none``)."""
+    """The policy's risk model (learned, or the hand-set weights when ``risk_model: none`` or
+    the deployment is too small to rank its accounts against)."""
     model = resolve_model(pol.risk_model)
-    if model is not None:
+    if model is not None and inputs.num_rows >= MIN_POPULATION:
         return LearnedAccountScorer(model, pol.review_threshold, pol.attack_threshold).fit(inputs)
     return AccountScorer(
         bias=pol.account_bias,

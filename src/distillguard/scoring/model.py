@@ -37,6 +37,10 @@ MODEL_DIR = Path(__file__).with_name("models")
 BUILTIN = MODEL_DIR / "risk-model.json"
 FORMAT_VERSION = 1
 N_COHORTS = 4
+# Accounts a deployment needs before percentiles within it mean anything: below this, a
+# one-account log would read as "the median account" everywhere, a population the model never
+# saw; the hand-set weights score it instead (batch and online alike).
+MIN_POPULATION = 20
 
 
 # ---- inputs ---------------------------------------------------------------------------------
