@@ -195,7 +195,6 @@ def unseen(lt):
 def test_learned_model_ranks_an_unseen_world(unseen):
     from sklearn.metrics import roc_auc_score
 
-    from distillguard.bench.metrics import recall_at_fpr
 
     label, out = unseen
     y = np.array([bool(label[r["account_id"]]["is_attack"]) for r in out])
