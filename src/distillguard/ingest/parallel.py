@@ -41,7 +41,7 @@ from ..errors import DistillguardError, InvalidParameterError
 from . import prepare
 
 POOL_MIN_BYTES = 2_000_000  # input bytes (compressed, as on disk) below which no pool starts
-TASK_ROWS = 8192  # raw records per worker task (~10 MB of JSON; featurize peaks ~200 MB)
+TASK_ROWS = 16_384  # raw records per worker task at most (a 12 MB block of JSON Lines is ~9k)
 FEATURE_NAMES = prepare.FEATURE_NAMES
 features = prepare.features
 

@@ -54,6 +54,10 @@ def connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("SET threads = 1")  # one worker process per core already
     con.execute(f"SET memory_limit = '{WORKER_DUCKDB_MEMORY}'")
+    # A validation query's working memory (~20 kB per record) is handed back to the system
+    # after the batch, before featurize needs its own.
+    con.execute("SET allocator_background_threads = true")
+    con.execute("SET allocator_flush_threshold = '8MB'")
     configure(con)
     return con
 
