@@ -3,8 +3,11 @@
 Runs ``engines.embedded.baseline_scan``, then ``detect`` on a fresh temporary store, then the
 scan again, and prints one JSON line: requests, wall seconds, requests/s, both scans and
 ``x_scan`` (detect over the mean scan), the main process's CPU seconds (featurize workers'
-are under ``featurize``), stage timings, peak memory and verdict counts. The
-machine this project is measured on is shared, so compare ratios from the same run.
+are under ``featurize``), stage timings, peak memory and verdict counts. ``peak_tree_mb``
+is the peak of the summed RSS of this process and every descendant (the forkserver and
+its featurize workers), sampled every 50 ms while ``detect`` runs: an upper bound, since
+pages shared between processes count once per process. The machine this project is
+measured on is shared, so compare ratios from the same run.
 
     PYTHONPATH=src python scripts/bench_speed.py SIM_DIR [LABEL]
 
@@ -15,12 +18,63 @@ machine this project is measured on is shared, so compare ratios from the same r
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
+
+PAGE_MB = os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                kids += [int(k) for k in fh.read().split()]
+    except OSError:
+        pass
+    return kids
+
+
+def tree_rss_mb(root: int) -> float:
+    """Summed resident memory (MiB) of ``root`` and all its descendants (Linux /proc)."""
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open(f"/proc/{pid}/statm") as fh:
+                total += int(fh.read().split()[1]) * PAGE_MB
+        except OSError:
+            continue
+        todo += _children(pid)
+    return total
+
+
+class TreePeak:
+    """Samples :func:`tree_rss_mb` of this process every ``period`` seconds in a thread."""
+
+    def __init__(self, period: float = 0.05) -> None:
+        self.period, self.peak = period, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss_mb(os.getpid()))
+            self._stop.wait(self.period)
+
+    def __enter__(self) -> TreePeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def measure(data: Path, label: str) -> dict[str, Any]:
@@ -31,10 +85,11 @@ def measure(data: Path, label: str) -> dict[str, Any]:
     scans = [baseline_scan(logs)]
     tmp = Path(tempfile.mkdtemp(prefix="dg-bench-speed-"))
     try:
-        t0, cpu0 = time.perf_counter(), time.process_time()
-        s = detect(logs=logs, accounts=data / "accounts.csv", out=tmp / "out",
-                   store=tmp / "store", progress=False)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        with TreePeak() as peak:
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            s = detect(logs=logs, accounts=data / "accounts.csv", out=tmp / "out",
+                       store=tmp / "store", progress=False)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     scans.append(baseline_scan(logs))
@@ -50,6 +105,7 @@ def measure(data: Path, label: str) -> dict[str, Any]:
         "main_cpu_s": round(cpu, 2),  # this process, all its threads (DuckDB's too)
         "timings": s["timings_s"],
         "peak_rss_main_mb": s["resources"]["peak_rss_mb"],
+        "peak_tree_mb": round(peak.peak, 1),
         "featurize": s["resources"]["featurize"],
         "accounts_attack": s["counts"]["accounts_attack"],
         "accounts_review": s["counts"]["accounts_review"],

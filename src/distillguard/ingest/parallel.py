@@ -1,22 +1,23 @@
-"""Text features in worker processes, pipelined with reading and validation.
+"""Validation and text features in worker processes, pipelined with reading and inserting.
 
-``signals.featurize`` is ~75% of ingest CPU and holds the GIL (numpy and RE2 release it only
-in short stretches), so threads do not help; processes do. :class:`FeaturePipeline` takes the
-validated, normalised batches of ``Store.ingest`` in order, cuts them into tasks of
-:data:`TASK_ROWS` rows, ships only the columns ``featurize`` reads (``prompt_text``,
-``system_text``, ``tools``) to a ``ProcessPoolExecutor`` as Arrow IPC, and hands each
-task's feature columns back to the store **in submission order** (so rows land in
-``requests`` in the same order as on one process). At most ``2 × workers`` tasks are in
-flight: while workers featurize, the main process reads, validates and inserts, and memory
-stays flat whatever the input size.
+Validating a JSON record in DuckDB SQL (~50 µs) and featurizing it (~40-90 µs) are most of
+ingest's CPU and hold the GIL or a single DuckDB thread per batch, so threads do not help;
+processes do. :class:`FeaturePipeline` takes the raw batches ``(line, line_no)`` of
+``Store.ingest`` in order, ships each (Arrow IPC) to a ``ProcessPoolExecutor`` whose workers
+validate it on their own in-memory DuckDB and featurize the accepted rows
+(:func:`.prepare.prepare`), and hands each batch's result back to the store **in submission
+order** (so rows land in ``requests`` in the same order as on one process; repeated request
+ids are found there, against everything inserted before). At most ``2 × workers`` batches are
+in flight: while workers validate and featurize, the main process reads and inserts, and
+memory stays flat whatever the input size.
 
 Workers come from a ``forkserver`` that has already imported the featurizer (no fork of the
 main process, which holds DuckDB threads; no re-import per worker). As with any
 ``multiprocessing`` code, a script that calls ``detect`` must guard its entry point with
 ``if __name__ == "__main__":`` (the ``distillguard`` command does). ``workers=1`` and inputs
 under :data:`POOL_MIN_BYTES` run in-process: starting workers costs ~1-2 s of CPU.
-Featurize is row-independent and deterministic (hashes from bytes), so features do not
-depend on the worker count or the task boundaries; tests/ingest pins this.
+Validation and featurize are row-independent and deterministic (hashes from bytes), so the
+stored rows do not depend on the worker count or the batch boundaries; tests/ingest pins this.
 """
 
 from __future__ import annotations
@@ -36,19 +37,18 @@ try:
 except ImportError:  # pragma: no cover - not on Windows
     resource = None  # type: ignore[assignment]
 
-from .. import contract
 from ..errors import DistillguardError, InvalidParameterError
+from . import prepare
 
 POOL_MIN_BYTES = 2_000_000  # input bytes (compressed, as on disk) below which no pool starts
-TASK_ROWS = 8192  # rows per worker task (~5 MB of text; featurize peaks at ~200 MB per task)
-INPUT_COLUMNS = ("prompt_text", "system_text", "tools")  # all that featurize reads
-FEATURE_NAMES: tuple[str, ...] = tuple(
-    n for n in contract.STORED_REQUEST_SCHEMA.names if n not in contract.NORMALIZED_REQUEST_SCHEMA.names
-)
+TASK_ROWS = 16_384  # raw records per worker task at most (a 12 MB block of JSON Lines is ~9k)
+FEATURE_NAMES = prepare.FEATURE_NAMES
+features = prepare.features
 
-Sink = Callable[[pa.Table, pa.Table], None]
+Sink = Callable[[pa.Table, prepare.Prepared], None]
 
 _WORKER_POLICY: Any = None
+_WORKER_CON: Any = None  # the worker's DuckDB connection, opened on its first task
 
 
 def default_workers() -> int:
@@ -68,29 +68,12 @@ def check_workers(workers: int | None) -> int:
     return workers
 
 
-def _featurize(table: pa.Table, policy: Any) -> pa.Table:
-    try:
-        from ..signals import featurize
-    except ImportError as exc:  # pragma: no cover - the package ships it
-        raise DistillguardError(
-            f"the text featurizer distillguard.signals.featurize is not available: {exc}"
-        ) from exc
-    out = featurize(table, policy=policy)
-    out = pa.Table.from_batches([out]) if isinstance(out, pa.RecordBatch) else out
-    return out.select([n for n in FEATURE_NAMES if n in out.column_names])
-
-
-def features(table: pa.Table, policy: Any = None) -> pa.Table:
-    """The feature columns (``FEATURE_NAMES`` that featurize returned) of normalised rows."""
-    return _featurize(table, policy)
-
-
-def _to_ipc(table: pa.Table) -> pa.Buffer:
+def _to_ipc(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     # the IPC writer copies only the sliced part of each buffer (pickling a slice may not)
     with pa.ipc.new_stream(sink, table.schema) as w:
         w.write_table(table)
-    return sink.getvalue()
+    return sink.getvalue().to_pybytes()
 
 
 def _from_ipc(buf: Any) -> pa.Table:
@@ -102,12 +85,19 @@ def _worker_init(policy: Any) -> None:
     _WORKER_POLICY = policy
 
 
-def _worker_task(payload: bytes) -> tuple[bytes, int, float, float]:
-    feats = _featurize(_from_ipc(payload), _WORKER_POLICY)
+def _worker_con() -> Any:
+    global _WORKER_CON
+    if _WORKER_CON is None:
+        _WORKER_CON = prepare.connect()
+    return _WORKER_CON
+
+
+def _worker_task(raw: bytes, job: prepare.BatchJob) -> tuple[bytes, bytes, bool, int, float, float]:
+    done = prepare.prepare(_worker_con(), _from_ipc(raw), job, _WORKER_POLICY)
     ru = resource.getrusage(resource.RUSAGE_SELF) if resource is not None else None
     cpu = ru.ru_utime + ru.ru_stime if ru is not None else 0.0
     rss = ru.ru_maxrss / 1024 if ru is not None else 0.0  # Linux: KiB
-    return _to_ipc(feats).to_pybytes(), os.getpid(), cpu, rss
+    return _to_ipc(done.res), _to_ipc(done.feats), done.metadata_only, os.getpid(), cpu, rss
 
 
 def _broken(exc: BaseException) -> DistillguardError:
@@ -119,24 +109,28 @@ def _broken(exc: BaseException) -> DistillguardError:
 
 
 class FeaturePipeline:
-    """Ordered featurize of normalised batches, in-process or over worker processes.
+    """Ordered validate + featurize of raw batches, in-process or over worker processes.
 
-    ``submit(rows)`` queues rows; ``sink(rows, features)`` is called for them later (or at
-    once in-process), always in submission order; ``flush()`` waits for everything queued.
+    ``submit(raw, job)`` queues a raw batch; ``sink(raw, prepared)`` is called for it later
+    (or at once in-process), always in submission order; ``flush()`` waits for everything
+    queued. In-process, batches are validated on ``con`` (the store's validation cursor).
     Use as a context manager: ``close()`` stops the workers.
     """
 
-    def __init__(self, sink: Sink, policy: Any = None, workers: int = 1) -> None:
+    def __init__(
+        self, sink: Sink, policy: Any = None, workers: int = 1, con: Any = None
+    ) -> None:
         self.sink = sink
         self.policy = policy
         self.workers = check_workers(workers)
+        self.con = con
         self._pool: ProcessPoolExecutor | None = None
         self._pending: deque[tuple[pa.Table, Future]] = deque()
         self._usage: dict[int, tuple[float, float]] = {}  # worker pid → (CPU s, peak RSS MiB)
         if self.workers > 1:
             ctx = mp.get_context("forkserver")
             # the forkserver imports the featurizer once; each worker forks from it
-            ctx.set_forkserver_preload(["distillguard.signals"])
+            ctx.set_forkserver_preload(["distillguard.signals", "distillguard.ingest.prepare"])
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=ctx,
@@ -149,17 +143,22 @@ class FeaturePipeline:
         """Whether features are computed in worker processes."""
         return self._pool is not None
 
-    def submit(self, rows: pa.Table) -> None:
-        """Queue normalised rows; ``sink`` gets them with their features, in order."""
+    def submit(self, raw: pa.Table, job: prepare.BatchJob) -> None:
+        """Queue a raw batch; ``sink`` gets it with its result, in order.
+
+        A job with a ``metadata_sql`` (a file's first batch) is one task, whatever its size:
+        whether the file is an access log is decided on the whole batch.
+        """
         if self._pool is None:
-            self.sink(rows, features(rows, self.policy))
+            if self.con is None:
+                raise DistillguardError("FeaturePipeline: in-process use needs a connection")
+            self.sink(raw, prepare.prepare(self.con, raw, job, self.policy))
             return
-        cols = [c for c in INPUT_COLUMNS if c in rows.column_names]
-        for off in range(0, rows.num_rows, TASK_ROWS):
-            part = rows.slice(off, TASK_ROWS)
-            payload = _to_ipc(part.select(cols)).to_pybytes()
+        step = raw.num_rows if job.metadata_sql is not None else TASK_ROWS
+        for off in range(0, raw.num_rows, max(step, 1)):
+            part = raw.slice(off, step)
             try:
-                fut = self._pool.submit(_worker_task, payload)
+                fut = self._pool.submit(_worker_task, _to_ipc(part), job)
             except BrokenProcessPool as exc:
                 raise _broken(exc) from exc
             self._pending.append((part, fut))
@@ -169,16 +168,11 @@ class FeaturePipeline:
     def _pop(self) -> None:
         part, fut = self._pending.popleft()
         try:
-            payload, pid, cpu, rss = fut.result()
+            res, feats, metadata_only, pid, cpu, rss = fut.result()
         except BrokenProcessPool as exc:
             raise _broken(exc) from exc
         self._usage[pid] = (cpu, rss)
-        feats = _from_ipc(payload)
-        if feats.num_rows != part.num_rows:
-            raise DistillguardError(
-                f"featurize returned {feats.num_rows} rows for {part.num_rows}"
-            )
-        self.sink(part, feats)
+        self.sink(part, prepare.Prepared(_from_ipc(res), _from_ipc(feats), metadata_only))
 
     def usage(self) -> dict[str, Any]:
         """Workers used, their CPU seconds (summed) and peak RSS (MiB, largest worker)."""

@@ -51,7 +51,7 @@ NOT_LOGS: tuple[str, ...] = (
     "accounts", "labels", "request_labels", "quarantine", "summary", "sim_summary", "clusters",
 )
 
-BLOCK_BYTES = 8 * 1024 * 1024  # bytes decompressed and split at a time
+BLOCK_BYTES = 12 * 1024 * 1024  # bytes decompressed and split at a time (~9k records)
 READ_BYTES = 1024 * 1024  # bytes asked of the (de)compressor at a time
 BATCH_ROWS = 50_000  # records validated, featurized and inserted at a time
 DETECT_DOCS = 20  # records read to recognise a file's log format

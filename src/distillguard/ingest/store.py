@@ -3,6 +3,8 @@
 ``Store(path).ingest(paths)`` reads request logs (and optionally the account table), validates
 every record in SQL, quarantines the bad ones with line number and reason, derives the text
 features (``distillguard.signals.featurize``) batch by batch, and appends to ``requests``.
+Validation and features run in worker processes (``ingest.parallel``, ``ingest.prepare``);
+this process reads, finds repeated request ids and inserts.
 
 Crash safety: one file is one transaction (its batches, its quarantine rows and its
 ``ingested_files`` row), so a crash never loses an accepted file nor counts one twice.
@@ -30,7 +32,7 @@ import pyarrow.compute as pc
 from .. import contract
 from ..engines.base import DuckDBEngine
 from ..errors import DistillguardError, InvalidInputError, InvalidParameterError
-from . import parallel, readers, validate
+from . import parallel, prepare, readers, validate
 
 DEFAULT_STORE = Path("./distillguard-data")
 FINGERPRINT_BYTES = 1 << 20  # bytes hashed at each end of a file
@@ -85,6 +87,17 @@ class IngestResult:
         }
 
 
+@dataclass
+class FileTally:
+    """What one file contributed so far: accepted and quarantined records, reasons, and
+    accepted records whose time had no offset."""
+
+    accepted: int = 0
+    quarantined: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    assumed: int = 0
+
+
 def fingerprint(path: Path) -> tuple[int, str]:
     """``(size, sha256 of size + first and last MiB)``: cheap, and any append changes it."""
     size = path.stat().st_size
@@ -106,14 +119,6 @@ def check_tz(con: duckdb.DuckDBPyConnection, tz: str) -> str:
             f"--assume-tz must be an IANA time zone such as UTC or Europe/Paris; got {tz!r}"
         ) from exc
     return tz
-
-
-def _no_text_at_all(res: pa.Table) -> bool:
-    """True when no record of a batch carries user text (accepted or not) and some were
-    quarantined for lacking it: the log is an access log."""
-    any_text = pc.any(pc.fill_null(res.column("has_text"), False)).as_py()
-    no_text = pc.any(pc.equal(pc.fill_null(res.column("reason"), ""), "no_text")).as_py()
-    return bool(no_text) and not any_text
 
 
 class IdIndex:
@@ -218,6 +223,7 @@ class Store:
         self._assumed = 0  # this file's records whose time had no offset
         self._metadata_only = False  # this file has no prompt text at all
         self._pipeline: parallel.FeaturePipeline | None = None
+        self._tally = FileTally()
         self._create_tables()
         self.engine = StoreEngine(self.con)
 
@@ -285,7 +291,8 @@ class Store:
         total = request_bytes + (acc_file.path.stat().st_size if acc_file else 0)
         if request_bytes < parallel.POOL_MIN_BYTES:
             workers = 1  # starting worker processes costs more than it saves
-        with parallel.FeaturePipeline(self._store_featurized, policy, workers) as pipe:
+        pipe = parallel.FeaturePipeline(self._store_prepared, policy, workers, self._validator())
+        with pipe:
             self._pipeline = pipe
             try:
                 self._ingest_all(files, acc_file, retain_content, progress, total, result)
@@ -386,52 +393,26 @@ class Store:
     ) -> tuple[int, int, Counter[str]]:
         """One file in one transaction: accepted rows, quarantine rows, ingested_files row."""
         con = self.con
-        source = str(f.path)
-        self._current_source = source
-        accepted = quarantined = 0
+        self._current_source = str(f.path)
         self._truncated = 0
         self._retain_content = retain_content
-        reasons: Counter[str] = Counter()
-        self._assumed = 0
+        self._tally = FileTally()
         self._metadata_only = False
-        if kind == "requests":
-            # Repeated ids (in the batch or the store) are found by _mark_duplicates.
-            sql = self._request_sql(source, retain_content, require_text=True)
-            time_cols: tuple[str, ...] = ("ts",)
-        else:
-            sql = validate.account_sql("__dg_raw", source)
-            time_cols = ("created_at",)
         con.execute("BEGIN TRANSACTION")
         try:
-            truncated = "truncated_file" if kind == "requests" else "account:truncated_file"
-            for raw in self._records(f, advance, time_cols, truncated):
-                if kind == "requests":
-                    first = accepted + quarantined == 0
-                    res, sql = self._validate_requests(sql, raw, source, retain_content, first)
-                else:
-                    res = self._validate(sql, raw, retain_content)
-                ok = pc.is_null(res.column("reason"))
-                good = res.filter(ok)
-                bad = res.filter(pc.invert(ok))
-                if good.num_rows:
-                    if kind == "requests":
-                        self._insert_requests(good)
-                    else:
-                        self._upsert_accounts(good)
-                if bad.num_rows:
-                    self._insert_quarantine(bad)
-                    for item in pc.value_counts(bad.column("reason")).to_pylist():
-                        reasons[item["values"]] += item["counts"]
-                accepted += good.num_rows
-                quarantined += bad.num_rows
+            if kind == "requests":
+                self._read_requests(f, retain_content, advance)
+            else:
+                self._read_accounts(f, retain_content, advance)
+            tally = self._tally
             if self._truncated:
-                quarantined += self._truncated
-                reasons[truncated] += self._truncated
-            self._flush()  # every row of the file is in before the commit
+                tally.quarantined += self._truncated
+                tally.reasons[self._truncation_reason(kind)] += self._truncated
             st = f.path.stat()
             con.execute(
                 "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-                [str(f.path.resolve()), kind, size, st.st_mtime, fp, accepted, quarantined],
+                [str(f.path.resolve()), kind, size, st.st_mtime, fp, tally.accepted,
+                 tally.quarantined],
             )
             con.execute("COMMIT")
         except BaseException:
@@ -440,29 +421,60 @@ class Store:
             con.execute("ROLLBACK")
             self._ids = None  # it may hold hashes of rows that were just rolled back
             raise
-        return accepted, quarantined, reasons
+        self._assumed = tally.assumed
+        return tally.accepted, tally.quarantined, tally.reasons
 
-    def _validate_requests(
-        self, sql: str, raw: pa.Table, source: str, retain_content: bool, first: bool
-    ) -> tuple[pa.Table, str]:
-        """Validate a batch of requests: (rows with reasons, the SQL for the next batches).
+    @staticmethod
+    def _truncation_reason(kind: str) -> str:
+        return "truncated_file" if kind == "requests" else "account:truncated_file"
 
-        When the file's first batch has no prompt text at all, the file is an access log:
-        it is read metadata-only (behaviour, infrastructure, coordination evidence) instead
-        of quarantining every record as ``no_text``.
+    def _read_requests(
+        self, f: readers.InputFile, retain_content: bool, advance: Callable[[int], None]
+    ) -> None:
+        """Every batch of a request log through the pipeline; all inserted on return.
+
+        The first batch is validated alone (and waited for): when none of its records carries
+        user text the file is an access log, and the later batches are read metadata-only.
         """
-        if first:  # also says which records carry text at all
-            res = self._validate(self._request_sql(source, retain_content, True, True), raw,
-                                 retain_content)
-        else:
+        source = str(f.path)
+        first = prepare.BatchJob(
+            self._request_sql(source, retain_content, True, True), source, retain_content,
+            metadata_sql=self._request_sql(source, retain_content, require_text=False),
+        )
+        job = first
+        for raw in self._records(f, advance, ("ts",), self._truncation_reason("requests")):
+            self._insert_requests(raw, job)
+            if job is first:
+                self._flush()
+                job = prepare.BatchJob(
+                    self._request_sql(source, retain_content, not self._metadata_only),
+                    source, retain_content,
+                )
+        self._flush()  # every row of the file is in before the commit
+
+    def _read_accounts(
+        self, f: readers.InputFile, retain_content: bool, advance: Callable[[int], None]
+    ) -> None:
+        """An account table, validated and upserted in this process (it is small)."""
+        sql = validate.account_sql("__dg_raw", str(f.path))
+        reason = self._truncation_reason("accounts")
+        for raw in self._records(f, advance, ("created_at",), reason):
             res = self._validate(sql, raw, retain_content)
-        if first and _no_text_at_all(res):
-            self._metadata_only = True
-            sql = self._request_sql(source, retain_content, require_text=False)
-            res = self._validate(sql, raw, retain_content)
-        res = self._mark_duplicates(res, raw, retain_content)
-        self._assumed += int(pc.sum(res.column("ts_assumed_tz")).as_py() or 0)
-        return res, sql
+            ok = pc.is_null(res.column("reason"))
+            good = res.filter(ok)
+            if good.num_rows:
+                self._upsert_accounts(good)
+            self._quarantine(res.filter(pc.invert(ok)))
+            self._tally.accepted += good.num_rows
+
+    def _quarantine(self, bad: pa.Table) -> None:
+        """Insert quarantined rows and count them by reason."""
+        if not bad.num_rows:
+            return
+        self._insert_quarantine(bad)
+        for item in pc.value_counts(bad.column("reason")).to_pylist():
+            self._tally.reasons[item["values"]] += item["counts"]
+        self._tally.quarantined += bad.num_rows
 
     def _request_sql(
         self, source: str, retain_content: bool, require_text: bool, detect_text: bool = False
@@ -500,7 +512,7 @@ class Store:
             self._truncated += 1
 
     def _validator(self) -> duckdb.DuckDBPyConnection:
-        """A second connection (a cursor on the store) for validation.
+        """A second connection (a cursor on the store) for validation in this process.
 
         A failing query aborts a DuckDB transaction, and validation sees arbitrary input; on
         its own connection an unexpected error costs one record, never the file's transaction.
@@ -508,42 +520,15 @@ class Store:
         """
         if self._vcon is None:
             vcon = self.con.cursor()
-            vcon.execute("SET TimeZone = 'UTC'")
-            for macro in validate.MACROS:
-                vcon.execute(macro)
+            prepare.configure(vcon)
             self._vcon = vcon
         return self._vcon
 
     def _validate(self, sql: str, raw: pa.Table, retain_content: bool) -> pa.Table:
-        """Run the validation SQL on a batch; on an engine error, bisect down to the record.
-
-        A record that makes DuckDB itself fail (a case the SQL does not foresee) is
-        quarantined as ``unparseable_record``; the rest of its batch is validated normally.
-        """
-        vcon = self._validator()
-        vcon.register("__dg_raw", raw)
-        try:
-            return vcon.sql(sql).to_arrow_table()
-        except duckdb.Error as exc:
-            if raw.num_rows > 1:
-                half = raw.num_rows // 2
-                return pa.concat_tables(
-                    [
-                        self._validate(sql, raw.slice(0, half), retain_content),
-                        self._validate(sql, raw.slice(half), retain_content),
-                    ]
-                )
-            empty = vcon.sql(sql.replace("FROM __dg_raw", "FROM __dg_raw LIMIT 0")).to_arrow_table()
-            row = {name: [None] for name in empty.column_names}
-            row["source_file"] = [self._current_source]
-            row["source_line"] = [raw.column("line_no")[0].as_py()]
-            row["reason"] = [f"unparseable_record:{type(exc).__name__}"]
-            row["raw"] = [
-                raw.column("line")[0].as_py() if retain_content else validate.RAW_NOT_RETAINED
-            ]
-            return pa.table(row, schema=empty.schema)
-        finally:
-            vcon.unregister("__dg_raw")
+        """Run the validation SQL on a batch (see :func:`.prepare.validate_batch`)."""
+        return prepare.validate_batch(
+            self._validator(), sql, raw, self._current_source, retain_content
+        )
 
     def _id_index(self) -> IdIndex:
         if self._ids is None:
@@ -578,8 +563,7 @@ class Store:
         cand = index.contains(h)
         stored = pa.array(np.zeros(t.num_rows, dtype=bool))
         if cand.any():
-            self._flush()  # rows of earlier batches may still be in the workers
-            # Confirm the candidates on the strings (a 64-bit collision is not a duplicate).
+            # Earlier batches are inserted already (results arrive in order). Confirm the candidates on the strings (a 64-bit collision is not a duplicate).
             # Rare (real repeats), so the Arrow kept alive by the transaction stays small.
             cand_lines = pa.array(t.column("source_line").to_numpy()[cand])
             cand_ids = ids.filter(pc.is_in(ids.column("source_line"), value_set=cand_lines))
@@ -613,18 +597,36 @@ class Store:
         return res.set_column(res.schema.get_field_index("raw"), "raw", new_raw)
 
     def _flush(self) -> None:
-        """Insert every batch still being featurized (in order)."""
+        """Insert every batch still being validated and featurized (in order)."""
         if self._pipeline is not None:
             self._pipeline.flush()
 
-    def _insert_requests(self, good: pa.Table) -> None:
-        """Queue accepted rows for featurize; ``_store_featurized`` appends them."""
-        normalised = good.select(contract.NORMALIZED_REQUEST_SCHEMA.names).cast(
-            contract.NORMALIZED_REQUEST_SCHEMA
-        )
+    def _insert_requests(self, raw: pa.Table, job: prepare.BatchJob) -> None:
+        """Queue a raw batch: validated and featurized (in a worker), then
+        ``_store_prepared`` inserts it."""
         if self._pipeline is None:
             raise DistillguardError("Store._insert_requests runs inside Store.ingest only")
-        self._pipeline.submit(normalised)
+        self._pipeline.submit(raw, job)
+
+    def _store_prepared(self, raw: pa.Table, done: prepare.Prepared) -> None:
+        """Quarantine a validated batch's bad and repeated records, append the rest with
+        their text features to ``requests``."""
+        if done.metadata_only:
+            self._metadata_only = True
+        ok = pc.is_null(done.res.column("reason"))
+        res = self._mark_duplicates(done.res, raw, self._retain_content)
+        still = pc.is_null(res.column("reason"))
+        good = res.filter(still)
+        feats = done.feats
+        if feats.num_rows != int(pc.sum(ok).as_py() or 0):
+            raise DistillguardError(
+                f"featurize returned {feats.num_rows} rows for {good.num_rows}"
+            )
+        if good.num_rows:
+            self._store_featurized(prepare.accepted_rows(good), feats.filter(still.filter(ok)))
+        self._quarantine(res.filter(pc.invert(still)))
+        self._tally.accepted += good.num_rows
+        self._tally.assumed += int(pc.sum(res.column("ts_assumed_tz")).as_py() or 0)
 
     def _store_featurized(self, normalised: pa.Table, feats: pa.Table) -> None:
         """Append normalised rows with their feature columns to ``requests``."""
