@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import InvalidParameterError
 from ..progress import make_progress, stage
 from .redteam_attackers import STRATEGIES, Attacker, Outcome
-from .redteam_gateway import Gateway, make_gateway
+from .redteam_gateway import Gateway, Outcome, make_gateway
 from .redteam_world import World, load_world
 
 DENY = frozenset({"block", "challenge"})
@@ -63,6 +63,7 @@ class StrategyResult:
     benign_accounts_actioned: int = 0
     benign_accounts_blocked: int = 0
     benign_actions: dict[str, int] = field(default_factory=dict)
+    benign_rules: dict[str, int] = field(default_factory=dict)  # accounts per first rule
 
     @property
     def accounts_per_1000(self) -> float:
@@ -85,6 +86,9 @@ class _Run:
         if out.action in RESTRICTIVE:
             r.benign_requests_actioned += 1
             r.benign_actions[out.action] = r.benign_actions.get(out.action, 0) + 1
+            if not acts:
+                rule = _rule_name(out)
+                r.benign_rules[rule] = r.benign_rules.get(rule, 0) + 1
             acts.add(out.action)
 
     def attack(self, ts_ms: int) -> int | None:
@@ -123,6 +127,14 @@ class _Run:
         r.benign_accounts_blocked = sum(1 for a in self.benign_hit.values() if a & DENY)
         r.max_account_risk = round(r.max_account_risk, 4)
         return r
+
+
+def _rule_name(out: Outcome) -> str:
+    """The rule behind an action, with the linked key's kind when a linked cluster drove it."""
+    rule = out.rule or "?"
+    if out.cluster_id and out.cluster_id.startswith("link:"):
+        rule += "@" + out.cluster_id[5:].split(":", 1)[0]
+    return rule
 
 
 def run_strategy(

@@ -150,6 +150,7 @@ class Attacker:
             "ip": self.ip_for(acct, ts),
             "user_agent": acct.ua,
             "api_key_id": "key_" + acct.id[-8:],
+            "org_id": "org_" + acct.id[-8:],  # a self-serve account is its own organisation
             "access_route": "direct",
         }
         if acct.card:

@@ -7,6 +7,7 @@ the caller; the bench still counts it as degraded.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ class Outcome:
     account_risk: float = 0.0
     silent: bool = False
     retry_after_s: float | None = None
+    rule: str | None = None
+    cluster_id: str | None = None
 
     @property
     def visible_action(self) -> str:
@@ -50,6 +53,8 @@ class InProcessGateway(Gateway):
     def __init__(self, data_dir: Path, policy: Path | None, state: str) -> None:
         self.scorer = OnlineScorer(data_dir, policy, state=state, shadow=False, load_results=False)
         self.scorer.event_time = True
+        # A fixed secret: jitter and delays are unknown to the attacker but reproducible here.
+        self.scorer.linked.secret = hashlib.blake2b(b"bench-redteam", digest_size=32).digest()
         self._feats: dict[str, dict[str, Any]] = {}
 
     def _text_features(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +73,8 @@ class InProcessGateway(Gateway):
         row = dict(row)
         row.update(features if features is not None else self._text_features(row))
         d = self.scorer.decide(row)
-        return Outcome(d.action, d.account_risk, bool(d.params.get("silent")), d.retry_after_s)
+        silent = bool(d.params.get("silent"))
+        return Outcome(d.action, d.account_risk, silent, d.retry_after_s, d.rule, d.cluster_id)
 
     def close(self) -> None:
         self.scorer.close()
@@ -91,7 +97,14 @@ class HttpGateway(Gateway):
         r.raise_for_status()
         d = r.json()
         silent = bool((d.get("params") or {}).get("silent"))
-        return Outcome(d["action"], float(d.get("account_risk") or 0.0), silent, d.get("retry_after_s"))
+        return Outcome(
+            d["action"],
+            float(d.get("account_risk") or 0.0),
+            silent,
+            d.get("retry_after_s"),
+            d.get("rule"),
+            d.get("cluster_id"),
+        )
 
     def close(self) -> None:
         self.client.close()

@@ -43,10 +43,11 @@ from .state import WindowCount
 
 KIND_WEIGHTS: dict[str, float] = {
     "payment": 1.0,
-    "infra": 0.7,
-    "asn_client": 0.3,
-    "params": 0.7,
-    "template": 0.6,
+    "infra": 0.7,  # a hosting / VPN /24 and one client: someone's servers
+    "home": 0.3,  # a residential /24 and one client: residential proxies share it with people
+    "asn_client": 0.3,  # hosting networks only (a residential ASN is a crowd)
+    "params": 0.6,
+    "template": 0.6,  # wordings of harvest-like requests only (cover text links nothing)
 }
 HARVEST_CAPABILITIES = frozenset({"math", "code"})
 _NO_REASONING = ("", "none", "0", "off", "false", "disabled")
@@ -92,16 +93,16 @@ def harvest_like(row: Mapping[str, Any]) -> bool:
 
 
 @lru_cache(maxsize=65_536)
-def _asn(prefix: str) -> str | None:
-    """The ASN of a /24 from the offline IP intelligence (None when unavailable)."""
+def _network(prefix: str) -> tuple[str | None, str]:
+    """``(ASN, kind)`` of a /24 from the offline IP intelligence (kind ``unknown`` without)."""
     intel = _intel()
     if intel is None:
-        return None
+        return None, "unknown"
     try:
-        got = intel.transform([prefix + ".1"]).column("asn").to_pylist()[0]
-    except Exception:  # a missing data file or package: the key is simply not built
-        return None
-    return str(got) if got else None
+        got = intel.transform([prefix + ".1"]).select(["asn", "ip_kind"]).to_pylist()[0]
+    except Exception:  # a missing data file or package: the keys are simply not built
+        return None, "unknown"
+    return (str(got["asn"]) if got["asn"] else None), str(got["ip_kind"] or "unknown")
 
 
 @lru_cache(maxsize=1)
@@ -132,15 +133,16 @@ def link_keys(row: Mapping[str, Any], with_asn: bool = True) -> list[str]:
     ua = row.get("user_agent") or ""
     prefix = _prefix24(row.get("ip")) if row.get("ip") else None
     if prefix and ua:
-        keys.append(f"infra:{prefix}|{_short(ua)}")
-        asn = _asn(prefix) if with_asn and "." in prefix else None
-        if asn:
+        asn, kind = _network(prefix) if with_asn and "." in prefix else (None, "unknown")
+        hosted = kind in ("datacenter", "hosting", "vpn", "proxy", "tor", "cdn")
+        keys.append(f"{'infra' if hosted else 'home'}:{prefix}|{_short(ua)}")
+        if asn and hosted:
             keys.append(f"asn_client:{asn}|{_short(ua)}")
     set_params = [row.get(k) for k in ("max_tokens", "temperature", "reasoning")]
     if sum(v is not None for v in set_params) >= 2:
         tup = (row.get("model"), *set_params, row.get("stream"), bool(row.get("tools")))
         keys.append(f"params:{_short(repr(tup))}|{row.get('system_hash') or 0}")
-    if row.get("skeleton_hash"):
+    if row.get("skeleton_hash") and harvest_like(row):
         keys.append(f"template:{row['skeleton_hash']}")
     return keys
 
@@ -152,9 +154,10 @@ def _short(s: str) -> str:
 class _Key:
     """One key's members, flags and harvest window."""
 
-    __slots__ = ("members", "flags", "harvest")
+    __slots__ = ("members", "flags", "harvest", "seen")
 
     def __init__(self, bucket_s: int, n_buckets: int) -> None:
+        self.seen = 0  # accounts that ever used the key (members keeps only the latest)
         self.members: OrderedDict[str, str] = OrderedDict()  # account → organisation
         self.flags: dict[str, tuple[float, int]] = {}  # account → (weight, ts_ms)
         self.harvest = WindowCount(bucket_s, n_buckets)
@@ -165,27 +168,41 @@ def key_risk(
     members: Mapping[str, str],
     flags: Mapping[str, tuple[float, int]],
     harvest: float,
+    seen: int,
     account: str,
     org: str,
     now_ms: int,
     cfg: LinkSettings,
 ) -> tuple[float, int, int]:
-    """``(risk, other accounts, flagged others)`` of one key, for ``account`` of ``org``."""
+    """``(risk, other accounts, flagged others)`` of one key, for ``account`` of ``org``.
+
+    ``seen`` is how many accounts ever used the key: a key a crowd shares weighs less.
+    """
     others = {m: o for m, o in members.items() if m != account and (not org or o != org)}
     orgs = len(set(others.values()))
-    keep = 1.0
-    n_flagged = 0
+    by_org: dict[str, float] = {}  # one organisation's flagged accounts lend risk once
     for m, (w, ts) in flags.items():
-        same_org = bool(org) and members.get(m) == org
-        if m != account and not same_org and now_ms - ts <= cfg.flag_ttl_s * 1000:
-            keep *= 1.0 - cfg.flag_weight * w
-            n_flagged += 1
+        m_org = members.get(m) or m
+        if m != account and (not org or m_org != org) and now_ms - ts <= cfg.flag_ttl_s * 1000:
+            by_org[m_org] = max(by_org.get(m_org, 0.0), w)
+    keep = 1.0
+    for w in by_org.values():
+        keep *= 1.0 - cfg.flag_weight * w
+    # A few flagged members among many unflagged ones: more likely a false positive than a ring.
+    share = min(1.0, 2.0 * len(by_org) / max(orgs, 1))
+    keep = 1.0 - (1.0 - keep) * share
+    n_flagged = len(by_org)
     job = 0.0
     if orgs + 1 >= cfg.job_min_orgs:
         job = min(1.0, max(0.0, harvest - cfg.job_floor) / cfg.job_ref)
-    spec = 1.0 if orgs <= cfg.crowd else cfg.crowd / orgs
+    crowd = max(orgs, seen - 1)
+    spec = 1.0 if crowd <= cfg.crowd else cfg.crowd / crowd
     risk = kind_weight * spec * (1.0 - keep * (1.0 - job))
     return risk, len(others), n_flagged
+
+
+def _add_flag(old: float, weight: float, repeat: bool) -> float:
+    return 1.0 - (1.0 - old) * (1.0 - weight) if repeat else max(old, weight)
 
 
 def combine(per_key: list[tuple[str, float, int, int, float]]) -> LinkView:
@@ -248,27 +265,33 @@ class MemoryLinkage:
                 self.accounts.popitem(last=False)
             for k in keys:
                 st = self._key(k)
-                if acct not in st.members and len(st.members) >= self.cfg.max_members:
-                    st.members.popitem(last=False)
+                if acct not in st.members:
+                    st.seen += 1
+                    if len(st.members) >= self.cfg.max_members:
+                        st.members.popitem(last=False)
                 st.members[acct] = org
                 st.members.move_to_end(acct)
                 if harvest:
                     st.harvest.update(now / 1000.0)
                 h = st.harvest.get(now / 1000.0)
                 w = KIND_WEIGHTS[k.split(":", 1)[0]]
-                r, n, f = key_risk(w, st.members, st.flags, h, acct, org, now, self.cfg)
+                r, n, f = key_risk(w, st.members, st.flags, h, st.seen, acct, org, now, self.cfg)
                 out.append((k, r, n, f, float(h)))
         return combine(out)
 
-    def flag(self, account_id: str, weight: float, ts_ms: int) -> None:
-        """An action restricted the account: every key it used remembers it (max weight)."""
+    def flag(self, account_id: str, weight: float, ts_ms: int, repeat: bool = False) -> None:
+        """An action restricted the account: every key it used remembers it.
+
+        ``repeat``: evidence that adds up when it recurs (degrades: ``1 - (1-w)(1-weight)``);
+        otherwise the strongest action counts (``max``).
+        """
         with self._lock:
             for k in self.accounts.get(account_id, ()):
                 st = self.keys.get(k)
                 if st is None:
                     continue
                 w, _ = st.flags.get(account_id, (0.0, 0))
-                st.flags[account_id] = (max(w, weight), ts_ms)
+                st.flags[account_id] = (_add_flag(w, weight, repeat), ts_ms)
                 if len(st.flags) > self.cfg.max_members:
                     st.flags.pop(min(st.flags, key=lambda m: st.flags[m][1]))
 
@@ -313,27 +336,29 @@ class RedisLinkage(MemoryLinkage):
         pipe = self.r.pipeline(transaction=False)
         for k in keys:
             pipe.sadd(f"{p}a:{acct}", k)
+            pipe.pfadd(f"{p}s:{k}", acct)
             if harvest:
                 pipe.hincrby(f"{p}h:{k}", str(bucket), 1)
         pipe.expire(f"{p}a:{acct}", ttl)
         for k in keys:
             pipe.hlen(f"{p}m:{k}")
-        sizes = pipe.execute()[len(keys) * (1 + harvest) + 1 :] if keys else []
+        sizes = pipe.execute()[len(keys) * (2 + harvest) + 1 :] if keys else []
         pipe = self.r.pipeline(transaction=False)
         for k, size in zip(keys, sizes, strict=True):
             if size < self.cfg.max_members:
                 pipe.hset(f"{p}m:{k}", acct, org)
-            for suffix in ("m", "f", "h"):
+            for suffix in ("m", "f", "h", "s"):
                 pipe.expire(f"{p}{suffix}:{k}", ttl)
         for k in keys:
             pipe.hgetall(f"{p}m:{k}")
             pipe.hgetall(f"{p}f:{k}")
             pipe.hgetall(f"{p}h:{k}")
-        res = pipe.execute()[-3 * len(keys) :] if keys else []
+            pipe.pfcount(f"{p}s:{k}")
+        res = pipe.execute()[-4 * len(keys) :] if keys else []
         out = []
         lo = bucket - self.cfg.window_s // self._bucket_s + 1
         for i, k in enumerate(keys):
-            members_raw, flags_raw, harvest_raw = res[3 * i : 3 * i + 3]
+            members_raw, flags_raw, harvest_raw, seen = res[4 * i : 4 * i + 4]
             members = {m.decode(): o.decode() for m, o in members_raw.items()}
             flags = {}
             for m, v in flags_raw.items():
@@ -341,11 +366,11 @@ class RedisLinkage(MemoryLinkage):
                 flags[m.decode()] = (float(w), int(ts))
             h = sum(int(c) for b, c in harvest_raw.items() if int(b) >= lo)
             w = KIND_WEIGHTS[k.split(":", 1)[0]]
-            r, n, f = key_risk(w, members, flags, h, acct, org, now, self.cfg)
+            r, n, f = key_risk(w, members, flags, h, int(seen), acct, org, now, self.cfg)
             out.append((k, r, n, f, float(h)))
         return combine(out)
 
-    def flag(self, account_id: str, weight: float, ts_ms: int) -> None:
+    def flag(self, account_id: str, weight: float, ts_ms: int, repeat: bool = False) -> None:
         p = self.prefix
         keys = [k.decode() for k in self.r.smembers(f"{p}a:{account_id}")]
         pipe = self.r.pipeline(transaction=False)
@@ -354,7 +379,7 @@ class RedisLinkage(MemoryLinkage):
         old = pipe.execute()
         pipe = self.r.pipeline(transaction=False)
         for k, v in zip(keys, old, strict=True):
-            w = max(weight, float(v.decode().split("@")[0]) if v else 0.0)
+            w = _add_flag(float(v.decode().split("@")[0]) if v else 0.0, weight, repeat)
             pipe.hset(f"{p}f:{k}", account_id, f"{w}@{ts_ms}")
             pipe.expire(f"{p}f:{k}", self.ttl_s)
         pipe.execute()

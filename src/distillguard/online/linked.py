@@ -27,10 +27,17 @@ from ..evidence import Evidence
 from .linkage import LinkSettings, delay_ms, jitter, make_linkage
 
 ACCOUNT_ACTIONS = frozenset({"rate_limit", "challenge", "block"})
-FLAG_WEIGHT = {"degrade": 0.25, "rate_limit": 0.6, "challenge": 1.0, "block": 1.0}
+FLAG_WEIGHT = {"degrade": 0.2, "rate_limit": 0.6, "challenge": 1.0, "block": 1.0}
 ENV_SECRET = "DISTILLGUARD_LINKAGE_SECRET"
 # Rules on these features act on offline verdicts, not on what the caller just sent.
 BATCH_FEATURES = frozenset({"verdict", "batch_risk", "cluster_verdict", "cluster_risk"})
+LINK_FEATURES = frozenset({"linked_risk", "linked_accounts", "linked_flagged", "job_pressure"})
+
+
+def _inherited(name: str | None, rules: list[Any]) -> bool:
+    """True for a rule that reads linked-cluster features (its action is no new evidence)."""
+    rule = next((r for r in rules if r.name == name), None)
+    return rule is not None and any(f in LINK_FEATURES for f, _, _ in rule.conditions)
 
 
 def _online_rule(name: str | None, rules: list[Any]) -> bool:
@@ -135,11 +142,9 @@ class LinkedEnforcement:
         """A restrictive decision flags the account on every key it used."""
         act = d.would_action or d.action
         w = FLAG_WEIGHT.get(act, 0.0)
-        if w <= 0 or not self.cfg.enabled:
-            return
-        if d.rule and d.rule.startswith("linked-"):
-            w *= 0.5  # inherited, not observed: it keeps a cluster warm, never starts one
-        self.index.flag(d.account_id, w, int(row["ts_ms"]))
+        if w <= 0 or not self.cfg.enabled or _inherited(d.rule, self.scorer.policy.rules):
+            return  # inherited risk is not evidence: it must never grow its own cluster
+        self.index.flag(d.account_id, w, int(row["ts_ms"]), repeat=act == "degrade")
 
     def forget(self, account_id: str) -> None:
         """An appeal: the account lends no more risk and has no pending delay."""
