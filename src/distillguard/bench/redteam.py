@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidParameterError
+from ..online.policy import DEFAULT_RULES, LINKAGE_RULES
 from ..progress import make_progress, stage
-from .redteam_attackers import STRATEGIES, Attacker, Outcome
+from .redteam_attackers import STRATEGIES, Attacker
 from .redteam_gateway import Gateway, Outcome, make_gateway
 from .redteam_world import World, load_world
 
@@ -188,8 +189,13 @@ def run_redteam(
     data_root: Path | None = None,
     out: Path | None = None,
     progress: bool = True,
+    baseline: bool = True,
 ) -> dict[str, Any]:
-    """Every strategy against no detector and against distillguard; writes JSON + markdown."""
+    """Every strategy against no detector and against distillguard; writes JSON + markdown.
+
+    ``baseline`` also runs the detector with the linkage index off, every action enforced at
+    once and visibly (today's per-account online path), for the before/after comparison.
+    """
     unknown = sorted(set(strategies) - set(STRATEGIES))
     if unknown:
         raise InvalidParameterError(
@@ -202,13 +208,24 @@ def run_redteam(
         root = data_root if data_root is not None else Path(tmp.name) / "worlds"
         world = load_world(size, seed, root, progress)
         rows: list[dict[str, Any]] = []
+        policies = {"none": None, "distillguard": policy}
+        if baseline and not url:
+            policies["baseline"] = baseline_policy(policy, Path(tmp.name) / "baseline.yaml")
         with make_progress(progress) as prog:
             for name in strategies:
-                for detector in ("none", "distillguard"):
-                    gw = make_gateway(detector, Path(tmp.name) / f"{name}-{detector}", policy, state, url)
+                for detector, pol in policies.items():
+                    gw = make_gateway(
+                        detector, Path(tmp.name) / f"{name}-{detector}", pol, state, url
+                    )
                     with stage(prog, f"{name} vs {detector}", total=len(world.benign)) as task:
                         res = run_strategy(
-                            world, name, gw, detector, answers, seed, max_accounts,
+                            world,
+                            name,
+                            gw,
+                            detector,
+                            answers,
+                            seed,
+                            max_accounts,
                             on_step=lambda n, t=task: prog.update(t, advance=n),
                         )
                     rows.append(_row(res))
@@ -222,6 +239,33 @@ def run_redteam(
         tmp.cleanup()
 
 
+# The online rules before the linkage work: no linked-cluster rules, and one harvesting
+# request was enough for a degrade (now the account's traffic must carry signals too).
+TODAY_RULES: list[dict[str, Any]] = [
+    {**r, "when": {"request_risk": {">=": 0.8}}} if r["name"] == "harvest-request" else r
+    for r in DEFAULT_RULES
+    if r not in LINKAGE_RULES
+]
+
+
+def baseline_policy(policy: Path | None, path: Path) -> Path:
+    """``policy`` with the linkage index off and every action immediate and visible."""
+    import yaml
+
+    raw = dict((yaml.safe_load(policy.read_text()) if policy is not None else None) or {})
+    if policy is None:  # today's shipped rules: no linked rules, single-request degrades
+        raw["online"] = {"rules": TODAY_RULES}
+    raw["linkage"] = {
+        **(raw.get("linkage") or {}),
+        "enabled": False,
+        "delay_min_s": 0.0,
+        "delay_max_s": 0.0,
+        "silent_degrade": False,
+    }
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
 def _row(res: StrategyResult) -> dict[str, Any]:
     d = asdict(res)
     d["accounts_per_1000"] = round(res.accounts_per_1000, 2)
@@ -233,7 +277,7 @@ def _report(
 ) -> dict[str, Any]:
     base = {r["strategy"]: r for r in rows if r["detector"] == "none"}
     results = []
-    for r in rows:
+    for r in sorted(rows, key=lambda r: r["detector"] != "baseline"):
         if r["detector"] == "none":
             continue
         b = base[r["strategy"]]
@@ -272,25 +316,25 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{w['attack_starts_h']} h and want {report['answers_wanted']:,} answers "
         f"({report['mode']}).",
         "",
-        "| attacker | answers | degraded | accounts | accounts / 1,000 answers | cost vs. no "
-        "detector | answers before first denial | max account risk | stopped |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| attacker | detector | answers | degraded | accounts | accounts / 1,000 answers | "
+        "cost vs. no detector | answers before first denial | max account risk | stopped |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         lines.append(
-            f"| {r['strategy']} | {r['answers']:,} | {r['degraded']:,} | {r['accounts']:,} | "
+            f"| {r['strategy']} | {r['detector']} | {r['answers']:,} | {r['degraded']:,} | {r['accounts']:,} | "
             f"{r['accounts_per_1000']:.1f} | **{r['cost_ratio']:.1f}×** | "
             f"{r['answers_before_first_denial']:,} | {r['max_account_risk']:.2f} | {r['stopped']} |"
         )
     lines += [
         "",
-        "| benign collateral, during | requests with a non-allow action | accounts with a "
-        "non-allow action | accounts blocked |",
-        "|---|---|---|---|",
+        "| benign collateral, during | detector | requests with a non-allow action | "
+        "accounts with a non-allow action | accounts blocked |",
+        "|---|---|---|---|---|",
     ]
     for r in report["results"]:
         lines.append(
-            f"| {r['strategy']} | {r['benign_requests_actioned']:,} / {r['benign_requests']:,} "
+            f"| {r['strategy']} | {r['detector']} | {r['benign_requests_actioned']:,} / {r['benign_requests']:,} "
             f"({_pct(r['benign_requests_actioned'], r['benign_requests'])}) | "
             f"{r['benign_accounts_actioned']} / {r['benign_accounts']} "
             f"({_pct(r['benign_accounts_actioned'], r['benign_accounts'])}) | "

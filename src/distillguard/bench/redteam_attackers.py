@@ -64,8 +64,13 @@ def _tasks(rng: np.random.Generator, n: int) -> list[tuple[str, str]]:
             pool += [(r["text"][:3000], cap) for r in load(rel) if r.get("text")]
     while len(pool) < n:
         a, b, c = (int(x) for x in rng.integers(2, 999, size=3))
-        pool.append((f"A shop sells {a} items a day at {b} dollars each, minus {c} dollars "
-                     f"of costs. What is its profit over {c % 30 + 2} days?", "math"))
+        pool.append(
+            (
+                f"A shop sells {a} items a day at {b} dollars each, minus {c} dollars "
+                f"of costs. What is its profit over {c % 30 + 2} days?",
+                "math",
+            )
+        )
     order = rng.permutation(len(pool))[: max(n * 2, 1)]
     return [pool[i] for i in order]
 
@@ -227,8 +232,15 @@ class Naive(Attacker):
 
     def new_account(self, acct_id: str, ts: int) -> Account:
         n = self.n_accounts
-        return Account(acct_id, "pf_rt_naive_card", SDK_UA, DC_PREFIX, 60_000.0,
-                       ts + n * 3_000, ip=f"{DC_PREFIX}.{10 + n}")
+        return Account(
+            acct_id,
+            "pf_rt_naive_card",
+            SDK_UA,
+            DC_PREFIX,
+            60_000.0,
+            ts + n * 3_000,
+            ip=f"{DC_PREFIX}.{10 + n}",
+        )
 
 
 class Rotating(Attacker):
@@ -236,6 +248,7 @@ class Rotating(Attacker):
 
     name = "rotating"
     n_cards = 25
+    verify_rate = 0.25  # it checks a quarter of its answers against the tasks' known solutions
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -244,8 +257,15 @@ class Rotating(Attacker):
     def new_account(self, acct_id: str, ts: int) -> Account:
         card = f"pf_rt_{self.name}_{int(self.rng.integers(self.n_cards)):02d}"
         prefix, ip = self.residential()
-        return Account(acct_id, card, self.browser_ua(), prefix, 120_000.0,
-                       ts + int(self.rng.integers(0, 120_000)), ip=ip)
+        return Account(
+            acct_id,
+            card,
+            self.browser_ua(),
+            prefix,
+            120_000.0,
+            ts + int(self.rng.integers(0, 120_000)),
+            ip=ip,
+        )
 
     def pick_wording(self, acct: Account) -> str:
         return self.paraphrases[int(self.rng.integers(len(self.paraphrases)))]
@@ -280,7 +300,6 @@ class Adaptive(Rotating):
 
     name = "adaptive"
     cover_share = 0.5
-    verify_rate = 0.25
     horizon_h = 48.0
 
     def __init__(self, *args: Any, **kw: Any) -> None:
@@ -305,7 +324,9 @@ class Adaptive(Rotating):
         return acct.ip  # one sticky residential address per account: looks like a person
 
     def pick_wording(self, acct: Account) -> str:
-        pool = [w for w in (self.quiet if self.stealth else self.paraphrases) if w not in self.burned]
+        pool = [
+            w for w in (self.quiet if self.stealth else self.paraphrases) if w not in self.burned
+        ]
         pool = pool or self.quiet
         return pool[int(self.rng.integers(len(pool)))]
 
@@ -343,7 +364,9 @@ class Adaptive(Rotating):
             return
         self._checked = self._seq
         left_h = self.horizon_h - (ts - self.t_start) / HOUR_MS
-        per_acct_h = (HOUR_MS / max(self.pace_ms, HOUR_MS / self.hourly_cap)) * (1 - self.cover_share)
+        per_acct_h = (HOUR_MS / max(self.pace_ms, HOUR_MS / self.hourly_cap)) * (
+            1 - self.cover_share
+        )
         need = (self.answers_wanted - self.got) / max(per_acct_h * max(left_h, 1.0), 1e-9)
         for _ in range(min(5, int(need) - len(self.active))):
             if self.open_account(ts) is None:

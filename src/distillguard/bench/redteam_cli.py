@@ -30,6 +30,11 @@ def register(app: typer.Typer) -> None:
             None, "--data-root", help="where worlds are simulated and reused (default OUT/worlds)"
         ),
         out: Path = typer.Option(Path("bench-results/redteam"), "--out", help="results folder"),
+        baseline: bool = typer.Option(
+            True,
+            "--baseline/--no-baseline",
+            help="also run today's per-account path (linkage off, immediate visible actions)",
+        ),
         no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
     ) -> None:
         """Attackers that watch the actions they get, with benign traffic replayed around them."""
@@ -47,6 +52,7 @@ def register(app: typer.Typer) -> None:
             data_root=data_root if data_root is not None else out / "worlds",
             out=out,
             progress=not no_progress,
+            baseline=baseline,
         )
         typer.echo(render_markdown(report))
         typer.echo(f"wrote {out / 'redteam.json'} and {out / 'redteam.md'}")

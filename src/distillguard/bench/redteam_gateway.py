@@ -53,6 +53,8 @@ class InProcessGateway(Gateway):
     def __init__(self, data_dir: Path, policy: Path | None, state: str) -> None:
         self.scorer = OnlineScorer(data_dir, policy, state=state, shadow=False, load_results=False)
         self.scorer.event_time = True
+        self.scorer.state.clear()  # a shared Redis starts every run empty
+        self.scorer.linked.index.clear()
         # A fixed secret: jitter and delays are unknown to the attacker but reproducible here.
         self.scorer.linked.secret = hashlib.blake2b(b"bench-redteam", digest_size=32).digest()
         self._feats: dict[str, dict[str, Any]] = {}

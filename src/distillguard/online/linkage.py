@@ -306,6 +306,11 @@ class MemoryLinkage:
     def n_keys(self) -> int:
         return len(self.keys)
 
+    def clear(self) -> None:
+        with self._lock:
+            self.keys.clear()
+            self.accounts.clear()
+
 
 class RedisLinkage(MemoryLinkage):
     """The same index in Redis: per key a members hash, a flags hash and a window hash."""
@@ -395,6 +400,10 @@ class RedisLinkage(MemoryLinkage):
     def n_keys(self) -> int:
         return sum(1 for _ in self.r.scan_iter(match=f"{self.prefix}m:*", count=1000))
 
+    def clear(self) -> None:
+        for k in self.r.scan_iter(match=f"{self.prefix}*", count=1000):
+            self.r.delete(k)
+
 
 def make_linkage(
     spec: str, cfg: LinkSettings | None = None, with_asn: bool = True
@@ -424,4 +433,3 @@ def delay_ms(secret: bytes, subject: str, lo_s: float, hi_s: float) -> int:
     h = hashlib.blake2b(("delay|" + subject).encode(), key=secret[:64], digest_size=8).digest()
     u = int.from_bytes(h, "little") / 2**64
     return int(1000 * (lo_s + (hi_s - lo_s) * u))
-

@@ -152,7 +152,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     {
         "name": "harvest-request",
-        "when": {"request_risk": {">=": 0.8}},
+        "when": {"request_risk": {">=": 0.8}, "signal_rate": {">=": 0.5}, "n_total": {">=": 3}},
         "action": "degrade",
         "scope": "request",
     },
