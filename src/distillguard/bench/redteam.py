@@ -190,11 +190,13 @@ def run_redteam(
     out: Path | None = None,
     progress: bool = True,
     baseline: bool = True,
+    hours: float | None = None,
 ) -> dict[str, Any]:
     """Every strategy against no detector and against distillguard; writes JSON + markdown.
 
     ``baseline`` also runs the detector with the linkage index off, every action enforced at
     once and visibly (today's per-account online path), for the before/after comparison.
+    ``hours`` keeps only the world's first hours of benign traffic (quick runs).
     """
     unknown = sorted(set(strategies) - set(STRATEGIES))
     if unknown:
@@ -206,7 +208,7 @@ def run_redteam(
     tmp = tempfile.TemporaryDirectory(prefix="distillguard-redteam-")
     try:
         root = data_root if data_root is not None else Path(tmp.name) / "worlds"
-        world = load_world(size, seed, root, progress)
+        world = load_world(size, seed, root, progress, hours)
         rows: list[dict[str, Any]] = []
         policies = {"none": None, "distillguard": policy}
         if baseline and not url:

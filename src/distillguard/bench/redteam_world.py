@@ -68,8 +68,13 @@ def _prefix(ip: str | None) -> str | None:
     return ".".join(str(addr).split(".")[:3])
 
 
-def load_world(size: str, seed: int, root: Path, progress: bool = True) -> World:
-    """Simulate (or reuse) a random world and keep its benign side, featurized."""
+def load_world(
+    size: str, seed: int, root: Path, progress: bool = True, hours: float | None = None
+) -> World:
+    """Simulate (or reuse) a random world and keep its benign side, featurized.
+
+    ``hours`` keeps only the world's first hours (quick runs and smoke tests).
+    """
     folder = simulate_world(size, seed, Path(root), progress)
     benign_ids = _benign_accounts(folder)
     log = next(folder.glob("requests.*"))
@@ -82,6 +87,8 @@ def load_world(size: str, seed: int, root: Path, progress: bool = True) -> World
         except RecordError:
             continue
     rows.sort(key=lambda r: (r["ts_ms"], r["request_id"]))
+    if hours is not None and rows:
+        rows = [r for r in rows if r["ts_ms"] - rows[0]["ts_ms"] <= hours * HOUR_MS]
     feats: dict[str, dict[str, Any]] = {}
     for k in range(0, len(rows), 2048):
         part = rows[k : k + 2048]

@@ -154,13 +154,14 @@ def _short(s: str) -> str:
 class _Key:
     """One key's members, flags and harvest window."""
 
-    __slots__ = ("members", "flags", "harvest", "seen")
+    __slots__ = ("members", "flags", "harvest", "total", "seen")
 
     def __init__(self, bucket_s: int, n_buckets: int) -> None:
         self.seen = 0  # accounts that ever used the key (members keeps only the latest)
         self.members: OrderedDict[str, str] = OrderedDict()  # account → organisation
         self.flags: dict[str, tuple[float, int]] = {}  # account → (weight, ts_ms)
         self.harvest = WindowCount(bucket_s, n_buckets)
+        self.total = WindowCount(bucket_s, n_buckets)
 
 
 def key_risk(
@@ -168,6 +169,7 @@ def key_risk(
     members: Mapping[str, str],
     flags: Mapping[str, tuple[float, int]],
     harvest: float,
+    total: float,
     seen: int,
     account: str,
     org: str,
@@ -176,7 +178,10 @@ def key_risk(
 ) -> tuple[float, int, int]:
     """``(risk, other accounts, flagged others)`` of one key, for ``account`` of ``org``.
 
-    ``seen`` is how many accounts ever used the key: a key a crowd shares weighs less.
+    ``seen`` is how many accounts ever used the key: flags on a key a crowd shares weigh
+    less. Job pressure is not discounted by the crowd (a job spread thin *is* a crowd of
+    accounts) but by the share of the key's traffic that is harvest-like: a popular benign key
+    carries mostly other traffic.
     """
     others = {m: o for m, o in members.items() if m != account and (not org or o != org)}
     orgs = len(set(others.values()))
@@ -193,11 +198,12 @@ def key_risk(
     keep = 1.0 - (1.0 - keep) * share
     n_flagged = len(by_org)
     job = 0.0
-    if orgs + 1 >= cfg.job_min_orgs:
-        job = min(1.0, max(0.0, harvest - cfg.job_floor) / cfg.job_ref)
+    if orgs + 1 >= cfg.job_min_orgs and total > 0:
+        pressure = min(1.0, max(0.0, harvest - cfg.job_floor) / cfg.job_ref)
+        job = pressure * min(1.0, 2.0 * harvest / total)
     crowd = max(orgs, seen - 1)
     spec = 1.0 if crowd <= cfg.crowd else cfg.crowd / crowd
-    risk = kind_weight * spec * (1.0 - keep * (1.0 - job))
+    risk = kind_weight * (1.0 - (1.0 - spec * (1.0 - keep)) * (1.0 - job))
     return risk, len(others), n_flagged
 
 
@@ -273,9 +279,10 @@ class MemoryLinkage:
                 st.members.move_to_end(acct)
                 if harvest:
                     st.harvest.update(now / 1000.0)
-                h = st.harvest.get(now / 1000.0)
+                st.total.update(now / 1000.0)
+                h, t = st.harvest.get(now / 1000.0), st.total.get(now / 1000.0)
                 w = KIND_WEIGHTS[k.split(":", 1)[0]]
-                r, n, f = key_risk(w, st.members, st.flags, h, st.seen, acct, org, now, self.cfg)
+                r, n, f = key_risk(w, st.members, st.flags, h, t, st.seen, acct, org, now, self.cfg)
                 out.append((k, r, n, f, float(h)))
         return combine(out)
 
@@ -342,36 +349,39 @@ class RedisLinkage(MemoryLinkage):
         for k in keys:
             pipe.sadd(f"{p}a:{acct}", k)
             pipe.pfadd(f"{p}s:{k}", acct)
+            pipe.hincrby(f"{p}t:{k}", str(bucket), 1)
             if harvest:
                 pipe.hincrby(f"{p}h:{k}", str(bucket), 1)
         pipe.expire(f"{p}a:{acct}", ttl)
         for k in keys:
             pipe.hlen(f"{p}m:{k}")
-        sizes = pipe.execute()[len(keys) * (2 + harvest) + 1 :] if keys else []
+        sizes = pipe.execute()[len(keys) * (3 + harvest) + 1 :] if keys else []
         pipe = self.r.pipeline(transaction=False)
         for k, size in zip(keys, sizes, strict=True):
             if size < self.cfg.max_members:
                 pipe.hset(f"{p}m:{k}", acct, org)
-            for suffix in ("m", "f", "h", "s"):
+            for suffix in ("m", "f", "h", "t", "s"):
                 pipe.expire(f"{p}{suffix}:{k}", ttl)
         for k in keys:
             pipe.hgetall(f"{p}m:{k}")
             pipe.hgetall(f"{p}f:{k}")
             pipe.hgetall(f"{p}h:{k}")
+            pipe.hgetall(f"{p}t:{k}")
             pipe.pfcount(f"{p}s:{k}")
-        res = pipe.execute()[-4 * len(keys) :] if keys else []
+        res = pipe.execute()[-5 * len(keys) :] if keys else []
         out = []
         lo = bucket - self.cfg.window_s // self._bucket_s + 1
         for i, k in enumerate(keys):
-            members_raw, flags_raw, harvest_raw, seen = res[4 * i : 4 * i + 4]
+            members_raw, flags_raw, harvest_raw, total_raw, seen = res[5 * i : 5 * i + 5]
             members = {m.decode(): o.decode() for m, o in members_raw.items()}
             flags = {}
             for m, v in flags_raw.items():
                 w, ts = v.decode().split("@")
                 flags[m.decode()] = (float(w), int(ts))
             h = sum(int(c) for b, c in harvest_raw.items() if int(b) >= lo)
+            t = sum(int(c) for b, c in total_raw.items() if int(b) >= lo)
             w = KIND_WEIGHTS[k.split(":", 1)[0]]
-            r, n, f = key_risk(w, members, flags, h, int(seen), acct, org, now, self.cfg)
+            r, n, f = key_risk(w, members, flags, h, t, int(seen), acct, org, now, self.cfg)
             out.append((k, r, n, f, float(h)))
         return combine(out)
 
