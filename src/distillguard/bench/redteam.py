@@ -208,7 +208,7 @@ def run_redteam(
     tmp = tempfile.TemporaryDirectory(prefix="distillguard-redteam-")
     try:
         root = data_root if data_root is not None else Path(tmp.name) / "worlds"
-        world = load_world(size, seed, root, progress, hours)
+        world = load_world(size, seed, root, hours)
         rows: list[dict[str, Any]] = []
         policies = {"none": None, "distillguard": policy}
         if baseline and not url:

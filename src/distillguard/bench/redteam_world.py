@@ -46,16 +46,12 @@ def _benign_accounts(folder: Path) -> set[str]:
         return {r["account_id"] for r in csv.DictReader(fh) if str(r["is_attack"]) in ("0", "0.0")}
 
 
-def simulate_world(size: str, seed: int, root: Path, progress: bool) -> Path:
-    """The random world ``size``/``seed`` under ``root`` (simulated on first use)."""
-    folder = root / f"random-{size}-{seed}"
-    if (folder / "labels.csv").exists():
-        return folder
-    from ..sim import simulate
-    from ..sim.world import Priors, draw_scenario
+def simulate_world(size: str, seed: int, root: Path) -> Path:
+    """The random world ``size``/``seed`` under ``root``: the same worlds (and folders) as
+    ``bench-transfer``, simulated once."""
+    from .transfer import ensure_world
 
-    simulate(draw_scenario(size, seed, Priors.load(None)), out=folder, seed=seed, progress=progress)
-    return folder
+    return ensure_world(Path(root), size, seed)
 
 
 def _prefix(ip: str | None) -> str | None:
@@ -68,14 +64,12 @@ def _prefix(ip: str | None) -> str | None:
     return ".".join(str(addr).split(".")[:3])
 
 
-def load_world(
-    size: str, seed: int, root: Path, progress: bool = True, hours: float | None = None
-) -> World:
+def load_world(size: str, seed: int, root: Path, hours: float | None = None) -> World:
     """Simulate (or reuse) a random world and keep its benign side, featurized.
 
     ``hours`` keeps only the world's first hours (quick runs and smoke tests).
     """
-    folder = simulate_world(size, seed, Path(root), progress)
+    folder = simulate_world(size, seed, Path(root))
     benign_ids = _benign_accounts(folder)
     log = next(folder.glob("requests.*"))
     rows = []
