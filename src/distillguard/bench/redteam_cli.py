@@ -24,7 +24,10 @@ def register(app: typer.Typer) -> None:
         policy: Path | None = typer.Option(None, "--policy", help="policy YAML (default policy)"),
         state: str = typer.Option("memory", "--state", help="memory or a redis:// URL"),
         url: str | None = typer.Option(
-            None, "--url", help="drive a running `distillguard serve` over HTTP instead"
+            None,
+            "--url",
+            help="drive a running `distillguard serve` over HTTP instead (its state carries "
+            "over: one strategy per fresh service; token from $DISTILLGUARD_TOKEN)",
         ),
         data_root: Path | None = typer.Option(
             None, "--data-root", help="where worlds are simulated and reused (default OUT/worlds)"

@@ -77,9 +77,11 @@ def load_world(size: str, seed: int, root: Path, hours: float | None = None) -> 
         if rec.get("account_id") not in benign_ids:
             continue
         try:
-            rows.append(normalize_record(rec, str(log), i))
+            row = normalize_record(rec, str(log), i)
         except RecordError:
             continue
+        row["_record"] = rec  # what goes over HTTP to a running service
+        rows.append(row)
     rows.sort(key=lambda r: (r["ts_ms"], r["request_id"]))
     if hours is not None and rows:
         rows = [r for r in rows if r["ts_ms"] - rows[0]["ts_ms"] <= hours * HOUR_MS]
