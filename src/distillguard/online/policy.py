@@ -312,7 +312,11 @@ class OnlinePolicy:
 @section("linkage")
 @dataclass(frozen=True)
 class LinkagePolicy:
-    """The online linkage index and how enforcement hides its decision boundary."""
+    """The online linkage index and how enforcement hides its decision boundary.
+
+    Read live on every request: ``enabled``, ``cluster_min_risk``, ``jitter``, the delays and
+    ``silent_degrade``; the index's window, sizes and job numbers take effect on a restart.
+    """
 
     enabled: bool = param(
         True, Check(lambda v: isinstance(v, bool), "true or false"), "keep the linkage index"
