@@ -49,6 +49,9 @@ KIND_WEIGHTS: dict[str, float] = {
     "params": 0.6,
     "template": 0.6,  # wordings of harvest-like requests only (cover text links nothing)
 }
+# Kinds that say who sends (a job's pressure adds up on them); a parameter tuple is shared by
+# everyone using the same SDK defaults, so it carries members' flags only.
+JOB_KINDS = frozenset({"payment", "infra", "home", "asn_client", "template"})
 HARVEST_CAPABILITIES = frozenset({"math", "code"})
 _NO_REASONING = ("", "none", "0", "off", "false", "disabled")
 
@@ -165,7 +168,7 @@ class _Key:
 
 
 def key_risk(
-    kind_weight: float,
+    kind: str,
     members: Mapping[str, str],
     flags: Mapping[str, tuple[float, int]],
     harvest: float,
@@ -198,12 +201,12 @@ def key_risk(
     keep = 1.0 - (1.0 - keep) * share
     n_flagged = len(by_org)
     job = 0.0
-    if orgs + 1 >= cfg.job_min_orgs and total > 0:
+    if kind in JOB_KINDS and orgs + 1 >= cfg.job_min_orgs and total > 0:
         pressure = min(1.0, max(0.0, harvest - cfg.job_floor) / cfg.job_ref)
         job = pressure * min(1.0, 2.0 * harvest / total)
     crowd = max(orgs, seen - 1)
     spec = 1.0 if crowd <= cfg.crowd else cfg.crowd / crowd
-    risk = kind_weight * (1.0 - (1.0 - spec * (1.0 - keep)) * (1.0 - job))
+    risk = KIND_WEIGHTS[kind] * (1.0 - (1.0 - spec * (1.0 - keep)) * (1.0 - job))
     return risk, len(others), n_flagged
 
 
@@ -281,8 +284,10 @@ class MemoryLinkage:
                     st.harvest.update(now / 1000.0)
                 st.total.update(now / 1000.0)
                 h, t = st.harvest.get(now / 1000.0), st.total.get(now / 1000.0)
-                w = KIND_WEIGHTS[k.split(":", 1)[0]]
-                r, n, f = key_risk(w, st.members, st.flags, h, t, st.seen, acct, org, now, self.cfg)
+                kind = k.split(":", 1)[0]
+                r, n, f = key_risk(
+                    kind, st.members, st.flags, h, t, st.seen, acct, org, now, self.cfg
+                )
                 out.append((k, r, n, f, float(h)))
         return combine(out)
 
@@ -380,8 +385,8 @@ class RedisLinkage(MemoryLinkage):
                 flags[m.decode()] = (float(w), int(ts))
             h = sum(int(c) for b, c in harvest_raw.items() if int(b) >= lo)
             t = sum(int(c) for b, c in total_raw.items() if int(b) >= lo)
-            w = KIND_WEIGHTS[k.split(":", 1)[0]]
-            r, n, f = key_risk(w, members, flags, h, t, int(seen), acct, org, now, self.cfg)
+            kind = k.split(":", 1)[0]
+            r, n, f = key_risk(kind, members, flags, h, t, int(seen), acct, org, now, self.cfg)
             out.append((k, r, n, f, float(h)))
         return combine(out)
 
