@@ -46,13 +46,12 @@ KIND_WEIGHTS: dict[str, float] = {
     "infra": 0.7,  # a hosting / VPN /24 and one client: someone's servers
     "home": 0.3,  # a residential /24 and one client: residential proxies share it with people
     "asn_client": 0.3,  # hosting networks only (a residential ASN is a crowd)
-    "params": 0.4,
+    "params": 0.6,
     "template": 0.6,  # wordings of harvest-like requests only (cover text links nothing)
 }
 # Kinds that say who sends (a job's pressure adds up on them); a parameter tuple is shared by
 # everyone using the same SDK defaults, so it carries members' flags only.
 JOB_KINDS = frozenset({"payment", "infra", "home", "asn_client", "template"})
-ACTION_FLAG = 0.6  # a member's flag from an account-level action (rate_limit and up)
 HARVEST_CAPABILITIES = frozenset({"math", "code"})
 _NO_REASONING = ("", "none", "0", "off", "false", "disabled")
 
@@ -192,8 +191,6 @@ def key_risk(
     by_org: dict[str, float] = {}  # one organisation's flagged accounts lend risk once
     for m, (w, ts) in flags.items():
         m_org = members.get(m) or m
-        if kind not in JOB_KINDS and w < ACTION_FLAG:
-            continue  # degrades of strangers sharing an SDK's defaults say nothing
         if m != account and (not org or m_org != org) and now_ms - ts <= cfg.flag_ttl_s * 1000:
             by_org[m_org] = max(by_org.get(m_org, 0.0), w)
     keep = 1.0
