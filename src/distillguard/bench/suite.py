@@ -132,11 +132,8 @@ def section_timeout(module: str) -> float:
         spec = importlib.util.find_spec(module)
         source = Path(spec.origin).read_text() if spec and spec.origin else ""
         for node in ast.parse(source).body:
-            if (
-                isinstance(node, ast.Assign)
-                and len(node.targets) == 1
-                and getattr(node.targets[0], "id", None) == "SECTION_TIMEOUT_S"
-            ):
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                    and getattr(node.targets[0], "id", None) == "SECTION_TIMEOUT_S"):
                 return float(ast.literal_eval(node.value))
     except (ImportError, OSError, SyntaxError, ValueError, TypeError):
         pass
@@ -276,12 +273,8 @@ def run_suite(
     os.environ.setdefault("DISTILLGUARD_BENCH_DATA", str(out / "data"))
     for title, module in sections:
         parts.append(
-            optional_section(
-                title,
-                module,
-                out / "sections" / module.rsplit(".", 2)[-2],
-                timeout=section_timeout(module),
-            )
+            optional_section(title, module, out / "sections" / module.rsplit(".", 2)[-2],
+                             timeout=section_timeout(module))
         )
     if not skip_large:
         parts.append(scaling_section(out, seed_list[0], by_preset_seed))
