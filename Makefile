@@ -56,6 +56,9 @@ bench: venv
 			--out bench-results/transfer-loko-$$k || exit 1; \
 	done
 	$(BIN)/distillguard bench-suite --out bench-results
+	# Attackers that watch the online path's actions, on an unseen random world.
+	$(BIN)/distillguard bench-redteam --size small --seed 101 --answers 3000 \
+		--data-root bench-results/worlds --out bench-results/redteam-small-101
 
 clean:
 	rm -rf $(DEMO) bench-results distillguard-data

@@ -22,6 +22,7 @@ STAGE_CLIS: tuple[str, ...] = (
     "distillguard.sim.cli",  # simulate
     "distillguard.engines.cli",  # detect
     "distillguard.bench.cli",  # bench, bench-suite, bench-transfer, train
+    "distillguard.bench.redteam_cli",  # bench-redteam
     "distillguard.scoring.cli",  # learn
     "distillguard.online.cli",  # serve, replay, appeal, audit
     "distillguard.console.cli",  # console

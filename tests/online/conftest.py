@@ -73,12 +73,14 @@ def write_policy(tmp_path: Path) -> Callable[[dict], Path]:
     """Write an ``online`` policy section (merged into a file) and return its path.
 
     Tests exercise enforcement, so ``shadow`` is false unless the section says otherwise
-    (the shipped default is shadow mode).
+    (the shipped default is shadow mode), and account actions start at once (delayed
+    enforcement has its own tests in ``test_linkage.py``).
     """
 
     def write(online: dict, name: str = "policy.yaml") -> Path:
         p = tmp_path / name
-        p.write_text(yaml.safe_dump({"online": {"shadow": False, **online}}))
+        now = {"delay_min_s": 0.0, "delay_max_s": 0.0}
+        p.write_text(yaml.safe_dump({"online": {"shadow": False, **online}, "linkage": now}))
         return p
 
     return write

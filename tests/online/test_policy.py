@@ -169,4 +169,4 @@ def test_old_noisy_or_settings_load_with_one_deprecation_warning(
     assert "scoring.risk_model" in text
     assert not hasattr(holder.online, "weights")
     # The same file without them is the same policy: they are ignored, not half-applied.
-    assert holder.version == Policy.from_dict({"online": {"shadow": False}}).version
+    assert holder.version == PolicyHolder(write_policy({}, "plain.yaml")).version

@@ -117,12 +117,18 @@ class AuditKeyring:
         if not create:
             return None
         default.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(default, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it first
-            return cls._from_file(default)
+        # Written whole under a private name, then linked into place: a process starting at
+        # the same moment sees either no key file or a complete one, never an empty one.
+        tmp = default.with_name(f".audit.key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32) + "\n")
+        try:
+            os.link(tmp, default)
+        except FileExistsError:  # another process created it first: use theirs
+            pass
+        finally:
+            tmp.unlink()
         return cls._from_file(default)
 
     @classmethod

@@ -78,6 +78,11 @@ FEATURES: dict[str, str] = {
     # combined
     "risk": "number",
     "account_risk": "number",
+    # the linkage index (online/linkage.py): evidence on keys shared with other accounts
+    "linked_risk": "number",
+    "linked_accounts": "number",
+    "linked_flagged": "number",
+    "job_pressure": "number",
 }
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -144,7 +149,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     {
         "name": "harvest-request",
-        "when": {"request_risk": {">=": 0.8}},
+        "when": {"request_risk": {">=": 0.8}, "signal_rate": {">=": 0.5}, "n_total": {">=": 3}},
         "action": "degrade",
         "scope": "request",
     },
@@ -155,6 +160,36 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "scope": "request",
     },
 ]
+
+# ---- linkage: cross-account evidence and enforcement without a decision boundary -----------
+# Rules on the linked cluster's risk (online/linkage.py); thresholds are jittered per cluster
+# and account-level actions start after a delay (the ``linkage`` section below).
+LINKAGE_RULES: list[dict[str, Any]] = [
+    {
+        "name": "linked-cluster-deny",
+        "when": {"linked_risk": {">=": 0.6}},
+        "action": "challenge",
+        "scope": "account",
+        "expires_s": 86400,
+    },
+    {
+        "name": "linked-cluster-budget",
+        "when": {"linked_risk": {">=": 0.35}},
+        "action": "rate_limit",
+        "scope": "cluster",
+        "rate_per_s": 0.01,
+        "burst": 10,
+        "expires_s": 6 * 3600,
+    },
+    {
+        "name": "linked-cluster-degrade",
+        "when": {"linked_risk": {">=": 0.2}},
+        "action": "degrade",
+        "scope": "request",
+    },
+]
+DEFAULT_RULES = DEFAULT_RULES + LINKAGE_RULES
+
 
 def _is_str_list(v: Any) -> bool:
     return isinstance(v, list) and all(isinstance(x, str) and x for x in v)
@@ -244,6 +279,60 @@ class OnlinePolicy:
             if rule.name in names:
                 raise PolicyError(f"Policy.online.rules[{i}]: duplicate rule name {rule.name!r}")
             names.add(rule.name)
+
+
+@section("linkage")
+@dataclass(frozen=True)
+class LinkagePolicy:
+    """The online linkage index and how enforcement hides its decision boundary.
+
+    Read live on every request: ``enabled``, ``cluster_min_risk``, ``jitter``, the delays and
+    ``silent_degrade``; the index's window, sizes and job numbers take effect on a restart.
+    """
+
+    enabled: bool = param(
+        True, Check(lambda v: isinstance(v, bool), "true or false"), "keep the linkage index"
+    )
+    window_s: int = param(
+        6 * 3600, Interval(600, 7 * 86400, integer=True), "harvest-count window per key"
+    )
+    flag_ttl_s: float = param(
+        3 * 86400.0, Interval(60, None), "how long an action on one member lends risk"
+    )
+    job_floor: float = param(
+        40.0, Interval(0, None), "harvest-like requests per window a key carries for free"
+    )
+    job_ref: float = param(
+        160.0, Interval(1, None), "harvest-like requests above the floor for full job pressure"
+    )
+    crowd: int = param(
+        16, Interval(1, 100000, integer=True), "organisations on a key before it weighs less"
+    )
+    max_keys: int = param(200_000, Interval(100, None, integer=True), "keys kept (LRU)")
+    max_members: int = param(
+        64, Interval(2, 100000, integer=True), "member accounts kept per key"
+    )
+    cluster_min_risk: float = param(
+        0.2, Interval(0, 1), "linked risk at which the account is acted on in its cluster"
+    )
+    jitter: float = param(
+        0.3, Interval(0, 1), "per-cluster threshold jitter: risk scaled by up to 1 + jitter"
+    )
+    delay_min_s: float = param(
+        300.0, Interval(0, None), "account-level actions start after at least this delay"
+    )
+    delay_max_s: float = param(
+        1800.0, Interval(0, None), "... and at most this one (silently degraded meanwhile)"
+    )
+    silent_degrade: bool = param(
+        True,
+        Check(lambda v: isinstance(v, bool), "true or false"),
+        "degraded answers carry no marker the caller can see",
+    )
+
+    def validate(self) -> None:
+        if self.delay_max_s < self.delay_min_s:
+            raise PolicyError("Policy.linkage.delay_max_s must be >= delay_min_s")
 
 
 @dataclass(frozen=True)

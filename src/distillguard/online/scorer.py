@@ -36,6 +36,7 @@ from ..errors import DistillguardError
 from ..evidence import Evidence
 from .actions import SEVERITY, ActionStore
 from .audit import AuditLog
+from .linked import LinkedEnforcement
 from .metrics import Metrics
 from .normalize import normalize_record, rows_to_batch
 from .policy import PolicyHolder, Rule
@@ -156,6 +157,7 @@ class OnlineScorer:
         self.shadow_override = shadow
         on = self.policy.online
         self.state = make_state(state, on.window_s, on.bucket_s)
+        self.linked = LinkedEnforcement(self, state)  # cross-account evidence (linkage index)
         self.cache = VerdictCache.load(self.data_dir) if load_results else VerdictCache()
         self.metrics = metrics or Metrics()
         # Group commit: policy actions can be many per second (see AuditLog).
@@ -351,6 +353,7 @@ class OnlineScorer:
         if len(self._last) > self.max_cached_accounts:
             self._last.popitem(last=False)
         d = self._enforce(row, features, ev, source="score")
+        self.linked.learn(d, row)
         self._remember(d)
         return d
 
@@ -387,7 +390,7 @@ class OnlineScorer:
                     f"member of {cv.verdict} cluster {cid} ({cv.n_accounts} accounts)",
                 )
             )
-        return {
+        features = {
             **{f"sig_{s}": v for s, v in sig.items()},
             "request_risk": request_risk,
             "n_signals": float(sum(1 for v in sig.values() if v >= self.state.hit_threshold)),
@@ -426,6 +429,8 @@ class OnlineScorer:
             "risk": 1.0 - (1.0 - account_risk) * (1.0 - 0.5 * request_risk),
             "org_id": row.get("org_id"),
         }
+        self.linked.add_features(row, features, ev)
+        return features
 
     def _compact(self, features: dict[str, Any]) -> dict[str, Any]:
         """The account-level features the current rules read (what precheck needs later)."""
@@ -638,6 +643,9 @@ class OnlineScorer:
             ] + d.reasons
         d.action = "allow" if self.shadow else action
         d.shadow = self.shadow
+        if not self.shadow:  # delayed and silent enforcement (online/linked.py)
+            subject = cid if scope == "cluster" and cid else acct
+            d.action = self.linked.hold(d, row, action, f"{scope}:{subject}")
         if rule is not None:
             self._record(d, row, features, ev_sorted, rule, scope)
         self._count(d)
@@ -811,6 +819,7 @@ class OnlineScorer:
             )
         self.refresh_actions(force=True)
         self._last.pop(account_id, None)
+        self.linked.forget(account_id)
         return {"account_id": account_id, "reversed": reversed_ids, "allow_action_id": allow_id}
 
     def close(self) -> None:

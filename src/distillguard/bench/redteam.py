@@ -1,0 +1,345 @@
+"""``distillguard bench-redteam``: attackers that watch the online path and step around it.
+
+Benign traffic of a random simulated world (its benign accounts only) is replayed in time order
+through the online path; attacker strategies send their requests in between, see the action
+each request got, and react:
+
+- ``naive``: 20 fixed accounts on one data-centre /24, one shared card, one wording, fixed
+  pace; a denied account is gone for good;
+- ``rotating``: a new account whenever one is denied, a new residential address per request,
+  a paraphrase per request, cards from a small pool;
+- ``adaptive``: learns from the actions it sees (see :class:`Adaptive`) and steps under them.
+
+Each attacker wants ``answers`` answers to math and code tasks with reasoning elicited. An
+answer counts as harvested only when it was served undegraded; a degraded answer is counted
+apart. An account is denied when an action stops it from getting answers (``block``,
+``challenge``). Every strategy also runs once against no detector: the cost ratio is the
+accounts it needs per 1,000 answers with the detector over that figure without it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidParameterError
+from ..online.policy import DEFAULT_RULES, LINKAGE_RULES
+from ..progress import make_progress, stage
+from .redteam_attackers import STRATEGIES, Attacker
+from .redteam_gateway import Gateway, Outcome, make_gateway
+from .redteam_world import World, load_world
+
+DENY = frozenset({"block", "challenge"})
+RESTRICTIVE = frozenset({"degrade", "rate_limit", "challenge", "block"})
+
+
+@dataclass
+class StrategyResult:
+    """What one attacker got against one detector, and what benign traffic paid for it."""
+
+    strategy: str
+    detector: str
+    answers_wanted: int
+    answers: int = 0
+    degraded: int = 0
+    throttled: int = 0
+    requests: int = 0
+    cover_requests: int = 0
+    accounts: int = 0
+    accounts_denied: int = 0
+    answers_before_first_denial: int | None = None
+    hours: float = 0.0
+    stopped: str = ""
+    max_account_risk: float = 0.0
+    benign_requests: int = 0
+    benign_requests_actioned: int = 0
+    benign_accounts: int = 0
+    benign_accounts_actioned: int = 0
+    benign_accounts_blocked: int = 0
+    benign_actions: dict[str, int] = field(default_factory=dict)
+    benign_rules: dict[str, int] = field(default_factory=dict)  # accounts per first rule
+
+    @property
+    def accounts_per_1000(self) -> float:
+        return 1000.0 * self.accounts / max(self.answers, 1)
+
+
+class _Run:
+    """One strategy against one gateway, interleaved with the benign replay."""
+
+    def __init__(self, world: World, attacker: Attacker, gateway: Gateway, detector: str) -> None:
+        self.world, self.attacker, self.gateway = world, attacker, gateway
+        self.res = StrategyResult(attacker.name, detector, attacker.answers_wanted)
+        self.benign_hit: dict[str, set[str]] = {}
+
+    def benign(self, row: dict[str, Any]) -> None:
+        out = self.gateway.decide(row, self.world.features_of(row))
+        r = self.res
+        r.benign_requests += 1
+        acts = self.benign_hit.setdefault(row["account_id"], set())
+        if out.action in RESTRICTIVE:
+            r.benign_requests_actioned += 1
+            r.benign_actions[out.action] = r.benign_actions.get(out.action, 0) + 1
+            if not acts:
+                rule = _rule_name(out)
+                r.benign_rules[rule] = r.benign_rules.get(rule, 0) + 1
+            acts.add(out.action)
+
+    def attack(self, ts_ms: int) -> int | None:
+        """Send the attacker's next request; returns when it wants to send again (or None)."""
+        att, r = self.attacker, self.res
+        req = att.next_request(ts_ms)
+        if req is None:
+            return att.next_time(ts_ms)
+        row, meta = req
+        out = self.gateway.decide(row, None)
+        r.requests += 1
+        r.max_account_risk = max(r.max_account_risk, out.account_risk)
+        if meta.cover:
+            r.cover_requests += 1
+        elif out.action in ("allow", "log"):
+            r.answers += 1
+        elif out.action == "degrade":
+            r.degraded += 1
+        elif out.action == "rate_limit":
+            r.throttled += 1
+        if out.action in DENY and r.answers_before_first_denial is None:
+            r.answers_before_first_denial = r.answers
+        att.observe(meta, out, ts_ms)
+        return att.next_time(ts_ms)
+
+    def finish(self, t_end: int, t_start: int) -> StrategyResult:
+        r, att = self.res, self.attacker
+        r.accounts = att.n_accounts
+        r.accounts_denied = att.n_denied
+        r.hours = round((min(att.last_ts or t_start, t_end) - t_start) / 3.6e6, 2)
+        r.stopped = att.stopped or "world ended"
+        if r.answers_before_first_denial is None:
+            r.answers_before_first_denial = r.answers
+        r.benign_accounts = len(self.benign_hit)
+        r.benign_accounts_actioned = sum(1 for a in self.benign_hit.values() if a)
+        r.benign_accounts_blocked = sum(1 for a in self.benign_hit.values() if a & DENY)
+        r.max_account_risk = round(r.max_account_risk, 4)
+        return r
+
+
+def _rule_name(out: Outcome) -> str:
+    """The rule behind an action, with the linked key's kind when a linked cluster drove it."""
+    rule = out.rule or "?"
+    if out.cluster_id and out.cluster_id.startswith("link:"):
+        rule += "@" + out.cluster_id[5:].split(":", 1)[0]
+    return rule
+
+
+def run_strategy(
+    world: World,
+    strategy: str,
+    gateway: Gateway,
+    detector: str,
+    answers: int,
+    seed: int,
+    max_accounts: int,
+    on_step: Callable[[int], None] | None = None,
+) -> StrategyResult:
+    """Replay the world's benign traffic with one attacker in between; see module docstring."""
+    rng = np.random.default_rng(seed)
+    t_start = world.t0 + world.attack_offset_ms
+    attacker = STRATEGIES[strategy](world, rng, answers, max_accounts, t_start)
+    run = _Run(world, attacker, gateway, detector)
+    queue: list[tuple[int, int, int]] = []  # (ts, kind 0 benign / 1 attack, index)
+    nxt = attacker.next_time(t_start)
+    if nxt is not None:
+        heapq.heappush(queue, (nxt, 1, 0))
+    bi = 0
+    rows = world.benign
+    while queue or bi < len(rows):
+        if bi < len(rows) and (not queue or rows[bi]["ts_ms"] <= queue[0][0]):
+            run.benign(rows[bi])
+            bi += 1
+            if on_step is not None:
+                on_step(1)
+            continue
+        ts, _, _ = heapq.heappop(queue)
+        if ts > world.t_end:
+            attacker.stopped = attacker.stopped or "world ended"
+            continue
+        nxt = run.attack(ts)
+        if nxt is not None:
+            heapq.heappush(queue, (max(nxt, ts + 1), 1, 0))
+    gateway.close()
+    return run.finish(world.t_end, t_start)
+
+
+def run_redteam(
+    size: str = "tiny",
+    seed: int = 101,
+    strategies: tuple[str, ...] = ("naive", "rotating", "adaptive"),
+    answers: int = 3000,
+    max_accounts: int = 2000,
+    policy: Path | None = None,
+    state: str = "memory",
+    url: str | None = None,
+    data_root: Path | None = None,
+    out: Path | None = None,
+    progress: bool = True,
+    baseline: bool = True,
+    hours: float | None = None,
+) -> dict[str, Any]:
+    """Every strategy against no detector and against distillguard; writes JSON + markdown.
+
+    ``baseline`` also runs the detector with the linkage index off, every action enforced at
+    once and visibly (today's per-account online path), for the before/after comparison.
+    ``hours`` keeps only the world's first hours of benign traffic (quick runs).
+    """
+    unknown = sorted(set(strategies) - set(STRATEGIES))
+    if unknown:
+        raise InvalidParameterError(
+            f"bench-redteam: unknown strategy {unknown}; known: {', '.join(STRATEGIES)}"
+        )
+    if answers < 1 or max_accounts < 1:
+        raise InvalidParameterError("bench-redteam: --answers and --max-accounts must be >= 1")
+    tmp = tempfile.TemporaryDirectory(prefix="distillguard-redteam-")
+    try:
+        root = data_root if data_root is not None else Path(tmp.name) / "worlds"
+        world = load_world(size, seed, root, hours)
+        rows: list[dict[str, Any]] = []
+        policies = {"none": None, "distillguard": policy}
+        if baseline and not url:
+            policies["baseline"] = baseline_policy(policy, Path(tmp.name) / "baseline.yaml")
+        with make_progress(progress) as prog:
+            for name in strategies:
+                for detector, pol in policies.items():
+                    gw = make_gateway(
+                        detector, Path(tmp.name) / f"{name}-{detector}", pol, state, url
+                    )
+                    with stage(prog, f"{name} vs {detector}", total=len(world.benign)) as task:
+                        res = run_strategy(
+                            world,
+                            name,
+                            gw,
+                            detector,
+                            answers,
+                            seed,
+                            max_accounts,
+                            on_step=lambda n, t=task: prog.update(t, advance=n),
+                        )
+                    rows.append(_row(res))
+        report = _report(rows, world, size, seed, answers, url)
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "redteam.json").write_text(json.dumps(report, indent=2) + "\n")
+            (out / "redteam.md").write_text(render_markdown(report))
+        return report
+    finally:
+        tmp.cleanup()
+
+
+# The online rules before the linkage work: no linked-cluster rules, and one harvesting
+# request was enough for a degrade (now the account's traffic must carry signals too).
+TODAY_RULES: list[dict[str, Any]] = [
+    {**r, "when": {"request_risk": {">=": 0.8}}} if r["name"] == "harvest-request" else r
+    for r in DEFAULT_RULES
+    if r not in LINKAGE_RULES
+]
+
+
+def baseline_policy(policy: Path | None, path: Path) -> Path:
+    """``policy`` with the linkage index off and every action immediate and visible."""
+    import yaml
+
+    raw = dict((yaml.safe_load(policy.read_text()) if policy is not None else None) or {})
+    if policy is None:  # today's shipped rules: no linked rules, single-request degrades
+        raw["online"] = {"rules": TODAY_RULES}
+    raw["linkage"] = {
+        **(raw.get("linkage") or {}),
+        "enabled": False,
+        "delay_min_s": 0.0,
+        "delay_max_s": 0.0,
+        "silent_degrade": False,
+    }
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _row(res: StrategyResult) -> dict[str, Any]:
+    d = asdict(res)
+    d["accounts_per_1000"] = round(res.accounts_per_1000, 2)
+    return d
+
+
+def _report(
+    rows: list[dict[str, Any]], world: World, size: str, seed: int, answers: int, url: str | None
+) -> dict[str, Any]:
+    base = {r["strategy"]: r for r in rows if r["detector"] == "none"}
+    results = []
+    for r in sorted(rows, key=lambda r: r["detector"] != "baseline"):
+        if r["detector"] == "none":
+            continue
+        b = base[r["strategy"]]
+        r = dict(r)
+        r["cost_ratio"] = round(r["accounts_per_1000"] / max(b["accounts_per_1000"], 1e-9), 2)
+        r["accounts_without_detector"] = b["accounts"]
+        r["answers_without_detector"] = b["answers"]
+        results.append(r)
+    benign_accounts = max((r["benign_accounts"] for r in results), default=0)
+    return {
+        "world": {
+            "size": size,
+            "seed": seed,
+            "benign_requests": len(world.benign),
+            "benign_accounts": benign_accounts,
+            "attack_starts_h": round(world.attack_offset_ms / 3.6e6, 1),
+            "hours": round((world.t_end - world.t0) / 3.6e6, 1),
+        },
+        "answers_wanted": answers,
+        "mode": "http" if url else "in-process",
+        "results": results,
+        "baseline": list(base.values()),
+    }
+
+
+def _pct(a: int, b: int) -> str:
+    return f"{100.0 * a / b:.2f}%" if b else "—"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The per-strategy table (and benign collateral) as markdown."""
+    w = report["world"]
+    lines = [
+        f"Random world `{w['size']}` seed {w['seed']}: {w['benign_requests']:,} benign requests "
+        f"from {w['benign_accounts']:,} benign accounts over {w['hours']} h; attackers start at "
+        f"{w['attack_starts_h']} h and want {report['answers_wanted']:,} answers "
+        f"({report['mode']}).",
+        "",
+        "| attacker | detector | answers | degraded | accounts | accounts / 1,000 answers | "
+        "cost vs. no detector | answers before first denial | max account risk | stopped |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        lines.append(
+            f"| {r['strategy']} | {r['detector']} | {r['answers']:,} | {r['degraded']:,} | {r['accounts']:,} | "
+            f"{r['accounts_per_1000']:.1f} | **{r['cost_ratio']:.1f}×** | "
+            f"{r['answers_before_first_denial']:,} | {r['max_account_risk']:.2f} | {r['stopped']} |"
+        )
+    lines += [
+        "",
+        "| benign collateral, during | detector | requests with a non-allow action | "
+        "accounts with a non-allow action | accounts blocked |",
+        "|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        lines.append(
+            f"| {r['strategy']} | {r['detector']} | {r['benign_requests_actioned']:,} / {r['benign_requests']:,} "
+            f"({_pct(r['benign_requests_actioned'], r['benign_requests'])}) | "
+            f"{r['benign_accounts_actioned']} / {r['benign_accounts']} "
+            f"({_pct(r['benign_accounts_actioned'], r['benign_accounts'])}) | "
+            f"{r['benign_accounts_blocked']} |"
+        )
+    return "\n".join(lines) + "\n"

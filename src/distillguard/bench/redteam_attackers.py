@@ -1,0 +1,376 @@
+"""Red-team attacker strategies: naive, rotating, adaptive.
+
+An attacker owns accounts, each with its own pace, infrastructure and card, and a queue of
+math and code tasks it wants answered with reasoning. It sees only what a client sees: the
+visible action (a silent degrade reads as an answer, unless the attacker's spot check of the
+answer against the task's known solution catches it).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..sim.grammar import wordings
+from .redteam_gateway import Outcome
+from .redteam_world import HOUR_MS, World
+
+MIN_MS = 60_000
+DC_PREFIX = "34.102.137"  # one data-centre /24 (a cloud provider's range)
+SDK_UA = "python-httpx/0.27.0 harvest-client/1.4"
+
+
+@dataclass
+class Account:
+    """One attacker account and what the attacker learned about it."""
+
+    id: str
+    card: str | None
+    ua: str
+    prefix: str
+    gap_ms: float
+    next_ts: int
+    ip: str = ""
+    n_sent: int = 0
+    warmup: int = 0  # cover requests before it starts harvesting
+    throttles: int = 0  # consecutive rate limits
+    sent_ts: deque = field(default_factory=deque)
+
+
+@dataclass
+class Meta:
+    """What the attacker needs back with the outcome of one request."""
+
+    account: Account
+    task: tuple[str, str] | None
+    cover: bool
+    wording: str | None
+
+
+def _tasks(rng: np.random.Generator, n: int) -> list[tuple[str, str]]:
+    """Math and code tasks (the shared corpora, else generated arithmetic), shuffled."""
+    from ..corpora import find_corpora, load
+
+    pool: list[tuple[str, str]] = []
+    if find_corpora() is not None:
+        for rel, cap in (
+            ("tasks/gsm8k_train.jsonl.gz", "math"),
+            ("tasks/humaneval.jsonl.gz", "code"),
+            ("tasks/gpteacher_codegen.jsonl.gz", "code"),
+        ):
+            pool += [(r["text"][:3000], cap) for r in load(rel) if r.get("text")]
+    while len(pool) < n:
+        a, b, c = (int(x) for x in rng.integers(2, 999, size=3))
+        pool.append(
+            (
+                f"A shop sells {a} items a day at {b} dollars each, minus {c} dollars "
+                f"of costs. What is its profit over {c % 30 + 2} days?",
+                "math",
+            )
+        )
+    order = rng.permutation(len(pool))[: max(n * 2, 1)]
+    return [pool[i] for i in order]
+
+
+class Attacker:
+    """Shared mechanics; strategies override the hooks at the bottom."""
+
+    name = "base"
+    initial_accounts = 20
+    cover_share = 0.0
+    params: dict[str, Any] = {"max_tokens": 8192, "temperature": 0.6, "stream": True}
+
+    def __init__(
+        self, world: World, rng: np.random.Generator, answers: int, max_accounts: int, t0: int
+    ) -> None:
+        self.world, self.rng = world, rng
+        self.answers_wanted, self.max_accounts = answers, max_accounts
+        self.tasks = deque(_tasks(rng, answers))
+        self.active: list[Account] = []
+        self.n_accounts = self.n_denied = self.n_abandoned = 0
+        self.got = 0  # answers the attacker believes it has
+        self.stopped = ""
+        self.last_ts: int | None = None
+        self._seq = 0
+        self.cot = wordings("cot", "en", rng, 12)
+        for _ in range(self.initial_accounts):
+            self.open_account(t0)
+
+    # ---- accounts ------------------------------------------------------------------------------
+    def open_account(self, ts: int) -> Account | None:
+        if self.n_accounts >= self.max_accounts:
+            return None
+        self.n_accounts += 1
+        acct = self.new_account(f"acct_rt{self.name[:3]}_{self.n_accounts:05d}", ts)
+        self.active.append(acct)
+        return acct
+
+    def drop(self, acct: Account, denied: bool) -> None:
+        if acct in self.active:
+            self.active.remove(acct)
+            self.n_denied += denied
+            self.n_abandoned += not denied
+
+    def next_time(self, ts: int) -> int | None:
+        if self.stopped:
+            return None
+        if not self.active:
+            self.stopped = "out of accounts"
+            return None
+        return min(a.next_ts for a in self.active)
+
+    # ---- requests ------------------------------------------------------------------------------
+    def next_request(self, ts: int) -> tuple[dict[str, Any], Meta] | None:
+        due = [a for a in self.active if a.next_ts <= ts]
+        if not due or self.stopped:
+            return None
+        acct = min(due, key=lambda a: a.next_ts)
+        cover = acct.warmup > 0 or self.rng.random() < self.cover_share
+        acct.warmup = max(0, acct.warmup - 1)
+        task = None if cover or not self.tasks else self.tasks.popleft()
+        if task is None:
+            cover = True
+        wording = None if cover else self.pick_wording(acct)
+        if cover:
+            prompts = self.world.cover_prompts
+            text = prompts[int(self.rng.integers(len(prompts)))]
+        else:
+            text = wording.replace("{task}", task[0])
+        self._seq += 1
+        acct.n_sent += 1
+        acct.sent_ts.append(ts)
+        while acct.sent_ts and acct.sent_ts[0] < ts - HOUR_MS:
+            acct.sent_ts.popleft()
+        acct.next_ts = ts + int(acct.gap_ms * self.jitter())
+        self.last_ts = ts
+        rec = {
+            "request_id": f"req_rt_{self.name}_{self._seq:07d}",
+            "ts": ts,
+            "account_id": acct.id,
+            "model": self.world.reasoning_model,
+            "messages": [{"role": "user", "content": text}],
+            "ip": self.ip_for(acct, ts),
+            "user_agent": acct.ua,
+            "api_key_id": "key_" + acct.id[-8:],
+            "org_id": "org_" + acct.id[-8:],  # a self-serve account is its own organisation
+            "access_route": "direct",
+        }
+        if acct.card:
+            rec["payment_fingerprint"] = acct.card
+        if not cover:
+            rec.update(self.params, reasoning="high")
+        return rec, Meta(acct, task, cover, wording)
+
+    def observe(self, meta: Meta, out: Outcome, ts: int) -> None:
+        acct = meta.account
+        seen = out.visible_action
+        if seen == "allow" and out.action == "degrade" and not meta.cover:
+            seen = "degrade" if self.rng.random() < self.verify_rate else "allow"
+        if not meta.cover:
+            if seen in ("allow", "log"):
+                self.got += 1
+            elif meta.task is not None:
+                self.tasks.appendleft(meta.task)  # still wanted
+        if seen in ("block", "challenge"):
+            self.drop(acct, denied=True)
+            self.on_denied(acct, ts)
+        elif seen == "rate_limit":
+            acct.throttles += 1
+            acct.next_ts = ts + int(1000 * max(out.retry_after_s or 60.0, 60.0) * acct.throttles)
+            self.on_throttled(acct, ts)
+        else:
+            acct.throttles = 0
+            if seen == "degrade":
+                self.on_degraded(acct, meta, ts)
+        if self.got >= self.answers_wanted:
+            self.stopped = "done"
+        elif not self.tasks:
+            self.stopped = "out of tasks"
+
+    # ---- hooks ---------------------------------------------------------------------------------
+    verify_rate = 0.0  # share of answers the attacker checks against the known solution
+
+    def new_account(self, acct_id: str, ts: int) -> Account:
+        raise NotImplementedError
+
+    def pick_wording(self, acct: Account) -> str:
+        return self.cot[0]
+
+    def ip_for(self, acct: Account, ts: int) -> str:
+        return acct.ip
+
+    def jitter(self) -> float:
+        return 1.0
+
+    def on_denied(self, acct: Account, ts: int) -> None:
+        return None
+
+    def on_throttled(self, acct: Account, ts: int) -> None:
+        return None
+
+    def on_degraded(self, acct: Account, meta: Meta, ts: int) -> None:
+        return None
+
+    def residential(self) -> tuple[str, str]:
+        """A residential /24 and an address in it (the world's own address space)."""
+        pre = self.world.residential_prefixes
+        prefix = pre[int(self.rng.integers(len(pre)))] if pre else "98.210.14"
+        return prefix, f"{prefix}.{int(self.rng.integers(2, 254))}"
+
+    def browser_ua(self) -> str:
+        uas = self.world.browser_uas or [SDK_UA]
+        return uas[int(self.rng.integers(len(uas)))]
+
+
+class Naive(Attacker):
+    """20 fixed accounts, one data-centre /24, one shared card, one wording, fixed pace."""
+
+    name = "naive"
+
+    def new_account(self, acct_id: str, ts: int) -> Account:
+        n = self.n_accounts
+        return Account(
+            acct_id,
+            "pf_rt_naive_card",
+            SDK_UA,
+            DC_PREFIX,
+            60_000.0,
+            ts + n * 3_000,
+            ip=f"{DC_PREFIX}.{10 + n}",
+        )
+
+
+class Rotating(Attacker):
+    """A new account whenever one is denied; residential addresses; a paraphrase per request."""
+
+    name = "rotating"
+    n_cards = 25
+    verify_rate = 0.25  # it checks a quarter of its answers against the tasks' known solutions
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.paraphrases = self.cot + wordings("cot", "en", self.rng, 40)
+
+    def new_account(self, acct_id: str, ts: int) -> Account:
+        card = f"pf_rt_{self.name}_{int(self.rng.integers(self.n_cards)):02d}"
+        prefix, ip = self.residential()
+        return Account(
+            acct_id,
+            card,
+            self.browser_ua(),
+            prefix,
+            120_000.0,
+            ts + int(self.rng.integers(0, 120_000)),
+            ip=ip,
+        )
+
+    def pick_wording(self, acct: Account) -> str:
+        return self.paraphrases[int(self.rng.integers(len(self.paraphrases)))]
+
+    def ip_for(self, acct: Account, ts: int) -> str:
+        return self.residential()[1]  # a rotating residential proxy: new exit per request
+
+    def jitter(self) -> float:
+        return float(self.rng.exponential(1.0)) + 0.05
+
+    def on_denied(self, acct: Account, ts: int) -> None:
+        new = self.open_account(ts)
+        if new is not None:
+            new.next_ts = ts + 5 * MIN_MS
+
+    def on_throttled(self, acct: Account, ts: int) -> None:
+        if acct.throttles >= 5:  # throttled for good: as useless as denied
+            self.drop(acct, denied=False)
+            self.on_denied(acct, ts)
+
+
+class Adaptive(Rotating):
+    """Learns thresholds from the actions it sees and steps under them.
+
+    - after a ``degrade`` (seen, or caught by checking an answer against the task's known
+      solution) it burns that wording and moves to plain or benign-looking step-by-step
+      wordings, and caps every account's hourly volume under the volume it was degraded at;
+    - after a ``rate_limit`` it halves the pace of all accounts;
+    - half of its requests are cover traffic (real benign prompts), new accounts warm up
+      with cover first, and it opens accounts when denied or when it falls behind schedule.
+    """
+
+    name = "adaptive"
+    cover_share = 0.5
+    horizon_h = 48.0
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        self.burned: set[str] = set()
+        self.stealth = False
+        self.hourly_cap = 1e9
+        self.pace_ms = 300_000.0
+        self._checked = 0
+        self.t_start = args[4] if len(args) > 4 else kw["t0"]
+        super().__init__(*args, **kw)
+        self.quiet = wordings("benign_stepwise", "en", self.rng, 30) + wordings(
+            "plain", "en", self.rng, 30
+        )
+
+    def new_account(self, acct_id: str, ts: int) -> Account:
+        acct = super().new_account(acct_id, ts)
+        acct.gap_ms = self.pace_ms
+        acct.warmup = 3 if self.n_accounts > self.initial_accounts else 0
+        return acct
+
+    def ip_for(self, acct: Account, ts: int) -> str:
+        return acct.ip  # one sticky residential address per account: looks like a person
+
+    def pick_wording(self, acct: Account) -> str:
+        pool = [
+            w for w in (self.quiet if self.stealth else self.paraphrases) if w not in self.burned
+        ]
+        pool = pool or self.quiet
+        return pool[int(self.rng.integers(len(pool)))]
+
+    def on_degraded(self, acct: Account, meta: Meta, ts: int) -> None:
+        if meta.wording:
+            self.burned.add(meta.wording)
+        self.stealth = True
+        self.hourly_cap = max(2.0, min(self.hourly_cap, 0.7 * len(acct.sent_ts)))
+        acct.next_ts = ts + 2 * HOUR_MS  # let it cool down
+        self._respace()
+
+    def on_throttled(self, acct: Account, ts: int) -> None:
+        self.pace_ms *= 2
+        self.hourly_cap = max(2.0, min(self.hourly_cap, 0.5 * len(acct.sent_ts)))
+        self._respace()
+        super().on_throttled(acct, ts)
+
+    def on_denied(self, acct: Account, ts: int) -> None:
+        self.pace_ms *= 1.3
+        self._respace()
+        super().on_denied(acct, ts)
+
+    def _respace(self) -> None:
+        gap = max(self.pace_ms, HOUR_MS / self.hourly_cap)
+        for a in self.active:
+            a.gap_ms = gap
+
+    def next_time(self, ts: int) -> int | None:
+        self._keep_schedule(ts)
+        return super().next_time(ts)
+
+    def _keep_schedule(self, ts: int) -> None:
+        """Behind schedule for the horizon: open accounts (each at the learned safe pace)."""
+        if self.stopped or self._seq - self._checked < 50:
+            return
+        self._checked = self._seq
+        left_h = self.horizon_h - (ts - self.t_start) / HOUR_MS
+        per_acct_h = (HOUR_MS / max(self.pace_ms, HOUR_MS / self.hourly_cap)) * (
+            1 - self.cover_share
+        )
+        need = (self.answers_wanted - self.got) / max(per_acct_h * max(left_h, 1.0), 1e-9)
+        for _ in range(min(5, int(need) - len(self.active))):
+            if self.open_account(ts) is None:
+                break
+
+
+STRATEGIES: dict[str, type[Attacker]] = {"naive": Naive, "rotating": Rotating, "adaptive": Adaptive}

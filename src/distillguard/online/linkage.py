@@ -1,0 +1,450 @@
+"""Online linkage index: evidence that survives a new account.
+
+A per-account score is what a rotating or adaptive attacker watches and steps around: a fresh
+account starts at zero. This index keeps evidence on the keys batch coordination links accounts
+by (``coordination/definitions.py``), so a new account inherits its linked cluster's risk on
+its first request:
+
+- ``payment``: the payment fingerprint;
+- ``infra``: the client's /24 and user agent;
+- ``asn_client``: the network (ASN, offline IP intelligence) and user agent;
+- ``params``: the request-parameter tuple a client script sends (model, max_tokens,
+  temperature, reasoning, stream, tools, system prompt), when it sets at least two of them;
+- ``template``: the prompt's skeleton hash (wording with the task taken out).
+
+Each key keeps, bounded: its member accounts (with their organisation), the restrictive
+actions its members got (``flag``), and a sliding-window count of harvest-like requests
+(math or code asking for reasoning) across all members: one job spread thin over many
+accounts still adds up on the key. Accounts of one organisation are one customer: they never
+lend each other risk (an organisation is accountable as a whole; the batch path acts on it).
+
+A key's risk is a noisy-OR of its members' flags and its job pressure, times the key kind's
+weight and a specificity factor (a key shared by a crowd of organisations links nothing, as in
+FRAUDAR's ``1 / log(degree)``). An account's linked risk is a noisy-OR over its key kinds
+(independent keys corroborate each other).
+
+Memory is bounded: at most ``max_keys`` keys (least recently used evicted) of at most
+``max_members`` members each, and ``max_accounts`` account → keys entries. :class:`RedisLinkage`
+keeps the same state in Redis hashes with a TTL, so replicas share it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from .state import WindowCount
+
+KIND_WEIGHTS: dict[str, float] = {
+    "payment": 1.0,
+    "infra": 0.7,  # a hosting / VPN /24 and one client: someone's servers
+    "home": 0.3,  # a residential /24 and one client: residential proxies share it with people
+    "asn_client": 0.3,  # hosting networks only (a residential ASN is a crowd)
+    "params": 0.6,
+    "template": 0.6,  # wordings of harvest-like requests only (cover text links nothing)
+}
+# Kinds that say who sends (a job's pressure adds up on them); a parameter tuple is shared by
+# everyone using the same SDK defaults, so it carries members' flags only.
+JOB_KINDS = frozenset({"payment", "infra", "home", "asn_client", "template"})
+HARVEST_CAPABILITIES = frozenset({"math", "code"})
+_NO_REASONING = ("", "none", "0", "off", "false", "disabled")
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """The numbers the index scores with (``linkage`` block of the online policy)."""
+
+    window_s: int = 6 * 3600
+    flag_ttl_s: float = 3 * 86400.0
+    max_keys: int = 200_000
+    max_members: int = 64
+    max_accounts: int = 200_000
+    crowd: int = 16  # organisations on a key before its weight starts to shrink
+    job_floor: float = 40.0  # harvest-like requests per window a key may carry for free
+    job_ref: float = 160.0  # ... and above the floor, what counts as full job pressure
+    job_min_orgs: int = 3
+    flag_weight: float = 0.5  # what one fully flagged member lends a fresh account
+
+
+@dataclass
+class LinkView:
+    """What the index says about one account after its latest request."""
+
+    risk: float = 0.0
+    key: str | None = None  # the riskiest linked key (the cluster the account is acted on in)
+    accounts: int = 0  # other organisations' accounts on that key
+    flagged: int = 0
+    job: float = 0.0  # harvest-like requests in the window on that key
+    reasons: list[str] = field(default_factory=list)
+
+
+def harvest_like(row: Mapping[str, Any]) -> bool:
+    """A math or code request asking for reasoning (parameter or wording)."""
+    if (row.get("capability") or "other") not in HARVEST_CAPABILITIES:
+        return False
+    r = row.get("reasoning")
+    asked = (row.get("reasoning_tokens") or 0) > 0 or (
+        r is not None and str(r).lower() not in _NO_REASONING
+    )
+    return asked or float(row.get("sig_cot") or 0.0) >= 0.5
+
+
+@lru_cache(maxsize=65_536)
+def _network(prefix: str) -> tuple[str | None, str]:
+    """``(ASN, kind)`` of a /24 from the offline IP intelligence (kind ``unknown`` without)."""
+    intel = _intel()
+    if intel is None:
+        return None, "unknown"
+    try:
+        got = intel.transform([prefix + ".1"]).select(["asn", "ip_kind"]).to_pylist()[0]
+    except Exception:  # a missing data file or package: the keys are simply not built
+        return None, "unknown"
+    return (str(got["asn"]) if got["asn"] else None), str(got["ip_kind"] or "unknown")
+
+
+@lru_cache(maxsize=1)
+def _intel() -> Any:
+    try:
+        from ..accounts.ipintel import IpIntel
+
+        return IpIntel().fit()
+    except Exception:
+        return None
+
+
+def _prefix24(ip: Any) -> str | None:
+    try:
+        addr = ipaddress.ip_address(str(ip))
+    except ValueError:
+        return None
+    if addr.version != 4:
+        return str(ipaddress.ip_network(f"{addr}/48", strict=False))
+    return ".".join(str(addr).split(".")[:3])
+
+
+def link_keys(row: Mapping[str, Any], with_asn: bool = True) -> list[str]:
+    """The ``kind:value`` keys of one normalised, featurized request."""
+    keys = []
+    if row.get("payment_fingerprint"):
+        keys.append(f"payment:{row['payment_fingerprint']}")
+    ua = row.get("user_agent") or ""
+    prefix = _prefix24(row.get("ip")) if row.get("ip") else None
+    if prefix and ua:
+        asn, kind = _network(prefix) if with_asn and "." in prefix else (None, "unknown")
+        hosted = kind in ("datacenter", "hosting", "vpn", "proxy", "tor", "cdn")
+        keys.append(f"{'infra' if hosted else 'home'}:{prefix}|{_short(ua)}")
+        if asn and hosted:
+            keys.append(f"asn_client:{asn}|{_short(ua)}")
+    set_params = [row.get(k) for k in ("max_tokens", "temperature", "reasoning")]
+    if sum(v is not None for v in set_params) >= 2:
+        tup = (row.get("model"), *set_params, row.get("stream"), bool(row.get("tools")))
+        keys.append(f"params:{_short(repr(tup))}|{row.get('system_hash') or 0}")
+    if row.get("skeleton_hash") and harvest_like(row):
+        keys.append(f"template:{row['skeleton_hash']}")
+    return keys
+
+
+def _short(s: str) -> str:
+    return hashlib.blake2b(s.encode("utf-8"), digest_size=6).hexdigest()
+
+
+class _Key:
+    """One key's members, flags and harvest window."""
+
+    __slots__ = ("members", "flags", "harvest", "total", "seen")
+
+    def __init__(self, bucket_s: int, n_buckets: int) -> None:
+        self.seen = 0  # accounts that ever used the key (members keeps only the latest)
+        self.members: OrderedDict[str, str] = OrderedDict()  # account → organisation
+        self.flags: dict[str, tuple[float, int]] = {}  # account → (weight, ts_ms)
+        self.harvest = WindowCount(bucket_s, n_buckets)
+        self.total = WindowCount(bucket_s, n_buckets)
+
+
+def key_risk(
+    kind: str,
+    members: Mapping[str, str],
+    flags: Mapping[str, tuple[float, int]],
+    harvest: float,
+    total: float,
+    seen: int,
+    account: str,
+    org: str,
+    now_ms: int,
+    cfg: LinkSettings,
+) -> tuple[float, int, int]:
+    """``(risk, other accounts, flagged others)`` of one key, for ``account`` of ``org``.
+
+    ``seen`` is how many accounts ever used the key: flags on a key a crowd shares weigh
+    less. Job pressure is not discounted by the crowd (a job spread thin *is* a crowd of
+    accounts) but by the share of the key's traffic that is harvest-like: a popular benign key
+    carries mostly other traffic.
+    """
+    others = {m: o for m, o in members.items() if m != account and (not org or o != org)}
+    orgs = len(set(others.values()))
+    by_org: dict[str, float] = {}  # one organisation's flagged accounts lend risk once
+    for m, (w, ts) in flags.items():
+        m_org = members.get(m) or m
+        if m != account and (not org or m_org != org) and now_ms - ts <= cfg.flag_ttl_s * 1000:
+            by_org[m_org] = max(by_org.get(m_org, 0.0), w)
+    keep = 1.0
+    for w in by_org.values():
+        keep *= 1.0 - cfg.flag_weight * w
+    # A few flagged members among many unflagged ones: more likely a false positive than a ring.
+    share = min(1.0, 2.0 * len(by_org) / max(orgs, 1))
+    keep = 1.0 - (1.0 - keep) * share
+    n_flagged = len(by_org)
+    job = 0.0
+    if kind in JOB_KINDS and orgs + 1 >= cfg.job_min_orgs and total > 0:
+        pressure = min(1.0, max(0.0, harvest - cfg.job_floor) / cfg.job_ref)
+        job = pressure * min(1.0, 2.0 * harvest / total)
+    crowd = max(orgs, seen - 1)
+    spec = 1.0 if crowd <= cfg.crowd else cfg.crowd / crowd
+    risk = KIND_WEIGHTS[kind] * (1.0 - (1.0 - spec * (1.0 - keep)) * (1.0 - job))
+    return risk, len(others), n_flagged
+
+
+def _add_flag(old: float, weight: float, repeat: bool) -> float:
+    return 1.0 - (1.0 - old) * (1.0 - weight) if repeat else max(old, weight)
+
+
+def combine(per_key: list[tuple[str, float, int, int, float]]) -> LinkView:
+    """Noisy-OR over key kinds of each kind's riskiest key."""
+    best: dict[str, tuple[str, float, int, int, float]] = {}
+    for item in per_key:
+        kind = item[0].split(":", 1)[0]
+        if item[1] > best.get(kind, ("", -1.0))[1]:
+            best[kind] = item
+    keep = 1.0
+    for _, r, _, _, _ in best.values():
+        keep *= 1.0 - r
+    view = LinkView(risk=1.0 - keep)
+    if best:
+        key, r, n, f, job = max(best.values(), key=lambda x: x[1])
+        if r > 0:
+            view.key, view.accounts, view.flagged, view.job = key, n, f, job
+            view.reasons = [
+                f"linked by {key.split(':', 1)[0]} to {n} other accounts "
+                f"({f} acted on, {job:.0f} harvest-like requests in the window): "
+                f"linked risk {view.risk:.2f}"
+            ]
+    return view
+
+
+class MemoryLinkage:
+    """The linkage index in process (bounded LRU dicts)."""
+
+    kind = "memory"
+
+    def __init__(self, cfg: LinkSettings | None = None, with_asn: bool = True) -> None:
+        self.cfg = cfg or LinkSettings()
+        self.with_asn = with_asn
+        self.keys: OrderedDict[str, _Key] = OrderedDict()
+        self.accounts: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._bucket_s = max(60, self.cfg.window_s // 60)
+
+    def _key(self, key: str) -> _Key:
+        st = self.keys.get(key)
+        if st is None:
+            st = self.keys[key] = _Key(self._bucket_s, self.cfg.window_s // self._bucket_s)
+            if len(self.keys) > self.cfg.max_keys:
+                self.keys.popitem(last=False)
+        else:
+            self.keys.move_to_end(key)
+        return st
+
+    def observe(self, row: Mapping[str, Any]) -> LinkView:
+        """Learn one request's keys; the account's linked risk from the other members."""
+        acct, org = str(row["account_id"]), str(row.get("org_id") or "")
+        now = int(row["ts_ms"])
+        keys = link_keys(row, self.with_asn)
+        harvest = harvest_like(row)
+        out = []
+        with self._lock:
+            known = self.accounts.pop(acct, ())
+            self.accounts[acct] = tuple(dict.fromkeys((*known, *keys)))[-16:]
+            if len(self.accounts) > self.cfg.max_accounts:
+                self.accounts.popitem(last=False)
+            for k in keys:
+                st = self._key(k)
+                if acct not in st.members:
+                    st.seen += 1
+                    if len(st.members) >= self.cfg.max_members:
+                        st.members.popitem(last=False)
+                st.members[acct] = org
+                st.members.move_to_end(acct)
+                if harvest:
+                    st.harvest.update(now / 1000.0)
+                st.total.update(now / 1000.0)
+                h, t = st.harvest.get(now / 1000.0), st.total.get(now / 1000.0)
+                kind = k.split(":", 1)[0]
+                r, n, f = key_risk(
+                    kind, st.members, st.flags, h, t, st.seen, acct, org, now, self.cfg
+                )
+                out.append((k, r, n, f, float(h)))
+        return combine(out)
+
+    def flag(self, account_id: str, weight: float, ts_ms: int, repeat: bool = False) -> None:
+        """An action restricted the account: every key it used remembers it.
+
+        ``repeat``: evidence that adds up when it recurs (degrades: ``1 - (1-w)(1-weight)``);
+        otherwise the strongest action counts (``max``).
+        """
+        with self._lock:
+            for k in self.accounts.get(account_id, ()):
+                st = self.keys.get(k)
+                if st is None:
+                    continue
+                w, _ = st.flags.get(account_id, (0.0, 0))
+                st.flags[account_id] = (_add_flag(w, weight, repeat), ts_ms)
+                if len(st.flags) > self.cfg.max_members:
+                    st.flags.pop(min(st.flags, key=lambda m: st.flags[m][1]))
+
+    def unflag(self, account_id: str) -> None:
+        """An appeal reversed the account's actions: its flags stop lending risk."""
+        with self._lock:
+            for k in self.accounts.get(account_id, ()):
+                st = self.keys.get(k)
+                if st is not None:
+                    st.flags.pop(account_id, None)
+
+    def n_keys(self) -> int:
+        return len(self.keys)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.keys.clear()
+            self.accounts.clear()
+
+
+class RedisLinkage(MemoryLinkage):
+    """The same index in Redis: per key a members hash, a flags hash and a window hash."""
+
+    kind = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        cfg: LinkSettings | None = None,
+        with_asn: bool = True,
+        prefix: str = "dg:lk:",
+    ) -> None:
+        import redis
+
+        super().__init__(cfg, with_asn)
+        self.r = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self.prefix = prefix
+        self.ttl_s = int(max(self.cfg.flag_ttl_s, self.cfg.window_s))
+
+    def observe(self, row: Mapping[str, Any]) -> LinkView:
+        acct, org = str(row["account_id"]), str(row.get("org_id") or "")
+        now = int(row["ts_ms"])
+        keys = link_keys(row, self.with_asn)
+        bucket = now // 1000 // self._bucket_s
+        p, ttl = self.prefix, self.ttl_s
+        harvest = harvest_like(row)
+        pipe = self.r.pipeline(transaction=False)
+        for k in keys:
+            pipe.sadd(f"{p}a:{acct}", k)
+            pipe.pfadd(f"{p}s:{k}", acct)
+            pipe.hincrby(f"{p}t:{k}", str(bucket), 1)
+            if harvest:
+                pipe.hincrby(f"{p}h:{k}", str(bucket), 1)
+        pipe.expire(f"{p}a:{acct}", ttl)
+        for k in keys:
+            pipe.hlen(f"{p}m:{k}")
+        sizes = pipe.execute()[len(keys) * (3 + harvest) + 1 :] if keys else []
+        pipe = self.r.pipeline(transaction=False)
+        for k, size in zip(keys, sizes, strict=True):
+            if size < self.cfg.max_members:
+                pipe.hset(f"{p}m:{k}", acct, org)
+            for suffix in ("m", "f", "h", "t", "s"):
+                pipe.expire(f"{p}{suffix}:{k}", ttl)
+        for k in keys:
+            pipe.hgetall(f"{p}m:{k}")
+            pipe.hgetall(f"{p}f:{k}")
+            pipe.hgetall(f"{p}h:{k}")
+            pipe.hgetall(f"{p}t:{k}")
+            pipe.pfcount(f"{p}s:{k}")
+        res = pipe.execute()[-5 * len(keys) :] if keys else []
+        out = []
+        lo = bucket - self.cfg.window_s // self._bucket_s + 1
+        for i, k in enumerate(keys):
+            members_raw, flags_raw, harvest_raw, total_raw, seen = res[5 * i : 5 * i + 5]
+            members = {m.decode(): o.decode() for m, o in members_raw.items()}
+            flags = {}
+            for m, v in flags_raw.items():
+                w, ts = v.decode().split("@")
+                flags[m.decode()] = (float(w), int(ts))
+            h = sum(int(c) for b, c in harvest_raw.items() if int(b) >= lo)
+            t = sum(int(c) for b, c in total_raw.items() if int(b) >= lo)
+            kind = k.split(":", 1)[0]
+            r, n, f = key_risk(kind, members, flags, h, t, int(seen), acct, org, now, self.cfg)
+            out.append((k, r, n, f, float(h)))
+        return combine(out)
+
+    def flag(self, account_id: str, weight: float, ts_ms: int, repeat: bool = False) -> None:
+        p = self.prefix
+        keys = [k.decode() for k in self.r.smembers(f"{p}a:{account_id}")]
+        pipe = self.r.pipeline(transaction=False)
+        for k in keys:
+            pipe.hget(f"{p}f:{k}", account_id)
+        old = pipe.execute()
+        pipe = self.r.pipeline(transaction=False)
+        for k, v in zip(keys, old, strict=True):
+            w = _add_flag(float(v.decode().split("@")[0]) if v else 0.0, weight, repeat)
+            pipe.hset(f"{p}f:{k}", account_id, f"{w}@{ts_ms}")
+            pipe.expire(f"{p}f:{k}", self.ttl_s)
+        pipe.execute()
+
+    def unflag(self, account_id: str) -> None:
+        p = self.prefix
+        keys = [k.decode() for k in self.r.smembers(f"{p}a:{account_id}")]
+        pipe = self.r.pipeline(transaction=False)
+        for k in keys:
+            pipe.hdel(f"{p}f:{k}", account_id)
+        pipe.execute()
+
+    def n_keys(self) -> int:
+        return sum(1 for _ in self.r.scan_iter(match=f"{self.prefix}m:*", count=1000))
+
+    def clear(self) -> None:
+        for k in self.r.scan_iter(match=f"{self.prefix}*", count=1000):
+            self.r.delete(k)
+
+
+def make_linkage(
+    spec: str, cfg: LinkSettings | None = None, with_asn: bool = True
+) -> MemoryLinkage | RedisLinkage:
+    """``memory`` or a ``redis://`` URL (the same spec as the account state)."""
+    if spec.startswith(("redis://", "rediss://", "unix://")):
+        return RedisLinkage(spec, cfg, with_asn)
+    return MemoryLinkage(cfg, with_asn)
+
+
+def jitter(secret: bytes, key: str | None, spread: float) -> float:
+    """A per-cluster factor in ``[1, 1 + spread]``: thresholds differ from cluster to cluster.
+
+    Keyed by a secret, so an attacker cannot compute it, and stable per key, so probing one
+    cluster repeatedly does not average it out.
+    """
+    if not key or spread <= 0:
+        return 1.0
+    h = hashlib.blake2b(key.encode("utf-8"), key=secret[:64], digest_size=8).digest()
+    return 1.0 + spread * int.from_bytes(h, "little") / 2**64
+
+
+def delay_ms(secret: bytes, subject: str, lo_s: float, hi_s: float) -> int:
+    """A per-subject enforcement delay in ``[lo_s, hi_s]`` (keyed, stable)."""
+    if hi_s <= 0:
+        return 0
+    h = hashlib.blake2b(("delay|" + subject).encode(), key=secret[:64], digest_size=8).digest()
+    u = int.from_bytes(h, "little") / 2**64
+    return int(1000 * (lo_s + (hi_s - lo_s) * u))

@@ -1,0 +1,153 @@
+"""The scorer's hooks into the linkage index, and enforcement without a decision boundary.
+
+:class:`LinkedEnforcement` is what :class:`~distillguard.online.scorer.OnlineScorer` calls:
+
+- :meth:`~LinkedEnforcement.add_features` — the account's linked-cluster risk (jittered per
+  cluster) joins ``account_risk``; the linked key becomes the account's cluster when the batch
+  path gave it none, so cluster-scope rules budget the whole linked cluster at once;
+- :meth:`~LinkedEnforcement.hold` — an account-level action (rate_limit, challenge, block)
+  starts only after a keyed, per-subject delay; meanwhile the subject is silently degraded,
+  so the action does not reveal which request crossed the line. Degrades are silent when the
+  policy says so (``params.silent``: the gateway adds no marker);
+- :meth:`~LinkedEnforcement.learn` — every restrictive decision flags the account on all its
+  keys, which is what lends risk to the next fresh account on them.
+
+Every delay is audited when it is scheduled; an appeal (:meth:`~LinkedEnforcement.forget`)
+drops the account's flags and pending delays along with its actions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from ..evidence import Evidence
+from .linkage import LinkSettings, delay_ms, jitter, make_linkage
+
+ACCOUNT_ACTIONS = frozenset({"rate_limit", "challenge", "block"})
+FLAG_WEIGHT = {"degrade": 0.2, "rate_limit": 0.6, "challenge": 1.0, "block": 1.0}
+ENV_SECRET = "DISTILLGUARD_LINKAGE_SECRET"
+# Rules on these features act on offline verdicts, not on what the caller just sent.
+BATCH_FEATURES = frozenset({"verdict", "batch_risk", "cluster_verdict", "cluster_risk"})
+LINK_FEATURES = frozenset({"linked_risk", "linked_accounts", "linked_flagged", "job_pressure"})
+
+
+def _inherited(name: str | None, rules: list[Any]) -> bool:
+    """True for a rule that reads linked-cluster features (its action is no new evidence)."""
+    rule = next((r for r in rules if r.name == name), None)
+    return rule is not None and any(f in LINK_FEATURES for f, _, _ in rule.conditions)
+
+
+def _online_rule(name: str | None, rules: list[Any]) -> bool:
+    """True for a policy rule that reads online evidence only (its actions are delayed)."""
+    rule = next((r for r in rules if r.name == name), None)
+    return rule is not None and not any(f in BATCH_FEATURES for f, _, _ in rule.conditions)
+
+
+class LinkedEnforcement:
+    """Linkage index + jitter + delayed, silent enforcement for one scorer."""
+
+    def __init__(self, scorer: Any, state: str, secret: bytes | None = None) -> None:
+        self.scorer = scorer
+        cfg = scorer.policy.policy.linkage
+        self.index = make_linkage(state, self._settings(cfg))
+        # A secret the attacker cannot compute the jitter and delays from.
+        env = os.environ.get(ENV_SECRET)
+        self.secret = secret or (env.encode() if env else os.urandom(32))
+        self._due: OrderedDict[str, int] = OrderedDict()
+
+    @staticmethod
+    def _settings(cfg: Any) -> LinkSettings:
+        return LinkSettings(
+            window_s=cfg.window_s,
+            flag_ttl_s=cfg.flag_ttl_s,
+            max_keys=cfg.max_keys,
+            max_members=cfg.max_members,
+            crowd=cfg.crowd,
+            job_floor=cfg.job_floor,
+            job_ref=cfg.job_ref,
+        )
+
+    @property
+    def cfg(self) -> Any:
+        return self.scorer.policy.policy.linkage
+
+    def add_features(
+        self, row: Mapping[str, Any], features: dict[str, Any], ev: list[Evidence]
+    ) -> None:
+        """Linked risk into the features (and account_risk, risk, cluster_id)."""
+        cfg = self.cfg
+        features.update(linked_risk=0.0, linked_accounts=0.0, linked_flagged=0.0, job_pressure=0.0)
+        if not cfg.enabled:
+            return
+        view = self.index.observe(row)
+        risk = min(1.0, view.risk * jitter(self.secret, view.key, cfg.jitter))
+        features.update(
+            linked_risk=risk,
+            linked_accounts=float(view.accounts),
+            linked_flagged=float(view.flagged),
+            job_pressure=view.job,
+        )
+        if risk <= 0:
+            return
+        ev.append(Evidence("linked:cluster", round(risk, 4), view.reasons[0]))
+        account_risk = max(float(features["account_risk"]), risk)
+        features["account_risk"] = account_risk
+        features["risk"] = 1.0 - (1.0 - account_risk) * (1.0 - 0.5 * features["request_risk"])
+        if features.get("cluster_id") is None and risk >= cfg.cluster_min_risk:
+            features["cluster_id"] = "link:" + str(view.key)
+
+    def hold(self, d: Any, row: Mapping[str, Any], action: str, subject: str) -> str:
+        """The action to enforce now: account-level ones wait out their subject's delay."""
+        cfg = self.cfg
+        if action == "degrade" and cfg.silent_degrade:
+            d.params["silent"] = True
+        if action not in ACCOUNT_ACTIONS or subject.startswith("request:") or cfg.delay_max_s <= 0:
+            return action
+        now = int(row["ts_ms"])
+        due = self._due.get(subject)
+        if due is None and not _online_rule(d.rule, self.scorer.policy.rules):
+            return action  # batch verdicts and analysts' actions reveal nothing: act now
+        if due is None:
+            due = now + delay_ms(self.secret, subject, cfg.delay_min_s, cfg.delay_max_s)
+            self._remember(subject, due)
+            self._audit_delay(d, subject, action, due)
+        if now >= due:
+            return action
+        d.params.update(delayed=action, silent=True)
+        d.reasons = [f"{action} scheduled for this subject; degraded until it starts"] + d.reasons
+        return "degrade"
+
+    def _remember(self, subject: str, due: int) -> None:
+        self._due[subject] = due
+        if len(self._due) > 200_000:
+            self._due.popitem(last=False)
+
+    def _audit_delay(self, d: Any, subject: str, action: str, due: int) -> None:
+        kind, _, sid = subject.partition(":")
+        self.scorer._append_audit(
+            "delayed:" + action,
+            kind,
+            sid,
+            actor="policy",
+            reason=f"rule {d.rule}: {action} starts at ts {due} (delayed enforcement)",
+            rule=d.rule,
+            policy_version=self.scorer.policy.version,
+            extra={"request_id": d.request_id, "account_id": d.account_id, "due_ts_ms": due},
+        )
+
+    def learn(self, d: Any, row: Mapping[str, Any]) -> None:
+        """A restrictive decision flags the account on every key it used."""
+        act = d.would_action or d.action
+        w = FLAG_WEIGHT.get(act, 0.0)
+        if w <= 0 or not self.cfg.enabled or _inherited(d.rule, self.scorer.policy.rules):
+            return  # inherited risk is not evidence: it must never grow its own cluster
+        self.index.flag(d.account_id, w, int(row["ts_ms"]), repeat=act == "degrade")
+
+    def forget(self, account_id: str) -> None:
+        """An appeal: the account lends no more risk and has no pending delay."""
+        self.index.unflag(account_id)
+        for key in [k for k in self._due if k.endswith(":" + account_id)]:
+            del self._due[key]

@@ -1,0 +1,72 @@
+"""Smoke test of ``bench-redteam``: a few hours of a tiny random world, small attackers."""
+
+from __future__ import annotations
+
+import pytest
+
+from distillguard.bench.redteam import render_markdown, run_redteam
+from distillguard.errors import InvalidParameterError
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("redteam")
+    return run_redteam(
+        size="tiny",
+        seed=3,
+        answers=200,
+        max_accounts=100,
+        data_root=out / "worlds",
+        out=out / "report",
+        progress=False,
+        hours=24,
+    )
+
+
+def by(report: dict, strategy: str, detector: str) -> dict:
+    return next(
+        r for r in report["results"] if r["strategy"] == strategy and r["detector"] == detector
+    )
+
+
+def test_without_a_detector_every_attacker_gets_its_answers_on_its_first_accounts(
+    report: dict,
+) -> None:
+    for r in report["baseline"]:
+        assert r["answers"] == 200 and r["degraded"] == 0 and r["accounts_denied"] == 0
+        assert r["accounts"] == 20  # the accounts it starts with
+
+
+def test_the_naive_attacker_never_opens_accounts_and_a_detector_costs_it_answers(
+    report: dict,
+) -> None:
+    for detector in ("baseline", "distillguard"):
+        r = by(report, "naive", detector)
+        assert r["accounts"] == 20
+        assert r["answers"] + r["degraded"] + r["throttled"] <= r["requests"]
+        assert r["answers_before_first_denial"] <= r["answers"]
+
+
+def test_the_linked_path_makes_rotating_and_adaptive_attackers_pay_more(report: dict) -> None:
+    for strategy in ("rotating", "adaptive"):
+        before, after = by(report, strategy, "baseline"), by(report, strategy, "distillguard")
+        assert after["cost_ratio"] > before["cost_ratio"]
+        assert after["answers"] < before["answers"]
+
+
+def test_benign_collateral_is_measured_on_the_same_background(report: dict) -> None:
+    rows = report["results"]
+    assert len({r["benign_requests"] for r in rows}) == 1 and rows[0]["benign_requests"] > 0
+    for r in rows:
+        assert 0 <= r["benign_accounts_blocked"] <= r["benign_accounts_actioned"]
+        assert r["benign_accounts_actioned"] <= r["benign_accounts"]
+
+
+def test_the_report_is_written_as_json_and_markdown(report: dict) -> None:
+    md = render_markdown(report)
+    assert "| rotating | distillguard |" in md and "benign collateral" in md
+
+
+def test_unknown_strategies_are_refused() -> None:
+    with pytest.raises(InvalidParameterError, match="unknown strategy"):
+        run_redteam(strategies=("sneaky",), progress=False)

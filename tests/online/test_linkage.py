@@ -1,0 +1,197 @@
+"""The online linkage index: evidence that survives a new account, and enforcement that does
+not show where the line is (delayed, silent, jittered; audited and reversible)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from distillguard.online.linkage import (
+    LinkSettings,
+    MemoryLinkage,
+    delay_ms,
+    jitter,
+    link_keys,
+    make_linkage,
+)
+from distillguard.online.scorer import OnlineScorer
+
+from .conftest import HARVEST, T0
+
+Rec = Callable[..., dict[str, Any]]
+
+
+def req(account: str, i: int = 0, org: str | None = None, **kw: Any) -> dict[str, Any]:
+    """A normalised, featurized row as the scorer hands it to the index."""
+    row = {
+        "account_id": account,
+        "org_id": org or f"org-{account}",
+        "ts_ms": T0 + i * 60_000,
+        "payment_fingerprint": "pf-shared",
+        "ip": f"203.0.113.{i % 200 + 1}",
+        "user_agent": "python-httpx/0.27.0",
+        "capability": "math",
+        "reasoning": "high",
+        "max_tokens": 8192,
+        "temperature": 0.6,
+        "model": "m",
+        "skeleton_hash": 77,
+    }
+    row.update(kw)
+    return row
+
+
+@pytest.fixture(params=["memory", "redis"])
+def index(request: pytest.FixtureRequest) -> MemoryLinkage:
+    if request.param == "memory":
+        return MemoryLinkage(with_asn=False)
+    return make_linkage(request.getfixturevalue("redis_url"))
+
+
+def test_a_fresh_account_inherits_its_linked_clusters_risk_on_its_first_request(
+    index: MemoryLinkage,
+) -> None:
+    for i, a in enumerate(("a1", "a2", "a3")):
+        index.observe(req(a, i))
+    index.flag("a1", 1.0, T0)
+    index.flag("a2", 1.0, T0)
+    fresh = index.observe(req("new", 5))
+    assert fresh.risk >= 0.7 and fresh.key and fresh.flagged == 2
+    assert "acted on" in fresh.reasons[0]
+    stranger = index.observe(
+        req(
+            "other",
+            6,
+            payment_fingerprint="pf-own",
+            skeleton_hash=5,
+            user_agent="curl/8",
+            max_tokens=None,
+            reasoning=None,
+        )
+    )
+    assert stranger.risk == 0.0
+
+
+def test_one_organisation_lends_no_risk_to_its_own_accounts(index: MemoryLinkage) -> None:
+    for i, a in enumerate(("o1", "o2", "o3")):
+        index.observe(req(a, i, org="org-vendor"))
+    index.flag("o1", 1.0, T0)
+    index.flag("o2", 1.0, T0)
+    assert index.observe(req("o4", 4, org="org-vendor")).risk == 0.0
+
+
+def test_an_appeal_stops_the_account_lending_risk(index: MemoryLinkage) -> None:
+    index.observe(req("a1", 0))
+    index.flag("a1", 1.0, T0)
+    assert index.observe(req("a2", 1)).risk > 0.3
+    index.unflag("a1")
+    assert index.observe(req("a3", 2)).risk == 0.0
+
+
+def test_one_job_spread_thin_adds_up_on_its_shared_keys() -> None:
+    cfg = LinkSettings(job_floor=20, job_ref=40)
+    idx = MemoryLinkage(cfg, with_asn=False)
+    views = [idx.observe(req(f"thin{i}", i, ip=f"198.51.{i}.9")) for i in range(80)]
+    assert views[5].risk == 0.0  # a few harvest-like requests are nothing
+    assert views[-1].risk > 0.5 and views[-1].job >= 60  # sixty, from sixty accounts
+
+
+def test_a_key_shared_by_a_crowd_weighs_less() -> None:
+    small, crowd = MemoryLinkage(with_asn=False), MemoryLinkage(with_asn=False)
+    probe = {"skeleton_hash": None, "max_tokens": None, "capability": "other", "reasoning": None}
+    for idx, n in ((small, 3), (crowd, 200)):
+        for i in range(n):
+            idx.observe(req(f"m{i}", 0, **probe))
+        idx.flag("m0", 1.0, T0)
+        idx.flag("m1", 1.0, T0)
+    assert crowd.observe(req("x", 1, **probe)).risk < small.observe(req("x", 1, **probe)).risk / 4
+
+
+def test_memory_stays_bounded() -> None:
+    idx = MemoryLinkage(LinkSettings(max_keys=50, max_members=4, max_accounts=30), with_asn=False)
+    for i in range(500):
+        idx.observe(req(f"a{i}", i, payment_fingerprint=f"pf{i % 120}", skeleton_hash=i))
+    assert idx.n_keys() <= 50 and len(idx.accounts) <= 30
+    assert all(len(k.members) <= 4 for k in idx.keys.values())
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"ip": "not-an-ip", "user_agent": "x" * 10_000},
+        {"ip": "2001:db8::1", "payment_fingerprint": None, "skeleton_hash": 0},
+        {"ip": None, "user_agent": None, "capability": None, "reasoning": "off"},
+    ],
+)
+def test_odd_fields_build_fewer_keys_never_an_error(fields: dict) -> None:
+    row = req("a", 0, **fields)
+    keys = link_keys(row, with_asn=False)
+    assert all(":" in k for k in keys)
+    assert MemoryLinkage(with_asn=False).observe(row).risk == 0.0
+
+
+def test_jitter_and_delays_are_keyed_stable_and_bounded() -> None:
+    a, b = b"secret-a" * 4, b"secret-b" * 4
+    js = [jitter(a, f"payment:{i}", 0.3) for i in range(200)]
+    assert all(1.0 <= j <= 1.3 for j in js) and len(set(js)) > 150
+    assert jitter(a, "k", 0.3) == jitter(a, "k", 0.3) != jitter(b, "k", 0.3)
+    assert jitter(a, None, 0.3) == 1.0
+    ds = [delay_ms(a, f"account:{i}", 300, 1800) for i in range(200)]
+    assert all(300_000 <= d <= 1_800_000 for d in ds) and max(ds) - min(ds) > 600_000
+
+
+def harvester(record: Rec, acct: str, i: int) -> dict[str, Any]:
+    return record(
+        i,
+        account=acct,
+        text=HARVEST,
+        ip=f"34.102.137.{i % 50 + 2}",
+        user_agent="python-httpx/0.27.0 harvest-client",
+        payment_fingerprint="pf-ring",
+        org_id=f"org-{acct}",
+        reasoning="high",
+        max_tokens=8192,
+        temperature=0.6,
+    )
+
+
+def test_a_new_account_of_a_denied_ring_is_stopped_on_its_first_request(
+    tmp_path: Path, write_policy: Callable, record: Rec
+) -> None:
+    s = OnlineScorer(tmp_path / "data", write_policy({}))
+    t = 0
+    for acct in ("ring-1", "ring-2", "ring-3"):
+        for _ in range(40):
+            s.score(harvester(record, acct, t))
+            t += 7
+    first = s.score(harvester(record, "ring-fresh", t))
+    assert first.action in ("challenge", "rate_limit", "block", "degrade")
+    assert first.rule and first.rule.startswith("linked-")
+    assert first.cluster_id and first.cluster_id.startswith("link:")
+    assert any("linked by" in r for r in first.reasons)
+
+
+def test_delayed_enforcement_is_silent_then_enforced_audited_and_reversible(
+    tmp_path: Path, record: Rec
+) -> None:
+    # An online account-level rule (here on the request's own signal, so that the test does
+    # not depend on how fast risk builds up) with the shipped linkage settings: delays on.
+    rule = {"name": "harvester", "when": {"sig_cot": {">=": 0.5}}, "action": "rate_limit",
+            "scope": "account", "rate_per_s": 0.02, "burst": 5, "expires_s": 3600}
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"online": {"shadow": False, "rules": [rule]}}))
+    s = OnlineScorer(tmp_path / "data", policy)
+    decisions = [s.score(harvester(record, "h", i)) for i in range(60)]
+    delayed = [d for d in decisions if d.params.get("delayed")]
+    assert delayed and all(d.action == "degrade" and d.params["silent"] for d in delayed)
+    late = s.score(harvester(record, "h", 60 + 1800))  # past the longest delay
+    assert late.action in ("rate_limit", "challenge", "block")
+    entries = [e for e in s.audit.entries() if e["action"].startswith("delayed:")]
+    assert entries and entries[0]["extra"]["due_ts_ms"] > T0
+    got = s.appeal("h", actor="analyst", reason="a verified researcher")
+    assert got["reversed"] and not s.linked._due  # actions, flags and pending delays gone
+    assert s.score(harvester(record, "h", 2000)).action in ("allow", "log")
