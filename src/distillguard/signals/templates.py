@@ -8,13 +8,15 @@ The DuckDB tables are the index (an in-memory LSH index costs ~6 KB per prompt, 
   template's skeletons, with how many of its skeletons carry each key.
 
 :meth:`TemplateIndex.update` reads the distinct ``(skeleton_hash, lsh_bands)`` of the
-``requests`` table that are not in ``templates`` yet and groups them all in one pass, as the
-Spark engine does (``engines/spark/templates.py``), so both engines give the same templates
-(issue 15: hash-modulo chunks of 250k skeletons split near-duplicate groups on ``large`` that
-the global pass joins). The buckets, stars and dominance rules are DuckDB SQL (spilling under
-the store's memory limit); Python holds only the star edges and a few numbers per skeleton for
-the connected components (~100 bytes per new skeleton by count, not yet measured on
-``large``). Each band key is a
+``requests`` table that are not in ``templates`` yet and groups them all in one pass (issue 15:
+hash-modulo chunks of 250k skeletons split near-duplicate groups on ``large`` that the global
+pass joins). The rules are written once, below :data:`DOMINANCE`: SQL texts for the buckets,
+the stars and each component's template id (:func:`buckets_sql`, :func:`star_edges_sql`,
+:func:`labelled_sql`) and one component labeller (:func:`star_components`), which DuckDB here
+and Spark (``engines/spark/templates.py``) both run, so the two engines give the same
+templates. The SQL spills under the store's memory limit; Python holds only the star edges and
+a few numbers per star node for the connected components (~100 bytes per new skeleton by
+count, not yet measured on ``large``). Each band key is a
 *bucket*; the bucket's members are the new skeletons with that key plus the existing
 templates that already own it (looked up in ``template_bands``). A bucket's size counts
 skeletons (an existing template weighs as many as it has with that key), so the bucket rules
