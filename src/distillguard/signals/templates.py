@@ -68,14 +68,17 @@ from .base import _signals_section
 
 DOMINANCE = 0.02  # a node links only through buckets ≥ 2% of its biggest usable one
 DOMINANCE_DIVISOR = 50  # the same rule in integers: n ≥ 0.02·top ⇔ 50·n ≥ top
+NODE_OFFSET = 1 << 63  # node = hash - NODE_OFFSET, a BIGINT in the hashes' unsigned order
 
 
 # -- The grouping rules: one definition, run by both engines ------------------------------
 #
 # The SQL below runs unchanged in DuckDB (``TemplateIndex``) and Spark SQL
-# (``engines/spark/templates.py``). Node and band keys are opaque integers: DuckDB numbers
-# its nodes and keeps UBIGINT band keys, Spark keeps the hashes' 64 bits as BIGINT. Only
-# integer arithmetic decides, so no comparison can fall differently in the two engines
+# (``engines/spark/templates.py``), on the same integers: a node (a new skeleton, or an
+# existing template) is its hash minus 2^63 as a BIGINT (:data:`NODE_OFFSET`; the uint64's bits
+# with the sign bit flipped), whose signed order is the hashes' unsigned order. So the stars'
+# hubs, the components' labels and each template id ("the smallest") are the same nodes in
+# both engines. Only integer arithmetic decides, so no comparison can fall differently either
 # (``n >= 0.02 * top`` was exact DECIMAL in DuckDB and a DOUBLE product in Spark).
 # The relations they read:
 #
@@ -84,9 +87,7 @@ DOMINANCE_DIVISOR = 50  # the same rule in integers: n ≥ 0.02·top ⇔ 50·n �
 # - ``buckets(band, n, nodes)``: :func:`buckets_sql` over ``members``;
 # - ``components(node, component)``: the star edges' connected components, labelled by the
 #   smallest node (:func:`star_components`, or large/small-star on Spark's executors);
-# - ``nodes(node, key, is_tpl)``: every node's order key — its hash in *unsigned* order
-#   (DuckDB: the UBIGINT; Spark: the BIGINT with its sign bit flipped) — and whether it is
-#   an existing template.
+# - ``nodes(node, is_tpl)``: whether each node is an existing template.
 
 
 def buckets_sql(members: str) -> str:
@@ -126,21 +127,21 @@ def star_edges_sql(members: str, buckets: str, min_bucket: int, max_bucket: int)
 
 
 def labelled_sql(components: str, nodes: str) -> str:
-    """``(node, key, is_tpl, final, has_tpl, component)`` for every node with a star edge:
-    ``final`` is the template its component becomes — the smallest existing template's key
-    (the others merge into it), else the smallest new skeleton's, both in unsigned order."""
+    """``(node, is_tpl, final, has_tpl, component)`` for every node with a star edge:
+    ``final`` is the node whose id its component takes — the smallest existing template (the
+    others merge into it), else the smallest new skeleton."""
     return f"""
         WITH l AS (
-            SELECT c.node, c.component, n.key, n.is_tpl
+            SELECT c.node, c.component, n.is_tpl
             FROM {components} c JOIN {nodes} n ON c.node = n.node
         ), per_comp AS (
             SELECT component,
-                   coalesce(min(CASE WHEN is_tpl THEN key END),
-                            min(CASE WHEN NOT is_tpl THEN key END)) AS final,
+                   coalesce(min(CASE WHEN is_tpl THEN node END),
+                            min(CASE WHEN NOT is_tpl THEN node END)) AS final,
                    max(CASE WHEN is_tpl THEN 1 ELSE 0 END) AS has_tpl
             FROM l GROUP BY component
         )
-        SELECT l.node, l.key, l.is_tpl, p.final, p.has_tpl, l.component
+        SELECT l.node, l.is_tpl, p.final, p.has_tpl, l.component
         FROM l JOIN per_comp p ON l.component = p.component
     """
 
@@ -162,6 +163,16 @@ def star_components(src: np.ndarray, dst: np.ndarray) -> pa.Table:
     np.minimum.at(first, lab, np.arange(n))
     return pa.table({"node": pa.array(nodes, pa.int64()),
                      "component": pa.array(nodes[first[lab]], pa.int64())})
+
+
+def _to_node(col: str) -> str:
+    """DuckDB SQL: the node (BIGINT) of the UBIGINT hash ``col``."""
+    return f"({col}::HUGEINT - {NODE_OFFSET}::HUGEINT)::BIGINT"
+
+
+def _to_hash(col: str) -> str:
+    """DuckDB SQL: the UBIGINT hash of the node ``col``."""
+    return f"({col}::HUGEINT + {NODE_OFFSET}::HUGEINT)::UBIGINT"
 
 
 _TEMP_TABLES = (
@@ -304,12 +315,12 @@ class TemplateIndex:
         self._write(stats)
 
     def _number_nodes(self) -> int:
-        """Nodes: new skeletons 0..m-1 (``_c``, their band keys ``_cb``), then the existing
-        templates owning one of those keys (``_ct``); ``_tpl_nodes(node, key, is_tpl)``."""
+        """Nodes (:data:`NODE_OFFSET`): the new skeletons (``_c``, their band keys ``_cb``)
+        and the existing templates owning one of those keys (``_ct``); ``_tpl_nodes``."""
         con = self.con
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _c AS SELECT skeleton_hash, lsh_bands, "
-            "(row_number() OVER (ORDER BY skeleton_hash) - 1) AS node FROM _tpl_new"
+            f"{_to_node('skeleton_hash')} AS node FROM _tpl_new"
         )
         m = int(self._one("SELECT count(*) FROM _c")[0])
         if m == 0:
@@ -321,15 +332,14 @@ class TemplateIndex:
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _ct AS
-            SELECT template_id, {m} + row_number() OVER (ORDER BY template_id) - 1 AS node
+            SELECT template_id, {_to_node('template_id')} AS node
             FROM (SELECT DISTINCT tb.template_id FROM template_bands tb
                   WHERE tb.band_key IN (SELECT band_key FROM _cb))
             """
         )
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _tpl_nodes AS "
-            "SELECT node, skeleton_hash AS key, false AS is_tpl FROM _c "
-            "UNION ALL SELECT node, template_id AS key, true AS is_tpl FROM _ct"
+            "SELECT node, false AS is_tpl FROM _c UNION ALL SELECT node, true FROM _ct"
         )
         return m
 
@@ -367,7 +377,7 @@ class TemplateIndex:
             "SELECT count(*) FILTER (WHERE NOT is_tpl AND has_tpl = 1), "
             "count(DISTINCT component) FILTER (WHERE NOT is_tpl AND has_tpl = 0), "
             "count(*) FILTER (WHERE NOT is_tpl), "
-            "count(*) FILTER (WHERE is_tpl AND key <> final) FROM _lab"
+            "count(*) FILTER (WHERE is_tpl AND node <> final) FROM _lab"
         )
         stats["joined_existing"] += int(row[0])
         stats["new_templates"] += int(row[1]) + m - int(row[2])  # + singletons (no star)
@@ -378,12 +388,14 @@ class TemplateIndex:
         con = self.con
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _cl AS "
-            "SELECT c.skeleton_hash, coalesce(l.final, c.skeleton_hash) AS template_id, c.node "
+            "SELECT c.skeleton_hash, "
+            f"coalesce({_to_hash('l.final')}, c.skeleton_hash) AS template_id, c.node "
             "FROM _c c LEFT JOIN _lab l USING (node)"
         )
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _remap AS "
-            "SELECT key AS old_id, final AS new_id FROM _lab WHERE is_tpl AND key <> final"
+            f"SELECT t.template_id AS old_id, {_to_hash('l.final')} AS new_id "
+            "FROM _lab l JOIN _ct t USING (node) WHERE l.is_tpl AND l.node <> l.final"
         )
         if self._one("SELECT count(*) FROM _remap")[0]:
             self._merge_templates()

@@ -9,17 +9,17 @@ and each component's template id are the SQL of ``signals.templates`` (:func:`bu
 driver's connected components are the same :func:`star_components` the embedded index uses.
 
 Hashes stay BIGINT here: the store holds a uint64 hash as DECIMAL(20,0) (how Arrow's uint64
-reaches Spark, ``engine.to_spark_arrow``), and this module reinterprets its 64 bits as an int64
-when it reads the store (:func:`as_long`) and back when it returns the new index
-(:func:`from_long`). The map is one-to-one, so equal keys and components are exactly those of
-the hashes. Where the rules need the hashes' *unsigned* order (the smallest template id wins),
-the order key is the int64 with its sign bit flipped (:func:`_order_key`), whose signed order
-is the unsigned order of the hash.
+reaches Spark, ``engine.to_spark_arrow``), and this module turns it into the node both engines
+group on, ``hash - 2^63`` (``signals.templates.NODE_OFFSET``: the 64 bits with the sign bit
+flipped), when it reads the store (:func:`as_long`), and back when it returns the new index
+(:func:`from_long`). The map is one-to-one and keeps the hashes' unsigned order as the
+BIGINT's signed order, so equal keys, components, hubs and "the smallest id" are exactly those
+of the hashes, and the very nodes the embedded index uses.
 
 Steps, for the skeletons of ``requests`` not yet in ``templates``:
 
-1. each new skeleton is a node (its hash as int64) with its LSH band keys;
-2. the existing templates that own one of those band keys are nodes too (their id as int64; a
+1. each new skeleton is a node (its hash as a BIGINT node) with its LSH band keys;
+2. the existing templates that own one of those band keys are nodes too (their id as a node; a
    template id is the hash of an indexed skeleton, so it never equals a new skeleton's), each
    weighing as many skeletons as it has with that key;
 3. buckets and star edges (:func:`star_edges_sql`);
@@ -35,6 +35,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ...signals.templates import (
+    NODE_OFFSET,
     bucket_stats_sql,
     buckets_sql,
     labelled_sql,
@@ -44,41 +45,26 @@ from ...signals.templates import (
 from .graph import connected_components
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from .engine import SparkEngine
 
 DRIVER_MAX_STAR_EDGES = 5_000_000
 HASH_T = "decimal(20,0)"  # how the store holds a uint64 hash (see ``engine``)
-SIGN_BIT = -(1 << 63)  # int64 with only the sign bit set
 
 
 def as_long(expr: str) -> str:
-    """SQL for the int64 with the same 64 bits as the uint64 hash ``expr``.
+    """SQL for the node (BIGINT ``hash - 2^63``) of the stored uint64 hash ``expr``.
 
     Spark keeps DECIMAL(20,0) values as Java ``BigDecimal`` objects (precision > 18), which
     makes every shuffle, hash and comparison on them slow; the grouping works on these longs
     and maps back to the stored hashes only for its result."""
-    return (
-        f"CAST(CASE WHEN {expr} >= 9223372036854775808BD "
-        f"THEN {expr} - 18446744073709551616BD ELSE {expr} END AS BIGINT)"
-    )
+    return f"CAST({expr} - {NODE_OFFSET}BD AS BIGINT)"
 
 
 def from_long(expr: str) -> str:
-    """SQL for the stored hash (DECIMAL(20,0)) of the int64 ``expr`` made by :func:`as_long`."""
-    return (
-        f"CAST(CASE WHEN {expr} < 0 THEN CAST({expr} AS {HASH_T}) + 18446744073709551616BD "
-        f"ELSE CAST({expr} AS {HASH_T}) END AS {HASH_T})"
-    )
-
-
-def _order_key(col: str) -> Column:
-    """The int64 ``col`` with its sign bit flipped: signed order = the hash's unsigned order
-    (its own inverse)."""
-    from pyspark.sql import functions as F
-
-    return F.col(col).bitwiseXOR(F.lit(SIGN_BIT))
+    """SQL for the stored hash (DECIMAL(20,0)) of the node ``expr`` made by :func:`as_long`."""
+    return f"CAST(CAST({expr} AS {HASH_T}) + {NODE_OFFSET}BD AS {HASH_T})"
 
 
 def _driver_components(spark: SparkSession, star: DataFrame) -> DataFrame:
@@ -183,20 +169,15 @@ def _stars(spark: SparkSession, members: DataFrame, lo: int, mb: int,
 
 def _labelled(spark: SparkSession, comp: DataFrame, new: DataFrame, ct: DataFrame) -> DataFrame:
     """:func:`labelled_sql` over the components: ``(node, is_tpl, final, has_tpl,
-    component)``, ``final`` the component's template as int64."""
+    component)``, ``final`` the node whose id the component takes."""
     from pyspark.sql import functions as F
 
     nodes = new.select("node", F.lit(False).alias("is_tpl")).unionByName(
         ct.select("node", F.lit(True).alias("is_tpl")).distinct()
-    ).withColumn("key", _order_key("node"))
+    )
     comp.createOrReplaceTempView("_tpl_comps")
     nodes.createOrReplaceTempView("_tpl_nodes")
-    return (
-        spark.sql(labelled_sql("_tpl_comps", "_tpl_nodes"))
-        .withColumn("final", _order_key("final"))
-        .select("node", "is_tpl", "final", "has_tpl", "component")
-        .localCheckpoint(eager=True)
-    )
+    return spark.sql(labelled_sql("_tpl_comps", "_tpl_nodes")).localCheckpoint(eager=True)
 
 
 def _count(labelled: DataFrame, n_new: int, stats: dict[str, Any]) -> None:
