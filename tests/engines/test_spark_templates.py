@@ -2,13 +2,15 @@
 
 Tiny hand-made worlds (skeleton hashes and band keys given directly, no featurizing), each run
 through the embedded ``TemplateIndex`` and Spark's ``update_templates`` (driver and executor
-components), one run or day by day. Each world pins a place where the engines used to differ:
+components), one run or day by day; templates and every run statistic (star edges included)
+must be equal. Each world pins a rule the two engines once wrote separately:
 
 - the dominance rule at its exact boundary (7 skeletons beside a biggest bucket of 350 are
   kept: ``50 * 7 >= 350``; the rule was a DECIMAL product in DuckDB and a DOUBLE one in Spark);
 - the unsigned order of hashes ≥ 2^63 (the smallest id wins, as uint64, not as int64);
 - an existing template's skeleton count on its band keys in a later run (Spark's
-  ``template_bands`` lost ``n_skeletons``, so a template weighed 1).
+  ``template_bands`` lost ``n_skeletons``, so a template weighed 1: on the old code this
+  world fails, the other two differ only in star-edge counts).
 """
 
 from __future__ import annotations
