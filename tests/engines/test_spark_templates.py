@@ -10,7 +10,7 @@ must be equal. Each world pins a rule the two engines once wrote separately:
 - the unsigned order of hashes ≥ 2^63 (the smallest id wins, as uint64, not as int64);
 - an existing template's skeleton count on its band keys in a later run (Spark's
   ``template_bands`` lost ``n_skeletons``, so a template weighed 1: on the old code this
-  world fails, the other two differ only in star-edge counts).
+  world fails; the other two give the same templates there).
 """
 
 from __future__ import annotations
