@@ -8,13 +8,15 @@ The DuckDB tables are the index (an in-memory LSH index costs ~6 KB per prompt, 
   template's skeletons, with how many of its skeletons carry each key.
 
 :meth:`TemplateIndex.update` reads the distinct ``(skeleton_hash, lsh_bands)`` of the
-``requests`` table that are not in ``templates`` yet and groups them all in one pass, as the
-Spark engine does (``engines/spark/templates.py``), so both engines give the same templates
-(issue 15: hash-modulo chunks of 250k skeletons split near-duplicate groups on ``large`` that
-the global pass joins). The buckets, stars and dominance rules are DuckDB SQL (spilling under
-the store's memory limit); Python holds only the star edges and a few numbers per skeleton for
-the connected components (~100 bytes per new skeleton by count, not yet measured on
-``large``). Each band key is a
+``requests`` table that are not in ``templates`` yet and groups them all in one pass (issue 15:
+hash-modulo chunks of 250k skeletons split near-duplicate groups on ``large`` that the global
+pass joins). The rules are written once, below :data:`DOMINANCE`: SQL texts for the buckets,
+the stars and each component's template id (:func:`buckets_sql`, :func:`star_edges_sql`,
+:func:`labelled_sql`) and one component labeller (:func:`star_components`), which DuckDB here
+and Spark (``engines/spark/templates.py``) both run, so the two engines give the same
+templates. The SQL spills under the store's memory limit; Python holds only the star edges and
+a few numbers per star node for the connected components (~100 bytes per new skeleton by
+count, not yet measured on ``large``). Each band key is a
 *bucket*; the bucket's members are the new skeletons with that key plus the existing
 templates that already own it (looked up in ``template_bands``). A bucket's size counts
 skeletons (an existing template weighs as many as it has with that key), so the bucket rules
@@ -64,7 +66,120 @@ from scipy.sparse.csgraph import connected_components
 from ..errors import InvalidInputError, InvalidParameterError
 from .base import _signals_section
 
-DOMINANCE = 0.02  # see _group: links only through buckets ≥ 2% of a node's biggest one
+DOMINANCE = 0.02  # a node links only through buckets ≥ 2% of its biggest usable one
+DOMINANCE_DIVISOR = 50  # the same rule in integers: n ≥ 0.02·top ⇔ 50·n ≥ top
+NODE_OFFSET = 1 << 63  # node = hash - NODE_OFFSET, a BIGINT in the hashes' unsigned order
+
+
+# -- The grouping rules: one definition, run by both engines ------------------------------
+#
+# The SQL below runs unchanged in DuckDB (``TemplateIndex``) and Spark SQL
+# (``engines/spark/templates.py``), on the same integers: a node (a new skeleton, or an
+# existing template) is its hash minus 2^63 as a BIGINT (:data:`NODE_OFFSET`; the uint64's bits
+# with the sign bit flipped), whose signed order is the hashes' unsigned order. So the stars'
+# hubs, the components' labels and each template id ("the smallest") are the same nodes in
+# both engines. Only integer arithmetic decides (``n >= 0.02 * top`` was a DECIMAL product in
+# DuckDB and a DOUBLE one in Spark; the two agree for every ``top`` up to 10M, checked, but
+# ``50 * n >= top`` needs no such check).
+# The relations they read:
+#
+# - ``members(node, band, w)``: one row per node and band key; ``w`` the skeletons the node
+#   stands for under that key (1 for a new skeleton; an existing template's count);
+# - ``buckets(band, n, nodes)``: :func:`buckets_sql` over ``members``;
+# - ``components(node, component)``: the star edges' connected components, labelled by the
+#   smallest node (:func:`star_components`, or large/small-star on Spark's executors);
+# - ``nodes(node, is_tpl)``: whether each node is an existing template.
+
+
+def buckets_sql(members: str) -> str:
+    """Each band key is a bucket: its size ``n`` in skeletons and its number of nodes."""
+    return f"SELECT band, sum(w) AS n, count(*) AS nodes FROM {members} GROUP BY band"
+
+
+def bucket_stats_sql(buckets: str, min_bucket: int, max_bucket: int) -> str:
+    """Buckets big enough to link (``buckets``) and those too generic to use (``ignored``)."""
+    return (
+        f"SELECT coalesce(sum(CASE WHEN n >= {int(min_bucket)} THEN 1 ELSE 0 END), 0) "
+        "AS buckets, "
+        f"coalesce(sum(CASE WHEN n > {int(max_bucket)} THEN 1 ELSE 0 END), 0) AS ignored "
+        f"FROM {buckets}"
+    )
+
+
+def star_edges_sql(members: str, buckets: str, min_bucket: int, max_bucket: int) -> str:
+    """``(src, dst)`` star edges: each node linked to the smallest node of every usable
+    bucket it keeps (usable: ``min_bucket``..``max_bucket`` skeletons and ≥ 2 nodes; kept:
+    at least 1/``DOMINANCE_DIVISOR`` the size of the node's biggest usable bucket, shared
+    with at least one other kept node)."""
+    return f"""
+        WITH usable AS (
+            SELECT m.node, m.band, k.n, max(k.n) OVER (PARTITION BY m.node) AS top
+            FROM {members} m JOIN {buckets} k ON m.band = k.band
+            WHERE k.n >= {int(min_bucket)} AND k.n <= {int(max_bucket)} AND k.nodes >= 2
+        ), kept AS (
+            SELECT node, band FROM usable WHERE n * {DOMINANCE_DIVISOR} >= top
+        ), hubs AS (
+            SELECT band, min(node) AS hub, count(*) AS c FROM kept GROUP BY band
+        )
+        SELECT DISTINCT kept.node AS src, hubs.hub AS dst
+        FROM kept JOIN hubs ON kept.band = hubs.band
+        WHERE hubs.c >= 2 AND kept.node <> hubs.hub
+    """
+
+
+def labelled_sql(components: str, nodes: str) -> str:
+    """``(node, is_tpl, final, has_tpl, component)`` for every node with a star edge:
+    ``final`` is the node whose id its component takes — the smallest existing template (the
+    others merge into it), else the smallest new skeleton."""
+    return f"""
+        WITH l AS (
+            SELECT c.node, c.component, n.is_tpl
+            FROM {components} c JOIN {nodes} n ON c.node = n.node
+        ), per_comp AS (
+            SELECT component,
+                   coalesce(min(CASE WHEN is_tpl THEN node END),
+                            min(CASE WHEN NOT is_tpl THEN node END)) AS final,
+                   max(CASE WHEN is_tpl THEN 1 ELSE 0 END) AS has_tpl
+            FROM l GROUP BY component
+        )
+        SELECT l.node, l.is_tpl, p.final, p.has_tpl, l.component
+        FROM l JOIN per_comp p ON l.component = p.component
+    """
+
+
+def star_components(src: np.ndarray, dst: np.ndarray) -> pa.Table:
+    """``(node, component)`` int64 for every node of the star edges: connected components
+    (``scipy.sparse.csgraph``) labelled by their smallest node, the label large-star /
+    small-star gives (``engines/spark/graph.py``)."""
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    nodes, inv = np.unique(np.concatenate([src, dst]), return_inverse=True)
+    n, m = len(nodes), len(src)
+    if n == 0:
+        return pa.table({"node": pa.array([], pa.int64()), "component": pa.array([], pa.int64())})
+    graph = coo_matrix((np.ones(m, dtype=np.int8), (inv[:m], inv[m:])), shape=(n, n))
+    _, lab = connected_components(graph, directed=False)
+    # nodes are sorted, so the smallest index per label is the component's smallest node
+    first = np.full(int(lab.max()) + 1, n, dtype=np.int64)
+    np.minimum.at(first, lab, np.arange(n))
+    return pa.table({"node": pa.array(nodes, pa.int64()),
+                     "component": pa.array(nodes[first[lab]], pa.int64())})
+
+
+def _to_node(col: str) -> str:
+    """DuckDB SQL: the node (BIGINT) of the UBIGINT hash ``col``."""
+    return f"({col}::HUGEINT - {NODE_OFFSET}::HUGEINT)::BIGINT"
+
+
+def _to_hash(col: str) -> str:
+    """DuckDB SQL: the UBIGINT hash of the node ``col``."""
+    return f"({col}::HUGEINT + {NODE_OFFSET}::HUGEINT)::UBIGINT"
+
+
+_TEMP_TABLES = (
+    "_tpl_new", "_c", "_cb", "_ct", "_tpl_nodes", "_cm", "_cbk", "_lab", "_cl", "_remap",
+    "_merged", "_nb",
+)
 
 
 class TemplateIndex:
@@ -140,21 +255,9 @@ class TemplateIndex:
         min_bucket = self._min_bucket()
         self._check_requests()
         self.ensure_tables()
-        con = self.con
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE _tpl_new AS
-            SELECT r.skeleton_hash, any_value(r.lsh_bands) AS lsh_bands
-            FROM requests r
-            WHERE r.skeleton_hash IS NOT NULL AND r.skeleton_hash <> 0
-              AND r.lsh_bands IS NOT NULL AND len(r.lsh_bands) > 0
-              AND NOT EXISTS (SELECT 1 FROM templates t WHERE t.skeleton_hash = r.skeleton_hash)
-            GROUP BY r.skeleton_hash
-            """
-        )
-        n_new = con.execute("SELECT count(*) FROM _tpl_new").fetchall()[0][0]
+        n_new = self._collect_new()
         stats: dict[str, Any] = {
-            "new_skeletons": int(n_new),
+            "new_skeletons": n_new,
             "chunks": 0,
             "buckets": 0,
             "buckets_ignored": 0,
@@ -169,177 +272,162 @@ class TemplateIndex:
             stats["chunks"] = 1  # one global pass (the key stays for readers of summary.json)
             if task is not None:
                 progress.advance(task)
-        con.execute("DROP TABLE IF EXISTS _tpl_new")
-        for t in ("_c", "_cb", "_ct", "_cm", "_cbk", "_cl", "_remap", "_merged", "_nb"):
-            con.execute(f"DROP TABLE IF EXISTS {t}")
-        row = con.execute("SELECT count(*), count(DISTINCT template_id) FROM templates").fetchall()[
-            0
-        ]
+        for t in _TEMP_TABLES:
+            self.con.execute(f"DROP TABLE IF EXISTS {t}")
+        row = self._one("SELECT count(*), count(DISTINCT template_id) FROM templates")
         stats["skeletons_total"] = int(row[0])
         stats["templates_total"] = int(row[1])
         stats["seconds"] = round(time.perf_counter() - t0, 3)
         return stats
 
-    def _group(self, min_bucket: int, max_bucket: int, stats: dict[str, Any]) -> None:
-        """Group every new skeleton (``_tpl_new``) with each other and existing templates."""
-        con = self.con
-        con.execute(
+    def _one(self, sql: str) -> tuple:
+        return self.con.execute(sql).fetchall()[0]
+
+    def _collect_new(self) -> int:
+        """``_tpl_new``: the distinct skeletons of ``requests`` not yet in ``templates``."""
+        self.con.execute(
             """
-            CREATE OR REPLACE TEMP TABLE _c AS
-            SELECT skeleton_hash, lsh_bands, (row_number() OVER (ORDER BY skeleton_hash) - 1)
-                   AS node
-            FROM _tpl_new
+            CREATE OR REPLACE TEMP TABLE _tpl_new AS
+            SELECT r.skeleton_hash, any_value(r.lsh_bands) AS lsh_bands
+            FROM requests r
+            WHERE r.skeleton_hash IS NOT NULL AND r.skeleton_hash <> 0
+              AND r.lsh_bands IS NOT NULL AND len(r.lsh_bands) > 0
+              AND NOT EXISTS (SELECT 1 FROM templates t WHERE t.skeleton_hash = r.skeleton_hash)
+            GROUP BY r.skeleton_hash
             """
         )
-        m = con.execute("SELECT count(*) FROM _c").fetchall()[0][0]
+        return int(self._one("SELECT count(*) FROM _tpl_new")[0])
+
+    def _group(self, min_bucket: int, max_bucket: int, stats: dict[str, Any]) -> None:
+        """Group every new skeleton (``_tpl_new``) with each other and existing templates,
+        by the shared rules (:func:`star_edges_sql`, :func:`labelled_sql`)."""
+        m = self._number_nodes()
         if m == 0:
             return
+        self._members()
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _cbk AS {buckets_sql('_cm')}")
+        b = self._one(bucket_stats_sql("_cbk", min_bucket, max_bucket))
+        stats["buckets"] += int(b[0])
+        stats["buckets_ignored"] += int(b[1])
+        edges = self.con.sql(star_edges_sql("_cm", "_cbk", min_bucket, max_bucket)).to_arrow_table()
+        stats["star_edges"] += edges.num_rows
+        self._label(edges)
+        self._count(m, stats)
+        self._write(stats)
+
+    def _number_nodes(self) -> int:
+        """Nodes (:data:`NODE_OFFSET`): the new skeletons (``_c``, their band keys ``_cb``)
+        and the existing templates owning one of those keys (``_ct``); ``_tpl_nodes``."""
+        con = self.con
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _c AS SELECT skeleton_hash, lsh_bands, "
+            f"{_to_node('skeleton_hash')} AS node FROM _tpl_new"
+        )
+        m = int(self._one("SELECT count(*) FROM _c")[0])
+        if m == 0:
+            return 0
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _cb AS "
             "SELECT DISTINCT node, unnest(lsh_bands) AS band_key FROM _c"
         )
-        # existing templates that own one of the new band keys become nodes m, m+1, ...
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _ct AS
-            SELECT template_id, {m} + row_number() OVER (ORDER BY template_id) - 1 AS node
+            SELECT template_id, {_to_node('template_id')} AS node
             FROM (SELECT DISTINCT tb.template_id FROM template_bands tb
                   WHERE tb.band_key IN (SELECT band_key FROM _cb))
             """
         )
-        # members of each bucket; an existing template weighs as many skeletons as it has
-        # with that key, so a bucket's size is the same as if everything ran in one batch
         con.execute(
+            "CREATE OR REPLACE TEMP TABLE _tpl_nodes AS "
+            "SELECT node, false AS is_tpl FROM _c UNION ALL SELECT node, true FROM _ct"
+        )
+        return m
+
+    def _members(self) -> None:
+        """``_cm(node, band, w)``: an existing template weighs as many skeletons as it has with
+        that key, so a bucket's size is the same as if everything ran in one batch."""
+        self.con.execute(
             """
             CREATE OR REPLACE TEMP TABLE _cm AS
-            SELECT node, band_key, 1::BIGINT AS w FROM _cb
+            SELECT node, band_key AS band, 1::BIGINT AS w FROM _cb
             UNION ALL
-            SELECT t.node, tb.band_key, sum(coalesce(tb.n_skeletons, 1))::BIGINT AS w
+            SELECT t.node, tb.band_key AS band, sum(coalesce(tb.n_skeletons, 1))::BIGINT AS w
             FROM template_bands tb JOIN _ct t USING (template_id)
             WHERE tb.band_key IN (SELECT band_key FROM _cb)
             GROUP BY t.node, tb.band_key
             """
         )
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _cbk AS "
-            "SELECT band_key, sum(w) AS n, count(*) AS nodes, min(node) AS hub "
-            "FROM _cm GROUP BY band_key"
-        )
-        b = con.execute(
-            f"SELECT count(*) FILTER (WHERE n >= {min_bucket}), "
-            f"count(*) FILTER (WHERE n > {max_bucket}) "
-            "FROM _cbk"
-        ).fetchall()[0]
-        stats["buckets"] += int(b[0])
-        stats["buckets_ignored"] += int(b[1])
-        # A node links only through its dominant buckets: one at least DOMINANCE × the size of
-        # its biggest usable bucket. A prompt = wrapper + payload sits in a big wrapper bucket
-        # and in small payload buckets (the same task text reused elsewhere); following the
-        # small ones would merge every wrapper that ever carried that task.
-        edges = con.sql(
-            f"""
-            WITH ok AS (
-                SELECT m.node, m.band_key, k.n,
-                       max(k.n) OVER (PARTITION BY m.node) AS top
-                FROM _cm m JOIN _cbk k USING (band_key)
-                WHERE k.n BETWEEN {min_bucket} AND {max_bucket} AND k.nodes >= 2
-            ), kept AS (
-                SELECT node, band_key FROM ok WHERE n >= {DOMINANCE} * top
-            ), hubs AS (
-                SELECT band_key, min(node) AS hub, count(*) AS c FROM kept GROUP BY band_key
-            )
-            SELECT DISTINCT kept.node, hubs.hub FROM kept JOIN hubs USING (band_key)
-            WHERE hubs.c >= 2 AND kept.node <> hubs.hub
-            """
-        ).to_arrow_table()
-        n_tpl = con.execute("SELECT count(*) FROM _ct").fetchall()[0][0]
-        n_nodes = m + n_tpl
-        src = edges.column("node").to_numpy().astype(np.int64)
-        dst = edges.column("hub").to_numpy().astype(np.int64)
-        stats["star_edges"] += len(src)
-        graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n_nodes, n_nodes))
-        _, labels = connected_components(graph, directed=False)
 
-        # ids per node: skeleton hash for new nodes, template id for existing-template nodes
-        ids = np.zeros(n_nodes, dtype=np.uint64)
-        c = con.sql("SELECT node, skeleton_hash FROM _c").to_arrow_table()
-        ids[c.column("node").to_numpy()] = c.column("skeleton_hash").to_numpy()
-        is_tpl = np.zeros(n_nodes, dtype=bool)
-        if n_tpl:
-            t = con.sql("SELECT node, template_id FROM _ct").to_arrow_table()
-            ids[t.column("node").to_numpy()] = t.column("template_id").to_numpy()
-            is_tpl[t.column("node").to_numpy()] = True
-        big = np.iinfo(np.uint64).max
-        n_comp = int(labels.max()) + 1 if n_nodes else 0
-        best_tpl = np.full(n_comp, big, dtype=np.uint64)
-        np.minimum.at(best_tpl, labels[is_tpl], ids[is_tpl])
-        best_new = np.full(n_comp, big, dtype=np.uint64)
-        np.minimum.at(best_new, labels[~is_tpl], ids[~is_tpl])
-        has_tpl = np.zeros(n_comp, dtype=bool)
-        has_tpl[labels[is_tpl]] = True
-        comp_id = np.where(has_tpl, best_tpl, best_new)
-        final = comp_id[labels]
-
-        new_nodes = np.arange(m)
-        stats["joined_existing"] += int(has_tpl[labels[new_nodes]].sum())
-        new_comps = np.unique(labels[new_nodes][~has_tpl[labels[new_nodes]]])
-        stats["new_templates"] += len(new_comps)
-        assign = pa.table(
-            {
-                "node": pa.array(new_nodes, pa.int64()),
-                "template_id": pa.array(final[:m], pa.uint64()),
-            }
+    def _label(self, edges: pa.Table) -> None:
+        """``_lab``: each star node's component and the template id it ends up with."""
+        comps = star_components(
+            edges.column("src").to_numpy(), edges.column("dst").to_numpy()
         )
-        con.register("_assign", assign)
+        self.con.register("_tpl_comps", comps)
         try:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _cl AS "
-                "SELECT c.skeleton_hash, a.template_id, c.node FROM _c c JOIN _assign a USING (node)"
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE _lab AS "
+                + labelled_sql("_tpl_comps", "_tpl_nodes")
             )
         finally:
-            con.unregister("_assign")
-        # existing templates merged into another one
-        if n_tpl:
-            old = ids[is_tpl]
-            new = final[is_tpl]
-            moved = old != new
-            if moved.any():
-                remap = pa.table(
-                    {
-                        "old_id": pa.array(old[moved], pa.uint64()),
-                        "new_id": pa.array(new[moved], pa.uint64()),
-                    }
-                )
-                stats["merged_templates"] += int(moved.sum())
-                con.register("_remap_arrow", remap)
-                try:
-                    con.execute("CREATE OR REPLACE TEMP TABLE _remap AS SELECT * FROM _remap_arrow")
-                finally:
-                    con.unregister("_remap_arrow")
-                con.execute(
-                    "UPDATE templates SET template_id = r.new_id FROM _remap r "
-                    "WHERE templates.template_id = r.old_id"
-                )
-                con.execute(
-                    "UPDATE template_bands SET template_id = r.new_id FROM _remap r "
-                    "WHERE template_bands.template_id = r.old_id"
-                )
-                # one row per (band, template) again, with the counts summed
-                con.execute(
-                    """
-                    CREATE OR REPLACE TEMP TABLE _merged AS
-                    SELECT band_key, template_id, sum(n_skeletons)::BIGINT AS n_skeletons
-                    FROM template_bands
-                    WHERE template_id IN (SELECT DISTINCT new_id FROM _remap)
-                    GROUP BY band_key, template_id
-                    """
-                )
-                con.execute(
-                    "DELETE FROM template_bands "
-                    "WHERE template_id IN (SELECT DISTINCT new_id FROM _remap)"
-                )
-                con.execute("INSERT INTO template_bands SELECT * FROM _merged")
+            self.con.unregister("_tpl_comps")
+
+    def _count(self, m: int, stats: dict[str, Any]) -> None:
+        row = self._one(
+            "SELECT count(*) FILTER (WHERE NOT is_tpl AND has_tpl = 1), "
+            "count(DISTINCT component) FILTER (WHERE NOT is_tpl AND has_tpl = 0), "
+            "count(*) FILTER (WHERE NOT is_tpl), "
+            "count(*) FILTER (WHERE is_tpl AND node <> final) FROM _lab"
+        )
+        stats["joined_existing"] += int(row[0])
+        stats["new_templates"] += int(row[1]) + m - int(row[2])  # + singletons (no star)
+        stats["merged_templates"] += int(row[3])
+
+    def _write(self, stats: dict[str, Any]) -> None:
+        """Store the new skeletons' templates, merge remapped templates, update band counts."""
+        con = self.con
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _cl AS "
+            "SELECT c.skeleton_hash, "
+            f"coalesce({_to_hash('l.final')}, c.skeleton_hash) AS template_id, c.node "
+            "FROM _c c LEFT JOIN _lab l USING (node)"
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _remap AS "
+            f"SELECT t.template_id AS old_id, {_to_hash('l.final')} AS new_id "
+            "FROM _lab l JOIN _ct t USING (node) WHERE l.is_tpl AND l.node <> l.final"
+        )
+        if self._one("SELECT count(*) FROM _remap")[0]:
+            self._merge_templates()
         con.execute("INSERT INTO templates SELECT skeleton_hash, template_id FROM _cl")
+        self._add_bands()
+
+    def _merge_templates(self) -> None:
+        """Existing templates merged into another: rename them, one band row per template."""
+        con = self.con
+        for table in ("templates", "template_bands"):
+            con.execute(
+                f"UPDATE {table} SET template_id = r.new_id FROM _remap r "
+                f"WHERE {table}.template_id = r.old_id"
+            )
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _merged AS
+            SELECT band_key, template_id, sum(n_skeletons)::BIGINT AS n_skeletons
+            FROM template_bands
+            WHERE template_id IN (SELECT DISTINCT new_id FROM _remap)
+            GROUP BY band_key, template_id
+            """
+        )
+        con.execute(
+            "DELETE FROM template_bands WHERE template_id IN (SELECT DISTINCT new_id FROM _remap)"
+        )
+        con.execute("INSERT INTO template_bands SELECT * FROM _merged")
+
+    def _add_bands(self) -> None:
+        """Count the new skeletons' band keys into ``template_bands``."""
+        con = self.con
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE _nb AS

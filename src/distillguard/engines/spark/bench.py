@@ -241,6 +241,46 @@ def agreement(out_a: Path, out_b: Path, policy: Any = None) -> dict[str, Any]:
     }
 
 
+def template_agreement(duck_store: Path, spark_store: Path) -> dict[str, Any]:
+    """How alike the two engines' templates are: the adjusted Rand index of skeleton →
+    template (per skeleton, and per request), and the share of skeletons with the same id."""
+    import duckdb
+    import pyarrow.parquet as pq
+    from sklearn.metrics import adjusted_rand_score
+
+    con = duckdb.connect(str(Path(duck_store) / "store.duckdb"), read_only=True)
+    try:
+        duck = con.sql(
+            "SELECT t.skeleton_hash, t.template_id, count(r.skeleton_hash) AS n "
+            "FROM templates t LEFT JOIN requests r USING (skeleton_hash) GROUP BY ALL "
+            "ORDER BY t.skeleton_hash"
+        ).fetchnumpy()
+    finally:
+        con.close()
+    folders = sorted((Path(spark_store) / "spark" / "tables" / "templates").glob("*/"),
+                     key=lambda d: d.stat().st_mtime)
+    spark = pq.read_table(folders[-1]) if folders else None
+    if spark is None or not len(duck["skeleton_hash"]):
+        return {"skeletons": 0, "ari": float("nan"), "ari_requests": float("nan"),
+                "same_id": float("nan"), "one_side": 0}
+    got = dict(zip((int(x) for x in spark.column("skeleton_hash").to_pylist()),
+                   (int(x) for x in spark.column("template_id").to_pylist()), strict=True))
+    keys = [int(k) for k in duck["skeleton_hash"]]
+    both = np.array([k in got for k in keys])
+    a = np.array([int(v) for v in duck["template_id"]], dtype=np.uint64)[both]
+    b = np.array([got[k] for k, ok in zip(keys, both, strict=True) if ok], dtype=np.uint64)
+    n = np.asarray(duck["n"], dtype=np.int64)[both]
+    # dense labels: sklearn would read uint64 ids as floats, which merges nearby ids
+    a, b = (np.unique(x, return_inverse=True)[1] for x in (a, b))
+    return {
+        "skeletons": int(both.sum()),
+        "one_side": int((~both).sum()) + len(set(got) - set(keys)),
+        "ari": float(adjusted_rand_score(a, b)),
+        "ari_requests": float(adjusted_rand_score(np.repeat(a, n), np.repeat(b, n))),
+        "same_id": float(np.mean(a == b)),
+    }
+
+
 def projection(rps_per_core: float) -> dict[str, Any]:
     """Executor cores for 1B requests/day at the measured per-core rate."""
     need_rps = TARGET_PER_DAY / (BATCH_WINDOW_H * 3600)
@@ -272,6 +312,7 @@ def compare(
         runs.append(measure("spark", "local[1]", data_dir, out_dir, cpus=1, reuse=reuse))
     duck, s2 = runs[0], runs[1]
     agree = agreement(duck["out"], s2["out"])
+    tpl = template_agreement(out_dir / "store_duckdb", out_dir / f"store_{s2['tag']}")
     cmd = cmd or f"python -m distillguard.engines.spark.bench {out_dir} {data_dir}" + (
         "" if scaling else " --no-scaling"
     )
@@ -324,6 +365,13 @@ def compare(
         f"(max difference {agree['risk_max_abs_diff']:.3f}); accounts on one side only: "
         f"{agree['only_one_side']}.",
     ]
+    lines += [
+        "",
+        f"**Templates (duckdb vs spark local[2]):** adjusted Rand index {tpl['ari']:.4f} over "
+        f"{tpl['skeletons']:,} skeletons ({tpl['ari_requests']:.4f} weighted by requests), "
+        f"same template id for {tpl['same_id']:.2%}; skeletons on one side only: "
+        f"{tpl['one_side']}.",
+    ]
     if agree["differences"]:
         why: dict[str, int] = {}
         for d in agree["differences"]:
@@ -337,10 +385,11 @@ def compare(
             for d in agree["differences"][:20]
         ]
     lines.append("")
-    figures = {"runs": runs, "agreement": agree, "efficiency": eff}
+    figures = {"runs": runs, "agreement": agree, "templates": tpl, "efficiency": eff}
     (out_dir / "figures.json").write_text(json.dumps(
         {"runs": [{k: v for k, v in r.items() if k != "out"} for r in runs],
          "agreement": {k: v for k, v in agree.items() if k != "differences"},
+         "templates": tpl,
          "efficiency": eff}, indent=2))
     return "\n".join(lines), figures
 

@@ -1,26 +1,32 @@
-"""Distributed template grouping: the embedded ``signals.TemplateIndex`` rules on Spark.
+"""Distributed template grouping: the embedded ``signals.TemplateIndex`` on Spark, by the same
+definition.
 
 Same tables, same ids (``docs/ARCHITECTURE.md``): ``templates(skeleton_hash, template_id)`` and
-``template_bands(band_key, template_id)``, carried forward between runs in the store.
+``template_bands(band_key, template_id, n_skeletons)``, carried forward between runs in the
+store. The grouping rules are not restated here: the bucket sizes, the dominant-bucket stars
+and each component's template id are the SQL of ``signals.templates`` (:func:`buckets_sql`,
+:func:`star_edges_sql`, :func:`labelled_sql`), run by Spark SQL over temp views, and the
+driver's connected components are the same :func:`star_components` the embedded index uses.
 
-For the skeletons of ``requests`` not yet in ``templates``:
+Hashes stay BIGINT here: the store holds a uint64 hash as DECIMAL(20,0) (how Arrow's uint64
+reaches Spark, ``engine.to_spark_arrow``), and this module turns it into the node both engines
+group on, ``hash - 2^63`` (``signals.templates.NODE_OFFSET``: the 64 bits with the sign bit
+flipped), when it reads the store (:func:`as_long`), and back when it returns the new index
+(:func:`from_long`). The map is one-to-one and keeps the hashes' unsigned order as the
+BIGINT's signed order, so equal keys, components, hubs and "the smallest id" are exactly those
+of the hashes, and the very nodes the embedded index uses.
 
-1. explode each new skeleton's LSH band keys: ``(band_key, node)``;
-2. add the existing templates that own one of those band keys (``template_bands``), as nodes
-   with negative ids so they never collide with a skeleton hash;
-3. every band key is a bucket whose size counts skeletons (an existing template weighs as many
-   as it has with that key, ``template_bands.n_skeletons``); a node links only through its
-   usable buckets (``min_bucket``..``max_bucket`` skeletons, ≥ 2 nodes) that are at least
-   ``DOMINANCE`` × its biggest one, and each such bucket becomes a **star** (each member
-   linked to the bucket's smallest member): n - 1 edges, never n(n-1)/2;
-4. connected components of the star edges (large-star / small-star, :mod:`.graph`);
-5. a component that holds existing templates keeps the smallest of their ids (the others are
-   merged into it); a new component takes its smallest skeleton hash; a skeleton in no star
-   is its own template.
+Steps, for the skeletons of ``requests`` not yet in ``templates``:
 
-This is exactly ``TemplateIndex.update``: both engines group all new skeletons in one global
-pass (the embedded index used hash-modulo chunks of 250,000 skeletons until issue 15, which
-kept near-duplicate groups apart on ``large`` that this computation joins).
+1. each new skeleton is a node (its hash as a BIGINT node) with its LSH band keys;
+2. the existing templates that own one of those band keys are nodes too (their id as a node; a
+   template id is the hash of an indexed skeleton, so it never equals a new skeleton's), each
+   weighing as many skeletons as it has with that key;
+3. buckets and star edges (:func:`star_edges_sql`);
+4. connected components of the star edges: on the driver (``scipy``) up to
+   ``driver_max_edges``, else large-star / small-star on the executors (:mod:`.graph`), both
+   labelled by the component's smallest node;
+5. template ids (:func:`labelled_sql`); a skeleton in no star is its own template.
 """
 
 from __future__ import annotations
@@ -28,10 +34,18 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from ...signals.templates import (
+    NODE_OFFSET,
+    bucket_stats_sql,
+    buckets_sql,
+    labelled_sql,
+    star_components,
+    star_edges_sql,
+)
 from .graph import connected_components
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
     from .engine import SparkEngine
 
@@ -40,50 +54,26 @@ HASH_T = "decimal(20,0)"  # how the store holds a uint64 hash (see ``engine``)
 
 
 def as_long(expr: str) -> str:
-    """SQL for the int64 with the same 64 bits as the uint64 hash ``expr``.
+    """SQL for the node (BIGINT ``hash - 2^63``) of the stored uint64 hash ``expr``.
 
     Spark keeps DECIMAL(20,0) values as Java ``BigDecimal`` objects (precision > 18), which
     makes every shuffle, hash and comparison on them slow; the grouping works on these longs
-    and maps back to the stored hashes only for its result. The map is one-to-one, so equal
-    keys and components are exactly those of the hashes."""
-    return (
-        f"CAST(CASE WHEN {expr} >= 9223372036854775808BD "
-        f"THEN {expr} - 18446744073709551616BD ELSE {expr} END AS BIGINT)"
-    )
+    and maps back to the stored hashes only for its result."""
+    return f"CAST({expr} - {NODE_OFFSET}BD AS BIGINT)"
 
 
 def from_long(expr: str) -> str:
-    """SQL for the stored hash (DECIMAL(20,0)) of the int64 ``expr`` made by :func:`as_long`."""
-    return (
-        f"CAST(CASE WHEN {expr} < 0 THEN CAST({expr} AS {HASH_T}) + 18446744073709551616BD "
-        f"ELSE CAST({expr} AS {HASH_T}) END AS {HASH_T})"
-    )
+    """SQL for the stored hash (DECIMAL(20,0)) of the node ``expr`` made by :func:`as_long`."""
+    return f"CAST(CAST({expr} AS {HASH_T}) + {NODE_OFFSET}BD AS {HASH_T})"
 
 
-def _driver_components(spark: Any, star: DataFrame) -> DataFrame:
-    """``(node, component)`` for the star edges (int64 nodes), computed on the driver with
-    ``scipy.sparse.csgraph``; component = the smallest node, as
-    :func:`.graph.connected_components` labels it."""
-    import numpy as np
-    import pyarrow as pa
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components as cc
-
+def _driver_components(spark: SparkSession, star: DataFrame) -> DataFrame:
+    """``(node, component)`` for the star edges, on the driver (:func:`star_components`)."""
     edges = star.toArrow()
-    src = edges.column("src").to_numpy()
-    dst = edges.column("dst").to_numpy()
-    nodes, inv = np.unique(np.concatenate([src, dst]), return_inverse=True)
-    n = len(nodes)
-    m = len(src)
-    graph = coo_matrix((np.ones(m, dtype=np.int8), (inv[:m], inv[m:])), shape=(n, n))
-    _, lab = cc(graph, directed=False)
-    # nodes are sorted, so the first node seen per label is the component's minimum
-    first = np.full(lab.max() + 1 if n else 0, n, dtype=np.int64)
-    np.minimum.at(first, lab, np.arange(n))
-    table = pa.table({"node": pa.array(nodes, pa.int64()),
-                      "component": pa.array(nodes[first[lab]], pa.int64())})
-    return spark.createDataFrame(table) if n else spark.createDataFrame(
-        [], "node long, component long")
+    table = star_components(edges.column("src").to_numpy(), edges.column("dst").to_numpy())
+    if table.num_rows == 0:
+        return spark.createDataFrame([], "node long, component long")
+    return spark.createDataFrame(table)
 
 
 def _bucket_bounds(policy: Any, max_bucket: int | None) -> tuple[int, int]:
@@ -97,7 +87,156 @@ def _bucket_bounds(policy: Any, max_bucket: int | None) -> tuple[int, int]:
         raise InvalidParameterError(
             f"template max_bucket must be an integer in [2, inf]; got {mb!r}"
         )
-    return int(getattr(sec, "min_bucket", 2)), mb
+    return int(sec.min_bucket), mb
+
+
+def _empty_index(spark: SparkSession, templates: DataFrame | None, bands: DataFrame | None
+                 ) -> tuple[DataFrame, DataFrame]:
+    """The previous index, or empty tables on a first run; ``n_skeletons`` 1 in an index
+    written before the counts existed."""
+    from pyspark.sql import functions as F
+
+    if templates is None:
+        templates = spark.createDataFrame([], f"skeleton_hash {HASH_T}, template_id {HASH_T}")
+    if bands is None:
+        bands = spark.createDataFrame(
+            [], f"band_key {HASH_T}, template_id {HASH_T}, n_skeletons long"
+        )
+    if "n_skeletons" not in bands.columns:
+        bands = bands.withColumn("n_skeletons", F.lit(1).cast("long"))
+    return templates, bands
+
+
+def _new_skeletons(engine: SparkEngine, templates: DataFrame) -> DataFrame:
+    """``(node, bands)``: the distinct skeletons of ``requests`` not in ``templates``, as in
+    ``TemplateIndex._collect_new``."""
+    from pyspark.sql import functions as F
+
+    req = engine.table("requests")
+    return (
+        req.where(
+            F.col("skeleton_hash").isNotNull()
+            & (F.col("skeleton_hash") != 0)
+            & F.col("lsh_bands").isNotNull()
+            & (F.size("lsh_bands") > 0)
+        )
+        .select(
+            F.expr(as_long("skeleton_hash")).alias("node"),
+            F.expr(f"transform(lsh_bands, b -> {as_long('b')})").alias("bands"),
+        )
+        .groupBy("node")
+        .agg(F.first("bands").alias("bands"))
+        .join(templates.select(F.expr(as_long("skeleton_hash")).alias("node")), "node",
+              "left_anti")
+        .localCheckpoint(eager=True)
+    )
+
+
+def _members(new: DataFrame, bands: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """``cb(node, band)`` of the new skeletons, ``ct(band, node, w)`` of the existing templates
+    owning one of those keys, and ``members(node, band, w)``: both."""
+    from pyspark.sql import functions as F
+
+    cb = new.select("node", F.explode("bands").alias("band")).distinct().localCheckpoint(
+        eager=True
+    )
+    ct = (
+        bands.withColumn("band", F.expr(as_long("band_key")))
+        .join(cb.select("band").distinct(), "band")
+        .groupBy("band", F.expr(as_long("template_id")).alias("node"))
+        .agg(F.sum(F.coalesce("n_skeletons", F.lit(1))).cast("long").alias("w"))
+        .localCheckpoint(eager=True)
+    )
+    members = cb.withColumn("w", F.lit(1).cast("long")).unionByName(ct)
+    return cb, ct, members
+
+
+def _stars(spark: SparkSession, members: DataFrame, lo: int, mb: int,
+           stats: dict[str, Any]) -> DataFrame:
+    """``(src, dst)`` star edges by :func:`star_edges_sql`; bucket counts into ``stats``."""
+    members.createOrReplaceTempView("_tpl_members")
+    buckets = spark.sql(buckets_sql("_tpl_members")).localCheckpoint(eager=True)
+    buckets.createOrReplaceTempView("_tpl_buckets")
+    b = spark.sql(bucket_stats_sql("_tpl_buckets", lo, mb)).first()
+    stats["buckets"] = int(b["buckets"] or 0)
+    stats["buckets_ignored"] = int(b["ignored"] or 0)
+    star = spark.sql(star_edges_sql("_tpl_members", "_tpl_buckets", lo, mb)).localCheckpoint(
+        eager=True
+    )
+    stats["star_edges"] = int(star.count())
+    return star
+
+
+def _labelled(spark: SparkSession, comp: DataFrame, new: DataFrame, ct: DataFrame) -> DataFrame:
+    """:func:`labelled_sql` over the components: ``(node, is_tpl, final, has_tpl,
+    component)``, ``final`` the node whose id the component takes."""
+    from pyspark.sql import functions as F
+
+    nodes = new.select("node", F.lit(False).alias("is_tpl")).unionByName(
+        ct.select("node", F.lit(True).alias("is_tpl")).distinct()
+    )
+    comp.createOrReplaceTempView("_tpl_comps")
+    nodes.createOrReplaceTempView("_tpl_nodes")
+    return spark.sql(labelled_sql("_tpl_comps", "_tpl_nodes")).localCheckpoint(eager=True)
+
+
+def _count(labelled: DataFrame, n_new: int, stats: dict[str, Any]) -> None:
+    from pyspark.sql import functions as F
+
+    row = labelled.agg(
+        F.sum(F.when(~F.col("is_tpl") & (F.col("has_tpl") == 1), 1).otherwise(0)).alias("j"),
+        F.countDistinct(F.when(~F.col("is_tpl") & (F.col("has_tpl") == 0),
+                               F.col("component"))).alias("c"),
+        F.sum(F.when(~F.col("is_tpl"), 1).otherwise(0)).alias("n"),
+        F.sum(F.when(F.col("is_tpl") & (F.col("node") != F.col("final")), 1)
+              .otherwise(0)).alias("m"),
+    ).first()
+    stats["joined_existing"] = int(row["j"] or 0)
+    stats["new_templates"] = int(row["c"] or 0) + n_new - int(row["n"] or 0)  # + singletons
+    stats["merged_templates"] = int(row["m"] or 0)
+
+
+def _next_index(templates: DataFrame, bands: DataFrame, new: DataFrame, cb: DataFrame,
+                labelled: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """The index after this run: merged templates renamed, the new skeletons added with their
+    templates, one band row per (band, template) with the skeleton counts summed."""
+    from pyspark.sql import functions as F
+
+    assign = (
+        new.select("node")
+        .join(labelled.where(~F.col("is_tpl")).select("node", "final"), "node", "left")
+        .select("node", F.coalesce("final", "node").alias("tid"))
+        .localCheckpoint(eager=True)
+    )
+    remap = F.broadcast(
+        labelled.where(F.col("is_tpl") & (F.col("node") != F.col("final")))
+        .select(F.col("node").alias("old"), F.col("final").alias("new"))
+    )
+
+    def renamed(df: DataFrame) -> DataFrame:  # df has ``tid``
+        return df.join(remap, df.tid == remap.old, "left").withColumn(
+            "tid", F.coalesce("new", "tid")
+        ).drop("old", "new")
+
+    old_t = templates.select(F.expr(as_long("skeleton_hash")).alias("node"),
+                             F.expr(as_long("template_id")).alias("tid"))
+    out_t = renamed(old_t).unionByName(assign)
+    old_b = bands.select(F.expr(as_long("band_key")).alias("band"),
+                         F.expr(as_long("template_id")).alias("tid"), "n_skeletons")
+    new_b = cb.join(assign, "node").groupBy("band", "tid").agg(
+        F.count("*").cast("long").alias("n_skeletons")
+    )
+    out_b = (
+        renamed(old_b).unionByName(new_b)
+        .groupBy("band", "tid")
+        .agg(F.sum("n_skeletons").cast("long").alias("n_skeletons"))
+    )
+    return (
+        out_t.select(F.expr(from_long("node")).alias("skeleton_hash"),
+                     F.expr(from_long("tid")).alias("template_id")),
+        out_b.select(F.expr(from_long("band")).alias("band_key"),
+                     F.expr(from_long("tid")).alias("template_id"), "n_skeletons"),
+    )
 
 
 def update_templates(
@@ -121,42 +260,11 @@ def update_templates(
     t0 = time.perf_counter()
     spark = engine.spark
     lo, mb = _bucket_bounds(policy, max_bucket)
-    try:
-        from ...signals.templates import DOMINANCE as dominance
-    except ImportError:  # an index without the dominance rule
-        dominance = 0.0
-    hash_t = HASH_T
-    if templates is None:
-        templates = spark.createDataFrame([], f"skeleton_hash {hash_t}, template_id {hash_t}")
-    if bands is None:
-        bands = spark.createDataFrame(
-            [], f"band_key {hash_t}, template_id {hash_t}, n_skeletons long"
-        )
-    if "n_skeletons" not in bands.columns:  # an index written before the counts existed
-        bands = bands.withColumn("n_skeletons", F.lit(1).cast("long"))
-
-    req = engine.table("requests")
-    new = (
-        req.where(
-            F.col("skeleton_hash").isNotNull()
-            & (F.col("skeleton_hash") != 0)
-            & F.col("lsh_bands").isNotNull()
-            & (F.size("lsh_bands") > 0)
-        )
-        .select(
-            F.expr(as_long("skeleton_hash")).alias("node"),
-            "skeleton_hash",
-            F.expr(f"transform(lsh_bands, b -> {as_long('b')})").alias("bands"),
-        )
-        .groupBy("node")
-        .agg(F.first("skeleton_hash").alias("skeleton_hash"), F.first("bands").alias("bands"))
-        .join(templates.select(F.expr(as_long("skeleton_hash")).alias("node")), "node",
-              "left_anti")
-        .localCheckpoint(eager=True)
-    )
-    n_new = new.count()
+    templates, bands = _empty_index(spark, templates, bands)
+    new = _new_skeletons(engine, templates)
+    n_new = int(new.count())
     stats: dict[str, Any] = {
-        "new_skeletons": int(n_new),
+        "new_skeletons": n_new,
         "chunks": 1 if n_new else 0,
         "buckets": 0,
         "buckets_ignored": 0,
@@ -166,124 +274,18 @@ def update_templates(
         "merged_templates": 0,
     }
     if n_new:
-        cb = new.select("node", F.explode("bands").alias("band")).distinct().localCheckpoint(
-            eager=True
-        )
-        keys = cb.select("band").distinct()
-        # Existing templates owning one of the new band keys, as nodes of their own (a
-        # template id is the hash of a skeleton already indexed, so it never equals a new
-        # skeleton's); each weighs as many skeletons as it has with that key, so a bucket's
-        # size is the same whether the data arrives in one run or day by day.
-        ct = (
-            bands.withColumn("band", F.expr(as_long("band_key")))
-            .join(keys, "band")
-            .groupBy("band", "template_id")
-            .agg(F.sum(F.coalesce("n_skeletons", F.lit(1))).cast("long").alias("w"))
-            .withColumn("node", F.expr(as_long("template_id")))
-            .localCheckpoint(eager=True)
-        )
-        cm = cb.withColumn("w", F.lit(1).cast("long")).unionByName(ct.select("band", "node", "w"))
-        buckets = cm.groupBy("band").agg(
-            F.sum("w").alias("n"), F.count("*").alias("nodes")
-        ).localCheckpoint(eager=True)
-        b = buckets.agg(
-            F.sum(F.when(F.col("n") >= lo, 1).otherwise(0)).alias("b"),
-            F.sum(F.when(F.col("n") > mb, 1).otherwise(0)).alias("ignored"),
-        ).first()
-        stats["buckets"] = int(b["b"] or 0)
-        stats["buckets_ignored"] = int(b["ignored"] or 0)
-        # A node links only through its dominant buckets (≥ DOMINANCE × its biggest usable
-        # one): following small payload buckets would merge every wrapper that carried a task.
-        from pyspark.sql import Window
-
-        usable = cm.join(
-            buckets.where((F.col("n") >= lo) & (F.col("n") <= mb) & (F.col("nodes") >= 2)),
-            "band",
-        ).withColumn("top", F.max("n").over(Window.partitionBy("node")))
-        kept = usable.where(F.col("n") >= F.lit(dominance) * F.col("top")).select("node", "band")
-        hubs = kept.groupBy("band").agg(F.min("node").alias("hub"), F.count("*").alias("c"))
-        star = (
-            kept.join(hubs.where(F.col("c") >= 2), "band")
-            .where(F.col("node") != F.col("hub"))
-            .select(F.col("node").alias("src"), F.col("hub").alias("dst"))
-            .distinct()
-            .localCheckpoint(eager=True)
-        )
-        n_star = int(star.count())
-        stats["star_edges"] = n_star
-        if n_star <= driver_max_edges:
+        cb, ct, members = _members(new, bands)
+        star = _stars(spark, members, lo, mb, stats)
+        if stats["star_edges"] <= driver_max_edges:
             comp = _driver_components(spark, star)
         else:
             comp = connected_components(star)  # node, component
-        # Back to hashes: which star nodes are templates, and their stored ids.
-        node_info = new.select(
-            "node", F.col("skeleton_hash").alias("hash"), F.lit(False).alias("is_tpl")
-        ).unionByName(
-            ct.select("node", F.col("template_id").cast(hash_t).alias("hash"),
-                      F.lit(True).alias("is_tpl")).distinct()
-        )
-        labelled = comp.join(node_info, "node")
-        # Component id: smallest existing template id, else smallest new skeleton hash.
-        per_comp = labelled.groupBy("component").agg(
-            F.min(F.when(F.col("is_tpl"), F.col("hash"))).alias("best_tpl"),
-            F.min(F.when(~F.col("is_tpl"), F.col("hash"))).alias("best_new"),
-        )
-        per_comp = per_comp.select(
-            "component",
-            F.coalesce("best_tpl", "best_new").alias("final"),
-            F.col("best_tpl").isNotNull().alias("has_tpl"),
-        )
-        labelled = labelled.join(per_comp, "component").localCheckpoint(eager=True)
-        new_nodes = labelled.where(~F.col("is_tpl"))
-        stats["joined_existing"] = int(new_nodes.where("has_tpl").count())
-        stats["new_templates"] = int(
-            new_nodes.where(~F.col("has_tpl")).select("component").distinct().count()
-        ) + int(n_new - new_nodes.count())  # + singletons (in no star)
-        assign = new.select("skeleton_hash", "node").join(
-            new_nodes.select("node", "final"), "node", "left"
-        )
-        assign = assign.select(
-            "skeleton_hash",
-            "node",
-            F.coalesce("final", F.col("skeleton_hash")).cast(hash_t).alias("template_id"),
-        ).localCheckpoint(eager=True)
-        remap = (
-            labelled.where(F.col("is_tpl"))
-            .select(F.col("hash").alias("old_id"), F.col("final").alias("new_id"))
-            .where(F.col("old_id") != F.col("new_id"))
-            .distinct()
-            .localCheckpoint(eager=True)
-        )
-        stats["merged_templates"] = int(remap.count())
-
-        def apply(df: DataFrame) -> DataFrame:
-            joined = df.join(F.broadcast(remap), df.template_id == remap.old_id, "left")
-            return joined.select(
-                *[c for c in df.columns if c != "template_id"],
-                F.coalesce("new_id", "template_id").cast(hash_t).alias("template_id"),
-            )
-
-        templates = apply(templates).unionByName(assign.select("skeleton_hash", "template_id"))
-        new_bands = (
-            cb.join(assign.select("node", F.expr(as_long("template_id")).alias("tid")), "node")
-            .groupBy("band", "tid")
-            .agg(F.count("*").cast("long").alias("n_skeletons"))
-            .select(
-                F.expr(from_long("band")).alias("band_key"),
-                F.expr(from_long("tid")).alias("template_id"),
-                "n_skeletons",
-            )
-        )
-        # One row per (band, template), skeleton counts summed over merges and new skeletons.
-        bands = (
-            apply(bands).select("band_key", "template_id", "n_skeletons")
-            .unionByName(new_bands)
-            .groupBy("band_key", "template_id")
-            .agg(F.sum("n_skeletons").cast("long").alias("n_skeletons"))
-        )
+        labelled = _labelled(spark, comp, new, ct)
+        _count(labelled, n_new, stats)
+        templates, bands = _next_index(templates, bands, new, cb, labelled)
     stats["seconds"] = round(time.perf_counter() - t0, 3)
     return (
-        templates.select("skeleton_hash", F.col("template_id").cast(hash_t)),
-        bands.select("band_key", "template_id"),
+        templates.select("skeleton_hash", F.col("template_id").cast(HASH_T)),
+        bands.select("band_key", F.col("template_id").cast(HASH_T), "n_skeletons"),
         stats,
     )
