@@ -756,18 +756,20 @@ def _score_requests(engine: Engine, pol: Any, new_model: str | None) -> None:
     """Table ``request_inputs`` and ``out_requests``: the learned request model's harvest
     probability times the account's risk, or the hand-set formula (``request_model: none``)."""
     model_name = str(new_model or "").replace("'", "''")
+    model = resolve_request_model(pol.request_model)
+    # With the hand-set formula every request's inputs are kept (a model's training data);
+    # with the learned model only those it scores are computed.
+    candidates = "TRUE" if model is None else f"a.risk >= {REQUEST_MIN_ACCOUNT_RISK}"
     engine.create_table(
         "request_inputs",
-        d.REQUEST_INPUTS.format(new_model=model_name, thr=float(pol.signal_threshold)),
+        d.REQUEST_INPUTS.format(
+            new_model=model_name, thr=float(pol.signal_threshold), candidates=candidates
+        ),
     )
-    model = resolve_request_model(pol.request_model)
     if model is None:
         engine.create_table("out_requests", _handset_request_sql(pol, model_name))
         return
-    inputs = engine.fetch_arrow(
-        d.REQUEST_CANDIDATES.format(min_risk=REQUEST_MIN_ACCOUNT_RISK, cols=", ".join(
-            f"i.{c}" for c in model.names_))
-    )
+    inputs = engine.fetch_arrow(f"SELECT request_id, {', '.join(model.names_)} FROM request_inputs")
     engine.register_arrow(
         "request_harvest",
         pa.table(

@@ -120,6 +120,7 @@ SELECT account_id, cluster_id, request_id, n_affine, n_cluster FROM (
 # its template, whether it is a campaign template), never an absolute count of one world.
 # The request's own text signals and conversation depth come as they are. Inputs as
 # REQUEST_SCORES; ``requests`` adds the API key, country and sampling parameters.
+# ``{candidates}``: which accounts' requests (a condition on ``a``, the score_accounts row).
 REQUEST_INPUTS = """
 SELECT request_id, account_id,
   harvest, sig_cot, sig_rubric, sig_synth, sig_format, sig_rewrite,
@@ -171,8 +172,7 @@ FROM (
       OVER (PARTITION BY q.account_id) AS acc_signal_share,
     percent_rank() OVER (PARTITION BY q.account_id ORDER BY q.harvest) AS harvest_rank,
     percent_rank() OVER (PARTITION BY q.account_id ORDER BY q.output_tokens) AS output_rank,
-    percent_rank() OVER (PARTITION BY q.account_id ORDER BY q.max_tokens) AS max_tokens_rank,
-    percent_rank() OVER (ORDER BY q.tpl_deg) AS tpl_deg_rank
+    percent_rank() OVER (PARTITION BY q.account_id ORDER BY q.max_tokens) AS max_tokens_rank
   FROM (
     SELECT k.request_id AS request_id, k.account_id AS account_id, k.template AS template,
       k.ip AS ip, coalesce(k.asn, k.prefix, k.ip) AS net, k.ua AS ua, k.session_id AS session_id,
@@ -187,7 +187,7 @@ FROM (
              coalesce(CAST(r.stream AS STRING), '-')) AS params,
       CAST(floor((k.ts_ms - CAST(floor(k.ts_ms / 86400000.0) AS BIGINT) * 86400000) / 10800000.0)
            AS BIGINT) AS hour3,
-      coalesce(deg.n_accounts, 0) AS tpl_deg,
+      coalesce(deg.deg_rank, 0.0) AS tpl_deg_rank,
       ct.risk AS campaign_tpl,
       atp.risk AS attack_tpl,
       coalesce(a.rotation, 0.0) AS rotation,
@@ -195,19 +195,15 @@ FROM (
     FROM request_keys k
     JOIN requests r ON k.request_id = r.request_id
     LEFT JOIN score_accounts a ON k.account_id = a.account_id
-    LEFT JOIN (SELECT template, count(DISTINCT account_id) AS n_accounts FROM request_keys
-               WHERE template IS NOT NULL GROUP BY template) deg ON k.template = deg.template
+    -- Among the deployment's templates: where the number of accounts sending it ranks.
+    LEFT JOIN (SELECT template, percent_rank() OVER (ORDER BY count(DISTINCT account_id)) AS deg_rank
+               FROM request_keys WHERE template IS NOT NULL GROUP BY template) deg
+      ON k.template = deg.template
     LEFT JOIN cluster_templates ct ON a.cluster_id = ct.cluster_id AND k.template = ct.template
     LEFT JOIN attack_templates atp ON k.template = atp.template
+    WHERE {candidates}
   ) q
 ) x
-"""
-
-# The requests the learned request model scores: those of accounts at least {min_risk} risky.
-REQUEST_CANDIDATES = """
-SELECT i.request_id AS request_id, {cols}
-FROM request_inputs i JOIN score_accounts a ON i.account_id = a.account_id
-WHERE a.risk >= {min_risk}
 """
 
 # Request risk with the learned model: the account's risk times the request's P(harvest)

@@ -31,6 +31,7 @@ from .model import MODEL_DIR, _logit, align
 
 BUILTIN = MODEL_DIR / "request-model.json"
 FORMAT_VERSION = 1
+MAX_PER_ACCOUNT = 40  # training requests kept per campaign account
 
 # Every input of REQUEST_INPUTS and its known direction (+1 more harvest-like, -1 less, 0 free).
 INPUTS: tuple[tuple[str, int], ...] = (
@@ -87,7 +88,7 @@ class RequestModel(Estimator):
 
     def __init__(
         self,
-        max_iter: int = 200,
+        max_iter: int = 120,
         learning_rate: float = 0.08,
         max_leaf_nodes: int = 31,
         min_samples_leaf: int = 50,
@@ -234,10 +235,25 @@ def training_table(
         ).select(["request_id", "is_attack"])
         t = pq.read_table(path).join(campaign.select(["account_id"]), "account_id")
         t = t.join(labels, "request_id", join_type="inner")
+        t = t.filter(pa.array(first_of_each(t.column("account_id"), MAX_PER_ACCOUNT)))
         Xs.append(align(t, names))
         ys.append(np.asarray(t.column("is_attack").to_numpy(), int))
         gs.append(np.full(t.num_rows, Path(world).name, dtype=object))
     return np.vstack(Xs), np.concatenate(ys), np.concatenate(gs), names
+
+
+def first_of_each(keys: pa.ChunkedArray, cap: int) -> np.ndarray:
+    """Mask keeping at most ``cap`` rows of each key (its first ones), so a heavy account
+    weighs no more than ``cap`` requests and a world's many pure harvest accounts do not
+    drown the mixed accounts' customer requests."""
+    codes = np.asarray(keys.combine_chunks().dictionary_encode().indices.to_numpy(), np.int64)
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_codes)) + 1]
+    pos = np.arange(len(codes)) - np.repeat(starts, np.diff(np.r_[starts, len(codes)]))
+    keep = np.zeros(len(codes), dtype=bool)
+    keep[order] = pos < cap
+    return keep
 
 
 def fit_request_model(worlds: list[Path], findings: list[Path], out: Path) -> Path:
