@@ -127,11 +127,15 @@ class RequestModel(Estimator):
         if len(worlds) < 2:
             raise InvalidInputError("RequestModel.fit needs requests from at least two worlds")
         oof = np.zeros(len(y))
-        for w in worlds:  # leave one world out: calibration sees only unseen-world scores
-            held = groups == w
-            oof[held] = self._booster(names).fit(X[~held], y[~held]).predict_proba(X[held])[:, 1]
+        # One OpenMP thread: on a shared machine spin-waiting threads made fitting many times
+        # slower; the fitted trees do not depend on the thread count.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            for w in worlds:  # leave one world out: calibration sees only unseen-world scores
+                held = groups == w
+                b = self._booster(names).fit(X[~held], y[~held])
+                oof[held] = b.predict_proba(X[held])[:, 1]
+            self.booster_ = self._booster(names).fit(X, y)
         self.calibrator_ = LogisticRegression(C=1.0).fit(_logit(oof)[:, None], y)
-        self.booster_ = self._booster(names).fit(X, y)
         self.names_ = list(names)
         self.trained_on_ = [str(w) for w in worlds]
         self.n_train_ = int(len(y))
