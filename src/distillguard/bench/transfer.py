@@ -28,7 +28,7 @@ from .peers import PEERS
 DONE = ".transfer-done"
 FPRS = (0.001, 0.01)
 LEARNED = "distillguard"  # the learned risk model, fitted on the train worlds
-HAND_SET = "distillguard-handset"  # the hand-set weights (risk_model: none), nothing learned
+HAND_SET = "distillguard-handset"  # hand-set weights and request formula: nothing learned
 SIZES = ("tiny", "small", "medium", "large")
 
 
