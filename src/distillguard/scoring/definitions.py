@@ -116,8 +116,9 @@ SELECT account_id, cluster_id, request_id, n_affine, n_cluster FROM (
 # The learned request model's inputs (``scoring.request_model``), one row per request. Each
 # reads the request against its own account (how much of the account's traffic shares its
 # template, address, user agent, session, parameters, hour; where its harvest signal and
-# output length rank inside the account) or against the deployment (how many accounts send
-# its template, whether it is a campaign template), never an absolute count of one world.
+# output length rank inside the account) or against the deployment (whether its template is
+# a campaign template of its cluster or of an attack cluster), never an absolute count of one
+# world. (How many accounts send a template is left out: a benign crowd shares greetings.)
 # The request's own text signals and conversation depth come as they are. Inputs as
 # REQUEST_SCORES; ``requests`` adds the API key, country and sampling parameters.
 # ``{candidates}``: which accounts' requests (a condition on ``a``, the score_accounts row).
@@ -145,7 +146,6 @@ SELECT request_id, account_id,
   harvest_rank,
   output_rank,
   max_tokens_rank,
-  tpl_deg_rank,
   coalesce(campaign_tpl, 0.0) AS campaign_template,
   coalesce(attack_tpl, 0.0) AS attack_template,
   rotation,
@@ -187,7 +187,6 @@ FROM (
              coalesce(CAST(r.stream AS STRING), '-')) AS params,
       CAST(floor((k.ts_ms - CAST(floor(k.ts_ms / 86400000.0) AS BIGINT) * 86400000) / 10800000.0)
            AS BIGINT) AS hour3,
-      coalesce(deg.deg_rank, 0.0) AS tpl_deg_rank,
       ct.risk AS campaign_tpl,
       atp.risk AS attack_tpl,
       coalesce(a.rotation, 0.0) AS rotation,
@@ -195,10 +194,6 @@ FROM (
     FROM request_keys k
     JOIN requests r ON k.request_id = r.request_id
     LEFT JOIN score_accounts a ON k.account_id = a.account_id
-    -- Among the deployment's templates: where the number of accounts sending it ranks.
-    LEFT JOIN (SELECT template, percent_rank() OVER (ORDER BY count(DISTINCT account_id)) AS deg_rank
-               FROM request_keys WHERE template IS NOT NULL GROUP BY template) deg
-      ON k.template = deg.template
     LEFT JOIN cluster_templates ct ON a.cluster_id = ct.cluster_id AND k.template = ct.template
     LEFT JOIN attack_templates atp ON k.template = atp.template
     WHERE {candidates}

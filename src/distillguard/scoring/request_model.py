@@ -9,7 +9,8 @@ Inputs (``definitions.REQUEST_INPUTS``, computed in SQL by either engine) read t
 against its own account or its deployment: the share of the account's traffic sharing its
 template, address, user agent, session, parameters or hour; where its harvest signal and
 output length rank inside the account; how widely the deployment shares its template and
-whether it is a campaign template. A histogram gradient-boosting classifier, monotone in the
+whether it is a campaign template (a template shared with many accounts is not suspect
+by itself: a benign crowd shares its greetings too). A histogram gradient-boosting classifier, monotone in the
 inputs whose direction is known, is fitted on the requests of campaign accounts of random
 train worlds; Platt calibration is fitted on out-of-world predictions.
 """
@@ -62,7 +63,6 @@ INPUTS: tuple[tuple[str, int], ...] = (
     ("harvest_rank", 1),
     ("output_rank", 0),
     ("max_tokens_rank", 0),
-    ("tpl_deg_rank", 1),
     ("campaign_template", 1),
     ("attack_template", 1),
     ("rotation", 0),
