@@ -388,7 +388,7 @@ def load(engine, traffic: Traffic) -> None:
 _CACHE: dict = {}
 
 
-def analyzed(seed: int = 0, risk_model: str = "none", request_model: str = "builtin"):
+def analyzed(seed: int = 0, risk_model: str = "none", request_model: str = "none"):
     """(traffic, engine, findings) for ``build(seed)`` after ``analyze``; built once per session.
 
     ``risk_model`` as in the policy: ``none`` (the hand-set weights these fixtures were written
