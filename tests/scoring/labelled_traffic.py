@@ -388,14 +388,15 @@ def load(engine, traffic: Traffic) -> None:
 _CACHE: dict = {}
 
 
-def analyzed(seed: int = 0, risk_model: str = "none"):
+def analyzed(seed: int = 0, risk_model: str = "none", request_model: str = "none"):
     """(traffic, engine, findings) for ``build(seed)`` after ``analyze``; built once per session.
 
     ``risk_model`` as in the policy: ``none`` (the hand-set weights these fixtures were written
-    for) or ``builtin`` (the learned model, for which this traffic is an unseen world).
+    for) or ``builtin`` (the learned model, for which this traffic is an unseen world);
+    ``request_model`` likewise (``builtin``, ``none`` or a manifest path).
     Callers must only read from the engine.
     """
-    key = (seed, risk_model)
+    key = (seed, risk_model, request_model)
     if key not in _CACHE:
         from distillguard.engines.base import DuckDBEngine
         from distillguard.policy import Policy
@@ -404,7 +405,10 @@ def analyzed(seed: int = 0, risk_model: str = "none"):
         traffic = build(seed)
         engine = DuckDBEngine()
         load(engine, traffic)
-        findings = analyze(engine, Policy.from_dict({"scoring": {"risk_model": risk_model}}))
+        policy = Policy.from_dict(
+            {"scoring": {"risk_model": risk_model, "request_model": request_model}}
+        )
+        findings = analyze(engine, policy)
         _CACHE[key] = (traffic, engine, findings)
     return _CACHE[key]
 

@@ -28,7 +28,7 @@ from .peers import PEERS
 DONE = ".transfer-done"
 FPRS = (0.001, 0.01)
 LEARNED = "distillguard"  # the learned risk model, fitted on the train worlds
-HAND_SET = "distillguard-handset"  # the hand-set weights (risk_model: none), nothing learned
+HAND_SET = "distillguard-handset"  # hand-set weights and request formula: nothing learned
 SIZES = ("tiny", "small", "medium", "large")
 
 
@@ -132,18 +132,31 @@ def campaign_kinds(world: Path) -> dict[str, str]:
     return {cid: c["type"] for cid, c in summary.get("campaigns", {}).items()}
 
 
-def detect_world(world: Path, out: Path, model_path: Path | None) -> Path:
-    """``distillguard detect`` on one world with the given risk model; returns the findings."""
+def detect_world(
+    world: Path, out: Path, model_path: Path | None, request_model_path: Path | None = None
+) -> Path:
+    """``distillguard detect`` on one world with the given risk and request models (None:
+    the hand-set scorer and request formula); returns the findings."""
     import shutil
     import tempfile
 
     from ..engines.embedded import detect
     from ..policy import Policy
 
-    policy = Policy.from_dict({"scoring": {"risk_model": str(model_path or "none")}})
+    policy = Policy.from_dict(
+        {
+            "scoring": {
+                "risk_model": str(model_path or "none"),
+                "request_model": str(request_model_path or "none"),
+            }
+        }
+    )
     done = Path(out) / ".detect-done"
-    if done.is_file() and done.read_text() == f"{policy.version} {model_fingerprint(model_path)}":
-        return out  # the same world, detected with the same policy and model: reuse it
+    key = f"{policy.version} {model_fingerprint(model_path)}"
+    if request_model_path is not None:
+        key += f" {model_fingerprint(request_model_path)}"
+    if done.is_file() and done.read_text() == key and (out / "request_inputs.parquet").is_file():
+        return out  # the same world, detected with the same policy and models: reuse it
     store = Path(tempfile.mkdtemp(prefix="dg-transfer-store-"))
     try:
         logs = sorted(world.glob("requests.*"))
@@ -153,7 +166,7 @@ def detect_world(world: Path, out: Path, model_path: Path | None) -> Path:
         export_model_inputs(store, out)
     finally:
         shutil.rmtree(store, ignore_errors=True)
-    done.write_text(f"{policy.version} {model_fingerprint(model_path)}")
+    done.write_text(key)
     return out
 
 
@@ -176,18 +189,18 @@ def model_fingerprint(model_path: Path | None) -> str:
 
 
 def export_model_inputs(store: Path, out: Path) -> Path:
-    """The store's ``model_inputs`` table as ``OUT/model_inputs.parquet`` (training data)."""
+    """The store's ``model_inputs`` and ``request_inputs`` tables as ``OUT/<table>.parquet``
+    (the training data of the account and request models)."""
     import duckdb
 
-    target = Path(out) / "model_inputs.parquet"
     con = duckdb.connect(str(Path(store) / "store.duckdb"), read_only=True)
     try:
-        con.execute(
-            f"COPY model_inputs TO '{str(target).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)"
-        )
+        for table in ("model_inputs", "request_inputs"):
+            target = str(Path(out) / f"{table}.parquet").replace(chr(39), chr(39) * 2)
+            con.execute(f"COPY {table} TO '{target}' (FORMAT parquet)")
     finally:
         con.close()
-    return target
+    return Path(out) / "model_inputs.parquet"
 
 
 def rescore(findings: Path, model_path: Path, out: Path) -> Path:
@@ -253,7 +266,9 @@ def labelled_recall(findings: Path, world: Path, model_path: Path, k: int) -> di
     }
 
 
-def early_detection_of(world: Path, out: Path, model_path: Path, days: float) -> dict[str, Any]:
+def early_detection_of(
+    world: Path, out: Path, model_path: Path, days: float, request_model_path: Path | None = None
+) -> dict[str, Any]:
     """``detect`` on the first ``days`` of the world alone: which campaign accounts it flags."""
     from .metrics import early_detection
     from .runner import slice_first_days
@@ -263,7 +278,7 @@ def early_detection_of(world: Path, out: Path, model_path: Path, days: float) ->
         link = sliced.parent / name
         if not link.exists():
             link.symlink_to((world / name).resolve())
-    findings = detect_world(sliced.parent, out / "findings", model_path)
+    findings = detect_world(sliced.parent, out / "findings", model_path, request_model_path)
     table = load_accounts(findings / "accounts.csv", world / "labels.csv")
     return {"days": days, **early_detection(table, active)}
 
@@ -353,10 +368,11 @@ def aggregate(per_world: list[dict[str, Any]]) -> dict[str, Any]:
 
 def train_risk_model(sizes: list[str], seeds: list[int], root: Path, out: Path) -> Path:
     """Simulate (or reuse) the worlds ``seeds`` at each size, detect with hand-set weights to
-    get the model inputs, and fit the risk model: the one command behind the shipped model.
-    Several sizes teach it deployments of several sizes (percentiles of 200 accounts are
-    coarser than of 20,000)."""
+    get the model inputs, and fit the risk model and, beside it (``request-model.json``), the
+    request model: the one command behind the shipped models. Several sizes teach them
+    deployments of several sizes (percentiles of 200 accounts are coarser than of 20,000)."""
     from ..scoring.model import fit_risk_model
+    from ..scoring.request_model import fit_request_model
 
     bad = [s for s in sizes if s not in SIZES]
     if bad or not sizes:
@@ -372,13 +388,20 @@ def train_risk_model(sizes: list[str], seeds: list[int], root: Path, out: Path) 
                 worlds.append(w)
                 findings.append(detect_world(w, handset_findings(Path(root), w), None))
                 prog.advance(task)
+    fit_request_model(worlds, findings, request_model_path(Path(out)))
     return fit_risk_model(worlds, findings, Path(out))
+
+
+def request_model_path(risk_model: Path) -> Path:
+    """Where the request model is kept: beside the risk model's manifest."""
+    return Path(risk_model).with_name("request-model.json")
 
 
 # ---- the run --------------------------------------------------------------------------------
 def run_transfer(cfg: TransferConfig, progress: bool = True) -> dict[str, Any]:
     """Simulate, train on train worlds, measure on test worlds; writes transfer.{json,md,html}."""
     from ..scoring.model import fit_risk_model
+    from ..scoring.request_model import fit_request_model
 
     check_config(cfg)
     out = Path(cfg.out)
@@ -412,7 +435,10 @@ def run_transfer(cfg: TransferConfig, progress: bool = True) -> dict[str, Any]:
                 prog.advance(task)
         with stage(prog, "transfer: fitting the risk model on the train worlds"):
             model_path = fit_risk_model(train, train_findings, out / "risk-model.json")
+        with stage(prog, "transfer: fitting the request model on the train worlds"):
+            fit_request_model(train, train_findings, request_model_path(model_path))
         result["model"] = str(model_path)
+        result["request_model"] = str(request_model_path(model_path))
         with stage(prog, "transfer: in-world (train) scores", total=len(train)) as task:
             in_world = []
             for w, f in zip(train, train_findings, strict=True):
@@ -438,7 +464,10 @@ def run_transfer(cfg: TransferConfig, progress: bool = True) -> dict[str, Any]:
 def _test_world(
     cfg: TransferConfig, world: Path, out: Path, model_path: Path, per_det: dict[str, list]
 ) -> None:
-    findings = detect_world(world, out / "test" / world.name / "distillguard", model_path)
+    req_model = request_model_path(model_path)
+    findings = detect_world(
+        world, out / "test" / world.name / "distillguard", model_path, req_model
+    )
     for k in cfg.label_budgets:
         per_det.setdefault(f"{LEARNED} +{k} labels", []).append(
             labelled_recall(findings, world, model_path, k)
@@ -446,7 +475,7 @@ def _test_world(
     early = None
     if cfg.first_days:
         early = early_detection_of(
-            world, out / "test" / world.name / "early", model_path, cfg.first_days
+            world, out / "test" / world.name / "early", model_path, cfg.first_days, req_model
         )
     bench = run_bench(
         world,

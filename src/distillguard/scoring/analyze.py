@@ -33,6 +33,7 @@ from . import definitions as d
 from .model import MIN_POPULATION, LearnedAccountScorer, deployment_reference, model_inputs
 from .model import resolve as resolve_model
 from .policy import SIGNALS
+from .request_model import resolve as resolve_request_model
 from .scorer import AccountScorer, ClusterScorer, account_strengths, col, scol
 
 OUT_ACCOUNTS_SCHEMA = pa.schema(
@@ -77,6 +78,9 @@ KIND_LABELS = {
 }
 TEMPLATE_WEIGHT = 0.9  # a campaign-template request inherits 90% of its cluster's risk
 REQUEST_FLOOR = 0.3  # request risk scale for a zero-risk account (see scoring.definitions)
+# The learned request model scores the requests of accounts at least this risky; below it a
+# request's risk (account risk × P(harvest)) cannot matter to a reviewer.
+REQUEST_MIN_ACCOUNT_RISK = 0.1
 
 
 @dataclass
@@ -775,21 +779,7 @@ def _write_outputs(  # noqa: ANN001
         .append_column("pivot", pa.array(strengths["model_pivot"]))
         .append_column("affinity", pa.array(strengths["attack_template_affinity"])),
     )
-    sw = {s: float(pol.signal_weights.get(s, 0.0)) for s in SIGNALS}
-    engine.create_table(
-        "out_requests",
-        d.REQUEST_SCORES.format(
-            floor=REQUEST_FLOOR,
-            w_template=TEMPLATE_WEIGHT,
-            thr=float(pol.signal_threshold),
-            w_ip_once=0.7,
-            w_net_once=0.3,
-            followup=0.3,
-            w_pivot=0.5,
-            new_model=str(fp.new_model_ or "").replace("'", "''"),
-            **{f"w_{k}": v for k, v in sw.items()},
-        ),
-    )
+    _score_requests(engine, pol, fp.new_model_)
     n_req = engine.fetch_arrow("SELECT count(*) AS n FROM out_requests").column("n")[0].as_py()
     return {
         "accounts": n_acc,
@@ -799,6 +789,53 @@ def _write_outputs(  # noqa: ANN001
         "requests_scored": int(n_req),
         "evidence": len(ev_rows),
     }
+
+
+def _score_requests(engine: Engine, pol: Any, new_model: str | None) -> None:
+    """Table ``request_inputs`` and ``out_requests``: the learned request model's harvest
+    probability times the account's risk, or the hand-set formula (``request_model: none``)."""
+    model_name = str(new_model or "").replace("'", "''")
+    model = resolve_request_model(pol.request_model)
+    # With the hand-set formula every request's inputs are kept (a model's training data);
+    # with the learned model only those it scores are computed.
+    candidates = "TRUE" if model is None else f"a.risk >= {REQUEST_MIN_ACCOUNT_RISK}"
+    engine.create_table(
+        "request_inputs",
+        d.REQUEST_INPUTS.format(
+            new_model=model_name, thr=float(pol.signal_threshold), candidates=candidates
+        ),
+    )
+    if model is None:
+        engine.create_table("out_requests", _handset_request_sql(pol, model_name))
+        return
+    inputs = engine.fetch_arrow(f"SELECT request_id, {', '.join(model.names_)} FROM request_inputs")
+    engine.register_arrow(
+        "request_harvest",
+        pa.table(
+            {
+                "request_id": inputs.column("request_id"),
+                "p_harvest": pa.array(model.score(inputs), pa.float64()),
+            }
+        ),
+    )
+    engine.create_table(
+        "out_requests", d.LEARNED_REQUEST_SCORES.format(thr=float(pol.signal_threshold))
+    )
+
+
+def _handset_request_sql(pol: Any, model_name: str) -> str:
+    sw = {s: float(pol.signal_weights.get(s, 0.0)) for s in SIGNALS}
+    return d.REQUEST_SCORES.format(
+        floor=REQUEST_FLOOR,
+        w_template=TEMPLATE_WEIGHT,
+        thr=float(pol.signal_threshold),
+        w_ip_once=0.7,
+        w_net_once=0.3,
+        followup=0.3,
+        w_pivot=0.5,
+        new_model=model_name,
+        **{f"w_{k}": v for k, v in sw.items()},
+    )
 
 
 def _address_rotation(features: pa.Table) -> np.ndarray:

@@ -112,3 +112,114 @@ SELECT account_id, cluster_id, request_id, n_affine, n_cluster FROM (
   WHERE k.account_id NOT IN (SELECT account_id FROM attack_members)
 ) x WHERE rn <= {max_refs}
 """
+
+# The learned request model's inputs (``scoring.request_model``), one row per request. Each
+# reads the request against its own account (how much of the account's traffic shares its
+# template, address, user agent, session, parameters, hour; where its harvest signal and
+# output length rank inside the account) or against the deployment (whether its template is
+# a campaign template of its cluster or of an attack cluster), never an absolute count of one
+# world. (How many accounts send a template is left out: a benign crowd shares greetings.)
+# The request's own text signals and conversation depth come as they are. Inputs as
+# REQUEST_SCORES; ``requests`` adds the API key, country and sampling parameters.
+# ``{candidates}``: which accounts' requests (a condition on ``a``, the score_accounts row).
+REQUEST_INPUTS = """
+SELECT request_id, account_id,
+  harvest, sig_cot, sig_rubric, sig_synth, sig_format, sig_rewrite,
+  CAST(n_user_turns AS DOUBLE) AS n_user_turns,
+  CAST(is_reasoning AS DOUBLE) AS is_reasoning,
+  ln(1.0 + n_acc) AS log_account_requests,
+  CASE WHEN template IS NULL THEN 0.0 ELSE tpl_n * 1.0 / n_acc END AS template_share,
+  ip_n * 1.0 / n_acc AS ip_share,
+  net_n * 1.0 / n_acc AS network_share,
+  ua_n * 1.0 / n_acc AS user_agent_share,
+  key_n * 1.0 / n_acc AS api_key_share,
+  country_n * 1.0 / n_acc AS country_share,
+  params_n * 1.0 / n_acc AS params_share,
+  model_n * 1.0 / n_acc AS model_share,
+  cap_n * 1.0 / n_acc AS capability_share,
+  hour_n * 1.0 / n_acc AS hour_share,
+  CASE WHEN session_id IS NULL THEN 0.0 ELSE sess_n * 1.0 / n_acc END AS session_share,
+  CAST(CASE WHEN session_id IS NULL THEN 1 ELSE 0 END AS DOUBLE) AS no_session,
+  acc_no_session,
+  acc_multi_turn,
+  acc_signal_share,
+  harvest_rank,
+  output_rank,
+  max_tokens_rank,
+  coalesce(campaign_tpl, 0.0) AS campaign_template,
+  coalesce(attack_tpl, 0.0) AS attack_template,
+  rotation,
+  CASE WHEN model = '{new_model}' THEN acc_pivot ELSE 0.0 END AS new_model_pivot
+FROM (
+  SELECT q.*,
+    count(*) OVER (PARTITION BY q.account_id) AS n_acc,
+    count(*) OVER (PARTITION BY q.account_id, q.template) AS tpl_n,
+    count(*) OVER (PARTITION BY q.account_id, q.ip) AS ip_n,
+    count(*) OVER (PARTITION BY q.account_id, q.net) AS net_n,
+    count(*) OVER (PARTITION BY q.account_id, q.ua) AS ua_n,
+    count(*) OVER (PARTITION BY q.account_id, q.api_key_id) AS key_n,
+    count(*) OVER (PARTITION BY q.account_id, q.country) AS country_n,
+    count(*) OVER (PARTITION BY q.account_id, q.params) AS params_n,
+    count(*) OVER (PARTITION BY q.account_id, q.model) AS model_n,
+    count(*) OVER (PARTITION BY q.account_id, q.capability) AS cap_n,
+    count(*) OVER (PARTITION BY q.account_id, q.hour3) AS hour_n,
+    count(*) OVER (PARTITION BY q.account_id, q.session_id) AS sess_n,
+    avg(CASE WHEN q.session_id IS NULL THEN 1.0 ELSE 0.0 END)
+      OVER (PARTITION BY q.account_id) AS acc_no_session,
+    avg(CASE WHEN q.n_user_turns > 1 THEN 1.0 ELSE 0.0 END)
+      OVER (PARTITION BY q.account_id) AS acc_multi_turn,
+    avg(CASE WHEN q.harvest >= {thr} THEN 1.0 ELSE 0.0 END)
+      OVER (PARTITION BY q.account_id) AS acc_signal_share,
+    percent_rank() OVER (PARTITION BY q.account_id ORDER BY q.harvest) AS harvest_rank,
+    percent_rank() OVER (PARTITION BY q.account_id ORDER BY q.output_tokens) AS output_rank,
+    percent_rank() OVER (PARTITION BY q.account_id ORDER BY q.max_tokens) AS max_tokens_rank
+  FROM (
+    SELECT k.request_id AS request_id, k.account_id AS account_id, k.template AS template,
+      k.ip AS ip, coalesce(k.asn, k.prefix, k.ip) AS net, k.ua AS ua, k.session_id AS session_id,
+      k.model AS model, k.capability AS capability, k.harvest AS harvest,
+      k.sig_cot AS sig_cot, k.sig_rubric AS sig_rubric, k.sig_synth AS sig_synth,
+      k.sig_format AS sig_format, k.sig_rewrite AS sig_rewrite,
+      k.n_user_turns AS n_user_turns, k.is_reasoning AS is_reasoning,
+      k.output_tokens AS output_tokens, k.max_tokens AS max_tokens,
+      r.api_key_id AS api_key_id, r.country AS country,
+      concat(coalesce(CAST(r.max_tokens AS STRING), '-'), '|',
+             coalesce(CAST(r.temperature AS STRING), '-'), '|',
+             coalesce(CAST(r.stream AS STRING), '-')) AS params,
+      CAST(floor((k.ts_ms - CAST(floor(k.ts_ms / 86400000.0) AS BIGINT) * 86400000) / 10800000.0)
+           AS BIGINT) AS hour3,
+      ct.risk AS campaign_tpl,
+      atp.risk AS attack_tpl,
+      coalesce(a.rotation, 0.0) AS rotation,
+      coalesce(a.pivot, 0.0) AS acc_pivot
+    FROM request_keys k
+    JOIN requests r ON k.request_id = r.request_id
+    LEFT JOIN score_accounts a ON k.account_id = a.account_id
+    LEFT JOIN cluster_templates ct ON a.cluster_id = ct.cluster_id AND k.template = ct.template
+    LEFT JOIN attack_templates atp ON k.template = atp.template
+    WHERE {candidates}
+  ) q
+) x
+"""
+
+# Request risk with the learned model: the account's risk times the request's P(harvest)
+# (``request_harvest``: request_id, p_harvest). A request the model did not score (its account
+# is below the candidates' risk) keeps its own text signal as P(harvest). Written: the
+# scored requests and any carrying a signal or a campaign template, as REQUEST_SCORES.
+LEARNED_REQUEST_SCORES = """
+SELECT request_id, account_id, risk,
+  CASE WHEN cluster_tpl IS NULL THEN signal_hits
+       WHEN signal_hits IS NULL OR signal_hits = '' THEN concat('campaign_template:', cluster_tpl)
+       ELSE concat(signal_hits, '|campaign_template:', cluster_tpl) END AS signals
+FROM (
+  SELECT k.request_id AS request_id, k.account_id AS account_id, k.signal_hits AS signal_hits,
+    coalesce(a.risk, 0.0) * coalesce(h.p_harvest, k.harvest) AS risk,
+    coalesce(ct.cluster_id, atp.cluster_id) AS cluster_tpl,
+    h.request_id AS scored, k.harvest AS harvest
+  FROM request_keys k
+  LEFT JOIN score_accounts a ON k.account_id = a.account_id
+  LEFT JOIN request_harvest h ON k.request_id = h.request_id
+  LEFT JOIN cluster_templates ct ON a.cluster_id = ct.cluster_id AND k.template = ct.template
+  LEFT JOIN attack_templates atp ON a.affinity > 0 AND k.template = atp.template
+) x
+WHERE scored IS NOT NULL OR harvest >= {thr} OR cluster_tpl IS NOT NULL
+"""

@@ -76,6 +76,14 @@ class ScoringPolicy:
         "learned account risk model: builtin (shipped, trained on random worlds), none (the "
         "hand-set weights below), or the path of a risk-model.json from `distillguard train`",
     )
+    request_model: str = param(
+        "none",
+        Check(lambda v: isinstance(v, str) and bool(v), "builtin, none or a model manifest path"),
+        "learned request model marking the harvest requests of suspect accounts: builtin "
+        "(shipped, trained on random worlds), none (the hand-set request formula; the default "
+        "until the learned model holds 90% precision on the labelled-traffic generator too), "
+        "or the path of a request-model.json from `distillguard train`",
+    )
     review_threshold: float = param(
         0.5, Interval(0, 1), "risk at or above which a verdict is review"
     )

@@ -1,0 +1,135 @@
+"""The learned request model: inputs relative to the account, a fit on some labelled worlds,
+and the harvest requests of mixed accounts marked in a world it never saw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from distillguard.errors import InvalidInputError
+from distillguard.policy import Policy
+from distillguard.scoring.model import align
+from distillguard.scoring.request_model import (
+    BUILTIN,
+    INPUT_NAMES,
+    RequestModel,
+    resolve,
+)
+
+MIXED = {f"atkC{i:02d}" for i in range(10)}  # labelled_traffic: hydra accounts with customers
+
+
+def _inputs(engine) -> pa.Table:
+    return engine.fetch_arrow("SELECT * FROM request_inputs ORDER BY request_id")
+
+
+def _campaign_requests(traffic, engine) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) of the campaign accounts' requests, labelled harvest (1) or genuine (0)."""
+    campaign = {r["account_id"] for r in traffic.labels if r["is_attack"] == 1}
+    t = _inputs(engine)
+    keep = np.isin(np.asarray(t.column("account_id").to_pylist()), list(campaign))
+    t = t.filter(pa.array(keep))
+    y = np.array([traffic.request_labels.get(r, 1) for r in t.column("request_id").to_pylist()])
+    return align(t, list(INPUT_NAMES)), y
+
+
+@pytest.fixture(scope="module")
+def trained(lt, tmp_path_factory) -> tuple[RequestModel, Path]:
+    """A request model fitted on two labelled worlds (seeds 1 and 2), saved as an artifact."""
+    parts = [_campaign_requests(*lt.analyzed(s, "none", "none")[:2]) for s in (1, 2)]
+    X = np.vstack([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    groups = np.repeat(["w1", "w2"], [len(p[1]) for p in parts])
+    model = RequestModel(max_iter=60).fit(X, y, groups, list(INPUT_NAMES))
+    path = model.save(tmp_path_factory.mktemp("request-model") / "request-model.json")
+    return model, path
+
+
+@pytest.fixture(scope="module")
+def unseen(lt, trained):
+    """A world the request model never saw (seed 3), analysed with it."""
+    return lt.analyzed(3, "none", str(trained[1]))
+
+
+def test_inputs_read_each_request_against_its_account(lt):
+    traffic, engine, _ = lt.analyzed(0, "none", "none")
+    t = _inputs(engine)
+    assert t.column_names == ["request_id", "account_id", *INPUT_NAMES]
+    rows = [r for r in t.to_pylist() if r["account_id"] == "atkC00"]
+    harvest = [r for r in rows if traffic.request_labels[r["request_id"]] == 1]
+    genuine = [r for r in rows if traffic.request_labels[r["request_id"]] == 0]
+    # The campaign's requests repeat a few templates and hop between addresses; the
+    # customer's requests come from one home connection with varied prompts.
+    share = {k: np.mean([r["template_share"] for r in v]) for k, v in (("h", harvest), ("g", genuine))}
+    assert share["h"] > 3 * share["g"]
+    assert np.mean([r["ip_share"] for r in genuine]) > 3 * np.mean([r["ip_share"] for r in harvest])
+    assert all(0.0 <= r["template_share"] <= 1.0 for r in rows)
+
+
+def test_mixed_account_harvest_separated_from_customer_traffic_in_an_unseen_world(unseen):
+    traffic, engine, _ = unseen
+    thr = Policy.load(None).scoring.request_threshold
+    risk = {
+        r["request_id"]: r["risk"]
+        for r in engine.fetch_arrow("SELECT request_id, risk FROM out_requests").to_pylist()
+    }
+    acc = {
+        r["request_id"]: r["account_id"]
+        for r in engine.fetch_arrow("SELECT request_id, account_id FROM requests").to_pylist()
+    }
+    ids = [r for r in traffic.request_labels if acc[r] in MIXED]
+    pred = np.array([risk.get(r, 0.0) >= thr for r in ids])
+    y = np.array([traffic.request_labels[r] == 1 for r in ids])
+    assert y.any() and (~y).any()
+    recall, precision = (pred & y).sum() / y.sum(), (pred & y).sum() / max(pred.sum(), 1)
+    assert recall >= 0.9 and precision >= 0.9, (recall, precision)
+
+
+def test_a_benign_heavy_user_has_no_harvest_request(unseen):
+    traffic, engine, _ = unseen
+    thr = Policy.load(None).scoring.request_threshold
+    heavy = engine.fetch_arrow(
+        "SELECT account_id, count(*) AS n FROM requests WHERE account_id LIKE 'ben%' "
+        "GROUP BY account_id ORDER BY n DESC LIMIT 1"
+    ).to_pylist()[0]
+    assert heavy["n"] >= 30
+    worst = engine.fetch_arrow(
+        "SELECT coalesce(max(risk), 0.0) AS r FROM out_requests "
+        f"WHERE account_id = '{heavy['account_id']}'"
+    ).column("r")[0].as_py()
+    assert worst < thr
+
+
+def test_harvest_probability_is_monotone_in_the_text_signal(trained):
+    model, _ = trained
+    rng = np.random.default_rng(0)
+    X = rng.random((200, len(INPUT_NAMES)))
+    j = INPUT_NAMES.index("harvest")
+    lo, hi = X.copy(), X.copy()
+    lo[:, j], hi[:, j] = 0.1, 0.9
+    assert np.all(model.predict_harvest(hi) >= model.predict_harvest(lo) - 1e-12)
+
+
+def test_artifact_round_trip_and_policy_switch(trained, tmp_path: Path):
+    model, path = trained
+    loaded = resolve(str(path))
+    X = np.random.default_rng(1).random((50, len(INPUT_NAMES)))
+    assert np.allclose(loaded.predict_harvest(X), model.predict_harvest(X))
+    assert loaded.manifest_["inputs"] == list(INPUT_NAMES)
+    assert resolve("none") is None
+    with pytest.raises(InvalidInputError, match="not found"):
+        resolve(str(tmp_path / "missing.json"))
+
+
+def test_fit_needs_two_worlds():
+    X, y = np.zeros((4, len(INPUT_NAMES))), np.array([0, 1, 0, 1])
+    with pytest.raises(InvalidInputError, match="two worlds"):
+        RequestModel().fit(X, y, np.array(["w"] * 4), list(INPUT_NAMES))
+
+
+def test_builtin_request_model_is_shipped_and_reads_these_inputs():
+    assert BUILTIN.is_file(), "run `distillguard train` to build the shipped request model"
+    assert resolve("builtin").names_ == list(INPUT_NAMES)
