@@ -17,8 +17,6 @@ an evidence group's inputs are set to the deployment's median.
 
 from __future__ import annotations
 
-import json
-import pickle
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from ..accounts._base import Estimator
 from ..errors import InvalidInputError, NotFittedError
+from .artifact import load_artifact, save_artifact
 from .catalog import ABUSED_ROUTES, BY_NAME, CATALOG, HAND_SET, direction_of, feature_columns
 from .reference import DeploymentReference
 from .scorer import Columns, has_column, n_rows, scol, verdicts
@@ -330,52 +329,26 @@ class RiskModel(Estimator):
     # ---- artifact ---------------------------------------------------------------------------
     def save(self, manifest: Path, extra: dict | None = None) -> Path:
         """``manifest`` (JSON: version, inputs, training worlds) + the pickled estimators."""
-        import sklearn
-
         self._check_fitted("booster_")
-        manifest = Path(manifest)
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        blob = manifest.with_suffix(".pkl")
-        blob.write_bytes(
-            pickle.dumps(
-                {
-                    "booster": self.booster_,
-                    "calibrator": self.calibrator_,
-                    "adapter": getattr(self, "adapter_", None),
-                }
-            )
-        )
+        estimators = {
+            "booster": self.booster_,
+            "calibrator": self.calibrator_,
+            "adapter": getattr(self, "adapter_", None),
+        }
         meta = {
             "format_version": FORMAT_VERSION,
             "estimator": "HistGradientBoostingClassifier + Platt scaling (LogisticRegression)",
-            "sklearn_version": sklearn.__version__,
             "params": self.get_params(),
             "inputs": self.names_,
             "trained_on": self.trained_on_,
             "n_train_accounts": self.n_train_,
-            "weights_file": blob.name,
             **(extra or {}),
         }
-        manifest.write_text(json.dumps(meta, indent=2) + "\n")
-        return manifest
+        return save_artifact(manifest, estimators, meta)
 
     @classmethod
     def load(cls, manifest: str | Path) -> RiskModel:
-        manifest = Path(manifest)
-        if not manifest.is_file():
-            raise InvalidInputError(
-                f"risk model {manifest} not found (build one with `distillguard train`)"
-            )
-        try:
-            meta = json.loads(manifest.read_text())
-            blob = pickle.loads((manifest.parent / meta["weights_file"]).read_bytes())
-        except (OSError, ValueError, KeyError, pickle.UnpicklingError) as exc:
-            raise InvalidInputError(f"risk model {manifest} is unreadable: {exc}") from None
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise InvalidInputError(
-                f"risk model {manifest} has format {meta.get('format_version')}; "
-                f"this version reads {FORMAT_VERSION} (rebuild it with `distillguard train`)"
-            )
+        meta, blob = load_artifact(manifest, "risk model", FORMAT_VERSION)
         model = cls(**meta["params"])
         model.booster_, model.calibrator_ = blob["booster"], blob["calibrator"]
         model.adapter_ = blob.get("adapter")

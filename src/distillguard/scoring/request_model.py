@@ -17,8 +17,6 @@ train worlds; Platt calibration is fitted on out-of-world predictions.
 
 from __future__ import annotations
 
-import json
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from ..accounts._base import Estimator
 from ..errors import InvalidInputError
+from .artifact import load_artifact, save_artifact
 from .model import MODEL_DIR, _logit, align
 
 BUILTIN = MODEL_DIR / "request-model.json"
@@ -159,45 +158,24 @@ class RequestModel(Estimator):
     # ---- artifact ---------------------------------------------------------------------------
     def save(self, manifest: Path, extra: dict | None = None) -> Path:
         """``manifest`` (JSON: version, inputs, training worlds) + the pickled estimators."""
-        import sklearn
-
         self._check_fitted("booster_")
-        manifest = Path(manifest)
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        blob = manifest.with_suffix(".pkl")
-        blob.write_bytes(pickle.dumps({"booster": self.booster_, "calibrator": self.calibrator_}))
         meta = {
             "format_version": FORMAT_VERSION,
             "estimator": "HistGradientBoostingClassifier + Platt scaling (LogisticRegression)",
             "target": "P(harvest request | campaign account); request risk = account risk × it",
-            "sklearn_version": sklearn.__version__,
             "params": self.get_params(),
             "inputs": self.names_,
             "trained_on": self.trained_on_,
             "n_train_requests": self.n_train_,
-            "weights_file": blob.name,
             **(extra or {}),
         }
-        manifest.write_text(json.dumps(meta, indent=2) + "\n")
-        return manifest
+        return save_artifact(
+            manifest, {"booster": self.booster_, "calibrator": self.calibrator_}, meta
+        )
 
     @classmethod
     def load(cls, manifest: str | Path) -> RequestModel:
-        manifest = Path(manifest)
-        if not manifest.is_file():
-            raise InvalidInputError(
-                f"request model {manifest} not found (build one with `distillguard train`)"
-            )
-        try:
-            meta = json.loads(manifest.read_text())
-            blob = pickle.loads((manifest.parent / meta["weights_file"]).read_bytes())
-        except (OSError, ValueError, KeyError, pickle.UnpicklingError) as exc:
-            raise InvalidInputError(f"request model {manifest} is unreadable: {exc}") from None
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise InvalidInputError(
-                f"request model {manifest} has format {meta.get('format_version')}; "
-                f"this version reads {FORMAT_VERSION} (rebuild it with `distillguard train`)"
-            )
+        meta, blob = load_artifact(manifest, "request model", FORMAT_VERSION)
         model = cls(**meta["params"])
         model.booster_, model.calibrator_ = blob["booster"], blob["calibrator"]
         model.names_, model.trained_on_ = meta["inputs"], meta["trained_on"]
