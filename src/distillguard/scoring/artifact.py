@@ -31,7 +31,9 @@ def load_artifact(
     """``(manifest, estimators)`` of a saved ``what`` ("risk model"), or one clear error."""
     manifest = Path(manifest)
     if not manifest.is_file():
-        raise InvalidInputError(f"{what} {manifest} not found (build one with `distillguard train`)")
+        raise InvalidInputError(
+            f"{what} {manifest} not found (build one with `distillguard train`)"
+        )
     try:
         meta = json.loads(manifest.read_text())
         blob = pickle.loads((manifest.parent / meta["weights_file"]).read_bytes())

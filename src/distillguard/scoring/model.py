@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 from ..accounts._base import Estimator
 from ..errors import InvalidInputError, NotFittedError
 from .artifact import load_artifact, save_artifact
+from .booster import WorldCalibratedBooster, logit
 from .catalog import ABUSED_ROUTES, BY_NAME, CATALOG, HAND_SET, direction_of, feature_columns
 from .reference import DeploymentReference
 from .scorer import Columns, has_column, n_rows, scol, verdicts
@@ -170,7 +171,7 @@ def evidence_groups(names: list[str]) -> dict[str, list[int]]:
 
 
 # ---- the model ------------------------------------------------------------------------------
-class RiskModel(Estimator):
+class RiskModel(WorldCalibratedBooster):
     """Calibrated account risk from :func:`model_inputs`.
 
     Parameters
@@ -201,61 +202,21 @@ class RiskModel(Estimator):
         self.l2_regularization = l2_regularization
         self.random_state = random_state
 
-    def _booster(self, names: list[str]):
-        from sklearn.ensemble import HistGradientBoostingClassifier
+    unit = "accounts"
 
+    def monotone(self, names: list[str]) -> list[int]:
         # Monotone in every input whose direction is known: a model that may not learn "less
         # harvest content is more suspicious" cannot fit that artifact of its train worlds.
-        mono = [
+        return [
             BY_NAME[n[3:]].direction if n.startswith("ev:") else direction_of(n[4:]) for n in names
         ]
-        return HistGradientBoostingClassifier(
-            max_iter=self.max_iter,
-            learning_rate=self.learning_rate,
-            max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=self.min_samples_leaf,
-            l2_regularization=self.l2_regularization,
-            monotonic_cst=mono,
-            random_state=self.random_state,
-        )
-
-    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray, names: list[str]) -> RiskModel:
-        """Fit on accounts of several worlds (``groups``: the world of each row)."""
-        from sklearn.linear_model import LogisticRegression
-
-        X, y, groups = np.asarray(X, float), np.asarray(y, int), np.asarray(groups)
-        worlds = np.unique(groups)
-        if len(worlds) < 2:
-            raise InvalidInputError("RiskModel.fit needs accounts from at least two worlds")
-        oof = np.zeros(len(y))
-        for w in worlds:  # leave one world out: calibration sees only unseen-world scores
-            held = groups == w
-            b = self._booster(names).fit(X[~held], y[~held])
-            oof[held] = b.predict_proba(X[held])[:, 1]
-        # Platt scaling on the log-odds: strictly monotone, so calibration never ties a benign
-        # account with the attackers ranked above it (isotonic steps do).
-        self.calibrator_ = LogisticRegression(C=1.0).fit(_logit(oof)[:, None], y)
-        self.booster_ = self._booster(names).fit(X, y)
-        self.names_ = list(names)
-        self.trained_on_ = [str(w) for w in worlds]
-        self.n_train_ = int(len(y))
-        return self
 
     def predict_risk(self, X: np.ndarray) -> np.ndarray:
-        self._check_fitted("booster_")
         X = np.asarray(X, float)
-        if len(X) == 0:  # an empty deployment (scikit-learn refuses zero rows)
-            return np.zeros(0)
-        # One OpenMP thread: a run predicts tens of thousands of accounts in ~20 calls, where
-        # threads cost more than they save; on a loaded machine their spin-waiting made
-        # analyze 3-4x slower (`small`: 5.8-7.8 s → 1.6-2.0 s). Predictions are per row, so
-        # they do not depend on the thread count.
-        with threadpool_limits(limits=1, user_api="openmp"):
-            raw = self.booster_.predict_proba(X)[:, 1]
         adapter = getattr(self, "adapter_", None)
-        if adapter is not None:
-            return adapter.predict_proba(self._adapter_inputs(X, raw))[:, 1]
-        return self.calibrator_.predict_proba(_logit(raw)[:, None])[:, 1]
+        if adapter is None or len(X) == 0:
+            return self.calibrated(X)
+        return adapter.predict_proba(self._adapter_inputs(X, self.raw_proba(X)))[:, 1]
 
     def log_odds(self, X: np.ndarray) -> np.ndarray:
         """The calibrated risk as log-odds, unclipped: ``predict_risk`` is its sigmoid."""
@@ -271,7 +232,7 @@ class RiskModel(Estimator):
     def _adapter_inputs(self, X: np.ndarray, raw: np.ndarray) -> np.ndarray:
         """The deployment adapter reads the model's log-odds and the evidence strengths."""
         ev = [j for j, n in enumerate(self.names_) if n.startswith("ev:")]
-        return np.column_stack([_logit(raw), np.nan_to_num(X[:, ev])])
+        return np.column_stack([logit(raw), np.nan_to_num(X[:, ev])])
 
     def adapt(self, X: np.ndarray, labels: np.ndarray) -> RiskModel:
         """Refit the last stage on the deployment's own labels (1 attack, 0 benign, -1 none).
@@ -293,7 +254,7 @@ class RiskModel(Estimator):
         # weighted by how benign the model thinks it is (PU learning: a review queue's labels
         # are mostly attacks, so the benign side must come from the population).
         unl = labels == -1
-        p_unl = self.calibrator_.predict_proba(_logit(raw[unl])[:, None])[:, 1]
+        p_unl = self.calibrator_.predict_proba(logit(raw[unl])[:, None])[:, 1]
         rows = np.r_[np.nonzero(pos | neg)[0], np.nonzero(unl)[0]]
         y = np.r_[pos[pos | neg].astype(int), np.zeros(int(unl.sum()), dtype=int)]
         w = np.r_[np.ones(int((pos | neg).sum())), 1.0 - p_unl]
@@ -358,9 +319,7 @@ class RiskModel(Estimator):
         return model
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
+
 
 
 def resolve(setting: str) -> RiskModel | None:

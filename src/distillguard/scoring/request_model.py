@@ -18,16 +18,14 @@ train worlds; Platt calibration is fitted on out-of-world predictions.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from threadpoolctl import threadpool_limits
 
-from ..accounts._base import Estimator
 from ..errors import InvalidInputError
 from .artifact import load_artifact, save_artifact
-from .model import MODEL_DIR, _logit, align
+from .booster import WorldCalibratedBooster
+from .model import MODEL_DIR, align
 
 BUILTIN = MODEL_DIR / "request-model.json"
 FORMAT_VERSION = 1
@@ -70,7 +68,7 @@ INPUTS: tuple[tuple[str, int], ...] = (
 INPUT_NAMES: tuple[str, ...] = tuple(n for n, _ in INPUTS)
 
 
-class RequestModel(Estimator):
+class RequestModel(WorldCalibratedBooster):
     """Calibrated P(harvest | campaign account, request inputs).
 
     Parameters
@@ -101,54 +99,15 @@ class RequestModel(Estimator):
         self.l2_regularization = l2_regularization
         self.random_state = random_state
 
-    def _booster(self, names: list[str]) -> Any:
-        from sklearn.ensemble import HistGradientBoostingClassifier
+    unit = "requests"
 
+    def monotone(self, names: list[str]) -> list[int]:
         direction = dict(INPUTS)
-        return HistGradientBoostingClassifier(
-            max_iter=self.max_iter,
-            learning_rate=self.learning_rate,
-            max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=self.min_samples_leaf,
-            l2_regularization=self.l2_regularization,
-            monotonic_cst=[direction.get(n, 0) for n in names],
-            random_state=self.random_state,
-        )
-
-    def fit(
-        self, X: np.ndarray, y: np.ndarray, groups: np.ndarray, names: list[str]
-    ) -> RequestModel:
-        """Fit on requests of several worlds (``groups``: the world of each row)."""
-        from sklearn.linear_model import LogisticRegression
-
-        X, y, groups = np.asarray(X, float), np.asarray(y, int), np.asarray(groups)
-        worlds = np.unique(groups)
-        if len(worlds) < 2:
-            raise InvalidInputError("RequestModel.fit needs requests from at least two worlds")
-        oof = np.zeros(len(y))
-        # One OpenMP thread: on a shared machine spin-waiting threads made fitting many times
-        # slower; the fitted trees do not depend on the thread count.
-        with threadpool_limits(limits=1, user_api="openmp"):
-            for w in worlds:  # leave one world out: calibration sees only unseen-world scores
-                held = groups == w
-                b = self._booster(names).fit(X[~held], y[~held])
-                oof[held] = b.predict_proba(X[held])[:, 1]
-            self.booster_ = self._booster(names).fit(X, y)
-        self.calibrator_ = LogisticRegression(C=1.0).fit(_logit(oof)[:, None], y)
-        self.names_ = list(names)
-        self.trained_on_ = [str(w) for w in worlds]
-        self.n_train_ = int(len(y))
-        return self
+        return [direction.get(n, 0) for n in names]
 
     def predict_harvest(self, X: np.ndarray) -> np.ndarray:
         """Calibrated P(harvest) of each row (a campaign account's request)."""
-        self._check_fitted("booster_")
-        X = np.asarray(X, float)
-        if len(X) == 0:
-            return np.zeros(0)
-        with threadpool_limits(limits=1, user_api="openmp"):  # see RiskModel.predict_risk
-            raw = self.booster_.predict_proba(X)[:, 1]
-        return self.calibrator_.predict_proba(_logit(raw)[:, None])[:, 1]
+        return self.calibrated(np.asarray(X, float))
 
     def score(self, inputs: pa.Table) -> np.ndarray:
         """P(harvest) of each row of a ``request_inputs`` table."""
