@@ -8,6 +8,8 @@ optionally ``templates`` and ``account_meta``; the Spark engine runs the same st
 
 from __future__ import annotations
 
+from ..contract import HARVEST_SIGNALS
+
 # The template a request belongs to: the TemplateIndex id when there is one, otherwise the
 # skeleton hash itself (exact skeleton match). The system prompt key is NULL when none.
 TEMPLATE_EXPR_WITH_INDEX = (
@@ -16,8 +18,29 @@ TEMPLATE_EXPR_WITH_INDEX = (
 TEMPLATE_EXPR_NO_INDEX = "CAST(r.skeleton_hash AS STRING)"
 TEMPLATE_JOIN_WITH_INDEX = "LEFT JOIN templates t ON r.skeleton_hash = t.skeleton_hash"
 
+# The harvest-signal columns, generated from the contract's one list (``HARVEST_SIGNALS``):
+# per request a hit flag per signal, the strongest score, and each score; per account the
+# share of requests each signal hit, and the share any did.
+_SIGNAL_KEYS = (
+    "".join(
+        f"  CASE WHEN coalesce(r.sig_{s}, 0) >= {{thr}} THEN 1 ELSE 0 END AS hit_{s},\n"
+        for s in HARVEST_SIGNALS
+    )
+    + "  greatest("
+    + ", ".join(f"coalesce(r.sig_{s}, 0)" for s in HARVEST_SIGNALS)
+    + ") AS harvest,\n"
+    + "".join(f"  coalesce(r.sig_{s}, 0.0) AS sig_{s},\n" for s in HARVEST_SIGNALS)
+)
+_SIGNAL_SHARES = (
+    "".join(f"  avg(hit_{s} * 1.0) AS {s}_share,\n" for s in HARVEST_SIGNALS)
+    + "  avg(CASE WHEN "
+    + " + ".join(f"hit_{s}" for s in HARVEST_SIGNALS)
+    + " > 0 THEN 1.0 ELSE 0.0 END) AS harvest_share,\n"
+)
+
 # One narrow row per request with everything account features and graph edges need.
-REQUEST_KEYS = """
+REQUEST_KEYS = (
+    """
 SELECT
   r.request_id AS request_id,
   r.account_id AS account_id,
@@ -47,26 +70,18 @@ SELECT
        WHEN r.reasoning IS NULL THEN 0
        WHEN lower(r.reasoning) IN ('', 'none', '0', 'off', 'false', 'disabled') THEN 0
        ELSE 1 END AS is_reasoning,
-  CASE WHEN coalesce(r.sig_cot, 0) >= {thr} THEN 1 ELSE 0 END AS hit_cot,
-  CASE WHEN coalesce(r.sig_rubric, 0) >= {thr} THEN 1 ELSE 0 END AS hit_rubric,
-  CASE WHEN coalesce(r.sig_synth, 0) >= {thr} THEN 1 ELSE 0 END AS hit_synth,
-  CASE WHEN coalesce(r.sig_format, 0) >= {thr} THEN 1 ELSE 0 END AS hit_format,
-  CASE WHEN coalesce(r.sig_rewrite, 0) >= {thr} THEN 1 ELSE 0 END AS hit_rewrite,
-  greatest(coalesce(r.sig_cot, 0), coalesce(r.sig_rubric, 0), coalesce(r.sig_synth, 0),
-           coalesce(r.sig_format, 0), coalesce(r.sig_rewrite, 0)) AS harvest,
-  coalesce(r.sig_cot, 0.0) AS sig_cot,
-  coalesce(r.sig_rubric, 0.0) AS sig_rubric,
-  coalesce(r.sig_synth, 0.0) AS sig_synth,
-  coalesce(r.sig_format, 0.0) AS sig_format,
-  coalesce(r.sig_rewrite, 0.0) AS sig_rewrite,
-  r.signal_hits AS signal_hits
+"""
+    + _SIGNAL_KEYS
+    + """  r.signal_hits AS signal_hits
 FROM requests r
 LEFT JOIN ip_intel i ON r.ip = i.ip
 {template_join}
 """
+)
 
 # Volume, activity, session structure, tokens, reasoning, signals, script, infrastructure.
-ACCOUNT_BASE = """
+ACCOUNT_BASE = (
+    """
 SELECT
   account_id,
   count(*) AS n_requests,
@@ -79,14 +94,9 @@ SELECT
   CASE WHEN sum(input_tokens) > 0 THEN sum(output_tokens) * 1.0 / sum(input_tokens)
        ELSE 0.0 END AS out_in_ratio,
   avg(is_reasoning * 1.0) AS reasoning_share,
-  avg(hit_cot * 1.0) AS cot_share,
-  avg(hit_rubric * 1.0) AS rubric_share,
-  avg(hit_synth * 1.0) AS synth_share,
-  avg(hit_format * 1.0) AS format_share,
-  avg(hit_rewrite * 1.0) AS rewrite_share,
-  avg(CASE WHEN hit_cot + hit_rubric + hit_synth + hit_format + hit_rewrite > 0
-           THEN 1.0 ELSE 0.0 END) AS harvest_share,
-  avg(harvest * 1.0) AS mean_harvest,
+"""
+    + _SIGNAL_SHARES
+    + """  avg(harvest * 1.0) AS mean_harvest,
   avg(CASE WHEN script <> 'latin' AND script <> 'unknown' THEN 1.0 ELSE 0.0 END)
     AS non_latin_share,
   count(DISTINCT template) AS n_templates,
@@ -104,6 +114,7 @@ SELECT
 FROM request_keys
 GROUP BY account_id
 """
+)
 
 # Inter-arrival gaps: mean, standard deviation (CV and burstiness are derived from them).
 ACCOUNT_GAPS = """
