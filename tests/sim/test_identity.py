@@ -21,7 +21,7 @@ RECORDED = {
         "request_labels.csv": "ff945df6d75a4a38",
         "requests.jsonl.gz": "878b50c5d0707330",
         "scenario.yaml": "deebe6bdd44e8a26",
-        "sim_summary.json": "b76672dfde495409",
+        "sim_summary.json": "00028aef9d2f5eef",
     },
     "random-3": {
         "accounts.csv": "89fb871533a42b9c",
@@ -29,7 +29,7 @@ RECORDED = {
         "request_labels.csv": "3bc94e8d934bb46d",
         "requests.jsonl.gz": "11fb087066879ebc",
         "scenario.yaml": "92a7cad6644e2344",
-        "sim_summary.json": "5ee331b378fde9c1",
+        "sim_summary.json": "58bc6ad1a5443dd0",
     },
 }
 
