@@ -266,13 +266,12 @@ class OnlineRisk:
         weights = dict(self.scoring.signal_weights)
         strengths = account_strengths(table, weights, np.array([coord]), np.array([affinity]))
         n = float(features.get("n_requests", 0.0))
-        if self.model is None:
-            risk, contrib = self._hand_set(strengths)
-            return AccountRisk(risk, _evidence(contrib, risk), n, "hand-set", contrib)
-        with self._lock:
-            if cache.reference is None:
-                self.reservoir.offer(account_id, row, size, coord, affinity)
-            reference, kind = self.reference(cache)
+        kind = "none"  # risk_model: none scores like an account with no population to rank in
+        if self.model is not None:
+            with self._lock:
+                if cache.reference is None:
+                    self.reservoir.offer(account_id, row, size, coord, affinity)
+                reference, kind = self.reference(cache)
         if kind == "none":
             risk, contrib = self._hand_set(strengths)
             return AccountRisk(risk, _evidence(contrib, risk), n, "hand-set", contrib)
