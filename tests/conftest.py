@@ -38,6 +38,18 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def random_world_3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The random world of seed 3 at the tiny preset's size (``identity_digests``'s
+    ``random-3``), simulated once per session; read it only."""
+    from distillguard.sim import simulate
+    from distillguard.sim.world import Priors, draw_scenario
+
+    out = tmp_path_factory.mktemp("random3")
+    simulate(draw_scenario("tiny", 3, Priors.load(None)), out=out, seed=3, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_findings(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """Embedded ``detect`` on ``tiny_data`` with its account table, run once per session:
     ``(root, summary)`` with the outputs in ``root / "findings"`` and the store in
