@@ -38,6 +38,37 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def random_world_3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The random world of seed 3 at the tiny preset's size (``identity_digests``'s
+    ``random-3``), simulated once per session; read it only."""
+    from distillguard.sim import simulate
+    from distillguard.sim.world import Priors, draw_scenario
+
+    out = tmp_path_factory.mktemp("random3")
+    simulate(draw_scenario("tiny", 3, Priors.load(None)), out=out, seed=3, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_findings(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """Embedded ``detect`` on ``tiny_data`` with its account table, run once per session:
+    ``(root, summary)`` with the outputs in ``root / "findings"`` and the store in
+    ``root / "store"``. Shared by the Spark equivalence test and the online-risk tests, so
+    read it only (copy the store before writing to it)."""
+    from distillguard.engines.embedded import detect
+
+    root = tmp_path_factory.mktemp("tiny-findings")
+    summary = detect(
+        [tiny_data / "requests.jsonl.gz"],
+        out=root / "findings",
+        accounts=tiny_data / "accounts.csv",
+        store=root / "store",
+        progress=False,
+    )
+    return root, summary
+
+
+@pytest.fixture(scope="session")
 def lt():
     """The detector's own labelled traffic generator (tests/scoring/labelled_traffic.py):
     build, analyzed, requests_table, constants. Shared by accounts, coordination and scoring."""

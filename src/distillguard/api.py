@@ -128,7 +128,8 @@ def detect(
 
     ``store`` keeps the DuckDB store between calls (incremental, as on the command line);
     ``None`` runs in a temporary store. ``policy`` is a :class:`Policy` or a YAML path.
-    ``out`` also writes the output files (``report.html``, CSVs) there. Raises
+    ``out`` also writes the output files (``report.html``, CSVs) there; without it no report
+    is built (it would be thrown away with the temporary folder). Raises
     :class:`~distillguard.errors.NoRecordsError` when no record is usable.
     """
     from .engines.embedded import detect as run
@@ -143,5 +144,6 @@ def detect(
         summary = run(
             logs, out=out_dir, accounts=Path(accounts) if accounts else None, store=store_dir,
             policy=pol, progress=False, log_format=log_format, assume_tz=assume_tz,
+            report=out is not None,
         )
         return _read_findings(store_dir, out_dir, summary)

@@ -113,16 +113,15 @@ def client_as(app) -> Callable:
 
 
 @pytest.fixture(scope="session")
-def detected(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def detected(tiny_findings, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """``detect`` run on the simulator's ``tiny`` preset: (root, summary); the store is in
-    ``root/store`` and the outputs in ``root/findings``."""
-    from distillguard.engines.embedded import detect
-
+    ``root/store`` and the outputs in ``root/findings``. A copy of the session's
+    ``tiny_findings`` (the same run: the tiny logs and account table, default settings), since
+    these tests write into the store folder."""
+    src, summary = tiny_findings
     root = tmp_path_factory.mktemp("console-pipeline")
-    logs = sorted(tiny_data.glob("requests*.jsonl*")) or sorted(tiny_data.glob("requests*"))
-    accounts = next(iter(sorted(tiny_data.glob("accounts*"))), None)
-    summary = detect(logs, root / "findings", accounts=accounts, store=root / "store",
-                     progress=False)
+    for name in ("findings", "store"):
+        shutil.copytree(src / name, root / name)
     return root, summary
 
 

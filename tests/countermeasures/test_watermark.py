@@ -48,3 +48,18 @@ def test_paraphrase_attacks_weaken_it(corpora_dir):
     # light rewording (30% of the sites re-picked) weakens it but a body still carries it
     assert wm.detect(body).p_value < wm.detect(light).p_value < 1e-3
     assert wm.detect(normalise(body)).p_value > 0.01  # normalising every form removes it
+
+
+def test_previous_word_looked_up_in_a_window_equals_the_whole_prefix(monkeypatch):
+    """``detect`` looks back a window, not the whole prefix (it was quadratic on a long body);
+    the word found is the same, also when the window cuts a word or holds none."""
+    from distillguard.countermeasures import watermark
+
+    monkeypatch.setattr(watermark, "_PREV_WINDOW", 5)
+    rng = random.Random(3)
+    alphabet = ["a", "é", "_", "7", " ", "\n", ",", "'", "—"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30)))
+        end = rng.randrange(0, len(text) + 1)
+        whole = watermark.PREV_WORD.search(text, 0, end)
+        assert watermark._prev_word(text, end) == (whole.group(1) if whole else ""), (text, end)

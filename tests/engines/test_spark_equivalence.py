@@ -30,15 +30,17 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def both(tiny_data: Path, spark, tmp_path_factory: pytest.TempPathFactory):
+def both(tiny_data: Path, tiny_findings, spark, tmp_path_factory: pytest.TempPathFactory):
+    """The Spark run here; the embedded run is the session's ``tiny_findings`` (the same
+    logs, account table and defaults), linked as ``out_duckdb`` and ``store_duckdb``."""
     from distillguard.engines import spark as spark_engine
-    from distillguard.engines.embedded import detect as embedded_detect
 
     root = tmp_path_factory.mktemp("equiv")
     logs = [tiny_data / "requests.jsonl.gz"]
     accounts = tiny_data / "accounts.csv"
-    emb = embedded_detect(logs, root / "out_duckdb", accounts=accounts,
-                          store=root / "store_duckdb", progress=False)
+    emb_root, emb = tiny_findings
+    (root / "out_duckdb").symlink_to(emb_root / "findings", target_is_directory=True)
+    (root / "store_duckdb").symlink_to(emb_root / "store", target_is_directory=True)
     spk = spark_engine.detect(logs, root / "out_spark", accounts=accounts,
                               store=root / "store_spark", progress=False, spark=spark)
     return root, emb, spk

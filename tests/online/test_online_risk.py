@@ -35,21 +35,12 @@ N_SAMPLE = 60
 
 
 @pytest.fixture(scope="module")
-def batch(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``detect`` on the tiny world: the store (with its risk reference) and the findings."""
-    from distillguard.engines.embedded import detect
-
+def batch(tiny_findings) -> Path:
+    """``detect`` on the tiny world (the session's ``tiny_findings``: the store with its risk
+    reference, and the findings); read only, ``_scorer`` copies the store."""
     if not BUILTIN.is_file():
         pytest.skip("no shipped risk model in this tree")
-    root = tmp_path_factory.mktemp("batch")
-    detect(
-        [tiny_data / "requests.jsonl.gz"],
-        out=root / "findings",
-        accounts=tiny_data / "accounts.csv",
-        store=root / "store",
-        progress=False,
-    )
-    return root
+    return tiny_findings[0]
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,10 @@ OTHER_KEY = "a-different-groups-secret-987654"
 
 
 @pytest.fixture(scope="session")
-def partner_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """detect over the tiny world: its data, store and findings folders."""
-    from distillguard.engines.embedded import detect
-
-    root = tmp_path_factory.mktemp("partner")
-    detect([tiny_data / "requests.jsonl.gz"], out=root / "findings",
-           accounts=tiny_data / "accounts.csv", store=root / "store", progress=False, workers=1)
+def partner_run(tiny_data: Path, tiny_findings) -> dict[str, Path]:
+    """detect over the tiny world: its data, store and findings folders (the session's
+    ``tiny_findings``; read only, ``store_copy`` copies the store)."""
+    root, _ = tiny_findings
     return {"data": tiny_data, "store": root / "store", "findings": root / "findings"}
 
 

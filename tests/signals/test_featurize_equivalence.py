@@ -78,19 +78,9 @@ def _input_rows(sim_dir: Path, tmp: Path) -> pa.Table:
 
 
 @pytest.fixture(scope="module")
-def random_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from distillguard.sim import simulate
-    from distillguard.sim.world import Priors, draw_scenario
-
-    out = tmp_path_factory.mktemp("random3")
-    simulate(draw_scenario("tiny", 3, Priors.load(None)), out=out, seed=3, progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
-def worlds(tiny_data: Path, random_world: Path, tmp_path_factory) -> dict[str, pa.Table]:
+def worlds(tiny_data: Path, random_world_3: Path, tmp_path_factory) -> dict[str, pa.Table]:
     tmp = tmp_path_factory.mktemp("equiv")
-    return {"tiny-7": _input_rows(tiny_data, tmp), "random-3": _input_rows(random_world, tmp)}
+    return {"tiny-7": _input_rows(tiny_data, tmp), "random-3": _input_rows(random_world_3, tmp)}
 
 
 @pytest.mark.parametrize("world", ["tiny-7", "random-3"])

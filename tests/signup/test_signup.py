@@ -117,21 +117,20 @@ def test_signup_endpoint(tmp_path):
     assert "signup_manual_review" in audit and "new-2" in audit
 
 
-def test_detect_writes_signups_csv(tiny_data, tmp_path):
+def test_detect_writes_signups_csv(tiny_data, tiny_findings):
+    """``detect`` with an account table (the session's ``tiny_findings`` run) writes
+    ``signups.csv``."""
     import csv
 
-    from distillguard.engines.embedded import detect
-
-    detect([tiny_data / "requests.jsonl.gz"], out=tmp_path / "f", accounts=tiny_data / "accounts.csv",
-           store=tmp_path / "s", progress=False, workers=1)
-    with (tmp_path / "f" / "signups.csv").open() as fh:
+    findings = tiny_findings[0] / "findings"
+    with (findings / "signups.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     with (tiny_data / "accounts.csv").open() as fh:
         n_accounts = sum(1 for _ in csv.DictReader(fh))
     assert len(rows) == n_accounts
     assert {r["signup_action"] for r in rows} <= {"allow", "step_up", "manual_review"}
     assert all(0 <= float(r["signup_risk"]) <= 1 for r in rows)
-    with (tmp_path / "f" / "accounts.csv").open() as fh:  # the contract's columns, unchanged
+    with (findings / "accounts.csv").open() as fh:  # the contract's columns, unchanged
         assert next(csv.reader(fh)) == ["account_id", "risk", "verdict", "cluster_id", "reasons"]
 
 

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from identity_digests import config_digests, folder_digests
+from identity_digests import folder_digests
 
 RECORDED = {
     "tiny-7": {
@@ -44,6 +44,8 @@ def test_tiny_7_output_is_byte_identical(tiny_data: Path) -> None:
     assert folder_digests(tiny_data) == RECORDED["tiny-7"]
 
 
-def test_random_world_3_output_is_byte_identical(tiny_data: Path) -> None:
+def test_random_world_3_output_is_byte_identical(tiny_data: Path, random_world_3: Path) -> None:
+    """The session's ``random_world_3`` is ``config_digests("random-3")``'s simulation (the
+    same scenario, seed, corpora and format), simulated once for this and other tests."""
     _skip_without_corpora(json.loads((tiny_data / "sim_summary.json").read_text()))
-    assert config_digests("random-3") == RECORDED["random-3"]
+    assert folder_digests(random_world_3) == RECORDED["random-3"]

@@ -42,6 +42,22 @@ _FORMS = {f.lower(): (i, j) for i, pair in enumerate(PAIRS) for j, f in enumerat
 _ALT = "|".join(sorted((re.escape(f) for f in _FORMS), key=len, reverse=True))
 SITE = re.compile(rf"(?<![\w'])({_ALT})(?![\w'])", re.IGNORECASE)
 PREV_WORD = re.compile(r"(\w+)\W*$")
+_PREV_WINDOW = 256  # characters looked back first; the whole prefix only when that is not enough
+
+
+def _prev_word(text: str, end: int) -> str:
+    """The last word of ``text[:end]`` (``PREV_WORD`` on the prefix), or "" when it has none.
+
+    Searched in the last ``_PREV_WINDOW`` characters first: a search over the whole prefix
+    scans it from the start, which made ``detect`` quadratic in the length of a body of text.
+    The window's answer is used only when it cannot differ from the prefix's: a word that
+    starts at the window's left edge may continue before it, and no word in the window does
+    not mean none before it."""
+    lo = max(0, end - _PREV_WINDOW)
+    m = PREV_WORD.search(text, lo, end)
+    if lo and (m is None or m.start() == lo):
+        m = PREV_WORD.search(text, 0, end)
+    return m.group(1) if m else ""
 
 
 @dataclass(frozen=True)
@@ -80,8 +96,7 @@ class Watermark:
     def _sites(self, text: str):
         for m in SITE.finditer(text):
             pair, form = _FORMS[m.group(1).lower()]
-            prev = PREV_WORD.search(text, 0, m.start())
-            yield m, pair, form, prev.group(1) if prev else ""
+            yield m, pair, form, _prev_word(text, m.start())
 
     def apply(self, text: str) -> str:
         """The same text with each site in its keyed form.
@@ -94,8 +109,7 @@ class Watermark:
             if m is None:
                 return text
             pair, form = _FORMS[m.group(1).lower()]
-            prev = PREV_WORD.search(text, 0, m.start())
-            want = self._choice(prev.group(1) if prev else "", pair)
+            want = self._choice(_prev_word(text, m.start()), pair)
             new = m.group(1) if want == form else _case_like(m.group(1), PAIRS[pair][want])
             text = text[: m.start()] + new + text[m.end():]
             pos = m.start() + len(new)
