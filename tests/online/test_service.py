@@ -258,6 +258,89 @@ def test_serve_cli_needs_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     )
 
 
+def test_serve_workers_need_shared_state(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from distillguard.cli import app
+    from distillguard.errors import InvalidParameterError
+
+    res = CliRunner().invoke(
+        app, ["serve", "--data", str(tmp_path), "--token", API, "--workers", "2"]
+    )
+    assert isinstance(res.exception, InvalidParameterError) and "redis://" in str(res.exception)
+
+
+def test_serve_workers_share_one_redis_state(store_dir: Path, redis_url: str, record: Rec) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import free_port
+
+    port, exe = free_port(), Path(sys.executable).parent / "distillguard"
+    policy = store_dir / "enforce.yaml"
+    subprocess.run([str(exe), "policy", "init", str(policy), "--enforce"], check=True)
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            "serve",
+            "--port",
+            str(port),
+            "--data",
+            str(store_dir),
+            "--policy",
+            str(policy),
+            "--state",
+            redis_url,
+            "--workers",
+            "2",
+        ],
+        env={"DISTILLGUARD_API_TOKEN": API, "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(timeout=10) as c:
+            deadline = time.time() + 90
+            while True:
+                try:
+                    if c.get(f"{url}/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    assert proc.poll() is None, proc.stderr.read().decode()
+                    assert time.time() < deadline, "serve --workers 2 did not start"
+                    time.sleep(0.2)
+            # New connections are spread over both workers: each loaded the batch results ...
+            for i in range(8):
+                with httpx.Client(timeout=10) as fresh:
+                    r = fresh.post(f"{url}/v1/score", json=record(i, account="hydra-1"), headers=H)
+                    assert r.status_code == 200 and r.json()["action"] == "block"
+            for i, acct in enumerate(("w-a", "w-b", "w-c")):
+                c.post(f"{url}/v1/score", json=record(100 + i, account=acct), headers=H)
+
+            # ... and both count the same accounts: the state is Redis's, not a worker's
+            # (with a memory state each worker would count only the accounts it was sent).
+            def counts(n: int) -> list[str]:
+                out = []
+                for _ in range(n):
+                    with httpx.Client(timeout=10) as fresh:
+                        m = fresh.get(f"{url}/metrics", headers=H).text
+                    out += [
+                        x for x in m.splitlines() if x.startswith("distillguard_state_accounts")
+                    ]
+                return out
+
+            for _ in range(150):  # the featurizer processes learn in the background
+                if counts(1) == ["distillguard_state_accounts 4.0"]:
+                    break
+                time.sleep(0.1)
+            assert set(counts(12)) == {"distillguard_state_accounts 4.0"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def test_serve_command_runs_a_real_server(store_dir: Path, record: Rec) -> None:
     import subprocess
     import sys

@@ -155,7 +155,9 @@ def bench_agreement(log: Path, store: Path, state: str = "memory") -> dict[str, 
     from ..scoring.scorer import verdicts
     from .replay import iter_records
 
-    rows = sorted((_norm(r) for r in iter_records(Path(log))), key=lambda r: (r["ts_ms"], r["request_id"]))
+    rows = sorted(
+        (_norm(r) for r in iter_records(Path(log))), key=lambda r: (r["ts_ms"], r["request_id"])
+    )
     with tempfile.TemporaryDirectory() as d:
         shutil.copy(Path(store) / "store.duckdb", Path(d) / "store.duckdb")
         s = OnlineScorer(Path(d), shadow=True, state=state)
@@ -196,13 +198,40 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_server(data: Path, port: int) -> subprocess.Popen:
+def _start_redis() -> tuple[subprocess.Popen, str] | None:
+    """A throwaway redis-server on a free loopback port (None when it is not installed)."""
+    import redis
+
+    exe = shutil.which("redis-server")
+    if exe is None:
+        return None
+    port = _free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(100):
+        try:
+            redis.Redis.from_url(url).ping()
+            return proc, url
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    proc.terminate()
+    return None
+
+
+def _start_server(
+    data: Path, port: int, workers: int = 1, state: str = "memory"
+) -> subprocess.Popen:
     import httpx
 
     exe = Path(sys.executable).parent / "distillguard"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "distillguard"]
     proc = subprocess.Popen(
-        cmd + ["serve", "--port", str(port), "--token", TOKEN, "--data", str(data)],
+        cmd
+        + ["serve", "--port", str(port), "--token", TOKEN, "--data", str(data)]
+        + ["--workers", str(workers), "--state", state],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -271,21 +300,23 @@ def _httpx_worker(args: tuple[str, int, float, int]) -> list[float]:
 
 def bench_http(
     seconds: float = 8.0,
-    connections: tuple[int, ...] = (4, 16),
+    connections: tuple[int, ...] = (4, 16, 50, 200),
     n_accounts: int = 5000,
-    paced: tuple[tuple[int, int], ...] = ((12, 10),),
+    paced: tuple[tuple[int, int], ...] = ((12, 10), (50, 25)),
+    workers: int = 1,
+    state: str = "memory",
 ) -> dict[str, Any]:
     """POST /v1/score over loopback under wrk (or multi-process httpx); req/s and latency.
 
     ``connections``: saturation runs (closed loop: as fast as the server answers).
     ``paced``: (connections, delay_ms) runs where each connection waits ``delay_ms`` between
     requests, i.e. about ``connections * 1000 / delay_ms`` req/s offered: the latency a
-    gateway sees at that sustained rate.
+    gateway sees at that sustained rate. ``workers`` > 1 needs a ``redis://`` ``state``.
     """
-    out: dict[str, Any] = {"runs": []}
+    out: dict[str, Any] = {"runs": [], "workers": workers, "state": state.split("://")[0]}
     with tempfile.TemporaryDirectory() as d:
         port = _free_port()
-        proc = _start_server(Path(d), port)
+        proc = _start_server(Path(d), port, workers, state)
         url = f"http://127.0.0.1:{port}"
         try:
             wrk = shutil.which("wrk")
@@ -348,6 +379,36 @@ def bench_http(
             proc.terminate()
             proc.wait(timeout=30)
     return out
+
+
+def http_section(seconds: float, results: dict[str, Any]) -> list[str]:
+    """``POST /v1/score`` under wrk: one worker with in-memory state, then two workers sharing
+    a Redis state (``serve --workers 2``) when redis-server is installed."""
+    servers = [bench_http(seconds)]
+    redis_server = _start_redis()
+    if redis_server is not None:
+        try:
+            servers.append(bench_http(seconds, workers=2, state=redis_server[1]))
+        finally:
+            redis_server[0].terminate()
+    results["http"] = servers
+    lines = [
+        f"`POST /v1/score` over loopback, `distillguard serve` (background featurization), "
+        f"load from {servers[0]['tool']}, {seconds:.0f} s per run:",
+        "",
+        "| server | load | connections | req/s | p50 | p99 | non-2xx |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for http in servers:
+        server = f"{http['workers']} worker(s), {http['state']} state"
+        for r in http["runs"]:
+            lines.append(
+                f"| {server} | {r.get('mode', 'saturation')} | {r.get('connections')} | "
+                f"{r.get('req_per_s', 0):,.0f} | {r.get('p50_ms', float('nan')):.2f} ms | "
+                f"{r.get('p99_ms', float('nan')):.2f} ms | {int(r.get('non_2xx', 0))} |"
+            )
+    dropped = sum(int(h.get("learn_dropped", 0)) for h in servers)
+    return lines + [f"\nRows the background learners had to drop (queue full): {dropped}.", ""]
 
 
 def _rss_bytes() -> int:
@@ -581,26 +642,7 @@ def run(
             )
     lines.append("")
 
-    http = bench_http(http_seconds)
-    results["http"] = http
-    lines += [
-        f"`POST /v1/score` over loopback, `distillguard serve` (1 uvicorn worker, in-memory "
-        f"state, background featurization), load from {http['tool']}, {http_seconds:.0f} s per run:",
-        "",
-        "| load | connections | req/s | p50 | p99 | non-2xx |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in http["runs"]:
-        lines.append(
-            f"| {r.get('mode', 'saturation')} | {r.get('connections')} | {r.get('req_per_s', 0):,.0f} | "
-            f"{r.get('p50_ms', float('nan')):.2f} ms | {r.get('p99_ms', float('nan')):.2f} ms | "
-            f"{int(r.get('non_2xx', 0))} |"
-        )
-    lines += [
-        f"\nRows the background learner had to drop (queue full): {int(http.get('learn_dropped', 0))}.",
-        "",
-    ]
-
+    lines += http_section(http_seconds, results)
     mem = bench_memory()
     results["memory"] = mem
     lines += [

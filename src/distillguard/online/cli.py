@@ -5,13 +5,55 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from ..errors import InvalidInputError, InvalidParameterError
 
 DEFAULT_DATA = Path("distillguard-data")
+SERVE_CONFIG_ENV = "DISTILLGUARD_SERVE_CONFIG"
+
+
+@dataclass
+class ServeConfig:
+    """What ``serve`` builds one scoring app from (in each worker process)."""
+
+    data: str
+    policy: str | None
+    state: str
+    shadow: bool
+    api_token: str
+
+    def build(self) -> tuple[Any, str]:
+        """The FastAPI app, with its scorer and featurizer process started, and a banner."""
+        from .scorer import OnlineScorer
+        from .service import create_app
+
+        admin = os.environ.get("DISTILLGUARD_ADMIN_TOKEN")
+        scorer = OnlineScorer(
+            self.data,
+            self.policy,
+            state=self.state,
+            shadow=True if self.shadow else None,
+            featurize_process=True,
+        )
+        scorer.learner()  # start the featurizer process before the first request
+        banner = (
+            f"distillguard serve  policy {scorer.policy.version}"
+            f"  state {scorer.state.kind}  results {scorer.cache.summary()['accounts']} accounts"
+            + ("  SHADOW" if scorer.shadow else "")
+            + ("" if admin else "  (admin API off: no DISTILLGUARD_ADMIN_TOKEN)")
+        )
+        return create_app(scorer, self.api_token, admin), banner
+
+
+def app_from_environment() -> Any:
+    """uvicorn's app factory for ``serve --workers N``: one app per worker process."""
+    app_, _ = ServeConfig(**json.loads(os.environ[SERVE_CONFIG_ENV])).build()
+    return app_
 
 
 def register(app: typer.Typer) -> None:
@@ -34,33 +76,43 @@ def register(app: typer.Typer) -> None:
             "memory", help="'memory' or redis://host:port/db (shared by replicas)"
         ),
         shadow: bool = typer.Option(False, "--shadow", help="only record what would be done"),
+        workers: int = typer.Option(
+            1, min=1, help="server processes; more than one needs --state redis://… to share state"
+        ),
         log_level: str = typer.Option("warning", help="uvicorn log level"),
     ) -> None:
         """Run the scoring service (FastAPI) next to the gateway."""
         import uvicorn
-
-        from .scorer import OnlineScorer
-        from .service import create_app
 
         api_token = token or os.environ.get("DISTILLGUARD_API_TOKEN")
         if not api_token:
             raise InvalidParameterError(
                 "the scoring API needs a token: --token or DISTILLGUARD_API_TOKEN"
             )
-        admin = os.environ.get("DISTILLGUARD_ADMIN_TOKEN")
-        scorer = OnlineScorer(
-            data, policy, state=state, shadow=True if shadow else None, featurize_process=True
+        if workers > 1 and not state.startswith("redis://"):
+            raise InvalidParameterError(
+                f"--workers {workers} needs --state redis://…: each worker would keep its own "
+                "memory state and see only its share of an account's requests"
+            )
+        config = ServeConfig(str(data), str(policy) if policy else None, state, shadow, api_token)
+        if workers == 1:
+            app_, banner = config.build()
+            typer.echo(banner, err=True)
+            uvicorn.run(app_, host=host, port=port, log_level=log_level, access_log=False)
+            return
+        # uvicorn starts each worker from an import string; the settings travel in the
+        # environment (the token included, as DISTILLGUARD_API_TOKEN would).
+        os.environ[SERVE_CONFIG_ENV] = json.dumps(config.__dict__)
+        typer.echo(f"distillguard serve on http://{host}:{port}  {workers} workers", err=True)
+        uvicorn.run(
+            "distillguard.online.cli:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,
         )
-        scorer.learner()  # start the featurizer process before the first request
-        app_ = create_app(scorer, api_token, admin)
-        typer.echo(
-            f"distillguard serve on http://{host}:{port}  policy {scorer.policy.version}"
-            f"  state {scorer.state.kind}  results {scorer.cache.summary()['accounts']} accounts"
-            + ("  SHADOW" if scorer.shadow else "")
-            + ("" if admin else "  (admin API off: no DISTILLGUARD_ADMIN_TOKEN)"),
-            err=True,
-        )
-        uvicorn.run(app_, host=host, port=port, log_level=log_level, access_log=False)
 
     @app.command("replay")
     def replay_cmd(
