@@ -130,3 +130,17 @@ def test_script(texts, monkeypatch) -> None:
     fast = detect_script(texts)
     _numpy(monkeypatch)
     assert fast.equals(detect_script(texts))
+
+
+def test_slot_passes_only_on_rows_with_a_trigger(texts) -> None:
+    """normalize_skeleton_text runs the slot regexes only on rows holding SLOT_TRIGGER; the
+    result equals the passes over every row."""
+    import pyarrow.compute as pc
+
+    from distillguard.signals.base import clip, fill_empty
+
+    arr = pc.utf8_lower(fill_empty(clip(texts, sketch.SKELETON_HEAD_CHARS,
+                                        sketch.SKELETON_TAIL_CHARS)))
+    for p in sketch.SLOT_PATTERNS:
+        arr = pc.replace_substring_regex(arr, p, f" {sketch.SLOT} ")
+    assert sketch.normalize_skeleton_text(texts).equals(arr)
