@@ -18,7 +18,9 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -70,7 +72,9 @@ def _build(src: bytes, dest: Path) -> None:
 
 def _load() -> Any:
     src = _SRC.read_bytes()
-    dest = cache_dir() / f"dgkernels-{hashlib.sha256(src).hexdigest()[:24]}.so"
+    # a cache folder may be shared between machines (a network home): key by platform too
+    key = hashlib.sha256(src + f"{sys.platform}-{platform.machine()}".encode()).hexdigest()
+    dest = cache_dir() / f"dgkernels-{key[:24]}.so"
     if not dest.exists():
         _build(src, dest)
     lib = ctypes.CDLL(str(dest))
