@@ -105,13 +105,36 @@ def as_array(text: pa.Array | pa.ChunkedArray | Iterable[str | None]) -> pa.Arra
 
 def clip(text: pa.Array, head: int = CLIP_HEAD, tail: int = CLIP_TAIL) -> pa.Array:
     """Keep the first ``head`` and last ``tail`` characters of texts longer than both."""
+    if len(text) == 0:
+        return text
+    if tail > 0 and isinstance(text, pa.StringArray) and len(text) > SMALL_BATCH:
+        from . import ckernels
+
+        k = ckernels.lib()
+        if k is not None:
+            return _clip_c(k, text, head, tail)
     n = pc.utf8_length(text)
-    if len(text) == 0 or (pc.max(n).as_py() or 0) <= head + tail:
+    if (pc.max(n).as_py() or 0) <= head + tail:
         return text
     clipped = pc.binary_join_element_wise(
         pc.utf8_slice_codeunits(text, 0, head), pc.utf8_slice_codeunits(text, -tail), " … "
     )
     return pc.if_else(pc.greater(n, head + tail), clipped, text)
+
+
+def _clip_c(k: Any, text: pa.StringArray, head: int, tail: int) -> pa.Array:
+    """:func:`clip` in one pass (``signals/_kernels.c``); nulls stay null."""
+    from . import ckernels
+    from .textops import from_buffers, string_buffers
+
+    data, offsets = string_buffers(text)
+    out, new_off, clipped = ckernels.clip(k, data, offsets, head, tail, " … ".encode())
+    if not clipped:
+        return text
+    valid = None
+    if text.null_count:
+        valid = text.is_valid().to_numpy(zero_copy_only=False)
+    return from_buffers(out, new_off, valid)
 
 
 def fill_empty(arr: pa.Array) -> pa.Array:

@@ -15,11 +15,17 @@ capability reads the prompt alone, so rows with a system prompt are prepared and
 again on the prompt. Script reads the first 300 and last 100 characters; ``prompt_hash``,
 ``system_hash``, ``skeleton_hash`` and ``lsh_bands`` come from :mod:`.sketch`.
 
-Throughput (2-core machine shared with other jobs, load average ~7-9; issue 15): the 53,185
-requests of the ``small`` preset take ~2.9-3.1 s of CPU (~17,000-18,000 rows per
-CPU-second; 8,450 before issue 15, when each phrase was its own RE2 pass); a batch of one
-takes ~1.6-1.8 ms of CPU. Large inputs are processed in chunks of up to :data:`CHUNK_BYTES`
-(8 MB) of text (temporaries ~300 MB per chunk); MinHash works in cache-sized blocks.
+The byte-level steps (clipping, whitespace collapsing, the tokenizer and its hashes, the
+prompt hash, script counts, skeleton hash, MinHash band keys and edge keys) run in the C
+kernels of :mod:`.ckernels` (one pass per byte, equal bit for bit to the numpy code, which
+remains the fallback without a C compiler).
+
+Throughput (2-core machine shared with other jobs; issue 15): the 40,272 requests of
+``small-w101`` featurize at ~31,000-33,000 rows per CPU-second with the C kernels against
+~11,000-13,000 with the numpy code (same run, load average ~7; 8,450 before issue 15, when
+each phrase was its own RE2 pass). What is left is mostly the Hyperscan scan itself (~70 MB/s
+over the prepared text) and the slot regexes of the skeleton (RE2). Large inputs are
+processed in chunks of up to :data:`CHUNK_BYTES` (8 MB) of text.
 """
 
 from __future__ import annotations

@@ -77,6 +77,12 @@ def detect_script(text: pa.Array | pa.ChunkedArray, clip_text: bool = True) -> p
     if n <= SMALL_BATCH:  # the same classes per character in Python: cheaper for a few rows
         return pa.array([_script_of(t) for t in arr.to_pylist()], pa.string())
     data, offsets = string_buffers(arr)
+    from . import ckernels
+
+    k = ckernels.lib()
+    if k is not None:
+        best = ckernels.script(k, data, offsets, _LEAD)
+        return pa.DictionaryArray.from_arrays(pa.array(best), pa.array(SCRIPTS)).cast(pa.string())
     cls = byte_classes(data)
     # one bincount over (row, class) of the letters, not one pass per class
     pos = np.flatnonzero((cls >= 0) & (cls < _OTHER))

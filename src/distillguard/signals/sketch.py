@@ -55,6 +55,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import ckernels
 from .base import SMALL_BATCH, as_array, clip, compile_pattern, fill_empty
 from .textops import collapse_ws, string_buffers, tokenize
 
@@ -77,6 +78,9 @@ SLOT_PATTERNS: tuple[str, ...] = (
     "[a-z0-9._%+-]+@[a-z0-9-]+(?:\\.[a-z0-9-]+)+",  # e-mail
     '"[^"\n]+"|“[^”\n]+”|«[^»\n]+»|「[^」\n]+」',  # quoted strings
 )
+# Every slot value holds one of these (a backtick, "://", "www.", "@" or an opening quote):
+# a text without any is left unchanged by SLOT_PATTERNS.
+SLOT_TRIGGER = '[`"@“«「]|://|www\\.'
 SLOT_PATTERN = "|".join(f"(?:{p})" for p in SLOT_PATTERNS)  # documentation / SQL engines
 
 
@@ -125,6 +129,9 @@ def segment_hashes(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     lengths = np.diff(offsets)
     if n == 0 or len(data) == 0:
         return out
+    k = ckernels.lib()
+    if k is not None:
+        return ckernels.segment_hashes(k, data, offsets)
     r0 = 0
     while r0 < n:
         # rows [r0, r1) whose bytes fit one block (at least one row)
@@ -177,9 +184,21 @@ def normalize_skeleton_text(text: pa.Array | pa.ChunkedArray) -> pa.Array:
                 t = pat.sub(_slot_repl, t)
             out.append(t)
         return pa.array(out, pa.string())
+    # Only rows holding a character every slot pattern needs can change: the passes run on
+    # those (a third of the simulator's prompts) and the rest are kept as they are.
+    rows = np.flatnonzero(
+        pc.match_substring_regex(arr, SLOT_TRIGGER).to_numpy(zero_copy_only=False)
+    )
+    if len(rows) == 0:
+        return arr
+    sub = arr.take(pa.array(rows)) if len(rows) < len(arr) else arr
     for p in SLOT_PATTERNS:
-        arr = pc.replace_substring_regex(arr, p, f" {SLOT} ")
-    return arr
+        sub = pc.replace_substring_regex(sub, p, f" {SLOT} ")
+    if len(rows) == len(arr):
+        return sub
+    idx = np.arange(len(arr), dtype=np.int64)
+    idx[rows] = len(arr) + np.arange(len(rows))
+    return pa.concat_arrays([arr, sub]).take(pa.array(idx))
 
 
 @dataclass
@@ -201,6 +220,9 @@ def _token_hashes(norm: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     if _SLOT_HASH is None:
         b = np.frombuffer(SLOT.encode(), dtype=np.uint8)
         _SLOT_HASH = segment_hashes(b, np.array([0, len(b)]))[0]
+    k = ckernels.lib()
+    if k is not None:
+        return ckernels.token_hashes(k, *string_buffers(norm), int(_SLOT_HASH))
     data, tok_off, row_off = tokenize(norm)
     hashes = segment_hashes(data, tok_off)
     if len(data):
@@ -260,6 +282,47 @@ def sketch(
     """Skeleton hashes and LSH band keys for a batch of prompts (see module doc)."""
     norm = normalize_skeleton_text(text)
     th, row_off = _token_hashes(norm)
+    k = ckernels.lib()
+    if k is not None and bands * rows <= ckernels.MAX_PERMS and bands <= ckernels.MAX_BANDS:
+        return _sketch_c(k, th, row_off, num_perm=num_perm, bands=bands, rows=rows,
+                         shingle_size=shingle_size, window_tokens=window_tokens,
+                         edge_tokens=edge_tokens)
+    return _sketch_numpy(th, row_off, num_perm=num_perm, bands=bands, rows=rows,
+                         shingle_size=shingle_size, window_tokens=window_tokens,
+                         edge_tokens=edge_tokens)
+
+
+def _lsh_lists(keys: np.ndarray, has_tok: np.ndarray, has_edge: np.ndarray,
+               n_keys: int) -> pa.ListArray:
+    """Per row its ``n_keys`` band keys (rows with tokens) then its two edge keys (rows that
+    have them), as a list array; ``keys`` is rows × (n_keys + 2)."""
+    n = len(has_tok)
+    per_row = np.where(has_tok, n_keys, 0) + np.where(has_edge, 2, 0)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum(per_row)
+    mask = np.zeros((n, n_keys + 2), dtype=bool)
+    mask[has_tok, :n_keys] = True
+    mask[has_edge, n_keys:] = True
+    flat = keys[mask]
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.uint64()))
+
+
+def _sketch_c(k, th: np.ndarray, row_off: np.ndarray, *, num_perm: int, bands: int, rows: int,
+              shingle_size: int, window_tokens: int, edge_tokens: int) -> Sketch:
+    """:func:`sketch` after tokenizing, one pass per row in the C kernel."""
+    a, b = _perm_params(num_perm)
+    a, b = a[: bands * rows], b[: bands * rows]
+    skel, keys, has_edge = ckernels.sketch_rows(
+        k, th, row_off, window_tokens=window_tokens, shingle_size=shingle_size, bands=bands,
+        rows=rows, edge_tokens=edge_tokens, a=a, b=b,
+    )
+    ntok = np.diff(row_off)
+    return Sketch(skel, _lsh_lists(keys, ntok > 0, has_edge, 2 * bands), ntok)
+
+
+def _sketch_numpy(th: np.ndarray, row_off: np.ndarray, *, num_perm: int, bands: int,
+                  rows: int, shingle_size: int, window_tokens: int, edge_tokens: int) -> Sketch:
+    """:func:`sketch` after tokenizing, in numpy passes (without the C kernels)."""
     n = len(row_off) - 1
     ntok = np.diff(row_off)
     row_of_tok = np.repeat(np.arange(n, dtype=np.int64), ntok)
@@ -346,14 +409,5 @@ def sketch(
                 sums = np.add.reduceat(c, row_off[:-1][rows_e]) if len(c) else c
                 band_idx = np.uint64(2 * bands + 1 + col)
                 edge_keys[rows_e, col] = splitmix64(splitmix64(sums) ^ (band_idx * _MIX2))
-    has_tok = ntok > 0
-    per_row = np.where(has_tok, n_keys, 0) + np.where(has_edge, 2, 0)
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    offsets[1:] = np.cumsum(per_row)
     full = np.concatenate([keys, edge_keys], axis=1)
-    mask = np.zeros((n, n_keys + 2), dtype=bool)
-    mask[has_tok, :n_keys] = True
-    mask[has_edge, n_keys:] = True
-    flat = full[mask]
-    lsh = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.uint64()))
-    return Sketch(skel, lsh, ntok)
+    return Sketch(skel, _lsh_lists(full, ntok > 0, has_edge, n_keys), ntok)

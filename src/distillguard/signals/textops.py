@@ -80,6 +80,17 @@ def collapse_ws(arr: pa.Array) -> pa.StringArray:
     n = len(offsets) - 1
     if len(data) == 0:
         return pa.array([""] * n, pa.string())
+    from . import ckernels  # imports multimatch, which imports this module
+
+    k = ckernels.lib()
+    if k is not None:
+        return from_buffers(*ckernels.collapse_ws(k, data, offsets))
+    return _collapse_ws_numpy(data, offsets)
+
+
+def _collapse_ws_numpy(data: np.ndarray, offsets: np.ndarray) -> pa.StringArray:
+    """:func:`collapse_ws` of non-empty buffers in numpy passes (without the C kernels)."""
+    n = len(offsets) - 1
     nonws = ~_WS[data]
     prev_nonws = np.empty_like(nonws)
     prev_nonws[0] = False
