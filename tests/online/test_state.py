@@ -185,6 +185,8 @@ def _intel_rows(n: int, seed: int = 0) -> list[dict]:
                 "ts_ms": ts,
                 "account_id": "acct-i",
                 "ip": f"10.0.{i % 3}.{rng.randint(0, 5)}",
+                "user_agent": f"sdk/{i % 2}",
+                "session_id": f"s{i // 4}",
                 "ip_kind": kind,
                 "asn": None if kind is None else f"AS{rng.randint(1, 4)}",
                 "prefix": None if kind is None else f"10.0.{i % 3}.0/24",
