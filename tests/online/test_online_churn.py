@@ -205,3 +205,4 @@ def test_merge_keeps_the_counts_and_the_later_previous_request() -> None:
     m = a.merge(b)
     assert (m.ip_cmp, m.ua_cmp) == (whole.ip_cmp - 1, whole.ua_cmp - 1)  # the seam is lost
     assert m.prev_ip == whole.prev_ip and m.pairs.get() == whole.pairs.get()
+    assert m.sessions is None  # made at the first session id only

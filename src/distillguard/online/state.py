@@ -32,10 +32,10 @@ import hashlib
 import math
 import sys
 import threading
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from datasketch import HyperLogLog
 
 from ..contract import HARVEST_SIGNALS
@@ -141,14 +141,20 @@ class GapStats:
 
 class DistinctCount:
     """Distinct values: an exact set of 64-bit hashes while small, then a HyperLogLog with
-    ``2**p`` registers."""
+    ``2**p`` registers (``datasketch``'s registers, hash and estimator).
 
-    __slots__ = ("exact", "hll", "p")
+    The estimator's two sums (registers at zero, sum of ``2**-register``) are kept as
+    registers change, so ``get`` is O(1): it runs on every request, for every sketch of the
+    account, and ``HyperLogLog.count`` scans all registers."""
+
+    __slots__ = ("exact", "hll", "p", "zeros", "inv")
 
     def __init__(self, p: int = _HLL_P) -> None:
         self.exact: set[int] | None = set()
         self.hll: HyperLogLog | None = None
         self.p = p
+        self.zeros = 0
+        self.inv = 0.0
 
     def update(self, value: str | None) -> None:
         if not value:
@@ -159,20 +165,42 @@ class DistinctCount:
             if len(self.exact) > _EXACT_DISTINCT:
                 self._to_hll()
         else:
-            self.hll.update(h.to_bytes(8, "little"))
+            self._add(h)
+
+    def _add(self, h: int) -> None:
+        """``HyperLogLog.update`` of the hash's bytes, keeping the two sums."""
+        hll = self.hll
+        hv = hll.hashfunc(h.to_bytes(8, "little"))
+        idx = hv & (hll.m - 1)
+        rank = hll.max_rank - (hv >> hll.p).bit_length() + 1
+        old = int(hll.reg[idx])
+        if rank > old:
+            hll.reg[idx] = rank
+            self.zeros -= old == 0
+            self.inv += 2.0**-rank - 2.0**-old
+
+    def _sync(self) -> None:
+        reg = self.hll.reg
+        self.zeros = int(len(reg) - np.count_nonzero(reg))
+        self.inv = float(np.sum(2.0 ** (-reg.astype(np.float64))))
 
     def _to_hll(self) -> None:
-        hll = HyperLogLog(p=self.p)
+        self.hll = HyperLogLog(p=self.p)
+        self._sync()
         for h in self.exact or ():
-            hll.update(h.to_bytes(8, "little"))
-        self.hll, self.exact = hll, None
+            self._add(h)
+        self.exact = None
 
     def get(self) -> int:
         if self.exact is not None:
             return len(self.exact)
-        with warnings.catch_warnings():  # small-range estimates: fine for a risk feature
-            warnings.simplefilter("ignore")
-            return int(round(self.hll.count()))
+        m = self.hll.m  # HyperLogLog.count, from the kept sums
+        e = self.hll.alpha * float(m * m) / self.inv
+        if e <= 2.5 * m and self.zeros > 0:
+            return int(round(m * math.log(m / self.zeros)))
+        if e <= (1 << 32) / 30.0:
+            return int(round(e))
+        return int(round(-(1 << 32) * math.log(1.0 - e / (1 << 32))))
 
     def merge(self, other: DistinctCount) -> DistinctCount:
         if self.exact is not None and other.exact is not None:
@@ -184,9 +212,10 @@ class DistinctCount:
             self._to_hll()
         if other.exact is not None:
             for h in other.exact:
-                self.hll.update(h.to_bytes(8, "little"))
+                self._add(h)
         else:
             self.hll.merge(other.hll)
+            self._sync()
         return self
 
 
@@ -338,10 +367,12 @@ class AccountState:
         self.ua_cmp = 0
         self.ua_sw = 0
         self.ipua_n = 0  # requests with both an IP and a user agent
-        self.pairs = DistinctCount(_CHURN_HLL_P)  # distinct IP|UA pairs
         self.kind_n = 0  # requests with an IP whose kind is known (batch's IP intelligence)
-        self.res_prefixes = DistinctCount(_CHURN_HLL_P)  # distinct /24s of residential IPs
-        self.sessions = DistinctCount(_CHURN_HLL_P)  # distinct session ids
+        # Distinct IP|UA pairs, /24s of residential IPs, session ids: made at the first value
+        # (most accounts have no session ids or no residential IP; ~0.3 kB each saved).
+        self.pairs: DistinctCount | None = None
+        self.res_prefixes: DistinctCount | None = None
+        self.sessions: DistinctCount | None = None
 
     def update(self, x: Mapping[str, Any], hit_threshold: float = 0.5) -> None:
         """Learn one request (a normalised row plus its text features)."""
@@ -414,14 +445,20 @@ class AccountState:
         self.prev_ip, self.prev_ua = hip, hua
         if ip is not None and ua is not None:
             self.ipua_n += 1
+            if self.pairs is None:
+                self.pairs = DistinctCount(_CHURN_HLL_P)
             self.pairs.update(f"{ip}|{ua}")
         kind = x.get("ip_kind")
         if ip is not None and kind:
             self.kind_n += 1
             if kind == "residential" and x.get("prefix"):
+                if self.res_prefixes is None:
+                    self.res_prefixes = DistinctCount(_CHURN_HLL_P)
                 self.res_prefixes.update(str(x["prefix"]))
         sid = x.get("session_id")
         if sid is not None and sid != "":
+            if self.sessions is None:
+                self.sessions = DistinctCount(_CHURN_HLL_P)
             self.sessions.update(str(sid))
 
     def learn_event(self, ev: Mapping[str, Any]) -> None:
@@ -479,10 +516,10 @@ class AccountState:
             "ua_cmp": self.ua_cmp,
             "ua_sw": self.ua_sw,
             "ipua_n": self.ipua_n,
-            "distinct_pairs": self.pairs.get(),
+            "distinct_pairs": _distinct(self.pairs),
             "kind_n": self.kind_n,
-            "distinct_res_prefixes": self.res_prefixes.get(),
-            "distinct_sessions": self.sessions.get(),
+            "distinct_res_prefixes": _distinct(self.res_prefixes),
+            "distinct_sessions": _distinct(self.sessions),
         }
 
     def merge(self, other: AccountState) -> AccountState:
@@ -492,9 +529,13 @@ class AccountState:
         comparison across the seam of two partial states is not counted."""
         if other.n:
             self.prev_ip, self.prev_ua = other.prev_ip, other.prev_ua
-        self.pairs.merge(other.pairs)
-        self.res_prefixes.merge(other.res_prefixes)
-        self.sessions.merge(other.sessions)
+        for name in ("pairs", "res_prefixes", "sessions"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if theirs is not None:
+                if mine is None:
+                    mine = DistinctCount(_CHURN_HLL_P)
+                    setattr(self, name, mine)
+                mine.merge(theirs)
         self.window.merge(other.window)
         self.gaps.merge(other.gaps)
         self.ips.merge(other.ips)
@@ -539,6 +580,10 @@ class AccountState:
         self.sig_hits = [a + b for a, b in zip(self.sig_hits, other.sig_hits, strict=True)]
         self.atpl_max = max(self.atpl_max, other.atpl_max)
         return self
+
+
+def _distinct(d: DistinctCount | None) -> int:
+    return 0 if d is None else d.get()
 
 
 def derive_features(raw: Mapping[str, float], window_s: float) -> dict[str, float]:
