@@ -901,7 +901,9 @@ local ttl = tonumber(ARGV[14])
 for _, k in ipairs({h, w, t, c, ip, ua, tp, asn, pfx, pair, res, ses}) do
   redis.call('EXPIRE', k, ttl)
 end
-return 1
+local counts = {}  -- the distinct counts, here rather than eight more pipelined commands
+for i = 5, 12 do counts[#counts + 1] = redis.call('PFCOUNT', KEYS[i]) end
+return counts
 """
 
 _TOKEN_LUA = """
@@ -1014,17 +1016,18 @@ class RedisState:
         keys = self._keys(account_id)
         pipe = self.r.pipeline(transaction=False)
         self._observe(keys=keys, args=args, client=pipe)
-        self._read(pipe, keys)
+        self._read(pipe, keys, counts=False)
         res = pipe.execute()
-        return derive_features(self._raw(res[1:], ts), self.window_s)
+        return derive_features(self._raw([*res[1:5], *res[0]], ts), self.window_s)
 
-    def _read(self, pipe: Any, keys: list[str]) -> None:
+    def _read(self, pipe: Any, keys: list[str], counts: bool = True) -> None:
         pipe.hgetall(keys[0])
         pipe.hgetall(keys[1])
         pipe.hgetall(keys[2])
         pipe.hgetall(keys[3])
-        for k in keys[4:]:
-            pipe.pfcount(k)
+        if counts:  # the observe script returns them itself
+            for k in keys[4:]:
+                pipe.pfcount(k)
 
     def _raw(self, res: list[Any], now_ms: int) -> dict[str, float]:
         h = {k.decode(): float(v) for k, v in res[0].items() if not k.startswith(b"prev_")}
