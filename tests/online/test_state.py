@@ -185,6 +185,8 @@ def _intel_rows(n: int, seed: int = 0) -> list[dict]:
                 "ts_ms": ts,
                 "account_id": "acct-i",
                 "ip": f"10.0.{i % 3}.{rng.randint(0, 5)}",
+                "user_agent": f"sdk/{i % 2}",
+                "session_id": f"s{i // 4}",
                 "ip_kind": kind,
                 "asn": None if kind is None else f"AS{rng.randint(1, 4)}",
                 "prefix": None if kind is None else f"10.0.{i % 3}.0/24",
@@ -268,3 +270,25 @@ def test_redis_account_features_match_memory(redis_url: str) -> None:
         fr = red.observe("acct-i", r)
     for k, v in fm.items():
         assert fr[k] == pytest.approx(v, rel=1e-6, abs=1e-6, nan_ok=True), k
+
+
+def test_distinct_count_estimate_is_datasketchs_count() -> None:
+    """``get`` reads the HyperLogLog estimate from sums kept as registers change: the same
+    number ``HyperLogLog.count`` scans the registers for, before and after a merge."""
+    import warnings
+
+    rng = random.Random(5)
+    for p in (8, 10):
+        d, other = DistinctCount(p), DistinctCount(p)
+        for i in range(3000):
+            d.update(f"v{rng.randint(0, 2500)}")
+            if d.hll is not None and i % 50 == 0:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    assert d.get() == int(round(d.hll.count()))
+        for i in range(400):
+            other.update(f"w{i}")
+        d.merge(other)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert d.get() == int(round(d.hll.count()))

@@ -17,6 +17,11 @@ Which deployment the percentiles are read against, in order:
    score it, as batch does for a deployment of fewer than ``MIN_POPULATION`` accounts (the
    model reads all-missing percentiles as a population it never saw).
 
+Features an evidence unit fills with the deployment's median when an account has no data
+(``accounts.units.MEDIAN``: the proxy-rotation shares of an account without an IP or with
+one request) are NaN in the online state; they get the median of the reference they are
+ranked against (:func:`median_columns`, :func:`fill_medians`), as batch fills them.
+
 One evaluation costs about 1 ms (the numpy trees ~0.1 ms, the one-row evidence strengths and
 percentiles most of the rest, the reasons ~0.5 ms when the risk is high enough to show them);
 it is cached per account and recomputed after a material change (``_stale``: twice as many
@@ -26,12 +31,14 @@ results reload.
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -95,6 +102,41 @@ def account_row(
         else math.nan
     )
     return row
+
+
+@cache
+def median_columns() -> tuple[str, ...]:
+    """The online features an evidence unit gives the deployment's median when an account has
+    no data for them (``accounts.units.MEDIAN``)."""
+    from ..accounts.units import DEFAULT_UNITS, MEDIAN, make_unit
+    from .state import MemoryState
+
+    online = MemoryState().observe("probe", {"ts_ms": 0, "account_id": "probe"})
+    return tuple(
+        c
+        for name in DEFAULT_UNITS
+        for c, fill in make_unit(name).output_columns().items()
+        if fill == MEDIAN and c in online
+    )
+
+
+def reference_median(reference: DeploymentReference, column: str) -> float:
+    """The deployment's median of an account feature, read from the reference's distribution
+    (the first point with half the accounts at or below it; NaN when it has none). Batch's
+    filled accounts all sit at the median of the others, so that point is the fill value."""
+    dist = reference.data["features"].get(column, {}).get("all")
+    if not dist or not dist["values"]:
+        return math.nan
+    i = bisect.bisect_left(dist["upto"], 0.5)
+    return float(dist["values"][min(i, len(dist["values"]) - 1)])
+
+
+def fill_medians(table: dict[str, np.ndarray], reference: DeploymentReference) -> None:
+    """Give the :func:`median_columns` an account has no data for the reference's median."""
+    for c in median_columns():
+        x = table.get(c)
+        if x is not None and np.isnan(x[0]):
+            table[c] = np.array([reference_median(reference, c)])
 
 
 def as_columns(rows: list[Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -275,6 +317,7 @@ class OnlineRisk:
         if kind == "none":
             risk, contrib = self._hand_set(strengths)
             return AccountRisk(risk, _evidence(contrib, risk), n, "hand-set", contrib)
+        fill_medians(table, reference)
         inputs = model_input_columns(table, strengths, np.array([size]), reference)
         nan = np.full(1, np.nan)
         X = np.column_stack([inputs.get(name, nan) for name in self.model.names])

@@ -9,7 +9,8 @@ online, the same quantities are kept incrementally, one request at a time:
   ``datasketch.HyperLogLog`` (merge = register max);
 - :class:`TopShare` — concentration of templates or capabilities (bounded space-saving
   counter; ``get`` is the top value's share, as ``*_top_share`` in the batch path);
-- :class:`AccountState` — all of the above plus request-signal counts; :func:`derive_features`
+- :class:`AccountState` — all of the above plus request-signal counts and the client-churn
+  aggregates of ``accounts/rotation.py`` (see :meth:`AccountState.update`); :func:`derive_features`
   derives the features the online policy reads (``FEATURES`` in ``online/policy.py``) and,
   through :func:`account_features`, the batch ``account_features`` of the account under the
   batch names (what the risk model reads, see ``online/risk.py``).
@@ -31,10 +32,10 @@ import hashlib
 import math
 import sys
 import threading
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from datasketch import HyperLogLog
 
 from ..contract import HARVEST_SIGNALS
@@ -45,6 +46,10 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 _EXACT_DISTINCT = 8  # keep up to this many distinct values exactly before switching to HLL
 _HLL_P = 8  # 256 registers: ~6.5% standard error, 256 bytes per sketch
+# The client-churn ratios (distinct IP-UA pairs, residential /24s, sessions per request) are
+# evidence in themselves: 1024 registers, ~3.3% standard error (about 2% at 40 distinct values,
+# where the sketch counts linearly), 1 kB per sketch once an account has more than 8.
+_CHURN_HLL_P = 10
 _TOP_K = 16
 
 
@@ -135,13 +140,21 @@ class GapStats:
 
 
 class DistinctCount:
-    """Distinct values: an exact set of 64-bit hashes while small, then a HyperLogLog."""
+    """Distinct values: an exact set of 64-bit hashes while small, then a HyperLogLog with
+    ``2**p`` registers (``datasketch``'s registers, hash and estimator).
 
-    __slots__ = ("exact", "hll")
+    The estimator's two sums (registers at zero, sum of ``2**-register``) are kept as
+    registers change, so ``get`` is O(1): it runs on every request, for every sketch of the
+    account, and ``HyperLogLog.count`` scans all registers."""
 
-    def __init__(self) -> None:
+    __slots__ = ("exact", "hll", "p", "zeros", "inv")
+
+    def __init__(self, p: int = _HLL_P) -> None:
         self.exact: set[int] | None = set()
         self.hll: HyperLogLog | None = None
+        self.p = p
+        self.zeros = 0
+        self.inv = 0.0
 
     def update(self, value: str | None) -> None:
         if not value:
@@ -152,20 +165,42 @@ class DistinctCount:
             if len(self.exact) > _EXACT_DISTINCT:
                 self._to_hll()
         else:
-            self.hll.update(h.to_bytes(8, "little"))
+            self._add(h)
+
+    def _add(self, h: int) -> None:
+        """``HyperLogLog.update`` of the hash's bytes, keeping the two sums."""
+        hll = self.hll
+        hv = hll.hashfunc(h.to_bytes(8, "little"))
+        idx = hv & (hll.m - 1)
+        rank = hll.max_rank - (hv >> hll.p).bit_length() + 1
+        old = int(hll.reg[idx])
+        if rank > old:
+            hll.reg[idx] = rank
+            self.zeros -= old == 0
+            self.inv += 2.0**-rank - 2.0**-old
+
+    def _sync(self) -> None:
+        reg = self.hll.reg
+        self.zeros = int(len(reg) - np.count_nonzero(reg))
+        self.inv = float(np.sum(2.0 ** (-reg.astype(np.float64))))
 
     def _to_hll(self) -> None:
-        hll = HyperLogLog(p=_HLL_P)
+        self.hll = HyperLogLog(p=self.p)
+        self._sync()
         for h in self.exact or ():
-            hll.update(h.to_bytes(8, "little"))
-        self.hll, self.exact = hll, None
+            self._add(h)
+        self.exact = None
 
     def get(self) -> int:
         if self.exact is not None:
             return len(self.exact)
-        with warnings.catch_warnings():  # small-range estimates: fine for a risk feature
-            warnings.simplefilter("ignore")
-            return int(round(self.hll.count()))
+        m = self.hll.m  # HyperLogLog.count, from the kept sums
+        e = self.hll.alpha * float(m * m) / self.inv
+        if e <= 2.5 * m and self.zeros > 0:
+            return int(round(m * math.log(m / self.zeros)))
+        if e <= (1 << 32) / 30.0:
+            return int(round(e))
+        return int(round(-(1 << 32) * math.log(1.0 - e / (1 << 32))))
 
     def merge(self, other: DistinctCount) -> DistinctCount:
         if self.exact is not None and other.exact is not None:
@@ -177,9 +212,10 @@ class DistinctCount:
             self._to_hll()
         if other.exact is not None:
             for h in other.exact:
-                self.hll.update(h.to_bytes(8, "little"))
+                self._add(h)
         else:
             self.hll.merge(other.hll)
+            self._sync()
         return self
 
 
@@ -274,6 +310,17 @@ class AccountState:
         "pivot_window",
         "pivot_new",
         "first_new",
+        "prev_ip",
+        "prev_ua",
+        "ip_cmp",
+        "ip_sw",
+        "ua_cmp",
+        "ua_sw",
+        "ipua_n",
+        "pairs",
+        "kind_n",
+        "res_prefixes",
+        "sessions",
     )
 
     def __init__(self, bucket_s: int = 60, n_buckets: int = 60) -> None:
@@ -310,6 +357,22 @@ class AccountState:
         self.pivot_window = 0  # requests in the release window of batch's new model
         self.pivot_new = 0  # of which on the new model
         self.first_new: int | None = None  # first request on the new model
+        # Client churn (``accounts/rotation.py``), over consecutive requests in arrival order:
+        # the previous request's IP and user agent (64-bit hashes; None: it had none), how
+        # often both requests had one and how often it changed.
+        self.prev_ip: int | None = None
+        self.prev_ua: int | None = None
+        self.ip_cmp = 0
+        self.ip_sw = 0
+        self.ua_cmp = 0
+        self.ua_sw = 0
+        self.ipua_n = 0  # requests with both an IP and a user agent
+        self.kind_n = 0  # requests with an IP whose kind is known (batch's IP intelligence)
+        # Distinct IP|UA pairs, /24s of residential IPs, session ids: made at the first value
+        # (most accounts have no session ids or no residential IP; ~0.3 kB each saved).
+        self.pairs: DistinctCount | None = None
+        self.res_prefixes: DistinctCount | None = None
+        self.sessions: DistinctCount | None = None
 
     def update(self, x: Mapping[str, Any], hit_threshold: float = 0.5) -> None:
         """Learn one request (a normalised row plus its text features)."""
@@ -360,6 +423,43 @@ class AccountState:
         if share >= 0.5:
             self.atpl += 1
         self.atpl_max = max(self.atpl_max, share)
+        self._churn(x)
+
+    def _churn(self, x: Mapping[str, Any]) -> None:
+        """The ``accounts/rotation.py`` aggregates and the distinct sessions of one request.
+
+        As batch's ``lag()`` over the account's requests: a switch is counted between this
+        request and the previous one when both carry an IP (a user agent). Online, "previous"
+        is the previous request to arrive, which is batch's ``ORDER BY ts_ms, request_id``
+        when requests arrive in that order (a late request is compared with the one that
+        arrived before it)."""
+        ip, ua = x.get("ip") or None, x.get("user_agent") or None
+        hip = None if ip is None else _h64(str(ip))
+        hua = None if ua is None else _h64(str(ua))
+        if hip is not None and self.prev_ip is not None:
+            self.ip_cmp += 1
+            self.ip_sw += hip != self.prev_ip
+        if hua is not None and self.prev_ua is not None:
+            self.ua_cmp += 1
+            self.ua_sw += hua != self.prev_ua
+        self.prev_ip, self.prev_ua = hip, hua
+        if ip is not None and ua is not None:
+            self.ipua_n += 1
+            if self.pairs is None:
+                self.pairs = DistinctCount(_CHURN_HLL_P)
+            self.pairs.update(f"{ip}|{ua}")
+        kind = x.get("ip_kind")
+        if ip is not None and kind:
+            self.kind_n += 1
+            if kind == "residential" and x.get("prefix"):
+                if self.res_prefixes is None:
+                    self.res_prefixes = DistinctCount(_CHURN_HLL_P)
+                self.res_prefixes.update(str(x["prefix"]))
+        sid = x.get("session_id")
+        if sid is not None and sid != "":
+            if self.sessions is None:
+                self.sessions = DistinctCount(_CHURN_HLL_P)
+            self.sessions.update(str(sid))
 
     def learn_event(self, ev: Mapping[str, Any]) -> None:
         """Learn an after-the-fact event: usage and status of a served request."""
@@ -411,10 +511,31 @@ class AccountState:
             "pivot_window": self.pivot_window,
             "pivot_new": self.pivot_new,
             "first_new": math.nan if self.first_new is None else self.first_new,
+            "ip_cmp": self.ip_cmp,
+            "ip_sw": self.ip_sw,
+            "ua_cmp": self.ua_cmp,
+            "ua_sw": self.ua_sw,
+            "ipua_n": self.ipua_n,
+            "distinct_pairs": _distinct(self.pairs),
+            "kind_n": self.kind_n,
+            "distinct_res_prefixes": _distinct(self.res_prefixes),
+            "distinct_sessions": _distinct(self.sessions),
         }
 
     def merge(self, other: AccountState) -> AccountState:
-        """Fold another partial state of the same account into this one (returns self)."""
+        """Fold another partial state of the same account into this one (returns self).
+
+        ``other`` is taken as the later part for the previous IP / user agent: the one
+        comparison across the seam of two partial states is not counted."""
+        if other.n:
+            self.prev_ip, self.prev_ua = other.prev_ip, other.prev_ua
+        for name in ("pairs", "res_prefixes", "sessions"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if theirs is not None:
+                if mine is None:
+                    mine = DistinctCount(_CHURN_HLL_P)
+                    setattr(self, name, mine)
+                mine.merge(theirs)
         self.window.merge(other.window)
         self.gaps.merge(other.gaps)
         self.ips.merge(other.ips)
@@ -448,11 +569,21 @@ class AccountState:
             "n_errors",
             "in_tokens",
             "out_tokens",
+            "ip_cmp",
+            "ip_sw",
+            "ua_cmp",
+            "ua_sw",
+            "ipua_n",
+            "kind_n",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.sig_hits = [a + b for a, b in zip(self.sig_hits, other.sig_hits, strict=True)]
         self.atpl_max = max(self.atpl_max, other.atpl_max)
         return self
+
+
+def _distinct(d: DistinctCount | None) -> int:
+    return 0 if d is None else d.get()
 
 
 def derive_features(raw: Mapping[str, float], window_s: float) -> dict[str, float]:
@@ -506,6 +637,12 @@ def account_features(raw: Mapping[str, float]) -> dict[str, float]:
     def per_request(key: str) -> float:
         return float(raw.get(key, 0.0)) / n if intel else math.nan
 
+    def ratio(num: str, den: str) -> float:  # NaN (the deployment median online) without data
+        d = float(raw.get(den, 0.0))
+        return float(raw.get(num, 0.0)) / d if d > 0 else math.nan
+
+    n_sessions = float(raw.get("distinct_sessions", 0.0))
+
     return {
         "n_requests": float(raw["n"]),
         "first_ts": float(raw["first"]),
@@ -544,6 +681,16 @@ def account_features(raw: Mapping[str, float]) -> dict[str, float]:
         "pivot_new_requests": float(raw.get("pivot_new", 0.0)),
         "pivot_share": float(raw.get("pivot_new", 0.0)) / pivot_n if pivot_n > 0 else 0.0,
         "pivot_first_new_ts": float(raw.get("first_new", math.nan)),
+        # accounts/rotation.py; NaN where batch gives the deployment median (no IP, one
+        # request), which online.risk substitutes. The residential /24s are counted over the
+        # requests whose IP kind online knows (batch's IP intelligence): batch counts them
+        # over every request with an IP, whose kind it has looked up.
+        "ip_switch_share": ratio("ip_sw", "ip_cmp"),
+        "ua_switch_share": ratio("ua_sw", "ua_cmp"),
+        "ip_ua_pairs_per_request": ratio("distinct_pairs", "ipua_n"),
+        "residential_prefixes_per_request": ratio("distinct_res_prefixes", "kind_n"),
+        # accounts/fingerprint.py: missing when the account's requests carry no session id
+        "sessions_per_request": n_sessions / n if n_sessions > 0 else math.nan,
     }
 
 
@@ -648,15 +795,19 @@ class MemoryState:
 
 # One round trip per request: update every aggregate of the account and return them.
 # KEYS: 1 hash, 2 window hash, 3 templates, 4 capabilities, 5 ip HLL, 6 ua HLL,
-#       7 template HLL, 8 ASN HLL, 9 prefix HLL
+#       7 template HLL, 8 ASN HLL, 9 prefix HLL, 10 IP|UA pair HLL, 11 residential /24 HLL,
+#       12 session HLL
 # ARGV: ts_ms, bucket, n_buckets, template, capability, ip, ua, hit flags (5), harvest,
 #       reasoning(0/1), multi(0/1), atpl(0/1), atpl_share, ttl_s, topk,
 #       hour index, day index, hour of day, user turns, ip kind, asn, prefix,
 #       input tokens, output tokens, campaign template (0/1), in the new model's release
-#       window (0/1), in it on the new model (0/1), on the new model (0/1)
+#       window (0/1), in it on the new model (0/1), on the new model (0/1),
+#       IP hash, UA hash ('' for none), IP|UA pair, IP with a known kind (0/1),
+#       residential /24, session id
 _OBSERVE_LUA = """
 local h, w, t, c, ip, ua = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local tp, asn, pfx = KEYS[7], KEYS[8], KEYS[9]
+local pair, res, ses = KEYS[10], KEYS[11], KEYS[12]
 local ts = tonumber(ARGV[1]); local b = tonumber(ARGV[2]); local nb = tonumber(ARGV[3])
 redis.call('HINCRBY', h, 'n', 1)
 local last = tonumber(redis.call('HGET', h, 'last') or '-1')
@@ -729,9 +880,30 @@ if ARGV[28] == '1' then
   local fn = tonumber(redis.call('HGET', h, 'first_new') or '-1')
   if fn < 0 or ts < fn then redis.call('HSET', h, 'first_new', ts) end
 end
+local function switch(cur, prevf, cmpf, swf)  -- as batch's lag(): both requests carry one
+  local prev = redis.call('HGET', h, prevf)
+  if cur ~= '' and prev and prev ~= '' then
+    redis.call('HINCRBY', h, cmpf, 1)
+    if prev ~= cur then redis.call('HINCRBY', h, swf, 1) end
+  end
+  redis.call('HSET', h, prevf, cur)
+end
+switch(ARGV[29], 'prev_ip', 'ip_cmp', 'ip_sw')
+switch(ARGV[30], 'prev_ua', 'ua_cmp', 'ua_sw')
+if ARGV[31] ~= '' then
+  redis.call('HINCRBY', h, 'ipua_n', 1)
+  redis.call('PFADD', pair, ARGV[31])
+end
+if ARGV[32] == '1' then redis.call('HINCRBY', h, 'kind_n', 1) end
+if ARGV[33] ~= '' then redis.call('PFADD', res, ARGV[33]) end
+if ARGV[34] ~= '' then redis.call('PFADD', ses, ARGV[34]) end
 local ttl = tonumber(ARGV[14])
-for _, k in ipairs({h, w, t, c, ip, ua, tp, asn, pfx}) do redis.call('EXPIRE', k, ttl) end
-return 1
+for _, k in ipairs({h, w, t, c, ip, ua, tp, asn, pfx, pair, res, ses}) do
+  redis.call('EXPIRE', k, ttl)
+end
+local counts = {}  -- the distinct counts, here rather than eight more pipelined commands
+for i = 5, 12 do counts[#counts + 1] = redis.call('PFCOUNT', KEYS[i]) end
+return counts
 """
 
 _TOKEN_LUA = """
@@ -785,6 +957,9 @@ class RedisState:
             f"{p}tp:{account_id}",
             f"{p}asn:{account_id}",
             f"{p}pfx:{account_id}",
+            f"{p}pair:{account_id}",
+            f"{p}res:{account_id}",
+            f"{p}ses:{account_id}",
         ]
 
     def observe(self, account_id: str, x: Mapping[str, Any]) -> dict[str, float]:
@@ -800,6 +975,8 @@ class RedisState:
         )
         share = float(x.get("template_attack_share") or 0.0)
         tpl = x.get("template")
+        ip, ua = x.get("ip") or None, x.get("user_agent") or None
+        kind, sid = x.get("ip_kind"), x.get("session_id")
         args = [
             ts,
             ts // 1000 // self.bucket_s,
@@ -829,24 +1006,31 @@ class RedisState:
             int(bool(x.get("pivot_window"))),
             int(bool(x.get("pivot_new"))),
             "1" if x.get("new_model") else "0",
+            "" if ip is None else format(_h64(str(ip)), "x"),
+            "" if ua is None else format(_h64(str(ua)), "x"),
+            f"{ip}|{ua}" if ip is not None and ua is not None else "",
+            int(ip is not None and bool(kind)),
+            str(x.get("prefix") or "") if ip is not None and kind == "residential" else "",
+            "" if sid is None else str(sid),
         ]
         keys = self._keys(account_id)
         pipe = self.r.pipeline(transaction=False)
         self._observe(keys=keys, args=args, client=pipe)
-        self._read(pipe, keys)
+        self._read(pipe, keys, counts=False)
         res = pipe.execute()
-        return derive_features(self._raw(res[1:], ts), self.window_s)
+        return derive_features(self._raw([*res[1:5], *res[0]], ts), self.window_s)
 
-    def _read(self, pipe: Any, keys: list[str]) -> None:
+    def _read(self, pipe: Any, keys: list[str], counts: bool = True) -> None:
         pipe.hgetall(keys[0])
         pipe.hgetall(keys[1])
         pipe.hgetall(keys[2])
         pipe.hgetall(keys[3])
-        for k in keys[4:]:
-            pipe.pfcount(k)
+        if counts:  # the observe script returns them itself
+            for k in keys[4:]:
+                pipe.pfcount(k)
 
     def _raw(self, res: list[Any], now_ms: int) -> dict[str, float]:
-        h = {k.decode(): float(v) for k, v in res[0].items()}
+        h = {k.decode(): float(v) for k, v in res[0].items() if not k.startswith(b"prev_")}
         lo = now_ms // 1000 // self.bucket_s - self.window_s // self.bucket_s + 1
         n_window = sum(int(v) for k, v in res[1].items() if int(k) >= lo)
 
@@ -882,6 +1066,12 @@ class RedisState:
                 "campaign",
                 "pivot_window",
                 "pivot_new",
+                "ip_cmp",
+                "ip_sw",
+                "ua_cmp",
+                "ua_sw",
+                "ipua_n",
+                "kind_n",
                 *(f"hod_{i}" for i in range(24)),
                 *(f"k_{k}" for k in IP_KINDS),
             )
@@ -896,6 +1086,9 @@ class RedisState:
             distinct_templates=res[6],
             distinct_asns=res[7],
             distinct_prefixes=res[8],
+            distinct_pairs=res[9],
+            distinct_res_prefixes=res[10],
+            distinct_sessions=res[11],
             template_share=share(res[2]),
             capability_share=share(res[3]),
         )
