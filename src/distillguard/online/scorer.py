@@ -775,6 +775,7 @@ class OnlineScorer:
                 "account_id": acct,
                 "risk": round(d.risk, 4),
                 "shadow": self.shadow,
+                "silent": bool(d.params.get("silent")),
                 "coalesced_since_last": coalesced,
             },
         )
