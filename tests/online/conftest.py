@@ -77,9 +77,9 @@ def write_policy(tmp_path: Path) -> Callable[[dict], Path]:
     enforcement has its own tests in ``test_linkage.py``).
     """
 
-    def write(online: dict, name: str = "policy.yaml") -> Path:
+    def write(online: dict, name: str = "policy.yaml", linkage: dict | None = None) -> Path:
         p = tmp_path / name
-        now = {"delay_min_s": 0.0, "delay_max_s": 0.0}
+        now = {"delay_min_s": 0.0, "delay_max_s": 0.0, **(linkage or {})}
         p.write_text(yaml.safe_dump({"online": {"shadow": False, **online}, "linkage": now}))
         return p
 

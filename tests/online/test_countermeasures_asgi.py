@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from distillguard.countermeasures.apply import Countermeasures
 from distillguard.countermeasures.canary import CanaryIssuer, check_canaries
@@ -23,11 +24,14 @@ KEY = b"countermeasure-test-key-01"
 UPSTREAM = httpx.ASGITransport(app=fake_openai_upstream.app)
 
 
-def test_degraded_answers_are_capped_marked_and_traceable(store_dir: Path, write_policy: Callable):
+@pytest.mark.parametrize("silent", [True, False], ids=["silent", "visible"])
+def test_degraded_answers_are_capped_marked_and_traceable(
+    store_dir: Path, write_policy: Callable, silent: bool
+):
     scorer = OnlineScorer(
         store_dir,
         write_policy({"rules": [{"name": "review", "when": {"verdict": "review"},
-                                 "action": "degrade"}]}),
+                                 "action": "degrade"}]}, linkage={"silent_degrade": silent}),
     )
     app = create_proxy("http://upstream", LocalGuard(scorer), transport=UPSTREAM)
     registry = store_dir / "canaries.jsonl"
@@ -43,7 +47,10 @@ def test_degraded_answers_are_capped_marked_and_traceable(store_dir: Path, write
 
     fake_openai_upstream.CALLS.clear()
     r = asyncio.run(ask("rev-1"))
-    assert r.headers["x-distillguard-degraded"] == "reasoning-withheld,canary,watermark"
+    if silent:  # transformed all the same, but nothing in the headers says so
+        assert not any(k.startswith("x-distillguard") for k in r.headers)
+    else:
+        assert r.headers["x-distillguard-degraded"] == "reasoning-withheld,canary,watermark"
     assert fake_openai_upstream.CALLS[-1]["max_tokens"] == 256  # the cap reached the model
     answer = r.json()["choices"][0]["message"]["content"]
     assert answer.startswith("The answer is 4.") and "DG-" in answer
@@ -53,6 +60,8 @@ def test_degraded_answers_are_capped_marked_and_traceable(store_dir: Path, write
     assert "distillguard_countermeasures_total" in scorer.metrics.render()
     audit = (store_dir / "audit.jsonl").read_text()
     assert "degrade_transform" in audit and "max_tokens_cap" in audit and "canary" in audit
+    entries = [e for e in scorer.audit.entries() if e["action"] == "degrade_transform"]
+    assert entries and all(e["extra"]["silent"] is silent for e in entries)
 
     ok = asyncio.run(ask("good-1"))  # not degraded: untouched
     assert "DG-" not in ok.json()["choices"][0]["message"]["content"]

@@ -59,8 +59,17 @@ def proxy_client(app: Any) -> httpx.AsyncClient:
 UPSTREAM = httpx.ASGITransport(app=fake_openai_upstream.app)
 
 
-def test_local_guard_enforces_every_action(store_dir: Path, write_policy: Callable) -> None:
-    scorer = OnlineScorer(store_dir, write_policy({"rules": RULES}))
+def marker(r: httpx.Response) -> str | None:
+    """What the caller can see of a degrade: the action header (None: no marker)."""
+    return r.headers.get("x-distillguard-action")
+
+
+@pytest.mark.parametrize("silent", [True, False], ids=["silent", "visible"])
+def test_local_guard_enforces_every_action(
+    store_dir: Path, write_policy: Callable, silent: bool
+) -> None:
+    policy = write_policy({"rules": RULES}, linkage={"silent_degrade": silent})
+    scorer = OnlineScorer(store_dir, policy)
     # The fake upstream answers at once; a real model takes seconds, by which time the full
     # decision is ready. late_wait_s makes the test wait for it deterministically.
     guard = LocalGuard(scorer, late_wait_s=5.0)
@@ -73,8 +82,9 @@ def test_local_guard_enforces_every_action(store_dir: Path, write_policy: Callab
             r = await c.post(
                 "/v1/chat/completions", json=chat(), headers={"X-Account-Id": "good-1"}
             )
-            assert r.status_code == 200 and r.headers["x-distillguard-action"] == "allow"
+            assert r.status_code == 200 and marker(r) is None  # an answer carries no marker
             assert "reasoning_content" in r.json()["choices"][0]["message"]
+            allowed_headers = sorted(k for k in r.headers if k != "content-length")
             # block: a known attack cluster member never reaches the upstream
             n = len(fake_openai_upstream.CALLS)
             r = await c.post(
@@ -101,7 +111,14 @@ def test_local_guard_enforces_every_action(store_dir: Path, write_policy: Callab
                 json=chat(HARVEST.format(i=1)),
                 headers={"X-Account-Id": "new-1", "x-request-id": "req-degrade"},
             )
-            assert r.status_code == 200 and r.headers["x-distillguard-action"] == "degrade"
+            # silent: it looks like the allowed answer above (same headers, no marker)
+            assert r.status_code == 200
+            if silent:
+                assert marker(r) is None and "x-distillguard-degraded" not in r.headers
+                assert sorted(k for k in r.headers if k != "content-length") == allowed_headers
+            else:
+                assert marker(r) == "degrade"
+                assert r.headers["x-distillguard-degraded"] == "reasoning-withheld"
             msg = r.json()["choices"][0]["message"]
             assert msg["content"] == "The answer is 4." and "reasoning_content" not in msg
             # streaming answers are degraded chunk by chunk
@@ -110,11 +127,16 @@ def test_local_guard_enforces_every_action(store_dir: Path, write_policy: Callab
                 json=chat(HARVEST.format(i=3), stream=True),
                 headers={"X-Account-Id": "new-1", "x-request-id": "req-stream"},
             )
-            assert r.status_code == 200 and r.headers["x-distillguard-action"] == "degrade"
+            assert r.status_code == 200 and marker(r) == (None if silent else "degrade")
             assert "reasoning_content" not in r.text and "is 4." in r.text
             await guard.drain()
 
     asyncio.run(run())
+    # the audit records the degrade either way, and whether the caller was shown it
+    entries = [e for e in scorer.audit.entries() if e["action"] == "degrade_transform"]
+    assert entries and all(e["extra"]["silent"] is silent for e in entries)
+    degrades = [e for e in scorer.audit.entries() if e["action"] == "degrade"]
+    assert degrades and all(e["extra"]["silent"] is silent for e in degrades)
     scorer.learner().wait_idle(10)
     # usage events reached the account state (off the hot path)
     feats = scorer.state.peek("good-1", 1_900_000_000_000)
@@ -128,14 +150,16 @@ def test_local_guard_enforces_every_action(store_dir: Path, write_policy: Callab
     assert "distillguard_hook_seconds_bucket" in scorer.metrics.render()
 
 
+@pytest.mark.parametrize("silent", [True, False], ids=["silent", "visible"])
 def test_degrade_strips_reasoning_from_json_answers(
-    store_dir: Path, write_policy: Callable
+    store_dir: Path, write_policy: Callable, silent: bool
 ) -> None:
     # The batch verdict 'review' → degrade on the O(1) path: deterministic.
     scorer = OnlineScorer(
         store_dir,
         write_policy(
-            {"rules": [{"name": "review", "when": {"verdict": "review"}, "action": "degrade"}]}
+            {"rules": [{"name": "review", "when": {"verdict": "review"}, "action": "degrade"}]},
+            linkage={"silent_degrade": silent},
         ),
     )
     app = create_proxy("http://upstream", LocalGuard(scorer), transport=UPSTREAM)
@@ -150,7 +174,11 @@ def test_degrade_strips_reasoning_from_json_answers(
 
     a, b = asyncio.run(run())
     msg = a.json()["choices"][0]["message"]
-    assert a.headers["x-distillguard-degraded"] == "reasoning-withheld"
+    if silent:  # no marker on the answer or the stream
+        assert not any(k.startswith("x-distillguard") for k in (*a.headers, *b.headers))
+    else:
+        assert a.headers["x-distillguard-degraded"] == "reasoning-withheld"
+        assert marker(a) == marker(b) == "degrade"
     assert "reasoning_content" not in msg and msg["content"] == "The answer is 4."
     assert "reasoning_tokens" not in a.json()["usage"]["completion_tokens_details"]
     assert int(a.headers["content-length"]) == len(a.content)

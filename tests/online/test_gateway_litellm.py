@@ -61,10 +61,11 @@ def _msg(text: str = "hello") -> list[dict]:
     return [{"role": "user", "content": text}]
 
 
-def test_hooks_with_litellm_types(store_dir: Path, write_policy: Callable) -> None:
-    guard = DistillguardLiteLLM(
-        OnlineScorer(store_dir, write_policy({"rules": RULES})), late_wait_s=5.0
-    )
+@pytest.mark.parametrize("silent", [True, False], ids=["silent", "visible"])
+def test_hooks_with_litellm_types(store_dir: Path, write_policy: Callable, silent: bool) -> None:
+    policy = write_policy({"rules": RULES}, linkage={"silent_degrade": silent})
+    scorer = OnlineScorer(store_dir, policy)
+    guard = DistillguardLiteLLM(scorer, late_wait_s=5.0)
     assert isinstance(guard, litellm.integrations.custom_logger.CustomLogger)
 
     async def run() -> None:
@@ -94,8 +95,18 @@ def test_hooks_with_litellm_types(store_dir: Path, write_policy: Callable) -> No
         resp = await guard.async_post_call_success_hook(out, UserAPIKeyAuth(user_id="new-1"), resp)
         assert getattr(resp.choices[0].message, "reasoning_content", None) is None
         assert resp.choices[0].message.content == "The answer is 4."
+        # the headers the proxy sends with the answer: a marker only for a visible degrade
+        sent = (resp._hidden_params or {}).get("additional_headers") or {}
+        marks = {k: v for k, v in sent.items() if k.startswith("x-distillguard")}
+        if silent:
+            assert marks == {}
+        else:
+            assert marks == {"x-distillguard-action": "degrade",
+                             "x-distillguard-degraded": "reasoning_withheld"}
 
     asyncio.run(run())
+    entries = [e for e in scorer.audit.entries() if e["action"] == "degrade_transform"]
+    assert entries and all(e["extra"]["silent"] is silent for e in entries)
 
 
 def test_the_account_is_the_authenticated_key_never_a_client_field() -> None:
@@ -375,6 +386,8 @@ def test_real_litellm_proxy_with_the_guardrail(
             assert degraded.status_code == 200, degraded.text
             msg = degraded.json()["choices"][0]["message"]
             assert msg["content"] == "The answer is 4." and not msg.get("reasoning_content")
+            # the shipped policy degrades silently: no marker reaches the client
+            assert not any(k.startswith("x-distillguard") for k in degraded.headers)
             _sdk_through_the_proxy(base, tmp_path / "sdk-data")
         finally:
             proc.terminate()

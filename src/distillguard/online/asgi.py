@@ -19,10 +19,19 @@ of its API key, else its client address (``key:…`` / ``ip:…``), logged, and 
 object is decided too (the account's known block, else the guard's fail mode), not waved on.
 
 Enforcement: ``block`` / ``challenge`` → 403, ``rate_limit`` → 429 with
-``Retry-After``, both as OpenAI-style error bodies; ``degrade`` → the request is served but
-reasoning fields are withheld from the answer (JSON and server-sent-event streams);
-``allow`` / ``log`` pass. After the response, usage and status go to the guard as an event
-and, for a local guard, the full scoring runs off the hot path.
+``Retry-After``, both as OpenAI-style error bodies (with ``X-Distillguard-Action``);
+``degrade`` → the request is served but reasoning fields are withheld from the answer (JSON
+and server-sent-event streams); ``allow`` / ``log`` pass. After the response, usage and
+status go to the guard as an event and, for a local guard, the full scoring runs off the hot
+path.
+
+Markers: a served answer carries ``X-Distillguard-Action: degrade`` and
+``X-Distillguard-Degraded`` only when it was *visibly* degraded. A silent degrade (the
+decision's ``params.silent``: the policy's ``linkage.silent_degrade``, and every delayed
+account action) carries neither, and neither does an allowed answer, so the two look alike to
+the caller: an attacker cannot watch a header to learn where the line is. The audit (the
+scorer's, and for a local guard the ``degrade_transform`` entry, with ``silent``) still
+records what was done.
 """
 
 from __future__ import annotations
@@ -96,6 +105,12 @@ def strip_reasoning(payload: Any) -> Any:
             if isinstance(details, dict):
                 details.pop("reasoning_tokens", None)
     return payload
+
+
+def is_silent(decision: Mapping[str, Any]) -> bool:
+    """True when the decision asks for no marker the caller can see (``params.silent``)."""
+    params = decision.get("params")
+    return isinstance(params, Mapping) and bool(params.get("silent"))
 
 
 def _openai_error(
@@ -218,24 +233,28 @@ class DistillguardMiddleware:
             return
         captured: dict[str, Any] = {"status": 0, "body": [], "stream": False}
         degrade = action == "degrade"
+        silent = degrade and is_silent(decision)
         cm = self.countermeasures
         if degrade and cm is not None and isinstance(payload, dict) and cm.cap_request(payload):
             replay = self._replayer(json.dumps(payload).encode(), receive)
             self._count("max_tokens_cap")
-            self._audit(account, ["max_tokens_cap"])
+            self._audit(account, ["max_tokens_cap"], silent)
 
         async def send_wrapper(message: dict[str, Any]) -> None:
-            nonlocal degrade, action
+            nonlocal degrade, action, silent
             if message["type"] == "http.response.start":
                 # The model has answered: the full decision (with this request's own signals)
                 # is normally ready by now and may ask to degrade the answer.
-                if not degrade and await self.guard.late_action(record["request_id"]) == "degrade":
-                    degrade, action = True, "degrade"
+                if not degrade:
+                    late = await self.guard.late_decision(record["request_id"])
+                    if late is not None and late.get("action") == "degrade":
+                        degrade, action, silent = True, "degrade", is_silent(late)
                 captured["status"] = message["status"]
                 hdrs = [(k, v) for k, v in message.get("headers", [])]
                 ctype = next((v for k, v in hdrs if k.lower() == b"content-type"), b"")
                 captured["stream"] = b"event-stream" in ctype
-                hdrs.append((b"x-distillguard-action", action.encode()))
+                if degrade and not silent:  # visible: say so; allowed and silent alike: nothing
+                    hdrs.append((b"x-distillguard-action", action.encode()))
                 if degrade and not captured["stream"]:
                     # The body will change length: hold the start until we have it.
                     captured["start"] = {
@@ -268,10 +287,13 @@ class DistillguardMiddleware:
                         out = raw
                     for what in done[1:]:
                         self._count(what)
-                    self._audit(record["account_id"], done)
+                    self._audit(record["account_id"], done, silent)
                     start = captured.pop("start")
                     start["headers"].append((b"content-length", str(len(out)).encode()))
-                    start["headers"].append((b"x-distillguard-degraded", ",".join(done).encode()))
+                    if not silent:
+                        start["headers"].append(
+                            (b"x-distillguard-degraded", ",".join(done).encode())
+                        )
                     await send(start)
                     await send({"type": "http.response.body", "body": out, "more_body": False})
                     return
@@ -320,13 +342,14 @@ class DistillguardMiddleware:
                 pass
         await self.guard.events([event])
 
-    def _audit(self, account: str, kinds: list[str]) -> None:
-        """A local guard audits each transformation (a remote one: its scoring service's
-        decision to degrade is audited there)."""
+    def _audit(self, account: str, kinds: list[str], silent: bool = False) -> None:
+        """A local guard audits each transformation, and whether the caller was shown a marker
+        (a remote one: its scoring service's decision to degrade is audited there)."""
         scorer = getattr(self.guard, "scorer", None)
         if scorer is not None:
             scorer.audit.append("degrade_transform", "account", account, "gateway",
-                                ",".join(kinds), policy_version=scorer.policy.version)
+                                ",".join(kinds), policy_version=scorer.policy.version,
+                                extra={"silent": silent})
 
     def _count(self, what: str) -> None:
         self.guard.metrics.counter(

@@ -97,8 +97,14 @@ class LocalGuard:
 
     async def late_action(self, request_id: str) -> str | None:
         """The full (background) decision's action for a request, waiting up to ``late_wait_s``."""
+        d = await self.late_decision(request_id)
+        return None if d is None else d["action"]
+
+    async def late_decision(self, request_id: str) -> dict[str, Any] | None:
+        """The full (background) decision for a request (action and ``params``, e.g. whether a
+        degrade is silent), waiting up to ``late_wait_s``."""
         d = await self.scorer.wait_full_decision(request_id, self.late_wait_s)
-        return None if d is None else d.action
+        return None if d is None else d.to_dict()
 
     async def observe(self, record: Mapping[str, Any]) -> None:
         """Nothing left to do: ``check`` queued the full scoring already."""
@@ -233,6 +239,10 @@ class RemoteGuard:
         return None
 
     async def late_action(self, request_id: str) -> str | None:
+        """Not available remotely: degrade comes from the ``/v1/score`` answer."""
+        return None
+
+    async def late_decision(self, request_id: str) -> dict[str, Any] | None:
         """Not available remotely: degrade comes from the ``/v1/score`` answer."""
         return None
 

@@ -206,6 +206,11 @@ def key_risk(
         job = pressure * min(1.0, 2.0 * harvest / total)
     crowd = max(orgs, seen - 1)
     spec = 1.0 if crowd <= cfg.crowd else cfg.crowd / crowd
+    if kind not in JOB_KINDS and total > 0:
+        # A parameter tuple says how a client is configured, not who sends: its flags count
+        # by how concentrated harvesting is on it (an SDK default that mostly carries other
+        # traffic is shared by many unrelated customers and links next to nothing).
+        spec *= min(1.0, 2.0 * harvest / total)
     risk = KIND_WEIGHTS[kind] * (1.0 - (1.0 - spec * (1.0 - keep)) * (1.0 - job))
     return risk, len(others), n_flagged
 

@@ -22,7 +22,10 @@ each hook, which is what makes it switchable per key or team. The scorer comes f
   ``block``/``challenge`` raise HTTP 403, ``rate_limit`` 429.
 - ``during_call`` — runs while the model works: the request's *full* decision (its own text
   signals); a block there stops the answer. Without ``pre_call`` it scores the request inline.
-- ``post_call`` — applies ``degrade``: reasoning fields are removed from the answer.
+- ``post_call`` — applies ``degrade``: reasoning fields are removed from the answer. A visible
+  degrade is marked with the ``x-distillguard-action`` / ``x-distillguard-degraded`` response
+  headers (LiteLLM's ``_hidden_params["additional_headers"]``); a silent one (the decision's
+  ``params.silent``) is not, so it looks like an allowed answer. The audit records both.
 
 **Callback** — :class:`DistillguardLiteLLM` (``litellm_settings: callbacks: …``) does
 ``pre_call`` and ``post_call`` as a plain callback, and both classes record usage in
@@ -72,6 +75,7 @@ class _Seen(NamedTuple):
     action: str
     queued: bool  # its full scoring runs in the background: a full decision will follow
     scored: bool  # it reached the account state (queued or scored inline): don't learn twice
+    silent: bool = False  # a degrade the caller must not be able to see
 
 
 def default_account_resolver(user_api_key_dict: Any, data: dict) -> str | None:
@@ -154,6 +158,15 @@ def _refuse(d: Decision) -> None:
         )
 
 
+def _mark(response: Any, headers: dict[str, str]) -> None:
+    """Response headers the LiteLLM proxy sends with the answer (``additional_headers``)."""
+    hidden = getattr(response, "_hidden_params", None)
+    if isinstance(response, dict):
+        hidden = response.setdefault("_hidden_params", {})
+    if isinstance(hidden, dict):
+        hidden["additional_headers"] = {**(hidden.get("additional_headers") or {}), **headers}
+
+
 def _strip_reasoning(response: Any) -> None:
     for choice in _get(response, "choices") or []:
         msg = _get(choice, "message")
@@ -215,7 +228,7 @@ class Enforcer:
         return UNIDENTIFIED
 
     def _remember(self, rid: str, account: str, d: Decision, queued: bool, scored: bool) -> None:
-        self._seen[rid] = _Seen(account, d.action, queued, scored)
+        self._seen[rid] = _Seen(account, d.action, queued, scored, bool(d.params.get("silent")))
         while len(self._seen) > 50_000:
             self._seen.popitem(last=False)
 
@@ -244,7 +257,7 @@ class Enforcer:
         self._annotate(data, account, rid, d)
         _refuse(d)
         if d.action == "degrade" and self.countermeasures.cap_request(data):
-            self._transformed(account, ["max_tokens_cap"])
+            self._transformed(account, ["max_tokens_cap"], bool(d.params.get("silent")))
         return data
 
     async def during_call(self, user_api_key_dict: Any, data: dict) -> None:
@@ -283,23 +296,26 @@ class Enforcer:
         seen = self._seen.get(rid)
         if seen is None:
             return response
-        action = seen.action
+        action, silent = seen.action, seen.silent
         if action != "degrade" and seen.queued:
             late = await self.scorer.wait_full_decision(rid, self.late_wait_s)
-            action = late.action if late is not None else action
+            if late is not None:
+                action, silent = late.action, bool(late.params.get("silent"))
         if action == "degrade":
             _strip_reasoning(response)
-            self._transformed(
-                seen.account,
-                [
-                    "reasoning_withheld",
-                    *self.countermeasures.transform_response(response, seen.account),
-                ],
-            )
+            done = [
+                "reasoning_withheld",
+                *self.countermeasures.transform_response(response, seen.account),
+            ]
+            self._transformed(seen.account, done, silent)
+            if not silent:
+                _mark(response, {"x-distillguard-action": "degrade",
+                                 "x-distillguard-degraded": ",".join(done)})
         return response
 
-    def _transformed(self, account: str, kinds: list[str]) -> None:
-        """Count and audit what was done to a degraded exchange (an appeal stops it)."""
+    def _transformed(self, account: str, kinds: list[str], silent: bool = False) -> None:
+        """Count and audit what was done to a degraded exchange, and whether the caller was
+        shown it (an appeal stops it)."""
         for kind in kinds:
             self.scorer.metrics.counter(
                 "distillguard_countermeasures_total", "degraded responses transformed", kind=kind
@@ -311,6 +327,7 @@ class Enforcer:
             "gateway",
             ",".join(kinds),
             policy_version=self.scorer.policy.version,
+            extra={"silent": silent},
         )
 
     def log_success(self, kwargs: dict, response_obj: Any) -> None:
@@ -356,6 +373,7 @@ class Enforcer:
             "action": d.action,
             "rule": d.rule,
             "risk": round(d.risk, 4),
+            "silent": bool(d.params.get("silent")),
             "request_id": rid,
         }
 

@@ -56,6 +56,7 @@ FEATURES: dict[str, str] = {
     "access_route": "string",
     "template_attack_share": "number",  # share of a matched batch template's traffic from attack accounts
     "known_template": "bool",
+    "harvest_like": "bool",  # math or code asking for reasoning (online/linkage.harvest_like)
     # the account, online (sliding window unless named total)
     "online_risk": "number",
     "n_window": "number",
@@ -119,16 +120,19 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "action": "degrade",
         "scope": "request",
     },
+    # The account's online risk is one source, and on a handful of requests a guess: it acts
+    # alone only once the account has traffic enough to stand out in the deployment, and it
+    # denies (challenge) only when a second, independent source agrees (its linked cluster).
     {
         "name": "online-high-risk",
-        "when": {"online_risk": {">=": 0.7}},
+        "when": {"online_risk": {">=": 0.7}, "n_total": {">=": 8}, "linked_risk": {">=": 0.2}},
         "action": "challenge",
         "scope": "account",
         "expires_s": 86400,
     },
     {
         "name": "online-elevated-risk",
-        "when": {"online_risk": {">=": 0.5}},
+        "when": {"online_risk": {">=": 0.5}, "n_total": {">=": 20}},
         "action": "rate_limit",
         "scope": "account",
         "rate_per_s": 0.02,
@@ -137,7 +141,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     {
         "name": "online-suspicious",
-        "when": {"online_risk": {">=": 0.35}},
+        "when": {"online_risk": {">=": 0.35}, "n_total": {">=": 3}, "harvest_like": True},
         "action": "degrade",
         "scope": "request",
     },
@@ -163,18 +167,22 @@ DEFAULT_RULES: list[dict[str, Any]] = [
 
 # ---- linkage: cross-account evidence and enforcement without a decision boundary -----------
 # Rules on the linked cluster's risk (online/linkage.py); thresholds are jittered per cluster
-# and account-level actions start after a delay (the ``linkage`` section below).
+# and account-level actions start after a delay (the ``linkage`` section below). They act on
+# harvest-like requests only: a link is evidence about who sends, the request's own content the
+# second source; withholding reasoning from an answer nobody could distil protects nothing,
+# and an unrelated customer who shares a card, a network or SDK defaults with a flagged
+# account is left alone until it harvests itself.
 LINKAGE_RULES: list[dict[str, Any]] = [
     {
         "name": "linked-cluster-deny",
-        "when": {"linked_risk": {">=": 0.6}},
+        "when": {"linked_risk": {">=": 0.6}, "harvest_like": True},
         "action": "challenge",
         "scope": "account",
         "expires_s": 86400,
     },
     {
         "name": "linked-cluster-budget",
-        "when": {"linked_risk": {">=": 0.35}},
+        "when": {"linked_risk": {">=": 0.35}, "harvest_like": True},
         "action": "rate_limit",
         "scope": "cluster",
         "rate_per_s": 0.01,
@@ -183,7 +191,7 @@ LINKAGE_RULES: list[dict[str, Any]] = [
     },
     {
         "name": "linked-cluster-degrade",
-        "when": {"linked_risk": {">=": 0.2}},
+        "when": {"linked_risk": {">=": 0.2}, "harvest_like": True},
         "action": "degrade",
         "scope": "request",
     },

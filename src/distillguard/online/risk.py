@@ -221,6 +221,13 @@ class OnlineRisk:
         model = resolve(scoring.risk_model)
         self.model = None if model is None else CompiledRiskModel(model)
         self.groups = {} if model is None else evidence_groups(self.model.names)
+        # The percentile inputs (``pct:``/``coh:``): unknown ones are taken as typical when
+        # ranked against the live reservoir (see ``evaluate``).
+        self._ranked = (
+            np.zeros(0, bool)
+            if model is None
+            else np.array([n.startswith(("pct:", "coh:")) for n in self.model.names])
+        )
         self.reservoir = Reservoir()
         self._reservoir_ref: DeploymentReference | None = None
         self._reservoir_at = 0
@@ -321,6 +328,14 @@ class OnlineRisk:
         inputs = model_input_columns(table, strengths, np.array([size]), reference)
         nan = np.full(1, np.nan)
         X = np.column_stack([inputs.get(name, nan) for name in self.model.names])
+        if kind == "reservoir":
+            # Batch always knows payment sharing, IP intelligence, account age and the
+            # cross-account units; the live reservoir does not. A percentile the deployment
+            # cannot compute is read as the deployment's median (0.5), not as missing: the
+            # model never saw it missing, and reads it as a population it never saw (on the
+            # bench's worlds the reservoir's median account scored 0.99, so every rule on
+            # online_risk fired on nearly every benign account).
+            X[:, self._ranked & np.isnan(X[0])] = 0.5
         risk = float(self.model.predict_risk(X)[0])
         contrib: Mapping[str, float] = {}
         shown = 0.5 * self.scoring.review_threshold  # reasons only where a reviewer looks

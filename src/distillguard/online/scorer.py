@@ -36,6 +36,7 @@ from ..errors import DistillguardError
 from ..evidence import Evidence
 from .actions import SEVERITY, ActionStore
 from .audit import AuditLog
+from .linkage import harvest_like
 from .linked import LinkedEnforcement
 from .metrics import Metrics
 from .normalize import normalize_record, rows_to_batch
@@ -402,6 +403,7 @@ class OnlineScorer:
             "access_route": row.get("access_route") or "direct",
             "template_attack_share": t_share,
             "known_template": tid is not None,
+            "harvest_like": harvest_like(row),
             "online_risk": online_risk,
             **{
                 k: af[k]
@@ -519,6 +521,7 @@ class OnlineScorer:
                 request_risk=0.0,
                 template_attack_share=0.0,
                 known_template=False,
+                harvest_like=False,
                 **{f"sig_{s}": 0.0 for s in SIGNALS},
                 n_signals=0.0,
             )
@@ -775,6 +778,7 @@ class OnlineScorer:
                 "account_id": acct,
                 "risk": round(d.risk, 4),
                 "shadow": self.shadow,
+                "silent": bool(d.params.get("silent")),
                 "coalesced_since_last": coalesced,
             },
         )
