@@ -39,7 +39,7 @@ demo: venv
 
 test: venv system-deps
 	$(BIN)/ruff check src tests
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 lint: venv
 	$(BIN)/ruff check src tests
