@@ -138,6 +138,118 @@ def _openai_error(
     return body, headers
 
 
+# Refused calls: action → (status, OpenAI error type, message).
+REFUSALS: dict[str, tuple[int, str, str]] = {
+    "block": (
+        403,
+        "access_blocked",
+        "This account's access has been suspended under the provider's usage policy.",
+    ),
+    "challenge": (
+        403,
+        "verification_required",
+        "Additional account verification is required before continuing.",
+    ),
+    "rate_limit": (
+        429,
+        "rate_limit_exceeded",
+        "Rate limit exceeded for this account; retry later.",
+    ),
+}
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        payload = json.loads(body) if body else None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+class _AnswerRewriter:
+    """The app's answer on its way out: passed as is, or degraded (reasoning withheld, the
+    countermeasures applied), with a marker only when the degrade is visible."""
+
+    def __init__(
+        self, mw: DistillguardMiddleware, record: dict[str, Any], decision: Mapping[str, Any]
+    ) -> None:
+        self.mw, self.record = mw, record
+        self.degrade = decision.get("action") == "degrade"
+        self.silent = self.degrade and is_silent(decision)
+        self.captured: dict[str, Any] = {"status": 0, "body": [], "stream": False}
+
+    def sender(self, send: Send) -> Send:
+        async def rewrite(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                await self._start(message, send)
+            elif message["type"] == "http.response.body":
+                await self._body(message, send)
+            else:
+                await send(message)
+
+        return rewrite
+
+    async def _start(self, message: dict[str, Any], send: Send) -> None:
+        # The model has answered: the full decision (with this request's own signals) is
+        # normally ready by now and may ask to degrade the answer.
+        if not self.degrade:
+            late = await self.mw.guard.late_decision(self.record["request_id"])
+            if late is not None and late.get("action") == "degrade":
+                self.degrade, self.silent = True, is_silent(late)
+        self.captured["status"] = message["status"]
+        hdrs = list(message.get("headers", []))
+        ctype = next((v for k, v in hdrs if k.lower() == b"content-type"), b"")
+        self.captured["stream"] = b"event-stream" in ctype
+        if self.degrade and not self.silent:  # visible: say so; allowed and silent: nothing
+            hdrs.append((b"x-distillguard-action", b"degrade"))
+        if self.degrade and not self.captured["stream"]:
+            # The body will change length: hold the start until we have it.
+            self.captured["start"] = {
+                **message,
+                "headers": [(k, v) for k, v in hdrs if k.lower() != b"content-length"],
+            }
+            return
+        await send({**message, "headers": hdrs})
+
+    async def _body(self, message: dict[str, Any], send: Send) -> None:
+        chunk = message.get("body", b"")
+        if self.captured["stream"]:
+            if self.degrade:
+                chunk = self.mw._degrade_sse(chunk)
+            self.captured["body"].append(chunk)
+            await send({**message, "body": chunk})
+            return
+        self.captured["body"].append(chunk)
+        if not self.degrade:
+            await send(message)
+        elif not message.get("more_body", False):
+            await self._send_degraded(send)
+
+    async def _send_degraded(self, send: Send) -> None:
+        raw = b"".join(self.captured["body"])
+        done, cm, account = (
+            ["reasoning-withheld"],
+            self.mw.countermeasures,
+            self.record["account_id"],
+        )
+        try:
+            answer = strip_reasoning(json.loads(raw))
+            if cm is not None:
+                done += cm.transform_response(answer, account)
+            out = json.dumps(answer).encode()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            out = raw
+        for what in done[1:]:
+            self.mw._count(what)
+        self.mw._audit(account, done, self.silent)
+        start = self.captured.pop("start")
+        start["headers"].append((b"content-length", str(len(out)).encode()))
+        if not self.silent:
+            start["headers"].append((b"x-distillguard-degraded", ",".join(done).encode()))
+        await send(start)
+        await send({"type": "http.response.body", "body": out, "more_body": False})
+
+
 class DistillguardMiddleware:
     """Pure ASGI middleware: score, enforce, then report usage (see module docstring)."""
 
@@ -171,12 +283,35 @@ class DistillguardMiddleware:
         headers = {
             k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
         }
-        # Read the whole body (bounded) so it can be scored and then replayed to the app.
+        body = await self._read_body(receive, send)
+        if body is None:  # the client left, or the body was refused (413)
+            return
+        payload = _json_object(body)
+        record = self._record(scope, headers, payload)
+        decision = await self._decide(record)
+        action = decision.get("action", "allow")
+        if action in REFUSALS:
+            status, kind, message = REFUSALS[action]
+            await self._send_error(send, status, kind, message, decision)
+            self.guard.spawn(self.guard.observe(record))
+            return
+        replay = self._replayer(body, receive)
+        answer = _AnswerRewriter(self, record, decision)
+        cm = self.countermeasures
+        if answer.degrade and cm is not None and payload is not None and cm.cap_request(payload):
+            replay = self._replayer(json.dumps(payload).encode(), receive)
+            self._count("max_tokens_cap")
+            self._audit(record["account_id"], ["max_tokens_cap"], answer.silent)
+        await self.app(scope, replay, answer.sender(send))
+        self.guard.spawn(self._after(record, answer.captured))
+
+    async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
+        """The whole body (bounded), so it can be scored and then replayed to the app."""
         chunks, size, more = [], 0, True
         while more:
             msg = await receive()
             if msg["type"] == "http.disconnect":
-                return
+                return None
             chunk = msg.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
@@ -187,26 +322,27 @@ class DistillguardMiddleware:
                     f"request body over {self.max_body_bytes} bytes",
                     {"action": "reject"},
                 )
-                return
+                return None
             chunks.append(chunk)
             more = msg.get("more_body", False)
-        body = b"".join(chunks)
-        replay = self._replayer(body, receive)
-        account = self.identify(scope, headers)
-        try:
-            payload = json.loads(body) if body else None
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            payload = None
+        return b"".join(chunks)
+
+    def _record(
+        self, scope: Scope, headers: Mapping[str, str], payload: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """The contract record of this call. Not a JSON object: still decided (known block,
+        else the guard's fail mode)."""
         client = scope.get("client") or (None, None)
-        # Not a JSON object: still decided (known block, else the guard's fail mode).
-        record = chat_body_to_record(
-            payload if isinstance(payload, dict) else {},
-            account,
+        return chat_body_to_record(
+            payload or {},
+            self.identify(scope, headers),
             request_id=headers.get("x-request-id"),
             ip=headers.get("x-forwarded-for", "").split(",")[0].strip() or client[0],
             user_agent=headers.get("user-agent"),
             org_id=headers.get("x-org-id"),
         )
+
+    async def _decide(self, record: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         decision = await self.guard.check(record)
         self.guard.metrics.observe(
@@ -215,94 +351,7 @@ class DistillguardMiddleware:
             time.perf_counter() - t0,
             integration="asgi",
         )
-        action = decision.get("action", "allow")
-        if action in ("block", "challenge", "rate_limit"):
-            status = 429 if action == "rate_limit" else 403
-            kind = {
-                "block": "access_blocked",
-                "challenge": "verification_required",
-                "rate_limit": "rate_limit_exceeded",
-            }[action]
-            msg = {
-                "block": "This account's access has been suspended under the provider's usage policy.",
-                "challenge": "Additional account verification is required before continuing.",
-                "rate_limit": "Rate limit exceeded for this account; retry later.",
-            }[action]
-            await self._send_error(send, status, kind, msg, decision)
-            self.guard.spawn(self.guard.observe(record))
-            return
-        captured: dict[str, Any] = {"status": 0, "body": [], "stream": False}
-        degrade = action == "degrade"
-        silent = degrade and is_silent(decision)
-        cm = self.countermeasures
-        if degrade and cm is not None and isinstance(payload, dict) and cm.cap_request(payload):
-            replay = self._replayer(json.dumps(payload).encode(), receive)
-            self._count("max_tokens_cap")
-            self._audit(account, ["max_tokens_cap"], silent)
-
-        async def send_wrapper(message: dict[str, Any]) -> None:
-            nonlocal degrade, action, silent
-            if message["type"] == "http.response.start":
-                # The model has answered: the full decision (with this request's own signals)
-                # is normally ready by now and may ask to degrade the answer.
-                if not degrade:
-                    late = await self.guard.late_decision(record["request_id"])
-                    if late is not None and late.get("action") == "degrade":
-                        degrade, action, silent = True, "degrade", is_silent(late)
-                captured["status"] = message["status"]
-                hdrs = [(k, v) for k, v in message.get("headers", [])]
-                ctype = next((v for k, v in hdrs if k.lower() == b"content-type"), b"")
-                captured["stream"] = b"event-stream" in ctype
-                if degrade and not silent:  # visible: say so; allowed and silent alike: nothing
-                    hdrs.append((b"x-distillguard-action", action.encode()))
-                if degrade and not captured["stream"]:
-                    # The body will change length: hold the start until we have it.
-                    captured["start"] = {
-                        **message,
-                        "headers": [(k, v) for k, v in hdrs if k.lower() != b"content-length"],
-                    }
-                    return
-                await send({**message, "headers": hdrs})
-                return
-            if message["type"] == "http.response.body":
-                chunk = message.get("body", b"")
-                if captured["stream"]:
-                    if degrade:
-                        chunk = self._degrade_sse(chunk)
-                    captured["body"].append(chunk)
-                    await send({**message, "body": chunk})
-                    return
-                captured["body"].append(chunk)
-                if degrade:
-                    if message.get("more_body", False):
-                        return
-                    raw = b"".join(captured["body"])
-                    done = ["reasoning-withheld"]
-                    try:
-                        answer = strip_reasoning(json.loads(raw))
-                        if cm is not None:
-                            done += cm.transform_response(answer, record["account_id"])
-                        out = json.dumps(answer).encode()
-                    except (json.JSONDecodeError, UnicodeDecodeError):
-                        out = raw
-                    for what in done[1:]:
-                        self._count(what)
-                    self._audit(record["account_id"], done, silent)
-                    start = captured.pop("start")
-                    start["headers"].append((b"content-length", str(len(out)).encode()))
-                    if not silent:
-                        start["headers"].append(
-                            (b"x-distillguard-degraded", ",".join(done).encode())
-                        )
-                    await send(start)
-                    await send({"type": "http.response.body", "body": out, "more_body": False})
-                    return
-                await send(message)
-                return
-            await send(message)
-
-        await self.app(scope, replay, send_wrapper)
-        self.guard.spawn(self._after(record, captured))
+        return decision
 
     def identify(self, scope: Scope, headers: Mapping[str, str]) -> str:
         """The authenticated account, else the API key's hash, else the client address."""
@@ -347,9 +396,15 @@ class DistillguardMiddleware:
         (a remote one: its scoring service's decision to degrade is audited there)."""
         scorer = getattr(self.guard, "scorer", None)
         if scorer is not None:
-            scorer.audit.append("degrade_transform", "account", account, "gateway",
-                                ",".join(kinds), policy_version=scorer.policy.version,
-                                extra={"silent": silent})
+            scorer.audit.append(
+                "degrade_transform",
+                "account",
+                account,
+                "gateway",
+                ",".join(kinds),
+                policy_version=scorer.policy.version,
+                extra={"silent": silent},
+            )
 
     def _count(self, what: str) -> None:
         self.guard.metrics.counter(
