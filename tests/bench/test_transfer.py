@@ -84,6 +84,8 @@ def test_transfer_end_to_end_on_tiny_worlds(tmp_path: Path):
     assert "shard" not in saved["in_world"][LEARNED]["kinds"]
     model = json.loads((out / "risk-model.json").read_text())
     assert sorted(model["trained_on"]) == ["tiny-w1-no-shard", "tiny-w2-no-shard"]
+    # ... and on each train world's first two days, calibrated together with its world.
+    assert "tiny-w1-no-shard-first2d" in model["worlds"]
     md = (out / "transfer.md").read_text()
     assert "leave-one-kind-out: shard" in md and "(held out)" in md
     assert "labelling_vendor" in md or "leaderboard_operator" in md

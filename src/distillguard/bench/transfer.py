@@ -29,6 +29,9 @@ DONE = ".transfer-done"
 FPRS = (0.001, 0.01)
 LEARNED = "distillguard"  # the learned risk model, fitted on the train worlds
 HAND_SET = "distillguard-handset"  # hand-set weights and request formula: nothing learned
+# The risk model also learns from the first EARLY_DAYS of each train world: a young deployment
+# (or a campaign's first days) is a population of its own, with fewer requests per account.
+EARLY_DAYS = 2.0
 SIZES = ("tiny", "small", "medium", "large")
 
 
@@ -274,13 +277,43 @@ def early_detection_of(
     from .runner import slice_first_days
 
     sliced, active = slice_first_days(sorted(world.glob("requests.*")), days, out / "world")
-    for name in ("accounts.csv", "labels.csv"):
-        link = sliced.parent / name
-        if not link.exists():
-            link.symlink_to((world / name).resolve())
+    link_world_files(world, sliced.parent)
     findings = detect_world(sliced.parent, out / "findings", model_path, request_model_path)
     table = load_accounts(findings / "accounts.csv", world / "labels.csv")
     return {"days": days, **early_detection(table, active)}
+
+
+def link_world_files(world: Path, to: Path) -> None:
+    """A slice of ``world`` in ``to`` shares its account table, labels and campaign summary."""
+    for name in ("accounts.csv", "labels.csv", "sim_summary.json"):
+        link = to / name
+        if not link.exists() and (world / name).exists():
+            link.symlink_to((world / name).resolve())
+
+
+def early_slice(root: Path, world: Path, days: float) -> Path:
+    """The first ``days`` of ``world`` as a world of its own beside it, sliced once."""
+    from .runner import slice_first_days
+
+    out = Path(root) / f"{world.name}-first{days:g}d"
+    if not (out / DONE).exists():
+        slice_first_days(sorted(world.glob("requests.*")), days, out)
+        link_world_files(world, out)
+        (out / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    return out
+
+
+def fit_with_early_slices(
+    root: Path, worlds: list[Path], findings: list[Path], out: Path, days: float = EARLY_DAYS
+) -> Path:
+    """Fit the risk model on the train worlds and on their first ``days`` (each slice
+    calibrated out of world together with its world, never predicted by a model that saw it)."""
+    from ..scoring.model import fit_risk_model
+
+    slices = [early_slice(root, w, days) for w in worlds]
+    slice_findings = [detect_world(s, handset_findings(root, s), None) for s in slices]
+    groups = [w.name for w in worlds] * 2
+    return fit_risk_model(worlds + slices, findings + slice_findings, out, groups)
 
 
 # ---- metrics --------------------------------------------------------------------------------
@@ -370,8 +403,8 @@ def train_risk_model(sizes: list[str], seeds: list[int], root: Path, out: Path) 
     """Simulate (or reuse) the worlds ``seeds`` at each size, detect with hand-set weights to
     get the model inputs, and fit the risk model and, beside it (``request-model.json``), the
     request model: the one command behind the shipped models. Several sizes teach them
-    deployments of several sizes (percentiles of 200 accounts are coarser than of 20,000)."""
-    from ..scoring.model import fit_risk_model
+    deployments of several sizes (percentiles of 200 accounts are coarser than of 20,000), and
+    each world's first days teach the risk model a young deployment (:func:`fit_with_early_slices`)."""
     from ..scoring.request_model import fit_request_model
 
     bad = [s for s in sizes if s not in SIZES]
@@ -389,7 +422,7 @@ def train_risk_model(sizes: list[str], seeds: list[int], root: Path, out: Path) 
                 findings.append(detect_world(w, handset_findings(Path(root), w), None))
                 prog.advance(task)
     fit_request_model(worlds, findings, request_model_path(Path(out)))
-    return fit_risk_model(worlds, findings, Path(out))
+    return fit_with_early_slices(Path(root), worlds, findings, Path(out))
 
 
 def request_model_path(risk_model: Path) -> Path:
@@ -400,7 +433,6 @@ def request_model_path(risk_model: Path) -> Path:
 # ---- the run --------------------------------------------------------------------------------
 def run_transfer(cfg: TransferConfig, progress: bool = True) -> dict[str, Any]:
     """Simulate, train on train worlds, measure on test worlds; writes transfer.{json,md,html}."""
-    from ..scoring.model import fit_risk_model
     from ..scoring.request_model import fit_request_model
 
     check_config(cfg)
@@ -434,7 +466,7 @@ def run_transfer(cfg: TransferConfig, progress: bool = True) -> dict[str, Any]:
                 train_findings.append(detect_world(w, handset_findings(root, w), None))
                 prog.advance(task)
         with stage(prog, "transfer: fitting the risk model on the train worlds"):
-            model_path = fit_risk_model(train, train_findings, out / "risk-model.json")
+            model_path = fit_with_early_slices(root, train, train_findings, out / "risk-model.json")
         with stage(prog, "transfer: fitting the request model on the train worlds"):
             fit_request_model(train, train_findings, request_model_path(model_path))
         result["model"] = str(model_path)

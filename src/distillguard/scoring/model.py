@@ -378,13 +378,18 @@ class LearnedAccountScorer(Estimator):
 
 
 # ---- training -------------------------------------------------------------------------------
-def training_table(worlds: list[Path], findings: list[Path]) -> tuple[np.ndarray, ...]:
-    """``(X, y, groups, names)`` from each world's labels and its ``model_inputs.parquet``."""
+def training_table(
+    worlds: list[Path], findings: list[Path], groups: list[str] | None = None
+) -> tuple[np.ndarray, ...]:
+    """``(X, y, groups, names)`` from each world's labels and its ``model_inputs.parquet``;
+    ``groups`` names the world each one belongs to for out-of-world calibration (default its
+    folder name; a slice of a world goes with its world)."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     tables, ys, gs = [], [], []
-    for world, f in zip(worlds, findings, strict=True):
+    groups = groups or [Path(w).name for w in worlds]
+    for world, f, group in zip(worlds, findings, groups, strict=True):
         path = Path(f) / "model_inputs.parquet"
         if not path.is_file():
             raise InvalidInputError(f"{path} missing: run detect with model inputs kept")
@@ -393,14 +398,16 @@ def training_table(worlds: list[Path], findings: list[Path]) -> tuple[np.ndarray
         t = t.join(labels, "account_id", join_type="inner")
         tables.append(t)
         ys.append(np.asarray(t.column("is_attack").to_numpy(), int))
-        gs.append(np.full(t.num_rows, Path(world).name, dtype=object))
+        gs.append(np.full(t.num_rows, group, dtype=object))
     names = input_names()
     X = np.vstack([align(t, names) for t in tables])
     return X, np.concatenate(ys), np.concatenate(gs), names
 
 
-def fit_risk_model(worlds: list[Path], findings: list[Path], out: Path) -> Path:
+def fit_risk_model(
+    worlds: list[Path], findings: list[Path], out: Path, groups: list[str] | None = None
+) -> Path:
     """Fit a :class:`RiskModel` on labelled worlds and save it as ``out`` (a manifest)."""
-    X, y, groups, names = training_table(worlds, findings)
+    X, y, groups, names = training_table(worlds, findings, groups)
     model = RiskModel().fit(X, y, groups, names)
     return model.save(out, {"worlds": [Path(w).name for w in worlds]})
