@@ -39,6 +39,9 @@ REQUEST_FIELDS: tuple[str, ...] = contract.REQUIRED_REQUEST_FIELDS + tuple(
 )
 _STRING_REQUIRED = ("request_id", "account_id", "model")
 
+# The paths whose JSON types ``dg_msg_ok`` checks, read from a message in one parse.
+DG_MSG_TYPE_PATHS = "['$', '$.role', '$.parts', '$.content']"
+
 # Temporary macros (per connection, never written into the store file).
 MACROS: tuple[str, ...] = (
     # Text of a message's content: a string, or the text parts of a list of parts. A part's
@@ -60,15 +63,15 @@ MACROS: tuple[str, ...] = (
     """CREATE OR REPLACE TEMP MACRO dg_parts_ok(c) AS coalesce(list_bool_and(list_transform(
         CAST(c AS JSON[]), lambda dg_p: json_type(dg_p) IN ('OBJECT', 'VARCHAR'))), true)""",
     # A well-formed message: an object with a string role and string/list/null content (or,
-    # for OTel GenAI messages, a list of parts).
-    """CREATE OR REPLACE TEMP MACRO dg_msg_ok(m) AS CASE
-        WHEN json_type(m) <> 'OBJECT' THEN false
-        WHEN json_type(m, '$.role') IS DISTINCT FROM 'VARCHAR' THEN false
-        WHEN json_type(m, '$.parts') = 'ARRAY'
-             AND coalesce(json_type(m, '$.content'), 'NULL') = 'NULL'
+    # for OTel GenAI messages, a list of parts). ``t`` is ``json_type(m, DG_MSG_TYPE_PATHS)``:
+    # the message's own type and those of its role, parts and content from one parse.
+    """CREATE OR REPLACE TEMP MACRO dg_msg_ok(t, m) AS CASE
+        WHEN t[1] <> 'OBJECT' THEN false
+        WHEN t[2] IS DISTINCT FROM 'VARCHAR' THEN false
+        WHEN t[3] = 'ARRAY' AND coalesce(t[4], 'NULL') = 'NULL'
             THEN dg_parts_ok(json_extract(m, '$.parts'))
-        WHEN coalesce(json_type(m, '$.content'), 'NULL') IN ('VARCHAR', 'NULL') THEN true
-        WHEN json_type(m, '$.content') = 'ARRAY' THEN dg_parts_ok(json_extract(m, '$.content'))
+        WHEN coalesce(t[4], 'NULL') IN ('VARCHAR', 'NULL') THEN true
+        WHEN t[4] = 'ARRAY' THEN dg_parts_ok(json_extract(m, '$.content'))
         ELSE false END""",
     # ``messages`` as a list, or as a JSON string holding a list (every database export).
     """CREATE OR REPLACE TEMP MACRO dg_msgs(v, t) AS CASE
@@ -224,7 +227,9 @@ def request_sql(
         checks.append(f"WHEN {_present(f)} AND NOT ({_type_ok(f, kind)}) THEN 'wrong_type:{f}'")
     checks.append(
         f"WHEN {_present('messages')} AND (msgs IS NULL OR len(msgs) = 0"
-        " OR NOT coalesce(list_bool_and(list_transform(msgs, lambda dg_m: dg_msg_ok(dg_m))), false))"
+        " OR NOT coalesce(list_bool_and(list_transform(list_transform(msgs,"
+        f" lambda dg_m: json_type(dg_m, {DG_MSG_TYPE_PATHS})),"
+        " lambda dg_t, dg_i: dg_msg_ok(dg_t, msgs[dg_i]))), false))"
         " THEN 'bad_messages'"
     )
     reason = "CASE " + "\n      ".join(checks) + " END"
