@@ -46,15 +46,18 @@ DG_MSG_TYPE_PATHS = "['$', '$.role', '$.parts', '$.content']"
 MACROS: tuple[str, ...] = (
     # Text of a message's content: a string, or the text parts of a list of parts. A part's
     # text is ``text`` (OpenAI, Anthropic) or, for ``type: text``, ``content`` (OTel GenAI).
+    # Texts are joined by ``nullif(list_aggr(.., 'string_agg', ..), '')``, which is
+    # ``nullif(array_to_string(..), '')`` (an empty list is NULL either way) without the
+    # macro's four copies of its argument, which made every batch bind a larger expression.
     """CREATE OR REPLACE TEMP MACRO dg_content_text(c) AS CASE json_type(c)
         WHEN 'VARCHAR' THEN c->>'$'
-        WHEN 'ARRAY' THEN nullif(array_to_string(list_filter(list_transform(CAST(c AS JSON[]),
+        WHEN 'ARRAY' THEN nullif(list_aggr(list_filter(list_transform(CAST(c AS JSON[]),
             lambda dg_p: CASE WHEN json_type(dg_p) = 'VARCHAR' THEN dg_p->>'$'
                               WHEN json_type(dg_p, '$.text') = 'VARCHAR' THEN dg_p->>'$.text'
                               WHEN dg_p->>'$.type' = 'text'
                                    AND json_type(dg_p, '$.content') = 'VARCHAR'
                                   THEN dg_p->>'$.content'
-                         END), lambda dg_t: dg_t IS NOT NULL), chr(10)), '')
+                         END), lambda dg_t: dg_t IS NOT NULL), 'string_agg', chr(10)), '')
         END""",
     # A message's text: its content, else its OTel GenAI ``parts``.
     """CREATE OR REPLACE TEMP MACRO dg_msg_text(m) AS coalesce(
@@ -357,9 +360,9 @@ WITH p AS NOT MATERIALIZED (
       CASE WHEN reason0 IS NULL THEN coalesce(
           CASE WHEN t_system = 'VARCHAR' AND v_system->>'$' <> '' THEN v_system->>'$' END,
           CASE WHEN list_has_any(roles, ['system', 'developer']) THEN
-          nullif(array_to_string(list_transform(list_filter(msgs,
+          nullif(list_aggr(list_transform(list_filter(msgs,
               lambda dg_m, dg_i: roles[dg_i] IN ('system', 'developer')),
-              lambda dg_m: dg_msg_text(dg_m)), chr(10)), '')
+              lambda dg_m: dg_msg_text(dg_m)), 'string_agg', chr(10)), '')
           END)
       END AS system_text,
       CASE WHEN reason0 IS NULL THEN {extra} END AS extra,
