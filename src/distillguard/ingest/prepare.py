@@ -10,6 +10,9 @@ store, which sees every earlier batch.
 
 from __future__ import annotations
 
+import hashlib
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +75,35 @@ def configure(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(macro)
 
 
+# Validation statements prepared on each connection: a file's query is parsed, bound and
+# planned once per connection instead of once per batch (~25 ms of the ~60 ms a 1-record batch
+# costs). Keyed by the SQL and the raw table's schema (a statement is bound to the column types
+# of ``__dg_raw``); the least recently used is deallocated past ``PREPARED_PER_CONNECTION``
+# (every file has its own query: its name is a literal in it).
+PREPARED_PER_CONNECTION = 8
+_PREPARED: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, OrderedDict[tuple[str, str], str]]
+_PREPARED = weakref.WeakKeyDictionary()
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, raw: pa.Table) -> pa.Table:
+    """The result of ``sql`` over the registered ``__dg_raw`` (``raw``), by a statement
+    prepared once on ``con``."""
+    cache = _PREPARED.setdefault(con, OrderedDict())
+    key = (sql, raw.schema.to_string())
+    name = cache.get(key)
+    if name is None:
+        digest = hashlib.sha1("\0".join(key).encode()).hexdigest()[:16]
+        name = f"dg_validate_{digest}"
+        con.execute(f"PREPARE {name} AS {sql}")
+        cache[key] = name
+        while len(cache) > PREPARED_PER_CONNECTION:
+            _, old = cache.popitem(last=False)
+            con.execute(f"DEALLOCATE {old}")
+    else:
+        cache.move_to_end(key)
+    return con.sql(f"EXECUTE {name}").to_arrow_table()
+
+
 def validate_batch(
     con: duckdb.DuckDBPyConnection, sql: str, raw: pa.Table, source: str, retain_content: bool
 ) -> pa.Table:
@@ -82,7 +114,7 @@ def validate_batch(
     """
     con.register("__dg_raw", raw)
     try:
-        return con.sql(sql).to_arrow_table()
+        return _run(con, sql, raw)
     except duckdb.Error as exc:
         if raw.num_rows > 1:
             half = raw.num_rows // 2

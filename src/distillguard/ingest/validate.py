@@ -39,19 +39,25 @@ REQUEST_FIELDS: tuple[str, ...] = contract.REQUIRED_REQUEST_FIELDS + tuple(
 )
 _STRING_REQUIRED = ("request_id", "account_id", "model")
 
+# The paths whose JSON types ``dg_msg_ok`` checks, read from a message in one parse.
+DG_MSG_TYPE_PATHS = "['$', '$.role', '$.parts', '$.content']"
+
 # Temporary macros (per connection, never written into the store file).
 MACROS: tuple[str, ...] = (
     # Text of a message's content: a string, or the text parts of a list of parts. A part's
     # text is ``text`` (OpenAI, Anthropic) or, for ``type: text``, ``content`` (OTel GenAI).
+    # Texts are joined by ``nullif(list_aggr(.., 'string_agg', ..), '')``, which is
+    # ``nullif(array_to_string(..), '')`` (an empty list is NULL either way) without the
+    # macro's four copies of its argument, which made every batch bind a larger expression.
     """CREATE OR REPLACE TEMP MACRO dg_content_text(c) AS CASE json_type(c)
         WHEN 'VARCHAR' THEN c->>'$'
-        WHEN 'ARRAY' THEN nullif(array_to_string(list_filter(list_transform(CAST(c AS JSON[]),
+        WHEN 'ARRAY' THEN nullif(list_aggr(list_filter(list_transform(CAST(c AS JSON[]),
             lambda dg_p: CASE WHEN json_type(dg_p) = 'VARCHAR' THEN dg_p->>'$'
                               WHEN json_type(dg_p, '$.text') = 'VARCHAR' THEN dg_p->>'$.text'
                               WHEN dg_p->>'$.type' = 'text'
                                    AND json_type(dg_p, '$.content') = 'VARCHAR'
                                   THEN dg_p->>'$.content'
-                         END), lambda dg_t: dg_t IS NOT NULL), chr(10)), '')
+                         END), lambda dg_t: dg_t IS NOT NULL), 'string_agg', chr(10)), '')
         END""",
     # A message's text: its content, else its OTel GenAI ``parts``.
     """CREATE OR REPLACE TEMP MACRO dg_msg_text(m) AS coalesce(
@@ -60,15 +66,15 @@ MACROS: tuple[str, ...] = (
     """CREATE OR REPLACE TEMP MACRO dg_parts_ok(c) AS coalesce(list_bool_and(list_transform(
         CAST(c AS JSON[]), lambda dg_p: json_type(dg_p) IN ('OBJECT', 'VARCHAR'))), true)""",
     # A well-formed message: an object with a string role and string/list/null content (or,
-    # for OTel GenAI messages, a list of parts).
-    """CREATE OR REPLACE TEMP MACRO dg_msg_ok(m) AS CASE
-        WHEN json_type(m) <> 'OBJECT' THEN false
-        WHEN json_type(m, '$.role') IS DISTINCT FROM 'VARCHAR' THEN false
-        WHEN json_type(m, '$.parts') = 'ARRAY'
-             AND coalesce(json_type(m, '$.content'), 'NULL') = 'NULL'
+    # for OTel GenAI messages, a list of parts). ``t`` is ``json_type(m, DG_MSG_TYPE_PATHS)``:
+    # the message's own type and those of its role, parts and content from one parse.
+    """CREATE OR REPLACE TEMP MACRO dg_msg_ok(t, m) AS CASE
+        WHEN t[1] <> 'OBJECT' THEN false
+        WHEN t[2] IS DISTINCT FROM 'VARCHAR' THEN false
+        WHEN t[3] = 'ARRAY' AND coalesce(t[4], 'NULL') = 'NULL'
             THEN dg_parts_ok(json_extract(m, '$.parts'))
-        WHEN coalesce(json_type(m, '$.content'), 'NULL') IN ('VARCHAR', 'NULL') THEN true
-        WHEN json_type(m, '$.content') = 'ARRAY' THEN dg_parts_ok(json_extract(m, '$.content'))
+        WHEN coalesce(t[4], 'NULL') IN ('VARCHAR', 'NULL') THEN true
+        WHEN t[4] = 'ARRAY' THEN dg_parts_ok(json_extract(m, '$.content'))
         ELSE false END""",
     # ``messages`` as a list, or as a JSON string holding a list (every database export).
     """CREATE OR REPLACE TEMP MACRO dg_msgs(v, t) AS CASE
@@ -224,7 +230,9 @@ def request_sql(
         checks.append(f"WHEN {_present(f)} AND NOT ({_type_ok(f, kind)}) THEN 'wrong_type:{f}'")
     checks.append(
         f"WHEN {_present('messages')} AND (msgs IS NULL OR len(msgs) = 0"
-        " OR NOT coalesce(list_bool_and(list_transform(msgs, lambda dg_m: dg_msg_ok(dg_m))), false))"
+        " OR NOT coalesce(list_bool_and(list_transform(list_transform(msgs,"
+        f" lambda dg_m: json_type(dg_m, {DG_MSG_TYPE_PATHS})),"
+        " lambda dg_t, dg_i: dg_msg_ok(dg_t, msgs[dg_i]))), false))"
         " THEN 'bad_messages'"
     )
     reason = "CASE " + "\n      ".join(checks) + " END"
@@ -352,9 +360,9 @@ WITH p AS NOT MATERIALIZED (
       CASE WHEN reason0 IS NULL THEN coalesce(
           CASE WHEN t_system = 'VARCHAR' AND v_system->>'$' <> '' THEN v_system->>'$' END,
           CASE WHEN list_has_any(roles, ['system', 'developer']) THEN
-          nullif(array_to_string(list_transform(list_filter(msgs,
+          nullif(list_aggr(list_transform(list_filter(msgs,
               lambda dg_m, dg_i: roles[dg_i] IN ('system', 'developer')),
-              lambda dg_m: dg_msg_text(dg_m)), chr(10)), '')
+              lambda dg_m: dg_msg_text(dg_m)), 'string_agg', chr(10)), '')
           END)
       END AS system_text,
       CASE WHEN reason0 IS NULL THEN {extra} END AS extra,
