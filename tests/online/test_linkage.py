@@ -76,6 +76,22 @@ def test_a_fresh_account_inherits_its_linked_clusters_risk_on_its_first_request(
     assert stranger.risk == 0.0
 
 
+def test_a_shared_wording_or_sdk_defaults_say_nothing_about_who_sends(
+    index: MemoryLinkage,
+) -> None:
+    """Linked only by template and params to flagged accounts: linked risk, no sender risk."""
+    for i, a in enumerate(("a1", "a2", "a3")):
+        index.observe(req(a, i))
+    index.flag("a1", 1.0, T0)
+    index.flag("a2", 1.0, T0)
+    own = {"payment_fingerprint": "pf-own", "user_agent": "curl/8", "ip": "192.0.2.7"}
+    stranger = index.observe(req("asker", 5, **own))
+    assert stranger.risk > 0.2  # same wording and parameters as the ring
+    assert stranger.sender_risk == 0.0  # but nothing says it is the ring
+    ring = index.observe(req("new", 6))
+    assert ring.sender_risk >= 0.5  # the ring's card links a fresh account of it
+
+
 def test_one_organisation_lends_no_risk_to_its_own_accounts(index: MemoryLinkage) -> None:
     for i, a in enumerate(("o1", "o2", "o3")):
         index.observe(req(a, i, org="org-vendor"))

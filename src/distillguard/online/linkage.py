@@ -52,6 +52,11 @@ KIND_WEIGHTS: dict[str, float] = {
 # Kinds that say who sends (a job's pressure adds up on them); a parameter tuple is shared by
 # everyone using the same SDK defaults, so it carries members' flags only.
 JOB_KINDS = frozenset({"payment", "infra", "home", "asn_client", "template"})
+# Kinds that identify the sender (its payment, network, client) — not what it asks (a
+# ``template`` wording is shared with whoever asks the same kind of question) nor how its
+# client is configured (``params``: SDK defaults). Only these are a second source independent
+# of the account's own content-based risk: ``LinkView.sender_risk`` is taken over them.
+SENDER_KINDS = frozenset({"payment", "infra", "home", "asn_client"})
 HARVEST_CAPABILITIES = frozenset({"math", "code"})
 _NO_REASONING = ("", "none", "0", "off", "false", "disabled")
 
@@ -77,6 +82,7 @@ class LinkView:
     """What the index says about one account after its latest request."""
 
     risk: float = 0.0
+    sender_risk: float = 0.0  # the same over the keys that say who sends (SENDER_KINDS)
     key: str | None = None  # the riskiest linked key (the cluster the account is acted on in)
     accounts: int = 0  # other organisations' accounts on that key
     flagged: int = 0
@@ -226,10 +232,12 @@ def combine(per_key: list[tuple[str, float, int, int, float]]) -> LinkView:
         kind = item[0].split(":", 1)[0]
         if item[1] > best.get(kind, ("", -1.0))[1]:
             best[kind] = item
-    keep = 1.0
-    for _, r, _, _, _ in best.values():
+    keep = sender_keep = 1.0
+    for kind, (_, r, _, _, _) in best.items():
         keep *= 1.0 - r
-    view = LinkView(risk=1.0 - keep)
+        if kind in SENDER_KINDS:
+            sender_keep *= 1.0 - r
+    view = LinkView(risk=1.0 - keep, sender_risk=1.0 - sender_keep)
     if best:
         key, r, n, f, job = max(best.values(), key=lambda x: x[1])
         if r > 0:

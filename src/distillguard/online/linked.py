@@ -31,7 +31,9 @@ FLAG_WEIGHT = {"degrade": 0.2, "rate_limit": 0.6, "challenge": 1.0, "block": 1.0
 ENV_SECRET = "DISTILLGUARD_LINKAGE_SECRET"
 # Rules on these features act on offline verdicts, not on what the caller just sent.
 BATCH_FEATURES = frozenset({"verdict", "batch_risk", "cluster_verdict", "cluster_risk"})
-LINK_FEATURES = frozenset({"linked_risk", "linked_accounts", "linked_flagged", "job_pressure"})
+LINK_FEATURES = frozenset(
+    {"linked_risk", "linked_sender_risk", "linked_accounts", "linked_flagged", "job_pressure"}
+)
 
 
 def _inherited(name: str | None, rules: list[Any]) -> bool:
@@ -79,13 +81,21 @@ class LinkedEnforcement:
     ) -> None:
         """Linked risk into the features (and account_risk, risk, cluster_id)."""
         cfg = self.cfg
-        features.update(linked_risk=0.0, linked_accounts=0.0, linked_flagged=0.0, job_pressure=0.0)
+        features.update(
+            linked_risk=0.0,
+            linked_sender_risk=0.0,
+            linked_accounts=0.0,
+            linked_flagged=0.0,
+            job_pressure=0.0,
+        )
         if not cfg.enabled:
             return
         view = self.index.observe(row)
-        risk = min(1.0, view.risk * jitter(self.secret, view.key, cfg.jitter))
+        jit = jitter(self.secret, view.key, cfg.jitter)
+        risk = min(1.0, view.risk * jit)
         features.update(
             linked_risk=risk,
+            linked_sender_risk=min(1.0, view.sender_risk * jit),
             linked_accounts=float(view.accounts),
             linked_flagged=float(view.flagged),
             job_pressure=view.job,

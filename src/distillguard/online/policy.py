@@ -81,6 +81,7 @@ FEATURES: dict[str, str] = {
     "account_risk": "number",
     # the linkage index (online/linkage.py): evidence on keys shared with other accounts
     "linked_risk": "number",
+    "linked_sender_risk": "number",  # linked_risk over payment/network keys (who sends)
     "linked_accounts": "number",
     "linked_flagged": "number",
     "job_pressure": "number",
@@ -122,10 +123,17 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     # The account's online risk is one source, and on a handful of requests a guess: it acts
     # alone only once the account has traffic enough to stand out in the deployment, and it
-    # denies (challenge) only when a second, independent source agrees (its linked cluster).
+    # denies (challenge) only when a second, independent source agrees: its linked cluster on
+    # a key that says who sends (payment, network). A shared prompt wording or SDK parameter
+    # tuple is not independent of the account's own content-based risk: a benign customer
+    # asking the same step-by-step questions as a harvester, with the same defaults, shares it.
     {
         "name": "online-high-risk",
-        "when": {"online_risk": {">=": 0.7}, "n_total": {">=": 8}, "linked_risk": {">=": 0.2}},
+        "when": {
+            "online_risk": {">=": 0.7},
+            "n_total": {">=": 8},
+            "linked_sender_risk": {">=": 0.2},
+        },
         "action": "challenge",
         "scope": "account",
         "expires_s": 86400,
