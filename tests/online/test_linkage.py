@@ -52,13 +52,18 @@ def index(request: pytest.FixtureRequest) -> MemoryLinkage:
     return make_linkage(request.getfixturevalue("redis_url"))
 
 
-def test_a_fresh_account_inherits_its_linked_clusters_risk_on_its_first_request(
-    index: MemoryLinkage,
-) -> None:
+def flagged_ring(index: MemoryLinkage) -> None:
+    """Three accounts of one ring (same card, network, client, wording); two acted on."""
     for i, a in enumerate(("a1", "a2", "a3")):
         index.observe(req(a, i))
     index.flag("a1", 1.0, T0)
     index.flag("a2", 1.0, T0)
+
+
+def test_a_fresh_account_inherits_its_linked_clusters_risk_on_its_first_request(
+    index: MemoryLinkage,
+) -> None:
+    flagged_ring(index)
     fresh = index.observe(req("new", 5))
     assert fresh.risk >= 0.7 and fresh.key and fresh.flagged == 2
     assert "acted on" in fresh.reasons[0]
@@ -80,10 +85,7 @@ def test_a_shared_wording_or_sdk_defaults_say_nothing_about_who_sends(
     index: MemoryLinkage,
 ) -> None:
     """Linked only by template and params to flagged accounts: linked risk, no sender risk."""
-    for i, a in enumerate(("a1", "a2", "a3")):
-        index.observe(req(a, i))
-    index.flag("a1", 1.0, T0)
-    index.flag("a2", 1.0, T0)
+    flagged_ring(index)
     own = {"payment_fingerprint": "pf-own", "user_agent": "curl/8", "ip": "192.0.2.7"}
     stranger = index.observe(req("asker", 5, **own))
     assert stranger.risk > 0.2  # same wording and parameters as the ring
