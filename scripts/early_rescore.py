@@ -1,5 +1,13 @@
-"""Early detection of a risk model, rescoring the early detect runs' saved inputs."""
+"""Early detection of a risk model, rescoring the early detect runs' saved inputs.
+
+    PYTHONPATH=src python scripts/early_rescore.py TRANSFER_OUT MODEL [DATA_ROOT]
+
+TRANSFER_OUT is a ``bench-transfer --first-days N`` results folder (its test/WORLD/early runs
+kept their model inputs); MODEL is ``builtin`` or a risk-model manifest; DATA_ROOT holds the
+worlds' labels (default ``bench-results/worlds``).
+"""
 import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -15,9 +23,9 @@ if __name__ == "__main__":
     rows = []
     for w in sorted((base / "test").iterdir()):
         early = w / "early"
-        out = Path("/work/scratch/s4/early") / w.name
+        out = Path(tempfile.mkdtemp(prefix="dg-early-")) / w.name
         rescore(early / "findings", path, out)
-        t = load_accounts(out / "accounts.csv", Path(sys.argv[3] if len(sys.argv) > 3 else "/work/final-data") / w.name / "labels.csv")
+        t = load_accounts(out / "accounts.csv", Path(sys.argv[3] if len(sys.argv) > 3 else "bench-results/worlds") / w.name / "labels.csv")
         log = early / "world" / "requests.jsonl.gz"
         act = {r[0] for r in duckdb.sql(f"select distinct account_id from read_json_auto('{log}', ignore_errors=true)").fetchall()}
         r = early_detection(t, act)
