@@ -60,3 +60,28 @@ def test_format_matches_contract_form(tmp_path, harvest, name):
     assert all(r[4] for r in rows)  # every record has its prompt text
     assert flagged == ref_flagged
     assert flagged & attack  # and the harvest requests are among them
+
+
+@pytest.mark.parametrize("name", ["litellm", "contract"])
+def test_a_too_deeply_nested_line_is_quarantined_not_a_crash(tmp_path, harvest, name):
+    # json.loads recurses once per level: a 5,000-level line must not stop the run.
+    records = harvest[0][:20]
+    if name == "contract":
+        path = _jsonl_lines(tmp_path / "log.jsonl", [json.dumps(r) for r in records])
+    else:
+        files, _ = write_sample(name, records, tmp_path / "native")
+        path = files[0]
+    deep = '{"request_id": "deep", "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([deep, *lines[:10], deep, *lines[10:]]) + "\n")
+
+    with Store(tmp_path / "store") as st:
+        res = st.ingest([path])
+        reasons = [r[0] for r in st.con.execute("SELECT reason FROM quarantine").fetchall()]
+    assert res.accepted == len(records)
+    assert res.quarantined == 2 and len(reasons) == 2 and all(reasons)
+
+
+def _jsonl_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
+    return path

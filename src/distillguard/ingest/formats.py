@@ -65,7 +65,7 @@ def _parse(text: str) -> Any:
     # Several paths walk into the same JSON text (a stored request body): parse it once.
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
 
 

@@ -396,7 +396,7 @@ def iter_json_doc(f: InputFile, on_bytes: Callable[[int], None] | None = None) -
     (OTel collectors write JSON Lines under ``.json``)."""
     try:
         doc = _load_json_doc(f)
-    except ValueError:
+    except (ValueError, RecursionError):  # not one document (or too deep): line by line
         yield from iter_jsonl(f, on_bytes)
         return
     if on_bytes is not None:
@@ -438,7 +438,7 @@ def _iter_docs(f: InputFile, limit: int) -> Iterator[object]:
         for line in batch.column("line").to_pylist():
             try:
                 yield json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # too deep to parse: validation quarantines it
                 continue
             n += 1
             if n >= limit:
@@ -453,7 +453,7 @@ def _batch_outputs(paths: tuple[Path, ...]) -> dict[str, object]:
             for line in batch.column("line").to_pylist():
                 try:
                     out = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue
                 if isinstance(out, dict) and isinstance(out.get("custom_id"), str):
                     joined[out["custom_id"]] = out
@@ -476,7 +476,7 @@ def map_batches(f: InputFile, batches: Iterator[pa.Table]) -> Iterator[pa.Table]
         for line, no in raw:
             try:
                 doc = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # kept as is: validation quarantines it
                 lines.append(line)
                 nos.append(no)
                 continue
