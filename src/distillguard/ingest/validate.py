@@ -298,12 +298,19 @@ def request_sql(
 
     return f"""
 WITH p AS NOT MATERIALIZED (
-  -- one parse tells valid JSON (a type) from invalid (NULL)
-  SELECT line_no, line, try(json_type(line)) AS jt FROM {raw_table}
-), e AS NOT MATERIALIZED (
-  SELECT line_no, line, jt IS NOT NULL AS ok, jt,
-         CASE WHEN jt = 'OBJECT' THEN json_extract(line, [{paths}]) END AS v
+  -- One parse extracts every contract path and tells valid JSON (a list) from invalid (NULL).
+  -- A path has a value only in an object, so only records without any known field are
+  -- parsed again for their type (an empty object, an array, a scalar).
+  SELECT line_no, line, try(json_extract(line, [{paths}])) AS v0 FROM {raw_table}
+), p1 AS NOT MATERIALIZED (
+  SELECT line_no, line, v0,
+         CASE WHEN v0 IS NULL THEN NULL
+              WHEN list_bool_or(list_transform(v0, lambda dg_v: dg_v IS NOT NULL)) THEN 'OBJECT'
+              ELSE json_type(line) END AS jt
   FROM p
+), e AS NOT MATERIALIZED (
+  SELECT line_no, line, jt IS NOT NULL AS ok, jt, CASE WHEN jt = 'OBJECT' THEN v0 END AS v
+  FROM p1
 ), x AS NOT MATERIALIZED (
   SELECT line_no, line, ok, jt, {ext} FROM e
 ), y AS NOT MATERIALIZED (
