@@ -136,6 +136,12 @@ def _complementarity() -> EvidenceUnit:
     return CoverageComplementarity()
 
 
+def _harvest_circle() -> EvidenceUnit:
+    from ..coordination.harvest_circle import HarvestCircle
+
+    return HarvestCircle()
+
+
 # The default units, by name (lazy: coordination imports accounts).
 UNITS: dict[str, Callable[[], EvidenceUnit]] = {
     "proxy_rotation": _rotation,
@@ -144,6 +150,7 @@ UNITS: dict[str, Callable[[], EvidenceUnit]] = {
     "lockstep": _lockstep,
     "lockstep_daily": _lockstep_daily,
     "coverage_complementarity": _complementarity,
+    "harvest_circle": _harvest_circle,
 }
 DEFAULT_UNITS: tuple[str, ...] = tuple(UNITS)
 
