@@ -10,8 +10,9 @@ divided by how many accounts use it (``1 / k``: a template k accounts use is eac
 k-th part, so a popular phrasing counts almost nothing, a campaign's private wording a lot).
 
 An account's groups are its dominant home network (/24, else the IP), its dominant payment
-method and its organisation; a template's unaffiliated groups are the fewest distinct values of
-any of the three among its accounts. Harvest is the catalog's own hit definition (any harvest
+method, its organisation and its e-mail domain when that domain is an organisation's (see
+``CIRCLE_TEMPLATES``); a template's unaffiliated groups are the fewest distinct values of any
+of the four among its accounts. Harvest is the catalog's own hit definition (any harvest
 signal at the policy threshold, as ``harvest_share``). Blocked by template: GROUP BYs and one
 join back to the requests, no pairs of accounts.
 """
@@ -35,7 +36,8 @@ CIRCLE_GROUPS = """
 SELECT a.account_id AS account_id,
   coalesce(h.v, a.account_id) AS home,
   coalesce(p.v, m.payment_fingerprint, a.account_id) AS pay,
-  coalesce(m.org_id, a.account_id) AS org
+  coalesce(m.org_id, a.account_id) AS org,
+  lower(m.email_domain) AS dom
 FROM (SELECT DISTINCT account_id FROM request_keys) a
 LEFT JOIN ({home}) h ON a.account_id = h.account_id
 LEFT JOIN ({pay}) p ON a.account_id = p.account_id
@@ -45,13 +47,33 @@ LEFT JOIN account_meta m ON a.account_id = m.account_id
     pay=_DOMINANT.format(expr="payment"),
 )
 
-# Per template: accounts, and unaffiliated groups (the fewest distinct of the three keys).
-CIRCLE_TEMPLATES = """
-SELECT t.template AS template, count(*) AS accts,
-  least(count(DISTINCT g.home), count(DISTINCT g.pay), count(DISTINCT g.org)) AS groups_
+# Each template's accounts with their keys; accounts per e-mail domain, overall and per template.
+CIRCLE_MEMBERS = """
+SELECT t.template AS template, g.account_id AS account_id, g.home AS home, g.pay AS pay,
+  g.org AS org, g.dom AS dom
 FROM (SELECT DISTINCT template, account_id FROM request_keys WHERE template IS NOT NULL) t
 JOIN circle_groups g ON t.account_id = g.account_id
-GROUP BY t.template
+"""
+CIRCLE_DOMAINS = """
+SELECT dom, count(*) AS n FROM circle_groups WHERE dom IS NOT NULL GROUP BY dom
+"""
+CIRCLE_TEMPLATE_DOMAINS = """
+SELECT template, dom, count(*) AS n FROM circle_members WHERE dom IS NOT NULL
+GROUP BY template, dom
+"""
+
+# Per template: accounts, and unaffiliated groups (the fewest distinct values of any key). An
+# e-mail domain ties its accounts on a template when they are most of the domain's accounts (an
+# organisation's domain is mostly its own people working together; a public mail provider's
+# users on one template are a sliver of it).
+CIRCLE_TEMPLATES = """
+SELECT c.template AS template, count(*) AS accts,
+  least(count(DISTINCT c.home), count(DISTINCT c.pay), count(DISTINCT c.org),
+        count(DISTINCT CASE WHEN td.n * 2 > d.n THEN c.dom ELSE c.account_id END)) AS groups_
+FROM circle_members c
+LEFT JOIN circle_template_domains td ON c.template = td.template AND c.dom = td.dom
+LEFT JOIN circle_domains d ON c.dom = d.dom
+GROUP BY c.template
 """
 
 _HIT = " + ".join(f"hit_{s}" for s in HARVEST_SIGNALS)
@@ -81,6 +103,9 @@ class HarvestCircle(EvidenceUnit):
     def sql(self) -> dict[str, str]:
         return {
             "circle_groups": CIRCLE_GROUPS,
+            "circle_members": CIRCLE_MEMBERS,
+            "circle_domains": CIRCLE_DOMAINS,
+            "circle_template_domains": CIRCLE_TEMPLATE_DOMAINS,
             "circle_templates": CIRCLE_TEMPLATES,
             "account_harvest_circle": ACCOUNT_HARVEST_CIRCLE,
         }
