@@ -36,8 +36,13 @@ def _req(lt, aid, i, tpl, ip, harvest=True, **extra):
     return {**row, **extra}
 
 
+def _bystanders(lt, n):
+    """``n`` people with one plain prompt each: the deployment a circle is small within."""
+    return [_req(lt, f"by{k}", 0, 5000 + k, f"60.{k}.0.1", harvest=False) for k in range(n)]
+
+
 def test_careful_circle_fires_campus_class_does_not(lt):
-    rows = []
+    rows = _bystanders(lt, 20)
     for k in range(5):  # five unrelated homes, one private harvest wording
         rows += [_req(lt, f"careful{k}", i, 101, f"71.{k}.9.{k + 1}") for i in range(8)]
     for k in range(5):  # five students on one campus /24, the same assignment wording
@@ -51,7 +56,7 @@ def test_careful_circle_fires_campus_class_does_not(lt):
 
 
 def test_shared_card_or_org_is_one_group_not_a_circle(lt):
-    rows, accounts = [], []
+    rows, accounts = _bystanders(lt, 20), []
     for k in range(4):  # four keys of one company: different offices, one card
         rows += [
             _req(lt, f"co{k}", i, 404, f"20.{k}.1.1", payment_fingerprint="card-co")
@@ -65,6 +70,16 @@ def test_shared_card_or_org_is_one_group_not_a_circle(lt):
     assert all(f[f"lab{k}"] == 0.0 for k in range(4))
 
 
+def test_circle_size_is_relative_to_the_deployment(lt):
+    rows = []
+    for k in range(5):
+        rows += [_req(lt, f"c{k}", i, 111, f"74.{k}.8.8") for i in range(4)]
+    alone = circle(lt, rows)  # five accounts are the whole deployment: no circle
+    among = circle(lt, rows + _bystanders(lt, 20))  # five of 25 (5² <= 25): a circle
+    assert alone["c0"] == 0.0
+    assert among["c0"] == pytest.approx(1 / 5)
+
+
 def test_popular_phrasing_and_plain_prompts_count_little(lt):
     rows = []
     for k in range(40):  # a phrasing forty unrelated people use, with a harvest phrase in it
@@ -75,7 +90,7 @@ def test_popular_phrasing_and_plain_prompts_count_little(lt):
         rows.append(_req(lt, "half", i, 808, "93.1.1.1", harvest=i == 0))
         rows.append(_req(lt, "half2", i, 808, "93.2.1.1"))
     f = circle(lt, rows)
-    assert f["p0"] == pytest.approx(1 / 40)
+    assert f["p0"] == 0.0  # 40 of 45 accounts: a crowd's phrasing (40² > 45), not a circle
     assert all(f[f"f{k}"] == 0.0 for k in range(3))
     # one harvest request in three on a 2-account circle: a third of the 0.5 weight
     assert f["half"] == pytest.approx(0.5 / 3)

@@ -48,3 +48,4 @@ def test_unit_columns_equal_on_both_engines(lt, spark):
         ids = sorted(a[c])
         assert np.allclose([a[c][i] for i in ids], [b[c][i] for i in ids], equal_nan=True), c
     assert np.nanmax(list(a["lockstep_daily_peers"].values())) > 0  # the data exercises it
+    assert np.nanmax(list(a["harvest_circle"].values())) > 0

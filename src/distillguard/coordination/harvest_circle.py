@@ -63,13 +63,13 @@ GROUP BY template, dom
 """
 
 # Per template: accounts, and unaffiliated groups (the fewest distinct values of any key). An
-# e-mail domain ties its accounts on a template when they are most of the domain's accounts (an
-# organisation's domain is mostly its own people working together; a public mail provider's
-# users on one template are a sliver of it).
+# e-mail domain ties its accounts on a template when they are at least half of the domain's
+# accounts (an organisation's domain is mostly its own people working together; a public mail
+# provider's users on one template are a sliver of it).
 CIRCLE_TEMPLATES = """
 SELECT c.template AS template, count(*) AS accts,
   least(count(DISTINCT c.home), count(DISTINCT c.pay), count(DISTINCT c.org),
-        count(DISTINCT CASE WHEN td.n * 2 > d.n THEN c.dom ELSE c.account_id END)) AS groups_
+        count(DISTINCT CASE WHEN td.n * 2 >= d.n THEN c.dom ELSE c.account_id END)) AS groups_
 FROM circle_members c
 LEFT JOIN circle_template_domains td ON c.template = td.template AND c.dom = td.dom
 LEFT JOIN circle_domains d ON c.dom = d.dom
@@ -78,20 +78,25 @@ GROUP BY c.template
 
 _HIT = " + ".join(f"hit_{s}" for s in HARVEST_SIGNALS)
 
-# Per account: its harvest requests' circle weight, averaged over all its requests.
+# Per account: its harvest requests' circle weight, averaged over all its requests. A template
+# more accounts use than the square root of the deployment's account count is a crowd's
+# phrasing, not a circle: a circle stays a few accounts while the deployment grows, and
+# without the cut a phrasing thousands use would still rank above every account at zero.
 ACCOUNT_HARVEST_CIRCLE = f"""
 SELECT r.account_id AS account_id,
-  avg(CASE WHEN {_HIT} > 0 AND c.accts >= 2 AND c.groups_ >= 2
+  avg(CASE WHEN {_HIT} > 0 AND c.accts >= 2 AND c.groups_ >= 2 AND c.accts * c.accts <= n.n
            THEN c.groups_ * 1.0 / (c.accts * c.accts) ELSE 0.0 END) AS harvest_circle
 FROM request_keys r
 LEFT JOIN circle_templates c ON r.template = c.template
+CROSS JOIN (SELECT count(*) AS n FROM circle_groups) n
 GROUP BY r.account_id
 """
 
 
 class HarvestCircle(EvidenceUnit):
     """Per account: ``harvest_circle``, the mean over its requests of, for a harvest request on
-    a template used by k ≥ 2 accounts from g ≥ 2 unaffiliated groups, ``(g / k) / k`` (else 0).
+    a template used by k ≥ 2 accounts (k² at most the deployment's accounts) from g ≥ 2
+    unaffiliated groups, ``(g / k) / k`` (else 0).
 
     Five unrelated accounts that send nothing but one private harvest wording score 0.2; the
     same wording shared by one campus's 20 students (one network) scores 1/400; a phrasing
