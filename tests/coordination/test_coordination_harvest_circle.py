@@ -111,3 +111,22 @@ def test_an_organisations_mail_domain_ties_a_public_providers_does_not(lt):
     f = circle(lt, rows, accounts)
     assert all(f[f"uni{k}"] == 0.0 for k in range(4))
     assert all(f[f"c{k}"] == pytest.approx(1 / 4) for k in range(4))
+
+
+def test_registered_not_default_and_separates_the_handwritten_careful_campaign(lt):
+    from distillguard.accounts.units import DEFAULT_UNITS, EXPERIMENTAL_UNITS, make_unit
+
+    assert "harvest_circle" in EXPERIMENTAL_UNITS and "harvest_circle" not in DEFAULT_UNITS
+    assert isinstance(make_unit("harvest_circle"), HarvestCircle)
+    traffic = lt.build(0)
+    engine = DuckDBEngine()
+    lt.load(engine, traffic)
+    fp = AccountFingerprinter(units=("harvest_circle",)).fit(engine)
+    value = {r["account_id"]: r["harvest_circle"] for r in fp.features_.to_pylist()}
+    label = {r["account_id"]: r for r in traffic.labels}
+    careful = [value[a] for a, r in label.items() if r["campaign_id"] == "campD"]
+    hard = [value[a] for a, r in label.items() if r["persona"] not in ("benign", "attack")]
+    benign = [value[a] for a, r in label.items() if r["persona"] == "benign"]
+    # campD: five unrelated homes on one private harvest wording; the class, the enterprise,
+    # the eval runners, the agents and the app platform share theirs within one org or not at all
+    assert min(careful) > max(hard) and min(careful) > max(benign)
