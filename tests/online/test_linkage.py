@@ -111,11 +111,52 @@ def test_an_appeal_stops_the_account_lending_risk(index: MemoryLinkage) -> None:
 
 
 def test_one_job_spread_thin_adds_up_on_its_shared_keys() -> None:
-    cfg = LinkSettings(job_floor=20, job_ref=40)
+    cfg = LinkSettings(job_floor=20)
     idx = MemoryLinkage(cfg, with_asn=False)
     views = [idx.observe(req(f"thin{i}", i, ip=f"198.51.{i}.9")) for i in range(80)]
     assert views[5].risk == 0.0  # a few harvest-like requests are nothing
     assert views[-1].risk > 0.5 and views[-1].job >= 60  # sixty, from sixty accounts
+
+
+def population(idx: MemoryLinkage, n: int, heavy: int = 0) -> None:
+    """``n`` ordinary customers (own card, network, wording), the first ``heavy`` of them
+    asking 30 harvest-like questions each, the others one ordinary request."""
+    for i in range(n):
+        own = {
+            "payment_fingerprint": f"pf-c{i}",
+            "ip": f"192.0.{i % 250}.{i // 250 + 1}",
+            "skeleton_hash": 10_000 + i,
+            "max_tokens": None,
+            "temperature": None,
+        }
+        if i >= heavy:
+            idx.observe(req(f"c{i}", 0, capability="other", reasoning=None, **own))
+        for j in range(30 if i < heavy else 0):
+            idx.observe(req(f"c{i}", j, **own))
+
+
+def test_the_job_floor_is_what_one_account_of_the_deployment_carries() -> None:
+    """Calibrated on the deployment's accounts: 2% of them harvest 30 requests each, so at the
+    99th percentile one account carries 30, and a shared card may carry as much for free."""
+    idx = MemoryLinkage(LinkSettings(job_min_accounts=100), with_asn=False)
+    assert idx.floor.get() == LinkSettings().job_floor  # no population yet: the setting
+    population(idx, 300, heavy=6)
+    assert idx.floor.get() == pytest.approx(30.0)
+    card = {"payment_fingerprint": "pf-family", "skeleton_hash": 5, "ip": "198.51.100.7"}
+    views = [idx.observe(req(f"fam{i % 3}", i, **card)) for i in range(30)]
+    assert views[-1].sender_risk == 0.0  # three accounts, no more than one heavy customer
+    views = [idx.observe(req(f"job{i % 12}", 40 + i, **card)) for i in range(90)]
+    assert views[-1].job >= 100 and views[-1].sender_risk > 0.6  # 120 on the card: a job
+
+
+def test_accounts_spreading_a_job_thin_cannot_raise_the_floor() -> None:
+    idx = MemoryLinkage(LinkSettings(job_min_accounts=100), with_asn=False)
+    population(idx, 300, heavy=6)
+    before = idx.floor.get()
+    for i in range(600):  # two hundred thin accounts, three harvest-like requests each
+        idx.observe(req(f"thin{i % 200}", i, payment_fingerprint=f"pf-r{i % 25}"))
+    idx.floor._refresh()
+    assert idx.floor.get() <= before
 
 
 def test_a_key_shared_by_a_crowd_weighs_less() -> None:

@@ -18,6 +18,11 @@ actions its members got (``flag``), and a sliding-window count of harvest-like r
 accounts still adds up on the key. Accounts of one organisation are one customer: they never
 lend each other risk (an organisation is accountable as a whole; the batch path acts on it).
 
+A job's pressure on a key is measured against the deployment itself: the window's harvest-like
+volume one *account* carries at the ``job_quantile`` of the deployment's accounts
+(:class:`JobFloor`) is what a key may carry for free. A key several organisations share that
+carries more is one job spread thin; its pressure is the share of its volume above that floor.
+
 A key's risk is a noisy-OR of its members' flags and its job pressure, times the key kind's
 weight and a specificity factor (a key shared by a crowd of organisations links nothing, as in
 FRAUDAR's ``1 / log(degree)``). An account's linked risk is a noisy-OR over its key kinds
@@ -38,6 +43,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 from .state import WindowCount
 
@@ -71,8 +78,10 @@ class LinkSettings:
     max_members: int = 64
     max_accounts: int = 200_000
     crowd: int = 16  # organisations on a key before its weight starts to shrink
-    job_floor: float = 40.0  # harvest-like requests per window a key may carry for free
-    job_ref: float = 160.0  # ... and above the floor, what counts as full job pressure
+    job_floor: float = 40.0  # harvest-like requests per window a key carries for free, until
+    # ``job_min_accounts`` accounts calibrate it (see :class:`JobFloor`)
+    job_quantile: float = 0.99
+    job_min_accounts: int = 200
     job_min_orgs: int = 3
     flag_weight: float = 0.5  # what one fully flagged member lends a fresh account
 
@@ -160,6 +169,52 @@ def _short(s: str) -> str:
     return hashlib.blake2b(s.encode("utf-8"), digest_size=6).hexdigest()
 
 
+class JobFloor:
+    """What one key may carry for free: the harvest-like volume one *account* carries in the
+    window at the deployment's ``job_quantile`` of accounts (each account's peak count).
+
+    One value per account, so the quantile ranks customers, not requests. It is robust to the
+    attacker it is aimed at: accounts that spread one job thin each carry little and can only
+    pull the floor down; raising it takes more than ``1 - job_quantile`` of all accounts each
+    harvesting heavily, which their own per-account risk sees. Until ``job_min_accounts``
+    accounts are known there is no population to rank in: ``job_floor`` holds.
+    """
+
+    REFRESH = 256  # updates between two quantiles (a quantile over all accounts is O(n))
+
+    def __init__(self, cfg: LinkSettings) -> None:
+        self.cfg = cfg
+        self.peaks: OrderedDict[str, int] = OrderedDict()
+        self._floor: float | None = None
+        self._n = 0
+        self._lock = threading.Lock()
+
+    def update(self, account: str, count: int) -> None:
+        """The account's harvest-like count in the window now (0 counts too)."""
+        with self._lock:
+            self.peaks[account] = max(self.peaks.pop(account, 0), int(count))
+            if len(self.peaks) > self.cfg.max_accounts:
+                self.peaks.popitem(last=False)
+            self._n += 1
+            if self._floor is None or self._n % self.REFRESH == 0:
+                self._refresh()
+
+    def _refresh(self) -> None:
+        if len(self.peaks) < self.cfg.job_min_accounts:
+            self._floor = None
+            return
+        peaks = np.fromiter(self.peaks.values(), dtype=float, count=len(self.peaks))
+        self._floor = float(np.quantile(peaks, self.cfg.job_quantile))
+
+    def get(self) -> float:
+        return self.cfg.job_floor if self._floor is None else self._floor
+
+    def clear(self) -> None:
+        with self._lock:
+            self.peaks.clear()
+            self._floor, self._n = None, 0
+
+
 class _Key:
     """One key's members, flags and harvest window."""
 
@@ -184,13 +239,15 @@ def key_risk(
     org: str,
     now_ms: int,
     cfg: LinkSettings,
+    floor: float | None = None,
 ) -> tuple[float, int, int]:
     """``(risk, other accounts, flagged others)`` of one key, for ``account`` of ``org``.
 
     ``seen`` is how many accounts ever used the key: flags on a key a crowd shares weigh
     less. Job pressure is not discounted by the crowd (a job spread thin *is* a crowd of
     accounts) but by the share of the key's traffic that is harvest-like: a popular benign key
-    carries mostly other traffic.
+    carries mostly other traffic. ``floor``: the harvest-like volume a key carries for free
+    (:meth:`JobFloor.get`; ``cfg.job_floor`` when not given).
     """
     others = {m: o for m, o in members.items() if m != account and (not org or o != org)}
     orgs = len(set(others.values()))
@@ -208,7 +265,8 @@ def key_risk(
     n_flagged = len(by_org)
     job = 0.0
     if kind in JOB_KINDS and orgs + 1 >= cfg.job_min_orgs and total > 0:
-        pressure = min(1.0, max(0.0, harvest - cfg.job_floor) / cfg.job_ref)
+        free = max(1.0, cfg.job_floor if floor is None else floor)
+        pressure = max(0.0, 1.0 - free / harvest) if harvest > 0 else 0.0
         job = pressure * min(1.0, 2.0 * harvest / total)
     crowd = max(orgs, seen - 1)
     spec = 1.0 if crowd <= cfg.crowd else cfg.crowd / crowd
@@ -262,6 +320,20 @@ class MemoryLinkage:
         self.accounts: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._lock = threading.Lock()
         self._bucket_s = max(60, self.cfg.window_s // 60)
+        self.floor = JobFloor(self.cfg)
+        self._harvest: OrderedDict[str, WindowCount] = OrderedDict()  # per account
+
+    def _account_harvest(self, acct: str, now: int, harvest: bool) -> int:
+        """The account's harvest-like requests in the window (under the index lock)."""
+        wc = self._harvest.pop(acct, None)
+        if wc is None:
+            wc = WindowCount(self._bucket_s, self.cfg.window_s // self._bucket_s)
+        self._harvest[acct] = wc
+        if len(self._harvest) > self.cfg.max_accounts:
+            self._harvest.popitem(last=False)
+        if harvest:
+            wc.update(now / 1000.0)
+        return wc.get(now / 1000.0)
 
     def _key(self, key: str) -> _Key:
         st = self.keys.get(key)
@@ -285,6 +357,8 @@ class MemoryLinkage:
             self.accounts[acct] = tuple(dict.fromkeys((*known, *keys)))[-16:]
             if len(self.accounts) > self.cfg.max_accounts:
                 self.accounts.popitem(last=False)
+            self.floor.update(acct, self._account_harvest(acct, now, harvest))
+            floor = self.floor.get()
             for k in keys:
                 st = self._key(k)
                 if acct not in st.members:
@@ -299,7 +373,7 @@ class MemoryLinkage:
                 h, t = st.harvest.get(now / 1000.0), st.total.get(now / 1000.0)
                 kind = k.split(":", 1)[0]
                 r, n, f = key_risk(
-                    kind, st.members, st.flags, h, t, st.seen, acct, org, now, self.cfg
+                    kind, st.members, st.flags, h, t, st.seen, acct, org, now, self.cfg, floor
                 )
                 out.append((k, r, n, f, float(h)))
         return combine(out)
@@ -335,6 +409,8 @@ class MemoryLinkage:
         with self._lock:
             self.keys.clear()
             self.accounts.clear()
+            self._harvest.clear()
+        self.floor.clear()
 
 
 class RedisLinkage(MemoryLinkage):
@@ -364,6 +440,15 @@ class RedisLinkage(MemoryLinkage):
         p, ttl = self.prefix, self.ttl_s
         harvest = harvest_like(row)
         pipe = self.r.pipeline(transaction=False)
+        if harvest:
+            pipe.hincrby(f"{p}ah:{acct}", str(bucket), 1)
+        pipe.expire(f"{p}ah:{acct}", ttl)
+        pipe.hgetall(f"{p}ah:{acct}")
+        lo = bucket - self.cfg.window_s // self._bucket_s + 1
+        own = pipe.execute()[-1]
+        self.floor.update(acct, sum(int(c) for b, c in own.items() if int(b) >= lo))
+        floor = self.floor.get()
+        pipe = self.r.pipeline(transaction=False)
         for k in keys:
             pipe.sadd(f"{p}a:{acct}", k)
             pipe.pfadd(f"{p}s:{k}", acct)
@@ -388,7 +473,6 @@ class RedisLinkage(MemoryLinkage):
             pipe.pfcount(f"{p}s:{k}")
         res = pipe.execute()[-5 * len(keys) :] if keys else []
         out = []
-        lo = bucket - self.cfg.window_s // self._bucket_s + 1
         for i, k in enumerate(keys):
             members_raw, flags_raw, harvest_raw, total_raw, seen = res[5 * i : 5 * i + 5]
             members = {m.decode(): o.decode() for m, o in members_raw.items()}
@@ -399,7 +483,9 @@ class RedisLinkage(MemoryLinkage):
             h = sum(int(c) for b, c in harvest_raw.items() if int(b) >= lo)
             t = sum(int(c) for b, c in total_raw.items() if int(b) >= lo)
             kind = k.split(":", 1)[0]
-            r, n, f = key_risk(kind, members, flags, h, t, int(seen), acct, org, now, self.cfg)
+            r, n, f = key_risk(
+                kind, members, flags, h, t, int(seen), acct, org, now, self.cfg, floor
+            )
             out.append((k, r, n, f, float(h)))
         return combine(out)
 
@@ -431,6 +517,7 @@ class RedisLinkage(MemoryLinkage):
     def clear(self) -> None:
         for k in self.r.scan_iter(match=f"{self.prefix}*", count=1000):
             self.r.delete(k)
+        self.floor.clear()
 
 
 def make_linkage(

@@ -69,7 +69,8 @@ class LinkedEnforcement:
             max_members=cfg.max_members,
             crowd=cfg.crowd,
             job_floor=cfg.job_floor,
-            job_ref=cfg.job_ref,
+            job_quantile=cfg.job_quantile,
+            job_min_accounts=cfg.job_min_accounts,
         )
 
     @property

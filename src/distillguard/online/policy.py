@@ -302,9 +302,17 @@ class OnlinePolicy:
 class LinkagePolicy:
     """The online linkage index and how enforcement hides its decision boundary.
 
+    ``job_ref`` (a fixed volume for full job pressure) is gone: a key's job pressure is now the
+    share of its harvest-like volume above the deployment-calibrated floor.
+
     Read live on every request: ``enabled``, ``cluster_min_risk``, ``jitter``, the delays and
     ``silent_degrade``; the index's window, sizes and job numbers take effect on a restart.
     """
+
+    deprecated: ClassVar[dict[str, str]] = {
+        "job_ref": "job pressure is the share of a key's volume above the calibrated floor "
+        "(job_quantile); this setting is ignored, remove it"
+    }
 
     enabled: bool = param(
         True, Check(lambda v: isinstance(v, bool), "true or false"), "keep the linkage index"
@@ -316,10 +324,19 @@ class LinkagePolicy:
         3 * 86400.0, Interval(60, None), "how long an action on one member lends risk"
     )
     job_floor: float = param(
-        40.0, Interval(0, None), "harvest-like requests per window a key carries for free"
+        40.0,
+        Interval(0, None),
+        "harvest-like requests per window a key carries for free until job_min_accounts "
+        "accounts calibrate it",
     )
-    job_ref: float = param(
-        160.0, Interval(1, None), "harvest-like requests above the floor for full job pressure"
+    job_quantile: float = param(
+        0.99,
+        Interval(0.5, 1),
+        "a key shared by several organisations carries for free what one account carries at "
+        "this quantile of the deployment's accounts (harvest-like requests in the window)",
+    )
+    job_min_accounts: int = param(
+        200, Interval(1, None, integer=True), "accounts seen before the quantile is the floor"
     )
     crowd: int = param(
         16, Interval(1, 100000, integer=True), "organisations on a key before it weighs less"
