@@ -82,7 +82,8 @@ class LinkSettings:
     # ``job_min_accounts`` accounts calibrate it (see :class:`JobFloor`)
     job_quantile: float = 0.99
     job_min_accounts: int = 200
-    job_min_orgs: int = 3
+    job_min_orgs: int = 2  # a key one other organisation shares is shared: the floor, not a
+    # member count, tells a job from a household
     flag_weight: float = 0.5  # what one fully flagged member lends a fresh account
 
 

@@ -149,7 +149,12 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     {
         "name": "online-suspicious",
-        "when": {"online_risk": {">=": 0.35}, "n_total": {">=": 3}, "harvest_like": True},
+        "when": {
+            "online_risk": {">=": 0.35},
+            "n_total": {">=": 3},
+            "harvest_like": True,
+            "linked_sender_risk": {">": 0.0},
+        },
         "action": "degrade",
         "scope": "request",
     },
@@ -161,7 +166,12 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     {
         "name": "harvest-request",
-        "when": {"request_risk": {">=": 0.8}, "signal_rate": {">=": 0.5}, "n_total": {">=": 3}},
+        "when": {
+            "request_risk": {">=": 0.8},
+            "signal_rate": {">=": 0.5},
+            "n_total": {">=": 3},
+            "linked_sender_risk": {">": 0.0},
+        },
         "action": "degrade",
         "scope": "request",
     },
