@@ -23,6 +23,10 @@ volume one *account* carries at the ``job_quantile`` of the deployment's account
 (:class:`JobFloor`) is what a key may carry for free. A key several organisations share that
 carries more is one job spread thin; its pressure is the share of its volume above that floor.
 
+On the keys that say who sends (``SENDER_KINDS``), a member whose own online risk (the shared
+risk model on its own traffic, never its linked risk) reaches the model's review threshold
+lends it like a flag while it lasts: the cluster's risk accumulates before anyone is acted on.
+
 A key's risk is a noisy-OR of its members' flags and its job pressure, times the key kind's
 weight and a specificity factor (a key shared by a crowd of organisations links nothing, as in
 FRAUDAR's ``1 / log(degree)``). An account's linked risk is a noisy-OR over its key kinds
@@ -85,6 +89,8 @@ class LinkSettings:
     job_min_orgs: int = 2  # a key one other organisation shares is shared: the floor, not a
     # member count, tells a job from a household
     flag_weight: float = 0.5  # what one fully flagged member lends a fresh account
+    lend_min_risk: float = 0.5  # own online risk at which a member lends it (the risk model's
+    # review threshold, scoring.review_threshold: where batch would put the account in review)
 
 
 @dataclass
@@ -219,12 +225,13 @@ class JobFloor:
 class _Key:
     """One key's members, flags and harvest window."""
 
-    __slots__ = ("members", "flags", "harvest", "total", "seen")
+    __slots__ = ("members", "flags", "risks", "harvest", "total", "seen")
 
     def __init__(self, bucket_s: int, n_buckets: int) -> None:
         self.seen = 0  # accounts that ever used the key (members keeps only the latest)
         self.members: OrderedDict[str, str] = OrderedDict()  # account → organisation
         self.flags: dict[str, tuple[float, int]] = {}  # account → (weight, ts_ms)
+        self.risks: dict[str, tuple[float, int]] = {}  # account → (own online risk, ts_ms)
         self.harvest = WindowCount(bucket_s, n_buckets)
         self.total = WindowCount(bucket_s, n_buckets)
 
@@ -241,6 +248,7 @@ def key_risk(
     now_ms: int,
     cfg: LinkSettings,
     floor: float | None = None,
+    risks: Mapping[str, tuple[float, int]] | None = None,
 ) -> tuple[float, int, int]:
     """``(risk, other accounts, flagged others)`` of one key, for ``account`` of ``org``.
 
@@ -248,7 +256,8 @@ def key_risk(
     less. Job pressure is not discounted by the crowd (a job spread thin *is* a crowd of
     accounts) but by the share of the key's traffic that is harvest-like: a popular benign key
     carries mostly other traffic. ``floor``: the harvest-like volume a key carries for free
-    (:meth:`JobFloor.get`; ``cfg.job_floor`` when not given).
+    (:meth:`JobFloor.get`; ``cfg.job_floor`` when not given). ``risks``: members' own online
+    risk (sender keys only), lent like flags while within the window.
     """
     others = {m: o for m, o in members.items() if m != account and (not org or o != org)}
     orgs = len(set(others.values()))
@@ -256,6 +265,11 @@ def key_risk(
     for m, (w, ts) in flags.items():
         m_org = members.get(m) or m
         if m != account and (not org or m_org != org) and now_ms - ts <= cfg.flag_ttl_s * 1000:
+            by_org[m_org] = max(by_org.get(m_org, 0.0), w)
+    for m, (w, ts) in (risks or {}).items():
+        m_org = members.get(m) or m
+        fresh = now_ms - ts <= cfg.window_s * 1000
+        if m != account and (not org or m_org != org) and fresh and w >= cfg.lend_min_risk:
             by_org[m_org] = max(by_org.get(m_org, 0.0), w)
     keep = 1.0
     for w in by_org.values():
@@ -346,8 +360,10 @@ class MemoryLinkage:
             self.keys.move_to_end(key)
         return st
 
-    def observe(self, row: Mapping[str, Any]) -> LinkView:
-        """Learn one request's keys; the account's linked risk from the other members."""
+    def observe(self, row: Mapping[str, Any], own_risk: float = 0.0) -> LinkView:
+        """Learn one request's keys; the account's linked risk from the other members.
+
+        ``own_risk``: the account's online risk on its own traffic (lent on sender keys)."""
         acct, org = str(row["account_id"]), str(row.get("org_id") or "")
         now = int(row["ts_ms"])
         keys = link_keys(row, self.with_asn)
@@ -368,13 +384,18 @@ class MemoryLinkage:
                         st.members.popitem(last=False)
                 st.members[acct] = org
                 st.members.move_to_end(acct)
+                kind = k.split(":", 1)[0]
+                if kind in SENDER_KINDS:
+                    st.risks[acct] = (float(own_risk), now)
+                    if len(st.risks) > self.cfg.max_members:
+                        st.risks.pop(min(st.risks, key=lambda m: st.risks[m][1]))
                 if harvest:
                     st.harvest.update(now / 1000.0)
                 st.total.update(now / 1000.0)
                 h, t = st.harvest.get(now / 1000.0), st.total.get(now / 1000.0)
-                kind = k.split(":", 1)[0]
                 r, n, f = key_risk(
-                    kind, st.members, st.flags, h, t, st.seen, acct, org, now, self.cfg, floor
+                    kind, st.members, st.flags, h, t, st.seen, acct, org, now, self.cfg, floor,
+                    st.risks,
                 )
                 out.append((k, r, n, f, float(h)))
         return combine(out)
@@ -433,7 +454,7 @@ class RedisLinkage(MemoryLinkage):
         self.prefix = prefix
         self.ttl_s = int(max(self.cfg.flag_ttl_s, self.cfg.window_s))
 
-    def observe(self, row: Mapping[str, Any]) -> LinkView:
+    def observe(self, row: Mapping[str, Any], own_risk: float = 0.0) -> LinkView:
         acct, org = str(row["account_id"]), str(row.get("org_id") or "")
         now = int(row["ts_ms"])
         keys = link_keys(row, self.with_asn)
@@ -464,7 +485,9 @@ class RedisLinkage(MemoryLinkage):
         for k, size in zip(keys, sizes, strict=True):
             if size < self.cfg.max_members:
                 pipe.hset(f"{p}m:{k}", acct, org)
-            for suffix in ("m", "f", "h", "t", "s"):
+                if k.split(":", 1)[0] in SENDER_KINDS:
+                    pipe.hset(f"{p}r:{k}", acct, f"{float(own_risk)}@{now}")
+            for suffix in ("m", "f", "h", "t", "s", "r"):
                 pipe.expire(f"{p}{suffix}:{k}", ttl)
         for k in keys:
             pipe.hgetall(f"{p}m:{k}")
@@ -472,20 +495,18 @@ class RedisLinkage(MemoryLinkage):
             pipe.hgetall(f"{p}h:{k}")
             pipe.hgetall(f"{p}t:{k}")
             pipe.pfcount(f"{p}s:{k}")
-        res = pipe.execute()[-5 * len(keys) :] if keys else []
+            pipe.hgetall(f"{p}r:{k}")
+        res = pipe.execute()[-6 * len(keys) :] if keys else []
         out = []
         for i, k in enumerate(keys):
-            members_raw, flags_raw, harvest_raw, total_raw, seen = res[5 * i : 5 * i + 5]
+            members_raw, flags_raw, harvest_raw, total_raw, seen, risks_raw = res[6 * i : 6 * i + 6]
             members = {m.decode(): o.decode() for m, o in members_raw.items()}
-            flags = {}
-            for m, v in flags_raw.items():
-                w, ts = v.decode().split("@")
-                flags[m.decode()] = (float(w), int(ts))
+            flags, risks = _decode(flags_raw), _decode(risks_raw)
             h = sum(int(c) for b, c in harvest_raw.items() if int(b) >= lo)
             t = sum(int(c) for b, c in total_raw.items() if int(b) >= lo)
             kind = k.split(":", 1)[0]
             r, n, f = key_risk(
-                kind, members, flags, h, t, int(seen), acct, org, now, self.cfg, floor
+                kind, members, flags, h, t, int(seen), acct, org, now, self.cfg, floor, risks
             )
             out.append((k, r, n, f, float(h)))
         return combine(out)
@@ -519,6 +540,15 @@ class RedisLinkage(MemoryLinkage):
         for k in self.r.scan_iter(match=f"{self.prefix}*", count=1000):
             self.r.delete(k)
         self.floor.clear()
+
+
+def _decode(raw: Mapping[bytes, bytes]) -> dict[str, tuple[float, int]]:
+    """A Redis hash of ``account → "weight@ts_ms"``."""
+    out = {}
+    for m, v in raw.items():
+        w, ts = v.decode().split("@")
+        out[m.decode()] = (float(w), int(ts))
+    return out
 
 
 def make_linkage(

@@ -60,9 +60,9 @@ class LinkedEnforcement:
         self.secret = secret or (env.encode() if env else os.urandom(32))
         self._due: OrderedDict[str, int] = OrderedDict()
 
-    @staticmethod
-    def _settings(cfg: Any) -> LinkSettings:
+    def _settings(self, cfg: Any) -> LinkSettings:
         return LinkSettings(
+            lend_min_risk=self.scorer.policy.policy.scoring.review_threshold,
             window_s=cfg.window_s,
             flag_ttl_s=cfg.flag_ttl_s,
             max_keys=cfg.max_keys,
@@ -91,7 +91,7 @@ class LinkedEnforcement:
         )
         if not cfg.enabled:
             return
-        view = self.index.observe(row)
+        view = self.index.observe(row, float(features.get("online_risk") or 0.0))
         jit = jitter(self.secret, view.key, cfg.jitter)
         risk = min(1.0, view.risk * jit)
         features.update(

@@ -127,6 +127,10 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     # a key that says who sends (payment, network). A shared prompt wording or SDK parameter
     # tuple is not independent of the account's own content-based risk: a benign customer
     # asking the same step-by-step questions as a harvester, with the same defaults, shares it.
+    # The same holds for every online restriction below: the account's own traffic alone is one
+    # source, so each needs some sender link (``linked_sender_risk > 0``: a shared card or
+    # network carrying a job, or members at risk or acted on). A lone account is the batch
+    # path's to judge, with its whole history.
     {
         "name": "online-high-risk",
         "when": {
@@ -140,7 +144,11 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     {
         "name": "online-elevated-risk",
-        "when": {"online_risk": {">=": 0.5}, "n_total": {">=": 20}},
+        "when": {
+            "online_risk": {">=": 0.5},
+            "n_total": {">=": 20},
+            "linked_sender_risk": {">": 0.0},
+        },
         "action": "rate_limit",
         "scope": "account",
         "rate_per_s": 0.02,
