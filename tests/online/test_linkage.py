@@ -254,3 +254,42 @@ def test_delayed_enforcement_is_silent_then_enforced_audited_and_reversible(
     got = s.appeal("h", actor="analyst", reason="a verified researcher")
     assert got["reversed"] and not s.linked._due  # actions, flags and pending delays gone
     assert s.score(harvester(record, "h", 2000)).action in ("allow", "log")
+
+
+def test_members_at_review_risk_lend_it_on_the_card_not_on_a_wording(
+    index: MemoryLinkage,
+) -> None:
+    """Before anyone is acted on, members whose own online risk reaches the review threshold
+    lend it to a fresh account on their card; on a shared wording or SDK defaults they do not,
+    and members below the threshold lend nothing."""
+    for i, a in enumerate(("r1", "r2")):
+        index.observe(req(a, i), own_risk=0.9)
+    fresh = index.observe(req("new", 3))
+    assert fresh.sender_risk >= 0.6 and fresh.flagged == 2
+    asker = {"payment_fingerprint": "pf-own", "user_agent": "curl/8", "ip": "192.0.2.7"}
+    assert index.observe(req("asker", 4, **asker)).risk == 0.0
+    low = MemoryLinkage(with_asn=False)
+    for i, a in enumerate(("l1", "l2")):
+        low.observe(req(a, i), own_risk=0.4)
+    assert low.observe(req("new", 3)).risk == 0.0
+
+
+def test_lent_risk_is_the_latest_and_lasts_one_window(index: MemoryLinkage) -> None:
+    index.observe(req("r1", 0), own_risk=0.9)
+    index.observe(req("r1", 1), own_risk=0.1)  # its risk fell: it lends nothing any more
+    assert index.observe(req("new", 2)).sender_risk == 0.0
+    index.observe(req("r2", 3), own_risk=0.9)
+    later = 6 * 60 + 10  # minutes: past the six-hour window
+    assert index.observe(req("new2", later)).sender_risk == 0.0
+
+
+def test_a_lone_accounts_own_risk_degrades_nothing_without_a_sender_link(
+    tmp_path: Path, write_policy: Callable, record: Rec
+) -> None:
+    """A customer with its own card asking step-by-step questions: however its own traffic
+    scores, the shipped online rules need a second, independent source before they act."""
+    s = OnlineScorer(tmp_path / "data", write_policy({}))
+    own = {"payment_fingerprint": "pf-student", "org_id": "org-student", "reasoning": "high"}
+    got = [s.score(record(i, account="student", text=HARVEST, **own)) for i in range(30)]
+    assert all(d.action in ("allow", "log") for d in got)
+    assert max(d.account_risk for d in got) > 0.0  # it was scored, not ignored
