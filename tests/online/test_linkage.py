@@ -293,3 +293,10 @@ def test_a_lone_accounts_own_risk_degrades_nothing_without_a_sender_link(
     got = [s.score(record(i, account="student", text=HARVEST, **own)) for i in range(30)]
     assert all(d.action in ("allow", "log") for d in got)
     assert max(d.account_risk for d in got) > 0.0  # it was scored, not ignored
+
+
+def test_an_appeal_stops_the_account_lending_its_own_risk(index: MemoryLinkage) -> None:
+    index.observe(req("r1", 0), own_risk=0.95)
+    assert index.observe(req("new", 1)).sender_risk > 0.3
+    index.unflag("r1")
+    assert index.observe(req("new2", 2)).sender_risk == 0.0

@@ -317,7 +317,8 @@ def combine(per_key: list[tuple[str, float, int, int, float]]) -> LinkView:
             view.key, view.accounts, view.flagged, view.job = key, n, f, job
             view.reasons = [
                 f"linked by {key.split(':', 1)[0]} to {n} other accounts "
-                f"({f} acted on, {job:.0f} harvest-like requests in the window): "
+                f"({f} acted on or at review risk, {job:.0f} harvest-like requests in the "
+                f"window): "
                 f"linked risk {view.risk:.2f}"
             ]
     return view
@@ -417,12 +418,13 @@ class MemoryLinkage:
                     st.flags.pop(min(st.flags, key=lambda m: st.flags[m][1]))
 
     def unflag(self, account_id: str) -> None:
-        """An appeal reversed the account's actions: its flags stop lending risk."""
+        """An appeal reversed the account's actions: its flags and own risk stop lending."""
         with self._lock:
             for k in self.accounts.get(account_id, ()):
                 st = self.keys.get(k)
                 if st is not None:
                     st.flags.pop(account_id, None)
+                    st.risks.pop(account_id, None)
 
     def n_keys(self) -> int:
         return len(self.keys)
@@ -531,6 +533,7 @@ class RedisLinkage(MemoryLinkage):
         pipe = self.r.pipeline(transaction=False)
         for k in keys:
             pipe.hdel(f"{p}f:{k}", account_id)
+            pipe.hdel(f"{p}r:{k}", account_id)
         pipe.execute()
 
     def n_keys(self) -> int:
