@@ -111,11 +111,52 @@ def test_an_appeal_stops_the_account_lending_risk(index: MemoryLinkage) -> None:
 
 
 def test_one_job_spread_thin_adds_up_on_its_shared_keys() -> None:
-    cfg = LinkSettings(job_floor=20, job_ref=40)
+    cfg = LinkSettings(job_floor=20)
     idx = MemoryLinkage(cfg, with_asn=False)
     views = [idx.observe(req(f"thin{i}", i, ip=f"198.51.{i}.9")) for i in range(80)]
     assert views[5].risk == 0.0  # a few harvest-like requests are nothing
     assert views[-1].risk > 0.5 and views[-1].job >= 60  # sixty, from sixty accounts
+
+
+def population(idx: MemoryLinkage, n: int, heavy: int = 0) -> None:
+    """``n`` ordinary customers (own card, network, wording), the first ``heavy`` of them
+    asking 30 harvest-like questions each, the others one ordinary request."""
+    for i in range(n):
+        own = {
+            "payment_fingerprint": f"pf-c{i}",
+            "ip": f"192.0.{i % 250}.{i // 250 + 1}",
+            "skeleton_hash": 10_000 + i,
+            "max_tokens": None,
+            "temperature": None,
+        }
+        if i >= heavy:
+            idx.observe(req(f"c{i}", 0, capability="other", reasoning=None, **own))
+        for j in range(30 if i < heavy else 0):
+            idx.observe(req(f"c{i}", j, **own))
+
+
+def test_the_job_floor_is_what_one_account_of_the_deployment_carries() -> None:
+    """Calibrated on the deployment's accounts: 2% of them harvest 30 requests each, so at the
+    99th percentile one account carries 30, and a shared card may carry as much for free."""
+    idx = MemoryLinkage(LinkSettings(job_min_accounts=100), with_asn=False)
+    assert idx.floor.get() == LinkSettings().job_floor  # no population yet: the setting
+    population(idx, 300, heavy=6)
+    assert idx.floor.get() == pytest.approx(30.0)
+    card = {"payment_fingerprint": "pf-family", "skeleton_hash": 5, "ip": "198.51.100.7"}
+    views = [idx.observe(req(f"fam{i % 3}", i, **card)) for i in range(30)]
+    assert views[-1].sender_risk == 0.0  # three accounts, no more than one heavy customer
+    views = [idx.observe(req(f"job{i % 12}", 40 + i, **card)) for i in range(90)]
+    assert views[-1].job >= 100 and views[-1].sender_risk > 0.6  # 120 on the card: a job
+
+
+def test_accounts_spreading_a_job_thin_cannot_raise_the_floor() -> None:
+    idx = MemoryLinkage(LinkSettings(job_min_accounts=100), with_asn=False)
+    population(idx, 300, heavy=6)
+    before = idx.floor.get()
+    for i in range(600):  # two hundred thin accounts, three harvest-like requests each
+        idx.observe(req(f"thin{i % 200}", i, payment_fingerprint=f"pf-r{i % 25}"))
+    idx.floor._refresh()
+    assert idx.floor.get() <= before
 
 
 def test_a_key_shared_by_a_crowd_weighs_less() -> None:
@@ -213,3 +254,49 @@ def test_delayed_enforcement_is_silent_then_enforced_audited_and_reversible(
     got = s.appeal("h", actor="analyst", reason="a verified researcher")
     assert got["reversed"] and not s.linked._due  # actions, flags and pending delays gone
     assert s.score(harvester(record, "h", 2000)).action in ("allow", "log")
+
+
+def test_members_at_review_risk_lend_it_on_the_card_not_on_a_wording(
+    index: MemoryLinkage,
+) -> None:
+    """Before anyone is acted on, members whose own online risk reaches the review threshold
+    lend it to a fresh account on their card; on a shared wording or SDK defaults they do not,
+    and members below the threshold lend nothing."""
+    for i, a in enumerate(("r1", "r2")):
+        index.observe(req(a, i), own_risk=0.9)
+    fresh = index.observe(req("new", 3))
+    assert fresh.sender_risk >= 0.6 and fresh.flagged == 2
+    asker = {"payment_fingerprint": "pf-own", "user_agent": "curl/8", "ip": "192.0.2.7"}
+    assert index.observe(req("asker", 4, **asker)).risk == 0.0
+    low = MemoryLinkage(with_asn=False)
+    for i, a in enumerate(("l1", "l2")):
+        low.observe(req(a, i), own_risk=0.4)
+    assert low.observe(req("new", 3)).risk == 0.0
+
+
+def test_lent_risk_is_the_latest_and_lasts_one_window(index: MemoryLinkage) -> None:
+    index.observe(req("r1", 0), own_risk=0.9)
+    index.observe(req("r1", 1), own_risk=0.1)  # its risk fell: it lends nothing any more
+    assert index.observe(req("new", 2)).sender_risk == 0.0
+    index.observe(req("r2", 3), own_risk=0.9)
+    later = 6 * 60 + 10  # minutes: past the six-hour window
+    assert index.observe(req("new2", later)).sender_risk == 0.0
+
+
+def test_a_lone_accounts_own_risk_degrades_nothing_without_a_sender_link(
+    tmp_path: Path, write_policy: Callable, record: Rec
+) -> None:
+    """A customer with its own card asking step-by-step questions: however its own traffic
+    scores, the shipped online rules need a second, independent source before they act."""
+    s = OnlineScorer(tmp_path / "data", write_policy({}))
+    own = {"payment_fingerprint": "pf-student", "org_id": "org-student", "reasoning": "high"}
+    got = [s.score(record(i, account="student", text=HARVEST, **own)) for i in range(30)]
+    assert all(d.action in ("allow", "log") for d in got)
+    assert max(d.account_risk for d in got) > 0.0  # it was scored, not ignored
+
+
+def test_an_appeal_stops_the_account_lending_its_own_risk(index: MemoryLinkage) -> None:
+    index.observe(req("r1", 0), own_risk=0.95)
+    assert index.observe(req("new", 1)).sender_risk > 0.3
+    index.unflag("r1")
+    assert index.observe(req("new2", 2)).sender_risk == 0.0

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from distillguard.online.linkage import LinkSettings
 from distillguard.online.replay import replay
 
 from .conftest import HARVEST, T0
@@ -44,6 +45,7 @@ def write_log(folder: Path, n_attack: int = 3, n_benign: int = 12, seed: int = 1
                     "account_id": acct,
                     "model": "m",
                     "ip": f"203.0.{a}.{i}",
+                    "payment_fingerprint": "pf-camp",  # one campaign, one card
                     "messages": [{"role": "user", "content": HARVEST.format(i=i * 7 + a)}],
                 }
             )
@@ -112,7 +114,9 @@ def test_replay_measures_time_to_detect(tmp_path: Path) -> None:
     )
     camp = d["campaigns"]["camp-1"]
     assert camp["accounts"] == 3 and camp["accounts_acted_on"] == 3
-    assert camp["share_before_first_action"] < 0.05
+    # Online, an account's own traffic alone restricts nothing; the campaign's card does once it
+    # carries more than the job floor (the setting: 15 accounts are no population to calibrate).
+    assert camp["share_before_first_action"] <= (LinkSettings().job_floor + 1) / 180
     s = d["summary"]
     assert s["benign_accounts_acted_on"] == 0
     assert s["harvest_served_before_action"] < s["harvest_requests_total"] == 180

@@ -241,13 +241,17 @@ def run_redteam(
         tmp.cleanup()
 
 
-# The online rules before the linkage work: no linked-cluster rules, and one harvesting
-# request was enough for a degrade (now the account's traffic must carry signals too).
-TODAY_RULES: list[dict[str, Any]] = [
-    {**r, "when": {"request_risk": {">=": 0.8}}} if r["name"] == "harvest-request" else r
-    for r in DEFAULT_RULES
-    if r not in LINKAGE_RULES
-]
+# The online rules before the linkage work: no linked-cluster rules, one harvesting request
+# was enough for a degrade (now the account's traffic must carry signals too), and the
+# account's own risk acted alone (now each online restriction needs a sender link).
+def _today(rule: dict[str, Any]) -> dict[str, Any]:
+    if rule["name"] == "harvest-request":
+        return {**rule, "when": {"request_risk": {">=": 0.8}}}
+    when = {k: v for k, v in rule["when"].items() if v != {">": 0.0}}
+    return {**rule, "when": when}
+
+
+TODAY_RULES: list[dict[str, Any]] = [_today(r) for r in DEFAULT_RULES if r not in LINKAGE_RULES]
 
 
 def baseline_policy(policy: Path | None, path: Path) -> Path:

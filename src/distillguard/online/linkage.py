@@ -18,6 +18,15 @@ actions its members got (``flag``), and a sliding-window count of harvest-like r
 accounts still adds up on the key. Accounts of one organisation are one customer: they never
 lend each other risk (an organisation is accountable as a whole; the batch path acts on it).
 
+A job's pressure on a key is measured against the deployment itself: the window's harvest-like
+volume one *account* carries at the ``job_quantile`` of the deployment's accounts
+(:class:`JobFloor`) is what a key may carry for free. A key several organisations share that
+carries more is one job spread thin; its pressure is the share of its volume above that floor.
+
+On the keys that say who sends (``SENDER_KINDS``), a member whose own online risk (the shared
+risk model on its own traffic, never its linked risk) reaches the model's review threshold
+lends it like a flag while it lasts: the cluster's risk accumulates before anyone is acted on.
+
 A key's risk is a noisy-OR of its members' flags and its job pressure, times the key kind's
 weight and a specificity factor (a key shared by a crowd of organisations links nothing, as in
 FRAUDAR's ``1 / log(degree)``). An account's linked risk is a noisy-OR over its key kinds
@@ -38,6 +47,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 from .state import WindowCount
 
@@ -71,10 +82,15 @@ class LinkSettings:
     max_members: int = 64
     max_accounts: int = 200_000
     crowd: int = 16  # organisations on a key before its weight starts to shrink
-    job_floor: float = 40.0  # harvest-like requests per window a key may carry for free
-    job_ref: float = 160.0  # ... and above the floor, what counts as full job pressure
-    job_min_orgs: int = 3
+    job_floor: float = 40.0  # harvest-like requests per window a key carries for free, until
+    # ``job_min_accounts`` accounts calibrate it (see :class:`JobFloor`)
+    job_quantile: float = 0.99
+    job_min_accounts: int = 200
+    job_min_orgs: int = 2  # a key one other organisation shares is shared: the floor, not a
+    # member count, tells a job from a household
     flag_weight: float = 0.5  # what one fully flagged member lends a fresh account
+    lend_min_risk: float = 0.5  # own online risk at which a member lends it (the risk model's
+    # review threshold, scoring.review_threshold: where batch would put the account in review)
 
 
 @dataclass
@@ -160,15 +176,62 @@ def _short(s: str) -> str:
     return hashlib.blake2b(s.encode("utf-8"), digest_size=6).hexdigest()
 
 
+class JobFloor:
+    """What one key may carry for free: the harvest-like volume one *account* carries in the
+    window at the deployment's ``job_quantile`` of accounts (each account's peak count).
+
+    One value per account, so the quantile ranks customers, not requests. It is robust to the
+    attacker it is aimed at: accounts that spread one job thin each carry little and can only
+    pull the floor down; raising it takes more than ``1 - job_quantile`` of all accounts each
+    harvesting heavily, which their own per-account risk sees. Until ``job_min_accounts``
+    accounts are known there is no population to rank in: ``job_floor`` holds.
+    """
+
+    REFRESH = 256  # updates between two quantiles (a quantile over all accounts is O(n))
+
+    def __init__(self, cfg: LinkSettings) -> None:
+        self.cfg = cfg
+        self.peaks: OrderedDict[str, int] = OrderedDict()
+        self._floor: float | None = None
+        self._n = 0
+        self._lock = threading.Lock()
+
+    def update(self, account: str, count: int) -> None:
+        """The account's harvest-like count in the window now (0 counts too)."""
+        with self._lock:
+            self.peaks[account] = max(self.peaks.pop(account, 0), int(count))
+            if len(self.peaks) > self.cfg.max_accounts:
+                self.peaks.popitem(last=False)
+            self._n += 1
+            if self._floor is None or self._n % self.REFRESH == 0:
+                self._refresh()
+
+    def _refresh(self) -> None:
+        if len(self.peaks) < self.cfg.job_min_accounts:
+            self._floor = None
+            return
+        peaks = np.fromiter(self.peaks.values(), dtype=float, count=len(self.peaks))
+        self._floor = float(np.quantile(peaks, self.cfg.job_quantile))
+
+    def get(self) -> float:
+        return self.cfg.job_floor if self._floor is None else self._floor
+
+    def clear(self) -> None:
+        with self._lock:
+            self.peaks.clear()
+            self._floor, self._n = None, 0
+
+
 class _Key:
     """One key's members, flags and harvest window."""
 
-    __slots__ = ("members", "flags", "harvest", "total", "seen")
+    __slots__ = ("members", "flags", "risks", "harvest", "total", "seen")
 
     def __init__(self, bucket_s: int, n_buckets: int) -> None:
         self.seen = 0  # accounts that ever used the key (members keeps only the latest)
         self.members: OrderedDict[str, str] = OrderedDict()  # account → organisation
         self.flags: dict[str, tuple[float, int]] = {}  # account → (weight, ts_ms)
+        self.risks: dict[str, tuple[float, int]] = {}  # account → (own online risk, ts_ms)
         self.harvest = WindowCount(bucket_s, n_buckets)
         self.total = WindowCount(bucket_s, n_buckets)
 
@@ -184,13 +247,17 @@ def key_risk(
     org: str,
     now_ms: int,
     cfg: LinkSettings,
+    floor: float | None = None,
+    risks: Mapping[str, tuple[float, int]] | None = None,
 ) -> tuple[float, int, int]:
     """``(risk, other accounts, flagged others)`` of one key, for ``account`` of ``org``.
 
     ``seen`` is how many accounts ever used the key: flags on a key a crowd shares weigh
     less. Job pressure is not discounted by the crowd (a job spread thin *is* a crowd of
     accounts) but by the share of the key's traffic that is harvest-like: a popular benign key
-    carries mostly other traffic.
+    carries mostly other traffic. ``floor``: the harvest-like volume a key carries for free
+    (:meth:`JobFloor.get`; ``cfg.job_floor`` when not given). ``risks``: members' own online
+    risk (sender keys only), lent like flags while within the window.
     """
     others = {m: o for m, o in members.items() if m != account and (not org or o != org)}
     orgs = len(set(others.values()))
@@ -198,6 +265,11 @@ def key_risk(
     for m, (w, ts) in flags.items():
         m_org = members.get(m) or m
         if m != account and (not org or m_org != org) and now_ms - ts <= cfg.flag_ttl_s * 1000:
+            by_org[m_org] = max(by_org.get(m_org, 0.0), w)
+    for m, (w, ts) in (risks or {}).items():
+        m_org = members.get(m) or m
+        fresh = now_ms - ts <= cfg.window_s * 1000
+        if m != account and (not org or m_org != org) and fresh and w >= cfg.lend_min_risk:
             by_org[m_org] = max(by_org.get(m_org, 0.0), w)
     keep = 1.0
     for w in by_org.values():
@@ -208,7 +280,8 @@ def key_risk(
     n_flagged = len(by_org)
     job = 0.0
     if kind in JOB_KINDS and orgs + 1 >= cfg.job_min_orgs and total > 0:
-        pressure = min(1.0, max(0.0, harvest - cfg.job_floor) / cfg.job_ref)
+        free = max(1.0, cfg.job_floor if floor is None else floor)
+        pressure = max(0.0, 1.0 - free / harvest) if harvest > 0 else 0.0
         job = pressure * min(1.0, 2.0 * harvest / total)
     crowd = max(orgs, seen - 1)
     spec = 1.0 if crowd <= cfg.crowd else cfg.crowd / crowd
@@ -244,7 +317,8 @@ def combine(per_key: list[tuple[str, float, int, int, float]]) -> LinkView:
             view.key, view.accounts, view.flagged, view.job = key, n, f, job
             view.reasons = [
                 f"linked by {key.split(':', 1)[0]} to {n} other accounts "
-                f"({f} acted on, {job:.0f} harvest-like requests in the window): "
+                f"({f} acted on or at review risk, {job:.0f} harvest-like requests in the "
+                f"window): "
                 f"linked risk {view.risk:.2f}"
             ]
     return view
@@ -262,6 +336,20 @@ class MemoryLinkage:
         self.accounts: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._lock = threading.Lock()
         self._bucket_s = max(60, self.cfg.window_s // 60)
+        self.floor = JobFloor(self.cfg)
+        self._harvest: OrderedDict[str, WindowCount] = OrderedDict()  # per account
+
+    def _account_harvest(self, acct: str, now: int, harvest: bool) -> int:
+        """The account's harvest-like requests in the window (under the index lock)."""
+        wc = self._harvest.pop(acct, None)
+        if wc is None:
+            wc = WindowCount(self._bucket_s, self.cfg.window_s // self._bucket_s)
+        self._harvest[acct] = wc
+        if len(self._harvest) > self.cfg.max_accounts:
+            self._harvest.popitem(last=False)
+        if harvest:
+            wc.update(now / 1000.0)
+        return wc.get(now / 1000.0)
 
     def _key(self, key: str) -> _Key:
         st = self.keys.get(key)
@@ -273,8 +361,10 @@ class MemoryLinkage:
             self.keys.move_to_end(key)
         return st
 
-    def observe(self, row: Mapping[str, Any]) -> LinkView:
-        """Learn one request's keys; the account's linked risk from the other members."""
+    def observe(self, row: Mapping[str, Any], own_risk: float = 0.0) -> LinkView:
+        """Learn one request's keys; the account's linked risk from the other members.
+
+        ``own_risk``: the account's online risk on its own traffic (lent on sender keys)."""
         acct, org = str(row["account_id"]), str(row.get("org_id") or "")
         now = int(row["ts_ms"])
         keys = link_keys(row, self.with_asn)
@@ -285,6 +375,8 @@ class MemoryLinkage:
             self.accounts[acct] = tuple(dict.fromkeys((*known, *keys)))[-16:]
             if len(self.accounts) > self.cfg.max_accounts:
                 self.accounts.popitem(last=False)
+            self.floor.update(acct, self._account_harvest(acct, now, harvest))
+            floor = self.floor.get()
             for k in keys:
                 st = self._key(k)
                 if acct not in st.members:
@@ -293,13 +385,18 @@ class MemoryLinkage:
                         st.members.popitem(last=False)
                 st.members[acct] = org
                 st.members.move_to_end(acct)
+                kind = k.split(":", 1)[0]
+                if kind in SENDER_KINDS:
+                    st.risks[acct] = (float(own_risk), now)
+                    if len(st.risks) > self.cfg.max_members:
+                        st.risks.pop(min(st.risks, key=lambda m: st.risks[m][1]))
                 if harvest:
                     st.harvest.update(now / 1000.0)
                 st.total.update(now / 1000.0)
                 h, t = st.harvest.get(now / 1000.0), st.total.get(now / 1000.0)
-                kind = k.split(":", 1)[0]
                 r, n, f = key_risk(
-                    kind, st.members, st.flags, h, t, st.seen, acct, org, now, self.cfg
+                    kind, st.members, st.flags, h, t, st.seen, acct, org, now, self.cfg, floor,
+                    st.risks,
                 )
                 out.append((k, r, n, f, float(h)))
         return combine(out)
@@ -321,12 +418,13 @@ class MemoryLinkage:
                     st.flags.pop(min(st.flags, key=lambda m: st.flags[m][1]))
 
     def unflag(self, account_id: str) -> None:
-        """An appeal reversed the account's actions: its flags stop lending risk."""
+        """An appeal reversed the account's actions: its flags and own risk stop lending."""
         with self._lock:
             for k in self.accounts.get(account_id, ()):
                 st = self.keys.get(k)
                 if st is not None:
                     st.flags.pop(account_id, None)
+                    st.risks.pop(account_id, None)
 
     def n_keys(self) -> int:
         return len(self.keys)
@@ -335,6 +433,8 @@ class MemoryLinkage:
         with self._lock:
             self.keys.clear()
             self.accounts.clear()
+            self._harvest.clear()
+        self.floor.clear()
 
 
 class RedisLinkage(MemoryLinkage):
@@ -356,13 +456,22 @@ class RedisLinkage(MemoryLinkage):
         self.prefix = prefix
         self.ttl_s = int(max(self.cfg.flag_ttl_s, self.cfg.window_s))
 
-    def observe(self, row: Mapping[str, Any]) -> LinkView:
+    def observe(self, row: Mapping[str, Any], own_risk: float = 0.0) -> LinkView:
         acct, org = str(row["account_id"]), str(row.get("org_id") or "")
         now = int(row["ts_ms"])
         keys = link_keys(row, self.with_asn)
         bucket = now // 1000 // self._bucket_s
         p, ttl = self.prefix, self.ttl_s
         harvest = harvest_like(row)
+        pipe = self.r.pipeline(transaction=False)
+        if harvest:
+            pipe.hincrby(f"{p}ah:{acct}", str(bucket), 1)
+        pipe.expire(f"{p}ah:{acct}", ttl)
+        pipe.hgetall(f"{p}ah:{acct}")
+        lo = bucket - self.cfg.window_s // self._bucket_s + 1
+        own = pipe.execute()[-1]
+        self.floor.update(acct, sum(int(c) for b, c in own.items() if int(b) >= lo))
+        floor = self.floor.get()
         pipe = self.r.pipeline(transaction=False)
         for k in keys:
             pipe.sadd(f"{p}a:{acct}", k)
@@ -378,7 +487,9 @@ class RedisLinkage(MemoryLinkage):
         for k, size in zip(keys, sizes, strict=True):
             if size < self.cfg.max_members:
                 pipe.hset(f"{p}m:{k}", acct, org)
-            for suffix in ("m", "f", "h", "t", "s"):
+                if k.split(":", 1)[0] in SENDER_KINDS:
+                    pipe.hset(f"{p}r:{k}", acct, f"{float(own_risk)}@{now}")
+            for suffix in ("m", "f", "h", "t", "s", "r"):
                 pipe.expire(f"{p}{suffix}:{k}", ttl)
         for k in keys:
             pipe.hgetall(f"{p}m:{k}")
@@ -386,20 +497,19 @@ class RedisLinkage(MemoryLinkage):
             pipe.hgetall(f"{p}h:{k}")
             pipe.hgetall(f"{p}t:{k}")
             pipe.pfcount(f"{p}s:{k}")
-        res = pipe.execute()[-5 * len(keys) :] if keys else []
+            pipe.hgetall(f"{p}r:{k}")
+        res = pipe.execute()[-6 * len(keys) :] if keys else []
         out = []
-        lo = bucket - self.cfg.window_s // self._bucket_s + 1
         for i, k in enumerate(keys):
-            members_raw, flags_raw, harvest_raw, total_raw, seen = res[5 * i : 5 * i + 5]
+            members_raw, flags_raw, harvest_raw, total_raw, seen, risks_raw = res[6 * i : 6 * i + 6]
             members = {m.decode(): o.decode() for m, o in members_raw.items()}
-            flags = {}
-            for m, v in flags_raw.items():
-                w, ts = v.decode().split("@")
-                flags[m.decode()] = (float(w), int(ts))
+            flags, risks = _decode(flags_raw), _decode(risks_raw)
             h = sum(int(c) for b, c in harvest_raw.items() if int(b) >= lo)
             t = sum(int(c) for b, c in total_raw.items() if int(b) >= lo)
             kind = k.split(":", 1)[0]
-            r, n, f = key_risk(kind, members, flags, h, t, int(seen), acct, org, now, self.cfg)
+            r, n, f = key_risk(
+                kind, members, flags, h, t, int(seen), acct, org, now, self.cfg, floor, risks
+            )
             out.append((k, r, n, f, float(h)))
         return combine(out)
 
@@ -423,6 +533,7 @@ class RedisLinkage(MemoryLinkage):
         pipe = self.r.pipeline(transaction=False)
         for k in keys:
             pipe.hdel(f"{p}f:{k}", account_id)
+            pipe.hdel(f"{p}r:{k}", account_id)
         pipe.execute()
 
     def n_keys(self) -> int:
@@ -431,6 +542,16 @@ class RedisLinkage(MemoryLinkage):
     def clear(self) -> None:
         for k in self.r.scan_iter(match=f"{self.prefix}*", count=1000):
             self.r.delete(k)
+        self.floor.clear()
+
+
+def _decode(raw: Mapping[bytes, bytes]) -> dict[str, tuple[float, int]]:
+    """A Redis hash of ``account → "weight@ts_ms"``."""
+    out = {}
+    for m, v in raw.items():
+        w, ts = v.decode().split("@")
+        out[m.decode()] = (float(w), int(ts))
+    return out
 
 
 def make_linkage(

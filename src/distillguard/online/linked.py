@@ -60,16 +60,17 @@ class LinkedEnforcement:
         self.secret = secret or (env.encode() if env else os.urandom(32))
         self._due: OrderedDict[str, int] = OrderedDict()
 
-    @staticmethod
-    def _settings(cfg: Any) -> LinkSettings:
+    def _settings(self, cfg: Any) -> LinkSettings:
         return LinkSettings(
+            lend_min_risk=self.scorer.policy.policy.scoring.review_threshold,
             window_s=cfg.window_s,
             flag_ttl_s=cfg.flag_ttl_s,
             max_keys=cfg.max_keys,
             max_members=cfg.max_members,
             crowd=cfg.crowd,
             job_floor=cfg.job_floor,
-            job_ref=cfg.job_ref,
+            job_quantile=cfg.job_quantile,
+            job_min_accounts=cfg.job_min_accounts,
         )
 
     @property
@@ -90,7 +91,7 @@ class LinkedEnforcement:
         )
         if not cfg.enabled:
             return
-        view = self.index.observe(row)
+        view = self.index.observe(row, self._lendable(row, features))
         jit = jitter(self.secret, view.key, cfg.jitter)
         risk = min(1.0, view.risk * jit)
         features.update(
@@ -108,6 +109,14 @@ class LinkedEnforcement:
         features["risk"] = 1.0 - (1.0 - account_risk) * (1.0 - 0.5 * features["request_risk"])
         if features.get("cluster_id") is None and risk >= cfg.cluster_min_risk:
             features["cluster_id"] = "link:" + str(view.key)
+
+    def _lendable(self, row: Mapping[str, Any], features: Mapping[str, Any]) -> float:
+        """The account's own online risk, lent on its sender keys; none once an analyst
+        allow-listed it (an appeal reverses what it lends too)."""
+        on, acct, org = self.scorer.policy.online, row["account_id"], features.get("org_id")
+        if acct in self.scorer._allowed or acct in on.allow_accounts or org in on.allow_orgs:
+            return 0.0
+        return float(features.get("online_risk") or 0.0)
 
     def hold(self, d: Any, row: Mapping[str, Any], action: str, subject: str) -> str:
         """The action to enforce now: account-level ones wait out their subject's delay."""

@@ -127,6 +127,10 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     # a key that says who sends (payment, network). A shared prompt wording or SDK parameter
     # tuple is not independent of the account's own content-based risk: a benign customer
     # asking the same step-by-step questions as a harvester, with the same defaults, shares it.
+    # The same holds for every online restriction below: the account's own traffic alone is one
+    # source, so each needs some sender link (``linked_sender_risk > 0``: a shared card or
+    # network carrying a job, or members at risk or acted on). A lone account is the batch
+    # path's to judge, with its whole history.
     {
         "name": "online-high-risk",
         "when": {
@@ -140,7 +144,11 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     {
         "name": "online-elevated-risk",
-        "when": {"online_risk": {">=": 0.5}, "n_total": {">=": 20}},
+        "when": {
+            "online_risk": {">=": 0.5},
+            "n_total": {">=": 20},
+            "linked_sender_risk": {">": 0.0},
+        },
         "action": "rate_limit",
         "scope": "account",
         "rate_per_s": 0.02,
@@ -149,7 +157,12 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     {
         "name": "online-suspicious",
-        "when": {"online_risk": {">=": 0.35}, "n_total": {">=": 3}, "harvest_like": True},
+        "when": {
+            "online_risk": {">=": 0.35},
+            "n_total": {">=": 3},
+            "harvest_like": True,
+            "linked_sender_risk": {">": 0.0},
+        },
         "action": "degrade",
         "scope": "request",
     },
@@ -161,7 +174,12 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     {
         "name": "harvest-request",
-        "when": {"request_risk": {">=": 0.8}, "signal_rate": {">=": 0.5}, "n_total": {">=": 3}},
+        "when": {
+            "request_risk": {">=": 0.8},
+            "signal_rate": {">=": 0.5},
+            "n_total": {">=": 3},
+            "linked_sender_risk": {">": 0.0},
+        },
         "action": "degrade",
         "scope": "request",
     },
@@ -302,9 +320,17 @@ class OnlinePolicy:
 class LinkagePolicy:
     """The online linkage index and how enforcement hides its decision boundary.
 
+    ``job_ref`` (a fixed volume for full job pressure) is gone: a key's job pressure is now the
+    share of its harvest-like volume above the deployment-calibrated floor.
+
     Read live on every request: ``enabled``, ``cluster_min_risk``, ``jitter``, the delays and
     ``silent_degrade``; the index's window, sizes and job numbers take effect on a restart.
     """
+
+    deprecated: ClassVar[dict[str, str]] = {
+        "job_ref": "job pressure is the share of a key's volume above the calibrated floor "
+        "(job_quantile); this setting is ignored, remove it"
+    }
 
     enabled: bool = param(
         True, Check(lambda v: isinstance(v, bool), "true or false"), "keep the linkage index"
@@ -316,10 +342,19 @@ class LinkagePolicy:
         3 * 86400.0, Interval(60, None), "how long an action on one member lends risk"
     )
     job_floor: float = param(
-        40.0, Interval(0, None), "harvest-like requests per window a key carries for free"
+        40.0,
+        Interval(0, None),
+        "harvest-like requests per window a key carries for free until job_min_accounts "
+        "accounts calibrate it",
     )
-    job_ref: float = param(
-        160.0, Interval(1, None), "harvest-like requests above the floor for full job pressure"
+    job_quantile: float = param(
+        0.99,
+        Interval(0.5, 1),
+        "a key shared by several organisations carries for free what one account carries at "
+        "this quantile of the deployment's accounts (harvest-like requests in the window)",
+    )
+    job_min_accounts: int = param(
+        200, Interval(1, None, integer=True), "accounts seen before the quantile is the floor"
     )
     crowd: int = param(
         16, Interval(1, 100000, integer=True), "organisations on a key before it weighs less"
