@@ -1,7 +1,6 @@
 """REQUEST_INPUTS (per-account counts as joined aggregates) against a plain Python count.
 
-The SQL joins GROUP BY counts back to each request; a NULL key (no template, no session, no
-country) must count as one group of its own, as a window's PARTITION BY does.
+The SQL joins GROUP BY counts back to each request; a NULL key (no template, no session) must count as one group of its own, as a window's PARTITION BY does.
 """
 
 from __future__ import annotations
@@ -73,13 +72,11 @@ def _tables(seed: int) -> dict[str, pa.Table]:
 
 
 def _expected_shares(t: dict[str, pa.Table]) -> dict[str, dict[str, float]]:
-    """Per request: the share of its account's requests with the same key (NULL a key too)."""
+    """Per request: the leave-one-out share of its account's other requests with the same key
+    ((same key - 1) / (account requests - 1); NULL is a key too)."""
     k = t["request_keys"].to_pylist()
-    r = {row["request_id"]: row for row in t["requests"].to_pylist()}
     cols = {"ip_share": lambda x: x["ip"], "user_agent_share": lambda x: x["ua"],
             "network_share": lambda x: x["asn"] or x["prefix"] or x["ip"],
-            "country_share": lambda x: r[x["request_id"]]["country"],
-            "api_key_share": lambda x: r[x["request_id"]]["api_key_id"],
             "capability_share": lambda x: x["capability"],
             "template_share": lambda x: x["template"], "session_share": lambda x: x["session_id"]}
     n_acc = Counter(x["account_id"] for x in k)
@@ -87,14 +84,10 @@ def _expected_shares(t: dict[str, pa.Table]) -> dict[str, dict[str, float]]:
     for name, key in cols.items():
         c = Counter((x["account_id"], key(x)) for x in k)
         for x in k:
-            share = c[(x["account_id"], key(x))] / n_acc[x["account_id"]]
+            share = (c[(x["account_id"], key(x))] - 1) / max(n_acc[x["account_id"]] - 1, 1)
             if name in ("template_share", "session_share") and key(x) is None:
                 share = 0.0  # no template / no session: not a share of anything
             out[x["request_id"]][name] = share
-    for x in k:
-        out[x["request_id"]]["acc_no_session"] = sum(
-            y["session_id"] is None for y in k if y["account_id"] == x["account_id"]
-        ) / n_acc[x["account_id"]]
     return out
 
 

@@ -77,11 +77,10 @@ class ScoringPolicy:
         "hand-set weights below), or the path of a risk-model.json from `distillguard train`",
     )
     request_model: str = param(
-        "none",
+        "builtin",
         Check(lambda v: isinstance(v, str) and bool(v), "builtin, none or a model manifest path"),
         "learned request model marking the harvest requests of suspect accounts: builtin "
-        "(shipped, trained on random worlds), none (the hand-set request formula; the default "
-        "until the learned model holds 90% precision on the labelled-traffic generator too), "
+        "(shipped, trained on random worlds), none (the hand-set request formula), "
         "or the path of a request-model.json from `distillguard train`",
     )
     review_threshold: float = param(

@@ -6,8 +6,8 @@ P(harvest request | the account is a campaign account, the request's inputs), so
 risk is ``account risk × p_harvest``: a benign account's requests stay below its own risk.
 
 Inputs (``definitions.REQUEST_INPUTS``, computed in SQL by either engine) read the request
-against its own account or its deployment: the share of the account's traffic sharing its
-template, address, user agent, session, parameters or hour; where its harvest signal and
+against its own account or its deployment: the share of the account's other requests sharing
+its template, address, user agent, session, parameters or hour; where its harvest signal and
 output length rank inside the account; how widely the deployment shares its template and
 whether it is a campaign template (a template shared with many accounts is not suspect
 by itself: a benign crowd shares its greetings too). A histogram gradient-boosting classifier, monotone in the
@@ -28,7 +28,7 @@ from .booster import WorldCalibratedBooster
 from .model import MODEL_DIR, align
 
 BUILTIN = MODEL_DIR / "request-model.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: leave-one-out shares; no account volume, mix, country or key
 MAX_PER_ACCOUNT = 40  # training requests kept per campaign account
 
 # Every input of REQUEST_INPUTS and its known direction (+1 more harvest-like, -1 less, 0 free).
@@ -41,22 +41,16 @@ INPUTS: tuple[tuple[str, int], ...] = (
     ("sig_rewrite", 1),
     ("n_user_turns", -1),
     ("is_reasoning", 0),
-    ("log_account_requests", 0),
     ("template_share", 1),
     ("ip_share", 0),
     ("network_share", 0),
     ("user_agent_share", 0),
-    ("api_key_share", 0),
-    ("country_share", 0),
     ("params_share", 0),
     ("model_share", 0),
     ("capability_share", 0),
     ("hour_share", 0),
     ("session_share", 0),
     ("no_session", 0),
-    ("acc_no_session", 0),
-    ("acc_multi_turn", 0),
-    ("acc_signal_share", 0),
     ("harvest_rank", 1),
     ("output_rank", 0),
     ("max_tokens_rank", 0),
