@@ -435,3 +435,22 @@ def requests_table(rows: list[dict]) -> pa.Table:
         for name in cols:
             cols[name].append(full.get(name))
     return pa.table(cols, schema=STORED_REQUEST_SCHEMA)
+
+
+MIXED = {f"atkC{i:02d}" for i in range(10)}  # hydra accounts carrying a customer's traffic
+
+
+def mixed_request_marks(traffic: Traffic, engine, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(marked harvest, is harvest) for each labelled request of the mixed accounts, a request
+    being marked when its risk in ``out_requests`` reaches ``threshold``."""
+    risk = {
+        r["request_id"]: r["risk"]
+        for r in engine.fetch_arrow("SELECT request_id, risk FROM out_requests").to_pylist()
+    }
+    acc = {
+        r["request_id"]: r["account_id"]
+        for r in engine.fetch_arrow("SELECT request_id, account_id FROM requests").to_pylist()
+    }
+    ids = [r for r in traffic.request_labels if acc[r] in MIXED]
+    pred = np.array([risk.get(r, 0.0) >= threshold for r in ids])
+    return pred, np.array([traffic.request_labels[r] == 1 for r in ids])

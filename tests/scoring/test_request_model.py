@@ -19,8 +19,6 @@ from distillguard.scoring.request_model import (
     resolve,
 )
 
-MIXED = {f"atkC{i:02d}" for i in range(10)}  # labelled_traffic: hydra accounts with customers
-
 
 def _inputs(engine) -> pa.Table:
     return engine.fetch_arrow("SELECT * FROM request_inputs ORDER BY request_id")
@@ -90,20 +88,9 @@ def test_shares_are_leave_one_out_so_a_one_off_reads_zero_at_any_volume(lt):
     assert all(r["template_share"] == 1.0 and r["ip_share"] == 1.0 for r in runner)
 
 
-def test_mixed_account_harvest_separated_from_customer_traffic_in_an_unseen_world(unseen):
+def test_mixed_account_harvest_separated_from_customer_traffic_in_an_unseen_world(unseen, lt):
     traffic, engine, _ = unseen
-    thr = Policy.load(None).scoring.request_threshold
-    risk = {
-        r["request_id"]: r["risk"]
-        for r in engine.fetch_arrow("SELECT request_id, risk FROM out_requests").to_pylist()
-    }
-    acc = {
-        r["request_id"]: r["account_id"]
-        for r in engine.fetch_arrow("SELECT request_id, account_id FROM requests").to_pylist()
-    }
-    ids = [r for r in traffic.request_labels if acc[r] in MIXED]
-    pred = np.array([risk.get(r, 0.0) >= thr for r in ids])
-    y = np.array([traffic.request_labels[r] == 1 for r in ids])
+    pred, y = lt.mixed_request_marks(traffic, engine, Policy.load(None).scoring.request_threshold)
     assert y.any() and (~y).any()
     recall, precision = (pred & y).sum() / y.sum(), (pred & y).sum() / max(pred.sum(), 1)
     assert recall >= 0.9 and precision >= 0.9, (recall, precision)
@@ -166,20 +153,7 @@ def test_shipped_models_meet_the_request_targets_on_another_generator(lt, seed):
     on this hand-written generator's mixed accounts: the issue's targets, recall >= 80% and
     precision >= 90% at the policy's request threshold."""
     traffic, engine, _ = lt.analyzed(seed, "builtin", "builtin")
-    thr = Policy.load(None).scoring.request_threshold
-    marked = {
-        r["request_id"]
-        for r in engine.fetch_arrow(
-            f"SELECT request_id FROM out_requests WHERE risk >= {thr}"
-        ).to_pylist()
-    }
-    acc = {
-        r["request_id"]: r["account_id"]
-        for r in engine.fetch_arrow("SELECT request_id, account_id FROM requests").to_pylist()
-    }
-    ids = [r for r in traffic.request_labels if acc[r] in MIXED]
-    pred = np.array([r in marked for r in ids])
-    y = np.array([traffic.request_labels[r] == 1 for r in ids])
+    pred, y = lt.mixed_request_marks(traffic, engine, Policy.load(None).scoring.request_threshold)
     assert y.any() and (~y).any()
     recall, precision = (pred & y).sum() / y.sum(), (pred & y).sum() / max(pred.sum(), 1)
     assert recall >= 0.8 and precision >= 0.9, (recall, precision)
