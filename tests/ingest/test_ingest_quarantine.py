@@ -78,6 +78,20 @@ def test_blank_lines_keep_line_numbers(tmp_path, make_log, rec):
     assert res.accepted + res.quarantined == 3  # non-blank lines
 
 
+def test_whitespace_only_lines_are_blank_and_crlf_records_kept(tmp_path, make_log, rec):
+    # Lines of tabs, CRs or Unicode spaces only are blank; a record ending in CR is kept.
+    log = make_log(
+        "ws.jsonl", [rec(1), "\t\r", "\u3000", "\u00a0 ", "\r", json.dumps(rec(2)) + "\r", "x"]
+    )
+    with Store(tmp_path / "s") as st:
+        res = st.ingest([log])
+        q = st.con.execute("SELECT line, reason FROM quarantine").fetchall()
+        lines = st.con.execute("SELECT source_line FROM requests ORDER BY 1").fetchall()
+    assert [x[0] for x in lines] == [1, 6]
+    assert q == [(7, "invalid_json")]
+    assert res.accepted + res.quarantined == 3  # non-blank lines
+
+
 def test_accepted_plus_quarantined_equals_lines_per_file(tmp_path, make_log, rec):
     a = make_log("a.jsonl", [rec(i) for i in range(30)] + ["{bad"] * 5)
     b = make_log("b.jsonl.gz", [rec(100 + i) for i in range(20)] + ['{"x": 1}'] * 3)

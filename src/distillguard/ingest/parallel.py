@@ -94,10 +94,15 @@ def _worker_con() -> Any:
 
 def _worker_task(raw: bytes, job: prepare.BatchJob) -> tuple[bytes, bytes, bool, int, float, float]:
     done = prepare.prepare(_worker_con(), _from_ipc(raw), job, _WORKER_POLICY)
+    res, feats, metadata_only = _to_ipc(done.res), _to_ipc(done.feats), done.metadata_only
+    del done
+    # Arrow's allocator (mimalloc) keeps freed pages; DuckDB's allocator cannot reuse them, so
+    # without this a worker holds featurize's peak beside the next batch's validation.
+    pa.default_memory_pool().release_unused()
     ru = resource.getrusage(resource.RUSAGE_SELF) if resource is not None else None
     cpu = ru.ru_utime + ru.ru_stime if ru is not None else 0.0
     rss = ru.ru_maxrss / 1024 if ru is not None else 0.0  # Linux: KiB
-    return _to_ipc(done.res), _to_ipc(done.feats), done.metadata_only, os.getpid(), cpu, rss
+    return res, feats, metadata_only, os.getpid(), cpu, rss
 
 
 def _broken(exc: BaseException) -> DistillguardError:

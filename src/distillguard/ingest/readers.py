@@ -221,8 +221,13 @@ def _emit(lines: pa.Array, first_no: int) -> Iterator[pa.Table]:
     if len(lines) == 0:
         return
     nos = pa.array(range(first_no, first_no + len(lines)), pa.int64())
-    lines = pc.utf8_rtrim(lines, characters="\r")
-    keep = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(lines)), 0)
+    # Both tests without copying the text: rtrim only when some line has a CR, and a blank
+    # line is an empty one or one of whitespace only (utf8_is_space stops at the first
+    # non-space character, where trimming and measuring wrote every line out again).
+    if pc.any(pc.ends_with(lines, "\r")).as_py():
+        lines = pc.utf8_rtrim(lines, characters="\r")
+    blank = pc.or_(pc.equal(pc.binary_length(lines), 0), pc.utf8_is_space(lines))
+    keep = pc.invert(blank)
     tbl = pa.table({"line": lines, "line_no": nos}, schema=RAW_SCHEMA).filter(keep)
     for off in range(0, tbl.num_rows, BATCH_ROWS):
         yield tbl.slice(off, BATCH_ROWS)

@@ -59,13 +59,15 @@ FROM (
 WHERE harvest >= {thr} OR cluster_tpl IS NOT NULL OR verdict <> 'benign'
 """
 
-# Example requests behind each flagged account's evidence: strongest signals first.
+# Example requests behind each flagged account's evidence: strongest signals first. The
+# outer ORDER BY keeps that order in the result (a window's order is not the output order).
 EXAMPLE_REQUESTS = """
 SELECT account_id, request_id FROM (
   SELECT k.account_id AS account_id, k.request_id AS request_id,
          row_number() OVER (PARTITION BY k.account_id ORDER BY k.harvest DESC, k.ts_ms, k.request_id) AS rn
   FROM request_keys k JOIN flagged_accounts f ON k.account_id = f.account_id
 ) x WHERE rn <= {max_refs}
+ORDER BY account_id, rn
 """
 
 # The capability mix of each cluster's traffic.
@@ -101,7 +103,8 @@ SELECT template, cluster_id, risk, deg, n_attack FROM (
 """
 
 # Per account outside attack clusters: its requests on those templates (n_affine), how many
-# point to each cluster (n_cluster), and up to {max_refs} of the request ids (refs).
+# point to each cluster (n_cluster), and up to {max_refs} of the request ids (refs), earliest
+# first (ORDER BY: the refs are listed in the result's order).
 TEMPLATE_AFFINITY = """
 SELECT account_id, cluster_id, request_id, n_affine, n_cluster FROM (
   SELECT k.account_id AS account_id, a.cluster_id AS cluster_id, k.request_id AS request_id,
@@ -111,6 +114,7 @@ SELECT account_id, cluster_id, request_id, n_affine, n_cluster FROM (
   FROM request_keys k JOIN attack_templates a ON k.template = a.template
   WHERE k.account_id NOT IN (SELECT account_id FROM attack_members)
 ) x WHERE rn <= {max_refs}
+ORDER BY account_id, rn
 """
 
 # The learned request model's inputs (``scoring.request_model``), one row per request. Each
