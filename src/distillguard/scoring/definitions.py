@@ -138,6 +138,18 @@ ORDER BY account_id, rn
 # FROM, as in a window's PARTITION BY), not one window per key: each window re-partitions every
 # column of every row (2.5x the CPU on medium). LEFT JOINs, since with inner joins DuckDB's
 # join-order optimizer joined the aggregates to each other on account_id first (a blow-up).
+# Per-account counts of the requests sharing each key of ``q``: (alias, key column).
+_ACCOUNT_KEYS = (
+    ("tpl_n", "template"), ("ip_n", "ip"), ("net_n", "net"), ("ua_n", "ua"),
+    ("params_n", "params"), ("model_n", "model"), ("cap_n", "capability"),
+    ("hour_n", "hour3"), ("sess_n", "session_id"),
+)
+_KEY_COUNT_COLUMNS = ", ".join(f"{a}.n AS {a}" for a, _ in _ACCOUNT_KEYS)
+_KEY_COUNT_JOINS = "\n".join(
+    f"  LEFT JOIN (SELECT account_id, {k} AS g, count(*) AS n FROM q GROUP BY account_id, {k}) {a}"
+    f"\n    ON {a}.account_id = w.account_id AND {a}.g IS NOT DISTINCT FROM w.{k}"
+    for a, k in _ACCOUNT_KEYS
+)
 REQUEST_INPUTS = """
 WITH q AS (
   SELECT k.request_id AS request_id, k.account_id AS account_id, k.template AS template,
@@ -189,9 +201,7 @@ SELECT request_id, account_id,
 FROM (
   SELECT w.*, c.n_acc,
     pr.harvest_rank, pr.output_rank, pr.max_tokens_rank,
-    tpl_n.n AS tpl_n, ip_n.n AS ip_n, net_n.n AS net_n, ua_n.n AS ua_n,
-    params_n.n AS params_n, model_n.n AS model_n, cap_n.n AS cap_n,
-    hour_n.n AS hour_n, sess_n.n AS sess_n
+    """ + _KEY_COUNT_COLUMNS + """
   FROM q w
   LEFT JOIN (
     SELECT request_id,
@@ -203,24 +213,7 @@ FROM (
   LEFT JOIN (
     SELECT account_id, count(*) AS n_acc FROM q GROUP BY account_id
   ) c ON c.account_id = w.account_id
-  LEFT JOIN (SELECT account_id, template AS g, count(*) AS n FROM q GROUP BY account_id, template) tpl_n
-    ON tpl_n.account_id = w.account_id AND tpl_n.g IS NOT DISTINCT FROM w.template
-  LEFT JOIN (SELECT account_id, ip AS g, count(*) AS n FROM q GROUP BY account_id, ip) ip_n
-    ON ip_n.account_id = w.account_id AND ip_n.g IS NOT DISTINCT FROM w.ip
-  LEFT JOIN (SELECT account_id, net AS g, count(*) AS n FROM q GROUP BY account_id, net) net_n
-    ON net_n.account_id = w.account_id AND net_n.g IS NOT DISTINCT FROM w.net
-  LEFT JOIN (SELECT account_id, ua AS g, count(*) AS n FROM q GROUP BY account_id, ua) ua_n
-    ON ua_n.account_id = w.account_id AND ua_n.g IS NOT DISTINCT FROM w.ua
-  LEFT JOIN (SELECT account_id, params AS g, count(*) AS n FROM q GROUP BY account_id, params) params_n
-    ON params_n.account_id = w.account_id AND params_n.g IS NOT DISTINCT FROM w.params
-  LEFT JOIN (SELECT account_id, model AS g, count(*) AS n FROM q GROUP BY account_id, model) model_n
-    ON model_n.account_id = w.account_id AND model_n.g IS NOT DISTINCT FROM w.model
-  LEFT JOIN (SELECT account_id, capability AS g, count(*) AS n FROM q GROUP BY account_id, capability) cap_n
-    ON cap_n.account_id = w.account_id AND cap_n.g IS NOT DISTINCT FROM w.capability
-  LEFT JOIN (SELECT account_id, hour3 AS g, count(*) AS n FROM q GROUP BY account_id, hour3) hour_n
-    ON hour_n.account_id = w.account_id AND hour_n.g IS NOT DISTINCT FROM w.hour3
-  LEFT JOIN (SELECT account_id, session_id AS g, count(*) AS n FROM q GROUP BY account_id, session_id) sess_n
-    ON sess_n.account_id = w.account_id AND sess_n.g IS NOT DISTINCT FROM w.session_id
+""" + _KEY_COUNT_JOINS + """
 ) x
 """
 
