@@ -27,6 +27,15 @@ def _con(n_acc: int = 400, per: int = 300) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _first_per_account(rows: list[tuple[str, str]], k: int) -> list[tuple[str, str]]:
+    """The first ``k`` (account, request) rows of each account, accounts in order."""
+    by_acc: dict[str, list[str]] = {}
+    for a, r in rows:
+        if len(by_acc.setdefault(a, [])) < k:
+            by_acc[a].append(r)
+    return [(a, r) for a, refs in sorted(by_acc.items()) for r in refs]
+
+
 def test_example_requests_ordered_by_rank():
     con = _con()
     got = con.sql(d.EXAMPLE_REQUESTS.format(max_refs=5)).fetchall()
@@ -34,11 +43,7 @@ def test_example_requests_ordered_by_rank():
         "SELECT account_id, request_id FROM request_keys ORDER BY account_id, harvest DESC, "
         "ts_ms, request_id"
     ).fetchall()
-    by_acc: dict[str, list[str]] = {}
-    for a, r in want:
-        if len(by_acc.setdefault(a, [])) < 5:
-            by_acc[a].append(r)
-    assert got == [(a, r) for a, refs in sorted(by_acc.items()) for r in refs]
+    assert got == _first_per_account(want, 5)
 
 
 def test_template_affinity_refs_earliest_first():
@@ -53,10 +58,4 @@ def test_template_affinity_refs_earliest_first():
         "SELECT account_id, request_id FROM request_keys WHERE account_id <> 'a0000' "
         "AND CAST(template AS INTEGER) < 10 ORDER BY account_id, ts_ms, request_id"
     ).fetchall()
-    want: dict[str, list[str]] = {}
-    for a, r in rows:
-        if len(want.setdefault(a, [])) < 5:
-            want[a].append(r)
-    assert [(a, r) for a, _, r, _, _ in got] == [
-        (a, r) for a, refs in sorted(want.items()) for r in refs
-    ]
+    assert [(a, r) for a, _, r, _, _ in got] == _first_per_account(rows, 5)
