@@ -51,7 +51,7 @@ def test_the_linked_path_makes_the_rotating_attacker_pay_more_and_spares_benign(
     report: dict,
 ) -> None:
     """A day of a tiny world is too short for a slow adaptive attacker's evidence to add up
-    (the full bench measures it, BENCHMARKS.md §3); a rotating one pays within hours, and the
+    (its own check below runs four days); a rotating one pays within hours, and the
     two-source rules act on fewer benign accounts than the per-account path."""
     before, after = by(report, "rotating", "baseline"), by(report, "rotating", "distillguard")
     assert after["cost_ratio"] > before["cost_ratio"]
@@ -59,6 +59,39 @@ def test_the_linked_path_makes_the_rotating_attacker_pay_more_and_spares_benign(
     for strategy in ("naive", "rotating", "adaptive"):
         before, after = by(report, strategy, "baseline"), by(report, strategy, "distillguard")
         assert after["benign_accounts_actioned"] <= before["benign_accounts_actioned"]
+
+
+@pytest.fixture(scope="module")
+def adaptive(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The adaptive attacker alone, wanting the full bench's 3,000 answers over four days of
+    the tiny world: long enough for its jobs to add up on its shared cards (~15 s)."""
+    out = tmp_path_factory.mktemp("redteam-adaptive")
+    return run_redteam(
+        size="tiny",
+        seed=3,
+        strategies=("adaptive",),
+        answers=3000,
+        max_accounts=100,
+        data_root=out / "worlds",
+        progress=False,
+        baseline=False,
+        hours=96,
+    )
+
+
+def test_the_adaptive_attacker_needs_several_times_the_accounts_and_spares_benign(
+    adaptive: dict,
+) -> None:
+    """Without a detector it gets every answer on its first 20 accounts. With one, it needs
+    several times the accounts per 1,000 answers (a smoke floor of 5x, well under the full
+    bench's >= 20x target, so the check is about the mechanism, not one world's figure), and
+    no more than the issue's 0.5% of benign accounts see any action."""
+    none, r = adaptive["baseline"][0], adaptive["results"][0]
+    assert none["answers"] == 3000 and none["accounts"] == 20
+    assert r["answers"] < none["answers"]
+    assert r["accounts_per_1000"] >= 5 * none["accounts_per_1000"]
+    assert r["benign_accounts_actioned"] <= 0.005 * r["benign_accounts"]
+    assert r["benign_accounts_blocked"] == 0
 
 
 def test_benign_collateral_is_measured_on_the_same_background(report: dict) -> None:

@@ -84,7 +84,8 @@ def test_a_fresh_account_inherits_its_linked_clusters_risk_on_its_first_request(
 def test_a_shared_wording_or_sdk_defaults_say_nothing_about_who_sends(
     index: MemoryLinkage,
 ) -> None:
-    """Linked only by template and params to flagged accounts: linked risk, no sender risk."""
+    """Linked only by template and params to flagged accounts: the parameter tuple's linked
+    risk, no sender risk."""
     flagged_ring(index)
     own = {"payment_fingerprint": "pf-own", "user_agent": "curl/8", "ip": "192.0.2.7"}
     stranger = index.observe(req("asker", 5, **own))
@@ -92,6 +93,21 @@ def test_a_shared_wording_or_sdk_defaults_say_nothing_about_who_sends(
     assert stranger.sender_risk == 0.0  # but nothing says it is the ring
     ring = index.observe(req("new", 6))
     assert ring.sender_risk >= 0.5  # the ring's card links a fresh account of it
+
+
+def test_a_shared_wording_alone_lends_nothing_and_corroborates_a_sender_link(
+    index: MemoryLinkage,
+) -> None:
+    """A benign customer who asks with the ring's (rare) wording, and nothing else of the
+    ring's, is not linked; the same wording on top of the ring's card adds to its risk."""
+    flagged_ring(index)
+    own = {"payment_fingerprint": "pf-own", "user_agent": "curl/8", "ip": "192.0.2.7"}
+    asker = index.observe(req("asker", 5, max_tokens=None, reasoning=None, **own))
+    assert asker.risk == 0.0 and asker.key is None
+    on_card = index.observe(req("card", 6, skeleton_hash=99, user_agent="curl/8"))
+    both = index.observe(req("both", 7, user_agent="curl/8"))
+    assert on_card.sender_risk > 0.0
+    assert both.risk > on_card.risk  # the wording corroborates the card
 
 
 def test_one_organisation_lends_no_risk_to_its_own_accounts(index: MemoryLinkage) -> None:

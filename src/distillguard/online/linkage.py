@@ -10,7 +10,8 @@ its first request:
 - ``asn_client``: the network (ASN, offline IP intelligence) and user agent;
 - ``params``: the request-parameter tuple a client script sends (model, max_tokens,
   temperature, reasoning, stream, tools, system prompt), when it sets at least two of them;
-- ``template``: the prompt's skeleton hash (wording with the task taken out).
+- ``template``: the prompt's skeleton hash (wording with the task taken out); it only
+  corroborates a sender key (see :func:`combine`).
 
 Each key keeps, bounded: its member accounts (with their organisation), the restrictive
 actions its members got (``flag``), and a sliding-window count of harvest-like requests
@@ -299,17 +300,27 @@ def _add_flag(old: float, weight: float, repeat: bool) -> float:
 
 
 def combine(per_key: list[tuple[str, float, int, int, float]]) -> LinkView:
-    """Noisy-OR over key kinds of each kind's riskiest key."""
+    """Noisy-OR over key kinds of each kind's riskiest key.
+
+    A ``template`` link corroborates a sender link and never stands alone: a wording is what
+    is asked, not who asks, and a benign customer who happens to use the attacker's (even
+    rare) step-by-step wording shares it without sharing anything else. Without some risk on
+    a key that says who sends (``SENDER_KINDS``), the wording lends nothing.
+    """
     best: dict[str, tuple[str, float, int, int, float]] = {}
     for item in per_key:
         kind = item[0].split(":", 1)[0]
         if item[1] > best.get(kind, ("", -1.0))[1]:
             best[kind] = item
-    keep = sender_keep = 1.0
+    sender_keep = 1.0
     for kind, (_, r, _, _, _) in best.items():
-        keep *= 1.0 - r
         if kind in SENDER_KINDS:
             sender_keep *= 1.0 - r
+    if sender_keep >= 1.0:
+        best.pop("template", None)
+    keep = 1.0
+    for _, r, _, _, _ in best.values():
+        keep *= 1.0 - r
     view = LinkView(risk=1.0 - keep, sender_risk=1.0 - sender_keep)
     if best:
         key, r, n, f, job = max(best.values(), key=lambda x: x[1])
