@@ -316,3 +316,24 @@ def test_an_appeal_stops_the_account_lending_its_own_risk(index: MemoryLinkage) 
     assert index.observe(req("new", 1)).sender_risk > 0.3
     index.unflag("r1")
     assert index.observe(req("new2", 2)).sender_risk == 0.0
+
+
+def test_a_whole_hosting_asn_corroborates_but_never_names_the_sender() -> None:
+    """A link on an ASN with a browser family (residential proxies exit from ranges the IP
+    data calls hosting) is sender evidence, but not identity evidence: no deny rests on it."""
+    from distillguard.online.linkage import combine
+
+    asn = combine([("asn_client:AS64500|ab12", 0.6, 4, 2, 50.0)])
+    assert asn.sender_risk == pytest.approx(0.6) and asn.identity_risk == 0.0
+    card = combine([("asn_client:AS64500|ab12", 0.6, 4, 2, 50.0), ("payment:pf", 0.5, 3, 1, 9.0)])
+    assert card.identity_risk == pytest.approx(0.5) and card.sender_risk == pytest.approx(0.8)
+
+
+def test_the_online_deny_needs_a_link_that_names_one_sender() -> None:
+    from distillguard.online.policy import compile_rules
+    from distillguard.policy import Policy
+
+    (deny,) = [r for r in compile_rules(Policy.load(None).online) if r.name == "online-high-risk"]
+    heavy = {"online_risk": 0.9, "n_total": 50, "linked_sender_risk": 0.6}
+    assert not deny.matches({**heavy, "linked_identity_risk": 0.0})  # an ASN link only
+    assert deny.matches({**heavy, "linked_identity_risk": 0.3})  # a shared card

@@ -69,6 +69,10 @@ JOB_KINDS = frozenset({"payment", "infra", "home", "asn_client", "template"})
 # client is configured (``params``: SDK defaults). Only these are a second source independent
 # of the account's own content-based risk: ``LinkView.sender_risk`` is taken over them.
 SENDER_KINDS = frozenset({"payment", "infra", "home", "asn_client"})
+# Sender keys that name one sender: a card, or one /24 with one client. A whole hosting ASN
+# with a browser family is shared by unrelated customers (residential proxies exit from ranges
+# the IP data classes as hosting), so it may corroborate a restriction but never a deny.
+IDENTITY_KINDS = frozenset({"payment", "infra", "home"})
 HARVEST_CAPABILITIES = frozenset({"math", "code"})
 _NO_REASONING = ("", "none", "0", "off", "false", "disabled")
 
@@ -100,6 +104,7 @@ class LinkView:
 
     risk: float = 0.0
     sender_risk: float = 0.0  # the same over the keys that say who sends (SENDER_KINDS)
+    identity_risk: float = 0.0  # the same over the keys that name one sender (IDENTITY_KINDS)
     key: str | None = None  # the riskiest linked key (the cluster the account is acted on in)
     accounts: int = 0  # other organisations' accounts on that key
     flagged: int = 0
@@ -312,16 +317,20 @@ def combine(per_key: list[tuple[str, float, int, int, float]]) -> LinkView:
         kind = item[0].split(":", 1)[0]
         if item[1] > best.get(kind, ("", -1.0))[1]:
             best[kind] = item
-    sender_keep = 1.0
+    sender_keep = identity_keep = 1.0
     for kind, (_, r, _, _, _) in best.items():
         if kind in SENDER_KINDS:
             sender_keep *= 1.0 - r
+        if kind in IDENTITY_KINDS:
+            identity_keep *= 1.0 - r
     if sender_keep >= 1.0:
         best.pop("template", None)
     keep = 1.0
     for _, r, _, _, _ in best.values():
         keep *= 1.0 - r
-    view = LinkView(risk=1.0 - keep, sender_risk=1.0 - sender_keep)
+    view = LinkView(
+        risk=1.0 - keep, sender_risk=1.0 - sender_keep, identity_risk=1.0 - identity_keep
+    )
     if best:
         key, r, n, f, job = max(best.values(), key=lambda x: x[1])
         if r > 0:

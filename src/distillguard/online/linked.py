@@ -32,7 +32,14 @@ ENV_SECRET = "DISTILLGUARD_LINKAGE_SECRET"
 # Rules on these features act on offline verdicts, not on what the caller just sent.
 BATCH_FEATURES = frozenset({"verdict", "batch_risk", "cluster_verdict", "cluster_risk"})
 LINK_FEATURES = frozenset(
-    {"linked_risk", "linked_sender_risk", "linked_accounts", "linked_flagged", "job_pressure"}
+    {
+        "linked_risk",
+        "linked_sender_risk",
+        "linked_identity_risk",
+        "linked_accounts",
+        "linked_flagged",
+        "job_pressure",
+    }
 )
 
 
@@ -85,6 +92,7 @@ class LinkedEnforcement:
         features.update(
             linked_risk=0.0,
             linked_sender_risk=0.0,
+            linked_identity_risk=0.0,
             linked_accounts=0.0,
             linked_flagged=0.0,
             job_pressure=0.0,
@@ -97,6 +105,7 @@ class LinkedEnforcement:
         features.update(
             linked_risk=risk,
             linked_sender_risk=min(1.0, view.sender_risk * jit),
+            linked_identity_risk=min(1.0, view.identity_risk * jit),
             linked_accounts=float(view.accounts),
             linked_flagged=float(view.flagged),
             job_pressure=view.job,

@@ -82,6 +82,7 @@ FEATURES: dict[str, str] = {
     # the linkage index (online/linkage.py): evidence on keys shared with other accounts
     "linked_risk": "number",
     "linked_sender_risk": "number",  # linked_risk over payment/network keys (who sends)
+    "linked_identity_risk": "number",  # over a card or one /24 with one client, not an ASN
     "linked_accounts": "number",
     "linked_flagged": "number",
     "job_pressure": "number",
@@ -130,13 +131,15 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     # The same holds for every online restriction below: the account's own traffic alone is one
     # source, so each needs some sender link (``linked_sender_risk > 0``: a shared card or
     # network carrying a job, or members at risk or acted on). A lone account is the batch
-    # path's to judge, with its whole history.
+    # path's to judge, with its whole history. A deny needs a link that names one sender
+    # (``linked_identity_risk``: a card, or one /24 with one client): a whole hosting ASN is
+    # shared with unrelated customers behind the same residential-proxy ranges.
     {
         "name": "online-high-risk",
         "when": {
             "online_risk": {">=": 0.7},
             "n_total": {">=": 8},
-            "linked_sender_risk": {">=": 0.2},
+            "linked_identity_risk": {">=": 0.2},
         },
         "action": "challenge",
         "scope": "account",
