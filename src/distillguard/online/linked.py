@@ -89,14 +89,7 @@ class LinkedEnforcement:
     ) -> None:
         """Linked risk into the features (and account_risk, risk, cluster_id)."""
         cfg = self.cfg
-        features.update(
-            linked_risk=0.0,
-            linked_sender_risk=0.0,
-            linked_identity_risk=0.0,
-            linked_accounts=0.0,
-            linked_flagged=0.0,
-            job_pressure=0.0,
-        )
+        features.update(dict.fromkeys(LINK_FEATURES, 0.0))
         if not cfg.enabled:
             return
         view = self.index.observe(row, self._lendable(row, features))
