@@ -12,6 +12,7 @@ them. Add a unit: write the class, then add it to :data:`UNITS`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import numpy as np
@@ -25,7 +26,7 @@ from ._base import Estimator
 MEDIAN = "median"
 
 
-class EvidenceUnit(Estimator):
+class EvidenceUnit(Estimator, ABC):
     """Base class: ``sql()`` → tables in order, the last one the result; ``fit`` runs them.
 
     Subclasses set ``name`` and ``columns``: feature → value for an account without data
@@ -47,8 +48,9 @@ class EvidenceUnit(Estimator):
     def _validate(self) -> None:
         """Check parameters (subclasses with numeric parameters override)."""
 
+    @abstractmethod
     def sql(self) -> dict[str, str]:
-        raise NotImplementedError
+        """Table name → SQL, in order; the last table is the unit's per-account result."""
 
     def output_columns(self) -> dict[str, float | str | None]:
         return dict(self.columns)

@@ -8,6 +8,7 @@ answer against the task's known solution catches it).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +76,7 @@ def _tasks(rng: np.random.Generator, n: int) -> list[tuple[str, str]]:
     return [pool[i] for i in order]
 
 
-class Attacker:
+class Attacker(ABC):
     """Shared mechanics; strategies override the hooks at the bottom."""
 
     name = "base"
@@ -193,8 +194,9 @@ class Attacker:
     # ---- hooks ---------------------------------------------------------------------------------
     verify_rate = 0.0  # share of answers the attacker checks against the known solution
 
+    @abstractmethod
     def new_account(self, acct_id: str, ts: int) -> Account:
-        raise NotImplementedError
+        """A fresh account of this strategy (identity, egress, card), first used at ``ts``."""
 
     def pick_wording(self, acct: Account) -> str:
         return self.cot[0]
