@@ -555,83 +555,134 @@ def _account_evidence(
 def _write_outputs(  # noqa: ANN001
     engine, pol, fp, eb, cl, cs, sc, ids, acc_cluster, strengths, affinity_info=None
 ) -> dict[str, int]:
-    features = fp.features_
-    n_acc = features.num_rows
-    num = (
-        "n_requests",
-        *(f"{s}_share" for s in SIGNALS),
-        "harvest_share",
-        "vpn_share",
-        "tor_share",
-        "proxy_share",
-        "datacenter_share",
-        "n_ips",
-        "cv_gaps",
-        "pivot_share",
-        "tpl_top_share",
-        "n_asns",
-        "card_owners",
-        "ip_switch_share",
-        "ua_switch_share",
-        "residential_prefixes_per_request",
-        "lockstep_peers",
-        "lockstep_daily_peers",
-        "param_tuple_peers",
-        "signup_burst_peers",
+    """Write ``out_accounts``, ``out_clusters``, ``evidence``, ``cluster_templates`` and
+    ``out_requests``; return the counts ``detect`` reports."""
+    f = _evidence_inputs(fp.features_, sc)
+    cluster_info = _cluster_info(cs.clusters_)
+    members_by_cluster = _members_by_cluster(cl.members_)
+    flagged = np.flatnonzero(sc.verdict_ != "benign")
+    reasons, ev_rows = _account_evidence_rows(
+        f,
+        sc,
+        ids,
+        acc_cluster,
+        cluster_info,
+        _shared_key_of_members(eb, cl, ids),
+        fp.new_model_,
+        affinity_info,
+        flagged,
+        _example_requests(engine, pol, ids, flagged),
+        members_by_cluster,
+        pol,
     )
-    f: dict[str, np.ndarray] = {k: col(features, k) for k in num}
+    out_accounts = pa.table(
+        {
+            "account_id": ids,
+            "risk": pa.array(np.round(sc.risk_, 6)),
+            "verdict": pa.array(sc.verdict_.tolist(), pa.string()),
+            "cluster_id": pa.array([c or None for c in acc_cluster], pa.string()),
+            "reasons": pa.array(reasons, pa.string()),
+        },
+        schema=OUT_ACCOUNTS_SCHEMA,
+    )
+    engine.register_arrow("out_accounts", out_accounts)
+    c_rows = _cluster_rows(engine, pol, cl, cs, sc, ids, f, members_by_cluster, ev_rows)
+    engine.register_arrow("out_clusters", pa.Table.from_pylist(c_rows, schema=OUT_CLUSTERS_SCHEMA))
+    engine.register_arrow("evidence", pa.Table.from_pylist(ev_rows, schema=EVIDENCE_SCHEMA))
+    engine.register_arrow("cluster_templates", _campaign_templates(cl.cluster_keys_, cluster_info))
+    engine.register_arrow(
+        "score_accounts",
+        out_accounts.select(["account_id", "risk", "verdict", "cluster_id"])
+        .append_column("rotation", pa.array(_address_rotation(fp.features_)))
+        .append_column("pivot", pa.array(strengths["model_pivot"]))
+        .append_column("affinity", pa.array(strengths["attack_template_affinity"])),
+    )
+    _score_requests(engine, pol, fp.new_model_)
+    n_req = engine.fetch_arrow("SELECT count(*) AS n FROM out_requests").column("n")[0].as_py()
+    return {
+        "accounts": fp.features_.num_rows,
+        "attack": int(np.sum(sc.verdict_ == "attack")),
+        "review": int(np.sum(sc.verdict_ == "review")),
+        "clusters": cl.n_clusters_,
+        "requests_scored": int(n_req),
+        "evidence": len(ev_rows),
+    }
+
+
+def _evidence_inputs(features: pa.Table, sc: Any) -> dict[str, np.ndarray]:
+    """Every numeric account feature (NULL → 0) plus the few the reasons read otherwise."""
+    numeric = [
+        fld.name
+        for fld in features.schema
+        if pa.types.is_integer(fld.type)
+        or pa.types.is_floating(fld.type)
+        or pa.types.is_boolean(fld.type)
+    ]
+    f: dict[str, np.ndarray] = {k: col(features, k) for k in numeric}
     f["account_age_days"] = col(features, "account_age_days", fill=np.nan)
     f["verification"] = scol(features, "verification")
     f["signup_route"] = scol(features, "signup_route")
     if hasattr(sc, "shared_text_"):
         f["shared_intel"] = sc.shared_text_
-    risk, verdict = sc.risk_, sc.verdict_
+    return f
 
-    clusters = cs.clusters_
-    cl_risk = dict(
-        zip(
+
+def _cluster_info(clusters: pa.Table) -> dict[str, tuple[int, float]]:
+    """cluster id → (accounts, risk)."""
+    return {
+        c: (n, r)
+        for c, n, r in zip(
             clusters.column("cluster_id").to_pylist(),
+            clusters.column("n_accounts").to_pylist(),
             clusters.column("risk").to_pylist(),
             strict=True,
         )
-    )
-    cl_size = dict(
-        zip(
-            clusters.column("cluster_id").to_pylist(),
-            clusters.column("n_accounts").to_pylist(),
-            strict=True,
-        )
-    )
-    cluster_info = {c: (cl_size[c], cl_risk[c]) for c in cl_risk}
+    }
 
-    # For each clustered account: the key it shares with the most fellow members.
-    share_info: dict[int, tuple[str, int]] = {}
+
+def _members_by_cluster(members: pa.Table) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for a, c in zip(
+        members.column("account_id").to_pylist(),
+        members.column("cluster_id").to_pylist(),
+        strict=True,
+    ):
+        out.setdefault(c, []).append(a)
+    return out
+
+
+def _shared_key_of_members(eb: Any, cl: Any, ids: pa.Array) -> dict[int, tuple[str, int]]:
+    """For each clustered account (by position): the key it shares with the most fellow
+    members, as (key kind, members sharing it)."""
     keys = cl.cluster_keys_
-    if keys.num_rows and cl.members_.num_rows:
-        j = (
-            eb.edges_.select(["account_id", "key_kind", "key", "weight"])
-            .join(cl.members_.select(["account_id", "cluster_id"]), "account_id", join_type="inner")
-            .join(
-                keys.select(["cluster_id", "key_kind", "key", "n_members"]),
-                ["cluster_id", "key_kind", "key"],
-                join_type="inner",
-            )
+    if not (keys.num_rows and cl.members_.num_rows):
+        return {}
+    j = (
+        eb.edges_.select(["account_id", "key_kind", "key", "weight"])
+        .join(cl.members_.select(["account_id", "cluster_id"]), "account_id", join_type="inner")
+        .join(
+            keys.select(["cluster_id", "key_kind", "key", "n_members"]),
+            ["cluster_id", "key_kind", "key"],
+            join_type="inner",
         )
-        j = j.sort_by([("account_id", "ascending"), ("weight", "descending")])
-        pos = {a: i for i, a in enumerate(ids.to_pylist())}
-        seen: set[str] = set()
-        for a, kind, m in zip(
-            j.column("account_id").to_pylist(),
-            j.column("key_kind").to_pylist(),
-            j.column("n_members").to_pylist(),
-            strict=True,
-        ):
-            if a not in seen:  # a loop over accounts' shared keys, not requests
-                seen.add(a)
-                share_info[pos[a]] = (kind, int(m))
+    )
+    j = j.sort_by([("account_id", "ascending"), ("weight", "descending")])
+    pos = {a: i for i, a in enumerate(ids.to_pylist())}
+    out: dict[int, tuple[str, int]] = {}
+    for a, kind, m in zip(
+        j.column("account_id").to_pylist(),
+        j.column("key_kind").to_pylist(),
+        j.column("n_members").to_pylist(),
+        strict=True,
+    ):
+        out.setdefault(pos[a], (kind, int(m)))  # the first row is the heaviest key
+    return out
 
-    # Example requests behind flagged accounts.
-    flagged = np.flatnonzero(verdict != "benign")
+
+def _example_requests(
+    engine: Engine, pol: Any, ids: pa.Array, flagged: np.ndarray
+) -> dict[str, list[str]]:
+    """Example request ids behind each flagged account."""
     flagged_ids = pa.array([ids[int(i)].as_py() for i in flagged], pa.string())
     engine.register_arrow("flagged_accounts", pa.table({"account_id": flagged_ids}))
     ex = engine.fetch_arrow(d.EXAMPLE_REQUESTS.format(max_refs=int(pol.max_refs)))
@@ -640,70 +691,66 @@ def _write_outputs(  # noqa: ANN001
         ex.column("account_id").to_pylist(), ex.column("request_id").to_pylist(), strict=True
     ):
         examples.setdefault(a, []).append(r)
-    members_by_cluster: dict[str, list[str]] = {}
-    for a, c in zip(
-        cl.members_.column("account_id").to_pylist(),
-        cl.members_.column("cluster_id").to_pylist(),
-        strict=True,
-    ):
-        members_by_cluster.setdefault(c, []).append(a)
+    return examples
 
+
+def _account_evidence_rows(  # noqa: ANN001
+    f, sc, ids, acc_cluster, cluster_info, share_info, new_model, affinity_info, flagged,
+    examples, members_by_cluster, pol,
+) -> tuple[list[str], list[dict]]:
+    """Each account's reasons, and the evidence rows of the flagged ones."""
     ev_rows: list[dict] = []
     reasons = []
     id_list = ids.to_pylist()
     flagged_set = set(flagged.tolist())
-    for i in range(n_acc):  # one loop over accounts (not requests)
+    for i in range(len(id_list)):  # one loop over accounts (not requests)
         evs = _account_evidence(
             i,
             f,
             sc.contributions_,
-            float(risk[i]),
+            float(sc.risk_[i]),
             acc_cluster[i],
             cluster_info,
             share_info,
-            fp.new_model_,
+            new_model,
             affinity_info,
         )
         reasons.append(
             "; ".join(e.summary for e in evs[: pol.max_reasons])
             or "no harvest or coordination evidence"
         )
-        if i in flagged_set:
-            aid = id_list[i]
-            for e in evs:
-                if e.source == "account:coordinated_cluster":
-                    refs = members_by_cluster.get(acc_cluster[i], [])[: pol.max_refs]
-                elif e.source == "account:attack_template_affinity" and affinity_info:
-                    # Its requests on the campaign's templates, then members of that cluster
-                    # (the cluster id itself is in the summary; refs are request/account ids).
-                    c_id, _, req_ids = affinity_info.get(i, ("", 0.0, []))
-                    refs = [*req_ids, *members_by_cluster.get(c_id, [])][: pol.max_refs]
-                else:
-                    refs = examples.get(aid, [])
-                ev_rows.append(
-                    {
-                        "subject_kind": "account",
-                        "subject_id": aid,
-                        "source": e.source,
-                        "weight": e.weight,
-                        "summary": e.summary,
-                        "refs": list(refs),
-                    }
-                )
+        if i not in flagged_set:
+            continue
+        for e in evs:
+            if e.source == "account:coordinated_cluster":
+                refs = members_by_cluster.get(acc_cluster[i], [])[: pol.max_refs]
+            elif e.source == "account:attack_template_affinity" and affinity_info:
+                # Its requests on the campaign's templates, then members of that cluster
+                # (the cluster id itself is in the summary; refs are request/account ids).
+                c_id, _, req_ids = affinity_info.get(i, ("", 0.0, []))
+                refs = [*req_ids, *members_by_cluster.get(c_id, [])][: pol.max_refs]
+            else:
+                refs = examples.get(id_list[i], [])
+            ev_rows.append(_evidence_row("account", id_list[i], e, refs))
+    return reasons, ev_rows
 
-    out_accounts = pa.table(
-        {
-            "account_id": ids,
-            "risk": pa.array(np.round(risk, 6)),
-            "verdict": pa.array(verdict.tolist(), pa.string()),
-            "cluster_id": pa.array([c or None for c in acc_cluster], pa.string()),
-            "reasons": pa.array(reasons, pa.string()),
-        },
-        schema=OUT_ACCOUNTS_SCHEMA,
-    )
-    engine.register_arrow("out_accounts", out_accounts)
 
-    # Clusters: risk, verdict, capability mix, reasons and evidence.
+def _evidence_row(kind: str, subject: str, e: Evidence, refs: Any) -> dict[str, Any]:
+    return {
+        "subject_kind": kind,
+        "subject_id": subject,
+        "source": e.source,
+        "weight": e.weight,
+        "summary": e.summary,
+        "refs": list(refs),
+    }
+
+
+def _cluster_rows(  # noqa: ANN001
+    engine, pol, cl, cs, sc, ids, f, members_by_cluster, ev_rows
+) -> list[dict[str, Any]]:
+    """Clusters' risk, verdict, capability mix and reasons; their evidence is appended to
+    ``ev_rows``."""
     caps = engine.fetch_arrow(d.CLUSTER_CAPABILITIES + " ORDER BY cluster_id, n DESC, capability")
     cap_mix: dict[str, list[tuple[str, int]]] = {}
     for c, cap, n in zip(
@@ -714,46 +761,35 @@ def _write_outputs(  # noqa: ANN001
     ):
         cap_mix.setdefault(c, []).append((cap, n))
     harvest_by_cluster = _cluster_harvest(ids, cl.members_, f)
-    kind_summary = _kind_summary(keys)
+    kind_summary = _kind_summary(cl.cluster_keys_)
     c_rows = []
-    for r in clusters.to_pylist():  # one loop over clusters
+    for r in cs.clusters_.to_pylist():  # one loop over clusters
         c = r["cluster_id"]
         mix = cap_mix.get(c, [])
         tot = sum(n for _, n in mix) or 1
-        capabilities = ", ".join(f"{cap} {_pct(n / tot)}" for cap, n in mix[:4])
         evs = _cluster_evidence(
             r, kind_summary, members_by_cluster.get(c, []), harvest_by_cluster.get(c, 0.0), pol
         )
-        v = sc.verdicts(np.array([r["risk"]]))[0]
         c_rows.append(
             {
                 "cluster_id": c,
                 "n_accounts": int(r["n_accounts"]),
                 "risk": round(float(r["risk"]), 6),
-                "verdict": v,
-                "capabilities": capabilities,
+                "verdict": sc.verdicts(np.array([r["risk"]]))[0],
+                "capabilities": ", ".join(f"{cap} {_pct(n / tot)}" for cap, n in mix[:4]),
                 "reasons": "; ".join(e.summary for e in evs[: pol.max_reasons]),
             }
         )
-        for e in evs:
-            ev_rows.append(
-                {
-                    "subject_kind": "cluster",
-                    "subject_id": c,
-                    "source": e.source,
-                    "weight": e.weight,
-                    "summary": e.summary,
-                    "refs": list(e.refs),
-                }
-            )
-    engine.register_arrow("out_clusters", pa.Table.from_pylist(c_rows, schema=OUT_CLUSTERS_SCHEMA))
-    engine.register_arrow("evidence", pa.Table.from_pylist(ev_rows, schema=EVIDENCE_SCHEMA))
+        ev_rows.extend(_evidence_row("cluster", c, e, e.refs) for e in evs)
+    return c_rows
 
-    # Requests: campaign templates of each cluster: shared by >= 10% of its members (at least 2)
-    # and characteristic of it (most accounts using the template are members), so a popular
-    # template its members also send as genuine customer traffic does not mark those requests.
+
+def _campaign_templates(keys: pa.Table, cluster_info: dict[str, tuple[int, float]]) -> pa.Table:
+    """Campaign templates of each cluster: shared by >= 10% of its members (at least 2) and
+    characteristic of it (most accounts using the template are members), so a popular
+    template its members also send as genuine customer traffic does not mark those requests."""
     tpl = keys.filter(pc.equal(keys.column("key_kind"), "template")) if keys.num_rows else keys
-    t_rows = []
+    rows = []
     for c, key, m, deg in zip(
         tpl.column("cluster_id").to_pylist(),
         tpl.column("key").to_pylist(),
@@ -761,34 +797,13 @@ def _write_outputs(  # noqa: ANN001
         tpl.column("deg").to_pylist(),
         strict=True,
     ):
-        if m >= max(2, 0.1 * cl_size.get(c, 0)) and m >= 0.5 * deg:
-            t_rows.append({"cluster_id": c, "template": key, "risk": float(cl_risk.get(c, 0.0))})
-    engine.register_arrow(
-        "cluster_templates",
-        pa.Table.from_pylist(
-            t_rows,
-            schema=pa.schema(
-                [("cluster_id", pa.string()), ("template", pa.string()), ("risk", pa.float64())]
-            ),
-        ),
+        size, risk = cluster_info.get(c, (0, 0.0))
+        if m >= max(2, 0.1 * size) and m >= 0.5 * deg:
+            rows.append({"cluster_id": c, "template": key, "risk": float(risk)})
+    schema = pa.schema(
+        [("cluster_id", pa.string()), ("template", pa.string()), ("risk", pa.float64())]
     )
-    engine.register_arrow(
-        "score_accounts",
-        out_accounts.select(["account_id", "risk", "verdict", "cluster_id"])
-        .append_column("rotation", pa.array(_address_rotation(features)))
-        .append_column("pivot", pa.array(strengths["model_pivot"]))
-        .append_column("affinity", pa.array(strengths["attack_template_affinity"])),
-    )
-    _score_requests(engine, pol, fp.new_model_)
-    n_req = engine.fetch_arrow("SELECT count(*) AS n FROM out_requests").column("n")[0].as_py()
-    return {
-        "accounts": n_acc,
-        "attack": int(np.sum(verdict == "attack")),
-        "review": int(np.sum(verdict == "review")),
-        "clusters": cl.n_clusters_,
-        "requests_scored": int(n_req),
-        "evidence": len(ev_rows),
-    }
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def _score_requests(engine: Engine, pol: Any, new_model: str | None) -> None:
