@@ -31,10 +31,10 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -292,25 +292,44 @@ def create_app(
     """The FastAPI app around one :class:`OnlineScorer`; ``api_token`` is required."""
     if not api_token:
         raise InvalidInputError("the scoring API needs a token (--token or DISTILLGUARD_API_TOKEN)")
-    metrics = scorer.metrics
+    svc = _Service(scorer, api_token, admin_token)
+    app = FastAPI(
+        title="distillguard scoring service",
+        lifespan=_watcher(scorer, watch_interval_s),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.scorer = scorer
+    install_error_handlers(app, scorer.metrics)
+    app.include_router(_open_routes(svc))
+    app.include_router(_scoring_routes(svc), dependencies=[Depends(svc.api_caller)])
+    app.include_router(_admin_routes(svc), dependencies=[Depends(svc.admin_caller)])
+    return app
+
+
+def _watcher(scorer: OnlineScorer, interval_s: float) -> Callable[[FastAPI], Any]:
+    """The app's lifespan: pick up policy file edits and actions written by other processes
+    (the console) every ``interval_s``."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async def watch() -> None:
-            # Pick up policy file edits and actions written by other processes (the console).
             while True:
-                await asyncio.sleep(watch_interval_s)
+                await asyncio.sleep(interval_s)
                 try:
                     res = scorer.policy.maybe_reload()
                     if res is not None:
-                        metrics.counter(
+                        scorer.metrics.counter(
                             "distillguard_policy_reloads_total",
                             "policy reload attempts",
                             result="ok" if res[0] else "rejected",
                         )
                     scorer.refresh_actions()
                 except Exception:  # the watcher must never die; next tick retries
-                    metrics.counter("distillguard_watch_errors_total", "background refresh errors")
+                    scorer.metrics.counter(
+                        "distillguard_watch_errors_total", "background refresh errors"
+                    )
 
         task = asyncio.create_task(watch())
         try:
@@ -318,37 +337,48 @@ def create_app(
         finally:
             task.cancel()
 
-    app = FastAPI(
-        title="distillguard scoring service",
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-    )
-    app.state.scorer = scorer
+    return lifespan
 
-    install_error_handlers(app, metrics)
 
-    def auth(request: Request, admin: bool = False) -> str:
+class _Service:
+    """What every route shares: the scorer, the tokens (one dependency per caller kind) and
+    the steps the scoring routes have in common."""
+
+    def __init__(self, scorer: OnlineScorer, api_token: str, admin_token: str | None) -> None:
+        self.scorer, self.metrics = scorer, scorer.metrics
+        self.api_token, self.admin_token = api_token, admin_token
+
+    def api_caller(self, request: Request) -> str:
+        """Dependency of the scoring routes: the API token (the admin token also works)."""
+        tok = self._token(request)
+        if _same_token(tok, self.api_token) or (
+            self.admin_token and _same_token(tok, self.admin_token)
+        ):
+            return "api"
+        raise HTTPProblem(401, "unauthorized", "invalid token")
+
+    def admin_caller(self, request: Request) -> str:
+        """Dependency of the admin routes: the admin token only."""
+        tok = self._token(request)
+        if self.admin_token and _same_token(tok, self.admin_token):
+            return "admin"
+        if _same_token(tok, self.api_token):
+            raise HTTPProblem(403, "forbidden", "this endpoint needs the admin token")
+        raise HTTPProblem(401, "unauthorized", "invalid token")
+
+    @staticmethod
+    def _token(request: Request) -> str:
         tok = _token_of(request)
         if not tok:
             raise HTTPProblem(
                 401, "unauthorized", "missing token: send Authorization: Bearer <token>"
             )
-        if admin:
-            if admin_token and _same_token(tok, admin_token):
-                return "admin"
-            if _same_token(tok, api_token):
-                raise HTTPProblem(403, "forbidden", "this endpoint needs the admin token")
-            raise HTTPProblem(401, "unauthorized", "invalid token")
-        if _same_token(tok, api_token) or (admin_token and _same_token(tok, admin_token)):
-            return "api"
-        raise HTTPProblem(401, "unauthorized", "invalid token")
+        return tok
 
-    def fail(exc: Exception, request_id: str, account_id: str) -> JSONResponse:
+    def fail(self, exc: Exception, request_id: str, account_id: str) -> JSONResponse:
         """Scorer trouble (e.g. Redis down): answer per fail_mode, and raise the alert metric."""
-        mode = scorer.policy.online.fail_mode
-        metrics.counter(
+        mode = self.scorer.policy.online.fail_mode
+        self.metrics.counter(
             "distillguard_fail_open_total" if mode == "open" else "distillguard_fail_closed_total",
             "requests answered without a score",
             reason=type(exc).__name__,
@@ -366,12 +396,74 @@ def create_app(
             cluster_id=None,
             source="fail_open",
             reasons=[f"scorer error ({type(exc).__name__}); fail-open"],
-            policy_version=scorer.policy.version,
+            policy_version=self.scorer.policy.version,
         )
         return JSONResponse(d.to_dict())
 
-    @app.get("/healthz")
+    def known_block(self, account: Any, request_id: Any) -> Decision | None:
+        """A block or challenge the account already has (persisted or from the verdict cache)."""
+        if not isinstance(account, str) or not account.strip():
+            return None
+        d = self.scorer.precheck(account, request_id if isinstance(request_id, str) else "")
+        return d if d.action in ("block", "challenge") else None
+
+    async def read_record(self, request: Request) -> Any:
+        """A record or chat body; an oversized one is cut to a bounded head and tail."""
+        limit = self.scorer.policy.online.max_body_bytes
+        raw = await read_bytes(request, limit * OVERSIZE_FACTOR)
+        body = parse_json(raw)
+        if len(raw) > limit and isinstance(body, dict):
+            body, _ = bound_record(body, limit)
+            self.metrics.counter(
+                "distillguard_truncated_total", "oversized records scored on head and tail"
+            )
+        return body
+
+    async def read_check_body(self, request: Request) -> Any:
+        """The optional chat body of /v1/check, bounded like /v1/score's records."""
+        h = request.headers
+        if h.get("content-length") in (None, "0") and not h.get("transfer-encoding"):
+            return None
+        return await self.read_record(request)
+
+    def decide(self, record: Any, inline: bool) -> Decision:
+        """The record's decision; a bad record does not lift a block the account already
+        has (422 otherwise)."""
+        try:
+            return self.scorer.score(record) if inline else self.scorer.assess(record)
+        except DistillguardError as exc:
+            known = self.known_block(*_ids(record))
+            if known is None:
+                raise HTTPProblem(422, "invalid_record", str(exc)) from None
+            return known
+
+    def timed(self, endpoint: str, t0: float) -> None:
+        self.metrics.observe(
+            "distillguard_http_seconds",
+            "HTTP handler latency",
+            time.perf_counter() - t0,
+            endpoint=endpoint,
+        )
+
+    def check_answer(self, d: Decision, t0: float) -> JSONResponse:
+        """The /v1/check answer: a status per action and ``X-Distillguard-*`` headers."""
+        self.timed("/v1/check", t0)
+        headers = {
+            "X-Distillguard-Action": d.action,
+            "X-Distillguard-Risk": f"{d.risk:.4f}",
+            "X-Distillguard-Rule": d.rule or "",
+        }
+        if d.retry_after_s is not None and d.action == "rate_limit":
+            headers["Retry-After"] = str(max(1, int(round(d.retry_after_s))))
+        return JSONResponse(d.to_dict(), status_code=ACTION_STATUS[d.action], headers=headers)
+
+
+def _open_routes(svc: _Service) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/healthz")
     async def healthz() -> dict[str, Any]:
+        scorer = svc.scorer
         return {
             "status": "ok",
             "policy_version": scorer.policy.version,
@@ -383,141 +475,80 @@ def create_app(
             "results": scorer.cache.summary(),
         }
 
-    @app.get("/metrics")
-    async def metrics_endpoint(request: Request) -> PlainTextResponse:
-        auth(request)
-        return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE)
+    return router
 
-    def known_block(account: Any, request_id: Any) -> Decision | None:
-        """A block or challenge the account already has (persisted or from the verdict cache)."""
-        if not isinstance(account, str) or not account.strip():
-            return None
-        d = scorer.precheck(account, request_id if isinstance(request_id, str) else "")
-        return d if d.action in ("block", "challenge") else None
 
-    async def read_record(request: Request) -> Any:
-        """A record or chat body; an oversized one is cut to a bounded head and tail."""
-        limit = scorer.policy.online.max_body_bytes
-        raw = await read_bytes(request, limit * OVERSIZE_FACTOR)
-        body = parse_json(raw)
-        if len(raw) > limit and isinstance(body, dict):
-            body, _ = bound_record(body, limit)
-            metrics.counter(
-                "distillguard_truncated_total", "oversized records scored on head and tail"
-            )
-        return body
+def _scoring_routes(svc: _Service) -> APIRouter:
+    router = APIRouter()
+    scorer = svc.scorer
 
-    @app.post("/v1/score", openapi_extra=api_schema.body(api_schema.RECORD))
+    @router.get("/metrics")
+    async def metrics_endpoint() -> PlainTextResponse:
+        return PlainTextResponse(svc.metrics.render(), media_type=CONTENT_TYPE)
+
+    @router.post("/v1/score", openapi_extra=api_schema.body(api_schema.RECORD))
     async def score(request: Request, sync: bool = False) -> Response:
         t0 = time.perf_counter()
-        auth(request)
-        on = scorer.policy.online
-        body = await read_record(request)
+        body = await svc.read_record(request)
         try:
-            if sync or on.request_signals == "inline":
-                d = scorer.score(body)
-            else:
-                d = scorer.assess(body)
-        except DistillguardError as exc:
-            # A bad record does not lift a block the account already has.
-            known = known_block(*_ids(body))
-            if known is None:
-                raise HTTPProblem(422, "invalid_record", str(exc)) from None
-            d = known
+            d = svc.decide(body, sync or scorer.policy.online.request_signals == "inline")
+        except HTTPProblem:
+            raise
         except Exception as exc:
-            rid = body.get("request_id", "") if isinstance(body, dict) else ""
-            acct = body.get("account_id", "") if isinstance(body, dict) else ""
-            return fail(exc, str(rid), str(acct))
-        metrics.observe(
-            "distillguard_http_seconds",
-            "HTTP handler latency",
-            time.perf_counter() - t0,
-            endpoint="/v1/score",
-        )
+            rid, acct = _ids(body)[::-1]
+            return svc.fail(exc, str(rid or ""), str(acct or ""))
+        svc.timed("/v1/score", t0)
         return JSONResponse(d.to_dict())
 
-    @app.get("/v1/check", operation_id="check_get")
-    @app.post(
+    @router.get("/v1/check", operation_id="check_get")
+    @router.post(
         "/v1/check",
         operation_id="check_post",
         openapi_extra=api_schema.body(api_schema.CHAT, False),
     )
     async def check(request: Request, learn_only: bool = False) -> Response:
         t0 = time.perf_counter()
-        auth(request)
         h = request.headers
         acct = h.get("x-account-id")
         if not acct:
             raise HTTPProblem(422, "invalid_record", "X-Account-Id header is required")
         rid = h.get("x-request-id") or uuid.uuid4().hex
         try:
-            body = await read_check_body(request)
+            body = await svc.read_check_body(request)
         except HTTPProblem:
             # A body we cannot read does not lift a block the account already has.
-            d = known_block(acct, rid)
+            d = svc.known_block(acct, rid)
             if d is None:
                 raise
-            return check_answer(d, t0)
+            return svc.check_answer(d, t0)
         try:
             if isinstance(body, dict) and ("messages" in body or "prompt" in body):
-                rec = chat_body_to_record(
-                    body,
-                    acct,
-                    rid,
-                    ip=h.get("x-client-ip") or h.get("x-forwarded-for"),
-                    user_agent=h.get("x-client-user-agent"),
-                    org_id=h.get("x-org-id"),
-                    api_key_id=h.get("x-api-key-id"),
-                )
+                rec = _check_record(body, acct, rid, h)
                 if learn_only:  # a mirrored copy (nginx `mirror`): learn it, decide nothing
                     scorer.learn(rec)
                     return Response(status_code=204)
-                inline = scorer.policy.online.request_signals == "inline"
-                d = scorer.score(rec) if inline else scorer.assess(rec)
+                d = svc.decide(rec, scorer.policy.online.request_signals == "inline")
             else:
                 d = scorer.precheck(acct, rid, org_id=h.get("x-org-id"))
-        except DistillguardError as exc:
-            d = known_block(acct, rid)
+        except HTTPProblem:
+            raise
+        except DistillguardError as exc:  # a chat body that is not a record
+            d = svc.known_block(acct, rid)
             if d is None:
                 raise HTTPProblem(422, "invalid_record", str(exc)) from None
         except Exception as exc:
-            return fail(exc, rid, acct)
-        return check_answer(d, t0)
+            return svc.fail(exc, rid, acct)
+        return svc.check_answer(d, t0)
 
-    async def read_check_body(request: Request) -> Any:
-        """The optional chat body of /v1/check, bounded like /v1/score's records."""
-        h = request.headers
-        if h.get("content-length") in (None, "0") and not h.get("transfer-encoding"):
-            return None
-        return await read_record(request)
-
-    def check_answer(d: Decision, t0: float) -> JSONResponse:
-        """The /v1/check answer: a status per action and ``X-Distillguard-*`` headers."""
-        metrics.observe(
-            "distillguard_http_seconds",
-            "HTTP handler latency",
-            time.perf_counter() - t0,
-            endpoint="/v1/check",
-        )
-        headers = {
-            "X-Distillguard-Action": d.action,
-            "X-Distillguard-Risk": f"{d.risk:.4f}",
-            "X-Distillguard-Rule": d.rule or "",
-        }
-        if d.retry_after_s is not None and d.action == "rate_limit":
-            headers["Retry-After"] = str(max(1, int(round(d.retry_after_s))))
-        return JSONResponse(d.to_dict(), status_code=ACTION_STATUS[d.action], headers=headers)
-
-    @app.post("/v1/events", openapi_extra=api_schema.body(api_schema.EVENTS))
+    @router.post("/v1/events", openapi_extra=api_schema.body(api_schema.EVENTS))
     async def events(request: Request) -> dict[str, Any]:
-        auth(request)
         on = scorer.policy.online
         payload = await read_json(request, on.max_body_bytes * 16)
         evs = _validate_events(payload, on.max_batch_events)
         try:
             n = scorer.learn_events(evs)
         except Exception as exc:
-            metrics.counter(
+            svc.metrics.counter(
                 "distillguard_fail_open_total",
                 "requests answered without a score",
                 reason=type(exc).__name__,
@@ -525,24 +556,15 @@ def create_app(
             raise HTTPProblem(
                 503, "state_unavailable", f"could not record events: {type(exc).__name__}"
             ) from None
-        metrics.counter("distillguard_events_total", "after-the-fact events learned", value=n)
+        svc.metrics.counter("distillguard_events_total", "after-the-fact events learned", value=n)
         return {"accepted": n}
 
-    @app.post("/v1/signup")
+    @router.post("/v1/signup")
     async def signup(request: Request) -> dict[str, Any]:
         """Score a new account at creation: allow, step_up or manual_review (per route)."""
-        auth(request)
         body = await read_json(request, 65536)
-        service = getattr(app.state, "signup", None)
-        if service is None:
-            from ..signup.online import SignupService
-
-            flagged = {a for a, v in scorer.cache.accounts.items() if v.verdict != "benign"}
-            service = app.state.signup = SignupService(
-                scorer.data_dir, flagged, scorer.policy.policy.signup.table()
-            )
         try:
-            out = service.assess(body)
+            out = _signup_service(request.app, scorer).assess(body)
         except DistillguardError as exc:
             raise HTTPProblem(422, "invalid_signup", str(exc)) from None
         if out["action"] != "allow":
@@ -551,10 +573,41 @@ def create_app(
                                 policy_version=scorer.policy.version)
         return out
 
-    # ---- admin ------------------------------------------------------------------------------
-    @app.post("/v1/admin/appeal", openapi_extra=api_schema.body(api_schema.APPEAL))
+    return router
+
+
+def _check_record(body: dict[str, Any], acct: str, rid: str, h: Any) -> dict[str, Any]:
+    """A /v1/check chat body and its ``X-*`` headers as a contract record."""
+    return chat_body_to_record(
+        body,
+        acct,
+        rid,
+        ip=h.get("x-client-ip") or h.get("x-forwarded-for"),
+        user_agent=h.get("x-client-user-agent"),
+        org_id=h.get("x-org-id"),
+        api_key_id=h.get("x-api-key-id"),
+    )
+
+
+def _signup_service(app: FastAPI, scorer: OnlineScorer) -> Any:
+    """The app's sign-up scorer, built on first use (it reads the batch store)."""
+    service = getattr(app.state, "signup", None)
+    if service is None:
+        from ..signup.online import SignupService
+
+        flagged = {a for a, v in scorer.cache.accounts.items() if v.verdict != "benign"}
+        service = app.state.signup = SignupService(
+            scorer.data_dir, flagged, scorer.policy.policy.signup.table()
+        )
+    return service
+
+
+def _admin_routes(svc: _Service) -> APIRouter:
+    router = APIRouter()
+    scorer = svc.scorer
+
+    @router.post("/v1/admin/appeal", openapi_extra=api_schema.body(api_schema.APPEAL))
     async def appeal(request: Request) -> dict[str, Any]:
-        auth(request, admin=True)
         body = await read_json(request, 65536)
         if not isinstance(body, dict) or not body.get("account_id") or not body.get("reason"):
             raise HTTPProblem(422, "invalid_request", "send {account_id, reason[, actor, allow]}")
@@ -565,18 +618,16 @@ def create_app(
             allow=bool(body.get("allow", True)),
         )
 
-    @app.post("/v1/admin/policy/reload")
-    async def policy_reload(request: Request) -> JSONResponse:
-        auth(request, admin=True)
+    @router.post("/v1/admin/policy/reload")
+    async def policy_reload() -> JSONResponse:
         ok, msg = scorer.reload_policy()
         return JSONResponse(
             {"ok": ok, "message": msg, "policy_version": scorer.policy.version},
             status_code=200 if ok else 422,
         )
 
-    @app.post("/v1/admin/results/reload")
-    async def results_reload(request: Request) -> JSONResponse:
-        auth(request, admin=True)
+    @router.post("/v1/admin/results/reload")
+    async def results_reload() -> JSONResponse:
         try:
             # Reading a large store takes a while: keep answering requests meanwhile.
             summary = await asyncio.to_thread(scorer.reload_results)
@@ -584,9 +635,8 @@ def create_app(
             return _problem(422, "results_not_reloaded", f"keeping the old verdict cache: {exc}")
         return JSONResponse({"ok": True, "results": summary})
 
-    @app.post("/v1/admin/actions", openapi_extra=api_schema.body(api_schema.ACTION))
+    @router.post("/v1/admin/actions", openapi_extra=api_schema.body(api_schema.ACTION))
     async def apply_action(request: Request) -> dict[str, Any]:
-        auth(request, admin=True)
         b = await read_json(request, 65536)
         if not isinstance(b, dict):
             raise HTTPProblem(422, "invalid_request", "send a JSON object")
@@ -606,26 +656,22 @@ def create_app(
         scorer.refresh_actions(force=True)
         return {"action_id": aid}
 
-    @app.get("/v1/admin/actions")
-    async def list_actions(request: Request, subject_id: str | None = None) -> dict[str, Any]:
-        auth(request, admin=True)
+    @router.get("/v1/admin/actions")
+    async def list_actions(subject_id: str | None = None) -> dict[str, Any]:
         return {"active": scorer.actions.active(subject_id)}
 
-    @app.get("/openapi.json", include_in_schema=False)
+    @router.get("/openapi.json", include_in_schema=False)
     async def openapi_json(request: Request) -> JSONResponse:
-        auth(request, admin=True)
-        return JSONResponse(openapi_document(app))
+        return JSONResponse(openapi_document(request.app))
 
-    @app.get("/docs", include_in_schema=False)
+    @router.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> HTMLResponse:
-        auth(request, admin=True)
         # The spec is embedded: the browser's own fetch of /openapi.json would carry no token.
-        spec = json.dumps(openapi_document(app)).replace("</", "<\\/")
+        spec = json.dumps(openapi_document(request.app)).replace("</", "<\\/")
         return HTMLResponse(_DOCS_PAGE.replace("__SPEC__", spec))
 
-    @app.get("/v1/admin/audit/verify")
-    async def audit_verify(request: Request) -> dict[str, Any]:
-        auth(request, admin=True)
+    @router.get("/v1/admin/audit/verify")
+    async def audit_verify() -> dict[str, Any]:
         r = scorer.audit.verify()
         return {
             "ok": r.ok,
@@ -634,4 +680,4 @@ def create_app(
             "message": r.message,
         }
 
-    return app
+    return router
