@@ -303,7 +303,8 @@ def create_app(
     app.state.scorer = scorer
     install_error_handlers(app, scorer.metrics)
     app.include_router(_open_routes(svc))
-    app.include_router(_scoring_routes(svc), dependencies=[Depends(svc.api_caller)])
+    app.include_router(_gateway_routes(svc))  # they check the token themselves: see there
+    app.include_router(_api_routes(svc), dependencies=[Depends(svc.api_caller)])
     app.include_router(_admin_routes(svc), dependencies=[Depends(svc.admin_caller)])
     return app
 
@@ -342,13 +343,14 @@ def _watcher(scorer: OnlineScorer, interval_s: float) -> Callable[[FastAPI], Any
 
 class _Service:
     """What every route shares: the scorer, the tokens (one dependency per caller kind) and
-    the steps the scoring routes have in common."""
+    the steps the scoring routes have in common. The dependencies are ``async``: FastAPI runs
+    a plain ``def`` one in its thread pool, which tripled the CPU of a ``/v1/score``."""
 
     def __init__(self, scorer: OnlineScorer, api_token: str, admin_token: str | None) -> None:
         self.scorer, self.metrics = scorer, scorer.metrics
         self.api_token, self.admin_token = api_token, admin_token
 
-    def api_caller(self, request: Request) -> str:
+    async def api_caller(self, request: Request) -> str:
         """Dependency of the scoring routes: the API token (the admin token also works)."""
         tok = self._token(request)
         if _same_token(tok, self.api_token) or (
@@ -357,7 +359,7 @@ class _Service:
             return "api"
         raise HTTPProblem(401, "unauthorized", "invalid token")
 
-    def admin_caller(self, request: Request) -> str:
+    async def admin_caller(self, request: Request) -> str:
         """Dependency of the admin routes: the admin token only."""
         tok = self._token(request)
         if self.admin_token and _same_token(tok, self.admin_token):
@@ -478,17 +480,16 @@ def _open_routes(svc: _Service) -> APIRouter:
     return router
 
 
-def _scoring_routes(svc: _Service) -> APIRouter:
+def _gateway_routes(svc: _Service) -> APIRouter:
+    """The per-request routes a gateway waits on. Each checks the token itself: as a FastAPI
+    dependency the check cost 25-60 µs of a ~220 µs request (dependency solving)."""
     router = APIRouter()
     scorer = svc.scorer
-
-    @router.get("/metrics")
-    async def metrics_endpoint() -> PlainTextResponse:
-        return PlainTextResponse(svc.metrics.render(), media_type=CONTENT_TYPE)
 
     @router.post("/v1/score", openapi_extra=api_schema.body(api_schema.RECORD))
     async def score(request: Request, sync: bool = False) -> Response:
         t0 = time.perf_counter()
+        await svc.api_caller(request)
         body = await svc.read_record(request)
         try:
             d = svc.decide(body, sync or scorer.policy.online.request_signals == "inline")
@@ -508,6 +509,7 @@ def _scoring_routes(svc: _Service) -> APIRouter:
     )
     async def check(request: Request, learn_only: bool = False) -> Response:
         t0 = time.perf_counter()
+        await svc.api_caller(request)
         h = request.headers
         acct = h.get("x-account-id")
         if not acct:
@@ -539,6 +541,17 @@ def _scoring_routes(svc: _Service) -> APIRouter:
         except Exception as exc:
             return svc.fail(exc, rid, acct)
         return svc.check_answer(d, t0)
+
+    return router
+
+
+def _api_routes(svc: _Service) -> APIRouter:
+    router = APIRouter()
+    scorer = svc.scorer
+
+    @router.get("/metrics")
+    async def metrics_endpoint() -> PlainTextResponse:
+        return PlainTextResponse(svc.metrics.render(), media_type=CONTENT_TYPE)
 
     @router.post("/v1/events", openapi_extra=api_schema.body(api_schema.EVENTS))
     async def events(request: Request) -> dict[str, Any]:
