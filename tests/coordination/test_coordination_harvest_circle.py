@@ -113,10 +113,13 @@ def test_an_organisations_mail_domain_ties_a_public_providers_does_not(lt):
     assert all(f[f"c{k}"] == pytest.approx(1 / 4) for k in range(4))
 
 
-def test_registered_not_default_and_separates_the_handwritten_careful_campaign(lt):
-    from distillguard.accounts.units import DEFAULT_UNITS, EXPERIMENTAL_UNITS, make_unit
+def test_default_in_the_catalog_and_separates_the_handwritten_careful_campaign(lt):
+    from distillguard.accounts.units import DEFAULT_UNITS, make_unit
+    from distillguard.scoring.catalog import BY_NAME, feature_columns
 
-    assert "harvest_circle" in EXPERIMENTAL_UNITS and "harvest_circle" not in DEFAULT_UNITS
+    assert "harvest_circle" in DEFAULT_UNITS
+    assert BY_NAME["harvest_circle"].inputs == (("harvest_circle", 1),)
+    assert "harvest_circle" in feature_columns()  # a model input, ranked in-deployment
     assert isinstance(make_unit("harvest_circle"), HarvestCircle)
     traffic = lt.build(0)
     engine = DuckDBEngine()

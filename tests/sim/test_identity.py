@@ -20,16 +20,16 @@ RECORDED = {
         "labels.csv": "9a239f937df76731",
         "request_labels.csv": "ff945df6d75a4a38",
         "requests.jsonl.gz": "878b50c5d0707330",
-        "scenario.yaml": "deebe6bdd44e8a26",
+        "scenario.yaml": "677f9185ca55e7ed",
         "sim_summary.json": "00028aef9d2f5eef",
     },
     "random-3": {
-        "accounts.csv": "89fb871533a42b9c",
-        "labels.csv": "69cec8ac9554aa34",
-        "request_labels.csv": "3bc94e8d934bb46d",
-        "requests.jsonl.gz": "11fb087066879ebc",
-        "scenario.yaml": "92a7cad6644e2344",
-        "sim_summary.json": "58bc6ad1a5443dd0",
+        "accounts.csv": "a13d85bc98d7916b",
+        "labels.csv": "dae1334edd200c3a",
+        "request_labels.csv": "5eae2cf101f57bb9",
+        "requests.jsonl.gz": "201e49857092dc2a",
+        "scenario.yaml": "96de38098e006081",
+        "sim_summary.json": "b4db260df05f277c",
     },
 }
 

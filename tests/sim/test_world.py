@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from distillguard.cli import main
 from distillguard.errors import ScenarioError
 from distillguard.sim import simulate
-from distillguard.sim.scenario import CAMPAIGN_TYPES
+from distillguard.sim.scenario import CAMPAIGN_TYPES, Scenario
 from distillguard.sim.world import PRIORS_FILE, Priors, draw_scenario, sample
 
 SEEDS = (11, 12)
@@ -204,3 +204,42 @@ def test_cli_random_world(tmp_path: Path, capsys):
     assert exc.value.code in (0, None)
     text = (tmp_path / "w" / "scenario.yaml").read_text()
     assert "random-tiny-5" in text and "grammar_seed: 5" in text
+
+
+def _careful_tactics(seed: int) -> dict:
+    return next(c.tactics for c in draw_scenario("tiny", seed).campaigns if c.type == "careful")
+
+
+def test_careful_campaigns_vary_their_incidental_traits():
+    """Issue 11: a careful campaign's egress, browsers, hours and CoT share vary per world, so
+    some look like ordinary users on everything but their shared wordings; what defines the
+    kind (human timing, unshared cards) stays fixed."""
+    drawn = [_careful_tactics(s) for s in range(40)]
+    assert {t["proxy"] for t in drawn} == {"home", "stable"}
+    assert {t["user_agents"] for t in drawn} == {"one_browser", "browser"}
+    assert {t["local_hours"] for t in drawn} == {True, False}
+    assert min(t["cot"] for t in drawn) < 0.1
+    assert all(t["timing"] == "human" and t["payment_sharing"] == 1.0 for t in drawn)
+
+
+def test_a_careful_campaign_on_one_home_line_keeps_one_address_and_one_browser(
+    tmp_path: Path, readers
+):
+    read_log, read_csv = readers
+    data = draw_scenario("tiny", 11).to_dict()
+    for c in data["campaigns"]:
+        if c["type"] == "careful":
+            c["tactics"].update(proxy="home", user_agents="one_browser", local_hours=True)
+    simulate(Scenario.from_dict(data), out=tmp_path, seed=11, progress=False)
+    kinds = {c["id"]: c["type"] for c in data["campaigns"]}
+    careful = {
+        r["account_id"]
+        for r in read_csv(tmp_path / "labels.csv")
+        if kinds.get(r["campaign_id"]) == "careful"
+    }
+    seen: dict[str, set] = defaultdict(set)
+    for r in read_log(tmp_path / "requests.jsonl.gz"):
+        if r["account_id"] in careful:
+            seen[r["account_id"]].add((r["ip"], r["user_agent"]))
+    assert len(seen) == len(careful) >= 2
+    assert all(len(pairs) == 1 for pairs in seen.values())  # no mobile churn, no second client

@@ -154,9 +154,9 @@ UNITS: dict[str, Callable[[], EvidenceUnit]] = {
     "coverage_complementarity": _complementarity,
     "harvest_circle": _harvest_circle,
 }
-# Not default: the learned model never splits on harvest_circle when it is offered (it finds
-# the simulator's careful campaigns by other inputs); see docs/experiments/harvest-circle.md.
-EXPERIMENTAL_UNITS: tuple[str, ...] = ("harvest_circle",)
+# Registered but not default (none today; harvest_circle became default once the random
+# worlds' careful campaigns stopped carrying incidental traits: docs/experiments/harvest-circle.md).
+EXPERIMENTAL_UNITS: tuple[str, ...] = ()
 DEFAULT_UNITS: tuple[str, ...] = tuple(u for u in UNITS if u not in EXPERIMENTAL_UNITS)
 
 

@@ -142,6 +142,13 @@ CATALOG: tuple[EvidenceSpec, ...] = (
         "draws its own slice of a task pool shared with other accounts, never an item twice",
     ),
     EvidenceSpec(
+        "harvest_circle",
+        (("harvest_circle", 1),),
+        1,
+        0.0,
+        "sends harvest prompts on a template only a few unrelated accounts share",
+    ),
+    EvidenceSpec(
         "signup_burst",
         (("signup_burst_peers", 1), ("signup_window_peers", 1)),
         1,

@@ -1090,6 +1090,8 @@ def _attack_common(
     elif t["proxy"] == "hosting":
         rows.ip = np.where(rng.random(n) < 0.7, p.home_ip[acct], p.alt_ip[acct]).astype(np.uint32)
         rows.country = ctx.ips.country_of(rows.ip, p.country[acct])
+    elif t["proxy"] == "home":  # one home broadband line: no mobile-carrier churn
+        rows.ip, rows.country = ctx.home_ips(rng, acct, 1.0)
     else:
         rows.ip, rows.country = ctx.home_ips(rng, acct, 0.7)
     if t["user_agents"] == "varied":
@@ -1244,8 +1246,11 @@ def gen_careful(
     t = g.campaign.tactics
     mean_len = 1.0 / max(0.05, 1.0 - t["followups"])
     sess, pos, first = ctx.sessions(rng, acct, mean_len, max_len=4)
-    tz = np.full(len(first), t["operator_tz"])
-    start = ctx.session_starts(rng, acct[first], "evening", "consumer", tz=tz)
+    tz, profile = np.full(len(first), t["operator_tz"]), "evening"
+    if t["local_hours"]:  # the hours of an ordinary user of its country in this world
+        tz = ctx.plan.tz[acct[first]] + ctx.scenario.world.diurnal_shift
+        profile = "consumer"
+    start = ctx.session_starts(rng, acct[first], profile, "consumer", tz=tz)
     ts = ctx.within(rng, sess, pos, start, 110.0, 0.7)
     content, ans, tactic = _attack_text(ctx, g, rng, len(first))
     chain = rng.integers(0, len(wordings.CAREFUL_FOLLOWUPS), size=len(first))

@@ -1088,7 +1088,7 @@ class _CampaignPlanner:
         home, alt = self._addresses()
         pivot = self._pivot_times()
         self.group.params["pivot_share"] = t["pivot_share"]
-        ip_mode = {"hosting": 2, "residential": 0, "stable": 0, "none": 2}[t["proxy"]]
+        ip_mode = {"hosting": 2, "residential": 0, "stable": 0, "home": 0, "none": 2}[t["proxy"]]
         p.add(
             self.group,
             n,
@@ -1163,6 +1163,9 @@ class _CampaignPlanner:
             return tables.agent(crng, n), tables.sdk(crng, n)
         if mode == "browser":
             return tables.browser(crng, n), tables.browser(crng, n)
+        if mode == "one_browser":  # one browser per account, never another client
+            ua = tables.browser(crng, n)
+            return ua, ua.copy()
         ua1 = np.where(crng.random(n) < 0.6, tables.browser(crng, n), tables.sdk(crng, n))
         ua2 = np.where(crng.random(n) < 0.6, tables.browser(crng, n), tables.sdk(crng, n))
         return ua1, ua2

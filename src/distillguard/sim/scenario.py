@@ -43,8 +43,8 @@ CAMPAIGN_TYPES: tuple[str, ...] = (
 )
 CAPABILITIES: tuple[str, ...] = ("math", "code", "nlp", "general")
 TIMINGS: tuple[str, ...] = ("round_robin", "burst", "human", "drip")
-PROXIES: tuple[str, ...] = ("hosting", "residential", "stable", "none")
-UA_MODES: tuple[str, ...] = ("sdk", "agent", "browser", "varied")
+PROXIES: tuple[str, ...] = ("hosting", "residential", "stable", "home", "none")
+UA_MODES: tuple[str, ...] = ("sdk", "agent", "browser", "one_browser", "varied")
 LANGUAGES: tuple[str, ...] = ("en", "zh", "ru", "es", "de", "fr", "ja", "ko", "pt", "ar")
 
 # Defaults for each campaign type; a scenario's ``tactics`` overrides any of them.
@@ -58,14 +58,19 @@ LANGUAGES: tuple[str, ...] = ("en", "zh", "ru", "es", "de", "fr", "ja", "ko", "p
 #                                   drip (1-5 requests a day per account)
 #   routes                          access routes the campaign's accounts use
 #   proxy                           hosting (rented servers / VPN exits shared by accounts),
-#                                   residential (rotating residential proxies), stable (home)
-#                                   or none (cloud marketplace: no client IP reaches us)
-#   user_agents                     sdk, agent, browser or varied (browser + SDK, rotating)
+#                                   residential (rotating residential proxies), stable (home
+#                                   broadband plus a mobile carrier, new address per
+#                                   connection), home (home broadband only) or none (cloud
+#                                   marketplace: no client IP reaches us)
+#   user_agents                     sdk, agent, browser (two browsers), one_browser, or varied
+#                                   (browser + SDK, rotating)
 #   pivot_share, pivot_hours        share of traffic moved to the new model, hours after release
 #   mixed_accounts, mixed_share     share of accounts that also carry genuine customer traffic,
 #                                   and the genuine share of those accounts' requests
 #   tools                           declare tools (agentic harvest)
 #   operator_tz                     UTC offset of the operators' working hours
+#   local_hours                     (careful) sessions keep the hours of an ordinary user of
+#                                   the account's country in this world, not operator_tz
 #   followups                       share of sessions with follow-up turns (careful, adaptive)
 #   rotation_minutes                how long a residential proxy exit is kept (0: new per request)
 #   jitter                          timing jitter as a share of the pacing interval
@@ -135,6 +140,7 @@ TACTIC_DEFAULTS: dict[str, dict[str, Any]] = {
         "pivot_share": 0.1,
         "pivot_hours": 72.0,
         "operator_tz": -5.0,
+        "local_hours": False,
         "followups": 0.35,
     },
     # Many accounts, each a disjoint slice of one task pool, all with one job's parameters.
@@ -666,7 +672,7 @@ def _parse_tactic(v: _V, tw: str, k: str, x: Any) -> Any:
         return v.choice(tw, x, _TACTIC_CHOICES[k])
     if k == "wordings":
         return v.integer(tw, x, 1, 500)
-    if k == "tools":
+    if k in ("tools", "local_hours"):
         if not isinstance(x, bool):
             v.fail(tw, f"must be true or false; got {x!r}")
         return x

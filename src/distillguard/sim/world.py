@@ -227,8 +227,9 @@ def _campaign(
 
 def _tactics(pr: Priors, rng: np.random.Generator, kind: str) -> dict:
     fixed = set(pr.get("campaigns.fixed").get(kind, ()))
+    own = (pr.get("campaigns").get("kind_tactics") or {}).get(kind, {})
     out = {}
-    for key, spec in pr.get("campaigns.tactics").items():
+    for key, spec in {**pr.get("campaigns.tactics"), **own}.items():
         if key in fixed or key not in TACTIC_DEFAULTS[kind]:
             continue
         value = sample(spec, rng)
