@@ -78,6 +78,7 @@ class LinkedEnforcement:
             job_floor=cfg.job_floor,
             job_quantile=cfg.job_quantile,
             job_min_accounts=cfg.job_min_accounts,
+            lone_quantile=cfg.lone_quantile,
         )
 
     @property
@@ -89,10 +90,13 @@ class LinkedEnforcement:
     ) -> None:
         """Linked risk into the features (and account_risk, risk, cluster_id)."""
         cfg = self.cfg
-        features.update(dict.fromkeys(LINK_FEATURES, 0.0))
+        features.update(dict.fromkeys(LINK_FEATURES, 0.0), harvest_pressure=0.0)
         if not cfg.enabled:
             return
         view = self.index.observe(row, self._lendable(row, features))
+        # The account's own evidence (not inherited): how far its harvest-like volume in the
+        # window exceeds what one account of this deployment carries (JobFloor).
+        features["harvest_pressure"] = view.own_pressure
         jit = jitter(self.secret, view.key, cfg.jitter)
         risk = min(1.0, view.risk * jit)
         features.update(
