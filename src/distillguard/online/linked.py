@@ -42,11 +42,16 @@ LINK_FEATURES = frozenset(
     }
 )
 
+# Rules on these features act on evidence that says nothing new about who sends: a linked
+# cluster's risk (inherited), or how much the account harvests (the heaviest benign customers
+# harvest as much; flagging them would lend risk to everyone on their SDK defaults).
+NOT_EVIDENCE = LINK_FEATURES | {"harvest_pressure"}
+
 
 def _inherited(name: str | None, rules: list[Any]) -> bool:
-    """True for a rule that reads linked-cluster features (its action is no new evidence)."""
+    """True for a rule whose action is no new evidence about the sender (see NOT_EVIDENCE)."""
     rule = next((r for r in rules if r.name == name), None)
-    return rule is not None and any(f in LINK_FEATURES for f, _, _ in rule.conditions)
+    return rule is not None and any(f in NOT_EVIDENCE for f, _, _ in rule.conditions)
 
 
 def _online_rule(name: str | None, rules: list[Any]) -> bool:

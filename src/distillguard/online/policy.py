@@ -191,13 +191,14 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     {
         "name": "lone-harvest",
-        # One account harvesting in the window more than twice what the deployment's heaviest
-        # accounts carry (linkage.lone_quantile) needs no link: its own volume is the evidence.
-        # Twice: half its volume lies beyond what all but 0.1% of accounts carry, so the
-        # heaviest legitimate customer is not touched for merely being the heaviest. It is
-        # degraded, silently, never denied: eval runners and leaderboard operators harvest at
-        # such rates too, so volume alone caps what one account gets; it names no harvester.
-        "when": {"harvest_pressure": {">=": 0.5}, "harvest_like": True},
+        # One account harvesting more than the deployment's heaviest accounts carry
+        # (linkage.lone_quantile) in two windows running needs no link: its own volume is the
+        # evidence. Sustained, because the heaviest legitimate users (eval runners,
+        # leaderboard operators) reach such volumes in bursts (a benchmark run), while one
+        # account after thousands of answers has to keep going. Degraded, silently, never
+        # denied, and never lent to linked accounts: volume caps what one account gets; it
+        # names no harvester.
+        "when": {"harvest_pressure": {">": 0.0}, "harvest_like": True},
         "action": "degrade",
         "scope": "request",
     },
