@@ -405,3 +405,12 @@ def test_a_lone_harvester_above_the_deployment_is_degraded_silently_never_denied
     assert degraded and {d.rule for d in degraded} == {"lone-harvest"}
     assert all(d.params.get("silent") for d in degraded)
     assert not any("lone" in k.flags for k in s.linked.index.keys.values())  # lends nothing
+
+
+def test_an_accounts_own_volume_is_counted_in_this_window_and_the_one_before(
+    index: MemoryLinkage,
+) -> None:
+    lone = {"payment_fingerprint": "pf-lone", "ip": "198.18.0.9", "skeleton_hash": None}
+    views = [index.observe(req("lone", 2 * i, **lone)) for i in range(270)]  # 9 h, every 2 min
+    assert views[100].own == 101 and views[100].own_prev == 0
+    assert 175 <= views[-1].own <= 185 and 85 <= views[-1].own_prev <= 95  # 6 h and 3 h
