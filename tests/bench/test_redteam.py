@@ -110,3 +110,34 @@ def test_the_report_is_written_as_json_and_markdown(report: dict) -> None:
 def test_unknown_strategies_are_refused() -> None:
     with pytest.raises(InvalidParameterError, match="unknown strategy"):
         run_redteam(strategies=("sneaky",), progress=False)
+
+
+def test_a_lone_harvester_is_held_to_the_deployments_heaviest_accounts(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """One account with its own card, address and client: no link to anyone. Without a
+    detector it gets all its answers on that one account; with one, what it keeps harvesting
+    above the deployment's heaviest accounts is degraded, it is never denied, and the heavy
+    benign customers it is compared with are left alone. The ceiling needs a population
+    (``job_min_accounts``); four days of the tiny world bring fewer accounts than the shipped
+    200, so the check uses 50."""
+    out = tmp_path_factory.mktemp("redteam-lone")
+    policy = out / "policy.yaml"
+    policy.write_text("linkage:\n  job_min_accounts: 50\n")
+    got = run_redteam(
+        size="tiny",
+        seed=3,
+        strategies=("lone",),
+        answers=3000,
+        policy=policy,
+        data_root=out / "worlds",
+        progress=False,
+        baseline=False,
+        hours=96,
+    )
+    none, r = got["baseline"][0], got["results"][0]
+    assert none["accounts"] == 1 and none["degraded"] == 0
+    assert r["accounts"] == 1 and r["accounts_denied"] == 0
+    assert r["degraded"] > 0 and r["answers"] < none["answers"]
+    assert r["benign_accounts_actioned"] <= 0.005 * r["benign_accounts"]
+    assert r["benign_accounts_blocked"] == 0

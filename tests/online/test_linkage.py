@@ -337,3 +337,80 @@ def test_the_online_deny_needs_a_link_that_names_one_sender() -> None:
     heavy = {"online_risk": 0.9, "n_total": 50, "linked_sender_risk": 0.6}
     assert not deny.matches({**heavy, "linked_identity_risk": 0.0})  # an ASN link only
     assert deny.matches({**heavy, "linked_identity_risk": 0.3})  # a shared card
+
+
+def test_an_account_passing_through_a_network_lends_nothing_to_the_people_behind_it(
+    index: MemoryLinkage,
+) -> None:
+    """A rotating-proxy account exits once through a resident's /24 (same browser family) and
+    is acted on: the resident is not linked to it. An account that sends from that /24 most
+    of the time still lends its flags to the next account on it."""
+    quiet = {"capability": "other", "reasoning": None, "max_tokens": None, "temperature": None}
+    home = {"ip": "198.51.100.20", "user_agent": "Mozilla/5.0 Firefox/128", **quiet}
+    index.observe(req("proxy", 0, payment_fingerprint="pf-proxy", **home))
+    for i in range(1, 10):  # then nine other exits
+        away = {**home, "ip": f"203.0.{i}.9"}
+        index.observe(req("proxy", i, payment_fingerprint="pf-proxy", **away))
+    index.flag("proxy", 1.0, T0)
+    resident = index.observe(req("resident", 11, payment_fingerprint="pf-res", **home))
+    assert resident.risk == 0.0 and resident.sender_risk == 0.0
+    for i in range(12, 16):
+        index.observe(req("local", i, payment_fingerprint="pf-local", **home))
+    index.flag("local", 1.0, T0)
+    neighbour = index.observe(req("neighbour", 17, payment_fingerprint="pf-nb", **home))
+    assert neighbour.sender_risk > 0.0 and neighbour.key and neighbour.key.startswith("home:")
+
+
+def test_a_lone_accounts_ceiling_is_what_the_deployments_heaviest_accounts_carry() -> None:
+    """No population, no ceiling. Then the ceiling is what the heaviest customers carry (the
+    heaviest account never sets its own), and only volume above it in two windows running
+    counts: one burst, however large, does not."""
+    idx = MemoryLinkage(LinkSettings(job_min_accounts=100), with_asn=False)
+    lone = {"payment_fingerprint": "pf-lone", "ip": "198.18.0.9", "skeleton_hash": None}
+    early = [idx.observe(req("early", i, **lone)) for i in range(80)]
+    assert early[-1].ceiling is None and early[-1].own_pressure == 0.0
+    idx.clear()
+    population(idx, 300, heavy=6)  # six customers harvest 30 questions each
+    idx.floor._refresh()
+    assert idx.floor.ceiling() == pytest.approx(30.0)
+    views = [idx.observe(req("lone", i, **lone)) for i in range(720)]  # one a minute, 12 h
+    idx.floor._refresh()
+    assert idx.floor.ceiling() == pytest.approx(30.0)  # the lone account is the top: not it
+    assert views[300].own > 30 and views[300].own_pressure == 0.0  # one window: a burst
+    assert views[-1].own_prev > 30 and views[-1].own_pressure > 0.9  # sustained: 360 vs 30
+
+
+def test_a_lone_harvester_above_the_deployment_is_degraded_silently_never_denied(
+    tmp_path: Path, write_policy: Callable, record: Rec
+) -> None:
+    """No key shared with anyone, so no link: harvesting more than the deployment's heaviest
+    customers in two windows running is degraded (silently, never denied, lent to nobody);
+    the heaviest customers themselves, with one burst each, are left alone."""
+    s = OnlineScorer(tmp_path / "data", write_policy({}, linkage={"job_min_accounts": 20}))
+
+    def own(acct: str, n: int) -> dict[str, Any]:
+        return {"payment_fingerprint": f"pf-{acct}", "org_id": f"org-{acct}",
+                "ip": f"192.0.{n}.7", "reasoning": "high"}
+
+    heavy = [s.score(record(i, account=f"heavy{n}", text=HARVEST, **own(f"heavy{n}", n)))
+             for n in range(3) for i in range(20)]
+    for n in range(30):
+        s.score(record(0, account=f"casual{n}", **own(f"casual{n}", 10 + n)))
+    lone = [s.score(record(60 * i, account="lone", text=HARVEST, **own("lone", 99)))
+            for i in range(480)]  # one a minute for eight hours
+    assert all(d.action in ("allow", "log") for d in heavy)
+    assert all(d.action in ("allow", "log") for d in lone[:360])  # its first window: a burst
+    assert all(d.action in ("allow", "log", "degrade") for d in lone)  # never a deny
+    degraded = [d for d in lone if d.action == "degrade"]
+    assert degraded and {d.rule for d in degraded} == {"lone-harvest"}
+    assert all(d.params.get("silent") for d in degraded)
+    assert not any("lone" in k.flags for k in s.linked.index.keys.values())  # lends nothing
+
+
+def test_an_accounts_own_volume_is_counted_in_this_window_and_the_one_before(
+    index: MemoryLinkage,
+) -> None:
+    lone = {"payment_fingerprint": "pf-lone", "ip": "198.18.0.9", "skeleton_hash": None}
+    views = [index.observe(req("lone", 2 * i, **lone)) for i in range(270)]  # 9 h, every 2 min
+    assert views[100].own == 101 and views[100].own_prev == 0
+    assert 175 <= views[-1].own <= 185 and 85 <= views[-1].own_prev <= 95  # 6 h and 3 h

@@ -251,7 +251,9 @@ def _today(rule: dict[str, Any]) -> dict[str, Any]:
     return {**rule, "when": when}
 
 
-TODAY_RULES: list[dict[str, Any]] = [_today(r) for r in DEFAULT_RULES if r not in LINKAGE_RULES]
+TODAY_RULES: list[dict[str, Any]] = [
+    _today(r) for r in DEFAULT_RULES if r not in LINKAGE_RULES and r["name"] != "lone-harvest"
+]
 
 
 def baseline_policy(policy: Path | None, path: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Red-team attacker strategies: naive, rotating, adaptive.
+"""Red-team attacker strategies: naive, rotating, adaptive, lone.
 
 An attacker owns accounts, each with its own pace, infrastructure and card, and a queue of
 math and code tasks it wants answered with reasoning. It sees only what a client sees: the
@@ -375,4 +375,32 @@ class Adaptive(Rotating):
                 break
 
 
-STRATEGIES: dict[str, type[Attacker]] = {"naive": Naive, "rotating": Rotating, "adaptive": Adaptive}
+class Lone(Attacker):
+    """One account at a time with its own card, home address and client: no key it shares
+    with anyone. It harvests steadily (about one task a minute) and opens a fresh account,
+    with a fresh card and address, only when denied."""
+
+    name = "lone"
+    initial_accounts = 1
+    verify_rate = 0.25
+
+    def new_account(self, acct_id: str, ts: int) -> Account:
+        prefix, ip = self.residential()
+        card = f"pf_rt_lone_{self.n_accounts:05d}"
+        return Account(acct_id, card, SDK_UA, prefix, 60_000.0, ts, ip=ip)
+
+    def jitter(self) -> float:
+        return float(self.rng.uniform(0.5, 1.5))
+
+    def on_denied(self, acct: Account, ts: int) -> None:
+        new = self.open_account(ts)
+        if new is not None:
+            new.next_ts = ts + 5 * MIN_MS
+
+
+STRATEGIES: dict[str, type[Attacker]] = {
+    "naive": Naive,
+    "rotating": Rotating,
+    "adaptive": Adaptive,
+    "lone": Lone,
+}

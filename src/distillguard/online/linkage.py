@@ -73,6 +73,11 @@ SENDER_KINDS = frozenset({"payment", "infra", "home", "asn_client"})
 # with a browser family is shared by unrelated customers (residential proxies exit from ranges
 # the IP data classes as hosting), so it may corroborate a restriction but never a deny.
 IDENTITY_KINDS = frozenset({"payment", "infra", "home"})
+# Keys on a network: a member lends its flags and risk on one only while the network is where
+# it sends from, i.e. it carries most of the member's requests (``LinkSettings.home_share``).
+# A rotating-proxy account passes through a /24 (or ASN) with a request or two and moves on;
+# that says nothing about the people who live behind it.
+NETWORK_KINDS = frozenset({"infra", "home", "asn_client"})
 HARVEST_CAPABILITIES = frozenset({"math", "code"})
 _NO_REASONING = ("", "none", "0", "off", "false", "disabled")
 
@@ -91,11 +96,16 @@ class LinkSettings:
     # ``job_min_accounts`` accounts calibrate it (see :class:`JobFloor`)
     job_quantile: float = 0.99
     job_min_accounts: int = 200
+    lone_quantile: float = 0.999  # one account's own harvest ceiling: what the deployment's
+    # heaviest accounts carry (the share of accounts above it, 1 - lone_quantile, is the most
+    # a rule on it can touch by construction)
     job_min_orgs: int = 2  # a key one other organisation shares is shared: the floor, not a
     # member count, tells a job from a household
     flag_weight: float = 0.5  # what one fully flagged member lends a fresh account
     lend_min_risk: float = 0.5  # own online risk at which a member lends it (the risk model's
     # review threshold, scoring.review_threshold: where batch would put the account in review)
+    home_share: float = 0.5  # share of a member's requests a network key must carry for the
+    # member to lend on it: a majority, so each account lends on at most one network per kind
 
 
 @dataclass
@@ -109,7 +119,23 @@ class LinkView:
     accounts: int = 0  # other organisations' accounts on that key
     flagged: int = 0
     job: float = 0.0  # harvest-like requests in the window on that key
+    own: float = 0.0  # the account's own harvest-like requests in the window
+    own_prev: float = 0.0  # ... in the window before it
+    floor: float = 0.0  # what one account of the deployment carries (JobFloor.get)
+    ceiling: float | None = None  # what its heaviest accounts carry (JobFloor.ceiling)
     reasons: list[str] = field(default_factory=list)
+
+    @property
+    def own_pressure(self) -> float:
+        """The share of the account's own harvest-like volume above the deployment's ceiling,
+        sustained: the lesser of this window's and the previous window's (0 under it, or
+        before there is a population to rank in). The heaviest legitimate accounts work in
+        bursts (a benchmark run); a harvester after thousands of answers has to keep going."""
+        if self.ceiling is None:
+            return 0.0
+        ceiling = max(self.ceiling, 1.0)
+        least = min(self.own, self.own_prev)
+        return max(0.0, 1.0 - ceiling / least) if least > 0 else 0.0
 
 
 def harvest_like(row: Mapping[str, Any]) -> bool:
@@ -199,6 +225,7 @@ class JobFloor:
         self.cfg = cfg
         self.peaks: OrderedDict[str, int] = OrderedDict()
         self._floor: float | None = None
+        self._ceiling: float | None = None
         self._n = 0
         self._lock = threading.Lock()
 
@@ -214,28 +241,37 @@ class JobFloor:
 
     def _refresh(self) -> None:
         if len(self.peaks) < self.cfg.job_min_accounts:
-            self._floor = None
+            self._floor = self._ceiling = None
             return
         peaks = np.fromiter(self.peaks.values(), dtype=float, count=len(self.peaks))
         self._floor = float(np.quantile(peaks, self.cfg.job_quantile))
+        # "lower": an observed account's peak, never one interpolated towards the top account,
+        # so in a small deployment the heaviest account does not set its own ceiling.
+        self._ceiling = float(np.quantile(peaks, self.cfg.lone_quantile, method="lower"))
 
     def get(self) -> float:
         return self.cfg.job_floor if self._floor is None else self._floor
 
+    def ceiling(self) -> float | None:
+        """One account's own harvest ceiling (None until there is a population)."""
+        return self._ceiling
+
     def clear(self) -> None:
         with self._lock:
             self.peaks.clear()
-            self._floor, self._n = None, 0
+            self._floor = self._ceiling = None
+            self._n = 0
 
 
 class _Key:
     """One key's members, flags and harvest window."""
 
-    __slots__ = ("members", "flags", "risks", "harvest", "total", "seen")
+    __slots__ = ("members", "flags", "risks", "harvest", "total", "seen", "sent")
 
     def __init__(self, bucket_s: int, n_buckets: int) -> None:
         self.seen = 0  # accounts that ever used the key (members keeps only the latest)
         self.members: OrderedDict[str, str] = OrderedDict()  # account → organisation
+        self.sent: dict[str, int] = {}  # member → its requests on this key
         self.flags: dict[str, tuple[float, int]] = {}  # account → (weight, ts_ms)
         self.risks: dict[str, tuple[float, int]] = {}  # account → (own online risk, ts_ms)
         self.harvest = WindowCount(bucket_s, n_buckets)
@@ -255,6 +291,7 @@ def key_risk(
     cfg: LinkSettings,
     floor: float | None = None,
     risks: Mapping[str, tuple[float, int]] | None = None,
+    presence: Mapping[str, float] | None = None,
 ) -> tuple[float, int, int]:
     """``(risk, other accounts, flagged others)`` of one key, for ``account`` of ``org``.
 
@@ -263,9 +300,15 @@ def key_risk(
     accounts) but by the share of the key's traffic that is harvest-like: a popular benign key
     carries mostly other traffic. ``floor``: the harvest-like volume a key carries for free
     (:meth:`JobFloor.get`; ``cfg.job_floor`` when not given). ``risks``: members' own online
-    risk (sender keys only), lent like flags while within the window.
+    risk (sender keys only), lent like flags while within the window. ``presence``: on network
+    keys, each member's share of its requests sent on the key; a member below
+    ``cfg.home_share`` was passing through and lends nothing (one missing from it lends).
     """
     others = {m: o for m, o in members.items() if m != account and (not org or o != org)}
+    if kind in NETWORK_KINDS and presence:
+        away = {m for m, s in presence.items() if s < cfg.home_share}
+        flags = {m: v for m, v in flags.items() if m not in away}
+        risks = {m: v for m, v in (risks or {}).items() if m not in away}
     orgs = len(set(others.values()))
     by_org: dict[str, float] = {}  # one organisation's flagged accounts lend risk once
     for m, (w, ts) in flags.items():
@@ -358,18 +401,31 @@ class MemoryLinkage:
         self._bucket_s = max(60, self.cfg.window_s // 60)
         self.floor = JobFloor(self.cfg)
         self._harvest: OrderedDict[str, WindowCount] = OrderedDict()  # per account
+        self._sent: OrderedDict[str, int] = OrderedDict()  # requests per account (presence)
 
-    def _account_harvest(self, acct: str, now: int, harvest: bool) -> int:
-        """The account's harvest-like requests in the window (under the index lock)."""
+    def _account_harvest(self, acct: str, now: int, harvest: bool) -> tuple[int, int]:
+        """The account's harvest-like requests in the window and in the window before it
+        (under the index lock)."""
+        n = self.cfg.window_s // self._bucket_s
         wc = self._harvest.pop(acct, None)
         if wc is None:
-            wc = WindowCount(self._bucket_s, self.cfg.window_s // self._bucket_s)
+            wc = WindowCount(self._bucket_s, 2 * n)
         self._harvest[acct] = wc
         if len(self._harvest) > self.cfg.max_accounts:
             self._harvest.popitem(last=False)
         if harvest:
             wc.update(now / 1000.0)
-        return wc.get(now / 1000.0)
+        return _halves(wc.buckets, int(now / 1000.0 // self._bucket_s), n)
+
+    def _count_sent(self, acct: str) -> None:
+        self._sent[acct] = self._sent.pop(acct, 0) + 1
+        if len(self._sent) > self.cfg.max_accounts:
+            self._sent.popitem(last=False)
+
+    def _presence(self, st: _Key) -> dict[str, float]:
+        """Lending members' share of their requests sent on this key."""
+        lenders = (set(st.flags) | set(st.risks)) & set(st.sent)  # evicted members still lend
+        return {m: st.sent[m] / max(self._sent.get(m, 1), 1) for m in lenders}
 
     def _key(self, key: str) -> _Key:
         st = self.keys.get(key)
@@ -395,15 +451,18 @@ class MemoryLinkage:
             self.accounts[acct] = tuple(dict.fromkeys((*known, *keys)))[-16:]
             if len(self.accounts) > self.cfg.max_accounts:
                 self.accounts.popitem(last=False)
-            self.floor.update(acct, self._account_harvest(acct, now, harvest))
+            own, prev = self._account_harvest(acct, now, harvest)
+            self.floor.update(acct, own)
             floor = self.floor.get()
+            self._count_sent(acct)
             for k in keys:
                 st = self._key(k)
                 if acct not in st.members:
                     st.seen += 1
                     if len(st.members) >= self.cfg.max_members:
-                        st.members.popitem(last=False)
+                        st.sent.pop(st.members.popitem(last=False)[0], None)
                 st.members[acct] = org
+                st.sent[acct] = st.sent.get(acct, 0) + 1
                 st.members.move_to_end(acct)
                 kind = k.split(":", 1)[0]
                 if kind in SENDER_KINDS:
@@ -414,12 +473,13 @@ class MemoryLinkage:
                     st.harvest.update(now / 1000.0)
                 st.total.update(now / 1000.0)
                 h, t = st.harvest.get(now / 1000.0), st.total.get(now / 1000.0)
+                presence = self._presence(st) if kind in NETWORK_KINDS else None
                 r, n, f = key_risk(
                     kind, st.members, st.flags, h, t, st.seen, acct, org, now, self.cfg, floor,
-                    st.risks,
+                    st.risks, presence,
                 )
                 out.append((k, r, n, f, float(h)))
-        return combine(out)
+        return _with_own(combine(out), (own, prev), floor, self.floor.ceiling())
 
     def flag(self, account_id: str, weight: float, ts_ms: int, repeat: bool = False) -> None:
         """An action restricted the account: every key it used remembers it.
@@ -454,6 +514,7 @@ class MemoryLinkage:
             self.keys.clear()
             self.accounts.clear()
             self._harvest.clear()
+            self._sent.clear()
         self.floor.clear()
 
 
@@ -487,10 +548,14 @@ class RedisLinkage(MemoryLinkage):
         if harvest:
             pipe.hincrby(f"{p}ah:{acct}", str(bucket), 1)
         pipe.expire(f"{p}ah:{acct}", ttl)
+        pipe.incr(f"{p}an:{acct}")
+        pipe.expire(f"{p}an:{acct}", ttl)
         pipe.hgetall(f"{p}ah:{acct}")
-        lo = bucket - self.cfg.window_s // self._bucket_s + 1
-        own = pipe.execute()[-1]
-        self.floor.update(acct, sum(int(c) for b, c in own.items() if int(b) >= lo))
+        n_buckets = self.cfg.window_s // self._bucket_s
+        lo = bucket - n_buckets + 1
+        mine = pipe.execute()[-1]
+        own, prev = _halves({int(b): int(c) for b, c in mine.items()}, bucket, n_buckets)
+        self.floor.update(acct, own)
         floor = self.floor.get()
         pipe = self.r.pipeline(transaction=False)
         for k in keys:
@@ -507,9 +572,10 @@ class RedisLinkage(MemoryLinkage):
         for k, size in zip(keys, sizes, strict=True):
             if size < self.cfg.max_members:
                 pipe.hset(f"{p}m:{k}", acct, org)
+                pipe.hincrby(f"{p}n:{k}", acct, 1)  # bounded like the members
                 if k.split(":", 1)[0] in SENDER_KINDS:
                     pipe.hset(f"{p}r:{k}", acct, f"{float(own_risk)}@{now}")
-            for suffix in ("m", "f", "h", "t", "s", "r"):
+            for suffix in ("m", "f", "h", "t", "s", "r", "n"):
                 pipe.expire(f"{p}{suffix}:{k}", ttl)
         for k in keys:
             pipe.hgetall(f"{p}m:{k}")
@@ -519,19 +585,49 @@ class RedisLinkage(MemoryLinkage):
             pipe.pfcount(f"{p}s:{k}")
             pipe.hgetall(f"{p}r:{k}")
         res = pipe.execute()[-6 * len(keys) :] if keys else []
+        rows = [res[6 * i : 6 * i + 6] for i in range(len(keys))]
+        presences = self._presences(keys, rows)
         out = []
-        for i, k in enumerate(keys):
-            members_raw, flags_raw, harvest_raw, total_raw, seen, risks_raw = res[6 * i : 6 * i + 6]
+        for k, (members_raw, flags_raw, harvest_raw, total_raw, seen, risks_raw) in zip(
+            keys, rows, strict=True
+        ):
             members = {m.decode(): o.decode() for m, o in members_raw.items()}
             flags, risks = _decode(flags_raw), _decode(risks_raw)
             h = sum(int(c) for b, c in harvest_raw.items() if int(b) >= lo)
             t = sum(int(c) for b, c in total_raw.items() if int(b) >= lo)
             kind = k.split(":", 1)[0]
             r, n, f = key_risk(
-                kind, members, flags, h, t, int(seen), acct, org, now, self.cfg, floor, risks
+                kind, members, flags, h, t, int(seen), acct, org, now, self.cfg, floor, risks,
+                presences.get(k),
             )
             out.append((k, r, n, f, float(h)))
-        return combine(out)
+        return _with_own(combine(out), (own, prev), floor, self.floor.ceiling())
+
+    def _presences(self, keys: list[str], rows: list[list[Any]]) -> dict[str, dict[str, float]]:
+        """Per network key, each lending member's share of its requests sent on it (one
+        round trip, only when a network key has lenders)."""
+        lenders = {
+            k: sorted({m.decode() for m in (*row[1], *row[5])})
+            for k, row in zip(keys, rows, strict=True)
+            if k.split(":", 1)[0] in NETWORK_KINDS and (row[1] or row[5])
+        }
+        if not lenders:
+            return {}
+        p, every = self.prefix, sorted({m for ms in lenders.values() for m in ms})
+        pipe = self.r.pipeline(transaction=False)
+        pipe.mget([f"{p}an:{m}" for m in every])
+        for k, ms in lenders.items():
+            pipe.hmget(f"{p}n:{k}", ms)
+        got = pipe.execute()
+        sent = {m: int(v) for m, v in zip(every, got[0], strict=True) if v is not None}
+        out = {}
+        for (k, ms), on_key in zip(lenders.items(), got[1:], strict=True):
+            out[k] = {  # members missing a count (not admitted to the key) lend as before
+                m: int(c) / max(sent.get(m, 1), 1)
+                for m, c in zip(ms, on_key, strict=True)
+                if c is not None
+            }
+        return out
 
     def flag(self, account_id: str, weight: float, ts_ms: int, repeat: bool = False) -> None:
         p = self.prefix
@@ -563,6 +659,22 @@ class RedisLinkage(MemoryLinkage):
         for k in self.r.scan_iter(match=f"{self.prefix}*", count=1000):
             self.r.delete(k)
         self.floor.clear()
+
+
+def _halves(buckets: Mapping[int, int], current: int, n: int) -> tuple[int, int]:
+    """Counts in the last ``n`` buckets up to ``current`` and in the ``n`` before them."""
+    lo = current - n + 1
+    own = sum(c for b, c in buckets.items() if lo <= b <= current)
+    prev = sum(c for b, c in buckets.items() if lo - n <= b < lo)
+    return own, prev
+
+
+def _with_own(
+    view: LinkView, own: tuple[int, int], floor: float, ceiling: float | None
+) -> LinkView:
+    view.own, view.own_prev = float(own[0]), float(own[1])
+    view.floor, view.ceiling = float(floor), ceiling
+    return view
 
 
 def _decode(raw: Mapping[bytes, bytes]) -> dict[str, tuple[float, int]]:

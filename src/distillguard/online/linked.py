@@ -42,11 +42,16 @@ LINK_FEATURES = frozenset(
     }
 )
 
+# Rules on these features act on evidence that says nothing new about who sends: a linked
+# cluster's risk (inherited), or how much the account harvests (the heaviest benign customers
+# harvest as much; flagging them would lend risk to everyone on their SDK defaults).
+NOT_EVIDENCE = LINK_FEATURES | {"harvest_pressure"}
+
 
 def _inherited(name: str | None, rules: list[Any]) -> bool:
-    """True for a rule that reads linked-cluster features (its action is no new evidence)."""
+    """True for a rule whose action is no new evidence about the sender (see NOT_EVIDENCE)."""
     rule = next((r for r in rules if r.name == name), None)
-    return rule is not None and any(f in LINK_FEATURES for f, _, _ in rule.conditions)
+    return rule is not None and any(f in NOT_EVIDENCE for f, _, _ in rule.conditions)
 
 
 def _online_rule(name: str | None, rules: list[Any]) -> bool:
@@ -78,6 +83,7 @@ class LinkedEnforcement:
             job_floor=cfg.job_floor,
             job_quantile=cfg.job_quantile,
             job_min_accounts=cfg.job_min_accounts,
+            lone_quantile=cfg.lone_quantile,
         )
 
     @property
@@ -89,10 +95,13 @@ class LinkedEnforcement:
     ) -> None:
         """Linked risk into the features (and account_risk, risk, cluster_id)."""
         cfg = self.cfg
-        features.update(dict.fromkeys(LINK_FEATURES, 0.0))
+        features.update(dict.fromkeys(LINK_FEATURES, 0.0), harvest_pressure=0.0)
         if not cfg.enabled:
             return
         view = self.index.observe(row, self._lendable(row, features))
+        # The account's own evidence (not inherited): how far its harvest-like volume in the
+        # window exceeds what one account of this deployment carries (JobFloor).
+        features["harvest_pressure"] = view.own_pressure
         jit = jitter(self.secret, view.key, cfg.jitter)
         risk = min(1.0, view.risk * jit)
         features.update(

@@ -86,6 +86,9 @@ FEATURES: dict[str, str] = {
     "linked_accounts": "number",
     "linked_flagged": "number",
     "job_pressure": "number",
+    # the account's own harvest-like requests in the linkage window above what one account of
+    # the deployment carries at linkage.job_quantile (share of its volume above that floor)
+    "harvest_pressure": "number",
 }
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -183,6 +186,19 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             "n_total": {">=": 3},
             "linked_sender_risk": {">": 0.0},
         },
+        "action": "degrade",
+        "scope": "request",
+    },
+    {
+        "name": "lone-harvest",
+        # One account harvesting more than the deployment's heaviest accounts carry
+        # (linkage.lone_quantile) in two windows running needs no link: its own volume is the
+        # evidence. Sustained, because the heaviest legitimate users (eval runners,
+        # leaderboard operators) reach such volumes in bursts (a benchmark run), while one
+        # account after thousands of answers has to keep going. Degraded, silently, never
+        # denied, and never lent to linked accounts: volume caps what one account gets; it
+        # names no harvester.
+        "when": {"harvest_pressure": {">": 0.0}, "harvest_like": True},
         "action": "degrade",
         "scope": "request",
     },
@@ -358,6 +374,12 @@ class LinkagePolicy:
     )
     job_min_accounts: int = param(
         200, Interval(1, None, integer=True), "accounts seen before the quantile is the floor"
+    )
+    lone_quantile: float = param(
+        0.999,
+        Interval(0.5, 1),
+        "one account's own harvest ceiling: this quantile of the deployment's accounts "
+        "(harvest-like requests in the window); none before job_min_accounts accounts",
     )
     crowd: int = param(
         16, Interval(1, 100000, integer=True), "organisations on a key before it weighs less"
