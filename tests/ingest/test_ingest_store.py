@@ -232,3 +232,34 @@ def test_hash_candidates_are_confirmed_on_the_strings(tmp_path, make_log, rec):
         st._ids = IdIndex(np.array([x[0] for x in h], dtype=np.uint64))
         res = st.ingest([log])
     assert (res.accepted, res.quarantined) == (5, 0)
+
+
+def test_parquet_reader_memory_does_not_grow_with_rows_read(tmp_path, monkeypatch):
+    """Arrow memory held while a Parquet log is read stays at a few batches, not the file."""
+    import numpy as np
+
+    from distillguard.ingest import readers
+
+    rows, group = 60_000, 2_000
+    # incompressible text: the file on disk is about as large as the text (~24 MB)
+    rng = np.random.default_rng(15)
+    text = pa.array([rng.bytes(200).hex() for _ in range(rows)])
+    tbl = pa.table({"request_id": pa.array([f"r{i}" for i in range(rows)]),
+                    "ts": pa.array([1_704_067_200 + i for i in range(rows)]), "prompt": text})
+    path = tmp_path / "requests.parquet"
+    pq.write_table(tbl, path, row_group_size=group)
+    del tbl, text
+    monkeypatch.setattr(readers, "BATCH_ROWS", group)
+    f = readers.InputFile(path, "parquet")
+    base = pa.total_allocated_bytes()  # what earlier tests still hold in the shared pool
+    held = []
+    for batch in readers.iter_parquet(f):
+        held.append(pa.total_allocated_bytes())
+        del batch
+    assert len(held) == rows // group
+    # A reader that keeps the file's bytes it read (pyarrow's pre-buffering: all of this small
+    # file at once, a growing share of a large one) holds more than the file; a batch of
+    # 2,000 rows is ~1 MB of text.
+    size = path.stat().st_size
+    assert size > 20_000_000
+    assert max(held) - base < size / 4, (max(held), base, size)

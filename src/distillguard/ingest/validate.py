@@ -41,6 +41,13 @@ _STRING_REQUIRED = ("request_id", "account_id", "model")
 
 # The paths whose JSON types ``dg_msg_ok`` checks, read from a message in one parse.
 DG_MSG_TYPE_PATHS = "['$', '$.role', '$.parts', '$.content']"
+# Fast path for the common shape of ``messages``: a list of objects whose ``role`` and
+# ``content`` are both strings. One ``from_json`` reads every message's role and content as
+# JSON text (the first of repeated keys, as ``$.role`` does; NULL for a non-object or an
+# absent key), so a string is exactly a value whose text starts with a quote. Rows of that
+# shape skip the per-message checks (they always pass) and re-parses; every other row takes
+# the general path below. ``try``: an engine error here only sends the row to that path.
+FAST_MSGS_SHAPE = """'[{"role": "JSON", "content": "JSON"}]'"""
 
 # Temporary macros (per connection, never written into the store file).
 MACROS: tuple[str, ...] = (
@@ -190,6 +197,7 @@ def request_sql(
     assume_tz: str = "UTC",
     require_text: bool = True,
     detect_text: bool = False,
+    fast_paths: bool = True,
 ) -> str:
     """The validation query over ``raw_table(line, line_no)``.
 
@@ -204,7 +212,9 @@ def request_sql(
     ``within_batch_dedup=False`` leaves repeated ids inside the batch to the caller (the
     embedded store does it on the narrow id column): the query is then a pure streaming
     projection, no window and no sort, which keeps its memory small. The Spark engine runs
-    this same query per Arrow batch.
+    this same query per Arrow batch. ``fast_paths=False`` sends every row through the general
+    path (no ``FAST_MSGS_SHAPE`` shortcut, the ``extra`` merge on every record): the same rows,
+    slower; tests compare the two.
     """
     paths = ", ".join(f"'$.{f}'" for f in REQUEST_FIELDS)
     ext = ", ".join(f"v[{i + 1}] AS v_{f}" for i, f in enumerate(REQUEST_FIELDS))
@@ -229,7 +239,7 @@ def request_sql(
     for f, kind in contract.OPTIONAL_REQUEST_FIELDS.items():
         checks.append(f"WHEN {_present(f)} AND NOT ({_type_ok(f, kind)}) THEN 'wrong_type:{f}'")
     checks.append(
-        f"WHEN {_present('messages')} AND (msgs IS NULL OR len(msgs) = 0"
+        f"WHEN NOT f_ok AND {_present('messages')} AND (msgs IS NULL OR len(msgs) = 0"
         " OR NOT coalesce(list_bool_and(list_transform(list_transform(msgs,"
         f" lambda dg_m: json_type(dg_m, {DG_MSG_TYPE_PATHS})),"
         " lambda dg_t, dg_i: dg_msg_ok(dg_t, msgs[dg_i]))), false))"
@@ -262,17 +272,28 @@ def request_sql(
         optional_cols.append(f"{_value(f, kind, _SQL_TYPES.get(f, 'VARCHAR'))} AS {f}")
     optional_sql = ",\n      ".join(optional_cols)
 
-    extra = (
-        f"nullif(json_merge_patch(line, '{known_nulls}')::VARCHAR, '{{}}')"
-        if retain_content
-        else "NULL::VARCHAR"
+    # Most records hold contract fields only: their keys (one cheap parse) say so, and the
+    # merge patch (which rewrites the whole record) runs on the others alone.
+    known_keys = "[" + ", ".join(_literal(f) for f in REQUEST_FIELDS) + "]"
+    merged = f"nullif(json_merge_patch(line, '{known_nulls}')::VARCHAR, '{{}}')"
+    if not retain_content:
+        extra = "NULL::VARCHAR"
+    elif fast_paths:
+        extra = f"CASE WHEN list_has_all({known_keys}, json_keys(line)) THEN NULL::VARCHAR ELSE {merged} END"
+    else:
+        extra = merged
+    f_ok = (
+        "coalesce(len(fm) > 0 AND list_bool_and(list_transform(fm, lambda dg_f:"
+        " coalesce(starts_with(dg_f.role, '\"') AND starts_with(dg_f.content, '\"'), false))),"
+        " false)"
+        if fast_paths else "false"
     )
     raw = (
         f"replace(n.line, '{INVALID_UTF8_MARK}', '')" if retain_content else f"'{RAW_NOT_RETAINED}'"
     )
     has_text = (
         "CASE WHEN reason0 IS NULL THEN prompt0 IS NOT NULL ELSE coalesce(list_bool_or("
-        "list_transform(msgs, lambda dg_m: dg_m->>'$.role' = 'user' AND "
+        "list_transform(coalesce(msgs, dg_msgs(v_messages, t_messages)), lambda dg_m: dg_m->>'$.role' = 'user' AND "
         "nullif(dg_msg_text(dg_m), '') IS NOT NULL)), false) END"
         if detect_text else "NULL::BOOLEAN"
     )
@@ -318,17 +339,24 @@ WITH p AS NOT MATERIALIZED (
 ), y0 AS NOT MATERIALIZED (
   SELECT *, dg_ts_kind(t_ts, ts_txt) AS ts_kind
   FROM (SELECT *, CASE WHEN t_ts = 'VARCHAR' THEN trim(v_ts->>'$') END AS ts_txt FROM y)
+), f0 AS NOT MATERIALIZED (
+  SELECT *, CASE WHEN t_messages = 'ARRAY'
+                 THEN try(from_json(v_messages, {FAST_MSGS_SHAPE})) END AS fm
+  FROM y0
+), f1 AS NOT MATERIALIZED (
+  SELECT *, {f_ok} AS f_ok FROM f0
 ), z AS NOT MATERIALIZED (
   SELECT *,
          dg_ts_ms(v_ts, ts_txt, ts_kind, {_literal(assume_tz)}) AS ts_ms,
          ts_kind = 'iso_local' AS ts_assumed,
-         dg_msgs(v_messages, t_messages) AS msgs
-  FROM y0
+         CASE WHEN NOT f_ok THEN dg_msgs(v_messages, t_messages) END AS msgs
+  FROM f1
 ), r AS NOT MATERIALIZED (
   SELECT *, {reason} AS reason0 FROM z
 ), rl AS NOT MATERIALIZED (
   -- Roles once per message: every later step works on this small list, not on the messages.
-  SELECT *, CASE WHEN reason0 IS NULL THEN list_transform(msgs, lambda dg_m: dg_m->>'$.role')
+  SELECT *, CASE WHEN reason0 IS NULL AND f_ok THEN list_transform(fm, lambda dg_f: dg_f.role->>'$')
+                 WHEN reason0 IS NULL THEN list_transform(msgs, lambda dg_m: dg_m->>'$.role')
             END AS roles
   FROM r
 ), ru AS NOT MATERIALIZED (
@@ -336,10 +364,14 @@ WITH p AS NOT MATERIALIZED (
          len(roles) + 1 - list_position(list_reverse(roles), 'user') AS last_user
   FROM rl
 ), rc AS NOT MATERIALIZED (
-  SELECT *, CASE WHEN reason0 IS NULL AND n_user > 0 THEN msgs[last_user] END AS last_msg
+  SELECT *, CASE WHEN reason0 IS NULL AND n_user > 0 AND NOT f_ok THEN msgs[last_user]
+            END AS last_msg
   FROM ru
 ), rp0 AS NOT MATERIALIZED (
-  SELECT *, nullif(dg_content_text(json_extract(last_msg, '$.content')), '') AS content0
+  SELECT *, CASE WHEN f_ok THEN CASE WHEN reason0 IS NULL AND n_user > 0
+                                    THEN nullif(fm[last_user].content->>'$', '') END
+                 ELSE nullif(dg_content_text(json_extract(last_msg, '$.content')), '')
+            END AS content0
   FROM rc
 ), rp AS NOT MATERIALIZED (
   -- OTel GenAI ``parts`` are looked at only when ``content`` has no text (CASE evaluates
@@ -347,6 +379,9 @@ WITH p AS NOT MATERIALIZED (
   SELECT *, CASE WHEN content0 IS NOT NULL THEN content0
                  WHEN last_msg IS NOT NULL
                      THEN nullif(dg_content_text(json_extract(last_msg, '$.parts')), '')
+                 -- a fast-path row whose last user message has empty content (rare)
+                 WHEN f_ok AND reason0 IS NULL AND n_user > 0 THEN nullif(dg_content_text(
+                     json_extract(CAST(v_messages AS JSON[])[last_user], '$.parts')), '')
             END AS prompt0
   FROM rp0
 ), rt AS NOT MATERIALIZED (
@@ -361,12 +396,17 @@ WITH p AS NOT MATERIALIZED (
       CASE WHEN reason0 IS NULL THEN v_account_id->>'$' END AS account_id,
       CASE WHEN reason0 IS NULL THEN v_model->>'$' END AS model,
       {optional_sql},
-      CASE WHEN reason0 IS NULL THEN CAST(coalesce(len(msgs), 0) AS INTEGER) END AS n_messages,
+      CASE WHEN reason0 IS NULL THEN CAST(coalesce(len(msgs), len(fm), 0) AS INTEGER)
+      END AS n_messages,
       CASE WHEN reason0 IS NULL THEN CAST(coalesce(n_user, 0) AS INTEGER) END AS n_user_turns,
       prompt0 AS prompt_text,
       CASE WHEN reason0 IS NULL THEN coalesce(
           CASE WHEN t_system = 'VARCHAR' AND v_system->>'$' <> '' THEN v_system->>'$' END,
-          CASE WHEN list_has_any(roles, ['system', 'developer']) THEN
+          CASE WHEN list_has_any(roles, ['system', 'developer']) AND f_ok THEN
+          nullif(list_aggr(list_transform(list_filter(fm,
+              lambda dg_f, dg_i: roles[dg_i] IN ('system', 'developer')),
+              lambda dg_f: dg_f.content->>'$'), 'string_agg', chr(10)), '')
+          WHEN list_has_any(roles, ['system', 'developer']) THEN
           nullif(list_aggr(list_transform(list_filter(msgs,
               lambda dg_m, dg_i: roles[dg_i] IN ('system', 'developer')),
               lambda dg_m: dg_msg_text(dg_m)), 'string_agg', chr(10)), '')
