@@ -339,16 +339,24 @@ def test_the_online_deny_needs_a_link_that_names_one_sender() -> None:
     assert deny.matches({**heavy, "linked_identity_risk": 0.3})  # a shared card
 
 
-def test_the_linked_deny_needs_two_flagged_organisations_on_the_key() -> None:
-    """One member's lent risk never denies its card-mate (a benign pair sharing a card, one of
-    them at high online risk); two flagged organisations on one key are a ring."""
+def test_the_linked_deny_needs_a_member_acted_on_or_two_organisations_at_risk(
+    index: MemoryLinkage,
+) -> None:
+    """One member's lent own risk never denies its card-mate (a benign pair sharing a card,
+    one of them at high online risk); a member acted on, or two organisations at review
+    risk, do."""
     from distillguard.online.policy import compile_rules
     from distillguard.policy import Policy
 
     (deny,) = [r for r in compile_rules(Policy.load(None).online) if r.name == "linked-cluster-deny"]
-    lent = {"linked_risk": 0.6, "harvest_like": True}
-    assert not deny.matches({**lent, "linked_flagged": 1.0})
-    assert deny.matches({**lent, "linked_flagged": 2.0})
+    index.observe(req("risky", 0), own_risk=0.95)
+    mate = index.observe(req("mate", 1))
+    assert mate.sender_risk > 0 and mate.flagged == 0
+    assert not deny.matches({"linked_risk": 0.6, "linked_flagged": mate.flagged, "harvest_like": True})
+    index.observe(req("risky2", 2), own_risk=0.95)
+    assert index.observe(req("mate2", 3)).flagged == 2
+    index.flag("risky", 1.0, T0 + 4 * 60_000)
+    assert index.observe(req("mate3", 5)).flagged >= 1
 
 
 def test_an_account_passing_through_a_network_lends_nothing_to_the_people_behind_it(

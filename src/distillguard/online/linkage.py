@@ -315,6 +315,7 @@ def key_risk(
         m_org = members.get(m) or m
         if m != account and (not org or m_org != org) and now_ms - ts <= cfg.flag_ttl_s * 1000:
             by_org[m_org] = max(by_org.get(m_org, 0.0), w)
+    acted = len(by_org)
     for m, (w, ts) in (risks or {}).items():
         m_org = members.get(m) or m
         fresh = now_ms - ts <= cfg.window_s * 1000
@@ -326,7 +327,9 @@ def key_risk(
     # A few flagged members among many unflagged ones: more likely a false positive than a ring.
     share = min(1.0, 2.0 * len(by_org) / max(orgs, 1))
     keep = 1.0 - (1.0 - keep) * share
-    n_flagged = len(by_org)
+    # Organisations acted on, and those only at review risk when two or more vouch: one
+    # member's own score, lent, is a suspicion about it, not about whoever shares its card.
+    n_flagged = len(by_org) if len(by_org) >= 2 else acted
     job = 0.0
     if kind in JOB_KINDS and orgs + 1 >= cfg.job_min_orgs and total > 0:
         free = max(1.0, cfg.job_floor if floor is None else floor)

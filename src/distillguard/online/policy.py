@@ -220,11 +220,11 @@ DEFAULT_RULES: list[dict[str, Any]] = [
 LINKAGE_RULES: list[dict[str, Any]] = [
     {
         "name": "linked-cluster-deny",
-        # Two flagged organisations at least: one member's own evidence, lent and jittered,
-        # must not deny the unrelated customer who shares its card (small-105: a benign
-        # account at online risk 0.93 lent 0.47 × jitter 1.3 = 0.60 and its card-mate was
-        # challenged). Two orgs flagged on one key is a ring, not a coincidence.
-        "when": {"linked_risk": {">=": 0.6}, "linked_flagged": {">=": 2}, "harvest_like": True},
+        # A member acted on, or two organisations at review risk (``linked_flagged``): one
+        # member's own score, lent and jittered, must not deny the unrelated customer who
+        # shares its card (small-105: a benign account at online risk 0.93 lent 0.47 × jitter
+        # 1.3 = 0.60 and its card-mate was challenged).
+        "when": {"linked_risk": {">=": 0.6}, "linked_flagged": {">=": 1}, "harvest_like": True},
         "action": "challenge",
         "scope": "account",
         "expires_s": 86400,
