@@ -74,3 +74,18 @@ def test_share_below_the_append_floor_is_raised_to_it(tmp_path, make_log, rec):
     assert limit == f"{-(-floor // 2**20)}MiB"
     assert rows[0].num_rows == 8000
     assert rows[0].equals(rows[1])
+
+
+def test_out_of_memory_is_reported_not_masked_by_the_rollback(tmp_path, make_log, rec):
+    """An explicit share below DuckDB's working set fails with DuckDB's own error, and the
+    file's transaction leaves nothing behind."""
+    text = "word " * 400
+    log = make_log(
+        "big.jsonl",
+        [rec(i, messages=[{"role": "user", "content": f"{text}{i}"}]) for i in range(8000)],
+    )
+    with Store(tmp_path / "s", threads=1, ingest_memory_limit="8MB") as st:
+        with pytest.raises(duckdb.Error, match="could not allocate"):
+            st.ingest([log], workers=1)
+        assert st.con.sql("SELECT count(*) FROM requests").fetchall()[0][0] == 0
+        assert st.con.sql("SELECT count(*) FROM ingested_files").fetchall()[0][0] == 0

@@ -471,7 +471,10 @@ class Store:
         except BaseException:
             if self._pipeline is not None:
                 self._pipeline.discard()
-            con.execute("ROLLBACK")
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.TransactionException:
+                pass  # DuckDB already ended it (after an out-of-memory error): keep that error
             self._ids = None  # it may hold hashes of rows that were just rolled back
             raise
         self._assumed = tally.assumed
