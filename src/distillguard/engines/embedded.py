@@ -153,6 +153,7 @@ def detect(
     log_format: str = "auto",
     assume_tz: str = "UTC",
     report: bool = True,
+    ingest_memory_limit: str | None = None,
 ) -> dict[str, Any]:
     """Run the whole embedded pipeline; write the five output files into ``out``.
 
@@ -164,7 +165,9 @@ def detect(
     name of ``ingest.formats``) and ``assume_tz`` (the zone of times without an offset) go to
     :meth:`Store.ingest`. ``report=False`` leaves out ``report.html`` (a fifth of a small
     run's time): the other outputs, the store and the summary are the same, without a
-    ``report`` timing.
+    ``report`` timing. ``ingest_memory_limit`` is the store's DuckDB limit while ingest runs
+    (``None``: its share of ``memory_limit`` beside the workers; see
+    ``ingest.store.ingest_memory_limit``).
     """
     t_start = time.perf_counter()
     logs = [Path(p) for p in logs]
@@ -175,7 +178,12 @@ def detect(
     out = check_out_dir(out)
     policy = policy if policy is not None else default_policy()
     timings: dict[str, float] = {}
-    st = Store(Path(store), memory_limit=memory_limit, threads=threads)
+    st = Store(
+        Path(store),
+        memory_limit=memory_limit,
+        threads=threads,
+        ingest_memory_limit=ingest_memory_limit,
+    )
     try:
         with make_progress(progress) as prog:
             t0 = time.perf_counter()
@@ -232,6 +240,7 @@ def detect(
         summary["resources"] = {
             "peak_rss_mb": _peak_rss_mb(),
             "memory_limit": memory_limit,
+            "ingest_memory_limit": st.last_ingest_memory_limit,
             "threads": threads,
             "workers": workers,
             # featurize processes: their CPU is not in this process's figures

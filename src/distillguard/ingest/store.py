@@ -38,7 +38,36 @@ DEFAULT_STORE = Path("./distillguard-data")
 FINGERPRINT_BYTES = 1 << 20  # bytes hashed at each end of a file
 CONTENT_COLUMNS = ("prompt_text", "system_text")  # NULL under --no-content-retention
 
-_MEMORY_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+# DuckDB's size units: KB/MB/... are powers of 1000, KiB/MiB/... of 1024
+# (https://duckdb.org/docs/stable/configuration/overview, ``memory_limit``).
+_UNIT_BYTES = {
+    "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}
+
+
+def size_bytes(size: str) -> int:
+    """A DuckDB size such as ``'1GB'`` or ``'512MiB'`` in bytes."""
+    m = _MEMORY_RE.match(str(size))
+    if m is None:
+        raise InvalidParameterError(f"memory size must be such as '1GB' or '512MB'; got {size!r}")
+    return int(float(m.group(1)) * _UNIT_BYTES[m.group(2).lower()])
+
+
+def ingest_memory_limit(memory_limit: str, workers: int, floor: int = 0) -> str:
+    """The store connection's DuckDB ``memory_limit`` while ingest runs ``workers`` processes.
+
+    ``memory_limit`` is taken as the DuckDB budget of the whole process tree during ingest,
+    split evenly between the store's connection and each featurize worker. The store's share
+    can be that small because ingest only appends: DuckDB would otherwise keep every block it
+    has just written cached up to ``memory_limit`` (~750 MB after 1.25M requests of ``large``),
+    and ingest never reads those blocks again. ``workers=1`` validates in this process, on a
+    cursor of the same buffer pool: half then. Never below ``floor`` bytes
+    (:meth:`Store._append_floor`), under which DuckDB fails instead of spilling.
+    """
+    share = max(size_bytes(memory_limit) // (max(workers, 1) + 1), floor)
+    return f"{-(-share // 2**20)}MiB"
 
 
 @dataclass
@@ -178,18 +207,27 @@ class Store:
     path : folder of the store (created when missing).
     memory_limit : DuckDB ``memory_limit``; beyond it DuckDB spills to ``path/tmp``.
     threads : DuckDB worker threads (``None``: DuckDB's default, one per core).
+    ingest_memory_limit : ``memory_limit`` while :meth:`ingest` runs (``None``: the store's
+        share of ``memory_limit``, see :func:`ingest_memory_limit`).
     """
 
     def __init__(
-        self, path: Path = DEFAULT_STORE, memory_limit: str = "1GB", threads: int | None = None
+        self,
+        path: Path = DEFAULT_STORE,
+        memory_limit: str = "1GB",
+        threads: int | None = None,
+        ingest_memory_limit: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.memory_limit = memory_limit
         self.threads = threads
-        if not _MEMORY_RE.match(str(memory_limit)):
-            raise InvalidParameterError(
-                f"memory_limit must be a size such as '1GB' or '512MB'; got {memory_limit!r}"
-            )
+        self.ingest_memory_limit = ingest_memory_limit
+        self.last_ingest_memory_limit: str | None = None  # what the last ingest() ran under
+        for name, size in (("memory_limit", memory_limit), ("ingest_memory_limit", ingest_memory_limit)):
+            if size is not None and not _MEMORY_RE.match(str(size)):
+                raise InvalidParameterError(
+                    f"{name} must be a size such as '1GB' or '512MB'; got {size!r}"
+                )
         if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
             raise InvalidParameterError(f"threads must be a positive integer; got {threads!r}")
         if self.path.exists() and not self.path.is_dir():
@@ -292,16 +330,31 @@ class Store:
         if request_bytes < parallel.POOL_MIN_BYTES:
             workers = 1  # starting worker processes costs more than it saves
         pipe = parallel.FeaturePipeline(self._store_prepared, policy, workers, self._validator())
+        limit = self.ingest_memory_limit or ingest_memory_limit(
+            self.memory_limit, pipe.workers, self._append_floor()
+        )
+        self.last_ingest_memory_limit = limit
         with pipe:
             self._pipeline = pipe
+            self.con.execute(f"SET memory_limit = '{limit}'")
             try:
                 self._ingest_all(files, acc_file, retain_content, progress, total, result)
             finally:
                 self._pipeline = None
+                self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
             result.featurize = pipe.usage()
         self.write_quarantine_mirror()
         result.seconds = time.perf_counter() - t0
         return result
+
+    def _append_floor(self) -> int:
+        """Bytes an append to ``requests`` cannot do without: one block per column for each
+        DuckDB thread, and one more set for the rest of the transaction (validation, quarantine
+        rows). Below it DuckDB fails rather than spills: an 8,000-row test file failed at
+        12 MB with 2 threads and at 11 MB with 1, and passed at this floor (32 and 21 MiB)."""
+        block = self.con.sql("SELECT block_size FROM pragma_database_size()").fetchall()[0][0]
+        threads = int(self.con.sql("SELECT current_setting('threads')").fetchall()[0][0])
+        return (threads + 1) * len(contract.STORED_REQUEST_SCHEMA) * int(block)
 
     def _ingest_all(
         self,
@@ -418,7 +471,10 @@ class Store:
         except BaseException:
             if self._pipeline is not None:
                 self._pipeline.discard()
-            con.execute("ROLLBACK")
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.TransactionException:
+                pass  # DuckDB already ended it (after an out-of-memory error): keep that error
             self._ids = None  # it may hold hashes of rows that were just rolled back
             raise
         self._assumed = tally.assumed
