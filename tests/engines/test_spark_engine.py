@@ -110,10 +110,11 @@ def test_types_round_trip(spark):
     assert got.column("third").to_pylist() == want.column("third").to_pylist()
 
 
-def test_large_tables_pass_through_parquet_files_not_the_driver_jvm(spark, tmp_path):
+def test_large_tables_pass_through_parquet_files_not_the_driver_jvm(spark, tmp_path, monkeypatch):
     """Above the driver limit, ``fetch_arrow`` and ``register_arrow`` go through Parquet in
     the local warehouse, with the same rows, order and types as the in-memory path, and
     leave no files behind."""
+    from distillguard.engines.spark import engine as engine_mod
     from distillguard.engines.spark.engine import SparkEngine
 
     big = 2**64 - 5
@@ -128,6 +129,12 @@ def test_large_tables_pass_through_parquet_files_not_the_driver_jvm(spark, tmp_p
     small.register_arrow("t_spool", t)
     want = small.fetch_arrow(sql)
     eng = SparkEngine(spark, warehouse=str(tmp_path / "wh"))
+    spooled = []  # which tables took the file path
+    fetch, write = engine_mod._fetch_via_parquet, engine_mod.pq.write_table
+    monkeypatch.setattr(engine_mod, "_fetch_via_parquet",
+                        lambda df, sp: spooled.append("fetch") or fetch(df, sp))
+    monkeypatch.setattr(engine_mod.pq, "write_table",
+                        lambda t, p, **k: spooled.append("register") or write(t, p, **k))
     old = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
     spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "1k")
     try:
@@ -136,6 +143,7 @@ def test_large_tables_pass_through_parquet_files_not_the_driver_jvm(spark, tmp_p
         got = eng.fetch_arrow(sql)
     finally:
         spark.conf.set("spark.sql.autoBroadcastJoinThreshold", old)
+    assert spooled == ["register", "fetch"]
     assert got.schema == want.schema
     assert got.equals(want)
     assert got.column("h").type == pa.uint64() and got.num_rows == n
