@@ -101,3 +101,34 @@ def test_lake_data_is_simulated_once_as_parquet(tmp_path: Path) -> None:
     assert pq.ParquetFile(data / "requests.parquet").metadata.num_rows > 1000
     assert bench.lake_data("tiny", tmp_path) == data
     assert (data / "requests.parquet").stat().st_mtime_ns == first  # reused, not rewritten
+
+
+def test_a_failed_run_keeps_the_whole_output_and_names_its_log(tmp_path: Path) -> None:
+    """The cause of a failure is usually far above the last lines of a JVM stack: the whole
+    output stays in a log file next to the outputs, and the error names it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "requests.jsonl").write_text("{not json\n")
+    (data / "accounts.csv").write_text("no,such,columns\n1,2,3\n")  # an account table it refuses
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(RuntimeError) as err:
+        bench.measure("duckdb", None, data, work)
+    log = work / "duckdb.log"
+    assert str(log) in str(err.value)
+    text = log.read_text()
+    assert "Traceback" in text and len(text.splitlines()) > 6  # all of it, not a tail
+    last = [ln for ln in text.splitlines() if ln.strip()][-1]
+    assert last in str(err.value)  # the cause line is quoted in the error
+
+
+def test_failure_excerpt_puts_the_cause_before_the_stack_tail(tmp_path: Path) -> None:
+    log = tmp_path / "x.log"
+    stack = [f"\tat org.example.Frame{i}(Frame.scala:{i})" for i in range(200)]
+    log.write_text("\n".join(["starting", "py4j.protocol.Py4JJavaError: boom",
+                              "Caused by: java.lang.OutOfMemoryError: Java heap space",
+                              *stack]))
+    got = bench.failure_excerpt(log).splitlines()
+    assert got[:2] == ["py4j.protocol.Py4JJavaError: boom",
+                       "Caused by: java.lang.OutOfMemoryError: Java heap space"]
+    assert got[-1] == stack[-1]

@@ -110,6 +110,46 @@ def test_types_round_trip(spark):
     assert got.column("third").to_pylist() == want.column("third").to_pylist()
 
 
+def test_large_tables_pass_through_parquet_files_not_the_driver_jvm(spark, tmp_path, monkeypatch):
+    """Above the driver limit, ``fetch_arrow`` and ``register_arrow`` go through Parquet in
+    the local warehouse, with the same rows, order and types as the in-memory path, and
+    leave no files behind."""
+    from distillguard.engines.spark import engine as engine_mod
+    from distillguard.engines.spark.engine import SparkEngine
+
+    big = 2**64 - 5
+    n = 5_000
+    t = pa.table({"h": pa.array([big - i for i in range(n)], pa.uint64()),
+                  "bands": pa.array([[big, i] for i in range(n)], pa.list_(pa.uint64())),
+                  "s": pa.array([f"v{i % 97}" if i % 11 else None for i in range(n)]),
+                  "x": pa.array(np.arange(n) / 7.0)})
+    sql = ("SELECT h, bands, s, x, CAST(h AS STRING) AS hs, timestamp_millis(CAST(1000 + x AS BIGINT)) AS ts "
+           "FROM t_spool ORDER BY s NULLS FIRST, x DESC")
+    small = SparkEngine(spark)  # no warehouse: always the in-memory path
+    small.register_arrow("t_spool", t)
+    want = small.fetch_arrow(sql)
+    eng = SparkEngine(spark, warehouse=str(tmp_path / "wh"))
+    spooled = []  # which tables took the file path
+    fetch, write = engine_mod._fetch_via_parquet, engine_mod.pq.write_table
+    monkeypatch.setattr(engine_mod, "_fetch_via_parquet",
+                        lambda df, sp: spooled.append("fetch") or fetch(df, sp))
+    monkeypatch.setattr(engine_mod.pq, "write_table",
+                        lambda t, p, **k: spooled.append("register") or write(t, p, **k))
+    old = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "1k")
+    try:
+        assert eng.driver_limit_bytes() == 1024 and t.nbytes > 1024
+        eng.register_arrow("t_spool", t)
+        got = eng.fetch_arrow(sql)
+    finally:
+        spark.conf.set("spark.sql.autoBroadcastJoinThreshold", old)
+    assert spooled == ["register", "fetch"]
+    assert got.schema == want.schema
+    assert got.equals(want)
+    assert got.column("h").type == pa.uint64() and got.num_rows == n
+    assert not list((tmp_path / "wh" / "_spool").glob("*"))
+
+
 def test_account_definitions_agree_with_duckdb(spark, requests_table, tmp_path):
     """Fingerprints and graph edges: the same definitions, the same numbers on both engines."""
     from distillguard.accounts.fingerprint import AccountFingerprinter

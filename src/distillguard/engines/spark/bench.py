@@ -118,7 +118,8 @@ def measure(
     reuse: bool = False,
 ) -> dict[str, Any]:
     """Run one engine in a child process on ``data_dir`` (on ``cpus`` CPUs when given);
-    wall time, peak memory, summary. The figures are also kept in ``work/measured_<tag>.json``;
+    wall time, peak memory, summary. The figures are also kept in ``work/measured_<tag>.json``
+    and the child's whole output (stdout and stderr) in ``work/<tag>.log``;
     with ``reuse`` an earlier measurement of the same engine on the same data is returned
     instead of running again (to finish a run in which another engine failed)."""
     logs, acc = _inputs(data_dir)
@@ -152,14 +153,16 @@ def measure(
         *[str(p) for p in logs],
     ]
     cmd, pinned = pin_command(cmd, cpus)
+    log = work / f"{tag}.log"  # the child's whole output: a failure must be diagnosable
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    with _PeakSampler(proc.pid) as sampler:
-        _, err = proc.communicate()
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, text=True)
+        with _PeakSampler(proc.pid) as sampler:
+            proc.wait()
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        tail = "\n".join(err.strip().splitlines()[-5:])
-        raise RuntimeError(f"{tag} run failed ({proc.returncode}): {tail}")
+        raise RuntimeError(f"{tag} run failed (exit {proc.returncode}) after {wall:.0f} s; "
+                           f"whole output in {log}:\n{failure_excerpt(log)}")
     summary = json.loads((out / "summary.json").read_text())
     cores = cpus or (2 if master is None else int(summary.get("spark", {}).get("cores") or 1))
     n = int(summary["counts"]["requests_in_store"])
@@ -182,6 +185,21 @@ def measure(
         {**result, "out": str(out), "data_dir": str(Path(data_dir).resolve()), "cpus": cpus},
         indent=2))
     return result
+
+
+# Lines that name a failure's cause in a Python or JVM trace (the last frames of a JVM stack
+# name only where it was caught, e.g. Py4J's SocketFuncServer).
+_CAUSE = ("Error", "Exception", "Caused by", "Killed", "MemoryError")
+
+
+def failure_excerpt(log: Path, max_lines: int = 12) -> str:
+    """The lines of ``log`` that name a cause (exceptions, ``Caused by``), then its last
+    lines: what a user reads first when a child run failed."""
+    lines = Path(log).read_text(errors="replace").splitlines()
+    causes = [ln for ln in lines if not ln.startswith(("\tat ", "\t... "))
+              and any(w in ln for w in _CAUSE)]
+    tail = [ln for ln in lines[-max_lines // 2:] if ln not in causes[-max_lines // 2:]]
+    return "\n".join([*causes[-max_lines // 2:], *tail])
 
 
 def _read_accounts(path: Path) -> dict[str, dict[str, str]]:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ... import contract
 
@@ -173,18 +174,60 @@ class SparkEngine:
         self.register_df(name, self.spark.sql(spark_sql(sql)))
 
     def fetch_arrow(self, sql: str) -> pa.Table:
-        """Run ``sql`` and return the (small) result as Arrow, with DuckDB-compatible types."""
-        return from_spark_arrow(self.spark.sql(spark_sql(sql)).toArrow(), self.unsigned)
+        """Run ``sql`` and return the result as Arrow, with DuckDB-compatible types.
+
+        A result Spark estimates above :meth:`driver_limit_bytes` is written by Spark's
+        Parquet writer into the local warehouse and read back with pyarrow, so it never sits
+        in the driver JVM's heap (``toArrow`` gathers every task's Arrow batches there and is
+        capped by ``spark.driver.maxResultSize``)."""
+        df = self.spark.sql(spark_sql(sql))
+        spool = self._spool_folder()
+        if spool is not None and _estimated_bytes(df) > self.driver_limit_bytes():
+            table = _fetch_via_parquet(df, spool)
+            if table is not None:
+                return from_spark_arrow(table, self.unsigned)
+        return from_spark_arrow(df.toArrow(), self.unsigned)
 
     def register_arrow(self, name: str, table: pa.Table) -> None:
-        """Make an Arrow table queryable as ``name`` (replacing it)."""
+        """Make an Arrow table queryable as ``name`` (replacing it).
+
+        A table above :meth:`driver_limit_bytes` goes to Spark as a Parquet file pyarrow
+        writes into the local warehouse (``createDataFrame`` would copy all of it into the
+        driver JVM's heap first)."""
         converted, unsigned = to_spark_arrow(table)
         self.unsigned |= unsigned
+        spool = self._spool_folder()
+        if spool is not None and converted.nbytes > self.driver_limit_bytes():
+            path = spool / uuid.uuid4().hex[:12]
+            path.mkdir(parents=True)
+            try:
+                pq.write_table(converted, path / "part-00000.parquet")
+                self.register_df(name, self.spark.read.parquet(str(path)))
+            finally:  # register_df materialised it (warehouse copy or eager checkpoint)
+                shutil.rmtree(path, ignore_errors=True)
+            return
         if converted.num_rows == 0:
             df = self.spark.createDataFrame([], schema=_spark_schema(converted.schema))
         else:
             df = self.spark.createDataFrame(converted)
         self.register_df(name, df)
+
+    def driver_limit_bytes(self) -> int:
+        """Tables larger than this pass between Spark and Python as Parquet files, not
+        through the driver JVM: Spark's own bound on what it gathers on the driver for a
+        join (``spark.sql.autoBroadcastJoinThreshold``, 10 MiB by default)."""
+        raw = self.spark.conf.get("spark.sql.autoBroadcastJoinThreshold", "10485760")
+        try:
+            limit = int(_byte_size(str(raw)))
+        except ValueError:
+            limit = -1
+        return limit if limit > 0 else DEFAULT_DRIVER_LIMIT
+
+    def _spool_folder(self) -> Path | None:
+        """``<warehouse>/_spool`` when the warehouse is a local folder (pyarrow reads and
+        writes it directly), else None."""
+        folder = local_folder(self.warehouse)
+        return None if folder is None else folder / "_spool"
 
     def has_table(self, name: str) -> bool:
         """Whether ``name`` exists (as a temp view or a catalog table)."""
@@ -255,6 +298,62 @@ class SparkEngine:
     def table_path(self, name: str) -> str | None:
         """The Parquet folder behind ``name`` when it was written to the warehouse."""
         return self._paths.get(name)
+
+
+DEFAULT_DRIVER_LIMIT = 10 * 2**20  # Spark's default autoBroadcastJoinThreshold
+_UNITS = {"b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def _byte_size(text: str) -> int:
+    """Spark's byte-size notation (``10485760``, ``10MB``, ``64m``) as bytes."""
+    m = re.match(r"^\s*(-?\d+)\s*([bkmgt]?)b?\s*$", text.lower())
+    if not m:
+        raise ValueError(text)
+    return int(m.group(1)) * _UNITS[m.group(2) or "b"]
+
+
+def local_folder(warehouse: str | Path | None) -> Path | None:
+    """The warehouse as a local folder, or None when it is a remote URI (or unset)."""
+    if warehouse is None:
+        return None
+    text = str(warehouse)
+    if text.startswith("file:"):
+        text = "/" + text[len("file:"):].lstrip("/")
+    if "://" in text or text.startswith("dbfs:"):
+        return None
+    return Path(text)
+
+
+def _estimated_bytes(df: DataFrame) -> int:
+    """Spark's size estimate of ``df``'s optimised plan (an upper bound for most plans: it
+    ignores filters' selectivity), in bytes."""
+    try:
+        size = df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()  # noqa: SLF001
+        return int(str(size.toString()))
+    except Exception:  # noqa: BLE001 - no estimate: assume it is large
+        return 2**63
+
+
+def _fetch_via_parquet(df: DataFrame, spool: Path) -> pa.Table | None:
+    """``df`` written by Spark as Parquet under ``spool`` and read back in partition order
+    (a sorted result keeps its order), typed as ``toArrow`` would type it; None when Spark
+    cannot write it as Parquet (a column name Parquet refuses)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    if any(_PARQUET_BAD_NAME.search(c) for c in df.columns):
+        return None
+    path = spool / uuid.uuid4().hex[:12]
+    try:
+        df.write.mode("overwrite").parquet(str(path))
+        # part-NNNNN: Spark numbers files by partition, so name order is the result's order.
+        parts = [pq.read_table(f) for f in sorted(path.glob("part-*.parquet"))]
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+    schema = to_arrow_schema(df.schema, error_on_duplicated_field_names_in_struct=True,
+                             timezone="UTC", prefers_large_types=False)
+    if not parts:
+        return schema.empty_table()
+    return pa.concat_tables(parts).cast(schema)
 
 
 def _spark_schema(schema: pa.Schema):  # -> pyspark StructType

@@ -30,7 +30,7 @@ from ...ingest import DEFAULT_STORE
 from ...policy import Policy, default_policy
 from ...progress import make_progress, stage
 from .cluster import DEFAULT_MAX_DRIVER_EDGES, use_crossover_clusterer
-from .engine import HASH_TYPE, SparkEngine
+from .engine import HASH_TYPE, SparkEngine, local_folder
 from .session import local_cores, spark_session
 from .store import SparkStore
 from .templates import update_templates
@@ -216,7 +216,7 @@ def _report_db(engine: SparkEngine, st: SparkStore) -> Any:
     features, templates and IPs only for flagged or clustered accounts."""
     import duckdb
 
-    folder = _local_folder(engine.warehouse)
+    folder = local_folder(engine.warehouse)
     if folder is None:
         con = duckdb.connect()
     else:
@@ -293,16 +293,6 @@ def _attach(con: Any, engine: SparkEngine, folder: Path | None, name: str, sql: 
 HASH_TYPE_SPARK = f"decimal({HASH_TYPE.precision},{HASH_TYPE.scale})"  # Spark's name for it
 
 
-def _local_folder(warehouse: Any) -> Path | None:
-    """The warehouse as a local folder, or None when it is a remote URI (or unset)."""
-    if warehouse is None:
-        return None
-    text = str(warehouse)
-    if text.startswith("file:"):
-        text = "/" + text[len("file:"):].lstrip("/")
-    if _is_uri(text):
-        return None
-    return Path(text)
 
 
 def _load(con: Any, name: str, table: pa.Table) -> None:
