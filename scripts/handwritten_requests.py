@@ -7,11 +7,7 @@ of the requests marked harvest (risk >= the policy's request threshold), per req
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "scoring"))
+import _handwritten
 
 
 def summary(request_model: str, seed: int, risk_model: str) -> str:
@@ -30,11 +26,4 @@ def summary(request_model: str, seed: int, risk_model: str) -> str:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("models", nargs="+", help="builtin, none, or a request-model.json")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--risk-model", default="builtin")
-    args = ap.parse_args()
-    for m in args.models:
-        for s in args.seeds:
-            print(summary(m, s, args.risk_model))
+    _handwritten.run(__doc__, summary, "builtin, none, or a request-model.json", risk_model=True)

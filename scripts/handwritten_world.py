@@ -6,14 +6,9 @@ written by hand, never used in training) with one or more risk models, side by s
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
+import _handwritten
 import numpy as np
 from sklearn.metrics import roc_auc_score
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "scoring"))
 
 
 def summary(model: str, seed: int) -> str:
@@ -41,10 +36,4 @@ def summary(model: str, seed: int) -> str:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("models", nargs="+", help="builtin, none, or a risk-model.json")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    args = ap.parse_args()
-    for m in args.models:
-        for s in args.seeds:
-            print(summary(m, s))
+    _handwritten.run(__doc__, summary, "builtin, none, or a risk-model.json")
