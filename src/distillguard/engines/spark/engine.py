@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ... import contract
+from .reading import is_uri
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -319,9 +320,7 @@ def local_folder(warehouse: str | Path | None) -> Path | None:
     text = str(warehouse)
     if text.startswith("file:"):
         text = "/" + text[len("file:"):].lstrip("/")
-    if "://" in text or text.startswith("dbfs:"):
-        return None
-    return Path(text)
+    return None if is_uri(text) else Path(text)
 
 
 def _estimated_bytes(df: DataFrame) -> int:

@@ -31,6 +31,7 @@ from ...policy import Policy, default_policy
 from ...progress import make_progress, stage
 from .cluster import DEFAULT_MAX_DRIVER_EDGES, use_crossover_clusterer
 from .engine import HASH_TYPE, SparkEngine, local_folder
+from .reading import is_uri
 from .session import local_cores, spark_session
 from .store import SparkStore
 from .templates import update_templates
@@ -56,10 +57,6 @@ REPORT_MAX_REQUESTS = 2_000_000
 def _default_master() -> str | None:
     """``local[2]`` unless this driver was started by ``spark-submit`` (it sets the master)."""
     return None if os.environ.get("PYSPARK_GATEWAY_PORT") else "local[2]"
-
-
-def _is_uri(p: str) -> bool:
-    return "://" in p or p.startswith("dbfs:")
 
 
 def _as_location(p: str | Path) -> str:
@@ -106,7 +103,7 @@ def detect(
     if not logs:
         raise InvalidInputError("no input logs given")
     for p in logs:
-        if not _is_uri(p) and not Path(p).exists():
+        if not is_uri(p) and not Path(p).exists():
             raise InvalidInputError(f"input not found: {p}")
     if accounts is not None and not Path(accounts).is_file():
         raise InvalidInputError(f"account table not found: {accounts}")
@@ -293,8 +290,6 @@ def _attach(con: Any, engine: SparkEngine, folder: Path | None, name: str, sql: 
 HASH_TYPE_SPARK = f"decimal({HASH_TYPE.precision},{HASH_TYPE.scale})"  # Spark's name for it
 
 
-
-
 def _load(con: Any, name: str, table: pa.Table) -> None:
     con.register("__dg_load", table)
     try:
@@ -370,7 +365,7 @@ def _summary(
         templates,
         policy,
         timings,
-        [Path(p) if not _is_uri(p) else p for p in logs],
+        [Path(p) if not is_uri(p) else p for p in logs],
         accounts,
         out,
         retain_content,

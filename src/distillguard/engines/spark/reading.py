@@ -44,7 +44,8 @@ class Source:
     name: str
 
 
-def _is_uri(path: str) -> bool:
+def is_uri(path: str) -> bool:
+    """A URI (``s3a://…``, ``dbfs:/…``), not a local path."""
     return "://" in path or path.startswith("dbfs:")
 
 
@@ -92,7 +93,7 @@ def plan_sources(spark: SparkSession, paths: list[str] | tuple[str, ...]) -> lis
         if s.startswith("file:"):
             s = s[len("file:") :].lstrip("/")
             s = "/" + s
-        if not _is_uri(s):
+        if not is_uri(s):
             local.append(Path(s))
             continue
         if not _hadoop_exists(spark, s):
