@@ -47,11 +47,12 @@ _UNIT_BYTES = {
 }
 
 
-def size_bytes(size: str) -> int:
-    """A DuckDB size such as ``'1GB'`` or ``'512MiB'`` in bytes."""
+def size_bytes(size: str, name: str = "memory size") -> int:
+    """A DuckDB size such as ``'1GB'`` or ``'512MiB'`` in bytes (``name``: the parameter an
+    error names)."""
     m = _MEMORY_RE.match(str(size))
     if m is None:
-        raise InvalidParameterError(f"memory size must be such as '1GB' or '512MB'; got {size!r}")
+        raise InvalidParameterError(f"{name} must be a size such as '1GB' or '512MB'; got {size!r}")
     return int(float(m.group(1)) * _UNIT_BYTES[m.group(2).lower()])
 
 
@@ -224,10 +225,8 @@ class Store:
         self.ingest_memory_limit = ingest_memory_limit
         self.last_ingest_memory_limit: str | None = None  # what the last ingest() ran under
         for name, size in (("memory_limit", memory_limit), ("ingest_memory_limit", ingest_memory_limit)):
-            if size is not None and not _MEMORY_RE.match(str(size)):
-                raise InvalidParameterError(
-                    f"{name} must be a size such as '1GB' or '512MB'; got {size!r}"
-                )
+            if size is not None:
+                size_bytes(size, name)
         if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
             raise InvalidParameterError(f"threads must be a positive integer; got {threads!r}")
         if self.path.exists() and not self.path.is_dir():
