@@ -99,8 +99,9 @@ class LinkedEnforcement:
         if not cfg.enabled:
             return
         view = self.index.observe(row, self._lendable(row, features))
-        # The account's own evidence (not inherited): how far its harvest-like volume in the
-        # window exceeds what one account of this deployment carries (JobFloor).
+        # The account's own evidence (not inherited): how far its harvest-like volume, in this
+        # window and the one before, exceeds what the deployment's heaviest accounts carry
+        # (JobFloor.ceiling; LinkView.own_pressure).
         features["harvest_pressure"] = view.own_pressure
         jit = jitter(self.secret, view.key, cfg.jitter)
         risk = min(1.0, view.risk * jit)
