@@ -86,8 +86,8 @@ FEATURES: dict[str, str] = {
     "linked_accounts": "number",
     "linked_flagged": "number",
     "job_pressure": "number",
-    # the account's own harvest-like requests in the linkage window above what one account of
-    # the deployment carries at linkage.job_quantile (share of its volume above that floor)
+    # the account's own harvest-like requests, in the linkage window and the one before, above
+    # what the deployment's heaviest accounts carry (linkage.lone_quantile): the share above
     "harvest_pressure": "number",
 }
 
