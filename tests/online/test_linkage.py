@@ -181,18 +181,24 @@ def test_a_keys_heaviest_customer_is_free_the_others_add_up() -> None:
 def test_the_heaviest_customer_is_free_in_memory_and_in_redis(
     state: str, request: pytest.FixtureRequest
 ) -> None:
-    """Before any population the floor is ``job_floor``; a card's heaviest organisation is
-    free on top of it, in the in-process index and in Redis alike."""
-    cfg = LinkSettings(job_floor=5)
+    """Once the floor is calibrated (before, ``job_floor`` is what a whole key carries), a
+    card's heaviest organisation is free on top of it, in process and in Redis alike."""
     spec = "memory" if state == "memory" else request.getfixturevalue("redis_url")
-    idx = make_linkage(spec, cfg, with_asn=False)
+    idx = make_linkage(spec, LinkSettings(job_floor=40), with_asn=False)
     card = {"payment_fingerprint": "pf-family", "skeleton_hash": 5, "ip": "198.51.100.7"}
+    views = [idx.observe(req("runner", i, **card)) for i in range(30)]
+    views += [idx.observe(req("kid", 30 + i, **card)) for i in range(20)]
+    assert views[-1].sender_risk > 0.0  # uncalibrated: 50 on the card against 40 in all
+    idx.clear()
+    population(idx, 120, light=12)
+    idx.floor._refresh()
+    assert idx.floor.calibrated() and idx.floor.get() == pytest.approx(3.0)
     views = [idx.observe(req("runner", i, **card)) for i in range(40)]
     views += [idx.observe(req("kid", 40 + i, **card)) for i in range(3)]
-    assert views[-1].sender_risk == 0.0  # 43 on the card, against 40 + 5
+    assert views[-1].sender_risk == 0.0  # 43 on the card, against 40 + 3
     ring = {"payment_fingerprint": "pf-ring", "skeleton_hash": 6, "ip": "198.51.100.8"}
     views = [idx.observe(req(f"r{i % 2}", 100 + i, **ring)) for i in range(40)]
-    assert views[-1].sender_risk > 0.35  # 20 + 20, against 20 + 5: 1 - 25/40 on the card
+    assert views[-1].sender_risk > 0.35  # 20 + 20, against 20 + 3 on the card
 
 
 def test_a_ring_does_not_set_its_own_floor() -> None:

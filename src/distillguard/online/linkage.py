@@ -325,6 +325,10 @@ class JobFloor:
     def get(self) -> float:
         return self.cfg.job_floor if self._floor is None else self._floor
 
+    def calibrated(self) -> bool:
+        """True once the floor is the deployment's (not the ``job_floor`` setting)."""
+        return self._floor is not None
+
     def ceiling(self) -> float | None:
         """One account's own harvest ceiling (None until there is a population)."""
         return self._ceiling
@@ -531,6 +535,11 @@ class MemoryLinkage:
                 out[m] = float(c)
         return out
 
+    def _frees(self, kind: str, harvest: float) -> bool:
+        """Whether a key's heaviest organisation is free on top of the floor: once the floor is
+        the deployment's. Before, ``job_floor`` is what the whole key carries for free."""
+        return kind in JOB_KINDS and harvest > 0 and self.floor.calibrated()
+
     def _account_harvest(self, acct: str, now: int, harvest: bool) -> tuple[int, int]:
         """The account's harvest-like requests in the window and in the window before it
         (under the index lock)."""
@@ -605,7 +614,7 @@ class MemoryLinkage:
                 st.total.update(now / 1000.0)
                 h, t = st.harvest.get(now / 1000.0), st.total.get(now / 1000.0)
                 presence = self._presence(st) if kind in NETWORK_KINDS else None
-                volumes = self._volumes(st, now) if kind in JOB_KINDS and h > 0 else None
+                volumes = self._volumes(st, now) if self._frees(kind, h) else None
                 r, n, f = key_risk(
                     kind, st.members, st.flags, h, t, st.seen, acct, org, now, self.cfg, floor,
                     st.risks, presence, volumes,
@@ -747,9 +756,8 @@ class RedisLinkage(MemoryLinkage):
         members = {
             k: sorted(m.decode() for m in row[0])
             for k, row in zip(keys, rows, strict=True)
-            if k.split(":", 1)[0] in JOB_KINDS
-            and len(row[0]) > 1
-            and any(int(b) >= lo for b in row[2])
+            if len(row[0]) > 1 and self._frees(k.split(":", 1)[0], sum(
+                int(c) for b, c in row[2].items() if int(b) >= lo))
         }
         if not members:
             return {}
