@@ -19,10 +19,11 @@ actions its members got (``flag``), and a sliding-window count of harvest-like r
 accounts still adds up on the key. Accounts of one organisation are one customer: they never
 lend each other risk (an organisation is accountable as a whole; the batch path acts on it).
 
-A job's pressure on a key is measured against the deployment itself: the window's harvest-like
-volume one *account* carries at the ``job_quantile`` of the deployment's accounts
-(:class:`JobFloor`) is what a key may carry for free. A key several organisations share that
-carries more is one job spread thin; its pressure is the share of its volume above that floor.
+A job's pressure on a key is measured against the deployment itself: a key carries for free
+its heaviest organisation's own volume plus what one account carries in one window at the
+``job_quantile`` of the deployment's account-windows (:class:`JobFloor`, :func:`free_volume`).
+A key several organisations share that carries more is one job spread thin; its pressure is
+the share of its volume above that.
 
 On the keys that say who sends (``SENDER_KINDS``), a member whose own online risk (the shared
 risk model on its own traffic, never its linked risk) reaches the model's review threshold
