@@ -270,7 +270,9 @@ class JobFloor:
             self._window = max(self._window, window)
             self._pool(account, count, window, shared)
             self._n += 1
-            if self._floor is None or self._n % self.REFRESH == 0:
+            # Uncalibrated, sooner (but not on every request: every account may share a key,
+            # and then no window is pooled and the floor stays uncalibrated for good).
+            if self._n % (self.REFRESH if self._floor is not None else 16) == 0:
                 self._refresh()
 
     def _pool(self, account: str, count: int, window: int, shared: bool) -> None:
