@@ -17,6 +17,7 @@ from distillguard.online.linkage import (
     jitter,
     link_keys,
     make_linkage,
+    signup_keys,
 )
 from distillguard.online.scorer import OnlineScorer
 
@@ -502,3 +503,47 @@ def test_an_accounts_own_volume_is_counted_in_this_window_and_the_one_before(
     views = [index.observe(req("lone", 2 * i, **lone)) for i in range(270)]  # 9 h, every 2 min
     assert views[100].own == 101 and views[100].own_prev == 0
     assert 175 <= views[-1].own <= 185 and 85 <= views[-1].own_prev <= 95  # 6 h and 3 h
+
+
+def test_a_signup_wave_corroborates_a_card_and_never_stands_alone(index: MemoryLinkage) -> None:
+    """Accounts opened in one sign-up wave share a ``signup:`` key. A flagged member lends
+    nothing through the wave alone (a class of students signs up together), but on top of a
+    card link the wave adds to what the card says."""
+    wave = signup_keys(
+        {"email_domain": "uni.example", "signup_route": "education", "created_ms": T0},
+        {"domain_burst": 1.0},
+    )
+    assert wave and wave[0].startswith("signup:domain|")
+    assert signup_keys({"email_domain": "uni.example"}, {"domain_burst": 0.0}) == []
+    for a in ("w1", "w2", "w3"):
+        index.note_signup(a, wave)
+    own = {"skeleton_hash": None, "max_tokens": None, "temperature": None}
+    index.observe(req("w1", 0, payment_fingerprint="pf-w1", ip="198.18.1.1", **own))
+    index.observe(req("c1", 1, payment_fingerprint="pf-card", ip="198.18.2.1", **own))
+    index.flag("w1", 1.0, T0)
+    index.flag("c1", 0.2, T0)
+    alone = index.observe(req("w2", 2, payment_fingerprint="pf-w2", ip="198.18.3.1", **own))
+    assert alone.risk == 0.0  # the wave alone lends nothing
+    card = index.observe(req("x", 3, payment_fingerprint="pf-card", ip="198.18.4.1", **own))
+    both = index.observe(req("w3", 4, payment_fingerprint="pf-card", ip="198.18.5.1", **own))
+    assert 0.0 < card.risk < both.risk
+    assert both.identity_risk == pytest.approx(card.identity_risk, abs=0.02)  # not a sender
+
+
+def test_signup_endpoint_records_the_waves_an_account_was_opened_in(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from distillguard.online.service import create_app
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"online": {"shadow": False}}))
+    scorer = OnlineScorer(tmp_path / "data", policy)
+    app = create_app(scorer, "api", "admin")
+    with TestClient(app) as c:
+        for i in range(4):
+            r = c.post("/v1/signup", headers={"Authorization": "Bearer api"}, json={
+                "account_id": f"s{i}", "signup_route": "education", "verification": "email",
+                "email_domain": "tiny-college.example", "country": "NZ"})
+            assert r.status_code == 200
+    waves = scorer.linked.index._signup
+    assert "s0" not in waves and waves["s3"][0].startswith("signup:domain|")

@@ -61,6 +61,7 @@ KIND_WEIGHTS: dict[str, float] = {
     "asn_client": 0.3,  # hosting networks only (a residential ASN is a crowd)
     "params": 0.6,
     "template": 0.6,  # wordings of harvest-like requests only (cover text links nothing)
+    "signup": 0.3,  # one wave of sign-ups (signup_keys); corroborates a sender key only
 }
 # Kinds that say who sends (a job's pressure adds up on them); a parameter tuple is shared by
 # everyone using the same SDK defaults, so it carries members' flags only.
@@ -79,6 +80,10 @@ IDENTITY_KINDS = frozenset({"payment", "infra", "home"})
 # A rotating-proxy account passes through a /24 (or ASN) with a request or two and moves on;
 # that says nothing about the people who live behind it.
 NETWORK_KINDS = frozenset({"infra", "home", "asn_client"})
+# Kinds that only corroborate a sender key (see :func:`combine`): what is asked (a wording) or
+# how the account was opened (a sign-up wave: many honest students share an education route
+# and a university's domain, and sign up together at the start of a term).
+CORROBORATING_KINDS = frozenset({"template", "signup"})
 HARVEST_CAPABILITIES = frozenset({"math", "code"})
 _NO_REASONING = ("", "none", "0", "off", "false", "disabled")
 
@@ -205,6 +210,26 @@ def link_keys(row: Mapping[str, Any], with_asn: bool = True) -> list[str]:
     if row.get("skeleton_hash") and harvest_like(row):
         keys.append(f"template:{row['skeleton_hash']}")
     return keys
+
+
+def signup_keys(attrs: Mapping[str, Any], evidence: Mapping[str, float]) -> list[str]:
+    """The ``signup:`` keys of one scored sign-up (``POST /v1/signup``): one per wave the
+    sign-up scorer saw it in (``domain_burst``, ``prefix_burst``, ``cohort_burst``: other
+    sign-ups from the same e-mail domain, IP /24, or country and route in its window), named
+    by the wave's value, the route and the day. The card's wave is the ``payment`` key."""
+    ms = attrs.get("created_ms") or attrs.get("created_at")
+    day = int(float(ms) // 86_400_000) if isinstance(ms, (int, float)) else 0
+    route = str(attrs.get("signup_route") or "standard")
+    values = {
+        "domain_burst": attrs.get("email_domain"),
+        "prefix_burst": _prefix24(attrs["ip"]) if attrs.get("ip") else None,
+        "cohort_burst": attrs.get("country"),
+    }
+    return [
+        f"signup:{name.split('_')[0]}|{_short(str(v))}|{route}|{day}"
+        for name, v in values.items()
+        if v and float(evidence.get(name) or 0.0) > 0.0
+    ]
 
 
 def _short(s: str) -> str:
@@ -472,10 +497,11 @@ def _add_flag(old: float, weight: float, repeat: bool) -> float:
 def combine(per_key: list[tuple[str, float, int, int, float]]) -> LinkView:
     """Noisy-OR over key kinds of each kind's riskiest key.
 
-    A ``template`` link corroborates a sender link and never stands alone: a wording is what
-    is asked, not who asks, and a benign customer who happens to use the attacker's (even
-    rare) step-by-step wording shares it without sharing anything else. Without some risk on
-    a key that says who sends (``SENDER_KINDS``), the wording lends nothing.
+    A ``template`` or ``signup`` link corroborates a sender link and never stands alone: a
+    wording is what is asked, not who asks, and a benign customer who happens to use the
+    attacker's (even rare) step-by-step wording shares it without sharing anything else; a
+    sign-up wave is shared by a class of students. Without some risk on a key that says who
+    sends (``SENDER_KINDS``), they lend nothing.
     """
     best: dict[str, tuple[str, float, int, int, float]] = {}
     for item in per_key:
@@ -489,7 +515,8 @@ def combine(per_key: list[tuple[str, float, int, int, float]]) -> LinkView:
         if kind in IDENTITY_KINDS:
             identity_keep *= 1.0 - r
     if sender_keep >= 1.0:
-        best.pop("template", None)
+        for kind in CORROBORATING_KINDS:
+            best.pop(kind, None)
     keep = 1.0
     for _, r, _, _, _ in best.values():
         keep *= 1.0 - r
@@ -526,6 +553,17 @@ class MemoryLinkage:
         self._sent: OrderedDict[str, int] = OrderedDict()  # requests per account (presence)
         # account -> (its harvest-like requests in the window, at ts_ms): members' volumes
         self._volume: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._signup: OrderedDict[str, tuple[str, ...]] = OrderedDict()  # its sign-up waves
+
+    def note_signup(self, account_id: str, keys: list[str]) -> None:
+        """The sign-up waves an account was opened in (:func:`signup_keys`): its requests join
+        them as ``signup:`` keys, which corroborate a sender key and never stand alone."""
+        with self._lock:
+            self._signup.pop(account_id, None)
+            if keys:
+                self._signup[account_id] = tuple(keys)
+                if len(self._signup) > self.cfg.max_accounts:
+                    self._signup.popitem(last=False)
 
     def _volumes(self, st: _Key, now: int) -> dict[str, float]:
         """Each member's own harvest-like requests in the window (its latest count while it is
@@ -587,6 +625,7 @@ class MemoryLinkage:
         harvest = harvest_like(row)
         out = []
         with self._lock:
+            keys += self._signup.get(acct, ())
             known = self.accounts.pop(acct, ())
             self.accounts[acct] = tuple(dict.fromkeys((*known, *keys)))[-16:]
             if len(self.accounts) > self.cfg.max_accounts:
@@ -661,6 +700,7 @@ class MemoryLinkage:
             self._harvest.clear()
             self._sent.clear()
             self._volume.clear()
+            self._signup.clear()
         self.floor.clear()
 
 
@@ -696,10 +736,12 @@ class RedisLinkage(MemoryLinkage):
         pipe.expire(f"{p}ah:{acct}", ttl)
         pipe.incr(f"{p}an:{acct}")
         pipe.expire(f"{p}an:{acct}", ttl)
+        pipe.get(f"{p}su:{acct}")
         pipe.hgetall(f"{p}ah:{acct}")
         n_buckets = self.cfg.window_s // self._bucket_s
         lo = bucket - n_buckets + 1
-        mine = pipe.execute()[-1]
+        waves, mine = pipe.execute()[-2:]
+        keys += waves.decode().split("\n") if waves else []
         own, prev = _halves({int(b): int(c) for b, c in mine.items()}, bucket, n_buckets)
         floor = self.floor.get()
         pipe = self.r.pipeline(transaction=False)
@@ -799,6 +841,12 @@ class RedisLinkage(MemoryLinkage):
                 if c is not None
             }
         return out
+
+    def note_signup(self, account_id: str, keys: list[str]) -> None:
+        if keys:
+            self.r.set(f"{self.prefix}su:{account_id}", "\n".join(keys), ex=self.ttl_s)
+        else:
+            self.r.delete(f"{self.prefix}su:{account_id}")
 
     def flag(self, account_id: str, weight: float, ts_ms: int, repeat: bool = False) -> None:
         p = self.prefix
