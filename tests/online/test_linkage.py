@@ -17,6 +17,7 @@ from distillguard.online.linkage import (
     jitter,
     link_keys,
     make_linkage,
+    signup_keys,
 )
 from distillguard.online.scorer import OnlineScorer
 
@@ -134,9 +135,10 @@ def test_one_job_spread_thin_adds_up_on_its_shared_keys() -> None:
     assert views[-1].risk > 0.5 and views[-1].job >= 60  # sixty, from sixty accounts
 
 
-def population(idx: MemoryLinkage, n: int, heavy: int = 0) -> None:
+def population(idx: MemoryLinkage, n: int, heavy: int = 0, light: int = 0) -> None:
     """``n`` ordinary customers (own card, network, wording), the first ``heavy`` of them
-    asking 30 harvest-like questions each, the others one ordinary request."""
+    asking 30 harvest-like questions each, the next ``light`` three, the others one ordinary
+    request."""
     for i in range(n):
         own = {
             "payment_fingerprint": f"pf-c{i}",
@@ -147,22 +149,89 @@ def population(idx: MemoryLinkage, n: int, heavy: int = 0) -> None:
         }
         if i >= heavy:
             idx.observe(req(f"c{i}", 0, capability="other", reasoning=None, **own))
-        for j in range(30 if i < heavy else 0):
+        for j in range(30 if i < heavy else 3 if i < heavy + light else 0):
             idx.observe(req(f"c{i}", j, **own))
 
 
-def test_the_job_floor_is_what_one_account_of_the_deployment_carries() -> None:
-    """Calibrated on the deployment's accounts: 2% of them harvest 30 requests each, so at the
-    99th percentile one account carries 30, and a shared card may carry as much for free."""
-    idx = MemoryLinkage(LinkSettings(job_min_accounts=100), with_asn=False)
+def test_the_job_floor_is_the_body_of_the_deployments_account_windows() -> None:
+    """Calibrated on account-windows: 2% of the accounts harvest 30 in a window, 10% three, the
+    rest nothing; at the 95th percentile one account-window carries 3, not the heavy bursts."""
+    idx = MemoryLinkage(LinkSettings(), with_asn=False)
     assert idx.floor.get() == LinkSettings().job_floor  # no population yet: the setting
-    population(idx, 300, heavy=6)
-    assert idx.floor.get() == pytest.approx(30.0)
+    population(idx, 300, heavy=6, light=30)
+    idx.floor._refresh()
+    assert idx.floor.get() == pytest.approx(3.0)
+
+
+def test_a_keys_heaviest_customer_is_free_the_others_add_up() -> None:
+    """A heavy customer and a light one on one card: the card carries the heavy one's volume
+    for free. Two organisations each harvesting far above the floor on one card: a job."""
+    idx = MemoryLinkage(LinkSettings(), with_asn=False)
+    population(idx, 300, heavy=6, light=30)
+    idx.floor._refresh()
     card = {"payment_fingerprint": "pf-family", "skeleton_hash": 5, "ip": "198.51.100.7"}
-    views = [idx.observe(req(f"fam{i % 3}", i, **card)) for i in range(30)]
-    assert views[-1].sender_risk == 0.0  # three accounts, no more than one heavy customer
-    views = [idx.observe(req(f"job{i % 12}", 40 + i, **card)) for i in range(90)]
-    assert views[-1].job >= 100 and views[-1].sender_risk > 0.6  # 120 on the card: a job
+    views = [idx.observe(req("runner", i, **card)) for i in range(40)]
+    views += [idx.observe(req("kid", 40 + i, **card)) for i in range(2)]
+    assert views[-1].sender_risk == 0.0  # 42 on the card, against 40 + 3 for free
+    ring = {"payment_fingerprint": "pf-ring", "skeleton_hash": 6, "ip": "198.51.100.8"}
+    views = [idx.observe(req(f"r{i % 2}", 100 + i, **ring)) for i in range(40)]
+    assert views[-1].job >= 40 and views[-1].sender_risk > 0.4  # 20 + 20 against 20 + 3
+
+
+@pytest.mark.parametrize("state", ["memory", "redis"])
+def test_the_heaviest_customer_is_free_in_memory_and_in_redis(
+    state: str, request: pytest.FixtureRequest
+) -> None:
+    """Once the floor is calibrated (before, ``job_floor`` is what a whole key carries), a
+    card's heaviest organisation is free on top of it, in process and in Redis alike."""
+    spec = "memory" if state == "memory" else request.getfixturevalue("redis_url")
+    idx = make_linkage(spec, LinkSettings(job_floor=40), with_asn=False)
+    card = {"payment_fingerprint": "pf-family", "skeleton_hash": 5, "ip": "198.51.100.7"}
+    views = [idx.observe(req("runner", i, **card)) for i in range(30)]
+    views += [idx.observe(req("kid", 30 + i, **card)) for i in range(20)]
+    assert views[-1].sender_risk > 0.0  # uncalibrated: 50 on the card against 40 in all
+    idx.clear()
+    population(idx, 120, light=12)
+    idx.floor._refresh()
+    assert idx.floor.calibrated() and idx.floor.get() == pytest.approx(3.0)
+    views = [idx.observe(req("runner", i, **card)) for i in range(40)]
+    views += [idx.observe(req("kid", 40 + i, **card)) for i in range(3)]
+    assert views[-1].sender_risk == 0.0  # 43 on the card, against 40 + 3
+    ring = {"payment_fingerprint": "pf-ring", "skeleton_hash": 6, "ip": "198.51.100.8"}
+    views = [idx.observe(req(f"r{i % 2}", 100 + i, **ring)) for i in range(40)]
+    assert views[-1].sender_risk > 0.35  # 20 + 20, against 20 + 3 on the card
+
+
+def test_a_ring_does_not_set_its_own_floor() -> None:
+    """Windows of accounts sharing a card with another organisation are not pooled, and the
+    floor is the lowest estimate of the last ``floor_memory_s``: lone accounts harvesting
+    above it raise it only once they have kept at it that long."""
+    cfg = LinkSettings(floor_memory_s=86400.0)
+    idx = MemoryLinkage(cfg, with_asn=False)
+    population(idx, 300, heavy=6, light=30)
+    idx.floor._refresh()
+    for i in range(400):  # a ring on two cards, 40 accounts, 10 questions each
+        idx.observe(req(f"ring{i % 40}", i, payment_fingerprint=f"pf-r{i % 2}"))
+    idx.floor._refresh()
+    assert idx.floor.get() == pytest.approx(3.0)  # shared cards: not pooled
+    for i in range(1200):  # 60 lone accounts, 20 questions each within three hours
+        a = f"lone{i % 60}"
+        idx.observe(
+            {**req(a, 0, payment_fingerprint=f"pf-{a}", ip=f"198.18.{i % 60}.1"),
+             "ts_ms": T0 + 400 * 60_000 + i * 9_000}
+        )
+    idx.floor._refresh()
+    heavy = sum(c for v, c in idx.floor._samples().items() if v >= 5)
+    assert heavy >= 60 and idx.floor.get() == pytest.approx(3.0)
+    late = T0 + 2 * 86400 * 1000  # a day and more later, the lone accounts still at it
+    for i in range(1200):
+        a = f"lone{i % 60}"
+        idx.observe(
+            {**req(a, 0, payment_fingerprint=f"pf-{a}", ip=f"198.18.{i % 60}.1"),
+             "ts_ms": late + i * 1000}
+        )
+    idx.floor._refresh()
+    assert idx.floor.get() > 3.0
 
 
 def test_accounts_spreading_a_job_thin_cannot_raise_the_floor() -> None:
@@ -434,3 +503,47 @@ def test_an_accounts_own_volume_is_counted_in_this_window_and_the_one_before(
     views = [index.observe(req("lone", 2 * i, **lone)) for i in range(270)]  # 9 h, every 2 min
     assert views[100].own == 101 and views[100].own_prev == 0
     assert 175 <= views[-1].own <= 185 and 85 <= views[-1].own_prev <= 95  # 6 h and 3 h
+
+
+def test_a_signup_wave_corroborates_a_card_and_never_stands_alone(index: MemoryLinkage) -> None:
+    """Accounts opened in one sign-up wave share a ``signup:`` key. A flagged member lends
+    nothing through the wave alone (a class of students signs up together), but on top of a
+    card link the wave adds to what the card says."""
+    wave = signup_keys(
+        {"email_domain": "uni.example", "signup_route": "education", "created_ms": T0},
+        {"domain_burst": 1.0},
+    )
+    assert wave and wave[0].startswith("signup:domain|")
+    assert signup_keys({"email_domain": "uni.example"}, {"domain_burst": 0.0}) == []
+    for a in ("w1", "w2", "w3"):
+        index.note_signup(a, wave)
+    own = {"skeleton_hash": None, "max_tokens": None, "temperature": None}
+    index.observe(req("w1", 0, payment_fingerprint="pf-w1", ip="198.18.1.1", **own))
+    index.observe(req("c1", 1, payment_fingerprint="pf-card", ip="198.18.2.1", **own))
+    index.flag("w1", 1.0, T0)
+    index.flag("c1", 0.2, T0)
+    alone = index.observe(req("w2", 2, payment_fingerprint="pf-w2", ip="198.18.3.1", **own))
+    assert alone.risk == 0.0  # the wave alone lends nothing
+    card = index.observe(req("x", 3, payment_fingerprint="pf-card", ip="198.18.4.1", **own))
+    both = index.observe(req("w3", 4, payment_fingerprint="pf-card", ip="198.18.5.1", **own))
+    assert 0.0 < card.risk < both.risk
+    assert both.identity_risk == pytest.approx(card.identity_risk, abs=0.02)  # not a sender
+
+
+def test_signup_endpoint_records_the_waves_an_account_was_opened_in(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from distillguard.online.service import create_app
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"online": {"shadow": False}}))
+    scorer = OnlineScorer(tmp_path / "data", policy)
+    app = create_app(scorer, "api", "admin")
+    with TestClient(app) as c:
+        for i in range(4):
+            r = c.post("/v1/signup", headers={"Authorization": "Bearer api"}, json={
+                "account_id": f"s{i}", "signup_route": "education", "verification": "email",
+                "email_domain": "tiny-college.example", "country": "NZ"})
+            assert r.status_code == 200
+    waves = scorer.linked.index._signup
+    assert "s0" not in waves and waves["s3"][0].startswith("signup:domain|")

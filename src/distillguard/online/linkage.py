@@ -19,10 +19,11 @@ actions its members got (``flag``), and a sliding-window count of harvest-like r
 accounts still adds up on the key. Accounts of one organisation are one customer: they never
 lend each other risk (an organisation is accountable as a whole; the batch path acts on it).
 
-A job's pressure on a key is measured against the deployment itself: the window's harvest-like
-volume one *account* carries at the ``job_quantile`` of the deployment's accounts
-(:class:`JobFloor`) is what a key may carry for free. A key several organisations share that
-carries more is one job spread thin; its pressure is the share of its volume above that floor.
+A job's pressure on a key is measured against the deployment itself: a key carries for free
+its heaviest organisation's own volume plus what one account carries in one window at the
+``job_quantile`` of the deployment's account-windows (:class:`JobFloor`, :func:`free_volume`).
+A key several organisations share that carries more is one job spread thin; its pressure is
+the share of its volume above that.
 
 On the keys that say who sends (``SENDER_KINDS``), a member whose own online risk (the shared
 risk model on its own traffic, never its linked risk) reaches the model's review threshold
@@ -60,6 +61,7 @@ KIND_WEIGHTS: dict[str, float] = {
     "asn_client": 0.3,  # hosting networks only (a residential ASN is a crowd)
     "params": 0.6,
     "template": 0.6,  # wordings of harvest-like requests only (cover text links nothing)
+    "signup": 0.3,  # one wave of sign-ups (signup_keys); corroborates a sender key only
 }
 # Kinds that say who sends (a job's pressure adds up on them); a parameter tuple is shared by
 # everyone using the same SDK defaults, so it carries members' flags only.
@@ -78,6 +80,10 @@ IDENTITY_KINDS = frozenset({"payment", "infra", "home"})
 # A rotating-proxy account passes through a /24 (or ASN) with a request or two and moves on;
 # that says nothing about the people who live behind it.
 NETWORK_KINDS = frozenset({"infra", "home", "asn_client"})
+# Kinds that only corroborate a sender key (see :func:`combine`): what is asked (a wording) or
+# how the account was opened (a sign-up wave: many honest students share an education route
+# and a university's domain, and sign up together at the start of a term).
+CORROBORATING_KINDS = frozenset({"template", "signup"})
 HARVEST_CAPABILITIES = frozenset({"math", "code"})
 _NO_REASONING = ("", "none", "0", "off", "false", "disabled")
 
@@ -94,11 +100,13 @@ class LinkSettings:
     crowd: int = 16  # organisations on a key before its weight starts to shrink
     job_floor: float = 40.0  # harvest-like requests per window a key carries for free, until
     # ``job_min_accounts`` accounts calibrate it (see :class:`JobFloor`)
-    job_quantile: float = 0.99
+    job_quantile: float = 0.95  # of account-windows (JobFloor: why the body, not the tail)
     job_min_accounts: int = 200
     lone_quantile: float = 0.999  # one account's own harvest ceiling: what the deployment's
     # heaviest accounts carry (the share of accounts above it, 1 - lone_quantile, is the most
     # a rule on it can touch by construction)
+    floor_memory_s: float = 3 * 86400.0  # the job floor is the lowest estimate this far back:
+    # a ring that raises it with its own accounts has to harvest this long first (JobFloor)
     job_min_orgs: int = 2  # a key one other organisation shares is shared: the floor, not a
     # member count, tells a job from a household
     flag_weight: float = 0.5  # what one fully flagged member lends a fresh account
@@ -204,19 +212,59 @@ def link_keys(row: Mapping[str, Any], with_asn: bool = True) -> list[str]:
     return keys
 
 
+def signup_keys(attrs: Mapping[str, Any], evidence: Mapping[str, float]) -> list[str]:
+    """The ``signup:`` keys of one scored sign-up (``POST /v1/signup``): one per wave the
+    sign-up scorer saw it in (``domain_burst``, ``prefix_burst``, ``cohort_burst``: other
+    sign-ups from the same e-mail domain, IP /24, or country and route in its window), named
+    by the wave's value, the route and the day. The card's wave is the ``payment`` key."""
+    ms = attrs.get("created_ms") or attrs.get("created_at")
+    day = int(float(ms) // 86_400_000) if isinstance(ms, (int, float)) else 0
+    route = str(attrs.get("signup_route") or "standard")
+    values = {
+        "domain_burst": attrs.get("email_domain"),
+        "prefix_burst": _prefix24(attrs["ip"]) if attrs.get("ip") else None,
+        "cohort_burst": attrs.get("country"),
+    }
+    return [
+        f"signup:{name.split('_')[0]}|{_short(str(v))}|{route}|{day}"
+        for name, v in values.items()
+        if v and float(evidence.get(name) or 0.0) > 0.0
+    ]
+
+
 def _short(s: str) -> str:
     return hashlib.blake2b(s.encode("utf-8"), digest_size=6).hexdigest()
 
 
 class JobFloor:
-    """What one key may carry for free: the harvest-like volume one *account* carries in the
-    window at the deployment's ``job_quantile`` of accounts (each account's peak count).
+    """What the organisations on a key beyond its heaviest may add for free (:func:`free_volume`):
+    the harvest-like volume one account carries in one window at the deployment's
+    ``job_quantile`` of *account-windows* (each account's peak count in each window it was
+    active in, pooled), the lowest such estimate over ``floor_memory_s``.
 
-    One value per account, so the quantile ranks customers, not requests. It is robust to the
-    attacker it is aimed at: accounts that spread one job thin each carry little and can only
-    pull the floor down; raising it takes more than ``1 - job_quantile`` of all accounts each
-    harvesting heavily, which their own per-account risk sees. Until ``job_min_accounts``
-    accounts are known there is no population to rank in: ``job_floor`` holds.
+    - **In the body, not at the bursts.** The key's heaviest organisation is free whatever it
+      carries, so the floor only covers what the others add; at the 95th percentile two
+      unrelated members both above it share a key about once in 400 (0.05²). The 99th
+      percentile is a heavy customer's burst wherever customers are few: in the random tiny
+      worlds (~2.5% of ~250 accounts are eval runners) the p99 of account peaks was 35-85 and
+      that of account-windows 49 on a deployment's first day, 13 later, where the 95th
+      percentile of account-windows is 2-5 in every world at every age.
+    - **Account-windows, not one all-time peak per account:** a key's volume is compared per
+      window, and four windows a day per active account are samples enough from the first
+      day (``5 / (1 - job_quantile)`` of them, five above the quantile, before it replaces
+      ``job_floor``).
+    - **A ring does not set its own floor.** A window in which the account shared a sender key
+      with another organisation is not pooled (those keys are what the floor judges), and the
+      floor is the lowest estimate of the last ``floor_memory_s``: in a small deployment a
+      ring of 20-60 accounts is a third of the accounts active in a window, so any upper
+      quantile of the live population ends at the ring's own volume once it has run a while.
+      Its accounts pull the floor down at once; raising it takes harvesting for
+      ``floor_memory_s`` first (three days by default, longer than the batch path's daily run,
+      which judges the ring with its whole history).
+
+    The lone ceiling stays on each account's all-time peak (``lone_quantile`` of accounts,
+    from ``job_min_accounts`` accounts on): it is what the heaviest *customers* carry, bursts
+    included, since it acts on one account.
     """
 
     REFRESH = 256  # updates between two quantiles (a quantile over all accounts is O(n))
@@ -224,33 +272,90 @@ class JobFloor:
     def __init__(self, cfg: LinkSettings) -> None:
         self.cfg = cfg
         self.peaks: OrderedDict[str, int] = OrderedDict()
+        # account -> (window index, its peak in it, shared a sender key in it); closed windows
+        # of unshared accounts go to ``pooled``
+        self.open: OrderedDict[str, tuple[int, int, bool]] = OrderedDict()
+        self.pooled: dict[int, int] = {}  # a window's peak -> how many account-windows had it
         self._floor: float | None = None
+        self._estimates: OrderedDict[int, float] = OrderedDict()  # window -> lowest estimate
+        self._window = 0  # the latest window seen
         self._ceiling: float | None = None
         self._n = 0
         self._lock = threading.Lock()
 
-    def update(self, account: str, count: int) -> None:
-        """The account's harvest-like count in the window now (0 counts too)."""
+    def update(self, account: str, count: int, ts_ms: int = 0, shared: bool = False) -> None:
+        """The account's harvest-like count in the window now (0 counts too) at ``ts_ms``;
+        ``shared``: it is on a sender key with another organisation (see :meth:`_pool`)."""
         with self._lock:
-            self.peaks[account] = max(self.peaks.pop(account, 0), int(count))
+            count = int(count)
+            self.peaks[account] = max(self.peaks.pop(account, 0), count)
             if len(self.peaks) > self.cfg.max_accounts:
                 self.peaks.popitem(last=False)
+            window = int(ts_ms) // 1000 // max(self.cfg.window_s, 1)
+            self._window = max(self._window, window)
+            self._pool(account, count, window, shared)
             self._n += 1
-            if self._floor is None or self._n % self.REFRESH == 0:
+            # Uncalibrated, sooner (but not on every request: every account may share a key,
+            # and then no window is pooled and the floor stays uncalibrated for good).
+            if self._n % (self.REFRESH if self._floor is not None else 16) == 0:
                 self._refresh()
 
+    def _pool(self, account: str, count: int, window: int, shared: bool) -> None:
+        """Keep the account's peak in its current window; pool the window once it closes.
+
+        A window in which the account shared a sender key (card, network) with another
+        organisation is not pooled: the floor judges exactly such keys, and a ring's accounts
+        must not set their own (in a small deployment a ring of 20-60 accounts is a third of
+        the accounts active in a window, each above the customers' 99th percentile)."""
+        w, peak, was = self.open.pop(account, (window, 0, False))
+        if w != window:
+            self._close(peak, was)
+            peak, was = 0, False
+        self.open[account] = (window, max(peak, count), was or shared)
+        if len(self.open) > self.cfg.max_accounts:
+            _, (_, peak, was) = self.open.popitem(last=False)
+            self._close(peak, was)
+
+    def _close(self, peak: int, shared: bool) -> None:
+        if not shared:
+            self.pooled[peak] = self.pooled.get(peak, 0) + 1
+
     def _refresh(self) -> None:
+        self._floor = self._remember(_quantile(self._samples(), self.cfg.job_quantile))
         if len(self.peaks) < self.cfg.job_min_accounts:
-            self._floor = self._ceiling = None
+            self._ceiling = None
             return
         peaks = np.fromiter(self.peaks.values(), dtype=float, count=len(self.peaks))
-        self._floor = float(np.quantile(peaks, self.cfg.job_quantile))
         # "lower": an observed account's peak, never one interpolated towards the top account,
         # so in a small deployment the heaviest account does not set its own ceiling.
         self._ceiling = float(np.quantile(peaks, self.cfg.lone_quantile, method="lower"))
 
+    def _remember(self, estimate: float | None) -> float | None:
+        """The lowest estimate over the last ``floor_memory_s`` (this one included)."""
+        if estimate is None:
+            return None
+        w = self._window
+        self._estimates[w] = min(self._estimates.get(w, estimate), estimate)
+        keep = w - int(self.cfg.floor_memory_s // max(self.cfg.window_s, 1))
+        while self._estimates and next(iter(self._estimates)) < keep:
+            self._estimates.popitem(last=False)
+        return min(self._estimates.values())
+
+    def _samples(self) -> dict[int, int]:
+        """Closed account-windows, and the open ones so far (a lower bound of their peak:
+        before the first window closes, the deployment's first hours still count)."""
+        out = dict(self.pooled)
+        for _, peak, shared in self.open.values():
+            if not shared:
+                out[peak] = out.get(peak, 0) + 1
+        return out
+
     def get(self) -> float:
         return self.cfg.job_floor if self._floor is None else self._floor
+
+    def calibrated(self) -> bool:
+        """True once the floor is the deployment's (not the ``job_floor`` setting)."""
+        return self._floor is not None
 
     def ceiling(self) -> float | None:
         """One account's own harvest ceiling (None until there is a population)."""
@@ -259,8 +364,23 @@ class JobFloor:
     def clear(self) -> None:
         with self._lock:
             self.peaks.clear()
+            self.open.clear()
+            self.pooled.clear()
+            self._estimates.clear()
             self._floor = self._ceiling = None
             self._n = 0
+
+
+def _quantile(hist: Mapping[int, int], q: float) -> float | None:
+    """The ``q`` quantile of a histogram of counts (an observed value: the smallest whose
+    cumulative share reaches ``q``); None until there are ``5 / (1 - q)`` samples, five
+    above it, so that no one account's burst is the estimate."""
+    n = sum(hist.values())
+    if n < 5.0 / max(1.0 - q, 1e-9) - 1e-9:
+        return None
+    values = np.array(sorted(hist), dtype=float)
+    cum = np.cumsum([hist[int(v)] for v in values])
+    return float(values[int(np.searchsorted(cum, q * n))])
 
 
 class _Key:
@@ -292,6 +412,7 @@ def key_risk(
     floor: float | None = None,
     risks: Mapping[str, tuple[float, int]] | None = None,
     presence: Mapping[str, float] | None = None,
+    volumes: Mapping[str, float] | None = None,
 ) -> tuple[float, int, int]:
     """``(risk, other accounts, flagged others)`` of one key, for ``account`` of ``org``.
 
@@ -303,6 +424,7 @@ def key_risk(
     risk (sender keys only), lent like flags while within the window. ``presence``: on network
     keys, each member's share of its requests sent on the key; a member below
     ``cfg.home_share`` was passing through and lends nothing (one missing from it lends).
+    ``volumes``: members' own harvest-like requests in the window (see :func:`free_volume`).
     """
     others = {m: o for m, o in members.items() if m != account and (not org or o != org)}
     if kind in NETWORK_KINDS and presence:
@@ -332,7 +454,7 @@ def key_risk(
     n_flagged = len(by_org) if len(by_org) >= 2 else acted
     job = 0.0
     if kind in JOB_KINDS and orgs + 1 >= cfg.job_min_orgs and total > 0:
-        free = max(1.0, cfg.job_floor if floor is None else floor)
+        free = free_volume(members, volumes, cfg.job_floor if floor is None else floor)
         pressure = max(0.0, 1.0 - free / harvest) if harvest > 0 else 0.0
         job = pressure * min(1.0, 2.0 * harvest / total)
     crowd = max(orgs, seen - 1)
@@ -346,6 +468,28 @@ def key_risk(
     return risk, len(others), n_flagged
 
 
+def free_volume(
+    members: Mapping[str, str], volumes: Mapping[str, float] | None, floor: float
+) -> float:
+    """What a key carries for free: its heaviest organisation's own volume plus ``floor``
+    (``volumes``: each member's own harvest-like requests in the window, on all its keys;
+    ``floor`` alone without them).
+
+    One customer, however heavy (an eval runner behind a NAT others share), is no job spread
+    thin, so the heaviest is free whatever it carries, and the floor only has to cover what
+    the *others* add together: it can sit in the body of the deployment's distribution
+    (:class:`JobFloor`) instead of at its heaviest customers' bursts. Not a floor per other
+    organisation: one job spread thin over many accounts, each under the floor, still adds up.
+    """
+    floor = max(1.0, floor)
+    by_org: dict[str, float] = {}
+    for m, o in members.items():
+        v = (volumes or {}).get(m, 0.0)
+        if v > 0:
+            by_org[o or m] = by_org.get(o or m, 0.0) + v
+    return max(by_org.values(), default=0.0) + floor
+
+
 def _add_flag(old: float, weight: float, repeat: bool) -> float:
     return 1.0 - (1.0 - old) * (1.0 - weight) if repeat else max(old, weight)
 
@@ -353,10 +497,11 @@ def _add_flag(old: float, weight: float, repeat: bool) -> float:
 def combine(per_key: list[tuple[str, float, int, int, float]]) -> LinkView:
     """Noisy-OR over key kinds of each kind's riskiest key.
 
-    A ``template`` link corroborates a sender link and never stands alone: a wording is what
-    is asked, not who asks, and a benign customer who happens to use the attacker's (even
-    rare) step-by-step wording shares it without sharing anything else. Without some risk on
-    a key that says who sends (``SENDER_KINDS``), the wording lends nothing.
+    A ``template`` or ``signup`` link corroborates a sender link and never stands alone: a
+    wording is what is asked, not who asks, and a benign customer who happens to use the
+    attacker's (even rare) step-by-step wording shares it without sharing anything else; a
+    sign-up wave is shared by a class of students. Without some risk on a key that says who
+    sends (``SENDER_KINDS``), they lend nothing.
     """
     best: dict[str, tuple[str, float, int, int, float]] = {}
     for item in per_key:
@@ -370,7 +515,8 @@ def combine(per_key: list[tuple[str, float, int, int, float]]) -> LinkView:
         if kind in IDENTITY_KINDS:
             identity_keep *= 1.0 - r
     if sender_keep >= 1.0:
-        best.pop("template", None)
+        for kind in CORROBORATING_KINDS:
+            best.pop(kind, None)
     keep = 1.0
     for _, r, _, _, _ in best.values():
         keep *= 1.0 - r
@@ -405,6 +551,35 @@ class MemoryLinkage:
         self.floor = JobFloor(self.cfg)
         self._harvest: OrderedDict[str, WindowCount] = OrderedDict()  # per account
         self._sent: OrderedDict[str, int] = OrderedDict()  # requests per account (presence)
+        # account -> (its harvest-like requests in the window, at ts_ms): members' volumes
+        self._volume: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._signup: OrderedDict[str, tuple[str, ...]] = OrderedDict()  # its sign-up waves
+
+    def note_signup(self, account_id: str, keys: list[str]) -> None:
+        """The sign-up waves an account was opened in (:func:`signup_keys`): its requests join
+        them as ``signup:`` keys, which corroborate a sender key and never stand alone."""
+        with self._lock:
+            self._signup.pop(account_id, None)
+            if keys:
+                self._signup[account_id] = tuple(keys)
+                if len(self._signup) > self.cfg.max_accounts:
+                    self._signup.popitem(last=False)
+
+    def _volumes(self, st: _Key, now: int) -> dict[str, float]:
+        """Each member's own harvest-like requests in the window (its latest count while it is
+        within the window: an upper bound, since a count only decays without requests)."""
+        span = self.cfg.window_s * 1000
+        out = {}
+        for m in st.members:
+            c, ts = self._volume.get(m, (0, 0))
+            if c > 0 and now - ts < span:
+                out[m] = float(c)
+        return out
+
+    def _frees(self, kind: str, harvest: float) -> bool:
+        """Whether a key's heaviest organisation is free on top of the floor: once the floor is
+        the deployment's. Before, ``job_floor`` is what the whole key carries for free."""
+        return kind in JOB_KINDS and harvest > 0 and self.floor.calibrated()
 
     def _account_harvest(self, acct: str, now: int, harvest: bool) -> tuple[int, int]:
         """The account's harvest-like requests in the window and in the window before it
@@ -450,14 +625,18 @@ class MemoryLinkage:
         harvest = harvest_like(row)
         out = []
         with self._lock:
+            keys += self._signup.get(acct, ())
             known = self.accounts.pop(acct, ())
             self.accounts[acct] = tuple(dict.fromkeys((*known, *keys)))[-16:]
             if len(self.accounts) > self.cfg.max_accounts:
                 self.accounts.popitem(last=False)
             own, prev = self._account_harvest(acct, now, harvest)
-            self.floor.update(acct, own)
             floor = self.floor.get()
             self._count_sent(acct)
+            self._volume.pop(acct, None)
+            self._volume[acct] = (own, now)
+            if len(self._volume) > self.cfg.max_accounts:
+                self._volume.popitem(last=False)
             for k in keys:
                 st = self._key(k)
                 if acct not in st.members:
@@ -477,11 +656,13 @@ class MemoryLinkage:
                 st.total.update(now / 1000.0)
                 h, t = st.harvest.get(now / 1000.0), st.total.get(now / 1000.0)
                 presence = self._presence(st) if kind in NETWORK_KINDS else None
+                volumes = self._volumes(st, now) if self._frees(kind, h) else None
                 r, n, f = key_risk(
                     kind, st.members, st.flags, h, t, st.seen, acct, org, now, self.cfg, floor,
-                    st.risks, presence,
+                    st.risks, presence, volumes,
                 )
                 out.append((k, r, n, f, float(h)))
+        self.floor.update(acct, own, now, _shares_sender_key(out))
         return _with_own(combine(out), (own, prev), floor, self.floor.ceiling())
 
     def flag(self, account_id: str, weight: float, ts_ms: int, repeat: bool = False) -> None:
@@ -518,6 +699,8 @@ class MemoryLinkage:
             self.accounts.clear()
             self._harvest.clear()
             self._sent.clear()
+            self._volume.clear()
+            self._signup.clear()
         self.floor.clear()
 
 
@@ -553,14 +736,16 @@ class RedisLinkage(MemoryLinkage):
         pipe.expire(f"{p}ah:{acct}", ttl)
         pipe.incr(f"{p}an:{acct}")
         pipe.expire(f"{p}an:{acct}", ttl)
+        pipe.get(f"{p}su:{acct}")
         pipe.hgetall(f"{p}ah:{acct}")
         n_buckets = self.cfg.window_s // self._bucket_s
         lo = bucket - n_buckets + 1
-        mine = pipe.execute()[-1]
+        waves, mine = pipe.execute()[-2:]
+        keys += waves.decode().split("\n") if waves else []
         own, prev = _halves({int(b): int(c) for b, c in mine.items()}, bucket, n_buckets)
-        self.floor.update(acct, own)
         floor = self.floor.get()
         pipe = self.r.pipeline(transaction=False)
+        pipe.set(f"{p}ow:{acct}", f"{own}@{now}", ex=max(1, int(self.cfg.window_s)))
         for k in keys:
             pipe.sadd(f"{p}a:{acct}", k)
             pipe.pfadd(f"{p}s:{k}", acct)
@@ -570,7 +755,7 @@ class RedisLinkage(MemoryLinkage):
         pipe.expire(f"{p}a:{acct}", ttl)
         for k in keys:
             pipe.hlen(f"{p}m:{k}")
-        sizes = pipe.execute()[len(keys) * (3 + harvest) + 1 :] if keys else []
+        sizes = pipe.execute()[len(keys) * (3 + harvest) + 2 :] if keys else []
         pipe = self.r.pipeline(transaction=False)
         for k, size in zip(keys, sizes, strict=True):
             if size < self.cfg.max_members:
@@ -590,6 +775,7 @@ class RedisLinkage(MemoryLinkage):
         res = pipe.execute()[-6 * len(keys) :] if keys else []
         rows = [res[6 * i : 6 * i + 6] for i in range(len(keys))]
         presences = self._presences(keys, rows)
+        volumes = self._member_volumes(keys, rows, now, lo)
         out = []
         for k, (members_raw, flags_raw, harvest_raw, total_raw, seen, risks_raw) in zip(
             keys, rows, strict=True
@@ -601,10 +787,34 @@ class RedisLinkage(MemoryLinkage):
             kind = k.split(":", 1)[0]
             r, n, f = key_risk(
                 kind, members, flags, h, t, int(seen), acct, org, now, self.cfg, floor, risks,
-                presences.get(k),
+                presences.get(k), volumes.get(k),
             )
             out.append((k, r, n, f, float(h)))
+        self.floor.update(acct, own, now, _shares_sender_key(out))
         return _with_own(combine(out), (own, prev), floor, self.floor.ceiling())
+
+    def _member_volumes(
+        self, keys: list[str], rows: list[list[Any]], now: int, lo: int
+    ) -> dict[str, dict[str, float]]:
+        """Per job key with harvest-like volume in the window, each member's own volume (one
+        round trip, only when such a key has more than one member)."""
+        members = {
+            k: sorted(m.decode() for m in row[0])
+            for k, row in zip(keys, rows, strict=True)
+            if len(row[0]) > 1 and self._frees(k.split(":", 1)[0], sum(
+                int(c) for b, c in row[2].items() if int(b) >= lo))
+        }
+        if not members:
+            return {}
+        every = sorted({m for ms in members.values() for m in ms})
+        got = self.r.mget([f"{self.prefix}ow:{m}" for m in every])
+        span, vol = self.cfg.window_s * 1000, {}
+        for m, v in zip(every, got, strict=True):
+            if v is not None:
+                c, ts = v.decode().split("@")
+                if int(c) > 0 and now - int(ts) < span:
+                    vol[m] = float(c)
+        return {k: {m: vol[m] for m in ms if m in vol} for k, ms in members.items()}
 
     def _presences(self, keys: list[str], rows: list[list[Any]]) -> dict[str, dict[str, float]]:
         """Per network key, each lending member's share of its requests sent on it (one
@@ -631,6 +841,12 @@ class RedisLinkage(MemoryLinkage):
                 if c is not None
             }
         return out
+
+    def note_signup(self, account_id: str, keys: list[str]) -> None:
+        if keys:
+            self.r.set(f"{self.prefix}su:{account_id}", "\n".join(keys), ex=self.ttl_s)
+        else:
+            self.r.delete(f"{self.prefix}su:{account_id}")
 
     def flag(self, account_id: str, weight: float, ts_ms: int, repeat: bool = False) -> None:
         p = self.prefix
@@ -662,6 +878,11 @@ class RedisLinkage(MemoryLinkage):
         for k in self.r.scan_iter(match=f"{self.prefix}*", count=1000):
             self.r.delete(k)
         self.floor.clear()
+
+
+def _shares_sender_key(per_key: list[tuple[str, float, int, int, float]]) -> bool:
+    """True when one of the account's sender keys has another organisation's account."""
+    return any(n > 0 and k.split(":", 1)[0] in SENDER_KINDS for k, _, n, _, _ in per_key)
 
 
 def _halves(buckets: Mapping[int, int], current: int, n: int) -> tuple[int, int]:

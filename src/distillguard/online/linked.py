@@ -83,6 +83,7 @@ class LinkedEnforcement:
             job_floor=cfg.job_floor,
             job_quantile=cfg.job_quantile,
             job_min_accounts=cfg.job_min_accounts,
+            floor_memory_s=cfg.floor_memory_s,
             lone_quantile=cfg.lone_quantile,
         )
 

@@ -367,17 +367,23 @@ class LinkagePolicy:
     job_floor: float = param(
         40.0,
         Interval(0, None),
-        "harvest-like requests per window a key carries for free until job_min_accounts "
-        "accounts calibrate it",
+        "harvest-like requests per window a key carries for free beyond its heaviest "
+        "organisation until 5 / (1 - job_quantile) account-windows calibrate it",
     )
     job_quantile: float = param(
-        0.99,
+        0.95,
         Interval(0.5, 1),
-        "a key shared by several organisations carries for free what one account carries at "
-        "this quantile of the deployment's accounts (harvest-like requests in the window)",
+        "a key carries for free, beyond its heaviest organisation, what one account carries in "
+        "one window at this quantile of the deployment's account-windows (harvest-like requests)",
     )
     job_min_accounts: int = param(
-        200, Interval(1, None, integer=True), "accounts seen before the quantile is the floor"
+        200, Interval(1, None, integer=True), "accounts seen before the lone ceiling is set"
+    )
+    floor_memory_s: float = param(
+        3 * 86400.0,
+        Interval(0, None),
+        "the job floor is its lowest estimate over this span: a ring raising it with its own "
+        "accounts must harvest this long first (longer than the batch path's daily run)",
     )
     lone_quantile: float = param(
         0.999,

@@ -580,6 +580,7 @@ def _api_routes(svc: _Service) -> APIRouter:
             out = _signup_service(request.app, scorer).assess(body)
         except DistillguardError as exc:
             raise HTTPProblem(422, "invalid_signup", str(exc)) from None
+        _note_signup(scorer, body, out)
         if out["action"] != "allow":
             scorer.audit.append(f"signup_{out['action']}", "account", out["account_id"],
                                 "signup", "; ".join(out["reasons"]),
@@ -600,6 +601,19 @@ def _check_record(body: dict[str, Any], acct: str, rid: str, h: Any) -> dict[str
         org_id=h.get("x-org-id"),
         api_key_id=h.get("x-api-key-id"),
     )
+
+
+def _note_signup(scorer: OnlineScorer, body: dict[str, Any], out: dict[str, Any]) -> None:
+    """The sign-up waves the account was opened in join its requests' linkage keys: they
+    corroborate a card or network link, never act alone (``online/linkage.signup_keys``)."""
+    if not scorer.policy.policy.linkage.enabled:
+        return
+    from .linkage import signup_keys
+
+    created = body.get("created_at")
+    ms = created if isinstance(created, (int, float)) else time.time() * 1000
+    attrs = {**body, "created_ms": ms}
+    scorer.linked.index.note_signup(out["account_id"], signup_keys(attrs, out.get("evidence") or {}))
 
 
 def _signup_service(app: FastAPI, scorer: OnlineScorer) -> Any:
