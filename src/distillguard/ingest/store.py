@@ -336,15 +336,27 @@ class Store:
         with pipe:
             self._pipeline = pipe
             self.con.execute(f"SET memory_limit = '{limit}'")
+            if pipe.parallel:
+                # The workers take the cores; the appends then cost less CPU on one DuckDB
+                # thread (~1.7 against ~2.1 CPU-s for medium's 264k rows, same file).
+                self.con.execute("SET threads = 1")
             try:
                 self._ingest_all(files, acc_file, retain_content, progress, total, result)
             finally:
                 self._pipeline = None
                 self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
+                if pipe.parallel:
+                    self._restore_threads()
             result.featurize = pipe.usage()
         self.write_quarantine_mirror()
         result.seconds = time.perf_counter() - t0
         return result
+
+    def _restore_threads(self) -> None:
+        if self.threads is None:
+            self.con.execute("RESET threads")
+        else:
+            self.con.execute(f"SET threads = {int(self.threads)}")
 
     def _append_floor(self) -> int:
         """Bytes an append to ``requests`` cannot do without: one block per column for each
