@@ -35,6 +35,25 @@ def test_no_folder_or_unwritable_folder_falls_back_to_bytes(tmp_path):
         assert parallel.unpack(payload).equals(t)
 
 
+def test_a_full_folder_is_not_tried_again(tmp_path, monkeypatch):
+    folder = str(tmp_path / "shm")
+    os.mkdir(folder)
+    real = parallel.pa.OSFile
+    calls: list[str] = []
+
+    def full(path, mode="r"):  # type: ignore[no-untyped-def]
+        calls.append(path)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(parallel.pa, "OSFile", full)
+    t = _table()
+    assert isinstance(parallel.pack(t, folder), bytes)
+    assert isinstance(parallel.pack(t, folder), bytes)
+    assert len(calls) == 1 and os.listdir(folder) == []  # the half-written file is gone
+    monkeypatch.setattr(parallel.pa, "OSFile", real)
+    assert isinstance(parallel.pack(t, str(tmp_path)), str)  # another folder is still used
+
+
 def test_orphan_folders_of_dead_processes_are_removed(tmp_path, monkeypatch):
     monkeypatch.setattr(parallel, "SHM_ROOT", str(tmp_path))
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],

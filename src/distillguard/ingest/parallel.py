@@ -126,10 +126,15 @@ def _remove_orphans() -> None:
             pass  # alive, another user's process
 
 
+_FAILED_FOLDERS: set[str] = set()  # folders a write failed in (this process): not tried again
+
+
 def pack(table: pa.Table, folder: str | None) -> Payload:
     """``table`` as an IPC file in ``folder`` (its path), else (no folder, or the folder is
-    full: a container's ``/dev/shm`` is often 64 MB) as IPC bytes."""
-    if folder is not None:
+    full: a container's ``/dev/shm`` is often 64 MB) as IPC bytes. After one failed write
+    this process sends bytes for that folder: a full ``/dev/shm`` is not written in vain for
+    every batch."""
+    if folder is not None and folder not in _FAILED_FOLDERS:
         path = ""
         try:
             fd, path = tempfile.mkstemp(dir=folder, suffix=".arrow")
@@ -138,6 +143,7 @@ def pack(table: pa.Table, folder: str | None) -> Payload:
                 w.write_table(table)
             return path
         except (OSError, pa.ArrowException):
+            _FAILED_FOLDERS.add(folder)
             if path:
                 _unlink(path)
     return _to_ipc(table)
