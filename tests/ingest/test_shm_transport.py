@@ -93,3 +93,17 @@ def test_workers_leave_no_files_and_store_the_same_rows(tmp_path, monkeypatch, m
     assert (ra.accepted, ra.quarantined) == (rb.accepted, rb.quarantined) == (40, 2)
     assert rows_a == rows_b
     assert os.listdir(tmp_path / "shm") == []
+
+
+def test_access_log_through_workers(tmp_path, monkeypatch, make_log, rec):
+    # a metadata-only batch comes back with a feature table of no columns: through a file too
+    monkeypatch.setattr(parallel, "SHM_ROOT", str(tmp_path / "shm"))
+    (tmp_path / "shm").mkdir()
+    monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
+    log = make_log("access.jsonl", [rec(i, messages=None) for i in range(30)])
+    with Store(tmp_path / "s") as st:
+        res = st.ingest([log], workers=2)
+        n = st.con.execute("SELECT count(*), count(prompt_text) FROM requests").fetchall()[0]
+    assert res.metadata_only and res.accepted == 30
+    assert n[0] == 30
+    assert os.listdir(tmp_path / "shm") == []
