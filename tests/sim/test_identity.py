@@ -24,12 +24,12 @@ RECORDED = {
         "sim_summary.json": "00028aef9d2f5eef",
     },
     "random-3": {
-        "accounts.csv": "1f4f64941140404c",
-        "labels.csv": "4b7c918bc6e2cf16",
-        "request_labels.csv": "0fcbcd415c617362",
-        "requests.jsonl.gz": "b1a96173b725d97f",
-        "scenario.yaml": "c4a7220148927013",
-        "sim_summary.json": "89e1b71c2f0a6551",
+        "accounts.csv": "a13d85bc98d7916b",
+        "labels.csv": "dae1334edd200c3a",
+        "request_labels.csv": "5eae2cf101f57bb9",
+        "requests.jsonl.gz": "201e49857092dc2a",
+        "scenario.yaml": "96de38098e006081",
+        "sim_summary.json": "b4db260df05f277c",
     },
 }
 

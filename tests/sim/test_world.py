@@ -222,29 +222,6 @@ def test_careful_campaigns_vary_their_incidental_traits():
     assert all(t["timing"] == "human" and t["payment_sharing"] == 1.0 for t in drawn)
 
 
-def _kind_tactics(kind: str, seeds: range) -> list[dict]:
-    return [c.tactics for s in seeds for c in draw_scenario("tiny", s).campaigns if c.type == kind]
-
-
-def test_other_kinds_vary_their_incidental_traits_and_keep_what_defines_them():
-    """Issue 11: hydra's and the slow drip's egress, the adaptive campaign's user agents, the
-    agentic harvest's routes and card sharing vary per world; the slow drip's daily pace,
-    the adaptive campaign's unshared cards and cover traffic, the cloud route's hidden client
-    stay fixed."""
-    seeds = range(40)
-    for kind in ("hydra", "slow_drip"):
-        assert {t["proxy"] for t in _kind_tactics(kind, seeds)} == {"residential", "hosting"}
-    assert all(t["timing"] == "drip" for t in _kind_tactics("slow_drip", seeds))
-    adaptive = _kind_tactics("adaptive", seeds)
-    assert {t["user_agents"] for t in adaptive} == {"varied", "browser", "sdk"}
-    assert all(t["payment_sharing"] == 1.0 and t["mixed_accounts"] == 1.0 for t in adaptive)
-    agentic = _kind_tactics("agentic_harvest", seeds)
-    assert len({tuple(t["routes"]) for t in agentic}) == 3
-    assert any(t["payment_sharing"] == 1.0 for t in agentic)
-    assert any(t["payment_sharing"] > 2 for t in agentic)
-    assert all(t["proxy"] == "none" for t in _kind_tactics("cloud_route", seeds))
-
-
 def test_a_careful_campaign_on_one_home_line_keeps_one_address_and_one_browser(
     tmp_path: Path, readers
 ):

@@ -225,14 +225,6 @@ def _campaign(
     }
 
 
-# Named route sets a world's priors may draw for a campaign (``kind_tactics``: routes).
-ROUTE_SETS: dict[str, list[str]] = {
-    "mixed": ["direct", "cloud:aws-bedrock", "cloud:gcp-vertex", "reseller:tokenbridge"],
-    "cloud": ["cloud:aws-bedrock", "cloud:gcp-vertex"],
-    "direct": ["direct"],
-}
-
-
 def _tactics(pr: Priors, rng: np.random.Generator, kind: str) -> dict:
     fixed = set(pr.get("campaigns.fixed").get(kind, ()))
     own = (pr.get("campaigns").get("kind_tactics") or {}).get(kind, {})
@@ -241,8 +233,6 @@ def _tactics(pr: Priors, rng: np.random.Generator, kind: str) -> dict:
         if key in fixed or key not in TACTIC_DEFAULTS[kind]:
             continue
         value = sample(spec, rng)
-        if key == "routes":
-            value = list(ROUTE_SETS[value])
         out[key] = round(value, 3) if isinstance(value, float) else value
     share = out.get("cot", 0) + out.get("rubric", 0) + out.get("sensitive_rewrite", 0)
     if share > 1:
