@@ -85,3 +85,27 @@ def test_enrich_is_incremental(lt):
     got = engine.fetch_arrow("SELECT ip, ip_kind FROM ip_intel ORDER BY ip").to_pylist()
     assert [r["ip"] for r in got] == ["176.10.99.200", "52.95.110.1", "81.2.69.160"]
     assert isinstance(engine.fetch_arrow("SELECT * FROM ip_intel"), pa.Table)
+
+
+def test_vectorised_geoip_equals_one_lookup_per_ip(intel):
+    """Country and ASN read from geoip2fast's tables with numpy are its ``lookup``'s answers."""
+    import numpy as np
+
+    from distillguard.accounts.ipintel import _geo_v4_tables, _geoip
+
+    rng = np.random.default_rng(0)
+    ints = rng.integers(1 << 24, (224 << 24), 20_000)  # 1.0.0.0 .. below multicast
+    ips = [f"{x >> 24}.{(x >> 16) & 255}.{(x >> 8) & 255}.{x & 255}" for x in ints.tolist()]
+    ips += ["8.8.8.8", "1.1.1.1", "08.8.8.8", "010.1.2.3", "2001:4860:4860::8888", "10.0.0.1"]
+    got = intel.transform(ips).to_pydict()
+    geo = _geoip()
+    for ip, kind, cc, asn in zip(ips, got["ip_kind"], got["country"], got["asn"], strict=True):
+        if kind in ("reserved", "invalid"):
+            assert cc is None and asn is None
+            continue
+        r = geo.lookup(ip)
+        want_cc = r.country_code if len(r.country_code) == 2 and r.country_code != "--" else None
+        assert (cc, asn) == (want_cc, getattr(r, "asn_name", "") or None), ip
+    assert sum(c is not None for c in got["country"]) > 10_000
+    tables = _geo_v4_tables(geo)  # the numpy path ran (not the per-IP fallback)
+    assert tables is not None and tables["ok"]

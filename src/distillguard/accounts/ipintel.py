@@ -162,6 +162,89 @@ def _load_ranges_cached(path_str: str, size: int, mtime_ns: int) -> tuple[np.nda
     return ms, me
 
 
+_V4_LIMIT = 1 << 32
+
+
+def _leading_zero(text: np.ndarray) -> np.ndarray:
+    """IPv4 strings with a leading-zero octet: ``inet_aton`` (geoip2fast) reads them in octal."""
+    arr = pa.array(text.tolist(), pa.string())
+    return np.asarray(pc.fill_null(pc.match_substring_regex(arr, r"(^|[.])0[0-9]"), False), bool)
+
+
+def _flat_v4(roots: list, lists: list) -> np.ndarray | None:
+    """geoip2fast's chunked first-address lists as one sorted int64 array of IPv4 starts, or
+    None if the chunks do not have the layout its ``bisect`` lookups assume."""
+    if any(not chunk or root != chunk[0] for root, chunk in zip(roots, lists, strict=True)):
+        return None
+    flat = [x for chunk in lists for x in chunk]
+    n4 = next((k for k, x in enumerate(flat) if x >= _V4_LIMIT), len(flat))
+    arr = np.asarray(flat[:n4], np.int64)
+    return arr if n4 and bool((np.diff(arr) >= 0).all()) else None
+
+
+@lru_cache(maxsize=2)
+def _geo_v4_tables(geo: object) -> dict | None:
+    """geoip2fast's IPv4 network, country and ASN tables as flat numpy arrays (its module
+    globals, loaded with ``geo``; see ``GeoIP2Fast._main_index_lookup`` / ``_asn_lookup`` /
+    ``_country_lookup`` in geoip2fast 1.2). None when the layout is not the expected one:
+    callers then use ``lookup`` per IP."""
+    try:
+        import geoip2fast.geoip2fast as g
+
+        if not (getattr(geo, "country", False) and getattr(geo, "asn", False)):
+            return None
+        first = _flat_v4(g.mainIndex, g.mainListFirstIP)
+        first_asn = _flat_v4(g.mainIndexASN, g.mainListFirstIPASN)
+        if first is None or first_asn is None:
+            return None
+        n, na = len(first), len(first_asn)
+        netlen = np.asarray([x for c in g.mainListNetlength for x in c][:n], np.int64)
+        asn_netlen = np.asarray([x for c in g.mainListNetlengthASN for x in c][:na], np.int64)
+        codes = [nm.split(":")[0] for nm in g.mainListNamesCountry]
+        return {
+            "first": first,
+            "last": first + np.left_shift(np.int64(1), 32 - np.minimum(netlen, 32)) - 1,
+            "country_id": np.asarray([x for c in g.mainListIDCountryCodes for x in c][:n], np.int32),
+            "countries": np.asarray(
+                # geoip2fast: ids below 16 are private networks ("--"); keep two-letter codes
+                [None if k < 16 or len(c) != 2 or c == "--" else c for k, c in enumerate(codes)],
+                dtype=object,
+            ),
+            "first_asn": first_asn,
+            # With IPv6 data loaded, geoip2fast checks an ASN network's end in IPv6 sizes, so
+            # an IPv4 address after its network's end still gets that network's name.
+            "last_asn": None
+            if geo.ipv6  # type: ignore[attr-defined]
+            else first_asn + np.left_shift(np.int64(1), 32 - np.minimum(asn_netlen, 32)) - 1,
+            "asn_id": np.asarray([x for c in g.mainListIDASN for x in c][:na], np.int32),
+            "asns": np.asarray([nm or None for nm in g.mainListNamesASN], dtype=object),
+            "ok": bool((netlen <= 32).all() and (asn_netlen <= 32).all()),
+        }
+    except Exception:  # another geoip2fast version: per-IP lookups
+        return None
+
+
+def _geo_v4(
+    t: dict, v4_int: np.ndarray, idx: np.ndarray, country: np.ndarray, asn: np.ndarray
+) -> np.ndarray:
+    """Fill ``country`` / ``asn`` at ``idx`` as ``GeoIP2Fast.lookup`` would; returns the mask
+    of rows done (rows before the first network are left to ``lookup``)."""
+    done = np.zeros(len(v4_int), bool)
+    if not t["ok"] or not len(idx):
+        return done
+    ip = v4_int[idx]
+    j = np.searchsorted(t["first"], ip, side="right") - 1
+    k = np.searchsorted(t["first_asn"], ip, side="right") - 1
+    keep = (j >= 0) & (k >= 0)
+    idx, ip, j, k = idx[keep], ip[keep], j[keep], k[keep]
+    found = ip <= t["last"][j]  # else geoip2fast answers "network not found": no country, ASN
+    country[idx[found]] = t["countries"][t["country_id"][j[found]]]
+    has_asn = found if t["last_asn"] is None else found & (ip <= t["last_asn"][k])
+    asn[idx[has_asn]] = t["asns"][t["asn_id"][k[has_asn]]]
+    done[idx] = True
+    return done
+
+
 class IpIntel(Estimator):
     """Classify IP addresses offline.
 
@@ -302,9 +385,16 @@ class IpIntel(Estimator):
                     kinds[i] = mapped
                     provider[i] = found[0] or None
 
-        # Country and ASN: a loop over distinct global IPs (not requests).
+        # Country and ASN of distinct global IPs: IPv4 in canonical form with numpy over
+        # geoip2fast's own tables, the rest (IPv6, leading zeros) one lookup each.
         if self._geo is not None:
-            for i in np.flatnonzero((kinds != "reserved") & (kinds != "invalid")).tolist():
+            todo = (kinds != "reserved") & (kinds != "invalid")
+            tables = _geo_v4_tables(self._geo)
+            if tables is not None:
+                fast = todo & (v4_int >= 0) & ~_leading_zero(text)
+                done = _geo_v4(tables, v4_int, np.flatnonzero(fast), country, asn)
+                todo &= ~done
+            for i in np.flatnonzero(todo).tolist():
                 try:
                     r = self._geo.lookup(text[i])
                 except Exception:  # a lookup error leaves this IP's geo fields empty
