@@ -17,12 +17,14 @@ an evidence group's inputs are set to the deployment's median.
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from threadpoolctl import threadpool_limits
 
 from ..accounts._base import Estimator
@@ -62,6 +64,90 @@ def volume_cohort(n_requests: np.ndarray) -> np.ndarray:
     return np.minimum((percentile(np.log1p(n_requests)) * N_COHORTS).astype(int), N_COHORTS - 1)
 
 
+# ---- comparable cohorts ---------------------------------------------------------------------
+# How an account reaches the API (its requests' `access_route` kind, docs/CONTRACT.md §1) and
+# with what client (browser or program): a reviewer compares a cloud account with cloud
+# accounts, a browser user with browser users. The account features carry the two keys
+# (``route_kind``, ``client_kind``, scoring.definitions.ACCOUNT_COHORT_KEYS); an account
+# without them (a log without the fields) is ranked in the whole deployment.
+ROUTE_KINDS = ("direct", "cloud", "reseller")
+ANY = "*"  # the whole deployment: the cohort of last resort
+
+
+def min_cohort_size(n_accounts: int) -> int:
+    """Fewest accounts a cohort needs to rank within it: ``ceil(sqrt(n))``. The square-root
+    rule of histogram bins: with n accounts it allows as many cohorts as members in each, so a
+    percentile within a cohort is as fine-grained as the number of cohorts is large; a smaller
+    cohort falls back to its coarser one (route alone, then the deployment)."""
+    return max(int(math.ceil(math.sqrt(max(n_accounts, 0)))), 1)
+
+
+def cohort_levels(features: Columns) -> list[np.ndarray]:
+    """The account's cohort keys, finest first: ``route|client``, then ``route``; ``*`` where
+    the log does not say (an unknown route or client is not a cohort of its own)."""
+    route = scol(features, "route_kind")
+    client = scol(features, "client_kind")
+    known = np.isin(route, ROUTE_KINDS)
+    fine = np.where(known & (client != ""), route + "|" + client, ANY)
+    return [fine.astype(object), np.where(known, route, ANY).astype(object)]
+
+
+def cohort_level(levels: list[np.ndarray], minimum: int) -> np.ndarray:
+    """Each account's level: the index of its finest key whose cohort has at least
+    ``minimum`` accounts, or ``len(levels)`` (the whole deployment)."""
+    out = np.full(len(levels[0]), len(levels))
+    for i in reversed(range(len(levels))):  # finest last, so it wins
+        keys = levels[i]
+        _, inv, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        out[(keys != ANY) & (counts[inv] >= minimum)] = i
+    return out
+
+
+def grouped_percentile(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """:func:`percentile` of each value within its group."""
+    out = np.full(len(x), np.nan)
+    for g in np.unique(groups):
+        m = groups == g
+        out[m] = percentile(x[m])
+    return out
+
+
+def cohort_percentile(x: np.ndarray, levels: list[np.ndarray], level: np.ndarray) -> np.ndarray:
+    """Percentile of each value among every account sharing its key at its ``level`` (a cloud
+    account whose cloud|browser cohort is too small is ranked among all cloud accounts)."""
+    out = percentile(x)  # level len(levels): the whole deployment
+    for i, keys in enumerate(levels):
+        m = level == i
+        if m.any():
+            out[m] = grouped_percentile(x, keys)[m]
+    return out
+
+
+def attach_cohort_keys(features: pa.Table, keys: pa.Table) -> pa.Table:
+    """``features`` with each account's ``route_kind`` and ``client_kind`` from ``keys``
+    (:data:`scoring.definitions.ACCOUNT_COHORT_KEYS`; NULL for an account it lacks)."""
+    at = pc.index_in(features.column("account_id"), keys.column("account_id"))
+    for name in ("route_kind", "client_kind"):
+        if name in features.column_names:
+            features = features.drop_columns([name])
+        features = features.append_column(name, pc.take(keys.column(name), at))
+    return features
+
+
+def route_groups(features: Columns) -> dict[str, np.ndarray]:
+    """Every cohort key (any level) with at least :func:`min_cohort_size` accounts → its
+    members: the cohorts batch ranks in, which the reference keeps for online."""
+    levels = cohort_levels(features)
+    minimum = min_cohort_size(len(levels[0]))
+    groups = {}
+    for keys in levels:
+        uniq, counts = np.unique(keys, return_counts=True)
+        for k, c in zip(uniq, counts, strict=True):
+            if k != ANY and c >= minimum:
+                groups[str(k)] = keys == k
+    return groups
+
+
 def input_features(features: Columns, cluster_size: np.ndarray) -> dict[str, np.ndarray]:
     """Every account feature the catalog names, as float arrays (NaN where unknown)."""
     n = n_rows(features)
@@ -97,8 +183,10 @@ def model_input_columns(
     cols: dict[str, np.ndarray] = {}
     for name in HAND_SET:
         cols[f"ev:{name}"] = np.asarray(strengths.get(name, np.zeros(n)), float)
+    levels = cohort_levels(features)
     if reference is None:
         cohort = volume_cohort(np.nan_to_num(raw["n_requests"]))
+        level = cohort_level(levels, min_cohort_size(n))
     else:
         cohort = reference.cohort(np.log1p(np.nan_to_num(raw["n_requests"])))
     for c in feature_columns():
@@ -106,6 +194,7 @@ def model_input_columns(
         if reference is not None:
             cols[f"pct:{c}"] = reference.percentile(c, x)
             cols[f"coh:{c}"] = reference.percentile(c, x, cohort)
+            cols[f"rte:{c}"] = reference.route_percentile(c, x, levels)
             continue
         cols[f"pct:{c}"] = percentile(x)
         coh = np.full(n, np.nan)
@@ -113,6 +202,7 @@ def model_input_columns(
             m = cohort == k
             coh[m] = percentile(x[m])
         cols[f"coh:{c}"] = coh
+        cols[f"rte:{c}"] = cohort_percentile(x, levels, level)
     return cols
 
 
@@ -142,7 +232,7 @@ def deployment_reference(
             if c != "account_id"
         }
     return DeploymentReference.fit(
-        columns, volume_cohort(n_req), np.log1p(n_req), inputs, N_COHORTS
+        columns, volume_cohort(n_req), np.log1p(n_req), inputs, N_COHORTS, route_groups(features)
     )
 
 
@@ -150,7 +240,7 @@ def input_names() -> list[str]:
     """The model inputs of this catalog, in the order :func:`model_inputs` writes them."""
     names = [f"ev:{name}" for name in HAND_SET]
     for c in feature_columns():
-        names += [f"pct:{c}", f"coh:{c}"]
+        names += [f"pct:{c}", f"coh:{c}", f"rte:{c}"]
     return names
 
 
@@ -208,7 +298,8 @@ class RiskModel(WorldCalibratedBooster):
         # Monotone in every input whose direction is known: a model that may not learn "less
         # harvest content is more suspicious" cannot fit that artifact of its train worlds.
         return [
-            BY_NAME[n[3:]].direction if n.startswith("ev:") else direction_of(n[4:]) for n in names
+            BY_NAME[n[3:]].direction if n.startswith("ev:") else direction_of(n.partition(":")[2])
+            for n in names
         ]
 
     def predict_risk(self, X: np.ndarray) -> np.ndarray:
