@@ -1,5 +1,6 @@
 """Comparable cohorts: each account's evidence ranked among the accounts that reach the API the
-same way (access route kind, client kind), falling back to a coarser cohort when too small."""
+same way (access route kind, client kind, volume), falling back to a coarser cohort when too
+small."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from distillguard.scoring.model import (
     cohort_level,
     cohort_levels,
     cohort_percentile,
+    cohort_plan,
     min_cohort_size,
     percentile,
     route_groups,
@@ -24,31 +26,41 @@ def test_minimum_cohort_is_the_square_root_of_the_deployment() -> None:
     assert [min_cohort_size(n) for n in (0, 1, 100, 101, 2080)] == [1, 1, 10, 11, 46]
 
 
-def test_levels_name_route_and_client_and_leave_unknowns_to_the_deployment() -> None:
+def test_levels_name_route_client_and_volume_and_leave_unknowns_to_the_volume_cohort() -> None:
     feats = {
         "route_kind": np.array(["cloud", "cloud", None, "direct", "bogus"], dtype=object),
         "client_kind": np.array(["browser", None, "program", "program", "browser"], dtype=object),
     }
-    fine, route = cohort_levels(feats)
-    assert fine.tolist() == ["cloud|browser", ANY, ANY, "direct|program", ANY]
-    assert route.tolist() == ["cloud", "cloud", ANY, "direct", ANY]
-    # a log without the fields at all: everyone in the whole deployment
-    fine, route = cohort_levels({"n_requests": np.ones(3)})
-    assert set(fine) == set(route) == {ANY}
+    fine, route, volume = cohort_levels(feats, np.array([0, 1, 2, 3, 0]))
+    assert fine.tolist() == ["cloud|browser|v0", ANY, ANY, "direct|program|v3", ANY]
+    assert route.tolist() == ["cloud|v0", "cloud|v1", ANY, "direct|v3", ANY]
+    assert volume.tolist() == ["v0", "v1", "v2", "v3", "v0"]
+    # a log without the fields at all: everyone in its volume cohort, as before route cohorts
+    fine, route, volume = cohort_levels({"n_requests": np.ones(3)}, np.array([0, 0, 1]))
+    assert set(fine) == set(route) == {ANY} and volume.tolist() == ["v0", "v0", "v1"]
 
 
-def test_small_cohorts_fall_back_to_the_route_then_the_deployment() -> None:
-    # 100 accounts, minimum 10: direct|program (60) and direct|browser (25) stand; cloud has
-    # 12 accounts, split 8 / 4 by client (both below 10), so its accounts fall back to the
-    # cloud route; 3 reseller accounts fall back to the whole deployment.
+def _small_cloud_and_reseller() -> dict[str, np.ndarray]:
+    # 100 accounts of one volume cohort, minimum 10: direct|program (60) and direct|browser
+    # (25) stand; cloud has 12 accounts, split 8 / 4 by client (both below 10), so they fall
+    # back to the cloud route; 3 reseller accounts fall back to the volume cohort.
     route = ["direct"] * 85 + ["cloud"] * 12 + ["reseller"] * 3
     client = ["program"] * 60 + ["browser"] * 25 + ["program"] * 8 + ["browser"] * 4 + ["program"] * 3
-    levels = cohort_levels({"route_kind": np.array(route, object), "client_kind": np.array(client, object)})
-    level = cohort_level(levels, min_cohort_size(100))
+    return {"route_kind": np.array(route, object), "client_kind": np.array(client, object)}
+
+
+def test_small_cohorts_fall_back_to_the_route_then_the_volume_cohort() -> None:
+    feats, volume = _small_cloud_and_reseller(), np.zeros(100, int)
+    level = cohort_level(cohort_levels(feats, volume), min_cohort_size(100))
     assert (level[:85] == 0).all() and (level[85:97] == 1).all() and (level[97:] == 2).all()
-    assert set(route_groups({"route_kind": np.array(route, object), "client_kind": np.array(client, object)})) == {
-        "direct|program", "direct|browser", "direct", "cloud"
+    assert set(route_groups(feats, volume)) == {
+        "direct|program|v0", "direct|browser|v0", "direct|v0", "cloud|v0", "v0"
     }
+    # ranked among every member of the key chosen: the cloud accounts among all 12
+    x = np.arange(100.0)
+    got = cohort_percentile(x, cohort_plan(cohort_levels(feats, volume), level))
+    assert np.allclose(got[85:97], percentile(x[85:97]))
+    assert np.allclose(got[97:], percentile(x)[97:])
 
 
 def test_a_cloud_account_is_ranked_among_cloud_accounts() -> None:
@@ -58,8 +70,8 @@ def test_a_cloud_account_is_ranked_among_cloud_accounts() -> None:
     client = np.array(["program"] * n, object)
     # cloud accounts are busier overall: an ordinary cloud account looks busy in the deployment
     x = np.r_[rng.normal(0, 1, 340), rng.normal(3, 1, 60)]
-    levels = cohort_levels({"route_kind": route, "client_kind": client})
-    got = cohort_percentile(x, levels, cohort_level(levels, min_cohort_size(n)))
+    levels = cohort_levels({"route_kind": route, "client_kind": client}, np.zeros(n, int))
+    got = cohort_percentile(x, cohort_plan(levels, cohort_level(levels, min_cohort_size(n))))
     cloud = route == "cloud"
     assert np.allclose(got[cloud], percentile(x[cloud]))
     assert np.allclose(got[~cloud], percentile(x[~cloud]))

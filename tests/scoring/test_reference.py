@@ -100,10 +100,10 @@ def test_json_round_trip_and_clear_errors(tmp_path) -> None:
     back = DeploymentReference.load(path)
     x = features.column(feature_columns()[0]).to_numpy(zero_copy_only=False)
     assert np.allclose(back.percentile(feature_columns()[0], x), ref.percentile(feature_columns()[0], x), equal_nan=True)
-    # Bounded per distribution (129 points: overall, per volume cohort, per route cohort, at
-    # most 3 routes + 6 route|client keys), not by the deployment's size.
+    # Bounded per distribution (129 points: overall, per volume cohort, per comparable cohort:
+    # at most 4 volumes x (1 + 3 routes + 6 route|client keys)), not by the deployment's size.
     n_dist = 1 + 4 + len(ref.data["features"][feature_columns()[0]]["routes"])
-    assert n_dist <= 1 + 4 + 9
+    assert n_dist <= 1 + 4 + 4 * 10
     assert path.stat().st_size < 4_000 * n_dist * len(feature_columns())
     path.write_text('{"format_version": 99}')
     with pytest.raises(InvalidInputError, match="format 99"):

@@ -2,13 +2,15 @@
 on random worlds only.
 
 Why relative: a hand-set weight on "12 requests an hour" or "40% data-centre IPs" encodes the
-one world it was tuned in. Ranked within the deployment (and within the account's volume
-cohort) the same evidence reads "busier than 99% of this provider's accounts", which is
-what carries over to a provider we never saw.
+one world it was tuned in. Ranked within the deployment (and within the accounts that reach
+it the same way) the same evidence reads "busier than 99% of this provider's accounts", which
+is what carries over to a provider we never saw.
 
 Inputs per account (``model_inputs``): every hand-set evidence strength (``ev:``), and every
 feature the catalog names as a percentile in the deployment (``pct:``) and within the
-account's volume cohort (``coh:``). A histogram gradient-boosting classifier, monotone in the
+account's comparable cohort (``rcv:``: same access route, client kind and volume quartile,
+coarser when that cohort is too small; see "comparable cohorts" below). ``coh:`` (within the
+volume cohort alone) is still written for models trained before ``rcv:``. A histogram gradient-boosting classifier, monotone in the
 inputs whose direction is known, is fitted on random train worlds; Platt
 calibration is fitted on out-of-world predictions (each world predicted by a model that did
 not see it). Reasons come from per-evidence contributions: the drop in log-odds of risk when
@@ -65,13 +67,13 @@ def volume_cohort(n_requests: np.ndarray) -> np.ndarray:
 
 
 # ---- comparable cohorts ---------------------------------------------------------------------
-# How an account reaches the API (its requests' `access_route` kind, docs/CONTRACT.md §1) and
-# with what client (browser or program): a reviewer compares a cloud account with cloud
-# accounts, a browser user with browser users. The account features carry the two keys
-# (``route_kind``, ``client_kind``, scoring.definitions.ACCOUNT_COHORT_KEYS); an account
-# without them (a log without the fields) is ranked in the whole deployment.
+# A reviewer compares an account with accounts that reach the API the same way: how it arrives
+# (its requests' `access_route` kind, docs/CONTRACT.md §1), with what client (browser or
+# program) and at what volume. The account features carry the first two keys (``route_kind``,
+# ``client_kind``: scoring.definitions.ACCOUNT_COHORT_KEYS); an account without them (a log
+# without the fields) is ranked in its volume cohort alone, as before route cohorts.
 ROUTE_KINDS = ("direct", "cloud", "reseller")
-ANY = "*"  # the whole deployment: the cohort of last resort
+ANY = "*"  # no key at this level: the account is ranked at a coarser one
 
 
 def min_cohort_size(n_accounts: int) -> int:
@@ -82,14 +84,17 @@ def min_cohort_size(n_accounts: int) -> int:
     return max(int(math.ceil(math.sqrt(max(n_accounts, 0)))), 1)
 
 
-def cohort_levels(features: Columns) -> list[np.ndarray]:
-    """The account's cohort keys, finest first: ``route|client``, then ``route``; ``*`` where
-    the log does not say (an unknown route or client is not a cohort of its own)."""
+def cohort_levels(features: Columns, volume: np.ndarray) -> list[np.ndarray]:
+    """The account's cohort keys, finest first: ``route|client|v<q>``, ``route|v<q>``, then
+    ``v<q>`` (``volume``: its volume cohort 0..3); ``*`` where the log does not say (an unknown
+    route or client is not a cohort of its own)."""
     route = scol(features, "route_kind")
     client = scol(features, "client_kind")
+    vol = np.array([f"v{int(q)}" for q in volume], dtype=object)
     known = np.isin(route, ROUTE_KINDS)
-    fine = np.where(known & (client != ""), route + "|" + client, ANY)
-    return [fine.astype(object), np.where(known, route, ANY).astype(object)]
+    by_route = np.where(known, route + "|" + vol, ANY)
+    fine = np.where(known & (client != ""), route + "|" + client + "|" + vol, ANY)
+    return [fine.astype(object), by_route.astype(object), vol]
 
 
 def cohort_level(levels: list[np.ndarray], minimum: int) -> np.ndarray:
@@ -103,23 +108,37 @@ def cohort_level(levels: list[np.ndarray], minimum: int) -> np.ndarray:
     return out
 
 
-def grouped_percentile(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """:func:`percentile` of each value within its group."""
-    out = np.full(len(x), np.nan)
-    for g in np.unique(groups):
-        m = groups == g
-        out[m] = percentile(x[m])
-    return out
+Plan = list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # members, targets, their positions
 
 
-def cohort_percentile(x: np.ndarray, levels: list[np.ndarray], level: np.ndarray) -> np.ndarray:
-    """Percentile of each value among every account sharing its key at its ``level`` (a cloud
-    account whose cloud|browser cohort is too small is ranked among all cloud accounts)."""
-    out = percentile(x)  # level len(levels): the whole deployment
+def cohort_plan(levels: list[np.ndarray], level: np.ndarray) -> Plan:
+    """Per cohort batch ranks in: the accounts it holds (every account sharing the key), the
+    accounts placed in it (``level``) and where those sit among its members. Built once for
+    all features (grouping object keys per feature cost ~5x the percentiles themselves)."""
+    n = len(level)
+    plan: Plan = []
+    rest = np.nonzero(level == len(levels))[0]
+    if len(rest):  # the whole deployment
+        plan.append((np.arange(n), rest, rest))
     for i, keys in enumerate(levels):
-        m = level == i
-        if m.any():
-            out[m] = grouped_percentile(x, keys)[m]
+        placed = level == i
+        if not placed.any():
+            continue
+        _, inv = np.unique(keys, return_inverse=True)
+        for code in np.unique(inv[placed]):
+            members = np.nonzero(inv == code)[0]
+            targets = np.nonzero(placed & (inv == code))[0]
+            plan.append((members, targets, np.searchsorted(members, targets)))
+    return plan
+
+
+def cohort_percentile(x: np.ndarray, plan: Plan) -> np.ndarray:
+    """Percentile of each value among every account sharing its key at its level (a cloud
+    account whose cloud|browser cohort of its volume is too small is ranked among all cloud
+    accounts of its volume); ``plan`` from :func:`cohort_plan`."""
+    out = np.full(len(x), np.nan)
+    for members, targets, pos in plan:
+        out[targets] = percentile(x[members])[pos]
     return out
 
 
@@ -134,10 +153,10 @@ def attach_cohort_keys(features: pa.Table, keys: pa.Table) -> pa.Table:
     return features
 
 
-def route_groups(features: Columns) -> dict[str, np.ndarray]:
+def route_groups(features: Columns, volume: np.ndarray) -> dict[str, np.ndarray]:
     """Every cohort key (any level) with at least :func:`min_cohort_size` accounts → its
     members: the cohorts batch ranks in, which the reference keeps for online."""
-    levels = cohort_levels(features)
+    levels = cohort_levels(features, volume)
     minimum = min_cohort_size(len(levels[0]))
     groups = {}
     for keys in levels:
@@ -183,18 +202,19 @@ def model_input_columns(
     cols: dict[str, np.ndarray] = {}
     for name in HAND_SET:
         cols[f"ev:{name}"] = np.asarray(strengths.get(name, np.zeros(n)), float)
-    levels = cohort_levels(features)
     if reference is None:
         cohort = volume_cohort(np.nan_to_num(raw["n_requests"]))
-        level = cohort_level(levels, min_cohort_size(n))
     else:
         cohort = reference.cohort(np.log1p(np.nan_to_num(raw["n_requests"])))
+    levels = cohort_levels(features, cohort)
+    if reference is None:
+        plan = cohort_plan(levels, cohort_level(levels, min_cohort_size(n)))
     for c in feature_columns():
         x = raw[c]
         if reference is not None:
             cols[f"pct:{c}"] = reference.percentile(c, x)
             cols[f"coh:{c}"] = reference.percentile(c, x, cohort)
-            cols[f"rte:{c}"] = reference.route_percentile(c, x, levels)
+            cols[f"rcv:{c}"] = reference.route_percentile(c, x, levels)
             continue
         cols[f"pct:{c}"] = percentile(x)
         coh = np.full(n, np.nan)
@@ -202,7 +222,7 @@ def model_input_columns(
             m = cohort == k
             coh[m] = percentile(x[m])
         cols[f"coh:{c}"] = coh
-        cols[f"rte:{c}"] = cohort_percentile(x, levels, level)
+        cols[f"rcv:{c}"] = cohort_percentile(x, plan)
     return cols
 
 
@@ -231,8 +251,9 @@ def deployment_reference(
             for c in inputs.column_names
             if c != "account_id"
         }
+    cohort = volume_cohort(n_req)
     return DeploymentReference.fit(
-        columns, volume_cohort(n_req), np.log1p(n_req), inputs, N_COHORTS, route_groups(features)
+        columns, cohort, np.log1p(n_req), inputs, N_COHORTS, route_groups(features, cohort)
     )
 
 
@@ -240,7 +261,9 @@ def input_names() -> list[str]:
     """The model inputs of this catalog, in the order :func:`model_inputs` writes them."""
     names = [f"ev:{name}" for name in HAND_SET]
     for c in feature_columns():
-        names += [f"pct:{c}", f"coh:{c}", f"rte:{c}"]
+        # rcv: (route, client and volume cohort) replaced coh: (volume cohort alone) as what a
+        # new model reads; model_inputs still writes coh: for models trained before it.
+        names += [f"pct:{c}", f"rcv:{c}"]
     return names
 
 

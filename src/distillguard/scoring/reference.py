@@ -2,8 +2,8 @@
 
 Batch ranks each account feature among the deployment's own accounts (``pct:``), among
 the accounts of its volume cohort (``coh:``) and among the accounts that reach the API the same
-way (``rte:``, the route and client cohorts of ``scoring.model``). A single account scored online has no
-deployment around it, so batch publishes these distributions beside its findings
+way (``rcv:``, the route, client and volume cohorts of ``scoring.model``). A single account
+scored online has no deployment around it, so batch publishes these distributions beside its findings
 (``risk_reference.json``) and the online path reads a new account's percentiles against them.
 
 Each distribution is a list of points ``v`` with the share of accounts strictly below
@@ -106,7 +106,7 @@ class DeploymentReference:
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
         # A reference written before route cohorts has none: every account then reads as in
-        # the coarsest cohort, the whole deployment.
+        # the whole deployment (run detect again to rank in cohorts).
         for f in data["features"].values():
             f.setdefault("routes", {})
         # The points as arrays once, not per lookup (online reads them on every request).
