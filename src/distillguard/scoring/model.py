@@ -10,9 +10,9 @@ Inputs per account (``model_inputs``): every hand-set evidence strength (``ev:``
 feature the catalog names as a percentile in the deployment (``pct:``) and within the
 account's comparable cohort (``rcv:``: same access route, client kind and volume quartile,
 coarser when that cohort is too small; see "comparable cohorts" below). ``coh:`` (within the
-volume cohort alone) is still written for models trained before ``rcv:``. A histogram gradient-boosting classifier, monotone in the
-inputs whose direction is known, is fitted on random train worlds; Platt
-calibration is fitted on out-of-world predictions (each world predicted by a model that did
+volume cohort alone) is still written for models trained before ``rcv:``. A histogram
+gradient-boosting classifier, monotone in the inputs whose direction is known, is fitted on
+random train worlds; Platt calibration is fitted on out-of-world predictions (each world predicted by a model that did
 not see it). Reasons come from per-evidence contributions: the drop in log-odds of risk when
 an evidence group's inputs are set to the deployment's median.
 """
@@ -80,7 +80,7 @@ def min_cohort_size(n_accounts: int) -> int:
     """Fewest accounts a cohort needs to rank within it: ``ceil(sqrt(n))``. The square-root
     rule of histogram bins: with n accounts it allows as many cohorts as members in each, so a
     percentile within a cohort is as fine-grained as the number of cohorts is large; a smaller
-    cohort falls back to its coarser one (route alone, then the deployment)."""
+    cohort falls back to its coarser one (route and volume, then volume alone)."""
     return max(int(math.ceil(math.sqrt(max(n_accounts, 0)))), 1)
 
 
