@@ -12,8 +12,8 @@ account's comparable cohort (``rcv:``: same access route, client kind and volume
 coarser when that cohort is too small; see "comparable cohorts" below). ``coh:`` (within the
 volume cohort alone) is still written for models trained before ``rcv:``. A histogram
 gradient-boosting classifier, monotone in the inputs whose direction is known, is fitted on
-random train worlds; Platt calibration is fitted on out-of-world predictions (each world predicted by a model that did
-not see it). Reasons come from per-evidence contributions: the drop in log-odds of risk when
+random train worlds; Platt calibration is fitted on out-of-world predictions (each world
+predicted by a model that did not see it). Reasons come from per-evidence contributions: the drop in log-odds of risk when
 an evidence group's inputs are set to the deployment's median.
 """
 
