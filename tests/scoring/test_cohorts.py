@@ -16,6 +16,7 @@ from distillguard.scoring.model import (
     cohort_levels,
     cohort_percentile,
     cohort_plan,
+    group_percentile,
     min_cohort_size,
     percentile,
     route_groups,
@@ -24,6 +25,21 @@ from distillguard.scoring.model import (
 
 def test_minimum_cohort_is_the_square_root_of_the_deployment() -> None:
     assert [min_cohort_size(n) for n in (0, 1, 100, 101, 2080)] == [1, 1, 10, 11, 46]
+
+
+def test_grouped_percentile_is_the_percentile_within_each_group_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    n = 5000
+    x = np.round(rng.lognormal(0, 1, n), 2)  # many ties
+    x[rng.random(n) < 0.3] = 0.0
+    x[rng.random(n) < 0.05] = np.nan
+    x[:3] = [np.inf, -np.inf, 1 + 1e-12]  # infinities are not ranked; float noise is a tie
+    codes = rng.integers(-1, 7, n)  # -1: no group
+    got = group_percentile(x, codes)
+    assert np.isnan(got[codes < 0]).all() and np.isnan(got[:2]).all()
+    for g in range(7):
+        m = codes == g
+        assert np.array_equal(got[m], percentile(x[m]), equal_nan=True)
 
 
 def test_levels_name_route_client_and_volume_and_leave_unknowns_to_the_volume_cohort() -> None:

@@ -108,37 +108,74 @@ def cohort_level(levels: list[np.ndarray], minimum: int) -> np.ndarray:
     return out
 
 
-Plan = list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # members, targets, their positions
+ByValue = tuple[np.ndarray, np.ndarray]  # positions of the finite values, in value order; values
+
+
+def value_order(x: np.ndarray) -> ByValue:
+    """The positions of the finite values of ``x`` sorted by value (rounded as
+    :func:`percentile` rounds), and those values: one sort shared by every grouping."""
+    ok = np.nonzero(np.isfinite(x))[0]
+    xr = np.round(np.asarray(x, float)[ok], 9)
+    o = np.argsort(xr, kind="stable")
+    return ok[o], xr[o]
+
+
+def group_percentile(
+    x: np.ndarray, codes: np.ndarray, by_value: ByValue | None = None
+) -> np.ndarray:
+    """:func:`percentile` of each value among the values sharing its group code (``codes``,
+    integers; a negative code is no group: NaN), every group at once instead of one
+    ``rankdata`` per group (a deployment has ~30 cohorts per feature). Equal to
+    :func:`percentile` within each group, bit for bit: the same rounding, and the mid-rank
+    ``(first + last) / 2`` of a run of ties is the one ``rankdata(method="average")`` gives.
+    ``by_value``: :func:`value_order` of ``x``, when several groupings share it."""
+    idx, xs = by_value if by_value is not None else value_order(x)
+    out = np.full(len(x), np.nan)
+    g = np.asarray(codes)[idx]
+    keep = g >= 0
+    idx, xs, g = idx[keep], xs[keep], g[keep]
+    if not len(idx):
+        return out
+    if g.max() < 2**15:  # few groups: numpy's stable sort of int16 is a linear radix sort
+        g = g.astype(np.int16)
+    o = np.argsort(g, kind="stable")  # by group, in value order within each
+    idx, xs, gs = idx[o], xs[o], g[o]
+    i = np.arange(len(idx))
+    new_group = np.r_[True, gs[1:] != gs[:-1]]
+    new_run = new_group | np.r_[True, xs[1:] != xs[:-1]]
+    group_start = np.maximum.accumulate(np.where(new_group, i, 0))
+    run_start = np.maximum.accumulate(np.where(new_run, i, 0))
+    run_end = np.r_[np.nonzero(new_run)[0][1:], len(i)][np.cumsum(new_run) - 1]  # one past
+    n = np.diff(np.r_[np.nonzero(new_group)[0], len(i)])[np.cumsum(new_group) - 1]
+    # the run's 1-based ranks in its group: run_start - group_start + 1 .. run_end - group_start
+    mid = 0.5 * ((run_start - group_start + 1) + (run_end - group_start))
+    out[idx] = (mid - 0.5) / n
+    return out
+
+
+Plan = tuple[list[np.ndarray], np.ndarray]  # each level's group codes, each account's level
 
 
 def cohort_plan(levels: list[np.ndarray], level: np.ndarray) -> Plan:
-    """Per cohort batch ranks in: the accounts it holds (every account sharing the key), the
-    accounts placed in it (``level``) and where those sit among its members. Built once for
-    all features (grouping object keys per feature cost ~5x the percentiles themselves)."""
-    n = len(level)
-    plan: Plan = []
-    rest = np.nonzero(level == len(levels))[0]
-    if len(rest):  # the whole deployment
-        plan.append((np.arange(n), rest, rest))
-    for i, keys in enumerate(levels):
-        placed = level == i
-        if not placed.any():
-            continue
-        _, inv = np.unique(keys, return_inverse=True)
-        for code in np.unique(inv[placed]):
-            members = np.nonzero(inv == code)[0]
-            targets = np.nonzero(placed & (inv == code))[0]
-            plan.append((members, targets, np.searchsorted(members, targets)))
-    return plan
+    """The cohorts batch ranks in: per level, each account's key as an integer group code
+    (every account sharing the key is a member, whichever level it is placed at), and each
+    account's level (``level``; ``len(levels)``: the whole deployment). Built once for all
+    features (grouping object keys per feature cost ~5x the percentiles themselves)."""
+    codes = [np.unique(keys, return_inverse=True)[1].reshape(-1) for keys in levels]
+    return codes, np.asarray(level)
 
 
-def cohort_percentile(x: np.ndarray, plan: Plan) -> np.ndarray:
+def cohort_percentile(x: np.ndarray, plan: Plan, by_value: ByValue | None = None) -> np.ndarray:
     """Percentile of each value among every account sharing its key at its level (a cloud
     account whose cloud|browser cohort of its volume is too small is ranked among all cloud
-    accounts of its volume); ``plan`` from :func:`cohort_plan`."""
+    accounts of its volume); ``plan`` from :func:`cohort_plan`. One grouped sort per level."""
+    codes, level = plan
+    by_value = by_value if by_value is not None else value_order(x)
     out = np.full(len(x), np.nan)
-    for members, targets, pos in plan:
-        out[targets] = percentile(x[members])[pos]
+    for i, code in enumerate([*codes, np.zeros(len(x), int)]):  # the last: the deployment
+        placed = level == i
+        if placed.any():
+            out[placed] = group_percentile(x, code, by_value)[placed]
     return out
 
 
@@ -216,13 +253,10 @@ def model_input_columns(
             cols[f"coh:{c}"] = reference.percentile(c, x, cohort)
             cols[f"rcv:{c}"] = reference.route_percentile(c, x, levels)
             continue
-        cols[f"pct:{c}"] = percentile(x)
-        coh = np.full(n, np.nan)
-        for k in range(N_COHORTS):  # four cohorts
-            m = cohort == k
-            coh[m] = percentile(x[m])
-        cols[f"coh:{c}"] = coh
-        cols[f"rcv:{c}"] = cohort_percentile(x, plan)
+        by_value = value_order(x)  # one sort of the feature for its three rankings
+        cols[f"pct:{c}"] = group_percentile(x, np.zeros(n, int), by_value)
+        cols[f"coh:{c}"] = group_percentile(x, cohort, by_value)
+        cols[f"rcv:{c}"] = cohort_percentile(x, plan, by_value)
     return cols
 
 
