@@ -35,11 +35,7 @@ ROUND = 9  # decimals, as scoring.model.percentile
 def _distribution(x: np.ndarray) -> dict[str, Any]:
     """The points of the finite values of ``x`` (see the module docstring), rounded as
     ``scoring.model.percentile`` rounds them (float noise must not break ties)."""
-    return _sorted_distribution(np.sort(np.round(np.asarray(x, float)[np.isfinite(x)], ROUND)))
-
-
-def _sorted_distribution(v: np.ndarray) -> dict[str, Any]:
-    """:func:`_distribution` of values already finite, rounded and sorted."""
+    v = np.sort(np.round(np.asarray(x, float)[np.isfinite(x)], ROUND))
     if len(v) == 0:
         return {"n": 0, "values": [], "below": [], "upto": []}
     pts = np.unique(v)
@@ -138,18 +134,14 @@ class DeploymentReference:
             float(np.min(log_volume[cohort == k])) if (cohort == k).any() else None
             for k in range(n_cohorts)
         ]
-        groups = [cohort == k for k in range(n_cohorts)]
-        feats = {}
-        for c, x in columns.items():
-            # one sort per feature: a group's values are a subsequence of the sorted whole
-            ok = np.nonzero(np.isfinite(x))[0]
-            order = np.argsort(np.round(np.asarray(x, float)[ok], ROUND), kind="stable")
-            pos, v = ok[order], np.round(np.asarray(x, float)[ok], ROUND)[order]
-            feats[c] = {
-                "all": _sorted_distribution(v),
-                "cohorts": [_sorted_distribution(v[m[pos]]) for m in groups],
-                "routes": {key: _sorted_distribution(v[m[pos]]) for key, m in routes.items()},
+        feats = {
+            c: {
+                "all": _distribution(x),
+                "cohorts": [_distribution(x[cohort == k]) for k in range(n_cohorts)],
+                "routes": {key: _distribution(x[m]) for key, m in routes.items()},
             }
+            for c, x in columns.items()
+        }
         medians = {}
         for name, values in inputs.items():
             x = np.asarray(values, float)
