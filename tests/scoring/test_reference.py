@@ -19,6 +19,8 @@ from distillguard.scoring.model import (
 )
 from distillguard.scoring.reference import MAX_POINTS, DeploymentReference
 
+STRINGS = ("signup_route", "route_kind", "client_kind")
+
 
 def _deployment(n: int = 1500, seed: int = 0) -> tuple[pa.Table, dict, np.ndarray]:
     rng = np.random.default_rng(seed)
@@ -30,6 +32,11 @@ def _deployment(n: int = 1500, seed: int = 0) -> tuple[pa.Table, dict, np.ndarra
         cols[c] = pa.array(x, from_pandas=True)
     cols["n_requests"] = pa.array(rng.integers(1, 5000, n).astype(float))
     cols["signup_route"] = pa.array(rng.choice(["standard", "education", None], n))
+    # route cohorts: a big direct crowd, a cloud route too small to split by client, a reseller
+    # route below the minimum (ranked in the whole deployment), and logs without the fields
+    route = rng.choice(["direct", "cloud", "reseller", None], n, p=[0.85, 0.1, 0.01, 0.04])
+    cols["route_kind"] = pa.array(route)
+    cols["client_kind"] = pa.array(rng.choice(["browser", "program", None], n, p=[0.45, 0.5, 0.05]))
     strengths = {e: rng.random(n) for e in HAND_SET}
     sizes = np.where(rng.random(n) < 0.1, rng.integers(3, 30, n), 0).astype(float)
     return pa.table(cols), strengths, sizes
@@ -68,17 +75,21 @@ def test_model_inputs_against_its_own_reference_match_the_batch_ranks() -> None:
         a, b = (np.asarray(t.column(name).to_numpy(zero_copy_only=False), float) for t in (batch, again))
         assert np.array_equal(np.isnan(a), np.isnan(b)), name
         assert np.nanmax(np.abs(a - b)) <= 1.0 / (MAX_POINTS - 1), name
-    # and one account alone (a dict of one-element columns) reads the same row
-    i = 17
-    one = {
-        c: np.array([features.column(c)[i].as_py()], dtype=object if c == "signup_route" else float)
-        for c in features.column_names
-        if c != "account_id"
-    }
-    cols = model_input_columns(one, {e: s[i : i + 1] for e, s in strengths.items()}, sizes[i : i + 1], ref)
-    for name in input_names():
-        want = again.column(name)[i].as_py()
-        assert cols[name][0] == pytest.approx(np.nan if want is None else want, nan_ok=True), name
+    # and one account alone (a dict of one-element columns) reads the same row, whichever
+    # route cohort batch placed it in (fine, fallen back to its route, or the deployment)
+    route = features.column("route_kind").to_pylist()
+    rows = {route.index(r) for r in ("direct", "cloud", "reseller", None)} | {17}
+    for i in sorted(rows):
+        one = {
+            c: np.array([features.column(c)[i].as_py()], dtype=object if c in STRINGS else float)
+            for c in features.column_names
+            if c != "account_id"
+        }
+        one_strengths = {e: s[i : i + 1] for e, s in strengths.items()}
+        cols = model_input_columns(one, one_strengths, sizes[i : i + 1], ref)
+        for name in input_names():
+            want = again.column(name)[i].as_py()
+            assert cols[name][0] == pytest.approx(np.nan if want is None else want, nan_ok=True), name
 
 
 def test_json_round_trip_and_clear_errors(tmp_path) -> None:
@@ -89,8 +100,11 @@ def test_json_round_trip_and_clear_errors(tmp_path) -> None:
     back = DeploymentReference.load(path)
     x = features.column(feature_columns()[0]).to_numpy(zero_copy_only=False)
     assert np.allclose(back.percentile(feature_columns()[0], x), ref.percentile(feature_columns()[0], x), equal_nan=True)
-    # Bounded per feature (129 points, overall and per cohort), not by the deployment's size.
-    assert path.stat().st_size < 10_000 * len(feature_columns())
+    # Bounded per distribution (129 points: overall, per volume cohort, per comparable cohort:
+    # at most 4 volumes x (1 + 3 routes + 6 route|client keys)), not by the deployment's size.
+    n_dist = 1 + 4 + len(ref.data["features"][feature_columns()[0]]["routes"])
+    assert n_dist <= 1 + 4 + 4 * 10
+    assert path.stat().st_size < 4_000 * n_dist * len(feature_columns())
     path.write_text('{"format_version": 99}')
     with pytest.raises(InvalidInputError, match="format 99"):
         DeploymentReference.load(path)

@@ -221,12 +221,12 @@ class OnlineRisk:
         model = resolve(scoring.risk_model)
         self.model = None if model is None else CompiledRiskModel(model)
         self.groups = {} if model is None else evidence_groups(self.model.names)
-        # The percentile inputs (``pct:``/``coh:``): unknown ones are taken as typical when
-        # ranked against the live reservoir (see ``evaluate``).
+        # The percentile inputs (``pct:``/``coh:``/``rcv:``): unknown ones are taken as typical
+        # when ranked against the live reservoir (see ``evaluate``).
         self._ranked = (
             np.zeros(0, bool)
             if model is None
-            else np.array([n.startswith(("pct:", "coh:")) for n in self.model.names])
+            else np.array([n.startswith(("pct:", "coh:", "rcv:")) for n in self.model.names])
         )
         self.reservoir = Reservoir()
         self._reservoir_ref: DeploymentReference | None = None

@@ -30,7 +30,13 @@ from ..progress import stage
 from ..sharing.intel import match_accounts
 from ..sharing.keys import SharingKey
 from . import definitions as d
-from .model import MIN_POPULATION, LearnedAccountScorer, deployment_reference, model_inputs
+from .model import (
+    MIN_POPULATION,
+    LearnedAccountScorer,
+    attach_cohort_keys,
+    deployment_reference,
+    model_inputs,
+)
 from .model import resolve as resolve_model
 from .policy import SIGNALS
 from .request_model import resolve as resolve_request_model
@@ -236,7 +242,8 @@ def _coordinate_and_score(
         ).fit(eb.edges_)
         engine.register_arrow("cluster_members", cl.labels())
     with _timed(timings, "risk", progress):
-        features = fp.features_
+        # Each account's route and client kind: the cohorts its evidence is ranked in.
+        features = attach_cohort_keys(fp.features_, engine.fetch_arrow(d.ACCOUNT_COHORT_KEYS))
         ids = features.column("account_id").combine_chunks()
         base = account_strengths(features, pol.signal_weights)
         cs = ClusterScorer(

@@ -239,3 +239,29 @@ FROM (
 ) x
 WHERE scored IS NOT NULL OR harvest >= {thr} OR cluster_tpl IS NOT NULL
 """
+
+# Each account's comparable-cohort keys (``scoring.model.cohort_levels``): the access route
+# kind most of its requests took (`access_route` is `direct`, `cloud:<platform>` or
+# `reseller:<name>`, docs/CONTRACT.md §1; ties go to the earlier of direct, cloud, reseller)
+# and its client kind: `browser` when most of its requests carry a browser user agent, else
+# `program` (SDKs, HTTP libraries, CLIs, agents). Browsers send the "Mozilla/5.0" product
+# token first for compatibility (MDN, "User-Agent" header; RFC 9110 §10.1.5 product tokens);
+# programs name themselves. NULL where the log has no route (or no user agent).
+ACCOUNT_COHORT_KEYS = """
+SELECT account_id,
+  CASE WHEN n_direct + n_cloud + n_reseller = 0 THEN NULL
+       WHEN n_direct >= n_cloud AND n_direct >= n_reseller THEN 'direct'
+       WHEN n_cloud >= n_reseller THEN 'cloud' ELSE 'reseller' END AS route_kind,
+  CASE WHEN n_ua = 0 THEN NULL WHEN 2 * n_browser > n_ua THEN 'browser'
+       ELSE 'program' END AS client_kind
+FROM (
+  SELECT account_id,
+    sum(CASE WHEN access_route = 'direct' THEN 1 ELSE 0 END) AS n_direct,
+    sum(CASE WHEN access_route LIKE 'cloud:%' THEN 1 ELSE 0 END) AS n_cloud,
+    sum(CASE WHEN access_route LIKE 'reseller:%' THEN 1 ELSE 0 END) AS n_reseller,
+    sum(CASE WHEN user_agent IS NOT NULL AND user_agent <> '' THEN 1 ELSE 0 END) AS n_ua,
+    sum(CASE WHEN user_agent LIKE 'Mozilla/%' THEN 1 ELSE 0 END) AS n_browser
+  FROM requests
+  GROUP BY account_id
+) x
+"""

@@ -2,27 +2,31 @@
 on random worlds only.
 
 Why relative: a hand-set weight on "12 requests an hour" or "40% data-centre IPs" encodes the
-one world it was tuned in. Ranked within the deployment (and within the account's volume
-cohort) the same evidence reads "busier than 99% of this provider's accounts", which is
-what carries over to a provider we never saw.
+one world it was tuned in. Ranked within the deployment (and within the accounts that reach
+it the same way) the same evidence reads "busier than 99% of this provider's accounts", which
+is what carries over to a provider we never saw.
 
 Inputs per account (``model_inputs``): every hand-set evidence strength (``ev:``), and every
 feature the catalog names as a percentile in the deployment (``pct:``) and within the
-account's volume cohort (``coh:``). A histogram gradient-boosting classifier, monotone in the
-inputs whose direction is known, is fitted on random train worlds; Platt
-calibration is fitted on out-of-world predictions (each world predicted by a model that did
-not see it). Reasons come from per-evidence contributions: the drop in log-odds of risk when
+account's comparable cohort (``rcv:``: same access route, client kind and volume quartile,
+coarser when that cohort is too small; see "comparable cohorts" below). ``coh:`` (within the
+volume cohort alone) is still written for models trained before ``rcv:``. A histogram
+gradient-boosting classifier, monotone in the inputs whose direction is known, is fitted on
+random train worlds; Platt calibration is fitted on out-of-world predictions (each world
+predicted by a model that did not see it). Reasons come from per-evidence contributions: the drop in log-odds of risk when
 an evidence group's inputs are set to the deployment's median.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from threadpoolctl import threadpool_limits
 
 from ..accounts._base import Estimator
@@ -60,6 +64,144 @@ def percentile(x: np.ndarray) -> np.ndarray:
 def volume_cohort(n_requests: np.ndarray) -> np.ndarray:
     """Cohort 0..3: the account's volume quartile in its own deployment."""
     return np.minimum((percentile(np.log1p(n_requests)) * N_COHORTS).astype(int), N_COHORTS - 1)
+
+
+# ---- comparable cohorts ---------------------------------------------------------------------
+# A reviewer compares an account with accounts that reach the API the same way: how it arrives
+# (its requests' `access_route` kind, docs/CONTRACT.md §1), with what client (browser or
+# program) and at what volume. The account features carry the first two keys (``route_kind``,
+# ``client_kind``: scoring.definitions.ACCOUNT_COHORT_KEYS); an account without them (a log
+# without the fields) is ranked in its volume cohort alone, as before route cohorts.
+ROUTE_KINDS = ("direct", "cloud", "reseller")
+ANY = "*"  # no key at this level: the account is ranked at a coarser one
+
+
+def min_cohort_size(n_accounts: int) -> int:
+    """Fewest accounts a cohort needs to rank within it: ``ceil(sqrt(n))``. The square-root
+    rule of histogram bins: with n accounts it allows as many cohorts as members in each, so a
+    percentile within a cohort is as fine-grained as the number of cohorts is large; a smaller
+    cohort falls back to its coarser one (route and volume, then volume alone)."""
+    return max(int(math.ceil(math.sqrt(max(n_accounts, 0)))), 1)
+
+
+def cohort_levels(features: Columns, volume: np.ndarray) -> list[np.ndarray]:
+    """The account's cohort keys, finest first: ``route|client|v<q>``, ``route|v<q>``, then
+    ``v<q>`` (``volume``: its volume cohort 0..3); ``*`` where the log does not say (an unknown
+    route or client is not a cohort of its own)."""
+    route = scol(features, "route_kind")
+    client = scol(features, "client_kind")
+    vol = np.array([f"v{int(q)}" for q in volume], dtype=object)
+    known = np.isin(route, ROUTE_KINDS)
+    by_route = np.where(known, route + "|" + vol, ANY)
+    fine = np.where(known & (client != ""), route + "|" + client + "|" + vol, ANY)
+    return [fine.astype(object), by_route.astype(object), vol]
+
+
+def cohort_level(levels: list[np.ndarray], minimum: int) -> np.ndarray:
+    """Each account's level: the index of its finest key whose cohort has at least
+    ``minimum`` accounts, or ``len(levels)`` (the whole deployment)."""
+    out = np.full(len(levels[0]), len(levels))
+    for i in reversed(range(len(levels))):  # finest last, so it wins
+        keys = levels[i]
+        _, inv, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        out[(keys != ANY) & (counts[inv] >= minimum)] = i
+    return out
+
+
+ByValue = tuple[np.ndarray, np.ndarray]  # positions of the finite values, in value order; values
+
+
+def value_order(x: np.ndarray) -> ByValue:
+    """The positions of the finite values of ``x`` sorted by value (rounded as
+    :func:`percentile` rounds), and those values: one sort shared by every grouping."""
+    ok = np.nonzero(np.isfinite(x))[0]
+    xr = np.round(np.asarray(x, float)[ok], 9)
+    o = np.argsort(xr, kind="stable")
+    return ok[o], xr[o]
+
+
+def group_percentile(
+    x: np.ndarray, codes: np.ndarray, by_value: ByValue | None = None
+) -> np.ndarray:
+    """:func:`percentile` of each value among the values sharing its group code (``codes``,
+    integers; a negative code is no group: NaN), every group at once instead of one
+    ``rankdata`` per group (a deployment has ~30 cohorts per feature). Equal to
+    :func:`percentile` within each group, bit for bit: the same rounding, and the mid-rank
+    ``(first + last) / 2`` of a run of ties is the one ``rankdata(method="average")`` gives.
+    ``by_value``: :func:`value_order` of ``x``, when several groupings share it."""
+    idx, xs = by_value if by_value is not None else value_order(x)
+    out = np.full(len(x), np.nan)
+    g = np.asarray(codes)[idx]
+    keep = g >= 0
+    idx, xs, g = idx[keep], xs[keep], g[keep]
+    if not len(idx):
+        return out
+    if g.max() < 2**15:  # few groups: numpy's stable sort of int16 is a linear radix sort
+        g = g.astype(np.int16)
+    o = np.argsort(g, kind="stable")  # by group, in value order within each
+    idx, xs, gs = idx[o], xs[o], g[o]
+    i = np.arange(len(idx))
+    new_group = np.r_[True, gs[1:] != gs[:-1]]
+    new_run = new_group | np.r_[True, xs[1:] != xs[:-1]]
+    group_start = np.maximum.accumulate(np.where(new_group, i, 0))
+    run_start = np.maximum.accumulate(np.where(new_run, i, 0))
+    run_end = np.r_[np.nonzero(new_run)[0][1:], len(i)][np.cumsum(new_run) - 1]  # one past
+    n = np.diff(np.r_[np.nonzero(new_group)[0], len(i)])[np.cumsum(new_group) - 1]
+    # the run's 1-based ranks in its group: run_start - group_start + 1 .. run_end - group_start
+    mid = 0.5 * ((run_start - group_start + 1) + (run_end - group_start))
+    out[idx] = (mid - 0.5) / n
+    return out
+
+
+Plan = tuple[list[np.ndarray], np.ndarray]  # each level's group codes, each account's level
+
+
+def cohort_plan(levels: list[np.ndarray], level: np.ndarray) -> Plan:
+    """The cohorts batch ranks in: per level, each account's key as an integer group code
+    (every account sharing the key is a member, whichever level it is placed at), and each
+    account's level (``level``; ``len(levels)``: the whole deployment). Built once for all
+    features (grouping object keys per feature cost ~5x the percentiles themselves)."""
+    codes = [np.unique(keys, return_inverse=True)[1].reshape(-1) for keys in levels]
+    return codes, np.asarray(level)
+
+
+def cohort_percentile(x: np.ndarray, plan: Plan, by_value: ByValue | None = None) -> np.ndarray:
+    """Percentile of each value among every account sharing its key at its level (a cloud
+    account whose cloud|browser cohort of its volume is too small is ranked among all cloud
+    accounts of its volume); ``plan`` from :func:`cohort_plan`. One grouped sort per level."""
+    codes, level = plan
+    by_value = by_value if by_value is not None else value_order(x)
+    out = np.full(len(x), np.nan)
+    for i, code in enumerate([*codes, np.zeros(len(x), int)]):  # the last: the deployment
+        placed = level == i
+        if placed.any():
+            out[placed] = group_percentile(x, code, by_value)[placed]
+    return out
+
+
+def attach_cohort_keys(features: pa.Table, keys: pa.Table) -> pa.Table:
+    """``features`` with each account's ``route_kind`` and ``client_kind`` from ``keys``
+    (:data:`scoring.definitions.ACCOUNT_COHORT_KEYS`; NULL for an account it lacks)."""
+    at = pc.index_in(features.column("account_id"), keys.column("account_id"))
+    for name in ("route_kind", "client_kind"):
+        if name in features.column_names:
+            features = features.drop_columns([name])
+        features = features.append_column(name, pc.take(keys.column(name), at))
+    return features
+
+
+def route_groups(features: Columns, volume: np.ndarray) -> dict[str, np.ndarray]:
+    """Every cohort key (any level) with at least :func:`min_cohort_size` accounts → its
+    members: the cohorts batch ranks in, which the reference keeps for online."""
+    levels = cohort_levels(features, volume)
+    minimum = min_cohort_size(len(levels[0]))
+    groups = {}
+    for keys in levels:
+        uniq, counts = np.unique(keys, return_counts=True)
+        for k, c in zip(uniq, counts, strict=True):
+            if k != ANY and c >= minimum:
+                groups[str(k)] = keys == k
+    return groups
 
 
 def input_features(features: Columns, cluster_size: np.ndarray) -> dict[str, np.ndarray]:
@@ -101,18 +243,20 @@ def model_input_columns(
         cohort = volume_cohort(np.nan_to_num(raw["n_requests"]))
     else:
         cohort = reference.cohort(np.log1p(np.nan_to_num(raw["n_requests"])))
+    levels = cohort_levels(features, cohort)
+    if reference is None:
+        plan = cohort_plan(levels, cohort_level(levels, min_cohort_size(n)))
     for c in feature_columns():
         x = raw[c]
         if reference is not None:
             cols[f"pct:{c}"] = reference.percentile(c, x)
             cols[f"coh:{c}"] = reference.percentile(c, x, cohort)
+            cols[f"rcv:{c}"] = reference.route_percentile(c, x, levels)
             continue
-        cols[f"pct:{c}"] = percentile(x)
-        coh = np.full(n, np.nan)
-        for k in range(N_COHORTS):  # four cohorts
-            m = cohort == k
-            coh[m] = percentile(x[m])
-        cols[f"coh:{c}"] = coh
+        by_value = value_order(x)  # one sort of the feature for its three rankings
+        cols[f"pct:{c}"] = group_percentile(x, np.zeros(n, int), by_value)
+        cols[f"coh:{c}"] = group_percentile(x, cohort, by_value)
+        cols[f"rcv:{c}"] = cohort_percentile(x, plan, by_value)
     return cols
 
 
@@ -141,8 +285,9 @@ def deployment_reference(
             for c in inputs.column_names
             if c != "account_id"
         }
+    cohort = volume_cohort(n_req)
     return DeploymentReference.fit(
-        columns, volume_cohort(n_req), np.log1p(n_req), inputs, N_COHORTS
+        columns, cohort, np.log1p(n_req), inputs, N_COHORTS, route_groups(features, cohort)
     )
 
 
@@ -150,7 +295,9 @@ def input_names() -> list[str]:
     """The model inputs of this catalog, in the order :func:`model_inputs` writes them."""
     names = [f"ev:{name}" for name in HAND_SET]
     for c in feature_columns():
-        names += [f"pct:{c}", f"coh:{c}"]
+        # rcv: (route, client and volume cohort) replaced coh: (volume cohort alone) as what a
+        # new model reads; model_inputs still writes coh: for models trained before it.
+        names += [f"pct:{c}", f"rcv:{c}"]
     return names
 
 
@@ -208,7 +355,8 @@ class RiskModel(WorldCalibratedBooster):
         # Monotone in every input whose direction is known: a model that may not learn "less
         # harvest content is more suspicious" cannot fit that artifact of its train worlds.
         return [
-            BY_NAME[n[3:]].direction if n.startswith("ev:") else direction_of(n[4:]) for n in names
+            BY_NAME[n[3:]].direction if n.startswith("ev:") else direction_of(n.partition(":")[2])
+            for n in names
         ]
 
     def predict_risk(self, X: np.ndarray) -> np.ndarray:

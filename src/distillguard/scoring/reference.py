@@ -1,8 +1,9 @@
 """The deployment reference: how every model input feature is distributed in one deployment.
 
-Batch ranks each account feature among the deployment's own accounts (``pct:``) and among
-the accounts of its volume cohort (``coh:``). A single account scored online has no
-deployment around it, so batch publishes these distributions beside its findings
+Batch ranks each account feature among the deployment's own accounts (``pct:``), among
+the accounts of its volume cohort (``coh:``) and among the accounts that reach the API the same
+way (``rcv:``, the route, client and volume cohorts of ``scoring.model``). A single account
+scored online has no deployment around it, so batch publishes these distributions beside its findings
 (``risk_reference.json``) and the online path reads a new account's percentiles against them.
 
 Each distribution is a list of points ``v`` with the share of accounts strictly below
@@ -104,6 +105,10 @@ class DeploymentReference:
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
+        # A reference written before route cohorts has none: every account then reads as in
+        # the whole deployment (run detect again to rank in cohorts).
+        for f in data["features"].values():
+            f.setdefault("routes", {})
         # The points as arrays once, not per lookup (online reads them on every request).
         self._points = {
             c: (_points(f["all"]), [_points(d) for d in f["cohorts"]])
@@ -119,9 +124,12 @@ class DeploymentReference:
         log_volume: np.ndarray,
         inputs: Mapping[str, np.ndarray],
         n_cohorts: int,
+        routes: Mapping[str, np.ndarray] | None = None,
     ) -> DeploymentReference:
         """From the raw input features of every account (``columns``: feature → values),
-        their volume cohorts, ``log1p(n_requests)`` and their model inputs (name → values)."""
+        their volume cohorts, ``log1p(n_requests)``, their model inputs (name → values) and
+        the route cohorts batch ranked in (key → member mask, ``scoring.model.route_groups``)."""
+        routes = routes or {}
         edges = [
             float(np.min(log_volume[cohort == k])) if (cohort == k).any() else None
             for k in range(n_cohorts)
@@ -130,6 +138,7 @@ class DeploymentReference:
             c: {
                 "all": _distribution(x),
                 "cohorts": [_distribution(x[cohort == k]) for k in range(n_cohorts)],
+                "routes": {key: _distribution(x[m]) for key, m in routes.items()},
             }
             for c, x in columns.items()
         }
@@ -202,6 +211,29 @@ class DeploymentReference:
             m = cohort == k
             if m.any():
                 out[m] = _read(dist, x[m])
+        return out
+
+    def route_percentile(self, column: str, x: np.ndarray, levels: list[np.ndarray]) -> np.ndarray:
+        """Percentile of each ``x`` in its route cohort: the finest of its keys (``levels``,
+        finest first, ``scoring.model.cohort_levels``) batch kept, else the whole deployment,
+        so an account batch saw is placed in the cohort batch ranked it in."""
+        feat = self.data["features"].get(column)
+        x = np.asarray(x, float)
+        if feat is None:
+            return np.full(len(x), np.nan)
+        kept = feat["routes"]
+        if len(x) == 1:  # one account (online)
+            key = next((str(k[0]) for k in levels if str(k[0]) in kept), None)
+            dist = feat["all"] if key is None else kept[key]
+            return np.array([_read_one(dist, float(x[0]))])
+        chosen = np.full(len(x), "", dtype=object)
+        for keys in reversed(levels):  # finest last, so it wins
+            has = np.isin(keys, list(kept))
+            chosen[has] = keys[has]
+        out = self.percentile(column, x)
+        for key in set(chosen) - {""}:
+            m = chosen == key
+            out[m] = _read(_points(kept[key]), x[m])
         return out
 
     def medians(self, names: list[str]) -> np.ndarray:
