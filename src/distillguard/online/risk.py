@@ -46,6 +46,7 @@ import numpy as np
 from ..evidence import Evidence
 from ..scoring.catalog import BY_NAME, feature_columns
 from ..scoring.compiled import CompiledRiskModel
+from ..scoring.definitions import COHORT_COUNTS, cohort_keys
 from ..scoring.model import (
     N_COHORTS,
     deployment_reference,
@@ -63,7 +64,8 @@ MIN_RESERVOIR = 200  # accounts before the live reservoir is a deployment to ran
 RESERVOIR_SIZE = 5000
 RESERVOIR_REBUILD = 500  # reservoir updates between two rebuilt references
 REASONS_TOLERANCE = 0.02  # risk change below which an account's reasons are not recomputed
-_STRING_FEATURES = ("signup_route", "verification")
+_STRING_FEATURES = ("signup_route", "verification", "route_kind", "client_kind")
+COHORT_KEYS = ("route_kind", "client_kind")  # its comparable cohort (scoring.model.cohort_levels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,12 @@ def account_row(
         v = meta.get(k)
         if isinstance(row.get(k), float) and math.isnan(row[k]) and v is not None:
             row[k] = float(v)
+    # The cohort keys of the requests online counted, as batch's ACCOUNT_COHORT_KEYS would
+    # give them; batch's own keys for an account online has no route or user agent for.
+    counts = [float(features.get(f"cohort_{c}", 0.0)) for c in COHORT_COUNTS]
+    for k, v in zip(COHORT_KEYS, cohort_keys(*counts), strict=True):
+        if v is not None:
+            row[k] = v
     created = meta.get("created_ms")
     first = features.get("first_ts")
     row["account_age_days"] = (
