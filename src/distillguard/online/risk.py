@@ -2,7 +2,10 @@
 
 The account's online state yields its features under the batch ``account_features`` names
 (``state.account_features``); batch facts the state cannot know (sign-up time and route,
-verification, payment sharing, cluster membership) come from the verdict cache. The hand-set
+verification, payment sharing, cluster membership) come from the verdict cache. Its comparable
+cohort (access route kind × client kind × volume, ``scoring.model.cohort_levels``) comes from
+the route and user-agent counts the state keeps, by batch's rule
+(``scoring.definitions.cohort_keys``), else from batch's keys for the account. The hand-set
 evidence strengths are ``scoring.scorer.account_strengths`` on that one-row table, the model
 inputs ``scoring.model.model_inputs`` on it, and the risk is the policy's
 ``scoring.risk_model`` (the learned model, evaluated with numpy, or the hand-set weights for
