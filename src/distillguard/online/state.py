@@ -52,6 +52,9 @@ _HLL_P = 8  # 256 registers: ~6.5% standard error, 256 bytes per sketch
 # where the sketch counts linearly), 1 kB per sketch once an account has more than 8.
 _CHURN_HLL_P = 10
 _TOP_K = 16
+# The cohort counts under their raw (Redis hash) and feature names, built once.
+_COHORT_RAW = tuple(f"c_{c}" for c in COHORT_COUNTS)
+_COHORT_FEATURES = tuple(f"cohort_{c}" for c in COHORT_COUNTS)
 
 
 def _h64(value: str) -> int:
@@ -429,8 +432,8 @@ class AccountState:
             self.atpl += 1
         self.atpl_max = max(self.atpl_max, share)
         self._churn(x)
-        add = request_cohort_counts(x.get("access_route"), x.get("user_agent"))
-        self.cohort = [a + b for a, b in zip(self.cohort, add, strict=True)]
+        for i, v in enumerate(request_cohort_counts(x.get("access_route"), x.get("user_agent"))):
+            self.cohort[i] += v
 
     def _churn(self, x: Mapping[str, Any]) -> None:
         """The ``accounts/rotation.py`` aggregates and the distinct sessions of one request.
@@ -527,7 +530,7 @@ class AccountState:
             "kind_n": self.kind_n,
             "distinct_res_prefixes": _distinct(self.res_prefixes),
             "distinct_sessions": _distinct(self.sessions),
-            **{f"c_{c}": v for c, v in zip(COHORT_COUNTS, self.cohort, strict=True)},
+            **dict(zip(_COHORT_RAW, self.cohort, strict=True)),
         }
 
     def merge(self, other: AccountState) -> AccountState:
@@ -701,7 +704,7 @@ def account_features(raw: Mapping[str, float]) -> dict[str, float]:
         # accounts/fingerprint.py: missing when the account's requests carry no session id
         "sessions_per_request": n_sessions / n if n_sessions > 0 else math.nan,
         # not batch columns: the counts its cohort keys come from (online.risk.account_row)
-        **{f"cohort_{c}": float(raw.get(f"c_{c}", 0.0)) for c in COHORT_COUNTS},
+        **{f: float(raw.get(r, 0.0)) for f, r in zip(_COHORT_FEATURES, _COHORT_RAW, strict=True)},
     }
 
 
@@ -1026,9 +1029,9 @@ class RedisState:
             str(x.get("prefix") or "") if ip is not None and kind == "residential" else "",
             "" if sid is None else str(sid),
             ",".join(
-                f"c_{c}"
-                for c, v in zip(
-                    COHORT_COUNTS,
+                r
+                for r, v in zip(
+                    _COHORT_RAW,
                     request_cohort_counts(x.get("access_route"), x.get("user_agent")),
                     strict=True,
                 )
@@ -1096,7 +1099,7 @@ class RedisState:
                 "kind_n",
                 *(f"hod_{i}" for i in range(24)),
                 *(f"k_{k}" for k in IP_KINDS),
-                *(f"c_{c}" for c in COHORT_COUNTS),
+                *_COHORT_RAW,
             )
         }
         raw.update(
