@@ -2,7 +2,10 @@
 
 The account's online state yields its features under the batch ``account_features`` names
 (``state.account_features``); batch facts the state cannot know (sign-up time and route,
-verification, payment sharing, cluster membership) come from the verdict cache. The hand-set
+verification, payment sharing, cluster membership) come from the verdict cache. Its comparable
+cohort (access route kind × client kind × volume, ``scoring.model.cohort_levels``) comes from
+the route and user-agent counts the state keeps, by batch's rule
+(``scoring.definitions.cohort_keys``), else from batch's keys for the account. The hand-set
 evidence strengths are ``scoring.scorer.account_strengths`` on that one-row table, the model
 inputs ``scoring.model.model_inputs`` on it, and the risk is the policy's
 ``scoring.risk_model`` (the learned model, evaluated with numpy, or the hand-set weights for
@@ -46,6 +49,7 @@ import numpy as np
 from ..evidence import Evidence
 from ..scoring.catalog import BY_NAME, feature_columns
 from ..scoring.compiled import CompiledRiskModel
+from ..scoring.definitions import COHORT_COUNTS, cohort_keys
 from ..scoring.model import (
     N_COHORTS,
     deployment_reference,
@@ -63,7 +67,8 @@ MIN_RESERVOIR = 200  # accounts before the live reservoir is a deployment to ran
 RESERVOIR_SIZE = 5000
 RESERVOIR_REBUILD = 500  # reservoir updates between two rebuilt references
 REASONS_TOLERANCE = 0.02  # risk change below which an account's reasons are not recomputed
-_STRING_FEATURES = ("signup_route", "verification")
+_STRING_FEATURES = ("signup_route", "verification", "route_kind", "client_kind")
+COHORT_KEYS = ("route_kind", "client_kind")  # its comparable cohort (scoring.model.cohort_levels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +99,12 @@ def account_row(
         v = meta.get(k)
         if isinstance(row.get(k), float) and math.isnan(row[k]) and v is not None:
             row[k] = float(v)
+    # The cohort keys of the requests online counted, as batch's ACCOUNT_COHORT_KEYS would
+    # give them; batch's own keys for an account online has no route or user agent for.
+    counts = [float(features.get(f"cohort_{c}", 0.0)) for c in COHORT_COUNTS]
+    for k, v in zip(COHORT_KEYS, cohort_keys(*counts), strict=True):
+        if v is not None:
+            row[k] = v
     created = meta.get("created_ms")
     first = features.get("first_ts")
     row["account_age_days"] = (

@@ -39,6 +39,7 @@ import numpy as np
 from datasketch import HyperLogLog
 
 from ..contract import HARVEST_SIGNALS
+from ..scoring.definitions import COHORT_COUNTS, request_cohort_counts
 
 SIGNALS: tuple[str, ...] = tuple(HARVEST_SIGNALS)
 IP_KINDS: tuple[str, ...] = ("datacenter", "vpn", "tor", "proxy")  # the batch *_share kinds
@@ -51,6 +52,9 @@ _HLL_P = 8  # 256 registers: ~6.5% standard error, 256 bytes per sketch
 # where the sketch counts linearly), 1 kB per sketch once an account has more than 8.
 _CHURN_HLL_P = 10
 _TOP_K = 16
+# The cohort counts under their raw (Redis hash) and feature names, built once.
+_COHORT_RAW = tuple(f"c_{c}" for c in COHORT_COUNTS)
+_COHORT_FEATURES = tuple(f"cohort_{c}" for c in COHORT_COUNTS)
 
 
 def _h64(value: str) -> int:
@@ -321,6 +325,7 @@ class AccountState:
         "kind_n",
         "res_prefixes",
         "sessions",
+        "cohort",
     )
 
     def __init__(self, bucket_s: int = 60, n_buckets: int = 60) -> None:
@@ -373,6 +378,9 @@ class AccountState:
         self.pairs: DistinctCount | None = None
         self.res_prefixes: DistinctCount | None = None
         self.sessions: DistinctCount | None = None
+        # What batch's comparable-cohort keys count (scoring.definitions.COHORT_COUNTS):
+        # requests per access route kind, with a user agent, with a browser's.
+        self.cohort = [0] * len(COHORT_COUNTS)
 
     def update(self, x: Mapping[str, Any], hit_threshold: float = 0.5) -> None:
         """Learn one request (a normalised row plus its text features)."""
@@ -424,6 +432,8 @@ class AccountState:
             self.atpl += 1
         self.atpl_max = max(self.atpl_max, share)
         self._churn(x)
+        for i, v in enumerate(request_cohort_counts(x.get("access_route"), x.get("user_agent"))):
+            self.cohort[i] += v
 
     def _churn(self, x: Mapping[str, Any]) -> None:
         """The ``accounts/rotation.py`` aggregates and the distinct sessions of one request.
@@ -520,6 +530,7 @@ class AccountState:
             "kind_n": self.kind_n,
             "distinct_res_prefixes": _distinct(self.res_prefixes),
             "distinct_sessions": _distinct(self.sessions),
+            **dict(zip(_COHORT_RAW, self.cohort, strict=True)),
         }
 
     def merge(self, other: AccountState) -> AccountState:
@@ -578,6 +589,7 @@ class AccountState:
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.sig_hits = [a + b for a, b in zip(self.sig_hits, other.sig_hits, strict=True)]
+        self.cohort = [a + b for a, b in zip(self.cohort, other.cohort, strict=True)]
         self.atpl_max = max(self.atpl_max, other.atpl_max)
         return self
 
@@ -691,6 +703,8 @@ def account_features(raw: Mapping[str, float]) -> dict[str, float]:
         "residential_prefixes_per_request": ratio("distinct_res_prefixes", "kind_n"),
         # accounts/fingerprint.py: missing when the account's requests carry no session id
         "sessions_per_request": n_sessions / n if n_sessions > 0 else math.nan,
+        # not batch columns: the counts its cohort keys come from (online.risk.account_row)
+        **{f: float(raw.get(r, 0.0)) for f, r in zip(_COHORT_FEATURES, _COHORT_RAW, strict=True)},
     }
 
 
@@ -803,7 +817,8 @@ class MemoryState:
 #       input tokens, output tokens, campaign template (0/1), in the new model's release
 #       window (0/1), in it on the new model (0/1), on the new model (0/1),
 #       IP hash, UA hash ('' for none), IP|UA pair, IP with a known kind (0/1),
-#       residential /24, session id
+#       residential /24, session id, the cohort counts this request adds to
+#       (``c_<name>`` hash fields, comma-separated)
 _OBSERVE_LUA = """
 local h, w, t, c, ip, ua = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local tp, asn, pfx = KEYS[7], KEYS[8], KEYS[9]
@@ -897,6 +912,7 @@ end
 if ARGV[32] == '1' then redis.call('HINCRBY', h, 'kind_n', 1) end
 if ARGV[33] ~= '' then redis.call('PFADD', res, ARGV[33]) end
 if ARGV[34] ~= '' then redis.call('PFADD', ses, ARGV[34]) end
+for name in string.gmatch(ARGV[35], '[^,]+') do redis.call('HINCRBY', h, name, 1) end
 local ttl = tonumber(ARGV[14])
 for _, k in ipairs({h, w, t, c, ip, ua, tp, asn, pfx, pair, res, ses}) do
   redis.call('EXPIRE', k, ttl)
@@ -1012,6 +1028,15 @@ class RedisState:
             int(ip is not None and bool(kind)),
             str(x.get("prefix") or "") if ip is not None and kind == "residential" else "",
             "" if sid is None else str(sid),
+            ",".join(
+                r
+                for r, v in zip(
+                    _COHORT_RAW,
+                    request_cohort_counts(x.get("access_route"), x.get("user_agent")),
+                    strict=True,
+                )
+                if v
+            ),
         ]
         keys = self._keys(account_id)
         pipe = self.r.pipeline(transaction=False)
@@ -1074,6 +1099,7 @@ class RedisState:
                 "kind_n",
                 *(f"hod_{i}" for i in range(24)),
                 *(f"k_{k}" for k in IP_KINDS),
+                *_COHORT_RAW,
             )
         }
         raw.update(

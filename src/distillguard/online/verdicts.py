@@ -221,7 +221,7 @@ def _columns(con: Any, table: str) -> set[str]:
     return {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
 
 
-_META_COLUMNS = ("created_ms", "signup_route", "verification")
+_META_COLUMNS = ("created_ms", "signup_route", "verification", "route_kind", "client_kind")
 
 
 @cache
@@ -236,6 +236,23 @@ def batch_only_features() -> tuple[str, ...]:
     return tuple(c for c in feature_columns() if c not in online and c not in derived)
 
 
+def _load_cohort_keys(con: Any, tables: set[str], out: VerdictCache) -> None:
+    """Each account's comparable-cohort keys (route kind, client kind) as batch ranked it,
+    for an account online has no route or user agent for: from ``account_features`` when it
+    carries them, else batch's own query (``ACCOUNT_COHORT_KEYS``) over the stored log."""
+    from ..scoring.definitions import ACCOUNT_COHORT_KEYS
+
+    if "account_features" in tables and "route_kind" in _columns(con, "account_features"):
+        return  # read with the other _META_COLUMNS
+    if "requests" not in tables or not {"access_route", "user_agent"} <= _columns(
+        con, "requests"
+    ):
+        return
+    for aid, route, client in con.execute(ACCOUNT_COHORT_KEYS).fetchall():
+        meta = out.meta.setdefault(str(aid), {})
+        meta["route_kind"], meta["client_kind"] = route, client
+
+
 def _load_context(con: Any, tables: set[str], out: VerdictCache) -> None:
     """Account facts, IP intelligence and the risk reference a detect run left in the store."""
     if "account_features" in tables:
@@ -246,6 +263,7 @@ def _load_context(con: Any, tables: set[str], out: VerdictCache) -> None:
             out.meta = {
                 str(r[0]): dict(zip(cols, r[1:], strict=True)) for r in rows.fetchall()
             }
+    _load_cohort_keys(con, tables, out)
     if "cluster_members" in tables and "strength" in _columns(con, "cluster_members"):
         for aid, strength in con.execute(
             "SELECT account_id, strength FROM cluster_members"

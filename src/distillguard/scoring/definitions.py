@@ -265,3 +265,37 @@ FROM (
   GROUP BY account_id
 ) x
 """
+
+
+# The Python twin of ACCOUNT_COHORT_KEYS, for the online path that counts one request at a
+# time (online/state.py): the same per-request classes and the same majority rule, tested
+# equal to the SQL on the same requests (tests/online/test_state.py).
+COHORT_COUNTS = ("n_direct", "n_cloud", "n_reseller", "n_ua", "n_browser")
+
+
+def request_cohort_counts(access_route: str | None, user_agent: str | None) -> tuple[int, ...]:
+    """What one request adds to each of :data:`COHORT_COUNTS` (the SQL's CASE WHENs)."""
+    route = access_route or ""
+    ua = user_agent or ""
+    return (
+        int(route == "direct"),
+        int(route.startswith("cloud:")),
+        int(route.startswith("reseller:")),
+        int(ua != ""),
+        int(ua.startswith("Mozilla/")),  # LIKE is case-sensitive in DuckDB and Spark
+    )
+
+
+def cohort_keys(
+    n_direct: float, n_cloud: float, n_reseller: float, n_ua: float, n_browser: float
+) -> tuple[str | None, str | None]:
+    """An account's ``(route_kind, client_kind)`` from its :data:`COHORT_COUNTS`, as
+    :data:`ACCOUNT_COHORT_KEYS` gives them (None: NULL)."""
+    if n_direct + n_cloud + n_reseller == 0:
+        route = None
+    elif n_direct >= n_cloud and n_direct >= n_reseller:
+        route = "direct"
+    else:
+        route = "cloud" if n_cloud >= n_reseller else "reseller"
+    client = None if n_ua == 0 else ("browser" if 2 * n_browser > n_ua else "program")
+    return route, client
