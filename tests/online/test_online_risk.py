@@ -117,13 +117,6 @@ def test_online_risk_agrees_with_batch_for_the_same_requests(batch, sample, tmp_
     assert (batch / "findings" / "risk_reference.json").is_file()
 
 
-@pytest.mark.xfail(
-    strict=True,  # passes again once online knows the keys: then remove this mark
-    reason="online has no route/client cohort keys yet (online/state.py): an account batch "
-    "ranked in its route cohort (rcv:) is read online in its volume cohort. Measured with the "
-    "label-adapted artifact: |online - batch| median 1e-9 for the 7 sampled accounts batch "
-    "ranked in their volume cohort, 0.014 (max 0.08) for the 65 ranked in a route cohort",
-)
 def test_a_new_model_artifact_changes_batch_and_online_alike(
     batch, sample, tiny_data, tmp_path
 ) -> None:
