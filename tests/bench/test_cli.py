@@ -119,3 +119,32 @@ def test_slice_first_days(tmp_path: Path, bench_data: Path) -> None:
     con.close()
     assert hi - lo < 86_400_000
     assert {"x000", "mix01"} <= active
+
+
+def test_slice_first_days_keeps_records_holding_a_hash_verbatim(tmp_path: Path) -> None:
+    """A '#' in a prompt once made DuckDB's CSV writer wrap the line in its quote character,
+    and detect then quarantined the record: early slices silently lost every such request."""
+    import gzip
+
+    def record(i: int, ts: int, text: str) -> str:
+        return json.dumps(
+            {
+                "request_id": f"r{i}",
+                "ts": ts,
+                "account_id": f"a{i}",
+                "model": "m",
+                "messages": [{"role": "user", "content": text}],
+            }
+        )
+
+    lines = [
+        record(1, 1_700_000_000_000, '# Task 3: solve, "x"'),
+        record(2, 1_700_000_001_000, "plain"),
+        record(3, 1_800_000_000_000, "# after the cut"),
+    ]
+    log = tmp_path / "requests.jsonl"
+    log.write_text("\n".join(lines) + "\n")
+    sliced, active = slice_first_days([log], 1.0, tmp_path / "early")
+    with gzip.open(sliced, "rt") as f:
+        assert f.read().splitlines() == lines[:2]
+    assert active == {"a1", "a2"}
