@@ -65,6 +65,8 @@ class StrategyResult:
     benign_accounts_blocked: int = 0
     benign_actions: dict[str, int] = field(default_factory=dict)
     benign_rules: dict[str, int] = field(default_factory=dict)  # accounts per first rule
+    signups: dict[str, int] = field(default_factory=dict)  # attacker sign-ups per action
+    benign_signups: dict[str, int] = field(default_factory=dict)  # benign sign-ups per action
 
     @property
     def accounts_per_1000(self) -> float:
@@ -74,8 +76,11 @@ class StrategyResult:
 class _Run:
     """One strategy against one gateway, interleaved with the benign replay."""
 
-    def __init__(self, world: World, attacker: Attacker, gateway: Gateway, detector: str) -> None:
+    def __init__(
+        self, world: World, attacker: Attacker, gateway: Gateway, detector: str, signup: bool
+    ) -> None:
         self.world, self.attacker, self.gateway = world, attacker, gateway
+        self.signup = signup
         self.res = StrategyResult(attacker.name, detector, attacker.answers_wanted)
         self.benign_hit: dict[str, set[str]] = {}
 
@@ -92,9 +97,28 @@ class _Run:
                 r.benign_rules[rule] = r.benign_rules.get(rule, 0) + 1
             acts.add(out.action)
 
+    def benign_signup(self, body: dict[str, Any]) -> None:
+        act = self.gateway.signup(body)
+        self.res.benign_signups[act] = self.res.benign_signups.get(act, 0) + 1
+
+    def attacker_signups(self, ts_ms: int) -> None:
+        """Sign up the accounts the attacker opened: one held for ``manual_review`` never
+        opens (the attacker counts it denied and may open another, signed up in turn)."""
+        att, r = self.attacker, self.res
+        if not self.signup:
+            att.signups.clear()
+        while att.signups:
+            acct, body = att.signups.pop(0)
+            act = self.gateway.signup(body)
+            r.signups[act] = r.signups.get(act, 0) + 1
+            if act == "manual_review":
+                att.drop(acct, denied=True)
+                att.on_denied(acct, ts_ms)
+
     def attack(self, ts_ms: int) -> int | None:
         """Send the attacker's next request; returns when it wants to send again (or None)."""
         att, r = self.attacker, self.res
+        self.attacker_signups(ts_ms)
         req = att.next_request(ts_ms)
         if req is None:
             return att.next_time(ts_ms)
@@ -147,12 +171,19 @@ def run_strategy(
     seed: int,
     max_accounts: int,
     on_step: Callable[[int], None] | None = None,
+    signup: bool = True,
 ) -> StrategyResult:
-    """Replay the world's benign traffic with one attacker in between; see module docstring."""
+    """Replay the world's benign traffic with one attacker in between; see module docstring.
+
+    ``signup``: every account, benign or attacker, is first signed up through the gateway's
+    sign-up path when it is created (benign accounts created before the log are signed up
+    before it starts)."""
     rng = np.random.default_rng(seed)
     t_start = world.t0 + world.attack_offset_ms
     attacker = STRATEGIES[strategy](world, rng, answers, max_accounts, t_start)
-    run = _Run(world, attacker, gateway, detector)
+    run = _Run(world, attacker, gateway, detector, signup)
+    sus = world.signups if signup else []
+    si = 0
     queue: list[tuple[int, int, int]] = []  # (ts, kind 0 benign / 1 attack, index)
     nxt = attacker.next_time(t_start)
     if nxt is not None:
@@ -160,6 +191,11 @@ def run_strategy(
     bi = 0
     rows = world.benign
     while queue or bi < len(rows):
+        nxt_ts = min(rows[bi]["ts_ms"] if bi < len(rows) else 2**62, queue[0][0] if queue else 2**62)
+        if si < len(sus) and sus[si]["created_at"] <= nxt_ts:
+            run.benign_signup(sus[si])
+            si += 1
+            continue
         if bi < len(rows) and (not queue or rows[bi]["ts_ms"] <= queue[0][0]):
             run.benign(rows[bi])
             bi += 1
@@ -191,12 +227,14 @@ def run_redteam(
     progress: bool = True,
     baseline: bool = True,
     hours: float | None = None,
+    signup: bool = True,
 ) -> dict[str, Any]:
     """Every strategy against no detector and against distillguard; writes JSON + markdown.
 
     ``baseline`` also runs the detector with the linkage index off, every action enforced at
     once and visibly (today's per-account online path), for the before/after comparison.
     ``hours`` keeps only the world's first hours of benign traffic (quick runs).
+    ``signup``: accounts are signed up through the gateway's sign-up path when created.
     """
     unknown = sorted(set(strategies) - set(STRATEGIES))
     if unknown:
@@ -229,9 +267,11 @@ def run_redteam(
                             seed,
                             max_accounts,
                             on_step=lambda n, t=task: prog.update(t, advance=n),
+                            signup=signup,
                         )
                     rows.append(_row(res))
         report = _report(rows, world, size, seed, answers, url)
+        report["signup"] = signup
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             (out / "redteam.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -348,4 +388,14 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"({_pct(r['benign_accounts_actioned'], r['benign_accounts'])}) | "
             f"{r['benign_accounts_blocked']} |"
         )
+    if report.get("signup"):
+        lines += ["", "| sign-ups (POST /v1/signup) | detector | attacker: action → accounts | "
+                  "benign: action → accounts |", "|---|---|---|---|"]
+        for r in report["results"]:
+            lines.append(f"| {r['strategy']} | {r['detector']} | {_acts(r['signups'])} | "
+                         f"{_acts(r['benign_signups'])} |")
     return "\n".join(lines) + "\n"
+
+
+def _acts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) or "—"

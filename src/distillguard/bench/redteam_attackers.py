@@ -97,6 +97,10 @@ class Attacker(ABC):
         self.last_ts: int | None = None
         self._seq = 0
         self.cot = wordings("cot", "en", rng, 12)
+        # Its own stream, so sending sign-ups or not leaves the attack itself unchanged.
+        self.su_rng = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
+        self.traits = self.signup_traits()
+        self.signups: list[tuple[Account, dict[str, Any]]] = []  # opened, not yet signed up
         for _ in range(self.initial_accounts):
             self.open_account(t0)
 
@@ -107,7 +111,39 @@ class Attacker(ABC):
         self.n_accounts += 1
         acct = self.new_account(f"acct_rt{self.name[:3]}_{self.n_accounts:05d}", ts)
         self.active.append(acct)
+        self.signups.append((acct, self.signup_body(acct, ts)))
         return acct
+
+    def signup_traits(self) -> dict[str, Any]:
+        """What one operator's sign-ups share: a few e-mail domains, one country, one route and
+        one verification level, each drawn from the world's own sign-ups by frequency (so a
+        common free-mail domain is the likeliest: nothing here is chosen to be caught)."""
+        pools = self.world.signup_pools
+
+        def draw(k: str, n: int = 1, fallback: str = "standard") -> list[str]:
+            pool = pools.get(k) or [fallback]
+            return [pool[int(i)] for i in self.su_rng.integers(len(pool), size=n)]
+
+        return {
+            "email_domains": sorted(set(draw("email_domain", 3, "gmail.com"))),
+            "country": draw("country", 1, "US")[0],
+            "signup_route": draw("signup_route")[0],
+            "verification": draw("verification", 1, "email")[0],
+        }
+
+    def signup_body(self, acct: Account, ts: int) -> dict[str, Any]:
+        """The ``POST /v1/signup`` body a gateway sends when this account is created."""
+        doms = self.traits["email_domains"]
+        return {
+            "account_id": acct.id,
+            "signup_route": self.traits["signup_route"],
+            "verification": self.traits["verification"],
+            "email_domain": doms[int(self.su_rng.integers(len(doms)))],
+            "payment_fingerprint": acct.card,
+            "country": self.traits["country"],
+            "ip": acct.ip,
+            "created_at": ts,
+        }
 
     def drop(self, acct: Account, denied: bool) -> None:
         if acct in self.active:

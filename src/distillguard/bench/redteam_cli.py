@@ -38,6 +38,11 @@ def register(app: typer.Typer) -> None:
             "--baseline/--no-baseline",
             help="also run today's per-account path (linkage off, immediate visible actions)",
         ),
+        signup: bool = typer.Option(
+            True,
+            "--signup/--no-signup",
+            help="sign every account up through the sign-up path (POST /v1/signup) first",
+        ),
         no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
     ) -> None:
         """Attackers that watch the actions they get, with benign traffic replayed around them."""
@@ -56,6 +61,7 @@ def register(app: typer.Typer) -> None:
             out=out,
             progress=not no_progress,
             baseline=baseline,
+            signup=signup,
         )
         typer.echo(render_markdown(report))
         typer.echo(f"wrote {out / 'redteam.json'} and {out / 'redteam.md'}")

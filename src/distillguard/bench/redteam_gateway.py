@@ -41,6 +41,11 @@ class Gateway:
     def decide(self, row: dict[str, Any], features: dict[str, Any] | None) -> Outcome:
         return Outcome("allow")
 
+    def signup(self, body: dict[str, Any]) -> str:
+        """The sign-up action for one new account (``body``: the contract's account fields,
+        ``created_at`` in epoch ms): ``allow``, ``step_up`` or ``manual_review``."""
+        return "allow"
+
     def close(self) -> None:
         return None
 
@@ -58,6 +63,7 @@ class InProcessGateway(Gateway):
         # A fixed secret: jitter and delays are unknown to the attacker but reproducible here.
         self.scorer.linked.secret = hashlib.blake2b(b"bench-redteam", digest_size=32).digest()
         self._feats: dict[str, dict[str, Any]] = {}
+        self._signup: Any = None
 
     def _text_features(self, row: dict[str, Any]) -> dict[str, Any]:
         key = f"{row.get('system_text')}\x00{row['prompt_text']}"
@@ -77,6 +83,28 @@ class InProcessGateway(Gateway):
         d = self.scorer.decide(row)
         silent = bool(d.params.get("silent"))
         return Outcome(d.action, d.account_risk, silent, d.retry_after_s, d.rule, d.cluster_id)
+
+    def signup(self, body: dict[str, Any]) -> str:
+        """What ``POST /v1/signup`` does (``online/service.signup``), on the log's clock: the
+        service's ``assess`` stamps a sign-up with the wall clock, which would put a whole
+        replay's sign-ups into one burst window, so it is scored here at ``created_at``."""
+        from ..online.service import _note_signup
+        from ..signup.online import FIELDS, SignupService
+        from ..signup.risk import route_action
+
+        if self._signup is None:  # no batch store or verdicts here: it learns as it goes
+            self._signup = SignupService(self.scorer.data_dir, set(),
+                                         self.scorer.policy.policy.signup.table())
+        svc = self._signup
+        acc = {k: body.get(k) for k in FIELDS}
+        acc["created_ms"] = float(body["created_at"])
+        acc["ip_kind"] = svc._ip_kind(str(acc.get("ip") or ""))
+        res = svc.scorer.score_one(acc)
+        svc.scorer.learn_one(acc)
+        route = str(acc.get("signup_route") or "standard")
+        out = {**res.to_dict(), "action": route_action(route, res.risk, svc.thresholds)}
+        _note_signup(self.scorer, body, out)
+        return str(out["action"])
 
     def close(self) -> None:
         self.scorer.close()
@@ -107,6 +135,11 @@ class HttpGateway(Gateway):
             d.get("rule"),
             d.get("cluster_id"),
         )
+
+    def signup(self, body: dict[str, Any]) -> str:
+        r = self.client.post("/v1/signup", json=body)
+        r.raise_for_status()
+        return str(r.json()["action"])
 
     def close(self) -> None:
         self.client.close()

@@ -36,6 +36,10 @@ class World:
     residential_prefixes: list[str]
     browser_uas: list[str]
     features: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The benign accounts' own sign-ups (``POST /v1/signup`` bodies, ``created_at`` order) and
+    # the world's sign-up fields an attacker copies from (each a list with its frequencies).
+    signups: list[dict[str, Any]] = field(default_factory=list)
+    signup_pools: dict[str, list[str]] = field(default_factory=dict)
 
     def features_of(self, row: dict[str, Any]) -> dict[str, Any] | None:
         return self.features.get(row["request_id"])
@@ -44,6 +48,38 @@ class World:
 def _benign_accounts(folder: Path) -> set[str]:
     with open(folder / "labels.csv", newline="", encoding="utf-8") as fh:
         return {r["account_id"] for r in csv.DictReader(fh) if str(r["is_attack"]) in ("0", "0.0")}
+
+
+def _epoch_ms(v: str | None) -> float | None:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(v).replace("Z", "+00:00")).timestamp() * 1000
+    except ValueError:
+        return None
+
+
+def _signups(folder: Path, benign: set[str], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One sign-up body per benign account of the world's account table (docs/CONTRACT.md §2),
+    with the address of its first request as the sign-up IP (a gateway sees one)."""
+    path = folder / "accounts.csv"
+    if not path.exists():
+        return []
+    first_ip: dict[str, str] = {}
+    for r in rows:
+        if r.get("ip"):
+            first_ip.setdefault(r["account_id"], r["ip"])
+    out = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        for a in csv.DictReader(fh):
+            ms = _epoch_ms(a.get("created_at"))
+            if a["account_id"] not in benign or ms is None:
+                continue
+            body = {k: a.get(k) or None for k in ("account_id", "signup_route", "verification",
+                                                   "email_domain", "payment_fingerprint",
+                                                   "country")}
+            out.append({**body, "ip": first_ip.get(a["account_id"]), "created_at": ms})
+    return sorted(out, key=lambda b: (b["created_at"], b["account_id"]))
 
 
 def simulate_world(size: str, seed: int, root: Path) -> Path:
@@ -95,6 +131,9 @@ def load_world(size: str, seed: int, root: Path, hours: float | None = None) -> 
     prefixes = sorted({p for r in rows if (p := _prefix(r.get("ip")))})
     uas = Counter(r.get("user_agent") for r in rows if "Mozilla" in (r.get("user_agent") or ""))
     t0, t_end = rows[0]["ts_ms"], rows[-1]["ts_ms"]
+    signups = _signups(folder, benign_ids, rows)
+    pools = {k: [str(b[k]) for b in signups if b.get(k)]
+             for k in ("email_domain", "country", "signup_route", "verification")}
     return World(
         benign=rows,
         t0=t0,
@@ -106,4 +145,6 @@ def load_world(size: str, seed: int, root: Path, hours: float | None = None) -> 
         residential_prefixes=prefixes,
         browser_uas=[u for u, _ in uas.most_common(40)],
         features=feats,
+        signups=signups,
+        signup_pools=pools,
     )
