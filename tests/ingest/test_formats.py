@@ -4,6 +4,7 @@ format's real record is recognised as that format and no other."""
 from __future__ import annotations
 
 import json
+import pathlib
 
 import pytest
 from gateway_samples import BUILDERS, otlp_document, rec_for_tests
@@ -141,3 +142,23 @@ def test_kong_later_layout_request_under_the_plugin():
     out = formats.map_record(fmt, entry)
     assert out["messages"] == [{"role": "user", "content": "hi"}]
     assert (out["input_tokens"], out["output_tokens"], out["account_id"]) == (5, 7, "c-1")
+
+
+def test_a_line_longer_than_many_blocks_is_read_whole(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A huge line spans many read pieces and blocks (pieces without a newline are held, not
+    joined, until the line ends): it comes out whole, with its neighbours and line numbers."""
+    from distillguard.ingest import readers
+
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(readers, "READ_BYTES", 16)
+    long_line = "x" * 5000
+    path = tmp_path / "requests.jsonl"
+    path.write_text(f"first\n{long_line}\nlast\n{long_line}")
+    got = [
+        (line, no)
+        for t in readers.iter_jsonl(readers.InputFile(path, "jsonl"))
+        for line, no in zip(t.column("line").to_pylist(), t.column("line_no").to_pylist(), strict=True)
+    ]
+    assert got == [("first", 1), (long_line, 2), ("last", 3), (long_line, 4)]

@@ -296,7 +296,9 @@ def iter_jsonl(f: InputFile, on_bytes: Callable[[int], None] | None = None) -> I
             if piece:
                 acc.append(piece)
                 size += len(piece)
-                if size < BLOCK_BYTES:
+                # a piece without a newline cannot end a line: joining would copy a long
+                # line again for every piece of it (quadratic on one huge, broken line)
+                if size < BLOCK_BYTES or b"\n" not in piece:
                     continue
             block = acc[0] if len(acc) == 1 else b"".join(acc)
             if line_no == 1 and block[:3] == b"\xef\xbb\xbf":
