@@ -531,6 +531,8 @@ def test_a_signup_wave_corroborates_a_card_and_never_stands_alone(index: MemoryL
 
 
 def test_signup_endpoint_records_the_waves_an_account_was_opened_in(tmp_path: Path) -> None:
+    """Each sign-up below claims another day as its ``created_at``: the wave's day is when the
+    service scored it, so a caller cannot spread its accounts out of one wave."""
     from fastapi.testclient import TestClient
 
     from distillguard.online.service import create_app
@@ -543,7 +545,9 @@ def test_signup_endpoint_records_the_waves_an_account_was_opened_in(tmp_path: Pa
         for i in range(4):
             r = c.post("/v1/signup", headers={"Authorization": "Bearer api"}, json={
                 "account_id": f"s{i}", "signup_route": "education", "verification": "email",
-                "email_domain": "tiny-college.example", "country": "NZ"})
+                "email_domain": "tiny-college.example", "country": "NZ",
+                "created_at": 1_700_000_000_000 + i * 10 * 86_400_000})
             assert r.status_code == 200
     waves = scorer.linked.index._signup
     assert "s0" not in waves and waves["s3"][0].startswith("signup:domain|")
+    assert waves["s3"][0] in waves["s2"]  # one wave, whatever day each claimed

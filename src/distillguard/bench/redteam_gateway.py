@@ -85,24 +85,16 @@ class InProcessGateway(Gateway):
         return Outcome(d.action, d.account_risk, silent, d.retry_after_s, d.rule, d.cluster_id)
 
     def signup(self, body: dict[str, Any]) -> str:
-        """What ``POST /v1/signup`` does (``online/service.signup``), on the log's clock: the
-        service's ``assess`` stamps a sign-up with the wall clock, which would put a whole
-        replay's sign-ups into one burst window, so it is scored here at ``created_at``."""
+        """What ``POST /v1/signup`` does (``online/service.signup``), on the log's clock: scored
+        at ``created_at``, where the live service scores at the wall clock (a replay at the
+        wall clock would put all its sign-ups into one burst window)."""
         from ..online.service import _note_signup
-        from ..signup.online import FIELDS, SignupService
-        from ..signup.risk import route_action
+        from ..signup.online import SignupService
 
         if self._signup is None:  # no batch store or verdicts here: it learns as it goes
             self._signup = SignupService(self.scorer.data_dir, set(),
                                          self.scorer.policy.policy.signup.table())
-        svc = self._signup
-        acc = {k: body.get(k) for k in FIELDS}
-        acc["created_ms"] = float(body["created_at"])
-        acc["ip_kind"] = svc._ip_kind(str(acc.get("ip") or ""))
-        res = svc.scorer.score_one(acc)
-        svc.scorer.learn_one(acc)
-        route = str(acc.get("signup_route") or "standard")
-        out = {**res.to_dict(), "action": route_action(route, res.risk, svc.thresholds)}
+        out = self._signup.assess(body, now_ms=float(body["created_at"]))
         _note_signup(self.scorer, body, out)
         return str(out["action"])
 

@@ -610,9 +610,9 @@ def _note_signup(scorer: OnlineScorer, body: dict[str, Any], out: dict[str, Any]
         return
     from .linkage import signup_keys
 
-    created = body.get("created_at")
-    ms = created if isinstance(created, (int, float)) else time.time() * 1000
-    attrs = {**body, "created_ms": ms}
+    # the wave's day is the time the sign-up was scored at, never the client's created_at
+    # (which a caller could set to keep its accounts out of a shared wave)
+    attrs = {**body, "created_ms": out["created_ms"]}
     scorer.linked.index.note_signup(out["account_id"], signup_keys(attrs, out.get("evidence") or {}))
 
 

@@ -60,18 +60,21 @@ class SignupService:
             self._intel = IpIntel().fit()
         return self._intel.transform([ip]).column("ip_kind")[0].as_py()
 
-    def assess(self, body: Any) -> dict[str, Any]:
-        """Score one sign-up (then learn it); the route's action from its thresholds."""
+    def assess(self, body: Any, now_ms: float | None = None) -> dict[str, Any]:
+        """Score one sign-up (then learn it); the route's action from its thresholds.
+
+        ``now_ms`` is when it happened (default the wall clock, as a live gateway has it; a
+        replay passes the log's time); the client's own ``created_at`` is never trusted."""
         if not isinstance(body, dict) or not isinstance(body.get("account_id"), str) \
                 or not body["account_id"].strip():
             raise InvalidInputError("send a JSON object with account_id (a non-empty string) "
                                     f"and any of {', '.join(FIELDS[1:])}")
         acc = {k: body.get(k) for k in FIELDS if not isinstance(body.get(k), (dict, list))}
-        acc["created_ms"] = time.time() * 1000
+        acc["created_ms"] = time.time() * 1000 if now_ms is None else float(now_ms)
         acc["ip_kind"] = self._ip_kind(str(acc.get("ip") or ""))
         with self._lock:
             res = self.scorer.score_one(acc)
             self.scorer.learn_one(acc)
         route = str(acc.get("signup_route") or "standard")
         return {**res.to_dict(), "route": route, "action": route_action(route, res.risk, self.thresholds),
-                "ip_kind": acc["ip_kind"]}
+                "ip_kind": acc["ip_kind"], "created_ms": acc["created_ms"]}
