@@ -269,7 +269,7 @@ FROM (
 
 # The Python twin of ACCOUNT_COHORT_KEYS, for the online path that counts one request at a
 # time (online/state.py): the same per-request classes and the same majority rule, tested
-# equal to the SQL on the same requests (tests/online/test_state.py).
+# equal to the SQL on the same requests (tests/online/test_online_cohort.py).
 COHORT_COUNTS = ("n_direct", "n_cloud", "n_reseller", "n_ua", "n_browser")
 
 
