@@ -69,6 +69,34 @@ def test_orphan_folders_of_dead_processes_are_removed(tmp_path, monkeypatch):
     assert f"distillguard-{os.getpid()}-live" in left and "other-123-x" in left
 
 
+def test_a_folder_whose_owner_holds_its_lock_is_kept_whatever_its_process_id_says(
+    tmp_path, monkeypatch
+):
+    """/dev/shm shared between containers: another namespace's live ingest has a process id
+    that looks dead here. Its held lock keeps its folder; once released, the folder goes."""
+    monkeypatch.setattr(parallel, "SHM_ROOT", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys, time\n"
+         f"d = {str(tmp_path)!r} + '/distillguard-{dead}-live'\n"
+         "os.mkdir(d); fd = os.open(d + '/.owner', os.O_CREAT | os.O_RDWR)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        mine = parallel.shm_folder()
+        assert f"distillguard-{dead}-live" in os.listdir(tmp_path)
+    finally:
+        holder.communicate("")  # the holder exits: the kernel frees its lock
+    parallel.release_folder(mine)
+    again = parallel.shm_folder()
+    assert os.listdir(tmp_path) == [os.path.basename(again)]
+    parallel.release_folder(again)
+    assert os.listdir(tmp_path) == []
+
+
 def test_workers_leave_no_files_and_store_the_same_rows(tmp_path, monkeypatch, make_log, rec):
     monkeypatch.setattr(parallel, "SHM_ROOT", str(tmp_path / "shm"))
     (tmp_path / "shm").mkdir()

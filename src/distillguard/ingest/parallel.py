@@ -102,11 +102,57 @@ def shm_folder() -> str | None:
     """
     if not os.path.isdir(SHM_ROOT) or not os.access(SHM_ROOT, os.W_OK):
         return None
+    import fcntl  # POSIX only, as /dev/shm is
+
     _remove_orphans()
     try:
-        return tempfile.mkdtemp(prefix=f"distillguard-{os.getpid()}-", dir=SHM_ROOT)
+        folder = tempfile.mkdtemp(prefix=f"distillguard-{os.getpid()}-", dir=SHM_ROOT)
+        # held while the folder lives: a process id says nothing of a process in another
+        # container sharing /dev/shm, a lock does (released by the kernel when its owner dies)
+        fd = os.open(os.path.join(folder, OWNER_LOCK), os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
     except OSError:
         return None
+    _OWNER_FDS[folder] = fd
+    return folder
+
+
+OWNER_LOCK = ".owner"
+_OWNER_FDS: dict[str, int] = {}  # this process's folders → their held lock
+
+
+def release_folder(folder: str) -> None:
+    """Remove one of this process's folders and drop its lock."""
+    shutil.rmtree(folder, ignore_errors=True)
+    fd = _OWNER_FDS.pop(folder, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _owner_gone(path: str, pid: int) -> bool:
+    """Whether the folder's owner is dead: its lock is free (or, for a folder without one, its
+    process id is gone)."""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(path, OWNER_LOCK), os.O_RDWR)
+    except FileNotFoundError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            pass  # alive, another user's process
+        return False
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False  # held: its owner is alive
+    finally:
+        os.close(fd)
 
 
 def _remove_orphans() -> None:
@@ -118,12 +164,9 @@ def _remove_orphans() -> None:
         parts = name.split("-")
         if len(parts) < 3 or parts[0] != "distillguard" or not parts[1].isdigit():
             continue
-        try:
-            os.kill(int(parts[1]), 0)
-        except ProcessLookupError:
-            shutil.rmtree(os.path.join(SHM_ROOT, name), ignore_errors=True)
-        except OSError:
-            pass  # alive, another user's process
+        path = os.path.join(SHM_ROOT, name)
+        if path not in _OWNER_FDS and _owner_gone(path, int(parts[1])):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 _FAILED_FOLDERS: set[str] = set()  # folders a write failed in (this process): not tried again
@@ -295,7 +338,7 @@ class FeaturePipeline:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         if self._folder is not None:  # files of discarded tasks
-            shutil.rmtree(self._folder, ignore_errors=True)
+            release_folder(self._folder)
             self._folder = None
 
     def __enter__(self) -> FeaturePipeline:
