@@ -245,8 +245,7 @@ class Store:
             ) from exc
         self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self.con.execute(f"SET temp_directory = '{(self.path / 'tmp').resolve()}'")
-        if threads is not None:
-            self.con.execute(f"SET threads = {int(threads)}")
+        self._restore_threads()
         # Time parsing in validation must not depend on the machine's zone.
         self.con.execute("SET TimeZone = 'UTC'")
         for macro in validate.MACROS:

@@ -375,8 +375,7 @@ class RiskModel(WorldCalibratedBooster):
 
     def _adapter_inputs(self, X: np.ndarray, raw: np.ndarray) -> np.ndarray:
         """The deployment adapter reads the model's log-odds and the evidence strengths."""
-        ev = [j for j, n in enumerate(self.names_) if n.startswith("ev:")]
-        return np.column_stack([logit(raw), np.nan_to_num(X[:, ev])])
+        return np.column_stack([logit(raw), np.nan_to_num(X[:, self._evidence_idx()])])
 
     def adapt(self, X: np.ndarray, labels: np.ndarray) -> RiskModel:
         """Refit the last stage on the deployment's own labels (1 attack, 0 benign, -1 none).
@@ -457,7 +456,11 @@ class RiskModel(WorldCalibratedBooster):
         """The inputs a deployment adapter reads besides the trees' margin (none without one)."""
         if getattr(self, "adapter_", None) is None:
             return set()
-        return {j for j, n in enumerate(self.names_) if n.startswith("ev:")}
+        return set(self._evidence_idx())
+
+    def _evidence_idx(self) -> list[int]:
+        """Where the evidence strengths (``ev:``) sit among the model's inputs."""
+        return [j for j, n in enumerate(self.names_) if n.startswith("ev:")]
 
     def _split_features(self) -> list[set[int]]:
         """Per tree, the inputs it splits on (a tree's leaf depends on these only)."""
@@ -489,8 +492,8 @@ class RiskModel(WorldCalibratedBooster):
     def _calibrate_margin(self, margin: np.ndarray, X: np.ndarray) -> np.ndarray:
         adapter = getattr(self, "adapter_", None)
         if adapter is not None:
-            ev = [j for j, n in enumerate(self.names_) if n.startswith("ev:")]
-            return adapter.decision_function(np.column_stack([margin, np.nan_to_num(X[:, ev])]))
+            ev = np.nan_to_num(X[:, self._evidence_idx()])
+            return adapter.decision_function(np.column_stack([margin, ev]))
         return self.calibrator_.decision_function(margin[:, None])
 
     # ---- artifact ---------------------------------------------------------------------------
