@@ -49,7 +49,7 @@ import numpy as np
 from ..evidence import Evidence
 from ..scoring.catalog import BY_NAME, feature_columns
 from ..scoring.compiled import CompiledRiskModel
-from ..scoring.definitions import COHORT_COUNTS, cohort_keys
+from ..scoring.definitions import cohort_keys
 from ..scoring.model import (
     N_COHORTS,
     deployment_reference,
@@ -59,6 +59,7 @@ from ..scoring.model import (
 )
 from ..scoring.reference import DeploymentReference
 from ..scoring.scorer import AccountScorer, account_strengths
+from .state import COHORT_FEATURES
 from .verdicts import VerdictCache
 
 DAY_MS = 86_400_000
@@ -101,7 +102,7 @@ def account_row(
             row[k] = float(v)
     # The cohort keys of the requests online counted, as batch's ACCOUNT_COHORT_KEYS would
     # give them; batch's own keys for an account online has no route or user agent for.
-    counts = [float(features.get(f"cohort_{c}", 0.0)) for c in COHORT_COUNTS]
+    counts = [float(features.get(f, 0.0)) for f in COHORT_FEATURES]
     for k, v in zip(COHORT_KEYS, cohort_keys(*counts), strict=True):
         if v is not None:
             row[k] = v

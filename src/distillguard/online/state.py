@@ -54,7 +54,7 @@ _CHURN_HLL_P = 10
 _TOP_K = 16
 # The cohort counts under their raw (Redis hash) and feature names, built once.
 _COHORT_RAW = tuple(f"c_{c}" for c in COHORT_COUNTS)
-_COHORT_FEATURES = tuple(f"cohort_{c}" for c in COHORT_COUNTS)
+COHORT_FEATURES = tuple(f"cohort_{c}" for c in COHORT_COUNTS)
 
 
 def _h64(value: str) -> int:
@@ -704,7 +704,7 @@ def account_features(raw: Mapping[str, float]) -> dict[str, float]:
         # accounts/fingerprint.py: missing when the account's requests carry no session id
         "sessions_per_request": n_sessions / n if n_sessions > 0 else math.nan,
         # not batch columns: the counts its cohort keys come from (online.risk.account_row)
-        **{f: float(raw.get(r, 0.0)) for f, r in zip(_COHORT_FEATURES, _COHORT_RAW, strict=True)},
+        **{f: float(raw.get(r, 0.0)) for f, r in zip(COHORT_FEATURES, _COHORT_RAW, strict=True)},
     }
 
 
