@@ -91,3 +91,20 @@ def test_transfer_end_to_end_on_tiny_worlds(tmp_path: Path):
     assert "labelling_vendor" in md or "leaderboard_operator" in md
     for key in ("recall_at_0.1%_fpr", "roc_auc", "kinds", "personas"):
         assert key in result["test"][HAND_SET]
+
+
+def test_labelled_recall_scores_the_unlabelled_accounts_and_keeps_their_verdicts(
+    tiny_findings, tiny_data, tmp_path
+):
+    """Operator labels in the bench: the top ``k`` leave the metrics, and the unlabelled
+    attackers' share at `attack` after `learn` is reported beside the share before."""
+    from distillguard.bench.transfer import export_model_inputs, labelled_recall
+    from distillguard.scoring.model import BUILTIN
+
+    root, _ = tiny_findings
+    export_model_inputs(root / "store", tmp_path)
+    got = labelled_recall(tmp_path, tiny_data, BUILTIN, 10)
+    assert got["labels"] == 10
+    assert 0.0 <= got["before"] <= 1.0 and 0.0 <= got["recall_at_fpr_0.1%"]["recall"] <= 1.0
+    assert got["attack_share_before"] > 0.5
+    assert got["attack_share"] >= got["attack_share_before"]

@@ -193,6 +193,23 @@ def test_adapt_to_positive_only_labels_moves_the_labelled_kind_up(fitted):
         adapted.adapt(X, np.full(300, -1))
 
 
+def test_confirming_the_top_of_the_queue_demotes_no_other_attacker(fitted):
+    """Confirming the top of the queue must not lower the risk of the attackers left unlabelled
+    (an adapter that learns a base rate from positive-only labels demotes them)."""
+    X, y = _world(np.random.default_rng(6), 400, 1.0)
+    before = fitted.predict_risk(X)
+    top = np.argsort(-before)[:10]
+    assert y[top].all() and (before[top] > 0.8).all()
+    labels = np.full(400, -1)
+    labels[top] = 1
+    adapted = RiskModel.load(fitted.save(Path("/tmp") / f"dg-agree-{id(fitted)}.json"))
+    after = adapted.adapt(X, labels).predict_risk(X)
+    rest = np.setdiff1d(np.arange(400), top)
+    attackers = rest[y[rest] == 1]
+    assert (after[attackers] >= before[attackers] - 0.02).all()
+    assert np.mean(after[attackers] >= 0.5) >= np.mean(before[attackers] >= 0.5)
+
+
 def test_label_csv(tmp_path: Path):
     p = tmp_path / "l.csv"
     p.write_text("account_id,label\na,attack\nb,benign\nc,false_positive\nd,1\n")

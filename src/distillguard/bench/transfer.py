@@ -236,6 +236,7 @@ def labelled_recall(findings: Path, world: Path, model_path: Path, k: int) -> di
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    from ..policy import default_policy
     from ..scoring.model import RiskModel, align
 
     inputs = pq.read_table(Path(findings) / "model_inputs.parquet")
@@ -256,6 +257,11 @@ def labelled_recall(findings: Path, world: Path, model_path: Path, k: int) -> di
 
     res = {f"recall_at_fpr_{f * 100:g}%": recall_at_fpr(y[rest] == 1, risk[rest], f) for f in FPRS}
     res["before"] = recall_at_fpr(y[rest] == 1, before[rest], 0.001)["recall"]
+    # Labels must not undo verdicts: the unlabelled attackers' share at `attack`, before/after.
+    line = default_policy().scoring.attack_threshold
+    attackers = rest[y[rest] == 1]
+    res["attack_share_before"] = float(np.mean(before[attackers] >= line)) if len(attackers) else None
+    res["attack_share"] = float(np.mean(risk[attackers] >= line)) if len(attackers) else None
     return {
         **res,
         "roc_auc": float("nan"),
@@ -388,6 +394,8 @@ def aggregate(per_world: list[dict[str, Any]]) -> dict[str, Any]:
     }
     if any("before" in m for m in ok):  # operator-label rows: the same accounts, unadapted
         res["recall_at_0.1%_fpr_before"] = _mean([m.get("before") for m in ok])
+        for key in ("attack_share_before", "attack_share"):
+            res[key] = _mean([m.get(key) for m in ok])
     mixed = [m["mixed"] for m in ok if m.get("mixed")]
     if mixed:
         res["mixed_request_recall"] = _mean([x["recall"] for x in mixed])
@@ -588,14 +596,15 @@ def _label_lines(result: dict[str, Any]) -> list[str]:
         return []
     out = [
         "",
-        "Operator labels (the top of the review queue, labelled truthfully; recall at 0.1% "
-        "FPR on the accounts left unlabelled, before → after `learn`):",
+        "Operator labels (the top of the review queue, labelled truthfully; on the accounts "
+        "left unlabelled, before → after `learn`: recall at 0.1% FPR; attackers at `attack`):",
         "",
     ]
     for name, a in rows:
         out.append(
             f"- {name.split('+')[-1].strip()}: {_p(a['recall_at_0.1%_fpr_before'])} → "
-            f"{_p(a['recall_at_0.1%_fpr'])}"
+            f"{_p(a['recall_at_0.1%_fpr'])}; {_p(a.get('attack_share_before'))} → "
+            f"{_p(a.get('attack_share'))}"
         )
     return out
 

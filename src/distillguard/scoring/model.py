@@ -380,31 +380,29 @@ class RiskModel(WorldCalibratedBooster):
     def adapt(self, X: np.ndarray, labels: np.ndarray) -> RiskModel:
         """Refit the last stage on the deployment's own labels (1 attack, 0 benign, -1 none).
 
-        A small, strongly regularised logistic regression over the model's log-odds and the
-        evidence strengths: with a few dozen labels it moves the deployment's threshold and
-        re-weights its evidence; the booster learned on random worlds stays as it is.
-        Positive-only labels (PU): unlabelled accounts stand in for benign ones, each weighted
-        by how benign the current model thinks it is."""
+        The adapter is a logistic regression over the trees' margin and the evidence
+        strengths, fitted as a correction to the model's own calibration: the penalty pulls it
+        back to the calibrated model, never to zero, and the unlabelled accounts keep their
+        current risk as soft targets. Positive-only labels (PU) picked from the top of a review
+        queue say nothing about the deployment's base rate, so they may lift the evidence
+        pattern of the labelled accounts but not shift every account's risk; labels the model
+        already agreed with change nothing. The booster learned on random worlds stays as it is.
+        """
         from sklearn.linear_model import LogisticRegression
 
         self._check_fitted("booster_")
         X, labels = np.asarray(X, float), np.asarray(labels, int)
-        pos, neg = labels == 1, labels == 0
-        if not pos.any():
+        if not (labels == 1).any():
             raise InvalidInputError("learn needs at least one account labelled attack")
-        raw = self.booster_.predict_proba(X)[:, 1]
-        # Labelled accounts count fully; every unlabelled one stands in for a benign account,
-        # weighted by how benign the model thinks it is (PU learning: a review queue's labels
-        # are mostly attacks, so the benign side must come from the population).
-        unl = labels == -1
-        p_unl = self.calibrator_.predict_proba(logit(raw[unl])[:, None])[:, 1]
-        rows = np.r_[np.nonzero(pos | neg)[0], np.nonzero(unl)[0]]
-        y = np.r_[pos[pos | neg].astype(int), np.zeros(int(unl.sum()), dtype=int)]
-        w = np.r_[np.ones(int((pos | neg).sum())), 1.0 - p_unl]
-        self.adapter_ = LogisticRegression(C=0.3, class_weight="balanced", max_iter=1000).fit(
-            self._adapter_inputs(X[rows], raw[rows]), y, sample_weight=w
-        )
-        self.n_adapted_ = int(len(rows))
+        inputs = self._adapter_inputs(X, self.raw_proba(X))
+        cal = self.calibrator_
+        prior = np.r_[cal.coef_[0, 0], np.zeros(inputs.shape[1] - 1)], float(cal.intercept_[0])
+        coef, intercept = _fit_adapter(inputs, labels, self.calibrated(X), prior)
+        adapter = LogisticRegression()
+        adapter.classes_ = np.array([0, 1])
+        adapter.coef_, adapter.intercept_ = coef[None, :], np.array([intercept])
+        self.adapter_ = adapter
+        self.n_adapted_ = int((labels != -1).sum())
         return self
 
     def contributions(self, X: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -620,3 +618,33 @@ def fit_risk_model(
     X, y, groups, names = training_table(worlds, findings, groups)
     model = RiskModel().fit(X, y, groups, names)
     return model.save(out, {"worlds": [Path(w).name for w in worlds]})
+
+
+def _fit_adapter(
+    inputs: np.ndarray, labels: np.ndarray, risk: np.ndarray, prior: tuple[np.ndarray, float]
+) -> tuple[np.ndarray, float]:
+    """A logistic regression (coefficients, intercept) over ``inputs`` that starts from and is
+    penalised towards ``prior`` (an L2 penalty on the change, one label's worth per unit).
+
+    Labelled rows are hard targets. Unlabelled rows keep ``risk`` as a soft target and
+    together weigh as much as the labels: the model as it stands counts as much evidence
+    as the operator's labels, whatever the deployment's size."""
+    from scipy.optimize import minimize
+
+    lab = labels != -1
+    target = np.where(lab, labels, risk).astype(float)
+    n_lab, n_unl = int(lab.sum()), int((~lab).sum())
+    weight = np.where(lab, 1.0, n_lab / max(n_unl, 1))
+    base = np.r_[prior[0], prior[1]]
+    design = np.column_stack([inputs, np.ones(len(inputs))])
+
+    def loss(delta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = design @ (base + delta)
+        # log(1 + e^z) - t·z: the cross-entropy with (soft) target t, computed stably.
+        nll = weight @ (np.logaddexp(0.0, z) - target * z)
+        grad = design.T @ (weight * (1.0 / (1.0 + np.exp(-z)) - target))
+        return float(nll + 0.5 * delta @ delta), grad + delta
+
+    fit = minimize(loss, np.zeros(len(base)), jac=True, method="L-BFGS-B")
+    params = base + fit.x
+    return params[:-1], float(params[-1])

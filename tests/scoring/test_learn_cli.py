@@ -1,0 +1,80 @@
+"""``distillguard learn`` as an operator runs it: on a detect store, with a labels CSV."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from distillguard.scoring.model import BUILTIN, RiskModel, align
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def _learn(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "distillguard", "learn", "--no-console", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def _risk(model: RiskModel, store: Path) -> dict[str, float]:
+    con = duckdb.connect(str(store / "store.duckdb"), read_only=True)
+    try:
+        inputs = con.sql("SELECT * FROM model_inputs").to_arrow_table()
+    finally:
+        con.close()
+    risk = model.predict_risk(align(inputs, model.names_))
+    return dict(zip(inputs.column("account_id").to_pylist(), risk.tolist(), strict=True))
+
+
+def test_learn_adapts_on_a_labels_file_and_demotes_no_other_attacker(
+    tiny_findings, tiny_data, tmp_path
+):
+    root, _ = tiny_findings
+    store = tmp_path / "store"
+    shutil.copytree(root / "store", store)
+    before = _risk(RiskModel.load(BUILTIN), store)
+    with open(tiny_data / "labels.csv", newline="") as fh:
+        truth = {r["account_id"]: r["is_attack"] == "1" for r in csv.DictReader(fh)}
+    attackers = sorted((a for a in before if truth[a]), key=lambda a: -before[a])
+    benign = sorted((a for a in before if not truth[a]), key=lambda a: -before[a])
+    labels = tmp_path / "labels.csv"
+    with open(labels, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["account_id", "label"])
+        w.writerows([[a, "attack"] for a in attackers[:5]] + [[a, "benign"] for a in benign[:3]])
+        w.writerow(["acct_not_in_this_store", "attack"])
+    res = _learn("--store", str(store), "--labels", str(labels))
+    assert res.returncode == 0, res.stderr
+    assert "adapted on 5 attack and 3 benign accounts" in res.stdout
+    assert "1 labels named accounts not in the store" in res.stdout
+    adapted = RiskModel.load(store / "risk-model.json")
+    assert adapted.manifest_["adapted_on"]["attack"] == 5
+    after = _risk(adapted, store)
+    rest = attackers[5:]
+    assert rest and all(after[a] >= before[a] - 0.02 for a in rest)
+    assert np.mean([after[a] for a in benign[:3]]) < np.mean([before[a] for a in benign[:3]])
+
+
+def test_learn_rejects_a_bad_label_in_one_line(tiny_findings, tmp_path):
+    root, _ = tiny_findings
+    labels = tmp_path / "labels.csv"
+    labels.write_text("account_id,label\nacct_x,maybe\n")
+    res = _learn("--store", str(root / "store"), "--labels", str(labels))
+    assert res.returncode != 0
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and ":2: label 'maybe' is neither attack nor benign" in lines[0]
+    labels.write_text("account_id,label\nacct_x,attack\n")
+    res = _learn("--store", str(tmp_path / "nowhere"), "--labels", str(labels))
+    assert res.returncode != 0 and "is not a distillguard store" in res.stderr
