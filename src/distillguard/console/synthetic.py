@@ -84,14 +84,19 @@ def build_synthetic_store(
 
 
 def _build(con: duckdb.DuckDBPyConnection, p: dict) -> None:
-    n, na, cs, rpa, span, t0, nb, nt = (
-        p["n"], p["na"], p["cs"], p["rpa"], p["span"], p["t0"], p["nb"], p["nt"]
-    )
     # hash() is UBIGINT; list indexes and arithmetic want BIGINT.
     con.execute(
         "CREATE TEMP MACRO hb(a, b, c := '') AS CAST(hash(a, b, c) % 1000000007 AS BIGINT)"
     )
-    con.execute(
+    for sql in [*_account_tables(p), *_request_tables(p), *_graph_tables(), *_findings_tables(p)]:
+        con.execute(sql)
+    con.execute("DROP TABLE acc")
+
+
+def _account_tables(p: dict) -> list[str]:
+    """``acc`` (the work table of who is who) and ``accounts``."""
+    n, na, cs, t0 = p["n"], p["na"], p["cs"], p["t0"]
+    return [
         f"""
         CREATE TABLE acc AS
         SELECT i,
@@ -101,9 +106,7 @@ def _build(con: duckdb.DuckDBPyConnection, p: dict) -> None:
                    AS cluster_id,
                i // {cs} AS c
         FROM range({n}) t(i)
-        """
-    )
-    con.execute(
+        """,
         f"""
         CREATE TABLE accounts AS
         SELECT account_id,
@@ -123,10 +126,15 @@ def _build(con: duckdb.DuckDBPyConnection, p: dict) -> None:
                    AS country,
                NULL::VARCHAR AS org_id
         FROM acc
-        """
-    )
-    # Requests: attack accounts send 3x the volume, in bursts, with a model pivot half-way.
-    con.execute(
+        """,
+    ]
+
+
+def _request_tables(p: dict) -> list[str]:
+    """``requests`` and what is derived from them alone."""
+    rpa, span, t0, nb, nt = p["rpa"], p["span"], p["t0"], p["nb"], p["nt"]
+    return [
+        # Requests: attack accounts send 3x the volume, in bursts, with a model pivot half-way.
         f"""
         CREATE TABLE requests AS
         WITH r AS (
@@ -191,17 +199,13 @@ def _build(con: duckdb.DuckDBPyConnection, p: dict) -> None:
                'synthetic' AS source_file,
                CAST(k AS BIGINT) AS source_line
         FROM r
-        """
-    )
-    con.execute(
+        """,
         """
         CREATE TABLE templates AS
         SELECT skeleton_hash, 'tpl_' || row_number() OVER (ORDER BY skeleton_hash) AS template_id
         FROM (SELECT DISTINCT skeleton_hash FROM requests
               WHERE account_id IN (SELECT account_id FROM acc WHERE is_attack))
-        """
-    )
-    con.execute(
+        """,
         """
         CREATE TABLE ip_intel AS
         SELECT ip,
@@ -212,9 +216,7 @@ def _build(con: duckdb.DuckDBPyConnection, p: dict) -> None:
                CASE WHEN ip LIKE '203.%' THEN 'datacenter' ELSE 'residential' END AS ip_kind,
                CASE WHEN ip LIKE '203.%' THEN 'ExampleCloud' ELSE 'ExampleISP' END AS provider
         FROM (SELECT DISTINCT ip FROM requests)
-        """
-    )
-    con.execute(
+        """,
         """
         CREATE TABLE account_features AS
         SELECT r.account_id,
@@ -231,17 +233,19 @@ def _build(con: duckdb.DuckDBPyConnection, p: dict) -> None:
                CASE WHEN bool_or(a.is_attack) THEN 1.0 ELSE 0.0 END AS model_pivot
         FROM requests r JOIN acc a USING (account_id)
         GROUP BY r.account_id
-        """
-    )
-    con.execute(
+        """,
+    ]
+
+
+def _graph_tables() -> list[str]:
+    """Clusters and the coordination graph's edges."""
+    return [
         """
         CREATE TABLE cluster_members AS
         SELECT account_id, cluster_id FROM acc WHERE is_attack
-        """
-    )
-    # Star edges: attack accounts share a /24+UA, a payment fingerprint, a template and a
-    # system prompt; benign accounts have their own IP and some share a popular system prompt.
-    con.execute(
+        """,
+        # Star edges: attack accounts share a /24+UA, a payment fingerprint, a template and a
+        # system prompt; benign accounts have their own IP and some share a popular system prompt.
         """
         CREATE TABLE graph_edges AS
         SELECT account_id, 'prefix24_ua' AS key_kind,
@@ -265,9 +269,14 @@ def _build(con: duckdb.DuckDBPyConnection, p: dict) -> None:
         UNION ALL
         SELECT account_id, 'system_prompt', 'sys_popular_helpful_assistant', 0.01
         FROM acc WHERE NOT is_attack AND i % 7 = 0
-        """
-    )
-    con.execute(
+        """,
+    ]
+
+
+def _findings_tables(p: dict) -> list[str]:
+    """The ``out_*`` findings, their evidence and a few quarantined lines."""
+    cs = p["cs"]
+    return [
         """
         CREATE TABLE out_accounts AS
         SELECT account_id,
@@ -282,15 +291,11 @@ def _build(con: duckdb.DuckDBPyConnection, p: dict) -> None:
                     WHEN i % 50 = 1 THEN 'high volume from data-centre IPs'
                     ELSE '' END AS reasons
         FROM acc
-        """
-    )
-    con.execute(
+        """,
         f"""
         UPDATE out_accounts SET reasons = replace(reasons, 'with 0 accounts',
             'with {cs - 1} accounts') WHERE verdict = 'attack'
-        """
-    )
-    con.execute(
+        """,
         """
         CREATE TABLE out_clusters AS
         SELECT cluster_id, count(*) AS n_accounts,
@@ -304,17 +309,13 @@ def _build(con: duckdb.DuckDBPyConnection, p: dict) -> None:
         FROM acc a JOIN out_accounts o USING (account_id, cluster_id)
         WHERE a.is_attack
         GROUP BY cluster_id
-        """
-    )
-    con.execute(
+        """,
         """
         CREATE TABLE out_requests AS
         SELECT request_id, account_id, greatest(sig_cot, sig_rubric, sig_synth) AS risk,
                signal_hits AS signals
         FROM requests WHERE signal_hits IS NOT NULL
-        """
-    )
-    con.execute(
+        """,
         """
         CREATE TABLE evidence AS
         SELECT 'cluster' AS subject_kind, cluster_id AS subject_id, 'graph:shared_payment' AS source,
@@ -330,9 +331,7 @@ def _build(con: duckdb.DuckDBPyConnection, p: dict) -> None:
         UNION ALL
         SELECT 'account', account_id, 'account:pivot', 0.4,
                'switched from model-a to model-b with its cluster', '' FROM acc WHERE is_attack
-        """
-    )
-    con.execute(
+        """,
         """
         CREATE TABLE quarantine AS
         SELECT 'logs/day1.jsonl' AS source_file, CAST(10 + k * 37 AS BIGINT) AS line,
@@ -340,6 +339,5 @@ def _build(con: duckdb.DuckDBPyConnection, p: dict) -> None:
                    AS reason,
                '{"request_id": "bad' || k || '"}' AS raw
         FROM range(7) t(k)
-        """
-    )
-    con.execute("DROP TABLE acc")
+        """,
+    ]
