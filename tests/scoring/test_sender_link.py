@@ -138,3 +138,28 @@ def test_hand_written_agentic_campaign_inherits_with_its_reason() -> None:
     assert hard and not any(r["verdict"] == "attack" for r in hard)
     changed = {a for a in on if on[a]["verdict"] != off[a]["verdict"]}
     assert changed and all(on[a]["campaign_id"] for a in changed)  # only campaign accounts moved
+
+
+def test_with_shared_intel_only_the_local_pass_links_count() -> None:
+    """A link the pass with partners' indicators found, and the pass without did not, makes no
+    attack (shared intel never does); a local link keeps its attack and its reason."""
+    from types import SimpleNamespace
+
+    from distillguard.scoring.analyze import SenderLink, apply_shared_intel
+
+    ids = pa.array(["boss", "local_link", "shared_only"])
+    link = SenderLink("C1", 0.97, "payment", 3)
+    local = _scorer([0.97, 0.7, 0.6])
+    inherit_attack(local, {1: link})
+    shared = _scorer([0.97, 0.7, 0.6])
+    inherit_attack(shared, {1: link, 2: link})
+    matches = pa.table({"account_id": ["shared_only"], "strength": [1.0], "producer": ["p"],
+                        "kinds": ["ip"]})
+    cs = SimpleNamespace(clusters_=pa.table({"cluster_id": ["C1"], "risk": [0.97]}))
+    cl = SimpleNamespace(members_=pa.table({"account_id": ["boss", "local_link", "shared_only"],
+                                            "cluster_id": ["C1"] * 3}))
+    apply_shared_intel(shared, cs, cl, ids, matches, SimpleNamespace(sc=local), cap=0.75)
+    assert list(shared.verdict_) == ["attack", "attack", "review"]
+    assert shared.risk_[2] <= 0.75
+    assert set(shared.sender_links_) == {1}
+    assert shared.contributions_["sender_link"][2] == 0.0
