@@ -266,7 +266,99 @@ def _coordinate_and_score(
         reference.data["pivot"] = _pivot_context(fp)
         engine.register_arrow("risk_reference", pa.table({"reference": [reference.to_json()]}))
         sc = _account_scorer(pol, strengths, inputs)
+        links = sender_links(ids, acc_cluster, eb.edges_, cl.cluster_keys_, cs.clusters_, sc, pol)
+        inherit_attack(sc, links)
     return _Scored(eb, cl, cs, sc, ids, acc_cluster, strengths, affinity_info)
+
+
+# Sender keys name who sends (a card, an address, a network with its client); wording keys
+# (template, system prompt) can be copied from a public campaign by anyone, so they never
+# pass an attack verdict on.
+SENDER_KINDS: tuple[str, ...] = ("payment", "ip", "prefix24_ua", "asn_ua")
+
+
+@dataclass
+class SenderLink:
+    """An account's strongest sender link to an attack cluster."""
+
+    cluster_id: str
+    cluster_risk: float
+    key_kind: str
+    n_members: int
+
+
+def sender_links(
+    ids: pa.Array,
+    acc_cluster: np.ndarray,
+    edges: pa.Table,
+    keys: pa.Table,
+    clusters: pa.Table,
+    sc: Any,
+    pol: Any,
+) -> dict[int, SenderLink]:
+    """Members at ``review`` (by position in ``ids``) of an attack cluster that share a sender
+    key with fellow members: a key of a ``pol.sender_link_kinds`` kind used by at least two
+    members and characteristic of the cluster (members are most of its users, the rule
+    ``_campaign_templates`` uses), so a big ISP's network that members also use links no one.
+    Only members: outside the cluster, one shared network is a neighbour, not a bond (on the
+    hand-written world, benign users of a residential ISP the hydra's proxies exit through)."""
+    kinds = [k for k in SENDER_KINDS if k in set(pol.sender_link_kinds)]
+    if not kinds or keys.num_rows == 0 or clusters.num_rows == 0:
+        return {}
+    crisk = dict(zip(clusters.column("cluster_id").to_pylist(),
+                     clusters.column("risk").to_pylist(), strict=True))
+    attack = [c for c, r in crisk.items() if r >= pol.attack_threshold]
+    n_mem = keys.column("n_members")
+    k = keys.filter(
+        pc.and_(
+            pc.and_(pc.is_in(keys.column("key_kind"), pa.array(kinds)),
+                    pc.is_in(keys.column("cluster_id"), pa.array(attack, pa.string()))),
+            pc.and_(pc.greater_equal(n_mem, 2),
+                    pc.greater_equal(pc.multiply(n_mem, 2), keys.column("deg"))),
+        )
+    ).select(["cluster_id", "key_kind", "key", "n_members"])
+    if k.num_rows == 0:
+        return {}
+    j = edges.select(["account_id", "key_kind", "key"]).join(k, ["key_kind", "key"], join_type="inner")
+    pos = {a: i for i, a in enumerate(ids.to_pylist())}
+    risk = np.asarray(sc.risk_, float)
+    rank = {kind: n for n, kind in enumerate(SENDER_KINDS)}  # a card names a sender best
+    out: dict[int, SenderLink] = {}
+    for a, kind, c, m in zip(
+        *(j.column(x).to_pylist() for x in ("account_id", "key_kind", "cluster_id", "n_members")),
+        strict=True,
+    ):  # a loop over the sender edges of attack clusters' keys
+        i = pos.get(a)
+        if i is None or acc_cluster[i] != c:
+            continue
+        if not pol.review_threshold <= risk[i] < pol.attack_threshold:
+            continue
+        link = SenderLink(str(c), float(crisk[c]), str(kind), int(m))
+        best = out.get(i)
+        if best is None or (rank[kind], -link.cluster_risk) < (
+            rank[best.key_kind], -best.cluster_risk
+        ):
+            out[i] = link
+    return out
+
+
+def inherit_attack(sc: Any, links: dict[int, SenderLink]) -> None:
+    """Raise each linked account to the attack line (no higher: its own evidence keeps its
+    rank among attacks), recorded as the ``sender_link`` contribution in log-odds (its reason)
+    and ``sc.sender_links_`` (the link behind it)."""
+    sc.sender_links_ = links
+    if not links:
+        return
+    rows = np.fromiter(links, np.int64, len(links))
+    risk = np.asarray(sc.risk_, float).copy()
+    lift = np.zeros(len(risk))
+    thr = float(sc.attack_threshold)
+    old = np.clip(risk[rows], 1e-9, thr)
+    lift[rows] = np.log(thr / (1 - thr)) - np.log(old / (1 - old))
+    risk[rows] = thr
+    sc.risk_ = risk
+    sc.verdict_ = sc.verdicts(risk)
+    sc.contributions_ = {**sc.contributions_, "sender_link": lift}
 
 
 def _pivot_context(fp: Any) -> dict[str, Any] | None:
@@ -321,6 +413,12 @@ def apply_shared_intel(
     sc.contributions_ = dict(sc.contributions_)
     sc.contributions_["shared_intel"] = np.where(s > 0, np.maximum(risk - r0, 0.0) * 4.0, 0.0)
     sc.shared_text_ = text
+    # An attack from a sender link stands only when the local pass made it (its link, its text).
+    links = getattr(local.sc, "sender_links_", {})
+    sc.sender_links_ = {i: v for i, v in links.items() if local_attack[i]}
+    sc.contributions_["sender_link"] = local.sc.contributions_.get(
+        "sender_link", np.zeros(len(r0))
+    )
     attack_members = set(np.asarray(ids.to_pylist(), dtype=object)[local_attack].tolist())
     _cap_clusters(cs, cl.members_, attack_members, cap)
 
@@ -472,9 +570,13 @@ def _account_evidence(
     share_info: dict,
     new_model: str | None,
     affinity_info: dict | None = None,
+    links: dict[int, SenderLink] | None = None,
 ) -> list[Evidence]:
     """The evidence of account ``i`` in words, weighted by its share of the risk."""
+    links = links or {}
     pos = {k: float(v[i]) for k, v in contrib.items() if v[i] > 0.05}
+    if i in links:  # the link is why the verdict is attack, however little it lifted
+        pos["sender_link"] = max(pos.get("sender_link", 0.0), 0.05)
     total = sum(pos.values()) or 1.0
     n = int(f["n_requests"][i])
     out = []
@@ -522,6 +624,13 @@ def _account_evidence(
                 f"{_pct(share)} of its requests use prompt templates characteristic of "
                 f"coordinated cluster {c_id} (attack)"
             )
+        elif k == "sender_link" and i in links:
+            ln = links[i]
+            text = (
+                f"linked by {KIND_LABELS.get(ln.key_kind, ln.key_kind)} to coordinated cluster "
+                f"{ln.cluster_id} at attack (risk {ln.cluster_risk:.2f}; {ln.n_members} of its "
+                "members use it)"
+            )
         elif k == "abused_signup_route":
             text = f"signed up on the {f['signup_route'][i] or 'unknown'} route, often abused for credits"
         elif k == "task_likeness":
@@ -556,7 +665,8 @@ def _account_evidence(
         else:
             continue
         out.append(Evidence(source=f"account:{k}", weight=round(risk * c / total, 4), summary=text))
-    return sorted(out, key=lambda e: e.weight, reverse=True)
+    # The sender link first: the first reasons shown must say why the verdict is attack.
+    return sorted(out, key=lambda e: (e.source != "account:sender_link", -e.weight))
 
 
 def _write_outputs(  # noqa: ANN001
@@ -721,6 +831,7 @@ def _account_evidence_rows(  # noqa: ANN001
             share_info,
             new_model,
             affinity_info,
+            getattr(sc, "sender_links_", {}),
         )
         reasons.append(
             "; ".join(e.summary for e in evs[: pol.max_reasons])
@@ -731,6 +842,9 @@ def _account_evidence_rows(  # noqa: ANN001
         for e in evs:
             if e.source == "account:coordinated_cluster":
                 refs = members_by_cluster.get(acc_cluster[i], [])[: pol.max_refs]
+            elif e.source == "account:sender_link":
+                link = sc.sender_links_[i]
+                refs = members_by_cluster.get(link.cluster_id, [])[: pol.max_refs]
             elif e.source == "account:attack_template_affinity" and affinity_info:
                 # Its requests on the campaign's templates, then members of that cluster
                 # (the cluster id itself is in the summary; refs are request/account ids).

@@ -204,6 +204,17 @@ class ScoringPolicy:
         ),
         "weight of each kind of shared key",
     )
+    sender_link_kinds: list = param(
+        ["payment", "ip", "prefix24_ua", "asn_ua"],
+        Check(
+            lambda v: isinstance(v, list)
+            and set(v) <= {"payment", "ip", "prefix24_ua", "asn_ua"},
+            "a list of sender key kinds (payment, ip, prefix24_ua, asn_ua)",
+        ),
+        "keys that name a sender (card, address, network with client): a member at review of "
+        "an attack cluster that shares one with fellow members is attack too; [] turns it off. "
+        "Wording keys (template, system prompt) never count",
+    )
     shared_intel_cap: float = param(
         0.75,
         Interval(0, 1),
