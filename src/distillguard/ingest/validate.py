@@ -272,14 +272,18 @@ def request_sql(
         optional_cols.append(f"{_value(f, kind, _SQL_TYPES.get(f, 'VARCHAR'))} AS {f}")
     optional_sql = ",\n      ".join(optional_cols)
 
-    # Most records hold contract fields only: their keys (one cheap parse) say so, and the
-    # merge patch (which rewrites the whole record) runs on the others alone.
-    known_keys = "[" + ", ".join(_literal(f) for f in REQUEST_FIELDS) + "]"
+    # Most records hold contract fields only: the number of their keys (one cheap parse) says
+    # so, and the merge patch (which rewrites the whole record) runs on the others alone. A
+    # contract key present in the record has a non-NULL ``v_<field>`` (JSON ``null`` included),
+    # and every such key is one of the record's keys: as many keys as present contract fields
+    # means no other key (a repeated key only sends the record to the merge, which gives the
+    # same NULL). Counting costs ~1 µs less per record than ``list_has_all`` over the key list.
+    present = " + ".join(f"(v_{f} IS NOT NULL)::INTEGER" for f in REQUEST_FIELDS)
     merged = f"nullif(json_merge_patch(line, '{known_nulls}')::VARCHAR, '{{}}')"
     if not retain_content:
         extra = "NULL::VARCHAR"
     elif fast_paths:
-        extra = f"CASE WHEN list_has_all({known_keys}, json_keys(line)) THEN NULL::VARCHAR ELSE {merged} END"
+        extra = f"CASE WHEN len(json_keys(line)) = {present} THEN NULL::VARCHAR ELSE {merged} END"
     else:
         extra = merged
     f_ok = (
