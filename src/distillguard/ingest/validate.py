@@ -123,6 +123,20 @@ MACROS: tuple[str, ...] = (
 )
 
 
+def _json_type(f: str) -> str:
+    """SQL for the JSON type of field ``f``'s extracted value ``v_<f>`` (JSON text). In JSON's
+    grammar a value starting with a quote is a string and one starting with ``[`` an array,
+    so ``messages`` (most of a record's bytes) is not parsed again to say so (~1 µs per
+    record); any other start (a number, an object, whitespace) asks ``json_type``."""
+    if f != "messages":
+        return f"json_type(v_{f})"
+    v = f"v_{f}"
+    return (
+        f"CASE WHEN starts_with({v}, '\"') THEN 'VARCHAR' WHEN starts_with({v}, '[') THEN 'ARRAY'"
+        f" ELSE json_type({v}) END"
+    )
+
+
 def _present(f: str) -> str:
     return f"coalesce(t_{f}, 'NULL') <> 'NULL'"
 
@@ -218,7 +232,7 @@ def request_sql(
     """
     paths = ", ".join(f"'$.{f}'" for f in REQUEST_FIELDS)
     ext = ", ".join(f"v[{i + 1}] AS v_{f}" for i, f in enumerate(REQUEST_FIELDS))
-    types = ", ".join(f"json_type(v_{f}) AS t_{f}" for f in REQUEST_FIELDS)
+    types = ", ".join(f"{_json_type(f)} AS t_{f}" for f in REQUEST_FIELDS)
     known_nulls = "{" + ", ".join(f'"{f}": null' for f in REQUEST_FIELDS) + "}"
 
     checks = [
