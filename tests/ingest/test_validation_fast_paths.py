@@ -181,3 +181,37 @@ def test_the_fast_path_reads_prompt_system_and_extra_like_the_general_path():
     # only contract fields: no extra
     plain = _run(_raw([json.dumps({**BASE, "messages": MESSAGES[0]})]), True).to_pylist()
     assert plain[0]["extra"] is None and plain[0]["reason"] is None
+
+
+def test_extra_is_kept_whenever_a_key_is_outside_the_contract():
+    """The key-count pre-test: an unknown key is kept even beside repeated contract keys,
+    and repeated contract keys alone give no ``extra``."""
+    body = json.dumps({**BASE, "messages": MESSAGES[0]})[1:-1]
+    lines = [
+        "{" + body + ', "model": "again"}',  # a repeated contract key only
+        "{" + body + ', "model": "again", "zz": 2}',  # repeated and unknown
+        "{" + body + ', "system": null, "zz": null}',  # present nulls count as present
+        "{" + body + ', "system": null}',
+    ]
+    out = _run(_raw(lines), True).to_pylist()
+    assert [r["reason"] for r in out] == [None] * 4
+    assert out[0]["extra"] is None and out[3]["extra"] is None
+    assert json.loads(out[1]["extra"]) == {"zz": 2}
+    assert json.loads(out[2]["extra"]) == {"zz": None}
+    general = _run(_raw(lines), False).to_pylist()
+    assert [r["extra"] for r in out] == [r["extra"] for r in general]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['[1]', '[]', '"[1]"', '""', '{"a": [1]}', "1", "-2.5", "1e999", "true", "null",
+     '"\\"quoted\\""', '[{"role": "user"}]'],
+)
+def test_the_type_of_messages_from_its_first_character_is_json_type(value):
+    """``messages`` is typed from its first character where JSON's grammar says the type;
+    every other value still asks ``json_type`` (same answer)."""
+    con = prepare.connect()
+    sql = (f"SELECT {validate._json_type('messages')} AS fast, json_type(v_messages) AS slow "
+           "FROM (SELECT json_extract(?, '$.messages') AS v_messages)")
+    fast, slow = con.execute(sql, ['{"messages": ' + value + "}"]).fetchone()
+    assert fast == slow

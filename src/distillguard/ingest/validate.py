@@ -123,6 +123,20 @@ MACROS: tuple[str, ...] = (
 )
 
 
+def _json_type(f: str) -> str:
+    """SQL for the JSON type of field ``f``'s extracted value ``v_<f>`` (JSON text). In JSON's
+    grammar a value starting with a quote is a string and one starting with ``[`` an array,
+    so ``messages`` (most of a record's bytes) is not parsed again to say so (~1 µs per
+    record); any other start (a number, an object, whitespace) asks ``json_type``."""
+    if f != "messages":
+        return f"json_type(v_{f})"
+    v = f"v_{f}"
+    return (
+        f"CASE WHEN starts_with({v}, '\"') THEN 'VARCHAR' WHEN starts_with({v}, '[') THEN 'ARRAY'"
+        f" ELSE json_type({v}) END"
+    )
+
+
 def _present(f: str) -> str:
     return f"coalesce(t_{f}, 'NULL') <> 'NULL'"
 
@@ -218,7 +232,7 @@ def request_sql(
     """
     paths = ", ".join(f"'$.{f}'" for f in REQUEST_FIELDS)
     ext = ", ".join(f"v[{i + 1}] AS v_{f}" for i, f in enumerate(REQUEST_FIELDS))
-    types = ", ".join(f"json_type(v_{f}) AS t_{f}" for f in REQUEST_FIELDS)
+    types = ", ".join(f"{_json_type(f)} AS t_{f}" for f in REQUEST_FIELDS)
     known_nulls = "{" + ", ".join(f'"{f}": null' for f in REQUEST_FIELDS) + "}"
 
     checks = [
@@ -272,14 +286,18 @@ def request_sql(
         optional_cols.append(f"{_value(f, kind, _SQL_TYPES.get(f, 'VARCHAR'))} AS {f}")
     optional_sql = ",\n      ".join(optional_cols)
 
-    # Most records hold contract fields only: their keys (one cheap parse) say so, and the
-    # merge patch (which rewrites the whole record) runs on the others alone.
-    known_keys = "[" + ", ".join(_literal(f) for f in REQUEST_FIELDS) + "]"
+    # Most records hold contract fields only: the number of their keys (one cheap parse) says
+    # so, and the merge patch (which rewrites the whole record) runs on the others alone. A
+    # contract key present in the record has a non-NULL ``v_<field>`` (JSON ``null`` included),
+    # and every such key is one of the record's keys: as many keys as present contract fields
+    # means no other key (a repeated key only sends the record to the merge, which gives the
+    # same NULL). Counting costs ~1 µs less per record than ``list_has_all`` over the key list.
+    present = " + ".join(f"(v_{f} IS NOT NULL)::INTEGER" for f in REQUEST_FIELDS)
     merged = f"nullif(json_merge_patch(line, '{known_nulls}')::VARCHAR, '{{}}')"
     if not retain_content:
         extra = "NULL::VARCHAR"
     elif fast_paths:
-        extra = f"CASE WHEN list_has_all({known_keys}, json_keys(line)) THEN NULL::VARCHAR ELSE {merged} END"
+        extra = f"CASE WHEN len(json_keys(line)) = {present} THEN NULL::VARCHAR ELSE {merged} END"
     else:
         extra = merged
     f_ok = (
@@ -330,7 +348,9 @@ WITH p AS NOT MATERIALIZED (
               ELSE json_type(line) END AS jt
   FROM p
 ), e AS NOT MATERIALIZED (
-  SELECT line_no, line, jt IS NOT NULL AS ok, jt, CASE WHEN jt = 'OBJECT' THEN v0 END AS v
+  -- v0 as it is (no CASE copying every list): a record that is not an object has no
+  -- value at any contract path, so each v[i] is already NULL there.
+  SELECT line_no, line, jt IS NOT NULL AS ok, jt, v0 AS v
   FROM p1
 ), x AS NOT MATERIALIZED (
   SELECT line_no, line, ok, jt, {ext} FROM e
