@@ -417,7 +417,8 @@ def add_reasoning_users(b: Builder, days: float, scale: float) -> None:
     # in the teacher's own wording, now and then a grading rubric or a worksheet layout.
     for i in range(2):
         aid = f"teacher{i}"
-        b.account(aid, "math_teacher", verification="phone", created=T0 - 300 * DAY)
+        created = T0 - int(rng.integers(1, 400)) * DAY  # as the benign crowd; strangers: own days
+        b.account(aid, "math_teacher", verification="phone", created=created)
         home, school, wording = _ip(rng, 73), _ip(rng, 129), int(rng.integers(1, 2**62))
         for ts in diurnal_times(rng, int(rng.integers(60, 120) * scale), days, tz=3):
             sig = {"sig_cot": 0.8} if rng.random() < 0.7 else {}

@@ -63,14 +63,23 @@ def test_shipped_models_leave_them_below_attack(lt, seed):
     assert not [r for r in verdicts if r["account_id"] in ours and r["verdict"] == "attack"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (s7): the math teachers sit at `review` (risk ~0.76 from harvest content, "
-    "one prompt template, timing), so their most reasoning-like requests reach request risk "
-    "0.5 (10 of 1,406 over seeds 0-7 with the rebuilt request model, 0 with the previous)",
+@pytest.mark.parametrize(
+    "seed",
+    [
+        0,
+        pytest.param(
+            1,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known gap: math teachers sit at `review` (13 of 16 over seeds 0-7, risk "
+                "up to 0.79 from harvest content, one prompt template, timing), so a strongly "
+                "reasoning-like request can reach request risk 0.5 (1 of 1,366 over seeds 0-7)",
+            ),
+        ),
+    ],
 )
-def test_none_of_their_requests_is_marked_harvest(lt):
-    traffic, engine, _ = lt.analyzed(0, "builtin", "builtin", reasoning_users=True)
+def test_none_of_their_requests_is_marked_harvest(lt, seed):
+    traffic, engine, _ = lt.analyzed(seed, "builtin", "builtin", reasoning_users=True)
     thr = Policy.load(None).scoring.request_threshold
     marked = engine.fetch_arrow(f"SELECT account_id FROM out_requests WHERE risk >= {thr}")
     assert not set(marked.column("account_id").to_pylist()) & _ours(traffic)
