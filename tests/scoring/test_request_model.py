@@ -132,6 +132,19 @@ def test_artifact_round_trip_and_policy_switch(trained, tmp_path: Path):
         resolve(str(tmp_path / "missing.json"))
 
 
+def test_refit_on_the_same_worlds_writes_the_same_weights(lt, trained, tmp_path: Path):
+    """`distillguard train` must rebuild the shipped request model byte for byte: a refit on
+    the same rows gives the same pickled weights."""
+    parts = [_campaign_requests(*lt.analyzed(s, "none", "none")[:2]) for s in (1, 2)]
+    X = np.vstack([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    groups = np.repeat(["w1", "w2"], [len(p[1]) for p in parts])
+    again = RequestModel(max_iter=60).fit(X, y, groups, list(INPUT_NAMES))
+    path = again.save(tmp_path / "request-model.json")
+    first = trained[1].with_suffix(".pkl").read_bytes()
+    assert path.with_suffix(".pkl").read_bytes() == first
+
+
 def test_fit_needs_two_worlds():
     X, y = np.zeros((4, len(INPUT_NAMES))), np.array([0, 1, 0, 1])
     with pytest.raises(InvalidInputError, match="two worlds"):
