@@ -63,21 +63,7 @@ def test_shipped_models_leave_them_below_attack(lt, seed):
     assert not [r for r in verdicts if r["account_id"] in ours and r["verdict"] == "attack"]
 
 
-@pytest.mark.parametrize(
-    "seed",
-    [
-        0,
-        pytest.param(
-            1,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known gap: math teachers sit at `review` (13 of 16 over seeds 0-7, risk "
-                "up to 0.79 from harvest content, one prompt template, timing), so a strongly "
-                "reasoning-like request can reach request risk 0.5 (1 of 1,366 over seeds 0-7)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("seed", [0, 1])
 def test_none_of_their_requests_is_marked_harvest(lt, seed):
     traffic, engine, _ = lt.analyzed(seed, "builtin", "builtin", reasoning_users=True)
     thr = Policy.load(None).scoring.request_threshold
