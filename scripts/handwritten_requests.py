@@ -10,12 +10,12 @@ from __future__ import annotations
 import _handwritten
 
 
-def summary(request_model: str, seed: int, risk_model: str) -> str:
+def summary(request_model: str, seed: int, risk_model: str, reasoning_users: bool = False) -> str:
     import labelled_traffic as lt
 
     from distillguard.policy import Policy
 
-    traffic, engine, _ = lt.analyzed(seed, risk_model, request_model)
+    traffic, engine, _ = lt.analyzed(seed, risk_model, request_model, reasoning_users)
     pred, y = lt.mixed_request_marks(traffic, engine, Policy.load(None).scoring.request_threshold)
     tp = int((pred & y).sum())
     return (

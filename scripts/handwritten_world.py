@@ -11,12 +11,12 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 
-def summary(model: str, seed: int) -> str:
+def summary(model: str, seed: int, reasoning_users: bool = False) -> str:
     import labelled_traffic as lt
 
     from distillguard.bench.metrics import recall_at_fpr
 
-    traffic, engine, _ = lt.analyzed(seed, risk_model=model)
+    traffic, engine, _ = lt.analyzed(seed, risk_model=model, reasoning_users=reasoning_users)
     label = {r["account_id"]: r for r in traffic.labels}
     out = engine.fetch_arrow("SELECT account_id, risk, verdict FROM out_accounts").to_pylist()
     y = np.array([bool(label[r["account_id"]]["is_attack"]) for r in out])

@@ -4,6 +4,8 @@ It writes the ``requests`` table exactly as ingest + signals store it
 (``contract.STORED_REQUEST_SCHEMA``), an ``accounts`` table, and labels. Text features are
 set directly (this stage reads them, it does not compute them). The populations follow the
 issue: a heavy-tailed benign crowd, hard-benign look-alikes, and four kinds of campaign.
+``build(seed, reasoning_users=True)`` adds honest customers who ask for step-by-step
+reasoning (off by default, so the other comparisons keep their world).
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class Builder:
         script: str = "latin",
         payment: str | None = None,
         tools: list | None = None,
+        prompt: int | None = None,
     ) -> None:
         r = self.t.rows
         self.n += 1
@@ -126,7 +129,7 @@ class Builder:
             "session_id": f"{aid}-s{ts // HOUR}",
             "capability": capability,
             "script": script,
-            "prompt_hash": int(self.rng.integers(1, 2**62)),
+            "prompt_hash": int(self.rng.integers(1, 2**62)) if prompt is None else prompt,
             "system_hash": system,
             "skeleton_hash": template,
             "signal_hits": "|".join(k for k, v in sig.items() if v >= 0.5) or None,
@@ -145,8 +148,11 @@ def diurnal_times(rng: np.random.Generator, n: int, days: float = 6.0, tz: int =
     return np.sort(T0 + day * DAY + ((hour - tz) % 24) * HOUR + rng.integers(0, HOUR // 60, n))
 
 
-def build(seed: int = 0, n_benign: int = 160, scale: float = 1.0) -> Traffic:
-    """Labelled traffic: ~160 benign, ~30 hard-benign, 4 campaigns (~90 attack accounts)."""
+def build(
+    seed: int = 0, n_benign: int = 160, scale: float = 1.0, reasoning_users: bool = False
+) -> Traffic:
+    """Labelled traffic: ~160 benign, ~30 hard-benign, 4 campaigns (~90 attack accounts);
+    ``reasoning_users`` adds 7 honest accounts asking for step-by-step reasoning."""
     b = Builder(seed)
     rng = b.rng
     pop_templates = rng.integers(1, 2**62, 400)
@@ -376,7 +382,99 @@ def build(seed: int = 0, n_benign: int = 160, scale: float = 1.0) -> Traffic:
                 sig={"sig_cot": 0.7, "sig_rubric": 0.6},
                 max_tokens=4096.0,
             )
+    if reasoning_users:  # last, so every other account's requests are drawn as without it
+        add_reasoning_users(b, days, scale)
     return b.t
+
+
+def add_reasoning_users(b: Builder, days: float, scale: float) -> None:
+    """Honest customers whose requests ask for the reasoning ("explain step by step", "show
+    your work"), each with its own card and network and a customer's rhythm: a tutoring
+    service's accounts, two math teachers, a team evaluating both models on a CoT benchmark."""
+    rng = b.rng
+    # Tutoring service: 3 accounts (one per school it serves), each its own card; students'
+    # homework through the app's tutor prompt (one system prompt, a few question forms), by
+    # day, with follow-ups ("why?", "next step?") from the app's two backend addresses.
+    tutor_sys, forms = int(rng.integers(1, 2**62)), rng.integers(1, 2**62, 12)
+    for i in range(3):
+        aid = f"tutor{i}"
+        b.account(aid, "tutoring_service", route="startup", verification="business")
+        for ts in diurnal_times(rng, int(400 * scale), days, tz=-2):
+            one_off = rng.random() < 0.6  # the student's own question, not an app form
+            b.request(
+                aid,
+                int(ts),
+                template=int(rng.integers(1, 2**62)) if one_off else int(rng.choice(forms)),
+                ip=f"35.190.{40 + i}.{rng.integers(10, 12)}",
+                ua=SDK[0],
+                capability=str(rng.choice(["math", "math", "code", "other"])),
+                system=tutor_sys,
+                sig={"sig_cot": 0.85} if rng.random() < 0.8 else {},
+                turns=int(rng.choice([1, 2, 2, 3, 4])),
+                max_tokens=2048.0,
+            )
+    # Math teachers: a browser at home or at school, "solve it and show your work"
+    # in the teacher's own wording, now and then a grading rubric or a worksheet layout.
+    for i in range(2):
+        aid = f"teacher{i}"
+        created = T0 - int(rng.integers(1, 400)) * DAY  # as the benign crowd; strangers: own days
+        b.account(aid, "math_teacher", verification="phone", created=created)
+        home, school, wording = _ip(rng, 73), _ip(rng, 129), int(rng.integers(1, 2**62))
+        for ts in diurnal_times(rng, int(rng.integers(60, 120) * scale), days, tz=3):
+            sig = {"sig_cot": 0.8} if rng.random() < 0.7 else {}
+            if rng.random() < 0.2:
+                sig["sig_rubric"] = 0.7
+            if rng.random() < 0.1:
+                sig["sig_format"] = 0.6
+            b.request(
+                aid,
+                int(ts),
+                template=wording if rng.random() < 0.5 else int(rng.integers(1, 2**62)),
+                ip=home if rng.random() < 0.7 else school,
+                ua=BROWSER[3],
+                capability="math",
+                sig=sig,
+                turns=int(rng.choice([1, 1, 2, 3])),
+            )
+    # Evaluation team: a fixed 200-item CoT benchmark (4 prompt formats) run on the old model
+    # on day 1 and on the new one after its release, by one member in full and by another on
+    # a 100-item subset twice while tuning the harness; a few conversational questions between.
+    items = rng.integers(1, 2**62, 200)
+    formats = rng.integers(1, 2**62, 4)
+    runs = {
+        "evalteam0": [(T0 + DAY, OLD, 200), (RELEASE + DAY, NEW, 200)],
+        "evalteam1": [(T0 + 2 * DAY, OLD, 100), (RELEASE + 2 * DAY, NEW, 100)],
+    }
+    for i, (aid, plan) in enumerate(runs.items()):
+        b.account(aid, "cot_eval_team", route="research", verification="id")
+        ip = f"18.7.{i}.20"
+        for start, model, n in plan:
+            n = int(n * scale)  # a sequential harness: one item every 2-6 s
+            for k, ts in enumerate(start + 14 * HOUR + np.cumsum(rng.integers(2000, 6000, n))):
+                b.request(
+                    aid,
+                    int(ts),
+                    template=int(formats[k % 4]),
+                    prompt=int(items[k]),
+                    ip=ip,
+                    ua=SDK[1],
+                    model=model,
+                    capability="math",
+                    sig={"sig_cot": 0.9},
+                    max_tokens=4096.0,
+                    reasoning="medium",
+                )
+            for ts in start + 17 * HOUR + np.sort(rng.integers(0, 2 * HOUR, 5)):
+                b.request(
+                    aid,
+                    int(ts),
+                    template=int(rng.integers(1, 2**62)),
+                    ip=ip,
+                    ua=BROWSER[4],
+                    model=model,
+                    capability="other",
+                    turns=int(rng.integers(1, 4)),
+                )
 
 
 def load(engine, traffic: Traffic) -> None:
@@ -388,21 +486,26 @@ def load(engine, traffic: Traffic) -> None:
 _CACHE: dict = {}
 
 
-def analyzed(seed: int = 0, risk_model: str = "none", request_model: str = "none"):
+def analyzed(
+    seed: int = 0,
+    risk_model: str = "none",
+    request_model: str = "none",
+    reasoning_users: bool = False,
+):
     """(traffic, engine, findings) for ``build(seed)`` after ``analyze``; built once per session.
 
     ``risk_model`` as in the policy: ``none`` (the hand-set weights these fixtures were written
     for) or ``builtin`` (the learned model, for which this traffic is an unseen world);
-    ``request_model`` likewise (``builtin``, ``none`` or a manifest path).
-    Callers must only read from the engine.
+    ``request_model`` likewise (``builtin``, ``none`` or a manifest path);
+    ``reasoning_users`` as in :func:`build`. Callers must only read from the engine.
     """
-    key = (seed, risk_model, request_model)
+    key = (seed, risk_model, request_model, reasoning_users)
     if key not in _CACHE:
         from distillguard.engines.base import DuckDBEngine
         from distillguard.policy import Policy
         from distillguard.scoring import analyze
 
-        traffic = build(seed)
+        traffic = build(seed, reasoning_users=reasoning_users)
         engine = DuckDBEngine()
         load(engine, traffic)
         policy = Policy.from_dict(

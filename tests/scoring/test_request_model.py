@@ -132,6 +132,56 @@ def test_artifact_round_trip_and_policy_switch(trained, tmp_path: Path):
         resolve(str(tmp_path / "missing.json"))
 
 
+def test_refit_on_the_same_worlds_writes_the_same_weights(lt, trained, tmp_path: Path):
+    """`distillguard train` must rebuild the shipped request model byte for byte: a refit on
+    the same rows gives the same pickled weights."""
+    parts = [_campaign_requests(*lt.analyzed(s, "none", "none")[:2]) for s in (1, 2)]
+    X = np.vstack([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    groups = np.repeat(["w1", "w2"], [len(p[1]) for p in parts])
+    again = RequestModel(max_iter=60).fit(X, y, groups, list(INPUT_NAMES))
+    path = again.save(tmp_path / "request-model.json")
+    first = trained[1].with_suffix(".pkl").read_bytes()
+    assert path.with_suffix(".pkl").read_bytes() == first
+
+
+def _world_on_disk(lt, seed: int, root: Path, shuffle: bool) -> tuple[Path, Path]:
+    """A hand-written world as ``distillguard train`` reads it: labels.csv and
+    request_labels.csv beside, request_inputs.parquet in its findings (rows shuffled or not)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    traffic, engine, _ = lt.analyzed(seed, "none", "none")
+    world, findings = root / f"w{seed}", root / f"w{seed}-findings"
+    world.mkdir(parents=True)
+    findings.mkdir()
+    pacsv.write_csv(pa.Table.from_pylist(traffic.labels), world / "labels.csv")
+    labels = traffic.request_labels
+    pacsv.write_csv(
+        pa.table({"request_id": list(labels), "is_attack": list(labels.values())}),
+        world / "request_labels.csv",
+    )
+    t = _inputs(engine)
+    if shuffle:
+        t = t.take(np.random.default_rng(seed).permutation(t.num_rows))
+    pq.write_table(t, findings / "request_inputs.parquet")
+    return world, findings
+
+
+def test_training_rows_do_not_depend_on_the_parquet_row_order(lt, tmp_path: Path):
+    """The engine writes request_inputs in no repeatable order (parallel COPY), so a fresh
+    machine's `distillguard train` must select and order the same training rows anyway."""
+    from distillguard.scoring.request_model import training_table
+
+    tables = []
+    for shuffle in (False, True):
+        pairs = [_world_on_disk(lt, s, tmp_path / str(shuffle), shuffle) for s in (1, 2)]
+        tables.append(training_table([w for w, _ in pairs], [f for _, f in pairs]))
+    (X0, y0, g0, _), (X1, y1, g1, _) = tables
+    assert len(y0) > 0 and np.array_equal(y0, y1) and np.array_equal(g0, g1)
+    assert np.array_equal(X0, X1, equal_nan=True)
+
+
 def test_fit_needs_two_worlds():
     X, y = np.zeros((4, len(INPUT_NAMES))), np.array([0, 1, 0, 1])
     with pytest.raises(InvalidInputError, match="two worlds"):

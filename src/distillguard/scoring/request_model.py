@@ -152,7 +152,9 @@ def training_table(
     worlds: list[Path], findings: list[Path]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """``(X, y, groups, names)``: the requests of each world's campaign accounts, labelled
-    harvest (1) or genuine (0) by ``request_labels.csv``, from ``request_inputs.parquet``."""
+    harvest (1) or genuine (0) by ``request_labels.csv``, from ``request_inputs.parquet``;
+    at most ``MAX_PER_ACCOUNT`` per account (those with the lowest request ids: arbitrary but
+    repeatable), in a fixed order whatever order the parquet holds."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
@@ -170,6 +172,9 @@ def training_table(
         ).select(["request_id", "is_attack"])
         t = pq.read_table(path).join(campaign.select(["account_id"]), "account_id")
         t = t.join(labels, "request_id", join_type="inner")
+        # A fixed row order: the parquet's order is the engine's (parallel, not repeatable) and
+        # joins reorder too; the kept requests and the fit must not depend on either.
+        t = t.sort_by([("account_id", "ascending"), ("request_id", "ascending")])
         t = t.filter(pa.array(first_of_each(t.column("account_id"), MAX_PER_ACCOUNT)))
         Xs.append(align(t, names))
         ys.append(np.asarray(t.column("is_attack").to_numpy(), int))
