@@ -613,7 +613,13 @@ def _account_evidence(
         elif k == "new_account":
             text = f"first request {f['account_age_days'][i]:.1f} days after sign-up"
         elif k == "machine_timing":
-            text = f"machine-regular timing (CV of inter-arrival gaps {f['cv_gaps'][i]:.2f})"
+            # The evidence reads three inputs: name all three (a bursty account whose hours
+            # span the day is flagged by its hours, not by regular gaps).
+            text = (
+                f"machine-like timing: gaps between requests CV {f['cv_gaps'][i]:.2f} (regular "
+                f"below 1), hour-of-day spread {f['hod_entropy'][i]:.2f} (1 = round the "
+                f"clock), busiest hour {_pct(f['hod_top_share'][i])} of requests"
+            )
         elif k == "model_pivot":
             text = f"moved {_pct(f['pivot_share'][i])} of its traffic to the new model {new_model} within 24 h of its release"
         elif k == "template_concentration":

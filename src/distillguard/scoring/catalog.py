@@ -71,7 +71,7 @@ CATALOG: tuple[EvidenceSpec, ...] = (
         (("cv_gaps", -1), ("hod_entropy", 1), ("hod_top_share", -1)),
         1,
         0.5,
-        "machine-regular timing",
+        "machine-like timing (regular gaps or round-the-clock hours)",
     ),
     EvidenceSpec("model_pivot", (("pivot_share", 1),), 1, 1.0, "synchronised model pivot"),
     EvidenceSpec(
