@@ -14,6 +14,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return run_redteam(
         size="tiny",
         seed=3,
+        strategies=("naive", "rotating", "adaptive"),  # the patient ring needs days (below)
         answers=600,
         max_accounts=100,
         data_root=out / "worlds",
