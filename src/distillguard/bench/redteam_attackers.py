@@ -529,6 +529,15 @@ class Patient(Adaptive):
                 break
 
 
+class PatientSolo(Patient):
+    """The patient ring with a card of its own per account (and its own home address, as
+    before): no sender key shared inside the ring, so each account is a lone one to the
+    online path (only the lone ceiling applies; the batch path links such rings)."""
+
+    name = "patient-solo"
+    n_cards = 10**9  # drawn like the others' cards, from a pool too large to repeat
+
+
 class Lone(Attacker):
     """One account at a time with its own card, home address and client: no key it shares
     with anyone. It harvests steadily (about one task a minute) and opens a fresh account,
@@ -557,5 +566,6 @@ STRATEGIES: dict[str, type[Attacker]] = {
     "rotating": Rotating,
     "adaptive": Adaptive,
     "patient": Patient,
+    "patient-solo": PatientSolo,
     "lone": Lone,
 }

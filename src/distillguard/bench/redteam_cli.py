@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
         size: str = typer.Option("tiny", "--size", help="random world size: tiny, small, medium"),
         seed: int = typer.Option(101, "--seed", help="random world seed (the benign background)"),
         strategy: list[str] | None = typer.Option(
-            None, "--strategy", "-s", help="naive, rotating, adaptive, patient, lone (repeat; default: all but lone)"
+            None, "--strategy", "-s", help="naive, rotating, adaptive, patient, patient-solo, lone (repeat; default: the first four)"
         ),
         answers: int = typer.Option(3000, "--answers", help="answers each attacker wants"),
         max_accounts: int = typer.Option(
