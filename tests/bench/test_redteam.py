@@ -14,6 +14,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return run_redteam(
         size="tiny",
         seed=3,
+        strategies=("naive", "rotating", "adaptive"),  # the patient ring needs days (below)
         answers=600,
         max_accounts=100,
         data_root=out / "worlds",
@@ -141,3 +142,41 @@ def test_a_lone_harvester_is_held_to_the_deployments_heaviest_accounts(
     assert r["degraded"] > 0 and r["answers"] < none["answers"]
     assert r["benign_accounts_actioned"] <= 0.005 * r["benign_accounts"]
     assert r["benign_accounts_blocked"] == 0
+
+
+def test_a_patient_ring_starts_under_the_floor_and_outlasts_its_memory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The patient ring, against no detector (what it does, not what it gets): its accounts
+    start at the body of benign account-windows, its pace rises day after day, and its harvest
+    runs past the job floor's memory (``floor_memory_s``, three days)."""
+    from distillguard.bench.redteam import run_strategy
+    from distillguard.bench.redteam_gateway import Gateway, Outcome
+    from distillguard.bench.redteam_world import HOUR_MS, load_world
+    from distillguard.online.linkage import LinkSettings
+
+    class Recorder(Gateway):
+        def __init__(self) -> None:
+            self.sent: list[tuple[int, str]] = []
+
+        def decide(self, row: dict, features: dict | None) -> Outcome:
+            if features is None and row.get("reasoning"):  # the attacker's harvest requests
+                self.sent.append((row["ts"], row["account_id"]))
+            return super().decide(row, features)
+
+    world = load_world("tiny", 3, tmp_path_factory.mktemp("redteam-patient") / "worlds")
+    gw = Recorder()
+    r = run_strategy(world, "patient", gw, "none", 3000, 3, 100)
+    start = world.t0 + world.attack_offset_ms
+    window = LinkSettings().window_s * 1000
+
+    def per_account_window(day: int) -> float:
+        lo, hi = start + day * 24 * HOUR_MS, start + (day + 1) * 24 * HOUR_MS
+        sent = [a for ts, a in gw.sent if lo <= ts < hi]
+        return len(sent) / max(len(set(sent)), 1) / (24 * HOUR_MS / window)
+
+    assert r.accounts_denied == 0 and r.degraded == 0
+    assert per_account_window(0) <= 3.0  # about 1.5 a window: the body of benign accounts
+    assert per_account_window(3) > 1.5 * per_account_window(0)
+    memory_ms = LinkSettings().floor_memory_s * 1000
+    assert max(ts for ts, _ in gw.sent) - start > memory_ms

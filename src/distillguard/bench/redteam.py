@@ -216,7 +216,7 @@ def run_strategy(
 def run_redteam(
     size: str = "tiny",
     seed: int = 101,
-    strategies: tuple[str, ...] = ("naive", "rotating", "adaptive"),
+    strategies: tuple[str, ...] = ("naive", "rotating", "adaptive", "patient"),
     answers: int = 3000,
     max_accounts: int = 2000,
     policy: Path | None = None,

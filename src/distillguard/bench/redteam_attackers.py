@@ -1,4 +1,4 @@
-"""Red-team attacker strategies: naive, rotating, adaptive, lone.
+"""Red-team attacker strategies: naive, rotating, adaptive, patient, lone.
 
 An attacker owns accounts, each with its own pace, infrastructure and card, and a queue of
 math and code tasks it wants answered with reasoning. It sees only what a client sees: the
@@ -411,6 +411,133 @@ class Adaptive(Rotating):
                 break
 
 
+class Patient(Adaptive):
+    """The adaptive ring, patient: it spreads its harvest over ``spread_h`` (longer than the
+    job floor's memory, ``linkage.floor_memory_s``: three days), starting below any floor a
+    deployment could set (``start`` harvest-like requests per account per 6 h window, the
+    body of benign accounts) and raising every account's pace by ``growth`` a day, so that
+    whatever the deployment learns from its accounts' windows rises with it.
+
+    It keeps the adaptive attacker's learning (burned wordings, stealth wordings, backing off
+    after a rate limit or a denial) and its link-avoidance (a card from a pool of 25, one
+    sticky home address per account, 50% cover). A degrade it sees or catches sets its pace
+    back to 70% and halves its growth: it looks for the most the floor lets through. A
+    sign-up held for review teaches it that sign-ups in a wave are seen: from then on it opens
+    one account at a time, spaced ``6 h`` apart and twice that after every further hold (up
+    to 2 days), instead of replacing each held account at once.
+    """
+
+    name = "patient"
+    spread_h = 8 * 24.0
+    start = 1.5  # harvest-like requests per account per window at the start
+    growth = 1.25  # per simulated day
+    window_h = 6.0
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        self.rate = self.start
+        self.rate_ts: int | None = None
+        self.day_growth = self.growth
+        self.open_after = 0  # no account opens before this (sign-up spacing)
+        self.open_gap_ms = 0.0
+        super().__init__(*args, **kw)
+        # The whole spread when the world is long enough, else what is left of it (the
+        # tiny worlds end ~6 days after the attack starts: still twice the floor's memory).
+        left_h = (self.world.t_end - self.t_start) / HOUR_MS
+        self.horizon_h = min(self.spread_h, 0.95 * left_h)
+        self.rate_ts = self.t_start
+        self._respace()
+
+    def _grow(self, ts: int) -> None:
+        """Raise the per-window rate by ``day_growth`` per simulated day since last asked."""
+        if self.rate_ts is None:
+            return
+        days = max(0, ts - self.rate_ts) / (24 * HOUR_MS)
+        self.rate *= self.day_growth**days
+        self.rate_ts = max(self.rate_ts, ts)
+
+    def _gap_ms(self) -> float:
+        """Request gap of one account: its harvest rate per window, cover included."""
+        per_window = self.rate / max(1.0 - self.cover_share, 1e-9)
+        return max(self.window_h * HOUR_MS / per_window, HOUR_MS / self.hourly_cap, MIN_MS)
+
+    def _respace(self) -> None:
+        if not hasattr(self, "rate"):
+            return super()._respace()
+        gap = self._gap_ms()
+        for a in self.active:
+            a.gap_ms = gap
+
+    def new_account(self, acct_id: str, ts: int) -> Account:
+        acct = super().new_account(acct_id, ts)
+        if hasattr(self, "rate"):
+            acct.gap_ms = self._gap_ms()
+        return acct
+
+    def open_account(self, ts: int) -> Account | None:
+        if ts < self.open_after:
+            return None
+        acct = super().open_account(ts)
+        if acct is not None and self.open_gap_ms:
+            self.open_after = ts + int(self.open_gap_ms)
+        return acct
+
+    def next_time(self, ts: int) -> int | None:
+        self._grow(ts)
+        self._respace()
+        idle = not self.stopped and not self.active and self.n_accounts < self.max_accounts
+        if idle and ts < self.open_after:
+            return self.open_after  # waiting to open the next account, not out of accounts
+        if idle:
+            self.open_account(ts)
+        return super().next_time(ts)
+
+    def on_degraded(self, acct: Account, meta: Meta, ts: int) -> None:
+        if meta.wording:
+            self.burned.add(meta.wording)
+        self.stealth = True
+        self.rate = max(0.5, 0.7 * self.rate)
+        self.day_growth = 1.0 + (self.day_growth - 1.0) / 2
+        acct.next_ts = ts + 2 * HOUR_MS
+        self._respace()
+
+    def on_throttled(self, acct: Account, ts: int) -> None:
+        self.rate = max(0.5, 0.5 * self.rate)
+        Rotating.on_throttled(self, acct, ts)
+        self._respace()
+
+    def on_denied(self, acct: Account, ts: int) -> None:
+        if acct.n_sent == 0:  # held at sign-up: open the next ones one at a time, spaced
+            self.open_gap_ms = min(48 * HOUR_MS, max(6 * HOUR_MS, 2 * self.open_gap_ms))
+            self.open_after = max(self.open_after, ts + int(self.open_gap_ms))
+            return
+        self.rate = max(0.5, self.rate / 1.3)
+        Rotating.on_denied(self, acct, ts)
+        self._respace()
+
+    def _keep_schedule(self, ts: int) -> None:
+        """Behind schedule: what each account still brings by the horizon at the rising rate
+        (the integral of ``rate * growth**t``) decides how many accounts to open."""
+        if self.stopped or self._seq - self._checked < 50:
+            return
+        self._checked = self._seq
+        left_d = max(self.horizon_h - (ts - self.t_start) / HOUR_MS, self.window_h) / 24.0
+        g = max(self.day_growth, 1.0 + 1e-6)
+        per_acct = self.rate * (24.0 / self.window_h) * (g**left_d - 1.0) / np.log(g)
+        need = (self.answers_wanted - self.got) / max(per_acct, 1e-9)
+        for _ in range(min(5, int(need) - len(self.active))):
+            if self.open_account(ts) is None:
+                break
+
+
+class PatientSolo(Patient):
+    """The patient ring with a card of its own per account (and its own home address, as
+    before): no sender key shared inside the ring, so each account is a lone one to the
+    online path (only the lone ceiling applies; the batch path links such rings)."""
+
+    name = "patient-solo"
+    n_cards = 10**9  # drawn like the others' cards, from a pool too large to repeat
+
+
 class Lone(Attacker):
     """One account at a time with its own card, home address and client: no key it shares
     with anyone. It harvests steadily (about one task a minute) and opens a fresh account,
@@ -438,5 +565,7 @@ STRATEGIES: dict[str, type[Attacker]] = {
     "naive": Naive,
     "rotating": Rotating,
     "adaptive": Adaptive,
+    "patient": Patient,
+    "patient-solo": PatientSolo,
     "lone": Lone,
 }

@@ -1,4 +1,4 @@
-"""``distillguard bench-redteam``: naive, rotating and adaptive attackers against the online path."""
+"""``distillguard bench-redteam``: naive, rotating, adaptive and patient attackers against the online path."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
         size: str = typer.Option("tiny", "--size", help="random world size: tiny, small, medium"),
         seed: int = typer.Option(101, "--seed", help="random world seed (the benign background)"),
         strategy: list[str] | None = typer.Option(
-            None, "--strategy", "-s", help="naive, rotating, adaptive (repeat; default: all)"
+            None, "--strategy", "-s", help="naive, rotating, adaptive, patient, patient-solo, lone (repeat; default: the first four)"
         ),
         answers: int = typer.Option(3000, "--answers", help="answers each attacker wants"),
         max_accounts: int = typer.Option(
@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         report = run_redteam(
             size=size,
             seed=seed,
-            strategies=tuple(strategy or ("naive", "rotating", "adaptive")),
+            strategies=tuple(strategy or ("naive", "rotating", "adaptive", "patient")),
             answers=answers,
             max_accounts=max_accounts,
             policy=policy,

@@ -51,6 +51,7 @@ from ..scoring.catalog import BY_NAME, feature_columns
 from ..scoring.compiled import CompiledRiskModel
 from ..scoring.definitions import cohort_keys
 from ..scoring.model import (
+    MIN_POPULATION,
     N_COHORTS,
     deployment_reference,
     evidence_groups,
@@ -64,7 +65,12 @@ from .verdicts import VerdictCache
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
-MIN_RESERVOIR = 200  # accounts before the live reservoir is a deployment to rank against
+# Accounts before the live reservoir is a deployment to rank against: as many as batch needs
+# (scoring.model.MIN_POPULATION), so the one risk model reads the same deployment alike
+# online. It was 200: a small deployment's online path then scored every account with the
+# hand-set weights for days (tiny-105: ~0.02 for a ring harvesting under the job floor for
+# 3.5 days, ~0.6 the hour the reservoir reached 200), where batch ranks from 20 accounts on.
+MIN_RESERVOIR = MIN_POPULATION
 RESERVOIR_SIZE = 5000
 RESERVOIR_REBUILD = 500  # reservoir updates between two rebuilt references
 REASONS_TOLERANCE = 0.02  # risk change below which an account's reasons are not recomputed
