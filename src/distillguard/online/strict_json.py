@@ -53,19 +53,19 @@ def _reject_constant(name: str) -> Any:
 def loads_strict(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
     """Parse ``body`` (UTF-8 JSON) or raise :class:`JSONRejected`.
 
-    orjson parses first (about 5x faster); anything it refuses, and any document holding a
-    float that may have been a 64-bit-overflowing integer, is parsed again by the stdlib path,
-    so accepted values and refusal codes are those of the stdlib parser.
+    orjson parses first (several times faster); a body it refuses, that the checks refuse, or
+    that holds a float which may have been an integer beyond 64 bits is parsed again by the
+    stdlib path, so accepted values and refusals are exactly those of the stdlib parser.
     """
     if orjson is None:
         return _loads_stdlib(body, max_depth)
     try:
         value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return _loads_stdlib(body, max_depth)
-    if _scan(value, max_depth):
-        return _loads_stdlib(body, max_depth)
-    return value
+        if not _scan(value, max_depth):
+            return value
+    except (orjson.JSONDecodeError, JSONRejected):
+        pass  # refused or doubtful: the stdlib path gives the answer (and the refusal's reason)
+    return _loads_stdlib(body, max_depth)
 
 
 def _loads_stdlib(body: bytes, max_depth: int) -> Any:
@@ -93,36 +93,40 @@ def check_values(value: Any, max_depth: int = MAX_DEPTH) -> None:
     _scan(value, max_depth)
 
 
-def _scan(value: Any, max_depth: int) -> bool:
-    """:func:`check_values`' walk; True when a float of at least 2^63 was seen.
+def _scan(value: Any, max_depth: int, depth: int = 0) -> bool:
+    """:func:`check_values`' walk; True when a float of at least 2^63 was seen. Children are
+    visited last first, the order of the stack walk this replaced, so a body with several
+    faults is refused for the same one. Recursion is bounded: a container at ``max_depth`` is
+    refused before its children are visited.
 
     Parsed JSON holds only exact dict/list/str/int/float/bool/None, so ``type() is`` suffices
     (a bool is never taken for an int).
     """
-    big_float = False
-    stack = [(value, 0)]
-    while stack:
-        v, depth = stack.pop()
-        t = type(v)
-        if t is str:
-            _check_string(v)
-        elif t is dict or t is list:
-            if depth >= max_depth:
-                raise JSONRejected("too_deep", f"JSON nested deeper than {max_depth} levels")
-            if t is dict:
-                for k in v:
-                    _check_string(k)
-                items = v.values()
-            else:
-                items = v
-            stack.extend((item, depth + 1) for item in items)
-        elif t is float:
-            if not math.isfinite(v):
-                raise JSONRejected("invalid_number", "numbers must be finite")
-            big_float = big_float or abs(v) >= _ORJSON_INT_AS_FLOAT
-        elif t is int and abs(v) > MAX_ABS_INT:
-            raise JSONRejected("invalid_number", f"integers must be within ±2^53; got {v}")
-    return big_float
+    t = type(value)
+    if t is dict or t is list:
+        if depth >= max_depth:
+            raise JSONRejected("too_deep", f"JSON nested deeper than {max_depth} levels")
+        if t is dict:
+            for k in value:
+                _check_string(k)
+            value = value.values()
+        big = False
+        for item in reversed(value):
+            ti = type(item)
+            if ti is str:
+                _check_string(item)
+            elif ti is dict or ti is list or ti is float or ti is int:
+                big = _scan(item, max_depth, depth + 1) or big
+        return big
+    if t is str:
+        _check_string(value)
+    elif t is float:
+        if not math.isfinite(value):
+            raise JSONRejected("invalid_number", "numbers must be finite")
+        return abs(value) >= _ORJSON_INT_AS_FLOAT
+    elif t is int and abs(value) > MAX_ABS_INT:
+        raise JSONRejected("invalid_number", f"integers must be within ±2^53; got {value}")
+    return False
 
 
 def _check_string(s: str) -> None:
@@ -153,12 +157,20 @@ def dumps_response(content: Any) -> bytes:
 
 def _orjson_safe(v: Any) -> bool:
     t = type(v)
-    if t is dict:
-        return all(type(k) is str and _orjson_safe(x) for k, x in v.items())
-    if t is list:
-        return all(_orjson_safe(x) for x in v)
+    if t is str or v is None or t is bool:
+        return True
     if t is float:
         return v == 0.0 or _PLAIN_FLOAT[0] <= abs(v) < _PLAIN_FLOAT[1]
     if t is int:
         return -(2**63) <= v < 2**64
-    return t is str or v is None or t is bool
+    if t is dict:
+        for k, x in v.items():
+            if type(k) is not str or (type(x) is not str and not _orjson_safe(x)):
+                return False
+        return True
+    if t is list:
+        for x in v:
+            if type(x) is not str and not _orjson_safe(x):
+                return False
+        return True
+    return False
