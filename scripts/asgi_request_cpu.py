@@ -5,6 +5,10 @@ is read, so the background learner does not count. Useful to compare two trees i
 noisy machine (wrk figures there mostly measure the load):
 
     PYTHONPATH=src python scripts/asgi_request_cpu.py --requests 5000
+
+``--featurize-process`` featurizes in a separate process as ``distillguard serve`` does; the
+"process" figure is then this process's CPU (every thread: the handler and the learner's
+per-row decisions, after it went idle) per request: what one worker pays in all.
 """
 
 from __future__ import annotations
@@ -57,9 +61,13 @@ def _body(i: int, n_accounts: int) -> bytes:
     ).encode()
 
 
-async def measure(n: int, n_accounts: int = 2000, warmup: int = 300) -> dict[str, float]:
-    """Handler-thread CPU µs and wall µs per request, and the answers' status codes."""
-    scorer = OnlineScorer(tempfile.mkdtemp(), None, state="memory")
+async def measure(
+    n: int, n_accounts: int = 2000, warmup: int = 300, featurize_process: bool = False
+) -> dict[str, Any]:
+    """Handler-thread CPU µs, process CPU µs and wall µs per request, and the status codes."""
+    scorer = OnlineScorer(
+        tempfile.mkdtemp(), None, state="memory", featurize_process=featurize_process
+    )
     app = create_app(scorer, "tok")
     statuses: set[int] = set()
 
@@ -67,8 +75,11 @@ async def measure(n: int, n_accounts: int = 2000, warmup: int = 300) -> dict[str
         if message["type"] == "http.response.start":
             statuses.add(message["status"])
 
+    # bodies are built before the clock starts: only the app is measured
+    bodies = [_body(i, n_accounts) for i in range(warmup + n)]
+
     async def one(i: int) -> None:
-        body = _body(i, n_accounts)
+        body = bodies[i]
         pending = [{"type": "http.request", "body": body, "more_body": False}]
 
         async def receive() -> dict[str, Any]:
@@ -78,12 +89,19 @@ async def measure(n: int, n_accounts: int = 2000, warmup: int = 300) -> dict[str
 
     for i in range(warmup):
         await one(i)
-    cpu, wall = time.thread_time(), time.perf_counter()
+    scorer.learner().wait_idle(60)
+    cpu, proc, wall = time.thread_time(), time.process_time(), time.perf_counter()
     for i in range(warmup, warmup + n):
         await one(i)
+    cpu = time.thread_time() - cpu
+    wall = time.perf_counter() - wall
+    scorer.learner().wait_idle(60)
+    proc = time.process_time() - proc
+    scorer.learner().stop()
     return {
-        "cpu_us": (time.thread_time() - cpu) / n * 1e6,
-        "wall_us": (time.perf_counter() - wall) / n * 1e6,
+        "cpu_us": cpu / n * 1e6,
+        "process_cpu_us": proc / n * 1e6,
+        "wall_us": wall / n * 1e6,
         "statuses": sorted(statuses),
     }
 
@@ -91,7 +109,9 @@ async def measure(n: int, n_accounts: int = 2000, warmup: int = 300) -> dict[str
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=5000)
+    ap.add_argument("--featurize-process", action="store_true", help="as `distillguard serve`")
     args = ap.parse_args()
-    r = asyncio.run(measure(args.requests))
-    print(f"{r['cpu_us']:.0f} CPU-µs per request (handler thread), wall {r['wall_us']:.0f} µs, "
+    r = asyncio.run(measure(args.requests, featurize_process=args.featurize_process))
+    print(f"{r['cpu_us']:.0f} CPU-µs per request (handler thread), "
+          f"{r['process_cpu_us']:.0f} (process), wall {r['wall_us']:.0f} µs, "
           f"statuses {r['statuses']}")

@@ -60,9 +60,19 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._series: dict[str, Any] = {}
+        # (name, labels) -> the labelled child: ``labels()`` re-validates and re-sorts the
+        # label names on every call, a fair part of a /v1/score answer's CPU.
+        self._children: dict[tuple, Any] = {}
         self._lock = threading.Lock()
 
     def _get(self, kind: type, name: str, doc: str, labels: dict[str, str], **kw: Any) -> Any:
+        key = (name, *labels.items())
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._new(kind, name, doc, labels, **kw)
+        return child
+
+    def _new(self, kind: type, name: str, doc: str, labels: dict[str, str], **kw: Any) -> Any:
         series = self._series.get(name)
         if series is None:
             with self._lock:

@@ -207,7 +207,8 @@ def normalize_record(
         "model": record["model"],
     }
     for name in _PASS_THROUGH:
-        row[name] = _check_optional(name, record.get(name))
+        v = record.get(name)
+        row[name] = None if v is None else _check_optional(name, v)
     row["reasoning"] = _check_optional("reasoning", record.get("reasoning"))
     system = _check_optional("system", record.get("system"))
     _check_optional("response_text", record.get("response_text"))

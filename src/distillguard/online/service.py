@@ -38,13 +38,14 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ..errors import DistillguardError, InvalidInputError
 from . import api_schema
 from .metrics import CONTENT_TYPE
 from .normalize import RecordError, bound_record
 from .scorer import Decision, OnlineScorer
-from .strict_json import JSONRejected, loads_strict
+from .strict_json import JSONRejected, dumps_response, loads_strict
 
 # Bodies up to this many times max_body_bytes are read and cut to a bounded head and tail
 # (a padded prompt must not turn into a refusal, which a fail-open gateway would allow).
@@ -211,6 +212,105 @@ class CountErrors:
         await self.app(scope, receive, counting_send if scope["type"] == "http" else send)
 
 
+# The query strings of /v1/score the raw route answers, and the ``sync`` each means (the ones
+# FastAPI's bool parsing gives); any other goes through FastAPI, which validates it.
+_SCORE_QUERIES: dict[bytes, bool] = {
+    b"": False,
+    b"sync=true": True,
+    b"sync=false": False,
+    b"sync=1": True,
+    b"sync=0": False,
+}
+_JSON_HEADER = (b"content-type", b"application/json")
+
+
+class ScoreRoute:
+    """``POST /v1/score`` as a raw ASGI route in front of FastAPI: the same steps and answers
+    as the FastAPI route, without its routing, dependency solving and response classes (about
+    half the CPU of a request). Anything else, and an unusual query string, goes to FastAPI.
+
+    It sits inside :class:`CountErrors` (its 4xx are counted) and lets unexpected exceptions
+    reach the app's 500 handler, as the FastAPI route does.
+    """
+
+    def __init__(self, app: Any, svc: _Service) -> None:
+        self.app, self.svc = app, svc
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        sync = None
+        if scope["type"] == "http" and scope["path"] == "/v1/score" and not scope.get("root_path"):
+            sync = _SCORE_QUERIES.get(scope.get("query_string", b""))
+        if sync is None or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        try:
+            status, content = await self._answer(scope, receive, sync, t0)
+        except HTTPProblem as exc:
+            status, content = exc.status, {"error": {"code": exc.code, "message": exc.message}}
+        body = dumps_response(content)
+        headers = [(b"content-length", str(len(body)).encode()), _JSON_HEADER]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _answer(
+        self, scope: dict, receive: Any, sync: bool, t0: float
+    ) -> tuple[int, dict[str, Any]]:
+        svc = self.svc
+        headers = _first_headers(scope["headers"])
+        svc.check_api_token(_raw_token(headers))
+        limit = svc.scorer.policy.online.max_body_bytes
+        raw = await receive_bytes(headers.get(b"content-length"), receive, limit * OVERSIZE_FACTOR)
+        return svc.score_answer(svc.bounded(raw, limit), sync, t0)
+
+
+def _first_headers(raw: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """The first value of each header (as Starlette's ``Headers.get``; names are lower case
+    in ASGI)."""
+    out: dict[bytes, bytes] = {}
+    for k, v in raw:
+        out.setdefault(k, v)
+    return out
+
+
+def _raw_token(headers: dict[bytes, bytes]) -> str | None:
+    """:func:`_token_of` on raw ASGI headers (latin-1, as Starlette decodes them)."""
+    auth = headers.get(b"authorization", b"").decode("latin-1")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    key = headers.get(b"x-api-key")
+    return None if key is None else key.decode("latin-1")
+
+
+async def receive_bytes(declared: bytes | None, receive: Any, limit: int) -> bytes:
+    """:func:`read_bytes` on a raw ASGI ``receive``: the same 413/400/422 answers, and a
+    disconnect raises Starlette's ``ClientDisconnect`` as ``Request.stream`` does."""
+    if declared is not None:
+        try:
+            if int(declared.decode("latin-1")) > limit:
+                raise HTTPProblem(413, "body_too_large", f"request body over {limit} bytes")
+        except ValueError:
+            raise HTTPProblem(400, "bad_request", "invalid Content-Length") from None
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        if message["type"] != "http.request":
+            continue
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise HTTPProblem(413, "body_too_large", f"request body over {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if not body:
+        raise HTTPProblem(422, "invalid_record", "request body is empty; send a JSON object")
+    return body
+
+
 def install_error_handlers(app: FastAPI, metrics: Any) -> None:
     """Every error is ``{"error": {"code", "message"}}`` JSON, and every one is counted.
 
@@ -301,6 +401,7 @@ def create_app(
         openapi_url=None,
     )
     app.state.scorer = scorer
+    app.add_middleware(ScoreRoute, svc=svc)  # added first: CountErrors wraps it
     install_error_handlers(app, scorer.metrics)
     app.include_router(_open_routes(svc))
     app.include_router(_gateway_routes(svc))  # they check the token themselves: see there
@@ -352,7 +453,11 @@ class _Service:
 
     async def api_caller(self, request: Request) -> str:
         """Dependency of the scoring routes: the API token (the admin token also works)."""
-        tok = self._token(request)
+        return self.check_api_token(_token_of(request))
+
+    def check_api_token(self, given: str | None) -> str:
+        """``"api"`` for the API (or admin) token, else a 401."""
+        tok = self._need(given)
         if _same_token(tok, self.api_token) or (
             self.admin_token and _same_token(tok, self.admin_token)
         ):
@@ -370,7 +475,10 @@ class _Service:
 
     @staticmethod
     def _token(request: Request) -> str:
-        tok = _token_of(request)
+        return _Service._need(_token_of(request))
+
+    @staticmethod
+    def _need(tok: str | None) -> str:
         if not tok:
             raise HTTPProblem(
                 401, "unauthorized", "missing token: send Authorization: Bearer <token>"
@@ -379,6 +487,13 @@ class _Service:
 
     def fail(self, exc: Exception, request_id: str, account_id: str) -> JSONResponse:
         """Scorer trouble (e.g. Redis down): answer per fail_mode, and raise the alert metric."""
+        status, content = self.fail_answer(exc, request_id, account_id)
+        return JSONResponse(content, status_code=status)
+
+    def fail_answer(
+        self, exc: Exception, request_id: str, account_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        """:meth:`fail` as ``(status, JSON content)``."""
         mode = self.scorer.policy.online.fail_mode
         self.metrics.counter(
             "distillguard_fail_open_total" if mode == "open" else "distillguard_fail_closed_total",
@@ -386,9 +501,8 @@ class _Service:
             reason=type(exc).__name__,
         )
         if mode == "closed":
-            return _problem(
-                503, "scorer_unavailable", f"scoring failed ({type(exc).__name__}); fail-closed"
-            )
+            msg = f"scoring failed ({type(exc).__name__}); fail-closed"
+            return 503, {"error": {"code": "scorer_unavailable", "message": msg}}
         d = Decision(
             request_id=request_id,
             account_id=account_id,
@@ -400,7 +514,7 @@ class _Service:
             reasons=[f"scorer error ({type(exc).__name__}); fail-open"],
             policy_version=self.scorer.policy.version,
         )
-        return JSONResponse(d.to_dict())
+        return 200, d.to_dict()
 
     def known_block(self, account: Any, request_id: Any) -> Decision | None:
         """A block or challenge the account already has (persisted or from the verdict cache)."""
@@ -412,7 +526,10 @@ class _Service:
     async def read_record(self, request: Request) -> Any:
         """A record or chat body; an oversized one is cut to a bounded head and tail."""
         limit = self.scorer.policy.online.max_body_bytes
-        raw = await read_bytes(request, limit * OVERSIZE_FACTOR)
+        return self.bounded(await read_bytes(request, limit * OVERSIZE_FACTOR), limit)
+
+    def bounded(self, raw: bytes, limit: int) -> Any:
+        """``raw`` parsed; over ``limit`` bytes, cut to a bounded head and tail."""
         body = parse_json(raw)
         if len(raw) > limit and isinstance(body, dict):
             body, _ = bound_record(body, limit)
@@ -438,6 +555,18 @@ class _Service:
             if known is None:
                 raise HTTPProblem(422, "invalid_record", str(exc)) from None
             return known
+
+    def score_answer(self, body: Any, sync: bool, t0: float) -> tuple[int, dict[str, Any]]:
+        """The /v1/score answer to a parsed body: ``(status, JSON content)``."""
+        try:
+            d = self.decide(body, sync or self.scorer.policy.online.request_signals == "inline")
+        except HTTPProblem:
+            raise
+        except Exception as exc:
+            rid, acct = _ids(body)[::-1]
+            return self.fail_answer(exc, str(rid or ""), str(acct or ""))
+        self.timed("/v1/score", t0)
+        return 200, d.to_dict()
 
     def timed(self, endpoint: str, t0: float) -> None:
         self.metrics.observe(
@@ -490,16 +619,8 @@ def _gateway_routes(svc: _Service) -> APIRouter:
     async def score(request: Request, sync: bool = False) -> Response:
         t0 = time.perf_counter()
         await svc.api_caller(request)
-        body = await svc.read_record(request)
-        try:
-            d = svc.decide(body, sync or scorer.policy.online.request_signals == "inline")
-        except HTTPProblem:
-            raise
-        except Exception as exc:
-            rid, acct = _ids(body)[::-1]
-            return svc.fail(exc, str(rid or ""), str(acct or ""))
-        svc.timed("/v1/score", t0)
-        return JSONResponse(d.to_dict())
+        status, content = svc.score_answer(await svc.read_record(request), sync, t0)
+        return JSONResponse(content, status_code=status)
 
     @router.get("/v1/check", operation_id="check_get")
     @router.post(
