@@ -21,6 +21,7 @@ from distillguard.scoring.model import (
     model_inputs,
     percentile,
     resolve,
+    training_table,
     volume_cohort,
 )
 
@@ -332,3 +333,25 @@ def test_kind_balanced_training_raises_the_risk_of_a_small_kind():
     # Unweighted, the 10-in-120 kind stays below the attack verdict (0.9); weighted, it is an attack.
     assert plain.predict_risk(Xt[small]).max() < 0.9 <= balanced.predict_risk(Xt[small]).min()
     assert balanced.predict_risk(Xt[benign]).max() < 0.5  # no benign account pushed to review
+
+
+def test_training_table_weighs_each_world_by_its_campaign_kinds(tmp_path: Path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    ids = [f"a{i}" for i in range(6)]
+    world, found = tmp_path / "w", tmp_path / "f"
+    world.mkdir(), found.mkdir()
+    (world / "labels.csv").write_text(
+        "account_id,is_attack,campaign_id,persona\n"
+        + "a0,0,,casual\na1,0,,student\na2,1,hy-1,attack\na3,1,hy-1,attack\n"
+        + "a4,1,hy-2,attack\na5,1,ca-3,attack\n"
+    )
+    campaigns = {"hy-1": {"type": "hydra"}, "hy-2": {"type": "hydra"}, "ca-3": {"type": "careful"}}
+    (world / "sim_summary.json").write_text(json.dumps({"campaigns": campaigns}))
+    pq.write_table(pa.table({"account_id": ids}), found / "model_inputs.parquet")
+    *_, weight = training_table([world], [found], balance_kinds=True)
+    # Two hydra campaigns are one kind: its 3 accounts share the weight careful's one carries.
+    assert weight.tolist() == pytest.approx([1, 1, 2 / 3, 2 / 3, 2 / 3, 2])
+    assert training_table([world], [found])[-1] is None  # off: unweighted
