@@ -17,9 +17,11 @@ from distillguard.scoring.model import (
     RiskModel,
     align,
     input_names,
+    kind_balanced_weights,
     model_inputs,
     percentile,
     resolve,
+    training_table,
     volume_cohort,
 )
 
@@ -295,3 +297,61 @@ def test_alert_volume_per_threshold_is_reported(lt):
         "SELECT count(*) AS n FROM out_accounts WHERE verdict <> 'benign'"
     ).column("n")[0].as_py()
     assert volume["0.5"] == n_review  # the default review threshold
+
+
+def test_kind_balanced_weights_give_every_kind_the_same_total():
+    y = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1])
+    kinds = np.array(["", "", "", "hydra", "hydra", "hydra", "hydra", "careful", "careful"])
+    w = kind_balanced_weights(y, kinds)
+    assert (w[y == 0] == 1).all()  # benign accounts keep their weight
+    assert w[y == 1].sum() == pytest.approx(6)  # and so does the attack side as a whole
+    assert w[kinds == "hydra"].sum() == pytest.approx(w[kinds == "careful"].sum())
+
+
+def _two_kind_world(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A big kind shows harvest content, a small one (1 in 12 attackers) machine timing only."""
+    names = input_names()
+    n_benign, n_big, n_small = 500, 110, 10
+    X = 0.6 * rng.random((n_benign + n_big + n_small, len(names)))
+    kinds = np.array([""] * n_benign + ["big"] * n_big + ["small"] * n_small, dtype=object)
+    big, small = kinds == "big", kinds == "small"
+    X[big, names.index("ev:harvest_content")] = 0.7 + 0.3 * rng.random(n_big)
+    X[small, names.index("ev:machine_timing")] = 0.7 + 0.3 * rng.random(n_small)
+    return X, (kinds != "").astype(int), kinds
+
+
+def test_kind_balanced_training_raises_the_risk_of_a_small_kind():
+    rng = np.random.default_rng(4)
+    parts = [_two_kind_world(rng) for _ in range(3)]
+    X, y = np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    groups = np.repeat(["w1", "w2", "w3"], len(parts[0][1]))
+    weight = np.concatenate([kind_balanced_weights(p[1], p[2]) for p in parts])
+    plain = RiskModel(max_iter=60).fit(X, y, groups, input_names())
+    balanced = RiskModel(max_iter=60).fit(X, y, groups, input_names(), sample_weight=weight)
+    Xt, yt, kt = _two_kind_world(np.random.default_rng(5))
+    small, benign = kt == "small", yt == 0
+    # Unweighted, the 10-in-120 kind stays below the attack verdict (0.9); weighted, it is an attack.
+    assert plain.predict_risk(Xt[small]).max() < 0.9 <= balanced.predict_risk(Xt[small]).min()
+    assert balanced.predict_risk(Xt[benign]).max() < 0.5  # no benign account pushed to review
+
+
+def test_training_table_weighs_each_world_by_its_campaign_kinds(tmp_path: Path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    ids = [f"a{i}" for i in range(6)]
+    world, found = tmp_path / "w", tmp_path / "f"
+    world.mkdir(), found.mkdir()
+    (world / "labels.csv").write_text(
+        "account_id,is_attack,campaign_id,persona\n"
+        + "a0,0,,casual\na1,0,,student\na2,1,hy-1,attack\na3,1,hy-1,attack\n"
+        + "a4,1,hy-2,attack\na5,1,ca-3,attack\n"
+    )
+    campaigns = {"hy-1": {"type": "hydra"}, "hy-2": {"type": "hydra"}, "ca-3": {"type": "careful"}}
+    (world / "sim_summary.json").write_text(json.dumps({"campaigns": campaigns}))
+    pq.write_table(pa.table({"account_id": ids}), found / "model_inputs.parquet")
+    *_, weight = training_table([world], [found], balance_kinds=True)
+    # Two hydra campaigns are one kind: its 3 accounts share the weight careful's one carries.
+    assert weight.tolist() == pytest.approx([1, 1, 2 / 3, 2 / 3, 2 / 3, 2])
+    assert training_table([world], [found])[-1] is None  # off: unweighted

@@ -145,11 +145,17 @@ def register(app: typer.Typer) -> None:
         data_root: Path = typer.Option(
             Path("bench-results/train-worlds"), "--data-root", help="where worlds are kept"
         ),
+        balance_kinds: bool = typer.Option(
+            False,
+            "--balance-kinds/--no-balance-kinds",
+            help="weigh training accounts so every campaign kind counts the same in each world",
+        ),
     ) -> None:
         """Build the learned risk model from random worlds (reproducible: same seeds, same model)."""
         from ..scoring.model import BUILTIN
         from .transfer import parse_worlds, train_risk_model
 
         sizes = [x.strip() for x in size.split(",") if x.strip()]
-        path = train_risk_model(sizes, parse_worlds(worlds, "--worlds"), data_root, out or BUILTIN)
+        seeds = parse_worlds(worlds, "--worlds")
+        path = train_risk_model(sizes, seeds, data_root, out or BUILTIN, balance_kinds)
         typer.echo(f"wrote {path}")

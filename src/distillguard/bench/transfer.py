@@ -310,7 +310,12 @@ def early_slice(root: Path, world: Path, days: float) -> Path:
 
 
 def fit_with_early_slices(
-    root: Path, worlds: list[Path], findings: list[Path], out: Path, days: float = EARLY_DAYS
+    root: Path,
+    worlds: list[Path],
+    findings: list[Path],
+    out: Path,
+    days: float = EARLY_DAYS,
+    balance_kinds: bool = False,
 ) -> Path:
     """Fit the risk model on the train worlds and on their first ``days`` (each slice
     calibrated out of world together with its world, never predicted by a model that saw it)."""
@@ -319,7 +324,7 @@ def fit_with_early_slices(
     slices = [early_slice(root, w, days) for w in worlds]
     slice_findings = [detect_world(s, handset_findings(root, s), None) for s in slices]
     groups = [w.name for w in worlds] * 2
-    return fit_risk_model(worlds + slices, findings + slice_findings, out, groups)
+    return fit_risk_model(worlds + slices, findings + slice_findings, out, groups, balance_kinds)
 
 
 # ---- metrics --------------------------------------------------------------------------------
@@ -407,12 +412,15 @@ def aggregate(per_world: list[dict[str, Any]]) -> dict[str, Any]:
     return res
 
 
-def train_risk_model(sizes: list[str], seeds: list[int], root: Path, out: Path) -> Path:
+def train_risk_model(
+    sizes: list[str], seeds: list[int], root: Path, out: Path, balance_kinds: bool = False
+) -> Path:
     """Simulate (or reuse) the worlds ``seeds`` at each size, detect with hand-set weights to
     get the model inputs, and fit the risk model and, beside it (``request-model.json``), the
     request model: the one command behind the shipped models. Several sizes teach them
     deployments of several sizes (percentiles of 200 accounts are coarser than of 20,000), and
-    each world's first days teach the risk model a young deployment (:func:`fit_with_early_slices`)."""
+    each world's first days teach the risk model a young deployment (:func:`fit_with_early_slices`).
+    ``balance_kinds``: every campaign kind weighs the same in each world (issue 11)."""
     from ..scoring.request_model import fit_request_model
 
     bad = [s for s in sizes if s not in SIZES]
@@ -430,7 +438,7 @@ def train_risk_model(sizes: list[str], seeds: list[int], root: Path, out: Path) 
                 findings.append(detect_world(w, handset_findings(Path(root), w), None))
                 prog.advance(task)
     fit_request_model(worlds, findings, request_model_path(Path(out)))
-    return fit_with_early_slices(Path(root), worlds, findings, Path(out))
+    return fit_with_early_slices(Path(root), worlds, findings, Path(out), balance_kinds=balance_kinds)
 
 
 def request_model_path(risk_model: Path) -> Path:

@@ -19,6 +19,14 @@ def logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def _rows(weight: np.ndarray | None, rows: np.ndarray | None) -> dict[str, np.ndarray]:
+    """``sample_weight`` keyword of ``rows`` (all if None), or none: unweighted fits call
+    scikit-learn exactly as before."""
+    if weight is None:
+        return {}
+    return {"sample_weight": weight if rows is None else weight[rows]}
+
+
 class WorldCalibratedBooster(Estimator):
     """Subclasses set their own ``__init__`` defaults (scikit-learn reads parameters from the
     subclass signature) and ``monotone(names)``: +1 / -1 / 0 per input."""
@@ -39,12 +47,20 @@ class WorldCalibratedBooster(Estimator):
         )
 
     def fit(
-        self, X: np.ndarray, y: np.ndarray, groups: np.ndarray, names: list[str]
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        groups: np.ndarray,
+        names: list[str],
+        sample_weight: np.ndarray | None = None,
     ) -> WorldCalibratedBooster:
-        """Fit on rows of several worlds (``groups``: the world of each row)."""
+        """Fit on rows of several worlds (``groups``: the world of each row). ``sample_weight``
+        (optional, one per row) weighs the boosters and the calibration alike: the calibration
+        maps the raw scores of the same weighted population the boosters were fitted to."""
         from sklearn.linear_model import LogisticRegression
 
         X, y, groups = np.asarray(X, float), np.asarray(y, int), np.asarray(groups)
+        sw = None if sample_weight is None else np.asarray(sample_weight, float)
         worlds = np.unique(groups)
         if len(worlds) < 2:
             raise InvalidInputError(
@@ -56,12 +72,12 @@ class WorldCalibratedBooster(Estimator):
         with threadpool_limits(limits=1, user_api="openmp"):
             for w in worlds:  # leave one world out: calibration sees only unseen-world scores
                 held = groups == w
-                b = self._booster(names).fit(X[~held], y[~held])
+                b = self._booster(names).fit(X[~held], y[~held], **_rows(sw, ~held))
                 oof[held] = b.predict_proba(X[held])[:, 1]
-            self.booster_ = self._booster(names).fit(X, y)
+            self.booster_ = self._booster(names).fit(X, y, **_rows(sw, None))
         # Platt scaling on the log-odds: strictly monotone, so calibration never ties a
         # negative row with the positives ranked above it (isotonic steps do).
-        self.calibrator_ = LogisticRegression(C=1.0).fit(logit(oof)[:, None], y)
+        self.calibrator_ = LogisticRegression(C=1.0).fit(logit(oof)[:, None], y, **_rows(sw, None))
         self.names_ = list(names)
         self.trained_on_ = [str(w) for w in worlds]
         self.n_train_ = int(len(y))

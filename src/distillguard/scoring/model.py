@@ -19,6 +19,7 @@ an evidence group's inputs are set to the deployment's median.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from pathlib import Path
@@ -586,38 +587,81 @@ class LearnedAccountScorer(Estimator):
 
 # ---- training -------------------------------------------------------------------------------
 def training_table(
-    worlds: list[Path], findings: list[Path], groups: list[str] | None = None
-) -> tuple[np.ndarray, ...]:
-    """``(X, y, groups, names)`` from each world's labels and its ``model_inputs.parquet``;
-    ``groups`` names the world each one belongs to for out-of-world calibration (default its
-    folder name; a slice of a world goes with its world)."""
+    worlds: list[Path],
+    findings: list[Path],
+    groups: list[str] | None = None,
+    balance_kinds: bool = False,
+) -> tuple[Any, ...]:
+    """``(X, y, groups, names, weight)`` from each world's labels and its
+    ``model_inputs.parquet``; ``groups`` names the world each one belongs to for out-of-world
+    calibration (default its folder name; a slice of a world goes with its world). ``weight``
+    is None, or with ``balance_kinds`` :func:`kind_balanced_weights` of each world."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    tables, ys, gs = [], [], []
+    tables, ys, gs, ws = [], [], [], []
     groups = groups or [Path(w).name for w in worlds]
     for world, f, group in zip(worlds, findings, groups, strict=True):
         path = Path(f) / "model_inputs.parquet"
         if not path.is_file():
             raise InvalidInputError(f"{path} missing: run detect with model inputs kept")
         t = pq.read_table(path)
-        labels = pacsv.read_csv(Path(world) / "labels.csv").select(["account_id", "is_attack"])
+        # campaign_id only when weighing by kind (read as text: an all-benign slice is empty).
+        cols = ["account_id", "is_attack"] + (["campaign_id"] if balance_kinds else [])
+        labels = pacsv.read_csv(
+            Path(world) / "labels.csv",
+            convert_options=pacsv.ConvertOptions(
+                include_columns=cols, column_types={"campaign_id": pa.string()}
+            ),
+        )
         t = t.join(labels, "account_id", join_type="inner")
         tables.append(t)
-        ys.append(np.asarray(t.column("is_attack").to_numpy(), int))
+        y = np.asarray(t.column("is_attack").to_numpy(), int)
+        ys.append(y)
         gs.append(np.full(t.num_rows, group, dtype=object))
+        if balance_kinds:
+            ws.append(kind_balanced_weights(y, row_kinds(world, t.column("campaign_id"))))
     names = input_names()
     X = np.vstack([align(t, names) for t in tables])
-    return X, np.concatenate(ys), np.concatenate(gs), names
+    weight = np.concatenate(ws) if balance_kinds else None
+    return X, np.concatenate(ys), np.concatenate(gs), names, weight
+
+
+def row_kinds(world: Path, campaign_id: pa.ChunkedArray) -> np.ndarray:
+    """The campaign kind of each row (``""``: no campaign), from the world's
+    ``sim_summary.json`` (``campaigns``: campaign_id → {"type": kind, ...}, written by the
+    simulator, read the same way by ``bench.transfer.campaign_kinds``)."""
+    summary = json.loads((Path(world) / "sim_summary.json").read_text())
+    kind = {cid: c["type"] for cid, c in summary.get("campaigns", {}).items()}
+    return np.array([kind.get(c, "") if c else "" for c in campaign_id.to_pylist()], dtype=object)
+
+
+def kind_balanced_weights(y: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """One world's row weights in which every campaign kind counts the same: the attack
+    accounts keep their total weight (so the base rate the calibration sees is unchanged)
+    but share it equally among the kinds present; benign accounts weigh 1. Without it a
+    kind that runs 450 accounts (hydra) outweighs one that runs 3 (careful) 150 to 1."""
+    weight = np.ones(len(y))
+    attack = np.asarray(y) == 1
+    present, counts = np.unique(kinds[attack], return_counts=True)
+    for k, n in zip(present, counts, strict=True):
+        weight[attack & (kinds == k)] = attack.sum() / (len(present) * n)
+    return weight
 
 
 def fit_risk_model(
-    worlds: list[Path], findings: list[Path], out: Path, groups: list[str] | None = None
+    worlds: list[Path],
+    findings: list[Path],
+    out: Path,
+    groups: list[str] | None = None,
+    balance_kinds: bool = False,
 ) -> Path:
-    """Fit a :class:`RiskModel` on labelled worlds and save it as ``out`` (a manifest)."""
-    X, y, groups, names = training_table(worlds, findings, groups)
-    model = RiskModel().fit(X, y, groups, names)
-    return model.save(out, {"worlds": [Path(w).name for w in worlds]})
+    """Fit a :class:`RiskModel` on labelled worlds and save it as ``out`` (a manifest);
+    ``balance_kinds``: weigh accounts so every campaign kind counts the same in each world."""
+    X, y, groups, names, weight = training_table(worlds, findings, groups, balance_kinds)
+    model = RiskModel().fit(X, y, groups, names, sample_weight=weight)
+    extra = {"worlds": [Path(w).name for w in worlds], "balance_kinds": balance_kinds}
+    return model.save(out, extra)
 
 
 def _fit_adapter(
