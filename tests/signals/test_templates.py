@@ -216,3 +216,25 @@ def test_shared_payloads_do_not_merge_wrappers(corpus: dict) -> None:
     assert ta[1] >= 0.95 * n and tb[1] >= 0.95 * n
     bare = tid[2 * n:]
     assert sum(t in (ta[0], tb[0]) for t in bare) <= 0.05 * n
+
+
+def test_same_templates_and_bands_from_a_view_and_a_table(corpus: dict) -> None:
+    """A stored ``requests`` table is read by first row per skeleton, a view by any_value:
+    both give the same templates and band counts (a skeleton's keys are one list)."""
+    table = _store(corpus["feats"])
+    view = duckdb.connect()
+    view.register("requests", corpus["feats"])
+    out = []
+    for con in (table, view):
+        stats = TemplateIndex(con).update()
+        out.append((
+            stats,
+            con.execute("SELECT * FROM templates ORDER BY ALL").fetchall(),
+            con.execute("SELECT * FROM template_bands ORDER BY ALL").fetchall(),
+        ))
+    assert out[0][1] and out[0][2]
+    assert out[0][1:] == out[1][1:]
+    drop = {"seconds"}
+    assert {k: v for k, v in out[0][0].items() if k not in drop} == {
+        k: v for k, v in out[1][0].items() if k not in drop
+    }

@@ -117,13 +117,14 @@ GROUP BY account_id
 )
 
 # Inter-arrival gaps: mean, standard deviation (CV and burstiness are derived from them).
+# Ordered by time alone: requests at the same time leave the same gaps in whichever order.
 ACCOUNT_GAPS = """
 SELECT account_id,
   avg(gap * 1.0) AS gap_mean_ms,
   stddev_samp(gap * 1.0) AS gap_sd_ms
 FROM (
   SELECT account_id,
-         ts_ms - lag(ts_ms) OVER (PARTITION BY account_id ORDER BY ts_ms, request_id) AS gap
+         ts_ms - lag(ts_ms) OVER (PARTITION BY account_id ORDER BY ts_ms) AS gap
   FROM request_keys
 ) g
 WHERE gap IS NOT NULL

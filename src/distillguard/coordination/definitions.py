@@ -65,20 +65,24 @@ OPTIONAL_KINDS: tuple[str, ...] = ("shared_intel",)
 # volume and the key's degree (number of accounts using it). Keys used by one account only link
 # nothing and are dropped here, before anything leaves the engine.
 EDGES_WITH_DEGREE = """
-SELECT account_id, key_kind, key, n, n_requests, deg
-FROM (
-  SELECT e.account_id AS account_id, e.key_kind AS key_kind, e.key AS key, e.n AS n,
-         b.n_requests AS n_requests,
-         count(*) OVER (PARTITION BY e.key_kind, e.key) AS deg
+WITH e AS (
+  SELECT u.account_id AS account_id, u.key_kind AS key_kind, u.key AS key, u.n AS n,
+         b.n_requests AS n_requests
   FROM (
     SELECT account_id, key_kind, key, max(n) AS n
     FROM ({union}) u
     GROUP BY account_id, key_kind, key
-  ) e
-  JOIN account_base b ON e.account_id = b.account_id
-) x
-WHERE deg >= 2
+  ) u
+  JOIN account_base b ON u.account_id = b.account_id
+), d AS (
+  SELECT key_kind, key, count(*) AS deg FROM e GROUP BY key_kind, key HAVING count(*) >= 2
+)
+SELECT e.account_id AS account_id, e.key_kind AS key_kind, e.key AS key, e.n AS n,
+       e.n_requests AS n_requests, d.deg AS deg
+FROM e JOIN d ON e.key_kind = d.key_kind AND e.key IS NOT DISTINCT FROM d.key
 """
+# (The degree as a grouped count joined back, not a window count over every edge: the same
+# numbers for ~30% less CPU on medium-w101; a NULL key stays one key, as in the window.)
 
 
 def edge_union(kinds: tuple[str, ...], **values: object) -> str:

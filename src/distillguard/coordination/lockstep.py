@@ -30,7 +30,10 @@ SELECT DISTINCT account_id,
 FROM request_keys
 WHERE {action} IS NOT NULL
 """
-LOCKSTEP_BLOCKS = "SELECT k, count(*) AS deg FROM {p}_keys GROUP BY k"
+# Each block numbered (j) too: pairs join on an integer, not on the key string.
+LOCKSTEP_BLOCKS = """
+SELECT k, count(*) AS deg, row_number() OVER (ORDER BY k) AS j FROM {p}_keys GROUP BY k
+"""
 # Each account numbered (i): pairs are counted on integers, not on pairs of id strings
 # (hashing and comparing two strings per joined row was ~3x the CPU on medium).
 LOCKSTEP_SIZES = """
@@ -39,7 +42,7 @@ FROM {p}_keys GROUP BY account_id
 """
 # The keys of small blocks only (the only ones pairs are formed in).
 LOCKSTEP_SMALL = """
-SELECT s.i AS i, x.k AS k
+SELECT s.i AS i, g.j AS k
 FROM {p}_keys x
 JOIN {p}_blocks g ON x.k = g.k
 JOIN {p}_sizes s ON x.account_id = s.account_id

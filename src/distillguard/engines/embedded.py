@@ -16,6 +16,7 @@ verdicts are recomputed from the whole store.
 
 from __future__ import annotations
 
+import gc
 import platform
 import time
 from collections.abc import Iterator
@@ -35,6 +36,31 @@ from ..ingest.store import StoreEngine
 from ..policy import Policy, default_policy
 from ..progress import make_progress, stage
 from .outputs import record_timings, validate_outputs, write_outputs, write_summary
+
+# CPython collects its youngest generation every 700 new container objects (the default of
+# gc.get_threshold()). The stages after ingest build lists of hundreds of thousands of small
+# lists and tuples that hold no cycles (igraph's edge list, ``to_pylist`` of ids), so most of
+# those collections free nothing while walking every survivor: 0.58 of ~10 CPU-s of analyze on
+# medium-w101, measured with gc.callbacks. Cycles are still collected, 70x less often.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Fewer young-generation collections; objects alive before (modules, the store) are
+    frozen out of them, unless the caller froze some already (unfreeze would thaw theirs).
+    Both restored after."""
+    old = gc.get_threshold()
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        if freeze:
+            gc.unfreeze()
 
 
 def check_out_dir(out: Path) -> Path:
@@ -200,19 +226,20 @@ def detect(
             timings["ingest"] = time.perf_counter() - t0
             check_accepted(ing, st.path)
 
-            t0 = time.perf_counter()
-            tmpl = _templates(st, policy, prog)
-            timings["templates"] = time.perf_counter() - t0
+            with _fewer_collections():
+                t0 = time.perf_counter()
+                tmpl = _templates(st, policy, prog)
+                timings["templates"] = time.perf_counter() - t0
 
-            t0 = time.perf_counter()
-            findings = _analyze(st, policy, prog)
-            timings["analyze"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                findings = _analyze(st, policy, prog)
+                timings["analyze"] = time.perf_counter() - t0
 
-            t0 = time.perf_counter()
-            with stage(prog, "outputs"):
-                counts = validate_outputs(st.engine)
-                write_outputs(st.engine, out)
-            timings["outputs"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                with stage(prog, "outputs"):
+                    counts = validate_outputs(st.engine)
+                    write_outputs(st.engine, out)
+                timings["outputs"] = time.perf_counter() - t0
 
             store_counts = st.counts()
             summary = _summary(
