@@ -35,6 +35,21 @@ def test_percentile_is_relative_to_the_deployment():
     assert set(volume_cohort(np.arange(100.0))) == {0, 1, 2, 3}
 
 
+def test_percentile_is_scipys_mid_rank_bit_for_bit():
+    """Ties (after rounding to 9 decimals) share the average rank, as scipy's rankdata gives."""
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(3)
+    for t in range(50):
+        x = rng.integers(0, 15, 200).astype(float) if t % 2 else rng.random(200)
+        x[:5] = x[5] + 1e-12  # equal once rounded: float noise must not order accounts
+        x[rng.random(200) < 0.1] = np.nan
+        ok = np.isfinite(x)
+        want = np.full(200, np.nan)
+        want[ok] = (rankdata(np.round(x[ok], 9), method="average") - 0.5) / ok.sum()
+        assert np.array_equal(percentile(x), want, equal_nan=True)
+
+
 def _features(n: int, rng: np.random.Generator) -> pa.Table:
     cols = {"account_id": [f"a{i}" for i in range(n)], "signup_route": ["standard"] * n}
     for c in feature_columns():
