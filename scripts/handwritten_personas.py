@@ -7,8 +7,6 @@ and at `review`, recall at 0.1% and 1% FPR, per risk model and seed.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import _handwritten
 import numpy as np
 
@@ -19,18 +17,8 @@ def summary(model: str, seed: int, reasoning_users: bool = False) -> str:
     from distillguard.bench.metrics import recall_at_fpr
 
     traffic, engine, _ = lt.analyzed(seed, risk_model=model, reasoning_users=reasoning_users)
-    label = {r["account_id"]: r for r in traffic.labels}
-    out = engine.fetch_arrow("SELECT account_id, risk, verdict FROM out_accounts").to_pylist()
-    y = np.array([bool(label[r["account_id"]]["is_attack"]) for r in out])
-    risk = np.array([r["risk"] for r in out])
-    camps: dict[str, list[str]] = defaultdict(list)
-    hard: dict[str, list[str]] = defaultdict(list)
-    for r in out:
-        lab = label[r["account_id"]]
-        if lab["campaign_id"]:
-            camps[lab["campaign_id"]].append(r["verdict"])
-        elif lab["persona"] not in ("benign", "attack"):
-            hard[lab["persona"]].append(r["verdict"])
+    y, risk, camps, personas = _handwritten.verdicts(traffic, engine)
+    hard = _handwritten.hard_benign(personas)
     found = " ".join(
         f"{c} {np.mean([v != 'benign' for v in vs]):.0%}/{np.mean([v == 'attack' for v in vs]):.0%}"
         for c, vs in sorted(camps.items())

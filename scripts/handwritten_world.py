@@ -17,21 +17,16 @@ def summary(model: str, seed: int, reasoning_users: bool = False) -> str:
     from distillguard.bench.metrics import recall_at_fpr
 
     traffic, engine, _ = lt.analyzed(seed, risk_model=model, reasoning_users=reasoning_users)
-    label = {r["account_id"]: r for r in traffic.labels}
-    out = engine.fetch_arrow("SELECT account_id, risk, verdict FROM out_accounts").to_pylist()
-    y = np.array([bool(label[r["account_id"]]["is_attack"]) for r in out])
-    risk = np.array([r["risk"] for r in out])
-    camps: dict[str, list[bool]] = {}
-    for r in out:
-        if camp := label[r["account_id"]]["campaign_id"]:
-            camps.setdefault(camp, []).append(r["verdict"] != "benign")
-    hard = [r for r in out if label[r["account_id"]]["persona"] not in ("benign", "attack")]
-    found = " ".join(f"{c} {np.mean(v):.0%}" for c, v in sorted(camps.items()))
+    y, risk, camps, personas = _handwritten.verdicts(traffic, engine)
+    found = " ".join(
+        f"{c} {np.mean([v != 'benign' for v in vs]):.0%}" for c, vs in sorted(camps.items())
+    )
+    hard = [v for vs in _handwritten.hard_benign(personas).values() for v in vs]
     return (
         f"{model} seed {seed}: ROC-AUC {roc_auc_score(y, risk):.3f}, "
         f"recall@1%FPR {recall_at_fpr(y, risk, 0.01)['recall']:.1%}, "
         f"recall@0.1%FPR {recall_at_fpr(y, risk, 0.001)['recall']:.1%}; flagged: {found}; "
-        f"hard-benign attack {sum(r['verdict'] == 'attack' for r in hard)}/{len(hard)}"
+        f"hard-benign attack {hard.count('attack')}/{len(hard)}"
     )
 
 

@@ -13,13 +13,13 @@ import numpy as np
 BUDGETS = (0, 10, 30, 50, 80)  # the world has 281 accounts, 90 of them attackers
 
 
-def summary(model: str, seed: int) -> str:
+def summary(model: str, seed: int, reasoning_users: bool = False) -> str:
     import labelled_traffic as lt
 
     from distillguard.bench.metrics import recall_at_fpr
     from distillguard.scoring.model import align, resolve
 
-    traffic, engine, _ = lt.analyzed(seed, risk_model=model)
+    traffic, engine, _ = lt.analyzed(seed, risk_model=model, reasoning_users=reasoning_users)
     label = {r["account_id"]: r for r in traffic.labels}
     inputs = engine.fetch_arrow("SELECT * FROM model_inputs")
     y = np.array([bool(label[a]["is_attack"]) for a in inputs.column("account_id").to_pylist()])

@@ -8,13 +8,8 @@ found/attack/accounts, each persona's accounts at `attack`.
 from __future__ import annotations
 
 import argparse
-import sys
-from collections import defaultdict
-from pathlib import Path
 
-import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "scoring"))
+import _handwritten  # also puts the hand-written world (tests/scoring) on the path
 
 
 def summary(traffic, extra: dict) -> str:  # noqa: ANN001
@@ -28,16 +23,7 @@ def summary(traffic, extra: dict) -> str:  # noqa: ANN001
     engine = DuckDBEngine()
     lt.load(engine, traffic)
     analyze(engine, Policy.from_dict({"scoring": {"risk_model": "builtin", **extra}}))
-    out = engine.fetch_arrow("SELECT account_id, risk, verdict FROM out_accounts").to_pylist()
-    label = {r["account_id"]: r for r in traffic.labels}
-    y = np.array([bool(label[r["account_id"]]["is_attack"]) for r in out])
-    risk = np.array([r["risk"] for r in out])
-    camps, personas = defaultdict(list), defaultdict(list)
-    for r in out:
-        lab = label[r["account_id"]]
-        (camps[lab["campaign_id"]] if lab["campaign_id"] else personas[lab["persona"]]).append(
-            r["verdict"]
-        )
+    y, risk, camps, personas = _handwritten.verdicts(traffic, engine)
     cs = " ".join(
         f"{c} {sum(v != 'benign' for v in vs)}/{sum(v == 'attack' for v in vs)}/{len(vs)}"
         for c, vs in sorted(camps.items())
