@@ -219,7 +219,7 @@ def test_units_registry_and_contract():
     with pytest.raises(InvalidParameterError):
         SignupBurst(window_hours=0).fit(DuckDBEngine())
     assert SharedParameters().get_params() == {}
-    assert SignupBurst().get_params() == {"window_hours": 24.0}
+    assert SignupBurst().get_params() == {"window_hours": 24.0, "base_rate": False}
 
 
 def test_every_unit_column_is_read_by_the_catalog():
@@ -227,3 +227,45 @@ def test_every_unit_column_is_read_by_the_catalog():
 
     cols = {c for name in DEFAULT_UNITS for c in make_unit(name).output_columns()}
     assert cols <= set(feature_columns())
+
+
+def _signup(aid, created_ms, route="standard", verification="email"):
+    return {
+        "account_id": aid,
+        "created_at": created_ms // 1000,
+        "signup_route": route,
+        "verification": verification,
+    }
+
+
+def _rate_rows(lt, monkeypatch, rows, accounts):
+    """The unit's features with ``base_rate=True`` (registered under its own name)."""
+    from distillguard.accounts import units
+
+    monkeypatch.setitem(units.UNITS, "signup_burst", lambda: SignupBurst(base_rate=True))
+    return unit_rows(lt, "signup_burst", rows, accounts)
+
+
+def test_signup_burst_base_rate_reads_a_same_day_pair_as_coincidence(lt, monkeypatch):
+    # A path with a sign-up every 4 days for a year: two on one day is what that rate
+    # predicts somewhere in the year; twelve in four hours is not.
+    start = lt.T0 - 400 * D
+    trickle = [_signup(f"t{i}", start + i * 4 * D + (i % 3) * H) for i in range(90)]
+    pair = [_signup("p0", lt.T0 - 50 * D + 3 * H), _signup("p1", lt.T0 - 50 * D + 9 * H)]
+    burst = [_signup(f"b{i}", lt.T0 - 20 * D + i * 20 * 60_000) for i in range(12)]
+    accounts = trickle + pair + burst
+    rows = [{"account_id": a["account_id"], "ts_ms": lt.T0} for a in accounts]
+    raw = unit_rows(lt, "signup_burst", rows, accounts)
+    rate = _rate_rows(lt, monkeypatch, rows, accounts)
+    assert raw["p0"]["signup_burst_peers"] >= 1  # the raw count reads the pair as peers
+    assert rate["p0"]["signup_burst_peers"] == 0 and rate["p0"]["signup_window_peers"] == 0
+    assert rate["b3"]["signup_burst_peers"] == raw["b3"]["signup_burst_peers"] >= 11
+    assert all(rate[f"t{i}"]["signup_burst_peers"] == 0 for i in range(90))
+
+
+def test_signup_burst_base_rate_keeps_a_burst_with_no_rate_outside_it(lt, monkeypatch):
+    edge = (lt.T0 // D) * D
+    accounts = [_signup(f"b{i}", edge + (i - 5) * 30 * 60_000) for i in range(10)]
+    rows = [{"account_id": a["account_id"], "ts_ms": lt.T0 + D} for a in accounts]
+    f = _rate_rows(lt, monkeypatch, rows, accounts)
+    assert min(r["signup_burst_peers"] for r in f.values()) == 9
