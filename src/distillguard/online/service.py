@@ -90,22 +90,9 @@ def _same_token(given: str, expected: str) -> bool:
 async def read_bytes(request: Request, limit: int) -> bytes:
     """The request body, refusing more than ``limit`` bytes (413) and an empty one (422)."""
     declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise HTTPProblem(413, "body_too_large", f"request body over {limit} bytes")
-        except ValueError:
-            raise HTTPProblem(400, "bad_request", "invalid Content-Length") from None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPProblem(413, "body_too_large", f"request body over {limit} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if not body:
-        raise HTTPProblem(422, "invalid_record", "request body is empty; send a JSON object")
-    return body
+    return await receive_bytes(
+        None if declared is None else declared.encode("latin-1"), request.receive, limit
+    )
 
 
 def parse_json(body: bytes) -> Any:
@@ -283,8 +270,9 @@ def _raw_token(headers: dict[bytes, bytes]) -> str | None:
 
 
 async def receive_bytes(declared: bytes | None, receive: Any, limit: int) -> bytes:
-    """:func:`read_bytes` on a raw ASGI ``receive``: the same 413/400/422 answers, and a
-    disconnect raises Starlette's ``ClientDisconnect`` as ``Request.stream`` does."""
+    """The body from an ASGI ``receive``, refusing more than ``limit`` bytes (413, also when
+    the ``declared`` Content-Length says so), a bad Content-Length (400) and an empty body
+    (422); a disconnect raises Starlette's ``ClientDisconnect`` as ``Request.stream`` does."""
     if declared is not None:
         try:
             if int(declared.decode("latin-1")) > limit:
