@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from ..errors import InvalidParameterError
 from ..progress import make_progress, stage
+from ..scoring.model import campaign_kinds
 from .harness import run_bench
 from .metrics import account_metrics, load_accounts
 from .peers import PEERS
@@ -127,12 +128,6 @@ def ensure_world(root: Path, size: str, seed: int, holdout: str | None = None) -
     simulate(sc, out=path, seed=seed, progress=False)
     (path / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     return path
-
-
-def campaign_kinds(world: Path) -> dict[str, str]:
-    """``campaign_id → kind`` from the world's ``sim_summary.json``."""
-    summary = json.loads((world / "sim_summary.json").read_text())
-    return {cid: c["type"] for cid, c in summary.get("campaigns", {}).items()}
 
 
 def detect_world(

@@ -624,12 +624,15 @@ def training_table(
     return X, np.concatenate(ys), np.concatenate(gs), names, weight
 
 
-def row_kinds(world: Path, campaign_id: pa.ChunkedArray) -> np.ndarray:
-    """The campaign kind of each row (``""``: no campaign), from the world's
-    ``sim_summary.json`` (``campaigns``: campaign_id → {"type": kind, ...}, written by the
-    simulator, read the same way by ``bench.transfer.campaign_kinds``)."""
+def campaign_kinds(world: Path) -> dict[str, str]:
+    """``campaign_id → kind`` from a simulated world's ``sim_summary.json`` (``campaigns``)."""
     summary = json.loads((Path(world) / "sim_summary.json").read_text())
-    kind = {cid: c["type"] for cid, c in summary.get("campaigns", {}).items()}
+    return {cid: c["type"] for cid, c in summary.get("campaigns", {}).items()}
+
+
+def row_kinds(world: Path, campaign_id: pa.ChunkedArray) -> np.ndarray:
+    """The campaign kind of each row (``""``: no campaign)."""
+    kind = campaign_kinds(world)
     return np.array([kind.get(c, "") if c else "" for c in campaign_id.to_pylist()], dtype=object)
 
 
