@@ -281,11 +281,9 @@ class OnlineScorer:
         """Score already-normalised rows in order (replay): one featurize call for all."""
         feats, ok = text_features(rows, self.policy.policy)
         self.text_features_available = ok
-        out = []
         for row, f in zip(rows, feats, strict=True):
             row.update(f)
-            out.append(self.decide(row))
-        return out
+        return self.decide_many(rows)
 
     def online_risk(
         self, account_id: str, features: Mapping[str, float]
@@ -313,6 +311,26 @@ class OnlineScorer:
 
     def decide(self, row: dict[str, Any]) -> Decision:
         """Score one normalised + featurized row, then learn it; apply the policy."""
+        return self.decide_many([row])[0]
+
+    def decide_many(self, rows: list[dict[str, Any]]) -> list[Decision]:
+        """:meth:`decide` of each row in order, the account risks in one pass.
+
+        Each row is learned into the state before its risk is read, so it is scored on what
+        came before it and itself (never a later row); enforcement reads no state the
+        observations write, so observing the whole batch first changes no decision."""
+        prepared = [self._observe(row) for row in rows]
+        risks = self._account_risk().assess_many(
+            [(row["account_id"], af) for row, (af, _, _, _) in zip(rows, prepared, strict=True)],
+            self.cache,
+        )
+        return [
+            self._decide_observed(row, af, got.risk, list(got.evidence), tid, t_share, t_cluster)
+            for row, (af, tid, t_share, t_cluster), got in zip(rows, prepared, risks, strict=True)
+        ]
+
+    def _observe(self, row: dict[str, Any]) -> tuple[dict[str, float], Any, float, Any]:
+        """The row's template and batch facts, then its account's state after it."""
         acct = row["account_id"]
         tid = self.cache.match_template(row.get("skeleton_hash"), row.get("lsh_bands"))
         t_share, t_cluster = (
@@ -325,7 +343,19 @@ class OnlineScorer:
         row["campaign_template"] = str(row["template"]) in self.cache.campaign_templates
         row.update(pivot_flags(row, self.cache.reference))
         af = self.state.observe(acct, row)
-        online_risk, ev = self.online_risk(acct, af)
+        return af, tid, t_share, t_cluster
+
+    def _decide_observed(
+        self,
+        row: dict[str, Any],
+        af: Mapping[str, float],
+        online_risk: float,
+        ev: list[Evidence],
+        tid: Any,
+        t_share: float,
+        t_cluster: Any,
+    ) -> Decision:
+        acct = row["account_id"]
         sig = {s: float(row.get("sig_" + s) or 0.0) for s in SIGNALS}
         request_risk = max(sig.values())
         hits = row.get("signal_hits") or ""
@@ -969,7 +999,7 @@ class Learner:
                     ).result()
                     for i, row in enumerate(batch):
                         row.update({k: v[i] for k, v in feats.items()})
-                        self.scorer.decide(row)
+                    self.scorer.decide_many(batch)
                 else:
                     self.scorer.score_rows(batch)
             except Exception as exc:  # keep learning whatever one batch did
