@@ -388,26 +388,6 @@ class OnlineRisk:
         n = float(features.get("n_requests", 0.0))
         return AccountRisk(risk, _evidence(contrib, risk), n, "hand-set", contrib)
 
-    def _finish(
-        self,
-        risk: float,
-        X: np.ndarray,
-        reference: DeploymentReference,
-        kind: str,
-        features: Mapping[str, float],
-        previous: AccountRisk | None,
-    ) -> AccountRisk:
-        """The model's risk with its reasons (kept from ``previous`` when it barely moved)."""
-        contrib: Mapping[str, float] = {}
-        shown = 0.5 * self.scoring.review_threshold  # reasons only where a reviewer looks
-        same_side = previous is not None and (previous.risk >= shown) == (risk >= shown)
-        if same_side and abs(previous.risk - risk) < REASONS_TOLERANCE:  # type: ignore[union-attr]
-            contrib = previous.contributions  # type: ignore[union-attr]
-        elif risk >= shown:
-            contrib = self._contributions(X, reference)
-        n = float(features.get("n_requests", 0.0))
-        return AccountRisk(risk, _evidence(contrib, risk), n, kind, contrib)
-
     def _evaluate_many(
         self,
         evals: list[tuple[str, Mapping[str, float], AccountRisk | int | None]],
@@ -440,15 +420,51 @@ class OnlineRisk:
             risk = self.model.predict_risk(X)  # type: ignore[union-attr]
             for r, j in enumerate(idx):
                 scored[j] = (float(risk[r]), X[r : r + 1], reference)
+        # Which rows keep their previous reasons follows from the risks alone, so the fresh
+        # reasons are computed in one pass per reference too.
+        hand = {
+            j: self._score_one(evals[j][1], contexts[j])
+            for j, (_, kind) in enumerate(refs)
+            if kind == "none"
+        }
+        risks = [hand[j].risk if j in hand else scored[j][0] for j in range(len(evals))]
+        modes = [
+            "hand" if j in hand else self._reasons_mode(risks[j], prev, risks)
+            for j, (_, _, prev) in enumerate(evals)
+        ]
+        fresh: dict[int, list[int]] = {}
+        for j, mode in enumerate(modes):
+            if mode == "fresh":
+                fresh.setdefault(id(scored[j][2]), []).append(j)
+        contribs: dict[int, dict[str, float]] = {}
+        for idx in fresh.values():
+            X = np.vstack([scored[j][1] for j in idx])  # type: ignore[misc]
+            contribs.update(zip(idx, self._contributions(X, scored[idx[0]][2]), strict=True))  # type: ignore[arg-type]
         out: list[AccountRisk] = []
         for j, (_, feats, prev) in enumerate(evals):
-            previous = out[prev] if isinstance(prev, int) else prev
-            if refs[j][1] == "none":
-                out.append(self._score_one(feats, contexts[j]))
+            if j in hand:
+                out.append(hand[j])
                 continue
-            risk, X, reference = scored[j]
-            out.append(self._finish(risk, X, reference, refs[j][1], feats, previous))
+            previous = out[prev] if isinstance(prev, int) else prev
+            contrib: Mapping[str, float] = (
+                previous.contributions if modes[j] == "keep" else contribs.get(j, {})  # type: ignore[union-attr]
+            )
+            n = float(feats.get("n_requests", 0.0))
+            out.append(AccountRisk(risks[j], _evidence(contrib, risks[j]), n, refs[j][1], contrib))
         return out
+
+    def _reasons_mode(
+        self, risk: float, prev: AccountRisk | int | None, risks: list[float]
+    ) -> str:
+        """``keep`` the previous evaluation's reasons while the risk moved less than
+        ``REASONS_TOLERANCE`` on the same side of where a reviewer looks; else ``fresh`` ones
+        where the risk is shown, ``none`` below it."""
+        shown = 0.5 * self.scoring.review_threshold  # reasons only where a reviewer looks
+        if prev is not None:
+            before = risks[prev] if isinstance(prev, int) else prev.risk
+            if (before >= shown) == (risk >= shown) and abs(before - risk) < REASONS_TOLERANCE:
+                return "keep"
+        return "fresh" if risk >= shown else "none"
 
     def _inputs(
         self,
@@ -478,17 +494,24 @@ class OnlineRisk:
         ).fit(strengths)
         return float(sc.risk_[0]), {k: float(v[0]) for k, v in sc.contributions_.items()}
 
-    def _contributions(self, X: np.ndarray, reference: DeploymentReference) -> dict[str, float]:
-        """Per evidence, the log-odds of risk lost when its inputs are set to the deployment's
-        median (as ``RiskModel.contributions``), in one evaluation of all the variants."""
+    def _contributions(
+        self, X: np.ndarray, reference: DeploymentReference
+    ) -> list[dict[str, float]]:
+        """Per row of ``X`` and per evidence, the log-odds of risk lost when its inputs are
+        set to the deployment's median (as ``RiskModel.contributions``), in one evaluation of
+        every row's variants."""
         names = self.model.names
         median = reference.medians(names)
         groups = self.groups
-        variants = np.repeat(X, len(groups), axis=0)
+        k = len(groups)
+        variants = np.repeat(X, k, axis=0)  # row r's variants are rows r*k .. r*k+k-1
+        rows = np.arange(len(X)) * k
         for i, idx in enumerate(groups.values()):
-            variants[i, idx] = median[idx]
-        drop = self.model.log_odds(X)[0] - self.model.log_odds(variants)
-        return {ev: max(float(d), 0.0) for ev, d in zip(groups, drop, strict=True)}
+            variants[np.ix_(rows + i, idx)] = median[idx]
+        drop = self.model.log_odds(X)[:, None] - self.model.log_odds(variants).reshape(len(X), k)
+        return [
+            {ev: max(float(d), 0.0) for ev, d in zip(groups, row, strict=True)} for row in drop
+        ]
 
 
 def _evidence(contrib: Mapping[str, float], risk: float) -> tuple[Evidence, ...]:
