@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -85,3 +86,20 @@ def test_the_reservoir_is_offered_and_rebuilt_in_row_order(rows, tmp_path, monke
     many = _run(None, tmp_path / "many", rows, 256)
     assert one[2] >= 20  # ranked against the reservoir, not only the hand-set weights
     assert one == many
+
+
+def test_the_compiled_model_scores_a_matrix_as_its_rows_one_at_a_time() -> None:
+    """Chunked ``margin`` (more rows than one pass takes) gives every row's own floats."""
+    from distillguard.policy import Policy
+    from distillguard.scoring.compiled import _CHUNK, CompiledRiskModel
+    from distillguard.scoring.model import resolve
+
+    if not BUILTIN.is_file():
+        pytest.skip("no shipped risk model in this tree")
+    model = CompiledRiskModel(resolve(Policy.from_dict({}, "<test>").scoring.risk_model))
+    rng = np.random.default_rng(0)
+    X = rng.random((2 * _CHUNK + 7, len(model.names)))
+    X[rng.random(X.shape) < 0.2] = np.nan
+    one = np.concatenate([model.margin(X[i : i + 1]) for i in range(len(X))])
+    assert np.array_equal(model.margin(X), one)
+    assert np.array_equal(model.log_odds(X), np.concatenate([model.log_odds(x[None]) for x in X]))
