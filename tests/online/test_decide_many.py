@@ -103,3 +103,54 @@ def test_the_compiled_model_scores_a_matrix_as_its_rows_one_at_a_time() -> None:
     one = np.concatenate([model.margin(X[i : i + 1]) for i in range(len(X))])
     assert np.array_equal(model.margin(X), one)
     assert np.array_equal(model.log_odds(X), np.concatenate([model.log_odds(x[None]) for x in X]))
+
+
+def _value(rng: np.random.Generator, op: str, value: object) -> object:
+    """A feature value near a condition's: on either side of it, or one of its list."""
+    if isinstance(value, list):
+        return value[int(rng.integers(len(value)))] if rng.random() < 0.7 else "other"
+    if isinstance(value, bool):
+        return bool(rng.random() < 0.5)
+    if isinstance(value, str):
+        return value if rng.random() < 0.7 else "other"
+    return float(value) * float(rng.choice([0.5, 1.0, 2.0, 10.0])) + float(rng.random() - 0.5)
+
+
+def test_precheck_skips_only_rules_its_constant_features_fail(tmp_path) -> None:
+    """The rules precheck skips (cached per policy version) match no precheck features: on
+    many accounts' warm and cold feature sets, the same rules match as with all of them."""
+    from distillguard.online import scorer as sc
+
+    scorer = OnlineScorer(tmp_path / "data", None, state="memory")
+    try:
+        rules = scorer.policy.rules
+        warm, cold = scorer._precheck_rules()
+        assert len(warm) < len(rules) and len(cold) < len(rules)  # the default policy's
+        rng = np.random.default_rng(1)
+        matched: set[str] = set()
+        for _ in range(2000):
+            r = rng.random(4)
+            cold_f = {
+                "verdict": str(rng.choice(["attack", "review", "benign", "unknown"])),
+                "batch_risk": r[0],
+                "in_cluster": bool(r[1] > 0.5),
+                "cluster_id": "c" if r[1] > 0.5 else None,
+                "cluster_verdict": str(rng.choice(["attack", "review", "none"])),
+                "cluster_risk": r[2],
+                "cluster_size": float(rng.integers(0, 50)),
+                "account_risk": r[3],
+                "risk": r[3],
+                "org_id": None,
+            }
+            warm_f = {
+                **{f: _value(rng, op, v) for rule in rules for f, op, v in rule.conditions},
+                **cold_f,
+                **sc._PRECHECK_REQUEST,
+            }
+            for f in (warm_f, cold_f):
+                want = [x.name for x in rules if x.matches(f)]
+                assert [x.name for x in (warm if f is warm_f else cold) if x.matches(f)] == want
+                matched.update(want)
+        assert len(matched) >= len(cold) + 2  # the kept rules do match here
+    finally:
+        scorer.close()

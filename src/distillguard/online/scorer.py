@@ -49,6 +49,30 @@ from .verdicts import VerdictCache
 log = logging.getLogger(__name__)
 
 RESTRICTIVE: frozenset[str] = frozenset({"degrade", "rate_limit", "challenge", "block"})
+# What precheck knows of a request before its text was read: nothing (its request-level
+# features are these constants), and of an account never fully scored only batch's facts.
+_PRECHECK_REQUEST: dict[str, Any] = {
+    "request_risk": 0.0,
+    "template_attack_share": 0.0,
+    "known_template": False,
+    "harvest_like": False,
+    **{f"sig_{s}": 0.0 for s in SIGNALS},
+    "n_signals": 0.0,
+}
+_PRECHECK_COLD: frozenset[str] = frozenset(
+    {
+        "verdict",
+        "batch_risk",
+        "in_cluster",
+        "cluster_id",
+        "cluster_verdict",
+        "cluster_risk",
+        "cluster_size",
+        "account_risk",
+        "risk",
+        "org_id",
+    }
+)
 # Features precheck always needs from an account's last full score.
 _PRECHECK_BASE: frozenset[str] = frozenset(
     {
@@ -180,6 +204,7 @@ class OnlineScorer:
         self._last: OrderedDict[str, tuple[dict[str, Any], list[str]]] = OrderedDict()
         self.max_cached_accounts = 200_000
         self._keep: tuple[str, frozenset[str]] = ("", frozenset())
+        self._prerules: tuple[str, list[Rule], list[Rule]] = ("", [], [])
         self._audited: dict[tuple[str, str], tuple[float, int]] = {}
         self.text_features_available = True
         # Token buckets run on wall time live; a replay sets this so they run on log time.
@@ -548,18 +573,11 @@ class OnlineScorer:
     ) -> Decision:
         """O(1) decision from cached knowledge only: no text work, no state update."""
         t0 = time.perf_counter()
-        self.refresh_actions()
+        warm, cold = self._precheck_rules()
         last = self._last.get(account_id)
         if last is not None:
             features = dict(last[0])
-            features.update(
-                request_risk=0.0,
-                template_attack_share=0.0,
-                known_template=False,
-                harvest_like=False,
-                **{f"sig_{s}": 0.0 for s in SIGNALS},
-                n_signals=0.0,
-            )
+            features.update(_PRECHECK_REQUEST)
             features["risk"] = features["account_risk"]
         else:
             av = self.cache.account(account_id)
@@ -587,7 +605,7 @@ class OnlineScorer:
             "org_id": org_id,
             "ts_ms": ts_ms if ts_ms is not None else int(time.time() * 1000),
         }
-        d = self._enforce(row, features, [], source="precheck")
+        d = self._enforce(row, features, [], "precheck", cold if last is None else warm)
         if last is not None:
             d.reasons = last[1] + d.reasons
         if observe:
@@ -599,9 +617,26 @@ class OnlineScorer:
             )
         return d
 
+    def _precheck_rules(self) -> tuple[list[Rule], list[Rule]]:
+        """The rules a precheck can match, per policy version: (an account with a last full
+        score, one without). The others are false on precheck's constant features, so
+        skipping them changes no decision (the order, and so the chosen rule, is kept)."""
+        version = self.policy.version
+        if self._prerules[0] != version:
+            rules = self.policy.rules
+            warm = [r for r in rules if r.could_match(_PRECHECK_REQUEST)]
+            cold = [r for r in rules if r.could_match({}, _PRECHECK_COLD)]
+            self._prerules = (version, warm, cold)
+        return self._prerules[1], self._prerules[2]
+
     # ---- enforcement --------------------------------------------------------------------------
     def _enforce(
-        self, row: Mapping[str, Any], features: dict[str, Any], ev: list[Evidence], source: str
+        self,
+        row: Mapping[str, Any],
+        features: dict[str, Any],
+        ev: list[Evidence],
+        source: str,
+        rules: list[Rule] | None = None,
     ) -> Decision:
         self.refresh_actions()
         on = self.policy.online
@@ -643,7 +678,7 @@ class OnlineScorer:
                         a,
                     )
                 )
-        for rule in self.policy.rules:
+        for rule in self.policy.rules if rules is None else rules:
             if rule.matches(features):
                 scope = rule.scope if (rule.scope != "cluster" or cid) else "account"
                 params = dict(rule.params)
