@@ -92,7 +92,7 @@ def test_the_compiled_model_scores_a_matrix_as_its_rows_one_at_a_time() -> None:
     """Chunked ``margin`` (more rows than one pass takes) gives every row's own floats."""
     from distillguard.policy import Policy
     from distillguard.scoring.compiled import _CHUNK, CompiledRiskModel
-    from distillguard.scoring.model import resolve
+    from distillguard.scoring.model import evidence_groups, resolve
 
     if not BUILTIN.is_file():
         pytest.skip("no shipped risk model in this tree")
@@ -103,6 +103,14 @@ def test_the_compiled_model_scores_a_matrix_as_its_rows_one_at_a_time() -> None:
     one = np.concatenate([model.margin(X[i : i + 1]) for i in range(len(X))])
     assert np.array_equal(model.margin(X), one)
     assert np.array_equal(model.log_odds(X), np.concatenate([model.log_odds(x[None]) for x in X]))
+    # Reasons: a variant walks only the trees that split on its group, with the same floats.
+    groups = [np.asarray(g, np.intp) for g in evidence_groups(model.names).values()]
+    to = rng.random(len(model.names))
+    got = model.variant_log_odds(X[:40], groups, to)
+    for g, idx in enumerate(groups):
+        variant = X[:40].copy()
+        variant[:, idx] = to[idx]
+        assert np.array_equal(got[:, g], model.log_odds(variant))
 
 
 def _value(rng: np.random.Generator, op: str, value: object) -> object:

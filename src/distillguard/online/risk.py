@@ -503,12 +503,8 @@ class OnlineRisk:
         names = self.model.names
         median = reference.medians(names)
         groups = self.groups
-        k = len(groups)
-        variants = np.repeat(X, k, axis=0)  # row r's variants are rows r*k .. r*k+k-1
-        rows = np.arange(len(X)) * k
-        for i, idx in enumerate(groups.values()):
-            variants[np.ix_(rows + i, idx)] = median[idx]
-        drop = self.model.log_odds(X)[:, None] - self.model.log_odds(variants).reshape(len(X), k)
+        idx = [np.asarray(i, np.intp) for i in groups.values()]
+        drop = self.model.log_odds(X)[:, None] - self.model.variant_log_odds(X, idx, median)
         return [
             {ev: max(float(d), 0.0) for ev, d in zip(groups, row, strict=True)} for row in drop
         ]
