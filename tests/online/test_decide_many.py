@@ -72,7 +72,8 @@ def _run(store: Path | None, tmp: Path, rows: list[dict], batch: int) -> tuple[l
 def test_a_batch_decides_as_its_rows_one_at_a_time(tiny_findings, rows, tmp_path) -> None:
     one = _run(tiny_findings[0], tmp_path / "one", rows, 1)
     many = _run(tiny_findings[0], tmp_path / "many", rows, 256)
-    assert one[0] == many[0]
+    for a, b in zip(one[0], many[0], strict=True):
+        assert a == b, {k: (a[k], b.get(k)) for k in a if a[k] != b.get(k)}
     assert list(one[1].items()) == list(many[1].items())
     assert any(d["account_risk"] > 0 for d in one[0])
 
