@@ -18,6 +18,8 @@ from distillguard.online.replay import iter_records
 from distillguard.online.scorer import OnlineScorer, text_features
 from distillguard.scoring.model import BUILTIN
 
+from .conftest import make_store
+
 N_ROWS = 1500
 
 
@@ -163,3 +165,26 @@ def test_precheck_skips_only_rules_its_constant_features_fail(tmp_path) -> None:
         assert len(matched) >= len(cold) + 2  # the kept rules do match here
     finally:
         scorer.close()
+
+
+def test_a_template_names_its_attack_cluster_the_same_on_every_load(tmp_path) -> None:
+    """Two clusters send a template's attack traffic equally: every load names the same one
+    (the smallest id); the larger sender wins otherwise."""
+    import duckdb
+
+    from distillguard.online.verdicts import VerdictCache
+
+    store = make_store(tmp_path / "data")
+    con = duckdb.connect(str(store / "store.duckdb"))
+    con.execute("CREATE TABLE requests(account_id VARCHAR, skeleton_hash UBIGINT)")
+    con.execute("INSERT INTO templates VALUES (1, 't-tie'), (2, 't-big')")
+    accts = [(f"x{i}", "attack", f"c-{i % 2}") for i in range(40)]
+    con.executemany("INSERT INTO out_accounts VALUES (?, 0.9, ?, ?, '')", accts)
+    # t-tie: 20 requests from each cluster; t-big: cluster c-1 sends 3 for c-0's 1
+    con.executemany("INSERT INTO requests VALUES (?, 1)", [(a,) for a, _, _ in accts])
+    con.executemany("INSERT INTO requests VALUES (?, 2)", [("x0",), ("x1",), ("x3",), ("x5",)])
+    con.close()
+    for _ in range(5):
+        cache = VerdictCache.load(store)
+        assert cache.template_attack["t-tie"] == (1.0, "c-0")
+        assert cache.template_attack["t-big"] == (1.0, "c-1")
