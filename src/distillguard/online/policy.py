@@ -446,6 +446,20 @@ class Rule:
                 return False
         return True
 
+    def could_match(
+        self, fixed: Mapping[str, Any], present: frozenset[str] | None = None
+    ) -> bool:
+        """False when no features can match that hold these ``fixed`` values (and, given
+        ``present``, only those keys): what a caller that always passes them may skip."""
+        for feat, op, value in self.conditions:
+            if present is not None and feat not in present:
+                return False  # matches() reads a missing feature as no match
+            if feat in fixed and not Rule(
+                self.name, self.action, self.scope, ((feat, op, value),), None, None, None, {}
+            ).matches(fixed):
+                return False
+        return True
+
     @property
     def severity(self) -> int:
         return SEVERITY[self.action]

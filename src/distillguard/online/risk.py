@@ -97,14 +97,15 @@ def account_row(
     What the online state does not compute (payment sharing, and the cross-account evidence
     units: lockstep, sign-up bursts, shared parameters, pool coverage) is batch's value for an
     account batch saw, and missing for a new one."""
-    row: dict[str, Any] = {c: math.nan for c in feature_columns()}
+    columns = _feature_columns()
+    row: dict[str, Any] = dict.fromkeys(columns, math.nan)
     row.update({k: float(v) for k, v in features.items() if isinstance(v, (int, float))})
     meta = meta or {}
     for k in _STRING_FEATURES:
         row[k] = None if meta.get(k) is None else str(meta[k])
-    for k in feature_columns():
+    for k in columns if meta else ():  # an account batch never saw has no facts to add
         v = meta.get(k)
-        if isinstance(row.get(k), float) and math.isnan(row[k]) and v is not None:
+        if v is not None and isinstance(row[k], float) and math.isnan(row[k]):
             row[k] = float(v)
     # The cohort keys of the requests online counted, as batch's ACCOUNT_COHORT_KEYS would
     # give them; batch's own keys for an account online has no route or user agent for.
@@ -120,6 +121,12 @@ def account_row(
         else math.nan
     )
     return row
+
+
+@cache
+def _feature_columns() -> tuple[str, ...]:
+    """``feature_columns`` (of the catalog, fixed at import), built once: two reads a row."""
+    return feature_columns()
 
 
 @cache
@@ -153,8 +160,8 @@ def fill_medians(table: dict[str, np.ndarray], reference: DeploymentReference) -
     """Give the :func:`median_columns` an account has no data for the reference's median."""
     for c in median_columns():
         x = table.get(c)
-        if x is not None and np.isnan(x[0]):
-            table[c] = np.array([reference_median(reference, c)])
+        if x is not None and np.isnan(x).any():
+            table[c] = np.where(np.isnan(x), reference_median(reference, c), x)
 
 
 def as_columns(rows: list[Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -289,11 +296,55 @@ class OnlineRisk:
                 self._cache.popitem(last=False)
         return got
 
+    def assess_many(
+        self, items: list[tuple[str, Mapping[str, float]]], cache: VerdictCache
+    ) -> list[AccountRisk]:
+        """:meth:`assess` of each ``(account, features)`` in order, with one numpy pass for
+        the evaluations: the results, the cache and the reservoir are as if each item had
+        been assessed alone, one after the other (an item sees the evaluations and reservoir
+        offers of the items before it, never of those after it)."""
+        plan: list[tuple[str, int]] = []  # ("hit", -1): the cache; ("eval"|"pending", j)
+        evals: list[tuple[str, Mapping[str, float], AccountRisk | int | None]] = []
+        pending: dict[str, tuple[int, float]] = {}  # account → (its latest eval, its n)
+        with self._lock:
+            for acct, feats in items:
+                n = float(feats.get("n_requests", 0.0))
+                last: AccountRisk | int | None = self._cache.get(acct)
+                last_n = last.n_requests if isinstance(last, AccountRisk) else None
+                if acct in pending:
+                    last, last_n = pending[acct]
+                if last_n is not None and not self._stale_n(last_n, n):
+                    plan.append(("pending", last) if isinstance(last, int) else ("hit", -1))
+                    continue
+                pending[acct] = (len(evals), n)
+                plan.append(("eval", len(evals)))
+                evals.append((acct, feats, last))
+        got = self._evaluate_many(evals, cache)
+        out: list[AccountRisk] = []
+        with self._lock:
+            for (acct, _), (what, j) in zip(items, plan, strict=True):
+                if what == "hit":
+                    self._cache.move_to_end(acct)
+                    out.append(self._cache[acct])
+                    continue
+                out.append(got[j])
+                if what == "pending":
+                    self._cache.move_to_end(acct)
+                    continue
+                self._cache[acct] = got[j]
+                self._cache.move_to_end(acct)
+                if len(self._cache) > self.max_cached:
+                    self._cache.popitem(last=False)
+        return out
+
+    def _stale_n(self, last_n: float, n: float) -> bool:
+        since = n - last_n
+        return since >= min(self.recompute_every, max(1.0, last_n)) or since < 0
+
     def _stale(self, last: AccountRisk, n: float) -> bool:
         """A material change: ``recompute_every`` more requests, or, while the account is
         young, twice as many as at the last evaluation (1, 2, 4, 8, then every k)."""
-        since = n - last.n_requests
-        return since >= min(self.recompute_every, max(1.0, last.n_requests)) or since < 0
+        return self._stale_n(last.n_requests, n)
 
     def _context(self, account_id: str, features: Mapping[str, float], cache: VerdictCache
                  ) -> tuple[dict[str, Any], float, float, float]:
@@ -328,41 +379,118 @@ class OnlineRisk:
         """The account's risk from ``features`` now. The reasons of ``previous`` (the last
         evaluation) are kept while the risk moved less than ``REASONS_TOLERANCE``: they cost
         more than the risk itself."""
-        row, size, coord, affinity = self._context(account_id, features, cache)
+        return self._evaluate_many([(account_id, features, previous)], cache)[0]
+
+    def _score_one(
+        self,
+        features: Mapping[str, float],
+        context: tuple[dict[str, Any], float, float, float],
+    ) -> AccountRisk:
+        """The hand-set weights' risk (no population to rank the account in)."""
+        row, _, coord, affinity = context
         table = as_columns([row])
         weights = dict(self.scoring.signal_weights)
         strengths = account_strengths(table, weights, np.array([coord]), np.array([affinity]))
+        risk, contrib = self._hand_set(strengths)
         n = float(features.get("n_requests", 0.0))
-        kind = "none"  # risk_model: none scores like an account with no population to rank in
-        if self.model is not None:
-            with self._lock:
-                if cache.reference is None:
-                    self.reservoir.offer(account_id, row, size, coord, affinity)
-                reference, kind = self.reference(cache)
-        if kind == "none":
-            risk, contrib = self._hand_set(strengths)
-            return AccountRisk(risk, _evidence(contrib, risk), n, "hand-set", contrib)
-        fill_medians(table, reference)
-        inputs = model_input_columns(table, strengths, np.array([size]), reference)
-        nan = np.full(1, np.nan)
-        X = np.column_stack([inputs.get(name, nan) for name in self.model.names])
-        if kind == "reservoir":
-            # Batch always knows payment sharing, IP intelligence, account age and the
-            # cross-account units; the live reservoir does not. A percentile the deployment
-            # cannot compute is read as the deployment's median (0.5), not as missing: the
-            # model never saw it missing, and reads it as a population it never saw (on the
-            # bench's worlds the reservoir's median account scored 0.99, so every rule on
-            # online_risk fired on nearly every benign account).
-            X[:, self._ranked & np.isnan(X[0])] = 0.5
-        risk = float(self.model.predict_risk(X)[0])
-        contrib: Mapping[str, float] = {}
+        return AccountRisk(risk, _evidence(contrib, risk), n, "hand-set", contrib)
+
+    def _evaluate_many(
+        self,
+        evals: list[tuple[str, Mapping[str, float], AccountRisk | int | None]],
+        cache: VerdictCache,
+    ) -> list[AccountRisk]:
+        """:meth:`evaluate` of each item in order; ``previous`` may be an earlier item's index.
+        The reservoir is offered each row and read (maybe rebuilt) in order, as one at a time;
+        rows ranked against the same reference are then scored in one pass."""
+        contexts, refs = [], []
+        for acct, feats, _ in evals:
+            ctx = self._context(acct, feats, cache)
+            contexts.append(ctx)
+            kind, reference = "none", None
+            if self.model is not None:
+                with self._lock:
+                    if cache.reference is None:
+                        self.reservoir.offer(acct, ctx[0], *ctx[1:])
+                    reference, kind = self.reference(cache)
+            refs.append((reference, kind))
+        scored: list[tuple[float, np.ndarray | None, DeploymentReference | None]] = [
+            (math.nan, None, None)
+        ] * len(evals)
+        groups: dict[int, list[int]] = {}
+        for j, (reference, kind) in enumerate(refs):
+            if kind != "none":
+                groups.setdefault(id(reference), []).append(j)
+        for idx in groups.values():
+            reference, kind = refs[idx[0]]
+            X = self._inputs([contexts[j] for j in idx], reference, kind)  # type: ignore[arg-type]
+            risk = self.model.predict_risk(X)  # type: ignore[union-attr]
+            for r, j in enumerate(idx):
+                scored[j] = (float(risk[r]), X[r : r + 1], reference)
+        # Which rows keep their previous reasons follows from the risks alone, so the fresh
+        # reasons are computed in one pass per reference too.
+        hand = {
+            j: self._score_one(evals[j][1], contexts[j])
+            for j, (_, kind) in enumerate(refs)
+            if kind == "none"
+        }
+        risks = [hand[j].risk if j in hand else scored[j][0] for j in range(len(evals))]
+        modes = [
+            "hand" if j in hand else self._reasons_mode(risks[j], prev, risks)
+            for j, (_, _, prev) in enumerate(evals)
+        ]
+        fresh: dict[int, list[int]] = {}
+        for j, mode in enumerate(modes):
+            if mode == "fresh":
+                fresh.setdefault(id(scored[j][2]), []).append(j)
+        contribs: dict[int, dict[str, float]] = {}
+        for idx in fresh.values():
+            X = np.vstack([scored[j][1] for j in idx])  # type: ignore[misc]
+            contribs.update(zip(idx, self._contributions(X, scored[idx[0]][2]), strict=True))  # type: ignore[arg-type]
+        out: list[AccountRisk] = []
+        for j, (_, feats, prev) in enumerate(evals):
+            if j in hand:
+                out.append(hand[j])
+                continue
+            previous = out[prev] if isinstance(prev, int) else prev
+            contrib: Mapping[str, float] = (
+                previous.contributions if modes[j] == "keep" else contribs.get(j, {})  # type: ignore[union-attr]
+            )
+            n = float(feats.get("n_requests", 0.0))
+            out.append(AccountRisk(risks[j], _evidence(contrib, risks[j]), n, refs[j][1], contrib))
+        return out
+
+    def _reasons_mode(
+        self, risk: float, prev: AccountRisk | int | None, risks: list[float]
+    ) -> str:
+        """``keep`` the previous evaluation's reasons while the risk moved less than
+        ``REASONS_TOLERANCE`` on the same side of where a reviewer looks; else ``fresh`` ones
+        where the risk is shown, ``none`` below it."""
         shown = 0.5 * self.scoring.review_threshold  # reasons only where a reviewer looks
-        same_side = previous is not None and (previous.risk >= shown) == (risk >= shown)
-        if same_side and abs(previous.risk - risk) < REASONS_TOLERANCE:
-            contrib = previous.contributions
-        elif risk >= shown:
-            contrib = self._contributions(X, reference)
-        return AccountRisk(risk, _evidence(contrib, risk), n, kind, contrib)
+        if prev is not None:
+            before = risks[prev] if isinstance(prev, int) else prev.risk
+            if (before >= shown) == (risk >= shown) and abs(before - risk) < REASONS_TOLERANCE:
+                return "keep"
+        return "fresh" if risk >= shown else "none"
+
+    def _inputs(
+        self,
+        contexts: list[tuple[dict[str, Any], float, float, float]],
+        reference: DeploymentReference,
+        kind: str,
+    ) -> np.ndarray:
+        """The model's input matrix of several accounts' rows against one reference: what
+        :meth:`evaluate` builds for each alone (every step is row by row)."""
+        table = as_columns([c[0] for c in contexts])
+        coord, affinity, size = (np.array([c[i] for c in contexts], float) for i in (2, 3, 1))
+        strengths = account_strengths(table, dict(self.scoring.signal_weights), coord, affinity)
+        fill_medians(table, reference)
+        inputs = model_input_columns(table, strengths, size, reference)
+        nan = np.full(len(contexts), np.nan)
+        X = np.column_stack([inputs.get(name, nan) for name in self.model.names])  # type: ignore[union-attr]
+        if kind == "reservoir":  # see evaluate
+            X[np.isnan(X) & self._ranked] = 0.5
+        return X
 
     def _hand_set(self, strengths: dict[str, np.ndarray]) -> tuple[float, dict[str, float]]:
         sc = AccountScorer(
@@ -373,17 +501,20 @@ class OnlineRisk:
         ).fit(strengths)
         return float(sc.risk_[0]), {k: float(v[0]) for k, v in sc.contributions_.items()}
 
-    def _contributions(self, X: np.ndarray, reference: DeploymentReference) -> dict[str, float]:
-        """Per evidence, the log-odds of risk lost when its inputs are set to the deployment's
-        median (as ``RiskModel.contributions``), in one evaluation of all the variants."""
+    def _contributions(
+        self, X: np.ndarray, reference: DeploymentReference
+    ) -> list[dict[str, float]]:
+        """Per row of ``X`` and per evidence, the log-odds of risk lost when its inputs are
+        set to the deployment's median (as ``RiskModel.contributions``), in one evaluation of
+        every row's variants."""
         names = self.model.names
         median = reference.medians(names)
         groups = self.groups
-        variants = np.repeat(X, len(groups), axis=0)
-        for i, idx in enumerate(groups.values()):
-            variants[i, idx] = median[idx]
-        drop = self.model.log_odds(X)[0] - self.model.log_odds(variants)
-        return {ev: max(float(d), 0.0) for ev, d in zip(groups, drop, strict=True)}
+        idx = [np.asarray(i, np.intp) for i in groups.values()]
+        drop = self.model.log_odds(X)[:, None] - self.model.variant_log_odds(X, idx, median)
+        return [
+            {ev: max(float(d), 0.0) for ev, d in zip(groups, row, strict=True)} for row in drop
+        ]
 
 
 def _evidence(contrib: Mapping[str, float], risk: float) -> tuple[Evidence, ...]:

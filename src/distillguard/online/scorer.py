@@ -49,6 +49,30 @@ from .verdicts import VerdictCache
 log = logging.getLogger(__name__)
 
 RESTRICTIVE: frozenset[str] = frozenset({"degrade", "rate_limit", "challenge", "block"})
+# What precheck knows of a request before its text was read: nothing (its request-level
+# features are these constants), and of an account never fully scored only batch's facts.
+_PRECHECK_REQUEST: dict[str, Any] = {
+    "request_risk": 0.0,
+    "template_attack_share": 0.0,
+    "known_template": False,
+    "harvest_like": False,
+    **{f"sig_{s}": 0.0 for s in SIGNALS},
+    "n_signals": 0.0,
+}
+_PRECHECK_COLD: frozenset[str] = frozenset(
+    {
+        "verdict",
+        "batch_risk",
+        "in_cluster",
+        "cluster_id",
+        "cluster_verdict",
+        "cluster_risk",
+        "cluster_size",
+        "account_risk",
+        "risk",
+        "org_id",
+    }
+)
 # Features precheck always needs from an account's last full score.
 _PRECHECK_BASE: frozenset[str] = frozenset(
     {
@@ -180,6 +204,7 @@ class OnlineScorer:
         self._last: OrderedDict[str, tuple[dict[str, Any], list[str]]] = OrderedDict()
         self.max_cached_accounts = 200_000
         self._keep: tuple[str, frozenset[str]] = ("", frozenset())
+        self._prerules: tuple[str, list[Rule], list[Rule]] = ("", [], [])
         self._audited: dict[tuple[str, str], tuple[float, int]] = {}
         self.text_features_available = True
         # Token buckets run on wall time live; a replay sets this so they run on log time.
@@ -281,11 +306,9 @@ class OnlineScorer:
         """Score already-normalised rows in order (replay): one featurize call for all."""
         feats, ok = text_features(rows, self.policy.policy)
         self.text_features_available = ok
-        out = []
         for row, f in zip(rows, feats, strict=True):
             row.update(f)
-            out.append(self.decide(row))
-        return out
+        return self.decide_many(rows)
 
     def online_risk(
         self, account_id: str, features: Mapping[str, float]
@@ -313,6 +336,26 @@ class OnlineScorer:
 
     def decide(self, row: dict[str, Any]) -> Decision:
         """Score one normalised + featurized row, then learn it; apply the policy."""
+        return self.decide_many([row])[0]
+
+    def decide_many(self, rows: list[dict[str, Any]]) -> list[Decision]:
+        """:meth:`decide` of each row in order, the account risks in one pass.
+
+        Each row is learned into the state before its risk is read, so it is scored on what
+        came before it and itself (never a later row); enforcement reads no state the
+        observations write, so observing the whole batch first changes no decision."""
+        prepared = [self._observe(row) for row in rows]
+        risks = self._account_risk().assess_many(
+            [(row["account_id"], af) for row, (af, _, _, _) in zip(rows, prepared, strict=True)],
+            self.cache,
+        )
+        return [
+            self._decide_observed(row, af, got.risk, list(got.evidence), tid, t_share, t_cluster)
+            for row, (af, tid, t_share, t_cluster), got in zip(rows, prepared, risks, strict=True)
+        ]
+
+    def _observe(self, row: dict[str, Any]) -> tuple[dict[str, float], Any, float, Any]:
+        """The row's template and batch facts, then its account's state after it."""
         acct = row["account_id"]
         tid = self.cache.match_template(row.get("skeleton_hash"), row.get("lsh_bands"))
         t_share, t_cluster = (
@@ -325,7 +368,19 @@ class OnlineScorer:
         row["campaign_template"] = str(row["template"]) in self.cache.campaign_templates
         row.update(pivot_flags(row, self.cache.reference))
         af = self.state.observe(acct, row)
-        online_risk, ev = self.online_risk(acct, af)
+        return af, tid, t_share, t_cluster
+
+    def _decide_observed(
+        self,
+        row: dict[str, Any],
+        af: Mapping[str, float],
+        online_risk: float,
+        ev: list[Evidence],
+        tid: Any,
+        t_share: float,
+        t_cluster: Any,
+    ) -> Decision:
+        acct = row["account_id"]
         sig = {s: float(row.get("sig_" + s) or 0.0) for s in SIGNALS}
         request_risk = max(sig.values())
         hits = row.get("signal_hits") or ""
@@ -518,18 +573,11 @@ class OnlineScorer:
     ) -> Decision:
         """O(1) decision from cached knowledge only: no text work, no state update."""
         t0 = time.perf_counter()
-        self.refresh_actions()
+        warm, cold = self._precheck_rules()
         last = self._last.get(account_id)
         if last is not None:
             features = dict(last[0])
-            features.update(
-                request_risk=0.0,
-                template_attack_share=0.0,
-                known_template=False,
-                harvest_like=False,
-                **{f"sig_{s}": 0.0 for s in SIGNALS},
-                n_signals=0.0,
-            )
+            features.update(_PRECHECK_REQUEST)
             features["risk"] = features["account_risk"]
         else:
             av = self.cache.account(account_id)
@@ -557,7 +605,7 @@ class OnlineScorer:
             "org_id": org_id,
             "ts_ms": ts_ms if ts_ms is not None else int(time.time() * 1000),
         }
-        d = self._enforce(row, features, [], source="precheck")
+        d = self._enforce(row, features, [], "precheck", cold if last is None else warm)
         if last is not None:
             d.reasons = last[1] + d.reasons
         if observe:
@@ -569,9 +617,26 @@ class OnlineScorer:
             )
         return d
 
+    def _precheck_rules(self) -> tuple[list[Rule], list[Rule]]:
+        """The rules a precheck can match, per policy version: (an account with a last full
+        score, one without). The others are false on precheck's constant features, so
+        skipping them changes no decision (the order, and so the chosen rule, is kept)."""
+        version = self.policy.version
+        if self._prerules[0] != version:
+            rules = self.policy.rules
+            warm = [r for r in rules if r.could_match(_PRECHECK_REQUEST)]
+            cold = [r for r in rules if r.could_match({}, _PRECHECK_COLD)]
+            self._prerules = (version, warm, cold)
+        return self._prerules[1], self._prerules[2]
+
     # ---- enforcement --------------------------------------------------------------------------
     def _enforce(
-        self, row: Mapping[str, Any], features: dict[str, Any], ev: list[Evidence], source: str
+        self,
+        row: Mapping[str, Any],
+        features: dict[str, Any],
+        ev: list[Evidence],
+        source: str,
+        rules: list[Rule] | None = None,
     ) -> Decision:
         self.refresh_actions()
         on = self.policy.online
@@ -613,7 +678,7 @@ class OnlineScorer:
                         a,
                     )
                 )
-        for rule in self.policy.rules:
+        for rule in self.policy.rules if rules is None else rules:
             if rule.matches(features):
                 scope = rule.scope if (rule.scope != "cluster" or cid) else "account"
                 params = dict(rule.params)
@@ -969,7 +1034,7 @@ class Learner:
                     ).result()
                     for i, row in enumerate(batch):
                         row.update({k: v[i] for k, v in feats.items()})
-                        self.scorer.decide(row)
+                    self.scorer.decide_many(batch)
                 else:
                     self.scorer.score_rows(batch)
             except Exception as exc:  # keep learning whatever one batch did

@@ -167,15 +167,21 @@ class VerdictCache:
                 }
             if {"requests", "templates", "out_accounts"} <= tables:
                 # Which templates attack accounts use, and the cluster most of that traffic is
-                # from: one GROUP BY over the stored requests, done once per load.
+                # from, done once per load. Ties go to the smallest cluster id: mode() broke
+                # them by scan order, so a reason named another cluster after a restart.
                 rows = con.execute("""
                     WITH r AS (
                       SELECT CAST(t.template_id AS VARCHAR) AS tid, o.verdict, o.cluster_id
                       FROM requests q JOIN templates t ON q.skeleton_hash = t.skeleton_hash
-                      LEFT JOIN out_accounts o ON q.account_id = o.account_id)
-                    SELECT tid, avg(CASE WHEN verdict = 'attack' THEN 1.0 ELSE 0.0 END) AS share,
-                           mode(CASE WHEN verdict = 'attack' THEN cluster_id END) AS cid
-                    FROM r GROUP BY tid HAVING count(*) >= 3""").fetchall()
+                      LEFT JOIN out_accounts o ON q.account_id = o.account_id),
+                    s AS (
+                      SELECT tid, avg(CASE WHEN verdict = 'attack' THEN 1.0 ELSE 0.0 END) AS share
+                      FROM r GROUP BY tid HAVING count(*) >= 3),
+                    c AS (
+                      SELECT tid, cluster_id, count(*) AS n FROM r
+                      WHERE verdict = 'attack' AND cluster_id IS NOT NULL GROUP BY tid, cluster_id
+                      QUALIFY row_number() OVER (PARTITION BY tid ORDER BY n DESC, cluster_id) = 1)
+                    SELECT s.tid, s.share, c.cluster_id FROM s LEFT JOIN c USING (tid)""").fetchall()
                 out.template_attack = {
                     str(t): (float(s), None if c in (None, "") else str(c)) for t, s, c in rows
                 }

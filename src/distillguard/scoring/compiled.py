@@ -13,6 +13,10 @@ import numpy as np
 
 from ..errors import InvalidInputError
 
+# Rows per pass of ``margin``: its cost per row is flat from ~64 to ~256 rows and 4x that at
+# 4,096 (the (rows x trees) index arrays leave the cache); measured on 2 cores, 250 trees.
+_CHUNK = 256
+
 
 def _expit(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
@@ -60,6 +64,7 @@ class CompiledRiskModel:
         )
         self.names = list(model.names_)  # type: ignore[attr-defined]
         self.ev_cols = [j for j, n in enumerate(self.names) if n.startswith("ev:")]
+        self._splits: np.ndarray | None = None
 
     def raw_proba(self, X: np.ndarray) -> np.ndarray:
         """The boosted trees' probability (scikit-learn's ``predict_proba[:, 1]``)."""
@@ -67,15 +72,25 @@ class CompiledRiskModel:
 
     def margin(self, X: np.ndarray) -> np.ndarray:
         """The boosted trees' raw log-odds (scikit-learn's ``decision_function``)."""
+        return self.baseline + self.leaves(X).sum(axis=1)
+
+    def leaves(self, X: np.ndarray, trees: np.ndarray | None = None) -> np.ndarray:
+        """The leaf value each row of ``X`` reaches in each tree (rows × trees), or in the
+        ``trees`` given only."""
         X = np.asarray(X, float)
-        n_trees, width = self.feature.shape
+        if len(X) > _CHUNK:  # rows are independent: chunks keep the node arrays in cache
+            return np.concatenate(
+                [self.leaves(X[i : i + _CHUNK], trees) for i in range(0, len(X), _CHUNK)]
+            )
+        arrays = (self.feature, self.threshold, self.nan_left, self.leaf, self.left, self.right)
+        if trees is not None:
+            arrays = tuple(a[trees] for a in arrays)
+        n_trees, width = arrays[0].shape
+        feature, threshold, nan_left, leaf, left, right = (a.ravel() for a in arrays)
         # Flat indices: node ids of every (row, tree) into the raveled tree arrays.
         pos = np.tile(np.arange(n_trees) * width, (len(X), 1))
         row_off = (np.arange(len(X)) * X.shape[1])[:, None]
         xs = X.ravel()
-        feature, threshold = self.feature.ravel(), self.threshold.ravel()
-        nan_left, leaf = self.nan_left.ravel(), self.leaf.ravel()
-        left, right = self.left.ravel(), self.right.ravel()
         base = pos.copy()
         for _ in range(self.depth):
             at_leaf = leaf[pos]
@@ -85,7 +100,37 @@ class CompiledRiskModel:
             go_left = np.where(np.isnan(x), nan_left[pos], x <= threshold[pos])
             nxt = base + np.where(go_left, left[pos], right[pos])
             pos = np.where(at_leaf, pos, nxt)
-        return self.baseline + self.value.ravel()[pos].sum(axis=1)
+        value = self.value if trees is None else self.value[trees]
+        return value.ravel()[pos]
+
+    def variant_log_odds(
+        self, X: np.ndarray, groups: list[np.ndarray], to: np.ndarray
+    ) -> np.ndarray:
+        """``log_odds`` of each row of ``X`` with the columns of each group set to ``to``
+        (rows × groups): only the trees that split on a group are walked again, the others
+        keep the row's own leaf, so every variant sums the same leaves as ``log_odds`` of it."""
+        X = np.asarray(X, float)
+        own = self.leaves(X)
+        out = np.empty((len(X), len(groups)))
+        for g, idx in enumerate(groups):
+            variant = X.copy()
+            variant[:, idx] = to[idx]
+            trees = np.flatnonzero(self._splits_on[:, idx].any(axis=1))
+            leaves = own.copy()
+            if len(trees):
+                leaves[:, trees] = self.leaves(variant, trees)
+            out[:, g] = self._log_odds(variant, self.baseline + leaves.sum(axis=1))
+        return out
+
+    @property
+    def _splits_on(self) -> np.ndarray:
+        """trees × model inputs: whether the tree splits on the input."""
+        if self._splits is None:
+            splits = np.zeros((len(self.feature), len(self.names)), bool)
+            for t in range(len(self.feature)):
+                splits[t, self.feature[t][~self.leaf[t]]] = True
+            self._splits = splits
+        return self._splits
 
     def predict_risk(self, X: np.ndarray) -> np.ndarray:
         """Calibrated risk, as ``RiskModel.predict_risk``."""
@@ -101,7 +146,9 @@ class CompiledRiskModel:
     def log_odds(self, X: np.ndarray) -> np.ndarray:
         """The calibrated risk as log-odds, as ``RiskModel.log_odds`` (reasons are drops in it)."""
         X = np.asarray(X, float)
-        margin = self.margin(X)
+        return self._log_odds(X, self.margin(X))
+
+    def _log_odds(self, X: np.ndarray, margin: np.ndarray) -> np.ndarray:
         if self.adapter is not None:
             coef, intercept = self.adapter
             return np.column_stack([margin, np.nan_to_num(X[:, self.ev_cols])]) @ coef + intercept
