@@ -69,6 +69,7 @@ class StrategyResult:
     signups: dict[str, int] = field(default_factory=dict)  # attacker sign-ups per action
     benign_signups: dict[str, int] = field(default_factory=dict)  # benign sign-ups per action
     batch_runs: list[dict[str, Any]] = field(default_factory=list)  # daily detect + reload
+    benign_personas_actioned: dict[str, int] = field(default_factory=dict)  # accounts per persona
 
     @property
     def accounts_per_1000(self) -> float:
@@ -161,6 +162,10 @@ class _Run:
         r.benign_accounts = len(self.benign_hit)
         r.benign_accounts_actioned = sum(1 for a in self.benign_hit.values() if a)
         r.benign_accounts_blocked = sum(1 for a in self.benign_hit.values() if a & DENY)
+        for acct, acts in self.benign_hit.items():
+            if acts:
+                p = self.world.personas.get(acct, "?")
+                r.benign_personas_actioned[p] = r.benign_personas_actioned.get(p, 0) + 1
         r.max_account_risk = round(r.max_account_risk, 4)
         r.batch_runs = list(self.batch.runs) if self.batch is not None else []
         return r
@@ -410,8 +415,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         "| benign collateral, during | detector | requests with a non-allow action | "
-        "accounts with a non-allow action | accounts blocked |",
-        "|---|---|---|---|---|",
+        "accounts with a non-allow action | accounts blocked | actioned accounts per persona |",
+        "|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         lines.append(
@@ -419,7 +424,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"({_pct(r['benign_requests_actioned'], r['benign_requests'])}) | "
             f"{r['benign_accounts_actioned']} / {r['benign_accounts']} "
             f"({_pct(r['benign_accounts_actioned'], r['benign_accounts'])}) | "
-            f"{r['benign_accounts_blocked']} |"
+            f"{r['benign_accounts_blocked']} | {_acts(r.get('benign_personas_actioned') or {})} |"
         )
     if report.get("signup"):
         lines += ["", "| sign-ups (POST /v1/signup) | detector | attacker: action → accounts | "
