@@ -33,6 +33,7 @@ from ..errors import InvalidParameterError
 from ..online.policy import DEFAULT_RULES, LINKAGE_RULES
 from ..progress import make_progress, stage
 from .redteam_attackers import STRATEGIES, Attacker
+from .redteam_batch import DailyBatch
 from .redteam_gateway import Gateway, Outcome, make_gateway
 from .redteam_world import World, load_world
 
@@ -67,6 +68,8 @@ class StrategyResult:
     benign_rules: dict[str, int] = field(default_factory=dict)  # accounts per first rule
     signups: dict[str, int] = field(default_factory=dict)  # attacker sign-ups per action
     benign_signups: dict[str, int] = field(default_factory=dict)  # benign sign-ups per action
+    batch_runs: list[dict[str, Any]] = field(default_factory=list)  # daily detect + reload
+    benign_personas_actioned: dict[str, int] = field(default_factory=dict)  # accounts per persona
 
     @property
     def accounts_per_1000(self) -> float:
@@ -77,15 +80,18 @@ class _Run:
     """One strategy against one gateway, interleaved with the benign replay."""
 
     def __init__(
-        self, world: World, attacker: Attacker, gateway: Gateway, detector: str, signup: bool
+        self, world: World, attacker: Attacker, gateway: Gateway, detector: str, signup: bool,
+        batch: DailyBatch | None = None,
     ) -> None:
         self.world, self.attacker, self.gateway = world, attacker, gateway
-        self.signup = signup
+        self.signup, self.batch = signup, batch
         self.res = StrategyResult(attacker.name, detector, attacker.answers_wanted)
         self.benign_hit: dict[str, set[str]] = {}
 
     def benign(self, row: dict[str, Any]) -> None:
         out = self.gateway.decide(row, self.world.features_of(row))
+        if self.batch is not None:
+            self.batch.note(row)
         r = self.res
         r.benign_requests += 1
         acts = self.benign_hit.setdefault(row["account_id"], set())
@@ -99,6 +105,8 @@ class _Run:
 
     def benign_signup(self, body: dict[str, Any]) -> None:
         act = self.gateway.signup(body)
+        if self.batch is not None:
+            self.batch.note_account(body)
         self.res.benign_signups[act] = self.res.benign_signups.get(act, 0) + 1
 
     def attacker_signups(self, ts_ms: int) -> None:
@@ -110,6 +118,8 @@ class _Run:
         while att.signups:
             acct, body = att.signups.pop(0)
             act = self.gateway.signup(body)
+            if self.batch is not None:
+                self.batch.note_account(body)
             r.signups[act] = r.signups.get(act, 0) + 1
             if act == "manual_review":
                 att.drop(acct, denied=True)
@@ -124,6 +134,8 @@ class _Run:
             return att.next_time(ts_ms)
         row, meta = req
         out = self.gateway.decide(row, None)
+        if self.batch is not None:
+            self.batch.note(row)
         r.requests += 1
         r.max_account_risk = max(r.max_account_risk, out.account_risk)
         if meta.cover:
@@ -150,7 +162,12 @@ class _Run:
         r.benign_accounts = len(self.benign_hit)
         r.benign_accounts_actioned = sum(1 for a in self.benign_hit.values() if a)
         r.benign_accounts_blocked = sum(1 for a in self.benign_hit.values() if a & DENY)
+        for acct, acts in self.benign_hit.items():
+            if acts:
+                p = self.world.personas.get(acct, "?")
+                r.benign_personas_actioned[p] = r.benign_personas_actioned.get(p, 0) + 1
         r.max_account_risk = round(r.max_account_risk, 4)
+        r.batch_runs = list(self.batch.runs) if self.batch is not None else []
         return r
 
 
@@ -172,16 +189,21 @@ def run_strategy(
     max_accounts: int,
     on_step: Callable[[int], None] | None = None,
     signup: bool = True,
+    batch_every_hours: float | None = None,
 ) -> StrategyResult:
     """Replay the world's benign traffic with one attacker in between; see module docstring.
 
     ``signup``: every account, benign or attacker, is first signed up through the gateway's
     sign-up path when it is created (benign accounts created before the log are signed up
-    before it starts)."""
+    before it starts).
+
+    ``batch_every_hours``: a daily batch (:class:`DailyBatch`) every so many simulated hours
+    from the world's start, into the in-process gateway's store (ignored for no detector)."""
     rng = np.random.default_rng(seed)
     t_start = world.t0 + world.attack_offset_ms
     attacker = STRATEGIES[strategy](world, rng, answers, max_accounts, t_start)
-    run = _Run(world, attacker, gateway, detector, signup)
+    batch = _daily_batch(gateway, batch_every_hours, world)
+    run = _Run(world, attacker, gateway, detector, signup, batch)
     sus = world.signups if signup else []
     si = 0
     queue: list[tuple[int, int, int]] = []  # (ts, kind 0 benign / 1 attack, index)
@@ -192,6 +214,8 @@ def run_strategy(
     rows = world.benign
     while queue or bi < len(rows):
         nxt_ts = min(rows[bi]["ts_ms"] if bi < len(rows) else 2**62, queue[0][0] if queue else 2**62)
+        if batch is not None and batch.due(nxt_ts) and nxt_ts <= world.t_end:
+            batch.run(nxt_ts)
         if si < len(sus) and sus[si]["created_at"] <= nxt_ts:
             run.benign_signup(sus[si])
             si += 1
@@ -213,6 +237,16 @@ def run_strategy(
     return run.finish(world.t_end, t_start)
 
 
+def _daily_batch(gateway: Gateway, every_hours: float | None, world: World) -> DailyBatch | None:
+    if not every_hours or gateway.name == "none":
+        return None
+    scorer = getattr(gateway, "scorer", None)
+    if scorer is None:  # over HTTP the service's store is not ours to write
+        raise InvalidParameterError("bench-redteam: --batch-every-hours needs the in-process path")
+    benign = frozenset(r["account_id"] for r in world.benign)
+    return DailyBatch(scorer, every_hours, world.t0, scorer.data_dir / "daily-batch", benign)
+
+
 def run_redteam(
     size: str = "tiny",
     seed: int = 101,
@@ -228,6 +262,7 @@ def run_redteam(
     baseline: bool = True,
     hours: float | None = None,
     signup: bool = True,
+    batch_every_hours: float | None = None,
 ) -> dict[str, Any]:
     """Every strategy against no detector and against distillguard; writes JSON + markdown.
 
@@ -235,6 +270,7 @@ def run_redteam(
     once and visibly (today's per-account online path), for the before/after comparison.
     ``hours`` keeps only the world's first hours of benign traffic (quick runs).
     ``signup``: accounts are signed up through the gateway's sign-up path when created.
+    ``batch_every_hours``: also run the daily batch (``detect`` + verdict-cache reload).
     """
     unknown = sorted(set(strategies) - set(STRATEGIES))
     if unknown:
@@ -268,10 +304,12 @@ def run_redteam(
                             max_accounts,
                             on_step=lambda n, t=task: prog.update(t, advance=n),
                             signup=signup,
+                            batch_every_hours=batch_every_hours,
                         )
                     rows.append(_row(res))
         report = _report(rows, world, size, seed, answers, url)
         report["signup"] = signup
+        report["batch_every_hours"] = batch_every_hours
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             (out / "redteam.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -377,8 +415,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         "| benign collateral, during | detector | requests with a non-allow action | "
-        "accounts with a non-allow action | accounts blocked |",
-        "|---|---|---|---|---|",
+        "accounts with a non-allow action | accounts blocked | actioned accounts per persona |",
+        "|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         lines.append(
@@ -386,7 +424,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"({_pct(r['benign_requests_actioned'], r['benign_requests'])}) | "
             f"{r['benign_accounts_actioned']} / {r['benign_accounts']} "
             f"({_pct(r['benign_accounts_actioned'], r['benign_accounts'])}) | "
-            f"{r['benign_accounts_blocked']} |"
+            f"{r['benign_accounts_blocked']} | {_acts(r.get('benign_personas_actioned') or {})} |"
         )
     if report.get("signup"):
         lines += ["", "| sign-ups (POST /v1/signup) | detector | attacker: action → accounts | "
@@ -394,7 +432,20 @@ def render_markdown(report: dict[str, Any]) -> str:
         for r in report["results"]:
             lines.append(f"| {r['strategy']} | {r['detector']} | {_acts(r['signups'])} | "
                          f"{_acts(r['benign_signups'])} |")
+    if report.get("batch_every_hours"):
+        lines += ["", f"| daily batch (every {report['batch_every_hours']:g} h) | detector | "
+                  "runs | attack verdicts after each run (of them benign) | seconds per run |",
+                  "|---|---|---|---|---|"]
+        for r in report["results"]:
+            runs = r.get("batch_runs") or []
+            lines.append(f"| {r['strategy']} | {r['detector']} | {len(runs)} | "
+                         f"{', '.join(_verdicts(b) for b in runs) or '—'} | "
+                         f"{', '.join(str(b['seconds']) for b in runs) or '—'} |")
     return "\n".join(lines) + "\n"
+
+
+def _verdicts(run: dict[str, Any]) -> str:
+    return f"{run['attack_accounts']} ({run.get('benign_attack_verdicts', 0)})"
 
 
 def _acts(counts: dict[str, int]) -> str:

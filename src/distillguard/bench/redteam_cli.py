@@ -43,6 +43,12 @@ def register(app: typer.Typer) -> None:
             "--signup/--no-signup",
             help="sign every account up through the sign-up path (POST /v1/signup) first",
         ),
+        batch_every_hours: float | None = typer.Option(
+            None,
+            "--batch-every-hours",
+            help="also run `detect` into the service's store every N simulated hours and reload "
+            "its verdict cache, as an operator's nightly job does (off by default)",
+        ),
         no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
     ) -> None:
         """Attackers that watch the actions they get, with benign traffic replayed around them."""
@@ -62,6 +68,7 @@ def register(app: typer.Typer) -> None:
             progress=not no_progress,
             baseline=baseline,
             signup=signup,
+            batch_every_hours=batch_every_hours,
         )
         typer.echo(render_markdown(report))
         typer.echo(f"wrote {out / 'redteam.json'} and {out / 'redteam.md'}")

@@ -40,14 +40,20 @@ class World:
     # the world's sign-up fields an attacker copies from (each a list with its frequencies).
     signups: list[dict[str, Any]] = field(default_factory=list)
     signup_pools: dict[str, list[str]] = field(default_factory=dict)
+    personas: dict[str, str] = field(default_factory=dict)  # benign account → its persona
 
     def features_of(self, row: dict[str, Any]) -> dict[str, Any] | None:
         return self.features.get(row["request_id"])
 
 
-def _benign_accounts(folder: Path) -> set[str]:
+def _benign_personas(folder: Path) -> dict[str, str]:
+    """``account_id → persona`` of the world's benign accounts (its ground truth)."""
     with open(folder / "labels.csv", newline="", encoding="utf-8") as fh:
-        return {r["account_id"] for r in csv.DictReader(fh) if str(r["is_attack"]) in ("0", "0.0")}
+        return {
+            r["account_id"]: r.get("persona") or "?"
+            for r in csv.DictReader(fh)
+            if str(r["is_attack"]) in ("0", "0.0")
+        }
 
 
 def _epoch_ms(v: str | None) -> float | None:
@@ -106,7 +112,8 @@ def load_world(size: str, seed: int, root: Path, hours: float | None = None) -> 
     ``hours`` keeps only the world's first hours (quick runs and smoke tests).
     """
     folder = simulate_world(size, seed, Path(root))
-    benign_ids = _benign_accounts(folder)
+    personas = _benign_personas(folder)
+    benign_ids = set(personas)
     log = next(folder.glob("requests.*"))
     rows = []
     for i, rec in enumerate(iter_records(log), start=1):
@@ -147,4 +154,5 @@ def load_world(size: str, seed: int, root: Path, hours: float | None = None) -> 
         features=feats,
         signups=signups,
         signup_pools=pools,
+        personas={a: personas[a] for a in {r["account_id"] for r in rows}},
     )

@@ -1,0 +1,71 @@
+"""The red-team bench's daily batch: ``detect`` runs into the service's store, and the
+service's verdict cache is reloaded from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from distillguard.bench.redteam import run_strategy
+from distillguard.bench.redteam_gateway import Gateway, HttpGateway, InProcessGateway
+from distillguard.bench.redteam_world import load_world
+from distillguard.errors import InvalidParameterError
+
+
+@pytest.fixture(scope="module")
+def batched(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, InProcessGateway]:
+    root = tmp_path_factory.mktemp("redteam-batch")
+    world = load_world("tiny", 3, root / "worlds", hours=60)
+    gw = InProcessGateway(root / "service", None, "memory")
+    res = run_strategy(world, "patient-solo", gw, "distillguard", answers=400, seed=3,
+                       max_accounts=200, batch_every_hours=24)
+    return res.__dict__, gw
+
+
+def test_the_batch_runs_once_per_simulated_day(batched: tuple[dict, InProcessGateway]) -> None:
+    res, _ = batched
+    runs = res["batch_runs"]
+    assert [r["day"] for r in runs] == [1, 2]  # 60 hours: after 24 h and after 48 h
+    assert all(r["requests"] > 0 for r in runs)
+
+
+def test_the_store_holds_benign_and_attacker_requests_as_the_gateway_saw_them(
+    batched: tuple[dict, InProcessGateway],
+) -> None:
+    _, gw = batched
+    con = duckdb.connect(str(gw.scorer.data_dir / "store.duckdb"), read_only=True)
+    try:
+        n_attack, n_benign = con.execute(
+            "SELECT count(*) FILTER (WHERE request_id LIKE 'req_rt_%'),"
+            " count(*) FILTER (WHERE request_id NOT LIKE 'req_rt_%') FROM requests"
+        ).fetchone()
+        stored = {a for (a,) in con.execute("SELECT account_id FROM out_accounts").fetchall()}
+    finally:
+        con.close()
+    assert n_attack > 0 and n_benign > 0
+    # the service's cache is the store's latest verdicts, attacker accounts included
+    assert set(gw.scorer.cache.accounts) == stored
+    assert any(a.startswith("acct_rt") for a in stored)
+    assert any(not a.startswith("acct_rt") for a in stored)
+
+
+def test_the_reloaded_verdicts_are_the_ones_the_last_run_reported(
+    batched: tuple[dict, InProcessGateway],
+) -> None:
+    res, gw = batched
+    flagged = sum(1 for v in gw.scorer.cache.accounts.values() if v.verdict == "attack")
+    assert res["batch_runs"][-1]["attack_accounts"] == flagged
+    assert gw.scorer.cache.source.endswith("store.duckdb")
+
+
+def test_no_detector_runs_no_batch_and_http_is_refused(tmp_path: Path) -> None:
+    world = load_world("tiny", 3, tmp_path / "worlds", hours=30)
+    res = run_strategy(world, "naive", Gateway(), "none", answers=20, seed=3, max_accounts=20,
+                       batch_every_hours=24)
+    assert res.batch_runs == []
+    gw = HttpGateway("http://127.0.0.1:9")
+    with pytest.raises(InvalidParameterError):
+        run_strategy(world, "naive", gw, "distillguard", answers=20, seed=3, max_accounts=20,
+                     batch_every_hours=24)
