@@ -173,8 +173,11 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "scope": "request",
     },
     {
+        # A template is wording, which anyone can copy: a harvester's cover traffic copies
+        # benign prompts, turning their templates into "attack" ones. So the match alone
+        # acts on no one; the request must itself ask for harvest (as the linked rules do).
         "name": "attack-template",
-        "when": {"template_attack_share": {">=": 0.8}},
+        "when": {"template_attack_share": {">=": 0.8}, "harvest_like": True},
         "action": "degrade",
         "scope": "request",
     },
