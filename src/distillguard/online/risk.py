@@ -278,31 +278,14 @@ class OnlineRisk:
         return self._reservoir_ref, "reservoir"
 
     # ---- scoring ----------------------------------------------------------------------------
-    def assess(
-        self, account_id: str, features: Mapping[str, float], cache: VerdictCache
-    ) -> AccountRisk:
-        """The account's risk after this request (cached between material changes)."""
-        n = float(features.get("n_requests", 0.0))
-        with self._lock:
-            last = self._cache.get(account_id)
-            if last is not None and not self._stale(last, n):
-                self._cache.move_to_end(account_id)
-                return last
-        got = self.evaluate(account_id, features, cache, previous=last)
-        with self._lock:
-            self._cache[account_id] = got
-            self._cache.move_to_end(account_id)
-            if len(self._cache) > self.max_cached:
-                self._cache.popitem(last=False)
-        return got
-
     def assess_many(
         self, items: list[tuple[str, Mapping[str, float]]], cache: VerdictCache
     ) -> list[AccountRisk]:
-        """:meth:`assess` of each ``(account, features)`` in order, with one numpy pass for
-        the evaluations: the results, the cache and the reservoir are as if each item had
-        been assessed alone, one after the other (an item sees the evaluations and reservoir
-        offers of the items before it, never of those after it)."""
+        """Each account's risk after its request (cached between material changes), for each
+        ``(account, features)`` in order, with one numpy pass for the evaluations: the results,
+        the cache and the reservoir are as if each item had been assessed alone, one after the
+        other (an item sees the evaluations and reservoir offers of the items before it, never
+        of those after it)."""
         plan: list[tuple[str, int]] = []  # ("hit", -1): the cache; ("eval"|"pending", j)
         evals: list[tuple[str, Mapping[str, float], AccountRisk | int | None]] = []
         pending: dict[str, tuple[int, float]] = {}  # account → (its latest eval, its n)
@@ -313,7 +296,7 @@ class OnlineRisk:
                 last_n = last.n_requests if isinstance(last, AccountRisk) else None
                 if acct in pending:
                     last, last_n = pending[acct]
-                if last_n is not None and not self._stale_n(last_n, n):
+                if last_n is not None and not self._stale(last_n, n):
                     plan.append(("pending", last) if isinstance(last, int) else ("hit", -1))
                     continue
                 pending[acct] = (len(evals), n)
@@ -337,14 +320,11 @@ class OnlineRisk:
                     self._cache.popitem(last=False)
         return out
 
-    def _stale_n(self, last_n: float, n: float) -> bool:
+    def _stale(self, last_n: float, n: float) -> bool:
+        """A material change since an evaluation at ``last_n`` requests: ``recompute_every``
+        more, or, while the account is young, twice as many (1, 2, 4, 8, then every k)."""
         since = n - last_n
         return since >= min(self.recompute_every, max(1.0, last_n)) or since < 0
-
-    def _stale(self, last: AccountRisk, n: float) -> bool:
-        """A material change: ``recompute_every`` more requests, or, while the account is
-        young, twice as many as at the last evaluation (1, 2, 4, 8, then every k)."""
-        return self._stale_n(last.n_requests, n)
 
     def _context(self, account_id: str, features: Mapping[str, float], cache: VerdictCache
                  ) -> tuple[dict[str, Any], float, float, float]:

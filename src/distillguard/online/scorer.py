@@ -310,14 +310,6 @@ class OnlineScorer:
             row.update(f)
         return self.decide_many(rows)
 
-    def online_risk(
-        self, account_id: str, features: Mapping[str, float]
-    ) -> tuple[float, list[Evidence]]:
-        """Account risk from the batch risk model on this account alone (``online.risk``),
-        with the evidence that raised it."""
-        got = self._account_risk().assess(account_id, features, self.cache)
-        return got.risk, list(got.evidence)
-
     def account_risk(self, account_id: str, now_ms: int | None = None) -> AccountRisk | None:
         """The account's online risk now, evaluated afresh from its state (None: unseen)."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
