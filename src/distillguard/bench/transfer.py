@@ -88,6 +88,8 @@ class TransferConfig:
             parts += ["--holdout-kind", self.holdout_kind]
         if self.first_days:
             parts += ["--first-days", f"{self.first_days:g}"]
+        if not self.peers:
+            parts.append("--no-peers")
         if self.label_budgets:
             parts += ["--label-budgets", ",".join(map(str, self.label_budgets))]
         return shlex.join(parts + ["--out", str(self.out)])
