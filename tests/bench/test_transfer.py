@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from distillguard.bench.transfer import (
@@ -108,3 +109,65 @@ def test_labelled_recall_scores_the_unlabelled_accounts_and_keeps_their_verdicts
     assert 0.0 <= got["before"] <= 1.0 and 0.0 <= got["recall_at_fpr_0.1%"]["recall"] <= 1.0
     assert got["attack_share_before"] > 0.5
     assert got["attack_share"] >= got["attack_share_before"]
+
+
+def test_tip_off_labels_half_a_campaign_of_the_held_out_kind_and_half_the_queue():
+    """The tip-off scenario: k/2 accounts of one campaign (of the held-out kind when the world
+    has one; never more than half the campaign, so some of it is left to find), the rest of
+    the budget from the top of the queue; the same picks on every call."""
+    from distillguard.bench.transfer import QUEUE, TIP, pick_labelled
+
+    n = 40
+    before = np.linspace(1.0, 0.0, n)  # row 0 tops the queue
+    y = np.zeros(n, int)
+    campaign = np.full(n, "", object)
+    kind = np.full(n, "", object)
+    y[:10], campaign[:10], kind[:10] = 1, "hy-01", "hydra"  # the top of the queue
+    y[30:36], campaign[30:36], kind[30:36] = 1, "ca-02", "careful"  # ranked low
+    picked, tipped = pick_labelled(before, y, campaign, kind, 10, TIP, "careful")
+    assert list(tipped) == list(range(30, 36))
+    from_tip = [i for i in picked if campaign[i] == "ca-02"]
+    assert len(from_tip) == 3 and len(picked) == 10 == len(set(picked))
+    assert sorted(set(picked) - set(from_tip)) == list(range(7))
+    again, _ = pick_labelled(before, y, campaign, kind, 10, TIP, "careful")
+    assert list(again) == list(picked)
+    # No held-out kind: a campaign of two accounts or more, drawn at random; 1 of a pair.
+    _, tipped = pick_labelled(before, y, campaign, kind, 10, TIP)
+    assert set(campaign[tipped]) in ({"hy-01"}, {"ca-02"})
+    campaign[31:36] = ["x1", "x2", "x3", "x4", "x5"]  # no careful campaign of two: another
+    picked, tipped = pick_labelled(before, y, campaign, kind, 4, TIP, "careful")
+    assert list(tipped) == list(range(10)) and len(set(picked)) == 4
+    assert list(pick_labelled(before, y, campaign, kind, 4, QUEUE)[0]) == [0, 1, 2, 3]
+    assert len(pick_labelled(before, y, campaign, kind, 0, TIP)[0]) == 0
+
+
+def test_labelled_recall_tip_off_reports_the_rest_of_the_campaign_and_every_kind(
+    tiny_findings, tiny_data, tmp_path
+):
+    """Both label scenarios on the tiny world, aggregated and rendered: the tip-off row says
+    how much of the tipped campaign's unlabelled rest is found, before and after."""
+    from distillguard.bench.transfer import (
+        QUEUE,
+        TIP,
+        _label_lines,
+        aggregate,
+        export_model_inputs,
+        label_row,
+        labelled_recall,
+    )
+    from distillguard.scoring.model import BUILTIN
+
+    root, _ = tiny_findings
+    export_model_inputs(root / "store", tmp_path)
+    rows = {}
+    for scenario in (QUEUE, TIP):
+        got = labelled_recall(tmp_path, tiny_data, BUILTIN, 10, scenario)
+        assert got["scenario"] == scenario and got["label_kinds"]
+        assert all(k["n"] >= k["found"] >= 0 for k in got["label_kinds"].values())
+        assert sum(b for b, _ in got["benign_at_attack"].values()) == 0
+        rows[label_row(10, scenario)] = aggregate([got])
+    tip = rows[label_row(10, TIP)]["tipped"]
+    assert tip["n"] >= 1 and 0 <= tip["found_before"] <= tip["n"]
+    md = "\n".join(_label_lines({"holdout_kind": None, "test": rows}))
+    assert "scenario `queue`" in md and "scenario `tip-off`" in md
+    assert "rest of the tipped campaign found" in md

@@ -34,6 +34,16 @@ HAND_SET = "distillguard-handset"  # hand-set weights and request formula: nothi
 # (or a campaign's first days) is a population of its own, with fewer requests per account.
 EARLY_DAYS = 2.0
 SIZES = ("tiny", "small", "medium", "large")
+# How the operator's labelled accounts are picked (bench-transfer runs both per label budget):
+QUEUE = "queue"  # the top k of the review queue: what confirming alerts gives
+TIP = "tip-off"  # k/2 of the top of the queue and k/2 of one campaign's accounts, known from
+# outside (a tip-off, a partner's indicator): the one way labels can reach a kind nobody flagged
+LABEL_SCENARIOS = {
+    QUEUE: "the top of the review queue",
+    TIP: "half the top of the review queue, half one campaign's accounts from a tip-off "
+    "(of the held-out kind when there is one)",
+}
+TIP_SEED = 0  # the tipped campaign and its labelled accounts: fixed, so runs compare
 
 
 def parse_worlds(text: str, what: str) -> list[int]:
@@ -78,6 +88,10 @@ class TransferConfig:
             parts += ["--holdout-kind", self.holdout_kind]
         if self.first_days:
             parts += ["--first-days", f"{self.first_days:g}"]
+        if not self.peers:
+            parts.append("--no-peers")
+        if self.label_budgets:
+            parts += ["--label-budgets", ",".join(map(str, self.label_budgets))]
         return shlex.join(parts + ["--out", str(self.out)])
 
 
@@ -225,38 +239,61 @@ def rescore(findings: Path, model_path: Path, out: Path) -> Path:
     return out
 
 
-def labelled_recall(findings: Path, world: Path, model_path: Path, k: int) -> dict[str, Any]:
-    """The model adapted to ``k`` operator labels: the top ``k`` of the review queue (highest
-    risk) with their true labels. Metrics on the accounts the operator did not label."""
+def labelled_recall(
+    findings: Path,
+    world: Path,
+    model_path: Path,
+    k: int,
+    scenario: str = QUEUE,
+    focus_kind: str | None = None,
+) -> dict[str, Any]:
+    """The model adapted to ``k`` operator labels picked as ``scenario`` says (see
+    :data:`LABEL_SCENARIOS`), labelled truthfully. Metrics on the accounts the operator did not
+    label, before and after adapting: recall, attackers at `attack`, found share per campaign
+    kind, benign accounts at `attack` per persona, and (tip-off) the rest of the tipped campaign.
+    ``focus_kind``: the tip-off names a campaign of this kind (the held-out one) if the world
+    has one."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from ..policy import default_policy
     from ..scoring.model import RiskModel, align
+    from .metrics import recall_at_fpr
 
     inputs = pq.read_table(Path(findings) / "model_inputs.parquet")
-    truth = pacsv.read_csv(world / "labels.csv").select(["account_id", "is_attack"])
+    truth = pacsv.read_csv(
+        world / "labels.csv",
+        convert_options=pacsv.ConvertOptions(
+            column_types={"campaign_id": pa.string(), "persona": pa.string()}
+        ),
+    ).select(["account_id", "is_attack", "campaign_id", "persona"])
     inputs = inputs.join(truth, "account_id", join_type="inner")
     y = np.asarray(inputs.column("is_attack").to_numpy(), int)
+    campaign = np.asarray(inputs.column("campaign_id").fill_null("").to_pylist(), object)
+    kinds = campaign_kinds(world)
+    kind = np.array([kinds.get(c, "?") if c else "" for c in campaign], object)
     model = RiskModel.load(model_path)
     X = align(inputs, model.names_)
     before = model.predict_risk(X)
-    top = np.argsort(-before, kind="stable")[:k]
+    picked, tipped = pick_labelled(before, y, campaign, kind, k, scenario, focus_kind)
     labels = np.full(len(y), -1)
-    labels[top] = y[top]
-    rest = np.setdiff1d(np.arange(len(y)), top)
+    labels[picked] = y[picked]
+    rest = np.setdiff1d(np.arange(len(y)), picked)
     if (labels == 1).any():
         model.adapt(X, labels)
     risk = model.predict_risk(X)
-    from .metrics import recall_at_fpr
-
     res = {f"recall_at_fpr_{f * 100:g}%": recall_at_fpr(y[rest] == 1, risk[rest], f) for f in FPRS}
     res["before"] = recall_at_fpr(y[rest] == 1, before[rest], 0.001)["recall"]
-    # Labels must not undo verdicts: the unlabelled attackers' share at `attack`, before/after.
-    line = default_policy().scoring.attack_threshold
-    attackers = rest[y[rest] == 1]
-    res["attack_share_before"] = float(np.mean(before[attackers] >= line)) if len(attackers) else None
-    res["attack_share"] = float(np.mean(risk[attackers] >= line)) if len(attackers) else None
+    persona = np.asarray(inputs.column("persona").fill_null("").to_pylist(), object)
+    lines = (res["recall_at_fpr_0.1%"]["threshold"], _threshold(y[rest], before[rest]))
+    res.update(_verdict_shifts(before, risk, y, rest, kind, persona, lines))
+    if scenario == TIP:
+        left = np.setdiff1d(tipped, picked)
+        res["tipped"] = {
+            "kind": str(kind[tipped[0]]) if len(tipped) else None,
+            "n": int(len(left)),
+            "found_before": int(np.sum(before[left] >= _review_line())),
+            "found": int(np.sum(risk[left] >= _review_line())),
+        }
     return {
         **res,
         "roc_auc": float("nan"),
@@ -267,7 +304,112 @@ def labelled_recall(findings: Path, world: Path, model_path: Path, k: int) -> di
         "personas": {},
         "kinds": {},
         "labels": k,
+        "scenario": scenario,
     }
+
+
+def pick_labelled(
+    before: np.ndarray,
+    y: np.ndarray,
+    campaign: np.ndarray,
+    kind: np.ndarray,
+    k: int,
+    scenario: str,
+    focus_kind: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(the rows the operator labels, the tipped campaign's rows; empty for ``queue``)."""
+    order = np.argsort(-before, kind="stable")
+    if scenario == QUEUE or k == 0:
+        return order[:k], np.array([], np.intp)
+    if scenario != TIP:
+        raise InvalidParameterError(f"unknown label scenario {scenario!r}")
+    rng = np.random.default_rng(TIP_SEED)
+    tipped = tipped_campaign(y, campaign, kind, focus_kind, rng)
+    # Half the budget, and at most half the campaign: the rest is what the tip should find.
+    n_tip = min(k // 2, max(len(tipped) // 2, 1)) if len(tipped) else 0
+    tip = np.sort(rng.choice(tipped, n_tip, replace=False)) if n_tip else tipped[:0]
+    queue = order[~np.isin(order, tip)][: k - n_tip]
+    return np.r_[tip, queue].astype(np.intp), tipped
+
+
+def tipped_campaign(
+    y: np.ndarray,
+    campaign: np.ndarray,
+    kind: np.ndarray,
+    focus_kind: str | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The rows of one campaign drawn at random (of ``focus_kind`` when the world has one),
+    among campaigns of two accounts or more (a tip about one account leaves nothing to find)."""
+    attack = (y == 1) & (campaign != "")
+    ids, counts = np.unique(campaign[attack], return_counts=True)
+    ids = ids[counts >= 2]
+    focus = [c for c in ids if kind[np.flatnonzero(campaign == c)[0]] == focus_kind]
+    pool = sorted(focus or ids)
+    if not pool:
+        return np.array([], np.intp)
+    return np.flatnonzero(campaign == rng.choice(pool)).astype(np.intp)
+
+
+def _review_line() -> float:
+    from ..policy import default_policy
+
+    return default_policy().scoring.review_threshold
+
+
+def _verdict_shifts(
+    before: np.ndarray,
+    risk: np.ndarray,
+    y: np.ndarray,
+    rest: np.ndarray,
+    kind: np.ndarray,
+    persona: np.ndarray,
+    fpr_lines: tuple[float, float],
+) -> dict[str, Any]:
+    """On the unlabelled rows, before → after: attackers at `attack` (share); per campaign
+    kind found (risk at review or above), at `attack` and ranked above the 0.1%-FPR line
+    (``fpr_lines``: after, before; a rank measure, which a shift of every risk cannot move);
+    benign accounts at `attack` per persona (counts, pooled over worlds by :func:`aggregate`)."""
+    from ..policy import default_policy
+
+    attack, review = default_policy().scoring.attack_threshold, _review_line()
+    attackers = rest[y[rest] == 1]
+    res: dict[str, Any] = {
+        "attack_share_before": float(np.mean(before[attackers] >= attack))
+        if len(attackers)
+        else None,
+        "attack_share": float(np.mean(risk[attackers] >= attack)) if len(attackers) else None,
+    }
+    res["label_kinds"] = {
+        str(kd): {
+            "n": int(len(rows)),
+            "found_before": int(np.sum(before[rows] >= review)),
+            "found": int(np.sum(risk[rows] >= review)),
+            "attack_before": int(np.sum(before[rows] >= attack)),
+            "attack": int(np.sum(risk[rows] >= attack)),
+            "ranked_before": int(np.sum(before[rows] > fpr_lines[1])),
+            "ranked": int(np.sum(risk[rows] > fpr_lines[0])),
+        }
+        for kd in sorted(set(kind[attackers]))
+        for rows in [attackers[kind[attackers] == kd]]
+    }
+    benign = rest[y[rest] == 0]
+    res["benign_at_attack"] = {
+        str(p): [int(np.sum(before[rows] >= attack)), int(np.sum(risk[rows] >= attack))]
+        for p in sorted(set(persona[benign]))
+        for rows in [benign[persona[benign] == p]]
+    }
+    res["benign_at_review"] = [
+        int(np.sum(before[benign] >= review)),
+        int(np.sum(risk[benign] >= review)),
+    ]
+    return res
+
+
+def _threshold(is_attack: np.ndarray, risk: np.ndarray) -> float:
+    from .metrics import recall_at_fpr
+
+    return recall_at_fpr(is_attack == 1, risk, 0.001)["threshold"]
 
 
 def early_detection_of(
@@ -396,6 +538,7 @@ def aggregate(per_world: list[dict[str, Any]]) -> dict[str, Any]:
         res["recall_at_0.1%_fpr_before"] = _mean([m.get("before") for m in ok])
         for key in ("attack_share_before", "attack_share"):
             res[key] = _mean([m.get(key) for m in ok])
+        res.update(_pool_label_counts(ok))
     mixed = [m["mixed"] for m in ok if m.get("mixed")]
     if mixed:
         res["mixed_request_recall"] = _mean([x["recall"] for x in mixed])
@@ -405,6 +548,35 @@ def aggregate(per_world: list[dict[str, Any]]) -> dict[str, Any]:
         res["early_flagged"] = _mean([e["flagged_of_all"] for e in early])
         res["early_flagged_of_active"] = _mean([e.get("flagged_of_active") for e in early])
     return res
+
+
+def _pool_label_counts(ok: list[dict[str, Any]]) -> dict[str, Any]:
+    """Operator-label rows: per-kind, per-persona and tipped-campaign counts summed over worlds."""
+    kinds: dict[str, dict[str, int]] = {}
+    benign: dict[str, list[int]] = {}
+    tipped: dict[str, int] = {}
+    review = [0, 0]
+    for m in ok:
+        for kd, v in m.get("label_kinds", {}).items():
+            acc = kinds.setdefault(kd, dict.fromkeys(v, 0))
+            for key in v:
+                acc[key] += v[key]
+        for p, (b, a) in m.get("benign_at_attack", {}).items():
+            acc2 = benign.setdefault(p, [0, 0])
+            acc2[0] += b
+            acc2[1] += a
+        for j, v in enumerate(m.get("benign_at_review", [])):
+            review[j] += v
+        for key in ("n", "found_before", "found"):
+            tipped[key] = tipped.get(key, 0) + (m.get("tipped") or {}).get(key, 0)
+    out: dict[str, Any] = {
+        "label_kinds": kinds,
+        "benign_at_attack": benign,
+        "benign_at_review": review,
+    }
+    if any("tipped" in m for m in ok):
+        out["tipped"] = tipped
+    return out
 
 
 def train_risk_model(
@@ -433,7 +605,9 @@ def train_risk_model(
                 findings.append(detect_world(w, handset_findings(Path(root), w), None))
                 prog.advance(task)
     fit_request_model(worlds, findings, request_model_path(Path(out)))
-    return fit_with_early_slices(Path(root), worlds, findings, Path(out), balance_kinds=balance_kinds)
+    return fit_with_early_slices(
+        Path(root), worlds, findings, Path(out), balance_kinds=balance_kinds
+    )
 
 
 def request_model_path(risk_model: Path) -> Path:
@@ -504,6 +678,11 @@ def run_transfer(cfg: TransferConfig, progress: bool = True) -> dict[str, Any]:
     return result
 
 
+def label_row(k: int, scenario: str) -> str:
+    """The result row of ``k`` operator labels picked as ``scenario``."""
+    return f"{LEARNED} +{k} labels" + ("" if scenario == QUEUE else f" ({scenario})")
+
+
 def _test_world(
     cfg: TransferConfig, world: Path, out: Path, model_path: Path, per_det: dict[str, list]
 ) -> None:
@@ -511,10 +690,11 @@ def _test_world(
     findings = detect_world(
         world, out / "test" / world.name / "distillguard", model_path, req_model
     )
-    for k in cfg.label_budgets:
-        per_det.setdefault(f"{LEARNED} +{k} labels", []).append(
-            labelled_recall(findings, world, model_path, k)
-        )
+    for scenario in LABEL_SCENARIOS:
+        for k in cfg.label_budgets:
+            per_det.setdefault(label_row(k, scenario), []).append(
+                labelled_recall(findings, world, model_path, k, scenario, cfg.holdout_kind)
+            )
     early = None
     if cfg.first_days:
         early = early_detection_of(
@@ -593,23 +773,66 @@ def render_markdown(result: dict[str, Any]) -> str:
 
 
 def _label_lines(result: dict[str, Any]) -> list[str]:
-    """Operator labels: recall on the accounts left unlabelled, before and after adapting."""
+    """Operator labels, one table per scenario: on the accounts left unlabelled, before → after
+    adapting (`learn`)."""
     rows = [(n, a) for n, a in result["test"].items() if "recall_at_0.1%_fpr_before" in a]
     if not rows:
         return []
-    out = [
-        "",
-        "Operator labels (the top of the review queue, labelled truthfully; on the accounts "
-        "left unlabelled, before → after `learn`: recall at 0.1% FPR; attackers at `attack`):",
-        "",
-    ]
-    for name, a in rows:
-        out.append(
-            f"- {name.split('+')[-1].strip()}: {_p(a['recall_at_0.1%_fpr_before'])} → "
-            f"{_p(a['recall_at_0.1%_fpr'])}; {_p(a.get('attack_share_before'))} → "
-            f"{_p(a.get('attack_share'))}"
-        )
+    focus = result.get("holdout_kind")
+    out = []
+    for scenario, how in LABEL_SCENARIOS.items():
+        mine = [(n, a) for n, a in rows if n.endswith(" labels") == (scenario == QUEUE)]
+        if not mine:
+            continue
+        out += [
+            "",
+            f"Operator labels, scenario `{scenario}` ({how}; labelled truthfully). On the "
+            "accounts left unlabelled, before → after `learn`:",
+            "",
+            "| labels | recall @0.1% FPR | attackers at `attack` | "
+            + (f"held-out {focus} found / attack / above the 0.1%-FPR line | " if focus else "")
+            + ("rest of the tipped campaign found | " if scenario == TIP else "")
+            + "benign at `review` or above | benign at `attack` (personas up) |",
+            "|---" * (5 + bool(focus) + (scenario == TIP)) + "|",
+        ]
+        out += [_label_row_line(n, a, focus, scenario) for n, a in mine]
     return out
+
+
+def _label_row_line(name: str, a: dict[str, Any], focus: str | None, scenario: str) -> str:
+    cells = [
+        name.split("+")[-1].split(" ")[0],
+        f"{_p(a['recall_at_0.1%_fpr_before'])} → {_p(a['recall_at_0.1%_fpr'])}",
+        f"{_p(a.get('attack_share_before'))} → {_p(a.get('attack_share'))}",
+    ]
+    if focus:
+        v = a.get("label_kinds", {}).get(focus)
+        cells.append(
+            f"{_frac(v['found_before'], v['n'])} / {_frac(v['attack_before'], v['n'])} / "
+            f"{_frac(v['ranked_before'], v['n'])} → {_frac(v['found'], v['n'])} / "
+            f"{_frac(v['attack'], v['n'])} / {_frac(v['ranked'], v['n'])} (n={v['n']})"
+            if v
+            else "—"
+        )
+    if scenario == TIP:
+        t = a.get("tipped") or {}
+        n = t.get("n", 0)
+        cells.append(
+            f"{_frac(t.get('found_before', 0), n)} → {_frac(t.get('found', 0), n)} (n={n})"
+        )
+    review = a.get("benign_at_review") or [0, 0]
+    cells.append(f"{review[0]} → {review[1]}")
+    benign = a.get("benign_at_attack", {})
+    up = [p for p, (b, x) in benign.items() if x > b]
+    cells.append(
+        f"{sum(b for b, _ in benign.values())} → {sum(x for _, x in benign.values())}"
+        + (f" ({', '.join(up)})" if up else "")
+    )
+    return "| " + " | ".join(cells) + " |"
+
+
+def _frac(num: int, n: int) -> str:
+    return _p(num / n) if n else "—"
 
 
 def _kind_table(result: dict[str, Any]) -> str:
