@@ -65,6 +65,26 @@ def test_learn_adapts_on_a_labels_file_and_demotes_no_other_attacker(
     rest = attackers[5:]
     assert rest and all(after[a] >= before[a] - 0.02 for a in rest)
     assert np.mean([after[a] for a in benign[:3]]) < np.mean([before[a] for a in benign[:3]])
+    _check_changes(store, res.stdout, before, after, labelled=set(attackers[:5] + benign[:3]))
+
+
+def _verdict(risk: float) -> str:
+    return "attack" if risk >= 0.9 else "review" if risk >= 0.5 else "benign"
+
+
+def _check_changes(store: Path, stdout: str, before: dict, after: dict, labelled: set) -> None:
+    """learn-changes.csv lists exactly the unlabelled accounts whose verdict moved."""
+    with open(store / "learn-changes.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    expected = {
+        a for a in before if a not in labelled and _verdict(before[a]) != _verdict(after[a])
+    }
+    assert {r["account_id"] for r in rows} == expected
+    for r in rows:
+        assert r["verdict_before"] == _verdict(before[r["account_id"]])
+        assert r["verdict_after"] == _verdict(after[r["account_id"]])
+    newly = sum(r["verdict_after"] == "attack" for r in rows)
+    assert f"moves {len(rows)} verdicts: {newly} newly at attack" in stdout
 
 
 def test_learn_rejects_a_bad_label_in_one_line(tiny_findings, tmp_path):
@@ -78,3 +98,23 @@ def test_learn_rejects_a_bad_label_in_one_line(tiny_findings, tmp_path):
     labels.write_text("account_id,label\nacct_x,attack\n")
     res = _learn("--store", str(tmp_path / "nowhere"), "--labels", str(labels))
     assert res.returncode != 0 and "is not a distillguard store" in res.stderr
+
+
+def test_learn_changes_list_the_unlabelled_verdicts_that_move(tmp_path):
+    from distillguard.scoring.learn import write_changes
+
+    ids = ["a", "b", "c", "d", "e"]
+    labels = np.array([1, -1, -1, -1, -1])
+    before = np.array([0.95, 0.60, 0.92, 0.40, 0.70])
+    after = np.array([0.99, 0.93, 0.85, 0.55, 0.75])
+    counts = write_changes(tmp_path / "c.csv", ids, labels, before, after, (0.5, 0.9))
+    with open(tmp_path / "c.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    # most raised first; the labelled account and the one that stays at review are left out
+    assert [r["account_id"] for r in rows] == ["b", "d", "c"]
+    assert [(r["verdict_before"], r["verdict_after"]) for r in rows] == [
+        ("review", "attack"),
+        ("benign", "review"),
+        ("attack", "review"),
+    ]
+    assert counts == {"newly_attack": 1, "left_attack": 1, "verdicts_moved": 3}

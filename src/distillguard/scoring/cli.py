@@ -25,10 +25,14 @@ def register(app: typer.Typer) -> None:
         out: Path | None = typer.Option(
             None, "--out", help="model manifest to write (default STORE/risk-model.json)"
         ),
+        policy: Path | None = typer.Option(
+            None, "--policy", help="policy file whose review/attack thresholds the changes use"
+        ),
     ) -> None:
         """Adapt the risk model to this deployment's labelled accounts (positive-only works)."""
         from ..errors import InvalidInputError
-        from ..scoring.learn import console_labels, learn, read_label_csv
+        from ..policy import Policy
+        from ..scoring.learn import CHANGES_FILE, console_labels, learn, read_label_csv
         from ..scoring.model import BUILTIN
 
         given: dict[str, int] = console_labels(store) if from_console else {}
@@ -38,10 +42,18 @@ def register(app: typer.Typer) -> None:
             raise InvalidInputError(
                 "learn: no labels (give --labels FILE or confirm/dismiss cases in the console)"
             )
-        path, counts = learn(store, given, BUILTIN if base == "builtin" else Path(base), out)
+        scoring = Policy.load(policy).scoring
+        thresholds = (scoring.review_threshold, scoring.attack_threshold)
+        model = BUILTIN if base == "builtin" else Path(base)
+        path, counts = learn(store, given, model, out, thresholds)
         typer.echo(
             f"adapted on {counts['attack']} attack and {counts['benign']} benign accounts "
             f"({counts['unlabelled']} unlabelled; {counts['labels_for_unknown_accounts']} labels "
             "named accounts not in the store)"
+        )
+        typer.echo(
+            f"on unlabelled accounts the adapted model moves {counts['verdicts_moved']} verdicts: "
+            f"{counts['newly_attack']} newly at attack, {counts['left_attack']} leave attack; "
+            f"review {store / CHANGES_FILE} before using it"
         )
         typer.echo(f"wrote {path}; use it with a policy line  scoring: {{risk_model: {path}}}")

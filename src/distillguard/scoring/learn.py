@@ -16,6 +16,9 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from .model import BUILTIN, RiskModel, align
+from .scorer import verdicts
+
+CHANGES_FILE = "learn-changes.csv"
 
 ATTACK_WORDS = frozenset({"1", "attack", "confirmed", "true", "yes", "distiller"})
 BENIGN_WORDS = frozenset({"0", "benign", "false_positive", "dismissed", "false", "no"})
@@ -72,10 +75,45 @@ def console_labels(store: Path) -> dict[str, int]:
 
 
 def learn(
-    store: Path, labels: dict[str, int], base: str | Path = BUILTIN, out: Path | None = None
+    store: Path,
+    labels: dict[str, int],
+    base: str | Path = BUILTIN,
+    out: Path | None = None,
+    thresholds: tuple[float, float] = (0.5, 0.9),
 ) -> tuple[Path, dict[str, int]]:
     """Adapt the model ``base`` to the labelled accounts of ``store``; returns the new
-    manifest (default ``store/risk-model.json``) and counts of what was used."""
+    manifest (default ``store/risk-model.json``) and counts of what was used and moved.
+
+    The unlabelled accounts whose verdict the adapted model would change (under
+    ``thresholds``: review, attack) are written to ``store/learn-changes.csv`` for review:
+    a few labels of one campaign can lift honest accounts too (docs/experiments/
+    operator-labels.md), and a false ban is a real harm."""
+    inputs = _model_inputs(store)
+    ids = inputs.column("account_id").to_pylist()
+    y = np.array([labels.get(a, -1) for a in ids])
+    unknown = len(set(labels) - set(ids))
+    model = RiskModel.load(base)
+    X = align(inputs, model.names_)
+    before = model.predict_risk(X)
+    model.adapt(X, y)
+    after = model.predict_risk(X)
+    out = Path(out) if out is not None else Path(store) / "risk-model.json"
+    used = {"store": str(store), "attack": int((y == 1).sum()), "benign": int((y == 0).sum())}
+    model.save(
+        out, {**{k: v for k, v in model.manifest_.items() if k == "worlds"}, "adapted_on": used}
+    )
+    moved = write_changes(Path(store) / CHANGES_FILE, ids, y, before, after, thresholds)
+    counts = {
+        "attack": used["attack"],
+        "benign": used["benign"],
+        "unlabelled": int((y == -1).sum()),
+        "labels_for_unknown_accounts": unknown,
+        **moved,
+    }
+    return out, counts
+
+
+def _model_inputs(store: Path):
     import duckdb
 
     db = Path(store) / "store.duckdb"
@@ -88,27 +126,30 @@ def learn(
         ).fetchall()[0][0]
         if not has:
             raise InvalidInputError(f"{store} has no model_inputs table (run detect again)")
-        inputs = con.sql("SELECT * FROM model_inputs").to_arrow_table()
+        return con.sql("SELECT * FROM model_inputs").to_arrow_table()
     finally:
         con.close()
-    ids = inputs.column("account_id").to_pylist()
-    y = np.array([labels.get(a, -1) for a in ids])
-    unknown = len(set(labels) - set(ids))
-    model = RiskModel.load(base)
-    model.adapt(align(inputs, model.names_), y)
-    out = Path(out) if out is not None else Path(store) / "risk-model.json"
-    extra = {
-        "adapted_on": {
-            "store": str(store),
-            "attack": int((y == 1).sum()),
-            "benign": int((y == 0).sum()),
-        }
+
+
+def write_changes(
+    path: Path,
+    ids: list[str],
+    labels: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    thresholds: tuple[float, float],
+) -> dict[str, int]:
+    """The unlabelled accounts whose verdict moves, most raised first; counts by direction."""
+    was, now = verdicts(before, *thresholds), verdicts(after, *thresholds)
+    moved = np.nonzero((labels == -1) & (was != now))[0]
+    moved = moved[np.argsort(before[moved] - after[moved], kind="stable")]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["account_id", "risk_before", "risk_after", "verdict_before", "verdict_after"])
+        for i in moved:
+            w.writerow([ids[i], f"{before[i]:.4f}", f"{after[i]:.4f}", was[i], now[i]])
+    return {
+        "newly_attack": int(((now[moved] == "attack") & (was[moved] != "attack")).sum()),
+        "left_attack": int(((was[moved] == "attack") & (now[moved] != "attack")).sum()),
+        "verdicts_moved": len(moved),
     }
-    model.save(out, {**{k: v for k, v in model.manifest_.items() if k == "worlds"}, **extra})
-    counts = {
-        "attack": int((y == 1).sum()),
-        "benign": int((y == 0).sum()),
-        "unlabelled": int((y == -1).sum()),
-        "labels_for_unknown_accounts": unknown,
-    }
-    return out, counts
