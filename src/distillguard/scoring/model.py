@@ -403,9 +403,14 @@ class RiskModel(WorldCalibratedBooster):
         self.n_adapted_ = int((labels != -1).sum())
         return self
 
-    def contributions(self, X: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
+    def contributions(
+        self, X: np.ndarray, rows: np.ndarray, signed: bool = False
+    ) -> dict[str, np.ndarray]:
         """Per evidence, the log-odds of risk lost when its inputs are set to the deployment's
-        median (only for ``rows``; others 0). Positive parts only: what raised the risk.
+        median (only for ``rows``; others 0). Positive parts only (what raised the risk)
+        unless ``signed``: then a negative value is the log-odds the evidence took away (an
+        account older than the deployment's median account), which a reviewer needs to see
+        to judge a case as much as what raised it.
 
         Log-odds, not probability: where several pieces of evidence each suffice, removing
         one leaves the risk near 1 and a probability drop would credit none of them (an
@@ -445,7 +450,8 @@ class RiskModel(WorldCalibratedBooster):
             lv = leaves.copy()
             if trees:
                 lv[np.ix_(moved, trees)] = self._leaves(Xo[moved], trees)
-            out[ev][rows] = np.maximum(base - self._log_odds_of(lv, Xo), 0.0)
+            drop = base - self._log_odds_of(lv, Xo)
+            out[ev][rows] = drop if signed else np.maximum(drop, 0.0)
         return out
 
     def _adapter_inputs_idx(self) -> set[int]:
@@ -569,7 +575,9 @@ class LearnedAccountScorer(Estimator):
         self.risk_ = self.model.predict_risk(X)
         self.verdict_ = self.verdicts(self.risk_)
         flagged = np.nonzero(self.risk_ >= 0.5 * self.review_threshold)[0]
-        self.contributions_ = self.model.contributions(X, flagged)
+        # Signed, like the hand-set scorer's weight x strength: the reasons show what lowered
+        # the risk too.
+        self.contributions_ = self.model.contributions(X, flagged, signed=True)
         self.weights_ = {e: BY_NAME[e].prior_weight for e in self.contributions_}
         return self
 
