@@ -724,7 +724,13 @@ def _drivers(ev: str, i: int, ranks: _Ranks, f: dict[str, np.ndarray]) -> str:
 
 
 def _lowered_evidence(
-    i: int, contrib: dict[str, np.ndarray], risk: float, ranks: _Ranks, f: dict, top: int
+    i: int,
+    contrib: dict[str, np.ndarray],
+    risk: float,
+    ranks: _Ranks,
+    f: dict,
+    top: int,
+    baseline: str = "with it at the deployment's median",
 ) -> list[Evidence]:
     """The evidence that lowered account ``i``'s risk (log-odds below -0.05), strongest first.
 
@@ -739,7 +745,7 @@ def _lowered_evidence(
         drivers = _drivers(k, i, ranks, f)
         text = (
             f"{lowered_label(k)}{f' ({drivers})' if drivers else ''}: {c:+.2f} log-odds, "
-            f"risk {at_median:.2f} with it at the deployment's median"
+            f"risk {at_median:.2f} {baseline}"
         )
         out.append(Evidence(f"{LOWERED_PREFIX}{k}", round(at_median - risk, 4), text))
     return out
@@ -901,12 +907,19 @@ def _account_evidence_rows(  # noqa: ANN001
     flagged_set = set(flagged.tolist())
     # Where a reviewer looks: the accounts whose contributions the learned scorer computes.
     shown = 0.5 * float(sc.review_threshold)
+    # What a contribution is measured against: the learned model's median account, or the
+    # hand-set weights' zero strength.
+    baseline = (
+        "with it at the deployment's median"
+        if isinstance(sc, LearnedAccountScorer)
+        else "without it"
+    )
     for i in range(len(id_list)):  # one loop over accounts (not requests)
         if sc.risk_[i] >= shown:
             ev_rows.extend(
                 _evidence_row("account", id_list[i], e, ())
                 for e in _lowered_evidence(
-                    i, sc.contributions_, float(sc.risk_[i]), ranks, f, pol.max_reasons
+                    i, sc.contributions_, float(sc.risk_[i]), ranks, f, pol.max_reasons, baseline
                 )
             )
         evs = _account_evidence(
