@@ -102,3 +102,63 @@ def test_hand_set_weights_show_strong_verification_lowering_the_risk(lt):
         assert f"(verification {verification[r['subject_id']]})" in r["summary"]
         assert verification[r["subject_id"]] in ("id", "business")
         assert r["summary"].endswith("without it")
+
+
+def test_online_shows_the_same_lowered_reasons_as_batch(tiny_findings, tiny_data, tmp_path):
+    """``/v1/score``'s account risk (the compiled model) lowers by the same evidence as batch,
+    worded with the catalog's label and a minus sign, after everything that raised it."""
+    import shutil
+
+    import duckdb
+    import yaml
+
+    from distillguard.online.normalize import normalize_record
+    from distillguard.online.replay import iter_records
+    from distillguard.online.scorer import OnlineScorer
+    from distillguard.scoring.catalog import lowered_label
+
+    if resolve("builtin") is None:
+        pytest.skip("no shipped risk model in this tree")
+    root = tiny_findings[0]
+    con = duckdb.connect(str(root / "store" / "store.duckdb"), read_only=True)
+    batch: dict[str, list[str]] = {}
+    for a, src in con.execute(
+        "SELECT subject_id, source FROM evidence WHERE source LIKE 'lowered:%' "
+        "ORDER BY subject_id, weight DESC"
+    ).fetchall():
+        batch.setdefault(a, []).append(src)
+    con.close()
+    chosen = set(sorted(batch)[:40])
+    rows = sorted(
+        (
+            normalize_record(r)
+            for r in iter_records(tiny_data / "requests.jsonl.gz")
+            if r.get("account_id") in chosen
+        ),
+        key=lambda r: (r["ts_ms"], r["request_id"]),
+    )
+    data = tmp_path / "online"
+    data.mkdir()
+    shutil.copy(root / "store" / "store.duckdb", data / "store.duckdb")
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump({"scoring": {}}))
+    scorer = OnlineScorer(data, policy_path=tmp_path / "policy.yaml", load_results=True)
+    try:
+        decisions = []
+        for i in range(0, len(rows), 256):
+            decisions += scorer.score_rows([dict(r) for r in rows[i : i + 256]])
+        got = {a: scorer.account_risk(a, rows[-1]["ts_ms"]) for a in chosen}
+    finally:
+        scorer.close()
+    agree = []
+    for a, r in got.items():
+        for e in r.lowered:
+            k = e.source.removeprefix("lowered:")
+            assert e.summary.startswith(f"- {lowered_label(k)} (-") and e.weight <= 0
+        if r.lowered:
+            agree.append(r.lowered[0].source in batch[a])
+    assert len(agree) >= 20 and np.mean(agree) >= 0.8
+    # In a decision's reasons what lowered the risk comes after what raised it.
+    for d in decisions:
+        signs = [x.startswith("- ") for x in d.reasons]
+        assert signs == sorted(signs)
+    assert any(x.startswith("- ") for d in decisions for x in d.reasons)

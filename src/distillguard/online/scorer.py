@@ -342,7 +342,10 @@ class OnlineScorer:
             self.cache,
         )
         return [
-            self._decide_observed(row, af, got.risk, list(got.evidence), tid, t_share, t_cluster)
+            # What lowered the account's risk last (negative weights: after what raised it).
+            self._decide_observed(
+                row, af, got.risk, [*got.evidence, *got.lowered], tid, t_share, t_cluster
+            )
             for row, (af, tid, t_share, t_cluster), got in zip(rows, prepared, risks, strict=True)
         ]
 
@@ -645,7 +648,11 @@ class OnlineScorer:
             source=source,
         )
         ev_sorted = sorted(ev, key=lambda e: e.weight, reverse=True)
-        d.reasons = [e.summary for e in ev_sorted[:4]]
+        # The four strongest that raised the risk, then the strongest that lowered it
+        # (negative weight, "- ..."), so a reviewer sees both sides of the account.
+        d.reasons = [e.summary for e in ev_sorted if e.weight >= 0][:4] + [
+            e.summary for e in ev_sorted[::-1] if e.weight < 0
+        ][:1]
         org = features.get("org_id")
         if acct in self._allowed or acct in on.allow_accounts or (org and org in on.allow_orgs):
             d.rule, d.would_action = "allow-list", "allow"
