@@ -162,3 +162,26 @@ def test_online_shows_the_same_lowered_reasons_as_batch(tiny_findings, tiny_data
         signs = [x.startswith("- ") for x in d.reasons]
         assert signs == sorted(signs)
     assert any(x.startswith("- ") for d in decisions for x in d.reasons)
+
+
+def test_batch_and_online_share_one_contributions_function(world):
+    """Online's reasons (the compiled trees) are the same function as batch's: the same
+    floats as re-scoring every variant whole, and batch's numbers up to the summing order of
+    the trees' leaves (scikit-learn adds them one by one, numpy pairwise)."""
+    from distillguard.scoring.compiled import CompiledRiskModel
+
+    _, engine = world
+    model = resolve("builtin")
+    X = align(engine.fetch_arrow("SELECT * FROM model_inputs"), model.names_)
+    X[np.random.default_rng(0).random(X.shape) < 0.05] = np.nan  # NaN branches too
+    median = np.nanmedian(np.where(np.isfinite(X), X, np.nan), axis=0)
+    groups = evidence_groups(model.names_)
+    idx = [np.asarray(i, np.intp) for i in groups.values()]
+    compiled = CompiledRiskModel(model)
+    drops = compiled.drops(X, idx, median)
+    whole = compiled.log_odds(X)[:, None] - compiled.variant_log_odds(X, idx, median)
+    assert np.array_equal(drops, whole)
+    batch = model.contributions(X, np.arange(len(X)), signed=True)
+    for g, ev in enumerate(groups):
+        assert np.allclose(batch[ev], drops[:, g], rtol=0, atol=1e-9)
+    assert (drops < -0.05).any() and (drops > 0.05).any()

@@ -505,7 +505,7 @@ class OnlineRisk:
         median = reference.medians(names)
         groups = self.groups
         idx = [np.asarray(i, np.intp) for i in groups.values()]
-        drop = self.model.log_odds(X)[:, None] - self.model.variant_log_odds(X, idx, median)
+        drop = self.model.drops(X, idx, median)  # batch's contributions function
         return [{ev: float(d) for ev, d in zip(groups, row, strict=True)} for row in drop]
 
 

@@ -35,6 +35,7 @@ from ..errors import InvalidInputError, NotFittedError
 from .artifact import load_artifact, save_artifact
 from .booster import WorldCalibratedBooster, logit
 from .catalog import ABUSED_ROUTES, BY_NAME, CATALOG, HAND_SET, direction_of, feature_columns
+from .compiled import group_drops
 from .reference import DeploymentReference
 from .scorer import Columns, has_column, n_rows, scol, verdicts
 
@@ -432,26 +433,22 @@ class RiskModel(WorldCalibratedBooster):
         out = {ev: np.zeros(len(X)) for ev in groups}
         if not len(rows):
             return out
-        Xr = X[rows]
-        leaves = self._leaves(Xr)
-        base = self._log_odds_of(leaves, Xr)
-        split_on = self._split_features()
-        adapter_reads = self._adapter_inputs_idx()
-        for ev, idx in groups.items():
-            trees = [t for t, f in enumerate(split_on) if f.intersection(idx)]
-            same = (Xr[:, idx] == median[idx]) | (np.isnan(Xr[:, idx]) & np.isnan(median[idx]))
-            moved = np.flatnonzero(~same.all(axis=1))
-            if not len(moved) or not (trees or adapter_reads.intersection(idx)):
-                continue  # log-odds unchanged for every row: contribution 0
-            # Every row of ``rows``, as in one log_odds call: a deployment adapter's matrix
-            # product is not bit-identical across batch shapes.
-            Xo = Xr.copy()
-            Xo[:, idx] = median[idx]
-            lv = leaves.copy()
-            if trees:
-                lv[np.ix_(moved, trees)] = self._leaves(Xo[moved], trees)
-            drop = base - self._log_odds_of(lv, Xo)
-            out[ev][rows] = drop if signed else np.maximum(drop, 0.0)
+        split_on = np.zeros((len(self.booster_._predictors), len(self.names_)), bool)
+        for t, f in enumerate(self._split_features()):
+            split_on[t, sorted(f)] = True
+        # The function online's compiled model uses too (scoring.compiled.group_drops), with
+        # scikit-learn's own trees and summing order here.
+        drops = group_drops(
+            X[rows],
+            [np.asarray(idx, np.intp) for idx in groups.values()],
+            median,
+            self._leaves,
+            self._log_odds_of,
+            split_on,
+            self._adapter_inputs_idx(),
+        )
+        for g, ev in enumerate(groups):
+            out[ev][rows] = drops[:, g] if signed else np.maximum(drops[:, g], 0.0)
         return out
 
     def _adapter_inputs_idx(self) -> set[int]:
