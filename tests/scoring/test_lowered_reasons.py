@@ -153,7 +153,7 @@ def test_online_shows_the_same_lowered_reasons_as_batch(tiny_findings, tiny_data
     for a, r in got.items():
         for e in r.lowered:
             k = e.source.removeprefix("lowered:")
-            assert e.summary.startswith(f"- {lowered_label(k)} (-") and e.weight <= 0
+            assert e.summary.startswith(f"- {lowered_label(k)} (-") and 0 <= e.weight <= 1
         if r.lowered:
             agree.append(r.lowered[0].source in batch[a])
     assert len(agree) >= 20 and np.mean(agree) >= 0.8

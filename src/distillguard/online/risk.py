@@ -87,8 +87,7 @@ class AccountRisk:
     n_requests: float
     reference: str  # ranked against: batch, reservoir, none; or hand-set (no percentiles)
     contributions: Mapping[str, float] = field(default_factory=dict)  # log-odds, per evidence
-    # What lowered the risk (source ``lowered:<evidence>``, weight minus the risk it took away:
-    # negative, so a reasons list ranked by weight shows it after everything that raised it).
+    # What lowered the risk (source ``lowered:<evidence>``, weight the risk it took away).
     lowered: tuple[Evidence, ...] = ()
 
 
@@ -510,18 +509,19 @@ class OnlineRisk:
 
 
 MAX_LOWERED = 3  # reasons that lowered the risk, as many as batch shows (scoring max_reasons)
+LOWERED = "lowered:"  # their evidence source prefix, as batch's (scoring.analyze)
 
 
 def _lowered(contrib: Mapping[str, float], risk: float) -> tuple[Evidence, ...]:
     """The evidence that lowered the risk (by more than 0.05 log-odds), strongest first,
     worded with the catalog's ``lowered`` labels and signed: ``- older account than most
-    (-1.37 log-odds)``; the weight is minus the risk it took away (batch's ``lowered:`` rows)."""
+    (-1.37 log-odds)``; the weight is the risk it took away, as batch's ``lowered:`` rows."""
     neg = sorted((v, k) for k, v in contrib.items() if v < -0.05 and k in BY_NAME)
     z = math.log(min(max(risk, 1e-9), 1 - 1e-9) / (1 - min(max(risk, 1e-9), 1 - 1e-9)))
     return tuple(
         Evidence(
-            f"lowered:{k}",
-            -round(1.0 / (1.0 + math.exp(v - z)) - risk, 4),
+            f"{LOWERED}{k}",
+            round(1.0 / (1.0 + math.exp(v - z)) - risk, 4),
             f"- {lowered_label(k)} ({v:+.2f} log-odds)",
         )
         for v, k in neg[:MAX_LOWERED]
