@@ -78,7 +78,12 @@ OUTPUT_FILES: tuple[str, ...] = (
 # ``signups.csv``: written when ``detect`` is given an account table (sign-up risk per
 # account). ``risk_reference.json``: the deployment's distribution of every risk-model input
 # feature, which the online service ranks one account against (docs/CONTRACT.md).
-OPTIONAL_OUTPUT_FILES: tuple[str, ...] = ("signups.csv", "risk_reference.json")
+# ``account_reasons.csv``: each account's reasons with their sign (what raised, what lowered).
+OPTIONAL_OUTPUT_FILES: tuple[str, ...] = (
+    "signups.csv",
+    "risk_reference.json",
+    "account_reasons.csv",
+)
 
 # ---- The normalised request table every engine stores -------------------------------------
 # Ingest turns each valid log record into one row of this schema. ``ts_ms`` is epoch

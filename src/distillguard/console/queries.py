@@ -448,15 +448,46 @@ def evidence_for(
     subject_id: str,
     limit: int = 20,
 ) -> list[dict]:
+    """The evidence that raised the subject's risk, strongest first (what lowered it:
+    :func:`lowered_reasons`)."""
     if not schema.has("evidence"):
         return []
     return rows(
         con,
         "SELECT source, weight, summary, CAST(refs AS VARCHAR) AS refs FROM evidence "
         "WHERE subject_kind = ? AND CAST(subject_id AS VARCHAR) = ? "
+        f"AND source NOT LIKE '{LOWERED_PREFIX}%' "
         "ORDER BY weight DESC LIMIT ?",
         [subject_kind, subject_id, int(limit)],
     )
+
+
+# What lowered an account's risk: ``evidence`` rows with this source prefix, their weight the
+# risk the evidence took away (scoring.analyze).
+LOWERED_PREFIX = "lowered:"
+
+
+def lowered_reasons(
+    con: duckdb.DuckDBPyConnection, schema: Schema, account_ids: Sequence[str], top: int = 5
+) -> dict[str, list[dict]]:
+    """Per account, the evidence that lowered its risk (``evidence``, ``weight``: the risk it
+    took away, ``summary``), strongest first; an account without any is left out."""
+    if not (schema.has("evidence") and account_ids):
+        return {}
+    got = rows(
+        con,
+        f"SELECT CAST(subject_id AS VARCHAR) AS account_id, "
+        f"substr(source, {len(LOWERED_PREFIX) + 1}) AS evidence, weight, summary FROM evidence "
+        f"WHERE subject_kind = 'account' AND source LIKE '{LOWERED_PREFIX}%' "
+        "AND CAST(subject_id AS VARCHAR) IN (SELECT unnest(?)) "
+        "QUALIFY row_number() OVER (PARTITION BY subject_id ORDER BY weight DESC, source) <= ? "
+        "ORDER BY account_id, weight DESC, evidence",
+        [list(account_ids), int(top)],
+    )
+    out: dict[str, list[dict]] = {}
+    for r in got:
+        out.setdefault(r.pop("account_id"), []).append(r)
+    return out
 
 
 def fingerprint_percentiles(

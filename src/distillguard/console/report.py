@@ -167,8 +167,13 @@ def build_report_html(
         per_account=EXAMPLES_PER_ACCOUNT,
         with_text=not redact,
     )
+    lowered = queries.lowered_reasons(con, schema, [a["account_id"] for a in top])
     accounts = [
-        {**a, "examples": [redact_prompt(e, redact) for e in examples.get(a["account_id"], [])]}
+        {
+            **a,
+            "examples": [redact_prompt(e, redact) for e in examples.get(a["account_id"], [])],
+            "lowered": lowered.get(a["account_id"], []),
+        }
         for a in top
     ]
 

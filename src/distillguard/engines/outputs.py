@@ -55,6 +55,24 @@ ORDER = {
 }
 
 
+# ``account_reasons.csv``: each account's evidence with its sign, what raised the risk (the
+# flagged accounts' ``reasons``, weight > 0) and what lowered it (weight < 0, every account at
+# half the review threshold or above), strongest first on each side.
+# In ``evidence`` the sign is the source's prefix (``account:`` raised, ``lowered:`` lowered,
+# scoring.analyze) and every weight is positive; here the weight carries the sign.
+ACCOUNT_REASONS_SQL = (
+    "SELECT CAST(subject_id AS VARCHAR) AS account_id, "
+    "CASE WHEN source LIKE 'lowered:%' THEN '-' ELSE '+' END AS sign, "
+    "split_part(source, ':', 2) AS evidence, "
+    "CAST(round(CASE WHEN source LIKE 'lowered:%' THEN 0.0 - weight ELSE weight END, 4) "
+    "AS DOUBLE) "
+    "AS weight, summary AS reason "
+    "FROM evidence WHERE subject_kind = 'account' "
+    "AND (source LIKE 'account:%' OR source LIKE 'lowered:%') "
+    "ORDER BY account_id, sign, abs(weight) DESC, evidence"
+)
+
+
 class OutputContractError(DistillguardError):
     """An upstream stage produced findings that break the output contract (a bug, not input)."""
 
@@ -232,6 +250,8 @@ def write_outputs(engine: Engine, out: Path) -> dict[str, Path]:
             "ORDER BY signup_risk DESC, account_id",
             "(HEADER, DELIMITER ',')",
         )
+    if engine.has_table("evidence"):  # optional (docs/CONTRACT.md): both signs of the reasons
+        jobs["account_reasons.csv"] = (ACCOUNT_REASONS_SQL, "(HEADER, DELIMITER ',')")
     written: dict[str, Path] = {}
     for name, (sql, opts) in jobs.items():
         dest = out / name

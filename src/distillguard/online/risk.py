@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from ..evidence import Evidence
-from ..scoring.catalog import BY_NAME, feature_columns
+from ..scoring.catalog import BY_NAME, feature_columns, lowered_label
 from ..scoring.compiled import CompiledRiskModel
 from ..scoring.definitions import cohort_keys
 from ..scoring.model import (
@@ -87,6 +87,8 @@ class AccountRisk:
     n_requests: float
     reference: str  # ranked against: batch, reservoir, none; or hand-set (no percentiles)
     contributions: Mapping[str, float] = field(default_factory=dict)  # log-odds, per evidence
+    # What lowered the risk (source ``lowered:<evidence>``, weight the risk it took away).
+    lowered: tuple[Evidence, ...] = ()
 
 
 def account_row(
@@ -373,7 +375,9 @@ class OnlineRisk:
         strengths = account_strengths(table, weights, np.array([coord]), np.array([affinity]))
         risk, contrib = self._hand_set(strengths)
         n = float(features.get("n_requests", 0.0))
-        return AccountRisk(risk, _evidence(contrib, risk), n, "hand-set", contrib)
+        return AccountRisk(
+            risk, _evidence(contrib, risk), n, "hand-set", contrib, _lowered(contrib, risk)
+        )
 
     def _evaluate_many(
         self,
@@ -437,7 +441,16 @@ class OnlineRisk:
                 previous.contributions if modes[j] == "keep" else contribs.get(j, {})  # type: ignore[union-attr]
             )
             n = float(feats.get("n_requests", 0.0))
-            out.append(AccountRisk(risks[j], _evidence(contrib, risks[j]), n, refs[j][1], contrib))
+            out.append(
+                AccountRisk(
+                    risks[j],
+                    _evidence(contrib, risks[j]),
+                    n,
+                    refs[j][1],
+                    contrib,
+                    _lowered(contrib, risks[j]),
+                )
+            )
         return out
 
     def _reasons_mode(
@@ -485,16 +498,34 @@ class OnlineRisk:
         self, X: np.ndarray, reference: DeploymentReference
     ) -> list[dict[str, float]]:
         """Per row of ``X`` and per evidence, the log-odds of risk lost when its inputs are
-        set to the deployment's median (as ``RiskModel.contributions``), in one evaluation of
-        every row's variants."""
+        set to the deployment's median (as ``RiskModel.contributions(signed=True)``: negative
+        where the evidence lowered the risk), in one evaluation of every row's variants."""
         names = self.model.names
         median = reference.medians(names)
         groups = self.groups
         idx = [np.asarray(i, np.intp) for i in groups.values()]
-        drop = self.model.log_odds(X)[:, None] - self.model.variant_log_odds(X, idx, median)
-        return [
-            {ev: max(float(d), 0.0) for ev, d in zip(groups, row, strict=True)} for row in drop
-        ]
+        drop = self.model.drops(X, idx, median)  # batch's contributions function
+        return [{ev: float(d) for ev, d in zip(groups, row, strict=True)} for row in drop]
+
+
+MAX_LOWERED = 3  # reasons that lowered the risk, as many as batch shows (scoring max_reasons)
+LOWERED = "lowered:"  # their evidence source prefix, as batch's (scoring.analyze)
+
+
+def _lowered(contrib: Mapping[str, float], risk: float) -> tuple[Evidence, ...]:
+    """The evidence that lowered the risk (by more than 0.05 log-odds), strongest first,
+    worded with the catalog's ``lowered`` labels and signed: ``- older account than most
+    (-1.37 log-odds)``; the weight is the risk it took away, as batch's ``lowered:`` rows."""
+    neg = sorted((v, k) for k, v in contrib.items() if v < -0.05 and k in BY_NAME)
+    z = math.log(min(max(risk, 1e-9), 1 - 1e-9) / (1 - min(max(risk, 1e-9), 1 - 1e-9)))
+    return tuple(
+        Evidence(
+            f"{LOWERED}{k}",
+            round(1.0 / (1.0 + math.exp(v - z)) - risk, 4),
+            f"- {lowered_label(k)} ({v:+.2f} log-odds)",
+        )
+        for v, k in neg[:MAX_LOWERED]
+    )
 
 
 def _evidence(contrib: Mapping[str, float], risk: float) -> tuple[Evidence, ...]:

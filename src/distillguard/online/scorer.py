@@ -42,7 +42,7 @@ from .linked import LinkedEnforcement
 from .metrics import Metrics
 from .normalize import normalize_record, rows_to_batch
 from .policy import PolicyHolder, Rule
-from .risk import AccountRisk, OnlineRisk, pivot_flags
+from .risk import LOWERED, AccountRisk, OnlineRisk, pivot_flags
 from .state import SIGNALS, make_state
 from .verdicts import VerdictCache
 
@@ -342,7 +342,10 @@ class OnlineScorer:
             self.cache,
         )
         return [
-            self._decide_observed(row, af, got.risk, list(got.evidence), tid, t_share, t_cluster)
+            # What lowered the account's risk too (``lowered:``: reasons list it last).
+            self._decide_observed(
+                row, af, got.risk, [*got.evidence, *got.lowered], tid, t_share, t_cluster
+            )
             for row, (af, tid, t_share, t_cluster), got in zip(rows, prepared, risks, strict=True)
         ]
 
@@ -399,7 +402,7 @@ class OnlineScorer:
         account_ev = [
             e.summary
             for e in sorted(ev, key=lambda e: e.weight, reverse=True)
-            if not e.source.startswith("request:")
+            if not e.source.startswith(("request:", LOWERED))
         ][:3]
         self._last[acct] = (self._compact(features), account_ev)
         self._last.move_to_end(acct)
@@ -645,7 +648,11 @@ class OnlineScorer:
             source=source,
         )
         ev_sorted = sorted(ev, key=lambda e: e.weight, reverse=True)
-        d.reasons = [e.summary for e in ev_sorted[:4]]
+        # The four strongest that raised the risk, then the strongest that lowered it
+        # ("- ..."), so a reviewer sees both sides of the account.
+        d.reasons = [e.summary for e in ev_sorted if not e.source.startswith(LOWERED)][:4] + [
+            e.summary for e in ev_sorted if e.source.startswith(LOWERED)
+        ][:1]
         org = features.get("org_id")
         if acct in self._allowed or acct in on.allow_accounts or (org and org in on.allow_orgs):
             d.rule, d.would_action = "allow-list", "allow"

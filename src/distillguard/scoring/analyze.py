@@ -30,12 +30,15 @@ from ..progress import stage
 from ..sharing.intel import match_accounts
 from ..sharing.keys import SharingKey
 from . import definitions as d
+from .catalog import BY_NAME, lowered_label
 from .model import (
     MIN_POPULATION,
     LearnedAccountScorer,
     attach_cohort_keys,
     deployment_reference,
+    input_features,
     model_inputs,
+    percentile,
 )
 from .model import resolve as resolve_model
 from .policy import SIGNALS
@@ -675,6 +678,79 @@ def _account_evidence(
     return sorted(out, key=lambda e: (e.source != "account:sender_link", -e.weight))
 
 
+REASON_MIN_LOG_ODDS = 0.05  # batch's reason threshold (log-odds), for either sign
+LOWERED_PREFIX = "lowered:"  # the evidence source of what lowered an account's risk
+
+
+class _Ranks:
+    """Each account feature the catalog names and its percentile in the deployment (the
+    ``pct:`` input the risk model reads), computed only for the features a reason names."""
+
+    def __init__(self, features: pa.Table, cluster_size: np.ndarray) -> None:
+        self.value = input_features(features, cluster_size)
+        self._pct: dict[str, np.ndarray] = {}
+
+    def pct(self, column: str) -> np.ndarray:
+        if column not in self._pct:
+            self._pct[column] = percentile(self.value[column])
+        return self._pct[column]
+
+
+def _num(x: float) -> str:
+    x = round(float(x), 6) + 0.0  # no "-0" or "-1e-17" from float noise
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def _drivers(ev: str, i: int, ranks: _Ranks, f: dict[str, np.ndarray]) -> str:
+    """The values behind evidence that lowered account ``i``'s risk: its (at most two) inputs
+    furthest on the benign side of the deployment's median, with their percentiles."""
+    if ev in ("strong_verification", "weak_verification"):
+        return f"verification {f['verification'][i] or 'unknown'}"
+    if ev == "established_account":
+        ev = "new_account"  # the same feature, account age, read by the hand-set weight
+    leaning = []
+    for c, direction in BY_NAME[ev].inputs if ev in BY_NAME else ():
+        x, p = ranks.value[c][i], ranks.pct(c)[i]
+        if not (np.isfinite(x) and np.isfinite(p)):
+            continue
+        # How far on the benign side of the median (direction unknown: either side).
+        lean = (0.5 - p) * direction if direction else abs(p - 0.5)
+        if lean > 0:
+            leaning.append((lean, c, x, p))
+    return ", ".join(
+        f"{c.replace('_', ' ')} {_num(x)} at percentile {100 * p:.0f}"
+        for _, c, x, p in sorted(leaning, reverse=True)[:2]
+    )
+
+
+def _lowered_evidence(
+    i: int,
+    contrib: dict[str, np.ndarray],
+    risk: float,
+    ranks: _Ranks,
+    f: dict,
+    top: int,
+    baseline: str = "with it at the deployment's median",
+) -> list[Evidence]:
+    """The evidence that lowered account ``i``'s risk (log-odds below -0.05), strongest first.
+
+    Its source is ``lowered:<evidence>`` (``account:<evidence>`` is what raised it) and its
+    weight the risk the evidence took away (how much higher the risk would be with its inputs
+    at the deployment's median), on the [0, 1] scale of every evidence weight."""
+    neg = {k: float(v[i]) for k, v in contrib.items() if v[i] < -REASON_MIN_LOG_ODDS}
+    z = float(np.log(np.clip(risk, 1e-9, 1 - 1e-9) / (1 - np.clip(risk, 1e-9, 1 - 1e-9))))
+    out = []
+    for k, c in sorted(neg.items(), key=lambda kv: kv[1])[:top]:
+        at_median = float(1.0 / (1.0 + np.exp(-(z - c))))
+        drivers = _drivers(k, i, ranks, f)
+        text = (
+            f"{lowered_label(k)}{f' ({drivers})' if drivers else ''}: {c:+.2f} log-odds, "
+            f"risk {at_median:.2f} {baseline}"
+        )
+        out.append(Evidence(f"{LOWERED_PREFIX}{k}", round(at_median - risk, 4), text))
+    return out
+
+
 def _write_outputs(  # noqa: ANN001
     engine, pol, fp, eb, cl, cs, sc, ids, acc_cluster, strengths, affinity_info=None
 ) -> dict[str, int]:
@@ -697,6 +773,7 @@ def _write_outputs(  # noqa: ANN001
         _example_requests(engine, pol, ids, flagged),
         members_by_cluster,
         pol,
+        _Ranks(fp.features_, _cluster_sizes(acc_cluster)),
     )
     out_accounts = pa.table(
         {
@@ -819,14 +896,32 @@ def _example_requests(
 
 def _account_evidence_rows(  # noqa: ANN001
     f, sc, ids, acc_cluster, cluster_info, share_info, new_model, affinity_info, flagged,
-    examples, members_by_cluster, pol,
+    examples, members_by_cluster, pol, ranks,
 ) -> tuple[list[str], list[dict]]:
-    """Each account's reasons, and the evidence rows of the flagged ones."""
+    """Each account's reasons, the evidence rows of the flagged ones, and what lowered the
+    risk of every account where a reviewer looks (``lowered:`` rows; ``reasons`` keeps what
+    raised it, as its readers expect)."""
     ev_rows: list[dict] = []
     reasons = []
     id_list = ids.to_pylist()
     flagged_set = set(flagged.tolist())
+    # Where a reviewer looks: the accounts whose contributions the learned scorer computes.
+    shown = 0.5 * float(sc.review_threshold)
+    # What a contribution is measured against: the learned model's median account, or the
+    # hand-set weights' zero strength.
+    baseline = (
+        "with it at the deployment's median"
+        if isinstance(sc, LearnedAccountScorer)
+        else "without it"
+    )
     for i in range(len(id_list)):  # one loop over accounts (not requests)
+        if sc.risk_[i] >= shown:
+            ev_rows.extend(
+                _evidence_row("account", id_list[i], e, ())
+                for e in _lowered_evidence(
+                    i, sc.contributions_, float(sc.risk_[i]), ranks, f, pol.max_reasons, baseline
+                )
+            )
         evs = _account_evidence(
             i,
             f,

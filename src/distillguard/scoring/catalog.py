@@ -164,6 +164,41 @@ CATALOG: tuple[EvidenceSpec, ...] = (
     ),
 )
 BY_NAME = {e.name: e for e in CATALOG}
+# What a reviewer reads when the evidence LOWERED an account's risk (its inputs on the benign
+# side of the deployment's median account): the reasons show both sides of a case.
+LOWERED: dict[str, str] = {
+    "harvest_content": "fewer harvest signals than most accounts",
+    "harvest_variety": "a single kind of prompt",
+    "coordinated_cluster": "not in a coordinated cluster",
+    "anonymised_ips": "few VPN, Tor or proxy IPs",
+    "datacenter_ips": "few data-centre IPs",
+    "ip_rotation": "stays on few networks and IPs",
+    "payment_ring": "its payment method is its own",
+    "weak_verification": "sign-up verification not weak",
+    "new_account": "older account than most",
+    "strong_verification": "strong sign-up verification",
+    "established_account": "established account",
+    "machine_timing": "human-like timing (irregular gaps, a daily rhythm)",
+    "model_pivot": "no synchronised model pivot",
+    "template_concentration": "varied prompts, no dominant template",
+    "attack_template_affinity": "no templates of an attack cluster",
+    "abused_signup_route": "signed up on a route rarely abused",
+    "task_likeness": "conversation, not task-set items (multi-turn, followed up)",
+    "client_churn": "keeps its IP and user agent",
+    "lockstep": "acts on its own schedule, not in lockstep",
+    "shared_parameters": "how many accounts share its usual request settings",
+    "coverage_complementarity": "no slice of a task pool shared with other accounts",
+    "harvest_circle": "no harvest template shared by a few unrelated accounts",
+    "signup_burst": "not part of a sign-up burst",
+    "activity_profile": "its activity (volume, rate, active days) for its cohort",
+}
+
+
+def lowered_label(name: str) -> str:
+    """The words for evidence that lowered the risk (an entry without its own: derived)."""
+    if name in LOWERED:
+        return LOWERED[name]
+    return f"less of: {BY_NAME[name].label}" if name in BY_NAME else name
 HAND_SET = tuple(e.name for e in CATALOG if e.prior_weight != 0.0)
 ABUSED_ROUTES = ("education", "research", "startup")
 

@@ -9,6 +9,8 @@ same number scikit-learn computes (``tests/scoring/test_compiled.py`` checks it)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+
 import numpy as np
 
 from ..errors import InvalidInputError
@@ -25,6 +27,48 @@ def _expit(z: np.ndarray) -> np.ndarray:
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))
+
+
+def group_drops(
+    X: np.ndarray,
+    groups: list[np.ndarray],
+    to: np.ndarray,
+    leaves: Callable[[np.ndarray, np.ndarray | None], np.ndarray],
+    log_odds_of: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    split_on: np.ndarray,
+    read_directly: Collection[int] = (),
+) -> np.ndarray:
+    """Per row of ``X`` and per group: the log-odds lost when the group's columns are set to
+    ``to`` (negative where they lowered the risk), rows x groups. The one contributions
+    function of batch (``RiskModel.contributions``: scikit-learn's trees, summed in its order,
+    so its floats are its outputs') and online (:meth:`CompiledRiskModel.drops`: these numpy
+    trees); each passes its own tree evaluator:
+
+    ``leaves(X, trees)``: each row's leaf value in each tree (``None``: every tree);
+    ``log_odds_of(leaves, X)``: calibrated log-odds from every tree's leaf values;
+    ``split_on``: trees x inputs, whether the tree splits on the input; ``read_directly``: the
+    inputs the calibration reads besides the margin (a deployment adapter's evidence).
+
+    Per group only the trees that split on it are read again, for the rows the change moves:
+    a row or tree it does not move keeps its leaf, so its drop is exactly 0."""
+    own = leaves(X, None)
+    base = log_odds_of(own, X)
+    out = np.zeros((len(X), len(groups)))
+    for g, idx in enumerate(groups):
+        trees = np.flatnonzero(split_on[:, idx].any(axis=1))
+        same = (X[:, idx] == to[idx]) | (np.isnan(X[:, idx]) & np.isnan(to[idx]))
+        moved = np.flatnonzero(~same.all(axis=1))
+        if not len(moved) or not (len(trees) or set(read_directly).intersection(idx.tolist())):
+            continue
+        # Every row, as in one log-odds call: a deployment adapter's matrix product is not
+        # bit-identical across batch shapes.
+        variant = X.copy()
+        variant[:, idx] = to[idx]
+        lv = own.copy()
+        if len(trees):
+            lv[np.ix_(moved, trees)] = leaves(variant[moved], trees)
+        out[:, g] = base - log_odds_of(lv, variant)
+    return out
 
 
 class CompiledRiskModel:
@@ -121,6 +165,19 @@ class CompiledRiskModel:
                 leaves[:, trees] = self.leaves(variant, trees)
             out[:, g] = self._log_odds(variant, self.baseline + leaves.sum(axis=1))
         return out
+
+    def drops(self, X: np.ndarray, groups: list[np.ndarray], to: np.ndarray) -> np.ndarray:
+        """:func:`group_drops` with these trees: per row and group, ``log_odds(X)`` minus
+        ``log_odds`` with the group's columns set to ``to`` (online reasons)."""
+        return group_drops(
+            np.asarray(X, float),
+            groups,
+            np.asarray(to, float),
+            self.leaves,
+            lambda lv, Xv: self._log_odds(Xv, self.baseline + lv.sum(axis=1)),
+            self._splits_on,
+            self.ev_cols if self.adapter is not None else (),
+        )
 
     @property
     def _splits_on(self) -> np.ndarray:

@@ -35,6 +35,7 @@ from ..errors import InvalidInputError, NotFittedError
 from .artifact import load_artifact, save_artifact
 from .booster import WorldCalibratedBooster, logit
 from .catalog import ABUSED_ROUTES, BY_NAME, CATALOG, HAND_SET, direction_of, feature_columns
+from .compiled import group_drops
 from .reference import DeploymentReference
 from .scorer import Columns, has_column, n_rows, scol, verdicts
 
@@ -403,9 +404,14 @@ class RiskModel(WorldCalibratedBooster):
         self.n_adapted_ = int((labels != -1).sum())
         return self
 
-    def contributions(self, X: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
+    def contributions(
+        self, X: np.ndarray, rows: np.ndarray, signed: bool = False
+    ) -> dict[str, np.ndarray]:
         """Per evidence, the log-odds of risk lost when its inputs are set to the deployment's
-        median (only for ``rows``; others 0). Positive parts only: what raised the risk.
+        median (only for ``rows``; others 0). Positive parts only (what raised the risk)
+        unless ``signed``: then a negative value is the log-odds the evidence took away (an
+        account older than the deployment's median account), which a reviewer needs to see
+        to judge a case as much as what raised it.
 
         Log-odds, not probability: where several pieces of evidence each suffice, removing
         one leaves the risk near 1 and a probability drop would credit none of them (an
@@ -427,25 +433,22 @@ class RiskModel(WorldCalibratedBooster):
         out = {ev: np.zeros(len(X)) for ev in groups}
         if not len(rows):
             return out
-        Xr = X[rows]
-        leaves = self._leaves(Xr)
-        base = self._log_odds_of(leaves, Xr)
-        split_on = self._split_features()
-        adapter_reads = self._adapter_inputs_idx()
-        for ev, idx in groups.items():
-            trees = [t for t, f in enumerate(split_on) if f.intersection(idx)]
-            same = (Xr[:, idx] == median[idx]) | (np.isnan(Xr[:, idx]) & np.isnan(median[idx]))
-            moved = np.flatnonzero(~same.all(axis=1))
-            if not len(moved) or not (trees or adapter_reads.intersection(idx)):
-                continue  # log-odds unchanged for every row: contribution 0
-            # Every row of ``rows``, as in one log_odds call: a deployment adapter's matrix
-            # product is not bit-identical across batch shapes.
-            Xo = Xr.copy()
-            Xo[:, idx] = median[idx]
-            lv = leaves.copy()
-            if trees:
-                lv[np.ix_(moved, trees)] = self._leaves(Xo[moved], trees)
-            out[ev][rows] = np.maximum(base - self._log_odds_of(lv, Xo), 0.0)
+        split_on = np.zeros((len(self.booster_._predictors), len(self.names_)), bool)
+        for t, f in enumerate(self._split_features()):
+            split_on[t, sorted(f)] = True
+        # The function online's compiled model uses too (scoring.compiled.group_drops), with
+        # scikit-learn's own trees and summing order here.
+        drops = group_drops(
+            X[rows],
+            [np.asarray(idx, np.intp) for idx in groups.values()],
+            median,
+            self._leaves,
+            self._log_odds_of,
+            split_on,
+            self._adapter_inputs_idx(),
+        )
+        for g, ev in enumerate(groups):
+            out[ev][rows] = drops[:, g] if signed else np.maximum(drops[:, g], 0.0)
         return out
 
     def _adapter_inputs_idx(self) -> set[int]:
@@ -569,7 +572,9 @@ class LearnedAccountScorer(Estimator):
         self.risk_ = self.model.predict_risk(X)
         self.verdict_ = self.verdicts(self.risk_)
         flagged = np.nonzero(self.risk_ >= 0.5 * self.review_threshold)[0]
-        self.contributions_ = self.model.contributions(X, flagged)
+        # Signed, like the hand-set scorer's weight x strength: the reasons show what lowered
+        # the risk too.
+        self.contributions_ = self.model.contributions(X, flagged, signed=True)
         self.weights_ = {e: BY_NAME[e].prior_weight for e in self.contributions_}
         return self
 

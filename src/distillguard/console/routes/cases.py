@@ -124,6 +124,7 @@ def _account_findings(cur: Any, account_id: str, reveal: bool) -> dict[str, Any]
         "percentiles": pct,
         "capabilities": queries.account_capability_mix(cur, sch, account_id),
         "evidence": queries.evidence_for(cur, sch, "account", account_id),
+        "lowered": queries.lowered_reasons(cur, sch, [account_id]).get(account_id, []),
         "linked": queries.linked_accounts(cur, sch, account_id),
         "examples": queries.account_requests(cur, sch, account_id, limit=10, with_text=reveal),
     }
