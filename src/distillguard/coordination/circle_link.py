@@ -1,0 +1,108 @@
+"""Circle links: a careful campaign's account at ``review`` joins its fellows at ``attack``
+through the private harvest wordings they share.
+
+A careful campaign shares no sender (each account its own card, home line and browser), so
+the graph's clusters and the sender-link rule never reach it: its accounts spread over a
+dozen wordings and follow-ups, each edge too light to bind. What they do share is content a
+solo honest user cannot produce: harvest requests on wordings a few *unaffiliated* accounts
+use (the harvest circle, :mod:`.harvest_circle`), and those accounts are suspects on their
+own evidence. So a wording links when
+
+- it is a circle template (k ≥ 2 accounts from g ≥ 2 unaffiliated groups, k² at most the
+  deployment's accounts: the ``circle_templates`` table of the harvest-circle unit);
+- at least half of *all* its accounts are flagged (``review`` or ``attack``) and one is at
+  ``attack``, by their own evidence: a wording copied from a public campaign is mostly used
+  by honest people, who are not flagged, so it links no one (the reason sender links never
+  pass on wording alone);
+
+and an account at ``review`` sent at least ``MIN_HARVEST`` harvest requests on linking
+wordings: it is raised to the attack line, as a sender link raises a cluster member. An
+honest user's one borrowed phrasing does not link; a campaign account repeats its wordings.
+One GROUP BY per (template, account) in SQL, then a pass over the rows it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from ..contract import HARVEST_SIGNALS
+from ..engines.base import Engine
+
+# One harvest request on a shared wording is a coincidence anyone can produce (a phrasing
+# met once); two are a habit. The smallest count that is not a single event, not a fit.
+MIN_HARVEST = 2
+KEY_KIND = "harvest_circle"
+LABEL = "harvest requests on a wording only flagged, unaffiliated accounts share"
+
+_HIT = " + ".join(f"hit_{s}" for s in HARVEST_SIGNALS)
+
+# Per (circle template, account): the account's harvest requests on it and the template's
+# accounts (all users, harvest or not).
+CIRCLE_LINK_ROWS = f"""
+SELECT r.template AS template, r.account_id AS account_id,
+  sum(CASE WHEN {_HIT} > 0 THEN 1 ELSE 0 END) AS n_harvest, max(c.accts) AS accts
+FROM request_keys r
+JOIN circle_templates c ON r.template = c.template
+CROSS JOIN (SELECT count(*) AS n FROM circle_groups) g
+WHERE c.accts >= 2 AND c.groups_ >= 2 AND c.accts * c.accts <= g.n
+GROUP BY r.template, r.account_id
+"""
+
+
+@dataclass
+class CircleLink:
+    """An account's link to flagged accounts of its harvest circle (the fields of
+    ``scoring.analyze.SenderLink``, so ``inherit_attack`` and the reasons read it as one)."""
+
+    cluster_id: str  # the circle, named after its riskiest account
+    cluster_risk: float  # that account's own risk
+    key_kind: str
+    n_members: int  # accounts at attack on the linking wordings
+
+
+def link_accounts(
+    rows: pa.Table, ids: list[str], risk: np.ndarray, review: float, attack: float,
+    min_harvest: int = MIN_HARVEST,
+) -> dict[int, CircleLink]:
+    """Positions in ``ids`` of accounts at review linked by ``rows`` (``CIRCLE_LINK_ROWS``:
+    template, account_id, n_harvest, accts), given each account's own ``risk``."""
+    pos = {a: i for i, a in enumerate(ids)}
+    by_tpl: dict[object, list[tuple[int, int]]] = {}
+    accts: dict[object, int] = {}
+    cols = (rows.column(c).to_pylist() for c in ("template", "account_id", "n_harvest", "accts"))
+    for t, a, n, k in zip(*cols, strict=True):  # a loop over circle (template, account) rows
+        i = pos.get(a)
+        if i is not None:
+            by_tpl.setdefault(t, []).append((i, int(n or 0)))
+            accts[t] = int(k)
+    harvest: dict[int, int] = {}
+    best: dict[int, tuple[int, float, int]] = {}  # account → (attackers, top risk, top)
+    for t, users in by_tpl.items():
+        attackers = [i for i, _ in users if risk[i] >= attack]
+        flagged = sum(risk[i] >= review for i, _ in users)
+        if not attackers or 2 * flagged < accts[t]:
+            continue
+        top = max(attackers, key=lambda i: risk[i])
+        cand = (len(attackers), float(risk[top]), top)
+        for i, n in users:
+            if n > 0 and review <= risk[i] < attack:
+                harvest[i] = harvest.get(i, 0) + n
+                best[i] = max(best.get(i, cand), cand)
+    return {
+        i: CircleLink(str(ids[best[i][2]]), best[i][1], KEY_KIND, best[i][0])
+        for i, n in harvest.items()
+        if n >= min_harvest
+    }
+
+
+def circle_links(engine: Engine, ids: pa.Array, risk: np.ndarray, review: float,
+                 attack: float) -> dict[int, CircleLink]:
+    """:func:`link_accounts` on the store's circle tables; ``{}`` when the harvest-circle unit
+    did not run (no ``circle_templates``)."""
+    if not (engine.has_table("circle_templates") and engine.has_table("circle_groups")):
+        return {}
+    rows = engine.fetch_arrow(CIRCLE_LINK_ROWS)
+    return link_accounts(rows, ids.to_pylist(), np.asarray(risk, float), review, attack)
