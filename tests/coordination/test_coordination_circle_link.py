@@ -81,3 +81,18 @@ def test_without_the_circle_unit_nothing_links(lt):
     rows = [_req(lt, "a", i, 1, "75.0.0.1") for i in range(3)]
     engine.register_arrow("requests", lt.requests_table(rows))
     assert circle_links(engine, pa.array(["a"]), np.array([0.7]), REVIEW, ATTACK) == {}
+
+
+def test_handwritten_world_links_the_careful_campaign_and_no_honest_persona(lt):
+    # The scoring tests' hand-written world (another generator), scored by the shipped model
+    # with its honest reasoning users: campaign D's members at review all link, nobody else.
+    traffic, engine, _ = lt.analyzed(0, risk_model="builtin", reasoning_users=True)
+    out = engine.fetch_arrow("SELECT account_id, risk FROM out_accounts").to_pylist()
+    ids = [r["account_id"] for r in out]
+    risk = np.array([r["risk"] for r in out])
+    got = circle_links(engine, pa.array(ids), risk, REVIEW, ATTACK)
+    camp = {r["account_id"]: r["campaign_id"] for r in traffic.labels}
+    at_review = {a for a, r in zip(ids, risk, strict=True)
+                 if camp[a] == "campD" and REVIEW <= r < ATTACK}
+    assert at_review  # the shipped model leaves some of campaign D at review
+    assert {ids[i] for i in got} == at_review
