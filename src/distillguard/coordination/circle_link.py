@@ -61,6 +61,7 @@ class CircleLink:
     cluster_risk: float  # that account's own risk
     key_kind: str
     n_members: int  # accounts at attack on the linking wordings
+    members: tuple[str, ...] = ()  # those accounts, riskiest first (the reviewer's refs)
 
 
 def link_accounts(
@@ -80,6 +81,7 @@ def link_accounts(
             accts[t] = int(k)
     harvest: dict[int, int] = {}
     best: dict[int, tuple[int, float, int]] = {}  # account → (attackers, top risk, top)
+    fellows: dict[int, set[int]] = {}  # account → attackers on its linking wordings
     for t, users in by_tpl.items():
         attackers = [i for i, _ in users if risk[i] >= attack]
         flagged = sum(risk[i] >= review for i, _ in users)
@@ -91,8 +93,12 @@ def link_accounts(
             if n > 0 and review <= risk[i] < attack:
                 harvest[i] = harvest.get(i, 0) + n
                 best[i] = max(best.get(i, cand), cand)
+                fellows.setdefault(i, set()).update(attackers)
     return {
-        i: CircleLink(str(ids[best[i][2]]), best[i][1], KEY_KIND, best[i][0])
+        i: CircleLink(
+            str(ids[best[i][2]]), best[i][1], KEY_KIND, best[i][0],
+            tuple(str(ids[j]) for j in sorted(fellows[i], key=lambda j: (-risk[j], ids[j]))),
+        )
         for i, n in harvest.items()
         if n >= min_harvest
     }
