@@ -54,6 +54,7 @@ def test_careful_accounts_at_review_join_their_fellow_at_attack(lt):
     assert got["c1"].cluster_id == "c0" and got["c1"].key_kind == KEY_KIND
     assert got["c1"].n_members == 1 and got["c1"].cluster_risk == 0.97
     assert got["c2"].members == ("c0",)  # the reviewer's refs: its fellows at attack
+    assert "1 account at attack (riskiest c0, risk 0.97)" in got["c2"].reason()
 
 
 def test_no_link_without_an_attacker_or_on_a_copied_wording(lt):

@@ -35,7 +35,7 @@ from ..engines.base import Engine
 # met once); two are a habit. The smallest count that is not a single event, not a fit.
 MIN_HARVEST = 2
 KEY_KIND = "harvest_circle"
-LABEL = "harvest requests on a wording only flagged, unaffiliated accounts share"
+LABEL = "sends harvest requests on private wordings it shares with unaffiliated suspects"
 
 _HIT = " + ".join(f"hit_{s}" for s in HARVEST_SIGNALS)
 
@@ -62,6 +62,14 @@ class CircleLink:
     key_kind: str
     n_members: int  # accounts at attack on the linking wordings
     members: tuple[str, ...] = ()  # those accounts, riskiest first (the reviewer's refs)
+
+    def reason(self) -> str:
+        """The reason a reviewer reads first: why this account's verdict is attack."""
+        who = "account" if self.n_members == 1 else "accounts"
+        return (
+            f"{LABEL}, with {self.n_members} {who} at attack "
+            f"(riskiest {self.cluster_id}, risk {self.cluster_risk:.2f})"
+        )
 
 
 def link_accounts(
