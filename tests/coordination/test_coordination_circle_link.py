@@ -88,10 +88,13 @@ def test_without_the_circle_unit_nothing_links(lt):
 def test_handwritten_world_links_the_careful_campaign_and_no_honest_persona(lt):
     # The scoring tests' hand-written world (another generator), scored by the shipped model
     # with its honest reasoning users: campaign D's members at review all link, nobody else.
+    from distillguard.scoring.model import align, resolve
+
     traffic, engine, _ = lt.analyzed(0, risk_model="builtin", reasoning_users=True)
-    out = engine.fetch_arrow("SELECT account_id, risk FROM out_accounts").to_pylist()
-    ids = [r["account_id"] for r in out]
-    risk = np.array([r["risk"] for r in out])
+    inputs = engine.fetch_arrow("SELECT * FROM model_inputs")
+    ids = inputs.column("account_id").to_pylist()
+    model = resolve("builtin")
+    risk = model.predict_risk(align(inputs, model.names_))  # own evidence, before any link
     got = circle_links(engine, pa.array(ids), risk, REVIEW, ATTACK)
     camp = {r["account_id"]: r["campaign_id"] for r in traffic.labels}
     at_review = {a for a, r in zip(ids, risk, strict=True)
