@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..contract import HARVEST_SIGNALS
 from ..engines.base import Engine
@@ -60,7 +61,7 @@ class CircleLink:
     cluster_id: str  # the circle, named after its riskiest account
     cluster_risk: float  # that account's own risk
     key_kind: str
-    n_members: int  # accounts at attack on the linking wordings
+    n_members: int  # accounts at attack on its linking wordings
     members: tuple[str, ...] = ()  # those accounts, riskiest first (the reviewer's refs)
 
     def reason(self) -> str:
@@ -77,39 +78,45 @@ def link_accounts(
     min_harvest: int = MIN_HARVEST,
 ) -> dict[int, CircleLink]:
     """Positions in ``ids`` of accounts at review linked by ``rows`` (``CIRCLE_LINK_ROWS``:
-    template, account_id, n_harvest, accts), given each account's own ``risk``."""
-    pos = {a: i for i, a in enumerate(ids)}
-    by_tpl: dict[object, list[tuple[int, int]]] = {}
-    accts: dict[object, int] = {}
-    cols = (rows.column(c).to_pylist() for c in ("template", "account_id", "n_harvest", "accts"))
-    for t, a, n, k in zip(*cols, strict=True):  # a loop over circle (template, account) rows
-        i = pos.get(a)
-        if i is not None:
-            by_tpl.setdefault(t, []).append((i, int(n or 0)))
-            accts[t] = int(k)
-    harvest: dict[int, int] = {}
-    best: dict[int, tuple[int, float, int]] = {}  # account → (attackers, top risk, top)
-    fellows: dict[int, set[int]] = {}  # account → attackers on its linking wordings
-    for t, users in by_tpl.items():
-        attackers = [i for i, _ in users if risk[i] >= attack]
-        flagged = sum(risk[i] >= review for i, _ in users)
-        if not attackers or 2 * flagged < accts[t]:
-            continue
-        top = max(attackers, key=lambda i: risk[i])
-        cand = (len(attackers), float(risk[top]), top)
-        for i, n in users:
-            if n > 0 and review <= risk[i] < attack:
-                harvest[i] = harvest.get(i, 0) + n
-                best[i] = max(best.get(i, cand), cand)
-                fellows.setdefault(i, set()).update(attackers)
-    return {
-        i: CircleLink(
-            str(ids[best[i][2]]), best[i][1], KEY_KIND, best[i][0],
-            tuple(str(ids[j]) for j in sorted(fellows[i], key=lambda j: (-risk[j], ids[j]))),
+    template, account_id, n_harvest, accts), given each account's own ``risk``.
+
+    Counted per template with ``bincount`` over the rows; only the few linked accounts' rows
+    are walked in Python (for the fellows a reviewer is shown)."""
+    risk = np.asarray(risk, float)
+    at = pc.index_in(rows.column("account_id"), value_set=pa.array(ids, pa.string()))
+    pos = np.asarray(at.to_numpy(zero_copy_only=False), float)
+    rows = rows.filter(pa.array(~np.isnan(pos)))
+    pos = pos[~np.isnan(pos)].astype(np.int64)
+    if not len(pos):
+        return {}
+    tpl = pc.dictionary_encode(rows.column("template").combine_chunks())
+    t = np.asarray(tpl.indices.to_numpy(zero_copy_only=False), np.int64)
+    n = np.asarray(rows.column("n_harvest").to_numpy(zero_copy_only=False), float)
+    r = risk[pos]
+    flagged = np.bincount(t, weights=r >= review, minlength=len(tpl.dictionary))
+    attackers = np.bincount(t, weights=r >= attack, minlength=len(tpl.dictionary))
+    accts = np.zeros(len(tpl.dictionary))
+    accts[t] = np.asarray(rows.column("accts").to_numpy(zero_copy_only=False), float)
+    ok = (attackers > 0) & (2 * flagged >= accts)  # wordings that link: see the module doc
+    cand = ok[t] & (n > 0) & (r >= review) & (r < attack)
+    harvest = np.bincount(pos[cand], weights=n[cand], minlength=len(ids))
+    on: dict[int, list[int]] = {}  # linking template → linked accounts on it
+    for i, k in zip(pos[cand], t[cand], strict=True):
+        if harvest[i] >= min_harvest:
+            on.setdefault(int(k), []).append(int(i))
+    fellows: dict[int, set[int]] = {}
+    sel = np.isin(t, list(on)) & (r >= attack)
+    for j, k in zip(pos[sel], t[sel], strict=True):  # the linking wordings' attackers
+        for i in on[int(k)]:
+            fellows.setdefault(i, set()).add(int(j))
+    out = {}
+    for i, fs in fellows.items():
+        members = sorted(fs, key=lambda j: (-risk[j], ids[j]))
+        out[i] = CircleLink(
+            str(ids[members[0]]), float(risk[members[0]]), KEY_KIND, len(members),
+            tuple(str(ids[j]) for j in members),
         )
-        for i, n in harvest.items()
-        if n >= min_harvest
-    }
+    return out
 
 
 def circle_links(engine: Engine, ids: pa.Array, risk: np.ndarray, review: float,
