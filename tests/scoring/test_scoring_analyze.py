@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from distillguard import contract
+from distillguard.coordination import circle_link
 from distillguard.engines.base import DuckDBEngine
 from distillguard.errors import PolicyError
 from distillguard.policy import Policy
@@ -145,8 +146,13 @@ def test_policy_thresholds_change_verdicts_not_risk(lt):
     analyze(e2, strict)
     r1 = rows(e1, "out_accounts")
     r2 = rows(e2, "out_accounts")
-    # A sender link raises an account to its policy's attack line: only those risks may differ.
-    linked = {r["account_id"] for r in r1 + r2 if r["reasons"].startswith("linked by")}
+    # A sender or circle link raises an account to its policy's attack line: only those
+    # risks may differ.
+    linked = {
+        r["account_id"]
+        for r in r1 + r2
+        if r["reasons"].startswith(("linked by", circle_link.LABEL))
+    }
     assert [r["risk"] for r in r1 if r["account_id"] not in linked] == [
         r["risk"] for r in r2 if r["account_id"] not in linked
     ]

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from ..accounts.fingerprint import AccountFingerprinter
 from ..accounts.ipintel import IpIntel, default_range_files, enrich_ips
 from ..contract import HARVEST_SIGNALS
+from ..coordination.circle_link import circle_links
 from ..coordination.cluster import LeidenClusterer
 from ..coordination.graph import EDGE_KINDS, EdgeBuilder
 from ..engines.base import Engine
@@ -270,6 +271,9 @@ def _coordinate_and_score(
         engine.register_arrow("risk_reference", pa.table({"reference": [reference.to_json()]}))
         sc = _account_scorer(pol, strengths, inputs)
         links = sender_links(ids, acc_cluster, eb.edges_, cl.cluster_keys_, cs.clusters_, sc, pol)
+        if pol.circle_links:  # a careful campaign's accounts share wordings, not senders
+            circle = circle_links(engine, ids, sc.risk_, pol.review_threshold, pol.attack_threshold)
+            links = {**circle, **links}
         inherit_attack(sc, links)
     return _Scored(eb, cl, cs, sc, ids, acc_cluster, strengths, affinity_info)
 
@@ -282,12 +286,22 @@ SENDER_KINDS: tuple[str, ...] = ("payment", "ip", "prefix24_ua", "asn_ua")
 
 @dataclass
 class SenderLink:
-    """An account's strongest sender link to an attack cluster."""
+    """An account's strongest sender link to an attack cluster (``CircleLink`` in
+    coordination/circle_link.py has the same fields and ``reason``)."""
 
     cluster_id: str
     cluster_risk: float
     key_kind: str
     n_members: int
+    members: tuple[str, ...] = ()  # the reviewer's refs; empty: the cluster's members
+
+    def reason(self) -> str:
+        """The reason a reviewer reads first: why this account's verdict is attack."""
+        return (
+            f"linked by {KIND_LABELS.get(self.key_kind, self.key_kind)} to coordinated cluster "
+            f"{self.cluster_id} at attack (risk {self.cluster_risk:.2f}; {self.n_members} of "
+            "its members use it)"
+        )
 
 
 def sender_links(
@@ -634,12 +648,7 @@ def _account_evidence(
                 f"coordinated cluster {c_id} (attack)"
             )
         elif k == "sender_link" and i in links:
-            ln = links[i]
-            text = (
-                f"linked by {KIND_LABELS.get(ln.key_kind, ln.key_kind)} to coordinated cluster "
-                f"{ln.cluster_id} at attack (risk {ln.cluster_risk:.2f}; {ln.n_members} of its "
-                "members use it)"
-            )
+            text = links[i].reason()
         elif k == "abused_signup_route":
             text = f"signed up on the {f['signup_route'][i] or 'unknown'} route, often abused for credits"
         elif k == "task_likeness":
@@ -945,7 +954,9 @@ def _account_evidence_rows(  # noqa: ANN001
                 refs = members_by_cluster.get(acc_cluster[i], [])[: pol.max_refs]
             elif e.source == "account:sender_link":
                 link = sc.sender_links_[i]
-                refs = members_by_cluster.get(link.cluster_id, [])[: pol.max_refs]
+                refs = (link.members or members_by_cluster.get(link.cluster_id, []))[
+                    : pol.max_refs
+                ]
             elif e.source == "account:attack_template_affinity" and affinity_info:
                 # Its requests on the campaign's templates, then members of that cluster
                 # (the cluster id itself is in the summary; refs are request/account ids).

@@ -215,6 +215,13 @@ class ScoringPolicy:
         "an attack cluster that shares one with fellow members is attack too; [] turns it off. "
         "Wording keys (template, system prompt) never count",
     )
+    circle_links: bool = param(
+        True,
+        Check(lambda v: isinstance(v, bool), "true or false"),
+        "an account at review that sends harvest requests on private wordings shared with "
+        "flagged accounts of its harvest circle, one of them at attack, is attack too "
+        "(coordination/circle_link.py)",
+    )
     shared_intel_cap: float = param(
         0.75,
         Interval(0, 1),
