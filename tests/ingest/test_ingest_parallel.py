@@ -48,6 +48,54 @@ def test_workers_store_identical_rows_in_the_same_order(tmp_path, real_log, monk
     assert one == two
 
 
+def test_small_batches_merge_into_fewer_tasks_with_the_same_rows(
+    tmp_path, real_log, make_log, rec, monkeypatch
+):
+    # 10-record batches, tasks of up to 25 (merged up to 37): the first batch alone (it decides
+    # whether the log is an access log), then 30 + 30 + 30 + 20 records
+    monkeypatch.setattr(readers, "BATCH_ROWS", 10)
+    with Store(tmp_path / "one") as st:
+        st.ingest([real_log], workers=1)
+        one = _rows(st)
+    monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "TASK_ROWS", 25)
+    sizes: list[int] = []
+    real = parallel.FeaturePipeline._send
+
+    def spy(self, part, job):  # type: ignore[no-untyped-def]
+        sizes.append(part.num_rows)
+        real(self, part, job)
+
+    monkeypatch.setattr(parallel.FeaturePipeline, "_send", spy)
+    with Store(tmp_path / "two") as st:
+        st.ingest([real_log], workers=2)
+        two = _rows(st)
+    assert sizes == [10, 30, 30, 30, 20]
+    assert one == two
+    # a repeated id in another batch of the same task is still caught
+    log = make_log("d.jsonl", [rec(i) for i in range(30)] + [rec(12), rec(99)])
+    with Store(tmp_path / "d") as st:
+        res = st.ingest([log], workers=2)
+    assert (res.accepted, res.by_reason) == (31, {"duplicate_request_id": 1})
+
+
+def test_a_batch_larger_than_the_merge_size_is_sliced(tmp_path, real_log, monkeypatch):
+    monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "TASK_ROWS", 20)  # merge up to 30; one batch of 120
+    monkeypatch.setattr(readers, "BATCH_ROWS", 60)
+    sizes: list[int] = []
+    real = parallel.FeaturePipeline._send
+
+    def spy(self, part, job):  # type: ignore[no-untyped-def]
+        sizes.append(part.num_rows)
+        real(self, part, job)
+
+    monkeypatch.setattr(parallel.FeaturePipeline, "_send", spy)
+    with Store(tmp_path / "s") as st:
+        assert st.ingest([real_log], workers=2).accepted == 120
+    assert sizes == [60, 20, 20, 20]
+
+
 def test_duplicates_across_batches_in_flight_are_quarantined(tmp_path, make_log, rec, monkeypatch):
     monkeypatch.setattr(readers, "BATCH_ROWS", 10)
     monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
