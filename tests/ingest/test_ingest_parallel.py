@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import collections
+
+import pyarrow as pa
 import pytest
 
 from distillguard.corpora import load_texts
@@ -94,6 +97,21 @@ def test_a_batch_larger_than_the_merge_size_is_sliced(tmp_path, real_log, monkey
     with Store(tmp_path / "s") as st:
         assert st.ingest([real_log], workers=2).accepted == 120
     assert sizes == [60, 20, 20, 20]
+
+
+def test_in_flight_bound_counts_tasks_and_rows(monkeypatch):
+    monkeypatch.setattr(parallel, "TASK_ROWS", 10)
+    pipe = parallel.FeaturePipeline(lambda raw, done: None, workers=1)
+    pipe.workers = 2  # the bound alone: no pool is started
+
+    def pending(*sizes):
+        pipe._pending = collections.deque((pa.table({"x": [0] * n}), None) for n in sizes)
+        return pipe._too_many_in_flight()
+
+    assert not pending(15, 15, 15)  # one queued behind each worker, whatever their size
+    assert pending(15, 15, 15, 15)  # 60 rows > 2 x 2 x 10
+    assert not pending(10, 10, 10, 10)  # 40 rows: as before merging
+    assert pending(1, 1, 1, 1, 1)  # more than 2 x workers tasks
 
 
 def test_duplicates_across_batches_in_flight_are_quarantined(tmp_path, make_log, rec, monkeypatch):

@@ -7,9 +7,10 @@ processes do. :class:`FeaturePipeline` takes the raw batches ``(line, line_no)``
 validate it on their own in-memory DuckDB and featurize the accepted rows
 (:func:`.prepare.prepare`), and hands each batch's result back to the store **in submission
 order** (so rows land in ``requests`` in the same order as on one process; repeated request
-ids are found there, against everything inserted before). At most ``2 × workers`` batches are
-in flight: while workers validate and featurize, the main process reads and inserts, and
-memory stays flat whatever the input size.
+ids are found there, against everything inserted before). At most ``2 × workers`` tasks, and
+about ``2 × workers × TASK_ROWS`` raw rows, are in flight: while workers validate and
+featurize, the main process reads and inserts, and memory stays flat whatever the input size.
+Consecutive small batches go to a worker as one task (:data:`MERGE_SHARE`).
 
 Batches and results travel as Arrow IPC files in a private folder on ``/dev/shm`` (a
 memory-backed file system) when there is one: the writer copies a table once into the file,
@@ -333,8 +334,19 @@ class FeaturePipeline:
         except BrokenProcessPool as exc:
             raise _broken(exc) from exc
         self._pending.append((part, fut))
-        while len(self._pending) > 2 * self.workers:
+        while self._too_many_in_flight():
             self._pop()
+
+    def _too_many_in_flight(self) -> bool:
+        """At most ``2 × workers`` tasks and, past ``workers + 1`` tasks (one queued behind
+        each worker), ``2 × workers × TASK_ROWS`` raw rows: merged tasks are larger, the raw
+        rows held (here and on ``/dev/shm``) stay as before."""
+        n = len(self._pending)
+        if n > 2 * self.workers:
+            return True
+        if n <= self.workers + 1:
+            return False
+        return sum(p.num_rows for p, _ in self._pending) > 2 * self.workers * TASK_ROWS
 
     def _pop(self) -> None:
         part, fut = self._pending.popleft()
