@@ -114,6 +114,24 @@ def test_in_flight_bound_counts_tasks_and_rows(monkeypatch):
     assert pending(1, 1, 1, 1, 1)  # more than 2 x workers tasks
 
 
+def test_batches_of_other_types_are_not_merged(monkeypatch):
+    sent: list[int] = []
+    pipe = parallel.FeaturePipeline(lambda raw, done: None, workers=1)
+
+    def record(self, part, job):  # type: ignore[no-untyped-def]
+        sent.append(part.num_rows)
+
+    monkeypatch.setattr(parallel.FeaturePipeline, "_send", record)
+    job = parallel.prepare.BatchJob("SELECT 1", "f", True)
+    pipe._pool = object()  # type: ignore[assignment]  # pooled path, nothing started
+    pipe.submit(pa.table({"line": ["a"] * 3, "line_no": pa.array([1, 2, 3], pa.int64())}), job)
+    pipe.submit(pa.table({"line": ["b"] * 2, "line_no": pa.array([4, 5], pa.int32())}), job)
+    pipe.submit(pa.table({"line": ["c"] * 2, "line_no": pa.array([6, 7], pa.int32())}), job)
+    pipe._send_merged()  # int64 line numbers alone, then the two int32 batches together
+    pipe._pool = None
+    assert sent == [3, 4]
+
+
 def test_duplicates_across_batches_in_flight_are_quarantined(tmp_path, make_log, rec, monkeypatch):
     monkeypatch.setattr(readers, "BATCH_ROWS", 10)
     monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)

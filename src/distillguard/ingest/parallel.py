@@ -307,7 +307,11 @@ class FeaturePipeline:
             return
         merge_rows = int(TASK_ROWS * MERGE_SHARE)
         held = sum(t.num_rows for t in self._merging)
-        if self._merging and (job != self._merging_job or held + raw.num_rows > merge_rows):
+        if self._merging and (
+            job != self._merging_job
+            or held + raw.num_rows > merge_rows
+            or raw.schema != self._merging[0].schema  # a reader's batches may differ in types
+        ):
             self._send_merged()
         if raw.num_rows > merge_rows:
             for off in range(0, raw.num_rows, TASK_ROWS):
