@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import collections
+
+import pyarrow as pa
 import pytest
 
 from distillguard.corpora import load_texts
@@ -46,6 +49,87 @@ def test_workers_store_identical_rows_in_the_same_order(tmp_path, real_log, monk
         two = _rows(st)
     assert r1.accepted == r2.accepted == len(one) == 120
     assert one == two
+
+
+def test_small_batches_merge_into_fewer_tasks_with_the_same_rows(
+    tmp_path, real_log, make_log, rec, monkeypatch
+):
+    # 10-record batches, tasks of up to 25 (merged up to 37): the first batch alone (it decides
+    # whether the log is an access log), then 30 + 30 + 30 + 20 records
+    monkeypatch.setattr(readers, "BATCH_ROWS", 10)
+    with Store(tmp_path / "one") as st:
+        st.ingest([real_log], workers=1)
+        one = _rows(st)
+    monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "TASK_ROWS", 25)
+    sizes: list[int] = []
+    real = parallel.FeaturePipeline._send
+
+    def spy(self, part, job):  # type: ignore[no-untyped-def]
+        sizes.append(part.num_rows)
+        real(self, part, job)
+
+    monkeypatch.setattr(parallel.FeaturePipeline, "_send", spy)
+    with Store(tmp_path / "two") as st:
+        st.ingest([real_log], workers=2)
+        two = _rows(st)
+    assert sizes == [10, 30, 30, 30, 20]
+    assert one == two
+    # a repeated id in another batch of the same task is still caught
+    log = make_log("d.jsonl", [rec(i) for i in range(30)] + [rec(12), rec(99)])
+    with Store(tmp_path / "d") as st:
+        res = st.ingest([log], workers=2)
+    assert (res.accepted, res.by_reason) == (31, {"duplicate_request_id": 1})
+
+
+def test_a_batch_larger_than_the_merge_size_is_sliced(tmp_path, real_log, monkeypatch):
+    monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "TASK_ROWS", 20)  # merge up to 30; one batch of 120
+    monkeypatch.setattr(readers, "BATCH_ROWS", 60)
+    sizes: list[int] = []
+    real = parallel.FeaturePipeline._send
+
+    def spy(self, part, job):  # type: ignore[no-untyped-def]
+        sizes.append(part.num_rows)
+        real(self, part, job)
+
+    monkeypatch.setattr(parallel.FeaturePipeline, "_send", spy)
+    with Store(tmp_path / "s") as st:
+        assert st.ingest([real_log], workers=2).accepted == 120
+    assert sizes == [60, 20, 20, 20]
+
+
+def test_in_flight_bound_counts_tasks_and_rows(monkeypatch):
+    monkeypatch.setattr(parallel, "TASK_ROWS", 10)
+    pipe = parallel.FeaturePipeline(lambda raw, done: None, workers=1)
+    pipe.workers = 2  # the bound alone: no pool is started
+
+    def pending(*sizes):
+        pipe._pending = collections.deque((pa.table({"x": [0] * n}), None) for n in sizes)
+        return pipe._too_many_in_flight()
+
+    assert not pending(15, 15, 15)  # one queued behind each worker, whatever their size
+    assert pending(15, 15, 15, 15)  # 60 rows > 2 x 2 x 10
+    assert not pending(10, 10, 10, 10)  # 40 rows: as before merging
+    assert pending(1, 1, 1, 1, 1)  # more than 2 x workers tasks
+
+
+def test_batches_of_other_types_are_not_merged(monkeypatch):
+    sent: list[int] = []
+    pipe = parallel.FeaturePipeline(lambda raw, done: None, workers=1)
+
+    def record(self, part, job):  # type: ignore[no-untyped-def]
+        sent.append(part.num_rows)
+
+    monkeypatch.setattr(parallel.FeaturePipeline, "_send", record)
+    job = parallel.prepare.BatchJob("SELECT 1", "f", True)
+    pipe._pool = object()  # type: ignore[assignment]  # pooled path, nothing started
+    pipe.submit(pa.table({"line": ["a"] * 3, "line_no": pa.array([1, 2, 3], pa.int64())}), job)
+    pipe.submit(pa.table({"line": ["b"] * 2, "line_no": pa.array([4, 5], pa.int32())}), job)
+    pipe.submit(pa.table({"line": ["c"] * 2, "line_no": pa.array([6, 7], pa.int32())}), job)
+    pipe._send_merged()  # int64 line numbers alone, then the two int32 batches together
+    pipe._pool = None
+    assert sent == [3, 4]
 
 
 def test_duplicates_across_batches_in_flight_are_quarantined(tmp_path, make_log, rec, monkeypatch):

@@ -75,11 +75,14 @@ def configure(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(macro)
 
 
-# Validation statements prepared on each connection: a file's query is parsed, bound and
-# planned once per connection instead of once per batch (~25 ms of the ~60 ms a 1-record batch
-# costs). Keyed by the SQL and the raw table's schema (a statement is bound to the column types
-# of ``__dg_raw``); the least recently used is deallocated past ``PREPARED_PER_CONNECTION``
-# (every file has its own query: its name is a literal in it).
+# Validation statements prepared on each connection: a file's query is parsed once per
+# connection instead of once per batch. DuckDB still binds and plans it again on every EXECUTE
+# (a plan that reads a table is never cached: ``PreparedStatement::CanCachePlan``, see
+# duckdb/duckdb#23712): ~30-35 ms of CPU per query on DuckDB 2.0 (measured: a 1-record
+# EXECUTE of the same registration), hence several small batches per worker task
+# (``parallel.MERGE_SHARE``). Keyed by the SQL and the raw table's schema (a statement is bound
+# to the column types of ``__dg_raw``); the least recently used is deallocated past
+# ``PREPARED_PER_CONNECTION`` (every file has its own query: its name is a literal in it).
 PREPARED_PER_CONNECTION = 8
 _PREPARED: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, OrderedDict[tuple[str, str], str]]
 _PREPARED = weakref.WeakKeyDictionary()
