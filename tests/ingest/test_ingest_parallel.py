@@ -166,3 +166,25 @@ def test_bad_worker_count_is_a_clear_error(tmp_path, make_log, rec, bad):
     log = make_log("s.jsonl", [rec(1)])
     with Store(tmp_path / "s") as st, pytest.raises(InvalidParameterError, match="workers"):
         st.ingest([log], workers=bad)
+
+
+def test_the_forkserver_preloads_the_cli_only_when_it_runs():
+    # Workers re-run the main script; under the `distillguard` script that is the whole CLI.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; {}import distillguard.ingest.parallel as p; "
+        "print(','.join(p._preload()))"
+    )
+    plain = subprocess.run(
+        [sys.executable, "-c", code.format("")], capture_output=True, text=True, check=True
+    )
+    cli = subprocess.run(
+        [sys.executable, "-c", code.format("import distillguard.cli; ")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "distillguard.signals" in plain.stdout and "distillguard.cli" not in plain.stdout
+    assert "distillguard.cli" in cli.stdout

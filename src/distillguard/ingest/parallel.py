@@ -33,6 +33,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
+import sys
 import tempfile
 from collections import deque
 from collections.abc import Callable
@@ -250,6 +251,17 @@ def _broken(exc: BaseException) -> DistillguardError:
     )
 
 
+def _preload() -> list[str]:
+    """Modules the forkserver imports once for every worker.
+
+    Each worker also re-runs the main script: Python 3.11's forkserver never preloads it (its
+    preparation data names it ``init_main_from_path``, the server reads ``main_path``). The
+    ``distillguard`` script imports the whole CLI (~0.5 CPU-s per worker), so when that is
+    what runs, the forkserver imports the CLI once and the workers find it loaded."""
+    modules = ["distillguard.signals", "distillguard.ingest.prepare"]
+    return modules + (["distillguard.cli"] if "distillguard.cli" in sys.modules else [])
+
+
 class FeaturePipeline:
     """Ordered validate + featurize of raw batches, in-process or over worker processes.
 
@@ -276,7 +288,7 @@ class FeaturePipeline:
             self._folder = shm_folder()
             ctx = mp.get_context("forkserver")
             # the forkserver imports the featurizer once; each worker forks from it
-            ctx.set_forkserver_preload(["distillguard.signals", "distillguard.ingest.prepare"])
+            ctx.set_forkserver_preload(_preload())
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=ctx,
