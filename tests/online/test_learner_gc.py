@@ -47,7 +47,12 @@ del node
 gc.collect()
 alive_after_collect = ref() is not None
 scorer.reload_results()
+gc.collect(0)
+scorer.learn(rec(600))  # one more batch reports the passes so far
+assert scorer._learner.wait_idle(60)
+metrics = scorer.metrics.render()
 print(json.dumps({
+    "gc_metric": 'distillguard_gc_seconds_count{generation="0"}' in metrics,
     "equal": got == want, "n": len(got),
     "frozen_grew": gc.get_freeze_count() > frozen_before,
     "states": len(states), "states_tracked": sum(id(s) in tracked for s in states),
@@ -66,3 +71,4 @@ def test_frozen_learner_decides_alike_and_reload_reclaims_cycles() -> None:
     # every learned account's state is out of reach of a full pass
     assert out["states"] == 40 and out["states_tracked"] == 0
     assert out["alive_after_collect"] and not out["alive_after_reload"]
+    assert out["gc_metric"]  # the passes' pauses are on /metrics

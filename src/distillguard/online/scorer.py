@@ -28,7 +28,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -980,6 +980,23 @@ _FREEZE_EVERY_S = 1.0
 _SWITCH_S = 0.0001
 
 
+class _GcPauses:
+    """Each cyclic GC pass's generation and duration (a ``gc.callbacks`` entry).
+
+    The callback only appends: a pass can start inside any allocation, metrics code holding
+    its lock included, so the learner moves them into the histogram after each batch."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.done: deque[tuple[int, float]] = deque(maxlen=10_000)
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            self.done.append((info["generation"], time.perf_counter() - self.started))
+
+
 class Learner:
     """Background thread: micro-batches queued rows through the featurizer, then ``decide``.
 
@@ -1001,9 +1018,12 @@ class Learner:
         self.scorer = scorer
         self.freeze_gc = freeze_gc
         self._next_freeze = 0.0
+        self._gc_pauses: _GcPauses | None = None
         if freeze_gc:  # the start-up heap (imports, model, verdict cache) never becomes garbage
             gc.collect()
             gc.freeze()
+            self._gc_pauses = _GcPauses()  # what is left of the GC's pauses, on /metrics
+            gc.callbacks.append(self._gc_pauses)
             scorer.metrics.gauge(
                 "distillguard_gc_frozen_objects",
                 "objects moved out of the cyclic GC's reach",
@@ -1084,6 +1104,7 @@ class Learner:
                 if type(exc).__name__ == "BrokenProcessPool":
                     self.pool = None  # the featurizer process died: featurize in-process
             self._maybe_freeze()
+            self._report_gc()
             for _ in batch:
                 self.q.task_done()
 
@@ -1094,6 +1115,17 @@ class Learner:
         gc.collect(1)  # young cycles die here, not frozen
         gc.freeze()
         self._next_freeze = time.monotonic() + _FREEZE_EVERY_S
+
+    def _report_gc(self) -> None:
+        pauses = self._gc_pauses
+        while pauses is not None and pauses.done:
+            gen, seconds = pauses.done.popleft()
+            self.scorer.metrics.observe(
+                "distillguard_gc_seconds",
+                "cyclic GC passes in the serving process (the GIL is held throughout)",
+                seconds,
+                generation=str(gen),
+            )
 
     def wait_idle(self, timeout_s: float = 10.0) -> bool:
         """Block until every queued row was learned (tests, replay, shutdown)."""
@@ -1107,6 +1139,8 @@ class Learner:
     def stop(self) -> None:
         self.q.put(None)
         self._thread.join(timeout=5)
+        if self._gc_pauses is not None and self._gc_pauses in gc.callbacks:
+            gc.callbacks.remove(self._gc_pauses)
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
