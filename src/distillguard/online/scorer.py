@@ -268,9 +268,10 @@ class OnlineScorer:
         if self._learner is not None and self._learner.freeze_gc:
             # an operator's moment, once per batch run: one full collection of the frozen heap
             # reclaims any cycle that became garbage after it was frozen (see _FREEZE_EVERY_S)
-            gc.unfreeze()
-            gc.collect()
-            gc.freeze()
+            with _GC_LOCK:  # not the learner's freeze between the unfreeze and the collection
+                gc.unfreeze()
+                gc.collect()
+                gc.freeze()
         return cache.summary()
 
     def refresh_actions(self, force: bool = False) -> None:
@@ -971,6 +972,7 @@ def _exit_with_parent(parent_pid: int) -> None:
 # at that rate) walks only those. Reference counting still frees frozen objects; only a
 # cycle that becomes garbage after it was frozen waits for the next ``reload_results``.
 _FREEZE_EVERY_S = 1.0
+_GC_LOCK = threading.Lock()
 # The GIL switch interval while a learner runs: how long a woken event loop waits for the GIL
 # the learner holds (each answer needs it several times: the socket's wake-up, the read, the
 # write). ~2 answers' worth of the handler's own CPU (~50 µs, BENCHMARKS §3), not 1 ms: the
@@ -1112,8 +1114,9 @@ class Learner:
         """Move the survivors of a young collection out of gen-2's walk (see _FREEZE_EVERY_S)."""
         if not self.freeze_gc or time.monotonic() < self._next_freeze:
             return
-        gc.collect(1)  # young cycles die here, not frozen
-        gc.freeze()
+        with _GC_LOCK:
+            gc.collect(1)  # young cycles die here, not frozen
+            gc.freeze()
         self._next_freeze = time.monotonic() + _FREEZE_EVERY_S
 
     def _report_gc(self) -> None:
