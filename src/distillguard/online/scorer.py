@@ -975,9 +975,10 @@ _FREEZE_EVERY_S = 1.0
 _GC_LOCK = threading.Lock()
 # The GIL switch interval while a learner runs: how long a woken event loop waits for the GIL
 # the learner holds (each answer needs it several times: the socket's wake-up, the read, the
-# write). ~2 answers' worth of the handler's own CPU (~50 µs, BENCHMARKS §3), not 1 ms: the
-# loop's time blocked beyond its own sleeps, under wrk at 2,000 req/s offered, fell from
-# 0.42-0.81 to 0.24-0.33 ms mean per wake-up (p90 1.1-1.3 to 0.2 ms; two rounds, load 12).
+# write). ~2 answers' worth of the handler's own CPU (~50 µs, BENCHMARKS §3), not 1 ms: a
+# thread waking every 0.2 ms beside a learner deciding 256-row batches waited for the GIL
+# p90 0.17 ms instead of 1.03 ms, over 1 ms at 1% of wake-ups instead of 14% (two rounds
+# each, load 10; most of the rest: the learner, holding the GIL, itself waiting for a CPU).
 # The number of switches is the loop's wake-ups, whatever the interval.
 _SWITCH_S = 0.0001
 
