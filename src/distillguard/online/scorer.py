@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import hashlib
 import json
 import logging
@@ -27,7 +28,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,6 +265,13 @@ class OnlineScorer:
         if self._risk is not None:
             self._risk[1].forget()  # cached risks were ranked against the old reference
         self.metrics.counter("distillguard_results_reloads_total", "verdict cache reloads")
+        if self._learner is not None and self._learner.freeze_gc:
+            # an operator's moment, once per batch run: one full collection of the frozen heap
+            # reclaims any cycle that became garbage after it was frozen (see _FREEZE_EVERY_S)
+            with _GC_LOCK:  # not the learner's freeze between the unfreeze and the collection
+                gc.unfreeze()
+                gc.collect()
+                gc.freeze()
         return cache.summary()
 
     def refresh_actions(self, force: bool = False) -> None:
@@ -531,7 +539,10 @@ class OnlineScorer:
 
     def learner(self) -> Learner:
         if self._learner is None:
-            self._learner = Learner(self, process=self.featurize_process)
+            # featurize_process is the service's process (``serve`` sets it): see _FREEZE_EVERY_S
+            self._learner = Learner(
+                self, process=self.featurize_process, freeze_gc=self.featurize_process
+            )
         return self._learner
 
     def full_decision(self, request_id: str, timeout_s: float = 0.0) -> Decision | None:
@@ -951,6 +962,44 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="distillguard-parent-watch", daemon=True).start()
 
 
+# The serving process's cyclic GC (issue 15 §3). A full (gen-2) collection walks every tracked
+# object (modules, model trees, each account's state, the learner's backlog) with the GIL held:
+# measured under wrk at 2,000 req/s, 4 passes in 8 s of 90-130 CPU-ms each, i.e. every answer
+# in flight stalls for 100s of ms; and they found 0-15 garbage objects per pass (the young
+# passes: ~90 per 500). So the learner moves what survived a young collection into the
+# permanent generation (``gc.freeze``), at most once a second: the unfrozen old generation
+# then holds about one second of survivors, and a gen-2 pass (every ~100 young passes, ~2 s
+# at that rate) walks only those. Reference counting still frees frozen objects; only a
+# cycle that becomes garbage after it was frozen waits for the next ``reload_results``.
+_FREEZE_EVERY_S = 1.0
+_GC_LOCK = threading.Lock()
+# The GIL switch interval while a learner runs: how long a woken event loop waits for the GIL
+# the learner holds (each answer needs it several times: the socket's wake-up, the read, the
+# write). ~2 answers' worth of the handler's own CPU (~50 µs, BENCHMARKS §3), not 1 ms: a
+# thread waking every 0.2 ms beside a learner deciding 256-row batches waited for the GIL
+# p90 0.17 ms instead of 1.03 ms, over 1 ms at 1% of wake-ups instead of 14% (two rounds
+# each, load 10; most of the rest: the learner, holding the GIL, itself waiting for a CPU).
+# The number of switches is the loop's wake-ups, whatever the interval.
+_SWITCH_S = 0.0001
+
+
+class _GcPauses:
+    """Each cyclic GC pass's generation and duration (a ``gc.callbacks`` entry).
+
+    The callback only appends: a pass can start inside any allocation, metrics code holding
+    its lock included, so the learner moves them into the histogram after each batch."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.done: deque[tuple[int, float]] = deque(maxlen=10_000)
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            self.done.append((info["generation"], time.perf_counter() - self.started))
+
+
 class Learner:
     """Background thread: micro-batches queued rows through the featurizer, then ``decide``.
 
@@ -967,8 +1016,22 @@ class Learner:
         max_batch: int = 256,
         max_wait_s: float = 0.002,
         process: bool = False,
+        freeze_gc: bool = False,
     ) -> None:
         self.scorer = scorer
+        self.freeze_gc = freeze_gc
+        self._next_freeze = 0.0
+        self._gc_pauses: _GcPauses | None = None
+        if freeze_gc:  # the start-up heap (imports, model, verdict cache) never becomes garbage
+            gc.collect()
+            gc.freeze()
+            self._gc_pauses = _GcPauses()  # what is left of the GC's pauses, on /metrics
+            gc.callbacks.append(self._gc_pauses)
+            scorer.metrics.gauge(
+                "distillguard_gc_frozen_objects",
+                "objects moved out of the cyclic GC's reach",
+                gc.get_freeze_count,
+            )
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
         self.pool = None
         if process:
@@ -986,9 +1049,8 @@ class Learner:
             except OSError:  # no subprocesses here: featurize in this process instead
                 self.pool = None
         self.q: queue.Queue[dict | None] = queue.Queue(maxsize=100000)
-        # Short GIL switch interval: the event loop thread answers between featurizer calls.
-        if sys.getswitchinterval() > 0.001:
-            sys.setswitchinterval(0.001)
+        if sys.getswitchinterval() > _SWITCH_S:
+            sys.setswitchinterval(_SWITCH_S)
         scorer.metrics.gauge(
             "distillguard_learn_queue", "rows waiting for background scoring", self.q.qsize
         )
@@ -1044,8 +1106,30 @@ class Learner:
                 )
                 if type(exc).__name__ == "BrokenProcessPool":
                     self.pool = None  # the featurizer process died: featurize in-process
+            self._maybe_freeze()
+            self._report_gc()
             for _ in batch:
                 self.q.task_done()
+
+    def _maybe_freeze(self) -> None:
+        """Move the survivors of a young collection out of gen-2's walk (see _FREEZE_EVERY_S)."""
+        if not self.freeze_gc or time.monotonic() < self._next_freeze:
+            return
+        with _GC_LOCK:
+            gc.collect(1)  # young cycles die here, not frozen
+            gc.freeze()
+        self._next_freeze = time.monotonic() + _FREEZE_EVERY_S
+
+    def _report_gc(self) -> None:
+        pauses = self._gc_pauses
+        while pauses is not None and pauses.done:
+            gen, seconds = pauses.done.popleft()
+            self.scorer.metrics.observe(
+                "distillguard_gc_seconds",
+                "cyclic GC passes in the serving process (the GIL is held throughout)",
+                seconds,
+                generation=str(gen),
+            )
 
     def wait_idle(self, timeout_s: float = 10.0) -> bool:
         """Block until every queued row was learned (tests, replay, shutdown)."""
@@ -1059,6 +1143,8 @@ class Learner:
     def stop(self) -> None:
         self.q.put(None)
         self._thread.join(timeout=5)
+        if self._gc_pauses is not None and self._gc_pauses in gc.callbacks:
+            gc.callbacks.remove(self._gc_pauses)
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
