@@ -13,6 +13,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -129,6 +130,7 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
     policy = policy if policy is not None else default_policy()
     pol = policy.scoring
     timings: dict[str, float] = {}
+    engine = _RunEngine.wrap(engine)
 
     with _timed(timings, "ip intelligence", progress):
         files = tuple(pol.ip_range_files) + (
@@ -186,6 +188,45 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
         new_model=fp.new_model_,
         policy_version=policy.version,
     )
+
+
+# Tables only this analysis reads: on the embedded engine they are DuckDB TEMP tables, never
+# written to the store (storing request_keys, one row per request, cost ~0.86 CPU-s on
+# medium). The sharing import builds its own request_keys (sharing.intel._request_keys).
+RUN_ONLY_TABLES: frozenset[str] = frozenset({"request_keys"})
+
+
+class _RunEngine:
+    """An engine whose ``create_table`` makes :data:`RUN_ONLY_TABLES` TEMP tables (on the
+    same DuckDB connection, so every later query of this analysis reads them)."""
+
+    def __init__(self, engine: Engine, con: Any) -> None:
+        self._engine, self.con = engine, con
+
+    @classmethod
+    def wrap(cls, engine: Engine) -> Any:
+        """``engine`` itself unless it is DuckDB's (Spark persists by its own list)."""
+        con = getattr(engine, "con", None)
+        if not isinstance(con, duckdb.DuckDBPyConnection):
+            return engine
+        # A store written by an older version holds a stored copy: drop it (disk space).
+        stale = con.execute(
+            "SELECT database_name, schema_name, table_name FROM duckdb_tables() "
+            "WHERE NOT temporary AND list_contains(?, table_name)",
+            [sorted(RUN_ONLY_TABLES)],
+        ).fetchall()
+        for db, schema, name in stale:
+            con.execute(f'DROP TABLE "{db}"."{schema}"."{name}"')
+        return cls(engine, con)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def create_table(self, name: str, sql: str) -> None:
+        if name in RUN_ONLY_TABLES:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        else:
+            self._engine.create_table(name, sql)
 
 
 def _signup_scores(engine: Engine, thresholds: dict) -> None:
