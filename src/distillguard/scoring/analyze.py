@@ -378,19 +378,22 @@ def sender_links(
     if k.num_rows == 0:
         return {}
     j = edges.select(["account_id", "key_kind", "key"]).join(k, ["key_kind", "key"], join_type="inner")
-    pos = {a: i for i, a in enumerate(ids.to_pylist())}
+    # Vectorised: only the edges of members of the key's own cluster at review reach the loop.
+    at = pc.index_in(j.column("account_id"), value_set=ids)
+    known = np.asarray(at.is_valid().to_numpy(zero_copy_only=False), bool)
+    pos = np.asarray(at.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
     risk = np.asarray(sc.risk_, float)
+    cid = np.asarray(j.column("cluster_id").to_numpy(zero_copy_only=False), dtype=object)
+    keep = known & (np.asarray(acc_cluster, dtype=object)[pos] == cid)
+    keep &= (risk[pos] >= pol.review_threshold) & (risk[pos] < pol.attack_threshold)
+    rows = pa.array(np.flatnonzero(keep))
     rank = {kind: n for n, kind in enumerate(SENDER_KINDS)}  # a card names a sender best
     out: dict[int, SenderLink] = {}
-    for a, kind, c, m in zip(
-        *(j.column(x).to_pylist() for x in ("account_id", "key_kind", "cluster_id", "n_members")),
+    for i, kind, c, m in zip(
+        pos[keep].tolist(),
+        *(j.column(x).take(rows).to_pylist() for x in ("key_kind", "cluster_id", "n_members")),
         strict=True,
-    ):  # a loop over the sender edges of attack clusters' keys
-        i = pos.get(a)
-        if i is None or acc_cluster[i] != c:
-            continue
-        if not pol.review_threshold <= risk[i] < pol.attack_threshold:
-            continue
+    ):  # in the edges' order, as before: the first of equal links wins
         link = SenderLink(str(c), float(crisk[c]), str(kind), int(m))
         best = out.get(i)
         if best is None or (rank[kind], -link.cluster_risk) < (
