@@ -919,17 +919,23 @@ def _shared_key_of_members(eb: Any, cl: Any, ids: pa.Array) -> dict[int, tuple[s
             join_type="inner",
         )
     )
-    j = j.sort_by([("account_id", "ascending"), ("weight", "descending")])
+    j = j.sort_by([("account_id", "ascending"), ("weight", "descending")])  # a stable sort
+    if j.num_rows == 0:
+        return {}
+    # Each account's first row, the heaviest key (in Arrow, not a Python loop over edges).
+    acc = j.column("account_id").combine_chunks()
+    first = pc.not_equal(acc.slice(1), acc.slice(0, len(acc) - 1)).fill_null(True)
+    j = j.filter(pa.concat_arrays([pa.array([True]), first]))
     pos = {a: i for i, a in enumerate(ids.to_pylist())}
-    out: dict[int, tuple[str, int]] = {}
-    for a, kind, m in zip(
-        j.column("account_id").to_pylist(),
-        j.column("key_kind").to_pylist(),
-        j.column("n_members").to_pylist(),
-        strict=True,
-    ):
-        out.setdefault(pos[a], (kind, int(m)))  # the first row is the heaviest key
-    return out
+    return {
+        pos[a]: (kind, int(m))
+        for a, kind, m in zip(
+            j.column("account_id").to_pylist(),
+            j.column("key_kind").to_pylist(),
+            j.column("n_members").to_pylist(),
+            strict=True,
+        )
+    }
 
 
 def _example_requests(
