@@ -27,6 +27,7 @@ from ..coordination.graph import EDGE_KINDS, EdgeBuilder
 from ..engines.base import Engine
 from ..errors import DistillguardError
 from ..evidence import Evidence
+from ..ingest.store import size_bytes
 from ..policy import Policy, default_policy
 from ..progress import stage
 from ..sharing.intel import match_accounts
@@ -194,6 +195,25 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
 # written to the store (storing request_keys, one row per request, cost ~0.86 CPU-s on
 # medium). The sharing import builds its own request_keys (sharing.intel._request_keys).
 RUN_ONLY_TABLES: frozenset[str] = frozenset({"request_keys"})
+# A TEMP table is uncompressed: request_keys took 121 MB in memory for 264,231 requests of
+# medium-w101 (~480 bytes a row; 17 MB compressed in the store). Beyond DuckDB's memory_limit
+# it would spill uncompressed to disk and each of its ~30 scans read it back, so it stays a
+# stored table when it would fill more than a quarter of the limit (the rest is the working
+# memory of the queries that scan it).
+_TEMP_ROW_BYTES = 480
+_TEMP_SHARE = 0.25
+
+
+def _temp_fits(engine: Engine, con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether request_keys as a TEMP table stays within its share of ``memory_limit``."""
+    if not engine.has_table("requests"):
+        return True
+    n = con.execute("SELECT count(*) FROM requests").fetchall()[0][0]
+    try:
+        limit = size_bytes(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+    except DistillguardError:  # a limit this code cannot read: stored, as before
+        return False
+    return n * _TEMP_ROW_BYTES <= _TEMP_SHARE * limit
 
 
 class _RunEngine:
@@ -217,7 +237,7 @@ class _RunEngine:
         ).fetchall()
         for db, schema, name in stale:
             con.execute(f'DROP TABLE "{db}"."{schema}"."{name}"')
-        return cls(engine, con)
+        return cls(engine, con) if _temp_fits(engine, con) else engine
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)
