@@ -192,8 +192,8 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
 
 
 # Tables only this analysis reads: on the embedded engine they are DuckDB TEMP tables, never
-# written to the store (storing request_keys, one row per request, cost ~0.86 CPU-s on
-# medium). The sharing import builds its own request_keys (sharing.intel._request_keys).
+# written to the store (request_keys, one row per request, took ~0.83 CPU-s stored and ~0.34
+# as a TEMP table on medium). The sharing import builds its own (sharing.intel._request_keys).
 RUN_ONLY_TABLES: frozenset[str] = frozenset({"request_keys"})
 # A TEMP table is uncompressed: request_keys took 121 MB in memory for 264,231 requests of
 # medium-w101 (~480 bytes a row; 17 MB compressed in the store). Beyond DuckDB's memory_limit
