@@ -112,3 +112,31 @@ def test_request_inputs_counts_match_python(seed: int) -> None:
     accounts = few.to_arrow_table().column("account_id").to_pylist()
     assert set(accounts) == risky
     assert len(accounts) == sum(a in risky for a in t["request_keys"].column("account_id").to_pylist())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ranks_equal_percent_rank(seed: int) -> None:
+    """The ranks, counted over each account's distinct values, are bit for bit the
+    ``percent_rank()`` window over every request (ties, NULLs, one-request accounts)."""
+    t = _tables(seed)
+    t["request_keys"] = pa.concat_tables([t["request_keys"], t["request_keys"].slice(0, 1)
+                                          .set_column(0, "request_id", pa.array(["solo"]))
+                                          .set_column(1, "account_id", pa.array(["alone"]))])
+    t["requests"] = pa.concat_tables([t["requests"], t["requests"].slice(0, 1)
+                                      .set_column(0, "request_id", pa.array(["solo"]))])
+    con = duckdb.connect()
+    for name, table in t.items():
+        con.register(f"__{name}", table)
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM __{name}")
+    sql = d.REQUEST_INPUTS.format(new_model="m-new", thr=0.5, candidates="TRUE")
+    got = con.sql(f"SELECT request_id, harvest_rank, output_rank, max_tokens_rank FROM ({sql}) "
+                  "ORDER BY request_id").fetchall()
+    want = con.sql(
+        "SELECT request_id, "
+        "percent_rank() OVER (PARTITION BY account_id ORDER BY harvest), "
+        "percent_rank() OVER (PARTITION BY account_id ORDER BY output_tokens), "
+        "percent_rank() OVER (PARTITION BY account_id ORDER BY max_tokens) "
+        "FROM request_keys ORDER BY request_id").fetchall()
+    assert len(got) == N + 1 and got == want
+    assert dict((r[0], r[1:]) for r in got)["solo"] == (0.0, 0.0, 0.0)
+    assert len({r[2] for r in got}) > 3  # ties and distinct values both occur

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -90,6 +91,15 @@ def test_sensitive_values_are_hmac_ed_and_prompts_stay_home(partner_run, key_fil
     assert "Example prompt:" in with_prompts and "Example prompt:" not in text
 
 
+def _stored_tables(store: Path, name: str) -> int:
+    con = duckdb.connect(str(store / "store.duckdb"), read_only=True)
+    try:
+        return con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                           [name]).fetchall()[0][0]
+    finally:
+        con.close()
+
+
 def test_import_round_trip_adds_capped_evidence(partner_run, key_file, store_copy, tmp_path,
                                                 capsys, monkeypatch):
     from distillguard.engines.embedded import detect
@@ -100,12 +110,17 @@ def test_import_round_trip_adds_capped_evidence(partner_run, key_file, store_cop
                       "--key-file", str(key_file)], capsys)
     assert code == 0 and "imported" in msg and "payment" in msg
     assert "warning" not in msg
+    # detect keeps no request_keys in the store: the import built its own from the requests.
+    assert not _stored_tables(store_copy, "request_keys")
+    matched = int(re.search(r"matches in the store now: (\d+) accounts", msg).group(1))
     monkeypatch.setenv("DISTILLGUARD_SHARING_KEY_FILE", str(key_file))
     out = tmp_path / "f"
     summary = detect([partner_run["data"] / "requests.jsonl.gz"], out=out,
                      accounts=partner_run["data"] / "accounts.csv", store=store_copy,
                      progress=False, workers=1)
-    assert summary["analyze_counts"]["shared_intel_accounts"] > 0
+    # The accounts the import counted are those analyze (its own request_keys) matched.
+    assert summary["analyze_counts"]["shared_intel_accounts"] == matched > 0
+    assert not _stored_tables(store_copy, "request_keys")
     before = {r["account_id"]: r for r in csv.DictReader((partner_run["findings"] / "accounts.csv").open())}
     after = {r["account_id"]: r for r in csv.DictReader((out / "accounts.csv").open())}
     # Shared intel never makes an attack: the attack set is what local evidence alone gave.

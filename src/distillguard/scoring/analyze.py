@@ -13,6 +13,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,6 +27,7 @@ from ..coordination.graph import EDGE_KINDS, EdgeBuilder
 from ..engines.base import Engine
 from ..errors import DistillguardError
 from ..evidence import Evidence
+from ..ingest.store import size_bytes
 from ..policy import Policy, default_policy
 from ..progress import stage
 from ..sharing.intel import match_accounts
@@ -129,6 +131,7 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
     policy = policy if policy is not None else default_policy()
     pol = policy.scoring
     timings: dict[str, float] = {}
+    engine = _RunEngine.wrap(engine)
 
     with _timed(timings, "ip intelligence", progress):
         files = tuple(pol.ip_range_files) + (
@@ -186,6 +189,64 @@ def analyze(engine: Engine, policy: Policy | None = None, progress: Any = None) 
         new_model=fp.new_model_,
         policy_version=policy.version,
     )
+
+
+# Tables only this analysis reads: on the embedded engine they are DuckDB TEMP tables, never
+# written to the store (request_keys, one row per request, took ~0.83 CPU-s stored and ~0.34
+# as a TEMP table on medium). The sharing import builds its own (sharing.intel._request_keys).
+RUN_ONLY_TABLES: frozenset[str] = frozenset({"request_keys"})
+# A TEMP table is uncompressed: request_keys took 121 MB in memory for 264,231 requests of
+# medium-w101 (~480 bytes a row; 17 MB compressed in the store). Beyond DuckDB's memory_limit
+# it would spill uncompressed to disk and each of its ~30 scans read it back, so it stays a
+# stored table when it would fill more than a quarter of the limit (the rest is the working
+# memory of the queries that scan it).
+_TEMP_ROW_BYTES = 480
+_TEMP_SHARE = 0.25
+
+
+def _temp_fits(engine: Engine, con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether request_keys as a TEMP table stays within its share of ``memory_limit``."""
+    if not engine.has_table("requests"):
+        return True
+    n = con.execute("SELECT count(*) FROM requests").fetchall()[0][0]
+    try:
+        limit = size_bytes(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+    except DistillguardError:  # a limit this code cannot read: stored, as before
+        return False
+    return n * _TEMP_ROW_BYTES <= _TEMP_SHARE * limit
+
+
+class _RunEngine:
+    """An engine whose ``create_table`` makes :data:`RUN_ONLY_TABLES` TEMP tables (on the
+    same DuckDB connection, so every later query of this analysis reads them)."""
+
+    def __init__(self, engine: Engine, con: Any) -> None:
+        self._engine, self.con = engine, con
+
+    @classmethod
+    def wrap(cls, engine: Engine) -> Any:
+        """``engine`` itself unless it is DuckDB's (Spark persists by its own list)."""
+        con = getattr(engine, "con", None)
+        if not isinstance(con, duckdb.DuckDBPyConnection):
+            return engine
+        # A store written by an older version holds a stored copy: drop it (disk space).
+        stale = con.execute(
+            "SELECT database_name, schema_name, table_name FROM duckdb_tables() "
+            "WHERE NOT temporary AND list_contains(?, table_name)",
+            [sorted(RUN_ONLY_TABLES)],
+        ).fetchall()
+        for db, schema, name in stale:
+            con.execute(f'DROP TABLE "{db}"."{schema}"."{name}"')
+        return cls(engine, con) if _temp_fits(engine, con) else engine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def create_table(self, name: str, sql: str) -> None:
+        if name in RUN_ONLY_TABLES:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        else:
+            self._engine.create_table(name, sql)
 
 
 def _signup_scores(engine: Engine, thresholds: dict) -> None:
@@ -337,19 +398,22 @@ def sender_links(
     if k.num_rows == 0:
         return {}
     j = edges.select(["account_id", "key_kind", "key"]).join(k, ["key_kind", "key"], join_type="inner")
-    pos = {a: i for i, a in enumerate(ids.to_pylist())}
+    # Vectorised: only the edges of members of the key's own cluster at review reach the loop.
+    at = pc.index_in(j.column("account_id"), value_set=ids)
+    known = np.asarray(at.is_valid().to_numpy(zero_copy_only=False), bool)
+    pos = np.asarray(at.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
     risk = np.asarray(sc.risk_, float)
+    cid = np.asarray(j.column("cluster_id").to_numpy(zero_copy_only=False), dtype=object)
+    keep = known & (np.asarray(acc_cluster, dtype=object)[pos] == cid)
+    keep &= (risk[pos] >= pol.review_threshold) & (risk[pos] < pol.attack_threshold)
+    rows = pa.array(np.flatnonzero(keep))
     rank = {kind: n for n, kind in enumerate(SENDER_KINDS)}  # a card names a sender best
     out: dict[int, SenderLink] = {}
-    for a, kind, c, m in zip(
-        *(j.column(x).to_pylist() for x in ("account_id", "key_kind", "cluster_id", "n_members")),
+    for i, kind, c, m in zip(
+        pos[keep].tolist(),
+        *(j.column(x).take(rows).to_pylist() for x in ("key_kind", "cluster_id", "n_members")),
         strict=True,
-    ):  # a loop over the sender edges of attack clusters' keys
-        i = pos.get(a)
-        if i is None or acc_cluster[i] != c:
-            continue
-        if not pol.review_threshold <= risk[i] < pol.attack_threshold:
-            continue
+    ):  # in the edges' order, as before: the first of equal links wins
         link = SenderLink(str(c), float(crisk[c]), str(kind), int(m))
         best = out.get(i)
         if best is None or (rank[kind], -link.cluster_risk) < (
@@ -875,17 +939,23 @@ def _shared_key_of_members(eb: Any, cl: Any, ids: pa.Array) -> dict[int, tuple[s
             join_type="inner",
         )
     )
-    j = j.sort_by([("account_id", "ascending"), ("weight", "descending")])
+    j = j.sort_by([("account_id", "ascending"), ("weight", "descending")])  # a stable sort
+    if j.num_rows == 0:
+        return {}
+    # Each account's first row, the heaviest key (in Arrow, not a Python loop over edges).
+    acc = j.column("account_id").combine_chunks()
+    first = pc.not_equal(acc.slice(1), acc.slice(0, len(acc) - 1)).fill_null(True)
+    j = j.filter(pa.concat_arrays([pa.array([True]), first]))
     pos = {a: i for i, a in enumerate(ids.to_pylist())}
-    out: dict[int, tuple[str, int]] = {}
-    for a, kind, m in zip(
-        j.column("account_id").to_pylist(),
-        j.column("key_kind").to_pylist(),
-        j.column("n_members").to_pylist(),
-        strict=True,
-    ):
-        out.setdefault(pos[a], (kind, int(m)))  # the first row is the heaviest key
-    return out
+    return {
+        pos[a]: (kind, int(m))
+        for a, kind, m in zip(
+            j.column("account_id").to_pylist(),
+            j.column("key_kind").to_pylist(),
+            j.column("n_members").to_pylist(),
+            strict=True,
+        )
+    }
 
 
 def _example_requests(

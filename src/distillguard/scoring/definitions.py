@@ -150,6 +150,27 @@ _KEY_COUNT_JOINS = "\n".join(
     f"\n    ON {a}.account_id = w.account_id AND {a}.g IS NOT DISTINCT FROM w.{k}"
     for a, k in _ACCOUNT_KEYS
 )
+# Each request's percent_rank() within its account, ORDER BY the column: (rows of the account
+# below its value) / (rows - 1), 0 for a one-request account, as percent_rank defines it
+# (DuckDB and Spark docs). Ranked over the account's distinct values, counted by a GROUP BY,
+# and joined back: three windows over every request sorted every row three times (~40% of
+# the query's time on medium). The integers are exact, so the doubles are percent_rank's.
+_RANK_SQL = """
+  LEFT JOIN (
+    SELECT account_id, v,
+      CASE WHEN n > 1 THEN CAST(below AS DOUBLE) / CAST(n - 1 AS DOUBLE) ELSE 0.0 END AS r
+    FROM (
+      SELECT account_id, v,
+        sum(c) OVER (PARTITION BY account_id ORDER BY v
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - c AS below,
+        sum(c) OVER (PARTITION BY account_id) AS n
+      FROM (SELECT account_id, {col} AS v, count(*) AS c FROM q GROUP BY account_id, {col}) g
+    ) s
+  ) {a} ON {a}.account_id = w.account_id AND {a}.v IS NOT DISTINCT FROM w.{col}"""
+_RANK_JOINS = "".join(
+    _RANK_SQL.format(col=col, a=a)
+    for a, col in (("hr", "harvest"), ("outr", "output_tokens"), ("mtr", "max_tokens"))
+)
 REQUEST_INPUTS = """
 WITH q AS (
   SELECT k.request_id AS request_id, k.account_id AS account_id, k.template AS template,
@@ -200,16 +221,10 @@ SELECT request_id, account_id,
   CASE WHEN model = '{new_model}' THEN acc_pivot ELSE 0.0 END AS new_model_pivot
 FROM (
   SELECT w.*, c.n_acc,
-    pr.harvest_rank, pr.output_rank, pr.max_tokens_rank,
+    hr.r AS harvest_rank, outr.r AS output_rank, mtr.r AS max_tokens_rank,
     """ + _KEY_COUNT_COLUMNS + """
   FROM q w
-  LEFT JOIN (
-    SELECT request_id,
-      percent_rank() OVER (PARTITION BY account_id ORDER BY harvest) AS harvest_rank,
-      percent_rank() OVER (PARTITION BY account_id ORDER BY output_tokens) AS output_rank,
-      percent_rank() OVER (PARTITION BY account_id ORDER BY max_tokens) AS max_tokens_rank
-    FROM q
-  ) pr ON pr.request_id = w.request_id
+""" + _RANK_JOINS + """
   LEFT JOIN (
     SELECT account_id, count(*) AS n_acc FROM q GROUP BY account_id
   ) c ON c.account_id = w.account_id

@@ -44,6 +44,9 @@ _REQUEST_KIND_SQL = {
     "asn_ua": "concat(rk.asn, '|', rk.ua) = si.value",
 }
 
+# The columns of ``request_keys`` (accounts/definitions.py) that ``_match_sql`` reads.
+_KEY_COLUMNS = "account_id, ip, prefix, asn, ua, payment"
+
 
 @dataclass
 class ImportReport:
@@ -108,7 +111,7 @@ def import_bundle(parsed: ParsedBundle, store: Path, key: SharingKey | None) -> 
         own = key.key_id if key is not None else None
         report.own_key_id = own
         report.foreign_key_ids = {k: n for k, n in parsed.key_ids.items() if k != own}
-        if _has(con, "request_keys") and _has(con, "account_meta"):
+        if _request_keys(con):
             matches = _match(con, key)
             report.matched_accounts = len({r["account_id"] for r in matches})
             report.matched_by_kind = Counter(
@@ -116,6 +119,21 @@ def import_bundle(parsed: ParsedBundle, store: Path, key: SharingKey | None) -> 
         return report
     finally:
         con.close()
+
+
+def _request_keys(con: duckdb.DuckDBPyConnection) -> bool:
+    """Table ``request_keys`` (TEMP, on this connection) with the columns the matches read,
+    from the fingerprinter's own SQL over the store's ``requests``: ``detect`` does not keep
+    it in the store. False before any ``detect`` (no ``ip_intel``, ``account_base``)."""
+    if not all(_has(con, t) for t in ("requests", "ip_intel", "account_meta", "account_base")):
+        return False
+    from ..accounts.fingerprint import AccountFingerprinter
+
+    sql = AccountFingerprinter().sql(has_templates=_has(con, "templates"))["request_keys"]
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE request_keys AS SELECT {_KEY_COLUMNS} FROM ({sql}) k"
+    )
+    return True
 
 
 def _local_digests(con: duckdb.DuckDBPyConnection, key: SharingKey | None) -> pa.Table:
