@@ -11,7 +11,7 @@ import pytest
 from distillguard.accounts.fingerprint import AccountFingerprinter
 from distillguard.accounts.ipintel import IpIntel, enrich_ips
 from distillguard.coordination import definitions as d
-from distillguard.coordination.graph import EDGE_KINDS, EdgeBuilder
+from distillguard.coordination.graph import EDGE_KINDS, EDGE_ORDER, EdgeBuilder, in_order
 from distillguard.engines.base import DIALECT_RULES, DuckDBEngine
 from distillguard.errors import InvalidParameterError
 
@@ -220,3 +220,29 @@ def test_synchronised_window_of_a_popular_template_counts_less(lt):
     assert rare["deg"] == popular["deg"] == 2 and rare["share"] == popular["share"]
     # Same window degree, but the popular template's window is discounted by its popularity.
     assert popular["weight"] == pytest.approx(rare["weight"] * np.log(7) / np.log(41 + 5))
+
+
+def test_edges_come_sorted_from_the_engine_and_weigh_the_same_in_any_order(lt):
+    """The engine sorts the edges (one copy in Python); weighting rows fetched in another
+    order sorts them itself, to the same table."""
+    _, engine, _ = lt.analyzed(0)
+    eb = EdgeBuilder()
+    sorted_raw = engine.fetch_arrow(f"SELECT * FROM ({eb.sql()}) ORDER BY random()")
+    sorted_raw = sorted_raw.sort_by(list(EDGE_ORDER))
+    assert in_order(sorted_raw, EDGE_ORDER)
+    shuffled = sorted_raw.take(np.random.default_rng(3).permutation(sorted_raw.num_rows))
+    assert not in_order(shuffled, EDGE_ORDER)
+    assert eb.weight(shuffled).equals(eb.weight(sorted_raw))
+    fitted = EdgeBuilder().fit(engine).edges_
+    assert fitted.equals(eb.weight(sorted_raw))
+    assert in_order(fitted, EDGE_ORDER)
+
+
+def test_in_order_compares_later_keys_only_on_ties():
+    order = (("a", "ascending"), ("b", "ascending"))
+    ok = pa.table({"a": ["x", "x", "y", "y"], "b": ["2", "3", "1", "1"]})
+    assert in_order(ok, order)
+    assert not in_order(pa.table({"a": ["x", "x", "y"], "b": ["3", "2", "1"]}), order)
+    assert not in_order(pa.table({"a": ["y", "x"], "b": ["1", "2"]}), order)
+    assert not in_order(pa.table({"a": ["x", None], "b": ["1", "2"]}), order)  # nulls: sort
+    assert in_order(ok.slice(0, 1), order) and in_order(ok.slice(0, 0), order)

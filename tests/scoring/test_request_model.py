@@ -207,3 +207,22 @@ def test_shipped_models_meet_the_request_targets_on_another_generator(lt, seed):
     assert y.any() and (~y).any()
     recall, precision = (pred & y).sum() / y.sum(), (pred & y).sum() / max(pred.sum(), 1)
     assert recall >= 0.8 and precision >= 0.9, (recall, precision)
+
+
+def test_scoring_in_chunks_gives_the_numbers_of_one_call(monkeypatch):
+    """``score`` works SCORE_ROWS rows at a time (memory flat in requests): the same
+    probabilities, bit for bit and in order, as one call over the whole matrix."""
+    import distillguard.scoring.request_model as rm
+
+    model = resolve("builtin")
+    rng = np.random.default_rng(7)
+    n = 1_000
+    cols = {name: rng.random(n) for name in INPUT_NAMES}
+    cols["harvest"][::7] = np.nan  # missing values go through the chunks too
+    table = pa.table({"request_id": [f"r{i}" for i in range(n)], **cols})
+    whole = model.predict_harvest(align(table, model.names_))
+    monkeypatch.setattr(rm, "SCORE_ROWS", 97)  # ragged last chunk
+    chunked = model.score(table)
+    assert chunked.shape == (n,)
+    assert np.array_equal(chunked, whole)
+    assert model.score(table.slice(0, 0)).shape == (0,)

@@ -164,16 +164,16 @@ class LeidenClusterer(Estimator):
         self.n_edges_ = int(len(weight))
 
         if len(weight):
-            graph = ig.Graph(
-                n=n_acc + n_key, edges=np.column_stack([a_idx, n_acc + k_idx]).tolist()
-            )
+            # numpy in, not lists: igraph copies either into C, and a list of pairs costs
+            # ~130 bytes of Python objects per edge (edges grow with the time span)
+            graph = ig.Graph(n=n_acc + n_key, edges=np.column_stack([a_idx, n_acc + k_idx]))
             state = random.getstate()
             rng = random.Random(self.seed)
             ig.set_random_number_generator(rng)
             try:
                 part = graph.community_leiden(
                     objective_function=self.objective,
-                    weights=weight.tolist(),
+                    weights=weight,
                     resolution=self.resolution,
                     beta=self.beta,
                     n_iterations=self.n_iterations,

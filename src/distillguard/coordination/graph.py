@@ -38,6 +38,12 @@ DEFAULT_KIND_WEIGHTS: dict[str, float] = {
     "pivot": 0.8,
     "shared_intel": 1.0,
 }
+# The edges' order: Leiden (seeded) must see the same graph on every run.
+EDGE_ORDER: tuple[tuple[str, str], ...] = (
+    ("key_kind", "ascending"),
+    ("key", "ascending"),
+    ("account_id", "ascending"),
+)
 GRAPH_EDGES_SCHEMA = pa.schema(
     [
         ("account_id", pa.string()),
@@ -129,8 +135,13 @@ class EdgeBuilder(Estimator):
     def fit(self, engine: Engine) -> EdgeBuilder:
         """Run the edge SQL, weight the edges and write table ``graph_edges``."""
         self._validate()
-        raw = engine.fetch_arrow(self.sql())
+        # The engine sorts: the edge table (its strings grow with the time span: addresses,
+        # template windows) is then held once in Python, not three times (fetched, filtered
+        # and sorted copies alive together: ~0.9 GB at 2.2M requests of `large`).
+        order = ", ".join(f"{k} NULLS LAST" for k, _ in EDGE_ORDER)
+        raw = engine.fetch_arrow(f"SELECT * FROM ({self.sql()}) AS edges ORDER BY {order}")
         self.edges_ = self.weight(raw)
+        del raw
         engine.register_arrow("graph_edges", self.edges_.select(GRAPH_EDGES_SCHEMA.names))
         return self
 
@@ -187,8 +198,32 @@ class EdgeBuilder(Estimator):
                 "deg": pa.array(deg.astype(np.int64)),
                 "share": pa.array(share),
             }
-        ).filter(pa.array(keep))
-        # Deterministic order so Leiden (seeded) sees the same graph on every run.
-        return out.sort_by(
-            [("key_kind", "ascending"), ("key", "ascending"), ("account_id", "ascending")]
         )
+        if not keep.all():  # a filter copies every column, strings too
+            out = out.filter(pa.array(keep))
+        # Deterministic order so Leiden (seeded) sees the same graph on every run; a table
+        # the engine sorted already is not copied again.
+        return out if in_order(out, EDGE_ORDER) else out.sort_by(list(EDGE_ORDER))
+
+
+def in_order(table: pa.Table, keys: tuple[tuple[str, str], ...]) -> bool:
+    """Whether ``table``'s rows already follow ``keys`` (``sort_by``'s ascending order).
+
+    Adjacent rows are compared key by key; a column with nulls answers ``False`` (the caller
+    then sorts), so the order never depends on how an engine places nulls.
+    """
+    n = table.num_rows
+    if n < 2:
+        return True
+    tied = np.ones(n - 1, dtype=bool)  # pairs of rows equal on the keys so far
+    for name, direction in keys:
+        col = table.column(name)
+        if col.null_count or direction != "ascending":
+            return False
+        a, b = col.slice(0, n - 1), col.slice(1)
+        if (tied & np.asarray(pc.greater(a, b).to_numpy(zero_copy_only=False), bool)).any():
+            return False
+        tied &= np.asarray(pc.equal(a, b).to_numpy(zero_copy_only=False), bool)
+        if not tied.any():
+            break
+    return True

@@ -32,7 +32,7 @@ from .. import __version__
 from ..errors import DistillguardError, InvalidInputError, NoRecordsError
 from ..ingest import DEFAULT_STORE, Store, discover
 from ..ingest.parallel import check_workers
-from ..ingest.store import StoreEngine
+from ..ingest.store import StoreEngine, analysis_memory_limit, size_bytes
 from ..policy import Policy, default_policy
 from ..progress import make_progress, stage
 from .outputs import record_timings, validate_outputs, write_outputs, write_summary
@@ -180,6 +180,7 @@ def detect(
     assume_tz: str = "UTC",
     report: bool = True,
     ingest_memory_limit: str | None = None,
+    analyze_memory_limit: str | None = None,
 ) -> dict[str, Any]:
     """Run the whole embedded pipeline; write the five output files into ``out``.
 
@@ -193,12 +194,15 @@ def detect(
     run's time): the other outputs, the store and the summary are the same, without a
     ``report`` timing. ``ingest_memory_limit`` is the store's DuckDB limit while ingest runs
     (``None``: its share of ``memory_limit`` beside the workers; see
-    ``ingest.store.ingest_memory_limit``).
+    ``ingest.store.ingest_memory_limit``); ``analyze_memory_limit`` its limit for the stages
+    after ingest (``None``: ``ingest.store.analysis_memory_limit``).
     """
     t_start = time.perf_counter()
     logs = [Path(p) for p in logs]
     discover(logs, log_format)  # fail fast on missing/empty inputs, before opening the store
     workers = check_workers(workers)
+    if analyze_memory_limit is not None:
+        size_bytes(analyze_memory_limit, "analyze_memory_limit")
     if accounts is not None and not Path(accounts).is_file():
         raise InvalidInputError(f"account table not found: {accounts}")
     out = check_out_dir(out)
@@ -225,6 +229,9 @@ def detect(
             )
             timings["ingest"] = time.perf_counter() - t0
             check_accepted(ing, st.path)
+            # The rest runs in this process alone: DuckDB gets its share of the budget.
+            later_limit = analyze_memory_limit or analysis_memory_limit(memory_limit)
+            st.con.execute(f"SET memory_limit = '{later_limit}'")
 
             with _fewer_collections():
                 t0 = time.perf_counter()
@@ -268,6 +275,7 @@ def detect(
             "peak_rss_mb": _peak_rss_mb(),
             "memory_limit": memory_limit,
             "ingest_memory_limit": st.last_ingest_memory_limit,
+            "analyze_memory_limit": later_limit,
             "threads": threads,
             "workers": workers,
             # featurize processes: their CPU is not in this process's figures

@@ -71,6 +71,22 @@ def ingest_memory_limit(memory_limit: str, workers: int, floor: int = 0) -> str:
     return f"{-(-share // 2**20)}MiB"
 
 
+def analysis_memory_limit(memory_limit: str, floor: int = 256 * 2**20) -> str:
+    """The store's DuckDB ``memory_limit`` after ingest (templates, analyze, outputs, report):
+    half of ``memory_limit``, never below ``floor`` nor above ``memory_limit``.
+
+    As in :func:`ingest_memory_limit`, ``memory_limit`` is taken as the budget of the whole
+    process tree. After ingest one process is left, and beside DuckDB it holds Python's
+    Arrow and numpy copies of what DuckDB computed (edges, account features, request
+    inputs), which DuckDB's limit does not count: half for each. DuckDB also keeps what a
+    query freed, up to its limit, so its share is what it holds from the first big query on.
+    The floor: a DuckDB thread needs a few blocks per operator to spill instead of failing.
+    """
+    total = size_bytes(memory_limit)
+    share = min(max(total // 2, floor), total)
+    return f"{-(-share // 2**20)}MiB"
+
+
 @dataclass
 class IngestResult:
     """What one ``Store.ingest`` call did."""
