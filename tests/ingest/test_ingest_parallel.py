@@ -37,6 +37,19 @@ def real_log(make_log, rec, corpora_dir):
     return make_log("real.jsonl.gz", lines)
 
 
+def _task_sizes(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+    """The row count of every task the pipeline sends to a worker, in order."""
+    sizes: list[int] = []
+    real = parallel.FeaturePipeline._send
+
+    def spy(self, part, job):  # type: ignore[no-untyped-def]
+        sizes.append(part.num_rows)
+        real(self, part, job)
+
+    monkeypatch.setattr(parallel.FeaturePipeline, "_send", spy)
+    return sizes
+
+
 def test_workers_store_identical_rows_in_the_same_order(tmp_path, real_log, monkeypatch):
     monkeypatch.setattr(readers, "BATCH_ROWS", 50)  # several batches per file
     with Store(tmp_path / "one") as st:
@@ -62,14 +75,7 @@ def test_small_batches_merge_into_fewer_tasks_with_the_same_rows(
         one = _rows(st)
     monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
     monkeypatch.setattr(parallel, "TASK_ROWS", 25)
-    sizes: list[int] = []
-    real = parallel.FeaturePipeline._send
-
-    def spy(self, part, job):  # type: ignore[no-untyped-def]
-        sizes.append(part.num_rows)
-        real(self, part, job)
-
-    monkeypatch.setattr(parallel.FeaturePipeline, "_send", spy)
+    sizes = _task_sizes(monkeypatch)
     with Store(tmp_path / "two") as st:
         st.ingest([real_log], workers=2)
         two = _rows(st)
@@ -86,14 +92,7 @@ def test_a_batch_larger_than_the_merge_size_is_sliced(tmp_path, real_log, monkey
     monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
     monkeypatch.setattr(parallel, "TASK_ROWS", 20)  # merge up to 30; one batch of 120
     monkeypatch.setattr(readers, "BATCH_ROWS", 60)
-    sizes: list[int] = []
-    real = parallel.FeaturePipeline._send
-
-    def spy(self, part, job):  # type: ignore[no-untyped-def]
-        sizes.append(part.num_rows)
-        real(self, part, job)
-
-    monkeypatch.setattr(parallel.FeaturePipeline, "_send", spy)
+    sizes = _task_sizes(monkeypatch)
     with Store(tmp_path / "s") as st:
         assert st.ingest([real_log], workers=2).accepted == 120
     assert sizes == [60, 20, 20, 20]
@@ -173,10 +172,7 @@ def test_the_forkserver_preloads_the_cli_only_when_it_runs():
     import subprocess
     import sys
 
-    code = (
-        "import sys; {}import distillguard.ingest.parallel as p; "
-        "print(','.join(p._preload()))"
-    )
+    code = "import sys; {}import distillguard.ingest.parallel as p; print(','.join(p._preload()))"
     plain = subprocess.run(
         [sys.executable, "-c", code.format("")], capture_output=True, text=True, check=True
     )
