@@ -53,6 +53,55 @@ def test_config_is_checked(change, message):
         check_config(cfg)
 
 
+class _Captured(Exception):
+    """Stops the CLI once it has built its config."""
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        TransferConfig(
+            size="tiny",
+            train_worlds=[1, 2, 3],
+            test_worlds=[101, 102],
+            holdout_kind="careful",
+            out=Path("o"),
+            data_root=Path("d"),
+            peers=[],
+            label_budgets=(),
+        ),
+        TransferConfig(
+            size="small",
+            train_size="tiny",
+            train_worlds=[1, 3],
+            test_worlds=[105],
+            out=Path("o 2"),
+            peers=["rate_limit"],
+            first_days=2.0,
+            label_budgets=(10, 50),
+        ),
+        TransferConfig(train_worlds=[1, 2], test_worlds=[103]),
+    ],
+)
+def test_the_reported_command_reruns_the_same_config(cfg, monkeypatch):
+    """The report's command line, run again, gives back the same run: the data root, the
+    chosen peers and an empty label budget (the CLI's default is 10,50,200) included."""
+    import shlex
+
+    import distillguard.bench.transfer as transfer
+
+    seen = []
+
+    def capture(c, progress=True):
+        seen.append(c)
+        raise _Captured
+
+    monkeypatch.setattr(transfer, "run_transfer", capture)
+    with pytest.raises(_Captured):
+        main(shlex.split(cfg.command())[1:])
+    assert seen == [cfg]
+
+
 def test_cli_bad_argument_is_one_line_and_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["bench-transfer", "--size", "tiny", "--train-worlds", "x"])

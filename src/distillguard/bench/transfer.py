@@ -90,9 +90,15 @@ class TransferConfig:
             parts += ["--first-days", f"{self.first_days:g}"]
         if not self.peers:
             parts.append("--no-peers")
-        if self.label_budgets:
-            parts += ["--label-budgets", ",".join(map(str, self.label_budgets))]
-        return shlex.join(parts + ["--out", str(self.out)])
+        elif set(self.peers) != set(PEERS):
+            for p in self.peers:
+                parts += ["--peer", p]
+        # the CLI's default is 10,50,200: a run without labels must say so to be rerun as it ran
+        parts += ["--label-budgets", ",".join(map(str, self.label_budgets))]
+        parts += ["--out", str(self.out)]
+        if self.data_root:
+            parts += ["--data-root", str(self.data_root)]
+        return shlex.join(parts)
 
 
 def _ranges(seeds: list[int]) -> str:
