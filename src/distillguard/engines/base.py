@@ -39,6 +39,10 @@ class Engine(Protocol):
     def fetch_arrow(self, sql: str) -> pa.Table:
         """Run ``sql`` and return the (small) result as Arrow."""
 
+    def fetch_batches(self, sql: str, rows: int) -> pa.RecordBatchReader:
+        """Run ``sql`` and read its (large) result ``rows`` at a time; read it to the end
+        before the next query."""
+
     def register_arrow(self, name: str, table: pa.Table) -> None:
         """Make an Arrow table queryable as ``name`` (replacing it)."""
 
@@ -59,6 +63,9 @@ class DuckDBEngine:
 
     def fetch_arrow(self, sql: str) -> pa.Table:
         return self.con.sql(sql).to_arrow_table()
+
+    def fetch_batches(self, sql: str, rows: int) -> pa.RecordBatchReader:
+        return self.con.sql(sql).fetch_record_batch(rows)
 
     def register_arrow(self, name: str, table: pa.Table) -> None:
         # A real table, not a view over Python memory: it survives the Arrow object.

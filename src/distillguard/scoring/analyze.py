@@ -45,6 +45,7 @@ from .model import (
 )
 from .model import resolve as resolve_model
 from .policy import SIGNALS
+from .request_model import SCORE_ROWS
 from .request_model import resolve as resolve_request_model
 from .scorer import AccountScorer, ClusterScorer, account_strengths, col, scol
 
@@ -1126,13 +1127,20 @@ def _score_requests(engine: Engine, pol: Any, new_model: str | None) -> None:
     if model is None:
         engine.create_table("out_requests", _handset_request_sql(pol, model_name))
         return
-    inputs = engine.fetch_arrow(f"SELECT request_id, {', '.join(model.names_)} FROM request_inputs")
+    # Read in chunks: the inputs are ~200 bytes per candidate request (1.3M on `large`).
+    sql = f"SELECT request_id, {', '.join(model.names_)} FROM request_inputs"
+    reader = engine.fetch_batches(sql, SCORE_ROWS)
+    ids, p_harvest = [], []
+    for batch in reader:
+        ids.append(batch.column("request_id"))
+        p_harvest.append(model.score(pa.Table.from_batches([batch])))
+    id_type = reader.schema.field("request_id").type
     engine.register_arrow(
         "request_harvest",
         pa.table(
             {
-                "request_id": inputs.column("request_id"),
-                "p_harvest": pa.array(model.score(inputs), pa.float64()),
+                "request_id": pa.chunked_array(ids, id_type),
+                "p_harvest": pa.array(np.concatenate(p_harvest or [np.empty(0)]), pa.float64()),
             }
         ),
     )

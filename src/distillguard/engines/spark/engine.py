@@ -189,6 +189,12 @@ class SparkEngine:
                 return from_spark_arrow(table, self.unsigned)
         return from_spark_arrow(df.toArrow(), self.unsigned)
 
+    def fetch_batches(self, sql: str, rows: int) -> pa.RecordBatchReader:
+        """:meth:`fetch_arrow`'s result ``rows`` at a time (it already spools large results
+        through Parquet, outside the driver JVM)."""
+        table = self.fetch_arrow(sql)
+        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(rows))
+
     def register_arrow(self, name: str, table: pa.Table) -> None:
         """Make an Arrow table queryable as ``name`` (replacing it).
 
