@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 HOUR_MS = 3_600_000
+# docs/CONTRACT.md §2, all of it: batch counts a card's owners by organisation (an owner is the
+# account's ``org_id``, else the account), so a table without it turns every team sharing its
+# company card into a payment ring (tiny-105: a labelling vendor's 20 accounts on one card).
 ACCOUNT_FIELDS = ("account_id", "created_at", "signup_route", "verification", "email_domain",
-                  "payment_fingerprint", "country")
+                  "payment_fingerprint", "country", "org_id")
 
 
 def _iso(ms: float) -> str:
@@ -39,7 +42,7 @@ class DailyBatch:
 
     def __init__(
         self, scorer: Any, every_hours: float, t_start: int, folder: Path,
-        benign: frozenset[str] = frozenset(),
+        benign: frozenset[str] = frozenset(), orgs: dict[str, str] | None = None,
     ) -> None:
         self.scorer, self.folder, self.benign = scorer, Path(folder), benign
         self.every_ms = int(every_hours * HOUR_MS)
@@ -47,11 +50,17 @@ class DailyBatch:
         self.next_ms = t_start + self.every_ms
         self.pending: list[dict[str, Any]] = []
         self.accounts: dict[str, dict[str, Any]] = {}
+        # account → organisation: the operator's account table (``orgs``), else the one the
+        # account's requests carry (an attacker's self-serve account is its own organisation)
+        self.orgs: dict[str, str] = dict(orgs or {})
         self.runs: list[dict[str, Any]] = []
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def note(self, row: dict[str, Any]) -> None:
-        self.pending.append(_contract_record(row))
+        rec = _contract_record(row)
+        self.pending.append(rec)
+        if rec.get("org_id"):
+            self.orgs.setdefault(str(rec["account_id"]), str(rec["org_id"]))
 
     def note_account(self, body: dict[str, Any]) -> None:
         self.accounts[str(body["account_id"])] = body
@@ -92,4 +101,6 @@ class DailyBatch:
             w = csv.DictWriter(fh, ACCOUNT_FIELDS, extrasaction="ignore")
             w.writeheader()
             for body in self.accounts.values():
-                w.writerow({**body, "created_at": _iso(body["created_at"])})
+                # a sign-up body has no organisation; the operator's account table does
+                org = body.get("org_id") or self.orgs.get(str(body["account_id"]))
+                w.writerow({**body, "created_at": _iso(body["created_at"]), "org_id": org})
