@@ -1,0 +1,95 @@
+"""How the service acts on batch verdicts with the default policy: in proportion to their
+evidence, only while batch holds them, and never a deny below the model's population floor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from distillguard.online.scorer import OnlineScorer
+from distillguard.online.verdicts import VerdictCache
+from distillguard.scoring.model import MIN_POPULATION
+from distillguard.scoring.reference import DeploymentReference
+
+from .conftest import HARVEST, make_store
+
+Rec = Callable[..., dict[str, Any]]
+
+
+def _publish_population(data_dir: Path, n_accounts: int) -> None:
+    """The ``risk_reference`` a detect run writes, ranking ``n_accounts`` accounts."""
+    ref = DeploymentReference.empty(4)
+    ref.data["n_accounts"] = n_accounts
+    con = duckdb.connect(str(data_dir / "store.duckdb"))
+    con.execute("CREATE OR REPLACE TABLE risk_reference(reference VARCHAR)")
+    con.execute("INSERT INTO risk_reference VALUES (?)", [ref.to_json()])
+    con.close()
+
+
+def _set_verdict(data_dir: Path, account: str, verdict: str) -> None:
+    con = duckdb.connect(str(data_dir / "store.duckdb"))
+    con.execute("UPDATE out_accounts SET verdict = ? WHERE account_id = ?", [verdict, account])
+    con.close()
+
+
+def test_attack_verdicts_are_held_to_review_below_the_population_floor(tmp_path: Path) -> None:
+    d = make_store(tmp_path / "data")
+    _publish_population(d, MIN_POPULATION - 1)
+    cache = VerdictCache.load(d)
+    assert cache.held and cache.summary()["held_to_review"]
+    assert cache.account("hydra-1").verdict == "review"
+    assert cache.account("hydra-1").reasons.startswith("held to review")
+    assert cache.cluster("c-7").verdict == "review"
+    assert cache.account("rev-1").verdict == "review"  # review and benign unchanged
+    assert cache.account("good-1").verdict == "benign"
+
+
+def test_attack_verdicts_stand_from_the_floor_on_or_without_a_published_population(
+    tmp_path: Path,
+) -> None:
+    bare = VerdictCache.load(make_store(tmp_path / "bare"))  # no risk_reference: nothing to go by
+    assert not bare.held and bare.account("hydra-1").verdict == "attack"
+    d = make_store(tmp_path / "ranked")
+    _publish_population(d, MIN_POPULATION)
+    cache = VerdictCache.load(d)
+    assert not cache.held
+    assert cache.account("hydra-1").verdict == "attack"
+    assert cache.cluster("c-7").verdict == "attack"
+
+
+@pytest.fixture
+def default_scorer(tmp_path: Path, write_policy: Callable) -> OnlineScorer:
+    """The shipped rules, enforcing (``write_policy`` turns shadow off)."""
+    return OnlineScorer(make_store(tmp_path / "data"), write_policy({}))
+
+
+def test_an_attack_account_is_blocked_only_while_batch_holds_its_verdict(
+    default_scorer: OnlineScorer, record: Rec
+) -> None:
+    s = default_scorer
+    d = s.score(record(0, account="hydra-1"))
+    assert (d.action, d.rule, d.scope) == ("block", "known-attack-account", "request")
+    assert s.precheck("hydra-1").action == "block"  # the O(1) path too
+    assert s.actions.active() == []  # nothing persisted beside the verdict cache
+    _set_verdict(s.data_dir, "hydra-1", "benign")  # the next run takes it back
+    s.reload_results()
+    assert s.score(record(1, account="hydra-1")).action != "block"
+    assert s.precheck("hydra-1").action == "allow"
+
+
+def test_review_and_a_cluster_verdict_alone_never_deny(
+    default_scorer: OnlineScorer, record: Rec
+) -> None:
+    s = default_scorer
+    # rev-1 is at review; hydra-2 is at review in attack cluster c-7
+    for acct in ("rev-1", "hydra-2"):
+        plain = s.score(record(0, account=acct))
+        assert plain.action == "allow"  # nothing to distil in a birthday note
+        harvest = s.score(record(1, account=acct, text=HARVEST))
+        assert harvest.action == "degrade", (acct, harvest.rule)  # silently, not denied
+        assert s.precheck(acct).action not in ("block", "challenge")
+    assert s.actions.active() == []
