@@ -10,8 +10,10 @@ from typing import Any
 import duckdb
 import pytest
 
+from distillguard.online.policy import compile_rules
 from distillguard.online.scorer import OnlineScorer
 from distillguard.online.verdicts import VerdictCache
+from distillguard.policy import Policy
 from distillguard.scoring.model import MIN_POPULATION
 from distillguard.scoring.reference import DeploymentReference
 
@@ -81,15 +83,38 @@ def test_an_attack_account_is_blocked_only_while_batch_holds_its_verdict(
     assert s.precheck("hydra-1").action == "allow"
 
 
+def _matching(features: dict[str, Any]) -> list[tuple[str, str]]:
+    """(rule, action) of every default rule the features match."""
+    rules = compile_rules(Policy.load(None).online)
+    base = {"harvest_like": False, "linked_sender_risk": 0.0, "verdict": "unknown",
+            "cluster_verdict": "none"}
+    return [(r.name, r.action) for r in rules if r.matches({**base, **features})]
+
+
+def test_a_review_verdict_needs_a_sender_link_and_a_harvest_request_and_only_degrades() -> None:
+    review = {"verdict": "review"}
+    assert _matching({**review, "harvest_like": True}) == []  # one source: batch's model
+    assert _matching({**review, "linked_sender_risk": 0.3}) == []  # nothing to distil
+    assert _matching({**review, "harvest_like": True, "linked_sender_risk": 0.3}) == [
+        ("batch-review", "degrade")
+    ]
+
+
+def test_an_attack_cluster_alone_degrades_its_members_harvest_requests() -> None:
+    member = {"verdict": "review", "cluster_verdict": "attack"}
+    assert _matching(member) == []
+    assert _matching({**member, "harvest_like": True}) == [("known-attack-cluster", "degrade")]
+    assert ("known-attack-account", "block") in _matching({"verdict": "attack"})
+
+
 def test_review_and_a_cluster_verdict_alone_never_deny(
     default_scorer: OnlineScorer, record: Rec
 ) -> None:
     s = default_scorer
-    # rev-1 is at review; hydra-2 is at review in attack cluster c-7
-    for acct in ("rev-1", "hydra-2"):
-        plain = s.score(record(0, account=acct))
-        assert plain.action == "allow"  # nothing to distil in a birthday note
+    # rev-1 is at review, unlinked; hydra-2 is at review in attack cluster c-7
+    for acct, on_harvest in (("rev-1", {"allow", "log"}), ("hydra-2", {"degrade"})):
+        assert s.score(record(0, account=acct)).action == "allow"  # a birthday note
         harvest = s.score(record(1, account=acct, text=HARVEST))
-        assert harvest.action == "degrade", (acct, harvest.rule)  # silently, not denied
+        assert harvest.action in on_harvest, (acct, harvest.rule)  # silently, never denied
         assert s.precheck(acct).action not in ("block", "challenge")
     assert s.actions.active() == []

@@ -111,9 +111,10 @@ _RULE_KEYS = {"name", "when", "action", "scope", "expires_s", "rate_per_s", "bur
 # - ``attack`` on the account itself: the attack action.
 # - ``attack`` on its cluster only: the member's own evidence is weaker (batch did not call it
 #   attack), so at most what a review gets.
-# - ``review`` (a reviewer should look; nobody has): a silent degrade of a request that itself
-#   asks for harvest, never a deny; withholding reasoning from an answer nobody could distil
-#   protects nothing (as for the linked rules below).
+# - ``review`` (a reviewer should look; nobody has): one source, like the account's online
+#   risk, so like the online rules below it needs a sender link to act, and then only a silent
+#   degrade of a request that itself asks for harvest, never a deny: withholding reasoning from
+#   an answer nobody could distil protects nothing (as for the linked rules).
 DEFAULT_RULES: list[dict[str, Any]] = [
     {
         "name": "known-attack-account",
@@ -129,7 +130,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     {
         "name": "batch-review",
-        "when": {"verdict": "review", "harvest_like": True},
+        "when": {"verdict": "review", "harvest_like": True, "linked_sender_risk": {">": 0.0}},
         "action": "degrade",
         "scope": "request",
     },
