@@ -118,3 +118,13 @@ def test_review_and_a_cluster_verdict_alone_never_deny(
         assert harvest.action in on_harvest, (acct, harvest.rule)  # silently, never denied
         assert s.precheck(acct).action not in ("block", "challenge")
     assert s.actions.active() == []
+
+
+def test_an_attack_template_is_wording_and_needs_a_sender_link() -> None:
+    """Students' math questions share skeletons with a harvester's: the match alone acts on
+    no one, even on a harvest-like request."""
+    on_template = {"template_attack_share": 0.95, "harvest_like": True}
+    assert _matching(on_template) == []
+    assert _matching({**on_template, "linked_sender_risk": 0.3}) == [
+        ("attack-template", "degrade")
+    ]

@@ -183,10 +183,17 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     {
         # A template is wording, which anyone can copy: a harvester's cover traffic copies
-        # benign prompts, turning their templates into "attack" ones. So the match alone
-        # acts on no one; the request must itself ask for harvest (as the linked rules do).
+        # benign prompts, turning their templates into "attack" ones, and its harvest prompts
+        # share the skeletons of the math and code questions students and developers ask.
+        # So the match is not independent of the request's own content (as a shared wording
+        # link is not): like every online restriction here it needs a sender link, and the
+        # request must itself ask for harvest (as the linked rules do).
         "name": "attack-template",
-        "when": {"template_attack_share": {">=": 0.8}, "harvest_like": True},
+        "when": {
+            "template_attack_share": {">=": 0.8},
+            "harvest_like": True,
+            "linked_sender_risk": {">": 0.0},
+        },
         "action": "degrade",
         "scope": "request",
     },
