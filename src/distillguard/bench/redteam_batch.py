@@ -4,7 +4,9 @@ Every ``every_hours`` simulated hours the requests the gateway saw since the las
 background and attackers alike, as contract records, docs/CONTRACT.md §1) are written as one
 JSONL log, the accounts signed up so far as the contract's account table (§2), and both go
 through the embedded ``detect`` into the service's own store (``detect --store DIR``, the
-nightly job of docs/ONLINE.md). The service then reloads its verdict cache from that store,
+nightly job of docs/ONLINE.md), which keeps every earlier day: each run judges the whole
+history so far, as an operator's daily job does (a fresh ``detect`` over all the days' logs at
+once gives the same verdicts). The service then reloads its verdict cache from that store,
 as ``POST /v1/admin/results/reload`` does (``OnlineScorer.reload_results``).
 """
 
