@@ -69,3 +69,23 @@ def test_no_detector_runs_no_batch_and_http_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidParameterError):
         run_strategy(world, "naive", gw, "distillguard", answers=20, seed=3, max_accounts=20,
                      batch_every_hours=24)
+
+
+def test_the_account_table_carries_each_accounts_organisation(
+    batched: tuple[dict, InProcessGateway],
+) -> None:
+    """Batch counts a card's owners by organisation: without ``org_id`` every team sharing
+    its company card is a payment ring."""
+    import csv
+
+    _, gw = batched
+    folder = gw.scorer.data_dir / "daily-batch"
+    with open(sorted(folder.glob("accounts-day*.csv"))[-1], newline="", encoding="utf-8") as fh:
+        rows = {r["account_id"]: r["org_id"] for r in csv.DictReader(fh)}
+    world = load_world("tiny", 3, gw.scorer.data_dir.parent / "worlds", hours=60)
+    benign = {a: o for a, o in rows.items() if a in world.orgs}
+    assert benign and all(o == world.orgs[a] for a, o in benign.items())
+    # a self-serve attacker account is its own organisation, as its requests say (one held at
+    # sign-up never sent any: no organisation, so batch counts it as its own owner too)
+    attackers = {a: o for a, o in rows.items() if a.startswith("acct_rt") and o}
+    assert attackers and all(o == "org_" + a[-8:] for a, o in attackers.items())

@@ -244,7 +244,8 @@ def _daily_batch(gateway: Gateway, every_hours: float | None, world: World) -> D
     if scorer is None:  # over HTTP the service's store is not ours to write
         raise InvalidParameterError("bench-redteam: --batch-every-hours needs the in-process path")
     benign = frozenset(r["account_id"] for r in world.benign)
-    return DailyBatch(scorer, every_hours, world.t0, scorer.data_dir / "daily-batch", benign)
+    return DailyBatch(scorer, every_hours, world.t0, scorer.data_dir / "daily-batch", benign,
+                      world.orgs)
 
 
 def run_redteam(

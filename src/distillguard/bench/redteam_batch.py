@@ -4,7 +4,9 @@ Every ``every_hours`` simulated hours the requests the gateway saw since the las
 background and attackers alike, as contract records, docs/CONTRACT.md §1) are written as one
 JSONL log, the accounts signed up so far as the contract's account table (§2), and both go
 through the embedded ``detect`` into the service's own store (``detect --store DIR``, the
-nightly job of docs/ONLINE.md). The service then reloads its verdict cache from that store,
+nightly job of docs/ONLINE.md), which keeps every earlier day: each run judges the whole
+history so far, as an operator's daily job does (a fresh ``detect`` over all the days' logs at
+once gives the same verdicts). The service then reloads its verdict cache from that store,
 as ``POST /v1/admin/results/reload`` does (``OnlineScorer.reload_results``).
 """
 
@@ -18,8 +20,11 @@ from pathlib import Path
 from typing import Any
 
 HOUR_MS = 3_600_000
+# docs/CONTRACT.md §2, all of it: batch counts a card's owners by organisation (an owner is the
+# account's ``org_id``, else the account), so a table without it turns every team sharing its
+# company card into a payment ring (tiny-105: a labelling vendor's 20 accounts on one card).
 ACCOUNT_FIELDS = ("account_id", "created_at", "signup_route", "verification", "email_domain",
-                  "payment_fingerprint", "country")
+                  "payment_fingerprint", "country", "org_id")
 
 
 def _iso(ms: float) -> str:
@@ -39,7 +44,7 @@ class DailyBatch:
 
     def __init__(
         self, scorer: Any, every_hours: float, t_start: int, folder: Path,
-        benign: frozenset[str] = frozenset(),
+        benign: frozenset[str] = frozenset(), orgs: dict[str, str] | None = None,
     ) -> None:
         self.scorer, self.folder, self.benign = scorer, Path(folder), benign
         self.every_ms = int(every_hours * HOUR_MS)
@@ -47,11 +52,17 @@ class DailyBatch:
         self.next_ms = t_start + self.every_ms
         self.pending: list[dict[str, Any]] = []
         self.accounts: dict[str, dict[str, Any]] = {}
+        # account → organisation: the operator's account table (``orgs``), else the one the
+        # account's requests carry (an attacker's self-serve account is its own organisation)
+        self.orgs: dict[str, str] = dict(orgs or {})
         self.runs: list[dict[str, Any]] = []
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def note(self, row: dict[str, Any]) -> None:
-        self.pending.append(_contract_record(row))
+        rec = _contract_record(row)
+        self.pending.append(rec)
+        if rec.get("org_id"):
+            self.orgs.setdefault(str(rec["account_id"]), str(rec["org_id"]))
 
     def note_account(self, body: dict[str, Any]) -> None:
         self.accounts[str(body["account_id"])] = body
@@ -92,4 +103,6 @@ class DailyBatch:
             w = csv.DictWriter(fh, ACCOUNT_FIELDS, extrasaction="ignore")
             w.writeheader()
             for body in self.accounts.values():
-                w.writerow({**body, "created_at": _iso(body["created_at"])})
+                # a sign-up body has no organisation; the operator's account table does
+                org = body.get("org_id") or self.orgs.get(str(body["account_id"]))
+                w.writerow({**body, "created_at": _iso(body["created_at"]), "org_id": org})

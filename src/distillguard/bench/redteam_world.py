@@ -41,6 +41,7 @@ class World:
     signups: list[dict[str, Any]] = field(default_factory=list)
     signup_pools: dict[str, list[str]] = field(default_factory=dict)
     personas: dict[str, str] = field(default_factory=dict)  # benign account → its persona
+    orgs: dict[str, str] = field(default_factory=dict)  # benign account → its org_id (§2)
 
     def features_of(self, row: dict[str, Any]) -> dict[str, Any] | None:
         return self.features.get(row["request_id"])
@@ -86,6 +87,15 @@ def _signups(folder: Path, benign: set[str], rows: list[dict[str, Any]]) -> list
                                                    "country")}
             out.append({**body, "ip": first_ip.get(a["account_id"]), "created_at": ms})
     return sorted(out, key=lambda b: (b["created_at"], b["account_id"]))
+
+
+def _orgs(folder: Path) -> dict[str, str]:
+    """``account_id → org_id`` of the world's account table (docs/CONTRACT.md §2)."""
+    path = folder / "accounts.csv"
+    if not path.exists():
+        return {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        return {a["account_id"]: a["org_id"] for a in csv.DictReader(fh) if a.get("org_id")}
 
 
 def simulate_world(size: str, seed: int, root: Path) -> Path:
@@ -155,4 +165,5 @@ def load_world(size: str, seed: int, root: Path, hours: float | None = None) -> 
         signups=signups,
         signup_pools=pools,
         personas={a: personas[a] for a in {r["account_id"] for r in rows}},
+        orgs={a: o for a, o in _orgs(folder).items() if a in benign_ids},
     )

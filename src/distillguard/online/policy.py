@@ -6,10 +6,10 @@ names an action and a scope::
     online:
       shadow: false      # the default is true: record only, until you opt in
       rules:
-        - name: known-attack-cluster
-          when: {cluster_verdict: attack}
+        - name: known-attack-account
+          when: {verdict: attack}
           action: block
-          scope: cluster
+          scope: request
         - name: bursty-harvest
           when: {online_risk: {">=": 0.6}}
           action: rate_limit
@@ -104,24 +104,33 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 
 _RULE_KEYS = {"name", "when", "action", "scope", "expires_s", "rate_per_s", "burst", "params"}
 
+# Batch verdicts act in proportion to their evidence, and only while batch holds them: the
+# verdict cache is their state, reloaded after every run, so the rules are request-scoped (each
+# request is audited, coalesced). A persisted week-long block outlived batch's own correction
+# (tiny-105: a university class called attack one day, benign the next, blocked for the week).
+# - ``attack`` on the account itself: the attack action.
+# - ``attack`` on its cluster only: the member's own evidence is weaker (batch did not call it
+#   attack), so at most what a review gets.
+# - ``review`` (a reviewer should look; nobody has): one source, like the account's online
+#   risk, so like the online rules below it needs a sender link to act, and then only a silent
+#   degrade of a request that itself asks for harvest, never a deny: withholding reasoning from
+#   an answer nobody could distil protects nothing (as for the linked rules).
 DEFAULT_RULES: list[dict[str, Any]] = [
-    {
-        "name": "known-attack-cluster",
-        "when": {"cluster_verdict": "attack"},
-        "action": "block",
-        "scope": "cluster",
-        "expires_s": 7 * 86400,
-    },
     {
         "name": "known-attack-account",
         "when": {"verdict": "attack"},
         "action": "block",
-        "scope": "account",
-        "expires_s": 7 * 86400,
+        "scope": "request",
+    },
+    {
+        "name": "known-attack-cluster",
+        "when": {"cluster_verdict": "attack", "harvest_like": True},
+        "action": "degrade",
+        "scope": "request",
     },
     {
         "name": "batch-review",
-        "when": {"verdict": "review"},
+        "when": {"verdict": "review", "harvest_like": True, "linked_sender_risk": {">": 0.0}},
         "action": "degrade",
         "scope": "request",
     },
@@ -174,10 +183,17 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     {
         # A template is wording, which anyone can copy: a harvester's cover traffic copies
-        # benign prompts, turning their templates into "attack" ones. So the match alone
-        # acts on no one; the request must itself ask for harvest (as the linked rules do).
+        # benign prompts, turning their templates into "attack" ones, and its harvest prompts
+        # share the skeletons of the math and code questions students and developers ask.
+        # So the match is not independent of the request's own content (as a shared wording
+        # link is not): like every online restriction here it needs a sender link, and the
+        # request must itself ask for harvest (as the linked rules do).
         "name": "attack-template",
-        "when": {"template_attack_share": {">=": 0.8}, "harvest_like": True},
+        "when": {
+            "template_attack_share": {">=": 0.8},
+            "harvest_like": True,
+            "linked_sender_risk": {">": 0.0},
+        },
         "action": "degrade",
         "scope": "request",
     },

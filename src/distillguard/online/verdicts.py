@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from typing import Any
 from ..errors import InvalidInputError
 from ..scoring.reference import FILE_NAME as REFERENCE_FILE
 from ..scoring.reference import DeploymentReference
+
+_HELD = "held to review: batch ranked fewer accounts than its model's population floor; "
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class VerdictCache:
     reference: DeploymentReference | None = None
     campaign_templates: frozenset[str] = frozenset()  # batch's templates of attack clusters
     source: str = "<empty>"
+    held: bool = False  # attack verdicts held to review (population below the model's floor)
     loaded_at: float = field(default_factory=time.time)
 
     # ---- lookups (hot path) ---------------------------------------------------------------
@@ -96,6 +99,7 @@ class VerdictCache:
             "templates": len(self.templates),
             "attack_templates": sum(1 for s, _ in self.template_attack.values() if s >= 0.5),
             "risk_reference_accounts": self.reference.n_accounts if self.reference else 0,
+            "held_to_review": self.held,
         }
 
     # ---- loading --------------------------------------------------------------------------
@@ -108,10 +112,30 @@ class VerdictCache:
         if not d.is_dir():
             raise InvalidInputError(f"--data {d}: not a folder")
         if (d / "store.duckdb").exists():
-            return cls._from_duckdb(d / "store.duckdb")
+            return cls._from_duckdb(d / "store.duckdb").held_below_floor()
         if (d / "accounts.csv").exists():
-            return cls._from_csv(d)
+            return cls._from_csv(d).held_below_floor()
         return cls(source=f"{d} (no store.duckdb or accounts.csv yet)")
+
+    def held_below_floor(self) -> VerdictCache:
+        """Hold ``attack`` verdicts to ``review`` when batch ranked fewer accounts than the risk
+        model's population floor (``scoring.model.MIN_POPULATION``): below it batch scores
+        with hand-set weights, ranking no one against a deployment, and a deny on that alone
+        is not proportionate. The population is the one batch published with its verdicts
+        (``risk_reference``, every ``detect`` writes it); without one there is nothing to go
+        by and the verdicts stand. Returns self."""
+        from ..scoring.model import MIN_POPULATION
+
+        if self.reference is None or self.reference.n_accounts >= MIN_POPULATION:
+            return self
+        for aid, v in self.accounts.items():
+            if v.verdict == "attack":
+                self.accounts[aid] = replace(v, verdict="review", reasons=_HELD + v.reasons)
+        for cid, c in self.clusters.items():
+            if c.verdict == "attack":
+                self.clusters[cid] = replace(c, verdict="review", reasons=_HELD + c.reasons)
+        self.held = True
+        return self
 
     @classmethod
     def _from_duckdb(cls, path: Path) -> VerdictCache:

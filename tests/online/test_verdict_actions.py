@@ -1,0 +1,130 @@
+"""How the service acts on batch verdicts with the default policy: in proportion to their
+evidence, only while batch holds them, and never a deny below the model's population floor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from distillguard.online.policy import compile_rules
+from distillguard.online.scorer import OnlineScorer
+from distillguard.online.verdicts import VerdictCache
+from distillguard.policy import Policy
+from distillguard.scoring.model import MIN_POPULATION
+from distillguard.scoring.reference import DeploymentReference
+
+from .conftest import HARVEST, make_store
+
+Rec = Callable[..., dict[str, Any]]
+
+
+def _publish_population(data_dir: Path, n_accounts: int) -> None:
+    """The ``risk_reference`` a detect run writes, ranking ``n_accounts`` accounts."""
+    ref = DeploymentReference.empty(4)
+    ref.data["n_accounts"] = n_accounts
+    con = duckdb.connect(str(data_dir / "store.duckdb"))
+    con.execute("CREATE OR REPLACE TABLE risk_reference(reference VARCHAR)")
+    con.execute("INSERT INTO risk_reference VALUES (?)", [ref.to_json()])
+    con.close()
+
+
+def _set_verdict(data_dir: Path, account: str, verdict: str) -> None:
+    con = duckdb.connect(str(data_dir / "store.duckdb"))
+    con.execute("UPDATE out_accounts SET verdict = ? WHERE account_id = ?", [verdict, account])
+    con.close()
+
+
+def test_attack_verdicts_are_held_to_review_below_the_population_floor(tmp_path: Path) -> None:
+    d = make_store(tmp_path / "data")
+    _publish_population(d, MIN_POPULATION - 1)
+    cache = VerdictCache.load(d)
+    assert cache.held and cache.summary()["held_to_review"]
+    assert cache.account("hydra-1").verdict == "review"
+    assert cache.account("hydra-1").reasons.startswith("held to review")
+    assert cache.cluster("c-7").verdict == "review"
+    assert cache.account("rev-1").verdict == "review"  # review and benign unchanged
+    assert cache.account("good-1").verdict == "benign"
+
+
+def test_attack_verdicts_stand_from_the_floor_on_or_without_a_published_population(
+    tmp_path: Path,
+) -> None:
+    bare = VerdictCache.load(make_store(tmp_path / "bare"))  # no risk_reference: nothing to go by
+    assert not bare.held and bare.account("hydra-1").verdict == "attack"
+    d = make_store(tmp_path / "ranked")
+    _publish_population(d, MIN_POPULATION)
+    cache = VerdictCache.load(d)
+    assert not cache.held
+    assert cache.account("hydra-1").verdict == "attack"
+    assert cache.cluster("c-7").verdict == "attack"
+
+
+@pytest.fixture
+def default_scorer(tmp_path: Path, write_policy: Callable) -> OnlineScorer:
+    """The shipped rules, enforcing (``write_policy`` turns shadow off)."""
+    return OnlineScorer(make_store(tmp_path / "data"), write_policy({}))
+
+
+def test_an_attack_account_is_blocked_only_while_batch_holds_its_verdict(
+    default_scorer: OnlineScorer, record: Rec
+) -> None:
+    s = default_scorer
+    d = s.score(record(0, account="hydra-1"))
+    assert (d.action, d.rule, d.scope) == ("block", "known-attack-account", "request")
+    assert s.precheck("hydra-1").action == "block"  # the O(1) path too
+    assert s.actions.active() == []  # nothing persisted beside the verdict cache
+    _set_verdict(s.data_dir, "hydra-1", "benign")  # the next run takes it back
+    s.reload_results()
+    assert s.score(record(1, account="hydra-1")).action != "block"
+    assert s.precheck("hydra-1").action == "allow"
+
+
+def _matching(features: dict[str, Any]) -> list[tuple[str, str]]:
+    """(rule, action) of every default rule the features match."""
+    rules = compile_rules(Policy.load(None).online)
+    base = {"harvest_like": False, "linked_sender_risk": 0.0, "verdict": "unknown",
+            "cluster_verdict": "none"}
+    return [(r.name, r.action) for r in rules if r.matches({**base, **features})]
+
+
+def test_a_review_verdict_needs_a_sender_link_and_a_harvest_request_and_only_degrades() -> None:
+    review = {"verdict": "review"}
+    assert _matching({**review, "harvest_like": True}) == []  # one source: batch's model
+    assert _matching({**review, "linked_sender_risk": 0.3}) == []  # nothing to distil
+    assert _matching({**review, "harvest_like": True, "linked_sender_risk": 0.3}) == [
+        ("batch-review", "degrade")
+    ]
+
+
+def test_an_attack_cluster_alone_degrades_its_members_harvest_requests() -> None:
+    member = {"verdict": "review", "cluster_verdict": "attack"}
+    assert _matching(member) == []
+    assert _matching({**member, "harvest_like": True}) == [("known-attack-cluster", "degrade")]
+    assert ("known-attack-account", "block") in _matching({"verdict": "attack"})
+
+
+def test_review_and_a_cluster_verdict_alone_never_deny(
+    default_scorer: OnlineScorer, record: Rec
+) -> None:
+    s = default_scorer
+    # rev-1 is at review, unlinked; hydra-2 is at review in attack cluster c-7
+    for acct, on_harvest in (("rev-1", {"allow", "log"}), ("hydra-2", {"degrade"})):
+        assert s.score(record(0, account=acct)).action == "allow"  # a birthday note
+        harvest = s.score(record(1, account=acct, text=HARVEST))
+        assert harvest.action in on_harvest, (acct, harvest.rule)  # silently, never denied
+        assert s.precheck(acct).action not in ("block", "challenge")
+    assert s.actions.active() == []
+
+
+def test_an_attack_template_is_wording_and_needs_a_sender_link() -> None:
+    """Students' math questions share skeletons with a harvester's: the match alone acts on
+    no one, even on a harvest-like request."""
+    on_template = {"template_attack_share": 0.95, "harvest_like": True}
+    assert _matching(on_template) == []
+    assert _matching({**on_template, "linked_sender_risk": 0.3}) == [
+        ("attack-template", "degrade")
+    ]
