@@ -59,6 +59,10 @@ bench: venv
 	# Attackers that watch the online path's actions, on an unseen random world.
 	$(BIN)/distillguard bench-redteam --size small --seed 101 --answers 3000 \
 		--data-root bench-results/worlds --out bench-results/redteam-small-101
+	# The same with a daily detect in the loop (the only stop for a ring sharing no sender).
+	$(BIN)/distillguard bench-redteam --size small --seed 101 --answers 3000 \
+		--batch-every-hours 24 --data-root bench-results/worlds \
+		--out bench-results/redteam-batch-small-101
 
 clean:
 	rm -rf $(DEMO) bench-results distillguard-data
