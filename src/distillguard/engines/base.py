@@ -65,7 +65,7 @@ class DuckDBEngine:
         return self.con.sql(sql).to_arrow_table()
 
     def fetch_batches(self, sql: str, rows: int) -> pa.RecordBatchReader:
-        return self.con.sql(sql).fetch_record_batch(rows)
+        return self.con.sql(sql).to_arrow_reader(rows)
 
     def register_arrow(self, name: str, table: pa.Table) -> None:
         # A real table, not a view over Python memory: it survives the Arrow object.
