@@ -128,3 +128,71 @@ def test_an_attack_template_is_wording_and_needs_a_sender_link() -> None:
     assert _matching({**on_template, "linked_sender_risk": 0.3}) == [
         ("attack-template", "degrade")
     ]
+
+
+def _reload_with(s: OnlineScorer, verdicts: dict[str, str]) -> dict[str, Any]:
+    """The next batch run's verdicts on the store, then the service's reload."""
+    for account, verdict in verdicts.items():
+        _set_verdict(s.data_dir, account, verdict)
+    return s.reload_results()
+
+
+def test_a_new_attack_verdict_acts_as_a_review_until_the_next_run_agrees(
+    default_scorer: OnlineScorer, record: Rec
+) -> None:
+    s = default_scorer
+    # hydra-2 in attack cluster c-7, good-1 alone but on the same IP (a sender link)
+    summary = _reload_with(s, {"hydra-2": "attack", "good-1": "attack"})
+    assert summary["unconfirmed_attacks"] == 2
+    assert s.cache.account("hydra-1").verdict == "attack"  # held by both loads: confirmed
+    for i, acct in enumerate(("hydra-2", "good-1")):
+        v = s.cache.account(acct)
+        assert v.verdict == "review" and v.reasons.startswith("unconfirmed")
+        d = s.score(record(10 + i, account=acct, text=HARVEST))
+        assert (d.action, d.params.get("silent")) == ("degrade", True), d.rule
+        assert s.score(record(15 + i, account=acct)).action in ("allow", "log")  # not harvest
+        assert s.precheck(acct).action not in ("block", "challenge")
+    assert s.score(record(20, account="hydra-1")).action == "block"
+    # the next run agrees on hydra-2: it blocks as before; good-1's attack is gone: it lifts
+    summary = _reload_with(s, {"good-1": "benign"})
+    assert summary["unconfirmed_attacks"] == 0
+    d = s.score(record(30, account="hydra-2"))
+    assert (d.action, d.rule) == ("block", "known-attack-account")
+    assert s.precheck("hydra-2").action == "block"
+    assert s.cache.account("good-1").verdict == "benign"
+    assert s.score(record(31, account="good-1")).action in ("allow", "log")
+    # a run that takes hydra-2 back lifts the block at once, and an operator can reverse one
+    _reload_with(s, {"hydra-2": "review"})
+    assert s.score(record(40, account="hydra-2")).action != "block"
+    s.actions.apply("account", "hydra-1", "allow", actor="analyst", reason="known customer")
+    s.refresh_actions(force=True)
+    assert s.score(record(41, account="hydra-1")).action == "allow"
+    assert s.actions.active()[0]["action"] == "allow"  # only the operator's own action
+
+
+def test_an_attack_flipping_between_runs_never_blocks(
+    default_scorer: OnlineScorer, record: Rec
+) -> None:
+    s = default_scorer
+    for i, verdict in enumerate(("attack", "benign", "attack", "benign")):
+        _reload_with(s, {"good-1": verdict})
+        assert s.score(record(i, account="good-1", text=HARVEST)).action != "block"
+        assert s.precheck("good-1").action != "block"
+
+
+def test_confirmation_is_a_policy_key_and_a_start_trusts_the_store(
+    tmp_path: Path, write_policy: Callable, record: Rec
+) -> None:
+    off = OnlineScorer(make_store(tmp_path / "off"), write_policy({"confirm_attacks": False}))
+    assert _reload_with(off, {"good-1": "attack"})["unconfirmed_attacks"] == 0
+    assert off.score(record(0, account="good-1")).action == "block"  # as before the key
+    # a restart: the first load has no history, so the store's attack verdicts stand
+    on = OnlineScorer(make_store(tmp_path / "on"), write_policy({}, name="on.yaml"))
+    assert on.score(record(0, account="hydra-1")).action == "block"
+    # a start on an empty store remembers no attack: the first run's wait for the second
+    empty = OnlineScorer(tmp_path / "empty", write_policy({}, name="empty.yaml"))
+    make_store(empty.data_dir)
+    assert empty.reload_results()["unconfirmed_attacks"] == 1
+    assert empty.score(record(1, account="hydra-1")).action != "block"
+    assert empty.reload_results()["unconfirmed_attacks"] == 0
+    assert empty.score(record(2, account="hydra-1")).action == "block"

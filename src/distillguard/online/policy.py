@@ -322,6 +322,13 @@ class OnlinePolicy:
         "requests of an account between two evaluations of its online risk (the risk model "
         "of scoring.risk_model; young accounts are evaluated on every request)",
     )
+    confirm_attacks: bool = param(
+        True,
+        Check(lambda v: isinstance(v, bool), "true or false"),
+        "on a results reload, an account's attack verdict the previous loaded results did not "
+        "also give acts as a review until the next reload confirms it (batch's false attack "
+        "verdicts flip between runs; attackers' stay)",
+    )
     allow_accounts: list = param(
         [], Check(_is_str_list, "a list of account ids"), "verified customers: never restricted"
     )

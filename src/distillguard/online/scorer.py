@@ -260,6 +260,15 @@ class OnlineScorer:
     def reload_results(self) -> dict[str, Any]:
         """Swap in the latest batch results; on error the old cache stays (and it raises)."""
         cache = VerdictCache.load(self.data_dir)
+        if self.policy.online.confirm_attacks:
+            # Against the previous load's own attack verdicts, kept in memory. At a start the
+            # constructor's load has no history and its attack verdicts stand (as before): they
+            # are most likely the ones that were acting before the restart, and holding them
+            # would hand every known attacker a batch period free on any restart (or crash it
+            # can cause); a wrongful one lasts until this reload, as before confirmation
+            # existed. A start on an empty store loaded no attack verdicts, so every attack of
+            # the first run after it waits for the second.
+            cache.confirmed_by(self.cache.batch_attacks)
         self.cache = cache
         self._last.clear()  # cached features carry old verdicts
         if self._risk is not None:

@@ -23,6 +23,7 @@ from ..scoring.reference import FILE_NAME as REFERENCE_FILE
 from ..scoring.reference import DeploymentReference
 
 _HELD = "held to review: batch ranked fewer accounts than its model's population floor; "
+_UNCONFIRMED = "unconfirmed: the previous batch run did not call this account attack; "
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,10 @@ class VerdictCache:
     campaign_templates: frozenset[str] = frozenset()  # batch's templates of attack clusters
     source: str = "<empty>"
     held: bool = False  # attack verdicts held to review (population below the model's floor)
+    # Accounts batch itself called ``attack`` in this load, before any hold: what the next
+    # reload confirms against (``confirmed_by``).
+    batch_attacks: frozenset[str] = frozenset()
+    unconfirmed: int = 0  # attack verdicts acting as review until the next run agrees
     loaded_at: float = field(default_factory=time.time)
 
     # ---- lookups (hot path) ---------------------------------------------------------------
@@ -100,6 +105,7 @@ class VerdictCache:
             "attack_templates": sum(1 for s, _ in self.template_attack.values() if s >= 0.5),
             "risk_reference_accounts": self.reference.n_accounts if self.reference else 0,
             "held_to_review": self.held,
+            "unconfirmed_attacks": self.unconfirmed,
         }
 
     # ---- loading --------------------------------------------------------------------------
@@ -112,10 +118,27 @@ class VerdictCache:
         if not d.is_dir():
             raise InvalidInputError(f"--data {d}: not a folder")
         if (d / "store.duckdb").exists():
-            return cls._from_duckdb(d / "store.duckdb").held_below_floor()
+            return cls._from_duckdb(d / "store.duckdb")._noted().held_below_floor()
         if (d / "accounts.csv").exists():
-            return cls._from_csv(d).held_below_floor()
+            return cls._from_csv(d)._noted().held_below_floor()
         return cls(source=f"{d} (no store.duckdb or accounts.csv yet)")
+
+    def _noted(self) -> VerdictCache:
+        """Record which accounts batch called ``attack`` (before any hold). Returns self."""
+        self.batch_attacks = frozenset(a for a, v in self.accounts.items() if v.verdict == "attack")
+        return self
+
+    def confirmed_by(self, previous: frozenset[str]) -> VerdictCache:
+        """Hold to ``review`` every account ``attack`` the previous loaded results did not also
+        call ``attack``: batch's attack verdicts on benign accounts flip between daily runs
+        (tiny-111: two on day 2, gone on day 3) while attackers' stay run after run, so a block
+        waits for a second run to agree. Until then the verdict acts as a review does (a silent
+        degrade under the review terms, never a deny). Returns self."""
+        for aid, v in self.accounts.items():
+            if v.verdict == "attack" and aid not in previous:
+                self.accounts[aid] = replace(v, verdict="review", reasons=_UNCONFIRMED + v.reasons)
+                self.unconfirmed += 1
+        return self
 
     def held_below_floor(self) -> VerdictCache:
         """Hold ``attack`` verdicts to ``review`` when batch ranked fewer accounts than the risk
