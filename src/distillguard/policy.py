@@ -87,6 +87,9 @@ class Check:
         return self.description
 
 
+BOOLEAN = Check(lambda v: isinstance(v, bool), "true or false")
+
+
 def param(default: Any, check: Interval | Options | Check | None = None, doc: str = "") -> Any:
     """A policy field with a default, a declared constraint and a one-line doc."""
     if isinstance(default, (list, dict, set)):

@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 
 from ..contract import SIGNAL_COLUMNS
 from ..errors import PolicyError
-from ..policy import Check, Interval, Options, Policy, param, section
+from ..policy import BOOLEAN, Check, Interval, Options, Policy, param, section
 from .actions import ACTION_ALIASES, ACTIONS, SCOPES, SEVERITY
 
 # Features a rule may test, with their kind (for validating the value a rule compares with).
@@ -291,7 +291,7 @@ class OnlinePolicy:
     # nobody has reviewed yet. `distillguard policy init --enforce` writes shadow: false.
     shadow: bool = param(
         True,
-        Check(lambda v: isinstance(v, bool), "true or false"),
+        BOOLEAN,
         "record what would be done, enforce nothing (the default until you opt in)",
     )
     fail_mode: str = param(
@@ -311,7 +311,7 @@ class OnlinePolicy:
     )
     log_prompt_text: bool = param(
         False,
-        Check(lambda v: isinstance(v, bool), "true or false"),
+        BOOLEAN,
         "write prompt text into audit evidence (off: hashes only)",
     )
     window_s: int = param(3600, Interval(60, 7 * 86400, integer=True), "sliding window length")
@@ -324,7 +324,7 @@ class OnlinePolicy:
     )
     confirm_attacks: bool = param(
         True,
-        Check(lambda v: isinstance(v, bool), "true or false"),
+        BOOLEAN,
         "on a results reload, an account's attack verdict the previous loaded results did not "
         "also give acts as a review until the next reload confirms it (batch's false attack "
         "verdicts flip between runs; attackers' stay)",
@@ -382,7 +382,7 @@ class LinkagePolicy:
     }
 
     enabled: bool = param(
-        True, Check(lambda v: isinstance(v, bool), "true or false"), "keep the linkage index"
+        True, BOOLEAN, "keep the linkage index"
     )
     window_s: int = param(
         6 * 3600, Interval(600, 7 * 86400, integer=True), "harvest-count window per key"
@@ -438,7 +438,7 @@ class LinkagePolicy:
     )
     silent_degrade: bool = param(
         True,
-        Check(lambda v: isinstance(v, bool), "true or false"),
+        BOOLEAN,
         "degraded answers carry no marker the caller can see",
     )
 

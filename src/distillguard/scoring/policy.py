@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..contract import HARVEST_SIGNALS
 from ..errors import PolicyError
-from ..policy import Check, Interval, Options, param, section
+from ..policy import BOOLEAN, Check, Interval, Options, param, section
 
 ACCOUNT_EVIDENCE: tuple[str, ...] = (
     "harvest_content",  # share of requests with harvest signals (shrunk for small accounts)
@@ -217,7 +217,7 @@ class ScoringPolicy:
     )
     circle_links: bool = param(
         True,
-        Check(lambda v: isinstance(v, bool), "true or false"),
+        BOOLEAN,
         "an account at review that sends harvest requests on private wordings shared with "
         "flagged accounts of its harvest circle, one of them at attack, is attack too "
         "(coordination/circle_link.py)",
@@ -250,7 +250,7 @@ class ScoringPolicy:
     )
     use_corpora_ip_lists: bool = param(
         True,
-        Check(lambda v: isinstance(v, bool), "true or false"),
+        BOOLEAN,
         "also use the public data-centre/VPN lists in the corpora folder",
     )
     max_reasons: int = param(3, Interval(1, 10, integer=True), "evidence summaries in reasons")
