@@ -88,7 +88,8 @@ class DailyBatch:
         detect([log], self.folder / f"findings-day{day:03d}", accounts=accts,
                store=self.scorer.data_dir, progress=False, report=False, workers=1)
         summary = self.scorer.reload_results()
-        flagged = [a for a, v in self.scorer.cache.accounts.items() if v.verdict == "attack"]
+        # batch's own attack verdicts, before the service holds any back (unconfirmed, floor)
+        flagged = self.scorer.cache.batch_attacks
         info = {"day": day, "at_h": round((ts_ms - self.t_start) / HOUR_MS, 1),
                 "requests": n_new, "accounts": len(self.accounts),
                 "attack_accounts": summary["attack_accounts"],
