@@ -26,6 +26,16 @@ _HELD = "held to review: batch ranked fewer accounts than its model's population
 _UNCONFIRMED = "unconfirmed: the previous batch run did not call this account attack; "
 
 
+def _to_review(verdicts: dict, why: str, keep: frozenset[str] = frozenset()) -> int:
+    """Every ``attack`` in ``verdicts`` (account or cluster id → verdict) but those in ``keep``
+    acts as ``review``, its reasons led by ``why``; returns how many."""
+    held = [k for k, v in verdicts.items() if v.verdict == "attack" and k not in keep]
+    for k in held:
+        v = verdicts[k]
+        verdicts[k] = replace(v, verdict="review", reasons=why + v.reasons)
+    return len(held)
+
+
 @dataclass(frozen=True, slots=True)
 class AccountVerdict:
     risk: float
@@ -118,10 +128,12 @@ class VerdictCache:
         if not d.is_dir():
             raise InvalidInputError(f"--data {d}: not a folder")
         if (d / "store.duckdb").exists():
-            return cls._from_duckdb(d / "store.duckdb")._noted().held_below_floor()
-        if (d / "accounts.csv").exists():
-            return cls._from_csv(d)._noted().held_below_floor()
-        return cls(source=f"{d} (no store.duckdb or accounts.csv yet)")
+            cache = cls._from_duckdb(d / "store.duckdb")
+        elif (d / "accounts.csv").exists():
+            cache = cls._from_csv(d)
+        else:
+            return cls(source=f"{d} (no store.duckdb or accounts.csv yet)")
+        return cache._noted().held_below_floor()
 
     def _noted(self) -> VerdictCache:
         """Record which accounts batch called ``attack`` (before any hold). Returns self."""
@@ -134,10 +146,7 @@ class VerdictCache:
         (tiny-111: two on day 2, gone on day 3) while attackers' stay run after run, so a block
         waits for a second run to agree. Until then the verdict acts as a review does (a silent
         degrade under the review terms, never a deny). Returns self."""
-        for aid, v in self.accounts.items():
-            if v.verdict == "attack" and aid not in previous:
-                self.accounts[aid] = replace(v, verdict="review", reasons=_UNCONFIRMED + v.reasons)
-                self.unconfirmed += 1
+        self.unconfirmed += _to_review(self.accounts, _UNCONFIRMED, keep=previous)
         return self
 
     def held_below_floor(self) -> VerdictCache:
@@ -151,12 +160,8 @@ class VerdictCache:
 
         if self.reference is None or self.reference.n_accounts >= MIN_POPULATION:
             return self
-        for aid, v in self.accounts.items():
-            if v.verdict == "attack":
-                self.accounts[aid] = replace(v, verdict="review", reasons=_HELD + v.reasons)
-        for cid, c in self.clusters.items():
-            if c.verdict == "attack":
-                self.clusters[cid] = replace(c, verdict="review", reasons=_HELD + c.reasons)
+        _to_review(self.accounts, _HELD)
+        _to_review(self.clusters, _HELD)
         self.held = True
         return self
 
