@@ -74,7 +74,11 @@ class CircleLink:
 
 
 def link_accounts(
-    rows: pa.Table, ids: list[str], risk: np.ndarray, review: float, attack: float,
+    rows: pa.Table,
+    ids: list[str],
+    risk: np.ndarray,
+    review: float,
+    attack: float,
     min_harvest: int = MIN_HARVEST,
 ) -> dict[int, CircleLink]:
     """Positions in ``ids`` of accounts at review linked by ``rows`` (``CIRCLE_LINK_ROWS``:
@@ -113,14 +117,18 @@ def link_accounts(
     for i, fs in fellows.items():
         members = sorted(fs, key=lambda j: (-risk[j], ids[j]))
         out[i] = CircleLink(
-            str(ids[members[0]]), float(risk[members[0]]), KEY_KIND, len(members),
+            str(ids[members[0]]),
+            float(risk[members[0]]),
+            KEY_KIND,
+            len(members),
             tuple(str(ids[j]) for j in members),
         )
     return out
 
 
-def circle_links(engine: Engine, ids: pa.Array, risk: np.ndarray, review: float,
-                 attack: float) -> dict[int, CircleLink]:
+def circle_links(
+    engine: Engine, ids: pa.Array, risk: np.ndarray, review: float, attack: float
+) -> dict[int, CircleLink]:
     """:func:`link_accounts` on the store's circle tables; ``{}`` when the harvest-circle unit
     did not run (no ``circle_templates``)."""
     if not (engine.has_table("circle_templates") and engine.has_table("circle_groups")):
