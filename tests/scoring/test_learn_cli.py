@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+from distillguard.scoring.catalog import BY_NAME
 from distillguard.scoring.model import BUILTIN, RiskModel, align
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -68,6 +69,34 @@ def test_learn_adapts_on_a_labels_file_and_demotes_no_other_attacker(
     _check_changes(store, res.stdout, before, after, labelled=set(attackers[:5] + benign[:3]))
 
 
+def test_learn_changes_say_what_moved_each_account(tiny_findings, tiny_data, tmp_path):
+    """Dismissing the three attackers the model ranks lowest (an operator's mistake) moves other
+    attackers' verdicts: each is listed with its change of log-odds split into the shift every
+    account got and what its own evidence brought, adding up to the change."""
+    root, _ = tiny_findings
+    store = tmp_path / "store"
+    shutil.copytree(root / "store", store)
+    before = _risk(RiskModel.load(BUILTIN), store)
+    with open(tiny_data / "labels.csv", newline="") as fh:
+        truth = {r["account_id"]: r["is_attack"] == "1" for r in csv.DictReader(fh)}
+    attackers = sorted((a for a in before if truth[a]), key=lambda a: before[a])
+    labels = tmp_path / "labels.csv"
+    rows = [f"{a},benign\n" for a in attackers[:3]] + [f"{attackers[-1]},attack\n"]
+    labels.write_text("account_id,label\n" + "".join(rows))
+    res = _learn("--store", str(store), "--labels", str(labels))
+    assert res.returncode == 0, res.stderr
+    after = _risk(RiskModel.load(store / "risk-model.json"), store)
+    with open(store / "learn-changes.csv", newline="") as fh:
+        moved = list(csv.DictReader(fh))
+    assert moved and all(r["verdict_before"] == "attack" for r in moved)
+    assert all(float(r["shift_log_odds"]) + float(r["evidence_log_odds"]) < 0 for r in moved)
+    _check_changes(store, res.stdout, before, after, labelled={*attackers[:3], attackers[-1]})
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
 def _verdict(risk: float) -> str:
     return "attack" if risk >= 0.9 else "review" if risk >= 0.5 else "benign"
 
@@ -83,6 +112,11 @@ def _check_changes(store: Path, stdout: str, before: dict, after: dict, labelled
     for r in rows:
         assert r["verdict_before"] == _verdict(before[r["account_id"]])
         assert r["verdict_after"] == _verdict(after[r["account_id"]])
+        # the change of log-odds, split into the shift every account got and its own evidence
+        change = _logit(after[r["account_id"]]) - _logit(before[r["account_id"]])
+        parts = float(r["shift_log_odds"]) + float(r["evidence_log_odds"])
+        assert abs(parts - change) < 1e-3
+        assert (r["top_evidence"] in BY_NAME) == (r["top_evidence"] != "")
     newly = sum(r["verdict_after"] == "attack" for r in rows)
     assert f"moves {len(rows)} verdicts: {newly} newly at attack" in stdout
 

@@ -87,22 +87,25 @@ def learn(
     The unlabelled accounts whose verdict the adapted model would change (under
     ``thresholds``: review, attack) are written to ``store/learn-changes.csv`` for review:
     a few labels of one campaign can lift honest accounts too (docs/experiments/
-    operator-labels.md), and a false ban is a real harm."""
+    operator-labels.md), and a false ban is a real harm. Each row splits the change of log-odds
+    into the shift every account got and what the account's own evidence brought
+    (:func:`change_parts`): a raise by the shift alone is the one to doubt."""
     inputs = _model_inputs(store)
     ids = inputs.column("account_id").to_pylist()
     y = np.array([labels.get(a, -1) for a in ids])
     unknown = len(set(labels) - set(ids))
     model = RiskModel.load(base)
     X = align(inputs, model.names_)
-    before = model.predict_risk(X)
+    before, stage = model.predict_risk(X), last_stage(model)
     model.adapt(X, y)
     after = model.predict_risk(X)
+    parts = change_parts(model, X, last_stage(model) - stage)
     out = Path(out) if out is not None else Path(store) / "risk-model.json"
     used = {"store": str(store), "attack": int((y == 1).sum()), "benign": int((y == 0).sum())}
     model.save(
         out, {**{k: v for k, v in model.manifest_.items() if k == "worlds"}, "adapted_on": used}
     )
-    moved = write_changes(Path(store) / CHANGES_FILE, ids, y, before, after, thresholds)
+    moved = write_changes(Path(store) / CHANGES_FILE, ids, y, before, after, thresholds, parts)
     counts = {
         "attack": used["attack"],
         "benign": used["benign"],
@@ -111,6 +114,34 @@ def learn(
         **moved,
     }
     return out, counts
+
+
+def last_stage(model: RiskModel) -> np.ndarray:
+    """The model's last stage as weights over (margin, evidence strengths…, 1): the deployment
+    adapter's, or the Platt calibration's (which reads the margin only)."""
+    adapter = getattr(model, "adapter_", None)
+    if adapter is not None:
+        return np.r_[np.ravel(adapter.coef_), float(adapter.intercept_[0])]
+    cal = model.calibrator_
+    n_evidence = len(model._evidence_idx())
+    return np.r_[float(cal.coef_[0, 0]), np.zeros(n_evidence), float(cal.intercept_[0])]
+
+
+def change_parts(model: RiskModel, X: np.ndarray, delta: np.ndarray) -> dict[str, np.ndarray]:
+    """Each account's log-odds change (``delta``: last stage after - before) in two parts: the
+    shift every account at its margin got (intercept and margin slope), and what its own
+    evidence strengths brought (the adapter's evidence weights). A raise by the shift has no
+    evidence of the account's own behind it: the tip-off's honest accounts at `attack` were
+    raised mostly by the shift (docs/experiments/operator-labels.md)."""
+    inputs = model._adapter_inputs(X, model.raw_proba(X))
+    by_evidence = inputs[:, 1:] * delta[1:-1]
+    names = np.array([model.names_[j][3:] for j in model._evidence_idx()], object)
+    top = names[np.argmax(by_evidence, axis=1)] if len(names) else np.full(len(X), "", object)
+    return {
+        "shift_log_odds": delta[0] * inputs[:, 0] + delta[-1],
+        "evidence_log_odds": by_evidence.sum(axis=1),
+        "top_evidence": np.where(by_evidence.max(axis=1, initial=0.0) > 0, top, ""),
+    }
 
 
 def _model_inputs(store: Path):
@@ -138,16 +169,22 @@ def write_changes(
     before: np.ndarray,
     after: np.ndarray,
     thresholds: tuple[float, float],
+    parts: dict[str, np.ndarray] | None = None,
 ) -> dict[str, int]:
-    """The unlabelled accounts whose verdict moves, most raised first; counts by direction."""
+    """The unlabelled accounts whose verdict moves, most raised first; counts by direction.
+    ``parts``: more columns per account (:func:`change_parts`)."""
     was, now = verdicts(before, *thresholds), verdicts(after, *thresholds)
     moved = np.nonzero((labels == -1) & (was != now))[0]
     moved = moved[np.argsort(before[moved] - after[moved], kind="stable")]
+    parts = parts or {}
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["account_id", "risk_before", "risk_after", "verdict_before", "verdict_after"])
+        w.writerow(
+            ["account_id", "risk_before", "risk_after", "verdict_before", "verdict_after", *parts]
+        )
         for i in moved:
-            w.writerow([ids[i], f"{before[i]:.4f}", f"{after[i]:.4f}", was[i], now[i]])
+            extra = [f"{v[i]:.4f}" if isinstance(v[i], float) else v[i] for v in parts.values()]
+            w.writerow([ids[i], f"{before[i]:.4f}", f"{after[i]:.4f}", was[i], now[i], *extra])
     return {
         "newly_attack": int(((now[moved] == "attack") & (was[moved] != "attack")).sum()),
         "left_attack": int(((was[moved] == "attack") & (now[moved] != "attack")).sum()),
