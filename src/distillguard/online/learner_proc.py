@@ -1,0 +1,315 @@
+"""The background learner in its own process (issue 15 §3): full scoring off the answers' GIL.
+
+In the serving process a request is answered from cached knowledge (``precheck``) and its row
+is queued for full scoring. The thread :class:`~.scorer.Learner` decides those rows in the
+serving process, ~430 CPU-µs a row (BENCHMARKS §3) holding the GIL every answer waits for.
+:class:`ProcessLearner` sends the rows to a child process instead, which featurizes and decides
+them with its own :class:`~.scorer.OnlineScorer` over the same data folder and the same Redis
+state, in arrival order (River's rule: each row is scored on what came before it and itself).
+The child sends back, per micro-batch, what the serving process reads and nothing it would
+have to hold the child's objects for:
+
+- each row's full decision (``full_decision``: gateways apply ``degrade`` from it);
+- each account's compact features and reasons as of its last row (what ``precheck`` reads);
+- the actions it persisted, and the delayed-enforcement due times it set (the next request of
+  the subject sees them at once, as with the thread learner);
+- its metric counts and latencies, replayed into the serving process's ``/metrics``.
+
+Only with a shared (Redis) state: the account state, token buckets and linkage index the child
+writes are then the ones this process's ``precheck`` and synchronous scores read. The queue is
+bounded: when it is full a row is shed (counted in ``distillguard_learn_dropped_total``),
+never an answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .metrics import Metrics
+from .scorer import _SWITCH_S, Decision, OnlineScorer, _exit_with_parent, _GcKeeper
+
+log = logging.getLogger(__name__)
+
+# Rows in flight (sent, not yet learned): the thread learner's bound, ~10 s of saturation.
+MAX_QUEUE = 100_000
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """What the child builds its scorer from: the serving scorer's own settings."""
+
+    data_dir: str
+    policy_path: str | None
+    state: str
+    shadow: bool | None
+    load_results: bool
+    event_time: bool
+    max_cached_accounts: int
+    max_batch: int = 256
+    max_wait_s: float = 0.002
+
+
+@dataclass
+class BatchResult:
+    """What one learned micro-batch changes in the serving process."""
+
+    n_rows: int
+    decisions: list[Decision]
+    last: list[tuple[str, tuple[dict[str, Any], list[str]]]]
+    activated: list[tuple[str, dict[str, Any]]]
+    dues: list[tuple[str, int]]
+    counts: dict[tuple, float]
+    latencies: dict[tuple, list[float]]
+    text_features_available: bool
+
+
+class _RecordingMetrics(Metrics):
+    """The child's metrics, gathered per batch for the serving process's ``/metrics``.
+
+    Gauges are not sent: the child's read its own objects, and the serving scorer registers
+    the same gauges over the shared state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[tuple, float] = {}
+        self.latencies: dict[tuple, list[float]] = {}
+
+    def counter(self, name: str, doc: str, value: float = 1.0, **labels: str) -> None:
+        key = (name, doc, tuple(labels.items()))
+        self.counts[key] = self.counts.get(key, 0.0) + value
+
+    def observe(self, name: str, doc: str, seconds: float, **labels: str) -> None:
+        self.latencies.setdefault((name, doc, tuple(labels.items())), []).append(seconds)
+
+    def gauge(self, name: str, doc: str, value: Any, **labels: str) -> None:
+        return None
+
+    def take(self) -> tuple[dict[tuple, float], dict[tuple, list[float]]]:
+        out = (self.counts, self.latencies)
+        self.counts, self.latencies = {}, {}
+        return out
+
+
+class _ChildScorer(OnlineScorer):
+    """The child's scorer: also notes the actions it persists and the delays it sets."""
+
+    def __init__(self, cfg: LearnerConfig) -> None:
+        super().__init__(
+            cfg.data_dir,
+            cfg.policy_path,
+            state=cfg.state,
+            shadow=cfg.shadow,
+            load_results=cfg.load_results,
+            metrics=_RecordingMetrics(),
+        )
+        self.event_time = cfg.event_time
+        self.max_cached_accounts = cfg.max_cached_accounts
+        self.activated: list[tuple[str, dict[str, Any]]] = []
+        self.dues: list[tuple[str, int]] = []
+        remember = self.linked._remember  # linked.py keeps its due times in a private dict
+
+        def remember_and_note(subject: str, due: int) -> None:
+            remember(subject, due)
+            self.dues.append((subject, due))
+
+        self.linked._remember = remember_and_note  # type: ignore[method-assign]
+
+    def _activate(self, key: str, action: dict[str, Any]) -> None:
+        super()._activate(key, action)
+        self.activated.append((key, action))
+
+    def learn_batch(self, batch: list[dict]) -> BatchResult:
+        """Featurize and decide the rows in order; what the serving process needs of it."""
+        self.policy.maybe_reload()  # the same file as the serving process's: a stat per batch
+        try:
+            decisions = self.score_rows(batch)
+        except Exception as exc:  # keep learning whatever one batch did
+            self.metrics.counter(
+                "distillguard_observe_errors_total",
+                "background scoring errors",
+                reason=type(exc).__name__,
+            )
+            decisions = []
+        accounts = dict.fromkeys(row["account_id"] for row in batch)
+        last = [(a, self._last[a]) for a in accounts if a in self._last]
+        counts, latencies = self.metrics.take()  # type: ignore[attr-defined]
+        out = BatchResult(
+            len(batch),
+            decisions,
+            last,
+            self.activated,
+            self.dues,
+            counts,
+            latencies,
+            self.text_features_available,
+        )
+        self.activated, self.dues = [], []
+        return out
+
+    def control(self, message: tuple) -> None:
+        """A change the serving process made, applied here in its place in the row stream."""
+        if message[0] == "reload_results":
+            try:
+                self.reload_results()
+            except Exception as exc:  # the serving process reported it; keep the old cache
+                log.warning("learner: results not reloaded: %s", exc)
+        elif message[0] == "forget":  # an appeal
+            self._last.pop(message[1], None)
+            self.linked.forget(message[1])
+            self.refresh_actions(force=True)
+
+
+def _next_batch(rows: Any, first: dict, cfg: LearnerConfig) -> tuple[list[dict], Any]:
+    """``first`` and the rows that follow within ``max_wait_s`` (up to ``max_batch``); and
+    the control message or stop (None) that ended the batch, if one did."""
+    batch = [first]
+    deadline = time.monotonic() + cfg.max_wait_s
+    while len(batch) < cfg.max_batch:
+        try:
+            nxt = rows.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if not isinstance(nxt, dict):
+            return batch, nxt
+        batch.append(nxt)
+    return batch, False
+
+
+def _child_main(cfg: LearnerConfig, rows: Any, results: Any, parent_pid: int) -> None:
+    """The learner process: rows in, :class:`BatchResult` out, in order, until None."""
+    _exit_with_parent(parent_pid)
+    scorer = _ChildScorer(cfg)
+    pending: Any = False
+    while True:
+        msg = rows.get() if pending is False else pending
+        pending = False
+        if msg is None:
+            break
+        if not isinstance(msg, dict):
+            scorer.control(msg)
+            continue
+        batch, pending = _next_batch(rows, msg, cfg)
+        results.put(scorer.learn_batch(batch))
+    scorer.close()
+    results.put(None)
+
+
+class ProcessLearner:
+    """The serving process's side: queue rows to the child, apply what it learned."""
+
+    freeze_gc = True  # only ``serve`` runs it: see scorer._FREEZE_EVERY_S
+
+    def __init__(self, scorer: OnlineScorer, max_queue: int = MAX_QUEUE) -> None:
+        self.scorer = scorer
+        self.sent = 0  # rows handed to the queue
+        self.done = 0  # rows the child learned (or failed on), results applied here
+        self._gc = _GcKeeper(scorer.metrics)
+        ctx = mp.get_context("spawn")
+        self.rows = ctx.Queue(max_queue)
+        self.results = ctx.Queue()
+        cfg = LearnerConfig(
+            str(scorer.data_dir),
+            None if scorer.policy.path is None else str(scorer.policy.path),
+            scorer.state_spec,
+            scorer.shadow_override,
+            scorer.load_results,
+            scorer.event_time,
+            scorer.max_cached_accounts,
+        )
+        self.process = ctx.Process(
+            target=_child_main,
+            args=(cfg, self.rows, self.results, os.getpid()),
+            name="distillguard-learner",
+            daemon=True,
+        )
+        self.process.start()
+        if sys.getswitchinterval() > _SWITCH_S:  # the reader thread below, see _SWITCH_S
+            sys.setswitchinterval(_SWITCH_S)
+        scorer.metrics.gauge(
+            "distillguard_learn_queue",
+            "rows waiting for background scoring",
+            lambda: self.sent - self.done,
+        )
+        self._reader = threading.Thread(
+            target=self._read, name="distillguard-learner-results", daemon=True
+        )
+        self._reader.start()
+
+    def put(self, row: dict) -> None:
+        try:
+            self.rows.put_nowait(row)
+        except queue.Full:  # shed learning, never the gateway's request
+            self.scorer.metrics.counter(
+                "distillguard_learn_dropped_total", "rows not learned (queue full)"
+            )
+            return
+        self.sent += 1
+
+    def notify(self, message: tuple) -> None:
+        """A control message, after the rows already queued; never shed (it may wait)."""
+        self.rows.put(message, timeout=30)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                res = self.results.get(timeout=1.0)
+            except queue.Empty:
+                if self.process.is_alive():
+                    continue
+                res = None  # it died: rows are shed from now on, once the queue is full
+                self.scorer.metrics.counter(
+                    "distillguard_observe_errors_total",
+                    "background scoring errors",
+                    reason="LearnerExited",
+                )
+            if res is None:
+                return
+            self._apply(res)
+            self._gc.after_batch()
+
+    def _apply(self, res: BatchResult) -> None:
+        s = self.scorer
+        for acct, last in res.last:
+            s._set_last(acct, last)
+        for key, action in res.activated:
+            s._activate(key, action)
+        for subject, due in res.dues:
+            s.linked._remember(subject, due)
+        for d in res.decisions:
+            s._remember(d)
+        m = s.metrics
+        for (name, doc, labels), value in res.counts.items():
+            m.counter(name, doc, value, **dict(labels))
+        for (name, doc, labels), values in res.latencies.items():
+            for v in values:
+                m.observe(name, doc, v, **dict(labels))
+        s.text_features_available = res.text_features_available
+        self.done += res.n_rows
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """Block until every queued row was learned and applied here (tests, replay)."""
+        deadline = time.monotonic() + timeout_s
+        while self.done < self.sent:
+            if time.monotonic() >= deadline or not self.process.is_alive():
+                return False
+            time.sleep(0.002)
+        return True
+
+    def stop(self) -> None:
+        try:
+            self.rows.put(None, timeout=5)
+        except queue.Full:
+            pass
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.terminate()
+        self._reader.join(timeout=5)
+        self._gc.stop()
