@@ -30,6 +30,7 @@ import queue
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,14 @@ log = logging.getLogger(__name__)
 
 # Rows in flight (sent, not yet learned): the thread learner's bound, ~10 s of saturation.
 MAX_QUEUE = 100_000
+# Rows go to the child in one pickle and one pipe write per this interval, not one per row (a
+# write and a thread hand-off of the GIL each); the delay is within the child's own batching
+# wait (``max_wait_s``) and the gateway's answer never waits for it.
+GATHER_S = 0.001
+# The learner's CPU priority below the serving process's (``nice`` increment): on a busy
+# machine answers get the CPU first (CFS weights ~10:1 at +10), and learning lags instead;
+# the bound above then sheds it, never an answer.
+LEARNER_NICE = 10
 
 
 @dataclass(frozen=True)
@@ -167,14 +176,33 @@ class _ChildScorer(OnlineScorer):
             self.refresh_actions(force=True)
 
 
-def _next_batch(rows: Any, first: dict, cfg: LearnerConfig) -> tuple[list[dict], Any]:
+class _Inbox:
+    """The child's end of the row pipe: one item at a time (a row, a control message or the
+    stop, None) from the lists the serving process sends."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.items: deque[Any] = deque()
+
+    def get(self, timeout: float | None = None) -> Any:
+        if not self.items:
+            if timeout is not None and not self.conn.poll(timeout):
+                raise queue.Empty
+            try:
+                self.items.extend(self.conn.recv())
+            except EOFError:  # the serving process is gone
+                return None
+        return self.items.popleft()
+
+
+def _next_batch(inbox: _Inbox, first: dict, cfg: LearnerConfig) -> tuple[list[dict], Any]:
     """``first`` and the rows that follow within ``max_wait_s`` (up to ``max_batch``); and
     the control message or stop (None) that ended the batch, if one did."""
     batch = [first]
     deadline = time.monotonic() + cfg.max_wait_s
     while len(batch) < cfg.max_batch:
         try:
-            nxt = rows.get(timeout=max(0.0, deadline - time.monotonic()))
+            nxt = inbox.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
             break
         if not isinstance(nxt, dict):
@@ -186,35 +214,41 @@ def _next_batch(rows: Any, first: dict, cfg: LearnerConfig) -> tuple[list[dict],
 def _child_main(cfg: LearnerConfig, rows: Any, results: Any, parent_pid: int) -> None:
     """The learner process: rows in, :class:`BatchResult` out, in order, until None."""
     _exit_with_parent(parent_pid)
+    os.nice(LEARNER_NICE)
     scorer = _ChildScorer(cfg)
+    inbox = _Inbox(rows)
     pending: Any = False
     while True:
-        msg = rows.get() if pending is False else pending
+        msg = inbox.get() if pending is False else pending
         pending = False
         if msg is None:
             break
         if not isinstance(msg, dict):
             scorer.control(msg)
             continue
-        batch, pending = _next_batch(rows, msg, cfg)
-        results.put(scorer.learn_batch(batch))
+        batch, pending = _next_batch(inbox, msg, cfg)
+        results.send(scorer.learn_batch(batch))
     scorer.close()
-    results.put(None)
+    results.send(None)
 
 
 class ProcessLearner:
-    """The serving process's side: queue rows to the child, apply what it learned."""
+    """The serving process's side: rows to the child, what it learned back (two pipes)."""
 
     freeze_gc = True  # only ``serve`` runs it: see scorer._FREEZE_EVERY_S
 
     def __init__(self, scorer: OnlineScorer, max_queue: int = MAX_QUEUE) -> None:
         self.scorer = scorer
-        self.sent = 0  # rows handed to the queue
+        self.max_queue = max_queue
+        self.sent = 0  # rows handed over (not shed)
         self.done = 0  # rows the child learned (or failed on), results applied here
+        self._buf: list[Any] = []  # rows and control messages not yet written to the pipe
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
         self._gc = _GcKeeper(scorer.metrics)
         ctx = mp.get_context("spawn")
-        self.rows = ctx.Queue(max_queue)
-        self.results = ctx.Queue()
+        rows_in, self._rows = ctx.Pipe(duplex=False)
+        self._results, results_out = ctx.Pipe(duplex=False)
         cfg = LearnerConfig(
             str(scorer.data_dir),
             None if scorer.policy.path is None else str(scorer.policy.path),
@@ -226,50 +260,75 @@ class ProcessLearner:
         )
         self.process = ctx.Process(
             target=_child_main,
-            args=(cfg, self.rows, self.results, os.getpid()),
+            args=(cfg, rows_in, results_out, os.getpid()),
             name="distillguard-learner",
             daemon=True,
         )
         self.process.start()
-        if sys.getswitchinterval() > _SWITCH_S:  # the reader thread below, see _SWITCH_S
+        rows_in.close()  # the child's ends: the pipes report EOF when it is gone
+        results_out.close()
+        if sys.getswitchinterval() > _SWITCH_S:  # the threads below, see _SWITCH_S
             sys.setswitchinterval(_SWITCH_S)
         scorer.metrics.gauge(
             "distillguard_learn_queue",
             "rows waiting for background scoring",
             lambda: self.sent - self.done,
         )
-        self._reader = threading.Thread(
-            target=self._read, name="distillguard-learner-results", daemon=True
-        )
-        self._reader.start()
+        self._threads = [
+            threading.Thread(target=f, name=f"distillguard-learner-{n}", daemon=True)
+            for f, n in ((self._write, "rows"), (self._read, "results"))
+        ]
+        for t in self._threads:
+            t.start()
 
     def put(self, row: dict) -> None:
-        try:
-            self.rows.put_nowait(row)
-        except queue.Full:  # shed learning, never the gateway's request
+        if self.sent - self.done >= self.max_queue:  # shed learning, never the request
             self.scorer.metrics.counter(
                 "distillguard_learn_dropped_total", "rows not learned (queue full)"
             )
             return
         self.sent += 1
+        self._hand_over(row)
 
-    def notify(self, message: tuple) -> None:
-        """A control message, after the rows already queued; never shed (it may wait)."""
-        self.rows.put(message, timeout=30)
+    def notify(self, message: tuple | None) -> None:
+        """A control message (or the stop), after the rows already queued; never shed."""
+        self._hand_over(message)
+
+    def _hand_over(self, item: Any) -> None:
+        with self._lock:
+            self._buf.append(item)
+            first = len(self._buf) == 1
+        if first:
+            self._wake.set()
+
+    def _write(self) -> None:
+        while True:
+            self._wake.wait()
+            time.sleep(GATHER_S)
+            self._wake.clear()
+            with self._lock:
+                items, self._buf = self._buf, []
+            if not items:
+                continue
+            try:
+                self._rows.send(items)
+            except OSError:  # the child is gone: _read counts it
+                return
+            if items[-1] is None:
+                return
 
     def _read(self) -> None:
         while True:
             try:
-                res = self.results.get(timeout=1.0)
-            except queue.Empty:
-                if self.process.is_alive():
-                    continue
-                res = None  # it died: rows are shed from now on, once the queue is full
-                self.scorer.metrics.counter(
-                    "distillguard_observe_errors_total",
-                    "background scoring errors",
-                    reason="LearnerExited",
-                )
+                res = self._results.recv()
+            except (EOFError, OSError):
+                res = None
+                if self.process.is_alive() or self.process.exitcode != 0:
+                    self.scorer.metrics.counter(
+                        "distillguard_observe_errors_total",
+                        "background scoring errors",
+                        reason="LearnerExited",
+                    )
             if res is None:
                 return
             self._apply(res)
@@ -304,12 +363,10 @@ class ProcessLearner:
         return True
 
     def stop(self) -> None:
-        try:
-            self.rows.put(None, timeout=5)
-        except queue.Full:
-            pass
+        self.notify(None)
         self.process.join(timeout=10)
         if self.process.is_alive():
             self.process.terminate()
-        self._reader.join(timeout=5)
+        for t in self._threads:
+            t.join(timeout=5)
         self._gc.stop()
