@@ -382,13 +382,16 @@ def bench_http(
 
 
 def http_section(seconds: float, results: dict[str, Any]) -> list[str]:
-    """``POST /v1/score`` under wrk: one worker with in-memory state, then two workers sharing
-    a Redis state (``serve --workers 2``) when redis-server is installed."""
+    """``POST /v1/score`` under wrk: one worker with in-memory state, then, when redis-server is
+    installed, one and two workers (``serve --workers 2``) on a Redis state, where each
+    worker's learner runs in its own process (``online/learner_proc.py``)."""
     servers = [bench_http(seconds)]
-    redis_server = _start_redis()
-    if redis_server is not None:
+    for workers in (1, 2):
+        redis_server = _start_redis()  # a fresh one each: no state left by the other run
+        if redis_server is None:
+            break
         try:
-            servers.append(bench_http(seconds, workers=2, state=redis_server[1]))
+            servers.append(bench_http(seconds, workers=workers, state=redis_server[1]))
         finally:
             redis_server[0].terminate()
     results["http"] = servers
