@@ -75,6 +75,7 @@ class BatchResult:
     last: list[tuple[str, tuple[dict[str, Any], list[str]]]]
     activated: list[tuple[str, dict[str, Any]]]
     dues: list[tuple[str, int]]
+    audited: list[tuple[tuple[str, str], tuple[float, int]]]
     counts: dict[tuple, float]
     latencies: dict[tuple, list[float]]
     text_features_available: bool
@@ -108,7 +109,8 @@ class _RecordingMetrics(Metrics):
 
 
 class _ChildScorer(OnlineScorer):
-    """The child's scorer: also notes the actions it persists and the delays it sets."""
+    """The child's scorer: also notes the actions it persists, the delays it sets and the
+    audit entries it coalesces, for the serving process; and applies the serving process's."""
 
     def __init__(self, cfg: LearnerConfig) -> None:
         super().__init__(
@@ -123,7 +125,9 @@ class _ChildScorer(OnlineScorer):
         self.max_cached_accounts = cfg.max_cached_accounts
         self.activated: list[tuple[str, dict[str, Any]]] = []
         self.dues: list[tuple[str, int]] = []
-        remember = self.linked._remember  # linked.py keeps its due times in a private dict
+        self.audited: list[tuple[tuple[str, str], tuple[float, int]]] = []
+        # linked.py keeps its due times in a private dict
+        self._remember_due = remember = self.linked._remember
 
         def remember_and_note(subject: str, due: int) -> None:
             remember(subject, due)
@@ -134,6 +138,10 @@ class _ChildScorer(OnlineScorer):
     def _activate(self, key: str, action: dict[str, Any]) -> None:
         super()._activate(key, action)
         self.activated.append((key, action))
+
+    def _note_audited(self, key: tuple[str, str], value: tuple[float, int]) -> None:
+        super()._note_audited(key, value)
+        self.audited.append((key, value))
 
     def learn_batch(self, batch: list[dict]) -> BatchResult:
         """Featurize and decide the rows in order; what the serving process needs of it."""
@@ -156,11 +164,12 @@ class _ChildScorer(OnlineScorer):
             last,
             self.activated,
             self.dues,
+            self.audited,
             counts,
             latencies,
             self.text_features_available,
         )
-        self.activated, self.dues = [], []
+        self.activated, self.dues, self.audited = [], [], []
         return out
 
     def control(self, message: tuple) -> None:
@@ -170,6 +179,12 @@ class _ChildScorer(OnlineScorer):
                 self.reload_results()
             except Exception as exc:  # the serving process reported it; keep the old cache
                 log.warning("learner: results not reloaded: %s", exc)
+        elif message[0] == "activate":  # as ``_activate`` there: not sent back
+            OnlineScorer._activate(self, *message[1:])
+        elif message[0] == "audited":
+            self._audited[message[1]] = message[2]
+        elif message[0] == "due":
+            self._remember_due(*message[1:])
         elif message[0] == "forget":  # an appeal
             self._last.pop(message[1], None)
             self.linked.forget(message[1])
@@ -246,6 +261,14 @@ class ProcessLearner:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._gc = _GcKeeper(scorer.metrics)
+        # the delays this process's precheck sets go to the child too; the child's come back
+        self._remember_due = remember = scorer.linked._remember
+
+        def remember_and_share(subject: str, due: int) -> None:
+            remember(subject, due)
+            self.notify(("due", subject, due))
+
+        scorer.linked._remember = remember_and_share  # type: ignore[method-assign]
         ctx = mp.get_context("spawn")
         rows_in, self._rows = ctx.Pipe(duplex=False)
         self._results, results_out = ctx.Pipe(duplex=False)
@@ -341,7 +364,9 @@ class ProcessLearner:
         for key, action in res.activated:
             s._activate(key, action)
         for subject, due in res.dues:
-            s.linked._remember(subject, due)
+            self._remember_due(subject, due)
+        for key, value in res.audited:
+            s._audited[key] = value
         for d in res.decisions:
             s._remember(d)
         m = s.metrics

@@ -537,6 +537,7 @@ class OnlineScorer:
         """
         t0 = time.perf_counter()
         row = normalize_record(record)
+        learner = self.learner()  # first: what precheck enforces is shared with it (_share)
         d = self.precheck(
             row["account_id"],
             row["request_id"],
@@ -544,7 +545,7 @@ class OnlineScorer:
             ts_ms=row["ts_ms"],
             observe=False,
         )
-        self.learner().put(row)
+        learner.put(row)
         self.metrics.observe(
             "distillguard_score_seconds",
             "full scoring latency",
@@ -839,30 +840,30 @@ class OnlineScorer:
                     reason=type(exc).__name__,
                 )
                 return
-            self._activate(
-                _subject_key(scope, subject),
-                {
-                    "id": d.action_id,
-                    "subject_kind": scope,
-                    "subject_id": subject,
-                    "action": rule.action,
-                    "actor": "policy",
-                    "reason": reason,
-                    "created_at": time.time(),
-                    "expires_at": expires,
-                    "params": d.params,
-                    "status": "active",
-                },
-            )
+            key = _subject_key(scope, subject)
+            persisted = {
+                "id": d.action_id,
+                "subject_kind": scope,
+                "subject_id": subject,
+                "action": rule.action,
+                "actor": "policy",
+                "reason": reason,
+                "created_at": time.time(),
+                "expires_at": expires,
+                "params": d.params,
+                "status": "active",
+            }
+            self._activate(key, persisted)
+            self._share(("activate", key, persisted))
             return
         key = (subject, rule.name + (":shadow" if self.shadow else ""))
         now = time.time()
         last = self._audited.get(key)
         if last is not None and now - last[0] < on.audit_coalesce_s:
-            self._audited[key] = (last[0], last[1] + 1)
+            self._note_audited(key, (last[0], last[1] + 1))
             return
         coalesced = last[1] if last else 0
-        self._audited[key] = (now, 0)
+        self._note_audited(key, (now, 0))
         if len(self._audited) > 100_000:  # forget quiet subjects
             self._audited = {
                 k: v for k, v in self._audited.items() if now - v[0] < on.audit_coalesce_s
@@ -890,6 +891,17 @@ class OnlineScorer:
         """A persisted action the subject's next request sees at once (the periodic refresh
         re-reads the whole table and picks up other writers)."""
         self._active = {**self._active, key: [action, *self._active.get(key, ())]}
+
+    def _note_audited(self, key: tuple[str, str], value: tuple[float, int]) -> None:
+        """A request-scope audit entry written (or coalesced into the last) at this time."""
+        self._audited[key] = value
+        self._share(("audited", key, value))
+
+    def _share(self, message: tuple) -> None:
+        """What this process enforced that a learner process must know too (its actions,
+        coalesced audit entries): in order with the rows, see ``online/learner_proc.py``."""
+        if self._learner is not None:
+            self._learner.notify(message)
 
     def _append_audit(self, *args: Any, **kw: Any) -> None:
         """An audit entry for a request-scope action; a failure is counted, never raised."""
