@@ -176,3 +176,24 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
     except OSError:
         return "Z"
+
+
+def test_batch_result_chunks_keep_rows_order_and_enforcement_first() -> None:
+    from distillguard.online.learner_proc import BatchResult
+    from distillguard.online.scorer import Decision
+
+    decisions = [Decision(f"r{i}", f"a{i % 9}", "allow", 0.1, 0.1, None) for i in range(70)]
+    last = [(f"a{i}", ({"risk": 0.1}, [])) for i in range(9)]
+    res = BatchResult(
+        70, decisions, last, [("account:a1", {"id": 1})], [("account:a2", 5)],
+        [(("a3", "r"), (1.0, 0))], {("c", "doc", ()): 3.0}, {("h", "doc", ()): [0.1]}, True,
+    )
+    parts = res.chunks(32)
+    assert [p.n_rows for p in parts] == [32, 32, 6]
+    assert [d for p in parts for d in p.decisions] == decisions
+    assert [x for p in parts for x in p.last] == last
+    assert parts[0].activated and parts[0].dues and parts[0].audited
+    assert not any(p.activated or p.dues or p.audited for p in parts[1:])
+    assert parts[-1].counts == res.counts and not any(p.counts for p in parts[:-1])
+    failed = BatchResult(40, [], [], [], [], [], {}, {}, False).chunks(32)  # a batch that raised
+    assert sum(p.n_rows for p in failed) == 40
