@@ -141,6 +141,49 @@ def test_every_row_learned_once_or_shed_and_counted(
     assert out["queue"] == 0
 
 
+RESTART = (
+    COMMON
+    + r"""
+import os, signal, time
+data, policy, url = sys.argv[1:4]
+s = scorer(data, policy, url, True)
+learner = s.learner()
+for i in range(50):
+    s.learn(rec(i))
+assert learner.wait_idle(120)
+first = learner.process.pid
+os.kill(first, signal.SIGKILL)
+for i in range(50, 100):  # while it is dead and being replaced: learned or counted as shed
+    s.learn(rec(i))
+deadline = time.monotonic() + 120
+while (learner.process.pid == first or not learner.wait_idle(1)) and time.monotonic() < deadline:
+    time.sleep(0.1)
+for i in range(100, 120):  # the new learner learns what comes next
+    s.learn(rec(i))
+assert learner.wait_idle(120)
+decided = [i for i in range(120) if s.full_decision(rec(i)["request_id"]) is not None]
+print(json.dumps({
+    "restarted": learner.process.pid != first, "decided": len(decided),
+    "after": sum(i >= 100 for i in decided),
+    "dropped": s.metrics.value("distillguard_learn_dropped_total"),
+    "exited": s.metrics.value("distillguard_observe_errors_total", reason="LearnerExited"),
+    "sent": learner.sent, "done": learner.done,
+}))
+s.close()
+"""
+)
+
+
+def test_a_learner_that_dies_is_replaced_and_its_rows_counted(
+    store_dir: Path, redis_url: str, tmp_path: Path
+) -> None:
+    out = _run(RESTART, str(store_dir), str(_policy(tmp_path)), redis_url)
+    assert out["restarted"] and out["exited"] == 1
+    assert out["after"] == 20  # every row after the restart learned
+    assert out["decided"] + out["dropped"] == 120  # the rest counted as shed
+    assert out["done"] == out["sent"]
+
+
 ORPHAN = r"""
 import sys, time
 from distillguard.online.scorer import OnlineScorer

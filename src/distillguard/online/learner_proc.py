@@ -53,6 +53,8 @@ LEARNER_NICE = 10
 # GIL, ~13 µs a row on the loaded 2-core machine (a 256-row batch: 3.4 ms, every answer in
 # flight waiting); 32 rows keep each hold within a few answers' worth of the handler's CPU.
 RESULT_CHUNK = 32
+# Before a learner that died is started again: no restart storm when it cannot start at all.
+RESTART_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -296,10 +298,7 @@ class ProcessLearner:
             self.notify(("due", subject, due))
 
         scorer.linked._remember = remember_and_share  # type: ignore[method-assign]
-        ctx = mp.get_context("spawn")
-        rows_in, self._rows = ctx.Pipe(duplex=False)
-        self._results, results_out = ctx.Pipe(duplex=False)
-        cfg = LearnerConfig(
+        self._cfg = LearnerConfig(
             str(scorer.data_dir),
             None if scorer.policy.path is None else str(scorer.policy.path),
             scorer.state_spec,
@@ -308,15 +307,8 @@ class ProcessLearner:
             scorer.event_time,
             scorer.max_cached_accounts,
         )
-        self.process = ctx.Process(
-            target=_child_main,
-            args=(cfg, rows_in, results_out, os.getpid()),
-            name="distillguard-learner",
-            daemon=True,
-        )
-        self.process.start()
-        rows_in.close()  # the child's ends: the pipes report EOF when it is gone
-        results_out.close()
+        self._stopping = False
+        self.process, self._rows, self._results = self._start()
         if sys.getswitchinterval() > _SWITCH_S:  # the threads below, see _SWITCH_S
             sys.setswitchinterval(_SWITCH_S)
         scorer.metrics.gauge(
@@ -331,21 +323,40 @@ class ProcessLearner:
         for t in self._threads:
             t.start()
 
+    def _start(self) -> tuple[Any, Any, Any]:
+        """A learner process, and this side's ends of its two pipes."""
+        ctx = mp.get_context("spawn")
+        rows_in, rows = ctx.Pipe(duplex=False)
+        results, results_out = ctx.Pipe(duplex=False)
+        process = ctx.Process(
+            target=_child_main,
+            args=(self._cfg, rows_in, results_out, os.getpid()),
+            name="distillguard-learner",
+            daemon=True,
+        )
+        process.start()
+        rows_in.close()  # the child's ends: the pipes report EOF when it is gone
+        results_out.close()
+        return process, rows, results
+
     def put(self, row: dict) -> None:
         if self.sent - self.done >= self.max_queue:  # shed learning, never the request
-            self.scorer.metrics.counter(
-                "distillguard_learn_dropped_total", "rows not learned (queue full)"
-            )
+            self._dropped(1)
             return
-        self.sent += 1
-        self._hand_over(row)
+        self._hand_over(row, row=True)
 
     def notify(self, message: tuple | None) -> None:
         """A control message (or the stop), after the rows already queued; never shed."""
         self._hand_over(message)
 
-    def _hand_over(self, item: Any) -> None:
-        with self._lock:
+    def _dropped(self, n: int) -> None:
+        self.scorer.metrics.counter(
+            "distillguard_learn_dropped_total", "rows not learned (queue full)", float(n)
+        )
+
+    def _hand_over(self, item: Any, row: bool = False) -> None:
+        with self._lock:  # sent and the buffer change together (see _restart)
+            self.sent += int(row)
             self._buf.append(item)
             first = len(self._buf) == 1
         if first:
@@ -357,13 +368,13 @@ class ProcessLearner:
             time.sleep(GATHER_S)
             self._wake.clear()
             with self._lock:
-                items, self._buf = self._buf, []
+                items, self._buf, conn = self._buf, [], self._rows
             if not items:
                 continue
             try:
-                self._rows.send(items)
-            except OSError:  # the child is gone: _read counts it
-                return
+                conn.send(items)
+            except OSError:  # the child is gone: _read counts its rows and starts another
+                pass
             if items[-1] is None:
                 return
 
@@ -371,18 +382,29 @@ class ProcessLearner:
         while True:
             try:
                 res = self._results.recv()
-            except (EOFError, OSError):
-                res = None
-                if self.process.is_alive() or self.process.exitcode != 0:
-                    self.scorer.metrics.counter(
-                        "distillguard_observe_errors_total",
-                        "background scoring errors",
-                        reason="LearnerExited",
-                    )
+            except (EOFError, OSError):  # the child is gone
+                if self._stopping:
+                    return
+                self._restart()
+                continue
             if res is None:
                 return
             self._apply(res)
             self._gc.after_batch()
+
+    def _restart(self) -> None:
+        """Another learner in place of one that died; the rows it had are counted as shed."""
+        self.scorer.metrics.counter(
+            "distillguard_observe_errors_total", "background scoring errors", reason="LearnerExited"
+        )
+        log.warning("learner process exited (code %s): starting another", self.process.exitcode)
+        time.sleep(RESTART_S)
+        process, rows, results = self._start()
+        with self._lock:  # rows put from now on go to the new one
+            lost, self.done = self.sent - self.done, self.sent
+            self._buf, self._rows = [], rows
+        self.process, self._results = process, results
+        self._dropped(lost)
 
     def _apply(self, res: BatchResult) -> None:
         s = self.scorer
@@ -415,6 +437,7 @@ class ProcessLearner:
         return True
 
     def stop(self) -> None:
+        self._stopping = True
         self.notify(None)
         self.process.join(timeout=10)
         if self.process.is_alive():
