@@ -11,14 +11,18 @@ have to hold the child's objects for:
 
 - each row's full decision (``full_decision``: gateways apply ``degrade`` from it);
 - each account's compact features and reasons as of its last row (what ``precheck`` reads);
-- the actions it persisted, and the delayed-enforcement due times it set (the next request of
-  the subject sees them at once, as with the thread learner);
+- the actions it persisted, the delayed-enforcement due times it set and the request-scope
+  audit entries it coalesced (the next request of the subject sees them at once, as with the
+  thread learner); what the serving process enforces itself goes the other way, in order with
+  the rows;
 - its metric counts and latencies, replayed into the serving process's ``/metrics``.
 
 Only with a shared (Redis) state: the account state, token buckets and linkage index the child
-writes are then the ones this process's ``precheck`` and synchronous scores read. The queue is
-bounded: when it is full a row is shed (counted in ``distillguard_learn_dropped_total``),
-never an answer.
+writes are then the ones this process's ``precheck`` and synchronous scores read. The rows in
+flight are bounded: beyond ``MAX_QUEUE`` a row is shed (counted in
+``distillguard_learn_dropped_total``), never an answer. What stays per process: a synchronous
+score (``?sync=true``) runs in the serving process, with its own risk cache and live reservoir
+(as each worker's are with ``--workers N``).
 """
 
 from __future__ import annotations
