@@ -41,8 +41,8 @@ class Node:
 node = Node()
 node.self = node  # a cycle: only the cyclic GC frees it
 ref = weakref.ref(node)
-scorer._learner._next_freeze = 0.0
-scorer._learner._maybe_freeze()
+scorer._learner._gc._next_freeze = 0.0
+scorer._learner._gc.after_batch()
 del node
 gc.collect()
 alive_after_collect = ref() is not None

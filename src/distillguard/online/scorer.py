@@ -32,7 +32,7 @@ from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DistillguardError
 from ..evidence import Evidence
@@ -46,6 +46,9 @@ from .policy import PolicyHolder, Rule
 from .risk import LOWERED, AccountRisk, OnlineRisk, pivot_flags
 from .state import SIGNALS, make_state
 from .verdicts import VerdictCache
+
+if TYPE_CHECKING:
+    from .learner_proc import ProcessLearner
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +186,8 @@ class OnlineScorer:
     ) -> None:
         self.data_dir = Path(data_dir)
         self.featurize_process = featurize_process
+        self.state_spec = state
+        self.load_results = load_results
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.policy = PolicyHolder(policy_path)
         self.shadow_override = shadow
@@ -210,7 +215,7 @@ class OnlineScorer:
         self.text_features_available = True
         # Token buckets run on wall time live; a replay sets this so they run on log time.
         self.event_time = False
-        self._learner: Learner | None = None
+        self._learner: Learner | ProcessLearner | None = None
         self._recent: OrderedDict[str, Decision] = OrderedDict()  # request_id → full decision
         self._risk: tuple[str, OnlineRisk] | None = None  # (policy version, its risk model)
         self.refresh_actions(force=True)
@@ -274,6 +279,8 @@ class OnlineScorer:
         if self._risk is not None:
             self._risk[1].forget()  # cached risks were ranked against the old reference
         self.metrics.counter("distillguard_results_reloads_total", "verdict cache reloads")
+        if self._learner is not None:
+            self._learner.notify(("reload_results",))
         if self._learner is not None and self._learner.freeze_gc:
             # an operator's moment, once per batch run: one full collection of the frozen heap
             # reclaims any cycle that became garbage after it was frozen (see _FREEZE_EVERY_S)
@@ -421,10 +428,7 @@ class OnlineScorer:
             for e in sorted(ev, key=lambda e: e.weight, reverse=True)
             if not e.source.startswith(("request:", LOWERED))
         ][:3]
-        self._last[acct] = (self._compact(features), account_ev)
-        self._last.move_to_end(acct)
-        if len(self._last) > self.max_cached_accounts:
-            self._last.popitem(last=False)
+        self._set_last(acct, (self._compact(features), account_ev))
         d = self._enforce(row, features, ev, source="score")
         self.linked.learn(d, row)
         self._remember(d)
@@ -506,6 +510,13 @@ class OnlineScorer:
         self.linked.add_features(row, features, ev)
         return features
 
+    def _set_last(self, acct: str, last: tuple[dict[str, Any], list[str]]) -> None:
+        """What precheck knows of the account from now on (a bounded LRU)."""
+        self._last[acct] = last
+        self._last.move_to_end(acct)
+        if len(self._last) > self.max_cached_accounts:
+            self._last.popitem(last=False)
+
     def _compact(self, features: dict[str, Any]) -> dict[str, Any]:
         """The account-level features the current rules read (what precheck needs later)."""
         version = self.policy.version
@@ -526,6 +537,7 @@ class OnlineScorer:
         """
         t0 = time.perf_counter()
         row = normalize_record(record)
+        learner = self.learner()  # first: what precheck enforces is shared with it (_share)
         d = self.precheck(
             row["account_id"],
             row["request_id"],
@@ -533,7 +545,7 @@ class OnlineScorer:
             ts_ms=row["ts_ms"],
             observe=False,
         )
-        self.learner().put(row)
+        learner.put(row)
         self.metrics.observe(
             "distillguard_score_seconds",
             "full scoring latency",
@@ -546,12 +558,21 @@ class OnlineScorer:
         """Validate and queue a record for background scoring, without deciding anything now."""
         self.learner().put(normalize_record(record))
 
-    def learner(self) -> Learner:
+    def learner(self) -> Learner | ProcessLearner:
         if self._learner is None:
-            # featurize_process is the service's process (``serve`` sets it): see _FREEZE_EVERY_S
-            self._learner = Learner(
-                self, process=self.featurize_process, freeze_gc=self.featurize_process
-            )
+            if self.featurize_process and self.state.kind == "redis":
+                # The learner in its own process: its CPU no longer holds this process's GIL.
+                # Only with a shared state: the child's account state, token buckets and
+                # linkage index must be the ones this process's precheck and sync scores read.
+                from .learner_proc import ProcessLearner
+
+                self._learner = ProcessLearner(self)
+            else:
+                # featurize_process is the service's process (``serve`` sets it): see
+                # _FREEZE_EVERY_S
+                self._learner = Learner(
+                    self, process=self.featurize_process, freeze_gc=self.featurize_process
+                )
         return self._learner
 
     def full_decision(self, request_id: str, timeout_s: float = 0.0) -> Decision | None:
@@ -819,36 +840,30 @@ class OnlineScorer:
                     reason=type(exc).__name__,
                 )
                 return
-            # The next request of the subject sees it at once (the periodic refresh re-reads
-            # the whole table and picks up other writers).
             key = _subject_key(scope, subject)
-            self._active = {
-                **self._active,
-                key: [
-                    {
-                        "id": d.action_id,
-                        "subject_kind": scope,
-                        "subject_id": subject,
-                        "action": rule.action,
-                        "actor": "policy",
-                        "reason": reason,
-                        "created_at": time.time(),
-                        "expires_at": expires,
-                        "params": d.params,
-                        "status": "active",
-                    },
-                    *self._active.get(key, ()),
-                ],
+            persisted = {
+                "id": d.action_id,
+                "subject_kind": scope,
+                "subject_id": subject,
+                "action": rule.action,
+                "actor": "policy",
+                "reason": reason,
+                "created_at": time.time(),
+                "expires_at": expires,
+                "params": d.params,
+                "status": "active",
             }
+            self._activate(key, persisted)
+            self._share(("activate", key, persisted))
             return
         key = (subject, rule.name + (":shadow" if self.shadow else ""))
         now = time.time()
         last = self._audited.get(key)
         if last is not None and now - last[0] < on.audit_coalesce_s:
-            self._audited[key] = (last[0], last[1] + 1)
+            self._note_audited(key, (last[0], last[1] + 1))
             return
         coalesced = last[1] if last else 0
-        self._audited[key] = (now, 0)
+        self._note_audited(key, (now, 0))
         if len(self._audited) > 100_000:  # forget quiet subjects
             self._audited = {
                 k: v for k, v in self._audited.items() if now - v[0] < on.audit_coalesce_s
@@ -871,6 +886,22 @@ class OnlineScorer:
                 "coalesced_since_last": coalesced,
             },
         )
+
+    def _activate(self, key: str, action: dict[str, Any]) -> None:
+        """A persisted action the subject's next request sees at once (the periodic refresh
+        re-reads the whole table and picks up other writers)."""
+        self._active = {**self._active, key: [action, *self._active.get(key, ())]}
+
+    def _note_audited(self, key: tuple[str, str], value: tuple[float, int]) -> None:
+        """A request-scope audit entry written (or coalesced into the last) at this time."""
+        self._audited[key] = value
+        self._share(("audited", key, value))
+
+    def _share(self, message: tuple) -> None:
+        """What this process enforced that a learner process must know too (its actions,
+        coalesced audit entries): in order with the rows, see ``online/learner_proc.py``."""
+        if self._learner is not None:
+            self._learner.notify(message)
 
     def _append_audit(self, *args: Any, **kw: Any) -> None:
         """An audit entry for a request-scope action; a failure is counted, never raised."""
@@ -913,6 +944,8 @@ class OnlineScorer:
         self.refresh_actions(force=True)
         self._last.pop(account_id, None)
         self.linked.forget(account_id)
+        if self._learner is not None:
+            self._learner.notify(("forget", account_id))
         return {"account_id": account_id, "reversed": reversed_ids, "allow_action_id": allow_id}
 
     def close(self) -> None:
@@ -1009,6 +1042,44 @@ class _GcPauses:
             self.done.append((info["generation"], time.perf_counter() - self.started))
 
 
+class _GcKeeper:
+    """The serving process's GC, kept out of the answers' way (see _FREEZE_EVERY_S)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._next_freeze = 0.0
+        # the start-up heap (imports, model, verdict cache) never becomes garbage
+        gc.collect()
+        gc.freeze()
+        self.pauses = _GcPauses()  # what is left of the GC's pauses, on /metrics
+        gc.callbacks.append(self.pauses)
+        metrics.gauge(
+            "distillguard_gc_frozen_objects",
+            "objects moved out of the cyclic GC's reach",
+            gc.get_freeze_count,
+        )
+
+    def after_batch(self) -> None:
+        """Freeze the survivors of a young collection (once a second); report the pauses."""
+        if time.monotonic() >= self._next_freeze:
+            with _GC_LOCK:
+                gc.collect(1)  # young cycles die here, not frozen
+                gc.freeze()
+            self._next_freeze = time.monotonic() + _FREEZE_EVERY_S
+        while self.pauses.done:
+            gen, seconds = self.pauses.done.popleft()
+            self.metrics.observe(
+                "distillguard_gc_seconds",
+                "cyclic GC passes in the serving process (the GIL is held throughout)",
+                seconds,
+                generation=str(gen),
+            )
+
+    def stop(self) -> None:
+        if self.pauses in gc.callbacks:
+            gc.callbacks.remove(self.pauses)
+
+
 class Learner:
     """Background thread: micro-batches queued rows through the featurizer, then ``decide``.
 
@@ -1029,18 +1100,7 @@ class Learner:
     ) -> None:
         self.scorer = scorer
         self.freeze_gc = freeze_gc
-        self._next_freeze = 0.0
-        self._gc_pauses: _GcPauses | None = None
-        if freeze_gc:  # the start-up heap (imports, model, verdict cache) never becomes garbage
-            gc.collect()
-            gc.freeze()
-            self._gc_pauses = _GcPauses()  # what is left of the GC's pauses, on /metrics
-            gc.callbacks.append(self._gc_pauses)
-            scorer.metrics.gauge(
-                "distillguard_gc_frozen_objects",
-                "objects moved out of the cyclic GC's reach",
-                gc.get_freeze_count,
-            )
+        self._gc = _GcKeeper(scorer.metrics) if freeze_gc else None
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
         self.pool = None
         if process:
@@ -1115,30 +1175,13 @@ class Learner:
                 )
                 if type(exc).__name__ == "BrokenProcessPool":
                     self.pool = None  # the featurizer process died: featurize in-process
-            self._maybe_freeze()
-            self._report_gc()
+            if self._gc is not None:
+                self._gc.after_batch()
             for _ in batch:
                 self.q.task_done()
 
-    def _maybe_freeze(self) -> None:
-        """Move the survivors of a young collection out of gen-2's walk (see _FREEZE_EVERY_S)."""
-        if not self.freeze_gc or time.monotonic() < self._next_freeze:
-            return
-        with _GC_LOCK:
-            gc.collect(1)  # young cycles die here, not frozen
-            gc.freeze()
-        self._next_freeze = time.monotonic() + _FREEZE_EVERY_S
-
-    def _report_gc(self) -> None:
-        pauses = self._gc_pauses
-        while pauses is not None and pauses.done:
-            gen, seconds = pauses.done.popleft()
-            self.scorer.metrics.observe(
-                "distillguard_gc_seconds",
-                "cyclic GC passes in the serving process (the GIL is held throughout)",
-                seconds,
-                generation=str(gen),
-            )
+    def notify(self, message: tuple) -> None:
+        """Nothing to tell: this learner decides with the serving scorer's own objects."""
 
     def wait_idle(self, timeout_s: float = 10.0) -> bool:
         """Block until every queued row was learned (tests, replay, shutdown)."""
@@ -1152,8 +1195,8 @@ class Learner:
     def stop(self) -> None:
         self.q.put(None)
         self._thread.join(timeout=5)
-        if self._gc_pauses is not None and self._gc_pauses in gc.callbacks:
-            gc.callbacks.remove(self._gc_pauses)
+        if self._gc is not None:
+            self._gc.stop()
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
