@@ -35,7 +35,7 @@ from ..ingest.parallel import check_workers
 from ..ingest.store import StoreEngine, analysis_memory_limit, size_bytes
 from ..policy import Policy, default_policy
 from ..progress import make_progress, stage
-from .outputs import record_timings, validate_outputs, write_outputs, write_summary
+from .outputs import record_timings, sql_path, validate_outputs, write_outputs, write_summary
 
 # CPython collects its youngest generation every 700 new container objects (the default of
 # gc.get_threshold()). The stages after ingest build lists of hundreds of thousands of small
@@ -463,7 +463,7 @@ def baseline_scan(logs: list[Path]) -> float:
     try:
         t0 = time.perf_counter()
         for f in files:
-            path = "'" + str(f.path).replace("'", "''") + "'"
+            path = sql_path(f.path)
             if f.fmt == "parquet":
                 sql = f"SELECT count(*), sum(hash(CAST(messages AS VARCHAR))) FROM read_parquet({path})"
             else:
