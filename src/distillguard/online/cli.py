@@ -211,8 +211,13 @@ def _reverse_active(store: Any, account: str, who: str, reason: str) -> list[Any
     return reversed_ids
 
 
+def _audit_data_option() -> Any:
+    """``--data`` of the audit commands (a fresh option each)."""
+    return typer.Option(DEFAULT_DATA, "--data", help="data dir holding audit.jsonl")
+
+
 def audit_verify(
-    data: Path = typer.Option(DEFAULT_DATA, "--data", help="data dir holding audit.jsonl"),
+    data: Path = _audit_data_option(),
     checkpoint: Path | None = typer.Option(
         None, help="an exported checkpoint to compare with (default: the checkpoint file)"
     ),
@@ -241,7 +246,7 @@ def _read_checkpoint(path: Path) -> Any:
 
 
 def audit_repair(
-    data: Path = typer.Option(DEFAULT_DATA, "--data", help="data dir holding audit.jsonl"),
+    data: Path = _audit_data_option(),
 ) -> None:
     """Move a damaged tail aside (kept as audit.jsonl.damaged-*) and audit the repair.
 
@@ -264,7 +269,7 @@ def audit_repair(
 
 
 def audit_checkpoint(
-    data: Path = typer.Option(DEFAULT_DATA, "--data", help="data dir holding audit.jsonl"),
+    data: Path = _audit_data_option(),
     out: Path | None = typer.Option(None, help="write it here (default: print it)"),
 ) -> None:
     """Export the newest signed checkpoint (count, head hash), to keep somewhere else."""
@@ -278,7 +283,7 @@ def audit_checkpoint(
 
 
 def audit_show(
-    data: Path = typer.Option(DEFAULT_DATA, "--data", help="data dir holding audit.jsonl"),
+    data: Path = _audit_data_option(),
     subject: str | None = typer.Option(None, help="only this subject id"),
     limit: int = typer.Option(20, help="newest N entries"),
 ) -> None:
