@@ -211,7 +211,7 @@ def detect(
     )
     try:
         with make_progress(progress) as prog:
-            with _timed(timings, "ingest"):
+            with timed(timings, "ingest"):
                 ing = st.ingest(
                     logs,
                     accounts=accounts,
@@ -244,7 +244,7 @@ def detect(
                 redact,
             )
             if report:
-                with _timed(timings, "report"), stage(prog, "report"):
+                with timed(timings, "report"), stage(prog, "report"):
                     _report(st, out / "report.html", summary, redact)
         timings["total"] = time.perf_counter() - t_start
         record_timings(summary, timings, ing.accepted, store_counts["requests"])
@@ -273,8 +273,10 @@ def _check_inputs(
 
 
 @contextmanager
-def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
-    """Record the block's wall seconds as ``timings[name]`` (not when it raises)."""
+def timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Record the block's wall seconds as ``timings[name]`` (not when it raises).
+
+    Public so that the Spark pipeline's copy (``spark.pipeline._timed``) can be this one."""
     t0 = time.perf_counter()
     yield
     timings[name] = time.perf_counter() - t0
@@ -285,11 +287,11 @@ def _analysis_stages(
 ) -> tuple[dict[str, Any], Any, dict[str, int]]:
     """Templates, analyze and the checked outputs: (template stats, findings, row counts)."""
     with _fewer_collections():
-        with _timed(timings, "templates"):
+        with timed(timings, "templates"):
             tmpl = _templates(st, policy, prog)
-        with _timed(timings, "analyze"):
+        with timed(timings, "analyze"):
             findings = _analyze(st, policy, prog)
-        with _timed(timings, "outputs"), stage(prog, "outputs"):
+        with timed(timings, "outputs"), stage(prog, "outputs"):
             counts = validate_outputs(st.engine)
             write_outputs(st.engine, out)
     return tmpl, findings, counts
