@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -314,115 +315,168 @@ class IpIntel(Estimator):
         Country and ASN come from one geoip2fast lookup per distinct global IP.
         """
         self._check_fitted("fitted_")
-        values = pa.array(ips, pa.string()) if isinstance(ips, list) else ips
-        if isinstance(values, pa.ChunkedArray):
-            values = values.combine_chunks()
-        values = pc.cast(values, pa.string())
-        n = len(values)
-        text = np.asarray(
-            pc.fill_null(pc.utf8_trim_whitespace(values), "").to_pylist(), dtype=object
+        values = _string_array(ips)
+        rows = _IpRows.blank(
+            np.asarray(pc.fill_null(pc.utf8_trim_whitespace(values), "").to_pylist(), dtype=object)
         )
-        prefix = np.full(n, None, dtype=object)
-        country = np.full(n, None, dtype=object)
-        asn = np.full(n, None, dtype=object)
-        kinds = np.full(n, "invalid", dtype=object)
-        provider = np.full(n, None, dtype=object)
-        v4_int = np.full(n, -1, np.int64)
-
-        # IPv4, vectorised.
-        is_v4 = np.asarray(
-            pc.fill_null(
-                pc.match_substring_regex(pa.array(text.tolist(), pa.string()), _V4_RE), False
-            ),
-            bool,
-        )
+        is_v4 = _looks_v4(rows.text)
         if is_v4.any():
-            parts = pc.split_pattern(pa.array(text[is_v4].tolist(), pa.string()), ".")
-            octets = np.asarray(pc.list_flatten(parts).to_numpy(zero_copy_only=False)).astype(
-                np.int64
-            )
-            octets = octets.reshape(-1, 4)
-            ok = (octets <= 255).all(axis=1)
-            idx = np.flatnonzero(is_v4)[ok]
-            o = octets[ok]
-            v4_int[idx] = (o[:, 0] << 24) | (o[:, 1] << 16) | (o[:, 2] << 8) | o[:, 3]
-            prefix[idx] = [f"{a}.{b}.{c}.0/24" for a, b, c in o[:, :3].tolist()]
-            reserved = _in_ranges(v4_int[idx], _V4_RESERVED_STARTS, _V4_RESERVED_ENDS)
-            kinds[idx] = np.where(reserved, "reserved", "residential")
-            if self._origin is not None:
-                starts = np.asarray(self._origin.v4_starts, np.int64)
-                ends = np.asarray(self._origin.v4_ends, np.int64)
-                labels = np.asarray(self._origin.v4_labels, np.int64)
-                j = np.searchsorted(starts, v4_int[idx], side="right") - 1
-                hit = (j >= 0) & (v4_int[idx] <= ends[np.clip(j, 0, None)]) & ~reserved
-                for pos, lab in zip(idx[hit].tolist(), labels[j[hit]].tolist(), strict=True):
-                    prov, okind = self._origin.labels[lab]
-                    mapped = _ORIGIN_KIND.get(okind)
-                    if mapped is not None:
-                        kinds[pos] = mapped
-                        provider[pos] = prov or None
-
+            self._classify_v4(rows, np.flatnonzero(is_v4))
         # IPv6 and anything else: one ipaddress parse per distinct string.
-        for i in np.flatnonzero(~is_v4 | (kinds == "invalid")).tolist():
-            try:
-                addr = ipaddress.ip_address(text[i])
-            except ValueError:
-                continue
-            as_int = int(addr)
-            if addr.version == 4:
-                v4_int[i] = as_int
-                prefix[i] = f"{as_int >> 24}.{(as_int >> 16) & 255}.{(as_int >> 8) & 255}.0/24"
-            else:
-                prefix[i] = f"{ipaddress.IPv6Address(as_int & _V6_48)}/48"
-            if not addr.is_global:
-                kinds[i] = "reserved"
-                continue
-            kinds[i] = "residential"
-            if self._origin is not None:
-                found = self._origin.find(as_int, addr.version)
-                mapped = _ORIGIN_KIND.get(found[1]) if found is not None else None
-                if mapped is not None:
-                    kinds[i] = mapped
-                    provider[i] = found[0] or None
-
-        # Country and ASN of distinct global IPs: IPv4 in canonical form with numpy over
-        # geoip2fast's own tables, the rest (IPv6, leading zeros) one lookup each.
+        for i in np.flatnonzero(~is_v4 | (rows.kinds == "invalid")).tolist():
+            self._classify_one(rows, i)
         if self._geo is not None:
-            todo = (kinds != "reserved") & (kinds != "invalid")
-            tables = _geo_v4_tables(self._geo)
-            if tables is not None:
-                fast = todo & (v4_int >= 0) & ~_leading_zero(text)
-                done = _geo_v4(tables, v4_int, np.flatnonzero(fast), country, asn)
-                todo &= ~done
-            for i in np.flatnonzero(todo).tolist():
-                try:
-                    r = self._geo.lookup(text[i])
-                except Exception:  # a lookup error leaves this IP's geo fields empty
-                    continue
-                cc = getattr(r, "country_code", "") or ""
-                country[i] = cc if len(cc) == 2 and cc != "--" else None
-                asn[i] = getattr(r, "asn_name", "") or None
+            self._add_geo(rows)
         for rkind, starts, ends in self._ranges:
-            if len(starts) == 0:
+            _apply_range_file(rows, rkind, starts, ends)
+        return rows.to_table(values)
+
+    def _classify_v4(self, rows: _IpRows, v4: np.ndarray) -> None:
+        """Prefix, reserved or residential, then the iporigin kind, of the dotted-quad rows
+        ``v4``, vectorised (rows with an octet over 255 stay invalid)."""
+        parts = pc.split_pattern(pa.array(rows.text[v4].tolist(), pa.string()), ".")
+        octets = np.asarray(pc.list_flatten(parts).to_numpy(zero_copy_only=False)).astype(np.int64)
+        octets = octets.reshape(-1, 4)
+        ok = (octets <= 255).all(axis=1)
+        idx = v4[ok]
+        o = octets[ok]
+        rows.v4_int[idx] = (o[:, 0] << 24) | (o[:, 1] << 16) | (o[:, 2] << 8) | o[:, 3]
+        rows.prefix[idx] = [f"{a}.{b}.{c}.0/24" for a, b, c in o[:, :3].tolist()]
+        reserved = _in_ranges(rows.v4_int[idx], _V4_RESERVED_STARTS, _V4_RESERVED_ENDS)
+        rows.kinds[idx] = np.where(reserved, "reserved", "residential")
+        if self._origin is not None:
+            self._origin_v4(rows, idx[~reserved])
+
+    def _origin_v4(self, rows: _IpRows, idx: np.ndarray) -> None:
+        """The iporigin kind and provider of the global IPv4 rows ``idx``."""
+        origin = self._origin
+        starts = np.asarray(origin.v4_starts, np.int64)
+        ends = np.asarray(origin.v4_ends, np.int64)
+        labels = np.asarray(origin.v4_labels, np.int64)
+        j, hit = _range_hits(rows.v4_int[idx], starts, ends)
+        for pos, lab in zip(idx[hit].tolist(), labels[j[hit]].tolist(), strict=True):
+            prov, okind = origin.labels[lab]
+            mapped = _ORIGIN_KIND.get(okind)
+            if mapped is not None:
+                rows.kinds[pos] = mapped
+                rows.provider[pos] = prov or None
+
+    def _classify_one(self, rows: _IpRows, i: int) -> None:
+        """Row ``i`` parsed by ``ipaddress`` (IPv6, odd IPv4 forms); unparsable stays invalid."""
+        try:
+            addr = ipaddress.ip_address(rows.text[i])
+        except ValueError:
+            return
+        as_int = int(addr)
+        if addr.version == 4:
+            rows.v4_int[i] = as_int
+            rows.prefix[i] = f"{as_int >> 24}.{(as_int >> 16) & 255}.{(as_int >> 8) & 255}.0/24"
+        else:
+            rows.prefix[i] = f"{ipaddress.IPv6Address(as_int & _V6_48)}/48"
+        if not addr.is_global:
+            rows.kinds[i] = "reserved"
+            return
+        rows.kinds[i] = "residential"
+        if self._origin is not None:
+            found = self._origin.find(as_int, addr.version)
+            mapped = _ORIGIN_KIND.get(found[1]) if found is not None else None
+            if mapped is not None:
+                rows.kinds[i] = mapped
+                rows.provider[i] = found[0] or None
+
+    def _add_geo(self, rows: _IpRows) -> None:
+        """Country and ASN of distinct global IPs: IPv4 in canonical form with numpy over
+        geoip2fast's own tables, the rest (IPv6, leading zeros) one lookup each."""
+        todo = (rows.kinds != "reserved") & (rows.kinds != "invalid")
+        tables = _geo_v4_tables(self._geo)
+        if tables is not None:
+            fast = todo & (rows.v4_int >= 0) & ~_leading_zero(rows.text)
+            done = _geo_v4(tables, rows.v4_int, np.flatnonzero(fast), rows.country, rows.asn)
+            todo &= ~done
+        for i in np.flatnonzero(todo).tolist():
+            try:
+                r = self._geo.lookup(rows.text[i])
+            except Exception:  # a lookup error leaves this IP's geo fields empty
                 continue
-            idx = np.searchsorted(starts, v4_int, side="right") - 1
-            hit = (v4_int >= 0) & (idx >= 0)
-            hit &= v4_int <= ends[np.clip(idx, 0, None)]
-            for j in np.flatnonzero(hit):
-                cur = kinds[j]
-                if _PRIORITY.get(cur, 99) > _PRIORITY[rkind]:
-                    kinds[j] = rkind
+            cc = getattr(r, "country_code", "") or ""
+            rows.country[i] = cc if len(cc) == 2 and cc != "--" else None
+            rows.asn[i] = getattr(r, "asn_name", "") or None
+
+
+@dataclass
+class _IpRows:
+    """The columns ``IpIntel.transform`` fills in, one array each, a row per input IP."""
+
+    text: np.ndarray  # the trimmed input ("" for NULL)
+    v4_int: np.ndarray  # the IPv4 address as an integer, -1 when not IPv4
+    prefix: np.ndarray
+    country: np.ndarray
+    asn: np.ndarray
+    kinds: np.ndarray
+    provider: np.ndarray
+
+    @classmethod
+    def blank(cls, text: np.ndarray) -> _IpRows:
+        """Every row invalid, with no prefix, geo or provider yet."""
+        n = len(text)
+        return cls(
+            text=text,
+            v4_int=np.full(n, -1, np.int64),
+            prefix=np.full(n, None, dtype=object),
+            country=np.full(n, None, dtype=object),
+            asn=np.full(n, None, dtype=object),
+            kinds=np.full(n, "invalid", dtype=object),
+            provider=np.full(n, None, dtype=object),
+        )
+
+    def to_table(self, ips: pa.Array) -> pa.Table:
+        """The rows as ``IP_INTEL_SCHEMA`` beside the input IPs."""
         return pa.table(
             {
-                "ip": values,
-                "prefix": pa.array(prefix.tolist(), pa.string()),
-                "country": pa.array(country.tolist(), pa.string()),
-                "asn": pa.array(asn.tolist(), pa.string()),
-                "ip_kind": pa.array(kinds.tolist(), pa.string()),
-                "provider": pa.array(provider.tolist(), pa.string()),
+                "ip": ips,
+                "prefix": pa.array(self.prefix.tolist(), pa.string()),
+                "country": pa.array(self.country.tolist(), pa.string()),
+                "asn": pa.array(self.asn.tolist(), pa.string()),
+                "ip_kind": pa.array(self.kinds.tolist(), pa.string()),
+                "provider": pa.array(self.provider.tolist(), pa.string()),
             },
             schema=IP_INTEL_SCHEMA,
         )
+
+
+def _string_array(ips: pa.Array | pa.ChunkedArray | list[str]) -> pa.Array:
+    """The input IPs as one string array."""
+    values = pa.array(ips, pa.string()) if isinstance(ips, list) else ips
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return pc.cast(values, pa.string())
+
+
+def _looks_v4(text: np.ndarray) -> np.ndarray:
+    """Which strings are dotted quads of 1-3 digits (octets not yet checked)."""
+    return np.asarray(
+        pc.fill_null(pc.match_substring_regex(pa.array(text.tolist(), pa.string()), _V4_RE), False),
+        bool,
+    )
+
+
+def _range_hits(
+    x: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For sorted ranges [starts, ends]: the candidate range of each ``x`` (the last start at or
+    below it) and whether ``x`` lies in it."""
+    j = np.searchsorted(starts, x, side="right") - 1
+    return j, (j >= 0) & (x <= ends[np.clip(j, 0, None)])
+
+
+def _apply_range_file(rows: _IpRows, rkind: str, starts: np.ndarray, ends: np.ndarray) -> None:
+    """Give the IPv4 rows inside a range file's CIDRs its kind, unless theirs hides more."""
+    if len(starts) == 0:
+        return
+    _, hit = _range_hits(rows.v4_int, starts, ends)
+    for j in np.flatnonzero((rows.v4_int >= 0) & hit):
+        if _PRIORITY.get(rows.kinds[j], 99) > _PRIORITY[rkind]:
+            rows.kinds[j] = rkind
 
 
 NEW_IPS_SQL = """

@@ -11,6 +11,7 @@ import json
 import math
 import shlex
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -132,20 +133,10 @@ def run_bench(
     tests; peak memory is then not per detector). Returns the same dictionary as
     ``bench.json``.
     """
-    if embedder not in EMBEDDERS:
-        raise InvalidParameterError(
-            f"--embedder must be one of {', '.join(EMBEDDERS)}; got {embedder!r}"
-        )
-    if first_days is not None and not first_days > 0:
-        raise InvalidParameterError(f"--first-days must be > 0; got {first_days}")
+    _check_options(embedder, first_days)
     data = check_data_dir(data_dir)
     names = check_detectors(detectors)
-    findings_dir = Path(findings) if findings is not None else None
-    if findings_dir is not None:
-        if not (findings_dir / "accounts.csv").is_file():
-            raise InvalidInputError(f"--findings {findings_dir} has no accounts.csv")
-        if DISTILLGUARD not in names:
-            names.append(DISTILLGUARD)
+    findings_dir = _check_findings(findings, names)
     out_dir = Path(out) if out is not None else Path(data_dir) / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
     logs = data["logs"]
@@ -161,52 +152,108 @@ def run_bench(
     }
     prog = make_progress(progress)
     with prog:
-        with stage(prog, "bench: counting requests"):
-            result["n_requests"] = count_requests(logs)
-        with stage(prog, "bench: baseline scan (DuckDB read + hash every prompt)"):
-            # In this process: the scan is one DuckDB query, its memory is not reported.
-            base_run, base_extra = run_detector(
-                BASELINE, logs, None, out_dir / "runs" / BASELINE, timeout=timeout, isolate=False
-            )
-            result["baseline"] = {
-                **base_run.to_dict(),
-                "scan_seconds": base_extra.get("scan_seconds", float("nan")),
-            }
-        mixed_path = out_dir / "mixed_requests.parquet"
-        if data["request_labels"] is not None:
-            with stage(prog, "bench: mixed accounts"):
-                result["mixed"] = mixed_requests(data["request_labels"], logs, mixed_path)
-        early_logs = None
-        if first_days:
-            with stage(prog, f"bench: slicing the first {first_days:g} days"):
-                sliced, active = slice_first_days(logs, first_days, out_dir / "early-data")
-                early_logs = [sliced]
+        _prepare(prog, result, data, out_dir, timeout)
+        early = _slice_early(prog, logs, first_days, out_dir)
         with stage(prog, "bench: detectors", total=len(names)) as task:
             for name in names:
                 prog.update(task, description=f"bench: {name}")
                 result["detectors"][name] = _bench_one(
                     name, data, findings_dir, embedder, out_dir, result, timeout, isolate
                 )
-                if early_logs is not None and name == DISTILLGUARD and findings_dir:
-                    result["detectors"][name]["early"] = {
-                        "days": first_days,
-                        "error": "not run: --findings reuses a full-period detect output",
-                    }
-                elif early_logs is not None:
-                    result["detectors"][name]["early"] = _early_one(
-                        name,
-                        early_logs,
-                        data,
-                        embedder,
-                        out_dir,
-                        first_days,
-                        active,
-                        timeout,
-                        isolate,
+                if early is not None:
+                    result["detectors"][name]["early"] = _early_entry(
+                        name, early, data, findings_dir, embedder, out_dir, timeout, isolate
                     )
                 prog.advance(task)
     _write(result, out_dir)
     return result
+
+
+def _check_options(embedder: str, first_days: float | None) -> None:
+    if embedder not in EMBEDDERS:
+        raise InvalidParameterError(
+            f"--embedder must be one of {', '.join(EMBEDDERS)}; got {embedder!r}"
+        )
+    if first_days is not None and not first_days > 0:
+        raise InvalidParameterError(f"--first-days must be > 0; got {first_days}")
+
+
+def _check_findings(findings: str | Path | None, names: list[str]) -> Path | None:
+    """The reused ``detect`` output, checked; it adds distillguard to ``names``."""
+    if findings is None:
+        return None
+    findings_dir = Path(findings)
+    if not (findings_dir / "accounts.csv").is_file():
+        raise InvalidInputError(f"--findings {findings_dir} has no accounts.csv")
+    if DISTILLGUARD not in names:
+        names.append(DISTILLGUARD)
+    return findings_dir
+
+
+def _prepare(prog: Any, result: dict, data: dict, out_dir: Path, timeout: float | None) -> None:
+    """Count the requests, time the baseline scan, and label the mixed accounts' requests."""
+    logs = data["logs"]
+    with stage(prog, "bench: counting requests"):
+        result["n_requests"] = count_requests(logs)
+    with stage(prog, "bench: baseline scan (DuckDB read + hash every prompt)"):
+        # In this process: the scan is one DuckDB query, its memory is not reported.
+        base_run, base_extra = run_detector(
+            BASELINE, logs, None, out_dir / "runs" / BASELINE, timeout=timeout, isolate=False
+        )
+        result["baseline"] = {
+            **base_run.to_dict(),
+            "scan_seconds": base_extra.get("scan_seconds", float("nan")),
+        }
+    if data["request_labels"] is not None:
+        with stage(prog, "bench: mixed accounts"):
+            result["mixed"] = mixed_requests(
+                data["request_labels"], logs, out_dir / "mixed_requests.parquet"
+            )
+
+
+@dataclass(frozen=True)
+class _Early:
+    """The first-days slice every detector also runs on."""
+
+    days: float
+    logs: list[Path]
+    active: set[str]  # the accounts active in the slice
+
+
+def _slice_early(
+    prog: Any, logs: list[Path], first_days: float | None, out_dir: Path
+) -> _Early | None:
+    if not first_days:
+        return None
+    with stage(prog, f"bench: slicing the first {first_days:g} days"):
+        sliced, active = slice_first_days(logs, first_days, out_dir / "early-data")
+    return _Early(first_days, [sliced], active)
+
+
+def _early_entry(
+    name: str,
+    early: _Early,
+    data: dict,
+    findings_dir: Path | None,
+    embedder: str,
+    out_dir: Path,
+    timeout: float | None,
+    isolate: bool,
+) -> dict[str, Any]:
+    """A detector's early-detection entry (not run when distillguard reuses --findings)."""
+    if name == DISTILLGUARD and findings_dir:
+        return {
+            "days": early.days,
+            "error": "not run: --findings reuses a full-period detect output",
+        }
+    return _early_one(
+        name, early.logs, data, embedder, out_dir, early.days, early.active, timeout, isolate
+    )
+
+
+def _embedder_for(name: str, embedder: str) -> str | None:
+    """The text embedder a detector runs with: only peers that embed text take one."""
+    return embedder if (name in PEERS and PEERS[name].uses_embedder) else None
 
 
 def _bench_one(
@@ -220,7 +267,7 @@ def _bench_one(
     isolate: bool = True,
 ) -> dict[str, Any]:
     logs = data["logs"]
-    emb = embedder if (name in PEERS and PEERS[name].uses_embedder) else None
+    emb = _embedder_for(name, embedder)
     if name == DISTILLGUARD and findings_dir is not None:
         run = RunResult(
             name,
@@ -272,7 +319,7 @@ def _early_one(
     timeout: float | None,
     isolate: bool = True,
 ) -> dict[str, Any]:
-    emb = embedder if (name in PEERS and PEERS[name].uses_embedder) else None
+    emb = _embedder_for(name, embedder)
     run, _ = run_detector(
         name, early_logs, data["accounts"], out_dir / "runs-early" / name, emb, timeout, isolate
     )

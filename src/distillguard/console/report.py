@@ -115,82 +115,17 @@ def build_report_html(
     """The report page as a string. With ``cluster_ids``/``account_ids`` it covers only those
     (a case report); otherwise the top campaigns and accounts of the whole store."""
     schema = Schema(con)
-    if cluster_ids is None:
-        clusters = [
-            c for c in queries.top_clusters(con, schema, limit=50) if c["verdict"] != "benign"
-        ]
-    else:
-        clusters = [c for c in (queries.cluster_row(con, schema, cid) for cid in cluster_ids) if c]
+    clusters = _clusters(con, schema, cluster_ids)
     ids = [c["cluster_id"] for c in clusters]
-
-    campaigns = []
-    for c in clusters[:MAX_GRAPH_CLUSTERS]:
-        graph = queries.cluster_graph(con, schema, c["cluster_id"], max_accounts=80, max_keys=60)
-        fig = plots.cluster_graph_figure(graph, title=f"cluster {c['cluster_id']}")
-        campaigns.append(
-            {
-                **c,
-                "graph": Markup(plots.fig_html(fig)),
-                "indicators": queries.shared_indicators(con, schema, c["cluster_id"], limit=12),
-            }
-        )
-
-    timeline_ids = ids[:MAX_TIMELINE_CLUSTERS]
-    timeline = None
-    if timeline_ids:
-        vol = queries.clusters_hourly_volume(con, schema, timeline_ids)
-        timeline = Markup(plots.fig_html(plots.clusters_volume_figure(vol, timeline_ids)))
-    elif account_ids:
-        vol = queries.hourly_volume(con, schema, "SELECT unnest(?)", [account_ids])
-        timeline = Markup(plots.fig_html(plots.volume_figure(vol)))
-
-    capability = None
+    campaigns = _campaigns(con, schema, clusters[:MAX_GRAPH_CLUSTERS])
+    timeline = _timeline(con, schema, ids[:MAX_TIMELINE_CLUSTERS], account_ids)
     mix = queries.capability_mix(con, schema, ids[:MAX_CAPABILITY_CLUSTERS])
-    if mix:
-        capability = Markup(plots.fig_html(plots.capability_figure(mix)))
-
-    if account_ids is None:
-        top = queries.top_accounts(con, schema, limit=MAX_TOP_ACCOUNTS)
-        if cluster_ids is not None:
-            top = [
-                a for cid in ids for a in queries.members(con, schema, cid, limit=MAX_TOP_ACCOUNTS)
-            ]
-            top = top[:MAX_TOP_ACCOUNTS]
-            for a in top:
-                a.setdefault("cluster_id", None)
-    else:
-        top = [r for r in (queries.account_row(con, schema, a) for a in account_ids) if r]
-    examples = queries.examples_by_account(
-        con,
-        schema,
-        [a["account_id"] for a in top],
-        per_account=EXAMPLES_PER_ACCOUNT,
-        with_text=not redact,
-    )
-    lowered = queries.lowered_reasons(con, schema, [a["account_id"] for a in top])
-    accounts = [
-        {
-            **a,
-            "examples": [redact_prompt(e, redact) for e in examples.get(a["account_id"], [])],
-            "lowered": lowered.get(a["account_id"], []),
-        }
-        for a in top
-    ]
-
-    quarantine = (
-        queries.quarantine_summary(con, schema, examples=5)
-        if cluster_ids is None and account_ids is None
-        else None
-    )
-    qfig = None
-    if quarantine and quarantine["by_reason"]:
-        qfig = Markup(plots.fig_html(plots.quarantine_figure(quarantine["by_reason"])))
-        if redact:
-            # Raw quarantined lines can carry prompt text: keep only where and why.
-            for e in quarantine["examples"]:
-                if "raw" in e:
-                    e["raw"] = f"[redacted · {len(str(e['raw'] or ''))} chars]"
-
+    capability = Markup(plots.fig_html(plots.capability_figure(mix))) if mix else None
+    top = _top_accounts(con, schema, ids, cluster_ids, account_ids)
+    accounts = _with_examples(con, schema, top, redact)
+    whole_store = cluster_ids is None and account_ids is None
+    quarantine = queries.quarantine_summary(con, schema, examples=5) if whole_store else None
+    qfig = _quarantine_figure(quarantine, redact)
     return (
         environment()
         .get_template("report.html")
@@ -209,9 +144,104 @@ def build_report_html(
             quarantine_fig=qfig,
             redact=redact,
             metadata_only=(summary or {}).get("mode") == "metadata-only",
-            case=cluster_ids is not None or account_ids is not None,
+            case=not whole_store,
         )
     )
+
+
+def _clusters(
+    con: duckdb.DuckDBPyConnection, schema: Schema, cluster_ids: list[str] | None
+) -> list[dict]:
+    """The given clusters, or the store's top non-benign ones."""
+    if cluster_ids is None:
+        return [c for c in queries.top_clusters(con, schema, limit=50) if c["verdict"] != "benign"]
+    return [c for c in (queries.cluster_row(con, schema, cid) for cid in cluster_ids) if c]
+
+
+def _campaigns(con: duckdb.DuckDBPyConnection, schema: Schema, clusters: list[dict]) -> list[dict]:
+    """Each cluster with its account-key graph and its shared indicators."""
+    campaigns = []
+    for c in clusters:
+        graph = queries.cluster_graph(con, schema, c["cluster_id"], max_accounts=80, max_keys=60)
+        fig = plots.cluster_graph_figure(graph, title=f"cluster {c['cluster_id']}")
+        campaigns.append(
+            {
+                **c,
+                "graph": Markup(plots.fig_html(fig)),
+                "indicators": queries.shared_indicators(con, schema, c["cluster_id"], limit=12),
+            }
+        )
+    return campaigns
+
+
+def _timeline(
+    con: duckdb.DuckDBPyConnection,
+    schema: Schema,
+    timeline_ids: list[str],
+    account_ids: list[str] | None,
+) -> Markup | None:
+    """Hourly volume of the clusters, else of the case's accounts; None when neither."""
+    if timeline_ids:
+        vol = queries.clusters_hourly_volume(con, schema, timeline_ids)
+        return Markup(plots.fig_html(plots.clusters_volume_figure(vol, timeline_ids)))
+    if account_ids:
+        vol = queries.hourly_volume(con, schema, "SELECT unnest(?)", [account_ids])
+        return Markup(plots.fig_html(plots.volume_figure(vol)))
+    return None
+
+
+def _top_accounts(
+    con: duckdb.DuckDBPyConnection,
+    schema: Schema,
+    ids: list[str],
+    cluster_ids: list[str] | None,
+    account_ids: list[str] | None,
+) -> list[dict]:
+    """The case's accounts, the case clusters' members, or the store's top accounts."""
+    if account_ids is not None:
+        return [r for r in (queries.account_row(con, schema, a) for a in account_ids) if r]
+    top = queries.top_accounts(con, schema, limit=MAX_TOP_ACCOUNTS)
+    if cluster_ids is not None:
+        top = [a for cid in ids for a in queries.members(con, schema, cid, limit=MAX_TOP_ACCOUNTS)]
+        top = top[:MAX_TOP_ACCOUNTS]
+        for a in top:
+            a.setdefault("cluster_id", None)
+    return top
+
+
+def _with_examples(
+    con: duckdb.DuckDBPyConnection, schema: Schema, top: list[dict], redact: bool
+) -> list[dict]:
+    """Each account with its example prompts (redacted as asked) and its lowered reasons."""
+    examples = queries.examples_by_account(
+        con,
+        schema,
+        [a["account_id"] for a in top],
+        per_account=EXAMPLES_PER_ACCOUNT,
+        with_text=not redact,
+    )
+    lowered = queries.lowered_reasons(con, schema, [a["account_id"] for a in top])
+    return [
+        {
+            **a,
+            "examples": [redact_prompt(e, redact) for e in examples.get(a["account_id"], [])],
+            "lowered": lowered.get(a["account_id"], []),
+        }
+        for a in top
+    ]
+
+
+def _quarantine_figure(quarantine: dict | None, redact: bool) -> Markup | None:
+    """The quarantine-by-reason figure; when redacting, the raw example lines are hidden."""
+    if not (quarantine and quarantine["by_reason"]):
+        return None
+    fig = Markup(plots.fig_html(plots.quarantine_figure(quarantine["by_reason"])))
+    if redact:
+        # Raw quarantined lines can carry prompt text: keep only where and why.
+        for e in quarantine["examples"]:
+            if "raw" in e:
+                e["raw"] = f"[redacted · {len(str(e['raw'] or ''))} chars]"
+    return fig
 
 
 def write_report(

@@ -35,7 +35,7 @@ from ..ingest.parallel import check_workers
 from ..ingest.store import StoreEngine, analysis_memory_limit, size_bytes
 from ..policy import Policy, default_policy
 from ..progress import make_progress, stage
-from .outputs import record_timings, validate_outputs, write_outputs, write_summary
+from .outputs import record_timings, sql_path, validate_outputs, write_outputs, write_summary
 
 # CPython collects its youngest generation every 700 new container objects (the default of
 # gc.get_threshold()). The stages after ingest build lists of hundreds of thousands of small
@@ -199,12 +199,7 @@ def detect(
     """
     t_start = time.perf_counter()
     logs = [Path(p) for p in logs]
-    discover(logs, log_format)  # fail fast on missing/empty inputs, before opening the store
-    workers = check_workers(workers)
-    if analyze_memory_limit is not None:
-        size_bytes(analyze_memory_limit, "analyze_memory_limit")
-    if accounts is not None and not Path(accounts).is_file():
-        raise InvalidInputError(f"account table not found: {accounts}")
+    workers = _check_inputs(logs, log_format, workers, accounts, analyze_memory_limit)
     out = check_out_dir(out)
     policy = policy if policy is not None else default_policy()
     timings: dict[str, float] = {}
@@ -216,38 +211,22 @@ def detect(
     )
     try:
         with make_progress(progress) as prog:
-            t0 = time.perf_counter()
-            ing = st.ingest(
-                logs,
-                accounts=accounts,
-                retain_content=retain_content,
-                progress=prog,
-                policy=policy,
-                workers=workers,
-                log_format=log_format,
-                assume_tz=assume_tz,
-            )
-            timings["ingest"] = time.perf_counter() - t0
+            with timed(timings, "ingest"):
+                ing = st.ingest(
+                    logs,
+                    accounts=accounts,
+                    retain_content=retain_content,
+                    progress=prog,
+                    policy=policy,
+                    workers=workers,
+                    log_format=log_format,
+                    assume_tz=assume_tz,
+                )
             check_accepted(ing, st.path)
             # The rest runs in this process alone: DuckDB gets its share of the budget.
             later_limit = analyze_memory_limit or analysis_memory_limit(memory_limit)
             st.con.execute(f"SET memory_limit = '{later_limit}'")
-
-            with _fewer_collections():
-                t0 = time.perf_counter()
-                tmpl = _templates(st, policy, prog)
-                timings["templates"] = time.perf_counter() - t0
-
-                t0 = time.perf_counter()
-                findings = _analyze(st, policy, prog)
-                timings["analyze"] = time.perf_counter() - t0
-
-                t0 = time.perf_counter()
-                with stage(prog, "outputs"):
-                    counts = validate_outputs(st.engine)
-                    write_outputs(st.engine, out)
-                timings["outputs"] = time.perf_counter() - t0
-
+            tmpl, findings, counts = _analysis_stages(st, policy, prog, out, timings)
             store_counts = st.counts()
             summary = _summary(
                 st,
@@ -265,26 +244,78 @@ def detect(
                 redact,
             )
             if report:
-                t0 = time.perf_counter()
-                with stage(prog, "report"):
+                with timed(timings, "report"), stage(prog, "report"):
                     _report(st, out / "report.html", summary, redact)
-                timings["report"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_start
         record_timings(summary, timings, ing.accepted, store_counts["requests"])
-        summary["resources"] = {
-            "peak_rss_mb": _peak_rss_mb(),
-            "memory_limit": memory_limit,
-            "ingest_memory_limit": st.last_ingest_memory_limit,
-            "analyze_memory_limit": later_limit,
-            "threads": threads,
-            "workers": workers,
-            # featurize processes: their CPU is not in this process's figures
-            "featurize": ing.featurize,
-        }
+        summary["resources"] = _resources(st, ing, memory_limit, later_limit, threads, workers)
         write_summary(summary, out)
     finally:
         st.close()
     return summary
+
+
+def _check_inputs(
+    logs: list[Path],
+    log_format: str,
+    workers: int | None,
+    accounts: Path | None,
+    analyze_memory_limit: str | None,
+) -> int:
+    """Fail fast on bad arguments, before the store is opened; the checked worker count."""
+    discover(logs, log_format)  # missing/empty inputs
+    workers = check_workers(workers)
+    if analyze_memory_limit is not None:
+        size_bytes(analyze_memory_limit, "analyze_memory_limit")
+    if accounts is not None and not Path(accounts).is_file():
+        raise InvalidInputError(f"account table not found: {accounts}")
+    return workers
+
+
+@contextmanager
+def timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Record the block's wall seconds as ``timings[name]`` (not when it raises).
+
+    Public so that the Spark pipeline's copy (``spark.pipeline._timed``) can be this one."""
+    t0 = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - t0
+
+
+def _analysis_stages(
+    st: Store, policy: Policy, prog: Any, out: Path, timings: dict[str, float]
+) -> tuple[dict[str, Any], Any, dict[str, int]]:
+    """Templates, analyze and the checked outputs: (template stats, findings, row counts)."""
+    with _fewer_collections():
+        with timed(timings, "templates"):
+            tmpl = _templates(st, policy, prog)
+        with timed(timings, "analyze"):
+            findings = _analyze(st, policy, prog)
+        with timed(timings, "outputs"), stage(prog, "outputs"):
+            counts = validate_outputs(st.engine)
+            write_outputs(st.engine, out)
+    return tmpl, findings, counts
+
+
+def _resources(
+    st: Store,
+    ing: Any,
+    memory_limit: str,
+    later_limit: str,
+    threads: int | None,
+    workers: int,
+) -> dict[str, Any]:
+    """``summary.json``'s ``resources``: peak memory and the limits the run had."""
+    return {
+        "peak_rss_mb": _peak_rss_mb(),
+        "memory_limit": memory_limit,
+        "ingest_memory_limit": st.last_ingest_memory_limit,
+        "analyze_memory_limit": later_limit,
+        "threads": threads,
+        "workers": workers,
+        # featurize processes: their CPU is not in this process's figures
+        "featurize": ing.featurize,
+    }
 
 
 def top_reasons(by_reason: dict[str, int], n: int = 3) -> str:
@@ -434,7 +465,7 @@ def baseline_scan(logs: list[Path]) -> float:
     try:
         t0 = time.perf_counter()
         for f in files:
-            path = "'" + str(f.path).replace("'", "''") + "'"
+            path = sql_path(f.path)
             if f.fmt == "parquet":
                 sql = f"SELECT count(*), sum(hash(CAST(messages AS VARCHAR))) FROM read_parquet({path})"
             else:

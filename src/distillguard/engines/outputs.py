@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import contract
 from ..errors import DistillguardError
@@ -107,51 +107,69 @@ def validate_outputs(engine: Engine) -> dict[str, int]:
 
     Raises :class:`OutputContractError` on the first violation.
     """
-    def fail(table: str, msg: str) -> None:
-        raise OutputContractError(f"scoring produced an invalid {table}: {msg}")
-
     for table, expected in EXPECTED.items():
-        if not engine.has_table(table):
-            fail(table, "the table is missing")
-        cols = _columns(engine, table)
-        names = tuple(c for c, _ in cols)
-        if names != ORDER[table]:
-            fail(table, f"columns {list(names)}, expected exactly {list(ORDER[table])}")
-        for name, kind in cols:
-            if kind != "NULL" and kind not in expected[name]:
-                fail(table, f"column {name} has type {kind}, expected one of {expected[name]}")
-        bad = _scalar(
-            engine,
-            f"SELECT count(*) FROM {table} WHERE risk IS NULL OR NOT (risk >= 0 AND risk <= 1)",
-        )
-        if bad:
-            fail(table, f"{bad} row(s) with risk NULL or outside [0, 1]")
-        if "verdict" in expected:
-            allowed = ", ".join(f"'{v}'" for v in contract.VERDICTS)
-            rows = _rows(
-                engine,
-                f"SELECT DISTINCT verdict FROM {table} WHERE verdict IS NULL "
-                f"OR verdict NOT IN ({allowed}) LIMIT 5",
-            )
-            if rows:
-                fail(table, f"verdicts {[r['verdict'] for r in rows]} not in {contract.VERDICTS}")
-        key = ORDER[table][0]
-        dup = _rows(
-            engine,
-            f"SELECT {key} AS k, count(*) AS n FROM {table} GROUP BY {key} "
-            f"HAVING count(*) > 1 OR {key} IS NULL LIMIT 3",
-        )
-        if dup:
-            fail(table, f"{key} NULL or repeated: {dup}")
+        _check_table(engine, table, expected)
+    _check_account_rows(engine)
+    _check_cluster_refs(engine)
+    _check_request_rows(engine)
+    return {
+        t: int(_scalar(engine, f"SELECT count(*) FROM {t}") or 0) for t in EXPECTED
+    }
 
-    # exactly one accounts.csv row for every account seen in the input
+
+def _fail(table: str, msg: str) -> NoReturn:
+    raise OutputContractError(f"scoring produced an invalid {table}: {msg}")
+
+
+def _check_table(engine: Engine, table: str, expected: dict[str, tuple[str, ...]]) -> None:
+    """One out_* table alone: its columns, risk range, verdicts and key."""
+    if not engine.has_table(table):
+        _fail(table, "the table is missing")
+    cols = _columns(engine, table)
+    names = tuple(c for c, _ in cols)
+    if names != ORDER[table]:
+        _fail(table, f"columns {list(names)}, expected exactly {list(ORDER[table])}")
+    for name, kind in cols:
+        if kind != "NULL" and kind not in expected[name]:
+            _fail(table, f"column {name} has type {kind}, expected one of {expected[name]}")
+    bad = _scalar(
+        engine,
+        f"SELECT count(*) FROM {table} WHERE risk IS NULL OR NOT (risk >= 0 AND risk <= 1)",
+    )
+    if bad:
+        _fail(table, f"{bad} row(s) with risk NULL or outside [0, 1]")
+    if "verdict" in expected:
+        _check_verdicts(engine, table)
+    key = ORDER[table][0]
+    dup = _rows(
+        engine,
+        f"SELECT {key} AS k, count(*) AS n FROM {table} GROUP BY {key} "
+        f"HAVING count(*) > 1 OR {key} IS NULL LIMIT 3",
+    )
+    if dup:
+        _fail(table, f"{key} NULL or repeated: {dup}")
+
+
+def _check_verdicts(engine: Engine, table: str) -> None:
+    allowed = ", ".join(f"'{v}'" for v in contract.VERDICTS)
+    rows = _rows(
+        engine,
+        f"SELECT DISTINCT verdict FROM {table} WHERE verdict IS NULL "
+        f"OR verdict NOT IN ({allowed}) LIMIT 5",
+    )
+    if rows:
+        _fail(table, f"verdicts {[r['verdict'] for r in rows]} not in {contract.VERDICTS}")
+
+
+def _check_account_rows(engine: Engine) -> None:
+    """Exactly one accounts.csv row for every account seen in the input."""
     missing = _rows(
         engine,
         "SELECT DISTINCT r.account_id FROM requests r "
         "WHERE r.account_id NOT IN (SELECT account_id FROM out_accounts) LIMIT 5",
     )
     if missing:
-        fail("out_accounts", f"no row for account(s) seen in the input, e.g. {missing}")
+        _fail("out_accounts", f"no row for account(s) seen in the input, e.g. {missing}")
     known = "SELECT account_id FROM requests"
     if engine.has_table("accounts"):
         known += " UNION SELECT account_id FROM accounts"
@@ -160,9 +178,11 @@ def validate_outputs(engine: Engine) -> dict[str, int]:
         f"SELECT account_id FROM out_accounts WHERE account_id NOT IN ({known}) LIMIT 5",
     )
     if extra:
-        fail("out_accounts", f"rows for accounts never seen in the input, e.g. {extra}")
+        _fail("out_accounts", f"rows for accounts never seen in the input, e.g. {extra}")
 
-    # clusters: every referenced cluster exists and n_accounts matches its members
+
+def _check_cluster_refs(engine: Engine) -> None:
+    """Every referenced cluster exists and its n_accounts matches its members."""
     orphan = _rows(
         engine,
         "SELECT DISTINCT CAST(cluster_id AS VARCHAR) AS c FROM out_accounts "
@@ -171,7 +191,7 @@ def validate_outputs(engine: Engine) -> dict[str, int]:
         "(SELECT CAST(cluster_id AS VARCHAR) FROM out_clusters) LIMIT 5",
     )
     if orphan:
-        fail("out_accounts", f"cluster_id(s) {orphan} missing from out_clusters")
+        _fail("out_accounts", f"cluster_id(s) {orphan} missing from out_clusters")
     mismatch = _rows(
         engine,
         "SELECT CAST(c.cluster_id AS VARCHAR) AS cluster_id, c.n_accounts, "
@@ -181,23 +201,21 @@ def validate_outputs(engine: Engine) -> dict[str, int]:
         "WHERE c.n_accounts IS NULL OR c.n_accounts <> coalesce(m.n, 0) LIMIT 3",
     )
     if mismatch:
-        fail("out_clusters", f"n_accounts differs from the accounts in the cluster: {mismatch}")
+        _fail("out_clusters", f"n_accounts differs from the accounts in the cluster: {mismatch}")
 
-    # request-level rows point at stored requests of the same account
+
+def _check_request_rows(engine: Engine) -> None:
+    """Request-level rows point at stored requests of the same account."""
     stray = _scalar(
         engine,
         "SELECT count(*) FROM out_requests o WHERE NOT EXISTS (SELECT 1 FROM requests r "
         "WHERE r.request_id = o.request_id AND r.account_id = o.account_id)",
     )
     if stray:
-        fail("out_requests", f"{stray} row(s) whose (request_id, account_id) is not in the input")
+        _fail("out_requests", f"{stray} row(s) whose (request_id, account_id) is not in the input")
 
-    return {
-        t: int(_scalar(engine, f"SELECT count(*) FROM {t}") or 0) for t in EXPECTED
-    }
-
-
-def _sql_path(p: Path) -> str:
+def sql_path(p: Path) -> str:
+    """A path as a SQL string literal (quotes doubled)."""
     return "'" + str(p).replace("'", "''") + "'"
 
 
@@ -256,7 +274,7 @@ def write_outputs(engine: Engine, out: Path) -> dict[str, Path]:
     for name, (sql, opts) in jobs.items():
         dest = out / name
         tmp = out / f".{name}.tmp"
-        con.execute(f"COPY ({sql}) TO {_sql_path(tmp)} {opts}")
+        con.execute(f"COPY ({sql}) TO {sql_path(tmp)} {opts}")
         os.replace(tmp, dest)
         written[name] = dest
     if engine.has_table("risk_reference"):  # the deployment online scoring ranks against

@@ -125,6 +125,19 @@ class AccountTrack:
     served_before_action: int = 0
     max_risk: float = 0.0
 
+    def record(self, ts_ms: int, act: str, risk: float) -> None:
+        """Count one decided request of this account."""
+        self.n += 1
+        self.max_risk = max(self.max_risk, risk)
+        if act in RESTRICTIVE and self.acted_at_ts is None:
+            self.acted_at_ts, self.acted_at_n, self.first_action = ts_ms, self.n, act
+        if act in ACCOUNT_LEVEL and self.account_action_ts is None:
+            self.account_action_ts = ts_ms
+        if act in ("allow", "log"):
+            self.served += 1
+            if self.acted_at_ts is None:
+                self.served_before_action += 1
+
 
 @dataclass
 class ReplayReport:
@@ -197,66 +210,17 @@ def replay(
         # shadow setting (nothing leaves this process).
         scorer = OnlineScorer(data_dir, policy, state=state, shadow=False, load_results=use_results)
         scorer.event_time = True  # rate limits follow the log's clock, whatever the speed
-        rows: list[dict[str, Any]] = []
-        rejected = 0
-        for log in logs:
-            for i, rec in enumerate(iter_records(Path(log)), start=1):
-                try:
-                    rows.append(normalize_record(rec, str(log), i))
-                except RecordError:
-                    rejected += 1
-        if not rows:
-            raise InvalidInputError(f"no valid records in {', '.join(map(str, logs))}")
-        rows.sort(key=lambda r: (r["ts_ms"], r["request_id"]))
+        rows, rejected = _read_rows(logs)
         rep = ReplayReport(n_requests=len(rows), n_rejected=rejected)
-        tracks = rep.accounts
         t0 = time.perf_counter()
-        ts0 = rows[0]["ts_ms"]
-        parts = [rows[i : i + chunk] for i in range(0, len(rows), chunk)]
-        featurizer = _Featurizer(scorer, parallel and len(parts) > 2)
-        with make_progress(progress) as prog, stage(prog, "replay", total=len(rows)) as task:
-            featurizer.submit(parts[0])
-            done = 0
-            for k, part in enumerate(parts):
-                if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
-                    rep.truncated_at_ms = part[0]["ts_ms"]  # out of time: measure what was seen
-                    break
-                feats = featurizer.result()
-                if k + 1 < len(parts):
-                    featurizer.submit(parts[k + 1])  # featurize ahead while this chunk decides
-                if speed > 0:
-                    due = (part[0]["ts_ms"] - ts0) / 1000.0 / speed
-                    lag = due - (time.perf_counter() - t0)
-                    if lag > 0:
-                        time.sleep(lag)
-                decisions = []
-                for row, f in zip(part, feats, strict=True):
-                    row.update(f)
-                    decisions.append(scorer.decide(row))
-                for row, d in zip(part, decisions, strict=True):
-                    act = d.would_action or d.action
-                    rep.actions[act] = rep.actions.get(act, 0) + 1
-                    tr = tracks.get(d.account_id)
-                    if tr is None:
-                        tr = tracks[d.account_id] = AccountTrack(first_ts=row["ts_ms"])
-                    tr.n += 1
-                    tr.max_risk = max(tr.max_risk, d.account_risk)
-                    if act in RESTRICTIVE and tr.acted_at_ts is None:
-                        tr.acted_at_ts, tr.acted_at_n, tr.first_action = row["ts_ms"], tr.n, act
-                    if act in ACCOUNT_LEVEL and tr.account_action_ts is None:
-                        tr.account_action_ts = row["ts_ms"]
-                    if act in ("allow", "log"):
-                        tr.served += 1
-                        if tr.acted_at_ts is None:
-                            tr.served_before_action += 1
-                done += len(part)
-                prog.update(task, advance=len(part))
-        featurizer.close()
+        done = _decide_in_chunks(
+            scorer, rows, rep, chunk, speed, parallel, progress, max_seconds, t0
+        )
         if done < len(rows):
             rows = rows[:done]
             rep.n_requests = done
         rep.seconds = time.perf_counter() - t0
-        rep.n_accounts = len(tracks)
+        rep.n_accounts = len(rep.accounts)
         label_path = labels or find_labels(Path(logs[0]))
         if label_path is not None and Path(label_path).exists():
             _measure(rep, rows, read_labels(Path(label_path)), batch_results)
@@ -265,6 +229,84 @@ def replay(
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def _read_rows(logs: list[Path]) -> tuple[list[dict[str, Any]], int]:
+    """The logs' normalised records in time order, and how many were rejected."""
+    rows: list[dict[str, Any]] = []
+    rejected = 0
+    for log in logs:
+        for i, rec in enumerate(iter_records(Path(log)), start=1):
+            try:
+                rows.append(normalize_record(rec, str(log), i))
+            except RecordError:
+                rejected += 1
+    if not rows:
+        raise InvalidInputError(f"no valid records in {', '.join(map(str, logs))}")
+    rows.sort(key=lambda r: (r["ts_ms"], r["request_id"]))
+    return rows, rejected
+
+
+def _decide_in_chunks(
+    scorer: OnlineScorer,
+    rows: list[dict[str, Any]],
+    rep: ReplayReport,
+    chunk: int,
+    speed: float,
+    parallel: bool,
+    progress: bool,
+    max_seconds: float | None,
+    t0: float,
+) -> int:
+    """Decide ``rows`` chunk by chunk, featurizing one chunk ahead; how many were decided
+    (fewer when ``max_seconds``, counted from ``t0``, ran out)."""
+    ts0 = rows[0]["ts_ms"]
+    parts = [rows[i : i + chunk] for i in range(0, len(rows), chunk)]
+    featurizer = _Featurizer(scorer, parallel and len(parts) > 2)
+    done = 0
+    with make_progress(progress) as prog, stage(prog, "replay", total=len(rows)) as task:
+        featurizer.submit(parts[0])
+        for k, part in enumerate(parts):
+            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                rep.truncated_at_ms = part[0]["ts_ms"]  # out of time: measure what was seen
+                break
+            feats = featurizer.result()
+            if k + 1 < len(parts):
+                featurizer.submit(parts[k + 1])  # featurize ahead while this chunk decides
+            _keep_pace(part[0]["ts_ms"] - ts0, speed, t0)
+            _decide_chunk(scorer, part, feats, rep)
+            done += len(part)
+            prog.update(task, advance=len(part))
+    featurizer.close()
+    return done
+
+
+def _keep_pace(log_ms: float, speed: float, t0: float) -> None:
+    """Sleep until ``log_ms`` of log time, sped up ``speed`` times, has passed since ``t0``."""
+    if speed > 0:
+        lag = log_ms / 1000.0 / speed - (time.perf_counter() - t0)
+        if lag > 0:
+            time.sleep(lag)
+
+
+def _decide_chunk(
+    scorer: OnlineScorer,
+    part: list[dict[str, Any]],
+    feats: list[dict[str, Any]],
+    rep: ReplayReport,
+) -> None:
+    """Decide every request of the chunk, then count the actions per account."""
+    decisions = []
+    for row, f in zip(part, feats, strict=True):
+        row.update(f)
+        decisions.append(scorer.decide(row))
+    for row, d in zip(part, decisions, strict=True):
+        act = d.would_action or d.action
+        rep.actions[act] = rep.actions.get(act, 0) + 1
+        tr = rep.accounts.get(d.account_id)
+        if tr is None:
+            tr = rep.accounts[d.account_id] = AccountTrack(first_ts=row["ts_ms"])
+        tr.record(row["ts_ms"], act, d.account_risk)
 
 
 class _Featurizer:
