@@ -7,19 +7,6 @@ from pathlib import Path
 
 import typer
 
-from ..errors import InvalidParameterError
-
-
-def _seeds(spec: str) -> list[int]:
-    """``101-104`` or ``1,5,9``."""
-    try:
-        if "-" in spec:
-            lo, hi = (int(x) for x in spec.split("-", 1))
-            return list(range(lo, hi + 1))
-        return [int(x) for x in spec.split(",") if x.strip()]
-    except ValueError as exc:
-        raise InvalidParameterError(f"--seeds must look like 101-104 or 1,5,9; got {spec!r}") from exc
-
 
 def register(app: typer.Typer) -> None:
     """Add ``signup-bench`` to the ``distillguard`` command."""
@@ -33,12 +20,13 @@ def register(app: typer.Typer) -> None:
                                        help="where the worlds are simulated (kept, reused)"),
     ) -> None:
         """Share of campaign accounts stopped or stepped up at sign-up vs benign asked to verify."""
+        from ..bench.transfer import parse_worlds
         from ..sim import simulate
         from ..sim.world import Priors, draw_scenario
         from .bench import measure_world
 
         rows = []
-        for seed in _seeds(seeds):
+        for seed in parse_worlds(seeds, "--seeds"):
             world = data_root / f"{preset}-{seed}"
             if not (world / "labels.csv").is_file():
                 simulate(draw_scenario(preset, seed, Priors.load(None)), out=world, seed=seed,
