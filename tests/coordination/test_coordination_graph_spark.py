@@ -51,3 +51,25 @@ def test_org_aware_edges_equal_on_both_engines(lt):
     keys = {(r["key_kind"], r["key"]) for r in got[0]}
     assert ("payment", "card-r") in keys and ("payment", "card-co") not in keys
     assert {r["owner"] for r in got[0] if r["account_id"].startswith("v")} == {"org:co"}
+
+
+def test_components_path_counts_owners_as_leiden_does():
+    """Above ``max_driver_edges`` Spark clusters by components: one verified organisation's
+    accounts are still one owner there, so they make no cluster on either path."""
+    from distillguard.coordination.cluster import LeidenClusterer
+    from distillguard.engines.spark.cluster import CrossoverClusterer
+    from distillguard.engines.spark.engine import SparkEngine
+    from distillguard.engines.spark.session import spark_session
+
+    rows = []
+    for g, owner in (("x", None), ("v", "org:co")):  # a ring; a company's team
+        for i in range(5):
+            for kind, key, w in (("template", f"tpl-{g}", 0.9), ("payment", f"pay-{g}", 0.8)):
+                rows.append({"account_id": f"{g}{i}", "key_kind": kind, "key": key, "weight": w,
+                             "owner": owner or f"{g}{i}"})
+    edges = pa.Table.from_pylist(rows)
+    eng = SparkEngine(spark_session("local[2]", shuffle_partitions=4))
+    for limit in (0, None):  # components, then Leiden on the driver
+        kw = {} if limit is None else {"max_driver_edges": limit}
+        cl = CrossoverClusterer(LeidenClusterer(min_cluster_size=3), eng, **kw).fit(edges)
+        assert set(cl.labels().column("account_id").to_pylist()) == {f"x{i}" for i in range(5)}
