@@ -89,3 +89,28 @@ def test_the_account_table_carries_each_accounts_organisation(
     # sign-up never sent any: no organisation, so batch counts it as its own owner too)
     attackers = {a: o for a, o in rows.items() if a.startswith("acct_rt") and o}
     assert attackers and all(o == "org_" + a[-8:] for a, o in attackers.items())
+
+
+def test_no_batch_cluster_is_one_verified_organisations_accounts(
+    batched: tuple[dict, InProcessGateway],
+) -> None:
+    """A company's accounts share its card and office: batch's clusters count owners (the
+    account's business-verified organisation, else itself), so every cluster spans three."""
+    _, gw = batched
+    con = duckdb.connect(str(gw.scorer.data_dir / "store.duckdb"), read_only=True)
+    try:
+        # the world has such a company: one verified org, one card, several accounts
+        companies = con.execute("""
+            SELECT org_id FROM accounts WHERE org_id IS NOT NULL GROUP BY org_id
+            HAVING count(*) >= 3 AND count(DISTINCT payment_fingerprint) = 1
+               AND bool_or(verification = 'business')""").fetchall()
+        owners = con.execute("""
+            WITH v AS (SELECT org_id FROM accounts WHERE verification = 'business'
+                       GROUP BY org_id)
+            SELECT c.cluster_id, count(DISTINCT coalesce(v.org_id, c.account_id))
+            FROM cluster_members c LEFT JOIN accounts a ON c.account_id = a.account_id
+            LEFT JOIN v ON a.org_id = v.org_id GROUP BY c.cluster_id""").fetchall()
+    finally:
+        con.close()
+    assert companies and owners
+    assert min(n for _, n in owners) >= 3

@@ -137,3 +137,21 @@ def test_function_wrappers(lt):
     assert find_clusters(edges).to_pylist() == [
         {"account_id": f"a{i}", "cluster_id": "C1"} for i in range(4)
     ]
+
+
+def test_a_cluster_needs_min_cluster_size_owners_not_accounts():
+    """One verified company's accounts are one owner: bound by keys an outsider also touched,
+    they are still one actor (no cluster); the same community spread over three owners is."""
+    team = [f"v{i}" for i in range(6)]
+    edges = star({"co": (team + ["x1"], ["office", "tpl"], 0.5)})
+
+    def clustered(owner_of_account):
+        owners = pa.array([owner_of_account(a) for a in edges.column("account_id").to_pylist()])
+        return set(LeidenClusterer().fit(edges.append_column("owner", owners))
+                   .members_.column("account_id").to_pylist())
+
+    assert clustered(lambda a: "org:co" if a.startswith("v") else a) == set()  # 2 owners
+    three = clustered(lambda a: "org:co" if a in ("v0", "v1", "v2") else a if a == "x1" else "org:b")
+    assert three == set(team) | {"x1"}
+    assert clustered(lambda a: a) == set(team) | {"x1"}  # every account its own owner
+    assert set(LeidenClusterer().fit(edges).members_.column("account_id").to_pylist()) == three

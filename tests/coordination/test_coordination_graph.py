@@ -246,3 +246,38 @@ def test_in_order_compares_later_keys_only_on_ties():
     assert not in_order(pa.table({"a": ["y", "x"], "b": ["1", "2"]}), order)
     assert not in_order(pa.table({"a": ["x", None], "b": ["1", "2"]}), order)  # nulls: sort
     assert in_order(ok.slice(0, 1), order) and in_order(ok.slice(0, 0), order)
+
+
+def _org_traffic(lt):
+    """A business-verified company (v1–v3: one card, one office IP), two accounts claiming an
+    unverified org (u1, u2: one card) and a visitor (x1) on the company's office IP."""
+    rows, accounts = [], []
+    people = {"v1": ("co", "business", "card-co", "81.2.69.10"),
+              "v2": ("co", "id", "card-co", "81.2.69.10"),
+              "v3": ("co", "email", "card-co", "81.2.69.10"),
+              "u1": ("ring", "email", "card-r", "95.100.4.1"),
+              "u2": ("ring", "none", "card-r", "95.100.4.2"),
+              "x1": (None, "phone", "card-x", "81.2.69.10")}
+    for i, (a, (org, ver, card, ip)) in enumerate(people.items()):
+        rows += [{"account_id": a, "ts_ms": lt.T0 + j * 1000, "ip": ip if a != "x1" or j == 0
+                  else "62.1.1.1", "user_agent": f"ua-{a}", "skeleton_hash": 100 * i + j}
+                 for j in range(4)]
+        accounts.append({"account_id": a, "org_id": org, "verification": ver,
+                         "payment_fingerprint": card})
+    return rows, accounts
+
+
+def test_keys_one_verified_organisation_shares_link_nothing(lt):
+    rows, accounts = _org_traffic(lt)
+    edges, _ = edges_for(lt, rows, accounts)
+    # the company's card is its own: no payment edge; its office IP a visitor also used links
+    assert not kinds_linking(edges, "v2", "v3") - {"ip", "prefix24_ua", "asn_ua"}
+    assert ("payment", "card-co") not in {(e["key_kind"], e["key"]) for e in edges}
+    assert "ip" in kinds_linking(edges, "v1", "x1")
+    # an org nobody verified is no owner: its accounts' shared card still links them
+    assert "payment" in kinds_linking(edges, "u1", "u2")
+    owner = {e["account_id"]: e["owner"] for e in edges}
+    assert owner["v1"] == owner["v2"] == "org:co" and owner["u1"] == "u1" and owner["x1"] == "x1"
+    # and without an account table every account is its own owner, as before
+    plain, _ = edges_for(lt, rows)
+    assert {e["owner"] for e in plain} == {e["account_id"] for e in plain}

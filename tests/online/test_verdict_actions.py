@@ -3,6 +3,7 @@ evidence, only while batch holds them, and never a deny below the model's popula
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -194,5 +195,49 @@ def test_confirmation_is_a_policy_key_and_a_start_trusts_the_store(
     make_store(empty.data_dir)
     assert empty.reload_results()["unconfirmed_attacks"] == 1
     assert empty.score(record(1, account="hydra-1")).action != "block"
-    assert empty.reload_results()["unconfirmed_attacks"] == 0
-    assert empty.score(record(2, account="hydra-1")).action == "block"
+    # reading the same results again is no second run: still waiting
+    assert empty.reload_results()["unconfirmed_attacks"] == 1
+    assert empty.score(record(2, account="hydra-1")).action != "block"
+    assert _reload_with(empty, {"rev-1": "benign"})["unconfirmed_attacks"] == 0  # a new run
+    assert empty.score(record(3, account="hydra-1")).action == "block"
+
+
+def _restart_keeps_the_wait(
+    first: Path, second: Path, policy: Path, record: Rec, state: str = "memory"
+) -> None:
+    """good-1's new attack waits for a second run, across a restart of the service (into
+    ``second``: the same folder, or a replica's own with a copy of the store)."""
+    s = OnlineScorer(make_store(first), policy, state=state)
+    assert _reload_with(s, {"good-1": "attack"})["unconfirmed_attacks"] == 1
+    assert s.score(record(0, account="good-1", text=HARVEST)).action != "block"
+    if second != first:
+        second.mkdir(parents=True, exist_ok=True)
+        shutil.copy(first / "store.duckdb", second / "store.duckdb")
+    s.actions.close()
+    again = OnlineScorer(second, policy, state=state)  # the same run's results: still waiting
+    assert again.cache.account("good-1").verdict == "review"
+    assert again.cache.summary()["unconfirmed_attacks"] == 1
+    assert again.score(record(1, account="good-1", text=HARVEST)).action != "block"
+    assert again.score(record(2, account="hydra-1")).action == "block"  # confirmed stays
+    # the next run agrees: it blocks; a run that came while the service was down is new
+    assert _reload_with(again, {"rev-1": "benign"})["unconfirmed_attacks"] == 0
+    assert again.score(record(3, account="good-1")).action == "block"
+    _set_verdict(second, "rev-1", "attack")
+    again.actions.close()
+    third = OnlineScorer(second, policy, state=state)
+    assert third.cache.account("rev-1").verdict == "review"  # new in the run: waits
+    assert third.cache.account("good-1").verdict == "attack"  # the run before agreed
+
+
+def test_a_restart_does_not_trust_its_first_load(
+    tmp_path: Path, write_policy: Callable, record: Rec
+) -> None:
+    d = tmp_path / "data"
+    _restart_keeps_the_wait(d, d, write_policy({}), record)
+
+
+def test_replicas_share_the_history_in_redis(
+    tmp_path: Path, write_policy: Callable, record: Rec, redis_url: str
+) -> None:
+    # a replica with its own folder (own SQLite) reads the history the first one kept in Redis
+    _restart_keeps_the_wait(tmp_path / "a", tmp_path / "b", write_policy({}), record, redis_url)

@@ -51,16 +51,26 @@ def label_clusters(
     attach: np.ndarray,
     inside: np.ndarray,
     min_cluster_size: int,
+    owners: np.ndarray | None = None,
 ) -> tuple[pa.Table, int]:
     """The ``cluster_members`` table from any community assignment, and the cluster count.
 
     Keeps accounts marked ``ok`` in communities with at least ``min_cluster_size`` of them, and
     gives stable ids: biggest cluster first, ties by smallest member id. Shared by the driver
     (Leiden) and the distributed (components) paths so both name clusters the same way.
+    ``owners`` (per account: its verified organisation, else itself; ``owner_of``) counts a
+    community's size in distinct owners: one company's accounts are one actor, not a ring.
     """
     _, dense = np.unique(comm, return_inverse=True)
     dense = dense.reshape(-1)
     sizes = np.bincount(dense[ok], minlength=int(dense.max()) + 1 if len(dense) else 0)
+    if owners is not None and len(dense):
+        # distinct (community, owner) pairs among ok accounts, counted per community
+        _, own = np.unique(owners, return_inverse=True)
+        span = np.int64(own.max()) + 1
+        pairs = np.unique(dense[ok].astype(np.int64) * span + own.reshape(-1)[ok])
+        n_owner = np.bincount(pairs // span, minlength=len(sizes))
+        ok = ok & (n_owner[dense] >= min_cluster_size)
     ok = ok & (sizes[dense] >= min_cluster_size) if len(dense) else ok
     order = sorted(
         {int(c) for c in dense[ok]},
@@ -78,6 +88,18 @@ def label_clusters(
         schema=CLUSTER_MEMBERS_SCHEMA,
     ).sort_by([("cluster_id", "ascending"), ("account_id", "ascending")])
     return members, len(order)
+
+
+def owner_of(edges: pa.Table, a_idx: np.ndarray, n_acc: int) -> np.ndarray | None:
+    """Per account (``a_idx``: its index on each edge): an integer id of the ``owner`` column of
+    its edges (``EdgeBuilder``: its verified organisation, else itself); None without one."""
+    if "owner" not in edges.column_names:
+        return None
+    owner = pc.coalesce(edges.column("owner"), edges.column("account_id"))
+    enc = pc.dictionary_encode(owner).combine_chunks()
+    owners = np.zeros(n_acc, np.int64)
+    owners[a_idx] = enc.indices.to_numpy(zero_copy_only=False)
+    return owners
 
 
 class LeidenClusterer(Estimator):
@@ -217,7 +239,7 @@ class LeidenClusterer(Estimator):
         ok &= cand
         names = np.asarray(acc.dictionary.to_pylist(), dtype=object)
         members, n_clusters = label_clusters(
-            names, comm, ok, attach, inside, self.min_cluster_size
+            names, comm, ok, attach, inside, self.min_cluster_size, owner_of(edges, a_idx, n_acc)
         )
         self.members_ = members
         self.n_clusters_ = n_clusters

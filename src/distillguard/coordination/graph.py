@@ -72,7 +72,9 @@ class EdgeBuilder(Estimator):
 
     Attributes
     ----------
-    edges_ : pa.Table with account_id, key_kind, key, weight, n, deg, share.
+    edges_ : pa.Table with account_id, key_kind, key, weight, n, deg, share, owner (the
+        account's verified organisation as ``org:ID``, else the account: see
+        ``definitions.EDGES_WITH_DEGREE``).
     """
 
     def __init__(
@@ -170,7 +172,8 @@ class EdgeBuilder(Estimator):
         return factor
 
     def weight(self, raw: pa.Table) -> pa.Table:
-        """Add ``share`` and ``weight`` to rows of (account_id, key_kind, key, n, n_requests, deg)."""
+        """Add ``share`` and ``weight`` to rows of (account_id, key_kind, key, n, n_requests, deg
+        [, owner])."""
         weights = self._weights()
         n = np.asarray(raw.column("n").to_numpy(zero_copy_only=False), float)
         total = np.asarray(raw.column("n_requests").to_numpy(zero_copy_only=False), float)
@@ -199,6 +202,8 @@ class EdgeBuilder(Estimator):
                 "share": pa.array(share),
             }
         )
+        if "owner" in raw.column_names:  # the account's organisation or itself (cluster sizes)
+            out = out.append_column("owner", raw.column("owner"))
         if not keep.all():  # a filter copies every column, strings too
             out = out.filter(pa.array(keep))
         # Deterministic order so Leiden (seeded) sees the same graph on every run; a table

@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS labels (
 CREATE INDEX IF NOT EXISTS labels_account ON labels(account_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', 0);
+CREATE TABLE IF NOT EXISTS notes (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at REAL);
 """
 
 
@@ -283,6 +284,22 @@ class ActionStore:
         with self._lock:
             rows = self._con.execute(sql + " ORDER BY id", args).fetchall()
         return [dict(r) for r in rows]
+
+    def note(self, key: str) -> str | None:
+        """The service's own note ``key`` (e.g. ``verdicts.AttackHistory``), None if unset."""
+        with self._lock:
+            row = self._con.execute("SELECT value FROM notes WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_note(self, key: str, value: str) -> None:
+        """Write note ``key``: bookkeeping, not an action (no audit entry, no generation bump)."""
+        with self._lock:
+            self._con.execute(
+                "INSERT INTO notes(key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) "
+                "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                [key, value, time.time()],
+            )
+            self._con.commit()
 
     def generation(self) -> int:
         """A counter bumped by every write, so readers know when to refresh a cached copy."""

@@ -45,7 +45,7 @@ from .normalize import normalize_record, rows_to_batch
 from .policy import PolicyHolder, Rule
 from .risk import LOWERED, AccountRisk, OnlineRisk, pivot_flags
 from .state import SIGNALS, make_state
-from .verdicts import VerdictCache
+from .verdicts import AttackHistory, VerdictCache
 
 if TYPE_CHECKING:
     from .learner_proc import ProcessLearner
@@ -201,6 +201,10 @@ class OnlineScorer:
             self.data_dir / "audit.jsonl", fsync_interval_s=1.0, on_alert=self._audit_alert
         )
         self.actions = ActionStore(self.data_dir / "actions.sqlite", self.audit)
+        # the previous batch run's attack verdicts, kept where a restart finds them
+        self.attack_history = AttackHistory.beside(self.state, self.actions)
+        if load_results and on.confirm_attacks:
+            self.cache.confirm(self.attack_history, None)
         self._active: dict[str, list[dict]] = {}
         self._allowed: set[str] = set()
         self._generation = -1
@@ -266,14 +270,9 @@ class OnlineScorer:
         """Swap in the latest batch results; on error the old cache stays (and it raises)."""
         cache = VerdictCache.load(self.data_dir)
         if self.policy.online.confirm_attacks:
-            # Against the previous load's own attack verdicts, kept in memory. At a start the
-            # constructor's load has no history and its attack verdicts stand (as before): they
-            # are most likely the ones that were acting before the restart, and holding them
-            # would hand every known attacker a batch period free on any restart (or crash it
-            # can cause); a wrongful one lasts until this reload, as before confirmation
-            # existed. A start on an empty store loaded no attack verdicts, so every attack of
-            # the first run after it waits for the second.
-            cache.confirmed_by(self.cache.batch_attacks)
+            # Against the previous run's attack verdicts (VerdictCache.confirm): from the
+            # history a restart keeps, else this process's last load.
+            cache.confirm(self.attack_history, self.cache.batch_attacks)
         self.cache = cache
         self._last.clear()  # cached features carry old verdicts
         if self._risk is not None:

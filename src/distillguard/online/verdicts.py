@@ -11,6 +11,9 @@ a new object; the service swaps it in atomically, so a failed reload keeps the o
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -21,6 +24,8 @@ from typing import Any
 from ..errors import InvalidInputError
 from ..scoring.reference import FILE_NAME as REFERENCE_FILE
 from ..scoring.reference import DeploymentReference
+
+log = logging.getLogger(__name__)
 
 _HELD = "held to review: batch ranked fewer accounts than its model's population floor; "
 _UNCONFIRMED = "unconfirmed: the previous batch run did not call this account attack; "
@@ -75,6 +80,7 @@ class VerdictCache:
     # reload confirms against (``confirmed_by``).
     batch_attacks: frozenset[str] = frozenset()
     unconfirmed: int = 0  # attack verdicts acting as review until the next run agrees
+    run_id: str = ""  # a digest of batch's account verdicts: the same results, the same id
     loaded_at: float = field(default_factory=time.time)
 
     # ---- lookups (hot path) ---------------------------------------------------------------
@@ -136,8 +142,39 @@ class VerdictCache:
         return cache._noted().held_below_floor()
 
     def _noted(self) -> VerdictCache:
-        """Record which accounts batch called ``attack`` (before any hold). Returns self."""
+        """Record which accounts batch called ``attack`` (before any hold) and which results
+        these are (``run_id``). Returns self."""
         self.batch_attacks = frozenset(a for a, v in self.accounts.items() if v.verdict == "attack")
+        h = hashlib.sha256()
+        for a in sorted(self.accounts):
+            v = self.accounts[a]
+            h.update(f"{a}\t{v.verdict}\t{v.risk!r}\n".encode())
+        self.run_id = h.hexdigest()[:32] if self.accounts else ""
+        return self
+
+    def confirm(self, history: AttackHistory, previous: frozenset[str] | None) -> VerdictCache:
+        """``confirmed_by`` against the previous *run*, kept in ``history`` so that a restart
+        does not trust its first load. ``previous``: what this process loaded last (None at a
+        start), used when the history cannot be read.
+
+        The history holds the last run seen (``run_id``), its attack verdicts and the ones it
+        was confirmed against. These results are that run again (a restart, a second reload
+        with no new run): confirmed against the same ones, so re-reading results is never a
+        second run agreeing. A new run: against the last run's. No history at all (the first
+        start, or one written by an older version): the store's verdicts stand at a start, as
+        before, and a reload confirms against ``previous``. Returns self."""
+        rec = history.read()
+        if rec is not None and rec.get("run") == self.run_id:
+            prev: frozenset[str] | None = frozenset(rec.get("previous") or ())
+        elif rec is not None:
+            prev = frozenset(rec.get("attacks") or ())
+        else:
+            prev = previous
+        if prev is not None:
+            self.confirmed_by(prev)
+        if rec is None or rec.get("run") != self.run_id:
+            history.write({"run": self.run_id, "attacks": sorted(self.batch_attacks),
+                           "previous": sorted(self.batch_attacks if prev is None else prev)})
         return self
 
     def confirmed_by(self, previous: frozenset[str]) -> VerdictCache:
@@ -273,6 +310,46 @@ class VerdictCache:
         if (d / REFERENCE_FILE).exists():
             out.reference = DeploymentReference.load(d / REFERENCE_FILE)
         return out
+
+
+class AttackHistory:
+    """The last batch run the service loaded, with its ``attack`` verdicts, where a restart
+    finds it: Redis when the online state is there (every replica shares one history), else
+    the service's SQLite beside its actions (``ActionStore.note``; every worker of one host).
+    A history that cannot be read or written is logged and skipped: confirmation then falls
+    back to this process's own memory, as before it was kept."""
+
+    KEY = "batch:attack_history"
+
+    def __init__(self, actions: Any = None, redis: Any = None, prefix: str = "dg:") -> None:
+        self.actions, self.redis, self.key = actions, redis, prefix + self.KEY
+
+    @classmethod
+    def beside(cls, state: Any, actions: Any) -> AttackHistory:
+        """In the online state's Redis (``RedisState.r``) when it has one, else in ``actions``."""
+        r = getattr(state, "r", None)
+        return cls(redis=r, prefix=state.prefix) if r is not None else cls(actions=actions)
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            if self.redis is not None:
+                raw = self.redis.get(self.key)
+            else:
+                raw = self.actions.note(self.key) if self.actions is not None else None
+            return None if raw is None else dict(json.loads(raw))
+        except Exception as exc:  # Redis down, a garbled value: memory still confirms
+            log.warning("attack history %s unreadable: %s", self.key, exc)
+            return None
+
+    def write(self, rec: dict[str, Any]) -> None:
+        raw = json.dumps(rec, separators=(",", ":"))
+        try:
+            if self.redis is not None:
+                self.redis.set(self.key, raw)
+            elif self.actions is not None:
+                self.actions.set_note(self.key, raw)
+        except Exception as exc:
+            log.warning("attack history %s not written: %s", self.key, exc)
 
 
 def _columns(con: Any, table: str) -> set[str]:

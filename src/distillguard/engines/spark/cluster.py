@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...coordination.cluster import LeidenClusterer, label_clusters
+from ...coordination.cluster import LeidenClusterer, label_clusters, owner_of
 from .graph import connected_components
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -108,12 +108,13 @@ class CrossoverClusterer:
         key_comm[klab.column("node").to_numpy() - n_acc] = klab.column("component").to_numpy()
         lc.quality_ = 0.0
         same = (comm[a_idx] == key_comm[k_idx]) & strong
-        self._members_from(acc, comm, a_idx, weight, same)
+        self._members_from(acc, comm, a_idx, weight, same, owner_of(edges, a_idx, n_acc))
         lc.cluster_keys_ = lc._cluster_keys(edges, lc.members_)
         return self
 
     def _members_from(self, acc: pa.DictionaryArray, comm: np.ndarray, a_idx: np.ndarray,
-                      weight: np.ndarray, same: np.ndarray) -> None:
+                      weight: np.ndarray, same: np.ndarray,
+                      owners: np.ndarray | None = None) -> None:
         """Leiden's membership rule and id order, on any community assignment."""
         n_acc = len(acc.dictionary)
         total = np.bincount(a_idx, weights=weight, minlength=n_acc)
@@ -123,7 +124,7 @@ class CrossoverClusterer:
         ok = (attach >= lc.min_attachment) & (inside >= lc.min_strength)
         names = np.asarray(acc.dictionary.to_pylist(), dtype=object)
         lc.members_, lc.n_clusters_ = label_clusters(
-            names, comm, ok, attach, inside, lc.min_cluster_size
+            names, comm, ok, attach, inside, lc.min_cluster_size, owners
         )
 
 @contextmanager
