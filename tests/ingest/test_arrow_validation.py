@@ -1,0 +1,168 @@
+"""The Arrow path of validation (``validate.arrow_requests``, used by ``prepare.validate_batch``)
+gives exactly the rows of the validation query, on hostile input that reaches it."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from distillguard.ingest import prepare, validate
+
+BASE = {"request_id": "r", "ts": "2026-10-07T00:01:15.831+00:00", "account_id": "a",
+        "model": "m", "messages": [{"role": "user", "content": "hello"}]}
+
+# Per field, values the query accepts, normalises or quarantines (raw JSON text where JSON
+# itself is the point: big numbers, NaN, repeated forms).
+VARIANTS: dict[str, list[str]] = {
+    "ts": ['"2026-10-07T00:01:15Z"', '"2026-10-07T05:31:15+05:30"', '"2026-10-07T00:01:15"',
+           '"2026-10-07 00:01:15.5"', '"1791331275"', '"1791331275000"', '" 2026-10-07T00:01:15Z "',
+           '"yesterday"', '""', "1791331275", "1791331275.5", '"2026-13-01T00:00:00Z"', "null",
+           '"1999-12-31T23:59:59Z"', '"2026-10-07t00:01:15z"', '"2026-10-07T00:01:15,25Z"'],
+    "request_id": ['""', '" "', '"\\t"', "5", "null", '"id\\u00e9"'],
+    "account_id": ['" a "', '""', "true"],
+    "reasoning": ['"high"', "8000", "-5", "0", "8000.0", "1e3", "18446744073709551615", "true",
+                  "null", '""', "-0", "9223372036854775808"],
+    "reasoning_tokens": ["5", "5.0", "5.5", "-3", "9007199254740993", "1e20", '"5"', "null",
+                         "-0.0", "1E2"],
+    "status": ["200", "2147483648", "-2147483649", "200.0", "2147483647"],
+    "input_tokens": ["9007199254740992", "9223372036854775807", "-9007199254740993"],
+    "temperature": ["0.7", "1", "-0.0", "1e308", "12345678901234567890", "NaN", '"0.7"',
+                    "0.1e-320", "123456789012345678901234567890"],
+    "latency_ms": ["2826", "Infinity", "-1e400"],
+    "stream": ["true", "false", "1", '"true"', "null"],
+    "tools": ['["a"]', "[]", '["a", null]', '[{"name": "n"}]', '"calc"', "null", "[1]"],
+    "system": ['"s"', '""', "null", "5"],
+    "max_tokens": ["1024", "1024.5", "-1"],
+    "response_text": ['"r"', "5"],
+    "country": ['"SG"', "1"],
+}
+MESSAGES: list[str] = [
+    '[{"role": "system", "content": "sys"}, {"role": "user", "content": "q"}]',
+    '[{"role": "developer", "content": ""}, {"role": "system", "content": "s2"},'
+    ' {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},'
+    ' {"role": "user", "content": "c"}]',
+    '[{"role": "user", "content": ""}]',
+    '[{"role": "user", "content": "", "parts": [{"type": "text", "content": "otel"}]}]',
+    '[{"role": "user", "content": "first"}, {"role": "user", "content": ""}]',
+    '[{"role": "assistant", "content": "only"}]',
+    '[{"role": "user", "content": "x", "reasoning": 5}]',
+    '[{"role": "user", "content": null}]',
+    '[{"role": "user", "content": 7}]',
+    '[{"role": "user", "content": [{"type": "text", "text": "part"}]}]',
+    '[{"role": null, "content": "x"}]',
+    '[{"role": "user"}]',
+    '[{"role": "user", "content": "ok"}, null]',
+    '[{"role": "user", "role": "system", "content": "dup"}]',
+    "[]",
+    '"[{\\"role\\": \\"user\\", \\"content\\": \\"as a string\\"}]"',
+    "null",
+    '[{"role": "user", "content": "caf\\u00e9 \\ud83d\\ude00 \\u0000 \\"reasoning\\":5"}]',
+    '[{"role": "user", "content": "lone \\ud800"}]',
+    '[{"role": "user", "content": "  "}]',
+    '[{"role": "system", "content": "s"}, {"role": "system", "content": ["p"]},'
+    ' {"role": "user", "content": "q"}]',
+]
+WRAPS = ["{%s}", " {%s}", "{%s} ", "\ufeff{%s}", "{%s}\r", "{%s} {}", "{%s, \"zz\": 1}",
+         "{%s, \"zz\": null}", "{%s, \"reasoning\": \"low\"}", "{%s,}"]
+
+
+def _line(rec: dict[str, str], wrap: str) -> str:
+    return wrap % ", ".join(f"{json.dumps(k)}: {v}" for k, v in rec.items())
+
+
+def _records(n: int, seed: int) -> list[str]:
+    """Mostly the common shape, each record with a few fields varied, dropped or moved."""
+    rng = random.Random(seed)
+    lines = []
+    for i in range(n):
+        rec = {k: json.dumps(v) for k, v in BASE.items()}
+        rec["request_id"] = json.dumps(f"r{i}")
+        for _ in range(rng.choice([0, 0, 1, 1, 2, 3])):
+            field = rng.choice(list(VARIANTS) + ["messages"])
+            rec[field] = rng.choice(MESSAGES if field == "messages" else VARIANTS[field])
+        if rng.random() < 0.3:
+            rec["reasoning"] = rng.choice(['"high"', "4000", "null"])
+        if rng.random() < 0.05:
+            rec.pop(rng.choice(list(rec)))
+        keys = list(rec)
+        if rng.random() < 0.2:
+            rng.shuffle(keys)
+        wrap = WRAPS[0] if rng.random() < 0.85 else rng.choice(WRAPS[1:])
+        lines.append(_line({k: rec[k] for k in keys}, wrap))
+    lines += ["", "{not json", "[1]", "{}", validate.INVALID_UTF8_MARK + "{}"]
+    return lines
+
+
+def _raw(lines: list[str]) -> pa.Table:
+    return pa.table({"line": pa.array(lines, pa.large_string()),
+                     "line_no": pa.array(range(1, len(lines) + 1), pa.int64())})
+
+
+def _assert_same_rows(got: pa.Table, want: pa.Table) -> None:
+    """Equal tables, NaN equal to NaN (JSON's ``NaN``, which DuckDB reads, is in the corpus)."""
+    assert got.schema == want.schema
+    for name in want.column_names:
+        a, b = got.column(name), want.column(name)
+        if pa.types.is_floating(a.type):
+            assert a.is_null().equals(b.is_null()), name
+            np.testing.assert_array_equal(a.to_numpy(), b.to_numpy(), err_msg=name)
+        else:
+            assert a.equals(b), name
+
+
+CASES = [{}, {"retain_content": False}, {"require_text": False}, {"detect_text": True},
+         {"assume_tz": "America/New_York"}]
+
+
+@pytest.mark.parametrize("kw", CASES, ids=["default", "no-retention", "metadata-only",
+                                           "detect-text", "zone"])
+def test_arrow_path_gives_the_rows_of_the_query(kw):
+    kw = {"retain_content": True, **kw}
+    sql = validate.request_sql("__dg_raw", "f.jsonl", kw.pop("retain_content"), None,
+                               within_batch_dedup=False, **kw)
+    raw = _raw(_records(3_000, seed=15))
+    con = prepare.connect()
+    query = prepare.sql_batch(con, sql, raw, "f.jsonl", True)
+    both = prepare.validate_batch(con, sql, raw, "f.jsonl", True)
+    _assert_same_rows(both, query)
+    # the Arrow path took most of the accepted records, not all rows
+    rows, _ = validate.arrow_requests(con, raw, validate.request_params(sql),
+                                      prepare._result_schema(con, sql, raw))
+    accepted = query.column("reason").null_count
+    assert 0.5 * accepted < len(rows) < accepted
+    assert np.all(np.diff(rows) > 0)
+
+
+def test_batch_boundaries_do_not_change_rows():
+    """Small batches go to the query alone, large ones through Arrow: the same rows."""
+    sql = validate.request_sql("__dg_raw", "f.jsonl", True, None, within_batch_dedup=False)
+    raw = _raw(_records(1_500, seed=3))
+    con = prepare.connect()
+    whole = prepare.validate_batch(con, sql, raw, "f.jsonl", True)
+    parts = pa.concat_tables([prepare.validate_batch(con, sql, raw.slice(o, 100), "f.jsonl", True)
+                              for o in range(0, raw.num_rows, 100)])
+    _assert_same_rows(whole, parts)
+
+
+def test_the_query_names_its_parameters():
+    sql = validate.request_sql("__dg_raw", "a\nb.jsonl", False, None, within_batch_dedup=False,
+                               assume_tz="Europe/Paris", detect_text=True)
+    params = validate.request_params(sql)
+    assert params["source_file"] == "a\nb.jsonl" and params["assume_tz"] == "Europe/Paris"
+    assert params["detect_text"] and not params["retain_content"]
+    assert validate.arrow_eligible(params)
+    dedup = validate.request_sql("__dg_raw", "f", True, "requests")
+    assert not validate.arrow_eligible(validate.request_params(dedup))
+    assert validate.request_params("SELECT 1") is None
+
+
+def test_union_field_groups_by_the_character_after_its_last_key():
+    lines = ['{"reasoning": 5}', '{"reasoning":5}', '{"reasoning":"5"}', '{"a":1}',
+             '{"m":[{"reasoning":5}],"reasoning":"x"}', '{"reasoning":-5}', '{"reasoning":"x"}']
+    text = pa.array([x + "\n" for x in lines], pa.large_string())
+    assert validate._union_group(text).tolist() == [False, True, False, False, False, False,
+                                                    False]
