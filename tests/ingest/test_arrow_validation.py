@@ -160,9 +160,10 @@ def test_the_query_names_its_parameters():
     assert validate.request_params("SELECT 1") is None
 
 
-def test_union_field_groups_by_the_character_after_its_last_key():
-    lines = ['{"reasoning": 5}', '{"reasoning":5}', '{"reasoning":"5"}', '{"a":1}',
-             '{"m":[{"reasoning":5}],"reasoning":"x"}', '{"reasoning":-5}', '{"reasoning":"x"}']
-    text = pa.array([x + "\n" for x in lines], pa.large_string())
-    assert validate._union_group(text).tolist() == [False, True, False, False, False, False,
-                                                    False]
+def test_integer_reasoning_is_quoted_where_it_is_a_plain_json_integer():
+    lines = ['{"reasoning":5}', '{"reasoning": 123 ,"x":1}', '{"reasoning":012}',
+             '{"reasoning":5.5}', '{"m":[{"reasoning":7}],"reasoning":8}', '{"reasoning":-5}',
+             '{"reasoning":12345678901234567890}', '{"reasoning":"5"}', '{"a":"\\"reasoning\\":5"}']
+    out = validate._quote_union(pa.array(lines, pa.large_string())).to_pylist()
+    assert out == ['{"reasoning":"5"}', '{"reasoning": "123" ,"x":1}', *lines[2:4],
+                   '{"m":[{"reasoning":"7"}],"reasoning":"8"}', *lines[5:]]

@@ -490,10 +490,16 @@ FROM n {dup_join}
 # record ~20 µs in SQL against ~6 µs here.
 
 PARAMS_TAG = "-- distillguard request_sql "
-# string|integer fields: the JSON reader types a column one way, so records are grouped by the
-# character after the field's key; a wrong guess fails that record's parse, nothing else.
+# ``reasoning`` is a string or an integer (contract: string|integer) and the JSON reader types
+# a column one way: in records where it is a plain JSON integer (digits, no sign, fraction or
+# exponent, at most 19 of them: always a BIGINT or UBIGINT to the query) it is quoted before
+# the parse; its text is then what the query's ``->>'$'`` gives. The key cannot sit inside a
+# JSON string (quotes there are escaped), and a number turned string stays a value where it
+# was, so no record turns valid or invalid. Any other integer fails its record's parse.
 _UNION_FIELD = "reasoning"
 _UNION_KEY = b'"reasoning":'
+_UNION_INT = r'"reasoning":(\s*)(0|[1-9][0-9]{0,18})(\s*[,}\]])'
+_UNION_QUOTED = r'"reasoning":\1"\2"\3'
 _MAX_EXACT = 2.0**53  # integers up to here survive the query's cast through DOUBLE
 _INT32_MAX = 2**31 - 1
 _NUMBER = ("max_tokens", "temperature", "latency_ms")
@@ -518,19 +524,20 @@ def arrow_eligible(params: dict[str, Any] | None) -> bool:
     )
 
 
-def _read_schema(union_type: pa.DataType) -> pa.Schema:
+def _read_schema() -> pa.Schema:
     """What the JSON reader must find: every contract field with its contract type.
-    Integers are read as doubles: the query reads ``5.0`` as 5 too (and casts through DOUBLE)."""
+    Integers are read as doubles: the query reads ``5.0`` as 5 too (and casts through DOUBLE);
+    a string|integer as a string (see ``_UNION_INT``)."""
     s = pa.string()
     kinds = {"string": s, "number": pa.float64(), "integer": pa.float64(), "bool": pa.bool_(),
-             "list<string>": pa.list_(s), "string|integer": union_type}
+             "list<string>": pa.list_(s), "string|integer": s}
     fields = [(f, s) for f in ("request_id", "ts", "account_id", "model")]
     fields.append(("messages", pa.list_(pa.struct([("role", s), ("content", s)]))))
     fields += [(f, kinds[k]) for f, k in contract.OPTIONAL_REQUEST_FIELDS.items()]
     return pa.schema(fields)
 
 
-_READ_SCHEMAS = {False: _read_schema(pa.string()), True: _read_schema(pa.int64())}
+_READ_SCHEMA = _read_schema()
 _ROW_OF_ERROR = re.compile(r" in row (\d+)$")
 
 
@@ -570,31 +577,37 @@ def _parse(lines: pa.Array, schema: pa.Schema, rows: np.ndarray) -> list[tuple[n
         elif b - a > 1:
             mid = (a + b) // 2
             todo += [(a, mid), (mid, b)]
-    return tables
+    return sorted(tables, key=lambda run: run[0][0])
 
 
-def _union_group(text: pa.Array) -> np.ndarray:
-    """Per line of ``text`` (large_string), whether its last ``"reasoning":`` is followed by a
-    digit: a guess of a JSON integer (see above). ``bytes.find`` over the whole buffer runs at
-    memory speed, ~10x Arrow's ``find_substring``."""
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[text.offset : text.offset + len(text) + 1]
-    data = text.buffers()[2].to_pybytes()
+def _union_rows(lines: pa.Array) -> np.ndarray:
+    """Rows of ``lines`` (large_string) where ``"reasoning":`` is followed by a digit, after
+    at most one space. ``bytes.find`` over the whole buffer runs at memory speed, ~10x Arrow's
+    ``find_substring``; a row missed here fails its parse and goes to the query."""
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset:][: len(lines) + 1]
+    data = lines.buffers()[2].to_pybytes()
     hits, at = [], data.find(_UNION_KEY, offsets[0])
     while 0 <= at < offsets[-1]:
         hits.append(at)
         at = data.find(_UNION_KEY, at + 1)
-    out = np.zeros(len(text), dtype=bool)
     if not hits:
-        return out
-    pos = np.asarray(hits, dtype=np.int64)
-    row = np.searchsorted(offsets, pos, side="right") - 1
-    last = np.r_[row[1:] != row[:-1], True]  # the last hit of each row
-    after = pos[last] + len(_UNION_KEY)
-    char = np.frombuffer(data, dtype=np.uint8)[np.minimum(after, len(data) - 1)]
-    # digits only: "-0" is no JSON integer to the query (a negative goes the other way and
-    # fails its parse)
-    out[row[last]] = (after < offsets[row[last] + 1]) & (char >= ord("0")) & (char <= ord("9"))
-    return out
+        return np.zeros(0, dtype=np.int64)
+    pos = np.asarray(hits, dtype=np.int64) + len(_UNION_KEY)
+    raw = np.frombuffer(data + b"  ", dtype=np.uint8)
+    char = np.where(raw[pos] == ord(" "), raw[pos + 1], raw[pos])
+    digit = (char >= ord("0")) & (char <= ord("9"))
+    return np.unique(np.searchsorted(offsets, pos[digit], side="right") - 1)
+
+
+def _quote_union(lines: pa.Array) -> pa.Array:
+    """``lines`` with integer ``reasoning`` values quoted (see ``_UNION_INT``)."""
+    rows = _union_rows(lines)
+    if not len(rows):
+        return lines
+    quoted = pc.replace_substring_regex(lines.take(pa.array(rows)), _UNION_INT, _UNION_QUOTED)
+    idx = np.arange(len(lines))
+    idx[rows] = len(lines) + np.arange(len(rows))
+    return pa.concat_arrays([lines, quoted]).take(pa.array(idx))
 
 
 def _per_row(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -650,9 +663,7 @@ def _ts(con: Any, ts: pa.Array, tz: str) -> tuple[pa.Array, pa.Array]:
     return out.column("ms").combine_chunks(), out.column("local").combine_chunks()
 
 
-def _columns(
-    t: pa.Table, union_int: bool, ms: pa.Array, local: pa.Array
-) -> tuple[np.ndarray, dict[str, Any]]:
+def _columns(t: pa.Table, ms: pa.Array, local: pa.Array) -> tuple[np.ndarray, dict[str, Any]]:
     """Which rows of a parsed table the query accepts as they are, and their columns
     (``ms``, ``local``: :func:`_ts` of its ``ts``)."""
     ok, cols = _messages(t.column("messages").chunk(0))
@@ -678,8 +689,7 @@ def _columns(
             good &= (np.round(v) == v) & (np.abs(v) <= top)
         ok &= good
         cols[f] = t.column(f)
-    union = t.column(_UNION_FIELD)
-    cols[_UNION_FIELD] = union.cast(pa.string()) if union_int else union
+    cols[_UNION_FIELD] = t.column(_UNION_FIELD)
     cols["stream"] = t.column("stream")
     sys_field = t.column("system")
     cols["system_text"] = pc.if_else(
@@ -704,28 +714,26 @@ def arrow_requests(
     # (the reader skips blank lines and splits "{} {}": rows would no longer be lines)
     shaped = _np(pc.and_(pc.starts_with(lines, "{"), pc.ends_with(lines, "}")), False)
     text = pc.binary_join_element_wise(
-        lines, pa.scalar("", pa.large_string()), pa.scalar("\n", pa.large_string())
+        _quote_union(lines), pa.scalar("", pa.large_string()), pa.scalar("\n", pa.large_string())
     )
-    union_int = _union_group(text)
-    parsed = [
-        (at, table.combine_chunks(), as_int)
-        for as_int in (False, True)
-        for at, table in _parse(text, _READ_SCHEMAS[as_int], np.flatnonzero(shaped & (union_int == as_int)))
-    ]
+    parsed = _parse(text, _READ_SCHEMA, np.flatnonzero(shaped))
     if not parsed:
         return np.zeros(0, dtype=np.int64), schema.empty_table()
     # one time query for the batch (its binding costs ~4 ms)
-    ms, local = _ts(con, pa.concat_arrays([t.column("ts").chunk(0) for _, t, _ in parsed]),
+    ms, local = _ts(con, pa.concat_arrays([t.column("ts").chunk(0) for _, t in parsed]),
                     params["assume_tz"])
-    found_rows, parts, start = [], [], 0
-    line_no = raw.column("line_no").combine_chunks()
-    for at, table, as_int in parsed:
+    found, start = [], 0
+    for at, table in parsed:
+        table = table.combine_chunks()
         n = table.num_rows
-        ok, cols = _columns(table, as_int, ms.slice(start, n), local.slice(start, n))
+        found.append((at, *_columns(table, ms.slice(start, n), local.slice(start, n))))
         start += n
+    found_rows, parts = [], []
+    line_no = raw.column("line_no").combine_chunks()
+    for at, ok, cols in found:
         if ok.any():
             found_rows.append(at[ok])
-            keep = pa.array(np.flatnonzero(ok))
+            keep = None if ok.all() else pa.array(np.flatnonzero(ok))
             parts.append(_assemble(cols, keep, line_no.take(pa.array(at[ok])), params, schema))
     if not parts:
         return np.zeros(0, dtype=np.int64), schema.empty_table()
@@ -736,11 +744,11 @@ def arrow_requests(
     return rows[order], table.take(pa.array(order))
 
 
-def _assemble(cols: dict[str, Any], keep: pa.Array, line_no: pa.Array,
+def _assemble(cols: dict[str, Any], keep: pa.Array | None, line_no: pa.Array,
               params: dict[str, Any], schema: pa.Schema) -> pa.Table:
-    """Rows ``keep`` of ``cols`` as a table of the query's ``schema``."""
-    n = len(keep)
-    prompt = cols["prompt_text"].take(keep)
+    """Rows ``keep`` (``None``: all) of ``cols`` as a table of the query's ``schema``."""
+    prompt = cols["prompt_text"] if keep is None else cols["prompt_text"].take(keep)
+    n = len(prompt)
     given = {
         "prompt_text": prompt,
         "prompt_chars": pc.utf8_length(prompt),
@@ -758,7 +766,7 @@ def _assemble(cols: dict[str, Any], keep: pa.Array, line_no: pa.Array,
         if v is None:
             v = cols[field.name]
             v = pa.array(v) if isinstance(v, np.ndarray) else v
-            v = v.take(keep)
+            v = v if keep is None else v.take(keep)
         out.append(v.cast(field.type))
     return pa.Table.from_arrays(out, schema=schema)
 
