@@ -491,15 +491,14 @@ FROM n {dup_join}
 
 PARAMS_TAG = "-- distillguard request_sql "
 # ``reasoning`` is a string or an integer (contract: string|integer) and the JSON reader types
-# a column one way: in records where it is a plain JSON integer (digits, no sign, fraction or
-# exponent, at most 19 of them: always a BIGINT or UBIGINT to the query) it is quoted before
-# the parse; its text is then what the query's ``->>'$'`` gives. The key cannot sit inside a
+# a column one way: where it is a plain JSON integer (digits, no sign, fraction, exponent or
+# leading zero, at most _MAX_DIGITS of them: always a BIGINT or UBIGINT to the query) it is
+# quoted before the parse; its text is then what the query's ``->>'$'`` gives. The key cannot sit inside a
 # JSON string (quotes there are escaped), and a number turned string stays a value where it
 # was, so no record turns valid or invalid. Any other integer fails its record's parse.
 _UNION_FIELD = "reasoning"
 _UNION_KEY = b'"reasoning":'
-_UNION_INT = r'"reasoning":(\s*)(0|[1-9][0-9]{0,18})(\s*[,}\]])'
-_UNION_QUOTED = r'"reasoning":\1"\2"\3'
+_MAX_DIGITS = 19
 _MAX_EXACT = 2.0**53  # integers up to here survive the query's cast through DOUBLE
 _INT32_MAX = 2**31 - 1
 _NUMBER = ("max_tokens", "temperature", "latency_ms")
@@ -527,7 +526,7 @@ def arrow_eligible(params: dict[str, Any] | None) -> bool:
 def _read_schema() -> pa.Schema:
     """What the JSON reader must find: every contract field with its contract type.
     Integers are read as doubles: the query reads ``5.0`` as 5 too (and casts through DOUBLE);
-    a string|integer as a string (see ``_UNION_INT``)."""
+    a string|integer as a string (see ``_quote_union``)."""
     s = pa.string()
     kinds = {"string": s, "number": pa.float64(), "integer": pa.float64(), "bool": pa.bool_(),
              "list<string>": pa.list_(s), "string|integer": s}
@@ -580,34 +579,42 @@ def _parse(lines: pa.Array, schema: pa.Schema, rows: np.ndarray) -> list[tuple[n
     return sorted(tables, key=lambda run: run[0][0])
 
 
-def _union_rows(lines: pa.Array) -> np.ndarray:
-    """Rows of ``lines`` (large_string) where ``"reasoning":`` is followed by a digit, after
-    at most one space. ``bytes.find`` over the whole buffer runs at memory speed, ~10x Arrow's
-    ``find_substring``; a row missed here fails its parse and goes to the query."""
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset:][: len(lines) + 1]
-    data = lines.buffers()[2].to_pybytes()
+def _quote_union(text: pa.Array) -> pa.Array:
+    """``text`` (large_string) with plain JSON integers after ``"reasoning":`` (and at most
+    one space) quoted (see the comment above ``_UNION_FIELD``). ``bytes.find`` over the whole
+    buffer runs at memory speed (~10x Arrow's ``find_substring``); the pieces between quotes
+    are joined by one ``np.concatenate``. A value left unquoted fails its record's parse."""
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[text.offset :][: len(text) + 1]
+    data = text.buffers()[2].to_pybytes()
     hits, at = [], data.find(_UNION_KEY, offsets[0])
     while 0 <= at < offsets[-1]:
         hits.append(at)
         at = data.find(_UNION_KEY, at + 1)
     if not hits:
-        return np.zeros(0, dtype=np.int64)
-    pos = np.asarray(hits, dtype=np.int64) + len(_UNION_KEY)
-    raw = np.frombuffer(data + b"  ", dtype=np.uint8)
-    char = np.where(raw[pos] == ord(" "), raw[pos + 1], raw[pos])
-    digit = (char >= ord("0")) & (char <= ord("9"))
-    return np.unique(np.searchsorted(offsets, pos[digit], side="right") - 1)
-
-
-def _quote_union(lines: pa.Array) -> pa.Array:
-    """``lines`` with integer ``reasoning`` values quoted (see ``_UNION_INT``)."""
-    rows = _union_rows(lines)
-    if not len(rows):
-        return lines
-    quoted = pc.replace_substring_regex(lines.take(pa.array(rows)), _UNION_INT, _UNION_QUOTED)
-    idx = np.arange(len(lines))
-    idx[rows] = len(lines) + np.arange(len(rows))
-    return pa.concat_arrays([lines, quoted]).take(pa.array(idx))
+        return text
+    raw = np.frombuffer(data, dtype=np.uint8)
+    start = np.asarray(hits, dtype=np.int64) + len(_UNION_KEY)
+    start += raw[np.minimum(start, len(raw) - 1)] == ord(" ")
+    window = raw[np.minimum(start[:, None] + np.arange(_MAX_DIGITS + 2), len(raw) - 1)]
+    digit = (window >= ord("0")) & (window <= ord("9"))
+    length = np.where(digit.all(axis=1), _MAX_DIGITS + 2, np.argmin(digit, axis=1))
+    after = window[np.arange(len(start)), np.minimum(length, _MAX_DIGITS + 1)]
+    plain = (
+        (length >= 1) & (length <= _MAX_DIGITS)
+        & ((length == 1) | (window[:, 0] != ord("0")))  # 012 is no JSON number
+        & np.isin(after, np.frombuffer(b",}] \t\r\n", dtype=np.uint8))
+        & (start + length < offsets[-1])
+    )
+    if not plain.any():
+        return text
+    cuts = np.column_stack([start[plain], start[plain] + length[plain]]).ravel()
+    quote = np.frombuffer(b'"', dtype=np.uint8)
+    pieces = np.split(raw[: offsets[-1]], cuts)
+    out = np.concatenate([x for piece in pieces[:-1] for x in (piece, quote)] + [pieces[-1]])
+    moved = offsets + np.searchsorted(cuts, offsets, side="left")
+    return pa.LargeStringArray.from_buffers(
+        len(text), pa.py_buffer(moved), pa.py_buffer(out), offset=0
+    )
 
 
 def _per_row(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -713,9 +720,9 @@ def arrow_requests(
     # a record starts with "{" and ends with "}": no space, BOM or second value around it
     # (the reader skips blank lines and splits "{} {}": rows would no longer be lines)
     shaped = _np(pc.and_(pc.starts_with(lines, "{"), pc.ends_with(lines, "}")), False)
-    text = pc.binary_join_element_wise(
-        _quote_union(lines), pa.scalar("", pa.large_string()), pa.scalar("\n", pa.large_string())
-    )
+    text = _quote_union(pc.binary_join_element_wise(
+        lines, pa.scalar("", pa.large_string()), pa.scalar("\n", pa.large_string())
+    ))
     parsed = _parse(text, _READ_SCHEMA, np.flatnonzero(shaped))
     if not parsed:
         return np.zeros(0, dtype=np.int64), schema.empty_table()
