@@ -167,3 +167,20 @@ def test_integer_reasoning_is_quoted_where_it_is_a_plain_json_integer():
     out = validate._quote_union(pa.array(lines, pa.large_string())).to_pylist()
     assert out == ['{"reasoning":"5"}', '{"reasoning": "123" ,"x":1}', *lines[2:4],
                    '{"m":[{"reasoning":"7"}],"reasoning":"8"}', *lines[5:]]
+
+
+def test_runs_longer_than_a_reader_block_are_split(monkeypatch):
+    """The JSON reader's block size is an int32: longer runs are halved, and a single record
+    longer than that is left to the query."""
+    monkeypatch.setattr(validate, "_MAX_BLOCK", 300)
+    sql = validate.request_sql("__dg_raw", "f.jsonl", True, None, within_batch_dedup=False)
+    lines = [_line({**{k: json.dumps(v) for k, v in BASE.items()}, "request_id": f'"r{i}"'},
+                   "{%s}") for i in range(300)]
+    lines[5] = lines[5].replace('"hello"', '"' + "x" * 400 + '"')
+    raw = _raw(lines)
+    con = prepare.connect()
+    _assert_same_rows(prepare.validate_batch(con, sql, raw, "f.jsonl", True),
+                      prepare.sql_batch(con, sql, raw, "f.jsonl", True))
+    rows, _ = validate.arrow_requests(con, raw, validate.request_params(sql),
+                                      prepare._result_schema(con, sql, raw))
+    assert rows.tolist() == [i for i in range(300) if i != 5]

@@ -537,6 +537,7 @@ def _read_schema() -> pa.Schema:
 
 
 _READ_SCHEMA = _read_schema()
+_MAX_BLOCK = 1 << 30
 _ROW_OF_ERROR = re.compile(r" in row (\d+)$")
 
 
@@ -555,6 +556,10 @@ def _parse(lines: pa.Array, schema: pa.Schema, rows: np.ndarray) -> list[tuple[n
         if a >= b:
             continue
         start, stop = int(offsets[a]), int(offsets[b])
+        if stop - start >= _MAX_BLOCK:  # the reader's block size is an int32
+            mid = (a + b) // 2
+            todo += [(a, mid), (mid, b)] if b - a > 1 else []
+            continue
         try:
             table = pajson.read_json(
                 pa.BufferReader(data.slice(start, stop - start)),
