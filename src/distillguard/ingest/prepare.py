@@ -1,8 +1,9 @@
 """One raw batch of request records → validated rows and their text features.
 
 What a batch goes through before the store, with nothing the store knows (its ids, its
-transaction): the validation SQL of :mod:`.validate` on a DuckDB connection, then
-``signals.featurize`` on the accepted rows. It runs in a featurize worker process
+transaction): validation (:mod:`.validate`: its common records in Arrow, the others by the
+validation SQL on a DuckDB connection; the same rows either way), then ``signals.featurize``
+on the accepted rows. It runs in a featurize worker process
 (:mod:`.parallel`, with the worker's own in-memory DuckDB) or in-process (on the store's
 validation cursor); the rows are the same either way. Repeated request ids are left to the
 store, which sees every earlier batch.
