@@ -146,6 +146,10 @@ def test_batch_boundaries_do_not_change_rows():
     parts = pa.concat_tables([prepare.validate_batch(con, sql, raw.slice(o, 100), "f.jsonl", True)
                               for o in range(0, raw.num_rows, 100)])
     _assert_same_rows(whole, parts)
+    # a merged task: one table of two chunks (each validated on its own)
+    two = pa.concat_tables([raw.slice(0, 700), raw.slice(700)])
+    assert two.column("line").num_chunks == 2
+    _assert_same_rows(prepare.validate_batch(con, sql, two, "f.jsonl", True), whole)
 
 
 def test_the_query_names_its_parameters():
@@ -163,10 +167,15 @@ def test_the_query_names_its_parameters():
 def test_integer_reasoning_is_quoted_where_it_is_a_plain_json_integer():
     lines = ['{"reasoning":5}', '{"reasoning": 123 ,"x":1}', '{"reasoning":012}',
              '{"reasoning":5.5}', '{"m":[{"reasoning":7}],"reasoning":8}', '{"reasoning":-5}',
-             '{"reasoning":12345678901234567890}', '{"reasoning":"5"}', '{"a":"\\"reasoning\\":5"}']
-    out = validate._quote_union(pa.array(lines, pa.large_string())).to_pylist()
-    assert out == ['{"reasoning":"5"}', '{"reasoning": "123" ,"x":1}', *lines[2:4],
-                   '{"m":[{"reasoning":"7"}],"reasoning":"8"}', *lines[5:]]
+             '{"reasoning":12345678901234567890}', '{"reasoning":"5"}',
+             '{"a":"\\"reasoning\\":5"}', '{"reasoning":7', '{"reasoning":1234567890123456789}']
+    text = validate._json_text(pa.array(lines, pa.large_string()))
+    out = text.to_pylist()
+    assert all(x.endswith("\n") for x in out)
+    assert [x.rstrip() for x in out] == [
+        '{"reasoning":"5"}', '{"reasoning": "123" ,"x":1}', *lines[2:4],
+        '{"m":[{"reasoning":7}],"reasoning":"8"}', *lines[5:9], '{"reasoning":"7"',
+        '{"reasoning":"1234567890123456789"}']
 
 
 def test_runs_longer_than_a_reader_block_are_split(monkeypatch):

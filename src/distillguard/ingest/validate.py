@@ -502,6 +502,7 @@ PARAMS_TAG = "-- distillguard request_sql "
 _UNION_FIELD = "reasoning"
 _UNION_KEY = b'"reasoning":'
 _MAX_DIGITS = 19
+_PAD = "  \n"  # two spaces after each record: room to quote a number in place
 _MAX_EXACT = 2.0**53  # integers up to here survive the query's cast through DOUBLE
 _INT32_MAX = 2**31 - 1
 _NUMBER = ("max_tokens", "temperature", "latency_ms")
@@ -529,7 +530,7 @@ def arrow_eligible(params: dict[str, Any] | None) -> bool:
 def _read_schema() -> pa.Schema:
     """What the JSON reader must find: every contract field with its contract type.
     Integers are read as doubles: the query reads ``5.0`` as 5 too (and casts through DOUBLE);
-    a string|integer as a string (see ``_quote_union``)."""
+    a string|integer as a string (see ``_json_text``)."""
     s = pa.string()
     kinds = {"string": s, "number": pa.float64(), "integer": pa.float64(), "bool": pa.bool_(),
              "list<string>": pa.list_(s), "string|integer": s}
@@ -587,42 +588,46 @@ def _parse(lines: pa.Array, schema: pa.Schema, rows: np.ndarray) -> list[tuple[n
     return sorted(tables, key=lambda run: run[0][0])
 
 
-def _quote_union(text: pa.Array) -> pa.Array:
-    """``text`` (large_string) with plain JSON integers after ``"reasoning":`` (and at most
-    one space) quoted (see the comment above ``_UNION_FIELD``). ``bytes.find`` over the whole
-    buffer runs at memory speed (~10x Arrow's ``find_substring``); the pieces between quotes
-    are joined by one ``np.concatenate``. A value left unquoted fails its record's parse."""
+def _json_text(lines: pa.Array) -> pa.Array:
+    """``lines`` (large_string) as the JSON reader's input: each line followed by two spaces
+    and a newline, a plain JSON integer after the last ``"reasoning":`` of a line (and at most
+    one space) quoted, in place, in those two spaces (see the comment above ``_UNION_FIELD``).
+    Two copies of the text in all (Arrow's join, a bytearray for ``bytes.find``, which runs
+    at memory speed, ~10x Arrow's ``find_substring``); a value left unquoted fails its
+    record's parse. Offsets do not move: every line keeps its length."""
+    text = pc.binary_join_element_wise(
+        lines, pa.scalar("", pa.large_string()), pa.scalar(_PAD, pa.large_string())
+    )
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[text.offset :][: len(text) + 1]
-    data = text.buffers()[2].to_pybytes()
-    hits, at = [], data.find(_UNION_KEY, offsets[0])
+    buf = bytearray(text.buffers()[2])
+    hits, at = [], buf.find(_UNION_KEY, offsets[0])
     while 0 <= at < offsets[-1]:
         hits.append(at)
-        at = data.find(_UNION_KEY, at + 1)
+        at = buf.find(_UNION_KEY, at + 1)
     if not hits:
         return text
-    raw = np.frombuffer(data, dtype=np.uint8)
+    raw = np.frombuffer(buf, dtype=np.uint8)
     start = np.asarray(hits, dtype=np.int64) + len(_UNION_KEY)
-    start += raw[np.minimum(start, len(raw) - 1)] == ord(" ")
+    start += raw[start] == ord(" ")  # a line ends in _PAD: never past the buffer
     window = raw[np.minimum(start[:, None] + np.arange(_MAX_DIGITS + 2), len(raw) - 1)]
     digit = (window >= ord("0")) & (window <= ord("9"))
     length = np.where(digit.all(axis=1), _MAX_DIGITS + 2, np.argmin(digit, axis=1))
     after = window[np.arange(len(start)), np.minimum(length, _MAX_DIGITS + 1)]
+    row = np.searchsorted(offsets, start, side="right") - 1
+    last = np.r_[row[1:] != row[:-1], True]  # the last hit of each line
     plain = (
-        (length >= 1) & (length <= _MAX_DIGITS)
+        last & (length >= 1) & (length <= _MAX_DIGITS)
         & ((length == 1) | (window[:, 0] != ord("0")))  # 012 is no JSON number
         & np.isin(after, np.frombuffer(b",}] \t\r\n", dtype=np.uint8))
-        & (start + length < offsets[-1])
     )
-    if not plain.any():
-        return text
-    cuts = np.column_stack([start[plain], start[plain] + length[plain]]).ravel()
-    quote = np.frombuffer(b'"', dtype=np.uint8)
-    pieces = np.split(raw[: offsets[-1]], cuts)
-    out = np.concatenate([x for piece in pieces[:-1] for x in (piece, quote)] + [pieces[-1]])
-    moved = offsets + np.searchsorted(cuts, offsets, side="left")
-    return pa.LargeStringArray.from_buffers(
-        len(text), pa.py_buffer(moved), pa.py_buffer(out), offset=0
-    )
+    ends = offsets[row + 1] - len(_PAD)  # where each line's JSON ends
+    for a, n, end in zip(start[plain].tolist(), length[plain].tolist(), ends[plain].tolist(),
+                         strict=True):
+        buf[a + n + 2 : end + 2] = buf[a + n : end]  # the rest of the line, into the pad
+        buf[a + 1 : a + n + 1] = buf[a : a + n]
+        buf[a] = buf[a + n + 1] = ord('"')
+    del raw  # the bytearray is exported while a numpy view lives
+    return pa.LargeStringArray.from_buffers(len(text), text.buffers()[1], pa.py_buffer(buf))
 
 
 def _per_row(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -722,15 +727,29 @@ def arrow_requests(
     (``schema``: the query's result schema); the other records are left to the query.
     ``con`` holds the macros (times are read by the query's own ``dg_ts_ms``).
     """
-    lines = raw.column("line").combine_chunks()
+    found, base = [], 0
+    # chunk by chunk: combining them would copy every text once more (merged tasks have two)
+    for lines, line_no in zip(raw.column("line").chunks, raw.column("line_no").chunks,
+                              strict=True):
+        rows, table = _arrow_chunk(con, lines, line_no, params, schema)
+        if len(rows):
+            found.append((rows + base, table))
+        base += len(lines)
+    if not found:
+        return np.zeros(0, dtype=np.int64), schema.empty_table()
+    return np.concatenate([r for r, _ in found]), pa.concat_tables([t for _, t in found])
+
+
+def _arrow_chunk(
+    con: Any, lines: pa.Array, line_no: pa.Array, params: dict[str, Any], schema: pa.Schema
+) -> tuple[np.ndarray, pa.Table]:
+    """:func:`arrow_requests` of one chunk of records."""
     if not pa.types.is_large_string(lines.type):
         lines = lines.cast(pa.large_string())
     # a record starts with "{" and ends with "}": no space, BOM or second value around it
     # (the reader skips blank lines and splits "{} {}": rows would no longer be lines)
     shaped = _np(pc.and_(pc.starts_with(lines, "{"), pc.ends_with(lines, "}")), False)
-    text = _quote_union(pc.binary_join_element_wise(
-        lines, pa.scalar("", pa.large_string()), pa.scalar("\n", pa.large_string())
-    ))
+    text = _json_text(lines)
     parsed = _parse(text, _READ_SCHEMA, np.flatnonzero(shaped))
     if not parsed:
         return np.zeros(0, dtype=np.int64), schema.empty_table()
@@ -744,7 +763,6 @@ def arrow_requests(
         found.append((at, *_columns(table, ms.slice(start, n), local.slice(start, n))))
         start += n
     found_rows, parts = [], []
-    line_no = raw.column("line_no").combine_chunks()
     for at, ok, cols in found:
         if ok.any():
             found_rows.append(at[ok])
