@@ -193,3 +193,30 @@ def test_runs_longer_than_a_reader_block_are_split(monkeypatch):
     rows, _ = validate.arrow_requests(con, raw, validate.request_params(sql),
                                       prepare._result_schema(con, sql, raw))
     assert rows.tolist() == [i for i in range(300) if i != 5]
+
+
+@pytest.mark.parametrize("retain", [True, False])
+def test_one_text_key_outside_the_contract_gives_the_querys_extra(retain):
+    """Gateway formats add one key (``source_format``): its ``extra`` is the query's, whatever
+    the text; a null, a number or a second unknown key leave the record to the query."""
+    sql = validate.request_sql("__dg_raw", "f.jsonl", retain, None, within_batch_dedup=False)
+    texts = ['"litellm"', '"caf\\u00e9 \\"q\\" \\\\ / \\n \\u0001 \\ud83d\\ude00"', '""',
+             '"</script>"', "null", "7"]
+    lines = []
+    for i in range(600):
+        rec = {k: json.dumps(v) for k, v in BASE.items()}
+        rec["request_id"] = json.dumps(f"r{i}")
+        rec["source_format"] = texts[i % len(texts)] if i % 50 else '"x", "zz": 1'
+        lines.append(_line(rec, "{%s}"))
+    raw = _raw(lines)
+    con = prepare.connect()
+    query = prepare.sql_batch(con, sql, raw, "f.jsonl", True)
+    _assert_same_rows(prepare.validate_batch(con, sql, raw, "f.jsonl", True), query)
+    # the rows of a run with a second unknown key went to the query; others were read here
+    rows, _ = validate.arrow_requests(con, raw, validate.request_params(sql),
+                                      prepare._result_schema(con, sql, raw))
+    assert len(rows) > 100
+    assert not set(rows.tolist()) & {i for i in range(600) if i % len(texts) in (4, 5)}
+    if retain:
+        extras = query.column("extra").to_pylist()
+        assert json.loads(extras[1]) == {"source_format": "caf\u00e9 \"q\" \\ / \n \u0001 \U0001f600"}

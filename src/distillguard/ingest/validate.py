@@ -579,8 +579,9 @@ def _parse(lines: pa.Array, schema: pa.Schema, rows: np.ndarray) -> list[tuple[n
                 continue
             table = None
         if table is not None and table.num_rows == b - a:
-            # more columns: a key outside the contract, whose ``extra`` is the query's work
-            if table.num_columns == len(schema):
+            # more columns: keys outside the contract; one string key is read (see _extra),
+            # more are the query's work
+            if _unknown_key(table, schema) is not False:
                 tables.append((rows[a:b], table))
         elif b - a > 1:
             mid = (a + b) // 2
@@ -667,6 +668,34 @@ def _messages(msgs: pa.ListArray) -> tuple[np.ndarray, dict[str, Any]]:
         "system_text": pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined),
     }
     return ok, cols
+
+
+def _unknown_key(table: pa.Table, schema: pa.Schema) -> str | None | bool:
+    """The one key outside the contract that a parsed table holds, as text (``None``: none;
+    ``False``: more than one, or not text). Gateway formats add one (``source_format``)."""
+    names = [n for n in table.column_names if n not in schema.names]
+    if not names:
+        return None
+    if len(names) > 1 or not pa.types.is_string(table.schema.field(names[0]).type):
+        return False
+    return names[0]
+
+
+def _extra(con: Any, name: str, values: pa.Array, retain: bool) -> tuple[np.ndarray, pa.Array]:
+    """Which rows the query's ``extra`` is known for, and that ``extra``: the record minus
+    its contract keys is ``{name: value}``, written by DuckDB's own JSON writer (as the
+    query's merge patch is). A NULL value may be an absent key or a JSON null: the query's."""
+    known = _np(pc.is_valid(values), False)
+    if not retain:
+        return known, pa.nulls(len(values), pa.string())
+    con.register("__dg_extra", pa.table({"v": values}))
+    try:
+        out = con.sql(
+            f"SELECT json_object({_literal(name)}, v)::VARCHAR AS x FROM __dg_extra"
+        ).to_arrow_table()
+    finally:
+        con.unregister("__dg_extra")
+    return known, out.column("x").combine_chunks()
 
 
 def _ts(con: Any, ts: pa.Array, tz: str) -> tuple[pa.Array, pa.Array]:
@@ -760,8 +789,14 @@ def _arrow_chunk(
     for at, table in parsed:
         table = table.combine_chunks()
         n = table.num_rows
-        found.append((at, *_columns(table, ms.slice(start, n), local.slice(start, n))))
+        ok, cols = _columns(table, ms.slice(start, n), local.slice(start, n))
         start += n
+        name = _unknown_key(table, _READ_SCHEMA)
+        if name and cols:
+            known, cols["extra"] = _extra(con, name, table.column(name).chunk(0),
+                                          params["retain_content"])
+            ok &= known
+        found.append((at, ok, cols))
     found_rows, parts = [], []
     for at, ok, cols in found:
         if ok.any():
@@ -786,6 +821,8 @@ def _assemble(cols: dict[str, Any], keep: pa.Array | None, line_no: pa.Array,
         "prompt_text": prompt,
         "prompt_chars": pc.utf8_length(prompt),
         "extra": pa.nulls(n, pa.string()),  # no key outside the contract (see _parse)
+        **({"extra": cols["extra"] if keep is None else cols["extra"].take(keep)}
+           if "extra" in cols else {}),
         "source_file": pa.array([params["source_file"]] * n, pa.string()),
         "source_line": line_no,
         "reason": pa.nulls(n, pa.string()),
