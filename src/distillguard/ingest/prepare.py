@@ -1,8 +1,9 @@
 """One raw batch of request records → validated rows and their text features.
 
 What a batch goes through before the store, with nothing the store knows (its ids, its
-transaction): the validation SQL of :mod:`.validate` on a DuckDB connection, then
-``signals.featurize`` on the accepted rows. It runs in a featurize worker process
+transaction): validation (:mod:`.validate`: its common records in Arrow, the others by the
+validation SQL on a DuckDB connection; the same rows either way), then ``signals.featurize``
+on the accepted rows. It runs in a featurize worker process
 (:mod:`.parallel`, with the worker's own in-memory DuckDB) or in-process (on the store's
 validation cursor); the rows are the same either way. Repeated request ids are left to the
 store, which sees every earlier batch.
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -107,7 +109,46 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, raw: pa.Table) -> pa.Table:
     return con.sql(f"EXECUTE {name}").to_arrow_table()
 
 
+# Below this many records a batch goes to the query alone: the Arrow path's own fixed costs
+# (a timestamp query, the reader's setup) would not pay.
+ARROW_MIN_ROWS = 256
+_SCHEMAS: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, dict[tuple[str, str], pa.Schema]]
+_SCHEMAS = weakref.WeakKeyDictionary()
+
+
+def _result_schema(con: duckdb.DuckDBPyConnection, sql: str, raw: pa.Table) -> pa.Schema:
+    """The schema of ``sql``'s result over ``raw`` (asked of DuckDB once per connection)."""
+    cache = _SCHEMAS.setdefault(con, {})
+    key = (sql, raw.schema.to_string())
+    if key not in cache:
+        con.register("__dg_raw", raw.slice(0, 0))
+        try:
+            cache[key] = _run(con, sql, raw.slice(0, 0)).schema
+        finally:
+            con.unregister("__dg_raw")
+    return cache[key]
+
+
 def validate_batch(
+    con: duckdb.DuckDBPyConnection, sql: str, raw: pa.Table, source: str, retain_content: bool
+) -> pa.Table:
+    """Validate a batch: its common records in Arrow (``validate.arrow_requests``), the others
+    by the validation SQL; the rows come back in the batch's order, equal to the SQL's."""
+    params = validate.request_params(sql)
+    if raw.num_rows < ARROW_MIN_ROWS or not validate.arrow_eligible(params):
+        return sql_batch(con, sql, raw, source, retain_content)
+    rows, fast = validate.arrow_requests(con, raw, params, _result_schema(con, sql, raw))
+    if not len(rows):
+        return sql_batch(con, sql, raw, source, retain_content)
+    if len(rows) == raw.num_rows:
+        return fast
+    rest = np.setdiff1d(np.arange(raw.num_rows), rows, assume_unique=True)
+    slow = sql_batch(con, sql, raw.take(pa.array(rest)), source, retain_content)
+    order = np.argsort(np.concatenate([rows, rest]), kind="stable")
+    return pa.concat_tables([fast, slow.cast(fast.schema)]).take(pa.array(order))
+
+
+def sql_batch(
     con: duckdb.DuckDBPyConnection, sql: str, raw: pa.Table, source: str, retain_content: bool
 ) -> pa.Table:
     """Run the validation SQL on a batch; on an engine error, bisect down to the record.
@@ -123,8 +164,8 @@ def validate_batch(
             half = raw.num_rows // 2
             return pa.concat_tables(
                 [
-                    validate_batch(con, sql, raw.slice(0, half), source, retain_content),
-                    validate_batch(con, sql, raw.slice(half), source, retain_content),
+                    sql_batch(con, sql, raw.slice(0, half), source, retain_content),
+                    sql_batch(con, sql, raw.slice(half), source, retain_content),
                 ]
             )
         return _unparseable(con, sql, raw, source, retain_content, exc)
