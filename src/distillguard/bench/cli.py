@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from ..scoring.recipe import TRAIN_RECIPE
 from .embed import EMBEDDERS
 
 
@@ -155,9 +156,13 @@ def bench_transfer(
 
 def train(
     size: str = typer.Option(
-        "tiny,small", "--size", help="world sizes, comma-separated: tiny, small, medium, large"
+        TRAIN_RECIPE["sizes"],
+        "--size",
+        help="world sizes, comma-separated: tiny, small, medium, large",
     ),
-    worlds: str = typer.Option("1-8", "--worlds", help="random-world seeds to train on"),
+    worlds: str = typer.Option(
+        TRAIN_RECIPE["worlds"], "--worlds", help="random-world seeds to train on"
+    ),
     out: Path = typer.Option(
         None, "--out", help="model manifest to write (default: the shipped builtin model)"
     ),

@@ -27,6 +27,28 @@ def _rows(weight: np.ndarray | None, rows: np.ndarray | None) -> dict[str, np.nd
     return {"sample_weight": weight if rows is None else weight[rows]}
 
 
+Rows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # X, y, groups, weight
+
+
+def _with_extra(
+    X: np.ndarray,
+    y: np.ndarray,
+    sw: np.ndarray | None,
+    keep: np.ndarray,
+    extra: Rows | None,
+    held: Any,
+) -> tuple[Any, ...]:
+    """``(X, y[, sample_weight])`` for one booster: the real rows ``keep`` and the extra
+    rows of every world but ``held`` (None: all). Without extra rows, the call is the one
+    scikit-learn always got."""
+    if extra is None:
+        return (X[keep], y[keep], *(() if sw is None else (sw[keep],)))
+    eX, ey, eg, ew = extra
+    use = np.asarray(eg) != held if held is not None else np.ones(len(ey), bool)
+    real_w = np.ones(int(keep.sum())) if sw is None else sw[keep]  # real rows weigh 1
+    return np.vstack([X[keep], eX[use]]), np.r_[y[keep], ey[use]], np.r_[real_w, ew[use]]
+
+
 class WorldCalibratedBooster(Estimator):
     """Subclasses set their own ``__init__`` defaults (scikit-learn reads parameters from the
     subclass signature) and ``monotone(names)``: +1 / -1 / 0 per input."""
@@ -53,10 +75,14 @@ class WorldCalibratedBooster(Estimator):
         groups: np.ndarray,
         names: list[str],
         sample_weight: np.ndarray | None = None,
+        extra: Rows | None = None,
     ) -> WorldCalibratedBooster:
         """Fit on rows of several worlds (``groups``: the world of each row). ``sample_weight``
         (optional, one per row) weighs the boosters and the calibration alike: the calibration
-        maps the raw scores of the same weighted population the boosters were fitted to."""
+        maps the raw scores of the same weighted population the boosters were fitted to.
+        ``extra``: ``(X, y, groups, weight)`` of made-up rows (e.g. copies of accounts with
+        some evidence masked) that train the boosters only; the calibration is fitted on the
+        real rows alone, so it keeps the real worlds' base rate."""
         from sklearn.linear_model import LogisticRegression
 
         X, y, groups = np.asarray(X, float), np.asarray(y, int), np.asarray(groups)
@@ -72,9 +98,10 @@ class WorldCalibratedBooster(Estimator):
         with threadpool_limits(limits=1, user_api="openmp"):
             for w in worlds:  # leave one world out: calibration sees only unseen-world scores
                 held = groups == w
-                b = self._booster(names).fit(X[~held], y[~held], **_rows(sw, ~held))
+                b = self._booster(names).fit(*_with_extra(X, y, sw, ~held, extra, w))
                 oof[held] = b.predict_proba(X[held])[:, 1]
-            self.booster_ = self._booster(names).fit(X, y, **_rows(sw, None))
+            full = np.ones(len(y), bool)
+            self.booster_ = self._booster(names).fit(*_with_extra(X, y, sw, full, extra, None))
         # Platt scaling on the log-odds: strictly monotone, so calibration never ties a
         # negative row with the positives ranked above it (isotonic steps do).
         self.calibrator_ = LogisticRegression(C=1.0).fit(logit(oof)[:, None], y, **_rows(sw, None))

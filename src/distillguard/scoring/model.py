@@ -36,6 +36,7 @@ from .artifact import load_artifact, save_artifact
 from .booster import WorldCalibratedBooster, logit
 from .catalog import ABUSED_ROUTES, BY_NAME, CATALOG, HAND_SET, direction_of, feature_columns
 from .compiled import group_drops
+from .recipe import TRAIN_RECIPE
 from .reference import DeploymentReference
 from .scorer import Columns, has_column, n_rows, scol, verdicts
 
@@ -598,11 +599,32 @@ def training_table(
     ``model_inputs.parquet``; ``groups`` names the world each one belongs to for out-of-world
     calibration (default its folder name; a slice of a world goes with its world). ``weight``
     is None, or with ``balance_kinds`` :func:`kind_balanced_weights` of each world."""
+    X, y, g, _, weight = _stack(_training_parts(worlds, findings, groups, balance_kinds))
+    return X, y, g, input_names(), weight
+
+
+Part = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]  # one deployment's X, y, ...
+
+
+def _stack(parts: list[Part]) -> tuple[Any, ...]:
+    """``(X, y, groups, deployment, weight)`` of every part's rows (``deployment``: the
+    part's index; ``weight`` None unless the parts carry weights)."""
+    weight = None if parts[0][3] is None else np.concatenate([p[3] for p in parts])
+    X, y = np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    dep = np.concatenate([np.full(len(p[1]), i) for i, p in enumerate(parts)])
+    return X, y, np.concatenate([p[2] for p in parts]), dep, weight
+
+
+def _training_parts(
+    worlds: list[Path], findings: list[Path], groups: list[str] | None, balance_kinds: bool
+) -> list[Part]:
+    """Per deployment (a world or one of its slices): ``(X, y, groups, weight)``."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    tables, ys, gs, ws = [], [], [], []
+    parts = []
     groups = groups or [Path(w).name for w in worlds]
+    names = input_names()
     for world, f, group in zip(worlds, findings, groups, strict=True):
         path = Path(f) / "model_inputs.parquet"
         if not path.is_file():
@@ -617,16 +639,12 @@ def training_table(
             ),
         )
         t = t.join(labels, "account_id", join_type="inner")
-        tables.append(t)
         y = np.asarray(t.column("is_attack").to_numpy(), int)
-        ys.append(y)
-        gs.append(np.full(t.num_rows, group, dtype=object))
+        w = None
         if balance_kinds:
-            ws.append(kind_balanced_weights(y, row_kinds(world, t.column("campaign_id"))))
-    names = input_names()
-    X = np.vstack([align(t, names) for t in tables])
-    weight = np.concatenate(ws) if balance_kinds else None
-    return X, np.concatenate(ys), np.concatenate(gs), names, weight
+            w = kind_balanced_weights(y, row_kinds(world, t.column("campaign_id")))
+        parts.append((align(t, names), y, np.full(t.num_rows, group, dtype=object), w))
+    return parts
 
 
 def campaign_kinds(world: Path) -> dict[str, str]:
@@ -654,19 +672,84 @@ def kind_balanced_weights(y: np.ndarray, kinds: np.ndarray) -> np.ndarray:
     return weight
 
 
+# ---- evidence dropout -----------------------------------------------------------------------
+# Evidence whose hand-set strength reads the same account field as another evidence's inputs
+# (scoring.scorer.evidence_strengths: `established_account` is age >= 90 days, the field
+# `new_account` ranks; strong and weak verification both read the verification level): a
+# copy masks them together, so it never pairs one account's age rank with another's age flag.
+SAME_FIELD = {"established_account": "new_account", "strong_verification": "weak_verification"}
+
+
+def masking_units(names: list[str]) -> list[np.ndarray]:
+    """The input positions a dropout copy replaces together: one unit per catalog evidence
+    (:data:`SAME_FIELD` merged into the evidence it shares a field with)."""
+    units: dict[str, list[int]] = {}
+    for ev, idx in evidence_groups(names).items():
+        units.setdefault(SAME_FIELD.get(ev, ev), []).extend(idx)
+    return [np.array(sorted(idx), np.intp) for idx in units.values()]
+
+
+def evidence_dropout(
+    X: np.ndarray, y: np.ndarray, deployment: np.ndarray, names: list[str], seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Copies of every campaign account, one per masking unit, with that unit's inputs taken
+    from a benign account of the same deployment drawn at random: ``(X, y, source row)``.
+
+    Why: a model learns to weigh only evidence that some training kind varies, and leans on
+    each kind's loudest evidence; a kind it never saw may lack that one piece (a careful
+    campaign shows no proxy rotation) while showing the rest. A copy whose one piece reads
+    like an ordinary account of its deployment, still labelled attack, makes every other
+    piece carry weight. The donor is a whole benign account (not the median), so the copy
+    spans the benign range: e.g. a campaign may run aged accounts (bought, or patient), and
+    the generator's campaigns never do; without copies the model learns that "older than 92%
+    of the deployment" clears an account whatever else it does (BENCHMARKS.md §0, the age
+    step). All inputs of a unit come from one donor, so its ranks stay consistent."""
+    rng = np.random.default_rng(seed)
+    units = masking_units(names)
+    rows, copies = [], []
+    for d in np.unique(deployment):
+        attack = np.nonzero((deployment == d) & (y == 1))[0]
+        benign = np.nonzero((deployment == d) & (y == 0))[0]
+        if not len(attack) or not len(benign):
+            continue
+        for idx in units:
+            donor = rng.choice(benign, len(attack))
+            copy = X[attack].copy()
+            copy[:, idx] = X[np.ix_(donor, idx)]
+            rows.append(attack)
+            copies.append(copy)
+    if not copies:
+        return np.zeros((0, X.shape[1])), np.zeros(0, int), np.zeros(0, np.intp)
+    src = np.concatenate(rows)
+    return np.vstack(copies), np.ones(len(src), int), src
+
+
 def fit_risk_model(
     worlds: list[Path],
     findings: list[Path],
     out: Path,
     groups: list[str] | None = None,
     balance_kinds: bool = False,
+    dropout: bool | None = None,
 ) -> Path:
     """Fit a :class:`RiskModel` on labelled worlds and save it as ``out`` (a manifest);
-    ``balance_kinds``: weigh accounts so every campaign kind counts the same in each world."""
-    X, y, groups, names, weight = training_table(worlds, findings, groups, balance_kinds)
-    model = RiskModel().fit(X, y, groups, names, sample_weight=weight)
-    extra = {"worlds": [Path(w).name for w in worlds], "balance_kinds": balance_kinds}
-    return model.save(out, extra)
+    ``balance_kinds``: weigh accounts so every campaign kind counts the same in each world;
+    ``dropout``: also train the trees on :func:`evidence_dropout` copies of the campaign
+    accounts, together weighing as much as those accounts (the copies are views of the same
+    accounts, not new ones; default: :data:`TRAIN_RECIPE`); the calibration sees the real
+    accounts only."""
+    dropout = TRAIN_RECIPE["evidence_dropout"] if dropout is None else dropout
+    names = input_names()
+    X, y, g, dep, weight = _stack(_training_parts(worlds, findings, groups, balance_kinds))
+    extra = None
+    if dropout:
+        cX, cy, src = evidence_dropout(X, y, dep, names)
+        base = np.ones(len(y)) if weight is None else weight
+        extra = (cX, cy, g[src], base[src] / len(masking_units(names)))
+    model = RiskModel().fit(X, y, g, names, sample_weight=weight, extra=extra)
+    recipe = {"version": TRAIN_RECIPE["version"], "balance_kinds": balance_kinds}
+    recipe["evidence_dropout"] = dropout
+    return model.save(out, {"worlds": [Path(w).name for w in worlds], "recipe": recipe})
 
 
 def _fit_adapter(
