@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ... import contract
+from .ctes import plan_ctes
 from .reading import is_uri
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -176,8 +177,24 @@ class SparkEngine:
     # ---- the Engine protocol ------------------------------------------------------------
     def create_table(self, name: str, sql: str) -> None:
         """Materialise ``sql`` as table ``name`` (replacing it)."""
-        with self._timed(name):
-            self.register_df(name, self.spark.sql(spark_sql(sql)))
+        with self._timed(name), self._ctes_once(spark_sql(sql)) as stmt:
+            self.register_df(name, self.spark.sql(stmt))
+
+    @contextmanager
+    def _ctes_once(self, sql: str) -> Iterator[str]:
+        """``sql`` with each CTE it reads twice computed once beforehand (:mod:`.ctes`),
+        as a temp view of the CTE's name that is dropped when the block ends (the
+        statement must have run by then)."""
+        once, stmt = plan_ctes(sql, exists=self.has_table)
+        made: list[str] = []
+        try:
+            for name, query in once:
+                self.spark.sql(query).localCheckpoint(eager=True).createOrReplaceTempView(name)
+                made.append(name)
+            yield stmt
+        finally:
+            for name in made:
+                self.spark.catalog.dropTempView(name)
 
     @contextmanager
     def _timed(self, what: str) -> Iterator[None]:
@@ -204,8 +221,9 @@ class SparkEngine:
         Parquet writer into the local warehouse and read back with pyarrow, so it never sits
         in the driver JVM's heap (``toArrow`` gathers every task's Arrow batches there and is
         capped by ``spark.driver.maxResultSize``)."""
-        with self._timed("fetch: " + " ".join(sql.split())[:60]):
-            df = self.spark.sql(spark_sql(sql))
+        with (self._timed("fetch: " + " ".join(sql.split())[:60]),
+              self._ctes_once(spark_sql(sql)) as stmt):
+            df = self.spark.sql(stmt)
             spool = self._spool_folder()
             if spool is not None and _estimated_bytes(df) > self.driver_limit_bytes():
                 table = _fetch_via_parquet(df, spool)
