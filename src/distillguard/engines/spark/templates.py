@@ -331,11 +331,14 @@ def update_templates_on_driver(
         con.execute(f"SET threads = {int(threads)}")
         con.execute(f"SET memory_limit = '{DRIVER_DUCKDB_MEMORY}'")
         con.execute(f"SET temp_directory = '{_quoted(work / 'tmp')}'")
+        # One row per skeleton (any request's list: the same for all, see _new_skeletons),
+        # so the DECIMAL → UBIGINT casts of the band lists run once per skeleton, not once
+        # per request; TemplateIndex then reads a table as it does in the embedded store.
         con.execute(
-            "CREATE VIEW requests AS SELECT CAST(skeleton_hash AS UBIGINT) AS skeleton_hash, "
-            "CAST(lsh_bands AS UBIGINT[]) AS lsh_bands FROM read_parquet("
+            "CREATE TABLE requests AS SELECT CAST(skeleton_hash AS UBIGINT) AS skeleton_hash, "
+            "CAST(any_value(lsh_bands) AS UBIGINT[]) AS lsh_bands FROM read_parquet("
             f"'{_quoted(requests_folder)}/**/*.parquet', union_by_name = true, "
-            "hive_partitioning = false)"
+            "hive_partitioning = false) GROUP BY skeleton_hash"
         )
         _load_index(con, templates_path, bands_path)
         stats = TemplateIndex(con, policy=policy).update()
