@@ -93,3 +93,27 @@ def test_ingest_matches_embedded_store(spark, logs, tmp_path):
     second = st.ingest([logs])
     assert second.files_read == 0 and second.files_skipped == 3
     assert st.counts()["requests"] == want.accepted
+
+
+def test_duplicates_removed_without_joining_every_row(spark) -> None:
+    """No duplicate: the accepted rows as they are (no join); a few: a broadcast anti-join;
+    more than the broadcast bound: a plain anti-join. The same rows either way."""
+    from distillguard.engines.spark.store import _broadcast_rows, _session_conf, _without
+
+    accepted = spark.createDataFrame(
+        [("f", i, f"r{i}") for i in range(20)], "source_file string, source_line long, id string")
+    none = spark.createDataFrame([], "source_file string, source_line long")
+    assert _without(accepted, none, 0, 10) is accepted
+    dups = spark.createDataFrame([("f", 3), ("f", 7)], "source_file string, source_line long")
+    want = sorted(f"r{i}" for i in range(20) if i not in (3, 7))
+    for bound in (10, 1):  # broadcast, then too many to broadcast
+        got = _without(accepted, dups, 2, bound)
+        assert sorted(r["id"] for r in got.collect()) == want
+        plan = got._jdf.queryExecution().optimizedPlan().toString()
+        assert ("broadcast" in plan.lower()) == (bound == 10)
+    assert _broadcast_rows(spark) > 1000  # Spark's 10 MiB threshold over 256-byte keys
+    key = "spark.sql.maxConcurrentOutputFileWriters"
+    before = spark.conf.get(key)
+    with _session_conf(spark, {key: "7"}):
+        assert spark.conf.get(key) == "7"
+    assert spark.conf.get(key) == before

@@ -141,3 +141,44 @@ def test_dominance_is_an_integer_rule() -> None:
     edges = set(con.execute(star_edges_sql("m", "k", 3, 1_000_000)).fetchall())
     assert (1, 0) in edges  # 7 >= 350 / 50
     assert (3, 2) not in edges and (2, 3) not in edges  # 6 < 350 / 50
+
+
+def _driver(spark, days: list[pa.Table], root) -> tuple[dict[int, int], list]:
+    """Spark's local-mode path: the embedded index in a driver DuckDB over the store's
+    Parquet files (hashes as DECIMAL(20,0), day folders), the index carried between runs
+    through the warehouse as the pipeline carries it."""
+    import pyarrow.parquet as pq
+
+    from distillguard.engines.spark.engine import SparkEngine, to_spark_arrow
+    from distillguard.engines.spark.templates import update_templates_on_driver
+
+    eng = SparkEngine(spark, warehouse=str(root / "tables"))
+    folder = root / "requests"
+    stats = []
+    for i, day in enumerate(days):
+        (folder / f"day={i}").mkdir(parents=True)
+        pq.write_table(to_spark_arrow(day)[0], folder / f"day={i}" / "part-0.parquet")
+        t, b, s = update_templates_on_driver(
+            eng, folder, root / "spool", eng.table_path("templates"),
+            eng.table_path("template_bands"))
+        assert dict(t.dtypes) == {"skeleton_hash": "decimal(20,0)", "template_id": "decimal(20,0)"}
+        tpl = eng.register_df("templates", t)
+        eng.register_df("template_bands", b)
+        stats.append(s)
+    return {int(r[0]): int(r[1]) for r in tpl.collect()}, stats
+
+
+@pytest.mark.parametrize("world", ["unsigned", "counts"])
+def test_driver_index_is_the_embedded_index(spark, tmp_path, world: str) -> None:
+    """Local mode runs ``TemplateIndex`` itself on the driver: the same templates and
+    statistics as the embedded engine, day by day (the previous index read back from the
+    warehouse, hashes ≥ 2^63 through DECIMAL(20,0) and back)."""
+    days = {"unsigned": _unsigned_world, "counts": _counts_world}[world]()
+    want, want_stats = _embedded(days)
+    got, got_stats = _driver(spark, days, tmp_path)
+    assert got == want
+    for w, g in zip(want_stats, got_stats, strict=True):
+        for key in ("new_skeletons", "star_edges", "joined_existing", "new_templates",
+                    "merged_templates"):
+            assert g[key] == w[key], (key, w, g)
+    assert not list((tmp_path / "spool").glob("templates-*"))  # its scratch files are gone

@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ... import contract
+from .ctes import plan_ctes
 from .reading import is_uri
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -168,11 +172,47 @@ class SparkEngine:
         self.persist = frozenset(persist) if persist is not None else None
         self.unsigned: set[str] = set(HASH_COLUMNS)
         self._paths: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}  # wall time per table or fetch (``slowest``)
 
     # ---- the Engine protocol ------------------------------------------------------------
     def create_table(self, name: str, sql: str) -> None:
         """Materialise ``sql`` as table ``name`` (replacing it)."""
-        self.register_df(name, self.spark.sql(spark_sql(sql)))
+        with self._timed(name), self._ctes_once(spark_sql(sql)) as stmt:
+            self.register_df(name, self.spark.sql(stmt))
+
+    @contextmanager
+    def _ctes_once(self, sql: str) -> Iterator[str]:
+        """``sql`` with each CTE it reads twice computed once beforehand (:mod:`.ctes`),
+        as a temp view of the CTE's name that is dropped when the block ends (the
+        statement must have run by then)."""
+        once, stmt = plan_ctes(sql, exists=self.has_table)
+        made: list[str] = []
+        try:
+            for name, query in once:
+                self.spark.sql(query).localCheckpoint(eager=True).createOrReplaceTempView(name)
+                made.append(name)
+            yield stmt
+        finally:
+            for name in made:
+                self.spark.catalog.dropTempView(name)
+
+    @contextmanager
+    def _timed(self, what: str) -> Iterator[None]:
+        """Name the Spark jobs run inside (the UI and event log show which table they
+        compute) and add their wall time to :attr:`seconds`."""
+        sc = self.spark.sparkContext
+        sc.setJobDescription(what)
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[what] = self.seconds.get(what, 0.0) + time.perf_counter() - t0
+            sc.setJobDescription(None)
+
+    def slowest(self, n: int = 12) -> dict[str, float]:
+        """The ``n`` tables and fetches that took longest, seconds (for ``summary.json``)."""
+        top = sorted(self.seconds.items(), key=lambda kv: -kv[1])[:n]
+        return {k: round(v, 2) for k, v in top}
 
     def fetch_arrow(self, sql: str) -> pa.Table:
         """Run ``sql`` and return the result as Arrow, with DuckDB-compatible types.
@@ -181,13 +221,15 @@ class SparkEngine:
         Parquet writer into the local warehouse and read back with pyarrow, so it never sits
         in the driver JVM's heap (``toArrow`` gathers every task's Arrow batches there and is
         capped by ``spark.driver.maxResultSize``)."""
-        df = self.spark.sql(spark_sql(sql))
-        spool = self._spool_folder()
-        if spool is not None and _estimated_bytes(df) > self.driver_limit_bytes():
-            table = _fetch_via_parquet(df, spool)
-            if table is not None:
-                return from_spark_arrow(table, self.unsigned)
-        return from_spark_arrow(df.toArrow(), self.unsigned)
+        with (self._timed("fetch: " + " ".join(sql.split())[:60]),
+              self._ctes_once(spark_sql(sql)) as stmt):
+            df = self.spark.sql(stmt)
+            spool = self._spool_folder()
+            if spool is not None and _estimated_bytes(df) > self.driver_limit_bytes():
+                table = _fetch_via_parquet(df, spool)
+                if table is not None:
+                    return from_spark_arrow(table, self.unsigned)
+            return from_spark_arrow(df.toArrow(), self.unsigned)
 
     def fetch_batches(self, sql: str, rows: int) -> pa.RecordBatchReader:
         """:meth:`fetch_arrow`'s result ``rows`` at a time (it already spools large results
@@ -201,6 +243,10 @@ class SparkEngine:
         A table above :meth:`driver_limit_bytes` goes to Spark as a Parquet file pyarrow
         writes into the local warehouse (``createDataFrame`` would copy all of it into the
         driver JVM's heap first)."""
+        with self._timed(name):
+            self._register_arrow(name, table)
+
+    def _register_arrow(self, name: str, table: pa.Table) -> None:
         converted, unsigned = to_spark_arrow(table)
         self.unsigned |= unsigned
         spool = self._spool_folder()

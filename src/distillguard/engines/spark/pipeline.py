@@ -34,7 +34,7 @@ from .engine import HASH_TYPE, SparkEngine, local_folder
 from .reading import is_uri
 from .session import local_cores, spark_session
 from .store import SparkStore
-from .templates import update_templates
+from .templates import update_templates, update_templates_on_driver
 
 # Tables an analysis leaves in the store and the report reads.
 REPORT_TABLES: tuple[str, ...] = (
@@ -131,7 +131,7 @@ def detect(
             engine.restore(name)  # carried forward from earlier runs
 
         with _timed(timings, "templates"), stage(prog, "templates (spark)"):
-            tmpl = _templates(engine, policy)
+            tmpl = _templates(engine, policy, st)
         with _timed(timings, "analyze"):
             findings = _analyze(engine, policy, prog, max_driver_edges)
         with _timed(timings, "outputs"), stage(prog, "outputs"):
@@ -177,12 +177,32 @@ def detect(
     return summary
 
 
-def _templates(engine: SparkEngine, policy: Policy) -> dict[str, Any]:
+def _driver_folders(engine: SparkEngine, st: SparkStore) -> tuple[Path, Path] | None:
+    """``(requests folder, spool folder)`` when the template index can run on the driver:
+    local mode (the driver's cores are the executors') with the store on this machine."""
+    if local_cores(engine.spark.sparkContext.master) is None:
+        return None
+    requests, warehouse = local_folder(st.uri("requests")), local_folder(engine.warehouse)
+    if requests is None or warehouse is None:
+        return None
+    return requests, warehouse / "_spool"
+
+
+def _templates(engine: SparkEngine, policy: Policy, st: SparkStore | None = None
+               ) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
-    old_t = engine.table("templates") if engine.has_table("templates") else None
-    old_b = engine.table("template_bands") if engine.has_table("template_bands") else None
-    tpl, bands, stats = update_templates(engine, old_t, old_b, policy=policy)
+    folders = _driver_folders(engine, st) if st is not None else None
+    if folders is not None:
+        cores = local_cores(engine.spark.sparkContext.master) or 1
+        tpl, bands, stats = update_templates_on_driver(
+            engine, folders[0], folders[1], engine.table_path("templates"),
+            engine.table_path("template_bands"), policy=policy, threads=cores,
+        )
+    else:
+        old_t = engine.table("templates") if engine.has_table("templates") else None
+        old_b = engine.table("template_bands") if engine.has_table("template_bands") else None
+        tpl, bands, stats = update_templates(engine, old_t, old_b, policy=policy)
     tpl = engine.register_df("templates", tpl)
     engine.register_df("template_bands", bands)
     row = tpl.agg(F.count("*").alias("n"), F.countDistinct("template_id").alias("t")).first()
@@ -381,6 +401,8 @@ def _summary(
         "master": sc.master,
         "cores": local_cores(sc.master) or sc.defaultParallelism,
         "shuffle_partitions": engine.spark.conf.get("spark.sql.shuffle.partitions"),
+        # where a run's time went, by table: what to look at first when Spark is slow
+        "slowest_tables_s": engine.slowest(),
         "version": str(engine.spark.version),
     }
     return summary

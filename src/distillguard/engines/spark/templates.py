@@ -32,6 +32,7 @@ Steps, for the skeletons of ``requests`` not yet in ``templates``:
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...signals.templates import (
@@ -120,12 +121,15 @@ def _new_skeletons(engine: SparkEngine, templates: DataFrame) -> DataFrame:
             & F.col("lsh_bands").isNotNull()
             & (F.size("lsh_bands") > 0)
         )
-        .select(
-            F.expr(as_long("skeleton_hash")).alias("node"),
-            F.expr(f"transform(lsh_bands, b -> {as_long('b')})").alias("bands"),
-        )
+        .select(F.expr(as_long("skeleton_hash")).alias("node"), "lsh_bands")
+        # A skeleton's band keys are a function of its tokens (``TemplateIndex._collect_new``),
+        # so a hash aggregation on (node, bands) leaves one row per skeleton; ``first`` then
+        # only resolves a store with mixed featurizer versions. ``first`` of an array cannot
+        # use a hash aggregation: over every request it sorted them all (slice of `large`).
+        .distinct()
         .groupBy("node")
-        .agg(F.first("bands").alias("bands"))
+        .agg(F.first("lsh_bands").alias("lsh_bands"))
+        .select("node", F.expr(f"transform(lsh_bands, b -> {as_long('b')})").alias("bands"))
         .join(templates.select(F.expr(as_long("skeleton_hash")).alias("node")), "node",
               "left_anti")
         .localCheckpoint(eager=True)
@@ -289,3 +293,101 @@ def update_templates(
         bands.select("band_key", F.col("template_id").cast(HASH_T), "n_skeletons"),
         stats,
     )
+
+
+# The driver's DuckDB beside the local JVM (which holds its own 2 GiB heap): the embedded
+# engine's default limit; beyond it DuckDB spills to the spool folder.
+DRIVER_DUCKDB_MEMORY = "1GB"
+
+
+def update_templates_on_driver(
+    engine: SparkEngine,
+    requests_folder: Path,
+    spool: Path,
+    templates_path: str | None,
+    bands_path: str | None,
+    policy: Any = None,
+    threads: int = 2,
+) -> tuple[DataFrame, DataFrame, dict[str, Any]]:
+    """:func:`update_templates` run by the embedded ``TemplateIndex`` itself in a DuckDB on
+    the driver, for local mode (the driver's cores are the executors' cores).
+
+    DuckDB reads the stored requests' two hash columns and the previous index straight from
+    their Parquet files, and writes the new index as Parquet that Spark reads: no table
+    passes through the JVM heap or Python objects. The templates are the embedded engine's
+    by construction (same code), and on a slice of `large` this took seconds where the
+    distributed grouping's shuffles took minutes."""
+    import shutil
+    import uuid
+
+    import duckdb
+
+    from ...signals.templates import TemplateIndex
+
+    work = spool / f"templates-{uuid.uuid4().hex[:12]}"
+    work.mkdir(parents=True)
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET threads = {int(threads)}")
+        con.execute(f"SET memory_limit = '{DRIVER_DUCKDB_MEMORY}'")
+        con.execute(f"SET temp_directory = '{_quoted(work / 'tmp')}'")
+        # One row per skeleton (any request's list: the same for all, see _new_skeletons),
+        # so the DECIMAL → UBIGINT casts of the band lists run once per skeleton, not once
+        # per request; TemplateIndex then reads a table as it does in the embedded store.
+        con.execute(
+            "CREATE TABLE requests AS SELECT CAST(skeleton_hash AS UBIGINT) AS skeleton_hash, "
+            "CAST(any_value(lsh_bands) AS UBIGINT[]) AS lsh_bands FROM read_parquet("
+            f"'{_quoted(requests_folder)}/**/*.parquet', union_by_name = true, "
+            "hive_partitioning = false) GROUP BY skeleton_hash"
+        )
+        _load_index(con, templates_path, bands_path)
+        stats = TemplateIndex(con, policy=policy).update()
+        out = {}
+        for name, cols in (("templates", "skeleton_hash, template_id"),
+                           ("template_bands", "band_key, template_id, n_skeletons")):
+            path = work / name
+            path.mkdir()
+            casts = ", ".join(
+                c if c == "n_skeletons" else f"CAST({c} AS DECIMAL(20,0)) AS {c}"
+                for c in cols.split(", ")
+            )
+            con.execute(f"COPY (SELECT {casts} FROM {name}) TO '{_quoted(path)}/part-0.parquet' "
+                        "(FORMAT parquet)")
+            out[name] = str(path)
+    finally:
+        con.close()
+    from pyspark.sql import functions as F
+
+    # Checkpointed, so the files can go: the caller writes the index into the warehouse.
+    spark = engine.spark
+    tpl = spark.read.parquet(out["templates"]).localCheckpoint(eager=True)
+    bands = spark.read.parquet(out["template_bands"]).localCheckpoint(eager=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return (
+        tpl.select(F.col("skeleton_hash").cast(HASH_T), F.col("template_id").cast(HASH_T)),
+        bands.select(F.col("band_key").cast(HASH_T), F.col("template_id").cast(HASH_T),
+                     F.col("n_skeletons").cast("long")),
+        stats,
+    )
+
+
+def _quoted(path: Path | str) -> str:
+    """A path inside a DuckDB string literal."""
+    return str(path).replace("'", "''")
+
+
+def _load_index(con: Any, templates_path: str | None, bands_path: str | None) -> None:
+    """The previous index (the warehouse's Parquet, hashes DECIMAL(20,0)) as the DuckDB
+    tables ``TemplateIndex`` updates in place; none on a first run."""
+    from .engine import local_folder
+
+    for name, path, cols in (
+        ("templates", templates_path, ("skeleton_hash", "template_id")),
+        ("template_bands", bands_path, ("band_key", "template_id")),
+    ):
+        folder = local_folder(path)
+        if folder is None:
+            continue
+        casts = ", ".join(f"CAST({c} AS UBIGINT) AS {c}" for c in cols)
+        con.execute(f"CREATE TABLE {name} AS SELECT * REPLACE ({casts}) "
+                    f"FROM read_parquet('{_quoted(folder)}/*.parquet')")
