@@ -111,19 +111,12 @@ def test_a_shared_wording_alone_lends_nothing_and_corroborates_a_sender_link(
     assert both.risk > on_card.risk  # the wording corroborates the card
 
 
-def test_a_requests_claimed_org_does_not_lower_linkage(index: MemoryLinkage) -> None:
-    """The ``org_id`` a request carries is the caller's: a ring claiming one org on every
-    request links exactly as one that claims none (online has no verified-org table)."""
-    views = {}
-    for org in ("org-claimed", None):
-        index.clear()
-        for i, a in enumerate(("o1", "o2", "o3")):
-            index.observe(req(a, i, org=org))
-        index.flag("o1", 1.0, T0)
-        index.flag("o2", 1.0, T0)
-        views[org] = index.observe(req("o4", 4, org=org))
-    assert views["org-claimed"].risk > 0.3
-    assert views["org-claimed"].risk == pytest.approx(views[None].risk)
+def test_one_organisation_lends_no_risk_to_its_own_accounts(index: MemoryLinkage) -> None:
+    for i, a in enumerate(("o1", "o2", "o3")):
+        index.observe(req(a, i, org="org-vendor"))
+    index.flag("o1", 1.0, T0)
+    index.flag("o2", 1.0, T0)
+    assert index.observe(req("o4", 4, org="org-vendor")).risk == 0.0
 
 
 def test_an_appeal_stops_the_account_lending_risk(index: MemoryLinkage) -> None:

@@ -18,8 +18,6 @@ actions its members got (``flag``), and a sliding-window count of harvest-like r
 (math or code asking for reasoning) across all members: one job spread thin over many
 accounts still adds up on the key. Accounts of one organisation are one customer: they never
 lend each other risk (an organisation is accountable as a whole; the batch path acts on it).
-Only an organisation the operator vouches for counts (:func:`trusted_org`): a request's
-``org_id`` is written by the caller, so online every account is its own owner for now.
 
 A job's pressure on a key is measured against the deployment itself: a key carries for free
 its heaviest organisation's own volume plus what one account carries in one window at the
@@ -538,18 +536,6 @@ def combine(per_key: list[tuple[str, float, int, int, float]]) -> LinkView:
     return view
 
 
-def trusted_org(row: Mapping[str, Any]) -> str:
-    """The account's organisation as the index may trust it: ``""`` (the account is its own
-    owner) whatever the request's ``org_id`` says.
-
-    Batch trusts an org only from the operator's account table when one of its accounts passed
-    business verification (``accounts.definitions.ACCOUNT_OWNER``). Online has no such table
-    (the verdict cache carries no org), and the ``org_id`` field or ``x-org-id`` header is the
-    caller's: an attacker claiming one org on every request would erase its own links."""
-    del row  # deliberately unread: see above
-    return ""
-
-
 class MemoryLinkage:
     """The linkage index in process (bounded LRU dicts)."""
 
@@ -633,7 +619,7 @@ class MemoryLinkage:
         """Learn one request's keys; the account's linked risk from the other members.
 
         ``own_risk``: the account's online risk on its own traffic (lent on sender keys)."""
-        acct, org = str(row["account_id"]), trusted_org(row)
+        acct, org = str(row["account_id"]), str(row.get("org_id") or "")
         now = int(row["ts_ms"])
         keys = link_keys(row, self.with_asn)
         harvest = harvest_like(row)
@@ -738,7 +724,7 @@ class RedisLinkage(MemoryLinkage):
         self.ttl_s = int(max(self.cfg.flag_ttl_s, self.cfg.window_s))
 
     def observe(self, row: Mapping[str, Any], own_risk: float = 0.0) -> LinkView:
-        acct, org = str(row["account_id"]), trusted_org(row)
+        acct, org = str(row["account_id"]), str(row.get("org_id") or "")
         now = int(row["ts_ms"])
         keys = link_keys(row, self.with_asn)
         bucket = now // 1000 // self._bucket_s
