@@ -306,11 +306,13 @@ def test_payment_ring_counts_owners_not_accounts(lt):
         for a in ("r1", "r2", "r3", "r4", "e1", "e2", "e3", "solo")
     ]
     accounts = [
-        {"account_id": a, "payment_fingerprint": "ring-card", "org_id": None}
+        {"account_id": a, "payment_fingerprint": "ring-card", "org_id": None,
+         "verification": "email"}  # every row names the columns (from_pylist reads the first)
         for a in ("r1", "r2", "r3", "r4")
     ]
-    accounts += [
-        {"account_id": a, "payment_fingerprint": "corp-card", "org_id": "acme"}
+    accounts += [  # one verified company: its card is one owner's
+        {"account_id": a, "payment_fingerprint": "corp-card", "org_id": "acme",
+         "verification": "business" if a == "e1" else "email"}
         for a in ("e1", "e2", "e3")
     ]
     accounts += [{"account_id": "solo", "payment_fingerprint": "own-card", "org_id": None}]
@@ -323,6 +325,19 @@ def test_payment_ring_counts_owners_not_accounts(lt):
     )  # four unrelated accounts and r5
     assert f["e1"]["card_owners"] == 1 and f["e1"]["card_accounts"] == 3  # one organisation
     assert f["solo"]["card_owners"] == 1
+
+
+def test_accounts_claiming_an_unverified_org_still_form_a_payment_ring(lt):
+    """A self-serve org anyone can declare is no owner until one of its accounts passed
+    business verification: unrelated accounts claiming one on one card are still a ring."""
+    rows = [{"account_id": a, "ts_ms": lt.T0} for a in ("u1", "u2", "u3", "u4")]
+    accounts = [
+        {"account_id": a, "payment_fingerprint": "ring-card", "org_id": "claimed",
+         "verification": "email"}
+        for a in ("u1", "u2", "u3", "u4")
+    ]
+    f, _, _ = features(lt, rows, accounts)
+    assert f["u1"]["card_owners"] == 4 and f["u1"]["card_accounts"] == 4
 
 
 def test_sql_is_in_the_common_dialect():

@@ -41,13 +41,19 @@ def test_org_aware_edges_equal_on_both_engines(lt):
     for table in ("requests", "accounts"):
         spk.register_arrow(table, duck.fetch_arrow(f"SELECT * FROM {table}"))
     intel = IpIntel(use_geoip=False).fit()
-    got = []
+    got, feats = [], []
     for engine in (duck, spk):
         enrich_ips(engine, intel)
-        AccountFingerprinter(pivot_min_requests=3).fit(engine)
+        f = AccountFingerprinter(pivot_min_requests=3).fit(engine).features_
+        feats.append(sorted(f.select(["account_id", "card_owners", "harvest_circle"]).to_pylist(),
+                            key=lambda r: r["account_id"]))
         e = EdgeBuilder().fit(engine).edges_
         got.append(e.select(["account_id", "key_kind", "key", "deg", "owner"]).to_pylist())
     assert got[0] == got[1]
+    # payment rings read the same owner rule (accounts.definitions.ACCOUNT_OWNER) on both
+    assert feats[0] == feats[1]
+    owners = {r["account_id"]: r["card_owners"] for r in feats[0]}
+    assert owners["v1"] == 1 and owners["u1"] == 2  # the verified company; the claimed org
     keys = {(r["key_kind"], r["key"]) for r in got[0]}
     assert ("payment", "card-r") in keys and ("payment", "card-co") not in keys
     assert {r["owner"] for r in got[0] if r["account_id"].startswith("v")} == {"org:co"}

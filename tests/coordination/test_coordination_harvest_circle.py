@@ -62,12 +62,25 @@ def test_shared_card_or_org_is_one_group_not_a_circle(lt):
             _req(lt, f"co{k}", i, 404, f"20.{k}.1.1", payment_fingerprint="card-co")
             for i in range(6)
         ]
-    for k in range(4):  # four keys of one research org, each on its own cloud host
+    for k in range(4):  # four keys of one research org (verified), each on its own cloud host
         rows += [_req(lt, f"lab{k}", i, 505, f"34.{k}.2.2") for i in range(6)]
-        accounts.append({"account_id": f"lab{k}", "org_id": "org-lab"})
+        ver = "business" if k == 0 else "email"
+        accounts.append({"account_id": f"lab{k}", "org_id": "org-lab", "verification": ver})
     f = circle(lt, rows, accounts)
     assert all(f[f"co{k}"] == 0.0 for k in range(4))
     assert all(f[f"lab{k}"] == 0.0 for k in range(4))
+
+
+def test_an_org_nobody_verified_is_no_group(lt):
+    """Four unrelated accounts claiming one self-serve org on a private harvest wording are
+    still a circle: an org counts only once one of its accounts passed business verification
+    (``accounts.definitions.ACCOUNT_OWNER``), as in payment rings and coordination edges."""
+    rows, accounts = _bystanders(lt, 20), []
+    for k in range(4):
+        rows += [_req(lt, f"ring{k}", i, 606, f"34.{k}.3.3") for i in range(6)]
+        accounts.append({"account_id": f"ring{k}", "org_id": "org-ring", "verification": "email"})
+    f = circle(lt, rows, accounts)
+    assert all(f[f"ring{k}"] == pytest.approx((4 / 4) / 4) for k in range(4))
 
 
 def test_circle_size_is_relative_to_the_deployment(lt):

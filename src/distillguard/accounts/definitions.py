@@ -183,9 +183,23 @@ FROM request_keys
 GROUP BY account_id
 """
 
-# Payment rings: on each card, how many distinct owners pay (an owner is the account's
-# organisation when it has one, else the account itself). Accounts of one organisation
-# sharing a card is normal; unrelated accounts sharing one is a ring.
+# An account's owner, the one rule batch and Spark share (payment rings here, coordination edges,
+# harvest circles): its organisation as ``'org:' || org_id`` when the operator's account table
+# (docs/CONTRACT.md §2, never a request field) names one that at least one account passed
+# ``business`` verification in, else no row (the account is its own owner: callers coalesce).
+# Why verified: an organisation is free to declare (self-serve orgs), so a ring declaring one
+# would erase its own links; a business verification ties the org to a legal entity (KYB).
+ACCOUNT_OWNER = """
+SELECT m.account_id AS account_id, min(concat('org:', m.org_id)) AS owner
+FROM account_meta m JOIN (
+  SELECT org_id FROM account_meta
+  WHERE org_id IS NOT NULL AND verification = 'business' GROUP BY org_id
+) vo ON m.org_id = vo.org_id
+GROUP BY m.account_id
+"""
+
+# Payment rings: on each card, how many distinct owners pay (``ACCOUNT_OWNER``). Accounts of
+# one verified organisation sharing a card is normal; unrelated accounts sharing one is a ring.
 ACCOUNT_PAYMENT = """
 SELECT c.account_id AS account_id, max(o.n_owners) AS card_owners, max(o.n_accounts) AS card_accounts
 FROM (
@@ -197,7 +211,7 @@ FROM (
   ) u
 ) c
 JOIN (
-  SELECT x.payment AS payment, count(DISTINCT coalesce(m.org_id, x.account_id)) AS n_owners,
+  SELECT x.payment AS payment, count(DISTINCT coalesce(w.owner, x.account_id)) AS n_owners,
          count(DISTINCT x.account_id) AS n_accounts
   FROM (
     SELECT account_id, payment FROM request_keys WHERE payment IS NOT NULL
@@ -205,11 +219,11 @@ JOIN (
     SELECT account_id, payment_fingerprint AS payment FROM account_meta
     WHERE payment_fingerprint IS NOT NULL
   ) x
-  LEFT JOIN account_meta m ON x.account_id = m.account_id
+  LEFT JOIN (OWNER_SQL) w ON x.account_id = w.account_id
   GROUP BY x.payment
 ) o ON c.payment = o.payment
 GROUP BY c.account_id
-"""
+""".replace("OWNER_SQL", ACCOUNT_OWNER)
 
 # One row per account: everything joined. Absent parts come out NULL and are filled in Python.
 ACCOUNT_FEATURES = """

@@ -8,6 +8,8 @@ the keys it used, so the graph stays linear in the data however large a campaign
 
 from __future__ import annotations
 
+from ..accounts.definitions import ACCOUNT_OWNER
+
 # One SELECT per key kind; {window_ms} / {pivot_bucket_ms} / {pivot_min_share} are numbers.
 EDGE_KIND_SQL: dict[str, str] = {
     "ip": """
@@ -65,9 +67,10 @@ OPTIONAL_KINDS: tuple[str, ...] = ("shared_intel",)
 # volume, its owner and the key's degree (number of accounts using it). A key links accounts of
 # at least two owners or nothing: an owner is the account's organisation when the operator's
 # account table (docs/CONTRACT.md §2, never a request field) names one that passed business
-# verification, else the account itself, as ``accounts.definitions.ACCOUNT_PAYMENT`` counts a
-# card's owners. A company's accounts sharing its card, office network, client and templates
-# is how a company works, not a ring; keys used by one owner only are dropped here.
+# verification, else the account itself (``accounts.definitions.ACCOUNT_OWNER``, the rule
+# payment rings and harvest circles share). A company's accounts sharing its card, office
+# network, client and templates is how a company works, not a ring; keys used by one owner only
+# are dropped here.
 # Why verified: an organisation is free to declare (self-serve orgs), so a ring declaring one
 # would erase its own links; a business verification ties the org to a legal entity (KYB), and
 # the org lowers nothing else (per-account evidence, harvest signals and risk stand).
@@ -81,12 +84,7 @@ WITH e AS (
     GROUP BY account_id, key_kind, key
   ) u
   JOIN account_base b ON u.account_id = b.account_id
-), vo AS (
-  SELECT org_id FROM account_meta
-  WHERE org_id IS NOT NULL AND verification = 'business' GROUP BY org_id
-), o AS (
-  SELECT m.account_id AS account_id, min(concat('org:', m.org_id)) AS owner
-  FROM account_meta m JOIN vo ON m.org_id = vo.org_id GROUP BY m.account_id
+), o AS (OWNER_SQL
 ), eo AS (
   SELECT e.*, coalesce(o.owner, e.account_id) AS owner
   FROM e LEFT JOIN o ON e.account_id = o.account_id
@@ -97,7 +95,7 @@ WITH e AS (
 SELECT eo.account_id AS account_id, eo.key_kind AS key_kind, eo.key AS key, eo.n AS n,
        eo.n_requests AS n_requests, d.deg AS deg, eo.owner AS owner
 FROM eo JOIN d ON eo.key_kind = d.key_kind AND eo.key IS NOT DISTINCT FROM d.key
-"""
+""".replace("OWNER_SQL", ACCOUNT_OWNER)
 # (The degree as a grouped count joined back, not a window count over every edge: the same
 # numbers for ~30% less CPU on medium-w101; a NULL key stays one key, as in the window.)
 

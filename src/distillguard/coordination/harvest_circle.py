@@ -10,15 +10,17 @@ divided by how many accounts use it (``1 / k``: a template k accounts use is eac
 k-th part, so a popular phrasing counts almost nothing, a campaign's private wording a lot).
 
 An account's groups are its dominant home network (/24, else the IP), its dominant payment
-method, its organisation and its e-mail domain when that domain is an organisation's (see
-``CIRCLE_TEMPLATES``); a template's unaffiliated groups are the fewest distinct values of any
-of the four among its accounts. Harvest is the catalog's own hit definition (any harvest
+method, its organisation (a verified one, ``accounts.definitions.ACCOUNT_OWNER``, as payment
+rings and coordination edges count owners) and its e-mail domain when that domain is an
+organisation's (see ``CIRCLE_TEMPLATES``); a template's unaffiliated groups are the fewest
+distinct values of any of the four among its accounts. Harvest is the catalog's own hit definition (any harvest
 signal at the policy threshold, as ``harvest_share``). Blocked by template: GROUP BYs and one
 join back to the requests, no pairs of accounts.
 """
 
 from __future__ import annotations
 
+from ..accounts.definitions import ACCOUNT_OWNER
 from ..accounts.units import EvidenceUnit
 from ..contract import HARVEST_SIGNALS
 
@@ -36,15 +38,17 @@ CIRCLE_GROUPS = """
 SELECT a.account_id AS account_id,
   coalesce(h.v, a.account_id) AS home,
   coalesce(p.v, m.payment_fingerprint, a.account_id) AS pay,
-  coalesce(m.org_id, a.account_id) AS org,
+  coalesce(o.owner, a.account_id) AS org,
   lower(m.email_domain) AS dom
 FROM (SELECT DISTINCT account_id FROM request_keys) a
 LEFT JOIN ({home}) h ON a.account_id = h.account_id
 LEFT JOIN ({pay}) p ON a.account_id = p.account_id
 LEFT JOIN account_meta m ON a.account_id = m.account_id
+LEFT JOIN ({owner}) o ON a.account_id = o.account_id
 """.format(
     home=_DOMINANT.format(expr="coalesce(prefix, ip)"),
     pay=_DOMINANT.format(expr="payment"),
+    owner=ACCOUNT_OWNER,
 )
 
 # Each template's accounts with their keys; accounts per e-mail domain, overall and per template.
