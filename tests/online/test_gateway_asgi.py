@@ -251,6 +251,36 @@ def test_the_api_key_can_be_the_authenticated_identity(
     )
 
 
+def test_a_client_set_org_header_does_not_reach_the_allow_list(
+    store_dir: Path, write_policy: Callable
+) -> None:
+    """allow_orgs is never restricted, so its org must come from as trusted a source as the
+    account: with the API key as identity (or none), a client's X-Org-Id counts for nothing."""
+    scorer = OnlineScorer(store_dir, write_policy({"rules": RULES, "allow_orgs": ["org-ok"]}))
+    app = create_proxy("http://upstream", LocalGuard(scorer), transport=UPSTREAM)
+    scorer.actions.apply("account", key_account("sk-2"), "block", actor="a", reason="abuse")
+    scorer.actions.apply("account", "ip:127.0.0.1", "block", actor="a", reason="abuse")
+    scorer.actions.apply("account", "acct-9", "block", actor="a", reason="abuse")
+    scorer.refresh_actions(force=True)
+    org = {"X-Org-Id": "org-ok"}
+
+    async def post(headers: dict[str, str]) -> int:
+        async with proxy_client(app) as c:
+            r = await c.post("/v1/chat/completions", json=chat(), headers=headers)
+            return r.status_code
+
+    # header identity: the auth layer sets both headers, so the org is trusted beside the account
+    assert asyncio.run(post({"X-Account-Id": "acct-9", **org})) == 200
+    assert asyncio.run(post({"X-Account-Id": "acct-9"})) == 403
+    # no authenticated account (scored by key or address): the claimed org is ignored
+    assert asyncio.run(post({"Authorization": "Bearer sk-2", **org})) == 403
+    assert asyncio.run(post(org)) == 403
+    app.account_resolver = api_key_account_resolver
+    assert asyncio.run(post({"Authorization": "Bearer sk-2", "X-Account-Id": "x", **org})) == 403
+    app.org_resolver = lambda scope, headers: "org-ok"  # a deployment's own trusted source
+    assert asyncio.run(post({"Authorization": "Bearer sk-2"})) == 200
+
+
 @pytest.mark.parametrize(("mode", "expected"), [("open", 400), ("closed", 403)])
 def test_a_body_that_is_not_json_is_decided_not_waved_on(
     store_dir: Path, write_policy: Callable, mode: str, expected: int

@@ -70,6 +70,11 @@ def header_account_resolver(scope: Scope, headers: Mapping[str, str]) -> str | N
     return headers.get("x-account-id") or None
 
 
+def header_org_resolver(scope: Scope, headers: Mapping[str, str]) -> str | None:
+    """``X-Org-Id``: trusted only where the auth layer sets (and strips) the identity headers."""
+    return headers.get("x-org-id") or None
+
+
 def api_key_of(headers: Mapping[str, str]) -> str | None:
     """The caller's API key (``Authorization: Bearer …`` or ``X-API-Key``), if any."""
     auth = headers.get("authorization", "")
@@ -263,10 +268,12 @@ class DistillguardMiddleware:
         paths: Iterable[str] = DEFAULT_PATHS,
         max_body_bytes: int = 1 << 20,
         countermeasures: Any = None,
+        org_resolver: Callable[[Scope, Mapping[str, str]], str | None] | None = None,
     ) -> None:
         self.app = app
         self.guard = guard
         self.account_resolver = account_resolver
+        self.org_resolver = org_resolver
         self.paths = frozenset(paths)
         self.max_body_bytes = max_body_bytes
         # countermeasures.apply.Countermeasures: token cap, watermark, canaries on degrade
@@ -339,7 +346,7 @@ class DistillguardMiddleware:
             request_id=headers.get("x-request-id"),
             ip=headers.get("x-forwarded-for", "").split(",")[0].strip() or client[0],
             user_agent=headers.get("user-agent"),
-            org_id=headers.get("x-org-id"),
+            org_id=self.organisation(scope, headers),
         )
 
     async def _decide(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -352,6 +359,16 @@ class DistillguardMiddleware:
             integration="asgi",
         )
         return decision
+
+    def organisation(self, scope: Scope, headers: Mapping[str, str]) -> str | None:
+        """The caller's organisation, from as trusted a source as its account: a client-set
+        ``X-Org-Id`` would otherwise reach ``allow_orgs`` (never restricted) and linkage. With no
+        ``org_resolver``, the header counts only beside a header-resolved ``X-Account-Id``."""
+        if self.org_resolver is not None:
+            return self.org_resolver(scope, headers)
+        if self.account_resolver is header_account_resolver and headers.get("x-account-id"):
+            return header_org_resolver(scope, headers)
+        return None
 
     def identify(self, scope: Scope, headers: Mapping[str, str]) -> str:
         """The authenticated account, else the API key's hash, else the client address."""
