@@ -22,15 +22,15 @@ def _edges_sql() -> str:
 def test_split_finds_a_with_list_inside_a_subquery() -> None:
     prefix, ctes, rest = split_ctes(_edges_sql())
     assert prefix.strip() == "SELECT * FROM ("
-    assert [c.name for c in ctes] == ["e", "d"]
-    assert "max(n) AS n" in ctes[0].body and "FROM e GROUP BY" in ctes[1].body
+    assert [c.name for c in ctes] == ["e", "o", "eo", "d"]  # o, eo: each key's owners
+    assert "max(n) AS n" in ctes[0].body and "FROM eo GROUP BY" in ctes[3].body
     assert rest.strip().endswith("ORDER BY account_id, key_kind, key")
 
 
 def test_only_ctes_read_twice_are_planned() -> None:
     once, stmt = plan_ctes(_edges_sql())
-    assert [n for n, _ in once] == ["e"]  # read by d and by the final join; d only once
-    assert "WITH d AS (" in stmt and "WITH e AS" not in stmt
+    assert [n for n, _ in once] == ["eo"]  # read by d and by the final join; d only once
+    assert " d AS (" in stmt and "eo AS (" not in stmt
     # the lockstep pairs' Jaccard, read twice by the union of both ends
     once, stmt = plan_ctes(ACCOUNT_LOCKSTEP.format(p="ls", min_jaccard=0.1))
     assert [n for n, _ in once] == ["j"]
@@ -70,8 +70,10 @@ def test_spark_results_equal_and_views_dropped(spark) -> None:
     eng.register_arrow("request_keys", keys)
     eng.register_arrow("account_base", pa.table({"account_id": ["a", "b", "c", "d"],
                                                  "n_requests": [2, 2, 1, 1]}))
-    eng.register_arrow("account_meta", pa.table({"account_id": ["a"],
-                                                 "payment_fingerprint": ["p9"]}))
+    eng.register_arrow("account_meta", pa.table({
+        "account_id": ["a"], "payment_fingerprint": ["p9"],
+        "org_id": pa.array([None], pa.string()), "verification": ["email"],
+    }))
     chained = ("WITH a AS (SELECT account_id, count(*) AS n FROM request_keys GROUP BY "
                "account_id), b AS (SELECT x.account_id, x.n + y.n AS m FROM a x JOIN a y "
                "ON x.account_id = y.account_id) SELECT * FROM b JOIN b c USING (account_id) "
@@ -81,7 +83,7 @@ def test_spark_results_equal_and_views_dropped(spark) -> None:
         want = spark.sql(sql).toArrow()  # Spark's own inlined CTEs
         got = eng.fetch_arrow(sql)
         assert got.num_rows > 0 and got.to_pylist() == want.to_pylist()
-        for name in ("a", "b", "e", "d"):
+        for name in ("a", "b", "e", "o", "eo", "d"):
             assert not spark.catalog.tableExists(name)
     eng.create_table("edges_once", _edges_sql())
     assert eng.fetch_arrow("SELECT count(*) AS n FROM edges_once").column("n")[0].as_py() == 9

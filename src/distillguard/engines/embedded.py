@@ -274,9 +274,8 @@ def _check_inputs(
 
 @contextmanager
 def timed(timings: dict[str, float], name: str) -> Iterator[None]:
-    """Record the block's wall seconds as ``timings[name]`` (not when it raises).
-
-    Public so that the Spark pipeline's copy (``spark.pipeline._timed``) can be this one."""
+    """Record the block's wall seconds as ``timings[name]`` (not when it raises); the Spark
+    pipeline times its stages with it too."""
     t0 = time.perf_counter()
     yield
     timings[name] = time.perf_counter() - t0

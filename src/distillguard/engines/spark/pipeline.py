@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,13 +66,6 @@ def _as_location(p: str | Path) -> str:
     return text
 
 
-@contextmanager
-def _timed(timings: dict[str, float], name: str):
-    t0 = time.perf_counter()
-    yield
-    timings[name] = time.perf_counter() - t0
-
-
 def detect(
     logs: list[str | Path],
     out: Path,
@@ -95,7 +87,7 @@ def detect(
     session. Returns the summary (also written as ``summary.json``), with the same keys as
     :func:`distillguard.engines.embedded.detect`.
     """
-    from ..embedded import check_out_dir
+    from ..embedded import check_out_dir, timed
 
     t_start = time.perf_counter()
     logs = [_as_location(p) for p in logs]
@@ -115,7 +107,7 @@ def detect(
     engine = SparkEngine(spark, warehouse=st.uri("tables"), persist=PERSISTED_TABLES)
     timings: dict[str, float] = {}
     with make_progress(progress) as prog:
-        with _timed(timings, "ingest"), stage(prog, "ingest (spark)"):
+        with timed(timings, "ingest"), stage(prog, "ingest (spark)"):
             ing = st.ingest(logs, accounts=accounts, retain_content=retain_content, policy=policy)
         requests = st.requests()
         if requests is None:
@@ -130,11 +122,11 @@ def detect(
         for name in ("ip_intel", "templates", "template_bands"):
             engine.restore(name)  # carried forward from earlier runs
 
-        with _timed(timings, "templates"), stage(prog, "templates (spark)"):
+        with timed(timings, "templates"), stage(prog, "templates (spark)"):
             tmpl = _templates(engine, policy, st)
-        with _timed(timings, "analyze"):
+        with timed(timings, "analyze"):
             findings = _analyze(engine, policy, prog, max_driver_edges)
-        with _timed(timings, "outputs"), stage(prog, "outputs"):
+        with timed(timings, "outputs"), stage(prog, "outputs"):
             from ..outputs import validate_outputs
 
             counts = validate_outputs(engine)
@@ -158,7 +150,7 @@ def detect(
             retain_content,
             redact,
         )
-        with _timed(timings, "report"), stage(prog, "report"):
+        with timed(timings, "report"), stage(prog, "report"):
             _report(report_con, out / "report.html", summary, redact)
         report_con.close()
     timings["total"] = time.perf_counter() - t_start
