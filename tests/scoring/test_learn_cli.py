@@ -42,12 +42,7 @@ def _risk(model: RiskModel, store: Path) -> dict[str, float]:
 def test_learn_adapts_on_a_labels_file_and_demotes_no_other_attacker(
     tiny_findings, tiny_data, tmp_path
 ):
-    root, _ = tiny_findings
-    store = tmp_path / "store"
-    shutil.copytree(root / "store", store)
-    before = _risk(RiskModel.load(BUILTIN), store)
-    with open(tiny_data / "labels.csv", newline="") as fh:
-        truth = {r["account_id"]: r["is_attack"] == "1" for r in csv.DictReader(fh)}
+    store, before, truth = _store_risk_truth(tiny_findings, tiny_data, tmp_path)
     attackers = sorted((a for a in before if truth[a]), key=lambda a: -before[a])
     benign = sorted((a for a in before if not truth[a]), key=lambda a: -before[a])
     labels = tmp_path / "labels.csv"
@@ -73,12 +68,7 @@ def test_learn_changes_say_what_moved_each_account(tiny_findings, tiny_data, tmp
     """Dismissing the three attackers the model ranks lowest (an operator's mistake) moves other
     attackers' verdicts: each is listed with its change of log-odds split into the shift every
     account got and what its own evidence brought, adding up to the change."""
-    root, _ = tiny_findings
-    store = tmp_path / "store"
-    shutil.copytree(root / "store", store)
-    before = _risk(RiskModel.load(BUILTIN), store)
-    with open(tiny_data / "labels.csv", newline="") as fh:
-        truth = {r["account_id"]: r["is_attack"] == "1" for r in csv.DictReader(fh)}
+    store, before, truth = _store_risk_truth(tiny_findings, tiny_data, tmp_path)
     attackers = sorted((a for a in before if truth[a]), key=lambda a: before[a])
     labels = tmp_path / "labels.csv"
     rows = [f"{a},benign\n" for a in attackers[:3]] + [f"{attackers[-1]},attack\n"]
@@ -91,6 +81,17 @@ def test_learn_changes_say_what_moved_each_account(tiny_findings, tiny_data, tmp
     assert moved and all(r["verdict_before"] == "attack" for r in moved)
     assert all(float(r["shift_log_odds"]) + float(r["evidence_log_odds"]) < 0 for r in moved)
     _check_changes(store, res.stdout, before, after, labelled={*attackers[:3], attackers[-1]})
+
+
+def _store_risk_truth(tiny_findings, tiny_data, tmp_path) -> tuple[Path, dict, dict]:
+    """A copy of the tiny store, the shipped model's risk per account, and who attacks."""
+    root, _ = tiny_findings
+    store = tmp_path / "store"
+    shutil.copytree(root / "store", store)
+    before = _risk(RiskModel.load(BUILTIN), store)
+    with open(tiny_data / "labels.csv", newline="") as fh:
+        truth = {r["account_id"]: r["is_attack"] == "1" for r in csv.DictReader(fh)}
+    return store, before, truth
 
 
 def _logit(p: float) -> float:
