@@ -615,11 +615,21 @@ class MemoryLinkage:
             self.keys.move_to_end(key)
         return st
 
-    def observe(self, row: Mapping[str, Any], own_risk: float = 0.0) -> LinkView:
+    def observe(
+        self,
+        row: Mapping[str, Any],
+        own_risk: float = 0.0,
+        owner: str | None = None,
+        owners: Mapping[str, str] | None = None,
+    ) -> LinkView:
         """Learn one request's keys; the account's linked risk from the other members.
 
-        ``own_risk``: the account's online risk on its own traffic (lent on sender keys)."""
-        acct, org = str(row["account_id"]), str(row.get("org_id") or "")
+        ``own_risk``: the account's online risk on its own traffic (lent on sender keys).
+        ``owner``: whom the account pools with (``LinkedEnforcement.owner``); None: the
+        request's ``org_id`` (a caller-written field, for callers without an account table).
+        ``owners``: the latest account table's owners (``VerdictCache.owners``): they override
+        what a member's own requests stored, which may predate that table."""
+        acct, org = _account_owner(row, owner)
         now = int(row["ts_ms"])
         keys = link_keys(row, self.with_asn)
         harvest = harvest_like(row)
@@ -658,8 +668,8 @@ class MemoryLinkage:
                 presence = self._presence(st) if kind in NETWORK_KINDS else None
                 volumes = self._volumes(st, now) if self._frees(kind, h) else None
                 r, n, f = key_risk(
-                    kind, st.members, st.flags, h, t, st.seen, acct, org, now, self.cfg, floor,
-                    st.risks, presence, volumes,
+                    kind, _owned(st.members, st.flags, st.risks, owners), st.flags, h, t,
+                    st.seen, acct, org, now, self.cfg, floor, st.risks, presence, volumes,
                 )
                 out.append((k, r, n, f, float(h)))
         self.floor.update(acct, own, now, _shares_sender_key(out))
@@ -704,6 +714,30 @@ class MemoryLinkage:
         self.floor.clear()
 
 
+def _account_owner(row: Mapping[str, Any], owner: str | None) -> tuple[str, str]:
+    """``(account, owner)``; an empty owner means the account is its own (``key_risk``)."""
+    acct = str(row["account_id"])
+    org = owner if owner is not None else str(row.get("org_id") or "")
+    return acct, "" if org == acct else org
+
+
+def _owned(
+    members: Mapping[str, str],
+    flags: Mapping[str, Any],
+    risks: Mapping[str, Any],
+    owners: Mapping[str, str] | None,
+) -> Mapping[str, str]:
+    """Members (and flagged or lending accounts) → owner, the account table's where it lists
+    them: a member stored its owner when it last sent, maybe before the table was loaded."""
+    if not owners:
+        return members
+    out = {m: owners.get(m, o) for m, o in members.items()}
+    for m in (*flags, *risks):
+        if m not in out and m in owners:
+            out[m] = owners[m]
+    return {m: "" if o == m else o for m, o in out.items()}
+
+
 class RedisLinkage(MemoryLinkage):
     """The same index in Redis: per key a members hash, a flags hash and a window hash."""
 
@@ -723,8 +757,14 @@ class RedisLinkage(MemoryLinkage):
         self.prefix = prefix
         self.ttl_s = int(max(self.cfg.flag_ttl_s, self.cfg.window_s))
 
-    def observe(self, row: Mapping[str, Any], own_risk: float = 0.0) -> LinkView:
-        acct, org = str(row["account_id"]), str(row.get("org_id") or "")
+    def observe(
+        self,
+        row: Mapping[str, Any],
+        own_risk: float = 0.0,
+        owner: str | None = None,
+        owners: Mapping[str, str] | None = None,
+    ) -> LinkView:
+        acct, org = _account_owner(row, owner)
         now = int(row["ts_ms"])
         keys = link_keys(row, self.with_asn)
         bucket = now // 1000 // self._bucket_s
@@ -782,6 +822,7 @@ class RedisLinkage(MemoryLinkage):
         ):
             members = {m.decode(): o.decode() for m, o in members_raw.items()}
             flags, risks = _decode(flags_raw), _decode(risks_raw)
+            members = _owned(members, flags, risks, owners)
             h = sum(int(c) for b, c in harvest_raw.items() if int(b) >= lo)
             t = sum(int(c) for b, c in total_raw.items() if int(b) >= lo)
             kind = k.split(":", 1)[0]

@@ -99,7 +99,8 @@ class LinkedEnforcement:
         features.update(dict.fromkeys(LINK_FEATURES, 0.0), harvest_pressure=0.0)
         if not cfg.enabled:
             return
-        view = self.index.observe(row, self._lendable(row, features))
+        owners = self.scorer.cache.owners
+        view = self.index.observe(row, self._lendable(row, features), self.owner(row), owners)
         # The account's own evidence (not inherited): how far its harvest-like volume, in this
         # window and the one before, exceeds what the deployment's heaviest accounts carry
         # (JobFloor.ceiling; LinkView.own_pressure).
@@ -123,10 +124,28 @@ class LinkedEnforcement:
         if features.get("cluster_id") is None and risk >= cfg.cluster_min_risk:
             features["cluster_id"] = "link:" + str(view.key)
 
+    def owner(self, row: Mapping[str, Any]) -> str:
+        """Whom the account pools with on a shared key. The request's ``org_id`` is written by
+        the caller, so it counts only where nothing better says who the account belongs to:
+        the owner batch gave the account from the operator's account table (a verified org,
+        else itself: ``VerdictCache.owner``); else the request's org when the policy names it
+        a verified one (``online.allow_orgs``) or no account table is loaded at all (nothing
+        else says who owns what: ignoring the request's org then made a vendor's accounts
+        lend each other risk, docs/ONLINE.md); else the account itself, since an org any
+        sign-up can claim would let a ring erase its own links (as batch, ACCOUNT_OWNER)."""
+        acct, org = str(row["account_id"]), row.get("org_id")
+        cache = self.scorer.cache
+        known = cache.owner(acct)
+        if known is not None:
+            return known
+        trusted = not cache.owners or org in self.scorer.policy.online.allow_orgs
+        return f"org:{org}" if org and trusted else acct
+
     def _lendable(self, row: Mapping[str, Any], features: Mapping[str, Any]) -> float:
         """The account's own online risk, lent on its sender keys; none once an analyst
         allow-listed it (an appeal reverses what it lends too)."""
-        on, acct, org = self.scorer.policy.online, row["account_id"], features.get("org_id")
+        on, acct = self.scorer.policy.online, row["account_id"]
+        org = self.owner(row).removeprefix("org:")  # the trusted org, not the claimed one
         if acct in self.scorer._allowed or acct in on.allow_accounts or org in on.allow_orgs:
             return 0.0
         return float(features.get("online_risk") or 0.0)

@@ -74,6 +74,10 @@ class VerdictCache:
     ip_intel: dict[str, tuple[str | None, str | None, str | None]] = field(default_factory=dict)
     reference: DeploymentReference | None = None
     campaign_templates: frozenset[str] = frozenset()  # batch's templates of attack clusters
+    # Each account of the operator's account table → its owner by batch's rule
+    # (``accounts.definitions.ACCOUNT_OWNER``: 'org:<id>' for a business-verified org, else the
+    # account itself): whom online linkage pools the account with (``owner``).
+    owners: dict[str, str] = field(default_factory=dict)
     source: str = "<empty>"
     held: bool = False  # attack verdicts held to review (population below the model's floor)
     # Accounts batch itself called ``attack`` in this load, before any hold: what the next
@@ -91,6 +95,11 @@ class VerdictCache:
         """``prefix``, ``asn`` and ``ip_kind`` of an address batch looked up (else empty)."""
         info = self.ip_intel.get(ip) if ip else None
         return {} if info is None else dict(zip(("prefix", "asn", "ip_kind"), info, strict=True))
+
+    def owner(self, account_id: str) -> str | None:
+        """The account's owner as batch decided it from the account table; None when that
+        table does not list the account (a sign-up since the last run, or no table)."""
+        return self.owners.get(account_id)
 
     def cluster(self, cluster_id: str | None) -> ClusterVerdict | None:
         return None if cluster_id is None else self.clusters.get(cluster_id)
@@ -388,6 +397,21 @@ def _load_cohort_keys(con: Any, tables: set[str], out: VerdictCache) -> None:
         meta["route_kind"], meta["client_kind"] = route, client
 
 
+def _load_owners(con: Any, tables: set[str], out: VerdictCache) -> None:
+    """Each listed account's owner by batch's own SQL (one rule, not a second copy)."""
+    from ..accounts.definitions import ACCOUNT_OWNER
+
+    if "account_meta" not in tables or not {"org_id", "verification"} <= _columns(
+        con, "account_meta"
+    ):
+        return
+    rows = con.execute(f"""
+        SELECT a.account_id, coalesce(o.owner, a.account_id)
+        FROM (SELECT DISTINCT account_id FROM account_meta WHERE account_id IS NOT NULL) a
+        LEFT JOIN ({ACCOUNT_OWNER}) o USING (account_id)""").fetchall()
+    out.owners = {str(a): str(o) for a, o in rows}
+
+
 def _load_context(con: Any, tables: set[str], out: VerdictCache) -> None:
     """Account facts, IP intelligence and the risk reference a detect run left in the store."""
     if "account_features" in tables:
@@ -399,6 +423,7 @@ def _load_context(con: Any, tables: set[str], out: VerdictCache) -> None:
                 str(r[0]): dict(zip(cols, r[1:], strict=True)) for r in rows.fetchall()
             }
     _load_cohort_keys(con, tables, out)
+    _load_owners(con, tables, out)
     if "cluster_members" in tables and "strength" in _columns(con, "cluster_members"):
         for aid, strength in con.execute(
             "SELECT account_id, strength FROM cluster_members"
