@@ -15,6 +15,21 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_CORPORA = REPO.parent / "shared" / "corpora"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test marked ``spark`` skips, with the reason, where the Spark engine cannot start
+    (no pyspark or no Java): one check for every Spark module instead of a preamble in each."""
+    spark_items = [item for item in items if item.get_closest_marker("spark")]
+    if not spark_items:
+        return
+    from distillguard.engines.spark.session import missing_requirements
+
+    missing = missing_requirements()
+    if missing is not None:
+        skip = pytest.mark.skip(reason=f"Spark tests skipped: {missing}")
+        for item in spark_items:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def corpora_dir() -> Path:
     """``../shared/corpora``; tests that need real text skip when it is missing."""

@@ -6,14 +6,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from distillguard.engines.spark.session import missing_requirements
-
-_MISSING = missing_requirements()
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.slow,
-    pytest.mark.skipif(_MISSING is not None, reason=f"Spark tests skipped: {_MISSING}"),
-]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 def test_org_aware_edges_equal_on_both_engines(lt):

@@ -8,9 +8,6 @@ import pytest
 from distillguard.coordination import definitions as d
 from distillguard.coordination.lockstep import ACCOUNT_LOCKSTEP
 from distillguard.engines.spark.ctes import plan_ctes, references, split_ctes
-from distillguard.engines.spark.session import missing_requirements
-
-_MISSING = missing_requirements()
 
 
 def _edges_sql() -> str:
@@ -56,7 +53,6 @@ def test_a_quoted_with_is_not_a_cte() -> None:
 
 
 @pytest.mark.spark
-@pytest.mark.skipif(_MISSING is not None, reason=f"Spark tests skipped: {_MISSING}")
 def test_spark_results_equal_and_views_dropped(spark) -> None:
     """The edge query and a chained CTE give the same rows computed once as inlined."""
     from distillguard.engines.spark.engine import SparkEngine

@@ -9,13 +9,8 @@ import pytest
 
 from distillguard import contract
 from distillguard.engines.base import DuckDBEngine
-from distillguard.engines.spark.session import missing_requirements
 
-_MISSING = missing_requirements()
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.skipif(_MISSING is not None, reason=f"Spark tests skipped: {_MISSING}"),
-]
+pytestmark = [pytest.mark.spark]
 
 PROMPTS = (
     "Let's think step by step. What is {a} times {b}? Show your full reasoning.",

@@ -19,14 +19,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from distillguard.engines.spark.session import missing_requirements
-
-_MISSING = missing_requirements()
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.slow,
-    pytest.mark.skipif(_MISSING is not None, reason=f"Spark tests skipped: {_MISSING}"),
-]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

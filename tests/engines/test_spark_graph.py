@@ -6,13 +6,7 @@ import random
 
 import pytest
 
-from distillguard.engines.spark.session import missing_requirements
-
-_MISSING = missing_requirements()
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.skipif(_MISSING is not None, reason=f"Spark tests skipped: {_MISSING}"),
-]
+pytestmark = [pytest.mark.spark]
 
 
 def _igraph_partition(n: int, edges: list[tuple[int, int]]) -> dict[int, int]:

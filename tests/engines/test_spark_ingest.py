@@ -10,13 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from distillguard.engines.spark.session import missing_requirements
-
-_MISSING = missing_requirements()
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.skipif(_MISSING is not None, reason=f"Spark tests skipped: {_MISSING}"),
-]
+pytestmark = [pytest.mark.spark]
 
 
 def _rec(i: int, acc: str) -> dict:

@@ -6,14 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from distillguard.engines.spark.session import missing_requirements
-
-_MISSING = missing_requirements()
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.slow,
-    pytest.mark.skipif(_MISSING is not None, reason=f"Spark tests skipped: {_MISSING}"),
-]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 # The tables REQUEST_INPUTS reads, as the embedded analyze left them.
 UPSTREAM = ("request_keys", "requests", "score_accounts", "cluster_templates", "attack_templates")

@@ -19,13 +19,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from distillguard.engines.spark.session import missing_requirements
-
-_MISSING = missing_requirements()
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.skipif(_MISSING is not None, reason=f"Spark tests skipped: {_MISSING}"),
-]
+pytestmark = [pytest.mark.spark]
 
 HIGH = 1 << 63  # hashes at or above it are negative as int64
 

@@ -7,14 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from distillguard.engines.spark.session import missing_requirements
-
-_MISSING = missing_requirements()
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.slow,
-    pytest.mark.skipif(_MISSING is not None, reason=f"Spark tests skipped: {_MISSING}"),
-]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 def _by_account(features, columns):
