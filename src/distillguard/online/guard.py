@@ -57,7 +57,24 @@ def _fallback(record: Mapping[str, Any], fail_mode: str, why: str) -> dict[str, 
     ).to_dict()
 
 
-class LocalGuard:
+class _BackgroundTasks:
+    """Coroutines a guard runs in the background, kept referenced until done."""
+
+    _tasks: set[asyncio.Task]
+
+    def spawn(self, coro: Any) -> None:
+        """Run a coroutine in the background, keeping a reference so it is not collected."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for background work (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class LocalGuard(_BackgroundTasks):
     """In-process guard around an OnlineScorer (``full_inline`` scores before answering)."""
 
     def __init__(
@@ -120,19 +137,8 @@ class LocalGuard:
                 reason=type(exc).__name__,
             )
 
-    def spawn(self, coro: Any) -> None:
-        """Run a coroutine in the background, keeping a reference so it is not collected."""
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
-    async def drain(self) -> None:
-        """Wait for background work (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-
-class RemoteGuard:
+class RemoteGuard(_BackgroundTasks):
     """HTTP client of a ``distillguard serve`` with a deadline and fail-open/closed."""
 
     def __init__(
@@ -258,15 +264,6 @@ class RemoteGuard:
                 "usage events not delivered",
                 reason=type(exc).__name__,
             )
-
-    def spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def aclose(self) -> None:
         await self.drain()
