@@ -182,36 +182,19 @@ def run_detector(
     t0 = time.perf_counter()
     proc.start()
     proc.join(timeout)
+    error = None
     if proc.is_alive():
         proc.terminate()
         proc.join(10)
-        return (
-            RunResult(
-                detector,
-                False,
-                time.perf_counter() - t0,
-                float("nan"),
-                float("nan"),
-                str(out_dir),
-                embedder,
-                error=f"timed out after {timeout:.0f} s",
-            ),
-            {},
-        )
-    if not result_path.exists():
-        return (
-            RunResult(
-                detector,
-                False,
-                time.perf_counter() - t0,
-                float("nan"),
-                float("nan"),
-                str(out_dir),
-                embedder,
-                error=f"child exited with code {proc.exitcode}",
-            ),
-            {},
-        )
+        error = f"timed out after {timeout:.0f} s"
+    elif not result_path.exists():
+        error = f"child exited with code {proc.exitcode}"
+    if error is not None:
+        elapsed = time.perf_counter() - t0
+        nan = float("nan")
+        return RunResult(
+            detector, False, elapsed, nan, nan, str(out_dir), embedder, error=error
+        ), {}
     return _read_result(detector, result_path, out_dir, embedder, "")
 
 
