@@ -163,3 +163,63 @@ def test_memory_state_learner_process_decides_as_the_thread(tmp_path: Path) -> N
     assert [d[0] for d in proc["full"][-2:]] == ["rate_limit"] * 2  # ... count in the child
     # events reached the child's state: what precheck reads of it has their error rate
     assert any(v[0].get("error_rate", 0) > 0 for v in proc["last"].values())
+
+
+FAILS = rf"""
+import json, os, signal, sys, threading, time
+from distillguard.online.normalize import normalize_record
+from distillguard.online.scorer import OnlineScorer
+
+T0, BENIGN = {T0}, {BENIGN!r}
+
+def row(i):
+    return normalize_record({{"request_id": f"r{{i}}", "ts": T0 + i, "account_id": "a",
+        "model": "m", "messages": [{{"role": "user", "content": BENIGN.format(i=i)}}]}})
+
+s = OnlineScorer(sys.argv[1], None, state="memory", featurize_process=True)
+learner = s.learner()
+assert learner.score_now(row(0)).request_id == "r0"
+out = {{}}
+pid = learner.process.pid
+os.kill(pid, signal.SIGSTOP)  # a learner that does not answer in time
+try:
+    learner.score_now(row(1), timeout_s=0.5)
+except TimeoutError:
+    out["timeout"] = True
+os.kill(pid, signal.SIGCONT)
+assert learner.wait_idle(60)  # the late row is still learned, once
+out["late_learned"] = s.full_decision("r1") is not None
+os.kill(pid, signal.SIGSTOP)
+got = {{}}
+
+def wait():
+    t = time.monotonic()
+    try:
+        learner.score_now(row(2), timeout_s=60)
+    except RuntimeError as exc:
+        got["error"], got["s"] = type(exc).__name__, time.monotonic() - t
+
+waiter = threading.Thread(target=wait)
+waiter.start()
+time.sleep(0.3)
+os.kill(pid, signal.SIGKILL)  # a learner that dies: the waiting score fails, not hangs
+waiter.join(30)
+out.update(got, restarted=learner.process.pid != pid)
+out["after"] = learner.score_now(row(3)).request_id
+print(json.dumps(out))
+s.close()
+"""
+
+
+def test_a_sync_score_fails_on_a_stuck_or_dead_learner(tmp_path: Path) -> None:
+    res = subprocess.run(
+        [sys.executable, "-c", FAILS, str(make_store(tmp_path / "data"))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["timeout"] and out["late_learned"]
+    assert out["error"] == "RuntimeError" and out["s"] < 20 and out["restarted"]
+    assert out["after"] == "r3"  # the new learner scores the next one

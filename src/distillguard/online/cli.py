@@ -42,7 +42,10 @@ class ServeConfig:
             featurize_process=True,
         )
         scorer.learner_in_process = self.learner == "process"
-        scorer.learner()  # start the featurizer process before the first request
+        learner = scorer.learner()
+        ready = getattr(learner, "ready", None)
+        if ready is not None:  # answer once a learner process can score (sync scores)
+            ready.wait(120)  # start the featurizer process before the first request
         banner = (
             f"distillguard serve  policy {scorer.policy.version}"
             f"  state {scorer.state.kind}  results {scorer.cache.summary()['accounts']} accounts"

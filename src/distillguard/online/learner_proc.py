@@ -41,7 +41,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .metrics import Metrics
-from .scorer import _SWITCH_S, Decision, OnlineScorer, _exit_with_parent, _GcKeeper
+from .scorer import (
+    _SWITCH_S,
+    Decision,
+    OnlineScorer,
+    _exit_with_parent,
+    _GcKeeper,
+    text_features,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +70,10 @@ RESULT_CHUNK = 32
 SYNC_TIMEOUT_S = 5.0
 # Before a learner that died is started again: no restart storm when it cannot start at all.
 RESTART_S = 1.0
+# What the child sends once it can score (imports done): a synchronous score's timeout starts
+# then, not while a learner is still starting (seconds on a loaded machine).
+READY = "ready"
+START_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -303,6 +314,8 @@ def _child_main(cfg: LearnerConfig, rows: Any, results: Any, parent_pid: int) ->
     _exit_with_parent(parent_pid)
     os.nice(LEARNER_NICE)
     scorer = _ChildScorer(cfg)
+    text_features([{"prompt_text": "ready?"}], scorer.policy.policy)  # the featurizer's imports
+    results.send(READY)
     inbox = _Inbox(rows)
     pending: Any = False
     while True:
@@ -366,6 +379,7 @@ class ProcessLearner:
             scorer.max_cached_accounts,
         )
         self._stopping = False
+        self.ready = threading.Event()  # set once the child can score (see READY)
         self.process, self._rows, self._results = self._start()
         if sys.getswitchinterval() > _SWITCH_S:  # the threads below, see _SWITCH_S
             sys.setswitchinterval(_SWITCH_S)
@@ -433,6 +447,7 @@ class ProcessLearner:
             got.append(d)
             done.set()
 
+        self.ready.wait(START_TIMEOUT_S)
         self._hand_over(row, row=True, waiter=deliver)
         if not done.wait(timeout_s):
             raise TimeoutError(f"the learner process did not score the row in {timeout_s} s")
@@ -444,8 +459,14 @@ class ProcessLearner:
         fut: asyncio.Future[Decision | None] = loop.create_future()
 
         def deliver(d: Decision | None) -> None:  # the results thread: hand over to the loop
-            loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(d))
+            try:
+                loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(d))
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
 
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self.ready.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         self._hand_over(row, row=True, waiter=deliver)
         try:
             got = await asyncio.wait_for(fut, timeout_s)
@@ -503,6 +524,9 @@ class ProcessLearner:
                 continue
             if res is None:
                 return
+            if res == READY:
+                self.ready.set()
+                continue
             self._apply(res)
             self._gc.after_batch()
 
@@ -512,6 +536,7 @@ class ProcessLearner:
             "distillguard_observe_errors_total", "background scoring errors", reason="LearnerExited"
         )
         log.warning("learner process exited (code %s): starting another", self.process.exitcode)
+        self.ready.clear()
         time.sleep(RESTART_S)
         process, rows, results = self._start()
         with self._lock:  # rows put from now on go to the new one
