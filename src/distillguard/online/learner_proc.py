@@ -4,8 +4,8 @@ In the serving process a request is answered from cached knowledge (``precheck``
 is queued for full scoring. The thread :class:`~.scorer.Learner` decides those rows in the
 serving process, ~430 CPU-µs a row (BENCHMARKS §3) holding the GIL every answer waits for.
 :class:`ProcessLearner` sends the rows to a child process instead, which featurizes and decides
-them with its own :class:`~.scorer.OnlineScorer` over the same data folder and the same Redis
-state, in arrival order (River's rule: each row is scored on what came before it and itself).
+them with its own :class:`~.scorer.OnlineScorer` over the same data folder and state, in
+arrival order (River's rule: each row is scored on what came before it and itself).
 The child sends back, per micro-batch, what the serving process reads and nothing it would
 have to hold the child's objects for:
 
@@ -17,12 +17,15 @@ have to hold the child's objects for:
   the rows;
 - its metric counts and latencies, replayed into the serving process's ``/metrics``.
 
-Only with a shared (Redis) state: the account state, token buckets and linkage index the child
-writes are then the ones this process's ``precheck`` and synchronous scores read. The rows in
-flight are bounded: beyond ``MAX_QUEUE`` a row is shed (counted in
-``distillguard_learn_dropped_total``), never an answer. What stays per process: a synchronous
-score (``?sync=true``) runs in the serving process, with its own risk cache and live reservoir
-(as each worker's are with ``--workers N``).
+With a Redis state the account state, token buckets and linkage index the child writes are
+the ones this process's ``precheck`` and synchronous scores read; a synchronous score
+(``?sync=true``) runs in the serving process, with its own risk cache and live reservoir (as
+each worker's are with ``--workers N``). With a memory state the state is the child's: this
+process keeps token buckets only, and its token takes, events and sign-up notes go to the child
+in order with the rows (the child's takes come back); a synchronous score is a row the child
+decides (:meth:`ProcessLearner.score_later`). The rows in flight are bounded: beyond
+``MAX_QUEUE`` a row is shed (counted in ``distillguard_learn_dropped_total``), never an answer
+(nor a synchronous score).
 """
 
 from __future__ import annotations
