@@ -356,7 +356,9 @@ class OnlineScorer:
         return self.decide_many(rows)
 
     def account_risk(self, account_id: str, now_ms: int | None = None) -> AccountRisk | None:
-        """The account's online risk now, evaluated afresh from its state (None: unseen)."""
+        """The account's online risk now, evaluated afresh from its state (None: unseen).
+        Reads this process's state: with a memory state learned in a learner process (``serve``)
+        the state is the child's, and this is None."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
         features = self.state.peek(account_id, now)
         if features is None:
