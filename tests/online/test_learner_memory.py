@@ -178,7 +178,7 @@ def row(i):
 
 s = OnlineScorer(sys.argv[1], None, state="memory", featurize_process=True)
 learner = s.learner()
-assert learner.score_now(row(0)).request_id == "r0"
+assert learner.score_now(row(0), timeout_s=120).request_id == "r0"  # a loaded machine's first
 out = {{}}
 pid = learner.process.pid
 os.kill(pid, signal.SIGSTOP)  # a learner that does not answer in time

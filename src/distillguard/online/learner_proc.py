@@ -317,7 +317,9 @@ def _child_main(cfg: LearnerConfig, rows: Any, results: Any, parent_pid: int) ->
     _exit_with_parent(parent_pid)
     os.nice(LEARNER_NICE)
     scorer = _ChildScorer(cfg)
-    text_features([{"prompt_text": "ready?"}], scorer.policy.policy)  # the featurizer's imports
+    # what the first row would load (no state changes): the featurizer's imports, the model
+    text_features([{"prompt_text": "ready?"}], scorer.policy.policy)
+    scorer._account_risk()
     results.send(READY)
     inbox = _Inbox(rows)
     pending: Any = False
