@@ -26,6 +26,7 @@ class ServeConfig:
     state: str
     shadow: bool
     api_token: str
+    learner: str = "process"
 
     def build(self) -> tuple[Any, str]:
         """The FastAPI app, with its scorer and featurizer process started, and a banner."""
@@ -40,7 +41,11 @@ class ServeConfig:
             shadow=True if self.shadow else None,
             featurize_process=True,
         )
-        scorer.learner()  # start the featurizer process before the first request
+        scorer.learner_in_process = self.learner == "process"
+        learner = scorer.learner()
+        ready = getattr(learner, "ready", None)
+        if ready is not None:  # answer once a learner process can score (sync scores)
+            ready.wait(120)  # start the featurizer process before the first request
         banner = (
             f"distillguard serve  policy {scorer.policy.version}"
             f"  state {scorer.state.kind}  results {scorer.cache.summary()['accounts']} accounts"
@@ -87,11 +92,20 @@ def serve(
         1, min=1, help="server processes; more than one needs --state redis://… to share state"
     ),
     log_level: str = typer.Option("warning", help="uvicorn log level"),
+    learner: str = typer.Option(
+        "process",
+        help="where full scoring runs: 'process' (its own process, off the answers' GIL) "
+        "or 'thread' (a thread of the serving process)",
+    ),
 ) -> None:
     """Run the scoring service (FastAPI) next to the gateway."""
     api_token = _api_token(token)
     _check_workers(workers, state)
-    config = ServeConfig(str(data), str(policy) if policy else None, state, shadow, api_token)
+    if learner not in ("process", "thread"):
+        raise InvalidParameterError(f"--learner must be 'process' or 'thread', not {learner!r}")
+    config = ServeConfig(
+        str(data), str(policy) if policy else None, state, shadow, api_token, learner
+    )
     if workers == 1:
         _serve_one(config, host, port, log_level)
     else:

@@ -4,8 +4,8 @@ In the serving process a request is answered from cached knowledge (``precheck``
 is queued for full scoring. The thread :class:`~.scorer.Learner` decides those rows in the
 serving process, ~430 CPU-µs a row (BENCHMARKS §3) holding the GIL every answer waits for.
 :class:`ProcessLearner` sends the rows to a child process instead, which featurizes and decides
-them with its own :class:`~.scorer.OnlineScorer` over the same data folder and the same Redis
-state, in arrival order (River's rule: each row is scored on what came before it and itself).
+them with its own :class:`~.scorer.OnlineScorer` over the same data folder and state, in
+arrival order (River's rule: each row is scored on what came before it and itself).
 The child sends back, per micro-batch, what the serving process reads and nothing it would
 have to hold the child's objects for:
 
@@ -17,16 +17,20 @@ have to hold the child's objects for:
   the rows;
 - its metric counts and latencies, replayed into the serving process's ``/metrics``.
 
-Only with a shared (Redis) state: the account state, token buckets and linkage index the child
-writes are then the ones this process's ``precheck`` and synchronous scores read. The rows in
-flight are bounded: beyond ``MAX_QUEUE`` a row is shed (counted in
-``distillguard_learn_dropped_total``), never an answer. What stays per process: a synchronous
-score (``?sync=true``) runs in the serving process, with its own risk cache and live reservoir
-(as each worker's are with ``--workers N``).
+With a Redis state the account state, token buckets and linkage index the child writes are
+the ones this process's ``precheck`` and synchronous scores read; a synchronous score
+(``?sync=true``) runs in the serving process, with its own risk cache and live reservoir (as
+each worker's are with ``--workers N``). With a memory state the state is the child's: this
+process keeps token buckets only, and its token takes, events and sign-up notes go to the child
+in order with the rows (the child's takes come back); a synchronous score is a row the child
+decides (:meth:`ProcessLearner.score_later`). The rows in flight are bounded: beyond
+``MAX_QUEUE`` a row is shed (counted in ``distillguard_learn_dropped_total``), never an answer
+(nor a synchronous score).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing as mp
 import os
@@ -35,11 +39,19 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from .metrics import Metrics
-from .scorer import _SWITCH_S, Decision, OnlineScorer, _exit_with_parent, _GcKeeper
+from .scorer import (
+    _SWITCH_S,
+    Decision,
+    OnlineScorer,
+    _exit_with_parent,
+    _GcKeeper,
+    text_features,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +69,14 @@ LEARNER_NICE = 10
 # GIL, ~13 µs a row on the loaded 2-core machine (a 256-row batch: 3.4 ms, every answer in
 # flight waiting); 32 rows keep each hold within a few answers' worth of the handler's CPU.
 RESULT_CHUNK = 32
+# How long a synchronous score waits for the child (its rows queue behind the others).
+SYNC_TIMEOUT_S = 5.0
 # Before a learner that died is started again: no restart storm when it cannot start at all.
 RESTART_S = 1.0
+# What the child sends once it can score (imports done): a synchronous score's timeout starts
+# then, not while a learner is still starting (seconds on a loaded machine).
+READY = "ready"
+START_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,10 @@ class BatchResult:
     counts: dict[tuple, float]
     latencies: dict[tuple, list[float]]
     text_features_available: bool
+    # with a memory state: the child's token takes (key, rate, burst, time), which the serving
+    # process's buckets take too, and how many accounts the child's state holds
+    tokens: list[tuple[str, float, float, float]] = field(default_factory=list)
+    n_accounts: int = 0
 
     def chunks(self, size: int = RESULT_CHUNK) -> list[BatchResult]:
         """The same in messages of ``size`` rows: what enforces (actions, delays, audit
@@ -105,11 +127,14 @@ class BatchResult:
                 {},
                 {},
                 self.text_features_available,
+                n_accounts=self.n_accounts,
             )
             for k in starts
         ]
-        out[0].activated, out[0].dues, out[0].audited = self.activated, self.dues, self.audited
-        out[-1].counts, out[-1].latencies = self.counts, self.latencies
+        first, final = out[0], out[-1]
+        first.activated, first.dues, first.audited = self.activated, self.dues, self.audited
+        first.tokens = self.tokens
+        final.counts, final.latencies = self.counts, self.latencies
         return out
 
 
@@ -166,6 +191,17 @@ class _ChildScorer(OnlineScorer):
             self.dues.append((subject, due))
 
         self.linked._remember = remember_and_note  # type: ignore[method-assign]
+        # With a memory state the token buckets are one per process: the takes of each side
+        # are applied on the other, so both paths still drain one bucket per subject.
+        self.tokens: list[tuple[str, float, float, float]] = []
+        self._take_token = take = self.state.take_token
+        if self.state.kind == "memory":
+
+            def take_and_note(key: str, rate: float, burst: float, now_s: float) -> bool:
+                self.tokens.append((key, rate, burst, now_s))
+                return take(key, rate, burst, now_s)
+
+            self.state.take_token = take_and_note  # type: ignore[method-assign]
 
     def _activate(self, key: str, action: dict[str, Any]) -> None:
         super()._activate(key, action)
@@ -200,12 +236,24 @@ class _ChildScorer(OnlineScorer):
             counts,
             latencies,
             self.text_features_available,
+            self.tokens,
+            self.state.n_accounts() if self.state.kind == "memory" else 0,
         )
-        self.activated, self.dues, self.audited = [], [], []
+        self.activated, self.dues, self.audited, self.tokens = [], [], [], []
         return out
 
     def control(self, message: tuple) -> None:
         """A change the serving process made, applied here in its place in the row stream."""
+        try:
+            self._control(message)
+        except Exception as exc:  # keep learning whatever one message did
+            self.metrics.counter(
+                "distillguard_observe_errors_total",
+                "background scoring errors",
+                reason=type(exc).__name__,
+            )
+
+    def _control(self, message: tuple) -> None:
         if message[0] == "reload_results":
             try:
                 self.reload_results()
@@ -217,6 +265,12 @@ class _ChildScorer(OnlineScorer):
             self._audited[message[1]] = message[2]
         elif message[0] == "due":
             self._remember_due(*message[1:])
+        elif message[0] == "token":  # a take of the serving process's precheck
+            self._take_token(*message[1:])
+        elif message[0] == "events":  # /v1/events, with a memory state
+            self.state.learn_events(message[1])
+        elif message[0] == "signup":  # a sign-up's wave keys, with a memory state
+            self.linked.index.note_signup(*message[1:])
         elif message[0] == "forget":  # an appeal
             self._last.pop(message[1], None)
             self.linked.forget(message[1])
@@ -263,6 +317,10 @@ def _child_main(cfg: LearnerConfig, rows: Any, results: Any, parent_pid: int) ->
     _exit_with_parent(parent_pid)
     os.nice(LEARNER_NICE)
     scorer = _ChildScorer(cfg)
+    # what the first row would load (no state changes): the featurizer's imports, the model
+    text_features([{"prompt_text": "ready?"}], scorer.policy.policy)
+    scorer._account_risk()
+    results.send(READY)
     inbox = _Inbox(rows)
     pending: Any = False
     while True:
@@ -278,6 +336,12 @@ def _child_main(cfg: LearnerConfig, rows: Any, results: Any, parent_pid: int) ->
             results.send(part)
     scorer.close()
     results.send(None)
+
+
+def _scored(d: Decision | None) -> Decision:
+    if d is None:
+        raise RuntimeError("the learner process failed to score the row")
+    return d
 
 
 class ProcessLearner:
@@ -302,6 +366,14 @@ class ProcessLearner:
             self.notify(("due", subject, due))
 
         scorer.linked._remember = remember_and_share  # type: ignore[method-assign]
+        # A memory state lives in the child: what this process would write to it goes there
+        self.owns_state = scorer.state.kind == "memory"
+        self.n_accounts = 0  # the child's, with a memory state
+        # row index -> what hands a synchronous score its decision (None: it failed)
+        self._waiters: dict[int, Callable[[Decision | None], None]] = {}
+        self._take_token = scorer.state.take_token
+        if self.owns_state:
+            self._share_state(scorer)
         self._cfg = LearnerConfig(
             str(scorer.data_dir),
             None if scorer.policy.path is None else str(scorer.policy.path),
@@ -312,6 +384,7 @@ class ProcessLearner:
             scorer.max_cached_accounts,
         )
         self._stopping = False
+        self.ready = threading.Event()  # set once the child can score (see READY)
         self.process, self._rows, self._results = self._start()
         if sys.getswitchinterval() > _SWITCH_S:  # the threads below, see _SWITCH_S
             sys.setswitchinterval(_SWITCH_S)
@@ -326,6 +399,26 @@ class ProcessLearner:
         ]
         for t in self._threads:
             t.start()
+
+    def _share_state(self, scorer: OnlineScorer) -> None:
+        """With a memory state: this process's token takes and sign-up notes go to the
+        child's state too (in order with the rows), and the account count comes back."""
+        take = self._take_token
+
+        def take_and_share(key: str, rate: float, burst: float, now_s: float) -> bool:
+            ok = take(key, rate, burst, now_s)
+            self.notify(("token", key, rate, burst, now_s))
+            return ok
+
+        scorer.state.take_token = take_and_share  # type: ignore[method-assign]
+
+        def note_signup(account_id: str, keys: list[str]) -> None:
+            self.notify(("signup", account_id, list(keys)))
+
+        scorer.linked.index.note_signup = note_signup  # type: ignore[method-assign]
+        scorer.metrics.gauge(
+            "distillguard_state_accounts", "accounts with online state", lambda: self.n_accounts
+        )
 
     def _start(self) -> tuple[Any, Any, Any]:
         """A learner process, and this side's ends of its two pipes."""
@@ -349,6 +442,45 @@ class ProcessLearner:
             return
         self._hand_over(row, row=True)
 
+    def score_now(self, row: dict, timeout_s: float = SYNC_TIMEOUT_S) -> Decision:
+        """The full decision of ``row``, decided by the child after the rows queued before it
+        (a synchronous score with a memory state: the state is the child's). Never shed."""
+        done = threading.Event()
+        got: list[Decision | None] = []
+
+        def deliver(d: Decision | None) -> None:
+            got.append(d)
+            done.set()
+
+        self.ready.wait(START_TIMEOUT_S)
+        self._hand_over(row, row=True, waiter=deliver)
+        if not done.wait(timeout_s):
+            raise TimeoutError(f"the learner process did not score the row in {timeout_s} s")
+        return _scored(got[0])
+
+    async def score_later(self, row: dict, timeout_s: float = SYNC_TIMEOUT_S) -> Decision:
+        """:meth:`score_now` awaited: the event loop answers other requests meanwhile."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Decision | None] = loop.create_future()
+
+        def deliver(d: Decision | None) -> None:  # the results thread: hand over to the loop
+            try:
+                loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(d))
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self.ready.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        self._hand_over(row, row=True, waiter=deliver)
+        try:
+            got = await asyncio.wait_for(fut, timeout_s)
+        except asyncio.TimeoutError:
+            raise TimeoutError(
+                f"the learner process did not score the row in {timeout_s} s"
+            ) from None
+        return _scored(got)
+
     def notify(self, message: tuple | None) -> None:
         """A control message (or the stop), after the rows already queued; never shed."""
         self._hand_over(message)
@@ -358,8 +490,12 @@ class ProcessLearner:
             "distillguard_learn_dropped_total", "rows not learned (queue full)", float(n)
         )
 
-    def _hand_over(self, item: Any, row: bool = False) -> None:
+    def _hand_over(
+        self, item: Any, row: bool = False, waiter: Callable[[Any], None] | None = None
+    ) -> None:
         with self._lock:  # sent and the buffer change together (see _restart)
+            if waiter is not None:
+                self._waiters[self.sent] = waiter
             self.sent += int(row)
             self._buf.append(item)
             first = len(self._buf) == 1
@@ -393,6 +529,9 @@ class ProcessLearner:
                 continue
             if res is None:
                 return
+            if res == READY:
+                self.ready.set()
+                continue
             self._apply(res)
             self._gc.after_batch()
 
@@ -402,11 +541,15 @@ class ProcessLearner:
             "distillguard_observe_errors_total", "background scoring errors", reason="LearnerExited"
         )
         log.warning("learner process exited (code %s): starting another", self.process.exitcode)
+        self.ready.clear()
         time.sleep(RESTART_S)
         process, rows, results = self._start()
         with self._lock:  # rows put from now on go to the new one
             lost, self.done = self.sent - self.done, self.sent
             self._buf, self._rows = [], rows
+            waiting, self._waiters = self._waiters, {}
+        for deliver in waiting.values():  # their rows are lost: the sync scores fail
+            deliver(None)
         self.process, self._results = process, results
         self._dropped(lost)
 
@@ -428,8 +571,22 @@ class ProcessLearner:
         for (name, doc, labels), values in res.latencies.items():
             for v in values:
                 m.observe(name, doc, v, **dict(labels))
+        for take in res.tokens:
+            self._take_token(*take)
         s.text_features_available = res.text_features_available
+        self.n_accounts = res.n_accounts
+        if self._waiters:
+            self._answer_waiters(res)
         self.done += res.n_rows
+
+    def _answer_waiters(self, res: BatchResult) -> None:
+        """Hand each synchronous score among these rows its decision (none if they failed)."""
+        ok = len(res.decisions) == res.n_rows
+        with self._lock:
+            found = [(k, self._waiters.pop(self.done + k, None)) for k in range(res.n_rows)]
+        for k, deliver in found:
+            if deliver is not None:
+                deliver(res.decisions[k] if ok else None)
 
     def wait_idle(self, timeout_s: float = 10.0) -> bool:
         """Block until every queued row was learned and applied here (tests, replay)."""

@@ -220,6 +220,9 @@ class OnlineScorer:
         # Token buckets run on wall time live; a replay sets this so they run on log time.
         self.event_time = False
         self._learner: Learner | ProcessLearner | None = None
+        # With featurize_process (``serve``), learn in a child process: its CPU then holds no
+        # GIL the answers wait for. A memory state then lives in the child (learner_proc.py).
+        self.learner_in_process = featurize_process
         self._recent: OrderedDict[str, Decision] = OrderedDict()  # request_id → full decision
         self._risk: tuple[str, OnlineRisk] | None = None  # (policy version, its risk model)
         self.refresh_actions(force=True)
@@ -313,10 +316,29 @@ class OnlineScorer:
         """Validate, featurize and score one contract record (raises RecordError on bad input)."""
         t0 = time.perf_counter()
         row = normalize_record(record)
-        feats, ok = text_features([row], self.policy.policy)
-        self.text_features_available = ok
-        row.update(feats[0])
-        d = self.decide(row)
+        if self._state_in_child():  # the state is the learner process's: it scores the row
+            d = self.learner().score_now(row)  # type: ignore[union-attr]
+        else:
+            feats, ok = text_features([row], self.policy.policy)
+            self.text_features_available = ok
+            row.update(feats[0])
+            d = self.decide(row)
+        self.metrics.observe(
+            "distillguard_score_seconds",
+            "full scoring latency",
+            time.perf_counter() - t0,
+            path="score",
+        )
+        return d
+
+    async def score_async(self, record: Mapping[str, Any]) -> Decision:
+        """:meth:`score` for the event loop: a learner process holding the state scores the
+        row while the loop answers other requests; otherwise :meth:`score` itself."""
+        if not self._state_in_child():
+            return self.score(record)
+        t0 = time.perf_counter()
+        row = normalize_record(record)
+        d = await self.learner().score_later(row)  # type: ignore[union-attr]
         self.metrics.observe(
             "distillguard_score_seconds",
             "full scoring latency",
@@ -334,7 +356,9 @@ class OnlineScorer:
         return self.decide_many(rows)
 
     def account_risk(self, account_id: str, now_ms: int | None = None) -> AccountRisk | None:
-        """The account's online risk now, evaluated afresh from its state (None: unseen)."""
+        """The account's online risk now, evaluated afresh from its state (None: unseen).
+        Reads this process's state: with a memory state learned in a learner process (``serve``)
+        the state is the child's, and this is None."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
         features = self.state.peek(account_id, now)
         if features is None:
@@ -557,12 +581,17 @@ class OnlineScorer:
         """Validate and queue a record for background scoring, without deciding anything now."""
         self.learner().put(normalize_record(record))
 
+    def _state_in_child(self) -> bool:
+        """True when the account state is the learner process's (a memory state)."""
+        return self.featurize_process and self.learner_in_process and self.state.kind == "memory"
+
     def learner(self) -> Learner | ProcessLearner:
         if self._learner is None:
-            if self.featurize_process and self.state.kind == "redis":
+            if self.featurize_process and self.learner_in_process:
                 # The learner in its own process: its CPU no longer holds this process's GIL.
-                # Only with a shared state: the child's account state, token buckets and
-                # linkage index must be the ones this process's precheck and sync scores read.
+                # The child's account state, token buckets and linkage index are the ones this
+                # process's precheck reads: shared in Redis, or a memory state in the child,
+                # which scores sync requests and learns events, sign-ups and token takes.
                 from .learner_proc import ProcessLearner
 
                 self._learner = ProcessLearner(self)
@@ -916,6 +945,9 @@ class OnlineScorer:
     # ---- events and appeals -----------------------------------------------------------------
     def learn_events(self, events: list[Mapping[str, Any]]) -> int:
         """After-the-fact usage/status events feed the account state."""
+        if self._state_in_child():  # in order with the rows the learner process has
+            self.learner().notify(("events", list(events)))
+            return len(events)
         return self.state.learn_events(list(events))
 
     def appeal(
