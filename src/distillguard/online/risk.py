@@ -408,7 +408,10 @@ class OnlineRisk:
         for idx in groups.values():
             reference, kind = refs[idx[0]]
             X = self._inputs([contexts[j] for j in idx], reference, kind)  # type: ignore[arg-type]
-            risk = self.model.predict_risk(X)  # type: ignore[union-attr]
+            # The risk batch's verdict reads: an adapted model under the review cap.
+            risk = self.model.verdict_risk(  # type: ignore[union-attr]
+                X, self.scoring.attack_threshold, [evals[j][0] for j in idx]
+            )[0]
             for r, j in enumerate(idx):
                 scored[j] = (float(risk[r]), X[r : r + 1], reference)
         # Which rows keep their previous reasons follows from the risks alone, so the fresh

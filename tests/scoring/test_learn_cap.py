@@ -1,0 +1,99 @@
+"""The review cap on operator labels: labels may raise an account to `review`, never to
+`attack` on their own; an account labelled attack is at `attack` by its label; batch and
+online read the same capped risk."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from distillguard.scoring.compiled import CompiledRiskModel
+from distillguard.scoring.label_cap import RAISED_TO_REVIEW, label_capped
+from distillguard.scoring.model import LearnedAccountScorer, resolve
+
+LINE = 0.9
+
+
+@pytest.fixture(scope="module")
+def adapted():
+    """The shipped model adapted to 21 positive labels, 20 at mid risk (a tip-off's campaign
+    the model ranks low): the fit shifts every account and lifts unlabelled ones past the line."""
+    builtin = resolve("builtin")
+    if builtin is None:
+        pytest.skip("no shipped risk model in this tree (run `distillguard train`)")
+    rng = np.random.default_rng(1)
+    X = rng.random((400, len(builtin.names_)))
+    X[rng.random(X.shape) < 0.25] = np.nan
+    labels = np.full(400, -1)
+    order = np.argsort(builtin.predict_risk(X))
+    labels[order[200:220]] = 1
+    labels[order[0]] = 1  # one the model ranks lowest: the adapter will not lift it
+    model = copy.deepcopy(builtin).adapt(X, labels)
+    ids = [f"acct-{i:03d}" for i in range(400)]
+    model.manifest_ = {
+        **model.manifest_,
+        "adapted_on": {"attack_accounts": [ids[i] for i in np.flatnonzero(labels == 1)]},
+    }
+    return model, X, labels, ids
+
+
+def test_the_cap_holds_a_raise_at_review_and_keeps_what_the_model_said():
+    adapted = np.array([0.95, 0.95, 0.70, 0.80, 0.30])
+    unadapted = np.array([0.80, 0.92, 0.95, 0.60, 0.20])
+    labelled = np.array([False, False, False, False, True])
+    risk = label_capped(adapted, unadapted, LINE, labelled)
+    assert risk[0] < LINE and risk[0] > 0.8999  # raised past the line by labels: review
+    assert risk[1] == 0.95  # the model already said attack: the adapter's risk stands
+    assert risk[2] == 0.70  # labels may lower an attack
+    assert risk[3] == 0.80  # a raise below the line is untouched
+    assert risk[4] == LINE  # labelled attack: at attack by its label
+
+
+def test_an_honest_account_the_adapter_lifts_past_the_line_stays_at_review(adapted):
+    model, X, labels, ids = adapted
+    inputs = pa.table({"account_id": ids, **{n: X[:, j] for j, n in enumerate(model.names_)}})
+    sc = LearnedAccountScorer(model, 0.5, LINE).fit(inputs)
+    raised = (model.predict_risk(X) >= LINE) & (sc.unadapted_risk_ < LINE) & (labels == -1)
+    assert raised.sum() >= 3  # the fixture does lift unlabelled accounts past the line
+    assert (sc.verdict_[raised] == "review").all()
+    assert sc.label_capped_[raised].all() and not sc.label_capped_[~raised & (labels == -1)].any()
+    assert all(t.startswith(RAISED_TO_REVIEW) for t in sc.label_text_[raised])
+    assert (sc.contributions_["operator_labels"][raised] > 0.05).all()
+    # No unlabelled account is at attack unless the un-adapted model put it there.
+    unlabelled_attack = (sc.verdict_ == "attack") & (labels == -1)
+    assert (sc.unadapted_risk_[unlabelled_attack] >= LINE).all()
+
+
+def test_an_account_labelled_attack_is_at_attack_by_its_label(adapted):
+    model, X, labels, ids = adapted
+    inputs = pa.table({"account_id": ids, **{n: X[:, j] for j, n in enumerate(model.names_)}})
+    sc = LearnedAccountScorer(model, 0.5, LINE).fit(inputs)
+    mine = labels == 1
+    assert (model.predict_risk(X)[mine] < LINE).any()  # the adapter alone leaves some below
+    assert (sc.verdict_[mine] == "attack").all()
+    assert (sc.label_text_[mine] == "labelled attack by the operator").all()
+
+
+def test_online_and_batch_read_the_same_capped_risk(adapted):
+    model, X, labels, ids = adapted
+    fast = CompiledRiskModel(model)
+    for rows in (np.arange(400), np.flatnonzero(labels == 1)):
+        want = model.verdict_risk(X[rows], LINE, [ids[i] for i in rows])
+        got = fast.verdict_risk(X[rows], LINE, [ids[i] for i in rows])
+        for w, g in zip(want, got, strict=True):
+            assert np.allclose(g, w, atol=1e-12)
+    risk = fast.verdict_risk(X, LINE, ids)[0]
+    assert ((risk >= LINE) == (model.verdict_risk(X, LINE, ids)[0] >= LINE)).all()
+
+
+def test_an_unadapted_model_reads_its_calibrated_risk():
+    builtin = resolve("builtin")
+    if builtin is None:
+        pytest.skip("no shipped risk model in this tree")
+    X = np.random.default_rng(2).random((50, len(builtin.names_)))
+    risk, adapted, unadapted = builtin.verdict_risk(X, LINE, None)
+    assert np.array_equal(risk, builtin.predict_risk(X)) and np.array_equal(risk, unadapted)
+    assert np.allclose(CompiledRiskModel(builtin).verdict_risk(X, LINE)[0], risk, atol=1e-12)
