@@ -97,3 +97,42 @@ def test_an_unadapted_model_reads_its_calibrated_risk():
     risk, adapted, unadapted = builtin.verdict_risk(X, LINE, None)
     assert np.array_equal(risk, builtin.predict_risk(X)) and np.array_equal(risk, unadapted)
     assert np.allclose(CompiledRiskModel(builtin).verdict_risk(X, LINE)[0], risk, atol=1e-12)
+
+
+def test_analyze_reasons_say_what_the_labels_did(lt, tmp_path):
+    """The whole batch pipeline with an adapted model: an account the cap held at review reads
+    "raised by operator labels to review" first; one labelled attack is at attack by label."""
+    builtin = resolve("builtin")
+    if builtin is None:
+        pytest.skip("no shipped risk model in this tree")
+    _, engine, _ = lt.analyzed(0, risk_model="builtin")
+    inputs = engine.fetch_arrow("SELECT * FROM model_inputs")
+    ids = inputs.column("account_id").to_pylist()
+    from distillguard.scoring.model import align
+
+    X = align(inputs, builtin.names_)
+    base = builtin.predict_risk(X)
+    labels = np.full(len(ids), -1)
+    labels[np.argsort(base)[:2]] = 1  # two the model ranks lowest, labelled attack
+    model = copy.deepcopy(builtin).adapt(X, labels)
+    # The shift a tip-off's positive-only labels give every account, made large.
+    model.adapter_.intercept_ = model.adapter_.intercept_ + 6.0
+    mine = [ids[i] for i in np.flatnonzero(labels == 1)]
+    path = model.save(tmp_path / "risk-model.json", {"adapted_on": {"attack_accounts": mine}})
+    _, adapted_engine, _ = lt.analyzed(0, risk_model=str(path))
+    out = {
+        r["account_id"]: r
+        for r in adapted_engine.fetch_arrow(
+            "SELECT account_id, risk, verdict, reasons FROM out_accounts"
+        ).to_pylist()
+    }
+    for a in mine:
+        assert out[a]["verdict"] == "attack"
+        assert out[a]["reasons"].startswith("labelled attack by the operator")
+    held = [a for a, r in out.items() if r["reasons"].startswith(RAISED_TO_REVIEW)]
+    assert held and all(out[a]["verdict"] == "review" for a in held)
+    unadapted = dict(zip(ids, base, strict=True))
+    at_attack = [a for a, r in out.items() if r["verdict"] == "attack" and a not in mine]
+    # every other account at attack: the model without labels said so, or a link raised it
+    # to the line exactly (scoring.analyze.inherit_attack)
+    assert all(unadapted[a] >= LINE or out[a]["risk"] == pytest.approx(LINE) for a in at_attack)

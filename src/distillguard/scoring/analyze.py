@@ -719,6 +719,8 @@ def _account_evidence(
         elif k == "task_likeness":
             text = "single-shot prompts that read like items of a task set, not a conversation"
         elif k == "operator_labels" and "operator_labels" in f:
+            if i in links:  # a link raised it to attack after the cap: the link is the reason
+                continue
             text = f["operator_labels"][i]
         elif k == "shared_intel" and "shared_intel" in f:
             text = f"{f['shared_intel'][i]} (capped: never an attack on its own)"
