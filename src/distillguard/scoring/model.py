@@ -369,7 +369,10 @@ class RiskModel(WorldCalibratedBooster):
         return adapter.predict_proba(self._adapter_inputs(X, self.raw_proba(X)))[:, 1]
 
     def verdict_risk(
-        self, X: np.ndarray, attack_line: float, ids: Sequence[str] | None = None
+        self,
+        X: np.ndarray,
+        attack_line: float,
+        ids: Sequence[str] | pa.ChunkedArray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(risk, adapted, unadapted)``: the risk verdicts read (the adapter's, under the
         review cap of :func:`label_capped`), the adapter's own and the calibrated model's.
@@ -594,7 +597,7 @@ class LearnedAccountScorer(Estimator):
         if self.model is None:
             raise NotFittedError("LearnedAccountScorer needs a fitted RiskModel")
         X = align(inputs, self.model.names_)
-        ids = inputs.column("account_id").to_pylist() if self.model.labelled_attack() else None
+        ids = inputs.column("account_id") if self.model.labelled_attack() else None
         self.risk_, adapted, self.unadapted_risk_ = self.model.verdict_risk(
             X, self.attack_threshold, ids
         )
@@ -607,7 +610,7 @@ class LearnedAccountScorer(Estimator):
         self._label_reasons(adapted, ids)
         return self
 
-    def _label_reasons(self, adapted: np.ndarray, ids: list[str] | None) -> None:
+    def _label_reasons(self, adapted: np.ndarray, ids: pa.ChunkedArray | None) -> None:
         """What the operator's labels did, as the ``operator_labels`` contribution (the
         log-odds they added) and its text: held at review by the cap, or attack by label."""
         line = self.attack_threshold
