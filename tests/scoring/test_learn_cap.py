@@ -136,3 +136,25 @@ def test_analyze_reasons_say_what_the_labels_did(lt, tmp_path):
     # every other account at attack: the model without labels said so, or a link raised it
     # to the line exactly (scoring.analyze.inherit_attack)
     assert all(unadapted[a] >= LINE or out[a]["risk"] == pytest.approx(LINE) for a in at_attack)
+
+
+def test_learn_changes_list_held_accounts_below_the_line(tmp_path):
+    """learn-changes.csv lists an account the cap held even though its verdict did not move,
+    and its risk reads below the line (0.8999, never 0.9000)."""
+    import csv
+
+    from distillguard.scoring.learn import write_changes
+
+    before, adapted = np.array([0.80, 0.40, 0.95]), np.array([0.97, 0.45, 0.96])
+    after = label_capped(adapted, before, LINE)
+    held = np.where((adapted >= LINE) & (after < LINE), RAISED_TO_REVIEW, "")
+    parts = {"risk_adapted": adapted, "capped": held}
+    counts = write_changes(
+        tmp_path / "c.csv", ["a", "b", "c"], np.full(3, -1), before, after, (0.5, LINE), parts
+    )
+    with open(tmp_path / "c.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["account_id"] for r in rows] == ["a"]
+    assert rows[0]["risk_after"] == "0.8999" and rows[0]["risk_adapted"] == "0.9700"
+    assert rows[0]["verdict_after"] == "review" and rows[0]["capped"] == RAISED_TO_REVIEW
+    assert counts == {"newly_attack": 0, "left_attack": 0, "verdicts_moved": 0}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import numpy as np
@@ -200,9 +201,20 @@ def write_changes(
         )
         for i in moved:
             extra = [f"{v[i]:.4f}" if isinstance(v[i], float) else v[i] for v in parts.values()]
-            w.writerow([ids[i], f"{before[i]:.4f}", f"{after[i]:.4f}", was[i], now[i], *extra])
+            risks = (_risk(before[i], thresholds), _risk(after[i], thresholds))
+            w.writerow([ids[i], *risks, was[i], now[i], *extra])
     return {
         "newly_attack": int(((now[moved] == "attack") & (was[moved] != "attack")).sum()),
         "left_attack": int(((was[moved] == "attack") & (now[moved] != "attack")).sum()),
         "verdicts_moved": int((was[moved] != now[moved]).sum()),
     }
+
+
+def _risk(value: float, lines: tuple[float, float]) -> str:
+    """A risk with 4 decimals, never rounded up across a verdict line: one the review cap held
+    just below the attack line reads 0.8999, not 0.9000."""
+    text = f"{value:.4f}"
+    if any(value < line <= float(text) for line in lines):
+        exact = Decimal(float(value))  # the float's exact value, rounded down
+        return str(exact.quantize(Decimal("0.0001"), rounding=ROUND_FLOOR))
+    return text
