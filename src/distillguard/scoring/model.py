@@ -622,8 +622,8 @@ class LearnedAccountScorer(Estimator):
         text = np.full(len(self.risk_), "", object)
         for i in np.flatnonzero(capped):  # a loop over the few accounts labels moved
             text[i] = (
-                f"{RAISED_TO_REVIEW}: the adapted model's risk {adapted[i]:.2f} is past the "
-                f"attack line, the model's own {self.unadapted_risk_[i]:.2f} is not (labels "
+                f"{RAISED_TO_REVIEW}: the adapted model's risk {adapted[i]:.3f} is past the "
+                f"attack line, the model's own {self.unadapted_risk_[i]:.3f} is not (labels "
                 "alone never make an attack)"
             )
         text[labelled] = "labelled attack by the operator"
