@@ -62,7 +62,8 @@ def _line(  # noqa: PLR0913
     labels[picked] = y[picked]
     if (labels == 1).any():
         m.adapt(X, labels)
-    risk = m.predict_risk(X)
+    # The verdict's risk (under the review cap) and the adapter's own ("uncapped").
+    risk, adapted, _ = m.verdict_risk(X, 0.9)
     rest = np.setdiff1d(np.arange(len(y)), picked)
     attackers = rest[y[rest]]
     benign = rest[~y[rest]]
@@ -77,10 +78,12 @@ def _line(  # noqa: PLR0913
         f"{head} {scenario}{f' {tipped_campaign}' if tipped_campaign else ''} k={k} "
         f"(+{(labels == 1).sum()}/-{(labels == 0).sum()}): "
         f"recall@0.1%FPR {recall_at_fpr(y[rest], before[rest], 0.001)['recall']:.1%} -> "
-        f"{recall_at_fpr(y[rest], risk[rest], 0.001)['recall']:.1%}; unlabelled attackers "
-        f"at attack {np.mean(before[attackers] >= 0.9):.1%} -> "
-        f"{np.mean(risk[attackers] >= 0.9):.1%}; benign at attack "
-        f"{np.sum(before[benign] >= 0.9)} -> {np.sum(risk[benign] >= 0.9)}"
+        f"{recall_at_fpr(y[rest], adapted[rest], 0.001)['recall']:.1%} uncapped / "
+        f"{recall_at_fpr(y[rest], risk[rest], 0.001)['recall']:.1%} capped; unlabelled "
+        f"attackers at attack {np.mean(before[attackers] >= 0.9):.1%} -> "
+        f"{np.mean(adapted[attackers] >= 0.9):.1%} / {np.mean(risk[attackers] >= 0.9):.1%}; "
+        f"benign at attack {np.sum(before[benign] >= 0.9)} -> "
+        f"{np.sum(adapted[benign] >= 0.9)} / {np.sum(risk[benign] >= 0.9)}"
         + (f" (up: {', '.join(up)})" if up else "")
     )
     left = np.setdiff1d(tipped, picked)

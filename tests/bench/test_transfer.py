@@ -214,9 +214,13 @@ def test_labelled_recall_tip_off_reports_the_rest_of_the_campaign_and_every_kind
         assert got["scenario"] == scenario and got["label_kinds"]
         assert all(k["n"] >= k["found"] >= 0 for k in got["label_kinds"].values())
         assert sum(b for b, _ in got["benign_at_attack"].values()) == 0
+        # the review cap: labels put no unlabelled account at attack the model did not
+        assert all(a <= b for b, a in got["benign_at_attack"].values())
+        assert len(got["held_at_review"]) == 2 and min(got["held_at_review"]) >= 0
         rows[label_row(10, scenario)] = aggregate([got])
     tip = rows[label_row(10, TIP)]["tipped"]
     assert tip["n"] >= 1 and 0 <= tip["found_before"] <= tip["n"]
     md = "\n".join(_label_lines({"holdout_kind": None, "test": rows}))
     assert "scenario `queue`" in md and "scenario `tip-off`" in md
     assert "rest of the tipped campaign found" in md
+    assert "held at `review` by the cap" in md

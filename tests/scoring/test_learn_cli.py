@@ -29,14 +29,17 @@ def _learn(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def _risk(model: RiskModel, store: Path) -> dict[str, float]:
+def _risk(model: RiskModel, store: Path, which: int = 0) -> dict[str, float]:
+    """Each account's risk as verdicts read it (``which`` 0: under the review cap), or the
+    adapter's own (1)."""
     con = duckdb.connect(str(store / "store.duckdb"), read_only=True)
     try:
         inputs = con.sql("SELECT * FROM model_inputs").to_arrow_table()
     finally:
         con.close()
-    risk = model.predict_risk(align(inputs, model.names_))
-    return dict(zip(inputs.column("account_id").to_pylist(), risk.tolist(), strict=True))
+    ids = inputs.column("account_id").to_pylist()
+    risk = model.verdict_risk(align(inputs, model.names_), 0.9, ids)[which]
+    return dict(zip(ids, risk.tolist(), strict=True))
 
 
 def test_learn_adapts_on_a_labels_file_and_demotes_no_other_attacker(
@@ -103,23 +106,32 @@ def _verdict(risk: float) -> str:
 
 
 def _check_changes(store: Path, stdout: str, before: dict, after: dict, labelled: set) -> None:
-    """learn-changes.csv lists exactly the unlabelled accounts whose verdict moved."""
+    """learn-changes.csv lists exactly the unlabelled accounts whose verdict moved and those
+    the review cap held at review (the adapter alone put them at attack)."""
     with open(store / "learn-changes.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
+    adapted = _risk(RiskModel.load(store / "risk-model.json"), store, which=1)
+    held = {a for a in after if adapted[a] >= 0.9 > after[a]}
     expected = {
-        a for a in before if a not in labelled and _verdict(before[a]) != _verdict(after[a])
+        a
+        for a in before
+        if a not in labelled and (_verdict(before[a]) != _verdict(after[a]) or a in held)
     }
     assert {r["account_id"] for r in rows} == expected
     for r in rows:
         assert r["verdict_before"] == _verdict(before[r["account_id"]])
         assert r["verdict_after"] == _verdict(after[r["account_id"]])
-        # the change of log-odds, split into the shift every account got and its own evidence
-        change = _logit(after[r["account_id"]]) - _logit(before[r["account_id"]])
+        assert (r["capped"] != "") == (r["account_id"] in held)
+        # the adapter's change of log-odds, split into the shift every account got and its
+        # own evidence
+        change = _logit(adapted[r["account_id"]]) - _logit(before[r["account_id"]])
         parts = float(r["shift_log_odds"]) + float(r["evidence_log_odds"])
         assert abs(parts - change) < 1e-3
         assert (r["top_evidence"] in BY_NAME) == (r["top_evidence"] != "")
-    newly = sum(r["verdict_after"] == "attack" for r in rows)
-    assert f"moves {len(rows)} verdicts: {newly} newly at attack" in stdout
+    moved = sum(r["verdict_after"] != r["verdict_before"] for r in rows)
+    newly = sum(r["verdict_after"] == "attack" != r["verdict_before"] for r in rows)
+    assert f"moves {moved} verdicts: {newly} newly at attack" in stdout
+    assert f"{len(held - labelled)} held at review" in stdout
 
 
 def test_learn_rejects_a_bad_label_in_one_line(tiny_findings, tmp_path):

@@ -262,6 +262,8 @@ def labelled_recall(
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    from ..policy import default_policy
+    from ..scoring.label_cap import raised_to_review
     from ..scoring.model import RiskModel, align
     from .metrics import recall_at_fpr
 
@@ -286,12 +288,17 @@ def labelled_recall(
     rest = np.setdiff1d(np.arange(len(y)), picked)
     if (labels == 1).any():
         model.adapt(X, labels)
-    risk = model.predict_risk(X)
+    # The risk verdicts read: the adapter's under the review cap (labels alone never make an
+    # attack); ``adapted`` is the adapter's own, for what the cap held at review.
+    attack_line = default_policy().scoring.attack_threshold
+    risk, adapted, _ = model.verdict_risk(X, attack_line)
     res = {f"recall_at_fpr_{f * 100:g}%": recall_at_fpr(y[rest] == 1, risk[rest], f) for f in FPRS}
     res["before"] = recall_at_fpr(y[rest] == 1, before[rest], 0.001)["recall"]
     persona = np.asarray(inputs.column("persona").fill_null("").to_pylist(), object)
     lines = (res["recall_at_fpr_0.1%"]["threshold"], _threshold(y[rest], before[rest]))
     res.update(_verdict_shifts(before, risk, y, rest, kind, persona, lines))
+    held = rest[raised_to_review(risk[rest], adapted[rest], attack_line)]
+    res["held_at_review"] = [int(np.sum(y[held] == 1)), int(np.sum(y[held] == 0))]
     if scenario == TIP:
         left = np.setdiff1d(tipped, picked)
         res["tipped"] = {
@@ -561,7 +568,7 @@ def _pool_label_counts(ok: list[dict[str, Any]]) -> dict[str, Any]:
     kinds: dict[str, dict[str, int]] = {}
     benign: dict[str, list[int]] = {}
     tipped: dict[str, int] = {}
-    review = [0, 0]
+    review, held = [0, 0], [0, 0]
     for m in ok:
         for kd, v in m.get("label_kinds", {}).items():
             acc = kinds.setdefault(kd, dict.fromkeys(v, 0))
@@ -573,12 +580,15 @@ def _pool_label_counts(ok: list[dict[str, Any]]) -> dict[str, Any]:
             acc2[1] += a
         for j, v in enumerate(m.get("benign_at_review", [])):
             review[j] += v
+        for j, v in enumerate(m.get("held_at_review", [])):
+            held[j] += v
         for key in ("n", "found_before", "found"):
             tipped[key] = tipped.get(key, 0) + (m.get("tipped") or {}).get(key, 0)
     out: dict[str, Any] = {
         "label_kinds": kinds,
         "benign_at_attack": benign,
         "benign_at_review": review,
+        "held_at_review": held,
     }
     if any("tipped" in m for m in ok):
         out["tipped"] = tipped
@@ -798,8 +808,9 @@ def _label_lines(result: dict[str, Any]) -> list[str]:
             "| labels | recall @0.1% FPR | attackers at `attack` | "
             + (f"held-out {focus} found / attack / above the 0.1%-FPR line | " if focus else "")
             + ("rest of the tipped campaign found | " if scenario == TIP else "")
-            + "benign at `review` or above | benign at `attack` (personas up) |",
-            "|---" * (5 + bool(focus) + (scenario == TIP)) + "|",
+            + "benign at `review` or above | benign at `attack` (personas up) | "
+            + "held at `review` by the cap: attackers / honest |",
+            "|---" * (6 + bool(focus) + (scenario == TIP)) + "|",
         ]
         out += [_label_row_line(n, a, focus, scenario) for n, a in mine]
     return out
@@ -834,6 +845,8 @@ def _label_row_line(name: str, a: dict[str, Any], focus: str | None, scenario: s
         f"{sum(b for b, _ in benign.values())} → {sum(x for _, x in benign.values())}"
         + (f" ({', '.join(up)})" if up else "")
     )
+    held = a.get("held_at_review") or [0, 0]
+    cells.append(f"{held[0]} / {held[1]}")
     return "| " + " | ".join(cells) + " |"
 
 

@@ -50,6 +50,7 @@ from ..evidence import Evidence
 from ..scoring.catalog import BY_NAME, feature_columns, lowered_label
 from ..scoring.compiled import CompiledRiskModel
 from ..scoring.definitions import cohort_keys
+from ..scoring.label_cap import RAISED_TO_REVIEW
 from ..scoring.model import (
     MIN_POPULATION,
     N_COHORTS,
@@ -402,15 +403,24 @@ class OnlineRisk:
             (math.nan, None, None)
         ] * len(evals)
         groups: dict[int, list[int]] = {}
+        by_labels: dict[int, Evidence] = {}  # what the operator's labels did (batch's reason)
         for j, (reference, kind) in enumerate(refs):
             if kind != "none":
                 groups.setdefault(id(reference), []).append(j)
         for idx in groups.values():
             reference, kind = refs[idx[0]]
             X = self._inputs([contexts[j] for j in idx], reference, kind)  # type: ignore[arg-type]
-            risk = self.model.predict_risk(X)  # type: ignore[union-attr]
+            # The risk batch's verdict reads: an adapted model under the review cap.
+            line = self.scoring.attack_threshold
+            risk, adapted, _ = self.model.verdict_risk(  # type: ignore[union-attr]
+                X, line, [evals[j][0] for j in idx]
+            )
             for r, j in enumerate(idx):
                 scored[j] = (float(risk[r]), X[r : r + 1], reference)
+                acct = evals[j][0]
+                said = _label_reason(acct, float(risk[r]), float(adapted[r]), line, self.model)
+                if said:
+                    by_labels[j] = said
         # Which rows keep their previous reasons follows from the risks alone, so the fresh
         # reasons are computed in one pass per reference too.
         hand = {
@@ -441,10 +451,11 @@ class OnlineRisk:
                 previous.contributions if modes[j] == "keep" else contribs.get(j, {})  # type: ignore[union-attr]
             )
             n = float(feats.get("n_requests", 0.0))
+            evidence = _evidence(contrib, risks[j])
             out.append(
                 AccountRisk(
                     risks[j],
-                    _evidence(contrib, risks[j]),
+                    (by_labels[j], *evidence) if j in by_labels else evidence,
                     n,
                     refs[j][1],
                     contrib,
@@ -526,6 +537,17 @@ def _lowered(contrib: Mapping[str, float], risk: float) -> tuple[Evidence, ...]:
         )
         for v, k in neg[:MAX_LOWERED]
     )
+
+
+def _label_reason(
+    account: str, risk: float, adapted: float, line: float, model: CompiledRiskModel
+) -> Evidence | None:
+    """Batch's ``operator_labels`` reason: held at review by the cap, or attack by label."""
+    if account in model.labelled_attack:
+        return Evidence("online:operator_labels", 0.0, "labelled attack by the operator")
+    if adapted >= line > risk:
+        return Evidence("online:operator_labels", 0.0, RAISED_TO_REVIEW)
+    return None
 
 
 def _evidence(contrib: Mapping[str, float], risk: float) -> tuple[Evidence, ...]:

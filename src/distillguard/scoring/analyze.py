@@ -718,6 +718,10 @@ def _account_evidence(
             text = f"signed up on the {f['signup_route'][i] or 'unknown'} route, often abused for credits"
         elif k == "task_likeness":
             text = "single-shot prompts that read like items of a task set, not a conversation"
+        elif k == "operator_labels" and "operator_labels" in f:
+            if i in links:  # a link raised it to attack after the cap: the link is the reason
+                continue
+            text = f["operator_labels"][i]
         elif k == "shared_intel" and "shared_intel" in f:
             text = f"{f['shared_intel'][i]} (capped: never an attack on its own)"
         elif k == "client_churn":
@@ -748,8 +752,10 @@ def _account_evidence(
         else:
             continue
         out.append(Evidence(source=f"account:{k}", weight=round(risk * c / total, 4), summary=text))
-    # The sender link first: the first reasons shown must say why the verdict is attack.
-    return sorted(out, key=lambda e: (e.source != "account:sender_link", -e.weight))
+    # The sender link and the operator's labels first: the first reasons shown must say why
+    # the verdict is attack (or held at review).
+    first = ("account:sender_link", "account:operator_labels")
+    return sorted(out, key=lambda e: (e.source not in first, -e.weight))
 
 
 REASON_MIN_LOG_ODDS = 0.05  # batch's reason threshold (log-odds), for either sign
@@ -898,6 +904,8 @@ def _evidence_inputs(features: pa.Table, sc: Any) -> dict[str, np.ndarray]:
     f["signup_route"] = scol(features, "signup_route")
     if hasattr(sc, "shared_text_"):
         f["shared_intel"] = sc.shared_text_
+    if hasattr(sc, "label_text_"):
+        f["operator_labels"] = sc.label_text_
     return f
 
 

@@ -53,7 +53,8 @@ def register(app: typer.Typer) -> None:
         )
         typer.echo(
             f"on unlabelled accounts the adapted model moves {counts['verdicts_moved']} verdicts: "
-            f"{counts['newly_attack']} newly at attack, {counts['left_attack']} leave attack; "
+            f"{counts['newly_attack']} newly at attack, {counts['left_attack']} leave attack, "
+            f"{counts['held_at_review']} held at review (labels alone never make an attack); "
             f"review {store / CHANGES_FILE} before using it"
         )
         typer.echo(f"wrote {path}; use it with a policy line  scoring: {{risk_model: {path}}}")

@@ -9,11 +9,12 @@ same number scikit-learn computes (``tests/scoring/test_compiled.py`` checks it)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 
 from ..errors import InvalidInputError
+from .label_cap import label_capped, labelled_mask
 
 # Rows per pass of ``margin``: its cost per row is flat from ~64 to ~256 rows and 4x that at
 # 4,096 (the (rows x trees) index arrays leave the cache); measured on 2 cores, 250 trees.
@@ -106,6 +107,8 @@ class CompiledRiskModel:
         self.adapter = (
             None if adapter is None else (np.ravel(adapter.coef_), float(adapter.intercept_[0]))
         )
+        labelled = getattr(model, "labelled_attack", None)
+        self.labelled_attack = labelled() if labelled is not None else frozenset()
         self.names = list(model.names_)  # type: ignore[attr-defined]
         self.ev_cols = [j for j, n in enumerate(self.names) if n.startswith("ev:")]
         self._splits: np.ndarray | None = None
@@ -199,6 +202,22 @@ class CompiledRiskModel:
             return _expit(z + intercept)
         a, b = self.cal
         return _expit(a * _logit(raw) + b)
+
+    def verdict_risk(
+        self, X: np.ndarray, attack_line: float, ids: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(risk, adapted, unadapted)`` as ``RiskModel.verdict_risk``: the adapter's risk
+        under the review cap (:func:`label_capped`), the adapter's own, the calibrated one."""
+        X = np.asarray(X, float)
+        z = _logit(self.raw_proba(X))
+        a, b = self.cal
+        unadapted = _expit(a * z + b)
+        if self.adapter is None:
+            return unadapted, unadapted, unadapted
+        coef, intercept = self.adapter
+        adapted = _expit(np.column_stack([z, np.nan_to_num(X[:, self.ev_cols])]) @ coef + intercept)
+        labelled = labelled_mask(ids, self.labelled_attack, len(X))
+        return label_capped(adapted, unadapted, attack_line, labelled), adapted, unadapted
 
     def log_odds(self, X: np.ndarray) -> np.ndarray:
         """The calibrated risk as log-odds, as ``RiskModel.log_odds`` (reasons are drops in it)."""

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InvalidInputError
+from .label_cap import RAISED_TO_REVIEW, raised_to_review
 from .model import BUILTIN, RiskModel, align
 from .scorer import verdicts
 
@@ -96,14 +98,25 @@ def learn(
     unknown = len(set(labels) - set(ids))
     model = RiskModel.load(base)
     X = align(inputs, model.names_)
-    before, stage = model.predict_risk(X), last_stage(model)
+    line = thresholds[1]
+    before, stage = model.verdict_risk(X, line, ids)[0], last_stage(model)
     model.adapt(X, y)
-    after = model.predict_risk(X)
+    attack_ids = sorted(a for a, v in zip(ids, y, strict=True) if v == 1)
+    used = {"store": str(store), "attack": len(attack_ids), "benign": int((y == 0).sum())}
+    # The labelled accounts go with the model: verdicts put them at `attack` by label.
+    model.manifest_ = {**model.manifest_, "adapted_on": {**used, "attack_accounts": attack_ids}}
+    after, adapted, _ = model.verdict_risk(X, line, ids)
     parts = change_parts(model, X, last_stage(model) - stage)
+    # The adapter's own risk beside the verdict's: the review cap held these at review.
+    held = np.where(raised_to_review(after, adapted, line), RAISED_TO_REVIEW, "")
+    parts = {"risk_adapted": adapted, **parts, "capped": held}
     out = Path(out) if out is not None else Path(store) / "risk-model.json"
-    used = {"store": str(store), "attack": int((y == 1).sum()), "benign": int((y == 0).sum())}
     model.save(
-        out, {**{k: v for k, v in model.manifest_.items() if k == "worlds"}, "adapted_on": used}
+        out,
+        {
+            **{k: v for k, v in model.manifest_.items() if k == "worlds"},
+            "adapted_on": model.manifest_["adapted_on"],
+        },
     )
     moved = write_changes(Path(store) / CHANGES_FILE, ids, y, before, after, thresholds, parts)
     counts = {
@@ -111,6 +124,7 @@ def learn(
         "benign": used["benign"],
         "unlabelled": int((y == -1).sum()),
         "labels_for_unknown_accounts": unknown,
+        "held_at_review": int(((held != "") & (y == -1)).sum()),
         **moved,
     }
     return out, counts
@@ -171,12 +185,15 @@ def write_changes(
     thresholds: tuple[float, float],
     parts: dict[str, np.ndarray] | None = None,
 ) -> dict[str, int]:
-    """The unlabelled accounts whose verdict moves, most raised first; counts by direction.
+    """The unlabelled accounts whose verdict moves, most raised first, and those the review
+    cap held (``parts["capped"]`` not empty); counts of verdicts moved by direction.
     ``parts``: more columns per account (:func:`change_parts`)."""
     was, now = verdicts(before, *thresholds), verdicts(after, *thresholds)
-    moved = np.nonzero((labels == -1) & (was != now))[0]
-    moved = moved[np.argsort(before[moved] - after[moved], kind="stable")]
     parts = parts or {}
+    # Held at review by the cap: the adapter alone would have put it at attack.
+    held = np.asarray(parts.get("capped", np.full(len(ids), "")), object) != ""
+    moved = np.nonzero((labels == -1) & ((was != now) | held))[0]
+    moved = moved[np.argsort(before[moved] - after[moved], kind="stable")]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(
@@ -184,9 +201,20 @@ def write_changes(
         )
         for i in moved:
             extra = [f"{v[i]:.4f}" if isinstance(v[i], float) else v[i] for v in parts.values()]
-            w.writerow([ids[i], f"{before[i]:.4f}", f"{after[i]:.4f}", was[i], now[i], *extra])
+            risks = (_risk(before[i], thresholds), _risk(after[i], thresholds))
+            w.writerow([ids[i], *risks, was[i], now[i], *extra])
     return {
         "newly_attack": int(((now[moved] == "attack") & (was[moved] != "attack")).sum()),
         "left_attack": int(((was[moved] == "attack") & (now[moved] != "attack")).sum()),
-        "verdicts_moved": len(moved),
+        "verdicts_moved": int((was[moved] != now[moved]).sum()),
     }
+
+
+def _risk(value: float, lines: tuple[float, float]) -> str:
+    """A risk with 4 decimals, never rounded up across a verdict line: one the review cap held
+    just below the attack line reads 0.8999, not 0.9000."""
+    text = f"{value:.4f}"
+    if any(value < line <= float(text) for line in lines):
+        exact = Decimal(float(value))  # the float's exact value, rounded down
+        return str(exact.quantize(Decimal("0.0001"), rounding=ROUND_FLOOR))
+    return text

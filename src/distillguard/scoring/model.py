@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from .artifact import load_artifact, save_artifact
 from .booster import WorldCalibratedBooster, logit
 from .catalog import ABUSED_ROUTES, BY_NAME, CATALOG, HAND_SET, direction_of, feature_columns
 from .compiled import group_drops
+from .label_cap import RAISED_TO_REVIEW, label_capped, labelled_mask, raised_to_review
 from .recipe import TRAIN_RECIPE
 from .reference import DeploymentReference
 from .scorer import Columns, has_column, n_rows, scol, verdicts
@@ -366,6 +368,31 @@ class RiskModel(WorldCalibratedBooster):
             return self.calibrated(X)
         return adapter.predict_proba(self._adapter_inputs(X, self.raw_proba(X)))[:, 1]
 
+    def verdict_risk(
+        self,
+        X: np.ndarray,
+        attack_line: float,
+        ids: Sequence[str] | pa.ChunkedArray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(risk, adapted, unadapted)``: the risk verdicts read (the adapter's, under the
+        review cap of :func:`label_capped`), the adapter's own and the calibrated model's.
+        ``ids`` (the rows' accounts) puts those the operator labelled attack at `attack`."""
+        X = np.asarray(X, float)
+        adapter = getattr(self, "adapter_", None)
+        if adapter is None or len(X) == 0:
+            risk = self.calibrated(X)
+            return risk, risk, risk
+        raw = self.raw_proba(X)  # the trees once: both risks read their margin
+        unadapted = self.calibrator_.predict_proba(logit(raw)[:, None])[:, 1]
+        adapted = adapter.predict_proba(self._adapter_inputs(X, raw))[:, 1]
+        labelled = labelled_mask(ids, self.labelled_attack(), len(X))
+        return label_capped(adapted, unadapted, attack_line, labelled), adapted, unadapted
+
+    def labelled_attack(self) -> frozenset[str]:
+        """The accounts the operator labelled attack when the model was adapted (``learn``)."""
+        adapted_on = getattr(self, "manifest_", {}).get("adapted_on") or {}
+        return frozenset(adapted_on.get("attack_accounts", ()))
+
     def log_odds(self, X: np.ndarray) -> np.ndarray:
         """The calibrated risk as log-odds, unclipped: ``predict_risk`` is its sigmoid."""
         self._check_fitted("booster_")
@@ -570,14 +597,44 @@ class LearnedAccountScorer(Estimator):
         if self.model is None:
             raise NotFittedError("LearnedAccountScorer needs a fitted RiskModel")
         X = align(inputs, self.model.names_)
-        self.risk_ = self.model.predict_risk(X)
+        ids = inputs.column("account_id") if self.model.labelled_attack() else None
+        self.risk_, adapted, self.unadapted_risk_ = self.model.verdict_risk(
+            X, self.attack_threshold, ids
+        )
         self.verdict_ = self.verdicts(self.risk_)
         flagged = np.nonzero(self.risk_ >= 0.5 * self.review_threshold)[0]
         # Signed, like the hand-set scorer's weight x strength: the reasons show what lowered
         # the risk too.
         self.contributions_ = self.model.contributions(X, flagged, signed=True)
         self.weights_ = {e: BY_NAME[e].prior_weight for e in self.contributions_}
+        self._label_reasons(adapted, ids)
         return self
+
+    def _label_reasons(self, adapted: np.ndarray, ids: pa.ChunkedArray | None) -> None:
+        """What the operator's labels did, as the ``operator_labels`` contribution (the
+        log-odds they added) and its text: held at review by the cap, or attack by label."""
+        line = self.attack_threshold
+        capped = raised_to_review(self.risk_, adapted, line)
+        labelled = labelled_mask(ids, self.model.labelled_attack(), len(self.risk_))
+        self.label_capped_ = capped
+        if not (capped.any() or labelled.any()):
+            return
+        text = np.full(len(self.risk_), "", object)
+        for i in np.flatnonzero(capped):  # a loop over the few accounts labels moved
+            text[i] = (
+                f"{RAISED_TO_REVIEW}: the adapted model's risk {adapted[i]:.3f} is past the "
+                f"attack line, the model's own {self.unadapted_risk_[i]:.3f} is not (labels "
+                "alone never make an attack)"
+            )
+        text[labelled] = "labelled attack by the operator"
+        self.label_text_ = text
+        lift = logit(self.risk_) - logit(self.unadapted_risk_)
+        # Above the reason threshold however little it lifted: it says why the verdict is
+        # review, not attack (or attack).
+        self.contributions_ = {
+            **self.contributions_,
+            "operator_labels": np.where(capped | labelled, np.maximum(lift, 0.06), 0.0),
+        }
 
     def verdicts(self, risk: np.ndarray) -> np.ndarray:
         return verdicts(risk, self.review_threshold, self.attack_threshold)
