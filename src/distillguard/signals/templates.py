@@ -110,14 +110,19 @@ def star_edges_sql(members: str, buckets: str, min_bucket: int, max_bucket: int)
     """``(src, dst)`` star edges: each node linked to the smallest node of every usable
     bucket it keeps (usable: ``min_bucket``..``max_bucket`` skeletons and ≥ 2 nodes; kept:
     at least 1/``DOMINANCE_DIVISOR`` the size of the node's biggest usable bucket, shared
-    with at least one other kept node)."""
+    with at least one other kept node). Each node's biggest bucket is a grouped ``max``
+    joined back: a window partitioned by node cost DuckDB ~5x more (0.23 against 0.04 CPU-s
+    over medium-w101's 2.56M usable pairs)."""
     return f"""
         WITH usable AS (
-            SELECT m.node, m.band, k.n, max(k.n) OVER (PARTITION BY m.node) AS top
+            SELECT m.node, m.band, k.n
             FROM {members} m JOIN {buckets} k ON m.band = k.band
             WHERE k.n >= {int(min_bucket)} AND k.n <= {int(max_bucket)} AND k.nodes >= 2
+        ), tops AS (
+            SELECT node, max(n) AS top FROM usable GROUP BY node
         ), kept AS (
-            SELECT node, band FROM usable WHERE n * {DOMINANCE_DIVISOR} >= top
+            SELECT u.node, u.band FROM usable u JOIN tops t ON u.node = t.node
+            WHERE u.n * {DOMINANCE_DIVISOR} >= t.top
         ), hubs AS (
             SELECT band, min(node) AS hub, count(*) AS c FROM kept GROUP BY band
         )
