@@ -7,6 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from distillguard.signals import templates as template_module
 from distillguard.signals.templates import TemplateIndex, lists_with_repeats
 
 LIST = pa.list_(pa.uint64())
@@ -55,8 +56,10 @@ def _grouped(skeletons: list[int], bands: list[list[int]]) -> tuple[list, list]:
     return templates + [tuple(sorted(stats.items()))], band_rows
 
 
+@pytest.mark.parametrize("batch_rows", [65_536, 2])  # lists checked in one batch, or in three
 @pytest.mark.parametrize("repeat_at", [0, 2, 4])
-def test_a_repeated_key_groups_as_if_listed_once(repeat_at: int) -> None:
+def test_a_repeated_key_groups_as_if_listed_once(repeat_at: int, batch_rows: int, monkeypatch) -> None:
+    monkeypatch.setattr(template_module, "REPEAT_CHECK_ROWS", batch_rows)
     # five skeletons sharing key 7 (a bucket of 5) and a few keys of their own
     bands = [[7, 100 + i, 200 + i] for i in range(5)] + [[300, 301]]
     skeletons = [11, 12, 13, 14, 15, 16]

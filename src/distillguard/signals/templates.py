@@ -69,6 +69,7 @@ from .base import _signals_section
 DOMINANCE = 0.02  # a node links only through buckets ≥ 2% of its biggest usable one
 DOMINANCE_DIVISOR = 50  # the same rule in integers: n ≥ 0.02·top ⇔ 50·n ≥ top
 NODE_OFFSET = 1 << 63  # node = hash - NODE_OFFSET, a BIGINT in the hashes' unsigned order
+REPEAT_CHECK_ROWS = 65_536  # skeletons' band-key lists checked for repeats at a time
 
 
 # -- The grouping rules: one definition, run by both engines ------------------------------
@@ -397,13 +398,19 @@ class TemplateIndex:
         bijection), so only the lists :func:`lists_with_repeats` finds go through
         ``list_distinct``, which cost ~0.7 CPU-s on every list of medium-w101 (164,715).
         """
-        lists = self.con.sql("SELECT node, lsh_bands FROM _c").to_arrow_table()
-        repeats = lists_with_repeats(lists.column("lsh_bands"))
+        # Read in batches (read to the end: a half-read result blocks the connection): the
+        # lists of every new skeleton at once would grow with the log (~270 bytes a skeleton).
+        reader = self.con.sql("SELECT node, lsh_bands FROM _c").to_arrow_reader(REPEAT_CHECK_ROWS)
+        found = [
+            batch.column("node").filter(pa.array(hit))
+            for batch in reader
+            if (hit := lists_with_repeats(batch.column("lsh_bands"))).any()
+        ]
         plain = "SELECT node, unnest(lsh_bands) AS band_key FROM _c"
-        if not repeats.any():
+        if not found:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE _cb AS {plain}")
             return
-        nodes = pa.table({"node": lists.column("node").filter(pa.array(repeats))})
+        nodes = pa.table({"node": pa.concat_arrays(found)})
         self.con.register("_tpl_repeats", nodes)
         try:
             self.con.execute(
