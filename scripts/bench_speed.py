@@ -9,10 +9,11 @@ its featurize workers), sampled every 50 ms while ``detect`` runs: an upper boun
 pages shared between processes count once per process. The machine this project is
 measured on is shared, so compare ratios from the same run.
 
-    PYTHONPATH=src python scripts/bench_speed.py SIM_DIR [LABEL]
+    PYTHONPATH=src python scripts/bench_speed.py SIM_DIR [LABEL] [--keep OUT]
 
 ``SIM_DIR`` is a ``distillguard simulate`` output folder (``requests.jsonl.gz``,
-``accounts.csv``). Run another checkout's code with its own ``PYTHONPATH``.
+``accounts.csv``). Run another checkout's code with its own ``PYTHONPATH``. ``--keep OUT``
+moves the run's output folder (not the store) to ``OUT``, to compare two versions' outputs.
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ class TreePeak:
         self._thread.join()
 
 
-def measure(data: Path, label: str) -> dict[str, Any]:
-    """Scan, detect, scan on the simulated folder ``data``."""
+def measure(data: Path, label: str, keep: Path | None = None) -> dict[str, Any]:
+    """Scan, detect, scan on the simulated folder ``data``; outputs moved to ``keep``."""
     from distillguard.engines.embedded import baseline_scan, detect
 
     logs = [data / "requests.jsonl.gz"]
@@ -90,6 +91,9 @@ def measure(data: Path, label: str) -> dict[str, Any]:
             s = detect(logs=logs, accounts=data / "accounts.csv", out=tmp / "out",
                        store=tmp / "store", progress=False)
             wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        if keep is not None:
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.move(tmp / "out", keep)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     scans.append(baseline_scan(logs))
@@ -115,5 +119,10 @@ def measure(data: Path, label: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":  # detect starts worker processes: the guard is required
-    folder = Path(sys.argv[1])
-    print(json.dumps(measure(folder, sys.argv[2] if len(sys.argv) > 2 else "")))
+    args = sys.argv[1:]
+    kept = None
+    if "--keep" in args:
+        i = args.index("--keep")
+        kept = Path(args[i + 1])
+        del args[i : i + 2]
+    print(json.dumps(measure(Path(args[0]), args[1] if len(args) > 1 else "", kept)))
