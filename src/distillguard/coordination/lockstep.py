@@ -30,23 +30,14 @@ SELECT DISTINCT account_id,
 FROM request_keys
 WHERE {action} IS NOT NULL
 """
-# A distinct integer per value of a column without one global sort (a window without
-# PARTITION BY runs as ONE Spark task): the value's hash bucket times 2^32 plus its rank in the
-# bucket. Any distinct integers do: they are only joined on and compared (a < b below counts
-# each pair once), so each engine's own hash() serves and the results do not depend on it.
-NUMBER_BUCKETS = 1024
-NUMBERING = (
-    "CAST(hash({col}) % {buckets} AS BIGINT) * 4294967296"
-    " + row_number() OVER (PARTITION BY hash({col}) % {buckets} ORDER BY {col})"
-)
 # Each block numbered (j) too: pairs join on an integer, not on the key string.
 LOCKSTEP_BLOCKS = """
-SELECT k, count(*) AS deg, {number_k} AS j FROM {p}_keys GROUP BY k
+SELECT k, count(*) AS deg, row_number() OVER (ORDER BY k) AS j FROM {p}_keys GROUP BY k
 """
 # Each account numbered (i): pairs are counted on integers, not on pairs of id strings
 # (hashing and comparing two strings per joined row was ~3x the CPU on medium).
 LOCKSTEP_SIZES = """
-SELECT account_id, count(*) AS n_keys, {number_account} AS i
+SELECT account_id, count(*) AS n_keys, row_number() OVER (ORDER BY account_id) AS i
 FROM {p}_keys GROUP BY account_id
 """
 # The keys of small blocks only (the only ones pairs are formed in).
@@ -82,11 +73,6 @@ e AS (
 SELECT s.account_id AS account_id, e.peers AS {p}_peers, e.jaccard AS {p}_jaccard
 FROM e JOIN {p}_sizes s ON e.i = s.i
 """
-
-
-def numbering(col: str) -> str:
-    """SQL for a distinct BIGINT per value of ``col`` (see ``NUMBERING``)."""
-    return NUMBERING.format(col=col, buckets=NUMBER_BUCKETS)
 
 
 class Lockstep(EvidenceUnit):
@@ -140,8 +126,8 @@ class Lockstep(EvidenceUnit):
         )
         return {
             f"{p}_keys": keys,
-            f"{p}_blocks": LOCKSTEP_BLOCKS.format(p=p, number_k=numbering("k")),
-            f"{p}_sizes": LOCKSTEP_SIZES.format(p=p, number_account=numbering("account_id")),
+            f"{p}_blocks": LOCKSTEP_BLOCKS.format(p=p),
+            f"{p}_sizes": LOCKSTEP_SIZES.format(p=p),
             f"{p}_small": LOCKSTEP_SMALL.format(p=p, max_block=int(self.max_block)),
             f"{p}_pairs": LOCKSTEP_PAIRS.format(p=p, min_shared=int(self.min_shared)),
             f"account_{p}": ACCOUNT_LOCKSTEP.format(p=p, min_jaccard=float(self.min_jaccard)),
