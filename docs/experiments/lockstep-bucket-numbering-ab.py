@@ -1,5 +1,9 @@
 """Spark A/B of only the numbered tables (blocks, sizes) of lockstep, base SQL vs new,
-interleaved, 5 reps, on medium-w101's real keys x1 and x10 (ten disjoint copies: ~`large`)."""
+interleaved, 5 reps, on medium-w101's real keys x1 and x10 (ten disjoint copies: ~`large`).
+
+A record of the run as made: the paths name the run's base source tree, a patched tree
+(lockstep-bucket-numbering.patch applied) and a DuckDB detect store of medium-w101; point them
+at your own to rerun."""
 import sys
 import time
 
