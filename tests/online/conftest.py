@@ -186,3 +186,18 @@ class ServerThread:
 @pytest.fixture
 def serve() -> Callable[[Any], ServerThread]:
     return ServerThread
+
+
+# The start of a child script of the learner tests: the test traffic and `rec(i)`, its i-th
+# request over 16 accounts (two in three harvest).
+REC_SCRIPT = f"""
+T0, HARVEST, BENIGN = {T0}, {HARVEST!r}, {BENIGN!r}
+ACCOUNTS = ["hydra-1", "hydra-2", "rev-1", "good-1"] + [f"acct-{{k}}" for k in range(12)]
+
+def rec(i):
+    a = ACCOUNTS[i % len(ACCOUNTS)]
+    return {{"request_id": f"{{a}}-r{{i}}", "ts": T0 + 50 * i, "account_id": a,
+            "model": "frontier-1", "ip": f"198.51.100.{{i % 5}}",
+            "user_agent": "ua", "messages": [{{"role": "system", "content": "be brief"}},
+            {{"role": "user", "content": (HARVEST if i % 3 else BENIGN).format(i=i % 50)}}]}}
+"""

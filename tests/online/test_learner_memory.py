@@ -18,22 +18,13 @@ import yaml
 
 from distillguard.policy import default_policy
 
-from .conftest import BENIGN, HARVEST, T0, make_store
+from .conftest import BENIGN, REC_SCRIPT, T0, make_store
 
 SCRIPT = rf"""
 import asyncio, json, re, sys
 from distillguard.online.scorer import OnlineScorer
 
-T0, HARVEST, BENIGN = {T0}, {HARVEST!r}, {BENIGN!r}
-ACCOUNTS = ["hydra-1", "hydra-2", "rev-1", "good-1"] + [f"acct-{{k}}" for k in range(12)]
-
-def rec(i):
-    a = ACCOUNTS[i % len(ACCOUNTS)]
-    return {{"request_id": f"{{a}}-r{{i}}", "ts": T0 + 50 * i, "account_id": a,
-            "model": "frontier-1", "ip": f"198.51.100.{{i % 5}}",
-            "user_agent": "ua", "messages": [{{"role": "system", "content": "be brief"}},
-            {{"role": "user", "content": (HARVEST if i % 3 else BENIGN).format(i=i % 50)}}]}}
-
+{REC_SCRIPT}
 def solo(i):
     return {{"request_id": f"solo-r{{i}}", "ts": T0 + 30_000 + 2_000 * i, "account_id": "solo",
             "model": "frontier-1", "ip": "203.0.113.9", "user_agent": "solo-ua",

@@ -17,23 +17,14 @@ from pathlib import Path
 
 import yaml
 
-from .conftest import BENIGN, HARVEST, T0, make_store
+from .conftest import REC_SCRIPT, make_store
 
 COMMON = rf"""
 import json, re, sys
 from distillguard.online.scorer import Learner, OnlineScorer
 from distillguard.online.learner_proc import ProcessLearner
 
-T0, HARVEST, BENIGN = {T0}, {HARVEST!r}, {BENIGN!r}
-ACCOUNTS = ["hydra-1", "hydra-2", "rev-1", "good-1"] + [f"acct-{{k}}" for k in range(12)]
-
-def rec(i):
-    a = ACCOUNTS[i % len(ACCOUNTS)]
-    return {{"request_id": f"{{a}}-r{{i}}", "ts": T0 + 50 * i, "account_id": a,
-            "model": "frontier-1", "ip": f"198.51.100.{{i % 5}}",
-            "user_agent": "ua", "messages": [{{"role": "system", "content": "be brief"}},
-            {{"role": "user", "content": (HARVEST if i % 3 else BENIGN).format(i=i % 50)}}]}}
-
+{REC_SCRIPT}
 def scorer(data, policy, url, process):
     s = OnlineScorer(data, policy, state=url, featurize_process=process)
     s.event_time = True

@@ -312,6 +312,15 @@ class OnlineScorer:
         self._active, self._allowed, self._generation = active, allowed, gen
 
     # ---- scoring ----------------------------------------------------------------------------
+    def _observe_latency(self, t0: float, path: str) -> None:
+        """Record one answer's scoring latency since ``t0`` (``time.perf_counter``)."""
+        self.metrics.observe(
+            "distillguard_score_seconds",
+            "full scoring latency",
+            time.perf_counter() - t0,
+            path=path,
+        )
+
     def score(self, record: Mapping[str, Any]) -> Decision:
         """Validate, featurize and score one contract record (raises RecordError on bad input)."""
         t0 = time.perf_counter()
@@ -323,12 +332,7 @@ class OnlineScorer:
             self.text_features_available = ok
             row.update(feats[0])
             d = self.decide(row)
-        self.metrics.observe(
-            "distillguard_score_seconds",
-            "full scoring latency",
-            time.perf_counter() - t0,
-            path="score",
-        )
+        self._observe_latency(t0, "score")
         return d
 
     async def score_async(self, record: Mapping[str, Any]) -> Decision:
@@ -339,12 +343,7 @@ class OnlineScorer:
         t0 = time.perf_counter()
         row = normalize_record(record)
         d = await self.learner().score_later(row)  # type: ignore[union-attr]
-        self.metrics.observe(
-            "distillguard_score_seconds",
-            "full scoring latency",
-            time.perf_counter() - t0,
-            path="score",
-        )
+        self._observe_latency(t0, "score")
         return d
 
     def score_rows(self, rows: list[dict]) -> list[Decision]:
@@ -569,12 +568,7 @@ class OnlineScorer:
             observe=False,
         )
         learner.put(row)
-        self.metrics.observe(
-            "distillguard_score_seconds",
-            "full scoring latency",
-            time.perf_counter() - t0,
-            path="assess",
-        )
+        self._observe_latency(t0, "assess")
         return d
 
     def learn(self, record: Mapping[str, Any]) -> None:
@@ -673,12 +667,7 @@ class OnlineScorer:
         if last is not None:
             d.reasons = last[1] + d.reasons
         if observe:
-            self.metrics.observe(
-                "distillguard_score_seconds",
-                "full scoring latency",
-                time.perf_counter() - t0,
-                path="precheck",
-            )
+            self._observe_latency(t0, "precheck")
         return d
 
     def _precheck_rules(self) -> tuple[list[Rule], list[Rule]]:
