@@ -96,6 +96,19 @@ def test_a_wording_copied_from_its_first_user_does_not_link_it(lt):
     assert set(links(lt, rows, risk)) == {"late"}
 
 
+def test_a_suspect_that_only_sent_the_wording_as_cover_is_no_fellow(lt):
+    """An attacker's cover traffic copies honest prompts verbatim: a suspect whose requests
+    on a wording carry no harvest signal does not make it a harvest wording of its own."""
+    rows = _bystanders(lt, 40)
+    rows += [_req(lt, f"x{k}", i, 808, f"80.{k}.9.1", harvest=False, start=k)
+             for k in range(3) for i in range(2)]
+    rows += [_req(lt, "u", 3 + i, 808, "81.0.9.1") for i in range(3)]  # asks it with reasoning
+    risk = {"x0": 0.95, "x1": 0.95, "x2": 0.95, "u": 0.7}
+    assert links(lt, rows, risk) == {}
+    rows += [_req(lt, "x0", 9, 808, "80.0.9.1")]  # one of them harvests on it too
+    assert links(lt, rows, risk)["u"].members == ("x0",)
+
+
 def test_an_organisations_colleague_at_attack_is_no_fellow(lt):
     """Two accounts of one verified organisation on a circle wording: the colleague at attack
     does not link the other; an unrelated suspect at attack does."""

@@ -11,9 +11,9 @@ own evidence. So a wording links when
 - it is a circle template (k ≥ 2 accounts from g ≥ 2 unaffiliated groups, k² at most the
   deployment's accounts: the ``circle_templates`` table of the harvest-circle unit);
 - at least half of *all* its accounts are flagged (``review`` or ``attack``) and one is at
-  ``attack``, by their own evidence: a wording copied from a public campaign is mostly used
-  by honest people, who are not flagged, so it links no one (the reason sender links never
-  pass on wording alone);
+  ``attack`` and sent harvest requests on it, by their own evidence: a wording copied from a
+  public campaign is mostly used by honest people, who are not flagged, so it links no one
+  (the reason sender links never pass on wording alone);
 
 and an account at ``review`` sent at least ``MIN_HARVEST`` harvest requests on linking
 wordings: it is raised to the attack line, as a sender link raises a cluster member. An
@@ -25,8 +25,11 @@ may have copied it, and an attacker that copies an honest customer's wording mus
 verdict to the customer it copied (bench-redteam tiny-105: eight red-team accounts sent a
 labelling vendor's own rubric wording once each, two days after the vendor's first use, and
 four of the vendor's accounts were blocked). A campaign loses one link per wording, its
-first user's; its other accounts came later. And a fellow is of another owner: an
-organisation's accounts are one owner, not unaffiliated suspects.
+first user's; its other accounts came later. And a fellow is of another owner (an
+organisation's accounts are one owner, not unaffiliated suspects) that sent harvest requests
+on the wording itself: an attacker's cover traffic copies honest people's prompts verbatim
+(tiny-112: "Download images from s3 using python", sent once as cover by eight red-team
+accounts, linked a casual user who had asked it with a request for step-by-step reasoning).
 One GROUP BY per (template, account) in SQL, then a pass over the rows it returns.
 """
 
@@ -110,7 +113,10 @@ def link_accounts(
     n = np.asarray(rows.column("n_harvest").to_numpy(zero_copy_only=False), float)
     r = risk[pos]
     flagged = np.bincount(t, weights=r >= review, minlength=len(tpl.dictionary))
-    attackers = np.bincount(t, weights=r >= attack, minlength=len(tpl.dictionary))
+    # a fellow harvests on the wording itself: cover prompts copied from honest users are
+    # not a campaign's harvest wordings
+    fellow = (r >= attack) & (n > 0)
+    attackers = np.bincount(t, weights=fellow, minlength=len(tpl.dictionary))
     accts = np.zeros(len(tpl.dictionary))
     accts[t] = np.asarray(rows.column("accts").to_numpy(zero_copy_only=False), float)
     ok = (attackers > 0) & (2 * flagged >= accts)  # wordings that link: see the module doc
@@ -120,7 +126,7 @@ def link_accounts(
     owner_first = _owner_first(t, own, first)
     tpl_first = np.full(len(tpl.dictionary), np.inf)
     np.minimum.at(tpl_first, t, first)
-    other = _other_suspect(t, own, r >= attack, len(tpl.dictionary))
+    other = _other_suspect(t, own, fellow, len(tpl.dictionary))
     cand = ok[t] & (n > 0) & (r >= review) & (r < attack) & other
     cand &= owner_first > tpl_first[t]  # not the wording's first user
     harvest = np.bincount(pos[cand], weights=n[cand], minlength=len(ids))
@@ -131,7 +137,7 @@ def link_accounts(
             on.setdefault(int(k), []).append(int(i))
             owner_of[(int(k), int(i))] = o
     fellows: dict[int, set[int]] = {}
-    sel = np.isin(t, list(on)) & (r >= attack)
+    sel = np.isin(t, list(on)) & fellow
     for j, k, o in zip(pos[sel], t[sel], own[sel], strict=True):  # the wordings' attackers
         for i in on[int(k)]:
             if o != owner_of[(int(k), int(i))]:
