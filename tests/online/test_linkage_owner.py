@@ -96,3 +96,33 @@ def test_without_any_account_table_the_request_org_is_all_there_is(
 ) -> None:
     s = OnlineScorer(tmp_path / "empty", write_policy({}))
     assert s.linked.owner(req("fresh", 0, org="vendor")) == "org:vendor"
+
+
+def test_a_new_account_table_re_maps_stored_owners_once_per_key(index: MemoryLinkage) -> None:
+    """A reload that moves an account into a verified org re-maps the owners stored under the
+    old table, and the re-map is what later requests read (not redone per request)."""
+    first = {"v1": "v1", "v3": "v3"}  # the org not verified yet: each its own owner
+    index.observe(req("v1", 0, org="vendor"), 0.0, "v1", first)
+    index.flag("v1", 1.0, T0)
+    assert index.observe(req("v3", 1, org="vendor"), 0.0, "v3", first).risk > 0.0
+    second = {"v1": "org:vendor", "v3": "org:vendor"}  # verified since: one owner
+    assert index.observe(req("v3", 2, org="vendor"), 0.0, "org:vendor", second).risk == 0.0
+    assert index.observe(req("v3", 3, org="vendor"), 0.0, "org:vendor", second).risk == 0.0
+    # Back to the first table (an org's verification revoked): lent again.
+    assert index.observe(req("v3", 4, org="vendor"), 0.0, "v3", dict(first)).risk > 0.0
+
+
+def test_a_flagged_account_the_key_no_longer_lists_counts_by_the_tables_owner() -> None:
+    """Members beyond ``max_members`` are evicted but their flags still lend: by the owner the
+    account table gives them, as while they were members."""
+    from distillguard.online.linkage import LinkSettings
+
+    index = MemoryLinkage(LinkSettings(max_members=2), with_asn=False)
+    owners = {"v1": "org:vendor", "v2": "org:vendor", "x1": "x1", "x2": "x2"}
+    index.observe(req("v1", 0, org="vendor"), 0.0, "org:vendor", owners)
+    index.flag("v1", 1.0, T0)
+    for i, a in enumerate(("x1", "x2"), 1):  # push v1 out of every key's members
+        index.observe(req(a, i), 0.0, a, owners)
+    assert "v1" not in next(iter(index.keys.values())).members
+    # v1's own colleague: its flag is its org's, not evidence on v2.
+    assert index.observe(req("v2", 3, org="vendor"), 0.0, "org:vendor", owners).risk == 0.0

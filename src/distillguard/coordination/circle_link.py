@@ -11,13 +11,25 @@ own evidence. So a wording links when
 - it is a circle template (k ≥ 2 accounts from g ≥ 2 unaffiliated groups, k² at most the
   deployment's accounts: the ``circle_templates`` table of the harvest-circle unit);
 - at least half of *all* its accounts are flagged (``review`` or ``attack``) and one is at
-  ``attack``, by their own evidence: a wording copied from a public campaign is mostly used
-  by honest people, who are not flagged, so it links no one (the reason sender links never
-  pass on wording alone);
+  ``attack`` and sent harvest requests on it, by their own evidence: a wording copied from a
+  public campaign is mostly used by honest people, who are not flagged, so it links no one
+  (the reason sender links never pass on wording alone);
 
 and an account at ``review`` sent at least ``MIN_HARVEST`` harvest requests on linking
 wordings: it is raised to the attack line, as a sender link raises a cluster member. An
 honest user's one borrowed phrasing does not link; a campaign account repeats its wordings.
+
+**Who used the wording first.** A wording does not link the owner that used it first (the
+account's verified organisation, else the account: ``ACCOUNT_OWNER``): whoever uses it after
+may have copied it, and an attacker that copies an honest customer's wording must not hand its
+verdict to the customer it copied (bench-redteam tiny-105: eight red-team accounts sent a
+labelling vendor's own rubric wording once each, two days after the vendor's first use, and
+four of the vendor's accounts were blocked). A campaign loses one link per wording, its
+first user's; its other accounts came later. And a fellow is of another owner (an
+organisation's accounts are one owner, not unaffiliated suspects) that sent harvest requests
+on the wording itself: an attacker's cover traffic copies honest people's prompts verbatim
+(tiny-112: "Download images from s3 using python", sent once as cover by eight red-team
+accounts, linked a casual user who had asked it with a request for step-by-step reasoning).
 One GROUP BY per (template, account) in SQL, then a pass over the rows it returns.
 """
 
@@ -40,13 +52,15 @@ LABEL = "sends harvest requests on private wordings it shares with unaffiliated 
 
 _HIT = " + ".join(f"hit_{s}" for s in HARVEST_SIGNALS)
 
-# Per (circle template, account): the account's harvest requests on it and the template's
-# accounts (all users, harvest or not).
+# Per (circle template, account): the account's harvest requests on it, the template's
+# accounts (all users, harvest or not), when the account first used it and its owner.
 CIRCLE_LINK_ROWS = f"""
 SELECT r.template AS template, r.account_id AS account_id,
-  sum(CASE WHEN {_HIT} > 0 THEN 1 ELSE 0 END) AS n_harvest, max(c.accts) AS accts
+  sum(CASE WHEN {_HIT} > 0 THEN 1 ELSE 0 END) AS n_harvest, max(c.accts) AS accts,
+  min(r.ts_ms) AS first_ts, max(o.org) AS owner
 FROM request_keys r
 JOIN circle_templates c ON r.template = c.template
+JOIN circle_groups o ON r.account_id = o.account_id
 CROSS JOIN (SELECT count(*) AS n FROM circle_groups) g
 WHERE c.accts >= 2 AND c.groups_ >= 2 AND c.accts * c.accts <= g.n
 GROUP BY r.template, r.account_id
@@ -82,7 +96,8 @@ def link_accounts(
     min_harvest: int = MIN_HARVEST,
 ) -> dict[int, CircleLink]:
     """Positions in ``ids`` of accounts at review linked by ``rows`` (``CIRCLE_LINK_ROWS``:
-    template, account_id, n_harvest, accts), given each account's own ``risk``.
+    template, account_id, n_harvest, accts, first_ts, owner), given each account's own
+    ``risk``: not through a wording its owner used first, nor to a fellow of its owner.
 
     Counted per template with ``bincount`` over the rows; only the few linked accounts' rows
     are walked in Python (for the fellows a reviewer is shown)."""
@@ -98,21 +113,35 @@ def link_accounts(
     n = np.asarray(rows.column("n_harvest").to_numpy(zero_copy_only=False), float)
     r = risk[pos]
     flagged = np.bincount(t, weights=r >= review, minlength=len(tpl.dictionary))
-    attackers = np.bincount(t, weights=r >= attack, minlength=len(tpl.dictionary))
+    # a fellow harvests on the wording itself: cover prompts copied from honest users are
+    # not a campaign's harvest wordings
+    fellow = (r >= attack) & (n > 0)
+    attackers = np.bincount(t, weights=fellow, minlength=len(tpl.dictionary))
     accts = np.zeros(len(tpl.dictionary))
     accts[t] = np.asarray(rows.column("accts").to_numpy(zero_copy_only=False), float)
     ok = (attackers > 0) & (2 * flagged >= accts)  # wordings that link: see the module doc
-    cand = ok[t] & (n > 0) & (r >= review) & (r < attack)
+    first = np.asarray(rows.column("first_ts").to_numpy(zero_copy_only=False), float)
+    own = pc.dictionary_encode(rows.column("owner").combine_chunks()).indices
+    own = np.asarray(own.to_numpy(zero_copy_only=False), np.int64)
+    owner_first = _owner_first(t, own, first)
+    tpl_first = np.full(len(tpl.dictionary), np.inf)
+    np.minimum.at(tpl_first, t, first)
+    other = _other_suspect(t, own, fellow, len(tpl.dictionary))
+    cand = ok[t] & (n > 0) & (r >= review) & (r < attack) & other
+    cand &= owner_first > tpl_first[t]  # not the wording's first user
     harvest = np.bincount(pos[cand], weights=n[cand], minlength=len(ids))
     on: dict[int, list[int]] = {}  # linking template → linked accounts on it
-    for i, k in zip(pos[cand], t[cand], strict=True):
+    owner_of = {}  # (template, linked account) → its owner
+    for i, k, o in zip(pos[cand], t[cand], own[cand], strict=True):
         if harvest[i] >= min_harvest:
             on.setdefault(int(k), []).append(int(i))
+            owner_of[(int(k), int(i))] = o
     fellows: dict[int, set[int]] = {}
-    sel = np.isin(t, list(on)) & (r >= attack)
-    for j, k in zip(pos[sel], t[sel], strict=True):  # the linking wordings' attackers
+    sel = np.isin(t, list(on)) & fellow
+    for j, k, o in zip(pos[sel], t[sel], own[sel], strict=True):  # the wordings' attackers
         for i in on[int(k)]:
-            fellows.setdefault(i, set()).add(int(j))
+            if o != owner_of[(int(k), int(i))]:
+                fellows.setdefault(i, set()).add(int(j))
     out = {}
     for i, fs in fellows.items():
         members = sorted(fs, key=lambda j: (-risk[j], ids[j]))
@@ -124,6 +153,25 @@ def link_accounts(
             tuple(str(ids[j]) for j in members),
         )
     return out
+
+
+def _owner_first(t: np.ndarray, own: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Per row: the earliest ``first`` of any row with the same template and owner."""
+    pair = t * (int(np.max(own, initial=0)) + 1) + own
+    uniq, inv = np.unique(pair, return_inverse=True)
+    low = np.full(len(uniq), np.inf)
+    np.minimum.at(low, inv, first)
+    return low[inv]
+
+
+def _other_suspect(t: np.ndarray, own: np.ndarray, suspect: np.ndarray, n_tpl: int) -> np.ndarray:
+    """Per row: whether a ``suspect`` row of another owner is on its template (per template,
+    how many suspects and how many of them are one owner's, without a loop)."""
+    n_sus = np.bincount(t[suspect], minlength=n_tpl)
+    pair = t * (int(np.max(own, initial=0)) + 1) + own
+    uniq, inv = np.unique(pair, return_inverse=True)
+    mine = np.bincount(inv, weights=suspect, minlength=len(uniq))[inv]
+    return n_sus[t] > mine
 
 
 def circle_links(
