@@ -50,7 +50,7 @@ from ..evidence import Evidence
 from ..scoring.catalog import BY_NAME, feature_columns, lowered_label
 from ..scoring.compiled import CompiledRiskModel
 from ..scoring.definitions import cohort_keys
-from ..scoring.label_cap import RAISED_TO_REVIEW
+from ..scoring.label_cap import LABELLED_ATTACK, RAISED_TO_REVIEW, raised_to_review
 from ..scoring.model import (
     MIN_POPULATION,
     N_COHORTS,
@@ -544,8 +544,8 @@ def _label_reason(
 ) -> Evidence | None:
     """Batch's ``operator_labels`` reason: held at review by the cap, or attack by label."""
     if account in model.labelled_attack:
-        return Evidence("online:operator_labels", 0.0, "labelled attack by the operator")
-    if adapted >= line > risk:
+        return Evidence("online:operator_labels", 0.0, LABELLED_ATTACK)
+    if raised_to_review(np.float64(risk), np.float64(adapted), line):
         return Evidence("online:operator_labels", 0.0, RAISED_TO_REVIEW)
     return None
 

@@ -18,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-RAISED_TO_REVIEW = "raised by operator labels to review"  # the reason a reviewer reads
+RAISED_TO_REVIEW = "raised by operator labels to review"  # the reasons a reviewer reads
+LABELLED_ATTACK = "labelled attack by the operator"
 
 
 def label_capped(

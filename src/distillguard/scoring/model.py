@@ -37,7 +37,13 @@ from .artifact import load_artifact, save_artifact
 from .booster import WorldCalibratedBooster, logit
 from .catalog import ABUSED_ROUTES, BY_NAME, CATALOG, HAND_SET, direction_of, feature_columns
 from .compiled import group_drops
-from .label_cap import RAISED_TO_REVIEW, label_capped, labelled_mask, raised_to_review
+from .label_cap import (
+    LABELLED_ATTACK,
+    RAISED_TO_REVIEW,
+    label_capped,
+    labelled_mask,
+    raised_to_review,
+)
 from .recipe import TRAIN_RECIPE
 from .reference import DeploymentReference
 from .scorer import Columns, has_column, n_rows, scol, verdicts
@@ -626,7 +632,7 @@ class LearnedAccountScorer(Estimator):
                 f"attack line, the model's own {self.unadapted_risk_[i]:.3f} is not (labels "
                 "alone never make an attack)"
             )
-        text[labelled] = "labelled attack by the operator"
+        text[labelled] = LABELLED_ATTACK
         self.label_text_ = text
         lift = logit(self.risk_) - logit(self.unadapted_risk_)
         # Above the reason threshold however little it lifted: it says why the verdict is
