@@ -9,7 +9,7 @@ import json
 import pytest
 import typer
 
-from distillguard.bench.transfer import EARLY_DAYS, parse_worlds, world_name
+from distillguard.bench.transfer import EARLY_DAYS, parse_worlds
 from distillguard.scoring.model import BUILTIN
 from distillguard.scoring.recipe import TRAIN_RECIPE
 
@@ -36,12 +36,10 @@ def test_train_defaults_are_the_recipe():
 )
 def test_shipped_model_records_the_recipe_train_builds():
     meta = json.loads(BUILTIN.read_text())
-    recipe = {
-        k: TRAIN_RECIPE[k] for k in ("version", "balance_kinds", "evidence_dropout", "n_bags")
-    }
+    recipe = {k: TRAIN_RECIPE[k] for k in ("version", "balance_kinds", "evidence_dropout")}
     assert meta["recipe"] == recipe
     full = [
-        world_name(size, seed)
+        f"{size}-w{seed}"
         for size in TRAIN_RECIPE["sizes"].split(",")
         for seed in parse_worlds(TRAIN_RECIPE["worlds"], "worlds")
     ]

@@ -333,9 +333,7 @@ class RiskModel(WorldCalibratedBooster):
     ----------
     max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization :
         of scikit-learn's ``HistGradientBoostingClassifier``.
-    random_state : int (seeds the world draws of a bagged model).
-    n_bags : boosters averaged, each fitted on a bootstrap of the train worlds (1: one
-        booster on every world, as before).
+    random_state : int.
 
     Attributes
     ----------
@@ -351,9 +349,7 @@ class RiskModel(WorldCalibratedBooster):
         min_samples_leaf: int = 30,
         l2_regularization: float = 1.0,
         random_state: int = 0,
-        n_bags: int = 1,
     ) -> None:
-        self.n_bags = n_bags
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
@@ -798,17 +794,14 @@ def fit_risk_model(
     groups: list[str] | None = None,
     balance_kinds: bool = False,
     dropout: bool | None = None,
-    n_bags: int | None = None,
 ) -> Path:
     """Fit a :class:`RiskModel` on labelled worlds and save it as ``out`` (a manifest);
     ``balance_kinds``: weigh accounts so every campaign kind counts the same in each world;
     ``dropout``: also train the trees on :func:`evidence_dropout` copies of the campaign
     accounts, together weighing as much as those accounts (the copies are views of the same
     accounts, not new ones; default: :data:`TRAIN_RECIPE`); the calibration sees the real
-    accounts only. ``n_bags``: boosters on bootstraps of the worlds, averaged (default:
-    :data:`TRAIN_RECIPE`)."""
+    accounts only."""
     dropout = TRAIN_RECIPE["evidence_dropout"] if dropout is None else dropout
-    n_bags = TRAIN_RECIPE["n_bags"] if n_bags is None else n_bags
     names = input_names()
     X, y, g, dep, weight = _stack(_training_parts(worlds, findings, groups, balance_kinds))
     extra = None
@@ -816,9 +809,9 @@ def fit_risk_model(
         cX, cy, src = evidence_dropout(X, y, dep, names)
         base = np.ones(len(y)) if weight is None else weight
         extra = (cX, cy, g[src], base[src] / len(masking_units(names)))
-    model = RiskModel(n_bags=n_bags).fit(X, y, g, names, sample_weight=weight, extra=extra)
+    model = RiskModel().fit(X, y, g, names, sample_weight=weight, extra=extra)
     recipe = {"version": TRAIN_RECIPE["version"], "balance_kinds": balance_kinds}
-    recipe.update(evidence_dropout=dropout, n_bags=n_bags)
+    recipe["evidence_dropout"] = dropout
     return model.save(out, {"worlds": [Path(w).name for w in worlds], "recipe": recipe})
 
 
