@@ -20,12 +20,12 @@ import numpy as np
 
 def train_table(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """``(X, y, world, names)`` of train's default worlds and their early slices."""
-    from distillguard.bench.transfer import EARLY_DAYS, handset_findings, parse_worlds
+    from distillguard.bench.transfer import EARLY_DAYS, handset_findings, parse_worlds, world_name
     from distillguard.scoring import model as m
     from distillguard.scoring.recipe import TRAIN_RECIPE
 
     worlds = [
-        root / f"{size}-w{s}"
+        root / world_name(size, s)
         for size in TRAIN_RECIPE["sizes"].split(",")
         for s in parse_worlds(TRAIN_RECIPE["worlds"], "worlds")
     ]

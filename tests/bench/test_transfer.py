@@ -10,16 +10,22 @@ import numpy as np
 import pytest
 
 from distillguard.bench.transfer import (
+    DONE,
     HAND_SET,
     LEARNED,
     TransferConfig,
     check_config,
+    ensure_world,
+    is_done,
+    mark_done,
     parse_worlds,
     run_transfer,
+    world_name,
 )
 from distillguard.cli import main
 from distillguard.errors import InvalidParameterError
 from distillguard.sim.scenario import CAMPAIGN_TYPES
+from distillguard.sim.world import GENERATOR_VERSION
 
 
 @pytest.mark.parametrize(
@@ -133,9 +139,10 @@ def test_transfer_end_to_end_on_tiny_worlds(tmp_path: Path):
     # Leave-one-kind-out: the held-out kind never reached the train worlds.
     assert "shard" not in saved["in_world"][LEARNED]["kinds"]
     model = json.loads((out / "risk-model.json").read_text())
-    assert sorted(model["trained_on"]) == ["tiny-w1-no-shard", "tiny-w2-no-shard"]
+    trained = [world_name("tiny", s, "shard") for s in (1, 2)]
+    assert sorted(model["trained_on"]) == trained
     # ... and on each train world's first two days, calibrated together with its world.
-    assert "tiny-w1-no-shard-first2d" in model["worlds"]
+    assert f"{trained[0]}-first2d" in model["worlds"]
     md = (out / "transfer.md").read_text()
     assert "leave-one-kind-out: shard" in md and "(held out)" in md
     assert "labelling_vendor" in md or "leaderboard_operator" in md
@@ -224,3 +231,37 @@ def test_labelled_recall_tip_off_reports_the_rest_of_the_campaign_and_every_kind
     assert "scenario `queue`" in md and "scenario `tip-off`" in md
     assert "rest of the tipped campaign found" in md
     assert "held at `review` by the cap" in md
+
+
+def test_worlds_are_named_and_marked_by_their_generator(tmp_path: Path):
+    """Cached worlds of two generators never mix: the folder name and the done-marker carry
+    the generator version; generator 1's folders (no ``-g``, a bare time in the marker) are
+    never taken for this generator's."""
+    assert world_name("small", 3) == f"small-w3-g{GENERATOR_VERSION}"
+    assert world_name("tiny", 1, "shard") == f"tiny-w1-g{GENERATOR_VERSION}-no-shard"
+    old = tmp_path / world_name("tiny", 1)
+    old.mkdir()
+    (old / DONE).write_text("2026-12-07T17:00:28Z")  # what generator 1 wrote
+    assert not is_done(old)
+    (old / DONE).write_text(f"generator {GENERATOR_VERSION - 1} 2026-12-07T17:00:28Z")
+    assert not is_done(old)
+    mark_done(old)
+    assert is_done(old)
+
+
+def test_a_done_world_is_reused_and_an_old_one_redrawn(tmp_path: Path, monkeypatch):
+    drawn = []
+
+    def fake_simulate(scenario, out, seed, progress):
+        drawn.append((scenario.name, Path(out).name))
+
+    monkeypatch.setattr("distillguard.sim.simulate", fake_simulate)
+    done = tmp_path / world_name("tiny", 1)
+    done.mkdir()
+    mark_done(done)
+    assert ensure_world(tmp_path, "tiny", 1) == done and drawn == []
+    stale = tmp_path / world_name("tiny", 2)
+    stale.mkdir()
+    (stale / DONE).write_text("2026-12-07T17:00:28Z")
+    assert ensure_world(tmp_path, "tiny", 2) == stale
+    assert drawn == [("random-tiny-2", stale.name)] and is_done(stale)

@@ -130,15 +130,43 @@ def check_config(cfg: TransferConfig) -> None:
 
 
 # ---- worlds ---------------------------------------------------------------------------------
+def world_name(size: str, seed: int, holdout: str | None = None) -> str:
+    """A random world's folder name: size, seed and the generator version that drew it
+    (``small-w3-g2``), so worlds of two generators never share a cache entry. Folders without
+    ``-g`` (``small-w3``) are generator 1's."""
+    from ..sim.world import GENERATOR_VERSION
+
+    name = f"{size}-w{seed}-g{GENERATOR_VERSION}"
+    return name + (f"-no-{holdout}" if holdout else "")
+
+
+def is_done(path: Path) -> bool:
+    """Whether ``path`` holds a complete world (or slice) of this generator: its marker names
+    the generator version (generator 1's markers hold a bare time)."""
+    from ..sim.world import GENERATOR_VERSION
+
+    marker = Path(path) / DONE
+    return marker.is_file() and marker.read_text().split()[:2] == [
+        "generator",
+        str(GENERATOR_VERSION),
+    ]
+
+
+def mark_done(path: Path) -> None:
+    from ..sim.world import GENERATOR_VERSION
+
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    (Path(path) / DONE).write_text(f"generator {GENERATOR_VERSION} {stamp}")
+
+
 def ensure_world(root: Path, size: str, seed: int, holdout: str | None = None) -> Path:
     """The random world ``seed`` (without campaign kind ``holdout``), simulated once."""
     from ..sim import simulate
     from ..sim.scenario import Scenario
     from ..sim.world import draw_scenario
 
-    name = f"{size}-w{seed}" + (f"-no-{holdout}" if holdout else "")
-    path = root / name
-    if (path / DONE).exists():
+    path = root / world_name(size, seed, holdout)
+    if is_done(path):
         return path
     sc = draw_scenario(size, seed)
     if holdout:
@@ -146,7 +174,7 @@ def ensure_world(root: Path, size: str, seed: int, holdout: str | None = None) -
         data["campaigns"] = [c for c in data["campaigns"] if c["type"] != holdout]
         sc = Scenario.from_dict(data, source=f"{sc.source} without {holdout}")
     simulate(sc, out=path, seed=seed, progress=False)
-    (path / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    mark_done(path)
     return path
 
 
@@ -452,10 +480,10 @@ def early_slice(root: Path, world: Path, days: float) -> Path:
     from .runner import slice_first_days
 
     out = Path(root) / f"{world.name}-first{days:g}d"
-    if not (out / DONE).exists():
+    if not is_done(out):
         slice_first_days(sorted(world.glob("requests.*")), days, out)
         link_world_files(world, out)
-        (out / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        mark_done(out)
     return out
 
 

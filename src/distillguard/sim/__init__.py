@@ -23,7 +23,11 @@ Hard-benign personas (:data:`HARD_BENIGN_PERSONAS`), legitimate but attacker-lik
 - ``enterprise_batch``: one fixed template over thousands of documents at night, keys in
   rotation, several accounts sharing one organisation and card;
 - ``university_class``: students behind one campus /24 asking about the same weekly problems
-  at class hours (education sign-ups, no card);
+  at class hours (education sign-ups, no card). In a random world (generator 2) the class's
+  tightness is drawn too (``scenario.CLASS_TACTICS``): how much of its traffic is in the
+  synchronised meeting or on campus, one NAT address or a host each, the lab's one browser,
+  how many problems and phrasings, a sign-up wave, a department card; from a lecture course
+  that barely clusters to a lab course as tight as a campaign;
 - ``app_platform``: many end-user sessions through a few accounts with one system prompt.
 
 Attack campaigns (:data:`CAMPAIGN_TYPES`), several per run, each labelled by ``campaign_id``:

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from . import scripts, wordings
 from .geo import COUNTRIES
 from .plan import DAY_MS, HOUR_MS, PROXY_COUNTRIES, Group, IpSampler, Plan, Tables
-from .scenario import Scenario
+from .scenario import CLASS_TACTICS, Scenario
 from .text import TextBank, esc
 
 # JSON literals for a few optional fields (index -1 = field absent).
@@ -935,20 +935,26 @@ def gen_enterprise(
     return rows
 
 
+# A class's meeting weekdays by meetings a week (0 = Monday): lecture, Tue/Thu, Mon/Wed/Fri ...
+_MEETING_DAYS = {1: (2,), 2: (1, 3), 3: (0, 2, 4), 4: (0, 1, 2, 3), 5: (0, 1, 2, 3, 4)}
+
+
 def gen_class(
     ctx: Context, g: Group, acct: np.ndarray, i: np.ndarray, rng: np.random.Generator
 ) -> Rows:
     """A university class: one campus /24, the week's assignment, at class and homework hours."""
     p = ctx.plan
     n = len(acct)
+    t = g.params.get("tactics") or {k: v[0] for k, v in CLASS_TACTICS.items()}
     sess, pos, first = ctx.sessions(rng, acct, 1.8, max_len=6)
     s_acct = acct[first]
     ns = len(first)
     tz = np.full(ns, g.params["tz"])
-    in_class = rng.random(ns) < 0.55
+    in_class = rng.random(ns) < t["class_share"]
     start = np.empty(ns, dtype=np.int64)
-    # Class sessions: Tuesday and Thursday, 10:00-11:30 local; otherwise homework evenings.
-    class_days = np.nonzero(np.isin(ctx.day_weekday, (1, 3)))[0]
+    # Class sessions: the meeting days (two: Tuesday and Thursday), 10:00-11:30 local;
+    # otherwise homework evenings.
+    class_days = np.nonzero(np.isin(ctx.day_weekday, _MEETING_DAYS[t["meeting_days"]]))[0]
     if len(class_days) == 0:
         class_days = np.arange(ctx.n_days)
     k = int(in_class.sum())
@@ -963,7 +969,11 @@ def gen_class(
     # The week's problem set: a handful of shared items everyone asks about.
     week = ((start - ctx.start_ms) // (7 * DAY_MS)).astype(np.int64)
     base = int(g.params["campus"]) % 1000
-    item = base * 13 + week * 8 + rng.integers(0, 8, size=ns)
+    k_items = t["items_per_week"]
+    item = base * 13 + week * k_items + rng.integers(0, k_items, size=ns)
+    if t["set_share"] < 1:  # the student's own questions, off the set
+        own = rng.random(ns) >= t["set_share"]
+        item[own] = rng.integers(0, 2**31, size=int(own.sum()))
     caps = ("math", "code")
     t_text, t_ans = ctx.tasks(rng, caps, ns, seq=item)
     if ctx.scenario.world.grammar_seed is None:
@@ -971,14 +981,17 @@ def gen_class(
     else:
         # A random world's class: the course's own phrasing, often "show every step".
         intent = "cot" if (int(g.params["campus"]) >> 3) % 2 else "benign_stepwise"
-        pre, post = ctx.persona_wordings(intent, g.index, 6)
+        pre, post = ctx.persona_wordings(intent, g.index, t["wordings"])
     first_user = ctx.wrapped(rng, pre, post, t_text)
     chain = rng.integers(0, len(wordings.FOLLOWUPS), size=ns)
     msgs = ctx.with_followups(
         _take(first_user, sess), _take(t_ans, sess), pos, chain[sess], ctx.followups
     )
     rows = Rows(acct=acct, ts=ts, msgs=msgs, sess=sess)
-    campus = in_class[sess]
+    on_campus = in_class
+    if t["campus_share"] > 0:  # homework in the library, the labs, the dorms
+        on_campus = in_class | (rng.random(ns) < t["campus_share"])
+    campus = on_campus[sess]
     rows.ip = np.where(campus, p.home_ip[acct], p.alt_ip[acct]).astype(np.uint32)
     rows.country = p.country[acct]
     rows.ua = np.where(rng.random(n) < 0.9, p.ua1[acct], p.ua2[acct])

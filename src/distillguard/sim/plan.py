@@ -880,6 +880,16 @@ class _Planner:
         g.params["tz"] = float(COUNTRIES[cidx].tz[0])
         country = np.full(n, cidx)
         browser = rng.random(n) < 0.8
+        cols = dict(
+            ua1=np.where(browser, tables.browser(rng, n), tables.sdk(rng, n)),
+            ua2=tables.browser(rng, n),
+            payment=[""] * n,
+            created=self.start_ms - (rng.uniform(10, 60, size=n) * DAY_MS).astype(np.int64),
+            home=campus + rng.integers(2, 254, size=n).astype(np.uint32),
+        )
+        if spec.tactics is not None:  # generator 2: this world's tightness (own stream)
+            g.params["tactics"] = spec.tactics
+            self._tighten_class(np.random.default_rng([self.seed, 3, g.index]), spec, cols, campus)
         self.add(
             g,
             n,
@@ -887,15 +897,26 @@ class _Planner:
             signup="education",
             country=country,
             ip_mode=np.full(n, 4),
-            ua1=np.where(browser, tables.browser(rng, n), tables.sdk(rng, n)),
-            ua2=tables.browser(rng, n),
-            payment=[""] * n,
             email=[uni] * n,
-            created=self.start_ms - (rng.uniform(10, 60, size=n) * DAY_MS).astype(np.int64),
-            home=campus + rng.integers(2, 254, size=n).astype(np.uint32),
             alt=ips.by_country(rng, country),
             flag=browser.astype(np.int64),
+            **cols,
         )
+
+    def _tighten_class(
+        self, side: np.random.Generator, spec: PersonaSpec, cols: dict, campus: np.uint32
+    ) -> None:
+        """A class's sign-up wave, lab browser, campus NAT and department card, drawn from
+        ``side`` so the rest of the world's accounts stay as they were."""
+        t, n = spec.tactics or {}, spec.accounts
+        lag = t["signup_lag_days"] + side.uniform(0, t["signup_wave_days"], size=n)
+        cols["created"] = self.start_ms - (lag * DAY_MS).astype(np.int64)
+        lab = side.random(n) < t["lab_browser"]
+        cols["ua1"] = np.where(lab, self.tables.browser(side, 1)[0], cols["ua1"])
+        if t["campus_nat"]:
+            cols["home"] = np.full(n, campus + np.uint32(side.integers(2, 254)), np.uint32)
+        if t["dept_card"]:
+            cols["payment"] = [_hex(side, 1, 16, "pf_", self.taken)[0]] * n
 
     def _plan_app_platform(self, g: Group, n: int, spec: PersonaSpec) -> None:
         rng, tables, ips = self.rng, self.tables, self.ips

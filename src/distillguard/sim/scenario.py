@@ -233,6 +233,24 @@ class PersonaSpec:
     requests: int
     end_users: int = 0
     keys: int = 3
+    tactics: dict[str, Any] | None = None  # a university class's tightness (CLASS_TACTICS)
+
+
+# How tightly a university class coordinates: (default, lo, hi). The defaults are the one
+# class of generator 1 (and of the presets); random worlds draw every value (priors.yaml).
+CLASS_TACTICS: dict[str, tuple[Any, float, float]] = {
+    "class_share": (0.55, 0.0, 1.0),  # sessions in the synchronised class meeting
+    "meeting_days": (2, 1, 5),  # class meetings a week
+    "campus_share": (0.0, 0.0, 1.0),  # other sessions also from the campus network
+    "campus_nat": (False, 0, 1),  # campus traffic leaves by one address (else one per host)
+    "lab_browser": (0.0, 0.0, 1.0),  # students on one managed browser build
+    "items_per_week": (8, 1, 100),  # problems in the week's set
+    "set_share": (1.0, 0.0, 1.0),  # sessions on the set (else the student's own questions)
+    "wordings": (6, 1, 60),  # phrasings of the set in use
+    "signup_wave_days": (50.0, 0.01, 400.0),  # the class signs up within this many days
+    "signup_lag_days": (10.0, -30.0, 400.0),  # the wave ends this long before the period
+    "dept_card": (False, 0, 1),  # one department card pays for the class
+}
 
 
 @dataclass(frozen=True)
@@ -317,7 +335,10 @@ class Scenario:
             "period": {"start": self.start.isoformat(), "days": self.days},
             "models": [{k: v for k, v in asdict(m).items() if v is not None} for m in self.models],
             "benign": asdict(self.benign),
-            "hard_benign": {k: asdict(v) for k, v in self.hard_benign.items()},
+            "hard_benign": {
+                k: {f: x for f, x in asdict(v).items() if x is not None}
+                for k, v in self.hard_benign.items()
+            },
             "campaigns": [],
         }
         for c in self.campaigns:
@@ -601,17 +622,41 @@ def _parse_hard_benign(v: _V, raw: Any) -> dict[str, PersonaSpec]:
 
 
 def _parse_persona(v: _V, w: str, p: Any) -> PersonaSpec:
-    v.mapping(w, p, ("accounts", "requests", "end_users", "keys"), ("accounts", "requests"))
+    keys = ("accounts", "requests", "end_users", "keys", "tactics")
+    v.mapping(w, p, keys, ("accounts", "requests"))
     acc = v.integer(f"{w}.accounts", p["accounts"])
     req = v.integer(f"{w}.requests", p["requests"])
     if acc and req < acc:
         v.fail(f"{w}.requests", f"must be at least accounts ({acc}); got {req}")
+    tactics = None
+    if p.get("tactics") is not None:
+        if not w.endswith(".university_class"):
+            v.fail(f"{w}.tactics", "is only known for university_class")
+        tactics = _parse_class_tactics(v, f"{w}.tactics", p["tactics"])
     return PersonaSpec(
         acc,
         req,
         v.integer(f"{w}.end_users", p.get("end_users", 0)),
         v.integer(f"{w}.keys", p.get("keys", 3), 1),
+        tactics,
     )
+
+
+def _parse_class_tactics(v: _V, w: str, raw: Any) -> dict[str, Any]:
+    """Every key of :data:`CLASS_TACTICS`, given or defaulted, checked against its range."""
+    v.mapping(w, raw, tuple(CLASS_TACTICS))
+    out: dict[str, Any] = {}
+    for key, (default, lo, hi) in CLASS_TACTICS.items():
+        value = raw.get(key, default)
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                v.fail(f"{w}.{key}", f"must be true or false; got {value!r}")
+            out[key] = value
+        elif isinstance(default, int):
+            out[key] = v.integer(f"{w}.{key}", value, int(lo), int(hi))
+        else:
+            out[key] = v.number(f"{w}.{key}", value, lo, hi)
+    return out
 
 
 def _parse_campaigns(v: _V, raw: Any, days: float) -> tuple[CampaignSpec, ...]:

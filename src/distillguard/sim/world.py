@@ -20,6 +20,10 @@ from ..errors import ScenarioError
 from .scenario import CAMPAIGN_TYPES, HARD_BENIGN_PERSONAS, PRESETS, TACTIC_DEFAULTS, Scenario
 
 PRIORS_FILE = Path(__file__).with_name("priors.yaml")
+# The random-world generator's version: bump it whenever a seed's world changes, so cached
+# worlds of another version are never mixed with new ones (bench/transfer.py names worlds and
+# marks them done with it). 2: university classes of every tightness (CLASS_TACTICS).
+GENERATOR_VERSION = 2
 _FORMS = ("log", "int", "choice", "dirichlet", "bernoulli")
 KIND_CAPABILITIES = {
     "agentic_harvest": ("code",),
@@ -133,11 +137,17 @@ def draw_scenario(preset: str, seed: int, priors: Priors | None = None) -> Scena
         "period": {"start": _start(rng).isoformat(), "days": days},
         "models": _models(pr, rng, days),
         "benign": _benign(pr, rng, int(sample(size["benign_accounts"], rng))),
-        "hard_benign": _hard_benign(pr, rng, scale),
+        "hard_benign": _hard_benign(pr, rng, scale, _side_stream(preset, seed)),
         "campaigns": _campaigns(pr, rng, scale, days),
         "world": _world(pr, rng, seed),
     }
     return Scenario.from_dict(data, source=f"<random world {preset}/{seed}>")
+
+
+def _side_stream(preset: str, seed: int) -> np.random.Generator:
+    """The stream of the hard-benign personas' tactics (generator 2): its own per size, so
+    tiny and small worlds of one seed draw different groups (the main stream is shared)."""
+    return np.random.default_rng([seed, 0x5EED, 2, list(PRESETS).index(preset)])
 
 
 def _start(rng: np.random.Generator) -> dt.datetime:
@@ -172,7 +182,11 @@ def _benign(pr: Priors, rng: np.random.Generator, accounts: int) -> dict:
     return out
 
 
-def _hard_benign(pr: Priors, rng: np.random.Generator, scale: float) -> dict:
+def _hard_benign(
+    pr: Priors, rng: np.random.Generator, scale: float, side: np.random.Generator
+) -> dict:
+    """Hard-benign personas; ``side`` draws their tactics (a stream of its own, so adding
+    tactics moves nothing else in the world)."""
     out = {}
     for persona in HARD_BENIGN_PERSONAS:
         p = pr.get(f"hard_benign.{persona}")
@@ -183,7 +197,14 @@ def _hard_benign(pr: Priors, rng: np.random.Generator, scale: float) -> dict:
         out[persona] = {"accounts": acc, "requests": max(acc, int(acc * per))}
         if persona in ("enterprise_batch", "leaderboard_operator"):
             out[persona]["keys"] = int(rng.integers(2, 6))
+        if "tactics" in p:
+            drawn = {k: _rounded(sample(v, side)) for k, v in p["tactics"].items()}
+            out[persona]["tactics"] = drawn
     return out
+
+
+def _rounded(value: Any) -> Any:
+    return round(value, 3) if isinstance(value, float) else value
 
 
 def _campaigns(pr: Priors, rng: np.random.Generator, scale: float, days: int) -> list[dict]:
