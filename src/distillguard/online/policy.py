@@ -70,7 +70,7 @@ FEATURES: dict[str, str] = {
     "gap_cv": "number",
     "error_rate": "number",
     # the batch detector's verdicts (verdict cache)
-    "verdict": "string",  # benign / review / thin-attack / attack / unknown (online/verdicts.py)
+    "verdict": "string",  # benign / review / attack / unknown
     "batch_risk": "number",
     "in_cluster": "bool",
     "cluster_verdict": "string",
@@ -108,14 +108,7 @@ _RULE_KEYS = {"name", "when", "action", "scope", "expires_s", "rate_per_s", "bur
 # verdict cache is their state, reloaded after every run, so the rules are request-scoped (each
 # request is audited, coalesced). A persisted week-long block outlived batch's own correction
 # (tiny-105: a university class called attack one day, benign the next, blocked for the week).
-# - ``attack`` on the account itself, with a second source in batch's store (an attack cluster,
-#   a sender or circle link, a payment ring, the operator's label) or on enough of the account's
-#   own requests to bear a deny (verdicts.evidence_volume: 15 at the 0.9 line): the attack action.
-# - ``thin-attack``: batch's ``attack`` on the account's own few requests alone. One source, so
-#   like every online rule below it acts silently and never denies: a degrade of the requests
-#   that themselves ask for harvest. Most such accounts are one-shot attackers, but the honest
-#   accounts batch denied in the red team were all of them (a labelling vendor's 5 all-rubric
-#   requests, a casual user's 10): issue 16.
+# - ``attack`` on the account itself: the attack action.
 # - ``attack`` on its cluster only: the member's own evidence is weaker (batch did not call it
 #   attack), so at most what a review gets.
 # - ``review`` (a reviewer should look; nobody has): one source, like the account's online
@@ -127,12 +120,6 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "name": "known-attack-account",
         "when": {"verdict": "attack"},
         "action": "block",
-        "scope": "request",
-    },
-    {
-        "name": "thin-attack-account",
-        "when": {"verdict": "thin-attack", "harvest_like": True},
-        "action": "degrade",
         "scope": "request",
     },
     {

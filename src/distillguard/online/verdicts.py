@@ -14,13 +14,11 @@ import csv
 import hashlib
 import json
 import logging
-import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 from ..errors import InvalidInputError
@@ -31,29 +29,12 @@ log = logging.getLogger(__name__)
 
 _HELD = "held to review: batch ranked fewer accounts than its model's population floor; "
 _UNCONFIRMED = "unconfirmed: the previous batch run did not call this account attack; "
-# A batch ``attack`` resting on the account's own evidence alone (no second source): what it
-# acts as online (``thin-attack-account`` in online/policy.py: a silent degrade, never a deny).
-THIN_ATTACK = "thin-attack"
-_ATTACKS = ("attack", THIN_ATTACK)
-# Batch's evidence that names more than the account itself (its ``evidence`` table's sources):
-# a sender or circle link to an attack cluster, a card paying for unrelated accounts, the
-# operator's own label.
-LINK_SOURCES = ("account:sender_link", "account:payment_ring", "account:operator_labels")
-
-
-def evidence_volume(attack_line: float) -> int:
-    """Requests an account's own record needs before it alone may deny: an all-harvest record
-    of n requests bounds the harvest share from below by the Wilson bound n / (n + z²); at the
-    verdict's own confidence z = Φ⁻¹(p) that reaches p from n ≥ z² p / (1 − p) (p = 0.9: 15)."""
-    p = min(max(float(attack_line), 0.5), 1 - 1e-6)
-    z = NormalDist().inv_cdf(p)
-    return math.ceil(z * z * p / (1 - p) - 1e-9)
 
 
 def _to_review(verdicts: dict, why: str, keep: frozenset[str] = frozenset()) -> int:
-    """Every ``attack`` (or ``thin-attack``) in ``verdicts`` (account or cluster id → verdict)
-    but those in ``keep`` acts as ``review``, its reasons led by ``why``; returns how many."""
-    held = [k for k, v in verdicts.items() if v.verdict in _ATTACKS and k not in keep]
+    """Every ``attack`` in ``verdicts`` (account or cluster id → verdict) but those in ``keep``
+    acts as ``review``, its reasons led by ``why``; returns how many."""
+    held = [k for k, v in verdicts.items() if v.verdict == "attack" and k not in keep]
     for k in held:
         v = verdicts[k]
         verdicts[k] = replace(v, verdict="review", reasons=why + v.reasons)
@@ -103,10 +84,6 @@ class VerdictCache:
     # reload confirms against (``confirmed_by``).
     batch_attacks: frozenset[str] = frozenset()
     unconfirmed: int = 0  # attack verdicts acting as review until the next run agrees
-    # Each account batch called ``attack`` with no second source in its store (no attack
-    # cluster, no link evidence) → its request count; None: the store does not say.
-    own_only: dict[str, int] | None = None
-    thin: int = 0  # attack verdicts acting as thin-attack (own evidence below the volume)
     run_id: str = ""  # a digest of batch's account verdicts: the same results, the same id
     loaded_at: float = field(default_factory=time.time)
 
@@ -154,14 +131,12 @@ class VerdictCache:
             "risk_reference_accounts": self.reference.n_accounts if self.reference else 0,
             "held_to_review": self.held,
             "unconfirmed_attacks": self.unconfirmed,
-            "thin_attacks": sum(1 for v in self.accounts.values() if v.verdict == THIN_ATTACK),
         }
 
     # ---- loading --------------------------------------------------------------------------
     @classmethod
-    def load(cls, data_dir: Path | str | None, attack_line: float | None = None) -> VerdictCache:
-        """From ``DIR/store.duckdb``, else ``DIR/accounts.csv`` (+ ``clusters.csv``); empty when
-        None. ``attack_line``: batch's attack threshold (default: the scoring policy's)."""
+    def load(cls, data_dir: Path | str | None) -> VerdictCache:
+        """From ``DIR/store.duckdb``, else ``DIR/accounts.csv`` (+ ``clusters.csv``); empty when None."""
         if data_dir is None:
             return cls()
         d = Path(data_dir)
@@ -173,7 +148,7 @@ class VerdictCache:
             cache = cls._from_csv(d)
         else:
             return cls(source=f"{d} (no store.duckdb or accounts.csv yet)")
-        return cache._noted().held_below_floor().proportioned(attack_line)
+        return cache._noted().held_below_floor()
 
     def _noted(self) -> VerdictCache:
         """Record which accounts batch called ``attack`` (before any hold) and which results
@@ -234,34 +209,6 @@ class VerdictCache:
         _to_review(self.accounts, _HELD)
         _to_review(self.clusters, _HELD)
         self.held = True
-        return self
-
-    def proportioned(self, attack_line: float | None = None) -> VerdictCache:
-        """An account ``attack`` with no second source and fewer requests than
-        ``evidence_volume`` of the attack line acts as ``thin-attack``: the online rules' own
-        principle (one source may act silently, a deny needs a second, independent one) for
-        batch's verdict. Most such accounts are attackers (one-shot accounts), so it is still
-        acted on, silently; the honest ones (tiny-105: a labelling vendor's account of 5
-        all-rubric requests) are no longer denied. A store that does not say (CSV findings)
-        leaves the verdicts standing. Returns self."""
-        if not self.own_only:
-            return self
-        if attack_line is None:
-            from ..scoring.policy import ScoringPolicy
-
-            attack_line = ScoringPolicy().attack_threshold
-        need = evidence_volume(attack_line)
-        for a, n in self.own_only.items():
-            v = self.accounts.get(a)
-            if v is None or v.verdict != "attack" or n >= need:
-                continue
-            why = (
-                f"one source: batch's attack rests on this account's own {n} requests (a deny "
-                f"needs {need}, or a second source: a sender link, an attack cluster, a payment "
-                "ring); "
-            )
-            self.accounts[a] = replace(v, verdict=THIN_ATTACK, reasons=why + v.reasons)
-            self.thin += 1
         return self
 
     @classmethod
@@ -465,29 +412,8 @@ def _load_owners(con: Any, tables: set[str], out: VerdictCache) -> None:
     out.owners = {str(a): str(o) for a, o in rows}
 
 
-def _load_own_only(con: Any, tables: set[str], out: VerdictCache) -> None:
-    """Accounts batch called ``attack`` with no second source, and their request counts: not
-    a member of an attack cluster, no ``LINK_SOURCES`` evidence (batch's own tables, read as
-    written; nothing recomputed). Left None when the store lacks any of them."""
-    need = {"out_accounts", "out_clusters", "evidence", "account_features"}
-    if not need <= tables or "n_requests" not in _columns(con, "account_features"):
-        return
-    links = ", ".join(f"'{s}'" for s in LINK_SOURCES)
-    rows = con.execute(f"""
-        SELECT o.account_id, coalesce(f.n_requests, 0)
-        FROM out_accounts o
-        LEFT JOIN account_features f USING (account_id)
-        LEFT JOIN out_clusters c ON c.cluster_id = o.cluster_id
-        WHERE o.verdict = 'attack' AND coalesce(c.verdict, '') <> 'attack'
-          AND o.account_id NOT IN (SELECT subject_id FROM evidence
-                                   WHERE subject_kind = 'account' AND source IN ({links})
-                                     AND subject_id IS NOT NULL)""").fetchall()
-    out.own_only = {str(a): int(n) for a, n in rows}
-
-
 def _load_context(con: Any, tables: set[str], out: VerdictCache) -> None:
     """Account facts, IP intelligence and the risk reference a detect run left in the store."""
-    _load_own_only(con, tables, out)
     if "account_features" in tables:
         have = _columns(con, "account_features")
         cols = [c for c in (*_META_COLUMNS, *batch_only_features()) if c in have]
