@@ -1,0 +1,314 @@
+"""Memory of ``detect``'s whole process tree over time, by stage and by process (issue 15 §2).
+
+Runs the plain DuckDB scan of the log, ``detect`` on a fresh temporary store, and the scan again
+(``x_scan`` as in ``scripts/bench_speed.py``; each scan in a child process), while a thread reads ``/proc/PID/smaps_rollup``
+of this process and every descendant every ``--period`` seconds (0.5): RSS, and PSS, which
+splits pages shared between processes (the forkserver's imports in its workers) among them, so
+the tree's PSS is what the tree really holds, and the run's ``/dev/shm`` files (``shm``: ingest's
+batches in flight, memory that RSS shows only where mapped and touched). The stage of each sample is the last task
+``detect`` put on its progress display (``ingest``, ``templates``, analyze's steps such as
+``coordination graph``, ``outputs``, ``report``). Prints one JSON line: wall, CPU seconds (main
+and featurize workers), the tree's peak RSS and PSS and the stage at each, the peak per stage
+and per process role (main, forkserver, workers), and writes every sample to ``--timeline``
+(CSV) for ``scripts/bench_memory_plot.py``.
+
+    PYTHONPATH=src python scripts/bench_memory.py SIM_DIR LABEL [--timeline CSV] [--keep OUT]
+        [--no-scan] [--period S]
+
+``SIM_DIR`` is a ``distillguard simulate`` output folder (``requests.parquet`` or
+``requests.jsonl.gz``, ``accounts.csv``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+KB_MB = 1 / 1024
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                kids += [int(k) for k in fh.read().split()]
+    except OSError:
+        pass
+    return kids
+
+
+def rss_pss_mb(pid: int) -> tuple[float, float] | None:
+    """(RSS, PSS) of ``pid`` in MiB from ``smaps_rollup``; ``None`` once it has exited."""
+    rss = pss = 0.0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1]) * KB_MB
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1]) * KB_MB
+    except OSError:
+        return None
+    return rss, pss
+
+
+SHM_ROOT = "/dev/shm"
+SHM_TAG = "/dev/shm/distillguard-"
+
+
+def shm_mb(pids: list[int], root: int) -> float:
+    """MiB of the run's ``/dev/shm`` files (ingest's batches in flight), mapped or not: tmpfs
+    pages are memory, but a process's RSS shows only those it has mapped and touched."""
+    sizes: dict[int, int] = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/maps") as fh:
+                for line in fh:
+                    if SHM_TAG in line:
+                        f = line.split()
+                        lo, hi = (int(x, 16) for x in f[0].split("-"))
+                        sizes[int(f[4])] = max(sizes.get(int(f[4]), 0), hi - lo)
+        except OSError:
+            continue
+    try:
+        folders = [n for n in os.listdir(SHM_ROOT) if n.startswith(f"distillguard-{root}-")]
+        for d in folders:
+            for e in os.scandir(os.path.join(SHM_ROOT, d)):
+                st = e.stat()
+                sizes[st.st_ino] = max(sizes.get(st.st_ino, 0), st.st_size)
+    except OSError:
+        pass
+    return sum(sizes.values()) / 2**20
+
+
+def _role(pid: int, parent_role: str) -> str:
+    """main / forkserver / worker / resource_tracker / other, from the command line."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "other"
+    if "forkserver" in cmd and parent_role == "main":
+        return "forkserver"
+    if "resource_tracker" in cmd:
+        return "resource_tracker"
+    return "worker" if parent_role == "forkserver" else "other"
+
+
+def tree_sample(root: int, roles: dict[int, str]) -> dict[int, tuple[str, float, float]]:
+    """{pid: (role, RSS, PSS)} for ``root`` and its descendants; ``roles`` caches roles."""
+    out: dict[int, tuple[str, float, float]] = {}
+    todo = [(root, "")]
+    while todo:
+        pid, parent = todo.pop()
+        if pid not in roles:
+            roles[pid] = "main" if pid == root else _role(pid, parent)
+        mem = rss_pss_mb(pid)
+        if mem is None:
+            continue
+        out[pid] = (roles[pid], *mem)
+        todo += [(k, roles[pid]) for k in _children(pid)]
+    return out
+
+
+class Sampler:
+    """Samples the tree every ``period`` s in a thread; ``stage()`` names the current stage."""
+
+    def __init__(self, stage: Any, period: float = 0.5, timeline: Path | None = None) -> None:
+        self.stage, self.period, self.timeline = stage, period, timeline
+        self._writer: Any = None
+        self._fh: Any = None
+        self.rows: list[dict[str, Any]] = []
+        self.per_pid: dict[int, dict[str, Any]] = {}
+        self._roles: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._t0 = 0.0
+
+    def _sample(self) -> None:
+        procs = tree_sample(os.getpid(), self._roles)
+        row: dict[str, Any] = {"t": round(time.perf_counter() - self._t0, 2), "stage": self.stage()}
+        for key in ("rss", "pss", "main_rss", "main_pss", "workers_rss", "workers_pss", "other_pss"):
+            row[key] = 0.0
+        for pid, (role, rss, pss) in procs.items():
+            row["rss"] += rss
+            row["pss"] += pss
+            group = role if role in ("main", "worker") else "other"
+            if group == "main":
+                row["main_rss"], row["main_pss"] = rss, pss
+            elif group == "worker":
+                row["workers_rss"] += rss
+                row["workers_pss"] += pss
+            else:
+                row["other_pss"] += pss
+            peak = self.per_pid.setdefault(pid, {"role": role, "rss": 0.0, "pss": 0.0})
+            peak["rss"], peak["pss"] = max(peak["rss"], rss), max(peak["pss"], pss)
+        row["n_procs"] = len(procs)
+        row["shm"] = shm_mb(list(procs), os.getpid())
+        row = {k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}
+        self.rows.append(row)
+        if self.timeline is not None:  # written as it goes: a long run can be read midway
+            if self._writer is None:
+                self._fh = open(self.timeline, "w", newline="")
+                self._writer = csv.DictWriter(self._fh, fieldnames=list(row))
+                self._writer.writeheader()
+            self._writer.writerow(row)
+            self._fh.flush()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.period)
+
+    def __enter__(self) -> Sampler:
+        self._t0 = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self._fh is not None:
+            self._fh.close()
+
+    def summary(self) -> dict[str, Any]:
+        """Tree peaks (with the stage), per-stage peaks and per-role peaks."""
+        top_rss = max(self.rows, key=lambda r: r["rss"])
+        top_pss = max(self.rows, key=lambda r: r["pss"])
+        stages: dict[str, dict[str, float]] = {}
+        for r in self.rows:
+            s = stages.setdefault(
+                r["stage"], {"rss": 0.0, "pss": 0.0, "main_rss": 0.0, "main_pss": 0.0, "shm": 0.0}
+            )
+            for k in s:
+                s[k] = max(s[k], r[k])
+        roles: dict[str, dict[str, float]] = {}
+        for p in self.per_pid.values():
+            g = roles.setdefault(p["role"], {"n": 0, "rss": 0.0, "pss": 0.0})
+            g["n"] += 1
+            g["rss"], g["pss"] = max(g["rss"], p["rss"]), max(g["pss"], p["pss"])
+        return {
+            "peak_tree_rss_mb": top_rss["rss"],
+            "peak_tree_rss_stage": top_rss["stage"],
+            "peak_tree_rss_at": top_rss,
+            "peak_tree_pss_mb": top_pss["pss"],
+            "peak_tree_pss_stage": top_pss["stage"],
+            "peak_tree_pss_at": top_pss,
+            "peak_by_stage": stages,
+            "peak_shm_mb": max(r["shm"] for r in self.rows),
+            "peak_tree_pss_plus_shm_mb": max(r["pss"] + r["shm"] for r in self.rows),
+            "peak_by_role": roles,  # the largest single process of each role
+            "samples": len(self.rows),
+        }
+
+
+def _capture_progress() -> list[Any]:
+    """Make ``detect`` hand its progress display (disabled off a terminal) to us."""
+    from distillguard.engines import embedded
+
+    captured: list[Any] = []
+    original = embedded.make_progress
+
+    def make(enabled: bool = True) -> Any:
+        prog = original(False)
+        captured.append(prog)
+        return prog
+
+    embedded.make_progress = make
+    return captured
+
+
+def _stage_of(captured: list[Any]) -> str:
+    if not captured or not captured[-1].tasks:
+        return "start"
+    return str(captured[-1].tasks[-1].description)
+
+
+def _log(data: Path) -> Path:
+    for name in ("requests.parquet", "requests.jsonl.gz", "requests.jsonl"):
+        if (data / name).exists():
+            return data / name
+    raise SystemExit(f"no requests log in {data}")
+
+
+def scan_seconds(log: Path) -> float:
+    """``baseline_scan`` of ``log`` in a child process: DuckDB's allocator keeps what the scan
+    freed, which would otherwise sit in this process's RSS under ``detect``."""
+    code = ("import sys; from pathlib import Path; from distillguard.engines.embedded import "
+            "baseline_scan; print(baseline_scan([Path(sys.argv[1])]))")
+    out = subprocess.run([sys.executable, "-c", code, str(log)], check=True,
+                         capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def measure(data: Path, label: str, keep: Path | None, timeline: Path | None,
+            scan: bool = True, period: float = 0.5) -> dict[str, Any]:
+    """Scan, detect under the sampler, scan again; the JSON record of the run."""
+    from distillguard.engines.embedded import detect
+
+    logs = [_log(data)]
+    scans = [scan_seconds(logs[0])] if scan else []
+    captured = _capture_progress()
+    tmp = Path(tempfile.mkdtemp(prefix="dg-bench-mem-"))
+    try:
+        with Sampler(lambda: _stage_of(captured), period, timeline) as sampler:
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            s = detect(logs=logs, accounts=data / "accounts.csv", out=tmp / "out",
+                       store=tmp / "store", progress=True)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        if keep is not None:
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.move(tmp / "out", keep)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if scan:
+        scans.append(scan_seconds(logs[0]))
+    n = s["counts"]["requests_accepted"]
+    feat = s["resources"]["featurize"] or {}
+    rec = {
+        "label": label,
+        "data": str(data),
+        "requests": n,
+        "detect_s": round(wall, 1),
+        "scan_s": [round(x, 2) for x in scans],
+        "x_scan": round(wall / (sum(scans) / len(scans)), 1) if scans else None,
+        "main_cpu_s": round(cpu, 1),
+        "featurize": feat,
+        "timings": s["timings_s"],
+        "analyze_timings": s.get("analyze_timings_s"),
+        "peak_rss_main_mb": s["resources"]["peak_rss_mb"],
+        "limits": {k: s["resources"].get(k) for k in ("memory_limit", "ingest_memory_limit",
+                                                       "analyze_memory_limit")},
+        "accounts_attack": s["counts"]["accounts_attack"],
+        "accounts_review": s["counts"]["accounts_review"],
+    }
+    rec.update(sampler.summary())
+    return rec
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("data", type=Path)
+    ap.add_argument("label")
+    ap.add_argument("--timeline", type=Path)
+    ap.add_argument("--keep", type=Path)
+    ap.add_argument("--no-scan", action="store_true")
+    ap.add_argument("--period", type=float, default=0.5)
+    a = ap.parse_args()
+    rec = measure(a.data, a.label, a.keep, a.timeline, not a.no_scan, a.period)
+    print(json.dumps(rec))
+
+
+if __name__ == "__main__":  # detect starts worker processes: the guard is required
+    main()
