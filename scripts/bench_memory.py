@@ -1,7 +1,8 @@
 """Memory of ``detect``'s whole process tree over time, by stage and by process (issue 15 §2).
 
 Runs the plain DuckDB scan of the log, ``detect`` on a fresh temporary store, and the scan again
-(``x_scan`` as in ``scripts/bench_speed.py``; each scan in a child process), while a thread reads ``/proc/PID/smaps_rollup``
+(``x_scan`` as in ``scripts/bench_speed.py``; each scan in a child process), while a sampler process (not a thread: C code holding the GIL would stop it) reads
+``/proc/PID/smaps_rollup``
 of this process and every descendant every ``--period`` seconds (0.5): RSS, and PSS, which
 splits pages shared between processes (the forkserver's imports in its workers) among them, so
 the tree's PSS is what the tree really holds, and the run's ``/dev/shm`` files (``shm``: ingest's
@@ -29,7 +30,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -123,21 +123,25 @@ def tree_sample(root: int, roles: dict[int, str]) -> dict[int, tuple[str, float,
 
 
 class Sampler:
-    """Samples the tree every ``period`` s in a thread; ``stage()`` names the current stage."""
+    """Samples the tree of ``root`` every ``period`` s; ``stage()`` names the current stage.
 
-    def __init__(self, stage: Any, period: float = 0.5, timeline: Path | None = None) -> None:
-        self.stage, self.period, self.timeline = stage, period, timeline
+    Runs in a child process (:func:`sample_in_child`), not a thread of the measured process:
+    a thread needs the GIL, and C code that holds it (Leiden, some Arrow calls) would stop the
+    samples exactly where memory may peak."""
+
+    def __init__(self, root: int, stage: Any, period: float = 0.5,
+                 timeline: Path | None = None) -> None:
+        self.root, self.stage, self.period, self.timeline = root, stage, period, timeline
         self._writer: Any = None
         self._fh: Any = None
         self.rows: list[dict[str, Any]] = []
         self.per_pid: dict[int, dict[str, Any]] = {}
-        self._roles: dict[int, str] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._t0 = 0.0
+        self._roles: dict[int, str] = {os.getpid(): "sampler"}
+        self._t0 = time.perf_counter()
 
-    def _sample(self) -> None:
-        procs = tree_sample(os.getpid(), self._roles)
+    def sample(self) -> None:
+        procs = tree_sample(self.root, self._roles)
+        procs = {p: v for p, v in procs.items() if v[0] != "sampler"}
         row: dict[str, Any] = {"t": round(time.perf_counter() - self._t0, 2), "stage": self.stage()}
         for key in ("rss", "pss", "main_rss", "main_pss", "workers_rss", "workers_pss", "other_pss"):
             row[key] = 0.0
@@ -155,7 +159,7 @@ class Sampler:
             peak = self.per_pid.setdefault(pid, {"role": role, "rss": 0.0, "pss": 0.0})
             peak["rss"], peak["pss"] = max(peak["rss"], rss), max(peak["pss"], pss)
         row["n_procs"] = len(procs)
-        row["shm"] = shm_mb(list(procs), os.getpid())
+        row["shm"] = shm_mb(list(procs), self.root)
         row = {k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}
         self.rows.append(row)
         if self.timeline is not None:  # written as it goes: a long run can be read midway
@@ -165,22 +169,6 @@ class Sampler:
                 self._writer.writeheader()
             self._writer.writerow(row)
             self._fh.flush()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(self.period)
-
-    def __enter__(self) -> Sampler:
-        self._t0 = time.perf_counter()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        if self._fh is not None:
-            self._fh.close()
 
     def summary(self) -> dict[str, Any]:
         """Tree peaks (with the stage), per-stage peaks and per-role peaks."""
@@ -213,26 +201,46 @@ class Sampler:
         }
 
 
-def _capture_progress() -> list[Any]:
-    """Make ``detect`` hand its progress display (disabled off a terminal) to us."""
+def _capture_stages(stage_file: Path) -> None:
+    """Make ``detect``'s progress display (disabled off a terminal) write each new task's
+    name, the current stage, to ``stage_file`` for the sampler process."""
     from distillguard.engines import embedded
 
-    captured: list[Any] = []
     original = embedded.make_progress
+    stage_file.write_text("start")
 
     def make(enabled: bool = True) -> Any:
         prog = original(False)
-        captured.append(prog)
+        add = prog.add_task
+
+        def add_task(description: str, *a: Any, **k: Any) -> Any:
+            stage_file.write_text(str(description))
+            return add(description, *a, **k)
+
+        prog.add_task = add_task
         return prog
 
     embedded.make_progress = make
-    return captured
 
 
-def _stage_of(captured: list[Any]) -> str:
-    if not captured or not captured[-1].tasks:
-        return "start"
-    return str(captured[-1].tasks[-1].description)
+def sample_in_child(root: int, stage_file: Path, period: float, timeline: Path,
+                    summary_file: Path) -> None:
+    """The sampler process: samples until its stdin closes, then writes its summary."""
+    import select
+
+    def stage() -> str:
+        try:
+            return stage_file.read_text() or "start"
+        except OSError:
+            return "start"
+
+    sampler = Sampler(root, stage, period, timeline)
+    while True:
+        sampler.sample()
+        ready, _, _ = select.select([sys.stdin], [], [], period)
+        if ready and not sys.stdin.read(1):
+            break
+    summary_file.write_text(json.dumps(sampler.summary()))
 
 
 def _log(data: Path) -> Path:
@@ -259,18 +267,30 @@ def measure(data: Path, label: str, keep: Path | None, timeline: Path | None,
 
     logs = [_log(data)]
     scans = [scan_seconds(logs[0])] if scan else []
-    captured = _capture_progress()
     tmp = Path(tempfile.mkdtemp(prefix="dg-bench-mem-"))
+    stage_file, summary_file = tmp / "stage", tmp / "sampler.json"
+    timeline = timeline or tmp / "timeline.csv"
+    _capture_stages(stage_file)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--sample", str(os.getpid()), str(stage_file), str(period),
+         str(timeline), str(summary_file)],
+        stdin=subprocess.PIPE,
+    )
     try:
-        with Sampler(lambda: _stage_of(captured), period, timeline) as sampler:
-            t0, cpu0 = time.perf_counter(), time.process_time()
-            s = detect(logs=logs, accounts=data / "accounts.csv", out=tmp / "out",
-                       store=tmp / "store", progress=True)
-            wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        s = detect(logs=logs, accounts=data / "accounts.csv", out=tmp / "out",
+                   store=tmp / "store", progress=True)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        child.stdin.close()
+        child.wait()
+        sampled = json.loads(summary_file.read_text())
         if keep is not None:
             shutil.rmtree(keep, ignore_errors=True)
             shutil.move(tmp / "out", keep)
     finally:
+        if child.poll() is None:  # detect raised: stop the sampler too
+            child.stdin.close()
+            child.wait()
         shutil.rmtree(tmp, ignore_errors=True)
     if scan:
         scans.append(scan_seconds(logs[0]))
@@ -293,11 +313,15 @@ def measure(data: Path, label: str, keep: Path | None, timeline: Path | None,
         "accounts_attack": s["counts"]["accounts_attack"],
         "accounts_review": s["counts"]["accounts_review"],
     }
-    rec.update(sampler.summary())
+    rec.update(sampled)
     return rec
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--sample"]:
+        root, stage, period, timeline, summary = sys.argv[2:7]
+        sample_in_child(int(root), Path(stage), float(period), Path(timeline), Path(summary))
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", type=Path)
     ap.add_argument("label")
