@@ -227,16 +227,6 @@ class StoreEngine(DuckDBEngine):
         ).fetchall()
         return bool(rows and rows[0][0])
 
-    def fetch_arrow(self, sql: str) -> pa.Table:
-        """The whole result, streamed: ``to_arrow_table`` first collects it in DuckDB's memory
-        (it cannot spill there), then converts it, so a result near ``memory_limit`` fails
-        (`large`'s sorted graph edges: "failed to pin block", 477 MiB used). The reader hands
-        over the same batches (``to_arrow_table``'s default size) one at a time."""
-        return self.con.sql(sql).to_arrow_reader(FETCH_BATCH_ROWS).read_all()
-
-
-FETCH_BATCH_ROWS = 131_072  # rows per Arrow batch, as duckdb's ``to_arrow_table`` makes them
-
 
 class Store:
     """A DuckDB store on ``path/store.duckdb``; ``con`` is the connection, ``engine`` wraps it.
