@@ -214,7 +214,9 @@ def _capture_stages(stage_file: Path) -> None:
         add = prog.add_task
 
         def add_task(description: str, *a: Any, **k: Any) -> Any:
-            stage_file.write_text(str(description))
+            part = stage_file.with_suffix(".part")  # replaced whole: never read half-written
+            part.write_text(str(description))
+            os.replace(part, stage_file)
             return add(description, *a, **k)
 
         prog.add_task = add_task

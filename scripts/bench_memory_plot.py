@@ -51,6 +51,9 @@ def plot(out: Path, runs: list[tuple[str, Path]]) -> None:
         t = [x / 60 for x in c["t"]]
         for key, name in SERIES:
             ax.plot(t, c[key], label=name, lw=1.2)
+        if "shm" in c:  # the run's /dev/shm files: memory RSS shows only where mapped
+            ax.plot(t, [p + s for p, s in zip(c["pss"], c["shm"], strict=True)],
+                    label="tree PSS + /dev/shm", lw=0.8, ls=":")
         ax.axhline(TARGET_MIB, color="red", ls="--", lw=1, label="target 1.5 GiB")
         for i, (s, a, b) in enumerate(stage_spans(t, c["stage"])):
             if b - a > 0.02 * (t[-1] or 1):
