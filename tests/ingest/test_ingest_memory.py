@@ -90,12 +90,3 @@ def test_out_of_memory_is_reported_not_masked_by_the_rollback(tmp_path, make_log
         assert st.con.sql("SELECT count(*) FROM requests").fetchall()[0][0] == 0
         assert st.con.sql("SELECT count(*) FROM ingested_files").fetchall()[0][0] == 0
 
-
-def test_threads_after_ingest_follow_the_analysis_limit():
-    from distillguard.ingest.store import analysis_threads
-
-    assert analysis_threads("477MiB", 2) == 1  # the default 1GB budget on any machine
-    assert analysis_threads("100MB", 8) == 1  # never none
-    assert analysis_threads("2GiB", 2) == 2  # never more than the cores
-    assert analysis_threads("2GiB", 16) == 5
-

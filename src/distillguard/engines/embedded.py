@@ -31,8 +31,8 @@ import pyarrow as pa
 from .. import __version__
 from ..errors import DistillguardError, InvalidInputError, NoRecordsError
 from ..ingest import DEFAULT_STORE, Store, discover
-from ..ingest.parallel import check_workers, default_workers
-from ..ingest.store import StoreEngine, analysis_memory_limit, analysis_threads, size_bytes
+from ..ingest.parallel import check_workers
+from ..ingest.store import StoreEngine, analysis_memory_limit, size_bytes
 from ..policy import Policy, default_policy
 from ..progress import make_progress, stage
 from .outputs import record_timings, sql_path, validate_outputs, write_outputs, write_summary
@@ -227,9 +227,6 @@ def detect(
             # The rest runs in this process alone: DuckDB gets its share of the budget.
             later_limit = analyze_memory_limit or analysis_memory_limit(memory_limit)
             st.con.execute(f"SET memory_limit = '{later_limit}'")
-            if threads is None:  # more threads need more pinned memory than the limit allows
-                later_threads = analysis_threads(later_limit, default_workers())
-                st.con.execute(f"SET threads = {later_threads}")
             tmpl, findings, counts = _analysis_stages(st, policy, prog, out, timings)
             store_counts = st.counts()
             summary = _summary(

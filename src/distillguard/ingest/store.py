@@ -87,18 +87,6 @@ def analysis_memory_limit(memory_limit: str, floor: int = 256 * 2**20) -> str:
     return f"{-(-share // 2**20)}MiB"
 
 
-# DuckDB memory each thread of the stages after ingest needs: hash joins and aggregates keep a
-# working set per thread that must be pinned. At 477 MiB and 2 threads `large` failed ("failed
-# to pin block", the graph edges); 1 thread within the same limit does not need it.
-ANALYSIS_BYTES_PER_THREAD = 384 * 2**20
-
-
-def analysis_threads(limit: str, cores: int) -> int:
-    """DuckDB threads for the stages after ingest under ``limit``: one per
-    :data:`ANALYSIS_BYTES_PER_THREAD` of it, at least 1, at most ``cores``."""
-    return max(1, min(cores, size_bytes(limit) // ANALYSIS_BYTES_PER_THREAD))
-
-
 @dataclass
 class IngestResult:
     """What one ``Store.ingest`` call did."""
