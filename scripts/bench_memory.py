@@ -263,7 +263,8 @@ def scan_seconds(log: Path) -> float:
 
 
 def measure(data: Path, label: str, keep: Path | None, timeline: Path | None,
-            scan: bool = True, period: float = 0.5) -> dict[str, Any]:
+            scan: bool = True, period: float = 0.5,
+            analyze_limit: str | None = None) -> dict[str, Any]:
     """Scan, detect under the sampler, scan again; the JSON record of the run."""
     from distillguard.engines.embedded import detect
 
@@ -281,7 +282,7 @@ def measure(data: Path, label: str, keep: Path | None, timeline: Path | None,
     try:
         t0, cpu0 = time.perf_counter(), time.process_time()
         s = detect(logs=logs, accounts=data / "accounts.csv", out=tmp / "out",
-                   store=tmp / "store", progress=True)
+                   store=tmp / "store", progress=True, analyze_memory_limit=analyze_limit)
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         child.stdin.close()
         child.wait()
@@ -331,8 +332,9 @@ def main() -> None:
     ap.add_argument("--keep", type=Path)
     ap.add_argument("--no-scan", action="store_true")
     ap.add_argument("--period", type=float, default=0.5)
+    ap.add_argument("--analyze-limit", help="detect(analyze_memory_limit=...), e.g. 1GB")
     a = ap.parse_args()
-    rec = measure(a.data, a.label, a.keep, a.timeline, not a.no_scan, a.period)
+    rec = measure(a.data, a.label, a.keep, a.timeline, not a.no_scan, a.period, a.analyze_limit)
     print(json.dumps(rec))
 
 
