@@ -89,4 +89,3 @@ def test_out_of_memory_is_reported_not_masked_by_the_rollback(tmp_path, make_log
             st.ingest([log], workers=1)
         assert st.con.sql("SELECT count(*) FROM requests").fetchall()[0][0] == 0
         assert st.con.sql("SELECT count(*) FROM ingested_files").fetchall()[0][0] == 0
-
