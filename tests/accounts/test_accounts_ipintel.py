@@ -109,3 +109,16 @@ def test_vectorised_geoip_equals_one_lookup_per_ip(intel):
     assert sum(c is not None for c in got["country"]) > 10_000
     tables = _geo_v4_tables(geo)  # the numpy path ran (not the per-IP fallback)
     assert tables is not None and tables["ok"]
+
+
+def test_transform_a_slice_at_a_time_gives_the_same_table(intel):
+    from distillguard.accounts.ipintel import transform_chunked
+
+    ips = pa.chunked_array([
+        ["52.95.110.1", "81.2.69.160", "10.1.2.3", None, "not-an-ip"],
+        ["2a03:2880:f12f::1", "81.2.69.160", " 8.8.8.8 ", "010.1.2.3"],
+    ])
+    whole = intel.transform(ips)
+    assert transform_chunked(intel, ips, rows=2).equals(whole)
+    assert transform_chunked(intel, ips, rows=3).num_rows == len(ips)
+    assert transform_chunked(intel, ips.slice(0, 0)).equals(intel.transform(ips.slice(0, 0)))

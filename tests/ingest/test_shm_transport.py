@@ -27,6 +27,19 @@ def test_file_round_trip_removes_the_file(tmp_path):
     assert not os.path.exists(payload) and os.listdir(tmp_path) == []
 
 
+def test_a_batch_in_flight_is_held_as_its_mapped_file_not_a_heap_copy(tmp_path):
+    t = _table(2000)
+    payload = parallel.pack(t, str(tmp_path))
+    before = pa.total_allocated_bytes()
+    held = parallel._held(t, payload)
+    parallel.unpack(payload)  # the worker maps the file and removes it
+    assert not os.path.exists(payload)
+    assert held.equals(t)  # the mapping outlives the unlink
+    assert pa.total_allocated_bytes() == before  # no copy in this process's heap
+    as_bytes = parallel.pack(t, None)
+    assert parallel._held(t, as_bytes) is t  # no file: the batch itself
+
+
 def test_no_folder_or_unwritable_folder_falls_back_to_bytes(tmp_path):
     t = _table()
     for folder in (None, str(tmp_path / "missing")):
@@ -113,10 +126,16 @@ def test_workers_leave_no_files_and_store_the_same_rows(tmp_path, monkeypatch, m
 
     monkeypatch.setattr(parallel.FeaturePipeline, "__init__", spy)
     q = "SELECT * FROM requests ORDER BY source_line"
+    bad = "SELECT line, reason, raw FROM quarantine ORDER BY line"
     with Store(tmp_path / "a") as a, Store(tmp_path / "b") as b:
         ra = a.ingest([log], workers=2)
         rb = b.ingest([log], workers=1)
         rows_a, rows_b = a.con.sql(q).fetchall(), b.con.sql(q).fetchall()
+        bad_a, bad_b = a.con.sql(bad).fetchall(), b.con.sql(bad).fetchall()
+    # the repeated id's raw text comes from the batch held (mapped) while the worker ran
+    assert bad_a == bad_b
+    dup = [w for _, r, w in bad_a if r == "duplicate_request_id"]
+    assert len(dup) == 1 and '"request_id": "req-3"' in dup[0]
     assert seen[0] is not None and seen[0].startswith(str(tmp_path / "shm"))
     assert (ra.accepted, ra.quarantined) == (rb.accepted, rb.quarantined) == (40, 2)
     assert rows_a == rows_b

@@ -223,6 +223,7 @@ def detect(
                     assume_tz=assume_tz,
                 )
             check_accepted(ing, st.path)
+            st.release_ingest_memory()  # this run ingests once; the analysis needs the room
             # The rest runs in this process alone: DuckDB gets its share of the budget.
             later_limit = analyze_memory_limit or analysis_memory_limit(memory_limit)
             st.con.execute(f"SET memory_limit = '{later_limit}'")

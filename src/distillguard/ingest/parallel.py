@@ -209,6 +209,16 @@ def unpack(payload: Payload) -> pa.Table:
     return table
 
 
+def _held(part: pa.Table, payload: Payload) -> pa.Table:
+    """What this process keeps of a batch in flight (the sink reads its raw text for repeated
+    ids): the ``/dev/shm`` file mapped, when it is one, instead of a second copy in this
+    process's heap. The mapping outlives the worker's unlink; the pages go back when the
+    batch is stored."""
+    if isinstance(payload, bytes):
+        return part
+    return pa.ipc.open_stream(pa.memory_map(payload)).read_all()
+
+
 def _unlink(path: str) -> None:
     try:
         os.unlink(path)
@@ -345,11 +355,13 @@ class FeaturePipeline:
     def _send(self, part: pa.Table, job: prepare.BatchJob) -> None:
         if self._pool is None:
             raise DistillguardError("FeaturePipeline: the workers are closed")
+        payload = pack(part, self._folder)
+        held = _held(part, payload)  # mapped before the worker unlinks the file
         try:
-            fut = self._pool.submit(_worker_task, pack(part, self._folder), job, self._folder)
+            fut = self._pool.submit(_worker_task, payload, job, self._folder)
         except BrokenProcessPool as exc:
             raise _broken(exc) from exc
-        self._pending.append((part, fut))
+        self._pending.append((held, fut))
         while self._too_many_in_flight():
             self._pop()
 

@@ -69,6 +69,10 @@ NOT_LOGS: tuple[str, ...] = (
 BLOCK_BYTES = 12 * 1024 * 1024  # bytes decompressed and split at a time (~9k records)
 READ_BYTES = 1024 * 1024  # bytes asked of the (de)compressor at a time
 BATCH_ROWS = 50_000  # records validated, featurized and inserted at a time
+# Parquet rows decoded (and turned into JSON text) at a time: one worker task's worth
+# (``parallel.TASK_ROWS``). A 50k-row batch of `large` held ~80-100 MB more in the main process
+# during ingest (the decoded columns and their JSON text).
+PARQUET_BATCH_ROWS = 16_384
 DETECT_DOCS = 20  # records read to recognise a file's log format
 
 RAW_SCHEMA = pa.schema([("line", pa.large_string()), ("line_no", pa.int64())])
@@ -170,6 +174,10 @@ def _detect(f: InputFile) -> str:
         docs = list(_iter_docs(f, limit=DETECT_DOCS))
     except (OSError, ValueError, EOFError, *INFLATE_ERRORS, pa.ArrowException, InvalidInputError):
         return "contract"
+    finally:
+        # Arrow's allocator keeps what reading freed (a Parquet row group's columns, ~150 MB
+        # on a 100k-row group): hand it back before ingest needs memory of its own.
+        pa.default_memory_pool().release_unused()
     return formats.detect(*docs).name
 
 
@@ -374,8 +382,11 @@ def iter_parquet(
     f: InputFile,
     on_bytes: Callable[[int], None] | None = None,
     time_cols: tuple[str, ...] = ("ts",),
+    batch_rows: int | None = None,
 ) -> Iterator[pa.Table]:
-    """Batches of ``(line, line_no)`` from a Parquet file; ``line_no`` is the 1-based row."""
+    """Batches of ``(line, line_no)`` from a Parquet file; ``line_no`` is the 1-based row.
+    ``batch_rows``: rows per batch (``None``: :data:`PARQUET_BATCH_ROWS`, at most
+    :data:`BATCH_ROWS`)."""
     try:
         # pre_buffer=False: with pyarrow's default (True) the reader caches the column chunks it
         # coalesced and does not hand them back while iterating, so memory grows with the rows
@@ -390,7 +401,7 @@ def iter_parquet(
     row = 1
     con = _json_con()
     try:
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS):
+        for batch in pf.iter_batches(batch_size=batch_rows or min(BATCH_ROWS, PARQUET_BATCH_ROWS)):
             tbl = pa.Table.from_batches([batch])
             yield _table_to_json_lines(tbl, row, time_cols, con)
             row += tbl.num_rows
@@ -499,9 +510,13 @@ def _raw_batches(
 
 
 def _iter_docs(f: InputFile, limit: int) -> Iterator[object]:
-    """The first ``limit`` stored documents of a file, parsed (for format detection)."""
+    """The first ``limit`` stored documents of a file, parsed (for format detection).
+
+    Parquet is read ``limit`` rows at a time: a whole batch of `large` (decoded and turned
+    into JSON) left ~300 MB in the process before ingest began."""
     n = 0
-    for batch in _raw_batches(f, None, ()):
+    batches = iter_parquet(f, None, (), limit) if f.fmt == "parquet" else _raw_batches(f, None, ())
+    for batch in batches:
         for line in batch.column("line").to_pylist():
             try:
                 yield json.loads(line)

@@ -804,6 +804,12 @@ class Store:
         self._append("quarantine", q)
 
     # ---- views -------------------------------------------------------------------------
+    def release_ingest_memory(self) -> None:
+        """Drop what only another ingest would use: the id index (40 MB for 5M requests; read
+        again from the store on the next ingest) and the pages Arrow's allocator kept."""
+        self._ids = None
+        pa.default_memory_pool().release_unused()
+
     def write_quarantine_mirror(self) -> Path:
         """Rewrite ``quarantine.jsonl`` from the table (atomic rename: never half-written)."""
         dest = self.path / "quarantine.jsonl"
