@@ -255,9 +255,12 @@ def test_a_client_set_org_header_does_not_reach_the_allow_list(
     store_dir: Path, write_policy: Callable
 ) -> None:
     """allow_orgs is never restricted, so its org must come from as trusted a source as the
-    account: with the API key as identity (or none), a client's X-Org-Id counts for nothing."""
+    account: with the API key as identity (or none), a client's X-Org-Id counts for nothing.
+    The guard is configured as a trusted org source (the auth layer sets the org); without
+    that, only the account table's org counts (tests/online/test_scorer_orgs.py)."""
     scorer = OnlineScorer(store_dir, write_policy({"rules": RULES, "allow_orgs": ["org-ok"]}))
-    app = create_proxy("http://upstream", LocalGuard(scorer), transport=UPSTREAM)
+    guard = LocalGuard(scorer, trusted_org_source=True)
+    app = create_proxy("http://upstream", guard, transport=UPSTREAM)
     scorer.actions.apply("account", key_account("sk-2"), "block", actor="a", reason="abuse")
     scorer.actions.apply("account", "ip:127.0.0.1", "block", actor="a", reason="abuse")
     scorer.actions.apply("account", "acct-9", "block", actor="a", reason="abuse")

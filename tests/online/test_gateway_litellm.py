@@ -400,3 +400,32 @@ def test_real_litellm_proxy_with_the_guardrail(
     audit = AuditLog(store_dir / "audit.jsonl")
     assert audit.verify().ok
     assert {"block", "degrade"} <= {e["action"] for e in audit.entries()}
+
+
+def test_the_org_is_the_keys_and_a_trusted_source_only_for_unlisted_accounts(
+    store_dir: Path, write_policy: Callable
+) -> None:
+    """The org comes from the authenticated key's ``org_id`` (LiteLLM's organisation), not its
+    team or a client field, and the guardrail is a trusted org source: it counts for an
+    account the account table does not list; with ``trusted_org_source=False`` it does not."""
+    scorer = OnlineScorer(store_dir, write_policy({"rules": RULES, "allow_orgs": ["org-ok"]}))
+    scorer.actions.apply("account", "new-9", "block", actor="a", reason="abuse")
+    scorer.refresh_actions(force=True)
+
+    async def status(guard: DistillguardLiteLLM, key: UserAPIKeyAuth, i: int) -> int:
+        data = {"model": "m", "messages": _msg(), "litellm_call_id": f"c{i}",
+                "metadata": {"org_id": "org-ok"}}
+        try:
+            await guard.async_pre_call_hook(key, None, data, "completion")
+        except HTTPException as exc:
+            return exc.status_code
+        return 200
+
+    trusted, untrusted = DistillguardLiteLLM(scorer), DistillguardLiteLLM(
+        scorer, trusted_org_source=False
+    )
+    assert asyncio.run(status(trusted, UserAPIKeyAuth(user_id="new-9", org_id="org-ok"), 0)) == 200
+    assert asyncio.run(status(trusted, UserAPIKeyAuth(user_id="new-9", team_id="org-ok"), 1)) == 403
+    assert asyncio.run(status(trusted, UserAPIKeyAuth(user_id="new-9"), 2)) == 403
+    key = UserAPIKeyAuth(user_id="new-9", org_id="org-ok")
+    assert asyncio.run(status(untrusted, key, 3)) == 403

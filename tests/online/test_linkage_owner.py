@@ -69,16 +69,19 @@ def test_claiming_an_org_in_the_request_does_not_inherit_its_pooling(
     assert observe("fresh", 4, "vendor") > 0.0
 
 
-def test_a_request_org_counts_for_an_unlisted_account_only_when_the_policy_trusts_it(
+def test_a_request_org_counts_for_an_unlisted_account_only_from_a_trusted_source(
     tmp_path: Path, write_policy: Callable
 ) -> None:
+    """... a gateway that authenticates the org (``online/orgs.py``), for an org the policy
+    allow-lists; a plain claim of an allow-listed org pools with nobody."""
     s = OnlineScorer(_store_with_accounts(tmp_path / "data"), write_policy({}))
     assert s.linked.owner(req("fresh", 0, org="vendor")) == "fresh"
     trusted = OnlineScorer(
         _store_with_accounts(tmp_path / "data2"), write_policy({"allow_orgs": ["vendor"]})
     )
-    assert trusted.linked.owner(req("fresh", 0, org="vendor")) == "org:vendor"
-    assert trusted.linked.owner(req("s1", 0, org="vendor")) == "s1"  # the table wins
+    assert trusted.linked.owner(req("fresh", 0, org="vendor")) == "fresh"
+    assert trusted.linked.owner(req("fresh", 0, org="vendor", org_trusted=True)) == "org:vendor"
+    assert trusted.linked.owner(req("s1", 0, org="vendor", org_trusted=True)) == "s1"  # the table
 
 
 def test_the_account_table_overrides_owners_members_stored_before_it_was_loaded(

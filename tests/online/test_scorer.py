@@ -189,7 +189,10 @@ def test_allow_lists_override_everything(
         ),
     )
     assert s.score(record(0, account="hydra-1", text=HARVEST)).rule == "allow-list"
-    assert s.score(record(0, account="x", text=HARVEST, org_id="org-ok")).action == "allow"
+    # an org from a trusted org source (the table has no x): a plain claim is no such source
+    assert s.score(record(0, account="x", text=HARVEST, org_id="org-ok")).action == "block"
+    rec = record(1, account="x", text=HARVEST, org_id="org-ok")
+    assert s.score(rec, org_trusted=True).action == "allow"
     assert s.score(record(0, account="y", text=HARVEST)).action == "block"
     s.actions.allow("y", actor="sales", reason="verified")
     s.refresh_actions(force=True)

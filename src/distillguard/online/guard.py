@@ -75,14 +75,24 @@ class _BackgroundTasks:
 
 
 class LocalGuard(_BackgroundTasks):
-    """In-process guard around an OnlineScorer (``full_inline`` scores before answering)."""
+    """In-process guard around an OnlineScorer (``full_inline`` scores before answering).
+
+    ``trusted_org_source``: the records' ``org_id`` is the gateway's own, authenticated (its
+    auth layer sets it and strips any the client sent), so it counts for an account the
+    account table does not list yet (``online/orgs.py``); off, only the table's org counts.
+    """
 
     def __init__(
-        self, scorer: OnlineScorer, full_inline: bool = False, late_wait_s: float = 0.0
+        self,
+        scorer: OnlineScorer,
+        full_inline: bool = False,
+        late_wait_s: float = 0.0,
+        trusted_org_source: bool = False,
     ) -> None:
         self.scorer = scorer
         self.full_inline = full_inline
         self.late_wait_s = late_wait_s
+        self.trusted_org_source = trusted_org_source
         self.metrics = scorer.metrics
         self._tasks: set[asyncio.Task] = set()
 
@@ -90,9 +100,10 @@ class LocalGuard(_BackgroundTasks):
         """The decision for ``record``; a bad record or a scorer error never means allow."""
         account = record.get("account_id")
         try:
+            trusted = self.trusted_org_source
             if self.full_inline:
-                return self.scorer.score(record).to_dict()
-            return self.scorer.assess(record).to_dict()
+                return self.scorer.score(record, org_trusted=trusted).to_dict()
+            return self.scorer.assess(record, org_trusted=trusted).to_dict()
         except RecordError as exc:
             # The record is bad, but the account may be known: its block still applies.
             if isinstance(account, str) and account.strip():

@@ -80,6 +80,14 @@ IDENTITY_KINDS = frozenset({"payment", "infra", "home"})
 # A rotating-proxy account passes through a /24 (or ASN) with a request or two and moves on;
 # that says nothing about the people who live behind it.
 NETWORK_KINDS = frozenset({"infra", "home", "asn_client"})
+# Keys on how a client is configured: a member counts on one, lending and receiving, only while
+# it is its configuration, i.e. the key carries most of the member's requests that set
+# parameters (``LinkSettings.home_share``), as batch links only each account's dominant tuple
+# (``accounts/param_tuples.py``). A harness sends its one tuple on every request; people vary
+# theirs per request, and two of them who once sent the same settings share nothing.
+CONFIG_KINDS = frozenset({"params"})
+# Keys a member's share of its own traffic decides (``_presence``).
+PRESENCE_KINDS = NETWORK_KINDS | CONFIG_KINDS
 # Kinds that only corroborate a sender key (see :func:`combine`): what is asked (a wording) or
 # how the account was opened (a sign-up wave: many honest students share an education route
 # and a university's domain, and sign up together at the start of a term).
@@ -425,14 +433,18 @@ def key_risk(
     (:meth:`JobFloor.get`; ``cfg.job_floor`` when not given). ``risks``: members' own online
     risk (sender keys only), lent like flags while within the window. ``presence``: on network
     keys, each member's share of its requests sent on the key; a member below
-    ``cfg.home_share`` was passing through and lends nothing (one missing from it lends).
+    ``cfg.home_share`` was passing through and lends nothing (one missing from it lends). On
+    a ``params`` key, the share of its parameter-setting requests, and the account itself
+    below it receives nothing either (``CONFIG_KINDS``).
     ``volumes``: members' own harvest-like requests in the window (see :func:`free_volume`).
     ``owners``: the account table's owners, for flagged or lending accounts the key no longer
     lists as members (``members`` already holds the table's owner of each member).
     """
     table = owners or {}
     others = {m: o for m, o in members.items() if m != account and (not org or o != org)}
-    if kind in NETWORK_KINDS and presence:
+    if kind in CONFIG_KINDS and presence and presence.get(account, 1.0) < cfg.home_share:
+        return 0.0, len(others), 0  # not the account's configuration: no link on it
+    if kind in PRESENCE_KINDS and presence:
         away = {m for m, s in presence.items() if s < cfg.home_share}
         flags = {m: v for m, v in flags.items() if m not in away}
         risks = {m: v for m, v in (risks or {}).items() if m not in away}
@@ -556,6 +568,7 @@ class MemoryLinkage:
         self.floor = JobFloor(self.cfg)
         self._harvest: OrderedDict[str, WindowCount] = OrderedDict()  # per account
         self._sent: OrderedDict[str, int] = OrderedDict()  # requests per account (presence)
+        self._sent_params: OrderedDict[str, int] = OrderedDict()  # ... that set parameters
         # account -> (its harvest-like requests in the window, at ts_ms): members' volumes
         self._volume: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self._signup: OrderedDict[str, tuple[str, ...]] = OrderedDict()  # its sign-up waves
@@ -601,15 +614,24 @@ class MemoryLinkage:
             wc.update(now / 1000.0)
         return _halves(wc.buckets, int(now / 1000.0 // self._bucket_s), n)
 
-    def _count_sent(self, acct: str) -> None:
+    def _count_sent(self, acct: str, params: bool) -> None:
         self._sent[acct] = self._sent.pop(acct, 0) + 1
         if len(self._sent) > self.cfg.max_accounts:
             self._sent.popitem(last=False)
+        if params:
+            self._sent_params[acct] = self._sent_params.pop(acct, 0) + 1
+            if len(self._sent_params) > self.cfg.max_accounts:
+                self._sent_params.popitem(last=False)
 
-    def _presence(self, st: _Key) -> dict[str, float]:
-        """Lending members' share of their requests sent on this key."""
+    def _presence(self, st: _Key, kind: str, acct: str) -> dict[str, float]:
+        """Lending members' share of their requests sent on this key (on a ``params`` key, of
+        their parameter-setting requests, the account's own share included)."""
         lenders = (set(st.flags) | set(st.risks)) & set(st.sent)  # evicted members still lend
-        return {m: st.sent[m] / max(self._sent.get(m, 1), 1) for m in lenders}
+        sent = self._sent
+        if kind in CONFIG_KINDS:
+            sent = self._sent_params
+            lenders |= {acct} & set(st.sent)
+        return {m: st.sent[m] / max(sent.get(m, 1), 1) for m in lenders}
 
     def _key(self, key: str) -> _Key:
         st = self.keys.get(key)
@@ -651,7 +673,7 @@ class MemoryLinkage:
                 self.accounts.popitem(last=False)
             own, prev = self._account_harvest(acct, now, harvest)
             floor = self.floor.get()
-            self._count_sent(acct)
+            self._count_sent(acct, any(k.startswith("params:") for k in keys))
             self._volume.pop(acct, None)
             self._volume[acct] = (own, now)
             if len(self._volume) > self.cfg.max_accounts:
@@ -677,7 +699,8 @@ class MemoryLinkage:
                     st.harvest.update(now / 1000.0)
                 st.total.update(now / 1000.0)
                 h, t = st.harvest.get(now / 1000.0), st.total.get(now / 1000.0)
-                presence = self._presence(st) if kind in NETWORK_KINDS else None
+                lends = st.flags or (st.risks and kind in NETWORK_KINDS)
+                presence = self._presence(st, kind, acct) if lends and kind in PRESENCE_KINDS else None
                 volumes = self._volumes(st, now) if self._frees(kind, h) else None
                 r, n, f = key_risk(
                     kind, st.members, st.flags, h, t, st.seen, acct, org, now, self.cfg,
@@ -721,6 +744,7 @@ class MemoryLinkage:
             self.accounts.clear()
             self._harvest.clear()
             self._sent.clear()
+            self._sent_params.clear()
             self._volume.clear()
             self._signup.clear()
         self.floor.clear()
@@ -805,6 +829,9 @@ class RedisLinkage(MemoryLinkage):
         pipe.expire(f"{p}ah:{acct}", ttl)
         pipe.incr(f"{p}an:{acct}")
         pipe.expire(f"{p}an:{acct}", ttl)
+        if any(k.startswith("params:") for k in keys):
+            pipe.incr(f"{p}ap:{acct}")  # parameter-setting requests (CONFIG_KINDS presence)
+            pipe.expire(f"{p}ap:{acct}", ttl)
         pipe.get(f"{p}su:{acct}")
         pipe.hgetall(f"{p}ah:{acct}")
         n_buckets = self.cfg.window_s // self._bucket_s
@@ -843,7 +870,7 @@ class RedisLinkage(MemoryLinkage):
             pipe.hgetall(f"{p}r:{k}")
         res = pipe.execute()[-6 * len(keys) :] if keys else []
         rows = [res[6 * i : 6 * i + 6] for i in range(len(keys))]
-        presences = self._presences(keys, rows)
+        presences = self._presences(keys, rows, acct)
         volumes = self._member_volumes(keys, rows, now, lo)
         out, fixed = [], {}
         for k, (members_raw, flags_raw, harvest_raw, total_raw, seen, risks_raw) in zip(
@@ -909,27 +936,36 @@ class RedisLinkage(MemoryLinkage):
                     vol[m] = float(c)
         return {k: {m: vol[m] for m in ms if m in vol} for k, ms in members.items()}
 
-    def _presences(self, keys: list[str], rows: list[list[Any]]) -> dict[str, dict[str, float]]:
-        """Per network key, each lending member's share of its requests sent on it (one
-        round trip, only when a network key has lenders)."""
-        lenders = {
-            k: sorted({m.decode() for m in (*row[1], *row[5])})
-            for k, row in zip(keys, rows, strict=True)
-            if k.split(":", 1)[0] in NETWORK_KINDS and (row[1] or row[5])
-        }
+    def _presences(
+        self, keys: list[str], rows: list[list[Any]], acct: str
+    ) -> dict[str, dict[str, float]]:
+        """Per network key, each lending member's share of its requests sent on it; per
+        ``params`` key, of its parameter-setting requests, the account's own included (one
+        round trip, only when such a key has lenders)."""
+        lenders: dict[str, list[str]] = {}
+        for k, row in zip(keys, rows, strict=True):
+            kind = k.split(":", 1)[0]
+            ms = {m.decode() for m in (*row[1], *row[5])}
+            if kind in CONFIG_KINDS and ms:  # nothing to lend: no share needed
+                lenders[k] = sorted(ms | {acct})
+            elif kind in NETWORK_KINDS and ms:
+                lenders[k] = sorted(ms)
         if not lenders:
             return {}
         p, every = self.prefix, sorted({m for ms in lenders.values() for m in ms})
         pipe = self.r.pipeline(transaction=False)
         pipe.mget([f"{p}an:{m}" for m in every])
+        pipe.mget([f"{p}ap:{m}" for m in every])
         for k, ms in lenders.items():
             pipe.hmget(f"{p}n:{k}", ms)
         got = pipe.execute()
         sent = {m: int(v) for m, v in zip(every, got[0], strict=True) if v is not None}
+        with_params = {m: int(v) for m, v in zip(every, got[1], strict=True) if v is not None}
         out = {}
-        for (k, ms), on_key in zip(lenders.items(), got[1:], strict=True):
+        for (k, ms), on_key in zip(lenders.items(), got[2:], strict=True):
+            total = with_params if k.split(":", 1)[0] in CONFIG_KINDS else sent
             out[k] = {  # members missing a count (not admitted to the key) lend as before
-                m: int(c) / max(sent.get(m, 1), 1)
+                m: int(c) / max(total.get(m, 1), 1)
                 for m, c in zip(ms, on_key, strict=True)
                 if c is not None
             }

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..evidence import Evidence
 from .linkage import LinkSettings, delay_ms, jitter, make_linkage
+from .orgs import ORG_TRUSTED
 
 ACCOUNT_ACTIONS = frozenset({"rate_limit", "challenge", "block"})
 FLAG_WEIGHT = {"degrade": 0.2, "rate_limit": 0.6, "challenge": 1.0, "block": 1.0}
@@ -125,27 +126,29 @@ class LinkedEnforcement:
             features["cluster_id"] = "link:" + str(view.key)
 
     def owner(self, row: Mapping[str, Any]) -> str:
-        """Whom the account pools with on a shared key. The request's ``org_id`` is written by
-        the caller, so it counts only where nothing better says who the account belongs to:
-        the owner batch gave the account from the operator's account table (a verified org,
-        else itself: ``VerdictCache.owner``); else the request's org when the policy names it
-        a verified one (``online.allow_orgs``) or no account table is loaded at all (nothing
-        else says who owns what: ignoring the request's org then made a vendor's accounts
-        lend each other risk, docs/ONLINE.md); else the account itself, since an org any
-        sign-up can claim would let a ring erase its own links (as batch, ACCOUNT_OWNER)."""
-        acct, org = str(row["account_id"]), row.get("org_id")
+        """Whom the account pools with on a shared key: the owner batch gave the account from
+        the operator's account table (a verified org, else itself: ``VerdictCache.owner``);
+        for an account the table does not list, the org a trusted org source gave
+        (``OrgSource``: a gateway that authenticates it) when the policy allow-lists that org,
+        or the request's claim while no account table is loaded at all (nothing else says who
+        owns what: ignoring it then made a vendor's accounts lend each other risk,
+        docs/ONLINE.md); else the account itself, since an org any sign-up can claim would let
+        a ring erase its own links (as batch, ACCOUNT_OWNER)."""
+        acct, claimed = str(row["account_id"]), row.get("org_id")
         cache = self.scorer.cache
         known = cache.owner(acct)
         if known is not None:
             return known
-        trusted = not cache.owners or org in self.scorer.policy.online.allow_orgs
-        return f"org:{org}" if org and trusted else acct
+        org = self.scorer.orgs.trusted(acct, claimed, bool(row.get(ORG_TRUSTED)))
+        if org and org in self.scorer.policy.online.allow_orgs:
+            return f"org:{org}"
+        return f"org:{claimed}" if claimed and not cache.owners else acct
 
     def _lendable(self, row: Mapping[str, Any], features: Mapping[str, Any]) -> float:
         """The account's own online risk, lent on its sender keys; none once an analyst
-        allow-listed it (an appeal reverses what it lends too)."""
+        allow-listed it (an appeal reverses what it lends too) or its trusted org is."""
         on, acct = self.scorer.policy.online, row["account_id"]
-        org = self.owner(row).removeprefix("org:")  # the trusted org, not the claimed one
+        org = features.get("org_id")  # the trusted org (OrgSource), not the claimed one
         if acct in self.scorer._allowed or acct in on.allow_accounts or org in on.allow_orgs:
             return 0.0
         return float(features.get("online_risk") or 0.0)

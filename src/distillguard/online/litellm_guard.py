@@ -35,6 +35,15 @@ each hook, which is what makes it switchable per key or team. The scorer comes f
 else the key's hash — never the OpenAI ``user`` field or request metadata, which the client
 writes: a blocked account would simply name a fresh one (``user: "fresh-1"``), or someone
 else's. Pass ``account_resolver`` to choose among the key's own attributes.
+
+**Organisation.** The key's ``org_id`` (LiteLLM's organisation of the virtual key:
+``UserAPIKeyAuth.org_id``, ``organization_id`` in its database, see
+``litellm/types/proxy/auth/user_api_key_auth.py``; the proxy logs it as
+``metadata.user_api_key_org_id``, which is what batch ingest reads), never a client field.
+The proxy authenticates it, so the integrations are a trusted org source
+(``online/orgs.py``) by default: it counts for an account the account table does not list
+yet; where the table lists the account, the table's org wins. ``trusted_org_source=False``
+counts the table's only.
 """
 
 from __future__ import annotations
@@ -88,6 +97,12 @@ def default_account_resolver(user_api_key_dict: Any, data: dict) -> str | None:
     if raw:  # hash it: a raw key must never reach the audit log
         return "key:" + hashlib.sha256(str(raw).encode()).hexdigest()[:24]
     return None
+
+
+def key_org(user_api_key_dict: Any) -> str | None:
+    """The authenticated key's organisation (``UserAPIKeyAuth.org_id``), never a client field."""
+    org = getattr(user_api_key_dict, "org_id", None)
+    return str(org) if org else None
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -201,10 +216,12 @@ class Enforcer:
         account_resolver: AccountResolver = default_account_resolver,
         late_wait_s: float = 0.05,
         countermeasures: Any = None,
+        trusted_org_source: bool = True,
     ) -> None:
         self.scorer = scorer
         self.account_resolver = account_resolver
         self.late_wait_s = late_wait_s
+        self.trusted_org_source = trusted_org_source  # the key's org: see the module docstring
         # countermeasures.apply.Countermeasures on degrade; from the environment by default
         # (watermark and canaries only when a key is set, see README "Response countermeasures")
         if countermeasures is None:
@@ -237,16 +254,16 @@ class Enforcer:
         t0 = time.perf_counter()
         account = self.account(user_api_key_dict, data)
         rid = str(data.get("litellm_call_id") or uuid.uuid4().hex)
-        team = getattr(user_api_key_dict, "team_id", None)
-        record = _record(rid, account, data.get("model"), data.get("messages"), team)
+        org, trusted = key_org(user_api_key_dict), self.trusted_org_source
+        record = _record(rid, account, data.get("model"), data.get("messages"), org)
         d, scored = None, False
         if record is not None:
-            try:
-                d, scored = self.scorer.assess(record), True  # O(1) decision + full scoring queued
+            try:  # O(1) decision + full scoring queued
+                d, scored = self.scorer.assess(record, org_trusted=trusted), True
             except DistillguardError:
                 pass  # a record the contract refuses: still the account's O(1) decision
         if d is None:
-            d = self.scorer.precheck(account, rid, org_id=team)
+            d = self.scorer.precheck(account, rid, org_id=org, org_trusted=trusted)
         self._remember(rid, account, d, queued=scored, scored=scored)
         self.scorer.metrics.observe(
             "distillguard_hook_seconds",
@@ -275,17 +292,17 @@ class Enforcer:
 
     def _score_inline(self, user_api_key_dict: Any, data: dict, rid: str) -> Decision:
         account = self.account(user_api_key_dict, data)
-        team = getattr(user_api_key_dict, "team_id", None)
-        record = _record(rid, account, data.get("model"), data.get("messages"), team)
+        org, trusted = key_org(user_api_key_dict), self.trusted_org_source
+        record = _record(rid, account, data.get("model"), data.get("messages"), org)
         d = None
         if record is not None:
             try:
-                d = self.scorer.score(record)
+                d = self.scorer.score(record, org_trusted=trusted)
             except DistillguardError:
                 pass  # a record the contract refuses: still the account's O(1) decision
         scored = d is not None
         if d is None:
-            d = self.scorer.precheck(account, rid, org_id=team)
+            d = self.scorer.precheck(account, rid, org_id=org, org_trusted=trusted)
         self._remember(rid, account, d, queued=False, scored=scored)
         self._annotate(data, account, rid, d)
         return d
@@ -412,6 +429,7 @@ class DistillguardGuardrail(_EnforcerHooks, CustomGuardrail):
         scorer: OnlineScorer | None = None,
         account_resolver: AccountResolver = default_account_resolver,
         late_wait_s: float | None = None,
+        trusted_org_source: bool = True,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault(
@@ -426,7 +444,12 @@ class DistillguardGuardrail(_EnforcerHooks, CustomGuardrail):
         wait = late_wait_s
         if wait is None:
             wait = float(os.environ.get("DISTILLGUARD_LATE_WAIT_S", "0.05"))
-        self.enforcer = Enforcer(scorer or scorer_from_env(), account_resolver, wait)
+        self.enforcer = Enforcer(
+            scorer or scorer_from_env(),
+            account_resolver,
+            wait,
+            trusted_org_source=trusted_org_source,
+        )
         self.scorer = self.enforcer.scorer
 
     async def async_moderation_hook(
@@ -444,9 +467,12 @@ class DistillguardLiteLLM(_EnforcerHooks, CustomLogger):
         scorer: OnlineScorer,
         account_resolver: AccountResolver = default_account_resolver,
         late_wait_s: float = 0.05,
+        trusted_org_source: bool = True,
     ) -> None:
         super().__init__()
-        self.enforcer = Enforcer(scorer, account_resolver, late_wait_s)
+        self.enforcer = Enforcer(
+            scorer, account_resolver, late_wait_s, trusted_org_source=trusted_org_source
+        )
         self.scorer = scorer
 
     @classmethod

@@ -42,6 +42,7 @@ from .linkage import harvest_like
 from .linked import LinkedEnforcement
 from .metrics import Metrics
 from .normalize import normalize_record, rows_to_batch
+from .orgs import ORG_TRUSTED, OrgSource
 from .policy import PolicyHolder, Rule
 from .risk import LOWERED, AccountRisk, OnlineRisk, pivot_flags
 from .state import SIGNALS, make_state
@@ -194,6 +195,7 @@ class OnlineScorer:
         on = self.policy.online
         self.state = make_state(state, on.window_s, on.bucket_s)
         self.linked = LinkedEnforcement(self, state)  # cross-account evidence (linkage index)
+        self.orgs = OrgSource(self)  # an account's org: the account table's, never a claim
         self.cache = VerdictCache.load(self.data_dir) if load_results else VerdictCache()
         self.metrics = metrics or Metrics()
         # Group commit: policy actions can be many per second (see AuditLog).
@@ -321,10 +323,11 @@ class OnlineScorer:
             path=path,
         )
 
-    def score(self, record: Mapping[str, Any]) -> Decision:
-        """Validate, featurize and score one contract record (raises RecordError on bad input)."""
+    def score(self, record: Mapping[str, Any], org_trusted: bool = False) -> Decision:
+        """Validate, featurize and score one contract record (raises RecordError on bad input).
+        ``org_trusted``: its ``org_id`` comes from a trusted org source (``online/orgs.py``)."""
         t0 = time.perf_counter()
-        row = normalize_record(record)
+        row = _normalized(record, org_trusted)
         if self._state_in_child():  # the state is the learner process's: it scores the row
             d = self.learner().score_now(row)  # type: ignore[union-attr]
         else:
@@ -527,7 +530,7 @@ class OnlineScorer:
             "cluster_size": float(cv.n_accounts) if cv else 0.0,
             "account_risk": account_risk,
             "risk": 1.0 - (1.0 - account_risk) * (1.0 - 0.5 * request_risk),
-            "org_id": row.get("org_id"),
+            "org_id": self.orgs.of_row(row),  # the trusted org, not the request's claim
         }
         self.linked.add_features(row, features, ev)
         return features
@@ -549,16 +552,16 @@ class OnlineScorer:
         return {k: v for k, v in features.items() if k in keep}
 
     # ---- the fast path: decide now, learn in the background ----------------------------------
-    def assess(self, record: Mapping[str, Any]) -> Decision:
+    def assess(self, record: Mapping[str, Any], org_trusted: bool = False) -> Decision:
         """Validate, decide from cached knowledge (O(1)), and queue the full scoring.
 
         The request's own text features reach the account state a few milliseconds later
         (micro-batched through the featurizer in a background thread); its full decision is
         kept for :meth:`full_decision` (gateways apply ``degrade`` from it after the model
-        answered).
+        answered). ``org_trusted``: as in :meth:`score`.
         """
         t0 = time.perf_counter()
-        row = normalize_record(record)
+        row = _normalized(record, org_trusted)
         learner = self.learner()  # first: what precheck enforces is shared with it (_share)
         d = self.precheck(
             row["account_id"],
@@ -566,6 +569,7 @@ class OnlineScorer:
             org_id=row.get("org_id"),
             ts_ms=row["ts_ms"],
             observe=False,
+            org_trusted=org_trusted,
         )
         learner.put(row)
         self._observe_latency(t0, "assess")
@@ -628,8 +632,10 @@ class OnlineScorer:
         org_id: str | None = None,
         ts_ms: int | None = None,
         observe: bool = True,
+        org_trusted: bool = False,
     ) -> Decision:
-        """O(1) decision from cached knowledge only: no text work, no state update."""
+        """O(1) decision from cached knowledge only: no text work, no state update. ``org_id``
+        counts only as :meth:`OrgSource.trusted` says (``org_trusted``: a trusted source's)."""
         t0 = time.perf_counter()
         warm, cold = self._precheck_rules()
         last = self._last.get(account_id)
@@ -656,7 +662,7 @@ class OnlineScorer:
                 "account_risk": account_risk,
                 "risk": account_risk,
             }
-        features["org_id"] = org_id
+        features["org_id"] = self.orgs.trusted(account_id, org_id, org_trusted)
         row = {
             "request_id": request_id,
             "account_id": account_id,
@@ -711,7 +717,7 @@ class OnlineScorer:
         d.reasons = [e.summary for e in ev_sorted if not e.source.startswith(LOWERED)][:4] + [
             e.summary for e in ev_sorted if e.source.startswith(LOWERED)
         ][:1]
-        org = features.get("org_id")
+        org = features.get("org_id")  # trusted (OrgSource), never the request's claim
         if acct in self._allowed or acct in on.allow_accounts or (org and org in on.allow_orgs):
             d.rule, d.would_action = "allow-list", "allow"
             d.reasons = ["account is on the allow-list (verified customer)"] + d.reasons
@@ -1223,3 +1229,11 @@ class Learner:
 
 def _subject_key(kind: str, sid: str | None) -> str:
     return f"{kind}:{sid}"
+
+
+def _normalized(record: Mapping[str, Any], org_trusted: bool) -> dict[str, Any]:
+    """The validated row, marked when a trusted org source wrote its ``org_id``."""
+    row = normalize_record(record)
+    if org_trusted:
+        row[ORG_TRUSTED] = True
+    return row

@@ -78,6 +78,9 @@ class VerdictCache:
     # (``accounts.definitions.ACCOUNT_OWNER``: 'org:<id>' for a business-verified org, else the
     # account itself): whom online linkage pools the account with (``owner``).
     owners: dict[str, str] = field(default_factory=dict)
+    # Each account of that table → its org_id there ('' for none): the only organisation an
+    # account it lists is in online (``online.orgs.OrgSource``; a request's org is a claim).
+    orgs: dict[str, str] = field(default_factory=dict)
     source: str = "<empty>"
     held: bool = False  # attack verdicts held to review (population below the model's floor)
     # Accounts batch itself called ``attack`` in this load, before any hold: what the next
@@ -406,10 +409,12 @@ def _load_owners(con: Any, tables: set[str], out: VerdictCache) -> None:
     ):
         return
     rows = con.execute(f"""
-        SELECT a.account_id, coalesce(o.owner, a.account_id)
-        FROM (SELECT DISTINCT account_id FROM account_meta WHERE account_id IS NOT NULL) a
+        SELECT a.account_id, coalesce(o.owner, a.account_id), a.org_id
+        FROM (SELECT account_id, min(org_id) AS org_id FROM account_meta
+              WHERE account_id IS NOT NULL GROUP BY account_id) a
         LEFT JOIN ({ACCOUNT_OWNER}) o USING (account_id)""").fetchall()
-    out.owners = {str(a): str(o) for a, o in rows}
+    out.owners = {str(a): str(o) for a, o, _ in rows}
+    out.orgs = {str(a): str(g) if g is not None else "" for a, _, g in rows}
 
 
 def _load_context(con: Any, tables: set[str], out: VerdictCache) -> None:
