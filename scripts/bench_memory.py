@@ -34,18 +34,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+# scripts/ is on sys.path when a script runs: the process tree as bench_speed walks it
+from bench_speed import _children
+
 KB_MB = 1 / 1024
-
-
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as fh:
-                kids += [int(k) for k in fh.read().split()]
-    except OSError:
-        pass
-    return kids
 
 
 def rss_pss_mb(pid: int) -> tuple[float, float] | None:
