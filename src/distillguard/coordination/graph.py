@@ -137,11 +137,10 @@ class EdgeBuilder(Estimator):
     def fit(self, engine: Engine) -> EdgeBuilder:
         """Run the edge SQL, weight the edges and write table ``graph_edges``."""
         self._validate()
-        # The engine sorts: the edge table (its strings grow with the time span: addresses,
-        # template windows) is then held once in Python, not three times (fetched, filtered
-        # and sorted copies alive together: ~0.9 GB at 2.2M requests of `large`).
-        order = ", ".join(f"{k} NULLS LAST" for k, _ in EDGE_ORDER)
-        raw = engine.fetch_arrow(f"SELECT * FROM ({self.sql()}) AS edges ORDER BY {order}")
+        # Read as a stream and sorted by Arrow in ``weight``: an ORDER BY here is the statement's
+        # largest need (its strings grow with the time span: addresses, template windows), and
+        # DuckDB's sort could not finish `large` within the analysis limit (BENCHMARKS §2).
+        raw = engine.fetch_batches(self.sql(), 65_536).read_all()
         self.edges_ = self.weight(raw)
         del raw
         engine.register_arrow("graph_edges", self.edges_.select(GRAPH_EDGES_SCHEMA.names))
