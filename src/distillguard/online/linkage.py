@@ -45,7 +45,7 @@ import hashlib
 import ipaddress
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -88,6 +88,11 @@ NETWORK_KINDS = frozenset({"infra", "home", "asn_client"})
 CONFIG_KINDS = frozenset({"params"})
 # Keys a member's share of its own traffic decides (``_presence``).
 PRESENCE_KINDS = NETWORK_KINDS | CONFIG_KINDS
+
+
+def sets_parameters(keys: Iterable[str]) -> bool:
+    """Whether a request's link keys include a configuration key (it set parameters)."""
+    return any(k.split(":", 1)[0] in CONFIG_KINDS for k in keys)
 # Kinds that only corroborate a sender key (see :func:`combine`): what is asked (a wording) or
 # how the account was opened (a sign-up wave: many honest students share an education route
 # and a university's domain, and sign up together at the start of a term).
@@ -673,7 +678,7 @@ class MemoryLinkage:
                 self.accounts.popitem(last=False)
             own, prev = self._account_harvest(acct, now, harvest)
             floor = self.floor.get()
-            self._count_sent(acct, any(k.startswith("params:") for k in keys))
+            self._count_sent(acct, sets_parameters(keys))
             self._volume.pop(acct, None)
             self._volume[acct] = (own, now)
             if len(self._volume) > self.cfg.max_accounts:
@@ -829,7 +834,7 @@ class RedisLinkage(MemoryLinkage):
         pipe.expire(f"{p}ah:{acct}", ttl)
         pipe.incr(f"{p}an:{acct}")
         pipe.expire(f"{p}an:{acct}", ttl)
-        if any(k.startswith("params:") for k in keys):
+        if sets_parameters(keys):
             pipe.incr(f"{p}ap:{acct}")  # parameter-setting requests (CONFIG_KINDS presence)
             pipe.expire(f"{p}ap:{acct}", ttl)
         pipe.get(f"{p}su:{acct}")
