@@ -205,8 +205,8 @@ class EdgeBuilder(Estimator):
             out = out.append_column("owner", raw.column("owner"))
         if not keep.all():  # a filter copies every column, strings too
             out = out.filter(pa.array(keep))
-        # Deterministic order so Leiden (seeded) sees the same graph on every run; a table
-        # the engine sorted already is not copied again.
+        # Deterministic order so Leiden (seeded) sees the same graph on every run, whatever
+        # order the engine streamed the rows in; rows already in order are not copied.
         return out if in_order(out, EDGE_ORDER) else out.sort_by(list(EDGE_ORDER))
 
 
