@@ -124,7 +124,12 @@ def bench_scoring(n: int = 10000, n_accounts: int = 1000) -> dict[str, float]:
             s.decide(r)
             lat.append((pc() - t) / 1000)
         s.close()
-    out.update(decide_p50_us=_pct(lat, 0.5), decide_p99_us=_pct(lat, 0.99), n_decide=len(lat))
+    out.update(
+        decide_p50_us=_pct(lat, 0.5),
+        decide_p99_us=_pct(lat, 0.99),
+        n_decide=len(lat),
+        n_accounts=n_accounts,
+    )
     from ..scoring.compiled import CompiledRiskModel
     from ..scoring.model import resolve
 
@@ -585,6 +590,121 @@ def bench_replay_warm(
     return d, render_markdown(rep)
 
 
+def hook_lines(hook: dict[str, float]) -> list[str]:
+    """The in-process hook's table (``bench_hook``)."""
+    return [
+        "In-process hook (ASGI middleware / LiteLLM pre-call hook path), scorer in the gateway "
+        "process, 10k-account verdict cache, warm state (`distillguard.online.bench.bench_hook`):",
+        "",
+        "| path | p50 | p99 | calls |",
+        "|---|---|---|---|",
+        f"| precheck (O(1): verdict cache, actions, last features, token bucket) | "
+        f"{hook['precheck_p50_us']:.0f} µs | {hook['precheck_p99_us']:.0f} µs | {hook['n_precheck']:,} |",
+        f"| assess (validate record + precheck + queue full scoring; learner running) | "
+        f"{hook['assess_p50_us']:.0f} µs | {hook['assess_p99_us']:.0f} µs | {hook['n_assess']:,} |",
+        "",
+    ]
+
+
+def scoring_lines(sc: dict[str, float]) -> list[str]:
+    """Full scoring of one request and the risk model on one account (``bench_scoring``)."""
+    lines = [
+        "Full scoring of one featurized request in process (`decide`: state update, account "
+        "risk from the batch risk model on one account, rules; "
+        "`distillguard.online.bench.bench_scoring`), and the risk model on one account:",
+        "",
+        "| path | p50 | p99 |",
+        "|---|---|---|",
+        f"| decide ({sc['n_decide']:,} requests, {sc['n_accounts']:,} accounts) | "
+        f"{sc['decide_p50_us']:.0f} µs | "
+        f"{sc['decide_p99_us']:.0f} µs |",
+    ]
+    for name in ("sklearn", "numpy"):
+        if f"model_{name}_p50_us" in sc:
+            lines.append(
+                f"| risk model, one row, {name} | {sc[f'model_{name}_p50_us']:.0f} µs | "
+                f"{sc[f'model_{name}_p99_us']:.0f} µs |"
+            )
+    return lines + [""]
+
+
+def memory_lines(mem: dict[str, Any]) -> list[str]:
+    """State memory per active account (``bench_memory``)."""
+    redis = (
+        f"; in Redis {mem['redis_bytes_per_account']:,.0f} B per account at "
+        f"{mem['redis_accounts']:,} accounts."
+        if "redis_bytes_per_account" in mem
+        else "."
+    )
+    return [
+        f"State memory per active account ({mem['accounts']:,} accounts, "
+        f"{mem['requests_per_account']} requests each): "
+        f"{mem['rss_bytes_per_account']:,.0f} B RSS "
+        f"({mem['deep_size_bytes_per_account']:,.0f} B deep size)" + redis,
+        "",
+    ]
+
+
+def _recall_line(summary: dict[str, Any], who: str, against: str) -> list[str]:
+    share = summary.get("online_vs_batch_recall")
+    if share is None:
+        return []
+    return [f"{who} reaches {share:.0%} of {against} recall at the same benign FPR (1%).", ""]
+
+
+def _replay_lines(
+    data_dir: Path, batch_dir: Path | None, out_dir: Path, max_seconds: float, results: dict
+) -> list[str]:
+    """The replay of ``data_dir`` through the online path with no batch results loaded."""
+    t = time.perf_counter()
+    rep, md = bench_replay(data_dir, batch_dir, out_dir, max_seconds=max_seconds)
+    results["replay"] = {k: v for k, v in rep.items() if k != "accounts"}
+    command = f"distillguard replay {data_dir}/requests.jsonl.gz" + (
+        f" --batch {batch_dir}" if batch_dir else ""
+    )
+    return [
+        f"Replay of `{data_dir}` through the online path, no batch results loaded "
+        f"(`{command}`, {time.perf_counter() - t:.0f} s):",
+        "",
+        md,
+        "",
+        *_recall_line(
+            rep.get("summary") or {},
+            "Online state alone (no batch results)",
+            "the batch detector's",
+        ),
+    ]
+
+
+def _warm_replay_lines(
+    data_dir: Path, batch_dir: Path | None, out_dir: Path, left_s: float, results: dict
+) -> list[str]:
+    """``detect`` on the first half, the second half replayed with its verdicts loaded."""
+    if left_s < 600:
+        return ["Deployment-like replay skipped: not enough of the time budget left."]
+    try:
+        wrep, wmd = bench_replay_warm(
+            data_dir, batch_dir, out_dir, timeout_s=0.6 * left_s, max_seconds=0.3 * left_s
+        )
+    except (subprocess.SubprocessError, OSError) as exc:
+        return [f"Deployment-like replay not measured: {type(exc).__name__}: {exc}"]
+    results["replay_warm"] = {k: v for k, v in wrep.items() if k != "accounts"}
+    return [
+        "Deployment-like: `detect` on the first half of the period "
+        f"({wrep['detect_first_half_seconds']:.0f} s), then the second half replayed with "
+        "those results in the verdict cache (the online state starts empty at the cut; "
+        "recall compared on the accounts active in the second half):",
+        "",
+        wmd,
+        "",
+        *_recall_line(
+            wrep.get("summary") or {},
+            "Online with the first half's batch results",
+            "the full-log batch detector's",
+        ),
+    ]
+
+
 def run(
     out_dir: Path,
     data_dir: Path | None = None,
@@ -612,113 +732,22 @@ def run(
         f"Machine load when this section started: {load[0]:.1f} (1-min average, 2 cores shared).",
         "",
     ]
-    results: dict[str, Any] = {}
-
-    hook = bench_hook()
-    results["hook"] = hook
-    lines += [
-        "In-process hook (ASGI middleware / LiteLLM pre-call hook path), scorer in the gateway "
-        "process, 10k-account verdict cache, warm state (`distillguard.online.bench.bench_hook`):",
-        "",
-        "| path | p50 | p99 | calls |",
-        "|---|---|---|---|",
-        f"| precheck (O(1): verdict cache, actions, last features, token bucket) | "
-        f"{hook['precheck_p50_us']:.0f} µs | {hook['precheck_p99_us']:.0f} µs | {hook['n_precheck']:,} |",
-        f"| assess (validate record + precheck + queue full scoring; learner running) | "
-        f"{hook['assess_p50_us']:.0f} µs | {hook['assess_p99_us']:.0f} µs | {hook['n_assess']:,} |",
-        "",
-    ]
-
-    sc = bench_scoring()
-    results["scoring"] = sc
-    lines += [
-        "Full scoring of one featurized request in process (`decide`: state update, account "
-        "risk from the batch risk model on one account, rules; "
-        "`distillguard.online.bench.bench_scoring`), and the risk model on one account:",
-        "",
-        "| path | p50 | p99 |",
-        "|---|---|---|",
-        f"| decide ({sc['n_decide']:,} requests, 1,000 accounts) | {sc['decide_p50_us']:.0f} µs | "
-        f"{sc['decide_p99_us']:.0f} µs |",
-    ]
-    for name in ("sklearn", "numpy"):
-        if f"model_{name}_p50_us" in sc:
-            lines.append(
-                f"| risk model, one row, {name} | {sc[f'model_{name}_p50_us']:.0f} µs | "
-                f"{sc[f'model_{name}_p99_us']:.0f} µs |"
-            )
-    lines.append("")
-
+    results: dict[str, Any] = {"hook": bench_hook(), "scoring": bench_scoring()}
+    lines += hook_lines(results["hook"]) + scoring_lines(results["scoring"])
     lines += http_section(http_seconds, results)
-    mem = bench_memory()
-    results["memory"] = mem
-    lines += [
-        f"State memory per active account ({mem['accounts']:,} accounts, "
-        f"{mem['requests_per_account']} requests each): "
-        f"{mem['rss_bytes_per_account']:,.0f} B RSS ({mem['deep_size_bytes_per_account']:,.0f} B deep size)"
-        + (
-            f"; in Redis {mem['redis_bytes_per_account']:,.0f} B per account at "
-            f"{mem['redis_accounts']:,} accounts."
-            if "redis_bytes_per_account" in mem
-            else "."
-        ),
-        "",
-    ]
+    results["memory"] = bench_memory()
+    lines += memory_lines(results["memory"])
 
     if data_dir is None:
         data_dir, found_batch = _find_data(out_dir)
         batch_dir = batch_dir or found_batch
-    if data_dir is not None:
-        t = time.perf_counter()
-        rep, md = bench_replay(Path(data_dir), batch_dir, out_dir, max_seconds=0.5 * left())
-        results["replay"] = {k: v for k, v in rep.items() if k != "accounts"}
-        lines += [
-            f"Replay of `{data_dir}` through the online path, no batch results loaded "
-            f"(`distillguard replay {data_dir}/requests.jsonl.gz"
-            + (f" --batch {batch_dir}" if batch_dir else "")
-            + f"`, {time.perf_counter() - t:.0f} s):",
-            "",
-            md,
-            "",
-        ]
-        s = rep.get("summary") or {}
-        if s.get("online_vs_batch_recall") is not None:
-            lines.append(
-                f"Online state alone (no batch results) reaches {s['online_vs_batch_recall']:.0%} "
-                "of the batch detector's recall at the same benign FPR (1%)."
-            )
-            lines.append("")
-        if warm and left() < 600:
-            lines.append("Deployment-like replay skipped: not enough of the time budget left.")
-        elif warm:
-            try:
-                wrep, wmd = bench_replay_warm(
-                    Path(data_dir),
-                    batch_dir,
-                    out_dir,
-                    timeout_s=0.6 * left(),
-                    max_seconds=0.3 * left(),
-                )
-                results["replay_warm"] = {k: v for k, v in wrep.items() if k != "accounts"}
-                lines += [
-                    "Deployment-like: `detect` on the first half of the period "
-                    f"({wrep['detect_first_half_seconds']:.0f} s), then the second half replayed with "
-                    "those results in the verdict cache (the online state starts empty at the cut; "
-                    "recall compared on the accounts active in the second half):",
-                    "",
-                    wmd,
-                    "",
-                ]
-                ws = wrep.get("summary") or {}
-                if ws.get("online_vs_batch_recall") is not None:
-                    lines.append(
-                        f"Online with the first half's batch results reaches {ws['online_vs_batch_recall']:.0%} "
-                        "of the full-log batch detector's recall at the same benign FPR (1%)."
-                    )
-            except (subprocess.SubprocessError, OSError) as exc:
-                lines.append(f"Deployment-like replay not measured: {type(exc).__name__}: {exc}")
-    else:
+    if data_dir is None:
         lines.append("Replay: no simulated data set found (pass `data_dir`).")
+    else:
+        data_dir = Path(data_dir)
+        lines += _replay_lines(data_dir, batch_dir, out_dir, 0.5 * left(), results)
+        if warm:
+            lines += _warm_replay_lines(data_dir, batch_dir, out_dir, left(), results)
     (out_dir / "online_bench.json").write_text(json.dumps(results, indent=2, default=str))
     return "\n".join(lines) + "\n"
 
