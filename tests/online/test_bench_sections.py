@@ -48,3 +48,14 @@ def test_recall_line_names_what_is_compared() -> None:
     assert line[0] == (
         "Online reaches 50% of the batch detector's recall at the same benign FPR (1%)."
     )
+
+
+def test_http_runs_a_real_server_under_wrk_and_reads_its_metrics() -> None:
+    http = bench.bench_http(1.0, connections=(4,), paced=((2, 20),), n_accounts=100)
+    assert http["tool"] == "wrk" and http["workers"] == 1 and http["state"] == "memory"
+    saturation, paced = http["runs"]
+    assert saturation["mode"] == "saturation" and saturation["connections"] == 4
+    assert paced["mode"] == "paced, 20 ms between requests per connection"
+    # 2 connections, 20 ms apart, for a second: at most about 100 requests, however fast
+    assert 0 < paced["requests"] <= 150 and saturation["requests"] > 0
+    assert http["learn_dropped"] == 0

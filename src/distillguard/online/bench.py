@@ -303,6 +303,70 @@ def _httpx_worker(args: tuple[str, int, float, int]) -> list[float]:
     return lat
 
 
+def _wrk_run(
+    wrk: str, script: Path, url: str, connections: int, delay_ms: int, seconds: int
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DG_WRK_DELAY_MS": str(delay_ms)}
+    command = [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script)]
+    return subprocess.run(
+        [*command, url], capture_output=True, text=True, timeout=seconds + 30, env=env
+    )
+
+
+def _wrk_runs(
+    wrk: str,
+    url: str,
+    workdir: Path,
+    seconds: float,
+    plan: list[tuple[int, int]],
+    n_accounts: int,
+) -> list[dict[str, Any]]:
+    """One wrk run per (connections, delay_ms) of ``plan``, after an unrecorded warm-up."""
+    script = workdir / "score.lua"
+    script.write_text(_WRK_LUA % (n_accounts, T0, TOKEN))
+    # Not recorded: the seconds after start-up (modules imported on first use, the learner
+    # process still starting) are not a steady state.
+    _wrk_run(wrk, script, url, 16, 0, 2)
+    runs = []
+    for c, delay in plan:
+        res = _parse_wrk(_wrk_run(wrk, script, url, c, delay, int(seconds)).stdout)
+        res["connections"] = c
+        res["mode"] = (
+            f"paced, {delay} ms between requests per connection" if delay else "saturation"
+        )
+        runs.append(res)
+    return runs
+
+
+def _httpx_runs(url: str, seconds: float, n_accounts: int) -> list[dict[str, Any]]:
+    """Without wrk: two processes posting as fast as the server answers."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as ex:
+        lats = list(ex.map(_httpx_worker, [(url, k, seconds, n_accounts) for k in range(2)]))
+    allv = [x for lat in lats for x in lat]
+    return [
+        {
+            "connections": 2,
+            "req_per_s": len(allv) / seconds,
+            "p50_ms": _pct(allv, 0.5),
+            "p99_ms": _pct(allv, 0.99),
+        }
+    ]
+
+
+def _learn_dropped(url: str) -> float:
+    """Rows the server's background learners dropped (its ``/metrics``)."""
+    import httpx
+
+    m = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
+    return sum(
+        float(x.split()[-1])
+        for x in m.splitlines()
+        if x.startswith("distillguard_learn_dropped_total")
+    )
+
+
 def bench_http(
     seconds: float = 8.0,
     connections: tuple[int, ...] = (4, 16, 50, 200),
@@ -318,72 +382,21 @@ def bench_http(
     requests, i.e. about ``connections * 1000 / delay_ms`` req/s offered: the latency a
     gateway sees at that sustained rate. ``workers`` > 1 needs a ``redis://`` ``state``.
     """
-    out: dict[str, Any] = {"runs": [], "workers": workers, "state": state.split("://")[0]}
+    out: dict[str, Any] = {"workers": workers, "state": state.split("://")[0]}
+    wrk = shutil.which("wrk")
+    out["tool"] = "wrk" if wrk else "httpx (2 processes)"
+    plan = [(c, 0) for c in connections] + list(paced)
     with tempfile.TemporaryDirectory() as d:
         port = _free_port()
         proc = _start_server(Path(d), port, workers, state)
         url = f"http://127.0.0.1:{port}"
         try:
-            wrk = shutil.which("wrk")
-            out["tool"] = "wrk" if wrk else "httpx (2 processes)"
-            if wrk:
-                script = Path(d) / "score.lua"
-                script.write_text(_WRK_LUA % (n_accounts, T0, TOKEN))
-                # The first is not recorded: the seconds after start-up (modules imported on
-                # first use, the learner process still starting) are not a steady state.
-                plan = [(16, 0)] + [(c, 0) for c in connections] + list(paced)
-                for k, (c, delay) in enumerate(plan):
-                    env = {**os.environ, "DG_WRK_DELAY_MS": str(delay)}
-                    r = subprocess.run(
-                        [
-                            wrk,
-                            "-t2",
-                            f"-c{c}",
-                            f"-d{int(seconds) if k else 2}s",
-                            "--latency",
-                            "-s",
-                            str(script),
-                            url,
-                        ],
-                        capture_output=True,
-                        text=True,
-                        timeout=seconds + 30,
-                        env=env,
-                    )
-                    if k == 0:
-                        continue
-                    res = _parse_wrk(r.stdout)
-                    res["connections"] = c
-                    res["mode"] = (
-                        f"paced, {delay} ms between requests per connection"
-                        if delay
-                        else "saturation"
-                    )
-                    out["runs"].append(res)
-            else:
-                from concurrent.futures import ProcessPoolExecutor
-
-                with ProcessPoolExecutor(2) as ex:
-                    lats = list(
-                        ex.map(_httpx_worker, [(url, k, seconds, n_accounts) for k in range(2)])
-                    )
-                allv = [x for lat in lats for x in lat]
-                out["runs"].append(
-                    {
-                        "connections": 2,
-                        "req_per_s": len(allv) / seconds,
-                        "p50_ms": _pct(allv, 0.5),
-                        "p99_ms": _pct(allv, 0.99),
-                    }
-                )
-            import httpx
-
-            m = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
-            out["learn_dropped"] = sum(
-                float(x.split()[-1])
-                for x in m.splitlines()
-                if x.startswith("distillguard_learn_dropped_total")
+            out["runs"] = (
+                _wrk_runs(wrk, url, Path(d), seconds, plan, n_accounts)
+                if wrk
+                else _httpx_runs(url, seconds, n_accounts)
             )
+            out["learn_dropped"] = _learn_dropped(url)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
