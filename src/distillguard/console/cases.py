@@ -152,61 +152,16 @@ class StoreReader:
         f.validate()
         cur = self.cursor()
         try:
-            cur.register(
-                "dg_status",
-                pa.table(
-                    {
-                        "case_kind": [s[0] for s in statuses],
-                        "case_id": [s[1] for s in statuses],
-                        "status": [s[2] for s in statuses],
-                    },
-                    schema=pa.schema(
-                        [("case_kind", pa.string()), ("case_id", pa.string()), ("status", pa.string())]
-                    ),
-                ),
-            )
+            cur.register("dg_status", _status_table(statuses))
             where, args = _where(f, include_verdict=False)
-            base = (
-                "SELECT c.*, coalesce(st.status, 'new') AS status FROM memory.main.dg_cases c "
-                "LEFT JOIN dg_status st USING (case_kind, case_id)"
-            )
             counts = rows(
                 cur,
-                f"SELECT verdict, case_kind, count(*) AS n FROM ({base}) q WHERE {where} "
+                f"SELECT verdict, case_kind, count(*) AS n FROM ({_CASES}) q WHERE {where} "
                 "GROUP BY ALL",
                 args,
             )
-            vwhere, vargs = _where(f, include_verdict=True)
-            page_where, page_args = vwhere, list(vargs)
-            if f.after:
-                r, k, i = _parse_cursor(f.after)
-                page_where += (
-                    " AND (risk < ? OR (risk = ? AND (case_kind > ? OR "
-                    "(case_kind = ? AND case_id > ?))))"
-                )
-                page_args += [r, r, k, k, i]
-            items = rows(
-                cur,
-                f"SELECT * FROM ({base}) q WHERE {page_where} "
-                "ORDER BY risk DESC, case_kind, case_id LIMIT ?",
-                [*page_args, page_size + 1],
-            )
-            facets = {
-                "capabilities": [
-                    r["c"] for r in rows(
-                        cur,
-                        "SELECT DISTINCT unnest(caps) AS c FROM memory.main.dg_account_index "
-                        "ORDER BY c",
-                    ) if r["c"]
-                ],
-                "routes": [
-                    r["r"] for r in rows(
-                        cur,
-                        "SELECT DISTINCT signup_route AS r FROM memory.main.dg_account_index "
-                        "WHERE signup_route IS NOT NULL ORDER BY r",
-                    )
-                ],
-            }
+            items = _page(cur, f, page_size)
+            facets = _facets(cur)
         finally:
             cur.close()
         more = len(items) > page_size
@@ -215,14 +170,7 @@ class StoreReader:
         if more and items:
             last = items[-1]
             next_cursor = f"{float(last['risk'])!r}|{last['case_kind']}|{last['case_id']}"
-        by_verdict: dict[str, int] = {}
-        by_kind: dict[str, int] = {}
-        for c in counts:
-            by_verdict[c["verdict"]] = by_verdict.get(c["verdict"], 0) + c["n"]
-            if f.verdict == "all" or c["verdict"] == f.verdict or (
-                f.verdict == "flagged" and c["verdict"] in ("attack", "review")
-            ):
-                by_kind[c["case_kind"]] = by_kind.get(c["case_kind"], 0) + c["n"]
+        by_verdict, by_kind = _tally(counts, f.verdict)
         return {
             "items": items,
             "next": next_cursor,
@@ -231,6 +179,64 @@ class StoreReader:
             "total": sum(by_kind.values()),
             **facets,
         }
+
+
+# Every case with its review status ('new' until a reviewer sets one).
+_CASES = (
+    "SELECT c.*, coalesce(st.status, 'new') AS status FROM memory.main.dg_cases c "
+    "LEFT JOIN dg_status st USING (case_kind, case_id)"
+)
+
+
+def _status_table(statuses: list[tuple[str, str, str]]) -> pa.Table:
+    names = ("case_kind", "case_id", "status")
+    return pa.table(
+        {name: [s[k] for s in statuses] for k, name in enumerate(names)},
+        schema=pa.schema([(name, pa.string()) for name in names]),
+    )
+
+
+def _page(cur: Any, f: QueueFilter, page_size: int) -> list[dict]:
+    """Up to ``page_size + 1`` cases after the filter's cursor, riskiest first (the extra row
+    says whether there is a next page)."""
+    where, args = _where(f, include_verdict=True)
+    args = list(args)
+    if f.after:
+        r, k, i = _parse_cursor(f.after)
+        where += " AND (risk < ? OR (risk = ? AND (case_kind > ? OR (case_kind = ? AND case_id > ?))))"
+        args += [r, r, k, k, i]
+    return rows(
+        cur,
+        f"SELECT * FROM ({_CASES}) q WHERE {where} ORDER BY risk DESC, case_kind, case_id LIMIT ?",
+        [*args, page_size + 1],
+    )
+
+
+def _facets(cur: Any) -> dict[str, list[str]]:
+    """The capabilities and sign-up routes the queue can be filtered by."""
+    caps = rows(
+        cur, "SELECT DISTINCT unnest(caps) AS c FROM memory.main.dg_account_index ORDER BY c"
+    )
+    routes = rows(
+        cur,
+        "SELECT DISTINCT signup_route AS r FROM memory.main.dg_account_index "
+        "WHERE signup_route IS NOT NULL ORDER BY r",
+    )
+    return {"capabilities": [r["c"] for r in caps if r["c"]], "routes": [r["r"] for r in routes]}
+
+
+def _tally(counts: list[dict], verdict: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Cases by verdict (every verdict), and by kind within the verdict filter."""
+    by_verdict: dict[str, int] = {}
+    by_kind: dict[str, int] = {}
+    for c in counts:
+        by_verdict[c["verdict"]] = by_verdict.get(c["verdict"], 0) + c["n"]
+        shown = verdict in ("all", c["verdict"]) or (
+            verdict == "flagged" and c["verdict"] in ("attack", "review")
+        )
+        if shown:
+            by_kind[c["case_kind"]] = by_kind.get(c["case_kind"], 0) + c["n"]
+    return by_verdict, by_kind
 
 
 class _Lease:
