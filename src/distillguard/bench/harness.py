@@ -441,49 +441,75 @@ def render_markdown(result: dict[str, Any], title: str | None = None) -> str:
         "active in the first days that the run on those days alone flags (`attack` or "
         "`review`). Peak MiB: peak RSS of the detector's child process (interpreter included)."
     )
-    campaigns = sorted({c for e in det.values() for c in e.get("metrics", {}).get("campaigns", {})})
-    if campaigns:
+    out += _campaign_lines(det) + _persona_lines(det) + _run_lines(det)
+    if "mixed" in result:
+        mx = result["mixed"]
         out += [
             "",
-            "### Per campaign (found = attack verdict / attack or review; pure = in clusters of purity ≥ 95%; mean purity)",
-            "",
+            f"Mixed accounts: {mx['n_mixed_accounts']} with {mx['n_requests']:,} requests "
+            f"({mx['n_attack_requests']:,} harvest).",
         ]
-        header = ["detector"] + campaigns
-        rows = []
-        for name, e in det.items():
-            camps = e.get("metrics", {}).get("campaigns", {})
-            row = [name]
-            for c in campaigns:
-                v = camps.get(c)
-                row.append(
-                    f"{_pct(v['found_attack'])} / {_pct(v['found_flagged'])}; pure "
-                    f"{_pct(v['in_pure_clusters'])}; purity {_num(v['mean_purity'], '{:.2f}')}"
-                    if v
-                    else "—"
-                )
-            rows.append(row)
-        out.append(_md_table(header, rows))
-        sizes = next((e["metrics"]["campaigns"] for e in det.values() if "metrics" in e), {})
-        out.append("")
-        out.append("Campaign sizes: " + ", ".join(f"{c} {v['n']}" for c, v in sizes.items()))
+    return "\n".join(out) + "\n"
+
+
+def _campaign_lines(det: dict[str, Any]) -> list[str]:
+    """Per campaign: found at `attack` / flagged, in pure clusters, mean purity."""
+    campaigns = sorted({c for e in det.values() for c in e.get("metrics", {}).get("campaigns", {})})
+    if not campaigns:
+        return []
+
+    def cell(v: dict[str, Any] | None) -> str:
+        if not v:
+            return "—"
+        return (
+            f"{_pct(v['found_attack'])} / {_pct(v['found_flagged'])}; pure "
+            f"{_pct(v['in_pure_clusters'])}; purity {_num(v['mean_purity'], '{:.2f}')}"
+        )
+
+    rows = [
+        [name] + [cell(e.get("metrics", {}).get("campaigns", {}).get(c)) for c in campaigns]
+        for name, e in det.items()
+    ]
+    sizes = next((e["metrics"]["campaigns"] for e in det.values() if "metrics" in e), {})
+    return [
+        "",
+        "### Per campaign (found = attack verdict / attack or review; pure = in clusters of purity ≥ 95%; mean purity)",
+        "",
+        _md_table(["detector"] + campaigns, rows),
+        "",
+        "Campaign sizes: " + ", ".join(f"{c} {v['n']}" for c, v in sizes.items()),
+    ]
+
+
+def _persona_lines(det: dict[str, Any]) -> list[str]:
+    """Per benign persona: `attack` FPR (attack-or-review FPR)."""
     personas = sorted({p for e in det.values() for p in e.get("metrics", {}).get("personas", {})})
-    if personas:
-        out += ["", "### Benign personas: `attack`-verdict FPR (attack-or-review FPR)", ""]
-        rows = []
-        for name, e in det.items():
-            ps = e.get("metrics", {}).get("personas", {})
-            rows.append(
-                [name]
-                + [
-                    f"{_pct(ps[p]['attack_fpr'])} ({_pct(ps[p]['flag_fpr'])})" if p in ps else "—"
-                    for p in personas
-                ]
-            )
-        out.append(_md_table(["detector"] + personas, rows))
-        sizes = next((e["metrics"]["personas"] for e in det.values() if "metrics" in e), {})
-        out.append("")
-        out.append("Persona sizes: " + ", ".join(f"{p} {v['n']}" for p, v in sizes.items()))
-    out += ["", "### How each detector ran", ""]
+    if not personas:
+        return []
+    rows = []
+    for name, e in det.items():
+        ps = e.get("metrics", {}).get("personas", {})
+        rows.append(
+            [name]
+            + [
+                f"{_pct(ps[p]['attack_fpr'])} ({_pct(ps[p]['flag_fpr'])})" if p in ps else "—"
+                for p in personas
+            ]
+        )
+    sizes = next((e["metrics"]["personas"] for e in det.values() if "metrics" in e), {})
+    return [
+        "",
+        "### Benign personas: `attack`-verdict FPR (attack-or-review FPR)",
+        "",
+        _md_table(["detector"] + personas, rows),
+        "",
+        "Persona sizes: " + ", ".join(f"{p} {v['n']}" for p, v in sizes.items()),
+    ]
+
+
+def _run_lines(det: dict[str, Any]) -> list[str]:
+    """How each detector ran: embedder, notes, error, parameters."""
+    out = ["", "### How each detector ran", ""]
     for name, e in det.items():
         run = e["run"]
         line = f"- **{name}**"
@@ -495,14 +521,7 @@ def render_markdown(result: dict[str, Any], title: str | None = None) -> str:
         if e.get("params"):
             line += f" — params `{json.dumps(e['params'], sort_keys=True)}`"
         out.append(line)
-    if "mixed" in result:
-        mx = result["mixed"]
-        out += [
-            "",
-            f"Mixed accounts: {mx['n_mixed_accounts']} with {mx['n_requests']:,} requests "
-            f"({mx['n_attack_requests']:,} harvest).",
-        ]
-    return "\n".join(out) + "\n"
+    return out
 
 
 def print_table(result: dict[str, Any], console: Console | None = None) -> None:
