@@ -206,6 +206,43 @@ def scaling_section(out: Path, seed: int, results: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _data_set_parts(
+    preset: str,
+    seed: int,
+    out: Path,
+    detectors: list[str] | None,
+    embedder: str,
+    first_days: float | None,
+    also_minilm: bool,
+    isolate: bool,
+) -> tuple[dict, list[str]]:
+    """Every detector on one simulated data set (and the text peers again with MiniLM):
+    the result and its markdown."""
+    data = ensure_data(preset, seed, out)
+    res_dir = out / "results" / f"{preset}-s{seed}"
+    result = run_bench(
+        data, detectors, embedder=embedder, out=res_dir, first_days=first_days, isolate=isolate
+    )
+    lines = [
+        f"Data: `{simulate_command(preset, seed, data)}`",
+        "",
+        render_markdown(result, title=f"Preset `{preset}`, seed {seed}"),
+    ]
+    text_peers = [p for p in TEXT_PEERS if detectors is None or p in detectors]
+    if also_minilm and embedder != "minilm" and text_peers:
+        mres = run_bench(
+            data,
+            text_peers,
+            embedder="minilm",
+            out=res_dir / "minilm",
+            first_days=None,  # early detection is covered by the hashing pass
+            isolate=isolate,
+        )
+        title = f"Preset `{preset}`, seed {seed}: text peers with MiniLM"
+        lines.append(render_markdown(mres, title=title))
+    return result, lines
+
+
 def run_suite(
     out: str | Path = "bench-results",
     presets: list[str] | None = None,
@@ -239,36 +276,11 @@ def run_suite(
     by_preset_seed: dict[str, dict] = {}
     for preset in presets:
         for seed in seed_list:
-            data = ensure_data(preset, seed, out)
-            res_dir = out / "results" / f"{preset}-s{seed}"
-            result = run_bench(
-                data,
-                detectors,
-                embedder=embedder,
-                out=res_dir,
-                first_days=first_days,
-                isolate=isolate,
+            result, lines = _data_set_parts(
+                preset, seed, out, detectors, embedder, first_days, also_minilm, isolate
             )
-            if seed == seed_list[0]:
-                by_preset_seed[preset] = result
-            parts.append(f"Data: `{simulate_command(preset, seed, data)}`")
-            parts.append("")
-            parts.append(render_markdown(result, title=f"Preset `{preset}`, seed {seed}"))
-            text_peers = [p for p in TEXT_PEERS if detectors is None or p in detectors]
-            if also_minilm and embedder != "minilm" and text_peers:
-                mres = run_bench(
-                    data,
-                    text_peers,
-                    embedder="minilm",
-                    out=res_dir / "minilm",
-                    first_days=None,  # early detection is covered by the hashing pass
-                    isolate=isolate,
-                )
-                parts.append(
-                    render_markdown(
-                        mres, title=f"Preset `{preset}`, seed {seed}: text peers with MiniLM"
-                    )
-                )
+            by_preset_seed.setdefault(preset, result)  # the first seed's
+            parts += lines
     # Sections reuse the data sets simulated above instead of simulating their own.
     os.environ.setdefault("DISTILLGUARD_BENCH_DATA", str(out / "data"))
     for title, module in sections:
