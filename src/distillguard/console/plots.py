@@ -60,6 +60,69 @@ def _dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
+def _edge_traces(pairs: list, kinds: list[str], xy: list) -> list[go.Scatter]:
+    """One line trace per evidence class, so the legend switches a class on and off."""
+    by_cat: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
+    for (a, k), kind in zip(pairs, kinds, strict=True):
+        xs, ys = by_cat[edge_category(kind)]
+        xs += [xy[a][0], xy[k][0], None]
+        ys += [xy[a][1], xy[k][1], None]
+    return [
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            name=cat,
+            hoverinfo="skip",
+            line={"color": CATEGORY_COLORS.get(cat, "#7f7f7f"), "width": 1.2},
+        )
+        for cat, (xs, ys) in sorted(by_cat.items())
+    ]
+
+
+def _account_trace(accounts: list[dict], xy: list) -> go.Scatter:
+    """Accounts as circles coloured by risk (the first ``len(accounts)`` layout points)."""
+    return go.Scatter(
+        x=[xy[i][0] for i in range(len(accounts))],
+        y=[xy[i][1] for i in range(len(accounts))],
+        mode="markers",
+        name="accounts",
+        text=[
+            f"{a['account_id']}<br>risk {float(a.get('risk') or 0):.2f} · {a.get('verdict') or ''}"
+            for a in accounts
+        ],
+        customdata=[a["account_id"] for a in accounts],
+        hoverinfo="text",
+        marker={
+            "size": 11,
+            "color": [float(a.get("risk") or 0) for a in accounts],
+            "colorscale": "OrRd",
+            "cmin": 0,
+            "cmax": 1,
+            "line": {"width": 1, "color": "#333"},
+            "colorbar": {"title": "risk", "thickness": 10, "len": 0.5},
+        },
+    )
+
+
+def _key_trace(keys: list[dict], xy: list) -> go.Scatter:
+    """Shared keys as diamonds sized by how many accounts share them."""
+    return go.Scatter(
+        x=[p[0] for p in xy[: len(keys)]],
+        y=[p[1] for p in xy[: len(keys)]],
+        mode="markers",
+        name="shared keys",
+        text=[f"{k['key_kind']}: {str(k['key'])[:60]}<br>{k['n']} accounts" for k in keys],
+        hoverinfo="text",
+        marker={
+            "symbol": "diamond",
+            "size": [8 + min(int(k["n"]), 30) // 2 for k in keys],
+            "color": [CATEGORY_COLORS.get(edge_category(k["key_kind"])) for k in keys],
+            "line": {"width": 1, "color": "#222"},
+        },
+    )
+
+
 def cluster_graph_figure(graph: dict, title: str = "", seed: int = 1) -> go.Figure:
     """Account–key star graph: accounts as circles coloured by risk, shared keys as diamonds,
     edges coloured by evidence class. Layout by igraph (Fruchterman–Reingold, seeded)."""
@@ -82,63 +145,11 @@ def cluster_graph_figure(graph: dict, title: str = "", seed: int = 1) -> go.Figu
     random.seed(seed)  # igraph's layout draws from Python's RNG: a fixed seed, a fixed picture
     layout = g.layout_fruchterman_reingold(niter=300) if pairs else g.layout_circle()
     xy = layout.coords
-    by_cat: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
-    for (a, k), kind in zip(pairs, kinds, strict=True):
-        xs, ys = by_cat[edge_category(kind)]
-        xs += [xy[a][0], xy[k][0], None]
-        ys += [xy[a][1], xy[k][1], None]
-    for cat, (xs, ys) in sorted(by_cat.items()):
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines",
-                name=cat,
-                hoverinfo="skip",
-                line={"color": CATEGORY_COLORS.get(cat, "#7f7f7f"), "width": 1.2},
-            )
-        )
-    na = len(accounts)
-    fig.add_trace(
-        go.Scatter(
-            x=[xy[i][0] for i in range(na)],
-            y=[xy[i][1] for i in range(na)],
-            mode="markers",
-            name="accounts",
-            text=[
-                f"{a['account_id']}<br>risk {float(a.get('risk') or 0):.2f} · {a.get('verdict') or ''}"
-                for a in accounts
-            ],
-            customdata=[a["account_id"] for a in accounts],
-            hoverinfo="text",
-            marker={
-                "size": 11,
-                "color": [float(a.get("risk") or 0) for a in accounts],
-                "colorscale": "OrRd",
-                "cmin": 0,
-                "cmax": 1,
-                "line": {"width": 1, "color": "#333"},
-                "colorbar": {"title": "risk", "thickness": 10, "len": 0.5},
-            },
-        )
-    )
+    for trace in _edge_traces(pairs, kinds, xy):
+        fig.add_trace(trace)
+    fig.add_trace(_account_trace(accounts, xy))
     if keys:
-        fig.add_trace(
-            go.Scatter(
-                x=[xy[na + j][0] for j in range(len(keys))],
-                y=[xy[na + j][1] for j in range(len(keys))],
-                mode="markers",
-                name="shared keys",
-                text=[f"{k['key_kind']}: {str(k['key'])[:60]}<br>{k['n']} accounts" for k in keys],
-                hoverinfo="text",
-                marker={
-                    "symbol": "diamond",
-                    "size": [8 + min(int(k["n"]), 30) // 2 for k in keys],
-                    "color": [CATEGORY_COLORS.get(edge_category(k["key_kind"])) for k in keys],
-                    "line": {"width": 1, "color": "#222"},
-                },
-            )
-        )
+        fig.add_trace(_key_trace(keys, xy[len(accounts) :]))
     fig.update_layout(
         title=title,
         showlegend=True,
