@@ -66,6 +66,35 @@ def _as_location(p: str | Path) -> str:
     return text
 
 
+def _checked_logs(logs: list[str | Path], accounts: Path | None) -> list[str]:
+    """The logs as locations, each local one present, and the account table present."""
+    located = [_as_location(p) for p in logs]
+    if not located:
+        raise InvalidInputError("no input logs given")
+    for p in located:
+        if not is_uri(p) and not Path(p).exists():
+            raise InvalidInputError(f"input not found: {p}")
+    if accounts is not None and not Path(accounts).is_file():
+        raise InvalidInputError(f"account table not found: {accounts}")
+    return located
+
+
+def _register_store(engine: SparkEngine, st: SparkStore, quarantined: int) -> None:
+    """The store's requests and accounts as views, and the tables earlier runs carried."""
+    requests = st.requests()
+    if requests is None:
+        raise InvalidInputError(
+            "no valid request records in the input or the store: nothing to analyse "
+            f"(quarantined this run: {quarantined})"
+        )
+    engine.register_view("requests", requests)
+    acc = st.read("accounts")
+    if acc is not None:
+        engine.register_view("accounts", acc)
+    for name in ("ip_intel", "templates", "template_bands"):
+        engine.restore(name)  # carried forward from earlier runs
+
+
 def detect(
     logs: list[str | Path],
     out: Path,
@@ -90,15 +119,8 @@ def detect(
     from ..embedded import check_out_dir, timed
 
     t_start = time.perf_counter()
-    logs = [_as_location(p) for p in logs]
+    logs = _checked_logs(logs, accounts)
     store = _as_location(store)
-    if not logs:
-        raise InvalidInputError("no input logs given")
-    for p in logs:
-        if not is_uri(p) and not Path(p).exists():
-            raise InvalidInputError(f"input not found: {p}")
-    if accounts is not None and not Path(accounts).is_file():
-        raise InvalidInputError(f"account table not found: {accounts}")
     out = check_out_dir(Path(out))
     policy = policy if policy is not None else default_policy()
     if spark is None:
@@ -109,18 +131,7 @@ def detect(
     with make_progress(progress) as prog:
         with timed(timings, "ingest"), stage(prog, "ingest (spark)"):
             ing = st.ingest(logs, accounts=accounts, retain_content=retain_content, policy=policy)
-        requests = st.requests()
-        if requests is None:
-            raise InvalidInputError(
-                "no valid request records in the input or the store: nothing to analyse "
-                f"(quarantined this run: {ing.quarantined})"
-            )
-        engine.register_view("requests", requests)
-        acc = st.read("accounts")
-        if acc is not None:
-            engine.register_view("accounts", acc)
-        for name in ("ip_intel", "templates", "template_bands"):
-            engine.restore(name)  # carried forward from earlier runs
+        _register_store(engine, st, ing.quarantined)
 
         with timed(timings, "templates"), stage(prog, "templates (spark)"):
             tmpl = _templates(engine, policy, st)
