@@ -310,6 +310,96 @@ def projection(rps_per_core: float) -> dict[str, Any]:
     }
 
 
+def _runs_lines(data_dir: Path, cmd: str, runs: list[dict[str, Any]]) -> list[str]:
+    """The command and one row per engine run: cores, wall time, throughput, peak memory."""
+    lines = [
+        f"### `{data_dir.name}`: {runs[0]['requests']:,} requests",
+        "",
+        f"`{cmd}`. Each engine ran in its own process on a fresh store; peak memory is the "
+        "whole process tree (driver, JVM, Python workers) sampled every 0.2 s; `cores` are the "
+        "CPUs the process tree was pinned to with `taskset`.",
+        "",
+        "| engine | cores | wall time (s) | requests/s | requests/s per core | peak memory (MiB) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        pin = ("" if r["pinned"] else " (not pinned)") + (" ²" if r.get("reused") else "")
+        lines.append(
+            f"| {r['tag']} | {r['cores']}{pin} | {r['wall_s']:.1f} | {r['rps']:,.0f} | "
+            f"{r['rps_per_core']:,.0f} | {r['peak_mb']:,.0f} |"
+        )
+    if any(r.get("reused") for r in runs):
+        lines += [
+            "",
+            "² measured earlier into the same folder and reused (`--reuse`), after "
+            "another engine's run failed.",
+        ]
+    return lines
+
+
+def _stage_lines(duck: dict[str, Any], s2: dict[str, Any]) -> list[str]:
+    stage_names = [
+        k
+        for k in ("ingest", "templates", "analyze", "outputs", "report", "total")
+        if k in s2["timings"] or k in duck["timings"]
+    ]
+    stages = "; ".join(
+        f"{k} {duck['timings'].get(k, 0):.1f} / {s2['timings'].get(k, 0):.1f}" for k in stage_names
+    )
+    return [
+        "",
+        f"Stage times (s), duckdb / spark local[2]: {stages}. "
+        f"Spark / DuckDB wall time: {s2['wall_s'] / duck['wall_s']:.1f}×.",
+        "",
+    ]
+
+
+def _scaling_lines(s1: dict[str, Any], s2: dict[str, Any], eff: float) -> list[str]:
+    return [
+        f"**Scaling 1 → 2 cores (local mode, pinned):** {s1['wall_s']:.1f} s → "
+        f"{s2['wall_s']:.1f} s, speed-up {s1['wall_s'] / s2['wall_s']:.2f}×, efficiency "
+        f"{eff:.0%} (target ≥ 80%: {'met' if eff >= 0.8 else 'not met'}).",
+        "",
+    ]
+
+
+def _agreement_lines(agree: dict[str, Any], tpl: dict[str, Any]) -> list[str]:
+    """How far the engines' verdicts, clusters, risks and templates agree."""
+    met = "met" if agree["verdict_agreement"] >= 0.99 else "not met"
+    return [
+        f"**Agreement (duckdb vs spark local[2]):** verdicts {agree['verdict_agreement']:.2%} of "
+        f"{agree['accounts']:,} accounts (target ≥ 99%: {met}), cluster adjusted Rand "
+        f"index {agree['ari']:.3f}, risk within 0.02 for {agree['risk_within_0_02']:.2%} "
+        f"(max difference {agree['risk_max_abs_diff']:.3f}); accounts on one side only: "
+        f"{agree['only_one_side']}.",
+        "",
+        f"**Templates (duckdb vs spark local[2]):** adjusted Rand index {tpl['ari']:.4f} over "
+        f"{tpl['skeletons']:,} skeletons ({tpl['ari_requests']:.4f} weighted by requests), "
+        f"same template id for {tpl['same_id']:.2%}; skeletons on one side only: "
+        f"{tpl['one_side']}.",
+    ]
+
+
+def _difference_lines(differences: list[dict[str, Any]]) -> list[str]:
+    """The accounts whose verdicts differ: counted by reason, the first 20 listed."""
+    if not differences:
+        return []
+    why: dict[str, int] = {}
+    for d in differences:
+        why[d["why"]] = why.get(d["why"], 0) + 1
+    by_reason = "; ".join(f"{n} — {w}" for w, n in sorted(why.items(), key=lambda x: -x[1]))
+    return [
+        "",
+        f"The {len(differences)} accounts whose verdicts differ: {by_reason}. The first 20:",
+        "",
+        "| account | duckdb | spark | why |",
+        "|---|---|---|---|",
+    ] + [
+        f"| {d['account_id']} | {d['duckdb']} | {d['spark']} | {d['why']} |"
+        for d in differences[:20]
+    ]
+
+
 def compare(
     out_dir: Path,
     data_dir: Path,
@@ -334,75 +424,15 @@ def compare(
     cmd = cmd or f"python -m distillguard.engines.spark.bench {out_dir} {data_dir}" + (
         "" if scaling else " --no-scaling"
     )
-    lines = [
-        f"### `{data_dir.name}`: {duck['requests']:,} requests",
-        "",
-        f"`{cmd}`. Each engine ran in its own process on a fresh store; peak memory is the "
-        "whole process tree (driver, JVM, Python workers) sampled every 0.2 s; `cores` are the "
-        "CPUs the process tree was pinned to with `taskset`.",
-        "",
-        "| engine | cores | wall time (s) | requests/s | requests/s per core | peak memory (MiB) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in runs:
-        pin = ("" if r["pinned"] else " (not pinned)") + (" ²" if r.get("reused") else "")
-        lines.append(
-            f"| {r['tag']} | {r['cores']}{pin} | {r['wall_s']:.1f} | {r['rps']:,.0f} | "
-            f"{r['rps_per_core']:,.0f} | {r['peak_mb']:,.0f} |"
-        )
-    if any(r.get("reused") for r in runs):
-        lines += ["", "² measured earlier into the same folder and reused (`--reuse`), after "
-                  "another engine's run failed."]
-    stage_names = [k for k in ("ingest", "templates", "analyze", "outputs", "report", "total")
-                   if k in s2["timings"] or k in duck["timings"]]
-    lines += [
-        "",
-        "Stage times (s), duckdb / spark local[2]: "
-        + "; ".join(
-            f"{k} {duck['timings'].get(k, 0):.1f} / {s2['timings'].get(k, 0):.1f}"
-            for k in stage_names
-        )
-        + f". Spark / DuckDB wall time: {s2['wall_s'] / duck['wall_s']:.1f}×.",
-        "",
-    ]
-    eff = None
-    if scaling:
-        s1 = runs[2]
-        eff = (s1["wall_s"] / s2["wall_s"]) / 2
-        lines += [
-            f"**Scaling 1 → 2 cores (local mode, pinned):** {s1['wall_s']:.1f} s → "
-            f"{s2['wall_s']:.1f} s, speed-up {s1['wall_s'] / s2['wall_s']:.2f}×, efficiency "
-            f"{eff:.0%} (target ≥ 80%: {'met' if eff >= 0.8 else 'not met'}).",
-            "",
-        ]
-    lines += [
-        f"**Agreement (duckdb vs spark local[2]):** verdicts {agree['verdict_agreement']:.2%} of "
-        f"{agree['accounts']:,} accounts (target ≥ 99%: "
-        f"{'met' if agree['verdict_agreement'] >= 0.99 else 'not met'}), cluster adjusted Rand "
-        f"index {agree['ari']:.3f}, risk within 0.02 for {agree['risk_within_0_02']:.2%} "
-        f"(max difference {agree['risk_max_abs_diff']:.3f}); accounts on one side only: "
-        f"{agree['only_one_side']}.",
-    ]
-    lines += [
-        "",
-        f"**Templates (duckdb vs spark local[2]):** adjusted Rand index {tpl['ari']:.4f} over "
-        f"{tpl['skeletons']:,} skeletons ({tpl['ari_requests']:.4f} weighted by requests), "
-        f"same template id for {tpl['same_id']:.2%}; skeletons on one side only: "
-        f"{tpl['one_side']}.",
-    ]
-    if agree["differences"]:
-        why: dict[str, int] = {}
-        for d in agree["differences"]:
-            why[d["why"]] = why.get(d["why"], 0) + 1
-        lines += ["", f"The {len(agree['differences'])} accounts whose verdicts differ: "
-                  + "; ".join(f"{n} — {w}" for w, n in sorted(why.items(), key=lambda x: -x[1]))
-                  + ". The first 20:", "",
-                  "| account | duckdb | spark | why |", "|---|---|---|---|"]
-        lines += [
-            f"| {d['account_id']} | {d['duckdb']} | {d['spark']} | {d['why']} |"
-            for d in agree["differences"][:20]
-        ]
-    lines.append("")
+    eff = (runs[2]["wall_s"] / s2["wall_s"]) / 2 if scaling else None
+    lines = (
+        _runs_lines(data_dir, cmd, runs)
+        + _stage_lines(duck, s2)
+        + (_scaling_lines(runs[2], s2, eff) if eff is not None else [])
+        + _agreement_lines(agree, tpl)
+        + _difference_lines(agree["differences"])
+        + [""]
+    )
     figures = {"runs": runs, "agreement": agree, "templates": tpl, "efficiency": eff}
     (out_dir / "figures.json").write_text(json.dumps(
         {"runs": [{k: v for k, v in r.items() if k != "out"} for r in runs],
