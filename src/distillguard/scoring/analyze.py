@@ -730,23 +730,12 @@ def _account_evidence(
                 f"{_pct(f['ua_switch_share'][i])} of consecutive requests, across "
                 f"{_n(int(round(f['residential_prefixes_per_request'][i] * n)), 'residential /24')}"
             )
-        elif k == "lockstep":
-            peers = int(max(f["lockstep_peers"][i], f["lockstep_daily_peers"][i]))
-            text = (
-                f"acts in lockstep with {_n(peers, 'other account')} (same model and task kind "
-                "in the same hours, or the same templates on the same days)"
-            )
-        elif k == "shared_parameters":
-            text = (
-                "its usual request settings (max_tokens, temperature, reasoning, stream, system "
-                f"prompt, client) are also the usual ones of "
-                f"{_n(int(f['param_tuple_peers'][i]), 'other account')}"
-            )
-        elif k == "signup_burst":
-            text = (
-                f"signed up within a day of {_n(int(f['signup_burst_peers'][i]), 'other account')} "
-                "on the same route and verification"
-            )
+        elif k in _PEER_REASONS:
+            # A reason names the peers it counts: none, no reason (a model's attribution can
+            # credit a peer count of 0, but "shares X with 0 accounts" tells a reviewer nothing).
+            text = _PEER_REASONS[k](f, i)
+            if text is None:
+                continue
         elif k == "activity_profile":
             text = f"activity unusual for accounts of its volume in this deployment ({n:,} requests)"
         else:
@@ -756,6 +745,47 @@ def _account_evidence(
     # the verdict is attack (or held at review).
     first = ("account:sender_link", "account:operator_labels")
     return sorted(out, key=lambda e: (e.source not in first, -e.weight))
+
+
+def _lockstep_reason(f: dict[str, np.ndarray], i: int) -> str | None:
+    peers = int(max(f["lockstep_peers"][i], f["lockstep_daily_peers"][i]))
+    if peers <= 0:
+        return None
+    return (
+        f"acts in lockstep with {_n(peers, 'other account')} (same model and task kind "
+        "in the same hours, or the same templates on the same days)"
+    )
+
+
+def _parameters_reason(f: dict[str, np.ndarray], i: int) -> str | None:
+    peers = int(f["param_tuple_peers"][i])
+    if peers <= 0:
+        return None
+    return (
+        "its usual request settings (max_tokens, temperature, reasoning, stream, system "
+        f"prompt, client) are also the usual ones of {_n(peers, 'other account')}"
+    )
+
+
+def _signup_reason(f: dict[str, np.ndarray], i: int) -> str | None:
+    same_path = int(f["signup_burst_peers"][i])
+    any_path = int(f["signup_window_peers"][i]) if "signup_window_peers" in f else 0
+    if same_path > 0:
+        return (
+            f"signed up within a day of {_n(same_path, 'other account')} "
+            "on the same route and verification"
+        )
+    if any_path > 0:
+        return f"signed up within a day of {_n(any_path, 'other account')} (other routes)"
+    return None
+
+
+# Evidence whose reason counts peers: the reason, or None when there are none.
+_PEER_REASONS = {
+    "lockstep": _lockstep_reason,
+    "shared_parameters": _parameters_reason,
+    "signup_burst": _signup_reason,
+}
 
 
 REASON_MIN_LOG_ODDS = 0.05  # batch's reason threshold (log-odds), for either sign
