@@ -109,6 +109,29 @@ def _without(accepted: DataFrame, dup_keys: DataFrame, n_dups: int, broadcast_ro
     return accepted.join(keys, ["source_file", "source_line"], "left_anti")
 
 
+
+def _duplicate_rows(
+    dup_keys: DataFrame, raw: DataFrame, fetch_text: bool, retain_content: bool, not_retained: str
+) -> DataFrame:
+    """Quarantine rows for the duplicates: their raw text fetched back from the input when
+    content is kept (rare rows: cheaper than carrying every record's text through staging)."""
+    from pyspark.sql import functions as F
+
+    if fetch_text:
+        raw_lines = raw.select(
+            "source_file", F.col("line_no").alias("source_line"), F.col("line").alias("raw")
+        )
+        dups = dup_keys.join(raw_lines, ["source_file", "source_line"], "left")
+    else:
+        raw_text = F.lit(None if retain_content else not_retained).cast("string")
+        dups = dup_keys.withColumn("raw", raw_text)
+    return dups.select(
+        "source_file",
+        F.col("source_line").alias("line"),
+        F.lit("duplicate_request_id").alias("reason"),
+        "raw",
+    )
+
 class SparkStore:
     """Parquet tables under ``<path>/spark`` (a local folder or a URI such as ``s3a://b/dg``)."""
 
@@ -208,13 +231,34 @@ class SparkStore:
         meta: dict[str, tuple[int, float, str]],
         result: IngestResult,
     ) -> None:
-        from pyspark.sql import Window
         from pyspark.sql import functions as F
 
         accepted = staged.where(F.col("reason").isNull())
-        # Duplicates are found on a narrow projection (id and position), so the rows with
-        # their text are never shuffled or sorted: a later occurrence of an id in this run,
-        # or an id already in the store. Usually none, and the anti-join below is a broadcast.
+        dup_keys, n_dups = self._duplicate_keys(accepted)
+        new = _without(accepted, dup_keys, n_dups, _broadcast_rows(self.spark)).select(
+            *contract.STORED_REQUEST_SCHEMA.names,
+            F.floor(F.col("ts_ms") / DAY_MS).cast("long").alias("day"),
+        )
+        with _session_conf(self.spark, CONCURRENT_DAY_WRITERS):
+            new.write.mode("append").partitionBy("day").parquet(self.uri("requests"))
+
+        dups = _duplicate_rows(dup_keys, raw, retain_content and n_dups > 0, retain_content, not_retained)
+        bad = staged.where(F.col("reason").isNotNull()).select(
+            "source_file", F.col("source_line").alias("line"), "reason", "raw"
+        )
+        quarantine = bad.unionByName(dups).localCheckpoint(eager=True)
+        if not quarantine.isEmpty():
+            quarantine.write.mode("append").parquet(self.uri("quarantine"))
+        self._record_files(new, quarantine, meta, result)
+
+    def _duplicate_keys(self, accepted: DataFrame) -> tuple[DataFrame, int]:
+        """The (file, line) of every accepted row whose request id came earlier in this run
+        or is already in the store, checkpointed, and how many."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        # Found on a narrow projection (id and position), so the rows with their text are
+        # never shuffled or sorted. Usually none, and the anti-join after is a broadcast.
         keys = accepted.select("request_id", "source_file", "source_line", "file_order")
         w = Window.partitionBy("request_id").orderBy("file_order", "source_line")
         dup_keys = (
@@ -229,40 +273,19 @@ class SparkStore:
                 keys.join(old, "request_id", "left_semi").select("source_file", "source_line")
             )
         dup_keys = dup_keys.distinct().localCheckpoint(eager=True)
-        n_dups = int(dup_keys.count())  # a checkpointed table: no recomputation
+        return dup_keys, int(dup_keys.count())  # a checkpointed table: no recomputation
 
-        new = _without(accepted, dup_keys, n_dups, _broadcast_rows(self.spark)).select(
-            *contract.STORED_REQUEST_SCHEMA.names,
-            F.floor(F.col("ts_ms") / DAY_MS).cast("long").alias("day"),
-        )
-        with _session_conf(self.spark, CONCURRENT_DAY_WRITERS):
-            new.write.mode("append").partitionBy("day").parquet(self.uri("requests"))
+    def _record_files(
+        self,
+        new: DataFrame,
+        quarantine: DataFrame,
+        meta: dict[str, tuple[int, float, str]],
+        result: IngestResult,
+    ) -> None:
+        """Per-file and per-reason counts in one small job (reason NULL = accepted), into
+        ``result`` and the store's ``ingested_files``."""
+        from pyspark.sql import functions as F
 
-        dups = dup_keys
-        if retain_content and n_dups:
-            # Rare rows: fetch their raw text back from the input instead of carrying every
-            # accepted record's text through staging.
-            raw_lines = raw.select(
-                "source_file", F.col("line_no").alias("source_line"), F.col("line").alias("raw")
-            )
-            dups = dups.join(raw_lines, ["source_file", "source_line"], "left")
-        else:
-            raw_text = F.lit(None if retain_content else not_retained).cast("string")
-            dups = dups.withColumn("raw", raw_text)
-        dups = dups.select(
-            "source_file",
-            F.col("source_line").alias("line"),
-            F.lit("duplicate_request_id").alias("reason"),
-            "raw",
-        )
-        bad = staged.where(F.col("reason").isNotNull()).select(
-            "source_file", F.col("source_line").alias("line"), "reason", "raw"
-        )
-        quarantine = bad.unionByName(dups).localCheckpoint(eager=True)
-        if not quarantine.isEmpty():
-            quarantine.write.mode("append").parquet(self.uri("quarantine"))
-
-        # Per-file and per-reason counts in one small job (reason NULL = accepted).
         tally = (
             new.select("source_file", F.lit(None).cast("string").alias("reason"))
             .unionByName(quarantine.select("source_file", "reason"))
