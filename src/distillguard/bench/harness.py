@@ -11,6 +11,7 @@ import json
 import math
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -452,59 +453,51 @@ def render_markdown(result: dict[str, Any], title: str | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def _campaign_lines(det: dict[str, Any]) -> list[str]:
-    """Per campaign: found at `attack` / flagged, in pure clusters, mean purity."""
-    campaigns = sorted({c for e in det.values() for c in e.get("metrics", {}).get("campaigns", {})})
-    if not campaigns:
+def _group_lines(
+    det: dict[str, Any], group: str, heading: str, cell: Callable[[dict[str, Any]], str]
+) -> list[str]:
+    """One table of ``group`` (campaigns or personas): a row per detector, a column per
+    member, and the members' sizes below it."""
+    names = sorted({g for e in det.values() for g in e.get("metrics", {}).get(group, {})})
+    if not names:
         return []
-
-    def cell(v: dict[str, Any] | None) -> str:
-        if not v:
-            return "—"
-        return (
-            f"{_pct(v['found_attack'])} / {_pct(v['found_flagged'])}; pure "
-            f"{_pct(v['in_pure_clusters'])}; purity {_num(v['mean_purity'], '{:.2f}')}"
-        )
-
-    rows = [
-        [name] + [cell(e.get("metrics", {}).get("campaigns", {}).get(c)) for c in campaigns]
-        for name, e in det.items()
-    ]
-    sizes = next((e["metrics"]["campaigns"] for e in det.values() if "metrics" in e), {})
+    rows = []
+    for name, e in det.items():
+        got = e.get("metrics", {}).get(group, {})
+        rows.append([name] + [cell(got[g]) if got.get(g) else "—" for g in names])
+    sizes = next((e["metrics"][group] for e in det.values() if "metrics" in e), {})
     return [
         "",
-        "### Per campaign (found = attack verdict / attack or review; pure = in clusters of purity ≥ 95%; mean purity)",
+        heading,
         "",
-        _md_table(["detector"] + campaigns, rows),
+        _md_table(["detector"] + names, rows),
         "",
-        "Campaign sizes: " + ", ".join(f"{c} {v['n']}" for c, v in sizes.items()),
+        f"{group[:-1].capitalize()} sizes: " + ", ".join(f"{g} {v['n']}" for g, v in sizes.items()),
     ]
+
+
+def _campaign_lines(det: dict[str, Any]) -> list[str]:
+    """Per campaign: found at `attack` / flagged, in pure clusters, mean purity."""
+    return _group_lines(
+        det,
+        "campaigns",
+        "### Per campaign (found = attack verdict / attack or review; pure = in clusters of "
+        "purity ≥ 95%; mean purity)",
+        lambda v: (
+            f"{_pct(v['found_attack'])} / {_pct(v['found_flagged'])}; pure "
+            f"{_pct(v['in_pure_clusters'])}; purity {_num(v['mean_purity'], '{:.2f}')}"
+        ),
+    )
 
 
 def _persona_lines(det: dict[str, Any]) -> list[str]:
     """Per benign persona: `attack` FPR (attack-or-review FPR)."""
-    personas = sorted({p for e in det.values() for p in e.get("metrics", {}).get("personas", {})})
-    if not personas:
-        return []
-    rows = []
-    for name, e in det.items():
-        ps = e.get("metrics", {}).get("personas", {})
-        rows.append(
-            [name]
-            + [
-                f"{_pct(ps[p]['attack_fpr'])} ({_pct(ps[p]['flag_fpr'])})" if p in ps else "—"
-                for p in personas
-            ]
-        )
-    sizes = next((e["metrics"]["personas"] for e in det.values() if "metrics" in e), {})
-    return [
-        "",
+    return _group_lines(
+        det,
+        "personas",
         "### Benign personas: `attack`-verdict FPR (attack-or-review FPR)",
-        "",
-        _md_table(["detector"] + personas, rows),
-        "",
-        "Persona sizes: " + ", ".join(f"{p} {v['n']}" for p, v in sizes.items()),
-    ]
+        lambda v: f"{_pct(v['attack_fpr'])} ({_pct(v['flag_fpr'])})",
+    )
 
 
 def _run_lines(det: dict[str, Any]) -> list[str]:
