@@ -23,7 +23,15 @@ RECORDED = {
         "scenario.yaml": "677f9185ca55e7ed",
         "sim_summary.json": "00028aef9d2f5eef",
     },
-    "random-3": {  # re-recorded for generator 2 (the class's drawn tightness)
+    "random-3": {  # re-recorded for generator 3 (the coordinated groups)
+        "accounts.csv": "2e4096278d6976ec",
+        "labels.csv": "dfc75f26e740020c",
+        "request_labels.csv": "133e18f7c3aea0a5",
+        "requests.jsonl.gz": "938e4b76ad8366d1",
+        "scenario.yaml": "2d5680574cfc8dfe",
+        "sim_summary.json": "d38798a9bfeb389b",
+    },
+    "random-3-g2": {  # generator 2 (the class's drawn tightness), still drawn exactly
         "accounts.csv": "e76e4ff917442184",
         "labels.csv": "dae1334edd200c3a",
         "request_labels.csv": "c744497789023b95",
@@ -49,3 +57,15 @@ def test_random_world_3_output_is_byte_identical(tiny_data: Path, random_world_3
     same scenario, seed, corpora and format), simulated once for this and other tests."""
     _skip_without_corpora(json.loads((tiny_data / "sim_summary.json").read_text()))
     assert folder_digests(random_world_3) == RECORDED["random-3"]
+
+
+def test_generator_2_world_3_is_still_drawn_byte_identical(tiny_data: Path, tmp_path: Path) -> None:
+    """``draw_scenario(..., generator=2)`` gives generator 2's world, byte for byte: the
+    generator-3 groups moved nothing else."""
+    from distillguard.sim import simulate
+    from distillguard.sim.world import Priors, draw_scenario
+
+    _skip_without_corpora(json.loads((tiny_data / "sim_summary.json").read_text()))
+    scenario = draw_scenario("tiny", 3, Priors.load(None), generator=2)
+    simulate(scenario, out=tmp_path, seed=3, progress=False)
+    assert folder_digests(tmp_path) == RECORDED["random-3-g2"]
