@@ -267,11 +267,16 @@ def gen_eval_team(
         rows_b = np.nonzero(bench[inv] == b)[0]
         if len(rows_b) == 0:
             continue
-        pool = ctx.bank.eval_tasks[cap]
         item = base[rows_b] * EVAL_RUN + i[rows_b] % EVAL_RUN
+        public, own = ctx.bank.eval_tasks[cap], ctx.bank.tasks[cap]  # own: a private eval set
+        text = pc.if_else(
+            pa.array(shared[rows_b]),
+            _take(public, item % len(public)),
+            _take(own, item % len(own)),
+        )
         pre, post = split_arrays(forms)
         fmt = owner[rows_b] % len(forms)
-        msgs_parts.append(_user(ctx.wrapped(rng, pre, post, _take(pool, item % len(pool)), fmt)))
+        msgs_parts.append(_user(ctx.wrapped(rng, pre, post, text, fmt)))
         order.append(rows_b)
     msgs = pa.concat_arrays(msgs_parts).take(
         pa.array(np.argsort(np.concatenate(order), kind="stable"))
