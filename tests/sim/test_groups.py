@@ -232,3 +232,8 @@ def test_loose_groups_share_little(tmp_path: Path, readers):
     for persona in ("company_team", "hackathon"):
         assert len({r["user_agent"] for r in got[persona]["rows"]}) > 3, persona
         assert all(r.get("system") is None for r in got[persona]["rows"]), persona
+    # the eval team's members run their own item lists (no prompt sent by three members)
+    senders: dict[str, set] = {}
+    for r in got["eval_team"]["rows"]:
+        senders.setdefault(r["messages"][-1]["content"], set()).add(r["account_id"])
+    assert max(len(a) for a in senders.values()) <= 2
