@@ -30,9 +30,11 @@ PRIORS_FILE = Path(__file__).with_name("priors.yaml")
 # The random-world generator's version: bump it whenever a seed's world changes, so cached
 # worlds of another version are never mixed with new ones (bench/transfer.py names worlds and
 # marks them done with it). 2: university classes of every tightness (CLASS_TACTICS). 3: honest
-# coordinated groups (company team, eval team, hackathon: GROUP_PERSONAS). The one switch:
-# ``draw_scenario(..., generator=2)`` still draws generator 2's worlds exactly.
-GENERATOR_VERSION = 3
+# coordinated groups (company team, eval team, hackathon: GROUP_PERSONAS), drawn when asked for
+# (``generator=3``); its ship rule was not met in full (docs/experiments/generator-groups.md),
+# so the default stays 2 until it is set to 3 here: the one switch (names, markers, draws).
+GENERATOR_VERSION = 2
+LATEST_GENERATOR = 3  # the newest generator ``draw_scenario`` can draw
 _FORMS = ("log", "int", "choice", "dirichlet", "bernoulli")
 KIND_CAPABILITIES = {
     "agentic_harvest": ("code",),
@@ -138,8 +140,8 @@ def draw_scenario(
     later) draws it; validated like any scenario."""
     if preset not in PRESETS:
         raise ScenarioError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    if not 2 <= generator <= GENERATOR_VERSION:
-        raise ScenarioError(f"generator must be in [2, {GENERATOR_VERSION}]; got {generator}")
+    if not 2 <= generator <= LATEST_GENERATOR:
+        raise ScenarioError(f"generator must be in [2, {LATEST_GENERATOR}]; got {generator}")
     pr = priors or Priors.load()
     rng = np.random.default_rng([seed, 0x5EED])
     size = pr.get(f"sizes.{preset}")
