@@ -567,6 +567,7 @@ class _Planner:
         self.groups: list[Group] = []
         self.cols: dict[str, list] = {k: [] for k in _ACCOUNT_COLUMNS}
         self.taken: set[str] = set()  # ids, organisations and cards drawn so far (all distinct)
+        self.n_base: int | None = None  # accounts before generator 3's groups (plan_groups)
         self.signup_p = _signup_probabilities(scenario)
         self.country_w = np.array([c.weight for c in COUNTRIES])
         self.country_w /= self.country_w.sum()
@@ -1070,7 +1071,7 @@ class _Planner:
         the rest, from their own stream)."""
         cols, rng = self.cols, self.rng
         n_acc = len(cols["group"])
-        n_base = getattr(self, "n_base", n_acc)
+        n_base = n_acc if self.n_base is None else self.n_base
         side = np.random.default_rng([self.seed, 8])
         ids = _hex(rng, n_base, 12, "acct_", self.taken)
         key_base = rng.integers(0, 2**62, size=n_base, dtype=np.int64).astype(np.uint64)
