@@ -132,7 +132,7 @@ def check_config(cfg: TransferConfig) -> None:
 # ---- worlds ---------------------------------------------------------------------------------
 def world_name(size: str, seed: int, holdout: str | None = None) -> str:
     """A random world's folder name: size, seed and the generator version that drew it
-    (``small-w3-g3``), so worlds of two generators never share a cache entry. Folders without
+    (``small-w3-g2``), so worlds of two generators never share a cache entry. Folders without
     ``-g`` (``small-w3``) are generator 1's."""
     from ..sim.world import GENERATOR_VERSION
 
