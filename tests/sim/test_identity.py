@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from identity_digests import folder_digests
 
+from distillguard.sim.world import GENERATOR_VERSION
+
 RECORDED = {
     "tiny-7": {
         "accounts.csv": "a6c3877ceecea052",
@@ -23,13 +25,25 @@ RECORDED = {
         "scenario.yaml": "677f9185ca55e7ed",
         "sim_summary.json": "00028aef9d2f5eef",
     },
-    "random-3": {  # re-recorded for generator 2 (the class's drawn tightness)
+}
+# The random world of seed 3 by generator: 2 (the class's drawn tightness), 3 (+ the coordinated
+# groups). ``random-3`` is the default generator's (``GENERATOR_VERSION``).
+RANDOM_3 = {
+    2: {
         "accounts.csv": "e76e4ff917442184",
         "labels.csv": "dae1334edd200c3a",
         "request_labels.csv": "c744497789023b95",
         "requests.jsonl.gz": "185bbfaf34e8536b",
         "scenario.yaml": "35c2f73d13d83de4",
         "sim_summary.json": "44b5a29c911c10d7",
+    },
+    3: {
+        "accounts.csv": "2e4096278d6976ec",
+        "labels.csv": "dfc75f26e740020c",
+        "request_labels.csv": "133e18f7c3aea0a5",
+        "requests.jsonl.gz": "938e4b76ad8366d1",
+        "scenario.yaml": "2d5680574cfc8dfe",
+        "sim_summary.json": "d38798a9bfeb389b",
     },
 }
 
@@ -48,4 +62,18 @@ def test_random_world_3_output_is_byte_identical(tiny_data: Path, random_world_3
     """The session's ``random_world_3`` is ``config_digests("random-3")``'s simulation (the
     same scenario, seed, corpora and format), simulated once for this and other tests."""
     _skip_without_corpora(json.loads((tiny_data / "sim_summary.json").read_text()))
-    assert folder_digests(random_world_3) == RECORDED["random-3"]
+    assert folder_digests(random_world_3) == RANDOM_3[GENERATOR_VERSION]
+
+
+@pytest.mark.parametrize("generator", [g for g in sorted(RANDOM_3) if g != GENERATOR_VERSION])
+def test_every_generator_still_draws_its_world_3(tiny_data: Path, tmp_path: Path, generator):
+    """``draw_scenario(..., generator=N)`` gives generator N's world, byte for byte: generator
+    3's groups moved nothing of generator 2's world, and either can be the default (the
+    default's world is ``random_world_3``)."""
+    from distillguard.sim import simulate
+    from distillguard.sim.world import Priors, draw_scenario
+
+    _skip_without_corpora(json.loads((tiny_data / "sim_summary.json").read_text()))
+    scenario = draw_scenario("tiny", 3, Priors.load(None), generator=generator)
+    simulate(scenario, out=tmp_path, seed=3, progress=False)
+    assert folder_digests(tmp_path) == RANDOM_3[generator]

@@ -30,6 +30,13 @@ Hard-benign personas (:data:`HARD_BENIGN_PERSONAS`), legitimate but attacker-lik
   that barely clusters to a lab course as tight as a campaign;
 - ``app_platform``: many end-user sessions through a few accounts with one system prompt.
 
+Honest coordinated groups (:data:`~distillguard.sim.scenario.GROUP_PERSONAS`, random worlds of
+generator 3 only; ``sim/groups.py``), each drawn per world from loose to campaign-tight: a
+``company_team`` without a verified organisation (office network, internal tool, company card),
+an ``eval_team`` running one harness from its members' accounts (one client, parameters, item
+list, sweeps launched together) and a ``hackathon`` (a sign-up wave for the sponsor's credits,
+the venue's network, the starter kit, the challenge's prompts).
+
 Attack campaigns (:data:`CAMPAIGN_TYPES`), several per run, each labelled by ``campaign_id``:
 
 - ``reasoning_harvest``: chain-of-thought elicitation in many languages, rubric grading with

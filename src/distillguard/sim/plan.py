@@ -18,6 +18,7 @@ from . import geo
 from .geo import COUNTRIES, sample_in_ranges
 from .scenario import (
     BENIGN_PERSONAS,
+    GROUP_PERSONAS,
     HARD_BENIGN_PERSONAS,
     CampaignSpec,
     PersonaSpec,
@@ -139,6 +140,19 @@ SIGNUP_P = {
     "power": (
         (("standard", 0.6), ("startup", 0.3), ("enterprise", 0.1)),
         (("phone", 0.4), ("id", 0.3), ("email", 0.3)),
+    ),
+    # Generator 3's groups (sim/groups.py): members sign up one by one, never as a verified org.
+    "team": (
+        (("standard", 0.7), ("startup", 0.3)),
+        (("email", 0.6), ("phone", 0.3), ("id", 0.1)),
+    ),
+    "eval_team": (
+        (("research", 0.6), ("standard", 0.4)),
+        (("email", 0.6), ("phone", 0.3), ("id", 0.1)),
+    ),
+    "sponsor_credits": (
+        (("education", 0.5), ("startup", 0.5)),
+        (("email", 0.8), ("none", 0.2)),
     ),
 }
 ATTACK_COUNTRIES = (
@@ -535,6 +549,7 @@ def build_plan(scenario: Scenario, tables: Tables, bank: TextBank, seed: int) ->
     planner.plan_hard_benign()
     planner.plan_campaigns()
     planner.share_cards()
+    planner.plan_groups()
     return planner.finish()
 
 
@@ -552,6 +567,7 @@ class _Planner:
         self.groups: list[Group] = []
         self.cols: dict[str, list] = {k: [] for k in _ACCOUNT_COLUMNS}
         self.taken: set[str] = set()  # ids, organisations and cards drawn so far (all distinct)
+        self.n_base: int | None = None  # accounts before generator 3's groups (plan_groups)
         self.signup_p = _signup_probabilities(scenario)
         self.country_w = np.array([c.weight for c in COUNTRIES])
         self.country_w /= self.country_w.sum()
@@ -1029,16 +1045,46 @@ class _Planner:
                 for r, pay in zip(cols["route"], cols["payment"], strict=True)
             ]
 
+    # ---- generator 3's coordinated groups ------------------------------------------------------
+    def plan_groups(self) -> None:
+        """The honest coordinated groups (``GROUP_PERSONAS``), planned last and from a stream
+        of their own, so every other account is planned exactly as without them."""
+        from .groups import GROUP_PLANNERS
+
+        self.n_base = len(self.cols["group"])
+        present = [p for p in GROUP_PERSONAS if self.scenario.hard_benign.get(p)]
+        if not present:
+            return
+        main, self.rng = self.rng, np.random.default_rng([self.seed, 7])
+        try:
+            for persona in present:
+                spec = self.scenario.hard_benign[persona]
+                if spec.accounts:
+                    g = self.new_group(persona)
+                    g.params["spec"] = spec
+                    GROUP_PLANNERS[persona](self, g, spec.accounts, spec)
+        finally:
+            self.rng = main
+
     def finish(self) -> Plan:
-        """The plan: account ids, key seeds and the shuffled work units."""
+        """The plan: account ids, key seeds and the shuffled work units (the groups' after
+        the rest, from their own stream)."""
         cols, rng = self.cols, self.rng
         n_acc = len(cols["group"])
-        ids = _hex(rng, n_acc, 12, "acct_", self.taken)
-        key_base = rng.integers(0, 2**62, size=n_acc, dtype=np.int64).astype(np.uint64)
+        n_base = n_acc if self.n_base is None else self.n_base
+        side = np.random.default_rng([self.seed, 8])
+        ids = _hex(rng, n_base, 12, "acct_", self.taken)
+        key_base = rng.integers(0, 2**62, size=n_base, dtype=np.int64).astype(np.uint64)
+        if n_acc > n_base:
+            ids += _hex(side, n_acc - n_base, 12, "acct_", self.taken)
+            extra = side.integers(0, 2**62, size=n_acc - n_base, dtype=np.int64)
+            key_base = np.concatenate([key_base, extra.astype(np.uint64)])
         n_req = np.array(cols["n_req"], dtype=np.int64)
         n_mixed = np.array(cols["n_mixed"], dtype=np.int64)
         units = _work_units(n_req, n_mixed)
-        perm = rng.permutation(len(units[0]))  # file order mixes personas and campaigns
+        n_base_units = int(np.searchsorted(units[0], n_base))  # units are in account order
+        perm = rng.permutation(n_base_units)  # file order mixes personas and campaigns
+        perm = np.concatenate([perm, n_base_units + side.permutation(len(units[0]) - n_base_units)])
 
         def arr(k: str, dt: type = np.int64) -> np.ndarray:
             return np.array(cols[k], dtype=dt)

@@ -31,6 +31,10 @@ HARD_BENIGN_PERSONAS: tuple[str, ...] = (
     "labelling_vendor",
     "research_synthetic",
 )
+# Honest coordinated groups that random worlds draw from generator 3 on (never the presets):
+# a company team without a verified organisation, an eval team running one harness from
+# several accounts, a hackathon. Planned last, from their own random stream (sim/groups.py).
+GROUP_PERSONAS: tuple[str, ...] = ("company_team", "eval_team", "hackathon")
 CAMPAIGN_TYPES: tuple[str, ...] = (
     "reasoning_harvest",
     "agentic_harvest",
@@ -233,7 +237,7 @@ class PersonaSpec:
     requests: int
     end_users: int = 0
     keys: int = 3
-    tactics: dict[str, Any] | None = None  # a university class's tightness (CLASS_TACTICS)
+    tactics: dict[str, Any] | None = None  # a group's tightness (PERSONA_TACTICS)
 
 
 # How tightly a university class coordinates: (default, lo, hi). The defaults are the one
@@ -251,6 +255,50 @@ CLASS_TACTICS: dict[str, tuple[Any, float, float]] = {
     "signup_lag_days": (10.0, -30.0, 400.0),  # the wave ends this long before the period
     "dept_card": (False, 0, 1),  # one department card pays for the class
 }
+# Generator 3's groups, (default, lo, hi) as above; random worlds draw every value (priors.yaml,
+# where the ranges are justified). The defaults are a middling group, for hand-written scenarios.
+TEAM_TACTICS: dict[str, tuple[Any, float, float]] = {
+    "office_share": (0.6, 0.0, 1.0),  # sessions from the office network (else from home)
+    "office_nat": (True, 0, 1),  # the office leaves by one address (else a host each)
+    "tool_share": (0.5, 0.0, 1.0),  # members on the team's internal tool (one client + prompt)
+    "task_share": (0.5, 0.0, 1.0),  # the tool's sessions on the team's shared task templates
+    "wordings": (2, 1, 4),  # the shared task's templates in use
+    "team_card": (False, 0, 1),  # one company card pays for every member's account
+    "signup_wave_days": (60.0, 0.01, 400.0),  # the team signs up within this many days
+    "signup_lag_days": (30.0, -30.0, 400.0),  # the wave ends this long before the period
+}
+EVAL_TEAM_TACTICS: dict[str, tuple[Any, float, float]] = {
+    "shared_items": (0.7, 0.0, 1.0),  # runs on the team's one item list (else a member's own)
+    "sync_runs": (0.3, 0.0, 1.0),  # runs launched together across members (one sweep)
+    "one_server": (True, 0, 1),  # every run leaves from the team's one server
+    "one_format": (True, 0, 1),  # one client, prompt format and parameters for the team
+    "team_card": (False, 0, 1),  # one lab card pays for every member's account
+    "signup_wave_days": (60.0, 0.01, 400.0),
+    "signup_lag_days": (30.0, -30.0, 400.0),
+}
+HACKATHON_TACTICS: dict[str, tuple[Any, float, float]] = {
+    "event_day": (0.4, 0.0, 0.9),  # the event starts at this share of the period
+    "event_days": (2, 1, 4),  # how long it lasts
+    "signup_wave_days": (2.0, 0.01, 60.0),  # participants sign up within this many days before
+    "venue_share": (0.7, 0.0, 1.0),  # event sessions from the venue network
+    "venue_nat": (True, 0, 1),  # the venue leaves by one address (else a host each)
+    "starter_kit": (0.5, 0.0, 1.0),  # participants on the starter kit (client, prompt, params)
+    "challenge_share": (0.6, 0.0, 1.0),  # sessions on the challenge's prompts (else their own)
+    "wordings": (4, 1, 30),  # phrasings of the challenge in use
+    "retention": (0.2, 0.0, 1.0),  # participants who keep using the account after the event
+    "credits": (True, 0, 1),  # signed up on the sponsor's credits (education / startup route)
+}
+PERSONA_TACTICS: dict[str, dict[str, tuple[Any, float, float]]] = {
+    "university_class": CLASS_TACTICS,
+    "company_team": TEAM_TACTICS,
+    "eval_team": EVAL_TEAM_TACTICS,
+    "hackathon": HACKATHON_TACTICS,
+}
+
+
+def persona_tactics(persona: str, spec: PersonaSpec) -> dict[str, Any]:
+    """The persona's tactics: the scenario's, else the table's defaults."""
+    return spec.tactics or {k: v[0] for k, v in PERSONA_TACTICS[persona].items()}
 
 
 @dataclass(frozen=True)
@@ -617,7 +665,7 @@ def _parse_mix(v: _V, raw: Any) -> dict[str, float]:
 
 
 def _parse_hard_benign(v: _V, raw: Any) -> dict[str, PersonaSpec]:
-    hb_raw = v.mapping("hard_benign", raw, HARD_BENIGN_PERSONAS)
+    hb_raw = v.mapping("hard_benign", raw, HARD_BENIGN_PERSONAS + GROUP_PERSONAS)
     return {name: _parse_persona(v, f"hard_benign.{name}", p) for name, p in hb_raw.items()}
 
 
@@ -630,9 +678,10 @@ def _parse_persona(v: _V, w: str, p: Any) -> PersonaSpec:
         v.fail(f"{w}.requests", f"must be at least accounts ({acc}); got {req}")
     tactics = None
     if p.get("tactics") is not None:
-        if not w.endswith(".university_class"):
-            v.fail(f"{w}.tactics", "is only known for university_class")
-        tactics = _parse_class_tactics(v, f"{w}.tactics", p["tactics"])
+        persona = w.rsplit(".", 1)[1]
+        if persona not in PERSONA_TACTICS:
+            v.fail(f"{w}.tactics", f"is only known for {', '.join(PERSONA_TACTICS)}")
+        tactics = _parse_persona_tactics(v, f"{w}.tactics", p["tactics"], PERSONA_TACTICS[persona])
     return PersonaSpec(
         acc,
         req,
@@ -642,11 +691,12 @@ def _parse_persona(v: _V, w: str, p: Any) -> PersonaSpec:
     )
 
 
-def _parse_class_tactics(v: _V, w: str, raw: Any) -> dict[str, Any]:
-    """Every key of :data:`CLASS_TACTICS`, given or defaulted, checked against its range."""
-    v.mapping(w, raw, tuple(CLASS_TACTICS))
+def _parse_persona_tactics(v: _V, w: str, raw: Any, table: dict) -> dict[str, Any]:
+    """Every key of ``table`` (one of :data:`PERSONA_TACTICS`), given or defaulted, checked
+    against its range."""
+    v.mapping(w, raw, tuple(table))
     out: dict[str, Any] = {}
-    for key, (default, lo, hi) in CLASS_TACTICS.items():
+    for key, (default, lo, hi) in table.items():
         value = raw.get(key, default)
         if isinstance(default, bool):
             if not isinstance(value, bool):
