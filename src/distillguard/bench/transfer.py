@@ -134,29 +134,29 @@ def world_name(size: str, seed: int, holdout: str | None = None) -> str:
     """A random world's folder name: size, seed and the generator version that drew it
     (``small-w3-g2``), so worlds of two generators never share a cache entry. Folders without
     ``-g`` (``small-w3``) are generator 1's."""
-    from ..sim.world import GENERATOR_VERSION
+    from ..sim.world import generator_version
 
-    name = f"{size}-w{seed}-g{GENERATOR_VERSION}"
+    name = f"{size}-w{seed}-g{generator_version()}"
     return name + (f"-no-{holdout}" if holdout else "")
 
 
 def is_done(path: Path) -> bool:
     """Whether ``path`` holds a complete world (or slice) of this generator: its marker names
     the generator version (generator 1's markers hold a bare time)."""
-    from ..sim.world import GENERATOR_VERSION
+    from ..sim.world import generator_version
 
     marker = Path(path) / DONE
     return marker.is_file() and marker.read_text().split()[:2] == [
         "generator",
-        str(GENERATOR_VERSION),
+        str(generator_version()),
     ]
 
 
 def mark_done(path: Path) -> None:
-    from ..sim.world import GENERATOR_VERSION
+    from ..sim.world import generator_version
 
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    (Path(path) / DONE).write_text(f"generator {GENERATOR_VERSION} {stamp}")
+    (Path(path) / DONE).write_text(f"generator {generator_version()} {stamp}")
 
 
 def ensure_world(root: Path, size: str, seed: int, holdout: str | None = None) -> Path:
