@@ -11,7 +11,7 @@ import pyarrow as pa
 from distillguard.accounts.fingerprint import AccountFingerprinter
 from distillguard.accounts.ipintel import IP_INTEL_SCHEMA
 from distillguard.coordination import circle_link
-from distillguard.coordination.circle_link import KEY_KIND, circle_links
+from distillguard.coordination.circle_link import KEY_KIND, circle_links, circle_links_and_holds
 from distillguard.coordination.harvest_circle import HarvestCircle
 from distillguard.engines.base import DuckDBEngine
 
@@ -33,9 +33,10 @@ def _bystanders(lt, n):
     return [_req(lt, f"by{k}", 0, 5000 + k, f"60.{k}.0.1", harvest=False) for k in range(n)]
 
 
-def links(lt, rows, risk: dict[str, float], accounts: list[dict] | None = None):
+def links(lt, rows, risk: dict[str, float], accounts: list[dict] | None = None, held=False):
     """Linked accounts (id → link) after the harvest-circle unit ran on ``rows``; accounts not
-    named in ``risk`` are benign (risk 0). ``accounts``: the operator's account table."""
+    named in ``risk`` are benign (risk 0). ``accounts``: the operator's account table.
+    ``held``: the accounts only the first-user rule keeps at review instead."""
     engine = DuckDBEngine()
     engine.register_arrow("requests", lt.requests_table(rows))
     if accounts:
@@ -47,7 +48,7 @@ def links(lt, rows, risk: dict[str, float], accounts: list[dict] | None = None):
     HarvestCircle().fit(engine)
     ids = sorted({r["account_id"] for r in rows})
     r = np.array([risk.get(a, 0.0) for a in ids])
-    out = circle_links(engine, pa.array(ids), r, REVIEW, ATTACK)
+    out = circle_links_and_holds(engine, pa.array(ids), r, REVIEW, ATTACK)[int(held)]
     return {ids[i]: ln for i, ln in out.items()}
 
 
@@ -94,6 +95,10 @@ def test_a_wording_copied_from_its_first_user_does_not_link_it(lt):
     rows += [_req(lt, "late", 30 + i, 606, "77.0.9.1") for i in range(3)]
     risk = {"v0": 0.8, "x0": 0.95, "x1": 0.95, "x2": 0.95, "late": 0.7}
     assert set(links(lt, rows, risk)) == {"late"}
+    # The first user stays at review, its reason naming who sent the wording after it.
+    held = links(lt, rows, risk, held=True)
+    assert set(held) == {"v0"} and held["v0"].members == ("x0", "x1", "x2")
+    assert "not raised to attack: they may have copied it" in held["v0"].held_reason()
 
 
 def test_a_suspect_that_only_sent_the_wording_as_cover_is_no_fellow(lt):
@@ -154,3 +159,13 @@ def test_handwritten_world_links_the_careful_campaign_and_no_honest_persona(lt):
     first = first.column(0)[0].as_py()
     assert len(at_review - {first}) >= 2
     assert {ids[i] for i in got} == at_review - {first}
+    # The first user stays at review and its first reason says why; nobody else has it.
+    out = engine.fetch_arrow("SELECT account_id, verdict, reasons FROM out_accounts").to_pylist()
+    held = {r["account_id"]: r for r in out if r["reasons"].startswith(circle_link.HELD_LABEL)}
+    assert set(held) == {first} and held[first]["verdict"] == "review"
+    riskiest = held[first]["reasons"].split("(riskiest ")[1].split(",")[0]
+    assert camp[riskiest] == "campD" and risk[ids.index(riskiest)] >= ATTACK
+    # It raised nothing, so it is a reason and no evidence row (evidence weights are > 0).
+    assert not engine.fetch_arrow(
+        "SELECT * FROM evidence WHERE source = 'account:circle_first_user'"
+    ).num_rows

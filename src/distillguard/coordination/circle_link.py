@@ -25,11 +25,13 @@ may have copied it, and an attacker that copies an honest customer's wording mus
 verdict to the customer it copied (bench-redteam tiny-105: eight red-team accounts sent a
 labelling vendor's own rubric wording once each, two days after the vendor's first use, and
 four of the vendor's accounts were blocked). A campaign loses one link per wording, its
-first user's; its other accounts came later. And a fellow is of another owner (an
-organisation's accounts are one owner, not unaffiliated suspects) that sent harvest requests
-on the wording itself: an attacker's cover traffic copies honest people's prompts verbatim
-(tiny-112: "Download images from s3 using python", sent once as cover by eight red-team
-accounts, linked a casual user who had asked it with a request for step-by-step reasoning).
+first user's; its other accounts came later. That first user stays at ``review`` with a
+reason naming the later users at ``attack`` (``held_reason``), so a reviewer sees the circle
+it would have joined. And a fellow is of another owner (an organisation's accounts are one
+owner, not unaffiliated suspects) that sent harvest requests on the wording itself: an
+attacker's cover traffic copies honest people's prompts verbatim (tiny-112: "Download images
+from s3 using python", sent once as cover by eight red-team accounts, linked a casual user
+who had asked it with a request for step-by-step reasoning).
 One GROUP BY per (template, account) in SQL, then a pass over the rows it returns.
 """
 
@@ -49,6 +51,7 @@ from ..engines.base import Engine
 MIN_HARVEST = 2
 KEY_KIND = "harvest_circle"
 LABEL = "sends harvest requests on private wordings it shares with unaffiliated suspects"
+HELD_LABEL = "used first a private harvest wording that unaffiliated suspects sent after it"
 
 _HIT = " + ".join(f"hit_{s}" for s in HARVEST_SIGNALS)
 
@@ -86,6 +89,14 @@ class CircleLink:
             f"(riskiest {self.cluster_id}, risk {self.cluster_risk:.2f})"
         )
 
+    def held_reason(self) -> str:
+        """Why an account this link would raise stays at review: it used the wording first."""
+        who = "account" if self.n_members == 1 else "accounts"
+        return (
+            f"{HELD_LABEL}, {self.n_members} {who} at attack (riskiest {self.cluster_id}, "
+            f"risk {self.cluster_risk:.2f}); not raised to attack: they may have copied it"
+        )
+
 
 def link_accounts(
     rows: pa.Table,
@@ -94,10 +105,12 @@ def link_accounts(
     review: float,
     attack: float,
     min_harvest: int = MIN_HARVEST,
+    first_user: bool = True,
 ) -> dict[int, CircleLink]:
     """Positions in ``ids`` of accounts at review linked by ``rows`` (``CIRCLE_LINK_ROWS``:
     template, account_id, n_harvest, accts, first_ts, owner), given each account's own
-    ``risk``: not through a wording its owner used first, nor to a fellow of its owner.
+    ``risk``: not through a wording its owner used first (unless ``first_user`` is False:
+    what that rule holds back), nor to a fellow of its owner.
 
     Counted per template with ``bincount`` over the rows; only the few linked accounts' rows
     are walked in Python (for the fellows a reviewer is shown)."""
@@ -128,7 +141,8 @@ def link_accounts(
     np.minimum.at(tpl_first, t, first)
     other = _other_suspect(t, own, fellow, len(tpl.dictionary))
     cand = ok[t] & (n > 0) & (r >= review) & (r < attack) & other
-    cand &= owner_first > tpl_first[t]  # not the wording's first user
+    if first_user:
+        cand &= owner_first > tpl_first[t]  # not the wording's first user
     harvest = np.bincount(pos[cand], weights=n[cand], minlength=len(ids))
     on: dict[int, list[int]] = {}  # linking template → linked accounts on it
     owner_of = {}  # (template, linked account) → its owner
@@ -179,7 +193,18 @@ def circle_links(
 ) -> dict[int, CircleLink]:
     """:func:`link_accounts` on the store's circle tables; ``{}`` when the harvest-circle unit
     did not run (no ``circle_templates``)."""
+    return circle_links_and_holds(engine, ids, risk, review, attack)[0]
+
+
+def circle_links_and_holds(
+    engine: Engine, ids: pa.Array, risk: np.ndarray, review: float, attack: float
+) -> tuple[dict[int, CircleLink], dict[int, CircleLink]]:
+    """The accounts :func:`circle_links` raises, and those only the first-user rule keeps at
+    review (each with the later users at attack that would have raised it)."""
     if not (engine.has_table("circle_templates") and engine.has_table("circle_groups")):
-        return {}
+        return {}, {}
     rows = engine.fetch_arrow(CIRCLE_LINK_ROWS)
-    return link_accounts(rows, ids.to_pylist(), np.asarray(risk, float), review, attack)
+    ids_, risk = ids.to_pylist(), np.asarray(risk, float)
+    linked = link_accounts(rows, ids_, risk, review, attack)
+    every = link_accounts(rows, ids_, risk, review, attack, first_user=False)
+    return linked, {i: link for i, link in every.items() if i not in linked}

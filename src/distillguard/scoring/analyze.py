@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from ..accounts.fingerprint import AccountFingerprinter
 from ..accounts.ipintel import IpIntel, default_range_files, enrich_ips
 from ..contract import HARVEST_SIGNALS
-from ..coordination.circle_link import circle_links
+from ..coordination.circle_link import CircleLink, circle_links_and_holds
 from ..coordination.cluster import LeidenClusterer
 from ..coordination.graph import EDGE_KINDS, EdgeBuilder
 from ..engines.base import Engine
@@ -333,10 +333,14 @@ def _coordinate_and_score(
         engine.register_arrow("risk_reference", pa.table({"reference": [reference.to_json()]}))
         sc = _account_scorer(pol, strengths, inputs)
         links = sender_links(ids, acc_cluster, eb.edges_, cl.cluster_keys_, cs.clusters_, sc, pol)
+        held = {}  # accounts at review only the circle link's first-user rule keeps there
         if pol.circle_links:  # a careful campaign's accounts share wordings, not senders
-            circle = circle_links(engine, ids, sc.risk_, pol.review_threshold, pol.attack_threshold)
+            circle, held = circle_links_and_holds(
+                engine, ids, sc.risk_, pol.review_threshold, pol.attack_threshold
+            )
             links = {**circle, **links}
         inherit_attack(sc, links)
+        sc.circle_held_ = {i: v for i, v in held.items() if i not in links}
     return _Scored(eb, cl, cs, sc, ids, acc_cluster, strengths, affinity_info)
 
 
@@ -344,6 +348,9 @@ def _coordinate_and_score(
 # (template, system prompt) can be copied from a public campaign by anyone, so they never
 # pass an attack verdict on.
 SENDER_KINDS: tuple[str, ...] = ("payment", "ip", "prefix24_ua", "asn_ua")
+# A circle link the first-user rule held back: a reason of the account, never an evidence row
+# (it raised nothing; every evidence weight is > 0).
+HELD = "circle_first_user"
 
 
 @dataclass
@@ -498,6 +505,7 @@ def apply_shared_intel(
     # An attack from a sender link stands only when the local pass made it (its link, its text).
     links = getattr(local.sc, "sender_links_", {})
     sc.sender_links_ = {i: v for i, v in links.items() if local_attack[i]}
+    sc.circle_held_ = getattr(local.sc, "circle_held_", {})
     sc.contributions_["sender_link"] = local.sc.contributions_.get(
         "sender_link", np.zeros(len(r0))
     )
@@ -653,9 +661,11 @@ def _account_evidence(
     new_model: str | None,
     affinity_info: dict | None = None,
     links: dict[int, SenderLink] | None = None,
+    held: dict[int, CircleLink] | None = None,
 ) -> list[Evidence]:
-    """The evidence of account ``i`` in words, weighted by its share of the risk."""
-    links = links or {}
+    """The evidence of account ``i`` in words, weighted by its share of the risk; ``held``:
+    the circle links the first-user rule held back (``HELD``, weight 0)."""
+    links, held = links or {}, held or {}
     pos = {k: float(v[i]) for k, v in contrib.items() if v[i] > 0.05}
     if i in links:  # the link is why the verdict is attack, however little it lifted
         pos["sender_link"] = max(pos.get("sender_link", 0.0), 0.05)
@@ -741,9 +751,11 @@ def _account_evidence(
         else:
             continue
         out.append(Evidence(source=f"account:{k}", weight=round(risk * c / total, 4), summary=text))
+    if i in held:  # it raised nothing, but a reviewer needs it beside the rest
+        out.append(Evidence(source=f"account:{HELD}", weight=0.0, summary=held[i].held_reason()))
     # The sender link and the operator's labels first: the first reasons shown must say why
     # the verdict is attack (or held at review).
-    first = ("account:sender_link", "account:operator_labels")
+    first = ("account:sender_link", "account:operator_labels", f"account:{HELD}")
     return sorted(out, key=lambda e: (e.source not in first, -e.weight))
 
 
@@ -1023,6 +1035,10 @@ def _account_evidence_rows(  # noqa: ANN001
     reasons = []
     id_list = ids.to_pylist()
     flagged_set = set(flagged.tolist())
+    held = {  # the final verdict, after shared intel: a held reason only below attack
+        i: v for i, v in getattr(sc, "circle_held_", {}).items()
+        if sc.risk_[i] < sc.attack_threshold
+    }
     # Where a reviewer looks: the accounts whose contributions the learned scorer computes.
     shown = 0.5 * float(sc.review_threshold)
     # What a contribution is measured against: the learned model's median account, or the
@@ -1051,6 +1067,7 @@ def _account_evidence_rows(  # noqa: ANN001
             new_model,
             affinity_info,
             getattr(sc, "sender_links_", {}),
+            held,
         )
         reasons.append(
             "; ".join(e.summary for e in evs[: pol.max_reasons])
@@ -1066,6 +1083,8 @@ def _account_evidence_rows(  # noqa: ANN001
                 refs = (link.members or members_by_cluster.get(link.cluster_id, []))[
                     : pol.max_refs
                 ]
+            elif e.source == f"account:{HELD}":
+                continue  # a reason, not evidence (HELD)
             elif e.source == "account:attack_template_affinity" and affinity_info:
                 # Its requests on the campaign's templates, then members of that cluster
                 # (the cluster id itself is in the summary; refs are request/account ids).
