@@ -36,7 +36,8 @@ def test_train_defaults_are_the_recipe():
 )
 def test_shipped_model_records_the_recipe_train_builds():
     meta = json.loads(BUILTIN.read_text())
-    recipe = {k: TRAIN_RECIPE[k] for k in ("version", "balance_kinds", "evidence_dropout")}
+    keys = ("version", "balance_kinds", "evidence_dropout", "early_stopping")
+    recipe = {k: TRAIN_RECIPE[k] for k in keys}
     assert meta["recipe"] == recipe
     full = [
         world_name(size, seed)  # this generator's worlds (small-w1-g2 ...)
