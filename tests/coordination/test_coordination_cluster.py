@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pytest
 
 from distillguard.coordination import cluster as cluster_mod
-from distillguard.coordination.cluster import LeidenClusterer, key_index
+from distillguard.coordination.cluster import LeidenClusterer, edge_pairs, key_index
 from distillguard.errors import InvalidParameterError, NotFittedError
 
 
@@ -190,3 +190,46 @@ def test_sorted_edges_give_the_clusters_of_the_dictionary_path(lt, monkeypatch):
     assert by_runs.members_.equals(by_dictionary.members_)
     assert by_runs.cluster_keys_.equals(by_dictionary.cluster_keys_)
     assert by_runs.quality_ == by_dictionary.quality_
+
+
+def _joined_cluster_keys(edges: pa.Table, members: pa.Table) -> pa.Table:
+    """The cluster keys by a join of the edges with the members (the former implementation)."""
+    cols = ["account_id", "key_kind", "key", "weight"]
+    if "deg" not in edges.column_names:  # key degree over the whole graph
+        deg = edges.group_by(["key_kind", "key"]).aggregate([("account_id", "count")])
+        edges = edges.select(cols).join(deg.rename_columns(["key_kind", "key", "deg"]), ["key_kind", "key"])
+    joined = edges.select(cols + ["deg"]).join(
+        members.select(["account_id", "cluster_id"]), "account_id", join_type="inner"
+    )
+    g = joined.group_by(["cluster_id", "key_kind", "key"]).aggregate(
+        [("account_id", "count"), ("weight", "sum"), ("deg", "max")]
+    )
+    g = g.rename_columns(["cluster_id", "key_kind", "key", "n_members", "weight", "deg"])
+    g = g.filter(pc.greater_equal(g.column("n_members"), 2))
+    return g.sort_by([("cluster_id", "ascending"), ("weight", "descending"), ("key", "ascending")])
+
+
+def test_cluster_keys_grouped_on_integers_match_the_join(lt):
+    _, engine, _ = lt.analyzed(0)
+    edges = engine.fetch_arrow("SELECT * FROM graph_edges ORDER BY key_kind, key, account_id")
+    cl = LeidenClusterer().fit(edges)
+    assert cl.cluster_keys_.num_rows > 0
+    assert cl.cluster_keys_.equals(_joined_cluster_keys(edges, cl.members_))
+    # with a deg column (EdgeBuilder's) it is taken as is
+    deg = pc.count(edges.column("key"))  # any constant: only passed through
+    with_deg = edges.append_column("deg", pa.array([deg.as_py()] * edges.num_rows, pa.int64()))
+    assert LeidenClusterer._cluster_keys(with_deg, cl.members_).equals(
+        _joined_cluster_keys(with_deg, cl.members_)
+    )
+    # unsorted edges take the dictionary path: same keys
+    shuffled = edges.take(np.random.default_rng(5).permutation(edges.num_rows))
+    unsorted = LeidenClusterer._cluster_keys(shuffled, cl.members_)
+    assert unsorted.num_rows == cl.cluster_keys_.num_rows
+    empty = LeidenClusterer._cluster_keys(edges, cl.members_.slice(0, 0))
+    assert empty.num_rows == 0 and empty.schema.names == cl.cluster_keys_.schema.names
+
+
+def test_edge_pairs_chunks_cover_every_edge_in_order():
+    a, k = np.array([0, 1, 2, 1, 0]), np.array([0, 0, 1, 2, 2])
+    assert list(edge_pairs(a, k, n_acc=3, step=2)) == [(0, 3), (1, 3), (2, 4), (1, 5), (0, 5)]
+    assert list(edge_pairs(a[:0], k[:0], n_acc=3)) == []
