@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
-from distillguard.coordination.cluster import LeidenClusterer
+from distillguard.coordination import cluster as cluster_mod
+from distillguard.coordination.cluster import LeidenClusterer, edge_pairs, key_index
 from distillguard.errors import InvalidParameterError, NotFittedError
 
 
@@ -155,3 +158,78 @@ def test_a_cluster_needs_min_cluster_size_owners_not_accounts():
     assert three == set(team) | {"x1"}
     assert clustered(lambda a: a) == set(team) | {"x1"}  # every account its own owner
     assert set(LeidenClusterer().fit(edges).members_.column("account_id").to_pylist()) == three
+
+
+def _dictionary_key_index(edges: pa.Table) -> tuple[list[int], int]:
+    """Keys numbered by ``dictionary_encode`` over ``kind \\x1f key`` (the unsorted path)."""
+    joined = pc.binary_join_element_wise(edges.column("key_kind"), edges.column("key"), "\x1f")
+    enc = pc.dictionary_encode(joined).combine_chunks()
+    return enc.indices.to_pylist(), len(enc.dictionary)
+
+
+def test_key_index_on_sorted_edges_numbers_keys_as_the_dictionary_does():
+    rng = np.random.default_rng(7)
+    kinds = rng.choice(["ip", "template", "template_window"], 400)
+    keys = rng.choice(["k1", "k2", "k10", "k1\x1f", ""], 400)
+    edges = pa.table({"key_kind": kinds, "key": keys, "account_id": [f"a{i}" for i in range(400)]})
+    ordered = edges.sort_by([("key_kind", "ascending"), ("key", "ascending")])
+    for table in (ordered, edges, ordered.slice(0, 1)):  # sorted: by runs; shuffled: fallback
+        k_idx, n_key = key_index(table)
+        assert (k_idx.tolist(), n_key) == _dictionary_key_index(table)
+    assert n_key == 1 and key_index(ordered)[1] == len(set(zip(kinds, keys, strict=True)))
+    assert key_index(edges.slice(0, 0))[1] == 0
+
+
+def test_sorted_edges_give_the_clusters_of_the_dictionary_path(lt, monkeypatch):
+    _, engine, _ = lt.analyzed(0)
+    edges = engine.fetch_arrow("SELECT * FROM graph_edges ORDER BY key_kind, key, account_id")
+    by_runs = LeidenClusterer().fit(edges)
+    monkeypatch.setattr(cluster_mod, "in_order", lambda *a: False)  # force dictionary_encode
+    by_dictionary = LeidenClusterer().fit(edges)
+    assert by_runs.n_clusters_ >= 1
+    assert by_runs.members_.equals(by_dictionary.members_)
+    assert by_runs.cluster_keys_.equals(by_dictionary.cluster_keys_)
+    assert by_runs.quality_ == by_dictionary.quality_
+
+
+def _joined_cluster_keys(edges: pa.Table, members: pa.Table) -> pa.Table:
+    """The cluster keys by a join of the edges with the members (the former implementation)."""
+    cols = ["account_id", "key_kind", "key", "weight"]
+    if "deg" not in edges.column_names:  # key degree over the whole graph
+        deg = edges.group_by(["key_kind", "key"]).aggregate([("account_id", "count")])
+        edges = edges.select(cols).join(deg.rename_columns(["key_kind", "key", "deg"]), ["key_kind", "key"])
+    joined = edges.select(cols + ["deg"]).join(
+        members.select(["account_id", "cluster_id"]), "account_id", join_type="inner"
+    )
+    g = joined.group_by(["cluster_id", "key_kind", "key"]).aggregate(
+        [("account_id", "count"), ("weight", "sum"), ("deg", "max")]
+    )
+    g = g.rename_columns(["cluster_id", "key_kind", "key", "n_members", "weight", "deg"])
+    g = g.filter(pc.greater_equal(g.column("n_members"), 2))
+    return g.sort_by([("cluster_id", "ascending"), ("weight", "descending"), ("key", "ascending")])
+
+
+def test_cluster_keys_grouped_on_integers_match_the_join(lt):
+    _, engine, _ = lt.analyzed(0)
+    edges = engine.fetch_arrow("SELECT * FROM graph_edges ORDER BY key_kind, key, account_id")
+    cl = LeidenClusterer().fit(edges)
+    assert cl.cluster_keys_.num_rows > 0
+    assert cl.cluster_keys_.equals(_joined_cluster_keys(edges, cl.members_))
+    # with a deg column (EdgeBuilder's) it is taken as is
+    deg = pc.count(edges.column("key"))  # any constant: only passed through
+    with_deg = edges.append_column("deg", pa.array([deg.as_py()] * edges.num_rows, pa.int64()))
+    assert LeidenClusterer._cluster_keys(with_deg, cl.members_).equals(
+        _joined_cluster_keys(with_deg, cl.members_)
+    )
+    # unsorted edges take the dictionary path: same keys
+    shuffled = edges.take(np.random.default_rng(5).permutation(edges.num_rows))
+    unsorted = LeidenClusterer._cluster_keys(shuffled, cl.members_)
+    assert unsorted.num_rows == cl.cluster_keys_.num_rows
+    empty = LeidenClusterer._cluster_keys(edges, cl.members_.slice(0, 0))
+    assert empty.num_rows == 0 and empty.schema.names == cl.cluster_keys_.schema.names
+
+
+def test_edge_pairs_chunks_cover_every_edge_in_order():
+    a, k = np.array([0, 1, 2, 1, 0]), np.array([0, 0, 1, 2, 2])
+    assert list(edge_pairs(a, k, n_acc=3, step=2)) == [(0, 3), (1, 3), (2, 4), (1, 5), (0, 5)]
+    assert list(edge_pairs(a[:0], k[:0], n_acc=3)) == []

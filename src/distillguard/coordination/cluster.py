@@ -25,6 +25,7 @@ members are not clusters.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 import igraph as ig
 import numpy as np
@@ -33,6 +34,7 @@ import pyarrow.compute as pc
 
 from ..accounts._base import Estimator, check_range
 from ..errors import InvalidParameterError
+from .graph import in_order
 
 CLUSTER_MEMBERS_SCHEMA = pa.schema(
     [
@@ -95,11 +97,57 @@ def owner_of(edges: pa.Table, a_idx: np.ndarray, n_acc: int) -> np.ndarray | Non
     its edges (``EdgeBuilder``: its verified organisation, else itself); None without one."""
     if "owner" not in edges.column_names:
         return None
-    owner = pc.coalesce(edges.column("owner"), edges.column("account_id"))
+    owner = edges.column("owner")
+    if owner.null_count:  # EdgeBuilder's owner is never null: no copy of every edge's string
+        owner = pc.coalesce(owner, edges.column("account_id"))
     enc = pc.dictionary_encode(owner).combine_chunks()
     owners = np.zeros(n_acc, np.int64)
     owners[a_idx] = enc.indices.to_numpy(zero_copy_only=False)
     return owners
+
+
+def edge_pairs(
+    a_idx: np.ndarray, k_idx: np.ndarray, n_acc: int, step: int = 65_536
+) -> Iterator[tuple[int, int]]:
+    """(account node, key node) per edge, in edge order, made ``step`` edges at a time.
+
+    igraph's wheel (Python's limited API) turns a numpy edge array into one Python list of
+    pairs before copying it into C: ~150 bytes per edge at once (600 MB on `large`'s 4M
+    edges, the run's memory peak) and ~12 s. Fed by this generator igraph builds the same
+    graph (same edge ids) holding one chunk of Python pairs at a time, in about half the time.
+    """
+    for start in range(0, len(a_idx), step):
+        stop = start + step
+        yield from zip(
+            a_idx[start:stop].tolist(), (k_idx[start:stop] + n_acc).tolist(), strict=True
+        )
+
+
+KEY_ORDER: tuple[tuple[str, str], ...] = (("key_kind", "ascending"), ("key", "ascending"))
+
+
+def key_index(edges: pa.Table) -> tuple[np.ndarray, int]:
+    """Per edge, the index of its key (``key_kind``, ``key``), numbered in order of first
+    appearance as ``dictionary_encode`` does; and the number of keys.
+
+    On edges sorted by key (``EdgeBuilder``'s order) a key's edges are adjacent, so the index
+    counts key changes: the same numbers without a joined copy of every key string and its
+    dictionary (hundreds of MB on `large`, at the run's memory peak; BENCHMARKS §2).
+    """
+    n = edges.num_rows
+    if n and in_order(edges.select(["key_kind", "key"]), KEY_ORDER):
+        kind, key = edges.column("key_kind"), edges.column("key")
+        same = pc.and_(
+            pc.equal(kind.slice(0, n - 1), kind.slice(1)),
+            pc.equal(key.slice(0, n - 1), key.slice(1)),
+        )
+        new = np.ones(n, np.int64)
+        new[1:] = ~np.asarray(same.to_numpy(zero_copy_only=False), bool)
+        k_idx = np.cumsum(new) - 1
+        return k_idx, int(k_idx[-1]) + 1
+    key_str = pc.binary_join_element_wise(edges.column("key_kind"), edges.column("key"), "\x1f")
+    keys = pc.dictionary_encode(key_str).combine_chunks()
+    return keys.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(keys.dictionary)
 
 
 class LeidenClusterer(Estimator):
@@ -177,18 +225,14 @@ class LeidenClusterer(Estimator):
             if col not in edges.column_names:
                 raise InvalidParameterError(f"edges table lacks column {col!r}")
         acc = pc.dictionary_encode(edges.column("account_id")).combine_chunks()
-        key_str = pc.binary_join_element_wise(edges.column("key_kind"), edges.column("key"), "\x1f")
-        keys = pc.dictionary_encode(key_str).combine_chunks()
         a_idx = acc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        k_idx = keys.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        k_idx, n_key = key_index(edges)
         weight = np.asarray(edges.column("weight").to_numpy(zero_copy_only=False), float)
-        n_acc, n_key = len(acc.dictionary), len(keys.dictionary)
+        n_acc = len(acc.dictionary)
         self.n_edges_ = int(len(weight))
 
         if len(weight):
-            # numpy in, not lists: igraph copies either into C, and a list of pairs costs
-            # ~130 bytes of Python objects per edge (edges grow with the time span)
-            graph = ig.Graph(n=n_acc + n_key, edges=np.column_stack([a_idx, n_acc + k_idx]))
+            graph = ig.Graph(n=n_acc + n_key, edges=edge_pairs(a_idx, k_idx, n_acc))
             state = random.getstate()
             rng = random.Random(self.seed)
             ig.set_random_number_generator(rng)
@@ -205,6 +249,7 @@ class LeidenClusterer(Estimator):
                 random.setstate(state)
             membership = np.asarray(part.membership, np.int64)
             self.quality_ = float(part.quality)
+            del graph, part  # igraph's copy of the edges, before the tables below
         else:
             membership = np.zeros(0, np.int64)
             self.quality_ = 0.0
@@ -248,16 +293,16 @@ class LeidenClusterer(Estimator):
 
     @staticmethod
     def _cluster_keys(edges: pa.Table, members: pa.Table) -> pa.Table:
-        """For each cluster, the keys its members share and how many members share each."""
-        cols = ["account_id", "key_kind", "key", "weight"]
-        if "deg" not in edges.column_names:  # key degree over the whole graph
-            deg = edges.group_by(["key_kind", "key"]).aggregate([("account_id", "count")])
-            deg = deg.rename_columns(["key_kind", "key", "deg"])
-            edges = edges.select(cols).join(deg, ["key_kind", "key"])
-        joined = edges.select(cols + ["deg"]).join(
-            members.select(["account_id", "cluster_id"]), "account_id", join_type="inner"
-        )
-        if joined.num_rows == 0:
+        """For each cluster, the keys its members share and how many members share each.
+
+        Grouped on integers (cluster, key index) over the members' edges in edge order, the
+        strings taken once per group: a join of the edges with the members copied every
+        member edge's strings, ~3M of `large`'s 4M edges (+650 MB at the graph's peak).
+        """
+        pos = pc.index_in(edges.column("account_id"), value_set=members.column("account_id"))
+        pos = np.asarray(pc.fill_null(pos, -1).to_numpy(zero_copy_only=False), np.int64)
+        rows = np.flatnonzero(pos >= 0)
+        if len(rows) == 0:
             return pa.table(
                 {
                     "cluster_id": pa.array([], pa.string()),
@@ -268,12 +313,40 @@ class LeidenClusterer(Estimator):
                     "deg": pa.array([], pa.int64()),
                 }
             )
-        g = joined.group_by(["cluster_id", "key_kind", "key"]).aggregate(
-            [("account_id", "count"), ("weight", "sum"), ("deg", "max")]
+        k_idx, n_key = key_index(edges)
+        if "deg" in edges.column_names:
+            deg = np.asarray(edges.column("deg").to_numpy(zero_copy_only=False), np.int64)[rows]
+        else:  # key degree over the whole graph: its edges (one per account)
+            deg = np.bincount(k_idx, minlength=n_key)[k_idx[rows]]
+        clusters = pc.dictionary_encode(members.column("cluster_id")).combine_chunks()
+        member_cluster = clusters.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        weight = np.asarray(edges.column("weight").to_numpy(zero_copy_only=False), float)
+        per_edge = pa.table(
+            {
+                "c": member_cluster[pos[rows]],
+                "k": k_idx[rows],
+                "row": rows,
+                "weight": weight[rows],
+                "deg": deg,
+            }
         )
-        g = g.rename_columns(["cluster_id", "key_kind", "key", "n_members", "weight", "deg"])
-        g = g.filter(pc.greater_equal(g.column("n_members"), 2))
-        return g.sort_by(
+        # one thread: each group's weights summed in edge order, the same on every run
+        g = per_edge.group_by(["c", "k"], use_threads=False).aggregate(
+            [("row", "count"), ("weight", "sum"), ("deg", "max"), ("row", "min")]
+        )
+        first = g.column("row_min")
+        out = pa.table(
+            {
+                "cluster_id": clusters.dictionary.take(g.column("c")),
+                "key_kind": edges.column("key_kind").take(first),
+                "key": edges.column("key").take(first),
+                "n_members": g.column("row_count"),
+                "weight": g.column("weight_sum"),
+                "deg": g.column("deg_max"),
+            }
+        )
+        out = out.filter(pc.greater_equal(out.column("n_members"), 2))
+        return out.sort_by(
             [("cluster_id", "ascending"), ("weight", "descending"), ("key", "ascending")]
         )
 

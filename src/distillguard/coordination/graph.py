@@ -16,6 +16,8 @@ Weight of the edge between account ``a`` and key ``k`` of kind ``t``::
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -140,9 +142,8 @@ class EdgeBuilder(Estimator):
         # Read as a stream and sorted by Arrow in ``weight``: an ORDER BY here is the statement's
         # largest need (its strings grow with the time span: addresses, template windows), and
         # DuckDB's sort could not finish `large` within the analysis limit (BENCHMARKS §2).
-        raw = engine.fetch_batches(self.sql(), 65_536).read_all()
-        self.edges_ = self.weight(raw)
-        del raw
+        # ``weight`` owns the rows (no reference here), so it can free each column it replaces.
+        self.edges_ = self.weight(read_owned(engine.fetch_batches(self.sql(), 65_536)))
         engine.register_arrow("graph_edges", self.edges_.select(GRAPH_EDGES_SCHEMA.names))
         return self
 
@@ -190,24 +191,55 @@ class EdgeBuilder(Estimator):
         # coincidence worth a link, so a window key also pays for its template's popularity.
         weight *= self._window_popularity(raw, kinds, deg)
         keep = weight > 0
-        out = pa.table(
-            {
-                "account_id": raw.column("account_id"),
-                "key_kind": kinds,
-                "key": raw.column("key"),
-                "weight": pa.array(weight),
-                "n": pa.array(n.astype(np.int64)),
-                "deg": pa.array(deg.astype(np.int64)),
-                "share": pa.array(share),
-            }
-        )
+        cols: dict[str, pa.ChunkedArray | pa.Array] = {
+            "account_id": raw.column("account_id"),
+            "key_kind": kinds,
+            "key": raw.column("key"),
+            "weight": pa.array(weight),
+            "n": pa.array(n.astype(np.int64)),
+            "deg": pa.array(deg.astype(np.int64)),
+            "share": pa.array(share),
+        }
         if "owner" in raw.column_names:  # the account's organisation or itself (cluster sizes)
-            out = out.append_column("owner", raw.column("owner"))
+            cols["owner"] = raw.column("owner")
+        del raw, kinds, n, total, deg, share, weight  # the caller's rows are now only in cols
         if not keep.all():  # a filter copies every column, strings too
-            out = out.filter(pa.array(keep))
+            _replace_each(cols, lambda col: col.filter(pa.array(keep)))
         # Deterministic order so Leiden (seeded) sees the same graph on every run, whatever
         # order the engine streamed the rows in; rows already in order are not copied.
-        return out if in_order(out, EDGE_ORDER) else out.sort_by(list(EDGE_ORDER))
+        if not in_order(pa.table(cols), EDGE_ORDER):
+            order = pc.sort_indices(
+                pa.table({name: cols[name] for name, _ in EDGE_ORDER}), sort_keys=EDGE_ORDER
+            )
+            _replace_each(cols, lambda col: col.take(order))
+        return pa.table(cols)
+
+
+def read_owned(reader: pa.RecordBatchReader) -> pa.Table:
+    """All of ``reader``'s rows, each column of each batch copied into memory of its own.
+
+    An engine's exported batch (DuckDB's) is freed only once every one of its columns is, so
+    ``EdgeBuilder.weight`` could free none of the unsorted columns while sorting: on `large`
+    the edges were held twice at the graph's peak (BENCHMARKS §2). The copy is one memcpy.
+    """
+    batches = [
+        pa.RecordBatch.from_arrays([pa.concat_arrays([c]) for c in b.columns], schema=b.schema)
+        for b in reader
+    ]
+    return pa.Table.from_batches(batches, schema=reader.schema)
+
+
+def _replace_each(cols: dict, step: Callable[[pa.Array], pa.Array]) -> None:
+    """``cols[name] = step(cols[name])`` one column at a time, each made contiguous first and
+    the old one freed before the next: the memory peak is the table plus one column, not two
+    tables (Arrow's allocator hands freed pages back to the system here: they are large)."""
+    for name in list(cols):
+        col = cols.pop(name)
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
+        cols[name] = step(col)
+        del col
+        pa.default_memory_pool().release_unused()
 
 
 def in_order(table: pa.Table, keys: tuple[tuple[str, str], ...]) -> bool:
