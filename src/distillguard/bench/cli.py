@@ -170,7 +170,7 @@ def train(
         Path("bench-results/train-worlds"), "--data-root", help="where worlds are kept"
     ),
     balance_kinds: bool = typer.Option(
-        TRAIN_RECIPE["balance_kinds"],
+        False,
         "--balance-kinds/--no-balance-kinds",
         help="weigh training accounts so every campaign kind counts the same in each world",
     ),
