@@ -15,6 +15,15 @@ answer counts as harvested only when it was served undegraded; a degraded answer
 apart. An account is denied when an action stops it from getting answers (``block``,
 ``challenge``). Every strategy also runs once against no detector: the cost ratio is the
 accounts it needs per 1,000 answers with the detector over that figure without it.
+
+A ``challenge`` is a verification step (403 ``verification_required``), priced explicitly:
+a benign caller passes it (``POST /v1/admin/challenge/passed``) and goes on: it counts as
+actioned and as challenged, not as blocked (``benign_accounts_blocked``: accounts that got a
+``block``; ``benign_accounts_denied``: a block or a challenge, this figure's definition before
+the twelfth session). The attacker either gives the account up (``challenges="abandon"``, as
+on a block) or passes every challenge and keeps the account (``"pay"``), each pass costing
+``c`` account-equivalents: the cost ratio at price c counts accounts + c x passes
+(``cost_at_price``, for :data:`CHALLENGE_PRICES`).
 """
 
 from __future__ import annotations
@@ -38,6 +47,9 @@ from .redteam_gateway import Gateway, Outcome, make_gateway
 from .redteam_world import World, load_world
 
 DENY = frozenset({"block", "challenge"})
+CHALLENGE_MODES = ("abandon", "pay")
+# What one passed challenge costs the attacker, in accounts (0: it passes for free).
+CHALLENGE_PRICES = (0.0, 0.25, 0.5, 1.0)
 RESTRICTIVE = frozenset({"degrade", "rate_limit", "challenge", "block"})
 
 
@@ -63,7 +75,11 @@ class StrategyResult:
     benign_requests_actioned: int = 0
     benign_accounts: int = 0
     benign_accounts_actioned: int = 0
-    benign_accounts_blocked: int = 0
+    benign_accounts_blocked: int = 0  # got a block
+    benign_accounts_challenged: int = 0  # got a challenge (and passed it)
+    benign_accounts_denied: int = 0  # a block or a challenge (the blocked figure before)
+    challenges: str = "abandon"  # what the attacker does on a challenge (CHALLENGE_MODES)
+    challenges_passed: int = 0  # challenges the attacker paid for and passed
     benign_actions: dict[str, int] = field(default_factory=dict)
     benign_rules: dict[str, int] = field(default_factory=dict)  # accounts per first rule
     signups: dict[str, int] = field(default_factory=dict)  # attacker sign-ups per action
@@ -95,6 +111,8 @@ class _Run:
         r = self.res
         r.benign_requests += 1
         acts = self.benign_hit.setdefault(row["account_id"], set())
+        if out.action == "challenge":  # an honest caller passes the verification step
+            self.gateway.challenge_passed(row["account_id"], "benign")
         if out.action in RESTRICTIVE:
             r.benign_requests_actioned += 1
             r.benign_actions[out.action] = r.benign_actions.get(out.action, 0) + 1
@@ -148,6 +166,9 @@ class _Run:
             r.throttled += 1
         if out.action in DENY and r.answers_before_first_denial is None:
             r.answers_before_first_denial = r.answers
+        if out.action == "challenge" and att.pays_challenges:
+            self.gateway.challenge_passed(row["account_id"], "attacker")
+            r.challenges_passed += 1
         att.observe(meta, out, ts_ms)
         return att.next_time(ts_ms)
 
@@ -161,7 +182,11 @@ class _Run:
             r.answers_before_first_denial = r.answers
         r.benign_accounts = len(self.benign_hit)
         r.benign_accounts_actioned = sum(1 for a in self.benign_hit.values() if a)
-        r.benign_accounts_blocked = sum(1 for a in self.benign_hit.values() if a & DENY)
+        r.benign_accounts_blocked = sum(1 for a in self.benign_hit.values() if "block" in a)
+        r.benign_accounts_challenged = sum(
+            1 for a in self.benign_hit.values() if "challenge" in a
+        )
+        r.benign_accounts_denied = sum(1 for a in self.benign_hit.values() if a & DENY)
         for acct, acts in self.benign_hit.items():
             if acts:
                 p = self.world.personas.get(acct, "?")
@@ -190,6 +215,7 @@ def run_strategy(
     on_step: Callable[[int], None] | None = None,
     signup: bool = True,
     batch_every_hours: float | None = None,
+    challenges: str = "abandon",
 ) -> StrategyResult:
     """Replay the world's benign traffic with one attacker in between; see module docstring.
 
@@ -198,12 +224,16 @@ def run_strategy(
     before it starts).
 
     ``batch_every_hours``: a daily batch (:class:`DailyBatch`) every so many simulated hours
-    from the world's start, into the in-process gateway's store (ignored for no detector)."""
+    from the world's start, into the in-process gateway's store (ignored for no detector).
+
+    ``challenges``: ``abandon`` (a challenged account is given up) or ``pay`` (passed)."""
     rng = np.random.default_rng(seed)
     t_start = world.t0 + world.attack_offset_ms
     attacker = STRATEGIES[strategy](world, rng, answers, max_accounts, t_start)
+    attacker.pays_challenges = challenges == "pay"
     batch = _daily_batch(gateway, batch_every_hours, world)
     run = _Run(world, attacker, gateway, detector, signup, batch)
+    run.res.challenges = challenges
     sus = world.signups if signup else []
     si = 0
     queue: list[tuple[int, int, int]] = []  # (ts, kind 0 benign / 1 attack, index)
@@ -264,6 +294,7 @@ def run_redteam(
     hours: float | None = None,
     signup: bool = True,
     batch_every_hours: float | None = None,
+    challenges: str = "abandon",
 ) -> dict[str, Any]:
     """Every strategy against no detector and against distillguard; writes JSON + markdown.
 
@@ -272,11 +303,17 @@ def run_redteam(
     ``hours`` keeps only the world's first hours of benign traffic (quick runs).
     ``signup``: accounts are signed up through the gateway's sign-up path when created.
     ``batch_every_hours``: also run the daily batch (``detect`` + verdict-cache reload).
+    ``challenges``: what the attackers do on a challenge, ``abandon`` or ``pay`` (module doc).
     """
     unknown = sorted(set(strategies) - set(STRATEGIES))
     if unknown:
         raise InvalidParameterError(
             f"bench-redteam: unknown strategy {unknown}; known: {', '.join(STRATEGIES)}"
+        )
+    if challenges not in CHALLENGE_MODES:
+        raise InvalidParameterError(
+            f"bench-redteam: --challenges must be one of {', '.join(CHALLENGE_MODES)}; "
+            f"got {challenges!r}"
         )
     if answers < 1 or max_accounts < 1:
         raise InvalidParameterError("bench-redteam: --answers and --max-accounts must be >= 1")
@@ -306,11 +343,13 @@ def run_redteam(
                             on_step=lambda n, t=task: prog.update(t, advance=n),
                             signup=signup,
                             batch_every_hours=batch_every_hours,
+                            challenges=challenges,
                         )
                     rows.append(_row(res))
         report = _report(rows, world, size, seed, answers, url)
         report["signup"] = signup
         report["batch_every_hours"] = batch_every_hours
+        report["challenges"] = challenges
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             (out / "redteam.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -370,6 +409,7 @@ def _report(
         b = base[r["strategy"]]
         r = dict(r)
         r["cost_ratio"] = round(r["accounts_per_1000"] / max(b["accounts_per_1000"], 1e-9), 2)
+        r["cost_at_price"] = cost_at_prices(r, b["accounts_per_1000"])
         r["accounts_without_detector"] = b["accounts"]
         r["answers_without_detector"] = b["answers"]
         results.append(r)
@@ -388,6 +428,16 @@ def _report(
         "results": results,
         "baseline": list(base.values()),
     }
+
+
+def cost_at_prices(row: dict[str, Any], none_per_1000: float) -> dict[str, float]:
+    """The cost ratio when each challenge the attacker passed costs ``c`` accounts, per
+    :data:`CHALLENGE_PRICES` (equal to ``cost_ratio`` when it passed none)."""
+    out = {}
+    for c in CHALLENGE_PRICES:
+        per_1000 = 1000.0 * (row["accounts"] + c * row["challenges_passed"]) / max(row["answers"], 1)
+        out[f"{c:g}"] = round(per_1000 / max(none_per_1000, 1e-9), 2)
+    return out
 
 
 def _pct(a: int, b: int) -> str:
@@ -416,8 +466,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         "| benign collateral, during | detector | requests with a non-allow action | "
-        "accounts with a non-allow action | accounts blocked | actioned accounts per persona |",
-        "|---|---|---|---|---|---|",
+        "accounts with a non-allow action | accounts blocked | accounts challenged (passed) | "
+        "actioned accounts per persona |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         lines.append(
@@ -425,8 +476,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"({_pct(r['benign_requests_actioned'], r['benign_requests'])}) | "
             f"{r['benign_accounts_actioned']} / {r['benign_accounts']} "
             f"({_pct(r['benign_accounts_actioned'], r['benign_accounts'])}) | "
-            f"{r['benign_accounts_blocked']} | {_acts(r.get('benign_personas_actioned') or {})} |"
+            f"{r['benign_accounts_blocked']} | {r.get('benign_accounts_challenged', 0)} | "
+            f"{_acts(r.get('benign_personas_actioned') or {})} |"
         )
+    lines += _challenge_lines(report)
     if report.get("signup"):
         lines += ["", "| sign-ups (POST /v1/signup) | detector | attacker: action → accounts | "
                   "benign: action → accounts |", "|---|---|---|---|"]
@@ -443,6 +496,20 @@ def render_markdown(report: dict[str, Any]) -> str:
                          f"{', '.join(_verdicts(b) for b in runs) or '—'} | "
                          f"{', '.join(str(b['seconds']) for b in runs) or '—'} |")
     return "\n".join(lines) + "\n"
+
+
+def _challenge_lines(report: dict[str, Any]) -> list[str]:
+    """The attackers' challenges and the cost ratio at each price of one (``pay`` runs)."""
+    if report.get("challenges") != "pay":
+        return []
+    prices = " / ".join(f"c = {c:g}" for c in CHALLENGE_PRICES)
+    lines = ["", f"| challenges (the attacker passes each, paying c accounts) | detector | "
+             f"passed | cost vs. no detector at {prices} |", "|---|---|---|---|"]
+    for r in report["results"]:
+        at = r.get("cost_at_price") or {}
+        lines.append(f"| {r['strategy']} | {r['detector']} | {r['challenges_passed']:,} | "
+                     + " / ".join(f"{at.get(f'{c:g}', 0):,.1f}×" for c in CHALLENGE_PRICES) + " |")
+    return lines
 
 
 def _verdicts(run: dict[str, Any]) -> str:

@@ -211,9 +211,11 @@ class Attacker(ABC):
                 self.got += 1
             elif meta.task is not None:
                 self.tasks.appendleft(meta.task)  # still wanted
-        if seen in ("block", "challenge"):
+        if seen == "block" or (seen == "challenge" and not self.pays_challenges):
             self.drop(acct, denied=True)
             self.on_denied(acct, ts)
+        elif seen == "challenge":  # passed (``_Run.attack`` paid for it): the account goes on
+            acct.throttles = 0
         elif seen == "rate_limit":
             acct.throttles += 1
             acct.next_ts = ts + int(1000 * max(out.retry_after_s or 60.0, 60.0) * acct.throttles)
@@ -229,6 +231,9 @@ class Attacker(ABC):
 
     # ---- hooks ---------------------------------------------------------------------------------
     verify_rate = 0.0  # share of answers the attacker checks against the known solution
+    # On a ``challenge``: pass the verification step and keep the account (bench-redteam
+    # ``--challenges pay``, priced per pass) instead of giving the account up (``abandon``).
+    pays_challenges = False
 
     @abstractmethod
     def new_account(self, acct_id: str, ts: int) -> Account:

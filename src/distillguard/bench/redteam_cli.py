@@ -49,6 +49,12 @@ def register(app: typer.Typer) -> None:
             help="also run `detect` into the service's store every N simulated hours and reload "
             "its verdict cache, as an operator's nightly job does (off by default)",
         ),
+        challenges: str = typer.Option(
+            "abandon",
+            "--challenges",
+            help="what an attacker does on a challenge: abandon the account (as on a block) or "
+            "pay (pass it and go on; the report prices each pass)",
+        ),
         no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
     ) -> None:
         """Attackers that watch the actions they get, with benign traffic replayed around them."""
@@ -69,6 +75,7 @@ def register(app: typer.Typer) -> None:
             baseline=baseline,
             signup=signup,
             batch_every_hours=batch_every_hours,
+            challenges=challenges,
         )
         typer.echo(render_markdown(report))
         typer.echo(f"wrote {out / 'redteam.json'} and {out / 'redteam.md'}")

@@ -46,6 +46,11 @@ class Gateway:
         ``created_at`` in epoch ms): ``allow``, ``step_up`` or ``manual_review``."""
         return "allow"
 
+    def challenge_passed(self, account_id: str, who: str) -> None:
+        """The caller behind ``account_id`` passed the verification step a ``challenge``
+        asked for (``who``: benign or attacker, for the audit's actor)."""
+        return None
+
     def close(self) -> None:
         return None
 
@@ -98,6 +103,9 @@ class InProcessGateway(Gateway):
         _note_signup(self.scorer, body, out)
         return str(out["action"])
 
+    def challenge_passed(self, account_id: str, who: str) -> None:
+        self.scorer.challenge_passed(account_id, actor=f"bench-redteam:{who}", method="bench")
+
     def close(self) -> None:
         self.scorer.close()
 
@@ -132,6 +140,18 @@ class HttpGateway(Gateway):
         r = self.client.post("/v1/signup", json=body)
         r.raise_for_status()
         return str(r.json()["action"])
+
+    def challenge_passed(self, account_id: str, who: str) -> None:
+        """``POST /v1/admin/challenge/passed`` (admin token: $DISTILLGUARD_ADMIN_TOKEN)."""
+        import os
+
+        tok = os.environ.get("DISTILLGUARD_ADMIN_TOKEN")
+        r = self.client.post(
+            "/v1/admin/challenge/passed",
+            json={"account_id": account_id, "method": "bench", "actor": f"bench-redteam:{who}"},
+            headers={"authorization": f"Bearer {tok}"} if tok else None,
+        )
+        r.raise_for_status()
 
     def close(self) -> None:
         self.client.close()

@@ -33,6 +33,9 @@ from ..errors import InvalidParameterError
 from .audit import AuditLog
 
 ACTIONS: tuple[str, ...] = ("allow", "log", "challenge", "rate_limit", "degrade", "block")
+# A passed verification step (a ``challenge`` answered): a fact about the account kept in the
+# actions table (audited, reversible, may expire), not an action a rule or an analyst applies.
+VERIFIED = "verified"
 ACTION_ALIASES: dict[str, str] = {"suspend": "block", "ban": "block", "throttle": "rate_limit"}
 SCOPES: tuple[str, ...] = ("request", "account", "cluster")
 # How strongly an action restricts traffic; the strongest applicable one wins.
@@ -204,6 +207,36 @@ class ActionStore:
     ) -> int:
         """Put an account on the allow-list (a verified customer); returns the action id."""
         return self.apply("account", account_id, "allow", actor, reason, expires_at=expires_at)
+
+    def verify(
+        self,
+        account_id: str,
+        actor: str,
+        method: str,
+        reason: str = "",
+        expires_at: float | None = None,
+    ) -> int:
+        """Record that the account passed a verification step (``method``: the operator's,
+        e.g. ``sms``, ``card``, ``id``); audited as ``challenge_passed``, reversible with
+        :meth:`reverse`. Returns its id."""
+        if not account_id or not method:
+            raise InvalidParameterError("a passed challenge needs an account_id and a method")
+        now = time.time()
+        if expires_at is not None and expires_at <= now:
+            raise InvalidParameterError(f"expires_at must be in the future; got {expires_at}")
+        why = reason or f"passed verification ({method})"
+        with self._lock, self._audited_write() as audit:
+            cur = self._con.execute(
+                "INSERT INTO actions(subject_kind, subject_id, action, actor, reason, created_at,"
+                " expires_at, params) VALUES ('account', ?, ?, ?, ?, ?, ?, ?)",
+                (str(account_id), VERIFIED, actor, why, now, expires_at,
+                 json.dumps({"method": method})),
+            )
+            self._bump()
+            vid = int(cur.lastrowid)
+            audit("challenge_passed", "account", str(account_id), actor, why,
+                  extra={"action_id": vid, "method": method, "expires_at": expires_at})
+        return vid
 
     def label(self, account_id: str, label: str, actor: str) -> int:
         """Record an analyst label (e.g. ``attack``, ``benign``) for an account; audited."""

@@ -71,6 +71,7 @@ FEATURES: dict[str, str] = {
     "error_rate": "number",
     # the batch detector's verdicts (verdict cache)
     "verdict": "string",  # benign / review / attack / unknown
+    "verified": "bool",  # the account passed a challenge (actions.VERIFIED, not expired)
     "batch_risk": "number",
     "in_cluster": "bool",
     "cluster_verdict": "string",

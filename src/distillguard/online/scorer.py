@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DistillguardError
 from ..evidence import Evidence
-from .actions import SEVERITY, ActionStore
+from .actions import SEVERITY, VERIFIED, ActionStore
 from .audit import AuditLog
 from .linkage import harvest_like
 from .linked import LinkedEnforcement
@@ -76,6 +76,7 @@ _PRECHECK_COLD: frozenset[str] = frozenset(
         "account_risk",
         "risk",
         "org_id",
+        "verified",
     }
 )
 # Features precheck always needs from an account's last full score.
@@ -209,6 +210,7 @@ class OnlineScorer:
             self.cache.confirm(self.attack_history, None)
         self._active: dict[str, list[dict]] = {}
         self._allowed: set[str] = set()
+        self._verified: set[str] = set()  # accounts that passed a challenge (VERIFIED)
         self._generation = -1
         self._checked_at = 0.0
         # account → (features of its last fully scored request, account-level reasons)
@@ -305,13 +307,15 @@ class OnlineScorer:
             return
         active: dict[str, list[dict]] = {}
         allowed: set[str] = set()
+        verified: set[str] = set()
         for a in self.actions.active():
-            if a["action"] == "allow":
+            if a["action"] in ("allow", VERIFIED):
                 if a["subject_kind"] == "account":
-                    allowed.add(a["subject_id"])
+                    (allowed if a["action"] == "allow" else verified).add(a["subject_id"])
                 continue
             active.setdefault(_subject_key(a["subject_kind"], a["subject_id"]), []).append(a)
-        self._active, self._allowed, self._generation = active, allowed, gen
+        self._active, self._allowed, self._verified = active, allowed, verified
+        self._generation = gen
 
     # ---- scoring ----------------------------------------------------------------------------
     def _observe_latency(self, t0: float, path: str) -> None:
@@ -531,6 +535,7 @@ class OnlineScorer:
             "account_risk": account_risk,
             "risk": 1.0 - (1.0 - account_risk) * (1.0 - 0.5 * request_risk),
             "org_id": self.orgs.of_row(row),  # the trusted org, not the request's claim
+            "verified": row["account_id"] in self._verified,
         }
         self.linked.add_features(row, features, ev)
         return features
@@ -663,6 +668,7 @@ class OnlineScorer:
                 "risk": account_risk,
             }
         features["org_id"] = self.orgs.trusted(account_id, org_id, org_trusted)
+        features["verified"] = account_id in self._verified  # may have changed since last
         row = {
             "request_id": request_id,
             "account_id": account_id,
@@ -944,6 +950,31 @@ class OnlineScorer:
             self.learner().notify(("events", list(events)))
             return len(events)
         return self.state.learn_events(list(events))
+
+    def challenge_passed(
+        self,
+        account_id: str,
+        actor: str,
+        method: str,
+        reason: str = "",
+        expires_s: float | None = None,
+    ) -> dict[str, Any]:
+        """The account passed the gateway's verification step: recorded (audited,
+        reversible), and the account's active ``challenge`` actions are reversed (answered).
+        Rules reading ``verified`` (``thin-attack-challenge``) stop challenging it; any other
+        rule whose conditions still hold acts again, and a block stays a block."""
+        vid = self.actions.verify(
+            account_id, actor, method, reason,
+            None if expires_s is None else time.time() + expires_s,
+        )
+        answered = [
+            a["id"] for a in self.actions.active(account_id)
+            if a["action"] == "challenge" and a["subject_kind"] == "account"
+        ]
+        for aid in answered:
+            self.actions.reverse(aid, actor=actor, reason=f"challenge passed ({method})")
+        self.refresh_actions(force=True)
+        return {"account_id": account_id, "verified_id": vid, "reversed": answered}
 
     def appeal(
         self,

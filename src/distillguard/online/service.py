@@ -777,6 +777,26 @@ def _admin_routes(svc: _Service) -> APIRouter:
             allow=bool(body.get("allow", True)),
         )
 
+    @router.post("/v1/admin/challenge/passed")
+    async def challenge_passed(request: Request) -> dict[str, Any]:
+        """The gateway's verification step said the caller passed: challenges answered."""
+        b = await read_json(request, 65536)
+        if not isinstance(b, dict) or not b.get("account_id") or not b.get("method"):
+            raise HTTPProblem(
+                422, "invalid_request", "send {account_id, method[, actor, reason, expires_s]}"
+            )
+        exp = b.get("expires_s")
+        try:
+            return scorer.challenge_passed(
+                str(b["account_id"]),
+                actor=str(b.get("actor") or "admin-api"),
+                method=str(b["method"]),
+                reason=str(b.get("reason") or ""),
+                expires_s=None if exp is None else float(exp),
+            )
+        except (DistillguardError, TypeError, ValueError) as exc:
+            raise HTTPProblem(422, "invalid_request", str(exc)) from None
+
     @router.post("/v1/admin/policy/reload")
     async def policy_reload() -> JSONResponse:
         ok, msg = scorer.reload_policy()
