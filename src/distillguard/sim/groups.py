@@ -207,20 +207,38 @@ def gen_company_team(
     task_msgs = _user(ctx.wrapped(rng, pre, post, docs, tmpl))
     msgs = pc.if_else(pa.array(task), task_msgs, _own_chats(ctx, rng, sess, pos))
     rows = Rows(acct=acct, ts=ts, msgs=msgs, sess=sess)
-    system = ctx.systems["enterprise"][team % len(ctx.systems["enterprise"])]
-    rows.system = pc.if_else(pa.array(tool), system, pa.scalar(None, pa.string()))
     office = (rng.random(ns) < t["office_share"])[sess]
-    rows.ip = np.where(office, p.home_ip[acct], p.alt_ip[acct]).astype(np.uint32)
-    rows.country = p.country[acct]
-    rows.ua = np.where(tool | (rng.random(n) < 0.85), p.ua1[acct], p.ua2[acct])
-    rows.model = ctx.models(rng, acct, ts, prefer="base", sess=sess)
-    rows.key = _keys(rng, p, acct)
-    rows.route = p.route[acct]
-    ctx.settings(rng, rows, tool, (0, 1, 4), (1, 2, 3, 4), (0, 1, 2), 0.4)
-    _one_model(ctx, rows, tool, team)
-    _one_setting(ctx, rows, tool, team)
+    _shared_client(ctx, rng, rows, tool, "enterprise", team, office, (0, 1, 4), 0.4)
     ctx.usage(rng, rows, 320, 0.7, 800)
     return rows
+
+
+def _shared_client(
+    ctx: Context,
+    rng: np.random.Generator,
+    rows: Rows,
+    shared: np.ndarray,
+    system_kind: str,
+    team: int,
+    on_site: np.ndarray,
+    max_tokens: tuple[int, ...],
+    p_setting: float,
+) -> None:
+    """A group's shared client on its ``shared`` rows (the team's system prompt, browser build,
+    model and request settings), the site's network on ``on_site`` rows, each member's own
+    otherwise."""
+    p, acct = ctx.plan, rows.acct
+    system = ctx.systems[system_kind][team % len(ctx.systems[system_kind])]
+    rows.system = pc.if_else(pa.array(shared), system, pa.scalar(None, pa.string()))
+    rows.ip = np.where(on_site, p.home_ip[acct], p.alt_ip[acct]).astype(np.uint32)
+    rows.country = p.country[acct]
+    rows.ua = np.where(shared | (rng.random(len(acct)) < 0.85), p.ua1[acct], p.ua2[acct])
+    rows.model = ctx.models(rng, acct, rows.ts, prefer="base", sess=rows.sess)
+    rows.key = _keys(rng, p, acct)
+    rows.route = p.route[acct]
+    ctx.settings(rng, rows, shared, max_tokens, (1, 2, 3, 4), (0, 1, 2), p_setting)
+    _one_model(ctx, rows, shared, team)
+    _one_setting(ctx, rows, shared, team)
 
 
 def _team_schedule(ctx: Context, g: Group) -> np.ndarray:
@@ -304,7 +322,6 @@ def gen_hackathon(
     p, t, team = ctx.plan, g.params["tactics"], g.params["team"]
     lo, hi = g.params["event"]
     hi = min(hi, ctx.end_ms - 1)
-    n = len(acct)
     sess, pos, first = ctx.sessions(rng, acct, 3.0, max_len=12)
     s_acct, ns = acct[first], len(first)
     stays = (p.key_base[s_acct] % 1000) / 1000.0 < t["retention"]
@@ -328,18 +345,8 @@ def gen_hackathon(
     msgs = pc.if_else(pa.array(challenge), challenge_msgs, _own_chats(ctx, rng, sess, pos))
     rows = Rows(acct=acct, ts=ts, msgs=msgs, sess=sess)
     kit = (p.flag[acct] & 1) > 0
-    system = ctx.systems["app"][team % len(ctx.systems["app"])]
-    rows.system = pc.if_else(pa.array(kit), system, pa.scalar(None, pa.string()))
     venue = (~after & (rng.random(ns) < t["venue_share"]))[sess]
-    rows.ip = np.where(venue, p.home_ip[acct], p.alt_ip[acct]).astype(np.uint32)
-    rows.country = p.country[acct]
-    rows.ua = np.where(kit | (rng.random(n) < 0.85), p.ua1[acct], p.ua2[acct])
-    rows.model = ctx.models(rng, acct, ts, prefer="base", sess=sess)
-    rows.key = _keys(rng, p, acct)
-    rows.route = p.route[acct]
-    ctx.settings(rng, rows, kit, (0, 4, 5), (1, 2, 3, 4), (0, 1, 2), 0.6)
-    _one_model(ctx, rows, kit, team)
-    _one_setting(ctx, rows, kit, team)
+    _shared_client(ctx, rng, rows, kit, "app", team, venue, (0, 4, 5), 0.6)
     ctx.usage(rng, rows, 400, 0.7, 900)
     return rows
 
