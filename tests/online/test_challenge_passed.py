@@ -98,6 +98,11 @@ def test_a_gateway_clears_a_challenge_over_http(
         assert c.post("/v1/admin/challenge/passed", json=passed, headers=api).status_code == 403
         bad = c.post("/v1/admin/challenge/passed", json={"account_id": "acct-1"}, headers=admin)
         assert bad.status_code == 422
+        for expiry in ("nan", "inf", -5, "soon"):  # never a verification that cannot expire
+            bad = c.post(
+                "/v1/admin/challenge/passed", json={**passed, "expires_s": expiry}, headers=admin
+            )
+            assert bad.status_code == 422, expiry
         ok = c.post("/v1/admin/challenge/passed", json=passed, headers=admin)
         assert ok.status_code == 200 and ok.json()["verified_id"] > 0
         assert c.post("/v1/check", json=body, headers=check).status_code == 200

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -222,7 +223,7 @@ class ActionStore:
         if not account_id or not method:
             raise InvalidParameterError("a passed challenge needs an account_id and a method")
         now = time.time()
-        if expires_at is not None and expires_at <= now:
+        if expires_at is not None and not (math.isfinite(expires_at) and expires_at > now):
             raise InvalidParameterError(f"expires_at must be in the future; got {expires_at}")
         why = reason or f"passed verification ({method})"
         with self._lock, self._audited_write() as audit:

@@ -961,8 +961,9 @@ class OnlineScorer:
     ) -> dict[str, Any]:
         """The account passed the gateway's verification step: recorded (audited,
         reversible), and the account's active ``challenge`` actions are reversed (answered).
-        Rules reading ``verified`` (``thin-attack-challenge``) stop challenging it; any other
-        rule whose conditions still hold acts again, and a block stays a block."""
+        Rules reading ``verified`` stop challenging it (a step-up rule, as
+        docs/experiments/thin-attack-challenge.md tried); any other rule whose conditions still
+        hold acts again, and a block stays a block."""
         vid = self.actions.verify(
             account_id, actor, method, reason,
             None if expires_s is None else time.time() + expires_s,
