@@ -61,3 +61,15 @@ def test_an_attacker_abandons_or_pays_and_each_pass_is_priced(
         (paid["accounts"] + paid["challenges_passed"]) / max(paid["answers"], 1) * 150 / 20,
         abs=0.01,
     )
+
+
+def test_a_paid_account_challenged_again_is_given_up(world: World, tmp_path: Path) -> None:
+    """A rule that challenges whether or not the account passed: the attacker pays once per
+    account and gives it up on the next challenge, instead of paying for ever."""
+    always = {**STEP_UP, "name": "always", "when": {"n_total": {">=": 3}}}
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"online": {"rules": [always]}}))
+    gw = InProcessGateway(tmp_path / "svc", policy, "memory")
+    r = run_strategy(world, "rotating", gw, "distillguard", 150, 7, 60, challenges="pay").__dict__
+    assert r["accounts_denied"] > 0 and r["accounts"] > 20  # spent accounts were replaced
+    assert 0 < r["challenges_passed"] <= r["accounts"]  # at most one pass per account

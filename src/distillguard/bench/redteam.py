@@ -21,7 +21,8 @@ a benign caller passes it (``POST /v1/admin/challenge/passed``) and goes on: it 
 actioned and as challenged, not as blocked (``benign_accounts_blocked``: accounts that got a
 ``block``; ``benign_accounts_denied``: a block or a challenge, this figure's definition before
 the twelfth session). The attacker either gives the account up (``challenges="abandon"``, as
-on a block) or passes every challenge and keeps the account (``"pay"``), each pass costing
+on a block) or passes the challenge and keeps the account (``"pay"``; once per account: a paid
+account challenged again is given up), each pass costing
 ``c`` account-equivalents: the cost ratio at price c counts accounts + c x passes
 (``cost_at_price``, for :data:`CHALLENGE_PRICES`).
 """
@@ -166,10 +167,12 @@ class _Run:
             r.throttled += 1
         if out.action in DENY and r.answers_before_first_denial is None:
             r.answers_before_first_denial = r.answers
-        if out.action == "challenge" and att.pays_challenges:
+        paid = out.action == "challenge" and att.pays_for(meta.account)
+        if paid:
             self.gateway.challenge_passed(row["account_id"], "attacker")
+            meta.account.paid_challenge = True
             r.challenges_passed += 1
-        att.observe(meta, out, ts_ms)
+        att.observe(meta, out, ts_ms, paid)
         return att.next_time(ts_ms)
 
     def finish(self, t_end: int, t_start: int) -> StrategyResult:

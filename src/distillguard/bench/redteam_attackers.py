@@ -39,6 +39,7 @@ class Account:
     warmup: int = 0  # cover requests before it starts harvesting
     throttles: int = 0  # consecutive rate limits
     sent_ts: deque = field(default_factory=deque)
+    paid_challenge: bool = False  # passed a challenge once (``pays_challenges``)
 
 
 @dataclass
@@ -201,7 +202,14 @@ class Attacker(ABC):
             rec.update(self.params, reasoning="high")
         return rec, Meta(acct, task, cover, wording)
 
-    def observe(self, meta: Meta, out: Outcome, ts: int) -> None:
+    def pays_for(self, acct: Account) -> bool:
+        """Whether the attacker passes this account's challenge: once per account, so an
+        account challenged again after a pass is given up (a verified account that still
+        draws challenges is spent)."""
+        return self.pays_challenges and not acct.paid_challenge
+
+    def observe(self, meta: Meta, out: Outcome, ts: int, paid: bool = False) -> None:
+        """What the attacker learns from one answer; ``paid``: it passed this challenge."""
         acct = meta.account
         seen = out.visible_action
         if seen == "allow" and out.action == "degrade" and not meta.cover:
@@ -211,7 +219,7 @@ class Attacker(ABC):
                 self.got += 1
             elif meta.task is not None:
                 self.tasks.appendleft(meta.task)  # still wanted
-        if seen == "block" or (seen == "challenge" and not self.pays_challenges):
+        if seen == "block" or (seen == "challenge" and not paid):
             self.drop(acct, denied=True)
             self.on_denied(acct, ts)
         elif seen == "challenge":  # passed (``_Run.attack`` paid for it): the account goes on
