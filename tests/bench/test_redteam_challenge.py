@@ -73,3 +73,30 @@ def test_a_paid_account_challenged_again_is_given_up(world: World, tmp_path: Pat
     r = run_strategy(world, "rotating", gw, "distillguard", 150, 7, 60, challenges="pay").__dict__
     assert r["accounts_denied"] > 0 and r["accounts"] > 20  # spent accounts were replaced
     assert 0 < r["challenges_passed"] <= r["accounts"]  # at most one pass per account
+
+
+def test_over_http_a_pass_is_reported_with_the_admin_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``make_gateway`` reads both tokens once; the pass goes to the admin route with the admin
+    token (the API token alone is refused there) and is audited."""
+    from fastapi.testclient import TestClient
+
+    from distillguard.bench.redteam_gateway import make_gateway
+    from distillguard.online.scorer import OnlineScorer
+    from distillguard.online.service import create_app
+
+    monkeypatch.setenv("DISTILLGUARD_TOKEN", "api-t")
+    monkeypatch.setenv("DISTILLGUARD_ADMIN_TOKEN", "admin-t")
+    gw = make_gateway("distillguard", tmp_path, None, "memory", "http://testserver")
+    gw.client.close()
+    scorer = OnlineScorer(tmp_path / "svc", load_results=False)
+    app = create_app(scorer, "api-t", "admin-t", watch_interval_s=3600)
+    with TestClient(app, headers={"authorization": "Bearer api-t"}) as client:
+        gw.client = client
+        gw.challenge_passed("acct-9", "attacker")
+    entries = AuditLog(scorer.data_dir / "audit.jsonl").entries("acct-9")
+    assert [e["actor"] for e in entries if e["action"] == "challenge_passed"] == [
+        "bench-redteam:attacker"
+    ]
+    scorer.close()

@@ -8,6 +8,7 @@ the caller; the bench still counts it as degraded.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,11 +116,13 @@ class HttpGateway(Gateway):
 
     name = "distillguard-http"
 
-    def __init__(self, url: str, token: str | None = None) -> None:
+    def __init__(self, url: str, token: str | None = None, admin_token: str | None = None) -> None:
         import httpx
 
         headers = {"authorization": f"Bearer {token}"} if token else {}
         self.client = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=10.0)
+        # the admin routes' header (a passed challenge); the API token's when not given
+        self.admin_headers = {"authorization": f"Bearer {admin_token}"} if admin_token else None
 
     def decide(self, row: dict[str, Any], features: dict[str, Any] | None) -> Outcome:
         rec = row.get("_record") or row
@@ -142,14 +145,11 @@ class HttpGateway(Gateway):
         return str(r.json()["action"])
 
     def challenge_passed(self, account_id: str, who: str) -> None:
-        """``POST /v1/admin/challenge/passed`` (admin token: $DISTILLGUARD_ADMIN_TOKEN)."""
-        import os
-
-        tok = os.environ.get("DISTILLGUARD_ADMIN_TOKEN")
+        """``POST /v1/admin/challenge/passed`` with the admin token."""
         r = self.client.post(
             "/v1/admin/challenge/passed",
             json={"account_id": account_id, "method": "bench", "actor": f"bench-redteam:{who}"},
-            headers={"authorization": f"Bearer {tok}"} if tok else None,
+            headers=self.admin_headers,
         )
         r.raise_for_status()
 
@@ -163,8 +163,8 @@ def make_gateway(
     """``none`` → :class:`Gateway`; otherwise in process, or over HTTP when ``url`` is set."""
     if detector == "none":
         return Gateway()
-    if url:
-        import os
-
-        return HttpGateway(url, os.environ.get("DISTILLGUARD_TOKEN"))
+    if url:  # the tokens a deployment's service was started with
+        return HttpGateway(
+            url, os.environ.get("DISTILLGUARD_TOKEN"), os.environ.get("DISTILLGUARD_ADMIN_TOKEN")
+        )
     return InProcessGateway(data_dir, policy, state)
