@@ -111,13 +111,13 @@ def _without(accepted: DataFrame, dup_keys: DataFrame, n_dups: int, broadcast_ro
 
 
 def _duplicate_rows(
-    dup_keys: DataFrame, raw: DataFrame, fetch_text: bool, retain_content: bool, not_retained: str
+    dup_keys: DataFrame, n_dups: int, raw: DataFrame, retain_content: bool, not_retained: str
 ) -> DataFrame:
     """Quarantine rows for the duplicates: their raw text fetched back from the input when
     content is kept (rare rows: cheaper than carrying every record's text through staging)."""
     from pyspark.sql import functions as F
 
-    if fetch_text:
+    if retain_content and n_dups:
         raw_lines = raw.select(
             "source_file", F.col("line_no").alias("source_line"), F.col("line").alias("raw")
         )
@@ -242,7 +242,7 @@ class SparkStore:
         with _session_conf(self.spark, CONCURRENT_DAY_WRITERS):
             new.write.mode("append").partitionBy("day").parquet(self.uri("requests"))
 
-        dups = _duplicate_rows(dup_keys, raw, retain_content and n_dups > 0, retain_content, not_retained)
+        dups = _duplicate_rows(dup_keys, n_dups, raw, retain_content, not_retained)
         bad = staged.where(F.col("reason").isNotNull()).select(
             "source_file", F.col("source_line").alias("line"), "reason", "raw"
         )
