@@ -132,10 +132,13 @@ def _account_tables(p: dict) -> list[str]:
 
 def _request_tables(p: dict) -> list[str]:
     """``requests`` and what is derived from them alone."""
+    return [_requests_sql(p), _TEMPLATES_SQL, _IP_INTEL_SQL, _ACCOUNT_FEATURES_SQL]
+
+
+def _requests_sql(p: dict) -> str:
+    """Attack accounts send 3x the volume, in bursts, with a model pivot half-way."""
     rpa, span, t0, nb, nt = p["rpa"], p["span"], p["t0"], p["nb"], p["nt"]
-    return [
-        # Requests: attack accounts send 3x the volume, in bursts, with a model pivot half-way.
-        f"""
+    return f"""
         CREATE TABLE requests AS
         WITH r AS (
             SELECT a.*, k,
@@ -199,42 +202,45 @@ def _request_tables(p: dict) -> list[str]:
                'synthetic' AS source_file,
                CAST(k AS BIGINT) AS source_line
         FROM r
-        """,
         """
-        CREATE TABLE templates AS
-        SELECT skeleton_hash, 'tpl_' || row_number() OVER (ORDER BY skeleton_hash) AS template_id
-        FROM (SELECT DISTINCT skeleton_hash FROM requests
-              WHERE account_id IN (SELECT account_id FROM acc WHERE is_attack))
-        """,
-        """
-        CREATE TABLE ip_intel AS
-        SELECT ip,
-               split_part(ip, '.', 1) || '.' || split_part(ip, '.', 2) || '.'
-                   || split_part(ip, '.', 3) || '.0/24' AS prefix,
-               CASE WHEN ip LIKE '203.%' THEN 'SG' ELSE 'US' END AS country,
-               CASE WHEN ip LIKE '203.%' THEN 'AS64500' ELSE 'AS7922' END AS asn,
-               CASE WHEN ip LIKE '203.%' THEN 'datacenter' ELSE 'residential' END AS ip_kind,
-               CASE WHEN ip LIKE '203.%' THEN 'ExampleCloud' ELSE 'ExampleISP' END AS provider
-        FROM (SELECT DISTINCT ip FROM requests)
-        """,
-        """
-        CREATE TABLE account_features AS
-        SELECT r.account_id,
-               count(*) AS n_requests,
-               count(*) / greatest((max(ts_ms) - min(ts_ms)) / 3600000.0, 1.0) AS req_per_hour,
-               min(ts_ms) AS first_ts_ms, max(ts_ms) AS last_ts_ms,
-               count(DISTINCT ip) AS distinct_ips,
-               avg(CASE WHEN ip LIKE '203.%' THEN 1.0 ELSE 0.0 END) AS datacenter_ip_share,
-               avg(output_tokens) / greatest(avg(input_tokens), 1) AS out_in_ratio,
-               avg(n_user_turns) AS mean_user_turns,
-               avg(sig_cot) AS mean_sig_cot,
-               count(DISTINCT capability) AS distinct_capabilities,
-               avg(max_tokens) AS mean_max_tokens,
-               CASE WHEN bool_or(a.is_attack) THEN 1.0 ELSE 0.0 END AS model_pivot
-        FROM requests r JOIN acc a USING (account_id)
-        GROUP BY r.account_id
-        """,
-    ]
+
+
+_TEMPLATES_SQL = """
+    CREATE TABLE templates AS
+    SELECT skeleton_hash, 'tpl_' || row_number() OVER (ORDER BY skeleton_hash) AS template_id
+    FROM (SELECT DISTINCT skeleton_hash FROM requests
+          WHERE account_id IN (SELECT account_id FROM acc WHERE is_attack))
+    """
+
+_IP_INTEL_SQL = """
+    CREATE TABLE ip_intel AS
+    SELECT ip,
+           split_part(ip, '.', 1) || '.' || split_part(ip, '.', 2) || '.'
+               || split_part(ip, '.', 3) || '.0/24' AS prefix,
+           CASE WHEN ip LIKE '203.%' THEN 'SG' ELSE 'US' END AS country,
+           CASE WHEN ip LIKE '203.%' THEN 'AS64500' ELSE 'AS7922' END AS asn,
+           CASE WHEN ip LIKE '203.%' THEN 'datacenter' ELSE 'residential' END AS ip_kind,
+           CASE WHEN ip LIKE '203.%' THEN 'ExampleCloud' ELSE 'ExampleISP' END AS provider
+    FROM (SELECT DISTINCT ip FROM requests)
+    """
+
+_ACCOUNT_FEATURES_SQL = """
+    CREATE TABLE account_features AS
+    SELECT r.account_id,
+           count(*) AS n_requests,
+           count(*) / greatest((max(ts_ms) - min(ts_ms)) / 3600000.0, 1.0) AS req_per_hour,
+           min(ts_ms) AS first_ts_ms, max(ts_ms) AS last_ts_ms,
+           count(DISTINCT ip) AS distinct_ips,
+           avg(CASE WHEN ip LIKE '203.%' THEN 1.0 ELSE 0.0 END) AS datacenter_ip_share,
+           avg(output_tokens) / greatest(avg(input_tokens), 1) AS out_in_ratio,
+           avg(n_user_turns) AS mean_user_turns,
+           avg(sig_cot) AS mean_sig_cot,
+           count(DISTINCT capability) AS distinct_capabilities,
+           avg(max_tokens) AS mean_max_tokens,
+           CASE WHEN bool_or(a.is_attack) THEN 1.0 ELSE 0.0 END AS model_pivot
+    FROM requests r JOIN acc a USING (account_id)
+    GROUP BY r.account_id
+    """
 
 
 def _graph_tables() -> list[str]:
