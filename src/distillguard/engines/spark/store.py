@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ... import contract
 from ...errors import InvalidInputError
+from ...ingest import readers, validate
 from ...ingest.store import IngestResult, fingerprint
 from . import reading
 from .ingest import validate_and_featurize
@@ -108,6 +110,27 @@ def _without(accepted: DataFrame, dup_keys: DataFrame, n_dups: int, broadcast_ro
     keys = F.broadcast(dup_keys) if n_dups <= broadcast_rows else dup_keys
     return accepted.join(keys, ["source_file", "source_line"], "left_anti")
 
+
+
+def _validated_accounts(p: Path) -> pa.Table | None:
+    """Every row of the account file with its quarantine ``reason`` (null when accepted), by the
+    embedded ingest's own SQL; None for an empty file."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for macro in validate.MACROS:
+        con.execute(macro)
+    sql = validate.account_sql("__dg_raw", str(p))
+    parts = []
+    for raw in readers.iter_records(readers.sniff(p), None, ("created_at",)):
+        con.register("__dg_raw", raw)
+        try:
+            parts.append(con.sql(sql).to_arrow_table())
+        finally:
+            con.unregister("__dg_raw")
+    con.close()
+    return pa.concat_tables(parts) if parts else None
 
 
 def _duplicate_rows(
@@ -317,11 +340,6 @@ class SparkStore:
     def _ingest_accounts(self, path: str | Path, result: IngestResult) -> None:
         """The account table is small (one row per account): validated on the driver with the
         embedded ingest's own SQL, merged into ``accounts/`` (newer rows replace older ones)."""
-        import duckdb
-        import pyarrow.compute as pc
-
-        from ...ingest import readers, validate
-
         p = Path(str(path))
         if not p.is_file():
             raise InvalidInputError(f"account table not found: {path}")
@@ -330,23 +348,9 @@ class SparkStore:
             result.files_skipped += 1
             result.skipped_paths.append(str(p))
             return
-        f = readers.sniff(p)
-        con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")
-        for macro in validate.MACROS:
-            con.execute(macro)
-        sql = validate.account_sql("__dg_raw", str(p))
-        parts = []
-        for raw in readers.iter_records(f, None, ("created_at",)):
-            con.register("__dg_raw", raw)
-            try:
-                parts.append(con.sql(sql).to_arrow_table())
-            finally:
-                con.unregister("__dg_raw")
-        con.close()
-        if not parts:
+        res = _validated_accounts(p)
+        if res is None:
             return
-        res = pa.concat_tables(parts)
         ok = pc.is_null(res.column("reason"))
         good = res.filter(ok).select([n for n, _ in validate.ACCOUNT_COLUMNS])
         bad = res.filter(pc.invert(ok))
@@ -355,47 +359,43 @@ class SparkStore:
         for item in pc.value_counts(bad.column("reason")).to_pylist() if bad.num_rows else []:
             key = f"account:{item['values']}"
             result.by_reason[key] = result.by_reason.get(key, 0) + item["counts"]
+        if good.num_rows:
+            self._merge_accounts(good)
+        if bad.num_rows:
+            self._quarantine_accounts(bad)
+        self._record_accounts_file(p, size, fp, good.num_rows, bad.num_rows)
+
+    def _merge_accounts(self, good: pa.Table) -> None:
+        """Newer rows replace older ones of the same account, then ``accounts/`` is swapped."""
         from .engine import to_spark_arrow
 
-        new = self.spark.createDataFrame(to_spark_arrow(good)[0]) if good.num_rows else None
+        new = self.spark.createDataFrame(to_spark_arrow(good)[0])
         old = self.read("accounts")
-        if new is not None:
-            if old is not None:
-                keep = old.join(new.select("account_id"), "account_id", "left_anti")
-                merged = keep.unionByName(new).localCheckpoint(eager=True)
-            else:
-                merged = new
-            tmp = self.uri(f"_staging/accounts-{uuid.uuid4().hex[:8]}")
-            merged.write.mode("overwrite").parquet(tmp)
-            self._drop(self.uri("accounts"))
-            self._rename(tmp, self.uri("accounts"))
-        if bad.num_rows:
-            q = pa.table(
-                {
-                    "source_file": bad.column("source_file").cast(pa.string()),
-                    "line": bad.column("source_line").cast(pa.int64()),
-                    "reason": pc.binary_join_element_wise("account:", bad.column("reason"), ""),
-                    "raw": bad.column("raw").cast(pa.string()),
-                }
-            )
-            self.spark.createDataFrame(q).write.mode("append").parquet(self.uri("quarantine"))
-        st = p.stat()
+        if old is not None:
+            keep = old.join(new.select("account_id"), "account_id", "left_anti")
+            new = keep.unionByName(new).localCheckpoint(eager=True)
+        tmp = self.uri(f"_staging/accounts-{uuid.uuid4().hex[:8]}")
+        new.write.mode("overwrite").parquet(tmp)
+        self._drop(self.uri("accounts"))
+        self._rename(tmp, self.uri("accounts"))
+
+    def _quarantine_accounts(self, bad: pa.Table) -> None:
+        q = pa.table(
+            {
+                "source_file": bad.column("source_file").cast(pa.string()),
+                "line": bad.column("source_line").cast(pa.int64()),
+                "reason": pc.binary_join_element_wise("account:", bad.column("reason"), ""),
+                "raw": bad.column("raw").cast(pa.string()),
+            }
+        )
+        self.spark.createDataFrame(q).write.mode("append").parquet(self.uri("quarantine"))
+
+    def _record_accounts_file(self, p: Path, size: int, fp: str, accepted: int, bad: int) -> None:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.spark.createDataFrame(
-            [
-                (
-                    str(p.resolve()),
-                    "accounts",
-                    size,
-                    st.st_mtime,
-                    fp,
-                    good.num_rows,
-                    bad.num_rows,
-                    now,
-                )
-            ],
-            INGESTED_SCHEMA,
-        ).write.mode("append").parquet(self.uri("ingested_files"))
+        row = (str(p.resolve()), "accounts", size, p.stat().st_mtime, fp, accepted, bad, now)
+        self.spark.createDataFrame([row], INGESTED_SCHEMA).write.mode("append").parquet(
+            self.uri("ingested_files")
+        )
 
     # ---- helpers -----------------------------------------------------------------------------
     def _ingested_keys(self) -> set[tuple[str, int, str]]:
