@@ -19,6 +19,7 @@ import re
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 from ..errors import InvalidInputError
 from .report import url_segment
@@ -67,8 +68,31 @@ def measure(store_dir: Path, scratch: Path, source: str, repeat: int = REPEAT) -
     """Markdown table of page times for the store in ``store_dir``."""
     from fastapi.testclient import TestClient
 
-    from . import queries
     from .app import create_app
+
+    _prepare_scratch(store_dir, scratch)
+    app = create_app(scratch)
+    try:
+        client = TestClient(app)
+        _login(client)
+        t = time.perf_counter()
+        first = client.get("/queue")
+        first_ms = 1000 * (time.perf_counter() - t)
+        if first.status_code != 200:
+            raise InvalidInputError(f"queue page failed ({first.status_code}) on {store_dir}")
+        n_accounts, n_requests, pages = _pages(app)
+        results = [(name, *_median_ms(client, url, repeat)) for name, url in pages]
+        client.close()
+    finally:
+        app.state.store.close()
+        app.state.actions.close()
+        app.state.db.close()
+    head = f"Store: {source}; {n_accounts:,} accounts, {n_requests:,} requests."
+    return _table(head, first_ms, results)
+
+
+def _prepare_scratch(store_dir: Path, scratch: Path) -> None:
+    """A console directory whose store is a link to ``store_dir``'s, with one analyst."""
     from .auth import ConsoleDB
 
     db_file = Path(store_dir) / "store.duckdb"
@@ -84,50 +108,48 @@ def measure(store_dir: Path, scratch: Path, source: str, repeat: int = REPEAT) -
     db.add_user("bench", "bench-password", "analyst", created_by="bench")
     db.close()
 
-    app = create_app(scratch)
-    try:
-        client = TestClient(app)
-        r = client.get("/login")
-        token = re.search(r'name="login_token" value="([^"]+)"', r.text).group(1)
-        client.post("/login", data={"username": "bench", "password": "bench-password",
-                                    "login_token": token}, follow_redirects=False)
-        t = time.perf_counter()
-        first = client.get("/queue")
-        first_ms = 1000 * (time.perf_counter() - t)
-        if first.status_code != 200:
-            raise InvalidInputError(f"queue page failed ({first.status_code}) on {store_dir}")
-        cur = app.state.store.cursor()
-        try:
-            sch = queries.Schema(cur)
-            n_accounts = queries.scalar(cur, "SELECT count(*) FROM out_accounts") or 0
-            n_requests = queries.scalar(cur, "SELECT count(*) FROM requests") or 0
-            top = queries.top_clusters(cur, sch, limit=1)
-            biggest = queries.rows(
-                cur, "SELECT CAST(cluster_id AS VARCHAR) AS cluster_id, n_accounts "
-                "FROM out_clusters ORDER BY n_accounts DESC, cluster_id LIMIT 1",
-            ) if sch.has("out_clusters") else []
-            acc = queries.top_accounts(cur, sch, limit=1)
-        finally:
-            cur.close()
-        pages = [("queue (flagged, first page)", "/queue"),
-                 ("queue (all verdicts, capability filter)", "/queue?verdict=all&capability=code")]
-        if top:
-            pages.append((f"cluster page, riskiest cluster ({top[0]['n_accounts']} accounts)",
-                          f"/cluster/{url_segment(top[0]['cluster_id'])}"))
-        if biggest and (not top or biggest[0]["cluster_id"] != top[0]["cluster_id"]):
-            pages.append((f"cluster page, largest cluster ({biggest[0]['n_accounts']} accounts)",
-                          f"/cluster/{url_segment(biggest[0]['cluster_id'])}"))
-        if acc:
-            pages.append(("account page", f"/account/{url_segment(acc[0]['account_id'])}"))
-        results = [(name, *_median_ms(client, url, repeat)) for name, url in pages]
-        client.close()
-    finally:
-        app.state.store.close()
-        app.state.actions.close()
-        app.state.db.close()
 
+def _login(client: Any) -> None:
+    r = client.get("/login")
+    token = re.search(r'name="login_token" value="([^"]+)"', r.text).group(1)
+    client.post("/login", data={"username": "bench", "password": "bench-password",
+                                "login_token": token}, follow_redirects=False)
+
+
+def _pages(app: Any) -> tuple[int, int, list[tuple[str, str]]]:
+    """The store's size and the pages to time: the queue twice, the riskiest and the largest
+    cluster, the riskiest account."""
+    from . import queries
+
+    cur = app.state.store.cursor()
+    try:
+        sch = queries.Schema(cur)
+        n_accounts = queries.scalar(cur, "SELECT count(*) FROM out_accounts") or 0
+        n_requests = queries.scalar(cur, "SELECT count(*) FROM requests") or 0
+        top = queries.top_clusters(cur, sch, limit=1)
+        biggest = queries.rows(
+            cur, "SELECT CAST(cluster_id AS VARCHAR) AS cluster_id, n_accounts "
+            "FROM out_clusters ORDER BY n_accounts DESC, cluster_id LIMIT 1",
+        ) if sch.has("out_clusters") else []
+        acc = queries.top_accounts(cur, sch, limit=1)
+    finally:
+        cur.close()
+    pages = [("queue (flagged, first page)", "/queue"),
+             ("queue (all verdicts, capability filter)", "/queue?verdict=all&capability=code")]
+    if top:
+        pages.append((f"cluster page, riskiest cluster ({top[0]['n_accounts']} accounts)",
+                      f"/cluster/{url_segment(top[0]['cluster_id'])}"))
+    if biggest and (not top or biggest[0]["cluster_id"] != top[0]["cluster_id"]):
+        pages.append((f"cluster page, largest cluster ({biggest[0]['n_accounts']} accounts)",
+                      f"/cluster/{url_segment(biggest[0]['cluster_id'])}"))
+    if acc:
+        pages.append(("account page", f"/account/{url_segment(acc[0]['account_id'])}"))
+    return n_accounts, n_requests, pages
+
+
+def _table(head: str, first_ms: float, results: list[tuple[str, float, int]]) -> str:
     lines = [
-        f"Store: {source}; {n_accounts:,} accounts, {n_requests:,} requests.",
+        head,
         "",
         "| page | median ms | under 1 s |",
         "|---|---:|---|",
