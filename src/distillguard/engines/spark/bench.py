@@ -136,33 +136,8 @@ def measure(
             import shutil
 
             shutil.rmtree(old)
-    cmd = [
-        sys.executable,
-        "-m",
-        "distillguard.engines.spark.bench",
-        "--one",
-        engine,
-        "--master",
-        master or "",
-        "--out",
-        str(out),
-        "--store",
-        str(store),
-        "--accounts",
-        str(acc or ""),
-        *[str(p) for p in logs],
-    ]
-    cmd, pinned = pin_command(cmd, cpus)
-    log = work / f"{tag}.log"  # the child's whole output: a failure must be diagnosable
-    t0 = time.perf_counter()
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, text=True)
-        with _PeakSampler(proc.pid) as sampler:
-            proc.wait()
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{tag} run failed (exit {proc.returncode}) after {wall:.0f} s; "
-                           f"whole output in {log}:\n{failure_excerpt(log)}")
+    cmd, pinned = pin_command(_child_command(engine, master, out, store, acc, logs), cpus)
+    wall, peak_mb = _run_child(cmd, work / f"{tag}.log", tag)
     summary = json.loads((out / "summary.json").read_text())
     cores = cpus or (2 if master is None else int(summary.get("spark", {}).get("cores") or 1))
     n = int(summary["counts"]["requests_in_store"])
@@ -177,7 +152,7 @@ def measure(
         "detect_s": float(summary["timings_s"]["total"]),
         "rps": n / wall,
         "rps_per_core": n / wall / cores,
-        "peak_mb": sampler.peak_mb,
+        "peak_mb": peak_mb,
         "timings": summary["timings_s"],
         "out": out,
     }
@@ -185,6 +160,35 @@ def measure(
         {**result, "out": str(out), "data_dir": str(Path(data_dir).resolve()), "cpus": cpus},
         indent=2))
     return result
+
+
+def _child_command(
+    engine: str, master: str | None, out: Path, store: Path, acc: Path | None, logs: list[Path]
+) -> list[str]:
+    return [
+        sys.executable, "-m", "distillguard.engines.spark.bench",
+        "--one", engine,
+        "--master", master or "",
+        "--out", str(out),
+        "--store", str(store),
+        "--accounts", str(acc or ""),
+        *[str(p) for p in logs],
+    ]  # fmt: skip
+
+
+def _run_child(cmd: list[str], log: Path, tag: str) -> tuple[float, float]:
+    """Wall seconds and peak MB of the child; its whole output goes to ``log``, so that a
+    failure is diagnosable."""
+    t0 = time.perf_counter()
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, text=True)
+        with _PeakSampler(proc.pid) as sampler:
+            proc.wait()
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{tag} run failed (exit {proc.returncode}) after {wall:.0f} s; "
+                           f"whole output in {log}:\n{failure_excerpt(log)}")
+    return wall, sampler.peak_mb
 
 
 # Lines that name a failure's cause in a Python or JVM trace (the last frames of a JVM stack
