@@ -41,6 +41,81 @@ FEATURES: tuple[str, ...] = (
 )
 
 
+# One row per request with the columns the features read.
+_REQUEST_COLUMNS_SQL = """
+    CREATE TEMP TABLE r AS
+    SELECT account_id, ts_ms, ip, ip_prefix, user_agent, api_key_id,
+           hash(prompt_text) AS ph, length(prompt_text) AS plen,
+           n_user_turns, system_text IS NOT NULL AS has_sys, n_tools,
+           reasoning, input_tokens, output_tokens, max_tokens
+    FROM requests
+    """
+
+# Per-account features: timing (gaps, hour entropy), spread (IPs, prefixes, agents, keys),
+# prompt shape and request parameters.
+_ACCOUNT_FEATURES_SQL = """
+    WITH g AS (
+      SELECT account_id,
+        (ts_ms - lag(ts_ms) OVER (PARTITION BY account_id ORDER BY ts_ms)) / 1000.0
+          AS gap
+      FROM r
+    ),
+    gs AS (
+      SELECT account_id,
+        coalesce(stddev_samp(gap) / nullif(avg(gap), 0), 0) AS interarrival_cv,
+        coalesce(median(gap), 0) AS median_gap
+      FROM g GROUP BY account_id
+    ),
+    hh AS (
+      SELECT account_id, ((ts_ms // 3600000) % 24) AS hod, count(*) AS n
+      FROM r GROUP BY ALL
+    ),
+    he AS (
+      SELECT account_id,
+        -sum((n / tot) * ln(n / tot)) AS hour_entropy
+      FROM (SELECT *, sum(n) OVER (PARTITION BY account_id) AS tot FROM hh)
+      GROUP BY account_id
+    ),
+    a AS (
+      SELECT account_id,
+        count(*) AS n,
+        count(DISTINCT ts_ms // 3600000) AS active_hours,
+        count(DISTINCT ts_ms // 86400000) AS active_days,
+        count(DISTINCT ip) AS ips,
+        count(DISTINCT ip_prefix) AS prefixes,
+        count(DISTINCT user_agent) AS uas,
+        count(DISTINCT api_key_id) AS keys,
+        count(DISTINCT ph) / count(*) AS distinct_prompt_share,
+        avg(plen) AS mean_chars,
+        avg((n_user_turns > 1)::INT) AS multi_turn_share,
+        avg(has_sys::INT) AS system_share,
+        avg((n_tools > 0)::INT) AS tools_share,
+        avg((reasoning IS NOT NULL)::INT) AS reasoning_share,
+        coalesce(sum(output_tokens) / nullif(sum(input_tokens), 0), 0)
+          AS out_in_ratio,
+        coalesce(avg(max_tokens), 0) AS mean_max_tokens
+      FROM r GROUP BY account_id
+    )
+    SELECT a.account_id,
+      ln(1 + n) AS log_requests,
+      ln(1 + n / active_hours) AS log_req_per_active_hour,
+      active_days::DOUBLE AS active_days,
+      ln(1 + ips) AS log_distinct_ips,
+      ln(1 + prefixes) AS log_distinct_prefixes,
+      ln(1 + uas) AS log_distinct_uas,
+      ln(1 + keys) AS log_distinct_keys,
+      distinct_prompt_share,
+      ln(1 + coalesce(mean_chars, 0)) AS log_mean_prompt_chars,
+      multi_turn_share, system_share, tools_share, reasoning_share,
+      out_in_ratio,
+      ln(1 + mean_max_tokens) AS log_mean_max_tokens,
+      hour_entropy, interarrival_cv,
+      ln(1 + median_gap) AS log_median_gap_s
+    FROM a JOIN he USING (account_id) JOIN gs USING (account_id)
+    ORDER BY a.account_id
+    """
+
+
 class IsolationForestPeer(Peer):
     """IsolationForest over per-account behaviour aggregates.
 
@@ -72,79 +147,8 @@ class IsolationForestPeer(Peer):
         """Per-account feature columns (``account_id`` plus :data:`FEATURES`)."""
         con = open_requests(logs)
         try:
-            con.execute(
-                """
-                CREATE TEMP TABLE r AS
-                SELECT account_id, ts_ms, ip, ip_prefix, user_agent, api_key_id,
-                       hash(prompt_text) AS ph, length(prompt_text) AS plen,
-                       n_user_turns, system_text IS NOT NULL AS has_sys, n_tools,
-                       reasoning, input_tokens, output_tokens, max_tokens
-                FROM requests
-                """
-            )
-            return con.execute(
-                """
-                WITH g AS (
-                  SELECT account_id,
-                    (ts_ms - lag(ts_ms) OVER (PARTITION BY account_id ORDER BY ts_ms)) / 1000.0
-                      AS gap
-                  FROM r
-                ),
-                gs AS (
-                  SELECT account_id,
-                    coalesce(stddev_samp(gap) / nullif(avg(gap), 0), 0) AS interarrival_cv,
-                    coalesce(median(gap), 0) AS median_gap
-                  FROM g GROUP BY account_id
-                ),
-                hh AS (
-                  SELECT account_id, ((ts_ms // 3600000) % 24) AS hod, count(*) AS n
-                  FROM r GROUP BY ALL
-                ),
-                he AS (
-                  SELECT account_id,
-                    -sum((n / tot) * ln(n / tot)) AS hour_entropy
-                  FROM (SELECT *, sum(n) OVER (PARTITION BY account_id) AS tot FROM hh)
-                  GROUP BY account_id
-                ),
-                a AS (
-                  SELECT account_id,
-                    count(*) AS n,
-                    count(DISTINCT ts_ms // 3600000) AS active_hours,
-                    count(DISTINCT ts_ms // 86400000) AS active_days,
-                    count(DISTINCT ip) AS ips,
-                    count(DISTINCT ip_prefix) AS prefixes,
-                    count(DISTINCT user_agent) AS uas,
-                    count(DISTINCT api_key_id) AS keys,
-                    count(DISTINCT ph) / count(*) AS distinct_prompt_share,
-                    avg(plen) AS mean_chars,
-                    avg((n_user_turns > 1)::INT) AS multi_turn_share,
-                    avg(has_sys::INT) AS system_share,
-                    avg((n_tools > 0)::INT) AS tools_share,
-                    avg((reasoning IS NOT NULL)::INT) AS reasoning_share,
-                    coalesce(sum(output_tokens) / nullif(sum(input_tokens), 0), 0)
-                      AS out_in_ratio,
-                    coalesce(avg(max_tokens), 0) AS mean_max_tokens
-                  FROM r GROUP BY account_id
-                )
-                SELECT a.account_id,
-                  ln(1 + n) AS log_requests,
-                  ln(1 + n / active_hours) AS log_req_per_active_hour,
-                  active_days::DOUBLE AS active_days,
-                  ln(1 + ips) AS log_distinct_ips,
-                  ln(1 + prefixes) AS log_distinct_prefixes,
-                  ln(1 + uas) AS log_distinct_uas,
-                  ln(1 + keys) AS log_distinct_keys,
-                  distinct_prompt_share,
-                  ln(1 + coalesce(mean_chars, 0)) AS log_mean_prompt_chars,
-                  multi_turn_share, system_share, tools_share, reasoning_share,
-                  out_in_ratio,
-                  ln(1 + mean_max_tokens) AS log_mean_max_tokens,
-                  hour_entropy, interarrival_cv,
-                  ln(1 + median_gap) AS log_median_gap_s
-                FROM a JOIN he USING (account_id) JOIN gs USING (account_id)
-                ORDER BY a.account_id
-                """
-            ).fetchnumpy()
+            con.execute(_REQUEST_COLUMNS_SQL)
+            return con.execute(_ACCOUNT_FEATURES_SQL).fetchnumpy()
         finally:
             con.close()
 
