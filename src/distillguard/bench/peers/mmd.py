@@ -81,6 +81,33 @@ def bucket_of(n: int, min_window: int, window: int) -> int:
     return max(b, min_window)
 
 
+class _Windows:
+    """Random windows of the sampled prompts' embeddings, drawn from one generator; a reference
+    set uniform over all of them is drawn first."""
+
+    def __init__(self, emb: np.ndarray, rng: np.random.Generator, n_reference: int) -> None:
+        n_total = len(emb)
+        ref_idx = rng.choice(n_total, size=min(n_reference, n_total), replace=False)
+        self.emb, self.rng = emb, rng
+        self.ref_mask = np.zeros(n_total, dtype=bool)
+        self.ref_mask[ref_idx] = True
+        self.ref = emb[ref_idx]
+
+    def of(self, s: int, e: int, size: int) -> np.ndarray:
+        """``size`` prompts of rows ``s:e``, preferring prompts outside the reference so that a
+        window is not compared with itself."""
+        idx = np.arange(s, e)
+        outside = idx[~self.ref_mask[idx]]
+        pool = outside if len(outside) >= size else idx
+        return self.emb[self.rng.choice(pool, size=size, replace=False)]
+
+    def pooled(self, size: int) -> np.ndarray:
+        """``size`` prompts of the pooled traffic outside the reference (all, when too few)."""
+        pool = np.flatnonzero(~self.ref_mask)
+        pool = pool if len(pool) >= size else np.arange(len(self.emb))
+        return self.emb[self.rng.choice(pool, size=size, replace=False)]
+
+
 class MMDPeer(Peer):
     """Per-account MMD² window test, benign-calibrated without labels.
 
@@ -130,54 +157,56 @@ class MMDPeer(Peer):
         sample = sample_prompts(logs, self.window, self.min_window, budget, self.seed)
         emb = encode_unique(emb_model, sample.sample_text)
         groups = sample.groups()
-        n_total = len(emb)
-        if n_total < 2 * self.min_window or not groups:
+        if len(emb) < 2 * self.min_window or not groups:
             self.notes_ = f"embedder {self.embedder}; too few prompts to test"
             n = len(sample.account_ids)
             return accounts_table(sample.account_ids, np.zeros(n), ["benign"] * n)
         # Reference: uniform over all sampled traffic (no labels).
-        ref_idx = rng.choice(n_total, size=min(self.n_reference, n_total), replace=False)
-        ref_mask = np.zeros(n_total, dtype=bool)
-        ref_mask[ref_idx] = True
-        ref = emb[ref_idx]
-        stat = MMDStat(ref, median_gamma(ref))
-
-        def window_of(s: int, e: int, size: int) -> np.ndarray:
-            # Prefer prompts outside the reference so a window is not compared with itself.
-            idx = np.arange(s, e)
-            outside = idx[~ref_mask[idx]]
-            pool = outside if len(outside) >= size else idx
-            return emb[rng.choice(pool, size=size, replace=False)]
-
+        windows = _Windows(emb, rng, self.n_reference)
+        stat = MMDStat(windows.ref, median_gamma(windows.ref))
         sizes = {acc: e - s for acc, s, e in groups}
         buckets = sorted({bucket_of(n, self.min_window, self.window) for n in sizes.values()} - {0})
         order = rng.permutation(len(groups))
-        thresholds: dict[int, tuple[float, float, str]] = {}
-        for b in buckets:
-            null_groups = [groups[i] for i in order if groups[i][2] - groups[i][1] >= b]
-            null_groups = null_groups[: self.n_null]
-            if len(null_groups) >= MIN_NULL_ACCOUNTS:
-                null = [stat(window_of(s, e, b)) for _, s, e in null_groups]
-                how = f"{len(null)} account windows"
-            else:
-                pool = np.flatnonzero(~ref_mask)
-                pool = pool if len(pool) >= b else np.arange(n_total)
-                null = [
-                    stat(emb[rng.choice(pool, size=b, replace=False)]) for _ in range(self.n_null)
-                ]
-                how = f"{len(null)} pooled-traffic windows"
-            thresholds[b] = (
-                float(np.quantile(null, 1 - self.alpha)),
-                float(np.quantile(null, 1 - self.review_alpha)),
-                how,
-            )
+        thresholds = {b: self._threshold(stat, windows, [groups[i] for i in order], b)
+                      for b in buckets}
         scores: dict[str, tuple[float, int]] = {}
         for acc, s, e in groups:
             b = bucket_of(e - s, self.min_window, self.window)
             if b:
-                scores[acc] = (stat(window_of(s, e, b)), b)
+                scores[acc] = (stat(windows.of(s, e, b)), b)
+        risk, verdict, reasons = self._verdicts(sample.account_ids, scores, thresholds)
+        self.notes_ = (
+            f"embedder {self.embedder}; reference {len(windows.ref)} prompts uniform over "
+            f"traffic; windows ≤{sample.cap} prompts/account, buckets {buckets}; null per bucket "
+            f"from random unlabelled accounts ({', '.join(t[2] for t in thresholds.values())}); "
+            f"tested {len(scores)} of {len(sample.account_ids)} accounts"
+        )
+        return accounts_table(sample.account_ids, risk, verdict, None, reasons)
+
+    def _threshold(
+        self, stat: MMDStat, windows: _Windows, shuffled: list[tuple[str, int, int]], b: int
+    ) -> tuple[float, float, str]:
+        """The ``attack`` and ``review`` thresholds of window size ``b``, from the statistic's
+        null over random accounts' windows (pooled traffic when too few accounts are big enough)."""
+        null_groups = [g for g in shuffled if g[2] - g[1] >= b][: self.n_null]
+        if len(null_groups) >= MIN_NULL_ACCOUNTS:
+            null = [stat(windows.of(s, e, b)) for _, s, e in null_groups]
+            how = f"{len(null)} account windows"
+        else:
+            null = [stat(windows.pooled(b)) for _ in range(self.n_null)]
+            how = f"{len(null)} pooled-traffic windows"
+        return (
+            float(np.quantile(null, 1 - self.alpha)),
+            float(np.quantile(null, 1 - self.review_alpha)),
+            how,
+        )
+
+    def _verdicts(
+        self, account_ids: list[str], scores: dict[str, tuple[float, int]],
+        thresholds: dict[int, tuple[float, float, str]],
+    ) -> tuple[list[float], list[str], list[str]]:
         risk, verdict, reasons = [], [], []
-        for acc in sample.account_ids:
+        for acc in account_ids:
             if acc not in scores:
                 risk.append(0.0)
                 verdict.append("benign")
@@ -194,10 +223,4 @@ class MMDPeer(Peer):
                 if v != "benign"
                 else ""
             )
-        self.notes_ = (
-            f"embedder {self.embedder}; reference {len(ref)} prompts uniform over traffic; "
-            f"windows ≤{sample.cap} prompts/account, buckets {buckets}; null per bucket from "
-            f"random unlabelled accounts ({', '.join(t[2] for t in thresholds.values())}); "
-            f"tested {len(scores)} of {len(sample.account_ids)} accounts"
-        )
-        return accounts_table(sample.account_ids, risk, verdict, None, reasons)
+        return risk, verdict, reasons
