@@ -7,7 +7,6 @@ from typing import Any
 
 import typer
 
-from ..errors import InvalidParameterError
 from ..scoring.recipe import TRAIN_RECIPE
 from .embed import EMBEDDERS
 
@@ -175,21 +174,11 @@ def train(
         "--balance-kinds/--no-balance-kinds",
         help="weigh training accounts so every campaign kind counts the same in each world",
     ),
-    generator: int = typer.Option(
-        TRAIN_RECIPE["generator"],
-        "--generator",
-        help="random-world generator to draw the train worlds with (the recipe's by default)",
-    ),
 ) -> None:
     """Build the learned risk model from random worlds (reproducible: same seeds, same model)."""
     from ..scoring.model import BUILTIN
-    from ..sim.world import LATEST_GENERATOR
     from .transfer import parse_worlds, train_risk_model
 
-    if not 2 <= generator <= LATEST_GENERATOR:
-        bad = f"--generator must be in [2, {LATEST_GENERATOR}]; got {generator}"
-        raise InvalidParameterError(bad)
     seeds = parse_worlds(worlds, "--worlds")
-    sizes = _comma_list(size)
-    path = train_risk_model(sizes, seeds, data_root, out or BUILTIN, balance_kinds, generator)
+    path = train_risk_model(_comma_list(size), seeds, data_root, out or BUILTIN, balance_kinds)
     typer.echo(f"wrote {path}")

@@ -10,11 +10,8 @@ kind from every train world (leave-one-kind-out): the test worlds still have it.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -626,38 +623,7 @@ def _pool_label_counts(ok: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-@contextmanager
-def drawn_with(generator: int | None) -> Iterator[None]:
-    """Random worlds drawn with ``generator`` inside the block (None: the default), through
-    ``$DISTILLGUARD_GENERATOR``, the one switch ``sim.world`` reads for a run."""
-    from ..sim.world import GENERATOR_ENV
-
-    before = os.environ.get(GENERATOR_ENV)
-    if generator is not None:
-        os.environ[GENERATOR_ENV] = str(generator)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(GENERATOR_ENV, None)
-        else:
-            os.environ[GENERATOR_ENV] = before
-
-
 def train_risk_model(
-    sizes: list[str],
-    seeds: list[int],
-    root: Path,
-    out: Path,
-    balance_kinds: bool = False,
-    generator: int | None = None,
-) -> Path:
-    """:func:`fit_train_worlds` on worlds drawn with ``generator`` (None: the default one)."""
-    with drawn_with(generator):
-        return fit_train_worlds(sizes, seeds, root, out, balance_kinds)
-
-
-def fit_train_worlds(
     sizes: list[str], seeds: list[int], root: Path, out: Path, balance_kinds: bool = False
 ) -> Path:
     """Simulate (or reuse) the worlds ``seeds`` at each size, detect with hand-set weights to

@@ -27,11 +27,6 @@ def _rows(weight: np.ndarray | None, rows: np.ndarray | None) -> dict[str, np.nd
     return {"sample_weight": weight if rows is None else weight[rows]}
 
 
-def _auto(early_stopping: bool | None) -> bool | str:
-    """scikit-learn's ``early_stopping`` for a model's setting (None: its default "auto")."""
-    return "auto" if early_stopping is None else early_stopping
-
-
 Rows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # X, y, groups, weight
 
 
@@ -70,9 +65,6 @@ class WorldCalibratedBooster(Estimator):
             min_samples_leaf=self.min_samples_leaf,
             l2_regularization=self.l2_regularization,
             monotonic_cst=self.monotone(names),
-            # "auto" holds out a random 10% of the rows above 10,000 of them to decide when to
-            # stop; a subclass may turn that off (None: scikit-learn's "auto", as always).
-            early_stopping=_auto(getattr(self, "early_stopping", None)),
             random_state=self.random_state,
         )
 

@@ -129,7 +129,7 @@ CATALOG: tuple[EvidenceSpec, ...] = (
     ),
     EvidenceSpec(
         "shared_parameters",
-        (("param_tuple_peers", 1),),
+        (("param_tuple_peers", 0),),
         1,
         0.0,
         "sends the same request settings as other accounts, like one harness",

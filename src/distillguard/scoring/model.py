@@ -334,9 +334,6 @@ class RiskModel(WorldCalibratedBooster):
     max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization :
         of scikit-learn's ``HistGradientBoostingClassifier``.
     random_state : int.
-    early_stopping : None (scikit-learn's "auto": above 10,000 rows a random 10% is held out
-        to decide when to stop, and never trained on) or False (every row trains the trees;
-        recipe 3: the split had never stopped a fit and dropped a tenth of the rarest kinds).
 
     Attributes
     ----------
@@ -352,7 +349,6 @@ class RiskModel(WorldCalibratedBooster):
         min_samples_leaf: int = 30,
         l2_regularization: float = 1.0,
         random_state: int = 0,
-        early_stopping: bool | None = None,
     ) -> None:
         self.max_iter = max_iter
         self.learning_rate = learning_rate
@@ -360,7 +356,6 @@ class RiskModel(WorldCalibratedBooster):
         self.min_samples_leaf = min_samples_leaf
         self.l2_regularization = l2_regularization
         self.random_state = random_state
-        self.early_stopping = early_stopping
 
     unit = "accounts"
 
@@ -806,8 +801,6 @@ def fit_risk_model(
     accounts, together weighing as much as those accounts (the copies are views of the same
     accounts, not new ones; default: :data:`TRAIN_RECIPE`); the calibration sees the real
     accounts only."""
-    from ..sim.world import generator_version
-
     dropout = TRAIN_RECIPE["evidence_dropout"] if dropout is None else dropout
     names = input_names()
     X, y, g, dep, weight = _stack(_training_parts(worlds, findings, groups, balance_kinds))
@@ -816,12 +809,9 @@ def fit_risk_model(
         cX, cy, src = evidence_dropout(X, y, dep, names)
         base = np.ones(len(y)) if weight is None else weight
         extra = (cX, cy, g[src], base[src] / len(masking_units(names)))
-    stop = TRAIN_RECIPE["early_stopping"]
-    model = RiskModel(early_stopping=stop).fit(X, y, g, names, sample_weight=weight, extra=extra)
+    model = RiskModel().fit(X, y, g, names, sample_weight=weight, extra=extra)
     recipe = {"version": TRAIN_RECIPE["version"], "balance_kinds": balance_kinds}
     recipe["evidence_dropout"] = dropout
-    recipe["early_stopping"] = stop
-    recipe["generator"] = generator_version()  # of the random worlds drawn in this run
     return model.save(out, {"worlds": [Path(w).name for w in worlds], "recipe": recipe})
 
 
