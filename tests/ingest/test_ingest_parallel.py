@@ -184,32 +184,3 @@ def test_the_forkserver_preloads_the_cli_only_when_it_runs():
     )
     assert "distillguard.signals" in plain.stdout and "distillguard.cli" not in plain.stdout
     assert "distillguard.cli" in cli.stdout
-
-
-_WORKER_STATE = (
-    "(type(__import__('distillguard.ingest.parallel', fromlist=['_'])._WORKER_POLICY)"
-    ".__name__, 'distillguard.scoring' in __import__('sys').modules)"
-)
-
-
-def test_workers_get_the_signals_section_and_do_not_import_scoring(
-    tmp_path, real_log, monkeypatch
-):
-    # Unpickling a whole Policy in a worker imported distillguard.scoring (~450 modules) that
-    # featurize never reads; a non-default signals section must still reach the workers.
-    from distillguard.policy import Policy
-
-    pol = Policy.from_dict({"signals": {"enabled": ["cot_elicitation"], "num_perm": 32,
-                                        "bands": 8}})
-    monkeypatch.setattr(readers, "BATCH_ROWS", 50)
-    with Store(tmp_path / "one") as st:
-        st.ingest([real_log], workers=1, policy=pol)
-        one = _rows(st)
-    monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
-    with Store(tmp_path / "two") as st:
-        st.ingest([real_log], workers=2, policy=pol)
-        two = _rows(st)
-    assert one == two
-    with parallel.FeaturePipeline(lambda *a: None, pol, workers=2) as pipe:
-        states = {pipe._pool.submit(eval, _WORKER_STATE).result() for _ in range(4)}
-    assert states == {("SignalsPolicy", False)}

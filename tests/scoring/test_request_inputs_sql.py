@@ -49,11 +49,14 @@ def _tables(seed: int) -> dict[str, pa.Table]:
         "output_tokens": pa.array(pick([100, 200, 300], 0.1), pa.int64()),
         "max_tokens": pa.array(pick([256.0, 1024.0], 0.3), pa.float64()),
     })
-    # the sampling parameters as request_keys carries them (stream as text), no `requests`
-    # table: the query reads request_keys alone
-    keys = keys.append_column("max_tokens_given", keys.column("max_tokens"))
-    keys = keys.append_column("temperature", pa.array(pick([0.0, 0.7], 0.3), pa.float64()))
-    keys = keys.append_column("stream", pa.array(pick(["true", "false"], 0.3), pa.string()))
+    requests = pa.table({
+        "request_id": ids,
+        "api_key_id": pick(["k1", "k2"], 0.2),
+        "country": pick(["US", "DE"], 0.3),
+        "max_tokens": keys.column("max_tokens"),
+        "temperature": pa.array(pick([0.0, 0.7], 0.3), pa.float64()),
+        "stream": pick([True, False], 0.3),
+    })
     acc = sorted(set(accounts))
     score = pa.table({
         "account_id": acc,
@@ -64,7 +67,7 @@ def _tables(seed: int) -> dict[str, pa.Table]:
     })
     ct = pa.table({"cluster_id": ["c0", "c1"], "template": ["t1", "t2"], "risk": [0.9, 0.8]})
     at = pa.table({"template": ["t3"], "cluster_id": ["c2"], "risk": [0.95]})
-    return {"request_keys": keys, "score_accounts": score,
+    return {"request_keys": keys, "requests": requests, "score_accounts": score,
             "cluster_templates": ct, "attack_templates": at}
 
 
@@ -119,6 +122,8 @@ def test_ranks_equal_percent_rank(seed: int) -> None:
     t["request_keys"] = pa.concat_tables([t["request_keys"], t["request_keys"].slice(0, 1)
                                           .set_column(0, "request_id", pa.array(["solo"]))
                                           .set_column(1, "account_id", pa.array(["alone"]))])
+    t["requests"] = pa.concat_tables([t["requests"], t["requests"].slice(0, 1)
+                                      .set_column(0, "request_id", pa.array(["solo"]))])
     con = duckdb.connect()
     for name, table in t.items():
         con.register(f"__{name}", table)
@@ -135,28 +140,3 @@ def test_ranks_equal_percent_rank(seed: int) -> None:
     assert len(got) == N + 1 and got == want
     assert dict((r[0], r[1:]) for r in got)["solo"] == (0.0, 0.0, 0.0)
     assert len({r[2] for r in got}) > 3  # ties and distinct values both occur
-
-
-def test_params_share_tells_a_missing_max_tokens_from_minus_one() -> None:
-    """``params`` reads request_keys' ``max_tokens_given`` (NULL when absent), not its
-    ``max_tokens`` (absent read as -1): an explicit -1 and no value are two parameter sets."""
-    t = _tables(0)
-    keys = t["request_keys"].select(["request_id", "account_id"]).slice(0, 4)
-    keys = keys.set_column(1, "account_id", pa.array(["a"] * 4))
-    given = pa.array([None, -1.0, -1.0, None], pa.float64())
-    one = {
-        "max_tokens": pa.array([-1.0] * 4), "max_tokens_given": given,
-        "temperature": pa.array([0.5] * 4), "stream": pa.array(["true"] * 4),
-    }
-    full = t["request_keys"].slice(0, 4)
-    for name in full.column_names:
-        if name not in keys.column_names:
-            keys = keys.append_column(name, one.get(name, full.column(name)))
-    con = duckdb.connect()
-    for name, table in {**t, "request_keys": keys}.items():
-        con.register(f"__{name}", table)
-        con.execute(f"CREATE TABLE {name} AS SELECT * FROM __{name}")
-    sql = d.REQUEST_INPUTS.format(new_model="m-new", thr=0.5, candidates="TRUE")
-    got = dict(con.sql(f"SELECT request_id, params_share FROM ({sql})").fetchall())
-    # each request shares its parameters with one of the other three
-    assert got == {rid: pytest.approx(1 / 3) for rid in keys.column("request_id").to_pylist()}

@@ -63,7 +63,6 @@ SELECT
   coalesce(r.input_tokens, 0) AS input_tokens,
   coalesce(r.output_tokens, 0) AS output_tokens,
   coalesce(r.max_tokens, -1.0) AS max_tokens,
-  r.max_tokens AS max_tokens_given,
   r.temperature AS temperature,
   CASE WHEN r.stream IS NULL THEN NULL WHEN r.stream THEN 'true' ELSE 'false' END AS stream,
   lower(r.reasoning) AS reasoning_setting,

@@ -264,13 +264,11 @@ def _broken(exc: BaseException) -> DistillguardError:
 def _preload() -> list[str]:
     """Modules the forkserver imports once for every worker.
 
-    pandas: pyarrow imports it on the first ``pa.array`` or ``pa.scalar`` of a process (to
-    tell pandas objects apart), ~0.23 CPU-s that each worker paid on its first batch.
     Each worker also re-runs the main script: Python 3.11's forkserver never preloads it (its
     preparation data names it ``init_main_from_path``, the server reads ``main_path``). The
     ``distillguard`` script imports the whole CLI (~0.5 CPU-s per worker), so when that is
     what runs, the forkserver imports the CLI once and the workers find it loaded."""
-    modules = ["distillguard.signals", "distillguard.ingest.prepare", "pandas"]
+    modules = ["distillguard.signals", "distillguard.ingest.prepare"]
     return modules + (["distillguard.cli"] if "distillguard.cli" in sys.modules else [])
 
 
@@ -297,20 +295,15 @@ class FeaturePipeline:
         self._usage: dict[int, tuple[float, float]] = {}  # worker pid → (CPU s, peak RSS MiB)
         self._folder: str | None = None  # batches and results in flight, on /dev/shm
         if self.workers > 1:
-            from ..signals.base import _signals_section  # the workers import it anyway
-
             self._folder = shm_folder()
             ctx = mp.get_context("forkserver")
             # the forkserver imports the featurizer once; each worker forks from it
             ctx.set_forkserver_preload(_preload())
-            # Workers get the signals section only (all featurize reads): unpickling a whole
-            # Policy imports distillguard.scoring and everything it imports (~450 modules,
-            # ~0.25 CPU-s and tens of MB per worker) for nothing.
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=ctx,
                 initializer=_worker_init,
-                initargs=(_signals_section(policy),),
+                initargs=(policy,),
             )
 
     @property

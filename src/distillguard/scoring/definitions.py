@@ -132,9 +132,7 @@ ORDER BY account_id, rn
 # log without those fields turns into a share of 1 (measured: 70-75% precision on the
 # labelled-traffic generator with them, 99% without; BENCHMARKS, request level).
 # The request's own text signals and conversation depth come as they are. Inputs as
-# REQUEST_SCORES; the sampling parameters are request_keys' (``stream`` there is already
-# CAST(stream AS STRING)): no join back to ``requests`` on the request id (~0.25 CPU-s on
-# medium).
+# REQUEST_SCORES; ``requests`` adds the sampling parameters.
 # ``{candidates}``: which accounts' requests (a condition on ``a``, the score_accounts row).
 # Per-account counts are GROUP BY aggregates joined back (NULL keys match by IS NOT DISTINCT
 # FROM, as in a window's PARTITION BY), not one window per key: each window re-partitions every
@@ -182,9 +180,9 @@ WITH q AS (
     k.sig_format AS sig_format, k.sig_rewrite AS sig_rewrite,
     k.n_user_turns AS n_user_turns, k.is_reasoning AS is_reasoning,
     k.output_tokens AS output_tokens, k.max_tokens AS max_tokens,
-    concat(coalesce(CAST(k.max_tokens_given AS STRING), '-'), '|',
-           coalesce(CAST(k.temperature AS STRING), '-'), '|',
-           coalesce(k.stream, '-')) AS params,
+    concat(coalesce(CAST(r.max_tokens AS STRING), '-'), '|',
+           coalesce(CAST(r.temperature AS STRING), '-'), '|',
+           coalesce(CAST(r.stream AS STRING), '-')) AS params,
     CAST(floor((k.ts_ms - CAST(floor(k.ts_ms / 86400000.0) AS BIGINT) * 86400000) / 10800000.0)
          AS BIGINT) AS hour3,
     ct.risk AS campaign_tpl,
@@ -192,6 +190,7 @@ WITH q AS (
     coalesce(a.rotation, 0.0) AS rotation,
     coalesce(a.pivot, 0.0) AS acc_pivot
   FROM request_keys k
+  JOIN requests r ON k.request_id = r.request_id
   LEFT JOIN score_accounts a ON k.account_id = a.account_id
   LEFT JOIN cluster_templates ct ON a.cluster_id = ct.cluster_id AND k.template = ct.template
   LEFT JOIN attack_templates atp ON k.template = atp.template
