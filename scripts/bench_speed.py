@@ -3,7 +3,8 @@
 Runs ``engines.embedded.baseline_scan``, then ``detect`` on a fresh temporary store, then the
 scan again, and prints one JSON line: requests, wall seconds, requests/s, both scans and
 ``x_scan`` (detect over the mean scan), the main process's CPU seconds (featurize workers'
-are under ``featurize``), stage timings, peak memory and verdict counts. ``peak_tree_mb``
+are under ``featurize``; ``children_cpu_s`` samples every child process, the forkserver
+too), stage timings, peak memory and verdict counts. ``peak_tree_mb``
 is the peak of the summed RSS of this process and every descendant (the forkserver and
 its featurize workers), sampled every 50 ms while ``detect`` runs: an upper bound, since
 pages shared between processes count once per process. The machine this project is
@@ -56,17 +57,51 @@ def tree_rss_mb(root: int) -> float:
     return total
 
 
+def descendants(root: int) -> list[int]:
+    """Every descendant process of ``root`` (Linux /proc)."""
+    out, todo = [], _children(root)
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += _children(pid)
+    return out
+
+
+def cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of ``pid`` so far (``/proc/PID/stat`` fields 14 and 15)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
 class TreePeak:
-    """Samples :func:`tree_rss_mb` of this process every ``period`` seconds in a thread."""
+    """Samples :func:`tree_rss_mb` of this process every ``period`` seconds in a thread,
+    and the CPU of each descendant (the forkserver, the featurize workers): ``children_cpu``
+    is the last value seen of each, so a process's last ``period`` may be missed."""
 
     def __init__(self, period: float = 0.05) -> None:
         self.period, self.peak = period, 0.0
+        self.cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def children_cpu(self) -> float:
+        return sum(self.cpu.values())
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self.peak = max(self.peak, tree_rss_mb(os.getpid()))
+            for pid in descendants(os.getpid()):
+                c = cpu_s(pid)
+                if c is not None:
+                    self.cpu[pid] = max(c, self.cpu.get(pid, 0.0))
             self._stop.wait(self.period)
 
     def __enter__(self) -> TreePeak:
@@ -111,6 +146,9 @@ def measure(data: Path, label: str, keep: Path | None = None) -> dict[str, Any]:
         "peak_rss_main_mb": s["resources"]["peak_rss_mb"],
         "peak_tree_mb": round(peak.peak, 1),
         "featurize": s["resources"]["featurize"],
+        # every child process (forkserver + workers) as sampled; the workers' own figure is
+        # under featurize, the forkserver's imports are only here
+        "children_cpu_s": round(peak.children_cpu, 2),
         "accounts_attack": s["counts"]["accounts_attack"],
         "accounts_review": s["counts"]["accounts_review"],
         "clusters": s["counts"]["clusters"],
