@@ -132,3 +132,17 @@ def test_failure_excerpt_puts_the_cause_before_the_stack_tail(tmp_path: Path) ->
     assert got[:2] == ["py4j.protocol.Py4JJavaError: boom",
                        "Caused by: java.lang.OutOfMemoryError: Java heap space"]
     assert got[-1] == stack[-1]
+
+
+def test_tree_cpu_counts_a_grandchild_its_parent_never_waits_for(tmp_path: Path) -> None:
+    """Spark's JVM and Python workers are grandchildren nobody waits for, so rusage misses
+    them; the sampler reads each process's CPU from /proc and counts them."""
+    burn = ("import time; t = time.process_time()\n"
+            "while time.process_time() - t < 0.8: pass\n"
+            "time.sleep(0.6)")
+    parent = (f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {burn!r}]); "
+              "time.sleep(2.5)")
+    wall, peak_mb, cpu_s = bench._run_child([sys.executable, "-c", parent],
+                                            tmp_path / "burn.log", "burn")
+    assert wall >= 2.5 and peak_mb > 0
+    assert 0.7 <= cpu_s <= wall * (os.cpu_count() or 1)

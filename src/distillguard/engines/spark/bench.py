@@ -45,32 +45,66 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants alive now (a walk over a handful of processes)."""
+    out, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        out.append(p)
+        stack += _children(p)
+    return out
+
+
 def _tree_rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` and all its descendants (MiB), from /proc."""
     total = 0
-    stack = [pid]
-    while stack:  # a walk over a handful of processes
-        p = stack.pop()
+    for p in _tree(pid):
         try:
             with open(f"/proc/{p}/statm") as fh:
                 total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         except OSError:
             continue
-        stack += _children(p)
     return total / 2**20
 
 
+def _cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system, all threads) ``pid`` has used, from /proc; None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class _PeakSampler:
-    """Samples a process tree's memory in a thread; ``peak_mb`` after ``stop``."""
+    """Samples a process tree in a thread: ``peak_mb`` and ``cpu_s`` after ``stop``.
+
+    ``cpu_s`` sums each process's last sampled CPU time. The rusage of children would miss
+    the JVM and Spark's Python workers (their parents never wait for them), so a Spark run's
+    CPU is read per process; a process's last ``every_s`` before it exits is not counted."""
 
     def __init__(self, pid: int, every_s: float = 0.2) -> None:
         self.pid, self.every_s, self.peak_mb = pid, every_s, 0.0
+        self._cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._loop, daemon=True)
 
+    @property
+    def cpu_s(self) -> float:
+        return sum(self._cpu.values())
+
+    def _sample(self) -> None:
+        pids = _tree(self.pid)
+        self.peak_mb = max(self.peak_mb, _tree_rss_mb(self.pid))
+        for p in pids:
+            used = _cpu_s(p)
+            if used is not None:
+                self._cpu[p] = used
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.peak_mb = max(self.peak_mb, _tree_rss_mb(self.pid))
+            self._sample()
             self._stop.wait(self.every_s)
 
     def __enter__(self) -> _PeakSampler:
@@ -137,7 +171,7 @@ def measure(
 
             shutil.rmtree(old)
     cmd, pinned = pin_command(_child_command(engine, master, out, store, acc, logs), cpus)
-    wall, peak_mb = _run_child(cmd, work / f"{tag}.log", tag)
+    wall, peak_mb, cpu_s = _run_child(cmd, work / f"{tag}.log", tag)
     summary = json.loads((out / "summary.json").read_text())
     cores = cpus or (2 if master is None else int(summary.get("spark", {}).get("cores") or 1))
     n = int(summary["counts"]["requests_in_store"])
@@ -149,6 +183,7 @@ def measure(
         "pinned": pinned,
         "requests": n,
         "wall_s": wall,
+        "cpu_s": cpu_s,
         "detect_s": float(summary["timings_s"]["total"]),
         "rps": n / wall,
         "rps_per_core": n / wall / cores,
@@ -176,9 +211,9 @@ def _child_command(
     ]  # fmt: skip
 
 
-def _run_child(cmd: list[str], log: Path, tag: str) -> tuple[float, float]:
-    """Wall seconds and peak MB of the child; its whole output goes to ``log``, so that a
-    failure is diagnosable."""
+def _run_child(cmd: list[str], log: Path, tag: str) -> tuple[float, float, float]:
+    """Wall seconds, peak MB and CPU seconds of the child's process tree; its whole output
+    goes to ``log``, so that a failure is diagnosable."""
     t0 = time.perf_counter()
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, text=True)
@@ -188,7 +223,7 @@ def _run_child(cmd: list[str], log: Path, tag: str) -> tuple[float, float]:
     if proc.returncode != 0:
         raise RuntimeError(f"{tag} run failed (exit {proc.returncode}) after {wall:.0f} s; "
                            f"whole output in {log}:\n{failure_excerpt(log)}")
-    return wall, sampler.peak_mb
+    return wall, sampler.peak_mb, sampler.cpu_s
 
 
 # Lines that name a failure's cause in a Python or JVM trace (the last frames of a JVM stack
@@ -315,21 +350,25 @@ def projection(rps_per_core: float) -> dict[str, Any]:
 
 
 def _runs_lines(data_dir: Path, cmd: str, runs: list[dict[str, Any]]) -> list[str]:
-    """The command and one row per engine run: cores, wall time, throughput, peak memory."""
+    """The command and one row per engine run: cores, wall time, tree CPU, throughput, peak
+    memory."""
     lines = [
         f"### `{data_dir.name}`: {runs[0]['requests']:,} requests",
         "",
         f"`{cmd}`. Each engine ran in its own process on a fresh store; peak memory is the "
         "whole process tree (driver, JVM, Python workers) sampled every 0.2 s; `cores` are the "
-        "CPUs the process tree was pinned to with `taskset`.",
+        "CPUs the process tree was pinned to with `taskset`; tree CPU is user + system time "
+        "of every process of the tree, read from /proc at the same samples.",
         "",
-        "| engine | cores | wall time (s) | requests/s | requests/s per core | peak memory (MiB) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| engine | cores | wall time (s) | tree CPU (s) | requests/s | requests/s per core "
+        "| peak memory (MiB) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
         pin = ("" if r["pinned"] else " (not pinned)") + (" ²" if r.get("reused") else "")
         lines.append(
-            f"| {r['tag']} | {r['cores']}{pin} | {r['wall_s']:.1f} | {r['rps']:,.0f} | "
+            f"| {r['tag']} | {r['cores']}{pin} | {r['wall_s']:.1f} | {_cpu_text(r)} | "
+            f"{r['rps']:,.0f} | "
             f"{r['rps_per_core']:,.0f} | {r['peak_mb']:,.0f} |"
         )
     if any(r.get("reused") for r in runs):
@@ -339,6 +378,12 @@ def _runs_lines(data_dir: Path, cmd: str, runs: list[dict[str, Any]]) -> list[st
             "another engine's run failed.",
         ]
     return lines
+
+
+def _cpu_text(run: dict[str, Any]) -> str:
+    """A run's tree CPU seconds, or a dash for a measurement reused from before it was kept."""
+    cpu = run.get("cpu_s")
+    return "–" if cpu is None else f"{cpu:.1f}"
 
 
 def _stage_lines(duck: dict[str, Any], s2: dict[str, Any]) -> list[str]:
@@ -353,7 +398,9 @@ def _stage_lines(duck: dict[str, Any], s2: dict[str, Any]) -> list[str]:
     return [
         "",
         f"Stage times (s), duckdb / spark local[2]: {stages}. "
-        f"Spark / DuckDB wall time: {s2['wall_s'] / duck['wall_s']:.1f}×.",
+        f"Spark / DuckDB wall time: {s2['wall_s'] / duck['wall_s']:.1f}×"
+        + (f", CPU: {s2['cpu_s'] / duck['cpu_s']:.1f}×." if duck.get("cpu_s") and
+           s2.get("cpu_s") else "."),
         "",
     ]
 
