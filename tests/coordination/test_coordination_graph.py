@@ -281,22 +281,3 @@ def test_keys_one_verified_organisation_shares_link_nothing(lt):
     # and without an account table every account is its own owner, as before
     plain, _ = edges_for(lt, rows)
     assert {e["owner"] for e in plain} == {e["account_id"] for e in plain}
-
-
-def test_weight_reads_duckdb_decimal_counts_as_their_integers():
-    # DuckDB's SUM of integers arrives as decimal128(38, 0): read through int64, not Decimals
-    raw = pa.table(
-        {
-            "account_id": ["a", "b", "b"],
-            "key_kind": ["template", "template", "payment"],
-            "key": ["t", "t", "p"],
-            "n": pa.array([3, 2**40 + 1, 7], pa.int64()),
-            "n_requests": pa.array([5, 2**41, 9], pa.int64()),
-            "deg": pa.array([2, 2, 1], pa.int64()),
-        }
-    )
-    as_decimal = raw.set_column(raw.schema.get_field_index("n"), "n", raw.column("n").cast(pa.decimal128(38, 0)))
-    got, want = EdgeBuilder().weight(as_decimal), EdgeBuilder().weight(raw)
-    assert got.equals(want)
-    assert got.column("weight").to_pylist() == want.column("weight").to_pylist()
-    assert got.column("n").to_pylist() == [7, 3, 2**40 + 1]  # EdgeBuilder's order: by key

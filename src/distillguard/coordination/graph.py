@@ -175,7 +175,9 @@ class EdgeBuilder(Estimator):
         """Add ``share`` and ``weight`` to rows of (account_id, key_kind, key, n, n_requests, deg
         [, owner])."""
         weights = self._weights()
-        n, total, deg = (_floats(raw.column(c)) for c in ("n", "n_requests", "deg"))
+        n = np.asarray(raw.column("n").to_numpy(zero_copy_only=False), float)
+        total = np.asarray(raw.column("n_requests").to_numpy(zero_copy_only=False), float)
+        deg = np.asarray(raw.column("deg").to_numpy(zero_copy_only=False), float)
         kinds = raw.column("key_kind")
         share = np.clip(n / np.maximum(total + self.share_prior, 1.0), 0.0, 1.0)
         # A card pays for the whole account however few requests it sent: no shrinkage.
@@ -211,16 +213,6 @@ class EdgeBuilder(Estimator):
             )
             _replace_each(cols, lambda col: col.take(order))
         return pa.table(cols)
-
-
-def _floats(col: pa.ChunkedArray) -> np.ndarray:
-    """A numeric column as float64. An integer decimal (DuckDB's SUM of integers) goes through
-    int64 first: ``to_numpy`` would make one Python ``Decimal`` per row (~120 bytes each, ~490 MB
-    at once on `large`'s 4M edges, at the graph stage's peak). Same values: both conversions
-    round the same integer to the nearest float."""
-    if pa.types.is_decimal(col.type) and col.type.scale == 0:
-        col = pc.cast(col, pa.int64())
-    return np.asarray(col.to_numpy(zero_copy_only=False), float)
 
 
 def read_owned(reader: pa.RecordBatchReader) -> pa.Table:
