@@ -6,8 +6,9 @@ Parquet. ``make``: stores COPIES disjoint copies of them (accounts, owners and k
 the copy, so degrees and template windows stay as they were), shuffled as an engine streams
 them, in a DuckDB file: 7 copies of the first 2 days of `large` make ~4.0M edges, `large`'s
 4.02M. ``run``: ``EdgeBuilder.fit`` (reading that table, weighting, sorting, registering
-``graph_edges``) then ``LeidenClusterer.fit`` under the analysis limit (477 MiB), printing each
-step's peak RSS (``VmHWM``, reset per step), CPU seconds and a digest of the clusters and
+``graph_edges``) then ``LeidenClusterer.fit`` under the analysis limit (477 MiB), then the risk and evidence
+stages' readers of the members' edges (``ClusterScorer.fit``, ``_shared_key_of_members``),
+printing each step's peak RSS (``VmHWM``, reset per step), CPU seconds and a digest of the clusters and
 cluster keys (equal digests: same results).
 
     PYTHONPATH=src python scripts/bench_memory_graph.py dump STORE RAW.parquet
@@ -110,8 +111,34 @@ def run(db: Path) -> None:
         for batch in table.to_batches():
             digest.update(str(batch.to_pydict()).encode())
     print("clusters and keys digest", digest.hexdigest()[:16], "quality", cl.quality_)
+    _members_read(eb, cl, t0)
     con.execute("DROP TABLE IF EXISTS graph_edges")
     con.close()
+
+
+def _members_read(eb, cl, t0: float) -> None:  # noqa: ANN001
+    """The risk and evidence stages' readers of the members' edges: ``ClusterScorer.fit``
+    (its synchrony) and ``_shared_key_of_members``, each step's peak RSS and a digest."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from distillguard.scoring.analyze import _shared_key_of_members
+    from distillguard.scoring.scorer import ClusterScorer
+
+    ids = pc.unique(eb.edges_.column("account_id"))
+    zero = np.zeros(len(ids))
+    names = ("harvest_content", "weak_verification", "new_account", "anonymised_ips",
+             "payment_ring", "ip_rotation")
+    pa.default_memory_pool().release_unused()
+    _mark("accounts listed", t0)
+    cs = ClusterScorer().fit(cl.members_, ids, dict.fromkeys(names, zero), eb.edges_)
+    _mark(f"ClusterScorer.fit ({cs.clusters_.num_rows} clusters)", t0)
+    share = _shared_key_of_members(eb, cl, ids)
+    _mark(f"_shared_key_of_members ({len(share)} accounts)", t0)
+    digest = hashlib.sha1(str(cs.clusters_.to_pydict()).encode())
+    digest.update(str(sorted(share.items())).encode())
+    print("cluster risk and shared keys digest", digest.hexdigest()[:16])
 
 
 if __name__ == "__main__":

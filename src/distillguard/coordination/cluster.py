@@ -150,6 +150,24 @@ def key_index(edges: pa.Table) -> tuple[np.ndarray, int]:
     return keys.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(keys.dictionary)
 
 
+def member_edges(
+    edges: pa.Table, members: pa.Table
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array]:
+    """The rows of ``edges`` whose account is in ``members`` (in edge order), each one's member
+    position in ``members``, and the code of that member's cluster: an index into
+    ``clusters``, also returned (``members``' cluster ids, each once).
+
+    Integers instead of a join with the members: members own most edges (~3M of `large`'s
+    4M), and a join copies every one's strings, in an order that changes from call to call.
+    """
+    pos = pc.index_in(edges.column("account_id"), value_set=members.column("account_id"))
+    pos = np.asarray(pc.fill_null(pos, -1).to_numpy(zero_copy_only=False), np.int64)
+    rows = np.flatnonzero(pos >= 0)
+    enc = pc.dictionary_encode(members.column("cluster_id")).combine_chunks()
+    member_cluster = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return rows, pos[rows], member_cluster[pos[rows]], enc.dictionary
+
+
 class LeidenClusterer(Estimator):
     """Cluster accounts with igraph's ``community_leiden`` on the star graph.
 
@@ -299,9 +317,7 @@ class LeidenClusterer(Estimator):
         strings taken once per group: a join of the edges with the members copied every
         member edge's strings, ~3M of `large`'s 4M edges (+650 MB at the graph's peak).
         """
-        pos = pc.index_in(edges.column("account_id"), value_set=members.column("account_id"))
-        pos = np.asarray(pc.fill_null(pos, -1).to_numpy(zero_copy_only=False), np.int64)
-        rows = np.flatnonzero(pos >= 0)
+        rows, _, c, clusters = member_edges(edges, members)
         if len(rows) == 0:
             return pa.table(
                 {
@@ -318,12 +334,10 @@ class LeidenClusterer(Estimator):
             deg = np.asarray(edges.column("deg").to_numpy(zero_copy_only=False), np.int64)[rows]
         else:  # key degree over the whole graph: its edges (one per account)
             deg = np.bincount(k_idx, minlength=n_key)[k_idx[rows]]
-        clusters = pc.dictionary_encode(members.column("cluster_id")).combine_chunks()
-        member_cluster = clusters.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         weight = np.asarray(edges.column("weight").to_numpy(zero_copy_only=False), float)
         per_edge = pa.table(
             {
-                "c": member_cluster[pos[rows]],
+                "c": c,
                 "k": k_idx[rows],
                 "row": rows,
                 "weight": weight[rows],
@@ -337,7 +351,7 @@ class LeidenClusterer(Estimator):
         first = g.column("row_min")
         out = pa.table(
             {
-                "cluster_id": clusters.dictionary.take(g.column("c")),
+                "cluster_id": clusters.take(g.column("c")),
                 "key_kind": edges.column("key_kind").take(first),
                 "key": edges.column("key").take(first),
                 "n_members": g.column("row_count"),

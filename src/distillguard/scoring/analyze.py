@@ -22,7 +22,7 @@ from ..accounts.fingerprint import AccountFingerprinter
 from ..accounts.ipintel import IpIntel, default_range_files, enrich_ips
 from ..contract import HARVEST_SIGNALS
 from ..coordination.circle_link import CircleLink, circle_links_and_holds
-from ..coordination.cluster import LeidenClusterer
+from ..coordination.cluster import LeidenClusterer, key_index, member_edges
 from ..coordination.graph import EDGE_KINDS, EdgeBuilder
 from ..engines.base import Engine
 from ..errors import DistillguardError
@@ -977,35 +977,41 @@ def _members_by_cluster(members: pa.Table) -> dict[str, list[str]]:
 
 def _shared_key_of_members(eb: Any, cl: Any, ids: pa.Array) -> dict[int, tuple[str, int]]:
     """For each clustered account (by position): the key it shares with the most fellow
-    members, as (key kind, members sharing it)."""
-    keys = cl.cluster_keys_
-    if not (keys.num_rows and cl.members_.num_rows):
+    members, as (key kind, members sharing it): its heaviest cluster key, ties to the first in
+    the edges' order.
+
+    On integers (``member_edges``, ``key_index``): a cluster key is a (cluster, key) pair that
+    two or more members' edges share (``LeidenClusterer._cluster_keys`` on the same edges). A
+    join of the edges with the members and the keys copied ~3M member edges' strings on
+    `large` (the run's memory peak), and its row order, which broke the ties, changed from
+    call to call."""
+    edges, members = eb.edges_, cl.members_
+    if not (cl.cluster_keys_.num_rows and members.num_rows):
         return {}
-    j = (
-        eb.edges_.select(["account_id", "key_kind", "key", "weight"])
-        .join(cl.members_.select(["account_id", "cluster_id"]), "account_id", join_type="inner")
-        .join(
-            keys.select(["cluster_id", "key_kind", "key", "n_members"]),
-            ["cluster_id", "key_kind", "key"],
-            join_type="inner",
-        )
+    rows, member, c, _ = member_edges(edges, members)
+    k_idx, n_key = key_index(edges)
+    _, group, n_members = np.unique(
+        c * np.int64(n_key) + k_idx[rows], return_inverse=True, return_counts=True
     )
-    j = j.sort_by([("account_id", "ascending"), ("weight", "descending")])  # a stable sort
-    if j.num_rows == 0:
+    del k_idx
+    n_members = n_members[group.reshape(-1)]
+    keep = n_members >= 2
+    rows, member, n_members = rows[keep], member[keep], n_members[keep]
+    if len(rows) == 0:
         return {}
-    # Each account's first row, the heaviest key (in Arrow, not a Python loop over edges).
-    acc = j.column("account_id").combine_chunks()
-    first = pc.not_equal(acc.slice(1), acc.slice(0, len(acc) - 1)).fill_null(True)
-    j = j.filter(pa.concat_arrays([pa.array([True]), first]))
-    pos = {a: i for i, a in enumerate(ids.to_pylist())}
+    weight = np.asarray(edges.column("weight").to_numpy(zero_copy_only=False), float)[rows]
+    order = np.lexsort((-weight, member))  # stable: equal weights stay in edge order
+    first = order[np.r_[True, member[order][1:] != member[order][:-1]]]
+    at = pc.index_in(members.column("account_id").take(member[first]), value_set=ids)
     return {
-        pos[a]: (kind, int(m))
-        for a, kind, m in zip(
-            j.column("account_id").to_pylist(),
-            j.column("key_kind").to_pylist(),
-            j.column("n_members").to_pylist(),
+        int(i): (kind, int(m))
+        for i, kind, m in zip(
+            at.to_pylist(),
+            edges.column("key_kind").take(rows[first]).to_pylist(),
+            n_members[first].tolist(),
             strict=True,
         )
+        if i is not None
     }
 
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..accounts._base import Estimator, check_range
+from ..coordination.cluster import member_edges
 from ..errors import InvalidParameterError
 from .policy import ACCOUNT_EVIDENCE, CLUSTER_EVIDENCE, SIGNALS, ScoringPolicy
 
@@ -196,24 +197,18 @@ class ClusterScorer(Estimator):
         # Synchrony: the share of members' coordination weight on same-window / pivot / payment keys.
         sync = np.zeros(len(uniq))
         if edges.num_rows and len(uniq):
-            member_map = pa.table(
-                {
-                    "account_id": members.column("account_id"),
-                    "cluster_id": members.column("cluster_id"),
-                }
+            # Members' edges by integer position, in edge order (a join with the members
+            # copied ~3M edges' strings on `large`, and summed in an order that changed).
+            rows, member, _, _ = member_edges(edges, members)
+            code = np.searchsorted(
+                uniq, np.asarray(members.column("cluster_id").to_pylist(), dtype=str)
             )
-            j = edges.select(["account_id", "key_kind", "weight"]).join(
-                member_map, "account_id", join_type="inner"
-            )
-            is_sync = pc.is_in(j.column("key_kind"), value_set=pa.array(SYNC_KINDS))
-            jw = np.asarray(j.column("weight").to_numpy(zero_copy_only=False), float)
-            jc = np.searchsorted(uniq, np.asarray(j.column("cluster_id").to_pylist(), dtype=str))
+            jc = code[member]
+            jw = np.asarray(edges.column("weight").to_numpy(zero_copy_only=False), float)[rows]
+            is_sync = pc.is_in(edges.column("key_kind"), value_set=pa.array(SYNC_KINDS))
+            is_sync = np.asarray(is_sync.to_numpy(zero_copy_only=False), bool)[rows]
             total = np.bincount(jc, weights=jw, minlength=len(uniq))
-            synced = np.bincount(
-                jc,
-                weights=jw * np.asarray(is_sync.to_numpy(zero_copy_only=False), bool),
-                minlength=len(uniq),
-            )
+            synced = np.bincount(jc, weights=jw * is_sync, minlength=len(uniq))
             sync = np.divide(synced, total, out=np.zeros(len(uniq)), where=total > 0)
         strength = {
             "harvest_content": mean("harvest_content"),

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...coordination.cluster import LeidenClusterer, label_clusters, owner_of
+from ...coordination.cluster import LeidenClusterer, key_index, label_clusters, owner_of
 from .graph import connected_components
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -88,10 +88,8 @@ class CrossoverClusterer:
         lc._validate()
         spark = self.engine.spark
         acc = pc.dictionary_encode(edges.column("account_id")).combine_chunks()
-        key_str = pc.binary_join_element_wise(edges.column("key_kind"), edges.column("key"), "\x1f")
-        keys = pc.dictionary_encode(key_str).combine_chunks()
         a_idx = acc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        k_idx = keys.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        k_idx, n_key = key_index(edges)  # the driver's key numbering, one place
         weight = np.asarray(edges.column("weight").to_numpy(zero_copy_only=False), float)
         n_acc = len(acc.dictionary)
         lc.n_edges_ = int(len(weight))
@@ -101,9 +99,9 @@ class CrossoverClusterer:
         labels = connected_components(spark.createDataFrame(pairs)).localCheckpoint(eager=True)
         lab = labels.where(F.col("node") < n_acc).toArrow()
         # Accounts without a strong edge are their own singleton (ids that no node can have).
-        comm = np.arange(n_acc, dtype=np.int64) + n_acc + len(keys.dictionary)
+        comm = np.arange(n_acc, dtype=np.int64) + n_acc + n_key
         comm[lab.column("node").to_numpy()] = lab.column("component").to_numpy()
-        key_comm = np.full(len(keys.dictionary), -1, dtype=np.int64)
+        key_comm = np.full(n_key, -1, dtype=np.int64)
         klab = labels.where(F.col("node") >= n_acc).toArrow()
         key_comm[klab.column("node").to_numpy() - n_acc] = klab.column("component").to_numpy()
         lc.quality_ = 0.0
