@@ -196,6 +196,32 @@ CLASS_WORDINGS: tuple[str, ...] = (
     "Give me a hint (not the full answer) for: {task}",
     "explain this problem to me like I'm new to it: {task}",
 )
+# A math teacher's own phrasings (generator 4, sim/personas.py), beside the grammar's "cot" ones.
+TEACHER_FRAMES: tuple[str, ...] = (
+    "Solve this and show your work, the way I'd want my 7th graders to write it up:\n{task}",
+    "For tomorrow's worksheet: {task}\nGive a step-by-step solution I can put in the answer key.",
+    "{task}\n\nSolve step by step and show all work. Keep it at a middle-school level.",
+    "I'm a math teacher preparing a class handout. Work through this problem showing every "
+    "step: {task}",
+    "Write a worked solution for my students (numbered steps, final answer in bold): {task}",
+    "{task}\nShow the steps a student should write down, and point out the common mistake.",
+    "Problem for my algebra class: {task}\nExplain each step so a struggling student can follow.",
+    "Can you solve this word problem step by step for my answer key? {task}",
+)
+# A math teacher grading a student's answer against a rubric (the ``{task}`` is the problem
+# followed by the student's answer).
+TEACHER_RUBRICS: tuple[str, ...] = (
+    "Grade this student's solution out of 5: 2 points for setting it up, 2 for the working, 1 "
+    "for the final answer. Say what they got wrong.\n\n{task}",
+    "{task}\n\nUsing my rubric (setup / method / accuracy / explanation, 1-4 each), score "
+    "this answer and write one sentence of feedback for the student.",
+    "Here's a student's answer to a homework problem. Is it correct? Mark it like a teacher "
+    "would and explain the mistake if there is one.\n{task}",
+    "Please check this 8th grader's work step by step and give a score from 0 to 10 with a "
+    "short comment I can paste into the gradebook.\n\n{task}",
+    "{task}\nGrade this against the rubric: correct answer, all steps shown, units included.",
+    "Help me mark this quiz answer. Give partial credit where the reasoning is right.\n{task}",
+)
 
 # Eval harness prompt formats (public benchmarks run once, with step-by-step prompting).
 EVAL_MATH: tuple[str, ...] = (
