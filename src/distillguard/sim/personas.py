@@ -37,7 +37,7 @@ from .text import esc
 if TYPE_CHECKING:
     from .plan import _Planner
 
-_TEACHER_COUNTRIES = ("US", "GB", "CA", "AU", "IN", "DE", "IE", "NZ")
+_TEACHER_COUNTRIES = ("US", "GB", "CA", "AU", "IN", "DE", "NL", "ZA")
 _TUTOR_COUNTRIES = ("US", "GB", "IN", "CA", "AU", "SG", "BR", "DE")
 # A tutoring app's tutor prompt (one per startup), beside the app prompts of ``scripts``.
 TUTOR_SYSTEMS: tuple[str, ...] = (
