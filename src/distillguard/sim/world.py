@@ -36,7 +36,8 @@ PRIORS_FILE = Path(__file__).with_name("priors.yaml")
 # (``generator=3``); its ship rule was not met in full (docs/experiments/generator-groups.md),
 # so the default stays 2 until it is set to 3 here: the one switch (names, markers, draws).
 # 4: honest math teachers and tutoring services (G4_PERSONAS) on top of generator 3, drawn when
-# asked for (docs/experiments/generator-personas.md).
+# asked for; its ship rule was met (docs/experiments/generator-personas.md), the default is the
+# lead's to change.
 # ``DISTILLGUARD_GENERATOR`` overrides it for one run (``generator_version``).
 GENERATOR_VERSION = 2
 LATEST_GENERATOR = 4  # the newest generator ``draw_scenario`` can draw
