@@ -44,6 +44,8 @@ school week; from teachers of different schools to one department on the school 
 browser, shared textbook, one template and the district's card) and a ``tutoring_service`` (a
 startup's students' homework through one tutor prompt and a few forms at student hours; from
 one verified account to many accounts opened one by one on one card from one backend).
+Generator 5 also draws how many public harness formats a world's eval accounts wrap the
+benchmarks' items in (``world.eval_formats``), so unrelated eval teams need not share templates.
 
 Attack campaigns (:data:`CAMPAIGN_TYPES`), several per run, each labelled by ``campaign_id``:
 

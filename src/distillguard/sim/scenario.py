@@ -367,6 +367,7 @@ class WorldSpec:
     diurnal_shift: float = 0.0  # hours added to every benign account's local clock
     attack_countries: tuple[str, ...] | None = None  # exit countries of hosted campaigns
     benign_card_sharing: float = 0.0  # share of ordinary accounts paying with a shared card
+    eval_formats: int | None = None  # harness formats in use per benchmark (None: the fixed two)
 
 
 @dataclass(frozen=True)
@@ -835,6 +836,8 @@ def _parse_world(v: _V, raw: Any) -> WorldSpec:
         )
     if "attack_countries" in w:
         out["attack_countries"] = v.str_list("world.attack_countries", w["attack_countries"])
+    if w.get("eval_formats") is not None:
+        out["eval_formats"] = v.integer("world.eval_formats", w["eval_formats"], 1, 64)
     return WorldSpec(**out)
 
 

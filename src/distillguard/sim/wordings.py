@@ -233,6 +233,39 @@ EVAL_CODE: tuple[str, ...] = (
     "Read the following function signature and docstring, and fully implement the function described. Your response should only contain the code for this function.\n{task}",
 )
 
+# More harness formats (generator 5, ``world.eval_formats``): the prompt shapes public eval
+# harnesses wrap the same benchmark items in (written after the forms of inspect_ai's and
+# simple-evals' GSM8K/HumanEval templates, lm-evaluation-harness's "Question: / Answer:",
+# Alpaca-style instruction wrappers, EvalPlus's self-contained-script request, raw completion).
+EVAL_MATH_MORE: tuple[str, ...] = (
+    "Question: {task}\nAnswer:",
+    "Q: {task}\nA: Let's think step by step.",
+    "Solve the following math problem efficiently and clearly. Think step by step, and end "
+    "with 'Therefore, the final answer is: $\\boxed{ANSWER}$'.\n\n{task}",
+    "Below is an instruction that describes a task. Write a response that appropriately "
+    "completes the request.\n\n### Instruction:\n{task}\n\n### Response: Let's think step "
+    "by step.",
+    "{task}\nPlease reason step by step, and put your final answer within \\boxed{}.",
+    "Problem:\n{task}\n\nSolution:",
+    "You are given a grade-school math word problem. Work it out and give the final numeric "
+    "answer after '####'.\n\n{task}",
+    "<problem>\n{task}\n</problem>\nShow your reasoning, then write the final answer on the "
+    "last line as 'Answer: <number>'.",
+)
+EVAL_CODE_MORE: tuple[str, ...] = (
+    "Complete this Python function in a markdown code block to solve the programming "
+    "problem:\n```python\n{task}\n```",
+    "Write a self-contained Python script that solves the problem below, in one markdown code "
+    "block:\n```\n{task}\n```",
+    "{task}",
+    "Below is an instruction that describes a task. Write a response that appropriately "
+    "completes the request.\n\n### Instruction:\nCreate a Python script for this problem:\n"
+    "{task}\n\n### Response:",
+    "Implement the function below. Keep the signature unchanged and return only code.\n\n{task}",
+    "You are an expert Python programmer. Solve the following task and put the full function "
+    "in a ```python block.\n\n{task}",
+)
+
 FOLLOWUPS: tuple[str, ...] = (
     "Can you make it shorter?",
     "Thanks! Can you give me an example?",

@@ -37,10 +37,12 @@ PRIORS_FILE = Path(__file__).with_name("priors.yaml")
 # so the default stays 2 until it is set to 3 here: the one switch (names, markers, draws).
 # 4: honest math teachers and tutoring services (G4_PERSONAS) on top of generator 3, drawn when
 # asked for; its ship rule was met (docs/experiments/generator-personas.md), the default is the
-# lead's to change.
+# lead's to change. 5: generator 4 with every eval account's benchmark prompts in one of
+# ``world.eval_formats`` harness formats, drawn per world (docs/experiments/eval-formats.md;
+# its rule was met too).
 # ``DISTILLGUARD_GENERATOR`` overrides it for one run (``generator_version``).
 GENERATOR_VERSION = 2
-LATEST_GENERATOR = 4  # the newest generator ``draw_scenario`` can draw
+LATEST_GENERATOR = 5  # the newest generator ``draw_scenario`` can draw
 GENERATOR_ENV = "DISTILLGUARD_GENERATOR"
 
 
@@ -185,6 +187,10 @@ def draw_scenario(
     if generator >= 4:
         side = _side_stream(preset, seed, 4)
         data["hard_benign"].update(_groups(pr, scale, side, G4_PERSONAS, min_accounts=1))
+    if generator >= 5:  # more harness formats: only the eval accounts' wording changes
+        data["world"]["eval_formats"] = int(
+            pr.draw("eval_harness.formats", _side_stream(preset, seed, 5))
+        )
     return Scenario.from_dict(data, source=f"<random world {preset}/{seed}>")
 
 
