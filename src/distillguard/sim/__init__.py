@@ -37,6 +37,16 @@ an ``eval_team`` running one harness from its members' accounts (one client, par
 list, sweeps launched together) and a ``hackathon`` (a sign-up wave for the sponsor's credits,
 the venue's network, the starter kit, the challenge's prompts).
 
+Honest customers who ask for the reasoning (:data:`~distillguard.sim.scenario.G4_PERSONAS`,
+random worlds of generator 4 only; ``sim/personas.py``), drawn the same way: a few
+``math_teacher`` accounts (worksheets solved step by step, grading rubrics, school or home, the
+school week; from teachers of different schools to one department on the school NAT, managed
+browser, shared textbook, one template and the district's card) and a ``tutoring_service`` (a
+startup's students' homework through one tutor prompt and a few forms at student hours; from
+one verified account to many accounts opened one by one on one card from one backend).
+Generator 5 also draws how many public harness formats a world's eval accounts wrap the
+benchmarks' items in (``world.eval_formats``), so unrelated eval teams need not share templates.
+
 Attack campaigns (:data:`CAMPAIGN_TYPES`), several per run, each labelled by ``campaign_id``:
 
 - ``reasoning_harvest``: chain-of-thought elicitation in many languages, rubric grading with

@@ -435,6 +435,17 @@ class Context:
             out[name] = split_arrays(ws)
         return out
 
+    def eval_forms(self, cap: str) -> tuple[str, ...]:
+        """The harness formats of benchmark ``cap`` (math, code) in use in this world: the fixed
+        two, or (``world.eval_formats``) that many drawn per world from every known one."""
+        base = {"math": wordings.EVAL_MATH, "code": wordings.EVAL_CODE}[cap]
+        k = self.scenario.world.eval_formats
+        if k is None:
+            return base
+        pool = base + {"math": wordings.EVAL_MATH_MORE, "code": wordings.EVAL_CODE_MORE}[cap]
+        rng = np.random.default_rng([self.scenario.world.grammar_seed or 0, 14, len(cap)])
+        return tuple(pool[int(i)] for i in rng.permutation(len(pool))[: min(k, len(pool))])
+
     def persona_wordings(self, intent: str, key: int, n: int) -> tuple[pa.Array, pa.Array]:
         """Wordings of a hard-benign persona (grammar in random worlds, else fixed lists)."""
         seed = self.scenario.world.grammar_seed
@@ -836,7 +847,8 @@ def gen_eval_runner(
     within = i % EVAL_RUN
     offset = p.key_base[acct].astype(np.int64) % 997
     msgs_parts, order = [], []
-    for b, cap, bank_w in ((0, "math", wordings.EVAL_MATH), (1, "code", wordings.EVAL_CODE)):
+    for b, cap in ((0, "math"), (1, "code")):
+        bank_w = ctx.eval_forms(cap)
         rows_b = np.nonzero(bench[inv] == b)[0]
         if len(rows_b) == 0:
             continue

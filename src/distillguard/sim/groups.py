@@ -281,7 +281,8 @@ def gen_eval_team(
     base = np.where(shared, team % 997, p.key_base[acct].astype(np.int64) % 997)
     owner = np.where(t["one_format"], team, p.key_base[acct].astype(np.int64) >> 3)
     msgs_parts, order = [], []
-    for b, cap, forms in ((0, "math", wordings.EVAL_MATH), (1, "code", wordings.EVAL_CODE)):
+    for b, cap in ((0, "math"), (1, "code")):
+        forms = ctx.eval_forms(cap)
         rows_b = np.nonzero(bench[inv] == b)[0]
         if len(rows_b) == 0:
             continue

@@ -18,6 +18,7 @@ from . import geo
 from .geo import COUNTRIES, sample_in_ranges
 from .scenario import (
     BENIGN_PERSONAS,
+    G4_PERSONAS,
     GROUP_PERSONAS,
     HARD_BENIGN_PERSONAS,
     CampaignSpec,
@@ -154,6 +155,14 @@ SIGNUP_P = {
         (("education", 0.5), ("startup", 0.5)),
         (("email", 0.8), ("none", 0.2)),
     ),
+    # Generator 4's personas (sim/personas.py): teachers as ordinary customers (a school
+    # address to verify is as common as a phone), tutoring startups on the startup route.
+    "teacher": (
+        (("standard", 0.6), ("education", 0.4)),
+        (("email", 0.5), ("phone", 0.4), ("id", 0.1)),
+    ),
+    "startup_verified": ((("startup", 1.0),), (("business", 1.0),)),
+    "startup": ((("startup", 1.0),), (("email", 0.6), ("phone", 0.3), ("none", 0.1))),
 }
 ATTACK_COUNTRIES = (
     ("US", 0.28),
@@ -568,6 +577,7 @@ class _Planner:
         self.cols: dict[str, list] = {k: [] for k in _ACCOUNT_COLUMNS}
         self.taken: set[str] = set()  # ids, organisations and cards drawn so far (all distinct)
         self.n_base: int | None = None  # accounts before generator 3's groups (plan_groups)
+        self.n_g3: int | None = None  # accounts before generator 4's personas (plan_groups)
         self.signup_p = _signup_probabilities(scenario)
         self.country_w = np.array([c.weight for c in COUNTRIES])
         self.country_w /= self.country_w.sum()
@@ -1048,21 +1058,29 @@ class _Planner:
     # ---- generator 3's coordinated groups ------------------------------------------------------
     def plan_groups(self) -> None:
         """The honest coordinated groups (``GROUP_PERSONAS``), planned last and from a stream
-        of their own, so every other account is planned exactly as without them."""
+        of their own, so every other account is planned exactly as without them; then
+        generator 4's personas (``G4_PERSONAS``) after them, from another stream."""
         from .groups import GROUP_PLANNERS
+        from .personas import G4_PLANNERS
 
         self.n_base = len(self.cols["group"])
-        present = [p for p in GROUP_PERSONAS if self.scenario.hard_benign.get(p)]
+        self._plan_side(GROUP_PERSONAS, GROUP_PLANNERS, 7)
+        self.n_g3 = len(self.cols["group"])
+        self._plan_side(G4_PERSONAS, G4_PLANNERS, 9)
+
+    def _plan_side(self, personas: tuple[str, ...], planners: dict, stream: int) -> None:
+        """Plan the ``personas`` present with the planner's stream swapped for ``stream``'s."""
+        present = [p for p in personas if self.scenario.hard_benign.get(p)]
         if not present:
             return
-        main, self.rng = self.rng, np.random.default_rng([self.seed, 7])
+        main, self.rng = self.rng, np.random.default_rng([self.seed, stream])
         try:
             for persona in present:
                 spec = self.scenario.hard_benign[persona]
                 if spec.accounts:
                     g = self.new_group(persona)
                     g.params["spec"] = spec
-                    GROUP_PLANNERS[persona](self, g, spec.accounts, spec)
+                    planners[persona](self, g, spec.accounts, spec)
         finally:
             self.rng = main
 
@@ -1072,19 +1090,25 @@ class _Planner:
         cols, rng = self.cols, self.rng
         n_acc = len(cols["group"])
         n_base = n_acc if self.n_base is None else self.n_base
-        side = np.random.default_rng([self.seed, 8])
+        n_g3 = n_acc if self.n_g3 is None else self.n_g3
+        # Each generator's accounts from its own stream: generator 3's, then generator 4's.
+        tiers = ((n_base, n_g3, 8), (n_g3, n_acc, 10))
         ids = _hex(rng, n_base, 12, "acct_", self.taken)
         key_base = rng.integers(0, 2**62, size=n_base, dtype=np.int64).astype(np.uint64)
-        if n_acc > n_base:
-            ids += _hex(side, n_acc - n_base, 12, "acct_", self.taken)
-            extra = side.integers(0, 2**62, size=n_acc - n_base, dtype=np.int64)
-            key_base = np.concatenate([key_base, extra.astype(np.uint64)])
+        sides = {k: np.random.default_rng([self.seed, k]) for _, _, k in tiers}
+        for lo, hi, k in tiers:
+            if hi > lo:
+                ids += _hex(sides[k], hi - lo, 12, "acct_", self.taken)
+                extra = sides[k].integers(0, 2**62, size=hi - lo, dtype=np.int64)
+                key_base = np.concatenate([key_base, extra.astype(np.uint64)])
         n_req = np.array(cols["n_req"], dtype=np.int64)
         n_mixed = np.array(cols["n_mixed"], dtype=np.int64)
         units = _work_units(n_req, n_mixed)
-        n_base_units = int(np.searchsorted(units[0], n_base))  # units are in account order
-        perm = rng.permutation(n_base_units)  # file order mixes personas and campaigns
-        perm = np.concatenate([perm, n_base_units + side.permutation(len(units[0]) - n_base_units)])
+        bounds = np.searchsorted(units[0], [n_base, n_g3, n_acc])  # units are in account order
+        perm = [rng.permutation(int(bounds[0]))]  # file order mixes personas and campaigns
+        for (_, _, k), u_lo, u_hi in zip(tiers, bounds[:-1], bounds[1:], strict=True):
+            perm.append(int(u_lo) + sides[k].permutation(int(u_hi - u_lo)))
+        perm = np.concatenate(perm)
 
         def arr(k: str, dt: type = np.int64) -> np.ndarray:
             return np.array(cols[k], dtype=dt)

@@ -32,6 +32,7 @@ from ..progress import make_progress, stage
 from .gen import GENERATORS, MAX_TOKENS, REASONING, TEMPS, Context, Rows, expand, gen_benign
 from .geo import COUNTRY_CODES, ip_strings
 from .groups import GROUP_GENERATORS
+from .personas import G4_GENERATORS
 from .plan import Group, Plan, Tables, build_plan
 from .scenario import Scenario, load_scenario
 from .scripts import TOOLSETS_JSON
@@ -95,7 +96,7 @@ class _Accounts:
         self.models = pa.array(tables.models, pa.string())
 
 
-ALL_GENERATORS = {**GENERATORS, **STYLE_GENERATORS, **GROUP_GENERATORS}
+ALL_GENERATORS = {**GENERATORS, **STYLE_GENERATORS, **GROUP_GENERATORS, **G4_GENERATORS}
 
 
 def _ip_or_null(ips: np.ndarray) -> pa.Array:

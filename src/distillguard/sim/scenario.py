@@ -35,6 +35,10 @@ HARD_BENIGN_PERSONAS: tuple[str, ...] = (
 # a company team without a verified organisation, an eval team running one harness from
 # several accounts, a hackathon. Planned last, from their own random stream (sim/groups.py).
 GROUP_PERSONAS: tuple[str, ...] = ("company_team", "eval_team", "hackathon")
+# Hard-benign personas that random worlds draw from generator 4 on (never the presets): honest
+# math teachers and tutoring services, whose step-by-step math requests look like a reasoning
+# harvest. Planned after generator 3's groups, from a stream of their own (sim/personas.py).
+G4_PERSONAS: tuple[str, ...] = ("math_teacher", "tutoring_service")
 CAMPAIGN_TYPES: tuple[str, ...] = (
     "reasoning_harvest",
     "agentic_harvest",
@@ -288,11 +292,39 @@ HACKATHON_TACTICS: dict[str, tuple[Any, float, float]] = {
     "retention": (0.2, 0.0, 1.0),  # participants who keep using the account after the event
     "credits": (True, 0, 1),  # signed up on the sponsor's credits (education / startup route)
 }
+# Generator 4's personas, (default, lo, hi) as above (ranges justified in priors.yaml).
+TEACHER_TACTICS: dict[str, tuple[Any, float, float]] = {
+    "same_school": (0.5, 0.0, 1.0),  # teachers of one school's math department (else own schools)
+    "school_share": (0.5, 0.0, 1.0),  # sessions from the school network (else from home)
+    "school_nat": (True, 0, 1),  # the school leaves by one address (else a host each)
+    "managed_browser": (0.3, 0.0, 1.0),  # teachers on the school's one managed browser build
+    "shared_curriculum": (0.5, 0.0, 1.0),  # worksheet items from the shared textbook list
+    "worksheet_share": (0.6, 0.0, 1.0),  # sessions on a worksheet (several items in a row)
+    "rubric_share": (0.1, 0.0, 1.0),  # sessions grading students' answers with a rubric
+    "wordings": (4, 1, 40),  # phrasings in use: the department's one template .. each their own
+    "district_card": (False, 0, 1),  # the district pays for the department's accounts
+    "signup_wave_days": (60.0, 0.01, 400.0),  # the department signs up within this many days
+    "signup_lag_days": (30.0, -30.0, 400.0),  # the wave ends this long before the period
+}
+TUTORING_TACTICS: dict[str, tuple[Any, float, float]] = {
+    "business_verified": (True, 0, 1),  # one verified organisation (else accounts one by one)
+    "company_card": (True, 0, 1),  # the startup's one card on every account (else a card each)
+    "one_backend": (True, 0, 1),  # every account sends from the app's one backend address
+    "form_share": (0.5, 0.0, 1.0),  # sessions from the app's question forms (else typed freely)
+    "forms": (4, 1, 30),  # question forms the app has
+    "stepwise": (0.7, 0.0, 1.0),  # forms that ask for the steps ("explain step by step")
+    "followups": (0.4, 0.0, 1.0),  # sessions the student follows up ("why?", "next step?")
+    "local_students": (0.8, 0.0, 1.0),  # students in the startup's country (one evening peak)
+    "signup_wave_days": (30.0, 0.01, 400.0),  # the app's accounts are opened within this span
+    "signup_lag_days": (30.0, -30.0, 400.0),  # the wave ends this long before the period
+}
 PERSONA_TACTICS: dict[str, dict[str, tuple[Any, float, float]]] = {
     "university_class": CLASS_TACTICS,
     "company_team": TEAM_TACTICS,
     "eval_team": EVAL_TEAM_TACTICS,
     "hackathon": HACKATHON_TACTICS,
+    "math_teacher": TEACHER_TACTICS,
+    "tutoring_service": TUTORING_TACTICS,
 }
 
 
@@ -335,6 +367,7 @@ class WorldSpec:
     diurnal_shift: float = 0.0  # hours added to every benign account's local clock
     attack_countries: tuple[str, ...] | None = None  # exit countries of hosted campaigns
     benign_card_sharing: float = 0.0  # share of ordinary accounts paying with a shared card
+    eval_formats: int | None = None  # harness formats in use per benchmark (None: the fixed two)
 
 
 @dataclass(frozen=True)
@@ -665,7 +698,7 @@ def _parse_mix(v: _V, raw: Any) -> dict[str, float]:
 
 
 def _parse_hard_benign(v: _V, raw: Any) -> dict[str, PersonaSpec]:
-    hb_raw = v.mapping("hard_benign", raw, HARD_BENIGN_PERSONAS + GROUP_PERSONAS)
+    hb_raw = v.mapping("hard_benign", raw, HARD_BENIGN_PERSONAS + GROUP_PERSONAS + G4_PERSONAS)
     return {name: _parse_persona(v, f"hard_benign.{name}", p) for name, p in hb_raw.items()}
 
 
@@ -803,6 +836,8 @@ def _parse_world(v: _V, raw: Any) -> WorldSpec:
         )
     if "attack_countries" in w:
         out["attack_countries"] = v.str_list("world.attack_countries", w["attack_countries"])
+    if w.get("eval_formats") is not None:
+        out["eval_formats"] = v.integer("world.eval_formats", w["eval_formats"], 1, 64)
     return WorldSpec(**out)
 
 

@@ -196,6 +196,32 @@ CLASS_WORDINGS: tuple[str, ...] = (
     "Give me a hint (not the full answer) for: {task}",
     "explain this problem to me like I'm new to it: {task}",
 )
+# A math teacher's own phrasings (generator 4, sim/personas.py), beside the grammar's "cot" ones.
+TEACHER_FRAMES: tuple[str, ...] = (
+    "Solve this and show your work, the way I'd want my 7th graders to write it up:\n{task}",
+    "For tomorrow's worksheet: {task}\nGive a step-by-step solution I can put in the answer key.",
+    "{task}\n\nSolve step by step and show all work. Keep it at a middle-school level.",
+    "I'm a math teacher preparing a class handout. Work through this problem showing every "
+    "step: {task}",
+    "Write a worked solution for my students (numbered steps, final answer in bold): {task}",
+    "{task}\nShow the steps a student should write down, and point out the common mistake.",
+    "Problem for my algebra class: {task}\nExplain each step so a struggling student can follow.",
+    "Can you solve this word problem step by step for my answer key? {task}",
+)
+# A math teacher grading a student's answer against a rubric (the ``{task}`` is the problem
+# followed by the student's answer).
+TEACHER_RUBRICS: tuple[str, ...] = (
+    "Grade this student's solution out of 5: 2 points for setting it up, 2 for the working, 1 "
+    "for the final answer. Say what they got wrong.\n\n{task}",
+    "{task}\n\nUsing my rubric (setup / method / accuracy / explanation, 1-4 each), score "
+    "this answer and write one sentence of feedback for the student.",
+    "Here's a student's answer to a homework problem. Is it correct? Mark it like a teacher "
+    "would and explain the mistake if there is one.\n{task}",
+    "Please check this 8th grader's work step by step and give a score from 0 to 10 with a "
+    "short comment I can paste into the gradebook.\n\n{task}",
+    "{task}\nGrade this against the rubric: correct answer, all steps shown, units included.",
+    "Help me mark this quiz answer. Give partial credit where the reasoning is right.\n{task}",
+)
 
 # Eval harness prompt formats (public benchmarks run once, with step-by-step prompting).
 EVAL_MATH: tuple[str, ...] = (
@@ -205,6 +231,39 @@ EVAL_MATH: tuple[str, ...] = (
 EVAL_CODE: tuple[str, ...] = (
     "Complete the following Python function. Return only the code.\n\n```python\n{task}\n```",
     "Read the following function signature and docstring, and fully implement the function described. Your response should only contain the code for this function.\n{task}",
+)
+
+# More harness formats (generator 5, ``world.eval_formats``): the prompt shapes public eval
+# harnesses wrap the same benchmark items in (written after the forms of inspect_ai's and
+# simple-evals' GSM8K/HumanEval templates, lm-evaluation-harness's "Question: / Answer:",
+# Alpaca-style instruction wrappers, EvalPlus's self-contained-script request, raw completion).
+EVAL_MATH_MORE: tuple[str, ...] = (
+    "Question: {task}\nAnswer:",
+    "Q: {task}\nA: Let's think step by step.",
+    "Solve the following math problem efficiently and clearly. Think step by step, and end "
+    "with 'Therefore, the final answer is: $\\boxed{ANSWER}$'.\n\n{task}",
+    "Below is an instruction that describes a task. Write a response that appropriately "
+    "completes the request.\n\n### Instruction:\n{task}\n\n### Response: Let's think step "
+    "by step.",
+    "{task}\nPlease reason step by step, and put your final answer within \\boxed{}.",
+    "Problem:\n{task}\n\nSolution:",
+    "You are given a grade-school math word problem. Work it out and give the final numeric "
+    "answer after '####'.\n\n{task}",
+    "<problem>\n{task}\n</problem>\nShow your reasoning, then write the final answer on the "
+    "last line as 'Answer: <number>'.",
+)
+EVAL_CODE_MORE: tuple[str, ...] = (
+    "Complete this Python function in a markdown code block to solve the programming "
+    "problem:\n```python\n{task}\n```",
+    "Write a self-contained Python script that solves the problem below, in one markdown code "
+    "block:\n```\n{task}\n```",
+    "{task}",
+    "Below is an instruction that describes a task. Write a response that appropriately "
+    "completes the request.\n\n### Instruction:\nCreate a Python script for this problem:\n"
+    "{task}\n\n### Response:",
+    "Implement the function below. Keep the signature unchanged and return only code.\n\n{task}",
+    "You are an expert Python programmer. Solve the following task and put the full function "
+    "in a ```python block.\n\n{task}",
 )
 
 FOLLOWUPS: tuple[str, ...] = (

@@ -20,6 +20,7 @@ import yaml
 from ..errors import ScenarioError
 from .scenario import (
     CAMPAIGN_TYPES,
+    G4_PERSONAS,
     GROUP_PERSONAS,
     HARD_BENIGN_PERSONAS,
     PRESETS,
@@ -34,9 +35,14 @@ PRIORS_FILE = Path(__file__).with_name("priors.yaml")
 # coordinated groups (company team, eval team, hackathon: GROUP_PERSONAS), drawn when asked for
 # (``generator=3``); its ship rule was not met in full (docs/experiments/generator-groups.md),
 # so the default stays 2 until it is set to 3 here: the one switch (names, markers, draws).
+# 4: honest math teachers and tutoring services (G4_PERSONAS) on top of generator 3, drawn when
+# asked for; its ship rule was met (docs/experiments/generator-personas.md), the default is the
+# lead's to change. 5: generator 4 with every eval account's benchmark prompts in one of
+# ``world.eval_formats`` harness formats, drawn per world (docs/experiments/eval-formats.md;
+# its rule was met too).
 # ``DISTILLGUARD_GENERATOR`` overrides it for one run (``generator_version``).
 GENERATOR_VERSION = 2
-LATEST_GENERATOR = 3  # the newest generator ``draw_scenario`` can draw
+LATEST_GENERATOR = 5  # the newest generator ``draw_scenario`` can draw
 GENERATOR_ENV = "DISTILLGUARD_GENERATOR"
 
 
@@ -178,12 +184,19 @@ def draw_scenario(
     }
     if generator >= 3:
         data["hard_benign"].update(_groups(pr, scale, _side_stream(preset, seed, 3)))
+    if generator >= 4:
+        side = _side_stream(preset, seed, 4)
+        data["hard_benign"].update(_groups(pr, scale, side, G4_PERSONAS, min_accounts=1))
+    if generator >= 5:  # more harness formats: only the eval accounts' wording changes
+        data["world"]["eval_formats"] = int(
+            pr.draw("eval_harness.formats", _side_stream(preset, seed, 5))
+        )
     return Scenario.from_dict(data, source=f"<random world {preset}/{seed}>")
 
 
 def _side_stream(preset: str, seed: int, generator: int = 2) -> np.random.Generator:
     """The stream of what generator ``generator`` added (2: the hard-benign personas'
-    tactics; 3: the coordinated groups): its own per size, so tiny and small worlds of one
+    tactics; 3: the coordinated groups; 4: teachers and tutoring services): its own per size, so tiny and small worlds of one
     seed draw different groups (the main stream is shared)."""
     return np.random.default_rng([seed, 0x5EED, generator, list(PRESETS).index(preset)])
 
@@ -241,15 +254,22 @@ def _hard_benign(
     return out
 
 
-def _groups(pr: Priors, scale: float, side: np.random.Generator) -> dict:
-    """Generator 3's honest coordinated groups, everything drawn from ``side``: present or
-    not, size, volume and tightness."""
+def _groups(
+    pr: Priors,
+    scale: float,
+    side: np.random.Generator,
+    personas: tuple[str, ...] = GROUP_PERSONAS,
+    min_accounts: int = 2,
+) -> dict:
+    """Personas a generator added (3: the honest coordinated groups; 4: teachers and tutoring
+    services), everything drawn from ``side``: present or not, size, volume and tightness."""
     out = {}
-    for persona in GROUP_PERSONAS:
+    for persona in personas:
         p = pr.get(f"hard_benign.{persona}")
         if side.random() >= p["present"]:
             continue
-        acc = max(2, int(round(sample(p["accounts"], side) * max(scale, 0.3) ** 0.5)))
+        acc = sample(p["accounts"], side) * max(scale, 0.3) ** 0.5
+        acc = max(min_accounts, int(round(acc)))
         per = sample(p["requests_per_account"], side) * max(scale, 0.1) ** 0.5
         tactics = {k: _rounded(sample(v, side)) for k, v in p["tactics"].items()}
         out[persona] = {"accounts": acc, "requests": max(acc, int(acc * per)), "tactics": tactics}
