@@ -112,8 +112,8 @@ _RULE_KEYS = {"name", "when", "action", "scope", "expires_s", "rate_per_s", "bur
 # - ``attack`` on the account itself with a second source in batch's store (an attack cluster,
 #   a sender or circle link, a payment ring, the operator's label): the attack action.
 # - ``own-attack``: batch's ``attack`` on the account's own traffic alone (online/verdicts.py),
-#   whatever its volume. Every honest account batch blocked in the red team was one (issue 16:
-#   an eval runner's 16 requests, a casual user's 15, a labelling vendor's 11), so a
+#   whatever its volume. Most honest accounts batch blocked in the red team were (issue 16:
+#   an eval runner's 16 requests, a casual user's 10, a labelling vendor's 11), so a
 #   ``challenge`` (a verification step the gateway runs) instead of a block: an honest caller
 #   passes it and goes on; an attacker's account must pay for it or is used up. A pass
 #   (``verified``) proves a payer, not an intent: the account's answers are then degraded,

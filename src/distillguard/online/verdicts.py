@@ -234,8 +234,8 @@ class VerdictCache:
     def one_sourced(self) -> VerdictCache:
         """An account ``attack`` with no second source acts as ``own-attack``, whatever its
         volume: the online rules' own principle (one source may act silently, a deny needs a
-        second, independent one) for batch's verdict. The honest accounts batch blocked in the
-        red team were all such (issue 16: an eval runner's 16 requests, a casual user's 15, a
+        second, independent one) for batch's verdict. Most honest accounts batch blocked in the
+        red team were such (issue 16: an eval runner's 16 requests, a casual user's 10, a
         labelling vendor's 11); online they are asked to verify and served, degraded, once they
         have. A store that does not say leaves the verdicts standing. Returns self."""
         for a in self.own_only or ():
