@@ -12,6 +12,7 @@ from distillguard.bench.redteam import run_strategy
 from distillguard.bench.redteam_gateway import Gateway, HttpGateway, InProcessGateway
 from distillguard.bench.redteam_world import load_world
 from distillguard.errors import InvalidParameterError
+from distillguard.online.verdicts import ATTACK_VERDICTS
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,8 @@ def test_the_reloaded_verdicts_are_the_ones_the_last_run_reported(
     batched: tuple[dict, InProcessGateway],
 ) -> None:
     res, gw = batched
-    flagged = sum(1 for v in gw.scorer.cache.accounts.values() if v.verdict == "attack")
+    # batch's attack verdicts acting online: a block (attack) or a challenge (own-attack)
+    flagged = sum(1 for v in gw.scorer.cache.accounts.values() if v.verdict in ATTACK_VERDICTS)
     assert res["batch_runs"][-1]["attack_accounts"] == flagged
     assert gw.scorer.cache.source.endswith("store.duckdb")
 

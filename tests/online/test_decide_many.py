@@ -142,7 +142,8 @@ def test_precheck_skips_only_rules_its_constant_features_fail(tmp_path) -> None:
         for _ in range(2000):
             r = rng.random(4)
             cold_f = {
-                "verdict": str(rng.choice(["attack", "review", "benign", "unknown"])),
+                "verdict": str(rng.choice(["attack", "own-attack", "review", "benign", "unknown"])),
+                "verified": bool(r[2] > 0.5),
                 "batch_risk": r[0],
                 "in_cluster": bool(r[1] > 0.5),
                 "cluster_id": "c" if r[1] > 0.5 else None,

@@ -70,7 +70,7 @@ FEATURES: dict[str, str] = {
     "gap_cv": "number",
     "error_rate": "number",
     # the batch detector's verdicts (verdict cache)
-    "verdict": "string",  # benign / review / attack / unknown
+    "verdict": "string",  # benign / review / own-attack / attack / unknown (online/verdicts.py)
     "verified": "bool",  # the account passed a challenge (actions.VERIFIED, not expired)
     "batch_risk": "number",
     "in_cluster": "bool",
@@ -109,7 +109,18 @@ _RULE_KEYS = {"name", "when", "action", "scope", "expires_s", "rate_per_s", "bur
 # verdict cache is their state, reloaded after every run, so the rules are request-scoped (each
 # request is audited, coalesced). A persisted week-long block outlived batch's own correction
 # (tiny-105: a university class called attack one day, benign the next, blocked for the week).
-# - ``attack`` on the account itself: the attack action.
+# - ``attack`` on the account itself with a second source in batch's store (an attack cluster,
+#   a sender or circle link, a payment ring, the operator's label): the attack action.
+# - ``own-attack``: batch's ``attack`` on the account's own traffic alone (online/verdicts.py),
+#   whatever its volume. Most honest accounts batch blocked in the red team were (issue 16:
+#   an eval runner's 16 requests, a casual user's 10, a labelling vendor's 11), so a
+#   ``challenge`` (a verification step the gateway runs) instead of a block: an honest caller
+#   passes it and goes on; an attacker's account must pay for it or is used up. A pass
+#   (``verified``) proves a payer, not an intent: the account's answers are then degraded,
+#   silently, every one of them, while batch holds the verdict (degrading only harvest-like
+#   ones let an account that switched to plain wordings keep harvesting: thin-attack.md).
+#   The challenge flags the account's keys as a block does (linked.FLAG_WEIGHT), so the
+#   accounts it shares a card, network or client with inherit as before.
 # - ``attack`` on its cluster only: the member's own evidence is weaker (batch did not call it
 #   attack), so at most what a review gets.
 # - ``review`` (a reviewer should look; nobody has): one source, like the account's online
@@ -121,6 +132,18 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "name": "known-attack-account",
         "when": {"verdict": "attack"},
         "action": "block",
+        "scope": "request",
+    },
+    {
+        "name": "own-attack-challenge",
+        "when": {"verdict": "own-attack", "verified": False},
+        "action": "challenge",
+        "scope": "request",
+    },
+    {
+        "name": "own-attack-account",
+        "when": {"verdict": "own-attack"},
+        "action": "degrade",
         "scope": "request",
     },
     {

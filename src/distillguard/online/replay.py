@@ -29,7 +29,7 @@ from ..errors import InvalidInputError
 from ..progress import make_progress, stage
 from .normalize import RecordError, normalize_record
 from .scorer import RESTRICTIVE, OnlineScorer, _featurize_in_worker, text_features
-from .verdicts import VerdictCache
+from .verdicts import ATTACK_VERDICTS, VerdictCache
 
 ACCOUNT_LEVEL = frozenset({"rate_limit", "challenge", "block"})
 
@@ -457,7 +457,7 @@ def compare_with_batch(
 
     def flagged(a: str) -> bool:
         v = cache.accounts.get(a)
-        return v is not None and v.verdict == "attack"
+        return v is not None and v.verdict in ATTACK_VERDICTS
 
     out: dict[str, Any] = {
         "batch_recall": round(sum(map(flagged, attack)) / len(attack), 4),

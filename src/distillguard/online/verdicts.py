@@ -29,12 +29,24 @@ log = logging.getLogger(__name__)
 
 _HELD = "held to review: batch ranked fewer accounts than its model's population floor; "
 _UNCONFIRMED = "unconfirmed: the previous batch run did not call this account attack; "
+_OWN = (
+    "own evidence only: batch's attack names no second source (no attack cluster, sender link, "
+    "payment ring or operator label), so a verification step, not a block; "
+)
+# A batch ``attack`` resting on the account's own traffic alone, with no second source in
+# batch's store: online it asks the caller to verify instead of blocking (online/policy.py).
+OWN_ATTACK = "own-attack"
+ATTACK_VERDICTS = ("attack", OWN_ATTACK)  # batch called the account attack
+# Batch's evidence that names more than the account itself (its ``evidence`` table's sources):
+# a sender or circle link to an attack cluster, a card paying for unrelated accounts, the
+# operator's own label.
+LINK_SOURCES = ("account:sender_link", "account:payment_ring", "account:operator_labels")
 
 
 def _to_review(verdicts: dict, why: str, keep: frozenset[str] = frozenset()) -> int:
-    """Every ``attack`` in ``verdicts`` (account or cluster id → verdict) but those in ``keep``
-    acts as ``review``, its reasons led by ``why``; returns how many."""
-    held = [k for k, v in verdicts.items() if v.verdict == "attack" and k not in keep]
+    """Every ``attack`` or ``own-attack`` in ``verdicts`` (account or cluster id → verdict) but
+    those in ``keep`` acts as ``review``, its reasons led by ``why``; returns how many."""
+    held = [k for k, v in verdicts.items() if v.verdict in ATTACK_VERDICTS and k not in keep]
     for k in held:
         v = verdicts[k]
         verdicts[k] = replace(v, verdict="review", reasons=why + v.reasons)
@@ -87,6 +99,9 @@ class VerdictCache:
     # reload confirms against (``confirmed_by``).
     batch_attacks: frozenset[str] = frozenset()
     unconfirmed: int = 0  # attack verdicts acting as review until the next run agrees
+    # Accounts batch called ``attack`` with no second source in its store (no attack cluster,
+    # no ``LINK_SOURCES`` evidence); None: the store does not say (CSV findings, no evidence).
+    own_only: frozenset[str] | None = None
     run_id: str = ""  # a digest of batch's account verdicts: the same results, the same id
     loaded_at: float = field(default_factory=time.time)
 
@@ -122,7 +137,8 @@ class VerdictCache:
         return None
 
     def summary(self) -> dict[str, Any]:
-        n_attack = sum(1 for v in self.accounts.values() if v.verdict == "attack")
+        # acting on batch's attack (own-attack included); held and unconfirmed ones are reviews
+        n_attack = sum(1 for v in self.accounts.values() if v.verdict in ATTACK_VERDICTS)
         return {
             "source": self.source,
             "loaded_at": self.loaded_at,
@@ -134,6 +150,7 @@ class VerdictCache:
             "risk_reference_accounts": self.reference.n_accounts if self.reference else 0,
             "held_to_review": self.held,
             "unconfirmed_attacks": self.unconfirmed,
+            "own_attacks": sum(1 for v in self.accounts.values() if v.verdict == OWN_ATTACK),
         }
 
     # ---- loading --------------------------------------------------------------------------
@@ -151,7 +168,7 @@ class VerdictCache:
             cache = cls._from_csv(d)
         else:
             return cls(source=f"{d} (no store.duckdb or accounts.csv yet)")
-        return cache._noted().held_below_floor()
+        return cache._noted().held_below_floor().one_sourced()
 
     def _noted(self) -> VerdictCache:
         """Record which accounts batch called ``attack`` (before any hold) and which results
@@ -212,6 +229,19 @@ class VerdictCache:
         _to_review(self.accounts, _HELD)
         _to_review(self.clusters, _HELD)
         self.held = True
+        return self
+
+    def one_sourced(self) -> VerdictCache:
+        """An account ``attack`` with no second source acts as ``own-attack``, whatever its
+        volume: the online rules' own principle (one source may act silently, a deny needs a
+        second, independent one) for batch's verdict. Most honest accounts batch blocked in the
+        red team were such (issue 16: an eval runner's 16 requests, a casual user's 10, a
+        labelling vendor's 11); online they are asked to verify and served, degraded, once they
+        have. A store that does not say leaves the verdicts standing. Returns self."""
+        for a in self.own_only or ():
+            v = self.accounts.get(a)
+            if v is not None and v.verdict == "attack":
+                self.accounts[a] = replace(v, verdict=OWN_ATTACK, reasons=_OWN + v.reasons)
         return self
 
     @classmethod
@@ -417,8 +447,26 @@ def _load_owners(con: Any, tables: set[str], out: VerdictCache) -> None:
     out.orgs = {str(a): str(g) if g is not None else "" for a, _, g in rows}
 
 
+def _load_own_only(con: Any, tables: set[str], out: VerdictCache) -> None:
+    """Accounts batch called ``attack`` with no second source: not a member of an attack
+    cluster, no ``LINK_SOURCES`` evidence (batch's own tables, read as written; nothing
+    recomputed). Left None when the store lacks any of them."""
+    if not {"out_accounts", "out_clusters", "evidence"} <= tables:
+        return
+    links = ", ".join(f"'{s}'" for s in LINK_SOURCES)
+    rows = con.execute(f"""
+        SELECT o.account_id FROM out_accounts o
+        LEFT JOIN out_clusters c ON c.cluster_id = o.cluster_id
+        WHERE o.verdict = 'attack' AND coalesce(c.verdict, '') <> 'attack'
+          AND o.account_id NOT IN (SELECT subject_id FROM evidence
+                                   WHERE subject_kind = 'account' AND source IN ({links})
+                                     AND subject_id IS NOT NULL)""").fetchall()
+    out.own_only = frozenset(str(a) for (a,) in rows)
+
+
 def _load_context(con: Any, tables: set[str], out: VerdictCache) -> None:
     """Account facts, IP intelligence and the risk reference a detect run left in the store."""
+    _load_own_only(con, tables, out)
     if "account_features" in tables:
         have = _columns(con, "account_features")
         cols = [c for c in (*_META_COLUMNS, *batch_only_features()) if c in have]
