@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sim_spans import assert_spans_loose_to_tight
 
 from distillguard.errors import ScenarioError
 from distillguard.sim import simulate
 from distillguard.sim.plan import Tables, build_plan
-from distillguard.sim.scenario import GROUP_PERSONAS, PERSONA_TACTICS, Scenario, load_scenario
+from distillguard.sim.scenario import GROUP_PERSONAS, Scenario, load_scenario
 from distillguard.sim.text import load_bank
 from distillguard.sim.world import LATEST_GENERATOR, draw_scenario
 
@@ -95,19 +96,7 @@ def _groups(size: str, seed: int) -> dict:
 
 def test_random_groups_span_loose_to_tight():
     drawn = [_groups("small", s) for s in range(40)]
-    for persona in GROUP_PERSONAS:
-        specs = [d[persona] for d in drawn if persona in d]
-        assert 15 <= len(specs) <= 38, persona  # present in most worlds, not in every one
-        tactics = [s.tactics for s in specs]
-        assert set(tactics[0]) == set(PERSONA_TACTICS[persona])
-        waves = [t["signup_wave_days"] for t in tactics]
-        assert min(waves) < 2 and max(waves) > 10, persona
-        flags = [k for k, v in PERSONA_TACTICS[persona].items() if isinstance(v[0], bool)]
-        for flag in flags:
-            assert {t[flag] for t in tactics} == {True, False}, (persona, flag)
-        for share in SHARES[persona]:
-            values = [t[share] for t in tactics]
-            assert min(values) < 0.3 and max(values) > 0.7, (persona, share)
+    assert_spans_loose_to_tight(drawn, GROUP_PERSONAS, SHARES)
     # tiny and small worlds of one seed share their main stream, not their groups
     assert _groups("tiny", 1) != _groups("small", 1)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sim_spans import assert_spans_loose_to_tight
 
 from distillguard.errors import ScenarioError
 from distillguard.sim import simulate
@@ -20,7 +21,6 @@ from distillguard.sim.plan import Tables, build_plan
 from distillguard.sim.scenario import (
     G4_PERSONAS,
     GROUP_PERSONAS,
-    PERSONA_TACTICS,
     Scenario,
     load_scenario,
 )
@@ -90,19 +90,7 @@ def _personas(size: str, seed: int) -> dict:
 
 def test_random_personas_span_loose_to_tight():
     drawn = [_personas("small", s) for s in range(40)]
-    for persona in G4_PERSONAS:
-        specs = [d[persona] for d in drawn if persona in d]
-        assert 15 <= len(specs) <= 38, persona  # present in most worlds, not in every one
-        tactics = [s.tactics for s in specs]
-        assert set(tactics[0]) == set(PERSONA_TACTICS[persona])
-        waves = [t["signup_wave_days"] for t in tactics]
-        assert min(waves) < 2 and max(waves) > 10, persona
-        flags = [k for k, v in PERSONA_TACTICS[persona].items() if isinstance(v[0], bool)]
-        for flag in flags:
-            assert {t[flag] for t in tactics} == {True, False}, (persona, flag)
-        for share in SHARES[persona]:
-            values = [t[share] for t in tactics]
-            assert min(values) < 0.3 and max(values) > 0.7, (persona, share)
+    assert_spans_loose_to_tight(drawn, G4_PERSONAS, SHARES)
     services = [d["tutoring_service"].accounts for d in drawn if "tutoring_service" in d]
     assert min(services) == 1 and max(services) >= 8  # one account .. many
     assert _personas("tiny", 1) != _personas("small", 1)
