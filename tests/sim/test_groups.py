@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sim_spans import assert_spans_loose_to_tight
+from persona_checks import assert_spans_loose_to_tight, persona_traffic, signup_times
 
 from distillguard.errors import ScenarioError
-from distillguard.sim import simulate
 from distillguard.sim.plan import Tables, build_plan
 from distillguard.sim.scenario import GROUP_PERSONAS, Scenario, load_scenario
 from distillguard.sim.text import load_bank
@@ -157,43 +156,17 @@ def test_bad_group_tactics_are_named(persona, tactics, message):
         Scenario.from_dict(data)
 
 
-def _group_traffic(tmp_path: Path, readers, tactics: dict) -> dict:
-    """Accounts and requests of each group in a tiny world with the three groups given."""
-    read_log, read_csv = readers
-    data = draw_scenario("tiny", 2).to_dict()
-    for persona in GROUP_PERSONAS:
-        data["hard_benign"][persona] = {
-            "accounts": 8,
-            "requests": 400,
-            "tactics": tactics[persona],
-        }
-    simulate(Scenario.from_dict(data), out=tmp_path, seed=2, progress=False)
-    persona_of = {r["account_id"]: r["persona"] for r in read_csv(tmp_path / "labels.csv")}
-    out = {p: {"accounts": [], "rows": []} for p in GROUP_PERSONAS}
-    for a in read_csv(tmp_path / "accounts.csv"):
-        if persona_of[a["account_id"]] in out:
-            out[persona_of[a["account_id"]]]["accounts"].append(a)
-    for r in read_log(tmp_path / "requests.jsonl.gz"):
-        if persona_of[r["account_id"]] in out:
-            out[persona_of[r["account_id"]]]["rows"].append(r)
-    return out
-
-
-def _created(accounts: list[dict]) -> list[dt.datetime]:
-    return sorted(dt.datetime.fromisoformat(a["created_at"]) for a in accounts)
-
-
 def _settings(r: dict) -> tuple:
     return tuple(r.get(k) for k in ("max_tokens", "temperature", "stream", "system"))
 
 
 def test_tight_groups_share_network_client_settings_and_a_wave(tmp_path: Path, readers):
-    got = _group_traffic(tmp_path, readers, TIGHT)
+    got = persona_traffic(tmp_path, readers, TIGHT, accounts=8, requests=400)
     for persona, g in got.items():
         accounts, rows = g["accounts"], g["rows"]
         assert len(accounts) == 8, persona
         assert len({a["org_id"] for a in accounts}) == 8  # no organisation in common
-        created = _created(accounts)
+        created = signup_times(accounts)
         assert created[-1] - created[0] <= dt.timedelta(days=0.6), persona
         assert len({r.get("ip") for r in rows}) == 1, persona  # one NAT / one server
         assert len({r["user_agent"] for r in rows}) == 1, persona  # one client
@@ -213,12 +186,12 @@ def test_tight_groups_share_network_client_settings_and_a_wave(tmp_path: Path, r
 
 
 def test_loose_groups_share_little(tmp_path: Path, readers):
-    got = _group_traffic(tmp_path, readers, LOOSE)
+    got = persona_traffic(tmp_path, readers, LOOSE, accounts=8, requests=400)
     for persona, g in got.items():
         accounts, rows = g["accounts"], g["rows"]
         assert len({a["payment_fingerprint"] for a in accounts}) == 8, persona
         assert len({r.get("ip") for r in rows}) >= 8, persona
-        created = _created(accounts)
+        created = signup_times(accounts)
         assert created[-1] - created[0] >= dt.timedelta(days=5), persona
     for persona in ("company_team", "hackathon"):
         assert len({r["user_agent"] for r in got[persona]["rows"]}) > 3, persona

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sim_spans import assert_spans_loose_to_tight
+from persona_checks import assert_spans_loose_to_tight, persona_traffic, signup_times
 
 from distillguard.errors import ScenarioError
 from distillguard.sim import simulate
@@ -182,38 +182,12 @@ def test_bad_persona_tactics_are_named(persona, tactics, message):
         Scenario.from_dict(data)
 
 
-def _traffic(tmp_path: Path, readers, tactics: dict, accounts: int = 6) -> dict:
-    """Accounts and requests of each persona in a tiny world with both personas as given."""
-    read_log, read_csv = readers
-    data = draw_scenario("tiny", 2).to_dict()
-    for persona in G4_PERSONAS:
-        data["hard_benign"][persona] = {
-            "accounts": accounts,
-            "requests": 60 * accounts,
-            "tactics": tactics[persona],
-        }
-    simulate(Scenario.from_dict(data), out=tmp_path, seed=2, progress=False, use_corpora=False)
-    persona_of = {r["account_id"]: r["persona"] for r in read_csv(tmp_path / "labels.csv")}
-    out = {p: {"accounts": [], "rows": []} for p in G4_PERSONAS}
-    for a in read_csv(tmp_path / "accounts.csv"):
-        if persona_of[a["account_id"]] in out:
-            out[persona_of[a["account_id"]]]["accounts"].append(a)
-    for r in read_log(tmp_path / "requests.jsonl.gz"):
-        if persona_of[r["account_id"]] in out:
-            out[persona_of[r["account_id"]]]["rows"].append(r)
-    return out
-
-
 def _user_text(r: dict) -> str:
     return next(m["content"] for m in reversed(r["messages"]) if m["role"] == "user")
 
 
-def _created(accounts: list[dict]) -> list[dt.datetime]:
-    return sorted(dt.datetime.fromisoformat(a["created_at"]) for a in accounts)
-
-
 def test_tight_personas_share_network_client_card_forms(tmp_path: Path, readers, contract_problems):
-    got = _traffic(tmp_path, readers, TIGHT)
+    got = persona_traffic(tmp_path, readers, TIGHT, accounts=6, requests=360, use_corpora=False)
     for persona, g in got.items():
         accounts, rows = g["accounts"], g["rows"]
         assert len(accounts) == 6, persona
@@ -225,7 +199,7 @@ def test_tight_personas_share_network_client_card_forms(tmp_path: Path, readers,
         cards = {a["payment_fingerprint"] for a in accounts}
         assert len(cards) == 1 and cards != {""}, persona  # the district's / startup's card
         assert len({a["org_id"] for a in accounts}) == 6, persona  # never a verified org
-        created = _created(accounts)
+        created = signup_times(accounts)
         assert created[-1] - created[0] <= dt.timedelta(days=0.6), persona
     teacher = got["math_teacher"]["rows"]
     # worksheets of the shared textbook: the same items, asked by several teachers
@@ -243,13 +217,13 @@ def test_tight_personas_share_network_client_card_forms(tmp_path: Path, readers,
 
 
 def test_loose_personas_share_little(tmp_path: Path, readers, contract_problems):
-    got = _traffic(tmp_path, readers, LOOSE)
+    got = persona_traffic(tmp_path, readers, LOOSE, accounts=6, requests=360, use_corpora=False)
     for persona, g in got.items():
         assert all(not contract_problems(r) for r in g["rows"]), persona
     teachers = got["math_teacher"]
     assert len({a["payment_fingerprint"] for a in teachers["accounts"]}) == 6
     assert len({r.get("ip") for r in teachers["rows"]}) >= 6
-    assert _created(teachers["accounts"])[-1] - _created(teachers["accounts"])[0] > dt.timedelta(
+    assert signup_times(teachers["accounts"])[-1] - signup_times(teachers["accounts"])[0] > dt.timedelta(
         days=5
     )
     askers: dict[str, set] = defaultdict(set)
